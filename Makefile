@@ -1,0 +1,53 @@
+# plantwatch: `make run` brings the county up, `make test` proves it. Both install what is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+APT_PACKAGES := mosquitto mosquitto-clients influxdb
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench deps venv clean help
+
+help:
+	@echo "make run    start Mosquitto, InfluxDB, collector, API and a simulated county (Ctrl-C stops)"
+	@echo "make test   run the test suite against real Mosquitto and InfluxDB"
+	@echo "make lint   ruff (lint + format check) and mypy"
+	@echo "make bench  benchmarks; results in bench/results/"
+
+deps:
+	@missing=""; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
+	command -v influxd >/dev/null || missing="$$missing influxdb"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: deps venv
+	$(PY) -m scripts.run
+
+test: deps venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: deps venv
+	$(PY) -m bench
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

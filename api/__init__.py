@@ -1,0 +1,1 @@
+"""plantwatch API: KPIs, alerts, HTTP push and the built-in dashboard (FastAPI)."""

@@ -1,0 +1,32 @@
+"""Settings of `python -m api` (SPEC section 9)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, SecretStr
+
+from ingest.settings import CommonSettings
+
+
+class KpiDefinition(BaseModel):
+    """The coal-to-gas KPI's factors and thresholds (SPEC section 6), all configurable."""
+
+    window_days: float = 30.0
+    gas_kgce_per_m3: float = 1.2143
+    coal_kgce_per_kg: float = 0.7143
+    gas_status_min_fraction: float = 0.9
+    coal_status_max_fraction: float = 0.1
+    max_silent_fraction: float = 0.2
+    co2_kg_per_kg_coal: float = 1.9003
+    co2_kg_per_m3_gas: float = 2.1622
+    # Steps faster than these are implausible jumps: flagged, not counted.
+    max_gas_m3_per_hour: float = 20_000.0
+    max_coal_kg_per_hour: float = 50_000.0
+
+
+class ApiSettings(CommonSettings):
+    """`python -m api`: the HTTP service."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    admin_key: SecretStr | None = None
+    kpi: KpiDefinition = KpiDefinition()

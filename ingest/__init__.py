@@ -1,0 +1,1 @@
+"""plantwatch ingest: wire schema, registry, InfluxDB store and MQTT collectors."""

@@ -1,0 +1,149 @@
+"""The only module that touches paho-mqtt: connect, subscribe, publish, acknowledge.
+
+paho's callbacks run on its network thread; this wrapper hands each inbound message to
+one callback as a frozen `Inbound` and carries the connection generation, so a message
+received before a reconnect is never acknowledged on the new connection (its message id
+means nothing there; the broker redelivers it instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.errors import PlantwatchError
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_SECONDS = 30
+RECONNECT_MIN_SECONDS = 1
+RECONNECT_MAX_SECONDS = 15
+CONNECT_TIMEOUT_SECONDS = 20.0
+
+
+class MqttError(PlantwatchError):
+    """The broker could not be reached or refused us."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    qos: int
+    mid: int
+    generation: int
+    retain: bool = False
+
+
+class MqttClient:
+    """A paho client with manual acknowledgement and automatic reconnect."""
+
+    def __init__(
+        self,
+        client_id: str,
+        host: str,
+        port: int,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        clean_session: bool = True,
+        manual_ack: bool = False,
+        on_message: Callable[[Inbound], None] | None = None,
+        subscriptions: Sequence[tuple[str, int]] = (),
+        will: tuple[str, bytes, int, bool] | None = None,
+        max_inflight: int = 1000,
+    ) -> None:
+        self.host, self.port = host, port
+        self.generation = 0
+        self._subscriptions = list(subscriptions)
+        self._on_message = on_message
+        self._connected = threading.Event()
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_session,
+            protocol=paho.MQTTv311,
+            manual_ack=manual_ack,
+        )
+        if username:
+            self._client.username_pw_set(username, password)
+        if will is not None:
+            self._client.will_set(*will)
+        self._client.max_inflight_messages_set(max_inflight)
+        self._client.max_queued_messages_set(0)
+        self._client.reconnect_delay_set(RECONNECT_MIN_SECONDS, RECONNECT_MAX_SECONDS)
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_message = self._handle_message
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self, wait: bool = True) -> None:
+        """Connect (retrying in the background) and start paho's network thread."""
+        try:
+            self._client.connect_async(self.host, self.port, KEEPALIVE_SECONDS)
+        except (OSError, ValueError) as exc:
+            raise MqttError(
+                f"cannot connect to MQTT broker {self.host}:{self.port}: {exc}"
+            ) from exc
+        self._client.loop_start()
+        if wait and not self._connected.wait(CONNECT_TIMEOUT_SECONDS):
+            raise MqttError(
+                f"no connection to MQTT broker {self.host}:{self.port} "
+                f"after {CONNECT_TIMEOUT_SECONDS:.0f}s"
+            )
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+
+    def publish(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> paho.MQTTMessageInfo:
+        return self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def ack(self, message: Inbound) -> bool:
+        """Acknowledge a QoS 1 message; skipped if it came on an earlier connection."""
+        if message.qos == 0 or message.generation != self.generation:
+            return False
+        return self._client.ack(message.mid, message.qos) == paho.MQTT_ERR_SUCCESS
+
+    def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("mqtt connect refused", extra={"reason": str(reason_code)})
+            return
+        self.generation += 1
+        for topic, qos in self._subscriptions:
+            client.subscribe(topic, qos)
+        self._connected.set()
+        log.info(
+            "mqtt connected",
+            extra={"broker": f"{self.host}:{self.port}", "generation": self.generation},
+        )
+
+    def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected.clear()
+        log.info("mqtt disconnected", extra={"reason": str(reason_code)})
+
+    def _handle_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
+        if self._on_message is None:
+            return
+        inbound = Inbound(
+            msg.topic, bytes(msg.payload), msg.qos, msg.mid, self.generation, msg.retain
+        )
+        try:
+            self._on_message(inbound)
+        except Exception:
+            # A handler bug must never kill paho's network thread.
+            log.exception("message handler failed", extra={"topic": msg.topic})

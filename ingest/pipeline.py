@@ -1,0 +1,85 @@
+"""The pure heart of a collector: one inbound message to points, or a refusal with a reason."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ingest import hj212
+from ingest.errors import RefusedReading, UnknownSource
+from ingest.points import reading_lines
+from ingest.registry import Registry
+from ingest.schema import parse_payload
+from ingest.topics import parse_topic
+from ingest.validate import validate_readings
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    plant: str
+    meter: str
+    lines: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    plant: str
+    code: str
+    reason: str
+
+    def to_json(self, topic: str, received: datetime) -> bytes:
+        """The message published to the plant's `rejected` topic."""
+        return json.dumps(
+            {
+                "topic": topic,
+                "code": self.code,
+                "reason": self.reason,
+                "received": received.isoformat(),
+            },
+            ensure_ascii=False,
+        ).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRules:
+    registry: Registry
+    topic_root: str = "plantwatch"
+    future_tolerance: timedelta = timedelta(minutes=5)
+    timezone: str = "Asia/Shanghai"
+    dmf_code: str = hj212.DEFAULT_DMF_CODE
+
+
+def handle_message(
+    rules: IngestRules, topic: str, payload: bytes, now: datetime
+) -> Accepted | Refused:
+    """Parse, check and encode one message; never raises for bad input."""
+    plant_id = ""
+    try:
+        source = parse_topic(topic, rules.topic_root)
+        plant_id = source.plant
+        plant = rules.registry.plant(source.plant)
+        if plant is None:
+            raise UnknownSource(f"plant {source.plant!r} is not in the registry")
+        if source.kind == "hj212":
+            packet = hj212.decode_packet(payload)
+            found = rules.registry.stack_by_mn(packet.mn)
+            if found is None or found[0].id != plant.id:
+                raise UnknownSource(f"MN {packet.mn!r} is not a stack of plant {plant.id!r}")
+            meter = found[1]
+            readings = hj212.to_readings(packet, rules.timezone, rules.dmf_code)
+            measurement = hj212.MEASUREMENT_BY_CN.get(packet.cn)
+        else:
+            assert source.meter is not None
+            found_meter = plant.meter(source.meter)
+            if found_meter is None:
+                raise UnknownSource(
+                    f"meter {source.meter!r} is not registered for plant {plant.id!r}"
+                )
+            meter = found_meter
+            readings = parse_payload(payload)
+            measurement = None
+        validate_readings(meter, readings, now, rules.future_tolerance)
+        return Accepted(plant.id, meter.id, reading_lines(plant, meter, readings, measurement))
+    except RefusedReading as exc:
+        return Refused(plant_id, exc.code, str(exc))

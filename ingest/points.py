@@ -1,0 +1,48 @@
+"""The data model (docs/data-model.md): readings and events to line protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from ingest.registry import Meter, Plant
+from ingest.schema import Reading
+from ingest.store import encode_point
+
+FLAG_SUFFIX = "_flag"
+DEAD_LETTER_MEASUREMENT = "dead_letter"
+MAX_DEAD_LETTER_PAYLOAD_CHARS = 4000
+
+
+def reading_lines(
+    plant: Plant, meter: Meter, readings: Sequence[Reading], measurement: str | None = None
+) -> list[str]:
+    """One point per reading: measurement = meter kind, tags plant+meter, time = device time.
+
+    HJ 212 minute and hourly averages go to `voc_minute` / `voc_hour` so they never
+    overwrite a real-time reading stamped with the same second.
+
+    The tag set and timestamp are the point's identity, so a re-delivered reading
+    overwrites itself instead of becoming a second point.
+    """
+    tags = {"plant": plant.id, "meter": meter.id}
+    lines = []
+    for reading in readings:
+        fields: dict[str, float | str] = dict(reading.values)
+        for name in reading.values:
+            fields[name + FLAG_SUFFIX] = reading.flag(name)
+        lines.append(encode_point(measurement or meter.kind, tags, fields, reading.ts_ms))
+    return lines
+
+
+def dead_letter_line(
+    topic: str, plant: str, code: str, reason: str, payload: bytes, received: datetime, seq: int
+) -> str:
+    """A refused message, kept with its reason; `seq` keeps same-millisecond refusals apart."""
+    text = payload.decode("utf-8", errors="replace")[:MAX_DEAD_LETTER_PAYLOAD_CHARS]
+    return encode_point(
+        DEAD_LETTER_MEASUREMENT,
+        {"plant": plant or "unknown", "code": code},
+        {"topic": topic, "reason": reason, "payload": text, "seq": seq},
+        received,
+    )

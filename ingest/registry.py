@@ -1,0 +1,171 @@
+"""The county registry: firms and their meters, loaded from one TOML file (SPEC section 3)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ingest.errors import RegistryError
+
+ID_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
+SECTORS = ("stainless_steel", "synthetic_leather", "other")
+METER_KINDS = ("gas", "coal", "voc", "electricity")
+DEFAULT_GAS_SHARE_GOAL = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    id: str
+    kind: str
+    hj212_mn: str | None = None
+    limits_mgm3: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class Plant:
+    id: str
+    name: str
+    sector: str
+    meters: tuple[Meter, ...]
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def meter(self, meter_id: str) -> Meter | None:
+        return next((m for m in self.meters if m.id == meter_id), None)
+
+    def meters_of(self, kind: str) -> tuple[Meter, ...]:
+        return tuple(m for m in self.meters if m.kind == kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    county_name: str
+    gas_share_goal: float
+    plants: tuple[Plant, ...]
+    source: Path | None = None
+
+    def plant(self, plant_id: str) -> Plant | None:
+        return next((p for p in self.plants if p.id == plant_id), None)
+
+    def by_sector(self, sector: str) -> tuple[Plant, ...]:
+        return tuple(p for p in self.plants if p.sector == sector)
+
+    def stack_by_mn(self, mn: str) -> tuple[Plant, Meter] | None:
+        for plant in self.plants:
+            for meter in plant.meters:
+                if meter.hj212_mn == mn:
+                    return plant, meter
+        return None
+
+
+def load_registry(path: Path) -> Registry:
+    """Read and check a registry file; errors name the plant, meter and key at fault."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RegistryError(f"registry {path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"registry {path}: not valid TOML: {exc}") from exc
+    registry = parse_registry(doc, where=str(path))
+    return Registry(registry.county_name, registry.gas_share_goal, registry.plants, Path(path))
+
+
+def parse_registry(doc: Mapping[str, Any], where: str = "registry") -> Registry:
+    """Build a `Registry` from a parsed TOML document."""
+    county = doc.get("county", {})
+    if not isinstance(county, Mapping):
+        raise RegistryError(f"{where}: [county] must be a table")
+    goal = county.get("gas_share_goal", DEFAULT_GAS_SHARE_GOAL)
+    if not isinstance(goal, int | float) or not 0 < goal <= 1:
+        raise RegistryError(
+            f"{where}: county.gas_share_goal must be a number in (0, 1], got {goal!r}"
+        )
+    raw_plants = doc.get("plants", [])
+    if not isinstance(raw_plants, list):
+        raise RegistryError(f"{where}: [[plants]] must be an array of tables")
+    plants: list[Plant] = []
+    seen: set[str] = set()
+    mns: dict[str, str] = {}
+    for index, raw in enumerate(raw_plants):
+        plant = _parse_plant(raw, f"{where}: plants[{index}]")
+        if plant.id in seen:
+            raise RegistryError(f"{where}: plant {plant.id!r} is listed twice")
+        seen.add(plant.id)
+        for meter in plant.meters:
+            if meter.hj212_mn is not None:
+                if meter.hj212_mn in mns:
+                    raise RegistryError(
+                        f"{where}: plant {plant.id!r} meter {meter.id!r}: hj212_mn "
+                        f"{meter.hj212_mn!r} already used by {mns[meter.hj212_mn]}"
+                    )
+                mns[meter.hj212_mn] = f"{plant.id}/{meter.id}"
+        plants.append(plant)
+    return Registry(str(county.get("name", "")), float(goal), tuple(plants))
+
+
+def _parse_plant(raw: Any, where: str) -> Plant:
+    if not isinstance(raw, Mapping):
+        raise RegistryError(f"{where}: must be a table")
+    plant_id = _require_id(raw, "id", where)
+    where = f"{where} (plant {plant_id!r})"
+    sector = raw.get("sector")
+    if sector not in SECTORS:
+        raise RegistryError(
+            f"{where}: key 'sector' must be one of {', '.join(SECTORS)}, got {sector!r}"
+        )
+    name = raw.get("name", plant_id)
+    if not isinstance(name, str):
+        raise RegistryError(f"{where}: key 'name' must be a string")
+    raw_meters = raw.get("meters", [])
+    if not isinstance(raw_meters, list):
+        raise RegistryError(f"{where}: key 'meters' must be an array of tables")
+    meters: list[Meter] = []
+    for index, raw_meter in enumerate(raw_meters):
+        meter = _parse_meter(raw_meter, f"{where}: meters[{index}]")
+        if any(m.id == meter.id for m in meters):
+            raise RegistryError(f"{where}: meter {meter.id!r} is listed twice")
+        meters.append(meter)
+    extra = {k: v for k, v in raw.items() if k not in ("id", "name", "sector", "meters")}
+    return Plant(plant_id, name, sector, tuple(meters), MappingProxyType(extra))
+
+
+def _parse_meter(raw: Any, where: str) -> Meter:
+    if not isinstance(raw, Mapping):
+        raise RegistryError(f"{where}: must be a table")
+    meter_id = _require_id(raw, "id", where)
+    where = f"{where} (meter {meter_id!r})"
+    kind = raw.get("kind")
+    if kind not in METER_KINDS:
+        raise RegistryError(
+            f"{where}: key 'kind' must be one of {', '.join(METER_KINDS)}, got {kind!r}"
+        )
+    mn = raw.get("hj212_mn")
+    if mn is not None and (not isinstance(mn, str) or not 1 <= len(mn) <= 24):
+        raise RegistryError(f"{where}: key 'hj212_mn' must be a string of 1 to 24 characters")
+    limits = raw.get("limits", {})
+    if not isinstance(limits, Mapping) or not all(
+        isinstance(v, int | float) and v > 0 for v in limits.values()
+    ):
+        raise RegistryError(f"{where}: key 'limits' must map value names to positive numbers")
+    extra = {k: v for k, v in raw.items() if k not in ("id", "kind", "hj212_mn", "limits")}
+    return Meter(
+        meter_id,
+        kind,
+        mn,
+        MappingProxyType({k: float(v) for k, v in limits.items()}),
+        MappingProxyType(extra),
+    )
+
+
+def _require_id(raw: Mapping[str, Any], key: str, where: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise RegistryError(f"{where}: key {key!r} must match [a-z0-9-]{{1,32}}, got {value!r}")
+    return value

@@ -1,0 +1,154 @@
+"""The wire schema of JSON readings (SPEC section 4): parse and build, no I/O.
+
+`parse_payload` turns bytes into `Reading`s or raises `InvalidPayload` with a reason a plant
+operator can act on. The simulators build payloads with `encode_readings`, so both sides
+share one definition.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from ingest.errors import InvalidPayload
+
+FLAGS = {
+    "N": "normal",
+    "F": "stopped",
+    "M": "maintenance",
+    "S": "manual",
+    "D": "fault",
+    "C": "calibrating",
+    "T": "over range",
+    "B": "comm fault",
+}
+VALID_FLAG = "N"
+MAX_READINGS_PER_MESSAGE = 10_000
+MAX_PAYLOAD_BYTES = 4_000_000
+# Epoch milliseconds must fall in a sane range; a seconds value sent by mistake would be 1970.
+MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01
+MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One timestamped set of values from one meter; `ts` is timezone-aware UTC."""
+
+    ts: datetime
+    values: Mapping[str, float]
+    flags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def flag(self, name: str) -> str:
+        return self.flags.get(name, VALID_FLAG)
+
+    @property
+    def ts_ms(self) -> int:
+        return to_epoch_ms(self.ts)
+
+
+def to_epoch_ms(ts: datetime) -> int:
+    """Exact integer epoch milliseconds of an aware datetime."""
+    delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def parse_timestamp(raw: Any) -> datetime:
+    """RFC 3339 with an offset, or integer epoch milliseconds, to aware UTC."""
+    if isinstance(raw, bool):
+        raise InvalidPayload(f"ts must be RFC 3339 text or epoch milliseconds, got {raw!r}")
+    if isinstance(raw, int):
+        if not MIN_EPOCH_MS <= raw <= MAX_EPOCH_MS:
+            raise InvalidPayload(
+                f"ts {raw} is out of range for epoch milliseconds (2000..2100); "
+                "epoch seconds are not accepted"
+            )
+        return datetime.fromtimestamp(raw / 1000, tz=UTC).replace(microsecond=(raw % 1000) * 1000)
+    if isinstance(raw, str):
+        try:
+            ts = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidPayload(f"ts {raw!r} is not an RFC 3339 timestamp") from exc
+        if ts.tzinfo is None or "T" not in raw.upper():
+            raise InvalidPayload(f"ts {raw!r} has no UTC offset; RFC 3339 needs one")
+        if not 2000 <= ts.year < 2100:
+            raise InvalidPayload(f"ts {raw!r} is outside 2000..2099")
+        return ts.astimezone(UTC)
+    raise InvalidPayload(
+        f"ts must be RFC 3339 text or epoch milliseconds, got {type(raw).__name__}"
+    )
+
+
+def parse_payload(payload: bytes | str) -> list[Reading]:
+    """Parse one JSON readings message (a batch or a bare reading)."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise InvalidPayload(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidPayload(f"payload is not valid UTF-8 JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise InvalidPayload("payload must be a JSON object with 'readings' or 'ts' and 'values'")
+    if "readings" in doc:
+        raw_readings = doc["readings"]
+        if not isinstance(raw_readings, list) or not raw_readings:
+            raise InvalidPayload("'readings' must be a non-empty array")
+        if len(raw_readings) > MAX_READINGS_PER_MESSAGE:
+            raise InvalidPayload(
+                f"{len(raw_readings)} readings in one message; at most {MAX_READINGS_PER_MESSAGE}"
+            )
+        return [_parse_reading(r, f"readings[{i}]") for i, r in enumerate(raw_readings)]
+    if "ts" in doc or "values" in doc:
+        return [_parse_reading(doc, "reading")]
+    raise InvalidPayload("payload must have 'readings' or a bare reading with 'ts' and 'values'")
+
+
+def _parse_reading(raw: Any, where: str) -> Reading:
+    if not isinstance(raw, dict):
+        raise InvalidPayload(f"{where}: must be an object")
+    unknown = set(raw) - {"ts", "values", "flags"}
+    if unknown:
+        raise InvalidPayload(f"{where}: unknown keys {sorted(unknown)}")
+    if "ts" not in raw:
+        raise InvalidPayload(f"{where}: 'ts' is missing")
+    try:
+        ts = parse_timestamp(raw["ts"])
+    except InvalidPayload as exc:
+        raise InvalidPayload(f"{where}: {exc}") from None
+    values = raw.get("values")
+    if not isinstance(values, dict) or not values:
+        raise InvalidPayload(f"{where}: 'values' must be a non-empty object")
+    clean: dict[str, float] = {}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidPayload(f"{where}: value {name!r} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise InvalidPayload(f"{where}: value {name!r} is not finite")
+        clean[name] = float(value)
+    flags = raw.get("flags", {})
+    if not isinstance(flags, dict):
+        raise InvalidPayload(f"{where}: 'flags' must be an object")
+    for name, flag in flags.items():
+        if name not in clean:
+            raise InvalidPayload(f"{where}: flag for {name!r}, which has no value")
+        if flag not in FLAGS:
+            raise InvalidPayload(
+                f"{where}: flag {flag!r} for {name!r} is not an HJ 212 flag ({''.join(FLAGS)})"
+            )
+    return Reading(ts, MappingProxyType(clean), MappingProxyType(dict(flags)))
+
+
+def encode_readings(readings: Iterable[Reading]) -> bytes:
+    """Encode readings as the SPEC's JSON batch (timestamps as epoch milliseconds)."""
+    out = []
+    for r in readings:
+        item: dict[str, Any] = {"ts": r.ts_ms, "values": dict(r.values)}
+        flags = {k: v for k, v in r.flags.items() if v != VALID_FLAG}
+        if flags:
+            item["flags"] = flags
+        out.append(item)
+    return json.dumps({"readings": out}, separators=(",", ":")).encode()

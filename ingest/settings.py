@@ -1,0 +1,57 @@
+"""Settings shared by every plantwatch process (SPEC section 9).
+
+Each process has one pydantic-settings class; they all derive from `CommonSettings` so the
+same `PLANTWATCH_*` variables (or a `.env` file) configure the whole system.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def demo_registry_path() -> Path:
+    """The demo county's registry shipped inside the package."""
+    return Path(str(resources.files("ingest") / "data" / "songyang-demo.toml"))
+
+
+class CommonSettings(BaseSettings):
+    """What every process needs: the registry, the broker and the time-series store."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PLANTWATCH_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    registry: Path = Field(default_factory=demo_registry_path)
+    topic_root: str = "plantwatch"
+    timezone: str = "Asia/Shanghai"
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_db: str = "plantwatch"
+    influx_username: str | None = None
+    influx_password: SecretStr | None = None
+    influx_timeout_seconds: float = 10.0
+
+    log_level: str = "WARNING"
+    log_json: bool = True
+
+
+class CollectorSettings(CommonSettings):
+    """`python -m ingest`: one collector process."""
+
+    collector_id: str = "collector-1"
+    share_group: str = "collectors"
+    batch_max_points: int = 5000
+    batch_max_seconds: float = 0.5
+    spool_dir: Path = Path("var/spool")
+    spool_max_bytes: int = 1_000_000_000
+    future_tolerance_seconds: float = 300.0
+    metrics_port: int | None = None

@@ -1,0 +1,209 @@
+"""The InfluxDB store, spoken to over the v1-compatible HTTP API (`/write`, `/query`).
+
+InfluxDB 1.x serves it natively, 2.x through DBRP mappings and 3.x natively, so this is the
+one transport plantwatch needs. Line protocol is encoded by influxdb-client's `Point`; the
+HTTP calls are made with httpx. Errors are translated here, at the edge:
+
+    httpx.TransportError / 5xx  -> StoreUnavailable (retry later)
+    4xx                         -> StoreRejected    (the request itself is wrong)
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from influxdb_client import Point, WritePrecision
+
+from ingest.errors import StoreRejected, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+GZIP_MIN_BYTES = 1024
+GZIP_LEVEL = 1  # fast: line protocol compresses ~10x even at level 1
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One series of a query result: its name, tags and rows as dicts."""
+
+    name: str
+    tags: Mapping[str, str]
+    columns: tuple[str, ...]
+    values: tuple[tuple[Any, ...], ...]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.values]
+
+
+def check_tag_value(value: str) -> str:
+    """Line protocol cannot carry control characters in a tag, nor a tag ending in a backslash."""
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in value):
+        raise StoreRejected(f"tag value {value!r} contains a control character")
+    if value.endswith("\\"):
+        raise StoreRejected(f"tag value {value!r} ends with a backslash")
+    if value == "":
+        raise StoreRejected("empty tag value")
+    return value
+
+
+def encode_point(
+    measurement: str,
+    tags: Mapping[str, str],
+    fields: Mapping[str, float | int | str | bool],
+    ts: datetime | int,
+) -> str:
+    """One line of line protocol at millisecond precision (`ts` aware datetime or epoch ms)."""
+    point = Point(measurement)
+    for key, value in tags.items():
+        point.tag(key, check_tag_value(value))
+    for key, field_value in fields.items():
+        point.field(key, field_value)
+    if isinstance(ts, datetime):
+        delta = ts.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+        ts = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    point.time(ts, WritePrecision.MS)
+    return str(point.to_line_protocol())
+
+
+def quote_ident(name: str) -> str:
+    """An InfluxQL identifier in double quotes, safe for any text."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """An InfluxQL string literal in single quotes, safe for any text."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def influx_time(ts: datetime) -> str:
+    """An InfluxQL time literal (RFC 3339 UTC) for an aware datetime."""
+    return quote_literal(ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+class InfluxStore:
+    """Batched writes and InfluxQL queries against one database."""
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.database = database
+        auth = (username, password or "") if username else None
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_seconds, auth=auth)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> InfluxStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ping(self) -> bool:
+        try:
+            return self._http.get("/ping").status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def create_database(self) -> None:
+        self._command(f"CREATE DATABASE {quote_ident(self.database)}")
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Write line-protocol lines in one request (gzip when worth it)."""
+        if not lines:
+            return
+        body = ("\n".join(lines) + "\n").encode()
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if len(body) >= GZIP_MIN_BYTES:
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL)
+            headers["Content-Encoding"] = "gzip"
+        resp = self._request(
+            "POST",
+            "/write",
+            params={"db": self.database, "precision": "ms"},
+            content=body,
+            headers=headers,
+        )
+        if resp.status_code != 204:
+            raise self._error(resp, f"write of {len(lines)} points")
+
+    def query(self, influxql: str, epoch: str | None = "ms") -> list[Series]:
+        """Run one InfluxQL SELECT/SHOW statement; return its series."""
+        results = self._query(influxql, epoch)
+        if len(results) != 1:
+            raise StoreRejected(f"expected one statement, got {len(results)}")
+        return results[0]
+
+    def query_many(self, influxql: str, epoch: str | None = "ms") -> list[list[Series]]:
+        """Run several `;`-separated statements in one round trip."""
+        return self._query(influxql, epoch)
+
+    def _query(self, influxql: str, epoch: str | None) -> list[list[Series]]:
+        params = {"db": self.database, "q": influxql}
+        if epoch:
+            params["epoch"] = epoch
+        resp = self._request("POST", "/query", data=params)
+        if resp.status_code != 200:
+            raise self._error(resp, "query")
+        out: list[list[Series]] = []
+        for result in resp.json().get("results", []):
+            if "error" in result:
+                raise StoreRejected(f"query failed: {result['error']} (query: {influxql[:300]})")
+            out.append(
+                [
+                    Series(
+                        s.get("name", ""),
+                        s.get("tags", {}) or {},
+                        tuple(s.get("columns", [])),
+                        tuple(tuple(v) for v in s.get("values", [])),
+                    )
+                    for s in result.get("series", [])
+                ]
+            )
+        return out
+
+    def _command(self, influxql: str) -> None:
+        resp = self._request("POST", "/query", data={"q": influxql})
+        if resp.status_code != 200:
+            raise self._error(resp, influxql)
+        for result in resp.json().get("results", []):
+            if "error" in result:
+                raise StoreRejected(f"{influxql}: {result['error']}")
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise StoreUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
+
+    def _error(self, resp: httpx.Response, what: str) -> StoreUnavailable | StoreRejected:
+        try:
+            detail = resp.json().get("error", resp.text)
+        except ValueError:
+            detail = resp.text
+        message = f"InfluxDB {what} answered {resp.status_code}: {detail}"
+        if resp.status_code >= 500:
+            return StoreUnavailable(message)
+        return StoreRejected(message)
+
+
+def first_values(series: Iterable[Series]) -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
+    """Index single-row series by their sorted tag items (for GROUP BY results)."""
+    out = {}
+    for s in series:
+        rows = s.rows()
+        if rows:
+            out[tuple(sorted(s.tags.items()))] = rows[0]
+    return out

@@ -1,0 +1,226 @@
+"""Start private Mosquitto and InfluxDB servers in a folder, on chosen or free ports.
+
+Used by `make run` (data under `var/`) and by the test fixtures (data in a temporary
+folder). Nothing here relies on the services Debian's packages may have started:
+every server gets its own config file, data folder and ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+class StackError(RuntimeError):
+    """A server could not be started or did not become ready."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+@dataclass
+class Server:
+    """One server process with the command line that (re)starts it."""
+
+    name: str
+    argv: list[str]
+    port: int
+    log_path: Path
+    ready_check: str = "port"  # "port" or an http URL answering 2xx
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> Server:
+        if self.process is not None and self.process.poll() is None:
+            return self
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise StackError(f"{self.name} exited at start; see {self.log_path}")
+            if self._ready():
+                return
+            time.sleep(0.05)
+        raise StackError(
+            f"{self.name} not ready after {START_TIMEOUT_SECONDS}s; see {self.log_path}"
+        )
+
+    def _ready(self) -> bool:
+        if self.ready_check == "port":
+            return port_open(self.port)
+        try:
+            return httpx.get(self.ready_check, timeout=0.5).status_code < 300
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM), then SIGKILL if it does not exit in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._wait_port_closed()
+
+    def kill(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.kill()
+        self.process.wait()
+        self._wait_port_closed()
+
+    def restart(self) -> Server:
+        self.stop()
+        return self.start()
+
+    def _wait_port_closed(self) -> None:
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        while port_open(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def influxd_server(workdir: Path, port: int | None = None) -> Server:
+    """An InfluxDB 1.x server with its data in `workdir`; not started yet."""
+    influxd = shutil.which("influxd")
+    if influxd is None:
+        raise StackError("influxd not found: install Debian's 'influxdb' package (make deps)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    http_port = port or free_port()
+    rpc_port = free_port()
+    conf = workdir / "influxdb.conf"
+    conf.write_text(
+        f"""reporting-enabled = false
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{workdir}/meta"
+  logging-enabled = false
+[data]
+  dir = "{workdir}/data"
+  wal-dir = "{workdir}/wal"
+  query-log-enabled = false
+  cache-snapshot-write-cold-duration = "1m0s"
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{http_port}"
+  log-enabled = false
+  pprof-enabled = false
+[logging]
+  level = "warn"
+  suppress-logo = true
+[continuous_queries]
+  enabled = true
+  log-enabled = false
+  run-interval = "1m0s"
+"""
+    )
+    return Server(
+        name="influxd",
+        argv=[influxd, "run", "-config", str(conf)],
+        port=http_port,
+        log_path=workdir / "influxd.log",
+        ready_check=f"http://127.0.0.1:{http_port}/ping",
+    )
+
+
+def mosquitto_server(
+    workdir: Path,
+    port: int | None = None,
+    password_file: Path | None = None,
+    acl_file: Path | None = None,
+) -> Server:
+    """A Mosquitto broker with persistence in `workdir`; not started yet.
+
+    Without a password file the broker allows anonymous clients (unit-style tests only).
+    """
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(mosquitto).exists():
+        raise StackError("mosquitto not found: install Debian's 'mosquitto' package (make deps)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    mqtt_port = port or free_port()
+    lines = [
+        f"listener {mqtt_port} 127.0.0.1",
+        "persistence true",
+        f"persistence_location {workdir}/",
+        "autosave_interval 5",
+        # The collectors acknowledge only after a durable write, so the broker must let
+        # a batch's worth of QoS 1 messages be in flight and queue generously while
+        # a collector is away (the default 1000 would silently drop readings).
+        "max_inflight_messages 2000",
+        "max_queued_messages 2000000",
+        "max_queued_bytes 0",
+        "set_tcp_nodelay true",
+        f"log_dest file {workdir}/mosquitto.log",
+        "log_type error",
+        "log_type warning",
+    ]
+    if password_file is not None:
+        lines += ["allow_anonymous false", f"password_file {password_file}"]
+        if acl_file is not None:
+            lines.append(f"acl_file {acl_file}")
+    else:
+        lines.append("allow_anonymous true")
+    conf = workdir / "mosquitto.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    # Mosquitto refuses to run as root without a `user`; running as the invoking user
+    # keeps the data folder ours.
+    if os.geteuid() == 0:
+        with conf.open("a") as fh:
+            fh.write("user root\n")
+    return Server(
+        name="mosquitto",
+        argv=[mosquitto, "-c", str(conf)],
+        port=mqtt_port,
+        log_path=workdir / "mosquitto-stdout.log",
+    )
+
+
+def create_database(influx_url: str, database: str) -> None:
+    """Create `database` (idempotent) on a v1-compatible server."""
+    resp = httpx.post(f"{influx_url}/query", data={"q": f'CREATE DATABASE "{database}"'})
+    resp.raise_for_status()
+
+
+@contextlib.contextmanager
+def running(*servers: Server):  # type: ignore[no-untyped-def]
+    """Start servers in order and stop them in reverse order."""
+    started: list[Server] = []
+    try:
+        for server in servers:
+            started.append(server.start())
+        yield servers
+    finally:
+        for server in reversed(started):
+            server.stop()

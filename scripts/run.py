@@ -1,0 +1,117 @@
+"""`make run`: the whole system on this machine, data under `var/`, Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from api.auth import new_key
+from scripts.devstack import StackError, create_database, influxd_server, mosquitto_server, port_open
+
+ROOT = Path(__file__).resolve().parents[1]
+VAR = ROOT / "var"
+READY_TIMEOUT_SECONDS = 60.0
+
+
+def main() -> int:
+    VAR.mkdir(exist_ok=True)
+    (VAR / "logs").mkdir(exist_ok=True)
+    influx_port = int(os.environ.get("PLANTWATCH_RUN_INFLUX_PORT", "18086"))
+    mqtt_port = int(os.environ.get("PLANTWATCH_RUN_MQTT_PORT", "11883"))
+    api_port = int(os.environ.get("PLANTWATCH_API_PORT", "8000"))
+    for name, port in (("InfluxDB", influx_port), ("Mosquitto", mqtt_port), ("API", api_port)):
+        if port_open(port):
+            print(f"error: port {port} for {name} is taken; stop what uses it or set "
+                  "PLANTWATCH_RUN_INFLUX_PORT / PLANTWATCH_RUN_MQTT_PORT / PLANTWATCH_API_PORT",
+                  file=sys.stderr)
+            return 1
+    influxd = influxd_server(VAR / "influxdb", influx_port)
+    mosquitto = mosquitto_server(VAR / "mosquitto", mqtt_port)
+    admin_key = os.environ.get("PLANTWATCH_ADMIN_KEY") or new_key()
+    env = {
+        **os.environ,
+        "PLANTWATCH_MQTT_PORT": str(mqtt_port),
+        "PLANTWATCH_INFLUX_URL": f"http://127.0.0.1:{influx_port}",
+        "PLANTWATCH_API_PORT": str(api_port),
+        "PLANTWATCH_ADMIN_KEY": admin_key,
+        "PLANTWATCH_SPOOL_DIR": str(VAR / "spool"),
+    }
+    processes: list[subprocess.Popen[bytes]] = []
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        print("starting InfluxDB and Mosquitto ...", flush=True)
+        influxd.start()
+        mosquitto.start()
+        create_database(f"http://127.0.0.1:{influx_port}", env.get("PLANTWATCH_INFLUX_DB", "plantwatch"))
+        for name, args in (
+            ("collector", ["-m", "ingest"]),
+            ("api", ["-m", "api"]),
+            ("simulator", ["-m", "simulators", "--live", "--speed", "60"]),
+        ):
+            log = (VAR / "logs" / f"{name}.log").open("ab")
+            processes.append(subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT,
+                                              stdout=log, stderr=subprocess.STDOUT))
+            print(f"started {name} (log: var/logs/{name}.log)", flush=True)
+        base = f"http://127.0.0.1:{api_port}"
+        _wait_ready(f"{base}/readyz", processes)
+        print(
+            "\nplantwatch is up:\n"
+            f"  API docs        {base}/docs\n"
+            f"  gas share KPI   {base}/api/v1/kpi/gas-share\n"
+            f"  admin key       {admin_key}\n"
+            f"  try:            curl -H 'Authorization: Bearer {admin_key}' {base}/api/v1/kpi/gas-share\n"
+            f"  MQTT broker     127.0.0.1:{mqtt_port}   InfluxDB http://127.0.0.1:{influx_port}\n"
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        while not stop.is_set():
+            for proc in processes:
+                if proc.poll() is not None and proc.args[2] != "simulators":  # type: ignore[index]
+                    print(f"error: {proc.args[2]} exited with {proc.returncode}; see var/logs/",  # type: ignore[index]
+                          file=sys.stderr)
+                    stop.set()
+            stop.wait(1.0)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("\nstopping ...", flush=True)
+        for proc in reversed(processes):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in processes:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        mosquitto.stop()
+        influxd.stop()
+        print("stopped.", flush=True)
+    return 0
+
+
+def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None and p.returncode != 0 for p in processes):
+            raise StackError("a process exited at start; see var/logs/")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise StackError(f"{url} not ready after {READY_TIMEOUT_SECONDS:.0f}s; see var/logs/")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""plantwatch simulators: plant meters that stand in for the county's firms."""

@@ -1,0 +1,135 @@
+"""Fixtures that start private Mosquitto and InfluxDB servers on free ports.
+
+Servers are session-scoped (started once, in a temporary folder); each test that writes
+gets its own database name, so tests never see each other's points.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest.store import InfluxStore
+from scripts.devstack import Server, influxd_server, mosquitto_server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = influxd_server(tmp_path_factory.mktemp("influxd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = mosquitto_server(tmp_path_factory.mktemp("mosquitto")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influx_url(influxd: Server) -> str:
+    return f"http://127.0.0.1:{influxd.port}"
+
+
+@pytest.fixture
+def store(influx_url: str) -> Iterator[InfluxStore]:
+    """A store on a fresh, empty database."""
+    with InfluxStore(influx_url, f"test_{uuid.uuid4().hex[:12]}") as s:
+        s.create_database()
+        yield s
+
+
+def write_registry(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class Process:
+    """A plantwatch process run as a user would (`python -m ...`), logs kept for failures."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args, self.env, self.log_path = args, env, log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, *self.args],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    """Start `python -m <module>` processes with PLANTWATCH_* env; all stopped at teardown."""
+    started: list[Process] = []
+
+    def _spawn(module_args: list[str], env: dict[str, str], name: str) -> Process:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("PLANTWATCH_")}
+        full_env.update(env)
+        full_env.setdefault("PLANTWATCH_LOG_LEVEL", "INFO")
+        process = Process(["-m", *module_args], full_env, tmp_path / f"{name}.log").start()
+        started.append(process)
+        return process
+
+    yield _spawn
+    for process in reversed(started):
+        process.stop()
+
+
+def wait_http(
+    url: str, timeout: float = 30.0, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            resp = httpx.get(url, timeout=2.0, headers=headers)
+            if resp.status_code < 500:
+                return resp
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout}s: {last}")
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -1,0 +1,145 @@
+"""End to end: readings over real MQTT -> `python -m ingest` -> InfluxDB -> `python -m api`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+
+import httpx
+import pytest
+
+from ingest.client import MqttClient
+from ingest.schema import Reading, encode_readings
+from ingest.topics import Topics
+from scripts.devstack import Server, free_port
+from tests.conftest import Process, wait_http, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+AT = datetime(2026, 11, 20, tzinfo=UTC)
+STEP = timedelta(minutes=15)
+READINGS_IN_WINDOW = 96  # one day of 15-minute readings -> 95 steps inside the window
+# plant -> (gas m3 per step, coal kg per step, gas meter reports?)
+FIRMS = {
+    "ss-gas-a": (10.0, 0.0, True),
+    "ss-gas-b": (20.0, 0.5, True),  # 24.286 / (24.286 + 0.357) = 0.986 -> gas
+    "ss-coal": (0.0, 30.0, True),
+    "ss-mixed": (10.0, 10.0, True),  # 12.143 / (12.143 + 7.143) = 0.63 -> mixed
+    "ss-idle": (0.0, 0.0, True),
+    "ss-silent": (10.0, 0.0, False),  # gas meter never reports -> unknown
+}
+ADMIN_KEY = "test-admin-key"
+
+
+def registry_text() -> str:
+    parts = ['[county]\nname = "Test county"\ngas_share_goal = 0.5\n']
+    for plant in FIRMS:
+        parts.append(
+            f'[[plants]]\nid = "{plant}"\nname = "{plant} 有限公司"\nsector = "stainless_steel"\n'
+            '[[plants.meters]]\nid = "gas-1"\nkind = "gas"\n[[plants.meters]]\nid = "coal-1"\nkind = "coal"\n'
+        )
+    parts.append('[[plants]]\nid = "sl-001"\nsector = "synthetic_leather"\n')
+    return "\n".join(parts)
+
+
+def publish_county(mqtt_port: int) -> int:
+    topics = Topics()
+    client = MqttClient(f"test-plants-{uuid.uuid4().hex[:6]}", "127.0.0.1", mqtt_port)
+    client.start()
+    start = AT - READINGS_IN_WINDOW * STEP - 4 * STEP  # 4 readings before the window too
+    sent = 0
+    for plant, (gas_step, coal_step, gas_reports) in FIRMS.items():
+        times = [start + i * STEP for i in range(READINGS_IN_WINDOW + 4)]
+        gas = [
+            Reading(t, MappingProxyType({"volume_m3": 5000.0 + i * gas_step}))
+            for i, t in enumerate(times)
+        ]
+        coal = [
+            Reading(t, MappingProxyType({"mass_kg": 100.0 + i * coal_step}))
+            for i, t in enumerate(times)
+        ]
+        meters = [("coal-1", coal)] + ([("gas-1", gas)] if gas_reports else [])
+        for meter, readings in meters:
+            for chunk in range(0, len(readings), 25):
+                info = client.publish(
+                    topics.readings(plant, meter), encode_readings(readings[chunk : chunk + 25])
+                )
+                info.wait_for_publish(10)
+                sent += len(readings[chunk : chunk + 25])
+    client.stop()
+    return sent
+
+
+def test_gas_share_from_mqtt_to_api(
+    tmp_path: Path, influxd: Server, mosquitto: Server, spawn: Callable[..., Process]
+) -> None:
+    registry = tmp_path / "registry.toml"
+    registry.write_text(registry_text(), encoding="utf-8")
+    database = f"e2e_{uuid.uuid4().hex[:8]}"
+    api_port = free_port()
+    env = {
+        "PLANTWATCH_REGISTRY": str(registry),
+        "PLANTWATCH_MQTT_PORT": str(mosquitto.port),
+        "PLANTWATCH_INFLUX_URL": f"http://127.0.0.1:{influxd.port}",
+        "PLANTWATCH_INFLUX_DB": database,
+        "PLANTWATCH_API_PORT": str(api_port),
+        "PLANTWATCH_ADMIN_KEY": ADMIN_KEY,
+        "PLANTWATCH_COLLECTOR_ID": f"e2e-{database}",
+        "PLANTWATCH_SHARE_GROUP": database,
+    }
+    collector = spawn(["ingest"], env, "collector")
+    api = spawn(["api"], env, "api")
+    base = f"http://127.0.0.1:{api_port}"
+    assert wait_http(f"{base}/healthz").json() == {"status": "ok"}
+    # The collector subscribes asynchronously; wait for its persistent session to exist.
+    assert wait_until(lambda: "mqtt connected" in collector.log(), 20), collector.log()
+
+    sent = publish_county(mosquitto.port)
+    assert sent == (len(FIRMS) * 2 - 1) * (READINGS_IN_WINDOW + 4)
+
+    def stored() -> int:
+        resp = httpx.post(
+            f"http://127.0.0.1:{influxd.port}/query",
+            data={
+                "db": database,
+                "q": "SELECT count(volume_m3) FROM gas; SELECT count(mass_kg) FROM coal",
+            },
+        )
+        results = resp.json().get("results", [])
+        return sum(r["series"][0]["values"][0][1] for r in results if "series" in r)
+
+    assert wait_until(lambda: stored() == sent, 30), (stored(), sent, collector.log())
+
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    assert httpx.get(f"{base}/readyz").json()["ready"] is True
+    assert httpx.get(f"{base}/api/v1/kpi/gas-share").status_code == 401
+    resp = httpx.get(
+        f"{base}/api/v1/kpi/gas-share",
+        params={"at": AT.isoformat(), "window_days": 1},
+        headers=headers,
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text + api.log()
+    kpi = resp.json()
+    rows = {row["plant"]: row for row in kpi["rows"]}
+    assert {p: r["status"] for p, r in rows.items()} == {
+        "ss-gas-a": "gas",
+        "ss-gas-b": "gas",
+        "ss-coal": "coal",
+        "ss-mixed": "mixed",
+        "ss-idle": "idle",
+        "ss-silent": "unknown",
+    }
+    steps = READINGS_IN_WINDOW - 1
+    assert rows["ss-gas-a"]["gas_m3"] == pytest.approx(steps * 10.0)
+    assert rows["ss-coal"]["coal_kg"] == pytest.approx(steps * 30.0)
+    assert rows["ss-mixed"]["gas_fraction"] == pytest.approx(12.143 / (12.143 + 7.143), rel=1e-4)
+    assert kpi["firms"] == 6
+    assert kpi["counts"] == {"gas": 2, "mixed": 1, "coal": 1, "idle": 1, "unknown": 1}
+    assert kpi["share"] == pytest.approx(2 / 5)
+    assert kpi["share_upper"] == pytest.approx(3 / 5)
+    assert kpi["firms_needed"] == 1  # ceil(0.5 * 5) - 2
+    assert kpi["definition"]["gas_kgce_per_m3"] == 1.2143

@@ -1,0 +1,112 @@
+"""HJ 212-2017 codec: the standard's example, corruptions, mapping to readings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ingest import hj212
+from ingest.errors import Hj212Error
+
+# The example packet printed in HJ 212-2017 (a 1062 command); its CRC is 1C80.
+STANDARD_EXAMPLE = (
+    b"##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;"
+    b"Flag=5;CP=&&RtdInterval=30&&1C80\r\n"
+)
+MN = "33112400SL001STACK000001"
+
+
+def realtime_packet() -> bytes:
+    return hj212.encode_packet(
+        qn="20260301080000000",
+        cn="2011",
+        mn=MN,
+        data_time="20260301080000",
+        items={
+            "a24088": {"Rtd": "35.2", "Flag": "N"},
+            "a00000": {"Rtd": "2.5", "Flag": "N"},
+            "a99051": {"Rtd": "61.0", "Flag": "T"},
+            "a01012": {"Rtd": "41.0"},
+            "a34013": {"Rtd": "3.1", "Flag": "N"},
+        },
+    )
+
+
+def test_standard_example_crc() -> None:
+    assert hj212.crc16(STANDARD_EXAMPLE[6:-6]) == 0x1C80
+    packet = hj212.decode_packet(STANDARD_EXAMPLE)
+    assert (packet.cn, packet.mn, packet.st) == ("1062", "010000A8900016F000169DC0", "32")
+
+
+def test_not_modbus() -> None:
+    # CRC-16/MODBUS of the same bytes differs; the check is not a relabelled MODBUS.
+    data = STANDARD_EXAMPLE[6:-6]
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    assert crc != 0x1C80
+
+
+def test_round_trip_and_mapping() -> None:
+    packet = hj212.decode_packet(realtime_packet())
+    [reading] = hj212.to_readings(packet, "Asia/Shanghai")
+    assert reading.ts == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+    assert reading.values == {
+        "nmhc_mgm3": 35.2,
+        "flow_m3h": 9000.0,
+        "dmf_mgm3": 61.0,
+        "temp_c": 41.0,
+    }
+    assert reading.flag("dmf_mgm3") == "T" and reading.flag("temp_c") == "N"
+
+
+def test_minute_and_hour_averages_use_avg() -> None:
+    raw = hj212.encode_packet(
+        qn="1",
+        cn="2061",
+        mn=MN,
+        data_time="20260301080000",
+        items={"a24088": {"Cou": "1.2", "Min": "20", "Avg": "30.5", "Max": "44", "Flag": "N"}},
+    )
+    [reading] = hj212.to_readings(hj212.decode_packet(raw), "Asia/Shanghai")
+    assert reading.values == {"nmhc_mgm3": 30.5}
+    assert hj212.MEASUREMENT_BY_CN["2061"] == "voc_hour"
+
+
+def _corrupt(packet: bytes, index: int, byte: bytes) -> bytes:
+    return packet[:index] + byte + packet[index + 1 :]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda p: p[1:], "does not start with"),
+        (lambda p: _corrupt(p, 40, b"X"), "CRC mismatch"),
+        (lambda p: p[:-6] + b"ZZZZ\r\n", "not 4 hex digits"),
+        (lambda p: p[:2] + b"0001" + p[6:], "length field says 1"),
+        (lambda p: p[:2] + b"00a1" + p[6:], "not 4 decimal digits"),
+        (lambda p: p[:60], "length field says"),  # a packet split in transit
+        (lambda p: b"##", "too short"),
+    ],
+)
+def test_corrupt_packets_are_refused(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(Hj212Error, match=reason):
+        hj212.decode_packet(mutate(realtime_packet()))
+
+
+@pytest.mark.parametrize(
+    ("items", "cn", "reason"),
+    [
+        ({"a24088": {"Rtd": "1"}}, "1062", "not a data upload"),
+        ({"a24088": {"Rtd": "abc"}}, "2011", "not a number"),
+        ({"a24088": {"Rtd": "1", "Flag": "Q"}}, "2011", "not an HJ 212 flag"),
+        ({"a34013": {"Rtd": "1"}}, "2011", "carries no value"),
+    ],
+)
+def test_bad_content_is_refused(items, cn: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    raw = hj212.encode_packet(qn="1", cn=cn, mn=MN, data_time="20260301080000", items=items)
+    with pytest.raises(Hj212Error, match=reason):
+        hj212.to_readings(hj212.decode_packet(raw), "Asia/Shanghai")

@@ -1,0 +1,85 @@
+"""Table tests of the JSON readings schema (SPEC section 4)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ingest.errors import InvalidPayload
+from ingest.schema import encode_readings, parse_payload, parse_timestamp
+
+T = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-03-01T08:00:00+08:00", T),
+        ("2026-03-01T00:00:00Z", T),
+        ("2026-03-01T00:00:00.250Z", T.replace(microsecond=250_000)),
+        (1772323200000, T),
+        (1772323200123, T.replace(microsecond=123_000)),
+    ],
+)
+def test_timestamps(raw: object, expected: datetime) -> None:
+    assert parse_timestamp(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("2026-03-01T08:00:00", "no UTC offset"),
+        ("2026-03-01", "no UTC offset"),
+        ("yesterday", "not an RFC 3339"),
+        (1772323200, "epoch seconds are not accepted"),
+        (True, "RFC 3339 text or epoch milliseconds"),
+        (1.5e12, "RFC 3339 text or epoch milliseconds"),
+        ("1999-12-31T23:59:59Z", "outside 2000..2099"),
+    ],
+)
+def test_bad_timestamps(raw: object, reason: str) -> None:
+    with pytest.raises(InvalidPayload, match=reason):
+        parse_timestamp(raw)
+
+
+def test_batch_and_bare_forms() -> None:
+    batch = parse_payload(
+        b'{"readings": [{"ts": "2026-03-01T08:00:00+08:00", "values": {"volume_m3": 18234.5}},'
+        b'{"ts": 1772323260000, "values": {"volume_m3": 18236.1}, "flags": {"volume_m3": "M"}}]}'
+    )
+    assert [r.values["volume_m3"] for r in batch] == [18234.5, 18236.1]
+    assert [r.flag("volume_m3") for r in batch] == ["N", "M"]
+    bare = parse_payload(b'{"ts": 1772323200000, "values": {"mass_kg": 7}}')
+    assert bare[0].ts == T and bare[0].values == {"mass_kg": 7.0}
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", "not valid UTF-8 JSON"),
+        (b"\xff\xfe", "not valid UTF-8 JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b"{}", "must have 'readings'"),
+        (b'{"readings": []}', "non-empty array"),
+        (b'{"readings": [1]}', r"readings\[0\]: must be an object"),
+        (b'{"values": {"x": 1}}', "'ts' is missing"),
+        (b'{"ts": 1772323200000}', "'values' must be a non-empty object"),
+        (b'{"ts": 1772323200000, "values": {"x": "1"}}', "must be a number"),
+        (b'{"ts": 1772323200000, "values": {"x": true}}', "must be a number"),
+        (b'{"ts": 1772323200000, "values": {"x": NaN}}', "not finite"),
+        (b'{"ts": 1772323200000, "values": {"x": 1}, "flags": {"x": "Q"}}', "not an HJ 212 flag"),
+        (b'{"ts": 1772323200000, "values": {"x": 1}, "flags": {"y": "N"}}', "has no value"),
+        (b'{"ts": 1772323200000, "values": {"x": 1}, "extra": 1}', "unknown keys"),
+    ],
+)
+def test_refusals_say_why(payload: bytes, reason: str) -> None:
+    with pytest.raises(InvalidPayload, match=reason):
+        parse_payload(payload)
+
+
+def test_encode_parse_round_trip() -> None:
+    readings = parse_payload(
+        b'{"readings": [{"ts": 1772323200001, "values": {"dmf_mgm3": 12.5}, "flags": {"dmf_mgm3": "C"}}]}'
+    )
+    assert parse_payload(encode_readings(readings)) == readings
