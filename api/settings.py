@@ -29,4 +29,5 @@ class ApiSettings(CommonSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     admin_key: SecretStr | None = None
+    database_url: str = "sqlite:///var/plantwatch.db"
     kpi: KpiDefinition = KpiDefinition()

@@ -13,7 +13,13 @@ from pathlib import Path
 import httpx
 
 from api.auth import new_key
-from scripts.devstack import StackError, create_database, influxd_server, mosquitto_server, port_open
+from scripts.devstack import (
+    StackError,
+    create_database,
+    influxd_server,
+    mosquitto_server,
+    port_open,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
@@ -28,9 +34,11 @@ def main() -> int:
     api_port = int(os.environ.get("PLANTWATCH_API_PORT", "8000"))
     for name, port in (("InfluxDB", influx_port), ("Mosquitto", mqtt_port), ("API", api_port)):
         if port_open(port):
-            print(f"error: port {port} for {name} is taken; stop what uses it or set "
-                  "PLANTWATCH_RUN_INFLUX_PORT / PLANTWATCH_RUN_MQTT_PORT / PLANTWATCH_API_PORT",
-                  file=sys.stderr)
+            print(
+                f"error: port {port} for {name} is taken; stop what uses it or set "
+                "PLANTWATCH_RUN_INFLUX_PORT / PLANTWATCH_RUN_MQTT_PORT / PLANTWATCH_API_PORT",
+                file=sys.stderr,
+            )
             return 1
     influxd = influxd_server(VAR / "influxdb", influx_port)
     mosquitto = mosquitto_server(VAR / "mosquitto", mqtt_port)
@@ -51,15 +59,20 @@ def main() -> int:
         print("starting InfluxDB and Mosquitto ...", flush=True)
         influxd.start()
         mosquitto.start()
-        create_database(f"http://127.0.0.1:{influx_port}", env.get("PLANTWATCH_INFLUX_DB", "plantwatch"))
+        create_database(
+            f"http://127.0.0.1:{influx_port}", env.get("PLANTWATCH_INFLUX_DB", "plantwatch")
+        )
         for name, args in (
             ("collector", ["-m", "ingest"]),
             ("api", ["-m", "api"]),
             ("simulator", ["-m", "simulators", "--live", "--speed", "60"]),
         ):
             log = (VAR / "logs" / f"{name}.log").open("ab")
-            processes.append(subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT,
-                                              stdout=log, stderr=subprocess.STDOUT))
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
             print(f"started {name} (log: var/logs/{name}.log)", flush=True)
         base = f"http://127.0.0.1:{api_port}"
         _wait_ready(f"{base}/readyz", processes)
@@ -76,8 +89,10 @@ def main() -> int:
         while not stop.is_set():
             for proc in processes:
                 if proc.poll() is not None and proc.args[2] != "simulators":  # type: ignore[index]
-                    print(f"error: {proc.args[2]} exited with {proc.returncode}; see var/logs/",  # type: ignore[index]
-                          file=sys.stderr)
+                    print(
+                        f"error: {proc.args[2]} exited with {proc.returncode}; see var/logs/",  # type: ignore[index]
+                        file=sys.stderr,
+                    )
                     stop.set()
             stop.wait(1.0)
     except StackError as exc:
