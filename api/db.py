@@ -22,7 +22,7 @@ def connect(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:
             # WAL lets readers run while the alert engine writes; FULL sync keeps every
             # committed change through a power cut.
             cursor = dbapi_conn.cursor()
