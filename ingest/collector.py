@@ -1,16 +1,19 @@
-"""A collector: MQTT (QoS 1, manual ack) -> validation -> batched InfluxDB writes.
+"""A collector: MQTT (QoS 1, manual ack) -> validation -> batched, durable InfluxDB writes.
 
-A message is acknowledged only after everything it produced (its points, or its dead
-letter) is durable in InfluxDB. Until then the broker keeps it, so a crash or an InfluxDB
-outage loses nothing: unacknowledged messages are redelivered, and writing the same
-point twice leaves one point.
+A message is acknowledged only after everything it produced (its points, register events,
+or its dead letter) is durable: written to InfluxDB, or appended and fsynced to the local
+spool (`ingest/spool.py`) that the replayer (`ingest/replay.py`) drains in order once
+InfluxDB is back. Until then the broker keeps the message, so a crash loses nothing:
+unacknowledged messages are redelivered, and writing the same point twice leaves one point.
+
+While the spool holds anything, new batches are spooled too, so InfluxDB receives the
+readings in the order they arrived.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -18,18 +21,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ingest.client import Inbound, MqttClient
-from ingest.errors import StoreRejected, StoreUnavailable
+from ingest.errors import StoreError, StoreRejected, StoreUnavailable, UnknownSource
+from ingest.metrics import Counters, MetricsServer, exposition, stats_line
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
 from ingest.points import dead_letter_line
+from ingest.registers import REGISTER_BY_KIND, Sample, register_events
+from ingest.replay import Replayer, backoff_seconds
 from ingest.settings import CollectorSettings
-from ingest.store import InfluxStore
-from ingest.topics import Topics
+from ingest.spool import Spool, SpoolFull
+from ingest.store import InfluxStore, quote_ident, quote_literal
+from ingest.topics import Topics, parse_topic
 
 log = logging.getLogger(__name__)
 
-RETRY_MIN_SECONDS = 0.2
-RETRY_MAX_SECONDS = 10.0
+DIRECT_WRITE_ATTEMPTS = 2  # then spool: acknowledging quickly keeps the broker's queue short
 QUEUE_POLL_SECONDS = 0.05
+SHUTDOWN_JOIN_SECONDS = 10.0
+
+MeterKey = tuple[str, str]
 
 
 def utcnow() -> datetime:
@@ -37,25 +46,16 @@ def utcnow() -> datetime:
 
 
 @dataclass
-class Counters:
-    received: int = 0
-    points_written: int = 0
-    refused: int = 0
-    write_failures: int = 0
-    batches: int = 0
-    last_write_ts: float = 0.0
-
-    def snapshot(self) -> dict[str, float]:
-        return dict(vars(self))
-
-
-@dataclass
 class _Batch:
     messages: list[Inbound] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
+    outcomes: list[Accepted | Refused] = field(default_factory=list)
     per_message: list[list[str]] = field(default_factory=list)
     refusals: list[tuple[Inbound, Refused]] = field(default_factory=list)
-    started: float = 0.0
+    started: float = 0.0  # wall clock of the first message, for the lag gauge
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for lines in self.per_message for line in lines]
 
 
 class Collector:
@@ -70,11 +70,16 @@ class Collector:
         self.rules = rules
         self.store = store
         self.clock = clock
-        self.topics = Topics(settings.topic_root)
         self.counters = Counters()
+        self.topics = Topics(settings.topic_root)
+        self.spool = Spool(settings.spool_dir / settings.collector_id, settings.spool_max_bytes)
         self._inbox: queue.Queue[Inbound] = queue.Queue()
         self._stop = threading.Event()
+        self._pending_since: float | None = None
         self._last_dead_letter_ms = 0
+        self._dead_letter_lock = threading.Lock()
+        self._last_samples: dict[tuple[str, str, str], Sample] = {}
+        self.metrics_server: MetricsServer | None = None
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         self.client = MqttClient(
             settings.collector_id,
@@ -94,10 +99,22 @@ class Collector:
         self._stop.set()
 
     def run(self) -> None:
-        """Run until `stop()`; flushes what it holds before returning."""
-        self._ensure_database()
+        """Run until `stop()`; flushes what it holds (to InfluxDB or the spool) before returning."""
+        self._try_create_database()
+        replayer = Replayer(
+            self.spool, self.store, self.counters, self._stop, self._replay_dead_letter
+        ).start()
+        stats = threading.Thread(target=self._stats_loop, name="stats", daemon=True)
+        stats.start()
+        if self.settings.metrics_port is not None:
+            self.metrics_server = MetricsServer(
+                self.settings.metrics_host, self.settings.metrics_port, self.render_metrics
+            ).start()
         self.client.start(wait=False)
-        log.info("collector started", extra={"collector": self.settings.collector_id})
+        log.info(
+            "collector started",
+            extra={"collector": self.settings.collector_id, "spool_bytes": self.spool.size_bytes},
+        )
         try:
             while not self._stop.is_set():
                 batch = self._collect()
@@ -105,18 +122,45 @@ class Collector:
                     self._commit(batch)
         finally:
             self.client.stop()
-            log.info("collector stopped", extra=self.counters.snapshot())
+            replayer.join(SHUTDOWN_JOIN_SECONDS)
+            stats.join(SHUTDOWN_JOIN_SECONDS)
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
+            self.spool.close()
+            log.info("collector stopped", extra=self.metrics())
 
-    def _ensure_database(self) -> None:
-        delay = RETRY_MIN_SECONDS
-        while not self._stop.is_set():
+    def metrics(self) -> dict[str, float]:
+        """Counters plus the spool and lag gauges."""
+        values = self.counters.snapshot()
+        values["spool_bytes"] = self.spool.size_bytes
+        values["lag_seconds"] = self._lag_seconds()
+        return values
+
+    def render_metrics(self) -> str:
+        return exposition(self.metrics(), self.settings.collector_id)
+
+    def _lag_seconds(self) -> float:
+        now = time.time()
+        oldest = [t for t in (self._pending_since,) if t is not None]
+        spooled_ms = self.spool.oldest_appended_ms()
+        if spooled_ms is not None:
+            oldest.append(spooled_ms / 1000)
+        return round(max(0.0, now - min(oldest)), 3) if oldest else 0.0
+
+    def _stats_loop(self) -> None:
+        while not self._stop.wait(self.settings.stats_interval_seconds):
+            line = stats_line(self.metrics(), self.settings.collector_id, int(time.time() * 1000))
             try:
-                self.store.create_database()
-                return
-            except StoreUnavailable as exc:
-                log.warning("influxdb unavailable at start", extra={"error": str(exc)})
-                self._stop.wait(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                self.store.write_lines([line])
+            except StoreError as exc:
+                # Stats are a view of now; one missed while InfluxDB is away is not a loss.
+                log.info("ingest_stats not written", extra={"error": str(exc)})
+
+    def _try_create_database(self) -> None:
+        try:
+            self.store.create_database()
+        except StoreError as exc:
+            log.warning("influxdb unavailable at start; spooling", extra={"error": str(exc)})
 
     def _collect(self) -> _Batch:
         batch = _Batch()
@@ -133,90 +177,189 @@ class Collector:
                 continue
             if deadline is None:
                 deadline = time.monotonic() + self.settings.batch_max_seconds
+                batch.started = time.time()
+                self._pending_since = batch.started
             self._add(batch, message)
-            if len(batch.lines) >= self.settings.batch_max_points:
+            if sum(map(len, batch.per_message)) >= self.settings.batch_max_points:
                 break
+        if self._stop.is_set():
+            # Graceful shutdown: what has arrived is made durable and acknowledged too.
+            while True:
+                try:
+                    self._add(batch, self._inbox.get_nowait())
+                except queue.Empty:
+                    break
         return batch
 
     def _add(self, batch: _Batch, message: Inbound) -> None:
-        self.counters.received += 1
+        self.counters.add(received=1)
         now = self.clock()
         outcome = handle_message(self.rules, message.topic, message.payload, now)
         if isinstance(outcome, Accepted):
-            lines = outcome.lines
+            lines = list(outcome.lines)
         else:
-            lines = [self._dead_letter(message, outcome, now)]
+            lines = [self._dead_letter(message.topic, outcome, message.payload, now)]
             batch.refusals.append((message, outcome))
         batch.messages.append(message)
+        batch.outcomes.append(outcome)
         batch.per_message.append(lines)
-        batch.lines.extend(lines)
 
-    def _dead_letter(self, message: Inbound, refused: Refused, now: datetime) -> str:
+    def _dead_letter(self, topic: str, refused: Refused, payload: bytes, now: datetime) -> str:
         # One collector never writes two dead letters at the same millisecond.
-        now_ms = int(now.timestamp() * 1000)
-        self._last_dead_letter_ms = max(now_ms, self._last_dead_letter_ms + 1)
+        with self._dead_letter_lock:
+            now_ms = int(now.timestamp() * 1000)
+            self._last_dead_letter_ms = max(now_ms, self._last_dead_letter_ms + 1)
+            stamp = self._last_dead_letter_ms
         return dead_letter_line(
-            message.topic,
+            topic,
             refused.plant,
             refused.code,
             refused.reason,
-            message.payload,
-            datetime.fromtimestamp(self._last_dead_letter_ms / 1000, UTC),
+            payload,
+            datetime.fromtimestamp(stamp / 1000, UTC),
             self.counters.received,
         )
 
+    def _replay_dead_letter(self, plant: str, reason: str, line: str) -> str:
+        refused = Refused(plant, "store_rejected", f"InfluxDB refused the point: {reason}")
+        return self._dead_letter("", refused, line.encode(), self.clock())
+
     def _commit(self, batch: _Batch) -> None:
-        if not self._write_durably(batch):
-            return  # stopping during an outage: nothing acked, the broker redelivers
+        self._annotate_registers(batch)
+        if not self._make_durable(batch):
+            return  # stopping with a full spool: nothing acked, the broker redelivers
         for message in batch.messages:
             self.client.ack(message)
+        self._pending_since = None
         for message, refused in batch.refusals:
-            self.counters.refused += 1
+            self.counters.add(refused=1)
             log.info("message refused", extra={"topic": message.topic, "reason": refused.reason})
-            if refused.plant:
+            if refused.plant and self.rules.registry.plant(refused.plant) is not None:
                 self.client.publish(
                     self.topics.rejected(refused.plant),
                     refused.to_json(message.topic, self.clock()),
                     qos=1,
                 )
-        self.counters.batches += 1
-        self.counters.points_written += len(batch.lines)
-        self.counters.last_write_ts = time.time()
 
-    def _write_durably(self, batch: _Batch) -> bool:
-        delay = RETRY_MIN_SECONDS
+    def _make_durable(self, batch: _Batch) -> bool:
+        """Write to InfluxDB, else append to the spool; False only if stopping with a full spool."""
+        attempt = 0
         while True:
+            if self.spool.is_empty() and attempt < DIRECT_WRITE_ATTEMPTS:
+                try:
+                    self._write_isolating(batch)
+                    self.counters.add(points_written=len(batch.lines))
+                    return True
+                except StoreUnavailable as exc:
+                    self.counters.add(write_failures=1)
+                    log.warning("influxdb write failed", extra={"error": str(exc)})
+                    attempt += 1
+                    if attempt < DIRECT_WRITE_ATTEMPTS and not self._stop.is_set():
+                        self._stop.wait(backoff_seconds(attempt))
+                    continue
+            lines = batch.lines
             try:
-                self.store.write_lines(batch.lines)
+                self.spool.append(lines)
+                self.counters.add(spooled=len(lines))
                 return True
-            except StoreRejected as exc:
-                log.warning("batch rejected, isolating the bad message", extra={"error": str(exc)})
-                self._write_one_by_one(batch)
-                return True
-            except StoreUnavailable as exc:
-                self.counters.write_failures += 1
-                log.warning(
-                    "influxdb write failed, retrying",
-                    extra={"error": str(exc), "retry_in_s": delay},
+            except SpoolFull as exc:
+                log.error(
+                    "cannot spool; holding the batch unacknowledged", extra={"error": str(exc)}
                 )
-                if self._stop.wait(delay * random.uniform(0.5, 1.5)):
+                if self._stop.is_set():
                     return False
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                self._stop.wait(backoff_seconds(3))
+                attempt = 0  # InfluxDB may be back: try it directly again
 
-    def _write_one_by_one(self, batch: _Batch) -> None:
-        lines: list[str] = []
-        for message, message_lines in zip(batch.messages, batch.per_message, strict=True):
+    def _write_isolating(self, batch: _Batch) -> None:
+        """Write the batch; if InfluxDB refuses it, find the message at fault and dead-letter it."""
+        try:
+            self.store.write_lines(batch.lines)
+            return
+        except StoreRejected as exc:
+            log.warning("batch rejected, isolating the bad message", extra={"error": str(exc)})
+        per_message: list[list[str]] = []
+        refusals = list(batch.refusals)
+        for message, lines in zip(batch.messages, batch.per_message, strict=True):
             try:
-                self.store.write_lines(message_lines)
-                lines.extend(message_lines)
+                self.store.write_lines(lines)
+                per_message.append(lines)
             except StoreRejected as exc:
-                refused = Refused(
-                    message.topic.split("/")[2] if message.topic.count("/") > 2 else "",
-                    "store_rejected",
-                    f"InfluxDB refused the points: {exc}",
-                )
-                dead = self._dead_letter(message, refused, self.clock())
+                plant = _plant_of(message.topic, self.settings.topic_root)
+                refused = Refused(plant, "store_rejected", f"InfluxDB refused the points: {exc}")
+                dead = self._dead_letter(message.topic, refused, message.payload, self.clock())
                 self.store.write_lines([dead])
-                lines.append(dead)
-                batch.refusals.append((message, refused))
-        batch.lines = lines
+                per_message.append([dead])
+                refusals.append((message, refused))
+        # Only now, with every message durable, does the batch take its new shape.
+        batch.per_message = per_message
+        batch.refusals = refusals
+
+    def _annotate_registers(self, batch: _Batch) -> None:
+        """Add `register_event` points for resets and implausible jumps (ingest/registers.py)."""
+        samples: dict[tuple[str, str, str], list[tuple[Sample, int]]] = {}
+        for index, outcome in enumerate(batch.outcomes):
+            if not isinstance(outcome, Accepted) or outcome.kind not in REGISTER_BY_KIND:
+                continue
+            register = REGISTER_BY_KIND[outcome.kind]
+            for reading in outcome.readings:
+                if register in reading.values:
+                    key = (outcome.plant, outcome.meter, outcome.kind)
+                    samples.setdefault(key, []).append(
+                        (Sample(reading.ts_ms, reading.values[register]), index)
+                    )
+        if not samples:
+            return
+        previous = self._predecessors(
+            {key: min(s.ts_ms for s, _ in items) for key, items in samples.items()}
+        )
+        for key, items in samples.items():
+            plant, meter, kind = key
+            index_by_ts = {s.ts_ms: i for s, i in items}
+            events, latest = register_events(
+                plant, meter, REGISTER_BY_KIND[kind], previous.get(key), [s for s, _ in items]
+            )
+            for event in events:
+                batch.per_message[index_by_ts[event.ts_ms]].append(event.line())
+            self.counters.add(register_events=len(events))
+            known = self._last_samples.get(key)
+            if latest is not None and (known is None or latest.ts_ms > known.ts_ms):
+                self._last_samples[key] = latest
+
+    def _predecessors(
+        self, earliest: dict[tuple[str, str, str], int]
+    ) -> dict[tuple[str, str, str], Sample]:
+        """Each register's last value before the batch: from InfluxDB, else from memory.
+
+        Asking InfluxDB makes the answer the same whichever collector of a shared
+        subscription handled the previous reading (docs/decisions.md).
+        """
+        memory = {k: s for k in earliest if (s := self._last_samples.get(k)) is not None}
+        if not self.spool.is_empty():
+            return memory  # InfluxDB is behind the spool; its answer would be stale
+        keys = list(earliest)
+        statements = ";".join(
+            f"SELECT last({quote_ident(REGISTER_BY_KIND[kind])}) FROM {quote_ident(kind)} "
+            f"WHERE plant = {quote_literal(plant)} AND meter = {quote_literal(meter)} "
+            f"AND time < {earliest[(plant, meter, kind)]}ms"
+            for plant, meter, kind in keys
+        )
+        try:
+            results = self.store.query_many(statements)
+        except StoreError as exc:
+            log.info("register predecessors from memory", extra={"error": str(exc)})
+            return memory
+        out: dict[tuple[str, str, str], Sample] = {}
+        for key, series in zip(keys, results, strict=False):
+            if series and series[0].values:
+                ts_ms, value = series[0].values[0][:2]
+                if value is not None:
+                    out[key] = Sample(int(ts_ms), float(value))
+        return out
+
+
+def _plant_of(topic: str, root: str) -> str:
+    try:
+        return parse_topic(topic, root).plant
+    except UnknownSource:
+        return ""

@@ -10,7 +10,7 @@ from ingest import hj212
 from ingest.errors import RefusedReading, UnknownSource
 from ingest.points import reading_lines
 from ingest.registry import Registry
-from ingest.schema import parse_payload
+from ingest.schema import Reading, parse_payload
 from ingest.topics import parse_topic
 from ingest.validate import validate_readings
 
@@ -20,6 +20,8 @@ class Accepted:
     plant: str
     meter: str
     lines: list[str]
+    kind: str = ""
+    readings: tuple[Reading, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,12 @@ def handle_message(
             readings = parse_payload(payload)
             measurement = None
         validate_readings(meter, readings, now, rules.future_tolerance)
-        return Accepted(plant.id, meter.id, reading_lines(plant, meter, readings, measurement))
+        return Accepted(
+            plant.id,
+            meter.id,
+            reading_lines(plant, meter, readings, measurement),
+            meter.kind,
+            tuple(readings),
+        )
     except RefusedReading as exc:
         return Refused(plant_id, exc.code, str(exc))

@@ -40,6 +40,9 @@ class CommonSettings(BaseSettings):
     influx_password: SecretStr | None = None
     influx_timeout_seconds: float = 10.0
 
+    # Plant and service MQTT passwords (ingest/credentials.py); keep it 0600.
+    credentials_file: Path = Path("var/mqtt-credentials.json")
+
     log_level: str = "WARNING"
     log_json: bool = True
 
@@ -51,7 +54,10 @@ class CollectorSettings(CommonSettings):
     share_group: str = "collectors"
     batch_max_points: int = 5000
     batch_max_seconds: float = 0.5
+    # Each collector spools under spool_dir/<collector_id>, so several can share a machine.
     spool_dir: Path = Path("var/spool")
     spool_max_bytes: int = 1_000_000_000
     future_tolerance_seconds: float = 300.0
-    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None  # Prometheus `GET /metrics`; None: not served
+    stats_interval_seconds: float = 10.0  # how often an `ingest_stats` point is written

@@ -194,7 +194,9 @@ class InfluxStore:
         except ValueError:
             detail = resp.text
         message = f"InfluxDB {what} answered {resp.status_code}: {detail}"
-        if resp.status_code >= 500:
+        if resp.status_code >= 500 or "database not found" in str(detail):
+            # A missing database is a deployment state (created on the next attempt),
+            # not something wrong with the points: retry or spool, never dead-letter.
             return StoreUnavailable(message)
         return StoreRejected(message)
 

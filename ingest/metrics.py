@@ -1,0 +1,124 @@
+"""A collector's self-monitoring: counters, Prometheus text exposition, `ingest_stats` points.
+
+Counters are cumulative since the process started (Prometheus style); `spool_bytes` and
+`lag_seconds` are gauges. The same numbers are served at `http://<host>:<metrics_port>/metrics`
+and written every `stats_interval_seconds` to InfluxDB as one `ingest_stats` point tagged
+with the collector id (docs/data-model.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from ingest.store import encode_point
+
+log = logging.getLogger(__name__)
+
+STATS_MEASUREMENT = "ingest_stats"
+# name -> (Prometheus type, help); the InfluxDB field names are the same names.
+METRICS: dict[str, tuple[str, str]] = {
+    "received": ("counter", "MQTT messages received"),
+    "points_written": ("counter", "points written to InfluxDB (directly or from the spool)"),
+    "refused": ("counter", "messages refused (kept as dead letters)"),
+    "spooled": ("counter", "points appended to the local spool while InfluxDB was unavailable"),
+    "replayed": ("counter", "points replayed from the spool into InfluxDB"),
+    "register_events": ("counter", "register resets and implausible jumps recorded"),
+    "write_failures": ("counter", "InfluxDB write attempts that failed"),
+    "spool_bytes": ("gauge", "bytes waiting in the local spool"),
+    "lag_seconds": ("gauge", "age of the oldest received reading not yet in InfluxDB"),
+}
+STATS_FIELDS = (
+    "received",
+    "points_written",
+    "refused",
+    "spooled",
+    "replayed",
+    "spool_bytes",
+    "lag_seconds",
+)
+
+
+@dataclass
+class Counters:
+    """Thread-safe counters shared by the collector's threads."""
+
+    received: int = 0
+    points_written: int = 0
+    refused: int = 0
+    spooled: int = 0
+    replayed: int = 0
+    register_events: int = 0
+    write_failures: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **increments: int) -> None:
+        """Add to one or more counters atomically."""
+        with self._lock:
+            for name, value in increments.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_lock"}
+
+
+def exposition(values: Mapping[str, float], collector: str) -> str:
+    """Prometheus text exposition format (version 0.0.4) of the collector's metrics."""
+    label = collector.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    out = []
+    for name, (kind, help_text) in METRICS.items():
+        if name not in values:
+            continue
+        metric = f"plantwatch_ingest_{name}" + ("_total" if kind == "counter" else "")
+        out.append(f"# HELP {metric} {help_text}")
+        out.append(f"# TYPE {metric} {kind}")
+        out.append(f'{metric}{{collector="{label}"}} {float(values[name])!r}')
+    return "\n".join(out) + "\n"
+
+
+def stats_line(values: Mapping[str, float], collector: str, ts_ms: int) -> str:
+    """One `ingest_stats` point; every field a float, like every other numeric field."""
+    return encode_point(
+        STATS_MEASUREMENT,
+        {"collector": collector},
+        {name: float(values[name]) for name in STATS_FIELDS},
+        ts_ms,
+    )
+
+
+class MetricsServer:
+    """A tiny HTTP server answering `GET /metrics` from a snapshot callable."""
+
+    def __init__(self, host: str, port: int, render: Callable[[], str]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] != "/metrics":
+                    self.send_error(404, "only /metrics is served here")
+                    return
+                body = render().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # scrapes every few seconds must not flood the log
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="metrics", daemon=True
+        )
+
+    def start(self) -> MetricsServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

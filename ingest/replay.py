@@ -1,0 +1,119 @@
+"""The replayer: drains the spool into InfluxDB, oldest record first, with backoff and jitter.
+
+Runs on its own thread beside the collector's main loop. A record is retried until InfluxDB
+takes it; a record InfluxDB refuses outright (4xx) is written line by line and each refused
+line becomes a `store_rejected` dead letter, so one bad line never blocks the spool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import re
+import threading
+from collections.abc import Callable
+
+from ingest.errors import StoreRejected, StoreUnavailable
+from ingest.metrics import Counters
+from ingest.spool import Record, Spool
+from ingest.store import InfluxStore
+
+log = logging.getLogger(__name__)
+
+RETRY_MIN_SECONDS = 0.2
+RETRY_MAX_SECONDS = 5.0
+IDLE_POLL_SECONDS = 0.2
+_PLANT_TAG = re.compile(r",plant=([a-z0-9-]{1,32})[, ]")
+
+
+def backoff_seconds(
+    attempt: int, low: float = RETRY_MIN_SECONDS, high: float = RETRY_MAX_SECONDS
+) -> float:
+    """Exponential backoff with full jitter in [d/2, d], d = min(high, low * 2**attempt)."""
+    delay = min(high, low * 2**attempt)
+    return random.uniform(delay / 2, delay)
+
+
+class Replayer:
+    """Drains a spool into a store until `stop` is set."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        store: InfluxStore,
+        counters: Counters,
+        stop: threading.Event,
+        dead_letter: Callable[[str, str, str], str],
+    ) -> None:
+        self.spool = spool
+        self.store = store
+        self.counters = counters
+        self.stop = stop
+        # (plant, reason, line) -> a dead-letter line for a line InfluxDB refused
+        self.dead_letter = dead_letter
+        self._thread = threading.Thread(target=self.run, name="replayer", daemon=True)
+
+    def start(self) -> Replayer:
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def run(self) -> None:
+        """Replay until stopped; a segment is deleted only once all of it is in InfluxDB."""
+        while not self.stop.is_set():
+            if self.spool.is_empty():
+                self.stop.wait(IDLE_POLL_SECONDS)
+                continue
+            for segment in self.spool.closed_segments():
+                for record in self.spool.records(segment):
+                    if not self._replay(record):
+                        return  # stopping: the segment stays and is replayed next start
+                self.spool.remove(segment)
+                log.info("spool segment replayed", extra={"segment": segment.name})
+
+    def _replay(self, record: Record) -> bool:
+        attempt = 0
+        while not self.stop.is_set():
+            try:
+                written = self._write(record)
+            except StoreUnavailable as exc:
+                self.counters.add(write_failures=1)
+                delay = backoff_seconds(attempt)
+                attempt += 1
+                log.warning(
+                    "replay waits for InfluxDB",
+                    extra={"error": str(exc), "retry_in_s": round(delay, 2)},
+                )
+                if self.stop.wait(delay):
+                    return False
+                self._create_database()
+                continue
+            self.counters.add(replayed=written, points_written=written)
+            return True
+        return False
+
+    def _write(self, record: Record) -> int:
+        try:
+            self.store.write_lines(record.lines)
+            return len(record.lines)
+        except StoreRejected as exc:
+            log.warning("spooled batch rejected, replaying line by line", extra={"error": str(exc)})
+        written = 0
+        for line in record.lines:
+            try:
+                self.store.write_lines([line])
+                written += 1
+            except StoreRejected as exc:
+                match = _PLANT_TAG.search(line)
+                self.store.write_lines(
+                    [self.dead_letter(match.group(1) if match else "", str(exc), line)]
+                )
+                self.counters.add(refused=1)
+        return written
+
+    def _create_database(self) -> None:
+        with contextlib.suppress(StoreUnavailable, StoreRejected):
+            self.store.create_database()  # if still down, the next attempt tells
