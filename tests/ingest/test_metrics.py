@@ -1,0 +1,58 @@
+"""Self-monitoring: exposition format, the ingest_stats point, the HTTP endpoint."""
+
+from __future__ import annotations
+
+import httpx
+
+from ingest.metrics import Counters, MetricsServer, exposition, stats_line
+
+VALUES = {
+    "received": 12,
+    "points_written": 30,
+    "refused": 1,
+    "spooled": 5,
+    "replayed": 5,
+    "register_events": 0,
+    "write_failures": 2,
+    "spool_bytes": 0,
+    "lag_seconds": 0.25,
+}
+
+
+def test_counters_add_and_snapshot() -> None:
+    counters = Counters()
+    counters.add(received=2, spooled=3)
+    counters.add(received=1)
+    snap = counters.snapshot()
+    assert snap["received"] == 3 and snap["spooled"] == 3 and snap["points_written"] == 0
+    assert "_lock" not in snap
+
+
+def test_exposition_format() -> None:
+    text = exposition(VALUES, 'c-1"x')
+    assert "# TYPE plantwatch_ingest_received_total counter\n" in text
+    assert 'plantwatch_ingest_received_total{collector="c-1\\"x"} 12.0\n' in text
+    assert 'plantwatch_ingest_lag_seconds{collector="c-1\\"x"} 0.25\n' in text
+    assert "# TYPE plantwatch_ingest_spool_bytes gauge" in text
+
+
+def test_stats_line_has_the_dashboard_fields() -> None:
+    # No `i` suffix: every field is a float in InfluxDB, as the data model promises.
+    line = stats_line(VALUES, "collector-1", 1_772_323_200_000)
+    assert line == (
+        "ingest_stats,collector=collector-1 lag_seconds=0.25,points_written=30,"
+        "received=12,refused=1,replayed=5,spool_bytes=0,spooled=5 1772323200000"
+    )
+
+
+def test_http_endpoint() -> None:
+    server = MetricsServer("127.0.0.1", 0, lambda: exposition(VALUES, "c"))
+    server.start()
+    try:
+        resp = httpx.get(f"http://127.0.0.1:{server.port}/metrics")
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert 'plantwatch_ingest_refused_total{collector="c"} 1.0' in resp.text
+        assert httpx.get(f"http://127.0.0.1:{server.port}/other").status_code == 404
+    finally:
+        server.stop()
