@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -57,12 +58,16 @@ class MqttClient:
         subscriptions: Sequence[tuple[str, int]] = (),
         will: tuple[str, bytes, int, bool] | None = None,
         max_inflight: int = 1000,
+        reconnect_min_seconds: float = RECONNECT_MIN_SECONDS,
     ) -> None:
         self.host, self.port = host, port
         self.generation = 0
         self._subscriptions = list(subscriptions)
         self._on_message = on_message
         self._connected = threading.Event()
+        self._published = threading.Condition()
+        self.published_count = 0  # QoS 1 publishes the broker has acknowledged
+        self.refused_reason: str | None = None  # why the broker last refused to connect
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -76,10 +81,11 @@ class MqttClient:
             self._client.will_set(*will)
         self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)
-        self._client.reconnect_delay_set(RECONNECT_MIN_SECONDS, RECONNECT_MAX_SECONDS)
+        self._client.reconnect_delay_set(reconnect_min_seconds, RECONNECT_MAX_SECONDS)  # type: ignore[arg-type]
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
+        self._client.on_publish = self._handle_publish
 
     @property
     def connected(self) -> bool:
@@ -113,6 +119,17 @@ class MqttClient:
     ) -> paho.MQTTMessageInfo:
         return self._client.publish(topic, payload, qos=qos, retain=retain)
 
+    def wait_published(self, count: int, timeout: float) -> bool:
+        """Wait until the broker has acknowledged `count` publishes in total (resends included)."""
+        deadline = time.monotonic() + timeout
+        with self._published:
+            while self.published_count < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._published.wait(left)
+        return True
+
     def ack(self, message: Inbound) -> bool:
         """Acknowledge a QoS 1 message; skipped if it came on an earlier connection."""
         if message.qos == 0 or message.generation != self.generation:
@@ -121,8 +138,10 @@ class MqttClient:
 
     def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
+            self.refused_reason = str(reason_code)
             log.warning("mqtt connect refused", extra={"reason": str(reason_code)})
             return
+        self.refused_reason = None
         self.generation += 1
         for topic, qos in self._subscriptions:
             client.subscribe(topic, qos)
@@ -135,6 +154,11 @@ class MqttClient:
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
         log.info("mqtt disconnected", extra={"reason": str(reason_code)})
+
+    def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._published:
+            self.published_count += 1
+            self._published.notify_all()
 
     def _handle_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
         if self._on_message is None:

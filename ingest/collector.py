@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 DIRECT_WRITE_ATTEMPTS = 2  # then spool: acknowledging quickly keeps the broker's queue short
 QUEUE_POLL_SECONDS = 0.05
 SHUTDOWN_JOIN_SECONDS = 10.0
+# Collectors run next to the broker: come back fast so flow resumes quickly after a restart.
+RECONNECT_MIN_SECONDS = 0.2
 
 MeterKey = tuple[str, str]
 
@@ -90,9 +92,8 @@ class Collector:
             clean_session=False,
             manual_ack=True,
             on_message=self._inbox.put,
-            subscriptions=[
-                (f"$share/{settings.share_group}/{f}", 1) for f in self.topics.collector_filters()
-            ],
+            subscriptions=[(f, 1) for f in subscription_filters(settings)],
+            reconnect_min_seconds=RECONNECT_MIN_SECONDS,
         )
 
     def stop(self) -> None:
@@ -356,6 +357,18 @@ class Collector:
                 if value is not None:
                     out[key] = Sample(int(ts_ms), float(value))
         return out
+
+
+def subscription_filters(settings: CollectorSettings) -> list[str]:
+    """`$share/<group>/...` filters, or plain ones when the share group is empty.
+
+    Mosquitto 2.0 does not restore shared subscriptions from its persistence file after a
+    restart (plain ones it does), see docs/decisions.md; a lone collector is safest plain.
+    """
+    filters = Topics(settings.topic_root).collector_filters()
+    if not settings.share_group:
+        return list(filters)
+    return [f"$share/{settings.share_group}/{f}" for f in filters]
 
 
 def _plant_of(topic: str, root: str) -> str:

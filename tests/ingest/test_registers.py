@@ -60,6 +60,6 @@ def test_event_line_identity_is_plant_meter_time() -> None:
     # Line protocol without an `i` suffix is a float, so `9` is stored as 9.0.
     [event], _ = register_events("p", "m", "volume_m3", Sample(T0, 9.0), [Sample(T0 + H, 1.0)])
     assert event.line() == (
-        "register_event,meter=m,plant=p event=\"reset\",previous=9,register=\"volume_m3\","
+        'register_event,meter=m,plant=p event="reset",previous=9,register="volume_m3",'
         f"seconds=3600,step=-8,value=1 {T0 + H}"
     )
