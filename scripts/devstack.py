@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,7 +215,7 @@ def create_database(influx_url: str, database: str) -> None:
 
 
 @contextlib.contextmanager
-def running(*servers: Server):  # type: ignore[no-untyped-def]
+def running(*servers: Server) -> Iterator[tuple[Server, ...]]:
     """Start servers in order and stop them in reverse order."""
     started: list[Server] = []
     try:

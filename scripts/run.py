@@ -13,6 +13,10 @@ from pathlib import Path
 import httpx
 
 from api.auth import new_key
+from ingest.credentials import API_ACCOUNT, COLLECTOR_ACCOUNT, CredentialStore
+from ingest.errors import PlantwatchError
+from ingest.registry import load_registry
+from ingest.settings import CommonSettings
 from scripts.devstack import (
     StackError,
     create_database,
@@ -40,8 +44,29 @@ def main() -> int:
                 file=sys.stderr,
             )
             return 1
+    metrics_port = int(os.environ.get("PLANTWATCH_RUN_METRICS_PORT", "9108"))
+    # The broker runs with a password per plant and an ACL generated from the registry;
+    # each process connects with its own account (the simulator as each plant).
+    credentials_file = Path(
+        os.environ.get("PLANTWATCH_CREDENTIALS_FILE", VAR / "mqtt-credentials.json")
+    )
+    os.environ["PLANTWATCH_CREDENTIALS_FILE"] = str(credentials_file)
+    settings = CommonSettings()
+    credentials = CredentialStore(credentials_file)
+    try:
+        credentials.write_broker_files(
+            load_registry(settings.registry),
+            VAR / "mosquitto" / "passwd",
+            VAR / "mosquitto" / "acl",
+            settings.topic_root,
+        )
+    except PlantwatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     influxd = influxd_server(VAR / "influxdb", influx_port)
-    mosquitto = mosquitto_server(VAR / "mosquitto", mqtt_port)
+    mosquitto = mosquitto_server(
+        VAR / "mosquitto", mqtt_port, VAR / "mosquitto" / "passwd", VAR / "mosquitto" / "acl"
+    )
     admin_key = os.environ.get("PLANTWATCH_ADMIN_KEY") or new_key()
     env = {
         **os.environ,
@@ -51,6 +76,24 @@ def main() -> int:
         "PLANTWATCH_ADMIN_KEY": admin_key,
         "PLANTWATCH_SPOOL_DIR": str(VAR / "spool"),
     }
+    accounts = {
+        "collector": {
+            "PLANTWATCH_MQTT_USERNAME": COLLECTOR_ACCOUNT,
+            "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(COLLECTOR_ACCOUNT),
+            # A lone collector subscribes plainly: Mosquitto 2.0 keeps plain subscriptions
+            # over a broker restart but not shared ones (docs/decisions.md).
+            "PLANTWATCH_SHARE_GROUP": env.get("PLANTWATCH_SHARE_GROUP", ""),
+        },
+        "api": {
+            "PLANTWATCH_MQTT_USERNAME": API_ACCOUNT,
+            "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(API_ACCOUNT),
+        },
+        "simulator": {"PLANTWATCH_MQTT_USERNAME": "", "PLANTWATCH_MQTT_PASSWORD": ""},
+    }
+    if port_open(metrics_port):
+        print(f"warning: port {metrics_port} is taken; collector metrics not served", flush=True)
+    else:
+        accounts["collector"]["PLANTWATCH_METRICS_PORT"] = str(metrics_port)
     processes: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -70,7 +113,11 @@ def main() -> int:
             log = (VAR / "logs" / f"{name}.log").open("ab")
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+                    [sys.executable, *args],
+                    env={**env, **accounts[name]},
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
             )
             print(f"started {name} (log: var/logs/{name}.log)", flush=True)
@@ -82,15 +129,18 @@ def main() -> int:
             f"  gas share KPI   {base}/api/v1/kpi/gas-share\n"
             f"  admin key       {admin_key}\n"
             f"  try:            curl -H 'Authorization: Bearer {admin_key}' {base}/api/v1/kpi/gas-share\n"
-            f"  MQTT broker     127.0.0.1:{mqtt_port}   InfluxDB http://127.0.0.1:{influx_port}\n"
+            f"  MQTT broker     127.0.0.1:{mqtt_port} (auth + ACL)   InfluxDB http://127.0.0.1:{influx_port}\n"
+            f"  MQTT passwords  {credentials_file}  (`python -m ingest credentials PLANT`)\n"
+            f"  collector       http://127.0.0.1:{metrics_port}/metrics\n"
             "Ctrl-C stops everything.",
             flush=True,
         )
         while not stop.is_set():
-            for proc in processes:
-                if proc.poll() is not None and proc.args[2] != "simulators":  # type: ignore[index]
+            for name, proc in zip(("collector", "api", "simulator"), processes, strict=False):
+                # The simulator may finish its backfill and exit; the services must not.
+                if proc.poll() is not None and name != "simulator":
                     print(
-                        f"error: {proc.args[2]} exited with {proc.returncode}; see var/logs/",  # type: ignore[index]
+                        f"error: {name} exited with {proc.returncode}; see var/logs/{name}.log",
                         file=sys.stderr,
                     )
                     stop.set()
