@@ -110,3 +110,68 @@ def test_bad_content_is_refused(items, cn: str, reason: str) -> None:  # type: i
     raw = hj212.encode_packet(qn="1", cn=cn, mn=MN, data_time="20260301080000", items=items)
     with pytest.raises(Hj212Error, match=reason):
         hj212.to_readings(hj212.decode_packet(raw), "Asia/Shanghai")
+
+
+@pytest.mark.parametrize("flag", ["N", "F", "M", "S", "D", "C", "T", "B"])
+def test_every_data_flag_is_kept(flag: str) -> None:
+    raw = hj212.encode_packet(
+        qn="1",
+        cn="2011",
+        mn=MN,
+        data_time="20260301080000",
+        items={"a25002": {"Rtd": "0.8", "Flag": flag}, "a19001": {"Rtd": "20.1"}},
+    )
+    [reading] = hj212.to_readings(hj212.decode_packet(raw), "Asia/Shanghai")
+    assert reading.flag("benzene_mgm3") == flag
+    assert reading.flag("o2_pct") == "N"  # a missing flag means normal
+
+
+def test_split_upload_maps_to_one_point_time() -> None:
+    """A large upload split over packets (PNUM/PNO): each part carries the same DataTime.
+
+    Each part becomes a reading at that time; written to InfluxDB they merge into one
+    point (same identity), so no reassembly state is needed across collectors.
+    """
+    parts = []
+    for pno, items in enumerate(
+        ({"a24088": {"Rtd": "30.0", "Flag": "N"}}, {"a99051": {"Rtd": "12.0", "Flag": "D"}}),
+        start=1,
+    ):
+        cp = "DataTime=20260301080000;" + ";".join(
+            f"{code}-" + ",".join(f"{code}-{k}={v}" for k, v in f.items()).removeprefix(f"{code}-")
+            for code, f in items.items()
+        )
+        parts.append(
+            hj212.frame(f"QN=1;ST=31;CN=2011;PW=123456;MN={MN};Flag=5;PNUM=2;PNO={pno};CP=&&{cp}&&")
+        )
+    readings = [hj212.to_readings(hj212.decode_packet(p), "Asia/Shanghai")[0] for p in parts]
+    assert {r.ts for r in readings} == {datetime(2026, 3, 1, 0, 0, tzinfo=UTC)}
+    assert [dict(r.values) for r in readings] == [{"nmhc_mgm3": 30.0}, {"dmf_mgm3": 12.0}]
+    assert readings[1].flag("dmf_mgm3") == "D"
+    assert hj212.decode_packet(parts[1]).header["PNO"] == "2"
+
+
+def test_packet_split_in_transit_is_refused_not_merged() -> None:
+    whole = realtime_packet()
+    head, tail = whole[:50], whole[50:]
+    with pytest.raises(Hj212Error, match="length field says"):
+        hj212.decode_packet(head)
+    with pytest.raises(Hj212Error, match="does not start with"):
+        hj212.decode_packet(tail)
+    assert hj212.decode_packet(head + tail).mn == MN
+
+
+@pytest.mark.parametrize(
+    ("cn", "kinds", "expected"),
+    [
+        ("2011", {"Rtd": "5.5", "Flag": "N"}, 5.5),
+        ("2051", {"Min": "1", "Avg": "2.5", "Max": "4", "Cou": "0.1", "Flag": "N"}, 2.5),
+        ("2061", {"Avg": "3.25", "Flag": "N"}, 3.25),
+    ],
+)
+def test_cn_chooses_the_value_kind(cn: str, kinds: dict[str, str], expected: float) -> None:
+    raw = hj212.encode_packet(
+        qn="1", cn=cn, mn=MN, data_time="20260301080000", items={"a25003": kinds}
+    )
+    [reading] = hj212.to_readings(hj212.decode_packet(raw), "Asia/Shanghai")
+    assert reading.values == {"toluene_mgm3": expected}
