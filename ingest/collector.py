@@ -54,6 +54,7 @@ class _Batch:
     per_message: list[list[str]] = field(default_factory=list)
     refusals: list[tuple[Inbound, Refused]] = field(default_factory=list)
     started: float = 0.0  # wall clock of the first message, for the lag gauge
+    points: int = 0
 
     @property
     def lines(self) -> list[str]:
@@ -181,7 +182,10 @@ class Collector:
                 batch.started = time.time()
                 self._pending_since = batch.started
             self._add(batch, message)
-            if sum(map(len, batch.per_message)) >= self.settings.batch_max_points:
+            if (
+                len(batch.messages) >= self.settings.batch_max_messages
+                or batch.points >= self.settings.batch_max_points
+            ):
                 break
         if self._stop.is_set():
             # Graceful shutdown: what has arrived is made durable and acknowledged too.
@@ -204,6 +208,7 @@ class Collector:
         batch.messages.append(message)
         batch.outcomes.append(outcome)
         batch.per_message.append(lines)
+        batch.points += len(lines)
 
     def _dead_letter(self, topic: str, refused: Refused, payload: bytes, now: datetime) -> str:
         # One collector never writes two dead letters at the same millisecond.

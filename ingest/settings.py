@@ -54,6 +54,9 @@ class CollectorSettings(CommonSettings):
     share_group: str = "collectors"
     batch_max_points: int = 5000
     batch_max_seconds: float = 0.5
+    # Unacknowledged messages are capped by the broker (Mosquitto: max_inflight_messages,
+    # 2000 in our config); closing a batch at half of that keeps the next one filling.
+    batch_max_messages: int = 1000
     # Each collector spools under spool_dir/<collector_id>, so several can share a machine.
     spool_dir: Path = Path("var/spool")
     spool_max_bytes: int = 1_000_000_000
