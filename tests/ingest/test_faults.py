@@ -136,3 +136,22 @@ def stored_stats(influx_url: str) -> set[str]:
     )
     series = resp.json()["results"][0].get("series") or []
     return {v[1] for s in series for v in s["values"]}
+
+
+def test_graceful_stop_flushes_to_the_spool(tmp_path: Path, spawn: Callable[..., Process]) -> None:
+    """SIGTERM during an InfluxDB outage: what was received is spooled, acked, then replayed."""
+    with private_stack(tmp_path) as stack:
+        first = Collector(spawn, stack).start()
+        publisher = Publisher(stack.mosquitto.port, MESSAGES, RATE_PER_SECOND).start()
+        publisher.wait_queued(0.3)
+        stack.influxd.stop()
+        publisher.wait_queued(0.6)
+        assert first.process is not None and first.process.proc is not None
+        first.process.stop()  # SIGTERM
+        assert first.process.proc.returncode == 0, first.log()
+        assert "collector stopped" in first.log()
+        assert list((tmp_path / "spool" / "collector-1").glob("*.spool")), first.log()
+        stack.influxd.start()
+        second = Collector(spawn, stack).start()
+        sent = publisher.finish()
+        assert_all_stored_once(stack.influx_url, sent, first.log, second.log)
