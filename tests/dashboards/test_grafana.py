@@ -45,9 +45,13 @@ def load_boards() -> dict[str, dict[str, Any]]:
     }
 
 
-def provisioned_datasource_uids() -> set[str]:
+def provisioned_datasources() -> list[dict[str, Any]]:
     doc = yaml.safe_load((PROVISIONING / "datasources" / "plantwatch.yaml").read_text())
-    return {ds["uid"] for ds in doc["datasources"]}
+    return list(doc["datasources"])
+
+
+def provisioned_datasource_uids() -> set[str]:
+    return {ds["uid"] for ds in provisioned_datasources()}
 
 
 # --- the pure part: Grafana's interpolation, with literal expectations -------------------
@@ -278,6 +282,9 @@ def test_every_query_returns_data(name: str, county_db: CountyDb) -> None:
     now = datetime.now(UTC)
     span = (parse_relative(board["time"]["from"], now), parse_relative(board["time"]["to"], now))
     consts = _constants(board)
+    # A panel's own minimum interval wins over the datasource's `timeInterval`.
+    (source,) = provisioned_datasources()
+    default_min = source["jsonData"]["timeInterval"]
     queries = list(queries_of(board))
     assert queries
     answered: dict[str, list[str]] = {where: [] for where, _, _ in queries}
@@ -285,9 +292,8 @@ def test_every_query_returns_data(name: str, county_db: CountyDb) -> None:
     assert selections
     for selection in selections:
         for where, query, min_interval in queries:
-            influxql = interpolate(
-                query, selection, consts, *span, auto_interval(*span, min_interval)
-            )
+            interval = auto_interval(*span, min_interval or default_min)
+            influxql = interpolate(query, selection, consts, *span, interval)
             assert not re.search(r"\$\w", influxql), influxql
             series = county_db.store.query(influxql)
             if has_data(series):

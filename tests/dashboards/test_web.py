@@ -239,7 +239,7 @@ def test_plant_page_draws_its_charts(api: Api, page: Page, county_db: CountyDb) 
         for sector in ("stainless_steel", "synthetic_leather")
     }
     assert page.locator(".plant-link").count() == len(county_db.registry.plants)
-    screenshot(page, "plants")
+    screenshot(page, "plants-registry")
     _check_plant_charts(page, api, plants)
     # The DMF exceedance of the fixture is marked on its chart.
     assert page.locator(".voc-item.has-exceed").count() >= 1
@@ -308,7 +308,13 @@ def test_plant_page_renders_sample_responses(api: Api, page: Page, county_db: Co
 
     page.route(re.compile(r".*/api/v1/plants/[^/]+/usage\?.*"), answer(_sample_usage(now)))
     page.route(re.compile(r".*/api/v1/plants/[^/]+/voc\?.*"), answer(_sample_voc(now)))
-    sign_in(page, api, "#/plant/ss-001")
+    sign_in(page, api, "#/plants")
+    assert page.locator(".plant-link").count() >= len(
+        county_db.registry.by_sector("stainless_steel")
+    )
+    screenshot(page, "plants")
+    page.locator(".plant-link[href='#/plant/ss-001']").click()
+    page.wait_for_selector("#page[data-ready='true'] [data-testid=plant-name]")
     usage = page.get_by_test_id("usage-chart")
     usage.locator("canvas").first.wait_for()
     assert usage.get_attribute("data-points") == "24"
