@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import KeyRing, Principal
-from api.routes import health, kpi
+from api.routes import health, kpi, web
 from api.settings import ApiSettings
 from ingest.errors import StoreRejected, StoreUnavailable
 from ingest.registry import load_registry
@@ -59,4 +59,5 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(kpi.router)
+    app.include_router(web.router)
     return app

@@ -125,6 +125,7 @@ def main() -> int:
         _wait_ready(f"{base}/readyz", processes)
         print(
             "\nplantwatch is up:\n"
+            f"  dashboard       {base}/dashboard/  (enter the admin key below)\n"
             f"  API docs        {base}/docs\n"
             f"  gas share KPI   {base}/api/v1/kpi/gas-share\n"
             f"  admin key       {admin_key}\n"

@@ -1,0 +1,1 @@
+"""plantwatch dashboards: Grafana provisioning (generated JSON) and the built-in web page."""

@@ -1,0 +1,124 @@
+// Live alert list: an officer acknowledges or resolves an alert with a comment.
+
+import { ApiError, get, normalizeAlerts, post } from "./api.js";
+import { $, esc, placeholder, toast } from "./dom.js";
+import { fmtNumber, fmtTime, label, t } from "./i18n.js";
+
+const FILTERS = ["open", "acknowledged", "resolved", "all"];
+let filter = "open";
+
+export async function renderAlerts(root, plantNames) {
+  root.innerHTML = `
+    <section class="card">
+      <div class="card-head">
+        <h2>${esc(t("al.title"))}</h2>
+        <div class="segmented" role="tablist">${FILTERS.map(
+          (f) => `<button type="button" data-filter="${f}" class="${f === filter ? "active" : ""}">${esc(t(`al.filter.${f}`))}</button>`,
+        ).join("")}</div>
+      </div>
+      <div id="alert-list" data-testid="alert-list">${placeholder(t("common.loading"))}</div>
+    </section>`;
+  for (const button of root.querySelectorAll("[data-filter]")) {
+    button.addEventListener("click", () => {
+      filter = button.dataset.filter;
+      renderAlerts(root, plantNames);
+    });
+  }
+  await refreshAlerts(root, plantNames);
+}
+
+export async function refreshAlerts(root, plantNames) {
+  const list = $("#alert-list", root);
+  if (!list) return;
+  let alerts;
+  try {
+    const query = filter === "all" ? "" : `?status=${filter}`;
+    alerts = normalizeAlerts(await get(`/alerts${query}`));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) throw err;
+    const text = err instanceof ApiError && err.status === 404 ? t("common.unavailable") : `${t("common.error")}: ${err.message}`;
+    list.innerHTML = placeholder(text);
+    return;
+  }
+  if (filter !== "all") alerts = alerts.filter((a) => a.state === filter);
+  alerts.sort((a, b) => (b.t ?? 0) - (a.t ?? 0));
+  list.innerHTML = alerts.length ? alerts.map((a) => alertCard(a, plantNames)).join("") : placeholder(t("al.empty"));
+  for (const card of list.querySelectorAll(".alert")) wireActions(card, root, plantNames);
+}
+
+function alertCard(a, plantNames) {
+  const where = [plantNames.get(a.plant) ?? a.plant, a.meter, a.pollutant ? label("poll", a.pollutant) : ""]
+    .filter(Boolean)
+    .map(esc)
+    .join(" · ");
+  const measure =
+    a.value !== null && a.limit !== null
+      ? `<span class="measure">${esc(t("al.value"))} <b>${esc(fmtNumber(a.value, 2))}</b> / ${esc(t("al.limit"))} ${esc(fmtNumber(a.limit, 1))}</span>`
+      : "";
+  const actions =
+    a.state === "resolved"
+      ? ""
+      : `<div class="alert-actions">
+          ${a.state === "open" ? `<button type="button" class="primary" data-action="ack" data-testid="ack-${esc(a.id)}">${esc(t("al.ack"))}</button>` : ""}
+          <button type="button" class="secondary" data-action="resolve" data-testid="resolve-${esc(a.id)}">${esc(t("al.resolve"))}</button>
+        </div>`;
+  return `
+    <article class="alert state-${esc(a.state)}" data-id="${esc(a.id)}" data-testid="alert-${esc(a.id)}" data-state="${esc(a.state)}">
+      <div class="alert-main">
+        <div class="alert-title"><span class="chip state-${esc(a.state)}">${esc(label("state", a.state))}</span>
+          <b>${esc(label("kind", a.kind))}</b></div>
+        <div class="alert-where"><a href="#/plant/${encodeURIComponent(a.plant)}">${where}</a></div>
+        <div class="muted small">${esc(fmtTime(a.t))} ${a.message ? `· ${esc(a.message)}` : ""}</div>
+        ${measure}
+        ${a.comment ? `<div class="comment">“${esc(a.comment)}”${a.by ? ` — ${esc(a.by)}` : ""}</div>` : ""}
+      </div>
+      ${actions}
+      <form class="alert-form" hidden>
+        <textarea name="comment" required rows="2" data-testid="comment" placeholder="${esc(t("al.comment"))}"></textarea>
+        <div class="actions">
+          <button type="button" class="ghost" data-cancel>${esc(t("al.cancel"))}</button>
+          <button type="submit" class="primary" data-testid="submit">${esc(t("al.submit"))}</button>
+        </div>
+      </form>
+    </article>`;
+}
+
+function wireActions(card, root, plantNames) {
+  const form = $(".alert-form", card);
+  let action = null;
+  for (const button of card.querySelectorAll("[data-action]")) {
+    button.addEventListener("click", () => {
+      action = button.dataset.action;
+      form.hidden = false;
+      form.dataset.action = action;
+      $("textarea", form).focus();
+    });
+  }
+  $("[data-cancel]", form).addEventListener("click", () => {
+    form.hidden = true;
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const comment = $("textarea", form).value.trim();
+    if (!comment || !action) return;
+    const submit = $("[type=submit]", form);
+    submit.disabled = true;
+    try {
+      await post(`/alerts/${encodeURIComponent(card.dataset.id)}/${action}`, { comment });
+      toast(t(action === "ack" ? "al.done.ack" : "al.done.resolve"), "ok");
+      await refreshAlerts(root, plantNames);
+    } catch (err) {
+      toast(`${t("common.error")}: ${err.message}`, "error");
+      submit.disabled = false;
+    }
+  });
+}
+
+/** Number of open alerts, for the badge in the navigation (null if the endpoint is absent). */
+export async function openAlertCount() {
+  try {
+    return normalizeAlerts(await get("/alerts?status=open")).filter((a) => a.state === "open").length;
+  } catch {
+    return null;
+  }
+}

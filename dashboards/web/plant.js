@@ -1,0 +1,201 @@
+// Plants list and one plant's page: fuel use per interval, VOC hourly means against limits.
+
+import { ApiError, get, normalizePlants, normalizeUsage, normalizeVoc } from "./api.js";
+import { usageChart, vocChart } from "./charts.js";
+import { $, esc, placeholder } from "./dom.js";
+import { fmtNumber, fmtPct, label, t } from "./i18n.js";
+
+const RANGES = { "24h": [24, "1h"], "7d": [168, "1h"], "30d": [720, "1d"] };
+const POLLUTANT_ORDER = ["nmhc_mgm3", "dmf_mgm3", "benzene_mgm3", "toluene_mgm3", "xylene_mgm3", "thc_mgm3"];
+let range = "7d";
+
+/** Registry plants (from /plants, else the KPI rows, so the list works before that route exists). */
+export async function loadPlants() {
+  try {
+    return normalizePlants(await get("/plants"));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) throw err;
+    try {
+      const kpi = await get("/kpi/gas-share");
+      return kpi.rows.map((r) => ({ id: r.plant, name: r.name, sector: "stainless_steel", status: r.status, meters: [] }));
+    } catch {
+      return [];
+    }
+  }
+}
+
+export async function renderPlants(root, plants) {
+  const sectors = ["stainless_steel", "synthetic_leather", "other"];
+  root.innerHTML = sectors
+    .map((sector) => {
+      const list = plants.filter((p) => p.sector === sector);
+      if (!list.length) return "";
+      return `
+        <section class="card">
+          <h2>${esc(label("pl.sector", sector))} <span class="muted">(${list.length})</span></h2>
+          <div class="plant-grid">${list
+            .map(
+              (p) => `<a class="plant-link" href="#/plant/${encodeURIComponent(p.id)}">
+                <b>${esc(p.name)}</b><span class="muted small">${esc(p.id)}</span>
+                ${p.status ? `<span class="chip status-${esc(p.status)}">${esc(label("status", p.status))}</span>` : ""}
+              </a>`,
+            )
+            .join("")}</div>
+        </section>`;
+    })
+    .join("") || `<section class="card">${placeholder(t("common.none"))}</section>`;
+}
+
+export async function renderPlant(root, plantId, plants) {
+  const known = plants.find((p) => p.id === plantId);
+  let plant = known ?? { id: plantId, name: plantId, sector: "", meters: [] };
+  try {
+    plant = { ...plant, ...normalizePlants([await get(`/plants/${encodeURIComponent(plantId)}`)])[0] };
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) throw err;
+  }
+  const sector = plant.sector || (plantId.startsWith("sl-") ? "synthetic_leather" : plantId.startsWith("ss-") ? "stainless_steel" : "other");
+  root.innerHTML = `
+    <section class="card plant-head">
+      <div>
+        <a href="#/plants" class="muted small">← ${esc(t("pl.back"))}</a>
+        <h1 data-testid="plant-name">${esc(plant.name)}</h1>
+        <div class="muted">${esc(plant.id)} · ${esc(label("pl.sector", sector))}
+          ${plant.status ? `<span class="chip status-${esc(plant.status)}">${esc(label("status", plant.status))}</span>` : ""}</div>
+      </div>
+      <div class="segmented" aria-label="${esc(t("pl.range"))}">${Object.keys(RANGES)
+        .map((r) => `<button type="button" data-range="${r}" class="${r === range ? "active" : ""}">${r}</button>`)
+        .join("")}</div>
+    </section>
+    <section class="card" id="plant-kpi" hidden></section>
+    <section class="card" id="usage-card">
+      <div class="card-head"><h2>${esc(t("pl.usage"))}</h2><div id="usage-total" class="muted"></div></div>
+      <div class="chart" id="usage-chart" data-testid="usage-chart">${placeholder(t("common.loading"))}</div>
+    </section>
+    <section class="card" id="voc-card">
+      <h2>${esc(t("pl.voc"))}</h2>
+      <div class="voc-grid" id="voc-charts" data-testid="voc-charts">${placeholder(t("common.loading"))}</div>
+    </section>`;
+  for (const button of root.querySelectorAll("[data-range]")) {
+    button.addEventListener("click", () => {
+      range = button.dataset.range;
+      renderPlant(root, plantId, plants);
+    });
+  }
+  const [hours, every] = RANGES[range];
+  const end = new Date();
+  const start = new Date(end.getTime() - hours * 3600 * 1000);
+  const span = `start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}`;
+  const meterIds = (plant.meters ?? []).map((m) => (typeof m === "string" ? m : m.id));
+  await Promise.all([
+    loadKpiRow(root, plantId, sector),
+    loadUsage(root, plantId, `${span}&every=${every}`, sector),
+    loadVoc(root, plantId, span, sector, meterIds),
+  ]);
+}
+
+function unavailable(err) {
+  if (err instanceof ApiError && err.status === 401) throw err;
+  return err instanceof ApiError && err.status === 404 && /not found/i.test(err.message) ? t("common.unavailable") : `${t("common.error")}: ${err.message}`;
+}
+
+/** The firm's row of the coal-to-gas KPI (stainless-steel firms only). */
+async function loadKpiRow(root, plantId, sector) {
+  if (sector !== "stainless_steel") return;
+  let kpi;
+  try {
+    kpi = await get("/kpi/gas-share");
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) throw err;
+    return;
+  }
+  const row = kpi.rows.find((r) => r.plant === plantId);
+  if (!row) return;
+  const el = $("#plant-kpi", root);
+  const figures = [
+    ["pl.kpi.fraction", row.gas_fraction === null ? "–" : fmtPct(row.gas_fraction)],
+    ["pl.kpi.gas", fmtNumber(row.gas_m3)],
+    ["pl.kpi.coal", fmtNumber(row.coal_kg)],
+    ["pl.kpi.avoided", fmtNumber(row.co2_avoided_kg / 1000, 1)],
+  ];
+  el.innerHTML = `
+    <h2>${esc(t("pl.kpi", { days: Math.round(kpi.window_days) }))}
+      <span class="chip status-${esc(row.status)}" data-testid="plant-status">${esc(label("status", row.status))}</span></h2>
+    <div class="figures">${figures
+      .map(([key, value]) => `<div class="figure"><div class="figure-value">${esc(value)}</div><div class="muted small">${esc(t(key))}</div></div>`)
+      .join("")}</div>
+    ${row.reason ? `<div class="muted small">${esc(row.reason)}</div>` : ""}`;
+  el.hidden = false;
+}
+
+async function loadUsage(root, plantId, query, sector) {
+  const el = $("#usage-chart", root);
+  if (sector === "synthetic_leather") {
+    $("#usage-card", root).hidden = true;
+    return;
+  }
+  let rows;
+  try {
+    rows = normalizeUsage(await get(`/plants/${encodeURIComponent(plantId)}/usage?${query}`));
+  } catch (err) {
+    el.innerHTML = placeholder(unavailable(err));
+    return;
+  }
+  if (!rows.length) {
+    el.innerHTML = placeholder(t("common.none"));
+    return;
+  }
+  const gasKgce = rows.reduce((a, r) => a + r.gasKgce, 0);
+  const coalKgce = rows.reduce((a, r) => a + r.coalKgce, 0);
+  const gasM3 = rows.reduce((a, r) => a + r.gasM3, 0);
+  const coalKg = rows.reduce((a, r) => a + r.coalKg, 0);
+  $("#usage-total", root).innerHTML = `${esc(t("pl.usage.total"))}: <b>${esc(fmtNumber(gasM3))}</b> m³ ${esc(
+    label("fuel", "gas"),
+  )} · <b>${esc(fmtNumber(coalKg))}</b> kg ${esc(label("fuel", "coal"))} · <b>${esc(fmtNumber((gasKgce + coalKgce) / 1000, 2))}</b> tce · ${esc(
+    t("pl.range.fraction"),
+  )} <b>${esc(fmtPct(gasKgce + coalKgce > 0 ? gasKgce / (gasKgce + coalKgce) : null))}</b>`;
+  usageChart(el, rows, { gas: label("fuel", "gas"), coal: label("fuel", "coal") });
+}
+
+async function loadVoc(root, plantId, query, sector, meterIds) {
+  const el = $("#voc-charts", root);
+  if (sector === "stainless_steel") {
+    $("#voc-card", root).hidden = true;
+    return;
+  }
+  let series;
+  try {
+    series = normalizeVoc(await get(`/plants/${encodeURIComponent(plantId)}/voc?${query}`), meterIds);
+  } catch (err) {
+    el.innerHTML = placeholder(unavailable(err));
+    return;
+  }
+  const list = Object.values(series).sort(
+    (a, b) => a.meter.localeCompare(b.meter) || POLLUTANT_ORDER.indexOf(a.pollutant) - POLLUTANT_ORDER.indexOf(b.pollutant),
+  );
+  if (!list.length) {
+    el.innerHTML = placeholder(t("common.none"));
+    return;
+  }
+  el.innerHTML = list
+    .map((s, i) => {
+      const exceed = s.hours.filter((h) => s.limit !== null && h.mean !== null && h.mean > s.limit).length;
+      const invalid = s.hours.filter((h) => !h.valid).length;
+      return `
+      <div class="voc-item ${exceed ? "has-exceed" : ""}">
+        <div class="voc-head">
+          <b>${esc(label("poll", s.pollutant))}</b><span class="muted small">${esc(s.meter)}</span>
+          <span class="voc-limit">${esc(t("pl.limit"))} ${esc(s.limit === null ? "–" : fmtNumber(s.limit, 1))} mg/m³</span>
+        </div>
+        <div class="voc-stats small">
+          <span class="${exceed ? "bad" : "muted"}">${esc(t("pl.exceed"))}: ${exceed}</span>
+          <span class="muted">${esc(t("pl.invalid"))}: ${invalid}</span>
+        </div>
+        <div class="chart" id="voc-chart-${i}" data-testid="voc-chart"></div>
+      </div>`;
+    })
+    .join("");
+  list.forEach((s, i) =>
+    vocChart($(`#voc-chart-${i}`, root), s, { mean: label("poll", s.pollutant), exceed: t("pl.exceed"), limit: t("pl.limit") }),
+  );
+}

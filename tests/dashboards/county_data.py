@@ -1,0 +1,355 @@
+"""A realistic county in InfluxDB for the dashboard tests.
+
+STAND-IN, until the branches that own these measurements land:
+
+| measurement | real source (other branch) | here |
+|---|---|---|
+| `gas`, `coal` | the simulator over MQTT | the simulator's own generators (`simulators.fuel`), written directly |
+| `fuel_hourly`, `fuel_daily` | the rollup job | summed here from the same simulated registers |
+| `voc` | the simulator's stacks | minute readings generated here, with an exceedance episode, maintenance and a gap |
+| `electricity` | the simulator | hourly cumulative register generated here |
+| `alert_event` | the alert engine | the events that engine would write for the episodes above |
+| `ingest_stats` | the collectors | two collectors' cumulative counters, an outage and a restart |
+| `dead_letter` | the collectors | refusals written with `ingest.points.dead_letter_line` |
+
+Once those branches are merged this module should shrink to calling them; the dashboard
+queries only rely on the data model in `docs/data-model.md` and `docs/dashboards.md`.
+Everything is deterministic for a given `now` and seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from ingest.points import dead_letter_line, reading_lines
+from ingest.registry import Plant, Registry
+from ingest.schema import Reading
+from ingest.store import InfluxStore, encode_point
+from simulators.fuel import Registers, firm_profile, fuel_readings
+
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
+LOCAL_UTC_OFFSET = timedelta(hours=8)  # China has no daylight saving time
+FUEL_STEP = timedelta(minutes=15)
+OLD_FUEL_STEP = timedelta(hours=1)
+FUEL_HISTORY_DAYS = 366
+RAW_FUEL_DAYS = 35  # raw registers for the KPI window (30 d) and the drill-down
+VOC_STEP = timedelta(minutes=1)
+VOC_HOURS = 48
+STATS_STEP = timedelta(seconds=30)
+STATS_HOURS = 24
+KGCE = {"gas": 1.2143, "coal": 0.7143}
+CO2_KG = {"gas": 2.1622, "coal": 1.9003}
+REGISTER = {"gas": "volume_m3", "coal": "mass_kg"}
+# GB 21902-2008 Table 5 (SPEC section 7); per-stack overrides come from the registry.
+DEFAULT_LIMITS_MGM3 = {
+    "nmhc_mgm3": 200.0,
+    "dmf_mgm3": 50.0,
+    "benzene_mgm3": 2.0,
+    "toluene_mgm3": 30.0,
+    "xylene_mgm3": 40.0,
+}
+WRITE_CHUNK_LINES = 20_000
+
+
+@dataclass
+class CountyFacts:
+    """What was written, for tests to check dashboards and pages against."""
+
+    now: datetime
+    points: dict[str, int] = field(default_factory=dict)
+    exceedance: tuple[str, str, str] | None = None  # plant, meter, pollutant
+
+
+def fill_county(
+    store: InfluxStore, registry: Registry, now: datetime, seed: int = 2026
+) -> CountyFacts:
+    """Write a year of fuel history, two days of VOC, alerts and ingest health up to `now`."""
+    now = now.replace(minute=0, second=0, microsecond=0)
+    facts = CountyFacts(now)
+    rng = np.random.default_rng(seed)
+    writers = {
+        "fuel": _fuel_lines(registry, now, seed, rng),
+        "electricity": _electricity_lines(registry, now, rng),
+        "voc": _voc_lines(registry, now, rng, facts),
+        "alert_event": _alert_lines(registry, now, facts),
+        "ingest_stats": _stats_lines(now, rng),
+        "dead_letter": _dead_letter_lines(registry, now, rng),
+    }
+    for name, lines in writers.items():
+        count = 0
+        batch: list[str] = []
+        for line in lines:
+            batch.append(line)
+            if len(batch) >= WRITE_CHUNK_LINES:
+                store.write_lines(batch)
+                count += len(batch)
+                batch = []
+        store.write_lines(batch)
+        facts.points[name] = count + len(batch)
+    return facts
+
+
+def _fuel_lines(
+    registry: Registry, now: datetime, seed: int, rng: np.random.Generator
+) -> Iterator[str]:
+    """Simulated registers: hourly for most of the year (rolled up only), 15-min raw at the end."""
+    raw_from = now - timedelta(days=RAW_FUEL_DAYS)
+    old_steps = int(timedelta(days=FUEL_HISTORY_DAYS - RAW_FUEL_DAYS) / OLD_FUEL_STEP)
+    raw_steps = int(timedelta(days=RAW_FUEL_DAYS) / FUEL_STEP)
+    for plant in registry.by_sector("stainless_steel"):
+        profile = firm_profile(plant, seed)
+        if profile is None:
+            continue
+        registers = Registers()
+        old_gas, old_coal = fuel_readings(
+            profile, registers, raw_from - old_steps * OLD_FUEL_STEP, old_steps, OLD_FUEL_STEP, rng
+        )
+        gas, coal = fuel_readings(profile, registers, raw_from, raw_steps, FUEL_STEP, rng)
+        for kind, meter_id, old, recent in (
+            ("gas", profile.gas_meter, old_gas, gas),
+            ("coal", profile.coal_meter, old_coal, coal),
+        ):
+            meter = plant.meter(meter_id)
+            assert meter is not None
+            yield from reading_lines(plant, meter, recent)
+            yield from _rollup_lines(plant.id, meter_id, kind, old + recent, raw_from)
+
+
+def _rollup_lines(
+    plant: str, meter: str, kind: str, readings: list[Reading], hourly_from: datetime
+) -> Iterator[str]:
+    """`fuel_daily` (local days) for the year, `fuel_hourly` from `hourly_from`.
+
+    Each step between two readings is counted in the bucket of the later reading.
+    """
+    ts_s = np.array([r.ts.timestamp() for r in readings])
+    register = np.array([r.values[REGISTER[kind]] for r in readings])
+    steps = np.maximum(np.diff(register), 0.0)
+    ts_s, register = ts_s[1:], register[1:]
+    local_offset = LOCAL_UTC_OFFSET.total_seconds()
+    for measurement, bucket_s, shift_s, since in (
+        ("fuel_hourly", 3600, 0.0, hourly_from.timestamp()),
+        ("fuel_daily", 86_400, local_offset, 0.0),
+    ):
+        # A reading exactly on a boundary closes the bucket before it.
+        bucket = np.floor((ts_s + shift_s - 1) / bucket_s).astype(np.int64)
+        for value in np.unique(bucket[ts_s > since]):
+            mask = bucket == value
+            used = float(steps[mask].sum())
+            yield encode_point(
+                measurement,
+                {"plant": plant, "meter": meter, "kind": kind},
+                {
+                    "consumption": round(used, 3),
+                    "kgce": round(used * KGCE[kind], 3),
+                    "co2_kg": round(used * CO2_KG[kind], 3),
+                    "readings": int(mask.sum()),
+                },
+                int((value * bucket_s - shift_s) * 1000),
+            )
+
+
+def _electricity_lines(
+    registry: Registry, now: datetime, rng: np.random.Generator
+) -> Iterator[str]:
+    hours = RAW_FUEL_DAYS * 24
+    start = now - timedelta(hours=hours)
+    for plant in registry.plants:
+        for meter in plant.meters_of("electricity"):
+            load_kw = 80.0 + 40.0 * rng.random(hours)
+            register = 120_000.0 + np.cumsum(load_kw)
+            readings = [
+                Reading(start + timedelta(hours=i), MappingProxyType({"energy_kwh": float(v)}))
+                for i, v in enumerate(register)
+            ]
+            yield from reading_lines(plant, meter, readings)
+
+
+def _stack_limits(plant: Plant, meter_id: str) -> dict[str, float]:
+    meter = plant.meter(meter_id)
+    assert meter is not None
+    return DEFAULT_LIMITS_MGM3 | dict(meter.limits_mgm3)
+
+
+def _voc_lines(
+    registry: Registry, now: datetime, rng: np.random.Generator, facts: CountyFacts
+) -> Iterator[str]:
+    """Minute readings per stack: production by day shift, one DMF exceedance, maintenance, a gap."""
+    minutes = VOC_HOURS * 60
+    start = now - timedelta(minutes=minutes)
+    times = [start + i * VOC_STEP for i in range(minutes)]
+    local_hour = np.array([t.astimezone(LOCAL_ZONE).hour for t in times])
+    running = ((local_hour >= 7) & (local_hour < 23)).astype(float)
+    stacks = [(p, m) for p in registry.by_sector("synthetic_leather") for m in p.meters_of("voc")]
+    for index, (plant, meter) in enumerate(stacks):
+        limits = _stack_limits(plant, meter.id)
+        load = 0.25 + 0.75 * running * rng.uniform(0.8, 1.1, minutes)
+        values = {
+            "nmhc_mgm3": 45.0 * load + rng.normal(0, 2.0, minutes),
+            "dmf_mgm3": 22.0 * load + rng.normal(0, 1.5, minutes),
+            "benzene_mgm3": 0.3 * load + rng.normal(0, 0.02, minutes),
+            "toluene_mgm3": 6.0 * load + rng.normal(0, 0.4, minutes),
+            "xylene_mgm3": 8.0 * load + rng.normal(0, 0.5, minutes),
+            "flow_m3h": 36_000.0 * load + rng.normal(0, 500.0, minutes),
+            "temp_c": 28.0 + 12.0 * load + rng.normal(0, 0.3, minutes),
+            "pressure_kpa": 101.3 + rng.normal(0, 0.05, minutes),
+            "humidity_pct": 9.0 + rng.normal(0, 0.5, minutes),
+            "o2_pct": 20.6 - 1.2 * load + rng.normal(0, 0.05, minutes),
+        }
+        values["thc_mgm3"] = values["nmhc_mgm3"] + 2.5
+        flags = np.full(minutes, "N", dtype=object)
+        keep = np.ones(minutes, dtype=bool)
+        if index == 0:
+            # Three hours of DMF at ~1.5x its limit, ending six hours ago: hourly exceedances.
+            episode = slice(minutes - 9 * 60, minutes - 6 * 60)
+            values["dmf_mgm3"][episode] = limits["dmf_mgm3"] * rng.uniform(1.4, 1.6, 180)
+            values["dmf_mgm3"][minutes - 8 * 60] = limits["dmf_mgm3"] * 2.3  # a spike
+            facts.exceedance = (plant.id, meter.id, "dmf_mgm3")
+        if index == 1:
+            flags[minutes - 20 * 60 : minutes - 19 * 60 + 20] = "M"  # analyser maintenance
+        if index == 2:
+            keep[minutes - 30 * 60 : minutes - 30 * 60 + 25] = False  # logger offline: 25 min gap
+        for i in np.flatnonzero(keep):
+            reading_values = {k: round(max(float(v[i]), 0.0), 3) for k, v in values.items()}
+            flag = str(flags[i])
+            reading = Reading(
+                times[i],
+                MappingProxyType(reading_values),
+                MappingProxyType(dict.fromkeys(reading_values, flag)),
+            )
+            yield from reading_lines(plant, meter, [reading])
+
+
+def _alert_lines(registry: Registry, now: datetime, facts: CountyFacts) -> Iterator[str]:
+    """The `alert_event` points the alert engine would write for the episodes above."""
+    if facts.exceedance is None:
+        return
+    plant, meter, pollutant = facts.exceedance
+    stack = registry.plant(plant)
+    assert stack is not None
+    limit = _stack_limits(stack, meter)[pollutant]
+    hour = timedelta(hours=1)
+    events = [
+        (1, "voc_spike", "open", now - 8 * hour, 2.3 * limit, "DMF reading above twice its limit"),
+        (1, "voc_spike", "resolved", now - 7 * hour, 0.0, "spike cleared"),
+        (
+            2,
+            "voc_hourly_exceedance",
+            "open",
+            now - 8 * hour,
+            1.5 * limit,
+            "DMF hourly mean above limit",
+        ),
+        (
+            2,
+            "voc_hourly_exceedance",
+            "acknowledged",
+            now - 7 * hour,
+            1.5 * limit,
+            "officer on site",
+        ),
+        (
+            2,
+            "voc_hourly_exceedance",
+            "resolved",
+            now - 5 * hour,
+            0.4 * limit,
+            "cleared for the hold-off",
+        ),
+    ]
+    for alert_id, kind, state, ts, value, message in events:
+        yield encode_point(
+            "alert_event",
+            {"plant": plant, "kind": kind, "state": state},
+            {
+                "id": alert_id,
+                "meter": meter,
+                "pollutant": pollutant,
+                "message": message,
+                "value": round(value, 3),
+                "limit": limit,
+            },
+            ts,
+        )
+    silent = registry.by_sector("stainless_steel")
+    if silent:
+        yield encode_point(
+            "alert_event",
+            {"plant": silent[-1].id, "kind": "meter_offline", "state": "open"},
+            {
+                "id": 3,
+                "meter": "gas-1",
+                "pollutant": "",
+                "message": "no data for 75 min (allowance 60 min)",
+                "value": 75.0,
+                "limit": 60.0,
+            },
+            now - 3 * hour,
+        )
+
+
+def _stats_lines(now: datetime, rng: np.random.Generator) -> Iterator[str]:
+    """Two collectors' cumulative counters; an InfluxDB outage at -3 h, collector-2 restarts at -2 h."""
+    n = int(timedelta(hours=STATS_HOURS) / STATS_STEP)
+    start = now - n * STATS_STEP
+    outage = range(n - 360, n - 350)  # five minutes of spooling
+    restart = n - 240
+    for collector in ("collector-1", "collector-2"):
+        received = written = refused = spooled = replayed = 0.0
+        spool_bytes = 0.0
+        for i in range(n):
+            if collector == "collector-2" and i == restart:
+                received = written = refused = spooled = replayed = 0.0
+            messages = float(rng.poisson(1500))
+            received += messages
+            refused += float(rng.poisson(0.5))
+            lag = float(rng.uniform(0.05, 0.4))
+            if i in outage:
+                spooled += messages * 4
+                spool_bytes += messages * 4 * 120
+                lag = 30.0 * (i - outage.start + 1)
+            else:
+                written += messages * 4
+                if spool_bytes:
+                    replayed = spooled
+                    written += spool_bytes / 120
+                    spool_bytes = 0.0
+            yield encode_point(
+                "ingest_stats",
+                {"collector": collector},
+                {
+                    "received": received,
+                    "points_written": written,
+                    "refused": refused,
+                    "spooled": spooled,
+                    "replayed": replayed,
+                    "spool_bytes": spool_bytes,
+                    "lag_seconds": round(lag, 3),
+                },
+                start + i * STATS_STEP,
+            )
+
+
+def _dead_letter_lines(
+    registry: Registry, now: datetime, rng: np.random.Generator
+) -> Iterator[str]:
+    plants = [p.id for p in registry.plants]
+    refusals = [
+        ("invalid_payload", "readings[0]: value 'volume_m3' must be a number, got 'n/a'"),
+        ("unknown_source", "meter 'gas-9' is not in the registry for plant {plant}"),
+        ("hj212", "CRC mismatch: packet says 1C80, computed 4F2A"),
+    ]
+    for seq in range(36):
+        code, reason = refusals[seq % len(refusals)]
+        plant = plants[int(rng.integers(len(plants)))]
+        topic = f"plantwatch/plants/{plant}/meters/gas-1/readings"
+        received = now - timedelta(minutes=40 * seq + int(rng.integers(30)))
+        yield dead_letter_line(
+            topic, plant, code, reason.format(plant=plant), b'{"readings": []}', received, seq
+        )
