@@ -46,12 +46,12 @@ async def list_alerts(
     """Alerts, most recent first."""
     if status_ is not None and status_ not in (*STATUSES, "active"):
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"status must be one of {', '.join((*STATUSES, 'active'))}",
         )
     if kind is not None and kind not in KINDS:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"kind must be one of {', '.join(KINDS)}"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"kind must be one of {', '.join(KINDS)}"
         )
     found = await run_in_threadpool(repo.find, status_, plant, kind, limit)
     return {"alerts": [a.as_json() for a in found]}

@@ -22,7 +22,7 @@ MIN_YEAR, MAX_YEAR = 2000, 2099  # readings outside these years are refused at i
 def _aware(name: str, value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"{name!r} needs a UTC offset, e.g. 2026-06-30T00:00:00+08:00",
         )
     return value.astimezone(UTC) if value is not None else None
@@ -94,13 +94,13 @@ async def get_voc(
     start_at = _aware("start", start) or end_at - DEFAULT_RANGE
     if start_at.year < MIN_YEAR or end_at.year > MAX_YEAR:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"dates must fall in {MIN_YEAR}..{MAX_YEAR}"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"dates must fall in {MIN_YEAR}..{MAX_YEAR}"
         )
     if start_at >= end_at:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "'start' must be before 'end'")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'start' must be before 'end'")
     if end_at - start_at > MAX_RANGE:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"range of {(end_at - start_at).days} days is longer than {MAX_RANGE.days} days",
         )
     stacks = await run_in_threadpool(compliance, store, [found], start_at, end_at, now)
