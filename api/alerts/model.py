@@ -30,15 +30,11 @@ KINDS = (
     COAL_AFTER_CONVERSION,
     GAS_SHARE_OFF_TRACK,
 )
-# Kinds computed from the 30-day KPI, evaluated on the slower KPI cadence.
-KPI_KINDS = frozenset({COAL_AFTER_CONVERSION, GAS_SHARE_OFF_TRACK})
-FAST_KINDS = frozenset(KINDS) - KPI_KINDS
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
 ACTIVE = frozenset({OPEN, ACKNOWLEDGED})
 RAISED, REOPENED = "raised", "reopened"
-EVENTS = (RAISED, "acknowledged", RESOLVED, REOPENED)
 ENGINE_ACTOR = "engine"
 # County-wide alerts (gas_share_off_track) use this in place of a plant id; it cannot clash
 # with a registry id, which is [a-z0-9-].

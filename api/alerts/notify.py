@@ -182,6 +182,8 @@ class Dispatcher:
         self._wake.set()
 
     def start(self) -> None:
+        """Fix the channel's cursor now (before the engine can raise anything), then run."""
+        self.repo.cursor(self.channel.name)
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._run, name=f"alert-notify-{self.channel.name}", daemon=True

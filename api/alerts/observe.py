@@ -17,16 +17,12 @@ from api.alerts.rules import MeterRef, Peak, StackSeries
 from api.voc import FLOW_FIELD, Limit, StackCompliance, limits_for
 from api.vocdata import VOC_MEASUREMENT, compliance
 from ingest.points import FLAG_SUFFIX
-from ingest.registry import Plant, Registry
+from ingest.registry import Registry
 from ingest.schema import VALID_FLAG
 from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
 
 # Readings may carry device times a little ahead of ours (ingest allows 5 min).
 FUTURE_SLACK = timedelta(minutes=5)
-
-
-def voc_stacks(registry: Registry) -> list[tuple[Plant, str]]:
-    return [(p, m.id) for p in registry.plants for m in p.meters_of("voc")]
 
 
 def stack_limits(registry: Registry) -> dict[tuple[str, str], dict[str, Limit]]:

@@ -297,15 +297,19 @@ class AlertRepo:
 
     def cursor(self, channel: str) -> int:
         """The last event delivered on `channel`; a new channel starts after the current log."""
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(alert_outbox.c.last_event_id).where(alert_outbox.c.channel == channel)
-            ).first()
-            if row is not None:
-                return int(row[0])
-            last = int(conn.execute(select(func.max(alert_events.c.id))).scalar() or 0)
-            conn.execute(insert(alert_outbox).values(channel=channel, last_event_id=last))
-            return last
+        query = select(alert_outbox.c.last_event_id).where(alert_outbox.c.channel == channel)
+        try:
+            with self.engine.begin() as conn:
+                row = conn.execute(query).first()
+                if row is not None:
+                    return int(row[0])
+                last = int(conn.execute(select(func.max(alert_events.c.id))).scalar() or 0)
+                conn.execute(insert(alert_outbox).values(channel=channel, last_event_id=last))
+                return last
+        except IntegrityError:
+            # another process created the cursor at the same moment: use theirs
+            with self.engine.connect() as conn:
+                return int(conn.execute(query).scalar_one())
 
     def set_cursor(self, channel: str, event_id: int) -> None:
         with self.engine.begin() as conn:

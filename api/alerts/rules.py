@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -238,8 +238,3 @@ def gas_share_off_track(projected_share: float | None, goal: float) -> list[Cond
             f"{100 * goal:g}%",
         )
     ]
-
-
-def window(now: datetime, minutes: float) -> tuple[datetime, datetime]:
-    """[now - minutes, now]."""
-    return now - timedelta(minutes=minutes), now

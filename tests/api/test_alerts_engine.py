@@ -93,7 +93,9 @@ def county_readings() -> dict[tuple[str, str], list[Reading]]:
     s1 = []
     for m in range(60):
         flags = {} if m < 45 else {"dmf_mgm3": "M"}
-        s1.append(r(minute(m), {"dmf_mgm3": 25.0 if m < 45 else 500.0, "flow_m3h": 9000.0 + m % 7}, flags))
+        s1.append(
+            r(minute(m), {"dmf_mgm3": 25.0 if m < 45 else 500.0, "flow_m3h": 9000.0 + m % 7}, flags)
+        )
     for m in range(60, 67):
         s1.append(r(minute(m), {"dmf_mgm3": 50.0 if m == 65 else 10.0, "flow_m3h": 9000.0 + m % 7}))
     out[("sl-001", "stack-1")] = s1
@@ -126,7 +128,9 @@ def county_readings() -> dict[tuple[str, str], list[Reading]]:
     return out
 
 
-def write(store: InfluxStore, registry: Registry, readings: dict[tuple[str, str], list[Reading]]) -> None:
+def write(
+    store: InfluxStore, registry: Registry, readings: dict[tuple[str, str], list[Reading]]
+) -> None:
     lines = []
     for (plant_id, meter_id), rs in readings.items():
         plant = registry.plant(plant_id)
@@ -240,7 +244,11 @@ def test_acknowledge_resolve_after_hold_off_and_reopen(
     assert (resolved.status, resolved.resolved_by) == ("resolved", "engine")
 
     # a new spike 20 min later reopens the same alert instead of raising another
-    write(county, registry, {("sl-001", "stack-1"): [r(datetime(2026, 3, 2, 10, 40, tzinfo=UTC), {"dmf_mgm3": 45.0})]})
+    write(
+        county,
+        registry,
+        {("sl-001", "stack-1"): [r(datetime(2026, 3, 2, 10, 40, tzinfo=UTC), {"dmf_mgm3": 45.0})]},
+    )
     clock.now = datetime(2026, 3, 2, 10, 41, tzinfo=UTC)
     engine.tick()
     assert repo.get(spike.id).status == "resolved"  # type: ignore[union-attr]
@@ -317,6 +325,7 @@ def test_two_engines_one_leader(make_engine: Callable[..., AlertEngine]) -> None
         b.tick()
         clock.advance(seconds=30)
     assert (a.is_leader, b.is_leader) == (True, False)
+    assert a.repo.lease_holder(clock()) == "engine-a"
     assert b.evaluations == 0
     raised = [e for e in a.repo.events_after(0) if e.event == "raised"]
     assert len(raised) == len(EXPECTED)
@@ -379,5 +388,32 @@ def test_state_survives_a_new_engine(make_engine: Callable[..., AlertEngine]) ->
     assert second.tick() == []
     again = second.repo.get(spike.id)
     assert again is not None
-    assert (again.status, again.acknowledged_by, again.ack_comment) == ("acknowledged", "alice", "seen")
+    assert (again.status, again.acknowledged_by, again.ack_comment) == (
+        "acknowledged",
+        "alice",
+        "seen",
+    )
     assert open_keys(second.repo) == EXPECTED
+
+
+@dataclass
+class FixedProjection:
+    """Stands in for the monthly-history projection: the provider is swappable."""
+
+    share: float | None
+
+    def projected_share(self, now: datetime) -> float | None:
+        return self.share
+
+
+@pytest.mark.parametrize(("share", "raised"), [(0.3, True), (0.5, False), (None, False)])
+def test_projection_provider_is_swappable(
+    county: InfluxStore, registry: Registry, share: float | None, raised: bool
+) -> None:
+    evaluator = Evaluator(county, registry, AlertRules(), KPI, FixedProjection(share))
+    found, evaluated = evaluator.slow(T)
+    assert "gas_share_off_track" in evaluated
+    off_track = [c for c in found if c.key.kind == "gas_share_off_track"]
+    assert bool(off_track) is raised
+    if raised:
+        assert off_track[0].value == share

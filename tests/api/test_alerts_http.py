@@ -42,7 +42,9 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     repo.apply(
         Plan(
             (
-                Raise(Condition(AlertKey("voc_spike", "sl-001", "stack-1", "dmf_mgm3"), 50, 40, "s")),
+                Raise(
+                    Condition(AlertKey("voc_spike", "sl-001", "stack-1", "dmf_mgm3"), 50, 40, "s")
+                ),
                 Raise(Condition(AlertKey("meter_offline", "sl-002", "gas-1"), 70, 60, "o")),
             )
         ),
@@ -86,7 +88,13 @@ def test_list_and_filters(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"status": "closed"}, {"kind": "fire"}, {"limit": "0"}, {"limit": "100000"}, {"plant": "x" * 65}],
+    [
+        {"status": "closed"},
+        {"kind": "fire"},
+        {"limit": "0"},
+        {"limit": "100000"},
+        {"plant": "x" * 65},
+    ],
 )
 def test_list_bad_params(client: TestClient, params: dict[str, str]) -> None:
     resp = client.get("/api/v1/alerts", params=params, headers=h(VIEWER))
@@ -103,7 +111,10 @@ def test_officer_actions(client: TestClient) -> None:
     url = f"/api/v1/alerts/{spike_id}"
     assert client.post(f"{url}/ack", json={"comment": "x"}, headers=h(VIEWER)).status_code == 403
     assert client.post(f"{url}/ack", json={"comment": "x"}, headers=h(PLANT)).status_code == 403
-    assert client.post(f"{url}/ack", json={"comment": "x" * 2001}, headers=h(OFFICER)).status_code == 422
+    assert (
+        client.post(f"{url}/ack", json={"comment": "x" * 2001}, headers=h(OFFICER)).status_code
+        == 422
+    )
     assert client.post(f"{url}/ack", content=b"not json", headers=h(OFFICER)).status_code == 422
     resp = client.post(f"{url}/ack", json={"comment": "calling them"}, headers=h(OFFICER))
     assert resp.status_code == 200, resp.text
@@ -130,9 +141,9 @@ def test_officer_actions(client: TestClient) -> None:
 
 
 def test_resolve_without_body_and_missing_alerts(client: TestClient) -> None:
-    offline_id = client.get("/api/v1/alerts", params={"kind": "meter_offline"}, headers=h(VIEWER)).json()[
-        "alerts"
-    ][0]["id"]
+    offline_id = client.get(
+        "/api/v1/alerts", params={"kind": "meter_offline"}, headers=h(VIEWER)
+    ).json()["alerts"][0]["id"]
     resp = client.post(f"/api/v1/alerts/{offline_id}/resolve", headers=h(OFFICER))
     assert resp.status_code == 200 and resp.json()["resolve_comment"] is None
     assert client.get("/api/v1/alerts/999", headers=h(VIEWER)).status_code == 404

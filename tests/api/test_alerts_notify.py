@@ -125,9 +125,12 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 ts = self.headers["X-Plantwatch-Timestamp"]
-                expected = "sha256=" + hmac.new(
-                    SECRET.encode(), ts.encode() + b"." + body, hashlib.sha256
-                ).hexdigest()
+                expected = (
+                    "sha256="
+                    + hmac.new(
+                        SECRET.encode(), ts.encode() + b"." + body, hashlib.sha256
+                    ).hexdigest()
+                )
                 ok = hmac.compare_digest(expected, self.headers["X-Plantwatch-Signature"])
                 fresh = abs(time.time() - int(ts)) <= 300
                 receiver.requests.append((dict(self.headers), body, ok and fresh))

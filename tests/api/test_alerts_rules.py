@@ -100,7 +100,9 @@ def test_offline(kind: str, silent: timedelta | None, offline: bool) -> None:
 
 def test_offline_allowance_configurable() -> None:
     r = AlertRules(offline_minutes={"voc": 1.0})
-    found = rules.offline([MeterRef("p", "m", "voc")], {("p", "m"): T0 - timedelta(minutes=2)}, T0, r)
+    found = rules.offline(
+        [MeterRef("p", "m", "voc")], {("p", "m"): T0 - timedelta(minutes=2)}, T0, r
+    )
     assert found and found[0].limit == 1.0
     # a kind left out of the setting falls back to 60 minutes
     silent = {("p", "g"): T0 - timedelta(minutes=59)}

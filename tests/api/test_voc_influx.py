@@ -75,9 +75,7 @@ def crafted() -> dict[tuple[str, str], list[Reading]]:
             else:
                 s1.append(reading(t, {"dmf_mgm3": 25.0, "flow_m3h": 10_000.0}))
         else:
-            s1.append(
-                reading(t, {"dmf_mgm3": 500.0, "flow_m3h": 10_000.0}, {"dmf_mgm3": "M"})
-            )
+            s1.append(reading(t, {"dmf_mgm3": 500.0, "flow_m3h": 10_000.0}, {"dmf_mgm3": "M"}))
         # hour 1: dmf valid in 44 minutes, C-flagged 900 in the other 16 -> insufficient
         t1 = t + timedelta(hours=1)
         if minute < 44:
@@ -146,9 +144,9 @@ def test_influx_minute_means_match_numpy(voc_store: InfluxStore) -> None:
     values = np.array([r.values.get("dmf_mgm3", np.nan) for r in readings])
     valid = np.array([r.flag("dmf_mgm3") == "N" for r in readings])
     expected = minute_means(ts, values, valid)
-    got = influx_minute_means(
-        voc_store, ["dmf_mgm3"], H0, H0 + timedelta(hours=2), "sl-001"
-    )[("sl-001", "stack-1")]["dmf_mgm3"]
+    got = influx_minute_means(voc_store, ["dmf_mgm3"], H0, H0 + timedelta(hours=2), "sl-001")[
+        ("sl-001", "stack-1")
+    ]["dmf_mgm3"]
     assert got[0].tolist() == expected[0].tolist()
     assert got[1].tolist() == pytest.approx(expected[1].tolist())
     assert got[0].size == 45 + 44  # M- and C-flagged minutes are not minutes at all
