@@ -9,8 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from api.alerts.repo import AlertRepo
+from api.alerts.runtime import build_runtime
 from api.auth import KeyRing, Principal
+from api.db import connect
+from api.routes import alerts as alert_routes
 from api.routes import health, kpi, web
+from api.routes import voc as voc_routes
 from api.settings import ApiSettings
 from ingest.errors import StoreRejected, StoreUnavailable
 from ingest.registry import load_registry
@@ -25,7 +30,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = None
+        if settings.alert_engine_enabled:
+            runtime = build_runtime(settings, registry, app.state.db)
+            runtime.start()
         yield
+        if runtime is not None:
+            runtime.stop()
         app.state.store.close()
 
     app = FastAPI(
@@ -44,6 +55,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         password,
         settings.influx_timeout_seconds,
     )
+    app.state.db = connect(settings.database_url)
+    app.state.alert_repo = AlertRepo(app.state.db)
     app.state.keyring = KeyRing()
     if settings.admin_key is not None:
         app.state.keyring.add(settings.admin_key.get_secret_value(), Principal("admin", "admin"))
@@ -59,5 +72,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(kpi.router)
+    app.include_router(voc_routes.router)
+    app.include_router(alert_routes.router)
     app.include_router(web.router)
     return app

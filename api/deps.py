@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.alerts.repo import AlertRepo
 from api.auth import KeyRing, Principal
 from api.settings import ApiSettings
 from ingest.registry import Registry
@@ -25,6 +26,10 @@ def get_store(request: Request) -> InfluxStore:
 
 def get_registry(request: Request) -> Registry:
     return request.app.state.registry
+
+
+def get_alert_repo(request: Request) -> AlertRepo:
+    return request.app.state.alert_repo
 
 
 def get_principal(
@@ -64,3 +69,4 @@ SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 StoreDep = Annotated[InfluxStore, Depends(get_store)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ReaderDep = Annotated[Principal, Depends(require_roles("officer", "viewer"))]
+AlertRepoDep = Annotated[AlertRepo, Depends(get_alert_repo)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from ingest.settings import CommonSettings
 
@@ -23,6 +23,31 @@ class KpiDefinition(BaseModel):
     max_coal_kg_per_hour: float = 50_000.0
 
 
+class AlertRules(BaseModel):
+    """Thresholds of the alert kinds of SPEC section 7 (docs/alerts.md), all configurable."""
+
+    # meter kind -> minutes without any reading before the meter is offline
+    offline_minutes: dict[str, float] = {
+        "voc": 15.0,
+        "gas": 60.0,
+        "coal": 60.0,
+        "electricity": 60.0,
+    }
+    # how far back the latest reading is looked for; silent longer reads "no data in this window"
+    offline_lookback_hours: float = 48.0
+    spike_factor: float = 2.0
+    # a valid reading above spike_factor x limit keeps the spike condition true this long
+    spike_lookback_minutes: float = 15.0
+    stuck_minutes: float = 30.0
+    # the stack is running while every valid flow reading of the run is above this
+    running_min_flow_m3h: float = 500.0
+    # completed hours searched for the latest valid hourly mean
+    hourly_lookback_hours: int = 3
+    # coal burnt in the trailing hours by a firm whose status (over the KPI window before them) is gas
+    coal_window_hours: float = 6.0
+    coal_min_kg: float = 50.0
+
+
 class ApiSettings(CommonSettings):
     """`python -m api`: the HTTP service."""
 
@@ -31,3 +56,21 @@ class ApiSettings(CommonSettings):
     admin_key: SecretStr | None = None
     database_url: str = "sqlite:///var/plantwatch.db"
     kpi: KpiDefinition = KpiDefinition()
+
+    # Alert engine (docs/alerts.md)
+    alert_engine_enabled: bool = True
+    alert_interval_seconds: float = Field(30.0, gt=0)
+    # KPI-based kinds (coal_after_conversion, gas_share_off_track) query 30 days: less often
+    alert_kpi_interval_seconds: float = Field(300.0, gt=0)
+    alert_hold_off_seconds: float = Field(600.0, ge=0)
+    alert_raise_after_evaluations: int = Field(2, ge=1)
+    alert_reopen_window_seconds: float = Field(3600.0, ge=0)
+    alert_lease_seconds: float = Field(90.0, gt=0)
+    alert_stream_poll_seconds: float = Field(1.0, gt=0)
+    alert_rules: AlertRules = AlertRules()
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = Field(8, ge=1)
+    webhook_backoff_seconds: float = Field(1.0, gt=0)
+    webhook_max_backoff_seconds: float = 60.0

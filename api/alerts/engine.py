@@ -1,0 +1,280 @@
+"""The alert engine: evaluates every rule against InfluxDB on a timer, while it holds the lease.
+
+Several API processes may run; each starts an engine, and the SQL lease lets exactly one
+evaluate at a time. A leader that stops cleanly releases the lease; one that dies leaves it
+to expire (`alert_lease_seconds`), after which another takes over.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from api.alerts import observe, rules
+from api.alerts.lifecycle import Policy, plan
+from api.alerts.model import (
+    COAL_AFTER_CONVERSION,
+    GAS_SHARE_OFF_TRACK,
+    METER_OFFLINE,
+    SENSOR_STUCK,
+    VOC_HOURLY_EXCEEDANCE,
+    VOC_SPIKE,
+    AlertKey,
+    Condition,
+    LeaseLost,
+)
+from api.alerts.projection import ProjectionProvider
+from api.alerts.repo import AlertRepo
+from api.fuel import firm_fuels
+from api.kpi import classify
+from api.settings import AlertRules, KpiDefinition
+from api.voc import FLOW_FIELD
+from ingest.errors import StoreError
+from ingest.registry import Registry
+from ingest.store import InfluxStore
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Evaluator:
+    """Runs the rules against the store; a kind whose query fails is reported as not evaluated."""
+
+    def __init__(
+        self,
+        store: InfluxStore,
+        registry: Registry,
+        alert_rules: AlertRules,
+        kpi: KpiDefinition,
+        projection: ProjectionProvider,
+    ) -> None:
+        self.store, self.registry, self.rules, self.kpi = store, registry, alert_rules, kpi
+        self.projection = projection
+        self.limits = observe.stack_limits(registry)
+        self.pollutants = sorted({p for limits in self.limits.values() for p in limits})
+        self.meters = observe.meter_refs(registry)
+        self.voc_meters = {(p, m) for p, m in self.limits}
+
+    def fast(self, now: datetime) -> tuple[list[Condition], set[str]]:
+        """The minute-scale kinds: spikes, hourly exceedances, offline meters, stuck sensors."""
+        found: list[Condition] = []
+        done: set[str] = set()
+        r = self.rules
+        checks: list[tuple[str, Callable[[], list[Condition]]]] = [
+            (
+                VOC_SPIKE,
+                lambda: rules.spikes(
+                    observe.peaks(
+                        self.store,
+                        self.pollutants,
+                        now,
+                        timedelta(minutes=r.spike_lookback_minutes),
+                    ),
+                    self.limits,
+                    r.spike_factor,
+                ),
+            ),
+            (
+                VOC_HOURLY_EXCEEDANCE,
+                lambda: rules.hourly_exceedances(
+                    observe.recent_hours(self.store, self.registry, now, r.hourly_lookback_hours)
+                ),
+            ),
+            (
+                METER_OFFLINE,
+                lambda: rules.offline(
+                    self.meters,
+                    observe.last_seen(
+                        self.store,
+                        {m.kind for m in self.meters},
+                        now,
+                        timedelta(hours=r.offline_lookback_hours),
+                    ),
+                    now,
+                    r,
+                ),
+            ),
+            (
+                SENSOR_STUCK,
+                lambda: rules.stuck_sensors(
+                    observe.raw_series(
+                        self.store,
+                        self.pollutants,
+                        now,
+                        timedelta(minutes=r.stuck_minutes + STUCK_MARGIN_MINUTES),
+                    ),
+                    [*self.pollutants, FLOW_FIELD],
+                    r,
+                ),
+            ),
+        ]
+        if not self.voc_meters:
+            checks = [c for c in checks if c[0] == METER_OFFLINE]
+            done |= {VOC_SPIKE, VOC_HOURLY_EXCEEDANCE, SENSOR_STUCK}
+        for kind, check in checks:
+            try:
+                found += self._registered(check())
+                done.add(kind)
+            except StoreError as exc:
+                log.warning("alert rule not evaluated", extra={"kind": kind, "error": str(exc)})
+        return found, done
+
+    def slow(self, now: datetime) -> tuple[list[Condition], set[str]]:
+        """The KPI-based kinds: coal after conversion, gas share off track."""
+        found: list[Condition] = []
+        done: set[str] = set()
+        try:
+            found += self._coal_after_conversion(now)
+            done.add(COAL_AFTER_CONVERSION)
+        except StoreError as exc:
+            log.warning(
+                "alert rule not evaluated", extra={"kind": COAL_AFTER_CONVERSION, "error": str(exc)}
+            )
+        try:
+            projected = self.projection.projected_share(now)
+            found += rules.gas_share_off_track(projected, self.registry.gas_share_goal)
+            done.add(GAS_SHARE_OFF_TRACK)
+        except StoreError as exc:
+            log.warning(
+                "alert rule not evaluated", extra={"kind": GAS_SHARE_OFF_TRACK, "error": str(exc)}
+            )
+        return found, done
+
+    def _coal_after_conversion(self, now: datetime) -> list[Condition]:
+        firms = self.registry.by_sector("stainless_steel")
+        if not firms:
+            return []
+        recent = timedelta(hours=self.rules.coal_window_hours)
+        window = timedelta(days=self.kpi.window_days)
+        # Status over the KPI window *before* the recent hours, so the coal being burnt now
+        # cannot itself turn a gas firm into "mixed" and hide the alert.
+        trailing = [
+            classify(f, self.kpi)
+            for f in firm_fuels(self.store, firms, now - recent, window, self.kpi)
+        ]
+        recent_coal = {
+            f.plant: f.coal_kg for f in firm_fuels(self.store, firms, now, recent, self.kpi)
+        }
+        return rules.coal_after_conversion(trailing, recent_coal, self.rules)
+
+    def _registered(self, conditions: Sequence[Condition]) -> list[Condition]:
+        """Only meters in the registry raise VOC alerts (stale series of removed stacks do not)."""
+        return [
+            c
+            for c in conditions
+            if c.key.kind == METER_OFFLINE or (c.key.plant, c.key.meter) in self.voc_meters
+        ]
+
+
+STUCK_MARGIN_MINUTES = 10.0
+
+
+class AlertEngine:
+    """Evaluate, plan and apply on a timer while holding the lease."""
+
+    def __init__(
+        self,
+        repo: AlertRepo,
+        evaluator: Evaluator,
+        policy: Policy,
+        *,
+        holder: str,
+        interval_seconds: float,
+        kpi_interval_seconds: float,
+        lease_seconds: float,
+        clock: Clock = utc_now,
+        on_events: Callable[[list[int]], None] | None = None,
+    ) -> None:
+        self.repo, self.evaluator, self.policy = repo, evaluator, policy
+        self.holder = holder
+        self.interval_seconds = interval_seconds
+        self.kpi_interval = timedelta(seconds=kpi_interval_seconds)
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self.on_events = on_events
+        self._pending: dict[AlertKey, int] = {}
+        self._kpi_at: datetime | None = None
+        self._leader = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.evaluations = 0
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leader
+
+    def tick(self) -> list[int]:
+        """One evaluation if this engine holds (or can take) the lease; returns new event ids."""
+        now = self.clock()
+        if not self.repo.try_lease(self.holder, now, self.lease_seconds):
+            if self._leader:
+                log.info("alert engine lost the lease", extra={"holder": self.holder})
+            self._leader = False
+            self._pending.clear()
+            return []
+        if not self._leader:
+            log.info("alert engine took the lease", extra={"holder": self.holder})
+        self._leader = True
+        conditions, evaluated = self.evaluator.fast(now)
+        if self._kpi_at is None or now - self._kpi_at >= self.kpi_interval:
+            more, kpi_done = self.evaluator.slow(now)
+            conditions += more
+            evaluated |= kpi_done
+            if kpi_done:
+                self._kpi_at = now
+        result = plan(
+            self.repo.latest_by_key(),
+            self._pending,
+            {c.key: c for c in conditions},
+            evaluated,
+            now,
+            self.policy,
+        )
+        try:
+            events = self.repo.apply(result, now, self.holder, self.lease_seconds)
+        except LeaseLost:
+            log.warning("alert engine lost the lease mid-evaluation", extra={"holder": self.holder})
+            self._leader = False
+            self._pending.clear()
+            return []
+        self._pending = dict(result.pending)
+        self.evaluations += 1
+        if events and self.on_events is not None:
+            self.on_events(events)
+        return events
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="alert-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop evaluating and release the lease so another engine takes over at once."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self._leader:
+            try:
+                self.repo.release_lease(self.holder)
+            except Exception:
+                log.exception("could not release the alert engine lease")
+        self._leader = False
+
+    def _run(self) -> None:
+        delay = 0.0
+        while not self._stop.wait(delay):
+            started = time.monotonic()
+            try:
+                self.tick()
+            except Exception:
+                # A bug or an unreachable database must never kill the engine thread.
+                log.exception("alert evaluation failed")
+            delay = max(0.0, self.interval_seconds - (time.monotonic() - started))

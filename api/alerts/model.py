@@ -1,0 +1,143 @@
+"""Plain data of the alert engine: keys, conditions, stored alerts and the errors.
+
+PlantwatchError
+└── AlertError
+    ├── AlertNotFound   no alert with that id
+    ├── AlertConflict   the action does not fit the alert's state (e.g. ack a resolved alert)
+    └── LeaseLost       this engine no longer holds the evaluation lease
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ingest.errors import PlantwatchError
+from ingest.schema import to_epoch_ms
+
+VOC_HOURLY_EXCEEDANCE = "voc_hourly_exceedance"
+VOC_SPIKE = "voc_spike"
+METER_OFFLINE = "meter_offline"
+SENSOR_STUCK = "sensor_stuck"
+COAL_AFTER_CONVERSION = "coal_after_conversion"
+GAS_SHARE_OFF_TRACK = "gas_share_off_track"
+KINDS = (
+    VOC_HOURLY_EXCEEDANCE,
+    VOC_SPIKE,
+    METER_OFFLINE,
+    SENSOR_STUCK,
+    COAL_AFTER_CONVERSION,
+    GAS_SHARE_OFF_TRACK,
+)
+
+OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
+ACTIVE = frozenset({OPEN, ACKNOWLEDGED})
+RAISED, REOPENED = "raised", "reopened"
+ENGINE_ACTOR = "engine"
+# County-wide alerts (gas_share_off_track) use this in place of a plant id; it cannot clash
+# with a registry id, which is [a-z0-9-].
+COUNTY = "_county"
+
+
+class AlertError(PlantwatchError):
+    """Base of the alert engine's errors."""
+
+
+class AlertNotFound(AlertError):
+    """No alert with that id."""
+
+
+class AlertConflict(AlertError):
+    """The action does not fit the alert's current state."""
+
+
+class LeaseLost(AlertError):
+    """Another engine holds the evaluation lease."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class AlertKey:
+    """At most one active alert per key; empty strings where a part does not apply."""
+
+    kind: str
+    plant: str
+    meter: str = ""
+    pollutant: str = ""
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.kind, self.plant, self.meter, self.pollutant) if p)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A rule's finding that holds now: what, how much, against what limit."""
+
+    key: AlertKey
+    value: float | None
+    limit: float | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    key: AlertKey
+    status: str
+    opened_at: datetime
+    last_seen_at: datetime
+    updated_at: datetime
+    value: float | None
+    limit: float | None
+    message: str
+    cleared_since: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    ack_comment: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolve_comment: str | None = None
+    reopen_count: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def as_json(self) -> dict[str, Any]:
+        """The alert as published and served (times RFC 3339 UTC, absent parts null)."""
+        return {
+            "id": self.id,
+            "kind": self.key.kind,
+            "plant": self.key.plant,
+            "meter": self.key.meter or None,
+            "pollutant": self.key.pollutant or None,
+            "status": self.status,
+            "message": self.message,
+            "value": self.value,
+            "limit": self.limit,
+            "opened_at": iso(self.opened_at),
+            "last_seen_at": iso(self.last_seen_at),
+            "updated_at": iso(self.updated_at),
+            "cleared_since": iso(self.cleared_since),
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledged_at": iso(self.acknowledged_at),
+            "ack_comment": self.ack_comment,
+            "resolved_at": iso(self.resolved_at),
+            "resolved_by": self.resolved_by,
+            "resolve_comment": self.resolve_comment,
+            "reopen_count": self.reopen_count,
+        }
+
+
+def iso(ts: datetime | None) -> str | None:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds") if ts is not None else None
+
+
+def to_ms(ts: datetime) -> int:
+    """Epoch milliseconds of an aware datetime (how times are stored in SQL)."""
+    return to_epoch_ms(ts)
+
+
+def from_ms(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -1,0 +1,131 @@
+"""The InfluxDB edge of the alert engine: what each rule needs, as of an instant `now`.
+
+Every query names its time range with literals built from `now` (never InfluxQL `now()`),
+so an evaluation is reproducible and tests can drive the engine with their own clock.
+Hourly means come from `api.vocdata.compliance`, the code behind the compliance endpoint,
+so alerts and reports apply the same validity rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from api.alerts.rules import MeterRef, Peak, StackSeries
+from api.voc import FLOW_FIELD, Limit, StackCompliance, limits_for
+from api.vocdata import VOC_MEASUREMENT, compliance
+from ingest.points import FLAG_SUFFIX
+from ingest.registry import Registry
+from ingest.schema import VALID_FLAG
+from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
+
+# Readings may carry device times a little ahead of ours (ingest allows 5 min).
+FUTURE_SLACK = timedelta(minutes=5)
+
+
+def stack_limits(registry: Registry) -> dict[tuple[str, str], dict[str, Limit]]:
+    """(plant, meter) -> pollutant -> limit, for every VOC stack of the registry."""
+    return {
+        (p.id, m.id): limits_for(m.limits_mgm3) for p in registry.plants for m in p.meters_of("voc")
+    }
+
+
+def meter_refs(registry: Registry) -> list[MeterRef]:
+    return [MeterRef(p.id, m.id, m.kind) for p in registry.plants for m in p.meters]
+
+
+def recent_hours(
+    store: InfluxStore, registry: Registry, now: datetime, hours: int
+) -> list[StackCompliance]:
+    """Hourly compliance of every stack over the last `hours` whole hours before `now`."""
+    plants = [p for p in registry.plants if p.meters_of("voc")]
+    if not plants:
+        return []
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return compliance(store, plants, end - timedelta(hours=hours), end, now)
+
+
+def last_seen(
+    store: InfluxStore, kinds: Iterable[str], now: datetime, lookback: timedelta
+) -> dict[tuple[str, str], datetime]:
+    """(plant, meter) -> time of its latest reading (any value, any flag) in the lookback."""
+    names = sorted(set(kinds))
+    if not names:
+        return {}
+    statements = ";".join(
+        f"SELECT * FROM {quote_ident(kind)} WHERE time >= {influx_time(now - lookback)} "
+        f"AND time <= {influx_time(now + FUTURE_SLACK)} "
+        f'GROUP BY "plant", "meter" ORDER BY time DESC LIMIT 1'
+        for kind in names
+    )
+    out: dict[tuple[str, str], datetime] = {}
+    for series_list in store.query_many(statements):
+        for s in series_list:
+            if s.values:
+                ts = datetime.fromtimestamp(s.values[0][0] / 1000, tz=UTC)
+                key = (s.tags["plant"], s.tags["meter"])
+                out[key] = max(ts, out.get(key, ts))
+    return out
+
+
+def peaks(
+    store: InfluxStore, pollutants: Sequence[str], now: datetime, lookback: timedelta
+) -> list[Peak]:
+    """The highest valid reading per stack and pollutant in [now - lookback, now]."""
+    if not pollutants:
+        return []
+    statements = ";".join(
+        f"SELECT max({quote_ident(p)}) FROM {quote_ident(VOC_MEASUREMENT)} "
+        f"WHERE {quote_ident(p + FLAG_SUFFIX)} = {quote_literal(VALID_FLAG)} "
+        f"AND time >= {influx_time(now - lookback)} AND time <= {influx_time(now + FUTURE_SLACK)} "
+        f'GROUP BY "plant", "meter"'
+        for p in pollutants
+    )
+    out = []
+    for pollutant, series_list in zip(pollutants, store.query_many(statements), strict=True):
+        for s in series_list:
+            for ts_ms, value in s.values:
+                if value is not None:
+                    out.append(
+                        Peak(
+                            s.tags["plant"],
+                            s.tags["meter"],
+                            pollutant,
+                            float(value),
+                            datetime.fromtimestamp(ts_ms / 1000, tz=UTC),
+                        )
+                    )
+    return out
+
+
+def raw_series(
+    store: InfluxStore, names: Sequence[str], now: datetime, lookback: timedelta
+) -> list[StackSeries]:
+    """Raw readings of `names` (and flow) per stack; values not flagged N become NaN."""
+    fields = list(dict.fromkeys([*names, FLOW_FIELD]))
+    columns = ", ".join(f"{quote_ident(f)}, {quote_ident(f + FLAG_SUFFIX)}" for f in fields)
+    series = store.query(
+        f"SELECT {columns} FROM {quote_ident(VOC_MEASUREMENT)} "
+        f"WHERE time >= {influx_time(now - lookback)} AND time <= {influx_time(now + FUTURE_SLACK)} "
+        f'GROUP BY "plant", "meter"'
+    )
+    out = []
+    for s in series:
+        index = {c: i for i, c in enumerate(s.columns)}
+        ts = np.array([row[0] for row in s.values], dtype=np.int64)
+        values: dict[str, np.ndarray] = {}
+        for f in fields:
+            if f not in index or f + FLAG_SUFFIX not in index:
+                continue
+            vi, fi = index[f], index[f + FLAG_SUFFIX]
+            values[f] = np.array(
+                [
+                    row[vi] if row[vi] is not None and row[fi] == VALID_FLAG else np.nan
+                    for row in s.values
+                ],
+                dtype=np.float64,
+            )
+        out.append(StackSeries(s.tags["plant"], s.tags["meter"], ts, values))
+    return out

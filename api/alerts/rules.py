@@ -1,0 +1,240 @@
+"""The alert rules of SPEC section 7 as pure functions: observations in, conditions that hold out.
+
+Each function sees plain data (numpy arrays, dataclasses) taken at one instant `now`; it
+never reads a clock or a store. docs/alerts.md states every rule in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from api.alerts.model import (
+    COAL_AFTER_CONVERSION,
+    COUNTY,
+    GAS_SHARE_OFF_TRACK,
+    METER_OFFLINE,
+    SENSOR_STUCK,
+    VOC_HOURLY_EXCEEDANCE,
+    VOC_SPIKE,
+    AlertKey,
+    Condition,
+)
+from api.kpi import FirmRow
+from api.settings import AlertRules
+from api.voc import FLOW_FIELD, HOUR_MS, VALID, Limit, StackCompliance
+
+DEFAULT_OFFLINE_MINUTES = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Peak:
+    """The highest valid reading of one value of one stack in the spike window."""
+
+    plant: str
+    meter: str
+    pollutant: str
+    value_mgm3: float
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StackSeries:
+    """Raw readings of one stack: `values[name]` is NaN where missing or not flagged N."""
+
+    plant: str
+    meter: str
+    ts_ms: npt.NDArray[np.int64]
+    values: Mapping[str, npt.NDArray[np.float64]]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterRef:
+    plant: str
+    meter: str
+    kind: str
+
+
+def _hhmm(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def hourly_exceedances(stacks: Iterable[StackCompliance]) -> list[Condition]:
+    """Per stack and pollutant: the latest valid hour in the stacks' hours is above its limit."""
+    out = []
+    for stack in stacks:
+        for p in stack.pollutants:
+            valid = [i for i, s in enumerate(p.hours.status) if s == VALID]
+            if not valid or not p.exceeds[valid[-1]]:
+                continue
+            i = valid[-1]
+            start = int(p.hours.hour_start_ms[i])
+            mean = float(p.hours.mean[i])
+            out.append(
+                Condition(
+                    AlertKey(VOC_HOURLY_EXCEEDANCE, stack.plant, stack.meter, p.limit.pollutant),
+                    round(mean, 6),
+                    p.limit.limit_mgm3,
+                    f"{p.limit.pollutant} hourly mean {mean:.2f} mg/m³ for {_hhmm(start)}–"
+                    f"{_hhmm(start + HOUR_MS)[11:]} above its limit {p.limit.limit_mgm3:g} mg/m³",
+                )
+            )
+    return out
+
+
+def spikes(
+    peaks: Iterable[Peak], limits: Mapping[tuple[str, str], Mapping[str, Limit]], factor: float
+) -> list[Condition]:
+    """A single valid reading above `factor` × its limit (stacks and pollutants with a limit only)."""
+    out = []
+    for peak in peaks:
+        limit = limits.get((peak.plant, peak.meter), {}).get(peak.pollutant)
+        if limit is None:
+            continue
+        threshold = factor * limit.limit_mgm3
+        if round(peak.value_mgm3, 9) > threshold:
+            out.append(
+                Condition(
+                    AlertKey(VOC_SPIKE, peak.plant, peak.meter, peak.pollutant),
+                    peak.value_mgm3,
+                    threshold,
+                    f"{peak.pollutant} reading {peak.value_mgm3:g} mg/m³ at "
+                    f"{peak.ts.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')} above "
+                    f"{factor:g} × its limit {limit.limit_mgm3:g} mg/m³",
+                )
+            )
+    return out
+
+
+def offline(
+    meters: Iterable[MeterRef],
+    last_seen: Mapping[tuple[str, str], datetime],
+    now: datetime,
+    rules: AlertRules,
+) -> list[Condition]:
+    """A meter with no reading for longer than its kind's allowance (or none in the lookback)."""
+    out = []
+    for m in meters:
+        allowance_min = rules.offline_minutes.get(m.kind, DEFAULT_OFFLINE_MINUTES)
+        seen = last_seen.get((m.plant, m.meter))
+        key = AlertKey(METER_OFFLINE, m.plant, m.meter)
+        if seen is None:
+            out.append(
+                Condition(
+                    key,
+                    None,
+                    allowance_min,
+                    f"{m.kind} meter {m.meter} sent no data in the last "
+                    f"{rules.offline_lookback_hours:g} h (allowance {allowance_min:g} min)",
+                )
+            )
+            continue
+        silent_min = (now - seen).total_seconds() / 60
+        if silent_min > allowance_min:
+            out.append(
+                Condition(
+                    key,
+                    round(silent_min, 2),
+                    allowance_min,
+                    f"{m.kind} meter {m.meter} silent for {silent_min:.1f} min since "
+                    f"{seen.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')} "
+                    f"(allowance {allowance_min:g} min)",
+                )
+            )
+    return out
+
+
+def latest_run(
+    ts_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> tuple[int, int, float, int] | None:
+    """The run of identical values ending at the latest finite value: (start ms, end ms, value, n)."""
+    keep = np.isfinite(values)
+    ts, vals = ts_ms[keep], values[keep]
+    if ts.size == 0:
+        return None
+    order = np.argsort(ts, kind="stable")
+    ts, vals = ts[order], vals[order]
+    last = vals[-1]
+    differs = np.nonzero(vals != last)[0]
+    first = int(differs[-1]) + 1 if differs.size else 0
+    return int(ts[first]), int(ts[-1]), float(last), int(ts.size - first)
+
+
+def stuck_sensors(
+    stacks: Iterable[StackSeries], names: Sequence[str], rules: AlertRules
+) -> list[Condition]:
+    """A value repeated exactly for over `stuck_minutes` while the stack runs (flow above threshold).
+
+    Zero is left out: analysers report 0 below their detection limit for hours on end.
+    """
+    out = []
+    stuck_ms = rules.stuck_minutes * 60_000
+    for stack in stacks:
+        flow = stack.values.get(FLOW_FIELD)
+        for name in names:
+            values = stack.values.get(name)
+            if values is None:
+                continue
+            run = latest_run(stack.ts_ms, values)
+            if run is None:
+                continue
+            start, end, value, n = run
+            if n < 2 or value == 0 or end - start <= stuck_ms:
+                continue
+            if flow is None:
+                continue
+            in_run = (stack.ts_ms >= start) & (stack.ts_ms <= end) & np.isfinite(flow)
+            if not in_run.any() or not np.all(flow[in_run] > rules.running_min_flow_m3h):
+                continue
+            minutes = (end - start) / 60_000
+            out.append(
+                Condition(
+                    AlertKey(SENSOR_STUCK, stack.plant, stack.meter, name),
+                    value,
+                    rules.stuck_minutes,
+                    f"{name} stuck at {value:g} for {minutes:.0f} min ({n} readings) "
+                    f"while the stack runs",
+                )
+            )
+    return out
+
+
+def coal_after_conversion(
+    trailing: Iterable[FirmRow], recent_coal_kg: Mapping[str, float | None], rules: AlertRules
+) -> list[Condition]:
+    """A firm whose status over the KPI window before the recent hours is `gas` burnt coal in them."""
+    out = []
+    for row in trailing:
+        coal_kg = recent_coal_kg.get(row.plant)
+        if row.status != "gas" or coal_kg is None:
+            continue
+        if round(coal_kg, 9) > rules.coal_min_kg:
+            out.append(
+                Condition(
+                    AlertKey(COAL_AFTER_CONVERSION, row.plant),
+                    round(coal_kg, 3),
+                    rules.coal_min_kg,
+                    f"{row.plant} (status gas) burnt {coal_kg:.1f} kg of coal in the last "
+                    f"{rules.coal_window_hours:g} h (threshold {rules.coal_min_kg:g} kg)",
+                )
+            )
+    return out
+
+
+def gas_share_off_track(projected_share: float | None, goal: float) -> list[Condition]:
+    """The projected year-end share of firms on gas is below the goal (no projection: no alert)."""
+    if projected_share is None or round(projected_share, 9) >= goal:
+        return []
+    return [
+        Condition(
+            AlertKey(GAS_SHARE_OFF_TRACK, COUNTY),
+            round(projected_share, 6),
+            goal,
+            f"projected year-end gas share {100 * projected_share:.1f}% is below the goal "
+            f"{100 * goal:g}%",
+        )
+    ]

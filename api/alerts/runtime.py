@@ -1,0 +1,143 @@
+"""Wiring of the alert engine from settings; started and stopped by the app's lifespan."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from api.alerts.engine import AlertEngine, Clock, Evaluator, utc_now
+from api.alerts.lifecycle import Policy
+from api.alerts.notify import Channel, Dispatcher, InfluxChannel, MqttChannel, WebhookChannel
+from api.alerts.projection import CurrentShareProjection, ProjectionProvider
+from api.alerts.repo import AlertRepo
+from api.settings import ApiSettings
+from ingest.client import MqttClient
+from ingest.registry import Registry
+from ingest.store import InfluxStore
+from ingest.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+def policy_of(settings: ApiSettings) -> Policy:
+    return Policy(
+        raise_after=settings.alert_raise_after_evaluations,
+        hold_off=timedelta(seconds=settings.alert_hold_off_seconds),
+        reopen_window=timedelta(seconds=settings.alert_reopen_window_seconds),
+    )
+
+
+def new_holder() -> str:
+    """A lease holder id unique to this process and run."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class AlertRuntime:
+    engine: AlertEngine
+    dispatchers: list[Dispatcher]
+    store: InfluxStore
+    mqtt: MqttClient | None = None
+    closers: list[WebhookChannel] = field(default_factory=list)
+
+    def start(self) -> None:
+        if self.mqtt is not None:
+            # Never block the API's start on the broker: paho keeps reconnecting.
+            self.mqtt.start(wait=False)
+        for d in self.dispatchers:
+            d.start()
+        self.engine.start()
+
+    def stop(self) -> None:
+        self.engine.stop()
+        for d in self.dispatchers:
+            d.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        for c in self.closers:
+            c.close()
+        self.store.close()
+
+
+def build_runtime(
+    settings: ApiSettings,
+    registry: Registry,
+    db: Engine,
+    projection: ProjectionProvider | None = None,
+    clock: Clock = utc_now,
+) -> AlertRuntime:
+    """The engine, its own InfluxDB client and MQTT connection, and one dispatcher per channel."""
+    password = settings.influx_password.get_secret_value() if settings.influx_password else None
+    store = InfluxStore(
+        settings.influx_url,
+        settings.influx_db,
+        settings.influx_username,
+        password,
+        settings.influx_timeout_seconds,
+    )
+    repo = AlertRepo(db)
+    holder = new_holder()
+    evaluator = Evaluator(
+        store,
+        registry,
+        settings.alert_rules,
+        settings.kpi,
+        projection or CurrentShareProjection(store, registry, settings.kpi),
+    )
+    engine = AlertEngine(
+        repo,
+        evaluator,
+        policy_of(settings),
+        holder=holder,
+        interval_seconds=settings.alert_interval_seconds,
+        kpi_interval_seconds=settings.alert_kpi_interval_seconds,
+        lease_seconds=settings.alert_lease_seconds,
+        clock=clock,
+    )
+    mqtt = MqttClient(
+        f"plantwatch-alerts-{holder}"[:64],
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.mqtt_username,
+        settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
+    )
+    channels: list[Channel] = [
+        MqttChannel(mqtt, Topics(settings.topic_root)),
+        InfluxChannel(store),
+    ]
+    closers = []
+    if settings.webhook_url:
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        if secret is None:
+            log.warning("PLANTWATCH_WEBHOOK_SECRET is not set: webhook deliveries are unsigned")
+        hook = WebhookChannel(
+            settings.webhook_url,
+            secret,
+            settings.webhook_timeout_seconds,
+            settings.webhook_max_attempts,
+        )
+        channels.append(hook)
+        closers.append(hook)
+    dispatchers = [
+        Dispatcher(
+            repo,
+            channel,
+            lambda: engine.is_leader,
+            backoff_seconds=settings.webhook_backoff_seconds,
+            max_backoff_seconds=settings.webhook_max_backoff_seconds,
+        )
+        for channel in channels
+    ]
+
+    def nudge(_events: list[int]) -> None:
+        for d in dispatchers:
+            d.nudge()
+
+    engine.on_events = nudge
+    return AlertRuntime(engine, dispatchers, store, mqtt, closers)

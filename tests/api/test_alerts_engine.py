@@ -1,0 +1,419 @@
+"""The alert engine against a real InfluxDB and a SQLite file, driven by an explicit clock.
+
+One crafted county (readings written to InfluxDB) makes every alert kind hold at `T`, and
+a few things that look like alerts but are not (an insufficient hour, an M-flagged spike,
+a constant value on a stack with no flow reading).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from api.alerts.engine import AlertEngine, Evaluator
+from api.alerts.lifecycle import Policy
+from api.alerts.model import AlertConflict, AlertKey
+from api.alerts.projection import CurrentShareProjection
+from api.alerts.repo import AlertRepo
+from api.db import connect
+from api.settings import AlertRules, KpiDefinition
+from ingest.points import reading_lines
+from ingest.registry import Registry, parse_registry
+from ingest.schema import Reading
+from ingest.store import InfluxStore
+
+pytestmark = pytest.mark.integration
+
+T = datetime(2026, 3, 2, 10, 7, tzinfo=UTC)
+HOUR = datetime(2026, 3, 2, 9, tzinfo=UTC)  # the last completed hour at T
+POLICY = Policy(raise_after=2, hold_off=timedelta(minutes=10), reopen_window=timedelta(hours=1))
+KPI = KpiDefinition(window_days=1)
+REGISTRY_DOC = {
+    "county": {"name": "Test", "gas_share_goal": 0.5},
+    "plants": [
+        {
+            "id": "sl-001",
+            "sector": "synthetic_leather",
+            "meters": [
+                {"id": "stack-1", "kind": "voc", "limits": {"dmf_mgm3": 20.0}},
+                {"id": "stack-2", "kind": "voc"},
+                {"id": "stack-3", "kind": "voc"},
+            ],
+        },
+        {
+            "id": "sl-002",
+            "sector": "synthetic_leather",
+            "meters": [{"id": "stack-1", "kind": "voc"}, {"id": "stack-2", "kind": "voc"}],
+        },
+        {
+            "id": "ss-001",
+            "sector": "stainless_steel",
+            "meters": [{"id": "gas-1", "kind": "gas"}, {"id": "coal-1", "kind": "coal"}],
+        },
+        {
+            "id": "ss-002",
+            "sector": "stainless_steel",
+            "meters": [{"id": "gas-1", "kind": "gas"}, {"id": "coal-1", "kind": "coal"}],
+        },
+    ],
+}
+EXPECTED = {
+    AlertKey("voc_hourly_exceedance", "sl-001", "stack-1", "dmf_mgm3"),
+    AlertKey("voc_spike", "sl-001", "stack-1", "dmf_mgm3"),
+    AlertKey("sensor_stuck", "sl-001", "stack-3", "dmf_mgm3"),
+    AlertKey("meter_offline", "sl-002", "stack-1"),
+    AlertKey("meter_offline", "sl-002", "stack-2"),
+    AlertKey("meter_offline", "ss-002", "gas-1"),
+    AlertKey("coal_after_conversion", "ss-001"),
+    AlertKey("gas_share_off_track", "_county"),
+}
+SPIKE = AlertKey("voc_spike", "sl-001", "stack-1", "dmf_mgm3")
+OFFLINE = AlertKey("meter_offline", "sl-002", "stack-1")
+
+
+def r(ts: datetime, values: dict[str, float], flags: dict[str, str] | None = None) -> Reading:
+    return Reading(ts, MappingProxyType(values), MappingProxyType(flags or {}))
+
+
+def minute(m: int, base: datetime = HOUR) -> datetime:
+    return base + timedelta(minutes=m)
+
+
+def county_readings() -> dict[tuple[str, str], list[Reading]]:
+    out: dict[tuple[str, str], list[Reading]] = {}
+    # stack-1 (DMF limit 20): 45 valid minutes at 25 in the 09:00 hour, the rest M-flagged;
+    # 10:00..10:06 at 10 with one valid 50 at 10:05 (> 2 x 20). Flow varies: not stuck.
+    s1 = []
+    for m in range(60):
+        flags = {} if m < 45 else {"dmf_mgm3": "M"}
+        s1.append(
+            r(minute(m), {"dmf_mgm3": 25.0 if m < 45 else 500.0, "flow_m3h": 9000.0 + m % 7}, flags)
+        )
+    for m in range(60, 67):
+        s1.append(r(minute(m), {"dmf_mgm3": 50.0 if m == 65 else 10.0, "flow_m3h": 9000.0 + m % 7}))
+    out[("sl-001", "stack-1")] = s1
+    # stack-2 (default limits): 44 valid minutes of 60 (> 50) -> insufficient, no exceedance;
+    # an M-flagged 1000 at 10:05 is no spike; 44 identical values but no flow -> not stuck.
+    s2 = [r(minute(m), {"dmf_mgm3": 60.0}, {} if m < 44 else {"dmf_mgm3": "C"}) for m in range(60)]
+    s2.append(r(minute(65), {"dmf_mgm3": 1000.0}, {"dmf_mgm3": "M"}))
+    out[("sl-001", "stack-2")] = s2
+    # stack-3: DMF stuck at 12.5 from 09:20 to 10:06 (46 min) while flow runs at ~9000
+    out[("sl-001", "stack-3")] = [
+        r(minute(m), {"dmf_mgm3": 12.5, "flow_m3h": 9000.0 + m % 5}) for m in range(20, 67)
+    ]
+    # sl-002: both stacks silent since 09:50 (17 min at T > 15)
+    for stack in ("stack-1", "stack-2"):
+        out[("sl-002", stack)] = [r(minute(m), {"dmf_mgm3": 5.0 + m}) for m in range(40, 51)]
+    # ss-001: on gas for a day, then 25 kg of coal per 15 min over the last 6 h (600 kg)
+    # ss-002: on coal; its gas meter silent for the last 61 min
+    step = timedelta(minutes=15)
+    times = [T - timedelta(hours=31) + i * step for i in range(125)]
+    coal_from = T - timedelta(hours=6)
+    out[("ss-001", "gas-1")] = [r(t, {"volume_m3": 1000.0 + 10 * i}) for i, t in enumerate(times)]
+    out[("ss-001", "coal-1")] = [
+        r(t, {"mass_kg": 500.0 + 25 * sum(1 for u in times[: i + 1] if u > coal_from)})
+        for i, t in enumerate(times)
+    ]
+    out[("ss-002", "gas-1")] = [
+        r(t, {"volume_m3": 50.0}) for t in times if t <= T - timedelta(minutes=61)
+    ]
+    out[("ss-002", "coal-1")] = [r(t, {"mass_kg": 100.0 + 40 * i}) for i, t in enumerate(times)]
+    return out
+
+
+def write(
+    store: InfluxStore, registry: Registry, readings: dict[tuple[str, str], list[Reading]]
+) -> None:
+    lines = []
+    for (plant_id, meter_id), rs in readings.items():
+        plant = registry.plant(plant_id)
+        assert plant is not None
+        meter = plant.meter(meter_id)
+        assert meter is not None
+        lines += reading_lines(plant, meter, rs)
+    store.write_lines(lines)
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return parse_registry(REGISTRY_DOC)
+
+
+@pytest.fixture
+def county(store: InfluxStore, registry: Registry) -> InfluxStore:
+    write(store, registry, county_readings())
+    return store
+
+
+@pytest.fixture
+def make_engine(
+    county: InfluxStore, registry: Registry, tmp_path: Path
+) -> Callable[..., AlertEngine]:
+    url = f"sqlite:///{tmp_path}/alerts.db"
+
+    def make(clock: Clock, holder: str = "engine-a", lease_seconds: float = 60) -> AlertEngine:
+        evaluator = Evaluator(
+            county, registry, AlertRules(), KPI, CurrentShareProjection(county, registry, KPI)
+        )
+        return AlertEngine(
+            AlertRepo(connect(url)),
+            evaluator,
+            POLICY,
+            holder=holder,
+            interval_seconds=0.05,
+            kpi_interval_seconds=0,
+            lease_seconds=lease_seconds,
+            clock=clock,
+        )
+
+    return make
+
+
+def open_keys(repo: AlertRepo) -> set[AlertKey]:
+    return {a.key for a in repo.find(status="active")}
+
+
+def test_every_kind_raises_from_crafted_readings(make_engine: Callable[..., AlertEngine]) -> None:
+    clock = Clock(T)
+    engine = make_engine(clock)
+    assert engine.tick() == []  # each condition must hold for 2 evaluations
+    clock.advance(seconds=30)
+    events = engine.tick()
+    assert open_keys(engine.repo) == EXPECTED
+    assert len(events) == len(EXPECTED)
+    by_key = {a.key: a for a in engine.repo.find()}
+    assert by_key[AlertKey("voc_hourly_exceedance", "sl-001", "stack-1", "dmf_mgm3")].value == 25.0
+    assert by_key[SPIKE].value == 50.0 and by_key[SPIKE].limit == 40.0
+    assert by_key[OFFLINE].value == pytest.approx(17.5)
+    # window (10:07:30 - 6 h, 10:07:30]: readings 04:22..10:07 -> 23 steps of 25 kg inside it
+    assert by_key[AlertKey("coal_after_conversion", "ss-001")].value == pytest.approx(575.0)
+    assert by_key[AlertKey("gas_share_off_track", "_county")].value == 0.0
+    clock.advance(seconds=30)
+    assert engine.tick() == []  # still holding: no new events, no duplicates
+    assert len(engine.repo.find()) == len(EXPECTED)
+
+
+def test_acknowledge_resolve_after_hold_off_and_reopen(
+    make_engine: Callable[..., AlertEngine], county: InfluxStore, registry: Registry
+) -> None:
+    clock = Clock(T)
+    engine = make_engine(clock)
+    engine.tick()
+    clock.advance(seconds=30)
+    engine.tick()
+    repo = engine.repo
+    spike = next(a for a in repo.find() if a.key == SPIKE)
+    acked = repo.acknowledge(spike.id, "alice", "calling the plant", clock())
+    assert (acked.status, acked.acknowledged_by, acked.ack_comment) == (
+        "acknowledged",
+        "alice",
+        "calling the plant",
+    )
+    with pytest.raises(AlertConflict):
+        repo.acknowledge(spike.id, "bob", None, clock())
+
+    # 10:21: the 10:05 spike left the 15-minute window -> clearing, not yet resolved
+    clock.now = datetime(2026, 3, 2, 10, 21, tzinfo=UTC)
+    engine.tick()
+    assert repo.get(spike.id).status == "acknowledged"  # type: ignore[union-attr]
+    clock.advance(minutes=9, seconds=59)
+    engine.tick()
+    assert repo.get(spike.id).status == "acknowledged"  # type: ignore[union-attr]
+    clock.advance(seconds=1)  # 10 min after clearing
+    engine.tick()
+    resolved = repo.get(spike.id)
+    assert resolved is not None
+    assert (resolved.status, resolved.resolved_by) == ("resolved", "engine")
+
+    # a new spike 20 min later reopens the same alert instead of raising another
+    write(
+        county,
+        registry,
+        {("sl-001", "stack-1"): [r(datetime(2026, 3, 2, 10, 40, tzinfo=UTC), {"dmf_mgm3": 45.0})]},
+    )
+    clock.now = datetime(2026, 3, 2, 10, 41, tzinfo=UTC)
+    engine.tick()
+    assert repo.get(spike.id).status == "resolved"  # type: ignore[union-attr]
+    clock.advance(seconds=30)
+    engine.tick()
+    reopened = repo.get(spike.id)
+    assert reopened is not None
+    assert (reopened.status, reopened.reopen_count, reopened.value) == ("open", 1, 45.0)
+    assert reopened.acknowledged_by is None
+    assert len([a for a in repo.find() if a.key == SPIKE]) == 1
+
+    # an officer resolves it while the spike still shows: quiet for the hold-off, then reopen
+    repo.resolve(spike.id, "alice", "plant fixed the scrubber", clock())
+    for _ in range(3):
+        clock.advance(minutes=2)
+        engine.tick()
+    assert repo.get(spike.id).status == "resolved"  # type: ignore[union-attr]
+    clock.advance(minutes=5)  # 11 min after the officer's resolution, spike still in window
+    engine.tick()
+    assert repo.get(spike.id).status == "open"  # type: ignore[union-attr]
+    assert [(e.event, e.actor) for e in repo.events(spike.id)] == [
+        ("raised", "engine"),
+        ("acknowledged", "alice"),
+        ("resolved", "engine"),
+        ("reopened", "engine"),
+        ("resolved", "alice"),
+        ("reopened", "engine"),
+    ]
+    with pytest.raises(AlertConflict):
+        repo.resolve(spike.id, "x", "c" * 3000, clock())
+
+
+def test_offline_meter_that_flaps_keeps_one_alert(
+    make_engine: Callable[..., AlertEngine], county: InfluxStore, registry: Registry
+) -> None:
+    clock = Clock(T)
+    engine = make_engine(clock)
+    engine.tick()
+    clock.advance(seconds=30)
+    engine.tick()
+    repo = engine.repo
+    offline = next(a for a in repo.find() if a.key == OFFLINE)
+
+    def back_at(hh: int, mm: int) -> None:
+        ts = datetime(2026, 3, 2, hh, mm, tzinfo=UTC)
+        write(county, registry, {("sl-002", "stack-1"): [r(ts, {"dmf_mgm3": 5.0 + mm})]})
+
+    def tick_at(hh: int, mm: int, ss: int = 0) -> None:
+        clock.now = datetime(2026, 3, 2, hh, mm, ss, tzinfo=UTC)
+        engine.tick()
+
+    back_at(10, 8)  # the meter reports once, then goes silent again
+    tick_at(10, 9)
+    tick_at(10, 15)
+    tick_at(10, 24)  # silent 16 min again: the same alert holds, countdown cancelled
+    back_at(10, 25)
+    tick_at(10, 26)
+    tick_at(10, 35, 59)
+    assert repo.get(offline.id).status == "open"  # type: ignore[union-attr]
+    tick_at(10, 36)  # clear for the 10-minute hold-off
+    assert repo.get(offline.id).status == "resolved"  # type: ignore[union-attr]
+    tick_at(10, 41)  # silent 16 min: holding once
+    tick_at(10, 41, 30)  # twice: reopens the same alert
+    assert [e.event for e in repo.events(offline.id)] == ["raised", "resolved", "reopened"]
+    assert len([a for a in repo.find() if a.key == OFFLINE]) == 1
+
+
+def test_two_engines_one_leader(make_engine: Callable[..., AlertEngine]) -> None:
+    clock = Clock(T)
+    a = make_engine(clock, "engine-a", lease_seconds=60)
+    b = make_engine(clock, "engine-b", lease_seconds=60)
+    for _ in range(3):
+        a.tick()
+        b.tick()
+        clock.advance(seconds=30)
+    assert (a.is_leader, b.is_leader) == (True, False)
+    assert a.repo.lease_holder(clock()) == "engine-a"
+    assert b.evaluations == 0
+    raised = [e for e in a.repo.events_after(0) if e.event == "raised"]
+    assert len(raised) == len(EXPECTED)
+
+    # a dies without releasing: b waits for the lease to expire, then takes over
+    b.tick()
+    assert not b.is_leader
+    clock.advance(seconds=61)
+    b.tick()
+    assert b.is_leader
+    assert not a.tick() and not a.is_leader
+    # b took the state over: nothing raised twice
+    assert len([e for e in b.repo.events_after(0) if e.event == "raised"]) == len(EXPECTED)
+
+    # a clean stop hands the lease over at once
+    b.stop()
+    a.tick()
+    assert a.is_leader
+
+
+def test_two_engine_threads(make_engine: Callable[..., AlertEngine]) -> None:
+    """Both engines run their loops concurrently: one evaluates, nothing is raised twice."""
+    started = time.monotonic()
+
+    def clock() -> datetime:  # T, running at real speed
+        return T + timedelta(seconds=time.monotonic() - started)
+
+    engines = [make_engine(Clock(T), f"engine-{i}") for i in range(2)]
+    for e in engines:
+        e.clock = clock
+        e.start()
+    repo = engines[0].repo
+    done = threading.Event()
+    deadline = 200
+    while deadline and not done.is_set():
+        deadline -= 1
+        if len([ev for ev in repo.events_after(0) if ev.event == "raised"]) >= len(EXPECTED):
+            done.set()
+        else:
+            done.wait(0.05)
+    for e in engines:
+        e.stop()
+    assert done.is_set()
+    assert sorted(e.evaluations > 0 for e in engines) == [False, True]
+    raised = [ev for ev in repo.events_after(0) if ev.event == "raised"]
+    assert len(raised) == len(EXPECTED)
+
+
+def test_state_survives_a_new_engine(make_engine: Callable[..., AlertEngine]) -> None:
+    clock = Clock(T)
+    first = make_engine(clock, "engine-a")
+    first.tick()
+    clock.advance(seconds=30)
+    first.tick()
+    spike = next(a for a in first.repo.find() if a.key == SPIKE)
+    first.repo.acknowledge(spike.id, "alice", "seen", clock())
+    first.stop()
+    second = make_engine(clock, "engine-b")  # a fresh engine and connection on the same file
+    clock.advance(seconds=30)
+    assert second.tick() == []
+    again = second.repo.get(spike.id)
+    assert again is not None
+    assert (again.status, again.acknowledged_by, again.ack_comment) == (
+        "acknowledged",
+        "alice",
+        "seen",
+    )
+    assert open_keys(second.repo) == EXPECTED
+
+
+@dataclass
+class FixedProjection:
+    """Stands in for the monthly-history projection: the provider is swappable."""
+
+    share: float | None
+
+    def projected_share(self, now: datetime) -> float | None:
+        return self.share
+
+
+@pytest.mark.parametrize(("share", "raised"), [(0.3, True), (0.5, False), (None, False)])
+def test_projection_provider_is_swappable(
+    county: InfluxStore, registry: Registry, share: float | None, raised: bool
+) -> None:
+    evaluator = Evaluator(county, registry, AlertRules(), KPI, FixedProjection(share))
+    found, evaluated = evaluator.slow(T)
+    assert "gas_share_off_track" in evaluated
+    off_track = [c for c in found if c.key.kind == "gas_share_off_track"]
+    assert bool(off_track) is raised
+    if raised:
+        assert off_track[0].value == share

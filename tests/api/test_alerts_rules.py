@@ -1,0 +1,273 @@
+"""Alert rules and lifecycle as pure functions, with literal tables and an explicit clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from api.alerts import rules
+from api.alerts.lifecycle import Policy, Raise, Reopen, Resolve, Touch, plan
+from api.alerts.model import (
+    ACKNOWLEDGED,
+    COUNTY,
+    OPEN,
+    RESOLVED,
+    Alert,
+    AlertKey,
+    Condition,
+)
+from api.alerts.rules import MeterRef, Peak, StackSeries
+from api.kpi import FirmRow
+from api.settings import AlertRules
+from api.voc import HOUR_MS, MINUTE_MS, limits_for, stack_compliance
+
+T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
+R = AlertRules()
+
+
+# -- rules -------------------------------------------------------------------------------
+
+
+def test_hourly_exceedance_uses_latest_valid_hour_only() -> None:
+    h0 = int(T0.timestamp() * 1000) - 3 * HOUR_MS
+
+    def minutes(hour: int, n: int) -> np.ndarray:
+        return h0 + hour * HOUR_MS + MINUTE_MS * np.arange(n, dtype=np.int64)
+
+    # dmf: hour 0 valid 60 (exceeds), hour 1 valid 45 at 40 (below 50), hour 2 insufficient 44 at 99
+    # toluene: hour 0 below, hour 1 valid 45 at 31 (exceeds 30), hour 2 nothing
+    data = {
+        "dmf_mgm3": (
+            np.concatenate([minutes(0, 60), minutes(1, 45), minutes(2, 44)]),
+            np.concatenate([np.full(60, 80.0), np.full(45, 40.0), np.full(44, 99.0)]),
+        ),
+        "toluene_mgm3": (
+            np.concatenate([minutes(0, 60), minutes(1, 45)]),
+            np.concatenate([np.full(60, 1.0), np.full(45, 31.0)]),
+        ),
+    }
+    stack = stack_compliance("sl-1", "s-1", data, {}, h0, 3, int(T0.timestamp() * 1000))
+    found = rules.hourly_exceedances([stack])
+    assert [(c.key.pollutant, c.value, c.limit) for c in found] == [("toluene_mgm3", 31.0, 30.0)]
+    assert "08:00" in found[0].message and "09:00" in found[0].message
+
+
+LIMITS = {("sl-1", "s-1"): limits_for({"dmf_mgm3": 20.0})}
+
+
+@pytest.mark.parametrize(
+    ("pollutant", "value", "raised"),
+    [
+        ("dmf_mgm3", 40.0, False),  # exactly 2 x the override limit 20
+        ("dmf_mgm3", 40.001, True),
+        ("benzene_mgm3", 4.5, True),  # default limit 2
+        ("benzene_mgm3", 3.9, False),
+        ("thc_mgm3", 1e4, False),  # no limit, no spike
+    ],
+)
+def test_spike(pollutant: str, value: float, raised: bool) -> None:
+    found = rules.spikes([Peak("sl-1", "s-1", pollutant, value, T0)], LIMITS, 2.0)
+    assert bool(found) is raised
+    if raised:
+        assert found[0].key == AlertKey("voc_spike", "sl-1", "s-1", pollutant)
+        assert found[0].limit == 2 * LIMITS[("sl-1", "s-1")][pollutant].limit_mgm3
+
+
+def test_spike_unknown_stack_is_ignored() -> None:
+    assert rules.spikes([Peak("x", "y", "dmf_mgm3", 1e4, T0)], LIMITS, 2.0) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "silent", "offline"),
+    [
+        ("voc", timedelta(minutes=15), False),  # exactly the allowance: not longer
+        ("voc", timedelta(minutes=15, seconds=1), True),
+        ("gas", timedelta(minutes=59), False),
+        ("gas", timedelta(minutes=61), True),
+        ("coal", None, True),  # nothing in the lookback
+        ("electricity", timedelta(minutes=30), False),
+    ],
+)
+def test_offline(kind: str, silent: timedelta | None, offline: bool) -> None:
+    last = {} if silent is None else {("p", "m"): T0 - silent}
+    found = rules.offline([MeterRef("p", "m", kind)], last, T0, R)
+    assert bool(found) is offline
+    if offline and silent is not None:
+        assert found[0].value == pytest.approx(silent.total_seconds() / 60, abs=0.01)
+
+
+def test_offline_allowance_configurable() -> None:
+    r = AlertRules(offline_minutes={"voc": 1.0})
+    found = rules.offline(
+        [MeterRef("p", "m", "voc")], {("p", "m"): T0 - timedelta(minutes=2)}, T0, r
+    )
+    assert found and found[0].limit == 1.0
+    # a kind left out of the setting falls back to 60 minutes
+    silent = {("p", "g"): T0 - timedelta(minutes=59)}
+    assert rules.offline([MeterRef("p", "g", "gas")], silent, T0, r) == []
+
+
+def stack(minutes: int, dmf: list[float], flow: list[float]) -> StackSeries:
+    ts = int(T0.timestamp() * 1000) + MINUTE_MS * np.arange(minutes, dtype=np.int64)
+    return StackSeries(
+        "sl-1",
+        "s-1",
+        ts,
+        {"dmf_mgm3": np.array(dmf, dtype=np.float64), "flow_m3h": np.array(flow)},
+    )
+
+
+@pytest.mark.parametrize(
+    ("dmf", "flow", "stuck"),
+    [
+        ([12.5] * 31, [9000.0] * 31, False),  # 30 min exactly: not over
+        ([12.5] * 32, [9000.0] * 32, True),  # 31 min
+        ([11.0] + [12.5] * 32, [9000.0] * 33, True),  # the run is the latest 32 readings
+        ([12.5] * 20 + [12.6] + [12.5] * 11, [9000.0] * 32, False),  # broken run
+        ([12.5] * 32, [9000.0] * 31 + [100.0], False),  # stack stopped during the run
+        ([12.5] * 32, [np.nan] * 32, False),  # running unknown
+        ([0.0] * 32, [9000.0] * 32, False),  # zero: below detection limit
+        ([12.5] * 16 + [np.nan] * 8 + [12.5] * 8, [9000.0] * 32, True),  # invalid gaps skipped
+    ],
+)
+def test_stuck(dmf: list[float], flow: list[float], stuck: bool) -> None:
+    found = rules.stuck_sensors([stack(len(dmf), dmf, flow)], ["dmf_mgm3"], R)
+    assert bool(found) is stuck
+    if stuck:
+        assert found[0].key == AlertKey("sensor_stuck", "sl-1", "s-1", "dmf_mgm3")
+
+
+def test_stuck_flow_itself() -> None:
+    s = stack(40, [float(i) for i in range(40)], [9000.0] * 40)
+    found = rules.stuck_sensors([s], ["dmf_mgm3", "flow_m3h"], R)
+    assert [c.key.pollutant for c in found] == ["flow_m3h"]
+
+
+def row(plant: str, status: str) -> FirmRow:
+    return FirmRow(plant, plant, status, None, 0, 0, 0, 0, 0, 0, "")
+
+
+@pytest.mark.parametrize(
+    ("status", "coal_kg", "raised"),
+    [
+        ("gas", 50.0, False),  # at the threshold: not above
+        ("gas", 50.5, True),
+        ("mixed", 500.0, False),
+        ("coal", 500.0, False),
+        ("unknown", 500.0, False),
+        ("gas", None, False),  # no coal meter
+    ],
+)
+def test_coal_after_conversion(status: str, coal_kg: float | None, raised: bool) -> None:
+    found = rules.coal_after_conversion([row("ss-1", status)], {"ss-1": coal_kg}, R)
+    assert bool(found) is raised
+
+
+@pytest.mark.parametrize(
+    ("projected", "raised"), [(0.49, True), (0.5, False), (0.8, False), (None, False)]
+)
+def test_gas_share_off_track(projected: float | None, raised: bool) -> None:
+    found = rules.gas_share_off_track(projected, 0.5)
+    assert bool(found) is raised
+    if raised:
+        assert found[0].key == AlertKey("gas_share_off_track", COUNTY)
+
+
+# -- lifecycle ---------------------------------------------------------------------------
+
+KEY = AlertKey("voc_spike", "sl-1", "s-1", "dmf_mgm3")
+COND = Condition(KEY, 99.0, 40.0, "spike")
+POLICY = Policy(raise_after=2, hold_off=timedelta(minutes=10), reopen_window=timedelta(hours=1))
+KINDS = {"voc_spike"}
+
+
+def alert(status: str, **kw: object) -> Alert:
+    base: dict[str, object] = {
+        "id": 7,
+        "key": KEY,
+        "status": status,
+        "opened_at": T0 - timedelta(hours=2),
+        "last_seen_at": T0 - timedelta(minutes=1),
+        "updated_at": T0 - timedelta(minutes=1),
+        "value": 99.0,
+        "limit": 40.0,
+        "message": "spike",
+    }
+    base.update(kw)
+    return Alert(**base)  # type: ignore[arg-type]
+
+
+def test_raise_needs_n_consecutive_evaluations() -> None:
+    first = plan({}, {}, {KEY: COND}, KINDS, T0, POLICY)
+    assert first.transitions == () and first.pending == {KEY: 1}
+    second = plan({}, first.pending, {KEY: COND}, KINDS, T0, POLICY)
+    assert second.transitions == (Raise(COND),) and second.pending == {}
+    # a gap resets the streak
+    gap = plan({}, first.pending, {}, KINDS, T0, POLICY)
+    assert gap.pending == {}
+
+
+def test_active_alert_is_touched_then_resolved_after_hold_off() -> None:
+    for status in (OPEN, ACKNOWLEDGED):
+        holding = plan({KEY: alert(status)}, {}, {KEY: COND}, KINDS, T0, POLICY)
+        assert holding.transitions == (Touch(7, COND, None),)
+        clearing = plan({KEY: alert(status)}, {}, {}, KINDS, T0, POLICY)
+        assert clearing.transitions == (Touch(7, None, T0),)
+        since = T0 - timedelta(minutes=9, seconds=59)
+        waiting = plan({KEY: alert(status, cleared_since=since)}, {}, {}, KINDS, T0, POLICY)
+        assert waiting.transitions == (Touch(7, None, since),)
+        done = T0 - timedelta(minutes=10)
+        resolved = plan({KEY: alert(status, cleared_since=done)}, {}, {}, KINDS, T0, POLICY)
+        assert resolved.transitions == (Resolve(7),)
+
+
+def test_condition_back_within_hold_off_cancels_the_countdown() -> None:
+    since = T0 - timedelta(minutes=5)
+    back = plan({KEY: alert(OPEN, cleared_since=since)}, {}, {KEY: COND}, KINDS, T0, POLICY)
+    assert back.transitions == (Touch(7, COND, None),)
+
+
+def test_recently_auto_resolved_reopens_instead_of_new() -> None:
+    recent = alert(RESOLVED, resolved_at=T0 - timedelta(minutes=59), resolved_by="engine")
+    out = plan({KEY: recent}, {KEY: 1}, {KEY: COND}, KINDS, T0, POLICY)
+    assert out.transitions == (Reopen(7, COND),)
+    old = alert(RESOLVED, resolved_at=T0 - timedelta(minutes=61), resolved_by="engine")
+    out = plan({KEY: old}, {KEY: 1}, {KEY: COND}, KINDS, T0, POLICY)
+    assert out.transitions == (Raise(COND),)
+
+
+def test_officer_resolution_is_quiet_for_the_hold_off() -> None:
+    by_officer = alert(RESOLVED, resolved_at=T0 - timedelta(minutes=5), resolved_by="alice")
+    out = plan({KEY: by_officer}, {KEY: 5}, {KEY: COND}, KINDS, T0, POLICY)
+    assert out.transitions == () and out.pending == {KEY: 6}
+    later = T0 + timedelta(minutes=5)
+    out = plan({KEY: by_officer}, out.pending, {KEY: COND}, KINDS, later, POLICY)
+    assert out.transitions == (Reopen(7, COND),)
+
+
+def test_kinds_not_evaluated_are_untouched() -> None:
+    out = plan({KEY: alert(OPEN)}, {KEY: 1}, {}, {"meter_offline"}, T0, POLICY)
+    assert out.transitions == () and out.pending == {KEY: 1}
+
+
+def test_flapping_condition_gives_one_alert() -> None:
+    """Holding / clearing every other evaluation for an hour: one raise, never resolved."""
+    state: dict[AlertKey, Alert] = {}
+    pending: dict[AlertKey, int] = {}
+    raises = resolves = 0
+    for i in range(120):
+        now = T0 + timedelta(seconds=30 * i)
+        holding = i % 4 in (0, 1)  # two evaluations on, two off
+        out = plan(state, pending, {KEY: COND} if holding else {}, KINDS, now, POLICY)
+        pending = dict(out.pending)
+        for t in out.transitions:
+            if isinstance(t, Raise):
+                raises += 1
+                state[KEY] = alert(OPEN, opened_at=now)
+            elif isinstance(t, Resolve):
+                resolves += 1
+            elif isinstance(t, Touch):
+                state[KEY] = alert(OPEN, cleared_since=t.cleared_since)
+    assert (raises, resolves) == (1, 0)

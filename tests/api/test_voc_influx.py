@@ -1,0 +1,260 @@
+"""VOC compliance against a real InfluxDB: crafted readings, the endpoint, hand-computed answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from api.app import create_app
+from api.auth import Principal
+from api.settings import ApiSettings
+from api.voc import minute_means
+from api.vocdata import minute_means as influx_minute_means
+from ingest.points import reading_lines
+from ingest.registry import load_registry
+from ingest.schema import Reading
+from ingest.store import InfluxStore
+
+pytestmark = pytest.mark.integration
+
+H0 = datetime(2026, 3, 2, 8, tzinfo=UTC)  # a whole hour
+ADMIN, VIEWER, PLANT_KEY = "admin-key", "viewer-key", "plant-key"
+REGISTRY = """
+[county]
+name = "Test"
+
+[[plants]]
+id = "sl-001"
+sector = "synthetic_leather"
+  [[plants.meters]]
+  id = "stack-1"
+  kind = "voc"
+  limits = { dmf_mgm3 = 20.0 }
+  [[plants.meters]]
+  id = "stack-2"
+  kind = "voc"
+
+[[plants]]
+id = "sl-002"
+sector = "synthetic_leather"
+  [[plants.meters]]
+  id = "stack-1"
+  kind = "voc"
+
+[[plants]]
+id = "ss-001"
+sector = "stainless_steel"
+  [[plants.meters]]
+  id = "gas-1"
+  kind = "gas"
+"""
+
+
+def reading(ts: datetime, values: dict[str, float], flags: dict[str, str] | None = None) -> Reading:
+    return Reading(ts, MappingProxyType(values), MappingProxyType(flags or {}))
+
+
+def crafted() -> dict[tuple[str, str], list[Reading]]:
+    """Readings with known answers (see the test's comments)."""
+    s1: list[Reading] = []
+    for minute in range(60):
+        t = H0 + timedelta(minutes=minute)
+        # hour 0: dmf valid in minutes 0..44 (45 valid minutes), M-flagged 500 in 45..59
+        if minute < 45:
+            # two readings in minute 0 average to 25: 15 at :00 and 35 at :30
+            if minute == 0:
+                s1.append(reading(t, {"dmf_mgm3": 15.0, "flow_m3h": 10_000.0}))
+                s1.append(reading(t + timedelta(seconds=30), {"dmf_mgm3": 35.0}))
+            else:
+                s1.append(reading(t, {"dmf_mgm3": 25.0, "flow_m3h": 10_000.0}))
+        else:
+            s1.append(reading(t, {"dmf_mgm3": 500.0, "flow_m3h": 10_000.0}, {"dmf_mgm3": "M"}))
+        # hour 1: dmf valid in 44 minutes, C-flagged 900 in the other 16 -> insufficient
+        t1 = t + timedelta(hours=1)
+        if minute < 44:
+            s1.append(reading(t1, {"dmf_mgm3": 10.0, "toluene_mgm3": 31.0, "flow_m3h": 8_000.0}))
+        else:
+            s1.append(
+                reading(
+                    t1,
+                    {"dmf_mgm3": 900.0, "toluene_mgm3": 31.0, "flow_m3h": 8_000.0},
+                    {"dmf_mgm3": "C"},
+                )
+            )
+    # stack-2 (default limits): 45 valid minutes of dmf 25 -> valid, below 50
+    s2 = [reading(H0 + timedelta(minutes=m), {"dmf_mgm3": 25.0}) for m in range(45)]
+    # another plant with the same meter id must not leak into sl-001
+    other = [reading(H0 + timedelta(minutes=m), {"dmf_mgm3": 999.0}) for m in range(60)]
+    return {("sl-001", "stack-1"): s1, ("sl-001", "stack-2"): s2, ("sl-002", "stack-1"): other}
+
+
+@pytest.fixture
+def voc_store(store: InfluxStore, tmp_path: Path) -> InfluxStore:
+    registry = load_registry(_registry(tmp_path))
+    lines = []
+    for (plant_id, meter_id), readings in crafted().items():
+        plant = registry.plant(plant_id)
+        assert plant is not None
+        meter = plant.meter(meter_id)
+        assert meter is not None
+        lines += reading_lines(plant, meter, readings)
+    store.write_lines(lines)
+    return store
+
+
+def _registry(tmp_path: Path) -> Path:
+    path = tmp_path / "registry.toml"
+    path.write_text(REGISTRY, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def client(voc_store: InfluxStore, tmp_path: Path) -> Iterator[TestClient]:
+    settings = ApiSettings(
+        registry=_registry(tmp_path),
+        influx_url=voc_store.url,
+        influx_db=voc_store.database,
+        admin_key=SecretStr(ADMIN),
+        database_url=f"sqlite:///{tmp_path}/plantwatch.db",
+        alert_engine_enabled=False,
+    )
+    app = create_app(settings)
+    app.state.keyring.add(VIEWER, Principal("viewer", "viewer"))
+    app.state.keyring.add(PLANT_KEY, Principal("sl-001", "plant", "sl-001"))
+    with TestClient(app) as c:
+        yield c
+
+
+def get(client: TestClient, plant: str, key: str = VIEWER, **params: str):
+    return client.get(
+        f"/api/v1/plants/{plant}/voc", params=params, headers={"Authorization": f"Bearer {key}"}
+    )
+
+
+def test_influx_minute_means_match_numpy(voc_store: InfluxStore) -> None:
+    readings = crafted()[("sl-001", "stack-1")]
+    ts = np.array([r.ts_ms for r in readings], dtype=np.int64)
+    values = np.array([r.values.get("dmf_mgm3", np.nan) for r in readings])
+    valid = np.array([r.flag("dmf_mgm3") == "N" for r in readings])
+    expected = minute_means(ts, values, valid)
+    got = influx_minute_means(voc_store, ["dmf_mgm3"], H0, H0 + timedelta(hours=2), "sl-001")[
+        ("sl-001", "stack-1")
+    ]["dmf_mgm3"]
+    assert got[0].tolist() == expected[0].tolist()
+    assert got[1].tolist() == pytest.approx(expected[1].tolist())
+    assert got[0].size == 45 + 44  # M- and C-flagged minutes are not minutes at all
+
+
+def test_voc_endpoint_boundary_flags_and_overrides(client: TestClient) -> None:
+    resp = get(
+        client,
+        "sl-001",
+        start=H0.isoformat(),
+        end=(H0 + timedelta(hours=2)).isoformat(),
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    stacks = {s["meter"]: {p["pollutant"]: p for p in s["pollutants"]} for s in body["stacks"]}
+    assert set(stacks) == {"stack-1", "stack-2"}
+
+    dmf = stacks["stack-1"]["dmf_mgm3"]
+    assert (dmf["limit_mgm3"], dmf["limit_source"]) == (20.0, "registry")
+    h0, h1 = dmf["hours"]
+    # hour 0: 45 valid minutes (the M-flagged 500s excluded), mean 25 > override 20
+    assert (h0["status"], h0["valid_minutes"], h0["mean_mgm3"], h0["exceeds"]) == (
+        "valid",
+        45,
+        25.0,
+        True,
+    )
+    # emission: 25 mg/m³ × 10 000 m³/h × 1e-6 = 0.25 kg/h
+    assert h0["flow_m3h"] == 10_000.0
+    assert h0["emission_kgh"] == pytest.approx(0.25)
+    # hour 1: 44 valid minutes (C-flagged 900s excluded) -> insufficient, never a pass
+    assert (h1["status"], h1["valid_minutes"], h1["mean_mgm3"], h1["exceeds"]) == (
+        "insufficient",
+        44,
+        None,
+        False,
+    )
+    assert h1["emission_kgh"] is None
+    assert dmf["counts"] == {
+        "hours": 2,
+        "valid": 1,
+        "insufficient": 1,
+        "pending": 0,
+        "exceeding": 1,
+    }
+
+    # toluene in hour 1: 60 valid minutes at 31 > the default 30
+    toluene = stacks["stack-1"]["toluene_mgm3"]
+    assert toluene["limit_source"] == "GB 21902-2008 Table 5"
+    assert [h["status"] for h in toluene["hours"]] == ["insufficient", "valid"]
+    assert toluene["hours"][1]["mean_mgm3"] == 31.0
+    assert toluene["hours"][1]["emission_kgh"] == pytest.approx(31 * 8000 * 1e-6)
+    assert toluene["counts"]["exceeding"] == 1
+
+    # stack-2: default DMF limit 50, 45 valid minutes of 25 -> a pass; other plant's 999s absent
+    dmf2 = stacks["stack-2"]["dmf_mgm3"]
+    assert dmf2["limit_mgm3"] == 50.0
+    assert dmf2["hours"][0]["mean_mgm3"] == 25.0
+    assert dmf2["counts"]["exceeding"] == 0
+    assert dmf2["hours"][0]["emission_kgh"] is None  # stack-2 reports no flow
+
+
+def test_voc_endpoint_partial_hours_and_pending(client: TestClient) -> None:
+    # 08:30..09:30 covers the whole hours 08:00 and 09:00
+    resp = get(
+        client,
+        "sl-001",
+        start=(H0 + timedelta(minutes=30)).isoformat(),
+        end=(H0 + timedelta(minutes=90)).isoformat(),
+    )
+    assert resp.status_code == 200
+    hours = resp.json()["stacks"][0]["pollutants"][0]["hours"]
+    assert [h["start"] for h in hours] == [H0.isoformat(), (H0 + timedelta(hours=1)).isoformat()]
+    now = datetime.now(UTC)
+    resp = get(client, "sl-001", start=(now - timedelta(hours=1)).isoformat())
+    statuses = [h["status"] for h in resp.json()["stacks"][0]["pollutants"][0]["hours"]]
+    assert statuses[-1] == "pending"
+
+
+def test_voc_endpoint_plant_without_stacks(client: TestClient) -> None:
+    resp = get(client, "ss-001")
+    assert resp.status_code == 200
+    assert resp.json()["stacks"] == []
+
+
+@pytest.mark.parametrize(
+    ("plant", "params", "code"),
+    [
+        ("nope", {}, 404),
+        ("sl-001' OR 1=1 --", {}, 404),
+        ("sl-001", {"start": "2026-03-02T08:00:00"}, 422),  # no offset
+        ("sl-001", {"start": "yesterday"}, 422),
+        ("sl-001", {"start": "2026-03-02T08:00:00Z", "end": "2026-03-02T08:00:00Z"}, 422),
+        ("sl-001", {"start": "2026-01-01T00:00:00Z", "end": "2026-03-02T00:00:00Z"}, 422),
+        ("sl-001", {"start": "1900-01-01T00:00:00Z", "end": "1900-01-02T00:00:00Z"}, 422),
+        ("sl-001", {"end": "9999-12-31T23:00:00Z"}, 422),
+    ],
+)
+def test_voc_endpoint_bad_input(
+    client: TestClient, plant: str, params: dict[str, str], code: int
+) -> None:
+    resp = get(client, plant, **params)
+    assert resp.status_code == code, resp.text
+    assert "detail" in resp.json()
+
+
+def test_voc_endpoint_roles(client: TestClient) -> None:
+    assert client.get("/api/v1/plants/sl-001/voc").status_code == 401
+    assert get(client, "sl-001", key="wrong").status_code == 401
+    assert get(client, "sl-001", key=PLANT_KEY).status_code == 403
+    assert get(client, "sl-001", key=ADMIN).status_code == 200
