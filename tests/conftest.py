@@ -101,6 +101,10 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("PLANTWATCH_")}
         full_env.update(env)
         full_env.setdefault("PLANTWATCH_LOG_LEVEL", "INFO")
+        # Keep every process's local state (spool, alert database) inside the test's folder.
+        full_env.setdefault("PLANTWATCH_SPOOL_DIR", str(tmp_path / "spool"))
+        full_env.setdefault("PLANTWATCH_DATABASE_URL", f"sqlite:///{tmp_path}/plantwatch.db")
+        full_env.setdefault("PLANTWATCH_CREDENTIALS_FILE", str(tmp_path / "credentials.json"))
         process = Process(["-m", *module_args], full_env, tmp_path / f"{name}.log").start()
         started.append(process)
         return process
