@@ -11,6 +11,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _guarded(out: dict[str, Any], name: str, run: Callable[[], dict[str, Any]]) -> None:
+    """Run one benchmark; a failure is recorded in the results, never ends the run."""
+    try:
+        out[name] = run()
+    except Exception as exc:
+        progress(f"{name} failed: {exc!r}")
+        out[name] = {"error": repr(exc)}
+
+
 def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     firms = county_firms(sizes.history_firms)
@@ -103,32 +113,58 @@ def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dic
     start_ms = int((datetime.now(UTC) - timedelta(days=60)).timestamp() * 1000)
     if "broker" in selected:
         files = prepare(workdir / "broker", sizes.broker_messages, sizes.publishers, start_ms)
-        out["broker_ceiling"] = broker.run(stack, files, cap)
+        _guarded(out, "broker_ceiling", lambda: broker.run(stack, files, cap))
     if "influx" in selected:
-        out["influx_ceiling"] = influx.run(
-            stack, sizes.influx_points, sizes.influx_batch_points, cap
+        _guarded(
+            out,
+            "influx_ceiling",
+            lambda: influx.run(stack, sizes.influx_points, sizes.influx_batch_points, cap),
         )
     if "naive" in selected:
-        files = prepare(workdir / "naive", sizes.naive_messages, sizes.publishers, start_ms)
-        out["naive_baseline"] = naive.run(stack, files, sizes.max_seconds_per_phase * 2)
+        naive_files = prepare(workdir / "naive", sizes.naive_messages, sizes.publishers, start_ms)
+        _guarded(
+            out,
+            "naive_baseline",
+            lambda: naive.run(stack, naive_files, sizes.max_seconds_per_phase * 2),
+        )
     if "collector" in selected:
-        files = prepare(workdir / "collector", sizes.collector_messages, sizes.publishers, start_ms)
+        one = prepare(workdir / "collector", sizes.collector_messages, sizes.publishers, start_ms)
         for n in sizes.collector_counts:
-            out[f"collector_x{n}"] = collector.run(stack, registry, files, n, cap)
+            _guarded(
+                out,
+                f"collector_x{n}",
+                lambda n=n: collector.run(stack, registry, one, n, cap),  # type: ignore[misc]
+            )
+        batched = prepare(
+            workdir / "batched",
+            sizes.batched_messages,
+            sizes.publishers,
+            start_ms,
+            sizes.batched_readings_per_message,
+        )
+        _guarded(
+            out, "batched_collector_x1", lambda: collector.run(stack, registry, batched, 1, cap)
+        )
     if "latency" in selected:
-        out["latency"] = latency.run(
-            stack, registry, sizes.latency_rate_per_s, sizes.latency_seconds
+        _guarded(
+            out,
+            "latency",
+            lambda: latency.run(stack, registry, sizes.latency_rate_per_s, sizes.latency_seconds),
         )
     if "api" in selected:
-        out["api"] = api.run(
-            stack,
-            registry,
-            firms,
-            sizes.history_days,
-            sizes.api_requests,
-            sizes.api_concurrency,
-            sizes.api_concurrent_requests,
-            sizes.max_seconds_per_phase,
+        _guarded(
+            out,
+            "api",
+            lambda: api.run(
+                stack,
+                registry,
+                firms,
+                sizes.history_days,
+                sizes.api_requests,
+                sizes.api_concurrency,
+                sizes.api_concurrent_requests,
+                sizes.max_seconds_per_phase,
+            ),
         )
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -153,14 +154,19 @@ def _bench_endpoint(
         return {"path": endpoint.path, "available": False, "status": status, "detail": line}
     progress(f"api: {endpoint.name}: sequential")
     sequential: list[float] = []
+    sequential_errors: Counter[str] = Counter()
     started = time.monotonic()
-    while len(sequential) < requests and time.monotonic() - started < max_seconds:
+    while len(sequential) + sequential_errors.total() < requests and (
+        time.monotonic() - started < max_seconds
+    ):
         t0 = time.monotonic()
-        resp = http.get(endpoint.path, params=params)
-        resp.raise_for_status()
-        sequential.append(time.monotonic() - t0)
+        outcome = _status(http.get, endpoint.path, params)
+        if outcome == 200:
+            sequential.append(time.monotonic() - t0)
+        else:
+            sequential_errors[str(outcome)] += 1
     progress(f"api: {endpoint.name}: {concurrency} concurrent clients")
-    concurrent, wall = asyncio.run(
+    concurrent, errors, wall = asyncio.run(
         _concurrent(
             str(http.base_url),
             dict(http.headers),
@@ -175,10 +181,11 @@ def _bench_endpoint(
         "path": endpoint.path,
         "params": params,
         "available": True,
-        "sequential": percentiles_ms(sequential),
+        "sequential": {**percentiles_ms(sequential), "errors": dict(sequential_errors)},
         "concurrent": {
             **percentiles_ms(concurrent),
             "requests_per_s": round(len(concurrent) / wall, 2) if wall else None,
+            "errors": dict(errors),
         },
     }
 
@@ -191,19 +198,37 @@ async def _concurrent(
     clients: int,
     total: int,
     max_seconds: float,
-) -> tuple[list[float], float]:
+) -> tuple[list[float], Counter[str], float]:
+    """Latencies of successful answers, error counts by status, and the wall time."""
     latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    issued = 0
     started = time.monotonic()
 
     async def client() -> None:
+        nonlocal issued
         async with httpx.AsyncClient(
             base_url=base, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS
         ) as http:
-            while len(latencies) < total and time.monotonic() - started < max_seconds:
+            while issued < total and time.monotonic() - started < max_seconds:
+                issued += 1
                 t0 = time.monotonic()
-                resp = await http.get(path, params=params)
-                resp.raise_for_status()
-                latencies.append(time.monotonic() - t0)
+                try:
+                    outcome: int | str = (await http.get(path, params=params)).status_code
+                except httpx.HTTPError as exc:
+                    outcome = type(exc).__name__
+                if outcome == 200:
+                    latencies.append(time.monotonic() - t0)
+                else:
+                    errors[str(outcome)] += 1
 
     await asyncio.gather(*(client() for _ in range(clients)))
-    return latencies, time.monotonic() - started
+    return latencies, errors, time.monotonic() - started
+
+
+def _status(get: Any, path: str, params: dict[str, str]) -> int | str:
+    """The answer's status code, or the transport error's name."""
+    try:
+        return int(get(path, params=params).status_code)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__

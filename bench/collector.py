@@ -21,9 +21,10 @@ def run(
     stack: Stack, registry: Path, prepared: PublisherFiles, collectors: int, max_seconds: float
 ) -> dict[str, Any]:
     """Readings/s landed by `collectors` plantwatch collectors from the fast publishers."""
-    label = f"collector x{collectors}"
+    per = prepared.readings_per_message
+    label = f"collector x{collectors}" + (f", {per} readings/message" if per > 1 else "")
     progress(f"{label}: {prepared.total:,} messages")
-    database = f"bench_collectors_{collectors}"
+    database = f"bench_collectors_{collectors}_{per}"
     group = f"bench-{database}"
     ids = [f"{group}-{i}" for i in range(1, collectors + 1)]
     procs = [
@@ -47,7 +48,7 @@ def run(
             pubs = start_publishers(stack.mqtt_port, prepared)
             samples, _ = watch(
                 store,
-                prepared.total,
+                prepared.readings,
                 max_seconds,
                 label,
                 lambda: all(p.poll() is None for p in procs),
@@ -57,7 +58,7 @@ def run(
         exit_codes = [stop_process(p) for p in procs]
         for cid in ids:
             clear_session(cid, stack.mqtt_port)
-    result = figures(samples, prepared.total)
+    result = figures(samples, prepared.readings)
     result["publish_seconds"] = round(pubs.seconds, 2) if pubs.seconds else None
     if any(code not in (0, -15) for code in exit_codes):
         result["collector_exit_codes"] = exit_codes
@@ -67,6 +68,6 @@ def run(
         "what": f"python -m ingest x{collectors}, shared subscription, QoS 1, ack after write",
         "collectors": collectors,
         "messages": prepared.total,
-        "readings_per_message": 1,
+        "readings_per_message": per,
         **result,
     }

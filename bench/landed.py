@@ -11,7 +11,7 @@ from bench.stats import sustained_rate
 from ingest.errors import StoreError
 from ingest.store import InfluxStore
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.25
 STALL_SECONDS = 30.0
 
 

@@ -23,12 +23,19 @@ class PublisherFiles:
     """Prepared message files, one per meter, and the total they hold."""
 
     files: tuple[tuple[str, Path], ...]  # (topic, file)
-    total: int
+    total: int  # messages
     payload_bytes: int
+    readings_per_message: int = 1
+
+    @property
+    def readings(self) -> int:
+        return self.total * self.readings_per_message
 
 
-def prepare(workdir: Path, total: int, publishers: int, start_ms: int) -> PublisherFiles:
-    """Split `total` one-reading messages over `publishers` gas meters (one file each)."""
+def prepare(
+    workdir: Path, total: int, publishers: int, start_ms: int, per_message: int = 1
+) -> PublisherFiles:
+    """Split `total` messages over `publishers` gas meters (one file each)."""
     workdir.mkdir(parents=True, exist_ok=True)
     plants = firm_ids(publishers)
     per, extra = divmod(total, publishers)
@@ -37,11 +44,11 @@ def prepare(workdir: Path, total: int, publishers: int, start_ms: int) -> Publis
     for i, plant in enumerate(plants):
         count = per + (1 if i < extra else 0)
         path = workdir / f"pub-{i:03d}.txt"
-        lines = list(publisher_lines(count, start_ms))
+        lines = list(publisher_lines(count, start_ms, per_message))
         sizes.extend(len(line) for line in lines[:10])
         path.write_bytes(b"\n".join(lines) + b"\n")
         files.append((readings_topic(plant, "gas-1"), path))
-    return PublisherFiles(tuple(files), total, round(sum(sizes) / max(1, len(sizes))))
+    return PublisherFiles(tuple(files), total, round(sum(sizes) / max(1, len(sizes))), per_message)
 
 
 class Running:

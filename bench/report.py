@@ -64,6 +64,11 @@ def _fmt(value: Any, unit: str = "") -> str:
     return str(value)
 
 
+def _errors(phase: dict[str, Any]) -> str:
+    errors = phase.get("errors") or {}
+    return (" errors: " + ", ".join(f"{k} x{v}" for k, v in errors.items())) if errors else ""
+
+
 def markdown(results: dict[str, Any], json_name: str) -> str:
     """A human-readable summary of one run."""
     b = results["benchmarks"]
@@ -96,12 +101,14 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
             f"| (c) naive baseline | {_fmt(r.get('sustained_per_s'))} readings/s | {r.get('what')}; "
             f"{_fmt(r.get('landed'))} landed |"
         )
-    for name in sorted(k for k in b if k.startswith("collector_x")):
+    for name in sorted(k for k in b if "collector_x" in k):
         r = b[name]
+        per = r.get("readings_per_message", 1)
         lines.append(
-            f"| (d) plantwatch {name.replace('_', ' ')} | {_fmt(r.get('sustained_per_s'))} "
-            f"readings/s | {r.get('what')}; {_fmt(r.get('landed'))}/{_fmt(r.get('messages'))} "
-            f"landed, overall {_fmt(r.get('overall_per_s'))}/s incl. start and tail |"
+            f"| (d) plantwatch {name.replace('_', ' ')}, {per} reading(s)/message | "
+            f"{_fmt(r.get('sustained_per_s'))} readings/s | {r.get('what')}; "
+            f"{_fmt(r.get('landed'))} readings landed, overall {_fmt(r.get('overall_per_s'))}/s "
+            f"incl. start and tail; publishers done after {r.get('publish_seconds')} s |"
         )
     if "latency" in b:
         r = b["latency"]
@@ -143,9 +150,9 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
                 continue
             s, c = e["sequential"], e["concurrent"]
             lines.append(
-                f"| {name} | {_fmt(s.get('p50_ms'))} / {_fmt(s.get('p99_ms'))} ms (n={s.get('n')}) "
-                f"| {_fmt(c.get('p50_ms'))} / {_fmt(c.get('p99_ms'))} ms (n={c.get('n')}) "
-                f"| {_fmt(c.get('requests_per_s'))} |"
+                f"| {name} | {_fmt(s.get('p50_ms'))} / {_fmt(s.get('p99_ms'))} ms (n={s.get('n')})"
+                f"{_errors(s)} | {_fmt(c.get('p50_ms'))} / {_fmt(c.get('p99_ms'))} ms "
+                f"(n={c.get('n')}){_errors(c)} | {_fmt(c.get('requests_per_s'))} |"
             )
     lines.append("")
     return "\n".join(lines)

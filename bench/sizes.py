@@ -14,6 +14,8 @@ class Sizes:
     naive_messages: int
     collector_messages: int
     collector_counts: tuple[int, ...]
+    batched_readings_per_message: int
+    batched_messages: int
     latency_rate_per_s: float
     latency_seconds: float
     history_firms: int
@@ -30,8 +32,10 @@ QUICK = Sizes(
     influx_points=200_000,
     influx_batch_points=5000,
     naive_messages=4000,
-    collector_messages=30_000,
+    collector_messages=50_000,
     collector_counts=(1, 2),
+    batched_readings_per_message=96,
+    batched_messages=1000,
     latency_rate_per_s=20.0,
     latency_seconds=5.0,
     history_firms=60,
@@ -50,6 +54,8 @@ FULL = Sizes(
     naive_messages=20_000,
     collector_messages=200_000,
     collector_counts=(1, 2),
+    batched_readings_per_message=96,
+    batched_messages=5000,
     latency_rate_per_s=50.0,
     latency_seconds=20.0,
     history_firms=60,

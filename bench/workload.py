@@ -63,16 +63,26 @@ def readings_topic(plant: str, meter: str) -> str:
     return f"{TOPIC_ROOT}/plants/{plant}/meters/{meter}/readings"
 
 
-def readings_message(ts_ms: int, volume_m3: float) -> bytes:
-    """One gas reading as the SPEC's JSON batch of one: a live meter's message."""
-    doc = {"readings": [{"ts": ts_ms, "values": {"volume_m3": volume_m3}}]}
+def readings_message(ts_ms: int, volume_m3: float, count: int = 1, step_ms: int = 1000) -> bytes:
+    """Gas readings as the SPEC's JSON batch; one reading is a live meter's message."""
+    doc = {
+        "readings": [
+            {"ts": ts_ms + i * step_ms, "values": {"volume_m3": round(volume_m3 + 0.5 * i, 3)}}
+            for i in range(count)
+        ]
+    }
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def publisher_lines(count: int, start_ms: int, step_ms: int = 1000) -> Iterator[bytes]:
-    """`count` messages of one meter, one reading each, distinct times (for `mosquitto_pub -l`)."""
+def publisher_lines(
+    count: int, start_ms: int, per_message: int = 1, step_ms: int = 1000
+) -> Iterator[bytes]:
+    """`count` messages of one meter with distinct times (for `mosquitto_pub -l`)."""
     for k in range(count):
-        yield readings_message(start_ms + k * step_ms, round(1000.0 + 0.5 * k, 3))
+        first = k * per_message
+        yield readings_message(
+            start_ms + first * step_ms, 1000.0 + 0.5 * first, per_message, step_ms
+        )
 
 
 def format_float(value: float) -> str:
