@@ -29,6 +29,7 @@ from scripts.devstack import free_port
 HISTORY_BATCH_POINTS = 20_000
 REQUEST_TIMEOUT_SECONDS = 120.0
 STEP_MINUTES = 15
+IDLE_WAIT_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,7 @@ def run(
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=base, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS) as http:
             for endpoint in endpoints(end, days):
+                _wait_influx_idle(stack.influx_url)
                 results["endpoints"][endpoint.name] = _bench_endpoint(
                     http,
                     endpoint,
@@ -149,7 +151,7 @@ def _bench_endpoint(
         if status == 404:
             break
     if params is None:
-        line = f"not available ({status}: {detail})"
+        line = f"{'not available' if status == 404 else 'failed'} ({status}: {detail})"
         progress(f"api: {endpoint.name}: {line}")
         return {"path": endpoint.path, "available": False, "status": status, "detail": line}
     progress(f"api: {endpoint.name}: sequential")
@@ -224,6 +226,20 @@ async def _concurrent(
 
     await asyncio.gather(*(client() for _ in range(clients)))
     return latencies, errors, time.monotonic() - started
+
+
+def _wait_influx_idle(url: str) -> None:
+    """Let queries the API gave up on finish, so one endpoint's load never spills into the next."""
+    deadline = time.monotonic() + IDLE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            resp = httpx.post(f"{url}/query", data={"q": "SHOW QUERIES"}, timeout=10)
+            series = resp.json()["results"][0].get("series", [])
+            if sum(len(s.get("values", [])) for s in series) <= 1:  # only SHOW QUERIES itself
+                return
+        except (httpx.HTTPError, ValueError, KeyError, IndexError):
+            pass
+        time.sleep(0.5)
 
 
 def _status(get: Any, path: str, params: dict[str, str]) -> int | str:

@@ -51,13 +51,17 @@ def publish_paced(
     interval = 1.0 / rate_per_second
     start = time.monotonic()
     sent = 0
+    last: paho.MQTTMessageInfo | None = None
     try:
         while not stop.is_set() and time.monotonic() - start < duration_seconds:
-            client.publish(topic, make_payload(sent), qos=1)
+            last = client.publish(topic, make_payload(sent), qos=1)
             sent += 1
             delay = start + sent * interval - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+        if last is not None:
+            # QoS 1 messages still in flight would be lost by an early disconnect.
+            last.wait_for_publish(CONNECT_TIMEOUT_SECONDS)
     finally:
         client.disconnect()
         client.loop_stop()
