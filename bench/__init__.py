@@ -1,0 +1,1 @@
+"""plantwatch benchmarks: `python -m bench` (or `make bench`); results in `bench/results/`."""

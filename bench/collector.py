@@ -1,0 +1,73 @@
+"""(d) The plantwatch collector end to end at QoS 1: throughput with 1..N collectors.
+
+Collectors are started as an operator starts them (`python -m ingest`), sharing one
+subscription group with distinct collector ids. The fast publishers (simulated plants)
+publish; the harness counts the points that landed in InfluxDB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.landed import figures, watch
+from bench.mqtt import clear_session
+from bench.publishers import PublisherFiles, start_publishers
+from bench.stack import Stack, progress, stop_process
+from ingest.store import InfluxStore
+
+
+def run(
+    stack: Stack, registry: Path, prepared: PublisherFiles, collectors: int, max_seconds: float
+) -> dict[str, Any]:
+    """Readings/s landed by `collectors` plantwatch collectors from the fast publishers."""
+    per = prepared.readings_per_message
+    label = f"collector x{collectors}" + (f", {per} readings/message" if per > 1 else "")
+    progress(f"{label}: {prepared.total:,} messages")
+    database = f"bench_collectors_{collectors}_{per}"
+    group = f"bench-{database}"
+    ids = [f"{group}-{i}" for i in range(1, collectors + 1)]
+    procs = [
+        stack.spawn(
+            ["-m", "ingest"],
+            stack.env(
+                database,
+                registry,
+                PLANTWATCH_COLLECTOR_ID=cid,
+                PLANTWATCH_SHARE_GROUP=group,
+                PLANTWATCH_SPOOL_DIR=str(stack.workdir / f"spool-{cid}"),
+            ),
+            cid,
+        )
+        for cid in ids
+    ]
+    try:
+        if not stack.wait_subscribed(ids):
+            return {"error": f"collectors did not subscribe: {stack.log_tail(ids[0])}"}
+        with InfluxStore(stack.influx_url, database) as store:
+            pubs = start_publishers(stack.mqtt_port, prepared)
+            samples, _ = watch(
+                store,
+                prepared.readings,
+                max_seconds,
+                label,
+                lambda: all(p.poll() is None for p in procs),
+            )
+            pubs.finish()
+    finally:
+        exit_codes = [stop_process(p) for p in procs]
+        for cid in ids:
+            clear_session(cid, stack.mqtt_port)
+    result = figures(samples, prepared.readings)
+    result["publish_seconds"] = round(pubs.seconds, 2) if pubs.seconds else None
+    if any(code not in (0, -15) for code in exit_codes):
+        result["collector_exit_codes"] = exit_codes
+        result["log_tail"] = stack.log_tail(ids[0])
+    progress(f"{label}: {result['sustained_per_s'] or 0:,} readings/s")
+    return {
+        "what": f"python -m ingest x{collectors}, shared subscription, QoS 1, ack after write",
+        "collectors": collectors,
+        "messages": prepared.total,
+        "readings_per_message": per,
+        **result,
+    }

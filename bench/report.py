@@ -1,0 +1,158 @@
+"""Ratios between the figures, and the results files (`<timestamp>.json`, `latest.md`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.stats import ratio
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _get(results: dict[str, Any], *keys: str) -> Any:
+    node: Any = results
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def ratios(benchmarks: dict[str, Any]) -> dict[str, float | None]:
+    """The collector's readings/s against the broker, InfluxDB and the naive baseline.
+
+    Every message carries one reading, so messages/s, readings/s and points/s compare directly.
+    """
+    broker = _get(benchmarks, "broker_ceiling", "messages_per_s")
+    influx = _get(benchmarks, "influx_ceiling", "points_per_s")
+    naive = _get(benchmarks, "naive_baseline", "sustained_per_s")
+    out: dict[str, float | None] = {}
+    single = None
+    for name, result in sorted(benchmarks.items()):
+        if not name.startswith("collector_x"):
+            continue
+        rate = _get(result, "sustained_per_s")
+        n = name.removeprefix("collector_x")
+        out[f"collector_x{n}_of_broker_ceiling"] = ratio(rate, broker)
+        out[f"collector_x{n}_of_influx_ceiling"] = ratio(rate, influx)
+        out[f"collector_x{n}_times_naive"] = ratio(rate, naive)
+        if n == "1":
+            single = rate
+        elif single:
+            out[f"collector_x{n}_over_x1"] = ratio(rate, single)
+    return out
+
+
+def write(results: dict[str, Any], stamp: str, directory: Path = RESULTS_DIR) -> Path:
+    """Write `<stamp>.json` and `latest.md`; returns the JSON path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    (directory / "latest.md").write_text(markdown(results, path.name))
+    return path
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) and value < 10:
+        return f"{value:.3g}{unit}"
+    if isinstance(value, int | float):
+        return f"{value:,.0f}{unit}"
+    return str(value)
+
+
+def _errors(phase: dict[str, Any]) -> str:
+    errors = phase.get("errors") or {}
+    return (" errors: " + ", ".join(f"{k} x{v}" for k, v in errors.items())) if errors else ""
+
+
+def markdown(results: dict[str, Any], json_name: str) -> str:
+    """A human-readable summary of one run."""
+    b = results["benchmarks"]
+    lines = [
+        f"# plantwatch benchmark results ({results['mode']} run)",
+        "",
+        f"Started {results['started']}, took {results['seconds']:.0f} s. Raw figures: `{json_name}`.",
+    ]
+    if results.get("notes"):
+        lines += ["", *(f"> {note}" for note in results["notes"])]
+    lines += ["", "## Machine", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in results["machine"].items()]
+    lines += ["", "## Ingest", "", "| benchmark | figure | detail |", "|---|---|---|"]
+    if "broker_ceiling" in b:
+        r = b["broker_ceiling"]
+        lines.append(
+            f"| (a) broker ceiling | {_fmt(r.get('messages_per_s'))} msg/s | {r.get('what')}; "
+            f"{_fmt(r.get('messages'))} msgs of ~{r.get('payload_bytes')} B, "
+            f"{r.get('publishers')} publishers |"
+        )
+    if "influx_ceiling" in b:
+        r = b["influx_ceiling"]
+        lines.append(
+            f"| (b) InfluxDB ceiling | {_fmt(r.get('points_per_s'))} points/s | {r.get('what')}; "
+            f"{_fmt(r.get('points'))} points, batches of {_fmt(r.get('batch_points'))} |"
+        )
+    if "naive_baseline" in b:
+        r = b["naive_baseline"]
+        lines.append(
+            f"| (c) naive baseline | {_fmt(r.get('sustained_per_s'))} readings/s | {r.get('what')}; "
+            f"{_fmt(r.get('landed'))} landed |"
+        )
+    for name in sorted(k for k in b if "collector_x" in k):
+        r = b[name]
+        per = r.get("readings_per_message", 1)
+        lines.append(
+            f"| (d) plantwatch {name.replace('_', ' ')}, {per} reading(s)/message | "
+            f"{_fmt(r.get('sustained_per_s'))} readings/s | {r.get('what')}; "
+            f"{_fmt(r.get('landed'))} readings landed, overall {_fmt(r.get('overall_per_s'))}/s "
+            f"incl. start and tail; publishers done after {r.get('publish_seconds')} s |"
+        )
+    if "latency" in b:
+        r = b["latency"]
+        lines.append(
+            f"| (d) publish-to-queryable | p50 {_fmt(r.get('p50_ms'))} ms, p99 "
+            f"{_fmt(r.get('p99_ms'))} ms | {r.get('seen')}/{r.get('sent')} readings at "
+            f"{r.get('rate_per_s')}/s, polled every {r.get('poll_interval_ms')} ms |"
+        )
+    lines += [
+        "",
+        "## Ratios (readings/s; one reading per message)",
+        "",
+        "| ratio | value |",
+        "|---|---|",
+    ]
+    lines += [
+        f"| {k} | {'n/a' if v is None else f'{v:.3g}'} |"
+        for k, v in results.get("ratios", {}).items()
+    ]
+    api = b.get("api")
+    if api:
+        lines += ["", "## API", ""]
+        if "history" in api:
+            h = api["history"]
+            lines.append(
+                f"History: {h['firms']} firms, {h['days']:g} days at 15 min, {h['points']:,} points "
+                f"(written in {h['seconds']} s)."
+            )
+        if api.get("error"):
+            lines.append(f"Error: {api['error']}")
+        lines += [
+            "",
+            f"| endpoint | sequential p50 / p99 | {api.get('concurrency')} clients p50 / p99 | req/s |",
+            "|---|---|---|---|",
+        ]
+        for name, e in api.get("endpoints", {}).items():
+            if not e.get("available"):
+                lines.append(f"| {name} | {e.get('detail')} | | |")
+                continue
+            s, c = e["sequential"], e["concurrent"]
+            lines.append(
+                f"| {name} | {_fmt(s.get('p50_ms'))} / {_fmt(s.get('p99_ms'))} ms (n={s.get('n')})"
+                f"{_errors(s)} | {_fmt(c.get('p50_ms'))} / {_fmt(c.get('p99_ms'))} ms "
+                f"(n={c.get('n')}){_errors(c)} | {_fmt(c.get('requests_per_s'))} |"
+            )
+    lines.append("")
+    return "\n".join(lines)
