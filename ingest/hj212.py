@@ -98,7 +98,7 @@ def encode_packet(
 
 def decode_packet(raw: bytes | str) -> Packet:
     """Verify header, length and CRC, then split the packet into fields."""
-    data = raw.encode("latin-1") if isinstance(raw, str) else bytes(raw)
+    data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
     data = data.rstrip(b"\r\n") if data.endswith(b"\n") else data
     if not data.startswith(HEADER):
         raise Hj212Error("packet does not start with '##'")
@@ -174,6 +174,9 @@ def parse_data_time(text: str, timezone: str) -> datetime:
         local = datetime.strptime(text, "%Y%m%d%H%M%S")
     except ValueError:
         raise Hj212Error(f"DataTime {text!r} is not YYYYMMDDhhmmss") from None
+    # The same years JSON readings accept; InfluxDB would refuse most others much later.
+    if not 2000 <= local.year < 2100:
+        raise Hj212Error(f"DataTime {text!r} is outside 2000..2099")
     return local.replace(tzinfo=ZoneInfo(timezone))
 
 

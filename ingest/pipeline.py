@@ -91,3 +91,11 @@ def handle_message(
         )
     except RefusedReading as exc:
         return Refused(plant_id, exc.code, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a poison message must never stop a collector
+        # A bug in a parser would otherwise be redelivered forever; keep the message as a
+        # dead letter with the error so it can be replayed once fixed.
+        return Refused(
+            plant_id,
+            "internal_error",
+            f"message could not be processed: {type(exc).__name__}: {exc}",
+        )

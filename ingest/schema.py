@@ -91,6 +91,8 @@ def parse_payload(payload: bytes | str) -> list[Reading]:
         doc = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidPayload(f"payload is not valid UTF-8 JSON: {exc}") from exc
+    except RecursionError:
+        raise InvalidPayload("payload JSON is nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidPayload("payload must be a JSON object with 'readings' or 'ts' and 'values'")
     if "readings" in doc:
@@ -135,7 +137,7 @@ def _parse_reading(raw: Any, where: str) -> Reading:
     for name, flag in flags.items():
         if name not in clean:
             raise InvalidPayload(f"{where}: flag for {name!r}, which has no value")
-        if flag not in FLAGS:
+        if not isinstance(flag, str) or flag not in FLAGS:
             raise InvalidPayload(
                 f"{where}: flag {flag!r} for {name!r} is not an HJ 212 flag ({''.join(FLAGS)})"
             )

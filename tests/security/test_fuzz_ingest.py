@@ -297,25 +297,18 @@ def test_one_flipped_byte_in_a_packet_is_caught(pos: int, byte: int) -> None:
         assert isinstance(outcome, Refused), (pos, byte)
 
 
-# --- known defects (owner: ingest) --------------------------------------------------------------
+# --- defects this suite found, now fixed (regression tests) --------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="ingest bug: deeply nested JSON raises RecursionError")
 def test_deeply_nested_json_is_refused() -> None:
     check(handle_message(RULES, GAS_TOPIC, b"[" * 100_000, NOW))
 
 
-@pytest.mark.xfail(strict=True, reason="ingest bug: an unhashable flag value raises TypeError")
 def test_a_list_as_a_flag_is_refused() -> None:
     payload = b'{"ts": 1772323200000, "values": {"volume_m3": 1}, "flags": {"volume_m3": []}}'
     check(handle_message(RULES, GAS_TOPIC, payload, NOW))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest bug: HJ 212 DataTime outside InfluxDB's range (e.g. year 0001) is accepted "
-    "and only refused later by InfluxDB; JSON readings refuse years outside 2000..2099",
-)
 def test_hj212_datatime_out_of_range_is_refused() -> None:
     packet = hj212.encode_packet(
         qn="1", cn="2011", mn=MN, data_time="00010101000000", items={"a24088": {"Rtd": "1"}}
@@ -323,9 +316,6 @@ def test_hj212_datatime_out_of_range_is_refused() -> None:
     check(handle_message(RULES, HJ212_TOPIC, packet, NOW))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="ingest bug: decode_packet(str) raises UnicodeEncodeError beyond latin-1"
-)
 def test_hj212_text_beyond_latin1_is_refused() -> None:
     with pytest.raises(Hj212Error):
         hj212.decode_packet("##0004松阳AB\r\n")
