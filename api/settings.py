@@ -31,3 +31,14 @@ class ApiSettings(CommonSettings):
     admin_key: SecretStr | None = None
     database_url: str = "sqlite:///var/plantwatch.db"
     kpi: KpiDefinition = KpiDefinition()
+    # Rollups (api/rollup.py): run in the API process unless disabled.
+    rollup_enabled: bool = True
+    rollup_interval_seconds: float = 60.0
+    rollup_reroll_hours: float = 6.0
+    rollup_chunk_days: float = 7.0
+    # A register step bridging more silence than this is not attributed to any hour.
+    rollup_max_gap_hours: float = 24.0
+    # Usage answers: at most this many intervals per request.
+    usage_max_buckets: int = 5000
+    # HTTP push waits this long for the broker's PUBACK before answering 503.
+    push_timeout_seconds: float = 10.0
