@@ -16,6 +16,7 @@ Every identifier and literal goes through `quote_ident` / `quote_literal` / `inf
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,12 +41,17 @@ class StepRules:
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """One InfluxQL statement; its rows before `keep_from` belong to the lookback."""
+    """One InfluxQL statement; its rows before `keep_from` belong to the lookback (None: no lookback).
+
+    `assign_to` (epoch ms) files every kept row under that bucket: a stretch narrower than
+    a bucket is queried as one bucket of its own and then counted in the one holding it.
+    """
 
     text: str
     kind: str | None  # None: the kind comes from the `kind` tag (rollups)
-    keep_from: datetime
+    keep_from: datetime | None
     by_meter: bool
+    assign_to: int | None = None
 
 
 def duration(td: timedelta) -> str:
@@ -81,8 +87,13 @@ def raw_statements(
     rules: StepRules,
     plants: Sequence[str] | None,
     by_meter: bool,
+    assign_to: int | None = None,
 ) -> list[Statement]:
-    """Consumption, readings, reported hours, resets and implausible steps of raw registers."""
+    """Consumption, readings, reported hours, resets and implausible steps of raw registers.
+
+    `start` must be a bucket boundary (of `every` and `offset`): the bucket before it holds
+    the lookback and is dropped whole.
+    """
     field = quote_ident(REGISTERS[kind])
     measurement = quote_ident(kind)
     where_plants = plant_filter(plants)
@@ -113,7 +124,7 @@ def raw_statements(
         f'WHERE {time_range(lookback, end)} AND "rate" > {float(rules.max_per_hour[kind])!r} '
         f"AND {bridged} {outer_group}",
     ]
-    return [Statement(t, kind, start, by_meter) for t in texts]
+    return [Statement(t, kind, start, by_meter, assign_to) for t in texts]
 
 
 def rollup_statement(
@@ -140,7 +151,7 @@ def rollup_statement(
         f'sum("implausible_steps") AS "implausible_steps" FROM {quote_ident(measurement)} '
         f"WHERE {time_range(start, end)}{plant_filter(plants)} {grouping}"
     )
-    return Statement(text, None, start, by_meter)
+    return Statement(text, None, None, by_meter)
 
 
 Key = tuple[str, str, str, int]  # kind, plant, meter, bucket start (epoch ms; 0 for totals)
@@ -159,7 +170,9 @@ def collect(
     """
     out: dict[Key, list[float]] = {} if into is None else into
     for statement, series_list in zip(statements, results, strict=True):
-        keep_from_ms = statement.keep_from.timestamp() * 1000
+        keep_from_ms = (
+            statement.keep_from.timestamp() * 1000 if statement.keep_from is not None else -math.inf
+        )
         for series in series_list:
             kind = statement.kind or series.tags.get("kind", "")
             plant = series.tags.get("plant", "") if statement.by_meter else ""
@@ -169,7 +182,7 @@ def collect(
                 ts = row[0] if columns[0] == "time" else 0
                 if ts < keep_from_ms:
                     continue
-                bucket = 0 if totals else int(ts)
+                bucket = 0 if totals else statement.assign_to or int(ts)
                 sums = out.setdefault((kind, plant, meter, bucket), [0.0] * len(SUM_FIELDS))
                 for column, value in zip(columns, row, strict=True):
                     if column in SUM_FIELDS and value is not None:

@@ -73,11 +73,12 @@ def day_offset(tz: ZoneInfo, at: datetime) -> timedelta:
 
 def bucket_offset(every: timedelta, tz: ZoneInfo, at: datetime) -> timedelta:
     """Buckets of whole days start at local midnight (weeks on Monday); shorter ones on the UTC grid."""
+    utcoffset = at.astimezone(tz).utcoffset() or timedelta(0)
     if every % WEEK == timedelta(0):
         # The epoch was a Thursday; 1970-01-05 was the first Monday.
-        return (FIRST_MONDAY + day_offset(tz, at)) % every
+        return (FIRST_MONDAY - utcoffset) % every
     if every % DAY == timedelta(0):
-        return day_offset(tz, at) % every
+        return -utcoffset % every
     return timedelta(0)
 
 

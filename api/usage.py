@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from api.consumption import (
+    MS,
     REGISTERS,
     SUM_FIELDS,
     Key,
@@ -22,7 +23,7 @@ from api.consumption import (
     raw_statements,
     rollup_statement,
 )
-from api.ranges import EPOCH, Segment, plan_segments
+from api.ranges import EPOCH, Segment, ceil_to, floor_to, plan_segments
 from api.rollup import Watermarks
 from api.settings import ApiSettings, KpiDefinition
 from ingest.store import InfluxStore
@@ -52,15 +53,31 @@ def segment_statements(
                 segment.source, segment.start, segment.end, every, offset, plants, by_meter
             )
         ]
+    # Raw statements must start on a bucket boundary (see raw_statements): a stretch that
+    # starts inside a bucket queries that part as one bucket of its own, filed under the
+    # bucket holding it, and the rest on the bucket grid.
+    pieces: list[tuple[datetime, datetime, timedelta, timedelta, int | None]] = []
     if every is None:
-        # One bucket exactly as wide as the stretch and aligned to its start.
-        every = segment.end - segment.start
-        offset = (segment.start - EPOCH) % every
+        width = segment.end - segment.start
+        pieces.append((segment.start, segment.end, width, (segment.start - EPOCH) % width, None))
+    else:
+        boundary = ceil_to(segment.start, every, offset)
+        if boundary > segment.start:
+            head_end = min(boundary, segment.end)
+            width = head_end - segment.start
+            holder = floor_to(segment.start, every, offset)
+            holder_ms = (holder - EPOCH) // MS
+            pieces.append(
+                (segment.start, head_end, width, (segment.start - EPOCH) % width, holder_ms)
+            )
+        if boundary < segment.end:
+            pieces.append((boundary, segment.end, every, offset, None))
     statements: list[Statement] = []
-    for kind in REGISTERS:
-        statements += raw_statements(
-            kind, segment.start, segment.end, every, offset, rules, plants, by_meter
-        )
+    for start, end, width, shift, holder_ms in pieces:
+        for kind in REGISTERS:
+            statements += raw_statements(
+                kind, start, end, width, shift, rules, plants, by_meter, holder_ms
+            )
     return statements
 
 
