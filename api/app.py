@@ -33,7 +33,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.publisher.start()
         stop = threading.Event()
         rollup_thread = None
         if settings.rollup_enabled:

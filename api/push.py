@@ -8,6 +8,7 @@ the collectors deliver it under the same exactly-once promise as MQTT readings.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from datetime import datetime
 
@@ -58,16 +59,25 @@ class ReadingPublisher:
             clean_session=True,
         )
         self.timeout_seconds = settings.push_timeout_seconds
+        self._lock = threading.Lock()
+        self._started = False
 
     def start(self) -> None:
-        """Connect in the background; the API serves reads while the broker is away."""
-        self.client.start(wait=False)
+        """Connect in the background (on the first push); reads never wait for the broker."""
+        with self._lock:
+            if not self._started:
+                self.client.start(wait=False)
+                self._started = True
 
     def stop(self) -> None:
-        self.client.stop()
+        with self._lock:
+            if self._started:
+                self.client.stop()
+                self._started = False
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish at QoS 1 and wait for the PUBACK, or raise `PushUnavailable`."""
+        self.start()
         if not self.client.wait_connected(min(self.timeout_seconds, 2.0)):
             raise PushUnavailable(
                 f"MQTT broker {self.client.host}:{self.client.port} is not connected"
