@@ -91,7 +91,7 @@ def outlook(months: list[Month], goal: float) -> Outlook:
     fitted = [m for m in informative if m.complete] or informative[-1:]
     if not fitted:
         return Outlook(None, 0, None, None, None, None, 0, [])
-    latest = months[-1].kpi
+    latest = informative[-1].kpi
     active = latest.firms - latest.counts["idle"]
     projection = project(
         [int(m.month[-2:]) for m in fitted], [m.kpi.counts["gas"] for m in fitted], active

@@ -35,7 +35,7 @@ async def create_key(
     try:
         info, secret = await run_in_threadpool(keys.create, body.name, body.role, body.plant, known)
     except ApiKeyError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(422, str(exc)) from exc
     return {**info.as_dict(), "key": secret}
 
 

@@ -64,7 +64,7 @@ async def push_readings(
         await run_in_threadpool(_keep_refusal, store, topic, outcome, payload, now)
         return JSONResponse(
             {"detail": outcome.reason, "code": outcome.code},
-            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status_code=422,
         )
     publisher: ReadingPublisher = request.app.state.publisher
     try:
