@@ -182,7 +182,12 @@ def collect(
                 ts = row[0] if columns[0] == "time" else 0
                 if ts < keep_from_ms:
                     continue
-                bucket = 0 if totals else statement.assign_to or int(ts)
+                if totals:
+                    bucket = 0
+                elif statement.assign_to is not None:
+                    bucket = statement.assign_to
+                else:
+                    bucket = int(ts)
                 sums = out.setdefault((kind, plant, meter, bucket), [0.0] * len(SUM_FIELDS))
                 for column, value in zip(columns, row, strict=True):
                     if column in SUM_FIELDS and value is not None:

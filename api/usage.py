@@ -73,10 +73,10 @@ def segment_statements(
         if boundary < segment.end:
             pieces.append((boundary, segment.end, every, offset, None))
     statements: list[Statement] = []
-    for start, end, width, shift, holder_ms in pieces:
+    for start, end, width, shift, assign_to in pieces:
         for kind in REGISTERS:
             statements += raw_statements(
-                kind, start, end, width, shift, rules, plants, by_meter, holder_ms
+                kind, start, end, width, shift, rules, plants, by_meter, assign_to
             )
     return statements
 

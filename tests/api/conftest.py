@@ -52,9 +52,7 @@ def register_lines(
 
 
 @pytest.fixture
-def make_settings(
-    tmp_path: Path, store: InfluxStore
-) -> Callable[..., ApiSettings]:
+def make_settings(tmp_path: Path, store: InfluxStore) -> Callable[..., ApiSettings]:
     """Settings for an app on the test's fresh database and a registry written from `toml`."""
 
     def _make(toml: str, **overrides: object) -> ApiSettings:

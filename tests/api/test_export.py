@@ -9,7 +9,9 @@ from api.export import to_csv
 
 
 def test_csv_has_bom_crlf_and_chinese() -> None:
-    text = to_csv(("plant", "name", "share"), [{"plant": "ss-1", "name": "松阳县不锈钢", "share": 0.5}])
+    text = to_csv(
+        ("plant", "name", "share"), [{"plant": "ss-1", "name": "松阳县不锈钢", "share": 0.5}]
+    )
     assert text.startswith("\ufeffplant,name,share\r\n")
     assert "ss-1,松阳县不锈钢,0.5\r\n" in text
 

@@ -72,7 +72,10 @@ def test_candidates_mixed_first_then_coal_by_gas_fraction() -> None:
 
 def test_firm_fuels_from_sums_takes_the_least_covered_meter() -> None:
     plant = Plant(
-        "ss-a", "A", "stainless_steel", (Meter("g1", "gas"), Meter("g2", "gas"), Meter("c1", "coal"))
+        "ss-a",
+        "A",
+        "stainless_steel",
+        (Meter("g1", "gas"), Meter("g2", "gas"), Meter("c1", "coal")),
     )
     gas_only = Plant("ss-b", "B", "stainless_steel", (Meter("g1", "gas"),))
     # (consumption, readings, hours, resets, implausible)

@@ -94,9 +94,11 @@ def test_history_and_projection(
 
 
 def test_history_of_a_year_without_data(make_client: Callable[..., TestClient]) -> None:
-    body = make_client(TOML).get(
-        "/api/v1/kpi/gas-share/history", params={"year": 2024}, headers=ADMIN
-    ).json()
+    body = (
+        make_client(TOML)
+        .get("/api/v1/kpi/gas-share/history", params={"year": 2024}, headers=ADMIN)
+        .json()
+    )
     assert len(body["months"]) == 12
     assert body["on_track"] is None and body["projection"]["method"] == "no data"
     assert body["candidates"] == []

@@ -14,7 +14,7 @@ from tests.api.conftest import ADMIN, FUEL_METERS, register_lines, registry_toml
 pytestmark = pytest.mark.integration
 
 TOML = registry_toml({"ss-a": ("stainless_steel", FUEL_METERS)})
-INJECT = "x' OR 1=1; DROP DATABASE \"db\" --"
+INJECT = 'x\' OR 1=1; DROP DATABASE "db" --'
 GOOD = {"start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00"}
 
 CASES: list[tuple[str, dict[str, str], int, str]] = [
@@ -26,15 +26,40 @@ CASES: list[tuple[str, dict[str, str], int, str]] = [
     ("/api/v1/kpi/gas-share", {"window_days": "1e9"}, 422, "window_days"),
     ("/api/v1/kpi/gas-share", {"window_days": "nan"}, 422, "window_days"),
     ("/api/v1/kpi/gas-share", {"format": "xml"}, 422, "format"),
-    ("/api/v1/kpi/gas-share", {"at": "2000-01-05T00:00:00Z", "window_days": "30"}, 422, "window start"),
+    (
+        "/api/v1/kpi/gas-share",
+        {"at": "2000-01-05T00:00:00Z", "window_days": "30"},
+        422,
+        "window start",
+    ),
     ("/api/v1/kpi/gas-share/history", {"year": "1999"}, 422, "year"),
     ("/api/v1/kpi/gas-share/history", {"year": "2026; DROP"}, 422, "year"),
     ("/api/v1/plants/ss-a/usage", {**GOOD, "every": "1h) fill(0); DROP DATABASE x"}, 422, "every"),
     ("/api/v1/plants/ss-a/usage", {**GOOD, "every": "0m"}, 422, "'every'"),
-    ("/api/v1/plants/ss-a/usage", {**GOOD, "every": "1m", "end": "2026-12-01T00:00:00+08:00"}, 422, "at most 5000"),
-    ("/api/v1/plants/ss-a/usage", {"start": "2001-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, 422, "exceeds"),
-    ("/api/v1/plants/ss-a/usage", {"start": GOOD["end"], "end": GOOD["start"]}, 422, "must be after"),
-    ("/api/v1/plants/ss-a/usage", {"start": "2026-03-01", "end": GOOD["end"]}, 422, "needs a UTC offset"),
+    (
+        "/api/v1/plants/ss-a/usage",
+        {**GOOD, "every": "1m", "end": "2026-12-01T00:00:00+08:00"},
+        422,
+        "at most 5000",
+    ),
+    (
+        "/api/v1/plants/ss-a/usage",
+        {"start": "2001-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+        422,
+        "exceeds",
+    ),
+    (
+        "/api/v1/plants/ss-a/usage",
+        {"start": GOOD["end"], "end": GOOD["start"]},
+        422,
+        "must be after",
+    ),
+    (
+        "/api/v1/plants/ss-a/usage",
+        {"start": "2026-03-01", "end": GOOD["end"]},
+        422,
+        "needs a UTC offset",
+    ),
     ("/api/v1/plants/ss-a/usage", {"start": "2026-13-45T00:00:00Z"}, 422, "start"),
     ("/api/v1/plants/ss-a/usage", {"start": "99999-01-01T00:00:00Z"}, 422, "start"),
     (f"/api/v1/plants/{INJECT}/usage", GOOD, 404, "not in the registry"),

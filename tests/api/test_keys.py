@@ -56,7 +56,9 @@ def test_check_new_key_refuses(name: str, role: str, plant: str | None, message:
         check_new_key(name, role, plant, {"ss-001"})
 
 
-def test_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = f"sqlite:///{tmp_path}/cli.db"
     monkeypatch.setenv("PLANTWATCH_DATABASE_URL", url)
     assert main(["keys", "create", "--role", "plant", "--name", "logger", "--plant", "ss-001"]) == 0

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import tomllib
 import io
+import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 

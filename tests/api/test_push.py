@@ -68,10 +68,18 @@ def test_push_is_published_verbatim_after_puback(
     ("path", "body", "reason"),
     [
         (PATH, b"not json", "payload is not valid UTF-8 JSON"),
-        (PATH, b'{"ts": 1772323200000, "values": {"mass_kg": 1}}', "'mass_kg' is not a value of a gas meter"),
+        (
+            PATH,
+            b'{"ts": 1772323200000, "values": {"mass_kg": 1}}',
+            "'mass_kg' is not a value of a gas meter",
+        ),
         (PATH, b'{"ts": "2026-03-01T08:00:00", "values": {"volume_m3": 1}}', "has no UTC offset"),
         (PATH, b'{"ts": 4000000000000, "values": {"volume_m3": 1}}', "in the future"),
-        (PATH, b'{"ts": 1772323200000, "values": {"volume_m3": -5}}', "outside the plausible range"),
+        (
+            PATH,
+            b'{"ts": 1772323200000, "values": {"volume_m3": -5}}',
+            "outside the plausible range",
+        ),
         (
             "/api/v1/plants/ss-a/meters/gas-9/readings",
             b'{"ts": 1772323200000, "values": {"volume_m3": 1}}',

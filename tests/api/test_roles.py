@@ -121,5 +121,7 @@ def test_admin_manages_keys_over_http(setup: tuple[TestClient, dict[str, dict[st
     assert client.delete(f"/api/v1/keys/{created['id']}", headers=admin).status_code == 200
     assert client.get("/api/v1/plants/ss-b", headers=new).status_code == 401
     assert client.delete("/api/v1/keys/9999", headers=admin).status_code == 404
-    bad = client.post("/api/v1/keys", json={"name": "x", "role": "plant", "plant": "ss-zz"}, headers=admin)
+    bad = client.post(
+        "/api/v1/keys", json={"name": "x", "role": "plant", "plant": "ss-zz"}, headers=admin
+    )
     assert bad.status_code == 422 and "not in the registry" in bad.json()["detail"]

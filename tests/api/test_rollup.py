@@ -55,7 +55,9 @@ def lines(kind: str, meter: str, field: str, points: list[tuple[int, float]]) ->
 
 
 def write_raw(store: InfluxStore) -> None:
-    store.write_lines(lines("gas", "gas-1", "volume_m3", GAS) + lines("coal", "coal-1", "mass_kg", COAL))
+    store.write_lines(
+        lines("gas", "gas-1", "volume_m3", GAS) + lines("coal", "coal-1", "mass_kg", COAL)
+    )
 
 
 def job(store: InfluxStore, now: datetime) -> RollupJob:
@@ -77,13 +79,15 @@ def test_catch_up_writes_hand_computed_hourly_and_daily_points(store: InfluxStor
     write_raw(store)
     now = datetime(2026, 3, 3, 0, 20, tzinfo=UTC)
     marks = job(store, now).run_pass()
-    assert marks == Watermarks(datetime(2026, 3, 3, tzinfo=UTC), datetime(2026, 3, 2, 16, tzinfo=UTC))
+    assert marks == Watermarks(
+        datetime(2026, 3, 3, tzinfo=UTC), datetime(2026, 3, 2, 16, tzinfo=UTC)
+    )
     assert read_watermarks(store) == marks
     assert hourly(store, "gas") == GAS_HOURS
     assert hourly(store, "coal") == COAL_HOURS
 
     (gas_row,) = store.query(
-        "SELECT \"consumption\", \"kgce\", \"co2_kg\" FROM \"fuel_hourly\" WHERE \"kind\" = 'gas' "
+        'SELECT "consumption", "kgce", "co2_kg" FROM "fuel_hourly" WHERE "kind" = \'gas\' '
         f"AND time = '{(T0 + timedelta(hours=2)).isoformat()}'"
     )[0].values
     assert gas_row[2] == pytest.approx(40 * 1.2143)
@@ -96,7 +100,9 @@ def test_catch_up_writes_hand_computed_hourly_and_daily_points(store: InfluxStor
     by_kind = {s.tags["kind"]: s.values for s in daily}
     local_1_march = int(datetime(2026, 2, 28, 16, tzinfo=UTC).timestamp() * 1000)
     local_2_march = local_1_march + 86_400_000
-    assert by_kind["gas"] == ((local_1_march, 120.0, 13.0, 4.0, 1.0, 1.0, pytest.approx(120 * 1.2143)),)
+    assert by_kind["gas"] == (
+        (local_1_march, 120.0, 13.0, 4.0, 1.0, 1.0, pytest.approx(120 * 1.2143)),
+    )
     assert by_kind["coal"] == (
         (local_1_march, 500.0, 2.0, 2.0, 0.0, 0.0, pytest.approx(500 * 0.7143)),
         (local_2_march, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0),
@@ -135,10 +141,31 @@ def test_old_backfill_needs_a_reroll_since(store: InfluxStore) -> None:
     assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (20.0, 3, 0, 1)
     job(store, now).reroll_since(T0)
     assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (30.0, 4, 0, 1)
-    (day,) = store.query("SELECT \"consumption\" FROM \"fuel_daily\" WHERE \"kind\" = 'gas'")
+    (day,) = store.query('SELECT "consumption" FROM "fuel_daily" WHERE "kind" = \'gas\'')
     assert day.values[0][1] == 130.0
 
 
 def test_empty_database_rolls_nothing(store: InfluxStore) -> None:
     assert job(store, T0).run_pass() == Watermarks(None, None)
     assert store.query('SELECT count("consumption") FROM "fuel_hourly"') == []
+
+
+def test_rollup_cli(
+    store: InfluxStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from api.__main__ import main
+
+    write_raw(store)
+    monkeypatch.setenv("PLANTWATCH_INFLUX_URL", store.url)
+    monkeypatch.setenv("PLANTWATCH_INFLUX_DB", store.database)
+    monkeypatch.setenv("PLANTWATCH_ROLLUP_CHUNK_DAYS", "400")
+    assert main(["rollup"]) == 0
+    assert "rolled up until" in capsys.readouterr().out
+    assert hourly(store, "gas") == GAS_HOURS
+    store.write_lines(lines("gas", "gas-1", "volume_m3", [(225, 50_085)]))
+    assert main(["rollup", "--since", "2026-03-01T08:00:00+08:00"]) == 0
+    assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (30.0, 4, 0, 1)
+    assert main(["rollup", "--since", "2026-03-01"]) == 2
+    assert "needs a UTC offset" in capsys.readouterr().err

@@ -31,7 +31,11 @@ TOML = registry_toml(
 
 def write_data(store: InfluxStore) -> None:
     lines: list[str] = []
-    for plant, gas_step, coal_step in (("ss-a", 10.0, 1.0), ("ss-b", 5.0, 0.0), ("sl-x", 1000.0, 0.0)):
+    for plant, gas_step, coal_step in (
+        ("ss-a", 10.0, 1.0),
+        ("ss-b", 5.0, 0.0),
+        ("sl-x", 1000.0, 0.0),
+    ):
         lines += register_lines(
             "gas", plant, "gas-1", LOCAL_1_MARCH, STEP, [gas_step * i for i in range(N)]
         )
@@ -129,7 +133,9 @@ def test_weeks_start_on_monday_local_time(
     assert [i["gas_m3"] for i in body["intervals"]] == [950.0, 960.0]
 
 
-def test_usage_csv_has_bom_and_rows(store: InfluxStore, make_client: Callable[..., TestClient]) -> None:
+def test_usage_csv_has_bom_and_rows(
+    store: InfluxStore, make_client: Callable[..., TestClient]
+) -> None:
     write_data(store)
     resp = make_client(TOML).get(
         "/api/v1/plants/ss-a/usage", params={**DAYS, "format": "csv"}, headers=ADMIN
