@@ -183,8 +183,12 @@ class RollupJob:
         self.store.write_lines(lines)
         return len(lines)
 
-    def roll(self, start: datetime, end: datetime) -> int:
-        """Re-roll [start, end) (hours, and the local days wholly inside) in chunks, logging progress."""
+    def roll(self, start: datetime, end: datetime, advance_from: datetime | None = None) -> int:
+        """Re-roll [start, end) (hours, and the local days wholly inside) in chunks, logging progress.
+
+        Past `advance_from` (the old watermark) the watermark follows each chunk, so a long
+        catch-up is used by readers as it goes and resumes where it stopped after a restart.
+        """
         start, end = floor_to(start, HOUR), floor_to(end, HOUR)
         written, chunk_start = 0, start
         chunks = max(1, -(-(end - start) // self.chunk))
@@ -198,6 +202,8 @@ class RollupJob:
             last_day = self.local_day_floor(chunk_end)
             written += self.roll_days(first_day, last_day)
             done += 1
+            if advance_from is None or chunk_end > advance_from:
+                write_watermarks(self.store, Watermarks(chunk_end, self.local_day_floor(chunk_end)))
             if chunks > 1:
                 log.info(
                     "rollup progress",
@@ -223,7 +229,7 @@ class RollupJob:
             log.info("rollup catch-up", extra={"from": start.isoformat(), "to": target.isoformat()})
         else:
             start = min(marks.hourly, target) - self.reroll
-        self.roll(start, target)
+        self.roll(start, target, advance_from=marks.hourly)
         hourly = max(target, marks.hourly) if marks.hourly else target
         new = Watermarks(hourly, self.local_day_floor(hourly))
         write_watermarks(self.store, new)
@@ -233,7 +239,11 @@ class RollupJob:
         """Re-roll everything from `since` to the last whole hour (after a backfill)."""
         target = floor_to(self.clock(), HOUR)
         marks = read_watermarks(self.store)
-        written = self.roll(self.local_day_floor(since), target)
+        if marks.hourly is None:
+            # Nothing rolled yet: the watermark will claim everything, so start at the beginning.
+            earliest = self.earliest_reading()
+            since = min(since, earliest) if earliest else since
+        written = self.roll(self.local_day_floor(since), target, advance_from=marks.hourly)
         hourly = max(target, marks.hourly) if marks.hourly else target
         write_watermarks(self.store, Watermarks(hourly, self.local_day_floor(hourly)))
         return written
