@@ -88,6 +88,7 @@ def raw_statements(
     plants: Sequence[str] | None,
     by_meter: bool,
     assign_to: int | None = None,
+    with_hours: bool = True,
 ) -> list[Statement]:
     """Consumption, readings, reported hours, resets and implausible steps of raw registers.
 
@@ -108,15 +109,18 @@ def raw_statements(
     )
     plausible = f'"rate" <= {float(rules.max_per_hour[kind])!r}'
     bridged = f'"gap" <= {rules.max_gap // MS}'
+    hours = (
+        f'SELECT count("c") AS "hours" FROM (SELECT count({field}) AS "c" FROM {measurement} '
+        f"WHERE {time_range(start, end)}{where_plants} "
+        f'GROUP BY time(1h), "plant", "meter" fill(none)) '
+        f"WHERE {time_range(start, end)} {outer_group}"
+    )
     texts = [
         f'SELECT sum("step") AS "consumption" FROM ({steps}) '
         f"WHERE {time_range(lookback, end)} AND {plausible} AND {bridged} {outer_group}",
         f'SELECT count({field}) AS "readings" FROM {measurement} '
         f"WHERE {time_range(start, end)}{where_plants} {outer_group}",
-        f'SELECT count("c") AS "hours" FROM (SELECT count({field}) AS "c" FROM {measurement} '
-        f"WHERE {time_range(start, end)}{where_plants} "
-        f'GROUP BY time(1h), "plant", "meter" fill(none)) '
-        f"WHERE {time_range(start, end)} {outer_group}",
+        *([hours] if with_hours else []),
         f'SELECT count("d") AS "resets" FROM (SELECT difference({field}) AS "d" '
         f'FROM {measurement} WHERE {time_range(lookback, end)}{where_plants} GROUP BY "plant", "meter") '
         f'WHERE {time_range(lookback, end)} AND "d" < 0 {outer_group}',
