@@ -73,6 +73,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         log.error("store rejected a query", extra={"error": str(exc), "path": request.url.path})
         return JSONResponse({"detail": "the time-series store rejected the query"}, status_code=502)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug must still answer JSON, and leave its traceback in the log, not in the answer.
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return JSONResponse({"detail": "internal error; see the service log"}, status_code=500)
+
     @app.exception_handler(RangeError)
     async def bad_range(request: Request, exc: RangeError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)

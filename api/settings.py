@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, SecretStr
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, SecretStr, field_validator
 
 from ingest.settings import CommonSettings
 
@@ -42,3 +44,15 @@ class ApiSettings(CommonSettings):
     usage_max_buckets: int = 5000
     # HTTP push waits this long for the broker's PUBACK before answering 503.
     push_timeout_seconds: float = 10.0
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        # Local days and months (usage, history, rollups) need a real IANA zone.
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
+            ) from exc
+        return value
