@@ -27,14 +27,13 @@ from api.consumption import (
     Statement,
     StepRules,
     collect,
-    quote_ident,
     raw_statements,
     time_range,
 )
 from api.ranges import DAY, HOUR, day_offset, floor_to
 from api.settings import KpiDefinition
 from ingest.errors import StoreError
-from ingest.store import InfluxStore, encode_point, quote_literal
+from ingest.store import InfluxStore, encode_point, quote_ident, quote_literal
 
 log = logging.getLogger(__name__)
 
