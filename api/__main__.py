@@ -1,42 +1,82 @@
-"""`python -m api`: the plantwatch HTTP service."""
+"""`python -m api [serve|keys|rollup]`: the plantwatch HTTP service and its admin commands."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from datetime import UTC, datetime
 
 import uvicorn
 from pydantic import SecretStr
 
-from api.app import create_app
-from api.auth import new_key
+from api.app import create_app, open_store, rollup_job
+from api.auth import ROLES, new_key
+from api.db import connect
+from api.keys import KeyStore
+from api.ranges import RangeError, check_instant
 from api.settings import ApiSettings
 from ingest.errors import PlantwatchError
 from ingest.logs import setup_logging
+from ingest.registry import load_registry
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="python -m api",
         description="plantwatch API: coal-to-gas KPI, VOC compliance, alerts, HTTP push and the "
         "built-in dashboard. Configured by PLANTWATCH_* environment variables or .env (see README). "
-        "Without PLANTWATCH_ADMIN_KEY an admin key is generated and printed at start.",
+        "Without a command it serves; without PLANTWATCH_ADMIN_KEY an admin key is generated "
+        "and printed at start.",
     )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("serve", help="run the HTTP service (the default)")
+
+    keys = commands.add_parser("keys", help="create, revoke and list API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = key_commands.add_parser("create", help="create a key and print it (shown only once)")
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--name", required=True, help="who or what holds the key")
+    create.add_argument("--plant", help="the plant a plant key belongs to")
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("id", type=int)
+    listing = key_commands.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--json", action="store_true", help="one JSON document")
+
+    rollup = commands.add_parser(
+        "rollup", help="roll raw fuel readings up into fuel_hourly / fuel_daily once, then exit"
+    )
+    rollup.add_argument(
+        "--since",
+        help="re-roll everything from this time (RFC 3339 with offset), e.g. after a backfill; "
+        "without it: catch up from the watermark",
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     settings = ApiSettings()
-    setup_logging(settings.log_level, settings.log_json)
+    # A rollup run from the command line reports its progress.
+    level = "INFO" if args.command == "rollup" else settings.log_level
+    setup_logging(level, settings.log_json)
+    try:
+        if args.command == "keys":
+            return keys_command(args, settings)
+        if args.command == "rollup":
+            return rollup_command(args, settings)
+        return serve(settings)
+    except PlantwatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve(settings: ApiSettings) -> int:
     if settings.admin_key is None:
         key = new_key()
         settings = settings.model_copy(update={"admin_key": SecretStr(key)})
         print(f"plantwatch admin key (generated for this run): {key}", flush=True)
-    try:
-        app = create_app(settings)
-    except PlantwatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    app = create_app(settings)
     uvicorn.run(
         app,
         host=settings.api_host,
@@ -44,6 +84,48 @@ def main(argv: list[str] | None = None) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+    return 0
+
+
+def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
+    store = KeyStore(connect(settings.database_url))
+    if args.keys_command == "create":
+        known = {p.id for p in load_registry(settings.registry).plants}
+        info, secret = store.create(args.name, args.role, args.plant, known)
+        print(f"created key {info.id} ({info.role}{', plant ' + info.plant if info.plant else ''})")
+        print(f"key: {secret}")
+        print("store it now: only its hash is kept")
+    elif args.keys_command == "revoke":
+        info = store.revoke(args.id)
+        print(f"revoked key {info.id} ({info.name}, {info.role})")
+    else:
+        keys = [k.as_dict() for k in store.list()]
+        if args.json:
+            print(json.dumps(keys, ensure_ascii=False, indent=2))
+        for k in [] if args.json else keys:
+            state = f"revoked {k['revoked_at']}" if k["revoked_at"] else "active"
+            plant = f" plant={k['plant']}" if k["plant"] else ""
+            print(
+                f"{k['id']:>4}  {k['role']:<8} {k['name']}{plant}  created {k['created_at']}  {state}"
+            )
+    return 0
+
+
+def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
+    with open_store(settings) as store:
+        job = rollup_job(settings, store)
+        if args.since:
+            try:
+                since = check_instant("--since", datetime.fromisoformat(args.since))
+            except (ValueError, RangeError) as exc:
+                print(f"error: --since: {exc}", file=sys.stderr)
+                return 2
+            written = job.reroll_since(since)
+            print(f"re-rolled from {since.isoformat()}: {written} rollup points written")
+        else:
+            marks = job.run_pass()
+            until = marks.hourly.isoformat() if marks.hourly else "nothing to roll up"
+            print(f"rolled up until {until} (now {datetime.now(UTC).isoformat()})")
     return 0
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -13,10 +15,15 @@ from api.alerts.repo import AlertRepo
 from api.alerts.runtime import build_runtime
 from api.auth import KeyRing, Principal
 from api.db import connect
+from api.keys import KeyStore
+from api.push import ReadingPublisher, ingest_rules
+from api.ranges import RangeError
+from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
-from api.routes import health, kpi, web
+from api.routes import health, keys, kpi, plants, readings, usage, web
 from api.routes import voc as voc_routes
 from api.settings import ApiSettings
+from api.usage import step_rules
 from ingest.errors import StoreRejected, StoreUnavailable
 from ingest.registry import load_registry
 from ingest.store import InfluxStore
@@ -34,9 +41,20 @@ def create_app(settings: ApiSettings) -> FastAPI:
         if settings.alert_engine_enabled:
             runtime = build_runtime(settings, registry, app.state.db)
             runtime.start()
+        stop = threading.Event()
+        rollup_thread = None
+        if settings.rollup_enabled:
+            rollup_thread = threading.Thread(
+                target=_run_rollups, args=(settings, stop), name="rollup", daemon=True
+            )
+            rollup_thread.start()
         yield
+        stop.set()
         if runtime is not None:
             runtime.stop()
+        if rollup_thread is not None:
+            rollup_thread.join(ROLLUP_STOP_SECONDS)
+        app.state.publisher.stop()
         app.state.store.close()
 
     app = FastAPI(
@@ -45,17 +63,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
         lifespan=lifespan,
         description="Coal-to-gas KPI and VOC compliance for Songyang county.",
     )
-    password = settings.influx_password.get_secret_value() if settings.influx_password else None
     app.state.settings = settings
     app.state.registry = registry
-    app.state.store = InfluxStore(
-        settings.influx_url,
-        settings.influx_db,
-        settings.influx_username,
-        password,
-        settings.influx_timeout_seconds,
-    )
+    app.state.store = open_store(settings)
     app.state.db = connect(settings.database_url)
+    app.state.keys = KeyStore(app.state.db)
+    app.state.ingest_rules = ingest_rules(settings, registry)
+    app.state.publisher = ReadingPublisher(settings)
     app.state.alert_repo = AlertRepo(app.state.db)
     app.state.keyring = KeyRing()
     if settings.admin_key is not None:
@@ -70,9 +84,55 @@ def create_app(settings: ApiSettings) -> FastAPI:
         log.error("store rejected a query", extra={"error": str(exc), "path": request.url.path})
         return JSONResponse({"detail": "the time-series store rejected the query"}, status_code=502)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug must still answer JSON, and leave its traceback in the log, not in the answer.
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return JSONResponse({"detail": "internal error; see the service log"}, status_code=500)
+
+    @app.exception_handler(RangeError)
+    async def bad_range(request: Request, exc: RangeError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
     app.include_router(health.router)
     app.include_router(kpi.router)
+    app.include_router(plants.router)
+    app.include_router(usage.router)
+    app.include_router(readings.router)
+    app.include_router(keys.router)
     app.include_router(voc_routes.router)
     app.include_router(alert_routes.router)
     app.include_router(web.router)
     return app
+
+
+ROLLUP_STOP_SECONDS = 10.0
+
+
+def rollup_job(settings: ApiSettings, store: InfluxStore) -> RollupJob:
+    """The rollup job as configured by `settings`."""
+    return RollupJob(
+        store,
+        settings.kpi,
+        step_rules(settings),
+        settings.timezone,
+        reroll=timedelta(hours=settings.rollup_reroll_hours),
+        chunk=timedelta(days=settings.rollup_chunk_days),
+    )
+
+
+def open_store(settings: ApiSettings) -> InfluxStore:
+    password = settings.influx_password.get_secret_value() if settings.influx_password else None
+    return InfluxStore(
+        settings.influx_url,
+        settings.influx_db,
+        settings.influx_username,
+        password,
+        settings.influx_timeout_seconds,
+    )
+
+
+def _run_rollups(settings: ApiSettings, stop: threading.Event) -> None:
+    # Its own HTTP client: the rollup's long queries must not queue behind request traffic.
+    with open_store(settings) as store:
+        rollup_job(settings, store).run_forever(stop, settings.rollup_interval_seconds)

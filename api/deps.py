@@ -9,8 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.alerts.repo import AlertRepo
 from api.auth import KeyRing, Principal
+from api.keys import KeyStore
 from api.settings import ApiSettings
-from ingest.registry import Registry
+from ingest.registry import Plant, Registry
 from ingest.store import InfluxStore
 
 _bearer = HTTPBearer(auto_error=False)
@@ -43,7 +44,8 @@ def get_principal(
             headers={"WWW-Authenticate": "Bearer"},
         )
     keyring: KeyRing = request.app.state.keyring
-    principal = keyring.lookup(credentials.credentials)
+    keys: KeyStore = request.app.state.keys
+    principal = keyring.lookup(credentials.credentials) or keys.lookup(credentials.credentials)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "Bearer"}
@@ -58,11 +60,49 @@ def require_roles(*roles: str):
         if principal.role != "admin" and principal.role not in roles:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
-                f"role {principal.role!r} may not do this; needs {', '.join(roles)}",
+                f"role {principal.role!r} may not do this; needs {', '.join(('admin', *roles))}",
             )
         return principal
 
     return check
+
+
+def get_keys(request: Request) -> KeyStore:
+    return request.app.state.keys
+
+
+def plant_reader(plant: str, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """Readers see every plant; a plant key sees only its own."""
+    if principal.role == "plant" and principal.plant != plant:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this plant key belongs to {principal.plant!r}, not {plant!r}",
+        )
+    return principal
+
+
+def plant_pusher(plant: str, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """Only admin and the plant's own key push readings."""
+    if principal.role == "admin":
+        return principal
+    if principal.role != "plant":
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not push readings; needs plant"
+        )
+    if principal.plant != plant:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this plant key belongs to {principal.plant!r}, not {plant!r}",
+        )
+    return principal
+
+
+def known_plant(plant: str, registry: Annotated[Registry, Depends(get_registry)]) -> Plant:
+    """The registry entry of the `plant` path parameter, or 404."""
+    found = registry.plant(plant)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"plant {plant!r} is not in the registry")
+    return found
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
@@ -70,3 +110,9 @@ StoreDep = Annotated[InfluxStore, Depends(get_store)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ReaderDep = Annotated[Principal, Depends(require_roles("officer", "viewer"))]
 AlertRepoDep = Annotated[AlertRepo, Depends(get_alert_repo)]
+OfficerDep = Annotated[Principal, Depends(require_roles("officer"))]
+AdminDep = Annotated[Principal, Depends(require_roles())]
+PlantReaderDep = Annotated[Principal, Depends(plant_reader)]
+PlantPusherDep = Annotated[Principal, Depends(plant_pusher)]
+KnownPlantDep = Annotated[Plant, Depends(known_plant)]
+KeysDep = Annotated[KeyStore, Depends(get_keys)]

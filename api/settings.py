@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from ingest.settings import CommonSettings
 
@@ -74,3 +76,26 @@ class ApiSettings(CommonSettings):
     webhook_max_attempts: int = Field(8, ge=1)
     webhook_backoff_seconds: float = Field(1.0, gt=0)
     webhook_max_backoff_seconds: float = 60.0
+    # Rollups (api/rollup.py): run in the API process unless disabled.
+    rollup_enabled: bool = True
+    rollup_interval_seconds: float = 60.0
+    rollup_reroll_hours: float = 6.0
+    rollup_chunk_days: float = 7.0
+    # A register step bridging more silence than this is not attributed to any hour.
+    rollup_max_gap_hours: float = 24.0
+    # Usage answers: at most this many intervals per request.
+    usage_max_buckets: int = 5000
+    # HTTP push waits this long for the broker's PUBACK before answering 503.
+    push_timeout_seconds: float = 10.0
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        # Local days and months (usage, history, rollups) need a real IANA zone.
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
+            ) from exc
+        return value

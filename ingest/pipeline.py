@@ -91,7 +91,7 @@ def handle_message(
         )
     except RefusedReading as exc:
         return Refused(plant_id, exc.code, str(exc))
-    except Exception as exc:  # noqa: BLE001 - a poison message must never stop a collector
+    except Exception as exc:
         # A bug in a parser would otherwise be redelivered forever; keep the message as a
         # dead letter with the error so it can be replayed once fixed.
         return Refused(

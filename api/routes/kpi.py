@@ -1,16 +1,24 @@
-"""The coal-to-gas KPI (SPEC section 6)."""
+"""The coal-to-gas KPI (SPEC section 6), its monthly history and year-end projection."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
+from api.export import KPI_COLUMNS, MEDIA_TYPE, to_csv
 from api.fuel import firm_fuels
 from api.kpi import gas_share
+from api.monthly import monthly_kpis, outlook
+from api.ranges import check_instant
+from api.rollup import read_watermarks
+from api.usage import step_rules
 
 router = APIRouter(prefix="/api/v1/kpi", tags=["kpi"])
 MAX_WINDOW_DAYS = 366
@@ -23,26 +31,106 @@ async def get_gas_share(
     registry: RegistryDep,
     _: ReaderDep,
     at: Annotated[
-        datetime | None, Query(description="end of the window (RFC 3339); default now")
+        datetime | None, Query(description="end of the window (RFC 3339 with offset); default now")
     ] = None,
     window_days: Annotated[float | None, Query(gt=0, le=MAX_WINDOW_DAYS)] = None,
-) -> dict[str, Any]:
+    format: Annotated[
+        Literal["json", "csv"], Query(description="json, or csv of the rows")
+    ] = "json",
+) -> Any:
     """Share of stainless-steel firms on natural gas over a trailing window, with every firm's row."""
-    if at is not None and at.tzinfo is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
-            "'at' needs a UTC offset, e.g. 2026-06-30T00:00:00+08:00",
-        )
-    end = (at or datetime.now(UTC)).astimezone(UTC)
+    end = check_instant("at", at) if at is not None else datetime.now(UTC)
     definition = settings.kpi
     window = timedelta(days=window_days or definition.window_days)
+    check_instant("window start", end - window)
     firms = registry.by_sector("stainless_steel")
     fuels = await run_in_threadpool(firm_fuels, store, firms, end, window, definition)
     result = gas_share(fuels, registry.gas_share_goal, definition)
+    if format == "csv":
+        return Response(
+            to_csv(KPI_COLUMNS, [asdict(r) for r in result.rows]),
+            media_type=MEDIA_TYPE,
+            headers={
+                "Content-Disposition": f'attachment; filename="gas-share-{end:%Y%m%dT%H%MZ}.csv"'
+            },
+        )
     return {
         "at": end.isoformat(),
         "window_start": (end - window).isoformat(),
         "window_days": window.total_seconds() / 86_400,
         **result.as_dict(),
         "definition": definition.model_dump() | {"goal": registry.gas_share_goal},
+    }
+
+
+@router.get("/gas-share/history")
+async def get_gas_share_history(
+    settings: SettingsDep,
+    store: StoreDep,
+    registry: RegistryDep,
+    _: ReaderDep,
+    year: Annotated[
+        int | None, Query(ge=2000, le=2099, description="calendar year (local); default this year")
+    ] = None,
+) -> dict[str, Any]:
+    """Monthly share for a year, the year-end projection, `on_track` and the nearest candidates."""
+    tz = ZoneInfo(settings.timezone)
+    now = datetime.now(UTC)
+    chosen = year or now.astimezone(tz).year
+    goal = registry.gas_share_goal
+
+    def compute() -> Any:
+        marks = read_watermarks(store)
+        return monthly_kpis(
+            store,
+            marks,
+            tz,
+            step_rules(settings),
+            settings.kpi,
+            registry.by_sector("stainless_steel"),
+            goal,
+            chosen,
+            now,
+        )
+
+    months = await run_in_threadpool(compute)
+    view = outlook(months, goal)
+    return {
+        "year": chosen,
+        "goal": goal,
+        "months": [
+            {
+                "month": m.month,
+                "start": m.start.isoformat(),
+                "end": m.end.isoformat(),
+                "complete": m.complete,
+                "firms": m.kpi.firms,
+                "counts": m.kpi.counts,
+                "share": m.kpi.share,
+                "share_upper": m.kpi.share_upper,
+                "firms_needed": m.kpi.firms_needed,
+            }
+            for m in months
+        ],
+        "projection": {
+            "gas_firms": view.projection.gas_firms if view.projection else None,
+            "gas_firms_low": view.projection.low if view.projection else None,
+            "gas_firms_high": view.projection.high if view.projection else None,
+            "slope_firms_per_month": view.projection.slope_per_month if view.projection else None,
+            "months_used": view.projection.months_used if view.projection else 0,
+            "method": view.projection.method if view.projection else "no data",
+            "active_firms": view.active_firms,
+            "share": view.projected_share,
+            "share_low": view.share_low,
+            "share_high": view.share_high,
+        },
+        "on_track": view.on_track,
+        "firms_needed": view.firms_needed,
+        "candidates": view.candidates,
+        "definition": {
+            "month_window": "calendar month in local time; the current month to date",
+            "timezone": settings.timezone,
+            "source": "fuel_daily / fuel_hourly rollups, raw readings for the rest",
+            "coverage": "reported hours / hours in the month",
+        },
     }

@@ -1,0 +1,83 @@
+"""HTTP push: same JSON and validation as MQTT, delivered through the broker (SPEC section 8)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api.deps import PlantPusherDep, StoreDep
+from api.push import PushUnavailable, ReadingPublisher, check_push, refusal_line
+from ingest.errors import StoreError
+from ingest.pipeline import Refused
+from ingest.schema import MAX_PAYLOAD_BYTES
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/plants", tags=["readings"])
+_refusals = itertools.count()
+
+READINGS_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": "SPEC section 4: {'readings': [{'ts', 'values', 'flags'?}, ...]} "
+                "or one bare reading {'ts', 'values', 'flags'?}",
+                "example": {
+                    "readings": [
+                        {"ts": "2026-03-01T08:00:00+08:00", "values": {"volume_m3": 18234.5}}
+                    ]
+                },
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/{plant}/meters/{meter}/readings",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra={"requestBody": READINGS_BODY},
+    responses={
+        422: {"description": "refused: the reason a collector would have given"},
+        503: {"description": "the broker did not take the readings; retrying is safe"},
+    },
+)
+async def push_readings(
+    plant: str, meter: str, request: Request, _: PlantPusherDep, store: StoreDep
+) -> Any:
+    """Validate like a collector, publish at QoS 1, answer 202 after the broker's PUBACK."""
+    payload = await request.body()
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"payload exceeds {MAX_PAYLOAD_BYTES} bytes"
+        )
+    now = datetime.now(UTC)
+    topic, outcome = check_push(request.app.state.ingest_rules, plant, meter, payload, now)
+    if isinstance(outcome, Refused):
+        await run_in_threadpool(_keep_refusal, store, topic, outcome, payload, now)
+        return JSONResponse(
+            {"detail": outcome.reason, "code": outcome.code},
+            status_code=422,
+        )
+    publisher: ReadingPublisher = request.app.state.publisher
+    try:
+        await run_in_threadpool(publisher.publish, topic, payload)
+    except PushUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    readings = sum(1 for line in outcome.lines if line)
+    return {"accepted": readings, "plant": outcome.plant, "meter": outcome.meter, "topic": topic}
+
+
+def _keep_refusal(store: Any, topic: str, refused: Refused, payload: bytes, now: datetime) -> None:
+    # Best effort: the plant has its answer already; a dead letter lost to an outage is logged.
+    try:
+        store.write_lines([refusal_line(topic, refused, payload, now, next(_refusals))])
+    except StoreError as exc:
+        log.warning("could not keep refused push", extra={"error": str(exc), "topic": topic})

@@ -1,0 +1,155 @@
+"""Fuel usage per plant and per sector (gas m³, coal kg, kgce, CO2 per interval), JSON or CSV."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from api.deps import (
+    KnownPlantDep,
+    PlantReaderDep,
+    ReaderDep,
+    RegistryDep,
+    SettingsDep,
+    StoreDep,
+)
+from api.export import MEDIA_TYPE, USAGE_COLUMNS, to_csv
+from api.ranges import resolve_window
+from api.rollup import read_watermarks
+from api.settings import ApiSettings
+from api.usage import Interval, step_rules, usage
+from ingest.registry import SECTORS
+from ingest.store import InfluxStore
+
+router = APIRouter(prefix="/api/v1", tags=["usage"])
+
+StartQuery = Annotated[
+    datetime | None, Query(description="start (RFC 3339 with offset); default end - 30 days")
+]
+EndQuery = Annotated[datetime | None, Query(description="end (RFC 3339 with offset); default now")]
+EveryQuery = Annotated[
+    str,
+    Query(
+        description="interval: a whole number and m, h, d or w (days start at local midnight, "
+        "weeks on Monday)",
+        max_length=12,
+    ),
+]
+FormatQuery = Annotated[Literal["json", "csv"], Query(description="json or csv (UTF-8 with BOM)")]
+
+
+def _interval_dict(interval: Interval) -> dict[str, Any]:
+    row = asdict(interval)
+    row["start"], row["end"] = interval.start.isoformat(), interval.end.isoformat()
+    return row
+
+
+async def _answer(
+    settings: ApiSettings,
+    store: InfluxStore,
+    what: dict[str, Any],
+    plants: list[str],
+    start: datetime | None,
+    end: datetime | None,
+    every: str,
+    fmt: str,
+    filename: str,
+) -> Any:
+    tz = ZoneInfo(settings.timezone)
+    window = resolve_window(start, end, every, tz, datetime.now(UTC), settings.usage_max_buckets)
+
+    def compute() -> tuple[list[Interval], list[Any]]:
+        marks = read_watermarks(store)
+        return usage(
+            store,
+            marks,
+            tz,
+            step_rules(settings),
+            settings.kpi,
+            plants,
+            window.start,
+            window.end,
+            window.every,
+            window.offset,
+            window.first_bucket,
+        )
+
+    rows, plan = await run_in_threadpool(compute)
+    series = [_interval_dict(r) for r in rows]
+    if fmt == "csv":
+        return Response(
+            to_csv(USAGE_COLUMNS, series),
+            media_type=MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    totals = {
+        key: sum(r[key] for r in series) for key in USAGE_COLUMNS if key not in ("start", "end")
+    }
+    return {
+        **what,
+        "start": window.start.isoformat(),
+        "end": window.end.isoformat(),
+        "every": every,
+        "units": {"gas": "m3", "coal": "kg", "kgce": "kg standard coal", "co2": "kg"},
+        "intervals": series,
+        "totals": totals,
+        "sources": [
+            {"source": s.source, "start": s.start.isoformat(), "end": s.end.isoformat()}
+            for s in plan
+        ],
+    }
+
+
+@router.get("/plants/{plant}/usage")
+async def plant_usage(
+    plant: str,
+    _: PlantReaderDep,
+    found: KnownPlantDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    every: EveryQuery = "1d",
+    format: FormatQuery = "json",
+) -> Any:
+    """Gas m³, coal kg, kgce and CO2 of one plant per interval."""
+    return await _answer(
+        settings,
+        store,
+        {"plant": found.id, "name": found.name, "sector": found.sector},
+        [found.id],
+        start,
+        end,
+        every,
+        format,
+        f"usage-{found.id}.csv",
+    )
+
+
+@router.get("/usage")
+async def sector_usage(
+    _: ReaderDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    registry: RegistryDep,
+    sector: Annotated[
+        Literal["stainless_steel", "synthetic_leather", "other"],
+        Query(description=f"one of {', '.join(SECTORS)}"),
+    ] = "stainless_steel",
+    start: StartQuery = None,
+    end: EndQuery = None,
+    every: EveryQuery = "1d",
+    format: FormatQuery = "json",
+) -> Any:
+    """Gas m³, coal kg, kgce and CO2 of all registered plants of a sector, per interval."""
+    plants = [p.id for p in registry.by_sector(sector)]
+    what = {"sector": sector, "plants": plants}
+    return await _answer(
+        settings, store, what, plants, start, end, every, format, f"usage-{sector}.csv"
+    )

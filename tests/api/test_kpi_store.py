@@ -1,0 +1,154 @@
+"""The gas-share KPI against a real InfluxDB, with hand-computed expectations per firm."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tomllib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.fuel import firm_fuels
+from api.kpi import gas_share
+from api.settings import KpiDefinition
+from ingest.registry import parse_registry
+from ingest.store import InfluxStore
+from tests.api.conftest import ADMIN, FUEL_METERS, register_lines, registry_toml
+
+pytestmark = pytest.mark.integration
+
+AT = datetime(2026, 3, 31, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+START = AT - 24 * HOUR  # window_days = 1: 24 hourly readings, 23 steps inside the window
+N = 24
+FLAT = [500.0] * N
+
+
+def ramp(step: float, base: float = 1000.0) -> list[float]:
+    return [base + step * i for i in range(N)]
+
+
+# plant -> (gas register, coal register); None: that meter never reports
+FIRMS: dict[str, tuple[list[float] | None, list[float] | None]] = {
+    "ss-gas": (ramp(10), FLAT),  # 230 m3, 0 kg -> gas
+    "ss-coal": (FLAT, ramp(100)),  # 0 m3, 2300 kg -> coal
+    "ss-mixed": (ramp(10), ramp(10)),  # 279.289 / (279.289 + 164.289) = 0.6296 -> mixed
+    # 6.4287 m3 * 1.2143 = 9 * (1.2143 kg * 0.7143): gas_fraction exactly 0.9 -> gas
+    "ss-edge": (ramp(6.4287), ramp(1.2143)),
+    "ss-idle": (FLAT, FLAT),  # meters report, nothing burnt -> idle
+    # register reset after 12 readings: 11 steps + (drop, not counted) + 11 steps = 220 m3
+    "ss-reset": ([1000.0 + 10 * i for i in range(12)] + [5.0 + 10 * j for j in range(12)], FLAT),
+    # one implausible jump of 50 000 m3 in an hour (limit 20 000 m3/h): 22 * 10 = 220 m3
+    "ss-jump": ([1000.0 + 10 * i + (50_000 if i >= 12 else 0) for i in range(N)], FLAT),
+    "ss-silent": (None, FLAT),  # gas meter silent the whole window -> unknown
+}
+MISSING_METER = "ss-nometer"  # only a gas meter in the registry -> unknown
+
+
+def kpi_registry() -> str:
+    plants = {p: ("stainless_steel", FUEL_METERS) for p in FIRMS}
+    plants[MISSING_METER] = ("stainless_steel", [("gas-1", "gas")])
+    plants["sl-001"] = ("synthetic_leather", [("stack-1", "voc")])
+    return registry_toml(plants, goal=0.6)
+
+
+def write_county(store: InfluxStore) -> None:
+    lines: list[str] = []
+    for plant, (gas, coal) in FIRMS.items():
+        if gas is not None:
+            lines += register_lines("gas", plant, "gas-1", START, HOUR, gas)
+        if coal is not None:
+            lines += register_lines("coal", plant, "coal-1", START, HOUR, coal)
+    lines += register_lines("gas", MISSING_METER, "gas-1", START, HOUR, ramp(10))
+    # Before and after the window: must not leak in (the step into the window is not counted).
+    lines += register_lines("gas", "ss-gas", "gas-1", START - HOUR, HOUR, [0.0])
+    lines += register_lines("gas", "ss-gas", "gas-1", AT, HOUR, [99_999.0])
+    # A plant in the data but not in the registry is not a firm of the KPI.
+    lines += register_lines("gas", "ss-ghost", "gas-1", START, HOUR, ramp(10))
+    store.write_lines(lines)
+
+
+EXPECTED = {
+    "ss-gas": ("gas", 230.0, 0.0),
+    "ss-coal": ("coal", 0.0, 2300.0),
+    "ss-mixed": ("mixed", 230.0, 230.0),
+    "ss-edge": ("gas", 23 * 6.4287, 23 * 1.2143),
+    "ss-idle": ("idle", 0.0, 0.0),
+    "ss-reset": ("gas", 220.0, 0.0),
+    "ss-jump": ("gas", 220.0, 0.0),
+    "ss-silent": ("unknown", 0.0, 0.0),
+    MISSING_METER: ("unknown", 230.0, 0.0),
+}
+
+
+def test_every_status_from_real_influxdb(store: InfluxStore) -> None:
+    write_county(store)
+    registry = parse_registry(tomllib.loads(kpi_registry()))
+    d = KpiDefinition()
+    fuels = firm_fuels(store, registry.by_sector("stainless_steel"), AT, timedelta(days=1), d)
+    result = gas_share(fuels, registry.gas_share_goal, d)
+    rows = {r.plant: r for r in result.rows}
+    assert set(rows) == set(EXPECTED)
+    for plant, (status, gas_m3, coal_kg) in EXPECTED.items():
+        row = rows[plant]
+        assert row.status == status, (plant, row)
+        assert row.gas_m3 == pytest.approx(gas_m3), plant
+        assert row.coal_kg == pytest.approx(coal_kg), plant
+    assert rows["ss-edge"].gas_fraction == pytest.approx(0.9)
+    assert rows["ss-mixed"].gas_fraction == pytest.approx(279.289 / (279.289 + 164.289))
+    assert rows["ss-silent"].reason == "gas meter silent for 100% of the window"
+    assert rows[MISSING_METER].reason == "gas or coal meter missing from the registry"
+    assert rows["ss-coal"].co2_kg == pytest.approx(2300 * 1.9003)
+    # gas: ss-gas, ss-edge, ss-reset, ss-jump; idle excluded -> 8 active firms
+    assert result.counts == {"gas": 4, "mixed": 1, "coal": 1, "idle": 1, "unknown": 2}
+    assert result.share == pytest.approx(4 / 8)
+    assert result.share_upper == pytest.approx(6 / 8)
+    assert result.firms_needed == 1  # ceil(0.6 * 8) - 4
+    assert result.meets_goal is False
+
+
+def test_partly_silent_meter_is_unknown_below_80_percent(store: InfluxStore) -> None:
+    # 19 of 24 hourly buckets covered = 79 % -> unknown; 20 of 24 = 83 % -> known
+    lines = register_lines("gas", "ss-a", "gas-1", START, HOUR, ramp(10)[:19])
+    lines += register_lines("coal", "ss-a", "coal-1", START, HOUR, FLAT)
+    lines += register_lines("gas", "ss-b", "gas-1", START, HOUR, ramp(10)[:20])
+    lines += register_lines("coal", "ss-b", "coal-1", START, HOUR, FLAT)
+    store.write_lines(lines)
+    toml = registry_toml({p: ("stainless_steel", FUEL_METERS) for p in ("ss-a", "ss-b")})
+    registry = parse_registry(tomllib.loads(toml))
+    fuels = firm_fuels(store, registry.plants, AT, timedelta(days=1), KpiDefinition())
+    result = gas_share(fuels, 0.5, KpiDefinition())
+    assert [r.status for r in result.rows] == ["unknown", "gas"]
+    assert result.rows[0].reason == "gas meter silent for 21% of the window"
+
+
+def test_gas_share_over_http_json_and_csv(
+    store: InfluxStore, make_client: Callable[..., TestClient]
+) -> None:
+    write_county(store)
+    client = make_client(kpi_registry())
+    params = {"at": "2026-03-31T08:00:00+08:00", "window_days": 1}
+    resp = client.get("/api/v1/kpi/gas-share", params=params, headers=ADMIN)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["window_start"] == "2026-03-30T00:00:00+00:00"
+    assert body["counts"] == {"gas": 4, "mixed": 1, "coal": 1, "idle": 1, "unknown": 2}
+    assert body["firms_needed"] == 1
+    assert body["definition"]["goal"] == 0.6
+    assert {r["plant"]: r["status"] for r in body["rows"]} == {
+        p: s for p, (s, _, _) in EXPECTED.items()
+    }
+
+    resp = client.get("/api/v1/kpi/gas-share", params={**params, "format": "csv"}, headers=ADMIN)
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/csv")
+    assert resp.content.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig"))))
+    by_plant = {r["plant"]: r for r in rows}
+    assert by_plant["ss-coal"]["name"] == "ss-coal 不锈钢有限公司"
+    assert by_plant["ss-coal"]["coal_kg"] == "2300.0"
+    assert by_plant["ss-idle"]["gas_fraction"] == ""
+    assert len(rows) == len(EXPECTED)

@@ -1,0 +1,155 @@
+"""HTTP push: same validation as MQTT, published to the broker, stored by a real collector."""
+
+from __future__ import annotations
+
+import json
+import queue
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.client import Inbound, MqttClient
+from ingest.store import InfluxStore
+from scripts.devstack import Server
+from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
+from tests.conftest import Process, wait_until
+
+pytestmark = pytest.mark.integration
+
+TOML = registry_toml({"ss-a": ("stainless_steel", FUEL_METERS)})
+PATH = "/api/v1/plants/ss-a/meters/gas-1/readings"
+
+
+def now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def test_push_is_published_verbatim_after_puback(
+    make_client: Callable[..., TestClient], mosquitto: Server
+) -> None:
+    inbox: queue.Queue[Inbound] = queue.Queue()
+    listener = MqttClient(
+        f"listener-{uuid.uuid4().hex[:6]}",
+        "127.0.0.1",
+        mosquitto.port,
+        on_message=inbox.put,
+        subscriptions=[("plantwatch/plants/ss-a/meters/gas-1/readings", 1)],
+    )
+    listener.start()
+    try:
+        client = make_client(TOML, mqtt_port=mosquitto.port)
+        t = now_ms() - 60_000
+        payload = json.dumps(
+            {
+                "readings": [
+                    {"ts": t, "values": {"volume_m3": 10.0}},
+                    {"ts": t + 1000, "values": {"volume_m3": 11.5}, "flags": {"volume_m3": "M"}},
+                ]
+            }
+        ).encode()
+        resp = client.post(PATH, content=payload, headers=ADMIN)
+        assert resp.status_code == 202, resp.text
+        assert resp.json() == {
+            "accepted": 2,
+            "plant": "ss-a",
+            "meter": "gas-1",
+            "topic": "plantwatch/plants/ss-a/meters/gas-1/readings",
+        }
+        message = inbox.get(timeout=10)
+        assert message.payload == payload and message.qos == 1
+    finally:
+        listener.stop()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "reason"),
+    [
+        (PATH, b"not json", "payload is not valid UTF-8 JSON"),
+        (
+            PATH,
+            b'{"ts": 1772323200000, "values": {"mass_kg": 1}}',
+            "'mass_kg' is not a value of a gas meter",
+        ),
+        (PATH, b'{"ts": "2026-03-01T08:00:00", "values": {"volume_m3": 1}}', "has no UTC offset"),
+        (PATH, b'{"ts": 4000000000000, "values": {"volume_m3": 1}}', "in the future"),
+        (
+            PATH,
+            b'{"ts": 1772323200000, "values": {"volume_m3": -5}}',
+            "outside the plausible range",
+        ),
+        (
+            "/api/v1/plants/ss-a/meters/gas-9/readings",
+            b'{"ts": 1772323200000, "values": {"volume_m3": 1}}',
+            "meter 'gas-9' is not registered for plant 'ss-a'",
+        ),
+        (
+            "/api/v1/plants/ss-zz/meters/gas-1/readings",
+            b'{"ts": 1772323200000, "values": {"volume_m3": 1}}',
+            "plant 'ss-zz' is not in the registry",
+        ),
+    ],
+)
+def test_refusals_are_422_with_the_collectors_reason_and_kept(
+    path: str,
+    body: bytes,
+    reason: str,
+    make_client: Callable[..., TestClient],
+    store: InfluxStore,
+) -> None:
+    client = make_client(TOML)
+    resp = client.post(path, content=body, headers=ADMIN)
+    assert resp.status_code == 422
+    assert reason in resp.json()["detail"]
+    (dead,) = store.query('SELECT "reason", "topic" FROM "dead_letter"')
+    assert reason in dead.values[0][1]
+
+
+def test_broker_down_is_503_and_nothing_is_claimed(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(TOML, push_timeout_seconds=0.3)
+    body = json.dumps({"ts": now_ms(), "values": {"volume_m3": 1.0}}).encode()
+    resp = client.post(PATH, content=body, headers=ADMIN)
+    assert resp.status_code == 503
+    assert "not connected" in resp.json()["detail"]
+
+
+def test_pushed_readings_reach_influxdb_through_the_collector(
+    make_client: Callable[..., TestClient],
+    mosquitto: Server,
+    influxd: Server,
+    store: InfluxStore,
+    spawn: Callable[..., Process],
+    tmp_path,
+) -> None:
+    registry = tmp_path / "registry.toml"
+    registry.write_text(TOML, encoding="utf-8")
+    collector = spawn(
+        ["ingest"],
+        {
+            "PLANTWATCH_REGISTRY": str(registry),
+            "PLANTWATCH_MQTT_PORT": str(mosquitto.port),
+            "PLANTWATCH_INFLUX_URL": store.url,
+            "PLANTWATCH_INFLUX_DB": store.database,
+            "PLANTWATCH_COLLECTOR_ID": f"push-{store.database}",
+            "PLANTWATCH_SHARE_GROUP": store.database,
+            "PLANTWATCH_SPOOL_DIR": str(tmp_path / "spool"),
+        },
+        "collector",
+    )
+    assert wait_until(lambda: "mqtt connected" in collector.log(), 20), collector.log()
+    client = make_client(TOML, mqtt_port=mosquitto.port)
+    t = datetime.now(UTC) - timedelta(minutes=5)
+    body = json.dumps(
+        {"readings": [{"ts": t.isoformat(), "values": {"volume_m3": 7.0}}] * 2}
+    ).encode()  # the same reading twice stays one point
+    assert client.post(PATH, content=body, headers=ADMIN).status_code == 202
+    assert client.post(PATH, content=body, headers=ADMIN).status_code == 202  # a retry too
+
+    def stored() -> list:
+        series = store.query('SELECT "volume_m3" FROM "gas"')
+        return list(series[0].values) if series else []
+
+    assert wait_until(lambda: len(stored()) == 1, 20), collector.log()
+    assert stored()[0][1] == 7.0
