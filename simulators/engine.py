@@ -36,7 +36,7 @@ from simulators.voc import StackPlan, season_temp_c, voc_block
 
 VOC_PROTOCOLS = ("json", "hj212", "mixed")
 BASE_STEP_S = 60  # registers are integrated at this step; intervals must be multiples of it
-OUTAGE_BACKFILL_SPACING_S = 0.001  # buffered chunks leave back to back after the link returns
+OUTAGE_BACKFILL_PACE = 0.5  # a reading buffered x s before the link returned leaves 0.5 x s after
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +239,9 @@ class County:
             deliver = t
             for f in outages:
                 if f.start_s <= t < f.end_s:
-                    # Buffered while the link was down; backfilled newest first when it returns.
-                    deliver = f.end_s + (f.end_s - t) * OUTAGE_BACKFILL_SPACING_S / 60.0
+                    # Buffered while the link was down; backfilled newest first when it
+                    # returns, trickling in between the live readings that follow.
+                    deliver = f.end_s + (f.end_s - t) * OUTAGE_BACKFILL_PACE
             body = payload
             if any(f.kind == "malformed" and f.start_s <= t < f.end_s for f in faults):
                 body = malformed(payload, int(seeded_unit(self.config.seed, f"{meter.meter}/{t}") * 1000))

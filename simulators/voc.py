@@ -113,7 +113,6 @@ def voc_block(
                 inside, peak * np.exp(rng.normal(0.0, 0.08, n)), values[pollutant]
             )
             episodes.append((begin, begin + length, pollutant))
-    values["thc_mgm3"] = values["nmhc_mgm3"] + METHANE_MGM3 * np.exp(rng.normal(0.0, 0.05, n))
     values["flow_m3h"] = np.where(
         running,
         plan.flow_m3h * production * (0.97 + 0.03 * rng.standard_normal(n)),
@@ -143,6 +142,9 @@ def voc_block(
             if name in POLLUTANTS:
                 values[name] = np.where(inside, values[name] * rng.uniform(0.0, 0.3), values[name])
             flags[name] = np.where(inside, "M", flags[name])
+    # The THC channel shares the NMHC analyser (and its calibration and maintenance).
+    values["thc_mgm3"] = values["nmhc_mgm3"] + METHANE_MGM3 * np.exp(rng.normal(0.0, 0.05, n))
+    flags["thc_mgm3"] = flags["nmhc_mgm3"]
     rounded = {k: np.round(np.maximum(v, 0.0), 3 if k != "flow_m3h" else 1) for k, v in values.items()}
     return VocBlock(
         t,
