@@ -14,12 +14,19 @@ from pathlib import Path
 
 from ingest.errors import PlantwatchError
 from ingest.logs import setup_logging
-from ingest.registry import load_registry
+from ingest.registry import Registry, load_registry
 from ingest.settings import CommonSettings
 from ingest.topics import Topics
 from simulators.engine import VOC_PROTOCOLS, County, EngineConfig
 from simulators.faults import FAULT_KINDS, Fault, FaultRates, FaultSpecError, parse_fault
-from simulators.fleet import DEFAULT_LEATHER, DEFAULT_OTHER, DEFAULT_SEED, DEFAULT_STAINLESS, build_fleet, registry_toml
+from simulators.fleet import (
+    DEFAULT_LEATHER,
+    DEFAULT_OTHER,
+    DEFAULT_SEED,
+    DEFAULT_STAINLESS,
+    build_fleet,
+    registry_toml,
+)
 from simulators.plans import DEFAULT_SCENARIO, SCENARIOS, county_plan
 from simulators.publisher import CountyPublisher, Credentials
 from simulators.report import monthly_share
@@ -63,52 +70,140 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
-    live = sub.add_parser("live", help="backfill, then publish in real time (the default)", epilog=FAULT_HELP)
+    live = sub.add_parser(
+        "live", help="backfill, then publish in real time (the default)", epilog=FAULT_HELP
+    )
     _common(live, fuel_interval=60, voc_interval=60, voc_protocol="mixed", batch=96)
-    live.add_argument("--backfill-days", type=float, default=31.0, help="days of history published at start (default 31)")
-    live.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second until caught up with the wall clock (default 1)")
+    live.add_argument(
+        "--backfill-days",
+        type=float,
+        default=31.0,
+        help="days of history published at start (default 31)",
+    )
+    live.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second until caught up with the wall clock (default 1)",
+    )
     live.add_argument(
         "--catch-up-hours",
         type=float,
         default=None,
         help="with --speed > 1: live play starts this many hours ago (default 2; 0 without speed-up)",
     )
-    live.add_argument("--control", type=Path, help="watch FILE for fault specs appended by `inject`")
+    live.add_argument(
+        "--control", type=Path, help="watch FILE for fault specs appended by `inject`"
+    )
     live.add_argument("--live", action="store_true", help=argparse.SUPPRESS)  # foundation's flag
     live.add_argument("--interval-seconds", type=int, dest="fuel_interval", help=argparse.SUPPRESS)
-    history = sub.add_parser("history", help="publish a whole period fast through MQTT", epilog=FAULT_HELP)
+    history = sub.add_parser(
+        "history", help="publish a whole period fast through MQTT", epilog=FAULT_HELP
+    )
     _common(history, fuel_interval=900, voc_interval=300, voc_protocol="json", batch=96)
-    history.add_argument("--year", type=int, help="a whole calendar year (up to now if it is this year)")
-    history.add_argument("--start", type=date.fromisoformat, help="first local day (YYYY-MM-DD); default 1 January")
-    history.add_argument("--end", type=date.fromisoformat, help="last local day, inclusive; default today")
+    history.add_argument(
+        "--year", type=int, help="a whole calendar year (up to now if it is this year)"
+    )
+    history.add_argument(
+        "--start", type=date.fromisoformat, help="first local day (YYYY-MM-DD); default 1 January"
+    )
+    history.add_argument(
+        "--end", type=date.fromisoformat, help="last local day, inclusive; default today"
+    )
     history.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     registry = sub.add_parser("registry", help="write the county's registry TOML")
     registry.add_argument("--out", type=Path, required=True, help="file to write ('-' for stdout)")
     registry.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    registry.add_argument("--stainless", type=int, default=DEFAULT_STAINLESS, help="stainless-steel firms")
-    registry.add_argument("--leather", type=int, default=DEFAULT_LEATHER, help="synthetic-leather firms")
-    registry.add_argument("--other", type=int, default=DEFAULT_OTHER, help="other firms (electricity only)")
+    registry.add_argument(
+        "--stainless", type=int, default=DEFAULT_STAINLESS, help="stainless-steel firms"
+    )
+    registry.add_argument(
+        "--leather", type=int, default=DEFAULT_LEATHER, help="synthetic-leather firms"
+    )
+    registry.add_argument(
+        "--other", type=int, default=DEFAULT_OTHER, help="other firms (electricity only)"
+    )
     plan = sub.add_parser("plan", help="expected monthly gas share of a scenario")
     plan.add_argument("--seed", type=int, default=DEFAULT_SEED)
     plan.add_argument("--scenario", choices=sorted(SCENARIOS), default=DEFAULT_SCENARIO)
     plan.add_argument("--year", type=int, default=datetime.now(UTC).year)
-    inject = sub.add_parser("inject", help="hand faults to a running live simulator", epilog=FAULT_HELP)
-    inject.add_argument("--control", type=Path, required=True, help="the live simulator's --control FILE")
+    inject = sub.add_parser(
+        "inject", help="hand faults to a running live simulator", epilog=FAULT_HELP
+    )
+    inject.add_argument(
+        "--control", type=Path, required=True, help="the live simulator's --control FILE"
+    )
     inject.add_argument("faults", nargs="+", metavar="SPEC", help="fault spec(s)")
     return parser
 
 
-def _common(p: argparse.ArgumentParser, *, fuel_interval: int, voc_interval: int, voc_protocol: str, batch: int) -> None:
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed: same seed, same data (default {DEFAULT_SEED})")
-    p.add_argument("--scenario", choices=sorted(SCENARIOS), default=DEFAULT_SCENARIO, help="conversion programme (default on_track)")
-    p.add_argument("--fuel-interval", type=int, default=fuel_interval, help=f"gas/coal/electricity reporting interval, s, multiple of 60 (default {fuel_interval})")
-    p.add_argument("--voc-interval", type=int, default=voc_interval, help=f"stack reporting interval, s, divides a day (default {voc_interval})")
-    p.add_argument("--voc-protocol", choices=VOC_PROTOCOLS, default=voc_protocol, help=f"stacks send JSON, HJ 212 packets, or half each (default {voc_protocol})")
-    p.add_argument("--batch", type=int, default=batch, help=f"readings per JSON message at most (default {batch})")
-    p.add_argument("--fault", action="append", default=[], metavar="SPEC", help="inject a fault (repeatable; see below)")
-    p.add_argument("--fault-rate", action="append", default=[], metavar="KIND=RATE", help="random fault rate per meter per day (reset, replace: per year)")
-    p.add_argument("--no-faults", action="store_true", help="no random faults (on-demand faults still apply)")
-    p.add_argument("--max-inflight", type=int, default=2000, help="unacknowledged QoS 1 messages at most (default 2000)")
+def _common(
+    p: argparse.ArgumentParser,
+    *,
+    fuel_interval: int,
+    voc_interval: int,
+    voc_protocol: str,
+    batch: int,
+) -> None:
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"random seed: same seed, same data (default {DEFAULT_SEED})",
+    )
+    p.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        default=DEFAULT_SCENARIO,
+        help="conversion programme (default on_track)",
+    )
+    p.add_argument(
+        "--fuel-interval",
+        type=int,
+        default=fuel_interval,
+        help=f"gas/coal/electricity reporting interval, s, multiple of 60 (default {fuel_interval})",
+    )
+    p.add_argument(
+        "--voc-interval",
+        type=int,
+        default=voc_interval,
+        help=f"stack reporting interval, s, divides a day (default {voc_interval})",
+    )
+    p.add_argument(
+        "--voc-protocol",
+        choices=VOC_PROTOCOLS,
+        default=voc_protocol,
+        help=f"stacks send JSON, HJ 212 packets, or half each (default {voc_protocol})",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=batch,
+        help=f"readings per JSON message at most (default {batch})",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault (repeatable; see below)",
+    )
+    p.add_argument(
+        "--fault-rate",
+        action="append",
+        default=[],
+        metavar="KIND=RATE",
+        help="random fault rate per meter per day (reset, replace: per year)",
+    )
+    p.add_argument(
+        "--no-faults", action="store_true", help="no random faults (on-demand faults still apply)"
+    )
+    p.add_argument(
+        "--max-inflight",
+        type=int,
+        default=2000,
+        help="unacknowledged QoS 1 messages at most (default 2000)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _registry(args: argparse.Namespace) -> int:
-    text = registry_toml(build_fleet(args.seed, args.stainless, args.leather, args.other), seed=args.seed)
+    text = registry_toml(
+        build_fleet(args.seed, args.stainless, args.leather, args.other), seed=args.seed
+    )
     if str(args.out) == "-":
         sys.stdout.write(text)
     else:
@@ -150,9 +247,11 @@ def _inject(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace, registry) -> int:  # type: ignore[no-untyped-def]
+def _plan(args: argparse.Namespace, registry: Registry) -> int:
     plan = county_plan(registry, args.seed, args.scenario, args.year)
-    print(f"scenario {args.scenario}, {len(plan.fuel)} stainless-steel firms, 30-day share with gas_fraction >= 0.9")
+    print(
+        f"scenario {args.scenario}, {len(plan.fuel)} stainless-steel firms, 30-day share with gas_fraction >= 0.9"
+    )
     for month_end, share in monthly_share(plan, args.seed, args.year):
         print(f"  {month_end.isoformat()}  {share:6.1%}  {'#' * round(share * 50)}")
     return 0
@@ -171,10 +270,12 @@ def plant_credentials(settings: CommonSettings) -> Credentials | None:
     return lambda plant: (plant, str(store.password_for(plant)))
 
 
-def _publish(args: argparse.Namespace, settings: CommonSettings, registry) -> int:  # type: ignore[no-untyped-def]
+def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Registry) -> int:
     now = time.time()
     if args.fuel_interval % 60 or 86_400 % args.voc_interval:
-        raise ValueError("--fuel-interval must be a multiple of 60 and --voc-interval must divide a day")
+        raise ValueError(
+            "--fuel-interval must be a multiple of 60 and --voc-interval must divide a day"
+        )
     rates = FaultRates.none() if args.no_faults else FaultRates().with_overrides(args.fault_rate)
     faults: list[Fault] = [parse_fault(text, now) for text in args.fault]
     config = EngineConfig(
@@ -192,7 +293,11 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry) -> in
         start_s = _local_midnight(first)
         end_s = min(now, _local_midnight(last + timedelta(days=1)))
     else:
-        catch_up = args.catch_up_hours if args.catch_up_hours is not None else (2.0 if args.speed > 1 else 0.0)
+        catch_up = (
+            args.catch_up_hours
+            if args.catch_up_hours is not None
+            else (2.0 if args.speed > 1 else 0.0)
+        )
         end_s = now - catch_up * 3600
         start_s = end_s - args.backfill_days * 86_400
         first = datetime.fromtimestamp(start_s, UTC).date()
@@ -211,10 +316,20 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry) -> in
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     publisher.start()
-    print(f"simulator: {len(county.plants)} plants connected to {settings.mqtt_host}:{settings.mqtt_port}", flush=True)
+    print(
+        f"simulator: {len(county.plants)} plants connected to {settings.mqtt_host}:{settings.mqtt_port}",
+        flush=True,
+    )
     try:
         began = time.monotonic()
-        totals = run_history(county, publisher, start_s, end_s, stop, progress=not getattr(args, "no_progress", False))
+        totals = run_history(
+            county,
+            publisher,
+            start_s,
+            end_s,
+            stop,
+            progress=not getattr(args, "no_progress", False),
+        )
         publisher.flush(120.0)
         print(
             f"simulator: published {totals.readings} readings in {totals.messages} messages "
@@ -223,9 +338,20 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry) -> in
         )
         if args.command == "live" and not stop.is_set():
             county.config = dataclasses.replace(
-                config, fuel_interval_s=args.fuel_interval, voc_interval_s=args.voc_interval, voc_protocol=args.voc_protocol
+                config,
+                fuel_interval_s=args.fuel_interval,
+                voc_interval_s=args.voc_interval,
+                voc_protocol=args.voc_protocol,
             )
-            run_live(county, publisher, end_s, max(args.speed, 1.0), stop, control=args.control, on_tick=publisher.announce)
+            run_live(
+                county,
+                publisher,
+                end_s,
+                max(args.speed, 1.0),
+                stop,
+                control=args.control,
+                on_tick=publisher.announce,
+            )
     finally:
         publisher.stop()
     return 0

@@ -120,7 +120,15 @@ def parse_fault(text: str, now_s: float) -> Fault:
             amount = float(options["x"])
         except ValueError:
             raise FaultSpecError(f"x={options['x']!r} must be a number") from None
-    return Fault(kind, match.group("plant"), match.group("meter") or "*", start, duration, match.group("value"), amount)
+    return Fault(
+        kind,
+        match.group("plant"),
+        match.group("meter") or "*",
+        start,
+        duration,
+        match.group("value"),
+        amount,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +156,9 @@ class FaultRates:
             kind, sep, rate = pair.partition("=")
             name = next((n for n in current if n.split("_per_")[0] == kind), None)
             if not sep or name is None:
-                raise FaultSpecError(f"fault rate {pair!r} must be KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}")
+                raise FaultSpecError(
+                    f"fault rate {pair!r} must be KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}"
+                )
             try:
                 current[name] = float(rate)
             except ValueError:
@@ -172,7 +182,12 @@ RANDOM_DURATIONS_S = {
 
 
 def random_faults(
-    plant: str, meter: str, meter_kind: str, day_start_s: float, rates: FaultRates, rng: np.random.Generator
+    plant: str,
+    meter: str,
+    meter_kind: str,
+    day_start_s: float,
+    rates: FaultRates,
+    rng: np.random.Generator,
 ) -> list[Fault]:
     """Faults starting during one day on one meter, drawn at `rates`."""
     out = []
@@ -193,7 +208,9 @@ def random_faults(
                 amount = round(float(rng.uniform(0, 50)), 1)
             elif kind == "spike":
                 amount = float(rng.uniform(4, 15))
-            out.append(Fault(kind, plant, meter, start, float(rng.uniform(low, high)), None, amount))
+            out.append(
+                Fault(kind, plant, meter, start, float(rng.uniform(low, high)), None, amount)
+            )
     return out
 
 
@@ -222,11 +239,13 @@ class FaultState:
     """What a meter's faults left behind: register offsets, stuck values, spent spikes."""
 
     offsets: dict[str, float] = field(default_factory=dict)
-    stuck: dict[tuple[float, str, str], float] = field(default_factory=dict)
+    stuck: dict[tuple[str, float, str], float] = field(default_factory=dict)
     done: set[tuple[str, float, str]] = field(default_factory=set)
 
 
-def apply_value_faults(series: Series, faults: Sequence[Fault], state: FaultState) -> tuple[Series, np.ndarray]:
+def apply_value_faults(
+    series: Series, faults: Sequence[Fault], state: FaultState
+) -> tuple[Series, np.ndarray]:
     """The readings the device reports under `faults`, and their (possibly skewed) times.
 
     `state` carries register offsets and stuck values from earlier blocks and is updated.
@@ -234,7 +253,9 @@ def apply_value_faults(series: Series, faults: Sequence[Fault], state: FaultStat
     """
     t = series.times_s
     values = {k: v.astype(np.float64, copy=True) for k, v in series.values.items()}
-    mine = sorted((f for f in faults if f.applies_to(series.plant, series.meter)), key=lambda f: f.start_s)
+    mine = sorted(
+        (f for f in faults if f.applies_to(series.plant, series.meter)), key=lambda f: f.start_s
+    )
     for name in CUMULATIVE:
         if name not in values:
             continue
@@ -260,10 +281,10 @@ def apply_value_faults(series: Series, faults: Sequence[Fault], state: FaultStat
             for name in [f.value] if f.value else list(values):
                 if name not in values or not inside.any():
                     continue
-                key = (f.start_s, f.meter, name)
-                if key not in state.stuck:
-                    state.stuck[key] = float(values[name][np.argmax(inside)])
-                values[name] = np.where(inside, state.stuck[key], values[name])
+                held = (f.meter, f.start_s, name)
+                if held not in state.stuck:
+                    state.stuck[held] = float(values[name][np.argmax(inside)])
+                values[name] = np.where(inside, state.stuck[held], values[name])
         elif f.kind == "spike":
             hit = np.nonzero(t >= f.start_s)[0]
             # Without a value name the first value spikes: the register, or NMHC on a stack.

@@ -26,7 +26,9 @@ HOUR_PACKET_SECONDS = 3600
 VALID_SHARE_FOR_N = 0.75  # an average is flagged N when most of its readings were
 
 
-def readings_of(times_s: np.ndarray, values: Mapping[str, np.ndarray], flags: Mapping[str, np.ndarray]) -> list[Reading]:
+def readings_of(
+    times_s: np.ndarray, values: Mapping[str, np.ndarray], flags: Mapping[str, np.ndarray]
+) -> list[Reading]:
     """Column arrays to `Reading`s (flags N are left out, as on the wire)."""
     names = list(values)
     columns = [values[n].tolist() for n in names]
@@ -37,7 +39,9 @@ def readings_of(times_s: np.ndarray, values: Mapping[str, np.ndarray], flags: Ma
         row_flags = {n: col[i] for n, col in flag_columns.items() if col[i] != "N"}
         out.append(
             Reading(
-                datetime.fromtimestamp(ts_ms // 1000, UTC).replace(microsecond=(ts_ms % 1000) * 1000),
+                datetime.fromtimestamp(ts_ms // 1000, UTC).replace(
+                    microsecond=(ts_ms % 1000) * 1000
+                ),
                 MappingProxyType({n: col[i] for n, col in zip(names, columns, strict=True)}),
                 MappingProxyType(row_flags),
             )
@@ -59,7 +63,9 @@ def _qn(ts_s: float, timezone: str) -> str:
     return local.strftime("%Y%m%d%H%M%S") + f"{local.microsecond // 1000:03d}"
 
 
-def realtime_packet(mn: str, reading: Reading, timezone: str, dmf_code: str = hj212.DEFAULT_DMF_CODE) -> bytes:
+def realtime_packet(
+    mn: str, reading: Reading, timezone: str, dmf_code: str = hj212.DEFAULT_DMF_CODE
+) -> bytes:
     """A CN 2011 packet (`-Rtd` and `-Flag` per value) for one reading."""
     ts = reading.ts.timestamp()
     items = {}
@@ -73,7 +79,12 @@ def realtime_packet(mn: str, reading: Reading, timezone: str, dmf_code: str = hj
 
 
 def average_packet(
-    mn: str, cn: str, period_start_s: float, readings: list[Reading], timezone: str, dmf_code: str = hj212.DEFAULT_DMF_CODE
+    mn: str,
+    cn: str,
+    period_start_s: float,
+    readings: list[Reading],
+    timezone: str,
+    dmf_code: str = hj212.DEFAULT_DMF_CODE,
 ) -> bytes | None:
     """A CN 2051/2061 packet (`-Avg`, `-Min`, `-Max`, `-Flag`) over `readings`, or None if empty."""
     if not readings:
@@ -82,7 +93,9 @@ def average_packet(
     for name in readings[0].values:
         code, factor = _code(name, dmf_code)
         flags = [r.flag(name) for r in readings if name in r.values]
-        valid = [r.values[name] * factor for r in readings if name in r.values and r.flag(name) == "N"]
+        valid = [
+            r.values[name] * factor for r in readings if name in r.values and r.flag(name) == "N"
+        ]
         values = valid or [r.values[name] * factor for r in readings if name in r.values]
         if flags.count("N") >= VALID_SHARE_FOR_N * len(flags):
             flag = "N"

@@ -13,7 +13,7 @@ from types import MappingProxyType
 import numpy as np
 
 from ingest.registry import Plant, Registry
-from simulators.calendar import day_start_s, day_number
+from simulators.calendar import day_number, day_start_s
 from simulators.fuel import ElectricityPlan, FuelPlan
 from simulators.seeding import rng_for, seeded_unit
 from simulators.voc import DEFAULT_LIMITS_MGM3, StackPlan
@@ -63,7 +63,9 @@ def county_plan(registry: Registry, seed: int, scenario: str, year: int) -> Coun
     for plant in registry.plants:
         gas, coal = plant.meters_of("gas"), plant.meters_of("coal")
         if plant.sector == "stainless_steel" and gas and coal:
-            fuel.append(fuel_plan(plant, seed, programme.get(plant.id, Conversion(None, 14.0, None))))
+            fuel.append(
+                fuel_plan(plant, seed, programme.get(plant.id, Conversion(None, 14.0, None)))
+            )
         for meter in plant.meters_of("voc"):
             stacks.append(stack_plan(plant, meter.id, seed))
         for meter in plant.meters_of("electricity"):
@@ -92,7 +94,9 @@ def conversion_programme(
     for rank, pid in enumerate(order):
         dual = 7.0 + 35.0 * seeded_unit(seed, pid + "/dual-fuel")
         if rank < before:
-            start = year_start - (60 + 400 * seeded_unit(seed, pid + "/converted")) * SECONDS_PER_DAY
+            start = (
+                year_start - (60 + 400 * seeded_unit(seed, pid + "/converted")) * SECONDS_PER_DAY
+            )
         elif rank < before + during:
             k = rank - before
             # Spread evenly with jitter, so the share curve has the scenario's shape for any seed.
@@ -104,7 +108,11 @@ def conversion_programme(
         out[pid] = Conversion(start, dual, None)
     # A few early converters slip back to coal for some weeks (gas price, burner trouble).
     eligible = sorted(
-        (pid for pid, c in out.items() if c.start_s is not None and c.start_s < year_start + 200 * SECONDS_PER_DAY),
+        (
+            pid
+            for pid, c in out.items()
+            if c.start_s is not None and c.start_s < year_start + 200 * SECONDS_PER_DAY
+        ),
         key=lambda pid: seeded_unit(seed, pid + "/backslide"),
     )
     for pid in eligible[: scenario.backsliders]:
@@ -150,7 +158,11 @@ def stack_plan(plant: Plant, meter_id: str, seed: int) -> StackPlan:
     assert meter is not None
     limits = {**DEFAULT_LIMITS_MGM3, **meter.limits_mgm3}
     # Well-run stacks sit at 20-60 % of each limit while producing.
-    base = {name: round(limit * float(rng.uniform(0.2, 0.6)), 3) for name, limit in limits.items() if name in DEFAULT_LIMITS_MGM3}
+    base = {
+        name: round(limit * float(rng.uniform(0.2, 0.6)), 3)
+        for name, limit in limits.items()
+        if name in DEFAULT_LIMITS_MGM3
+    }
     return StackPlan(
         plant=plant.id,
         meter=meter_id,

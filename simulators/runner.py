@@ -52,7 +52,12 @@ class Totals:
 
 
 def run_history(
-    county: County, sink: Sink, start_s: float, end_s: float, stop: threading.Event, progress: bool = True
+    county: County,
+    sink: Sink,
+    start_s: float,
+    end_s: float,
+    stop: threading.Event,
+    progress: bool = True,
 ) -> Totals:
     """Publish every reading in (start_s, end_s] a day at a time; buffered backfills go out last."""
     totals = Totals()
@@ -133,4 +138,8 @@ class ControlFile:
             data = fh.read()
         complete = data[: data.rfind(b"\n") + 1]
         self.offset += len(complete)
-        return [line.strip() for line in complete.decode("utf-8", "replace").splitlines() if line.strip()]
+        return [
+            line.strip()
+            for line in complete.decode("utf-8", "replace").splitlines()
+            if line.strip()
+        ]

@@ -106,7 +106,9 @@ def voc_block(
         begin = float(rng.uniform(start_s, end_s))
         length = float(rng.uniform(20, 180)) * 60
         pollutant = names[int(rng.choice(len(names), p=weights / weights.sum()))]
-        peak = plan.limits_mgm3.get(pollutant, DEFAULT_LIMITS_MGM3[pollutant]) * rng.uniform(1.2, 3.0)
+        peak = plan.limits_mgm3.get(pollutant, DEFAULT_LIMITS_MGM3[pollutant]) * rng.uniform(
+            1.2, 3.0
+        )
         inside = (t >= begin) & (t < begin + length) & running
         if inside.any():
             values[pollutant] = np.where(
@@ -119,10 +121,16 @@ def voc_block(
         plan.flow_m3h * 0.08 * (1 + 0.05 * rng.standard_normal(n)),
     )
     values["temp_c"] = np.where(
-        running, plan.stack_temp_c + rng.normal(0.0, 1.0, n), season_temp_c + rng.normal(0.0, 0.5, n)
+        running,
+        plan.stack_temp_c + rng.normal(0.0, 1.0, n),
+        season_temp_c + rng.normal(0.0, 0.5, n),
     )
-    values["pressure_kpa"] = 101.3 + 0.4 * np.interp(hour, grid, knots[0]) * 0.2 + rng.normal(0, 0.05, n)
-    values["humidity_pct"] = np.clip(np.where(running, 6.0, 3.0) + rng.normal(0.0, 0.5, n), 0.5, 99.0)
+    values["pressure_kpa"] = (
+        101.3 + 0.4 * np.interp(hour, grid, knots[0]) * 0.2 + rng.normal(0, 0.05, n)
+    )
+    values["humidity_pct"] = np.clip(
+        np.where(running, 6.0, 3.0) + rng.normal(0.0, 0.5, n), 0.5, 99.0
+    )
     values["o2_pct"] = np.where(running, 19.6, 20.8) + rng.normal(0.0, 0.1, n)
     flags = {name: np.where(running, "N", "F") for name in VOC_VALUES}
     # Daily zero/span check: half zero gas, half span gas, flagged C.
@@ -145,7 +153,9 @@ def voc_block(
     # The THC channel shares the NMHC analyser (and its calibration and maintenance).
     values["thc_mgm3"] = values["nmhc_mgm3"] + METHANE_MGM3 * np.exp(rng.normal(0.0, 0.05, n))
     flags["thc_mgm3"] = flags["nmhc_mgm3"]
-    rounded = {k: np.round(np.maximum(v, 0.0), 3 if k != "flow_m3h" else 1) for k, v in values.items()}
+    rounded = {
+        k: np.round(np.maximum(v, 0.0), 3 if k != "flow_m3h" else 1) for k, v in values.items()
+    }
     return VocBlock(
         t,
         MappingProxyType(rounded),

@@ -34,12 +34,25 @@ class Sink:
 
 
 def county(config: EngineConfig, faults: list[Fault] | None = None) -> County:
-    return County(county_plan(REGISTRY, config.seed, "on_track", 2026), Topics(), config, date(2026, 3, 10), faults or [])
+    return County(
+        county_plan(REGISTRY, config.seed, "on_track", 2026),
+        Topics(),
+        config,
+        date(2026, 3, 10),
+        faults or [],
+    )
 
 
 def history(config: EngineConfig, days: float = 1.0, faults: list[Fault] | None = None) -> Sink:
     sink = Sink()
-    run_history(county(config, faults), sink, START, START + days * 86_400, threading.Event(), progress=False)
+    run_history(
+        county(config, faults),
+        sink,
+        START,
+        START + days * 86_400,
+        threading.Event(),
+        progress=False,
+    )
     return sink
 
 
@@ -49,7 +62,9 @@ QUIET = EngineConfig(seed=2026, rates=FaultRates.none())
 def test_same_seed_same_messages_other_seed_other_data() -> None:
     began = time.process_time()
     first = history(QUIET)
-    print(f"\none day of the default county: {len(first.messages)} messages, {time.process_time() - began:.2f}s CPU")
+    print(
+        f"\none day of the default county: {len(first.messages)} messages, {time.process_time() - began:.2f}s CPU"
+    )
     assert first.messages == history(QUIET).messages
     assert first.messages != history(replace(QUIET, seed=7)).messages
 
@@ -59,7 +74,9 @@ def test_registers_agree_whatever_the_reporting_interval() -> None:
         out = {}
         for _, topic, payload in history(replace(QUIET, fuel_interval_s=interval)).messages:
             if topic.endswith("ss-001/meters/gas-1/readings"):
-                out.update({r["ts"]: r["values"]["volume_m3"] for r in json.loads(payload)["readings"]})
+                out.update(
+                    {r["ts"]: r["values"]["volume_m3"] for r in json.loads(payload)["readings"]}
+                )
         return out
 
     coarse, fine = gas_readings(900), gas_readings(300)
@@ -96,7 +113,11 @@ def test_every_hj212_packet_round_trips_with_a_valid_crc() -> None:
 def test_outage_backfills_late_newest_first() -> None:
     outage = Fault("outage", "ss-003", "gas-1", START + 3600 * 10, 3600 * 3)
     sink = history(replace(QUIET, batch=4), faults=[outage])
-    gas = [json.loads(p)["readings"] for _, t, p in sink.messages if t.endswith("ss-003/meters/gas-1/readings")]
+    gas = [
+        json.loads(p)["readings"]
+        for _, t, p in sink.messages
+        if t.endswith("ss-003/meters/gas-1/readings")
+    ]
     firsts = [r[0]["ts"] / 1000 for r in gas]
     buffered = [i for i, f in enumerate(firsts) if outage.start_s <= f < outage.end_s]
     assert len(buffered) == 3  # 3 h x 4 readings an hour, in messages of 4
@@ -107,7 +128,10 @@ def test_outage_backfills_late_newest_first() -> None:
 
 
 def test_duplicates_and_malformed_payloads() -> None:
-    faults = [Fault("duplicate", "ss-001", "gas-1", START, 2 * 86_400), Fault("malformed", "sl-002", "*", START, 2 * 86_400)]
+    faults = [
+        Fault("duplicate", "ss-001", "gas-1", START, 2 * 86_400),
+        Fault("malformed", "sl-002", "*", START, 2 * 86_400),
+    ]
     sink = history(replace(QUIET, batch=4), faults=faults)
     gas = [p for _, t, p in sink.messages if t.endswith("ss-001/meters/gas-1/readings")]
     assert len(gas) == 48 and len(set(gas)) == 24

@@ -24,13 +24,31 @@ NOW = 1_780_000_000.0
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("stuck:sl-003/stack-1:dmf_mgm3", Fault("stuck", "sl-003", "stack-1", NOW, 2700.0, "dmf_mgm3", None)),
-        ("stuck:sl-003/stack-1:dmf_mgm3,for=45m,at=+10m", Fault("stuck", "sl-003", "stack-1", NOW + 600, 2700.0, "dmf_mgm3", None)),
+        (
+            "stuck:sl-003/stack-1:dmf_mgm3",
+            Fault("stuck", "sl-003", "stack-1", NOW, 2700.0, "dmf_mgm3", None),
+        ),
+        (
+            "stuck:sl-003/stack-1:dmf_mgm3,for=45m,at=+10m",
+            Fault("stuck", "sl-003", "stack-1", NOW + 600, 2700.0, "dmf_mgm3", None),
+        ),
         ("dropout:ss-004,for=2h", Fault("dropout", "ss-004", "*", NOW, 7200.0, None, None)),
-        ("skew:ss-004/gas-1,x=-300,for=1d", Fault("skew", "ss-004", "gas-1", NOW, 86_400.0, None, -300.0)),
-        ("spike:sl-001/stack-1:nmhc_mgm3", Fault("spike", "sl-001", "stack-1", NOW, 0.0, "nmhc_mgm3", 8.0)),
-        ("replace:ss-002/coal-1,x=12.5", Fault("replace", "ss-002", "coal-1", NOW, 0.0, None, 12.5)),
-        ("outage:ss-010/gas-1,at=2026-06-01T08:00:00+08:00", Fault("outage", "ss-010", "gas-1", 1780272000.0, 7200.0, None, None)),
+        (
+            "skew:ss-004/gas-1,x=-300,for=1d",
+            Fault("skew", "ss-004", "gas-1", NOW, 86_400.0, None, -300.0),
+        ),
+        (
+            "spike:sl-001/stack-1:nmhc_mgm3",
+            Fault("spike", "sl-001", "stack-1", NOW, 0.0, "nmhc_mgm3", 8.0),
+        ),
+        (
+            "replace:ss-002/coal-1,x=12.5",
+            Fault("replace", "ss-002", "coal-1", NOW, 0.0, None, 12.5),
+        ),
+        (
+            "outage:ss-010/gas-1,at=2026-06-01T08:00:00+08:00",
+            Fault("outage", "ss-010", "gas-1", 1780272000.0, 7200.0, None, None),
+        ),
     ],
 )
 def test_fault_specs(spec: str, expected: Fault) -> None:
@@ -55,7 +73,15 @@ def test_bad_fault_specs_say_what_to_fix(spec: str, message: str) -> None:
 
 def _series(n: int = 10, start: int = 0) -> Series:
     t = np.arange(start, start + n, dtype=np.int64) * 60
-    return Series("p", "m", t, {"volume_m3": 100.0 + 10.0 * np.arange(start, start + n), "flow_m3h": 1.0 + np.arange(start, start + n, dtype=float)})
+    return Series(
+        "p",
+        "m",
+        t,
+        {
+            "volume_m3": 100.0 + 10.0 * np.arange(start, start + n),
+            "flow_m3h": 1.0 + np.arange(start, start + n, dtype=float),
+        },
+    )
 
 
 def test_stuck_holds_its_first_value_across_blocks() -> None:
@@ -82,7 +108,10 @@ def test_dropout_skew_and_spike() -> None:
 
 def test_reset_and_replacement_restart_the_register_and_stay() -> None:
     state = FaultState()
-    faults = [Fault("reset", "p", "m", 180.0, 0.0), Fault("replace", "p", "m", 420.0, 0.0, amount=5.0)]
+    faults = [
+        Fault("reset", "p", "m", 180.0, 0.0),
+        Fault("replace", "p", "m", 420.0, 0.0, amount=5.0),
+    ]
     first, _ = apply_value_faults(_series(5), faults, state)
     second, _ = apply_value_faults(_series(5, start=5), faults, state)
     assert list(first.values["volume_m3"]) == [100.0, 110.0, 120.0, 0.0, 10.0]
@@ -98,11 +127,23 @@ def test_rate_overrides_and_none() -> None:
 
 
 def test_random_faults_arrive_at_their_rates() -> None:
-    rates = FaultRates(dropout_per_day=0.2, outage_per_day=0.1, duplicate_per_day=0.05, reset_per_year=36.5, stuck_per_day=0.3)
+    rates = FaultRates(
+        dropout_per_day=0.2,
+        outage_per_day=0.1,
+        duplicate_per_day=0.05,
+        reset_per_year=36.5,
+        stuck_per_day=0.3,
+    )
     rng = np.random.default_rng(9)
     days = 2000
-    gas = [f for d in range(days) for f in random_faults("p", "gas-1", "gas", d * 86_400.0, rates, rng)]
-    voc = [f for d in range(days) for f in random_faults("p", "stack-1", "voc", d * 86_400.0, rates, rng)]
+    gas = [
+        f for d in range(days) for f in random_faults("p", "gas-1", "gas", d * 86_400.0, rates, rng)
+    ]
+    voc = [
+        f
+        for d in range(days)
+        for f in random_faults("p", "stack-1", "voc", d * 86_400.0, rates, rng)
+    ]
     for kind, per_day in (("dropout", 0.2), ("outage", 0.1), ("duplicate", 0.05), ("reset", 0.1)):
         count = sum(f.kind == kind for f in gas)
         expected = per_day * days

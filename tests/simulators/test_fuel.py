@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from ingest.registry import load_registry
+from ingest.settings import demo_registry_path as demo_registry
 from simulators.calendar import day_number, day_start_s, local_day, local_hour, weekday
 from simulators.fuel import COAL_KGCE_PER_KG, GAS_KGCE_PER_M3, FuelPlan, fuel_block, gas_fraction
 from simulators.plans import county_plan
 from simulators.report import share_series
-from ingest.settings import demo_registry_path as demo_registry
 
 DAY = 86_400.0
 PLAN = FuelPlan(
@@ -50,13 +50,16 @@ def _week(plan: FuelPlan, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.nda
     start = day_start_s(day_number(date(2026, 3, 2)))
     times = start + 60 * np.arange(1, 7 * 1440 + 1)
     block = fuel_block(plan, times, 60.0, 100.0, 200.0, np.random.default_rng(seed))
-    kgce = np.diff(block.volume_m3, prepend=100.0) * GAS_KGCE_PER_M3 + np.diff(block.mass_kg, prepend=200.0) * COAL_KGCE_PER_KG
+    kgce = (
+        np.diff(block.volume_m3, prepend=100.0) * GAS_KGCE_PER_M3
+        + np.diff(block.mass_kg, prepend=200.0) * COAL_KGCE_PER_KG
+    )
     return times, block.volume_m3, kgce
 
 
 def test_registers_are_cumulative_and_pure() -> None:
     plan = replace(PLAN, conversion_s=None, backslide=None, coal_gas_fraction=0.5)
-    times, volume, kgce = _week(plan)
+    _times, volume, kgce = _week(plan)
     assert np.all(np.diff(volume) >= 0)
     assert volume[0] >= 100.0
     again = _week(plan)
@@ -87,8 +90,13 @@ def test_spring_festival_furnaces_are_cold() -> None:
 def shares() -> dict[str, np.ndarray]:
     registry = load_registry(demo_registry())
     began = time.process_time()
-    out = {s: share_series(county_plan(registry, 2026, s, 2026), 2026, 2026) for s in ("ahead", "on_track", "behind")}
-    print(f"\nshare series of 3 scenarios x 60 firms x 1 year: {time.process_time() - began:.2f}s CPU")
+    out = {
+        s: share_series(county_plan(registry, 2026, s, 2026), 2026, 2026)
+        for s in ("ahead", "on_track", "behind")
+    }
+    print(
+        f"\nshare series of 3 scenarios x 60 firms x 1 year: {time.process_time() - began:.2f}s CPU"
+    )
     return out
 
 
@@ -118,7 +126,9 @@ def test_some_firms_never_convert_and_some_backslide() -> None:
     plan = county_plan(load_registry(demo_registry()), 2026, "on_track", 2026)
     never = [p for p in plan.fuel if p.conversion_s is None]
     year_start = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
-    during = [p for p in plan.fuel if p.conversion_s is not None and p.conversion_s >= year_start - DAY]
+    during = [
+        p for p in plan.fuel if p.conversion_s is not None and p.conversion_s >= year_start - DAY
+    ]
     assert 15 <= len(never) <= 30
     assert len(during) >= 20
     assert 1 <= sum(p.backslide is not None for p in plan.fuel) <= 5

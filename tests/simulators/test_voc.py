@@ -10,7 +10,13 @@ import pytest
 from simulators.calendar import day_number, day_start_s, local_hour
 from simulators.voc import DEFAULT_LIMITS_MGM3, POLLUTANTS, StackPlan, voc_block
 
-BASE = {"nmhc_mgm3": 60.0, "dmf_mgm3": 20.0, "benzene_mgm3": 0.5, "toluene_mgm3": 8.0, "xylene_mgm3": 6.0}
+BASE = {
+    "nmhc_mgm3": 60.0,
+    "dmf_mgm3": 20.0,
+    "benzene_mgm3": 0.5,
+    "toluene_mgm3": 8.0,
+    "xylene_mgm3": 6.0,
+}
 PLAN = StackPlan(
     plant="sl-x", meter="stack-1", hj212_mn="MN", shift="two", works_sunday=True, flow_m3h=30_000.0,
     base_mgm3=BASE, episodes_per_week=0.0, maintenance_every_days=1e9, calibration_hour=2.0,
@@ -49,20 +55,32 @@ def test_daily_calibration_is_flagged_c_with_zero_then_span() -> None:
 
 
 def test_exceedance_episodes_go_above_the_limit_at_the_expected_rate() -> None:
-    plan = StackPlan(**{**{f: getattr(PLAN, f) for f in PLAN.__slots__}, "episodes_per_week": 3.5, "shift": "three"})  # type: ignore[arg-type]
+    plan = StackPlan(
+        **{
+            **{f: getattr(PLAN, f) for f in PLAN.__slots__},
+            "episodes_per_week": 3.5,
+            "shift": "three",
+        }
+    )  # type: ignore[arg-type]
     days = [_day(plan, seed=s, day=date(2026, 3, 2)) for s in range(200)]
     episodes = [e for d in days for e in d.episodes]
     assert 100 - 4 * 10 < len(episodes) < 100 + 4 * 10  # Poisson(0.5/day x 200 days)
     for block in days:
         for begin, _end, pollutant in block.episodes:
-            inside = (block.times_s >= begin) & (block.times_s < begin + 600) & (block.flags[pollutant] == "N")
+            inside = (
+                (block.times_s >= begin)
+                & (block.times_s < begin + 600)
+                & (block.flags[pollutant] == "N")
+            )
             if inside.any():
                 assert block.values[pollutant][inside].max() > DEFAULT_LIMITS_MGM3[pollutant]
     assert {p for _, _, p in episodes} <= set(POLLUTANTS)
 
 
 def test_maintenance_flags_every_value_m() -> None:
-    plan = StackPlan(**{**{f: getattr(PLAN, f) for f in PLAN.__slots__}, "maintenance_every_days": 0.5})  # type: ignore[arg-type]
+    plan = StackPlan(
+        **{**{f: getattr(PLAN, f) for f in PLAN.__slots__}, "maintenance_every_days": 0.5}
+    )  # type: ignore[arg-type]
     block = _day(plan)
     flagged = block.flags["o2_pct"] == "M"
     assert 0 < flagged.sum() <= 6 * 60
@@ -70,7 +88,12 @@ def test_maintenance_flags_every_value_m() -> None:
 
 
 def test_registry_limit_overrides_the_span_and_episode_level() -> None:
-    plan = StackPlan(**{**{f: getattr(PLAN, f) for f in PLAN.__slots__}, "limits_mgm3": {**DEFAULT_LIMITS_MGM3, "dmf_mgm3": 40.0}})  # type: ignore[arg-type]
+    plan = StackPlan(
+        **{
+            **{f: getattr(PLAN, f) for f in PLAN.__slots__},
+            "limits_mgm3": {**DEFAULT_LIMITS_MGM3, "dmf_mgm3": 40.0},
+        }
+    )  # type: ignore[arg-type]
     block = _day(plan)
     hour = local_hour(block.times_s)
     assert block.values["dmf_mgm3"][(hour >= 2.3) & (hour < 2.33)][0] == pytest.approx(32.0)
