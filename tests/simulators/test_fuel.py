@@ -132,3 +132,24 @@ def test_some_firms_never_convert_and_some_backslide() -> None:
     assert 15 <= len(never) <= 30
     assert len(during) >= 20
     assert 1 <= sum(p.backslide is not None for p in plan.fuel) <= 5
+
+
+def test_foundation_interface_still_writes_cumulative_registers() -> None:
+    from datetime import timedelta
+
+    from simulators.fuel import Registers, firm_profile, fuel_readings
+
+    plant = load_registry(demo_registry()).plant("ss-001")
+    assert plant is not None
+    profile = firm_profile(plant, 2026)
+    assert profile is not None
+    registers = Registers()
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    gas, _coal = fuel_readings(
+        profile, registers, start, 4, timedelta(minutes=15), np.random.default_rng(1)
+    )
+    assert [r.ts for r in gas] == [start + i * timedelta(minutes=15) for i in range(4)]
+    volumes = [r.values["volume_m3"] for r in gas]
+    assert volumes == sorted(volumes) and registers.volume_m3 == pytest.approx(
+        volumes[-1], abs=1e-3
+    )

@@ -71,6 +71,7 @@ def test_two_days_of_history_reach_influxdb(
         "PLANTWATCH_SHARE_GROUP": database,
         "PLANTWATCH_SPOOL_DIR": str(tmp_path / "spool"),
         "PLANTWATCH_TOPIC_ROOT": database,  # retained statuses of other tests stay apart
+        "PLANTWATCH_CREDENTIALS_FILE": str(tmp_path / "credentials"),
     }
     collector = spawn(["ingest"], env, "collector")
     assert wait_until(lambda: "mqtt connected" in collector.log(), 20), collector.log()

@@ -43,8 +43,22 @@ def test_live_speed_up_stops_at_the_wall_clock_and_reads_injected_faults(tmp_pat
         if ticks[0] == 30:
             stop.set()
 
-    run_live(county, sink, START, 60.0, stop, wall_clock=lambda: wall[0], tick_s=0, control=control, on_tick=tick)
-    gas = [json.loads(p)["readings"] for t, p in sink.messages if t.endswith("/ss-002/meters/gas-1/readings")]
+    run_live(
+        county,
+        sink,
+        START,
+        60.0,
+        stop,
+        wall_clock=lambda: wall[0],
+        tick_s=0,
+        control=control,
+        on_tick=tick,
+    )
+    gas = [
+        json.loads(p)["readings"]
+        for t, p in sink.messages
+        if t.endswith("/ss-002/meters/gas-1/readings")
+    ]
     times = [r["ts"] / 1000 for batch in gas for r in batch]
     # 60x until it reached the wall clock (after ~10 s), then real time: never ahead of it
     assert max(times) <= wall[0]
