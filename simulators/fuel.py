@@ -1,8 +1,13 @@
-"""Stainless-steel firms' gas and coal registers: pure generators (clock and RNG passed in)."""
+"""Stainless-steel firms' gas and coal registers, and other firms' electricity: pure generators.
+
+Every generator takes the sample times (epoch seconds), the plan and a numpy Generator and
+returns arrays; nothing reads a clock or global randomness, so the same inputs give the same
+data. Registers are cumulative: a block starts from the register values the previous block
+ended with.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -11,9 +16,143 @@ import numpy as np
 
 from ingest.registry import Plant
 from ingest.schema import Reading
+from simulators.calendar import local_hour, production_on, spring_shutdown
+from simulators.seeding import seeded_unit
 
-GAS_KGCE_PER_M3 = 1.2143
+GAS_KGCE_PER_M3 = 1.2143  # GB/T 2589 (SPEC section 6)
 COAL_KGCE_PER_KG = 0.7143
+# Gas share of fuel energy while a firm runs dual-fuel: it ramps between these.
+DUAL_FUEL_START_FRACTION = 0.15
+DUAL_FUEL_END_FRACTION = 0.85
+SECONDS_PER_HOUR = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class FuelPlan:
+    """How one stainless-steel firm burns fuel through the year (derived from the seed)."""
+
+    plant: str
+    gas_meter: str
+    coal_meter: str
+    load_kgce_per_hour: float  # furnace load at full production
+    shift: str  # "three" | "two" | "day" (simulators.calendar.SHIFTS)
+    works_saturday: bool
+    works_sunday: bool
+    idle_fraction: float  # share of full load that keeps furnaces warm off-shift
+    conversion_s: float | None  # dual-fuel starts (epoch s); None: never converts
+    dual_fuel_days: float
+    coal_gas_fraction: float  # gas share of a coal firm (pilot burners, canteen)
+    residual_coal_fraction: float  # coal share left after conversion
+    backslide: tuple[float, float] | None = None  # (start, end) epoch s back on coal
+    backslide_gas_fraction: float = 0.3
+    start_volume_m3: float = 0.0  # register values at the simulation's origin
+    start_mass_kg: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FuelBlock:
+    """One block of a firm's fuel readings, column-wise."""
+
+    times_s: np.ndarray
+    volume_m3: np.ndarray  # cumulative register
+    flow_m3h: np.ndarray
+    mass_kg: np.ndarray  # cumulative register
+    rate_kgh: np.ndarray
+
+
+def gas_fraction(plan: FuelPlan, times_s: np.ndarray) -> np.ndarray:
+    """Gas share of the firm's fuel energy at each time (conversion, dual fuel, backslide)."""
+    t = np.asarray(times_s, dtype=np.float64)
+    if plan.conversion_s is None:
+        out = np.full(t.shape, plan.coal_gas_fraction)
+    else:
+        ramp = np.clip((t - plan.conversion_s) / (plan.dual_fuel_days * 86_400.0), 0.0, 1.0)
+        dual = DUAL_FUEL_START_FRACTION + (DUAL_FUEL_END_FRACTION - DUAL_FUEL_START_FRACTION) * ramp
+        out = np.where(
+            t < plan.conversion_s,
+            plan.coal_gas_fraction,
+            np.where(ramp < 1.0, dual, 1.0 - plan.residual_coal_fraction),
+        )
+    if plan.backslide is not None:
+        start, end = plan.backslide
+        out = np.where((t >= start) & (t < end), plan.backslide_gas_fraction, out)
+    return out
+
+
+def activity(
+    times_s: np.ndarray,
+    shift: str,
+    works_saturday: bool,
+    works_sunday: bool,
+    idle_fraction: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Share of full load at each time: shifts, weekends, holidays, slow drift and noise."""
+    on = production_on(times_s, shift, works_saturday, works_sunday)
+    hour = local_hour(times_s)
+    knots = rng.normal(0.0, 1.0, 26)  # hourly knots of a slow drift within the block
+    drift = np.interp(hour, np.arange(26) - 0.5, knots)
+    running = np.clip(0.82 + 0.08 * drift + rng.normal(0.0, 0.04, len(hour)), 0.4, 1.1)
+    idle = idle_fraction * np.clip(1.0 + rng.normal(0.0, 0.1, len(hour)), 0.5, 1.5)
+    load = np.where(on, running, idle)
+    # Spring Festival: furnaces are let go cold.
+    return np.where(spring_shutdown(times_s), 0.0, load)
+
+
+def fuel_block(
+    plan: FuelPlan,
+    times_s: np.ndarray,
+    interval_s: float,
+    start_volume_m3: float,
+    start_mass_kg: float,
+    rng: np.random.Generator,
+) -> FuelBlock:
+    """Gas and coal registers at `times_s`, each step burning the fuel of the interval before it."""
+    load = activity(
+        times_s, plan.shift, plan.works_saturday, plan.works_sunday, plan.idle_fraction, rng
+    )
+    kgce = plan.load_kgce_per_hour * load * (interval_s / SECONDS_PER_HOUR)
+    fraction = gas_fraction(plan, times_s)
+    gas_m3 = kgce * fraction / GAS_KGCE_PER_M3
+    coal_kg = kgce * (1.0 - fraction) / COAL_KGCE_PER_KG
+    hours = interval_s / SECONDS_PER_HOUR
+    return FuelBlock(
+        times_s=np.asarray(times_s, dtype=np.int64),
+        volume_m3=np.round(start_volume_m3 + np.cumsum(gas_m3), 2),
+        flow_m3h=np.round(gas_m3 / hours, 2),
+        mass_kg=np.round(start_mass_kg + np.cumsum(coal_kg), 1),
+        rate_kgh=np.round(coal_kg / hours, 1),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ElectricityPlan:
+    """An 'other' firm's electricity use."""
+
+    plant: str
+    meter: str
+    load_kw: float
+    shift: str
+    works_saturday: bool
+    idle_fraction: float
+    start_energy_kwh: float = 0.0
+
+
+def electricity_block(
+    plan: ElectricityPlan,
+    times_s: np.ndarray,
+    interval_s: float,
+    start_energy_kwh: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The cumulative `energy_kwh` register at `times_s`."""
+    load = activity(times_s, plan.shift, plan.works_saturday, False, plan.idle_fraction, rng)
+    kwh = plan.load_kw * load * (interval_s / SECONDS_PER_HOUR)
+    return np.round(start_energy_kwh + np.cumsum(kwh), 1)
+
+
+# -- The foundation's simple interface, kept for callers that write fuel data directly
+#    (e.g. dashboard tests); the county simulator uses `simulators.plans` and `engine`.
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +170,8 @@ class Registers:
     mass_kg: float = 0.0
 
 
-def seeded_unit(seed: int, key: str) -> float:
-    """A stable number in [0, 1) for (seed, key), independent of Python's hash salt."""
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def firm_profile(plant: Plant, seed: int) -> FirmProfile | None:
-    """A plausible fuel mix and load for a stainless-steel firm, or None if it lacks meters."""
+    """A fixed fuel mix and load for a stainless-steel firm, or None if it lacks meters."""
     gas, coal = plant.meters_of("gas"), plant.meters_of("coal")
     if not gas or not coal:
         return None

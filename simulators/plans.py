@@ -1,0 +1,194 @@
+"""Each firm's behaviour from (seed, plant id, scenario): sizes, shifts and the conversion programme.
+
+Nothing here is read from the registry beyond ids, sectors, meters and limits, so the
+registry stays a plain list of firms and any registry can be simulated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from types import MappingProxyType
+
+import numpy as np
+
+from ingest.registry import Plant, Registry
+from simulators.calendar import day_number, day_start_s
+from simulators.fuel import ElectricityPlan, FuelPlan
+from simulators.seeding import rng_for, seeded_unit
+from simulators.voc import DEFAULT_LIMITS_MGM3, StackPlan
+
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """The county's conversion programme: who converts, and when in the year."""
+
+    name: str
+    converted_before: float  # share of firms already on gas at the start of the year
+    converting: float  # share that converts during the year
+    first_day: int  # day of the year of the first conversion
+    last_day: int  # ... and of the last
+    backsliders: int  # converted firms that go back to coal for some weeks
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("ahead", 0.25, 0.55, 30, 240, 3),
+        # Calibrated so the 30-day share crosses 50 % in November.
+        Scenario("on_track", 0.20, 0.43, 85, 350, 3),
+        Scenario("behind", 0.15, 0.30, 120, 364, 3),
+    )
+}
+DEFAULT_SCENARIO = "on_track"
+
+
+@dataclass(frozen=True, slots=True)
+class CountyPlan:
+    """Every simulated meter's plan."""
+
+    fuel: tuple[FuelPlan, ...]
+    stacks: tuple[StackPlan, ...]
+    electricity: tuple[ElectricityPlan, ...]
+
+
+def county_plan(registry: Registry, seed: int, scenario: str, year: int) -> CountyPlan:
+    """Plans for every firm of `registry` that has meters the simulator knows how to drive."""
+    programme = conversion_programme(
+        [p.id for p in registry.by_sector("stainless_steel")], seed, SCENARIOS[scenario], year
+    )
+    fuel, stacks, electricity = [], [], []
+    for plant in registry.plants:
+        gas, coal = plant.meters_of("gas"), plant.meters_of("coal")
+        if plant.sector == "stainless_steel" and gas and coal:
+            fuel.append(
+                fuel_plan(plant, seed, programme.get(plant.id, Conversion(None, 14.0, None)))
+            )
+        for meter in plant.meters_of("voc"):
+            stacks.append(stack_plan(plant, meter.id, seed))
+        for meter in plant.meters_of("electricity"):
+            electricity.append(electricity_plan(plant, meter.id, seed))
+    return CountyPlan(tuple(fuel), tuple(stacks), tuple(electricity))
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    start_s: float | None
+    dual_fuel_days: float
+    backslide: tuple[float, float] | None
+
+
+def conversion_programme(
+    plant_ids: list[str], seed: int, scenario: Scenario, year: int
+) -> dict[str, Conversion]:
+    """When each stainless-steel firm converts to gas in `year` (None: never)."""
+    order = sorted(plant_ids, key=lambda pid: seeded_unit(seed, pid + "/conversion-rank"))
+    n = len(order)
+    before = round(scenario.converted_before * n)
+    during = round(scenario.converting * n)
+    year_start = day_start_s(day_number(date(year, 1, 1)))
+    span = scenario.last_day - scenario.first_day
+    out: dict[str, Conversion] = {}
+    for rank, pid in enumerate(order):
+        dual = 7.0 + 35.0 * seeded_unit(seed, pid + "/dual-fuel")
+        if rank < before:
+            start = (
+                year_start - (60 + 400 * seeded_unit(seed, pid + "/converted")) * SECONDS_PER_DAY
+            )
+        elif rank < before + during:
+            k = rank - before
+            # Spread evenly with jitter, so the share curve has the scenario's shape for any seed.
+            day = scenario.first_day + span * (k + seeded_unit(seed, pid + "/day")) / max(during, 1)
+            start = year_start + day * SECONDS_PER_DAY
+        else:
+            out[pid] = Conversion(None, dual, None)
+            continue
+        out[pid] = Conversion(start, dual, None)
+    # A few early converters slip back to coal for some weeks (gas price, burner trouble).
+    eligible = sorted(
+        (
+            pid
+            for pid, c in out.items()
+            if c.start_s is not None and c.start_s < year_start + 200 * SECONDS_PER_DAY
+        ),
+        key=lambda pid: seeded_unit(seed, pid + "/backslide"),
+    )
+    for pid in eligible[: scenario.backsliders]:
+        c = out[pid]
+        assert c.start_s is not None
+        done = max(c.start_s + c.dual_fuel_days * SECONDS_PER_DAY, year_start)
+        begin = done + (20 + 70 * seeded_unit(seed, pid + "/backslide-start")) * SECONDS_PER_DAY
+        length = (14 + 31 * seeded_unit(seed, pid + "/backslide-length")) * SECONDS_PER_DAY
+        out[pid] = Conversion(c.start_s, c.dual_fuel_days, (begin, begin + length))
+    return out
+
+
+def fuel_plan(plant: Plant, seed: int, conversion: Conversion) -> FuelPlan:
+    """A stainless-steel firm's size, shifts and fuel mix."""
+    rng = rng_for(seed, plant.id, "fuel-plan")
+    # Furnace loads are log-normal: many small tube works, a few large steel mills.
+    load = float(np.clip(rng.lognormal(np.log(600.0), 0.7), 80.0, 6000.0))
+    shift = str(rng.choice(["three", "two", "day"], p=[0.45, 0.35, 0.2]))
+    return FuelPlan(
+        plant=plant.id,
+        gas_meter=plant.meters_of("gas")[0].id,
+        coal_meter=plant.meters_of("coal")[0].id,
+        load_kgce_per_hour=round(load, 1),
+        shift=shift,
+        works_saturday=bool(rng.random() < 0.8),
+        works_sunday=bool(shift == "three" and rng.random() < 0.6),
+        idle_fraction=float(rng.uniform(0.03, 0.12)),
+        conversion_s=conversion.start_s,
+        dual_fuel_days=conversion.dual_fuel_days,
+        coal_gas_fraction=float(rng.uniform(0.0, 0.04)) if rng.random() < 0.5 else 0.0,
+        residual_coal_fraction=float(rng.uniform(0.0, 0.03)),
+        backslide=conversion.backslide,
+        backslide_gas_fraction=float(rng.uniform(0.15, 0.5)),
+        start_volume_m3=round(float(rng.uniform(1e4, 5e6)), 2),
+        start_mass_kg=round(float(rng.uniform(1e5, 5e7)), 1),
+    )
+
+
+def stack_plan(plant: Plant, meter_id: str, seed: int) -> StackPlan:
+    """A synthetic-leather stack's size, baseline concentrations and habits."""
+    rng = rng_for(seed, plant.id, meter_id, "stack-plan")
+    meter = plant.meter(meter_id)
+    assert meter is not None
+    limits = {**DEFAULT_LIMITS_MGM3, **meter.limits_mgm3}
+    # Well-run stacks sit at 20-60 % of each limit while producing.
+    base = {
+        name: round(limit * float(rng.uniform(0.2, 0.6)), 3)
+        for name, limit in limits.items()
+        if name in DEFAULT_LIMITS_MGM3
+    }
+    return StackPlan(
+        plant=plant.id,
+        meter=meter_id,
+        hj212_mn=meter.hj212_mn,
+        shift=str(rng.choice(["three", "two"], p=[0.6, 0.4])),
+        works_sunday=bool(rng.random() < 0.5),
+        flow_m3h=round(float(rng.uniform(15_000, 60_000)), 0),
+        base_mgm3=MappingProxyType(base),
+        limits_mgm3=MappingProxyType(limits),
+        episodes_per_week=float(rng.uniform(0.2, 1.5)),
+        maintenance_every_days=float(rng.uniform(20, 45)),
+        calibration_hour=float(rng.integers(0, 6)),
+        calibration_minutes=float(rng.choice([10.0, 15.0, 20.0])),
+        stack_temp_c=float(rng.uniform(35, 60)),
+    )
+
+
+def electricity_plan(plant: Plant, meter_id: str, seed: int) -> ElectricityPlan:
+    """An 'other' firm's electrical load and hours."""
+    rng = rng_for(seed, plant.id, meter_id, "electricity-plan")
+    return ElectricityPlan(
+        plant=plant.id,
+        meter=meter_id,
+        load_kw=round(float(rng.uniform(100, 1500)), 1),
+        shift=str(rng.choice(["two", "day"])),
+        works_saturday=bool(rng.random() < 0.5),
+        idle_fraction=float(rng.uniform(0.05, 0.2)),
+        start_energy_kwh=round(float(rng.uniform(1e4, 5e6)), 1),
+    )

@@ -1,0 +1,154 @@
+"""The county engine: determinism, delivery faults, and messages the real collector accepts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pytest
+
+from ingest import hj212
+from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
+from ingest.registry import load_registry
+from ingest.settings import demo_registry_path
+from ingest.topics import Topics
+from simulators.engine import County, EngineConfig, Outgoing
+from simulators.faults import Fault, FaultRates
+from simulators.plans import county_plan
+from simulators.runner import run_history
+
+REGISTRY = load_registry(demo_registry_path())
+START = datetime(2026, 3, 10, tzinfo=UTC).timestamp() - 8 * 3600  # local midnight
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str, bytes]] = []
+
+    def publish(self, plant: str, topic: str, payload: bytes) -> None:
+        self.messages.append((plant, topic, payload))
+
+
+def county(config: EngineConfig, faults: list[Fault] | None = None) -> County:
+    return County(
+        county_plan(REGISTRY, config.seed, "on_track", 2026),
+        Topics(),
+        config,
+        date(2026, 3, 10),
+        faults or [],
+    )
+
+
+def history(config: EngineConfig, days: float = 1.0, faults: list[Fault] | None = None) -> Sink:
+    sink = Sink()
+    run_history(
+        county(config, faults),
+        sink,
+        START,
+        START + days * 86_400,
+        threading.Event(),
+        progress=False,
+    )
+    return sink
+
+
+QUIET = EngineConfig(seed=2026, rates=FaultRates.none())
+
+
+def test_same_seed_same_messages_other_seed_other_data() -> None:
+    began = time.process_time()
+    first = history(QUIET, days=0.25)
+    print(
+        f"\nsix hours of the default county: {len(first.messages)} messages, {time.process_time() - began:.2f}s CPU"
+    )
+    assert first.messages == history(QUIET, days=0.25).messages
+    assert first.messages != history(replace(QUIET, seed=7), days=0.25).messages
+
+
+def test_registers_agree_whatever_the_reporting_interval() -> None:
+    def gas_readings(interval: int) -> dict[int, float]:
+        out = {}
+        for _, topic, payload in history(
+            replace(QUIET, fuel_interval_s=interval), days=0.25
+        ).messages:
+            if topic.endswith("ss-001/meters/gas-1/readings"):
+                out.update(
+                    {r["ts"]: r["values"]["volume_m3"] for r in json.loads(payload)["readings"]}
+                )
+        return out
+
+    coarse, fine = gas_readings(900), gas_readings(300)
+    assert len(coarse) == 24 and len(fine) == 72
+    assert all(fine[ts] == value for ts, value in coarse.items())
+
+
+def test_every_clean_message_is_accepted_by_the_collector_pipeline() -> None:
+    rules = IngestRules(REGISTRY)
+    sink = history(replace(QUIET, voc_protocol="mixed"), days=0.25)
+    outcomes = [handle_message(rules, topic, payload, NOW) for _, topic, payload in sink.messages]
+    refused = [o for o in outcomes if isinstance(o, Refused)]
+    assert not refused, refused[:3]
+    kinds = {line.split(",", 1)[0] for o in outcomes if isinstance(o, Accepted) for line in o.lines}
+    assert kinds == {"gas", "coal", "electricity", "voc", "voc_minute", "voc_hour"}
+
+
+def test_every_hj212_packet_round_trips_with_a_valid_crc() -> None:
+    sink = history(replace(QUIET, voc_protocol="hj212", voc_interval_s=60), days=0.05)
+    packets = [p for _, topic, p in sink.messages if topic.endswith("/hj212")]
+    assert len(packets) > 1000  # 72 minutes of 27 stacks
+    cns = set()
+    for raw in packets:
+        assert raw.endswith(b"\r\n") and int(raw[2:6]) == len(raw) - 12
+        packet = hj212.decode_packet(raw)  # raises on a bad length or CRC
+        assert f"{hj212.crc16(raw[6:-6]):04X}".encode() == raw[-6:-2]
+        cns.add(packet.cn)
+        (reading,) = hj212.to_readings(packet, "Asia/Shanghai")
+        assert {"nmhc_mgm3", "dmf_mgm3", "flow_m3h", "o2_pct"} <= set(reading.values)
+        assert REGISTRY.stack_by_mn(packet.mn) is not None
+    assert cns == {"2011", "2051", "2061"}
+
+
+def test_outage_backfills_late_newest_first() -> None:
+    outage = Fault("outage", "ss-003", "gas-1", START + 3600 * 10, 3600 * 3)
+    sink = history(replace(QUIET, batch=4), faults=[outage])
+    gas = [
+        json.loads(p)["readings"]
+        for _, t, p in sink.messages
+        if t.endswith("ss-003/meters/gas-1/readings")
+    ]
+    firsts = [r[0]["ts"] / 1000 for r in gas]
+    buffered = [i for i, f in enumerate(firsts) if outage.start_s <= f < outage.end_s]
+    assert len(buffered) == 3  # 3 h x 4 readings an hour, in messages of 4
+    # newest first, and after readings taken once the link was back
+    assert [firsts[i] for i in buffered] == sorted((firsts[i] for i in buffered), reverse=True)
+    assert any(firsts[j] >= outage.end_s for j in range(buffered[-1]))
+    assert sum(len(r) for r in gas) == 96
+
+
+def test_duplicates_and_malformed_payloads() -> None:
+    faults = [
+        Fault("duplicate", "ss-001", "gas-1", START, 2 * 86_400),
+        Fault("malformed", "sl-002", "*", START, 2 * 86_400),
+    ]
+    sink = history(replace(QUIET, batch=4), faults=faults)
+    gas = [p for _, t, p in sink.messages if t.endswith("ss-001/meters/gas-1/readings")]
+    assert len(gas) == 48 and len(set(gas)) == 24
+    rules = IngestRules(REGISTRY)
+    stack = [(t, p) for _, t, p in sink.messages if "/sl-002/" in t]
+    assert stack and all(isinstance(handle_message(rules, t, p, NOW), Refused) for t, p in stack)
+
+
+@pytest.mark.parametrize("kind", ["outage", "duplicate", "malformed", "dropout"])
+def test_random_delivery_faults_happen_at_high_rates(kind: str) -> None:
+    config = replace(QUIET, rates=FaultRates.none().with_overrides([f"{kind}=5"]))
+    clean, faulty = history(QUIET, days=0.5), history(config, days=0.5)
+    assert clean.messages != faulty.messages
+
+
+def test_outgoing_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        Outgoing("p", "t", b"", 0.0, 1).plant = "q"  # type: ignore[misc]
