@@ -108,7 +108,20 @@ def main() -> int:
         for name, args in (
             ("collector", ["-m", "ingest"]),
             ("api", ["-m", "api"]),
-            ("simulator", ["-m", "simulators", "--live", "--speed", "60"]),
+            (
+                "simulator",
+                [
+                    "-m",
+                    "simulators",
+                    "live",
+                    "--speed",
+                    "60",
+                    "--backfill-days",
+                    "31",
+                    "--control",
+                    str(VAR / "sim-control"),
+                ],
+            ),
         ):
             log = (VAR / "logs" / f"{name}.log").open("ab")
             processes.append(
