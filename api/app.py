@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.alerts.repo import AlertRepo
@@ -89,6 +90,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
         # A bug must still answer JSON, and leave its traceback in the log, not in the answer.
         log.exception("unhandled error", extra={"path": request.url.path})
         return JSONResponse({"detail": "internal error; see the service log"}, status_code=500)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The client's own input is not echoed back: it may not even be JSON-encodable
+        # (e.g. 1e999 parses as infinity), which would turn a 422 into a 500.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(RangeError)
     async def bad_range(request: Request, exc: RangeError) -> JSONResponse:

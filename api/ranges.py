@@ -38,7 +38,10 @@ def check_instant(name: str, ts: datetime) -> datetime:
     """An aware instant within 2000..2099, as UTC."""
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise RangeError(f"{name!r} needs a UTC offset, e.g. 2026-06-30T00:00:00+08:00")
-    ts = ts.astimezone(UTC)
+    try:
+        ts = ts.astimezone(UTC)
+    except OverflowError:
+        raise RangeError(f"{name!r} must lie in 2000..2099, got {ts.isoformat()}") from None
     if not EARLIEST <= ts < LATEST:
         raise RangeError(f"{name!r} must lie in 2000..2099, got {ts.isoformat()}")
     return ts

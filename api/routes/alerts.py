@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -17,6 +17,9 @@ from api.alerts.model import KINDS, STATUSES, AlertConflict, AlertNotFound
 from api.alerts.repo import MAX_COMMENT_CHARS, AlertRepo
 from api.auth import Principal
 from api.deps import AlertRepoDep, ReaderDep, SettingsDep, require_roles
+
+# Ids are SQL BIGINTs: a larger number in the path is a 422, not a database overflow.
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 OfficerDep = Annotated[Principal, Depends(require_roles("officer"))]
@@ -89,7 +92,7 @@ async def stream_alerts(
 
 
 @router.get("/{alert_id}")
-async def get_alert(alert_id: int, repo: AlertRepoDep, _: ReaderDep) -> dict[str, Any]:
+async def get_alert(alert_id: AlertId, repo: AlertRepoDep, _: ReaderDep) -> dict[str, Any]:
     """One alert with every change it went through."""
     alert = await run_in_threadpool(repo.get, alert_id)
     if alert is None:
@@ -122,7 +125,7 @@ async def _act(
 
 @router.post("/{alert_id}/ack")
 async def acknowledge_alert(
-    alert_id: int, repo: AlertRepoDep, who: OfficerDep, body: ActionBody | None = None
+    alert_id: AlertId, repo: AlertRepoDep, who: OfficerDep, body: ActionBody | None = None
 ) -> dict[str, Any]:
     """Acknowledge an open alert (officer or admin), with an optional comment."""
     return await _act("ack", alert_id, body, who, repo)
@@ -130,7 +133,7 @@ async def acknowledge_alert(
 
 @router.post("/{alert_id}/resolve")
 async def resolve_alert(
-    alert_id: int, repo: AlertRepoDep, who: OfficerDep, body: ActionBody | None = None
+    alert_id: AlertId, repo: AlertRepoDep, who: OfficerDep, body: ActionBody | None = None
 ) -> dict[str, Any]:
     """Resolve an open or acknowledged alert (officer or admin), with an optional comment."""
     return await _act("resolve", alert_id, body, who, repo)

@@ -10,22 +10,13 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import ReaderDep, RegistryDep, StoreDep
+from api.ranges import check_instant, check_range
 from api.voc import HOUR_MS, MIN_VALID_MINUTES, StackCompliance
 from api.vocdata import compliance
 
 router = APIRouter(prefix="/api/v1/plants", tags=["voc"])
 MAX_RANGE = timedelta(days=31)
 DEFAULT_RANGE = timedelta(hours=24)
-MIN_YEAR, MAX_YEAR = 2000, 2099  # readings outside these years are refused at ingest
-
-
-def _aware(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"{name!r} needs a UTC offset, e.g. 2026-06-30T00:00:00+08:00",
-        )
-    return value.astimezone(UTC) if value is not None else None
 
 
 def _number(value: float) -> float | None:
@@ -90,19 +81,10 @@ async def get_voc(
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown plant {plant!r}")
     now = datetime.now(UTC)
-    end_at = _aware("end", end) or now
-    start_at = _aware("start", start) or end_at - DEFAULT_RANGE
-    if start_at.year < MIN_YEAR or end_at.year > MAX_YEAR:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"dates must fall in {MIN_YEAR}..{MAX_YEAR}"
-        )
-    if start_at >= end_at:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'start' must be before 'end'")
-    if end_at - start_at > MAX_RANGE:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"range of {(end_at - start_at).days} days is longer than {MAX_RANGE.days} days",
-        )
+    # check_instant refuses naive and out-of-range instants before any arithmetic on them.
+    end_at = check_instant("end", end) if end is not None else now
+    start_at = check_instant("start", start) if start is not None else end_at - DEFAULT_RANGE
+    check_range(start_at, end_at, MAX_RANGE)
     stacks = await run_in_threadpool(compliance, store, [found], start_at, end_at, now)
     return {
         "plant": plant,

@@ -226,7 +226,7 @@ def test_the_admin_key_is_accepted(api: str, routes: list[Route]) -> None:
             assert resp.status_code != 401, route.template
 
 
-# Found by this suite, owned by the API (pinned by the strict xfail below; remove when fixed).
+# Found by this suite and fixed in the API; kept as regression checks.
 KNOWN_QUERY_DEFECTS = {
     ("/api/v1/kpi/gas-share", "at", "9999-12-31T23:59:59+00:00"),  # 502: InfluxDB refuses the time
     (
@@ -247,14 +247,12 @@ def test_hostile_query_values_get_4xx(api: str, routes: list[Route]) -> None:
         if route.method == "GET" and not route.is_stream
         for name in route.query
         for value in HOSTILE_VALUES
-        if (route.template, name, value) not in KNOWN_QUERY_DEFECTS
     ]
     assert checks
     errors = server_errors(checks)
     assert not errors, "\n".join(errors)
 
 
-@pytest.mark.xfail(strict=True, reason="API bug: 'at' outside InfluxDB's time range gives 5xx")
 def test_known_query_defects_are_fixed(api: str) -> None:
     checks = [
         (f"GET {path}?{name}={value}", send(api, "GET", path, admin(), params={name: value}))
