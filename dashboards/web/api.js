@@ -75,7 +75,12 @@ const num = (v) => (v === null || v === undefined || v === "" ? null : Number(v)
 export function normalizeHistory(doc) {
   const rows = firstArray(doc, ["months", "history", "monthly", "series", "points"]);
   const months = rows
-    .map((r) => ({ t: timeOf(r), share: num(r.share), upper: num(r.share_upper) }))
+    // A month where every firm is unknown has no data (e.g. before the history starts):
+    // draw a gap, not a 0 % share.
+    .map((r) => {
+      const noData = r.counts && r.firms > 0 && r.counts.unknown === r.firms;
+      return { t: timeOf(r), share: noData ? null : num(r.share), upper: noData ? null : num(r.share_upper) };
+    })
     .filter((r) => r.t !== null)
     .sort((a, b) => a.t - b.t);
   let p = doc?.projection ?? doc?.year_end ?? null;
