@@ -7,6 +7,10 @@ from typing import Any
 
 import pytest
 import schemathesis
+
+# Import the OpenAPI loader now, at collection: compiling it later, deep inside a test's
+# stack, trips CPython 3.11.7's "AST constructor recursion depth mismatch" (gh-106905).
+import schemathesis.specs.openapi.schemas
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
