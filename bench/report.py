@@ -137,6 +137,12 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
                 f"History: {h['firms']} firms, {h['days']:g} days at 15 min, {h['points']:,} points "
                 f"(written in {h['seconds']} s)."
             )
+        if "rollup" in api:
+            r = api["rollup"]
+            lines.append(
+                f"Rollup catch-up of that history (`python -m api rollup`): {r['seconds']} s "
+                f"(exit {r['exit_code']}); the endpoints then answer from `fuel_hourly`/`fuel_daily`."
+            )
         if api.get("error"):
             lines.append(f"Error: {api['error']}")
         lines += [
