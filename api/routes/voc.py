@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import ReaderDep, RegistryDep, StoreDep
+from api.deps import PlantReaderDep, RegistryDep, StoreDep
 from api.ranges import check_instant, check_range
 from api.voc import HOUR_MS, MIN_VALID_MINUTES, StackCompliance
 from api.vocdata import compliance
@@ -70,7 +70,7 @@ async def get_voc(
     plant: str,
     store: StoreDep,
     registry: RegistryDep,
-    _: ReaderDep,
+    _: PlantReaderDep,
     start: Annotated[
         datetime | None, Query(description="RFC 3339; default 24 h before end")
     ] = None,

@@ -256,5 +256,7 @@ def test_voc_endpoint_bad_input(
 def test_voc_endpoint_roles(client: TestClient) -> None:
     assert client.get("/api/v1/plants/sl-001/voc").status_code == 401
     assert get(client, "sl-001", key="wrong").status_code == 401
-    assert get(client, "sl-001", key=PLANT_KEY).status_code == 403
+    # A plant key reads its own stacks' compliance, and no other plant's.
+    assert get(client, "sl-001", key=PLANT_KEY).status_code == 200
+    assert get(client, "sl-002", key=PLANT_KEY).status_code == 403
     assert get(client, "sl-001", key=ADMIN).status_code == 200
