@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import uvicorn
 from pydantic import SecretStr
 
-from api.app import create_app, open_store, rollup_job
+from api.app import create_app, rollup_job
 from api.auth import ROLES, new_key
 from api.db import connect
 from api.keys import KeyStore
@@ -19,6 +19,7 @@ from api.settings import ApiSettings
 from ingest.errors import PlantwatchError
 from ingest.logs import setup_logging
 from ingest.registry import load_registry
+from ingest.store import InfluxStore
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +113,7 @@ def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
 
 
 def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
-    with open_store(settings) as store:
+    with InfluxStore.from_settings(settings) as store:
         job = rollup_job(settings, store)
         if args.since:
             try:

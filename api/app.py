@@ -66,7 +66,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.registry = registry
-    app.state.store = open_store(settings)
+    app.state.store = InfluxStore.from_settings(settings)
     app.state.db = connect(settings.database_url)
     app.state.keys = KeyStore(app.state.db)
     app.state.ingest_rules = ingest_rules(settings, registry)
@@ -132,18 +132,7 @@ def rollup_job(settings: ApiSettings, store: InfluxStore) -> RollupJob:
     )
 
 
-def open_store(settings: ApiSettings) -> InfluxStore:
-    password = settings.influx_password.get_secret_value() if settings.influx_password else None
-    return InfluxStore(
-        settings.influx_url,
-        settings.influx_db,
-        settings.influx_username,
-        password,
-        settings.influx_timeout_seconds,
-    )
-
-
 def _run_rollups(settings: ApiSettings, stop: threading.Event) -> None:
     # Its own HTTP client: the rollup's long queries must not queue behind request traffic.
-    with open_store(settings) as store:
+    with InfluxStore.from_settings(settings) as store:
         rollup_job(settings, store).run_forever(stop, settings.rollup_interval_seconds)

@@ -49,7 +49,7 @@ class ReadingPublisher:
     """The API's MQTT connection for pushed readings (service account, clean session)."""
 
     def __init__(self, settings: ApiSettings) -> None:
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        password = settings.mqtt_password_text
         self.client = MqttClient(
             f"plantwatch-api-{uuid.uuid4().hex[:8]}",
             settings.mqtt_host,

@@ -93,14 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         timedelta(seconds=settings.future_tolerance_seconds),
         settings.timezone,
     )
-    password = settings.influx_password.get_secret_value() if settings.influx_password else None
-    store = InfluxStore(
-        settings.influx_url,
-        settings.influx_db,
-        settings.influx_username,
-        password,
-        settings.influx_timeout_seconds,
-    )
+    store = InfluxStore.from_settings(settings)
     collector = Collector(settings, rules, store)
     signal.signal(signal.SIGTERM, lambda *_: collector.stop())
     signal.signal(signal.SIGINT, lambda *_: collector.stop())

@@ -83,7 +83,7 @@ class Collector:
         self._dead_letter_lock = threading.Lock()
         self._last_samples: dict[tuple[str, str, str], Sample] = {}
         self.metrics_server: MetricsServer | None = None
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        password = settings.mqtt_password_text
         self.client = MqttClient(
             settings.collector_id,
             settings.mqtt_host,

@@ -46,6 +46,16 @@ class CommonSettings(BaseSettings):
     log_level: str = "WARNING"
     log_json: bool = True
 
+    @property
+    def mqtt_password_text(self) -> str | None:
+        """The MQTT password as plain text for the client library, or None."""
+        return self.mqtt_password.get_secret_value() if self.mqtt_password else None
+
+    @property
+    def influx_password_text(self) -> str | None:
+        """The InfluxDB password (or 2.x token) as plain text, or None."""
+        return self.influx_password.get_secret_value() if self.influx_password else None
+
 
 class CollectorSettings(CommonSettings):
     """`python -m ingest`: one collector process."""

@@ -15,12 +15,16 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from influxdb_client import Point, WritePrecision
 
 from ingest.errors import StoreRejected, StoreUnavailable
+from ingest.schema import to_epoch_ms
+
+if TYPE_CHECKING:
+    from ingest.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +69,7 @@ def encode_point(
     for key, field_value in fields.items():
         point.field(key, field_value)
     if isinstance(ts, datetime):
-        delta = ts.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-        ts = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+        ts = to_epoch_ms(ts)
     point.time(ts, WritePrecision.MS)
     return str(point.to_line_protocol())
 
@@ -101,6 +104,17 @@ class InfluxStore:
         self.database = database
         auth = (username, password or "") if username else None
         self._http = httpx.Client(base_url=self.url, timeout=timeout_seconds, auth=auth)
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> InfluxStore:
+        """The store every process configures from its `PLANTWATCH_INFLUX_*` settings."""
+        return cls(
+            settings.influx_url,
+            settings.influx_db,
+            settings.influx_username,
+            settings.influx_password_text,
+            settings.influx_timeout_seconds,
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -304,7 +304,7 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
     year = first.year
     plan = county_plan(registry, args.seed, args.scenario, year)
     county = County(plan, Topics(settings.topic_root), config, date(year, 1, 1), faults)
-    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    password = settings.mqtt_password_text
     credentials = plant_credentials(settings)
     if credentials is None and settings.mqtt_username:
         credentials = lambda _plant: (settings.mqtt_username or "", password or "")  # noqa: E731

@@ -73,14 +73,7 @@ def build_runtime(
     clock: Clock = utc_now,
 ) -> AlertRuntime:
     """The engine, its own InfluxDB client and MQTT connection, and one dispatcher per channel."""
-    password = settings.influx_password.get_secret_value() if settings.influx_password else None
-    store = InfluxStore(
-        settings.influx_url,
-        settings.influx_db,
-        settings.influx_username,
-        password,
-        settings.influx_timeout_seconds,
-    )
+    store = InfluxStore.from_settings(settings)
     repo = AlertRepo(db)
     holder = new_holder()
     evaluator = Evaluator(
@@ -105,7 +98,7 @@ def build_runtime(
         settings.mqtt_host,
         settings.mqtt_port,
         settings.mqtt_username,
-        settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
+        settings.mqtt_password_text,
     )
     channels: list[Channel] = [
         MqttChannel(mqtt, Topics(settings.topic_root)),
