@@ -16,7 +16,6 @@ from api.settings import ApiSettings
 from ingest.client import MqttClient
 from ingest.errors import PlantwatchError
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.points import dead_letter_line
 from ingest.registry import Registry
 from ingest.topics import Topics
 
@@ -38,11 +37,6 @@ def check_push(
     """The topic the plant would have used, and what a collector would make of the payload."""
     topic = Topics(rules.topic_root).readings(plant, meter)
     return topic, handle_message(rules, topic, payload, now)
-
-
-def refusal_line(topic: str, refused: Refused, payload: bytes, now: datetime, seq: int) -> str:
-    """A refused push kept as a dead letter, like a refused MQTT message."""
-    return dead_letter_line(topic, refused.plant, refused.code, refused.reason, payload, now, seq)
 
 
 class ReadingPublisher:

@@ -24,7 +24,6 @@ from ingest.client import Inbound, MqttClient
 from ingest.errors import StoreError, StoreRejected, StoreUnavailable, UnknownSource
 from ingest.metrics import Counters, MetricsServer, exposition, stats_line
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.points import dead_letter_line
 from ingest.registers import REGISTER_BY_KIND, Sample, register_events
 from ingest.replay import Replayer, backoff_seconds
 from ingest.settings import CollectorSettings
@@ -216,14 +215,8 @@ class Collector:
             now_ms = int(now.timestamp() * 1000)
             self._last_dead_letter_ms = max(now_ms, self._last_dead_letter_ms + 1)
             stamp = self._last_dead_letter_ms
-        return dead_letter_line(
-            topic,
-            refused.plant,
-            refused.code,
-            refused.reason,
-            payload,
-            datetime.fromtimestamp(stamp / 1000, UTC),
-            self.counters.received,
+        return refused.dead_letter(
+            topic, payload, datetime.fromtimestamp(stamp / 1000, UTC), self.counters.received
         )
 
     def _replay_dead_letter(self, plant: str, reason: str, line: str) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from ingest import hj212
 from ingest.errors import RefusedReading, UnknownSource
-from ingest.points import reading_lines
+from ingest.points import dead_letter_line, reading_lines
 from ingest.registry import Registry
 from ingest.schema import Reading, parse_payload
 from ingest.topics import parse_topic
@@ -41,6 +41,10 @@ class Refused:
             },
             ensure_ascii=False,
         ).encode()
+
+    def dead_letter(self, topic: str, payload: bytes, received: datetime, seq: int) -> str:
+        """The line that keeps this refused message in `dead_letter`, with its reason."""
+        return dead_letter_line(topic, self.plant, self.code, self.reason, payload, received, seq)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import PlantPusherDep, StoreDep
-from api.push import PushUnavailable, ReadingPublisher, check_push, refusal_line
+from api.push import PushUnavailable, ReadingPublisher, check_push
 from ingest.errors import StoreError
 from ingest.pipeline import Refused
 from ingest.schema import MAX_PAYLOAD_BYTES
@@ -78,6 +78,6 @@ async def push_readings(
 def _keep_refusal(store: Any, topic: str, refused: Refused, payload: bytes, now: datetime) -> None:
     # Best effort: the plant has its answer already; a dead letter lost to an outage is logged.
     try:
-        store.write_lines([refusal_line(topic, refused, payload, now, next(_refusals))])
+        store.write_lines([refused.dead_letter(topic, payload, now, next(_refusals))])
     except StoreError as exc:
         log.warning("could not keep refused push", extra={"error": str(exc), "topic": topic})
