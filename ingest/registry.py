@@ -48,19 +48,23 @@ class Registry:
     gas_share_goal: float
     plants: tuple[Plant, ...]
     source: Path | None = None
+    # Indexes built once: every inbound message looks its plant (or stack MN) up here.
+    _by_id: Mapping[str, Plant] = field(init=False, repr=False, compare=False)
+    _by_mn: Mapping[str, tuple[Plant, Meter]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_mn = {m.hj212_mn: (p, m) for p in self.plants for m in p.meters if m.hj212_mn}
+        object.__setattr__(self, "_by_id", MappingProxyType({p.id: p for p in self.plants}))
+        object.__setattr__(self, "_by_mn", MappingProxyType(by_mn))
 
     def plant(self, plant_id: str) -> Plant | None:
-        return next((p for p in self.plants if p.id == plant_id), None)
+        return self._by_id.get(plant_id)
 
     def by_sector(self, sector: str) -> tuple[Plant, ...]:
         return tuple(p for p in self.plants if p.sector == sector)
 
     def stack_by_mn(self, mn: str) -> tuple[Plant, Meter] | None:
-        for plant in self.plants:
-            for meter in plant.meters:
-                if meter.hj212_mn == mn:
-                    return plant, meter
-        return None
+        return self._by_mn.get(mn)
 
 
 def load_registry(path: Path) -> Registry:
