@@ -71,10 +71,9 @@ function firstArray(doc, keys) {
 
 const num = (v) => (v === null || v === undefined || v === "" ? null : Number(v));
 
-/** `/kpi/gas-share/history` -> {months: [{t, share, upper}], projection, low, high, onTrack}. */
+/** `/kpi/gas-share/history` -> {months: [{t, share, upper}], projection, onTrack, goal, year}. */
 export function normalizeHistory(doc) {
-  const rows = firstArray(doc, ["months", "history", "monthly", "series", "points"]);
-  const months = rows
+  const months = (doc?.months ?? [])
     // A month where every firm is unknown has no data (e.g. before the history starts):
     // draw a gap, not a 0 % share.
     .map((r) => {
@@ -83,15 +82,11 @@ export function normalizeHistory(doc) {
     })
     .filter((r) => r.t !== null)
     .sort((a, b) => a.t - b.t);
-  let p = doc?.projection ?? doc?.year_end ?? null;
-  if (typeof p === "number") p = { share: p };
-  const projection = num(p?.share ?? p?.year_end_share ?? p?.value ?? doc?.projected_share ?? doc?.year_end_share);
+  const p = doc?.projection ?? {};
   return {
     months,
-    projection,
-    low: num(p?.low ?? p?.lower ?? p?.share_low),
-    high: num(p?.high ?? p?.upper ?? p?.share_high),
-    onTrack: doc?.on_track ?? p?.on_track ?? null,
+    projection: num(p.share),
+    onTrack: doc?.on_track ?? null,
     goal: num(doc?.goal),
     year: doc?.year ?? null,
   };

@@ -404,7 +404,7 @@ def _sample_history(year: int) -> dict[str, Any]:
         "year": year,
         "goal": 0.5,
         "months": [{"month": f"{year}-{m + 1:02d}", "share": s} for m, s in enumerate(shares)],
-        "projection": {"share": 0.56, "low": 0.5, "high": 0.62},
+        "projection": {"share": 0.56, "share_low": 0.5, "share_high": 0.62},
         "on_track": True,
     }
 
