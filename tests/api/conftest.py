@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,41 +13,12 @@ from api.app import create_app
 from api.settings import ApiSettings
 from ingest.store import InfluxStore
 from scripts.devstack import free_port
+from tests.builders import FUEL_METERS, register_lines, registry_toml
+
+__all__ = ["ADMIN", "ADMIN_KEY", "FUEL_METERS", "register_lines", "registry_toml"]
 
 ADMIN_KEY = "test-admin-key"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
-
-
-def registry_toml(plants: dict[str, tuple[str, list[tuple[str, str]]]], goal: float = 0.5) -> str:
-    """plant id -> (sector, [(meter id, kind)]) as a registry file (names in Chinese)."""
-    parts = [f'[county]\nname = "测试县"\ngas_share_goal = {goal}\n']
-    for plant, (sector, meters) in plants.items():
-        parts.append(
-            f'[[plants]]\nid = "{plant}"\nname = "{plant} 不锈钢有限公司"\nsector = "{sector}"\n'
-        )
-        for meter, kind in meters:
-            parts.append(f'  [[plants.meters]]\n  id = "{meter}"\n  kind = "{kind}"\n')
-    return "\n".join(parts)
-
-
-FUEL_METERS = [("gas-1", "gas"), ("coal-1", "coal")]
-
-
-def register_lines(
-    kind: str,
-    plant: str,
-    meter: str,
-    start: datetime,
-    step: timedelta,
-    values: list[float],
-) -> list[str]:
-    """Line protocol for a cumulative register read every `step` from `start`."""
-    field = "volume_m3" if kind == "gas" else "mass_kg"
-    lines = []
-    for i, value in enumerate(values):
-        ts_ms = int((start + i * step).timestamp() * 1000)
-        lines.append(f"{kind},plant={plant},meter={meter} {field}={float(value)!r} {ts_ms}")
-    return lines
 
 
 @pytest.fixture
