@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from api.consumption import StepRules
+from api.factors import definition_for_window
 from api.history import Projection, candidates, firm_fuels_from_sums, project
 from api.kpi import GasShare, gas_share
 from api.ranges import HOUR, plan_segments
@@ -62,7 +63,7 @@ def monthly_kpis(
                 start,
                 end,
                 end == bounds[number],
-                gas_share(fuels, goal, d),
+                gas_share(fuels, goal, definition_for_window(d, end, tz)),
             )
         )
     return out

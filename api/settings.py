@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from ingest.settings import CommonSettings
+
+
+# The dated conversion factors (api/factors.py) and their units.
+FACTOR_NAMES = {
+    "gas_kgce_per_m3": "kgce/m³",
+    "coal_kgce_per_kg": "kgce/kg",
+    "co2_kg_per_kg_coal": "kgCO₂/kg",
+    "co2_kg_per_m3_gas": "kgCO₂/m³",
+}
+
+
+class FactorChange(BaseModel):
+    """New values of some factors, in effect from a local date on."""
+
+    effective_from: date
+    source: str = ""
+    gas_kgce_per_m3: float | None = Field(None, ge=1.1, le=1.33)
+    coal_kgce_per_kg: float | None = Field(None, gt=0)
+    co2_kg_per_kg_coal: float | None = Field(None, gt=0)
+    co2_kg_per_m3_gas: float | None = Field(None, gt=0)
+
+    def factors(self) -> dict[str, float | None]:
+        return {name: getattr(self, name) for name in FACTOR_NAMES}
 
 
 class KpiDefinition(BaseModel):
@@ -23,6 +47,10 @@ class KpiDefinition(BaseModel):
     # Steps faster than these are implausible jumps: flagged, not counted.
     max_gas_m3_per_hour: float = 20_000.0
     max_coal_kg_per_hour: float = 50_000.0
+    # The factors above hold from this date; later changes are listed with their dates.
+    factors_effective_from: date = date(2000, 1, 1)
+    factors_source: str = "GB/T 2589-2020"
+    factor_changes: list[FactorChange] = []
 
 
 class AlertRules(BaseModel):

@@ -142,6 +142,17 @@ class AlertRepo:
         with self.engine.connect() as conn:
             return [_alert(r) for r in conn.execute(query)]
 
+    def overlapping(self, start: datetime, end: datetime) -> list[Alert]:
+        """Alerts open at some time in [start, end): opened before `end`, not resolved before `start`."""
+        query = (
+            select(alerts)
+            .where(alerts.c.opened_at < to_ms(end))
+            .where((alerts.c.resolved_at.is_(None)) | (alerts.c.resolved_at >= to_ms(start)))
+            .order_by(alerts.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_alert(r) for r in conn.execute(query)]
+
     def events(self, alert_id: int) -> list[EventRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(

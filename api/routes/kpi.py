@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
+from api.factors import definition_for_window
 from api.export import KPI_COLUMNS, MEDIA_TYPE, to_csv
 from api.fuel import firm_fuels
 from api.kpi import gas_share
@@ -40,8 +41,8 @@ async def get_gas_share(
 ) -> Any:
     """Share of stainless-steel firms on natural gas over a trailing window, with every firm's row."""
     end = check_instant("at", at) if at is not None else datetime.now(UTC)
-    definition = settings.kpi
-    window = timedelta(days=window_days or definition.window_days)
+    window = timedelta(days=window_days or settings.kpi.window_days)
+    definition = definition_for_window(settings.kpi, end, ZoneInfo(settings.timezone))
     check_instant("window start", end - window)
     firms = registry.by_sector("stainless_steel")
     fuels = await run_in_threadpool(firm_fuels, store, firms, end, window, definition)

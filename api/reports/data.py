@@ -1,0 +1,229 @@
+"""The one adapter between the report and the services: a month's figures, gathered, not computed.
+
+Every number here comes from a service function (the KPI history and outlook, the VOC
+compliance, the alert repository, the live status and dead-letter counts). A figure the
+services do not offer yet is derived here in one small, named function (`stack_totals`),
+to be replaced by the service's own when one exists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import Engine
+
+from api.alerts.model import Alert
+from api.alerts.repo import AlertRepo
+from api.consumption import SUM_FIELDS
+from api.monthly import Month, Outlook, monthly_kpis, outlook
+from api.ranges import HOUR, plan_segments
+from api.rollup import read_watermarks
+from api.settings import ApiSettings
+from api.usage import month_starts, query_sums, step_rules
+from api.voc import VALID, StackCompliance
+from api.vocdata import compliance
+from ingest.points import DEAD_LETTER_MEASUREMENT
+from ingest.registry import Registry
+from ingest.store import InfluxStore, influx_time, quote_ident
+
+MONTH_FORMAT = "%Y-%m"
+
+
+class ReportMonthError(ValueError):
+    """The requested month is unusable (malformed or not begun); the message says why."""
+
+
+def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of local calendar month `YYYY-MM`, as UTC."""
+    try:
+        first = datetime.strptime(month, MONTH_FORMAT)
+    except ValueError:
+        raise ReportMonthError(f"month must be YYYY-MM, got {month!r}") from None
+    if not 2000 <= first.year <= 2099:
+        raise ReportMonthError(f"month must lie in 2000..2099, got {month!r}")
+    bounds = month_starts(first.year, tz)
+    return bounds[first.month - 1], bounds[first.month]
+
+
+@dataclass(frozen=True, slots=True)
+class StackTotals:
+    """One stack's month: hours, valid hours, exceedance hours and emission (kg) per pollutant."""
+
+    plant: str
+    meter: str
+    hours: int
+    valid_hours: dict[str, int]
+    exceeding_hours: dict[str, int]
+    emission_kg: dict[str, float]
+    limits_mgm3: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSilence:
+    plant: str
+    meter: str
+    kind: str
+    hours_reported: int
+    hours: int
+
+
+@dataclass(frozen=True, slots=True)
+class MonthFigures:
+    """Everything the monthly report shows, as the services answered it."""
+
+    month: str
+    start: datetime
+    end: datetime  # min(month end, now): a month in progress is reported to date
+    complete: bool
+    timezone: str
+    county: str
+    goal: float
+    plant_names: dict[str, str]
+    months: list[Month]  # January .. this month
+    outlook: Outlook
+    settings: ApiSettings
+    stacks: list[StackTotals]
+    alerts: list[Alert]
+    refused: dict[tuple[str, str], int]  # (plant, code) -> refused messages
+    silence: list[MeterSilence]
+    generated_at: datetime
+
+    @property
+    def this_month(self) -> Month:
+        return self.months[-1]
+
+
+def stack_totals(stack: StackCompliance) -> StackTotals:
+    """Counts of the compliance service, and the month's emission as the sum of valid hours' kg/h × 1 h."""
+    valid, exceeding, emission, limits = {}, {}, {}, {}
+    for p in stack.pollutants:
+        name = p.limit.pollutant
+        counts = p.counts()
+        valid[name] = counts[VALID]
+        exceeding[name] = counts["exceeding"]
+        rates = np.asarray(p.emission_kgh, dtype=float)
+        emission[name] = float(np.nansum(rates)) if rates.size else 0.0
+        limits[name] = p.limit.limit_mgm3
+    hours = len(stack.flow_hours.status)
+    return StackTotals(stack.plant, stack.meter, hours, valid, exceeding, emission, limits)
+
+
+def refused_counts(
+    store: InfluxStore, start: datetime, end: datetime
+) -> dict[tuple[str, str], int]:
+    """Refused messages kept as dead letters in [start, end), per plant and code."""
+    text = (
+        f'SELECT count("reason") FROM {quote_ident(DEAD_LETTER_MEASUREMENT)} '
+        f'WHERE time >= {influx_time(start)} AND time < {influx_time(end)} GROUP BY "plant", "code"'
+    )
+    out: dict[tuple[str, str], int] = {}
+    for series in store.query_many(text)[0]:
+        if series.values:
+            key = (series.tags.get("plant", ""), series.tags.get("code", ""))
+            out[key] = int(series.values[0][1] or 0)
+    return out
+
+
+def fuel_silence(
+    store: InfluxStore, settings: ApiSettings, registry: Registry, start: datetime, end: datetime
+) -> list[MeterSilence]:
+    """Hours each fuel meter reported in [start, end), from the same sums the KPI uses."""
+    tz = ZoneInfo(settings.timezone)
+    marks = read_watermarks(store)
+    plan = plan_segments(start, end, tz, marks.hourly, marks.daily)
+    plants = [p for p in registry.plants if p.meters_of("gas") or p.meters_of("coal")]
+    if not plants:
+        return []
+    sums = query_sums(store, [plan], step_rules(settings), [p.id for p in plants], True)[0]
+    hours = math.ceil((end - start) / HOUR)
+    index = SUM_FIELDS.index("hours")
+    out = []
+    for plant in plants:
+        for meter in plant.meters:
+            if meter.kind not in ("gas", "coal"):
+                continue
+            found = sums.get((meter.kind, plant.id, meter.id, 0))
+            out.append(
+                MeterSilence(
+                    plant.id, meter.id, meter.kind, int(found[index]) if found else 0, hours
+                )
+            )
+    return out
+
+
+def voc_silence(stacks: list[StackCompliance]) -> list[MeterSilence]:
+    """Hours each stack transmitted any valid flow minute, from the compliance service."""
+    return [
+        MeterSilence(
+            s.plant,
+            s.meter,
+            "voc",
+            int(np.count_nonzero(np.asarray(s.flow_hours.valid_minutes) > 0)),
+            len(s.flow_hours.status),
+        )
+        for s in stacks
+    ]
+
+
+def gather(
+    settings: ApiSettings,
+    registry: Registry,
+    store: InfluxStore,
+    db: Engine,
+    month: str,
+    now: datetime | None = None,
+) -> MonthFigures:
+    """The figures of local month `YYYY-MM` (to date when it is still running)."""
+    now = now or datetime.now(UTC)
+    tz = ZoneInfo(settings.timezone)
+    start, month_end = month_bounds(month, tz)
+    if start >= now:
+        raise ReportMonthError(f"month {month} has not begun")
+    end = min(month_end, now)
+    goal = registry.gas_share_goal
+    marks = read_watermarks(store)
+    months = monthly_kpis(
+        store,
+        marks,
+        tz,
+        step_rules(settings),
+        settings.kpi,
+        registry.by_sector("stainless_steel"),
+        goal,
+        start.astimezone(tz).year,
+        end,
+    )
+    leather = registry.by_sector("synthetic_leather")
+    stacks = compliance(store, leather, start, end, now) if leather else []
+    alerts = AlertRepo(db).overlapping(start, end)
+    silence = fuel_silence(store, settings, registry, start, end) + voc_silence(stacks)
+    return MonthFigures(
+        month=month,
+        start=start,
+        end=end,
+        complete=end == month_end,
+        timezone=settings.timezone,
+        county=registry.county_name,
+        goal=goal,
+        plant_names={p.id: p.name for p in registry.plants},
+        months=months,
+        outlook=outlook(months, goal),
+        settings=settings,
+        stacks=[stack_totals(s) for s in stacks],
+        alerts=alerts,
+        refused=refused_counts(store, start, end),
+        silence=silence,
+        generated_at=now,
+    )
+
+
+def refused_by_code(refused: dict[tuple[str, str], int]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for (_, code), n in refused.items():
+        counts[code] += n
+    return counts
