@@ -21,7 +21,7 @@ from api.push import ReadingPublisher, ingest_rules
 from api.ranges import RangeError
 from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
-from api.routes import health, keys, kpi, plants, readings, reports, usage, web
+from api.routes import health, keys, kpi, plants, readings, records, reports, usage, web
 from api.routes import voc as voc_routes
 from api.settings import ApiSettings
 from api.usage import step_rules
@@ -114,6 +114,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(voc_routes.router)
     app.include_router(alert_routes.router)
     app.include_router(reports.router)
+    app.include_router(records.router)
     app.include_router(web.router)
     return app
 

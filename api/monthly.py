@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ from api.factors import definition_for_window
 from api.history import Projection, candidates, firm_fuels_from_sums, project
 from api.kpi import GasShare, gas_share
 from api.ranges import HOUR, plan_segments
+from api.records.rules import PlantFacts, apply_all
 from api.rollup import Watermarks
 from api.settings import KpiDefinition
 from api.usage import month_starts, query_sums
@@ -30,6 +32,8 @@ class Month:
     end: datetime
     complete: bool
     kpi: GasShare
+    # plant -> how officers' records changed its figures this month (api.records.rules)
+    records_used: dict[str, str] = field(default_factory=dict)
 
 
 def monthly_kpis(
@@ -42,6 +46,7 @@ def monthly_kpis(
     goal: float,
     year: int,
     now: datetime,
+    facts: Mapping[str, PlantFacts] | None = None,
 ) -> list[Month]:
     """The KPI of every month of `year` that has begun (the current one month-to-date)."""
     bounds = month_starts(year, tz)
@@ -56,7 +61,9 @@ def monthly_kpis(
     out = []
     for (number, start, end), sums in zip(windows, all_sums, strict=True):
         hours = math.ceil((end - start) / HOUR)
-        fuels = firm_fuels_from_sums(plants, sums, hours)
+        fuels, notes = apply_all(
+            firm_fuels_from_sums(plants, sums, hours), plants, facts or {}, start, end
+        )
         out.append(
             Month(
                 f"{year:04d}-{number:02d}",
@@ -64,6 +71,7 @@ def monthly_kpis(
                 end,
                 end == bounds[number],
                 gas_share(fuels, goal, definition_for_window(d, end, tz)),
+                notes,
             )
         )
     return out

@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from ingest.settings import CommonSettings
 
-
 # The dated conversion factors (api/factors.py) and their units.
 FACTOR_NAMES = {
     "gas_kgce_per_m3": "kgce/m³",

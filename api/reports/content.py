@@ -223,7 +223,7 @@ def _gas_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
                 r.coal_kg,
                 r.gas_kgce + r.coal_kgce,
                 r.co2_kg,
-                r.reason,
+                r.reason or month.records_used.get(r.plant, ""),
             ]
             for r in kpi.rows
         ],

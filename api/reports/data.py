@@ -22,6 +22,7 @@ from api.alerts.repo import AlertRepo
 from api.consumption import SUM_FIELDS
 from api.monthly import Month, Outlook, monthly_kpis, outlook
 from api.ranges import HOUR, plan_segments
+from api.records.repo import RecordRepo
 from api.rollup import read_watermarks
 from api.settings import ApiSettings
 from api.usage import month_starts, query_sums, step_rules
@@ -197,6 +198,7 @@ def gather(
         goal,
         start.astimezone(tz).year,
         end,
+        RecordRepo(db).facts(),
     )
     leather = registry.by_sector("synthetic_leather")
     stacks = compliance(store, leather, start, end, now) if leather else []

@@ -7,17 +7,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
-from api.factors import definition_for_window
 from api.export import KPI_COLUMNS, MEDIA_TYPE, to_csv
+from api.factors import definition_for_window
 from api.fuel import firm_fuels
 from api.kpi import gas_share
 from api.monthly import monthly_kpis, outlook
 from api.ranges import check_instant
+from api.records.repo import RecordRepo
+from api.records.rules import apply_all
 from api.rollup import read_watermarks
 from api.usage import step_rules
 
@@ -27,6 +29,7 @@ MAX_WINDOW_DAYS = 366
 
 @router.get("/gas-share")
 async def get_gas_share(
+    request: Request,
     settings: SettingsDep,
     store: StoreDep,
     registry: RegistryDep,
@@ -46,6 +49,8 @@ async def get_gas_share(
     check_instant("window start", end - window)
     firms = registry.by_sector("stainless_steel")
     fuels = await run_in_threadpool(firm_fuels, store, firms, end, window, definition)
+    facts = await run_in_threadpool(RecordRepo(request.app.state.db).facts)
+    fuels, records_used = apply_all(fuels, firms, facts, end - window, end)
     result = gas_share(fuels, registry.gas_share_goal, definition)
     if format == "csv":
         return Response(
@@ -60,12 +65,14 @@ async def get_gas_share(
         "window_start": (end - window).isoformat(),
         "window_days": window.total_seconds() / 86_400,
         **result.as_dict(),
+        "records_used": records_used,
         "definition": definition.model_dump() | {"goal": registry.gas_share_goal},
     }
 
 
 @router.get("/gas-share/history")
 async def get_gas_share_history(
+    request: Request,
     settings: SettingsDep,
     store: StoreDep,
     registry: RegistryDep,
@@ -92,6 +99,7 @@ async def get_gas_share_history(
             goal,
             chosen,
             now,
+            RecordRepo(request.app.state.db).facts(),
         )
 
     months = await run_in_threadpool(compute)
@@ -110,6 +118,7 @@ async def get_gas_share_history(
                 "share": m.kpi.share,
                 "share_upper": m.kpi.share_upper,
                 "firms_needed": m.kpi.firms_needed,
+                "records_used": m.records_used,
             }
             for m in months
         ],
