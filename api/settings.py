@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -77,6 +78,32 @@ class AlertRules(BaseModel):
     coal_min_kg: float = 50.0
 
 
+class RobotSettings(BaseModel):
+    """One DingTalk or WeCom group robot that alert events go to (api/robots/)."""
+
+    name: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
+    kind: Literal["dingtalk", "wecom"]
+    webhook: str  # DingTalk: .../robot/send?access_token=...; WeCom: .../webhook/send?key=...
+    secret: SecretStr | None = None  # DingTalk signing secret (SEC...), or the WeCom key
+    kinds: list[str] = []  # empty: every kind
+    plants: list[str] = []  # empty: every plant
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    events: list[str] = ["raised", "reopened", "resolved"]
+    quiet_hours: str | None = None  # local "22:00-07:00"
+    quiet_min_severity: Literal["info", "warning", "critical"] = "critical"
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = value.split("-")
+            if len(parts) != 2:
+                raise ValueError(f"quiet hours must look like 22:00-07:00, got {value!r}")
+            for part in parts:
+                time.fromisoformat(part.strip())
+        return value
+
+
 class ApiSettings(CommonSettings):
     """`python -m api`: the HTTP service."""
 
@@ -103,6 +130,13 @@ class ApiSettings(CommonSettings):
     webhook_max_attempts: int = Field(8, ge=1)
     webhook_backoff_seconds: float = Field(1.0, gt=0)
     webhook_max_backoff_seconds: float = 60.0
+    # DingTalk/WeCom group robots (JSON list of RobotSettings); links point at public_url.
+    robots: list[RobotSettings] = Field(default_factory=list)
+    public_url: str = "http://127.0.0.1:8000"
+    # Monthly reports kept on disk by the report job (api/reports/job.py).
+    reports_dir: str = "var/reports"
+    reports_keep: int = Field(24, ge=1)
+    reports_job_enabled: bool = True
     # Rollups (api/rollup.py): run in the API process unless disabled.
     rollup_enabled: bool = True
     rollup_interval_seconds: float = 60.0

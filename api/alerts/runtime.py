@@ -16,6 +16,7 @@ from api.alerts.lifecycle import Policy
 from api.alerts.notify import Channel, Dispatcher, InfluxChannel, MqttChannel, WebhookChannel
 from api.alerts.projection import CurrentShareProjection, ProjectionProvider
 from api.alerts.repo import AlertRepo
+from api.robots.channel import RobotChannel, robot_channels
 from api.settings import ApiSettings
 from ingest.client import MqttClient
 from ingest.registry import Registry
@@ -44,7 +45,7 @@ class AlertRuntime:
     dispatchers: list[Dispatcher]
     store: InfluxStore
     mqtt: MqttClient | None = None
-    closers: list[WebhookChannel] = field(default_factory=list)
+    closers: list[WebhookChannel | RobotChannel] = field(default_factory=list)
 
     def start(self) -> None:
         if self.mqtt is not None:
@@ -104,7 +105,7 @@ def build_runtime(
         MqttChannel(mqtt, Topics(settings.topic_root)),
         InfluxChannel(store),
     ]
-    closers = []
+    closers: list[WebhookChannel | RobotChannel] = []
     if settings.webhook_url:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         if secret is None:
@@ -117,6 +118,9 @@ def build_runtime(
         )
         channels.append(hook)
         closers.append(hook)
+    robots = robot_channels(settings, registry)
+    channels += robots
+    closers += robots
     dispatchers = [
         Dispatcher(
             repo,
