@@ -11,6 +11,7 @@ from datetime import timedelta
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 
 from api.alerts.repo import AlertRepo
 from api.alerts.runtime import build_runtime
@@ -19,6 +20,7 @@ from api.db import connect
 from api.keys import KeyStore
 from api.push import ReadingPublisher, ingest_rules
 from api.ranges import RangeError
+from api.reports.job import ReportJob
 from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
 from api.routes import health, keys, kpi, plants, readings, records, reports, usage, web
@@ -26,7 +28,7 @@ from api.routes import voc as voc_routes
 from api.settings import ApiSettings
 from api.usage import step_rules
 from ingest.errors import StoreRejected, StoreUnavailable
-from ingest.registry import load_registry
+from ingest.registry import Registry, load_registry
 from ingest.store import InfluxStore
 
 log = logging.getLogger(__name__)
@@ -49,12 +51,23 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 target=_run_rollups, args=(settings, stop), name="rollup", daemon=True
             )
             rollup_thread.start()
+        report_thread = None
+        if settings.reports_job_enabled:
+            report_thread = threading.Thread(
+                target=_run_reports,
+                args=(settings, registry, app.state.db, stop),
+                name="reports",
+                daemon=True,
+            )
+            report_thread.start()
         yield
         stop.set()
         if runtime is not None:
             runtime.stop()
         if rollup_thread is not None:
             rollup_thread.join(ROLLUP_STOP_SECONDS)
+        if report_thread is not None:
+            report_thread.join(ROLLUP_STOP_SECONDS)
         app.state.publisher.stop()
         app.state.store.close()
 
@@ -138,3 +151,11 @@ def _run_rollups(settings: ApiSettings, stop: threading.Event) -> None:
     # Its own HTTP client: the rollup's long queries must not queue behind request traffic.
     with InfluxStore.from_settings(settings) as store:
         rollup_job(settings, store).run_forever(stop, settings.rollup_interval_seconds)
+
+
+def _run_reports(
+    settings: ApiSettings, registry: Registry, db: Engine, stop: threading.Event
+) -> None:
+    # Its own HTTP client, like the rollups: a month's report must not hold up requests.
+    with InfluxStore.from_settings(settings) as store:
+        ReportJob(settings, registry, store, db).run_forever(stop)

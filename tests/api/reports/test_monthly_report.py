@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -330,3 +331,33 @@ def test_monthly_report_refuses_bad_months(county: TestClient) -> None:
     for month in ("2025-13", "25-03", "2099-12"):
         resp = county.get("/api/v1/reports/monthly", params={"month": month}, headers=ADMIN)
         assert resp.status_code == 422, (month, resp.text)
+
+
+def test_monthly_job_writes_last_month_and_keeps_the_newest(
+    store: InfluxStore, make_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    write_fuel(store)
+    reports = tmp_path / "reports"
+    settings = make_settings(registry(), reports_dir=str(reports), reports_keep=2)
+    from api.app import create_app
+    from api.reports.job import ReportJob
+
+    app = create_app(settings)
+    job = ReportJob(settings, app.state.registry, store, app.state.db)
+    for old in ("2024-11", "2024-12"):
+        for fmt in ("pdf", "xlsx"):
+            (reports / f"plantwatch-{old}-zh.{fmt}").parent.mkdir(exist_ok=True)
+            (reports / f"plantwatch-{old}-zh.{fmt}").write_bytes(b"old")
+    (reports / "notes.txt").write_text("kept")
+    written = job.run_once(datetime(2025, 2, 10, tzinfo=UTC))
+    assert [p.name for p in written] == ["plantwatch-2025-01-zh.pdf", "plantwatch-2025-01-zh.xlsx"]
+    assert written[0].read_bytes().startswith(b"%PDF")
+    assert load_workbook(written[1])["months"]["A3"].value == "2025-01"
+    assert job.run_once(datetime(2025, 2, 11, tzinfo=UTC)) == []  # already there
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "notes.txt",
+        "plantwatch-2024-12-zh.pdf",
+        "plantwatch-2024-12-zh.xlsx",
+        "plantwatch-2025-01-zh.pdf",
+        "plantwatch-2025-01-zh.xlsx",
+    ]
