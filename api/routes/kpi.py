@@ -41,6 +41,7 @@ async def get_gas_share(
     format: Annotated[
         Literal["json", "csv"], Query(description="json, or csv of the rows")
     ] = "json",
+    lang: Annotated[Literal["en", "zh"], Query(description="CSV headers: en or zh")] = "en",
 ) -> Any:
     """Share of stainless-steel firms on natural gas over a trailing window, with every firm's row."""
     end = check_instant("at", at) if at is not None else datetime.now(UTC)
@@ -54,7 +55,9 @@ async def get_gas_share(
     result = gas_share(fuels, registry.gas_share_goal, definition)
     if format == "csv":
         return Response(
-            to_csv(KPI_COLUMNS, [asdict(r) for r in result.rows]),
+            to_csv(
+                KPI_COLUMNS, [asdict(r) for r in result.rows], lang, ZoneInfo(settings.timezone)
+            ),
             media_type=MEDIA_TYPE,
             headers={
                 "Content-Disposition": f'attachment; filename="gas-share-{end:%Y%m%dT%H%MZ}.csv"'

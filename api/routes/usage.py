@@ -42,6 +42,9 @@ EveryQuery = Annotated[
     ),
 ]
 FormatQuery = Annotated[Literal["json", "csv"], Query(description="json or csv (UTF-8 with BOM)")]
+LangQuery = Annotated[
+    Literal["en", "zh"], Query(description="CSV headers: en (value names) or zh (Chinese)")
+]
 
 
 def _interval_dict(interval: Interval) -> dict[str, Any]:
@@ -60,6 +63,7 @@ async def _answer(
     every: str,
     fmt: str,
     filename: str,
+    lang: str = "en",
 ) -> Any:
     tz = ZoneInfo(settings.timezone)
     window = resolve_window(start, end, every, tz, datetime.now(UTC), settings.usage_max_buckets)
@@ -84,7 +88,7 @@ async def _answer(
     series = [_interval_dict(r) for r in rows]
     if fmt == "csv":
         return Response(
-            to_csv(USAGE_COLUMNS, series),
+            to_csv(USAGE_COLUMNS, series, lang, tz),
             media_type=MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
@@ -117,6 +121,7 @@ async def plant_usage(
     end: EndQuery = None,
     every: EveryQuery = "1d",
     format: FormatQuery = "json",
+    lang: LangQuery = "en",
 ) -> Any:
     """Gas m³, coal kg, kgce and CO2 of one plant per interval."""
     return await _answer(
@@ -129,6 +134,7 @@ async def plant_usage(
         every,
         format,
         f"usage-{found.id}.csv",
+        lang,
     )
 
 
@@ -146,10 +152,11 @@ async def sector_usage(
     end: EndQuery = None,
     every: EveryQuery = "1d",
     format: FormatQuery = "json",
+    lang: LangQuery = "en",
 ) -> Any:
     """Gas m³, coal kg, kgce and CO2 of all registered plants of a sector, per interval."""
     plants = [p.id for p in registry.by_sector(sector)]
     what = {"sector": sector, "plants": plants}
     return await _answer(
-        settings, store, what, plants, start, end, every, format, f"usage-{sector}.csv"
+        settings, store, what, plants, start, end, every, format, f"usage-{sector}.csv", lang
     )
