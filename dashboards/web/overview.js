@@ -4,6 +4,7 @@ import { ApiError, get, normalizeHistory } from "./api.js";
 import { shareHistoryChart } from "./charts.js";
 import { $, esc, placeholder } from "./dom.js";
 import { fmtNumber, fmtPct, fmtTime, label, t } from "./i18n.js";
+import { renderReportCard } from "./report.js";
 
 const STATUSES = ["gas", "mixed", "coal", "idle", "unknown"];
 
@@ -22,7 +23,9 @@ export async function renderOverview(root) {
     <section class="card">
       <h2>${esc(t("ov.table"))}</h2>
       <div id="firms" class="table-wrap"></div>
-    </section>`;
+    </section>
+    <section class="card" id="report-card" data-testid="report-card"></section>`;
+  renderReportCard($("#report-card", root));
   const kpi = await loadKpi(root);
   if (kpi) await loadHistory(root, kpi.goal);
 }
