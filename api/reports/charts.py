@@ -18,7 +18,7 @@ from api.reports.content import ReportContent, alert_stats
 from api.reports.fonts import cjk_font_path
 from api.reports.texts import ALERT_KIND_NAMES, POLLUTANT_NAMES, STATUS_NAMES, name_of, text
 
-DPI = 150
+DPI = 120
 SIZE_IN = (7.0, 2.9)
 STATUS_COLOURS = {
     "gas": "#2e7d32",
@@ -36,10 +36,12 @@ def _font_family() -> str:
     return font_manager.FontProperties(fname=str(path)).get_name()
 
 
-def _figure() -> Figure:
+def _figure(left: float = 0.08, right: float = 0.97) -> Figure:
     plt.rcParams["font.family"] = [_font_family(), "DejaVu Sans"]
     plt.rcParams["axes.unicode_minus"] = False
-    fig = Figure(figsize=SIZE_IN, dpi=DPI, layout="constrained")
+    # Fixed margins: a constrained layout draws every chart twice.
+    fig = Figure(figsize=SIZE_IN, dpi=DPI)
+    fig.subplots_adjust(left=left, right=right, top=0.88, bottom=0.12)
     return fig
 
 
@@ -94,7 +96,7 @@ def share_chart(c: ReportContent) -> bytes:
 def status_chart(c: ReportContent) -> bytes:
     """Firms by status for each month, stacked."""
     f, lang = c.figures, c.lang
-    fig = _figure()
+    fig = _figure(right=0.86)
     ax = fig.add_subplot()
     months = [int(m.month[-2:]) for m in f.months]
     bottom = [0] * len(months)
@@ -135,7 +137,7 @@ def voc_chart(c: ReportContent) -> bytes:
 def alerts_chart(c: ReportContent) -> bytes:
     """Alerts raised and still open at month end, per kind."""
     f, lang = c.figures, c.lang
-    fig = _figure()
+    fig = _figure(left=0.25)
     ax = fig.add_subplot()
     stats = alert_stats(f.alerts, f.start, f.end)
     names = [name_of(ALERT_KIND_NAMES, s.kind, lang) for s in stats]

@@ -30,7 +30,8 @@ from api.reports.texts import text
 
 FONT = "PlantwatchCJK"
 PAGE_WIDTH_MM = 180
-MAX_ROWS_IN_PDF = 60  # longer tables are cut here in the PDF (the XLSX has them whole)
+MAX_ROWS_IN_PDF = 60
+WRAP_CHARS = 12  # longer tables are cut here in the PDF (the XLSX has them whole)
 
 
 @cache
@@ -93,9 +94,19 @@ def _table(t: content.Table, styles: dict[str, ParagraphStyle], none: str) -> li
         out.append(Paragraph(none, styles["cell"]))
         return out
     header = [Paragraph(c.label, styles["cell"]) for c in t.columns]
+    shown = t.rows[:MAX_ROWS_IN_PDF]
+    # Only long text columns are paragraphs (they wrap); the rest are plain strings, which
+    # size their column and cost far less to lay out.
+    wraps = [
+        c.cell == "text" and any(len(fmt(row[i], c.cell)) > WRAP_CHARS for row in shown)
+        for i, c in enumerate(t.columns)
+    ]
     rows = [
-        [Paragraph(fmt(v, c.cell), styles["cell"]) for v, c in zip(row, t.columns, strict=True)]
-        for row in t.rows[:MAX_ROWS_IN_PDF]
+        [
+            Paragraph(fmt(v, c.cell), styles["cell"]) if wrap else fmt(v, c.cell)
+            for v, c, wrap in zip(row, t.columns, wraps, strict=True)
+        ]
+        for row in shown
     ]
     table = Table([header, *rows], repeatRows=1, hAlign="LEFT")
     table.setStyle(
@@ -104,6 +115,9 @@ def _table(t: content.Table, styles: dict[str, ParagraphStyle], none: str) -> li
                 ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eaf6")),
                 ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#9e9e9e")),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("FONTSIZE", (0, 0), (-1, -1), 7.5),
+                ("ALIGN", (0, 1), (-1, -1), "LEFT"),
                 ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#fafafa")]),
             ]
         )
