@@ -165,15 +165,14 @@ def _gas_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
     p = o.projection
     projection = Table(
         "projection",
-        t("t_projection"),
-        (Column(t("c_item")), Column(t("c_value"), "float")),
+        t("t_projection")
+        + f" · {t('p_months')} {p.months_used if p else 0} · "
+        + (p.method if p else "—"),
+        (Column(t("c_item")), Column(t("p_gas_firms"), "float"), Column(t("p_share"), "pct")),
         [
-            [t("p_gas_firms"), p.gas_firms if p else None],
-            [t("p_low"), p.low if p else None],
-            [t("p_high"), p.high if p else None],
-            [t("p_share"), o.projected_share],
-            [t("p_months"), p.months_used if p else 0],
-            [t("p_method"), p.method if p else "—"],
+            [t("p_estimate"), p.gas_firms if p else None, o.projected_share],
+            [t("p_low"), p.low if p else None, o.share_low],
+            [t("p_high"), p.high if p else None, o.share_high],
         ],
     )
     candidates = Table(

@@ -31,7 +31,8 @@ from api.reports.texts import text
 FONT = "PlantwatchCJK"
 PAGE_WIDTH_MM = 180
 MAX_ROWS_IN_PDF = 60
-WRAP_CHARS = 12  # longer tables are cut here in the PDF (the XLSX has them whole)
+WRAP_CHARS = 10
+MIN_WRAP_WIDTH = 60.0  # points  # longer tables are cut here in the PDF (the XLSX has them whole)
 
 
 @cache
@@ -108,7 +109,7 @@ def _table(t: content.Table, styles: dict[str, ParagraphStyle], none: str) -> li
         ]
         for row in shown
     ]
-    table = Table([header, *rows], repeatRows=1, hAlign="LEFT")
+    table = Table([header, *rows], repeatRows=1, hAlign="LEFT", colWidths=_widths(t, shown, wraps))
     table.setStyle(
         TableStyle(
             [
@@ -126,6 +127,30 @@ def _table(t: content.Table, styles: dict[str, ParagraphStyle], none: str) -> li
     if len(t.rows) > MAX_ROWS_IN_PDF:
         out.append(Paragraph(f"… {len(t.rows) - MAX_ROWS_IN_PDF} (XLSX)", styles["cell"]))
     return out
+
+
+def _widths(t: content.Table, shown: list[list[Any]], wraps: list[bool]) -> list[float]:
+    """Plain columns as wide as their longest cell; wrapping columns share what is left."""
+    font = _register_font()
+    padding = 14.0  # the cell padding (6 pt each side) and a little air
+    natural = [
+        max(
+            [pdfmetrics.stringWidth(fmt(row[i], c.cell), font, 7.5) for row in shown]
+            + [min(pdfmetrics.stringWidth(c.label, font, 7.5), 60.0)]
+        )
+        + padding
+        for i, c in enumerate(t.columns)
+    ]
+    total = PAGE_WIDTH_MM * mm
+    fixed = sum(w for w, wrap in zip(natural, wraps, strict=True) if not wrap)
+    n_wrap = sum(wraps)
+    if not n_wrap:
+        scale = min(1.0, total / fixed) if fixed else 1.0
+        return [w * scale for w in natural]
+    share = max(MIN_WRAP_WIDTH, (total - fixed) / n_wrap)
+    # Too wide: the plain columns give way (their text is short, a little overflow is rare).
+    scale = min(1.0, (total - share * n_wrap) / fixed) if fixed else 1.0
+    return [share if wrap else w * scale for w, wrap in zip(natural, wraps, strict=True)]
 
 
 def render(c: content.ReportContent) -> bytes:

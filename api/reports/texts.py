@@ -98,7 +98,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "c_effective": ("生效日期", "effective from"),
     "c_source": ("依据", "source"),
     # projection rows
-    "p_gas_firms": ("预测年末用气企业数", "gas firms at year end"),
+    "p_gas_firms": ("年末用气企业数", "gas firms at year end"),
+    "p_estimate": ("预测值", "estimate"),
     "p_low": ("区间下限", "interval low"),
     "p_high": ("区间上限", "interval high"),
     "p_share": ("预测占比", "projected share"),

@@ -211,7 +211,7 @@ def pdf_text(pdf: bytes, tmp_path: Path) -> str:
 def render_pages(pdf: bytes, tmp_path: Path, name: str) -> list[Path]:
     path = tmp_path / f"{name}.pdf"
     path.write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-r", "70", "-png", str(path), str(tmp_path / name)], check=True)
+    subprocess.run(["pdftoppm", "-r", "90", "-png", str(path), str(tmp_path / name)], check=True)
     pages = sorted(tmp_path.glob(f"{name}-*.png"))
     if os.environ.get("PLANTWATCH_SAVE_ARTIFACTS"):
         ARTIFACTS.mkdir(exist_ok=True)
