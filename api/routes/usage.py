@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -21,6 +21,7 @@ from api.deps import (
 )
 from api.export import MEDIA_TYPE, USAGE_COLUMNS, to_csv
 from api.ranges import resolve_window
+from api.records.repo import RecordRepo
 from api.rollup import read_watermarks
 from api.settings import ApiSettings
 from api.usage import Interval, step_rules, usage
@@ -112,6 +113,7 @@ async def _answer(
 
 @router.get("/plants/{plant}/usage")
 async def plant_usage(
+    request: Request,
     plant: str,
     _: PlantReaderDep,
     found: KnownPlantDep,
@@ -123,11 +125,19 @@ async def plant_usage(
     format: FormatQuery = "json",
     lang: LangQuery = "en",
 ) -> Any:
-    """Gas m³, coal kg, kgce and CO2 of one plant per interval."""
+    """Gas m³, coal kg, kgce and CO2 of one plant per interval (its meters' registers)."""
+    records = await run_in_threadpool(RecordRepo(request.app.state.db).list, found.id)
     return await _answer(
         settings,
         store,
-        {"plant": found.id, "name": found.name, "sector": found.sector},
+        {
+            "plant": found.id,
+            "name": found.name,
+            "sector": found.sector,
+            # Usage reads the registers (manual deliveries included as S readings); the
+            # records' facts apply to the KPI, history and report, listed here for context.
+            "records": [r.as_json() for r in records if r.current],
+        },
         [found.id],
         start,
         end,

@@ -112,6 +112,10 @@ def test_converted_firm_without_coal_meter_counts_as_gas_after_its_record(
         (first["id"], False, first["id"] + 1),
         (first["id"] + 1, True, None),
     ]
+    usage = client.get(
+        "/api/v1/plants/ss-gas/usage", params={"end": AT.isoformat()}, headers=viewer
+    )
+    assert [r["id"] for r in usage.json()["records"]] == [first["id"] + 1]
     assert client.get("/api/v1/records", params={"current": True}, headers=viewer).json()[
         "records"
     ] == [listed[1]]
