@@ -26,6 +26,7 @@ KEEPALIVE_SECONDS = 30
 RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 15
 CONNECT_TIMEOUT_SECONDS = 20.0
+FILTERS_PER_PACKET = 200  # topic filters per SUBSCRIBE/UNSUBSCRIBE packet
 
 
 class MqttError(PlantwatchError):
@@ -150,12 +151,14 @@ class MqttClient:
             return
         self.refused_reason = None
         self.generation += 1
-        if self._subscriptions:
-            client.subscribe(self._subscriptions)
-        if self._unsubscriptions and flags.session_present:
+        # In slices, so a partition of many plants never makes a packet over the broker's limit.
+        for i in range(0, len(self._subscriptions), FILTERS_PER_PACKET):
+            client.subscribe(self._subscriptions[i : i + FILTERS_PER_PACKET])
+        if flags.session_present:
             # A resumed session may hold filters of an earlier configuration; subscribed
             # first, so nothing that is still ours goes unheard in between.
-            client.unsubscribe(self._unsubscriptions)
+            for i in range(0, len(self._unsubscriptions), FILTERS_PER_PACKET):
+                client.unsubscribe(self._unsubscriptions[i : i + FILTERS_PER_PACKET])
         self._connected.set()
         log.info(
             "mqtt connected",

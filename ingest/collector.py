@@ -98,6 +98,7 @@ class Collector:
             subscriptions=[(f, 1) for f in subscription_filters(*plan)],
             unsubscriptions=stale_filters(*plan),
             reconnect_min_seconds=RECONNECT_MIN_SECONDS,
+            tls_ca=settings.mqtt_tls_ca,
         )
 
     def stop(self) -> None:

@@ -35,6 +35,8 @@ class CommonSettings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    # CA that signed the broker's certificate: set it to connect over TLS (scripts/tls.py).
+    mqtt_tls_ca: Path | None = None
 
     influx_url: str = "http://127.0.0.1:8086"
     influx_db: str = "plantwatch"
