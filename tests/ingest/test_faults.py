@@ -190,6 +190,25 @@ def test_three_collectors_share_the_load(tmp_path: Path, spawn: Callable[..., Pr
         assert stored(stack.influx_url)[0] == sent
 
 
+def test_a_collector_moved_to_another_partition_drops_its_old_subscriptions(
+    tmp_path: Path, spawn: Callable[..., Process]
+) -> None:
+    """1 -> 2 collectors: the resumed session of collector-1 no longer hears partition 2."""
+    with private_stack(tmp_path) as stack:
+        alone = Collector(spawn, stack, "collector-1").start()
+        assert alone.process is not None
+        alone.process.stop()
+        # Partition 2 first, so no plant is ever without a subscriber (docs/operations.md).
+        second = Collector(spawn, stack, "collector-2", partition="2/2").start()
+        first = Collector(spawn, stack, "collector-1", partition="1/2").start()
+        assert wait_until(lambda: "mqtt connected" in first.log(), 20)
+        sent = Publisher(stack.mosquitto.port, 600, RATE_PER_SECOND).start().finish()
+        assert_all_stored_once(stack.influx_url, sent, first.log, second.log)
+        # ss-001..ss-006 hash to partitions 2, 2, 2, 1, 1, 1 of 2: 300 messages each.
+        assert wait_until(lambda: first.metric("received") + second.metric("received") == sent)
+        assert [first.metric("received"), second.metric("received")] == [300, 300]
+
+
 def stored_stats(influx_url: str) -> set[str]:
     import httpx
 
