@@ -26,6 +26,7 @@ import hashlib
 import json
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ PBKDF2_ITERATIONS = 101  # the plugin's own default
 SALT_BYTES = 12
 HASH_BYTES = 64
 RESPONSE_TIMEOUT_SECONDS = 20.0
+CONNECT_SECONDS = 10.0
 PLUGIN_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
     "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
@@ -248,9 +250,18 @@ class DynsecAdmin:
 
     def __enter__(self) -> DynsecAdmin:
         try:
-            self._client.start()
+            self._client.start(wait=False)
         except PlantwatchError as exc:
             raise DynsecError(f"broker administration unavailable: {exc}") from exc
+        deadline = time.monotonic() + CONNECT_SECONDS
+        while not self._client.wait_connected(0.1):
+            if self._client.refused_reason is not None or time.monotonic() > deadline:
+                self._client.stop()
+                reason = self._client.refused_reason or f"no answer within {CONNECT_SECONDS:.0f}s"
+                raise DynsecError(
+                    f"broker administration unavailable at {self._client.host}:"
+                    f"{self._client.port} as {ADMIN_ACCOUNT}: {reason}"
+                )
         return self
 
     def __exit__(self, *exc: object) -> None:

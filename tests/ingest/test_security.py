@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pytest
 
+import ingest.dynsec
+from ingest.__main__ import credentials_command
 from ingest.credentials import CredentialStore
 from ingest.dynsec import password_fields
+from ingest.registry import parse_registry
+from ingest.settings import CollectorSettings
+from scripts.devstack import free_port
 
 
 def test_password_fields_match_what_mosquitto_ctrl_writes() -> None:
@@ -40,3 +45,26 @@ def test_credential_store_is_private_and_stable(tmp_path: Path) -> None:
         store.password_for("ss-001\n")  # a trailing newline would break the broker's config
     rotated = store.rotate("ss-001")
     assert rotated != first and store.password_for("ss-001") == rotated
+
+
+def test_credentials_are_made_and_printed_while_the_broker_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(ingest.dynsec, "CONNECT_SECONDS", 1.0)
+    store = CredentialStore(tmp_path / "creds.json")
+    store.service_password("svc-admin")
+    settings = CollectorSettings(
+        credentials_file=tmp_path / "creds.json", mqtt_port=free_port(), _env_file=None
+    )  # type: ignore[call-arg]
+    registry = parse_registry(
+        {
+            "plants": [
+                {"id": "ss-001", "sector": "other", "meters": [{"id": "e", "kind": "electricity"}]}
+            ]
+        }
+    )
+    assert credentials_command(settings, registry, "ss-001") == 0
+    out, err = capsys.readouterr()
+    assert f"password:  {store.password_for('ss-001', create=False)}" in out
+    assert "the broker was not updated" in err and "broker-accounts" in err
+    assert credentials_command(settings, registry, "ss-404") == 2
