@@ -14,9 +14,10 @@ import pytest
 import ingest.dynsec
 from ingest.__main__ import credentials_command
 from ingest.credentials import CredentialStore
-from ingest.dynsec import password_fields
+from ingest.dynsec import password_fields, plant_role
 from ingest.registry import parse_registry
 from ingest.settings import CollectorSettings
+from ingest.topics import Topics
 from scripts.devstack import free_port
 
 
@@ -68,3 +69,17 @@ def test_credentials_are_made_and_printed_while_the_broker_is_down(
     assert f"password:  {store.password_for('ss-001', create=False)}" in out
     assert "the broker was not updated" in err and "broker-accounts" in err
     assert credentials_command(settings, registry, "ss-404") == 2
+
+
+def test_a_plant_role_grants_only_its_own_topics() -> None:
+    role = plant_role(Topics(), "ss-001")
+    assert role["rolename"] == "plant-ss-001"
+    assert [(a["acltype"], a["topic"]) for a in role["acls"]] == [
+        ("publishClientSend", "plantwatch/plants/ss-001/meters/+/readings"),
+        ("publishClientSend", "plantwatch/plants/ss-001/hj212"),
+        ("publishClientSend", "plantwatch/plants/ss-001/status"),
+        ("subscribePattern", "plantwatch/plants/ss-001/status"),
+        ("subscribePattern", "plantwatch/plants/ss-001/rejected"),
+        ("subscribePattern", "plantwatch/alerts/ss-001"),
+    ]
+    assert all(a["allow"] for a in role["acls"])
