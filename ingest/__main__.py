@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
         description="plantwatch collector: subscribes to plant readings over MQTT (QoS 1, "
-        "shared subscription) and writes them to InfluxDB. Configured by PLANTWATCH_* "
+        "persistent session; PLANTWATCH_COLLECTOR_PARTITION=i/N for its share of the plants) "
+        "and writes them to InfluxDB. Configured by PLANTWATCH_* "
         "environment variables or a .env file (see README). Without a command it runs a "
         "collector.",
     )
