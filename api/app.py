@@ -16,13 +16,14 @@ from api.alerts.runtime import build_runtime
 from api.auth import KeyRing, Principal
 from api.db import connect
 from api.keys import KeyStore
-from api.push import ReadingPublisher, ingest_rules
+from api.push import ReadingPublisher
 from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
 from api.routes import health, keys, kpi, plants, readings, usage, web
 from api.routes import voc as voc_routes
 from api.settings import ApiSettings
 from api.usage import step_rules
+from ingest.pipeline import IngestRules
 from ingest.registry import load_registry
 from ingest.store import InfluxStore
 
@@ -66,7 +67,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.store = InfluxStore.from_settings(settings)
     app.state.db = connect(settings.database_url)
     app.state.keys = KeyStore(app.state.db)
-    app.state.ingest_rules = ingest_rules(settings, registry)
+    app.state.ingest_rules = IngestRules.from_settings(settings, registry)
     app.state.publisher = ReadingPublisher(settings)
     app.state.alert_repo = AlertRepo(app.state.db)
     app.state.keyring = KeyRing()

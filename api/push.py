@@ -16,7 +16,6 @@ from api.errors import InvalidInput, Unavailable
 from api.settings import ApiSettings
 from ingest.client import MqttClient
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.registry import Registry
 from ingest.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -32,11 +31,6 @@ class PushRefused(InvalidInput):
     def __init__(self, refused: Refused) -> None:
         super().__init__(refused.reason)
         self.code = refused.code
-
-
-def ingest_rules(settings: ApiSettings, registry: Registry) -> IngestRules:
-    """The collector's validation rules, from the same settings."""
-    return IngestRules(registry, settings.topic_root, timezone=settings.timezone)
 
 
 def check_push(
