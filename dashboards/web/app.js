@@ -75,7 +75,7 @@ function onAlertEvent(event) {
   updateBadge();
   const { page } = route();
   if (page === "alerts") refreshAlerts($("#page"), plantNames()).catch(() => {});
-  const kind = typeof event === "object" && event ? event.kind ?? event.alert?.kind : null;
+  const kind = event?.alert?.kind ?? null; // the stream sends AlertEvent: {event_id, event, at, actor, comment, alert}
   toast(`${t("al.new")}${kind ? `: ${t(`kind.${kind}`)}` : ""}`);
 }
 
