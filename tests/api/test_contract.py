@@ -8,8 +8,11 @@ from api.alerts.model import AlertConflict, AlertNotFound
 from api.app import create_app
 from api.errors import PayloadTooLarge, status_of
 from api.keys import InvalidKeyRequest, UnknownKey
+from api.kpi import FirmRow
 from api.push import PushRefused, PushUnavailable
 from api.ranges import RangeError
+from api.routes.kpi import fuel_totals
+from api.routes.usage import usage_totals
 from api.settings import ApiSettings
 from ingest.errors import InvalidPayload, RegistryError, StoreRejected, StoreUnavailable
 from ingest.pipeline import Refused
@@ -62,3 +65,33 @@ def test_the_table_maps_each_error_of_the_tree(exc: Exception, status: int) -> N
 def test_a_refused_push_keeps_the_collectors_code() -> None:
     exc = PushRefused(Refused("ss-001", "unknown_source", "meter gas-9 is not registered"))
     assert (str(exc), exc.code) == ("meter gas-9 is not registered", "unknown_source")
+
+
+def test_kpi_totals_are_the_rows_sums_and_the_fraction_of_the_sums() -> None:
+    rows = [
+        FirmRow("ss-a", "A", "gas", 1.0, 100.0, 0.0, 121.43, 0.0, 216.22, 50.0, ""),
+        FirmRow("ss-b", "B", "coal", 0.0, 0.0, 100.0, 0.0, 71.43, 190.03, 0.0, ""),
+        FirmRow("ss-c", "C", "idle", None, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, "no fuel"),
+    ]
+    totals = fuel_totals(rows)
+    assert (totals.gas_m3, totals.coal_kg, totals.co2_avoided_kg) == (100.0, 100.0, 50.0)
+    assert totals.gas_fraction == pytest.approx(121.43 / (121.43 + 71.43))
+    assert fuel_totals(rows[2:]).gas_fraction is None
+
+
+def test_usage_totals_add_the_intervals() -> None:
+    row = {
+        "gas_m3": 10.0,
+        "coal_kg": 5.0,
+        "gas_kgce": 12.143,
+        "coal_kgce": 3.5715,
+        "kgce": 15.7145,
+        "co2_kg": 31.1,
+        "gas_readings": 4,
+        "coal_readings": 4,
+        "resets": 1,
+        "implausible_steps": 0,
+    }
+    totals = usage_totals([row, row])
+    assert (totals.gas_m3, totals.resets, totals.gas_readings) == (20.0, 2, 8)
+    assert totals.gas_fraction == pytest.approx(12.143 / 15.7145)
