@@ -206,6 +206,10 @@ def test_overview_shows_the_kpi_the_api_returns(api: Api, page: Page) -> None:
     # The page is ready only once the history chart has drawn (or said why it could not).
     history = page.get_by_test_id("history-chart")
     assert history.locator("canvas").count() >= 1, history.inner_text()
+    # The share line is drawn exactly when the API has a month with data.
+    months = api.get("/api/v1/kpi/gas-share/history")["months"]
+    line = max(painted_pixels(page, "[data-testid=history-chart]", GAS_RGB))
+    assert (line > 20) == any(m["has_data"] for m in months), (line, months)
     screenshot(page, "overview")
 
     # The key is kept: a reload goes straight to the figures, in Chinese by default.
