@@ -249,7 +249,9 @@ class UsageAnswer(Model):
 class VocHour(Model):
     start: str
     end: str
-    status: Literal["valid", "insufficient", "pending"]
+    status: str = Field(
+        description="valid, insufficient or pending (and any state api/voc.py adds)"
+    )
     valid_minutes: int
     mean_mgm3: float | None
     exceeds: bool
@@ -258,6 +260,10 @@ class VocHour(Model):
 
 
 class VocCounts(Model):
+    """Hours by state; states the VOC rules add later appear as further counts."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
     hours: int
     valid: int
     insufficient: int
