@@ -260,6 +260,39 @@ class UsageAnswer(Model):
     )
 
 
+# --- conversion records -------------------------------------------------------------------
+
+
+class RecordAnswer(Model):
+    """An officer's conversion record or manual entry (api/records), never edited."""
+
+    id: int
+    plant: str
+    kind: Literal["boiler_removed", "boiler_sealed", "meter_replaced", "coal_delivery"]
+    effective_at: str
+    meter: str
+    old_register: float | None
+    new_register: float | None
+    mass_kg: float | None
+    recorded_by: str
+    recorded_at: str
+    reason: str
+    attachment: str
+    supersedes: int | None
+    superseded_by: int | None
+    current: bool
+
+
+class RecordCreated(RecordAnswer):
+    readings_published: int = Field(description="manual readings (flag S) sent to the broker")
+
+
+class RecordsAnswer(Model):
+    plant: str | None = None
+    kinds: list[str] | None = None
+    records: list[RecordAnswer]
+
+
 # --- VOC ----------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from api.records.model import (
     with_supersession,
 )
 from api.records.repo import RecordRepo
+from api.schemas import ERROR_RESPONSES, RecordCreated, RecordsAnswer, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
 FUTURE_SLACK_SECONDS = 300
@@ -48,7 +49,12 @@ def _repo(request: Request) -> RecordRepo:
     return RecordRepo(request.app.state.db)
 
 
-@router.post("/plants/{plant}/records", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/plants/{plant}/records",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RecordCreated,
+    responses=error_responses(404),
+)
 async def create_record(
     body: RecordBody, request: Request, found: KnownPlantDep, officer: OfficerDep
 ) -> dict[str, Any]:
@@ -117,7 +123,7 @@ async def create_record(
     return {**record.as_json(), "readings_published": published}
 
 
-@router.get("/plants/{plant}/records")
+@router.get("/plants/{plant}/records", response_model=RecordsAnswer, responses=error_responses(404))
 async def list_plant_records(
     request: Request, found: KnownPlantDep, _: PlantReaderDep
 ) -> dict[str, Any]:
@@ -126,7 +132,7 @@ async def list_plant_records(
     return {"plant": found.id, "kinds": list(KINDS), "records": [r.as_json() for r in records]}
 
 
-@router.get("/records")
+@router.get("/records", response_model=RecordsAnswer, responses=ERROR_RESPONSES)
 async def list_records(
     request: Request,
     _: ReaderDep,

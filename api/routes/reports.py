@@ -11,11 +11,22 @@ from fastapi.responses import Response
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
 from api.reports.data import ReportMonthError
 from api.reports.service import FORMATS, filename, monthly_report
+from api.schemas import error_responses
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
-@router.get("/monthly")
+@router.get(
+    "/monthly",
+    response_class=Response,
+    responses={
+        **error_responses(),
+        200: {
+            "content": {media: {} for media, _ in FORMATS.values()},
+            "description": "the report as PDF or XLSX",
+        },
+    },
+)
 async def get_monthly_report(
     request: Request,
     settings: SettingsDep,
