@@ -124,8 +124,9 @@ def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
             written = job.reroll_since(since)
             print(f"re-rolled from {since.isoformat()}: {written} rollup points written")
         else:
-            marks = job.run_pass()
-            until = marks.hourly.isoformat() if marks.hourly else "nothing to roll up"
+            report = job.run_pass()
+            hourly = report.watermarks.hourly
+            until = hourly.isoformat() if hourly else "nothing to roll up"
             print(f"rolled up until {until} (now {datetime.now(UTC).isoformat()})")
     return 0
 

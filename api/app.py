@@ -16,15 +16,15 @@ from api.alerts.repo import AlertRepo
 from api.alerts.runtime import build_runtime
 from api.auth import KeyRing, Principal
 from api.db import connect
+from api.fuel.rollup import RollupJob
+from api.fuel.service import step_rules
 from api.keys import KeyStore
 from api.push import ReadingPublisher, ingest_rules
 from api.ranges import RangeError
-from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
 from api.routes import health, keys, kpi, plants, readings, usage, web
 from api.routes import voc as voc_routes
 from api.settings import ApiSettings
-from api.usage import step_rules
 from ingest.errors import StoreRejected, StoreUnavailable
 from ingest.registry import load_registry
 from ingest.store import InfluxStore
@@ -127,7 +127,7 @@ def rollup_job(settings: ApiSettings, store: InfluxStore) -> RollupJob:
         settings.kpi,
         step_rules(settings),
         settings.timezone,
-        reroll=timedelta(hours=settings.rollup_reroll_hours),
+        mark_lag=timedelta(seconds=settings.rollup_mark_lag_seconds),
         chunk=timedelta(days=settings.rollup_chunk_days),
     )
 

@@ -13,12 +13,8 @@ from fastapi.responses import Response
 
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
 from api.export import KPI_COLUMNS, MEDIA_TYPE, to_csv
-from api.fuel import firm_fuels
-from api.kpi import gas_share
-from api.monthly import monthly_kpis, outlook
+from api.fuel.service import FuelCore
 from api.ranges import check_instant
-from api.rollup import read_watermarks
-from api.usage import step_rules
 
 router = APIRouter(prefix="/api/v1/kpi", tags=["kpi"])
 MAX_WINDOW_DAYS = 366
@@ -44,8 +40,9 @@ async def get_gas_share(
     window = timedelta(days=window_days or definition.window_days)
     check_instant("window start", end - window)
     firms = registry.by_sector("stainless_steel")
-    fuels = await run_in_threadpool(firm_fuels, store, firms, end, window, definition)
-    result = gas_share(fuels, registry.gas_share_goal, definition)
+    core = FuelCore.from_settings(settings, store, registry)
+    kpi = await run_in_threadpool(core.kpi, firms, end, window)
+    result = kpi.share
     if format == "csv":
         return Response(
             to_csv(KPI_COLUMNS, [asdict(r) for r in result.rows]),
@@ -59,7 +56,22 @@ async def get_gas_share(
         "window_start": (end - window).isoformat(),
         "window_days": window.total_seconds() / 86_400,
         **result.as_dict(),
-        "definition": definition.model_dump() | {"goal": registry.gas_share_goal},
+        "data_through": kpi.data_through.isoformat() if kpi.data_through else None,
+        "firm_data_through": {
+            plant: t.isoformat() if t else None for plant, t in kpi.firm_data_through.items()
+        },
+        "sources": [
+            {"source": s.source, "start": s.start.isoformat(), "end": s.end.isoformat()}
+            for s in kpi.sources
+        ],
+        "definition": definition.model_dump()
+        | {
+            "goal": registry.gas_share_goal,
+            "max_rate_per_hour": settings.max_rate_per_hour,
+            "max_gap_hours": settings.rollup_max_gap_hours,
+            "coverage": "reported hours / clock hours the window touches",
+            "step": "a register step counts in the interval of its later reading",
+        },
     }
 
 
@@ -79,22 +91,10 @@ async def get_gas_share_history(
     chosen = year or now.astimezone(tz).year
     goal = registry.gas_share_goal
 
-    def compute() -> Any:
-        marks = read_watermarks(store)
-        return monthly_kpis(
-            store,
-            marks,
-            tz,
-            step_rules(settings),
-            settings.kpi,
-            registry.by_sector("stainless_steel"),
-            goal,
-            chosen,
-            now,
-        )
-
-    months = await run_in_threadpool(compute)
-    view = outlook(months, goal)
+    core = FuelCore.from_settings(settings, store, registry)
+    months, view = await run_in_threadpool(
+        core.history, registry.by_sector("stainless_steel"), chosen, now
+    )
     return {
         "year": chosen,
         "goal": goal,

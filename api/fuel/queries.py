@@ -1,4 +1,7 @@
-"""InfluxQL for fuel consumption in buckets, from raw registers or from the rollups.
+"""The only fuel InfluxQL: consumption in buckets from raw registers or rollups, and the rest.
+
+The step rule is `api.fuel.rules` (SPEC section 6); the statements here compute the same
+sums inside InfluxDB so only aggregated rows travel.
 
 Consumption is the sum of non-negative steps of a cumulative register: a drop (reset,
 meter replaced) starts a new baseline and is counted in `resets`; a step faster than the
@@ -21,22 +24,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ingest.store import Series, influx_time, quote_ident, quote_literal
+from api.fuel.rules import REGISTERS, StepRules
+from api.ranges import EPOCH, Segment, ceil_to, floor_to
+from ingest.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
 
-REGISTERS = {"gas": "volume_m3", "coal": "mass_kg"}
 HOURLY_MEASUREMENT = "fuel_hourly"
 DAILY_MEASUREMENT = "fuel_daily"
 MS = timedelta(milliseconds=1)
 # The fields one statement reports; a bucket's totals are kept in this order.
 SUM_FIELDS = ("consumption", "readings", "hours", "resets", "implausible_steps")
-
-
-@dataclass(frozen=True, slots=True)
-class StepRules:
-    """What counts as a consumption step (from the KPI definition and rollup settings)."""
-
-    max_per_hour: dict[str, float]  # kind -> plausible maximum rate (m³/h gas, kg/h coal)
-    max_gap: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +117,10 @@ def raw_statements(
         f'SELECT count({field}) AS "readings" FROM {measurement} '
         f"WHERE {time_range(start, end)}{where_plants} {outer_group}",
         *([hours] if with_hours else []),
-        f'SELECT count("d") AS "resets" FROM (SELECT difference({field}) AS "d" '
+        f'SELECT count("d") AS "resets" FROM (SELECT difference({field}) AS "d", '
+        f'elapsed({field}, 1ms) AS "gap" '
         f'FROM {measurement} WHERE {time_range(lookback, end)}{where_plants} GROUP BY "plant", "meter") '
-        f'WHERE {time_range(lookback, end)} AND "d" < 0 {outer_group}',
+        f'WHERE {time_range(lookback, end)} AND "d" < 0 AND {bridged} {outer_group}',
         f'SELECT count("step") AS "implausible_steps" FROM ({steps}) '
         f'WHERE {time_range(lookback, end)} AND "rate" > {float(rules.max_per_hour[kind])!r} '
         f"AND {bridged} {outer_group}",
@@ -202,3 +199,166 @@ def collect(
 def sum_field(values: Iterable[list[float]], name: str) -> float:
     index = SUM_FIELDS.index(name)
     return sum(v[index] for v in values)
+
+
+def segment_statements(
+    segment: Segment,
+    rules: StepRules,
+    plants: Sequence[str] | None,
+    by_meter: bool,
+    every: timedelta | None,
+    offset: timedelta,
+) -> list[Statement]:
+    """The statements answering one stretch; `every` None sums the stretch into one bucket."""
+    if segment.source != "raw":
+        return [
+            rollup_statement(
+                segment.source, segment.start, segment.end, every, offset, plants, by_meter
+            )
+        ]
+    # Raw statements must start on a bucket boundary (see raw_statements): a stretch that
+    # starts inside a bucket queries that part as one bucket of its own, filed under the
+    # bucket holding it, and the rest on the bucket grid.
+    pieces: list[tuple[datetime, datetime, timedelta, timedelta, int | None]] = []
+    if every is None:
+        width = segment.end - segment.start
+        pieces.append((segment.start, segment.end, width, (segment.start - EPOCH) % width, None))
+    else:
+        boundary = ceil_to(segment.start, every, offset)
+        if boundary > segment.start:
+            head_end = min(boundary, segment.end)
+            width = head_end - segment.start
+            holder = floor_to(segment.start, every, offset)
+            holder_ms = (holder - EPOCH) // MS
+            pieces.append(
+                (segment.start, head_end, width, (segment.start - EPOCH) % width, holder_ms)
+            )
+        if boundary < segment.end:
+            pieces.append((boundary, segment.end, every, offset, None))
+    statements: list[Statement] = []
+    for start, end, width, shift, assign_to in pieces:
+        for kind in REGISTERS:
+            statements += raw_statements(
+                kind, start, end, width, shift, rules, plants, by_meter, assign_to
+            )
+    return statements
+
+
+def query_sums(
+    store: InfluxStore,
+    plans: Sequence[Sequence[Segment]],
+    rules: StepRules,
+    plants: Sequence[str] | None,
+    by_meter: bool,
+    every: timedelta | None = None,
+    offset: timedelta = timedelta(0),
+) -> list[dict[Key, list[float]]]:
+    """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip."""
+    per_plan = [
+        [
+            st
+            for segment in plan
+            for st in segment_statements(segment, rules, plants, by_meter, every, offset)
+        ]
+        for plan in plans
+    ]
+    flat = [st for statements in per_plan for st in statements]
+    if not flat:
+        return [{} for _ in plans]
+    results = store.query_many(";".join(st.text for st in flat))
+    out, index = [], 0
+    for statements in per_plan:
+        sums = collect(statements, results[index : index + len(statements)], totals=every is None)
+        index += len(statements)
+        out.append(sums)
+    return out
+
+
+# ---- rollup job ------------------------------------------------------------------------------
+
+
+def daily_from_hourly(
+    start: datetime, end: datetime, timezone: str, plants: Sequence[str] | None
+) -> Statement:
+    """Sums of `fuel_hourly` per local day of [start, end) (days start at local midnight)."""
+    text = (
+        'SELECT sum("consumption") AS "consumption", sum("readings") AS "readings", '
+        'count("readings") AS "hours", sum("resets") AS "resets", '
+        'sum("implausible_steps") AS "implausible_steps" '
+        f"FROM {quote_ident(HOURLY_MEASUREMENT)} WHERE {time_range(start, end)}{plant_filter(plants)} "
+        'GROUP BY time(1d), "kind", "plant", "meter" fill(none) '
+        f"tz({quote_literal(timezone)})"
+    )
+    return Statement(text, None, start, True)
+
+
+def earliest_reading(store: InfluxStore) -> datetime | None:
+    """Time of the first fuel reading in the store, or None."""
+    statements = ";".join(
+        f"SELECT first({quote_ident(field)}) FROM {quote_ident(kind)}"
+        for kind, field in REGISTERS.items()
+    )
+    times = [s.values[0][0] for result in store.query_many(statements) for s in result if s.values]
+    return from_ms(min(times)) if times else None
+
+
+def from_ms(ms: float) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def latest_state(store: InfluxStore, measurement: str) -> dict[str, float]:
+    """The last `until_ms` per `level` tag of a rollup state measurement."""
+    series = store.query(
+        f'SELECT last("until_ms") FROM {quote_ident(measurement)} GROUP BY "level"'
+    )
+    return {
+        s.tags.get("level", ""): float(s.values[0][1])
+        for s in series
+        if s.values and s.values[0][1] is not None
+    }
+
+
+def next_readings(
+    store: InfluxStore, after: Sequence[tuple[str, str, str, datetime]], max_gap: timedelta
+) -> list[tuple[str, str, datetime]]:
+    """For each (kind, plant, meter, t): the first reading at or after t within `max_gap`.
+
+    A late reading changes the step of the reading that follows it, which may lie in a
+    later hour than any the late reading touched.
+    """
+    if not after:
+        return []
+    texts = [
+        f"SELECT first({quote_ident(REGISTERS[kind])}) FROM {quote_ident(kind)} "
+        f'WHERE {time_range(t, t + max_gap + MS)} AND "plant" = {quote_literal(plant)} '
+        f'AND "meter" = {quote_literal(meter)}'
+        for kind, plant, meter, t in after
+    ]
+    out = []
+    for (kind, plant, _, _), result in zip(after, store.query_many(";".join(texts)), strict=True):
+        for s in result:
+            if s.values:
+                out.append((kind, plant, from_ms(s.values[0][0])))
+    return out
+
+
+# ---- freshness ---------------------------------------------------------------------------------
+
+
+def last_readings(
+    store: InfluxStore, plants: Sequence[str] | None, end: datetime, lookback: timedelta
+) -> dict[tuple[str, str, str], datetime]:
+    """(kind, plant, meter) -> time of its latest fuel reading in [end - lookback, end)."""
+    texts = [
+        f"SELECT last({quote_ident(field)}) FROM {quote_ident(kind)} "
+        f'WHERE {time_range(end - lookback, end)}{plant_filter(plants)} GROUP BY "plant", "meter"'
+        for kind, field in REGISTERS.items()
+    ]
+    out = {}
+    for kind, result in zip(REGISTERS, store.query_many(";".join(texts)), strict=True):
+        for s in result:
+            if s.values:
+                out[(kind, s.tags.get("plant", ""), s.tags.get("meter", ""))] = from_ms(
+                    s.values[0][0]
+                )
+    return out
