@@ -285,9 +285,7 @@ class RollupJob:
                     self.after_pass(report)
                 return report
             start = self.local_day_floor(earliest)
-            log.info(
-                "rollup catch-up", extra={"from": start.isoformat(), "to": target.isoformat()}
-            )
+            log.info("rollup catch-up", extra={"from": start.isoformat(), "to": target.isoformat()})
             points = self.roll(start, target, None, marks.hourly, moving_watermark=True)
             new = Watermarks(target, self.local_day_floor(target), arrived)
             write_watermarks(self.store, new)

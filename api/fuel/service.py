@@ -56,6 +56,11 @@ def step_rules(settings: ApiSettings) -> StepRules:
     )
 
 
+def whole_ms(ts: datetime) -> datetime:
+    """`ts` cut to whole milliseconds: InfluxQL bucket offsets are whole ms, and so is the data."""
+    return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+
+
 def firm_of(plant: Plant) -> Firm:
     return Firm(
         plant.id,
@@ -199,6 +204,7 @@ class FuelCore:
     ) -> tuple[list[dict[tuple[str, str, str], Sums]], list[list[Segment]]]:
         """Sums per (kind, plant, meter) for each window, in one round trip."""
         marks = read_watermarks(self.store)
+        windows = [(whole_ms(s), whole_ms(e)) for s, e in windows]
         plans = [plan_segments(s, e, self.tz, marks.hourly, marks.daily) for s, e in windows]
         if not plant_ids:
             return [{} for _ in windows], plans
@@ -209,6 +215,7 @@ class FuelCore:
         self, plants: Sequence[Plant], start: datetime, end: datetime
     ) -> tuple[list[FirmFuel], list[Segment]]:
         """Each firm's gas m³, coal kg and coverage over [start, end)."""
+        start, end = whole_ms(start), whole_ms(end)
         (sums,), (plan,) = self.meter_sums([p.id for p in plants], [(start, end)])
         hours = hours_in(start, end)
         fuels = [
@@ -221,6 +228,7 @@ class FuelCore:
 
     def kpi(self, plants: Sequence[Plant], end: datetime, window: timedelta) -> Kpi:
         """The gas-share KPI over the trailing `window` ending at `end`."""
+        end = whole_ms(end)
         start = end - window
         fuels, plan = self.firm_fuels(plants, start, end)
         share = gas_share(fuels, self.goal, self.definition)
@@ -258,6 +266,7 @@ class FuelCore:
         first_bucket: datetime,
     ) -> Usage:
         """Usage of `plants` (summed) per interval, the stretches each source answered, freshness."""
+        start, end = whole_ms(start), whole_ms(end)
         marks = read_watermarks(self.store)
         plan = plan_segments(start, end, self.tz, marks.hourly, marks.daily, every, offset)
         ids = [p.id for p in plants]
@@ -275,6 +284,7 @@ class FuelCore:
     def months(self, plants: Sequence[Plant], year: int, now: datetime) -> list[Month]:
         """The KPI of every local calendar month of `year` that has begun (the current one to date)."""
         bounds = month_starts(year, self.tz)
+        now = whole_ms(now)
         windows = [
             (index + 1, bounds[index], min(bounds[index + 1], now))
             for index in range(12)
