@@ -99,28 +99,31 @@ def dirty_lines(
     lines: Sequence[str], written_ms: int, tracked: frozenset[str] = ROLLED_UP
 ) -> list[str]:
     """The `rollup_dirty` marks for `lines` (only measurements in `tracked`)."""
-    touched: dict[SeriesKey, set[int]] = {}
-    counts: dict[SeriesKey, int] = {}
+    per_hour: dict[SeriesKey, dict[int, int]] = {}
     for line in lines:
         found = series_of(line)
         if found is None or found[0][0] not in tracked:
             continue
         key, ts_ms = found
-        touched.setdefault(key, set()).add(ts_ms - ts_ms % HOUR_MS)
-        counts[key] = counts.get(key, 0) + 1
-    runs = [(key, run) for key in sorted(touched) for run in hour_runs(touched[key])]
+        hours = per_hour.setdefault(key, {})
+        hour = ts_ms - ts_ms % HOUR_MS
+        hours[hour] = hours.get(hour, 0) + 1
+    runs = [(key, run) for key in sorted(per_hour) for run in hour_runs(per_hour[key])]
     if not runs:
         return []
     first = _stamps.take(len(runs), written_ms)
-    return [
-        encode_point(
-            DIRTY_MEASUREMENT,
-            {"measurement": key[0], "plant": key[1] or "-", "meter": key[2] or "-"},
-            {"first_hour_ms": start, "end_hour_ms": end, "points": counts[key]},
-            first + index,
+    out = []
+    for index, (key, (start, end)) in enumerate(runs):
+        points = sum(n for hour, n in per_hour[key].items() if start <= hour < end)
+        out.append(
+            encode_point(
+                DIRTY_MEASUREMENT,
+                {"measurement": key[0], "plant": key[1] or "-", "meter": key[2] or "-"},
+                {"first_hour_ms": start, "end_hour_ms": end, "points": points},
+                first + index,
+            )
         )
-        for index, (key, (start, end)) in enumerate(runs)
-    ]
+    return out
 
 
 def write_readings(

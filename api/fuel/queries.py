@@ -31,6 +31,7 @@ from ingest.store import InfluxStore, Series, influx_time, quote_ident, quote_li
 HOURLY_MEASUREMENT = "fuel_hourly"
 DAILY_MEASUREMENT = "fuel_daily"
 MS = timedelta(milliseconds=1)
+HOUR = timedelta(hours=1)
 # The fields one statement reports; a bucket's totals are kept in this order.
 SUM_FIELDS = ("consumption", "readings", "hours", "resets", "implausible_steps")
 
@@ -85,11 +86,13 @@ def raw_statements(
     by_meter: bool,
     assign_to: int | None = None,
     with_hours: bool = True,
+    single_bucket: bool = False,
 ) -> list[Statement]:
     """Consumption, readings, reported hours, resets and implausible steps of raw registers.
 
     `start` must be a bucket boundary (of `every` and `offset`): the bucket before it holds
-    the lookback and is dropped whole.
+    the lookback and is dropped whole. Reported hours are clock hours; a `single_bucket`
+    stretch starting inside an hour (an edge, or a whole window) counts that first hour too.
     """
     field = quote_ident(REGISTERS[kind])
     measurement = quote_ident(kind)
@@ -105,11 +108,13 @@ def raw_statements(
     )
     plausible = f'"rate" <= {float(rules.max_per_hour[kind])!r}'
     bridged = f'"gap" <= {rules.max_gap // MS}'
+    # The inner row of the hour holding `start` is stamped at that hour's start.
+    first_hour = start - (start - EPOCH) % HOUR
     hours = (
         f'SELECT count("c") AS "hours" FROM (SELECT count({field}) AS "c" FROM {measurement} '
         f"WHERE {time_range(start, end)}{where_plants} "
         f'GROUP BY time(1h), "plant", "meter" fill(none)) '
-        f"WHERE {time_range(start, end)} {outer_group}"
+        f"WHERE {time_range(first_hour if single_bucket else start, end)} {outer_group}"
     )
     texts = [
         f'SELECT sum("step") AS "consumption" FROM ({steps}) '
@@ -125,7 +130,10 @@ def raw_statements(
         f'WHERE {time_range(lookback, end)} AND "rate" > {float(rules.max_per_hour[kind])!r} '
         f"AND {bridged} {outer_group}",
     ]
-    return [Statement(t, kind, start, by_meter, assign_to) for t in texts]
+    out = [Statement(t, kind, start, by_meter, assign_to) for t in texts]
+    if with_hours and single_bucket:
+        out[2] = Statement(hours, kind, None, by_meter, assign_to)
+    return out
 
 
 def rollup_statement(
@@ -239,7 +247,16 @@ def segment_statements(
     for start, end, width, shift, assign_to in pieces:
         for kind in REGISTERS:
             statements += raw_statements(
-                kind, start, end, width, shift, rules, plants, by_meter, assign_to
+                kind,
+                start,
+                end,
+                width,
+                shift,
+                rules,
+                plants,
+                by_meter,
+                assign_to,
+                single_bucket=every is None or assign_to is not None,
             )
     return statements
 

@@ -124,7 +124,14 @@ def test_coverage(reported: int, hours: int, expected: float) -> None:
 
 @pytest.mark.parametrize(
     ("goal", "active", "gas", "needed"),
-    [(0.5, 6, 3, 0), (0.5, 6, 2, 1), (0.5, 7, 3, 1), (0.5, 0, 0, 0), (0.6, 8, 4, 1), (0.5, 6, 6, 0)],
+    [
+        (0.5, 6, 3, 0),
+        (0.5, 6, 2, 1),
+        (0.5, 7, 3, 1),
+        (0.5, 0, 0, 0),
+        (0.6, 8, 4, 1),
+        (0.5, 6, 6, 0),
+    ],
 )
 def test_firms_needed(goal: float, active: int, gas: int, needed: int) -> None:
     assert firms_needed(goal, active, gas) == needed
