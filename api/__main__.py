@@ -114,7 +114,7 @@ def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
 
 def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
     with InfluxStore.from_settings(settings) as store:
-        job = rollup_job(settings, store)
+        job = rollup_job(settings, store, load_registry(settings.registry))
         if args.since:
             try:
                 since = check_instant("--since", datetime.fromisoformat(args.since))

@@ -142,7 +142,8 @@ class PassReport:
     hours: int
     points: int
     watermarks: Watermarks
-    oldest_hour: datetime | None = None
+    oldest_hour: datetime | None = None  # the first and last hour re-rolled (None: none)
+    newest_hour: datetime | None = None
 
 
 class RollupJob:
@@ -289,7 +290,8 @@ class RollupJob:
             points = self.roll(start, target, None, marks.hourly, moving_watermark=True)
             new = Watermarks(target, self.local_day_floor(target), arrived)
             write_watermarks(self.store, new)
-            report = PassReport(0, 0, points, new, None)
+            rolled = (target - start) // HOUR
+            report = PassReport(0, rolled, points, new, start, target - HOUR if rolled else None)
         else:
             count, per_plant = self.dirty_hours(marks.cursor - self.mark_lag, arrived)
             # Plants with the same hours are re-rolled together (live data: all of them at once).
@@ -305,7 +307,12 @@ class RollupJob:
             write_watermarks(self.store, new)
             all_hours = [h for hs in per_plant.values() for h in hs]
             report = PassReport(
-                count, len(all_hours), points, new, min(all_hours) if all_hours else None
+                count,
+                len(all_hours),
+                points,
+                new,
+                min(all_hours) if all_hours else None,
+                max(all_hours) if all_hours else None,
             )
         if self.after_pass is not None:
             self.after_pass(report)
