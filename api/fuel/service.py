@@ -243,6 +243,13 @@ class FuelCore:
             return {}
         return last_readings(self.store, [p.id for p in plants], end, lookback)
 
+    def latest_reading(
+        self, plants: Sequence[Plant], end: datetime, lookback: timedelta
+    ) -> datetime | None:
+        """The latest fuel reading of any of `plants` in [end - lookback, end)."""
+        latest = self.latest_by_meter(plants, whole_ms(end), lookback)
+        return max(latest.values()) if latest else None
+
     def data_through(
         self, plants: Sequence[Plant], end: datetime, lookback: timedelta
     ) -> dict[str, datetime | None]:

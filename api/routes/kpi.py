@@ -92,9 +92,10 @@ async def get_gas_share_history(
     goal = registry.gas_share_goal
 
     core = FuelCore.from_settings(settings, store, registry)
-    months, view = await run_in_threadpool(
-        core.history, registry.by_sector("stainless_steel"), chosen, now
-    )
+    firms = registry.by_sector("stainless_steel")
+    months, view = await run_in_threadpool(core.history, firms, chosen, now)
+    year_end = min(now, months[-1].end) if months else now
+    through = await run_in_threadpool(core.latest_reading, firms, year_end, timedelta(days=366))
     return {
         "year": chosen,
         "goal": goal,
@@ -125,6 +126,7 @@ async def get_gas_share_history(
             "share_high": view.share_high,
         },
         "on_track": view.on_track,
+        "data_through": through.isoformat() if through else None,
         "firms_needed": view.firms_needed,
         "candidates": view.candidates,
         "definition": {
