@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.app import rollup_job
 from api.fuel.rollup import Watermarks, write_watermarks
-from api.fuel.rules import GasShare
+from api.fuel.rules import COAL_REMOVED, ConversionFact, GasShare
 from api.fuel.service import FuelCore
 from api.settings import ApiSettings
 from ingest.registry import Registry, parse_registry
@@ -172,3 +172,16 @@ def test_gas_share_over_http_json_and_csv(
     assert by_plant["ss-coal"]["coal_kg"] == "2300.0"
     assert by_plant["ss-idle"]["gas_fraction"] == ""
     assert len(rows) == len(EXPECTED)
+
+
+def test_recorded_coal_removal_judges_a_firm_without_coal_meter_on_gas(store: InfluxStore) -> None:
+    write_county(store)
+    registry = parse_registry(tomllib.loads(kpi_registry()))
+    settings = ApiSettings(influx_db=store.database)
+    firms = registry.by_sector("stainless_steel")
+    removed = ConversionFact(MISSING_METER, COAL_REMOVED, START - timedelta(days=3))
+    inside = ConversionFact(MISSING_METER, COAL_REMOVED, START + HOUR)  # not before the window
+    for facts, status in (((), "unknown"), ((inside,), "unknown"), ((removed,), "gas")):
+        core = FuelCore.from_settings(settings, store, registry, facts)
+        rows = {r.plant: r for r in core.kpi(firms, AT, timedelta(days=1)).share.rows}
+        assert rows[MISSING_METER].status == status, facts
