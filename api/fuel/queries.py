@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from api.fuel.rules import REGISTERS, StepRules
+from api.fuel.rules import REGISTERS, StepRules, interval_sums
 from api.ranges import EPOCH, Segment, ceil_to, floor_to
 from ingest.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
 
@@ -261,6 +261,85 @@ def segment_statements(
     return statements
 
 
+# Raw stretches up to this long (the edges of a window around its rollups) are read as
+# points and summed by the pure rule; longer ones are aggregated inside InfluxDB.
+EDGE_MAX = timedelta(hours=6)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A short raw stretch [start, end) summed in Python into `bucket_ms` (0: the total)."""
+
+    start: datetime
+    end: datetime
+    bucket_ms: int
+
+
+def edge_pieces(segment: Segment, every: timedelta | None, offset: timedelta) -> list[Edge]:
+    """A short raw segment cut at bucket boundaries, each piece filed under its bucket."""
+    if every is None:
+        return [Edge(segment.start, segment.end, 0)]
+    out, start = [], segment.start
+    while start < segment.end:
+        bucket = floor_to(start, every, offset)
+        end = min(segment.end, bucket + every)
+        out.append(Edge(start, end, (bucket - EPOCH) // MS))
+        start = end
+    return out
+
+
+def edge_statements(edge: Edge, rules: StepRules, plants: Sequence[str] | None) -> list[str]:
+    """Per kind: the last reading before the edge (within the silence limit), then its readings."""
+    out = []
+    for kind, field in REGISTERS.items():
+        f, m, where = quote_ident(field), quote_ident(kind), plant_filter(plants)
+        out.append(
+            f"SELECT last({f}) FROM {m} WHERE {time_range(edge.start - rules.max_gap, edge.start)}"
+            f'{where} GROUP BY "plant", "meter"'
+        )
+        out.append(
+            f"SELECT {f} FROM {m} WHERE {time_range(edge.start, edge.end)}{where} "
+            'GROUP BY "plant", "meter"'
+        )
+    return out
+
+
+def edge_sums(
+    edge: Edge,
+    results: Sequence[Sequence[Series]],
+    rules: StepRules,
+    by_meter: bool,
+    into: dict[Key, list[float]],
+) -> None:
+    """Add one edge's sums (the pure rule over its points) into `into`."""
+    for index, kind in enumerate(REGISTERS):
+        before = {(s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index]}
+        inside = {
+            (s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index + 1]
+        }
+        for plant, meter in inside:
+            ts = [int(row[0]) for row in inside[(plant, meter)].values if row[1] is not None]
+            values = [float(row[1]) for row in inside[(plant, meter)].values if row[1] is not None]
+            prev = before.get((plant, meter))
+            if prev is not None and prev.values and prev.values[0][1] is not None:
+                ts.insert(0, int(prev.values[0][0]))
+                values.insert(0, float(prev.values[0][1]))
+            sums = interval_sums(
+                ts,
+                values,
+                (edge.start - EPOCH) // MS,
+                (edge.end - EPOCH) // MS,
+                rules.max_per_hour[kind],
+                rules.max_gap // MS,
+            )
+            key = (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
+            row = into.setdefault(key, [0.0] * len(SUM_FIELDS))
+            for i, value in enumerate(
+                (sums.consumption, sums.readings, sums.hours, sums.resets, sums.implausible_steps)
+            ):
+                row[i] += value
+
+
 def query_sums(
     store: InfluxStore,
     plans: Sequence[Sequence[Segment]],
@@ -271,22 +350,33 @@ def query_sums(
     offset: timedelta = timedelta(0),
 ) -> list[dict[Key, list[float]]]:
     """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip."""
-    per_plan = [
-        [
-            st
-            for segment in plan
-            for st in segment_statements(segment, rules, plants, by_meter, every, offset)
-        ]
-        for plan in plans
+    per_plan: list[tuple[list[Statement], list[Edge]]] = []
+    for plan in plans:
+        statements: list[Statement] = []
+        edges: list[Edge] = []
+        for segment in plan:
+            if segment.source == "raw" and segment.end - segment.start <= EDGE_MAX:
+                edges += edge_pieces(segment, every, offset)
+            else:
+                statements += segment_statements(segment, rules, plants, by_meter, every, offset)
+        per_plan.append((statements, edges))
+    texts = [
+        text
+        for statements, edges in per_plan
+        for text in [st.text for st in statements]
+        + [t for e in edges for t in edge_statements(e, rules, plants)]
     ]
-    flat = [st for statements in per_plan for st in statements]
-    if not flat:
+    if not texts:
         return [{} for _ in plans]
-    results = store.query_many(";".join(st.text for st in flat))
+    results = store.query_many(";".join(texts))
     out, index = [], 0
-    for statements in per_plan:
+    per_edge = 2 * len(REGISTERS)
+    for statements, edges in per_plan:
         sums = collect(statements, results[index : index + len(statements)], totals=every is None)
         index += len(statements)
+        for edge in edges:
+            edge_sums(edge, results[index : index + per_edge], rules, by_meter, sums)
+            index += per_edge
         out.append(sums)
     return out
 
