@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from api.fuel.rules import REGISTERS, StepRules, interval_sums
 from api.ranges import EPOCH, Segment, ceil_to, floor_to
 from ingest.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
@@ -397,6 +399,44 @@ def daily_from_hourly(
         f"tz({quote_literal(timezone)})"
     )
     return Statement(text, None, start, True)
+
+
+def register_points(
+    store: InfluxStore,
+    start: datetime,
+    end: datetime,
+    max_gap: timedelta,
+    plants: Sequence[str] | None,
+) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
+    """(kind, plant, meter) -> (times ms, values): the readings in [start, end), preceded by
+    the last reading within `max_gap` before `start` (the predecessor of the first step)."""
+    texts = []
+    for kind, field in REGISTERS.items():
+        f, m, where = quote_ident(field), quote_ident(kind), plant_filter(plants)
+        texts.append(
+            f"SELECT last({f}) FROM {m} WHERE {time_range(start - max_gap, start)}{where} "
+            'GROUP BY "plant", "meter"'
+        )
+        texts.append(
+            f'SELECT {f} FROM {m} WHERE {time_range(start, end)}{where} GROUP BY "plant", "meter"'
+        )
+    results = store.query_many(";".join(texts))
+    out = {}
+    for index, kind in enumerate(REGISTERS):
+        before = {
+            (s.tags.get("plant", ""), s.tags.get("meter", "")): s.values[0]
+            for s in results[2 * index]
+            if s.values and s.values[0][1] is not None
+        }
+        for s in results[2 * index + 1]:
+            key = (s.tags.get("plant", ""), s.tags.get("meter", ""))
+            rows = [r for r in s.values if r[1] is not None]
+            if key in before:
+                rows.insert(0, before[key])
+            if rows:
+                data = np.asarray(rows, dtype=np.float64)
+                out[(kind, *key)] = (data[:, 0].astype(np.int64), data[:, 1])
+    return out
 
 
 def earliest_reading(store: InfluxStore) -> datetime | None:

@@ -31,18 +31,18 @@ from zoneinfo import ZoneInfo
 from api.fuel.queries import (
     DAILY_MEASUREMENT,
     HOURLY_MEASUREMENT,
+    MS,
     SUM_FIELDS,
     Key,
-    Statement,
     collect,
     daily_from_hourly,
     earliest_reading,
     from_ms,
     latest_state,
     next_readings,
-    raw_statements,
+    register_points,
 )
-from api.fuel.rules import REGISTERS, Definition, StepRules
+from api.fuel.rules import EPOCH, REGISTERS, Definition, StepRules, hourly_sums
 from api.ranges import DAY, HOUR, day_offset, floor_to
 from ingest.dirty import ROLLED_UP, dirty_runs
 from ingest.errors import StoreError
@@ -51,6 +51,7 @@ from ingest.store import InfluxStore, encode_point
 log = logging.getLogger(__name__)
 
 STATE_MEASUREMENT = "rollup_state"
+WRITE_BATCH_LINES = 20_000
 FUEL_MEASUREMENTS = frozenset(REGISTERS) & ROLLED_UP
 
 
@@ -185,17 +186,33 @@ class RollupJob:
     def roll_hours(
         self, start: datetime, end: datetime, plants: Sequence[str] | None = None
     ) -> int:
-        """(Re)compute `fuel_hourly` for the whole hours in [start, end); returns points written."""
-        statements: list[Statement] = []
-        for kind in REGISTERS:
-            statements += raw_statements(
-                kind, start, end, HOUR, timedelta(0), self.rules, plants, True
+        """(Re)compute `fuel_hourly` for the whole hours in [start, end); returns points written.
+
+        The readings are fetched and summed per hour by the pure rule (`rules.hourly_sums`).
+        """
+        points = register_points(self.store, start, end, self.rules.max_gap, plants)
+        start_ms, end_ms = (start - EPOCH) // MS, (end - EPOCH) // MS
+        sums: dict[Key, list[float]] = {}
+        for (kind, plant, meter), (ts, values) in points.items():
+            per_hour = hourly_sums(
+                ts,
+                values,
+                start_ms,
+                end_ms,
+                self.rules.max_per_hour[kind],
+                self.rules.max_gap // MS,
             )
-        results = self.store.query_many(";".join(s.text for s in statements))
-        lines = rollup_lines(
-            HOURLY_MEASUREMENT, collect(statements, results), self.definition, False
-        )
-        self.store.write_lines(lines)
+            for hour_ms, s in per_hour.items():
+                sums[(kind, plant, meter, hour_ms)] = [
+                    s.consumption,
+                    s.readings,
+                    s.hours,
+                    s.resets,
+                    s.implausible_steps,
+                ]
+        lines = rollup_lines(HOURLY_MEASUREMENT, sums, self.definition, False)
+        for offset in range(0, len(lines), WRITE_BATCH_LINES):
+            self.store.write_lines(lines[offset : offset + WRITE_BATCH_LINES])
         return len(lines)
 
     def roll_days(self, start: datetime, end: datetime, plants: Sequence[str] | None = None) -> int:

@@ -140,6 +140,48 @@ def interval_sums(
     )
 
 
+def hourly_sums(
+    ts_ms: np.ndarray,
+    values: np.ndarray,
+    start_ms: int,
+    end_ms: int,
+    max_per_hour: float,
+    max_gap_ms: int,
+) -> dict[int, Sums]:
+    """`interval_sums` for every clock hour of [start, end) at once (hour start ms -> sums).
+
+    `ts_ms` sorted, one value per time; readings before `start_ms` only give predecessors.
+    """
+    t = np.asarray(ts_ms, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    inside = (t >= start_ms) & (t < end_ms)
+    if not inside.any():
+        return {}
+    dv, dt = np.diff(v), np.diff(t)
+    bridged = dt <= max_gap_ms
+    reset = (dv < 0) & bridged
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(dt > 0, dv / (dt / HOUR_MS), np.inf)
+    later = inside[1:]
+    counted = later & bridged & (dv >= 0) & (rate <= max_per_hour)
+    implausible = later & bridged & (dv >= 0) & (rate > max_per_hour)
+    hours_all = t // HOUR_MS
+    first = int(hours_all[inside].min())
+    index = hours_all - first
+    n = int(index[inside].max()) + 1
+    step_index = np.where(later, index[1:], 0)
+    consumption = np.bincount(step_index[counted], weights=dv[counted], minlength=n)
+    readings = np.bincount(index[inside], minlength=n)
+    resets = np.bincount(step_index[later & reset], minlength=n)
+    jumps = np.bincount(step_index[implausible], minlength=n)
+    return {
+        int(first + h) * HOUR_MS: Sums(
+            float(consumption[h]), int(readings[h]), 1, int(resets[h]), int(jumps[h])
+        )
+        for h in np.flatnonzero(readings)
+    }
+
+
 # ---- hours and coverage ----------------------------------------------------------------------
 
 

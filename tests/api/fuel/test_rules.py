@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from api.fuel.rules import (
@@ -20,6 +21,7 @@ from api.fuel.rules import (
     coverage,
     firms_needed,
     gas_share,
+    hourly_sums,
     hours_in,
     interval_sums,
     step_kind,
@@ -195,3 +197,15 @@ def test_step_rules_from_the_one_plausible_rate_setting() -> None:
         {"volume_m3": 1.0, "mass_kg": 2.0, "energy_kwh": 3.0}, timedelta(hours=24)
     )
     assert dict(rules.max_per_hour) == {"gas": 1.0, "coal": 2.0}
+
+
+def test_hourly_sums_equal_interval_sums_hour_by_hour() -> None:
+    ts = [m * 60_000 for m, _ in SERIES]
+    values = [v for _, v in SERIES]
+    hourly = hourly_sums(
+        np.array(ts), np.array(values), 60 * 60_000, 3000 * 60_000, 20_000.0, DAY_MS
+    )
+    for h in range(1, 50):
+        expected = sums(60 * h, 60 * (h + 1))
+        assert hourly.get(h * H, Sums()) == expected, h
+    assert 0 not in hourly  # before the start: a predecessor only
