@@ -1,8 +1,8 @@
 """Hourly and daily fuel rollups that late data cannot break, and the daily KPI points.
 
 InfluxDB 1.x continuous queries do not exist behind the v1-compatible API of 2.x/3.x, so
-the API process rolls up itself: it reads raw registers with the InfluxQL aggregates of
-`api.fuel.queries`, writes one `fuel_hourly` point per (plant, meter, hour) and one
+the API process rolls up itself: it reads the raw registers, sums every hour by the pure
+rule (`rules.hourly_sums`), writes one `fuel_hourly` point per (plant, meter, hour) and one
 `fuel_daily` point per (plant, meter, local day). Points are identified by their tags and
 time, so re-rolling overwrites: passes are idempotent.
 

@@ -8,9 +8,11 @@ reading lies in the interval, so intervals add up. A step bridging more than `ma
 of silence (`silence`) counts in no interval; otherwise a drop starts a new baseline (a
 `reset`, recorded, counts 0) and a step faster than the plausible rate (`implausible`,
 recorded) counts in no interval. `step_kind`
-is the rule for one step; `interval_sums` applies it to a series of raw readings. The
-InfluxQL of `api.fuel.queries` computes the same sums inside InfluxDB (tests prove it on
-literal tables and on generated data with resets, jumps, gaps and late backfill).
+is the rule for one step; `interval_sums` applies it to a series of raw readings and
+`hourly_sums` to every hour at once (the rollup job and the raw edges of a window use
+these). The InfluxQL of `api.fuel.queries` computes the same sums inside InfluxDB for long
+raw stretches (tests prove them equal on literal tables and on generated data with resets,
+jumps, gaps and late backfill).
 
 **Coverage** is the share of the interval's clock hours in which the meter reported.
 """

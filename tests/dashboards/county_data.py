@@ -98,12 +98,14 @@ def fill_county(
 
 def roll_up(store: InfluxStore, registry: Registry, now: datetime) -> None:
     """The API's own rollup job (and its daily KPI points) over what was written, as of `now`."""
-    settings = ApiSettings(influx_url=store.url, influx_db=store.database, rollup_chunk_days=31)
-    job = rollup_job(settings, store, registry)
-    job.clock = lambda: now
-    assert isinstance(job.after_pass, KpiPoints)
-    job.after_pass.clock = lambda: now
-    job.run_pass()
+    settings = ApiSettings(influx_url=store.url, influx_db=store.database)
+    # A year's catch-up on a busy machine: more patience than a request gets.
+    with InfluxStore(store.url, store.database, timeout_seconds=600) as patient:
+        job = rollup_job(settings, patient, registry)
+        job.clock = lambda: now
+        assert isinstance(job.after_pass, KpiPoints)
+        job.after_pass.clock = lambda: now
+        job.run_pass()
 
 
 def _fuel_lines(
