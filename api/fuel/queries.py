@@ -497,8 +497,10 @@ def last_readings(
 ) -> dict[tuple[str, str, str], datetime]:
     """(kind, plant, meter) -> time of its latest fuel reading in [end - lookback, end)."""
     texts = [
-        f"SELECT last({quote_ident(field)}) FROM {quote_ident(kind)} "
-        f'WHERE {time_range(end - lookback, end)}{plant_filter(plants)} GROUP BY "plant", "meter"'
+        # A descending cursor stopping at one point per series, not a scan of the window.
+        f"SELECT {quote_ident(field)} FROM {quote_ident(kind)} "
+        f'WHERE {time_range(end - lookback, end)}{plant_filter(plants)} GROUP BY "plant", "meter" '
+        "ORDER BY time DESC LIMIT 1"
         for kind, field in REGISTERS.items()
     ]
     out = {}

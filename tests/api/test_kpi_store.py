@@ -158,6 +158,10 @@ def test_gas_share_over_http_json_and_csv(
     assert body["counts"] == {"gas": 4, "mixed": 1, "coal": 1, "idle": 1, "unknown": 2}
     assert body["firms_needed"] == 1
     assert body["definition"]["goal"] == 0.6
+    # Freshness: the last reading inside the window (the one at `at` is outside it).
+    assert body["data_through"] == "2026-03-30T23:00:00+00:00"
+    assert body["firm_data_through"]["ss-gas"] == "2026-03-30T23:00:00+00:00"
+    assert body["firm_data_through"]["ss-silent"] is None  # its gas meter never reported
     assert {r["plant"]: r["status"] for r in body["rows"]} == {
         p: s for p, (s, _, _) in EXPECTED.items()
     }
