@@ -266,6 +266,9 @@ def segment_statements(
 # Raw stretches up to this long (the edges of a window around its rollups) are read as
 # points and summed by the pure rule; longer ones are aggregated inside InfluxDB.
 EDGE_MAX = timedelta(hours=6)
+# Past this many plants a per-meter query reads every plant and drops the others itself:
+# thousands of `"plant" = ...` alternatives cost InfluxDB more than the extra rows.
+PLANT_FILTER_MAX = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +355,9 @@ def query_sums(
     offset: timedelta = timedelta(0),
 ) -> list[dict[Key, list[float]]]:
     """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip."""
+    wanted = set(plants) if plants is not None else None
+    if by_meter and plants is not None and len(plants) > PLANT_FILTER_MAX:
+        plants = None  # a county's worth: read every plant, keep the wanted ones below
     per_plan: list[tuple[list[Statement], list[Edge]]] = []
     for plan in plans:
         statements: list[Statement] = []
@@ -379,6 +385,8 @@ def query_sums(
         for edge in edges:
             edge_sums(edge, results[index : index + per_edge], rules, by_meter, sums)
             index += per_edge
+        if by_meter and wanted is not None:
+            sums = {k: v for k, v in sums.items() if k[1] in wanted}
         out.append(sums)
     return out
 
@@ -496,6 +504,9 @@ def last_readings(
     store: InfluxStore, plants: Sequence[str] | None, end: datetime, lookback: timedelta
 ) -> dict[tuple[str, str, str], datetime]:
     """(kind, plant, meter) -> time of its latest fuel reading in [end - lookback, end)."""
+    wanted = set(plants) if plants is not None else None
+    if plants is not None and len(plants) > PLANT_FILTER_MAX:
+        plants = None
     texts = [
         # A descending cursor stopping at one point per series, not a scan of the window.
         f"SELECT {quote_ident(field)} FROM {quote_ident(kind)} "
@@ -507,7 +518,7 @@ def last_readings(
     for kind, result in zip(REGISTERS, store.query_many(";".join(texts)), strict=True):
         for s in result:
             if s.values:
-                out[(kind, s.tags.get("plant", ""), s.tags.get("meter", ""))] = from_ms(
-                    s.values[0][0]
-                )
+                plant = s.tags.get("plant", "")
+                if wanted is None or plant in wanted:
+                    out[(kind, plant, s.tags.get("meter", ""))] = from_ms(s.values[0][0])
     return out

@@ -84,6 +84,18 @@ def to_sums(raw: dict[Key, list[float]]) -> dict[tuple[str, str, str], Sums]:
     return out
 
 
+def firm_data_through(
+    plants: Sequence[Plant], latest: dict[tuple[str, str, str], datetime]
+) -> dict[str, datetime | None]:
+    """Per firm: the earliest of its fuel meters' latest readings (None if one is silent)."""
+    out: dict[str, datetime | None] = {}
+    for p in plants:
+        times = [latest.get((m.kind, p.id, m.id)) for m in p.meters if m.kind in ("gas", "coal")]
+        known = [t for t in times if t is not None]
+        out[p.id] = min(known) if known and len(known) == len(times) else None
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Kpi:
     """The gas-share KPI over [start, end), with how fresh the data behind it is."""
@@ -232,9 +244,10 @@ class FuelCore:
         start = end - window
         fuels, plan = self.firm_fuels(plants, start, end)
         share = gas_share(fuels, self.goal, self.definition)
-        per_firm = self.data_through(plants, end, window)
-        latest = [t for t in self.latest_by_meter(plants, end, window).values()]
-        return Kpi(start, end, share, max(latest) if latest else None, per_firm, plan)
+        latest = self.latest_by_meter(plants, end, window)
+        per_firm = firm_data_through(plants, latest)
+        newest = max(latest.values()) if latest else None
+        return Kpi(start, end, share, newest, per_firm, plan)
 
     def latest_by_meter(
         self, plants: Sequence[Plant], end: datetime, lookback: timedelta
@@ -254,14 +267,7 @@ class FuelCore:
         self, plants: Sequence[Plant], end: datetime, lookback: timedelta
     ) -> dict[str, datetime | None]:
         """Per firm: the time until which every one of its fuel meters has reported."""
-        latest = self.latest_by_meter(plants, end, lookback)
-        out: dict[str, datetime | None] = {}
-        for p in plants:
-            times = [
-                latest.get((m.kind, p.id, m.id)) for m in p.meters if m.kind in ("gas", "coal")
-            ]
-            out[p.id] = None if not times or None in times else min(t for t in times if t)
-        return out
+        return firm_data_through(plants, self.latest_by_meter(plants, end, lookback))
 
     def usage(
         self,

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import rollup_job
+from api.fuel import queries
 from api.fuel.rollup import Watermarks, write_watermarks
 from api.fuel.rules import COAL_REMOVED, ConversionFact, GasShare
 from api.fuel.service import FuelCore
@@ -189,3 +190,18 @@ def test_recorded_coal_removal_judges_a_firm_without_coal_meter_on_gas(store: In
         core = FuelCore.from_settings(settings, store, registry, facts)
         rows = {r.plant: r for r in core.kpi(firms, AT, timedelta(days=1)).share.rows}
         assert rows[MISSING_METER].status == status, facts
+
+
+def test_a_county_too_big_for_a_plant_filter_reads_all_and_keeps_its_firms(
+    store: InfluxStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past PLANT_FILTER_MAX firms the queries read every plant; `ss-ghost` must stay out."""
+    write_county(store)
+    registry = parse_registry(tomllib.loads(kpi_registry()))
+    expected = kpi_of(store, registry, rolled=True)
+    monkeypatch.setattr(queries, "PLANT_FILTER_MAX", 0)
+    assert kpi_of(store, registry, rolled=True) == expected
+    settings = ApiSettings(influx_db=store.database)
+    core = FuelCore.from_settings(settings, store, registry)
+    kpi = core.kpi(registry.by_sector("stainless_steel"), AT, timedelta(days=1))
+    assert "ss-ghost" not in kpi.firm_data_through
