@@ -20,6 +20,8 @@ Every identifier and literal goes through `quote_ident` / `quote_literal` / `inf
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -345,6 +347,27 @@ def edge_sums(
                 row[i] += value
 
 
+ROLLUP_SELECT = 'SELECT sum("consumption")'
+CACHE_ENTRIES = 512
+_cache: OrderedDict[tuple[object, ...], list[Series]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cache_get(key: tuple[object, ...]) -> list[Series] | None:
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+        return found
+
+
+def _cache_put(key: tuple[object, ...], value: Sequence[Series]) -> None:
+    with _cache_lock:
+        _cache[key] = list(value)
+        while len(_cache) > CACHE_ENTRIES:
+            _cache.popitem(last=False)
+
+
 def query_sums(
     store: InfluxStore,
     plans: Sequence[Sequence[Segment]],
@@ -353,8 +376,13 @@ def query_sums(
     by_meter: bool,
     every: timedelta | None = None,
     offset: timedelta = timedelta(0),
+    generation: datetime | None = None,
 ) -> list[dict[Key, list[float]]]:
-    """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip."""
+    """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip.
+
+    With `generation` (when the rollups last changed), answers read from the rollups are
+    kept and reused until the next change; raw stretches are always read afresh.
+    """
     wanted = set(plants) if plants is not None else None
     if by_meter and plants is not None and len(plants) > PLANT_FILTER_MAX:
         plants = None  # a county's worth: read every plant, keep the wanted ones below
@@ -376,7 +404,23 @@ def query_sums(
     ]
     if not texts:
         return [{} for _ in plans]
-    results = store.query_many(";".join(texts))
+    scope = (store.url, store.database, generation)
+    cacheable = {
+        i
+        for i, text in enumerate(texts)
+        if generation is not None and text.startswith(ROLLUP_SELECT)
+    }
+    cached = {i: _cache_get((*scope, texts[i])) for i in cacheable}
+    ask = [i for i in range(len(texts)) if cached.get(i) is None]
+    fetched = (
+        dict(zip(ask, store.query_many(";".join(texts[i] for i in ask)), strict=True))
+        if ask
+        else {}
+    )
+    for i in ask:
+        if i in cacheable:
+            _cache_put((*scope, texts[i]), fetched[i])
+    results = [fetched[i] if i in fetched else cached[i] or [] for i in range(len(texts))]
     out, index = [], 0
     per_edge = 2 * len(REGISTERS)
     for statements, edges in per_plan:
@@ -500,25 +544,49 @@ def next_readings(
 # ---- freshness ---------------------------------------------------------------------------------
 
 
-def last_readings(
-    store: InfluxStore, plants: Sequence[str] | None, end: datetime, lookback: timedelta
+RECENT = timedelta(hours=25)
+
+
+def _latest(
+    store: InfluxStore, plants: Sequence[str] | None, start: datetime, end: datetime
 ) -> dict[tuple[str, str, str], datetime]:
-    """(kind, plant, meter) -> time of its latest fuel reading in [end - lookback, end)."""
     wanted = set(plants) if plants is not None else None
     if plants is not None and len(plants) > PLANT_FILTER_MAX:
         plants = None
     texts = [
-        # A descending cursor stopping at one point per series, not a scan of the window.
-        f"SELECT {quote_ident(field)} FROM {quote_ident(kind)} "
-        f'WHERE {time_range(end - lookback, end)}{plant_filter(plants)} GROUP BY "plant", "meter" '
-        "ORDER BY time DESC LIMIT 1"
+        f"SELECT last({quote_ident(field)}) FROM {quote_ident(kind)} "
+        f'WHERE {time_range(start, end)}{plant_filter(plants)} GROUP BY "plant", "meter"'
         for kind, field in REGISTERS.items()
     ]
     out = {}
     for kind, result in zip(REGISTERS, store.query_many(";".join(texts)), strict=True):
         for s in result:
-            if s.values:
-                plant = s.tags.get("plant", "")
-                if wanted is None or plant in wanted:
-                    out[(kind, plant, s.tags.get("meter", ""))] = from_ms(s.values[0][0])
+            plant = s.tags.get("plant", "")
+            if s.values and (wanted is None or plant in wanted):
+                out[(kind, plant, s.tags.get("meter", ""))] = from_ms(s.values[0][0])
+    return out
+
+
+def last_readings(
+    store: InfluxStore,
+    plants: Sequence[str] | None,
+    end: datetime,
+    lookback: timedelta,
+    meters: Sequence[tuple[str, str, str]] = (),
+) -> dict[tuple[str, str, str], datetime]:
+    """(kind, plant, meter) -> time of its latest fuel reading in [end - lookback, end).
+
+    The last day is searched first (cheap); only plants with a meter of `meters` not
+    found there are searched over the whole lookback.
+    """
+    recent = min(lookback, RECENT)
+    out = _latest(store, plants, end - recent, end)
+    if lookback <= recent:
+        return out
+    missing = sorted({plant for kind, plant, meter in meters if (kind, plant, meter) not in out})
+    if meters and not missing:
+        return out
+    older = _latest(store, missing or plants, end - lookback, end - recent)
+    for key, ts in older.items():
+        out.setdefault(key, ts)
     return out

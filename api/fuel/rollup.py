@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -116,11 +116,16 @@ class Watermarks:
     hourly: datetime | None
     daily: datetime | None
     cursor: datetime | None = None  # dirty marks that arrived before this are rolled up
+    # When the rollups last changed (every state write follows a write of rollups): readers
+    # may cache what they read from the rollups under it (`api.fuel.queries.query_sums`).
+    generation: datetime | None = field(default=None, compare=False)
 
 
 def read_watermarks(store: InfluxStore) -> Watermarks:
     found = {k: from_ms(v) for k, v in latest_state(store, STATE_MEASUREMENT).items()}
-    return Watermarks(found.get("hourly"), found.get("daily"), found.get("cursor"))
+    return Watermarks(
+        found.get("hourly"), found.get("daily"), found.get("cursor"), found.get("generation")
+    )
 
 
 def write_watermarks(store: InfluxStore, marks: Watermarks) -> None:
@@ -129,6 +134,7 @@ def write_watermarks(store: InfluxStore, marks: Watermarks) -> None:
         ("hourly", marks.hourly),
         ("daily", marks.daily),
         ("cursor", marks.cursor),
+        ("generation", datetime.now(UTC)),
     ):
         if until is not None:
             until_ms = float(round(until.timestamp() * 1000))

@@ -25,6 +25,7 @@ from api.fuel.queries import (
 from api.fuel.rollup import read_watermarks
 from api.fuel.rules import (
     EPOCH,
+    REGISTERS,
     ConversionFact,
     Definition,
     Firm,
@@ -220,7 +221,9 @@ class FuelCore:
         plans = [plan_segments(s, e, self.tz, marks.hourly, marks.daily) for s, e in windows]
         if not plant_ids:
             return [{} for _ in windows], plans
-        raw = query_sums(self.store, plans, self.rules, plant_ids, True)
+        raw = query_sums(
+            self.store, plans, self.rules, plant_ids, True, generation=marks.generation
+        )
         return [to_sums(r) for r in raw], plans
 
     def firm_fuels(
@@ -254,7 +257,8 @@ class FuelCore:
     ) -> dict[tuple[str, str, str], datetime]:
         if not plants:
             return {}
-        return last_readings(self.store, [p.id for p in plants], end, lookback)
+        meters = [(m.kind, p.id, m.id) for p in plants for m in p.meters if m.kind in REGISTERS]
+        return last_readings(self.store, [p.id for p in plants], end, lookback, meters)
 
     def latest_reading(
         self, plants: Sequence[Plant], end: datetime, lookback: timedelta
@@ -285,7 +289,11 @@ class FuelCore:
         ids = [p.id for p in plants]
         # A sector without plants uses no fuel: nothing to ask InfluxDB.
         sums = (
-            query_sums(self.store, [plan], self.rules, ids, False, every, offset)[0] if ids else {}
+            query_sums(self.store, [plan], self.rules, ids, False, every, offset, marks.generation)[
+                0
+            ]
+            if ids
+            else {}
         )
         latest = self.latest_by_meter(plants, end, end - start)
         return Usage(

@@ -205,3 +205,14 @@ def test_a_county_too_big_for_a_plant_filter_reads_all_and_keeps_its_firms(
     core = FuelCore.from_settings(settings, store, registry)
     kpi = core.kpi(registry.by_sector("stainless_steel"), AT, timedelta(days=1))
     assert "ss-ghost" not in kpi.firm_data_through
+
+
+def test_data_through_finds_meters_silent_for_more_than_a_day(store: InfluxStore) -> None:
+    write_county(store)
+    registry = parse_registry(tomllib.loads(kpi_registry()))
+    core = FuelCore.from_settings(ApiSettings(influx_db=store.database), store, registry)
+    kpi = core.kpi(registry.by_sector("stainless_steel"), AT + 2 * 24 * HOUR, timedelta(days=3))
+    assert kpi.data_through == AT  # ss-gas's reading at AT, two days before the window's end
+    assert kpi.firm_data_through["ss-gas"] == AT - HOUR  # its coal meter stopped an hour earlier
+    assert kpi.firm_data_through["ss-coal"] == AT - HOUR
+    assert kpi.firm_data_through["ss-silent"] is None
