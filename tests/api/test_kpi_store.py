@@ -92,9 +92,7 @@ EXPECTED = {
 }
 
 
-def kpi_of(
-    store: InfluxStore, registry: Registry, rolled: bool, at: datetime = AT
-) -> GasShare:
+def kpi_of(store: InfluxStore, registry: Registry, rolled: bool, at: datetime = AT) -> GasShare:
     settings = ApiSettings(influx_db=store.database)
     if rolled:
         rollup_job(settings, store).roll(START - 2 * HOUR, AT + 2 * HOUR)
