@@ -491,6 +491,18 @@ def register_points(
     return out
 
 
+def fuel_plants(store: InfluxStore) -> list[str]:
+    """Every plant with a gas or coal series (from the series index, no data read)."""
+    texts = [f'SHOW TAG VALUES FROM {quote_ident(kind)} WITH KEY = "plant"' for kind in REGISTERS]
+    found = {
+        str(row[1])
+        for result in store.query_many(";".join(texts))
+        for s in result
+        for row in s.values
+    }
+    return sorted(found)
+
+
 def earliest_reading(store: InfluxStore) -> datetime | None:
     """Time of the first fuel reading in the store, or None."""
     statements = ";".join(

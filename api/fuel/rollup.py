@@ -38,6 +38,7 @@ from api.fuel.queries import (
     daily_from_hourly,
     earliest_reading,
     from_ms,
+    fuel_plants,
     latest_state,
     next_readings,
     register_points,
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 STATE_MEASUREMENT = "rollup_state"
 WRITE_BATCH_LINES = 20_000
+PLANTS_PER_QUERY = 200
 FUEL_MEASUREMENTS = frozenset(REGISTERS) & ROLLED_UP
 
 
@@ -208,8 +210,17 @@ class RollupJob:
     ) -> int:
         """(Re)compute `fuel_hourly` for the whole hours in [start, end); returns points written.
 
-        The readings are fetched and summed per hour by the pure rule (`rules.hourly_sums`).
+        The readings are fetched and summed per hour by the pure rule (`rules.hourly_sums`),
+        `PLANTS_PER_QUERY` plants at a time so a county of thousands stays within memory
+        and the store's timeout.
         """
+        if plants is None or len(plants) > PLANTS_PER_QUERY:
+            every = list(plants) if plants is not None else fuel_plants(self.store)
+            if len(every) > PLANTS_PER_QUERY:
+                return sum(
+                    self.roll_hours(start, end, every[i : i + PLANTS_PER_QUERY])
+                    for i in range(0, len(every), PLANTS_PER_QUERY)
+                )
         points = register_points(self.store, start, end, self.rules.max_gap, plants)
         start_ms, end_ms = (start - EPOCH) // MS, (end - EPOCH) // MS
         sums: dict[Key, list[float]] = {}

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from api.fuel import rollup
 from api.fuel.rollup import RollupJob, Watermarks, read_watermarks
 from api.fuel.rules import StepRules
 from api.settings import KpiDefinition
@@ -211,3 +212,21 @@ def test_rollup_cli(
     assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (30.0, 4, 0, 1)
     assert main(["rollup", "--since", "2026-03-01"]) == 2
     assert "needs a UTC offset" in capsys.readouterr().err
+
+
+def test_a_county_is_rolled_up_a_batch_of_plants_at_a_time(
+    store: InfluxStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_raw(store)
+    other = [
+        line.replace("plant=ss-a", "plant=ss-b") for line in lines("gas", "gas-1", "volume_m3", GAS)
+    ]
+    store.write_lines(other)
+    monkeypatch.setattr(rollup, "PLANTS_PER_QUERY", 1)
+    job(store, datetime(2026, 3, 3, tzinfo=UTC)).run_pass()
+    assert hourly(store, "gas") == GAS_HOURS
+    assert hourly(store, "coal") == COAL_HOURS
+    (count,) = store.query(
+        'SELECT count("consumption") FROM "fuel_hourly" WHERE "plant" = \'ss-b\''
+    )
+    assert count.values[0][1] == len(GAS_HOURS)
