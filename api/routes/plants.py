@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
@@ -17,38 +16,41 @@ from api.deps import (
     StoreDep,
 )
 from api.live import last_readings, plant_view
+from api.schemas import ERROR_RESPONSES, PlantAnswer, PlantsAnswer, error_responses
 
 router = APIRouter(prefix="/api/v1/plants", tags=["plants"])
 
 
-@router.get("")
+@router.get("", response_model=PlantsAnswer, responses=ERROR_RESPONSES)
 async def list_plants(
     _: ReaderDep, registry: RegistryDep, store: StoreDep, settings: SettingsDep
-) -> dict[str, Any]:
+) -> PlantsAnswer:
     """Every registered plant and meter with its last reading time."""
     now = datetime.now(UTC)
     last = await run_in_threadpool(last_readings, store, now)
     offline = settings.alert_rules.offline_minutes
-    return {
-        "county": registry.county_name,
-        "gas_share_goal": registry.gas_share_goal,
-        "at": now.isoformat(),
-        "plants": [plant_view(p, last, now, offline) for p in registry.plants],
-    }
+    return PlantsAnswer.model_validate(
+        {
+            "county": registry.county_name,
+            "gas_share_goal": registry.gas_share_goal,
+            "timezone": settings.timezone,
+            "at": now.isoformat(),
+            "plants": [plant_view(p, last, now, offline) for p in registry.plants],
+        }
+    )
 
 
-@router.get("/{plant}")
+@router.get("/{plant}", response_model=PlantAnswer, responses=error_responses(404))
 async def get_plant(
-    plant: str,
-    _: PlantReaderDep,
-    found: KnownPlantDep,
-    store: StoreDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
+    plant: str, _: PlantReaderDep, found: KnownPlantDep, store: StoreDep, settings: SettingsDep
+) -> PlantAnswer:
     """One plant's registry entry with each meter's last reading time."""
     now = datetime.now(UTC)
     last = await run_in_threadpool(last_readings, store, now, found.id)
-    return {
-        "at": now.isoformat(),
-        **plant_view(found, last, now, settings.alert_rules.offline_minutes),
-    }
+    return PlantAnswer.model_validate(
+        {
+            "at": now.isoformat(),
+            "timezone": settings.timezone,
+            **plant_view(found, last, now, settings.alert_rules.offline_minutes),
+        }
+    )
