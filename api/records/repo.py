@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from api.alerts.model import from_ms, to_ms
+from api.fuel.rules import ConversionFact
 from api.records.model import NewRecord, Record, RecordError, RecordNotFound, with_supersession
-from api.records.rules import PlantFacts, facts_by_plant
+from api.records.rules import conversion_facts
 from api.records.tables import conversion_records as t
 
 
@@ -83,6 +85,6 @@ class RecordRepo:
     def get(self, record_id: int) -> Record | None:
         return next((r for r in self.list() if r.id == record_id), None)
 
-    def facts(self) -> dict[str, PlantFacts]:
-        """What the current records say, per plant (what the fuel figures apply)."""
-        return facts_by_plant(self.list())
+    def facts(self) -> builtins.list[ConversionFact]:
+        """The current records as the fuel core's conversion facts."""
+        return conversion_facts(self.list())

@@ -13,7 +13,7 @@ from matplotlib import font_manager
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
-from api.kpi import STATUSES
+from api.fuel.rules import STATUSES
 from api.reports.content import ReportContent, alert_stats
 from api.reports.fonts import cjk_font_path
 from api.reports.texts import ALERT_KIND_NAMES, POLLUTANT_NAMES, STATUS_NAMES, name_of, text

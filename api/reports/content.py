@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from api.alerts.model import COUNTY, KINDS, Alert
 from api.factors import definition_for_window, factors_used
-from api.kpi import STATUSES
+from api.fuel.rules import STATUSES
 from api.reports.data import MonthFigures
 from api.reports.texts import ALERT_KIND_NAMES, POLLUTANT_NAMES, STATUS_NAMES, name_of, text
 
@@ -222,7 +222,7 @@ def _gas_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
                 r.coal_kg,
                 r.gas_kgce + r.coal_kgce,
                 r.co2_kg,
-                r.reason or month.records_used.get(r.plant, ""),
+                r.reason or f.records_used.get(r.plant, ""),
             ]
             for r in kpi.rows
         ],

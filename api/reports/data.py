@@ -8,7 +8,6 @@ to be replaced by the service's own when one exists.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -23,13 +22,12 @@ from sqlalchemy import Engine
 
 from api.alerts.model import Alert
 from api.alerts.repo import AlertRepo
-from api.consumption import SUM_FIELDS
-from api.monthly import Month, Outlook, monthly_kpis, outlook
-from api.ranges import HOUR, plan_segments
+from api.fuel.outlook import Month, Outlook
+from api.fuel.rules import hours_in, month_starts
+from api.fuel.service import FuelCore
 from api.records.repo import RecordRepo
-from api.rollup import read_watermarks
+from api.records.rules import records_used
 from api.settings import ApiSettings
-from api.usage import month_starts, query_sums, step_rules
 from api.voc import VALID, StackCompliance
 from api.vocdata import compliance
 from ingest.points import DEAD_LETTER_MEASUREMENT
@@ -102,6 +100,7 @@ class MonthFigures:
     silence: list[MeterSilence]
     generated_at: datetime
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase of `gather`
+    records_used: dict[str, str] = field(default_factory=dict)  # plant -> records applied
 
     @property
     def this_month(self) -> Month:
@@ -190,28 +189,22 @@ def refused_counts(
 
 
 def fuel_silence(
-    store: InfluxStore, settings: ApiSettings, registry: Registry, start: datetime, end: datetime
+    core: FuelCore, registry: Registry, start: datetime, end: datetime
 ) -> list[MeterSilence]:
-    """Hours each fuel meter reported in [start, end), from the same sums the KPI uses."""
-    tz = ZoneInfo(settings.timezone)
-    marks = read_watermarks(store)
-    plan = plan_segments(start, end, tz, marks.hourly, marks.daily)
+    """Hours each fuel meter reported in [start, end), from the fuel core's per-meter sums."""
     plants = [p for p in registry.plants if p.meters_of("gas") or p.meters_of("coal")]
     if not plants:
         return []
-    sums = query_sums(store, [plan], step_rules(settings), [p.id for p in plants], True)[0]
-    hours = math.ceil((end - start) / HOUR)
-    index = SUM_FIELDS.index("hours")
+    (sums,), _ = core.meter_sums([p.id for p in plants], [(start, end)])
+    hours = hours_in(start, end)
     out = []
     for plant in plants:
         for meter in plant.meters:
             if meter.kind not in ("gas", "coal"):
                 continue
-            found = sums.get((meter.kind, plant.id, meter.id, 0))
+            found = sums.get((meter.kind, plant.id, meter.id))
             out.append(
-                MeterSilence(
-                    plant.id, meter.id, meter.kind, int(found[index]) if found else 0, hours
-                )
+                MeterSilence(plant.id, meter.id, meter.kind, found.hours if found else 0, hours)
             )
     return out
 
@@ -248,25 +241,16 @@ def gather(
     goal = registry.gas_share_goal
     timings: dict[str, float] = {}
     t0 = time.monotonic()
-    marks = read_watermarks(store)
-    months = monthly_kpis(
-        store,
-        marks,
-        tz,
-        step_rules(settings),
-        settings.kpi,
-        registry.by_sector("stainless_steel"),
-        goal,
-        start.astimezone(tz).year,
-        end,
-        RecordRepo(db).facts(),
-    )
+    facts = RecordRepo(db).facts()
+    core = FuelCore.from_settings(settings, store, registry, facts)
+    steel = registry.by_sector("stainless_steel")
+    months, view = core.history(steel, start.astimezone(tz).year, end)
     timings["fuel_s"] = time.monotonic() - t0
     leather = registry.by_sector("synthetic_leather")
     stacks, voc_quiet = voc_month(store, leather, start, end, now) if leather else ([], [])
     timings["voc_s"] = time.monotonic() - t0 - timings["fuel_s"]
     alerts = AlertRepo(db).overlapping(start, end)
-    silence = fuel_silence(store, settings, registry, start, end) + voc_quiet
+    silence = fuel_silence(core, registry, start, end) + voc_quiet
     refused = refused_counts(store, start, end)
     timings["total_s"] = time.monotonic() - t0
     return MonthFigures(
@@ -279,7 +263,7 @@ def gather(
         goal=goal,
         plant_names={p.id: p.name for p in registry.plants},
         months=months,
-        outlook=outlook(months, goal),
+        outlook=view,
         settings=settings,
         stacks=stacks,
         alerts=alerts,
@@ -287,6 +271,7 @@ def gather(
         silence=silence,
         generated_at=now,
         timings=timings,
+        records_used=records_used(facts, steel, start),
     )
 
 

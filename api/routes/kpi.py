@@ -16,20 +16,17 @@ from fastapi.responses import Response
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
 from api.export import KPI_COLUMNS, MEDIA_TYPE, to_csv
 from api.factors import definition_for_window
-from api.fuel import firm_fuels
-from api.kpi import FirmRow, gas_share
-from api.monthly import monthly_kpis, outlook
+from api.fuel.rules import FirmRow
+from api.fuel.service import FuelCore, step_rules
 from api.ranges import check_instant
 from api.records.repo import RecordRepo
-from api.records.rules import apply_all
-from api.rollup import read_watermarks
+from api.records.rules import records_used
 from api.schemas import (
     ERROR_RESPONSES,
     FuelTotals,
     GasShareAnswer,
     GasShareHistoryAnswer,
 )
-from api.usage import step_rules
 
 router = APIRouter(prefix="/api/v1/kpi", tags=["kpi"])
 MAX_WINDOW_DAYS = 366
@@ -64,10 +61,13 @@ async def get_gas_share(
     definition = definition_for_window(settings.kpi, end, ZoneInfo(settings.timezone))
     check_instant("window start", end - window)
     firms = registry.by_sector("stainless_steel")
-    fuels = await run_in_threadpool(firm_fuels, store, firms, end, window, definition)
     facts = await run_in_threadpool(RecordRepo(request.app.state.db).facts)
-    fuels, records_used = apply_all(fuels, firms, facts, end - window, end)
-    result = gas_share(fuels, registry.gas_share_goal, definition)
+    # The factors in effect at the window's last instant (api/factors.py).
+    core = FuelCore(
+        store, settings.timezone, step_rules(settings), definition, registry.gas_share_goal, facts
+    )
+    kpi = await run_in_threadpool(core.kpi, firms, end, window)
+    result = kpi.share
     if format == "csv":
         return Response(
             to_csv(
@@ -86,9 +86,24 @@ async def get_gas_share(
             **result.as_dict(),
             "active_firms": result.firms - result.counts["idle"],
             "totals": fuel_totals(result.rows),
-            "definition": definition.model_dump() | {"goal": registry.gas_share_goal},
+            "data_through": kpi.data_through.isoformat() if kpi.data_through else None,
+            "firm_data_through": {
+                plant: t.isoformat() if t else None for plant, t in kpi.firm_data_through.items()
+            },
+            "sources": [
+                {"source": s.source, "start": s.start.isoformat(), "end": s.end.isoformat()}
+                for s in kpi.sources
+            ],
+            "definition": definition.model_dump()
+            | {
+                "goal": registry.gas_share_goal,
+                "max_rate_per_hour": settings.max_rate_per_hour,
+                "max_gap_hours": settings.rollup_max_gap_hours,
+                "coverage": "reported hours / clock hours the window touches",
+                "step": "a register step counts in the interval of its later reading",
+            },
             "timezone": settings.timezone,
-            "records_used": records_used,
+            "records_used": records_used(facts, firms, kpi.start),
         }
     )
 
@@ -119,24 +134,12 @@ async def get_gas_share_history(
     now = datetime.now(UTC)
     chosen = year or now.astimezone(tz).year
     goal = registry.gas_share_goal
-
-    def compute() -> Any:
-        marks = read_watermarks(store)
-        return monthly_kpis(
-            store,
-            marks,
-            tz,
-            step_rules(settings),
-            settings.kpi,
-            registry.by_sector("stainless_steel"),
-            goal,
-            chosen,
-            now,
-            RecordRepo(request.app.state.db).facts(),
-        )
-
-    months = await run_in_threadpool(compute)
-    view = outlook(months, goal)
+    facts = await run_in_threadpool(RecordRepo(request.app.state.db).facts)
+    core = FuelCore.from_settings(settings, store, registry, facts)
+    firms = registry.by_sector("stainless_steel")
+    months, view = await run_in_threadpool(core.history, firms, chosen, now)
+    year_end = min(now, months[-1].end) if months else now
+    through = await run_in_threadpool(core.latest_reading, firms, year_end, timedelta(days=366))
     return GasShareHistoryAnswer.model_validate(
         {
             "year": chosen,
@@ -154,7 +157,7 @@ async def get_gas_share_history(
                     "share": m.kpi.share,
                     "share_upper": m.kpi.share_upper,
                     "firms_needed": m.kpi.firms_needed,
-                    "records_used": m.records_used,
+                    "records_used": records_used(facts, firms, m.start),
                 }
                 for m in months
             ],
@@ -173,13 +176,14 @@ async def get_gas_share_history(
                 "share_high": view.share_high,
             },
             "on_track": view.on_track,
+            "data_through": through.isoformat() if through else None,
             "firms_needed": view.firms_needed,
             "candidates": view.candidates,
             "definition": {
                 "month_window": "calendar month in local time; the current month to date",
                 "timezone": settings.timezone,
                 "source": "fuel_daily / fuel_hourly rollups, raw readings for the rest",
-                "coverage": "reported hours / hours in the month",
+                "coverage": "reported hours / clock hours of the month",
             },
         }
     )

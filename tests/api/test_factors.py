@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from api.factors import definition_at, definition_for_window, factors_used
-from api.kpi import FirmFuel, classify
+from api.fuel.rules import FirmFuel, classify
 from api.settings import FactorChange, KpiDefinition
 
 TZ = ZoneInfo("Asia/Shanghai")
