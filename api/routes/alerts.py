@@ -13,10 +13,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.alerts.model import KINDS, STATUSES, AlertConflict, AlertNotFound
+from api.alerts.model import KINDS, STATUSES, Alert, AlertConflict, AlertNotFound
 from api.alerts.repo import MAX_COMMENT_CHARS, AlertRepo
+from api.alerts.texts import firm_name, render
 from api.auth import Principal
-from api.deps import AlertRepoDep, ReaderDep, SettingsDep, require_roles
+from api.deps import AlertRepoDep, ReaderDep, RegistryDep, SettingsDep, require_roles
+from api.settings import ApiSettings
+from ingest.registry import Registry
 
 # Ids are SQL BIGINTs: a larger number in the path is a 422, not a database overflow.
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -27,6 +30,20 @@ STREAM_PING_SECONDS = 15
 MAX_LIST = 1000
 
 
+LangQuery = Annotated[
+    str, Query(pattern="^(zh|en)$", description="language of `firm`, `title` and `text`: zh or en")
+]
+
+
+def readable(
+    alert: Alert | dict[str, Any], lang: str, registry: Registry, settings: ApiSettings
+) -> dict[str, Any]:
+    """An alert's JSON with the firm's name and its title and sentence in `lang`."""
+    doc = alert.as_json() if isinstance(alert, Alert) else dict(alert)
+    said = render(doc, lang, registry, settings.timezone)
+    return doc | {"firm": firm_name(doc["plant"], lang, registry), "lang": lang} | said.as_json()
+
+
 class ActionBody(BaseModel):
     comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
 
@@ -34,6 +51,8 @@ class ActionBody(BaseModel):
 @router.get("")
 async def list_alerts(
     repo: AlertRepoDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
     _: ReaderDep,
     status_: Annotated[
         str | None,
@@ -45,8 +64,9 @@ async def list_alerts(
     plant: Annotated[str | None, Query(max_length=64)] = None,
     kind: Annotated[str | None, Query(description=", ".join(KINDS))] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 200,
+    lang: LangQuery = "zh",
 ) -> dict[str, Any]:
-    """Alerts, most recent first."""
+    """Alerts, most recent first, each with its firm's name, title and sentence in `lang`."""
     if status_ is not None and status_ not in (*STATUSES, "active"):
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -57,7 +77,7 @@ async def list_alerts(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"kind must be one of {', '.join(KINDS)}"
         )
     found = await run_in_threadpool(repo.find, status_, plant, kind, limit)
-    return {"alerts": [a.as_json() for a in found]}
+    return {"alerts": [readable(a, lang, registry, settings) for a in found]}
 
 
 @router.get("/stream")
@@ -65,11 +85,18 @@ async def stream_alerts(
     request: Request,
     repo: AlertRepoDep,
     settings: SettingsDep,
+    registry: RegistryDep,
     _: ReaderDep,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
     plant: Annotated[str | None, Query(max_length=64)] = None,
+    lang: LangQuery = "zh",
 ) -> EventSourceResponse:
-    """Server-sent events: one `alert` event per change (id = event id; resume with Last-Event-ID)."""
+    """Server-sent events: one `alert` event per change (id = event id; resume with Last-Event-ID).
+
+    Each event says what happened (`event`: raised, reopened, acknowledged, resolved) and
+    who did it (`actor`: `engine`, or the officer's key name), so a page can tell news from
+    its reader's own actions; `alert` carries `firm`, `title` and `text` in `lang`.
+    """
     start = (
         last_event_id if last_event_id is not None else await run_in_threadpool(repo.last_event_id)
     )
@@ -82,8 +109,10 @@ async def stream_alerts(
             for e in batch:
                 cursor = e.id
                 if plant is None or e.snapshot["plant"] == plant:
+                    body = e.message()
+                    body["alert"] = readable(body["alert"], lang, registry, settings)
                     yield ServerSentEvent(
-                        json.dumps(e.message(), ensure_ascii=False), event="alert", id=str(e.id)
+                        json.dumps(body, ensure_ascii=False), event="alert", id=str(e.id)
                     )
             if not batch:
                 await asyncio.sleep(settings.alert_stream_poll_seconds)
@@ -92,14 +121,21 @@ async def stream_alerts(
 
 
 @router.get("/{alert_id}")
-async def get_alert(alert_id: AlertId, repo: AlertRepoDep, _: ReaderDep) -> dict[str, Any]:
+async def get_alert(
+    alert_id: AlertId,
+    repo: AlertRepoDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    _: ReaderDep,
+    lang: LangQuery = "zh",
+) -> dict[str, Any]:
     """One alert with every change it went through."""
     alert = await run_in_threadpool(repo.get, alert_id)
     if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
     history = await run_in_threadpool(repo.events, alert_id)
     return {
-        **alert.as_json(),
+        **readable(alert, lang, registry, settings),
         "events": [
             {k: v for k, v in e.message().items() if k != "alert"}
             | {"status": e.snapshot["status"]}
