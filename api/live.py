@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+from api.latest import Latest, plant_data_through
 from ingest.registry import Plant
 from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
 
@@ -69,9 +71,13 @@ def last_readings(
 
 
 def plant_view(
-    plant: Plant, last: dict[tuple[str, str], datetime], now: datetime
+    plant: Plant,
+    last: dict[tuple[str, str], datetime],
+    now: datetime,
+    latest: Mapping[tuple[str, str], Latest] | None = None,
 ) -> dict[str, object]:
-    """A registry entry with each meter's last reading and whether it reports."""
+    """A registry entry with each meter's last reading, whether it reports, its latest values."""
+    latest = latest or {}
     meters = []
     for meter in plant.meters:
         seen = last.get((plant.id, meter.id))
@@ -85,12 +91,16 @@ def plant_view(
                 "last_reading": seen.isoformat() if seen else None,
                 "reporting": seen is not None and now - seen <= allowance,
                 "offline_after_minutes": allowance.total_seconds() / 60,
+                "latest": found.as_json() if (found := latest.get((plant.id, meter.id))) else None,
             }
         )
+    through = plant_data_through(plant, last)
     return {
         "id": plant.id,
         "name": plant.name,
         "sector": plant.sector,
         "reporting": bool(meters) and all(m["reporting"] for m in meters),
+        "meters_reporting": sum(1 for m in meters if m["reporting"]),
+        "data_through": through.isoformat() if through else None,
         "meters": meters,
     }

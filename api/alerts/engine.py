@@ -142,7 +142,7 @@ class Evaluator:
         offline = rules.offline(self.meters, seen, now, r)
         flowing = observe.points_flowing(self.store, now, timedelta(minutes=r.flowing_minutes))
         through = max(seen.values(), default=None)
-        return offline, rules.ingest_state(offline, len(self.meters), flowing, through, r)
+        return offline, rules.ingest_state(len(offline), len(self.meters), flowing, through, r)
 
     def slow(self, now: datetime) -> tuple[list[Condition], set[str]]:
         """The KPI-based kinds: coal after conversion, gas share off track.

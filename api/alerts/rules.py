@@ -314,7 +314,7 @@ class IngestState:
 
 
 def ingest_state(
-    offline_conditions: Sequence[Condition],
+    silent: int,
     meters: int,
     flowing: bool,
     data_through: datetime | None,
@@ -326,7 +326,6 @@ def ingest_state(
     that is no meter's fault. The same silence with nothing written is one outage upstream
     (broker, collector, network), not one problem per meter.
     """
-    silent = sum(1 for c in offline_conditions if c.key.kind == METER_OFFLINE)
     threshold = max(rules.stall_min_meters, rules.stall_fraction * meters)
     if meters == 0 or silent < threshold:
         return IngestState(NORMAL, meters, silent, flowing, data_through)

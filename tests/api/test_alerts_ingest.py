@@ -15,7 +15,6 @@ import pytest
 from api.alerts import rules
 from api.alerts.engine import AlertEngine, Evaluator
 from api.alerts.lifecycle import Policy
-from api.alerts.model import AlertKey, Condition
 from api.alerts.projection import CurrentShareProjection
 from api.alerts.repo import AlertRepo
 from api.db import connect
@@ -29,13 +28,6 @@ T = datetime(2026, 3, 2, 10, 7, tzinfo=UTC)
 R = AlertRules()
 POLICY = Policy(raise_after=2, hold_off=timedelta(minutes=10), reopen_window=timedelta(hours=1))
 KPI = KpiDefinition(window_days=1)
-
-
-def silent(n: int) -> list[Condition]:
-    return [
-        Condition(AlertKey("meter_offline", f"ss-{i:03d}", "gas-1"), 90.0, 60.0, "")
-        for i in range(n)
-    ]
 
 
 @pytest.mark.parametrize(
@@ -52,7 +44,7 @@ def silent(n: int) -> list[Condition]:
     ],
 )
 def test_ingest_state(silent_meters: int, meters: int, flowing: bool, state: str) -> None:
-    found = rules.ingest_state(silent(silent_meters), meters, flowing, T, R)
+    found = rules.ingest_state(silent_meters, meters, flowing, T, R)
     assert found.state == state
     assert found.quiet_offline == (state != "normal")
     stalled = rules.ingest_stalled(found)
