@@ -6,9 +6,20 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -18,6 +29,7 @@ from api.alerts.repo import MAX_COMMENT_CHARS, AlertRepo
 from api.alerts.texts import firm_name, render
 from api.auth import Principal
 from api.deps import AlertRepoDep, ReaderDep, RegistryDep, SettingsDep, require_roles
+from api.export import MEDIA_TYPE, to_csv
 from api.settings import ApiSettings
 from ingest.registry import Registry
 
@@ -44,6 +56,43 @@ def readable(
     return doc | {"firm": firm_name(doc["plant"], lang, registry), "lang": lang} | said.as_json()
 
 
+CSV_COLUMNS = (
+    "id",
+    "status",
+    "kind",
+    "title",
+    "firm",
+    "plant",
+    "meter",
+    "pollutant",
+    "text",
+    "value",
+    "limit",
+    "unit",
+    "since",
+    "opened_at",
+    "late",
+    "acknowledged_by",
+    "ack_comment",
+    "resolved_by",
+    "resolve_comment",
+)
+
+
+def _local(value: str | None, zone: ZoneInfo) -> str | None:
+    return datetime.fromisoformat(value).astimezone(zone).isoformat() if value else None
+
+
+def alerts_csv(docs: list[dict[str, Any]], timezone: str) -> str:
+    """The readable alerts as CSV, times in the county's local time (with their offset)."""
+    zone = ZoneInfo(timezone)
+    rows = [
+        d | {"since": _local(d["since"], zone), "opened_at": _local(d["opened_at"], zone)}
+        for d in docs
+    ]
+    return to_csv(CSV_COLUMNS, rows)
+
+
 class ActionBody(BaseModel):
     comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
 
@@ -65,7 +114,8 @@ async def list_alerts(
     kind: Annotated[str | None, Query(description=", ".join(KINDS))] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 200,
     lang: LangQuery = "zh",
-) -> dict[str, Any]:
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+) -> Any:
     """Alerts, most recent first, each with its firm's name, title and sentence in `lang`."""
     if status_ is not None and status_ not in (*STATUSES, "active"):
         raise HTTPException(
@@ -77,7 +127,14 @@ async def list_alerts(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"kind must be one of {', '.join(KINDS)}"
         )
     found = await run_in_threadpool(repo.find, status_, plant, kind, limit)
-    return {"alerts": [readable(a, lang, registry, settings) for a in found]}
+    docs = [readable(a, lang, registry, settings) for a in found]
+    if format == "csv":
+        return Response(
+            alerts_csv(docs, settings.timezone),
+            media_type=MEDIA_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="alerts.csv"'},
+        )
+    return {"alerts": docs}
 
 
 @router.get("/stream")

@@ -42,6 +42,20 @@ async function request(method, path, body) {
 }
 
 export const get = (path) => request("GET", path);
+
+/** Fetch a CSV export with the key and hand it to the browser as a download. */
+export async function downloadCsv(path, filename) {
+  const resp = await fetch(API_BASE + path, { headers: { Authorization: `Bearer ${getKey()}` } });
+  if (!resp.ok) throw new ApiError(resp.status, resp.statusText);
+  const url = URL.createObjectURL(await resp.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
 export const post = (path, body) => request("POST", path, body);
 
 // --- shapes ---------------------------------------------------------------------------
@@ -92,7 +106,7 @@ export function normalizeHistory(doc) {
   };
 }
 
-/** `/plants` -> [{id, name, sector, status}]. */
+/** `/plants` -> [{id, name, sector, status, meters, dataThrough, metersReporting}]. */
 export function normalizePlants(doc) {
   return firstArray(doc, ["plants", "items", "data"]).map((p) => ({
     id: p.id ?? p.plant,
@@ -100,6 +114,8 @@ export function normalizePlants(doc) {
     sector: p.sector ?? "other",
     status: p.status ?? p.live_status ?? p.state ?? null,
     meters: p.meters ?? [],
+    dataThrough: toMs(p.data_through),
+    metersReporting: p.meters_reporting ?? null,
   }));
 }
 
@@ -122,6 +138,8 @@ export function normalizeUsage(doc) {
         gasKgce: num(r.gas_kgce ?? gas.kgce) ?? gasM3 * GAS_KGCE_PER_M3,
         coalKgce: num(r.coal_kgce ?? coal.kgce) ?? coalKg * COAL_KGCE_PER_KG,
         co2Kg: num(r.co2_kg ?? r.co2),
+        // No reading from either meter in the interval: a gap, not a zero.
+        gap: r.gas_readings === 0 && r.coal_readings === 0,
       };
     })
     .filter((r) => r.t !== null)
@@ -184,6 +202,13 @@ export function normalizeAlerts(doc) {
     pollutant: a.pollutant ?? "",
     state: a.state ?? a.status ?? "open",
     message: a.message ?? "",
+    firm: a.firm ?? a.plant ?? "",
+    title: a.title ?? "",
+    text: a.text ?? "",
+    unit: a.unit ?? "",
+    limitUnit: a.limit_unit ?? a.unit ?? "",
+    since: toMs(a.since),
+    late: Boolean(a.late),
     value: num(a.value),
     limit: num(a.limit),
     t: toMs(a.opened_at ?? a.raised_at ?? a.started_at ?? a.created_at ?? a.ts ?? a.time),
@@ -199,14 +224,14 @@ export function normalizeAlerts(doc) {
  * reads the stream with fetch). Calls `onEvent(data)` per event, `onState("on"|"off"|"absent")`.
  * Reconnects after a drop; gives up if the endpoint does not exist.
  */
-export function followAlerts(onEvent, onState, retryMs = 5000) {
+export function followAlerts(onEvent, onState, retryMs = 5000, query = "") {
   let stopped = false;
   let controller = null;
   const connect = async () => {
     if (stopped) return;
     controller = new AbortController();
     try {
-      const resp = await fetch(`${API_BASE}/alerts/stream`, {
+      const resp = await fetch(`${API_BASE}/alerts/stream${query}`, {
         headers: { Authorization: `Bearer ${getKey()}`, Accept: "text/event-stream" },
         signal: controller.signal,
       });
