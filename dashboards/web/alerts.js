@@ -54,8 +54,9 @@ export async function refreshAlerts(root, plantNames) {
 function withUnit(value, unit) {
   if (unit === "fraction") return `${fmtNumber(value * 100, 1)}%`;
   if (unit === "meters") return fmtNumber(value, 0);
-  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
-  return `${fmtNumber(value, digits)} ${unit === "min" ? (getLang() === "zh" ? "分钟" : "min") : unit}`.trim();
+  // as the API's sentences write numbers: at most two decimals, no trailing zeros
+  const text = Number(value).toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB", { maximumFractionDigits: 2 });
+  return `${text} ${unit === "min" ? (getLang() === "zh" ? "分钟" : "min") : unit}`.trim();
 }
 
 function alertCard(a, plantNames) {

@@ -47,6 +47,7 @@ function mount(el, opts, data) {
   observed.set(el, chart);
   resizer.observe(el);
   el.dataset.points = String(data[0].length);
+  el._uplot = chart; // read by the browser tests (tick labels)
   return chart;
 }
 
@@ -149,6 +150,7 @@ export function shareHistoryChart(el, history, goal, labels) {
     return xs.filter((_, i) => i % every === 0);
   };
   const noData = (i) => i < monthCount && history.months[i].share === null;
+  el.dataset.gaps = String(history.months.filter((m) => m.share === null).length);
   return mount(
     el,
     {
@@ -195,6 +197,7 @@ export function usageChart(el, rows, labels) {
   const coal = rows.map((r) => (r.gap ? null : r.coalKg));
   const step = xs.length > 1 ? xs[1] - xs[0] : 3600;
   const top = (u, min, max) => [0, Math.max(1, (max ?? 0) * 1.15)];
+  el.dataset.gaps = String(rows.filter((r) => r.gap).length);
   return mount(
     el,
     {
@@ -269,6 +272,7 @@ export function vocChart(el, series, labels) {
     list.push({ label: labels.limit, stroke: COLORS.limit, width: 2, dash: [6, 4], points: { show: false }, value: () => fmtNumber(limit, 1) });
   }
   const top = Math.max(limit ?? 0, ...mean.filter((v) => v !== null));
+  el.dataset.gaps = String(series.hours.filter((h) => !h.valid).length);
   return mount(
     el,
     {

@@ -12,7 +12,7 @@ const STATUSES = ["gas", "mixed", "coal", "idle", "unknown"];
 export async function renderOverview(root, plants = []) {
   root.innerHTML = `
     <section class="hero card" id="kpi" data-testid="kpi">${placeholder(t("common.loading"))}</section>
-    <section class="card" id="voc-summary" data-testid="voc-summary">
+    <section class="card" id="voc-summary" data-testid="voc-summary" data-state="loading">
       <h2>${esc(t("ov.voc"))}</h2><div class="body">${placeholder(t("common.loading"))}</div>
     </section>
     <section class="grid-3">
@@ -29,12 +29,18 @@ export async function renderOverview(root, plants = []) {
       <div id="firms" class="table-wrap"></div>
     </section>`;
   wireExports(root);
-  // One after the other, lightest first: the figures appear in reading order and the
-  // heavy answers (history, the month's VOC) never starve the KPI of the store.
+  // One after the other: the figures appear in reading order and the heavy answers
+  // (the month's VOC) never starve the KPI of the store.
   const kpi = await loadKpi(root, plants);
-  const voc = await loadVocToday($("#voc-summary .body", root), plants);
   if (kpi) await loadHistory(root, kpi.goal);
+  // The page is ready without the VOC picture (50 answers): its card says when it is done.
+  loadVocPicture($("#voc-summary", root), plants).catch(() => {});
+}
+
+async function loadVocPicture(card, plants) {
+  const voc = await loadVocToday($(".body", card), plants);
   await loadVocMonth(voc);
+  card.dataset.state = "done";
 }
 
 async function loadKpi(root, plants) {
@@ -61,18 +67,19 @@ function renderHero(el, kpi) {
   const met = Boolean(kpi.meets_goal);
   const days = Math.round(kpi.window_days ?? 30);
   const active = kpi.firms - (kpi.counts?.idle ?? 0);
-  el.dataset.state = met ? "met" : "behind";
+  // Every firm lacking data (e.g. while a backfill loads): a 0 % share would be a false alarm.
+  const blind = kpi.firms > 0 && kpi.counts?.unknown === kpi.firms;
+  el.dataset.state = blind ? "unknown" : met ? "met" : "behind";
+  const chip = blind ? t("ov.blind") : met ? t("ov.met", { goal: fmtPct(goal, 0) }) : t("ov.needed", { n: kpi.firms_needed });
   el.innerHTML = `
     <div class="hero-figure">
       <div class="hero-label">${esc(t("ov.share"))}</div>
-      <div class="hero-value" id="share-value" data-testid="share" data-share="${share ?? ""}">${esc(fmtPct(share))}</div>
+      <div class="hero-value" id="share-value" data-testid="share" data-share="${share ?? ""}">${esc(blind ? "–" : fmtPct(share))}</div>
       <div class="hero-scope">${esc(t("ov.share.scope", { days }))}</div>
     </div>
     <div class="hero-progress">
       <div class="goal-head">
-        <span class="goal-chip ${met ? "ok" : "warn"}" data-testid="goal-state">${esc(
-          met ? t("ov.met", { goal: fmtPct(goal, 0) }) : t("ov.needed", { n: kpi.firms_needed }),
-        )}</span>
+        <span class="goal-chip ${blind ? "" : met ? "ok" : "warn"}" data-testid="goal-state">${esc(chip)}</span>
         <span class="muted">${esc(t("ov.active"))}: <b>${esc(active)}</b> / ${esc(kpi.firms)} ${esc(t("ov.firms"))}</span>
       </div>
       <div class="bar" role="img" aria-label="${esc(fmtPct(share))} / ${esc(fmtPct(goal, 0))}">

@@ -100,14 +100,14 @@ export async function loadVocToday(el, allPlants) {
 
 /** The month's emissions added to the figures (larger answers: asked for after the rest). */
 export async function loadVocMonth(state) {
-  if (!state) return;
+  if (!state || !state.el.isConnected) return;
   let kg = null;
   try {
     kg = monthKg(await pooled(state.plants, (p) => vocOf(p, localMonthStart(state.now), state.now)));
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) throw err;
   }
-  render(state.el, state.today, state.plants, kg);
+  if (state.el.isConnected) render(state.el, state.today, state.plants, kg);
 }
 
 function render(el, d, plants, kg) {
@@ -137,7 +137,7 @@ function render(el, d, plants, kg) {
         <div class="muted small">${esc(t("ov.voc.valid"))}</div>
         <div class="muted tiny">${esc(t("ov.voc.valid.why"))}</div>
       </div>
-      <div class="figure" data-testid="voc-month" data-kg="${kg ?? ""}">
+      <div class="figure" data-testid="voc-month" data-kg="${kg ?? ""}" data-state="${kg === undefined ? "loading" : "done"}">
         <div class="figure-value">${month}</div>
         <div class="muted small">${esc(t("ov.voc.month"))}</div>
         <div class="muted tiny">${esc(t("ov.voc.month.why"))}</div>
