@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from datetime import UTC, datetime
 
 import pytest
 
 from api.alerts.model import Alert, AlertKey
+from api.alerts.notify import event_body
+from api.alerts.repo import EventRecord
 from api.alerts.texts import render, render_all
 from ingest.registry import Registry, parse_registry
 from tests.builders import MeterSpec, RegistryBuilder
@@ -204,3 +207,12 @@ def test_unknown_plant_falls_back_to_its_id(registry: Registry) -> None:
         details={"window_hours": 6.0},
     )
     assert render(a, "zh", registry, TZ).text.startswith("ss-999（")
+
+
+def test_notifications_carry_both_languages(registry: Registry) -> None:
+    a, title_zh, zh, en = CASES[0]
+    event = EventRecord(7, 1, "raised", AT, "engine", None, a.as_json())
+    body = json.loads(event_body(event, lambda snap: render_all(snap, registry, TZ)))
+    assert body["texts"]["zh"] == {"title": title_zh, "text": zh}
+    assert body["texts"]["en"]["text"] == en
+    assert "texts" not in json.loads(event_body(event))
