@@ -107,12 +107,13 @@ def ingest_view(
     reporting: Mapping[tuple[str, str], bool],
     flowing: bool,
     alert_rules: AlertRules,
+    now: datetime,
 ) -> dict[str, Any]:
     """The county's freshness: newest data, how many meters are silent, loading or stalled."""
     keys = [(p.id, m.id) for p in plants for m in p.meters]
     silent = sum(1 for k in keys if not reporting.get(k, False))
     through = max((last[k] for k in keys if k in last), default=None)
-    state = rules.ingest_state(silent, len(keys), flowing, through, alert_rules)
+    state = rules.ingest_state(silent, len(keys), flowing, through, alert_rules, now)
     return {
         "state": state.state,
         "meters": state.meters,

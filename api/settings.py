@@ -54,6 +54,8 @@ class AlertRules(BaseModel):
     stall_fraction: float = 0.5
     # Points written by a collector in this many trailing minutes means data is flowing.
     flowing_minutes: float = 3.0
+    # Data flowing while even the newest reading anywhere is this old: a catch-up is running.
+    catchup_lag_minutes: float = 10.0
 
 
 class ApiSettings(CommonSettings):

@@ -142,7 +142,8 @@ class Evaluator:
         offline = rules.offline(self.meters, seen, now, r)
         flowing = observe.points_flowing(self.store, now, timedelta(minutes=r.flowing_minutes))
         through = max(seen.values(), default=None)
-        return offline, rules.ingest_state(len(offline), len(self.meters), flowing, through, r)
+        state = rules.ingest_state(len(offline), len(self.meters), flowing, through, r, now)
+        return offline, state
 
     def slow(self, now: datetime) -> tuple[list[Condition], set[str]]:
         """The KPI-based kinds: coal after conversion, gas share off track.

@@ -319,17 +319,28 @@ def ingest_state(
     flowing: bool,
     data_through: datetime | None,
     rules: AlertRules,
+    now: datetime,
 ) -> IngestState:
     """Many meters silent together: still `loading` if points are being written, else `stalled`.
 
     A backfill or catch-up writes old readings: meters look silent while data flows, and
     that is no meter's fault. The same silence with nothing written is one outage upstream
-    (broker, collector, network), not one problem per meter.
+    (broker, collector, network), not one problem per meter. While points flow and even the
+    newest reading anywhere lags `now` by over `catchup_lag_minutes`, the county is still
+    catching up, however few meters are behind.
     """
     threshold = max(rules.stall_min_meters, rules.stall_fraction * meters)
-    if meters == 0 or silent < threshold:
+    lagging = (
+        data_through is not None
+        and (now - data_through).total_seconds() > 60 * rules.catchup_lag_minutes
+    )
+    if meters == 0 or silent == 0:
         return IngestState(NORMAL, meters, silent, flowing, data_through)
-    return IngestState(LOADING if flowing else STALLED, meters, silent, flowing, data_through)
+    if flowing and (silent >= threshold or lagging):
+        return IngestState(LOADING, meters, silent, flowing, data_through)
+    if silent >= threshold and not flowing:
+        return IngestState(STALLED, meters, silent, flowing, data_through)
+    return IngestState(NORMAL, meters, silent, flowing, data_through)
 
 
 def ingest_stalled(state: IngestState) -> list[Condition]:

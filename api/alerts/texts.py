@@ -286,5 +286,10 @@ def render(alert: Alert | Fields, lang: str, registry: Registry, tz: ZoneInfo | 
 
 
 def render_all(alert: Alert | Fields, registry: Registry, tz: ZoneInfo | str) -> dict[str, Any]:
-    """Both languages, as notifications carry them: {"zh": {title, text}, "en": {...}}."""
-    return {lang: render(alert, lang, registry, tz).as_json() for lang in LANGS}
+    """Every language, as events carry them: {"zh": {firm, title, text}, "en": {...}}."""
+    plant = alert.key.plant if isinstance(alert, Alert) else alert["plant"]
+    return {
+        lang: {"firm": firm_name(plant, lang, registry)}
+        | render(alert, lang, registry, tz).as_json()
+        for lang in LANGS
+    }

@@ -26,7 +26,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.alerts.model import KINDS, STATUSES, Alert, AlertConflict, AlertNotFound
 from api.alerts.repo import MAX_COMMENT_CHARS, AlertRepo
-from api.alerts.texts import firm_name, render
+from api.alerts.texts import firm_name, render, render_all
 from api.auth import Principal
 from api.deps import AlertRepoDep, ReaderDep, RegistryDep, SettingsDep, require_roles
 from api.export import MEDIA_TYPE, to_csv
@@ -152,7 +152,8 @@ async def stream_alerts(
 
     Each event says what happened (`event`: raised, reopened, acknowledged, resolved) and
     who did it (`actor`: `engine`, or the officer's key name), so a page can tell news from
-    its reader's own actions; `alert` carries `firm`, `title` and `text` in `lang`.
+    its reader's own actions. The body is the one MQTT and the webhook carry, with `texts`
+    (firm, title, text) in every language.
     """
     start = (
         last_event_id if last_event_id is not None else await run_in_threadpool(repo.last_event_id)
@@ -167,7 +168,7 @@ async def stream_alerts(
                 cursor = e.id
                 if plant is None or e.snapshot["plant"] == plant:
                     body = e.message()
-                    body["alert"] = readable(body["alert"], lang, registry, settings)
+                    body["texts"] = render_all(e.snapshot, registry, settings.timezone)
                     yield ServerSentEvent(
                         json.dumps(body, ensure_ascii=False), event="alert", id=str(e.id)
                     )

@@ -85,7 +85,7 @@ async def list_plants(
     window = timedelta(minutes=settings.alert_rules.flowing_minutes)
     flowing = await run_in_threadpool(points_flowing, store, now, window)
     reporting = {(v["id"], m["id"]): m["reporting"] for v in views for m in v["meters"]}
-    ingest = ingest_view(registry.plants, last, reporting, flowing, settings.alert_rules)
+    ingest = ingest_view(registry.plants, last, reporting, flowing, settings.alert_rules, now)
     return {
         "county": registry.county_name,
         "gas_share_goal": registry.gas_share_goal,

@@ -224,14 +224,14 @@ export function normalizeAlerts(doc) {
  * reads the stream with fetch). Calls `onEvent(data)` per event, `onState("on"|"off"|"absent")`.
  * Reconnects after a drop; gives up if the endpoint does not exist.
  */
-export function followAlerts(onEvent, onState, retryMs = 5000, query = "") {
+export function followAlerts(onEvent, onState, retryMs = 5000) {
   let stopped = false;
   let controller = null;
   const connect = async () => {
     if (stopped) return;
     controller = new AbortController();
     try {
-      const resp = await fetch(`${API_BASE}/alerts/stream${query}`, {
+      const resp = await fetch(`${API_BASE}/alerts/stream`, {
         headers: { Authorization: `Bearer ${getKey()}`, Accept: "text/event-stream" },
         signal: controller.signal,
       });

@@ -80,7 +80,8 @@ function onAlertEvent(event) {
   if (page === "alerts") refreshAlerts($("#page"), plantNames()).catch(() => {});
   if (!NEWS_EVENTS.has(event.event) || event.actor !== "engine") return;
   const a = event.alert;
-  toast(`${t(`al.event.${event.event}`)}：${a.title || t(`kind.${a.kind}`)}${a.firm && a.plant !== "_county" ? ` · ${a.firm}` : ""}`);
+  const said = event.texts?.[getLang()] ?? {};
+  toast(`${t(`al.event.${event.event}`)}：${said.title || t(`kind.${a.kind}`)}${said.firm && a.plant !== "_county" ? ` · ${said.firm}` : ""}`);
 }
 
 /** The notice under the top bar: how fresh the data is, loading or stalled (from `/plants`). */
@@ -118,7 +119,7 @@ async function start() {
   await refreshPlants();
   await show();
   updateBadge();
-  stopStream = followAlerts(onAlertEvent, setLive, 5000, `?lang=${getLang()}`);
+  stopStream = followAlerts(onAlertEvent, setLive);
   freshnessTimer = setInterval(refreshPlants, FRESHNESS_REFRESH_MS);
   refreshTimer = setInterval(() => {
     if (route().page === "overview" && !$("#key-dialog").open) show();

@@ -31,20 +31,27 @@ KPI = KpiDefinition(window_days=1)
 
 
 @pytest.mark.parametrize(
-    ("silent_meters", "meters", "flowing", "state"),
+    ("silent_meters", "meters", "flowing", "lag_min", "state"),
     [
-        (0, 100, False, "normal"),
-        (4, 4, False, "normal"),  # fewer than stall_min_meters (5): per-meter alerts
-        (49, 100, False, "normal"),  # under half
-        (50, 100, False, "stalled"),
-        (50, 100, True, "loading"),  # a backfill writes old data: meters look silent
-        (120, 145, True, "loading"),
-        (5, 8, False, "stalled"),
-        (0, 0, False, "normal"),
+        (0, 100, False, 0, "normal"),
+        (4, 4, False, 0, "normal"),  # fewer than stall_min_meters (5): per-meter alerts
+        (49, 100, False, 0, "normal"),  # under half
+        (49, 100, True, 2, "normal"),  # data flowing and fresh: these meters are silent
+        (50, 100, False, 0, "stalled"),
+        (50, 100, True, 0, "loading"),  # a backfill writes old data: meters look silent
+        (120, 145, True, 600, "loading"),
+        (32, 155, True, 43, "loading"),  # a catch-up: few behind, but even the newest lags
+        (32, 155, False, 43, "normal"),  # nothing written, under half silent: per meter
+        (0, 155, True, 43, "normal"),
+        (5, 8, False, 0, "stalled"),
+        (0, 0, False, 0, "normal"),
     ],
 )
-def test_ingest_state(silent_meters: int, meters: int, flowing: bool, state: str) -> None:
-    found = rules.ingest_state(silent_meters, meters, flowing, T, R)
+def test_ingest_state(
+    silent_meters: int, meters: int, flowing: bool, lag_min: int, state: str
+) -> None:
+    through = T - timedelta(minutes=lag_min)
+    found = rules.ingest_state(silent_meters, meters, flowing, through, R, T)
     assert found.state == state
     assert found.quiet_offline == (state != "normal")
     stalled = rules.ingest_stalled(found)
@@ -53,7 +60,7 @@ def test_ingest_state(silent_meters: int, meters: int, flowing: bool, state: str
         assert (stalled[0].value, stalled[0].limit, stalled[0].since) == (
             silent_meters,
             meters,
-            T,
+            through,
         )
 
 

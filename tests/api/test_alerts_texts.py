@@ -173,7 +173,11 @@ def test_render_in_both_languages(
     assert (said.title, said.text) == (title_zh, zh)
     assert render(a, "en", registry, TZ).text == en
     # The published JSON renders the same as the alert itself (what notifications carry).
-    assert render_all(a.as_json(), registry, TZ)["zh"] == {"title": title_zh, "text": zh}
+    assert render_all(a.as_json(), registry, TZ)["zh"] | {"firm": ""} == {
+        "firm": "",
+        "title": title_zh,
+        "text": zh,
+    }
 
 
 def test_no_raw_plant_ids_utc_or_english_in_chinese(registry: Registry) -> None:
@@ -213,6 +217,6 @@ def test_notifications_carry_both_languages(registry: Registry) -> None:
     a, title_zh, zh, en = CASES[0]
     event = EventRecord(7, 1, "raised", AT, "engine", None, a.as_json())
     body = json.loads(event_body(event, lambda snap: render_all(snap, registry, TZ)))
-    assert body["texts"]["zh"] == {"title": title_zh, "text": zh}
+    assert body["texts"]["zh"] == {"firm": "松阳某不锈钢有限公司", "title": title_zh, "text": zh}
     assert body["texts"]["en"]["text"] == en
     assert "texts" not in json.loads(event_body(event))
