@@ -55,7 +55,7 @@ function withUnit(value, unit) {
   if (unit === "fraction") return `${fmtNumber(value * 100, 1)}%`;
   if (unit === "meters") return fmtNumber(value, 0);
   // as the API's sentences write numbers: at most two decimals, no trailing zeros
-  const text = Number(value).toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB", { maximumFractionDigits: 2 });
+  const text = Number(value).toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB", { maximumFractionDigits: unit === "min" ? 0 : 2 });
   return `${text} ${unit === "min" ? (getLang() === "zh" ? "分钟" : "min") : unit}`.trim();
 }
 
