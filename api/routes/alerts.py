@@ -9,27 +9,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import (
-    APIRouter,
-    Depends,
-    Header,
-    HTTPException,
-    Path,
-    Query,
-    Request,
-    Response,
-    status,
-)
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.alerts.model import KINDS, STATUSES, Alert, AlertConflict, AlertNotFound
+from api.alerts.model import KINDS, STATUSES, Alert
 from api.alerts.repo import MAX_COMMENT_CHARS, AlertRepo
 from api.alerts.texts import firm_name, render, render_all
 from api.auth import Principal
 from api.deps import AlertRepoDep, ReaderDep, RegistryDep, SettingsDep, require_roles
+from api.errors import InvalidInput, NotFound
 from api.export import MEDIA_TYPE, to_csv
+from api.schemas import AlertDetail, AlertList, AlertView, error_responses
 from api.settings import ApiSettings
 from ingest.registry import Registry
 
@@ -45,17 +37,6 @@ MAX_LIST = 1000
 LangQuery = Annotated[
     str, Query(pattern="^(zh|en)$", description="language of `firm`, `title` and `text`: zh or en")
 ]
-
-
-def readable(
-    alert: Alert | dict[str, Any], lang: str, registry: Registry, settings: ApiSettings
-) -> dict[str, Any]:
-    """An alert's JSON with the firm's name and its title and sentence in `lang`."""
-    doc = alert.as_json() if isinstance(alert, Alert) else dict(alert)
-    said = render(doc, lang, registry, settings.timezone)
-    return doc | {"firm": firm_name(doc["plant"], lang, registry), "lang": lang} | said.as_json()
-
-
 CSV_COLUMNS = (
     "id",
     "status",
@@ -79,6 +60,15 @@ CSV_COLUMNS = (
 )
 
 
+def readable(
+    alert: Alert | dict[str, Any], lang: str, registry: Registry, settings: ApiSettings
+) -> dict[str, Any]:
+    """An alert's JSON with the firm's name and its title and sentence in `lang`."""
+    doc = alert.as_json() if isinstance(alert, Alert) else dict(alert)
+    said = render(doc, lang, registry, settings.timezone)
+    return doc | {"firm": firm_name(doc["plant"], lang, registry), "lang": lang} | said.as_json()
+
+
 def _local(value: str | None, zone: ZoneInfo) -> str | None:
     return datetime.fromisoformat(value).astimezone(zone).isoformat() if value else None
 
@@ -97,7 +87,14 @@ class ActionBody(BaseModel):
     comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=AlertList,
+    responses={
+        **error_responses(),
+        200: {"content": {"text/csv": {}}, "description": "JSON, or the alerts as CSV"},
+    },
+)
 async def list_alerts(
     repo: AlertRepoDep,
     registry: RegistryDep,
@@ -118,14 +115,9 @@ async def list_alerts(
 ) -> Any:
     """Alerts, most recent first, each with its firm's name, title and sentence in `lang`."""
     if status_ is not None and status_ not in (*STATUSES, "active"):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"status must be one of {', '.join((*STATUSES, 'active'))}",
-        )
+        raise InvalidInput(f"status must be one of {', '.join((*STATUSES, 'active'))}")
     if kind is not None and kind not in KINDS:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"kind must be one of {', '.join(KINDS)}"
-        )
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
     found = await run_in_threadpool(repo.find, status_, plant, kind, limit)
     docs = [readable(a, lang, registry, settings) for a in found]
     if format == "csv":
@@ -134,7 +126,7 @@ async def list_alerts(
             media_type=MEDIA_TYPE,
             headers={"Content-Disposition": 'attachment; filename="alerts.csv"'},
         )
-    return {"alerts": docs}
+    return AlertList.model_validate({"alerts": docs})
 
 
 @router.get("/stream")
@@ -146,7 +138,6 @@ async def stream_alerts(
     _: ReaderDep,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
     plant: Annotated[str | None, Query(max_length=64)] = None,
-    lang: LangQuery = "zh",
 ) -> EventSourceResponse:
     """Server-sent events: one `alert` event per change (id = event id; resume with Last-Event-ID).
 
@@ -178,7 +169,7 @@ async def stream_alerts(
     return EventSourceResponse(events(), ping=STREAM_PING_SECONDS)
 
 
-@router.get("/{alert_id}")
+@router.get("/{alert_id}", response_model=AlertDetail, responses=error_responses(404))
 async def get_alert(
     alert_id: AlertId,
     repo: AlertRepoDep,
@@ -186,48 +177,61 @@ async def get_alert(
     settings: SettingsDep,
     _: ReaderDep,
     lang: LangQuery = "zh",
-) -> dict[str, Any]:
+) -> AlertDetail:
     """One alert with every change it went through."""
     alert = await run_in_threadpool(repo.get, alert_id)
     if alert is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
+        raise NotFound(f"no alert {alert_id}")
     history = await run_in_threadpool(repo.events, alert_id)
-    return {
-        **readable(alert, lang, registry, settings),
-        "events": [
-            {k: v for k, v in e.message().items() if k != "alert"}
-            | {"status": e.snapshot["status"]}
-            for e in history
-        ],
-    }
+    return AlertDetail.model_validate(
+        {
+            **readable(alert, lang, registry, settings),
+            "events": [
+                {k: v for k, v in e.message().items() if k != "alert"}
+                | {"status": e.snapshot["status"]}
+                for e in history
+            ],
+        }
+    )
 
 
 async def _act(
-    action: str, alert_id: int, body: ActionBody | None, who: Principal, repo: AlertRepo
-) -> dict[str, Any]:
+    action: str,
+    alert_id: int,
+    body: ActionBody | None,
+    who: Principal,
+    repo: AlertRepo,
+    registry: Registry,
+    settings: ApiSettings,
+) -> AlertView:
     comment = body.comment if body is not None else None
     now = datetime.now(UTC)
     do = repo.acknowledge if action == "ack" else repo.resolve
-    try:
-        alert = await run_in_threadpool(do, alert_id, who.name, comment, now)
-    except AlertNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except AlertConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    return alert.as_json()
+    alert = await run_in_threadpool(do, alert_id, who.name, comment, now)
+    return AlertView.model_validate(readable(alert, "zh", registry, settings))
 
 
-@router.post("/{alert_id}/ack")
+@router.post("/{alert_id}/ack", response_model=AlertView, responses=error_responses(404, 409))
 async def acknowledge_alert(
-    alert_id: AlertId, repo: AlertRepoDep, who: OfficerDep, body: ActionBody | None = None
-) -> dict[str, Any]:
+    alert_id: AlertId,
+    repo: AlertRepoDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    who: OfficerDep,
+    body: ActionBody | None = None,
+) -> AlertView:
     """Acknowledge an open alert (officer or admin), with an optional comment."""
-    return await _act("ack", alert_id, body, who, repo)
+    return await _act("ack", alert_id, body, who, repo, registry, settings)
 
 
-@router.post("/{alert_id}/resolve")
+@router.post("/{alert_id}/resolve", response_model=AlertView, responses=error_responses(404, 409))
 async def resolve_alert(
-    alert_id: AlertId, repo: AlertRepoDep, who: OfficerDep, body: ActionBody | None = None
-) -> dict[str, Any]:
+    alert_id: AlertId,
+    repo: AlertRepoDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    who: OfficerDep,
+    body: ActionBody | None = None,
+) -> AlertView:
     """Resolve an open or acknowledged alert (officer or admin), with an optional comment."""
-    return await _act("resolve", alert_id, body, who, repo)
+    return await _act("resolve", alert_id, body, who, repo, registry, settings)

@@ -9,10 +9,18 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.alerts.observe import points_flowing
-from api.deps import KnownPlantDep, PlantReaderDep, ReaderDep, RegistryDep, SettingsDep, StoreDep
+from api.deps import (
+    KnownPlantDep,
+    PlantReaderDep,
+    ReaderDep,
+    RegistryDep,
+    SettingsDep,
+    StoreDep,
+)
 from api.export import MEDIA_TYPE, to_csv
 from api.latest import ingest_view, latest_readings
 from api.live import last_readings, plant_view
+from api.schemas import LatestAnswer, PlantAnswer, PlantsAnswer, error_responses
 from ingest.registry import Plant
 from ingest.store import InfluxStore
 
@@ -64,7 +72,14 @@ def _views(
     return [plant_view(p, last, now, latest) for p in plants], last
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=PlantsAnswer,
+    responses={
+        **error_responses(),
+        200: {"content": {"text/csv": {}}, "description": "JSON, or the plants as CSV"},
+    },
+)
 async def list_plants(
     _: ReaderDep,
     registry: RegistryDep,
@@ -86,27 +101,39 @@ async def list_plants(
     flowing = await run_in_threadpool(points_flowing, store, now, window)
     reporting = {(v["id"], m["id"]): m["reporting"] for v in views for m in v["meters"]}
     ingest = ingest_view(registry.plants, last, reporting, flowing, settings.alert_rules, now)
-    return {
-        "county": registry.county_name,
-        "gas_share_goal": registry.gas_share_goal,
-        "at": now.isoformat(),
-        "data_through": ingest["data_through"],
-        "ingest": ingest,
-        "plants": views,
-    }
+    return PlantsAnswer.model_validate(
+        {
+            "county": registry.county_name,
+            "gas_share_goal": registry.gas_share_goal,
+            "timezone": settings.timezone,
+            "at": now.isoformat(),
+            "data_through": ingest["data_through"],
+            "ingest": ingest,
+            "plants": views,
+        }
+    )
 
 
-@router.get("/{plant}")
+@router.get("/{plant}", response_model=PlantAnswer, responses=error_responses(404))
 async def get_plant(
-    plant: str, _: PlantReaderDep, found: KnownPlantDep, store: StoreDep
-) -> dict[str, Any]:
+    plant: str, _: PlantReaderDep, found: KnownPlantDep, store: StoreDep, settings: SettingsDep
+) -> PlantAnswer:
     """One plant's registry entry with each meter's last reading, state and latest values."""
     now = datetime.now(UTC)
     views, _last = await run_in_threadpool(_views, store, [found], now, found.id)
-    return {"at": now.isoformat(), **views[0]}
+    return PlantAnswer.model_validate(
+        {"at": now.isoformat(), "timezone": settings.timezone, **views[0]}
+    )
 
 
-@router.get("/{plant}/latest")
+@router.get(
+    "/{plant}/latest",
+    response_model=LatestAnswer,
+    responses={
+        **error_responses(404),
+        200: {"content": {"text/csv": {}}, "description": "JSON, or one CSV row per value"},
+    },
+)
 async def get_latest(
     plant: str,
     _: PlantReaderDep,
@@ -120,10 +147,12 @@ async def get_latest(
     view = views[0]
     if format == "csv":
         return _csv(to_csv(METER_COLUMNS, meter_rows(view)), f"latest-{found.id}.csv")
-    return {
-        "plant": found.id,
-        "name": found.name,
-        "at": now.isoformat(),
-        "data_through": view["data_through"],
-        "meters": view["meters"],
-    }
+    return LatestAnswer.model_validate(
+        {
+            "plant": found.id,
+            "name": found.name,
+            "at": now.isoformat(),
+            "data_through": view["data_through"],
+            "meters": view["meters"],
+        }
+    )

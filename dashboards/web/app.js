@@ -2,7 +2,7 @@
 
 import { refreshAlerts, openAlertCount, renderAlerts } from "./alerts.js";
 import { ApiError, followAlerts, getKey, setKey } from "./api.js";
-import { $, esc, placeholder, toast } from "./dom.js";
+import { $, esc, placeholder, toast, track } from "./dom.js";
 import { applyStatic, fmtWhen, getLang, setLang, t } from "./i18n.js";
 import { renderOverview } from "./overview.js";
 import { loadPlants, renderPlant, renderPlants } from "./plant.js";
@@ -33,20 +33,23 @@ async function show() {
     link.classList.toggle("active", link.dataset.page === page || (page === "plant" && link.dataset.page === "plants"));
   }
   document.body.dataset.page = page;
+  document.body.dataset.route = location.hash || "#/overview";
   root.dataset.ready = "false";
-  try {
-    if (page === "alerts") await renderAlerts(root, plantNames());
-    else if (page === "plants") await renderPlants(root, plants);
-    else if (page === "plant") await renderPlant(root, arg, plants);
-    else await renderOverview(root, plants);
-  } catch (err) {
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-      askForKey(t("key.invalid"));
-      root.innerHTML = placeholder(t("key.invalid"), "error");
-    } else {
-      root.innerHTML = placeholder(`${t("common.error")}: ${err.message}`, "error");
+  await track(async () => {
+    try {
+      if (page === "alerts") await renderAlerts(root, plantNames());
+      else if (page === "plants") await renderPlants(root, plants);
+      else if (page === "plant") await renderPlant(root, arg, plants);
+      else await renderOverview(root, plants);
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        askForKey(t("key.invalid"));
+        root.innerHTML = placeholder(t("key.invalid"), "error");
+      } else {
+        root.innerHTML = placeholder(`${t("common.error")}: ${err.message}`, "error");
+      }
     }
-  }
+  });
   root.dataset.ready = "true";
 }
 
@@ -116,9 +119,12 @@ async function start() {
   if (stopStream) stopStream();
   clearInterval(refreshTimer);
   clearInterval(freshnessTimer);
-  await refreshPlants();
-  await show();
-  updateBadge();
+  // One tracked unit: the page is not "ready" between the registry and the first page.
+  await track(async () => {
+    await refreshPlants();
+    await show();
+    await updateBadge();
+  });
   stopStream = followAlerts(onAlertEvent, setLive);
   freshnessTimer = setInterval(refreshPlants, FRESHNESS_REFRESH_MS);
   refreshTimer = setInterval(() => {

@@ -391,28 +391,39 @@ export function fmtPct(fraction, digits = 1) {
   return `${(fraction * 100).toFixed(digits)}%`;
 }
 
-const LOCAL_PARTS = new Intl.DateTimeFormat("en-GB", {
-  timeZone: "Asia/Shanghai",
-  year: "numeric",
-  month: "numeric",
-  day: "numeric",
-  hour: "2-digit",
-  minute: "2-digit",
-  hourCycle: "h23",
-});
+// The county's time zone, as the API states it (`timezone` of `/plants`, from settings);
+// until the first answer, the browser's own.
+let zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+export function setTimeZone(name) {
+  if (name) zone = name;
+}
+
+export function timeZone() {
+  return zone;
+}
+
 const MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /** County-local time with its date, as the API's texts write it: "11月28日 14:03" / "28 Nov 14:03". */
 export function fmtWhen(ms) {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return "–";
-  const p = Object.fromEntries(LOCAL_PARTS.formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
+  const parts = new Intl.DateTimeFormat("en-GB", {
+    timeZone: zone,
+    month: "numeric",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+  }).formatToParts(new Date(ms));
+  const p = Object.fromEntries(parts.map((x) => [x.type, x.value]));
   const clock = `${p.hour}:${p.minute}`;
   return lang === "zh" ? `${Number(p.month)}月${Number(p.day)}日 ${clock}` : `${Number(p.day)} ${MONTHS_EN[Number(p.month) - 1]} ${clock}`;
 }
 
 export function fmtTime(ms, withDate = true) {
   if (!ms) return "–";
-  const opts = { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "Asia/Shanghai" };
+  const opts = { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: zone };
   if (withDate) Object.assign(opts, { month: "2-digit", day: "2-digit" });
   return new Date(ms).toLocaleString(locale(), opts);
 }

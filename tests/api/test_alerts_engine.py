@@ -25,9 +25,10 @@ from api.alerts.repo import AlertRepo
 from api.db import connect
 from api.settings import AlertRules, KpiDefinition
 from ingest.points import reading_lines
-from ingest.registry import Registry, parse_registry
+from ingest.registry import Registry
 from ingest.schema import Reading
 from ingest.store import InfluxStore
+from tests.builders import MeterSpec, RegistryBuilder
 
 pytestmark = pytest.mark.integration
 
@@ -38,35 +39,21 @@ KPI = KpiDefinition(window_days=1)
 # Most of this small county's meters fall silent by design: the ingest-stall rule, which
 # would fold them into one `ingest_stalled`, is kept out of the way (test_alerts_ingest.py).
 RULES = AlertRules(stall_min_meters=100)
-REGISTRY_DOC = {
-    "county": {"name": "Test", "gas_share_goal": 0.5},
-    "plants": [
-        {
-            "id": "sl-001",
-            "sector": "synthetic_leather",
-            "meters": [
-                {"id": "stack-1", "kind": "voc", "limits": {"dmf_mgm3": 20.0}},
-                {"id": "stack-2", "kind": "voc"},
-                {"id": "stack-3", "kind": "voc"},
-            ],
-        },
-        {
-            "id": "sl-002",
-            "sector": "synthetic_leather",
-            "meters": [{"id": "stack-1", "kind": "voc"}, {"id": "stack-2", "kind": "voc"}],
-        },
-        {
-            "id": "ss-001",
-            "sector": "stainless_steel",
-            "meters": [{"id": "gas-1", "kind": "gas"}, {"id": "coal-1", "kind": "coal"}],
-        },
-        {
-            "id": "ss-002",
-            "sector": "stainless_steel",
-            "meters": [{"id": "gas-1", "kind": "gas"}, {"id": "coal-1", "kind": "coal"}],
-        },
-    ],
-}
+REGISTRY = (
+    RegistryBuilder(county="Test")
+    .plant(
+        "sl-001",
+        "synthetic_leather",
+        [
+            MeterSpec("stack-1", "voc", {"limits": {"dmf_mgm3": 20.0}}),
+            ("stack-2", "voc"),
+            ("stack-3", "voc"),
+        ],
+    )
+    .plant("sl-002", "synthetic_leather", [("stack-1", "voc"), ("stack-2", "voc")])
+    .plant("ss-001")
+    .plant("ss-002")
+)
 EXPECTED = {
     AlertKey("voc_hourly_exceedance", "sl-001", "stack-1", "dmf_mgm3"),
     AlertKey("voc_spike", "sl-001", "stack-1", "dmf_mgm3"),
@@ -157,7 +144,7 @@ class Clock:
 
 @pytest.fixture
 def registry() -> Registry:
-    return parse_registry(REGISTRY_DOC)
+    return REGISTRY.registry()
 
 
 @pytest.fixture
