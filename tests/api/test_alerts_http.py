@@ -160,7 +160,8 @@ def test_alerts_are_served_in_the_readers_language_and_as_csv(client: TestClient
         "VOC 瞬时值超 2 倍限值",
         "VOC reading above twice the limit",
     )
-    assert zh["firm"] == "sl-001"  # no name in this registry: the id stands in
+    registry = client.app.state.registry  # type: ignore[attr-defined]
+    assert zh["firm"] == registry.plant("sl-001").name  # the registry's name, not the id
     assert "DMF" in zh["text"] and "DMF" in en["text"]
     assert client.get("/api/v1/alerts?lang=fr", headers=h(VIEWER)).status_code == 422
     resp = client.get("/api/v1/alerts?format=csv&status=open", headers=h(VIEWER))

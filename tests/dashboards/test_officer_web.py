@@ -36,6 +36,7 @@ from ingest.store import InfluxStore, encode_point
 from scripts.devstack import free_port
 from tests.builders import RegistryBuilder, register_lines
 from tests.conftest import ROOT, Process, wait_http, wait_until
+from tests.dashboards import web_samples
 from tests.dashboards.conftest import CountyDb
 from tests.dashboards.test_web import ADMIN_KEY, GAS_RGB, VOC_RGB, browser, painted_pixels
 
@@ -176,13 +177,15 @@ def tab(browser: Browser) -> Iterator[Callable[[str], Page]]:
 def visit(page: Page, base: str, route: str) -> None:
     """Open a page and wait until it says it is ready (never a fixed sleep)."""
     page.goto(f"{base}/dashboard/#/{route}")
-    page.wait_for_selector("#page[data-ready='true']")
+    page.wait_for_selector("body[data-ready='true'] #page[data-ready='true']")
 
 
 def visit_again(page: Page, route: str) -> None:
     page.evaluate("document.querySelector('#page').dataset.ready = 'false'")
     page.evaluate(f"location.hash = '#/{route}'")
-    page.wait_for_selector("#page[data-ready='true']")
+    page.wait_for_selector(
+        f"body[data-ready='true'][data-route='#/{route}'] #page[data-ready='true']"
+    )
 
 
 def shoot(page: Page, name: str) -> None:
@@ -482,62 +485,41 @@ def test_plants_show_meter_state_latest_values_and_explanations(
 
 
 def _usage_answer(now: datetime) -> dict[str, Any]:
-    """24 hours: much gas, little coal, and two hours with no reading at all."""
-    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=24)
-    rows = []
-    for h in range(24):
+    """24 hours: much gas, little coal (1/33 of it), and two hours with no reading at all."""
+    doc = web_samples.usage_answer(now)
+    for h, row in enumerate(doc["intervals"]):
         gap = h in (9, 10)
-        rows.append(
-            {
-                "start": (start + timedelta(hours=h)).isoformat(),
-                "gas_m3": 0.0 if gap else 900.0 + 10 * h,
-                "coal_kg": 0.0 if gap else 12.0,
-                "gas_readings": 0 if gap else 4,
-                "coal_readings": 0 if gap else 4,
-            }
+        row.update(
+            gas_m3=0.0 if gap else 900.0 + 10 * h,
+            coal_kg=0.0 if gap else 12.0,
+            gas_readings=0 if gap else 4,
+            coal_readings=0 if gap else 4,
         )
-    return {"plant": "x", "every": "1h", "intervals": rows}
+    return doc
 
 
 def _voc_answer(now: datetime) -> dict[str, Any]:
-    """DMF over 12 hours: one lone valid hour between insufficient ones, the rest valid."""
-    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=12)
-    hours = []
-    for h in range(12):
-        valid = (h not in (3, 5) and h < 8) or h == 4
-        hours.append(
-            {
-                "start": (start + timedelta(hours=h)).isoformat(),
-                "status": "valid" if valid else "insufficient",
-                "mean_mgm3": 20.0 + h if valid else None,
-            }
+    """12 hours: a lone valid hour (4) between insufficient ones (3, 5), and 8..11 insufficient."""
+    doc = web_samples.voc_answer(now)
+    insufficient = {3, 5, 8, 9, 10, 11}
+    for p in doc["stacks"][0]["pollutants"]:
+        for h, hour in enumerate(p["hours"]):
+            if h in insufficient:
+                hour.update(status="insufficient", mean_mgm3=None, exceeds=False)
+        p["counts"].update(
+            valid=12 - len(insufficient),
+            insufficient=len(insufficient),
+            exceeding=sum(1 for hour in p["hours"] if hour["exceeds"]),
         )
-    # hours 3 and 5 insufficient around a valid 4; 8..11 insufficient
-    return {
-        "plant": "x",
-        "stacks": [
-            {
-                "meter": "stack-1",
-                "pollutants": [{"pollutant": "dmf_mgm3", "limit_mgm3": 50.0, "hours": hours}],
-            }
-        ],
-    }
+    return doc
 
 
 def _history_answer(year: int) -> dict[str, Any]:
-    """Twelve months; the first three before monitoring began (every firm unknown)."""
-    months = []
-    for m in range(12):
-        empty = m < 3
-        months.append(
-            {
-                "month": f"{year}-{m + 1:02d}",
-                "share": 0.0 if empty else 0.3 + 0.02 * m,
-                "firms": 60,
-                "counts": {"unknown": 60 if empty else 2},
-            }
-        )
-    return {"year": year, "goal": 0.5, "months": months, "projection": None, "on_track": None}
+    """Ten months; the first three before monitoring began (no data)."""
+    doc = web_samples.history_answer(year)
+    for month in doc["months"][:3]:
+        month.update(has_data=False, share=None, share_upper=None)
+    return doc
 
 
 def _tick_labels(page: Page, selector: str) -> list[str]:
@@ -577,7 +559,7 @@ def test_charts_are_readable(officer: Officer, tab: Callable[[str], Page]) -> No
         visit_again(page, f"plant/{sl.id}")
         voc = "[data-testid=voc-chart]"
         page.locator(f"{voc} canvas").first.wait_for()
-        assert page.locator(voc).get_attribute("data-gaps") == "6"
+        assert page.locator(voc).first.get_attribute("data-gaps") == "6"
         assert max(painted_pixels(page, voc, VOC_RGB)) > 50  # the lone hour is a dot
         labels = _tick_labels(page, voc)
         assert labels and len(labels) == len(set(labels)), labels
