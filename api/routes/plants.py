@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -65,11 +66,15 @@ def meter_rows(view: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _views(
-    store: InfluxStore, plants: list[Plant], now: datetime, plant: str | None
+    store: InfluxStore,
+    plants: list[Plant],
+    now: datetime,
+    plant: str | None,
+    offline_minutes: Mapping[str, float],
 ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], datetime]]:
     last = last_readings(store, now, plant)
     latest = latest_readings(store, now, plant)
-    return [plant_view(p, last, now, latest) for p in plants], last
+    return [plant_view(p, last, now, offline_minutes, latest) for p in plants], last
 
 
 @router.get(
@@ -93,7 +98,9 @@ async def list_plants(
     behind, points flowing), `stalled` when many meters are silent and nothing is written.
     """
     now = datetime.now(UTC)
-    views, last = await run_in_threadpool(_views, store, list(registry.plants), now, None)
+    views, last = await run_in_threadpool(
+        _views, store, list(registry.plants), now, None, settings.alert_rules.offline_minutes
+    )
     if format == "csv":
         rows = [{**v, "plant": v["id"], "meters": len(v["meters"])} for v in views]
         return _csv(to_csv(PLANT_COLUMNS, rows), f"plants-{now:%Y%m%dT%H%MZ}.csv")
@@ -120,7 +127,9 @@ async def get_plant(
 ) -> PlantAnswer:
     """One plant's registry entry with each meter's last reading, state and latest values."""
     now = datetime.now(UTC)
-    views, _last = await run_in_threadpool(_views, store, [found], now, found.id)
+    views, _last = await run_in_threadpool(
+        _views, store, [found], now, found.id, settings.alert_rules.offline_minutes
+    )
     return PlantAnswer.model_validate(
         {"at": now.isoformat(), "timezone": settings.timezone, **views[0]}
     )
@@ -139,11 +148,14 @@ async def get_latest(
     _: PlantReaderDep,
     found: KnownPlantDep,
     store: StoreDep,
+    settings: SettingsDep,
     format: FormatQuery = "json",
 ) -> Any:
     """The plant's latest reading per meter, as stored (a plant key reads its own)."""
     now = datetime.now(UTC)
-    views, _last = await run_in_threadpool(_views, store, [found], now, found.id)
+    views, _last = await run_in_threadpool(
+        _views, store, [found], now, found.id, settings.alert_rules.offline_minutes
+    )
     view = views[0]
     if format == "csv":
         return _csv(to_csv(METER_COLUMNS, meter_rows(view)), f"latest-{found.id}.csv")

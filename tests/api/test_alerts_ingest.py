@@ -15,9 +15,11 @@ import pytest
 from api.alerts import rules
 from api.alerts.engine import AlertEngine, Evaluator
 from api.alerts.lifecycle import Policy
-from api.alerts.projection import CurrentShareProjection
+from api.alerts.projection import HistoryProjection
 from api.alerts.repo import AlertRepo
 from api.db import connect
+from api.fuel.rules import StepRules
+from api.fuel.service import FuelCore
 from api.settings import AlertRules, KpiDefinition
 from ingest.metrics import STATS_MEASUREMENT
 from ingest.registry import Registry, parse_registry
@@ -104,7 +106,14 @@ def stats(store: InfluxStore, at: datetime, written: list[float]) -> None:
 def engine(
     store: InfluxStore, registry: Registry, tmp_path: Path, now: list[datetime]
 ) -> AlertEngine:
-    evaluator = Evaluator(store, registry, R, KPI, CurrentShareProjection(store, registry, KPI))
+    core = FuelCore(
+        store,
+        "Asia/Shanghai",
+        StepRules({"gas": 20_000.0, "coal": 50_000.0}, timedelta(hours=24)),
+        KPI,
+        registry.gas_share_goal,
+    )
+    evaluator = Evaluator(store, registry, R, core, HistoryProjection(core, registry))
     return AlertEngine(
         AlertRepo(connect(f"sqlite:///{tmp_path}/alerts.db")),
         evaluator,
