@@ -202,6 +202,15 @@ class GasShareHistoryAnswer(Model):
 # --- plants -------------------------------------------------------------------------------
 
 
+class LatestReading(Model):
+    """A meter's latest reading as stored: values by name, HJ 212 flags, units from the names."""
+
+    ts: str
+    values: dict[str, float]
+    flags: dict[str, str]
+    units: dict[str, str]
+
+
 class MeterView(Model):
     id: str
     kind: Literal["gas", "coal", "voc", "electricity"]
@@ -210,6 +219,9 @@ class MeterView(Model):
     last_reading: str | None
     reporting: bool
     offline_after_minutes: float
+    latest: LatestReading | None = Field(
+        None, description="the latest reading of the last two days (none if older)"
+    )
 
 
 class PlantView(Model):
@@ -217,7 +229,21 @@ class PlantView(Model):
     name: str
     sector: Sector
     reporting: bool
+    meters_reporting: int
+    data_through: str | None = Field(
+        description="up to when every meter of the plant has reported (its most behind meter)"
+    )
     meters: list[MeterView]
+
+
+class IngestView(Model):
+    """How data reaches the store now (api.alerts.rules.ingest_state, docs/alerts.md)."""
+
+    state: Literal["normal", "loading", "stalled"]
+    meters: int
+    silent: int
+    flowing: bool
+    data_through: str | None = Field(description="the newest reading of any meter")
 
 
 class PlantsAnswer(Model):
@@ -225,12 +251,22 @@ class PlantsAnswer(Model):
     gas_share_goal: float
     timezone: str = Field(description="IANA zone for local times on charts (settings)")
     at: str
+    data_through: str | None
+    ingest: IngestView
     plants: list[PlantView]
 
 
 class PlantAnswer(PlantView):
     at: str
     timezone: str
+
+
+class LatestAnswer(Model):
+    plant: str
+    name: str
+    at: str
+    data_through: str | None
+    meters: list[MeterView]
 
 
 # --- usage --------------------------------------------------------------------------------
@@ -430,6 +466,15 @@ class AlertView(Model):
     resolved_by: str | None
     resolve_comment: str | None
     reopen_count: int
+    unit: str | None = Field(description="unit of `value`")
+    limit_unit: str | None = Field(description="unit of `limit` (minutes for sensor_stuck)")
+    since: str | None = Field(description="when the condition began")
+    late: bool = Field(description="found in late, backfilled data")
+    details: dict[str, Any]
+    firm: str = Field(description="the firm's registry name (the county for `_county`)")
+    lang: Literal["zh", "en"]
+    title: str = Field(description="api.alerts.texts.render in `lang`")
+    text: str = Field(description="the alert as a sentence in `lang`, local time, units")
 
 
 class AlertList(Model):

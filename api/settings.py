@@ -73,6 +73,14 @@ class AlertRules(BaseModel):
     # coal burnt in the trailing hours by a firm whose status (over the KPI window before them) is gas
     coal_window_hours: float = 6.0
     coal_min_kg: float = 50.0
+    # At least this many meters, and this share of them, silent together is an ingest problem
+    # (or a backfill loading) rather than many meter problems: see api.alerts.rules.ingest_state.
+    stall_min_meters: int = 5
+    stall_fraction: float = 0.5
+    # Points written by a collector in this many trailing minutes means data is flowing.
+    flowing_minutes: float = 3.0
+    # Data flowing while even the newest reading anywhere is this old: a catch-up is running.
+    catchup_lag_minutes: float = 10.0
 
 
 class RobotSettings(BaseModel):

@@ -6,8 +6,10 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -16,6 +18,7 @@ from api.alerts.lifecycle import Policy
 from api.alerts.notify import Channel, Dispatcher, InfluxChannel, MqttChannel, WebhookChannel
 from api.alerts.projection import HistoryProjection, ProjectionProvider
 from api.alerts.repo import AlertRepo
+from api.alerts.texts import render_all
 from api.fuel.service import FuelCore
 from api.robots.channel import RobotChannel, robot_channels
 from api.settings import ApiSettings
@@ -103,8 +106,12 @@ def build_runtime(
         settings.mqtt_username,
         settings.mqtt_password_text,
     )
+
+    def describe(alert: Mapping[str, Any]) -> dict[str, Any]:
+        return render_all(alert, registry, settings.timezone)
+
     channels: list[Channel] = [
-        MqttChannel(mqtt, Topics(settings.topic_root)),
+        MqttChannel(mqtt, Topics(settings.topic_root), describe),
         InfluxChannel(store),
     ]
     closers: list[WebhookChannel | RobotChannel] = []
@@ -117,6 +124,7 @@ def build_runtime(
             secret,
             settings.webhook_timeout_seconds,
             settings.webhook_max_attempts,
+            describe=describe,
         )
         channels.append(hook)
         closers.append(hook)

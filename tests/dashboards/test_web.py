@@ -423,7 +423,7 @@ def test_alert_page_sends_the_officers_comment(api: Api, page: Page) -> None:
     sign_in(page, api, "#/alerts")
     card = page.get_by_test_id("alert-41")
     assert page.locator(".alert").count() == 2
-    assert "DMF" in card.inner_text() and "72.40" in card.inner_text()
+    assert "DMF" in card.inner_text() and "72.4" in card.inner_text()
     assert page.locator("#alert-badge").inner_text() == "2"
     screenshot(page, "alerts-sample")
 
