@@ -34,7 +34,8 @@ HASH_BYTES = 64
 SERVICE_PREFIX = "svc-"
 COLLECTOR_ACCOUNT = "svc-collector"
 API_ACCOUNT = "svc-api"
-SERVICE_ACCOUNTS = (COLLECTOR_ACCOUNT, API_ACCOUNT)
+GATEWAY_ACCOUNT = "svc-hj212-gateway"
+SERVICE_ACCOUNTS = (COLLECTOR_ACCOUNT, API_ACCOUNT, GATEWAY_ACCOUNT)
 
 
 class CredentialError(PlantwatchError):
@@ -74,6 +75,10 @@ def acl_text(registry: Registry, topic_root: str = "plantwatch") -> str:
         f"topic read {plants}/+/status",
         f"topic read {plants}/+/rejected",
         f"topic write {topic_root}/alerts/#",
+        "",
+        f"user {GATEWAY_ACCOUNT}",
+        f"topic write {plants}/+/hj212",
+        f"topic write {plants}/+/rejected",
     ]
     for plant in registry.plants:
         own = f"{plants}/{plant.id}"

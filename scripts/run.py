@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from api.auth import new_key
-from ingest.credentials import API_ACCOUNT, COLLECTOR_ACCOUNT, CredentialStore
+from ingest.credentials import API_ACCOUNT, COLLECTOR_ACCOUNT, GATEWAY_ACCOUNT, CredentialStore
 from ingest.errors import PlantwatchError
 from ingest.registry import load_registry
 from ingest.settings import CommonSettings
@@ -45,6 +45,8 @@ def main() -> int:
             )
             return 1
     metrics_port = int(os.environ.get("PLANTWATCH_RUN_METRICS_PORT", "9108"))
+    hj212_host = os.environ.get("PLANTWATCH_HJ212_HOST", "127.0.0.1")
+    hj212_port = int(os.environ.get("PLANTWATCH_HJ212_PORT", "9212"))
     # The broker runs with a password per plant and an ACL generated from the registry;
     # each process connects with its own account (the simulator as each plant).
     credentials_file = Path(
@@ -89,6 +91,10 @@ def main() -> int:
             "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(API_ACCOUNT),
         },
         "simulator": {"PLANTWATCH_MQTT_USERNAME": "", "PLANTWATCH_MQTT_PASSWORD": ""},
+        "hj212-gateway": {
+            "PLANTWATCH_MQTT_USERNAME": GATEWAY_ACCOUNT,
+            "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(GATEWAY_ACCOUNT),
+        },
     }
     if port_open(metrics_port):
         print(f"warning: port {metrics_port} is taken; collector metrics not served", flush=True)
@@ -107,6 +113,7 @@ def main() -> int:
         )
         for name, args in (
             ("collector", ["-m", "ingest"]),
+            ("hj212-gateway", ["-m", "ingest", "hj212-gateway"]),
             ("api", ["-m", "api"]),
             (
                 "simulator",
@@ -146,11 +153,13 @@ def main() -> int:
             f"  MQTT broker     127.0.0.1:{mqtt_port} (auth + ACL)   InfluxDB http://127.0.0.1:{influx_port}\n"
             f"  MQTT passwords  {credentials_file}  (`python -m ingest credentials PLANT`)\n"
             f"  collector       http://127.0.0.1:{metrics_port}/metrics\n"
+            f"  HJ 212 gateway  tcp://{hj212_host}:{hj212_port}  (data loggers; docs/hj212-gateway.md)\n"
             "Ctrl-C stops everything.",
             flush=True,
         )
         while not stop.is_set():
-            for name, proc in zip(("collector", "api", "simulator"), processes, strict=False):
+            names = ("collector", "hj212-gateway", "api", "simulator")
+            for name, proc in zip(names, processes, strict=False):
                 # The simulator may finish its backfill and exit; the services must not.
                 if proc.poll() is not None and name != "simulator":
                     print(

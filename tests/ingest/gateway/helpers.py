@@ -96,7 +96,7 @@ class Logger:
         return [p.qn for p in self.received if p.cn == cn]
 
     def wait_answer(self, qn: str, timeout: float = 30.0, cn: str = "9014") -> bool:
-        return wait_until(lambda: (self.poll() and qn in self.answers(cn)), timeout)
+        return wait_until(lambda: self.poll() and qn in self.answers(cn), timeout)
 
     def wait_closed(self, timeout: float = 30.0) -> bool:
         return wait_until(lambda: not self.poll(), timeout)

@@ -30,9 +30,7 @@ from tests.ingest.gateway.packets import HOUR_2061
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
-def start(
-    spawn: Callable[..., Process], env: dict[str, str]
-) -> tuple[Process, Process, int]:
+def start(spawn: Callable[..., Process], env: dict[str, str]) -> tuple[Process, Process, int]:
     collector = spawn(["ingest"], env, "collector")
     gateway = spawn(["ingest", "hj212-gateway"], env, "gateway")
     port = int(env["PLANTWATCH_HJ212_PORT"])
@@ -72,7 +70,9 @@ def test_packets_split_glued_and_resent_are_answered_after_storing_once(
         assert logger.wait_answer("20260301080100001")
         # the answer was lost: the logger resends; still one point per reading
         logger.send(first)
-        assert wait_until(lambda: logger.poll() and logger.answers().count("20260301080000001") == 2)
+        assert wait_until(
+            lambda: logger.poll() and logger.answers().count("20260301080000001") == 2
+        )
         assert wait_until(lambda: count(store) == 3, 30)
         # Flag=4 asks for no answer; wrong PW and unknown MN are refused, unanswered.
         logger.send(packet(t0 + timedelta(minutes=3), qn="20260301080300001", flag="4"))
