@@ -93,7 +93,7 @@ class GatewaySettings(CommonSettings):
     hj212_metrics_port: int | None = None
     # Commands (CN 1011/1012/2051/2061) and their audit log, in the API's SQL database.
     database_url: str = "sqlite:///var/plantwatch.db"
-    hj212_commands_enabled: bool = False
+    hj212_commands_enabled: bool = True
     hj212_command_timeout_seconds: float = 60.0
     hj212_command_retries: int = 3
     hj212_clock_check_interval_seconds: float = 3600.0
