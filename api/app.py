@@ -22,6 +22,7 @@ from api.ranges import RangeError
 from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
 from api.routes import health, keys, kpi, plants, readings, usage, web
+from api.routes import hj212 as hj212_routes
 from api.routes import voc as voc_routes
 from api.settings import ApiSettings
 from api.usage import step_rules
@@ -113,6 +114,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(voc_routes.router)
     app.include_router(alert_routes.router)
+    app.include_router(hj212_routes.router)
     app.include_router(web.router)
     return app
 

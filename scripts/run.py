@@ -127,6 +127,8 @@ def main() -> int:
                     "31",
                     "--control",
                     str(VAR / "sim-control"),
+                    "--voc-transport",
+                    "tcp",
                 ],
             ),
         ):
