@@ -37,13 +37,7 @@ BUFFER_PACKETS = 20_000  # a logger's history buffer (about two weeks of minute 
 
 def relabel(raw: bytes, *, qn: str, pw: str, flag: str = protocol.FLAG_2017_ANSWER) -> bytes:
     """The same packet with this logger's QN, PW and Flag (length and CRC recomputed)."""
-    segment = hj212.decode_packet(raw)  # verifies what it rewrites
-    head, cp = raw.rstrip(b"\r\n")[6:-4].decode("ascii").split("CP=&&", 1)
-    fields = dict(segment.header)
-    fields.update({"QN": qn, "PW": pw, "Flag": flag})
-    order = ["QN", "ST", "CN", "PW", "MN", "Flag"]
-    keys = order + [k for k in fields if k not in order and f"{k}=" in head]
-    return hj212.frame(";".join(f"{k}={fields[k]}" for k in keys if k in fields) + ";CP=&&" + cp)
+    return protocol.with_header(raw, QN=qn, PW=pw, Flag=flag)
 
 
 @dataclass

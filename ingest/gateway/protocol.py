@@ -54,6 +54,17 @@ def _control(qn: str, cn: str, to: hj212.Packet, cp: str, flag: str) -> bytes:
     return hj212.frame(f"QN={qn};ST={ST_SYSTEM};CN={cn};PW={pw};MN={to.mn};Flag={flag};CP=&&{cp}&&")
 
 
+def with_header(raw: bytes, **fields: str) -> bytes:
+    """The same packet with some header fields replaced (QN, PW, Flag...), re-framed."""
+    packet = hj212.decode_packet(raw)  # verifies what it rewrites
+    cp = raw.rstrip(b"\r\n")[6:-4].decode("ascii").split("CP=&&", 1)[1]
+    header = dict(packet.header)
+    header.update(fields)
+    order = ["QN", "ST", "CN", "PW", "MN", "Flag"]
+    keys = [k for k in order if k in header] + [k for k in header if k not in order]
+    return hj212.frame(";".join(f"{k}={header[k]}" for k in keys) + ";CP=&&" + cp)
+
+
 def qn_at(when: datetime, timezone: str) -> str:
     """A request number: local time to the millisecond, as the standard writes it."""
     local = when.astimezone(ZoneInfo(timezone))

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from datetime import timedelta
+from typing import Protocol
 
 from ingest.client import MqttClient
 from ingest.gateway.server import Gateway
@@ -17,6 +18,16 @@ from ingest.settings import GatewaySettings
 from ingest.store import InfluxStore
 
 log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """Something that runs beside the gateway (command desk, forwarders)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 RECONNECT_MIN_SECONDS = 0.2
 
 
@@ -42,7 +53,7 @@ async def serve(settings: GatewaySettings, registry: Registry) -> None:
     )
     store = InfluxStore.from_settings(settings)
     gateway = Gateway(settings, build_rules(settings, registry), mqtt, store)
-    extras = []
+    extras: list[Service] = []
     if settings.hj212_commands_enabled:
         from ingest.gateway.commands import attach_commands
 

@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -77,6 +78,10 @@ class ControlListener(Protocol):
     def on_control(self, control: ControlPacket, conn: Connection) -> None: ...
 
 
+# Called on the PUBACK; the answer waits until every returned future is done (forwarding).
+AnswerGate = Callable[[DataPacket, Connection], list[Future[None]]]
+
+
 @dataclass
 class _Pending:
     data: DataPacket
@@ -97,6 +102,8 @@ class Gateway:
     tally: Tally = field(default_factory=Tally)
     data_listeners: list[DataListener] = field(default_factory=list)
     control_listener: ControlListener | None = None
+    answer_gates: list[AnswerGate] = field(default_factory=list)
+    gauges: list[Callable[[], dict[str, float]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.topics = Topics(self.settings.topic_root)
@@ -132,6 +139,8 @@ class Gateway:
         values = self.tally.snapshot()
         values["connections_open"] = float(len(self.connections))
         values["pending_answers"] = float(self.pending)
+        for gauge in self.gauges:
+            values.update(gauge())
         return values
 
     def send_to(self, mn: str, data: bytes) -> bool:
@@ -272,13 +281,37 @@ class Gateway:
             return
         self.tally.add("published")
         data, conn = pending.data, pending.conn
-        if protocol.wants_answer(data.packet) and conn.send(protocol.data_answer(data.packet)):
-            self.tally.add("answers")
+        futures = [f for gate in self.answer_gates for f in gate(data, conn)]
+        if not futures:
+            self._answer(data, conn)
+        else:
+            self._answer_when_done(data, conn, futures)
         for listener in self.data_listeners:
             try:
                 listener.on_published(data, conn)
             except Exception:
                 log.exception("data listener failed", extra={"mn": data.packet.mn})
+
+    def _answer(self, data: DataPacket, conn: Connection) -> None:
+        if protocol.wants_answer(data.packet) and conn.send(protocol.data_answer(data.packet)):
+            self.tally.add("answers")
+
+    def _answer_when_done(
+        self, data: DataPacket, conn: Connection, futures: list[Future[None]]
+    ) -> None:
+        loop = self._loop
+        assert loop is not None
+        left = [len(futures)]
+        failed = [False]
+
+        def one_done(future: Future[None]) -> None:  # on the loop
+            failed[0] = failed[0] or future.exception() is not None
+            left[0] -= 1
+            if left[0] == 0 and not failed[0]:
+                self._answer(data, conn)
+
+        for future in futures:
+            future.add_done_callback(lambda f: loop.call_soon_threadsafe(one_done, f))
 
     def _answer_timed_out(self, pending: _Pending) -> None:
         if not self._finish(pending):

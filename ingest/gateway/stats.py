@@ -29,7 +29,7 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "command_answers": ("counter", "answers (9011/9012/1011) received from loggers"),
     "command_timeouts": ("counter", "command attempts that timed out"),
     "forwarded": ("counter", "packets delivered to upstream platforms (their 9014 received)"),
-    "forward_queue": ("gauge", "packets waiting to be forwarded upstream"),
+    "forward_queue_bytes": ("gauge", "bytes of packets waiting to be forwarded upstream"),
     "forward_lag_seconds": ("gauge", "age of the oldest packet not yet forwarded upstream"),
 }
 
