@@ -106,6 +106,12 @@ class SimLogger:
         self._send(packet)
         return qn
 
+    def send_prepared(self, qn: str, packet: bytes) -> None:
+        """Send a packet already carrying this logger's QN, PW and Flag (benchmarks)."""
+        now = time.monotonic()
+        self.unanswered[qn] = [packet, now, now]
+        self._send(packet)
+
     def remember(self, raw: bytes) -> None:
         """Keep a packet in the buffer without sending it (recorded during an outage)."""
         decoded = hj212.decode_packet(raw)
