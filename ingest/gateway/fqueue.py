@@ -40,7 +40,8 @@ class FileQueue:
 
     def append(self, packets: list[bytes], now_ms: int) -> None:
         """Add packets at the end, durably (one fsync for the lot)."""
-        data = b"".join(b"%08d %013d %s\n" % (len(p), now_ms, p.rstrip(b"\r\n")) for p in packets)
+        stripped = [p.rstrip(b"\r\n") for p in packets]
+        data = b"".join(b"%08d %013d %s\n" % (len(p), now_ms, p) for p in stripped)
         self._log.seek(0, os.SEEK_END)
         self._log.write(data)
         self._log.flush()
