@@ -85,7 +85,7 @@ AnswerGate = Callable[[DataPacket, Connection], list[Future[None]]]
 @dataclass
 class _Pending:
     data: DataPacket
-    conn: Connection
+    conns: list[Connection]  # the first sender, and any that resent it meanwhile
     sent_monotonic: float
     mid: int | None = None
     timer: asyncio.TimerHandle | None = None
@@ -111,6 +111,9 @@ class Gateway:
         self.per_address: Counter[str] = Counter()
         self.by_mn: dict[str, Connection] = {}
         self.pending = 0
+        # packet bytes -> its publish awaiting the PUBACK: a logger's resend joins it
+        # instead of being published again (no resend storm when the broker is slow)
+        self._in_flight: dict[bytes, _Pending] = {}
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_dead_letter_ms = 0
@@ -252,7 +255,14 @@ class Gateway:
             return
         loop = self._loop
         assert loop is not None
-        pending = _Pending(data, conn, time.monotonic())
+        joined = self._in_flight.get(data.raw)
+        if joined is not None:
+            self.tally.add("resends_joined")
+            if conn not in joined.conns:
+                joined.conns.append(conn)
+            return
+        pending = _Pending(data, [conn], time.monotonic())
+        self._in_flight[data.raw] = pending
         self.pending += 1
 
         def acked() -> None:  # on paho's thread
@@ -272,6 +282,7 @@ class Gateway:
             return False
         pending.done = True
         self.pending -= 1
+        self._in_flight.pop(pending.data.raw, None)
         if pending.timer is not None:
             pending.timer.cancel()
         return True
@@ -280,12 +291,13 @@ class Gateway:
         if not self._finish(pending):
             return
         self.tally.add("published")
-        data, conn = pending.data, pending.conn
+        data, conn = pending.data, pending.conns[-1]
         futures = [f for gate in self.answer_gates for f in gate(data, conn)]
-        if not futures:
-            self._answer(data, conn)
-        else:
-            self._answer_when_done(data, conn, futures)
+        for each in pending.conns:
+            if not futures:
+                self._answer(data, each)
+            else:
+                self._answer_when_done(data, each, futures)
         for listener in self.data_listeners:
             try:
                 listener.on_published(data, conn)
@@ -321,7 +333,7 @@ class Gateway:
         self.tally.add("answer_timeouts")
         log.warning(
             "no PUBACK in time; the packet stays unanswered",
-            extra={"peer": pending.conn.peer, "qn": pending.data.packet.qn},
+            extra={"peer": pending.conns[0].peer, "qn": pending.data.packet.qn},
         )
 
     def _refuse(self, conn: Connection, refusal: Refusal, raw: bytes) -> None:

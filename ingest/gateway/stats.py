@@ -22,6 +22,10 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "published": ("counter", "packets published to MQTT and acknowledged by the broker"),
     "answers": ("counter", "CN 9014 answers sent (each after the broker's PUBACK)"),
     "refused": ("counter", "packets refused (dead letter, no answer)"),
+    "resends_joined": (
+        "counter",
+        "resends of a packet still awaiting its PUBACK (not published again)",
+    ),
     "deferred": ("counter", "packets left unanswered because the broker was unreachable"),
     "answer_timeouts": ("counter", "publishes whose PUBACK did not come in time (no answer)"),
     "pending_answers": ("gauge", "packets waiting for the broker's PUBACK"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -122,6 +123,9 @@ def gateway_env(
         "PLANTWATCH_INFLUX_DB": db,
         "PLANTWATCH_HJ212_PORT": str(free_port()),
         "PLANTWATCH_SHARE_GROUP": "",
+        # a fresh persistent session: never one holding another test's queued packets
+        "PLANTWATCH_COLLECTOR_ID": f"collector-{uuid.uuid4().hex[:8]}",
+        "PLANTWATCH_HJ212_GATEWAY_ID": f"gateway-{uuid.uuid4().hex[:8]}",
         "PLANTWATCH_STATS_INTERVAL_SECONDS": "3600",
         "PLANTWATCH_LOG_JSON": "false",
     }
