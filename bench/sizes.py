@@ -24,6 +24,8 @@ class Sizes:
     api_concurrency: int
     api_concurrent_requests: int
     max_seconds_per_phase: float
+    hj212_loggers: int = 1000  # TCP loggers, one minute packet per second each
+    hj212_seconds: int = 60
 
 
 QUICK = Sizes(
@@ -44,6 +46,8 @@ QUICK = Sizes(
     api_concurrency=8,
     api_concurrent_requests=16,
     max_seconds_per_phase=15.0,
+    hj212_loggers=100,
+    hj212_seconds=20,
 )
 
 FULL = Sizes(
