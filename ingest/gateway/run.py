@@ -29,6 +29,7 @@ class Service(Protocol):
 
 
 RECONNECT_MIN_SECONDS = 0.2
+BROKER_WAIT_SECONDS = 15.0
 
 
 def build_rules(settings: GatewaySettings, registry: Registry) -> IngestRules:
@@ -70,6 +71,9 @@ async def serve(settings: GatewaySettings, registry: Registry) -> None:
             lambda: render(gateway.metrics(), settings.hj212_gateway_id),
         ).start()
     mqtt.start(wait=False)
+    # Listen once the broker is there (or after a while): packets arriving before it would
+    # only be left unanswered, to be resent.
+    await asyncio.get_running_loop().run_in_executor(None, mqtt.wait_connected, BROKER_WAIT_SECONDS)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import socket
-import uuid
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path

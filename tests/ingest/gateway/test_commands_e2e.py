@@ -50,6 +50,7 @@ def test_a_three_hour_gap_is_backfilled_and_a_drifting_clock_is_set(
     try:
         t0 = now_utc().replace(second=0) - timedelta(hours=4)
         loggers.publish("", "x/hj212", packet(t0, cn="2051"))
+        assert wait_until(lambda: loggers.unanswered() == 0, 60)  # seen before what follows
         for minute in range(1, 181):  # recorded during a 3-hour outage, never sent
             raw = packet(t0 + timedelta(minutes=minute), cn="2051", nmhc=minute)
             loggers.call(lambda raw=raw: logger.remember(raw))
