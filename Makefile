@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run    start Mosquitto, InfluxDB, collector, API and a simulated county (Ctrl-C stops)"
+	@echo "            TLS=1: also MQTT over TLS for plants on 8883, certificates from a local CA"
 	@echo "make test   run the test suite against real Mosquitto and InfluxDB"
 	@echo "make lint   ruff (lint + format check) and mypy"
 	@echo "make bench  benchmarks; results in bench/results/"
@@ -38,7 +39,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: deps venv
-	$(PY) -m scripts.run
+	$(if $(TLS),PLANTWATCH_RUN_TLS=$(TLS)) $(PY) -m scripts.run
 
 test: deps venv
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -96,7 +96,9 @@ class CommandDesk:
     def on_published(self, data: DataPacket, conn: Connection) -> None:
         packet = data.packet
         mn = packet.mn
-        if mn not in self._clock_checked:
+        checked = self._clock_checked.get(mn)
+        interval_s = self.settings.hj212_clock_check_interval_seconds
+        if checked is None or time.monotonic() - checked >= interval_s:
             self._clock_checked[mn] = time.monotonic()
             self._queue(data.plant.id, data.meter.id, mn, protocol.CN_GET_TIME, {}, "clock check")
         level = planner.LEVEL_OF_CN.get(packet.cn)
