@@ -173,6 +173,9 @@ class Gateway:
             await self._read_loop(reader, conn)
         except (ConnectionError, OSError) as exc:
             log.info("logger connection lost", extra={"peer": conn.peer, "error": str(exc)})
+        except asyncio.CancelledError:
+            # Shutting down: end quietly (asyncio would log a cancelled handler as an error).
+            pass
         finally:
             self.connections.discard(conn)
             self.per_address[conn.address] -= 1
