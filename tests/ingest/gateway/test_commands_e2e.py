@@ -56,7 +56,8 @@ def test_a_three_hour_gap_is_backfilled_and_a_drifting_clock_is_set(
             loggers.call(lambda raw=raw: logger.remember(raw))
         loggers.publish("", "x/hj212", packet(t0 + timedelta(minutes=181), cn="2051"))
         loggers.publish("", "x/hj212", packet(t0, mn=OTHER_MN, cn="2051"))
-        assert wait_until(lambda: count(store, "voc_minute") == 183, 120), gateway.log()
+        landed = wait_until(lambda: count(store, "voc_minute") == 183, 180)
+        assert landed, (count(store, "voc_minute"), audit.stack_log(engine, "sl-001", "stack-1"))
 
         def done(plant: str, cn: str) -> list[dict]:
             rows = audit.stack_log(engine, plant, "stack-1")
