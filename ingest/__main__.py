@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from datetime import timedelta
 
 from ingest.collector import Collector
 from ingest.credentials import (
@@ -138,12 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     except PlantwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rules = IngestRules(
-        registry,
-        settings.topic_root,
-        timedelta(seconds=settings.future_tolerance_seconds),
-        settings.timezone,
-    )
+    rules = IngestRules.from_settings(settings, registry)
     store = InfluxStore.from_settings(settings)
     collector = Collector(settings, rules, store)
     signal.signal(signal.SIGTERM, lambda *_: collector.stop())

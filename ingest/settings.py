@@ -29,7 +29,10 @@ class CommonSettings(BaseSettings):
 
     registry: Path = Field(default_factory=demo_registry_path)
     topic_root: str = "plantwatch"
+    # IANA zone of the county's local time: HJ 212 DataTime, local days and months, charts.
     timezone: str = "Asia/Shanghai"
+    # Readings stamped further ahead than this are refused (collectors and HTTP push alike).
+    future_tolerance_seconds: float = 300.0
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
@@ -78,7 +81,6 @@ class CollectorSettings(CommonSettings):
     # Each collector spools under spool_dir/<collector_id>, so several can share a machine.
     spool_dir: Path = Path("var/spool")
     spool_max_bytes: int = 1_000_000_000
-    future_tolerance_seconds: float = 300.0
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None  # Prometheus `GET /metrics`; None: not served
     stats_interval_seconds: float = 10.0  # how often an `ingest_stats` point is written

@@ -22,6 +22,7 @@ from ingest.client import MqttClient
 from ingest.schema import Reading, encode_readings
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port, influxd_server, mosquitto_server
+from tests.builders import RegistryBuilder
 from tests.conftest import Process, wait_until
 
 DATABASE = "faults"
@@ -32,11 +33,10 @@ STEP_MS = 60_000  # one reading a minute: 60 m³/h, far below the implausible ra
 
 
 def registry_text() -> str:
-    return "[county]\nname = 'Faults'\n" + "".join(
-        f"[[plants]]\nid = '{p}'\nsector = 'stainless_steel'\n"
-        "[[plants.meters]]\nid = 'gas-1'\nkind = 'gas'\n"
-        for p in PLANTS
-    )
+    builder = RegistryBuilder(county="Faults")
+    for plant in PLANTS:
+        builder.plant(plant, meters=[("gas-1", "gas")])
+    return builder.toml()
 
 
 @dataclass

@@ -8,28 +8,14 @@ import pytest
 
 from ingest import hj212
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.registry import parse_registry
+from tests.builders import MeterSpec, RegistryBuilder
 
-REGISTRY = parse_registry(
-    {
-        "plants": [
-            {
-                "id": "ss-001",
-                "sector": "stainless_steel",
-                "meters": [{"id": "gas-1", "kind": "gas"}, {"id": "coal-1", "kind": "coal"}],
-            },
-            {
-                "id": "sl-001",
-                "sector": "synthetic_leather",
-                "meters": [{"id": "stack-1", "kind": "voc", "hj212_mn": "MN-SL001"}],
-            },
-            {
-                "id": "sl-002",
-                "sector": "synthetic_leather",
-                "meters": [{"id": "stack-1", "kind": "voc", "hj212_mn": "MN-SL002"}],
-            },
-        ]
-    }
+REGISTRY = (
+    RegistryBuilder()
+    .plant("ss-001")
+    .plant("sl-001", "synthetic_leather", [MeterSpec("stack-1", "voc", {"hj212_mn": "MN-SL001"})])
+    .plant("sl-002", "synthetic_leather", [MeterSpec("stack-1", "voc", {"hj212_mn": "MN-SL002"})])
+    .registry()
 )
 RULES = IngestRules(REGISTRY, future_tolerance=timedelta(minutes=5))
 NOW = datetime(2026, 3, 1, 0, 10, tzinfo=UTC)

@@ -15,10 +15,10 @@ import ingest.dynsec
 from ingest.__main__ import credentials_command
 from ingest.credentials import CredentialStore
 from ingest.dynsec import password_fields, plant_role
-from ingest.registry import parse_registry
 from ingest.settings import CollectorSettings
 from ingest.topics import Topics
 from scripts.devstack import free_port
+from tests.builders import RegistryBuilder
 
 
 def test_password_fields_match_what_mosquitto_ctrl_writes() -> None:
@@ -57,13 +57,7 @@ def test_credentials_are_made_and_printed_while_the_broker_is_down(
     settings = CollectorSettings(
         credentials_file=tmp_path / "creds.json", mqtt_port=free_port(), _env_file=None
     )  # type: ignore[call-arg]
-    registry = parse_registry(
-        {
-            "plants": [
-                {"id": "ss-001", "sector": "other", "meters": [{"id": "e", "kind": "electricity"}]}
-            ]
-        }
-    )
+    registry = RegistryBuilder().plant("ss-001", "other", [("e", "electricity")]).registry()
     assert credentials_command(settings, registry, "ss-001") == 0
     out, err = capsys.readouterr()
     assert f"password:  {store.password_for('ss-001', create=False)}" in out
