@@ -7,15 +7,17 @@ gateway sends it once the stack's logger is connected and logs every answer.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import Engine
 
 from api.deps import KnownPlantDep, OfficerDep, PlantReaderDep, SettingsDep
+from api.errors import Conflict, InvalidInput, NotFound
+from api.schemas import Hj212Command, Hj212CommandLog, Hj212Queued, error_responses
 from ingest.gateway import audit, protocol
 from ingest.registry import Meter, Plant
 
@@ -42,32 +44,59 @@ def _engine(request: Request) -> Engine:
 def _stack(plant: Plant, meter_id: str) -> Meter:
     meter = plant.meter(meter_id)
     if meter is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"meter {meter_id!r} is not registered for {plant.id!r}"
-        )
+        raise NotFound(f"meter {meter_id!r} is not registered for {plant.id!r}")
     if not meter.hj212_mn:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"{plant.id}/{meter_id} has no HJ 212 data logger (no hj212_mn in the registry)",
+        raise Conflict(
+            f"{plant.id}/{meter_id} has no HJ 212 data logger (no hj212_mn in the registry)"
         )
     return meter
 
 
-@router.get("/{plant}/meters/{meter}/hj212/commands")
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def _command(row: dict[str, Any]) -> Hj212Command:
+    return Hj212Command(
+        **{k: row[k] for k in ("id", "cn", "qn", "params", "reason", "requested_by", "status",
+                               "attempts", "result")},
+        created_at=_iso(row["created_at"]) or "",
+        sent_at=_iso(row["sent_at"]),
+        finished_at=_iso(row["finished_at"]),
+        packets=[
+            {"direction": p["direction"], "cn": p["cn"], "qn": p["qn"], "at": _iso(p["at"]),
+             "packet": p["packet"]}
+            for p in row["packets"]
+        ],
+    )  # fmt: skip
+
+
+@router.get(
+    "/{plant}/meters/{meter}/hj212/commands",
+    response_model=Hj212CommandLog,
+    responses=error_responses(404, 409),
+)
 async def command_log(
     request: Request,
     plant: KnownPlantDep,
     meter: str,
     _: PlantReaderDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+) -> Hj212CommandLog:
     """The stack's latest commands, newest first, each with the packets sent and received."""
     stack = _stack(plant, meter)
     rows = await run_in_threadpool(audit.stack_log, _engine(request), plant.id, meter, limit)
-    return {"plant": plant.id, "meter": meter, "mn": stack.hj212_mn, "commands": rows}
+    return Hj212CommandLog(
+        plant=plant.id, meter=meter, mn=stack.hj212_mn or "", commands=[_command(r) for r in rows]
+    )
 
 
-@router.post("/{plant}/meters/{meter}/hj212/backfill", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{plant}/meters/{meter}/hj212/backfill",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Hj212Queued,
+    responses=error_responses(404, 409),
+)
 async def request_backfill(
     request: Request,
     plant: KnownPlantDep,
@@ -75,16 +104,13 @@ async def request_backfill(
     body: BackfillBody,
     settings: SettingsDep,
     officer: OfficerDep,
-) -> dict[str, Any]:
+) -> Hj212Queued:
     """Ask the stack's logger for its minute (CN 2051) or hour (CN 2061) data in a range."""
     stack = _stack(plant, meter)
     if body.end <= body.start:
-        raise HTTPException(422, "end must be after start")
+        raise InvalidInput("end must be after start")
     if body.end - body.start > MAX_BACKFILL:
-        raise HTTPException(
-            422,
-            f"a back-fill covers at most {MAX_BACKFILL.days} days",
-        )
+        raise InvalidInput(f"a back-fill covers at most {MAX_BACKFILL.days} days")
     params = {
         "BeginTime": protocol.local_text(body.start, settings.timezone),
         "EndTime": protocol.local_text(body.end, settings.timezone),
@@ -94,10 +120,15 @@ async def request_backfill(
     )
 
 
-@router.post("/{plant}/meters/{meter}/hj212/time-sync", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{plant}/meters/{meter}/hj212/time-sync",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Hj212Queued,
+    responses=error_responses(404, 409),
+)
 async def request_time_sync(
     request: Request, plant: KnownPlantDep, meter: str, body: TimeSyncBody, officer: OfficerDep
-) -> dict[str, Any]:
+) -> Hj212Queued:
     """Set the stack's logger clock to the gateway's (CN 1012) when it is next connected."""
     stack = _stack(plant, meter)
     return await _queue(request, plant, stack, protocol.CN_SET_TIME, {}, body.comment, officer.name)
@@ -111,7 +142,7 @@ async def _queue(
     params: dict[str, str],
     comment: str,
     by: str,
-) -> dict[str, Any]:
+) -> Hj212Queued:
     assert stack.hj212_mn is not None
     reason = "requested by an officer" + (f": {comment}" if comment else "")
     command_id = await run_in_threadpool(
@@ -120,4 +151,4 @@ async def _queue(
             params=params, reason=reason, requested_by=by, now_ms=int(time.time() * 1000),
         )
     )  # fmt: skip
-    return {"id": command_id, "cn": cn, "params": params, "status": "requested"}
+    return Hj212Queued(id=command_id, cn=cn, params=params, status="requested")
