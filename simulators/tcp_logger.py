@@ -152,11 +152,6 @@ class SimLogger:
         if self._writer is not None:
             self._writer.close()
 
-    async def drop(self) -> None:
-        """Close the connection (a flaky 4G link); `run` reconnects."""
-        if self._writer is not None:
-            self._writer.close()
-
     async def _resend_loop(self) -> None:
         while True:
             await asyncio.sleep(self.resend_seconds / 2)
