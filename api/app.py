@@ -24,6 +24,7 @@ from api.push import ReadingPublisher
 from api.reports.job import ReportJob
 from api.routes import alerts as alert_routes
 from api.routes import health, keys, kpi, plants, readings, records, reports, usage, web
+from api.routes import hj212 as hj212_routes
 from api.routes import voc as voc_routes
 from api.settings import ApiSettings
 from ingest.pipeline import IngestRules
@@ -99,6 +100,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(alert_routes.router)
     app.include_router(reports.router)
     app.include_router(records.router)
+    app.include_router(hj212_routes.router)
     app.include_router(web.router)
     return app
 

@@ -2,36 +2,23 @@
 
 SQLite by default (a file under `var/`); PostgreSQL by setting `PLANTWATCH_DATABASE_URL`
 (e.g. `postgresql+psycopg://...`). Modules declare their tables on `METADATA`; `connect`
-creates whatever is missing.
+creates whatever is missing, and the HJ 212 gateway's command log (`ingest.gateway.audit`)
+too, so officers can read it through the API.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from sqlalchemy import Engine, MetaData, inspect, text
 
-from sqlalchemy import Engine, MetaData, create_engine, event, inspect, text
+from ingest.gateway.audit import METADATA as HJ212_METADATA
+from ingest.sql import open_engine
 
 METADATA = MetaData()
 
 
 def connect(url: str) -> Engine:
     """An engine for `url` with every table of `METADATA` created."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:
-            # WAL lets readers run while the alert engine writes; FULL sync keeps every
-            # committed change through a power cut.
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.close()
-
-    METADATA.create_all(engine)
+    engine = open_engine(url, METADATA, HJ212_METADATA)
     _add_missing_columns(engine)
     return engine
 

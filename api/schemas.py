@@ -515,3 +515,48 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 ERROR_RESPONSES = error_responses()
+
+
+# --- HJ 212 data loggers (api/routes/hj212.py) ----------------------------------------------
+
+
+class Hj212Exchange(Model):
+    """One packet of a command's exchange: sent to the logger ("out") or received ("in")."""
+
+    direction: Literal["out", "in"]
+    cn: str
+    qn: str
+    at: str
+    packet: str
+
+
+class Hj212Command(Model):
+    id: int
+    cn: str  # 1011 get time, 1012 set time, 2051 minute / 2061 hour history
+    qn: str | None
+    params: dict[str, str]
+    reason: str
+    requested_by: str
+    status: Literal["requested", "sent", "accepted", "done", "refused", "failed", "timeout"]
+    attempts: int
+    created_at: str
+    sent_at: str | None
+    finished_at: str | None
+    result: dict[str, Any] | None
+    packets: list[Hj212Exchange]
+
+
+class Hj212CommandLog(Model):
+    plant: str
+    meter: str
+    mn: str
+    commands: list[Hj212Command]
+
+
+class Hj212Queued(Model):
+    """A command queued for the HJ 212 gateway, which sends it once the logger is connected."""
+
+    id: int
+    cn: str
+    params: dict[str, str]
+    status: Literal["requested"]

@@ -16,14 +16,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import api, broker, collector, fuel, influx, latency, monthly, naive, report
+from bench import api, broker, collector, fuel, hj212, influx, latency, monthly, naive, report
 from bench.machine import describe, load_average
 from bench.publishers import prepare
 from bench.sizes import FULL, QUICK, Sizes
 from bench.stack import progress, start_stack
 from bench.workload import county_firms, registry_toml
 
-BENCHMARKS = ("broker", "influx", "naive", "collector", "latency", "api", "fuel", "monthly")
+BENCHMARKS = (
+    "broker",
+    "influx",
+    "naive",
+    "collector",
+    "latency",
+    "api",
+    "fuel",
+    "monthly",
+    "hj212",
+)
 BUSY_LOAD_PER_CORE = 0.5
 
 
@@ -175,6 +185,16 @@ def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dic
         _guarded(out, "fuel_growth", lambda: fuel.growth(stack, workdir, sizes.growth_firms))
     if "monthly" in selected:
         _guarded(out, "monthly_report", lambda: monthly.run(stack, workdir))
+    if "hj212" in selected:
+        # the gateway under N loggers, SIGKILLed halfway (`python -m bench.hj212` for more)
+        _guarded(
+            out,
+            "hj212_gateway",
+            lambda: hj212.run_load(
+                stack, workdir, sizes.hj212_loggers, sizes.hj212_seconds, 1,
+                sizes.hj212_seconds / 2,
+            ),
+        )  # fmt: skip
     return out
 
 

@@ -117,6 +117,15 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
             f"{_fmt(r.get('p99_ms'))} ms | {r.get('seen')}/{r.get('sent')} readings at "
             f"{r.get('rate_per_s')}/s, polled every {r.get('poll_interval_ms')} ms |"
         )
+    if "hj212_gateway" in b and "error" not in b["hj212_gateway"]:
+        r = b["hj212_gateway"]
+        lines.append(
+            f"| (e) HJ 212 gateway, {r['loggers']} TCP loggers | {_fmt(r['answered_per_s_during_send'])}"
+            f" packets/s answered, p50 {r['latency_p50_ms']} ms, p99 {r['latency_p99_ms']} ms | "
+            f"packet -> CN 9014 after PUBACK; gateway SIGKILLed at {r['gateway_sigkilled_at_s']} s; "
+            f"{_fmt(r['points_in_influxdb'])}/{_fmt(r['packets_sent'])} points stored, peak RSS "
+            f"{r['gateway_peak_rss_mb']} MB |"
+        )
     lines += [
         "",
         "## Ratios (readings/s; one reading per message)",

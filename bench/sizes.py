@@ -25,6 +25,8 @@ class Sizes:
     api_concurrent_requests: int
     max_seconds_per_phase: float
     growth_firms: tuple[int, ...] = (60, 600, 3000)
+    hj212_loggers: int = 1000  # TCP loggers, one minute packet per second each
+    hj212_seconds: int = 60
 
 
 QUICK = Sizes(
@@ -46,6 +48,8 @@ QUICK = Sizes(
     api_concurrent_requests=16,
     max_seconds_per_phase=15.0,
     growth_firms=(60, 300),
+    hj212_loggers=100,
+    hj212_seconds=20,
 )
 
 FULL = Sizes(

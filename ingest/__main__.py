@@ -18,7 +18,7 @@ from ingest.errors import PlantwatchError
 from ingest.logs import setup_logging
 from ingest.pipeline import IngestRules
 from ingest.registry import Registry, load_registry
-from ingest.settings import CollectorSettings, CommonSettings
+from ingest.settings import CollectorSettings, CommonSettings, GatewaySettings
 from ingest.store import InfluxStore
 from ingest.topics import Topics
 
@@ -57,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         dest="collector_ids",
         help="a collector id to make an account for (svc-<id>); repeat for several "
         "(default: collector-1)",
+    )
+    gateway_help = (
+        "run the HJ 212 TCP gateway: data loggers connect on PLANTWATCH_HJ212_HOST:"
+        "PLANTWATCH_HJ212_PORT (default 127.0.0.1:9212); packets go to MQTT, answered with "
+        "CN 9014 after the broker's PUBACK (docs/hj212-gateway.md)"
+    )
+    sub.add_parser(
+        "hj212-gateway",
+        help=gateway_help,
+        description=gateway_help + ". Limits, "
+        "commands and forwarding are set by PLANTWATCH_HJ212_* variables (README).",
     )
     return parser
 
@@ -116,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         except PlantwatchError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    if args.command == "hj212-gateway":
+        return gateway_command()
     if getattr(args, "collector_id", None):
         settings = settings.model_copy(update={"collector_id": args.collector_id})
     setup_logging(settings.log_level, settings.log_json)
@@ -130,6 +143,23 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: collector.stop())
     signal.signal(signal.SIGINT, lambda *_: collector.stop())
     collector.run()
+    return 0
+
+
+def gateway_command() -> int:
+    """`python -m ingest hj212-gateway`."""
+    import asyncio
+
+    from ingest.gateway.run import serve
+
+    settings = GatewaySettings()
+    setup_logging(settings.log_level, settings.log_json)
+    try:
+        registry = load_registry(settings.registry)
+    except PlantwatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(settings, registry))
     return 0
 
 

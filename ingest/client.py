@@ -26,6 +26,7 @@ KEEPALIVE_SECONDS = 30
 RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 15
 CONNECT_TIMEOUT_SECONDS = 20.0
+MAX_EARLY_ACKS = 10_000  # acks of publishes nobody waits for must not pile up
 FILTERS_PER_PACKET = 200  # topic filters per SUBSCRIBE/UNSUBSCRIBE packet
 
 
@@ -72,6 +73,12 @@ class MqttClient:
         self._connected = threading.Event()
         self._published = threading.Condition()
         self.published_count = 0  # QoS 1 publishes the broker has acknowledged
+        # mid -> what to call on its PUBACK; acks that beat their registration wait in _early.
+        self._on_acked: dict[int, Callable[[], None]] = {}
+        self._early_acks: set[int] = set()
+        self._forgotten: set[int] = set()
+        self._registering = 0  # publish_acked calls between paho's publish and registration
+        self._acks_lock = threading.Lock()
         self.refused_reason: str | None = None  # why the broker last refused to connect
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -127,6 +134,39 @@ class MqttClient:
     ) -> paho.MQTTMessageInfo:
         return self._client.publish(topic, payload, qos=qos, retain=retain)
 
+    def publish_acked(self, topic: str, payload: bytes, on_acked: Callable[[], None]) -> int | None:
+        """Publish at QoS 1; `on_acked` runs on paho's thread once the broker's PUBACK is in.
+
+        Returns the message id (for `forget_ack`), or None if paho refused to queue it.
+        paho runs its publish callback under its own lock, so ours is never held while
+        calling paho: a PUBACK that beats the registration is parked and claimed here.
+        """
+        with self._acks_lock:
+            self._registering += 1
+        try:
+            info = self._client.publish(topic, payload, qos=1)
+            if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+                return None
+            with self._acks_lock:
+                self._forgotten.discard(info.mid)
+                acked = info.mid in self._early_acks
+                if acked:
+                    self._early_acks.discard(info.mid)
+                else:
+                    self._on_acked[info.mid] = on_acked
+        finally:
+            with self._acks_lock:
+                self._registering -= 1
+        if acked:
+            on_acked()
+        return info.mid
+
+    def forget_ack(self, mid: int) -> None:
+        """Stop waiting for a publish's PUBACK (its waiter gave up); a late one is dropped."""
+        with self._acks_lock:
+            if self._on_acked.pop(mid, None) is not None:
+                self._forgotten.add(mid)
+
     def wait_published(self, count: int, timeout: float) -> bool:
         """Wait until the broker has acknowledged `count` publishes in total (resends included)."""
         deadline = time.monotonic() + timeout
@@ -173,6 +213,17 @@ class MqttClient:
         with self._published:
             self.published_count += 1
             self._published.notify_all()
+        with self._acks_lock:
+            callback = self._on_acked.pop(mid, None)
+            if callback is None and mid in self._forgotten:
+                self._forgotten.discard(mid)
+            elif callback is None and self._registering and len(self._early_acks) < MAX_EARLY_ACKS:
+                self._early_acks.add(mid)  # its publish_acked is between paho and registration
+        if callback is not None:
+            try:
+                callback()
+            except Exception:
+                log.exception("publish-ack callback failed", extra={"mid": mid})
 
     def _handle_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
         if self._on_message is None:

@@ -29,11 +29,13 @@ from ingest.dynsec import (
     API_ACCOUNT,
     API_ROLE,
     COLLECTOR_ROLE,
+    GATEWAY_ROLE,
     PLANT_ROLE_PREFIX,
     SERVICE_PREFIX,
     Account,
     DynsecAdmin,
     collector_account,
+    gateway_account,
     plant_role,
     service_roles,
 )
@@ -44,6 +46,7 @@ from ingest.topics import Topics
 PASSWORD_BYTES = 18  # 24 URL-safe characters
 SERVICE_ACCOUNT_PATTERN = re.compile(r"svc-[a-z0-9-]{1,60}")
 DEFAULT_COLLECTOR_IDS = ("collector-1",)
+DEFAULT_GATEWAY_IDS = ("hj212-gateway-1",)
 
 
 class CredentialError(PlantwatchError):
@@ -60,11 +63,18 @@ def broker_plan(
     registry: Registry,
     topic_root: str = "plantwatch",
     collector_ids: Sequence[str] = DEFAULT_COLLECTOR_IDS,
+    gateway_ids: Sequence[str] = DEFAULT_GATEWAY_IDS,
 ) -> tuple[list[dict[str, Any]], list[Account]]:
     """Every role and account the broker needs for the registry (passwords made if missing)."""
     topics = Topics(topic_root)
     passwords = store.ensure(
-        registry, [ADMIN_ACCOUNT, API_ACCOUNT, *map(collector_account, collector_ids)]
+        registry,
+        [
+            ADMIN_ACCOUNT,
+            API_ACCOUNT,
+            *map(collector_account, collector_ids),
+            *map(gateway_account, gateway_ids),
+        ],
     )
     roles = [*service_roles(topics), *(plant_role(topics, p.id) for p in registry.plants)]
     accounts = [
@@ -72,6 +82,10 @@ def broker_plan(
         *(
             Account(collector_account(c), passwords[collector_account(c)], c, COLLECTOR_ROLE)
             for c in collector_ids
+        ),
+        *(
+            Account(gateway_account(g), passwords[gateway_account(g)], g, GATEWAY_ROLE)
+            for g in gateway_ids
         ),
         *(plant_account(p.id, passwords[p.id]) for p in registry.plants),
     ]

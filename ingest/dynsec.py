@@ -16,6 +16,7 @@ Accounts (usernames; the `svc-` prefix is reserved for services):
     <plant id>          client id = the plant id; publishes only its own topics
     svc-<collector id>  client id = the collector id; reads readings, writes refusals
     svc-api             the API (push, alerts); several connections, so no fixed client id
+    svc-<gateway id>    client id = the HJ 212 gateway's id; publishes loggers' packets
     svc-admin           client id svc-admin; may only use the control topic
 """
 
@@ -45,6 +46,7 @@ SERVICE_PREFIX = "svc-"
 PLANT_ROLE_PREFIX = "plant-"
 COLLECTOR_ROLE = "collector"
 API_ROLE = "api"
+GATEWAY_ROLE = "hj212-gateway"
 ADMIN_ROLE = "admin"
 PBKDF2_ITERATIONS = 101  # the plugin's own default
 SALT_BYTES = 12
@@ -80,6 +82,11 @@ def plugin_path() -> Path:
 def collector_account(collector_id: str) -> str:
     """The broker username of a collector: `svc-<collector id>`."""
     return f"{SERVICE_PREFIX}{collector_id}"
+
+
+def gateway_account(gateway_id: str) -> str:
+    """The broker username of an HJ 212 gateway: `svc-<gateway id>`."""
+    return f"{SERVICE_PREFIX}{gateway_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +131,7 @@ def plant_role(topics: Topics, plant_id: str) -> dict[str, Any]:
 
 
 def service_roles(topics: Topics) -> list[dict[str, Any]]:
-    """The collector's, the API's and the administrator's roles."""
+    """The collector's, the API's, the HJ 212 gateway's and the administrator's roles."""
     plants = f"{topics.root}/plants"
     return [
         {
@@ -143,6 +150,14 @@ def service_roles(topics: Topics) -> list[dict[str, Any]]:
                 _acl("publishClientSend", f"{topics.root}/alerts/#"),
                 _acl("subscribePattern", f"{plants}/+/status"),
                 _acl("subscribePattern", f"{plants}/+/rejected"),
+            ],
+        },
+        {
+            # the HJ 212 TCP gateway publishes its loggers' packets and their refusals
+            "rolename": GATEWAY_ROLE,
+            "acls": [
+                _acl("publishClientSend", f"{plants}/+/hj212"),
+                _acl("publishClientSend", f"{plants}/+/rejected"),
             ],
         },
         admin_role(),

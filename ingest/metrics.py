@@ -66,17 +66,23 @@ class Counters:
             return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_lock"}
 
 
-def exposition(values: Mapping[str, float], collector: str) -> str:
-    """Prometheus text exposition format (version 0.0.4) of the collector's metrics."""
+def exposition(
+    values: Mapping[str, float],
+    collector: str,
+    metrics: Mapping[str, tuple[str, str]] = METRICS,
+    prefix: str = "plantwatch_ingest",
+    label_name: str = "collector",
+) -> str:
+    """Prometheus text exposition format (version 0.0.4) of a process's metrics."""
     label = collector.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     out = []
-    for name, (kind, help_text) in METRICS.items():
+    for name, (kind, help_text) in metrics.items():
         if name not in values:
             continue
-        metric = f"plantwatch_ingest_{name}" + ("_total" if kind == "counter" else "")
+        metric = f"{prefix}_{name}" + ("_total" if kind == "counter" else "")
         out.append(f"# HELP {metric} {help_text}")
         out.append(f"# TYPE {metric} {kind}")
-        out.append(f'{metric}{{collector="{label}"}} {float(values[name])!r}')
+        out.append(f'{metric}{{{label_name}="{label}"}} {float(values[name])!r}')
     return "\n".join(out) + "\n"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from ingest.errors import RegistryError
 
 ID_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
+HJ212_PW_PATTERN = re.compile(r"^(?:(?![;=&,])[!-~]){1,32}$")
 SECTORS = ("stainless_steel", "synthetic_leather", "other")
 METER_KINDS = ("gas", "coal", "voc", "electricity")
 DEFAULT_GAS_SHARE_GOAL = 0.5
@@ -25,6 +26,7 @@ class Meter:
     hj212_mn: str | None = None
     limits_mgm3: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    hj212_pw: str | None = None  # the PW its data logger must send (HJ 212 TCP gateway)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +160,21 @@ def _parse_meter(raw: Any, where: str) -> Meter:
         isinstance(v, int | float) and v > 0 for v in limits.values()
     ):
         raise RegistryError(f"{where}: key 'limits' must map value names to positive numbers")
-    extra = {k: v for k, v in raw.items() if k not in ("id", "kind", "hj212_mn", "limits")}
+    pw = raw.get("hj212_pw")
+    if pw is not None and (not isinstance(pw, str) or not HJ212_PW_PATTERN.match(pw)):
+        raise RegistryError(
+            f"{where}: key 'hj212_pw' must be 1 to 32 characters without ';', '=', '&' or ','"
+        )
+    extra = {
+        k: v for k, v in raw.items() if k not in ("id", "kind", "hj212_mn", "hj212_pw", "limits")
+    }
     return Meter(
         meter_id,
         kind,
         mn,
         MappingProxyType({k: float(v) for k, v in limits.items()}),
         MappingProxyType(extra),
+        pw,
     )
 
 

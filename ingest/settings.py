@@ -116,3 +116,34 @@ class CollectorSettings(CommonSettings):
     @property
     def partition(self) -> Partition:
         return Partition.parse(self.collector_partition)
+
+
+class GatewaySettings(CommonSettings):
+    """`python -m ingest hj212-gateway`: the HJ 212 TCP gateway (SPEC section 11)."""
+
+    hj212_host: str = "127.0.0.1"
+    hj212_port: int = 9212
+    hj212_gateway_id: str = "hj212-gateway-1"  # MQTT client id and metrics label
+    hj212_max_data_length: int = 4096  # the standard says 1024; field loggers send more
+    hj212_idle_timeout_seconds: float = 600.0  # loggers send at least every 10 minutes
+    hj212_frame_timeout_seconds: float = 60.0  # a started packet must complete (slow senders)
+    hj212_max_connections: int = 5000
+    hj212_max_connections_per_address: int = 200  # 4G loggers often share a carrier NAT
+    hj212_answer_timeout_seconds: float = 30.0  # give up waiting for the broker's PUBACK
+    hj212_write_buffer_bytes: int = 65536  # a logger not reading its answers is closed
+    hj212_metrics_host: str = "127.0.0.1"
+    hj212_metrics_port: int | None = None
+    # Commands (CN 1011/1012/2051/2061) and their audit log, in the API's SQL database.
+    database_url: str = "sqlite:///var/plantwatch.db"
+    hj212_commands_enabled: bool = True
+    hj212_command_timeout_seconds: float = 60.0
+    hj212_command_retries: int = 3
+    hj212_clock_check_interval_seconds: float = 3600.0
+    hj212_clock_drift_threshold_seconds: float = 60.0
+    hj212_backfill_min_gap_seconds: float = 600.0  # a silence this long triggers a back-fill
+    hj212_backfill_max_hours: float = 72.0
+    # Store-and-forward to upstream platforms: "host:port" entries, comma-separated.
+    hj212_forward: str = ""
+    hj212_forward_dir: Path = Path("var/hj212-forward")
+    hj212_forward_answer_timeout_seconds: float = 10.0
+    future_tolerance_seconds: float = 300.0

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 
 from api.auth import new_key
-from ingest.credentials import CredentialStore, provision_broker
-from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account
+from ingest.credentials import DEFAULT_GATEWAY_IDS, CredentialStore, provision_broker
+from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account, gateway_account
 from ingest.errors import PlantwatchError
 from ingest.registry import load_registry
 from ingest.settings import RUN_ENV_FILE, CommonSettings
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
 READY_TIMEOUT_SECONDS = 60.0
 COLLECTOR_ID = "collector-1"
+GATEWAY_ID = DEFAULT_GATEWAY_IDS[0]  # its broker account is provisioned with the others
 
 
 def tls_listener() -> TlsListener | None:
@@ -70,6 +71,8 @@ def main() -> int:
             )
             return 1
     metrics_port = int(os.environ.get("PLANTWATCH_RUN_METRICS_PORT", "9108"))
+    hj212_host = os.environ.get("PLANTWATCH_HJ212_HOST", "127.0.0.1")
+    hj212_port = int(os.environ.get("PLANTWATCH_HJ212_PORT", "9212"))
     # The broker authenticates through its dynamic-security plugin: an account per plant and
     # per service process, each bound to its client id, provisioned from the registry once
     # the broker runs (ingest/dynsec.py). The simulator connects as each plant.
@@ -113,6 +116,8 @@ def main() -> int:
         "PLANTWATCH_API_PORT": str(api_port),
         "PLANTWATCH_CREDENTIALS_FILE": str(credentials_file),
         "PLANTWATCH_SPOOL_DIR": env["PLANTWATCH_SPOOL_DIR"],
+        "PLANTWATCH_HJ212_HOST": hj212_host,
+        "PLANTWATCH_HJ212_PORT": str(hj212_port),
         "PLANTWATCH_DATABASE_URL": env.get(
             "PLANTWATCH_DATABASE_URL", f"sqlite:///{VAR / 'plantwatch.db'}"
         ),
@@ -132,6 +137,11 @@ def main() -> int:
             "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(API_ACCOUNT),
         },
         "simulator": {"PLANTWATCH_MQTT_USERNAME": "", "PLANTWATCH_MQTT_PASSWORD": ""},
+        "hj212-gateway": {
+            "PLANTWATCH_HJ212_GATEWAY_ID": GATEWAY_ID,
+            "PLANTWATCH_MQTT_USERNAME": gateway_account(GATEWAY_ID),
+            "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(gateway_account(GATEWAY_ID)),
+        },
     }
     if port_open(metrics_port):
         print(f"warning: port {metrics_port} is taken; collector metrics not served", flush=True)
@@ -160,6 +170,7 @@ def main() -> int:
         )
         for name, args in (
             ("collector", ["-m", "ingest"]),
+            ("hj212-gateway", ["-m", "ingest", "hj212-gateway"]),
             ("api", ["-m", "api"]),
             (
                 "simulator",
@@ -173,6 +184,8 @@ def main() -> int:
                     "31",
                     "--control",
                     str(VAR / "sim-control"),
+                    "--voc-transport",
+                    "tcp",
                 ],
             ),
         ):
@@ -205,6 +218,7 @@ def main() -> int:
             )
             + f"  MQTT passwords  {credentials_file}  (`python -m ingest credentials PLANT`)\n"
             f"  collector       http://127.0.0.1:{metrics_port}/metrics\n"
+            f"  HJ 212 gateway  tcp://{hj212_host}:{hj212_port}  (data loggers; docs/hj212-gateway.md)\n"
             f"  settings        {env_file} (read by `python -m api|ingest|simulators` run in "
             f"{ROOT}):\n"
             + "".join(f"                  {k}={v}\n" for k, v in shared.items())
@@ -212,7 +226,8 @@ def main() -> int:
             flush=True,
         )
         while not stop.is_set():
-            for name, proc in zip(("collector", "api", "simulator"), processes, strict=False):
+            names = ("collector", "hj212-gateway", "api", "simulator")
+            for name, proc in zip(names, processes, strict=False):
                 # The simulator may finish its backfill and exit; the services must not.
                 if proc.poll() is not None and name != "simulator":
                     print(

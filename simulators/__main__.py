@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from ingest.errors import PlantwatchError
 from ingest.logs import setup_logging
 from ingest.registry import Registry, load_registry
-from ingest.settings import CommonSettings
+from ingest.settings import CommonSettings, GatewaySettings
 from ingest.topics import Topics
 from simulators.engine import VOC_PROTOCOLS, County, EngineConfig
 from simulators.faults import FAULT_KINDS, Fault, FaultRates, FaultSpecError, parse_fault
@@ -31,7 +31,8 @@ from simulators.fleet import (
 from simulators.plans import DEFAULT_SCENARIO, SCENARIOS, county_plan
 from simulators.publisher import CountyPublisher, Credentials
 from simulators.report import monthly_share
-from simulators.runner import run_history, run_live
+from simulators.runner import Sink, run_history, run_live
+from simulators.tcp_logger import TcpLoggers, registry_stacks
 
 COMMANDS = ("live", "history", "registry", "plan", "inject")
 FAULT_HELP = (
@@ -177,6 +178,13 @@ def _common(
         help=f"stacks send JSON, HJ 212 packets, or half each (default {voc_protocol})",
     )
     p.add_argument(
+        "--voc-transport",
+        choices=("mqtt", "tcp"),
+        default="mqtt",
+        help="HJ 212 packets over MQTT, or over TCP to the HJ 212 gateway like field data "
+        "loggers (Flag=5, resent until answered; PLANTWATCH_HJ212_HOST/PORT) (default mqtt)",
+    )
+    p.add_argument(
         "--batch",
         type=int,
         default=batch,
@@ -314,6 +322,15 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
         settings.mqtt_host, settings.mqtt_port, county.plants, county.topics, credentials,
         client_prefix=f"sim{args.seed}", max_inflight=args.max_inflight,
     )  # fmt: skip
+    sink: Sink = publisher
+    loggers = None
+    if args.voc_transport == "tcp":
+        gateway = GatewaySettings()
+        loggers = TcpLoggers(
+            gateway.hj212_host, gateway.hj212_port, registry_stacks(registry),
+            settings.timezone, mqtt_sink=publisher,
+        ).start()  # fmt: skip
+        sink = loggers
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -326,7 +343,7 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
         began = time.monotonic()
         totals = run_history(
             county,
-            publisher,
+            sink,
             start_s,
             end_s,
             stop,
@@ -347,7 +364,7 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
             )
             run_live(
                 county,
-                publisher,
+                sink,
                 end_s,
                 max(args.speed, 1.0),
                 stop,
@@ -355,6 +372,8 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
                 on_tick=publisher.announce,
             )
     finally:
+        if loggers is not None:
+            loggers.stop()
         publisher.stop()
     return 0
 

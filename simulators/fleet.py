@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from simulators.seeding import rng_for
+from simulators.seeding import rng_for, seeded_unit
 
 COUNTY_CODE = "331124"  # Songyang county's administrative division code
 TOWNS = (
@@ -52,6 +52,7 @@ class MeterSpec:
     kind: str
     hj212_mn: str | None = None
     limits_mgm3: tuple[tuple[str, float], ...] = ()
+    hj212_pw: str | None = None  # the password its data logger sends (6 digits, as in the field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,8 @@ def build_fleet(
                 "voc",
                 f"{COUNTY_CODE}00SL{i:03d}STACK{k:06d}",
                 (("dmf_mgm3", STRICT_DMF_LIMIT_MGM3 if strict else DMF_LIMIT_MGM3),),
+                # from its own key, so adding it changed no other generated number
+                f"{int(seeded_unit(seed, f'sl-{i:03d}/stack-{k}/pw') * 1e6):06d}",
             )
             for k in range(1, stacks + 1)
         )
@@ -141,6 +144,8 @@ def registry_toml(
             ]
             if meter.hj212_mn:
                 lines.append(f"  hj212_mn = {_string(meter.hj212_mn)}")
+            if meter.hj212_pw:
+                lines.append(f"  hj212_pw = {_string(meter.hj212_pw)}")
             if meter.limits_mgm3:
                 inner = ", ".join(f"{k} = {v!r}" for k, v in meter.limits_mgm3)
                 lines.append(f"  limits = {{ {inner} }}")

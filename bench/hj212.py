@@ -1,0 +1,260 @@
+"""`python -m bench.hj212`: the HJ 212 TCP gateway under N simulated data loggers.
+
+Each logger sends one CN 2051 minute packet per second (Flag=5) for the run's length
+through `python -m ingest hj212-gateway` to Mosquitto, a collector and InfluxDB. Figures:
+packets/s answered, packet -> CN 9014 latency (p50/p99, resends included), the gateway's
+peak RSS; then the same load with the gateway SIGKILLed and restarted mid-run, counting
+the points in InfluxDB against what was sent (loggers resend what was unanswered).
+Results: `bench/results/hj212-<timestamp>.json` and `bench/results/hj212-latest.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.machine import describe
+from bench.report import RESULTS_DIR
+from bench.stack import Stack, progress, start_stack, stop_process
+from ingest import hj212
+from ingest.gateway import protocol
+from ingest.store import InfluxStore
+from scripts.devstack import free_port, port_open
+from simulators.tcp_logger import TcpLoggers
+
+TIMEZONE = "Asia/Shanghai"
+DRAIN_SECONDS = 180.0
+
+
+def registry_text(n: int) -> str:
+    lines = ['[county]\nname = "bench"\ngas_share_goal = 0.5\n']
+    for i in range(n):
+        lines.append(
+            f'[[plants]]\nid = "sl-{i:04d}"\nname = "bench {i}"\nsector = "synthetic_leather"\n'
+            f'  [[plants.meters]]\n  id = "stack-1"\n  kind = "voc"\n'
+            f'  hj212_mn = "{mn(i)}"\n  hj212_pw = "{i:06d}"\n'
+        )
+    return "\n".join(lines)
+
+
+def mn(i: int) -> str:
+    return f"BENCH{i:019d}"
+
+
+def prepared(i: int, seconds: int, base: datetime, run: int) -> list[tuple[str, bytes]]:
+    """Logger i's packets, ready to send: distinct QNs and minutes in the past."""
+    out = []
+    for k in range(seconds):
+        local = base + timedelta(minutes=k, hours=8)
+        qn = f"{run}{i:05d}{k:05d}".ljust(17, "0")
+        data = hj212.encode_packet(
+            qn=qn, cn=hj212.CN_MINUTE, mn=mn(i), pw=f"{i:06d}", flag=protocol.FLAG_2017_ANSWER,
+            data_time=local.strftime("%Y%m%d%H%M%S"),
+            items={"a24088": {"Avg": f"{10 + (i + k) % 7}.5", "Flag": "N"},
+                   "a00000": {"Avg": "5.2", "Flag": "N"}},
+        )  # fmt: skip
+        out.append((qn, data))
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_load(
+    stack: Stack, workdir: Path, loggers_n: int, seconds: int, run: int, kill_at: float | None
+) -> dict[str, Any]:
+    database = f"hj212_bench_{run}"
+    registry = workdir / "hj212-registry.toml"
+    registry.write_text(registry_text(loggers_n), encoding="utf-8")
+    port = free_port()
+    env = stack.env(
+        database, registry, PLANTWATCH_HJ212_PORT=str(port), PLANTWATCH_SHARE_GROUP="",
+        PLANTWATCH_COLLECTOR_ID=f"bench-hj212-{run}",
+        PLANTWATCH_HJ212_MAX_CONNECTIONS_PER_ADDRESS=str(loggers_n + 10),
+        PLANTWATCH_DATABASE_URL=f"sqlite:///{workdir / f'hj212-{run}.db'}",
+    )  # fmt: skip
+    with InfluxStore(stack.influx_url, database) as store:
+        store.create_database()
+    collector = stack.spawn(["-m", "ingest"], env, f"hj212-collector-{run}")
+    gateway = stack.spawn(["-m", "ingest", "hj212-gateway"], env, f"hj212-gateway-{run}")
+    deadline = time.monotonic() + 30
+    while not port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    base = (datetime.now(UTC) - timedelta(minutes=seconds + 30)).replace(second=0, microsecond=0)
+    progress(f"hj212 run {run}: preparing {loggers_n * seconds} packets")
+    packets = [prepared(i, seconds, base, run) for i in range(loggers_n)]
+    stacks = {mn(i): f"{i:06d}" for i in range(loggers_n)}
+    sim = TcpLoggers("127.0.0.1", port, stacks, TIMEZONE, resend_seconds=10.0).start()
+    loggers = [sim.loggers[mn(i)] for i in range(loggers_n)]
+    progress(f"hj212 run {run}: connecting {loggers_n} loggers")
+    deadline = time.monotonic() + 60
+    while sum(lg.connected.is_set() for lg in loggers) < loggers_n and time.monotonic() < deadline:
+        time.sleep(0.2)
+    connected = sum(lg.connected.is_set() for lg in loggers)
+    peak_rss = [rss_mb(gateway.pid)]
+    stop_sampling = threading.Event()
+
+    def sample() -> None:
+        while not stop_sampling.wait(0.5):
+            peak_rss.append(rss_mb(gateway.pid))
+
+    threading.Thread(target=sample, daemon=True).start()
+
+    async def pace() -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for k in range(seconds):
+            for i, lg in enumerate(loggers):
+                at = start + k + i / loggers_n
+                delay = at - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                qn, raw = packets[i][k]
+                lg.send_prepared(qn, raw)
+
+    progress(f"hj212 run {run}: {connected} loggers sending for {seconds}s")
+    began = time.monotonic()
+    paced = asyncio.run_coroutine_threadsafe(pace(), sim.loop)
+    killed = False
+    while not paced.done():
+        if kill_at is not None and not killed and time.monotonic() - began >= kill_at:
+            progress(f"hj212 run {run}: SIGKILL of the gateway")
+            gateway.kill()
+            gateway.wait()
+            gateway = stack.spawn(["-m", "ingest", "hj212-gateway"], env, f"hj212-gateway-{run}")
+            killed = True
+        time.sleep(0.1)
+    send_seconds = time.monotonic() - began
+    answered_in_time = sim.latencies.answered
+    drain = time.monotonic() + DRAIN_SECONDS
+    while sim.unanswered() and time.monotonic() < drain:
+        time.sleep(0.2)
+    total_seconds = time.monotonic() - began
+    stop_sampling.set()
+    sent = loggers_n * seconds
+    with InfluxStore(stack.influx_url, database) as store:
+        stored = 0
+        landed = time.monotonic() + 60
+        while time.monotonic() < landed:
+            series = store.query("SELECT count(nmhc_mgm3) FROM voc_minute")
+            stored = int(series[0].values[0][1]) if series and series[0].values else 0
+            if stored >= sent:
+                break
+            time.sleep(0.5)
+    latencies = list(sim.latencies.seconds)
+    unanswered = sim.unanswered()
+    sim.stop()
+    stop_process(gateway)
+    stop_process(collector)
+    return {
+        "loggers": loggers_n,
+        "loggers_connected": connected,
+        "seconds": seconds,
+        "packets_sent": sent,
+        "packets_answered": sim.latencies.answered,
+        "unanswered_at_end": unanswered,
+        "answered_per_s_during_send": round(answered_in_time / send_seconds, 1),
+        "answered_per_s_overall": round(sim.latencies.answered / total_seconds, 1),
+        "send_seconds": round(send_seconds, 1),
+        "latency_p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "latency_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "latency_mean_ms": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
+        "resent": sim.latencies.resent,
+        "gateway_peak_rss_mb": round(max(peak_rss), 1),
+        "points_in_influxdb": stored,
+        "lost": sent - stored,
+        "gateway_sigkilled_at_s": kill_at,
+    }
+
+
+def markdown(results: dict[str, Any]) -> str:
+    rows = [
+        "# HJ 212 gateway benchmark",
+        "",
+        f"Started {results['started']}; `python -m bench.hj212 {' '.join(results['argv'])}`.",
+        "",
+        "| run | loggers | packets | answered/s (send phase) | p50 | p99 | peak RSS | resent | lost |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results["runs"].items():
+        rows.append(
+            f"| {name} | {r['loggers_connected']}/{r['loggers']} | {r['packets_sent']:,} | "
+            f"{r['answered_per_s_during_send']:,} | {r['latency_p50_ms']} ms | "
+            f"{r['latency_p99_ms']} ms | {r['gateway_peak_rss_mb']} MB | {r['resent']:,} | "
+            f"{r['lost']} |"
+        )
+    m = results["machine"]
+    rows += [
+        "",
+        f"Machine: {m.get('cpu_model')} x{m.get('cpu_cores')}, load at start "
+        f"{m.get('load_average_at_start')}. The loggers, Mosquitto, InfluxDB, the collector "
+        "and the gateway share these cores.",
+        "",
+        *[f"- {note}" for note in results["notes"]],
+    ]
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.hj212", description=__doc__)
+    parser.add_argument("--loggers", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--no-kill", action="store_true", help="skip the SIGKILL run")
+    parser.add_argument("--note", action="append", default=[])
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    started = datetime.now(UTC)
+    results: dict[str, Any] = {
+        "started": started.isoformat(timespec="seconds"),
+        "argv": sys.argv[1:] if argv is None else argv,
+        "machine": describe(),
+        "notes": list(args.note),
+        "runs": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="plantwatch-hj212-") as tmp:
+        workdir = Path(tmp)
+        stack = start_stack(workdir)
+        try:
+            results["runs"]["steady"] = run_load(
+                stack, workdir, args.loggers, args.seconds, 1, None
+            )
+            if not args.no_kill:
+                results["runs"]["sigkill"] = run_load(
+                    stack, workdir, args.loggers, args.seconds, 2, args.seconds / 2
+                )
+        finally:
+            stack.stop()
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    (args.results_dir / f"hj212-{stamp}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.results_dir / "hj212-latest.md").write_text(markdown(results))
+    print(json.dumps(results["runs"], indent=2))
+    print(f"results: {args.results_dir / f'hj212-{stamp}.json'} and hj212-latest.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""What the gateway does with one framed packet. Pure: registry and rules in, a decision out.
+
+A data packet goes through the collector's own `handle_message` (the same validation an
+MQTT `hj212` packet gets), after the checks only a TCP gateway can make: the MN names a
+registered stack and the packet carries that stack's `PW`. Answers to the gateway's own
+commands (9011/9012, a CN 1011 time upload) and time-calibration requests are control
+traffic for `commands.py`, not data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ingest import hj212
+from ingest.errors import RefusedReading
+from ingest.gateway import protocol
+from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
+from ingest.registry import Meter, Plant
+from ingest.topics import Topics
+
+CONTROL_CNS = frozenset(
+    {
+        *protocol.COMMAND_ANSWERS,
+        protocol.CN_GET_TIME,
+        protocol.CN_TIME_CALIBRATION_REQUEST,
+        protocol.CN_HEARTBEAT,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DataPacket:
+    """Accepted data: publish `raw` to `topic`, then answer if the packet asks."""
+
+    plant: Plant
+    meter: Meter
+    packet: hj212.Packet
+    raw: bytes
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPacket:
+    """A logger's answer to a command, or its own request (time calibration, heartbeat)."""
+
+    plant: Plant
+    meter: Meter
+    packet: hj212.Packet
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Refused: no answer; kept as a dead letter and told on the plant's `rejected` topic."""
+
+    refused: Refused
+    topic: str  # the topic the packet would have gone to ("" when the plant is unknown)
+    mn: str = ""
+
+
+Decision = DataPacket | ControlPacket | Refusal
+
+
+def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
+    """Decode, identify the stack, check its PW, then validate as the collector would."""
+    try:
+        packet = hj212.decode_packet(raw)
+    except RefusedReading as exc:
+        return Refusal(Refused("", exc.code, str(exc)), "")
+    found = rules.registry.stack_by_mn(packet.mn)
+    if found is None:
+        reason = f"MN {packet.mn!r} is not a registered stack"
+        return Refusal(Refused("", "unknown_source", reason), "", packet.mn)
+    plant, meter = found
+    topic = Topics(rules.topic_root).hj212(plant.id)
+    sent_pw = packet.header.get("PW")
+    if meter.hj212_pw is not None and sent_pw != meter.hj212_pw:
+        reason = (
+            f"PW of MN {packet.mn!r} does not match the registry's for "
+            f"{plant.id}/{meter.id} (the logger's password is wrong)"
+        )
+        return Refusal(Refused(plant.id, "wrong_password", reason), topic, packet.mn)
+    if packet.cn in CONTROL_CNS:
+        return ControlPacket(plant, meter, packet, raw)
+    outcome = handle_message(rules, topic, raw, now)
+    if isinstance(outcome, Refused):
+        return Refusal(outcome, topic, packet.mn)
+    assert isinstance(outcome, Accepted)
+    return DataPacket(plant, meter, packet, raw, topic)

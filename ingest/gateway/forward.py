@@ -1,0 +1,268 @@
+"""Store-and-forward of accepted packets to upstream HJ 212 platforms (city, province).
+
+Each upstream (`PLANTWATCH_HJ212_FORWARD=host:port,host:port`) has its own fsynced file
+queue (`fqueue.py`) under `PLANTWATCH_HJ212_FORWARD_DIR/<host>_<port>/`. A packet is
+queued once the broker has acknowledged it and before its logger gets the 9014, so an
+answered packet is never missing upstream. A sender keeps a connection to the upstream,
+sends in order with the answer bit set in Flag, advances the queue's cursor over the
+packets the upstream has answered (9014 with their MN and QN), and after a timeout or a
+drop connects again and resends from the cursor: in order, resent until answered.
+A logger's resend of an already queued packet (same MN, QN, CN, DataTime) is not queued
+twice while it is remembered (the last `DEDUP_REMEMBERED` packets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict, deque
+from concurrent.futures import Future
+from pathlib import Path
+
+from ingest import hj212
+from ingest.gateway import protocol
+from ingest.gateway.checks import DataPacket
+from ingest.gateway.fqueue import FileQueue, Record
+from ingest.gateway.framing import Frame, Framer
+from ingest.gateway.server import Connection, Gateway
+from ingest.gateway.stats import Tally
+from ingest.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+WINDOW_PACKETS = 64
+RETRY_MIN_SECONDS = 0.5
+RETRY_MAX_SECONDS = 10.0
+DEDUP_REMEMBERED = 100_000
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+def parse_targets(text: str) -> list[tuple[str, int]]:
+    """`host:port,host:port` -> [(host, port)]; a bad entry is a configuration error."""
+    out = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"PLANTWATCH_HJ212_FORWARD entry {item!r} is not host:port")
+        out.append((host, int(port)))
+    return out
+
+
+def packet_key(packet: hj212.Packet) -> tuple[str, str, str, str]:
+    return (packet.mn, packet.qn, packet.cn, packet.data_time or "")
+
+
+class Forwarder:
+    """One upstream: a durable queue, a group-commit appender thread and a sender task."""
+
+    def __init__(
+        self, host: str, port: int, directory: Path, answer_timeout_s: float, tally: Tally
+    ) -> None:
+        self.host, self.port = host, port
+        self.name = f"{host}:{port}"
+        self.queue = FileQueue(directory)
+        self.answer_timeout_s = answer_timeout_s
+        self.tally = tally
+        self._incoming: queue.Queue[tuple[bytes, Future[None]] | None] = queue.Queue()
+        self._appender = threading.Thread(target=self._append_loop, name=f"fwd-{self.name}")
+        self._recent: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        self._more = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- queueing (event loop -> appender thread) -----------------------------------------
+
+    def enqueue(self, data: DataPacket) -> Future[None]:
+        """Queue a packet durably; the future is done once it is fsynced."""
+        key = packet_key(data.packet)
+        if key in self._recent:
+            done: Future[None] = Future()
+            done.set_result(None)
+            return done
+        self._recent[key] = None
+        while len(self._recent) > DEDUP_REMEMBERED:
+            self._recent.popitem(last=False)
+        future: Future[None] = Future()
+        self._incoming.put((data.raw, future))
+        return future
+
+    def _append_loop(self) -> None:
+        while True:
+            item = self._incoming.get()
+            if item is None:
+                return
+            batch = [item]
+            while True:  # group commit: everything that queued up meanwhile, one fsync
+                try:
+                    more = self._incoming.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._incoming.put(None)
+                    break
+                batch.append(more)
+            try:
+                self.queue.append([raw for raw, _ in batch], int(time.time() * 1000))
+            except OSError as exc:
+                log.error("forward queue append failed", extra={"error": str(exc)})
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for _, future in batch:
+                future.set_result(None)
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._more.set)
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._appender.start()
+        self._task = asyncio.create_task(self._send_loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._incoming.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._appender.join)
+        self.queue.close()
+
+    def lag_seconds(self) -> float:
+        oldest = self.queue.oldest_queued_ms()
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
+
+    async def _send_loop(self) -> None:
+        delay = RETRY_MIN_SECONDS
+        while True:
+            if self.queue.pending_bytes() == 0:
+                self._more.clear()
+                if self.queue.pending_bytes() == 0:
+                    await self._more.wait()
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_SECONDS
+                )
+            except (OSError, TimeoutError) as exc:
+                log.info("upstream unreachable", extra={"upstream": self.name, "error": str(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                continue
+            delay = RETRY_MIN_SECONDS
+            log.info("upstream connected", extra={"upstream": self.name})
+            try:
+                await self._session(reader, writer)
+            except (ConnectionError, OSError, TimeoutError) as exc:
+                log.warning(
+                    "upstream session ended", extra={"upstream": self.name, "error": str(exc)}
+                )
+            finally:
+                writer.close()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        inflight: deque[tuple[Record, tuple[str, str]]] = deque()
+        answered: set[tuple[str, str]] = set()
+        got_answer = asyncio.Event()
+        read_offset = self.queue.cursor
+
+        async def read_answers() -> None:
+            framer = Framer()
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    raise ConnectionError("upstream closed the connection")
+                for event in framer.feed(data):
+                    if isinstance(event, Frame):
+                        packet = hj212.decode_packet(event.raw)
+                        if packet.cn == protocol.CN_DATA_ANSWER:
+                            answered.add((packet.mn, packet.qn))
+                            got_answer.set()
+
+        answers = asyncio.create_task(read_answers())
+        try:
+            while True:
+                while len(inflight) < WINDOW_PACKETS and read_offset < self.queue.size:
+                    for record in self.queue.read(read_offset, WINDOW_PACKETS - len(inflight)):
+                        packet = hj212.decode_packet(record.packet)
+                        flag = packet.header.get("Flag", "4")
+                        wanted = str(int(flag) | protocol.FLAG_ANSWER) if flag.isdigit() else "5"
+                        writer.write(protocol.with_header(record.packet, Flag=wanted))
+                        inflight.append((record, (packet.mn, packet.qn)))
+                        read_offset = record.end
+                    await writer.drain()
+                if not inflight:
+                    self._more.clear()
+                    waiter = asyncio.create_task(self._more.wait())
+                    done, _ = await asyncio.wait(
+                        {waiter, answers}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    waiter.cancel()
+                    if answers in done:
+                        answers.result()
+                    continue
+                got_answer.clear()
+                waiter = asyncio.create_task(got_answer.wait())
+                done, _ = await asyncio.wait(
+                    {waiter, answers}, timeout=self.answer_timeout_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )  # fmt: skip
+                waiter.cancel()
+                if answers in done:
+                    answers.result()
+                if not done:
+                    raise TimeoutError(f"no 9014 from {self.name} in {self.answer_timeout_s}s")
+                committed = None
+                while inflight and inflight[0][1] in answered:
+                    record, key = inflight.popleft()
+                    answered.discard(key)
+                    committed = record.end
+                    self.tally.add("forwarded")
+                if committed is not None:
+                    self.queue.commit(committed)
+        finally:
+            answers.cancel()
+
+
+class ForwardGate:
+    """Holds each answer until every upstream queue has the packet on disk."""
+
+    def __init__(self, gateway: Gateway, forwarders: list[Forwarder]) -> None:
+        self.gateway = gateway
+        self.forwarders = forwarders
+
+    def __call__(self, data: DataPacket, conn: Connection) -> list[Future[None]]:
+        return [f.enqueue(data) for f in self.forwarders]
+
+    async def start(self) -> None:
+        for forwarder in self.forwarders:
+            await forwarder.start()
+
+    async def stop(self) -> None:
+        for forwarder in self.forwarders:
+            await forwarder.stop()
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "forward_queue_bytes": float(sum(f.queue.pending_bytes() for f in self.forwarders)),
+            "forward_lag_seconds": max((f.lag_seconds() for f in self.forwarders), default=0.0),
+        }
+
+
+def attach_forwarders(gateway: Gateway, settings: GatewaySettings) -> list[ForwardGate]:
+    """Wire the configured upstreams into the gateway's answer path."""
+    forwarders = [
+        Forwarder(
+            host, port, settings.hj212_forward_dir / f"{host}_{port}",
+            settings.hj212_forward_answer_timeout_seconds, gateway.tally,
+        )
+        for host, port in parse_targets(settings.hj212_forward)
+    ]  # fmt: skip
+    gate = ForwardGate(gateway, forwarders)
+    gateway.answer_gates.append(gate)
+    gateway.gauges.append(gate.metrics)
+    return [gate]

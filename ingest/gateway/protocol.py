@@ -1,0 +1,130 @@
+"""HJ 212-2017 system-interaction packets the gateway sends and reads. Pure, no I/O.
+
+Built with the codec's own `hj212.frame`, so length and CRC follow Appendix A.
+
+Flag (Appendix, 6.3.3) is a bit field `V5..V0 D A`: A (bit 0) asks for an answer, D
+(bit 1) marks a split packet; version bits 000001 mean HJ 212-2017, hence Flag=4
+(no answer) and Flag=5 (answer, please).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from ingest import hj212
+
+ST_SYSTEM = "91"  # system interaction
+ST_AIR_SOURCE = "31"
+CN_ANSWER_REQUEST = "9011"  # the logger accepts (or refuses) a command: QnRtn
+CN_ANSWER_RESULT = "9012"  # the logger's result of a command: ExeRtn
+CN_NOTICE_ANSWER = "9013"
+CN_DATA_ANSWER = "9014"
+CN_GET_TIME = "1011"  # platform asks the logger's clock; the logger uploads it as CN 1011
+CN_SET_TIME = "1012"  # platform sets the logger's clock
+CN_TIME_CALIBRATION_REQUEST = "1013"  # the logger asks to be set
+CN_HEARTBEAT = "9015"  # not in the 2017 table, but sent by many loggers in the field
+CN_GET_MINUTE = hj212.CN_MINUTE
+CN_GET_HOUR = hj212.CN_HOUR
+FLAG_ANSWER = 1
+FLAG_2017_NO_ANSWER = "4"
+FLAG_2017_ANSWER = "5"
+QN_RETURN_READY = "1"
+EXE_RETURN_SUCCESS = "1"
+EXE_RETURN_NO_DATA = "100"
+COMMAND_ANSWERS = (CN_ANSWER_REQUEST, CN_ANSWER_RESULT, CN_NOTICE_ANSWER, CN_DATA_ANSWER)
+TIME_FORMAT = "%Y%m%d%H%M%S"
+
+
+def wants_answer(packet: hj212.Packet) -> bool:
+    """True when the packet's Flag has its A bit set (a missing or odd Flag asks nothing)."""
+    flag = packet.header.get("Flag", "")
+    return flag.isdigit() and int(flag) & FLAG_ANSWER == FLAG_ANSWER
+
+
+def data_answer(packet: hj212.Packet) -> bytes:
+    """CN 9014: the platform got the data packet with this QN."""
+    return _control(packet.qn, CN_DATA_ANSWER, packet, "", FLAG_2017_NO_ANSWER)
+
+
+def _control(qn: str, cn: str, to: hj212.Packet, cp: str, flag: str) -> bytes:
+    pw = to.header.get("PW", "")
+    return hj212.frame(f"QN={qn};ST={ST_SYSTEM};CN={cn};PW={pw};MN={to.mn};Flag={flag};CP=&&{cp}&&")
+
+
+def with_header(raw: bytes, **fields: str) -> bytes:
+    """The same packet with some header fields replaced (QN, PW, Flag...), re-framed."""
+    packet = hj212.decode_packet(raw)  # verifies what it rewrites
+    cp = raw.rstrip(b"\r\n")[6:-4].decode("ascii").split("CP=&&", 1)[1]
+    header = dict(packet.header)
+    header.update(fields)
+    order = ["QN", "ST", "CN", "PW", "MN", "Flag"]
+    keys = [k for k in order if k in header] + [k for k in header if k not in order]
+    return hj212.frame(";".join(f"{k}={header[k]}" for k in keys) + ";CP=&&" + cp)
+
+
+def qn_at(when: datetime, timezone: str) -> str:
+    """A request number: local time to the millisecond, as the standard writes it."""
+    local = when.astimezone(ZoneInfo(timezone))
+    return local.strftime(TIME_FORMAT) + f"{local.microsecond // 1000:03d}"
+
+
+def local_text(when: datetime, timezone: str) -> str:
+    return when.astimezone(ZoneInfo(timezone)).strftime(TIME_FORMAT)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A request the platform sends to one logger."""
+
+    qn: str
+    cn: str
+    mn: str
+    pw: str
+    cp: Mapping[str, str]
+    st: str = ST_AIR_SOURCE
+
+    def encode(self) -> bytes:
+        cp = ";".join(f"{k}={v}" for k, v in self.cp.items())
+        return hj212.frame(
+            f"QN={self.qn};ST={self.st};CN={self.cn};PW={self.pw};MN={self.mn};"
+            f"Flag={FLAG_2017_ANSWER};CP=&&{cp}&&"
+        )
+
+
+def get_time(qn: str, mn: str, pw: str) -> Command:
+    return Command(qn, CN_GET_TIME, mn, pw, {})
+
+
+def set_time(qn: str, mn: str, pw: str, now: datetime, timezone: str) -> Command:
+    return Command(qn, CN_SET_TIME, mn, pw, {"SystemTime": local_text(now, timezone)})
+
+
+def get_history(
+    qn: str, cn: str, mn: str, pw: str, begin: datetime, end: datetime, timezone: str
+) -> Command:
+    """CN 2051 (minute) or 2061 (hour) data between BeginTime and EndTime, local time."""
+    return Command(
+        qn,
+        cn,
+        mn,
+        pw,
+        {"BeginTime": local_text(begin, timezone), "EndTime": local_text(end, timezone)},
+    )
+
+
+def cp_fields(raw: bytes) -> dict[str, str]:
+    """`key=value` pairs of a packet's CP (e.g. QnRtn, ExeRtn, SystemTime, BeginTime)."""
+    text = raw.decode("ascii", "replace")
+    start = text.find("CP=&&")
+    end = text.rfind("&&")
+    if start < 0 or end < start + 5:
+        return {}
+    out: dict[str, str] = {}
+    for part in text[start + 5 : end].replace(",", ";").split(";"):
+        key, sep, value = part.partition("=")
+        if sep:
+            out[key] = value
+    return out

@@ -1,0 +1,94 @@
+"""`python -m ingest hj212-gateway`: wire settings, MQTT, InfluxDB and the gateway; run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+from typing import Protocol
+
+from ingest.client import MqttClient
+from ingest.gateway.server import Gateway
+from ingest.gateway.stats import render
+from ingest.metrics import MetricsServer
+from ingest.pipeline import IngestRules
+from ingest.registry import Registry
+from ingest.settings import GatewaySettings
+from ingest.store import InfluxStore
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """Something that runs beside the gateway (command desk, forwarders)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+RECONNECT_MIN_SECONDS = 0.2
+BROKER_WAIT_SECONDS = 15.0
+
+
+def build_rules(settings: GatewaySettings, registry: Registry) -> IngestRules:
+    return IngestRules(
+        registry,
+        settings.topic_root,
+        timedelta(seconds=settings.future_tolerance_seconds),
+        settings.timezone,
+    )
+
+
+async def serve(settings: GatewaySettings, registry: Registry) -> None:
+    """Run the gateway until SIGTERM/SIGINT."""
+    mqtt = MqttClient(
+        settings.hj212_gateway_id,
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.mqtt_username,
+        settings.mqtt_password_text,
+        reconnect_min_seconds=RECONNECT_MIN_SECONDS,
+        max_inflight=65535,
+    )
+    store = InfluxStore.from_settings(settings)
+    gateway = Gateway(settings, build_rules(settings, registry), mqtt, store)
+    extras: list[Service] = []
+    if settings.hj212_commands_enabled:
+        from ingest.gateway.commands import attach_commands
+
+        extras.append(attach_commands(gateway, settings))
+    if settings.hj212_forward:
+        from ingest.gateway.forward import attach_forwarders
+
+        extras.extend(attach_forwarders(gateway, settings))
+    metrics_server = None
+    if settings.hj212_metrics_port is not None:
+        metrics_server = MetricsServer(
+            settings.hj212_metrics_host,
+            settings.hj212_metrics_port,
+            lambda: render(gateway.metrics(), settings.hj212_gateway_id),
+        ).start()
+    mqtt.start(wait=False)
+    # Listen once the broker is there (or after a while): packets arriving before it would
+    # only be left unanswered, to be resent.
+    await asyncio.get_running_loop().run_in_executor(None, mqtt.wait_connected, BROKER_WAIT_SECONDS)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await gateway.start()
+    for extra in extras:
+        await extra.start()
+    try:
+        await stop.wait()
+    finally:
+        for extra in extras:
+            await extra.stop()
+        await gateway.stop()
+        mqtt.stop()
+        store.close()
+        if metrics_server is not None:
+            metrics_server.stop()
+        log.warning("hj212 gateway stopped", extra=gateway.metrics())

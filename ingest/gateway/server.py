@@ -1,0 +1,377 @@
+"""The HJ 212 TCP gateway: loggers connect here; packets go on to MQTT (SPEC section 11).
+
+One asyncio task per connection reads, frames (`framing.py`) and checks (`checks.py`) each
+packet. A data packet is published at QoS 1 to its plant's `hj212` topic and, if its Flag
+asks, answered with CN 9014 only from paho's PUBACK callback: an answer means the broker
+holds the packet, and the collector stores it exactly once however often it is resent.
+A refused packet gets no answer, a dead letter and a message on the plant's `rejected`
+topic. Limits close one connection with a count and a log line, never the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from ingest.client import MqttClient
+from ingest.gateway import protocol
+from ingest.gateway.checks import ControlPacket, DataPacket, Refusal, check_frame
+from ingest.gateway.framing import Frame, Framer, Garbage, Oversize
+from ingest.gateway.stats import Tally
+from ingest.pipeline import IngestRules
+from ingest.settings import GatewaySettings
+from ingest.store import InfluxStore
+from ingest.topics import Topics
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK_BYTES = 65536
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Connection:
+    """One logger's TCP connection: where answers and commands go."""
+
+    def __init__(self, writer: asyncio.StreamWriter, max_buffer_bytes: int, tally: Tally) -> None:
+        self.writer = writer
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        self.address = str(peer[0])
+        self.peer = f"{peer[0]}:{peer[1]}"
+        self.mns: set[str] = set()
+        self._max_buffer_bytes = max_buffer_bytes
+        self._tally = tally
+
+    @property
+    def open(self) -> bool:
+        return not self.writer.is_closing()
+
+    def send(self, data: bytes) -> bool:
+        """Queue bytes to the logger; a logger that never reads is closed, not waited for."""
+        if not self.open:
+            return False
+        if self.writer.transport.get_write_buffer_size() > self._max_buffer_bytes:
+            self._tally.add("closed_not_reading")
+            log.warning("logger does not read its answers; closing", extra={"peer": self.peer})
+            self.writer.close()
+            return False
+        self.writer.write(data)
+        return True
+
+
+class DataListener(Protocol):
+    """Told about every packet the broker has acknowledged (commands, forwarding)."""
+
+    def on_published(self, data: DataPacket, conn: Connection) -> None: ...
+
+
+class ControlListener(Protocol):
+    def on_control(self, control: ControlPacket, conn: Connection) -> None: ...
+
+
+# Called on the PUBACK; the answer waits until every returned future is done (forwarding).
+AnswerGate = Callable[[DataPacket, Connection], list[Future[None]]]
+
+
+@dataclass
+class _Pending:
+    data: DataPacket
+    conns: list[Connection]  # the first sender, and any that resent it meanwhile
+    sent_monotonic: float
+    mid: int | None = None
+    timer: asyncio.TimerHandle | None = None
+    done: bool = False
+
+
+@dataclass
+class Gateway:
+    settings: GatewaySettings
+    rules: IngestRules
+    mqtt: MqttClient
+    store: InfluxStore | None = None
+    clock: Callable[[], datetime] = utcnow
+    tally: Tally = field(default_factory=Tally)
+    data_listeners: list[DataListener] = field(default_factory=list)
+    control_listener: ControlListener | None = None
+    answer_gates: list[AnswerGate] = field(default_factory=list)
+    gauges: list[Callable[[], dict[str, float]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.topics = Topics(self.settings.topic_root)
+        self.connections: set[Connection] = set()
+        self.per_address: Counter[str] = Counter()
+        self.by_mn: dict[str, Connection] = {}
+        self.pending = 0
+        # packet bytes -> its publish awaiting the PUBACK: a logger's resend joins it
+        # instead of being published again (no resend storm when the broker is slow)
+        self._in_flight: dict[bytes, _Pending] = {}
+        self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_dead_letter_ms = 0
+
+    async def start(self) -> int:
+        """Listen; returns the bound port (useful with port 0)."""
+        self._loop = asyncio.get_running_loop()
+        self._server = await asyncio.start_server(
+            self._serve_connection, self.settings.hj212_host, self.settings.hj212_port
+        )
+        port = int(self._server.sockets[0].getsockname()[1])
+        log.warning(
+            "hj212 gateway listening",
+            extra={"host": self.settings.hj212_host, "port": port},
+        )
+        return port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for conn in list(self.connections):
+                conn.writer.close()
+            await self._server.wait_closed()
+
+    def metrics(self) -> dict[str, float]:
+        values = self.tally.snapshot()
+        values["connections_open"] = float(len(self.connections))
+        values["pending_answers"] = float(self.pending)
+        for gauge in self.gauges:
+            values.update(gauge())
+        return values
+
+    def send_to(self, mn: str, data: bytes) -> bool:
+        """Send bytes to the logger of this MN, if it is connected."""
+        conn = self.by_mn.get(mn)
+        return conn is not None and conn.send(data)
+
+    # -- connections ---------------------------------------------------------------------
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        conn = Connection(writer, self.settings.hj212_write_buffer_bytes, self.tally)
+        if len(self.connections) >= self.settings.hj212_max_connections:
+            self._close_at_once(conn, "closed_too_many", "too many connections")
+            return
+        if self.per_address[conn.address] >= self.settings.hj212_max_connections_per_address:
+            self._close_at_once(
+                conn, "closed_too_many_per_address", "too many connections from this address"
+            )
+            return
+        self.connections.add(conn)
+        self.per_address[conn.address] += 1
+        self.tally.add("connections_accepted")
+        log.info("logger connected", extra={"peer": conn.peer})
+        try:
+            await self._read_loop(reader, conn)
+        except (ConnectionError, OSError) as exc:
+            log.info("logger connection lost", extra={"peer": conn.peer, "error": str(exc)})
+        except asyncio.CancelledError:
+            # Shutting down: end quietly (asyncio would log a cancelled handler as an error).
+            pass
+        finally:
+            self.connections.discard(conn)
+            self.per_address[conn.address] -= 1
+            if self.per_address[conn.address] <= 0:
+                del self.per_address[conn.address]
+            for mn in conn.mns:
+                if self.by_mn.get(mn) is conn:
+                    del self.by_mn[mn]
+            writer.close()
+            log.info("logger disconnected", extra={"peer": conn.peer})
+
+    def _close_at_once(self, conn: Connection, counter: str, why: str) -> None:
+        self.tally.add(counter)
+        log.warning(f"connection refused: {why}", extra={"peer": conn.peer})
+        conn.writer.close()
+
+    async def _read_loop(self, reader: asyncio.StreamReader, conn: Connection) -> None:
+        framer = Framer(self.settings.hj212_max_data_length)
+        idle_s = self.settings.hj212_idle_timeout_seconds
+        frame_s = self.settings.hj212_frame_timeout_seconds
+        frame_started: float | None = None
+        while conn.open:
+            now = time.monotonic()
+            timeout = idle_s if frame_started is None else max(0.0, frame_started + frame_s - now)
+            try:
+                data = await asyncio.wait_for(reader.read(READ_CHUNK_BYTES), min(idle_s, timeout))
+            except TimeoutError:
+                slow = frame_started is not None
+                self.tally.add("closed_slow" if slow else "closed_idle")
+                log.warning(
+                    "closing a slow sender: packet incomplete"
+                    if slow
+                    else "closing an idle connection",
+                    extra={"peer": conn.peer, "pending_bytes": framer.pending_bytes},
+                )
+                return
+            if not data:
+                return
+            for event in framer.feed(data):
+                if isinstance(event, Frame):
+                    self.tally.add("packets")
+                    self._on_frame(conn, event.raw)
+                elif isinstance(event, Garbage):
+                    self.tally.add("garbage_bytes", len(event.data))
+                    log.info(
+                        "garbage between packets",
+                        extra={"peer": conn.peer, "bytes": len(event.data), "reason": event.reason},
+                    )
+                elif isinstance(event, Oversize):
+                    self.tally.add("closed_oversize")
+                    log.warning(
+                        "closing: oversized packet announced",
+                        extra={"peer": conn.peer, "length": event.length},
+                    )
+                    return
+            if framer.pending_bytes == 0:
+                frame_started = None
+            elif frame_started is None:
+                frame_started = time.monotonic()
+
+    # -- packets -------------------------------------------------------------------------
+
+    def _on_frame(self, conn: Connection, raw: bytes) -> None:
+        decision = check_frame(self.rules, raw, self.clock())
+        if isinstance(decision, Refusal):
+            self._refuse(conn, decision, raw)
+            return
+        conn.mns.add(decision.packet.mn)
+        self.by_mn[decision.packet.mn] = conn
+        if isinstance(decision, ControlPacket):
+            if self.control_listener is not None:
+                self.control_listener.on_control(decision, conn)
+            return
+        self._publish(conn, decision)
+
+    def _publish(self, conn: Connection, data: DataPacket) -> None:
+        if not self.mqtt.connected:
+            # Unanswered, the logger sends it again later; nothing piles up in memory.
+            self.tally.add("deferred")
+            return
+        loop = self._loop
+        assert loop is not None
+        joined = self._in_flight.get(data.raw)
+        if joined is not None:
+            self.tally.add("resends_joined")
+            if conn not in joined.conns:
+                joined.conns.append(conn)
+            return
+        pending = _Pending(data, [conn], time.monotonic())
+        self._in_flight[data.raw] = pending
+        self.pending += 1
+
+        def acked() -> None:  # on paho's thread
+            loop.call_soon_threadsafe(self._acked, pending)
+
+        pending.mid = self.mqtt.publish_acked(data.topic, data.raw, acked)
+        if pending.mid is None:
+            self._finish(pending)
+            self.tally.add("deferred")
+            return
+        pending.timer = loop.call_later(
+            self.settings.hj212_answer_timeout_seconds, self._answer_timed_out, pending
+        )
+
+    def _finish(self, pending: _Pending) -> bool:
+        if pending.done:
+            return False
+        pending.done = True
+        self.pending -= 1
+        self._in_flight.pop(pending.data.raw, None)
+        if pending.timer is not None:
+            pending.timer.cancel()
+        return True
+
+    def _acked(self, pending: _Pending) -> None:
+        if not self._finish(pending):
+            return
+        self.tally.add("published")
+        data, conn = pending.data, pending.conns[-1]
+        futures = [f for gate in self.answer_gates for f in gate(data, conn)]
+        for each in pending.conns:
+            if not futures:
+                self._answer(data, each)
+            else:
+                self._answer_when_done(data, each, futures)
+        for listener in self.data_listeners:
+            try:
+                listener.on_published(data, conn)
+            except Exception:
+                log.exception("data listener failed", extra={"mn": data.packet.mn})
+
+    def _answer(self, data: DataPacket, conn: Connection) -> None:
+        if protocol.wants_answer(data.packet) and conn.send(protocol.data_answer(data.packet)):
+            self.tally.add("answers")
+
+    def _answer_when_done(
+        self, data: DataPacket, conn: Connection, futures: list[Future[None]]
+    ) -> None:
+        loop = self._loop
+        assert loop is not None
+        left = [len(futures)]
+        failed = [False]
+
+        def one_done(future: Future[None]) -> None:  # on the loop
+            failed[0] = failed[0] or future.exception() is not None
+            left[0] -= 1
+            if left[0] == 0 and not failed[0]:
+                self._answer(data, conn)
+
+        for future in futures:
+            future.add_done_callback(lambda f: loop.call_soon_threadsafe(one_done, f))
+
+    def _answer_timed_out(self, pending: _Pending) -> None:
+        if not self._finish(pending):
+            return
+        if pending.mid is not None:
+            self.mqtt.forget_ack(pending.mid)
+        self.tally.add("answer_timeouts")
+        log.warning(
+            "no PUBACK in time; the packet stays unanswered",
+            extra={"peer": pending.conns[0].peer, "qn": pending.data.packet.qn},
+        )
+
+    def _refuse(self, conn: Connection, refusal: Refusal, raw: bytes) -> None:
+        self.tally.add("refused")
+        refused = refusal.refused
+        now = self.clock()
+        log.info(
+            "packet refused",
+            extra={
+                "peer": conn.peer,
+                "mn": refusal.mn,
+                "code": refused.code,
+                "reason": refused.reason,
+            },
+        )
+        topic = refusal.topic or f"tcp://{conn.peer}"
+        if refused.plant:
+            self.mqtt.publish_acked(
+                self.topics.rejected(refused.plant), refused.to_json(topic, now), _nothing
+            )
+        if self.store is None or self._loop is None:
+            return
+        now_ms = int(now.timestamp() * 1000)
+        self._last_dead_letter_ms = max(now_ms, self._last_dead_letter_ms + 1)
+        stamp = datetime.fromtimestamp(self._last_dead_letter_ms / 1000, UTC)
+        line = refused.dead_letter(topic, raw, stamp, self.tally.get("refused"))
+        self._loop.run_in_executor(None, self._write_dead_letter, line)
+
+    def _write_dead_letter(self, line: str) -> None:
+        assert self.store is not None
+        try:
+            self.store.write_lines([line])
+        except Exception as exc:
+            log.error("dead letter not written", extra={"error": str(exc), "line": line[:300]})
+
+
+def _nothing() -> None:
+    """A PUBACK nobody needs to act on (refusal notices)."""

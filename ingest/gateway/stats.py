@@ -1,0 +1,65 @@
+"""The gateway's counters and gauges, served like the collector's (`ingest/metrics.py`)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from ingest.metrics import exposition
+
+# name -> (Prometheus type, help): `plantwatch_hj212_<name>[_total]{gateway="..."}`
+GATEWAY_METRICS: dict[str, tuple[str, str]] = {
+    "connections_accepted": ("counter", "TCP connections accepted from data loggers"),
+    "connections_open": ("gauge", "TCP connections open now"),
+    "closed_idle": ("counter", "connections closed after the idle timeout"),
+    "closed_slow": ("counter", "connections closed: a packet did not complete in time"),
+    "closed_oversize": ("counter", "connections closed: a header announced an oversized packet"),
+    "closed_too_many": ("counter", "connections refused: too many in all"),
+    "closed_too_many_per_address": ("counter", "connections refused: too many from one address"),
+    "closed_not_reading": ("counter", "connections closed: the logger does not read its answers"),
+    "packets": ("counter", "packets framed with a valid length and CRC"),
+    "garbage_bytes": ("counter", "bytes between packets that belonged to no packet"),
+    "published": ("counter", "packets published to MQTT and acknowledged by the broker"),
+    "answers": ("counter", "CN 9014 answers sent (each after the broker's PUBACK)"),
+    "refused": ("counter", "packets refused (dead letter, no answer)"),
+    "resends_joined": (
+        "counter",
+        "resends of a packet still awaiting its PUBACK (not published again)",
+    ),
+    "deferred": ("counter", "packets left unanswered because the broker was unreachable"),
+    "answer_timeouts": ("counter", "publishes whose PUBACK did not come in time (no answer)"),
+    "pending_answers": ("gauge", "packets waiting for the broker's PUBACK"),
+    "commands_sent": ("counter", "commands sent to loggers (CN 1011/1012/2051/2061)"),
+    "command_answers": ("counter", "answers (9011/9012/1011) received from loggers"),
+    "command_timeouts": ("counter", "command attempts that timed out"),
+    "forwarded": ("counter", "packets delivered to upstream platforms (their 9014 received)"),
+    "forward_queue_bytes": ("gauge", "bytes of packets waiting to be forwarded upstream"),
+    "forward_lag_seconds": ("gauge", "age of the oldest packet not yet forwarded upstream"),
+}
+
+
+class Tally:
+    """Thread-safe counters (paho's thread and the event loop both count)."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, name: str, value: int = 1) -> None:
+        if name not in GATEWAY_METRICS:
+            raise KeyError(f"unknown gateway metric {name!r}")
+        with self._lock:
+            self._counts[name] += value
+
+    def get(self, name: str) -> int:
+        with self._lock:
+            return self._counts[name]
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return {name: float(self._counts[name]) for name in GATEWAY_METRICS}
+
+
+def render(values: dict[str, float], gateway_id: str) -> str:
+    """Prometheus text of the gateway's metrics."""
+    return exposition(values, gateway_id, GATEWAY_METRICS, "plantwatch_hj212", "gateway")

@@ -1,0 +1,33 @@
+"""The one way any plantwatch process opens the SQL database (SQLAlchemy Core).
+
+SQLite by default (a file under `var/`), PostgreSQL by URL. The API's tables (`api.db`)
+and the HJ 212 gateway's command log (`ingest.gateway.audit`) live in the same database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+
+
+def open_engine(url: str, *metadatas: MetaData) -> Engine:
+    """An engine for `url` with every table of `metadatas` created."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:
+            # WAL lets readers run while another process writes; FULL sync keeps every
+            # committed change through a power cut.
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+    for metadata in metadatas:
+        metadata.create_all(engine)
+    return engine

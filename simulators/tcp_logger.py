@@ -1,0 +1,307 @@
+"""Simulated HJ 212 data loggers over TCP, as they behave in the field (SPEC section 11).
+
+Each logger keeps one connection to the gateway, sends its packets with Flag=5 (answer,
+please) and its registry PW, resends a packet until its CN 9014 comes back, reconnects
+after a drop, keeps what it sent in a buffer to answer history requests (CN 2051/2061
+with BeginTime/EndTime: 9011, the packets, 9012), reports its clock (CN 1011) with the
+drift it was given and lets the platform set it (CN 1012). `TcpLoggers` runs many of
+them on one asyncio loop in a thread and is a simulator sink (`--voc-transport tcp`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from ingest import hj212
+from ingest.gateway import protocol
+from ingest.gateway.framing import Frame, Framer
+from ingest.registry import Registry
+
+log = logging.getLogger(__name__)
+
+RESEND_SECONDS = 10.0  # HJ 212 loggers default to a few seconds; 10 s is gentle
+RECONNECT_MIN_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 15.0
+BUFFER_PACKETS = 20_000  # a logger's history buffer (about two weeks of minute data)
+
+
+def relabel(raw: bytes, *, qn: str, pw: str, flag: str = protocol.FLAG_2017_ANSWER) -> bytes:
+    """The same packet with this logger's QN, PW and Flag (length and CRC recomputed)."""
+    return protocol.with_header(raw, QN=qn, PW=pw, Flag=flag)
+
+
+@dataclass
+class Latencies:
+    """Packet sent (first time) -> its 9014 received, in seconds."""
+
+    seconds: list[float] = field(default_factory=list)
+    answered: int = 0
+    resent: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, value: float) -> None:
+        with self._lock:
+            self.seconds.append(value)
+            self.answered += 1
+
+
+class SimLogger:
+    """One logger: an outbox of unanswered packets and a buffer of sent ones."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        mn: str,
+        pw: str,
+        timezone: str = "Asia/Shanghai",
+        *,
+        resend_seconds: float = RESEND_SECONDS,
+        clock_offset_seconds: float = 0.0,
+        latencies: Latencies | None = None,
+    ) -> None:
+        self.host, self.port, self.mn, self.pw, self.timezone = host, port, mn, pw, timezone
+        self.resend_seconds = resend_seconds
+        self.clock_offset_seconds = clock_offset_seconds
+        self.latencies = latencies or Latencies()
+        # qn -> [raw, first sent, last sent] (monotonic seconds)
+        self.unanswered: OrderedDict[str, list] = OrderedDict()
+        self.buffer: OrderedDict[tuple[str, str], bytes] = OrderedDict()  # (cn, DataTime) -> raw
+        self.commands: list[hj212.Packet] = []  # what the platform asked, for tests
+        self.connected = asyncio.Event()
+        self._writer: asyncio.StreamWriter | None = None
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_seconds)
+
+    def next_qn(self) -> str:
+        return protocol.qn_at(self.now(), self.timezone)[:-3] + f"{next(self._seq) % 1000:03d}"
+
+    def submit(self, raw: bytes, remember: bool = True) -> str:
+        """Queue a packet (relabelled as this logger's); returns its QN."""
+        qn = self.next_qn()
+        while qn in self.unanswered:
+            qn = self.next_qn()
+        packet = relabel(raw, qn=qn, pw=self.pw)
+        if remember:
+            decoded = hj212.decode_packet(packet)
+            self.buffer[(decoded.cn, decoded.data_time or "")] = packet
+            while len(self.buffer) > BUFFER_PACKETS:
+                self.buffer.popitem(last=False)
+        now = time.monotonic()
+        self.unanswered[qn] = [packet, now, now]
+        self._send(packet)
+        return qn
+
+    def send_prepared(self, qn: str, packet: bytes) -> None:
+        """Send a packet already carrying this logger's QN, PW and Flag (benchmarks)."""
+        now = time.monotonic()
+        self.unanswered[qn] = [packet, now, now]
+        self._send(packet)
+
+    def remember(self, raw: bytes) -> None:
+        """Keep a packet in the buffer without sending it (recorded during an outage)."""
+        decoded = hj212.decode_packet(raw)
+        self.buffer[(decoded.cn, decoded.data_time or "")] = raw
+
+    def _send(self, raw: bytes) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(raw)
+
+    async def run(self) -> None:
+        delay = RECONNECT_MIN_SECONDS
+        while not self._stopping:
+            try:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+            except OSError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+                continue
+            delay = RECONNECT_MIN_SECONDS
+            self._writer = writer
+            self.connected.set()
+            for entry in list(self.unanswered.values()):
+                writer.write(entry[0])  # what was unanswered goes again, in order
+                self.latencies.resent += 1
+            resender = asyncio.create_task(self._resend_loop())
+            try:
+                await self._read(reader)
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                resender.cancel()
+                self.connected.clear()
+                self._writer = None
+                writer.close()
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._writer is not None:
+            self._writer.close()
+
+    async def _resend_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.resend_seconds / 2)
+            now = time.monotonic()
+            for entry in list(self.unanswered.values()):
+                if now - entry[2] >= self.resend_seconds:
+                    entry[2] = now
+                    self.latencies.resent += 1
+                    self._send(entry[0])
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        framer = Framer()
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            for event in framer.feed(data):
+                if isinstance(event, Frame):
+                    self._on_packet(hj212.decode_packet(event.raw), event.raw)
+
+    def _on_packet(self, packet: hj212.Packet, raw: bytes) -> None:
+        if packet.cn == protocol.CN_DATA_ANSWER:
+            sent = self.unanswered.pop(packet.qn, None)
+            if sent is not None:
+                self.latencies.add(time.monotonic() - sent[1])
+            return
+        self.commands.append(packet)
+        for reply in self._answer(packet, protocol.cp_fields(raw)):
+            self._send(reply)
+
+    def _answer(self, packet: hj212.Packet, cp: Mapping[str, str]) -> list[bytes]:
+        def control(cn: str, body: str) -> bytes:
+            return hj212.frame(
+                f"QN={packet.qn};ST={protocol.ST_SYSTEM};CN={cn};PW={self.pw};MN={self.mn};"
+                f"Flag=4;CP=&&{body}&&"
+            )
+
+        ready = control(protocol.CN_ANSWER_REQUEST, "QnRtn=1")
+        if packet.cn == protocol.CN_GET_TIME:
+            clock = protocol.local_text(self.now(), self.timezone)
+            upload = hj212.frame(
+                f"QN={packet.qn};ST=31;CN=1011;PW={self.pw};MN={self.mn};Flag=4;"
+                f"CP=&&SystemTime={clock}&&"
+            )
+            return [ready, upload, control(protocol.CN_ANSWER_RESULT, "ExeRtn=1")]
+        if packet.cn == protocol.CN_SET_TIME and "SystemTime" in cp:
+            wanted = hj212.parse_data_time(cp["SystemTime"], self.timezone)
+            self.clock_offset_seconds = (wanted - datetime.now(UTC)).total_seconds()
+            return [ready, control(protocol.CN_ANSWER_RESULT, "ExeRtn=1")]
+        if packet.cn in (protocol.CN_GET_MINUTE, protocol.CN_GET_HOUR) and "BeginTime" in cp:
+            begin, end = cp["BeginTime"], cp.get("EndTime", cp["BeginTime"])
+            found = [
+                raw
+                for (cn, data_time), raw in sorted(self.buffer.items())
+                if cn == packet.cn and begin <= data_time <= end
+            ]
+            out = [ready]
+            for raw in found:
+                qn = self.next_qn()
+                relabelled = relabel(raw, qn=qn, pw=self.pw)
+                now = time.monotonic()
+                self.unanswered[qn] = [relabelled, now, now]
+                out.append(relabelled)
+            result = protocol.EXE_RETURN_SUCCESS if found else protocol.EXE_RETURN_NO_DATA
+            return [*out, control(protocol.CN_ANSWER_RESULT, f"ExeRtn={result}")]
+        return [control(protocol.CN_ANSWER_REQUEST, "QnRtn=2")]  # refused: not supported
+
+
+class Sink(Protocol):
+    """Where the simulator's other messages (JSON readings) go: the MQTT publisher."""
+
+    def publish(self, plant: str, topic: str, payload: bytes) -> None: ...
+
+
+class TcpLoggers:
+    """Many `SimLogger`s on one event loop in a thread; HJ 212 packets go over TCP."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        stacks: Mapping[str, str],
+        timezone: str = "Asia/Shanghai",
+        *,
+        mqtt_sink: Sink | None = None,
+        resend_seconds: float = RESEND_SECONDS,
+        clock_offsets: Mapping[str, float] | None = None,
+    ) -> None:
+        self.latencies = Latencies()
+        offsets = clock_offsets or {}
+        self.loggers = {
+            mn: SimLogger(
+                host, port, mn, pw, timezone,
+                resend_seconds=resend_seconds,
+                clock_offset_seconds=offsets.get(mn, 0.0),
+                latencies=self.latencies,
+            )
+            for mn, pw in stacks.items()
+        }  # fmt: skip
+        self.mqtt_sink = mqtt_sink
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="tcp-loggers", daemon=True)
+        self._ready = threading.Event()
+
+    def start(self) -> TcpLoggers:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        tasks = [self.loop.create_task(logger.run()) for logger in self.loggers.values()]
+        self.loop.call_soon(self._ready.set)
+        with contextlib.suppress(asyncio.CancelledError):
+            self.loop.run_until_complete(asyncio.gather(*tasks))
+
+    def call(self, fn: Callable[[], object]) -> None:
+        """Run `fn` on the loggers' loop."""
+        self.loop.call_soon_threadsafe(fn)
+
+    def publish(self, plant: str, topic: str, payload: bytes) -> None:
+        if topic.endswith("/hj212"):
+            mn = hj212.decode_packet(payload).mn
+            logger = self.loggers.get(mn)
+            if logger is not None:
+                self.call(lambda: logger.submit(payload))
+                return
+        if self.mqtt_sink is not None:
+            self.mqtt_sink.publish(plant, topic, payload)
+
+    def unanswered(self) -> int:
+        return sum(len(logger.unanswered) for logger in self.loggers.values())
+
+    def stop(self) -> None:
+        def stop_all() -> None:
+            for logger in self.loggers.values():
+                logger.stop()
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
+
+        if self._thread.is_alive():
+            self.call(stop_all)
+            self._thread.join(10)
+
+
+def registry_stacks(registry: Registry) -> dict[str, str]:
+    """MN -> PW of every stack with a data logger (PW 123456, the factory default, if unset)."""
+    return {
+        meter.hj212_mn: meter.hj212_pw or "123456"
+        for plant in registry.plants
+        for meter in plant.meters
+        if meter.hj212_mn
+    }

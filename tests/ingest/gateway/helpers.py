@@ -1,0 +1,153 @@
+"""A blocking test logger and a gateway stack (real Mosquitto, collector, InfluxDB)."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ingest import hj212
+from ingest.gateway.framing import Frame, Framer
+from ingest.store import InfluxStore
+from scripts.devstack import free_port
+from tests.builders import MeterSpec, RegistryBuilder
+from tests.conftest import Process, wait_until, write_registry
+
+MN = "33112400SL001STACK000001"
+PW = "pw0001"
+OTHER_MN = "33112400SL002STACK000001"
+
+
+def registry(path: Path, *, pw: str = PW) -> Path:
+    builder = RegistryBuilder()
+    builder.plant(
+        "sl-001",
+        "synthetic_leather",
+        [MeterSpec("stack-1", "voc", {"hj212_mn": MN, "hj212_pw": pw})],
+    )
+    builder.plant(
+        "sl-002",
+        "synthetic_leather",
+        [MeterSpec("stack-1", "voc", {"hj212_mn": OTHER_MN})],
+    )
+    return write_registry(path, builder.toml())
+
+
+def local_text(ts: datetime) -> str:
+    return (ts + timedelta(hours=8)).strftime("%Y%m%d%H%M%S")  # Asia/Shanghai has no DST
+
+
+def packet(
+    ts: datetime,
+    *,
+    qn: str | None = None,
+    mn: str = MN,
+    pw: str = PW,
+    cn: str = "2011",
+    flag: str = "5",
+    nmhc: float = 12.5,
+) -> bytes:
+    kind = "Rtd" if cn == "2011" else "Avg"
+    return hj212.encode_packet(
+        qn=qn or local_text(ts) + "000",
+        cn=cn,
+        mn=mn,
+        pw=pw,
+        flag=flag,
+        data_time=local_text(ts),
+        items={"a24088": {kind: str(nmhc), "Flag": "N"}},
+    )
+
+
+class Logger:
+    """A data logger on a blocking socket: sends bytes, collects decoded answers."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock.settimeout(0.2)
+        self.framer = Framer()
+        self.received: list[hj212.Packet] = []
+
+    def send(self, data: bytes, pieces: int = 1, pause_s: float = 0.0) -> None:
+        step = max(1, len(data) // pieces)
+        for start in range(0, len(data), step):
+            self.sock.sendall(data[start : start + step])
+            if pause_s:
+                time.sleep(pause_s)
+
+    def poll(self) -> bool:
+        """Read what has arrived; False once the gateway has closed the connection."""
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        for event in self.framer.feed(data):
+            if isinstance(event, Frame):
+                self.received.append(hj212.decode_packet(event.raw))
+        return True
+
+    def answers(self, cn: str = "9014") -> list[str]:
+        return [p.qn for p in self.received if p.cn == cn]
+
+    def wait_answer(self, qn: str, timeout: float = 30.0, cn: str = "9014") -> bool:
+        return wait_until(lambda: self.poll() and qn in self.answers(cn), timeout)
+
+    def wait_closed(self, timeout: float = 30.0) -> bool:
+        return wait_until(lambda: not self.poll(), timeout)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass
+class GatewayStack:
+    port: int
+    store: InfluxStore
+    env: dict[str, str]
+
+
+def gateway_env(
+    registry_path: Path, mqtt_port: int, influx_url: str, db: str, **extra: str
+) -> dict[str, str]:
+    env = {
+        "PLANTWATCH_REGISTRY": str(registry_path),
+        "PLANTWATCH_MQTT_PORT": str(mqtt_port),
+        "PLANTWATCH_INFLUX_URL": influx_url,
+        "PLANTWATCH_INFLUX_DB": db,
+        "PLANTWATCH_HJ212_PORT": str(free_port()),
+        "PLANTWATCH_SHARE_GROUP": "",
+        # a fresh persistent session: never one holding another test's queued packets
+        "PLANTWATCH_COLLECTOR_ID": f"collector-{uuid.uuid4().hex[:8]}",
+        "PLANTWATCH_HJ212_GATEWAY_ID": f"gateway-{uuid.uuid4().hex[:8]}",
+        "PLANTWATCH_STATS_INTERVAL_SECONDS": "3600",
+        "PLANTWATCH_LOG_JSON": "false",
+    }
+    env.update(extra)
+    return env
+
+
+def wait_listening(process: Process, port: int, timeout: float = 30.0) -> None:
+    def up() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    assert wait_until(up, timeout), process.log()
+
+
+def count(store: InfluxStore, measurement: str = "voc", where: str = "") -> int:
+    series = store.query(f"SELECT count(nmhc_mgm3) FROM {measurement} {where}")
+    return int(series[0].values[0][1]) if series and series[0].values else 0
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)

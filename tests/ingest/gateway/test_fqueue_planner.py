@@ -1,0 +1,82 @@
+"""The forward queue's durability rules and the planner's gap and drift rules (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest.gateway import fqueue
+from ingest.gateway.forward import parse_targets
+from ingest.gateway.fqueue import FileQueue
+from ingest.gateway.planner import Backfill, backfill_for, drift_seconds
+
+T = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+GAP = timedelta(minutes=10)
+SPAN = timedelta(hours=72)
+
+
+def test_records_survive_reopening_and_the_cursor_moves_only_on_commit(tmp_path: Path) -> None:
+    q = FileQueue(tmp_path)
+    q.append([b"##0001A0000\r\n", b"##0002BB0000"], 1000)
+    q.append([b"##0003CCC0000"], 2000)
+    first = q.read(q.cursor, 10)
+    assert [r.packet for r in first] == [b"##0001A0000", b"##0002BB0000", b"##0003CCC0000"]
+    q.commit(first[0].end)
+    q.close()
+    again = FileQueue(tmp_path)
+    assert [r.packet for r in again.read(again.cursor, 10)] == [b"##0002BB0000", b"##0003CCC0000"]
+    assert again.oldest_queued_ms() == 1000
+
+
+def test_a_torn_tail_is_cut_off(tmp_path: Path) -> None:
+    q = FileQueue(tmp_path)
+    q.append([b"##0001A0000"], 1)
+    q.close()
+    with open(tmp_path / "queue.log", "ab") as f:
+        f.write(b"00000050 0000000000002 ##00")  # a crash in the middle of a record
+    again = FileQueue(tmp_path)
+    assert [r.packet for r in again.read(0, 10)] == [b"##0001A0000"]
+    again.append([b"##0002BB0000"], 3)
+    assert [r.packet for r in again.read(0, 10)] == [b"##0001A0000", b"##0002BB0000"]
+
+
+def test_a_drained_queue_starts_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fqueue, "COMPACT_BYTES", 10)
+    q = FileQueue(tmp_path)
+    q.append([b"##0001A0000"] * 3, 1)
+    q.commit(q.read(0, 3)[-1].end)
+    assert (q.size, q.cursor) == (0, 0)
+    q.append([b"##0002BB0000"], 2)
+    assert [r.packet for r in FileQueue(tmp_path).read(0, 5)] == [b"##0002BB0000"]
+
+
+@pytest.mark.parametrize(
+    ("cn", "last", "new", "expected"),
+    [
+        ("2051", None, T, None),  # nothing seen yet
+        ("2051", T, T + 10 * MIN, None),  # within the allowed silence
+        ("2051", T, T + 3 * 60 * MIN, Backfill("2051", T + MIN, T + 179 * MIN)),
+        ("2011", T, T + 30 * MIN, Backfill("2051", T + MIN, T + 29 * MIN)),  # real-time gap
+        ("2051", T + 60 * MIN, T, None),  # a back-filled, older packet
+        ("2061", T, T + 2 * 60 * MIN, None),  # the next hour but one: not yet a gap
+        ("2061", T, T + 5 * 60 * MIN, Backfill("2061", T + 60 * MIN, T + 4 * 60 * MIN)),
+        ("2081", T, T + 5 * 60 * MIN, None),  # events are not data levels
+        ("2051", T, T + 6000 * MIN, Backfill("2051", T + 5999 * MIN - SPAN, T + 5999 * MIN)),
+    ],
+)
+def test_backfill_for(cn: str, last, new, expected) -> None:
+    assert backfill_for(cn, last, new, GAP, SPAN) == expected
+
+
+def test_drift_and_targets() -> None:
+    assert drift_seconds(T + timedelta(seconds=93.5), T) == 93.5
+    assert drift_seconds(T, T + MIN) == -60.0
+    assert parse_targets("a.example:9212, 10.0.0.1:20001") == [
+        ("a.example", 9212),
+        ("10.0.0.1", 20001),
+    ]
+    with pytest.raises(ValueError, match="host:port"):
+        parse_targets("nohost")

@@ -1,0 +1,75 @@
+"""Simulated TCP loggers against a real gateway: resend, reconnect, nothing lost or doubled."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest import hj212
+from ingest.store import InfluxStore
+from scripts.devstack import Server
+from simulators.tcp_logger import TcpLoggers, relabel
+from tests.conftest import wait_until
+from tests.ingest.gateway.helpers import (
+    MN,
+    OTHER_MN,
+    PW,
+    count,
+    gateway_env,
+    now_utc,
+    packet,
+    registry,
+    wait_listening,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+def test_relabel_keeps_the_data_and_sets_qn_pw_flag() -> None:
+    original = packet(now_utc(), qn="1", pw="123456", flag="4")
+    raw = relabel(original, qn="20260301080000123", pw="secret")
+    decoded = hj212.decode_packet(raw)
+    assert (decoded.qn, decoded.header["PW"], decoded.header["Flag"]) == (
+        "20260301080000123", "secret", "5",
+    )  # fmt: skip
+    assert decoded.items == hj212.decode_packet(original).items
+
+
+def test_loggers_resend_through_a_gateway_sigkill_and_store_each_packet_once(
+    tmp_path: Path, mosquitto: Server, influx_url: str, store: InfluxStore, spawn
+) -> None:
+    env = gateway_env(registry(tmp_path / "r.toml"), mosquitto.port, influx_url, store.database)
+    spawn(["ingest"], env, "collector")
+    gateway = spawn(["ingest", "hj212-gateway"], env, "gateway")
+    port = int(env["PLANTWATCH_HJ212_PORT"])
+    wait_listening(gateway, port)
+    loggers = TcpLoggers(
+        "127.0.0.1", port, {MN: PW, OTHER_MN: "123456"}, resend_seconds=1.0
+    ).start()
+    try:
+        t0 = now_utc() - timedelta(hours=2)
+        sent = 0
+
+        def send(first: int, last: int) -> None:
+            nonlocal sent
+            for i in range(first, last):
+                for mn in (MN, OTHER_MN):
+                    payload = packet(t0 + timedelta(minutes=i), mn=mn, qn="1")
+                    loggers.publish("", "x/hj212", payload)
+                    sent += 1
+
+        send(0, 20)
+        assert wait_until(lambda: loggers.unanswered() == 0, 60), gateway.log()
+        gateway.kill()  # SIGKILL: whatever was unanswered, the loggers resend
+        send(20, 40)
+        assert wait_until(lambda: loggers.unanswered() == 40, 30)
+        gateway.start()
+        send(40, 60)
+        assert wait_until(lambda: loggers.unanswered() == 0, 90), gateway.log()
+        assert wait_until(lambda: count(store) == sent, 60), (count(store), sent)
+        assert loggers.latencies.answered == sent
+        assert loggers.latencies.resent >= 40
+    finally:
+        loggers.stop()
