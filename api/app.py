@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -17,16 +17,19 @@ from api.alerts.runtime import build_runtime
 from api.auth import KeyRing, Principal
 from api.db import connect
 from api.keys import KeyStore
+from api.limits import ReadLimiter, body_limits, expensive_read
+from api.middleware import install as install_middleware
 from api.push import ReadingPublisher, ingest_rules
 from api.ranges import RangeError
 from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
-from api.routes import health, keys, kpi, plants, readings, usage, web
+from api.routes import docs, health, keys, kpi, plants, readings, usage, web
 from api.routes import voc as voc_routes
 from api.settings import ApiSettings
 from api.usage import step_rules
 from ingest.errors import StoreRejected, StoreUnavailable
 from ingest.registry import load_registry
+from ingest.schema import MAX_PAYLOAD_BYTES
 from ingest.store import InfluxStore
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         title="plantwatch",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # api/routes/docs.py serves /docs from local assets
+        redoc_url=None,
         description="Coal-to-gas KPI and VOC compliance for Songyang county.",
     )
     app.state.settings = settings
@@ -73,6 +78,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.publisher = ReadingPublisher(settings)
     app.state.alert_repo = AlertRepo(app.state.db)
     app.state.keyring = KeyRing()
+    app.state.read_limiter = ReadLimiter(settings.api_max_concurrent_reads)
+    install_middleware(app, request_body_limits(settings))
     if settings.admin_key is not None:
         app.state.keyring.add(settings.admin_key.get_secret_value(), Principal("admin", "admin"))
 
@@ -106,18 +113,25 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     app.include_router(health.router)
-    app.include_router(kpi.router)
+    app.include_router(kpi.router, dependencies=[Depends(expensive_read)])
     app.include_router(plants.router)
-    app.include_router(usage.router)
+    app.include_router(usage.router, dependencies=[Depends(expensive_read)])
     app.include_router(readings.router)
     app.include_router(keys.router)
-    app.include_router(voc_routes.router)
+    app.include_router(voc_routes.router, dependencies=[Depends(expensive_read)])
     app.include_router(alert_routes.router)
     app.include_router(web.router)
+    app.include_router(docs.router)
     return app
 
 
 ROLLUP_STOP_SECONDS = 10.0
+PUSH_PATH = r"/api/v1/plants/[^/]+/meters/[^/]+/readings"
+
+
+def request_body_limits(settings: ApiSettings) -> Callable[[str], int]:
+    """Bytes a request body may have: HTTP push up to a MQTT payload, everything else small."""
+    return body_limits(settings.api_max_body_bytes, [(PUSH_PATH, MAX_PAYLOAD_BYTES)])
 
 
 def rollup_job(settings: ApiSettings, store: InfluxStore) -> RollupJob:

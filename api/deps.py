@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -33,22 +33,33 @@ def get_alert_repo(request: Request) -> AlertRepo:
     return request.app.state.alert_repo
 
 
+MISSING_KEY = "missing 'Authorization: Bearer <key>' header"
+UNKNOWN_KEY = "unknown API key"
+
+
+def resolve_key(state: Any, secret: str) -> Principal | None:
+    """The live principal of `secret` (settings' admin key or a stored, unrevoked key)."""
+    keyring: KeyRing = state.keyring
+    keys: KeyStore = state.keys
+    return keyring.lookup(secret) or keys.lookup(secret)
+
+
 def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    # api.middleware.AuthFirstMiddleware has resolved the key already (before any body).
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
     if credentials is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing 'Authorization: Bearer <key>' header",
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"}
         )
-    keyring: KeyRing = request.app.state.keyring
-    keys: KeyStore = request.app.state.keys
-    principal = keyring.lookup(credentials.credentials) or keys.lookup(credentials.credentials)
+    principal = resolve_key(request.app.state, credentials.credentials)
     if principal is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "Bearer"}
+            status.HTTP_401_UNAUTHORIZED, UNKNOWN_KEY, headers={"WWW-Authenticate": "Bearer"}
         )
     return principal
 

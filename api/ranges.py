@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -169,6 +170,17 @@ def plan_segments(
             ]
     segments = [Segment("raw", start, h0), *middle, Segment("raw", h1, end)]
     return [s for s in segments if s.start < s.end]
+
+
+def check_raw_span(plan: Sequence[Segment], max_raw: timedelta) -> None:
+    """Refuse a plan that would scan more than `max_raw` of raw points (rollups answer the rest)."""
+    raw = sum((s.end - s.start for s in plan if s.source == "raw"), timedelta(0))
+    if raw > max_raw:
+        raise RangeError(
+            f"this request needs {raw / DAY:.1f} days of raw readings, more than the "
+            f"{max_raw / DAY:g} allowed: use whole-hour intervals (e.g. every=1h or 1d), "
+            "which rolled-up data answers, or a shorter range"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -87,6 +88,18 @@ class ApiSettings(CommonSettings):
     usage_max_buckets: int = 5000
     # HTTP push waits this long for the broker's PUBACK before answering 503.
     push_timeout_seconds: float = 10.0
+    # Limits before work (api/limits.py): request bodies other than HTTP push are small JSON;
+    # expensive reads (KPI, usage, VOC, exports) in flight at once per key; raw data one
+    # usage request may scan where rollups do not answer (buckets not whole hours, or not
+    # rolled up yet).
+    api_max_body_bytes: int = Field(65_536, gt=0)
+    api_max_concurrent_reads: int = Field(4, ge=1)
+    usage_max_raw_days: float = Field(31.0, gt=0)
+    # An open alert stream re-checks its key this often and closes once the key is revoked.
+    stream_key_check_seconds: float = Field(10.0, gt=0)
+    # HTTPS: both set, uvicorn serves TLS with them (docs/operations.md).
+    api_tls_certfile: Path | None = None
+    api_tls_keyfile: Path | None = None
 
     @field_validator("timezone")
     @classmethod

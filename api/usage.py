@@ -23,7 +23,7 @@ from api.consumption import (
     raw_statements,
     rollup_statement,
 )
-from api.ranges import EPOCH, Segment, ceil_to, floor_to, plan_segments
+from api.ranges import EPOCH, Segment, ceil_to, check_raw_span, floor_to, plan_segments
 from api.rollup import Watermarks
 from api.settings import ApiSettings, KpiDefinition
 from ingest.store import InfluxStore
@@ -181,9 +181,15 @@ def usage(
     every: timedelta,
     offset: timedelta,
     first_bucket: datetime,
+    max_raw: timedelta | None = None,
 ) -> tuple[list[Interval], list[Segment]]:
-    """Usage of `plants` (summed) per interval, and the stretches each source answered."""
+    """Usage of `plants` (summed) per interval, and the stretches each source answered.
+
+    With `max_raw`, a range needing more raw data than that is refused (RangeError).
+    """
     plan = plan_segments(start, end, tz, marks.hourly, marks.daily, every, offset)
+    if max_raw is not None:
+        check_raw_span(plan, max_raw)
     # A sector without plants uses no fuel: nothing to ask InfluxDB.
     sums = query_sums(store, [plan], rules, plants, False, every, offset)[0] if plants else {}
     return intervals(sums, start, end, first_bucket, every, d), plan

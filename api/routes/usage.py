@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -78,6 +78,7 @@ async def _answer(
             window.every,
             window.offset,
             window.first_bucket,
+            timedelta(days=settings.usage_max_raw_days),
         )
 
     rows, plan = await run_in_threadpool(compute)
