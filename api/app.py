@@ -23,6 +23,7 @@ from api.push import ReadingPublisher, ingest_rules
 from api.ranges import RangeError
 from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
+from api.routes import audit as audit_routes
 from api.routes import docs, health, keys, kpi, plants, readings, usage, web
 from api.routes import voc as voc_routes
 from api.settings import ApiSettings
@@ -122,6 +123,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(alert_routes.router)
     app.include_router(web.router)
     app.include_router(docs.router)
+    app.include_router(audit_routes.router)
     return app
 
 

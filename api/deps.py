@@ -44,6 +44,12 @@ def resolve_key(state: Any, secret: str) -> Principal | None:
     return keyring.lookup(secret) or keys.lookup(secret)
 
 
+def key_is_live(request: Request) -> bool:
+    """Whether the request's bearer key is still accepted (long streams re-check it)."""
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and resolve_key(request.app.state, secret.strip()) is not None
+
+
 def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

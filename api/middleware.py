@@ -84,7 +84,9 @@ class SecurityHeadersMiddleware:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                added = [(k.encode(), v.encode()) for k, v in extra.items() if k.encode() not in present]
+                added = [
+                    (k.encode(), v.encode()) for k, v in extra.items() if k.encode() not in present
+                ]
                 message = {**message, "headers": [*message.get("headers", []), *added]}
             await send(message)
 

@@ -26,7 +26,7 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MIN_EVERY = timedelta(minutes=1)
 MAX_RANGE = timedelta(days=3660)
-EVERY_PATTERN = re.compile(r"^([1-9][0-9]{0,5})(m|h|d|w)$")
+EVERY_PATTERN = re.compile(r"\A([1-9][0-9]{0,5})(m|h|d|w)\Z")
 EVERY_UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

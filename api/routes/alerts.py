@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.alerts.model import KINDS, STATUSES, AlertConflict, AlertNotFound
 from api.alerts.repo import MAX_COMMENT_CHARS, AlertRepo
 from api.auth import Principal
-from api.deps import AlertRepoDep, ReaderDep, SettingsDep, require_roles
+from api.deps import AlertRepoDep, ReaderDep, SettingsDep, key_is_live, require_roles
 
 # Ids are SQL BIGINTs: a larger number in the path is a 422, not a database overflow.
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -77,7 +78,13 @@ async def stream_alerts(
     async def events() -> AsyncIterator[ServerSentEvent]:
         cursor = start
         yield ServerSentEvent(json.dumps({"last_event_id": cursor}), event="ready")
+        checked = time.monotonic()
         while not await request.is_disconnected():
+            if time.monotonic() - checked >= settings.stream_key_check_seconds:
+                if not await run_in_threadpool(key_is_live, request):
+                    yield ServerSentEvent(json.dumps({"detail": "key revoked"}), event="revoked")
+                    return
+                checked = time.monotonic()
             batch = await run_in_threadpool(repo.events_after, cursor)
             for e in batch:
                 cursor = e.id

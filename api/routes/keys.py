@@ -28,12 +28,14 @@ async def list_keys(_: AdminDep, keys: KeysDep) -> dict[str, Any]:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_key(
-    body: NewKey, _: AdminDep, keys: KeysDep, registry: RegistryDep
+    body: NewKey, admin: AdminDep, keys: KeysDep, registry: RegistryDep
 ) -> dict[str, Any]:
     """A new key; its secret is in this answer only."""
     known = {p.id for p in registry.plants}
     try:
-        info, secret = await run_in_threadpool(keys.create, body.name, body.role, body.plant, known)
+        info, secret = await run_in_threadpool(
+            keys.create, body.name, body.role, body.plant, known, admin.name
+        )
     except ApiKeyError as exc:
         raise HTTPException(422, str(exc)) from exc
     return {**info.as_dict(), "key": secret}
@@ -41,11 +43,11 @@ async def create_key(
 
 @router.delete("/{key_id}")
 async def revoke_key(
-    key_id: Annotated[int, Path(ge=1, le=2_147_483_647)], _: AdminDep, keys: KeysDep
+    key_id: Annotated[int, Path(ge=1, le=2_147_483_647)], admin: AdminDep, keys: KeysDep
 ) -> dict[str, Any]:
     """Revoke a key (idempotent)."""
     try:
-        info = await run_in_threadpool(keys.revoke, key_id)
+        info = await run_in_threadpool(keys.revoke, key_id, admin.name)
     except ApiKeyError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     return info.as_dict()

@@ -28,3 +28,12 @@ export function toast(message, kind = "info") {
 export function placeholder(text, kind = "muted") {
   return `<div class="placeholder ${kind}">${esc(text)}</div>`;
 }
+
+/**
+ * Widths and offsets given as `data-width` / `data-left` in generated HTML, set through the
+ * CSSOM: the page's Content-Security-Policy allows no inline `style` attributes.
+ */
+export function applyGeometry(root) {
+  for (const el of root.querySelectorAll("[data-width]")) el.style.width = el.dataset.width;
+  for (const el of root.querySelectorAll("[data-left]")) el.style.left = el.dataset.left;
+}

@@ -2,7 +2,7 @@
 
 import { ApiError, get, normalizeHistory } from "./api.js";
 import { shareHistoryChart } from "./charts.js";
-import { $, esc, placeholder } from "./dom.js";
+import { $, applyGeometry, esc, placeholder } from "./dom.js";
 import { fmtNumber, fmtPct, fmtTime, label, t } from "./i18n.js";
 
 const STATUSES = ["gas", "mixed", "coal", "idle", "unknown"];
@@ -41,6 +41,7 @@ async function loadKpi(root) {
   renderFuel($("#fuel-card .body", root), kpi.rows);
   renderCo2($("#co2-card .body", root), kpi.rows);
   renderFirms($("#firms", root), kpi.rows);
+  applyGeometry(root);
   return kpi;
 }
 
@@ -66,9 +67,9 @@ function renderHero(el, kpi) {
         <span class="muted">${esc(t("ov.active"))}: <b>${esc(active)}</b> / ${esc(kpi.firms)} ${esc(t("ov.firms"))}</span>
       </div>
       <div class="bar" role="img" aria-label="${esc(fmtPct(share))} / ${esc(fmtPct(goal, 0))}">
-        <div class="bar-upper" style="width:${pct(kpi.share_upper)}"></div>
-        <div class="bar-fill ${met ? "ok" : "warn"}" style="width:${pct(share)}"></div>
-        <div class="bar-goal" style="left:${pct(goal)}"><span>${esc(t("ov.goal"))} ${esc(fmtPct(goal, 0))}</span></div>
+        <div class="bar-upper" data-width="${pct(kpi.share_upper)}"></div>
+        <div class="bar-fill ${met ? "ok" : "warn"}" data-width="${pct(share)}"></div>
+        <div class="bar-goal" data-left="${pct(goal)}"><span>${esc(t("ov.goal"))} ${esc(fmtPct(goal, 0))}</span></div>
       </div>
       <div class="bar-scale"><span>0%</span><span>50%</span><span>100%</span></div>
       <div class="muted small">${esc(t("ov.upper", { upper: fmtPct(kpi.share_upper) }))} · ${esc(
@@ -96,7 +97,7 @@ function renderFuel(el, rows) {
   const coal = sum(rows, "coal_kgce") / 1000;
   const total = gas + coal || 1;
   el.innerHTML = `
-    <div class="split-bar"><div class="gas" style="width:${(gas / total) * 100}%"></div><div class="coal" style="width:${(coal / total) * 100}%"></div></div>
+    <div class="split-bar"><div class="gas" data-width="${(gas / total) * 100}%"></div><div class="coal" data-width="${(coal / total) * 100}%"></div></div>
     <div class="legend-rows">
       <div><span class="swatch gas"></span>${esc(label("fuel", "gas"))}<b>${esc(fmtNumber(gas, 1))}</b> ${esc(t("ov.tce"))}<span class="muted">${esc(fmtPct(gas / total))}</span></div>
       <div><span class="swatch coal"></span>${esc(label("fuel", "coal"))}<b>${esc(fmtNumber(coal, 1))}</b> ${esc(t("ov.tce"))}<span class="muted">${esc(fmtPct(coal / total))}</span></div>
@@ -127,7 +128,7 @@ function renderFirms(el, rows) {
           <td class="w-frac">${
             r.gas_fraction === null
               ? `<span class="muted">–</span>`
-              : `<div class="mini-bar"><div style="width:${r.gas_fraction * 100}%"></div></div><span class="small">${esc(fmtPct(r.gas_fraction))}</span>`
+              : `<div class="mini-bar"><div data-width="${r.gas_fraction * 100}%"></div></div><span class="small">${esc(fmtPct(r.gas_fraction))}</span>`
           }</td>
           <td class="num">${esc(fmtNumber(r.gas_m3))}</td>
           <td class="num">${esc(fmtNumber(r.coal_kg))}</td>
