@@ -23,14 +23,14 @@ REGISTRY = '[county]\nname = "Test"\n[[plants]]\nid = "sl-001"\nsector = "synthe
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
     registry = tmp_path / "registry.toml"
     registry.write_text(REGISTRY, encoding="utf-8")
     app = create_app(
         ApiSettings(
             registry=registry,
             admin_key=SecretStr(ADMIN),
-            database_url=f"sqlite:///{tmp_path}/alerts.db",
+            database_url=database_url,
             alert_engine_enabled=False,
         )
     )
