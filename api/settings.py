@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from ingest.settings import CommonSettings
 
@@ -100,6 +100,17 @@ class ApiSettings(CommonSettings):
     # HTTPS: both set, uvicorn serves TLS with them (docs/operations.md).
     api_tls_certfile: Path | None = None
     api_tls_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiSettings:
+        # Half a TLS setup would silently serve plain HTTP: refuse it at start.
+        given = (self.api_tls_certfile, self.api_tls_keyfile)
+        if (given[0] is None) != (given[1] is None):
+            raise ValueError("set both PLANTWATCH_API_TLS_CERTFILE and PLANTWATCH_API_TLS_KEYFILE")
+        for path in given:
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        return self
 
     @field_validator("timezone")
     @classmethod
