@@ -4,15 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-APT_PACKAGES := mosquitto mosquitto-clients influxdb chromium fonts-wqy-microhei
+APT_PACKAGES := mosquitto mosquitto-clients influxdb chromium fonts-wqy-microhei postgresql openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench deps venv clean help
+.PHONY: run test test-pg lint bench deps venv clean help
 
 help:
 	@echo "make run    start Mosquitto, InfluxDB, collector, API and a simulated county (Ctrl-C stops)"
 	@echo "make test   run the test suite against real Mosquitto and InfluxDB"
+	@echo "make test-pg  the API and alert tests again, on a private PostgreSQL"
 	@echo "make lint   ruff (lint + format check) and mypy"
 	@echo "make bench  benchmarks; results in bench/results/"
 
@@ -23,6 +24,8 @@ deps:
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
@@ -42,6 +45,10 @@ run: deps venv
 
 test: deps venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The SQL-backed API tests (keys, alerts, audit, roles, limits ...) on PostgreSQL instead of SQLite.
+test-pg: deps venv
+	PLANTWATCH_TEST_DATABASE=postgresql $(PY) -m pytest tests/api $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -84,19 +84,11 @@ def serve(settings: ApiSettings) -> int:
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         access_log=False,
-        **tls_options(settings),
+        # Both set (ApiSettings checks the pair): HTTPS only; neither: plain HTTP.
+        ssl_certfile=settings.api_tls_certfile,
+        ssl_keyfile=settings.api_tls_keyfile,
     )
     return 0
-
-
-def tls_options(settings: ApiSettings) -> dict[str, str]:
-    """uvicorn's TLS arguments when a certificate and key are configured (else plain HTTP)."""
-    if settings.api_tls_certfile is None or settings.api_tls_keyfile is None:
-        return {}
-    return {
-        "ssl_certfile": str(settings.api_tls_certfile),
-        "ssl_keyfile": str(settings.api_tls_keyfile),
-    }
 
 
 def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
