@@ -77,6 +77,9 @@ def check_new_key(name: str, role: str, plant: str | None, known_plants: set[str
     """Refuse a role outside ROLES, a plant key without a (known) plant, a plant on another role."""
     if not name.strip() or len(name) > MAX_NAME_CHARS:
         raise ApiKeyError(f"name must be 1 to {MAX_NAME_CHARS} characters")
+    # PostgreSQL text cannot hold NUL, and a name is shown in logs and the audit trail.
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ApiKeyError("name must not contain control characters")
     if role not in ROLES:
         raise ApiKeyError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if role == "plant":

@@ -29,7 +29,8 @@ MAX_LIST = 1000
 
 
 class ActionBody(BaseModel):
-    comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
+    # NUL: PostgreSQL text cannot hold it.
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS, pattern=r"^[^\x00]*$")
 
 
 @router.get("")

@@ -116,6 +116,9 @@ def test_officer_actions(client: TestClient) -> None:
         == 422
     )
     assert client.post(f"{url}/ack", content=b"not json", headers=h(OFFICER)).status_code == 422
+    # NUL cannot be stored in PostgreSQL text: refused up front, not a 500 from the database.
+    nul = client.post(f"{url}/ack", json={"comment": "a\x00b"}, headers=h(OFFICER))
+    assert nul.status_code == 422, nul.text
     resp = client.post(f"{url}/ack", json={"comment": "calling them"}, headers=h(OFFICER))
     assert resp.status_code == 200, resp.text
     assert (resp.json()["status"], resp.json()["acknowledged_by"], resp.json()["ack_comment"]) == (

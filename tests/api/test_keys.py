@@ -50,6 +50,8 @@ def test_revoke_unknown(keys: KeyStore) -> None:
         ("x", "plant", "ss-001\n", "must match"),
         ("x", "viewer", "ss-001", "only plant keys name a plant"),
         ("", "viewer", None, "name must be"),
+        ("\x00", "viewer", None, "control characters"),
+        ("bob\nadmin", "viewer", None, "control characters"),
     ],
 )
 def test_check_new_key_refuses(name: str, role: str, plant: str | None, message: str) -> None:
