@@ -19,8 +19,9 @@ from api.alerts.repo import MAX_COMMENT_CHARS, AlertRepo
 from api.auth import Principal
 from api.deps import AlertRepoDep, ReaderDep, SettingsDep, key_is_live, require_roles
 
-# Ids are SQL BIGINTs: a larger number in the path is a 422, not a database overflow.
-AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# Ids are SQL INTEGERs (32-bit on PostgreSQL): a larger number in the path is a 422, not a
+# database overflow.
+AlertId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 OfficerDep = Annotated[Principal, Depends(require_roles("officer"))]

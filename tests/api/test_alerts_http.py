@@ -116,6 +116,9 @@ def test_officer_actions(client: TestClient) -> None:
         == 422
     )
     assert client.post(f"{url}/ack", content=b"not json", headers=h(OFFICER)).status_code == 422
+    # Past PostgreSQL's 32-bit INTEGER: refused up front, not a 500 from the database.
+    assert client.get("/api/v1/alerts/2147483648", headers=h(OFFICER)).status_code == 422
+    assert client.get("/api/v1/alerts/2147483647", headers=h(OFFICER)).status_code == 404
     # NUL cannot be stored in PostgreSQL text: refused up front, not a 500 from the database.
     nul = client.post(f"{url}/ack", json={"comment": "a\x00b"}, headers=h(OFFICER))
     assert nul.status_code == 422, nul.text
