@@ -7,11 +7,11 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 
+from api import errors
 from api.alerts.repo import AlertRepo
 from api.alerts.runtime import build_runtime
 from api.auth import KeyRing, Principal
@@ -19,16 +19,16 @@ from api.db import connect
 from api.keys import KeyStore
 from api.limits import ReadLimiter, body_limits, expensive_read
 from api.middleware import install as install_middleware
-from api.push import ReadingPublisher, ingest_rules
-from api.ranges import RangeError
+from api.push import ReadingPublisher
 from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
 from api.routes import audit as audit_routes
 from api.routes import docs, health, keys, kpi, plants, readings, usage, web
 from api.routes import voc as voc_routes
+from api.schemas import error_responses
 from api.settings import ApiSettings
 from api.usage import step_rules
-from ingest.errors import StoreRejected, StoreUnavailable
+from ingest.pipeline import IngestRules
 from ingest.registry import load_registry
 from ingest.schema import MAX_PAYLOAD_BYTES
 from ingest.store import InfluxStore
@@ -75,7 +75,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.store = InfluxStore.from_settings(settings)
     app.state.db = connect(settings.database_url)
     app.state.keys = KeyStore(app.state.db)
-    app.state.ingest_rules = ingest_rules(settings, registry)
+    app.state.ingest_rules = IngestRules.from_settings(settings, registry)
     app.state.publisher = ReadingPublisher(settings)
     app.state.alert_repo = AlertRepo(app.state.db)
     app.state.keyring = KeyRing()
@@ -84,42 +84,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
     if settings.admin_key is not None:
         app.state.keyring.add(settings.admin_key.get_secret_value(), Principal("admin", "admin"))
 
-    @app.exception_handler(StoreUnavailable)
-    async def store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": f"time-series store unavailable: {exc}"}, status_code=503)
-
-    @app.exception_handler(StoreRejected)
-    async def store_rejected(request: Request, exc: StoreRejected) -> JSONResponse:
-        log.error("store rejected a query", extra={"error": str(exc), "path": request.url.path})
-        return JSONResponse({"detail": "the time-series store rejected the query"}, status_code=502)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # A bug must still answer JSON, and leave its traceback in the log, not in the answer.
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return JSONResponse({"detail": "internal error; see the service log"}, status_code=500)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # The client's own input is not echoed back: it may not even be JSON-encodable
-        # (e.g. 1e999 parses as infinity), which would turn a 422 into a 500.
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": errors}, status_code=422)
-
-    @app.exception_handler(RangeError)
-    async def bad_range(request: Request, exc: RangeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
+    errors.install(app)
     app.include_router(health.router)
-    app.include_router(kpi.router, dependencies=[Depends(expensive_read)])
+    app.include_router(kpi.router, **EXPENSIVE)
     app.include_router(plants.router)
-    app.include_router(usage.router, dependencies=[Depends(expensive_read)])
+    app.include_router(usage.router, **EXPENSIVE)
     app.include_router(readings.router)
     app.include_router(keys.router)
-    app.include_router(voc_routes.router, dependencies=[Depends(expensive_read)])
+    app.include_router(voc_routes.router, **EXPENSIVE)
     app.include_router(alert_routes.router)
     app.include_router(web.router)
     app.include_router(docs.router)
@@ -128,6 +100,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
 
 ROLLUP_STOP_SECONDS = 10.0
+# Routers whose reads are expensive (InfluxDB scans): one of the key's read slots each.
+EXPENSIVE: dict[str, Any] = {
+    "dependencies": [Depends(expensive_read)],
+    "responses": error_responses(429),
+}
 PUSH_PATH = r"/api/v1/plants/[^/]+/meters/[^/]+/readings"
 
 

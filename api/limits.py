@@ -20,6 +20,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from api.auth import Principal
 from api.deps import get_principal
+from api.errors import PayloadTooLarge, TooManyRequests
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -31,12 +32,16 @@ RETRY_AFTER_SECONDS = 1
 
 
 class BodyTooLarge(HTTPException):
-    """The request body passed its limit; answered 413 (an HTTPException so FastAPI re-raises it)."""
+    """The request body passed its limit. An HTTPException so that FastAPI's body parsing lets
+    it through; `BodyLimitMiddleware` answers it in the shape of `api.errors.PayloadTooLarge`."""
 
     def __init__(self, limit_bytes: int) -> None:
         super().__init__(
             status.HTTP_413_CONTENT_TOO_LARGE, f"request body exceeds {limit_bytes} bytes"
         )
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.detail, "code": PayloadTooLarge.code}
 
 
 def body_limits(default_bytes: int, overrides: list[tuple[str, int]]) -> Callable[[str], int]:
@@ -73,34 +78,42 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
+        too_large = BodyTooLarge(limit)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await send_json(send, 413, {"detail": BodyTooLarge(limit).detail}, connection="close")
+            await send_json(send, 413, too_large.body(), connection="close")
             return
         seen = 0
-        started = False
+        exceeded = started = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge(limit)
+                    exceeded = True
+                    raise too_large
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if exceeded:
+                # Whatever the app made of the exception, the answer is our 413.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await send_json(send, 413, too_large.body(), connection="close")
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge as exc:
-            # Read outside FastAPI's body parsing (e.g. a handler's own request.stream()).
+        except BodyTooLarge:
             if started:
                 raise
-            await send_json(send, 413, {"detail": exc.detail}, connection="close")
+            started = True
+            await send_json(send, 413, too_large.body(), connection="close")
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -145,10 +158,9 @@ def expensive_read(
     """Hold one of the key's expensive-read slots for the request, or answer 429."""
     limiter: ReadLimiter = request.app.state.read_limiter
     if not limiter.try_acquire(principal.name):
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
+        raise TooManyRequests(
             f"this key already runs {limiter.per_key} expensive reads; retry when one finishes",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            RETRY_AFTER_SECONDS,
         )
     try:
         yield

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from api.auth import Principal
 from api.deps import MISSING_KEY, UNKNOWN_KEY, resolve_key
+from api.errors import NotAuthenticated
 from api.limits import ASGIApp, BodyLimitMiddleware, Message, Receive, Scope, Send, send_json
 
 PROTECTED_PREFIX = "/api/"
@@ -61,7 +62,8 @@ class AuthFirstMiddleware:
             principal = await to_thread.run_sync(resolve_key, self.state, key)
         if principal is None:
             detail = MISSING_KEY if key is None else UNKNOWN_KEY
-            await send_json(send, 401, {"detail": detail}, www_authenticate="Bearer")
+            body = {"detail": detail, "code": NotAuthenticated.code}
+            await send_json(send, 401, body, www_authenticate="Bearer")
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

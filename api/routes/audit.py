@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -11,11 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 from api.audit import MAX_ACTION_CHARS, MAX_ACTOR_CHARS, MAX_LIST, MAX_TARGET_CHARS, find_audit
 from api.deps import AdminDep
 from api.ranges import check_instant
+from api.schemas import AuditList, error_responses
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
-@router.get("")
+@router.get("", response_model=AuditList, responses=error_responses())
 async def list_audit(
     request: Request,
     _: AdminDep,
@@ -33,11 +34,11 @@ async def list_audit(
     since: Annotated[datetime | None, Query(description="RFC 3339 with offset")] = None,
     until: Annotated[datetime | None, Query(description="RFC 3339 with offset")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 200,
-) -> dict[str, Any]:
+) -> AuditList:
     """Audit records, newest first."""
     since = check_instant("since", since) if since is not None else None
     until = check_instant("until", until) if until is not None else None
     found = await run_in_threadpool(
         find_audit, request.app.state.db, action, actor, target, since, until, limit
     )
-    return {"entries": [e.as_json() for e in found]}
+    return AuditList.model_validate({"entries": [e.as_json() for e in found]})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import PlantReaderDep, RegistryDep, StoreDep
+from api.deps import KnownPlantDep, PlantReaderDep, SettingsDep, StoreDep
 from api.ranges import check_instant, check_range
+from api.schemas import VocAnswer, VocStack, error_responses
 from api.voc import HOUR_MS, MIN_VALID_MINUTES, StackCompliance
 from api.vocdata import compliance
 
@@ -27,7 +28,7 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 
 
-def stack_json(stack: StackCompliance) -> dict[str, Any]:
+def stack_json(stack: StackCompliance) -> VocStack:
     """One stack's compliance as JSON: per pollutant, its limit, counts and hours."""
     pollutants = []
     for p in stack.pollutants:
@@ -62,39 +63,40 @@ def stack_json(stack: StackCompliance) -> dict[str, Any]:
                 "hours": hours,
             }
         )
-    return {"meter": stack.meter, "pollutants": pollutants}
+    return VocStack.model_validate({"meter": stack.meter, "pollutants": pollutants})
 
 
-@router.get("/{plant}/voc")
+@router.get("/{plant}/voc", response_model=VocAnswer, responses=error_responses(404))
 async def get_voc(
     plant: str,
     store: StoreDep,
-    registry: RegistryDep,
+    settings: SettingsDep,
     _: PlantReaderDep,
+    found: KnownPlantDep,
     start: Annotated[
         datetime | None, Query(description="RFC 3339; default 24 h before end")
     ] = None,
     end: Annotated[datetime | None, Query(description="RFC 3339; default now")] = None,
-) -> dict[str, Any]:
+) -> VocAnswer:
     """Hourly VOC means per stack and pollutant with validity, limit, exceedance and emission rate."""
-    found = registry.plant(plant)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown plant {plant!r}")
     now = datetime.now(UTC)
     # check_instant refuses naive and out-of-range instants before any arithmetic on them.
     end_at = check_instant("end", end) if end is not None else now
     start_at = check_instant("start", start) if start is not None else end_at - DEFAULT_RANGE
     check_range(start_at, end_at, MAX_RANGE)
     stacks = await run_in_threadpool(compliance, store, [found], start_at, end_at, now)
-    return {
-        "plant": plant,
-        "start": start_at.isoformat(),
-        "end": end_at.isoformat(),
-        "definition": {
-            "min_valid_minutes": MIN_VALID_MINUTES,
-            "valid_flag": "N",
-            "hours": "whole hours covering [start, end); an hour not yet ended is 'pending'",
-            "emission_kgh": "hourly mean mg/m³ × hourly mean flow m³/h × 1e-6",
-        },
-        "stacks": [stack_json(s) for s in stacks],
-    }
+    return VocAnswer.model_validate(
+        {
+            "plant": plant,
+            "start": start_at.isoformat(),
+            "end": end_at.isoformat(),
+            "timezone": settings.timezone,
+            "definition": {
+                "min_valid_minutes": MIN_VALID_MINUTES,
+                "valid_flag": "N",
+                "hours": "whole hours covering [start, end); an hour not yet ended is 'pending'",
+                "emission_kgh": "hourly mean mg/m³ × hourly mean flow m³/h × 1e-6",
+            },
+            "stacks": [stack_json(s) for s in stacks],
+        }
+    )
