@@ -1,4 +1,5 @@
-"""The API over HTTPS: `python -m api` with a certificate, a client that trusts only the test CA."""
+"""The API over HTTPS: `python -m api` with a certificate from the local CA (scripts/tls.py),
+a client that trusts only that CA."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pydantic import ValidationError
 from api.settings import ApiSettings
 from ingest.store import InfluxStore
 from scripts.devstack import free_port
+from scripts.tls import KeyPair, make_ca, make_server_cert
 from tests.builders import FUEL_METERS, registry_toml
-from tests.certs import make_certs
 from tests.conftest import Process, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -22,10 +23,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ADMIN_KEY = "tls-admin-key"
 
 
+def _certs(folder: Path) -> tuple[KeyPair, KeyPair]:
+    ca = make_ca(folder)
+    return ca, make_server_cert(folder, ca, ["127.0.0.1", "localhost"], name="api")
+
+
 def test_the_api_serves_https_with_the_configured_certificate(
     spawn: Callable[..., Process], store: InfluxStore, tmp_path: Path
 ) -> None:
-    certs = make_certs(tmp_path / "tls")
+    ca, server = _certs(tmp_path / "tls")
     registry = tmp_path / "registry.toml"
     registry.write_text(registry_toml({"ss-a": ("stainless_steel", FUEL_METERS)}), "utf-8")
     port = free_port()
@@ -40,13 +46,13 @@ def test_the_api_serves_https_with_the_configured_certificate(
             "PLANTWATCH_MQTT_PORT": str(free_port()),
             "PLANTWATCH_ROLLUP_ENABLED": "false",
             "PLANTWATCH_ALERT_ENGINE_ENABLED": "false",
-            "PLANTWATCH_API_TLS_CERTFILE": str(certs.cert),
-            "PLANTWATCH_API_TLS_KEYFILE": str(certs.key),
+            "PLANTWATCH_API_TLS_CERTFILE": str(server.cert),
+            "PLANTWATCH_API_TLS_KEYFILE": str(server.key),
         },
         "api-tls",
     )
     base = f"https://127.0.0.1:{port}"
-    trusting = ssl.create_default_context(cafile=str(certs.ca))
+    trusting = ssl.create_default_context(cafile=str(ca.cert))
 
     def up() -> bool:
         try:
@@ -71,8 +77,8 @@ def test_the_api_serves_https_with_the_configured_certificate(
 
 
 def test_half_a_tls_setup_is_refused(tmp_path: Path) -> None:
-    certs = make_certs(tmp_path / "tls")
+    _, server = _certs(tmp_path / "tls")
     with pytest.raises(ValidationError, match="set both"):
-        ApiSettings(api_tls_certfile=certs.cert)
+        ApiSettings(api_tls_certfile=server.cert)
     with pytest.raises(ValidationError, match="does not exist"):
-        ApiSettings(api_tls_certfile=certs.cert, api_tls_keyfile=tmp_path / "missing.key")
+        ApiSettings(api_tls_certfile=server.cert, api_tls_keyfile=tmp_path / "missing.key")
