@@ -117,7 +117,7 @@ def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
 
 def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
     with InfluxStore.from_settings(settings) as store:
-        job = rollup_job(settings, store)
+        job = rollup_job(settings, store, load_registry(settings.registry))
         if args.since:
             try:
                 since = check_instant("--since", datetime.fromisoformat(args.since))
@@ -127,8 +127,9 @@ def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
             written = job.reroll_since(since)
             print(f"re-rolled from {since.isoformat()}: {written} rollup points written")
         else:
-            marks = job.run_pass()
-            until = marks.hourly.isoformat() if marks.hourly else "nothing to roll up"
+            report = job.run_pass()
+            hourly = report.watermarks.hourly
+            until = hourly.isoformat() if hourly else "nothing to roll up"
             print(f"rolled up until {until} (now {datetime.now(UTC).isoformat()})")
     return 0
 

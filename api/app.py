@@ -16,20 +16,21 @@ from api.alerts.repo import AlertRepo
 from api.alerts.runtime import build_runtime
 from api.auth import KeyRing, Principal
 from api.db import connect
+from api.fuel.points import KpiPoints
+from api.fuel.rollup import RollupJob
+from api.fuel.service import FuelCore, step_rules
 from api.keys import KeyStore
 from api.limits import ReadLimiter, body_limits, expensive_read
 from api.middleware import install as install_middleware
 from api.push import ReadingPublisher
-from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
 from api.routes import audit as audit_routes
 from api.routes import docs, health, keys, kpi, plants, readings, usage, web
 from api.routes import voc as voc_routes
 from api.schemas import error_responses
 from api.settings import ApiSettings
-from api.usage import step_rules
 from ingest.pipeline import IngestRules
-from ingest.registry import load_registry
+from ingest.registry import Registry, load_registry
 from ingest.schema import MAX_PAYLOAD_BYTES
 from ingest.store import InfluxStore
 
@@ -50,7 +51,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         rollup_thread = None
         if settings.rollup_enabled:
             rollup_thread = threading.Thread(
-                target=_run_rollups, args=(settings, stop), name="rollup", daemon=True
+                target=_run_rollups, args=(settings, registry, stop), name="rollup", daemon=True
             )
             rollup_thread.start()
         yield
@@ -113,19 +114,30 @@ def request_body_limits(settings: ApiSettings) -> Callable[[str], int]:
     return body_limits(settings.api_max_body_bytes, [(PUSH_PATH, MAX_PAYLOAD_BYTES)])
 
 
-def rollup_job(settings: ApiSettings, store: InfluxStore) -> RollupJob:
-    """The rollup job as configured by `settings`."""
+def rollup_job(
+    settings: ApiSettings, store: InfluxStore, registry: Registry | None = None
+) -> RollupJob:
+    """The rollup job as configured by `settings`; with `registry` it also writes the daily
+    `kpi_gas_share` / `kpi_firm_status` points Grafana reads (api/fuel/points.py)."""
+    after_pass = None
+    if registry is not None:
+        after_pass = KpiPoints(
+            FuelCore.from_settings(settings, store, registry),
+            registry.by_sector("stainless_steel"),
+            timedelta(days=settings.kpi.window_days),
+        )
     return RollupJob(
         store,
         settings.kpi,
         step_rules(settings),
         settings.timezone,
-        reroll=timedelta(hours=settings.rollup_reroll_hours),
+        mark_lag=timedelta(seconds=settings.rollup_mark_lag_seconds),
         chunk=timedelta(days=settings.rollup_chunk_days),
+        after_pass=after_pass,
     )
 
 
-def _run_rollups(settings: ApiSettings, stop: threading.Event) -> None:
+def _run_rollups(settings: ApiSettings, registry: Registry, stop: threading.Event) -> None:
     # Its own HTTP client: the rollup's long queries must not queue behind request traffic.
     with InfluxStore.from_settings(settings) as store:
-        rollup_job(settings, store).run_forever(stop, settings.rollup_interval_seconds)
+        rollup_job(settings, store, registry).run_forever(stop, settings.rollup_interval_seconds)

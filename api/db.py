@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, text
 
 METADATA = MetaData()
 
@@ -31,5 +31,13 @@ def connect(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 
-    METADATA.create_all(engine)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Several API processes may start at once on a new database: one creates the
+            # tables (and the audit trigger) while the others wait, instead of colliding.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        METADATA.create_all(conn)
     return engine
+
+
+SCHEMA_LOCK_KEY = 0x706C616E74  # "plant"

@@ -24,11 +24,10 @@ from api.alerts.model import (
     AlertKey,
     Condition,
 )
-from api.kpi import FirmRow
+from api.fuel.rules import FirmRow
+from api.presence import allowance_minutes, is_reporting
 from api.settings import AlertRules
 from api.voc import FLOW_FIELD, HOUR_MS, VALID, Limit, StackCompliance
-
-DEFAULT_OFFLINE_MINUTES = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +118,7 @@ def offline(
     """A meter with no reading for longer than its kind's allowance (or none in the lookback)."""
     out = []
     for m in meters:
-        allowance_min = rules.offline_minutes.get(m.kind, DEFAULT_OFFLINE_MINUTES)
+        allowance_min = allowance_minutes(m.kind, rules.offline_minutes)
         seen = last_seen.get((m.plant, m.meter))
         key = AlertKey(METER_OFFLINE, m.plant, m.meter)
         if seen is None:
@@ -134,7 +133,7 @@ def offline(
             )
             continue
         silent_min = (now - seen).total_seconds() / 60
-        if silent_min > allowance_min:
+        if not is_reporting(seen, now, allowance_min):
             out.append(
                 Condition(
                     key,

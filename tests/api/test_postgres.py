@@ -4,6 +4,7 @@ exactly one of them evaluating alerts (the lease), the other taking over when it
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,3 +98,22 @@ def test_two_api_processes_share_one_database_and_one_evaluates(
     assert wait_until(lambda: _holder_pid(repo) == follower.proc.pid, timeout=60), follower.log()  # type: ignore[union-attr]
     assert follower.log().count(TOOK) == 1
     repo.engine.dispose()
+
+
+def test_processes_starting_together_create_the_schema_once(postgres: PgCluster) -> None:
+    # Without the schema lock, concurrent CREATE TABLEs collide (DuplicateTable, pg_type).
+    url = postgres.new_database("race")
+    errors: list[str] = []
+
+    def start() -> None:
+        try:
+            connect(url).dispose()
+        except Exception as exc:  # any failure is the finding
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
