@@ -4,17 +4,18 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-APT_PACKAGES := mosquitto mosquitto-clients influxdb chromium fonts-wqy-microhei poppler-utils
+APT_PACKAGES := mosquitto mosquitto-clients influxdb chromium fonts-wqy-microhei poppler-utils postgresql openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint bench deps venv clean help
+.PHONY: run test test-fast test-pg lint bench deps venv clean help
 
 help:
 	@echo "make run    start Mosquitto, InfluxDB, collector, API and a simulated county (Ctrl-C stops)"
 	@echo "            TLS=1: also MQTT over TLS for plants on 8883, certificates from a local CA"
 	@echo "make test   run the test suite against real Mosquitto and InfluxDB"
 	@echo "make test-fast  pure tests only (no servers, no browser; well under a minute)"
+	@echo "make test-pg  the API and alert tests again, on a private PostgreSQL"
 	@echo "make lint   ruff (lint + format check) and mypy"
 	@echo "make bench  benchmarks; results in bench/results/"
 
@@ -26,6 +27,8 @@ deps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
@@ -49,6 +52,10 @@ test: deps venv
 # Pure tests: a test using a server fixture is marked integration by tests/conftest.py.
 test-fast: venv
 	$(PY) -m pytest -q -m "not integration and not e2e and not slow and not soak" $(PYTEST_ARGS)
+
+# The SQL-backed API tests (keys, alerts, audit, roles, limits ...) on PostgreSQL instead of SQLite.
+test-pg: deps venv
+	PLANTWATCH_TEST_DATABASE=postgresql $(PY) -m pytest tests/api $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

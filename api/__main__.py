@@ -84,6 +84,9 @@ def serve(settings: ApiSettings) -> int:
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # Both set (ApiSettings checks the pair): HTTPS only; neither: plain HTTP.
+        ssl_certfile=settings.api_tls_certfile,
+        ssl_keyfile=settings.api_tls_keyfile,
     )
     return 0
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from api import errors
@@ -20,15 +21,20 @@ from api.fuel.points import KpiPoints
 from api.fuel.rollup import RollupJob
 from api.fuel.service import FuelCore, step_rules
 from api.keys import KeyStore
+from api.limits import ReadLimiter, body_limits, expensive_read
+from api.middleware import install as install_middleware
 from api.push import ReadingPublisher
 from api.reports.job import ReportJob
 from api.routes import alerts as alert_routes
-from api.routes import health, keys, kpi, plants, readings, records, reports, usage, web
+from api.routes import audit as audit_routes
+from api.routes import docs, health, keys, kpi, plants, readings, records, reports, usage, web
 from api.routes import hj212 as hj212_routes
 from api.routes import voc as voc_routes
+from api.schemas import error_responses
 from api.settings import ApiSettings
 from ingest.pipeline import IngestRules
 from ingest.registry import Registry, load_registry
+from ingest.schema import MAX_PAYLOAD_BYTES
 from ingest.store import InfluxStore
 
 log = logging.getLogger(__name__)
@@ -75,6 +81,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         title="plantwatch",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # api/routes/docs.py serves /docs from local assets
+        redoc_url=None,
         description="Coal-to-gas KPI and VOC compliance for Songyang county.",
     )
     app.state.settings = settings
@@ -86,26 +94,41 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.publisher = ReadingPublisher(settings)
     app.state.alert_repo = AlertRepo(app.state.db)
     app.state.keyring = KeyRing()
+    app.state.read_limiter = ReadLimiter(settings.api_max_concurrent_reads)
+    install_middleware(app, request_body_limits(settings))
     if settings.admin_key is not None:
         app.state.keyring.add(settings.admin_key.get_secret_value(), Principal("admin", "admin"))
 
     errors.install(app)
     app.include_router(health.router)
-    app.include_router(kpi.router)
+    app.include_router(kpi.router, **EXPENSIVE)
     app.include_router(plants.router)
-    app.include_router(usage.router)
+    app.include_router(usage.router, **EXPENSIVE)
     app.include_router(readings.router)
     app.include_router(keys.router)
-    app.include_router(voc_routes.router)
+    app.include_router(voc_routes.router, **EXPENSIVE)
     app.include_router(alert_routes.router)
     app.include_router(reports.router)
     app.include_router(records.router)
     app.include_router(hj212_routes.router)
     app.include_router(web.router)
+    app.include_router(docs.router)
+    app.include_router(audit_routes.router)
     return app
 
 
 ROLLUP_STOP_SECONDS = 10.0
+# Routers whose reads are expensive (InfluxDB scans): one of the key's read slots each.
+EXPENSIVE: dict[str, Any] = {
+    "dependencies": [Depends(expensive_read)],
+    "responses": error_responses(429),
+}
+PUSH_PATH = r"/api/v1/plants/[^/]+/meters/[^/]+/readings"
+
+
+def request_body_limits(settings: ApiSettings) -> Callable[[str], int]:
+    """Bytes a request body may have: HTTP push up to a MQTT payload, everything else small."""
+    return body_limits(settings.api_max_body_bytes, [(PUSH_PATH, MAX_PAYLOAD_BYTES)])
 
 
 def rollup_job(

@@ -8,7 +8,7 @@ too, so officers can read it through the API.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, MetaData, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
 from ingest.gateway.audit import METADATA as HJ212_METADATA
 from ingest.sql import open_engine
@@ -18,20 +18,17 @@ METADATA = MetaData()
 
 def connect(url: str) -> Engine:
     """An engine for `url` with every table of `METADATA` created."""
-    engine = open_engine(url, METADATA, HJ212_METADATA)
-    _add_missing_columns(engine)
-    return engine
+    return open_engine(url, METADATA, HJ212_METADATA, after_create=_add_missing_columns)
 
 
-def _add_missing_columns(engine: Engine) -> None:
+def _add_missing_columns(conn: Connection) -> None:
     """Add nullable columns declared since a table was created (no data migration needed)."""
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table in METADATA.sorted_tables:
-            have = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in have or not column.nullable:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                name = engine.dialect.identifier_preparer.quote(column.name)
-                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+    inspector = inspect(conn)
+    for table in METADATA.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            name = conn.dialect.identifier_preparer.quote(column.name)
+            conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -34,17 +34,36 @@ def get_alert_repo(request: Request) -> AlertRepo:
     return request.app.state.alert_repo
 
 
+MISSING_KEY = "missing 'Authorization: Bearer <key>' header"
+UNKNOWN_KEY = "unknown API key"
+
+
+def resolve_key(state: Any, secret: str) -> Principal | None:
+    """The live principal of `secret` (settings' admin key or a stored, unrevoked key)."""
+    keyring: KeyRing = state.keyring
+    keys: KeyStore = state.keys
+    return keyring.lookup(secret) or keys.lookup(secret)
+
+
+def key_is_live(request: Request) -> bool:
+    """Whether the request's bearer key is still accepted (long streams re-check it)."""
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and resolve_key(request.app.state, secret.strip()) is not None
+
+
 def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    # api.middleware.AuthFirstMiddleware has resolved the key already (before any body).
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
     if credentials is None:
-        raise NotAuthenticated("missing 'Authorization: Bearer <key>' header")
-    keyring: KeyRing = request.app.state.keyring
-    keys: KeyStore = request.app.state.keys
-    principal = keyring.lookup(credentials.credentials) or keys.lookup(credentials.credentials)
+        raise NotAuthenticated(MISSING_KEY)
+    principal = resolve_key(request.app.state, credentials.credentials)
     if principal is None:
-        raise NotAuthenticated("unknown API key")
+        raise NotAuthenticated(UNKNOWN_KEY)
     return principal
 
 

@@ -16,6 +16,7 @@ PlantwatchError                          (ingest/errors.py)
     ├── Conflict                         409  (AlertConflict)
     ├── PayloadTooLarge                  413
     ├── InvalidInput                     422  (RangeError, InvalidKeyRequest, PushRefused)
+    ├── TooManyRequests                  429  (with Retry-After)
     └── Unavailable                      503  (PushUnavailable)
 """
 
@@ -62,6 +63,14 @@ class InvalidInput(ApiError):
     code = "invalid_input"
 
 
+class TooManyRequests(ApiError):
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class Unavailable(ApiError):
     code = "unavailable"
 
@@ -75,6 +84,7 @@ STATUS_OF: tuple[tuple[type[PlantwatchError], int], ...] = (
     (PayloadTooLarge, 413),
     (InvalidInput, 422),
     (RefusedReading, 422),
+    (TooManyRequests, 429),
     (StoreRejected, 502),
     (Unavailable, 503),
     (StoreUnavailable, 503),
@@ -111,6 +121,8 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, StoreRejected):
             log.error("store rejected a query", extra={"error": str(exc), "path": request.url.path})
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after_seconds)}
         return JSONResponse(error_body(exc), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -94,10 +94,27 @@ def _cell(value: Any) -> str:
         # Six decimals keep fractions exact enough and spare the report float noise.
         return str(round(value, 6))
     text = str(value)
-    # A cell starting with = + - @ would run as a formula in Excel: quote it as text.
-    if text[:1] in ("=", "+", "-", "@") and not _is_number(text):
+    if _formula_like(text):
         return "'" + text
     return text
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def _formula_like(text: str) -> bool:
+    """Would a spreadsheet run `text` as a formula? (OWASP CSV injection rules.)
+
+    Excel and LibreOffice skip leading tabs, carriage returns and other control characters or
+    spaces before = + - @ (full-width forms too), and a leading tab or CR alone starts DDE in
+    some versions: such a cell is quoted as text. Plain numbers (-1.5) stay numbers.
+    """
+    if not text or _is_number(text):
+        return False
+    if ord(text[0]) < 32:
+        return True
+    stripped = text.lstrip(" \u3000")
+    return stripped[:1] in FORMULA_STARTS
 
 
 def _is_number(text: str) -> bool:

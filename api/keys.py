@@ -22,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 
+from api.audit import record_audit
 from api.auth import ROLES, Principal, hash_key, new_key
 from api.db import METADATA
 from api.errors import InvalidInput, NotFound
@@ -85,12 +86,15 @@ def check_new_key(name: str, role: str, plant: str | None, known_plants: set[str
     """Refuse a role outside ROLES, a plant key without a (known) plant, a plant on another role."""
     if not name.strip() or len(name) > MAX_NAME_CHARS:
         raise InvalidKeyRequest(f"name must be 1 to {MAX_NAME_CHARS} characters")
+    # PostgreSQL text cannot hold NUL, and a name is shown in logs and the audit trail.
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidKeyRequest("name must not contain control characters")
     if role not in ROLES:
         raise InvalidKeyRequest(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if role == "plant":
         if plant is None:
             raise InvalidKeyRequest("a plant key needs --plant PLANT_ID")
-        if not ID_PATTERN.match(plant):
+        if not ID_PATTERN.fullmatch(plant):
             raise InvalidKeyRequest(f"plant id {plant!r} must match [a-z0-9-]{{1,32}}")
         if known_plants is not None and plant not in known_plants:
             raise InvalidKeyRequest(f"plant {plant!r} is not in the registry")
@@ -105,9 +109,14 @@ class KeyStore:
         self.engine = engine
 
     def create(
-        self, name: str, role: str, plant: str | None = None, known_plants: set[str] | None = None
+        self,
+        name: str,
+        role: str,
+        plant: str | None = None,
+        known_plants: set[str] | None = None,
+        actor: str = "cli",
     ) -> tuple[KeyInfo, str]:
-        """A new key: its stored record and the secret (shown only now)."""
+        """A new key: its stored record and the secret (shown only now); audited as `actor`."""
         check_new_key(name, role, plant, known_plants)
         secret = new_key()
         now = datetime.now(UTC)
@@ -123,10 +132,17 @@ class KeyStore:
                 )
             )
             key_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            record_audit(
+                conn,
+                actor,
+                "key.created",
+                f"key:{key_id}",
+                {"name": name, "role": role, "plant": plant},
+            )
         return KeyInfo(key_id, name, role, plant, now, None), secret
 
-    def revoke(self, key_id: int) -> KeyInfo:
-        """Revoke a key (idempotent); unknown ids are an error."""
+    def revoke(self, key_id: int, actor: str = "cli") -> KeyInfo:
+        """Revoke a key (idempotent; audited the first time as `actor`); unknown ids are an error."""
         with self.engine.begin() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
             if row is None:
@@ -137,6 +153,7 @@ class KeyStore:
                     .where(api_keys.c.id == key_id)
                     .values(revoked_at=datetime.now(UTC))
                 )
+                record_audit(conn, actor, "key.revoked", f"key:{key_id}", {"name": row.name})
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one()
         return _info(row)
 

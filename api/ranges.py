@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -27,7 +28,7 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MIN_EVERY = timedelta(minutes=1)
 MAX_RANGE = timedelta(days=3660)
-EVERY_PATTERN = re.compile(r"^([1-9][0-9]{0,5})(m|h|d|w)$")
+EVERY_PATTERN = re.compile(r"\A([1-9][0-9]{0,5})(m|h|d|w)\Z")
 EVERY_UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -171,6 +172,17 @@ def plan_segments(
             ]
     segments = [Segment("raw", start, h0), *middle, Segment("raw", h1, end)]
     return [s for s in segments if s.start < s.end]
+
+
+def check_raw_span(plan: Sequence[Segment], max_raw: timedelta) -> None:
+    """Refuse a plan that would scan more than `max_raw` of raw points (rollups answer the rest)."""
+    raw = sum((s.end - s.start for s in plan if s.source == "raw"), timedelta(0))
+    if raw > max_raw:
+        raise RangeError(
+            f"this request needs {raw / DAY:.1f} days of raw readings, more than the "
+            f"{max_raw / DAY:g} allowed: use whole-hour intervals (e.g. every=1h or 1d), "
+            "which rolled-up data answers, or a shorter range"
+        )
 
 
 @dataclass(frozen=True, slots=True)

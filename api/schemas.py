@@ -494,6 +494,22 @@ class AlertDetail(AlertView):
     events: list[AlertEventView]
 
 
+# --- audit --------------------------------------------------------------------------------
+
+
+class AuditEntryView(Model):
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+class AuditList(Model):
+    entries: list[AuditEntryView]
+
+
 ERROR_TEXT = {
     401: "no or unknown API key",
     403: "the role may not do this",
@@ -501,6 +517,7 @@ ERROR_TEXT = {
     409: "the action does not fit the alert's state",
     413: "payload too large",
     422: "bad parameter or refused input",
+    429: "this key runs too many expensive reads at once (Retry-After)",
     502: "InfluxDB refused a query",
     503: "InfluxDB or the broker unreachable",
 }

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, time
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from ingest.settings import CommonSettings
 
@@ -154,6 +155,29 @@ class ApiSettings(CommonSettings):
     usage_max_buckets: int = 5000
     # HTTP push waits this long for the broker's PUBACK before answering 503.
     push_timeout_seconds: float = 10.0
+    # Limits before work (api/limits.py): request bodies other than HTTP push are small JSON;
+    # expensive reads (KPI, usage, VOC, exports) in flight at once per key; raw data one
+    # usage request may scan where rollups do not answer (buckets not whole hours, or not
+    # rolled up yet).
+    api_max_body_bytes: int = Field(65_536, gt=0)
+    api_max_concurrent_reads: int = Field(4, ge=1)
+    usage_max_raw_days: float = Field(31.0, gt=0)
+    # An open alert stream re-checks its key this often and closes once the key is revoked.
+    stream_key_check_seconds: float = Field(10.0, gt=0)
+    # HTTPS: both set, uvicorn serves TLS with them (docs/operations.md).
+    api_tls_certfile: Path | None = None
+    api_tls_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiSettings:
+        # Half a TLS setup would silently serve plain HTTP: refuse it at start.
+        given = (self.api_tls_certfile, self.api_tls_keyfile)
+        if (given[0] is None) != (given[1] is None):
+            raise ValueError("set both PLANTWATCH_API_TLS_CERTFILE and PLANTWATCH_API_TLS_KEYFILE")
+        for path in given:
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -12,8 +12,9 @@ from typing import Any
 
 from ingest.errors import RegistryError
 
-ID_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
-HJ212_PW_PATTERN = re.compile(r"^(?:(?![;=&,])[!-~]){1,32}$")
+# \A..\Z, not ^..$: `$` also matches before a trailing newline ("ss-001\n").
+ID_PATTERN = re.compile(r"\A[a-z0-9-]{1,32}\Z")
+HJ212_PW_PATTERN = re.compile(r"\A(?:(?![;=&,])[!-~]){1,32}\Z")
 SECTORS = ("stainless_steel", "synthetic_leather", "other")
 METER_KINDS = ("gas", "coal", "voc", "electricity")
 DEFAULT_GAS_SHARE_GOAL = 0.5
@@ -180,6 +181,6 @@ def _parse_meter(raw: Any, where: str) -> Meter:
 
 def _require_id(raw: Mapping[str, Any], key: str, where: str) -> str:
     value = raw.get(key)
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise RegistryError(f"{where}: key {key!r} must match [a-z0-9-]{{1,32}}, got {value!r}")
     return value

@@ -6,13 +6,20 @@ and the HJ 212 gateway's command log (`ingest.gateway.audit`) live in the same d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+
+# Several processes may start at once on a new PostgreSQL database: one creates the tables
+# (and the audit trigger) while the others wait, instead of colliding.
+SCHEMA_LOCK_KEY = 0x706C616E74  # "plant"
 
 
-def open_engine(url: str, *metadatas: MetaData) -> Engine:
-    """An engine for `url` with every table of `metadatas` created."""
+def open_engine(
+    url: str, *metadatas: MetaData, after_create: Callable[[Connection], None] | None = None
+) -> Engine:
+    """An engine for `url` with every table of `metadatas` created, then `after_create` run."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, future=True)
@@ -28,6 +35,11 @@ def open_engine(url: str, *metadatas: MetaData) -> Engine:
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 
-    for metadata in metadatas:
-        metadata.create_all(engine)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        for metadata in metadatas:
+            metadata.create_all(conn)
+        if after_create is not None:
+            after_create(conn)
     return engine

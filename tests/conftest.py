@@ -19,6 +19,7 @@ import pytest
 
 from ingest.store import InfluxStore
 from scripts.devstack import Server, influxd_server, mosquitto_server
+from scripts.pgstack import PgCluster, running_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,6 +36,26 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = mosquitto_server(tmp_path_factory.mktemp("mosquitto")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
+    """A private PostgreSQL cluster (Debian's `postgresql`), for the tests that need one."""
+    with running_cluster(tmp_path_factory.mktemp("postgres")) as cluster:
+        yield cluster
+
+
+# `PLANTWATCH_TEST_DATABASE=postgresql` (make test-pg) runs the SQL-backed tests on PostgreSQL.
+ON_POSTGRES = os.environ.get("PLANTWATCH_TEST_DATABASE") == "postgresql"
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The service database of one test: SQLite in its folder, or a fresh PostgreSQL database."""
+    if ON_POSTGRES:
+        cluster: PgCluster = request.getfixturevalue("postgres")
+        return cluster.new_database()
+    return f"sqlite:///{tmp_path}/plantwatch.db"
 
 
 @pytest.fixture

@@ -139,12 +139,18 @@ class WebhookChannel:
         describe: Describe | None = None,
     ) -> None:
         self.url, self.secret, self.describe = url, secret, describe
+        # Tokens in the URL (query, user info) never reach a log or an error message.
+        self.shown_url = webhook.redact_url(url)
+        # httpx logs every request line (with the full URL) at INFO: rewrite ours.
+        self._log_filter = webhook.RedactingFilter(url, self.shown_url)
+        logging.getLogger("httpx").addFilter(self._log_filter)
         self.max_attempts: int | None = max_attempts
         self.clock = clock
         self._http = httpx.Client(timeout=timeout_seconds)
 
     def close(self) -> None:
         self._http.close()
+        logging.getLogger("httpx").removeFilter(self._log_filter)
 
     def deliver(self, event: EventRecord) -> None:
         body = event_body(event, self.describe)
@@ -159,12 +165,13 @@ class WebhookChannel:
         try:
             resp = self._http.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"webhook {self.url} unreachable: {exc}") from exc
+            reason = str(exc).replace(self.url, self.shown_url)
+            raise DeliveryFailed(f"webhook {self.shown_url} unreachable: {reason}") from exc
         if resp.is_success:
             return
         # 408 and 429 are the receiver asking us to come back; other 4xx will not get better.
         retry = resp.status_code >= 500 or resp.status_code in (408, 429)
-        raise DeliveryFailed(f"webhook {self.url} answered {resp.status_code}", retry=retry)
+        raise DeliveryFailed(f"webhook {self.shown_url} answered {resp.status_code}", retry=retry)
 
 
 class Dispatcher:

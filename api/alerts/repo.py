@@ -37,6 +37,7 @@ from api.alerts.model import (
     to_ms,
 )
 from api.alerts.tables import alert_events, alert_lease, alert_outbox, alerts
+from api.audit import record_audit
 
 LEASE_NAME = "alert-engine"
 MAX_COMMENT_CHARS = 2000
@@ -225,6 +226,7 @@ class AlertRepo:
             )
             if done.rowcount != 1:
                 raise AlertConflict(f"alert {alert_id} changed meanwhile; try again")
+            record_audit(conn, who, "alert.ack", f"alert:{alert_id}", {"comment": comment}, at=now)
             return self._log(conn, alert_id, ACKNOWLEDGED, at, who, comment)[0]
 
     def resolve(self, alert_id: int, who: str, comment: str | None, now: datetime) -> Alert:
@@ -239,6 +241,9 @@ class AlertRepo:
             resolved = self._resolve(conn, alert_id, to_ms(now), who, comment)
             if resolved is None:
                 raise AlertConflict(f"alert {alert_id} changed meanwhile; try again")
+            record_audit(
+                conn, who, "alert.resolve", f"alert:{alert_id}", {"comment": comment}, at=now
+            )
             return resolved[0]
 
     # -- the engine ----------------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+from urllib.parse import urlsplit, urlunsplit
 
 SIGNATURE_HEADER = "X-Plantwatch-Signature"
 TIMESTAMP_HEADER = "X-Plantwatch-Timestamp"
@@ -40,3 +42,37 @@ def verify(
     if abs(now_seconds - ts) > tolerance_seconds:
         return False
     return hmac.compare_digest(sign(secret, ts, body), signature)
+
+
+def redact_url(url: str) -> str:
+    """`url` fit for a log: user info, query and fragment (where tokens ride) replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparsable webhook URL>"
+    netloc = ("***@" if parts.username or parts.password else "") + host + port
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            parts.path,
+            "***" if parts.query else "",
+            "***" if parts.fragment else "",
+        )
+    )
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrite log records that would show `url` so they show `shown` instead."""
+
+    def __init__(self, url: str, shown: str) -> None:
+        super().__init__()
+        self.url, self.shown = url, shown
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.url in message:
+            record.msg, record.args = message.replace(self.url, self.shown), None
+        return True

@@ -39,7 +39,7 @@ from api.fuel.rules import (
     hours_in,
     month_starts,
 )
-from api.ranges import Segment, plan_segments
+from api.ranges import Segment, check_raw_span, plan_segments
 from ingest.registry import Plant
 from ingest.store import InfluxStore
 
@@ -281,11 +281,17 @@ class FuelCore:
         every: timedelta,
         offset: timedelta,
         first_bucket: datetime,
+        max_raw: timedelta | None = None,
     ) -> Usage:
-        """Usage of `plants` (summed) per interval, the stretches each source answered, freshness."""
+        """Usage of `plants` (summed) per interval, the stretches each source answered, freshness.
+
+        With `max_raw`, a range needing more raw readings than that is refused (RangeError).
+        """
         start, end = whole_ms(start), whole_ms(end)
         marks = read_watermarks(self.store)
         plan = plan_segments(start, end, self.tz, marks.hourly, marks.daily, every, offset)
+        if max_raw is not None:
+            check_raw_span(plan, max_raw)
         ids = [p.id for p in plants]
         # A sector without plants uses no fuel: nothing to ask InfluxDB.
         sums = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -18,15 +19,23 @@ from api.alerts.model import KINDS, STATUSES, Alert
 from api.alerts.repo import MAX_COMMENT_CHARS, AlertRepo
 from api.alerts.texts import firm_name, render, render_all
 from api.auth import Principal
-from api.deps import AlertRepoDep, ReaderDep, RegistryDep, SettingsDep, require_roles
+from api.deps import (
+    AlertRepoDep,
+    ReaderDep,
+    RegistryDep,
+    SettingsDep,
+    key_is_live,
+    require_roles,
+)
 from api.errors import InvalidInput, NotFound
 from api.export import MEDIA_TYPE, to_csv
 from api.schemas import AlertDetail, AlertList, AlertView, error_responses
 from api.settings import ApiSettings
 from ingest.registry import Registry
 
-# Ids are SQL BIGINTs: a larger number in the path is a 422, not a database overflow.
-AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# Ids are SQL INTEGERs (32-bit on PostgreSQL): a larger number in the path is a 422, not a
+# database overflow.
+AlertId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 OfficerDep = Annotated[Principal, Depends(require_roles("officer"))]
@@ -84,7 +93,8 @@ def alerts_csv(docs: list[dict[str, Any]], timezone: str) -> str:
 
 
 class ActionBody(BaseModel):
-    comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
+    # NUL: PostgreSQL text cannot hold it.
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS, pattern=r"^[^\x00]*$")
 
 
 @router.get(
@@ -153,7 +163,13 @@ async def stream_alerts(
     async def events() -> AsyncIterator[ServerSentEvent]:
         cursor = start
         yield ServerSentEvent(json.dumps({"last_event_id": cursor}), event="ready")
+        checked = time.monotonic()
         while not await request.is_disconnected():
+            if time.monotonic() - checked >= settings.stream_key_check_seconds:
+                if not await run_in_threadpool(key_is_live, request):
+                    yield ServerSentEvent(json.dumps({"detail": "key revoked"}), event="revoked")
+                    return
+                checked = time.monotonic()
             batch = await run_in_threadpool(repo.events_after, cursor)
             for e in batch:
                 cursor = e.id

@@ -34,18 +34,20 @@ async def list_keys(_: AdminDep, keys: KeysDep) -> KeyList:
     responses=error_responses(),
 )
 async def create_key(
-    body: NewKey, _: AdminDep, keys: KeysDep, registry: RegistryDep
+    body: NewKey, admin: AdminDep, keys: KeysDep, registry: RegistryDep
 ) -> NewKeyAnswer:
     """A new key; its secret is in this answer only."""
     known = {p.id for p in registry.plants}
-    info, secret = await run_in_threadpool(keys.create, body.name, body.role, body.plant, known)
+    info, secret = await run_in_threadpool(
+        keys.create, body.name, body.role, body.plant, known, admin.name
+    )
     return NewKeyAnswer.model_validate({**info.as_dict(), "key": secret})
 
 
 @router.delete("/{key_id}", response_model=KeyView, responses=error_responses(404))
 async def revoke_key(
-    key_id: Annotated[int, Path(ge=1, le=2_147_483_647)], _: AdminDep, keys: KeysDep
+    key_id: Annotated[int, Path(ge=1, le=2_147_483_647)], admin: AdminDep, keys: KeysDep
 ) -> KeyView:
     """Revoke a key (idempotent)."""
-    info = await run_in_threadpool(keys.revoke, key_id)
+    info = await run_in_threadpool(keys.revoke, key_id, admin.name)
     return KeyView.model_validate(info.as_dict())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -71,10 +71,17 @@ async def _answer(
     window = resolve_window(start, end, every, tz, datetime.now(UTC), settings.usage_max_buckets)
 
     core = FuelCore.from_settings(settings, store, registry)
+    max_raw = timedelta(days=settings.usage_max_raw_days)
 
     def compute() -> Usage:
         return core.usage(
-            plants, window.start, window.end, window.every, window.offset, window.first_bucket
+            plants,
+            window.start,
+            window.end,
+            window.every,
+            window.offset,
+            window.first_bucket,
+            max_raw,
         )
 
     answer = await run_in_threadpool(compute)

@@ -10,12 +10,16 @@ export class ApiError extends Error {
   }
 }
 
+// The key lives in sessionStorage: it is gone when the tab closes, and no other tab or
+// later visit reads it (docs/decisions.md). A key left by older versions is removed.
+localStorage.removeItem(KEY_STORAGE);
+
 export function getKey() {
-  return localStorage.getItem(KEY_STORAGE) || "";
+  return sessionStorage.getItem(KEY_STORAGE) || "";
 }
 
 export function setKey(key) {
-  localStorage.setItem(KEY_STORAGE, key.trim());
+  sessionStorage.setItem(KEY_STORAGE, key.trim());
 }
 
 async function request(method, path, body) {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -14,6 +16,7 @@ from api.settings import ApiSettings
 from ingest.store import InfluxStore
 from scripts.devstack import free_port
 from tests.builders import FUEL_METERS, register_lines, registry_toml
+from tests.conftest import wait_until
 
 __all__ = ["ADMIN", "ADMIN_KEY", "FUEL_METERS", "register_lines", "registry_toml"]
 
@@ -22,7 +25,9 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, store: InfluxStore) -> Callable[..., ApiSettings]:
+def make_settings(
+    tmp_path: Path, store: InfluxStore, database_url: str
+) -> Callable[..., ApiSettings]:
     """Settings for an app on the test's fresh database and a registry written from `toml`."""
 
     def _make(toml: str, **overrides: object) -> ApiSettings:
@@ -33,7 +38,7 @@ def make_settings(tmp_path: Path, store: InfluxStore) -> Callable[..., ApiSettin
             "influx_url": store.url,
             "influx_db": store.database,
             "admin_key": SecretStr(ADMIN_KEY),
-            "database_url": f"sqlite:///{tmp_path}/plantwatch.db",
+            "database_url": database_url,
             "rollup_enabled": False,
             "reports_job_enabled": False,
             # Nothing listens here: the publisher retries quietly in the background.
@@ -58,3 +63,34 @@ def make_client(make_settings: Callable[..., ApiSettings]) -> Iterator[Callable[
     yield _make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def make_server(make_settings: Callable[..., ApiSettings]) -> Iterator[Callable[..., str]]:
+    """The app under a real uvicorn in this process (on a free port); returns its base URL.
+
+    For what a TestClient cannot show: bytes on the wire, long streams, TLS (pass
+    `ssl_certfile`/`ssl_keyfile` through `uvicorn_options`).
+    """
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def _make(
+        toml: str, uvicorn_options: dict[str, object] | None = None, **overrides: object
+    ) -> str:
+        port = free_port()
+        app = create_app(make_settings(toml, **overrides))
+        options = dict(uvicorn_options or {})
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)  # type: ignore[arg-type]
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        assert wait_until(lambda: server.started, timeout=30), "uvicorn did not start"
+        scheme = "https" if "ssl_certfile" in options else "http"
+        return f"{scheme}://127.0.0.1:{port}"
+
+    yield _make
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(30)

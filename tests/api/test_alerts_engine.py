@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import MappingProxyType
 
 import pytest
@@ -166,9 +165,9 @@ def county(store: InfluxStore, registry: Registry) -> InfluxStore:
 
 @pytest.fixture
 def make_engine(
-    county: InfluxStore, registry: Registry, tmp_path: Path
+    county: InfluxStore, registry: Registry, database_url: str
 ) -> Callable[..., AlertEngine]:
-    url = f"sqlite:///{tmp_path}/alerts.db"
+    url = database_url
 
     def make(clock: Clock, holder: str = "engine-a", lease_seconds: float = 60) -> AlertEngine:
         core = fuel_core(county, registry)

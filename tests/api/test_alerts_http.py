@@ -24,14 +24,14 @@ REGISTRY = RegistryBuilder(county="Test").plant("sl-001", "synthetic_leather", [
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
     registry = tmp_path / "registry.toml"
     registry.write_text(REGISTRY, encoding="utf-8")
     app = create_app(
         ApiSettings(
             registry=registry,
             admin_key=SecretStr(ADMIN),
-            database_url=f"sqlite:///{tmp_path}/alerts.db",
+            database_url=database_url,
             alert_engine_enabled=False,
         )
     )
@@ -117,6 +117,12 @@ def test_officer_actions(client: TestClient) -> None:
         == 422
     )
     assert client.post(f"{url}/ack", content=b"not json", headers=h(OFFICER)).status_code == 422
+    # Past PostgreSQL's 32-bit INTEGER: refused up front, not a 500 from the database.
+    assert client.get("/api/v1/alerts/2147483648", headers=h(OFFICER)).status_code == 422
+    assert client.get("/api/v1/alerts/2147483647", headers=h(OFFICER)).status_code == 404
+    # NUL cannot be stored in PostgreSQL text: refused up front, not a 500 from the database.
+    nul = client.post(f"{url}/ack", json={"comment": "a\x00b"}, headers=h(OFFICER))
+    assert nul.status_code == 422, nul.text
     resp = client.post(f"{url}/ack", json={"comment": "calling them"}, headers=h(OFFICER))
     assert resp.status_code == 200, resp.text
     assert (resp.json()["status"], resp.json()["acknowledged_by"], resp.json()["ack_comment"]) == (

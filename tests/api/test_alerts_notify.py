@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +24,7 @@ from api.db import connect
 from ingest.client import Inbound, MqttClient
 from ingest.store import InfluxStore
 from ingest.topics import Topics
-from scripts.devstack import Server
+from scripts.devstack import Server, free_port
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.integration
@@ -40,9 +40,9 @@ CONDITIONS = [
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> AlertRepo:
+def repo(database_url: str) -> AlertRepo:
     """Four alerts raised in one evaluation (same millisecond), one of them acknowledged."""
-    repo = AlertRepo(connect(f"sqlite:///{tmp_path}/alerts.db"))
+    repo = AlertRepo(connect(database_url))
     repo.cursor("mqtt"), repo.cursor("influx"), repo.cursor("webhook")  # channels exist before
     assert repo.try_lease("engine", T, 60)
     repo.apply(Plan(tuple(Raise(c) for c in CONDITIONS)), T, "engine", 60)
@@ -219,3 +219,26 @@ def test_not_leader_delivers_nothing(repo: AlertRepo, receiver: Receiver) -> Non
     finally:
         channel.close()
     assert receiver.requests == []
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_webhook_tokens_never_reach_the_log(
+    repo: AlertRepo, caplog: pytest.LogCaptureFixture, reachable: bool
+) -> None:
+    token = "tok-" + uuid.uuid4().hex
+    rx = Receiver(fail_first=100)
+    host = rx.url.removeprefix("http://").split("/")[0] if reachable else f"127.0.0.1:{free_port()}"
+    url = f"http://hookuser:{token}-pw@{host}/hook?token={token}&x=1"
+    channel = WebhookChannel(url, SECRET, timeout_seconds=5, max_attempts=2)
+    caplog.set_level(logging.DEBUG)
+    try:
+        dispatcher = Dispatcher(repo, channel, lambda: True, backoff_seconds=0.01)
+        assert dispatcher.drain() == 5 and dispatcher.given_up == 5
+    finally:
+        channel.close()
+        rx.close()
+    assert len(rx.requests) == (10 if reachable else 0)
+    assert caplog.records, "the failures were logged"
+    for record in caplog.records:
+        assert token not in str(vars(record)) and token not in record.getMessage(), record
+    assert any("/hook?***" in str(vars(r)) for r in caplog.records)

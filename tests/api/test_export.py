@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+
 from api.export import to_csv
 
 
@@ -29,3 +31,24 @@ def test_cells() -> None:
         ["-5", "1234.5", "'@SUM(A1)"],
         ["-12.5", "2", "'+x"],
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'\r=1+1"),
+        ("\n=1+1", "'\n=1+1"),
+        ("\x00=cmd", "'\x00=cmd"),
+        (" @SUM(A1)", "' @SUM(A1)"),
+        ("\uff1dHYPERLINK()", "'\uff1dHYPERLINK()"),
+        ("+86 578 123", "'+86 578 123"),
+        ("-1.5", "-1.5"),
+        ("1e5", "1e5"),
+        ("plain 名称", "plain 名称"),
+    ],
+)
+def test_formula_and_control_starts_are_quoted(value: str, cell: str) -> None:
+    row = list(csv.reader(io.StringIO(to_csv(("a",), [{"a": value}]).lstrip("\ufeff"))))[1]
+    assert row == [cell]

@@ -14,8 +14,8 @@ from api.keys import ApiKeyError, KeyStore, api_keys, check_new_key
 
 
 @pytest.fixture
-def keys(tmp_path: Path) -> KeyStore:
-    return KeyStore(connect(f"sqlite:///{tmp_path}/keys.db"))
+def keys(database_url: str) -> KeyStore:
+    return KeyStore(connect(database_url))
 
 
 def test_create_lookup_revoke(keys: KeyStore) -> None:
@@ -47,8 +47,11 @@ def test_revoke_unknown(keys: KeyStore) -> None:
         ("x", "plant", None, "needs --plant"),
         ("x", "plant", "ss-999", "not in the registry"),
         ("x", "plant", "SS 1", "must match"),
+        ("x", "plant", "ss-001\n", "must match"),
         ("x", "viewer", "ss-001", "only plant keys name a plant"),
         ("", "viewer", None, "name must be"),
+        ("\x00", "viewer", None, "control characters"),
+        ("bob\nadmin", "viewer", None, "control characters"),
     ],
 )
 def test_check_new_key_refuses(name: str, role: str, plant: str | None, message: str) -> None:

@@ -34,7 +34,8 @@ def test_parse_every(text: str, seconds: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "0m", "1s", "1y", "1.5h", "01h", "h", "1h; DROP DATABASE x", "999999w", " 1h"]
+    "text",
+    ["", "0m", "1s", "1y", "1.5h", "01h", "h", "1h; DROP DATABASE x", "999999w", " 1h", "1h\n"],
 )
 def test_parse_every_refuses(text: str) -> None:
     with pytest.raises(RangeError):

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from ingest.errors import RegistryError
-from ingest.registry import load_registry
+from ingest.registry import ID_PATTERN, load_registry
 from ingest.settings import demo_registry_path
+from tests.builders import FUEL_METERS, registry_toml
 
 GOOD_PLANT = '[[plants]]\nid = "ss-001"\nsector = "stainless_steel"\n'
 
@@ -60,3 +61,29 @@ def test_bad_registry_names_the_culprit(tmp_path: Path, text: str, reason: str) 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="cannot read"):
         load_registry(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("ss-001", True),
+        ("a" * 32, True),
+        ("ss-001\n", False),  # `$` would match before this newline: a broken ACL line
+        ("\nss-001", False),
+        ("ss-001\r", False),
+        ("a" * 33, False),
+        ("SS-001", False),
+        ("", False),
+    ],
+)
+def test_ids_are_whole_strings(value: str, ok: bool) -> None:
+    assert bool(ID_PATTERN.match(value)) is ok
+    assert bool(ID_PATTERN.fullmatch(value)) is ok
+
+
+def test_a_plant_id_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    text = registry_toml({"ss-001": ("stainless_steel", FUEL_METERS)})
+    path = tmp_path / "registry.toml"
+    path.write_text(text.replace('id = "ss-001"', 'id = "ss-001\\n"'), encoding="utf-8")
+    with pytest.raises(RegistryError, match="must match"):
+        load_registry(path)
