@@ -64,8 +64,9 @@ def test_dashboard_and_docs_work_under_the_csp(api: Api, page: Page) -> None:
     fill = page.locator(".bar-fill").first
     width = fill.evaluate("el => el.style.width")
     assert width.endswith("%"), width
+    # `data-width` is a fraction (dom.applyWidths), the style a percentage.
     assert float(width[:-1]) == pytest.approx(
-        float(fill.get_attribute("data-width")[:-1]), abs=1e-3
+        100 * float(fill.get_attribute("data-width")), abs=1e-3
     )
     stored = page.evaluate(
         "() => [sessionStorage.getItem('plantwatch.apiKey'), "
