@@ -295,20 +295,80 @@ def edge_pieces(segment: Segment, every: timedelta | None, offset: timedelta) ->
     return out
 
 
+# The reading before an edge is looked for this far back first; only a series with readings
+# in the edge and none in this stretch is searched back to the silence limit (`predecessors`).
+EDGE_NEAR = timedelta(hours=2)
+
+
+def last_before(kind: str, start: datetime, end: datetime, plants: Sequence[str] | None) -> str:
+    """The last reading of each `kind` series in [start, end)."""
+    f, m = quote_ident(REGISTERS[kind]), quote_ident(kind)
+    return (
+        f"SELECT last({f}) FROM {m} WHERE {time_range(start, end)}{plant_filter(plants)} "
+        'GROUP BY "plant", "meter"'
+    )
+
+
 def edge_statements(edge: Edge, rules: StepRules, plants: Sequence[str] | None) -> list[str]:
-    """Per kind: the last reading before the edge (within the silence limit), then its readings."""
+    """Per kind: the last reading in the `EDGE_NEAR` before the edge, then its readings."""
     out = []
     for kind, field in REGISTERS.items():
         f, m, where = quote_ident(field), quote_ident(kind), plant_filter(plants)
-        out.append(
-            f"SELECT last({f}) FROM {m} WHERE {time_range(edge.start - rules.max_gap, edge.start)}"
-            f'{where} GROUP BY "plant", "meter"'
-        )
+        near = min(EDGE_NEAR, rules.max_gap)
+        out.append(last_before(kind, edge.start - near, edge.start, plants))
         out.append(
             f"SELECT {f} FROM {m} WHERE {time_range(edge.start, edge.end)}{where} "
             'GROUP BY "plant", "meter"'
         )
     return out
+
+
+def predecessors(
+    store: InfluxStore,
+    edges: Sequence[Edge],
+    results: Sequence[list[Series]],
+    rules: StepRules,
+    plants: Sequence[str] | None,
+) -> None:
+    """Complete `edge_statements` results: a series with readings in an edge but none in
+    the `EDGE_NEAR` before it gets the last reading up to `max_gap` before, added in place."""
+    if rules.max_gap <= EDGE_NEAR:
+        return
+    asks: list[tuple[int, str]] = []  # (index of the `before` result, statement)
+    for e, edge in enumerate(edges):
+        for k, kind in enumerate(REGISTERS):
+            before_index = e * 2 * len(REGISTERS) + 2 * k
+            found = {
+                (s.tags.get("plant", ""), s.tags.get("meter", ""))
+                for s in results[before_index]
+                if s.values
+            }
+            lacking = sorted(
+                {
+                    s.tags.get("plant", "")
+                    for s in results[before_index + 1]
+                    if s.values and (s.tags.get("plant", ""), s.tags.get("meter", "")) not in found
+                }
+            )
+            if lacking:
+                scope = lacking if len(lacking) <= PLANT_FILTER_MAX else plants
+                since, until = edge.start - rules.max_gap, edge.start - EDGE_NEAR
+                asks.append((before_index, last_before(kind, since, until, scope)))
+    if not asks:
+        return
+    for (before_index, _), found_series in zip(
+        asks, store.query_many(";".join(text for _, text in asks)), strict=True
+    ):
+        known = {
+            (s.tags.get("plant", ""), s.tags.get("meter", ""))
+            for s in results[before_index]
+            if s.values
+        }
+        results[before_index].extend(
+            s
+            for s in found_series
+            if (s.tags.get("plant", ""), s.tags.get("meter", "")) not in known
+        )
 
 
 def edge_sums(
@@ -420,15 +480,23 @@ def query_sums(
     for i in ask:
         if i in cacheable:
             _cache_put((*scope, texts[i]), fetched[i])
-    results = [fetched[i] if i in fetched else cached[i] or [] for i in range(len(texts))]
-    out, index = [], 0
+    results = [list(fetched[i]) if i in fetched else cached[i] or [] for i in range(len(texts))]
     per_edge = 2 * len(REGISTERS)
+    edge_results: list[list[Series]] = []
+    index = 0
+    for statements, edges in per_plan:
+        index += len(statements)
+        edge_results += results[index : index + per_edge * len(edges)]
+        index += per_edge * len(edges)
+    predecessors(store, [e for _, edges in per_plan for e in edges], edge_results, rules, plants)
+    out, index, edge_index = [], 0, 0
     for statements, edges in per_plan:
         sums = collect(statements, results[index : index + len(statements)], totals=every is None)
         index += len(statements)
         for edge in edges:
-            edge_sums(edge, results[index : index + per_edge], rules, by_meter, sums)
+            edge_sums(edge, edge_results[edge_index : edge_index + per_edge], rules, by_meter, sums)
             index += per_edge
+            edge_index += per_edge
         if by_meter and wanted is not None:
             sums = {k: v for k, v in sums.items() if k[1] in wanted}
         out.append(sums)
@@ -556,7 +624,9 @@ def next_readings(
 # ---- freshness ---------------------------------------------------------------------------------
 
 
-RECENT = timedelta(hours=25)
+# The latest reading is searched over growing stretches back from the end: the last two
+# hours hold it for a meter that reports, and last() costs InfluxDB per point it scans.
+RECENT_TIERS = (timedelta(hours=2), timedelta(hours=25))
 
 
 def _latest(
@@ -588,17 +658,20 @@ def last_readings(
 ) -> dict[tuple[str, str, str], datetime]:
     """(kind, plant, meter) -> time of its latest fuel reading in [end - lookback, end).
 
-    The last day is searched first (cheap); only plants with a meter of `meters` not
-    found there are searched over the whole lookback.
+    The most recent stretch is searched first (cheap); each older stretch only for the
+    plants with a meter of `meters` not found yet (every plant if `meters` is empty).
     """
-    recent = min(lookback, RECENT)
-    out = _latest(store, plants, end - recent, end)
-    if lookback <= recent:
-        return out
-    missing = sorted({plant for kind, plant, meter in meters if (kind, plant, meter) not in out})
-    if meters and not missing:
-        return out
-    older = _latest(store, missing or plants, end - lookback, end - recent)
-    for key, ts in older.items():
-        out.setdefault(key, ts)
+    out: dict[tuple[str, str, str], datetime] = {}
+    near = timedelta(0)
+    for far in [*(t for t in RECENT_TIERS if t < lookback), lookback]:
+        if near:
+            missing = sorted({p for kind, p, m in meters if (kind, p, m) not in out})
+            if meters and not missing:
+                return out
+            ask = missing or plants
+        else:
+            ask = plants
+        for key, ts in _latest(store, ask, end - far, end - near).items():
+            out.setdefault(key, ts)
+        near = far
     return out
