@@ -309,33 +309,44 @@ def last_before(kind: str, start: datetime, end: datetime, plants: Sequence[str]
     )
 
 
-def edge_statements(edge: Edge, rules: StepRules, plants: Sequence[str] | None) -> list[str]:
-    """Per kind: the last reading in the `EDGE_NEAR` before the edge, then its readings."""
+def rolled_hour(edge: Edge, settled: datetime | None) -> datetime | None:
+    """The clock hour holding `edge` if it is rolled up (before `settled`, the hourly
+    watermark): the edge is then read as that whole hour, the same read for every window."""
+    hour = floor_to(edge.start, HOUR)
+    if settled is not None and edge.end <= hour + HOUR <= settled:
+        return hour
+    return None
+
+
+def edge_statements(
+    read: tuple[datetime, datetime], rules: StepRules, plants: Sequence[str] | None
+) -> list[str]:
+    """Per kind: the last reading in the `EDGE_NEAR` before `read`, then its readings."""
+    start, end = read
     out = []
     for kind, field in REGISTERS.items():
         f, m, where = quote_ident(field), quote_ident(kind), plant_filter(plants)
         near = min(EDGE_NEAR, rules.max_gap)
-        out.append(last_before(kind, edge.start - near, edge.start, plants))
+        out.append(last_before(kind, start - near, start, plants))
         out.append(
-            f"SELECT {f} FROM {m} WHERE {time_range(edge.start, edge.end)}{where} "
-            'GROUP BY "plant", "meter"'
+            f'SELECT {f} FROM {m} WHERE {time_range(start, end)}{where} GROUP BY "plant", "meter"'
         )
     return out
 
 
 def predecessors(
     store: InfluxStore,
-    edges: Sequence[Edge],
+    starts: Sequence[datetime],
     results: Sequence[list[Series]],
     rules: StepRules,
     plants: Sequence[str] | None,
 ) -> None:
-    """Complete `edge_statements` results: a series with readings in an edge but none in
-    the `EDGE_NEAR` before it gets the last reading up to `max_gap` before, added in place."""
+    """Complete `edge_statements` results: a series with readings in a read but none in the
+    `EDGE_NEAR` before it gets the last reading up to `max_gap` before, added in place."""
     if rules.max_gap <= EDGE_NEAR:
         return
     asks: list[tuple[int, str]] = []  # (index of the `before` result, statement)
-    for e, edge in enumerate(edges):
+    for e, start in enumerate(starts):
         for k, kind in enumerate(REGISTERS):
             before_index = e * 2 * len(REGISTERS) + 2 * k
             found = {
@@ -352,7 +363,7 @@ def predecessors(
             )
             if lacking:
                 scope = lacking if len(lacking) <= PLANT_FILTER_MAX else plants
-                since, until = edge.start - rules.max_gap, edge.start - EDGE_NEAR
+                since, until = start - rules.max_gap, start - EDGE_NEAR
                 asks.append((before_index, last_before(kind, since, until, scope)))
     if not asks:
         return
@@ -378,7 +389,11 @@ def edge_sums(
     by_meter: bool,
     into: dict[Key, list[float]],
 ) -> None:
-    """Add one edge's sums (the pure rule over its points) into `into`."""
+    """Add one edge's sums (the pure rule over its points) into `into`.
+
+    The points may reach before and after the edge (a whole-hour read): the rule counts
+    only readings inside it and steps into them; a meter with none inside adds nothing.
+    """
     for index, kind in enumerate(REGISTERS):
         before = {(s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index]}
         inside = {
@@ -399,6 +414,8 @@ def edge_sums(
                 rules.max_per_hour[kind],
                 rules.max_gap // MS,
             )
+            if not sums.readings:
+                continue
             key = (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
             row = into.setdefault(key, [0.0] * len(SUM_FIELDS))
             for i, value in enumerate(
@@ -407,7 +424,6 @@ def edge_sums(
                 row[i] += value
 
 
-ROLLUP_SELECT = 'SELECT sum("consumption")'
 CACHE_ENTRIES = 512
 _cache: OrderedDict[tuple[object, ...], list[Series]] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -437,11 +453,14 @@ def query_sums(
     every: timedelta | None = None,
     offset: timedelta = timedelta(0),
     generation: datetime | None = None,
+    settled: datetime | None = None,
 ) -> list[dict[Key, list[float]]]:
     """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip.
 
-    With `generation` (when the rollups last changed), answers read from the rollups are
-    kept and reused until the next change; raw stretches are always read afresh.
+    With `generation` (when the rollups last changed), answers read from the rollups and
+    raw edges in rolled-up hours (before `settled`, the hourly watermark) are kept and
+    reused until the next change: a late reading there is re-rolled, which changes it.
+    Raw stretches after the watermark are always read afresh.
     """
     wanted = set(plants) if plants is not None else None
     if by_meter and plants is not None and len(plants) > PLANT_FILTER_MAX:
@@ -456,20 +475,23 @@ def query_sums(
             else:
                 statements += segment_statements(segment, rules, plants, by_meter, every, offset)
         per_plan.append((statements, edges))
-    texts = [
-        text
-        for statements, edges in per_plan
-        for text in [st.text for st in statements]
-        + [t for e in edges for t in edge_statements(e, rules, plants)]
-    ]
+    texts: list[str] = []
+    reads: list[tuple[datetime, datetime]] = []
+    cacheable: set[int] = set()
+    for statements, edges in per_plan:
+        if generation is not None:  # rollup statements; raw ones read raw registers
+            cacheable.update(len(texts) + i for i, st in enumerate(statements) if st.kind is None)
+        texts += [st.text for st in statements]
+        for edge in edges:
+            hour = rolled_hour(edge, settled)
+            read = (hour, hour + HOUR) if hour is not None else (edge.start, edge.end)
+            if generation is not None and hour is not None:
+                cacheable.update(range(len(texts), len(texts) + 2 * len(REGISTERS)))
+            reads.append(read)
+            texts += edge_statements(read, rules, plants)
     if not texts:
         return [{} for _ in plans]
     scope = (store.url, store.database, generation)
-    cacheable = {
-        i
-        for i, text in enumerate(texts)
-        if generation is not None and text.startswith(ROLLUP_SELECT)
-    }
     cached = {i: _cache_get((*scope, texts[i])) for i in cacheable}
     ask = [i for i in range(len(texts)) if cached.get(i) is None]
     fetched = (
@@ -477,10 +499,7 @@ def query_sums(
         if ask
         else {}
     )
-    for i in ask:
-        if i in cacheable:
-            _cache_put((*scope, texts[i]), fetched[i])
-    results = [list(fetched[i]) if i in fetched else cached[i] or [] for i in range(len(texts))]
+    results = [list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(texts))]
     per_edge = 2 * len(REGISTERS)
     edge_results: list[list[Series]] = []
     index = 0
@@ -488,7 +507,10 @@ def query_sums(
         index += len(statements)
         edge_results += results[index : index + per_edge * len(edges)]
         index += per_edge * len(edges)
-    predecessors(store, [e for _, edges in per_plan for e in edges], edge_results, rules, plants)
+    predecessors(store, [start for start, _ in reads], edge_results, rules, plants)
+    for i in ask:  # after `predecessors` completed the edge reads
+        if i in cacheable:
+            _cache_put((*scope, texts[i]), results[i])
     out, index, edge_index = [], 0, 0
     for statements, edges in per_plan:
         sums = collect(statements, results[index : index + len(statements)], totals=every is None)

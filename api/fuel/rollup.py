@@ -118,8 +118,9 @@ class Watermarks:
     hourly: datetime | None
     daily: datetime | None
     cursor: datetime | None = None  # dirty marks that arrived before this are rolled up
-    # When the rollups last changed (every state write follows a write of rollups): readers
-    # may cache what they read from the rollups under it (`api.fuel.queries.query_sums`).
+    # When the rollups last changed: readers may cache what they read from the rollups and
+    # rolled-up raw hours under it (`api.fuel.queries.query_sums`). Written as now unless
+    # set: a pass that wrote no rollups keeps the one it read.
     generation: datetime | None = field(default=None, compare=False)
 
 
@@ -136,7 +137,7 @@ def write_watermarks(store: InfluxStore, marks: Watermarks) -> None:
         ("hourly", marks.hourly),
         ("daily", marks.daily),
         ("cursor", marks.cursor),
-        ("generation", datetime.now(UTC)),
+        ("generation", marks.generation or datetime.now(UTC)),
     ):
         if until is not None:
             until_ms = float(round(until.timestamp() * 1000))
@@ -351,7 +352,8 @@ class RollupJob:
                 for start, end in runs:
                     points += self.roll(start, end, sorted(plants))
             hourly = max(target, marks.hourly) if marks.hourly else target
-            new = Watermarks(hourly, self.local_day_floor(hourly), arrived)
+            unchanged = marks.generation if points == 0 else None
+            new = Watermarks(hourly, self.local_day_floor(hourly), arrived, unchanged)
             write_watermarks(self.store, new)
             all_hours = [h for hs in per_plant.values() for h in hs]
             report = PassReport(

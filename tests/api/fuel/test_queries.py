@@ -61,3 +61,29 @@ def test_latest_readings_are_found_in_every_tier(store: InfluxStore) -> None:
     assert last_readings(store, ["p1", "p2"], end, timedelta(hours=30), meters) == {
         k: v for k, v in want.items() if k[1] == "p1"
     }
+
+
+def test_an_edge_in_a_rolled_up_hour_is_read_whole_and_kept_until_the_rollups_change(
+    store: InfluxStore,
+) -> None:
+    hour = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    times = [hour - 10 * MINUTE, *(hour + m * MINUTE for m in (10, 20, 40, 50))]
+    values = [100.0, 110.0, 125.0, 140.0, 150.0]
+    store.write_lines([line("p1", "gas-1", t, v) for t, v in zip(times, values, strict=True)])
+
+    def gas(start: datetime, generation: datetime, settled: datetime | None) -> float:
+        plan = [Segment("raw", start, hour + HOUR)]
+        (sums,) = query_sums(
+            store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, settled
+        )
+        return sums[("gas", "p1", "gas-1", 0)][0]
+
+    first, settled = datetime(2026, 3, 3, tzinfo=UTC), hour + 2 * HOUR
+    assert gas(hour + 15 * MINUTE, first, settled) == 40.0  # the steps at :20, :40, :50
+    assert gas(hour + 30 * MINUTE, first, settled) == 25.0  # the same hour's read, cut at :30
+    # A reading written without a rollup pass: rolled-up hours keep their answer...
+    store.write_lines([line("p1", "gas-1", hour + 55 * MINUTE, 160.0)])
+    assert gas(hour + 15 * MINUTE, first, settled) == 40.0
+    # ...until the rollups change (a pass re-rolled the hour), or past the watermark.
+    assert gas(hour + 15 * MINUTE, first + MINUTE, settled) == 50.0
+    assert gas(hour + 15 * MINUTE, first, None) == 50.0
