@@ -394,28 +394,25 @@ def edge_sums(
     The points may reach before and after the edge (a whole-hour read): the rule counts
     only readings inside it and steps into them; a meter with none inside adds nothing.
     """
+    start_ms, end_ms = (edge.start - EPOCH) // MS, (edge.end - EPOCH) // MS
     for index, kind in enumerate(REGISTERS):
         before = {(s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index]}
-        inside = {
-            (s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index + 1]
-        }
-        for plant, meter in inside:
-            ts = [int(row[0]) for row in inside[(plant, meter)].values if row[1] is not None]
-            values = [float(row[1]) for row in inside[(plant, meter)].values if row[1] is not None]
+        for series in results[2 * index + 1]:
+            rows = [row for row in series.values if row[1] is not None]
+            if not any(start_ms <= row[0] < end_ms for row in rows):
+                continue  # no reading inside: nothing to add
+            plant, meter = series.tags.get("plant", ""), series.tags.get("meter", "")
             prev = before.get((plant, meter))
             if prev is not None and prev.values and prev.values[0][1] is not None:
-                ts.insert(0, int(prev.values[0][0]))
-                values.insert(0, float(prev.values[0][1]))
+                rows.insert(0, prev.values[0])
             sums = interval_sums(
-                ts,
-                values,
-                (edge.start - EPOCH) // MS,
-                (edge.end - EPOCH) // MS,
+                [int(row[0]) for row in rows],
+                [float(row[1]) for row in rows],
+                start_ms,
+                end_ms,
                 rules.max_per_hour[kind],
                 rules.max_gap // MS,
             )
-            if not sums.readings:
-                continue
             key = (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
             row = into.setdefault(key, [0.0] * len(SUM_FIELDS))
             for i, value in enumerate(
