@@ -20,14 +20,13 @@ Every identifier and literal goes through `quote_ident` / `quote_literal` / `inf
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 
+from api.fuel.cache import RollupCache
 from api.fuel.rules import REGISTERS, StepRules, interval_sums
 from api.ranges import EPOCH, Segment, ceil_to, floor_to
 from ingest.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
@@ -421,24 +420,22 @@ def edge_sums(
                 row[i] += value
 
 
-CACHE_ENTRIES = 512
-_cache: OrderedDict[tuple[object, ...], list[Series]] = OrderedDict()
-_cache_lock = threading.Lock()
+CACHE = RollupCache()
+# One point per rollup pass that wrote rollups, at its generation: the earliest time it changed.
+PASSES_MEASUREMENT = "rollup_passes"
 
 
-def _cache_get(key: tuple[object, ...]) -> list[Series] | None:
-    with _cache_lock:
-        found = _cache.get(key)
-        if found is not None:
-            _cache.move_to_end(key)
-        return found
-
-
-def _cache_put(key: tuple[object, ...], value: Sequence[Series]) -> None:
-    with _cache_lock:
-        _cache[key] = list(value)
-        while len(_cache) > CACHE_ENTRIES:
-            _cache.popitem(last=False)
+def touched_since(store: InfluxStore, after: datetime, until: datetime) -> datetime | None:
+    """The earliest time changed by the rollup passes of generations in (after, until]
+    (None if no pass recorded it: the caller must assume everything changed)."""
+    (result,) = store.query_many(
+        f'SELECT min("from_ms") FROM {quote_ident(PASSES_MEASUREMENT)} '
+        f"WHERE time > {influx_time(after)} AND time <= {influx_time(until)}"
+    )
+    for series in result:
+        if series.values and series.values[0][1] is not None:
+            return from_ms(series.values[0][1])
+    return None
 
 
 def query_sums(
@@ -455,41 +452,50 @@ def query_sums(
     """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip.
 
     With `generation` (when the rollups last changed), answers read from the rollups and
-    raw edges in rolled-up hours (before `settled`, the hourly watermark) are kept and
-    reused until the next change: a late reading there is re-rolled, which changes it.
-    Raw stretches after the watermark are always read afresh.
+    raw edges in rolled-up hours (before `settled`, the hourly watermark) are kept until a
+    rollup pass changes their hours (`api.fuel.cache`): a late reading there is re-rolled,
+    which changes them. Raw stretches after the watermark are always read afresh.
     """
     wanted = set(plants) if plants is not None else None
     if by_meter and plants is not None and len(plants) > PLANT_FILTER_MAX:
         plants = None  # a county's worth: read every plant, keep the wanted ones below
-    per_plan: list[tuple[list[Statement], list[Edge]]] = []
+    # Per plan: its statements with the end of the stretch each reads, and its raw edges.
+    per_plan: list[tuple[list[tuple[Statement, datetime]], list[Edge]]] = []
     for plan in plans:
-        statements: list[Statement] = []
+        statements: list[tuple[Statement, datetime]] = []
         edges: list[Edge] = []
         for segment in plan:
             if segment.source == "raw" and segment.end - segment.start <= EDGE_MAX:
                 edges += edge_pieces(segment, every, offset)
             else:
-                statements += segment_statements(segment, rules, plants, by_meter, every, offset)
+                statements += [
+                    (st, segment.end)
+                    for st in segment_statements(segment, rules, plants, by_meter, every, offset)
+                ]
         per_plan.append((statements, edges))
     texts: list[str] = []
     reads: list[tuple[datetime, datetime]] = []
-    cacheable: set[int] = set()
+    reach: dict[int, datetime] = {}  # cacheable statement -> end of the data it reads
+    per_edge = 2 * len(REGISTERS)
     for statements, edges in per_plan:
-        if generation is not None:  # rollup statements; raw ones read raw registers
-            cacheable.update(len(texts) + i for i, st in enumerate(statements) if st.kind is None)
-        texts += [st.text for st in statements]
+        for statement, end in statements:
+            if statement.kind is None:  # rollups; raw statements read raw registers
+                reach[len(texts)] = end
+            texts.append(statement.text)
         for edge in edges:
             hour = rolled_hour(edge, settled)
             read = (hour, hour + HOUR) if hour is not None else (edge.start, edge.end)
-            if generation is not None and hour is not None:
-                cacheable.update(range(len(texts), len(texts) + 2 * len(REGISTERS)))
+            if hour is not None:
+                reach.update((i, hour + HOUR) for i in range(len(texts), len(texts) + per_edge))
             reads.append(read)
             texts += edge_statements(read, rules, plants)
     if not texts:
         return [{} for _ in plans]
-    scope = (store.url, store.database, generation)
-    cached = {i: _cache_get((*scope, texts[i])) for i in cacheable}
+    scope = (store.url, store.database)
+    if generation is not None:
+        CACHE.sync(scope, generation, lambda seen: touched_since(store, seen, generation))
+    cacheable = reach if generation is not None else {}
+    cached = {i: CACHE.get(scope, texts[i]) for i in cacheable}
     ask = [i for i in range(len(texts)) if cached.get(i) is None]
     fetched = (
         dict(zip(ask, store.query_many(";".join(texts[i] for i in ask)), strict=True))
@@ -497,7 +503,6 @@ def query_sums(
         else {}
     )
     results = [list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(texts))]
-    per_edge = 2 * len(REGISTERS)
     edge_results: list[list[Series]] = []
     index = 0
     for statements, edges in per_plan:
@@ -507,10 +512,14 @@ def query_sums(
     predecessors(store, [start for start, _ in reads], edge_results, rules, plants)
     for i in ask:  # after `predecessors` completed the edge reads
         if i in cacheable:
-            _cache_put((*scope, texts[i]), results[i])
+            CACHE.put(scope, generation, texts[i], results[i], cacheable[i])
     out, index, edge_index = [], 0, 0
     for statements, edges in per_plan:
-        sums = collect(statements, results[index : index + len(statements)], totals=every is None)
+        sums = collect(
+            [st for st, _ in statements],
+            results[index : index + len(statements)],
+            totals=every is None,
+        )
         index += len(statements)
         for edge in edges:
             edge_sums(edge, edge_results[edge_index : edge_index + per_edge], rules, by_meter, sums)
