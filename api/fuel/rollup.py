@@ -16,7 +16,10 @@ reading that arrives months late is re-rolled within one interval like any other
 
 `rollup_state` keeps, per `level`: `cursor` (marks before it are done), `hourly` and
 `daily` (readers may use rollups for whole hours / local days before these; a hour past
-them is read raw). The first pass (no cursor) rolls everything from the first reading.
+them is read raw) and `generation` (when rollups last changed); `rollup_passes` records,
+per pass that changed rollups, the earliest local day it rewrote (`record_change`), so
+readers keep the cached answers before it. The first pass (no cursor) rolls everything
+from the first reading.
 """
 
 from __future__ import annotations
