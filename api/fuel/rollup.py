@@ -124,7 +124,7 @@ class Watermarks:
     cursor: datetime | None = None  # dirty marks that arrived before this are rolled up
     # When the rollups last changed (`record_change`): readers cache what they read from
     # the rollups and rolled-up raw hours under it (`api.fuel.cache`). Written as now if
-    # unset (a catch-up's progress, recorded nowhere: readers drop every cached answer).
+    # unset (recorded nowhere: readers then drop every cached answer).
     generation: datetime | None = field(default=None, compare=False)
 
 
@@ -304,7 +304,12 @@ class RollupJob:
                 marks = read_watermarks(self.store)
                 write_watermarks(
                     self.store,
-                    Watermarks(chunk_end, self.local_day_floor(chunk_end), marks.cursor),
+                    Watermarks(
+                        chunk_end,
+                        self.local_day_floor(chunk_end),
+                        marks.cursor,
+                        record_change(self.store, self.local_day_floor(start)),
+                    ),
                 )
             if chunks > 1:
                 log.info(
