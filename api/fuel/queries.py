@@ -20,14 +20,13 @@ Every identifier and literal goes through `quote_ident` / `quote_literal` / `inf
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 
+from api.fuel.cache import RollupCache
 from api.fuel.rules import REGISTERS, StepRules, interval_sums
 from api.ranges import EPOCH, Segment, ceil_to, floor_to
 from ingest.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
@@ -295,20 +294,91 @@ def edge_pieces(segment: Segment, every: timedelta | None, offset: timedelta) ->
     return out
 
 
-def edge_statements(edge: Edge, rules: StepRules, plants: Sequence[str] | None) -> list[str]:
-    """Per kind: the last reading before the edge (within the silence limit), then its readings."""
+# The reading before an edge is looked for this far back first; only a series with readings
+# in the edge and none in this stretch is searched back to the silence limit (`predecessors`).
+EDGE_NEAR = timedelta(hours=2)
+
+
+def last_before(kind: str, start: datetime, end: datetime, plants: Sequence[str] | None) -> str:
+    """The last reading of each `kind` series in [start, end)."""
+    f, m = quote_ident(REGISTERS[kind]), quote_ident(kind)
+    return (
+        f"SELECT last({f}) FROM {m} WHERE {time_range(start, end)}{plant_filter(plants)} "
+        'GROUP BY "plant", "meter"'
+    )
+
+
+def rolled_hour(edge: Edge, settled: datetime | None) -> datetime | None:
+    """The clock hour holding `edge` if it is rolled up (before `settled`, the hourly
+    watermark): the edge is then read as that whole hour, the same read for every window."""
+    hour = floor_to(edge.start, HOUR)
+    if settled is not None and edge.end <= hour + HOUR <= settled:
+        return hour
+    return None
+
+
+def edge_statements(
+    read: tuple[datetime, datetime], rules: StepRules, plants: Sequence[str] | None
+) -> list[str]:
+    """Per kind: the last reading in the `EDGE_NEAR` before `read`, then its readings."""
+    start, end = read
     out = []
     for kind, field in REGISTERS.items():
         f, m, where = quote_ident(field), quote_ident(kind), plant_filter(plants)
+        near = min(EDGE_NEAR, rules.max_gap)
+        out.append(last_before(kind, start - near, start, plants))
         out.append(
-            f"SELECT last({f}) FROM {m} WHERE {time_range(edge.start - rules.max_gap, edge.start)}"
-            f'{where} GROUP BY "plant", "meter"'
-        )
-        out.append(
-            f"SELECT {f} FROM {m} WHERE {time_range(edge.start, edge.end)}{where} "
-            'GROUP BY "plant", "meter"'
+            f'SELECT {f} FROM {m} WHERE {time_range(start, end)}{where} GROUP BY "plant", "meter"'
         )
     return out
+
+
+def predecessors(
+    store: InfluxStore,
+    starts: Sequence[datetime],
+    results: Sequence[list[Series]],
+    rules: StepRules,
+    plants: Sequence[str] | None,
+) -> None:
+    """Complete `edge_statements` results: a series with readings in a read but none in the
+    `EDGE_NEAR` before it gets the last reading up to `max_gap` before, added in place."""
+    if rules.max_gap <= EDGE_NEAR:
+        return
+    asks: list[tuple[int, str]] = []  # (index of the `before` result, statement)
+    for e, start in enumerate(starts):
+        for k, kind in enumerate(REGISTERS):
+            before_index = e * 2 * len(REGISTERS) + 2 * k
+            found = {
+                (s.tags.get("plant", ""), s.tags.get("meter", ""))
+                for s in results[before_index]
+                if s.values
+            }
+            lacking = sorted(
+                {
+                    s.tags.get("plant", "")
+                    for s in results[before_index + 1]
+                    if s.values and (s.tags.get("plant", ""), s.tags.get("meter", "")) not in found
+                }
+            )
+            if lacking:
+                scope = lacking if len(lacking) <= PLANT_FILTER_MAX else plants
+                since, until = start - rules.max_gap, start - EDGE_NEAR
+                asks.append((before_index, last_before(kind, since, until, scope)))
+    if not asks:
+        return
+    for (before_index, _), found_series in zip(
+        asks, store.query_many(";".join(text for _, text in asks)), strict=True
+    ):
+        known = {
+            (s.tags.get("plant", ""), s.tags.get("meter", ""))
+            for s in results[before_index]
+            if s.values
+        }
+        results[before_index].extend(
+            s
+            for s in found_series
+            if (s.tags.get("plant", ""), s.tags.get("meter", "")) not in known
+        )
 
 
 def edge_sums(
@@ -318,24 +388,27 @@ def edge_sums(
     by_meter: bool,
     into: dict[Key, list[float]],
 ) -> None:
-    """Add one edge's sums (the pure rule over its points) into `into`."""
+    """Add one edge's sums (the pure rule over its points) into `into`.
+
+    The points may reach before and after the edge (a whole-hour read): the rule counts
+    only readings inside it and steps into them; a meter with none inside adds nothing.
+    """
+    start_ms, end_ms = (edge.start - EPOCH) // MS, (edge.end - EPOCH) // MS
     for index, kind in enumerate(REGISTERS):
         before = {(s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index]}
-        inside = {
-            (s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index + 1]
-        }
-        for plant, meter in inside:
-            ts = [int(row[0]) for row in inside[(plant, meter)].values if row[1] is not None]
-            values = [float(row[1]) for row in inside[(plant, meter)].values if row[1] is not None]
+        for series in results[2 * index + 1]:
+            rows = [row for row in series.values if row[1] is not None]
+            if not any(start_ms <= row[0] < end_ms for row in rows):
+                continue  # no reading inside: nothing to add
+            plant, meter = series.tags.get("plant", ""), series.tags.get("meter", "")
             prev = before.get((plant, meter))
             if prev is not None and prev.values and prev.values[0][1] is not None:
-                ts.insert(0, int(prev.values[0][0]))
-                values.insert(0, float(prev.values[0][1]))
+                rows.insert(0, prev.values[0])
             sums = interval_sums(
-                ts,
-                values,
-                (edge.start - EPOCH) // MS,
-                (edge.end - EPOCH) // MS,
+                [int(row[0]) for row in rows],
+                [float(row[1]) for row in rows],
+                start_ms,
+                end_ms,
                 rules.max_per_hour[kind],
                 rules.max_gap // MS,
             )
@@ -347,25 +420,22 @@ def edge_sums(
                 row[i] += value
 
 
-ROLLUP_SELECT = 'SELECT sum("consumption")'
-CACHE_ENTRIES = 512
-_cache: OrderedDict[tuple[object, ...], list[Series]] = OrderedDict()
-_cache_lock = threading.Lock()
+CACHE = RollupCache()
+# One point per rollup pass that wrote rollups, at its generation: the earliest time it changed.
+PASSES_MEASUREMENT = "rollup_passes"
 
 
-def _cache_get(key: tuple[object, ...]) -> list[Series] | None:
-    with _cache_lock:
-        found = _cache.get(key)
-        if found is not None:
-            _cache.move_to_end(key)
-        return found
-
-
-def _cache_put(key: tuple[object, ...], value: Sequence[Series]) -> None:
-    with _cache_lock:
-        _cache[key] = list(value)
-        while len(_cache) > CACHE_ENTRIES:
-            _cache.popitem(last=False)
+def touched_since(store: InfluxStore, after: datetime, until: datetime) -> datetime | None:
+    """The earliest time changed by the rollup passes of generations in (after, until]
+    (None if no pass recorded it: the caller must assume everything changed)."""
+    (result,) = store.query_many(
+        f'SELECT min("from_ms") FROM {quote_ident(PASSES_MEASUREMENT)} '
+        f"WHERE time > {influx_time(after)} AND time <= {influx_time(until)}"
+    )
+    for series in result:
+        if series.values and series.values[0][1] is not None:
+            return from_ms(series.values[0][1])
+    return None
 
 
 def query_sums(
@@ -377,58 +447,84 @@ def query_sums(
     every: timedelta | None = None,
     offset: timedelta = timedelta(0),
     generation: datetime | None = None,
+    settled: datetime | None = None,
 ) -> list[dict[Key, list[float]]]:
     """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip.
 
-    With `generation` (when the rollups last changed), answers read from the rollups are
-    kept and reused until the next change; raw stretches are always read afresh.
+    With `generation` (when the rollups last changed), answers read from the rollups and
+    raw edges in rolled-up hours (before `settled`, the hourly watermark) are kept until a
+    rollup pass changes their hours (`api.fuel.cache`): a late reading there is re-rolled,
+    which changes them. Raw stretches after the watermark are always read afresh.
     """
     wanted = set(plants) if plants is not None else None
     if by_meter and plants is not None and len(plants) > PLANT_FILTER_MAX:
         plants = None  # a county's worth: read every plant, keep the wanted ones below
-    per_plan: list[tuple[list[Statement], list[Edge]]] = []
+    # Per plan: its statements with the end of the stretch each reads, and its raw edges.
+    per_plan: list[tuple[list[tuple[Statement, datetime]], list[Edge]]] = []
     for plan in plans:
-        statements: list[Statement] = []
+        statements: list[tuple[Statement, datetime]] = []
         edges: list[Edge] = []
         for segment in plan:
             if segment.source == "raw" and segment.end - segment.start <= EDGE_MAX:
                 edges += edge_pieces(segment, every, offset)
             else:
-                statements += segment_statements(segment, rules, plants, by_meter, every, offset)
+                statements += [
+                    (st, segment.end)
+                    for st in segment_statements(segment, rules, plants, by_meter, every, offset)
+                ]
         per_plan.append((statements, edges))
-    texts = [
-        text
-        for statements, edges in per_plan
-        for text in [st.text for st in statements]
-        + [t for e in edges for t in edge_statements(e, rules, plants)]
-    ]
+    texts: list[str] = []
+    reads: list[tuple[datetime, datetime]] = []
+    reach: dict[int, datetime] = {}  # cacheable statement -> end of the data it reads
+    per_edge = 2 * len(REGISTERS)
+    for statements, edges in per_plan:
+        for statement, end in statements:
+            if statement.kind is None:  # rollups; raw statements read raw registers
+                reach[len(texts)] = end
+            texts.append(statement.text)
+        for edge in edges:
+            hour = rolled_hour(edge, settled)
+            read = (hour, hour + HOUR) if hour is not None else (edge.start, edge.end)
+            if hour is not None:
+                reach.update((i, hour + HOUR) for i in range(len(texts), len(texts) + per_edge))
+            reads.append(read)
+            texts += edge_statements(read, rules, plants)
     if not texts:
         return [{} for _ in plans]
-    scope = (store.url, store.database, generation)
-    cacheable = {
-        i
-        for i, text in enumerate(texts)
-        if generation is not None and text.startswith(ROLLUP_SELECT)
-    }
-    cached = {i: _cache_get((*scope, texts[i])) for i in cacheable}
+    scope = (store.url, store.database)
+    if generation is not None:
+        CACHE.sync(scope, generation, lambda seen: touched_since(store, seen, generation))
+    cacheable = reach if generation is not None else {}
+    cached = {i: CACHE.get(scope, texts[i]) for i in cacheable}
     ask = [i for i in range(len(texts)) if cached.get(i) is None]
     fetched = (
         dict(zip(ask, store.query_many(";".join(texts[i] for i in ask)), strict=True))
         if ask
         else {}
     )
-    for i in ask:
-        if i in cacheable:
-            _cache_put((*scope, texts[i]), fetched[i])
-    results = [fetched[i] if i in fetched else cached[i] or [] for i in range(len(texts))]
-    out, index = [], 0
-    per_edge = 2 * len(REGISTERS)
+    results = [list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(texts))]
+    edge_results: list[list[Series]] = []
+    index = 0
     for statements, edges in per_plan:
-        sums = collect(statements, results[index : index + len(statements)], totals=every is None)
+        index += len(statements)
+        edge_results += results[index : index + per_edge * len(edges)]
+        index += per_edge * len(edges)
+    predecessors(store, [start for start, _ in reads], edge_results, rules, plants)
+    for i in ask:  # after `predecessors` completed the edge reads
+        if i in cacheable:
+            CACHE.put(scope, generation, texts[i], results[i], cacheable[i])
+    out, index, edge_index = [], 0, 0
+    for statements, edges in per_plan:
+        sums = collect(
+            [st for st, _ in statements],
+            results[index : index + len(statements)],
+            totals=every is None,
+        )
         index += len(statements)
         for edge in edges:
-            edge_sums(edge, results[index : index + per_edge], rules, by_meter, sums)
+            edge_sums(edge, edge_results[edge_index : edge_index + per_edge], rules, by_meter, sums)
             index += per_edge
+            edge_index += per_edge
         if by_meter and wanted is not None:
             sums = {k: v for k, v in sums.items() if k[1] in wanted}
         out.append(sums)
@@ -556,7 +652,9 @@ def next_readings(
 # ---- freshness ---------------------------------------------------------------------------------
 
 
-RECENT = timedelta(hours=25)
+# The latest reading is searched over growing stretches back from the end: the last two
+# hours hold it for a meter that reports, and last() costs InfluxDB per point it scans.
+RECENT_TIERS = (timedelta(hours=2), timedelta(hours=25))
 
 
 def _latest(
@@ -588,17 +686,20 @@ def last_readings(
 ) -> dict[tuple[str, str, str], datetime]:
     """(kind, plant, meter) -> time of its latest fuel reading in [end - lookback, end).
 
-    The last day is searched first (cheap); only plants with a meter of `meters` not
-    found there are searched over the whole lookback.
+    The most recent stretch is searched first (cheap); each older stretch only for the
+    plants with a meter of `meters` not found yet (every plant if `meters` is empty).
     """
-    recent = min(lookback, RECENT)
-    out = _latest(store, plants, end - recent, end)
-    if lookback <= recent:
-        return out
-    missing = sorted({plant for kind, plant, meter in meters if (kind, plant, meter) not in out})
-    if meters and not missing:
-        return out
-    older = _latest(store, missing or plants, end - lookback, end - recent)
-    for key, ts in older.items():
-        out.setdefault(key, ts)
+    out: dict[tuple[str, str, str], datetime] = {}
+    near = timedelta(0)
+    for far in [*(t for t in RECENT_TIERS if t < lookback), lookback]:
+        if near:
+            missing = sorted({p for kind, p, m in meters if (kind, p, m) not in out})
+            if meters and not missing:
+                return out
+            ask = missing or plants
+        else:
+            ask = plants
+        for key, ts in _latest(store, ask, end - far, end - near).items():
+            out.setdefault(key, ts)
+        near = far
     return out

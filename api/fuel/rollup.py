@@ -16,7 +16,10 @@ reading that arrives months late is re-rolled within one interval like any other
 
 `rollup_state` keeps, per `level`: `cursor` (marks before it are done), `hourly` and
 `daily` (readers may use rollups for whole hours / local days before these; a hour past
-them is read raw). The first pass (no cursor) rolls everything from the first reading.
+them is read raw) and `generation` (when rollups last changed); `rollup_passes` records,
+per pass that changed rollups, the earliest local day it rewrote (`record_change`), so
+readers keep the cached answers before it. The first pass (no cursor) rolls everything
+from the first reading.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from api.fuel.queries import (
     DAILY_MEASUREMENT,
     HOURLY_MEASUREMENT,
     MS,
+    PASSES_MEASUREMENT,
     SUM_FIELDS,
     Key,
     collect,
@@ -118,8 +122,9 @@ class Watermarks:
     hourly: datetime | None
     daily: datetime | None
     cursor: datetime | None = None  # dirty marks that arrived before this are rolled up
-    # When the rollups last changed (every state write follows a write of rollups): readers
-    # may cache what they read from the rollups under it (`api.fuel.queries.query_sums`).
+    # When the rollups last changed (`record_change`): readers cache what they read from
+    # the rollups and rolled-up raw hours under it (`api.fuel.cache`). Written as now if
+    # unset (recorded nowhere: readers then drop every cached answer).
     generation: datetime | None = field(default=None, compare=False)
 
 
@@ -136,7 +141,7 @@ def write_watermarks(store: InfluxStore, marks: Watermarks) -> None:
         ("hourly", marks.hourly),
         ("daily", marks.daily),
         ("cursor", marks.cursor),
-        ("generation", datetime.now(UTC)),
+        ("generation", marks.generation or datetime.now(UTC)),
     ):
         if until is not None:
             until_ms = float(round(until.timestamp() * 1000))
@@ -144,6 +149,16 @@ def write_watermarks(store: InfluxStore, marks: Watermarks) -> None:
                 encode_point(STATE_MEASUREMENT, {"level": level}, {"until_ms": until_ms}, 0)
             )
     store.write_lines(lines)
+
+
+def record_change(store: InfluxStore, changed_from: datetime) -> datetime:
+    """Record that rollups from `changed_from` on were just rewritten; returns the new
+    generation (readers keep cached answers before `changed_from`, `api.fuel.cache`)."""
+    now = datetime.now(UTC)
+    generation = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    from_ms = float((changed_from - EPOCH) // MS)
+    store.write_lines([encode_point(PASSES_MEASUREMENT, {}, {"from_ms": from_ms}, generation)])
+    return generation
 
 
 def merge_hours(hours: set[datetime]) -> tuple[tuple[datetime, datetime], ...]:
@@ -289,7 +304,12 @@ class RollupJob:
                 marks = read_watermarks(self.store)
                 write_watermarks(
                     self.store,
-                    Watermarks(chunk_end, self.local_day_floor(chunk_end), marks.cursor),
+                    Watermarks(
+                        chunk_end,
+                        self.local_day_floor(chunk_end),
+                        marks.cursor,
+                        record_change(self.store, self.local_day_floor(start)),
+                    ),
                 )
             if chunks > 1:
                 log.info(
@@ -336,7 +356,9 @@ class RollupJob:
             start = self.local_day_floor(earliest)
             log.info("rollup catch-up", extra={"from": start.isoformat(), "to": target.isoformat()})
             points = self.roll(start, target, None, marks.hourly, moving_watermark=True)
-            new = Watermarks(target, self.local_day_floor(target), arrived)
+            new = Watermarks(
+                target, self.local_day_floor(target), arrived, record_change(self.store, start)
+            )
             write_watermarks(self.store, new)
             rolled = (target - start) // HOUR
             report = PassReport(0, rolled, points, new, start, target - HOUR if rolled else None)
@@ -351,9 +373,14 @@ class RollupJob:
                 for start, end in runs:
                     points += self.roll(start, end, sorted(plants))
             hourly = max(target, marks.hourly) if marks.hourly else target
-            new = Watermarks(hourly, self.local_day_floor(hourly), arrived)
-            write_watermarks(self.store, new)
             all_hours = [h for hs in per_plant.values() for h in hs]
+            generation = (
+                record_change(self.store, self.local_day_floor(min(all_hours)))
+                if points and all_hours
+                else marks.generation  # no rollup changed: cached answers stay
+            )
+            new = Watermarks(hourly, self.local_day_floor(hourly), arrived, generation)
+            write_watermarks(self.store, new)
             report = PassReport(
                 count,
                 len(all_hours),
@@ -372,7 +399,11 @@ class RollupJob:
         marks = read_watermarks(self.store)
         written = self.roll(self.local_day_floor(since), target)
         hourly = max(target, marks.hourly) if marks.hourly else target
-        write_watermarks(self.store, Watermarks(hourly, self.local_day_floor(hourly), marks.cursor))
+        generation = record_change(self.store, self.local_day_floor(since))
+        write_watermarks(
+            self.store,
+            Watermarks(hourly, self.local_day_floor(hourly), marks.cursor, generation),
+        )
         return written
 
     def run_forever(self, stop: threading.Event, interval_seconds: float) -> None:

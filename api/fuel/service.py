@@ -222,7 +222,13 @@ class FuelCore:
         if not plant_ids:
             return [{} for _ in windows], plans
         raw = query_sums(
-            self.store, plans, self.rules, plant_ids, True, generation=marks.generation
+            self.store,
+            plans,
+            self.rules,
+            plant_ids,
+            True,
+            generation=marks.generation,
+            settled=marks.hourly,
         )
         return [to_sums(r) for r in raw], plans
 
@@ -295,9 +301,17 @@ class FuelCore:
         ids = [p.id for p in plants]
         # A sector without plants uses no fuel: nothing to ask InfluxDB.
         sums = (
-            query_sums(self.store, [plan], self.rules, ids, False, every, offset, marks.generation)[
-                0
-            ]
+            query_sums(
+                self.store,
+                [plan],
+                self.rules,
+                ids,
+                False,
+                every,
+                offset,
+                generation=marks.generation,
+                settled=marks.hourly,
+            )[0]
             if ids
             else {}
         )

@@ -136,6 +136,18 @@ def test_passes_are_idempotent(store: InfluxStore) -> None:
     assert count.values[0][1] == len(GAS_HOURS) + len(COAL_HOURS)
 
 
+def test_a_pass_that_writes_no_rollups_keeps_their_generation(store: InfluxStore) -> None:
+    """Readers cache under the generation: only a pass that changed rollups renews it."""
+    write_raw(store)
+    job(store, T0 + timedelta(hours=4, minutes=10)).run_pass()
+    first = read_watermarks(store).generation
+    job(store, T0 + timedelta(hours=5, minutes=5)).run_pass()  # nothing arrived
+    assert first is not None and read_watermarks(store).generation == first
+    arrive_late(store, "gas", "gas-1", "volume_m3", [(225, 50_085)])
+    job(store, T0 + timedelta(hours=5, minutes=10)).run_pass()
+    assert read_watermarks(store).generation not in (None, first)
+
+
 def test_late_reading_is_rerolled_by_the_next_pass(store: InfluxStore) -> None:
     write_raw(store)
     job(store, T0 + timedelta(hours=4, minutes=10)).run_pass()

@@ -1,0 +1,77 @@
+"""Answers read from the rollups (and raw reads of rolled-up hours), kept until a rollup pass
+changes the hours they cover.
+
+A rollup pass that writes rollups renews the generation and records the earliest local
+day it changed (`api.fuel.rollup`). When a reader meets a newer generation, it drops only
+the answers reaching past the earliest day changed since the generation it last saw
+(`touched_since`); the answers before it stay. Without that record (a catch-up still
+under way, a first look) every answer of that database is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from ingest.store import Series
+
+ENTRIES = 512
+
+Scope = tuple[str, str]  # InfluxDB url, database
+
+
+class RollupCache:
+    """Statement text -> its rows, per database, valid for the generation last synced."""
+
+    def __init__(self, entries: int = ENTRIES) -> None:
+        self.entries = entries
+        self._rows: OrderedDict[tuple[Scope, str], tuple[list[Series], datetime]] = OrderedDict()
+        self._seen: dict[Scope, datetime | None] = {}
+        self._lock = threading.Lock()
+
+    def sync(
+        self,
+        scope: Scope,
+        generation: datetime | None,
+        touched_since: Callable[[datetime], datetime | None],
+    ) -> None:
+        """Bring the cache of `scope` to `generation`; `touched_since(seen)` is the earliest
+        time any rollup changed after generation `seen` (None: unknown, drop everything)."""
+        with self._lock:
+            seen = self._seen.get(scope)
+        if generation is None or (seen is not None and generation <= seen):
+            return
+        changed_from = touched_since(seen) if seen is not None else None
+        with self._lock:
+            if self._seen.get(scope) != seen:
+                return  # another reader synced meanwhile
+            for key, (_, reach) in list(self._rows.items()):
+                if key[0] == scope and (changed_from is None or reach > changed_from):
+                    del self._rows[key]
+            self._seen[scope] = generation
+
+    def get(self, scope: Scope, text: str) -> list[Series] | None:
+        with self._lock:
+            found = self._rows.get((scope, text))
+            if found is None:
+                return None
+            self._rows.move_to_end((scope, text))
+            return found[0]
+
+    def put(
+        self,
+        scope: Scope,
+        generation: datetime | None,
+        text: str,
+        rows: Sequence[Series],
+        reach: datetime,
+    ) -> None:
+        """Keep `rows`, read from data before `reach`, if `generation` is the one synced."""
+        with self._lock:
+            if generation is None or self._seen.get(scope) != generation:
+                return
+            self._rows[(scope, text)] = (list(rows), reach)
+            while len(self._rows) > self.entries:
+                self._rows.popitem(last=False)

@@ -1,0 +1,89 @@
+"""The fuel queries' shortcuts give the answers of the full searches they replace.
+
+An edge's predecessor and a meter's latest reading are first looked for close by
+(`EDGE_NEAR`, `RECENT_TIERS`); a reading further back must still be found.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from api.fuel.queries import EDGE_NEAR, RECENT_TIERS, last_readings, query_sums
+from api.fuel.rules import StepRules, interval_sums
+from api.ranges import EPOCH, Segment
+from ingest.store import InfluxStore
+
+pytestmark = pytest.mark.integration
+
+RULES = StepRules({"gas": 20_000.0, "coal": 50_000.0}, timedelta(hours=24))
+EDGE = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+
+
+def ms(ts: datetime) -> int:
+    return (ts - EPOCH) // timedelta(milliseconds=1)
+
+
+def line(plant: str, meter: str, ts: datetime, value: float) -> str:
+    return f"gas,meter={meter},plant={plant} volume_m3={value} {ms(ts)}"
+
+
+@pytest.mark.parametrize("before", [10 * MINUTE, EDGE_NEAR + 3 * HOUR, 25 * HOUR])
+def test_an_edge_counts_the_step_from_a_reading_before_it(
+    store: InfluxStore, before: timedelta
+) -> None:
+    """The step into the edge counts if its predecessor lies within 24 h, however far back."""
+    times = [EDGE - before, EDGE + 10 * MINUTE, EDGE + 20 * MINUTE]
+    values = [100.0, 130.0, 150.0]
+    store.write_lines([line("p1", "gas-1", t, v) for t, v in zip(times, values, strict=True)])
+    end = EDGE + HOUR
+    (sums,) = query_sums(store, [[Segment("raw", EDGE, end)]], RULES, ["p1"], True)
+    want = interval_sums(
+        [ms(t) for t in times], values, ms(EDGE), ms(end), 20_000.0, ms(EPOCH + 24 * HOUR)
+    )
+    assert sums[("gas", "p1", "gas-1", 0)][0] == want.consumption
+    assert want.consumption == (50.0 if before < 24 * HOUR else 20.0)
+
+
+def test_latest_readings_are_found_in_every_tier(store: InfluxStore) -> None:
+    end = datetime(2026, 3, 5, tzinfo=UTC)
+    ages = {"m-now": 5 * MINUTE, "m-day": RECENT_TIERS[0] + HOUR, "m-old": RECENT_TIERS[-1] + HOUR}
+    store.write_lines([line("p1", m, end - age, 1.0) for m, age in ages.items()])
+    store.write_lines([line("p2", "m-far", end - 40 * HOUR, 1.0)])
+    want = {("gas", "p1", m): end - age for m, age in ages.items()}
+    want[("gas", "p2", "m-far")] = end - 40 * HOUR
+    meters = list(want)
+    assert last_readings(store, ["p1", "p2"], end, timedelta(days=3), meters) == want
+    assert last_readings(store, ["p1", "p2"], end, timedelta(days=3)) == want
+    assert last_readings(store, ["p1", "p2"], end, timedelta(hours=30), meters) == {
+        k: v for k, v in want.items() if k[1] == "p1"
+    }
+
+
+def test_an_edge_in_a_rolled_up_hour_is_read_whole_and_kept_until_the_rollups_change(
+    store: InfluxStore,
+) -> None:
+    hour = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    times = [hour - 10 * MINUTE, *(hour + m * MINUTE for m in (10, 20, 40, 50))]
+    values = [100.0, 110.0, 125.0, 140.0, 150.0]
+    store.write_lines([line("p1", "gas-1", t, v) for t, v in zip(times, values, strict=True)])
+
+    def gas(start: datetime, generation: datetime, settled: datetime | None) -> float:
+        plan = [Segment("raw", start, hour + HOUR)]
+        (sums,) = query_sums(
+            store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, settled
+        )
+        return sums[("gas", "p1", "gas-1", 0)][0]
+
+    first, settled = datetime(2026, 3, 3, tzinfo=UTC), hour + 2 * HOUR
+    assert gas(hour + 15 * MINUTE, first, settled) == 40.0  # the steps at :20, :40, :50
+    assert gas(hour + 30 * MINUTE, first, settled) == 25.0  # the same hour's read, cut at :30
+    # A reading written without a rollup pass: rolled-up hours keep their answer...
+    store.write_lines([line("p1", "gas-1", hour + 55 * MINUTE, 160.0)])
+    assert gas(hour + 15 * MINUTE, first, settled) == 40.0
+    # ...until the rollups change (a pass re-rolled the hour), or past the watermark.
+    assert gas(hour + 15 * MINUTE, first + MINUTE, settled) == 50.0
+    assert gas(hour + 15 * MINUTE, first, None) == 50.0
