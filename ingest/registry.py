@@ -11,8 +11,12 @@ from types import MappingProxyType
 from typing import Any
 
 from ingest.errors import RegistryError
+from ingest.hj212 import DEFAULT_FLOW_UNIT, FLOW_UNIT_FACTORS
+from ingest.validate import VALUE_RANGES
 
 ID_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9]{1,16}$")
+METER_KEYS = ("id", "kind", "hj212_mn", "limits", "codes", "flow_unit")
 SECTORS = ("stainless_steel", "synthetic_leather", "other")
 METER_KINDS = ("gas", "coal", "voc", "electricity")
 DEFAULT_GAS_SHARE_GOAL = 0.5
@@ -25,6 +29,9 @@ class Meter:
     hj212_mn: str | None = None
     limits_mgm3: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # HJ 212: vendor code -> value name (e.g. a DMF code), and the unit of the flow code
+    codes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    flow_unit: str = DEFAULT_FLOW_UNIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +165,30 @@ def _parse_meter(raw: Any, where: str) -> Meter:
         isinstance(v, int | float) and v > 0 for v in limits.values()
     ):
         raise RegistryError(f"{where}: key 'limits' must map value names to positive numbers")
-    extra = {k: v for k, v in raw.items() if k not in ("id", "kind", "hj212_mn", "limits")}
+    codes = raw.get("codes", {})
+    names = VALUE_RANGES["voc"]
+    if not isinstance(codes, Mapping) or not all(
+        isinstance(k, str) and CODE_PATTERN.match(k) and v in names for k, v in codes.items()
+    ):
+        raise RegistryError(
+            f"{where}: key 'codes' must map HJ 212 codes to VOC value names "
+            f"({', '.join(sorted(names))}), e.g. codes = {{ a99999 = \"dmf_mgm3\" }}"
+        )
+    flow_unit = raw.get("flow_unit", DEFAULT_FLOW_UNIT)
+    if flow_unit not in FLOW_UNIT_FACTORS:
+        raise RegistryError(
+            f"{where}: key 'flow_unit' must be one of {', '.join(FLOW_UNIT_FACTORS)}, "
+            f"got {flow_unit!r}"
+        )
+    extra = {k: v for k, v in raw.items() if k not in METER_KEYS}
     return Meter(
         meter_id,
         kind,
         mn,
         MappingProxyType({k: float(v) for k, v in limits.items()}),
         MappingProxyType(extra),
+        MappingProxyType(dict(codes)),
+        flow_unit,
     )
 
 

@@ -29,6 +29,7 @@ from simulators.faults import (
 )
 from simulators.fuel import ElectricityPlan, FuelPlan, electricity_block, fuel_block
 from simulators.packets import (
+    NATIONAL_CODES,
     HOUR_PACKET_SECONDS,
     MINUTE_PACKET_SECONDS,
     average_packet,
@@ -65,7 +66,6 @@ class EngineConfig:
     batch: int = 96  # readings per JSON message at most
     voc_protocol: str = "json"
     timezone: str = "Asia/Shanghai"
-    dmf_code: str = hj212.DEFAULT_DMF_CODE
     rates: FaultRates = field(default_factory=FaultRates)
 
 
@@ -262,7 +262,7 @@ class County:
         if stack is not None and self.uses_hj212(stack):
             assert stack.hj212_mn is not None
             topic = self.topics.hj212(meter.plant)
-            tz, dmf = self.config.timezone, self.config.dmf_code
+            tz, dmf = self.config.timezone, stack.hj212_codes or NATIONAL_CODES
             items += [
                 (float(t), realtime_packet(stack.hj212_mn, r, tz, dmf), 1)
                 for t, r in zip(true_t, readings, strict=True)
