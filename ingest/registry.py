@@ -172,7 +172,7 @@ def _parse_meter(raw: Any, where: str) -> Meter:
     ):
         raise RegistryError(
             f"{where}: key 'codes' must map HJ 212 codes to VOC value names "
-            f"({', '.join(sorted(names))}), e.g. codes = {{ a99999 = \"dmf_mgm3\" }}"
+            f'({", ".join(sorted(names))}), e.g. codes = {{ a99999 = "dmf_mgm3" }}'
         )
     flow_unit = raw.get("flow_unit", DEFAULT_FLOW_UNIT)
     if flow_unit not in FLOW_UNIT_FACTORS:

@@ -29,9 +29,9 @@ from simulators.faults import (
 )
 from simulators.fuel import ElectricityPlan, FuelPlan, electricity_block, fuel_block
 from simulators.packets import (
-    NATIONAL_CODES,
     HOUR_PACKET_SECONDS,
     MINUTE_PACKET_SECONDS,
+    NATIONAL_CODES,
     average_packet,
     json_payload,
     malformed,

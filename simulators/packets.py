@@ -66,7 +66,9 @@ def _qn(ts_s: float, timezone: str) -> str:
     return local.strftime("%Y%m%d%H%M%S") + f"{local.microsecond // 1000:03d}"
 
 
-def realtime_packet(mn: str, reading: Reading, timezone: str, codes: Codes = NATIONAL_CODES) -> bytes:
+def realtime_packet(
+    mn: str, reading: Reading, timezone: str, codes: Codes = NATIONAL_CODES
+) -> bytes:
     """A CN 2011 packet (`-Rtd` and `-Flag` per value) for one reading."""
     ts = reading.ts.timestamp()
     items = {}
