@@ -25,8 +25,9 @@ from api.routes import health, keys, kpi, plants, readings, usage, web
 from api.routes import voc as voc_routes
 from api.settings import ApiSettings
 from api.usage import step_rules
+from api.voc.rollup import VocRollup
 from ingest.errors import StoreRejected, StoreUnavailable
-from ingest.registry import load_registry
+from ingest.registry import Registry, load_registry
 from ingest.store import InfluxStore
 
 log = logging.getLogger(__name__)
@@ -43,18 +44,23 @@ def create_app(settings: ApiSettings) -> FastAPI:
             runtime = build_runtime(settings, registry, app.state.db)
             runtime.start()
         stop = threading.Event()
-        rollup_thread = None
+        rollup_threads = []
         if settings.rollup_enabled:
-            rollup_thread = threading.Thread(
-                target=_run_rollups, args=(settings, stop), name="rollup", daemon=True
-            )
-            rollup_thread.start()
+            rollup_threads = [
+                threading.Thread(target=target, args=args, name=name, daemon=True)
+                for target, args, name in (
+                    (_run_rollups, (settings, stop), "rollup"),
+                    (_run_voc_rollup, (settings, registry, stop), "voc-rollup"),
+                )
+            ]
+            for thread in rollup_threads:
+                thread.start()
         yield
         stop.set()
         if runtime is not None:
             runtime.stop()
-        if rollup_thread is not None:
-            rollup_thread.join(ROLLUP_STOP_SECONDS)
+        for thread in rollup_threads:
+            thread.join(ROLLUP_STOP_SECONDS)
         app.state.publisher.stop()
         app.state.store.close()
 
@@ -130,6 +136,18 @@ def rollup_job(settings: ApiSettings, store: InfluxStore) -> RollupJob:
         reroll=timedelta(hours=settings.rollup_reroll_hours),
         chunk=timedelta(days=settings.rollup_chunk_days),
     )
+
+
+def voc_rollup_job(settings: ApiSettings, registry: Registry, store: InfluxStore) -> VocRollup:
+    """The VOC hourly rollup as configured by `settings`."""
+    return VocRollup(store, registry, reroll_hours=int(settings.rollup_reroll_hours))
+
+
+def _run_voc_rollup(settings: ApiSettings, registry: Registry, stop: threading.Event) -> None:
+    with InfluxStore.from_settings(settings) as store:
+        voc_rollup_job(settings, registry, store).run_forever(
+            stop, settings.rollup_interval_seconds
+        )
 
 
 def _run_rollups(settings: ApiSettings, stop: threading.Event) -> None:

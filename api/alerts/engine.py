@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 from api.alerts import observe, rules
@@ -20,6 +20,7 @@ from api.alerts.model import (
     GAS_SHARE_OFF_TRACK,
     METER_OFFLINE,
     SENSOR_STUCK,
+    VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
     AlertKey,
@@ -31,7 +32,7 @@ from api.alerts.repo import AlertRepo
 from api.fuel import firm_fuels
 from api.kpi import classify
 from api.settings import AlertRules, KpiDefinition
-from api.voc import FLOW_FIELD
+from api.voc.rules import FLOW_FIELD, StackCompliance
 from ingest.errors import StoreError
 from ingest.registry import Registry
 from ingest.store import InfluxStore
@@ -55,19 +56,37 @@ class Evaluator:
         alert_rules: AlertRules,
         kpi: KpiDefinition,
         projection: ProjectionProvider,
+        timezone: str = rules.LOCAL_TIMEZONE,
     ) -> None:
         self.store, self.registry, self.rules, self.kpi = store, registry, alert_rules, kpi
+        self.timezone = timezone
         self.projection = projection
         self.limits = observe.stack_limits(registry)
         self.pollutants = sorted({p for limits in self.limits.values() for p in limits})
         self.meters = observe.meter_refs(registry)
         self.voc_meters = {(p, m) for p, m in self.limits}
 
-    def fast(self, now: datetime) -> tuple[list[Condition], set[str]]:
-        """The minute-scale kinds: spikes, hourly exceedances, offline meters, stuck sensors."""
+    def fast(
+        self, now: datetime, open_keys: Collection[AlertKey] = ()
+    ) -> tuple[list[Condition], set[str]]:
+        """The minute-scale kinds: spikes, hourly exceedances, offline meters, stuck sensors.
+
+        `open_keys` are the active alerts: an open exceedance stays open while no valid hour
+        comes (only valid hours under the limit resolve it).
+        """
         found: list[Condition] = []
         done: set[str] = set()
         r = self.rules
+        tz = self.timezone
+        hours: list[StackCompliance] = []
+
+        def recent() -> list[StackCompliance]:
+            if not hours:
+                hours.extend(
+                    observe.recent_hours(self.store, self.registry, now, r.hourly_lookback_hours)
+                )
+            return hours
+
         checks: list[tuple[str, Callable[[], list[Condition]]]] = [
             (
                 VOC_SPIKE,
@@ -80,13 +99,16 @@ class Evaluator:
                     ),
                     self.limits,
                     r.spike_factor,
+                    tz,
                 ),
             ),
             (
                 VOC_HOURLY_EXCEEDANCE,
-                lambda: rules.hourly_exceedances(
-                    observe.recent_hours(self.store, self.registry, now, r.hourly_lookback_hours)
-                ),
+                lambda: rules.hourly_exceedances(recent(), open_keys, tz),
+            ),
+            (
+                VOC_DARK_AFTER_EXCEEDANCE,
+                lambda: rules.dark_after_exceedance(recent(), open_keys, tz),
             ),
             (
                 METER_OFFLINE,
@@ -100,6 +122,7 @@ class Evaluator:
                     ),
                     now,
                     r,
+                    tz,
                 ),
             ),
             (
@@ -118,7 +141,7 @@ class Evaluator:
         ]
         if not self.voc_meters:
             checks = [c for c in checks if c[0] == METER_OFFLINE]
-            done |= {VOC_SPIKE, VOC_HOURLY_EXCEEDANCE, SENSOR_STUCK}
+            done |= {VOC_SPIKE, VOC_HOURLY_EXCEEDANCE, VOC_DARK_AFTER_EXCEEDANCE, SENSOR_STUCK}
         for kind, check in checks:
             try:
                 found += self._registered(check())
@@ -223,7 +246,9 @@ class AlertEngine:
         if not self._leader:
             log.info("alert engine took the lease", extra={"holder": self.holder})
         self._leader = True
-        conditions, evaluated = self.evaluator.fast(now)
+        latest = self.repo.latest_by_key()
+        open_keys = {k for k, a in latest.items() if a.active}
+        conditions, evaluated = self.evaluator.fast(now, open_keys)
         if self._kpi_at is None or now - self._kpi_at >= self.kpi_interval:
             more, kpi_done = self.evaluator.slow(now)
             conditions += more
@@ -231,7 +256,7 @@ class AlertEngine:
             if kpi_done:
                 self._kpi_at = now
         result = plan(
-            self.repo.latest_by_key(),
+            latest,
             self._pending,
             {c.key: c for c in conditions},
             evaluated,

@@ -2,8 +2,8 @@
 
 Every query names its time range with literals built from `now` (never InfluxQL `now()`),
 so an evaluation is reproducible and tests can drive the engine with their own clock.
-Hourly means come from `api.vocdata.compliance`, the code behind the compliance endpoint,
-so alerts and reports apply the same validity rules.
+Hourly means come from `api.voc.service.compliance`, the code behind the compliance
+endpoint, so alerts and reports apply the same validity rules.
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from api.alerts.rules import MeterRef, Peak, StackSeries
-from api.voc import FLOW_FIELD, Limit, StackCompliance, limits_for
-from api.vocdata import VOC_MEASUREMENT, compliance
+from api.voc.queries import MINUTE_MEASUREMENT, REALTIME_MEASUREMENT
+from api.voc.rules import FLOW_FIELD, Limit, StackCompliance, limits_for
+from api.voc.service import compliance
 from ingest.points import FLAG_SUFFIX
 from ingest.registry import Registry
 from ingest.schema import VALID_FLAG
 from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
 
+# Real-time readings and the logger's minute data are both readings of the stack.
+VOC_SOURCES = f"{quote_ident(REALTIME_MEASUREMENT)}, {quote_ident(MINUTE_MEASUREMENT)}"
 # Readings may carry device times a little ahead of ours (ingest allows 5 min).
 FUTURE_SLACK = timedelta(minutes=5)
 
@@ -51,7 +54,8 @@ def last_seen(
     store: InfluxStore, kinds: Iterable[str], now: datetime, lookback: timedelta
 ) -> dict[tuple[str, str], datetime]:
     """(plant, meter) -> time of its latest reading (any value, any flag) in the lookback."""
-    names = sorted(set(kinds))
+    # A stack's logger may upload only minute data (real-time upload is optional in HJ 212).
+    names = sorted(set(kinds) | ({MINUTE_MEASUREMENT} if "voc" in kinds else set()))
     if not names:
         return {}
     statements = ";".join(
@@ -77,7 +81,7 @@ def peaks(
     if not pollutants:
         return []
     statements = ";".join(
-        f"SELECT max({quote_ident(p)}) FROM {quote_ident(VOC_MEASUREMENT)} "
+        f"SELECT max({quote_ident(p)}) FROM {VOC_SOURCES} "
         f"WHERE {quote_ident(p + FLAG_SUFFIX)} = {quote_literal(VALID_FLAG)} "
         f"AND time >= {influx_time(now - lookback)} AND time <= {influx_time(now + FUTURE_SLACK)} "
         f'GROUP BY "plant", "meter"'
@@ -107,7 +111,7 @@ def raw_series(
     fields = list(dict.fromkeys([*names, FLOW_FIELD]))
     columns = ", ".join(f"{quote_ident(f)}, {quote_ident(f + FLAG_SUFFIX)}" for f in fields)
     series = store.query(
-        f"SELECT {columns} FROM {quote_ident(VOC_MEASUREMENT)} "
+        f"SELECT {columns} FROM {VOC_SOURCES} "
         f"WHERE time >= {influx_time(now - lookback)} AND time <= {influx_time(now + FUTURE_SLACK)} "
         f'GROUP BY "plant", "meter"'
     )

@@ -82,6 +82,7 @@ def build_runtime(
         settings.alert_rules,
         settings.kpi,
         projection or CurrentShareProjection(store, registry, settings.kpi),
+        settings.timezone,
     )
     engine = AlertEngine(
         repo,
