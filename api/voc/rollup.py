@@ -68,8 +68,14 @@ class VocRollup:
         self.fields = stack_fields(meters)
         self.stacks = {(p.id, m.id) for p in registry.plants for m in p.meters_of("voc")}
 
-    def roll(self, start: datetime, end: datetime, plants: list[str] | None = None) -> int:
-        """Re-roll every whole hour in [start, end) (of `plants`, else all); points written."""
+    def roll(
+        self,
+        start: datetime,
+        end: datetime,
+        plants: list[str] | None = None,
+        stacks: set[tuple[str, str]] | None = None,
+    ) -> int:
+        """Re-roll every whole hour in [start, end) (of `plants`/`stacks`, else all); points written."""
         first = to_epoch_ms(_floor_hour(start))
         last = to_epoch_ms(_floor_hour(end))
         written = 0
@@ -78,7 +84,7 @@ class VocRollup:
             aggs = fresh_aggregates(self.store, plants, self.fields, chunk, n_hours)
             lines = []
             for (plant, meter), by_field in sorted(aggs.items()):
-                if (plant, meter) in self.stacks:
+                if (plant, meter) in (stacks or self.stacks):
                     lines += queries.rollup_lines(plant, meter, by_field)
             if lines:
                 self.store.write_lines(lines)
@@ -87,16 +93,17 @@ class VocRollup:
 
     def roll_stack_hours(self, keys: Iterable[tuple[str, str, datetime]]) -> int:
         """Re-roll exactly the given (plant, meter, hour) hours; points written."""
-        by_plant: dict[str, set[int]] = defaultdict(set)
-        for plant, _meter, hour in keys:
-            by_plant[plant].add(to_epoch_ms(_floor_hour(hour)))
+        by_stack: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for plant, meter, hour in keys:
+            by_stack[(plant, meter)].add(to_epoch_ms(_floor_hour(hour)))
         written = 0
-        for plant, hours in sorted(by_plant.items()):
+        for (plant, meter), hours in sorted(by_stack.items()):
             for first, end in hour_runs(hours):
                 written += self.roll(
                     datetime.fromtimestamp(first / 1000, tz=UTC),
                     datetime.fromtimestamp(end / 1000, tz=UTC),
                     [plant],
+                    {(plant, meter)},
                 )
         return written
 
