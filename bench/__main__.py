@@ -16,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import api, broker, collector, influx, latency, naive, report
+from bench import api, broker, collector, influx, latency, naive, report, voc
 from bench.machine import describe, load_average
 from bench.publishers import prepare
 from bench.sizes import FULL, QUICK, Sizes
 from bench.stack import progress, start_stack
 from bench.workload import county_firms, registry_toml
 
-BENCHMARKS = ("broker", "influx", "naive", "collector", "latency", "api")
+BENCHMARKS = ("broker", "influx", "naive", "collector", "latency", "api", "voc")
 BUSY_LOAD_PER_CORE = 0.5
 
 
@@ -165,6 +165,12 @@ def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dic
                 sizes.api_concurrent_requests,
                 sizes.max_seconds_per_phase,
             ),
+        )
+    if "voc" in selected:
+        _guarded(
+            out,
+            "voc",
+            lambda: voc.run(stack, workdir, sizes.voc_stacks, sizes.voc_days, sizes.api_requests),
         )
     return out
 

@@ -24,6 +24,8 @@ class Sizes:
     api_concurrency: int
     api_concurrent_requests: int
     max_seconds_per_phase: float
+    voc_stacks: int = 25
+    voc_days: float = 31.0
 
 
 QUICK = Sizes(
@@ -44,6 +46,7 @@ QUICK = Sizes(
     api_concurrency=8,
     api_concurrent_requests=16,
     max_seconds_per_phase=15.0,
+    voc_days=3.0,
 )
 
 FULL = Sizes(

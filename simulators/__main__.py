@@ -176,6 +176,13 @@ def _common(
         help=f"stacks send JSON, HJ 212 packets, or half each (default {voc_protocol})",
     )
     p.add_argument(
+        "--hj212-realtime-interval",
+        type=int,
+        default=300,
+        help="HJ 212 stacks: seconds between real-time (CN 2011) packets; minute data (CN 2051) "
+        "goes every minute and hourly data (CN 2061) every hour (default 300)",
+    )
+    p.add_argument(
         "--batch",
         type=int,
         default=batch,
@@ -286,6 +293,7 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
         voc_interval_s=args.voc_interval if args.command == "history" else 60,
         batch=args.batch,
         voc_protocol=args.voc_protocol if args.command == "history" else "json",
+        hj212_realtime_interval_s=args.hj212_realtime_interval,
         timezone=settings.timezone,
         rates=rates,
     )

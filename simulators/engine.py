@@ -65,6 +65,7 @@ class EngineConfig:
     voc_interval_s: int = 300
     batch: int = 96  # readings per JSON message at most
     voc_protocol: str = "json"
+    hj212_realtime_interval_s: int = 300  # HJ 212 stacks: CN 2011 every this many seconds
     timezone: str = "Asia/Shanghai"
     rates: FaultRates = field(default_factory=FaultRates)
 
@@ -263,9 +264,13 @@ class County:
             assert stack.hj212_mn is not None
             topic = self.topics.hj212(meter.plant)
             tz, dmf = self.config.timezone, stack.hj212_codes or NATIONAL_CODES
+            # Real-time upload is optional and sparse in the field; minute data (CN 2051)
+            # every minute and hourly data (CN 2061) every hour carry compliance.
+            every = max(1, self.config.hj212_realtime_interval_s)
             items += [
                 (float(t), realtime_packet(stack.hj212_mn, r, tz, dmf), 1)
                 for t, r in zip(true_t, readings, strict=True)
+                if int(t) % every == 0
             ]
             recent = self._recent.setdefault((meter.plant, meter.meter), [])
             recent += readings

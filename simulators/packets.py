@@ -1,7 +1,7 @@
 """Readings to wire messages: JSON batches (SPEC section 4) and HJ 212-2017 packets. Pure.
 
-HJ 212 data loggers send one CN 2011 real-time packet per reading, a CN 2051 packet with
-the averages of every 10 minutes and a CN 2061 packet every hour; packets are built with
+HJ 212 data loggers send CN 2011 real-time packets at their real-time interval, a CN 2051
+packet with each minute's averages and a CN 2061 packet every hour; packets are built with
 the project's own `ingest.hj212.encode_packet` so the CRC is the standard's Appendix A.
 """
 
@@ -24,7 +24,7 @@ Codes = Mapping[str, tuple[str, float]]
 NATIONAL_CODES: Codes = {
     name: (code, 1.0 / factor) for code, (name, factor) in hj212.code_map().items()
 }
-MINUTE_PACKET_SECONDS = 600
+MINUTE_PACKET_SECONDS = 60  # CN 2051 minute data, one packet per minute
 HOUR_PACKET_SECONDS = 3600
 VALID_SHARE_FOR_N = 0.75  # an average is flagged N when most of its readings were
 

@@ -266,7 +266,6 @@ def judge_hours(
     now_ms: int,
 ) -> JudgedHours:
     """Status, mean, exceedance and emission of each hour of one pollutant of one stack."""
-    n = agg.hour_start_ms.size
     ended = agg.hour_start_ms + HOUR_MS <= now_ms
     valid_min = agg["valid_minutes"]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -276,33 +275,26 @@ def judge_hours(
             agg["cq_sum"] / np.maximum(agg["cq_minutes"], 1) * EMISSION_KG_PER_MG,
             np.nan,
         )
-    status: list[str] = []
-    source: list[str] = []
-    mean = np.full(n, np.nan)
-    emission_kgh = np.full(n, np.nan)
-    for i in range(n):
-        use_logger = agg["transmitted_minutes"][i] == 0 and logger.flag[i] != ""
-        source.append(SOURCE_LOGGER if use_logger else SOURCE_MINUTES)
-        if not ended[i]:
-            status.append(PENDING)
-        elif use_logger:
-            ok = logger.flag[i] in ("N", "T") and np.isfinite(logger.mean[i])
-            status.append(VALID if ok else STOPPED if logger.flag[i] == "F" else INSUFFICIENT)
-            if ok:
-                mean[i] = logger.mean[i]
-                emission_kgh[i] = (
-                    logger.kg[i]
-                    if np.isfinite(logger.kg[i])
-                    else logger.mean[i] * logger_flow_m3h[i] * EMISSION_KG_PER_MG
-                )
-        elif valid_min[i] >= MIN_VALID_MINUTES:
-            status.append(VALID)
-            mean[i] = computed[i]
-            emission_kgh[i] = rate[i]
-        elif agg["stopped_minutes"][i] >= MIN_STOPPED_MINUTES:
-            status.append(STOPPED)
-        else:
-            status.append(INSUFFICIENT)
+    flags = np.asarray(logger.flag)
+    use_logger = (agg["transmitted_minutes"] == 0) & (flags != "")
+    logger_ok = use_logger & np.isin(flags, ("N", "T")) & np.isfinite(logger.mean)
+    minutes_ok = ~use_logger & (valid_min >= MIN_VALID_MINUTES)
+    stopped = np.where(use_logger, flags == "F", agg["stopped_minutes"] >= MIN_STOPPED_MINUTES) & ~(
+        logger_ok | minutes_ok
+    )
+    state = np.where(
+        ~ended,
+        PENDING,
+        np.where(logger_ok | minutes_ok, VALID, np.where(stopped, STOPPED, INSUFFICIENT)),
+    )
+    logger_rate = np.where(
+        np.isfinite(logger.kg), logger.kg, logger.mean * logger_flow_m3h * EMISSION_KG_PER_MG
+    )
+    done = ended & (logger_ok | minutes_ok)
+    mean = np.where(done, np.where(logger_ok, logger.mean, computed), np.nan)
+    emission_kgh = np.where(done, np.where(logger_ok, logger_rate, rate), np.nan)
+    status = state.tolist()
+    source = np.where(use_logger, SOURCE_LOGGER, SOURCE_MINUTES).tolist()
     # The hour's kg: the logger's -Cou where sent (its official total), else rate × 1 h.
     emission_kg = np.where(np.isfinite(logger.kg) & ended, logger.kg, emission_kgh)
     with np.errstate(invalid="ignore"):
