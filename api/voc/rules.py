@@ -260,7 +260,6 @@ def exceeds_limit(mean_mgm3: FloatArray, limit_mgm3: float) -> npt.NDArray[np.bo
 def judge_hours(
     limit: Limit,
     agg: HourAgg,
-    flow_agg: HourAgg,
     logger: LoggerHours,
     logger_flow_m3h: FloatArray,
     now_ms: int,
@@ -496,5 +495,5 @@ def judge_stack(
     for name, limit in limits_for(overrides).items():
         logger, logger_flow = (loggers or {}).get(name, (LoggerHours.none(n), np.full(n, np.nan)))
         agg = aggs.get(name) or empty_agg(hour_start_ms)
-        judged.append(judge_hours(limit, agg, flow, logger, logger_flow, now_ms))
+        judged.append(judge_hours(limit, agg, logger, logger_flow, now_ms))
     return StackCompliance(plant, meter, flow, tuple(judged))
