@@ -157,7 +157,8 @@ export function normalizeVoc(doc, meterIds = []) {
       out[id] ??= { meter: here.meter ?? "", pollutant: here.pollutant, limit: here.limit ?? null, hours: [] };
       if (out[id].limit === null && here.limit !== undefined) out[id].limit = here.limit;
       const status = String(node.status ?? node.validity ?? "");
-      const valid = typeof node.valid === "boolean" ? node.valid : !/insufficient|invalid/.test(status);
+      // The API's statuses: valid, insufficient, stopped, pending; only "valid" has a mean.
+      const valid = typeof node.valid === "boolean" ? node.valid : status ? status === "valid" : true;
       out[id].hours.push({ t, mean: valid ? num(node[mean]) : null, valid });
       return;
     }
