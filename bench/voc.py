@@ -51,9 +51,7 @@ def minute_lines(plant: str, start_ms: int, minutes: int, rng: np.random.Generat
     flows = flow * (0.97 + 0.03 * rng.standard_normal(minutes))
     out = []
     for i in range(minutes):
-        fields = ",".join(
-            f'{p}={values[i, k]:.3f},{p}_flag="N"' for k, p in enumerate(POLLUTANTS)
-        )
+        fields = ",".join(f'{p}={values[i, k]:.3f},{p}_flag="N"' for k, p in enumerate(POLLUTANTS))
         out.append(
             f"voc_minute,meter=stack-1,plant={plant} {fields},flow_m3h={flows[i]:.1f},"
             f'flow_m3h_flag="N" {start_ms + i * 60_000}'
@@ -92,7 +90,11 @@ def run(stack: Stack, workdir: Path, stacks: int, days: float, repeats: int) -> 
         timings.append((time.monotonic() - t0) * 1000)
     valid = sum(p.counts()["valid"] for s in result for p in s.pollutants)
     evaluator = Evaluator(
-        store, registry, AlertRules(), KpiDefinition(), CurrentShareProjection(store, registry, KpiDefinition())
+        store,
+        registry,
+        AlertRules(),
+        KpiDefinition(),
+        CurrentShareProjection(store, registry, KpiDefinition()),
     )
     alert_ms = []
     for _ in range(repeats):

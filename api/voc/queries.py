@@ -134,12 +134,12 @@ def logger_hours(
     return out
 
 
-def _column(index: dict[str, int], rows: list[list[Any]], name: str) -> np.ndarray:
+def _column(index: dict[str, int], rows: Sequence[Sequence[Any]], name: str) -> np.ndarray:
     i = index.get(name)
     return np.array([np.nan if i is None or r[i] is None else r[i] for r in rows], dtype=np.float64)
 
 
-def _flags(index: dict[str, int], rows: list[list[Any]], name: str) -> list[str]:
+def _flags(index: dict[str, int], rows: Sequence[Sequence[Any]], name: str) -> list[str]:
     """The logger's flag per hour ("" where it sent no value, "N" where no flag)."""
     vi, fi = index[name], index.get(name + FLAG_SUFFIX)
     return [

@@ -177,16 +177,18 @@ def hour_aggregates(
         return np.bincount(index[mask], minlength=n_hours).astype(np.float64)
 
     valid = (cls <= CLASS_T) & np.isfinite(value)
-    fields = {
+    fields: dict[str, FloatArray] = {
         "valid_minutes": count(valid),
-        "valid_sum": np.bincount(index[valid], weights=value[valid], minlength=n_hours),
+        "valid_sum": np.bincount(index[valid], weights=value[valid], minlength=n_hours).astype(
+            np.float64
+        ),
         "over_range_minutes": count(cls == CLASS_T),
         "stopped_minutes": count(cls == CLASS_F),
         "fault_minutes": count(cls == CLASS_D),
         "comm_minutes": count(cls == CLASS_B),
         "transmitted_minutes": count(np.ones(start.size, dtype=bool)),
-        "cq_minutes": np.zeros(n_hours),
-        "cq_sum": np.zeros(n_hours),
+        "cq_minutes": np.zeros(n_hours, dtype=np.float64),
+        "cq_sum": np.zeros(n_hours, dtype=np.float64),
     }
     if flow is not None and start.size:
         flow_ok = (flow.cls <= CLASS_T) & np.isfinite(flow.value)
@@ -466,7 +468,7 @@ def aggregates_from_columns(
     for name in AGG_FIELDS:
         column = columns.get(f"{field}_{name}")
         if column is not None:
-            agg.fields[name][position[inside]] = np.nan_to_num(column[inside])  # type: ignore[index]
+            agg.fields[name][position[inside]] = np.nan_to_num(column[inside])
     return agg
 
 

@@ -18,6 +18,7 @@ from api.voc.rules import (
     HOUR_MS,
     HourAgg,
     LoggerHours,
+    Readings,
     StackCompliance,
     aggregates_from_columns,
     capture_rates,
@@ -44,6 +45,12 @@ def stack_fields(meters: Sequence[Meter]) -> list[str]:
     return [FLOW_FIELD, *sorted(names - {FLOW_FIELD})]
 
 
+def _readings(series: queries.RawSeries | None) -> dict[str, Readings]:
+    if series is None:
+        return {}
+    return {f: (series.ts_ms, series.values[f], series.classes[f]) for f in series.values}
+
+
 def fresh_aggregates(
     store: InfluxStore,
     plants: Sequence[str] | None,
@@ -62,13 +69,8 @@ def fresh_aggregates(
         minute = by_measurement.get(queries.MINUTE_MEASUREMENT)
         realtime = by_measurement.get(queries.REALTIME_MEASUREMENT)
 
-        def readings(series: queries.RawSeries | None) -> dict[str, tuple]:  # type: ignore[type-arg]
-            if series is None:
-                return {}
-            return {f: (series.ts_ms, series.values[f], series.classes[f]) for f in series.values}
-
         out[key] = stack_aggregates(
-            readings(minute), readings(realtime), fields, first_hour_ms, n_hours
+            _readings(minute), _readings(realtime), fields, first_hour_ms, n_hours
         )
     return out
 
@@ -102,7 +104,7 @@ def hour_aggregates(
         for f, agg in aggs.items():
             padded = empty_agg(hours)
             for name, values in agg.fields.items():
-                padded.fields[name][offset:] = values  # type: ignore[index]
+                padded.fields[name][offset:] = values
             target[f] = splice(target.get(f, empty_agg(hours)), padded)
     return out
 

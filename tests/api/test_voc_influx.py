@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
