@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from api.voc.rules import AGG_FIELDS, FLOW_FIELD, HourAgg, IntArray, flag_classes
+from api.voc.rules import FLOW_FIELD, HourAgg, IntArray, flag_classes, stored_fields
 from ingest.hj212 import MEASUREMENT_BY_CN, total_name
 from ingest.points import FLAG_SUFFIX
 from ingest.store import InfluxStore, encode_point, influx_time, quote_ident, quote_literal
@@ -148,19 +148,22 @@ def _flags(index: dict[str, int], rows: Sequence[Sequence[Any]], name: str) -> l
 
 
 def rollup_lines(plant: str, meter: str, aggs: dict[str, HourAgg]) -> list[str]:
-    """One `voc_hourly` point per hour in which the stack transmitted anything."""
+    """One `voc_hourly` point per hour in which the stack transmitted anything.
+
+    Only aggregates that differ from their default are written (`rules.stored_fields`).
+    """
     if not aggs:
         return []
     hours = next(iter(aggs.values())).hour_start_ms
     lines = []
     for i, hour in enumerate(hours.tolist()):
-        fields = {
-            f"{name}_{agg_field}": float(agg[agg_field][i])
-            for name, agg in aggs.items()
-            for agg_field in AGG_FIELDS
-        }
-        if not any(fields[f"{name}_transmitted_minutes"] for name in aggs):
+        if not any(agg["transmitted_minutes"][i] for agg in aggs.values()):
             continue
+        fields = {
+            f"{name}_{agg_field}": value
+            for name, agg in aggs.items()
+            for agg_field, value in stored_fields(agg, i).items()
+        }
         lines.append(encode_point(HOURLY_ROLLUP, {"plant": plant, "meter": meter}, fields, hour))
     return lines
 

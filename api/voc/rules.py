@@ -67,6 +67,10 @@ AGG_FIELDS = (
     "cq_sum",
 )
 
+# The rollup stores a field only where it differs from its default, to keep reads small:
+# these default to the hour's valid minutes (usually equal), all others to 0.
+DEFAULT_TO_VALID_MINUTES = ("transmitted_minutes", "cq_minutes")
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -453,22 +457,35 @@ def stack_aggregates(
     }
 
 
+def stored_fields(agg: HourAgg, index: int) -> dict[str, float]:
+    """The aggregates of one hour that differ from their default (what the rollup writes)."""
+    valid = float(agg["valid_minutes"][index])
+    out = {}
+    for name in AGG_FIELDS:
+        value = float(agg[name][index])
+        if value != (valid if name in DEFAULT_TO_VALID_MINUTES else 0.0):
+            out[name] = value
+    return out
+
+
 def aggregates_from_columns(
     hour_start_ms: IntArray,
     rows_ms: IntArray,
     columns: Mapping[str, FloatArray],
     field: str,
 ) -> HourAgg:
-    """Rolled-up columns (`<field>_<agg>`) placed on the hour grid; hours without a row are 0."""
+    """Rolled-up columns (`<field>_<agg>`, absent = default) on the hour grid; no row = 0."""
     agg = empty_agg(hour_start_ms)
     if rows_ms.size == 0 or hour_start_ms.size == 0:
         return agg
     position = (rows_ms - hour_start_ms[0]) // HOUR_MS
     inside = (position >= 0) & (position < hour_start_ms.size)
+    missing = np.full(rows_ms.size, np.nan)
+    valid = np.nan_to_num(columns.get(f"{field}_valid_minutes", missing))
     for name in AGG_FIELDS:
-        column = columns.get(f"{field}_{name}")
-        if column is not None:
-            agg.fields[name][position[inside]] = np.nan_to_num(column[inside])
+        column = columns.get(f"{field}_{name}", missing)
+        default = valid if name in DEFAULT_TO_VALID_MINUTES else 0.0
+        agg.fields[name][position[inside]] = np.where(np.isfinite(column), column, default)[inside]
     return agg
 
 
