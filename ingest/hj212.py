@@ -98,8 +98,8 @@ class Packet:
 
 
 def frame(data_segment: str) -> bytes:
-    """Wrap a data segment into a full packet with its length and CRC."""
-    data = data_segment.encode("ascii")
+    """Wrap a data segment into a full packet with its length (in bytes) and CRC."""
+    data = data_segment.encode("utf-8")
     if len(data) > MAX_DATA_LENGTH:
         raise Hj212Error(f"data segment of {len(data)} characters exceeds {MAX_DATA_LENGTH}")
     return HEADER + f"{len(data):04d}".encode() + data + f"{crc16(data):04X}".encode() + TRAILER
@@ -150,9 +150,11 @@ def decode_packet(raw: bytes | str) -> Packet:
     if sent_crc != actual_crc:
         raise Hj212Error(f"CRC mismatch: packet says {sent_crc:04X}, data gives {actual_crc:04X}")
     try:
-        text = segment.decode("ascii")
+        # Data uploads are ASCII; log and parameter uploads (CN 3020 `i11001-Info=//...//`)
+        # carry UTF-8 text in the field. The CRC and length are over bytes either way.
+        text = segment.decode("utf-8")
     except UnicodeDecodeError:
-        raise Hj212Error("data segment is not ASCII") from None
+        raise Hj212Error("data segment is neither ASCII nor UTF-8") from None
     return _split(text)
 
 

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from api.alerts.observe import last_seen
 from api.app import create_app
 from api.auth import Principal
 from api.settings import ApiSettings
@@ -363,3 +364,10 @@ def test_emissions_and_capture_endpoints(client: TestClient) -> None:
         ).status_code
         == 403
     )
+
+
+def test_a_minute_data_logger_is_seen_by_the_offline_rule(voc_store: InfluxStore) -> None:
+    now = H0 + timedelta(minutes=55)
+    seen = last_seen(voc_store, {"voc"}, now, timedelta(hours=2))
+    # sl-003 sends no real-time data, only minute (CN 2051) and hourly data
+    assert seen[("sl-003", "stack-1")] == H0 + timedelta(minutes=49)

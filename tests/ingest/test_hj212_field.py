@@ -74,6 +74,13 @@ PACKETS["derived_empty_value"] = hj212.frame(
     "a01006-Rtd=,a01006-Flag=N;Leq-Rtd=,Leq-Flag=N;&&"
 )
 
+# A logger's log upload (CN 3020) with UTF-8 text, in the shape a public C# HJ 212 library
+# sends it (`UploadLogReq`: `i11001-Info=//<log>//`, length counted in bytes).
+PACKETS["derived_log_3020_utf8"] = hj212.frame(
+    "QN=20240123131014225;ST=31;CN=3020;PW=123456;MN=81733553216103;Flag=5;"
+    "CP=&&DataTime=20240123131500;PolId=a24088;i11001-Info=//分析仪校准完成//&&"
+)
+
 
 def registry_toml() -> str:
     builder = RegistryBuilder()
@@ -129,6 +136,7 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "air_station_2051": ("hj212_event", {"cn": "2051"}),
     "air_2011_semicolon_items_bad_crc": ("hj212", {"reason": "CRC mismatch"}),
     "derived_datatime_ms": ("voc", {"pressure_kpa": -0.049}),
+    "derived_log_3020_utf8": ("hj212_event", {"cn": "3020"}),
     "derived_empty_value": (
         "voc",
         {
