@@ -178,16 +178,13 @@ def rolled_hours(
     )
     out = {}
     for s in series_list:
-        rows = s.values
-        columns = {
-            c: np.array([np.nan if r[i] is None else r[i] for r in rows], dtype=np.float64)
-            for i, c in enumerate(s.columns)
-            if c != "time"
-        }
-        out[(s.tags["plant"], s.tags["meter"])] = (
-            np.array([r[0] for r in rows], dtype=np.int64),
-            columns,
-        )
+        table = np.array(s.values, dtype=object)
+        if table.size == 0:
+            continue
+        missing = np.equal(table, None)
+        numbers = np.where(missing, np.nan, table).astype(np.float64)
+        columns = {c: numbers[:, i] for i, c in enumerate(s.columns) if c != "time"}
+        out[(s.tags["plant"], s.tags["meter"])] = (numbers[:, 0].astype(np.int64), columns)
     return out
 
 
