@@ -181,7 +181,7 @@ def rolled_hours(
         table = np.array(s.values, dtype=object)
         if table.size == 0:
             continue
-        missing = np.equal(table, None)
+        missing = table == None  # noqa: E711 (elementwise: InfluxDB nulls)
         numbers = np.where(missing, np.nan, table).astype(np.float64)
         columns = {c: numbers[:, i] for i, c in enumerate(s.columns) if c != "time"}
         out[(s.tags["plant"], s.tags["meter"])] = (numbers[:, 0].astype(np.int64), columns)
