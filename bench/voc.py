@@ -77,7 +77,7 @@ def run(stack: Stack, workdir: Path, stacks: int, days: float, repeats: int) -> 
             store.write_lines(lines[k : k + BATCH_LINES])
     write_s = time.monotonic() - t0
     progress(f"voc: wrote {stacks * minutes} minutes in {write_s:.1f}s; rolling up")
-    job = VocRollup(store, registry, clock=lambda: end)
+    job = VocRollup(store, registry, clock=lambda: end, pause_seconds=0.0)
     t0 = time.monotonic()
     job.run_pass()
     rollup_s = time.monotonic() - t0

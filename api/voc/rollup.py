@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,9 @@ from ingest.store import InfluxStore
 log = logging.getLogger(__name__)
 
 DEFAULT_REROLL_HOURS = 6
-CHUNK_HOURS = 24
+CHUNK_HOURS = 6
+# A catch-up runs in the API process: between chunks it lets request threads have the GIL.
+PAUSE_BETWEEN_CHUNKS_SECONDS = 0.2
 
 
 def utcnow() -> datetime:
@@ -61,8 +64,10 @@ class VocRollup:
         *,
         reroll_hours: int = DEFAULT_REROLL_HOURS,
         clock: Callable[[], datetime] = utcnow,
+        pause_seconds: float = PAUSE_BETWEEN_CHUNKS_SECONDS,
     ) -> None:
         self.store, self.registry, self.clock = store, registry, clock
+        self.pause_seconds = pause_seconds
         self.reroll_hours = reroll_hours
         meters = [m for p in registry.plants for m in p.meters_of("voc")]
         self.fields = stack_fields(meters)
@@ -80,6 +85,8 @@ class VocRollup:
         last = to_epoch_ms(_floor_hour(end))
         written = 0
         for chunk in range(first, last, CHUNK_HOURS * HOUR_MS):
+            if chunk > first:
+                time.sleep(self.pause_seconds)
             n_hours = min(CHUNK_HOURS, (last - chunk) // HOUR_MS)
             aggs = fresh_aggregates(self.store, plants, self.fields, chunk, n_hours)
             lines = []
