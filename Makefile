@@ -8,11 +8,13 @@ APT_PACKAGES := mosquitto mosquitto-clients influxdb chromium fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench deps venv clean help
+.PHONY: run test test-fast lint bench deps venv clean help
 
 help:
 	@echo "make run    start Mosquitto, InfluxDB, collector, API and a simulated county (Ctrl-C stops)"
+	@echo "            TLS=1: also MQTT over TLS for plants on 8883, certificates from a local CA"
 	@echo "make test   run the test suite against real Mosquitto and InfluxDB"
+	@echo "make test-fast  pure tests only (no servers, no browser; well under a minute)"
 	@echo "make lint   ruff (lint + format check) and mypy"
 	@echo "make bench  benchmarks; results in bench/results/"
 
@@ -38,10 +40,14 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: deps venv
-	$(PY) -m scripts.run
+	$(if $(TLS),PLANTWATCH_RUN_TLS=$(TLS)) $(PY) -m scripts.run
 
 test: deps venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Pure tests: a test using a server fixture is marked integration by tests/conftest.py.
+test-fast: venv
+	$(PY) -m pytest -q -m "not integration and not e2e and not slow and not soak" $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

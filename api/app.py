@@ -8,17 +8,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
+from api import errors
 from api.alerts.repo import AlertRepo
 from api.alerts.runtime import build_runtime
 from api.auth import KeyRing, Principal
 from api.db import connect
 from api.keys import KeyStore
-from api.push import ReadingPublisher, ingest_rules
-from api.ranges import RangeError
+from api.push import ReadingPublisher
 from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
 from api.routes import health, keys, kpi, plants, readings, usage, web
@@ -26,7 +24,7 @@ from api.routes import voc as voc_routes
 from api.settings import ApiSettings
 from api.usage import step_rules
 from api.voc.rollup import VocRollup
-from ingest.errors import StoreRejected, StoreUnavailable
+from ingest.pipeline import IngestRules
 from ingest.registry import Registry, load_registry
 from ingest.store import InfluxStore
 
@@ -75,42 +73,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.store = InfluxStore.from_settings(settings)
     app.state.db = connect(settings.database_url)
     app.state.keys = KeyStore(app.state.db)
-    app.state.ingest_rules = ingest_rules(settings, registry)
+    app.state.ingest_rules = IngestRules.from_settings(settings, registry)
     app.state.publisher = ReadingPublisher(settings)
     app.state.alert_repo = AlertRepo(app.state.db)
     app.state.keyring = KeyRing()
     if settings.admin_key is not None:
         app.state.keyring.add(settings.admin_key.get_secret_value(), Principal("admin", "admin"))
 
-    @app.exception_handler(StoreUnavailable)
-    async def store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": f"time-series store unavailable: {exc}"}, status_code=503)
-
-    @app.exception_handler(StoreRejected)
-    async def store_rejected(request: Request, exc: StoreRejected) -> JSONResponse:
-        log.error("store rejected a query", extra={"error": str(exc), "path": request.url.path})
-        return JSONResponse({"detail": "the time-series store rejected the query"}, status_code=502)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # A bug must still answer JSON, and leave its traceback in the log, not in the answer.
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return JSONResponse({"detail": "internal error; see the service log"}, status_code=500)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # The client's own input is not echoed back: it may not even be JSON-encodable
-        # (e.g. 1e999 parses as infinity), which would turn a 422 into a 500.
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": errors}, status_code=422)
-
-    @app.exception_handler(RangeError)
-    async def bad_range(request: Request, exc: RangeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
+    errors.install(app)
     app.include_router(health.router)
     app.include_router(kpi.router)
     app.include_router(plants.router)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.alerts.repo import AlertRepo
 from api.auth import KeyRing, Principal
+from api.errors import Forbidden, NotAuthenticated, NotFound
 from api.keys import KeyStore
 from api.settings import ApiSettings
 from ingest.registry import Plant, Registry
@@ -38,18 +39,12 @@ def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing 'Authorization: Bearer <key>' header",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise NotAuthenticated("missing 'Authorization: Bearer <key>' header")
     keyring: KeyRing = request.app.state.keyring
     keys: KeyStore = request.app.state.keys
     principal = keyring.lookup(credentials.credentials) or keys.lookup(credentials.credentials)
     if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise NotAuthenticated("unknown API key")
     return principal
 
 
@@ -58,9 +53,8 @@ def require_roles(*roles: str):
 
     def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role != "admin" and principal.role not in roles:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"role {principal.role!r} may not do this; needs {', '.join(('admin', *roles))}",
+            raise Forbidden(
+                f"role {principal.role!r} may not do this; needs {', '.join(('admin', *roles))}"
             )
         return principal
 
@@ -74,10 +68,7 @@ def get_keys(request: Request) -> KeyStore:
 def plant_reader(plant: str, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     """Readers see every plant; a plant key sees only its own."""
     if principal.role == "plant" and principal.plant != plant:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"this plant key belongs to {principal.plant!r}, not {plant!r}",
-        )
+        raise Forbidden(f"this plant key belongs to {principal.plant!r}, not {plant!r}")
     return principal
 
 
@@ -86,14 +77,9 @@ def plant_pusher(plant: str, principal: Annotated[Principal, Depends(get_princip
     if principal.role == "admin":
         return principal
     if principal.role != "plant":
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not push readings; needs plant"
-        )
+        raise Forbidden(f"role {principal.role!r} may not push readings; needs plant")
     if principal.plant != plant:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"this plant key belongs to {principal.plant!r}, not {plant!r}",
-        )
+        raise Forbidden(f"this plant key belongs to {principal.plant!r}, not {plant!r}")
     return principal
 
 
@@ -101,7 +87,7 @@ def known_plant(plant: str, registry: Annotated[Registry, Depends(get_registry)]
     """The registry entry of the `plant` path parameter, or 404."""
     found = registry.plant(plant)
     if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"plant {plant!r} is not in the registry")
+        raise NotFound(f"plant {plant!r} is not in the registry")
     return found
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
 
 from api.auth import ROLES, Principal, hash_key, new_key
 from api.db import METADATA
+from api.errors import InvalidInput, NotFound
 from ingest.errors import PlantwatchError
 from ingest.registry import ID_PATTERN
 
@@ -43,6 +44,14 @@ MAX_NAME_CHARS = 100
 
 class ApiKeyError(PlantwatchError):
     """A key cannot be created or revoked as asked; the message says why."""
+
+
+class InvalidKeyRequest(ApiKeyError, InvalidInput):
+    """The new key's name, role or plant is unusable."""
+
+
+class UnknownKey(ApiKeyError, NotFound):
+    """No key with that id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +84,18 @@ def _aware(ts: datetime) -> datetime:
 def check_new_key(name: str, role: str, plant: str | None, known_plants: set[str] | None) -> None:
     """Refuse a role outside ROLES, a plant key without a (known) plant, a plant on another role."""
     if not name.strip() or len(name) > MAX_NAME_CHARS:
-        raise ApiKeyError(f"name must be 1 to {MAX_NAME_CHARS} characters")
+        raise InvalidKeyRequest(f"name must be 1 to {MAX_NAME_CHARS} characters")
     if role not in ROLES:
-        raise ApiKeyError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        raise InvalidKeyRequest(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if role == "plant":
         if plant is None:
-            raise ApiKeyError("a plant key needs --plant PLANT_ID")
+            raise InvalidKeyRequest("a plant key needs --plant PLANT_ID")
         if not ID_PATTERN.match(plant):
-            raise ApiKeyError(f"plant id {plant!r} must match [a-z0-9-]{{1,32}}")
+            raise InvalidKeyRequest(f"plant id {plant!r} must match [a-z0-9-]{{1,32}}")
         if known_plants is not None and plant not in known_plants:
-            raise ApiKeyError(f"plant {plant!r} is not in the registry")
+            raise InvalidKeyRequest(f"plant {plant!r} is not in the registry")
     elif plant is not None:
-        raise ApiKeyError(f"only plant keys name a plant; role {role!r} does not take one")
+        raise InvalidKeyRequest(f"only plant keys name a plant; role {role!r} does not take one")
 
 
 class KeyStore:
@@ -121,7 +130,7 @@ class KeyStore:
         with self.engine.begin() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
             if row is None:
-                raise ApiKeyError(f"no key with id {key_id}")
+                raise UnknownKey(f"no key with id {key_id}")
             if row.revoked_at is None:
                 conn.execute(
                     update(api_keys)

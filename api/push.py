@@ -12,23 +12,25 @@ import threading
 import uuid
 from datetime import datetime
 
+from api.errors import InvalidInput, Unavailable
 from api.settings import ApiSettings
 from ingest.client import MqttClient
-from ingest.errors import PlantwatchError
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.registry import Registry
 from ingest.topics import Topics
 
 log = logging.getLogger(__name__)
 
 
-class PushUnavailable(PlantwatchError):
+class PushUnavailable(Unavailable):
     """The broker did not take the readings (down, or no PUBACK in time): retry later."""
 
 
-def ingest_rules(settings: ApiSettings, registry: Registry) -> IngestRules:
-    """The collector's validation rules, from the same settings."""
-    return IngestRules(registry, settings.topic_root, timezone=settings.timezone)
+class PushRefused(InvalidInput):
+    """A pushed payload a collector would refuse; `code` is the collector's refusal code."""
+
+    def __init__(self, refused: Refused) -> None:
+        super().__init__(refused.reason)
+        self.code = refused.code
 
 
 def check_push(

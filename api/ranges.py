@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from api.errors import InvalidInput
+
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
@@ -30,7 +32,7 @@ EVERY_UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class RangeError(ValueError):
+class RangeError(InvalidInput, ValueError):
     """A client's time range or bucket width is unusable; the message says why."""
 
 

@@ -1,8 +1,9 @@
 """(d) The plantwatch collector end to end at QoS 1: throughput with 1..N collectors.
 
-Collectors are started as an operator starts them (`python -m ingest`), sharing one
-subscription group with distinct collector ids. The fast publishers (simulated plants)
-publish; the harness counts the points that landed in InfluxDB.
+Collectors are started as an operator starts them (`python -m ingest`) in the default
+scale-out mode: collector i of N takes partition i/N of the plants over plain persistent
+subscriptions (`PLANTWATCH_COLLECTOR_PARTITION`), with distinct collector ids. The fast
+publishers (simulated plants) publish; the harness counts the points that landed in InfluxDB.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bench.landed import figures, watch
 from bench.mqtt import clear_session
 from bench.publishers import PublisherFiles, start_publishers
 from bench.stack import Stack, progress, stop_process
+from ingest.partition import plant_bucket
 from ingest.store import InfluxStore
 
 
@@ -34,13 +36,14 @@ def run(
                 database,
                 registry,
                 PLANTWATCH_COLLECTOR_ID=cid,
-                PLANTWATCH_SHARE_GROUP=group,
+                PLANTWATCH_COLLECTOR_PARTITION=f"{i}/{collectors}",
                 PLANTWATCH_SPOOL_DIR=str(stack.workdir / f"spool-{cid}"),
             ),
             cid,
         )
-        for cid in ids
+        for i, cid in enumerate(ids, start=1)
     ]
+    shares = partition_shares(prepared, collectors)
     try:
         if not stack.wait_subscribed(ids):
             return {"error": f"collectors did not subscribe: {stack.log_tail(ids[0])}"}
@@ -65,9 +68,20 @@ def run(
         result["log_tail"] = stack.log_tail(ids[0])
     progress(f"{label}: {result['sustained_per_s'] or 0:,} readings/s")
     return {
-        "what": f"python -m ingest x{collectors}, shared subscription, QoS 1, ack after write",
+        "what": f"python -m ingest x{collectors}, partitions i/{collectors} over plain "
+        "subscriptions, QoS 1, ack after write",
         "collectors": collectors,
+        "messages_per_partition": shares,
         "messages": prepared.total,
         "readings_per_message": per,
         **result,
     }
+
+
+def partition_shares(prepared: PublisherFiles, collectors: int) -> list[int]:
+    """How many of the run's messages each partition's collector takes (plants hash unevenly)."""
+    shares = [0] * collectors
+    for topic, path in prepared.files:
+        plant = topic.split("/")[2]
+        shares[plant_bucket(plant, collectors) - 1] += sum(1 for _ in path.open("rb"))
+    return shares

@@ -8,13 +8,17 @@ import sys
 from pathlib import Path
 
 from dashboards.grafana_boards import BOARDS
+from dashboards.grafana_kit import localize
+from ingest.settings import CommonSettings
 
 BOARDS_DIR = Path(__file__).resolve().parent / "grafana" / "dashboards"
 
 
-def render(builder_name: str) -> str:
-    """The JSON text of one dashboard, as committed (stable key order, trailing newline)."""
-    return json.dumps(BOARDS[builder_name](), ensure_ascii=False, indent=2) + "\n"
+def render(builder_name: str, timezone: str | None = None) -> str:
+    """The JSON text of one dashboard in `timezone` (default: the settings'), as committed."""
+    zone = timezone or CommonSettings().timezone
+    board = localize(BOARDS[builder_name](), zone)
+    return json.dumps(board, ensure_ascii=False, indent=2) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,12 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if a committed file differs, write nothing"
     )
+    parser.add_argument(
+        "--timezone",
+        help="IANA zone of the dashboards and their daily buckets "
+        "(default PLANTWATCH_TIMEZONE, Asia/Shanghai)",
+    )
     args = parser.parse_args(argv)
     stale = []
     BOARDS_DIR.mkdir(parents=True, exist_ok=True)
     for name in BOARDS:
         path = BOARDS_DIR / name
-        text = render(name)
+        text = render(name, args.timezone)
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == text:
             continue

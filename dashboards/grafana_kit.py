@@ -13,9 +13,11 @@ DATASOURCE_UID = "plantwatch-influxdb"
 DATASOURCE = {"type": "influxdb", "uid": DATASOURCE_UID}
 GRID_COLUMNS = 24
 SCHEMA_VERSION = 39
+# The zone the builders write; `localize` moves a built dashboard to the settings' zone
+# (`python -m dashboards` does, from PLANTWATCH_TIMEZONE).
 TIMEZONE = "Asia/Shanghai"
 # Grafana's InfluxQL `tz()` clause: daily buckets start at local midnight, not 08:00.
-TZ_CLAUSE = "tz('Asia/Shanghai')"
+TZ_CLAUSE = f"tz('{TIMEZONE}')"
 
 Json = dict[str, Any]
 
@@ -274,3 +276,23 @@ def dashboard(
         "annotations": {"list": [BUILTIN_ANNOTATION, *annotations]},
         "panels": _place(panels),
     }
+
+
+def localize(board: Json, timezone: str) -> Json:
+    """`board` in `timezone`: the dashboard's own zone and every query's `tz()` clause."""
+    if "'" in timezone or "\\" in timezone:
+        raise ValueError(f"not a time zone name: {timezone!r}")
+    clause = f"tz('{timezone}')"
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, str):
+            return node.replace(TZ_CLAUSE, clause)
+        return node
+
+    out: Json = walk(board)
+    out["timezone"] = timezone
+    return out

@@ -5,24 +5,30 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from datetime import timedelta
-from pathlib import Path
 
 from ingest.collector import Collector
-from ingest.credentials import CredentialStore
+from ingest.credentials import (
+    DEFAULT_COLLECTOR_IDS,
+    CredentialStore,
+    plant_account,
+    provision_broker,
+)
+from ingest.dynsec import ADMIN_ACCOUNT, DynsecAdmin, plant_role
 from ingest.errors import PlantwatchError
 from ingest.logs import setup_logging
 from ingest.pipeline import IngestRules
 from ingest.registry import Registry, load_registry
 from ingest.settings import CollectorSettings, CommonSettings
 from ingest.store import InfluxStore
+from ingest.topics import Topics
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
         description="plantwatch collector: subscribes to plant readings over MQTT (QoS 1, "
-        "shared subscription) and writes them to InfluxDB. Configured by PLANTWATCH_* "
+        "persistent session; PLANTWATCH_COLLECTOR_PARTITION=i/N for its share of the plants) "
+        "and writes them to InfluxDB. Configured by PLANTWATCH_* "
         "environment variables or a .env file (see README). Without a command it runs a "
         "collector.",
     )
@@ -33,48 +39,79 @@ def build_parser() -> argparse.ArgumentParser:
     )
     creds = sub.add_parser(
         "credentials",
-        help="print a plant's MQTT username and password (creating the password if needed)",
+        help="print a plant's MQTT username, client id and password (creating them if needed, "
+        "in the running broker too)",
     )
     creds.add_argument("plant", help="plant id from the registry")
-    broker = sub.add_parser(
-        "broker-files",
-        help="write Mosquitto's password_file and acl_file for every plant in the registry "
-        "(then reload the broker: SIGHUP)",
+    creds.add_argument(
+        "--rotate", action="store_true", help="give the plant a new password (the old one stops)"
     )
-    broker.add_argument("--password-file", type=Path, required=True)
-    broker.add_argument("--acl-file", type=Path, required=True)
+    accounts = sub.add_parser(
+        "broker-accounts",
+        help="create every registry plant's and service's account in the running broker "
+        "(Mosquitto dynamic-security plugin; no restart needed)",
+    )
+    accounts.add_argument(
+        "--collector-id",
+        action="append",
+        dest="collector_ids",
+        help="a collector id to make an account for (svc-<id>); repeat for several "
+        "(default: collector-1)",
+    )
     return parser
 
 
-def credentials_command(settings: CommonSettings, registry: Registry, plant_id: str) -> int:
+def credentials_command(
+    settings: CommonSettings, registry: Registry, plant_id: str, rotate: bool = False
+) -> int:
     """`python -m ingest credentials PLANT`: what the operator hands over to a plant."""
     if registry.plant(plant_id) is None:
         print(
             f"error: plant {plant_id!r} is not in the registry {settings.registry}", file=sys.stderr
         )
         return 2
-    password = CredentialStore(settings.credentials_file).password_for(plant_id)
-    print(f"username: {plant_id}\npassword: {password}")
-    print(
-        f"(stored in {settings.credentials_file}; regenerate the broker files with "
-        "`python -m ingest broker-files` and reload Mosquitto if this plant is new)",
-        file=sys.stderr,
-    )
+    store = CredentialStore(settings.credentials_file)
+    password = store.rotate(plant_id) if rotate else store.password_for(plant_id)
+    try:
+        admin_password = store.service_password(ADMIN_ACCOUNT, create=False)
+        with DynsecAdmin(
+            settings.mqtt_host, settings.mqtt_port, admin_password, settings.mqtt_tls_ca
+        ) as admin:
+            created = admin.provision(
+                [plant_role(Topics(settings.topic_root), plant_id)],
+                [plant_account(plant_id, password)],
+                reset_existing=rotate,
+            )
+        state = "created" if created else ("password changed" if rotate else "already there")
+        broker = f"broker {settings.mqtt_host}:{settings.mqtt_port}: account {state}"
+    except PlantwatchError as exc:
+        broker = (
+            f"warning: the broker was not updated ({exc}); run this again once it is up, "
+            "or `python -m ingest broker-accounts`"
+        )
+    print(f"username:  {plant_id}\nclient id: {plant_id}\npassword:  {password}")
+    print(f"(stored in {settings.credentials_file}; {broker})", file=sys.stderr)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = CollectorSettings()
-    if args.command in ("credentials", "broker-files"):
+    if args.command in ("credentials", "broker-accounts"):
         try:
             registry = load_registry(settings.registry)
             if args.command == "credentials":
-                return credentials_command(settings, registry, args.plant)
-            CredentialStore(settings.credentials_file).write_broker_files(
-                registry, args.password_file, args.acl_file, settings.topic_root
+                return credentials_command(settings, registry, args.plant, args.rotate)
+            created = provision_broker(
+                CredentialStore(settings.credentials_file),
+                registry,
+                settings.mqtt_host,
+                settings.mqtt_port,
+                settings.topic_root,
+                args.collector_ids or DEFAULT_COLLECTOR_IDS,
+                tls_ca=settings.mqtt_tls_ca,
             )
-            print(f"wrote {args.password_file} and {args.acl_file}")
+            print(f"broker accounts created: {len(created)} ({', '.join(created) or 'none new'})")
             return 0
         except PlantwatchError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -87,12 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     except PlantwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rules = IngestRules(
-        registry,
-        settings.topic_root,
-        timedelta(seconds=settings.future_tolerance_seconds),
-        settings.timezone,
-    )
+    rules = IngestRules.from_settings(settings, registry)
     store = InfluxStore.from_settings(settings)
     collector = Collector(settings, rules, store)
     signal.signal(signal.SIGTERM, lambda *_: collector.stop())

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -25,6 +26,7 @@ KEEPALIVE_SECONDS = 30
 RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 15
 CONNECT_TIMEOUT_SECONDS = 20.0
+FILTERS_PER_PACKET = 200  # topic filters per SUBSCRIBE/UNSUBSCRIBE packet
 
 
 class MqttError(PlantwatchError):
@@ -56,13 +58,16 @@ class MqttClient:
         manual_ack: bool = False,
         on_message: Callable[[Inbound], None] | None = None,
         subscriptions: Sequence[tuple[str, int]] = (),
+        unsubscriptions: Sequence[str] = (),
         will: tuple[str, bytes, int, bool] | None = None,
         max_inflight: int = 1000,
         reconnect_min_seconds: float = RECONNECT_MIN_SECONDS,
+        tls_ca: Path | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.generation = 0
         self._subscriptions = list(subscriptions)
+        self._unsubscriptions = list(unsubscriptions)
         self._on_message = on_message
         self._connected = threading.Event()
         self._published = threading.Condition()
@@ -79,6 +84,9 @@ class MqttClient:
             self._client.username_pw_set(username, password)
         if will is not None:
             self._client.will_set(*will)
+        if tls_ca is not None:
+            # Verifies the broker's certificate against this CA, and its host name.
+            self._client.tls_set(ca_certs=str(tls_ca))
         self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)
         self._client.reconnect_delay_set(reconnect_min_seconds, RECONNECT_MAX_SECONDS)  # type: ignore[arg-type]
@@ -143,8 +151,14 @@ class MqttClient:
             return
         self.refused_reason = None
         self.generation += 1
-        for topic, qos in self._subscriptions:
-            client.subscribe(topic, qos)
+        # In slices, so a partition of many plants never makes a packet over the broker's limit.
+        for i in range(0, len(self._subscriptions), FILTERS_PER_PACKET):
+            client.subscribe(self._subscriptions[i : i + FILTERS_PER_PACKET])
+        if flags.session_present:
+            # A resumed session may hold filters of an earlier configuration; subscribed
+            # first, so nothing that is still ours goes unheard in between.
+            for i in range(0, len(self._unsubscriptions), FILTERS_PER_PACKET):
+                client.unsubscribe(self._unsubscriptions[i : i + FILTERS_PER_PACKET])
         self._connected.set()
         log.info(
             "mqtt connected",

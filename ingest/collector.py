@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from ingest.client import Inbound, MqttClient
 from ingest.errors import StoreError, StoreRejected, StoreUnavailable, UnknownSource
 from ingest.metrics import Counters, MetricsServer, exposition, stats_line
+from ingest.partition import stale_filters, subscription_filters
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
 from ingest.registers import REGISTER_BY_KIND, Sample, register_events
 from ingest.replay import Replayer, backoff_seconds
@@ -83,6 +84,8 @@ class Collector:
         self._last_samples: dict[tuple[str, str, str], Sample] = {}
         self.metrics_server: MetricsServer | None = None
         password = settings.mqtt_password_text
+        plant_ids = [p.id for p in rules.registry.plants]
+        plan = (self.topics, plant_ids, settings.partition, settings.share_group)
         self.client = MqttClient(
             settings.collector_id,
             settings.mqtt_host,
@@ -92,8 +95,10 @@ class Collector:
             clean_session=False,
             manual_ack=True,
             on_message=self._inbox.put,
-            subscriptions=[(f, 1) for f in subscription_filters(settings)],
+            subscriptions=[(f, 1) for f in subscription_filters(*plan)],
+            unsubscriptions=stale_filters(*plan),
             reconnect_min_seconds=RECONNECT_MIN_SECONDS,
+            tls_ca=settings.mqtt_tls_ca,
         )
 
     def stop(self) -> None:
@@ -355,18 +360,6 @@ class Collector:
                 if value is not None:
                     out[key] = Sample(int(ts_ms), float(value))
         return out
-
-
-def subscription_filters(settings: CollectorSettings) -> list[str]:
-    """`$share/<group>/...` filters, or plain ones when the share group is empty.
-
-    Mosquitto 2.0 does not restore shared subscriptions from its persistence file after a
-    restart (plain ones it does), see docs/decisions.md; a lone collector is safest plain.
-    """
-    filters = Topics(settings.topic_root).collector_filters()
-    if not settings.share_group:
-        return list(filters)
-    return [f"$share/{settings.share_group}/{f}" for f in filters]
 
 
 def _plant_of(topic: str, root: str) -> str:

@@ -11,6 +11,7 @@ from ingest.errors import RefusedReading, UnknownSource
 from ingest.points import dead_letter_line, event_line, reading_lines
 from ingest.registry import Plant, Registry
 from ingest.schema import Reading, parse_payload
+from ingest.settings import CommonSettings
 from ingest.topics import parse_topic
 from ingest.validate import check_clock, screen_values, validate_readings
 
@@ -52,7 +53,17 @@ class IngestRules:
     registry: Registry
     topic_root: str = "plantwatch"
     future_tolerance: timedelta = timedelta(minutes=5)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = CommonSettings.model_fields["timezone"].default
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings, registry: Registry) -> IngestRules:
+        """The one way to build the rules: collectors and HTTP push validate alike."""
+        return cls(
+            registry,
+            settings.topic_root,
+            timedelta(seconds=settings.future_tolerance_seconds),
+            settings.timezone,
+        )
 
 
 def handle_message(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from ingest.hj212 import EVENT_MEASUREMENT, Event
-from ingest.registry import Meter, Plant
+from ingest.registry import ID_PATTERN, Meter, Plant
 from ingest.schema import Reading
 from ingest.store import encode_point
 
@@ -52,11 +52,15 @@ def event_line(plant: Plant, meter: Meter, event: Event) -> str:
 def dead_letter_line(
     topic: str, plant: str, code: str, reason: str, payload: bytes, received: datetime, seq: int
 ) -> str:
-    """A refused message, kept with its reason; `seq` keeps same-millisecond refusals apart."""
+    """A refused message, kept with its reason; `seq` keeps same-millisecond refusals apart.
+
+    String fields are written with control characters escaped (`encode_point`); the plant
+    tag is the topic's plant only when it is a well-formed id, otherwise `unknown`.
+    """
     text = payload.decode("utf-8", errors="replace")[:MAX_DEAD_LETTER_PAYLOAD_CHARS]
     return encode_point(
         DEAD_LETTER_MEASUREMENT,
-        {"plant": plant or "unknown", "code": code},
+        {"plant": plant if ID_PATTERN.fullmatch(plant) else "unknown", "code": code},
         {"topic": topic, "reason": reason, "payload": text, "seq": seq},
         received,
     )

@@ -9,8 +9,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.partition import Partition
 
 
 def demo_registry_path() -> Path:
@@ -27,12 +29,17 @@ class CommonSettings(BaseSettings):
 
     registry: Path = Field(default_factory=demo_registry_path)
     topic_root: str = "plantwatch"
+    # IANA zone of the county's local time: HJ 212 DataTime, local days and months, charts.
     timezone: str = "Asia/Shanghai"
+    # Readings stamped further ahead than this are refused (collectors and HTTP push alike).
+    future_tolerance_seconds: float = 300.0
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    # CA that signed the broker's certificate: set it to connect over TLS (scripts/tls.py).
+    mqtt_tls_ca: Path | None = None
 
     influx_url: str = "http://127.0.0.1:8086"
     influx_db: str = "plantwatch"
@@ -61,7 +68,11 @@ class CollectorSettings(CommonSettings):
     """`python -m ingest`: one collector process."""
 
     collector_id: str = "collector-1"
-    share_group: str = "collectors"
+    # Scale-out on Mosquitto: collector i of N takes the plants of hash bucket i over plain,
+    # persistent subscriptions (ingest/partition.py). `$share` only by choice, on brokers that
+    # keep shared subscriptions over a restart (EMQX); Mosquitto 2.0 does not (SPEC section 5).
+    collector_partition: str = "1/1"
+    share_group: str = ""
     batch_max_points: int = 5000
     batch_max_seconds: float = 0.5
     # Unacknowledged messages are capped by the broker (Mosquitto: max_inflight_messages,
@@ -70,7 +81,25 @@ class CollectorSettings(CommonSettings):
     # Each collector spools under spool_dir/<collector_id>, so several can share a machine.
     spool_dir: Path = Path("var/spool")
     spool_max_bytes: int = 1_000_000_000
-    future_tolerance_seconds: float = 300.0
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None  # Prometheus `GET /metrics`; None: not served
     stats_interval_seconds: float = 10.0  # how often an `ingest_stats` point is written
+
+    @field_validator("collector_partition")
+    @classmethod
+    def _partition_spec(cls, value: str) -> str:
+        Partition.parse(value)  # raises PartitionError (a ValueError) with the reason
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _one_way_to_share(self) -> CollectorSettings:
+        if self.share_group and self.partition.count > 1:
+            raise ValueError(
+                "PLANTWATCH_SHARE_GROUP and a PLANTWATCH_COLLECTOR_PARTITION of several "
+                "partitions are two ways to share the plants; choose one"
+            )
+        return self
+
+    @property
+    def partition(self) -> Partition:
+        return Partition.parse(self.collector_partition)

@@ -7,8 +7,12 @@ On disk: a folder of segment files `segment-<12 digits>.spool`, oldest first. A 
 
     length (4 bytes, big-endian) | crc32 (4) | appended_at epoch ms (8) | payload (length)
 
-where the CRC covers the timestamp and the payload, and the payload is the batch's lines
-joined by newlines (UTF-8). Every append is fsynced before it returns. A process killed
+where the CRC covers the timestamp and the payload. The payload is a format byte `0x00`
+followed by each line as `length (4 bytes, big-endian) | UTF-8 bytes`: lines are framed by
+their length, never by a separator, so no byte inside a line can split it or forge another
+one. (Payloads written before this framing are the lines joined by `\n` and never start
+with `0x00`, since a line of line protocol starts with a measurement name; they are still
+read.) Every append is fsynced before it returns. A process killed
 mid-append leaves at most a torn last record in its segment: the reader detects it (short
 or CRC mismatch), drops it and warns. Those messages were never acknowledged, so the
 broker redelivers them. A restarted process never appends to an old segment; it opens a
@@ -36,6 +40,8 @@ from ingest.errors import PlantwatchError
 log = logging.getLogger(__name__)
 
 HEADER = struct.Struct(">IIQ")
+LINE_LENGTH = struct.Struct(">I")
+FRAMED = b"\x00"  # payload format byte: length-prefixed lines
 SEGMENT_MAX_BYTES = 32 * 1024 * 1024
 SEGMENT_GLOB = "segment-*.spool"
 WARN_FRACTION = 0.8  # say so loudly from 80 % of the bound on
@@ -57,7 +63,9 @@ class Record:
 
 def encode_record(lines: Sequence[str], appended_at_ms: int) -> bytes:
     """The bytes of one record (header + payload)."""
-    payload = "\n".join(lines).encode("utf-8")
+    payload = FRAMED + b"".join(
+        LINE_LENGTH.pack(len(data)) + data for data in (line.encode("utf-8") for line in lines)
+    )
     stamp = struct.pack(">Q", appended_at_ms)
     crc = zlib.crc32(stamp + payload)
     return HEADER.pack(len(payload), crc, appended_at_ms) + payload
@@ -77,9 +85,23 @@ def read_records(data: bytes) -> tuple[list[tuple[int, tuple[str, ...]]], int]:
         payload = data[start : start + length]
         if len(payload) != length or zlib.crc32(data[offset + 8 : start] + payload) != crc:
             break
-        out.append((appended_at_ms, tuple(payload.decode("utf-8").split("\n"))))
+        out.append((appended_at_ms, decode_lines(payload)))
         offset = start + length
     return out, len(data) - offset
+
+
+def decode_lines(payload: bytes) -> tuple[str, ...]:
+    """The lines of one record's payload (length-prefixed, or the older `\n`-joined form)."""
+    if not payload.startswith(FRAMED):
+        return tuple(payload.decode("utf-8").split("\n"))
+    lines = []
+    offset = len(FRAMED)
+    while offset < len(payload):
+        (length,) = LINE_LENGTH.unpack_from(payload, offset)
+        offset += LINE_LENGTH.size
+        lines.append(payload[offset : offset + length].decode("utf-8"))
+        offset += length
+    return tuple(lines)
 
 
 def _fsync_dir(path: Path) -> None:

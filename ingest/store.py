@@ -56,6 +56,19 @@ def check_tag_value(value: str) -> str:
     return value
 
 
+# Control characters (C0, DEL, C1 and the Unicode line separators) never reach InfluxDB raw:
+# a newline in a string field would end the line in any reader that frames by lines.
+_CONTROL_ESCAPES = {
+    code: {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}.get(code, f"\\u{code:04x}")
+    for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+}
+
+
+def printable_text(value: str) -> str:
+    """`value` with every control character written as a visible escape (`\\n`, `\\u001b`)."""
+    return value.translate(_CONTROL_ESCAPES)
+
+
 def encode_point(
     measurement: str,
     tags: Mapping[str, str],
@@ -67,7 +80,9 @@ def encode_point(
     for key, value in tags.items():
         point.tag(key, check_tag_value(value))
     for key, field_value in fields.items():
-        point.field(key, field_value)
+        point.field(
+            key, printable_text(field_value) if isinstance(field_value, str) else field_value
+        )
     if isinstance(ts, datetime):
         ts = to_epoch_ms(ts)
     point.time(ts, WritePrecision.MS)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from ingest.dynsec import plugin_path, write_seed
+
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
 
@@ -156,15 +158,37 @@ bind-address = "127.0.0.1:{rpc_port}"
     )
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """A TLS listener for plants: where it listens and the server's certificate."""
+
+    port: int
+    cert: Path
+    key: Path
+    ca: Path
+    bind: str = "127.0.0.1"
+
+
+# Broker limits (docs/operations.md "Broker queue settings"): a packet larger than this is
+# refused and its sender disconnected; queues are bounded by count and by bytes per client.
+MAX_PACKET_BYTES = 256 * 1024
+MAX_QUEUED_MESSAGES = 2_000_000
+MAX_QUEUED_BYTES = 1024 * 1024 * 1024
+
+
 def mosquitto_server(
     workdir: Path,
     port: int | None = None,
-    password_file: Path | None = None,
-    acl_file: Path | None = None,
+    *,
+    dynsec_admin_password: str | None = None,
+    tls: TlsListener | None = None,
 ) -> Server:
     """A Mosquitto broker with persistence in `workdir`; not started yet.
 
-    Without a password file the broker allows anonymous clients (unit-style tests only).
+    With `dynsec_admin_password` it authenticates through the dynamic-security plugin
+    (ingest/dynsec.py; its file is seeded with the `svc-admin` account if missing, the
+    rest is provisioned over the control topic once it runs). Without it the broker allows
+    anonymous clients (unit-style tests and benchmarks only).
     """
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(mosquitto).exists():
@@ -172,34 +196,48 @@ def mosquitto_server(
     workdir.mkdir(parents=True, exist_ok=True)
     mqtt_port = port or free_port()
     lines = [
-        f"listener {mqtt_port} 127.0.0.1",
+        "per_listener_settings false",
         "persistence true",
         f"persistence_location {workdir}/",
         "autosave_interval 5",
         # The collectors acknowledge only after a durable write, so the broker must let
         # a batch's worth of QoS 1 messages be in flight and queue generously while
-        # a collector is away (the default 1000 would silently drop readings).
+        # a collector is away (the default 1000 would silently drop readings), but never
+        # without bound: count and bytes per client are both capped.
         "max_inflight_messages 2000",
-        "max_queued_messages 2000000",
-        "max_queued_bytes 0",
+        f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+        f"max_queued_bytes {MAX_QUEUED_BYTES}",
+        f"max_packet_size {MAX_PACKET_BYTES}",
         "set_tcp_nodelay true",
         f"log_dest file {workdir}/mosquitto.log",
         "log_type error",
         "log_type warning",
     ]
-    if password_file is not None:
-        lines += ["allow_anonymous false", f"password_file {password_file}"]
-        if acl_file is not None:
-            lines.append(f"acl_file {acl_file}")
+    if dynsec_admin_password is not None:
+        seed = workdir / "dynamic-security.json"
+        write_seed(seed, dynsec_admin_password)
+        lines += [
+            f"plugin {plugin_path()}",
+            f"plugin_opt_config_file {seed}",
+            "allow_anonymous false",
+        ]
     else:
         lines.append("allow_anonymous true")
-    conf = workdir / "mosquitto.conf"
-    conf.write_text("\n".join(lines) + "\n")
+    lines.append(f"listener {mqtt_port} 127.0.0.1")
+    if tls is not None:
+        lines += [
+            f"listener {tls.port} {tls.bind}",
+            f"certfile {tls.cert}",
+            f"keyfile {tls.key}",
+            f"cafile {tls.ca}",
+            "tls_version tlsv1.2",
+        ]
     # Mosquitto refuses to run as root without a `user`; running as the invoking user
     # keeps the data folder ours.
     if os.geteuid() == 0:
-        with conf.open("a") as fh:
-            fh.write("user root\n")
+        lines.insert(0, "user root")
+    conf = workdir / "mosquitto.conf"
+    conf.write_text("\n".join(lines) + "\n")
     return Server(
         name="mosquitto",
         argv=[mosquitto, "-c", str(conf)],

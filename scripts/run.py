@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,21 +14,45 @@ from pathlib import Path
 import httpx
 
 from api.auth import new_key
-from ingest.credentials import API_ACCOUNT, COLLECTOR_ACCOUNT, CredentialStore
+from ingest.credentials import CredentialStore, provision_broker
+from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account
 from ingest.errors import PlantwatchError
 from ingest.registry import load_registry
 from ingest.settings import CommonSettings
 from scripts.devstack import (
     StackError,
+    TlsListener,
     create_database,
     influxd_server,
     mosquitto_server,
     port_open,
 )
+from scripts.tls import make_ca, make_server_cert
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
 READY_TIMEOUT_SECONDS = 60.0
+COLLECTOR_ID = "collector-1"
+
+
+def tls_listener() -> TlsListener | None:
+    """`make run TLS=1`: a TLS listener for plants, certificates from a local CA in var/tls."""
+    if os.environ.get("PLANTWATCH_RUN_TLS", "") in ("", "0"):
+        return None
+    folder = VAR / "tls"
+    ca = make_ca(folder)
+    hosts = ["localhost", "127.0.0.1", socket.gethostname()]
+    hosts += [h for h in os.environ.get("PLANTWATCH_RUN_TLS_HOSTS", "").split(",") if h.strip()]
+    server = make_server_cert(
+        folder, ca, list(dict.fromkeys(h.strip() for h in hosts)), "mosquitto"
+    )
+    return TlsListener(
+        int(os.environ.get("PLANTWATCH_RUN_MQTT_TLS_PORT", "8883")),
+        server.cert,
+        server.key,
+        ca.cert,
+        os.environ.get("PLANTWATCH_RUN_MQTT_TLS_BIND", "0.0.0.0"),
+    )
 
 
 def main() -> int:
@@ -45,8 +70,9 @@ def main() -> int:
             )
             return 1
     metrics_port = int(os.environ.get("PLANTWATCH_RUN_METRICS_PORT", "9108"))
-    # The broker runs with a password per plant and an ACL generated from the registry;
-    # each process connects with its own account (the simulator as each plant).
+    # The broker authenticates through its dynamic-security plugin: an account per plant and
+    # per service process, each bound to its client id, provisioned from the registry once
+    # the broker runs (ingest/dynsec.py). The simulator connects as each plant.
     credentials_file = Path(
         os.environ.get("PLANTWATCH_CREDENTIALS_FILE", VAR / "mqtt-credentials.json")
     )
@@ -54,18 +80,21 @@ def main() -> int:
     settings = CommonSettings()
     credentials = CredentialStore(credentials_file)
     try:
-        credentials.write_broker_files(
-            load_registry(settings.registry),
-            VAR / "mosquitto" / "passwd",
-            VAR / "mosquitto" / "acl",
-            settings.topic_root,
-        )
-    except PlantwatchError as exc:
+        registry = load_registry(settings.registry)
+        tls = tls_listener()
+    except (PlantwatchError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if tls is not None and port_open(tls.port):
+        print(f"error: port {tls.port} for MQTT over TLS is taken; set "
+              "PLANTWATCH_RUN_MQTT_TLS_PORT", file=sys.stderr)  # fmt: skip
         return 1
     influxd = influxd_server(VAR / "influxdb", influx_port)
     mosquitto = mosquitto_server(
-        VAR / "mosquitto", mqtt_port, VAR / "mosquitto" / "passwd", VAR / "mosquitto" / "acl"
+        VAR / "mosquitto",
+        mqtt_port,
+        dynsec_admin_password=credentials.service_password(ADMIN_ACCOUNT),
+        tls=tls,
     )
     admin_key = os.environ.get("PLANTWATCH_ADMIN_KEY") or new_key()
     env = {
@@ -78,11 +107,11 @@ def main() -> int:
     }
     accounts = {
         "collector": {
-            "PLANTWATCH_MQTT_USERNAME": COLLECTOR_ACCOUNT,
-            "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(COLLECTOR_ACCOUNT),
-            # A lone collector subscribes plainly: Mosquitto 2.0 keeps plain subscriptions
-            # over a broker restart but not shared ones (docs/decisions.md).
-            "PLANTWATCH_SHARE_GROUP": env.get("PLANTWATCH_SHARE_GROUP", ""),
+            "PLANTWATCH_COLLECTOR_ID": COLLECTOR_ID,
+            "PLANTWATCH_MQTT_USERNAME": collector_account(COLLECTOR_ID),
+            "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(
+                collector_account(COLLECTOR_ID)
+            ),
         },
         "api": {
             "PLANTWATCH_MQTT_USERNAME": API_ACCOUNT,
@@ -102,6 +131,16 @@ def main() -> int:
         print("starting InfluxDB and Mosquitto ...", flush=True)
         influxd.start()
         mosquitto.start()
+        # Passwords from the credentials file win over what the broker kept from a last run.
+        provision_broker(
+            credentials,
+            registry,
+            "127.0.0.1",
+            mqtt_port,
+            settings.topic_root,
+            [COLLECTOR_ID],
+            reset_existing=True,
+        )
         create_database(
             f"http://127.0.0.1:{influx_port}", env.get("PLANTWATCH_INFLUX_DB", "plantwatch")
         )
@@ -143,8 +182,14 @@ def main() -> int:
             f"  gas share KPI   {base}/api/v1/kpi/gas-share\n"
             f"  admin key       {admin_key}\n"
             f"  try:            curl -H 'Authorization: Bearer {admin_key}' {base}/api/v1/kpi/gas-share\n"
-            f"  MQTT broker     127.0.0.1:{mqtt_port} (auth + ACL)   InfluxDB http://127.0.0.1:{influx_port}\n"
-            f"  MQTT passwords  {credentials_file}  (`python -m ingest credentials PLANT`)\n"
+            f"  MQTT broker     127.0.0.1:{mqtt_port} (accounts: dynamic security)   "
+            f"InfluxDB http://127.0.0.1:{influx_port}\n"
+            + (
+                f"  MQTT over TLS   {tls.bind}:{tls.port}  (plants trust {tls.ca})\n"
+                if tls is not None
+                else ""
+            )
+            + f"  MQTT passwords  {credentials_file}  (`python -m ingest credentials PLANT`)\n"
             f"  collector       http://127.0.0.1:{metrics_port}/metrics\n"
             "Ctrl-C stops everything.",
             flush=True,
@@ -159,7 +204,7 @@ def main() -> int:
                     )
                     stop.set()
             stop.wait(1.0)
-    except StackError as exc:
+    except (StackError, PlantwatchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ingest.errors import PlantwatchError
 from ingest.logs import setup_logging
@@ -300,8 +301,9 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
     if args.command == "history":
         first = args.start or date(args.year or datetime.now(UTC).year, 1, 1)
         last = args.end or (date(args.year, 12, 31) if args.year else datetime.now(UTC).date())
-        start_s = _local_midnight(first)
-        end_s = min(now, _local_midnight(last + timedelta(days=1)))
+        zone = ZoneInfo(settings.timezone)
+        start_s = _local_midnight(first, zone)
+        end_s = min(now, _local_midnight(last + timedelta(days=1), zone))
     else:
         catch_up = (
             args.catch_up_hours
@@ -367,8 +369,8 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
     return 0
 
 
-def _local_midnight(d: date) -> float:
-    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() - 8 * 3600
+def _local_midnight(d: date, zone: ZoneInfo) -> float:
+    return datetime(d.year, d.month, d.day, tzinfo=zone).timestamp()
 
 
 if __name__ == "__main__":

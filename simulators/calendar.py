@@ -1,7 +1,10 @@
 """Working time in the county: local days, shifts, weekends and holidays (vectorised, pure).
 
-China Standard Time has no daylight saving, so local time is UTC+8 throughout and local
-days are computed with integer arithmetic on epoch seconds.
+The simulated plants keep China's working calendar (its holidays, Spring Festival and
+shifts) in China Standard Time: that is a property of the simulated county, like its
+holidays, not a deployment setting. CST has no daylight saving, so local days are integer
+arithmetic on epoch seconds. What must agree with the collector and the API (HJ 212
+`DataTime`, the days a history run covers) uses `PLANTWATCH_TIMEZONE` instead.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-LOCAL_OFFSET_SECONDS = 8 * 3600
+CHINA_STANDARD_OFFSET_SECONDS = 8 * 3600
 SECONDS_PER_DAY = 86_400
 EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 
@@ -43,12 +46,16 @@ SHIFTS: dict[str, tuple[float, float]] = {
 
 def local_day(ts_s: np.ndarray | int) -> np.ndarray:
     """Local (UTC+8) day number since 1970-01-01 of epoch seconds."""
-    return np.floor_divide(np.asarray(ts_s, dtype=np.int64) + LOCAL_OFFSET_SECONDS, SECONDS_PER_DAY)
+    return np.floor_divide(
+        np.asarray(ts_s, dtype=np.int64) + CHINA_STANDARD_OFFSET_SECONDS, SECONDS_PER_DAY
+    )
 
 
 def local_hour(ts_s: np.ndarray) -> np.ndarray:
     """Local (UTC+8) hour of day as a float in [0, 24)."""
-    seconds = np.mod(np.asarray(ts_s, dtype=np.int64) + LOCAL_OFFSET_SECONDS, SECONDS_PER_DAY)
+    seconds = np.mod(
+        np.asarray(ts_s, dtype=np.int64) + CHINA_STANDARD_OFFSET_SECONDS, SECONDS_PER_DAY
+    )
     return seconds / 3600.0
 
 
@@ -64,7 +71,7 @@ def day_number(d: date) -> int:
 
 def day_start_s(day: int) -> int:
     """Epoch seconds of local midnight starting local day `day`."""
-    return day * SECONDS_PER_DAY - LOCAL_OFFSET_SECONDS
+    return day * SECONDS_PER_DAY - CHINA_STANDARD_OFFSET_SECONDS
 
 
 def date_of_day(day: int) -> date:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ingest import hj212
 from ingest.schema import Reading
+from ingest.settings import CommonSettings
 from ingest.topics import Topics
 from simulators.calendar import SECONDS_PER_DAY, date_of_day, day_start_s, local_day
 from simulators.faults import (
@@ -66,7 +67,7 @@ class EngineConfig:
     batch: int = 96  # readings per JSON message at most
     voc_protocol: str = "json"
     hj212_realtime_interval_s: int = 300  # HJ 212 stacks: CN 2011 every this many seconds
-    timezone: str = "Asia/Shanghai"
+    timezone: str = CommonSettings.model_fields["timezone"].default  # HJ 212 DataTime
     rates: FaultRates = field(default_factory=FaultRates)
 
 

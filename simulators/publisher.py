@@ -49,7 +49,8 @@ class CountyPublisher:
         for plant in plants:
             auth = credentials(plant) if credentials else None
             self.clients[plant] = MqttClient(
-                f"{client_prefix}-{plant}",
+                # A plant's broker account may connect only as the plant id (ingest/dynsec.py).
+                plant if auth else f"{client_prefix}-{plant}",
                 host,
                 port,
                 auth[0] if auth else None,

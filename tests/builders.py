@@ -7,10 +7,13 @@ stacks with HJ 212 MNs, limits and code maps), so the registry's shape lives in 
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+from ingest.registry import Registry, parse_registry
 
 FUEL_METERS = [("gas-1", "gas"), ("coal-1", "coal")]
 SECTOR_NAMES = {"stainless_steel": "不锈钢", "synthetic_leather": "合成革"}
@@ -83,6 +86,10 @@ class RegistryBuilder:
                 lines += [f"  {k} = {_toml_value(v)}" for k, v in m.extra.items()]
             parts.append("\n".join(lines) + "\n")
         return "\n".join(parts)
+
+    def registry(self) -> Registry:
+        """The parsed registry, as every component would load it from `toml()`."""
+        return parse_registry(tomllib.loads(self.toml()))
 
 
 def registry_toml(plants: dict[str, tuple[str, list[tuple[str, str]]]], goal: float = 0.5) -> str:

@@ -137,3 +137,17 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: f
             return True
         time.sleep(interval)
     return predicate()
+
+
+# Fixtures that start or need a real server or process: a test using any of them is an
+# integration test whatever its module says, so `make test-fast` (`-m "not integration"`)
+# runs only pure tests.
+SERVER_FIXTURES = frozenset(
+    {"influxd", "mosquitto", "influx_url", "store", "spawn", "county_db", "browser"}
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from api.errors import Conflict, NotFound
 from ingest.errors import PlantwatchError
 from ingest.schema import to_epoch_ms
 
@@ -47,11 +48,11 @@ class AlertError(PlantwatchError):
     """Base of the alert engine's errors."""
 
 
-class AlertNotFound(AlertError):
+class AlertNotFound(AlertError, NotFound):
     """No alert with that id."""
 
 
-class AlertConflict(AlertError):
+class AlertConflict(AlertError, Conflict):
     """The action does not fit the alert's current state."""
 
 

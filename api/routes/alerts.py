@@ -6,17 +6,19 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.alerts.model import KINDS, STATUSES, AlertConflict, AlertNotFound
+from api.alerts.model import KINDS, STATUSES
 from api.alerts.repo import MAX_COMMENT_CHARS, AlertRepo
 from api.auth import Principal
 from api.deps import AlertRepoDep, ReaderDep, SettingsDep, require_roles
+from api.errors import InvalidInput, NotFound
+from api.schemas import AlertDetail, AlertList, AlertView, error_responses
 
 # Ids are SQL BIGINTs: a larger number in the path is a 422, not a database overflow.
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -31,7 +33,7 @@ class ActionBody(BaseModel):
     comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
 
 
-@router.get("")
+@router.get("", response_model=AlertList, responses=error_responses())
 async def list_alerts(
     repo: AlertRepoDep,
     _: ReaderDep,
@@ -45,19 +47,14 @@ async def list_alerts(
     plant: Annotated[str | None, Query(max_length=64)] = None,
     kind: Annotated[str | None, Query(description=", ".join(KINDS))] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 200,
-) -> dict[str, Any]:
+) -> AlertList:
     """Alerts, most recent first."""
     if status_ is not None and status_ not in (*STATUSES, "active"):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"status must be one of {', '.join((*STATUSES, 'active'))}",
-        )
+        raise InvalidInput(f"status must be one of {', '.join((*STATUSES, 'active'))}")
     if kind is not None and kind not in KINDS:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"kind must be one of {', '.join(KINDS)}"
-        )
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
     found = await run_in_threadpool(repo.find, status_, plant, kind, limit)
-    return {"alerts": [a.as_json() for a in found]}
+    return AlertList.model_validate({"alerts": [a.as_json() for a in found]})
 
 
 @router.get("/stream")
@@ -91,49 +88,46 @@ async def stream_alerts(
     return EventSourceResponse(events(), ping=STREAM_PING_SECONDS)
 
 
-@router.get("/{alert_id}")
-async def get_alert(alert_id: AlertId, repo: AlertRepoDep, _: ReaderDep) -> dict[str, Any]:
+@router.get("/{alert_id}", response_model=AlertDetail, responses=error_responses(404))
+async def get_alert(alert_id: AlertId, repo: AlertRepoDep, _: ReaderDep) -> AlertDetail:
     """One alert with every change it went through."""
     alert = await run_in_threadpool(repo.get, alert_id)
     if alert is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
+        raise NotFound(f"no alert {alert_id}")
     history = await run_in_threadpool(repo.events, alert_id)
-    return {
-        **alert.as_json(),
-        "events": [
-            {k: v for k, v in e.message().items() if k != "alert"}
-            | {"status": e.snapshot["status"]}
-            for e in history
-        ],
-    }
+    return AlertDetail.model_validate(
+        {
+            **alert.as_json(),
+            "events": [
+                {k: v for k, v in e.message().items() if k != "alert"}
+                | {"status": e.snapshot["status"]}
+                for e in history
+            ],
+        }
+    )
 
 
 async def _act(
     action: str, alert_id: int, body: ActionBody | None, who: Principal, repo: AlertRepo
-) -> dict[str, Any]:
+) -> AlertView:
     comment = body.comment if body is not None else None
     now = datetime.now(UTC)
     do = repo.acknowledge if action == "ack" else repo.resolve
-    try:
-        alert = await run_in_threadpool(do, alert_id, who.name, comment, now)
-    except AlertNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except AlertConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    return alert.as_json()
+    alert = await run_in_threadpool(do, alert_id, who.name, comment, now)
+    return AlertView.model_validate(alert.as_json())
 
 
-@router.post("/{alert_id}/ack")
+@router.post("/{alert_id}/ack", response_model=AlertView, responses=error_responses(404, 409))
 async def acknowledge_alert(
     alert_id: AlertId, repo: AlertRepoDep, who: OfficerDep, body: ActionBody | None = None
-) -> dict[str, Any]:
+) -> AlertView:
     """Acknowledge an open alert (officer or admin), with an optional comment."""
     return await _act("ack", alert_id, body, who, repo)
 
 
-@router.post("/{alert_id}/resolve")
+@router.post("/{alert_id}/resolve", response_model=AlertView, responses=error_responses(404, 409))
 async def resolve_alert(
     alert_id: AlertId, repo: AlertRepoDep, who: OfficerDep, body: ActionBody | None = None
-) -> dict[str, Any]:
+) -> AlertView:
     """Resolve an open or acknowledged alert (officer or admin), with an optional comment."""
     return await _act("resolve", alert_id, body, who, repo)

@@ -8,18 +8,23 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import SettingsDep, StoreDep
+from api.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 BROKER_PROBE_TIMEOUT_SECONDS = 1.0
 
 
-@router.get("/healthz")
-def healthz() -> dict[str, str]:
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
     """The process is up."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "not ready: which check failed"}},
+)
 def readyz(settings: SettingsDep, store: StoreDep) -> JSONResponse:
     """Ready when InfluxDB answers a ping and the MQTT broker accepts a TCP connection."""
     checks = {
@@ -27,7 +32,8 @@ def readyz(settings: SettingsDep, store: StoreDep) -> JSONResponse:
         "mqtt": _broker_reachable(settings.mqtt_host, settings.mqtt_port),
     }
     ready = all(checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    answer = Readiness(ready=ready, checks=checks)
+    return JSONResponse(answer.model_dump(), status_code=200 if ready else 503)
 
 
 def _broker_reachable(host: str, port: int) -> bool:

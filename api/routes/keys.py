@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, Path, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, KeysDep, RegistryDep
-from api.keys import ApiKeyError
+from api.schemas import KeyList, KeyView, NewKeyAnswer, error_responses
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 
@@ -20,32 +20,32 @@ class NewKey(BaseModel):
     plant: str | None = Field(default=None, description="required for (and only for) plant keys")
 
 
-@router.get("")
-async def list_keys(_: AdminDep, keys: KeysDep) -> dict[str, Any]:
+@router.get("", response_model=KeyList, responses=error_responses())
+async def list_keys(_: AdminDep, keys: KeysDep) -> KeyList:
     """Every key (never the secret), revoked ones too."""
-    return {"keys": [k.as_dict() for k in await run_in_threadpool(keys.list)]}
+    found = await run_in_threadpool(keys.list)
+    return KeyList.model_validate({"keys": [k.as_dict() for k in found]})
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NewKeyAnswer,
+    responses=error_responses(),
+)
 async def create_key(
     body: NewKey, _: AdminDep, keys: KeysDep, registry: RegistryDep
-) -> dict[str, Any]:
+) -> NewKeyAnswer:
     """A new key; its secret is in this answer only."""
     known = {p.id for p in registry.plants}
-    try:
-        info, secret = await run_in_threadpool(keys.create, body.name, body.role, body.plant, known)
-    except ApiKeyError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    return {**info.as_dict(), "key": secret}
+    info, secret = await run_in_threadpool(keys.create, body.name, body.role, body.plant, known)
+    return NewKeyAnswer.model_validate({**info.as_dict(), "key": secret})
 
 
-@router.delete("/{key_id}")
+@router.delete("/{key_id}", response_model=KeyView, responses=error_responses(404))
 async def revoke_key(
     key_id: Annotated[int, Path(ge=1, le=2_147_483_647)], _: AdminDep, keys: KeysDep
-) -> dict[str, Any]:
+) -> KeyView:
     """Revoke a key (idempotent)."""
-    try:
-        info = await run_in_threadpool(keys.revoke, key_id)
-    except ApiKeyError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    return info.as_dict()
+    info = await run_in_threadpool(keys.revoke, key_id)
+    return KeyView.model_validate(info.as_dict())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -14,17 +16,30 @@ from fastapi.responses import Response
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
 from api.export import KPI_COLUMNS, MEDIA_TYPE, to_csv
 from api.fuel import firm_fuels
-from api.kpi import gas_share
+from api.kpi import FirmRow, gas_share
 from api.monthly import monthly_kpis, outlook
 from api.ranges import check_instant
 from api.rollup import read_watermarks
+from api.schemas import (
+    ERROR_RESPONSES,
+    FuelTotals,
+    GasShareAnswer,
+    GasShareHistoryAnswer,
+)
 from api.usage import step_rules
 
 router = APIRouter(prefix="/api/v1/kpi", tags=["kpi"])
 MAX_WINDOW_DAYS = 366
 
 
-@router.get("/gas-share")
+@router.get(
+    "/gas-share",
+    response_model=GasShareAnswer,
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"text/csv": {}}, "description": "JSON, or the rows as CSV"},
+    },
+)
 async def get_gas_share(
     settings: SettingsDep,
     store: StoreDep,
@@ -54,16 +69,31 @@ async def get_gas_share(
                 "Content-Disposition": f'attachment; filename="gas-share-{end:%Y%m%dT%H%MZ}.csv"'
             },
         )
-    return {
-        "at": end.isoformat(),
-        "window_start": (end - window).isoformat(),
-        "window_days": window.total_seconds() / 86_400,
-        **result.as_dict(),
-        "definition": definition.model_dump() | {"goal": registry.gas_share_goal},
-    }
+    return GasShareAnswer.model_validate(
+        {
+            "at": end.isoformat(),
+            "window_start": (end - window).isoformat(),
+            "window_days": window.total_seconds() / 86_400,
+            **result.as_dict(),
+            "active_firms": result.firms - result.counts["idle"],
+            "totals": fuel_totals(result.rows),
+            "definition": definition.model_dump() | {"goal": registry.gas_share_goal},
+            "timezone": settings.timezone,
+        }
+    )
 
 
-@router.get("/gas-share/history")
+def fuel_totals(rows: Sequence[FirmRow]) -> FuelTotals:
+    """The rows' fuel summed; the fraction of the sum, as the KPI defines a firm's."""
+    sums = {k: math.fsum(getattr(r, k) for r in rows) for k in FUEL_TOTAL_FIELDS}
+    kgce = sums["gas_kgce"] + sums["coal_kgce"]
+    return FuelTotals(**sums, gas_fraction=sums["gas_kgce"] / kgce if kgce > 0 else None)
+
+
+FUEL_TOTAL_FIELDS = ("gas_m3", "coal_kg", "gas_kgce", "coal_kgce", "co2_kg", "co2_avoided_kg")
+
+
+@router.get("/gas-share/history", response_model=GasShareHistoryAnswer, responses=ERROR_RESPONSES)
 async def get_gas_share_history(
     settings: SettingsDep,
     store: StoreDep,
@@ -72,7 +102,7 @@ async def get_gas_share_history(
     year: Annotated[
         int | None, Query(ge=2000, le=2099, description="calendar year (local); default this year")
     ] = None,
-) -> dict[str, Any]:
+) -> GasShareHistoryAnswer:
     """Monthly share for a year, the year-end projection, `on_track` and the nearest candidates."""
     tz = ZoneInfo(settings.timezone)
     now = datetime.now(UTC)
@@ -95,42 +125,48 @@ async def get_gas_share_history(
 
     months = await run_in_threadpool(compute)
     view = outlook(months, goal)
-    return {
-        "year": chosen,
-        "goal": goal,
-        "months": [
-            {
-                "month": m.month,
-                "start": m.start.isoformat(),
-                "end": m.end.isoformat(),
-                "complete": m.complete,
-                "firms": m.kpi.firms,
-                "counts": m.kpi.counts,
-                "share": m.kpi.share,
-                "share_upper": m.kpi.share_upper,
-                "firms_needed": m.kpi.firms_needed,
-            }
-            for m in months
-        ],
-        "projection": {
-            "gas_firms": view.projection.gas_firms if view.projection else None,
-            "gas_firms_low": view.projection.low if view.projection else None,
-            "gas_firms_high": view.projection.high if view.projection else None,
-            "slope_firms_per_month": view.projection.slope_per_month if view.projection else None,
-            "months_used": view.projection.months_used if view.projection else 0,
-            "method": view.projection.method if view.projection else "no data",
-            "active_firms": view.active_firms,
-            "share": view.projected_share,
-            "share_low": view.share_low,
-            "share_high": view.share_high,
-        },
-        "on_track": view.on_track,
-        "firms_needed": view.firms_needed,
-        "candidates": view.candidates,
-        "definition": {
-            "month_window": "calendar month in local time; the current month to date",
+    return GasShareHistoryAnswer.model_validate(
+        {
+            "year": chosen,
+            "goal": goal,
             "timezone": settings.timezone,
-            "source": "fuel_daily / fuel_hourly rollups, raw readings for the rest",
-            "coverage": "reported hours / hours in the month",
-        },
-    }
+            "months": [
+                {
+                    "month": m.month,
+                    "start": m.start.isoformat(),
+                    "end": m.end.isoformat(),
+                    "complete": m.complete,
+                    "has_data": m.kpi.counts["unknown"] < m.kpi.firms,
+                    "firms": m.kpi.firms,
+                    "counts": m.kpi.counts,
+                    "share": m.kpi.share,
+                    "share_upper": m.kpi.share_upper,
+                    "firms_needed": m.kpi.firms_needed,
+                }
+                for m in months
+            ],
+            "projection": {
+                "gas_firms": view.projection.gas_firms if view.projection else None,
+                "gas_firms_low": view.projection.low if view.projection else None,
+                "gas_firms_high": view.projection.high if view.projection else None,
+                "slope_firms_per_month": view.projection.slope_per_month
+                if view.projection
+                else None,
+                "months_used": view.projection.months_used if view.projection else 0,
+                "method": view.projection.method if view.projection else "no data",
+                "active_firms": view.active_firms,
+                "share": view.projected_share,
+                "share_low": view.share_low,
+                "share_high": view.share_high,
+            },
+            "on_track": view.on_track,
+            "firms_needed": view.firms_needed,
+            "candidates": view.candidates,
+            "definition": {
+                "month_window": "calendar month in local time; the current month to date",
+                "timezone": settings.timezone,
+                "source": "fuel_daily / fuel_hourly rollups, raw readings for the rest",
+                "coverage": "reported hours / hours in the month",
+            },
+        }
+    )

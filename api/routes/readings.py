@@ -7,12 +7,13 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from api.deps import PlantPusherDep, StoreDep
-from api.push import PushUnavailable, ReadingPublisher, check_push
+from api.errors import PayloadTooLarge
+from api.push import PushRefused, ReadingPublisher, check_push
+from api.schemas import PushAccepted, error_responses
 from ingest.errors import StoreError
 from ingest.pipeline import Refused
 from ingest.schema import MAX_PAYLOAD_BYTES
@@ -43,36 +44,26 @@ READINGS_BODY = {
 @router.post(
     "/{plant}/meters/{meter}/readings",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=PushAccepted,
     openapi_extra={"requestBody": READINGS_BODY},
-    responses={
-        422: {"description": "refused: the reason a collector would have given"},
-        503: {"description": "the broker did not take the readings; retrying is safe"},
-    },
+    responses=error_responses(413),
 )
 async def push_readings(
     plant: str, meter: str, request: Request, _: PlantPusherDep, store: StoreDep
-) -> Any:
+) -> PushAccepted:
     """Validate like a collector, publish at QoS 1, answer 202 after the broker's PUBACK."""
     payload = await request.body()
     if len(payload) > MAX_PAYLOAD_BYTES:
-        raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"payload exceeds {MAX_PAYLOAD_BYTES} bytes"
-        )
+        raise PayloadTooLarge(f"payload exceeds {MAX_PAYLOAD_BYTES} bytes")
     now = datetime.now(UTC)
     topic, outcome = check_push(request.app.state.ingest_rules, plant, meter, payload, now)
     if isinstance(outcome, Refused):
         await run_in_threadpool(_keep_refusal, store, topic, outcome, payload, now)
-        return JSONResponse(
-            {"detail": outcome.reason, "code": outcome.code},
-            status_code=422,
-        )
+        raise PushRefused(outcome)
     publisher: ReadingPublisher = request.app.state.publisher
-    try:
-        await run_in_threadpool(publisher.publish, topic, payload)
-    except PushUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    await run_in_threadpool(publisher.publish, topic, payload)
     readings = sum(1 for line in outcome.lines if line)
-    return {"accepted": readings, "plant": outcome.plant, "meter": outcome.meter, "topic": topic}
+    return PushAccepted(accepted=readings, plant=outcome.plant, meter=outcome.meter, topic=topic)
 
 
 def _keep_refusal(store: Any, topic: str, refused: Refused, payload: bytes, now: datetime) -> None:

@@ -22,6 +22,7 @@ from api.deps import (
 from api.export import MEDIA_TYPE, USAGE_COLUMNS, to_csv
 from api.ranges import resolve_window
 from api.rollup import read_watermarks
+from api.schemas import UsageAnswer, UsageTotals, error_responses
 from api.settings import ApiSettings
 from api.usage import Interval, step_rules, usage
 from ingest.registry import SECTORS
@@ -88,25 +89,38 @@ async def _answer(
             media_type=MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
-    totals = {
-        key: sum(r[key] for r in series) for key in USAGE_COLUMNS if key not in ("start", "end")
-    }
-    return {
-        **what,
-        "start": window.start.isoformat(),
-        "end": window.end.isoformat(),
-        "every": every,
-        "units": {"gas": "m3", "coal": "kg", "kgce": "kg standard coal", "co2": "kg"},
-        "intervals": series,
-        "totals": totals,
-        "sources": [
-            {"source": s.source, "start": s.start.isoformat(), "end": s.end.isoformat()}
-            for s in plan
-        ],
-    }
+    return UsageAnswer.model_validate(
+        {
+            **what,
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "every": every,
+            "timezone": settings.timezone,
+            "units": {"gas": "m3", "coal": "kg", "kgce": "kg standard coal", "co2": "kg"},
+            "intervals": series,
+            "totals": usage_totals(series),
+            "sources": [
+                {"source": s.source, "start": s.start.isoformat(), "end": s.end.isoformat()}
+                for s in plan
+            ],
+        }
+    )
 
 
-@router.get("/plants/{plant}/usage")
+def usage_totals(series: list[dict[str, Any]]) -> UsageTotals:
+    """The intervals summed (they add up: a step belongs to the interval of its later reading)."""
+    sums = {k: sum(r[k] for r in series) for k in USAGE_COLUMNS if k not in ("start", "end")}
+    kgce = sums["gas_kgce"] + sums["coal_kgce"]
+    return UsageTotals(**sums, gas_fraction=sums["gas_kgce"] / kgce if kgce > 0 else None)
+
+
+USAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **error_responses(404),
+    200: {"content": {"text/csv": {}}, "description": "JSON, or the intervals as CSV"},
+}
+
+
+@router.get("/plants/{plant}/usage", response_model=UsageAnswer, responses=USAGE_RESPONSES)
 async def plant_usage(
     plant: str,
     _: PlantReaderDep,
@@ -132,7 +146,7 @@ async def plant_usage(
     )
 
 
-@router.get("/usage")
+@router.get("/usage", response_model=UsageAnswer, responses=USAGE_RESPONSES)
 async def sector_usage(
     _: ReaderDep,
     settings: SettingsDep,

@@ -14,6 +14,13 @@ from fastapi.responses import Response
 from api.deps import KnownPlantDep, PlantReaderDep, ReaderDep, RegistryDep, SettingsDep, StoreDep
 from api.export import MEDIA_TYPE, to_csv
 from api.ranges import check_instant, check_range
+from api.schemas import (
+    VocAnswer,
+    VocCaptureAnswer,
+    VocEmissionsAnswer,
+    VocStack,
+    error_responses,
+)
 from api.voc.rules import (
     HOUR_MS,
     MIN_STOPPED_MINUTES,
@@ -129,7 +136,7 @@ def hour_rows(stack: StackCompliance) -> list[dict[str, Any]]:
     return rows
 
 
-def stack_json(stack: StackCompliance) -> dict[str, Any]:
+def stack_json(stack: StackCompliance) -> VocStack:
     """One stack's compliance: per pollutant its limit, counts and hours."""
     rows = hour_rows(stack)
     pollutants = []
@@ -148,7 +155,7 @@ def stack_json(stack: StackCompliance) -> dict[str, Any]:
                 "hours": hours,
             }
         )
-    return {"meter": stack.meter, "pollutants": pollutants}
+    return VocStack.model_validate({"meter": stack.meter, "pollutants": pollutants})
 
 
 def _window(
@@ -167,6 +174,12 @@ def _month_start(end: datetime, timezone: str) -> datetime:
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
+CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **error_responses(404),
+    200: {"content": {"text/csv": {}}, "description": "JSON, or the rows as CSV"},
+}
+
+
 def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]], name: str) -> Response:
     return Response(
         to_csv(columns, rows),
@@ -175,12 +188,13 @@ def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]], name: str) -> Res
     )
 
 
-@router.get("/plants/{plant}/voc", response_model=None)
+@router.get("/plants/{plant}/voc", response_model=VocAnswer, responses=CSV_RESPONSES)
 async def get_voc(
     plant: str,
-    found: KnownPlantDep,
     store: StoreDep,
+    settings: SettingsDep,
     _: PlantReaderDep,
+    found: KnownPlantDep,
     start: StartQuery = None,
     end: EndQuery = None,
     format: FormatQuery = "json",
@@ -190,13 +204,16 @@ async def get_voc(
     stacks = await run_in_threadpool(compliance, store, [found], start_at, end_at, now)
     if format == "csv":
         return _csv(HOUR_COLUMNS, [r for s in stacks for r in hour_rows(s)], f"{plant}-voc")
-    return {
-        "plant": plant,
-        "start": start_at.isoformat(),
-        "end": end_at.isoformat(),
-        "definition": DEFINITION,
-        "stacks": [stack_json(s) for s in stacks],
-    }
+    return VocAnswer.model_validate(
+        {
+            "plant": plant,
+            "start": start_at.isoformat(),
+            "end": end_at.isoformat(),
+            "timezone": settings.timezone,
+            "definition": DEFINITION,
+            "stacks": [stack_json(s) for s in stacks],
+        }
+    )
 
 
 async def _totals(
@@ -215,13 +232,15 @@ async def _totals(
     return start_at, end_at, now, stacks
 
 
-@router.get("/plants/{plant}/voc/emissions", response_model=None)
+@router.get(
+    "/plants/{plant}/voc/emissions", response_model=VocEmissionsAnswer, responses=CSV_RESPONSES
+)
 async def get_plant_emissions(
     plant: str,
-    found: KnownPlantDep,
     store: StoreDep,
     settings: SettingsDep,
     _: PlantReaderDep,
+    found: KnownPlantDep,
     start: StartQuery = None,
     end: EndQuery = None,
     period: PeriodQuery = "day",
@@ -234,11 +253,14 @@ async def get_plant_emissions(
     totals = emissions(stacks, settings.timezone, period)
     if format == "csv":
         return _csv(EMISSION_COLUMNS, totals["stacks"], f"{plant}-voc-emissions")  # type: ignore[arg-type]
-    return {"plant": plant, "start": start_at.isoformat(), "end": end_at.isoformat(),
-            "period": period, "definition": DEFINITION, **totals}  # fmt: skip
+    return VocEmissionsAnswer.model_validate(
+        {"plant": plant, "start": start_at.isoformat(), "end": end_at.isoformat(),
+         "period": period, "timezone": settings.timezone, "definition": DEFINITION,
+         "stacks": totals["stacks"], "plants": totals["plants"], "totals": totals["county"]}
+    )  # fmt: skip
 
 
-@router.get("/voc/emissions", response_model=None)
+@router.get("/voc/emissions", response_model=VocEmissionsAnswer, responses=CSV_RESPONSES)
 async def get_county_emissions(
     store: StoreDep,
     registry: RegistryDep,
@@ -257,19 +279,21 @@ async def get_county_emissions(
     totals = emissions(stacks, settings.timezone, period)
     if format == "csv":
         return _csv(EMISSION_COLUMNS, totals["stacks"], "county-voc-emissions")  # type: ignore[arg-type]
-    return {"county": registry.county_name, "start": start_at.isoformat(),
-            "end": end_at.isoformat(), "period": period, "definition": DEFINITION,
-            "stacks": totals["stacks"], "plants": totals["plants"],
-            "totals": totals["county"]}  # fmt: skip
+    return VocEmissionsAnswer.model_validate(
+        {"county": registry.county_name, "start": start_at.isoformat(),
+         "end": end_at.isoformat(), "period": period, "timezone": settings.timezone,
+         "definition": DEFINITION, "stacks": totals["stacks"], "plants": totals["plants"],
+         "totals": totals["county"]}
+    )  # fmt: skip
 
 
-@router.get("/plants/{plant}/voc/capture", response_model=None)
+@router.get("/plants/{plant}/voc/capture", response_model=VocCaptureAnswer, responses=CSV_RESPONSES)
 async def get_capture(
     plant: str,
-    found: KnownPlantDep,
     store: StoreDep,
     settings: SettingsDep,
     _: PlantReaderDep,
+    found: KnownPlantDep,
     start: StartQuery = None,
     end: EndQuery = None,
     period: PeriodQuery = "day",
@@ -282,14 +306,17 @@ async def get_capture(
     rows = capture(stacks, now, settings.timezone, period)
     if format == "csv":
         return _csv(CAPTURE_COLUMNS, rows, f"{plant}-voc-capture")
-    return {
-        "plant": plant,
-        "start": start_at.isoformat(),
-        "end": end_at.isoformat(),
-        "period": period,
-        "definition": {
-            "transmitted_share": "minutes with any data / minutes of the period passed",
-            "valid_share": "valid minutes (flag N or T) / minutes with any data",
-        },
-        "capture": rows,
-    }
+    return VocCaptureAnswer.model_validate(
+        {
+            "plant": plant,
+            "start": start_at.isoformat(),
+            "end": end_at.isoformat(),
+            "period": period,
+            "timezone": settings.timezone,
+            "definition": {
+                "transmitted_share": "minutes with any data / minutes of the period passed",
+                "valid_share": "valid minutes (flag N or T) / minutes with any data",
+            },
+            "capture": rows,
+        }
+    )

@@ -1,7 +1,7 @@
 // Live alert list: an officer acknowledges or resolves an alert with a comment.
 
 import { ApiError, get, normalizeAlerts, post } from "./api.js";
-import { $, esc, placeholder, toast } from "./dom.js";
+import { $, esc, placeholder, toast, track } from "./dom.js";
 import { fmtNumber, fmtTime, label, t } from "./i18n.js";
 
 const FILTERS = ["open", "acknowledged", "resolved", "all"];
@@ -21,7 +21,7 @@ export async function renderAlerts(root, plantNames) {
   for (const button of root.querySelectorAll("[data-filter]")) {
     button.addEventListener("click", () => {
       filter = button.dataset.filter;
-      renderAlerts(root, plantNames);
+      track(() => renderAlerts(root, plantNames));
     });
   }
   await refreshAlerts(root, plantNames);
@@ -103,14 +103,16 @@ function wireActions(card, root, plantNames) {
     if (!comment || !action) return;
     const submit = $("[type=submit]", form);
     submit.disabled = true;
-    try {
-      await post(`/alerts/${encodeURIComponent(card.dataset.id)}/${action}`, { comment });
-      toast(t(action === "ack" ? "al.done.ack" : "al.done.resolve"), "ok");
-      await refreshAlerts(root, plantNames);
-    } catch (err) {
-      toast(`${t("common.error")}: ${err.message}`, "error");
-      submit.disabled = false;
-    }
+    await track(async () => {
+      try {
+        await post(`/alerts/${encodeURIComponent(card.dataset.id)}/${action}`, { comment });
+        toast(t(action === "ack" ? "al.done.ack" : "al.done.resolve"), "ok");
+        await refreshAlerts(root, plantNames);
+      } catch (err) {
+        toast(`${t("common.error")}: ${err.message}`, "error");
+        submit.disabled = false;
+      }
+    });
   });
 }
 

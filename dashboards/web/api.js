@@ -1,6 +1,4 @@
 // The plantwatch HTTP API (SPEC section 8) as seen from the page: bearer key, JSON, SSE.
-// Responses whose exact shape the SPEC leaves open are read through the `normalize*`
-// functions below, which accept the likely shapes and are the one place to adjust.
 
 const KEY_STORAGE = "plantwatch.apiKey";
 export const API_BASE = "/api/v1";
@@ -45,151 +43,87 @@ export const get = (path) => request("GET", path);
 export const post = (path, body) => request("POST", path, body);
 
 // --- shapes ---------------------------------------------------------------------------
+// Each reader takes the one shape the API documents (api/schemas.py, OpenAPI at /docs) and
+// keeps the API's own figures: the page never recomputes a share, a fraction, a kgce or an
+// exceedance. tests/dashboards/test_web_contract.py checks the sample answers of the browser
+// tests against the OpenAPI schemas.
 
-const TIME_KEYS = ["start", "time", "ts", "t", "hour", "interval_start", "from", "at", "month", "date", "end"];
-
-/** Epoch ms from ISO text, "YYYY-MM", epoch seconds or ms; null if none of those. */
+/** Epoch ms from RFC 3339 text; null if absent. */
 export function toMs(value) {
   if (value === null || value === undefined) return null;
-  if (typeof value === "number") return value < 1e11 ? value * 1000 : value;
-  const month = /^(\d{4})-(\d{2})$/.exec(value);
-  if (month) return Date.UTC(Number(month[1]), Number(month[2]) - 1, 1);
   const ms = Date.parse(value);
   return Number.isNaN(ms) ? null : ms;
 }
 
-function timeOf(row) {
-  for (const key of TIME_KEYS) if (key in row) return toMs(row[key]);
-  return null;
-}
-
-function firstArray(doc, keys) {
-  if (Array.isArray(doc)) return doc;
-  for (const key of keys) if (Array.isArray(doc?.[key])) return doc[key];
-  return [];
-}
-
-const num = (v) => (v === null || v === undefined || v === "" ? null : Number(v));
-
-/** `/kpi/gas-share/history` -> {months: [{t, share, upper}], projection, onTrack, goal, year}. */
+/** `GasShareHistoryAnswer` -> {months: [{t, share, upper}], projection, onTrack, goal, year}. */
 export function normalizeHistory(doc) {
-  const months = (doc?.months ?? [])
-    // A month where every firm is unknown has no data (e.g. before the history starts):
-    // draw a gap, not a 0 % share.
-    .map((r) => {
-      const noData = r.counts && r.firms > 0 && r.counts.unknown === r.firms;
-      return { t: timeOf(r), share: noData ? null : num(r.share), upper: noData ? null : num(r.share_upper) };
-    })
-    .filter((r) => r.t !== null)
-    .sort((a, b) => a.t - b.t);
-  const p = doc?.projection ?? {};
+  // A month without data (every firm unknown, e.g. before monitoring) is a gap, not 0 %.
+  const months = doc.months.map((m) => ({
+    t: toMs(m.start),
+    share: m.has_data ? m.share : null,
+    upper: m.has_data ? m.share_upper : null,
+  }));
   return {
     months,
-    projection: num(p.share),
-    onTrack: doc?.on_track ?? null,
-    goal: num(doc?.goal),
-    year: doc?.year ?? null,
+    projection: doc.projection.share,
+    onTrack: doc.on_track,
+    goal: doc.goal,
+    year: doc.year,
   };
 }
 
-/** `/plants` -> [{id, name, sector, status}]. */
+/** `PlantsAnswer` -> [{id, name, sector, reporting, meters}]. */
 export function normalizePlants(doc) {
-  return firstArray(doc, ["plants", "items", "data"]).map((p) => ({
-    id: p.id ?? p.plant,
-    name: p.name ?? p.id ?? p.plant,
-    sector: p.sector ?? "other",
-    status: p.status ?? p.live_status ?? p.state ?? null,
-    meters: p.meters ?? [],
-  }));
+  return doc.plants.map((p) => ({ id: p.id, name: p.name, sector: p.sector, reporting: p.reporting, meters: p.meters }));
 }
 
-const GAS_KGCE_PER_M3 = 1.2143; // SPEC 6 defaults, used only if the API gives no kgce per fuel
-const COAL_KGCE_PER_KG = 0.7143;
-
-/** `/plants/{p}/usage` -> [{t, gasM3, coalKg, gasKgce, coalKgce, co2Kg}] sorted by time. */
+/** `UsageAnswer` -> {rows: [{t, gasM3, coalKg, gasKgce, coalKgce, co2Kg}], totals}. */
 export function normalizeUsage(doc) {
-  const rows = firstArray(doc, ["intervals", "rows", "usage", "buckets", "series", "data", "points"]);
-  return rows
-    .map((r) => {
-      const gas = r.gas ?? {};
-      const coal = r.coal ?? {};
-      const gasM3 = num(r.gas_m3 ?? gas.m3 ?? gas.volume_m3 ?? gas.consumption) ?? 0;
-      const coalKg = num(r.coal_kg ?? coal.kg ?? coal.mass_kg ?? coal.consumption) ?? 0;
-      return {
-        t: timeOf(r),
-        gasM3,
-        coalKg,
-        gasKgce: num(r.gas_kgce ?? gas.kgce) ?? gasM3 * GAS_KGCE_PER_M3,
-        coalKgce: num(r.coal_kgce ?? coal.kgce) ?? coalKg * COAL_KGCE_PER_KG,
-        co2Kg: num(r.co2_kg ?? r.co2),
-      };
-    })
-    .filter((r) => r.t !== null)
-    .sort((a, b) => a.t - b.t);
+  const rows = doc.intervals.map((r) => ({
+    t: toMs(r.start),
+    gasM3: r.gas_m3,
+    coalKg: r.coal_kg,
+    gasKgce: r.gas_kgce,
+    coalKgce: r.coal_kgce,
+    co2Kg: r.co2_kg,
+  }));
+  return { rows, totals: doc.totals };
 }
 
-const MEAN_KEYS = ["hourly_mean_mgm3", "mean_mgm3", "mean", "value_mgm3", "value", "avg_mgm3"];
-const LIMIT_KEYS = ["limit_mgm3", "limit"];
-
-/** `/plants/{p}/voc` -> {"meter|pollutant": {meter, pollutant, limit, hours: [{t, mean, valid}]}}.
- *
- * Walks whatever nesting the API uses (by stack, by pollutant, or flat rows), carrying the
- * meter, pollutant and limit down from enclosing objects and keys.
- */
-export function normalizeVoc(doc, meterIds = []) {
-  const out = {};
-  const walk = (node, ctx) => {
-    if (Array.isArray(node)) {
-      for (const item of node) walk(item, ctx);
-      return;
-    }
-    if (!node || typeof node !== "object") return;
-    const here = { ...ctx };
-    const meter = node.meter ?? node.stack ?? node.meter_id;
-    if (typeof meter === "string") here.meter = meter;
-    const pollutant = node.pollutant ?? node.field ?? node.value_name;
-    if (typeof pollutant === "string") here.pollutant = pollutant;
-    for (const key of LIMIT_KEYS) if (typeof node[key] === "number") here.limit = node[key];
-    const mean = MEAN_KEYS.find((k) => k in node && (typeof node[k] === "number" || node[k] === null));
-    const t = timeOf(node);
-    if (mean && t !== null && here.pollutant) {
-      const id = `${here.meter ?? ""}|${here.pollutant}`;
-      out[id] ??= { meter: here.meter ?? "", pollutant: here.pollutant, limit: here.limit ?? null, hours: [] };
-      if (out[id].limit === null && here.limit !== undefined) out[id].limit = here.limit;
-      const status = String(node.status ?? node.validity ?? "");
-      // The API's statuses: valid, insufficient, stopped, pending; only "valid" has a mean.
-      const valid = typeof node.valid === "boolean" ? node.valid : status ? status === "valid" : true;
-      out[id].hours.push({ t, mean: valid ? num(node[mean]) : null, valid });
-      return;
-    }
-    for (const [key, value] of Object.entries(node)) {
-      if (!value || typeof value !== "object") continue;
-      const child = { ...here };
-      if (/_mgm3$/.test(key)) child.pollutant = key;
-      else if (meterIds.includes(key)) child.meter = key;
-      walk(value, child);
-    }
-  };
-  walk(doc, {});
-  for (const series of Object.values(out)) series.hours.sort((a, b) => a.t - b.t);
-  return out;
+/** `VocAnswer` -> [{meter, pollutant, limit, exceeding, insufficient, hours: [{t, mean, valid, exceeds}]}]. */
+export function normalizeVoc(doc) {
+  return doc.stacks.flatMap((stack) =>
+    stack.pollutants.map((p) => ({
+      meter: stack.meter,
+      pollutant: p.pollutant,
+      limit: p.limit_mgm3,
+      exceeding: p.counts.exceeding,
+      insufficient: p.counts.insufficient,
+      hours: p.hours.map((h) => ({
+        t: toMs(h.start),
+        mean: h.status === "valid" ? h.mean_mgm3 : null,
+        valid: h.status === "valid",
+        exceeds: h.exceeds,
+      })),
+    })),
+  );
 }
 
-/** `/alerts` -> [{id, kind, plant, meter, pollutant, state, message, value, limit, t, by, comment}]. */
+/** `AlertList` -> [{id, kind, plant, meter, pollutant, state, message, value, limit, t, by, comment}]. */
 export function normalizeAlerts(doc) {
-  return firstArray(doc, ["alerts", "items", "data"]).map((a) => ({
+  return doc.alerts.map((a) => ({
     id: a.id,
-    kind: a.kind ?? "",
-    plant: a.plant ?? "",
+    kind: a.kind,
+    plant: a.plant,
     meter: a.meter ?? "",
     pollutant: a.pollutant ?? "",
-    state: a.state ?? a.status ?? "open",
-    message: a.message ?? "",
-    value: num(a.value),
-    limit: num(a.limit),
-    t: toMs(a.opened_at ?? a.raised_at ?? a.started_at ?? a.created_at ?? a.ts ?? a.time),
-    by: a.acknowledged_by ?? a.ack_by ?? a.ack?.by ?? a.resolved_by ?? null,
-    comment: a.comment ?? a.ack_comment ?? a.ack?.comment ?? a.resolve_comment ?? null,
+    state: a.status,
+    message: a.message,
+    value: a.value,
+    limit: a.limit,
+    t: toMs(a.opened_at),
+    by: a.status === "resolved" ? a.resolved_by : a.acknowledged_by,
+    comment: a.status === "resolved" ? a.resolve_comment ?? a.ack_comment : a.ack_comment,
   }));
 }
 

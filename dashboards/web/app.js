@@ -2,7 +2,7 @@
 
 import { refreshAlerts, openAlertCount, renderAlerts } from "./alerts.js";
 import { ApiError, followAlerts, getKey, setKey } from "./api.js";
-import { $, placeholder, toast } from "./dom.js";
+import { $, placeholder, toast, track } from "./dom.js";
 import { applyStatic, getLang, setLang, t } from "./i18n.js";
 import { renderOverview } from "./overview.js";
 import { loadPlants, renderPlant, renderPlants } from "./plant.js";
@@ -28,20 +28,23 @@ async function show() {
     link.classList.toggle("active", link.dataset.page === page || (page === "plant" && link.dataset.page === "plants"));
   }
   document.body.dataset.page = page;
+  document.body.dataset.route = location.hash || "#/overview";
   root.dataset.ready = "false";
-  try {
-    if (page === "alerts") await renderAlerts(root, plantNames());
-    else if (page === "plants") await renderPlants(root, plants);
-    else if (page === "plant") await renderPlant(root, arg, plants);
-    else await renderOverview(root);
-  } catch (err) {
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-      askForKey(t("key.invalid"));
-      root.innerHTML = placeholder(t("key.invalid"), "error");
-    } else {
-      root.innerHTML = placeholder(`${t("common.error")}: ${err.message}`, "error");
+  await track(async () => {
+    try {
+      if (page === "alerts") await renderAlerts(root, plantNames());
+      else if (page === "plants") await renderPlants(root, plants);
+      else if (page === "plant") await renderPlant(root, arg, plants);
+      else await renderOverview(root);
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        askForKey(t("key.invalid"));
+        root.innerHTML = placeholder(t("key.invalid"), "error");
+      } else {
+        root.innerHTML = placeholder(`${t("common.error")}: ${err.message}`, "error");
+      }
     }
-  }
+  });
   root.dataset.ready = "true";
 }
 
@@ -72,20 +75,23 @@ function onAlertEvent(event) {
   updateBadge();
   const { page } = route();
   if (page === "alerts") refreshAlerts($("#page"), plantNames()).catch(() => {});
-  const kind = typeof event === "object" && event ? event.kind ?? event.alert?.kind : null;
+  const kind = event?.alert?.kind ?? null; // the stream sends AlertEvent: {event_id, event, at, actor, comment, alert}
   toast(`${t("al.new")}${kind ? `: ${t(`kind.${kind}`)}` : ""}`);
 }
 
 async function start() {
   if (stopStream) stopStream();
   clearInterval(refreshTimer);
-  try {
-    plants = await loadPlants();
-  } catch {
-    plants = [];
-  }
-  await show();
-  updateBadge();
+  // One tracked unit: the page is not "ready" between the registry and the first page.
+  await track(async () => {
+    try {
+      plants = await loadPlants();
+    } catch {
+      plants = [];
+    }
+    await show();
+    await updateBadge();
+  });
   stopStream = followAlerts(onAlertEvent, setLive);
   refreshTimer = setInterval(() => {
     if (route().page === "overview" && !$("#key-dialog").open) show();

@@ -1,6 +1,6 @@
 // Charts on uPlot (vendor/uPlot.iife.min.js, global `uPlot`): share vs goal, fuel bars, VOC vs limit.
 
-import { fmtNumber, fmtPct, t } from "./i18n.js";
+import { fmtNumber, fmtPct, t, timeZone } from "./i18n.js";
 
 export const COLORS = {
   gas: "#2f7ed8",
@@ -51,7 +51,7 @@ function mount(el, opts, data) {
 }
 
 function tzDate(ts) {
-  return uPlot.tzDate(new Date(ts * 1e3), "Asia/Shanghai");
+  return uPlot.tzDate(new Date(ts * 1e3), timeZone());
 }
 
 const DAY_S = 86_400;
@@ -182,7 +182,7 @@ export function vocChart(el, series, labels) {
   const xs = series.hours.map((h) => h.t / 1000);
   const mean = series.hours.map((h) => h.mean);
   const limit = series.limit;
-  const over = series.hours.map((h) => (limit !== null && h.mean !== null && h.mean > limit ? h.mean : null));
+  const over = series.hours.map((h) => (h.exceeds ? h.mean : null));
   const data = [xs, mean, over];
   const list = [
     timeSeries(true),

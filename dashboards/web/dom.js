@@ -11,6 +11,24 @@ export function $(selector, root = document) {
   return root.querySelector(selector);
 }
 
+let pending = 0;
+
+/**
+ * Run `work` (a page or panel load) under the page's readiness signal:
+ * `document.body.dataset.ready` is "false" while any such work runs and "true" once every
+ * panel has drawn, or reported empty or an error. Browser tests wait on it.
+ */
+export async function track(work) {
+  pending += 1;
+  document.body.dataset.ready = "false";
+  try {
+    return await work();
+  } finally {
+    pending -= 1;
+    if (pending === 0) document.body.dataset.ready = "true";
+  }
+}
+
 let toastTimer = null;
 
 export function toast(message, kind = "info") {

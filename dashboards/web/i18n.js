@@ -273,9 +273,21 @@ export function fmtPct(fraction, digits = 1) {
   return `${(fraction * 100).toFixed(digits)}%`;
 }
 
+// The county's time zone, as the API states it (`timezone` of `/plants`, from settings);
+// until the first answer, the browser's own.
+let zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+export function setTimeZone(name) {
+  if (name) zone = name;
+}
+
+export function timeZone() {
+  return zone;
+}
+
 export function fmtTime(ms, withDate = true) {
   if (!ms) return "–";
-  const opts = { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "Asia/Shanghai" };
+  const opts = { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: zone };
   if (withDate) Object.assign(opts, { month: "2-digit", day: "2-digit" });
   return new Date(ms).toLocaleString(locale(), opts);
 }

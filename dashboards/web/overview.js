@@ -38,8 +38,8 @@ async function loadKpi(root) {
   }
   renderHero($("#kpi", root), kpi);
   renderStatus($("#status-card .body", root), kpi);
-  renderFuel($("#fuel-card .body", root), kpi.rows);
-  renderCo2($("#co2-card .body", root), kpi.rows);
+  renderFuel($("#fuel-card .body", root), kpi.totals);
+  renderCo2($("#co2-card .body", root), kpi);
   renderFirms($("#firms", root), kpi.rows);
   return kpi;
 }
@@ -50,7 +50,7 @@ function renderHero(el, kpi) {
   const met = Boolean(kpi.meets_goal);
   const pct = (v) => `${Math.max(0, Math.min(1, v ?? 0)) * 100}%`;
   const days = Math.round(kpi.window_days ?? 30);
-  const active = kpi.firms - (kpi.counts?.idle ?? 0);
+  const active = kpi.active_firms;
   el.dataset.state = met ? "met" : "behind";
   el.innerHTML = `
     <div class="hero-figure">
@@ -87,27 +87,22 @@ function renderStatus(el, kpi) {
   ).join("")}</div>`;
 }
 
-function sum(rows, key) {
-  return rows.reduce((acc, r) => acc + (Number(r[key]) || 0), 0);
-}
-
-function renderFuel(el, rows) {
-  const gas = sum(rows, "gas_kgce") / 1000;
-  const coal = sum(rows, "coal_kgce") / 1000;
-  const total = gas + coal || 1;
+/** County fuel in tonnes of standard coal, split by the API's own gas fraction. */
+function renderFuel(el, totals) {
+  const gas = totals.gas_fraction;
+  const coal = gas === null ? null : 1 - gas;
   el.innerHTML = `
-    <div class="split-bar"><div class="gas" style="width:${(gas / total) * 100}%"></div><div class="coal" style="width:${(coal / total) * 100}%"></div></div>
+    <div class="split-bar"><div class="gas" style="width:${(gas ?? 0) * 100}%"></div><div class="coal" style="width:${(coal ?? 0) * 100}%"></div></div>
     <div class="legend-rows">
-      <div><span class="swatch gas"></span>${esc(label("fuel", "gas"))}<b>${esc(fmtNumber(gas, 1))}</b> ${esc(t("ov.tce"))}<span class="muted">${esc(fmtPct(gas / total))}</span></div>
-      <div><span class="swatch coal"></span>${esc(label("fuel", "coal"))}<b>${esc(fmtNumber(coal, 1))}</b> ${esc(t("ov.tce"))}<span class="muted">${esc(fmtPct(coal / total))}</span></div>
+      <div><span class="swatch gas"></span>${esc(label("fuel", "gas"))}<b data-testid="gas-tce">${esc(fmtNumber(totals.gas_kgce / 1000, 1))}</b> ${esc(t("ov.tce"))}<span class="muted">${esc(fmtPct(gas))}</span></div>
+      <div><span class="swatch coal"></span>${esc(label("fuel", "coal"))}<b data-testid="coal-tce">${esc(fmtNumber(totals.coal_kgce / 1000, 1))}</b> ${esc(t("ov.tce"))}<span class="muted">${esc(fmtPct(coal))}</span></div>
     </div>`;
 }
 
-function renderCo2(el, rows) {
-  const tonnes = sum(rows, "co2_avoided_kg") / 1000;
+function renderCo2(el, kpi) {
   el.innerHTML = `
-    <div class="big-number" data-testid="co2-avoided">${esc(fmtNumber(tonnes, 1))}<span class="unit">${esc(t("ov.co2.unit"))}</span></div>
-    <div class="muted small">CO₂ · ${esc(t("ov.share.scope", { days: 30 }))}</div>`;
+    <div class="big-number" data-testid="co2-avoided">${esc(fmtNumber(kpi.totals.co2_avoided_kg / 1000, 1))}<span class="unit">${esc(t("ov.co2.unit"))}</span></div>
+    <div class="muted small">CO₂ · ${esc(t("ov.share.scope", { days: Math.round(kpi.window_days) }))}</div>`;
 }
 
 function renderFirms(el, rows) {
@@ -142,7 +137,7 @@ async function loadHistory(root, goal) {
   const el = $("#history-chart", root);
   let history;
   try {
-    history = normalizeHistory(await get(`/kpi/gas-share/history?year=${new Date().getFullYear()}`));
+    history = normalizeHistory(await get("/kpi/gas-share/history"));
   } catch (err) {
     const text = err instanceof ApiError && err.status === 404 ? t("common.unavailable") : `${t("common.error")}: ${err.message}`;
     el.innerHTML = placeholder(text);

@@ -2,26 +2,18 @@
 
 import { ApiError, get, normalizePlants, normalizeUsage, normalizeVoc } from "./api.js";
 import { usageChart, vocChart } from "./charts.js";
-import { $, esc, placeholder } from "./dom.js";
-import { fmtNumber, fmtPct, label, t } from "./i18n.js";
+import { $, esc, placeholder, track } from "./dom.js";
+import { fmtNumber, fmtPct, label, setTimeZone, t } from "./i18n.js";
 
 const RANGES = { "24h": [24, "1h"], "7d": [168, "1h"], "30d": [720, "1d"] };
 const POLLUTANT_ORDER = ["nmhc_mgm3", "dmf_mgm3", "benzene_mgm3", "toluene_mgm3", "xylene_mgm3", "thc_mgm3"];
 let range = "7d";
 
-/** Registry plants (from /plants, else the KPI rows, so the list works before that route exists). */
+/** Registry plants from `/plants`; its `timezone` sets the page's local time. */
 export async function loadPlants() {
-  try {
-    return normalizePlants(await get("/plants"));
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) throw err;
-    try {
-      const kpi = await get("/kpi/gas-share");
-      return kpi.rows.map((r) => ({ id: r.plant, name: r.name, sector: "stainless_steel", status: r.status, meters: [] }));
-    } catch {
-      return [];
-    }
-  }
+  const doc = await get("/plants");
+  setTimeZone(doc.timezone);
+  return normalizePlants(doc);
 }
 
 export async function renderPlants(root, plants) {
@@ -37,7 +29,6 @@ export async function renderPlants(root, plants) {
             .map(
               (p) => `<a class="plant-link" href="#/plant/${encodeURIComponent(p.id)}">
                 <b>${esc(p.name)}</b><span class="muted small">${esc(p.id)}</span>
-                ${p.status ? `<span class="chip status-${esc(p.status)}">${esc(label("status", p.status))}</span>` : ""}
               </a>`,
             )
             .join("")}</div>
@@ -48,20 +39,25 @@ export async function renderPlants(root, plants) {
 
 export async function renderPlant(root, plantId, plants) {
   const known = plants.find((p) => p.id === plantId);
-  let plant = known ?? { id: plantId, name: plantId, sector: "", meters: [] };
+  let plant = known;
   try {
-    plant = { ...plant, ...normalizePlants([await get(`/plants/${encodeURIComponent(plantId)}`)])[0] };
+    const doc = await get(`/plants/${encodeURIComponent(plantId)}`);
+    setTimeZone(doc.timezone);
+    [plant] = normalizePlants({ plants: [doc] });
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) throw err;
+    if (!plant) {
+      root.innerHTML = `<section class="card">${placeholder(`${t("common.error")}: ${err.message}`, "error")}</section>`;
+      return;
+    }
   }
-  const sector = plant.sector || (plantId.startsWith("sl-") ? "synthetic_leather" : plantId.startsWith("ss-") ? "stainless_steel" : "other");
+  const sector = plant.sector;
   root.innerHTML = `
     <section class="card plant-head">
       <div>
         <a href="#/plants" class="muted small">← ${esc(t("pl.back"))}</a>
         <h1 data-testid="plant-name">${esc(plant.name)}</h1>
-        <div class="muted">${esc(plant.id)} · ${esc(label("pl.sector", sector))}
-          ${plant.status ? `<span class="chip status-${esc(plant.status)}">${esc(label("status", plant.status))}</span>` : ""}</div>
+        <div class="muted">${esc(plant.id)} · ${esc(label("pl.sector", sector))}</div>
       </div>
       <div class="segmented" aria-label="${esc(t("pl.range"))}">${Object.keys(RANGES)
         .map((r) => `<button type="button" data-range="${r}" class="${r === range ? "active" : ""}">${r}</button>`)
@@ -83,18 +79,17 @@ export async function renderPlant(root, plantId, plants) {
   for (const button of root.querySelectorAll("[data-range]")) {
     button.addEventListener("click", () => {
       range = button.dataset.range;
-      renderPlant(root, plantId, plants);
+      track(() => renderPlant(root, plantId, plants));
     });
   }
   const [hours, every] = RANGES[range];
   const end = new Date();
   const start = new Date(end.getTime() - hours * 3600 * 1000);
   const span = `start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}`;
-  const meterIds = (plant.meters ?? []).map((m) => (typeof m === "string" ? m : m.id));
   await Promise.all([
     loadKpiRow(root, plantId, sector),
     loadUsage(root, plantId, `${span}&every=${every}`, sector),
-    loadVoc(root, plantId, span, sector, meterIds),
+    loadVoc(root, plantId, span, sector),
     loadVocMonth(root, plantId, sector),
   ]);
 }
@@ -171,30 +166,27 @@ async function loadUsage(root, plantId, query, sector) {
     $("#usage-card", root).hidden = true;
     return;
   }
-  let rows;
+  let usage;
   try {
-    rows = normalizeUsage(await get(`/plants/${encodeURIComponent(plantId)}/usage?${query}`));
+    usage = normalizeUsage(await get(`/plants/${encodeURIComponent(plantId)}/usage?${query}`));
   } catch (err) {
     el.innerHTML = placeholder(unavailable(err));
     return;
   }
+  const { rows, totals } = usage;
   if (!rows.length) {
     el.innerHTML = placeholder(t("common.none"));
     return;
   }
-  const gasKgce = rows.reduce((a, r) => a + r.gasKgce, 0);
-  const coalKgce = rows.reduce((a, r) => a + r.coalKgce, 0);
-  const gasM3 = rows.reduce((a, r) => a + r.gasM3, 0);
-  const coalKg = rows.reduce((a, r) => a + r.coalKg, 0);
-  $("#usage-total", root).innerHTML = `${esc(t("pl.usage.total"))}: <b>${esc(fmtNumber(gasM3))}</b> m³ ${esc(
+  $("#usage-total", root).innerHTML = `${esc(t("pl.usage.total"))}: <b>${esc(fmtNumber(totals.gas_m3))}</b> m³ ${esc(
     label("fuel", "gas"),
-  )} · <b>${esc(fmtNumber(coalKg))}</b> kg ${esc(label("fuel", "coal"))} · <b>${esc(fmtNumber((gasKgce + coalKgce) / 1000, 2))}</b> tce · ${esc(
+  )} · <b>${esc(fmtNumber(totals.coal_kg))}</b> kg ${esc(label("fuel", "coal"))} · <b>${esc(fmtNumber(totals.kgce / 1000, 2))}</b> tce · ${esc(
     t("pl.range.fraction"),
-  )} <b>${esc(fmtPct(gasKgce + coalKgce > 0 ? gasKgce / (gasKgce + coalKgce) : null))}</b>`;
+  )} <b>${esc(fmtPct(totals.gas_fraction))}</b>`;
   usageChart(el, rows, { gas: label("fuel", "gas"), coal: label("fuel", "coal") });
 }
 
-async function loadVoc(root, plantId, query, sector, meterIds) {
+async function loadVoc(root, plantId, query, sector) {
   const el = $("#voc-charts", root);
   if (sector === "stainless_steel") {
     $("#voc-card", root).hidden = true;
@@ -202,12 +194,12 @@ async function loadVoc(root, plantId, query, sector, meterIds) {
   }
   let series;
   try {
-    series = normalizeVoc(await get(`/plants/${encodeURIComponent(plantId)}/voc?${query}`), meterIds);
+    series = normalizeVoc(await get(`/plants/${encodeURIComponent(plantId)}/voc?${query}`));
   } catch (err) {
     el.innerHTML = placeholder(unavailable(err));
     return;
   }
-  const list = Object.values(series).sort(
+  const list = series.sort(
     (a, b) => a.meter.localeCompare(b.meter) || POLLUTANT_ORDER.indexOf(a.pollutant) - POLLUTANT_ORDER.indexOf(b.pollutant),
   );
   if (!list.length) {
@@ -216,8 +208,8 @@ async function loadVoc(root, plantId, query, sector, meterIds) {
   }
   el.innerHTML = list
     .map((s, i) => {
-      const exceed = s.hours.filter((h) => s.limit !== null && h.mean !== null && h.mean > s.limit).length;
-      const invalid = s.hours.filter((h) => !h.valid).length;
+      const exceed = s.exceeding;
+      const invalid = s.insufficient;
       return `
       <div class="voc-item ${exceed ? "has-exceed" : ""}">
         <div class="voc-head">

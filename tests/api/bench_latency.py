@@ -29,20 +29,17 @@ from api.settings import ApiSettings
 from api.usage import query_sums
 from ingest.store import InfluxStore
 from scripts.devstack import free_port, influxd_server
+from tests.builders import RegistryBuilder
 
 STEP = timedelta(minutes=15)
 KEY = "bench-key"
 
 
 def registry(firms: int) -> str:
-    parts = ['[county]\nname = "bench"\ngas_share_goal = 0.5\n']
+    builder = RegistryBuilder(county="bench")
     for i in range(firms):
-        parts.append(
-            f'[[plants]]\nid = "ss-{i:03d}"\nname = "松阳不锈钢{i:03d}"\nsector = "stainless_steel"\n'
-            '  [[plants.meters]]\n  id = "gas-1"\n  kind = "gas"\n'
-            '  [[plants.meters]]\n  id = "coal-1"\n  kind = "coal"\n'
-        )
-    return "\n".join(parts)
+        builder.plant(f"ss-{i:03d}", name=f"松阳不锈钢{i:03d}")
+    return builder.toml()
 
 
 def write_county(store: InfluxStore, firms: int, start: datetime, steps: int) -> int:

@@ -28,23 +28,21 @@ from ingest.schema import Reading, encode_readings
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port
 from tests.api.test_alerts_notify import SECRET, Receiver
+from tests.builders import MeterSpec, RegistryBuilder
 from tests.conftest import Process, wait_http, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 ADMIN_KEY = "e2e-admin"
-REGISTRY = """
-[county]
-name = "Test"
-
-[[plants]]
-id = "sl-001"
-sector = "synthetic_leather"
-  [[plants.meters]]
-  id = "stack-1"
-  kind = "voc"
-  limits = { dmf_mgm3 = 20.0 }
-"""
+REGISTRY = (
+    RegistryBuilder(county="Test")
+    .plant(
+        "sl-001",
+        "synthetic_leather",
+        [MeterSpec("stack-1", "voc", {"limits": {"dmf_mgm3": 20.0}})],
+    )
+    .toml()
+)
 TOPIC = Topics().readings("sl-001", "stack-1")
 
 

@@ -25,9 +25,10 @@ from api.alerts.repo import AlertRepo
 from api.db import connect
 from api.settings import AlertRules, KpiDefinition
 from ingest.points import reading_lines
-from ingest.registry import Registry, parse_registry
+from ingest.registry import Registry
 from ingest.schema import Reading
 from ingest.store import InfluxStore
+from tests.builders import MeterSpec, RegistryBuilder
 
 pytestmark = pytest.mark.integration
 
@@ -35,35 +36,21 @@ T = datetime(2026, 3, 2, 10, 7, tzinfo=UTC)
 HOUR = datetime(2026, 3, 2, 9, tzinfo=UTC)  # the last completed hour at T
 POLICY = Policy(raise_after=2, hold_off=timedelta(minutes=10), reopen_window=timedelta(hours=1))
 KPI = KpiDefinition(window_days=1)
-REGISTRY_DOC = {
-    "county": {"name": "Test", "gas_share_goal": 0.5},
-    "plants": [
-        {
-            "id": "sl-001",
-            "sector": "synthetic_leather",
-            "meters": [
-                {"id": "stack-1", "kind": "voc", "limits": {"dmf_mgm3": 20.0}},
-                {"id": "stack-2", "kind": "voc"},
-                {"id": "stack-3", "kind": "voc"},
-            ],
-        },
-        {
-            "id": "sl-002",
-            "sector": "synthetic_leather",
-            "meters": [{"id": "stack-1", "kind": "voc"}, {"id": "stack-2", "kind": "voc"}],
-        },
-        {
-            "id": "ss-001",
-            "sector": "stainless_steel",
-            "meters": [{"id": "gas-1", "kind": "gas"}, {"id": "coal-1", "kind": "coal"}],
-        },
-        {
-            "id": "ss-002",
-            "sector": "stainless_steel",
-            "meters": [{"id": "gas-1", "kind": "gas"}, {"id": "coal-1", "kind": "coal"}],
-        },
-    ],
-}
+REGISTRY = (
+    RegistryBuilder(county="Test")
+    .plant(
+        "sl-001",
+        "synthetic_leather",
+        [
+            MeterSpec("stack-1", "voc", {"limits": {"dmf_mgm3": 20.0}}),
+            ("stack-2", "voc"),
+            ("stack-3", "voc"),
+        ],
+    )
+    .plant("sl-002", "synthetic_leather", [("stack-1", "voc"), ("stack-2", "voc")])
+    .plant("ss-001")
+    .plant("ss-002")
+)
 EXPECTED = {
     AlertKey("voc_hourly_exceedance", "sl-001", "stack-1", "dmf_mgm3"),
     AlertKey("voc_spike", "sl-001", "stack-1", "dmf_mgm3"),
@@ -154,7 +141,7 @@ class Clock:
 
 @pytest.fixture
 def registry() -> Registry:
-    return parse_registry(REGISTRY_DOC)
+    return REGISTRY.registry()
 
 
 @pytest.fixture

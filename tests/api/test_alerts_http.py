@@ -16,10 +16,11 @@ from api.alerts.repo import AlertRepo
 from api.app import create_app
 from api.auth import Principal
 from api.settings import ApiSettings
+from tests.builders import RegistryBuilder
 
 ADMIN, OFFICER, VIEWER, PLANT = "k-admin", "k-officer", "k-viewer", "k-plant"
 T = datetime(2026, 3, 2, 10, 7, tzinfo=UTC)
-REGISTRY = '[county]\nname = "Test"\n[[plants]]\nid = "sl-001"\nsector = "synthetic_leather"\n'
+REGISTRY = RegistryBuilder(county="Test").plant("sl-001", "synthetic_leather", []).toml()
 
 
 @pytest.fixture

@@ -94,15 +94,25 @@ def test_role_matrix(
 def test_forbidden_answers_say_why(setup: tuple[TestClient, dict[str, dict[str, str]]]) -> None:
     client, headers = setup
     resp = client.get("/api/v1/plants/ss-b", headers=headers["plant-a"])
-    assert resp.json() == {"detail": "this plant key belongs to 'ss-a', not 'ss-b'"}
+    assert resp.json() == {
+        "detail": "this plant key belongs to 'ss-a', not 'ss-b'",
+        "code": "forbidden",
+    }
     resp = client.post(
         "/api/v1/plants/ss-a/meters/gas-1/readings", content=reading(), headers=headers["viewer"]
     )
-    assert resp.json() == {"detail": "role 'viewer' may not push readings; needs plant"}
+    assert resp.json() == {
+        "detail": "role 'viewer' may not push readings; needs plant",
+        "code": "forbidden",
+    }
     resp = client.get("/api/v1/keys", headers=headers["officer"])
-    assert resp.json() == {"detail": "role 'officer' may not do this; needs admin"}
+    assert resp.json() == {
+        "detail": "role 'officer' may not do this; needs admin",
+        "code": "forbidden",
+    }
     assert client.get("/api/v1/plants", headers=headers["none"]).json() == {
-        "detail": "missing 'Authorization: Bearer <key>' header"
+        "detail": "missing 'Authorization: Bearer <key>' header",
+        "code": "not_authenticated",
     }
 
 

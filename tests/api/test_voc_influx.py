@@ -21,48 +21,24 @@ from ingest.points import reading_lines
 from ingest.registry import load_registry
 from ingest.schema import Reading
 from ingest.store import InfluxStore
+from tests.builders import MeterSpec, RegistryBuilder
 
 pytestmark = pytest.mark.integration
 
 H0 = datetime(2026, 3, 2, 8, tzinfo=UTC)  # a whole hour
 ADMIN, VIEWER, PLANT_KEY = "admin-key", "viewer-key", "plant-key"
-REGISTRY = """
-[county]
-name = "Test"
-
-[[plants]]
-id = "sl-001"
-sector = "synthetic_leather"
-  [[plants.meters]]
-  id = "stack-1"
-  kind = "voc"
-  limits = { dmf_mgm3 = 20.0 }
-  [[plants.meters]]
-  id = "stack-2"
-  kind = "voc"
-
-[[plants]]
-id = "sl-002"
-sector = "synthetic_leather"
-  [[plants.meters]]
-  id = "stack-1"
-  kind = "voc"
-
-[[plants]]
-id = "sl-003"
-sector = "synthetic_leather"
-  [[plants.meters]]
-  id = "stack-1"
-  kind = "voc"
-  hj212_mn = "MN-SL003"
-
-[[plants]]
-id = "ss-001"
-sector = "stainless_steel"
-  [[plants.meters]]
-  id = "gas-1"
-  kind = "gas"
-"""
+REGISTRY = (
+    RegistryBuilder(county="Test")
+    .plant(
+        "sl-001",
+        "synthetic_leather",
+        [MeterSpec("stack-1", "voc", {"limits": {"dmf_mgm3": 20.0}}), ("stack-2", "voc")],
+    )
+    .plant("sl-002", "synthetic_leather", [("stack-1", "voc")])
+    .plant("sl-003", "synthetic_leather", [MeterSpec("stack-1", "voc", {"hj212_mn": "MN-SL003"})])
+    .plant("ss-001", "stainless_steel", [("gas-1", "gas")])
+    .toml()
+)
 
 
 def reading(ts: datetime, values: dict[str, float], flags: dict[str, str] | None = None) -> Reading:

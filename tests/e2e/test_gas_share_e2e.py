@@ -15,6 +15,7 @@ from ingest.client import MqttClient
 from ingest.schema import Reading, encode_readings
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port
+from tests.builders import RegistryBuilder
 from tests.conftest import Process, wait_http, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -35,14 +36,10 @@ ADMIN_KEY = "test-admin-key"
 
 
 def registry_text() -> str:
-    parts = ['[county]\nname = "Test county"\ngas_share_goal = 0.5\n']
+    builder = RegistryBuilder(county="Test county", goal=0.5)
     for plant in FIRMS:
-        parts.append(
-            f'[[plants]]\nid = "{plant}"\nname = "{plant} 有限公司"\nsector = "stainless_steel"\n'
-            '[[plants.meters]]\nid = "gas-1"\nkind = "gas"\n[[plants.meters]]\nid = "coal-1"\nkind = "coal"\n'
-        )
-    parts.append('[[plants]]\nid = "sl-001"\nsector = "synthetic_leather"\n')
-    return "\n".join(parts)
+        builder.plant(plant, name=f"{plant} 有限公司")
+    return builder.plant("sl-001", "synthetic_leather", []).toml()
 
 
 def publish_county(mqtt_port: int) -> int:

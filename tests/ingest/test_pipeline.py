@@ -8,28 +8,14 @@ import pytest
 
 from ingest import hj212
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.registry import parse_registry
+from tests.builders import MeterSpec, RegistryBuilder
 
-REGISTRY = parse_registry(
-    {
-        "plants": [
-            {
-                "id": "ss-001",
-                "sector": "stainless_steel",
-                "meters": [{"id": "gas-1", "kind": "gas"}, {"id": "coal-1", "kind": "coal"}],
-            },
-            {
-                "id": "sl-001",
-                "sector": "synthetic_leather",
-                "meters": [{"id": "stack-1", "kind": "voc", "hj212_mn": "MN-SL001"}],
-            },
-            {
-                "id": "sl-002",
-                "sector": "synthetic_leather",
-                "meters": [{"id": "stack-1", "kind": "voc", "hj212_mn": "MN-SL002"}],
-            },
-        ]
-    }
+REGISTRY = (
+    RegistryBuilder()
+    .plant("ss-001")
+    .plant("sl-001", "synthetic_leather", [MeterSpec("stack-1", "voc", {"hj212_mn": "MN-SL001"})])
+    .plant("sl-002", "synthetic_leather", [MeterSpec("stack-1", "voc", {"hj212_mn": "MN-SL002"})])
+    .registry()
 )
 RULES = IngestRules(REGISTRY, future_tolerance=timedelta(minutes=5))
 NOW = datetime(2026, 3, 1, 0, 10, tzinfo=UTC)
@@ -166,3 +152,29 @@ def test_accepted(topic: str, payload: bytes, lines: list[str]) -> None:
 def test_a_refusal_never_raises() -> None:
     for payload in (b"", b"\xff\xfe", b"[]", b"null", b"##", b'{"readings": []}'):
         assert isinstance(handle_message(RULES, GAS, payload, NOW), Refused)
+
+
+FORGED_LINE = "gas,meter=gas-1,plant=ss-002 volume_m3=1e11 1772323200000"
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload"),
+    [
+        # issue 14: a refused payload carrying a line for another plant
+        (GAS, b"junk\n" + FORGED_LINE.encode() + b"\n"),
+        (GAS, b"junk\r\n" + FORGED_LINE.encode() + b"\x85\xe2\x80\xa8\x1b[2J"),
+        # the same through a meter id in the topic (HTTP push builds the topic from the path)
+        (f"plantwatch/plants/ss-001/meters/x\n{FORGED_LINE}/readings", b"{}"),
+        (f"plantwatch/plants/ss-001\n{FORGED_LINE}/hj212", b"##"),
+    ],
+)
+def test_a_dead_letter_is_one_line_without_control_characters(topic: str, payload: bytes) -> None:
+    refused = handle_message(RULES, topic, payload, NOW)
+    assert isinstance(refused, Refused)
+    line = refused.dead_letter(topic, payload, NOW, 1)
+    assert not [
+        ch for ch in line if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 or ch in "\u2028\u2029"
+    ]
+    assert line.startswith("dead_letter,code=")
+    assert ",plant=ss-001 " in line or ",plant=unknown " in line
+    assert "\\n" + "gas,meter=gas-1,plant=ss-002" in line  # kept, visibly escaped

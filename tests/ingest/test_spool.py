@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,8 @@ def test_records_come_back_in_order(tmp_path: Path) -> None:
     spool.append(["a 1", "a 2"])
     spool.append(["b 1"])
     assert all_lines(spool) == ["a 1", "a 2", "b 1"]
-    assert spool.size_bytes == 2 * HEADER.size + len(b"a 1\na 2") + len(b"b 1")
+    # Each record: header, format byte, and each line behind its 4-byte length.
+    assert spool.size_bytes == 2 * (HEADER.size + 1) + 3 * (4 + 3)
 
 
 def test_restart_opens_a_new_segment_and_keeps_old_records(tmp_path: Path) -> None:
@@ -81,8 +84,34 @@ def test_remove_frees_space_and_survives_reopen(tmp_path: Path) -> None:
     spool.remove(segment)
     assert all_lines(spool) == ["b"]
     reopened = Spool(tmp_path, 10_000)
-    assert reopened.size_bytes == HEADER.size + 1
+    assert reopened.size_bytes == HEADER.size + 1 + 4 + 1
     assert reopened.oldest_appended_ms() is not None
     for seg in reopened.closed_segments():
         reopened.remove(seg)
     assert reopened.is_empty() and reopened.oldest_appended_ms() is None
+
+
+SMUGGLED = 'dead_letter,code=bad_json,plant=ss-001 payload="junk\ngas,plant=ss-002,meter=gas-1 volume_m3=1e11 1772323200000" 1'
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [SMUGGLED],
+        ["a\n", "\nb", "\r\n", ""],
+        ["x" * 70_000, "\x00\x00\x00\x04gas 1", "中文 1"],
+    ],
+)
+def test_lines_come_back_byte_for_byte_whatever_they_hold(tmp_path: Path, lines: list[str]) -> None:
+    """Framing is by length: a newline inside a line never makes a second line (issue 14)."""
+    spool = Spool(tmp_path, 1_000_000)
+    spool.append(lines)
+    spool.append(["after 1"])
+    assert all_lines(spool) == [*lines, "after 1"]
+
+
+def test_records_written_before_length_framing_are_still_read() -> None:
+    payload = b"a 1\na 2"
+    stamp = struct.pack(">Q", 7)
+    old = HEADER.pack(len(payload), zlib.crc32(stamp + payload), 7) + payload
+    assert read_records(old) == ([(7, ("a 1", "a 2"))], 0)

@@ -43,12 +43,19 @@ def test_hostile_tag_values_round_trip(store: InfluxStore) -> None:
 
 
 def test_hostile_field_strings_round_trip(store: InfluxStore) -> None:
-    texts = ["line\nbreak", 'quote " and \\ backslash', "tab\tand\r", "末尾\\"]
-    store.write_lines(
-        [encode_point("probe", {"k": "v"}, {"text": t}, T0_MS + i) for i, t in enumerate(texts)]
-    )
+    texts = ["line\nbreak", 'quote " and \\ backslash', "tab\tand\r", "末尾\\", "esc\x1b\x85"]
+    lines = [encode_point("probe", {"k": "v"}, {"text": t}, T0_MS + i) for i, t in enumerate(texts)]
+    # No control character reaches InfluxDB raw (issue 14): each point is one line.
+    assert all(len(line.splitlines()) == 1 for line in lines)
+    store.write_lines(lines)
     rows = store.query("SELECT text FROM probe")[0].rows()
-    assert [r["text"] for r in rows] == texts
+    assert [r["text"] for r in rows] == [
+        "line\\nbreak",
+        'quote " and \\ backslash',
+        "tab\\tand\\r",
+        "末尾\\",
+        "esc\\u001b\\u0085",
+    ]
 
 
 def test_hostile_identifiers_are_quoted(store: InfluxStore) -> None:

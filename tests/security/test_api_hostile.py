@@ -18,33 +18,22 @@ import httpx
 import pytest
 
 from scripts.devstack import Server, create_database, free_port
+from tests.builders import MeterSpec, RegistryBuilder
 from tests.conftest import Process, wait_http
 
 pytestmark = pytest.mark.integration
 
 ADMIN_KEY = "security-admin-key-" + uuid.uuid4().hex
-REGISTRY = """[county]
-name = "Security county"
-gas_share_goal = 0.5
-
-[[plants]]
-id = "ss-001"
-sector = "stainless_steel"
-  [[plants.meters]]
-  id = "gas-1"
-  kind = "gas"
-  [[plants.meters]]
-  id = "coal-1"
-  kind = "coal"
-
-[[plants]]
-id = "sl-001"
-sector = "synthetic_leather"
-  [[plants.meters]]
-  id = "stack-1"
-  kind = "voc"
-  hj212_mn = "33112400SL001STACK000001"
-"""
+REGISTRY = (
+    RegistryBuilder(county="Security county", goal=0.5)
+    .plant("ss-001")
+    .plant(
+        "sl-001",
+        "synthetic_leather",
+        [MeterSpec("stack-1", "voc", {"hj212_mn": "33112400SL001STACK000001"})],
+    )
+    .toml()
+)
 # A value for each path parameter that names something real, so 404 is not the answer.
 PATH_VALUES = {"plant": "ss-001", "meter": "gas-1", "id": "1", "alert_id": "1"}
 HOSTILE_VALUES = [

@@ -22,26 +22,15 @@ from hypothesis import strategies as st
 from ingest import hj212
 from ingest.errors import Hj212Error
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.registry import parse_registry
 from ingest.schema import FLAGS
+from tests.builders import MeterSpec, RegistryBuilder
 
 MN = "33112400SL001STACK000001"
-REGISTRY = parse_registry(
-    {
-        "county": {"name": "Fuzz county", "gas_share_goal": 0.5},
-        "plants": [
-            {
-                "id": "ss-001",
-                "sector": "stainless_steel",
-                "meters": [{"id": "gas-1", "kind": "gas"}, {"id": "coal-1", "kind": "coal"}],
-            },
-            {
-                "id": "sl-001",
-                "sector": "synthetic_leather",
-                "meters": [{"id": "stack-1", "kind": "voc", "hj212_mn": MN}],
-            },
-        ],
-    }
+REGISTRY = (
+    RegistryBuilder(county="Fuzz county")
+    .plant("ss-001")
+    .plant("sl-001", "synthetic_leather", [MeterSpec("stack-1", "voc", {"hj212_mn": MN})])
+    .registry()
 )
 RULES = IngestRules(REGISTRY)
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -1,0 +1,457 @@
+"""Response models of every JSON route: the one shape `/docs` documents and the page reads.
+
+Times are RFC 3339 text with an offset (UTC inside); quantities carry their unit in the
+name. Routes return these models; nothing else decides what an answer looks like.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FirmStatus = Literal["gas", "mixed", "coal", "idle", "unknown"]
+Sector = Literal["stainless_steel", "synthetic_leather", "other"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ErrorAnswer(Model):
+    """Every error: a sentence for people (or, for 422 on parameters, a list), a code for programs."""
+
+    detail: str | list[dict[str, object]]
+    code: str | None = None
+
+
+# --- health -------------------------------------------------------------------------------
+
+
+class Health(Model):
+    status: Literal["ok"]
+
+
+class Readiness(Model):
+    ready: bool
+    checks: dict[str, bool] = Field(description="influxdb, mqtt: reachable or not")
+
+
+# --- KPI ----------------------------------------------------------------------------------
+
+
+class FirmRow(Model):
+    plant: str
+    name: str
+    status: FirmStatus
+    gas_fraction: float | None = Field(
+        description="gas kgce / (gas + coal kgce); null if unknown or idle"
+    )
+    gas_m3: float
+    coal_kg: float
+    gas_kgce: float
+    coal_kgce: float
+    co2_kg: float
+    co2_avoided_kg: float
+    reason: str = Field(description="why a firm is unknown or idle; empty otherwise")
+
+
+class FuelTotals(Model):
+    """The rows' fuel summed over every firm of the answer."""
+
+    gas_m3: float
+    coal_kg: float
+    gas_kgce: float
+    coal_kgce: float
+    co2_kg: float
+    co2_avoided_kg: float
+    gas_fraction: float | None = Field(description="gas kgce / all kgce; null without fuel")
+
+
+class KpiDefinitionAnswer(Model):
+    window_days: float
+    gas_kgce_per_m3: float
+    coal_kgce_per_kg: float
+    gas_status_min_fraction: float
+    coal_status_max_fraction: float
+    max_silent_fraction: float
+    co2_kg_per_kg_coal: float
+    co2_kg_per_m3_gas: float
+    max_gas_m3_per_hour: float
+    max_coal_kg_per_hour: float
+    goal: float
+
+
+class GasShareAnswer(Model):
+    """SPEC section 6: the share of stainless-steel firms on gas over a trailing window."""
+
+    at: str
+    window_start: str
+    window_days: float
+    goal: float
+    firms: int
+    active_firms: int = Field(description="firms - idle: the share's denominator")
+    counts: dict[FirmStatus, int]
+    share: float | None
+    share_upper: float | None = Field(description="share counting unknown firms as gas")
+    firms_needed: int
+    meets_goal: bool
+    totals: FuelTotals
+    rows: list[FirmRow]
+    definition: KpiDefinitionAnswer
+    timezone: str = Field(description="IANA zone of local days and months (settings)")
+
+
+class HistoryMonth(Model):
+    month: str = Field(description="YYYY-MM, local calendar month")
+    start: str
+    end: str
+    complete: bool
+    has_data: bool = Field(description="false when every firm is unknown (e.g. before monitoring)")
+    firms: int
+    counts: dict[FirmStatus, int]
+    share: float | None
+    share_upper: float | None
+    firms_needed: int
+
+
+class ProjectionAnswer(Model):
+    gas_firms: float | None
+    gas_firms_low: float | None
+    gas_firms_high: float | None
+    slope_firms_per_month: float | None
+    months_used: int
+    method: str
+    active_firms: int
+    share: float | None
+    share_low: float | None
+    share_high: float | None
+
+
+class Candidate(Model):
+    plant: str
+    name: str
+    status: FirmStatus
+    gas_fraction: float | None
+    coal_kg: float
+    co2_kg: float
+
+
+class HistoryDefinition(Model):
+    month_window: str
+    timezone: str
+    source: str
+    coverage: str
+
+
+class GasShareHistoryAnswer(Model):
+    year: int
+    goal: float
+    timezone: str
+    months: list[HistoryMonth]
+    projection: ProjectionAnswer
+    on_track: bool | None
+    firms_needed: int
+    candidates: list[Candidate]
+    definition: HistoryDefinition
+
+
+# --- plants -------------------------------------------------------------------------------
+
+
+class MeterView(Model):
+    id: str
+    kind: Literal["gas", "coal", "voc", "electricity"]
+    hj212_mn: str | None
+    limits_mgm3: dict[str, float]
+    last_reading: str | None
+    reporting: bool
+    offline_after_minutes: float
+
+
+class PlantView(Model):
+    id: str
+    name: str
+    sector: Sector
+    reporting: bool
+    meters: list[MeterView]
+
+
+class PlantsAnswer(Model):
+    county: str
+    gas_share_goal: float
+    timezone: str = Field(description="IANA zone for local times on charts (settings)")
+    at: str
+    plants: list[PlantView]
+
+
+class PlantAnswer(PlantView):
+    at: str
+    timezone: str
+
+
+# --- usage --------------------------------------------------------------------------------
+
+
+class UsageInterval(Model):
+    start: str
+    end: str
+    gas_m3: float
+    coal_kg: float
+    gas_kgce: float
+    coal_kgce: float
+    kgce: float
+    co2_kg: float
+    gas_readings: int
+    coal_readings: int
+    resets: int
+    implausible_steps: int
+
+
+class UsageTotals(Model):
+    gas_m3: float
+    coal_kg: float
+    gas_kgce: float
+    coal_kgce: float
+    kgce: float
+    co2_kg: float
+    gas_readings: int
+    coal_readings: int
+    resets: int
+    implausible_steps: int
+    gas_fraction: float | None = Field(description="gas kgce / all kgce; null without fuel")
+
+
+class UsageSource(Model):
+    source: str
+    start: str
+    end: str
+
+
+class UsageAnswer(Model):
+    plant: str | None = None
+    name: str | None = None
+    sector: Sector
+    plants: list[str] | None = None
+    start: str
+    end: str
+    every: str
+    timezone: str
+    units: dict[str, str]
+    intervals: list[UsageInterval]
+    totals: UsageTotals
+    sources: list[UsageSource]
+
+
+# --- VOC ----------------------------------------------------------------------------------
+
+
+class VocHour(Model):
+    start: str
+    end: str
+    status: Literal["valid", "insufficient", "stopped", "pending"]
+    source: Literal["minutes", "logger_hour"] = Field(
+        description="minutes: from minute data and real-time readings; logger_hour: the "
+        "logger's CN 2061 hour, used when no minute was sent"
+    )
+    valid_minutes: int
+    mean_mgm3: float | None
+    exceeds: bool
+    logger_mean_mgm3: float | None = Field(description="the logger's own hour (CN 2061)")
+    logger_flag: str | None
+    disagrees: bool = Field(description="computed and logger hour differ (> 5 %)")
+    over_range_minutes: int = Field(description="minutes flagged T (counted valid, lower bound)")
+    stopped_minutes: int
+    fault_minutes: int
+    comm_minutes: int
+    transmitted_minutes: int
+    emission_kgh: float | None
+    emission_kg: float | None = Field(description="the logger's -Cou where sent, else rate × 1 h")
+
+
+class VocCounts(Model):
+    """Hours by state."""
+
+    hours: int
+    valid: int
+    insufficient: int
+    stopped: int
+    pending: int
+    exceeding: int
+    disagreeing: int
+
+
+class VocPollutant(Model):
+    pollutant: str
+    limit_mgm3: float
+    limit_source: str
+    counts: VocCounts
+    hours: list[VocHour]
+
+
+class VocStack(Model):
+    meter: str
+    pollutants: list[VocPollutant]
+
+
+class VocAnswer(Model):
+    plant: str
+    start: str
+    end: str
+    timezone: str
+    definition: dict[str, str | int] = Field(description="the rules applied, in words")
+    stacks: list[VocStack]
+
+
+class VocEmissionRow(Model):
+    plant: str
+    meter: str
+    pollutant: str
+    period: str = Field(description="local day YYYY-MM-DD or month YYYY-MM")
+    emission_kg: float
+    hours_with_emission: int
+    hours: int
+
+
+class VocPlantEmission(Model):
+    plant: str
+    pollutant: str
+    period: str
+    emission_kg: float
+
+
+class VocCountyEmission(Model):
+    pollutant: str
+    period: str
+    emission_kg: float
+
+
+class VocEmissionsAnswer(Model):
+    plant: str | None = None
+    county: str | None = None
+    start: str
+    end: str
+    period: Literal["day", "month"]
+    timezone: str
+    definition: dict[str, str | int]
+    stacks: list[VocEmissionRow]
+    plants: list[VocPlantEmission]
+    totals: list[VocCountyEmission] = Field(description="summed over the stacks answered")
+
+
+class VocCaptureRow(Model):
+    plant: str
+    meter: str
+    pollutant: str
+    period: str
+    expected_minutes: int
+    transmitted_minutes: int
+    valid_minutes: int
+    transmitted_share: float | None
+    valid_share: float | None
+
+
+class VocCaptureAnswer(Model):
+    plant: str
+    start: str
+    end: str
+    period: Literal["day", "month"]
+    timezone: str
+    definition: dict[str, str]
+    capture: list[VocCaptureRow]
+
+
+# --- push ---------------------------------------------------------------------------------
+
+
+class PushAccepted(Model):
+    accepted: int = Field(description="readings handed to the broker")
+    plant: str
+    meter: str
+    topic: str
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+class KeyView(Model):
+    id: int
+    name: str
+    role: Literal["admin", "officer", "viewer", "plant"]
+    plant: str | None
+    created_at: str
+    revoked_at: str | None
+
+
+class NewKeyAnswer(KeyView):
+    key: str = Field(description="the secret: shown in this answer only")
+
+
+class KeyList(Model):
+    keys: list[KeyView]
+
+
+# --- alerts -------------------------------------------------------------------------------
+
+
+class AlertView(Model):
+    id: int
+    kind: str
+    plant: str
+    meter: str | None
+    pollutant: str | None
+    status: Literal["open", "acknowledged", "resolved"]
+    message: str
+    value: float | None
+    limit: float | None
+    opened_at: str
+    last_seen_at: str
+    updated_at: str
+    cleared_since: str | None
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+    ack_comment: str | None
+    resolved_at: str | None
+    resolved_by: str | None
+    resolve_comment: str | None
+    reopen_count: int
+
+
+class AlertList(Model):
+    alerts: list[AlertView]
+
+
+class AlertEventView(Model):
+    event_id: int
+    event: str
+    at: str
+    actor: str | None
+    comment: str | None
+    status: str
+
+
+class AlertDetail(AlertView):
+    events: list[AlertEventView]
+
+
+ERROR_TEXT = {
+    401: "no or unknown API key",
+    403: "the role may not do this",
+    404: "not found (plant, alert or key)",
+    409: "the action does not fit the alert's state",
+    413: "payload too large",
+    422: "bad parameter or refused input",
+    502: "InfluxDB refused a query",
+    503: "InfluxDB or the broker unreachable",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the usual errors (401, 403, 422, 503) and `statuses`."""
+    return {
+        status: {"model": ErrorAnswer, "description": ERROR_TEXT[status]}
+        for status in sorted({401, 403, 422, 503, *statuses})
+    }
+
+
+ERROR_RESPONSES = error_responses()
