@@ -198,7 +198,7 @@ async def get_voc(
     start: StartQuery = None,
     end: EndQuery = None,
     format: FormatQuery = "json",
-) -> dict[str, Any] | Response:
+) -> Any:
     """Hourly VOC means per stack and pollutant: validity, limit, exceedance, logger hour, emission."""
     start_at, end_at, now = _window(start, end, DEFAULT_RANGE, MAX_RANGE)
     stacks = await run_in_threadpool(compliance, store, [found], start_at, end_at, now)
@@ -245,7 +245,7 @@ async def get_plant_emissions(
     end: EndQuery = None,
     period: PeriodQuery = "day",
     format: FormatQuery = "json",
-) -> dict[str, Any] | Response:
+) -> Any:
     """Emitted kg per stack and pollutant per local day or month (default: this month)."""
     start_at, end_at, _now, stacks = await _totals(
         [found], store, settings.timezone, start, end, period
@@ -270,7 +270,7 @@ async def get_county_emissions(
     end: EndQuery = None,
     period: PeriodQuery = "month",
     format: FormatQuery = "json",
-) -> dict[str, Any] | Response:
+) -> Any:
     """Emitted kg per stack, plant and the county per local day or month (default: this month)."""
     plants = [p for p in registry.plants if p.meters_of("voc")]
     start_at, end_at, _now, stacks = await _totals(
@@ -298,7 +298,7 @@ async def get_capture(
     end: EndQuery = None,
     period: PeriodQuery = "day",
     format: FormatQuery = "json",
-) -> dict[str, Any] | Response:
+) -> Any:
     """Data capture per stack and pollutant: transmitted/expected and valid/transmitted minutes."""
     start_at, end_at, now, stacks = await _totals(
         [found], store, settings.timezone, start, end, period
