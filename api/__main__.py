@@ -114,7 +114,7 @@ def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
 
 def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
     with InfluxStore.from_settings(settings) as store:
-        job = rollup_job(settings, store)
+        job = rollup_job(settings, store, load_registry(settings.registry))
         if args.since:
             try:
                 since = check_instant("--since", datetime.fromisoformat(args.since))
@@ -126,8 +126,9 @@ def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
             voc = voc_rollup_job(settings, load_registry(settings.registry), store)
             print(f"re-rolled VOC from {since.isoformat()}: {voc.reroll_since(since)} points")
         else:
-            marks = job.run_pass()
-            until = marks.hourly.isoformat() if marks.hourly else "nothing to roll up"
+            report = job.run_pass()
+            hourly = report.watermarks.hourly
+            until = hourly.isoformat() if hourly else "nothing to roll up"
             print(f"rolled up until {until} (now {datetime.now(UTC).isoformat()})")
     return 0
 

@@ -15,14 +15,15 @@ from api.alerts.repo import AlertRepo
 from api.alerts.runtime import build_runtime
 from api.auth import KeyRing, Principal
 from api.db import connect
+from api.fuel.points import KpiPoints
+from api.fuel.rollup import RollupJob
+from api.fuel.service import FuelCore, step_rules
 from api.keys import KeyStore
 from api.push import ReadingPublisher
-from api.rollup import RollupJob
 from api.routes import alerts as alert_routes
 from api.routes import health, keys, kpi, plants, readings, usage, web
 from api.routes import voc as voc_routes
 from api.settings import ApiSettings
-from api.usage import step_rules
 from api.voc.rollup import VocRollup
 from ingest.pipeline import IngestRules
 from ingest.registry import Registry, load_registry
@@ -47,7 +48,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             rollup_threads = [
                 threading.Thread(target=target, args=args, name=name, daemon=True)
                 for target, args, name in (
-                    (_run_rollups, (settings, stop), "rollup"),
+                    (_run_rollups, (settings, registry, stop), "rollup"),
                     (_run_voc_rollup, (settings, registry, stop), "voc-rollup"),
                 )
             ]
@@ -96,21 +97,32 @@ def create_app(settings: ApiSettings) -> FastAPI:
 ROLLUP_STOP_SECONDS = 10.0
 
 
-def rollup_job(settings: ApiSettings, store: InfluxStore) -> RollupJob:
-    """The rollup job as configured by `settings`."""
+def rollup_job(
+    settings: ApiSettings, store: InfluxStore, registry: Registry | None = None
+) -> RollupJob:
+    """The rollup job as configured by `settings`; with `registry` it also writes the daily
+    `kpi_gas_share` / `kpi_firm_status` points Grafana reads (api/fuel/points.py)."""
+    after_pass = None
+    if registry is not None:
+        after_pass = KpiPoints(
+            FuelCore.from_settings(settings, store, registry),
+            registry.by_sector("stainless_steel"),
+            timedelta(days=settings.kpi.window_days),
+        )
     return RollupJob(
         store,
         settings.kpi,
         step_rules(settings),
         settings.timezone,
-        reroll=timedelta(hours=settings.rollup_reroll_hours),
+        mark_lag=timedelta(seconds=settings.rollup_mark_lag_seconds),
         chunk=timedelta(days=settings.rollup_chunk_days),
+        after_pass=after_pass,
     )
 
 
 def voc_rollup_job(settings: ApiSettings, registry: Registry, store: InfluxStore) -> VocRollup:
     """The VOC hourly rollup as configured by `settings`."""
-    return VocRollup(store, registry, reroll_hours=int(settings.rollup_reroll_hours))
+    return VocRollup(store, registry)
 
 
 def _run_voc_rollup(settings: ApiSettings, registry: Registry, stop: threading.Event) -> None:
@@ -120,7 +132,7 @@ def _run_voc_rollup(settings: ApiSettings, registry: Registry, stop: threading.E
         )
 
 
-def _run_rollups(settings: ApiSettings, stop: threading.Event) -> None:
+def _run_rollups(settings: ApiSettings, registry: Registry, stop: threading.Event) -> None:
     # Its own HTTP client: the rollup's long queries must not queue behind request traffic.
     with InfluxStore.from_settings(settings) as store:
-        rollup_job(settings, store).run_forever(stop, settings.rollup_interval_seconds)
+        rollup_job(settings, store, registry).run_forever(stop, settings.rollup_interval_seconds)

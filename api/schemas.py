@@ -54,6 +54,12 @@ class FirmRow(Model):
     co2_kg: float
     co2_avoided_kg: float
     reason: str = Field(description="why a firm is unknown or idle; empty otherwise")
+    gas_coverage: float = Field(
+        0.0, description="share of the window's hours the gas meter reported"
+    )
+    coal_coverage: float = Field(
+        0.0, description="share of the window's hours the coal meter reported"
+    )
 
 
 class FuelTotals(Model):
@@ -77,9 +83,19 @@ class KpiDefinitionAnswer(Model):
     max_silent_fraction: float
     co2_kg_per_kg_coal: float
     co2_kg_per_m3_gas: float
-    max_gas_m3_per_hour: float
-    max_coal_kg_per_hour: float
+    max_rate_per_hour: dict[str, float] = Field(
+        description="plausible rate per register (volume_m3, mass_kg, ...): faster steps count nowhere"
+    )
+    max_gap_hours: float = Field(description="a step bridging more silence counts nowhere")
+    coverage: str
+    step: str
     goal: float
+
+
+class UsageSource(Model):
+    source: str
+    start: str
+    end: str
 
 
 class GasShareAnswer(Model):
@@ -98,6 +114,16 @@ class GasShareAnswer(Model):
     meets_goal: bool
     totals: FuelTotals
     rows: list[FirmRow]
+    data_through: str | None = Field(
+        None, description="latest fuel reading of any firm in the window"
+    )
+    firm_data_through: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="per firm: until when all its fuel meters reported (null: one did not)",
+    )
+    sources: list[UsageSource] = Field(
+        default_factory=list, description="stretches answered by daily, hourly, raw"
+    )
     definition: KpiDefinitionAnswer
     timezone: str = Field(description="IANA zone of local days and months (settings)")
 
@@ -153,6 +179,9 @@ class GasShareHistoryAnswer(Model):
     on_track: bool | None
     firms_needed: int
     candidates: list[Candidate]
+    data_through: str | None = Field(
+        None, description="latest fuel reading of any firm in the year"
+    )
     definition: HistoryDefinition
 
 
@@ -222,12 +251,6 @@ class UsageTotals(Model):
     gas_fraction: float | None = Field(description="gas kgce / all kgce; null without fuel")
 
 
-class UsageSource(Model):
-    source: str
-    start: str
-    end: str
-
-
 class UsageAnswer(Model):
     plant: str | None = None
     name: str | None = None
@@ -240,6 +263,9 @@ class UsageAnswer(Model):
     units: dict[str, str]
     intervals: list[UsageInterval]
     totals: UsageTotals
+    data_through: str | None = Field(
+        None, description="latest fuel reading of the plants in the range"
+    )
     sources: list[UsageSource]
 
 

@@ -20,9 +20,6 @@ class KpiDefinition(BaseModel):
     max_silent_fraction: float = 0.2
     co2_kg_per_kg_coal: float = 1.9003
     co2_kg_per_m3_gas: float = 2.1622
-    # Steps faster than these are implausible jumps: flagged, not counted.
-    max_gas_m3_per_hour: float = 20_000.0
-    max_coal_kg_per_hour: float = 50_000.0
 
 
 class AlertRules(BaseModel):
@@ -76,10 +73,11 @@ class ApiSettings(CommonSettings):
     webhook_max_attempts: int = Field(8, ge=1)
     webhook_backoff_seconds: float = Field(1.0, gt=0)
     webhook_max_backoff_seconds: float = 60.0
-    # Rollups (api/rollup.py): run in the API process unless disabled.
+    # Rollups (api/fuel/rollup.py): run in the API process unless disabled.
     rollup_enabled: bool = True
     rollup_interval_seconds: float = 60.0
-    rollup_reroll_hours: float = 6.0
+    # Dirty marks are re-read this far behind the cursor (writes in flight, clock skew).
+    rollup_mark_lag_seconds: float = Field(120.0, ge=0)
     rollup_chunk_days: float = 7.0
     # A register step bridging more silence than this is not attributed to any hour.
     rollup_max_gap_hours: float = 24.0

@@ -16,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import api, broker, collector, influx, latency, naive, report, voc
+from bench import api, broker, collector, fuel, influx, latency, naive, report, voc
 from bench.machine import describe, load_average
 from bench.publishers import prepare
 from bench.sizes import FULL, QUICK, Sizes
 from bench.stack import progress, start_stack
 from bench.workload import county_firms, registry_toml
 
-BENCHMARKS = ("broker", "influx", "naive", "collector", "latency", "api", "voc")
+BENCHMARKS = ("broker", "influx", "naive", "collector", "latency", "api", "fuel", "voc")
 BUSY_LOAD_PER_CORE = 0.5
 
 
@@ -166,6 +166,13 @@ def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dic
                 sizes.max_seconds_per_phase,
             ),
         )
+    if "fuel" in selected:
+        _guarded(
+            out,
+            "fuel_consistency",
+            lambda: fuel.consistency(stack, workdir, sizes.history_firms),
+        )
+        _guarded(out, "fuel_growth", lambda: fuel.growth(stack, workdir, sizes.growth_firms))
     if "voc" in selected:
         _guarded(
             out,

@@ -76,7 +76,7 @@ def _catch_up_rollups(stack: Stack, database: str, registry: Path) -> dict[str, 
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "api", "rollup"],
-        env=stack.env(database, registry),
+        env=stack.env(database, registry, PLANTWATCH_INFLUX_TIMEOUT_SECONDS="600"),
         cwd=ROOT,
         capture_output=True,
         timeout=ROLLUP_TIMEOUT_SECONDS,

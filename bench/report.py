@@ -147,7 +147,7 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
             lines.append(f"Error: {api['error']}")
         lines += [
             "",
-            f"| endpoint | sequential p50 / p99 | {api.get('concurrency')} clients p50 / p99 | req/s |",
+            f"| endpoint | sequential p50 / p95 / p99 | {api.get('concurrency')} clients p50 / p95 / p99 | req/s |",
             "|---|---|---|---|",
         ]
         for name, e in api.get("endpoints", {}).items():
@@ -156,9 +156,65 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
                 continue
             s, c = e["sequential"], e["concurrent"]
             lines.append(
-                f"| {name} | {_fmt(s.get('p50_ms'))} / {_fmt(s.get('p99_ms'))} ms (n={s.get('n')})"
-                f"{_errors(s)} | {_fmt(c.get('p50_ms'))} / {_fmt(c.get('p99_ms'))} ms "
+                f"| {name} | {_fmt(s.get('p50_ms'))} / {_fmt(s.get('p95_ms'))} / "
+                f"{_fmt(s.get('p99_ms'))} ms (n={s.get('n')})"
+                f"{_errors(s)} | {_fmt(c.get('p50_ms'))} / {_fmt(c.get('p95_ms'))} / "
+                f"{_fmt(c.get('p99_ms'))} ms "
                 f"(n={c.get('n')}){_errors(c)} | {_fmt(c.get('requests_per_s'))} |"
             )
+    lines += _fuel(b)
     lines.append("")
     return "\n".join(lines)
+
+
+def _fuel(b: dict[str, Any]) -> list[str]:
+    """The fuel core's consistency (through a late backfill) and the KPI's growth."""
+    lines: list[str] = []
+    c = b.get("fuel_consistency")
+    if c:
+        lines += ["", "## Fuel figures: one number everywhere", ""]
+        if c.get("error"):
+            lines.append(f"Error: {c['error']}")
+        lines.append(
+            f"Month {c.get('month')}, {c.get('firms')} firms, 15-minute registers with resets, "
+            "implausible jumps, gaps, a silence over 24 h and jittered times. For every firm "
+            "and day: KPI (one-day window) m³/kg, sum of daily usage, sum of hourly usage, the "
+            "month's KPI and the history's month, each against the pure rule over the raw "
+            "readings, compared at 3 decimals."
+        )
+        lines += [
+            "",
+            "| phase | checks | mismatches | max abs difference | history counts = KPI month |",
+            "|---|---|---|---|---|",
+        ]
+        for phase in ("before_backfill", "after_backfill"):
+            p = c.get(phase) or {}
+            lines.append(
+                f"| {phase.replace('_', ' ')} | {p.get('checks')} | "
+                f"{p.get('mismatches_at_3_decimals')} | {p.get('max_abs_difference')} | "
+                f"{p.get('history_counts_equal_kpi_month')} |"
+            )
+        lines.append(
+            f"\nFirst rollup catch-up in the API: {c.get('first_catch_up_s')} s. Rollup lag, "
+            f"arrival of {c.get('late_plant')}'s 3-day-late upload to the corrected answer: "
+            f"**{c.get('rollup_lag_s')} s** (rollup interval {c.get('rollup_interval_s')} s)."
+        )
+    g = b.get("fuel_growth")
+    if g:
+        lines += ["", "## KPI growth (30-day window, in-process `FuelCore.kpi`)", ""]
+        if g.get("error"):
+            lines.append(f"Error: {g['error']}")
+        lines += [
+            f"{g.get('days')} days of {g.get('step')} registers per firm, rolled up.",
+            "",
+            "| firms | write s | rollup catch-up s | KPI p50 / p95 ms |",
+            "|---|---|---|---|",
+        ]
+        for n, r in (g.get("sizes") or {}).items():
+            k = r.get("kpi_30d", {})
+            lines.append(
+                f"| {n} | {r.get('write_s')} | {r.get('rollup_catch_up_s')} | "
+                f"{_fmt(k.get('p50_ms'))} / {_fmt(k.get('p95_ms'))} |"
+            )
+        lines.append(f"\nGrowth exponent of the p50 (log-log fit): **{g.get('exponent_p50')}**.")
+    return lines

@@ -24,6 +24,7 @@ class Sizes:
     api_concurrency: int
     api_concurrent_requests: int
     max_seconds_per_phase: float
+    growth_firms: tuple[int, ...] = (60, 600, 3000)
     voc_stacks: int = 25
     voc_days: float = 31.0
 
@@ -46,6 +47,7 @@ QUICK = Sizes(
     api_concurrency=8,
     api_concurrent_requests=16,
     max_seconds_per_phase=15.0,
+    growth_firms=(60, 300),
     voc_days=3.0,
 )
 

@@ -8,13 +8,14 @@ import numpy as np
 
 
 def percentiles_ms(latencies_s: Sequence[float]) -> dict[str, float | int]:
-    """p50, p99, mean and max in milliseconds, with the sample count."""
+    """p50, p95, p99, mean and max in milliseconds, with the sample count."""
     if not latencies_s:
         return {"n": 0}
     ms = np.asarray(latencies_s, dtype=float) * 1000.0
     return {
         "n": len(ms),
         "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
         "p99_ms": round(float(np.percentile(ms, 99)), 2),
         "mean_ms": round(float(ms.mean()), 2),
         "max_ms": round(float(ms.max()), 2),

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from api.alerts.engine import Evaluator
-from api.alerts.projection import CurrentShareProjection
-from api.settings import AlertRules, KpiDefinition
+from api.alerts.projection import HistoryProjection
+from api.fuel.service import FuelCore
+from api.settings import AlertRules, ApiSettings
 from api.voc.rollup import VocRollup
 from api.voc.service import compliance
 from bench.stack import Stack, progress
@@ -89,13 +90,12 @@ def run(stack: Stack, workdir: Path, stacks: int, days: float, repeats: int) -> 
         result = compliance(store, plants, start, end, now)
         timings.append((time.monotonic() - t0) * 1000)
     valid = sum(p.counts()["valid"] for s in result for p in s.pollutants)
-    evaluator = Evaluator(
+    core = FuelCore.from_settings(
+        ApiSettings(registry=registry_path, influx_url=stack.influx_url, influx_db=DATABASE),
         store,
         registry,
-        AlertRules(),
-        KpiDefinition(),
-        CurrentShareProjection(store, registry, KpiDefinition()),
     )
+    evaluator = Evaluator(store, registry, AlertRules(), core, HistoryProjection(core, registry))
     alert_ms = []
     for _ in range(repeats):
         t0 = time.monotonic()

@@ -1,8 +1,9 @@
 """The four Grafana dashboards, as code: county overview, VOC, plant drill-down, ingest health.
 
-Every figure is computed by InfluxQL from the data model of `docs/data-model.md` and the
-rollups `fuel_daily` / `fuel_hourly`; where InfluxQL can only approximate the API (the
-exact coal-to-gas KPI), the panel says so and `docs/dashboards.md` explains the difference.
+Every figure is computed by InfluxQL from the data model of `docs/data-model.md`: fuel from
+the rollups `fuel_daily` / `fuel_hourly`, and the coal-to-gas KPI (which InfluxQL cannot
+compute: coverage, `unknown`) from the `kpi_gas_share` / `kpi_firm_status` points the fuel
+core writes each day (`api/fuel/points.py`), so Grafana shows the API's exact figures.
 Plant ids carry the sector (`ss-` stainless steel, `sl-` synthetic leather).
 """
 
@@ -51,50 +52,15 @@ def _color(name: str, color: Json) -> Json:
     }
 
 
-def _firm_fractions(window: str, daily: bool) -> str:
-    """Per stainless-steel firm: gas kgce / all kgce (`f`) and all kgce (`t`) over `window`.
-
-    `daily`: one value per local day over a trailing 30-day moving window, else one value
-    for the whole `window`. Two subqueries over `fuel_daily` are aggregated together, which
-    is how InfluxQL divides one filtered sum by another.
-    """
-    group = f"GROUP BY time(1d), plant {TZ_CLAUSE}" if daily else "GROUP BY plant"
-    agg = "moving_average(sum(kgce), 30)" if daily else "sum(kgce)"
-    outer_where = f"WHERE {window} " if daily else ""
-    return (
-        f"SELECT sum(gas) / sum(total) AS f, sum(total) AS t FROM "
-        f"(SELECT {agg} AS gas FROM fuel_daily WHERE kind = 'gas' AND plant =~ {STAINLESS} "
-        f"AND {window} {group}), "
-        f"(SELECT {agg} AS total FROM fuel_daily WHERE plant =~ {STAINLESS} AND {window} {group}) "
-        f"{outer_where}{group}"
-    )
-
-
-def _firm_status(window: str, daily: bool) -> str:
-    """`g` = 1 for a gas firm, `c` = 1 for a coal firm (SPEC 6 thresholds); idle firms left out.
-
-    InfluxQL has no CASE: floor(f / 0.9) is 1 exactly when f >= 0.9 (f in [0, 1]); the
-    fraction is rounded to 9 decimals first, as the API does.
-    """
-    return (
-        "SELECT f, floor(round(f * 1000000000) / ($gas_min * 1000000000)) AS g, "
-        "floor(round((1 - f) * 1000000000) / ((1 - $coal_max) * 1000000000)) AS c "
-        f"FROM ({_firm_fractions(window, daily)}) WHERE t > 0"
-    )
-
-
 KPI_NOTE = (
-    "InfluxQL approximation of the API's KPI (`/api/v1/kpi/gas-share`): trailing 30 local "
-    "days of the `fuel_daily` rollup; firms with no fuel are idle; a firm whose meter was "
-    "silent is not detected as `unknown`. The exact figure is on the built-in dashboard."
+    "The API's KPI (`/api/v1/kpi/gas-share`, trailing 30 days), written by the fuel core "
+    "each day as `kpi_gas_share` / `kpi_firm_status`: exact, `unknown` firms included."
 )
+KPI_LATEST = 'FROM "kpi_gas_share" WHERE time > now() - 2d'
 
 
 def county_overview() -> Json:
     """Gas share against the goal, firms by status, coal versus gas, CO2 avoided."""
-    last30 = "time > now() - 30d"
-    status_now = _firm_status(last30, daily=False)
-    status_daily = _firm_status("$timeFilter", daily=True)
     avoided = (
         "sum(kgce) / $coal_kgce_per_kg * $co2_per_kg_coal - sum(consumption) * $co2_per_m3_gas"
     )
@@ -102,7 +68,7 @@ def county_overview() -> Json:
         panel(
             "gauge",
             "天然气企业占比 · Gas share of stainless-steel firms (30 d) vs 50 % goal",
-            [target(f'SELECT sum(g) / count(f) AS "gas share" FROM ({status_now})')],
+            [target(f'SELECT last("share") AS "gas share" {KPI_LATEST}')],
             8,
             8,
             description=KPI_NOTE,
@@ -118,8 +84,9 @@ def county_overview() -> Json:
             "企业状态 · Firms by status (30 d)",
             [
                 target(
-                    'SELECT sum(g) AS "燃气 gas", count(f) - sum(g) - sum(c) AS "混烧 mixed", '
-                    f'sum(c) AS "燃煤 coal" FROM ({status_now})'
+                    'SELECT last("gas") AS "燃气 gas", last("mixed") AS "混烧 mixed", '
+                    'last("coal") AS "燃煤 coal", last("idle") AS "停产 idle", '
+                    f'last("unknown") AS "未知 unknown" {KPI_LATEST}'
                 )
             ],
             8,
@@ -134,13 +101,13 @@ def county_overview() -> Json:
             "目标 · Firms on gas vs firms the goal needs",
             [
                 target(
-                    f'SELECT sum(g) AS "燃气企业 on gas", ceil($goal * count(f)) AS "目标 goal" '
-                    f"FROM ({status_now})"
+                    'SELECT last("gas") AS "燃气企业 on gas", '
+                    f'last("gas") + last("firms_needed") AS "目标 goal" {KPI_LATEST}'
                 )
             ],
             8,
             4,
-            description="goal = ceil(goal × active firms); the API also reports firms_needed.",
+            description="goal = ceil(goal × (firms − idle)) = on gas + firms_needed (SPEC 6).",
             unit="none",
             options=stat_options(),
         ),
@@ -183,7 +150,8 @@ def county_overview() -> Json:
             "天然气企业占比 · Gas share over the year (trailing 30 d) vs goal",
             [
                 target(
-                    f'SELECT sum(g) / count(f) AS "gas share" FROM ({status_daily}) '
+                    'SELECT last("share") AS "gas share", last("share_upper") AS '
+                    '"upper bound (unknown as gas)" FROM "kpi_gas_share" '
                     f"WHERE $timeFilter GROUP BY time(1d) {TZ_CLAUSE}"
                 )
             ],
@@ -203,9 +171,9 @@ def county_overview() -> Json:
             "企业状态 · Firms by status over the year",
             [
                 target(
-                    'SELECT sum(g) AS "燃气 gas", count(f) - sum(g) - sum(c) AS "混烧 mixed", '
-                    f'sum(c) AS "燃煤 coal" FROM ({status_daily}) '
-                    f"WHERE $timeFilter GROUP BY time(1d) {TZ_CLAUSE}"
+                    'SELECT last("gas") AS "燃气 gas", last("mixed") AS "混烧 mixed", '
+                    'last("coal") AS "燃煤 coal", last("unknown") AS "未知 unknown" '
+                    f'FROM "kpi_gas_share" WHERE $timeFilter GROUP BY time(1d) {TZ_CLAUSE}'
                 )
             ],
             12,
@@ -257,8 +225,9 @@ def county_overview() -> Json:
             "企业 · Stainless-steel firms (30 d)",
             [
                 target(
-                    'SELECT last(f) AS "gas fraction", last(t) / 1000 AS "tce" '
-                    f"FROM ({_firm_fractions(last30, daily=False)}) GROUP BY plant",
+                    'SELECT last("gas_fraction") AS "gas fraction", last("status") AS "status", '
+                    'last("gas_m3") AS "gas m³", last("coal_kg") AS "coal kg" '
+                    'FROM "kpi_firm_status" WHERE time > now() - 2d GROUP BY "plant"',
                     table=True,
                 )
             ],
@@ -298,9 +267,6 @@ def county_overview() -> Json:
         "Coal-to-gas programme of Songyang county: gas share of stainless-steel firms vs goal.",
         panels,
         variables=[
-            constant("goal", 0.5, "county gas-share goal (registry county.gas_share_goal)"),
-            constant("gas_min", 0.9, "gas_fraction at or above which a firm is on gas"),
-            constant("coal_max", 0.1, "gas_fraction at or below which a firm is on coal"),
             constant("coal_kgce_per_kg", 0.7143, "GB/T 2589 coal factor"),
             constant("co2_per_kg_coal", 1.9003, "kg CO2 per kg coal"),
             constant("co2_per_m3_gas", 2.1622, "kg CO2 per m3 natural gas"),
@@ -474,15 +440,14 @@ def plant_drilldown() -> Json:
             "燃气占比 · Gas fraction (30 d)",
             [
                 target(
-                    'SELECT sum(gas) / sum(total) AS "gas fraction" FROM '
-                    f"(SELECT sum(kgce) AS gas FROM fuel_daily WHERE kind = 'gas' AND {plant} "
-                    "AND time > now() - 30d), "
-                    f"(SELECT sum(kgce) AS total FROM fuel_daily WHERE {plant} AND time > now() - 30d)"
+                    'SELECT last("gas_fraction") AS "gas fraction" FROM "kpi_firm_status" '
+                    f"WHERE {plant} AND time > now() - 2d"
                 )
             ],
             6,
             5,
-            description="gas kgce ÷ (gas + coal kgce) over the last 30 local days (rollup).",
+            description="gas kgce ÷ (gas + coal kgce) over the trailing 30 days: the API's "
+            "KPI row for this firm (`kpi_firm_status`).",
             unit="percentunit",
             decimals=1,
             steps=thresholds(("#5a5a5a", None), ("orange", 0.1), ("#2f7ed8", 0.9)),
@@ -548,7 +513,12 @@ def plant_drilldown() -> Json:
                     f"AND $timeFilter GROUP BY time(1d) {TZ_CLAUSE}), "
                     f"(SELECT sum(kgce) AS total FROM fuel_daily WHERE {plant} AND $timeFilter "
                     f"GROUP BY time(1d) {TZ_CLAUSE}) WHERE $timeFilter GROUP BY time(1d) {TZ_CLAUSE}"
-                )
+                ),
+                target(
+                    'SELECT last("gas_fraction") AS "trailing 30 d (KPI)" FROM "kpi_firm_status" '
+                    f"WHERE {plant} AND $timeFilter GROUP BY time(1d) {TZ_CLAUSE}",
+                    ref="B",
+                ),
             ],
             12,
             8,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ingest.client import Inbound, MqttClient
+from ingest.dirty import write_readings
 from ingest.errors import StoreError, StoreRejected, StoreUnavailable, UnknownSource
 from ingest.metrics import Counters, MetricsServer, exposition, stats_line
 from ingest.partition import stale_filters, subscription_filters
@@ -278,7 +279,7 @@ class Collector:
     def _write_isolating(self, batch: _Batch) -> None:
         """Write the batch; if InfluxDB refuses it, find the message at fault and dead-letter it."""
         try:
-            self.store.write_lines(batch.lines)
+            write_readings(self.store, batch.lines)
             return
         except StoreRejected as exc:
             log.warning("batch rejected, isolating the bad message", extra={"error": str(exc)})
@@ -286,7 +287,7 @@ class Collector:
         refusals = list(batch.refusals)
         for message, lines in zip(batch.messages, batch.per_message, strict=True):
             try:
-                self.store.write_lines(lines)
+                write_readings(self.store, lines)
                 per_message.append(lines)
             except StoreRejected as exc:
                 plant = _plant_of(message.topic, self.settings.topic_root)
@@ -321,7 +322,12 @@ class Collector:
             plant, meter, kind = key
             index_by_ts = {s.ts_ms: i for s, i in items}
             events, latest = register_events(
-                plant, meter, REGISTER_BY_KIND[kind], previous.get(key), [s for s, _ in items]
+                plant,
+                meter,
+                REGISTER_BY_KIND[kind],
+                previous.get(key),
+                [s for s, _ in items],
+                self.settings.max_rate_per_hour,
             )
             for event in events:
                 batch.per_message[index_by_ts[event.ts_ms]].append(event.line())

@@ -1,7 +1,7 @@
 """Cumulative registers (SPEC section 4): resets, replacements and implausible jumps. Pure.
 
 A gas, coal or electricity meter sends a cumulative register. Consumption is the sum of
-its non-negative steps (computed in InfluxDB by the KPI), so the collector never alters or
+its counted steps (the rule of SPEC section 6, `api/fuel/rules.py`), so the collector never alters or
 refuses a reading for its step; it *records* what it sees as `register_event` points:
 
 - `reset`: the register went down (a reset or a replaced meter). The new value is the
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from ingest.store import encode_point
 
 REGISTER_EVENT_MEASUREMENT = "register_event"
-# Rates above these (per hour) are implausible; the KPI uses the same defaults (api/settings.py).
+# Rates above these (per hour) are implausible: the defaults of the one setting
+# `max_rate_per_hour` (ingest/settings.py) that the collector and every fuel figure use.
 MAX_RATE_PER_HOUR: dict[str, float] = {
     "volume_m3": 20_000.0,
     "mass_kg": 50_000.0,

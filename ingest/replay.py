@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Callable
 
+from ingest.dirty import write_readings
 from ingest.errors import StoreRejected, StoreUnavailable
 from ingest.metrics import Counters
 from ingest.spool import Record, Spool
@@ -97,14 +98,14 @@ class Replayer:
 
     def _write(self, record: Record) -> int:
         try:
-            self.store.write_lines(record.lines)
+            write_readings(self.store, record.lines)
             return len(record.lines)
         except StoreRejected as exc:
             log.warning("spooled batch rejected, replaying line by line", extra={"error": str(exc)})
         written = 0
         for line in record.lines:
             try:
-                self.store.write_lines([line])
+                write_readings(self.store, [line])
                 written += 1
             except StoreRejected as exc:
                 match = _PLANT_TAG.search(line)

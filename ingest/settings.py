@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.partition import Partition
+from ingest.registers import MAX_RATE_PER_HOUR
 
 
 def demo_registry_path() -> Path:
@@ -52,6 +53,10 @@ class CommonSettings(BaseSettings):
 
     log_level: str = "WARNING"
     log_json: bool = True
+
+    # The one plausible rate per register (per hour): faster steps are recorded by the
+    # collector as implausible jumps and counted in no interval by every fuel figure.
+    max_rate_per_hour: dict[str, float] = Field(default_factory=lambda: dict(MAX_RATE_PER_HOUR))
 
     @property
     def mqtt_password_text(self) -> str | None:

@@ -29,9 +29,10 @@ from api.alerts.model import (
 )
 from api.alerts.projection import ProjectionProvider
 from api.alerts.repo import AlertRepo
-from api.fuel import firm_fuels
-from api.kpi import classify
-from api.settings import AlertRules, KpiDefinition
+from api.fuel.rules import classify
+from api.fuel.service import FuelCore
+from api.presence import last_seen
+from api.settings import AlertRules
 from api.voc.rules import FLOW_FIELD, StackCompliance
 from ingest.errors import StoreError
 from ingest.registry import Registry
@@ -54,11 +55,11 @@ class Evaluator:
         store: InfluxStore,
         registry: Registry,
         alert_rules: AlertRules,
-        kpi: KpiDefinition,
+        fuel: FuelCore,
         projection: ProjectionProvider,
         timezone: str = rules.LOCAL_TIMEZONE,
     ) -> None:
-        self.store, self.registry, self.rules, self.kpi = store, registry, alert_rules, kpi
+        self.store, self.registry, self.rules, self.fuel = store, registry, alert_rules, fuel
         self.timezone = timezone
         self.projection = projection
         self.limits = observe.stack_limits(registry)
@@ -114,7 +115,7 @@ class Evaluator:
                 METER_OFFLINE,
                 lambda: rules.offline(
                     self.meters,
-                    observe.last_seen(
+                    last_seen(
                         self.store,
                         {m.kind for m in self.meters},
                         now,
@@ -176,16 +177,13 @@ class Evaluator:
         if not firms:
             return []
         recent = timedelta(hours=self.rules.coal_window_hours)
-        window = timedelta(days=self.kpi.window_days)
+        window = timedelta(days=self.fuel.definition.window_days)
         # Status over the KPI window *before* the recent hours, so the coal being burnt now
         # cannot itself turn a gas firm into "mixed" and hide the alert.
-        trailing = [
-            classify(f, self.kpi)
-            for f in firm_fuels(self.store, firms, now - recent, window, self.kpi)
-        ]
-        recent_coal = {
-            f.plant: f.coal_kg for f in firm_fuels(self.store, firms, now, recent, self.kpi)
-        }
+        before, _ = self.fuel.firm_fuels(firms, now - recent - window, now - recent)
+        trailing = [classify(f, self.fuel.definition) for f in before]
+        latest, _ = self.fuel.firm_fuels(firms, now - recent, now)
+        recent_coal = {f.plant: f.coal_kg for f in latest}
         return rules.coal_after_conversion(trailing, recent_coal, self.rules)
 
     def _registered(self, conditions: Sequence[Condition]) -> list[Condition]:

@@ -3,17 +3,19 @@
 Every query names its time range with literals built from `now` (never InfluxQL `now()`),
 so an evaluation is reproducible and tests can drive the engine with their own clock.
 Hourly means come from `api.voc.service.compliance`, the code behind the compliance
-endpoint, so alerts and reports apply the same validity rules.
+endpoint, so alerts and reports apply the same validity rules. Meter presence is
+`api.presence` and fuel figures are `api.fuel` (the engine calls them directly): no copies here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from api.alerts.rules import MeterRef, Peak, StackSeries
+from api.presence import FUTURE_SLACK
 from api.voc.queries import MINUTE_MEASUREMENT, REALTIME_MEASUREMENT
 from api.voc.rules import FLOW_FIELD, Limit, StackCompliance, limits_for
 from api.voc.service import compliance
@@ -24,8 +26,6 @@ from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
 
 # Real-time readings and the logger's minute data are both readings of the stack.
 VOC_SOURCES = f"{quote_ident(REALTIME_MEASUREMENT)}, {quote_ident(MINUTE_MEASUREMENT)}"
-# Readings may carry device times a little ahead of ours (ingest allows 5 min).
-FUTURE_SLACK = timedelta(minutes=5)
 
 
 def stack_limits(registry: Registry) -> dict[tuple[str, str], dict[str, Limit]]:
@@ -48,30 +48,6 @@ def recent_hours(
         return []
     end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return compliance(store, plants, end - timedelta(hours=hours), end, now)
-
-
-def last_seen(
-    store: InfluxStore, kinds: Iterable[str], now: datetime, lookback: timedelta
-) -> dict[tuple[str, str], datetime]:
-    """(plant, meter) -> time of its latest reading (any value, any flag) in the lookback."""
-    # A stack's logger may upload only minute data (real-time upload is optional in HJ 212).
-    names = sorted(set(kinds) | ({MINUTE_MEASUREMENT} if "voc" in kinds else set()))
-    if not names:
-        return {}
-    statements = ";".join(
-        f"SELECT * FROM {quote_ident(kind)} WHERE time >= {influx_time(now - lookback)} "
-        f"AND time <= {influx_time(now + FUTURE_SLACK)} "
-        f'GROUP BY "plant", "meter" ORDER BY time DESC LIMIT 1'
-        for kind in names
-    )
-    out: dict[tuple[str, str], datetime] = {}
-    for series_list in store.query_many(statements):
-        for s in series_list:
-            if s.values:
-                ts = datetime.fromtimestamp(s.values[0][0] / 1000, tz=UTC)
-                key = (s.tags["plant"], s.tags["meter"])
-                out[key] = max(ts, out.get(key, ts))
-    return out
 
 
 def peaks(

@@ -26,7 +26,8 @@ from api.alerts.model import (
     AlertKey,
     Condition,
 )
-from api.kpi import FirmRow
+from api.fuel.rules import FirmRow
+from api.presence import allowance_minutes, is_reporting
 from api.settings import AlertRules
 from api.voc.rules import (
     FLOW_FIELD,
@@ -38,7 +39,6 @@ from api.voc.rules import (
     local_hour_text,
 )
 
-DEFAULT_OFFLINE_MINUTES = 60.0
 # Alert texts give the plant's local time (its officers and loggers speak it).
 LOCAL_TIMEZONE = "Asia/Shanghai"
 
@@ -194,7 +194,7 @@ def offline(
     """A meter with no reading for longer than its kind's allowance (or none in the lookback)."""
     out = []
     for m in meters:
-        allowance_min = rules.offline_minutes.get(m.kind, DEFAULT_OFFLINE_MINUTES)
+        allowance_min = allowance_minutes(m.kind, rules.offline_minutes)
         seen = last_seen.get((m.plant, m.meter))
         key = AlertKey(METER_OFFLINE, m.plant, m.meter)
         if seen is None:
@@ -209,7 +209,7 @@ def offline(
             )
             continue
         silent_min = (now - seen).total_seconds() / 60
-        if silent_min > allowance_min:
+        if not is_reporting(seen, now, allowance_min):
             out.append(
                 Condition(
                     key,

@@ -14,8 +14,9 @@ from sqlalchemy import Engine
 from api.alerts.engine import AlertEngine, Clock, Evaluator, utc_now
 from api.alerts.lifecycle import Policy
 from api.alerts.notify import Channel, Dispatcher, InfluxChannel, MqttChannel, WebhookChannel
-from api.alerts.projection import CurrentShareProjection, ProjectionProvider
+from api.alerts.projection import HistoryProjection, ProjectionProvider
 from api.alerts.repo import AlertRepo
+from api.fuel.service import FuelCore
 from api.settings import ApiSettings
 from ingest.client import MqttClient
 from ingest.registry import Registry
@@ -76,12 +77,13 @@ def build_runtime(
     store = InfluxStore.from_settings(settings)
     repo = AlertRepo(db)
     holder = new_holder()
+    fuel = FuelCore.from_settings(settings, store, registry)
     evaluator = Evaluator(
         store,
         registry,
         settings.alert_rules,
-        settings.kpi,
-        projection or CurrentShareProjection(store, registry, settings.kpi),
+        fuel,
+        projection or HistoryProjection(fuel, registry),
         settings.timezone,
     )
     engine = AlertEngine(

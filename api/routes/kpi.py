@@ -15,18 +15,15 @@ from fastapi.responses import Response
 
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
 from api.export import KPI_COLUMNS, MEDIA_TYPE, to_csv
-from api.fuel import firm_fuels
-from api.kpi import FirmRow, gas_share
-from api.monthly import monthly_kpis, outlook
+from api.fuel.rules import FirmRow
+from api.fuel.service import FuelCore
 from api.ranges import check_instant
-from api.rollup import read_watermarks
 from api.schemas import (
     ERROR_RESPONSES,
     FuelTotals,
     GasShareAnswer,
     GasShareHistoryAnswer,
 )
-from api.usage import step_rules
 
 router = APIRouter(prefix="/api/v1/kpi", tags=["kpi"])
 MAX_WINDOW_DAYS = 366
@@ -59,8 +56,9 @@ async def get_gas_share(
     window = timedelta(days=window_days or definition.window_days)
     check_instant("window start", end - window)
     firms = registry.by_sector("stainless_steel")
-    fuels = await run_in_threadpool(firm_fuels, store, firms, end, window, definition)
-    result = gas_share(fuels, registry.gas_share_goal, definition)
+    core = FuelCore.from_settings(settings, store, registry)
+    kpi = await run_in_threadpool(core.kpi, firms, end, window)
+    result = kpi.share
     if format == "csv":
         return Response(
             to_csv(KPI_COLUMNS, [asdict(r) for r in result.rows]),
@@ -77,7 +75,22 @@ async def get_gas_share(
             **result.as_dict(),
             "active_firms": result.firms - result.counts["idle"],
             "totals": fuel_totals(result.rows),
-            "definition": definition.model_dump() | {"goal": registry.gas_share_goal},
+            "data_through": kpi.data_through.isoformat() if kpi.data_through else None,
+            "firm_data_through": {
+                plant: t.isoformat() if t else None for plant, t in kpi.firm_data_through.items()
+            },
+            "sources": [
+                {"source": s.source, "start": s.start.isoformat(), "end": s.end.isoformat()}
+                for s in kpi.sources
+            ],
+            "definition": definition.model_dump()
+            | {
+                "goal": registry.gas_share_goal,
+                "max_rate_per_hour": settings.max_rate_per_hour,
+                "max_gap_hours": settings.rollup_max_gap_hours,
+                "coverage": "reported hours / clock hours the window touches",
+                "step": "a register step counts in the interval of its later reading",
+            },
             "timezone": settings.timezone,
         }
     )
@@ -108,23 +121,11 @@ async def get_gas_share_history(
     now = datetime.now(UTC)
     chosen = year or now.astimezone(tz).year
     goal = registry.gas_share_goal
-
-    def compute() -> Any:
-        marks = read_watermarks(store)
-        return monthly_kpis(
-            store,
-            marks,
-            tz,
-            step_rules(settings),
-            settings.kpi,
-            registry.by_sector("stainless_steel"),
-            goal,
-            chosen,
-            now,
-        )
-
-    months = await run_in_threadpool(compute)
-    view = outlook(months, goal)
+    core = FuelCore.from_settings(settings, store, registry)
+    firms = registry.by_sector("stainless_steel")
+    months, view = await run_in_threadpool(core.history, firms, chosen, now)
+    year_end = min(now, months[-1].end) if months else now
+    through = await run_in_threadpool(core.latest_reading, firms, year_end, timedelta(days=366))
     return GasShareHistoryAnswer.model_validate(
         {
             "year": chosen,
@@ -160,13 +161,14 @@ async def get_gas_share_history(
                 "share_high": view.share_high,
             },
             "on_track": view.on_track,
+            "data_through": through.isoformat() if through else None,
             "firms_needed": view.firms_needed,
             "candidates": view.candidates,
             "definition": {
                 "month_window": "calendar month in local time; the current month to date",
                 "timezone": settings.timezone,
                 "source": "fuel_daily / fuel_hourly rollups, raw readings for the rest",
-                "coverage": "reported hours / hours in the month",
+                "coverage": "reported hours / clock hours of the month",
             },
         }
     )

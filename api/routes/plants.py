@@ -28,13 +28,14 @@ async def list_plants(
     """Every registered plant and meter with its last reading time."""
     now = datetime.now(UTC)
     last = await run_in_threadpool(last_readings, store, now)
+    offline = settings.alert_rules.offline_minutes
     return PlantsAnswer.model_validate(
         {
             "county": registry.county_name,
             "gas_share_goal": registry.gas_share_goal,
             "timezone": settings.timezone,
             "at": now.isoformat(),
-            "plants": [plant_view(p, last, now) for p in registry.plants],
+            "plants": [plant_view(p, last, now, offline) for p in registry.plants],
         }
     )
 
@@ -47,5 +48,9 @@ async def get_plant(
     now = datetime.now(UTC)
     last = await run_in_threadpool(last_readings, store, now, found.id)
     return PlantAnswer.model_validate(
-        {"at": now.isoformat(), "timezone": settings.timezone, **plant_view(found, last, now)}
+        {
+            "at": now.isoformat(),
+            "timezone": settings.timezone,
+            **plant_view(found, last, now, settings.alert_rules.offline_minutes),
+        }
     )

@@ -20,12 +20,11 @@ from api.deps import (
     StoreDep,
 )
 from api.export import MEDIA_TYPE, USAGE_COLUMNS, to_csv
+from api.fuel.service import FuelCore, Interval, Usage
 from api.ranges import resolve_window
-from api.rollup import read_watermarks
 from api.schemas import UsageAnswer, UsageTotals, error_responses
 from api.settings import ApiSettings
-from api.usage import Interval, step_rules, usage
-from ingest.registry import SECTORS
+from ingest.registry import SECTORS, Plant, Registry
 from ingest.store import InfluxStore
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
@@ -54,8 +53,9 @@ def _interval_dict(interval: Interval) -> dict[str, Any]:
 async def _answer(
     settings: ApiSettings,
     store: InfluxStore,
+    registry: Registry,
     what: dict[str, Any],
-    plants: list[str],
+    plants: list[Plant],
     start: datetime | None,
     end: datetime | None,
     every: str,
@@ -65,23 +65,15 @@ async def _answer(
     tz = ZoneInfo(settings.timezone)
     window = resolve_window(start, end, every, tz, datetime.now(UTC), settings.usage_max_buckets)
 
-    def compute() -> tuple[list[Interval], list[Any]]:
-        marks = read_watermarks(store)
-        return usage(
-            store,
-            marks,
-            tz,
-            step_rules(settings),
-            settings.kpi,
-            plants,
-            window.start,
-            window.end,
-            window.every,
-            window.offset,
-            window.first_bucket,
+    core = FuelCore.from_settings(settings, store, registry)
+
+    def compute() -> Usage:
+        return core.usage(
+            plants, window.start, window.end, window.every, window.offset, window.first_bucket
         )
 
-    rows, plan = await run_in_threadpool(compute)
+    answer = await run_in_threadpool(compute)
+    rows, plan = answer.intervals, answer.sources
     series = [_interval_dict(r) for r in rows]
     if fmt == "csv":
         return Response(
@@ -99,6 +91,7 @@ async def _answer(
             "units": {"gas": "m3", "coal": "kg", "kgce": "kg standard coal", "co2": "kg"},
             "intervals": series,
             "totals": usage_totals(series),
+            "data_through": answer.data_through.isoformat() if answer.data_through else None,
             "sources": [
                 {"source": s.source, "start": s.start.isoformat(), "end": s.end.isoformat()}
                 for s in plan
@@ -127,6 +120,7 @@ async def plant_usage(
     found: KnownPlantDep,
     settings: SettingsDep,
     store: StoreDep,
+    registry: RegistryDep,
     start: StartQuery = None,
     end: EndQuery = None,
     every: EveryQuery = "1d",
@@ -136,8 +130,9 @@ async def plant_usage(
     return await _answer(
         settings,
         store,
+        registry,
         {"plant": found.id, "name": found.name, "sector": found.sector},
-        [found.id],
+        [found],
         start,
         end,
         every,
@@ -162,8 +157,8 @@ async def sector_usage(
     format: FormatQuery = "json",
 ) -> Any:
     """Gas m³, coal kg, kgce and CO2 of all registered plants of a sector, per interval."""
-    plants = [p.id for p in registry.by_sector(sector)]
-    what = {"sector": sector, "plants": plants}
+    plants = list(registry.by_sector(sector))
+    what = {"sector": sector, "plants": [p.id for p in plants]}
     return await _answer(
-        settings, store, what, plants, start, end, every, format, f"usage-{sector}.csv"
+        settings, store, registry, what, plants, start, end, every, format, f"usage-{sector}.csv"
     )

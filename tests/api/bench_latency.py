@@ -13,20 +13,14 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app, rollup_job
-from api.consumption import StepRules
-from api.history import firm_fuels_from_sums
-from api.kpi import gas_share
-from api.ranges import HOUR, plan_segments
-from api.rollup import read_watermarks
+from api.fuel.service import FuelCore
 from api.settings import ApiSettings
-from api.usage import query_sums
 from ingest.store import InfluxStore
 from scripts.devstack import free_port, influxd_server
 from tests.builders import RegistryBuilder
@@ -133,16 +127,12 @@ def run(tmp: Path, port: int, firms: int, days: int) -> None:
         assert resp.status_code == 200, resp.text
         return resp.json()
 
-    rules = StepRules({"gas": 20_000.0, "coal": 50_000.0}, timedelta(hours=24))
-    plants = [p for p in client.app.state.registry.plants]  # type: ignore[attr-defined]
+    county = client.app.state.registry  # type: ignore[attr-defined]
+    plants = list(county.plants)
+    core = FuelCore.from_settings(settings, store, county)
 
     def kpi_from_rollups() -> object:
-        marks = read_watermarks(store)
-        w_end, w_start = end, end - timedelta(days=30)
-        plan = plan_segments(w_start, w_end, ZoneInfo("Asia/Shanghai"), marks.hourly, marks.daily)
-        (sums,) = query_sums(store, [plan], rules, [p.id for p in plants], True)
-        fuels = firm_fuels_from_sums(plants, sums, int((w_end - w_start) / HOUR))
-        return gas_share(fuels, 0.5, settings.kpi)
+        return core.kpi(plants, end, timedelta(days=30))
 
     figures: dict[str, float] = {}
 

@@ -20,9 +20,11 @@ import pytest
 from api.alerts.engine import AlertEngine, Evaluator
 from api.alerts.lifecycle import Policy
 from api.alerts.model import AlertConflict, AlertKey
-from api.alerts.projection import CurrentShareProjection
+from api.alerts.projection import HistoryProjection
 from api.alerts.repo import AlertRepo
 from api.db import connect
+from api.fuel.rules import StepRules
+from api.fuel.service import FuelCore
 from api.settings import AlertRules, KpiDefinition
 from ingest.points import reading_lines
 from ingest.registry import Registry
@@ -36,6 +38,13 @@ T = datetime(2026, 3, 2, 10, 7, tzinfo=UTC)
 HOUR = datetime(2026, 3, 2, 9, tzinfo=UTC)  # the last completed hour at T
 POLICY = Policy(raise_after=2, hold_off=timedelta(minutes=10), reopen_window=timedelta(hours=1))
 KPI = KpiDefinition(window_days=1)
+STEPS = StepRules({"gas": 20_000.0, "coal": 50_000.0}, timedelta(hours=24))
+
+
+def fuel_core(store: InfluxStore, registry: Registry) -> FuelCore:
+    return FuelCore(store, "Asia/Shanghai", STEPS, KPI, registry.gas_share_goal)
+
+
 REGISTRY = (
     RegistryBuilder(county="Test")
     .plant(
@@ -99,9 +108,11 @@ def county_readings() -> dict[tuple[str, str], list[Reading]]:
     for stack in ("stack-1", "stack-2"):
         out[("sl-002", stack)] = [r(minute(m), {"dmf_mgm3": 5.0 + m}) for m in range(40, 51)]
     # ss-001: on gas for a day, then 25 kg of coal per 15 min over the last 6 h (600 kg)
-    # ss-002: on coal; its gas meter silent for the last 61 min
+    # ss-002: on coal; its gas meter silent for the last 61 min. Both report since before
+    # the local month began (43 h before T), so March to date is the history's one month:
+    # no firm on gas there, and the projection (one month: flat) is a share of 0.
     step = timedelta(minutes=15)
-    times = [T - timedelta(hours=31) + i * step for i in range(125)]
+    times = [T - timedelta(hours=43) + i * step for i in range(173)]
     coal_from = T - timedelta(hours=6)
     out[("ss-001", "gas-1")] = [r(t, {"volume_m3": 1000.0 + 10 * i}) for i, t in enumerate(times)]
     out[("ss-001", "coal-1")] = [
@@ -157,8 +168,9 @@ def make_engine(
     url = f"sqlite:///{tmp_path}/alerts.db"
 
     def make(clock: Clock, holder: str = "engine-a", lease_seconds: float = 60) -> AlertEngine:
+        core = fuel_core(county, registry)
         evaluator = Evaluator(
-            county, registry, AlertRules(), KPI, CurrentShareProjection(county, registry, KPI)
+            county, registry, AlertRules(), core, HistoryProjection(core, registry)
         )
         return AlertEngine(
             AlertRepo(connect(url)),
@@ -190,8 +202,9 @@ def test_every_kind_raises_from_crafted_readings(make_engine: Callable[..., Aler
     assert by_key[AlertKey("voc_hourly_exceedance", "sl-001", "stack-1", "dmf_mgm3")].value == 25.0
     assert by_key[SPIKE].value == 50.0 and by_key[SPIKE].limit == 40.0
     assert by_key[OFFLINE].value == pytest.approx(17.5)
-    # window (10:07:30 - 6 h, 10:07:30]: readings 04:22..10:07 -> 23 steps of 25 kg inside it
-    assert by_key[AlertKey("coal_after_conversion", "ss-001")].value == pytest.approx(575.0)
+    # window [10:07:30 - 6 h, 10:07:30): readings 04:22..10:07 -> 24 steps of 25 kg whose later
+    # reading lies in it (SPEC section 6: the step into the window from 04:07 belongs to it)
+    assert by_key[AlertKey("coal_after_conversion", "ss-001")].value == pytest.approx(600.0)
     assert by_key[AlertKey("gas_share_off_track", "_county")].value == 0.0
     clock.advance(seconds=30)
     assert engine.tick() == []  # still holding: no new events, no duplicates
@@ -397,7 +410,8 @@ class FixedProjection:
 def test_projection_provider_is_swappable(
     county: InfluxStore, registry: Registry, share: float | None, raised: bool
 ) -> None:
-    evaluator = Evaluator(county, registry, AlertRules(), KPI, FixedProjection(share))
+    core = fuel_core(county, registry)
+    evaluator = Evaluator(county, registry, AlertRules(), core, FixedProjection(share))
     found, evaluated = evaluator.slow(T)
     assert "gas_share_off_track" in evaluated
     off_track = [c for c in found if c.key.kind == "gas_share_off_track"]

@@ -19,7 +19,7 @@ from api.alerts.model import (
     Condition,
 )
 from api.alerts.rules import MeterRef, Peak, StackSeries
-from api.kpi import FirmRow
+from api.fuel.rules import FirmRow
 from api.settings import AlertRules
 from api.voc.rules import (
     HOUR_MS,

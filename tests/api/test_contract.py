@@ -7,8 +7,8 @@ import pytest
 from api.alerts.model import AlertConflict, AlertNotFound
 from api.app import create_app
 from api.errors import PayloadTooLarge, status_of
+from api.fuel.rules import FirmRow
 from api.keys import InvalidKeyRequest, UnknownKey
-from api.kpi import FirmRow
 from api.push import PushRefused, PushUnavailable
 from api.ranges import RangeError
 from api.routes.kpi import fuel_totals

@@ -7,11 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.history import candidates, firm_fuels_from_sums, project
-from api.kpi import FirmFuel, FirmRow, gas_share
-from api.monthly import Month, outlook
+from api.fuel.outlook import Month, candidates, outlook, project
+from api.fuel.rules import Firm, FirmFuel, FirmRow, Sums, firm_fuel, gas_share
 from api.settings import KpiDefinition
-from ingest.registry import Meter, Plant
 
 
 def test_perfect_line_has_a_zero_width_interval() -> None:
@@ -70,24 +68,20 @@ def test_candidates_mixed_first_then_coal_by_gas_fraction() -> None:
     assert [r.plant for r in candidates(rows, 2)] == ["d", "b"]
 
 
-def test_firm_fuels_from_sums_takes_the_least_covered_meter() -> None:
-    plant = Plant(
-        "ss-a",
-        "A",
-        "stainless_steel",
-        (Meter("g1", "gas"), Meter("g2", "gas"), Meter("c1", "coal")),
-    )
-    gas_only = Plant("ss-b", "B", "stainless_steel", (Meter("g1", "gas"),))
-    # (consumption, readings, hours, resets, implausible)
+def test_firm_fuel_takes_the_least_covered_meter() -> None:
+    firm = Firm("ss-a", "A", ("g1", "g2"), ("c1",))
+    gas_only = Firm("ss-b", "B", ("g1",), ())
     sums = {
-        ("gas", "ss-a", "g1", 0): [100.0, 40.0, 10.0, 0.0, 0.0],
-        ("gas", "ss-a", "g2", 0): [50.0, 40.0, 7.0, 0.0, 0.0],
-        ("coal", "ss-a", "c1", 0): [20.0, 40.0, 10.0, 0.0, 0.0],
-        ("gas", "ss-b", "g1", 0): [5.0, 40.0, 10.0, 0.0, 0.0],
+        ("gas", "ss-a", "g1"): Sums(100.0, 40, 10),
+        ("gas", "ss-a", "g2"): Sums(50.0, 40, 7),
+        ("coal", "ss-a", "c1"): Sums(20.0, 40, 10),
+        ("gas", "ss-b", "g1"): Sums(5.0, 40, 10),
     }
-    a, b = firm_fuels_from_sums([plant, gas_only], sums, hours_in_window=10)
-    assert a == FirmFuel("ss-a", "A", 150.0, 20.0, 0.7, 1.0)
-    assert b == FirmFuel("ss-b", "B", 5.0, None, 1.0, 0.0)
+    assert firm_fuel(firm, sums, hours=10) == FirmFuel("ss-a", "A", 150.0, 20.0, 0.7, 1.0)
+    assert firm_fuel(gas_only, sums, hours=10) == FirmFuel("ss-b", "B", 5.0, None, 1.0, 0.0)
+    # A meter with no sums at all reported in no hour.
+    silent = Firm("ss-c", "C", ("g1",), ("c1",))
+    assert firm_fuel(silent, sums, hours=10) == FirmFuel("ss-c", "C", 0.0, 0.0, 0.0, 0.0)
 
 
 def month(number: int, gas_firms: int, complete: bool, unknown: int = 0) -> Month:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.kpi import FirmFuel, classify, gas_share
+from api.fuel.rules import FirmFuel, classify, gas_share
 from api.settings import KpiDefinition
 
 D = KpiDefinition()

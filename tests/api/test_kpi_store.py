@@ -1,4 +1,8 @@
-"""The gas-share KPI against a real InfluxDB, with hand-computed expectations per firm."""
+"""The gas-share KPI against a real InfluxDB, with hand-computed expectations per firm.
+
+Each case runs twice: from raw registers (nothing rolled up) and after the real rollup job
+(the KPI then reads daily/hourly rollups plus raw edges): both must give the same rows.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from api.fuel import firm_fuels
-from api.kpi import gas_share
-from api.settings import KpiDefinition
-from ingest.registry import parse_registry
+from api.app import rollup_job
+from api.fuel import queries
+from api.fuel.rollup import Watermarks, write_watermarks
+from api.fuel.rules import COAL_REMOVED, ConversionFact, GasShare
+from api.fuel.service import FuelCore
+from api.settings import ApiSettings
+from ingest.registry import Registry, parse_registry
 from ingest.store import InfluxStore
 from tests.api.conftest import ADMIN, FUEL_METERS, register_lines, registry_toml
 
@@ -22,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 AT = datetime(2026, 3, 31, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-START = AT - 24 * HOUR  # window_days = 1: 24 hourly readings, 23 steps inside the window
+START = AT - 24 * HOUR  # window_days = 1: 24 hourly readings, 23 steps after the first
 N = 24
 FLAT = [500.0] * N
 
@@ -63,7 +70,8 @@ def write_county(store: InfluxStore) -> None:
         if coal is not None:
             lines += register_lines("coal", plant, "coal-1", START, HOUR, coal)
     lines += register_lines("gas", MISSING_METER, "gas-1", START, HOUR, ramp(10))
-    # Before and after the window: must not leak in (the step into the window is not counted).
+    # Before and after the window. SPEC section 6: the step into the window belongs to it
+    # (its later reading is inside): 0 -> 1000 m3 in an hour counts; the reading at AT does not.
     lines += register_lines("gas", "ss-gas", "gas-1", START - HOUR, HOUR, [0.0])
     lines += register_lines("gas", "ss-gas", "gas-1", AT, HOUR, [99_999.0])
     # A plant in the data but not in the registry is not a firm of the KPI.
@@ -72,7 +80,7 @@ def write_county(store: InfluxStore) -> None:
 
 
 EXPECTED = {
-    "ss-gas": ("gas", 230.0, 0.0),
+    "ss-gas": ("gas", 1230.0, 0.0),
     "ss-coal": ("coal", 0.0, 2300.0),
     "ss-mixed": ("mixed", 230.0, 230.0),
     "ss-edge": ("gas", 23 * 6.4287, 23 * 1.2143),
@@ -84,12 +92,23 @@ EXPECTED = {
 }
 
 
-def test_every_status_from_real_influxdb(store: InfluxStore) -> None:
+def kpi_of(store: InfluxStore, registry: Registry, rolled: bool, at: datetime = AT) -> GasShare:
+    settings = ApiSettings(influx_db=store.database)
+    if rolled:
+        rollup_job(settings, store).roll(START - 2 * HOUR, AT + 2 * HOUR)
+        write_watermarks(store, Watermarks(AT + 2 * HOUR, AT + 2 * HOUR))
+    core = FuelCore.from_settings(settings, store, registry)
+    kpi = core.kpi(registry.by_sector("stainless_steel"), at, timedelta(days=1))
+    if rolled:
+        assert {s.source for s in kpi.sources} >= {"hourly"}, kpi.sources
+    return kpi.share
+
+
+@pytest.mark.parametrize("rolled", [False, True], ids=["raw", "rollups"])
+def test_every_status_from_real_influxdb(store: InfluxStore, rolled: bool) -> None:
     write_county(store)
     registry = parse_registry(tomllib.loads(kpi_registry()))
-    d = KpiDefinition()
-    fuels = firm_fuels(store, registry.by_sector("stainless_steel"), AT, timedelta(days=1), d)
-    result = gas_share(fuels, registry.gas_share_goal, d)
+    result = kpi_of(store, registry, rolled)
     rows = {r.plant: r for r in result.rows}
     assert set(rows) == set(EXPECTED)
     for plant, (status, gas_m3, coal_kg) in EXPECTED.items():
@@ -110,8 +129,9 @@ def test_every_status_from_real_influxdb(store: InfluxStore) -> None:
     assert result.meets_goal is False
 
 
-def test_partly_silent_meter_is_unknown_below_80_percent(store: InfluxStore) -> None:
-    # 19 of 24 hourly buckets covered = 79 % -> unknown; 20 of 24 = 83 % -> known
+@pytest.mark.parametrize("rolled", [False, True], ids=["raw", "rollups"])
+def test_partly_silent_meter_is_unknown_below_80_percent(store: InfluxStore, rolled: bool) -> None:
+    # 19 of 24 hours reported = 79 % -> unknown; 20 of 24 = 83 % -> known
     lines = register_lines("gas", "ss-a", "gas-1", START, HOUR, ramp(10)[:19])
     lines += register_lines("coal", "ss-a", "coal-1", START, HOUR, FLAT)
     lines += register_lines("gas", "ss-b", "gas-1", START, HOUR, ramp(10)[:20])
@@ -119,8 +139,7 @@ def test_partly_silent_meter_is_unknown_below_80_percent(store: InfluxStore) -> 
     store.write_lines(lines)
     toml = registry_toml({p: ("stainless_steel", FUEL_METERS) for p in ("ss-a", "ss-b")})
     registry = parse_registry(tomllib.loads(toml))
-    fuels = firm_fuels(store, registry.plants, AT, timedelta(days=1), KpiDefinition())
-    result = gas_share(fuels, 0.5, KpiDefinition())
+    result = kpi_of(store, registry, rolled)
     assert [r.status for r in result.rows] == ["unknown", "gas"]
     assert result.rows[0].reason == "gas meter silent for 21% of the window"
 
@@ -138,6 +157,10 @@ def test_gas_share_over_http_json_and_csv(
     assert body["counts"] == {"gas": 4, "mixed": 1, "coal": 1, "idle": 1, "unknown": 2}
     assert body["firms_needed"] == 1
     assert body["definition"]["goal"] == 0.6
+    # Freshness: the last reading inside the window (the one at `at` is outside it).
+    assert body["data_through"] == "2026-03-30T23:00:00+00:00"
+    assert body["firm_data_through"]["ss-gas"] == "2026-03-30T23:00:00+00:00"
+    assert body["firm_data_through"]["ss-silent"] is None  # its gas meter never reported
     assert {r["plant"]: r["status"] for r in body["rows"]} == {
         p: s for p, (s, _, _) in EXPECTED.items()
     }
@@ -152,3 +175,42 @@ def test_gas_share_over_http_json_and_csv(
     assert by_plant["ss-coal"]["coal_kg"] == "2300.0"
     assert by_plant["ss-idle"]["gas_fraction"] == ""
     assert len(rows) == len(EXPECTED)
+
+
+def test_recorded_coal_removal_judges_a_firm_without_coal_meter_on_gas(store: InfluxStore) -> None:
+    write_county(store)
+    registry = parse_registry(tomllib.loads(kpi_registry()))
+    settings = ApiSettings(influx_db=store.database)
+    firms = registry.by_sector("stainless_steel")
+    removed = ConversionFact(MISSING_METER, COAL_REMOVED, START - timedelta(days=3))
+    inside = ConversionFact(MISSING_METER, COAL_REMOVED, START + HOUR)  # not before the window
+    for facts, status in (((), "unknown"), ((inside,), "unknown"), ((removed,), "gas")):
+        core = FuelCore.from_settings(settings, store, registry, facts)
+        rows = {r.plant: r for r in core.kpi(firms, AT, timedelta(days=1)).share.rows}
+        assert rows[MISSING_METER].status == status, facts
+
+
+def test_a_county_too_big_for_a_plant_filter_reads_all_and_keeps_its_firms(
+    store: InfluxStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past PLANT_FILTER_MAX firms the queries read every plant; `ss-ghost` must stay out."""
+    write_county(store)
+    registry = parse_registry(tomllib.loads(kpi_registry()))
+    expected = kpi_of(store, registry, rolled=True)
+    monkeypatch.setattr(queries, "PLANT_FILTER_MAX", 0)
+    assert kpi_of(store, registry, rolled=True) == expected
+    settings = ApiSettings(influx_db=store.database)
+    core = FuelCore.from_settings(settings, store, registry)
+    kpi = core.kpi(registry.by_sector("stainless_steel"), AT, timedelta(days=1))
+    assert "ss-ghost" not in kpi.firm_data_through
+
+
+def test_data_through_finds_meters_silent_for_more_than_a_day(store: InfluxStore) -> None:
+    write_county(store)
+    registry = parse_registry(tomllib.loads(kpi_registry()))
+    core = FuelCore.from_settings(ApiSettings(influx_db=store.database), store, registry)
+    kpi = core.kpi(registry.by_sector("stainless_steel"), AT + 2 * 24 * HOUR, timedelta(days=3))
+    assert kpi.data_through == AT  # ss-gas's reading at AT, two days before the window's end
+    assert kpi.firm_data_through["ss-gas"] == AT - HOUR  # its coal meter stopped an hour earlier
+    assert kpi.firm_data_through["ss-coal"] == AT - HOUR
+    assert kpi.firm_data_through["ss-silent"] is None

@@ -1,4 +1,8 @@
-"""Rollups against a real InfluxDB: hand-computed hourly/daily points, idempotence, late data."""
+"""Rollups against a real InfluxDB: hand-computed hourly/daily points, idempotence, late data.
+
+Late readings are written as the collector writes them (`ingest.dirty.write_readings`, with
+their dirty marks): the next pass re-rolls exactly the hours they touch, whatever their age.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.consumption import StepRules
-from api.rollup import RollupJob, Watermarks, read_watermarks
+from api.fuel import rollup
+from api.fuel.rollup import RollupJob, Watermarks, read_watermarks
+from api.fuel.rules import StepRules
 from api.settings import KpiDefinition
+from ingest.dirty import write_readings
 from ingest.store import InfluxStore
 
 pytestmark = pytest.mark.integration
@@ -64,6 +70,13 @@ def job(store: InfluxStore, now: datetime) -> RollupJob:
     return RollupJob(store, KpiDefinition(), RULES, "Asia/Shanghai", clock=lambda: now)
 
 
+def arrive_late(
+    store: InfluxStore, kind: str, meter: str, field: str, points: list[tuple[int, float]]
+) -> None:
+    """Readings written as the collector writes them: with their dirty marks."""
+    write_readings(store, lines(kind, meter, field, points))
+
+
 def hourly(store: InfluxStore, kind: str) -> dict[datetime, tuple[float, int, int, int]]:
     (series,) = store.query(
         'SELECT "consumption", "readings", "resets", "implausible_steps" FROM "fuel_hourly" '
@@ -78,10 +91,12 @@ def hourly(store: InfluxStore, kind: str) -> dict[datetime, tuple[float, int, in
 def test_catch_up_writes_hand_computed_hourly_and_daily_points(store: InfluxStore) -> None:
     write_raw(store)
     now = datetime(2026, 3, 3, 0, 20, tzinfo=UTC)
-    marks = job(store, now).run_pass()
-    assert marks == Watermarks(
-        datetime(2026, 3, 3, tzinfo=UTC), datetime(2026, 3, 2, 16, tzinfo=UTC)
+    marks = job(store, now).run_pass().watermarks
+    assert (marks.hourly, marks.daily) == (
+        datetime(2026, 3, 3, tzinfo=UTC),
+        datetime(2026, 3, 2, 16, tzinfo=UTC),
     )
+    assert marks.cursor is not None
     assert read_watermarks(store) == marks
     assert hourly(store, "gas") == GAS_HOURS
     assert hourly(store, "coal") == COAL_HOURS
@@ -125,28 +140,56 @@ def test_late_reading_is_rerolled_by_the_next_pass(store: InfluxStore) -> None:
     write_raw(store)
     job(store, T0 + timedelta(hours=4, minutes=10)).run_pass()
     assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (20.0, 3, 0, 1)
-    # A reading for 03:45 arrives late: the next pass re-rolls the last hours.
-    store.write_lines(lines("gas", "gas-1", "volume_m3", [(225, 50_085)]))
-    marks = job(store, T0 + timedelta(hours=5, minutes=5)).run_pass()
-    assert marks.hourly == T0 + timedelta(hours=5)
+    # A reading for 03:45 arrives minutes late: the next pass re-rolls its hour.
+    arrive_late(store, "gas", "gas-1", "volume_m3", [(225, 50_085)])
+    report = job(store, T0 + timedelta(hours=5, minutes=5)).run_pass()
+    assert report.watermarks.hourly == T0 + timedelta(hours=5)
+    assert report.marks == 1
     assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (30.0, 4, 0, 1)
 
 
-def test_old_backfill_needs_a_reroll_since(store: InfluxStore) -> None:
+def test_backfill_months_late_is_rerolled_without_an_operator(store: InfluxStore) -> None:
     write_raw(store)
-    now = datetime(2026, 3, 5, tzinfo=UTC)
+    now = datetime(2026, 7, 5, tzinfo=UTC)  # four months after the data
     job(store, now).run_pass()
-    store.write_lines(lines("gas", "gas-1", "volume_m3", [(225, 50_085)]))
-    job(store, now).run_pass()  # re-rolls only the last 6 hours
-    assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (20.0, 3, 0, 1)
-    job(store, now).reroll_since(T0)
+    arrive_late(store, "gas", "gas-1", "volume_m3", [(225, 50_085)])
+    report = job(store, now).run_pass()
+    assert report.oldest_hour == T0 + timedelta(hours=3)
     assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (30.0, 4, 0, 1)
     (day,) = store.query('SELECT "consumption" FROM "fuel_daily" WHERE "kind" = \'gas\'')
     assert day.values[0][1] == 130.0
+    # Nothing else arrived: the pass after re-rolls nothing (only marks within the safety lag).
+    assert job(store, now).run_pass().hours <= report.hours
+
+
+def test_late_reading_inside_a_silence_re_rolls_the_next_readings_hour(store: InfluxStore) -> None:
+    write_raw(store)
+    now = datetime(2026, 3, 4, tzinfo=UTC)
+    job(store, now).run_pass()
+    assert hourly(store, "coal")[T0 + timedelta(hours=31)] == (0.0, 1, 0, 0)
+    # The logger backfills one reading in the 30 h silence: 500 -> 550 (hour 20) -> 600
+    # (hour 31). Hour 31 gets no new reading, yet its step now bridges 11.5 h and counts.
+    arrive_late(store, "coal", "coal-1", "mass_kg", [(60 * 20, 550)])
+    job(store, now).run_pass()
+    coal = hourly(store, "coal")
+    assert coal[T0 + timedelta(hours=20)] == (50.0, 1, 0, 0)
+    assert coal[T0 + timedelta(hours=31)] == (50.0, 1, 0, 0)
+
+
+def test_operator_reroll_since_repairs_unmarked_writes(store: InfluxStore) -> None:
+    write_raw(store)
+    now = datetime(2026, 3, 5, tzinfo=UTC)
+    job(store, now).run_pass()
+    # Written around the collector (no marks): only an operator's re-roll sees it.
+    store.write_lines(lines("gas", "gas-1", "volume_m3", [(225, 50_085)]))
+    job(store, now).run_pass()
+    assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (20.0, 3, 0, 1)
+    job(store, now).reroll_since(T0)
+    assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (30.0, 4, 0, 1)
 
 
 def test_empty_database_rolls_nothing(store: InfluxStore) -> None:
-    assert job(store, T0).run_pass() == Watermarks(None, None)
+    assert job(store, T0).run_pass().watermarks == Watermarks(None, None)
     assert store.query('SELECT count("consumption") FROM "fuel_hourly"') == []
 
 
@@ -164,8 +207,26 @@ def test_rollup_cli(
     assert main(["rollup"]) == 0
     assert "rolled up until" in capsys.readouterr().out
     assert hourly(store, "gas") == GAS_HOURS
-    store.write_lines(lines("gas", "gas-1", "volume_m3", [(225, 50_085)]))
+    store.write_lines(lines("gas", "gas-1", "volume_m3", [(225, 50_085)]))  # no marks
     assert main(["rollup", "--since", "2026-03-01T08:00:00+08:00"]) == 0
     assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (30.0, 4, 0, 1)
     assert main(["rollup", "--since", "2026-03-01"]) == 2
     assert "needs a UTC offset" in capsys.readouterr().err
+
+
+def test_a_county_is_rolled_up_a_batch_of_plants_at_a_time(
+    store: InfluxStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_raw(store)
+    other = [
+        line.replace("plant=ss-a", "plant=ss-b") for line in lines("gas", "gas-1", "volume_m3", GAS)
+    ]
+    store.write_lines(other)
+    monkeypatch.setattr(rollup, "PLANTS_PER_QUERY", 1)
+    job(store, datetime(2026, 3, 3, tzinfo=UTC)).run_pass()
+    assert hourly(store, "gas") == GAS_HOURS
+    assert hourly(store, "coal") == COAL_HOURS
+    (count,) = store.query(
+        'SELECT count("consumption") FROM "fuel_hourly" WHERE "plant" = \'ss-b\''
+    )
+    assert count.values[0][1] == len(GAS_HOURS)

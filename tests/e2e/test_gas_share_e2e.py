@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
 STEP = timedelta(minutes=15)
-READINGS_IN_WINDOW = 96  # one day of 15-minute readings -> 95 steps inside the window
+READINGS_IN_WINDOW = 96  # one day of 15-minute readings -> 96 steps whose later reading is in it
 # plant -> (gas m3 per step, coal kg per step, gas meter reports?)
 FIRMS = {
     "ss-gas-a": (10.0, 0.0, True),
@@ -130,7 +130,8 @@ def test_gas_share_from_mqtt_to_api(
         "ss-idle": "idle",
         "ss-silent": "unknown",
     }
-    steps = READINGS_IN_WINDOW - 1
+    # SPEC section 6: the step into the window (from the reading before it) belongs to it.
+    steps = READINGS_IN_WINDOW
     assert rows["ss-gas-a"]["gas_m3"] == pytest.approx(steps * 10.0)
     assert rows["ss-coal"]["coal_kg"] == pytest.approx(steps * 30.0)
     assert rows["ss-mixed"]["gas_fraction"] == pytest.approx(12.143 / (12.143 + 7.143), rel=1e-4)

@@ -10,15 +10,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import Process, wait_until
-from tests.ingest.faults import Collector, Publisher, assert_all_stored_once, private_stack, stored
+from tests.ingest.faults import (
+    DATABASE,
+    Collector,
+    Publisher,
+    assert_all_stored_once,
+    private_stack,
+    stored,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MESSAGES = 3000
 RATE_PER_SECOND = 1000.0
+
+
+def dirty_points(influx_url: str) -> int:
+    """Readings counted by the `rollup_dirty` marks written with them (ingest/dirty.py)."""
+    resp = httpx.post(
+        f"{influx_url}/query",
+        data={"db": DATABASE, "q": 'SELECT sum("points") FROM "rollup_dirty"'},
+        timeout=10,
+    )
+    series = resp.json()["results"][0].get("series") or [{"values": [[0, 0]]}]
+    return int(series[0]["values"][0][1])
 
 
 def test_influxdb_stopped_and_restarted_mid_stream(
@@ -39,6 +58,8 @@ def test_influxdb_stopped_and_restarted_mid_stream(
         metrics = collector.metrics() or {}
         assert metrics["replayed"] > 0 and metrics["replayed"] == metrics["spooled"]
         assert metrics["received"] >= MESSAGES
+        # Every reading, live or replayed from the spool, marked its hour for the rollups.
+        assert dirty_points(stack.influx_url) >= sent
 
 
 def test_collector_sigkilled_mid_stream_and_restarted(

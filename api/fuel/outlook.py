@@ -1,4 +1,7 @@
-"""Monthly gas-share history, the year-end projection and conversion candidates (pure).
+"""The year-end projection and conversion candidates from the monthly history (pure).
+
+This is the one projection: the history endpoint, the `gas_share_off_track` alert, the
+web page and reports all read `outlook(months, goal)`.
 
 Each month's KPI is computed over the calendar month in local time (the month-to-date for
 the current month). The projection fits a straight line, by least squares, to the number
@@ -11,12 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
-from api.consumption import SUM_FIELDS, Key
-from api.kpi import FirmFuel, FirmRow
-from ingest.registry import Plant
+from api.fuel.rules import FirmRow, GasShare
 
 YEAR_END_MONTH = 12
 # Two-sided 95 % quantiles of Student's t by degrees of freedom (1..12; beyond: normal).
@@ -36,35 +38,7 @@ T95 = {
 }
 NORMAL95 = 1.960
 CANDIDATE_STATUSES = ("mixed", "coal")
-
-
-def firm_fuels_from_sums(
-    plants: Sequence[Plant], sums: dict[Key, list[float]], hours_in_window: int
-) -> list[FirmFuel]:
-    """Per-firm gas m³, coal kg and coverage (reported hours / hours) from per-meter sums."""
-    consumption, hours = SUM_FIELDS.index("consumption"), SUM_FIELDS.index("hours")
-    out = []
-    for plant in plants:
-        used: dict[str, float | None] = {}
-        covered: dict[str, float] = {}
-        for kind in ("gas", "coal"):
-            meters = plant.meters_of(kind)
-            if not meters:
-                used[kind], covered[kind] = None, 0.0
-                continue
-            found = [sums.get((kind, plant.id, m.id, 0)) for m in meters]
-            used[kind] = sum(v[consumption] for v in found if v)
-            # A firm is only as well covered as its least-reporting meter of that fuel.
-            covered[kind] = min(
-                min(1.0, v[hours] / hours_in_window) if v and hours_in_window else 0.0
-                for v in found
-            )
-        out.append(
-            FirmFuel(
-                plant.id, plant.name, used["gas"], used["coal"], covered["gas"], covered["coal"]
-            )
-        )
-    return out
+CANDIDATES_AT_LEAST = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +95,71 @@ def candidates(rows: Sequence[FirmRow], limit: int) -> list[FirmRow]:
         key=lambda r: (CANDIDATE_STATUSES.index(r.status), -(r.gas_fraction or 0.0), r.plant),
     )
     return ranked[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    """One month's KPI over [start, end); `complete` once the month is over."""
+
+    month: str
+    start: datetime
+    end: datetime
+    complete: bool
+    kpi: GasShare
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """Where the year is heading: projection against the goal and who to convert next."""
+
+    projection: Projection | None
+    active_firms: int
+    projected_share: float | None
+    share_low: float | None
+    share_high: float | None
+    on_track: bool | None
+    firms_needed: int
+    candidates: list[dict[str, object]]
+
+
+def outlook(months: list[Month], goal: float) -> Outlook:
+    """Fit on complete months with data (else the current one) and rank candidates.
+
+    Months in which every firm is `unknown` (before monitoring began) carry no evidence.
+    """
+    informative = [m for m in months if m.kpi.counts["unknown"] < m.kpi.firms]
+    fitted = [m for m in informative if m.complete] or informative[-1:]
+    if not fitted:
+        return Outlook(None, 0, None, None, None, None, 0, [])
+    latest = informative[-1].kpi
+    active = latest.firms - latest.counts["idle"]
+    projection = project(
+        [int(m.month[-2:]) for m in fitted], [m.kpi.counts["gas"] for m in fitted], active
+    )
+
+    def share(value: float | None) -> float | None:
+        return None if value is None or active == 0 else value / active
+
+    assert projection is not None
+    projected = share(projection.gas_firms)
+    chosen = candidates(latest.rows, max(CANDIDATES_AT_LEAST, latest.firms_needed))
+    return Outlook(
+        projection,
+        active,
+        projected,
+        share(projection.low),
+        share(projection.high),
+        None if projected is None else projected >= goal,
+        latest.firms_needed,
+        [
+            {
+                "plant": r.plant,
+                "name": r.name,
+                "status": r.status,
+                "gas_fraction": r.gas_fraction,
+                "coal_kg": r.coal_kg,
+                "co2_kg": r.co2_kg,
+            }
+            for r in chosen
+        ],
+    )

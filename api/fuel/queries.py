@@ -1,0 +1,604 @@
+"""The only fuel InfluxQL: consumption in buckets from raw registers or rollups, and the rest.
+
+The step rule is `api.fuel.rules` (SPEC section 6); the statements here compute the same
+sums inside InfluxDB so only aggregated rows travel.
+
+Consumption is the sum of non-negative steps of a cumulative register: a drop (reset,
+meter replaced) starts a new baseline and is counted in `resets`; a step faster than the
+plausible maximum is an implausible jump, counted in `implausible_steps` and not in
+consumption; a step bridging more than `max_gap` of silence is not attributed at all.
+
+A step belongs to the bucket holding its later reading, so buckets add up: the sum of
+hourly consumptions is the consumption of the day. To see the step into a bucket's first
+reading, raw statements read `max_gap` before the range; InfluxDB pushes an outer time
+condition down into a subquery, so the outer query spans the same wider range and the
+caller drops the buckets before `start` (`collect`).
+
+Every identifier and literal goes through `quote_ident` / `quote_literal` / `influx_time`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from api.fuel.rules import REGISTERS, StepRules, interval_sums
+from api.ranges import EPOCH, Segment, ceil_to, floor_to
+from ingest.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
+
+HOURLY_MEASUREMENT = "fuel_hourly"
+DAILY_MEASUREMENT = "fuel_daily"
+MS = timedelta(milliseconds=1)
+HOUR = timedelta(hours=1)
+# The fields one statement reports; a bucket's totals are kept in this order.
+SUM_FIELDS = ("consumption", "readings", "hours", "resets", "implausible_steps")
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One InfluxQL statement; its rows before `keep_from` belong to the lookback (None: no lookback).
+
+    `assign_to` (epoch ms) files every kept row under that bucket: a stretch narrower than
+    a bucket is queried as one bucket of its own and then counted in the one holding it.
+    """
+
+    text: str
+    kind: str | None  # None: the kind comes from the `kind` tag (rollups)
+    keep_from: datetime | None
+    by_meter: bool
+    assign_to: int | None = None
+
+
+def duration(td: timedelta) -> str:
+    """An InfluxQL duration literal in whole milliseconds."""
+    return f"{td // MS}ms"
+
+
+def time_range(start: datetime, end: datetime) -> str:
+    return f"time >= {influx_time(start)} AND time < {influx_time(end)}"
+
+
+def plant_filter(plants: Sequence[str] | None) -> str:
+    """`AND ("plant" = 'a' OR ...)`, or nothing for every plant."""
+    if plants is None:
+        return ""
+    if not plants:
+        raise ValueError("an empty plant list selects nothing")
+    return " AND (" + " OR ".join(f'"plant" = {quote_literal(p)}' for p in plants) + ")"
+
+
+def group_by(every: timedelta, offset: timedelta, tags: Sequence[str]) -> str:
+    parts = [f"time({duration(every)}, {duration(offset % every)})"]
+    parts += [quote_ident(t) for t in tags]
+    return "GROUP BY " + ", ".join(parts) + " fill(none)"
+
+
+def raw_statements(
+    kind: str,
+    start: datetime,
+    end: datetime,
+    every: timedelta,
+    offset: timedelta,
+    rules: StepRules,
+    plants: Sequence[str] | None,
+    by_meter: bool,
+    assign_to: int | None = None,
+    with_hours: bool = True,
+    single_bucket: bool = False,
+) -> list[Statement]:
+    """Consumption, readings, reported hours, resets and implausible steps of raw registers.
+
+    `start` must be a bucket boundary (of `every` and `offset`): the bucket before it holds
+    the lookback and is dropped whole. Reported hours are clock hours; a `single_bucket`
+    stretch starting inside an hour (an edge, or a whole window) counts that first hour too.
+    """
+    field = quote_ident(REGISTERS[kind])
+    measurement = quote_ident(kind)
+    where_plants = plant_filter(plants)
+    lookback = start - rules.max_gap
+    tags = ("plant", "meter") if by_meter else ()
+    outer_group = group_by(every, offset, tags)
+    steps = (
+        f'SELECT non_negative_difference({field}) AS "step", '
+        f'non_negative_derivative({field}, 1h) AS "rate", elapsed({field}, 1ms) AS "gap" '
+        f"FROM {measurement} WHERE {time_range(lookback, end)}{where_plants} "
+        'GROUP BY "plant", "meter"'
+    )
+    plausible = f'"rate" <= {float(rules.max_per_hour[kind])!r}'
+    bridged = f'"gap" <= {rules.max_gap // MS}'
+    # The inner row of the hour holding `start` is stamped at that hour's start.
+    first_hour = start - (start - EPOCH) % HOUR
+    hours = (
+        f'SELECT count("c") AS "hours" FROM (SELECT count({field}) AS "c" FROM {measurement} '
+        f"WHERE {time_range(start, end)}{where_plants} "
+        f'GROUP BY time(1h), "plant", "meter" fill(none)) '
+        f"WHERE {time_range(first_hour if single_bucket else start, end)} {outer_group}"
+    )
+    texts = [
+        f'SELECT sum("step") AS "consumption" FROM ({steps}) '
+        f"WHERE {time_range(lookback, end)} AND {plausible} AND {bridged} {outer_group}",
+        f'SELECT count({field}) AS "readings" FROM {measurement} '
+        f"WHERE {time_range(start, end)}{where_plants} {outer_group}",
+        *([hours] if with_hours else []),
+        f'SELECT count("d") AS "resets" FROM (SELECT difference({field}) AS "d", '
+        f'elapsed({field}, 1ms) AS "gap" '
+        f'FROM {measurement} WHERE {time_range(lookback, end)}{where_plants} GROUP BY "plant", "meter") '
+        f'WHERE {time_range(lookback, end)} AND "d" < 0 AND {bridged} {outer_group}',
+        f'SELECT count("step") AS "implausible_steps" FROM ({steps}) '
+        f'WHERE {time_range(lookback, end)} AND "rate" > {float(rules.max_per_hour[kind])!r} '
+        f"AND {bridged} {outer_group}",
+    ]
+    out = [Statement(t, kind, start, by_meter, assign_to) for t in texts]
+    if with_hours and single_bucket:
+        out[2] = Statement(hours, kind, None, by_meter, assign_to)
+    return out
+
+
+def rollup_statement(
+    level: str,
+    start: datetime,
+    end: datetime,
+    every: timedelta | None,
+    offset: timedelta,
+    plants: Sequence[str] | None,
+    by_meter: bool,
+) -> Statement:
+    """Sums of the `hourly` or `daily` rollup over [start, end), per bucket or in total."""
+    measurement = HOURLY_MEASUREMENT if level == "hourly" else DAILY_MEASUREMENT
+    # An hourly row is one reported hour; a daily row carries its count of reported hours.
+    hours = 'count("readings")' if level == "hourly" else 'sum("hours_reported")'
+    tags = ("kind", "plant", "meter") if by_meter else ("kind",)
+    if every is None:
+        grouping = "GROUP BY " + ", ".join(quote_ident(t) for t in tags)
+    else:
+        grouping = group_by(every, offset, tags)
+    text = (
+        f'SELECT sum("consumption") AS "consumption", sum("readings") AS "readings", '
+        f'{hours} AS "hours", sum("resets") AS "resets", '
+        f'sum("implausible_steps") AS "implausible_steps" FROM {quote_ident(measurement)} '
+        f"WHERE {time_range(start, end)}{plant_filter(plants)} {grouping}"
+    )
+    return Statement(text, None, None, by_meter)
+
+
+Key = tuple[str, str, str, int]  # kind, plant, meter, bucket start (epoch ms; 0 for totals)
+
+
+def collect(
+    statements: Sequence[Statement],
+    results: Sequence[Sequence[Series]],
+    totals: bool = False,
+    into: dict[Key, list[float]] | None = None,
+) -> dict[Key, list[float]]:
+    """Add each statement's rows into sums per (kind, plant, meter, bucket) of `SUM_FIELDS`.
+
+    Rows before a statement's `keep_from` are the lookback and are dropped. With `totals`
+    every bucket collapses into one (bucket 0).
+    """
+    out: dict[Key, list[float]] = {} if into is None else into
+    for statement, series_list in zip(statements, results, strict=True):
+        keep_from_ms = (
+            statement.keep_from.timestamp() * 1000 if statement.keep_from is not None else -math.inf
+        )
+        for series in series_list:
+            kind = statement.kind or series.tags.get("kind", "")
+            plant = series.tags.get("plant", "") if statement.by_meter else ""
+            meter = series.tags.get("meter", "") if statement.by_meter else ""
+            columns = series.columns
+            for row in series.values:
+                ts = row[0] if columns[0] == "time" else 0
+                if ts < keep_from_ms:
+                    continue
+                if totals:
+                    bucket = 0
+                elif statement.assign_to is not None:
+                    bucket = statement.assign_to
+                else:
+                    bucket = int(ts)
+                sums = out.setdefault((kind, plant, meter, bucket), [0.0] * len(SUM_FIELDS))
+                for column, value in zip(columns, row, strict=True):
+                    if column in SUM_FIELDS and value is not None:
+                        sums[SUM_FIELDS.index(column)] += float(value)
+    return out
+
+
+def sum_field(values: Iterable[list[float]], name: str) -> float:
+    index = SUM_FIELDS.index(name)
+    return sum(v[index] for v in values)
+
+
+def segment_statements(
+    segment: Segment,
+    rules: StepRules,
+    plants: Sequence[str] | None,
+    by_meter: bool,
+    every: timedelta | None,
+    offset: timedelta,
+) -> list[Statement]:
+    """The statements answering one stretch; `every` None sums the stretch into one bucket."""
+    if segment.source != "raw":
+        return [
+            rollup_statement(
+                segment.source, segment.start, segment.end, every, offset, plants, by_meter
+            )
+        ]
+    # Raw statements must start on a bucket boundary (see raw_statements): a stretch that
+    # starts inside a bucket queries that part as one bucket of its own, filed under the
+    # bucket holding it, and the rest on the bucket grid.
+    pieces: list[tuple[datetime, datetime, timedelta, timedelta, int | None]] = []
+    if every is None:
+        width = segment.end - segment.start
+        pieces.append((segment.start, segment.end, width, (segment.start - EPOCH) % width, None))
+    else:
+        boundary = ceil_to(segment.start, every, offset)
+        if boundary > segment.start:
+            head_end = min(boundary, segment.end)
+            width = head_end - segment.start
+            holder = floor_to(segment.start, every, offset)
+            holder_ms = (holder - EPOCH) // MS
+            pieces.append(
+                (segment.start, head_end, width, (segment.start - EPOCH) % width, holder_ms)
+            )
+        if boundary < segment.end:
+            pieces.append((boundary, segment.end, every, offset, None))
+    statements: list[Statement] = []
+    for start, end, width, shift, assign_to in pieces:
+        for kind in REGISTERS:
+            statements += raw_statements(
+                kind,
+                start,
+                end,
+                width,
+                shift,
+                rules,
+                plants,
+                by_meter,
+                assign_to,
+                single_bucket=every is None or assign_to is not None,
+            )
+    return statements
+
+
+# Raw stretches up to this long (the edges of a window around its rollups) are read as
+# points and summed by the pure rule; longer ones are aggregated inside InfluxDB.
+EDGE_MAX = timedelta(hours=6)
+# Past this many plants a per-meter query reads every plant and drops the others itself:
+# thousands of `"plant" = ...` alternatives cost InfluxDB more than the extra rows.
+PLANT_FILTER_MAX = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A short raw stretch [start, end) summed in Python into `bucket_ms` (0: the total)."""
+
+    start: datetime
+    end: datetime
+    bucket_ms: int
+
+
+def edge_pieces(segment: Segment, every: timedelta | None, offset: timedelta) -> list[Edge]:
+    """A short raw segment cut at bucket boundaries, each piece filed under its bucket."""
+    if every is None:
+        return [Edge(segment.start, segment.end, 0)]
+    out, start = [], segment.start
+    while start < segment.end:
+        bucket = floor_to(start, every, offset)
+        end = min(segment.end, bucket + every)
+        out.append(Edge(start, end, (bucket - EPOCH) // MS))
+        start = end
+    return out
+
+
+def edge_statements(edge: Edge, rules: StepRules, plants: Sequence[str] | None) -> list[str]:
+    """Per kind: the last reading before the edge (within the silence limit), then its readings."""
+    out = []
+    for kind, field in REGISTERS.items():
+        f, m, where = quote_ident(field), quote_ident(kind), plant_filter(plants)
+        out.append(
+            f"SELECT last({f}) FROM {m} WHERE {time_range(edge.start - rules.max_gap, edge.start)}"
+            f'{where} GROUP BY "plant", "meter"'
+        )
+        out.append(
+            f"SELECT {f} FROM {m} WHERE {time_range(edge.start, edge.end)}{where} "
+            'GROUP BY "plant", "meter"'
+        )
+    return out
+
+
+def edge_sums(
+    edge: Edge,
+    results: Sequence[Sequence[Series]],
+    rules: StepRules,
+    by_meter: bool,
+    into: dict[Key, list[float]],
+) -> None:
+    """Add one edge's sums (the pure rule over its points) into `into`."""
+    for index, kind in enumerate(REGISTERS):
+        before = {(s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index]}
+        inside = {
+            (s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index + 1]
+        }
+        for plant, meter in inside:
+            ts = [int(row[0]) for row in inside[(plant, meter)].values if row[1] is not None]
+            values = [float(row[1]) for row in inside[(plant, meter)].values if row[1] is not None]
+            prev = before.get((plant, meter))
+            if prev is not None and prev.values and prev.values[0][1] is not None:
+                ts.insert(0, int(prev.values[0][0]))
+                values.insert(0, float(prev.values[0][1]))
+            sums = interval_sums(
+                ts,
+                values,
+                (edge.start - EPOCH) // MS,
+                (edge.end - EPOCH) // MS,
+                rules.max_per_hour[kind],
+                rules.max_gap // MS,
+            )
+            key = (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
+            row = into.setdefault(key, [0.0] * len(SUM_FIELDS))
+            for i, value in enumerate(
+                (sums.consumption, sums.readings, sums.hours, sums.resets, sums.implausible_steps)
+            ):
+                row[i] += value
+
+
+ROLLUP_SELECT = 'SELECT sum("consumption")'
+CACHE_ENTRIES = 512
+_cache: OrderedDict[tuple[object, ...], list[Series]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cache_get(key: tuple[object, ...]) -> list[Series] | None:
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+        return found
+
+
+def _cache_put(key: tuple[object, ...], value: Sequence[Series]) -> None:
+    with _cache_lock:
+        _cache[key] = list(value)
+        while len(_cache) > CACHE_ENTRIES:
+            _cache.popitem(last=False)
+
+
+def query_sums(
+    store: InfluxStore,
+    plans: Sequence[Sequence[Segment]],
+    rules: StepRules,
+    plants: Sequence[str] | None,
+    by_meter: bool,
+    every: timedelta | None = None,
+    offset: timedelta = timedelta(0),
+    generation: datetime | None = None,
+) -> list[dict[Key, list[float]]]:
+    """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip.
+
+    With `generation` (when the rollups last changed), answers read from the rollups are
+    kept and reused until the next change; raw stretches are always read afresh.
+    """
+    wanted = set(plants) if plants is not None else None
+    if by_meter and plants is not None and len(plants) > PLANT_FILTER_MAX:
+        plants = None  # a county's worth: read every plant, keep the wanted ones below
+    per_plan: list[tuple[list[Statement], list[Edge]]] = []
+    for plan in plans:
+        statements: list[Statement] = []
+        edges: list[Edge] = []
+        for segment in plan:
+            if segment.source == "raw" and segment.end - segment.start <= EDGE_MAX:
+                edges += edge_pieces(segment, every, offset)
+            else:
+                statements += segment_statements(segment, rules, plants, by_meter, every, offset)
+        per_plan.append((statements, edges))
+    texts = [
+        text
+        for statements, edges in per_plan
+        for text in [st.text for st in statements]
+        + [t for e in edges for t in edge_statements(e, rules, plants)]
+    ]
+    if not texts:
+        return [{} for _ in plans]
+    scope = (store.url, store.database, generation)
+    cacheable = {
+        i
+        for i, text in enumerate(texts)
+        if generation is not None and text.startswith(ROLLUP_SELECT)
+    }
+    cached = {i: _cache_get((*scope, texts[i])) for i in cacheable}
+    ask = [i for i in range(len(texts)) if cached.get(i) is None]
+    fetched = (
+        dict(zip(ask, store.query_many(";".join(texts[i] for i in ask)), strict=True))
+        if ask
+        else {}
+    )
+    for i in ask:
+        if i in cacheable:
+            _cache_put((*scope, texts[i]), fetched[i])
+    results = [fetched[i] if i in fetched else cached[i] or [] for i in range(len(texts))]
+    out, index = [], 0
+    per_edge = 2 * len(REGISTERS)
+    for statements, edges in per_plan:
+        sums = collect(statements, results[index : index + len(statements)], totals=every is None)
+        index += len(statements)
+        for edge in edges:
+            edge_sums(edge, results[index : index + per_edge], rules, by_meter, sums)
+            index += per_edge
+        if by_meter and wanted is not None:
+            sums = {k: v for k, v in sums.items() if k[1] in wanted}
+        out.append(sums)
+    return out
+
+
+# ---- rollup job ------------------------------------------------------------------------------
+
+
+def daily_from_hourly(
+    start: datetime, end: datetime, timezone: str, plants: Sequence[str] | None
+) -> Statement:
+    """Sums of `fuel_hourly` per local day of [start, end) (days start at local midnight)."""
+    text = (
+        'SELECT sum("consumption") AS "consumption", sum("readings") AS "readings", '
+        'count("readings") AS "hours", sum("resets") AS "resets", '
+        'sum("implausible_steps") AS "implausible_steps" '
+        f"FROM {quote_ident(HOURLY_MEASUREMENT)} WHERE {time_range(start, end)}{plant_filter(plants)} "
+        'GROUP BY time(1d), "kind", "plant", "meter" fill(none) '
+        f"tz({quote_literal(timezone)})"
+    )
+    return Statement(text, None, start, True)
+
+
+def register_points(
+    store: InfluxStore,
+    start: datetime,
+    end: datetime,
+    max_gap: timedelta,
+    plants: Sequence[str] | None,
+) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
+    """(kind, plant, meter) -> (times ms, values): the readings in [start, end), preceded by
+    the last reading within `max_gap` before `start` (the predecessor of the first step)."""
+    texts = []
+    for kind, field in REGISTERS.items():
+        f, m, where = quote_ident(field), quote_ident(kind), plant_filter(plants)
+        texts.append(
+            f"SELECT last({f}) FROM {m} WHERE {time_range(start - max_gap, start)}{where} "
+            'GROUP BY "plant", "meter"'
+        )
+        texts.append(
+            f'SELECT {f} FROM {m} WHERE {time_range(start, end)}{where} GROUP BY "plant", "meter"'
+        )
+    results = store.query_many(";".join(texts))
+    out = {}
+    for index, kind in enumerate(REGISTERS):
+        before = {
+            (s.tags.get("plant", ""), s.tags.get("meter", "")): s.values[0]
+            for s in results[2 * index]
+            if s.values and s.values[0][1] is not None
+        }
+        for s in results[2 * index + 1]:
+            key = (s.tags.get("plant", ""), s.tags.get("meter", ""))
+            rows = [r for r in s.values if r[1] is not None]
+            if key in before:
+                rows.insert(0, before[key])
+            if rows:
+                data = np.asarray(rows, dtype=np.float64)
+                out[(kind, *key)] = (data[:, 0].astype(np.int64), data[:, 1])
+    return out
+
+
+def fuel_plants(store: InfluxStore) -> list[str]:
+    """Every plant with a gas or coal series (from the series index, no data read)."""
+    texts = [f'SHOW TAG VALUES FROM {quote_ident(kind)} WITH KEY = "plant"' for kind in REGISTERS]
+    found = {
+        str(row[1])
+        for result in store.query_many(";".join(texts))
+        for s in result
+        for row in s.values
+    }
+    return sorted(found)
+
+
+def earliest_reading(store: InfluxStore) -> datetime | None:
+    """Time of the first fuel reading in the store, or None."""
+    statements = ";".join(
+        f"SELECT first({quote_ident(field)}) FROM {quote_ident(kind)}"
+        for kind, field in REGISTERS.items()
+    )
+    times = [s.values[0][0] for result in store.query_many(statements) for s in result if s.values]
+    return from_ms(min(times)) if times else None
+
+
+def from_ms(ms: float) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def latest_state(store: InfluxStore, measurement: str) -> dict[str, float]:
+    """The last `until_ms` per `level` tag of a rollup state measurement."""
+    series = store.query(
+        f'SELECT last("until_ms") FROM {quote_ident(measurement)} GROUP BY "level"'
+    )
+    return {
+        s.tags.get("level", ""): float(s.values[0][1])
+        for s in series
+        if s.values and s.values[0][1] is not None
+    }
+
+
+def next_readings(
+    store: InfluxStore, after: Sequence[tuple[str, str, str, datetime]], max_gap: timedelta
+) -> list[tuple[str, str, datetime]]:
+    """For each (kind, plant, meter, t): the first reading at or after t within `max_gap`.
+
+    A late reading changes the step of the reading that follows it, which may lie in a
+    later hour than any the late reading touched.
+    """
+    if not after:
+        return []
+    texts = [
+        f"SELECT first({quote_ident(REGISTERS[kind])}) FROM {quote_ident(kind)} "
+        f'WHERE {time_range(t, t + max_gap + MS)} AND "plant" = {quote_literal(plant)} '
+        f'AND "meter" = {quote_literal(meter)}'
+        for kind, plant, meter, t in after
+    ]
+    out = []
+    for (kind, plant, _, _), result in zip(after, store.query_many(";".join(texts)), strict=True):
+        for s in result:
+            if s.values:
+                out.append((kind, plant, from_ms(s.values[0][0])))
+    return out
+
+
+# ---- freshness ---------------------------------------------------------------------------------
+
+
+RECENT = timedelta(hours=25)
+
+
+def _latest(
+    store: InfluxStore, plants: Sequence[str] | None, start: datetime, end: datetime
+) -> dict[tuple[str, str, str], datetime]:
+    wanted = set(plants) if plants is not None else None
+    if plants is not None and len(plants) > PLANT_FILTER_MAX:
+        plants = None
+    texts = [
+        f"SELECT last({quote_ident(field)}) FROM {quote_ident(kind)} "
+        f'WHERE {time_range(start, end)}{plant_filter(plants)} GROUP BY "plant", "meter"'
+        for kind, field in REGISTERS.items()
+    ]
+    out = {}
+    for kind, result in zip(REGISTERS, store.query_many(";".join(texts)), strict=True):
+        for s in result:
+            plant = s.tags.get("plant", "")
+            if s.values and (wanted is None or plant in wanted):
+                out[(kind, plant, s.tags.get("meter", ""))] = from_ms(s.values[0][0])
+    return out
+
+
+def last_readings(
+    store: InfluxStore,
+    plants: Sequence[str] | None,
+    end: datetime,
+    lookback: timedelta,
+    meters: Sequence[tuple[str, str, str]] = (),
+) -> dict[tuple[str, str, str], datetime]:
+    """(kind, plant, meter) -> time of its latest fuel reading in [end - lookback, end).
+
+    The last day is searched first (cheap); only plants with a meter of `meters` not
+    found there are searched over the whole lookback.
+    """
+    recent = min(lookback, RECENT)
+    out = _latest(store, plants, end - recent, end)
+    if lookback <= recent:
+        return out
+    missing = sorted({plant for kind, plant, meter in meters if (kind, plant, meter) not in out})
+    if meters and not missing:
+        return out
+    older = _latest(store, missing or plants, end - lookback, end - recent)
+    for key, ts in older.items():
+        out.setdefault(key, ts)
+    return out

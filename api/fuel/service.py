@@ -1,0 +1,345 @@
+"""Fuel figures: the rules of `api.fuel.rules` over the sums of `api.fuel.queries`.
+
+Every figure (KPI, usage, monthly history and its projection, the KPI-based alerts, the
+rollup's `kpi_gas_share` points) goes through `FuelCore`, so the same firm and interval
+give the same m³ and kg everywhere. A stretch is answered from daily rollups for whole
+local days, hourly rollups for whole hours and raw registers for the edges
+(`api.ranges.plan_segments`); all of them obey the one step rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from api.fuel.outlook import Month, Outlook, outlook
+from api.fuel.queries import (
+    SUM_FIELDS,
+    Key,
+    last_readings,
+    query_sums,
+)
+from api.fuel.rollup import read_watermarks
+from api.fuel.rules import (
+    EPOCH,
+    REGISTERS,
+    ConversionFact,
+    Definition,
+    Firm,
+    FirmFuel,
+    GasShare,
+    StepRules,
+    Sums,
+    coal_removed_by,
+    firm_fuel,
+    gas_share,
+    hours_in,
+    month_starts,
+)
+from api.ranges import Segment, plan_segments
+from ingest.registry import Plant
+from ingest.store import InfluxStore
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
+    from ingest.registry import Registry
+
+SECTOR = "stainless_steel"
+
+
+def step_rules(settings: ApiSettings) -> StepRules:
+    """Which register steps count, from the one plausible-rate setting and the silence limit."""
+    return StepRules.from_registers(
+        settings.max_rate_per_hour, timedelta(hours=settings.rollup_max_gap_hours)
+    )
+
+
+def whole_ms(ts: datetime) -> datetime:
+    """`ts` cut to whole milliseconds: InfluxQL bucket offsets are whole ms, and so is the data."""
+    return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+
+
+def firm_of(plant: Plant) -> Firm:
+    return Firm(
+        plant.id,
+        plant.name,
+        tuple(m.id for m in plant.meters_of("gas")),
+        tuple(m.id for m in plant.meters_of("coal")),
+    )
+
+
+def to_sums(raw: dict[Key, list[float]]) -> dict[tuple[str, str, str], Sums]:
+    """(kind, plant, meter) -> Sums from the collected rows of one total (bucket 0)."""
+    out = {}
+    for (kind, plant, meter, _), v in raw.items():
+        out[(kind, plant, meter)] = Sums(
+            v[SUM_FIELDS.index("consumption")],
+            int(v[SUM_FIELDS.index("readings")]),
+            int(v[SUM_FIELDS.index("hours")]),
+            int(v[SUM_FIELDS.index("resets")]),
+            int(v[SUM_FIELDS.index("implausible_steps")]),
+        )
+    return out
+
+
+def firm_data_through(
+    plants: Sequence[Plant], latest: dict[tuple[str, str, str], datetime]
+) -> dict[str, datetime | None]:
+    """Per firm: the earliest of its fuel meters' latest readings (None if one is silent)."""
+    out: dict[str, datetime | None] = {}
+    for p in plants:
+        times = [latest.get((m.kind, p.id, m.id)) for m in p.meters if m.kind in ("gas", "coal")]
+        known = [t for t in times if t is not None]
+        out[p.id] = min(known) if known and len(known) == len(times) else None
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Kpi:
+    """The gas-share KPI over [start, end), with how fresh the data behind it is."""
+
+    start: datetime
+    end: datetime
+    share: GasShare
+    data_through: datetime | None  # latest fuel reading of any firm in the window
+    firm_data_through: dict[str, datetime | None]  # per firm: all its fuel meters reported until
+    sources: list[Segment]
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """Fuel used in one interval (clipped to the requested range)."""
+
+    start: datetime
+    end: datetime
+    gas_m3: float
+    coal_kg: float
+    gas_kgce: float
+    coal_kgce: float
+    kgce: float
+    co2_kg: float
+    gas_readings: int
+    coal_readings: int
+    resets: int
+    implausible_steps: int
+
+
+def intervals(
+    sums: dict[Key, list[float]],
+    start: datetime,
+    end: datetime,
+    first_bucket: datetime,
+    every: timedelta,
+    d: Definition,
+) -> list[Interval]:
+    """Every interval from `first_bucket` to `end`, zero where nothing was used."""
+
+    def get(kind: str, bucket_ms: int, name: str) -> float:
+        values = sums.get((kind, "", "", bucket_ms))
+        return values[SUM_FIELDS.index(name)] if values else 0.0
+
+    out = []
+    bucket = first_bucket
+    while bucket < end:
+        ms = round((bucket - EPOCH).total_seconds() * 1000)
+        gas_m3, coal_kg = get("gas", ms, "consumption"), get("coal", ms, "consumption")
+        gas_kgce, coal_kgce = gas_m3 * d.gas_kgce_per_m3, coal_kg * d.coal_kgce_per_kg
+        out.append(
+            Interval(
+                max(bucket, start),
+                min(bucket + every, end),
+                gas_m3,
+                coal_kg,
+                gas_kgce,
+                coal_kgce,
+                gas_kgce + coal_kgce,
+                gas_m3 * d.co2_kg_per_m3_gas + coal_kg * d.co2_kg_per_kg_coal,
+                int(get("gas", ms, "readings")),
+                int(get("coal", ms, "readings")),
+                int(get("gas", ms, "resets") + get("coal", ms, "resets")),
+                int(get("gas", ms, "implausible_steps") + get("coal", ms, "implausible_steps")),
+            )
+        )
+        bucket += every
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    intervals: list[Interval]
+    sources: list[Segment]
+    data_through: datetime | None
+
+
+class FuelCore:
+    """The fuel figures of one county over one store, under one definition."""
+
+    def __init__(
+        self,
+        store: InfluxStore,
+        timezone: str,
+        rules: StepRules,
+        definition: Definition,
+        goal: float,
+        conversions: Sequence[ConversionFact] = (),
+    ) -> None:
+        self.store = store
+        self.tz = ZoneInfo(timezone)
+        self.rules = rules
+        self.definition = definition
+        self.goal = goal
+        self.conversions = tuple(conversions)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ApiSettings,
+        store: InfluxStore,
+        registry: Registry,
+        conversions: Sequence[ConversionFact] = (),
+    ) -> FuelCore:
+        return cls(
+            store,
+            settings.timezone,
+            step_rules(settings),
+            settings.kpi,
+            registry.gas_share_goal,
+            conversions,
+        )
+
+    # ---- per-meter sums -------------------------------------------------------------------
+
+    def meter_sums(
+        self, plant_ids: Sequence[str], windows: Sequence[tuple[datetime, datetime]]
+    ) -> tuple[list[dict[tuple[str, str, str], Sums]], list[list[Segment]]]:
+        """Sums per (kind, plant, meter) for each window, in one round trip."""
+        marks = read_watermarks(self.store)
+        windows = [(whole_ms(s), whole_ms(e)) for s, e in windows]
+        plans = [plan_segments(s, e, self.tz, marks.hourly, marks.daily) for s, e in windows]
+        if not plant_ids:
+            return [{} for _ in windows], plans
+        raw = query_sums(
+            self.store, plans, self.rules, plant_ids, True, generation=marks.generation
+        )
+        return [to_sums(r) for r in raw], plans
+
+    def firm_fuels(
+        self, plants: Sequence[Plant], start: datetime, end: datetime
+    ) -> tuple[list[FirmFuel], list[Segment]]:
+        """Each firm's gas m³, coal kg and coverage over [start, end)."""
+        start, end = whole_ms(start), whole_ms(end)
+        (sums,), (plan,) = self.meter_sums([p.id for p in plants], [(start, end)])
+        hours = hours_in(start, end)
+        fuels = [
+            firm_fuel(firm_of(p), sums, hours, coal_removed_by(self.conversions, p.id, start))
+            for p in plants
+        ]
+        return fuels, plan
+
+    # ---- figures --------------------------------------------------------------------------
+
+    def kpi(self, plants: Sequence[Plant], end: datetime, window: timedelta) -> Kpi:
+        """The gas-share KPI over the trailing `window` ending at `end`."""
+        end = whole_ms(end)
+        start = end - window
+        fuels, plan = self.firm_fuels(plants, start, end)
+        share = gas_share(fuels, self.goal, self.definition)
+        latest = self.latest_by_meter(plants, end, window)
+        per_firm = firm_data_through(plants, latest)
+        newest = max(latest.values()) if latest else None
+        return Kpi(start, end, share, newest, per_firm, plan)
+
+    def latest_by_meter(
+        self, plants: Sequence[Plant], end: datetime, lookback: timedelta
+    ) -> dict[tuple[str, str, str], datetime]:
+        if not plants:
+            return {}
+        meters = [(m.kind, p.id, m.id) for p in plants for m in p.meters if m.kind in REGISTERS]
+        return last_readings(self.store, [p.id for p in plants], end, lookback, meters)
+
+    def latest_reading(
+        self, plants: Sequence[Plant], end: datetime, lookback: timedelta
+    ) -> datetime | None:
+        """The latest fuel reading of any of `plants` in [end - lookback, end)."""
+        latest = self.latest_by_meter(plants, whole_ms(end), lookback)
+        return max(latest.values()) if latest else None
+
+    def data_through(
+        self, plants: Sequence[Plant], end: datetime, lookback: timedelta
+    ) -> dict[str, datetime | None]:
+        """Per firm: the time until which every one of its fuel meters has reported."""
+        return firm_data_through(plants, self.latest_by_meter(plants, end, lookback))
+
+    def usage(
+        self,
+        plants: Sequence[Plant],
+        start: datetime,
+        end: datetime,
+        every: timedelta,
+        offset: timedelta,
+        first_bucket: datetime,
+    ) -> Usage:
+        """Usage of `plants` (summed) per interval, the stretches each source answered, freshness."""
+        start, end = whole_ms(start), whole_ms(end)
+        marks = read_watermarks(self.store)
+        plan = plan_segments(start, end, self.tz, marks.hourly, marks.daily, every, offset)
+        ids = [p.id for p in plants]
+        # A sector without plants uses no fuel: nothing to ask InfluxDB.
+        sums = (
+            query_sums(self.store, [plan], self.rules, ids, False, every, offset, marks.generation)[
+                0
+            ]
+            if ids
+            else {}
+        )
+        latest = self.latest_by_meter(plants, end, end - start)
+        return Usage(
+            intervals(sums, start, end, first_bucket, every, self.definition),
+            plan,
+            max(latest.values()) if latest else None,
+        )
+
+    def months(self, plants: Sequence[Plant], year: int, now: datetime) -> list[Month]:
+        """The KPI of every local calendar month of `year` that has begun (the current one to date)."""
+        bounds = month_starts(year, self.tz)
+        now = whole_ms(now)
+        windows = [
+            (index + 1, bounds[index], min(bounds[index + 1], now))
+            for index in range(12)
+            if bounds[index] < now
+        ]
+        all_sums, _ = self.meter_sums([p.id for p in plants], [(s, e) for _, s, e in windows])
+        out = []
+        for (number, start, end), sums in zip(windows, all_sums, strict=True):
+            hours = hours_in(start, end)
+            fuels = [
+                firm_fuel(firm_of(p), sums, hours, coal_removed_by(self.conversions, p.id, start))
+                for p in plants
+            ]
+            out.append(
+                Month(
+                    f"{year:04d}-{number:02d}",
+                    start,
+                    end,
+                    end == bounds[number],
+                    gas_share(fuels, self.goal, self.definition),
+                )
+            )
+        return out
+
+    def history(
+        self, plants: Sequence[Plant], year: int, now: datetime
+    ) -> tuple[list[Month], Outlook]:
+        """The monthly history of `year` and the one year-end projection from it."""
+        months = self.months(plants, year, now)
+        return months, outlook(months, self.goal)
+
+    def projected_share(self, plants: Sequence[Plant], now: datetime) -> float | None:
+        """The projected year-end share (the history's projection), for the off-track alert."""
+        if not plants:
+            return None
+        _, view = self.history(plants, now.astimezone(self.tz).year, now)
+        return view.projected_share
