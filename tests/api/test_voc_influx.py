@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from api.alerts.observe import last_seen
 from api.app import create_app
 from api.auth import Principal
+from api.presence import last_seen
 from api.settings import ApiSettings
 from api.voc.rollup import VocRollup
 from api.voc.service import compliance
