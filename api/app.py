@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from api import errors
 from api.alerts.repo import AlertRepo
@@ -20,8 +21,9 @@ from api.fuel.rollup import RollupJob
 from api.fuel.service import FuelCore, step_rules
 from api.keys import KeyStore
 from api.push import ReadingPublisher
+from api.reports.job import ReportJob
 from api.routes import alerts as alert_routes
-from api.routes import health, keys, kpi, plants, readings, usage, web
+from api.routes import health, keys, kpi, plants, readings, records, reports, usage, web
 from api.routes import voc as voc_routes
 from api.settings import ApiSettings
 from api.voc.rollup import VocRollup
@@ -54,12 +56,23 @@ def create_app(settings: ApiSettings) -> FastAPI:
             ]
             for thread in rollup_threads:
                 thread.start()
+        report_thread = None
+        if settings.reports_job_enabled:
+            report_thread = threading.Thread(
+                target=_run_reports,
+                args=(settings, registry, app.state.db, stop),
+                name="reports",
+                daemon=True,
+            )
+            report_thread.start()
         yield
         stop.set()
         if runtime is not None:
             runtime.stop()
         for thread in rollup_threads:
             thread.join(ROLLUP_STOP_SECONDS)
+        if report_thread is not None:
+            report_thread.join(ROLLUP_STOP_SECONDS)
         app.state.publisher.stop()
         app.state.store.close()
 
@@ -90,6 +103,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(voc_routes.router)
     app.include_router(alert_routes.router)
+    app.include_router(reports.router)
+    app.include_router(records.router)
     app.include_router(web.router)
     return app
 
@@ -136,3 +151,11 @@ def _run_rollups(settings: ApiSettings, registry: Registry, stop: threading.Even
     # Its own HTTP client: the rollup's long queries must not queue behind request traffic.
     with InfluxStore.from_settings(settings) as store:
         rollup_job(settings, store, registry).run_forever(stop, settings.rollup_interval_seconds)
+
+
+def _run_reports(
+    settings: ApiSettings, registry: Registry, db: Engine, stop: threading.Event
+) -> None:
+    # Its own HTTP client, like the rollups: a month's report must not hold up requests.
+    with InfluxStore.from_settings(settings) as store:
+        ReportJob(settings, registry, store, db).run_forever(stop)

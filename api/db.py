@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, inspect, text
 
 METADATA = MetaData()
 
@@ -32,4 +32,19 @@ def connect(url: str) -> Engine:
             cursor.close()
 
     METADATA.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add nullable columns declared since a table was created (no data migration needed)."""
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in METADATA.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have or not column.nullable:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                name = engine.dialect.identifier_preparer.quote(column.name)
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from api.latest import Latest, plant_data_through
 from api.presence import allowance_minutes, is_reporting, last_seen
 from ingest.registry import METER_KINDS, Plant
 from ingest.store import InfluxStore
@@ -24,8 +25,10 @@ def plant_view(
     last: dict[tuple[str, str], datetime],
     now: datetime,
     offline_minutes: Mapping[str, float],
+    latest: Mapping[tuple[str, str], Latest] | None = None,
 ) -> dict[str, object]:
-    """A registry entry with each meter's last reading and whether it reports."""
+    """A registry entry with each meter's last reading, whether it reports, its latest values."""
+    latest = latest or {}
     meters = []
     for meter in plant.meters:
         seen = last.get((plant.id, meter.id))
@@ -39,12 +42,16 @@ def plant_view(
                 "last_reading": seen.isoformat() if seen else None,
                 "reporting": is_reporting(seen, now, allowance),
                 "offline_after_minutes": allowance,
+                "latest": found.as_json() if (found := latest.get((plant.id, meter.id))) else None,
             }
         )
+    through = plant_data_through(plant, last)
     return {
         "id": plant.id,
         "name": plant.name,
         "sector": plant.sector,
         "reporting": bool(meters) and all(m["reporting"] for m in meters),
+        "meters_reporting": sum(1 for m in meters if m["reporting"]),
+        "data_through": through.isoformat() if through else None,
         "meters": meters,
     }

@@ -6,6 +6,7 @@ name. Routes return these models; nothing else decides what an answer looks like
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,6 +90,11 @@ class KpiDefinitionAnswer(Model):
     max_gap_hours: float = Field(description="a step bridging more silence counts nowhere")
     coverage: str
     step: str
+    factors_effective_from: date = Field(description="the factors above hold from this local date")
+    factors_source: str
+    factor_changes: list[dict[str, Any]] = Field(
+        description="dated factor changes (api/factors.py); those in effect are applied above"
+    )
     goal: float
 
 
@@ -126,6 +132,10 @@ class GasShareAnswer(Model):
     )
     definition: KpiDefinitionAnswer
     timezone: str = Field(description="IANA zone of local days and months (settings)")
+    records_used: dict[str, str] = Field(
+        default_factory=dict,
+        description="plant -> how officers' conversion records changed its figures",
+    )
 
 
 class HistoryMonth(Model):
@@ -139,6 +149,10 @@ class HistoryMonth(Model):
     share: float | None
     share_upper: float | None
     firms_needed: int
+    records_used: dict[str, str] = Field(
+        default_factory=dict,
+        description="plant -> how officers' conversion records changed its figures this month",
+    )
 
 
 class ProjectionAnswer(Model):
@@ -188,6 +202,15 @@ class GasShareHistoryAnswer(Model):
 # --- plants -------------------------------------------------------------------------------
 
 
+class LatestReading(Model):
+    """A meter's latest reading as stored: values by name, HJ 212 flags, units from the names."""
+
+    ts: str
+    values: dict[str, float]
+    flags: dict[str, str]
+    units: dict[str, str]
+
+
 class MeterView(Model):
     id: str
     kind: Literal["gas", "coal", "voc", "electricity"]
@@ -196,6 +219,9 @@ class MeterView(Model):
     last_reading: str | None
     reporting: bool
     offline_after_minutes: float
+    latest: LatestReading | None = Field(
+        None, description="the latest reading of the last two days (none if older)"
+    )
 
 
 class PlantView(Model):
@@ -203,7 +229,21 @@ class PlantView(Model):
     name: str
     sector: Sector
     reporting: bool
+    meters_reporting: int
+    data_through: str | None = Field(
+        description="up to when every meter of the plant has reported (its most behind meter)"
+    )
     meters: list[MeterView]
+
+
+class IngestView(Model):
+    """How data reaches the store now (api.alerts.rules.ingest_state, docs/alerts.md)."""
+
+    state: Literal["normal", "loading", "stalled"]
+    meters: int
+    silent: int
+    flowing: bool
+    data_through: str | None = Field(description="the newest reading of any meter")
 
 
 class PlantsAnswer(Model):
@@ -211,12 +251,22 @@ class PlantsAnswer(Model):
     gas_share_goal: float
     timezone: str = Field(description="IANA zone for local times on charts (settings)")
     at: str
+    data_through: str | None
+    ingest: IngestView
     plants: list[PlantView]
 
 
 class PlantAnswer(PlantView):
     at: str
     timezone: str
+
+
+class LatestAnswer(Model):
+    plant: str
+    name: str
+    at: str
+    data_through: str | None
+    meters: list[MeterView]
 
 
 # --- usage --------------------------------------------------------------------------------
@@ -267,6 +317,42 @@ class UsageAnswer(Model):
         None, description="latest fuel reading of the plants in the range"
     )
     sources: list[UsageSource]
+    records: list[dict[str, Any]] | None = Field(
+        None, description="a plant's current conversion records (api/records), for context"
+    )
+
+
+# --- conversion records -------------------------------------------------------------------
+
+
+class RecordAnswer(Model):
+    """An officer's conversion record or manual entry (api/records), never edited."""
+
+    id: int
+    plant: str
+    kind: Literal["boiler_removed", "boiler_sealed", "meter_replaced", "coal_delivery"]
+    effective_at: str
+    meter: str
+    old_register: float | None
+    new_register: float | None
+    mass_kg: float | None
+    recorded_by: str
+    recorded_at: str
+    reason: str
+    attachment: str
+    supersedes: int | None
+    superseded_by: int | None
+    current: bool
+
+
+class RecordCreated(RecordAnswer):
+    readings_published: int = Field(description="manual readings (flag S) sent to the broker")
+
+
+class RecordsAnswer(Model):
+    plant: str | None = None
+    kinds: list[str] | None = None
+    records: list[RecordAnswer]
 
 
 # --- VOC ----------------------------------------------------------------------------------
@@ -441,6 +527,15 @@ class AlertView(Model):
     resolved_by: str | None
     resolve_comment: str | None
     reopen_count: int
+    unit: str | None = Field(description="unit of `value`")
+    limit_unit: str | None = Field(description="unit of `limit` (minutes for sensor_stuck)")
+    since: str | None = Field(description="when the condition began")
+    late: bool = Field(description="found in late, backfilled data")
+    details: dict[str, Any]
+    firm: str = Field(description="the firm's registry name (the county for `_county`)")
+    lang: Literal["zh", "en"]
+    title: str = Field(description="api.alerts.texts.render in `lang`")
+    text: str = Field(description="the alert as a sentence in `lang`, local time, units")
 
 
 class AlertList(Model):

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import date, time
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from ingest.settings import CommonSettings
+
+# The dated conversion factors (api/factors.py) and their units.
+FACTOR_NAMES = {
+    "gas_kgce_per_m3": "kgce/m³",
+    "coal_kgce_per_kg": "kgce/kg",
+    "co2_kg_per_kg_coal": "kgCO₂/kg",
+    "co2_kg_per_m3_gas": "kgCO₂/m³",
+}
+
+
+class FactorChange(BaseModel):
+    """New values of some factors, in effect from a local date on."""
+
+    effective_from: date
+    source: str = ""
+    gas_kgce_per_m3: float | None = Field(None, ge=1.1, le=1.33)
+    coal_kgce_per_kg: float | None = Field(None, gt=0)
+    co2_kg_per_kg_coal: float | None = Field(None, gt=0)
+    co2_kg_per_m3_gas: float | None = Field(None, gt=0)
+
+    def factors(self) -> dict[str, float | None]:
+        return {name: getattr(self, name) for name in FACTOR_NAMES}
 
 
 class KpiDefinition(BaseModel):
@@ -20,6 +44,10 @@ class KpiDefinition(BaseModel):
     max_silent_fraction: float = 0.2
     co2_kg_per_kg_coal: float = 1.9003
     co2_kg_per_m3_gas: float = 2.1622
+    # The factors above hold from this date; later changes are listed with their dates.
+    factors_effective_from: date = date(2000, 1, 1)
+    factors_source: str = "GB/T 2589-2020"
+    factor_changes: list[FactorChange] = []
 
 
 class AlertRules(BaseModel):
@@ -45,6 +73,40 @@ class AlertRules(BaseModel):
     # coal burnt in the trailing hours by a firm whose status (over the KPI window before them) is gas
     coal_window_hours: float = 6.0
     coal_min_kg: float = 50.0
+    # At least this many meters, and this share of them, silent together is an ingest problem
+    # (or a backfill loading) rather than many meter problems: see api.alerts.rules.ingest_state.
+    stall_min_meters: int = 5
+    stall_fraction: float = 0.5
+    # Points written by a collector in this many trailing minutes means data is flowing.
+    flowing_minutes: float = 3.0
+    # Data flowing while even the newest reading anywhere is this old: a catch-up is running.
+    catchup_lag_minutes: float = 10.0
+
+
+class RobotSettings(BaseModel):
+    """One DingTalk or WeCom group robot that alert events go to (api/robots/)."""
+
+    name: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
+    kind: Literal["dingtalk", "wecom"]
+    webhook: str  # DingTalk: .../robot/send?access_token=...; WeCom: .../webhook/send?key=...
+    secret: SecretStr | None = None  # DingTalk signing secret (SEC...), or the WeCom key
+    kinds: list[str] = []  # empty: every kind
+    plants: list[str] = []  # empty: every plant
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    events: list[str] = ["raised", "reopened", "resolved"]
+    quiet_hours: str | None = None  # local "22:00-07:00"
+    quiet_min_severity: Literal["info", "warning", "critical"] = "critical"
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = value.split("-")
+            if len(parts) != 2:
+                raise ValueError(f"quiet hours must look like 22:00-07:00, got {value!r}")
+            for part in parts:
+                time.fromisoformat(part.strip())
+        return value
 
 
 class ApiSettings(CommonSettings):
@@ -73,6 +135,13 @@ class ApiSettings(CommonSettings):
     webhook_max_attempts: int = Field(8, ge=1)
     webhook_backoff_seconds: float = Field(1.0, gt=0)
     webhook_max_backoff_seconds: float = 60.0
+    # DingTalk/WeCom group robots (JSON list of RobotSettings); links point at public_url.
+    robots: list[RobotSettings] = Field(default_factory=list)
+    public_url: str = "http://127.0.0.1:8000"
+    # Monthly reports kept on disk by the report job (api/reports/job.py).
+    reports_dir: str = "var/reports"
+    reports_keep: int = Field(24, ge=1)
+    reports_job_enabled: bool = True
     # Rollups (api/fuel/rollup.py): run in the API process unless disabled.
     rollup_enabled: bool = True
     rollup_interval_seconds: float = 60.0

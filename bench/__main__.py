@@ -16,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import api, broker, collector, fuel, influx, latency, naive, report, voc
+from bench import api, broker, collector, fuel, influx, latency, monthly, naive, report, voc
 from bench.machine import describe, load_average
 from bench.publishers import prepare
 from bench.sizes import FULL, QUICK, Sizes
 from bench.stack import progress, start_stack
 from bench.workload import county_firms, registry_toml
 
-BENCHMARKS = ("broker", "influx", "naive", "collector", "latency", "api", "fuel", "voc")
+BENCHMARKS = ("broker", "influx", "naive", "collector", "latency", "api", "fuel", "monthly", "voc")
 BUSY_LOAD_PER_CORE = 0.5
 
 
@@ -173,6 +173,8 @@ def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dic
             lambda: fuel.consistency(stack, workdir, sizes.history_firms),
         )
         _guarded(out, "fuel_growth", lambda: fuel.growth(stack, workdir, sizes.growth_firms))
+    if "monthly" in selected:
+        _guarded(out, "monthly_report", lambda: monthly.run(stack, workdir))
     if "voc" in selected:
         _guarded(
             out,

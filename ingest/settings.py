@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ingest.partition import Partition
 from ingest.registers import MAX_RATE_PER_HOUR
 
+RUN_ENV_FILE = "var/.env"
+
 
 def demo_registry_path() -> Path:
     """The demo county's registry shipped inside the package."""
@@ -24,8 +26,14 @@ def demo_registry_path() -> Path:
 class CommonSettings(BaseSettings):
     """What every process needs: the registry, the broker and the time-series store."""
 
+    # `var/.env` is written by `make run` (its services' ports and paths), so commands run
+    # beside it reach the same InfluxDB and broker; a hand-written `.env` overrides it, and
+    # real environment variables override both.
     model_config = SettingsConfigDict(
-        env_prefix="PLANTWATCH_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="PLANTWATCH_",
+        env_file=(RUN_ENV_FILE, ".env"),
+        extra="ignore",
+        populate_by_name=True,
     )
 
     registry: Path = Field(default_factory=demo_registry_path)

@@ -18,7 +18,7 @@ from ingest.credentials import CredentialStore, provision_broker
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account
 from ingest.errors import PlantwatchError
 from ingest.registry import load_registry
-from ingest.settings import CommonSettings
+from ingest.settings import RUN_ENV_FILE, CommonSettings
 from scripts.devstack import (
     StackError,
     TlsListener,
@@ -105,6 +105,20 @@ def main() -> int:
         "PLANTWATCH_ADMIN_KEY": admin_key,
         "PLANTWATCH_SPOOL_DIR": str(VAR / "spool"),
     }
+    shared = {
+        "PLANTWATCH_INFLUX_URL": env["PLANTWATCH_INFLUX_URL"],
+        "PLANTWATCH_INFLUX_DB": env.get("PLANTWATCH_INFLUX_DB", "plantwatch"),
+        "PLANTWATCH_MQTT_HOST": env.get("PLANTWATCH_MQTT_HOST", "127.0.0.1"),
+        "PLANTWATCH_MQTT_PORT": str(mqtt_port),
+        "PLANTWATCH_API_PORT": str(api_port),
+        "PLANTWATCH_CREDENTIALS_FILE": str(credentials_file),
+        "PLANTWATCH_SPOOL_DIR": env["PLANTWATCH_SPOOL_DIR"],
+        "PLANTWATCH_DATABASE_URL": env.get(
+            "PLANTWATCH_DATABASE_URL", f"sqlite:///{VAR / 'plantwatch.db'}"
+        ),
+    }
+    env_file = ROOT / RUN_ENV_FILE
+    write_env_file(env_file, shared)
     accounts = {
         "collector": {
             "PLANTWATCH_COLLECTOR_ID": COLLECTOR_ID,
@@ -191,7 +205,10 @@ def main() -> int:
             )
             + f"  MQTT passwords  {credentials_file}  (`python -m ingest credentials PLANT`)\n"
             f"  collector       http://127.0.0.1:{metrics_port}/metrics\n"
-            "Ctrl-C stops everything.",
+            f"  settings        {env_file} (read by `python -m api|ingest|simulators` run in "
+            f"{ROOT}):\n"
+            + "".join(f"                  {k}={v}\n" for k, v in shared.items())
+            + "Ctrl-C stops everything.",
             flush=True,
         )
         while not stop.is_set():
@@ -221,6 +238,18 @@ def main() -> int:
         influxd.stop()
         print("stopped.", flush=True)
     return 0
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> None:
+    """The settings of `make run`'s services, where every process's settings class reads them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Written by `make run`: the ports and paths of its services. Commands run from the",
+        "# project directory read this file (a .env there or the environment override it).",
+        *(f"{k}={v}" for k, v in values.items()),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
 
 
 def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]]) -> None:

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from api.alerts import observe, rules
@@ -18,6 +19,7 @@ from api.alerts.lifecycle import Policy, plan
 from api.alerts.model import (
     COAL_AFTER_CONVERSION,
     GAS_SHARE_OFF_TRACK,
+    INGEST_STALLED,
     METER_OFFLINE,
     SENSOR_STUCK,
     VOC_DARK_AFTER_EXCEEDANCE,
@@ -66,6 +68,7 @@ class Evaluator:
         self.pollutants = sorted({p for limits in self.limits.values() for p in limits})
         self.meters = observe.meter_refs(registry)
         self.voc_meters = {(p, m) for p, m in self.limits}
+        self.state = rules.IngestState(rules.NORMAL, len(self.meters), 0, True, None)
 
     def fast(
         self, now: datetime, open_keys: Collection[AlertKey] = ()
@@ -112,21 +115,6 @@ class Evaluator:
                 lambda: rules.dark_after_exceedance(recent(), open_keys, tz),
             ),
             (
-                METER_OFFLINE,
-                lambda: rules.offline(
-                    self.meters,
-                    last_seen(
-                        self.store,
-                        {m.kind for m in self.meters},
-                        now,
-                        timedelta(hours=r.offline_lookback_hours),
-                    ),
-                    now,
-                    r,
-                    tz,
-                ),
-            ),
-            (
                 SENSOR_STUCK,
                 lambda: rules.stuck_sensors(
                     observe.raw_series(
@@ -141,20 +129,55 @@ class Evaluator:
             ),
         ]
         if not self.voc_meters:
-            checks = [c for c in checks if c[0] == METER_OFFLINE]
+            checks = []
             done |= {VOC_SPIKE, VOC_HOURLY_EXCEEDANCE, VOC_DARK_AFTER_EXCEEDANCE, SENSOR_STUCK}
+        try:
+            offline, self.state = self._offline(now)
+            if not self.state.quiet_offline:
+                found += offline
+                done.add(METER_OFFLINE)
+            found += rules.ingest_stalled(self.state)
+            done.add(INGEST_STALLED)
+        except StoreError as exc:
+            log.warning(
+                "alert rule not evaluated", extra={"kind": METER_OFFLINE, "error": str(exc)}
+            )
         for kind, check in checks:
             try:
                 found += self._registered(check())
                 done.add(kind)
             except StoreError as exc:
                 log.warning("alert rule not evaluated", extra={"kind": kind, "error": str(exc)})
+        if self.state.state == rules.LOADING:
+            # Found in data that is still arriving late: said so, never passed off as news.
+            found = [replace(c, late=True) for c in found]
         return found, done
 
+    def _offline(self, now: datetime) -> tuple[list[Condition], rules.IngestState]:
+        """Per-meter offline conditions, and whether their number means loading or an outage."""
+        r = self.rules
+        seen = last_seen(
+            self.store,
+            {m.kind for m in self.meters},
+            now,
+            timedelta(hours=r.offline_lookback_hours),
+        )
+        offline = rules.offline(self.meters, seen, now, r, self.timezone)
+        flowing = observe.points_flowing(self.store, now, timedelta(minutes=r.flowing_minutes))
+        through = max(seen.values(), default=None)
+        state = rules.ingest_state(len(offline), len(self.meters), flowing, through, r, now)
+        return offline, state
+
     def slow(self, now: datetime) -> tuple[list[Condition], set[str]]:
-        """The KPI-based kinds: coal after conversion, gas share off track."""
+        """The KPI-based kinds: coal after conversion, gas share off track.
+
+        Not evaluated while data is loading or stalled: a KPI over half-loaded windows
+        would raise (and later resolve) alerts about nothing but the loading.
+        """
         found: list[Condition] = []
         done: set[str] = set()
+        if self.state.state != rules.NORMAL:
+            return found, done
         try:
             found += self._coal_after_conversion(now)
             done.add(COAL_AFTER_CONVERSION)
@@ -191,7 +214,8 @@ class Evaluator:
         return [
             c
             for c in conditions
-            if c.key.kind == METER_OFFLINE or (c.key.plant, c.key.meter) in self.voc_meters
+            if c.key.kind in (METER_OFFLINE, INGEST_STALLED)
+            or (c.key.plant, c.key.meter) in self.voc_meters
         ]
 
 

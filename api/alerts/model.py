@@ -9,8 +9,10 @@ PlantwatchError
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from api.errors import Conflict, NotFound
@@ -24,6 +26,9 @@ METER_OFFLINE = "meter_offline"
 SENSOR_STUCK = "sensor_stuck"
 COAL_AFTER_CONVERSION = "coal_after_conversion"
 GAS_SHARE_OFF_TRACK = "gas_share_off_track"
+# Many meters silent together while no data reaches InfluxDB: one alert for the county
+# (ingest, broker or collector down) in place of one `meter_offline` per meter.
+INGEST_STALLED = "ingest_stalled"
 KINDS = (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -32,7 +37,11 @@ KINDS = (
     SENSOR_STUCK,
     COAL_AFTER_CONVERSION,
     GAS_SHARE_OFF_TRACK,
+    INGEST_STALLED,
 )
+
+# The unit of an alert's `value` (and of its `limit`, save for `limit_unit` below).
+MGM3, MINUTES, KG, FRACTION, METERS = "mg/m³", "min", "kg", "fraction", "meters"
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
@@ -73,14 +82,31 @@ class AlertKey:
         return "/".join(p for p in (self.kind, self.plant, self.meter, self.pollutant) if p)
 
 
+def limit_unit(kind: str, unit: str) -> str:
+    """The unit of an alert's `limit`: a stuck sensor's limit is minutes, else the value's unit."""
+    return MINUTES if kind == SENSOR_STUCK else unit
+
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A rule's finding that holds now: what, how much, against what limit."""
+    """A rule's finding that holds now: what, how much, against what limit, since when.
+
+    `message` is a plain English sentence for logs; readers get `api.alerts.texts.render`
+    of the structured fields. `details` holds kind-specific facts (JSON-able scalars).
+    `late` marks a finding about the past that only a late (backfilled) reading revealed.
+    """
 
     key: AlertKey
     value: float | None
     limit: float | None
     message: str
+    unit: str = ""
+    since: datetime | None = None
+    late: bool = False
+    details: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +128,10 @@ class Alert:
     resolved_by: str | None = None
     resolve_comment: str | None = None
     reopen_count: int = 0
+    unit: str = ""
+    since: datetime | None = None
+    late: bool = False
+    details: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     @property
     def active(self) -> bool:
@@ -119,6 +149,11 @@ class Alert:
             "message": self.message,
             "value": self.value,
             "limit": self.limit,
+            "unit": self.unit or None,
+            "limit_unit": limit_unit(self.key.kind, self.unit) or None,
+            "since": iso(self.since),
+            "late": self.late,
+            "details": dict(self.details),
             "opened_at": iso(self.opened_at),
             "last_seen_at": iso(self.last_seen_at),
             "updated_at": iso(self.updated_at),

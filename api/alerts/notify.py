@@ -15,8 +15,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import httpx
 
@@ -50,8 +50,16 @@ class Channel(Protocol):
     def deliver(self, event: EventRecord) -> None: ...
 
 
-def event_body(event: EventRecord) -> bytes:
-    return json.dumps(event.message(), ensure_ascii=False, separators=(",", ":")).encode()
+# The alert in words for people, from `api.alerts.texts.render_all`: {"zh": {title, text}, ...}.
+Describe = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def event_body(event: EventRecord, describe: Describe | None = None) -> bytes:
+    """The published JSON of an event; with `describe`, its `texts` in every language too."""
+    body = event.message()
+    if describe is not None:
+        body["texts"] = describe(event.snapshot)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class MqttChannel:
@@ -60,14 +68,16 @@ class MqttChannel:
     name = "mqtt"
     max_attempts: int | None = None
 
-    def __init__(self, client: MqttClient, topics: Topics) -> None:
-        self.client, self.topics = client, topics
+    def __init__(
+        self, client: MqttClient, topics: Topics, describe: Describe | None = None
+    ) -> None:
+        self.client, self.topics, self.describe = client, topics, describe
 
     def deliver(self, event: EventRecord) -> None:
         if not self.client.connected:
             raise DeliveryFailed("MQTT broker not connected")
         info = self.client.publish(
-            self.topics.alerts(event.snapshot["plant"]), event_body(event), qos=1
+            self.topics.alerts(event.snapshot["plant"]), event_body(event, self.describe), qos=1
         )
         try:
             info.wait_for_publish(MQTT_PUBLISH_TIMEOUT_SECONDS)
@@ -126,8 +136,9 @@ class WebhookChannel:
         timeout_seconds: float,
         max_attempts: int,
         clock: Callable[[], float] = time.time,
+        describe: Describe | None = None,
     ) -> None:
-        self.url, self.secret = url, secret
+        self.url, self.secret, self.describe = url, secret, describe
         self.max_attempts: int | None = max_attempts
         self.clock = clock
         self._http = httpx.Client(timeout=timeout_seconds)
@@ -136,7 +147,7 @@ class WebhookChannel:
         self._http.close()
 
     def deliver(self, event: EventRecord) -> None:
-        body = event_body(event)
+        body = event_body(event, self.describe)
         ts = int(self.clock())
         headers = {
             "Content-Type": "application/json",

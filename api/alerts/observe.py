@@ -19,6 +19,7 @@ from api.presence import FUTURE_SLACK
 from api.voc.queries import MINUTE_MEASUREMENT, REALTIME_MEASUREMENT
 from api.voc.rules import FLOW_FIELD, Limit, StackCompliance, limits_for
 from api.voc.service import compliance
+from ingest.metrics import STATS_MEASUREMENT
 from ingest.points import FLAG_SUFFIX
 from ingest.registry import Registry
 from ingest.schema import VALID_FLAG
@@ -109,3 +110,13 @@ def raw_series(
             )
         out.append(StackSeries(s.tags["plant"], s.tags["meter"], ts, values))
     return out
+
+
+def points_flowing(store: InfluxStore, now: datetime, window: timedelta) -> bool:
+    """Whether any collector wrote points in [now - window, now] (its `ingest_stats` counter rose)."""
+    series = store.query(
+        f'SELECT spread("points_written") FROM {quote_ident(STATS_MEASUREMENT)} '
+        f"WHERE time >= {influx_time(now - window)} AND time <= {influx_time(now + FUTURE_SLACK)} "
+        'GROUP BY "collector"'
+    )
+    return any(v is not None and v > 0 for s in series for _, v in s.values)

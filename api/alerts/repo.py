@@ -84,7 +84,21 @@ def _alert(row: Any) -> Alert:
         resolved_by=m["resolved_by"],
         resolve_comment=m["resolve_comment"],
         reopen_count=m["reopen_count"],
+        unit=m["unit"] or "",
+        since=from_ms(m["since"]),
+        late=bool(m["late"]),
+        details=json.loads(m["details"]) if m["details"] else {},
     )
+
+
+def _facts(c: Condition) -> dict[str, Any]:
+    """The structured columns of a condition."""
+    return {
+        "unit": c.unit or None,
+        "since": None if c.since is None else to_ms(c.since),
+        "late": c.late,
+        "details": json.dumps(dict(c.details), ensure_ascii=False) if c.details else None,
+    }
 
 
 def _event(row: Any) -> EventRecord:
@@ -139,6 +153,17 @@ class AlertRepo:
             query = query.where(alerts.c.plant == plant)
         if kind is not None:
             query = query.where(alerts.c.kind == kind)
+        with self.engine.connect() as conn:
+            return [_alert(r) for r in conn.execute(query)]
+
+    def overlapping(self, start: datetime, end: datetime) -> list[Alert]:
+        """Alerts open at some time in [start, end): opened before `end`, not resolved before `start`."""
+        query = (
+            select(alerts)
+            .where(alerts.c.opened_at < to_ms(end))
+            .where((alerts.c.resolved_at.is_(None)) | (alerts.c.resolved_at >= to_ms(start)))
+            .order_by(alerts.c.id)
+        )
         with self.engine.connect() as conn:
             return [_alert(r) for r in conn.execute(query)]
 
@@ -353,7 +378,10 @@ class AlertRepo:
                 value=t.condition.value,
                 limit=t.condition.limit,
                 message=t.condition.message,
+                **_facts(t.condition),
             )
+            # `since` is when the condition began: a condition still holding keeps it.
+            values["since"] = func.coalesce(alerts.c.since, values["since"])
         conn.execute(
             update(alerts)
             .where(and_(alerts.c.id == t.alert_id, alerts.c.status.in_(sorted(ACTIVE))))
@@ -376,6 +404,7 @@ class AlertRepo:
                 last_seen_at=at,
                 updated_at=at,
                 reopen_count=0,
+                **_facts(c),
             )
         )
         alert_id = int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -402,6 +431,7 @@ class AlertRepo:
                 resolved_by=None,
                 resolve_comment=None,
                 reopen_count=alerts.c.reopen_count + 1,
+                **_facts(c),
             )
         )
         if done.rowcount != 1:

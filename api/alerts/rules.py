@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -17,8 +17,14 @@ import numpy.typing as npt
 from api.alerts.model import (
     COAL_AFTER_CONVERSION,
     COUNTY,
+    FRACTION,
     GAS_SHARE_OFF_TRACK,
+    INGEST_STALLED,
+    KG,
     METER_OFFLINE,
+    METERS,
+    MGM3,
+    MINUTES,
     SENSOR_STUCK,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
@@ -75,6 +81,35 @@ def _local(ts: datetime, timezone: str) -> str:
     return ts.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _iso_ms(ms: int) -> str:
+    return _dt(ms).isoformat()
+
+
+def unit_of(value_name: str) -> str:
+    """The unit a value name carries in its suffix (SPEC section 4), e.g. `flow_m3h` -> m³/h."""
+    for suffix, unit in VALUE_UNITS:
+        if value_name.endswith(suffix):
+            return unit
+    return ""
+
+
+VALUE_UNITS = (
+    ("_mgm3", MGM3),
+    ("_m3h", "m³/h"),
+    ("_m3", "m³"),
+    ("_kgh", "kg/h"),
+    ("_kg", "kg"),
+    ("_kwh", "kWh"),
+    ("_c", "°C"),
+    ("_kpa", "kPa"),
+    ("_pct", "%"),
+)
+
+
 def _hour_text(start_ms: int, timezone: str) -> str:
     return f"{local_hour_text(start_ms, timezone)}–{local_hour_text(start_ms + HOUR_MS, timezone)[11:]}"
 
@@ -118,6 +153,9 @@ def hourly_exceedances(
                     p.limit.limit_mgm3,
                     f"{p.limit.pollutant} hourly mean {mean:.2f} mg/m³ for "
                     f"{_hour_text(start, timezone)} above its limit {p.limit.limit_mgm3:g} mg/m³",
+                    unit=MGM3,
+                    since=_dt(start),
+                    details={"hour_start": _iso_ms(start), "hour_end": _iso_ms(start + HOUR_MS)},
                 )
             )
     return out
@@ -179,6 +217,9 @@ def spikes(
                     f"{peak.pollutant} reading {peak.value_mgm3:g} mg/m³ at "
                     f"{_local(peak.ts, timezone)} above "
                     f"{factor:g} × its limit {limit.limit_mgm3:g} mg/m³",
+                    unit=MGM3,
+                    since=peak.ts,
+                    details={"factor": factor, "limit_mgm3": limit.limit_mgm3},
                 )
             )
     return out
@@ -205,6 +246,8 @@ def offline(
                     allowance_min,
                     f"{m.kind} meter {m.meter} sent no data in the last "
                     f"{rules.offline_lookback_hours:g} h (allowance {allowance_min:g} min)",
+                    unit=MINUTES,
+                    details={"meter_kind": m.kind, "lookback_hours": rules.offline_lookback_hours},
                 )
             )
             continue
@@ -218,6 +261,9 @@ def offline(
                     f"{m.kind} meter {m.meter} silent for {silent_min:.1f} min since "
                     f"{_local(seen, timezone)} "
                     f"(allowance {allowance_min:g} min)",
+                    unit=MINUTES,
+                    since=seen,
+                    details={"meter_kind": m.kind},
                 )
             )
     return out
@@ -274,6 +320,9 @@ def stuck_sensors(
                     rules.stuck_minutes,
                     f"{name} stuck at {value:g} for {minutes:.0f} min ({n} readings) "
                     f"while the stack runs",
+                    unit=unit_of(name),
+                    since=_dt(start),
+                    details={"run_minutes": round(minutes, 1), "readings": n},
                 )
             )
     return out
@@ -296,6 +345,8 @@ def coal_after_conversion(
                     rules.coal_min_kg,
                     f"{row.plant} (status gas) burnt {coal_kg:.1f} kg of coal in the last "
                     f"{rules.coal_window_hours:g} h (threshold {rules.coal_min_kg:g} kg)",
+                    unit=KG,
+                    details={"window_hours": rules.coal_window_hours},
                 )
             )
     return out
@@ -312,5 +363,75 @@ def gas_share_off_track(projected_share: float | None, goal: float) -> list[Cond
             goal,
             f"projected year-end gas share {100 * projected_share:.1f}% is below the goal "
             f"{100 * goal:g}%",
+            unit=FRACTION,
+        )
+    ]
+
+
+# -- ingest health: one county alert in place of a flood, silence while data is loading --
+
+NORMAL, LOADING, STALLED = "normal", "loading", "stalled"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestState:
+    """How data reaches the store now; `silent` meters are over their offline allowance."""
+
+    state: str
+    meters: int
+    silent: int
+    flowing: bool
+    data_through: datetime | None
+
+    @property
+    def quiet_offline(self) -> bool:
+        """Per-meter offline alerts say nothing useful now (loading, or all stalled at once)."""
+        return self.state != NORMAL
+
+
+def ingest_state(
+    silent: int,
+    meters: int,
+    flowing: bool,
+    data_through: datetime | None,
+    rules: AlertRules,
+    now: datetime,
+) -> IngestState:
+    """Many meters silent together: still `loading` if points are being written, else `stalled`.
+
+    A backfill or catch-up writes old readings: meters look silent while data flows, and
+    that is no meter's fault. The same silence with nothing written is one outage upstream
+    (broker, collector, network), not one problem per meter. While points flow and even the
+    newest reading anywhere lags `now` by over `catchup_lag_minutes`, the county is still
+    catching up, however few meters are behind.
+    """
+    threshold = max(rules.stall_min_meters, rules.stall_fraction * meters)
+    lagging = (
+        data_through is not None
+        and (now - data_through).total_seconds() > 60 * rules.catchup_lag_minutes
+    )
+    if meters == 0 or silent == 0:
+        return IngestState(NORMAL, meters, silent, flowing, data_through)
+    if flowing and (silent >= threshold or lagging):
+        return IngestState(LOADING, meters, silent, flowing, data_through)
+    if silent >= threshold and not flowing:
+        return IngestState(STALLED, meters, silent, flowing, data_through)
+    return IngestState(NORMAL, meters, silent, flowing, data_through)
+
+
+def ingest_stalled(state: IngestState) -> list[Condition]:
+    """The county-wide alert while the state is `stalled`."""
+    if state.state != STALLED:
+        return []
+    return [
+        Condition(
+            AlertKey(INGEST_STALLED, COUNTY),
+            float(state.silent),
+            float(state.meters),
+            f"{state.silent} of {state.meters} meters silent and no points written: "
+            "check the broker, the collectors and InfluxDB",
+            unit=METERS,
+            since=state.data_through,
+            details={"silent": state.silent, "meters": state.meters},
         )
     ]

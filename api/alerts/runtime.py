@@ -6,8 +6,10 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -16,7 +18,9 @@ from api.alerts.lifecycle import Policy
 from api.alerts.notify import Channel, Dispatcher, InfluxChannel, MqttChannel, WebhookChannel
 from api.alerts.projection import HistoryProjection, ProjectionProvider
 from api.alerts.repo import AlertRepo
+from api.alerts.texts import render_all
 from api.fuel.service import FuelCore
+from api.robots.channel import RobotChannel, robot_channels
 from api.settings import ApiSettings
 from ingest.client import MqttClient
 from ingest.registry import Registry
@@ -45,7 +49,7 @@ class AlertRuntime:
     dispatchers: list[Dispatcher]
     store: InfluxStore
     mqtt: MqttClient | None = None
-    closers: list[WebhookChannel] = field(default_factory=list)
+    closers: list[WebhookChannel | RobotChannel] = field(default_factory=list)
 
     def start(self) -> None:
         if self.mqtt is not None:
@@ -103,11 +107,15 @@ def build_runtime(
         settings.mqtt_username,
         settings.mqtt_password_text,
     )
+
+    def describe(alert: Mapping[str, Any]) -> dict[str, Any]:
+        return render_all(alert, registry, settings.timezone)
+
     channels: list[Channel] = [
-        MqttChannel(mqtt, Topics(settings.topic_root)),
+        MqttChannel(mqtt, Topics(settings.topic_root), describe),
         InfluxChannel(store),
     ]
-    closers = []
+    closers: list[WebhookChannel | RobotChannel] = []
     if settings.webhook_url:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         if secret is None:
@@ -117,9 +125,13 @@ def build_runtime(
             secret,
             settings.webhook_timeout_seconds,
             settings.webhook_max_attempts,
+            describe=describe,
         )
         channels.append(hook)
         closers.append(hook)
+    robots = robot_channels(settings, registry)
+    channels += robots
+    closers += robots
     dispatchers = [
         Dispatcher(
             repo,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -46,6 +47,12 @@ alerts = Table(
     Column("resolved_by", String(128), nullable=True),
     Column("resolve_comment", Text, nullable=True),
     Column("reopen_count", Integer, nullable=False, default=0),
+    # Structured facts for renderers (api/alerts/texts.py); nullable so `api.db.connect`
+    # can add them to a database created before they existed.
+    Column("unit", String(16), nullable=True),
+    Column("since", BigInteger, nullable=True),
+    Column("late", Boolean, nullable=True),
+    Column("details", Text, nullable=True),
     Index("ix_alerts_key", "kind", "plant", "meter", "pollutant"),
     Index("ix_alerts_status", "status"),
 )

@@ -6,19 +6,24 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.alerts.model import KINDS, STATUSES
+from api.alerts.model import KINDS, STATUSES, Alert
 from api.alerts.repo import MAX_COMMENT_CHARS, AlertRepo
+from api.alerts.texts import firm_name, render, render_all
 from api.auth import Principal
-from api.deps import AlertRepoDep, ReaderDep, SettingsDep, require_roles
+from api.deps import AlertRepoDep, ReaderDep, RegistryDep, SettingsDep, require_roles
 from api.errors import InvalidInput, NotFound
+from api.export import MEDIA_TYPE, to_csv
 from api.schemas import AlertDetail, AlertList, AlertView, error_responses
+from api.settings import ApiSettings
+from ingest.registry import Registry
 
 # Ids are SQL BIGINTs: a larger number in the path is a 422, not a database overflow.
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -29,13 +34,71 @@ STREAM_PING_SECONDS = 15
 MAX_LIST = 1000
 
 
+LangQuery = Annotated[
+    str, Query(pattern="^(zh|en)$", description="language of `firm`, `title` and `text`: zh or en")
+]
+CSV_COLUMNS = (
+    "id",
+    "status",
+    "kind",
+    "title",
+    "firm",
+    "plant",
+    "meter",
+    "pollutant",
+    "text",
+    "value",
+    "limit",
+    "unit",
+    "since",
+    "opened_at",
+    "late",
+    "acknowledged_by",
+    "ack_comment",
+    "resolved_by",
+    "resolve_comment",
+)
+
+
+def readable(
+    alert: Alert | dict[str, Any], lang: str, registry: Registry, settings: ApiSettings
+) -> dict[str, Any]:
+    """An alert's JSON with the firm's name and its title and sentence in `lang`."""
+    doc = alert.as_json() if isinstance(alert, Alert) else dict(alert)
+    said = render(doc, lang, registry, settings.timezone)
+    return doc | {"firm": firm_name(doc["plant"], lang, registry), "lang": lang} | said.as_json()
+
+
+def _local(value: str | None, zone: ZoneInfo) -> str | None:
+    return datetime.fromisoformat(value).astimezone(zone).isoformat() if value else None
+
+
+def alerts_csv(docs: list[dict[str, Any]], timezone: str) -> str:
+    """The readable alerts as CSV, times in the county's local time (with their offset)."""
+    zone = ZoneInfo(timezone)
+    rows = [
+        d | {"since": _local(d["since"], zone), "opened_at": _local(d["opened_at"], zone)}
+        for d in docs
+    ]
+    return to_csv(CSV_COLUMNS, rows)
+
+
 class ActionBody(BaseModel):
     comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
 
 
-@router.get("", response_model=AlertList, responses=error_responses())
+@router.get(
+    "",
+    response_model=AlertList,
+    responses={
+        **error_responses(),
+        200: {"content": {"text/csv": {}}, "description": "JSON, or the alerts as CSV"},
+    },
+)
 async def list_alerts(
     repo: AlertRepoDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
     _: ReaderDep,
     status_: Annotated[
         str | None,
@@ -47,14 +110,23 @@ async def list_alerts(
     plant: Annotated[str | None, Query(max_length=64)] = None,
     kind: Annotated[str | None, Query(description=", ".join(KINDS))] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 200,
-) -> AlertList:
-    """Alerts, most recent first."""
+    lang: LangQuery = "zh",
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+) -> Any:
+    """Alerts, most recent first, each with its firm's name, title and sentence in `lang`."""
     if status_ is not None and status_ not in (*STATUSES, "active"):
         raise InvalidInput(f"status must be one of {', '.join((*STATUSES, 'active'))}")
     if kind is not None and kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
     found = await run_in_threadpool(repo.find, status_, plant, kind, limit)
-    return AlertList.model_validate({"alerts": [a.as_json() for a in found]})
+    docs = [readable(a, lang, registry, settings) for a in found]
+    if format == "csv":
+        return Response(
+            alerts_csv(docs, settings.timezone),
+            media_type=MEDIA_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="alerts.csv"'},
+        )
+    return AlertList.model_validate({"alerts": docs})
 
 
 @router.get("/stream")
@@ -62,11 +134,18 @@ async def stream_alerts(
     request: Request,
     repo: AlertRepoDep,
     settings: SettingsDep,
+    registry: RegistryDep,
     _: ReaderDep,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
     plant: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EventSourceResponse:
-    """Server-sent events: one `alert` event per change (id = event id; resume with Last-Event-ID)."""
+    """Server-sent events: one `alert` event per change (id = event id; resume with Last-Event-ID).
+
+    Each event says what happened (`event`: raised, reopened, acknowledged, resolved) and
+    who did it (`actor`: `engine`, or the officer's key name), so a page can tell news from
+    its reader's own actions. The body is the one MQTT and the webhook carry, with `texts`
+    (firm, title, text) in every language.
+    """
     start = (
         last_event_id if last_event_id is not None else await run_in_threadpool(repo.last_event_id)
     )
@@ -79,8 +158,10 @@ async def stream_alerts(
             for e in batch:
                 cursor = e.id
                 if plant is None or e.snapshot["plant"] == plant:
+                    body = e.message()
+                    body["texts"] = render_all(e.snapshot, registry, settings.timezone)
                     yield ServerSentEvent(
-                        json.dumps(e.message(), ensure_ascii=False), event="alert", id=str(e.id)
+                        json.dumps(body, ensure_ascii=False), event="alert", id=str(e.id)
                     )
             if not batch:
                 await asyncio.sleep(settings.alert_stream_poll_seconds)
@@ -89,7 +170,14 @@ async def stream_alerts(
 
 
 @router.get("/{alert_id}", response_model=AlertDetail, responses=error_responses(404))
-async def get_alert(alert_id: AlertId, repo: AlertRepoDep, _: ReaderDep) -> AlertDetail:
+async def get_alert(
+    alert_id: AlertId,
+    repo: AlertRepoDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    _: ReaderDep,
+    lang: LangQuery = "zh",
+) -> AlertDetail:
     """One alert with every change it went through."""
     alert = await run_in_threadpool(repo.get, alert_id)
     if alert is None:
@@ -97,7 +185,7 @@ async def get_alert(alert_id: AlertId, repo: AlertRepoDep, _: ReaderDep) -> Aler
     history = await run_in_threadpool(repo.events, alert_id)
     return AlertDetail.model_validate(
         {
-            **alert.as_json(),
+            **readable(alert, lang, registry, settings),
             "events": [
                 {k: v for k, v in e.message().items() if k != "alert"}
                 | {"status": e.snapshot["status"]}
@@ -108,26 +196,42 @@ async def get_alert(alert_id: AlertId, repo: AlertRepoDep, _: ReaderDep) -> Aler
 
 
 async def _act(
-    action: str, alert_id: int, body: ActionBody | None, who: Principal, repo: AlertRepo
+    action: str,
+    alert_id: int,
+    body: ActionBody | None,
+    who: Principal,
+    repo: AlertRepo,
+    registry: Registry,
+    settings: ApiSettings,
 ) -> AlertView:
     comment = body.comment if body is not None else None
     now = datetime.now(UTC)
     do = repo.acknowledge if action == "ack" else repo.resolve
     alert = await run_in_threadpool(do, alert_id, who.name, comment, now)
-    return AlertView.model_validate(alert.as_json())
+    return AlertView.model_validate(readable(alert, "zh", registry, settings))
 
 
 @router.post("/{alert_id}/ack", response_model=AlertView, responses=error_responses(404, 409))
 async def acknowledge_alert(
-    alert_id: AlertId, repo: AlertRepoDep, who: OfficerDep, body: ActionBody | None = None
+    alert_id: AlertId,
+    repo: AlertRepoDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    who: OfficerDep,
+    body: ActionBody | None = None,
 ) -> AlertView:
     """Acknowledge an open alert (officer or admin), with an optional comment."""
-    return await _act("ack", alert_id, body, who, repo)
+    return await _act("ack", alert_id, body, who, repo, registry, settings)
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertView, responses=error_responses(404, 409))
 async def resolve_alert(
-    alert_id: AlertId, repo: AlertRepoDep, who: OfficerDep, body: ActionBody | None = None
+    alert_id: AlertId,
+    repo: AlertRepoDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    who: OfficerDep,
+    body: ActionBody | None = None,
 ) -> AlertView:
     """Resolve an open or acknowledged alert (officer or admin), with an optional comment."""
-    return await _act("resolve", alert_id, body, who, repo)
+    return await _act("resolve", alert_id, body, who, repo, registry, settings)

@@ -9,15 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
 from api.export import KPI_COLUMNS, MEDIA_TYPE, to_csv
+from api.factors import definition_for_window
 from api.fuel.rules import FirmRow
-from api.fuel.service import FuelCore
+from api.fuel.service import FuelCore, step_rules
 from api.ranges import check_instant
+from api.records.repo import RecordRepo
+from api.records.rules import records_used
 from api.schemas import (
     ERROR_RESPONSES,
     FuelTotals,
@@ -38,6 +41,7 @@ MAX_WINDOW_DAYS = 366
     },
 )
 async def get_gas_share(
+    request: Request,
     settings: SettingsDep,
     store: StoreDep,
     registry: RegistryDep,
@@ -49,19 +53,26 @@ async def get_gas_share(
     format: Annotated[
         Literal["json", "csv"], Query(description="json, or csv of the rows")
     ] = "json",
+    lang: Annotated[Literal["en", "zh"], Query(description="CSV headers: en or zh")] = "en",
 ) -> Any:
     """Share of stainless-steel firms on natural gas over a trailing window, with every firm's row."""
     end = check_instant("at", at) if at is not None else datetime.now(UTC)
-    definition = settings.kpi
-    window = timedelta(days=window_days or definition.window_days)
+    window = timedelta(days=window_days or settings.kpi.window_days)
+    definition = definition_for_window(settings.kpi, end, ZoneInfo(settings.timezone))
     check_instant("window start", end - window)
     firms = registry.by_sector("stainless_steel")
-    core = FuelCore.from_settings(settings, store, registry)
+    facts = await run_in_threadpool(RecordRepo(request.app.state.db).facts)
+    # The factors in effect at the window's last instant (api/factors.py).
+    core = FuelCore(
+        store, settings.timezone, step_rules(settings), definition, registry.gas_share_goal, facts
+    )
     kpi = await run_in_threadpool(core.kpi, firms, end, window)
     result = kpi.share
     if format == "csv":
         return Response(
-            to_csv(KPI_COLUMNS, [asdict(r) for r in result.rows]),
+            to_csv(
+                KPI_COLUMNS, [asdict(r) for r in result.rows], lang, ZoneInfo(settings.timezone)
+            ),
             media_type=MEDIA_TYPE,
             headers={
                 "Content-Disposition": f'attachment; filename="gas-share-{end:%Y%m%dT%H%MZ}.csv"'
@@ -92,6 +103,7 @@ async def get_gas_share(
                 "step": "a register step counts in the interval of its later reading",
             },
             "timezone": settings.timezone,
+            "records_used": records_used(facts, firms, kpi.start),
         }
     )
 
@@ -108,6 +120,7 @@ FUEL_TOTAL_FIELDS = ("gas_m3", "coal_kg", "gas_kgce", "coal_kgce", "co2_kg", "co
 
 @router.get("/gas-share/history", response_model=GasShareHistoryAnswer, responses=ERROR_RESPONSES)
 async def get_gas_share_history(
+    request: Request,
     settings: SettingsDep,
     store: StoreDep,
     registry: RegistryDep,
@@ -121,7 +134,8 @@ async def get_gas_share_history(
     now = datetime.now(UTC)
     chosen = year or now.astimezone(tz).year
     goal = registry.gas_share_goal
-    core = FuelCore.from_settings(settings, store, registry)
+    facts = await run_in_threadpool(RecordRepo(request.app.state.db).facts)
+    core = FuelCore.from_settings(settings, store, registry, facts)
     firms = registry.by_sector("stainless_steel")
     months, view = await run_in_threadpool(core.history, firms, chosen, now)
     year_end = min(now, months[-1].end) if months else now
@@ -143,6 +157,7 @@ async def get_gas_share_history(
                     "share": m.kpi.share,
                     "share_upper": m.kpi.share_upper,
                     "firms_needed": m.kpi.firms_needed,
+                    "records_used": records_used(facts, firms, m.start),
                 }
                 for m in months
             ],

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -22,6 +22,7 @@ from api.deps import (
 from api.export import MEDIA_TYPE, USAGE_COLUMNS, to_csv
 from api.fuel.service import FuelCore, Interval, Usage
 from api.ranges import resolve_window
+from api.records.repo import RecordRepo
 from api.schemas import UsageAnswer, UsageTotals, error_responses
 from api.settings import ApiSettings
 from ingest.registry import SECTORS, Plant, Registry
@@ -42,6 +43,9 @@ EveryQuery = Annotated[
     ),
 ]
 FormatQuery = Annotated[Literal["json", "csv"], Query(description="json or csv (UTF-8 with BOM)")]
+LangQuery = Annotated[
+    Literal["en", "zh"], Query(description="CSV headers: en (value names) or zh (Chinese)")
+]
 
 
 def _interval_dict(interval: Interval) -> dict[str, Any]:
@@ -61,6 +65,7 @@ async def _answer(
     every: str,
     fmt: str,
     filename: str,
+    lang: str = "en",
 ) -> Any:
     tz = ZoneInfo(settings.timezone)
     window = resolve_window(start, end, every, tz, datetime.now(UTC), settings.usage_max_buckets)
@@ -77,7 +82,7 @@ async def _answer(
     series = [_interval_dict(r) for r in rows]
     if fmt == "csv":
         return Response(
-            to_csv(USAGE_COLUMNS, series),
+            to_csv(USAGE_COLUMNS, series, lang, tz),
             media_type=MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
@@ -115,6 +120,7 @@ USAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get("/plants/{plant}/usage", response_model=UsageAnswer, responses=USAGE_RESPONSES)
 async def plant_usage(
+    request: Request,
     plant: str,
     _: PlantReaderDep,
     found: KnownPlantDep,
@@ -125,19 +131,29 @@ async def plant_usage(
     end: EndQuery = None,
     every: EveryQuery = "1d",
     format: FormatQuery = "json",
+    lang: LangQuery = "en",
 ) -> Any:
-    """Gas m³, coal kg, kgce and CO2 of one plant per interval."""
+    """Gas m³, coal kg, kgce and CO2 of one plant per interval (its meters' registers)."""
+    records = await run_in_threadpool(RecordRepo(request.app.state.db).list, found.id)
     return await _answer(
         settings,
         store,
         registry,
-        {"plant": found.id, "name": found.name, "sector": found.sector},
+        {
+            "plant": found.id,
+            "name": found.name,
+            "sector": found.sector,
+            # Usage reads the registers (manual deliveries included as S readings); the
+            # records are listed here for context.
+            "records": [r.as_json() for r in records if r.current],
+        },
         [found],
         start,
         end,
         every,
         format,
         f"usage-{found.id}.csv",
+        lang,
     )
 
 
@@ -155,10 +171,21 @@ async def sector_usage(
     end: EndQuery = None,
     every: EveryQuery = "1d",
     format: FormatQuery = "json",
+    lang: LangQuery = "en",
 ) -> Any:
     """Gas m³, coal kg, kgce and CO2 of all registered plants of a sector, per interval."""
     plants = list(registry.by_sector(sector))
     what = {"sector": sector, "plants": [p.id for p in plants]}
     return await _answer(
-        settings, store, registry, what, plants, start, end, every, format, f"usage-{sector}.csv"
+        settings,
+        store,
+        registry,
+        what,
+        plants,
+        start,
+        end,
+        every,
+        format,
+        f"usage-{sector}.csv",
+        lang,
     )

@@ -1,8 +1,8 @@
 // Live alert list: an officer acknowledges or resolves an alert with a comment.
 
 import { ApiError, get, normalizeAlerts, post } from "./api.js";
-import { $, esc, placeholder, toast, track } from "./dom.js";
-import { fmtNumber, fmtTime, label, t } from "./i18n.js";
+import { $, esc, exportButton, placeholder, toast, track, wireExports } from "./dom.js";
+import { fmtNumber, fmtWhen, getLang, label, t } from "./i18n.js";
 
 const FILTERS = ["open", "acknowledged", "resolved", "all"];
 let filter = "open";
@@ -12,9 +12,12 @@ export async function renderAlerts(root, plantNames) {
     <section class="card">
       <div class="card-head">
         <h2>${esc(t("al.title"))}</h2>
-        <div class="segmented" role="tablist">${FILTERS.map(
-          (f) => `<button type="button" data-filter="${f}" class="${f === filter ? "active" : ""}">${esc(t(`al.filter.${f}`))}</button>`,
-        ).join("")}</div>
+        <div class="head-tools">
+          <div class="segmented" role="tablist">${FILTERS.map(
+            (f) => `<button type="button" data-filter="${f}" class="${f === filter ? "active" : ""}">${esc(t(`al.filter.${f}`))}</button>`,
+          ).join("")}</div>
+          ${exportButton(`/alerts?format=csv&lang=${getLang()}${filter === "all" ? "" : `&status=${filter}`}`, "alerts.csv")}
+        </div>
       </div>
       <div id="alert-list" data-testid="alert-list">${placeholder(t("common.loading"))}</div>
     </section>`;
@@ -24,6 +27,7 @@ export async function renderAlerts(root, plantNames) {
       track(() => renderAlerts(root, plantNames));
     });
   }
+  wireExports(root);
   await refreshAlerts(root, plantNames);
 }
 
@@ -32,8 +36,8 @@ export async function refreshAlerts(root, plantNames) {
   if (!list) return;
   let alerts;
   try {
-    const query = filter === "all" ? "" : `?status=${filter}`;
-    alerts = normalizeAlerts(await get(`/alerts${query}`));
+    const query = filter === "all" ? "" : `&status=${filter}`;
+    alerts = normalizeAlerts(await get(`/alerts?lang=${getLang()}${query}`));
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) throw err;
     const text = err instanceof ApiError && err.status === 404 ? t("common.unavailable") : `${t("common.error")}: ${err.message}`;
@@ -46,15 +50,26 @@ export async function refreshAlerts(root, plantNames) {
   for (const card of list.querySelectorAll(".alert")) wireActions(card, root, plantNames);
 }
 
+/** "62.0 kg", "31.3%" (fractions), "12 块" (meter counts): a number with its unit. */
+function withUnit(value, unit) {
+  if (unit === "fraction") return `${fmtNumber(value * 100, 1)}%`;
+  if (unit === "meters") return fmtNumber(value, 0);
+  // as the API's sentences write numbers: at most two decimals, no trailing zeros
+  const text = Number(value).toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB", { maximumFractionDigits: unit === "min" ? 0 : 2 });
+  return `${text} ${unit === "min" ? (getLang() === "zh" ? "分钟" : "min") : unit}`.trim();
+}
+
 function alertCard(a, plantNames) {
-  const where = [plantNames.get(a.plant) ?? a.plant, a.meter, a.pollutant ? label("poll", a.pollutant) : ""]
+  const firm = a.plant === "_county" ? "" : a.firm || plantNames.get(a.plant) || a.plant;
+  const where = [firm, a.meter ? `${a.meter}` : "", a.pollutant ? label("poll", a.pollutant) : ""]
     .filter(Boolean)
     .map(esc)
     .join(" · ");
   const measure =
-    a.value !== null && a.limit !== null
-      ? `<span class="measure">${esc(t("al.value"))} <b>${esc(fmtNumber(a.value, 2))}</b> / ${esc(t("al.limit"))} ${esc(fmtNumber(a.limit, 1))}</span>`
+    a.value !== null && a.limit !== null && !["sensor_stuck", "ingest_stalled"].includes(a.kind)
+      ? `<span class="measure" data-testid="measure">${esc(t("al.value"))} <b>${esc(withUnit(a.value, a.unit))}</b> / ${esc(t("al.limit"))} ${esc(withUnit(a.limit, a.limitUnit))}</span>`
       : "";
+  const late = a.late ? `<span class="chip late" title="${esc(t("al.late.why"))}">${esc(t("al.late"))}</span>` : "";
   const actions =
     a.state === "resolved"
       ? ""
@@ -66,9 +81,10 @@ function alertCard(a, plantNames) {
     <article class="alert state-${esc(a.state)}" data-id="${esc(a.id)}" data-testid="alert-${esc(a.id)}" data-state="${esc(a.state)}">
       <div class="alert-main">
         <div class="alert-title"><span class="chip state-${esc(a.state)}">${esc(label("state", a.state))}</span>
-          <b>${esc(label("kind", a.kind))}</b></div>
-        <div class="alert-where"><a href="#/plant/${encodeURIComponent(a.plant)}">${where}</a></div>
-        <div class="muted small">${esc(fmtTime(a.t))} ${a.message ? `· ${esc(a.message)}` : ""}</div>
+          <b>${esc(a.title || label("kind", a.kind))}</b>${late}</div>
+        ${where ? `<div class="alert-where"><a href="#/plant/${encodeURIComponent(a.plant)}">${where}</a></div>` : ""}
+        <div class="alert-text" data-testid="alert-text">${esc(a.text || a.message)}</div>
+        <div class="muted small">${esc(t("al.since"))} ${esc(fmtWhen(a.since ?? a.t))}</div>
         ${measure}
         ${a.comment ? `<div class="comment">“${esc(a.comment)}”${a.by ? ` — ${esc(a.by)}` : ""}</div>` : ""}
       </div>

@@ -40,6 +40,20 @@ async function request(method, path, body) {
 }
 
 export const get = (path) => request("GET", path);
+
+/** Fetch a CSV export with the key and hand it to the browser as a download. */
+export async function downloadCsv(path, filename) {
+  const resp = await fetch(API_BASE + path, { headers: { Authorization: `Bearer ${getKey()}` } });
+  if (!resp.ok) throw new ApiError(resp.status, resp.statusText);
+  const url = URL.createObjectURL(await resp.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
 export const post = (path, body) => request("POST", path, body);
 
 // --- shapes ---------------------------------------------------------------------------
@@ -72,9 +86,17 @@ export function normalizeHistory(doc) {
   };
 }
 
-/** `PlantsAnswer` -> [{id, name, sector, reporting, meters}]. */
+/** `PlantsAnswer` -> [{id, name, sector, reporting, meters, dataThrough, metersReporting}]. */
 export function normalizePlants(doc) {
-  return doc.plants.map((p) => ({ id: p.id, name: p.name, sector: p.sector, reporting: p.reporting, meters: p.meters }));
+  return doc.plants.map((p) => ({
+    id: p.id,
+    name: p.name,
+    sector: p.sector,
+    reporting: p.reporting,
+    meters: p.meters,
+    dataThrough: toMs(p.data_through),
+    metersReporting: p.meters_reporting,
+  }));
 }
 
 /** `UsageAnswer` -> {rows: [{t, gasM3, coalKg, gasKgce, coalKgce, co2Kg}], totals}. */
@@ -86,6 +108,8 @@ export function normalizeUsage(doc) {
     gasKgce: r.gas_kgce,
     coalKgce: r.coal_kgce,
     co2Kg: r.co2_kg,
+    // No reading from either meter in the interval: a gap, not a zero.
+    gap: r.gas_readings === 0 && r.coal_readings === 0,
   }));
   return { rows, totals: doc.totals };
 }
@@ -119,6 +143,13 @@ export function normalizeAlerts(doc) {
     pollutant: a.pollutant ?? "",
     state: a.status,
     message: a.message,
+    firm: a.firm,
+    title: a.title,
+    text: a.text,
+    unit: a.unit ?? "",
+    limitUnit: a.limit_unit ?? "",
+    since: toMs(a.since),
+    late: a.late,
     value: a.value,
     limit: a.limit,
     t: toMs(a.opened_at),

@@ -2,13 +2,18 @@
 
 import { refreshAlerts, openAlertCount, renderAlerts } from "./alerts.js";
 import { ApiError, followAlerts, getKey, setKey } from "./api.js";
-import { $, placeholder, toast, track } from "./dom.js";
-import { applyStatic, getLang, setLang, t } from "./i18n.js";
+import { $, esc, placeholder, toast, track } from "./dom.js";
+import { applyStatic, fmtWhen, getLang, setLang, t } from "./i18n.js";
 import { renderOverview } from "./overview.js";
 import { loadPlants, renderPlant, renderPlants } from "./plant.js";
 
 const KPI_REFRESH_MS = 5 * 60 * 1000;
+const FRESHNESS_REFRESH_MS = 60 * 1000;
+// Only the engine's news is announced: a reader's own (or a colleague's) ack/resolve is not.
+const NEWS_EVENTS = new Set(["raised", "reopened"]);
 let plants = [];
+let ingest = null;
+let freshnessTimer = null;
 let stopStream = null;
 let refreshTimer = null;
 
@@ -35,7 +40,7 @@ async function show() {
       if (page === "alerts") await renderAlerts(root, plantNames());
       else if (page === "plants") await renderPlants(root, plants);
       else if (page === "plant") await renderPlant(root, arg, plants);
-      else await renderOverview(root);
+      else await renderOverview(root, plants);
     } catch (err) {
       if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
         askForKey(t("key.invalid"));
@@ -72,27 +77,56 @@ function setLive(state) {
 }
 
 function onAlertEvent(event) {
+  if (!event || typeof event !== "object" || !event.alert) return; // the stream's `ready` event
   updateBadge();
   const { page } = route();
   if (page === "alerts") refreshAlerts($("#page"), plantNames()).catch(() => {});
-  const kind = event?.alert?.kind ?? null; // the stream sends AlertEvent: {event_id, event, at, actor, comment, alert}
-  toast(`${t("al.new")}${kind ? `: ${t(`kind.${kind}`)}` : ""}`);
+  if (!NEWS_EVENTS.has(event.event) || event.actor !== "engine") return;
+  const a = event.alert;
+  const said = event.texts?.[getLang()] ?? {};
+  toast(`${t(`al.event.${event.event}`)}：${said.title || t(`kind.${a.kind}`)}${said.firm && a.plant !== "_county" ? ` · ${said.firm}` : ""}`);
+}
+
+/** The notice under the top bar: how fresh the data is, loading or stalled (from `/plants`). */
+function renderFreshness() {
+  const el = $("#freshness");
+  if (!ingest) {
+    el.hidden = true;
+    return;
+  }
+  const time = fmtWhen(Date.parse(ingest.data_through));
+  const vars = { time, silent: ingest.silent, meters: ingest.meters };
+  el.dataset.state = ingest.state;
+  el.hidden = false;
+  if (!ingest.data_through) el.textContent = t("fresh.none");
+  else if (ingest.state === "loading" || ingest.state === "stalled") el.textContent = t(`fresh.${ingest.state}`, vars);
+  else el.innerHTML = `<span class="muted">${esc(t("fresh.through", vars))}</span>`;
+}
+
+async function refreshPlants() {
+  try {
+    const doc = await loadPlants();
+    plants = doc.plants;
+    ingest = doc.ingest;
+  } catch {
+    plants = [];
+    ingest = null;
+  }
+  renderFreshness();
 }
 
 async function start() {
   if (stopStream) stopStream();
   clearInterval(refreshTimer);
+  clearInterval(freshnessTimer);
   // One tracked unit: the page is not "ready" between the registry and the first page.
   await track(async () => {
-    try {
-      plants = await loadPlants();
-    } catch {
-      plants = [];
-    }
+    await refreshPlants();
     await show();
     await updateBadge();
   });
   stopStream = followAlerts(onAlertEvent, setLive);
+  freshnessTimer = setInterval(refreshPlants, FRESHNESS_REFRESH_MS);
   refreshTimer = setInterval(() => {
     if (route().page === "overview" && !$("#key-dialog").open) show();
   }, KPI_REFRESH_MS);
@@ -106,7 +140,8 @@ function init() {
     setLang(getLang() === "zh" ? "en" : "zh");
     $("#lang-toggle").textContent = getLang() === "zh" ? "EN" : "中文";
     applyStatic();
-    show();
+    renderFreshness();
+    if (getKey()) start();
   });
   $("#key-button").addEventListener("click", () => askForKey());
   $("#key-form").addEventListener("submit", (event) => {

@@ -47,6 +47,7 @@ function mount(el, opts, data) {
   observed.set(el, chart);
   resizer.observe(el);
   el.dataset.points = String(data[0].length);
+  el._uplot = chart; // read by the browser tests (tick labels)
   return chart;
 }
 
@@ -56,19 +57,61 @@ function tzDate(ts) {
 
 const DAY_S = 86_400;
 
+/** Labels with repeats blanked: a label says something new or nothing. */
+export function distinct(labels) {
+  let previous = null;
+  return labels.map((text) => {
+    const out = text === previous ? "" : text;
+    previous = text;
+    return out;
+  });
+}
+
 /** 24-hour clock ticks; the date under the first tick of each day (or dates only on long spans). */
 function timeTicks(u, splits) {
   const day = uPlot.fmtDate("{M}/{D}");
   const clock = uPlot.fmtDate("{HH}:{mm}");
   const span = u.scales.x.max - u.scales.x.min;
   let previous = null;
-  return splits.map((ts) => {
-    const d = tzDate(ts);
-    if (span > 4 * DAY_S) return day(d);
-    const label = day(d) !== previous ? `${clock(d)}\n${day(d)}` : clock(d);
-    previous = day(d);
-    return label;
-  });
+  return distinct(
+    splits.map((ts) => {
+      const d = tzDate(ts);
+      if (span > 4 * DAY_S) return day(d);
+      const label = day(d) !== previous ? `${clock(d)}\n${day(d)}` : clock(d);
+      previous = day(d);
+      return label;
+    }),
+  );
+}
+
+const GAP_FILL = "rgba(140,150,165,0.16)";
+
+/**
+ * A drawClear hook shading the intervals `i` where `isGap(i)` (no data, insufficient data),
+ * half a step either side of each x, with `text` written in the first of each run.
+ */
+function gapBands(xs, isGap, text) {
+  return (u) => {
+    const ctx = u.ctx;
+    const { top, height } = u.bbox;
+    ctx.save();
+    ctx.fillStyle = GAP_FILL;
+    ctx.font = FONT.replace("12px", `${Math.round(11 * devicePixelRatio)}px`);
+    ctx.textAlign = "center";
+    for (let i = 0; i < xs.length; i++) {
+      if (!isGap(i)) continue;
+      const step = xs.length > 1 ? (i > 0 ? xs[i] - xs[i - 1] : xs[1] - xs[0]) : 3600;
+      const left = u.valToPos(xs[i] - step / 2, "x", true);
+      const right = u.valToPos(xs[i] + step / 2, "x", true);
+      ctx.fillRect(left, top, Math.max(1, right - left), height);
+      if (text && (i === 0 || !isGap(i - 1)) && right - left > 0) {
+        ctx.fillStyle = COLORS.axis;
+        ctx.fillText(text, Math.max(left + 20 * devicePixelRatio, (left + right) / 2), top + 14 * devicePixelRatio);
+        ctx.fillStyle = GAP_FILL;
+      }
+    }
+    ctx.restore();
+  };
 }
 
 function legendTime(withHour) {
@@ -100,16 +143,25 @@ export function shareHistoryChart(el, history, goal, labels) {
   }
   const goalLine = xs.map(() => goal);
   const month = uPlot.fmtDate("{YYYY}-{MM}");
+  const monthCount = history.months.length;
+  // One tick per month of data (never two labels for one month), fewer when they crowd.
+  const monthSplits = (u) => {
+    const every = Math.max(1, Math.ceil(xs.length / Math.max(1, Math.floor(u.bbox.width / devicePixelRatio / 70))));
+    return xs.filter((_, i) => i % every === 0);
+  };
+  const noData = (i) => i < monthCount && history.months[i].share === null;
+  el.dataset.gaps = String(history.months.filter((m) => m.share === null).length);
   return mount(
     el,
     {
       height: 260,
       tzDate,
-      scales: { x: { time: true }, y: { range: [0, 1] } },
+      scales: { x: { time: true, range: paddedRange(xs.length > 1 ? (xs[xs.length - 1] - xs[0]) / (xs.length - 1) : DAY_S * 30) }, y: { range: [0, 1] } },
       axes: [
-        axis((u, vals) => vals.map((v) => month(tzDate(v)))),
+        axis((u, vals) => distinct(vals.map((v) => month(tzDate(v)))), { splits: monthSplits }),
         axis((u, vals) => vals.map((v) => fmtPct(v, 0)), { size: 56 }),
       ],
+      hooks: { drawClear: [gapBands(xs, noData, labels.nodata)] },
       series: [
         timeSeries(false),
         {
@@ -135,13 +187,17 @@ export function shareHistoryChart(el, history, goal, labels) {
   );
 }
 
-/** Stacked bars per interval: gas kgce at the bottom, coal kgce above it. */
+/**
+ * Gas m³ (left axis) and coal kg (right axis) side by side per interval, each on its own
+ * scale so neither fuel vanishes beside the other; intervals without any reading are gaps.
+ */
 export function usageChart(el, rows, labels) {
   const xs = rows.map((r) => r.t / 1000);
-  const gas = rows.map((r) => r.gasKgce);
-  const total = rows.map((r) => r.gasKgce + r.coalKgce);
-  const bars = uPlot.paths.bars({ size: [0.8, 60], align: 0 });
+  const gas = rows.map((r) => (r.gap ? null : r.gasM3));
+  const coal = rows.map((r) => (r.gap ? null : r.coalKg));
   const step = xs.length > 1 ? xs[1] - xs[0] : 3600;
+  const top = (u, min, max) => [0, Math.max(1, (max ?? 0) * 1.15)];
+  el.dataset.gaps = String(rows.filter((r) => r.gap).length);
   return mount(
     el,
     {
@@ -149,31 +205,38 @@ export function usageChart(el, rows, labels) {
       tzDate,
       scales: {
         x: { time: true, range: paddedRange(step) },
-        y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] },
+        gas: { range: top },
+        coal: { range: top },
       },
-      axes: [axis(timeTicks), axis((u, vals) => vals.map((v) => fmtNumber(v)), { size: 70 })],
+      axes: [
+        axis(timeTicks),
+        axis((u, vals) => vals.map((v) => fmtNumber(v)), { scale: "gas", size: 70, stroke: COLORS.gas }),
+        axis((u, vals) => vals.map((v) => fmtNumber(v)), { scale: "coal", side: 1, size: 70, stroke: COLORS.coal, grid: { show: false } }),
+      ],
       series: [
         timeSeries(true),
         {
-          label: labels.coal,
-          stroke: COLORS.coal,
-          fill: "rgba(90,90,90,0.85)",
-          paths: bars,
+          label: labels.gas,
+          scale: "gas",
+          stroke: COLORS.gas,
+          fill: "rgba(47,126,216,0.9)",
+          paths: uPlot.paths.bars({ size: [0.42, 40], align: -1 }),
           points: { show: false },
-          // drawn as the stack's top; the legend shows coal alone
-          value: (u, v, si, di) => (di === null || di === undefined ? "–" : fmtNumber(total[di] - gas[di], 1)),
+          value: (u, v) => (v === null ? "–" : fmtNumber(v, 1)),
         },
         {
-          label: labels.gas,
-          stroke: COLORS.gas,
-          fill: "rgba(47,126,216,0.95)",
-          paths: bars,
+          label: labels.coal,
+          scale: "coal",
+          stroke: COLORS.coal,
+          fill: "rgba(90,90,90,0.85)",
+          paths: uPlot.paths.bars({ size: [0.42, 40], align: 1 }),
           points: { show: false },
-          value: (u, v) => fmtNumber(v, 1),
+          value: (u, v) => (v === null ? "–" : fmtNumber(v, 1)),
         },
       ],
+      hooks: { drawClear: [gapBands(xs, (i) => rows[i].gap, labels.gap)] },
     },
-    [xs, total, gas],
+    [xs, gas, coal],
   );
 }
 
@@ -191,7 +254,8 @@ export function vocChart(el, series, labels) {
       stroke: COLORS.voc,
       width: 2,
       fill: "rgba(122,79,208,0.08)",
-      points: { show: false },
+      // dots make a lone valid hour (between insufficient ones) visible; a line needs two
+      points: { show: true, size: 4, fill: COLORS.voc },
       value: (u, v) => (v === null ? "–" : fmtNumber(v, 2)),
     },
     {
@@ -208,14 +272,16 @@ export function vocChart(el, series, labels) {
     list.push({ label: labels.limit, stroke: COLORS.limit, width: 2, dash: [6, 4], points: { show: false }, value: () => fmtNumber(limit, 1) });
   }
   const top = Math.max(limit ?? 0, ...mean.filter((v) => v !== null));
+  el.dataset.gaps = String(series.hours.filter((h) => !h.valid).length);
   return mount(
     el,
     {
       height: 220,
       tzDate,
       scales: { x: { time: true }, y: { range: () => [0, Math.max(1e-6, top * 1.15)] } },
-      axes: [axis(timeTicks), axis((u, vals) => vals.map((v) => fmtNumber(v, v < 10 ? 1 : 0)), { size: 56 })],
+      axes: [axis(timeTicks), axis((u, vals) => distinct(vals.map((v) => fmtNumber(v, v < 10 ? 1 : 0))), { size: 56 })],
       series: list,
+      hooks: { drawClear: [gapBands(xs, (i) => !series.hours[i].valid, "")] },
     },
     data,
   );

@@ -1,5 +1,8 @@
 // Small DOM helpers shared by the pages.
 
+import { downloadCsv } from "./api.js";
+import { t } from "./i18n.js";
+
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
 /** Text made safe for HTML (every value from the API goes through this). */
@@ -45,4 +48,37 @@ export function toast(message, kind = "info") {
 /** A card's body while loading or after an error. */
 export function placeholder(text, kind = "muted") {
   return `<div class="placeholder ${kind}">${esc(text)}</div>`;
+}
+
+/** A button that downloads the API's CSV at `path` (wired by `wireExports`). */
+export function exportButton(path, filename) {
+  return `<button type="button" class="secondary small-button" data-export="${esc(path)}" data-filename="${esc(filename)}" data-testid="export">${esc(t("common.export"))}</button>`;
+}
+
+/** Make the export buttons under `root` download their CSV (the key goes in a header). */
+export function wireExports(root) {
+  for (const button of root.querySelectorAll("[data-export]:not([data-wired])")) {
+    button.dataset.wired = "true";
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await downloadCsv(button.dataset.export, button.dataset.filename);
+        toast(t("common.exported"), "ok");
+      } catch (err) {
+        toast(`${t("common.error")}: ${err.message}`, "error");
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+}
+
+/** Widths from `data-width` (a fraction), set through the CSSOM: the CSP forbids inline styles. */
+export function applyWidths(root) {
+  for (const el of root.querySelectorAll("[data-width]")) {
+    el.style.width = `${Math.max(0, Math.min(1, Number(el.dataset.width) || 0)) * 100}%`;
+  }
+  for (const el of root.querySelectorAll("[data-left]")) {
+    el.style.left = `${Math.max(0, Math.min(1, Number(el.dataset.left) || 0)) * 100}%`;
+  }
 }

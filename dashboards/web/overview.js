@@ -1,15 +1,21 @@
-// County overview: the coal-to-gas KPI against the goal, firms by status, fuel, CO2, history.
+// County overview: the coal-to-gas KPI against the goal, firms by status, fuel, CO2, history,
+// and the VOC picture of the synthetic-leather firms.
 
 import { ApiError, get, normalizeHistory } from "./api.js";
 import { shareHistoryChart } from "./charts.js";
-import { $, esc, placeholder } from "./dom.js";
-import { fmtNumber, fmtPct, fmtTime, label, t } from "./i18n.js";
+import { $, applyWidths, esc, exportButton, placeholder, wireExports } from "./dom.js";
+import { fmtNumber, fmtPct, fmtWhen, getLang, label, t } from "./i18n.js";
+import { renderReportCard } from "./report.js";
+import { loadVocMonth, loadVocToday } from "./vocsummary.js";
 
 const STATUSES = ["gas", "mixed", "coal", "idle", "unknown"];
 
-export async function renderOverview(root) {
+export async function renderOverview(root, plants = []) {
   root.innerHTML = `
     <section class="hero card" id="kpi" data-testid="kpi">${placeholder(t("common.loading"))}</section>
+    <section class="card" id="voc-summary" data-testid="voc-summary" data-state="loading">
+      <h2>${esc(t("ov.voc"))}</h2><div class="body">${placeholder(t("common.loading"))}</div>
+    </section>
     <section class="grid-3">
       <div class="card" id="status-card"><h2>${esc(t("ov.status"))}</h2><div class="body"></div></div>
       <div class="card" id="fuel-card"><h2>${esc(t("ov.fuel"))}</h2><div class="body"></div></div>
@@ -20,14 +26,27 @@ export async function renderOverview(root) {
       <div class="chart" id="history-chart" data-testid="history-chart">${placeholder(t("common.loading"))}</div>
     </section>
     <section class="card">
-      <h2>${esc(t("ov.table"))}</h2>
+      <div class="card-head"><h2>${esc(t("ov.table"))}</h2>${exportButton("/kpi/gas-share?format=csv", "gas-share.csv")}</div>
       <div id="firms" class="table-wrap"></div>
-    </section>`;
-  const kpi = await loadKpi(root);
+    </section>
+    <section class="card" id="report-card" data-testid="report-card"></section>`;
+  wireExports(root);
+  renderReportCard($("#report-card", root));
+  // One after the other: the figures appear in reading order and the heavy answers
+  // (the month's VOC) never starve the KPI of the store.
+  const kpi = await loadKpi(root, plants);
   if (kpi) await loadHistory(root, kpi.goal);
+  // The page is ready without the VOC picture (50 answers): its card says when it is done.
+  loadVocPicture($("#voc-summary", root), plants).catch(() => {});
 }
 
-async function loadKpi(root) {
+async function loadVocPicture(card, plants) {
+  const voc = await loadVocToday($(".body", card), plants);
+  await loadVocMonth(voc);
+  card.dataset.state = "done";
+}
+
+async function loadKpi(root, plants) {
   let kpi;
   try {
     kpi = await get("/kpi/gas-share");
@@ -40,7 +59,8 @@ async function loadKpi(root) {
   renderStatus($("#status-card .body", root), kpi);
   renderFuel($("#fuel-card .body", root), kpi.totals);
   renderCo2($("#co2-card .body", root), kpi);
-  renderFirms($("#firms", root), kpi.rows);
+  renderFirms($("#firms", root), kpi.rows, new Map(plants.map((p) => [p.id, p])));
+  applyWidths(root);
   return kpi;
 }
 
@@ -48,32 +68,32 @@ function renderHero(el, kpi) {
   const share = kpi.share;
   const goal = kpi.goal;
   const met = Boolean(kpi.meets_goal);
-  const pct = (v) => `${Math.max(0, Math.min(1, v ?? 0)) * 100}%`;
   const days = Math.round(kpi.window_days ?? 30);
   const active = kpi.active_firms;
-  el.dataset.state = met ? "met" : "behind";
+  // Every firm lacking data (e.g. while a backfill loads): a 0 % share would be a false alarm.
+  const blind = kpi.firms > 0 && kpi.counts?.unknown === kpi.firms;
+  el.dataset.state = blind ? "unknown" : met ? "met" : "behind";
+  const chip = blind ? t("ov.blind") : met ? t("ov.met", { goal: fmtPct(goal, 0) }) : t("ov.needed", { n: kpi.firms_needed });
   el.innerHTML = `
     <div class="hero-figure">
       <div class="hero-label">${esc(t("ov.share"))}</div>
-      <div class="hero-value" id="share-value" data-testid="share" data-share="${share ?? ""}">${esc(fmtPct(share))}</div>
+      <div class="hero-value" id="share-value" data-testid="share" data-share="${share ?? ""}">${esc(blind ? "–" : fmtPct(share))}</div>
       <div class="hero-scope">${esc(t("ov.share.scope", { days }))}</div>
     </div>
     <div class="hero-progress">
       <div class="goal-head">
-        <span class="goal-chip ${met ? "ok" : "warn"}" data-testid="goal-state">${esc(
-          met ? t("ov.met", { goal: fmtPct(goal, 0) }) : t("ov.needed", { n: kpi.firms_needed }),
-        )}</span>
+        <span class="goal-chip ${blind ? "" : met ? "ok" : "warn"}" data-testid="goal-state">${esc(chip)}</span>
         <span class="muted">${esc(t("ov.active"))}: <b>${esc(active)}</b> / ${esc(kpi.firms)} ${esc(t("ov.firms"))}</span>
       </div>
       <div class="bar" role="img" aria-label="${esc(fmtPct(share))} / ${esc(fmtPct(goal, 0))}">
-        <div class="bar-upper" style="width:${pct(kpi.share_upper)}"></div>
-        <div class="bar-fill ${met ? "ok" : "warn"}" style="width:${pct(share)}"></div>
-        <div class="bar-goal" style="left:${pct(goal)}"><span>${esc(t("ov.goal"))} ${esc(fmtPct(goal, 0))}</span></div>
+        <div class="bar-upper" data-width="${kpi.share_upper ?? 0}"></div>
+        <div class="bar-fill ${met ? "ok" : "warn"}" data-width="${share ?? 0}"></div>
+        <div class="bar-goal" data-left="${goal ?? 0}"><span>${esc(t("ov.goal"))} ${esc(fmtPct(goal, 0))}</span></div>
       </div>
       <div class="bar-scale"><span>0%</span><span>50%</span><span>100%</span></div>
       <div class="muted small">${esc(t("ov.upper", { upper: fmtPct(kpi.share_upper) }))} · ${esc(
         t("common.updated"),
-      )} ${esc(fmtTime(Date.parse(kpi.at)))}</div>
+      )} ${esc(fmtWhen(Date.parse(kpi.at)))}</div>
     </div>`;
 }
 
@@ -84,7 +104,8 @@ function renderStatus(el, kpi) {
         <div class="tile-value">${esc(kpi.counts?.[s] ?? 0)}</div>
         <div class="tile-label">${esc(label("status", s))}</div>
       </div>`,
-  ).join("")}</div>`;
+  ).join("")}</div>
+  ${kpi.counts?.unknown ? `<p class="muted small note" data-testid="unknown-why">${esc(t("status.unknown.why"))}</p>` : ""}`;
 }
 
 /** County fuel in tonnes of standard coal, split by the API's own gas fraction. */
@@ -92,7 +113,7 @@ function renderFuel(el, totals) {
   const gas = totals.gas_fraction;
   const coal = gas === null ? null : 1 - gas;
   el.innerHTML = `
-    <div class="split-bar"><div class="gas" style="width:${(gas ?? 0) * 100}%"></div><div class="coal" style="width:${(coal ?? 0) * 100}%"></div></div>
+    <div class="split-bar"><div class="gas" data-width="${gas ?? 0}"></div><div class="coal" data-width="${coal ?? 0}"></div></div>
     <div class="legend-rows">
       <div><span class="swatch gas"></span>${esc(label("fuel", "gas"))}<b data-testid="gas-tce">${esc(fmtNumber(totals.gas_kgce / 1000, 1))}</b> ${esc(t("ov.tce"))}<span class="muted">${esc(fmtPct(gas))}</span></div>
       <div><span class="swatch coal"></span>${esc(label("fuel", "coal"))}<b data-testid="coal-tce">${esc(fmtNumber(totals.coal_kgce / 1000, 1))}</b> ${esc(t("ov.tce"))}<span class="muted">${esc(fmtPct(coal))}</span></div>
@@ -105,28 +126,32 @@ function renderCo2(el, kpi) {
     <div class="muted small">CO₂ · ${esc(t("ov.share.scope", { days: Math.round(kpi.window_days) }))}</div>`;
 }
 
-function renderFirms(el, rows) {
+function renderFirms(el, rows, plants) {
   const sorted = [...rows].sort((a, b) => (b.gas_fraction ?? -1) - (a.gas_fraction ?? -1));
+  // The API's reason is an English sentence: Chinese readers get the status explained instead.
+  const why = (r) => (r.status === "unknown" ? t("status.unknown.why") : getLang() === "en" ? r.reason : "");
   el.innerHTML = `
     <table class="table" data-testid="firms">
       <thead><tr>
         <th>${esc(t("col.firm"))}</th><th>${esc(t("col.status"))}</th><th class="w-frac">${esc(t("col.fraction"))}</th>
         <th class="num">${esc(t("col.gas"))}</th><th class="num">${esc(t("col.coal"))}</th><th class="num">${esc(t("col.avoided"))}</th>
+        <th>${esc(t("col.through"))}</th>
       </tr></thead>
       <tbody>${sorted
         .map(
           (r) => `
         <tr>
-          <td><a href="#/plant/${encodeURIComponent(r.plant)}">${esc(r.name)}</a><div class="muted small">${esc(r.plant)}</div></td>
-          <td><span class="chip status-${esc(r.status)}" title="${esc(r.reason)}">${esc(label("status", r.status))}</span></td>
+          <td><a href="#/plant/${encodeURIComponent(r.plant)}">${esc(r.name)}</a></td>
+          <td><span class="chip status-${esc(r.status)}" title="${esc(why(r))}">${esc(label("status", r.status))}</span></td>
           <td class="w-frac">${
             r.gas_fraction === null
               ? `<span class="muted">–</span>`
-              : `<div class="mini-bar"><div style="width:${r.gas_fraction * 100}%"></div></div><span class="small">${esc(fmtPct(r.gas_fraction))}</span>`
+              : `<div class="mini-bar"><div data-width="${r.gas_fraction}"></div></div><span class="small">${esc(fmtPct(r.gas_fraction))}</span>`
           }</td>
           <td class="num">${esc(fmtNumber(r.gas_m3))}</td>
           <td class="num">${esc(fmtNumber(r.coal_kg))}</td>
           <td class="num">${esc(fmtNumber(r.co2_avoided_kg / 1000, 1))}</td>
+          <td class="nowrap small">${esc(fmtWhen(plants.get(r.plant)?.dataThrough))}</td>
         </tr>`,
         )
         .join("")}</tbody>
@@ -151,6 +176,7 @@ async function loadHistory(root, goal) {
     share: t("ov.share"),
     projection: t("ov.projection"),
     goal: t("ov.goal"),
+    nodata: t("chart.nodata"),
   });
   if (history.projection !== null) {
     const note = document.createElement("div");

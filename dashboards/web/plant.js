@@ -1,24 +1,47 @@
 // Plants list and one plant's page: fuel use per interval, VOC hourly means against limits.
 
-import { ApiError, get, normalizePlants, normalizeUsage, normalizeVoc } from "./api.js";
+import { ApiError, get, normalizePlants, normalizeUsage, normalizeVoc, toMs } from "./api.js";
 import { usageChart, vocChart } from "./charts.js";
-import { $, esc, placeholder, track } from "./dom.js";
-import { fmtNumber, fmtPct, label, setTimeZone, t } from "./i18n.js";
+import { $, esc, exportButton, placeholder, track, wireExports } from "./dom.js";
+import { fmtNumber, fmtPct, fmtWhen, getLang, label, setTimeZone, t } from "./i18n.js";
 
 const RANGES = { "24h": [24, "1h"], "7d": [168, "1h"], "30d": [720, "1d"] };
 const POLLUTANT_ORDER = ["nmhc_mgm3", "dmf_mgm3", "benzene_mgm3", "toluene_mgm3", "xylene_mgm3", "thc_mgm3"];
 let range = "7d";
 
-/** Registry plants from `/plants`; its `timezone` sets the page's local time. */
+/** Registry plants with live status, and the county's ingest state, from `/plants`. */
 export async function loadPlants() {
   const doc = await get("/plants");
-  setTimeZone(doc.timezone);
-  return normalizePlants(doc);
+  setTimeZone(doc.timezone); // the page's local time is the county's (settings)
+  return { plants: normalizePlants(doc), ingest: doc.ingest };
+}
+
+/** "2/2 在线" for a plant's meters; `data-state` off when any is silent. */
+function onlineChip(p) {
+  const total = p.meters.length;
+  if (!total || p.metersReporting === null) return "";
+  const state = p.metersReporting === total ? "on" : p.metersReporting === 0 ? "off" : "partial";
+  return `<span class="chip online-${state}" data-testid="online">${esc(t("pl.online.count", { n: p.metersReporting, m: total }))}</span>`;
+}
+
+/** The value names a list shows for a meter kind (the rest are on the plant's page). */
+const HEADLINE = { gas: ["flow_m3h", "volume_m3"], coal: ["rate_kgh", "mass_kg"], electricity: ["energy_kwh"], voc: ["nmhc_mgm3", "dmf_mgm3"] };
+
+function valueText(name, value, unit) {
+  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
+  return `${label(name.endsWith("_mgm3") ? "poll" : "val", name)} ${fmtNumber(value, digits)} ${unit}`.trim();
+}
+
+function headline(meter) {
+  const latest = meter.latest;
+  if (!latest) return "";
+  const names = (HEADLINE[meter.kind] ?? []).filter((n) => n in latest.values);
+  return names.map((n) => valueText(n, latest.values[n], latest.units[n])).join(" · ");
 }
 
 export async function renderPlants(root, plants) {
   const sectors = ["stainless_steel", "synthetic_leather", "other"];
-  root.innerHTML = sectors
+  const cards = sectors
     .map((sector) => {
       const list = plants.filter((p) => p.sector === sector);
       if (!list.length) return "";
@@ -27,14 +50,57 @@ export async function renderPlants(root, plants) {
           <h2>${esc(label("pl.sector", sector))} <span class="muted">(${list.length})</span></h2>
           <div class="plant-grid">${list
             .map(
-              (p) => `<a class="plant-link" href="#/plant/${encodeURIComponent(p.id)}">
-                <b>${esc(p.name)}</b><span class="muted small">${esc(p.id)}</span>
+              (p) => `<a class="plant-link" href="#/plant/${encodeURIComponent(p.id)}" data-plant="${esc(p.id)}">
+                <b>${esc(p.name)}</b>
+                <span class="plant-meta">${onlineChip(p)}<span class="muted small">${esc(t("fresh.through", { time: fmtWhen(p.dataThrough) }))}</span></span>
+                ${p.meters
+                  .map((m) => headline(m))
+                  .filter(Boolean)
+                  .map((line) => `<span class="small latest">${esc(line)}</span>`)
+                  .join("")}
               </a>`,
             )
             .join("")}</div>
         </section>`;
     })
-    .join("") || `<section class="card">${placeholder(t("common.none"))}</section>`;
+    .join("");
+  root.innerHTML = `
+    <div class="page-tools">${exportButton("/plants?format=csv", "plants.csv")}</div>
+    ${cards || `<section class="card">${placeholder(t("common.none"))}</section>`}`;
+  wireExports(root);
+}
+
+/** The plant's meters: online or not, last reading (local time), latest values with units. */
+function metersTable(plant) {
+  const rows = plant.meters
+    .map((m) => {
+      const state = m.last_reading === null ? "never" : m.reporting ? "online" : "offline";
+      const latest = m.latest;
+      const values = latest
+        ? Object.entries(latest.values)
+            .map(([name, value]) => {
+              const flag = latest.flags[name];
+              const flagText = flag && flag !== "N" ? ` <span class="chip flag" title="${esc(flag)}">${esc(label("flag", flag))}</span>` : "";
+              return `<span class="value">${esc(valueText(name, value, latest.units[name]))}${flagText}</span>`;
+            })
+            .join("")
+        : `<span class="muted">–</span>`;
+      return `
+        <tr data-meter="${esc(m.id)}" data-state="${state}">
+          <td><b>${esc(m.id)}</b></td>
+          <td>${esc(label("kind", m.kind))}</td>
+          <td><span class="chip meter-${state}">${esc(t(`pl.${state}`))}</span></td>
+          <td class="nowrap">${esc(fmtWhen(toMs(m.last_reading)))}</td>
+          <td class="values">${values}</td>
+        </tr>`;
+    })
+    .join("");
+  return `
+    <table class="table" data-testid="meters">
+      <thead><tr><th>${esc(t("pl.meter"))}</th><th>${esc(t("pl.kind"))}</th><th>${esc(t("pl.state"))}</th>
+        <th>${esc(t("pl.last"))}</th><th>${esc(t("pl.values"))}</th></tr></thead>
+      <tbody>${rows}</tbody>
+    </table>`;
 }
 
 export async function renderPlant(root, plantId, plants) {
@@ -51,31 +117,41 @@ export async function renderPlant(root, plantId, plants) {
       return;
     }
   }
+  const id = encodeURIComponent(plantId);
   const sector = plant.sector;
   root.innerHTML = `
     <section class="card plant-head">
       <div>
         <a href="#/plants" class="muted small">← ${esc(t("pl.back"))}</a>
         <h1 data-testid="plant-name">${esc(plant.name)}</h1>
-        <div class="muted">${esc(plant.id)} · ${esc(label("pl.sector", sector))}</div>
+        <div class="muted">${esc(label("pl.sector", sector))} · ${onlineChip(plant)}
+          <span data-testid="plant-through">${esc(t("fresh.through", { time: fmtWhen(plant.dataThrough) }))}</span></div>
       </div>
       <div class="segmented" aria-label="${esc(t("pl.range"))}">${Object.keys(RANGES)
-        .map((r) => `<button type="button" data-range="${r}" class="${r === range ? "active" : ""}">${r}</button>`)
+        .map((r) => `<button type="button" data-range="${r}" class="${r === range ? "active" : ""}">${esc(t(`pl.range.${r}`))}</button>`)
         .join("")}</div>
+    </section>
+    <section class="card" id="meters-card">
+      <div class="card-head"><h2>${esc(t("pl.meters"))}</h2>${exportButton(`/plants/${id}/latest?format=csv`, `latest-${plantId}.csv`)}</div>
+      <div class="table-wrap">${metersTable(plant)}</div>
     </section>
     <section class="card" id="plant-kpi" hidden></section>
     <section class="card" id="usage-card">
-      <div class="card-head"><h2>${esc(t("pl.usage"))}</h2><div id="usage-total" class="muted"></div></div>
+      <div class="card-head"><h2>${esc(t("pl.usage"))}</h2><span id="usage-export"></span></div>
+      <div id="usage-total" class="muted small"></div>
       <div class="chart" id="usage-chart" data-testid="usage-chart">${placeholder(t("common.loading"))}</div>
+      <div class="muted small">${esc(t("pl.usage.axes"))}</div>
     </section>
     <section class="card" id="voc-card">
       <h2>${esc(t("pl.voc"))}</h2>
+      <p class="muted small note" data-testid="invalid-why">${esc(t("pl.invalid.why"))}</p>
       <div class="voc-grid" id="voc-charts" data-testid="voc-charts">${placeholder(t("common.loading"))}</div>
     </section>
     <section class="card" id="voc-month-card" hidden>
       <h2>${esc(t("pl.emis"))}</h2>
       <div id="voc-month" data-testid="voc-month"></div>
     </section>`;
+  wireExports(root);
   for (const button of root.querySelectorAll("[data-range]")) {
     button.addEventListener("click", () => {
       range = button.dataset.range;
@@ -150,13 +226,15 @@ async function loadKpiRow(root, plantId, sector) {
     ["pl.kpi.coal", fmtNumber(row.coal_kg)],
     ["pl.kpi.avoided", fmtNumber(row.co2_avoided_kg / 1000, 1)],
   ];
+  // The API's reason is an English sentence; Chinese readers get the status explained.
+  const why = row.status === "unknown" ? t("status.unknown.why") : getLang() === "en" ? row.reason : "";
   el.innerHTML = `
     <h2>${esc(t("pl.kpi", { days: Math.round(kpi.window_days) }))}
       <span class="chip status-${esc(row.status)}" data-testid="plant-status">${esc(label("status", row.status))}</span></h2>
     <div class="figures">${figures
       .map(([key, value]) => `<div class="figure"><div class="figure-value">${esc(value)}</div><div class="muted small">${esc(t(key))}</div></div>`)
       .join("")}</div>
-    ${row.reason ? `<div class="muted small">${esc(row.reason)}</div>` : ""}`;
+    ${why ? `<div class="muted small" data-testid="kpi-why">${esc(why)}</div>` : ""}`;
   el.hidden = false;
 }
 
@@ -178,12 +256,14 @@ async function loadUsage(root, plantId, query, sector) {
     el.innerHTML = placeholder(t("common.none"));
     return;
   }
+  $("#usage-export", root).innerHTML = exportButton(`/plants/${encodeURIComponent(plantId)}/usage?${query}&format=csv`, `usage-${plantId}.csv`);
+  wireExports($("#usage-card", root));
   $("#usage-total", root).innerHTML = `${esc(t("pl.usage.total"))}: <b>${esc(fmtNumber(totals.gas_m3))}</b> m³ ${esc(
     label("fuel", "gas"),
-  )} · <b>${esc(fmtNumber(totals.coal_kg))}</b> kg ${esc(label("fuel", "coal"))} · <b>${esc(fmtNumber(totals.kgce / 1000, 2))}</b> tce · ${esc(
+  )} · <b>${esc(fmtNumber(totals.coal_kg))}</b> kg ${esc(label("fuel", "coal"))} · <b>${esc(fmtNumber(totals.kgce / 1000, 2))}</b> ${esc(t("ov.tce"))} · ${esc(
     t("pl.range.fraction"),
   )} <b>${esc(fmtPct(totals.gas_fraction))}</b>`;
-  usageChart(el, rows, { gas: label("fuel", "gas"), coal: label("fuel", "coal") });
+  usageChart(el, rows, { gas: `${label("fuel", "gas")} m³`, coal: `${label("fuel", "coal")} kg`, gap: t("pl.gap") });
 }
 
 async function loadVoc(root, plantId, query, sector) {
@@ -213,7 +293,7 @@ async function loadVoc(root, plantId, query, sector) {
       return `
       <div class="voc-item ${exceed ? "has-exceed" : ""}">
         <div class="voc-head">
-          <b>${esc(label("poll", s.pollutant))}</b><span class="muted small">${esc(s.meter)}</span>
+          <b>${esc(label("poll", s.pollutant))}</b><span class="muted small">${esc(label("kind", "voc"))} ${esc(s.meter)}</span>
           <span class="voc-limit">${esc(t("pl.limit"))} ${esc(s.limit === null ? "–" : fmtNumber(s.limit, 1))} mg/m³</span>
         </div>
         <div class="voc-stats small">
@@ -225,6 +305,6 @@ async function loadVoc(root, plantId, query, sector) {
     })
     .join("");
   list.forEach((s, i) =>
-    vocChart($(`#voc-chart-${i}`, root), s, { mean: label("poll", s.pollutant), exceed: t("pl.exceed"), limit: t("pl.limit") }),
+    vocChart($(`#voc-chart-${i}`, root), s, { mean: `${label("poll", s.pollutant)} mg/m³`, exceed: t("pl.exceed"), limit: t("pl.limit"), gap: t("pl.invalid") }),
   );
 }

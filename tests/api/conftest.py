@@ -35,6 +35,7 @@ def make_settings(tmp_path: Path, store: InfluxStore) -> Callable[..., ApiSettin
             "admin_key": SecretStr(ADMIN_KEY),
             "database_url": f"sqlite:///{tmp_path}/plantwatch.db",
             "rollup_enabled": False,
+            "reports_job_enabled": False,
             # Nothing listens here: the publisher retries quietly in the background.
             "mqtt_port": free_port(),
         }

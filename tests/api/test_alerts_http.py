@@ -150,3 +150,23 @@ def test_resolve_without_body_and_missing_alerts(client: TestClient) -> None:
     assert client.get("/api/v1/alerts/999", headers=h(VIEWER)).status_code == 404
     assert client.post("/api/v1/alerts/999/ack", headers=h(OFFICER)).status_code == 404
     assert client.get("/api/v1/alerts/abc", headers=h(VIEWER)).status_code == 422
+
+
+def test_alerts_are_served_in_the_readers_language_and_as_csv(client: TestClient) -> None:
+    zh = client.get("/api/v1/alerts", headers=h(VIEWER)).json()["alerts"][1]
+    en = client.get("/api/v1/alerts?lang=en", headers=h(VIEWER)).json()["alerts"][1]
+    assert (zh["lang"], zh["title"], en["title"]) == (
+        "zh",
+        "VOC 瞬时值超 2 倍限值",
+        "VOC reading above twice the limit",
+    )
+    registry = client.app.state.registry  # type: ignore[attr-defined]
+    assert zh["firm"] == registry.plant("sl-001").name  # the registry's name, not the id
+    assert "DMF" in zh["text"] and "DMF" in en["text"]
+    assert client.get("/api/v1/alerts?lang=fr", headers=h(VIEWER)).status_code == 422
+    resp = client.get("/api/v1/alerts?format=csv&status=open", headers=h(VIEWER))
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    header, *rows = resp.text.lstrip("\ufeff").splitlines()
+    assert header.startswith("id,status,kind,title,firm,plant,meter,pollutant,text,")
+    assert len(rows) == 2 and "仪表离线" in rows[0]
+    assert "+08:00" in rows[0]  # opened_at in the county's local time

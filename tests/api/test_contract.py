@@ -18,7 +18,7 @@ from ingest.errors import InvalidPayload, RegistryError, StoreRejected, StoreUna
 from ingest.pipeline import Refused
 
 # Routes whose answer is not one JSON document.
-NOT_JSON = {"/api/v1/alerts/stream"}
+NOT_JSON = {"/api/v1/alerts/stream", "/api/v1/reports/monthly"}
 
 
 def test_every_json_route_documents_its_answer_and_errors() -> None:

@@ -429,7 +429,7 @@ def test_alert_page_sends_the_officers_comment(api: Api, page: Page) -> None:
     sign_in(page, api, "#/alerts")
     card = page.get_by_test_id("alert-41")
     assert page.locator(".alert").count() == 2
-    assert "DMF" in card.inner_text() and "72.40" in card.inner_text()
+    assert "DMF" in card.inner_text() and "72.4" in card.inner_text()
     assert page.locator("#alert-badge").inner_text() == "2"
     screenshot(page, "alerts-sample")
 
@@ -443,3 +443,19 @@ def test_alert_page_sends_the_officers_comment(api: Api, page: Page) -> None:
     wait_ready(page)
     assert "已电话通知企业" in page.get_by_test_id("alert-41").inner_text()
     screenshot(page, "alerts-sample-acknowledged")
+
+
+def test_overview_downloads_the_monthly_report(api: Api, page: Page, tmp_path: Path) -> None:
+    sign_in(page, api)
+    card = page.get_by_test_id("report-card")
+    card.wait_for()
+    month = page.locator("#report-month").input_value()
+    assert re.fullmatch(r"\d{4}-\d{2}", month)
+    page.locator("#report-format").select_option("xlsx")
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_test_id("report-download").click()
+    download = info.value
+    assert download.suggested_filename == f"plantwatch-{month}-zh.xlsx"
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    assert path.read_bytes()[:2] == b"PK"  # an XLSX is a zip

@@ -209,6 +209,15 @@ def alert(alert_id: int, kind: str, plant: str, opened: datetime, **fields: Any)
         "resolved_by": None,
         "resolve_comment": None,
         "reopen_count": 0,
+        "unit": None,
+        "limit_unit": None,
+        "since": None,
+        "late": False,
+        "details": {},
+        "firm": plant,
+        "lang": "zh",
+        "title": "",
+        "text": "",
         **fields,
     }
 
@@ -226,6 +235,11 @@ def alerts(now: datetime) -> list[dict[str, Any]]:
             message="DMF hourly mean 72.4 mg/m³ above 50",
             value=72.4,
             limit=50.0,
+            unit="mg/m³",
+            limit_unit="mg/m³",
+            firm="松阳某合成革有限公司",
+            title="VOC 小时均值超标",
+            text="松阳某合成革有限公司 VOC 排口 stack-1：DMF 小时均值 72.4 mg/m³，超过限值 50 mg/m³",
         ),
         alert(
             42,
@@ -234,6 +248,13 @@ def alerts(now: datetime) -> list[dict[str, Any]]:
             now - timedelta(hours=1),
             meter="gas-1",
             message="no data for 75 min",
+            value=75.0,
+            limit=60.0,
+            unit="min",
+            limit_unit="min",
+            firm="松阳某不锈钢有限公司",
+            title="仪表离线",
+            text="松阳某不锈钢有限公司 天然气表 gas-1 已 1 小时 15 分钟没有数据（允许 60 分钟）",
         ),
     ]
 

@@ -1,0 +1,295 @@
+"""The one renderer of alerts for people: title and sentence in Chinese or English.
+
+Every reader of an alert goes through `render`: the web page (the API adds `title`/`text`
+in the caller's language), MQTT and webhook notifications (both languages), and chat
+robots. It reads only the structured fields of an alert (kind, plant, meter, pollutant,
+value, limit, unit, since, late, details), never the English `message`, and it names firms
+by their registry name, times in the county's local time, and every number with its unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from api.alerts.model import (
+    COAL_AFTER_CONVERSION,
+    COUNTY,
+    GAS_SHARE_OFF_TRACK,
+    INGEST_STALLED,
+    METER_OFFLINE,
+    SENSOR_STUCK,
+    VOC_HOURLY_EXCEEDANCE,
+    VOC_SPIKE,
+    Alert,
+)
+from ingest.registry import Registry
+
+LANGS = ("zh", "en")
+
+TITLES = {
+    "zh": {
+        VOC_HOURLY_EXCEEDANCE: "VOC 小时均值超标",
+        VOC_SPIKE: "VOC 瞬时值超 2 倍限值",
+        METER_OFFLINE: "仪表离线",
+        SENSOR_STUCK: "传感器数值不变",
+        COAL_AFTER_CONVERSION: "改气后又用煤",
+        GAS_SHARE_OFF_TRACK: "天然气占比进度滞后",
+        INGEST_STALLED: "数据接入中断",
+    },
+    "en": {
+        VOC_HOURLY_EXCEEDANCE: "VOC hourly mean above limit",
+        VOC_SPIKE: "VOC reading above twice the limit",
+        METER_OFFLINE: "Meter offline",
+        SENSOR_STUCK: "Sensor stuck",
+        COAL_AFTER_CONVERSION: "Coal burnt after conversion",
+        GAS_SHARE_OFF_TRACK: "Gas share off track",
+        INGEST_STALLED: "Data ingest stalled",
+    },
+}
+
+POLLUTANTS = {
+    "zh": {
+        "nmhc_mgm3": "非甲烷总烃",
+        "thc_mgm3": "总烃",
+        "dmf_mgm3": "DMF",
+        "benzene_mgm3": "苯",
+        "toluene_mgm3": "甲苯",
+        "xylene_mgm3": "二甲苯",
+        "flow_m3h": "烟气流量",
+        "temp_c": "烟气温度",
+        "pressure_kpa": "烟气压力",
+        "humidity_pct": "烟气湿度",
+        "o2_pct": "含氧量",
+    },
+    "en": {
+        "nmhc_mgm3": "NMHC",
+        "thc_mgm3": "THC",
+        "dmf_mgm3": "DMF",
+        "benzene_mgm3": "benzene",
+        "toluene_mgm3": "toluene",
+        "xylene_mgm3": "xylene",
+        "flow_m3h": "flue-gas flow",
+        "temp_c": "flue-gas temperature",
+        "pressure_kpa": "flue-gas pressure",
+        "humidity_pct": "flue-gas humidity",
+        "o2_pct": "O₂",
+    },
+}
+
+METER_KINDS = {
+    "zh": {"gas": "天然气表", "coal": "煤计量秤", "electricity": "电表", "voc": "VOC 排口"},
+    "en": {"gas": "gas meter", "coal": "coal scale", "electricity": "power meter", "voc": "stack"},
+}
+
+COUNTY_NAME = {"zh": "全县", "en": "County"}
+LATE = {"zh": "（据补传的迟到数据）", "en": " (found in late, backfilled data)"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    title: str
+    text: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"title": self.title, "text": self.text}
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    """A number without float noise: 62.0 -> '62', 0.12345 -> '0.12'."""
+    if value is None:
+        return "–"
+    text = f"{value:.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _pct(fraction: float | None) -> str:
+    return "–" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def _duration(minutes: float | None, lang: str) -> str:
+    if minutes is None:
+        return "–"
+    hours, mins = divmod(round(minutes), 60)
+    days, hours = divmod(hours, 24)
+    if lang == "zh":
+        parts = [f"{days} 天" if days else "", f"{hours} 小时" if hours else "", f"{mins} 分钟"]
+        return " ".join(p for p in parts if p and (p != "0 分钟" or not (days or hours)))
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min"]
+    return " ".join(p for p in parts if p and (p != "0 min" or not (days or hours)))
+
+
+def _time(ts: datetime | str | None, lang: str, tz: ZoneInfo, clock_only: bool = False) -> str:
+    if ts is None:
+        return "–"
+    when = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+    local = when.astimezone(tz)
+    if clock_only:
+        return local.strftime("%H:%M")
+    if lang == "zh":
+        return f"{local.month}月{local.day}日 {local:%H:%M}"
+    return f"{local.day} {local:%b} {local:%H:%M}"
+
+
+def firm_name(plant: str, lang: str, registry: Registry) -> str:
+    """The firm's registry name; the county for county-wide alerts; the id if unknown."""
+    if plant == COUNTY:
+        return COUNTY_NAME[lang]
+    found = registry.plant(plant)
+    return found.name if found is not None else plant
+
+
+def meter_label(plant: str, meter: str, lang: str, registry: Registry) -> str:
+    """The meter's kind in words and its id, e.g. '天然气表 gas-1'."""
+    if not meter:
+        return ""
+    found = registry.plant(plant)
+    kind = next((m.kind for m in found.meters if m.id == meter), "") if found else ""
+    word = METER_KINDS[lang].get(kind, "")
+    return f"{word} {meter}" if word else meter
+
+
+def pollutant_name(name: str, lang: str) -> str:
+    return POLLUTANTS[lang].get(name, name)
+
+
+Fields = Mapping[str, Any]
+
+
+def _exceedance(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    d = a["details"]
+    span = f"{_time(d.get('hour_start'), lang, tz)}–{_time(d.get('hour_end'), lang, tz, True)}"
+    p, u = pollutant_name(a["pollutant"], lang), a["unit"]
+    if lang == "zh":
+        return (
+            f"{where}：{p} {span} 小时均值 {_num(a['value'])} {u}，超过限值 {_num(a['limit'])} {u}"
+        )
+    return f"{where}: {p} hourly mean {_num(a['value'])} {u} for {span}, above its limit {_num(a['limit'])} {u}"
+
+
+def _spike(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    d = a["details"]
+    p, u = pollutant_name(a["pollutant"], lang), a["unit"]
+    base, factor = _num(d.get("limit_mgm3")), _num(d.get("factor"))
+    if lang == "zh":
+        return (
+            f"{where}：{p} 于 {_time(a['since'], lang, tz)} 测得 {_num(a['value'])} {u}，"
+            f"超过限值 {base} {u} 的 {factor} 倍"
+        )
+    return (
+        f"{where}: {p} reading {_num(a['value'])} {u} at {_time(a['since'], lang, tz)}, "
+        f"above {factor} × its limit {base} {u}"
+    )
+
+
+def _offline(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    allowance = _num(a["limit"], 0)
+    if a["since"] is None:
+        hours = _num(a["details"].get("lookback_hours"), 0)
+        if lang == "zh":
+            return f"{where} 近 {hours} 小时没有任何数据（允许 {allowance} 分钟）"
+        return f"{where} sent no data in the last {hours} h (allowed {allowance} min)"
+    since, silent = _time(a["since"], lang, tz), _duration(a["value"], lang)
+    if lang == "zh":
+        return f"{where} 自 {since} 起没有数据，已 {silent}（允许 {allowance} 分钟）"
+    return f"{where} silent since {since}, for {silent} (allowed {allowance} min)"
+
+
+def _stuck(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    d = a["details"]
+    p, u = pollutant_name(a["pollutant"], lang), a["unit"]
+    run = _num(d.get("run_minutes"), 0)
+    value = f"{_num(a['value'])} {u}".strip()
+    if lang == "zh":
+        return (
+            f"{where}：{p} 自 {_time(a['since'], lang, tz)} 起 {run} 分钟保持 {value} 不变"
+            f"（排口运行中，超过 {_num(a['limit'], 0)} 分钟即告警）"
+        )
+    return (
+        f"{where}: {p} stuck at {value} for {run} min since {_time(a['since'], lang, tz)} "
+        f"while the stack runs (alert after {_num(a['limit'], 0)} min)"
+    )
+
+
+def _coal(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    hours = _num(a["details"].get("window_hours"), 0)
+    if lang == "zh":
+        return (
+            f"{where}（此前判定为燃气企业）近 {hours} 小时用煤 {_num(a['value'], 1)} kg"
+            f"（阈值 {_num(a['limit'], 0)} kg）"
+        )
+    return (
+        f"{where} (on gas until now) burnt {_num(a['value'], 1)} kg of coal in the last "
+        f"{hours} h (threshold {_num(a['limit'], 0)} kg)"
+    )
+
+
+def _share(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    if lang == "zh":
+        return f"全县不锈钢企业天然气占比年终预测 {_pct(a['value'])}，低于目标 {_pct(a['limit'])}"
+    return f"Projected year-end gas share of stainless-steel firms {_pct(a['value'])}, below the goal {_pct(a['limit'])}"
+
+
+def _stalled(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    silent, total = _num(a["value"], 0), _num(a["limit"], 0)
+    through = _time(a["since"], lang, tz)
+    if lang == "zh":
+        return (
+            f"{silent}/{total} 块仪表同时没有数据，且没有数据写入：请检查 MQTT 代理、"
+            f"采集程序和 InfluxDB（最新数据 {through}）"
+        )
+    return (
+        f"{silent} of {total} meters silent together and no data being written: check the "
+        f"MQTT broker, the collectors and InfluxDB (newest data {through})"
+    )
+
+
+SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
+    VOC_HOURLY_EXCEEDANCE: _exceedance,
+    VOC_SPIKE: _spike,
+    METER_OFFLINE: _offline,
+    SENSOR_STUCK: _stuck,
+    COAL_AFTER_CONVERSION: _coal,
+    GAS_SHARE_OFF_TRACK: _share,
+    INGEST_STALLED: _stalled,
+}
+
+
+def render(alert: Alert | Fields, lang: str, registry: Registry, tz: ZoneInfo | str) -> Rendered:
+    """Title and sentence of an alert (an `Alert` or its published JSON) in `lang` (zh or en)."""
+    a = alert.as_json() if isinstance(alert, Alert) else alert
+    lang = lang if lang in LANGS else "zh"
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    fields = {
+        **a,
+        "meter": a.get("meter") or "",
+        "pollutant": a.get("pollutant") or "",
+        "unit": a.get("unit") or "",
+        "details": a.get("details") or {},
+        "since": a.get("since"),
+    }
+    firm = firm_name(fields["plant"], lang, registry)
+    meter = meter_label(fields["plant"], fields["meter"], lang, registry)
+    where = f"{firm} {meter}".strip()
+    kind = fields["kind"]
+    title = TITLES[lang].get(kind, kind)
+    sentence = SENTENCES.get(kind)
+    text = sentence(fields, lang, zone, where) if sentence else f"{where}: {a.get('message', '')}"
+    if fields.get("late"):
+        text += LATE[lang]
+    return Rendered(title, text)
+
+
+def render_all(alert: Alert | Fields, registry: Registry, tz: ZoneInfo | str) -> dict[str, Any]:
+    """Every language, as events carry them: {"zh": {firm, title, text}, "en": {...}}."""
+    plant = alert.key.plant if isinstance(alert, Alert) else alert["plant"]
+    return {
+        lang: {"firm": firm_name(plant, lang, registry)}
+        | render(alert, lang, registry, tz).as_json()
+        for lang in LANGS
+    }

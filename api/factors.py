@@ -1,0 +1,43 @@
+"""Conversion factors with the date they take effect (SPEC section 6; GB/T 2589-2020 by default).
+
+A window's energy and CO₂ use the factors in effect at its last instant: a change dated
+inside a month applies to that whole month, and every figure computed after the change
+(KPI, history, usage, report) is recomputed with it, since all are computed on read.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from api.settings import FACTOR_NAMES, KpiDefinition
+
+LAST_INSTANT = timedelta(milliseconds=1)
+
+
+def definition_at(d: KpiDefinition, day: date) -> KpiDefinition:
+    """`d` with the latest dated factor change on or before `day` applied."""
+    changes = sorted(
+        (c for c in d.factor_changes if c.effective_from <= day), key=lambda c: c.effective_from
+    )
+    if not changes:
+        return d
+    update: dict[str, object] = {}
+    for change in changes:
+        update |= {k: v for k, v in change.factors().items() if v is not None}
+    update["factors_effective_from"] = changes[-1].effective_from
+    update["factors_source"] = changes[-1].source
+    return d.model_copy(update=update)
+
+
+def definition_for_window(d: KpiDefinition, end: datetime, tz: ZoneInfo) -> KpiDefinition:
+    """The definition in effect at the last instant of a window ending (exclusively) at `end`."""
+    return definition_at(d, (end - LAST_INSTANT).astimezone(tz).date())
+
+
+def factors_used(d: KpiDefinition) -> list[tuple[str, float, str, date, str]]:
+    """(name, value, unit, effective from, source) of each factor of `d`."""
+    return [
+        (name, float(getattr(d, name)), unit, d.factors_effective_from, d.factors_source)
+        for name, unit in FACTOR_NAMES.items()
+    ]

@@ -1,0 +1,283 @@
+"""The one adapter between the report and the services: a month's figures, gathered, not computed.
+
+Every number here comes from a service function (the KPI history and outlook, the VOC
+compliance, the alert repository, the live status and dead-letter counts). A figure the
+services do not offer yet is derived here in one small, named function (`stack_totals`),
+to be replaced by the service's own when one exists.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import Engine
+
+from api.alerts.model import Alert
+from api.alerts.repo import AlertRepo
+from api.fuel.outlook import Month, Outlook
+from api.fuel.rules import hours_in, month_starts
+from api.fuel.service import FuelCore
+from api.records.repo import RecordRepo
+from api.records.rules import records_used
+from api.settings import ApiSettings
+from api.voc.rules import VALID, StackCompliance
+from api.voc.service import compliance
+from ingest.points import DEAD_LETTER_MEASUREMENT
+from ingest.registry import Plant, Registry
+from ingest.store import InfluxStore, influx_time, quote_ident
+
+MONTH_FORMAT = "%Y-%m"
+# The compliance service reads minute data: a month of a county's stacks is asked a day at a
+# time (each answer stays well inside the store's timeout), two days at once.
+VOC_CHUNK = timedelta(days=1)
+VOC_WORKERS = 2
+
+
+class ReportMonthError(ValueError):
+    """The requested month is unusable (malformed or not begun); the message says why."""
+
+
+def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of local calendar month `YYYY-MM`, as UTC."""
+    try:
+        first = datetime.strptime(month, MONTH_FORMAT)
+    except ValueError:
+        raise ReportMonthError(f"month must be YYYY-MM, got {month!r}") from None
+    if not 2000 <= first.year <= 2099:
+        raise ReportMonthError(f"month must lie in 2000..2099, got {month!r}")
+    bounds = month_starts(first.year, tz)
+    return bounds[first.month - 1], bounds[first.month]
+
+
+@dataclass(frozen=True, slots=True)
+class StackTotals:
+    """One stack's month: hours, valid hours, exceedance hours and emission (kg) per pollutant."""
+
+    plant: str
+    meter: str
+    hours: int
+    valid_hours: dict[str, int]
+    exceeding_hours: dict[str, int]
+    emission_kg: dict[str, float]
+    limits_mgm3: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSilence:
+    plant: str
+    meter: str
+    kind: str
+    hours_reported: int
+    hours: int
+
+
+@dataclass(frozen=True, slots=True)
+class MonthFigures:
+    """Everything the monthly report shows, as the services answered it."""
+
+    month: str
+    start: datetime
+    end: datetime  # min(month end, now): a month in progress is reported to date
+    complete: bool
+    timezone: str
+    county: str
+    goal: float
+    plant_names: dict[str, str]
+    months: list[Month]  # January .. this month
+    outlook: Outlook
+    settings: ApiSettings
+    stacks: list[StackTotals]
+    alerts: list[Alert]
+    refused: dict[tuple[str, str], int]  # (plant, code) -> refused messages
+    silence: list[MeterSilence]
+    generated_at: datetime
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase of `gather`
+    records_used: dict[str, str] = field(default_factory=dict)  # plant -> records applied
+
+    @property
+    def this_month(self) -> Month:
+        return self.months[-1]
+
+
+def stack_totals(stack: StackCompliance) -> StackTotals:
+    """Counts of the compliance service, and the emission as the sum of the hours' kg (the
+    logger's -Cou where sent, else the hour's rate × 1 h)."""
+    valid, exceeding, emission, limits = {}, {}, {}, {}
+    for p in stack.pollutants:
+        name = p.limit.pollutant
+        counts = p.counts()
+        valid[name] = counts[VALID]
+        exceeding[name] = counts["exceeding"]
+        kg = np.asarray(p.emission_kg, dtype=float)
+        emission[name] = float(np.nansum(kg)) if kg.size else 0.0
+        limits[name] = p.limit.limit_mgm3
+    hours = int(stack.flow.hour_start_ms.size)
+    return StackTotals(stack.plant, stack.meter, hours, valid, exceeding, emission, limits)
+
+
+def add_totals(a: StackTotals, b: StackTotals) -> StackTotals:
+    """The totals of two consecutive stretches of one stack."""
+
+    def plus(x: dict[str, Any], y: dict[str, Any]) -> dict[str, Any]:
+        return {k: x.get(k, 0) + y.get(k, 0) for k in dict.fromkeys([*x, *y])}
+
+    return StackTotals(
+        a.plant,
+        a.meter,
+        a.hours + b.hours,
+        plus(a.valid_hours, b.valid_hours),
+        plus(a.exceeding_hours, b.exceeding_hours),
+        plus(a.emission_kg, b.emission_kg),
+        {**a.limits_mgm3, **b.limits_mgm3},
+    )
+
+
+def voc_month(
+    store: InfluxStore, plants: Sequence[Plant], start: datetime, end: datetime, now: datetime
+) -> tuple[list[StackTotals], list[MeterSilence]]:
+    """The compliance service day by day (each query stays small), summed per stack."""
+    days = []
+    cursor = start
+    while cursor < end:
+        days.append((cursor, min(cursor + VOC_CHUNK, end)))
+        cursor += VOC_CHUNK
+    with ThreadPoolExecutor(VOC_WORKERS) as pool:
+        chunks = list(pool.map(lambda d: compliance(store, plants, d[0], d[1], now), days))
+    totals: dict[tuple[str, str], StackTotals] = {}
+    silence: dict[tuple[str, str], MeterSilence] = {}
+    for stacks in chunks:
+        for stack, quiet in zip(stacks, voc_silence(stacks), strict=True):
+            key = (stack.plant, stack.meter)
+            t = stack_totals(stack)
+            totals[key] = add_totals(totals[key], t) if key in totals else t
+            before = silence.get(key)
+            silence[key] = (
+                quiet
+                if before is None
+                else MeterSilence(
+                    quiet.plant,
+                    quiet.meter,
+                    "voc",
+                    before.hours_reported + quiet.hours_reported,
+                    before.hours + quiet.hours,
+                )
+            )
+    return list(totals.values()), list(silence.values())
+
+
+def refused_counts(
+    store: InfluxStore, start: datetime, end: datetime
+) -> dict[tuple[str, str], int]:
+    """Refused messages kept as dead letters in [start, end), per plant and code."""
+    text = (
+        f'SELECT count("reason") FROM {quote_ident(DEAD_LETTER_MEASUREMENT)} '
+        f'WHERE time >= {influx_time(start)} AND time < {influx_time(end)} GROUP BY "plant", "code"'
+    )
+    out: dict[tuple[str, str], int] = {}
+    for series in store.query_many(text)[0]:
+        if series.values:
+            key = (series.tags.get("plant", ""), series.tags.get("code", ""))
+            out[key] = int(series.values[0][1] or 0)
+    return out
+
+
+def fuel_silence(
+    core: FuelCore, registry: Registry, start: datetime, end: datetime
+) -> list[MeterSilence]:
+    """Hours each fuel meter reported in [start, end), from the fuel core's per-meter sums."""
+    plants = [p for p in registry.plants if p.meters_of("gas") or p.meters_of("coal")]
+    if not plants:
+        return []
+    (sums,), _ = core.meter_sums([p.id for p in plants], [(start, end)])
+    hours = hours_in(start, end)
+    out = []
+    for plant in plants:
+        for meter in plant.meters:
+            if meter.kind not in ("gas", "coal"):
+                continue
+            found = sums.get((meter.kind, plant.id, meter.id))
+            out.append(
+                MeterSilence(plant.id, meter.id, meter.kind, found.hours if found else 0, hours)
+            )
+    return out
+
+
+def voc_silence(stacks: list[StackCompliance]) -> list[MeterSilence]:
+    """Hours each stack transmitted any valid flow minute, from the compliance service."""
+    return [
+        MeterSilence(
+            s.plant,
+            s.meter,
+            "voc",
+            int(np.count_nonzero(np.asarray(s.flow["valid_minutes"]) > 0)),
+            int(s.flow.hour_start_ms.size),
+        )
+        for s in stacks
+    ]
+
+
+def gather(
+    settings: ApiSettings,
+    registry: Registry,
+    store: InfluxStore,
+    db: Engine,
+    month: str,
+    now: datetime | None = None,
+) -> MonthFigures:
+    """The figures of local month `YYYY-MM` (to date when it is still running)."""
+    now = now or datetime.now(UTC)
+    tz = ZoneInfo(settings.timezone)
+    start, month_end = month_bounds(month, tz)
+    if start >= now:
+        raise ReportMonthError(f"month {month} has not begun")
+    end = min(month_end, now)
+    goal = registry.gas_share_goal
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    facts = RecordRepo(db).facts()
+    core = FuelCore.from_settings(settings, store, registry, facts)
+    steel = registry.by_sector("stainless_steel")
+    months, view = core.history(steel, start.astimezone(tz).year, end)
+    timings["fuel_s"] = time.monotonic() - t0
+    leather = registry.by_sector("synthetic_leather")
+    stacks, voc_quiet = voc_month(store, leather, start, end, now) if leather else ([], [])
+    timings["voc_s"] = time.monotonic() - t0 - timings["fuel_s"]
+    alerts = AlertRepo(db).overlapping(start, end)
+    silence = fuel_silence(core, registry, start, end) + voc_quiet
+    refused = refused_counts(store, start, end)
+    timings["total_s"] = time.monotonic() - t0
+    return MonthFigures(
+        month=month,
+        start=start,
+        end=end,
+        complete=end == month_end,
+        timezone=settings.timezone,
+        county=registry.county_name,
+        goal=goal,
+        plant_names={p.id: p.name for p in registry.plants},
+        months=months,
+        outlook=view,
+        settings=settings,
+        stacks=stacks,
+        alerts=alerts,
+        refused=refused,
+        silence=silence,
+        generated_at=now,
+        timings=timings,
+        records_used=records_used(facts, steel, start),
+    )
+
+
+def refused_by_code(refused: dict[tuple[str, str], int]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for (_, code), n in refused.items():
+        counts[code] += n
+    return counts

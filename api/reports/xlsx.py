@@ -1,0 +1,70 @@
+"""The monthly report as XLSX (openpyxl): one sheet per table, numbers as numbers, local times."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from api.reports.content import ReportContent
+
+NUMBER_FORMATS = {
+    "int": "#,##0",
+    "float": "#,##0.00",
+    "float4": "0.0000",
+    "pct": "0.0%",
+    "time": "yyyy-mm-dd hh:mm",
+    "date": "yyyy-mm-dd",
+}
+SUMMARY_SHEET = "summary"
+
+
+def render(c: ReportContent) -> bytes:
+    """The XLSX bytes of report content `c`: a summary sheet, then one sheet per table."""
+    book = Workbook()
+    summary = book.active
+    assert summary is not None
+    summary.title = SUMMARY_SHEET
+    summary.append([c.title])
+    summary["A1"].font = Font(bold=True, size=14)
+    summary.append([c.subtitle])
+    if c.note:
+        summary.append([c.note])
+    for section in c.sections:
+        summary.append([])
+        summary.append([section.title])
+        summary.cell(summary.max_row, 1).font = Font(bold=True)
+        for label, value in section.headline:
+            summary.append([label, value])
+    summary.column_dimensions["A"].width = 36
+    summary.column_dimensions["B"].width = 28
+    for table in c.tables():
+        sheet = book.create_sheet(table.key)
+        sheet.append([table.title])
+        sheet["A1"].font = Font(bold=True)
+        sheet.append([col.label for col in table.columns])
+        for cell in sheet[2]:
+            cell.font = Font(bold=True)
+        for row in table.rows:
+            sheet.append([_value(v) for v in row])
+            for cell, col in zip(sheet[sheet.max_row], table.columns, strict=False):
+                if col.cell in NUMBER_FORMATS and cell.value is not None:
+                    cell.number_format = NUMBER_FORMATS[col.cell]
+        for index, col in enumerate(table.columns, start=1):
+            sheet.column_dimensions[get_column_letter(index)].width = max(
+                10, min(40, len(col.label) * 2)
+            )
+        sheet.freeze_panes = "A3"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _value(value: Any) -> Any:
+    # Plain numbers, text, and naive local datetimes/dates are what a cell can hold.
+    if isinstance(value, bool):
+        return str(value)
+    return value

@@ -1,0 +1,147 @@
+// The overview's VOC picture: stacks above a limit today, the valid-data rate, the month's
+// emissions. Read from each synthetic-leather firm's `/plants/{plant}/voc` answer as the
+// API gives it (hour statuses, counts, emission rates per hour); nothing is re-judged here.
+
+import { ApiError, get } from "./api.js";
+import { esc, placeholder } from "./dom.js";
+import { fmtNumber, fmtPct, label, t } from "./i18n.js";
+
+const LOCAL_OFFSET_MS = 8 * 3600 * 1000; // Asia/Shanghai, no daylight saving
+const PARALLEL = 4;
+const PROXY = "nmhc_mgm3"; // VOCs are judged (and totalled) as NMHC, GB 21902-2008
+
+function localMidnight(ms) {
+  const day = 86_400_000;
+  return Math.floor((ms + LOCAL_OFFSET_MS) / day) * day - LOCAL_OFFSET_MS;
+}
+
+function localMonthStart(ms) {
+  const local = new Date(ms + LOCAL_OFFSET_MS);
+  return Date.UTC(local.getUTCFullYear(), local.getUTCMonth(), 1) - LOCAL_OFFSET_MS;
+}
+
+/** Run `fn` over `items`, at most PARALLEL at a time, keeping the order. */
+async function pooled(items, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker));
+  return out;
+}
+
+async function vocOf(plant, startMs, endMs) {
+  const span = `start=${encodeURIComponent(new Date(startMs).toISOString())}&end=${encodeURIComponent(new Date(endMs).toISOString())}`;
+  return get(`/plants/${encodeURIComponent(plant.id)}/voc?${span}`);
+}
+
+/** Today's exceeding stacks and hour counts, from each stack's per-pollutant `counts`. */
+function today(answers, plants) {
+  const exceeding = [];
+  let valid = 0;
+  let ended = 0;
+  let stacks = 0;
+  answers.forEach((doc, i) => {
+    for (const stack of doc?.stacks ?? []) {
+      stacks += 1;
+      for (const p of stack.pollutants ?? []) {
+        const c = p.counts ?? {};
+        valid += c.valid ?? 0;
+        ended += (c.hours ?? 0) - (c.pending ?? 0);
+        if (c.exceeding > 0) exceeding.push({ plant: plants[i], meter: stack.meter, pollutant: p.pollutant, hours: c.exceeding });
+      }
+    }
+  });
+  return { exceeding, stacks, rate: ended > 0 ? valid / ended : null };
+}
+
+/** The month's emissions of the proxy pollutant: valid hours' kg/h × 1 h, as the API rated them. */
+function monthKg(answers) {
+  let kg = 0;
+  let hours = 0;
+  for (const doc of answers) {
+    for (const stack of doc?.stacks ?? []) {
+      const proxy = (stack.pollutants ?? []).find((p) => p.pollutant === PROXY);
+      for (const h of proxy?.hours ?? []) {
+        if (h.status === "valid" && typeof h.emission_kgh === "number") {
+          kg += h.emission_kgh;
+          hours += 1;
+        }
+      }
+    }
+  }
+  return hours ? kg : null;
+}
+
+/** Today's figures drawn into `el`; returns what `loadVocMonth` needs (null when nothing to add). */
+export async function loadVocToday(el, allPlants) {
+  const plants = allPlants.filter((p) => p.sector === "synthetic_leather");
+  if (!plants.length) {
+    el.innerHTML = placeholder(t("common.none"));
+    return null;
+  }
+  const now = Date.now();
+  let day;
+  try {
+    day = await pooled(plants, (p) => vocOf(p, localMidnight(now), now));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) throw err;
+    el.innerHTML = placeholder(`${t("common.error")}: ${err.message}`, "error");
+    return null;
+  }
+  const state = { el, plants, now, today: today(day, plants) };
+  render(el, state.today, plants, undefined);
+  return state;
+}
+
+/** The month's emissions added to the figures (larger answers: asked for after the rest). */
+export async function loadVocMonth(state) {
+  if (!state || !state.el.isConnected) return;
+  let kg = null;
+  try {
+    kg = monthKg(await pooled(state.plants, (p) => vocOf(p, localMonthStart(state.now), state.now)));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) throw err;
+  }
+  if (state.el.isConnected) render(state.el, state.today, state.plants, kg);
+}
+
+function render(el, d, plants, kg) {
+  const list = [...d.exceeding]
+    .sort((a, b) => b.hours - a.hours)
+    .map(
+      (x) => `<li><a href="#/plant/${encodeURIComponent(x.plant.id)}">${esc(x.plant.name)}</a>
+        <span class="muted">${esc(label("kind", "voc"))} ${esc(x.meter)} · ${esc(label("poll", x.pollutant))}</span>
+        <b class="bad">${esc(t("ov.voc.hours", { n: x.hours }))}</b></li>`,
+    )
+    .join("");
+  const stacksOver = new Set(d.exceeding.map((x) => `${x.plant.id}/${x.meter}`)).size;
+  const month =
+    kg === undefined
+      ? esc(t("common.loading"))
+      : kg === null
+        ? "–"
+        : `${esc(kg >= 1000 ? fmtNumber(kg / 1000, 2) : fmtNumber(kg, 1))}<span class="unit">${kg >= 1000 ? "t" : "kg"}</span>`;
+  el.innerHTML = `
+    <div class="voc-tiles">
+      <div class="figure ${stacksOver ? "is-bad" : ""}" data-testid="voc-exceeding" data-count="${stacksOver}">
+        <div class="figure-value">${esc(stacksOver)}<span class="unit">/ ${esc(t("ov.voc.stacks", { n: d.stacks }))}</span></div>
+        <div class="muted small">${esc(t("ov.voc.exceeding"))} · ${esc(plants.length)} ${esc(t("ov.voc.firms"))}</div>
+      </div>
+      <div class="figure" data-testid="voc-valid-rate" data-rate="${d.rate ?? ""}">
+        <div class="figure-value">${esc(fmtPct(d.rate))}</div>
+        <div class="muted small">${esc(t("ov.voc.valid"))}</div>
+        <div class="muted tiny">${esc(t("ov.voc.valid.why"))}</div>
+      </div>
+      <div class="figure" data-testid="voc-month" data-kg="${kg ?? ""}" data-state="${kg === undefined ? "loading" : "done"}">
+        <div class="figure-value">${month}</div>
+        <div class="muted small">${esc(t("ov.voc.month"))}</div>
+        <div class="muted tiny">${esc(t("ov.voc.month.why"))}</div>
+      </div>
+    </div>
+    ${list ? `<ul class="exceed-list" data-testid="voc-exceed-list">${list}</ul>` : `<p class="muted small">${esc(t("ov.voc.none"))}</p>`}`;
+}

@@ -1,0 +1,222 @@
+"""`api.alerts.texts.render`: every kind in Chinese and English, from structured fields only."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import UTC, datetime
+
+import pytest
+
+from api.alerts.model import Alert, AlertKey
+from api.alerts.notify import event_body
+from api.alerts.repo import EventRecord
+from api.alerts.texts import render, render_all
+from ingest.registry import Registry, parse_registry
+from tests.builders import MeterSpec, RegistryBuilder
+
+TZ = "Asia/Shanghai"
+AT = datetime(2026, 3, 2, 1, 7, tzinfo=UTC)  # 09:07 in Songyang
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    builder = (
+        RegistryBuilder()
+        .plant("ss-051", name="松阳某不锈钢有限公司")
+        .plant(
+            "sl-001",
+            "synthetic_leather",
+            [MeterSpec("stack-1", "voc")],
+            name="松阳某合成革有限公司",
+        )
+    )
+    return parse_registry(tomllib.loads(builder.toml()))
+
+
+def alert(kind: str, plant: str, meter: str = "", pollutant: str = "", **facts: object) -> Alert:
+    fields: dict[str, object] = {
+        "id": 1,
+        "key": AlertKey(kind, plant, meter, pollutant),
+        "status": "open",
+        "opened_at": AT,
+        "last_seen_at": AT,
+        "updated_at": AT,
+        "value": None,
+        "limit": None,
+        "message": "English log line, never shown",
+    }
+    fields.update(facts)
+    return Alert(**fields)  # type: ignore[arg-type]
+
+
+CASES = [
+    (
+        alert(
+            "coal_after_conversion",
+            "ss-051",
+            value=62.0,
+            limit=50.0,
+            unit="kg",
+            details={"window_hours": 6.0},
+        ),
+        "改气后又用煤",
+        "松阳某不锈钢有限公司（此前判定为燃气企业）近 6 小时用煤 62 kg（阈值 50 kg）",
+        "松阳某不锈钢有限公司 (on gas until now) burnt 62 kg of coal in the last 6 h (threshold 50 kg)",
+    ),
+    (
+        alert(
+            "voc_hourly_exceedance",
+            "sl-001",
+            "stack-1",
+            "dmf_mgm3",
+            value=62.456,
+            limit=50.0,
+            unit="mg/m³",
+            since=datetime(2026, 3, 2, 0, tzinfo=UTC),
+            details={
+                "hour_start": "2026-03-02T00:00:00+00:00",
+                "hour_end": "2026-03-02T01:00:00+00:00",
+            },
+        ),
+        "VOC 小时均值超标",
+        "松阳某合成革有限公司 VOC 排口 stack-1：DMF 3月2日 08:00–09:00 小时均值 62.46 mg/m³，超过限值 50 mg/m³",
+        "松阳某合成革有限公司 stack stack-1: DMF hourly mean 62.46 mg/m³ for 2 Mar 08:00–09:00, above its limit 50 mg/m³",
+    ),
+    (
+        alert(
+            "voc_spike",
+            "sl-001",
+            "stack-1",
+            "benzene_mgm3",
+            value=4.5,
+            limit=4.0,
+            unit="mg/m³",
+            since=datetime(2026, 3, 2, 1, 5, tzinfo=UTC),
+            details={"factor": 2.0, "limit_mgm3": 2.0},
+        ),
+        "VOC 瞬时值超 2 倍限值",
+        "松阳某合成革有限公司 VOC 排口 stack-1：苯 于 3月2日 09:05 测得 4.5 mg/m³，超过限值 2 mg/m³ 的 2 倍",
+        "松阳某合成革有限公司 stack stack-1: benzene reading 4.5 mg/m³ at 2 Mar 09:05, above 2 × its limit 2 mg/m³",
+    ),
+    (
+        alert(
+            "meter_offline",
+            "ss-051",
+            "gas-1",
+            value=85.0,
+            limit=60.0,
+            unit="min",
+            since=datetime(2026, 3, 1, 23, 42, tzinfo=UTC),
+            details={"meter_kind": "gas"},
+        ),
+        "仪表离线",
+        "松阳某不锈钢有限公司 天然气表 gas-1 自 3月2日 07:42 起没有数据，已 1 小时 25 分钟（允许 60 分钟）",
+        "松阳某不锈钢有限公司 gas meter gas-1 silent since 2 Mar 07:42, for 1 h 25 min (allowed 60 min)",
+    ),
+    (
+        alert(
+            "meter_offline",
+            "ss-051",
+            "coal-1",
+            limit=60.0,
+            unit="min",
+            details={"meter_kind": "coal", "lookback_hours": 48.0},
+        ),
+        "仪表离线",
+        "松阳某不锈钢有限公司 煤计量秤 coal-1 近 48 小时没有任何数据（允许 60 分钟）",
+        "松阳某不锈钢有限公司 coal scale coal-1 sent no data in the last 48 h (allowed 60 min)",
+    ),
+    (
+        alert(
+            "sensor_stuck",
+            "sl-001",
+            "stack-1",
+            "flow_m3h",
+            value=9000.0,
+            limit=30.0,
+            unit="m³/h",
+            since=datetime(2026, 3, 2, 0, 20, tzinfo=UTC),
+            details={"run_minutes": 46.0, "readings": 47},
+        ),
+        "传感器数值不变",
+        "松阳某合成革有限公司 VOC 排口 stack-1：烟气流量 自 3月2日 08:20 起 46 分钟保持 9000 m³/h 不变（排口运行中，超过 30 分钟即告警）",
+        "松阳某合成革有限公司 stack stack-1: flue-gas flow stuck at 9000 m³/h for 46 min since 2 Mar 08:20 while the stack runs (alert after 30 min)",
+    ),
+    (
+        alert("gas_share_off_track", "_county", value=0.3125, limit=0.5, unit="fraction"),
+        "天然气占比进度滞后",
+        "全县不锈钢企业天然气占比年终预测 31.2%，低于目标 50.0%",
+        "Projected year-end gas share of stainless-steel firms 31.2%, below the goal 50.0%",
+    ),
+    (
+        alert(
+            "ingest_stalled",
+            "_county",
+            value=120.0,
+            limit=145.0,
+            unit="meters",
+            since=datetime(2026, 3, 2, 0, 50, tzinfo=UTC),
+        ),
+        "数据接入中断",
+        "120/145 块仪表同时没有数据，且没有数据写入：请检查 MQTT 代理、采集程序和 InfluxDB（最新数据 3月2日 08:50）",
+        "120 of 145 meters silent together and no data being written: check the MQTT broker, the collectors and InfluxDB (newest data 2 Mar 08:50)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("a", "title_zh", "zh", "en"), CASES, ids=[c[0].key.kind for c in CASES])
+def test_render_in_both_languages(
+    a: Alert, title_zh: str, zh: str, en: str, registry: Registry
+) -> None:
+    said = render(a, "zh", registry, TZ)
+    assert (said.title, said.text) == (title_zh, zh)
+    assert render(a, "en", registry, TZ).text == en
+    # The published JSON renders the same as the alert itself (what notifications carry).
+    assert render_all(a.as_json(), registry, TZ)["zh"] | {"firm": ""} == {
+        "firm": "",
+        "title": title_zh,
+        "text": zh,
+    }
+
+
+def test_no_raw_plant_ids_utc_or_english_in_chinese(registry: Registry) -> None:
+    for a, *_ in CASES:
+        text = render(a, "zh", registry, TZ).text
+        assert "ss-051" not in text and "sl-001" not in text and "UTC" not in text
+        assert not any(w in text for w in ("silent", "limit", "above", "meter ")), text
+
+
+def test_late_alerts_say_so(registry: Registry) -> None:
+    a = alert(
+        "coal_after_conversion",
+        "ss-051",
+        value=62.0,
+        limit=50.0,
+        unit="kg",
+        late=True,
+        details={"window_hours": 6.0},
+    )
+    assert render(a, "zh", registry, TZ).text.endswith("（据补传的迟到数据）")
+    assert render(a, "en", registry, TZ).text.endswith("(found in late, backfilled data)")
+
+
+def test_unknown_plant_falls_back_to_its_id(registry: Registry) -> None:
+    a = alert(
+        "coal_after_conversion",
+        "ss-999",
+        value=62.0,
+        limit=50.0,
+        unit="kg",
+        details={"window_hours": 6.0},
+    )
+    assert render(a, "zh", registry, TZ).text.startswith("ss-999（")
+
+
+def test_notifications_carry_both_languages(registry: Registry) -> None:
+    a, title_zh, zh, en = CASES[0]
+    event = EventRecord(7, 1, "raised", AT, "engine", None, a.as_json())
+    body = json.loads(event_body(event, lambda snap: render_all(snap, registry, TZ)))
+    assert body["texts"]["zh"] == {"firm": "松阳某不锈钢有限公司", "title": title_zh, "text": zh}
+    assert body["texts"]["en"]["text"] == en
+    assert "texts" not in json.loads(event_body(event))
