@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import uvicorn
 from pydantic import SecretStr
 
-from api.app import create_app, rollup_job
+from api.app import create_app, rollup_job, voc_rollup_job
 from api.auth import ROLES, new_key
 from api.db import connect
 from api.keys import KeyStore
@@ -126,6 +126,8 @@ def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
                 return 2
             written = job.reroll_since(since)
             print(f"re-rolled from {since.isoformat()}: {written} rollup points written")
+            voc = voc_rollup_job(settings, load_registry(settings.registry), store)
+            print(f"re-rolled VOC from {since.isoformat()}: {voc.reroll_since(since)} points")
         else:
             report = job.run_pass()
             hourly = report.watermarks.hourly

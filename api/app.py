@@ -32,6 +32,7 @@ from api.routes import hj212 as hj212_routes
 from api.routes import voc as voc_routes
 from api.schemas import error_responses
 from api.settings import ApiSettings
+from api.voc.rollup import VocRollup
 from ingest.pipeline import IngestRules
 from ingest.registry import Registry, load_registry
 from ingest.schema import MAX_PAYLOAD_BYTES
@@ -51,12 +52,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
             runtime = build_runtime(settings, registry, app.state.db)
             runtime.start()
         stop = threading.Event()
-        rollup_thread = None
+        rollup_threads = []
         if settings.rollup_enabled:
-            rollup_thread = threading.Thread(
-                target=_run_rollups, args=(settings, registry, stop), name="rollup", daemon=True
-            )
-            rollup_thread.start()
+            rollup_threads = [
+                threading.Thread(target=target, args=args, name=name, daemon=True)
+                for target, args, name in (
+                    (_run_rollups, (settings, registry, stop), "rollup"),
+                    (_run_voc_rollup, (settings, registry, stop), "voc-rollup"),
+                )
+            ]
+            for thread in rollup_threads:
+                thread.start()
         report_thread = None
         if settings.reports_job_enabled:
             report_thread = threading.Thread(
@@ -70,8 +76,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         stop.set()
         if runtime is not None:
             runtime.stop()
-        if rollup_thread is not None:
-            rollup_thread.join(ROLLUP_STOP_SECONDS)
+        for thread in rollup_threads:
+            thread.join(ROLLUP_STOP_SECONDS)
         if report_thread is not None:
             report_thread.join(ROLLUP_STOP_SECONDS)
         app.state.publisher.stop()
@@ -152,6 +158,18 @@ def rollup_job(
         chunk=timedelta(days=settings.rollup_chunk_days),
         after_pass=after_pass,
     )
+
+
+def voc_rollup_job(settings: ApiSettings, registry: Registry, store: InfluxStore) -> VocRollup:
+    """The VOC hourly rollup as configured by `settings`."""
+    return VocRollup(store, registry)
+
+
+def _run_voc_rollup(settings: ApiSettings, registry: Registry, stop: threading.Event) -> None:
+    with InfluxStore.from_settings(settings) as store:
+        voc_rollup_job(settings, registry, store).run_forever(
+            stop, settings.rollup_interval_seconds
+        )
 
 
 def _run_rollups(settings: ApiSettings, registry: Registry, stop: threading.Event) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from ingest.hj212 import MEASUREMENT_BY_CN
 from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
 
 # Readings may carry device times a little ahead of ours (ingest allows 5 min).
@@ -40,7 +41,8 @@ def last_seen(
     plant: str | None = None,
 ) -> dict[tuple[str, str], datetime]:
     """(plant, meter) -> time of its latest reading (any value, any flag) in the lookback."""
-    names = sorted(set(kinds))
+    # A stack's logger may upload only minute data (real-time upload is optional in HJ 212).
+    names = sorted(set(kinds) | ({MEASUREMENT_BY_CN["2051"]} if "voc" in kinds else set()))
     if not names:
         return {}
     where = f"time >= {influx_time(now - lookback)} AND time <= {influx_time(now + FUTURE_SLACK)}"

@@ -361,26 +361,36 @@ class RecordsAnswer(Model):
 class VocHour(Model):
     start: str
     end: str
-    status: str = Field(
-        description="valid, insufficient or pending (and any state api/voc.py adds)"
+    status: Literal["valid", "insufficient", "stopped", "pending"]
+    source: Literal["minutes", "logger_hour"] = Field(
+        description="minutes: from minute data and real-time readings; logger_hour: the "
+        "logger's CN 2061 hour, used when no minute was sent"
     )
     valid_minutes: int
     mean_mgm3: float | None
     exceeds: bool
-    flow_m3h: float | None
+    logger_mean_mgm3: float | None = Field(description="the logger's own hour (CN 2061)")
+    logger_flag: str | None
+    disagrees: bool = Field(description="computed and logger hour differ (> 5 %)")
+    over_range_minutes: int = Field(description="minutes flagged T (counted valid, lower bound)")
+    stopped_minutes: int
+    fault_minutes: int
+    comm_minutes: int
+    transmitted_minutes: int
     emission_kgh: float | None
+    emission_kg: float | None = Field(description="the logger's -Cou where sent, else rate × 1 h")
 
 
 class VocCounts(Model):
-    """Hours by state; states the VOC rules add later appear as further counts."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
+    """Hours by state."""
 
     hours: int
     valid: int
     insufficient: int
+    stopped: int
     pending: int
     exceeding: int
+    disagreeing: int
 
 
 class VocPollutant(Model):
@@ -396,20 +406,71 @@ class VocStack(Model):
     pollutants: list[VocPollutant]
 
 
-class VocDefinition(Model):
-    min_valid_minutes: int
-    valid_flag: str
-    hours: str
-    emission_kgh: str
-
-
 class VocAnswer(Model):
     plant: str
     start: str
     end: str
     timezone: str
-    definition: VocDefinition
+    definition: dict[str, str | int] = Field(description="the rules applied, in words")
     stacks: list[VocStack]
+
+
+class VocEmissionRow(Model):
+    plant: str
+    meter: str
+    pollutant: str
+    period: str = Field(description="local day YYYY-MM-DD or month YYYY-MM")
+    emission_kg: float
+    hours_with_emission: int
+    hours: int
+
+
+class VocPlantEmission(Model):
+    plant: str
+    pollutant: str
+    period: str
+    emission_kg: float
+
+
+class VocCountyEmission(Model):
+    pollutant: str
+    period: str
+    emission_kg: float
+
+
+class VocEmissionsAnswer(Model):
+    plant: str | None = None
+    county: str | None = None
+    start: str
+    end: str
+    period: Literal["day", "month"]
+    timezone: str
+    definition: dict[str, str | int]
+    stacks: list[VocEmissionRow]
+    plants: list[VocPlantEmission]
+    totals: list[VocCountyEmission] = Field(description="summed over the stacks answered")
+
+
+class VocCaptureRow(Model):
+    plant: str
+    meter: str
+    pollutant: str
+    period: str
+    expected_minutes: int
+    transmitted_minutes: int
+    valid_minutes: int
+    transmitted_share: float | None
+    valid_share: float | None
+
+
+class VocCaptureAnswer(Model):
+    plant: str
+    start: str
+    end: str
+    period: Literal["day", "month"]
+    timezone: str
+    definition: dict[str, str]
+    capture: list[VocCaptureRow]
 
 
 # --- push ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import api, broker, collector, fuel, hj212, influx, latency, monthly, naive, report
+from bench import api, broker, collector, fuel, hj212, influx, latency, monthly, naive, report, voc
 from bench.machine import describe, load_average
 from bench.publishers import prepare
 from bench.sizes import FULL, QUICK, Sizes
@@ -33,6 +33,7 @@ BENCHMARKS = (
     "fuel",
     "monthly",
     "hj212",
+    "voc",
 )
 BUSY_LOAD_PER_CORE = 0.5
 
@@ -195,6 +196,12 @@ def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dic
                 sizes.hj212_seconds / 2,
             ),
         )  # fmt: skip
+    if "voc" in selected:
+        _guarded(
+            out,
+            "voc",
+            lambda: voc.run(stack, workdir, sizes.voc_stacks, sizes.voc_days, sizes.api_requests),
+        )
     return out
 
 

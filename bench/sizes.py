@@ -27,6 +27,8 @@ class Sizes:
     growth_firms: tuple[int, ...] = (60, 600, 3000)
     hj212_loggers: int = 1000  # TCP loggers, one minute packet per second each
     hj212_seconds: int = 60
+    voc_stacks: int = 25
+    voc_days: float = 31.0
 
 
 QUICK = Sizes(
@@ -50,6 +52,7 @@ QUICK = Sizes(
     growth_firms=(60, 300),
     hj212_loggers=100,
     hj212_seconds=20,
+    voc_days=3.0,
 )
 
 FULL = Sizes(

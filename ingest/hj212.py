@@ -3,28 +3,56 @@
 A packet is `##` + 4-digit decimal length of the data segment + data segment + 4 hex
 digits of CRC + CRLF. The CRC is the standard's Appendix A algorithm, which differs from
 CRC-16/MODBUS in how each byte enters the register: `crc = (crc >> 8) ^ byte`.
+
+Only the frame (length, CRC, syntax), the CN/MN and the time can make a packet untrustworthy;
+everything else is read per value (docs/protocol.md): an empty or unparseable value, or an
+unknown flag, becomes an invalid value with its reason and the packet's other values are kept.
+Loggers in the field are loose: QN may be missing, DataTime may carry milliseconds.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from ingest.errors import Hj212Error
-from ingest.schema import FLAGS, Reading
+from ingest.schema import FLAGS, Reading, to_epoch_ms
 
 HEADER = b"##"
 TRAILER = b"\r\n"
 MAX_DATA_LENGTH = 1024  # the standard caps the data segment at 1024 characters
-DEFAULT_DMF_CODE = "a99051"  # DMF has no national code; configurable per deployment
 CN_REALTIME = "2011"
 CN_MINUTE = "2051"
 CN_HOUR = "2061"
-KNOWN_CN = {CN_REALTIME: "Rtd", CN_MINUTE: "Avg", CN_HOUR: "Avg"}
-MEASUREMENT_BY_CN = {CN_REALTIME: "voc", CN_MINUTE: "voc_minute", CN_HOUR: "voc_hour"}
+CN_DAY = "2031"
+KNOWN_CN = {CN_REALTIME: "Rtd", CN_MINUTE: "Avg", CN_HOUR: "Avg", CN_DAY: "Avg"}
+MEASUREMENT_BY_CN = {
+    CN_REALTIME: "voc",
+    CN_MINUTE: "voc_minute",
+    CN_HOUR: "voc_hour",
+    CN_DAY: "voc_day",
+}
+# Status and event uploads: kept as `hj212_event` points, never refused.
+EVENT_CNS = {
+    "1011": "logger clock",
+    "1061": "real-time interval",
+    "1063": "minute interval",
+    "2021": "facility run status",
+    "2041": "facility run time",
+    "2081": "logger restart",
+    "3020": "parameters and status",
+}
+EVENT_MEASUREMENT = "hj212_event"
+MAX_EVENT_CP_CHARS = 1000
+FLOW_CODE = "a00000"
+FLOW_NAME = "flow_m3h"
+# Unit of the flow code sent by a stack's logger -> factor to plantwatch's m³/h.
+FLOW_UNIT_FACTORS = {"m3/s": 3600.0, "m3/h": 1.0}
+DEFAULT_FLOW_UNIT = "m3/s"
 
 # (plantwatch value name, multiplier from the HJ 212 unit to plantwatch's unit)
 CODE_MAP: dict[str, tuple[str, float]] = {
@@ -33,7 +61,7 @@ CODE_MAP: dict[str, tuple[str, float]] = {
     "a25002": ("benzene_mgm3", 1.0),
     "a25003": ("toluene_mgm3", 1.0),
     "a25005": ("xylene_mgm3", 1.0),
-    "a00000": ("flow_m3h", 3600.0),  # HJ 212 sends flue-gas flow in m³/s
+    FLOW_CODE: (FLOW_NAME, 3600.0),  # HJ 212 sends flue-gas flow in m³/s (per-stack option)
     "a01012": ("temp_c", 1.0),
     "a01013": ("pressure_kpa", 1.0),
     "a01014": ("humidity_pct", 1.0),
@@ -76,11 +104,12 @@ class Packet:
     # code -> {"Rtd": "12.3", "Flag": "N", ...}
     items: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     header: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    cp: str = ""  # the CP section as sent, kept for status and event packets
 
 
 def frame(data_segment: str) -> bytes:
-    """Wrap a data segment into a full packet with its length and CRC."""
-    data = data_segment.encode("ascii")
+    """Wrap a data segment into a full packet with its length (in bytes) and CRC."""
+    data = data_segment.encode("utf-8")
     if len(data) > MAX_DATA_LENGTH:
         raise Hj212Error(f"data segment of {len(data)} characters exceeds {MAX_DATA_LENGTH}")
     return HEADER + f"{len(data):04d}".encode() + data + f"{crc16(data):04X}".encode() + TRAILER
@@ -131,9 +160,11 @@ def decode_packet(raw: bytes | str) -> Packet:
     if sent_crc != actual_crc:
         raise Hj212Error(f"CRC mismatch: packet says {sent_crc:04X}, data gives {actual_crc:04X}")
     try:
-        text = segment.decode("ascii")
+        # Data uploads are ASCII; log and parameter uploads (CN 3020 `i11001-Info=//...//`)
+        # carry UTF-8 text in the field. The CRC and length are over bytes either way.
+        text = segment.decode("utf-8")
     except UnicodeDecodeError:
-        raise Hj212Error("data segment is not ASCII") from None
+        raise Hj212Error("data segment is neither ASCII nor UTF-8") from None
     return _split(text)
 
 
@@ -150,8 +181,9 @@ def _split(text: str) -> Packet:
         if not sep:
             raise Hj212Error(f"header field {part!r} has no '='")
         header[key] = value
-    for key in ("QN", "CN", "MN"):
-        if key not in header:
+    # QN only pairs a reply with its request; loggers that leave it out are still read.
+    for key in ("CN", "MN"):
+        if not header.get(key):
             raise Hj212Error(f"header field {key} is missing")
     items: dict[str, dict[str, str]] = {}
     data_time = None
@@ -165,56 +197,166 @@ def _split(text: str) -> Packet:
                 continue
             code, dash, kind = key.partition("-")
             if not dash:
-                continue  # other CP fields (e.g. RtdInterval) carry no data
+                continue  # other CP fields (e.g. RtdInterval, PolId) carry no data
             items.setdefault(code, {})[kind] = value
     return Packet(
-        qn=header["QN"],
+        qn=header.get("QN", ""),
         st=header.get("ST", ""),
         cn=header["CN"],
         mn=header["MN"],
         data_time=data_time,
         items=MappingProxyType({k: MappingProxyType(v) for k, v in items.items()}),
         header=MappingProxyType(header),
+        cp=cp,
     )
 
 
 def parse_data_time(text: str, timezone: str) -> datetime:
-    """`YYYYMMDDhhmmss` in the plant's local time to an aware datetime."""
+    """`YYYYMMDDhhmmss` (or with milliseconds, `...sszzz`) in the plant's local time, aware."""
+    digits = text.strip()
+    if not digits.isdigit() or len(digits) not in (14, 17):
+        raise Hj212Error(f"DataTime {text!r} is not YYYYMMDDhhmmss (or YYYYMMDDhhmmsszzz)")
     try:
-        local = datetime.strptime(text, "%Y%m%d%H%M%S")
+        local = datetime.strptime(digits[:14], "%Y%m%d%H%M%S")
     except ValueError:
-        raise Hj212Error(f"DataTime {text!r} is not YYYYMMDDhhmmss") from None
+        raise Hj212Error(f"DataTime {text!r} is not a valid date and time") from None
     # The same years JSON readings accept; InfluxDB would refuse most others much later.
     if not 2000 <= local.year < 2100:
         raise Hj212Error(f"DataTime {text!r} is outside 2000..2099")
+    if len(digits) == 17:
+        local = local.replace(microsecond=int(digits[14:]) * 1000)
     return local.replace(tzinfo=ZoneInfo(timezone))
 
 
-def to_readings(packet: Packet, timezone: str, dmf_code: str = DEFAULT_DMF_CODE) -> list[Reading]:
-    """Map a 2011/2051/2061 packet to one reading in plantwatch's value names and units."""
+def code_map(
+    codes: Mapping[str, str] | None = None, flow_unit: str = DEFAULT_FLOW_UNIT
+) -> dict[str, tuple[str, float]]:
+    """A stack's codes: the national map, its flow unit, then its own vendor codes on top."""
+    if flow_unit not in FLOW_UNIT_FACTORS:
+        raise ValueError(f"flow unit {flow_unit!r} is not one of {', '.join(FLOW_UNIT_FACTORS)}")
+    factor = FLOW_UNIT_FACTORS[flow_unit]
+    out = dict(CODE_MAP)
+    out[FLOW_CODE] = (FLOW_NAME, factor)
+    for code, name in (codes or {}).items():
+        out[code] = (name, factor if name == FLOW_NAME else 1.0)
+    return out
+
+
+def total_name(name: str) -> str | None:
+    """The field of a `-Cou` total: a pollutant's emitted kg, the flow's m³, else none."""
+    if name == FLOW_NAME:
+        return "flow_volume_m3"
+    if name.endswith("_mgm3"):
+        return name.removesuffix("_mgm3") + "_kg"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A data packet (CN 2011/2051/2061/2031) as one reading for `measurement`."""
+
+    measurement: str
+    reading: Reading
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A status or event packet (restart, run time, parameters, ...), kept as sent."""
+
+    cn: str
+    ts: datetime
+    description: str
+    cp: str
+
+    @property
+    def ts_ms(self) -> int:
+        return to_epoch_ms(self.ts)
+
+
+def interpret(
+    packet: Packet, timezone: str, codes: Mapping[str, tuple[str, float]] | None = None
+) -> Upload | Event:
+    """Map a packet to a reading (data) or an event (status); only its time can refuse it."""
+    if packet.data_time is None:
+        raise Hj212Error(f"CN {packet.cn}: CP has no DataTime")
+    ts = parse_data_time(packet.data_time, timezone)
     kind = KNOWN_CN.get(packet.cn)
     if kind is None:
-        raise Hj212Error(f"CN {packet.cn} is not a data upload (expected 2011, 2051 or 2061)")
-    if packet.data_time is None:
-        raise Hj212Error("CP has no DataTime")
-    ts = parse_data_time(packet.data_time, timezone)
-    codes = dict(CODE_MAP)
-    codes[dmf_code] = ("dmf_mgm3", 1.0)
+        description = EVENT_CNS.get(packet.cn)
+        if description is None:
+            raise Hj212Error(
+                f"CN {packet.cn} is neither a data upload (2011, 2051, 2061, 2031) nor a "
+                f"status or event upload ({', '.join(sorted(EVENT_CNS))})"
+            )
+        return Event(packet.cn, ts, description, packet.cp[:MAX_EVENT_CP_CHARS])
+    mapped_codes = code_map() if codes is None else codes
+    # Averaged uploads carry -Avg, -Min, -Max and -Cou; real-time ones -Rtd.
+    kinds = ("Rtd",) if kind == "Rtd" else ("Avg", "Min", "Max", "Cou")
     values: dict[str, float] = {}
     flags: dict[str, str] = {}
+    invalid: dict[str, str] = {}
     for code, fields in packet.items.items():
-        mapped = codes.get(code)
-        if mapped is None or kind not in fields:
+        mapped = mapped_codes.get(code)
+        if mapped is None:
             continue  # codes plantwatch does not track are ignored, not refused
         name, factor = mapped
-        try:
-            values[name] = float(fields[kind]) * factor
-        except ValueError:
-            raise Hj212Error(f"{code}-{kind}={fields[kind]!r} is not a number") from None
         flag = fields.get("Flag", "N")
-        if flag not in FLAGS:
-            raise Hj212Error(f"{code}-Flag={flag!r} is not an HJ 212 flag")
-        flags[name] = flag
-    if not values:
-        raise Hj212Error(f"packet CN {packet.cn} carries no value plantwatch knows")
-    return [Reading(ts, MappingProxyType(values), MappingProxyType(flags))]
+        flag_ok = flag in FLAGS
+        for item_kind in kinds:
+            if item_kind not in fields:
+                continue
+            target = _field_name(name, item_kind)
+            if target is None:
+                continue
+            text = fields[item_kind]
+            scale = 1.0 if item_kind == "Cou" else factor
+            number = _number(text)
+            if number is None:
+                invalid[target] = f"{code}-{item_kind}={text!r} is not a number"
+            elif not flag_ok:
+                invalid[target] = f"{code}-Flag={flag!r} is not an HJ 212 flag"
+            else:
+                values[target] = number * scale
+                flags[target] = flag
+    if not values and not invalid:
+        known = ", ".join(sorted(packet.items)) or "none"
+        return Event(
+            packet.cn,
+            ts,
+            f"data upload with no code this stack maps (codes: {known}); map vendor codes "
+            "in the registry's `codes`",
+            packet.cp[:MAX_EVENT_CP_CHARS],
+        )
+    reading = Reading(
+        ts.astimezone(UTC),
+        MappingProxyType(values),
+        MappingProxyType(flags),
+        MappingProxyType(invalid),
+    )
+    return Upload(MEASUREMENT_BY_CN[packet.cn], reading)
+
+
+def _field_name(name: str, item_kind: str) -> str | None:
+    if item_kind in ("Rtd", "Avg"):
+        return name
+    if item_kind == "Cou":
+        return total_name(name)
+    return f"{name}_{item_kind.lower()}"
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def to_readings(
+    packet: Packet, timezone: str, codes: Mapping[str, tuple[str, float]] | None = None
+) -> list[Reading]:
+    """The reading of a data packet (2011/2051/2061/2031); raises for a status packet."""
+    result = interpret(packet, timezone, codes)
+    if isinstance(result, Event):
+        raise Hj212Error(f"CN {packet.cn} carries no value plantwatch maps: {result.description}")
+    return [result.reading]

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 from ingest import hj212
 from ingest.errors import RefusedReading, UnknownSource
-from ingest.points import dead_letter_line, reading_lines
-from ingest.registry import Registry
+from ingest.points import dead_letter_line, event_line, reading_lines
+from ingest.registry import Plant, Registry
 from ingest.schema import Reading, parse_payload
 from ingest.settings import CommonSettings
 from ingest.topics import parse_topic
-from ingest.validate import validate_readings
+from ingest.validate import check_clock, screen_values, validate_readings
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,6 @@ class IngestRules:
     topic_root: str = "plantwatch"
     future_tolerance: timedelta = timedelta(minutes=5)
     timezone: str = CommonSettings.model_fields["timezone"].default
-    dmf_code: str = hj212.DEFAULT_DMF_CODE
 
     @classmethod
     def from_settings(cls, settings: CommonSettings, registry: Registry) -> IngestRules:
@@ -79,30 +78,15 @@ def handle_message(
         if plant is None:
             raise UnknownSource(f"plant {source.plant!r} is not in the registry")
         if source.kind == "hj212":
-            packet = hj212.decode_packet(payload)
-            found = rules.registry.stack_by_mn(packet.mn)
-            if found is None or found[0].id != plant.id:
-                raise UnknownSource(f"MN {packet.mn!r} is not a stack of plant {plant.id!r}")
-            meter = found[1]
-            readings = hj212.to_readings(packet, rules.timezone, rules.dmf_code)
-            measurement = hj212.MEASUREMENT_BY_CN.get(packet.cn)
-        else:
-            assert source.meter is not None
-            found_meter = plant.meter(source.meter)
-            if found_meter is None:
-                raise UnknownSource(
-                    f"meter {source.meter!r} is not registered for plant {plant.id!r}"
-                )
-            meter = found_meter
-            readings = parse_payload(payload)
-            measurement = None
+            return _hj212_packet(rules, plant, payload, now)
+        assert source.meter is not None
+        meter = plant.meter(source.meter)
+        if meter is None:
+            raise UnknownSource(f"meter {source.meter!r} is not registered for plant {plant.id!r}")
+        readings = parse_payload(payload)
         validate_readings(meter, readings, now, rules.future_tolerance)
         return Accepted(
-            plant.id,
-            meter.id,
-            reading_lines(plant, meter, readings, measurement),
-            meter.kind,
-            tuple(readings),
+            plant.id, meter.id, reading_lines(plant, meter, readings), meter.kind, tuple(readings)
         )
     except RefusedReading as exc:
         return Refused(plant_id, exc.code, str(exc))
@@ -114,3 +98,20 @@ def handle_message(
             "internal_error",
             f"message could not be processed: {type(exc).__name__}: {exc}",
         )
+
+
+def _hj212_packet(rules: IngestRules, plant: Plant, payload: bytes, now: datetime) -> Accepted:
+    """A packet is refused only for its frame, CN, MN or time; its values are judged one by one."""
+    packet = hj212.decode_packet(payload)
+    found = rules.registry.stack_by_mn(packet.mn)
+    if found is None or found[0].id != plant.id:
+        raise UnknownSource(f"MN {packet.mn!r} is not a stack of plant {plant.id!r}")
+    meter = found[1]
+    result = hj212.interpret(packet, rules.timezone, hj212.code_map(meter.codes, meter.flow_unit))
+    if isinstance(result, hj212.Event):
+        check_clock([result.ts], now, rules.future_tolerance)
+        return Accepted(plant.id, meter.id, [event_line(plant, meter, result)], meter.kind)
+    reading = screen_values(meter.kind, result.reading)
+    check_clock([reading.ts], now, rules.future_tolerance)
+    lines = reading_lines(plant, meter, [reading], result.measurement)
+    return Accepted(plant.id, meter.id, lines, meter.kind, (reading,))

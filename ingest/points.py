@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from ingest.hj212 import EVENT_MEASUREMENT, Event
 from ingest.registry import ID_PATTERN, Meter, Plant
 from ingest.schema import Reading
 from ingest.store import encode_point
 
 FLAG_SUFFIX = "_flag"
+INVALID_SUFFIX = "_invalid"
 DEAD_LETTER_MEASUREMENT = "dead_letter"
 MAX_DEAD_LETTER_PAYLOAD_CHARS = 4000
 
@@ -31,8 +33,20 @@ def reading_lines(
         fields: dict[str, float | str] = dict(reading.values)
         for name in reading.values:
             fields[name + FLAG_SUFFIX] = reading.flag(name)
+        for name, reason in reading.invalid.items():
+            fields[name + INVALID_SUFFIX] = reason
         lines.append(encode_point(measurement or meter.kind, tags, fields, reading.ts_ms))
     return lines
+
+
+def event_line(plant: Plant, meter: Meter, event: Event) -> str:
+    """A status or event packet of a stack's logger; identity (plant, meter, cn, time)."""
+    return encode_point(
+        EVENT_MEASUREMENT,
+        {"plant": plant.id, "meter": meter.id, "cn": event.cn},
+        {"description": event.description, "cp": event.cp},
+        event.ts_ms,
+    )
 
 
 def dead_letter_line(

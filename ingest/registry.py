@@ -11,10 +11,14 @@ from types import MappingProxyType
 from typing import Any
 
 from ingest.errors import RegistryError
+from ingest.hj212 import DEFAULT_FLOW_UNIT, FLOW_UNIT_FACTORS
+from ingest.validate import VALUE_RANGES
 
 # \A..\Z, not ^..$: `$` also matches before a trailing newline ("ss-001\n").
 ID_PATTERN = re.compile(r"\A[a-z0-9-]{1,32}\Z")
 HJ212_PW_PATTERN = re.compile(r"\A(?:(?![;=&,])[!-~]){1,32}\Z")
+CODE_PATTERN = re.compile(r"\A[A-Za-z0-9]{1,16}\Z")
+METER_KEYS = ("id", "kind", "hj212_mn", "hj212_pw", "limits", "codes", "flow_unit")
 SECTORS = ("stainless_steel", "synthetic_leather", "other")
 METER_KINDS = ("gas", "coal", "voc", "electricity")
 DEFAULT_GAS_SHARE_GOAL = 0.5
@@ -27,6 +31,9 @@ class Meter:
     hj212_mn: str | None = None
     limits_mgm3: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # HJ 212: vendor code -> value name (e.g. a DMF code), and the unit of the flow code
+    codes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    flow_unit: str = DEFAULT_FLOW_UNIT
     hj212_pw: str | None = None  # the PW its data logger must send (HJ 212 TCP gateway)
 
 
@@ -166,15 +173,30 @@ def _parse_meter(raw: Any, where: str) -> Meter:
         raise RegistryError(
             f"{where}: key 'hj212_pw' must be 1 to 32 characters without ';', '=', '&' or ','"
         )
-    extra = {
-        k: v for k, v in raw.items() if k not in ("id", "kind", "hj212_mn", "hj212_pw", "limits")
-    }
+    codes = raw.get("codes", {})
+    names = VALUE_RANGES["voc"]
+    if not isinstance(codes, Mapping) or not all(
+        isinstance(k, str) and CODE_PATTERN.match(k) and v in names for k, v in codes.items()
+    ):
+        raise RegistryError(
+            f"{where}: key 'codes' must map HJ 212 codes to VOC value names "
+            f'({", ".join(sorted(names))}), e.g. codes = {{ a99999 = "dmf_mgm3" }}'
+        )
+    flow_unit = raw.get("flow_unit", DEFAULT_FLOW_UNIT)
+    if flow_unit not in FLOW_UNIT_FACTORS:
+        raise RegistryError(
+            f"{where}: key 'flow_unit' must be one of {', '.join(FLOW_UNIT_FACTORS)}, "
+            f"got {flow_unit!r}"
+        )
+    extra = {k: v for k, v in raw.items() if k not in METER_KEYS}
     return Meter(
         meter_id,
         kind,
         mn,
         MappingProxyType({k: float(v) for k, v in limits.items()}),
         MappingProxyType(extra),
+        MappingProxyType(dict(codes)),
+        flow_unit,
         pw,
     )
 

@@ -42,6 +42,8 @@ class Reading:
     ts: datetime
     values: Mapping[str, float]
     flags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # value name -> why it was not kept (HJ 212 per-value validation); stored as `<name>_invalid`
+    invalid: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def flag(self, name: str) -> str:
         return self.flags.get(name, VALID_FLAG)

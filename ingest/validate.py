@@ -1,14 +1,24 @@
-"""Per-meter-kind validation of readings (SPEC section 4): names, units, ranges, clocks."""
+"""Per-meter-kind validation of readings (SPEC section 4): names, units, ranges, clocks.
+
+JSON messages are checked whole (`validate_readings`: a bad value refuses the message, the
+plant learns why). HJ 212 packets are checked per value (`screen_values`: a value out of its
+range becomes an invalid value with its reason, the packet's other values are kept); only
+their time can refuse them (`check_clock`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from ingest.errors import InvalidPayload
-from ingest.registry import Meter
 from ingest.schema import Reading
+
+if TYPE_CHECKING:
+    from ingest.registry import Meter
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +41,9 @@ VALUE_RANGES: dict[str, dict[str, Range]] = {
         "xylene_mgm3": Range(0, 1e5),
         "flow_m3h": Range(0, 1e7),
         "temp_c": Range(-50, 1000),
-        "pressure_kpa": Range(0, 1000),
+        # a01013 stack static pressure: gauge on most stacks (negative on induced-draft
+        # ones), absolute (~100 kPa) on some loggers; both are real.
+        "pressure_kpa": Range(-50, 300),
         "humidity_pct": Range(0, 100),
         "o2_pct": Range(0, 25),
     },
@@ -43,6 +55,61 @@ REQUIRED_VALUES: dict[str, tuple[str, ...]] = {
     "voc": (),
 }
 CUMULATIVE_VALUES = {"volume_m3", "mass_kg", "energy_kwh"}
+# HJ 212 -Cou totals of an averaging period: emitted kg of a pollutant, m³ of flue gas.
+TOTAL_RANGES = {"_kg": Range(0, 1e7), "flow_volume_m3": Range(0, 1e10)}
+STAT_SUFFIXES = ("_min", "_max")
+
+
+def range_for(kind: str, name: str) -> Range | None:
+    """The plausible range of a value name of a meter kind (HJ 212 min/max/total fields too)."""
+    allowed = VALUE_RANGES[kind]
+    if name in allowed:
+        return allowed[name]
+    if kind != "voc":
+        return None
+    for suffix in STAT_SUFFIXES:
+        if name.endswith(suffix) and name.removesuffix(suffix) in allowed:
+            return allowed[name.removesuffix(suffix)]
+    if name == "flow_volume_m3":
+        return TOTAL_RANGES[name]
+    if name.endswith("_kg") and name.removesuffix("_kg") + "_mgm3" in allowed:
+        return TOTAL_RANGES["_kg"]
+    return None
+
+
+def screen_values(kind: str, reading: Reading) -> Reading:
+    """Move every value outside its plausible range (or unknown) to `invalid`, with its reason."""
+    values = dict(reading.values)
+    invalid = dict(reading.invalid)
+    for name, value in reading.values.items():
+        bounds = range_for(kind, name)
+        if bounds is None:
+            invalid[name] = f"{name!r} is not a value of a {kind} meter"
+        elif not bounds.low <= value <= bounds.high:
+            invalid[name] = (
+                f"{name}={value:g} is outside the plausible range [{bounds.low:g}, {bounds.high:g}]"
+            )
+        else:
+            continue
+        del values[name]
+    if len(values) == len(reading.values):
+        return reading
+    flags = {k: v for k, v in reading.flags.items() if k in values}
+    return Reading(
+        reading.ts, MappingProxyType(values), MappingProxyType(flags), MappingProxyType(invalid)
+    )
+
+
+def check_clock(times: Sequence[datetime], now: datetime, future_tolerance: timedelta) -> None:
+    """Raise `InvalidPayload` for the first time stamped beyond `now + future_tolerance`."""
+    latest = now + future_tolerance
+    for index, ts in enumerate(times):
+        if ts > latest:
+            where = f"readings[{index}]" if len(times) > 1 else "reading"
+            raise InvalidPayload(
+                f"{where}: ts {ts.isoformat()} is {(ts - now).total_seconds():.0f}s "
+                f"in the future (tolerance {future_tolerance.total_seconds():.0f}s); check the clock"
+            )
 
 
 def validate_readings(
@@ -51,14 +118,9 @@ def validate_readings(
     """Raise `InvalidPayload` naming the first reading and value that break the rules."""
     allowed = VALUE_RANGES[meter.kind]
     required = REQUIRED_VALUES[meter.kind]
-    latest = now + future_tolerance
+    check_clock([r.ts for r in readings], now, future_tolerance)
     for index, reading in enumerate(readings):
         where = f"readings[{index}]" if len(readings) > 1 else "reading"
-        if reading.ts > latest:
-            raise InvalidPayload(
-                f"{where}: ts {reading.ts.isoformat()} is {(reading.ts - now).total_seconds():.0f}s "
-                f"in the future (tolerance {future_tolerance.total_seconds():.0f}s); check the clock"
-            )
         for name, value in reading.values.items():
             bounds = allowed.get(name)
             if bounds is None:

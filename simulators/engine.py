@@ -32,6 +32,7 @@ from simulators.fuel import ElectricityPlan, FuelPlan, electricity_block, fuel_b
 from simulators.packets import (
     HOUR_PACKET_SECONDS,
     MINUTE_PACKET_SECONDS,
+    NATIONAL_CODES,
     average_packet,
     json_payload,
     malformed,
@@ -65,8 +66,8 @@ class EngineConfig:
     voc_interval_s: int = 300
     batch: int = 96  # readings per JSON message at most
     voc_protocol: str = "json"
+    hj212_realtime_interval_s: int = 300  # HJ 212 stacks: CN 2011 every this many seconds
     timezone: str = CommonSettings.model_fields["timezone"].default  # HJ 212 DataTime
-    dmf_code: str = hj212.DEFAULT_DMF_CODE
     rates: FaultRates = field(default_factory=FaultRates)
 
 
@@ -263,10 +264,14 @@ class County:
         if stack is not None and self.uses_hj212(stack):
             assert stack.hj212_mn is not None
             topic = self.topics.hj212(meter.plant)
-            tz, dmf = self.config.timezone, self.config.dmf_code
+            tz, dmf = self.config.timezone, stack.hj212_codes or NATIONAL_CODES
+            # Real-time upload is optional and sparse in the field; minute data (CN 2051)
+            # every minute and hourly data (CN 2061) every hour carry compliance.
+            every = max(1, self.config.hj212_realtime_interval_s)
             items += [
                 (float(t), realtime_packet(stack.hj212_mn, r, tz, dmf), 1)
                 for t, r in zip(true_t, readings, strict=True)
+                if int(t) % every == 0
             ]
             recent = self._recent.setdefault((meter.plant, meter.meter), [])
             recent += readings

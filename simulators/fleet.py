@@ -44,6 +44,9 @@ DEFAULT_SEED = 2026
 # is where it is written down); a few firms have a stricter local limit than GB 21902's.
 DMF_LIMIT_MGM3 = 50.0
 STRICT_DMF_LIMIT_MGM3 = 40.0
+# DMF has no national HJ 212 code (a99051 is carbon disulfide): the demo's loggers send it
+# under a vendor code, mapped per stack in the registry.
+VENDOR_DMF_CODE = "a99999"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class MeterSpec:
     kind: str
     hj212_mn: str | None = None
     limits_mgm3: tuple[tuple[str, float], ...] = ()
+    codes: tuple[tuple[str, str], ...] = ()
     hj212_pw: str | None = None  # the password its data logger sends (6 digits, as in the field)
 
 
@@ -101,6 +105,7 @@ def build_fleet(
                 "voc",
                 f"{COUNTY_CODE}00SL{i:03d}STACK{k:06d}",
                 (("dmf_mgm3", STRICT_DMF_LIMIT_MGM3 if strict else DMF_LIMIT_MGM3),),
+                ((VENDOR_DMF_CODE, "dmf_mgm3"),),
                 # from its own key, so adding it changed no other generated number
                 f"{int(seeded_unit(seed, f'sl-{i:03d}/stack-{k}/pw') * 1e6):06d}",
             )
@@ -149,6 +154,9 @@ def registry_toml(
             if meter.limits_mgm3:
                 inner = ", ".join(f"{k} = {v!r}" for k, v in meter.limits_mgm3)
                 lines.append(f"  limits = {{ {inner} }}")
+            if meter.codes:
+                inner = ", ".join(f"{k} = {_string(v)}" for k, v in meter.codes)
+                lines.append(f"  codes = {{ {inner} }}")
         lines.append("")
     return "\n".join(lines)
 

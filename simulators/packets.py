@@ -1,7 +1,7 @@
 """Readings to wire messages: JSON batches (SPEC section 4) and HJ 212-2017 packets. Pure.
 
-HJ 212 data loggers send one CN 2011 real-time packet per reading, a CN 2051 packet with
-the averages of every 10 minutes and a CN 2061 packet every hour; packets are built with
+HJ 212 data loggers send CN 2011 real-time packets at their real-time interval, a CN 2051
+packet with each minute's averages and a CN 2061 packet every hour; packets are built with
 the project's own `ingest.hj212.encode_packet` so the CRC is the standard's Appendix A.
 """
 
@@ -20,8 +20,11 @@ from ingest import hj212
 from ingest.schema import Reading, encode_readings
 
 # plantwatch value name -> (HJ 212 code, multiplier from plantwatch's unit to HJ 212's)
-HJ212_CODES = {name: (code, 1.0 / factor) for code, (name, factor) in hj212.CODE_MAP.items()}
-MINUTE_PACKET_SECONDS = 600
+Codes = Mapping[str, tuple[str, float]]
+NATIONAL_CODES: Codes = {
+    name: (code, 1.0 / factor) for code, (name, factor) in hj212.code_map().items()
+}
+MINUTE_PACKET_SECONDS = 60  # CN 2051 minute data, one packet per minute
 HOUR_PACKET_SECONDS = 3600
 VALID_SHARE_FOR_N = 0.75  # an average is flagged N when most of its readings were
 
@@ -64,13 +67,15 @@ def _qn(ts_s: float, timezone: str) -> str:
 
 
 def realtime_packet(
-    mn: str, reading: Reading, timezone: str, dmf_code: str = hj212.DEFAULT_DMF_CODE
+    mn: str, reading: Reading, timezone: str, codes: Codes = NATIONAL_CODES
 ) -> bytes:
     """A CN 2011 packet (`-Rtd` and `-Flag` per value) for one reading."""
     ts = reading.ts.timestamp()
     items = {}
     for name, value in reading.values.items():
-        code, factor = _code(name, dmf_code)
+        if name not in codes:
+            continue  # a value this logger has no code for is not sent
+        code, factor = codes[name]
         items[code] = {"Rtd": _number(value * factor), "Flag": reading.flag(name)}
     return hj212.encode_packet(
         qn=_qn(ts, timezone), cn=hj212.CN_REALTIME, mn=mn,
@@ -84,14 +89,16 @@ def average_packet(
     period_start_s: float,
     readings: list[Reading],
     timezone: str,
-    dmf_code: str = hj212.DEFAULT_DMF_CODE,
+    codes: Codes = NATIONAL_CODES,
 ) -> bytes | None:
     """A CN 2051/2061 packet (`-Avg`, `-Min`, `-Max`, `-Flag`) over `readings`, or None if empty."""
     if not readings:
         return None
     items = {}
     for name in readings[0].values:
-        code, factor = _code(name, dmf_code)
+        if name not in codes:
+            continue
+        code, factor = codes[name]
         flags = [r.flag(name) for r in readings if name in r.values]
         valid = [
             r.values[name] * factor for r in readings if name in r.values and r.flag(name) == "N"
@@ -111,12 +118,6 @@ def average_packet(
         qn=_qn(period_start_s, timezone), cn=cn, mn=mn,
         data_time=_local(period_start_s, timezone).strftime("%Y%m%d%H%M%S"), items=items,
     )  # fmt: skip
-
-
-def _code(name: str, dmf_code: str) -> tuple[str, float]:
-    if name == "dmf_mgm3":
-        return dmf_code, 1.0
-    return HJ212_CODES[name]
 
 
 def _number(value: float) -> str:

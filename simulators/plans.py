@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ingest import hj212
 from ingest.registry import Plant, Registry
 from simulators.calendar import day_number, day_start_s
 from simulators.fuel import ElectricityPlan, FuelPlan
@@ -177,6 +178,12 @@ def stack_plan(plant: Plant, meter_id: str, seed: int) -> StackPlan:
         calibration_hour=float(rng.integers(0, 6)),
         calibration_minutes=float(rng.choice([10.0, 15.0, 20.0])),
         stack_temp_c=float(rng.uniform(35, 60)),
+        hj212_codes=MappingProxyType(
+            {
+                name: (code, 1.0 / factor)
+                for code, (name, factor) in hj212.code_map(meter.codes, meter.flow_unit).items()
+            }
+        ),
     )
 
 

@@ -67,6 +67,10 @@ class StackPlan:
     calibration_hour: float = 2.0  # local hour of the daily zero/span check
     calibration_minutes: float = 15.0
     stack_temp_c: float = 45.0
+    # HJ 212: value name -> (code, multiplier from plantwatch's unit to the logger's)
+    hj212_codes: Mapping[str, tuple[str, float]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 @dataclass(frozen=True, slots=True)

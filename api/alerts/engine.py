@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +22,7 @@ from api.alerts.model import (
     INGEST_STALLED,
     METER_OFFLINE,
     SENSOR_STUCK,
+    VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
     AlertKey,
@@ -34,7 +35,7 @@ from api.fuel.rules import classify
 from api.fuel.service import FuelCore
 from api.presence import last_seen
 from api.settings import AlertRules
-from api.voc import FLOW_FIELD
+from api.voc.rules import FLOW_FIELD, StackCompliance
 from ingest.errors import StoreError
 from ingest.registry import Registry
 from ingest.store import InfluxStore
@@ -58,8 +59,10 @@ class Evaluator:
         alert_rules: AlertRules,
         fuel: FuelCore,
         projection: ProjectionProvider,
+        timezone: str = rules.LOCAL_TIMEZONE,
     ) -> None:
         self.store, self.registry, self.rules, self.fuel = store, registry, alert_rules, fuel
+        self.timezone = timezone
         self.projection = projection
         self.limits = observe.stack_limits(registry)
         self.pollutants = sorted({p for limits in self.limits.values() for p in limits})
@@ -67,11 +70,27 @@ class Evaluator:
         self.voc_meters = {(p, m) for p, m in self.limits}
         self.state = rules.IngestState(rules.NORMAL, len(self.meters), 0, True, None)
 
-    def fast(self, now: datetime) -> tuple[list[Condition], set[str]]:
-        """The minute-scale kinds: spikes, hourly exceedances, offline meters, stuck sensors."""
+    def fast(
+        self, now: datetime, open_keys: Collection[AlertKey] = ()
+    ) -> tuple[list[Condition], set[str]]:
+        """The minute-scale kinds: spikes, hourly exceedances, offline meters, stuck sensors.
+
+        `open_keys` are the active alerts: an open exceedance stays open while no valid hour
+        comes (only valid hours under the limit resolve it).
+        """
         found: list[Condition] = []
         done: set[str] = set()
         r = self.rules
+        tz = self.timezone
+        hours: list[StackCompliance] = []
+
+        def recent() -> list[StackCompliance]:
+            if not hours:
+                hours.extend(
+                    observe.recent_hours(self.store, self.registry, now, r.hourly_lookback_hours)
+                )
+            return hours
+
         checks: list[tuple[str, Callable[[], list[Condition]]]] = [
             (
                 VOC_SPIKE,
@@ -84,13 +103,16 @@ class Evaluator:
                     ),
                     self.limits,
                     r.spike_factor,
+                    tz,
                 ),
             ),
             (
                 VOC_HOURLY_EXCEEDANCE,
-                lambda: rules.hourly_exceedances(
-                    observe.recent_hours(self.store, self.registry, now, r.hourly_lookback_hours)
-                ),
+                lambda: rules.hourly_exceedances(recent(), open_keys, tz),
+            ),
+            (
+                VOC_DARK_AFTER_EXCEEDANCE,
+                lambda: rules.dark_after_exceedance(recent(), open_keys, tz),
             ),
             (
                 SENSOR_STUCK,
@@ -108,7 +130,7 @@ class Evaluator:
         ]
         if not self.voc_meters:
             checks = []
-            done |= {VOC_SPIKE, VOC_HOURLY_EXCEEDANCE, SENSOR_STUCK}
+            done |= {VOC_SPIKE, VOC_HOURLY_EXCEEDANCE, VOC_DARK_AFTER_EXCEEDANCE, SENSOR_STUCK}
         try:
             offline, self.state = self._offline(now)
             if not self.state.quiet_offline:
@@ -140,7 +162,7 @@ class Evaluator:
             now,
             timedelta(hours=r.offline_lookback_hours),
         )
-        offline = rules.offline(self.meters, seen, now, r)
+        offline = rules.offline(self.meters, seen, now, r, self.timezone)
         flowing = observe.points_flowing(self.store, now, timedelta(minutes=r.flowing_minutes))
         through = max(seen.values(), default=None)
         state = rules.ingest_state(len(offline), len(self.meters), flowing, through, r, now)
@@ -246,7 +268,9 @@ class AlertEngine:
         if not self._leader:
             log.info("alert engine took the lease", extra={"holder": self.holder})
         self._leader = True
-        conditions, evaluated = self.evaluator.fast(now)
+        latest = self.repo.latest_by_key()
+        open_keys = {k for k, a in latest.items() if a.active}
+        conditions, evaluated = self.evaluator.fast(now, open_keys)
         if self._kpi_at is None or now - self._kpi_at >= self.kpi_interval:
             more, kpi_done = self.evaluator.slow(now)
             conditions += more
@@ -254,7 +278,7 @@ class AlertEngine:
             if kpi_done:
                 self._kpi_at = now
         result = plan(
-            self.repo.latest_by_key(),
+            latest,
             self._pending,
             {c.key: c for c in conditions},
             evaluated,

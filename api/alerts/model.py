@@ -21,6 +21,7 @@ from ingest.schema import to_epoch_ms
 
 VOC_HOURLY_EXCEEDANCE = "voc_hourly_exceedance"
 VOC_SPIKE = "voc_spike"
+VOC_DARK_AFTER_EXCEEDANCE = "voc_dark_after_exceedance"
 METER_OFFLINE = "meter_offline"
 SENSOR_STUCK = "sensor_stuck"
 COAL_AFTER_CONVERSION = "coal_after_conversion"
@@ -31,6 +32,7 @@ INGEST_STALLED = "ingest_stalled"
 KINDS = (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
+    VOC_DARK_AFTER_EXCEEDANCE,
     METER_OFFLINE,
     SENSOR_STUCK,
     COAL_AFTER_CONVERSION,

@@ -2,9 +2,9 @@
 
 Every query names its time range with literals built from `now` (never InfluxQL `now()`),
 so an evaluation is reproducible and tests can drive the engine with their own clock.
-Hourly means come from `api.vocdata.compliance`, the code behind the compliance endpoint,
-so alerts and reports apply the same validity rules. Meter presence is `api.presence` and
-fuel figures are `api.fuel` (the engine calls them directly): no copies here.
+Hourly means come from `api.voc.service.compliance`, the code behind the compliance
+endpoint, so alerts and reports apply the same validity rules. Meter presence is
+`api.presence` and fuel figures are `api.fuel` (the engine calls them directly): no copies here.
 """
 
 from __future__ import annotations
@@ -16,13 +16,17 @@ import numpy as np
 
 from api.alerts.rules import MeterRef, Peak, StackSeries
 from api.presence import FUTURE_SLACK
-from api.voc import FLOW_FIELD, Limit, StackCompliance, limits_for
-from api.vocdata import VOC_MEASUREMENT, compliance
+from api.voc.queries import MINUTE_MEASUREMENT, REALTIME_MEASUREMENT
+from api.voc.rules import FLOW_FIELD, Limit, StackCompliance, limits_for
+from api.voc.service import compliance
 from ingest.metrics import STATS_MEASUREMENT
 from ingest.points import FLAG_SUFFIX
 from ingest.registry import Registry
 from ingest.schema import VALID_FLAG
 from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
+
+# Real-time readings and the logger's minute data are both readings of the stack.
+VOC_SOURCES = f"{quote_ident(REALTIME_MEASUREMENT)}, {quote_ident(MINUTE_MEASUREMENT)}"
 
 
 def stack_limits(registry: Registry) -> dict[tuple[str, str], dict[str, Limit]]:
@@ -54,7 +58,7 @@ def peaks(
     if not pollutants:
         return []
     statements = ";".join(
-        f"SELECT max({quote_ident(p)}) FROM {quote_ident(VOC_MEASUREMENT)} "
+        f"SELECT max({quote_ident(p)}) FROM {VOC_SOURCES} "
         f"WHERE {quote_ident(p + FLAG_SUFFIX)} = {quote_literal(VALID_FLAG)} "
         f"AND time >= {influx_time(now - lookback)} AND time <= {influx_time(now + FUTURE_SLACK)} "
         f'GROUP BY "plant", "meter"'
@@ -84,7 +88,7 @@ def raw_series(
     fields = list(dict.fromkeys([*names, FLOW_FIELD]))
     columns = ", ".join(f"{quote_ident(f)}, {quote_ident(f + FLAG_SUFFIX)}" for f in fields)
     series = store.query(
-        f"SELECT {columns} FROM {quote_ident(VOC_MEASUREMENT)} "
+        f"SELECT {columns} FROM {VOC_SOURCES} "
         f"WHERE time >= {influx_time(now - lookback)} AND time <= {influx_time(now + FUTURE_SLACK)} "
         f'GROUP BY "plant", "meter"'
     )

@@ -6,9 +6,10 @@ never reads a clock or a store. docs/alerts.md states every rule in words.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +26,7 @@ from api.alerts.model import (
     MGM3,
     MINUTES,
     SENSOR_STUCK,
+    VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
     AlertKey,
@@ -33,7 +35,18 @@ from api.alerts.model import (
 from api.fuel.rules import FirmRow
 from api.presence import allowance_minutes, is_reporting
 from api.settings import AlertRules
-from api.voc import FLOW_FIELD, HOUR_MS, VALID, Limit, StackCompliance
+from api.voc.rules import (
+    FLOW_FIELD,
+    HOUR_MS,
+    INSUFFICIENT,
+    VALID,
+    Limit,
+    StackCompliance,
+    local_hour_text,
+)
+
+# Alert texts give the plant's local time (its officers and loggers speak it).
+LOCAL_TIMEZONE = "Asia/Shanghai"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +75,10 @@ class MeterRef:
     plant: str
     meter: str
     kind: str
+
+
+def _local(ts: datetime, timezone: str) -> str:
+    return ts.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _dt(ms: int) -> datetime:
@@ -93,28 +110,49 @@ VALUE_UNITS = (
 )
 
 
-def _hhmm(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _hour_text(start_ms: int, timezone: str) -> str:
+    return f"{local_hour_text(start_ms, timezone)}–{local_hour_text(start_ms + HOUR_MS, timezone)[11:]}"
 
 
-def hourly_exceedances(stacks: Iterable[StackCompliance]) -> list[Condition]:
-    """Per stack and pollutant: the latest valid hour in the stacks' hours is above its limit."""
+def hourly_exceedances(
+    stacks: Iterable[StackCompliance],
+    open_keys: Collection[AlertKey] = (),
+    timezone: str = LOCAL_TIMEZONE,
+) -> list[Condition]:
+    """Per stack and pollutant: the latest valid hour is above its limit.
+
+    An open alert stays while no valid hour has come since: only valid hours under the
+    limit resolve it, never data going missing (C/M flags, silence).
+    """
     out = []
     for stack in stacks:
         for p in stack.pollutants:
-            valid = [i for i, s in enumerate(p.hours.status) if s == VALID]
-            if not valid or not p.exceeds[valid[-1]]:
+            key = AlertKey(VOC_HOURLY_EXCEEDANCE, stack.plant, stack.meter, p.limit.pollutant)
+            valid = [i for i, s in enumerate(p.status) if s == VALID]
+            if not valid:
+                if key in open_keys:
+                    out.append(
+                        Condition(
+                            key,
+                            None,
+                            p.limit.limit_mgm3,
+                            f"{p.limit.pollutant}: no valid hour since the exceedance; it stays "
+                            f"open until valid hours are under {p.limit.limit_mgm3:g} mg/m³",
+                        )
+                    )
                 continue
             i = valid[-1]
-            start = int(p.hours.hour_start_ms[i])
-            mean = float(p.hours.mean[i])
+            if not p.exceeds[i]:
+                continue
+            start = int(p.hour_start_ms[i])
+            mean = float(p.mean[i])
             out.append(
                 Condition(
-                    AlertKey(VOC_HOURLY_EXCEEDANCE, stack.plant, stack.meter, p.limit.pollutant),
+                    key,
                     round(mean, 6),
                     p.limit.limit_mgm3,
-                    f"{p.limit.pollutant} hourly mean {mean:.2f} mg/m³ for {_hhmm(start)}–"
-                    f"{_hhmm(start + HOUR_MS)[11:]} above its limit {p.limit.limit_mgm3:g} mg/m³",
+                    f"{p.limit.pollutant} hourly mean {mean:.2f} mg/m³ for "
+                    f"{_hour_text(start, timezone)} above its limit {p.limit.limit_mgm3:g} mg/m³",
                     unit=MGM3,
                     since=_dt(start),
                     details={"hour_start": _iso_ms(start), "hour_end": _iso_ms(start + HOUR_MS)},
@@ -123,8 +161,45 @@ def hourly_exceedances(stacks: Iterable[StackCompliance]) -> list[Condition]:
     return out
 
 
+def dark_after_exceedance(
+    stacks: Iterable[StackCompliance],
+    open_keys: Collection[AlertKey] = (),
+    timezone: str = LOCAL_TIMEZONE,
+) -> list[Condition]:
+    """A stack whose hours after an exceeding valid hour are all insufficient (gone dark).
+
+    Stopped hours (flag F) are not dark: the line stopped. An open alert stays until a valid
+    hour comes.
+    """
+    out = []
+    for stack in stacks:
+        for p in stack.pollutants:
+            key = AlertKey(VOC_DARK_AFTER_EXCEEDANCE, stack.plant, stack.meter, p.limit.pollutant)
+            valid = [i for i, s in enumerate(p.status) if s == VALID]
+            after = p.status[valid[-1] + 1 :] if valid else p.status
+            ended = [s for s in after if s != "pending"]
+            dark = bool(ended) and all(s == INSUFFICIENT for s in ended)
+            if valid and p.exceeds[valid[-1]] and dark:
+                start = int(p.hour_start_ms[valid[-1]])
+                out.append(
+                    Condition(
+                        key,
+                        float(len(ended)),
+                        1.0,
+                        f"{p.limit.pollutant}: no valid data for {len(ended)} h right after the "
+                        f"exceeding hour {_hour_text(start, timezone)}",
+                    )
+                )
+            elif not valid and key in open_keys:
+                out.append(Condition(key, None, 1.0, f"{p.limit.pollutant}: still no valid hour"))
+    return out
+
+
 def spikes(
-    peaks: Iterable[Peak], limits: Mapping[tuple[str, str], Mapping[str, Limit]], factor: float
+    peaks: Iterable[Peak],
+    limits: Mapping[tuple[str, str], Mapping[str, Limit]],
+    factor: float,
+    timezone: str = LOCAL_TIMEZONE,
 ) -> list[Condition]:
     """A single valid reading above `factor` × its limit (stacks and pollutants with a limit only)."""
     out = []
@@ -140,7 +215,7 @@ def spikes(
                     peak.value_mgm3,
                     threshold,
                     f"{peak.pollutant} reading {peak.value_mgm3:g} mg/m³ at "
-                    f"{peak.ts.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')} above "
+                    f"{_local(peak.ts, timezone)} above "
                     f"{factor:g} × its limit {limit.limit_mgm3:g} mg/m³",
                     unit=MGM3,
                     since=peak.ts,
@@ -155,6 +230,7 @@ def offline(
     last_seen: Mapping[tuple[str, str], datetime],
     now: datetime,
     rules: AlertRules,
+    timezone: str = LOCAL_TIMEZONE,
 ) -> list[Condition]:
     """A meter with no reading for longer than its kind's allowance (or none in the lookback)."""
     out = []
@@ -183,7 +259,7 @@ def offline(
                     round(silent_min, 2),
                     allowance_min,
                     f"{m.kind} meter {m.meter} silent for {silent_min:.1f} min since "
-                    f"{seen.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')} "
+                    f"{_local(seen, timezone)} "
                     f"(allowance {allowance_min:g} min)",
                     unit=MINUTES,
                     since=seen,
@@ -214,7 +290,8 @@ def stuck_sensors(
 ) -> list[Condition]:
     """A value repeated exactly for over `stuck_minutes` while the stack runs (flow above threshold).
 
-    Zero is left out: analysers report 0 below their detection limit for hours on end.
+    Zero counts too: an analyser reading exactly 0 for half an hour while the stack runs is
+    stuck (a real reading near its detection limit still varies).
     """
     out = []
     stuck_ms = rules.stuck_minutes * 60_000
@@ -228,7 +305,7 @@ def stuck_sensors(
             if run is None:
                 continue
             start, end, value, n = run
-            if n < 2 or value == 0 or end - start <= stuck_ms:
+            if n < 2 or end - start <= stuck_ms:
                 continue
             if flow is None:
                 continue

@@ -88,6 +88,7 @@ def build_runtime(
         settings.alert_rules,
         fuel,
         projection or HistoryProjection(fuel, registry),
+        settings.timezone,
     )
     engine = AlertEngine(
         repo,

@@ -28,8 +28,8 @@ from api.fuel.service import FuelCore
 from api.records.repo import RecordRepo
 from api.records.rules import records_used
 from api.settings import ApiSettings
-from api.voc import VALID, StackCompliance
-from api.vocdata import compliance
+from api.voc.rules import VALID, StackCompliance
+from api.voc.service import compliance
 from ingest.points import DEAD_LETTER_MEASUREMENT
 from ingest.registry import Plant, Registry
 from ingest.store import InfluxStore, influx_time, quote_ident
@@ -108,17 +108,18 @@ class MonthFigures:
 
 
 def stack_totals(stack: StackCompliance) -> StackTotals:
-    """Counts of the compliance service, and the emission as the sum of valid hours' kg/h × 1 h."""
+    """Counts of the compliance service, and the emission as the sum of the hours' kg (the
+    logger's -Cou where sent, else the hour's rate × 1 h)."""
     valid, exceeding, emission, limits = {}, {}, {}, {}
     for p in stack.pollutants:
         name = p.limit.pollutant
         counts = p.counts()
         valid[name] = counts[VALID]
         exceeding[name] = counts["exceeding"]
-        rates = np.asarray(p.emission_kgh, dtype=float)
-        emission[name] = float(np.nansum(rates)) if rates.size else 0.0
+        kg = np.asarray(p.emission_kg, dtype=float)
+        emission[name] = float(np.nansum(kg)) if kg.size else 0.0
         limits[name] = p.limit.limit_mgm3
-    hours = len(stack.flow_hours.status)
+    hours = int(stack.flow.hour_start_ms.size)
     return StackTotals(stack.plant, stack.meter, hours, valid, exceeding, emission, limits)
 
 
@@ -216,8 +217,8 @@ def voc_silence(stacks: list[StackCompliance]) -> list[MeterSilence]:
             s.plant,
             s.meter,
             "voc",
-            int(np.count_nonzero(np.asarray(s.flow_hours.valid_minutes) > 0)),
-            len(s.flow_hours.status),
+            int(np.count_nonzero(np.asarray(s.flow["valid_minutes"]) > 0)),
+            int(s.flow.hour_start_ms.size),
         )
         for s in stacks
     ]

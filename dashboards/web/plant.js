@@ -146,6 +146,10 @@ export async function renderPlant(root, plantId, plants) {
       <h2>${esc(t("pl.voc"))}</h2>
       <p class="muted small note" data-testid="invalid-why">${esc(t("pl.invalid.why"))}</p>
       <div class="voc-grid" id="voc-charts" data-testid="voc-charts">${placeholder(t("common.loading"))}</div>
+    </section>
+    <section class="card" id="voc-month-card" hidden>
+      <h2>${esc(t("pl.emis"))}</h2>
+      <div id="voc-month" data-testid="voc-month"></div>
     </section>`;
   wireExports(root);
   for (const button of root.querySelectorAll("[data-range]")) {
@@ -162,7 +166,40 @@ export async function renderPlant(root, plantId, plants) {
     loadKpiRow(root, plantId, sector),
     loadUsage(root, plantId, `${span}&every=${every}`, sector),
     loadVoc(root, plantId, span, sector),
+    loadVocMonth(root, plantId, sector),
   ]);
+}
+
+/** This month's VOC emission (plant and county, kg; the API's totals) and data capture. */
+async function loadVocMonth(root, plantId, sector) {
+  if (sector !== "synthetic_leather") return;
+  const path = `/plants/${encodeURIComponent(plantId)}/voc`;
+  const optional = (p) => get(p).catch((err) => {
+    if (err instanceof ApiError && err.status === 401) throw err;
+    return null; // a plant key may not read the county total
+  });
+  const [plant, county, capture] = await Promise.all([
+    optional(`${path}/emissions?period=month`),
+    optional("/voc/emissions?period=month"),
+    optional(`${path}/capture?period=month`),
+  ]);
+  if (!plant) return;
+  const present = new Set((plant.plants ?? []).map((r) => r.pollutant));
+  const rows = POLLUTANT_ORDER.filter((p) => present.has(p)).map((pollutant) => {
+    const kg = (list) => (list ?? []).filter((r) => r.pollutant === pollutant).reduce((a, r) => a + r.emission_kg, 0);
+    const cap = (capture?.capture ?? []).filter((r) => r.pollutant === pollutant);
+    const share = (key) => (cap.length ? Math.min(...cap.map((r) => r[key] ?? 0)) : null);
+    return `<tr><td>${esc(label("poll", pollutant))}</td>
+      <td class="num">${esc(fmtNumber(kg(plant.plants), 2))}</td>
+      <td class="num" data-testid="county-emission">${county ? esc(fmtNumber(kg(county.totals), 2)) : "–"}</td>
+      <td class="num">${esc(fmtPct(share("transmitted_share")))}</td>
+      <td class="num">${esc(fmtPct(share("valid_share")))}</td></tr>`;
+  });
+  $("#voc-month", root).innerHTML = `<table class="table small"><thead><tr><th></th>
+    <th>${esc(t("pl.emis.plant"))}</th><th>${esc(t("pl.emis.county"))}</th>
+    <th>${esc(t("pl.capture.sent"))}</th><th>${esc(t("pl.capture.valid"))}</th></tr></thead>
+    <tbody>${rows.join("")}</tbody></table>`;
+  $("#voc-month-card", root).hidden = false;
 }
 
 function unavailable(err) {

@@ -21,7 +21,14 @@ from api.alerts.model import (
 from api.alerts.rules import MeterRef, Peak, StackSeries
 from api.fuel.rules import FirmRow
 from api.settings import AlertRules
-from api.voc import HOUR_MS, MINUTE_MS, limits_for, stack_compliance
+from api.voc.rules import (
+    HOUR_MS,
+    MINUTE_MS,
+    flag_classes,
+    judge_stack,
+    limits_for,
+    stack_aggregates,
+)
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
 R = AlertRules()
@@ -30,28 +37,73 @@ R = AlertRules()
 # -- rules -------------------------------------------------------------------------------
 
 
+H_3 = int(T0.timestamp() * 1000) - 3 * HOUR_MS
+
+
+def judged(data: dict[str, list[tuple[int, int, float, str]]], n_hours: int = 3):  # type: ignore[no-untyped-def]
+    """A stack judged from (hour, minutes, value, flag) runs of minute data per pollutant."""
+    minute_data = {}
+    for name, runs in data.items():
+        ts, values, flags = [], [], []
+        for hour, n, value, flag in runs:
+            ts += (H_3 + hour * HOUR_MS + MINUTE_MS * np.arange(n, dtype=np.int64)).tolist()
+            values += [value] * n
+            flags += [flag] * n
+        minute_data[name] = (np.array(ts, dtype=np.int64), np.array(values), flag_classes(flags))
+    aggs = stack_aggregates(minute_data, {}, list(data), H_3, n_hours)
+    hours = H_3 + HOUR_MS * np.arange(n_hours, dtype=np.int64)
+    return judge_stack("sl-1", "s-1", aggs, hours, {}, int(T0.timestamp() * 1000))
+
+
 def test_hourly_exceedance_uses_latest_valid_hour_only() -> None:
-    h0 = int(T0.timestamp() * 1000) - 3 * HOUR_MS
-
-    def minutes(hour: int, n: int) -> np.ndarray:
-        return h0 + hour * HOUR_MS + MINUTE_MS * np.arange(n, dtype=np.int64)
-
     # dmf: hour 0 valid 60 (exceeds), hour 1 valid 45 at 40 (below 50), hour 2 insufficient 44 at 99
     # toluene: hour 0 below, hour 1 valid 45 at 31 (exceeds 30), hour 2 nothing
-    data = {
-        "dmf_mgm3": (
-            np.concatenate([minutes(0, 60), minutes(1, 45), minutes(2, 44)]),
-            np.concatenate([np.full(60, 80.0), np.full(45, 40.0), np.full(44, 99.0)]),
-        ),
-        "toluene_mgm3": (
-            np.concatenate([minutes(0, 60), minutes(1, 45)]),
-            np.concatenate([np.full(60, 1.0), np.full(45, 31.0)]),
-        ),
-    }
-    stack = stack_compliance("sl-1", "s-1", data, {}, h0, 3, int(T0.timestamp() * 1000))
+    stack = judged(
+        {
+            "dmf_mgm3": [(0, 60, 80.0, "N"), (1, 45, 40.0, "N"), (2, 44, 99.0, "N")],
+            "toluene_mgm3": [(0, 60, 1.0, "N"), (1, 45, 31.0, "N")],
+        }
+    )
     found = rules.hourly_exceedances([stack])
     assert [(c.key.pollutant, c.value, c.limit) for c in found] == [("toluene_mgm3", 31.0, 30.0)]
-    assert "08:00" in found[0].message and "09:00" in found[0].message
+    # T0 - 2 h = 08:00 UTC = 16:00 in Shanghai: alert texts speak local time
+    assert "2026-03-02 16:00–17:00" in found[0].message
+
+
+EXCEEDED = AlertKey("voc_hourly_exceedance", "sl-1", "s-1", "dmf_mgm3")
+
+
+@pytest.mark.parametrize(
+    ("runs", "open_keys", "holds"),
+    [
+        # maintenance (M) and calibration (C) hours: no valid hour, the open alert stays
+        ([(0, 60, 80.0, "M"), (1, 60, 0.0, "C")], {EXCEEDED}, True),
+        # silence: the open alert stays
+        ([], {EXCEEDED}, True),
+        # nothing open and no valid hour: nothing to raise
+        ([(0, 60, 80.0, "M")], set(), False),
+        # a valid hour under the limit clears it
+        ([(0, 60, 80.0, "M"), (2, 60, 10.0, "N")], {EXCEEDED}, False),
+        # a valid hour above it holds, open or not
+        ([(2, 60, 80.0, "N")], set(), True),
+    ],
+)
+def test_missing_data_never_resolves_an_exceedance(runs, open_keys, holds: bool) -> None:  # type: ignore[no-untyped-def]
+    stack = judged({"dmf_mgm3": runs})
+    found = [c for c in rules.hourly_exceedances([stack], open_keys) if c.key == EXCEEDED]
+    assert bool(found) is holds
+
+
+def test_dark_after_exceedance() -> None:
+    dark = judged({"dmf_mgm3": [(0, 60, 80.0, "N"), (1, 10, 80.0, "N")]})
+    found = rules.dark_after_exceedance([dark])
+    assert [(c.key.kind, c.key.pollutant, c.value) for c in found] == [
+        ("voc_dark_after_exceedance", "dmf_mgm3", 2.0)
+    ]
+    stopped = judged({"dmf_mgm3": [(0, 60, 80.0, "N"), (1, 60, 0.4, "F"), (2, 60, 0.4, "F")]})
+    assert rules.dark_after_exceedance([stopped]) == []  # the line stopped: not dark
+    fine = judged({"dmf_mgm3": [(0, 60, 20.0, "N"), (1, 10, 20.0, "N")]})
+    assert rules.dark_after_exceedance([fine]) == []
 
 
 LIMITS = {("sl-1", "s-1"): limits_for({"dmf_mgm3": 20.0})}
@@ -128,7 +180,8 @@ def stack(minutes: int, dmf: list[float], flow: list[float]) -> StackSeries:
         ([12.5] * 20 + [12.6] + [12.5] * 11, [9000.0] * 32, False),  # broken run
         ([12.5] * 32, [9000.0] * 31 + [100.0], False),  # stack stopped during the run
         ([12.5] * 32, [np.nan] * 32, False),  # running unknown
-        ([0.0] * 32, [9000.0] * 32, False),  # zero: below detection limit
+        ([0.0] * 32, [9000.0] * 32, True),  # constant zero while the stack runs is stuck too
+        ([0.0] * 32, [100.0] * 32, False),  # zero while the stack is stopped is not
         ([12.5] * 16 + [np.nan] * 8 + [12.5] * 8, [9000.0] * 32, True),  # invalid gaps skipped
     ],
 )

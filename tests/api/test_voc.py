@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
-from api.voc import (
+from api.voc.rules import (
+    CLASS_F,
+    CLASS_N,
+    CLASS_T,
     HOUR_MS,
     MINUTE_MS,
-    emission_rate_kgh,
-    exceeds_limit,
+    LoggerHours,
+    Minutes,
+    capture_rates,
+    emission_totals,
+    flag_classes,
+    hour_aggregates,
     hour_range,
-    hourly_means,
+    judge_stack,
     limits_for,
-    minute_means,
-    stack_compliance,
+    merge_minutes,
+    minute_table,
+    stack_aggregates,
 )
 
-H0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z, a whole hour
+H0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z (08:00 in Shanghai), a whole hour
 LATER = H0 + 10 * HOUR_MS  # "now", long after the hours under test
 
 
@@ -29,140 +39,193 @@ def ms(*values: int) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
-def test_minute_means_use_only_valid_readings() -> None:
-    # minute 0: 10, 20 valid and 99 flagged M -> 15; minute 1: only a C reading -> left out;
-    # minute 2: 30 -> 30; a NaN never counts.
-    ts = ms(H0, H0 + 30_000, H0 + 40_000, H0 + 70_000, H0 + 120_000, H0 + 150_000)
-    values = arr(10, 20, 99, 50, 30, np.nan)
-    valid = np.array([True, True, False, False, True, True])
-    starts, means = minute_means(ts, values, valid)
-    assert starts.tolist() == [H0, H0 + 2 * MINUTE_MS]
-    assert means.tolist() == [15.0, 30.0]
+def readings(
+    start_ms: int, n: int, value: float, flag: str = "N", every_ms: int = MINUTE_MS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ts = start_ms + every_ms * np.arange(n, dtype=np.int64)
+    return ts, np.full(n, value), flag_classes([flag] * n)
 
 
-def test_minute_means_empty() -> None:
-    starts, means = minute_means(ms(H0), arr(5), np.array([False]))
-    assert starts.size == 0 and means.size == 0
+def concat(*parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple:  # type: ignore[type-arg]
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 
-@pytest.mark.parametrize(
-    ("valid_minutes", "status", "mean"),
-    [
-        (60, "valid", 10.0),
-        (45, "valid", 10.0),
-        (44, "insufficient", None),
-        (1, "insufficient", None),
-        (0, "insufficient", None),
-    ],
-)
-def test_hourly_mean_needs_45_valid_minutes(valid_minutes: int, status: str, mean: float) -> None:
-    minutes = H0 + MINUTE_MS * np.arange(valid_minutes, dtype=np.int64)
-    result = hourly_means(minutes, np.full(valid_minutes, 10.0), H0, 1, LATER)
-    assert result.status == (status,)
-    assert result.valid_minutes.tolist() == [valid_minutes]
-    if mean is None:
-        assert np.isnan(result.mean[0])
-    else:
-        assert result.mean[0] == mean
+def test_minute_table_best_flag_and_mean() -> None:
+    # minute 0: 10, 20 (N) and 99 (M) -> 15, N; minute 1: only C -> no value, other;
+    # minute 2: T 300 and F 1 -> 300 as a lower bound, T; minute 3: NaN N -> not a minute
+    ts = ms(H0, H0 + 30_000, H0 + 40_000, H0 + 70_000, H0 + 120_000, H0 + 130_000, H0 + 180_000)
+    values = arr(10, 20, 99, 50, 300, 1, np.nan)
+    classes = flag_classes(["N", "N", "M", "C", "T", "F", "N"])
+    m = minute_table(ts, values, classes)
+    assert m.start_ms.tolist() == [H0, H0 + MINUTE_MS, H0 + 2 * MINUTE_MS]
+    assert m.value[0] == 15.0 and np.isnan(m.value[1]) and m.value[2] == 300.0
+    assert m.cls.tolist() == [CLASS_N, 5, CLASS_T]
 
 
-def test_hourly_mean_is_mean_of_minute_means_per_hour() -> None:
-    # hour 0: 45 minutes, 30 at 10 and 15 at 40 -> (300 + 600) / 45 = 20
-    # hour 1: 44 minutes -> insufficient; hour 2: not ended at now -> pending
-    minutes = np.concatenate(
-        [
-            H0 + MINUTE_MS * np.arange(45),
-            H0 + HOUR_MS + MINUTE_MS * np.arange(44),
-            H0 + 2 * HOUR_MS + MINUTE_MS * np.arange(60),
-        ]
-    ).astype(np.int64)
-    means = np.concatenate([np.full(30, 10.0), np.full(15, 40.0), np.full(44, 5.0), np.full(60, 7)])
-    now = H0 + 2 * HOUR_MS + 59 * MINUTE_MS
-    result = hourly_means(minutes, means, H0, 3, now)
-    assert result.status == ("valid", "insufficient", "pending")
-    assert result.valid_minutes.tolist() == [45, 44, 60]
-    assert result.mean[0] == pytest.approx(20.0)
-    assert np.isnan(result.mean[1]) and np.isnan(result.mean[2])
-    # once the hour has ended it becomes valid
-    assert hourly_means(minutes, means, H0, 3, H0 + 3 * HOUR_MS).status[2] == "valid"
-
-
-def test_minutes_outside_the_hours_and_duplicates_do_not_count() -> None:
-    minutes = np.concatenate([H0 + MINUTE_MS * np.arange(44), ms(H0, H0 - MINUTE_MS, H0 + HOUR_MS)])
-    result = hourly_means(minutes, np.full(47, 1.0), H0, 1, LATER)
-    assert result.valid_minutes.tolist() == [44]
-    assert result.status == ("insufficient",)
-
-
-def test_first_hour_must_be_whole() -> None:
-    with pytest.raises(ValueError, match="whole hour"):
-        hourly_means(ms(), arr(), H0 + 1, 1, LATER)
-
-
-def test_limits_defaults_and_overrides() -> None:
-    limits = limits_for({"dmf_mgm3": 20.0, "thc_mgm3": 80.0})
-    assert {p: (lim.limit_mgm3, lim.source) for p, lim in limits.items()} == {
-        "dmf_mgm3": (20.0, "registry"),
-        "benzene_mgm3": (2.0, "GB 21902-2008 Table 5"),
-        "toluene_mgm3": (30.0, "GB 21902-2008 Table 5"),
-        "xylene_mgm3": (40.0, "GB 21902-2008 Table 5"),
-        "nmhc_mgm3": (200.0, "GB 21902-2008 Table 5"),
-        "thc_mgm3": (80.0, "registry"),
-    }
-
-
-def test_exceedance_is_strictly_above_and_never_from_nan() -> None:
-    means = arr(49.999, 50.0, 50.0 + 1e-12, 50.001, np.nan)
-    assert exceeds_limit(means, 50.0).tolist() == [False, False, False, True, False]
-
-
-def test_emission_rate() -> None:
-    # 40 mg/m³ × 25 000 m³/h × 1e-6 = 1.0 kg/h
-    rates = emission_rate_kgh(arr(40.0, 2.0, np.nan), arr(25_000.0, np.nan, 1000.0))
-    assert rates[0] == pytest.approx(1.0)
-    assert np.isnan(rates[1]) and np.isnan(rates[2])
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "first", "n"),
-    [
-        (H0, H0 + HOUR_MS, H0, 1),
-        (H0 + 1, H0 + HOUR_MS + 1, H0, 2),
-        (H0 + 30 * MINUTE_MS, H0 + 90 * MINUTE_MS, H0, 2),
-        (H0, H0 + 24 * HOUR_MS, H0, 24),
-    ],
-)
-def test_hour_range(start: int, end: int, first: int, n: int) -> None:
-    assert hour_range(start, end) == (first, n)
-
-
-def test_stack_compliance_counts() -> None:
-    # 3 hours: dmf valid 60 (mean 60 > 50), valid 45 (mean 30), insufficient 44;
-    # flow valid for hours 0 and 2 only (20 000 m³/h).
-    def minutes(hour: int, n: int) -> np.ndarray:
-        return H0 + hour * HOUR_MS + MINUTE_MS * np.arange(n, dtype=np.int64)
-
-    dmf_t = np.concatenate([minutes(0, 60), minutes(1, 45), minutes(2, 44)])
-    dmf_v = np.concatenate([np.full(60, 60.0), np.full(45, 30.0), np.full(44, 99.0)])
-    flow_t = np.concatenate([minutes(0, 50), minutes(1, 10), minutes(2, 60)])
-    flow_v = np.full(flow_t.size, 20_000.0)
-    stack = stack_compliance(
-        "sl-001",
-        "stack-1",
-        {"dmf_mgm3": (dmf_t, dmf_v), "flow_m3h": (flow_t, flow_v)},
-        {"toluene_mgm3": 10.0},
-        H0,
-        3,
-        LATER,
+def test_minute_data_wins_and_realtime_fills_the_rest() -> None:
+    minute = Minutes(ms(H0, H0 + MINUTE_MS), arr(1, 2), np.array([CLASS_N, CLASS_N], np.int8))
+    realtime = Minutes(
+        ms(H0 + MINUTE_MS, H0 + 5 * MINUTE_MS), arr(9, 7), np.array([CLASS_N, CLASS_F], np.int8)
     )
-    by_name = {p.limit.pollutant: p for p in stack.pollutants}
-    dmf = by_name["dmf_mgm3"]
-    assert dmf.hours.status == ("valid", "valid", "insufficient")
-    assert dmf.counts() == {"hours": 3, "valid": 2, "insufficient": 1, "pending": 0, "exceeding": 1}
-    assert dmf.exceeds.tolist() == [True, False, False]
-    # 60 mg/m³ × 20 000 m³/h × 1e-6 = 1.2 kg/h; hour 1 has no valid flow hour -> no rate
-    assert dmf.emission_kgh[0] == pytest.approx(1.2)
-    assert np.isnan(dmf.emission_kgh[1]) and np.isnan(dmf.emission_kgh[2])
-    # a pollutant with no data at all: every hour insufficient, never a pass
-    assert by_name["benzene_mgm3"].counts()["insufficient"] == 3
-    assert by_name["toluene_mgm3"].limit.limit_mgm3 == 10.0
+    merged = merge_minutes(minute, realtime)
+    assert merged.start_ms.tolist() == [H0, H0 + MINUTE_MS, H0 + 5 * MINUTE_MS]
+    assert merged.value[:2].tolist() == [1.0, 2.0] and merged.cls.tolist() == [0, 0, CLASS_F]
+
+
+def _judge(
+    conc: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    flow: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] = (),
+    minute_data: bool = False,
+    n_hours: int = 1,
+    logger: LoggerHours | None = None,
+    overrides: dict[str, float] | None = None,
+):  # type: ignore[no-untyped-def]
+    source = {"dmf_mgm3": concat(*conc)} if conc else {}
+    if flow:
+        source["flow_m3h"] = concat(*flow)
+    minute, realtime = (source, {}) if minute_data else ({}, source)
+    aggs = stack_aggregates(minute, realtime, ["dmf_mgm3"], H0, n_hours)
+    hours = H0 + HOUR_MS * np.arange(n_hours, dtype=np.int64)
+    loggers = None if logger is None else {"dmf_mgm3": (logger, np.full(n_hours, 36_000.0))}
+    stack = judge_stack("sl-1", "s-1", aggs, hours, overrides or {}, LATER, loggers)
+    return next(p for p in stack.pollutants if p.limit.pollutant == "dmf_mgm3")
+
+
+@pytest.mark.parametrize(
+    ("parts", "minute_data", "status", "mean"),
+    [
+        ([readings(H0, 60, 10.0)], True, "valid", 10.0),
+        ([readings(H0, 45, 10.0)], True, "valid", 10.0),
+        ([readings(H0, 44, 10.0)], True, "insufficient", None),
+        # a real-time reading every 5 minutes covers 12 minutes, never 60
+        ([readings(H0, 12, 10.0, every_ms=5 * MINUTE_MS)], False, "insufficient", None),
+        # 20 valid minutes then the line stops: 40 minutes flagged F -> stopped
+        (
+            [readings(H0, 20, 10.0), readings(H0 + 20 * MINUTE_MS, 40, 0.4, "F")],
+            True,
+            "stopped",
+            None,
+        ),
+        # 44 valid + 16 F: not stopped long enough, not valid either
+        (
+            [readings(H0, 44, 10.0), readings(H0 + 44 * MINUTE_MS, 16, 0.4, "F")],
+            True,
+            "insufficient",
+            None,
+        ),
+        # T (over range) minutes count as valid lower bounds: 30 N at 40 + 30 T at 100 -> 70
+        (
+            [readings(H0, 30, 40.0), readings(H0 + 30 * MINUTE_MS, 30, 100.0, "T")],
+            True,
+            "valid",
+            70.0,
+        ),
+        # C/M/D minutes are transmitted, not valid
+        (
+            [readings(H0, 40, 10.0), readings(H0 + 40 * MINUTE_MS, 20, 900.0, "C")],
+            True,
+            "insufficient",
+            None,
+        ),
+    ],
+)
+def test_hour_status(parts, minute_data: bool, status: str, mean: float | None) -> None:  # type: ignore[no-untyped-def]
+    p = _judge(parts, minute_data=minute_data)
+    assert p.status == (status,)
+    assert (None if np.isnan(p.mean[0]) else p.mean[0]) == mean
+
+
+def test_pending_hour_is_neither_pass_nor_gap() -> None:
+    aggs = stack_aggregates({}, {"dmf_mgm3": readings(H0, 30, 10.0)}, ["dmf_mgm3"], H0, 1)
+    stack = judge_stack("p", "m", aggs, ms(H0), {}, H0 + 30 * MINUTE_MS, None)
+    assert stack.pollutants[0].status == ("pending",)
+
+
+def test_over_range_is_exceedance_evidence() -> None:
+    # 60 T minutes at the analyser's top (60 mg/m³): a lower bound above the limit 50
+    p = _judge([readings(H0, 60, 60.0, "T")], minute_data=True)
+    assert p.status == ("valid",) and p.exceeds.tolist() == [True]
+    assert p.agg["over_range_minutes"].tolist() == [60.0]
+
+
+def test_emission_rate_is_the_mean_of_minute_products() -> None:
+    # The example: 30 min at 100 mg/m³ and 60 000 m³/h, then 30 min at 0 and
+    # 1 000 m³/h. Hourly means multiplied would give 50 × 30 500 × 1e-6 = 1.525 kg/h;
+    # the truth is (30 × 6 + 30 × 0) / 60 = 3.0 kg/h.
+    conc = [readings(H0, 30, 100.0), readings(H0 + 30 * MINUTE_MS, 30, 0.0)]
+    flow = [readings(H0, 30, 60_000.0), readings(H0 + 30 * MINUTE_MS, 30, 1_000.0)]
+    p = _judge(conc, flow, minute_data=True)
+    assert p.emission_kgh[0] == pytest.approx(3.0)
+    assert p.emission_kg[0] == pytest.approx(3.0)
+
+
+def test_emission_needs_45_minutes_with_both_values() -> None:
+    conc = [readings(H0, 60, 100.0)]
+    flow = [readings(H0, 44, 10_000.0)]
+    p = _judge(conc, flow, minute_data=True)
+    assert p.status == ("valid",) and np.isnan(p.emission_kgh[0])
+
+
+def test_logger_hour_used_when_nothing_finer_and_shown_beside() -> None:
+    logger = LoggerHours(arr(55.0, 30.0), ("N", "N"), arr(2.0, np.nan))
+    # hour 0: no minute at all -> the logger's hour, its -Cou as the hour's kg
+    # hour 1: 60 minutes at 20 computed; the logger says 30 -> shown, disagreeing
+    p = _judge([readings(H0 + HOUR_MS, 60, 20.0)], minute_data=True, n_hours=2, logger=logger)
+    assert p.status == ("valid", "valid")
+    assert p.source == ("logger_hour", "minutes")
+    assert p.mean.tolist() == [55.0, 20.0]
+    assert p.exceeds.tolist() == [True, False]
+    assert p.emission_kg[0] == 2.0
+    assert p.disagrees.tolist() == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("flag", "status"), [("F", "stopped"), ("D", "insufficient"), ("T", "valid")]
+)
+def test_logger_hour_flags(flag: str, status: str) -> None:
+    logger = LoggerHours(arr(10.0), (flag,), arr(np.nan))
+    assert _judge([], logger=logger).status == (status,)
+
+
+def test_limits_and_overrides() -> None:
+    limits = limits_for({"dmf_mgm3": 20.0})
+    assert (limits["dmf_mgm3"].limit_mgm3, limits["dmf_mgm3"].source) == (20.0, "registry")
+    assert limits["benzene_mgm3"].limit_mgm3 == 2.0
+    p = _judge([readings(H0, 60, 20.0)], minute_data=True, overrides={"dmf_mgm3": 20.0})
+    assert p.exceeds.tolist() == [False]  # exactly on the limit is a pass
+
+
+def test_hour_range() -> None:
+    assert hour_range(H0 + 1, H0 + HOUR_MS) == (H0, 1)
+    assert hour_range(H0, H0 + HOUR_MS + 1) == (H0, 2)
+    assert hour_range(H0, H0) == (H0, 0)
+
+
+def test_totals_per_local_day() -> None:
+    # 16:00 UTC is local midnight: the hours before it belong to the previous local day
+    hours = H0 + 15 * HOUR_MS + HOUR_MS * np.arange(2, dtype=np.int64)  # 15:00, 16:00 UTC
+    totals = emission_totals(hours, arr(1.5, np.nan), "Asia/Shanghai", "day")
+    assert [(t.period, t.emission_kg, t.hours_with_emission) for t in totals] == [
+        ("2026-03-01", 1.5, 1),
+        ("2026-03-02", 0.0, 0),
+    ]
+
+
+def test_capture_rate() -> None:
+    # 30 minutes transmitted, 20 of them valid, in an hour that has passed
+    conc = concat(readings(H0, 20, 5.0), readings(H0 + 20 * MINUTE_MS, 10, 5.0, "D"))
+    agg = hour_aggregates(minute_table(*conc), None, H0, 1)
+    [c] = capture_rates(agg, LATER, "Asia/Shanghai", "day")
+    assert (c.expected_minutes, c.transmitted_minutes, c.valid_minutes) == (60, 30, 20)
+    assert (c.transmitted_share, c.valid_share) == (0.5, pytest.approx(2 / 3))
+    assert agg["fault_minutes"].tolist() == [10.0]
+
+
+def test_capture_of_an_hour_in_progress_expects_elapsed_minutes() -> None:
+    agg = hour_aggregates(minute_table(*readings(H0, 10, 5.0)), None, H0, 1)
+    [c] = capture_rates(agg, H0 + 20 * MINUTE_MS, "Asia/Shanghai", "day")
+    assert c.expected_minutes == 20 and c.transmitted_share == 0.5
+
+
+def test_stopped_class_constant() -> None:
+    assert flag_classes(["F", None, "X"]).tolist() == [CLASS_F, CLASS_N, 5]

@@ -7,16 +7,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
 from api.auth import Principal
+from api.presence import last_seen
 from api.settings import ApiSettings
-from api.voc import minute_means
-from api.vocdata import minute_means as influx_minute_means
+from api.voc.rollup import VocRollup
+from api.voc.service import compliance
 from ingest.points import reading_lines
 from ingest.registry import load_registry
 from ingest.schema import Reading
@@ -35,6 +35,7 @@ REGISTRY = (
         [MeterSpec("stack-1", "voc", {"limits": {"dmf_mgm3": 20.0}}), ("stack-2", "voc")],
     )
     .plant("sl-002", "synthetic_leather", [("stack-1", "voc")])
+    .plant("sl-003", "synthetic_leather", [MeterSpec("stack-1", "voc", {"hj212_mn": "MN-SL003"})])
     .plant("ss-001", "stainless_steel", [("gas-1", "gas")])
     .toml()
 )
@@ -78,6 +79,23 @@ def crafted() -> dict[tuple[str, str], list[Reading]]:
     return {("sl-001", "stack-1"): s1, ("sl-001", "stack-2"): s2, ("sl-002", "stack-1"): other}
 
 
+def logger_only() -> dict[str, list[Reading]]:
+    """sl-003: a logger uploading minute (CN 2051) and hourly (CN 2061) data, no real time.
+
+    hour 0: 50 minutes of dmf 30 at 20 000 m³/h (valid, 0.6 kg/h), its logger hour says 30.
+    hour 1: no minute at all; the logger's hour says dmf 70 (above 50), -Cou 1.4 kg.
+    """
+    minutes = [
+        reading(H0 + timedelta(minutes=m), {"dmf_mgm3": 30.0, "flow_m3h": 20_000.0})
+        for m in range(50)
+    ]
+    hours = [
+        reading(H0, {"dmf_mgm3": 30.0, "flow_m3h": 20_000.0}),
+        reading(H0 + timedelta(hours=1), {"dmf_mgm3": 70.0, "dmf_kg": 1.4, "flow_m3h": 20_000.0}),
+    ]
+    return {"voc_minute": minutes, "voc_hour": hours}
+
+
 @pytest.fixture
 def voc_store(store: InfluxStore, tmp_path: Path) -> InfluxStore:
     registry = load_registry(_registry(tmp_path))
@@ -88,6 +106,10 @@ def voc_store(store: InfluxStore, tmp_path: Path) -> InfluxStore:
         meter = plant.meter(meter_id)
         assert meter is not None
         lines += reading_lines(plant, meter, readings)
+    plant = registry.plant("sl-003")
+    assert plant is not None
+    for measurement, readings in logger_only().items():
+        lines += reading_lines(plant, plant.meters[0], readings, measurement)
     store.write_lines(lines)
     return store
 
@@ -121,18 +143,28 @@ def get(client: TestClient, plant: str, key: str = VIEWER, **params: str):
     )
 
 
-def test_influx_minute_means_match_numpy(voc_store: InfluxStore) -> None:
-    readings = crafted()[("sl-001", "stack-1")]
-    ts = np.array([r.ts_ms for r in readings], dtype=np.int64)
-    values = np.array([r.values.get("dmf_mgm3", np.nan) for r in readings])
-    valid = np.array([r.flag("dmf_mgm3") == "N" for r in readings])
-    expected = minute_means(ts, values, valid)
-    got = influx_minute_means(voc_store, ["dmf_mgm3"], H0, H0 + timedelta(hours=2), "sl-001")[
-        ("sl-001", "stack-1")
-    ]["dmf_mgm3"]
-    assert got[0].tolist() == expected[0].tolist()
-    assert got[1].tolist() == pytest.approx(expected[1].tolist())
-    assert got[0].size == 45 + 44  # M- and C-flagged minutes are not minutes at all
+def _answer(store: InfluxStore, tmp_path: Path) -> list[object]:
+    registry = load_registry(_registry(tmp_path))
+    now = H0 + timedelta(days=1)
+    stacks = compliance(store, list(registry.plants), H0, H0 + timedelta(hours=2), now)
+    return [
+        (s.plant, s.meter, p.limit.pollutant, p.status, p.mean.tolist(), p.emission_kg.tolist())
+        for s in stacks
+        for p in s.pollutants
+    ]
+
+
+def test_rolled_up_hours_answer_like_raw_ones(voc_store: InfluxStore, tmp_path: Path) -> None:
+    raw = _answer(voc_store, tmp_path)
+    registry = load_registry(_registry(tmp_path))
+    job = VocRollup(voc_store, registry, clock=lambda: H0 + timedelta(days=1))
+    assert job.run_pass() == H0 + timedelta(days=1)
+    written = voc_store.query('SELECT count("dmf_mgm3_valid_minutes") FROM "voc_hourly"')
+    assert written[0].values[0][1] == 5  # hours with data: sl-001 x2 (+1 stack-2), sl-002, sl-003
+    assert repr(_answer(voc_store, tmp_path)) == repr(raw)
+    # re-rolling a given set of stack hours is idempotent
+    assert job.roll_stack_hours([("sl-001", "stack-1", H0)]) == 1
+    assert repr(_answer(voc_store, tmp_path)) == repr(raw)
 
 
 def test_voc_endpoint_boundary_flags_and_overrides(client: TestClient) -> None:
@@ -157,9 +189,9 @@ def test_voc_endpoint_boundary_flags_and_overrides(client: TestClient) -> None:
         25.0,
         True,
     )
-    # emission: 25 mg/m³ × 10 000 m³/h × 1e-6 = 0.25 kg/h
-    assert h0["flow_m3h"] == 10_000.0
+    # emission: 25 mg/m³ × 10 000 m³/h × 1e-6 = 0.25 kg/h over the 45 minutes with both
     assert h0["emission_kgh"] == pytest.approx(0.25)
+    assert (h0["transmitted_minutes"], h0["source"]) == (60, "minutes")
     # hour 1: 44 valid minutes (C-flagged 900s excluded) -> insufficient, never a pass
     assert (h1["status"], h1["valid_minutes"], h1["mean_mgm3"], h1["exceeds"]) == (
         "insufficient",
@@ -172,8 +204,10 @@ def test_voc_endpoint_boundary_flags_and_overrides(client: TestClient) -> None:
         "hours": 2,
         "valid": 1,
         "insufficient": 1,
+        "stopped": 0,
         "pending": 0,
         "exceeding": 1,
+        "disagreeing": 0,
     }
 
     # toluene in hour 1: 60 valid minutes at 31 > the default 30
@@ -243,3 +277,73 @@ def test_voc_endpoint_roles(client: TestClient) -> None:
     assert get(client, "sl-001", key=PLANT_KEY).status_code == 200
     assert get(client, "sl-002", key=PLANT_KEY).status_code == 403
     assert get(client, "sl-001", key=ADMIN).status_code == 200
+
+
+def test_minute_and_hourly_only_logger(client: TestClient) -> None:
+    resp = get(client, "sl-003", start=H0.isoformat(), end=(H0 + timedelta(hours=2)).isoformat())
+    dmf = next(p for p in resp.json()["stacks"][0]["pollutants"] if p["pollutant"] == "dmf_mgm3")
+    h0, h1 = dmf["hours"]
+    assert (h0["status"], h0["source"], h0["mean_mgm3"], h0["logger_mean_mgm3"]) == (
+        "valid",
+        "minutes",
+        30.0,
+        30.0,
+    )
+    assert h0["emission_kgh"] == pytest.approx(0.6)
+    assert (h1["status"], h1["source"], h1["mean_mgm3"], h1["exceeds"]) == (
+        "valid",
+        "logger_hour",
+        70.0,
+        True,
+    )
+    assert h1["emission_kg"] == 1.4  # the logger's -Cou
+
+
+def test_emissions_and_capture_endpoints(client: TestClient) -> None:
+    params = {"start": H0.isoformat(), "end": (H0 + timedelta(hours=2)).isoformat()}
+    headers = {"Authorization": f"Bearer {VIEWER}"}
+    resp = client.get("/api/v1/plants/sl-003/voc/emissions", params=params, headers=headers)
+    assert resp.status_code == 200, resp.text
+    [row] = [r for r in resp.json()["stacks"] if r["pollutant"] == "dmf_mgm3"]
+    assert (row["period"], row["emission_kg"], row["hours_with_emission"]) == (
+        "2026-03-02",
+        pytest.approx(2.0),
+        2,
+    )
+    county = client.get(
+        "/api/v1/voc/emissions", params={**params, "period": "month"}, headers=headers
+    ).json()
+    dmf = [t for t in county["totals"] if t["pollutant"] == "dmf_mgm3"]
+    # sl-001 stack-1 0.25 + sl-003 2.0 (sl-002 has no flow, stack-2 no flow)
+    assert dmf == [
+        {"pollutant": "dmf_mgm3", "period": "2026-03", "emission_kg": pytest.approx(2.25)}
+    ]
+    csv = client.get(
+        "/api/v1/plants/sl-003/voc/emissions", params={**params, "format": "csv"}, headers=headers
+    )
+    assert csv.text.startswith("\ufeffplant,meter,pollutant,period,emission_kg")
+    capture = client.get("/api/v1/plants/sl-001/voc/capture", params=params, headers=headers)
+    rows = {(r["meter"], r["pollutant"]): r for r in capture.json()["capture"]}
+    row = rows[("stack-1", "dmf_mgm3")]
+    # 120 minutes passed, 120 transmitted, 45 + 44 valid
+    assert (row["expected_minutes"], row["transmitted_minutes"], row["valid_minutes"]) == (
+        120,
+        120,
+        89,
+    )
+    assert capture.status_code == 200
+    assert (
+        client.get(
+            "/api/v1/plants/sl-002/voc/capture",
+            params=params,
+            headers={"Authorization": f"Bearer {PLANT_KEY}"},
+        ).status_code
+        == 403
+    )
+
+
+def test_a_minute_data_logger_is_seen_by_the_offline_rule(voc_store: InfluxStore) -> None:
+    now = H0 + timedelta(minutes=55)
+    seen = last_seen(voc_store, {"voc"}, now, timedelta(hours=2))
+    # sl-003 sends no real-time data, only minute (CN 2051) and hourly data
+    assert seen[("sl-003", "stack-1")] == H0 + timedelta(minutes=49)

@@ -271,6 +271,12 @@ def test_plant_page_draws_its_charts(api: Api, page: Page, county_db: CountyDb) 
     _check_plant_charts(page, api, plants)
     # The DMF exceedance of the fixture is marked on its chart.
     assert page.locator(".voc-item.has-exceed").count() >= 1
+    # This month's emission of the firm and the county, and the data capture rate.
+    month = page.get_by_test_id("voc-month")
+    month.locator("[data-testid=county-emission]").first.wait_for()
+    county = month.locator("[data-testid=county-emission]").first.inner_text()
+    assert county not in ("", "–") and float(county.replace(",", "")) > 0
+    screenshot(page, "plant-voc-month")
 
 
 def test_plant_page_renders_sample_responses(api: Api, page: Page, county_db: CountyDb) -> None:

@@ -83,11 +83,20 @@ def voc_answer(now: datetime) -> dict[str, Any]:
                     "start": (start + timedelta(hours=h)).isoformat(),
                     "end": (start + timedelta(hours=h + 1)).isoformat(),
                     "status": "valid" if valid else "insufficient",
+                    "source": "minutes",
                     "valid_minutes": 60 if valid else 30,
                     "mean_mgm3": mean if valid else None,
                     "exceeds": over,
-                    "flow_m3h": 20_000.0,
+                    "logger_mean_mgm3": None,
+                    "logger_flag": None,
+                    "disagrees": False,
+                    "over_range_minutes": 0,
+                    "stopped_minutes": 0,
+                    "fault_minutes": 0,
+                    "comm_minutes": 0,
+                    "transmitted_minutes": 60,
                     "emission_kgh": mean * 20_000.0 * 1e-6 if valid else None,
+                    "emission_kg": mean * 20_000.0 * 1e-6 if valid else None,
                 }
             )
         pollutants.append(
@@ -99,8 +108,10 @@ def voc_answer(now: datetime) -> dict[str, Any]:
                     "hours": 12,
                     "valid": 11,
                     "insufficient": 1,
+                    "stopped": 0,
                     "pending": 0,
                     "exceeding": int(pollutant == "dmf_mgm3"),
+                    "disagreeing": 0,
                 },
                 "hours": hours,
             }

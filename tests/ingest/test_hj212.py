@@ -52,7 +52,10 @@ def test_not_modbus() -> None:
 
 def test_round_trip_and_mapping() -> None:
     packet = hj212.decode_packet(realtime_packet())
-    [reading] = hj212.to_readings(packet, "Asia/Shanghai")
+    # a99051 is carbon disulfide nationally: only a stack's own code map makes it DMF here
+    assert "dmf_mgm3" not in hj212.to_readings(packet, "Asia/Shanghai")[0].values
+    codes = hj212.code_map({"a99051": "dmf_mgm3"})
+    [reading] = hj212.to_readings(packet, "Asia/Shanghai", codes)
     assert reading.ts == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
     assert reading.values == {
         "nmhc_mgm3": 35.2,
@@ -72,7 +75,12 @@ def test_minute_and_hour_averages_use_avg() -> None:
         items={"a24088": {"Cou": "1.2", "Min": "20", "Avg": "30.5", "Max": "44", "Flag": "N"}},
     )
     [reading] = hj212.to_readings(hj212.decode_packet(raw), "Asia/Shanghai")
-    assert reading.values == {"nmhc_mgm3": 30.5}
+    assert reading.values == {
+        "nmhc_mgm3": 30.5,
+        "nmhc_mgm3_min": 20.0,
+        "nmhc_mgm3_max": 44.0,
+        "nmhc_kg": 1.2,
+    }
     assert hj212.MEASUREMENT_BY_CN["2061"] == "voc_hour"
 
 
@@ -97,19 +105,38 @@ def test_corrupt_packets_are_refused(mutate, reason: str) -> None:  # type: igno
         hj212.decode_packet(mutate(realtime_packet()))
 
 
+def test_a_command_cn_is_refused() -> None:
+    raw = hj212.encode_packet(
+        qn="1", cn="1062", mn=MN, data_time="20260301080000", items={"a24088": {"Rtd": "1"}}
+    )
+    with pytest.raises(Hj212Error, match="neither a data upload"):
+        hj212.interpret(hj212.decode_packet(raw), "Asia/Shanghai")
+
+
 @pytest.mark.parametrize(
-    ("items", "cn", "reason"),
+    ("item", "reason"),
     [
-        ({"a24088": {"Rtd": "1"}}, "1062", "not a data upload"),
-        ({"a24088": {"Rtd": "abc"}}, "2011", "not a number"),
-        ({"a24088": {"Rtd": "1", "Flag": "Q"}}, "2011", "not an HJ 212 flag"),
-        ({"a34013": {"Rtd": "1"}}, "2011", "carries no value"),
+        ({"Rtd": "abc"}, "a24088-Rtd='abc' is not a number"),
+        ({"Rtd": ""}, "a24088-Rtd='' is not a number"),
+        ({"Rtd": "nan"}, "a24088-Rtd='nan' is not a number"),
+        ({"Rtd": "1", "Flag": "Q"}, "a24088-Flag='Q' is not an HJ 212 flag"),
     ],
 )
-def test_bad_content_is_refused(items, cn: str, reason: str) -> None:  # type: ignore[no-untyped-def]
-    raw = hj212.encode_packet(qn="1", cn=cn, mn=MN, data_time="20260301080000", items=items)
-    with pytest.raises(Hj212Error, match=reason):
-        hj212.to_readings(hj212.decode_packet(raw), "Asia/Shanghai")
+def test_a_bad_value_costs_only_itself(item: dict[str, str], reason: str) -> None:
+    items = {"a24088": item, "a01012": {"Rtd": "41.0", "Flag": "N"}}
+    raw = hj212.encode_packet(qn="1", cn="2011", mn=MN, data_time="20260301080000", items=items)
+    [reading] = hj212.to_readings(hj212.decode_packet(raw), "Asia/Shanghai")
+    assert dict(reading.values) == {"temp_c": 41.0}
+    assert reading.invalid["nmhc_mgm3"] == reason
+
+
+def test_a_data_packet_with_no_mapped_code_is_an_event() -> None:
+    raw = hj212.encode_packet(
+        qn="1", cn="2011", mn=MN, data_time="20260301080000", items={"a34013": {"Rtd": "1"}}
+    )
+    event = hj212.interpret(hj212.decode_packet(raw), "Asia/Shanghai")
+    assert isinstance(event, hj212.Event)
+    assert "a34013" in event.description
 
 
 @pytest.mark.parametrize("flag", ["N", "F", "M", "S", "D", "C", "T", "B"])
@@ -134,7 +161,7 @@ def test_split_upload_maps_to_one_point_time() -> None:
     """
     parts = []
     for pno, items in enumerate(
-        ({"a24088": {"Rtd": "30.0", "Flag": "N"}}, {"a99051": {"Rtd": "12.0", "Flag": "D"}}),
+        ({"a24088": {"Rtd": "30.0", "Flag": "N"}}, {"a25002": {"Rtd": "12.0", "Flag": "D"}}),
         start=1,
     ):
         cp = "DataTime=20260301080000;" + ";".join(
@@ -146,8 +173,8 @@ def test_split_upload_maps_to_one_point_time() -> None:
         )
     readings = [hj212.to_readings(hj212.decode_packet(p), "Asia/Shanghai")[0] for p in parts]
     assert {r.ts for r in readings} == {datetime(2026, 3, 1, 0, 0, tzinfo=UTC)}
-    assert [dict(r.values) for r in readings] == [{"nmhc_mgm3": 30.0}, {"dmf_mgm3": 12.0}]
-    assert readings[1].flag("dmf_mgm3") == "D"
+    assert [dict(r.values) for r in readings] == [{"nmhc_mgm3": 30.0}, {"benzene_mgm3": 12.0}]
+    assert readings[1].flag("benzene_mgm3") == "D"
     assert hj212.decode_packet(parts[1]).header["PNO"] == "2"
 
 
@@ -165,8 +192,9 @@ def test_packet_split_in_transit_is_refused_not_merged() -> None:
     ("cn", "kinds", "expected"),
     [
         ("2011", {"Rtd": "5.5", "Flag": "N"}, 5.5),
-        ("2051", {"Min": "1", "Avg": "2.5", "Max": "4", "Cou": "0.1", "Flag": "N"}, 2.5),
+        ("2051", {"Avg": "2.5", "Flag": "N"}, 2.5),
         ("2061", {"Avg": "3.25", "Flag": "N"}, 3.25),
+        ("2031", {"Avg": "1.5", "Flag": "N"}, 1.5),
     ],
 )
 def test_cn_chooses_the_value_kind(cn: str, kinds: dict[str, str], expected: float) -> None:

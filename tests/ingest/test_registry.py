@@ -20,6 +20,8 @@ def test_demo_registry_loads() -> None:
     assert len(registry.by_sector("stainless_steel")) >= 4
     plant, meter = registry.stack_by_mn("33112400SL001STACK000001") or (None, None)
     assert plant is not None and meter is not None and meter.limits_mgm3["dmf_mgm3"] == 50.0
+    # DMF under the demo loggers' vendor code, never a99051 (carbon disulfide)
+    assert dict(meter.codes) == {"a99999": "dmf_mgm3"} and meter.flow_unit == "m3/s"
 
 
 @pytest.mark.parametrize(
@@ -48,6 +50,14 @@ def test_demo_registry_loads() -> None:
             GOOD_PLANT + '[[plants.meters]]\nid = "a"\nkind = "voc"\nhj212_mn = "X"\n'
             '[[plants.meters]]\nid = "b"\nkind = "voc"\nhj212_mn = "X"\n',
             "already used by ss-001/a",
+        ),
+        (
+            GOOD_PLANT + '[[plants.meters]]\nid = "s"\nkind = "voc"\ncodes = { a99999 = "dmf" }\n',
+            r"meter 's'.*key 'codes' must map HJ 212 codes to VOC value names",
+        ),
+        (
+            GOOD_PLANT + '[[plants.meters]]\nid = "s"\nkind = "voc"\nflow_unit = "l/s"\n',
+            r"meter 's'.*key 'flow_unit' must be one of m3/s, m3/h",
         ),
     ],
 )

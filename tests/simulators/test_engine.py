@@ -106,9 +106,13 @@ def test_every_hj212_packet_round_trips_with_a_valid_crc() -> None:
         packet = hj212.decode_packet(raw)  # raises on a bad length or CRC
         assert f"{hj212.crc16(raw[6:-6]):04X}".encode() == raw[-6:-2]
         cns.add(packet.cn)
-        (reading,) = hj212.to_readings(packet, "Asia/Shanghai")
+        found = REGISTRY.stack_by_mn(packet.mn)
+        assert found is not None
+        codes = hj212.code_map(found[1].codes, found[1].flow_unit)
+        (reading,) = hj212.to_readings(packet, "Asia/Shanghai", codes)
         assert {"nmhc_mgm3", "dmf_mgm3", "flow_m3h", "o2_pct"} <= set(reading.values)
-        assert REGISTRY.stack_by_mn(packet.mn) is not None
+        # DMF travels under the registry's vendor code, never a99051 (carbon disulfide)
+        assert "a99051" not in packet.items and "a99999" in packet.items
     assert cns == {"2011", "2051", "2061"}
 
 

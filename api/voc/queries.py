@@ -1,0 +1,231 @@
+"""The only VOC InfluxQL: raw readings, the logger's hours, rolled-up hours, the watermark.
+
+Every statement names its time range with literals (never `now()`), so answers are
+reproducible; identifiers and literals go through `quote_ident` / `quote_literal`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from api.voc.rules import FLOW_FIELD, HourAgg, IntArray, flag_classes, stored_fields
+from ingest.hj212 import MEASUREMENT_BY_CN, total_name
+from ingest.points import FLAG_SUFFIX
+from ingest.store import InfluxStore, encode_point, influx_time, quote_ident, quote_literal
+
+REALTIME_MEASUREMENT = MEASUREMENT_BY_CN["2011"]  # also JSON readings
+MINUTE_MEASUREMENT = MEASUREMENT_BY_CN["2051"]
+HOUR_MEASUREMENT = MEASUREMENT_BY_CN["2061"]
+HOURLY_ROLLUP = "voc_hourly"
+STATE_MEASUREMENT = "voc_rollup_state"
+
+StackKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RawSeries:
+    """Readings of one stack from one measurement: time, values (NaN missing), flag classes."""
+
+    ts_ms: IntArray
+    values: dict[str, np.ndarray]
+    classes: dict[str, np.ndarray]
+
+
+def _where(start: datetime, end: datetime, plants: Sequence[str] | None) -> str:
+    clauses = [f"time >= {influx_time(start)}", f"time < {influx_time(end)}"]
+    if plants:
+        clauses.append(
+            "(" + " OR ".join(f'"plant" = {quote_literal(p)}' for p in sorted(set(plants))) + ")"
+        )
+    return " AND ".join(clauses)
+
+
+def raw_statement(
+    measurement: str,
+    fields: Sequence[str],
+    start: datetime,
+    end: datetime,
+    plants: Sequence[str] | None,
+) -> str:
+    columns = ", ".join(f"{quote_ident(f)}, {quote_ident(f + FLAG_SUFFIX)}" for f in fields)
+    return (
+        f"SELECT {columns} FROM {quote_ident(measurement)} "
+        f'WHERE {_where(start, end, plants)} GROUP BY "plant", "meter"'
+    )
+
+
+def raw_series(
+    store: InfluxStore,
+    fields: Sequence[str],
+    start: datetime,
+    end: datetime,
+    plants: Sequence[str] | None = None,
+) -> dict[str, dict[StackKey, RawSeries]]:
+    """measurement (`voc`, `voc_minute`) -> stack -> readings of `fields` in [start, end)."""
+    measurements = (MINUTE_MEASUREMENT, REALTIME_MEASUREMENT)
+    statements = ";".join(raw_statement(m, fields, start, end, plants) for m in measurements)
+    out: dict[str, dict[StackKey, RawSeries]] = {}
+    for measurement, series_list in zip(measurements, store.query_many(statements), strict=True):
+        stacks: dict[StackKey, RawSeries] = {}
+        for s in series_list:
+            index = {c: i for i, c in enumerate(s.columns)}
+            rows = s.values
+            values, classes = {}, {}
+            for f in fields:
+                if f not in index:
+                    continue
+                vi, fi = index[f], index.get(f + FLAG_SUFFIX)
+                values[f] = np.array(
+                    [np.nan if r[vi] is None else r[vi] for r in rows], dtype=np.float64
+                )
+                classes[f] = flag_classes([r[fi] if fi is not None else None for r in rows])
+            ts = np.array([r[0] for r in rows], dtype=np.int64)
+            stacks[(s.tags["plant"], s.tags["meter"])] = RawSeries(ts, values, classes)
+        out[measurement] = stacks
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LoggerSeries:
+    """The logger's hourly data of one stack: hour start, value, flag, -Cou kg per value."""
+
+    ts_ms: IntArray
+    values: dict[str, np.ndarray]
+    flags: dict[str, list[str]]
+    kg: dict[str, np.ndarray]
+
+
+def logger_hours(
+    store: InfluxStore,
+    fields: Sequence[str],
+    start: datetime,
+    end: datetime,
+    plants: Sequence[str] | None = None,
+) -> dict[StackKey, LoggerSeries]:
+    """The CN 2061 hours of every stack (values, flags, -Cou totals) in [start, end)."""
+    totals = [t for f in fields if (t := total_name(f)) is not None and f != FLOW_FIELD]
+    names = [*fields, *(f + FLAG_SUFFIX for f in fields), *totals]
+    columns = ", ".join(quote_ident(n) for n in names)
+    series_list = store.query(
+        f"SELECT {columns} FROM {quote_ident(HOUR_MEASUREMENT)} "
+        f'WHERE {_where(start, end, plants)} GROUP BY "plant", "meter"'
+    )
+    out = {}
+    for s in series_list:
+        index = {c: i for i, c in enumerate(s.columns)}
+        rows = s.values
+
+        out[(s.tags["plant"], s.tags["meter"])] = LoggerSeries(
+            np.array([r[0] for r in rows], dtype=np.int64),
+            {f: _column(index, rows, f) for f in fields},
+            {f: _flags(index, rows, f) for f in fields if f in index},
+            {
+                f: _column(index, rows, t)
+                for f in fields
+                if (t := total_name(f)) is not None and t in index
+            },
+        )
+    return out
+
+
+def _column(index: dict[str, int], rows: Sequence[Sequence[Any]], name: str) -> np.ndarray:
+    i = index.get(name)
+    return np.array([np.nan if i is None or r[i] is None else r[i] for r in rows], dtype=np.float64)
+
+
+def _flags(index: dict[str, int], rows: Sequence[Sequence[Any]], name: str) -> list[str]:
+    """The logger's flag per hour ("" where it sent no value, "N" where no flag)."""
+    vi, fi = index[name], index.get(name + FLAG_SUFFIX)
+    return [
+        "" if r[vi] is None else ("N" if fi is None or r[fi] is None else str(r[fi])) for r in rows
+    ]
+
+
+def rollup_lines(plant: str, meter: str, aggs: dict[str, HourAgg]) -> list[str]:
+    """One `voc_hourly` point per hour in which the stack transmitted anything.
+
+    Only aggregates that differ from their default are written (`rules.stored_fields`).
+    """
+    if not aggs:
+        return []
+    hours = next(iter(aggs.values())).hour_start_ms
+    lines = []
+    for i, hour in enumerate(hours.tolist()):
+        if not any(agg["transmitted_minutes"][i] for agg in aggs.values()):
+            continue
+        fields = {
+            f"{name}_{agg_field}": value
+            for name, agg in aggs.items()
+            for agg_field, value in stored_fields(agg, i).items()
+        }
+        lines.append(encode_point(HOURLY_ROLLUP, {"plant": plant, "meter": meter}, fields, hour))
+    return lines
+
+
+def rolled_hours(
+    store: InfluxStore, start: datetime, end: datetime, plants: Sequence[str] | None = None
+) -> dict[StackKey, tuple[IntArray, dict[str, np.ndarray]]]:
+    """stack -> (hour starts, column -> values) of `voc_hourly` in [start, end)."""
+    series_list = store.query(
+        f"SELECT * FROM {quote_ident(HOURLY_ROLLUP)} "
+        f'WHERE {_where(start, end, plants)} GROUP BY "plant", "meter"'
+    )
+    out = {}
+    for s in series_list:
+        table = np.array(s.values, dtype=object)
+        if table.size == 0:
+            continue
+        missing = table == None  # noqa: E711 (elementwise: InfluxDB nulls)
+        numbers = np.where(missing, np.nan, table).astype(np.float64)
+        columns = {c: numbers[:, i] for i, c in enumerate(s.columns) if c != "time"}
+        out[(s.tags["plant"], s.tags["meter"])] = (numbers[:, 0].astype(np.int64), columns)
+    return out
+
+
+def read_watermark(store: InfluxStore) -> datetime | None:
+    """Everything before the watermark has been rolled up (None: nothing yet)."""
+    series = store.query(f'SELECT "until_ms" FROM {quote_ident(STATE_MEASUREMENT)}')
+    for s in series:
+        for row in s.values:
+            if row[1] is not None:
+                return datetime.fromtimestamp(float(row[1]) / 1000, tz=UTC)
+    return None
+
+
+def write_watermark(store: InfluxStore, until: datetime) -> None:
+    store.write_lines(
+        [
+            encode_point(
+                STATE_MEASUREMENT, {"level": "hourly"}, {"until_ms": until.timestamp() * 1000}, 0
+            )
+        ]
+    )
+
+
+def earliest_reading(store: InfluxStore) -> datetime | None:
+    """Time of the oldest VOC reading (real-time or minute), for a first catch-up."""
+    found = []
+    for measurement in (MINUTE_MEASUREMENT, REALTIME_MEASUREMENT):
+        series = store.query(
+            f"SELECT first({quote_ident(FLOW_FIELD)}) FROM {quote_ident(measurement)}"
+        )
+        for s in series:
+            found += [row[0] for row in s.values]
+    return datetime.fromtimestamp(min(found) / 1000, tz=UTC) if found else None
+
+
+def group_by_stack(
+    rows: dict[str, dict[StackKey, RawSeries]],
+) -> dict[StackKey, dict[str, RawSeries]]:
+    """stack -> measurement -> readings."""
+    out: dict[StackKey, dict[str, RawSeries]] = defaultdict(dict)
+    for measurement, stacks in rows.items():
+        for key, series in stacks.items():
+            out[key][measurement] = series
+    return dict(out)
