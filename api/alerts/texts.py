@@ -22,6 +22,7 @@ from api.alerts.model import (
     INGEST_STALLED,
     METER_OFFLINE,
     SENSOR_STUCK,
+    VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
     Alert,
@@ -39,6 +40,7 @@ TITLES = {
         COAL_AFTER_CONVERSION: "改气后又用煤",
         GAS_SHARE_OFF_TRACK: "天然气占比进度滞后",
         INGEST_STALLED: "数据接入中断",
+        VOC_DARK_AFTER_EXCEEDANCE: "VOC 超标后无有效数据",
     },
     "en": {
         VOC_HOURLY_EXCEEDANCE: "VOC hourly mean above limit",
@@ -48,6 +50,7 @@ TITLES = {
         COAL_AFTER_CONVERSION: "Coal burnt after conversion",
         GAS_SHARE_OFF_TRACK: "Gas share off track",
         INGEST_STALLED: "Data ingest stalled",
+        VOC_DARK_AFTER_EXCEEDANCE: "VOC stack went dark after an exceedance",
     },
 }
 
@@ -249,6 +252,19 @@ def _stalled(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     )
 
 
+def _dark(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    p, hours = pollutant_name(a["pollutant"], lang), a["value"]
+    if hours is None:
+        if lang == "zh":
+            return f"{where}：{p} 超标之后仍无有效小时数据"
+        return f"{where}: {p} still has no valid hour after its exceedance"
+    if lang == "zh":
+        return f"{where}：{p} 超标小时之后连续 {_num(hours, 0)} 小时无有效数据，请核查"
+    return (
+        f"{where}: {p} has had no valid hour for {_num(hours, 0)} h right after an exceeding hour"
+    )
+
+
 SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     VOC_HOURLY_EXCEEDANCE: _exceedance,
     VOC_SPIKE: _spike,
@@ -257,6 +273,7 @@ SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     COAL_AFTER_CONVERSION: _coal,
     GAS_SHARE_OFF_TRACK: _share,
     INGEST_STALLED: _stalled,
+    VOC_DARK_AFTER_EXCEEDANCE: _dark,
 }
 
 

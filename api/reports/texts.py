@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from api.alerts.texts import TITLES, pollutant_name
+from api.voc.rules import POLLUTANTS
+
 LANGS = ("zh", "en")
 
 TEXTS: dict[str, tuple[str, str]] = {
@@ -125,21 +128,9 @@ STATUS_NAMES = {
     "idle": ("停产", "idle"),
     "unknown": ("数据不足", "unknown"),
 }
-ALERT_KIND_NAMES = {
-    "voc_hourly_exceedance": ("VOC 小时均值超标", "VOC hourly exceedance"),
-    "voc_spike": ("VOC 瞬时超标", "VOC spike"),
-    "meter_offline": ("仪表离线", "meter offline"),
-    "sensor_stuck": ("传感器数值不变", "sensor stuck"),
-    "coal_after_conversion": ("改造后又用煤", "coal after conversion"),
-    "gas_share_off_track": ("煤改气进度落后", "gas share off track"),
-}
-POLLUTANT_NAMES = {
-    "nmhc_mgm3": ("非甲烷总烃", "NMHC"),
-    "dmf_mgm3": ("DMF", "DMF"),
-    "benzene_mgm3": ("苯", "benzene"),
-    "toluene_mgm3": ("甲苯", "toluene"),
-    "xylene_mgm3": ("二甲苯", "xylene"),
-}
+# Alert kinds and pollutants are named once, by the alert renderer; the report reuses them.
+ALERT_KIND_NAMES = {kind: (TITLES["zh"][kind], TITLES["en"][kind]) for kind in TITLES["zh"]}
+POLLUTANT_NAMES = {p: (pollutant_name(p, "zh"), pollutant_name(p, "en")) for p in POLLUTANTS}
 
 
 def text(key: str, lang: str, **values: object) -> str:

@@ -10,12 +10,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from api.alerts.notify import DeliveryFailed
 from api.alerts.repo import EventRecord
+from api.alerts.texts import render as render_alert
 from api.robots.filters import EventFilter, QuietHours, decide
 from api.robots.formats import DINGTALK, dingtalk_url, payload, read_answer, wecom_url
 from api.robots.message import render
@@ -42,6 +44,7 @@ class RobotChannel:
         timeout_seconds: float,
         max_attempts: int,
         clock: Callable[[], float] = time.time,
+        sentence: Callable[[Mapping[str, Any]], str] | None = None,
     ) -> None:
         self.name = name
         self.kind, self.webhook, self.secret = kind, webhook, secret
@@ -49,6 +52,7 @@ class RobotChannel:
         self.public_url = public_url
         self.max_attempts: int | None = max_attempts
         self.clock = clock
+        self.sentence = sentence  # the alert in Chinese (api.alerts.texts), from its fields
         self.sent = 0
         self.skipped = 0
         self._http = httpx.Client(timeout=timeout_seconds)
@@ -72,7 +76,10 @@ class RobotChannel:
                 extra={"channel": self.name, "event_id": event.id, "why": skip},
             )
             return
-        title, text = render(message, self.names, self.county, self.tz, self.public_url)
+        sentence = self.sentence(message["alert"]) if self.sentence is not None else None
+        title, text = render(
+            message, self.names, self.county, self.tz, self.public_url, sentence=sentence
+        )
         try:
             resp = self._http.post(self.url(), json=payload(self.kind, title, text))
         except httpx.HTTPError as exc:
@@ -115,6 +122,7 @@ def robot_channels(settings: ApiSettings, registry: Registry) -> list[RobotChann
                 settings.public_url,
                 settings.webhook_timeout_seconds,
                 settings.webhook_max_attempts,
+                sentence=lambda alert: render_alert(alert, "zh", registry, tz).text,
             )
         )
     return out

@@ -1,6 +1,7 @@
 """The Chinese robot message of an alert event: firm name, value, limit, unit, local time, link (pure).
 
-Kept to one function so the project's one alert renderer can take its place when it exists.
+Titles, pollutant names and the sentence come from the project's one alert renderer
+(`api.alerts.texts`); this module only lays them out as a robot's markdown.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from api.alerts.model import (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
 )
-from api.reports.texts import ALERT_KIND_NAMES, POLLUTANT_NAMES
+from api.alerts.texts import TITLES, pollutant_name
 from api.robots.filters import severity_of
 
 SEVERITY_ZH = {"critical": "严重", "warning": "警告", "info": "提示"}
@@ -46,16 +47,26 @@ def _number(value: Any, unit: str) -> str:
 
 
 def render(
-    event: Mapping[str, Any], names: Mapping[str, str], county: str, tz: ZoneInfo, public_url: str
+    event: Mapping[str, Any],
+    names: Mapping[str, str],
+    county: str,
+    tz: ZoneInfo,
+    public_url: str,
+    sentence: str | None = None,
 ) -> tuple[str, str]:
-    """(title, markdown) of one outbox event message (`EventRecord.message()`)."""
+    """(title, markdown) of one outbox event message (`EventRecord.message()`).
+
+    `sentence` is the alert in Chinese from `api.alerts.texts.render`; without one the
+    alert's log line stands in.
+    """
     alert = event["alert"]
+    text = sentence if sentence is not None else alert.get("message", "")
     kind, plant = alert["kind"], alert["plant"]
-    kind_zh = ALERT_KIND_NAMES.get(kind, (kind, kind))[0]
+    kind_zh = TITLES["zh"].get(kind, kind)
     firm = county if plant == COUNTY else names.get(plant, plant)
     severity = SEVERITY_ZH[severity_of(kind)]
     pollutant = alert.get("pollutant") or ""
-    pollutant_zh = POLLUTANT_NAMES.get(pollutant, (pollutant, pollutant))[0]
+    pollutant_zh = pollutant_name(pollutant, "zh")
     if kind == GAS_SHARE_OFF_TRACK:
         value_unit = limit_unit = "%"
     elif kind == SENSOR_STUCK:
@@ -78,7 +89,7 @@ def render(
         f"- 数值：{_number(alert.get('value'), value_unit)}",
         f"- 限值：{_number(alert.get('limit'), limit_unit)}",
         f"- 时间：{at:%Y-%m-%d %H:%M}（{tz.key}）",
-        f"- 说明：{alert.get('message', '')}",
+        f"- 说明：{text}",
     ]
     if event.get("actor") and event["event"] in ("acknowledged", "resolved"):
         lines.append(

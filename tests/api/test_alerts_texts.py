@@ -144,6 +144,12 @@ CASES = [
         "松阳某合成革有限公司 stack stack-1: flue-gas flow stuck at 9000 m³/h for 46 min since 2 Mar 08:20 while the stack runs (alert after 30 min)",
     ),
     (
+        alert("voc_dark_after_exceedance", "sl-001", "stack-1", "dmf_mgm3", value=3.0, limit=1.0),
+        "VOC 超标后无有效数据",
+        "松阳某合成革有限公司 VOC 排口 stack-1：DMF 超标小时之后连续 3 小时无有效数据，请核查",
+        "松阳某合成革有限公司 stack stack-1: DMF has had no valid hour for 3 h right after an exceeding hour",
+    ),
+    (
         alert("gas_share_off_track", "_county", value=0.3125, limit=0.5, unit="fraction"),
         "天然气占比进度滞后",
         "全县不锈钢企业天然气占比年终预测 31.2%，低于目标 50.0%",

@@ -313,9 +313,9 @@ def test_monthly_report_pdf_and_xlsx_match_the_api(county: TestClient, tmp_path:
     assert emission[1][emission[0].index("DMF")] == pytest.approx(kg)
 
     by_kind = {r[0]: r for r in book["alerts"].iter_rows(min_row=3, values_only=True)}
-    assert by_kind["VOC hourly exceedance"][1:] == (2, 2, 60.0, 60.0, 1)
-    assert by_kind["meter offline"][1:] == (1, 0, None, None, 1)
-    assert by_kind["VOC spike"][1:] == (0, 0, None, None, 0)
+    assert by_kind["VOC hourly mean above limit"][1:] == (2, 2, 60.0, 60.0, 1)
+    assert by_kind["Meter offline"][1:] == (1, 0, None, None, 1)
+    assert by_kind["VOC reading above twice the limit"][1:] == (0, 0, None, None, 0)
     opened = [r[4] for r in book["open_alerts"].iter_rows(min_row=3, values_only=True)]
     assert opened and all(isinstance(v, datetime) for v in opened)
     assert datetime(2025, 3, 5, 11, 0) in opened  # local time, no offset

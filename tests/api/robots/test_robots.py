@@ -22,10 +22,12 @@ from api.alerts.lifecycle import Plan, Raise
 from api.alerts.model import AlertKey, Condition
 from api.alerts.notify import Dispatcher
 from api.alerts.repo import AlertRepo
+from api.alerts.texts import render as render_alert
 from api.db import connect
 from api.robots.channel import RobotChannel
 from api.robots.filters import EventFilter, QuietHours, decide
 from api.robots.formats import dingtalk_sign, read_answer
+from tests.builders import RegistryBuilder
 
 T = datetime(2026, 3, 2, 2, 7, tzinfo=UTC)  # 10:07 in Songyang
 TZ = ZoneInfo("Asia/Shanghai")
@@ -33,6 +35,12 @@ SECRET = "SECtest0123456789abcdef"
 TOKEN = "tok-123"
 WECOM_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 NAMES = {"sl-001": "松阳某合成革有限公司", "ss-004": "松阳某不锈钢制品有限公司"}
+REGISTRY = (
+    RegistryBuilder(county="松阳县")
+    .plant("sl-001", "synthetic_leather", [("stack-1", "voc")], name=NAMES["sl-001"])
+    .plant("ss-004", name=NAMES["ss-004"])
+    .registry()
+)
 CONDITIONS = [
     Condition(
         AlertKey("voc_hourly_exceedance", "sl-001", "stack-1", "dmf_mgm3"),
@@ -151,6 +159,7 @@ def channel(kind: str, url: str, secret: str, f: EventFilter = ALL) -> RobotChan
         5.0,
         4,
         clock=lambda: T.timestamp(),
+        sentence=lambda alert: render_alert(alert, "zh", REGISTRY, TZ).text,
     )
 
 
@@ -171,8 +180,12 @@ def test_dingtalk_signed_markdown_in_chinese(repo: AlertRepo, receiver: Receiver
         f"https://plantwatch.example.cn/dashboard/#/alerts/{alert_id}",
     ):
         assert expected in text, expected
+    # the sentence is the one renderer's Chinese, never the English log line
+    assert "说明：松阳某合成革有限公司 VOC 排口 stack-1：DMF" in text, text
+    assert "hourly mean" not in text
     offline = receiver.received[1]["body"]["markdown"]["text"]
     assert "松阳某不锈钢制品有限公司" in offline and "数值：75 分钟" in offline
+    assert "天然气表 gas-1" in offline and "silent" not in offline
 
 
 def test_a_wrong_secret_is_refused_and_not_retried(repo: AlertRepo, receiver: Receiver) -> None:
