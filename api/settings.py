@@ -82,6 +82,8 @@ class AlertRules(BaseModel):
     flowing_minutes: float = 3.0
     # Data flowing while even the newest reading anywhere is this old: a catch-up is running.
     catchup_lag_minutes: float = 10.0
+    # Clock checks of HJ 212 loggers (hourly, by the gateway) searched for drift past threshold.
+    clock_drift_lookback_hours: float = 2.0
 
 
 class RobotSettings(BaseModel):

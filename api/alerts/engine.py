@@ -20,6 +20,7 @@ from api.alerts.model import (
     COAL_AFTER_CONVERSION,
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
+    LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     SENSOR_STUCK,
     VOC_DARK_AFTER_EXCEEDANCE,
@@ -115,6 +116,14 @@ class Evaluator:
                 lambda: rules.dark_after_exceedance(recent(), open_keys, tz),
             ),
             (
+                LOGGER_CLOCK_DRIFT,
+                lambda: rules.clock_drift(
+                    observe.clock_checks(
+                        self.store, now, timedelta(hours=r.clock_drift_lookback_hours)
+                    )
+                ),
+            ),
+            (
                 SENSOR_STUCK,
                 lambda: rules.stuck_sensors(
                     observe.raw_series(
@@ -130,7 +139,13 @@ class Evaluator:
         ]
         if not self.voc_meters:
             checks = []
-            done |= {VOC_SPIKE, VOC_HOURLY_EXCEEDANCE, VOC_DARK_AFTER_EXCEEDANCE, SENSOR_STUCK}
+            done |= {
+                VOC_SPIKE,
+                VOC_HOURLY_EXCEEDANCE,
+                VOC_DARK_AFTER_EXCEEDANCE,
+                SENSOR_STUCK,
+                LOGGER_CLOCK_DRIFT,
+            }
         try:
             offline, self.state = self._offline(now)
             if not self.state.quiet_offline:

@@ -29,6 +29,8 @@ GAS_SHARE_OFF_TRACK = "gas_share_off_track"
 # Many meters silent together while no data reaches InfluxDB: one alert for the county
 # (ingest, broker or collector down) in place of one `meter_offline` per meter.
 INGEST_STALLED = "ingest_stalled"
+# The HJ 212 gateway found a stack's data logger clock off by more than its threshold.
+LOGGER_CLOCK_DRIFT = "logger_clock_drift"
 KINDS = (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -38,10 +40,12 @@ KINDS = (
     COAL_AFTER_CONVERSION,
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
+    LOGGER_CLOCK_DRIFT,
 )
 
 # The unit of an alert's `value` (and of its `limit`, save for `limit_unit` below).
 MGM3, MINUTES, KG, FRACTION, METERS = "mg/m³", "min", "kg", "fraction", "meters"
+SECONDS = "s"
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)

@@ -14,11 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from api.alerts.rules import MeterRef, Peak, StackSeries
+from api.alerts.model import LOGGER_CLOCK_DRIFT
+from api.alerts.rules import ClockCheck, MeterRef, Peak, StackSeries
 from api.presence import FUTURE_SLACK
 from api.voc.queries import MINUTE_MEASUREMENT, REALTIME_MEASUREMENT
 from api.voc.rules import FLOW_FIELD, Limit, StackCompliance, limits_for
 from api.voc.service import compliance
+from ingest.hj212 import EVENT_MEASUREMENT
 from ingest.metrics import STATS_MEASUREMENT
 from ingest.points import FLAG_SUFFIX
 from ingest.registry import Registry
@@ -120,3 +122,25 @@ def points_flowing(store: InfluxStore, now: datetime, window: timedelta) -> bool
         'GROUP BY "collector"'
     )
     return any(v is not None and v > 0 for s in series for _, v in s.values)
+
+
+def clock_checks(store: InfluxStore, now: datetime, lookback: timedelta) -> list[ClockCheck]:
+    """The latest drifted clock check per stack in [now - lookback, now] (HJ 212 gateway)."""
+    start, end = now - lookback, now + FUTURE_SLACK
+    series = store.query(
+        'SELECT "drift_seconds", "threshold_seconds" '
+        f"FROM {quote_ident(EVENT_MEASUREMENT)} "
+        f'WHERE "kind" = {quote_literal(LOGGER_CLOCK_DRIFT)} '
+        f"AND time >= {influx_time(start)} AND time <= {influx_time(end)} "
+        'GROUP BY "plant", "meter" ORDER BY time DESC LIMIT 1'
+    )
+    out = []
+    for s in series:
+        for row in s.values:
+            if row[1] is not None and row[2] is not None:
+                out.append(
+                    ClockCheck(
+                        s.tags["plant"], s.tags["meter"], int(row[0]), float(row[1]), float(row[2])
+                    )
+                )
+    return out

@@ -21,10 +21,12 @@ from api.alerts.model import (
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
     KG,
+    LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     METERS,
     MGM3,
     MINUTES,
+    SECONDS,
     SENSOR_STUCK,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
@@ -434,4 +436,36 @@ def ingest_stalled(state: IngestState) -> list[Condition]:
             since=state.data_through,
             details={"silent": state.silent, "meters": state.meters},
         )
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ClockCheck:
+    """The gateway's latest clock check of one stack's logger that found drift past threshold."""
+
+    plant: str
+    meter: str
+    at_ms: int
+    drift_seconds: float
+    threshold_seconds: float
+
+
+def clock_drift(checks: Iterable[ClockCheck]) -> list[Condition]:
+    """One alert per logger whose latest clock check in the lookback drifted past threshold.
+
+    The gateway writes a check only when it drifts too far (and then sets the clock), so a
+    logger with no such check in the lookback has a clock that is right again.
+    """
+    return [
+        Condition(
+            AlertKey(LOGGER_CLOCK_DRIFT, c.plant, c.meter),
+            round(c.drift_seconds, 3),
+            c.threshold_seconds,
+            f"data logger clock {c.drift_seconds:+.0f} s off (threshold {c.threshold_seconds:g} s)",
+            unit=SECONDS,
+            since=_dt(c.at_ms),
+            details={"checked_at": _iso_ms(c.at_ms)},
+        )
+        for c in checks
+        if abs(c.drift_seconds) > c.threshold_seconds
     ]

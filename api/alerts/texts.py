@@ -20,6 +20,7 @@ from api.alerts.model import (
     COUNTY,
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
+    LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     SENSOR_STUCK,
     VOC_DARK_AFTER_EXCEEDANCE,
@@ -41,6 +42,7 @@ TITLES = {
         GAS_SHARE_OFF_TRACK: "天然气占比进度滞后",
         INGEST_STALLED: "数据接入中断",
         VOC_DARK_AFTER_EXCEEDANCE: "VOC 超标后无有效数据",
+        LOGGER_CLOCK_DRIFT: "数采仪时钟偏差",
     },
     "en": {
         VOC_HOURLY_EXCEEDANCE: "VOC hourly mean above limit",
@@ -51,6 +53,7 @@ TITLES = {
         GAS_SHARE_OFF_TRACK: "Gas share off track",
         INGEST_STALLED: "Data ingest stalled",
         VOC_DARK_AFTER_EXCEEDANCE: "VOC stack went dark after an exceedance",
+        LOGGER_CLOCK_DRIFT: "Data logger clock drift",
     },
 }
 
@@ -265,6 +268,22 @@ def _dark(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     )
 
 
+def _clock(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    drift, limit = a["value"] or 0.0, _num(a["limit"], 0)
+    seconds = _num(abs(drift), 0)
+    if lang == "zh":
+        way = "快" if drift > 0 else "慢"
+        return (
+            f"{where} 的数采仪时钟{way} {seconds} 秒（允许 {limit} 秒，"
+            f"{_time(a['since'], lang, tz)} 校时检查），已下发校时命令"
+        )
+    way = "ahead" if drift > 0 else "behind"
+    return (
+        f"{where}: the data logger's clock is {seconds} s {way} (allowed {limit} s, checked "
+        f"{_time(a['since'], lang, tz)}); a time setting was sent"
+    )
+
+
 SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     VOC_HOURLY_EXCEEDANCE: _exceedance,
     VOC_SPIKE: _spike,
@@ -274,6 +293,7 @@ SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     GAS_SHARE_OFF_TRACK: _share,
     INGEST_STALLED: _stalled,
     VOC_DARK_AFTER_EXCEEDANCE: _dark,
+    LOGGER_CLOCK_DRIFT: _clock,
 }
 
 

@@ -10,8 +10,11 @@ from typing import Any
 from api.alerts.model import (
     COAL_AFTER_CONVERSION,
     GAS_SHARE_OFF_TRACK,
+    INGEST_STALLED,
+    LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     SENSOR_STUCK,
+    VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
 )
@@ -24,6 +27,9 @@ SEVERITY_BY_KIND = {
     GAS_SHARE_OFF_TRACK: "warning",
     METER_OFFLINE: "warning",
     SENSOR_STUCK: "info",
+    LOGGER_CLOCK_DRIFT: "info",
+    VOC_DARK_AFTER_EXCEEDANCE: "critical",
+    INGEST_STALLED: "critical",
 }
 
 

@@ -324,3 +324,23 @@ def test_flapping_condition_gives_one_alert() -> None:
             elif isinstance(t, Touch):
                 state[KEY] = alert(OPEN, cleared_since=t.cleared_since)
     assert (raises, resolves) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("drift_seconds", "threshold_seconds", "raised"),
+    [(125.0, 60.0, True), (-61.0, 60.0, True), (60.0, 60.0, False), (-5.0, 60.0, False)],
+)
+def test_clock_drift_past_the_threshold_only(
+    drift_seconds: float, threshold_seconds: float, raised: bool
+) -> None:
+    from api.alerts.rules import ClockCheck, clock_drift
+
+    check = ClockCheck("sl-001", "stack-1", 1_772_416_800_000, drift_seconds, threshold_seconds)
+    found = clock_drift([check])
+    assert [c.key.kind for c in found] == (["logger_clock_drift"] if raised else [])
+    if raised:
+        assert (found[0].value, found[0].limit, found[0].unit) == (
+            drift_seconds,
+            threshold_seconds,
+            "s",
+        )

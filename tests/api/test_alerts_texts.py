@@ -150,6 +150,20 @@ CASES = [
         "松阳某合成革有限公司 stack stack-1: DMF has had no valid hour for 3 h right after an exceeding hour",
     ),
     (
+        alert(
+            "logger_clock_drift",
+            "sl-001",
+            "stack-1",
+            value=125.0,
+            limit=60.0,
+            unit="s",
+            since=datetime(2026, 3, 2, 1, 30, tzinfo=UTC),
+        ),
+        "数采仪时钟偏差",
+        "松阳某合成革有限公司 VOC 排口 stack-1 的数采仪时钟快 125 秒（允许 60 秒，3月2日 09:30 校时检查），已下发校时命令",
+        "松阳某合成革有限公司 stack stack-1: the data logger's clock is 125 s ahead (allowed 60 s, checked 2 Mar 09:30); a time setting was sent",
+    ),
+    (
         alert("gas_share_off_track", "_county", value=0.3125, limit=0.5, unit="fraction"),
         "天然气占比进度滞后",
         "全县不锈钢企业天然气占比年终预测 31.2%，低于目标 50.0%",
