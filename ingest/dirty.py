@@ -31,8 +31,9 @@ from ingest.store import InfluxStore, encode_point, influx_time, quote_ident, qu
 
 DIRTY_MEASUREMENT = "rollup_dirty"
 HOUR_MS = 3_600_000
-# Measurements whose writes are marked (fuel rollups); VOC adds "voc" when it rolls up.
-ROLLED_UP: frozenset[str] = frozenset({"gas", "coal"})
+# Measurements whose writes are marked: fuel registers, and the VOC readings behind the
+# `voc_hourly` rollup (real-time, minute and hourly data of HJ 212 loggers).
+ROLLED_UP: frozenset[str] = frozenset({"gas", "coal", "voc", "voc_minute", "voc_hour"})
 
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 _UNESCAPED_SPACE = re.compile(r"(?<!\\) ")

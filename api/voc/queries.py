@@ -208,6 +208,28 @@ def write_watermark(store: InfluxStore, until: datetime) -> None:
     )
 
 
+def read_cursor(store: InfluxStore) -> datetime | None:
+    """Dirty marks (`ingest.dirty`) that arrived before the cursor are rolled up."""
+    series = store.query(
+        f'SELECT "arrived_ms" FROM {quote_ident(STATE_MEASUREMENT)} WHERE "level" = \'marks\''
+    )
+    for s in series:
+        for row in s.values:
+            if row[1] is not None:
+                return datetime.fromtimestamp(float(row[1]) / 1000, tz=UTC)
+    return None
+
+
+def write_cursor(store: InfluxStore, arrived: datetime) -> None:
+    store.write_lines(
+        [
+            encode_point(
+                STATE_MEASUREMENT, {"level": "marks"}, {"arrived_ms": arrived.timestamp() * 1000}, 0
+            )
+        ]
+    )
+
+
 def earliest_reading(store: InfluxStore) -> datetime | None:
     """Time of the oldest VOC reading (real-time or minute), for a first catch-up."""
     found = []

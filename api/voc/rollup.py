@@ -4,10 +4,11 @@ Each point holds the hour's aggregates of every limited value and the flow (vali
 and their sum, minutes per flag class, transmitted minutes, Σ concentration × flow), computed
 by `api.voc.rules` from raw readings, so re-rolling an hour overwrites it (idempotent).
 
-`roll_stack_hours(keys)` re-rolls exactly a given set of (plant, meter, hour): the entry
-point for dirty-hour marks written with the data. Until those exist, `VocRollup.run_pass`
-rolls from the watermark and re-rolls the last `reroll_hours` to pick up late readings;
-`reroll_since` catches up older backfills.
+Late data (SPEC section 5): every write of VOC readings carries `rollup_dirty` marks
+(`ingest.dirty`, stamped with the arrival time). Each pass reads the marks that arrived since
+its cursor (less `MARK_LAG` for writes in flight) and re-rolls exactly the complete hours
+they touched (`roll_stack_hours`), whatever their age; new hours are rolled from the
+watermark. `reroll_since` stays for an operator's full re-roll.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from api.voc import queries
 from api.voc.rules import HOUR_MS
 from api.voc.service import fresh_aggregates, stack_fields
+from ingest.dirty import dirty_runs
 from ingest.errors import StoreError
 from ingest.registry import Registry
 from ingest.schema import to_epoch_ms
@@ -29,7 +31,16 @@ from ingest.store import InfluxStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REROLL_HOURS = 6
+# Marks re-roll late hours; the watermark path re-rolls only the last hour, where a reading
+# written during the previous pass may not have been visible yet.
+DEFAULT_REROLL_HOURS = 1
+# Marks are read again for this long after their arrival: writes in flight, clock skew.
+MARK_LAG = timedelta(minutes=2)
+VOC_MEASUREMENTS = (
+    queries.REALTIME_MEASUREMENT,
+    queries.MINUTE_MEASUREMENT,
+    queries.HOUR_MEASUREMENT,
+)
 CHUNK_HOURS = 6
 # A catch-up runs in the API process: between chunks it lets request threads have the GIL.
 PAUSE_BETWEEN_CHUNKS_SECONDS = 0.2
@@ -65,8 +76,10 @@ class VocRollup:
         reroll_hours: int = DEFAULT_REROLL_HOURS,
         clock: Callable[[], datetime] = utcnow,
         pause_seconds: float = PAUSE_BETWEEN_CHUNKS_SECONDS,
+        arrival_clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store, self.registry, self.clock = store, registry, clock
+        self.arrival_clock = arrival_clock
         self.pause_seconds = pause_seconds
         self.reroll_hours = reroll_hours
         meters = [m for p in registry.plants for m in p.meters_of("voc")]
@@ -115,8 +128,12 @@ class VocRollup:
         return written
 
     def run_pass(self) -> datetime | None:
-        """Roll complete hours since the watermark, re-rolling the last `reroll_hours`."""
+        """Re-roll the hours late data marked, then roll complete hours since the watermark."""
+        arrived = self.arrival_clock()  # marks carry the writer's wall clock
         end = _floor_hour(self.clock())
+        cursor = queries.read_cursor(self.store)
+        if cursor is not None:
+            self.roll_marked(cursor - MARK_LAG, arrived, end)
         watermark = queries.read_watermark(self.store)
         if watermark is None:
             earliest = queries.earliest_reading(self.store)
@@ -128,7 +145,20 @@ class VocRollup:
         if start < end:
             self.roll(start, end)
         queries.write_watermark(self.store, end)
+        queries.write_cursor(self.store, arrived)
         return end
+
+    def roll_marked(self, since: datetime, until: datetime, end: datetime) -> int:
+        """Re-roll the complete hours (before `end`) that marks arrived in (since, until] touched."""
+        keys = []
+        for run in dirty_runs(self.store, since, until, VOC_MEASUREMENTS):
+            if (run.plant, run.meter) not in self.stacks:
+                continue
+            hour = run.first_hour
+            while hour < min(run.end_hour, end):
+                keys.append((run.plant, run.meter, hour))
+                hour += timedelta(hours=1)
+        return self.roll_stack_hours(keys) if keys else 0
 
     def reroll_since(self, since: datetime) -> int:
         """Re-roll everything from `since` to the last complete hour (after a backfill)."""

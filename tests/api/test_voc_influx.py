@@ -347,3 +347,34 @@ def test_a_minute_data_logger_is_seen_by_the_offline_rule(voc_store: InfluxStore
     seen = last_seen(voc_store, {"voc"}, now, timedelta(hours=2))
     # sl-003 sends no real-time data, only minute (CN 2051) and hourly data
     assert seen[("sl-003", "stack-1")] == H0 + timedelta(minutes=49)
+
+
+def test_late_readings_re_roll_their_hours_through_dirty_marks(
+    voc_store: InfluxStore, tmp_path: Path
+) -> None:
+    """A logger backfilling an hour 3 days old after the rollup ran: the next pass re-rolls it."""
+    from ingest.dirty import write_readings
+
+    registry = load_registry(_registry(tmp_path))
+    now = H0 + timedelta(days=4)
+    job = VocRollup(voc_store, registry, clock=lambda: now)
+    assert job.run_pass() == now
+    before = _answer(voc_store, tmp_path)
+    plant = registry.plant("sl-002")
+    assert plant is not None
+    meter = plant.meter("stack-1")
+    assert meter is not None
+    # the second hour of sl-002 was empty: it arrives now, 60 valid minutes of DMF at 80
+    late_hour = H0 + timedelta(hours=1)
+    late = [
+        reading(late_hour + timedelta(minutes=m), {"dmf_mgm3": 80.0, "flow_m3h": 5_000.0})
+        for m in range(60)
+    ]
+    write_readings(voc_store, reading_lines(plant, meter, late))
+    job.run_pass()
+    after = _answer(voc_store, tmp_path)
+    # the watermark path re-rolls only the hour before `now`: this change came from the marks
+    old = next(a for a in before if a[0] == "sl-002" and a[2] == "dmf_mgm3")
+    new = next(a for a in after if a[0] == "sl-002" and a[2] == "dmf_mgm3")
+    assert old[3][1] != "valid"
+    assert (new[3][1], new[4][1]) == ("valid", 80.0)
