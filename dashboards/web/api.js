@@ -22,7 +22,11 @@ export function setKey(key) {
   sessionStorage.setItem(KEY_STORAGE, key.trim());
 }
 
-async function request(method, path, body) {
+// A key has a few slots for expensive reads (429 with Retry-After past them): wait and ask again.
+const BUSY_RETRIES = 5;
+const BUSY_WAIT_MAX_S = 10;
+
+async function request(method, path, body, attempt = 0) {
   const headers = { Authorization: `Bearer ${getKey()}`, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const resp = await fetch(API_BASE + path, {
@@ -30,6 +34,11 @@ async function request(method, path, body) {
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  if (resp.status === 429 && method === "GET" && attempt < BUSY_RETRIES) {
+    const wait = Math.min(Number(resp.headers.get("Retry-After")) || 1, BUSY_WAIT_MAX_S);
+    await new Promise((done) => setTimeout(done, wait * 1000));
+    return request(method, path, body, attempt + 1);
+  }
   if (!resp.ok) {
     let detail = resp.statusText;
     try {
