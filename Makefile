@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run    start Mosquitto, InfluxDB, collector, API and a simulated county (Ctrl-C stops)"
-	@echo "            TLS=1: also MQTT over TLS for plants on 8883, certificates from a local CA"
+	@echo "            TLS=1: also MQTT over TLS for plants on 8883 and the API over HTTPS, local CA"
 	@echo "make test   run the test suite against real Mosquitto and InfluxDB"
 	@echo "make test-fast  pure tests only (no servers, no browser; well under a minute)"
 	@echo "make test-pg  the API and alert tests again, on a private PostgreSQL"

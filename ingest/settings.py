@@ -6,16 +6,24 @@ same `PLANTWATCH_*` variables (or a `.env` file) configure the whole system.
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from ingest.partition import Partition
 from ingest.registers import MAX_RATE_PER_HOUR
 
 RUN_ENV_FILE = "var/.env"
+# Names the settings file to read instead of `var/.env` and `.env`; set but empty: none (tests).
+ENV_FILE_VAR = "PLANTWATCH_ENV_FILE"
 
 
 def demo_registry_path() -> Path:
@@ -35,6 +43,22 @@ class CommonSettings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """`PLANTWATCH_ENV_FILE` replaces the default files (an explicit `_env_file` wins)."""
+        chosen = os.environ.get(ENV_FILE_VAR)
+        default = settings_cls.model_config.get("env_file")
+        if chosen is not None and getattr(dotenv_settings, "env_file", None) == default:
+            dotenv_settings = DotEnvSettingsSource(settings_cls, env_file=chosen or None)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     registry: Path = Field(default_factory=demo_registry_path)
     topic_root: str = "plantwatch"

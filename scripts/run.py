@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,7 +29,7 @@ from scripts.devstack import (
     mosquitto_server,
     port_open,
 )
-from scripts.tls import make_ca, make_server_cert
+from scripts.tls import KeyPair, make_ca, make_server_cert
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
@@ -36,24 +38,53 @@ COLLECTOR_ID = "collector-1"
 GATEWAY_ID = DEFAULT_GATEWAY_IDS[0]  # its broker account is provisioned with the others
 
 
-def tls_listener() -> TlsListener | None:
-    """`make run TLS=1`: a TLS listener for plants, certificates from a local CA in var/tls."""
+@dataclass(frozen=True, slots=True)
+class RunTls:
+    """`make run TLS=1`: Mosquitto's TLS listener and the API's certificate, one local CA."""
+
+    listener: TlsListener
+    api: KeyPair
+    ca: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ApiAccess:
+    """How the API is served and reached: its base URL, its extra settings, the CA to trust."""
+
+    base: str
+    env: dict[str, str]
+    ca: Path | None
+
+
+def api_access(api_port: int, tls: RunTls | None) -> ApiAccess:
+    """HTTPS with the local CA's certificate under TLS=1, else plain HTTP on 127.0.0.1."""
+    if tls is None:
+        return ApiAccess(f"http://127.0.0.1:{api_port}", {}, None)
+    env = {
+        "PLANTWATCH_API_TLS_CERTFILE": str(tls.api.cert),
+        "PLANTWATCH_API_TLS_KEYFILE": str(tls.api.key),
+    }
+    return ApiAccess(f"https://127.0.0.1:{api_port}", env, tls.ca)
+
+
+def run_tls() -> RunTls | None:
+    """`make run TLS=1`: certificates from a local CA in var/tls for the broker and the API."""
     if os.environ.get("PLANTWATCH_RUN_TLS", "") in ("", "0"):
         return None
     folder = VAR / "tls"
     ca = make_ca(folder)
     hosts = ["localhost", "127.0.0.1", socket.gethostname()]
     hosts += [h for h in os.environ.get("PLANTWATCH_RUN_TLS_HOSTS", "").split(",") if h.strip()]
-    server = make_server_cert(
-        folder, ca, list(dict.fromkeys(h.strip() for h in hosts)), "mosquitto"
-    )
-    return TlsListener(
+    names = list(dict.fromkeys(h.strip() for h in hosts))
+    server = make_server_cert(folder, ca, names, "mosquitto")
+    listener = TlsListener(
         int(os.environ.get("PLANTWATCH_RUN_MQTT_TLS_PORT", "8883")),
         server.cert,
         server.key,
         ca.cert,
         os.environ.get("PLANTWATCH_RUN_MQTT_TLS_BIND", "0.0.0.0"),
     )
+    return RunTls(listener, make_server_cert(folder, ca, names, "api"), ca.cert)
 
 
 def main() -> int:
@@ -84,10 +115,12 @@ def main() -> int:
     credentials = CredentialStore(credentials_file)
     try:
         registry = load_registry(settings.registry)
-        tls = tls_listener()
+        certs = run_tls()
     except (PlantwatchError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    tls = None if certs is None else certs.listener
+    api = api_access(api_port, certs)
     if tls is not None and port_open(tls.port):
         print(f"error: port {tls.port} for MQTT over TLS is taken; set "
               "PLANTWATCH_RUN_MQTT_TLS_PORT", file=sys.stderr)  # fmt: skip
@@ -133,6 +166,7 @@ def main() -> int:
             ),
         },
         "api": {
+            **api.env,
             "PLANTWATCH_MQTT_USERNAME": API_ACCOUNT,
             "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(API_ACCOUNT),
         },
@@ -200,19 +234,21 @@ def main() -> int:
                 )
             )
             print(f"started {name} (log: var/logs/{name}.log)", flush=True)
-        base = f"http://127.0.0.1:{api_port}"
-        _wait_ready(f"{base}/readyz", processes)
+        base = api.base
+        _wait_ready(f"{base}/readyz", processes, api.ca)
         print(
             "\nplantwatch is up:\n"
             f"  dashboard       {base}/dashboard/  (enter the admin key below)\n"
             f"  API docs        {base}/docs\n"
             f"  gas share KPI   {base}/api/v1/kpi/gas-share\n"
             f"  admin key       {admin_key}\n"
-            f"  try:            curl -H 'Authorization: Bearer {admin_key}' {base}/api/v1/kpi/gas-share\n"
+            f"  try:            curl{f' --cacert {api.ca}' if api.ca else ''} "
+            f"-H 'Authorization: Bearer {admin_key}' {base}/api/v1/kpi/gas-share\n"
             f"  MQTT broker     127.0.0.1:{mqtt_port} (accounts: dynamic security)   "
             f"InfluxDB http://127.0.0.1:{influx_port}\n"
             + (
                 f"  MQTT over TLS   {tls.bind}:{tls.port}  (plants trust {tls.ca})\n"
+                f"  API over HTTPS  {base}  (certificate from the CA {tls.ca})\n"
                 if tls is not None
                 else ""
             )
@@ -267,13 +303,14 @@ def write_env_file(path: Path, values: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
+def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]], ca: Path | None = None) -> None:
+    verify = ssl.create_default_context(cafile=ca) if ca else True
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if any(p.poll() is not None and p.returncode != 0 for p in processes):
             raise StackError("a process exited at start; see var/logs/")
         try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

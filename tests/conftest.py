@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ingest.settings import ENV_FILE_VAR
 from ingest.store import InfluxStore
 from scripts.devstack import Server, influxd_server, mosquitto_server
 from scripts.pgstack import PgCluster, running_cluster
@@ -87,7 +88,7 @@ class Process:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, *self.args],
-            env=self.env,
+            env={ENV_FILE_VAR: "", **self.env},
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -113,14 +114,29 @@ class Process:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def child_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment of a process a test starts: no PLANTWATCH_* of ours, no settings file."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PLANTWATCH_")}
+    full_env[ENV_FILE_VAR] = ""  # never `make run`'s var/.env nor a developer's .env
+    full_env.update(env)
+    return full_env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_settings_file() -> Iterator[None]:
+    """Settings built inside the test process ignore var/.env and .env too."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_FILE_VAR, "")
+        yield
+
+
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
     """Start `python -m <module>` processes with PLANTWATCH_* env; all stopped at teardown."""
     started: list[Process] = []
 
     def _spawn(module_args: list[str], env: dict[str, str], name: str) -> Process:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("PLANTWATCH_")}
-        full_env.update(env)
+        full_env = child_env(env)
         full_env.setdefault("PLANTWATCH_LOG_LEVEL", "INFO")
         # Keep every process's local state (spool, alert database) inside the test's folder.
         full_env.setdefault("PLANTWATCH_SPOOL_DIR", str(tmp_path / "spool"))

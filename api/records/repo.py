@@ -9,8 +9,16 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from api.alerts.model import from_ms, to_ms
+from api.audit import record_audit
 from api.fuel.rules import ConversionFact
-from api.records.model import NewRecord, Record, RecordError, RecordNotFound, with_supersession
+from api.records.model import (
+    COAL_DELIVERY,
+    NewRecord,
+    Record,
+    RecordError,
+    RecordNotFound,
+    with_supersession,
+)
 from api.records.rules import conversion_facts
 from api.records.tables import conversion_records as t
 
@@ -72,6 +80,15 @@ class RecordRepo:
                 raise RecordError(f"record {new.supersedes} is already superseded") from exc
             new_id = result.inserted_primary_key[0]  # type: ignore[index]
             row = conn.execute(select(t).where(t.c.id == new_id)).one()
+            record_audit(
+                conn,
+                recorded_by,
+                "manual_entry.created" if new.kind == COAL_DELIVERY else "conversion.recorded",
+                f"plant:{new.plant}" + (f"/{new.meter}" if new.meter else ""),
+                {"record": new_id, "kind": new.kind, "reason": new.reason.strip(),
+                 "supersedes": new.supersedes},
+                at=now,
+            )  # fmt: skip
         return _record(row)
 
     def list(self, plant: str | None = None) -> list[Record]:

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import Engine
 
+from api.audit import record_audit
 from api.deps import KnownPlantDep, OfficerDep, PlantReaderDep, SettingsDep
 from api.errors import Conflict, InvalidInput, NotFound
 from api.schemas import Hj212Command, Hj212CommandLog, Hj212Queued, error_responses
@@ -145,10 +146,25 @@ async def _queue(
 ) -> Hj212Queued:
     assert stack.hj212_mn is not None
     reason = "requested by an officer" + (f": {comment}" if comment else "")
-    command_id = await run_in_threadpool(
-        lambda: audit.request(
-            _engine(request), plant=plant.id, meter=stack.id, mn=stack.hj212_mn or "", cn=cn,
-            params=params, reason=reason, requested_by=by, now_ms=int(time.time() * 1000),
-        )
-    )  # fmt: skip
+
+    def queue() -> int:
+        with _engine(request).begin() as conn:
+            command_id = audit.request(
+                conn,
+                plant=plant.id,
+                meter=stack.id,
+                mn=stack.hj212_mn or "",
+                cn=cn,
+                params=params,
+                reason=reason,
+                requested_by=by,
+                now_ms=int(time.time() * 1000),
+            )
+            record_audit(
+                conn, by, "hj212.command", f"plant:{plant.id}/{stack.id}",
+                {"command": command_id, "cn": cn, "params": params, "comment": comment or None},
+            )  # fmt: skip
+            return command_id
+
+    command_id = await run_in_threadpool(queue)
     return Hj212Queued(id=command_id, cn=cn, params=params, status="requested")

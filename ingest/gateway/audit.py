@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Engine,
     Index,
     Integer,
@@ -71,7 +73,7 @@ exchanges = Table(
 
 
 def request(
-    engine: Engine,
+    db: Engine | Connection,
     *,
     plant: str,
     meter: str,
@@ -82,8 +84,11 @@ def request(
     requested_by: str,
     now_ms: int,
 ) -> int:
-    """Queue a command; the gateway sends it when the logger is connected."""
-    with engine.begin() as conn:
+    """Queue a command; the gateway sends it when the logger is connected.
+
+    `db` is an Engine, or the Connection of the caller's transaction (the API audits there).
+    """
+    with nullcontext(db) if isinstance(db, Connection) else db.begin() as conn:
         result = conn.execute(
             insert(commands).values(
                 plant=plant, meter=meter, mn=mn, cn=cn, params=json.dumps(dict(params)),

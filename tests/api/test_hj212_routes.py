@@ -42,6 +42,16 @@ def test_backfill_and_time_sync_requests_are_queued_and_listed(
     # the gateway's desk reads exactly these rows
     rows = audit.requested(client.app.state.db)  # type: ignore[attr-defined]
     assert [(r["mn"], r["cn"]) for r in rows] == [(MN, "2051"), (MN, "1012")]
+    # and the audit log says who asked for what on which stack, with the comment
+    audited = client.get("/api/v1/audit", params={"action": "hj212.command"}, headers=ADMIN)
+    assert [
+        (e["actor"], e["target"], e["detail"]["cn"], e["detail"]["comment"])
+        for e in audited.json()["entries"]
+    ] == [
+        ("admin", "plant:sl-001/stack-1", "1012", None),
+        ("admin", "plant:sl-001/stack-1", "2051", "outage"),
+    ]
+    assert audited.json()["entries"][1]["detail"]["params"] == resp.json()["params"]
 
 
 def test_bad_requests_are_4xx(make_client: Callable[..., TestClient]) -> None:

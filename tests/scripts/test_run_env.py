@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from api.settings import ApiSettings
-from ingest.settings import CollectorSettings
+from ingest.settings import ENV_FILE_VAR, CollectorSettings
 from scripts.run import write_env_file
 
 VALUES = {
@@ -23,6 +23,7 @@ def test_cli_settings_find_make_runs_services(
 ) -> None:
     for name in (*VALUES, "PLANTWATCH_INFLUX_DB"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(ENV_FILE_VAR)  # the default files, as outside the tests
     monkeypatch.chdir(tmp_path)  # a command run in the project directory
     write_env_file(tmp_path / "var" / ".env", VALUES)
     assert stat.S_IMODE((tmp_path / "var" / ".env").stat().st_mode) == 0o600

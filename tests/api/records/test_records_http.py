@@ -119,6 +119,21 @@ def test_converted_firm_without_coal_meter_counts_as_gas_after_its_record(
     assert client.get("/api/v1/records", params={"current": True}, headers=viewer).json()[
         "records"
     ] == [listed[1]]
+    # Each kept record is audited once (refused ones not): who, what, which plant, why.
+    audited = client.get(
+        "/api/v1/audit", params={"action": "conversion.recorded"}, headers=ADMIN
+    ).json()["entries"]
+    assert [(e["actor"], e["target"], e["detail"]["record"]) for e in audited] == [
+        (first["recorded_by"], "plant:ss-gas", first["id"] + 1),
+        (first["recorded_by"], "plant:ss-gas", first["id"]),
+    ]
+    assert audited[1]["detail"] == {
+        "record": first["id"],
+        "kind": "boiler_removed",
+        "reason": "燃煤锅炉已拆除，现场核实",
+        "supersedes": None,
+    }
+    assert audited[0]["detail"]["supersedes"] == first["id"]
 
 
 def test_manual_coal_deliveries_are_published_as_manual_readings(
@@ -181,6 +196,13 @@ def test_manual_coal_deliveries_are_published_as_manual_readings(
         readings = published()
         assert [r["values"]["mass_kg"] for r in readings] == [3000.0, 9000.0]
         assert {r["flags"]["mass_kg"] for r in readings} == {"S"}
+        audited = client.get(
+            "/api/v1/audit", params={"action": "manual_entry.created"}, headers=ADMIN
+        ).json()["entries"]
+        assert [(e["target"], e["detail"]["kind"], e["detail"]["reason"]) for e in audited] == [
+            ("plant:ss-man/coal-m", "coal_delivery", "送货单")
+        ] * 3
+        assert audited[0]["actor"] == first["recorded_by"]
 
     finally:
         listener.stop()
