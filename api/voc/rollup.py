@@ -80,6 +80,7 @@ class VocRollup:
     ) -> None:
         self.store, self.registry, self.clock = store, registry, clock
         self.arrival_clock = arrival_clock
+        self._stop: threading.Event | None = None  # set by run_forever: a long roll stops early
         self.pause_seconds = pause_seconds
         self.reroll_hours = reroll_hours
         meters = [m for p in registry.plants for m in p.meters_of("voc")]
@@ -98,6 +99,8 @@ class VocRollup:
         last = to_epoch_ms(_floor_hour(end))
         written = 0
         for chunk in range(first, last, CHUNK_HOURS * HOUR_MS):
+            if self._stop is not None and self._stop.is_set():
+                break  # the process is stopping; the watermark was not moved past this
             if chunk > first:
                 time.sleep(self.pause_seconds)
             n_hours = min(CHUNK_HOURS, (last - chunk) // HOUR_MS)
@@ -144,6 +147,8 @@ class VocRollup:
             start = min(watermark, end - timedelta(hours=self.reroll_hours))
         if start < end:
             self.roll(start, end)
+        if self._stop is not None and self._stop.is_set():
+            return None  # stopped mid-roll: neither the watermark nor the cursor moves
         queries.write_watermark(self.store, end)
         queries.write_cursor(self.store, arrived)
         return end
@@ -161,10 +166,14 @@ class VocRollup:
         return self.roll_stack_hours(keys) if keys else 0
 
     def reroll_since(self, since: datetime) -> int:
-        """Re-roll everything from `since` to the last complete hour (after a backfill)."""
-        return self.roll(since, _floor_hour(self.clock()))
+        """Re-roll everything from `since` (or the oldest VOC reading) to the last complete hour."""
+        earliest = queries.earliest_reading(self.store)
+        if earliest is None:
+            return 0  # no VOC reading at all: nothing to roll, however far back `since` is
+        return self.roll(max(since, _floor_hour(earliest)), _floor_hour(self.clock()))
 
     def run_forever(self, stop: threading.Event, interval_seconds: float) -> None:
+        self._stop = stop
         while not stop.is_set():
             try:
                 self.run_pass()

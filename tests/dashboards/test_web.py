@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -82,9 +83,18 @@ class Api:
         self.headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
     def get(self, path: str, **params: Any) -> Any:
-        resp = httpx.get(
-            f"{self.base}{path}", params=params, headers=self.headers, timeout=API_TIMEOUT_SECONDS
-        )
+        # The page reads with the same key: past the key's slots for expensive reads the API
+        # answers 429 with Retry-After, and a client waits and asks again (as the page does).
+        for _ in range(30):
+            resp = httpx.get(
+                f"{self.base}{path}",
+                params=params,
+                headers=self.headers,
+                timeout=API_TIMEOUT_SECONDS,
+            )
+            if resp.status_code != 429:
+                break
+            time.sleep(float(resp.headers.get("Retry-After", "1")))
         assert resp.status_code == 200, resp.text + self.process.log()
         return resp.json()
 
