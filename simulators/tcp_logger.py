@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from ingest import hj212
+from ingest.errors import Hj212Error
 from ingest.gateway import protocol
 from ingest.gateway.framing import Frame, Framer
 from ingest.registry import Registry
@@ -111,6 +113,10 @@ class SimLogger:
         now = time.monotonic()
         self.unanswered[qn] = [packet, now, now]
         self._send(packet)
+
+    def send_raw(self, raw: bytes) -> None:
+        """Send bytes as they are, expecting no answer (a broken packet)."""
+        self._send(raw)
 
     def remember(self, raw: bytes) -> None:
         """Keep a packet in the buffer without sending it (recorded during an outage)."""
@@ -220,6 +226,9 @@ class SimLogger:
         return [control(protocol.CN_ANSWER_REQUEST, "QnRtn=2")]  # refused: not supported
 
 
+_MN = re.compile(rb"MN=([^;&]+)")
+
+
 class Sink(Protocol):
     """Where the simulator's other messages (JSON readings) go: the MQTT publisher."""
 
@@ -274,11 +283,21 @@ class TcpLoggers:
 
     def publish(self, plant: str, topic: str, payload: bytes) -> None:
         if topic.endswith("/hj212"):
-            mn = hj212.decode_packet(payload).mn
-            logger = self.loggers.get(mn)
-            if logger is not None:
-                self.call(lambda: logger.submit(payload))
-                return
+            try:
+                mn = hj212.decode_packet(payload).mn
+            except Hj212Error:
+                # A malformed packet (an injected fault) goes over the wire as a broken logger
+                # would send it: the gateway refuses it, nothing answers, nothing is resent.
+                found = _MN.search(payload)
+                broken = self.loggers.get(found.group(1).decode()) if found else None
+                if broken is not None:
+                    self.call(lambda: broken.send_raw(payload))
+                    return
+            else:
+                logger = self.loggers.get(mn)
+                if logger is not None:
+                    self.call(lambda: logger.submit(payload))
+                    return
         if self.mqtt_sink is not None:
             self.mqtt_sink.publish(plant, topic, payload)
 

@@ -75,3 +75,21 @@ def test_loggers_resend_through_a_gateway_sigkill_and_store_each_packet_once(
         assert loggers.latencies.resent >= 40
     finally:
         loggers.stop()
+
+
+def test_a_malformed_packet_is_sent_as_it_is_and_never_stops_the_loggers() -> None:
+    """The simulator's `malformed` fault over TCP: a broken frame, no exception, no resend."""
+    from scripts.devstack import free_port
+
+    good = packet(now_utc(), qn="1")
+    text = good.decode()
+    broken = (text[:2] + "0843" + text[6:]).encode()  # the length field lies
+    with pytest.raises(hj212.Hj212Error):
+        hj212.decode_packet(broken)
+    loggers = TcpLoggers("127.0.0.1", free_port(), {MN: PW}, resend_seconds=1.0).start()
+    try:
+        loggers.publish("sl-001", "x/hj212", broken)  # raised before: the simulator died
+        loggers.publish("sl-001", "x/hj212", good)
+        assert wait_until(lambda: loggers.unanswered() == 1, 10)
+    finally:
+        loggers.stop()
