@@ -60,7 +60,7 @@ def test_dirty_lines_one_mark_per_run_per_series_only_for_tracked_measurements()
         f"gas,meter=gas-1,plant=ss-001 volume_m3=2.0 {T0_MS + HOUR_MS + 60_000}",
         f"gas,meter=gas-1,plant=ss-001 volume_m3=3.0 {T0_MS + 5 * HOUR_MS}",
         f"coal,meter=coal-1,plant=ss-001 mass_kg=1.0 {T0_MS}",
-        f"voc,meter=stack-1,plant=sl-001 dmf_mgm3=1.0 {T0_MS}",  # not rolled up (yet)
+        f"electricity,meter=elec-1,plant=ot-001 energy_kwh=1.0 {T0_MS}",  # not rolled up
         f'register_event,meter=gas-1,plant=ss-001 event="reset" {T0_MS}',
     ]
     now_ms = int(time.time() * 1000)
@@ -75,8 +75,13 @@ def test_dirty_lines_one_mark_per_run_per_series_only_for_tracked_measurements()
     assert f"end_hour_ms={T0_MS + 2 * HOUR_MS}i" in gas_first
     assert f"first_hour_ms={T0_MS + 5 * HOUR_MS}i" in gas_second
     assert dirty_lines(lines[4:], now_ms) == []
-    # VOC plugs in by naming its measurement
-    assert len(dirty_lines(lines, now_ms, frozenset({"voc"}))) == 1
+    # VOC readings (real-time, minute, hourly) are marked for the voc_hourly rollup
+    voc = [
+        f"{m},meter=stack-1,plant=sl-001 dmf_mgm3=1.0 {T0_MS}"
+        for m in ("voc", "voc_minute", "voc_hour")
+    ]
+    assert len(dirty_lines(voc, now_ms)) == 3
+    assert len(dirty_lines(lines + voc, now_ms, frozenset({"voc"}))) == 1
 
 
 def test_stamps_never_repeat_within_a_process() -> None:

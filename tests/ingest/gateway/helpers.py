@@ -144,6 +144,11 @@ def wait_listening(process: Process, port: int, timeout: float = 30.0) -> None:
     assert wait_until(up, timeout), process.log()
 
 
+def wait_subscribed(collector: Process, timeout: float = 60.0) -> None:
+    """Until the collector has subscribed: QoS 1 messages published before reach no session."""
+    assert wait_until(lambda: "mqtt connected" in collector.log(), timeout), collector.log()
+
+
 def count(store: InfluxStore, measurement: str = "voc", where: str = "") -> int:
     series = store.query(f"SELECT count(nmhc_mgm3) FROM {measurement} {where}")
     return int(series[0].values[0][1]) if series and series[0].values else 0

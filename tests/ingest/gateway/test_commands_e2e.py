@@ -23,6 +23,7 @@ from tests.ingest.gateway.helpers import (
     packet,
     registry,
     wait_listening,
+    wait_subscribed,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -37,10 +38,11 @@ def test_a_three_hour_gap_is_backfilled_and_a_drifting_clock_is_set(
         PLANTWATCH_DATABASE_URL=db_url, PLANTWATCH_HJ212_CLOCK_DRIFT_THRESHOLD_SECONDS="60",
         PLANTWATCH_HJ212_COMMAND_TIMEOUT_SECONDS="20",
     )  # fmt: skip
-    spawn(["ingest"], env, "collector")
+    collector = spawn(["ingest"], env, "collector")
     gateway = spawn(["ingest", "hj212-gateway"], env, "gateway")
     port = int(env["PLANTWATCH_HJ212_PORT"])
     wait_listening(gateway, port)
+    wait_subscribed(collector)
     loggers = TcpLoggers(
         "127.0.0.1", port, {MN: PW, OTHER_MN: "123456"}, resend_seconds=2.0,
         clock_offsets={OTHER_MN: 300.0},

@@ -24,6 +24,7 @@ from tests.ingest.gateway.helpers import (
     packet,
     registry,
     wait_listening,
+    wait_subscribed,
 )
 from tests.ingest.gateway.packets import HOUR_2061
 
@@ -35,6 +36,7 @@ def start(spawn: Callable[..., Process], env: dict[str, str]) -> tuple[Process, 
     gateway = spawn(["ingest", "hj212-gateway"], env, "gateway")
     port = int(env["PLANTWATCH_HJ212_PORT"])
     wait_listening(gateway, port)
+    wait_subscribed(collector)
     return collector, gateway, port
 
 

@@ -22,6 +22,7 @@ from tests.ingest.gateway.helpers import (
     packet,
     registry,
     wait_listening,
+    wait_subscribed,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -41,10 +42,11 @@ def test_loggers_resend_through_a_gateway_sigkill_and_store_each_packet_once(
     tmp_path: Path, mosquitto: Server, influx_url: str, store: InfluxStore, spawn
 ) -> None:
     env = gateway_env(registry(tmp_path / "r.toml"), mosquitto.port, influx_url, store.database)
-    spawn(["ingest"], env, "collector")
+    collector = spawn(["ingest"], env, "collector")
     gateway = spawn(["ingest", "hj212-gateway"], env, "gateway")
     port = int(env["PLANTWATCH_HJ212_PORT"])
     wait_listening(gateway, port)
+    wait_subscribed(collector)
     loggers = TcpLoggers(
         "127.0.0.1", port, {MN: PW, OTHER_MN: "123456"}, resend_seconds=1.0
     ).start()
