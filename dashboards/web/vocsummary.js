@@ -5,16 +5,23 @@
 
 import { ApiError, get } from "./api.js";
 import { esc, placeholder } from "./dom.js";
-import { fmtNumber, fmtPct, label, t } from "./i18n.js";
+import { fmtNumber, fmtPct, label, t, timeZone } from "./i18n.js";
 
-const LOCAL_OFFSET_MS = 8 * 3600 * 1000; // Asia/Shanghai, no daylight saving
 // Below the API's per-key limit on expensive reads, so the rest of the page is never refused.
 const PARALLEL = 2;
 const PROXY = "nmhc_mgm3"; // VOCs are judged (and totalled) as NMHC, GB 21902-2008
 
+/** Start of the county's local day holding `ms`, in the API's time zone (i18n.timeZone). */
 function localMidnight(ms) {
-  const day = 86_400_000;
-  return Math.floor((ms + LOCAL_OFFSET_MS) / day) * day - LOCAL_OFFSET_MS;
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone: timeZone(),
+    hourCycle: "h23",
+    hour: "numeric",
+    minute: "numeric",
+    second: "numeric",
+  }).formatToParts(new Date(ms));
+  const part = (type) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  return ms - (((part("hour") * 60 + part("minute")) * 60 + part("second")) * 1000 + (ms % 1000));
 }
 
 /** Run `fn` over `items`, at most PARALLEL at a time, keeping the order. */
