@@ -29,6 +29,7 @@ from api.voc.rules import (
 )
 from api.voc.service import capture, compliance, emissions
 from ingest.registry import Plant
+from ingest.store import InfluxStore
 
 router = APIRouter(prefix="/api/v1", tags=["voc"])
 MAX_RANGE = timedelta(days=31)
@@ -232,6 +233,29 @@ async def _totals(
     return start_at, end_at, now, stacks
 
 
+async def _emissions_answer(
+    plants: list[Plant],
+    whose: dict[str, str],
+    store: InfluxStore,
+    timezone: str,
+    start: datetime | None,
+    end: datetime | None,
+    period: str,
+    format: str,
+) -> Any:
+    """Emission totals of `plants` as JSON (`whose` names the plant or county) or CSV."""
+    start_at, end_at, _now, stacks = await _totals(plants, store, timezone, start, end, period)
+    totals = emissions(stacks, timezone, period)
+    if format == "csv":
+        name = whose.get("plant") or "county"
+        return _csv(EMISSION_COLUMNS, totals["stacks"], f"{name}-voc-emissions")  # type: ignore[arg-type]
+    return VocEmissionsAnswer.model_validate(
+        {**whose, "start": start_at.isoformat(), "end": end_at.isoformat(),
+         "period": period, "timezone": timezone, "definition": DEFINITION,
+         "stacks": totals["stacks"], "plants": totals["plants"], "totals": totals["county"]}
+    )  # fmt: skip
+
+
 @router.get(
     "/plants/{plant}/voc/emissions", response_model=VocEmissionsAnswer, responses=CSV_RESPONSES
 )
@@ -247,17 +271,9 @@ async def get_plant_emissions(
     format: FormatQuery = "json",
 ) -> Any:
     """Emitted kg per stack and pollutant per local day or month (default: this month)."""
-    start_at, end_at, _now, stacks = await _totals(
-        [found], store, settings.timezone, start, end, period
+    return await _emissions_answer(
+        [found], {"plant": plant}, store, settings.timezone, start, end, period, format
     )
-    totals = emissions(stacks, settings.timezone, period)
-    if format == "csv":
-        return _csv(EMISSION_COLUMNS, totals["stacks"], f"{plant}-voc-emissions")  # type: ignore[arg-type]
-    return VocEmissionsAnswer.model_validate(
-        {"plant": plant, "start": start_at.isoformat(), "end": end_at.isoformat(),
-         "period": period, "timezone": settings.timezone, "definition": DEFINITION,
-         "stacks": totals["stacks"], "plants": totals["plants"], "totals": totals["county"]}
-    )  # fmt: skip
 
 
 @router.get("/voc/emissions", response_model=VocEmissionsAnswer, responses=CSV_RESPONSES)
@@ -273,17 +289,9 @@ async def get_county_emissions(
 ) -> Any:
     """Emitted kg per stack, plant and the county per local day or month (default: this month)."""
     plants = [p for p in registry.plants if p.meters_of("voc")]
-    start_at, end_at, _now, stacks = await _totals(
-        plants, store, settings.timezone, start, end, period
-    )
-    totals = emissions(stacks, settings.timezone, period)
-    if format == "csv":
-        return _csv(EMISSION_COLUMNS, totals["stacks"], "county-voc-emissions")  # type: ignore[arg-type]
-    return VocEmissionsAnswer.model_validate(
-        {"county": registry.county_name, "start": start_at.isoformat(),
-         "end": end_at.isoformat(), "period": period, "timezone": settings.timezone,
-         "definition": DEFINITION, "stacks": totals["stacks"], "plants": totals["plants"],
-         "totals": totals["county"]}
+    return await _emissions_answer(
+        plants, {"county": registry.county_name}, store, settings.timezone,
+        start, end, period, format,
     )  # fmt: skip
 
 
