@@ -4,7 +4,9 @@ The queue is the `hj212_commands` table (`audit.py`): officers' requests (throug
 API), back-fills after a gap, clock checks and time settings all become rows, so a
 restart loses none. One command per logger is in flight at a time; it is sent again
 (same QN) when no answer comes within the timeout, and given up after the retries.
-Every packet in and out is logged. A CN 1011 answer whose clock is off by more than the
+Every packet in and out is logged. What each logger last sent (minute and hour DataTime)
+is loaded at start and written back every `SEEN_FLUSH_SECONDS` (`lastseen.py`), so a gap
+spanning a restart is still found. A CN 1011 answer whose clock is off by more than the
 threshold raises `logger_clock_drift` (an `hj212_event` point in InfluxDB for the alert
 engine) and queues a CN 1012 time setting.
 """
@@ -24,7 +26,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ingest import hj212
-from ingest.gateway import audit, planner, protocol
+from ingest.gateway import audit, lastseen, planner, protocol
 from ingest.gateway.checks import ControlPacket, DataPacket
 from ingest.gateway.server import Connection, Gateway
 from ingest.settings import GatewaySettings
@@ -34,6 +36,7 @@ from ingest.store import encode_point
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
+SEEN_FLUSH_SECONDS = 2.0
 EVENT_MEASUREMENT = "hj212_event"
 CLOCK_DRIFT = "logger_clock_drift"
 BY_GATEWAY = "hj212-gateway"
@@ -57,7 +60,9 @@ class CommandDesk:
         self.tally = gateway.tally
         self._sql = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hj212-sql")
         self._inflight: dict[str, _InFlight] = {}  # mn -> the command it is working on
-        self._last_seen: dict[tuple[str, str], datetime] = {}  # (mn, level) -> DataTime
+        self._last_seen: dict[lastseen.Key, datetime] = {}  # (mn, level) -> DataTime
+        self._seen_changed: dict[lastseen.Key, datetime] = {}  # not yet written to SQL
+        self._seen_flushed = time.monotonic()
         self._clock_checked: dict[str, float] = {}  # mn -> monotonic time of last 1011
         self._results: dict[int, dict[str, Any]] = {}  # command id -> what answers said
         self._task: asyncio.Task[None] | None = None
@@ -66,6 +71,7 @@ class CommandDesk:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._last_seen.update(await self._db(lastseen.load, self.engine))
         resumed = await self._db(audit.resume, self.engine)
         if resumed:
             log.warning("commands resumed after a restart", extra={"count": resumed})
@@ -74,7 +80,14 @@ class CommandDesk:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        self._flush_seen()
         self._sql.shutdown(wait=True)
+
+    def _flush_seen(self) -> None:
+        self._seen_flushed = time.monotonic()
+        if self._seen_changed:
+            changed, self._seen_changed = self._seen_changed, {}
+            self._submit(lastseen.save, self.engine, changed, _ms(self.gateway.clock()))
 
     async def _db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -111,7 +124,7 @@ class CommandDesk:
         key = (mn, level)
         last = self._last_seen.get(key)
         if last is None or data_time > last:
-            self._last_seen[key] = data_time
+            self._last_seen[key] = self._seen_changed[key] = data_time
         fill = planner.backfill_for(
             packet.cn,
             last,
@@ -219,6 +232,8 @@ class CommandDesk:
             try:
                 self._check_timeouts()
                 await self._send_requested()
+                if time.monotonic() - self._seen_flushed >= SEEN_FLUSH_SECONDS:
+                    self._flush_seen()
             except Exception:
                 log.exception("command desk tick failed")
 
@@ -296,7 +311,7 @@ def _ms(ts: datetime) -> int:
 
 def attach_commands(gateway: Gateway, settings: GatewaySettings) -> CommandDesk:
     """Wire a command desk to the gateway's packet stream."""
-    desk = CommandDesk(gateway, settings, open_engine(settings.database_url, audit.METADATA))
+    desk = CommandDesk(gateway, settings, open_engine(settings.database_url, audit.METADATA, lastseen.METADATA))
     gateway.data_listeners.append(desk)
     gateway.control_listener = desk
     return desk

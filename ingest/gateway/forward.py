@@ -8,7 +8,10 @@ sends in order with the answer bit set in Flag, advances the queue's cursor over
 packets the upstream has answered (9014 with their MN and QN), and after a timeout or a
 drop connects again and resends from the cursor: in order, resent until answered.
 A logger's resend of an already queued packet (same MN, QN, CN, DataTime) is not queued
-twice while it is remembered (the last `DEDUP_REMEMBERED` packets).
+twice while it is remembered (the last `DEDUP_REMEMBERED` packets). That memory survives a
+restart: it is rebuilt at start from the packets still on disk (`FileQueue.history`, at
+least the last `fqueue.COMPACT_BYTES` of them), so a logger whose 9014 was lost in a crash
+resends a packet the upstream gets only once.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import re
 import threading
 import time
 from collections import OrderedDict, deque
@@ -39,6 +43,9 @@ RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
 DEDUP_REMEMBERED = 100_000
 CONNECT_TIMEOUT_SECONDS = 5.0
+# The header fields of a raw packet that make its key, without decoding the whole of it
+# (thousands of packets are read at start); the first of each is the header's.
+_KEY_FIELD = re.compile(rb"(?:^|[;&\d])(QN|CN|MN|DataTime)=([^;&\r\n]*)")
 
 
 def parse_targets(text: str) -> list[tuple[str, int]]:
@@ -56,6 +63,18 @@ def packet_key(packet: hj212.Packet) -> tuple[str, str, str, str]:
     return (packet.mn, packet.qn, packet.cn, packet.data_time or "")
 
 
+def raw_key(raw: bytes) -> tuple[str, str, str, str]:
+    """`packet_key` of a queued packet, read from its bytes."""
+    fields: dict[bytes, bytes] = {}
+    for match in _KEY_FIELD.finditer(raw):
+        fields.setdefault(match[1], match[2])
+    mn, qn, cn, data_time = (
+        fields.get(name, b"").decode("ascii", "replace")
+        for name in (b"MN", b"QN", b"CN", b"DataTime")
+    )
+    return (mn, qn, cn, data_time)
+
+
 class Forwarder:
     """One upstream: a durable queue, a group-commit appender thread and a sender task."""
 
@@ -70,6 +89,8 @@ class Forwarder:
         self._incoming: queue.Queue[tuple[bytes, Future[None]] | None] = queue.Queue()
         self._appender = threading.Thread(target=self._append_loop, name=f"fwd-{self.name}")
         self._recent: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        for record in self.queue.history():
+            self._remember(raw_key(record.packet))
         self._more = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -83,12 +104,15 @@ class Forwarder:
             done: Future[None] = Future()
             done.set_result(None)
             return done
-        self._recent[key] = None
-        while len(self._recent) > DEDUP_REMEMBERED:
-            self._recent.popitem(last=False)
+        self._remember(key)
         future: Future[None] = Future()
         self._incoming.put((data.raw, future))
         return future
+
+    def _remember(self, key: tuple[str, str, str, str]) -> None:
+        self._recent[key] = None
+        while len(self._recent) > DEDUP_REMEMBERED:
+            self._recent.popitem(last=False)
 
     def _append_loop(self) -> None:
         while True:
@@ -216,16 +240,25 @@ class Forwarder:
                     answers.result()
                 if not done:
                     raise TimeoutError(f"no 9014 from {self.name} in {self.answer_timeout_s}s")
-                committed = None
-                while inflight and inflight[0][1] in answered:
-                    record, key = inflight.popleft()
-                    answered.discard(key)
-                    committed = record.end
-                    self.tally.add("forwarded")
-                if committed is not None:
-                    self.queue.commit(committed)
+                self._commit_answered(inflight, answered)
         finally:
             answers.cancel()
+            # answers read just before a drop, a timeout or a stop count too: a restart
+            # must not send them again
+            self._commit_answered(inflight, answered)
+
+    def _commit_answered(
+        self, inflight: deque[tuple[Record, tuple[str, str]]], answered: set[tuple[str, str]]
+    ) -> None:
+        """Move the cursor (fsynced) over the packets the upstream has answered, in order."""
+        committed = None
+        while inflight and inflight[0][1] in answered:
+            record, key = inflight.popleft()
+            answered.discard(key)
+            committed = record.end
+            self.tally.add("forwarded")
+        if committed is not None:
+            self.queue.commit(committed)
 
 
 class ForwardGate:

@@ -78,15 +78,15 @@ async def serve(settings: GatewaySettings, registry: Registry) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await gateway.start()
-    for extra in extras:
+    for extra in extras:  # before listening: the desk loads what loggers last sent
         await extra.start()
+    await gateway.start()
     try:
         await stop.wait()
     finally:
+        await gateway.stop()  # no packets after this, so the services see them all
         for extra in extras:
             await extra.stop()
-        await gateway.stop()
         mqtt.stop()
         store.close()
         if metrics_server is not None:

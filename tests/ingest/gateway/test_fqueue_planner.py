@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from ingest import hj212
 from ingest.gateway import fqueue
-from ingest.gateway.forward import parse_targets
+from ingest.gateway.forward import packet_key, parse_targets, raw_key
 from ingest.gateway.fqueue import FileQueue
 from ingest.gateway.planner import Backfill, backfill_for, drift_seconds
+from tests.ingest.gateway.packets import REAL_PACKETS
 
 T = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -51,6 +53,40 @@ def test_a_drained_queue_starts_again(tmp_path: Path, monkeypatch: pytest.Monkey
     assert (q.size, q.cursor) == (0, 0)
     q.append([b"##0002BB0000"], 2)
     assert [r.packet for r in FileQueue(tmp_path).read(0, 5)] == [b"##0002BB0000"]
+
+
+def test_history_keeps_the_previous_log_after_a_new_one_begins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fqueue, "COMPACT_BYTES", 10)
+    q = FileQueue(tmp_path)
+    q.append([b"##0001A0000", b"##0002BB0000"], 1)
+    q.commit(q.read(0, 2)[-1].end)  # delivered: a new log begins
+    q.append([b"##0003CCC0000"], 2)
+    q.close()
+    again = FileQueue(tmp_path)
+    assert [r.packet for r in again.read(again.cursor, 5)] == [b"##0003CCC0000"]  # to send
+    assert [r.packet for r in again.history()] == [  # remembered
+        b"##0001A0000",
+        b"##0002BB0000",
+        b"##0003CCC0000",
+    ]
+
+
+def test_a_cursor_past_the_end_is_written_back_when_the_queue_opens(tmp_path: Path) -> None:
+    # a crash between starting a new log and writing the cursor leaves the old offset
+    (tmp_path / "cursor").write_text("5000")
+    q = FileQueue(tmp_path)
+    assert q.cursor == 0
+    q.append([b"##0001A0000"] * 300, 1)  # now more than 5000 bytes
+    q.close()
+    again = FileQueue(tmp_path)  # a second crash: none of those 300 counts as delivered
+    assert (again.cursor, len(again.read(again.cursor, 500))) == (0, 300)
+
+
+@pytest.mark.parametrize("raw", REAL_PACKETS)
+def test_the_key_read_from_bytes_is_the_decoded_packets_key(raw: bytes) -> None:
+    assert raw_key(raw) == packet_key(hj212.decode_packet(raw))
 
 
 @pytest.mark.parametrize(

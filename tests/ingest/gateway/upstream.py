@@ -14,6 +14,8 @@ class Upstream:
     def __init__(self, port: int) -> None:
         self.port = port
         self.received: list[hj212.Packet] = []
+        self.answered: list[hj212.Packet] = []  # what it sent a 9014 for
+        self.answering = True  # False: records packets, answers none (a platform in trouble)
         self._lock = threading.Lock()
         self._server: socket.socket | None = None
         self._threads: list[threading.Thread] = []
@@ -52,12 +54,19 @@ class Upstream:
                         packet = hj212.decode_packet(event.raw)
                         with self._lock:
                             self.received.append(packet)
-                        if protocol.wants_answer(packet):
+                            answer = self.answering and protocol.wants_answer(packet)
+                            if answer:
+                                self.answered.append(packet)
+                        if answer:
                             conn.sendall(protocol.data_answer(packet))
 
     def packets(self) -> list[hj212.Packet]:
         with self._lock:
             return list(self.received)
+
+    def answered_packets(self) -> list[hj212.Packet]:
+        with self._lock:
+            return list(self.answered)
 
     def stop(self) -> None:
         if self._server is not None:
