@@ -1,8 +1,9 @@
 """Simulated HJ 212 data loggers over TCP, as they behave in the field (SPEC section 11).
 
 Each logger keeps one connection to the gateway, sends its packets with Flag=5 (answer,
-please) and its registry PW, resends a packet until its CN 9014 comes back, reconnects
-after a drop, keeps what it sent in a buffer to answer history requests (CN 2051/2061
+please) and its registry PW, resends a packet until its CN 9014 comes back (or, given
+`give_up_seconds`, until it is that old: field loggers retry a few times, then keep the
+packet only in their history for the platform to ask for), reconnects after a drop, keeps what it sent in a buffer to answer history requests (CN 2051/2061
 with BeginTime/EndTime: 9011, the packets, 9012), reports its clock (CN 1011) with the
 drift it was given and lets the platform set it (CN 1012). `TcpLoggers` runs many of
 them on one asyncio loop in a thread and is a simulator sink (`--voc-transport tcp`).
@@ -71,9 +72,11 @@ class SimLogger:
         resend_seconds: float = RESEND_SECONDS,
         clock_offset_seconds: float = 0.0,
         latencies: Latencies | None = None,
+        give_up_seconds: float | None = None,
     ) -> None:
         self.host, self.port, self.mn, self.pw, self.timezone = host, port, mn, pw, timezone
         self.resend_seconds = resend_seconds
+        self.give_up_seconds = give_up_seconds
         self.clock_offset_seconds = clock_offset_seconds
         self.latencies = latencies or Latencies()
         # qn -> [raw, first sent, last sent] (monotonic seconds)
@@ -133,12 +136,14 @@ class SimLogger:
             try:
                 reader, writer = await asyncio.open_connection(self.host, self.port)
             except OSError:
+                self._give_up()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
                 continue
             delay = RECONNECT_MIN_SECONDS
             self._writer = writer
             self.connected.set()
+            self._give_up()
             for entry in list(self.unanswered.values()):
                 writer.write(entry[0])  # what was unanswered goes again, in order
                 self.latencies.resent += 1
@@ -158,9 +163,19 @@ class SimLogger:
         if self._writer is not None:
             self._writer.close()
 
+    def _give_up(self) -> None:
+        """Drop from the outbox what is older than `give_up_seconds` (it stays in the buffer)."""
+        if self.give_up_seconds is None:
+            return
+        oldest_kept = time.monotonic() - self.give_up_seconds
+        for qn, entry in list(self.unanswered.items()):
+            if entry[1] < oldest_kept:
+                del self.unanswered[qn]
+
     async def _resend_loop(self) -> None:
         while True:
             await asyncio.sleep(self.resend_seconds / 2)
+            self._give_up()
             now = time.monotonic()
             for entry in list(self.unanswered.values()):
                 if now - entry[2] >= self.resend_seconds:
@@ -248,6 +263,7 @@ class TcpLoggers:
         mqtt_sink: Sink | None = None,
         resend_seconds: float = RESEND_SECONDS,
         clock_offsets: Mapping[str, float] | None = None,
+        give_up_seconds: float | None = None,
     ) -> None:
         self.latencies = Latencies()
         offsets = clock_offsets or {}
@@ -257,6 +273,7 @@ class TcpLoggers:
                 resend_seconds=resend_seconds,
                 clock_offset_seconds=offsets.get(mn, 0.0),
                 latencies=self.latencies,
+                give_up_seconds=give_up_seconds,
             )
             for mn, pw in stacks.items()
         }  # fmt: skip

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.gateway import audit
+from ingest.gateway import audit, lastseen
 from ingest.sql import open_engine
 from ingest.store import InfluxStore
 from scripts.devstack import Server
@@ -19,6 +19,7 @@ from tests.ingest.gateway.helpers import (
     PW,
     count,
     gateway_env,
+    local_text,
     now_utc,
     packet,
     registry,
@@ -27,6 +28,7 @@ from tests.ingest.gateway.helpers import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+MINUTE = timedelta(minutes=1)
 
 
 def test_a_three_hour_gap_is_backfilled_and_a_drifting_clock_is_set(
@@ -81,6 +83,58 @@ def test_a_three_hour_gap_is_backfilled_and_a_drifting_clock_is_set(
         assert abs(loggers.loggers[OTHER_MN].clock_offset_seconds) < 5
         # the punctual logger was asked too, and nothing was raised about it
         assert abs(done("sl-001", "1011")[0]["result"]["drift_seconds"]) < 5
+    finally:
+        loggers.stop()
+        engine.dispose()
+
+
+def test_a_gap_spanning_a_gateway_restart_is_backfilled(
+    tmp_path: Path, mosquitto: Server, influx_url: str, store: InfluxStore, spawn
+) -> None:
+    db_url = f"sqlite:///{tmp_path}/commands.db"
+    env = gateway_env(
+        registry(tmp_path / "r.toml"), mosquitto.port, influx_url, store.database,
+        PLANTWATCH_DATABASE_URL=db_url, PLANTWATCH_HJ212_COMMAND_TIMEOUT_SECONDS="20",
+    )  # fmt: skip
+    collector = spawn(["ingest"], env, "collector")
+    gateway = spawn(["ingest", "hj212-gateway"], env, "gateway")
+    port = int(env["PLANTWATCH_HJ212_PORT"])
+    wait_listening(gateway, port)
+    wait_subscribed(collector)
+    # a field logger: it retries an unanswered packet for a while, then keeps it only in
+    # its history
+    loggers = TcpLoggers(
+        "127.0.0.1", port, {MN: PW}, resend_seconds=1.0, give_up_seconds=4.0
+    ).start()
+    logger = loggers.loggers[MN]
+    engine = open_engine(db_url, audit.METADATA, lastseen.METADATA)
+    t0 = now_utc().replace(second=0) - timedelta(hours=2)
+    try:
+        loggers.publish("", "x/hj212", packet(t0, cn="2051"))
+        assert wait_until(lambda: loggers.unanswered() == 0, 60)
+        assert wait_until(lambda: lastseen.load(engine).get((MN, "2051")) == t0, 30)
+        gateway.kill()
+        for minute in range(1, 31):  # recorded while the gateway is down; never answered
+            loggers.publish("", "x/hj212", packet(t0 + timedelta(minutes=minute), cn="2051"))
+        assert wait_until(lambda: len(logger.buffer) == 31, 30)  # submitted, unanswered
+        assert wait_until(lambda: loggers.unanswered() == 0, 60)  # given up: history only
+        gateway.start()
+        wait_listening(gateway, port)
+        assert wait_until(logger.connected.is_set, 60)
+        loggers.publish("", "x/hj212", packet(t0 + timedelta(minutes=31), cn="2051"))
+        landed = wait_until(lambda: count(store, "voc_minute") == 32, 120)
+        fills = [
+            r
+            for r in audit.stack_log(engine, "sl-001", "stack-1")
+            if r["cn"] == "2051" and r["reason"].startswith("gap")
+        ]
+        assert landed, (count(store, "voc_minute"), fills, gateway.log())
+        assert [f["params"] for f in fills] == [
+            {"BeginTime": local_text(t0 + MINUTE), "EndTime": local_text(t0 + 30 * MINUTE)}
+        ]
+        assert wait_until(
+            lambda: lastseen.load(engine).get((MN, "2051")) == t0 + 31 * MINUTE, 30
+        )
     finally:
         loggers.stop()
         engine.dispose()
