@@ -311,7 +311,9 @@ def _ms(ts: datetime) -> int:
 
 def attach_commands(gateway: Gateway, settings: GatewaySettings) -> CommandDesk:
     """Wire a command desk to the gateway's packet stream."""
-    desk = CommandDesk(gateway, settings, open_engine(settings.database_url, audit.METADATA, lastseen.METADATA))
+    desk = CommandDesk(
+        gateway, settings, open_engine(settings.database_url, audit.METADATA, lastseen.METADATA)
+    )
     gateway.data_listeners.append(desk)
     gateway.control_listener = desk
     return desk

@@ -132,9 +132,7 @@ def test_a_gap_spanning_a_gateway_restart_is_backfilled(
         assert [f["params"] for f in fills] == [
             {"BeginTime": local_text(t0 + MINUTE), "EndTime": local_text(t0 + 30 * MINUTE)}
         ]
-        assert wait_until(
-            lambda: lastseen.load(engine).get((MN, "2051")) == t0 + 31 * MINUTE, 30
-        )
+        assert wait_until(lambda: lastseen.load(engine).get((MN, "2051")) == t0 + 31 * MINUTE, 30)
     finally:
         loggers.stop()
         engine.dispose()

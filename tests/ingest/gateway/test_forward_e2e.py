@@ -16,9 +16,9 @@ from simulators.tcp_logger import TcpLoggers
 from tests.conftest import wait_until
 from tests.ingest.gateway.helpers import (
     MN,
-    Logger,
     OTHER_MN,
     PW,
+    Logger,
     gateway_env,
     now_utc,
     packet,
@@ -128,9 +128,7 @@ def test_a_restart_sends_nothing_twice_the_upstream_answered_and_the_rest_once(
         # answered, one it did not; then goes on
         sent_and_answered(logger, [a[-1], b[-1], *c])
         want = data_times([hj212.decode_packet(raw) for raw in a + b + c])
-        assert wait_until(lambda: len(upstream.answered_packets()) >= len(want), 60), (
-            gateway.log()
-        )
+        assert wait_until(lambda: len(upstream.answered_packets()) >= len(want), 60), gateway.log()
         assert wait_until(delivered, 30)
         assert data_times(upstream.answered_packets()) == want  # once each, in order
         received = data_times(upstream.packets())
