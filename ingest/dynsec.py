@@ -15,7 +15,8 @@ Accounts (usernames; the `svc-` prefix is reserved for services):
 
     <plant id>          client id = the plant id; publishes only its own topics
     svc-<collector id>  client id = the collector id; reads readings, writes refusals
-    svc-api             the API (push, alerts); several connections, so no fixed client id
+    svc-api             the API (push, alerts): two connections per process, several
+                        processes, so no fixed client id (docs/decisions.md)
     svc-<gateway id>    client id = the HJ 212 gateway's id; publishes loggers' packets
     svc-admin           client id svc-admin; may only use the control topic
 """
