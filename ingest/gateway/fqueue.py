@@ -43,6 +43,7 @@ class FileQueue:
         self._prev_path = directory / "queue.prev"
         self._cursor_path = directory / "cursor"
         self._log = open(self._log_path, "a+b")  # noqa: SIM115 (held for the queue's life)
+        _fsync_directory(directory)  # a log just created is there after a power cut
         self.size = _valid_size(self._log_path)
         if self.size != os.fstat(self._log.fileno()).st_size:
             self._log.truncate(self.size)
