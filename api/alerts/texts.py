@@ -92,6 +92,17 @@ METER_KINDS = {
 }
 
 COUNTY_NAME = {"zh": "全县", "en": "County"}
+
+
+def labels(lang: str) -> dict[str, dict[str, str]]:
+    """The names the web page shows for codes, by prefix: `kind` (meter and alert kinds), `poll`.
+
+    Served by `GET /api/v1/labels`, so the page names an alert kind or a pollutant with the
+    words every notification and report uses, not with a second dictionary of its own.
+    """
+    return {"kind": {**METER_KINDS[lang], **TITLES[lang]}, "poll": dict(POLLUTANTS[lang])}
+
+
 LATE = {"zh": "（据补传的迟到数据）", "en": " (found in late, backfilled data)"}
 
 
