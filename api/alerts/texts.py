@@ -235,14 +235,17 @@ def _stuck(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
 
 def _coal(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     hours = _num(a["details"].get("window_hours"), 0)
+    fraction = a["details"].get("recent_gas_fraction")
     if lang == "zh":
+        share = f"，燃气占比降至 {_pct(fraction)}" if fraction is not None else ""
         return (
-            f"{where}（此前判定为燃气企业）近 {hours} 小时用煤 {_num(a['value'], 1)} kg"
+            f"{where}（此前判定为燃气企业）近 {hours} 小时用煤 {_num(a['value'], 1)} kg{share}"
             f"（阈值 {_num(a['limit'], 0)} kg）"
         )
+    share = f", gas down to {_pct(fraction)} of its fuel" if fraction is not None else ""
     return (
         f"{where} (on gas until now) burnt {_num(a['value'], 1)} kg of coal in the last "
-        f"{hours} h (threshold {_num(a['limit'], 0)} kg)"
+        f"{hours} h{share} (threshold {_num(a['limit'], 0)} kg)"
     )
 
 

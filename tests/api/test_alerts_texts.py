@@ -66,6 +66,20 @@ CASES = [
     ),
     (
         alert(
+            "coal_after_conversion",
+            "ss-051",
+            value=213.5,
+            limit=50.0,
+            unit="kg",
+            details={"window_hours": 6.0, "recent_status": "mixed", "recent_gas_fraction": 0.45},
+        ),
+        "改气后又用煤",
+        "松阳某不锈钢有限公司（此前判定为燃气企业）近 6 小时用煤 213.5 kg，燃气占比降至 45.0%（阈值 50 kg）",
+        "松阳某不锈钢有限公司 (on gas until now) burnt 213.5 kg of coal in the last 6 h, gas down to "
+        "45.0% of its fuel (threshold 50 kg)",
+    ),
+    (
+        alert(
             "voc_hourly_exceedance",
             "sl-001",
             "stack-1",
