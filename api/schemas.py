@@ -33,6 +33,18 @@ class Health(Model):
     status: Literal["ok"]
 
 
+class Labels(Model):
+    """Names of codes in one language, by prefix (api.alerts.texts.labels)."""
+
+    kind: dict[str, str] = Field(description="meter kinds and alert kinds")
+    poll: dict[str, str] = Field(description="pollutants and stack values, by value name")
+
+
+class LabelsAnswer(Model):
+    zh: Labels
+    en: Labels
+
+
 class Readiness(Model):
     ready: bool
     checks: dict[str, bool] = Field(description="influxdb, mqtt: reachable or not")

@@ -221,8 +221,8 @@ class Evaluator:
         before, _ = self.fuel.firm_fuels(firms, now - recent - window, now - recent)
         trailing = [classify(f, self.fuel.definition) for f in before]
         latest, _ = self.fuel.firm_fuels(firms, now - recent, now)
-        recent_coal = {f.plant: f.coal_kg for f in latest}
-        return rules.coal_after_conversion(trailing, recent_coal, self.rules)
+        lately = {f.plant: classify(f, self.fuel.definition) for f in latest}
+        return rules.coal_after_conversion(trailing, lately, self.rules)
 
     def _registered(self, conditions: Sequence[Condition]) -> list[Condition]:
         """Only meters in the registry raise VOC alerts (stale series of removed stacks do not)."""

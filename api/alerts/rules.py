@@ -331,24 +331,36 @@ def stuck_sensors(
 
 
 def coal_after_conversion(
-    trailing: Iterable[FirmRow], recent_coal_kg: Mapping[str, float | None], rules: AlertRules
+    trailing: Iterable[FirmRow], recent: Mapping[str, FirmRow], rules: AlertRules
 ) -> list[Condition]:
-    """A firm whose status over the KPI window before the recent hours is `gas` burnt coal in them."""
+    """A firm `gas` over the KPI window before the recent hours is no longer `gas` in them.
+
+    Both judged by the one status rule (api.fuel.rules.classify): a gas firm may burn a
+    little coal (a gas fraction of 0.9 or more is `gas`), so coal alone is not the signal;
+    the recent hours must burn more than `coal_min_kg` of coal *and* not be `gas` themselves
+    (`mixed`, `coal`, or `unknown` because a meter fell silent while coal was burnt).
+    """
     out = []
     for row in trailing:
-        coal_kg = recent_coal_kg.get(row.plant)
-        if row.status != "gas" or coal_kg is None:
+        now = recent.get(row.plant)
+        if row.status != "gas" or now is None or now.status == "gas":
             continue
-        if round(coal_kg, 9) > rules.coal_min_kg:
+        if round(now.coal_kg, 9) > rules.coal_min_kg:
+            fraction = "n/a" if now.gas_fraction is None else f"{now.gas_fraction:.0%}"
             out.append(
                 Condition(
                     AlertKey(COAL_AFTER_CONVERSION, row.plant),
-                    round(coal_kg, 3),
+                    round(now.coal_kg, 3),
                     rules.coal_min_kg,
-                    f"{row.plant} (status gas) burnt {coal_kg:.1f} kg of coal in the last "
-                    f"{rules.coal_window_hours:g} h (threshold {rules.coal_min_kg:g} kg)",
+                    f"{row.plant} (status gas) burnt {now.coal_kg:.1f} kg of coal in the last "
+                    f"{rules.coal_window_hours:g} h, status {now.status} (gas fraction "
+                    f"{fraction}; threshold {rules.coal_min_kg:g} kg)",
                     unit=KG,
-                    details={"window_hours": rules.coal_window_hours},
+                    details={
+                        "window_hours": rules.coal_window_hours,
+                        "recent_status": now.status,
+                        "recent_gas_fraction": now.gas_fraction,
+                    },
                 )
             )
     return out

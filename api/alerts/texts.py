@@ -92,6 +92,17 @@ METER_KINDS = {
 }
 
 COUNTY_NAME = {"zh": "全县", "en": "County"}
+
+
+def labels(lang: str) -> dict[str, dict[str, str]]:
+    """The names the web page shows for codes, by prefix: `kind` (meter and alert kinds), `poll`.
+
+    Served by `GET /api/v1/labels`, so the page names an alert kind or a pollutant with the
+    words every notification and report uses, not with a second dictionary of its own.
+    """
+    return {"kind": {**METER_KINDS[lang], **TITLES[lang]}, "poll": dict(POLLUTANTS[lang])}
+
+
 LATE = {"zh": "（据补传的迟到数据）", "en": " (found in late, backfilled data)"}
 
 
@@ -224,14 +235,17 @@ def _stuck(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
 
 def _coal(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     hours = _num(a["details"].get("window_hours"), 0)
+    fraction = a["details"].get("recent_gas_fraction")
     if lang == "zh":
+        share = f"，燃气占比降至 {_pct(fraction)}" if fraction is not None else ""
         return (
-            f"{where}（此前判定为燃气企业）近 {hours} 小时用煤 {_num(a['value'], 1)} kg"
+            f"{where}（此前判定为燃气企业）近 {hours} 小时用煤 {_num(a['value'], 1)} kg{share}"
             f"（阈值 {_num(a['limit'], 0)} kg）"
         )
+    share = f", gas down to {_pct(fraction)} of its fuel" if fraction is not None else ""
     return (
         f"{where} (on gas until now) burnt {_num(a['value'], 1)} kg of coal in the last "
-        f"{hours} h (threshold {_num(a['limit'], 0)} kg)"
+        f"{hours} h{share} (threshold {_num(a['limit'], 0)} kg)"
     )
 
 

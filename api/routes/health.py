@@ -1,4 +1,4 @@
-"""Liveness and readiness."""
+"""Liveness, readiness, and the names of codes (any key may read them)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import socket
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from api.alerts.texts import LANGS, labels
 from api.deps import SettingsDep, StoreDep
-from api.schemas import Health, Readiness
+from api.schemas import ERROR_RESPONSES, Health, Labels, LabelsAnswer, Readiness
 
 router = APIRouter(tags=["health"])
 BROKER_PROBE_TIMEOUT_SECONDS = 1.0
@@ -34,6 +35,15 @@ def readyz(settings: SettingsDep, store: StoreDep) -> JSONResponse:
     ready = all(checks.values())
     answer = Readiness(ready=ready, checks=checks)
     return JSONResponse(answer.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/api/v1/labels", response_model=LabelsAnswer, responses=ERROR_RESPONSES)
+def code_labels() -> LabelsAnswer:
+    """What the alert kinds, meter kinds and pollutants are called, in Chinese and English.
+
+    The one dictionary notifications, reports and the web page share (api/alerts/texts.py).
+    """
+    return LabelsAnswer(**{lang: Labels(**labels(lang)) for lang in LANGS})
 
 
 def _broker_reachable(host: str, port: int) -> bool:

@@ -93,15 +93,22 @@ class VocRollup:
         end: datetime,
         plants: list[str] | None = None,
         stacks: set[tuple[str, str]] | None = None,
+        *,
+        newest_first: bool = False,
     ) -> int:
-        """Re-roll every whole hour in [start, end) (of `plants`/`stacks`, else all); points written."""
+        """Re-roll every whole hour in [start, end) (of `plants`/`stacks`, else all); points written.
+
+        `newest_first` rolls the latest chunk first: after a long backfill the days the pages
+        show (today, the last 7 days) are right first, the older ones follow.
+        """
         first = to_epoch_ms(_floor_hour(start))
         last = to_epoch_ms(_floor_hour(end))
         written = 0
-        for chunk in range(first, last, CHUNK_HOURS * HOUR_MS):
+        chunks = list(range(first, last, CHUNK_HOURS * HOUR_MS))
+        for index, chunk in enumerate(reversed(chunks) if newest_first else chunks):
             if self._stop is not None and self._stop.is_set():
                 break  # the process is stopping; the watermark was not moved past this
-            if chunk > first:
+            if index:
                 time.sleep(self.pause_seconds)
             n_hours = min(CHUNK_HOURS, (last - chunk) // HOUR_MS)
             aggs = fresh_aggregates(self.store, plants, self.fields, chunk, n_hours)
@@ -115,19 +122,26 @@ class VocRollup:
         return written
 
     def roll_stack_hours(self, keys: Iterable[tuple[str, str, datetime]]) -> int:
-        """Re-roll exactly the given (plant, meter, hour) hours; points written."""
+        """Re-roll the given (plant, meter, hour) hours, newest first; points written.
+
+        The stacks are rolled together, one query per chunk of hours for every stack a run
+        touches (not one per stack: a county's backfill marks every stack's month), and a
+        stack's hours next to a marked one in the same run may be rolled again (idempotent).
+        """
         by_stack: dict[tuple[str, str], set[int]] = defaultdict(set)
         for plant, meter, hour in keys:
             by_stack[(plant, meter)].add(to_epoch_ms(_floor_hour(hour)))
+        every_hour = {hour for hours in by_stack.values() for hour in hours}
         written = 0
-        for (plant, meter), hours in sorted(by_stack.items()):
-            for first, end in hour_runs(hours):
-                written += self.roll(
-                    datetime.fromtimestamp(first / 1000, tz=UTC),
-                    datetime.fromtimestamp(end / 1000, tz=UTC),
-                    [plant],
-                    {(plant, meter)},
-                )
+        for first, end in reversed(hour_runs(every_hour)):
+            touched = {s for s, hours in by_stack.items() if any(first <= h < end for h in hours)}
+            written += self.roll(
+                datetime.fromtimestamp(first / 1000, tz=UTC),
+                datetime.fromtimestamp(end / 1000, tz=UTC),
+                sorted({plant for plant, _ in touched}),
+                touched,
+                newest_first=True,
+            )
         return written
 
     def run_pass(self) -> datetime | None:
@@ -146,7 +160,7 @@ class VocRollup:
         else:
             start = min(watermark, end - timedelta(hours=self.reroll_hours))
         if start < end:
-            self.roll(start, end)
+            self.roll(start, end, newest_first=True)
         if self._stop is not None and self._stop.is_set():
             return None  # stopped mid-roll: neither the watermark nor the cursor moves
         queries.write_watermark(self.store, end)

@@ -1,9 +1,9 @@
 // The built-in dashboard: hash router, API key dialog, language toggle, live alert stream.
 
 import { refreshAlerts, openAlertCount, renderAlerts } from "./alerts.js";
-import { ApiError, followAlerts, getKey, setKey } from "./api.js";
+import { ApiError, followAlerts, get, getKey, setKey } from "./api.js";
 import { $, esc, placeholder, toast, track } from "./dom.js";
-import { applyStatic, fmtWhen, getLang, setLang, t } from "./i18n.js";
+import { addLabels, applyStatic, fmtWhen, getLang, setLang, t } from "./i18n.js";
 import { renderOverview } from "./overview.js";
 import { loadPlants, renderPlant, renderPlants } from "./plant.js";
 
@@ -115,13 +115,26 @@ async function refreshPlants() {
   renderFreshness();
 }
 
+let labelsLoaded = false;
+
+/** The API's names of alert kinds, meter kinds and pollutants (once; codes show until then). */
+async function loadLabels() {
+  if (labelsLoaded) return;
+  try {
+    addLabels(await get("/labels"));
+    labelsLoaded = true;
+  } catch {
+    /* a wrong key fails here and again on the page, which asks for a new one */
+  }
+}
+
 async function start() {
   if (stopStream) stopStream();
   clearInterval(refreshTimer);
   clearInterval(freshnessTimer);
   // One tracked unit: the page is not "ready" between the registry and the first page.
   await track(async () => {
-    await refreshPlants();
+    await Promise.all([loadLabels(), refreshPlants()]);
     await show();
     await updateBadge();
   });

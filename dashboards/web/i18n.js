@@ -85,13 +85,6 @@ const DICT = {
     "state.open": "未处理",
     "state.acknowledged": "已确认",
     "state.resolved": "已解决",
-    "kind.voc_hourly_exceedance": "VOC 小时均值超标",
-    "kind.voc_spike": "VOC 瞬时值超 2 倍限值",
-    "kind.voc_dark_after_exceedance": "VOC 超标后无有效数据",
-    "kind.meter_offline": "仪表离线",
-    "kind.sensor_stuck": "传感器数值不变",
-    "kind.coal_after_conversion": "改气后又用煤",
-    "kind.gas_share_off_track": "天然气占比进度滞后",
     "pl.title": "企业",
     "pl.sector.stainless_steel": "不锈钢",
     "pl.sector.synthetic_leather": "合成革",
@@ -113,12 +106,6 @@ const DICT = {
     "pl.capture.valid": "有效率",
     "pl.back": "返回企业列表",
     "pl.nometers": "该企业没有此类仪表",
-    "poll.nmhc_mgm3": "非甲烷总烃",
-    "poll.thc_mgm3": "总烃",
-    "poll.dmf_mgm3": "DMF",
-    "poll.benzene_mgm3": "苯",
-    "poll.toluene_mgm3": "甲苯",
-    "poll.xylene_mgm3": "二甲苯",
     "fresh.through": "数据截至 {time}",
     "ov.blind": "所有企业数据不足，暂不计算占比",
     "fresh.loading": "数据仍在加载：正在接收补传/积压的数据（已到 {time}），{silent}/{meters} 块仪表尚未追上。指标和图表在加载完成前可能不完整，此期间不发离线告警。",
@@ -133,12 +120,10 @@ const DICT = {
     "al.firm": "企业",
     "al.event.raised": "新告警",
     "al.event.reopened": "告警再次出现",
-    "kind.ingest_stalled": "数据接入中断",
-    "kind.logger_clock_drift": "数采仪时钟偏差",
     "ov.voc": "VOC 排放（今日）",
     "ov.voc.exceeding": "今日超标排口",
     "ov.voc.valid": "今日有效数据率",
-    "ov.voc.valid.why": "有效小时 ÷ 已结束小时；有效小时需至少 45 分钟有效（N 标记）数据（HJ 212-2017 附录 D）",
+    "ov.voc.valid.why": "有效小时 ÷ 已结束的运行小时（停运小时不计）；有效小时需至少 45 分钟有效（N 标记）数据（HJ 212-2017 附录 D）",
     "ov.voc.month": "本月 VOCs 排放量（非甲烷总烃计）",
     "ov.voc.month.why": "各排口有效小时的排放速率（kg/h）之和，本月至今",
     "ov.voc.none": "今日没有超标排口",
@@ -160,10 +145,6 @@ const DICT = {
     "pl.invalid.why": "数据不足小时：该小时有效分钟数少于 45（HJ 212-2017 附录 D），不判定达标或超标；图中以灰色标出。",
     "pl.gap": "无数据",
     "pl.usage.axes": "左轴：天然气 m³；右轴：煤 kg",
-    "kind.gas": "天然气表",
-    "kind.coal": "煤计量秤",
-    "kind.electricity": "电表",
-    "kind.voc": "VOC 排口",
     "flag.N": "正常",
     "flag.F": "停运",
     "flag.M": "维护",
@@ -267,13 +248,6 @@ const DICT = {
     "state.open": "Open",
     "state.acknowledged": "Acknowledged",
     "state.resolved": "Resolved",
-    "kind.voc_hourly_exceedance": "VOC hourly mean above limit",
-    "kind.voc_spike": "VOC reading above twice the limit",
-    "kind.voc_dark_after_exceedance": "VOC stack went dark after an exceedance",
-    "kind.meter_offline": "Meter offline",
-    "kind.sensor_stuck": "Sensor stuck",
-    "kind.coal_after_conversion": "Coal burnt after conversion",
-    "kind.gas_share_off_track": "Gas share off track",
     "pl.title": "Plants",
     "pl.sector.stainless_steel": "Stainless steel",
     "pl.sector.synthetic_leather": "Synthetic leather",
@@ -295,12 +269,6 @@ const DICT = {
     "pl.capture.valid": "Valid",
     "pl.back": "Back to plants",
     "pl.nometers": "No such meters at this plant",
-    "poll.nmhc_mgm3": "NMHC",
-    "poll.thc_mgm3": "THC",
-    "poll.dmf_mgm3": "DMF",
-    "poll.benzene_mgm3": "Benzene",
-    "poll.toluene_mgm3": "Toluene",
-    "poll.xylene_mgm3": "Xylene",
     "fresh.through": "Data through {time}",
     "ov.blind": "No firm has enough data yet: no share computed",
     "fresh.loading": "Data still loading: backfilled or queued readings are arriving (through {time}); {silent} of {meters} meters have not caught up. Figures and charts may be incomplete until then; no offline alerts meanwhile.",
@@ -315,12 +283,10 @@ const DICT = {
     "al.firm": "Firm",
     "al.event.raised": "New alert",
     "al.event.reopened": "Alert back",
-    "kind.ingest_stalled": "Data ingest stalled",
-    "kind.logger_clock_drift": "Data logger clock drift",
     "ov.voc": "VOC emissions (today)",
     "ov.voc.exceeding": "Stacks exceeding today",
     "ov.voc.valid": "Valid-data rate today",
-    "ov.voc.valid.why": "valid hours ÷ ended hours; a valid hour needs 45 valid (flag N) minutes (HJ 212-2017 Appendix D)",
+    "ov.voc.valid.why": "valid hours ÷ ended running hours (stopped hours left out); a valid hour needs 45 valid (flag N) minutes (HJ 212-2017 Appendix D)",
     "ov.voc.month": "VOCs emitted this month (as NMHC)",
     "ov.voc.month.why": "sum of the stacks' emission rates (kg/h) over valid hours, month to date",
     "ov.voc.none": "No stack above its limit today",
@@ -342,10 +308,6 @@ const DICT = {
     "pl.invalid.why": "Insufficient-data hours have fewer than 45 valid minutes (HJ 212-2017 Appendix D) and are judged neither compliant nor exceeding; grey on the charts.",
     "pl.gap": "No data",
     "pl.usage.axes": "Left axis: gas m³; right axis: coal kg",
-    "kind.gas": "Gas meter",
-    "kind.coal": "Coal scale",
-    "kind.electricity": "Power meter",
-    "kind.voc": "VOC stack",
     "flag.N": "normal",
     "flag.F": "stopped",
     "flag.M": "maintenance",
@@ -384,6 +346,20 @@ export function setLang(next) {
 export function t(key, vars = {}) {
   const text = DICT[lang][key] ?? DICT.zh[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+/**
+ * Names the API serves (`GET /api/v1/labels`: alert kinds, meter kinds, pollutants), merged
+ * under their prefixes (`kind.meter_offline`, `poll.dmf_mgm3`): the page names them with the
+ * words the notifications and reports use (api/alerts/texts.py), not a copy of its own.
+ */
+export function addLabels(doc) {
+  for (const [language, byPrefix] of Object.entries(doc ?? {})) {
+    if (!DICT[language]) continue;
+    for (const [prefix, names] of Object.entries(byPrefix)) {
+      for (const [code, text] of Object.entries(names)) DICT[language][`${prefix}.${code}`] = text;
+    }
+  }
 }
 
 /** Label for a code with a prefix (`status.gas`), falling back to the code itself. */

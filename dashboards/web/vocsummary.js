@@ -43,7 +43,7 @@ async function vocOf(plant, startMs, endMs) {
   return get(`/plants/${encodeURIComponent(plant.id)}/voc?${span}`);
 }
 
-/** Today's exceeding stacks and hour counts, from each stack's per-pollutant `counts`. */
+/** Today's exceeding stacks and valid share of the running hours that ended, from each stack's `counts`. */
 function today(answers, plants) {
   const exceeding = [];
   let valid = 0;
@@ -55,7 +55,9 @@ function today(answers, plants) {
       for (const p of stack.pollutants ?? []) {
         const c = p.counts ?? {};
         valid += c.valid ?? 0;
-        ended += (c.hours ?? 0) - (c.pending ?? 0);
+        // A stopped hour (flag F: the line was not running) is not missing data: it is left
+        // out of the rate, as it is of the HJ 212 valid-data rate of a running stack.
+        ended += (c.hours ?? 0) - (c.pending ?? 0) - (c.stopped ?? 0);
         if (c.exceeding > 0) exceeding.push({ plant: plants[i], meter: stack.meter, pollutant: p.pollutant, hours: c.exceeding });
       }
     }

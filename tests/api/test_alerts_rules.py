@@ -198,24 +198,33 @@ def test_stuck_flow_itself() -> None:
     assert [c.key.pollutant for c in found] == ["flow_m3h"]
 
 
-def row(plant: str, status: str) -> FirmRow:
-    return FirmRow(plant, plant, status, None, 0, 0, 0, 0, 0, 0, "")
+def row(plant: str, status: str, coal_kg: float = 0.0, fraction: float | None = None) -> FirmRow:
+    return FirmRow(plant, plant, status, fraction, 0, coal_kg, 0, 0, 0, 0, "")
 
 
 @pytest.mark.parametrize(
-    ("status", "coal_kg", "raised"),
+    ("before", "lately", "coal_kg", "fraction", "raised"),
     [
-        ("gas", 50.0, False),  # at the threshold: not above
-        ("gas", 50.5, True),
-        ("mixed", 500.0, False),
-        ("coal", 500.0, False),
-        ("unknown", 500.0, False),
-        ("gas", None, False),  # no coal meter
+        ("gas", "mixed", 50.0, 0.6, False),  # at the threshold: not above
+        ("gas", "mixed", 50.5, 0.6, True),
+        ("gas", "coal", 900.0, 0.05, True),
+        ("gas", "unknown", 300.0, None, True),  # coal burnt while the gas meter fell silent
+        ("gas", "gas", 213.5, 0.97, False),  # the little coal a gas firm may burn (>= 0.9)
+        ("mixed", "coal", 500.0, 0.0, False),
+        ("coal", "coal", 500.0, 0.0, False),
+        ("unknown", "coal", 500.0, 0.0, False),
+        ("gas", "unknown", 0.0, None, False),  # no coal meter: nothing burnt on record
     ],
 )
-def test_coal_after_conversion(status: str, coal_kg: float | None, raised: bool) -> None:
-    found = rules.coal_after_conversion([row("ss-1", status)], {"ss-1": coal_kg}, R)
+def test_coal_after_conversion(
+    before: str, lately: str, coal_kg: float, fraction: float | None, raised: bool
+) -> None:
+    recent = {"ss-1": row("ss-1", lately, coal_kg, fraction)}
+    found = rules.coal_after_conversion([row("ss-1", before)], recent, R)
     assert bool(found) is raised
+    if raised:
+        assert found[0].value == coal_kg
+        assert found[0].details["recent_status"] == lately
 
 
 @pytest.mark.parametrize(

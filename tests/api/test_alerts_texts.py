@@ -11,7 +11,7 @@ import pytest
 from api.alerts.model import Alert, AlertKey
 from api.alerts.notify import event_body
 from api.alerts.repo import EventRecord
-from api.alerts.texts import render, render_all
+from api.alerts.texts import LANGS, TITLES, labels, render, render_all
 from ingest.registry import Registry, parse_registry
 from tests.builders import MeterSpec, RegistryBuilder
 
@@ -63,6 +63,20 @@ CASES = [
         "改气后又用煤",
         "松阳某不锈钢有限公司（此前判定为燃气企业）近 6 小时用煤 62 kg（阈值 50 kg）",
         "松阳某不锈钢有限公司 (on gas until now) burnt 62 kg of coal in the last 6 h (threshold 50 kg)",
+    ),
+    (
+        alert(
+            "coal_after_conversion",
+            "ss-051",
+            value=213.5,
+            limit=50.0,
+            unit="kg",
+            details={"window_hours": 6.0, "recent_status": "mixed", "recent_gas_fraction": 0.45},
+        ),
+        "改气后又用煤",
+        "松阳某不锈钢有限公司（此前判定为燃气企业）近 6 小时用煤 213.5 kg，燃气占比降至 45.0%（阈值 50 kg）",
+        "松阳某不锈钢有限公司 (on gas until now) burnt 213.5 kg of coal in the last 6 h, gas down to "
+        "45.0% of its fuel (threshold 50 kg)",
     ),
     (
         alert(
@@ -240,3 +254,14 @@ def test_notifications_carry_both_languages(registry: Registry) -> None:
     assert body["texts"]["zh"] == {"firm": "松阳某不锈钢有限公司", "title": title_zh, "text": zh}
     assert body["texts"]["en"]["text"] == en
     assert "texts" not in json.loads(event_body(event))
+
+
+def test_labels_name_every_alert_kind_meter_kind_and_pollutant_in_both_languages() -> None:
+
+    for lang in LANGS:
+        named = labels(lang)
+        assert set(TITLES[lang]) <= set(named["kind"])
+        assert {"gas", "coal", "electricity", "voc"} <= set(named["kind"])
+        assert named["poll"]["dmf_mgm3"] == "DMF"
+    assert labels("zh")["kind"]["meter_offline"] == "仪表离线"
+    assert labels("en")["poll"]["xylene_mgm3"] == "xylene"

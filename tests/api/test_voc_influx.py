@@ -165,6 +165,11 @@ def test_rolled_up_hours_answer_like_raw_ones(voc_store: InfluxStore, tmp_path: 
     # re-rolling a given set of stack hours is idempotent
     assert job.roll_stack_hours([("sl-001", "stack-1", H0)]) == 1
     assert repr(_answer(voc_store, tmp_path)) == repr(raw)
+    # several stacks' marked hours roll together: one run [H0, H0+2h) for the two stacks it
+    # touches (sl-001/stack-1 both hours, sl-002/stack-1 its one), not sl-001's stack-2
+    marked = [("sl-002", "stack-1", H0), ("sl-001", "stack-1", H0 + timedelta(hours=1))]
+    assert job.roll_stack_hours(marked) == 3
+    assert repr(_answer(voc_store, tmp_path)) == repr(raw)
 
 
 def test_voc_endpoint_boundary_flags_and_overrides(client: TestClient) -> None:

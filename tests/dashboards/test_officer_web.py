@@ -382,7 +382,7 @@ def test_the_page_says_data_is_still_loading(
 
 
 def _today_voc(officer: Officer) -> tuple[int, float | None]:
-    """Stacks with an hour above a limit today and the valid-hour rate, from the API."""
+    """Stacks with an hour above a limit today and the valid share of running hours, from the API."""
     now = datetime.now(UTC)
     midnight = (now + timedelta(hours=8)).replace(hour=0, minute=0, second=0, microsecond=0)
     start = (midnight - timedelta(hours=8)).isoformat()
@@ -393,7 +393,7 @@ def _today_voc(officer: Officer) -> tuple[int, float | None]:
             for p in stack["pollutants"]:
                 c = p["counts"]
                 valid += c["valid"]
-                ended += c["hours"] - c["pending"]
+                ended += c["hours"] - c["pending"] - c["stopped"]  # running hours that ended
                 if c["exceeding"]:
                     over.add((plant.id, stack["meter"]))
     return len(over), (valid / ended if ended else None)

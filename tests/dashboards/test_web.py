@@ -19,6 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
+from api.alerts.texts import METER_KINDS, POLLUTANTS
 from api.app import create_app
 from api.settings import ApiSettings
 from ingest.points import reading_lines
@@ -264,6 +265,10 @@ def _check_plant_charts(page: Page, api: Api, plants: dict[str, str]) -> None:
     for i in range(charts.count()):
         assert int(charts.nth(i).get_attribute("data-points") or 0) > 0
     assert min(painted_pixels(page, "[data-testid=voc-chart]", VOC_RGB)) > 50
+    # Pollutants and meter kinds are named as the API names them (/api/v1/labels), one dictionary.
+    heads = page.locator(".voc-head").all_inner_texts()
+    assert any(POLLUTANTS["zh"]["xylene_mgm3"] in h for h in heads), heads
+    assert all(METER_KINDS["zh"]["voc"] in h for h in heads), heads
     screenshot(page, f"plant-{sl}")
 
 

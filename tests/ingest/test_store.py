@@ -87,6 +87,21 @@ def test_gzip_batch(store: InfluxStore) -> None:
     assert store.query("SELECT count(volume_m3) FROM gas")[0].values[0][1] == 5000
 
 
+@pytest.mark.parametrize(("gzip_answers", "encoding"), [(False, None), (True, "gzip")])
+def test_query_answers_are_plain_unless_gzip_is_asked_for(
+    store: InfluxStore, gzip_answers: bool, encoding: str | None
+) -> None:
+    """InfluxDB compresses answers only when asked: by default a query's answer comes plain."""
+    store.write_lines([encode_point("gas", {"plant": "p"}, {"volume_m3": 1.0}, T0_MS)])
+    seen: list[str | None] = []
+    with InfluxStore(store.url, store.database, gzip_answers=gzip_answers) as other:
+        other._http.event_hooks["response"] = [
+            lambda r: seen.append(r.headers.get("Content-Encoding"))
+        ]
+        assert other.query("SELECT volume_m3 FROM gas")[0].values[0][1] == 1.0
+    assert seen == [encoding]
+
+
 def test_bad_line_is_rejected_not_unavailable(store: InfluxStore) -> None:
     with pytest.raises(StoreRejected, match="400"):
         store.write_lines(["this is not line protocol"])
