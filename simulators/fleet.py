@@ -124,7 +124,7 @@ def build_fleet(
 
 
 def registry_toml(
-    plants: Sequence[PlantSpec], county: str = "Songyang (demo)", seed: int | None = None
+    plants: Sequence[PlantSpec], county: str = "松阳县（演示）", seed: int | None = None
 ) -> str:
     """The registry file text for `plants` (SPEC section 3 shape, plus each firm's town)."""
     lines = []
