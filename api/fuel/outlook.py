@@ -53,6 +53,12 @@ class Projection:
     method: str
 
 
+# How a projection was made (`Projection.method`, served as is by the history endpoint).
+SINGLE_MONTH = "single month: no trend yet"
+TWO_MONTHS = "line through two months"
+LEAST_SQUARES = "least squares, 95 % prediction interval"
+
+
 def project(months: Sequence[int], gas_firms: Sequence[int], firms: int) -> Projection | None:
     """Least-squares line through (month, firms on gas), read at December, clipped to [0, firms]."""
     k = len(months)
@@ -60,7 +66,7 @@ def project(months: Sequence[int], gas_firms: Sequence[int], firms: int) -> Proj
         return None
     if k == 1:
         value = float(gas_firms[0])
-        return Projection(value, None, None, 0.0, 1, "single month: no trend yet")
+        return Projection(value, None, None, 0.0, 1, SINGLE_MONTH)
     x = np.asarray(months, dtype=float)
     y = np.asarray(gas_firms, dtype=float)
     design = np.column_stack([np.ones(k), x])
@@ -71,7 +77,7 @@ def project(months: Sequence[int], gas_firms: Sequence[int], firms: int) -> Proj
         return min(float(firms), max(0.0, v))
 
     if k == 2:
-        return Projection(clip(estimate), None, None, float(slope), 2, "line through two months")
+        return Projection(clip(estimate), None, None, float(slope), 2, TWO_MONTHS)
     residuals = y - (intercept + slope * x)
     dof = k - 2
     sigma = math.sqrt(float(residuals @ residuals) / dof)
@@ -84,7 +90,7 @@ def project(months: Sequence[int], gas_firms: Sequence[int], firms: int) -> Proj
         clip(estimate + half),
         float(slope),
         k,
-        "least squares, 95 % prediction interval",
+        LEAST_SQUARES,
     )
 
 

@@ -18,7 +18,14 @@ from api.alerts.model import COUNTY, KINDS, Alert
 from api.factors import definition_for_window, factors_used
 from api.fuel.rules import STATUSES
 from api.reports.data import MonthFigures
-from api.reports.texts import ALERT_KIND_NAMES, POLLUTANT_NAMES, STATUS_NAMES, name_of, text
+from api.reports.texts import (
+    ALERT_KIND_NAMES,
+    METHOD_NAMES,
+    POLLUTANT_NAMES,
+    STATUS_NAMES,
+    name_of,
+    text,
+)
 
 KG_PER_T = 1000.0
 # Formats of a column's cells: text, int, float (2 decimals), pct (fraction shown as %), time
@@ -167,7 +174,7 @@ def _gas_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
         "projection",
         t("t_projection")
         + f" · {t('p_months')} {p.months_used if p else 0} · "
-        + (p.method if p else "—"),
+        + (name_of(METHOD_NAMES, p.method, lang) if p else "—"),
         (Column(t("c_item")), Column(t("p_gas_firms"), "float"), Column(t("p_share"), "pct")),
         [
             [t("p_estimate"), p.gas_firms if p else None, o.projected_share],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.alerts.texts import TITLES, pollutant_name
+from api.fuel.outlook import LEAST_SQUARES, SINGLE_MONTH, TWO_MONTHS
 from api.voc.rules import POLLUTANTS
 
 LANGS = ("zh", "en")
@@ -127,6 +128,11 @@ STATUS_NAMES = {
     "coal": ("用煤", "coal"),
     "idle": ("停产", "idle"),
     "unknown": ("数据不足", "unknown"),
+}
+METHOD_NAMES = {
+    SINGLE_MONTH: ("仅一个月数据，尚无趋势", SINGLE_MONTH),
+    TWO_MONTHS: ("两个月连线", TWO_MONTHS),
+    LEAST_SQUARES: ("最小二乘直线拟合，95% 预测区间", LEAST_SQUARES),
 }
 # Alert kinds and pollutants are named once, by the alert renderer; the report reuses them.
 ALERT_KIND_NAMES = {kind: (TITLES["zh"][kind], TITLES["en"][kind]) for kind in TITLES["zh"]}

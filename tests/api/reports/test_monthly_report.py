@@ -241,6 +241,9 @@ def test_monthly_report_pdf_and_xlsx_match_the_api(county: TestClient, tmp_path:
     assert "松阳县节能减排月报2025-03" in squashed
     assert f"天然气企业占比{100 * march['share']:.1f}%" in squashed
     assert "用气企业/在产企业3/5" in squashed
+    assert (
+        "最小二乘直线拟合" in squashed and "least squares" not in squashed
+    )  # the method, in Chinese
     assert f"尚需改造企业数{march['firms_needed']}" in squashed
     for name in ("松阳4号不锈钢有限公司", "松阳某合成革有限公司", "GB/T2589-2020"):
         assert name in squashed
