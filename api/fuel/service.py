@@ -37,6 +37,7 @@ from api.fuel.rules import (
     firm_fuel,
     gas_share,
     hours_in,
+    manual_coverages,
     month_starts,
 )
 from api.ranges import Segment, check_raw_span, plan_segments
@@ -240,7 +241,13 @@ class FuelCore:
         (sums,), (plan,) = self.meter_sums([p.id for p in plants], [(start, end)])
         hours = hours_in(start, end)
         fuels = [
-            firm_fuel(firm_of(p), sums, hours, coal_removed_by(self.conversions, p.id, start))
+            firm_fuel(
+                firm_of(p),
+                sums,
+                hours,
+                coal_removed_by(self.conversions, p.id, start),
+                manual_coverages(self.conversions, p.id, start, end),
+            )
             for p in plants
         ]
         return fuels, plan
@@ -336,7 +343,13 @@ class FuelCore:
         for (number, start, end), sums in zip(windows, all_sums, strict=True):
             hours = hours_in(start, end)
             fuels = [
-                firm_fuel(firm_of(p), sums, hours, coal_removed_by(self.conversions, p.id, start))
+                firm_fuel(
+                    firm_of(p),
+                    sums,
+                    hours,
+                    coal_removed_by(self.conversions, p.id, start),
+                    manual_coverages(self.conversions, p.id, start, end),
+                )
                 for p in plants
             ]
             out.append(
