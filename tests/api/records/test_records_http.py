@@ -193,7 +193,7 @@ def test_manual_coal_deliveries_are_published_as_manual_readings(
                 "ts": int(day1.timestamp() * 1000),
                 "values": {"mass_kg": 4000.0},
                 "flags": {"mass_kg": "S"},
-            }
+            },
         ]
         deliver(day2, 6000.0)
         assert [r["values"]["mass_kg"] for r in published()] == [0.0, 4000.0, 10000.0]
