@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from api.factors import dated
 from api.fuel.outlook import Month, Outlook, outlook
 from api.fuel.queries import (
     SUM_FIELDS,
@@ -330,7 +331,8 @@ class FuelCore:
         )
 
     def months(self, plants: Sequence[Plant], year: int, now: datetime) -> list[Month]:
-        """The KPI of every local calendar month of `year` that has begun (the current one to date)."""
+        """The KPI of every local calendar month of `year` that has begun (the current one to
+        date), each under the factors in effect at its last instant (`api.factors`)."""
         bounds = month_starts(year, self.tz)
         now = whole_ms(now)
         windows = [
@@ -358,7 +360,8 @@ class FuelCore:
                     start,
                     end,
                     end == bounds[number],
-                    gas_share(fuels, self.goal, self.definition),
+                    # each month under the factors in effect at its last instant
+                    gas_share(fuels, self.goal, dated(self.definition, end, self.tz)),
                 )
             )
         return out
