@@ -136,8 +136,11 @@ def intervals(
     first_bucket: datetime,
     every: timedelta,
     d: Definition,
+    tz: ZoneInfo | None = None,
 ) -> list[Interval]:
-    """Every interval from `first_bucket` to `end`, zero where nothing was used."""
+    """Every interval from `first_bucket` to `end`, zero where nothing was used; with `tz`,
+    each under the factors in effect at its last instant (`api.factors.dated`)."""
+    base = d
 
     def get(kind: str, bucket_ms: int, name: str) -> float:
         values = sums.get((kind, "", "", bucket_ms))
@@ -148,6 +151,7 @@ def intervals(
     while bucket < end:
         ms = round((bucket - EPOCH).total_seconds() * 1000)
         gas_m3, coal_kg = get("gas", ms, "consumption"), get("coal", ms, "consumption")
+        d = dated(base, min(bucket + every, end), tz) if tz is not None else base
         gas_kgce, coal_kgce = gas_m3 * d.gas_kgce_per_m3, coal_kg * d.coal_kgce_per_kg
         out.append(
             Interval(
@@ -325,7 +329,7 @@ class FuelCore:
         )
         latest = self.latest_by_meter(plants, end, end - start)
         return Usage(
-            intervals(sums, start, end, first_bucket, every, self.definition),
+            intervals(sums, start, end, first_bucket, every, self.definition, self.tz),
             plan,
             max(latest.values()) if latest else None,
         )

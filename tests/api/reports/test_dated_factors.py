@@ -76,8 +76,11 @@ def test_months_use_the_factors_of_their_last_instant(
                 "every": "1d",
             },
             headers=ADMIN,
-        ).json()["totals"]
-        gas_m3, coal_kg = usage["gas_m3"], usage["coal_kg"]
+        ).json()
+        # usage too: each day under the factors of its last instant
+        day = usage["intervals"][0]
+        assert day["gas_kgce"] == pytest.approx(day["gas_m3"] * d.gas_kgce_per_m3), month
+        gas_m3, coal_kg = usage["totals"]["gas_m3"], usage["totals"]["coal_kg"]
         tce = (gas_m3 * d.gas_kgce_per_m3 + coal_kg * d.coal_kgce_per_kg) / 1000
         co2_avoided_t = (
             gas_m3 * d.gas_kgce_per_m3 / d.coal_kgce_per_kg * d.co2_kg_per_kg_coal
