@@ -7,9 +7,12 @@ inside a month applies to that whole month, and every figure computed after the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from api.fuel.rules import Definition
 from api.settings import FACTOR_NAMES, KpiDefinition
 
 LAST_INSTANT = timedelta(milliseconds=1)
@@ -41,3 +44,31 @@ def factors_used(d: KpiDefinition) -> list[tuple[str, float, str, date, str]]:
         (name, float(getattr(d, name)), unit, d.factors_effective_from, d.factors_source)
         for name, unit in FACTOR_NAMES.items()
     ]
+
+
+def dated(d: Definition, end: datetime, tz: ZoneInfo) -> Definition:
+    """`definition_for_window` for any definition: one without dated changes is itself."""
+    return definition_for_window(d, end, tz) if isinstance(d, KpiDefinition) else d
+
+
+@dataclass(frozen=True, slots=True)
+class FactorPeriod:
+    """Consecutive windows (e.g. months, by label) that used the same factors."""
+
+    first: str
+    last: str
+    definition: KpiDefinition
+
+
+def factor_periods(
+    d: KpiDefinition, windows: Sequence[tuple[str, datetime]], tz: ZoneInfo
+) -> list[FactorPeriod]:
+    """The factors each run of (label, window end) used, in order: what a report states."""
+    out: list[FactorPeriod] = []
+    for label, end in windows:
+        used = definition_for_window(d, end, tz)
+        if out and factors_used(out[-1].definition) == factors_used(used):
+            out[-1] = FactorPeriod(out[-1].first, label, out[-1].definition)
+        else:
+            out.append(FactorPeriod(label, label, used))
+    return out

@@ -23,12 +23,20 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
 from api.fuel.cache import RollupCache
-from api.fuel.rules import REGISTERS, StepRules, interval_sums
+from api.fuel.rules import (
+    MANUAL_FLAG,
+    REGISTERS,
+    StepRules,
+    interval_sums,
+    manual_correction,
+)
 from api.ranges import EPOCH, Segment, ceil_to, floor_to
+from ingest.points import FLAG_SUFFIX
 from ingest.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
 
 HOURLY_MEASUREMENT = "fuel_hourly"
@@ -328,9 +336,105 @@ def edge_statements(
         near = min(EDGE_NEAR, rules.max_gap)
         out.append(last_before(kind, start - near, start, plants))
         out.append(
-            f'SELECT {f} FROM {m} WHERE {time_range(start, end)}{where} GROUP BY "plant", "meter"'
+            f"SELECT {f}, {quote_ident(field + FLAG_SUFFIX)} FROM {m} "
+            f'WHERE {time_range(start, end)}{where} GROUP BY "plant", "meter"'
         )
     return out
+
+
+# ---- readings entered by hand (flag S) ---------------------------------------------------------
+
+
+def by_hand(row: Sequence[Any]) -> bool:
+    """A (time, value, flag) row of a reading flagged S (entered by hand)."""
+    return len(row) > 2 and row[2] == MANUAL_FLAG
+
+
+def earlier_readings(
+    store: InfluxStore, asks: Sequence[tuple[str, str, str, int]]
+) -> list[list[Any] | None]:
+    """For each (kind, plant, meter, t ms): the (time, value) of its last reading before t,
+    however far back (None if there is none). The step into a reading flagged S counts
+    whatever the silence before it, so its predecessor is looked for without a limit."""
+    if not asks:
+        return []
+    texts = [
+        f"SELECT last({quote_ident(REGISTERS[kind])}) FROM {quote_ident(kind)} "
+        f'WHERE time < {influx_time(EPOCH + t * MS)} AND "plant" = {quote_literal(plant)} '
+        f'AND "meter" = {quote_literal(meter)}'
+        for kind, plant, meter, t in asks
+    ]
+    out: list[list[Any] | None] = []
+    for result in store.query_many(";".join(texts)):
+        found = [s.values[0] for s in result if s.values and s.values[0][1] is not None]
+        out.append(list(found[0]) if found else None)
+    return out
+
+
+def manual_predecessors(
+    store: InfluxStore, starts: Sequence[datetime], results: Sequence[list[Series]]
+) -> None:
+    """Complete `edge_statements` results: a series whose first reading in a read is flagged
+    S and has no predecessor yet gets its last earlier reading, however far back."""
+    asks: list[tuple[str, str, str, int]] = []
+    where: list[tuple[int, Series]] = []
+    for e, start in enumerate(starts):
+        for k, kind in enumerate(REGISTERS):
+            before_index = e * 2 * len(REGISTERS) + 2 * k
+            found = {
+                (s.tags.get("plant", ""), s.tags.get("meter", ""))
+                for s in results[before_index]
+                if s.values
+            }
+            for s in results[before_index + 1]:
+                key = (s.tags.get("plant", ""), s.tags.get("meter", ""))
+                if s.values and by_hand(s.values[0]) and key not in found:
+                    asks.append((kind, *key, (start - EPOCH) // MS))
+                    where.append((before_index, s))
+    for (before_index, s), row in zip(where, earlier_readings(store, asks), strict=True):
+        if row is not None:
+            results[before_index].append(Series(s.name, s.tags, ("time", "last"), (tuple(row),)))
+
+
+def manual_corrections(
+    store: InfluxStore,
+    segment: Segment,
+    every: timedelta | None,
+    offset: timedelta,
+    rules: StepRules,
+    plants: Sequence[str] | None,
+    by_meter: bool,
+    into: dict[Key, list[float]],
+) -> None:
+    """Add to sums computed inside InfluxDB (which cannot see flags) what the manual rule
+    changes for the readings flagged S in `segment` (`rules.manual_correction`)."""
+    texts = [
+        f"SELECT {quote_ident(field)} FROM {quote_ident(kind)} "
+        f"WHERE {time_range(segment.start, segment.end)}{plant_filter(plants)} "
+        f"AND {quote_ident(field + FLAG_SUFFIX)} = {quote_literal(MANUAL_FLAG)} "
+        'GROUP BY "plant", "meter"'
+        for kind, field in REGISTERS.items()
+    ]
+    entries: list[tuple[str, str, str, int, float]] = []
+    for kind, result in zip(REGISTERS, store.query_many(";".join(texts)), strict=True):
+        for s in result:
+            plant, meter = s.tags.get("plant", ""), s.tags.get("meter", "")
+            entries += [
+                (kind, plant, meter, int(r[0]), float(r[1])) for r in s.values if r[1] is not None
+            ]
+    previous = earlier_readings(store, [(k, p, m, t) for k, p, m, t, _ in entries])
+    for (kind, plant, meter, t, value), prev in zip(entries, previous, strict=True):
+        if prev is None:
+            continue  # no step into the first reading of a register
+        fix = manual_correction(
+            int(prev[0]), float(prev[1]), t, value, rules.max_per_hour[kind], rules.max_gap // MS
+        )
+        bucket = 0 if every is None else (floor_to(EPOCH + t * MS, every, offset) - EPOCH) // MS
+        key = (kind, plant if by_meter else "", meter if by_meter else "", bucket)
+        row = into.setdefault(key, [0.0] * len(SUM_FIELDS))
+        row[0] += fix.consumption
+        row[3] += fix.resets
+        row[4] += fix.implausible_steps
 
 
 def predecessors(
@@ -397,13 +501,13 @@ def edge_sums(
     for index, kind in enumerate(REGISTERS):
         before = {(s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index]}
         for series in results[2 * index + 1]:
-            rows = [row for row in series.values if row[1] is not None]
+            rows = [list(row) for row in series.values if row[1] is not None]
             if not any(start_ms <= row[0] < end_ms for row in rows):
                 continue  # no reading inside: nothing to add
             plant, meter = series.tags.get("plant", ""), series.tags.get("meter", "")
             prev = before.get((plant, meter))
             if prev is not None and prev.values and prev.values[0][1] is not None:
-                rows.insert(0, prev.values[0])
+                rows.insert(0, list(prev.values[0]))
             sums = interval_sums(
                 [int(row[0]) for row in rows],
                 [float(row[1]) for row in rows],
@@ -411,6 +515,7 @@ def edge_sums(
                 end_ms,
                 rules.max_per_hour[kind],
                 rules.max_gap // MS,
+                [by_hand(row) for row in rows],
             )
             key = (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
             row = into.setdefault(key, [0.0] * len(SUM_FIELDS))
@@ -461,9 +566,11 @@ def query_sums(
         plants = None  # a county's worth: read every plant, keep the wanted ones below
     # Per plan: its statements with the end of the stretch each reads, and its raw edges.
     per_plan: list[tuple[list[tuple[Statement, datetime]], list[Edge]]] = []
+    long_raw: list[list[Segment]] = []  # per plan: raw stretches summed inside InfluxDB
     for plan in plans:
         statements: list[tuple[Statement, datetime]] = []
         edges: list[Edge] = []
+        long_raw.append([s for s in plan if s.source == "raw" and s.end - s.start > EDGE_MAX])
         for segment in plan:
             if segment.source == "raw" and segment.end - segment.start <= EDGE_MAX:
                 edges += edge_pieces(segment, every, offset)
@@ -510,16 +617,19 @@ def query_sums(
         edge_results += results[index : index + per_edge * len(edges)]
         index += per_edge * len(edges)
     predecessors(store, [start for start, _ in reads], edge_results, rules, plants)
+    manual_predecessors(store, [start for start, _ in reads], edge_results)
     for i in ask:  # after `predecessors` completed the edge reads
         if i in cacheable:
             CACHE.put(scope, generation, texts[i], results[i], cacheable[i])
     out, index, edge_index = [], 0, 0
-    for statements, edges in per_plan:
+    for (statements, edges), raw_stretches in zip(per_plan, long_raw, strict=True):
         sums = collect(
             [st for st, _ in statements],
             results[index : index + len(statements)],
             totals=every is None,
         )
+        for segment in raw_stretches:
+            manual_corrections(store, segment, every, offset, rules, plants, by_meter, sums)
         index += len(statements)
         for edge in edges:
             edge_sums(edge, edge_results[edge_index : edge_index + per_edge], rules, by_meter, sums)
@@ -555,9 +665,10 @@ def register_points(
     end: datetime,
     max_gap: timedelta,
     plants: Sequence[str] | None,
-) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
-    """(kind, plant, meter) -> (times ms, values): the readings in [start, end), preceded by
-    the last reading within `max_gap` before `start` (the predecessor of the first step)."""
+) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(kind, plant, meter) -> (times ms, values, flagged S): the readings in [start, end),
+    preceded by the last reading within `max_gap` before `start` (the predecessor of the
+    first step), or by the last one however far back when the first is flagged S."""
     texts = []
     for kind, field in REGISTERS.items():
         f, m, where = quote_ident(field), quote_ident(kind), plant_filter(plants)
@@ -566,10 +677,12 @@ def register_points(
             'GROUP BY "plant", "meter"'
         )
         texts.append(
-            f'SELECT {f} FROM {m} WHERE {time_range(start, end)}{where} GROUP BY "plant", "meter"'
+            f"SELECT {f}, {quote_ident(field + FLAG_SUFFIX)} FROM {m} "
+            f'WHERE {time_range(start, end)}{where} GROUP BY "plant", "meter"'
         )
     results = store.query_many(";".join(texts))
-    out = {}
+    series: dict[tuple[str, str, str], list[list[Any]]] = {}
+    asks: list[tuple[str, str, str, int]] = []
     for index, kind in enumerate(REGISTERS):
         before = {
             (s.tags.get("plant", ""), s.tags.get("meter", "")): s.values[0]
@@ -578,12 +691,21 @@ def register_points(
         }
         for s in results[2 * index + 1]:
             key = (s.tags.get("plant", ""), s.tags.get("meter", ""))
-            rows = [r for r in s.values if r[1] is not None]
+            rows = [list(r) for r in s.values if r[1] is not None]
             if key in before:
-                rows.insert(0, before[key])
+                rows.insert(0, list(before[key]))
+            elif rows and by_hand(rows[0]):
+                asks.append((kind, *key, int(rows[0][0])))
             if rows:
-                data = np.asarray(rows, dtype=np.float64)
-                out[(kind, *key)] = (data[:, 0].astype(np.int64), data[:, 1])
+                series[(kind, *key)] = rows
+    for (kind, plant, meter, _), row in zip(asks, earlier_readings(store, asks), strict=True):
+        if row is not None:
+            series[(kind, plant, meter)].insert(0, row)
+    out = {}
+    for key3, rows in series.items():
+        times = np.asarray([int(r[0]) for r in rows], dtype=np.int64)
+        values = np.asarray([float(r[1]) for r in rows], dtype=np.float64)
+        out[key3] = (times, values, np.asarray([by_hand(r) for r in rows], dtype=bool))
     return out
 
 

@@ -239,7 +239,7 @@ class RollupJob:
         points = register_points(self.store, start, end, self.rules.max_gap, plants)
         start_ms, end_ms = (start - EPOCH) // MS, (end - EPOCH) // MS
         sums: dict[Key, list[float]] = {}
-        for (kind, plant, meter), (ts, values) in points.items():
+        for (kind, plant, meter), (ts, values, manual) in points.items():
             per_hour = hourly_sums(
                 ts,
                 values,
@@ -247,6 +247,7 @@ class RollupJob:
                 end_ms,
                 self.rules.max_per_hour[kind],
                 self.rules.max_gap // MS,
+                manual,
             )
             for hour_ms, s in per_hour.items():
                 sums[(kind, plant, meter, hour_ms)] = [

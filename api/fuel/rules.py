@@ -14,7 +14,15 @@ these). The InfluxQL of `api.fuel.queries` computes the same sums inside InfluxD
 raw stretches (tests prove them equal on literal tables and on generated data with resets,
 jumps, gaps and late backfill).
 
-**Coverage** is the share of the interval's clock hours in which the meter reported.
+**Manual readings.** A reading flagged `S` is an entry of a ledger kept by hand (coal
+deliveries an officer records for a firm without a weighing meter, `api.records.manual`):
+the step into it counts in the interval of that reading whatever the silence before it and
+at any rate (a drop is still a reset). Hand entries come days apart and a delivery is a
+jump by nature; the ledger itself is the officer's word. Readers must therefore give such a
+reading its true predecessor, however far back (`api.fuel.queries`).
+
+**Coverage** is the share of the interval's clock hours in which the meter reported; a
+meter kept by hand is judged by its records instead (`manual_coverage`).
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ HOUR_MS = 3_600_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 COUNTED, RESET, IMPLAUSIBLE, SILENCE = "counted", "reset", "implausible", "silence"
 COAL_REMOVED = "coal_removed"
+MANUAL_METER = "manual_meter"
+MANUAL_FLAG = "S"  # HJ 212 flag of a reading entered by hand
 
 
 class Definition(Protocol):
@@ -75,12 +85,16 @@ def step_kind(
     value: float,
     max_per_hour: float,
     max_gap_ms: int,
+    manual: bool = False,
 ) -> str:
     """What one step between successive readings is: counted, reset, implausible or silence.
 
     Silence is judged first: nothing is known about a register across a long silence, not
-    even whether a drop in it was a reset.
+    even whether a drop in it was a reset. A step into a `manual` reading (flag S) is
+    exempt from silence and rate: it counts, or is a reset.
     """
+    if manual:
+        return RESET if value < previous else COUNTED
     gap_ms = ts_ms - previous_ms
     if gap_ms > max_gap_ms:
         return SILENCE
@@ -111,6 +125,49 @@ class Sums:
         )
 
 
+def step_sums(kind: str, step: float) -> Sums:
+    """What one step of `kind` adds to the sums of the interval holding its later reading."""
+    if kind == COUNTED:
+        return Sums(consumption=step)
+    if kind == RESET:
+        return Sums(resets=1)
+    if kind == IMPLAUSIBLE:
+        return Sums(implausible_steps=1)
+    return Sums()
+
+
+def manual_correction(
+    previous_ms: int,
+    previous: float,
+    ts_ms: int,
+    value: float,
+    max_per_hour: float,
+    max_gap_ms: int,
+) -> Sums:
+    """What the manual rule adds to the metered rule for a step into a reading flagged S.
+
+    For sums computed inside InfluxDB, which cannot see flags: added to them, they equal
+    the rule applied with the flag (`interval_sums` with `manual`).
+    """
+    step = value - previous
+    want = step_sums(
+        step_kind(previous_ms, previous, ts_ms, value, max_per_hour, max_gap_ms, True), step
+    )
+    got = step_sums(step_kind(previous_ms, previous, ts_ms, value, max_per_hour, max_gap_ms), step)
+    return Sums(
+        want.consumption - got.consumption,
+        0,
+        0,
+        want.resets - got.resets,
+        want.implausible_steps - got.implausible_steps,
+    )
+
+
+def manual_mask(manual: Sequence[bool] | np.ndarray | None, n: int) -> np.ndarray:
+    """Per reading: flagged S (entered by hand); all False when not given."""
+    return np.zeros(n, dtype=bool) if manual is None else np.asarray(manual, dtype=bool)
+
+
 def interval_sums(
     ts_ms: Sequence[int] | np.ndarray,
     values: Sequence[float] | np.ndarray,
@@ -118,21 +175,27 @@ def interval_sums(
     end_ms: int,
     max_per_hour: float,
     max_gap_ms: int,
+    manual: Sequence[bool] | np.ndarray | None = None,
 ) -> Sums:
-    """The rule applied to one meter's raw readings (any order, one value per time) over [start, end)."""
+    """The rule applied to one meter's raw readings (any order, one value per time) over [start, end).
+
+    `manual`: per reading, flagged S (the step into it follows the manual rule).
+    """
     t = np.asarray(ts_ms, dtype=np.int64)
     v = np.asarray(values, dtype=np.float64)
     order = np.argsort(t, kind="stable")
-    t, v = t[order], v[order]
+    t, v, by_hand = t[order], v[order], manual_mask(manual, len(t))[order]
     inside = (t >= start_ms) & (t < end_ms)
     later = inside[1:]  # a step belongs to the interval of its later reading
     dv, dt = np.diff(v), np.diff(t)
     reset = dv < 0
-    bridged = dt <= max_gap_ms
+    into_manual = by_hand[1:]
+    bridged = (dt <= max_gap_ms) | into_manual
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(dt > 0, dv / (dt / HOUR_MS), np.inf)
-    counted = later & ~reset & bridged & (rate <= max_per_hour)
-    implausible = later & ~reset & bridged & (rate > max_per_hour)
+    plausible = (rate <= max_per_hour) | into_manual
+    counted = later & ~reset & bridged & plausible
+    implausible = later & ~reset & bridged & ~plausible
     return Sums(
         float(dv[counted].sum()),
         int(inside.sum()),
@@ -149,6 +212,7 @@ def hourly_sums(
     end_ms: int,
     max_per_hour: float,
     max_gap_ms: int,
+    manual: Sequence[bool] | np.ndarray | None = None,
 ) -> dict[int, Sums]:
     """`interval_sums` for every clock hour of [start, end) at once (hour start ms -> sums).
 
@@ -159,14 +223,16 @@ def hourly_sums(
     inside = (t >= start_ms) & (t < end_ms)
     if not inside.any():
         return {}
+    into_manual = manual_mask(manual, len(t))[1:]
     dv, dt = np.diff(v), np.diff(t)
-    bridged = dt <= max_gap_ms
+    bridged = (dt <= max_gap_ms) | into_manual
     reset = (dv < 0) & bridged
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(dt > 0, dv / (dt / HOUR_MS), np.inf)
+    plausible = (rate <= max_per_hour) | into_manual
     later = inside[1:]
-    counted = later & bridged & (dv >= 0) & (rate <= max_per_hour)
-    implausible = later & bridged & (dv >= 0) & (rate > max_per_hour)
+    counted = later & bridged & (dv >= 0) & plausible
+    implausible = later & bridged & (dv >= 0) & ~plausible
     hours_all = t // HOUR_MS
     first = int(hours_all[inside].min())
     index = hours_all - first
@@ -204,6 +270,12 @@ def coverage(reported_hours: float, hours: int) -> float:
     return min(1.0, reported_hours / hours) if hours > 0 else 0.0
 
 
+def manual_coverage(opened: datetime, start: datetime, end: datetime) -> float:
+    """Coverage of a meter kept by hand since `opened`: the share of the interval's hours
+    from then on (its records are the whole truth about it from its first entry)."""
+    return coverage(hours_in(max(start, opened), end), hours_in(start, end))
+
+
 def month_starts(year: int, tz: ZoneInfo) -> list[datetime]:
     """The 13 local month boundaries of `year` (Jan 1 .. next Jan 1), as UTC."""
     out = []
@@ -221,8 +293,9 @@ class ConversionFact:
     """An officer's record about a firm (SPEC section 6), e.g. its coal boiler removed on a date."""
 
     plant: str
-    kind: str  # "coal_removed" (removed or sealed)
+    kind: str  # "coal_removed" (removed or sealed), "manual_meter" (kept by hand since `at`)
     at: datetime
+    meter: str = ""
 
 
 def coal_removed_by(facts: Iterable[ConversionFact], plant: str, start: datetime) -> bool:
@@ -232,6 +305,17 @@ def coal_removed_by(facts: Iterable[ConversionFact], plant: str, start: datetime
     without a weighing meter, is not known.
     """
     return any(f.plant == plant and f.kind == COAL_REMOVED and f.at <= start for f in facts)
+
+
+def manual_coverages(
+    facts: Iterable[ConversionFact], plant: str, start: datetime, end: datetime
+) -> dict[str, float]:
+    """meter -> coverage over [start, end) of each of the firm's meters kept by hand."""
+    opened: dict[str, datetime] = {}
+    for f in facts:
+        if f.plant == plant and f.kind == MANUAL_METER:
+            opened[f.meter] = min(f.at, opened.get(f.meter, f.at))
+    return {meter: manual_coverage(at, start, end) for meter, at in opened.items()}
 
 
 # ---- firm status and the county's share ----------------------------------------------------
@@ -381,8 +465,18 @@ class Firm:
 MeterSums = Mapping[tuple[str, str, str], Sums]  # (kind, plant, meter) -> sums
 
 
-def firm_fuel(firm: Firm, sums: MeterSums, hours: int, coal_removed: bool = False) -> FirmFuel:
-    """A firm's gas m³, coal kg and coverage from its meters' sums over a window of `hours`."""
+def firm_fuel(
+    firm: Firm,
+    sums: MeterSums,
+    hours: int,
+    coal_removed: bool = False,
+    by_hand: Mapping[str, float] | None = None,
+) -> FirmFuel:
+    """A firm's gas m³, coal kg and coverage from its meters' sums over a window of `hours`.
+
+    `by_hand`: meter -> coverage of the meters kept by hand (`manual_coverages`), which
+    replaces their reported hours."""
+    by_hand = by_hand or {}
     used: dict[str, float | None] = {}
     covered: dict[str, float] = {}
     for kind, meters in (("gas", firm.gas_meters), ("coal", firm.coal_meters)):
@@ -392,7 +486,10 @@ def firm_fuel(firm: Firm, sums: MeterSums, hours: int, coal_removed: bool = Fals
         found = [sums.get((kind, firm.plant, m), Sums()) for m in meters]
         used[kind] = sum(s.consumption for s in found)
         # A firm is only as well covered as its least-reporting meter of that fuel.
-        covered[kind] = min(coverage(s.hours, hours) for s in found)
+        covered[kind] = min(
+            by_hand[m] if m in by_hand else coverage(s.hours, hours)
+            for m, s in zip(meters, found, strict=True)
+        )
     return FirmFuel(
         firm.plant,
         firm.name,

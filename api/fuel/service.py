@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from api.factors import dated
 from api.fuel.outlook import Month, Outlook, outlook
 from api.fuel.queries import (
     SUM_FIELDS,
@@ -37,6 +38,7 @@ from api.fuel.rules import (
     firm_fuel,
     gas_share,
     hours_in,
+    manual_coverages,
     month_starts,
 )
 from api.ranges import Segment, check_raw_span, plan_segments
@@ -134,8 +136,11 @@ def intervals(
     first_bucket: datetime,
     every: timedelta,
     d: Definition,
+    tz: ZoneInfo | None = None,
 ) -> list[Interval]:
-    """Every interval from `first_bucket` to `end`, zero where nothing was used."""
+    """Every interval from `first_bucket` to `end`, zero where nothing was used; with `tz`,
+    each under the factors in effect at its last instant (`api.factors.dated`)."""
+    base = d
 
     def get(kind: str, bucket_ms: int, name: str) -> float:
         values = sums.get((kind, "", "", bucket_ms))
@@ -146,6 +151,7 @@ def intervals(
     while bucket < end:
         ms = round((bucket - EPOCH).total_seconds() * 1000)
         gas_m3, coal_kg = get("gas", ms, "consumption"), get("coal", ms, "consumption")
+        d = dated(base, min(bucket + every, end), tz) if tz is not None else base
         gas_kgce, coal_kgce = gas_m3 * d.gas_kgce_per_m3, coal_kg * d.coal_kgce_per_kg
         out.append(
             Interval(
@@ -240,7 +246,13 @@ class FuelCore:
         (sums,), (plan,) = self.meter_sums([p.id for p in plants], [(start, end)])
         hours = hours_in(start, end)
         fuels = [
-            firm_fuel(firm_of(p), sums, hours, coal_removed_by(self.conversions, p.id, start))
+            firm_fuel(
+                firm_of(p),
+                sums,
+                hours,
+                coal_removed_by(self.conversions, p.id, start),
+                manual_coverages(self.conversions, p.id, start, end),
+            )
             for p in plants
         ]
         return fuels, plan
@@ -317,13 +329,14 @@ class FuelCore:
         )
         latest = self.latest_by_meter(plants, end, end - start)
         return Usage(
-            intervals(sums, start, end, first_bucket, every, self.definition),
+            intervals(sums, start, end, first_bucket, every, self.definition, self.tz),
             plan,
             max(latest.values()) if latest else None,
         )
 
     def months(self, plants: Sequence[Plant], year: int, now: datetime) -> list[Month]:
-        """The KPI of every local calendar month of `year` that has begun (the current one to date)."""
+        """The KPI of every local calendar month of `year` that has begun (the current one to
+        date), each under the factors in effect at its last instant (`api.factors`)."""
         bounds = month_starts(year, self.tz)
         now = whole_ms(now)
         windows = [
@@ -336,7 +349,13 @@ class FuelCore:
         for (number, start, end), sums in zip(windows, all_sums, strict=True):
             hours = hours_in(start, end)
             fuels = [
-                firm_fuel(firm_of(p), sums, hours, coal_removed_by(self.conversions, p.id, start))
+                firm_fuel(
+                    firm_of(p),
+                    sums,
+                    hours,
+                    coal_removed_by(self.conversions, p.id, start),
+                    manual_coverages(self.conversions, p.id, start, end),
+                )
                 for p in plants
             ]
             out.append(
@@ -345,7 +364,8 @@ class FuelCore:
                     start,
                     end,
                     end == bounds[number],
-                    gas_share(fuels, self.goal, self.definition),
+                    # each month under the factors in effect at its last instant
+                    gas_share(fuels, self.goal, dated(self.definition, end, self.tz)),
                 )
             )
         return out

@@ -4,20 +4,25 @@ The delivery records of a manual coal meter make a cumulative `mass_kg` register
 delivery's time, the sum of the current deliveries up to it. Every time a delivery was ever
 recorded at (superseded ones too) is published again, so a correction overwrites the
 points it changes (same plant, meter and time stay one point) instead of leaving stale ones.
+
+The register opens with a reading of 0 kg 1 ms before the earliest delivery ever recorded,
+so the first delivery is a step like the others. The fuel core counts the step into every
+reading flagged S whatever the silence before it (`api.fuel.rules`, manual readings).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from api.fuel.rules import MANUAL_FLAG
 from api.push import ReadingPublisher, check_push
 from api.records.model import COAL_DELIVERY, Record, RecordError
 from ingest.pipeline import IngestRules, Refused
 from ingest.schema import to_epoch_ms
 
-MANUAL_FLAG = "S"
+OPENING_BEFORE = timedelta(milliseconds=1)
 
 
 def delivery_payload(records: Sequence[Record], meter: str) -> bytes | None:
@@ -27,7 +32,9 @@ def delivery_payload(records: Sequence[Record], meter: str) -> bytes | None:
         return None
     current = sorted((r.effective_at, r.mass_kg or 0.0) for r in deliveries if r.current)
     readings = []
-    for at in sorted({r.effective_at for r in deliveries}):
+    times = {r.effective_at for r in deliveries}
+    times.add(min(times) - OPENING_BEFORE)
+    for at in sorted(times):
         total = sum(kg for when, kg in current if when <= at)
         readings.append(
             {

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.alerts.model import COUNTY, KINDS, Alert
-from api.factors import definition_for_window, factors_used
+from api.factors import factor_periods, factors_used
 from api.fuel.rules import STATUSES
 from api.reports.data import MonthFigures
 from api.reports.texts import (
@@ -415,11 +415,13 @@ def _quality_section(f: MonthFigures, lang: str) -> Section:
 
 
 def _factor_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
-    d = definition_for_window(f.settings.kpi, f.end, tz)
+    """The factors each run of months used (each month: those in effect at its last instant)."""
+    periods = factor_periods(f.settings.kpi, [(m.month, m.end) for m in f.months], tz)
     table = Table(
         "factors",
         text("t_factors", lang),
         (
+            Column(text("c_period", lang)),
             Column(text("c_factor", lang)),
             Column(text("c_value", lang), "float4"),
             Column(text("c_unit", lang)),
@@ -427,8 +429,16 @@ def _factor_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
             Column(text("c_source", lang)),
         ),
         [
-            [text(f"f_{name}", lang), value, unit, since, source]
-            for name, value, unit, since, source in factors_used(d)
+            [
+                p.first if p.first == p.last else f"{p.first} – {p.last}",
+                text(f"f_{name}", lang),
+                value,
+                unit,
+                since,
+                source,
+            ]
+            for p in periods
+            for name, value, unit, since, source in factors_used(p.definition)
         ],
     )
     return Section(text("sec_factors", lang), [], [table])

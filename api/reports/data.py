@@ -11,10 +11,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -35,10 +33,6 @@ from ingest.registry import Plant, Registry
 from ingest.store import InfluxStore, influx_time, quote_ident
 
 MONTH_FORMAT = "%Y-%m"
-# The compliance service reads minute data: a month of a county's stacks is asked a day at a
-# time (each answer stays well inside the store's timeout), two days at once.
-VOC_CHUNK = timedelta(days=1)
-VOC_WORKERS = 2
 
 
 class ReportMonthError(ValueError):
@@ -123,54 +117,13 @@ def stack_totals(stack: StackCompliance) -> StackTotals:
     return StackTotals(stack.plant, stack.meter, hours, valid, exceeding, emission, limits)
 
 
-def add_totals(a: StackTotals, b: StackTotals) -> StackTotals:
-    """The totals of two consecutive stretches of one stack."""
-
-    def plus(x: dict[str, Any], y: dict[str, Any]) -> dict[str, Any]:
-        return {k: x.get(k, 0) + y.get(k, 0) for k in dict.fromkeys([*x, *y])}
-
-    return StackTotals(
-        a.plant,
-        a.meter,
-        a.hours + b.hours,
-        plus(a.valid_hours, b.valid_hours),
-        plus(a.exceeding_hours, b.exceeding_hours),
-        plus(a.emission_kg, b.emission_kg),
-        {**a.limits_mgm3, **b.limits_mgm3},
-    )
-
-
 def voc_month(
     store: InfluxStore, plants: Sequence[Plant], start: datetime, end: datetime, now: datetime
 ) -> tuple[list[StackTotals], list[MeterSilence]]:
-    """The compliance service day by day (each query stays small), summed per stack."""
-    days = []
-    cursor = start
-    while cursor < end:
-        days.append((cursor, min(cursor + VOC_CHUNK, end)))
-        cursor += VOC_CHUNK
-    with ThreadPoolExecutor(VOC_WORKERS) as pool:
-        chunks = list(pool.map(lambda d: compliance(store, plants, d[0], d[1], now), days))
-    totals: dict[tuple[str, str], StackTotals] = {}
-    silence: dict[tuple[str, str], MeterSilence] = {}
-    for stacks in chunks:
-        for stack, quiet in zip(stacks, voc_silence(stacks), strict=True):
-            key = (stack.plant, stack.meter)
-            t = stack_totals(stack)
-            totals[key] = add_totals(totals[key], t) if key in totals else t
-            before = silence.get(key)
-            silence[key] = (
-                quiet
-                if before is None
-                else MeterSilence(
-                    quiet.plant,
-                    quiet.meter,
-                    "voc",
-                    before.hours_reported + quiet.hours_reported,
-                    before.hours + quiet.hours,
-                )
-            )
-    return list(totals.values()), list(silence.values())
+    """The compliance service over the month in one go, as the VOC routes ask it: rolled-up
+    hours from `voc_hourly`, only the hours after its watermark from raw readings."""
+    stacks = compliance(store, plants, start, end, now)
+    return [stack_totals(s) for s in stacks], voc_silence(stacks)
 
 
 def refused_counts(

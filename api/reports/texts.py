@@ -98,6 +98,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "c_code": ("原因代码", "code"),
     "c_count": ("条数", "count"),
     "c_factor": ("系数", "factor"),
+    "c_period": ("适用月份", "months"),
     "c_unit": ("单位", "unit"),
     "c_effective": ("生效日期", "effective from"),
     "c_source": ("依据", "source"),

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from api.factors import definition_at, definition_for_window, factors_used
+from api.factors import dated, definition_at, definition_for_window, factor_periods, factors_used
 from api.fuel.rules import FirmFuel, classify
 from api.settings import FactorChange, KpiDefinition
 
@@ -57,3 +57,29 @@ def test_a_window_uses_the_factors_of_its_last_instant() -> None:
 def test_gas_factor_stays_within_the_standard() -> None:
     with pytest.raises(ValidationError):
         FactorChange(effective_from=date(2026, 1, 1), gas_kgce_per_m3=1.5)
+
+
+def month_end(month: int) -> datetime:
+    """The exclusive end of local month `month` of 2026, as UTC."""
+    return datetime(2026 + month // 12, month % 12 + 1, 1, tzinfo=TZ).astimezone(UTC)
+
+
+def test_factor_periods_group_the_months_that_used_the_same_factors() -> None:
+    months = [(f"2026-{m:02d}", month_end(m)) for m in range(1, 9)]
+    periods = factor_periods(D, months, TZ)
+    assert [(p.first, p.last, p.definition.factors_source) for p in periods] == [
+        ("2026-01", "2026-02", "GB/T 2589-2020"),
+        ("2026-03", "2026-06", "省厅通知"),  # 15 March is inside March: the whole month
+        ("2026-07", "2026-08", "市局通知 7 月"),
+    ]
+    assert [p.definition.gas_kgce_per_m3 for p in periods] == [1.2143, 1.2143, 1.3]
+    assert factor_periods(KpiDefinition(), months[:2], TZ)[0].last == "2026-02"
+
+
+def test_dated_leaves_a_definition_without_dates_alone() -> None:
+    class Plain:
+        gas_kgce_per_m3 = 1.2
+
+    plain = Plain()
+    assert dated(plain, month_end(7), TZ) is plain  # type: ignore[arg-type]
+    assert dated(D, month_end(7), TZ).gas_kgce_per_m3 == 1.3  # type: ignore[attr-defined]

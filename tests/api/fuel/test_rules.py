@@ -24,6 +24,9 @@ from api.fuel.rules import (
     hourly_sums,
     hours_in,
     interval_sums,
+    manual_correction,
+    manual_coverage,
+    manual_coverages,
     step_kind,
 )
 from api.settings import KpiDefinition
@@ -209,3 +212,100 @@ def test_hourly_sums_equal_interval_sums_hour_by_hour() -> None:
         expected = sums(60 * h, 60 * (h + 1))
         assert hourly.get(h * H, Sums()) == expected, h
     assert 0 not in hourly  # before the start: a predecessor only
+
+
+# ---- readings entered by hand (flag S) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prev_ms", "prev", "ts_ms", "value", "expected"),
+    [
+        (0, 0.0, 7 * DAY_MS, 4000.0, COUNTED),  # a week of silence before a delivery
+        (0, 0.0, 1, 30_000.0, COUNTED),  # 30 t in 1 ms: a ledger has no rate
+        (0, 100.0, 3 * DAY_MS, 50.0, RESET),  # a drop is still a new baseline
+        (0, 100.0, H, 100.0, COUNTED),
+    ],
+)
+def test_step_kind_into_a_manual_reading(
+    prev_ms: int, prev: float, ts_ms: int, value: float, expected: str
+) -> None:
+    assert step_kind(prev_ms, prev, ts_ms, value, 20_000.0, DAY_MS, manual=True) == expected
+
+
+# A ledger kept by hand: opening 0, deliveries a week apart, one entered 1 h after another.
+LEDGER = [  # (hour, value, flagged S)
+    (0, 0.0, True),
+    (1, 4000.0, True),
+    (1 + 7 * 24, 10_000.0, True),
+    (2 + 7 * 24, 40_000.0, True),
+    (2 + 14 * 24, 45_000.0, True),
+    (3 + 14 * 24, 45_010.0, False),  # a metered reading after it follows the metered rule
+    (3 + 16 * 24, 45_020.0, False),  # 48 h of silence: counted nowhere
+]
+
+
+@pytest.mark.parametrize(
+    ("start_h", "end_h", "expected"),
+    [
+        (0, 2, Sums(4000.0, 2, 2, 0, 0)),
+        (2, 1 + 7 * 24, Sums()),
+        (1 + 7 * 24, 3 + 7 * 24, Sums(36_000.0, 2, 2, 0, 0)),
+        (3 + 7 * 24, 3 + 14 * 24, Sums(5000.0, 1, 1, 0, 0)),
+        (0, 4 + 16 * 24, Sums(45_010.0, 7, 7, 0, 0)),
+    ],
+)
+def test_interval_sums_of_a_manual_ledger(start_h: int, end_h: int, expected: Sums) -> None:
+    ts = [h * H for h, _, _ in LEDGER]
+    values = [v for _, v, _ in LEDGER]
+    manual = [m for _, _, m in LEDGER]
+    got = interval_sums(ts, values, start_h * H, end_h * H, 5_000.0, DAY_MS, manual)
+    assert got == expected
+    hourly = hourly_sums(
+        np.asarray(ts), np.asarray(values), start_h * H, end_h * H, 5_000.0, DAY_MS, manual
+    )
+    total = sum(hourly.values(), Sums())
+    assert total == expected  # the rollup's rule is the same rule, hour by hour
+
+
+@pytest.mark.parametrize(
+    ("prev_ms", "prev", "ts_ms", "value", "expected"),
+    [
+        (0, 0.0, 7 * DAY_MS, 4000.0, Sums(4000.0)),  # silence: InfluxDB counted nothing
+        (0, 0.0, H, 30_000.0, Sums(30_000.0, 0, 0, 0, -1)),  # it counted an implausible step
+        (0, 0.0, H, 3000.0, Sums()),  # a plausible step: both rules count it
+        (0, 100.0, 3 * DAY_MS, 50.0, Sums(0.0, 0, 0, 1, 0)),  # a reset across a silence
+        (0, 100.0, H, 50.0, Sums()),  # a reset both rules see
+    ],
+)
+def test_manual_correction_adds_what_the_flag_changes(
+    prev_ms: int, prev: float, ts_ms: int, value: float, expected: Sums
+) -> None:
+    assert manual_correction(prev_ms, prev, ts_ms, value, 5_000.0, DAY_MS) == expected
+
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("opened", "expected"),
+    [
+        (T0 - timedelta(days=3), 1.0),  # kept by hand before the window: fully covered
+        (T0, 1.0),
+        (T0 + timedelta(days=3), 0.9),  # the first 3 of 30 days are not known
+        (T0 + timedelta(days=3, minutes=30), 0.9),  # the hour of the first entry counts
+        (T0 + timedelta(days=31), 0.0),
+    ],
+)
+def test_manual_coverage_is_judged_by_the_records(opened: datetime, expected: float) -> None:
+    assert manual_coverage(opened, T0, T0 + timedelta(days=30)) == pytest.approx(expected)
+
+
+def test_manual_coverages_per_meter_from_the_earliest_fact() -> None:
+    facts = [
+        ConversionFact("a", "manual_meter", T0 + timedelta(days=6), "coal-1"),
+        ConversionFact("a", "manual_meter", T0 + timedelta(days=15), "coal-1"),
+        ConversionFact("b", "manual_meter", T0, "coal-1"),
+        ConversionFact("a", "coal_removed", T0),
+    ]
+    got = manual_coverages(facts, "a", T0, T0 + timedelta(days=30))
+    assert got == {"coal-1": pytest.approx(0.8)}

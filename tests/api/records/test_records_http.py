@@ -182,19 +182,25 @@ def test_manual_coal_deliveries_are_published_as_manual_readings(
             return json.loads(message.payload)["readings"]
 
         first = deliver(day1, 4000.0)
+        # The register opens at 0 kg 1 ms before the first delivery, so it is a step too.
         assert published() == [
+            {
+                "ts": int(day1.timestamp() * 1000) - 1,
+                "values": {"mass_kg": 0.0},
+                "flags": {"mass_kg": "S"},
+            },
             {
                 "ts": int(day1.timestamp() * 1000),
                 "values": {"mass_kg": 4000.0},
                 "flags": {"mass_kg": "S"},
-            }
+            },
         ]
         deliver(day2, 6000.0)
-        assert [r["values"]["mass_kg"] for r in published()] == [4000.0, 10000.0]
+        assert [r["values"]["mass_kg"] for r in published()] == [0.0, 4000.0, 10000.0]
         # Correcting the first delivery re-publishes the register at every delivery's time.
         deliver(day1, 3000.0, supersedes=first["id"])
         readings = published()
-        assert [r["values"]["mass_kg"] for r in readings] == [3000.0, 9000.0]
+        assert [r["values"]["mass_kg"] for r in readings] == [0.0, 3000.0, 9000.0]
         assert {r["flags"]["mass_kg"] for r in readings} == {"S"}
         audited = client.get(
             "/api/v1/audit", params={"action": "manual_entry.created"}, headers=ADMIN
