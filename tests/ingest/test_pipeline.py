@@ -202,7 +202,7 @@ def test_accepted(topic: str, payload: bytes, lines: list[str]) -> None:
             b'{"ts": %d, "values": {"nmhc_mgm3": null, "flow_m3h": 9000, "dmf": 3, "o2_pct": 20}, '
             b'"flags": {"o2_pct": "Z", "flow_m3h": "M"}}' % TS,
             [
-                'voc,meter=stack-1,plant=sl-001 dmf_invalid="\'dmf\' is not a value of a voc '
+                "voc,meter=stack-1,plant=sl-001 dmf_invalid=\"'dmf' is not a value of a voc "
                 'meter",flow_m3h=9000,flow_m3h_flag="M",nmhc_mgm3_invalid="nmhc_mgm3=null is '
                 'not a number",o2_pct_invalid="flag \\"Z\\" for \'o2_pct\' is not an HJ 212 flag '
                 f'(NFMSDCTB)" {TS}'

@@ -85,7 +85,7 @@ def test_refusals_say_why(payload: bytes, reason: str) -> None:
         ({"x": True}, {}, {}, {}, {"x": "x=true is not a number"}),
         ({"x": None, "y": 2}, {}, {"y": 2.0}, {}, {"x": "x=null is not a number"}),
         ({"x": [1]}, {}, {}, {}, {"x": "x=[1] is not a number"}),
-        ({"x": "a" * 50}, {}, {}, {}, {"x": 'x="' + "a" * 36 + '... is not a number'}),
+        ({"x": "a" * 50}, {}, {}, {}, {"x": 'x="' + "a" * 36 + "... is not a number"}),
         ({"x": float("nan")}, {}, {}, {}, {"x": "x=nan is not finite"}),
         ({"x": float("inf")}, {}, {}, {}, {"x": "x=inf is not finite"}),
         (
