@@ -80,10 +80,6 @@ class Screened:
     readings: tuple[Reading, ...]  # kept, each with its invalid values
     problems: tuple[Problem, ...]
 
-    @property
-    def dropped(self) -> int:
-        return sum(1 for p in self.problems if p.value is None)
-
 
 def range_for(kind: str, name: str, stats: bool = True) -> Range | None:
     """The plausible range of a value name of a meter kind.
@@ -113,7 +109,8 @@ def screen_values(kind: str, reading: Reading, stats: bool = True) -> Reading:
     for name, value in reading.values.items():
         bounds = range_for(kind, name, stats)
         if bounds is None:
-            invalid[name] = f"{name!r} is not a value of a {kind} meter"
+            expected = ", ".join(sorted(VALUE_RANGES[kind]))
+            invalid[name] = f"{name!r} is not a value of a {kind} meter (expected {expected})"
         elif not bounds.low <= value <= bounds.high:
             invalid[name] = (
                 f"{name}={value:g} is outside the plausible range [{bounds.low:g}, {bounds.high:g}]"

@@ -24,6 +24,10 @@ TS = 1_772_323_200_000  # 2026-03-01T00:00:00Z
 GAS = "plantwatch/plants/ss-001/meters/gas-1/readings"
 COAL = "plantwatch/plants/ss-001/meters/coal-1/readings"
 VOC = "plantwatch/plants/sl-001/meters/stack-1/readings"
+VOC_NAMES = (
+    "(expected benzene_mgm3, dmf_mgm3, flow_m3h, humidity_pct, nmhc_mgm3, o2_pct, "
+    "pressure_kpa, temp_c, thc_mgm3, toluene_mgm3, xylene_mgm3)"
+)
 
 
 def packet(mn: str, cn: str = "2011", data_time: str = "20260301080000") -> bytes:
@@ -203,14 +207,15 @@ def test_accepted(topic: str, payload: bytes, lines: list[str]) -> None:
             b'"flags": {"o2_pct": "Z", "flow_m3h": "M"}}' % TS,
             [
                 "voc,meter=stack-1,plant=sl-001 dmf_invalid=\"'dmf' is not a value of a voc "
-                'meter",flow_m3h=9000,flow_m3h_flag="M",nmhc_mgm3_invalid="nmhc_mgm3=null is '
+                f'meter {VOC_NAMES}",flow_m3h=9000,flow_m3h_flag="M",'
+                'nmhc_mgm3_invalid="nmhc_mgm3=null is '
                 'not a number",o2_pct_invalid="flag \\"Z\\" for \'o2_pct\' is not an HJ 212 flag '
                 f'(NFMSDCTB)" {TS}'
             ],
             [
                 (0, "nmhc_mgm3", "reading: nmhc_mgm3=null is not a number"),
                 (0, "o2_pct", "reading: flag \"Z\" for 'o2_pct' is not an HJ 212 flag (NFMSDCTB)"),
-                (0, "dmf", "reading: 'dmf' is not a value of a voc meter"),
+                (0, "dmf", f"reading: 'dmf' is not a value of a voc meter {VOC_NAMES}"),
             ],
         ),
         (  # HJ 212 averaged-data names are not JSON value names
@@ -218,9 +223,15 @@ def test_accepted(topic: str, payload: bytes, lines: list[str]) -> None:
             b'{"ts": %d, "values": {"nmhc_mgm3": 4, "nmhc_mgm3_max": 5}}' % TS,
             [
                 'voc,meter=stack-1,plant=sl-001 nmhc_mgm3=4,nmhc_mgm3_flag="N",nmhc_mgm3_max_invalid='
-                f"\"'nmhc_mgm3_max' is not a value of a voc meter\" {TS}"
+                f"\"'nmhc_mgm3_max' is not a value of a voc meter {VOC_NAMES}\" {TS}"
             ],
-            [(0, "nmhc_mgm3_max", "reading: 'nmhc_mgm3_max' is not a value of a voc meter")],
+            [
+                (
+                    0,
+                    "nmhc_mgm3_max",
+                    f"reading: 'nmhc_mgm3_max' is not a value of a voc meter {VOC_NAMES}",
+                )
+            ],
         ),
     ],
 )
