@@ -5,7 +5,8 @@ real-time reading every minute since the start of the local month (what `make ru
 sends), with one injected three-hour DMF exceedance two days ago; the real VOC rollup job
 rolls it up and `python -m api` serves the page. The page must show the exceedance hours,
 the month's emission and capture rate, and the overview the valid-hour share; the
-screenshots go to `test-artifacts/voc/` (kept in git: the issue's closing evidence).
+screenshots go to `test-artifacts/screenshots/voc/`; a reviewed copy of them is kept in
+`test-artifacts/voc/` (the issue's closing evidence).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-SHOTS = ROOT / "test-artifacts" / "voc"
+# Regenerated on every run (git-ignored); a reviewed copy is kept in test-artifacts/voc/.
+SHOTS = ROOT / "test-artifacts" / "screenshots" / "voc"
 KEY = "voc-screens-admin-key"
 SEED = 2026
 READY_TIMEOUT_MS = 240_000
