@@ -488,11 +488,32 @@ class VocCaptureAnswer(Model):
 # --- push ---------------------------------------------------------------------------------
 
 
+class PushInvalidValue(Model):
+    reading: int = Field(description="position of the reading in the message (0 if bare)")
+    ts: str = Field(description="the reading's time, RFC 3339 UTC")
+    value: str = Field(description="the value name, stored as `<value>_invalid` with the reason")
+    reason: str
+
+
+class PushDroppedReading(Model):
+    reading: int = Field(description="position of the reading in the message (0 if bare)")
+    ts: str
+    reason: str
+
+
 class PushAccepted(Model):
-    accepted: int = Field(description="readings handed to the broker")
+    accepted: int = Field(description="readings kept (handed to the broker)")
     plant: str
     meter: str
     topic: str
+    invalid: list[PushInvalidValue] = Field(
+        default_factory=list, description="values stored as invalid (at most 100 listed)"
+    )
+    invalid_total: int = 0
+    dropped: list[PushDroppedReading] = Field(
+        default_factory=list, description="readings not kept (at most 100 listed)"
+    )
+    dropped_total: int = 0
 
 
 # --- keys ---------------------------------------------------------------------------------

@@ -276,15 +276,70 @@ def county_overview() -> Json:
     )
 
 
+VOC_ROLLUP = "voc_hourly"  # api/voc/rollup.py: one point per stack and hour with data
+VOC_LOGGER_HOURS = "voc_hour"  # the logger's own CN 2061 hours
+# Every measurement a stack's data may be in: JSON / CN 2011, CN 2051 minutes, CN 2061 hours.
+VOC_SOURCES = '"voc_hourly", "voc", "voc_minute", "voc_hour"'
+MIN_VALID_MINUTES = 45  # HJ 212-2017 Appendix D, as api/voc/rules.py
+
+
+def _rollup_hourly(
+    field: str,
+    where: str,
+    numerator: str,
+    minutes: str,
+    minimum: int,
+    outer: str = '"v"',
+    by: str = '"plant", "meter"',
+) -> str:
+    """Per stack and hour: `numerator` / `minutes` of the VOC rollup, where the minutes
+    reach `minimum`; `outer` selects from the quotient `"v"`.
+
+    The rollup writes a field only where it differs from its default: an absent sum is 0,
+    an absent `<field>_cq_minutes` equals the valid minutes
+    (`api.voc.rules.DEFAULT_TO_VALID_MINUTES`). InfluxQL has no coalesce, and a field no
+    point of the shard has reads as null even under fill(0), but `count` of it reads 0: so
+    each hour is read once per case (field there or not, by its count) and the cases,
+    which never overlap, are merged as one series.
+    """
+    hours = (
+        f'SELECT sum("{field}_{numerator}") AS "s", count("{field}_{numerator}") AS "ks", '
+        f'sum("{field}_{minutes}") AS "c", count("{field}_{minutes}") AS "kc", '
+        f'sum("{field}_valid_minutes") AS "vm" FROM "{VOC_ROLLUP}" WHERE {where} AND '
+        f"$timeFilter GROUP BY time(1h), {by} fill(0)"
+    )
+    denominators = [("c", '"kc" = 1')]
+    if minutes == "cq_minutes":
+        denominators.append(("vm", '"kc" = 0'))
+    cases = [
+        f'(SELECT {quotient} AS "v" FROM ({hours}) WHERE {present} AND "ks" = {ks} '
+        f'AND "{n}" >= {minimum} GROUP BY {by})'
+        for n, present in denominators
+        for quotient, ks in ((f'"s" / "{n}"', 1), (f'0 * "{n}"', 0))
+    ]
+    return f"SELECT {outer} FROM {', '.join(cases)} WHERE $timeFilter GROUP BY {by}"
+
+
 def _valid_hourly_mean(field: str, where: str) -> str:
+    """The API's valid hourly mean: at least 45 valid (N or T) minutes, from the rollup."""
+    return _rollup_hourly(field, where, "valid_sum", "valid_minutes", MIN_VALID_MINUTES)
+
+
+def _logger_hourly_mean(field: str, where: str) -> str:
+    """The logger's own hour (CN 2061), where it flags it N or T."""
     return (
-        f'SELECT mean("{field}") FROM "voc" WHERE "{field}_flag" = \'N\' AND {where} '
-        'AND $timeFilter GROUP BY time(1h), "plant", "meter" fill(none)'
+        f'SELECT "{field}" FROM "{VOC_LOGGER_HOURS}" WHERE ("{field}_flag" = \'N\' OR '
+        f'"{field}_flag" = \'T\') AND {where} AND $timeFilter GROUP BY "plant", "meter"'
     )
 
 
 def voc_monitoring() -> Json:
-    """Each stack's valid hourly means against the GB 21902-2008 limits, with alert annotations."""
+    """Each stack's valid hourly means against the GB 21902-2008 limits, with alert annotations.
+
+    Hours come from the VOC rollup (`voc_hourly`, built from real-time readings and the
+    logger's minutes alike), so a logger that sends only minute and hourly data shows too;
+    the logger's own hourly means (CN 2061) are drawn beside them.
+    """
     where = '"plant" =~ /^$plant$/ AND "meter" =~ /^$stack$/'
     panels: list[Json] = []
     for field, label, limit in POLLUTANTS:
@@ -292,10 +347,19 @@ def voc_monitoring() -> Json:
             panel(
                 "timeseries",
                 f"{label} · hourly mean vs limit {limit:g} mg/m³",
-                [target(_valid_hourly_mean(field, where), alias="$tag_plant $tag_meter")],
+                [
+                    target(_valid_hourly_mean(field, where), alias="$tag_plant $tag_meter"),
+                    target(
+                        _logger_hourly_mean(field, where),
+                        ref="B",
+                        alias="$tag_plant $tag_meter (logger hour 2061)",
+                    ),
+                ],
                 12 if field != "nmhc_mgm3" else 24,
                 8,
-                description=f"Mean of valid (flag N) readings per hour. Red: the default limit "
+                description=f"Valid hourly mean (at least {MIN_VALID_MINUTES} valid minutes, "
+                "HJ 212-2017 Appendix D) from the VOC hourly rollup: the hours the API judges. "
+                "Also drawn: the logger's own hourly mean (CN 2061). Red: the default limit "
                 f"{limit:g} mg/m³ (GB 21902-2008 Table 5); a stack's registry override is "
                 "checked by the API and the alert engine. Annotations: VOC alerts.",
                 unit="conmgm3",
@@ -311,9 +375,8 @@ def voc_monitoring() -> Json:
             "有效分钟 · Valid minutes per hour (≥ 45 for a valid hourly mean)",
             [
                 target(
-                    'SELECT count("m") FROM (SELECT mean("nmhc_mgm3") AS "m" FROM "voc" '
-                    f"WHERE \"nmhc_mgm3_flag\" = 'N' AND {where} AND $timeFilter "
-                    'GROUP BY time(1m), "plant", "meter") WHERE $timeFilter '
+                    f'SELECT sum("nmhc_mgm3_valid_minutes") FROM "{VOC_ROLLUP}" '
+                    f"WHERE {where} AND $timeFilter "
                     'GROUP BY time(1h), "plant", "meter" fill(0)',
                     alias="$tag_plant $tag_meter",
                 )
@@ -321,7 +384,8 @@ def voc_monitoring() -> Json:
             12,
             8,
             description="HJ 212-2017 Appendix D: an hour with fewer than 45 valid minutes is "
-            "'insufficient data', never a pass.",
+            "'insufficient data', never a pass. Minutes from real-time readings and the "
+            "logger's minute data alike (VOC hourly rollup).",
             unit="none",
             minimum=0,
             maximum=60,
@@ -334,27 +398,32 @@ def voc_monitoring() -> Json:
             "排放速率 · NMHC emission rate",
             [
                 target(
-                    'SELECT mean("rate") FROM (SELECT "nmhc_mgm3" * "flow_m3h" / 1000000 AS "rate" '
-                    f'FROM "voc" WHERE "nmhc_mgm3_flag" = \'N\' AND {where} AND $timeFilter '
-                    'GROUP BY "plant", "meter") WHERE $timeFilter '
-                    'GROUP BY time(1h), "plant", "meter" fill(none)',
+                    _rollup_hourly(
+                        "nmhc_mgm3",
+                        where,
+                        "cq_sum",
+                        "cq_minutes",
+                        MIN_VALID_MINUTES,
+                        outer='"v" / 1000000 AS "kgh"',
+                    ),
                     alias="$tag_plant $tag_meter",
                 )
             ],
             12,
             8,
-            description="kg/h = concentration (mg/m³) × standard dry flow (m³/h) × 10⁻⁶.",
+            description="kg/h = the hour's mean of minute concentration (mg/m³) × minute "
+            "standard dry flow (m³/h) × 10⁻⁶, over at least 45 minutes where both are valid: "
+            "the API's emission rate (VOC hourly rollup).",
             unit="suffix: kg/h",
             custom=timeseries_custom(),
             options=TIMESERIES_OPTIONS,
         ),
         panel(
             "timeseries",
-            "烟气 · Flue-gas flow",
+            "烟气 · Flue-gas flow (hourly mean)",
             [
                 target(
-                    f'SELECT mean("flow_m3h") FROM "voc" WHERE {where} AND $timeFilter '
-                    'GROUP BY time($__interval), "plant", "meter" fill(none)',
+                    _rollup_hourly("flow_m3h", where, "valid_sum", "valid_minutes", 1),
                     alias="$tag_plant $tag_meter",
                 )
             ],
@@ -363,7 +432,6 @@ def voc_monitoring() -> Json:
             unit="suffix: m³/h",
             custom=timeseries_custom(),
             options=TIMESERIES_OPTIONS,
-            interval="1m",
         ),
         panel(
             "table",
@@ -390,14 +458,15 @@ def voc_monitoring() -> Json:
             query_variable(
                 "plant",
                 "企业 Plant",
-                'SHOW TAG VALUES FROM "voc" WITH KEY = "plant"',
+                f'SHOW TAG VALUES FROM {VOC_SOURCES} WITH KEY = "plant"',
                 multi=True,
                 include_all=True,
             ),
             query_variable(
                 "stack",
                 "排口 Stack",
-                'SHOW TAG VALUES FROM "voc" WITH KEY = "meter" WHERE "plant" =~ /^$plant$/',
+                f'SHOW TAG VALUES FROM {VOC_SOURCES} WITH KEY = "meter" '
+                'WHERE "plant" =~ /^$plant$/',
                 multi=True,
                 include_all=True,
             ),
@@ -426,9 +495,15 @@ def plant_drilldown() -> Json:
     )
     voc_pct = [
         target(
-            f'SELECT mean("{field}") / {limit!r} * 100 AS "{label.split()[0]}" FROM "voc" '
-            f"WHERE \"{field}_flag\" = 'N' AND {plant} AND $timeFilter "
-            'GROUP BY time(1h), "meter" fill(none)',
+            _rollup_hourly(
+                field,
+                plant,
+                "valid_sum",
+                "valid_minutes",
+                MIN_VALID_MINUTES,
+                outer=f'"v" / {limit!r} * 100 AS "{label.split()[0]}"',
+                by='"meter"',
+            ),
             ref=chr(ord("A") + i),
             alias="$tag_meter $col",
         )
@@ -581,7 +656,8 @@ def plant_drilldown() -> Json:
             voc_pct,
             12,
             7,
-            description="Valid (flag N) hourly means ÷ GB 21902-2008 default limit. 100 % = limit.",
+            description="Valid hourly means (VOC hourly rollup, ≥ 45 valid minutes) ÷ GB 21902-2008 "
+            "default limit. 100 % = limit.",
             unit="percent",
             minimum=0,
             steps=thresholds(("green", None), ("red", 100)),
@@ -796,6 +872,7 @@ def ingest_health() -> Json:
                         ("coal", "mass_kg"),
                         ("voc", "nmhc_mgm3"),
                         ("electricity", "energy_kwh"),
+                        ("voc_minute", "nmhc_mgm3"),  # loggers sending only CN 2051/2061
                     )
                 )
             ],

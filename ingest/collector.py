@@ -207,6 +207,10 @@ class Collector:
         outcome = handle_message(self.rules, message.topic, message.payload, now)
         if isinstance(outcome, Accepted):
             lines = list(outcome.lines)
+            partial = outcome.partial_refusal()
+            if partial is not None:  # the kept part is stored; the plant learns what was not
+                lines.append(self._dead_letter(message.topic, partial, message.payload, now))
+                batch.refusals.append((message, partial))
         else:
             lines = [self._dead_letter(message.topic, outcome, message.payload, now)]
             batch.refusals.append((message, outcome))
@@ -237,7 +241,10 @@ class Collector:
             self.client.ack(message)
         self._pending_since = None
         for message, refused in batch.refusals:
-            self.counters.add(refused=1)
+            if refused.partial:
+                self.counters.add(partially_refused=1)
+            else:
+                self.counters.add(refused=1)
             log.info("message refused", extra={"topic": message.topic, "reason": refused.reason})
             if refused.plant and self.rules.registry.plant(refused.plant) is not None:
                 self.client.publish(

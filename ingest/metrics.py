@@ -24,6 +24,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "received": ("counter", "MQTT messages received"),
     "points_written": ("counter", "points written to InfluxDB (directly or from the spool)"),
     "refused": ("counter", "messages refused (kept as dead letters)"),
+    "partially_refused": (
+        "counter",
+        "JSON messages kept in part: invalid values or dropped readings (dead letter too)",
+    ),
     "spooled": ("counter", "points appended to the local spool while InfluxDB was unavailable"),
     "replayed": ("counter", "points replayed from the spool into InfluxDB"),
     "register_events": ("counter", "register resets and implausible jumps recorded"),
@@ -49,6 +53,7 @@ class Counters:
     received: int = 0
     points_written: int = 0
     refused: int = 0
+    partially_refused: int = 0
     spooled: int = 0
     replayed: int = 0
     register_events: int = 0

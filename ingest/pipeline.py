@@ -13,7 +13,12 @@ from ingest.registry import Plant, Registry
 from ingest.schema import Reading, parse_payload
 from ingest.settings import CommonSettings
 from ingest.topics import parse_topic
-from ingest.validate import check_clock, screen_values, validate_readings
+from ingest.validate import Problem, check_clock, screen_readings, screen_values
+
+# A partial refusal lists at most this many invalid values and dropped readings (the
+# `rejected` message must stay well under the broker's packet limit); totals say the rest.
+MAX_PROBLEMS_LISTED = 100
+PARTIAL_CODE = "invalid_values"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,25 +28,48 @@ class Accepted:
     lines: list[str]
     kind: str = ""
     readings: tuple[Reading, ...] = ()
+    # JSON only: values stored as invalid and readings dropped, which the plant is told
+    problems: tuple[Problem, ...] = ()
+
+    def partial_refusal(self) -> Refused | None:
+        """What the plant is told (and the dead letter keeps) of a message kept in part."""
+        if not self.problems:
+            return None
+        dropped = sum(1 for p in self.problems if p.value is None)
+        invalid = len(self.problems) - dropped
+        reason = (
+            f"{len(self.readings)} reading(s) kept, {invalid} value(s) stored as invalid, "
+            f"{dropped} reading(s) dropped: {self.problems[0].reason}"
+        )
+        return Refused(self.plant, PARTIAL_CODE, reason, self.problems, len(self.readings))
 
 
 @dataclass(frozen=True, slots=True)
 class Refused:
+    """A message refused whole, or (`problems` set) the part of a kept message refused."""
+
     plant: str
     code: str
     reason: str
+    problems: tuple[Problem, ...] = ()
+    accepted: int = 0  # readings kept from a partially refused message
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.problems)
 
     def to_json(self, topic: str, received: datetime) -> bytes:
         """The message published to the plant's `rejected` topic."""
-        return json.dumps(
-            {
-                "topic": topic,
-                "code": self.code,
-                "reason": self.reason,
-                "received": received.isoformat(),
-            },
-            ensure_ascii=False,
-        ).encode()
+        doc: dict[str, object] = {
+            "topic": topic,
+            "code": self.code,
+            "reason": self.reason,
+            "received": received.isoformat(),
+        }
+        if self.partial:
+            doc.update(problem_lists(self.problems))
+            doc["accepted"] = self.accepted
+        return json.dumps(doc, ensure_ascii=False).encode()
 
     def dead_letter(self, topic: str, payload: bytes, received: datetime, seq: int) -> str:
         """The line that keeps this refused message in `dead_letter`, with its reason."""
@@ -83,10 +111,14 @@ def handle_message(
         meter = plant.meter(source.meter)
         if meter is None:
             raise UnknownSource(f"meter {source.meter!r} is not registered for plant {plant.id!r}")
-        readings = parse_payload(payload)
-        validate_readings(meter, readings, now, rules.future_tolerance)
+        screened = screen_readings(meter, parse_payload(payload), now, rules.future_tolerance)
         return Accepted(
-            plant.id, meter.id, reading_lines(plant, meter, readings), meter.kind, tuple(readings)
+            plant.id,
+            meter.id,
+            reading_lines(plant, meter, screened.readings),
+            meter.kind,
+            screened.readings,
+            screened.problems,
         )
     except RefusedReading as exc:
         return Refused(plant_id, exc.code, str(exc))
@@ -98,6 +130,24 @@ def handle_message(
             "internal_error",
             f"message could not be processed: {type(exc).__name__}: {exc}",
         )
+
+
+def problem_lists(problems: tuple[Problem, ...]) -> dict[str, object]:
+    """`invalid` values and `dropped` readings as the plant is told them (capped, with totals)."""
+    invalid = [p for p in problems if p.value is not None]
+    dropped = [p for p in problems if p.value is None]
+    return {
+        "invalid": [
+            {"reading": p.index, "ts": p.ts.isoformat(), "value": p.value, "reason": p.reason}
+            for p in invalid[:MAX_PROBLEMS_LISTED]
+        ],
+        "invalid_total": len(invalid),
+        "dropped": [
+            {"reading": p.index, "ts": p.ts.isoformat(), "reason": p.reason}
+            for p in dropped[:MAX_PROBLEMS_LISTED]
+        ],
+        "dropped_total": len(dropped),
+    }
 
 
 def _hj212_packet(rules: IngestRules, plant: Plant, payload: bytes, now: datetime) -> Accepted:

@@ -1,7 +1,8 @@
 """The wire schema of JSON readings (SPEC section 4): parse and build, no I/O.
 
 `parse_payload` turns bytes into `Reading`s or raises `InvalidPayload` with a reason a plant
-operator can act on. The simulators build payloads with `encode_readings`, so both sides
+operator can act on when the message's structure or a time cannot be read; a value that is
+not a number (or carries an unknown flag) is kept in the reading's `invalid` with its reason. The simulators build payloads with `encode_readings`, so both sides
 share one definition.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +35,8 @@ MAX_PAYLOAD_BYTES = 4_000_000
 # Epoch milliseconds must fall in a sane range; a seconds value sent by mistake would be 1970.
 MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01
 MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
+# A value name becomes an InfluxDB field key (`<name>_invalid` when it is not kept).
+VALUE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,7 @@ class Reading:
     ts: datetime
     values: Mapping[str, float]
     flags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    # value name -> why it was not kept (HJ 212 per-value validation); stored as `<name>_invalid`
+    # value name -> why it was not kept (per-value validation); stored as `<name>_invalid`
     invalid: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def flag(self, name: str) -> str:
@@ -126,24 +130,45 @@ def _parse_reading(raw: Any, where: str) -> Reading:
     values = raw.get("values")
     if not isinstance(values, dict) or not values:
         raise InvalidPayload(f"{where}: 'values' must be a non-empty object")
-    clean: dict[str, float] = {}
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidPayload(f"{where}: value {name!r} must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise InvalidPayload(f"{where}: value {name!r} is not finite")
-        clean[name] = float(value)
     flags = raw.get("flags", {})
     if not isinstance(flags, dict):
         raise InvalidPayload(f"{where}: 'flags' must be an object")
-    for name, flag in flags.items():
-        if name not in clean:
-            raise InvalidPayload(f"{where}: flag for {name!r}, which has no value")
-        if not isinstance(flag, str) or flag not in FLAGS:
+    for name in (*values, *flags):
+        if not isinstance(name, str) or not VALUE_NAME.fullmatch(name):
             raise InvalidPayload(
-                f"{where}: flag {flag!r} for {name!r} is not an HJ 212 flag ({''.join(FLAGS)})"
+                f"{where}: {name!r} is not a value name (a letter, then letters, digits or _; "
+                "at most 64)"
             )
-    return Reading(ts, MappingProxyType(clean), MappingProxyType(dict(flags)))
+    # Per value (SPEC section 4): a value that is not a number, or carries an unknown flag,
+    # becomes an invalid value with its reason; the reading's other values are kept.
+    clean: dict[str, float] = {}
+    invalid: dict[str, str] = {}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            invalid[name] = f"{name}={_shown(value)} is not a number"
+        elif not math.isfinite(value):
+            invalid[name] = f"{name}={value} is not finite"
+        else:
+            clean[name] = float(value)
+    kept_flags: dict[str, str] = {}
+    for name, flag in flags.items():
+        if name not in values:
+            invalid[name] = f"flag {_shown(flag)} for {name!r}, which has no value"
+        elif not isinstance(flag, str) or flag not in FLAGS:
+            reason = f"flag {_shown(flag)} for {name!r} is not an HJ 212 flag ({''.join(FLAGS)})"
+            invalid.setdefault(name, reason)
+            clean.pop(name, None)
+        elif name in clean:
+            kept_flags[name] = flag
+    return Reading(
+        ts, MappingProxyType(clean), MappingProxyType(kept_flags), MappingProxyType(invalid)
+    )
+
+
+def _shown(value: Any) -> str:
+    """A value as the plant sent it, short enough for a reason."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def encode_readings(readings: Iterable[Reading]) -> bytes:

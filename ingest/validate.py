@@ -1,9 +1,10 @@
 """Per-meter-kind validation of readings (SPEC section 4): names, units, ranges, clocks.
 
-JSON messages are checked whole (`validate_readings`: a bad value refuses the message, the
-plant learns why). HJ 212 packets are checked per value (`screen_values`: a value out of its
-range becomes an invalid value with its reason, the packet's other values are kept); only
-their time can refuse them (`check_clock`).
+Validation is per value (`screen_values`): a value out of its range or unknown to the meter
+kind becomes an invalid value with its reason, the other values are kept. HJ 212 packets
+and JSON messages alike are refused whole only when their time cannot be trusted
+(`check_clock`). A JSON reading without its meter's register is dropped with a reason
+(`screen_readings`), and a message with nothing usable left is refused.
 """
 
 from __future__ import annotations
@@ -60,12 +61,36 @@ TOTAL_RANGES = {"_kg": Range(0, 1e7), "flow_volume_m3": Range(0, 1e10)}
 STAT_SUFFIXES = ("_min", "_max")
 
 
-def range_for(kind: str, name: str) -> Range | None:
-    """The plausible range of a value name of a meter kind (HJ 212 min/max/total fields too)."""
+# How many problems a refusal's reason names before "and N more".
+MAX_REASONS_NAMED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something of a JSON message not kept: a value stored as invalid, or a dropped reading."""
+
+    index: int  # the reading's position in the message
+    ts: datetime
+    value: str | None  # the value stored as invalid; None when the whole reading was dropped
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    readings: tuple[Reading, ...]  # kept, each with its invalid values
+    problems: tuple[Problem, ...]
+
+
+def range_for(kind: str, name: str, stats: bool = True) -> Range | None:
+    """The plausible range of a value name of a meter kind.
+
+    With `stats`, the HJ 212 averaged-data fields too (`_min`, `_max`, `-Cou` totals);
+    JSON readings carry only the plain value names.
+    """
     allowed = VALUE_RANGES[kind]
     if name in allowed:
         return allowed[name]
-    if kind != "voc":
+    if kind != "voc" or not stats:
         return None
     for suffix in STAT_SUFFIXES:
         if name.endswith(suffix) and name.removesuffix(suffix) in allowed:
@@ -77,14 +102,15 @@ def range_for(kind: str, name: str) -> Range | None:
     return None
 
 
-def screen_values(kind: str, reading: Reading) -> Reading:
+def screen_values(kind: str, reading: Reading, stats: bool = True) -> Reading:
     """Move every value outside its plausible range (or unknown) to `invalid`, with its reason."""
     values = dict(reading.values)
     invalid = dict(reading.invalid)
     for name, value in reading.values.items():
-        bounds = range_for(kind, name)
+        bounds = range_for(kind, name, stats)
         if bounds is None:
-            invalid[name] = f"{name!r} is not a value of a {kind} meter"
+            expected = ", ".join(sorted(VALUE_RANGES[kind]))
+            invalid[name] = f"{name!r} is not a value of a {kind} meter (expected {expected})"
         elif not bounds.low <= value <= bounds.high:
             invalid[name] = (
                 f"{name}={value:g} is outside the plausible range [{bounds.low:g}, {bounds.high:g}]"
@@ -112,27 +138,38 @@ def check_clock(times: Sequence[datetime], now: datetime, future_tolerance: time
             )
 
 
-def validate_readings(
+def screen_readings(
     meter: Meter, readings: Sequence[Reading], now: datetime, future_tolerance: timedelta
-) -> None:
-    """Raise `InvalidPayload` naming the first reading and value that break the rules."""
-    allowed = VALUE_RANGES[meter.kind]
-    required = REQUIRED_VALUES[meter.kind]
+) -> Screened:
+    """Judge a JSON message's readings value by value; raise `InvalidPayload` if none is usable.
+
+    The message is refused whole for a time beyond the tolerance (the sender's clock is
+    wrong, so none of its times can be trusted) or when no reading keeps a valid value.
+    A reading without a valid required register is dropped: a fuel point without its
+    register counts nothing.
+    """
     check_clock([r.ts for r in readings], now, future_tolerance)
-    for index, reading in enumerate(readings):
+    required = REQUIRED_VALUES[meter.kind]
+    kept: list[Reading] = []
+    problems: list[Problem] = []
+    for index, raw in enumerate(readings):
         where = f"readings[{index}]" if len(readings) > 1 else "reading"
-        for name, value in reading.values.items():
-            bounds = allowed.get(name)
-            if bounds is None:
-                raise InvalidPayload(
-                    f"{where}: {name!r} is not a value of a {meter.kind} meter "
-                    f"(expected {', '.join(sorted(allowed))})"
-                )
-            if not bounds.low <= value <= bounds.high:
-                raise InvalidPayload(
-                    f"{where}: {name}={value:g} is outside the plausible range "
-                    f"[{bounds.low:g}, {bounds.high:g}]"
-                )
+        reading = screen_values(meter.kind, raw, stats=False)
         missing = [name for name in required if name not in reading.values]
         if missing:
-            raise InvalidPayload(f"{where}: a {meter.kind} meter must send {', '.join(missing)}")
+            why = [reading.invalid[name] for name in missing if name in reading.invalid]
+            why += [reason for name, reason in reading.invalid.items() if name not in missing]
+            reason = f"{where}: dropped, a {meter.kind} meter must send {', '.join(missing)}"
+            problems.append(Problem(index, reading.ts, None, "; ".join([reason, *why])))
+            continue
+        kept.append(reading)
+        problems.extend(
+            Problem(index, reading.ts, name, f"{where}: {why}")
+            for name, why in reading.invalid.items()
+        )
+    if not any(r.values for r in kept):
+        named = [p.reason for p in problems[:MAX_REASONS_NAMED]]
+        if len(problems) > MAX_REASONS_NAMED:
+            named.append(f"and {len(problems) - MAX_REASONS_NAMED} more")
+        raise InvalidPayload("no valid value in the message: " + "; ".join(named))
+    return Screened(tuple(kept), tuple(problems))

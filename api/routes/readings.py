@@ -15,7 +15,7 @@ from api.errors import PayloadTooLarge
 from api.push import PushRefused, ReadingPublisher, check_push
 from api.schemas import PushAccepted, error_responses
 from ingest.errors import StoreError
-from ingest.pipeline import Refused
+from ingest.pipeline import Refused, problem_lists
 from ingest.schema import MAX_PAYLOAD_BYTES
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,11 @@ READINGS_BODY = {
 async def push_readings(
     plant: str, meter: str, request: Request, _: PlantPusherDep, store: StoreDep
 ) -> PushAccepted:
-    """Validate like a collector, publish at QoS 1, answer 202 after the broker's PUBACK."""
+    """Validate like a collector, publish at QoS 1, answer 202 after the broker's PUBACK.
+
+    202 lists the values stored as invalid and the readings dropped; 422 only when nothing
+    in the message is usable (the collector would refuse it whole).
+    """
     payload = await request.body()
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(f"payload exceeds {MAX_PAYLOAD_BYTES} bytes")
@@ -62,8 +66,17 @@ async def push_readings(
         raise PushRefused(outcome)
     publisher: ReadingPublisher = request.app.state.publisher
     await run_in_threadpool(publisher.publish, topic, payload)
-    readings = sum(1 for line in outcome.lines if line)
-    return PushAccepted(accepted=readings, plant=outcome.plant, meter=outcome.meter, topic=topic)
+    # The collector stores the kept part and keeps the dead letter of the rest (its partial
+    # refusal); the plant's answer lists the same problems.
+    return PushAccepted.model_validate(
+        {
+            "accepted": len(outcome.readings),
+            "plant": outcome.plant,
+            "meter": outcome.meter,
+            "topic": topic,
+            **problem_lists(outcome.problems),
+        }
+    )
 
 
 def _keep_refusal(store: Any, topic: str, refused: Refused, payload: bytes, now: datetime) -> None:

@@ -57,9 +57,50 @@ def test_push_is_published_verbatim_after_puback(
             "plant": "ss-a",
             "meter": "gas-1",
             "topic": "plantwatch/plants/ss-a/meters/gas-1/readings",
+            "invalid": [],
+            "invalid_total": 0,
+            "dropped": [],
+            "dropped_total": 0,
         }
         message = inbox.get(timeout=10)
         assert message.payload == payload and message.qos == 1
+        # A bad value and a reading without its register: 202 with what was not kept; the
+        # message goes to the broker as sent (the collector stores the rest).
+        partial = json.dumps(
+            {
+                "readings": [
+                    {"ts": t, "values": {"volume_m3": 12.0, "flow_m3h": -3}},
+                    {"ts": t + 1000, "values": {"flow_m3h": 4}},
+                ]
+            }
+        ).encode()
+        resp = client.post(PATH, content=partial, headers=ADMIN)
+        assert resp.status_code == 202, resp.text
+        ts = datetime.fromtimestamp(t / 1000, UTC).isoformat()
+        assert resp.json() == {
+            "accepted": 1,
+            "plant": "ss-a",
+            "meter": "gas-1",
+            "topic": "plantwatch/plants/ss-a/meters/gas-1/readings",
+            "invalid": [
+                {
+                    "reading": 0,
+                    "ts": ts,
+                    "value": "flow_m3h",
+                    "reason": "readings[0]: flow_m3h=-3 is outside the plausible range [0, 1e+06]",
+                }
+            ],
+            "invalid_total": 1,
+            "dropped": [
+                {
+                    "reading": 1,
+                    "ts": datetime.fromtimestamp(t / 1000 + 1, UTC).isoformat(),
+                    "reason": "readings[1]: dropped, a gas meter must send volume_m3",
+                }
+            ],
+            "dropped_total": 1,
+        }
+        assert inbox.get(timeout=10).payload == partial
     finally:
         listener.stop()
 
@@ -75,10 +116,11 @@ def test_push_is_published_verbatim_after_puback(
         ),
         (PATH, b'{"ts": "2026-03-01T08:00:00", "values": {"volume_m3": 1}}', "has no UTC offset"),
         (PATH, b'{"ts": 4000000000000, "values": {"volume_m3": 1}}', "in the future"),
-        (
+        (  # nothing usable: the register is out of range, so the reading is dropped
             PATH,
-            b'{"ts": 1772323200000, "values": {"volume_m3": -5}}',
-            "outside the plausible range",
+            b'{"ts": 1772323200000, "values": {"volume_m3": -5, "flow_m3h": 2}}',
+            "no valid value in the message: reading: dropped, a gas meter must send volume_m3; "
+            "volume_m3=-5 is outside the plausible range",
         ),
         (
             "/api/v1/plants/ss-a/meters/gas-9/readings",
@@ -92,7 +134,7 @@ def test_push_is_published_verbatim_after_puback(
         ),
     ],
 )
-def test_refusals_are_422_with_the_collectors_reason_and_kept(
+def test_nothing_usable_is_422_with_the_collectors_reason_and_kept(
     path: str,
     body: bytes,
     reason: str,

@@ -7,6 +7,8 @@ STAND-IN, until the branches that own these measurements land:
 | `gas`, `coal` | the simulator over MQTT | the simulator's own generators (`simulators.fuel`), written directly |
 | `fuel_hourly`, `fuel_daily`, `kpi_gas_share`, `kpi_firm_status` | the rollup job | **the real job** (`api.app.rollup_job`) run over the registers written here |
 | `voc` | the simulator's stacks | minute readings generated here, with an exceedance episode, maintenance and a gap |
+| `voc_minute`, `voc_hour` | HJ 212 loggers (CN 2051, 2061) | one stack (`MINUTE_ONLY_STACK`) sends only minute and hourly data, as loggers in the field may |
+| `voc_hourly` | the VOC rollup | **the real job** (`api.voc.rollup.VocRollup`) run over the VOC data written here |
 | `electricity` | the simulator | hourly cumulative register generated here |
 | `alert_event` | the alert engine | the events that engine would write for the episodes above |
 | `ingest_stats` | the collectors | two collectors' cumulative counters, an outage and a restart |
@@ -30,8 +32,9 @@ import numpy as np
 from api.app import rollup_job
 from api.fuel.points import KpiPoints
 from api.settings import ApiSettings
+from api.voc.rollup import VocRollup
 from ingest.points import dead_letter_line, reading_lines
-from ingest.registry import Plant, Registry
+from ingest.registry import Meter, Plant, Registry
 from ingest.schema import Reading
 from ingest.store import InfluxStore, encode_point
 from simulators.fuel import Registers, firm_profile, fuel_readings
@@ -44,6 +47,9 @@ FUEL_HISTORY_DAYS = 120  # the real rollup job catches it all up: keep the fixtu
 RAW_FUEL_DAYS = 35  # raw registers for the KPI window (30 d) and the drill-down
 VOC_STEP = timedelta(minutes=1)
 VOC_HOURS = 48
+# The synthetic-leather stack (by position) whose logger sends only CN 2051 minutes and CN
+# 2061 hours, no real-time data: the boards must show it from the VOC rollup.
+MINUTE_ONLY_STACK = 3
 STATS_STEP = timedelta(seconds=30)
 STATS_HOURS = 24
 # GB 21902-2008 Table 5 (SPEC section 7); per-stack overrides come from the registry.
@@ -64,6 +70,7 @@ class CountyFacts:
     now: datetime
     points: dict[str, int] = field(default_factory=dict)
     exceedance: tuple[str, str, str] | None = None  # plant, meter, pollutant
+    minute_only: tuple[str, str] | None = None  # plant, meter of the CN 2051/2061-only logger
 
 
 def fill_county(
@@ -106,6 +113,7 @@ def roll_up(store: InfluxStore, registry: Registry, now: datetime) -> None:
         assert isinstance(job.after_pass, KpiPoints)
         job.after_pass.clock = lambda: now
         job.run_pass()
+        VocRollup(patient, registry, clock=lambda: now, pause_seconds=0).run_pass()
 
 
 def _fuel_lines(
@@ -183,6 +191,7 @@ def _voc_lines(
         }
         values["thc_mgm3"] = values["nmhc_mgm3"] + 2.5
         flags = np.full(minutes, "N", dtype=object)
+        flow_flags = flags.copy()  # the flow meter may fail on its own
         keep = np.ones(minutes, dtype=bool)
         if index == 0:
             # Three hours of DMF at ~1.5x its limit, ending six hours ago: hourly exceedances.
@@ -194,15 +203,48 @@ def _voc_lines(
             flags[minutes - 20 * 60 : minutes - 19 * 60 + 20] = "M"  # analyser maintenance
         if index == 2:
             keep[minutes - 30 * 60 : minutes - 30 * 60 + 25] = False  # logger offline: 25 min gap
+        measurement = None
+        if index == MINUTE_ONLY_STACK:
+            measurement = "voc_minute"  # what a CN 2051 minute is stored as
+            # The flow meter faulted: 10 minutes of one hour (emission from the other 50),
+            # 20 minutes of another (too few minutes for an hourly emission rate).
+            flow_flags[minutes - 5 * 60 : minutes - 5 * 60 + 10] = "D"
+            flow_flags[minutes - 4 * 60 : minutes - 4 * 60 + 20] = "D"
+            facts.minute_only = (plant.id, meter.id)
+            yield from _logger_hour_lines(plant, meter, times, values, keep)
         for i in np.flatnonzero(keep):
             reading_values = {k: round(max(float(v[i]), 0.0), 3) for k, v in values.items()}
             flag = str(flags[i])
             reading = Reading(
                 times[i],
                 MappingProxyType(reading_values),
-                MappingProxyType(dict.fromkeys(reading_values, flag)),
+                MappingProxyType(
+                    dict.fromkeys(reading_values, flag) | {"flow_m3h": str(flow_flags[i])}
+                ),
             )
-            yield from reading_lines(plant, meter, [reading])
+            yield from reading_lines(plant, meter, [reading], measurement)
+
+
+def _logger_hour_lines(
+    plant: Plant,
+    meter: Meter,
+    times: list[datetime],
+    values: dict[str, np.ndarray],
+    keep: np.ndarray,
+) -> Iterator[str]:
+    """The logger's own CN 2061 hours (`voc_hour`): the mean of each whole hour's minutes."""
+    for first in range(0, len(times) - 59, 60):
+        if times[first].minute != 0:
+            continue
+        inside = slice(first, first + 60)
+        means = {
+            k: round(max(float(np.mean(v[inside][keep[inside]])), 0.0), 3)
+            for k, v in values.items()
+        }
+        hour = Reading(
+            times[first], MappingProxyType(means), MappingProxyType(dict.fromkeys(means, "N"))
+        )
+        yield from reading_lines(plant, meter, [hour], "voc_hour")
 
 
 def _alert_lines(registry: Registry, now: datetime, facts: CountyFacts) -> Iterator[str]:

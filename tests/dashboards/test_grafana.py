@@ -300,3 +300,77 @@ def test_every_query_returns_data(name: str, county_db: CountyDb) -> None:
                 answered[where].append(str({k: v.format() for k, v in selection.items()}))
     empty = [where for where, hits in answered.items() if not hits]
     assert not empty, f"{name}: no data for {empty}"
+
+
+def _board_query(board: Mapping[str, Any], title_start: str, ref: str = "A") -> str:
+    (panel,) = [p for p in panels_of(board) if p["title"].startswith(title_start)]
+    (tgt,) = [t for t in panel["targets"] if t["refId"] == ref]
+    return str(tgt["query"])
+
+
+def _by_hour(series: Sequence[Any]) -> dict[int, float]:
+    return {int(row[0]): row[1] for s in series for row in s.values if row[1] is not None}
+
+
+@pytest.mark.integration
+def test_a_logger_sending_only_minute_and_hourly_data_is_on_the_voc_board(
+    county_db: CountyDb,
+) -> None:
+    """CN 2051/2061 only (no real-time data): the board shows its hours from the VOC rollup,
+    with the mean, valid minutes and emission rate of its minutes, and the logger's hours."""
+    assert county_db.facts.minute_only is not None
+    plant, meter = county_db.facts.minute_only
+    board = load_boards()["voc-monitoring.json"]
+    end = county_db.facts.now
+    start = end - timedelta(hours=48)
+    chosen = {"plant": Selection((plant,), True), "stack": Selection((meter,), True)}
+
+    def run(query: str) -> list[Any]:
+        return county_db.store.query(interpolate(query, chosen, {}, start, end, "1m"))
+
+    where = f"\"plant\" = '{plant}' AND \"meter\" = '{meter}' AND time >= {start.timestamp():.0f}s"
+    assert not county_db.store.query(f'SELECT count("nmhc_mgm3") FROM "voc" WHERE {where}')
+    # The truth, from the logger's minutes as stored: every minute valid, so the hour's mean.
+    minutes = county_db.store.query(
+        f'SELECT mean("nmhc_mgm3") FROM "voc_minute" WHERE {where} AND time < {end.timestamp():.0f}s '
+        "GROUP BY time(1h) fill(none)"
+    )
+    truth = _by_hour(minutes)
+    assert len(truth) == 48
+    board_means = _by_hour(run(_board_query(board, "NMHC")))
+    assert board_means.keys() == truth.keys()
+    for hour, mean in truth.items():
+        assert board_means[hour] == pytest.approx(mean, rel=1e-9), hour
+    logger_hours = _by_hour(run(_board_query(board, "NMHC", "B")))
+    assert logger_hours.keys() == truth.keys()
+    assert max(abs(logger_hours[h] - truth[h]) for h in truth) < 0.01  # rounded to 3 decimals
+    valid_minutes = _by_hour(run(_board_query(board, "有效分钟")))
+    assert {valid_minutes[h] for h in truth} == {60}
+    # Emission: the mean of minute concentration × flow over minutes where both are valid,
+    # in hours with at least 45 of them (the flow meter faulted 10 and 20 minutes of two).
+    (raw,) = county_db.store.query(
+        'SELECT "nmhc_mgm3", "flow_m3h", "flow_m3h_flag" FROM "voc_minute" '
+        f"WHERE {where} AND time < {end.timestamp():.0f}s"
+    )
+    products: dict[int, list[float]] = {}
+    for ts, conc, flow, flow_flag in raw.values:
+        if flow_flag == "N":
+            products.setdefault(int(ts) - int(ts) % 3_600_000, []).append(conc * flow / 1e6)
+    true_rates = {h: sum(p) / len(p) for h, p in products.items() if len(p) >= 45}
+    assert sorted(len(p) for p in products.values())[:3] == [40, 50, 60]
+    rates = _by_hour(run(_board_query(board, "排放速率")))
+    assert rates.keys() == true_rates.keys() and len(rates) == 47
+    for hour, rate in true_rates.items():
+        assert rates[hour] == pytest.approx(rate, rel=1e-9), hour
+    stacks = county_db.store.query(
+        interpolate(
+            next(v["query"] for v in board["templating"]["list"] if v["name"] == "stack"),
+            chosen,
+            {},
+            start,
+            end,
+            "1m",
+        )
+    )
+    # one series per measurement holding it; Grafana keeps each value once
+    assert {meter} == {row[1] for s in stacks for row in s.values}

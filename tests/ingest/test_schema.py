@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -65,17 +66,51 @@ def test_batch_and_bare_forms() -> None:
         (b'{"readings": [1]}', r"readings\[0\]: must be an object"),
         (b'{"values": {"x": 1}}', "'ts' is missing"),
         (b'{"ts": 1772323200000}', "'values' must be a non-empty object"),
-        (b'{"ts": 1772323200000, "values": {"x": "1"}}', "must be a number"),
-        (b'{"ts": 1772323200000, "values": {"x": true}}', "must be a number"),
-        (b'{"ts": 1772323200000, "values": {"x": NaN}}', "not finite"),
-        (b'{"ts": 1772323200000, "values": {"x": 1}, "flags": {"x": "Q"}}', "not an HJ 212 flag"),
-        (b'{"ts": 1772323200000, "values": {"x": 1}, "flags": {"y": "N"}}', "has no value"),
+        (b'{"ts": 1772323200000, "values": {"x y": 1}}', "'x y' is not a value name"),
+        (b'{"ts": 1772323200000, "values": {"_x": 1}}', "'_x' is not a value name"),
+        (b'{"ts": 1772323200000, "values": {"x": 1}, "flags": {"y\\n": "N"}}', "not a value name"),
+        (b'{"ts": 1772323200000, "values": {"x": 1}, "flags": []}', "'flags' must be an object"),
         (b'{"ts": 1772323200000, "values": {"x": 1}, "extra": 1}', "unknown keys"),
     ],
 )
 def test_refusals_say_why(payload: bytes, reason: str) -> None:
     with pytest.raises(InvalidPayload, match=reason):
         parse_payload(payload)
+
+
+@pytest.mark.parametrize(
+    ("values", "flags", "kept", "kept_flags", "invalid"),
+    [
+        ({"x": "1"}, {}, {}, {}, {"x": 'x="1" is not a number'}),
+        ({"x": True}, {}, {}, {}, {"x": "x=true is not a number"}),
+        ({"x": None, "y": 2}, {}, {"y": 2.0}, {}, {"x": "x=null is not a number"}),
+        ({"x": [1]}, {}, {}, {}, {"x": "x=[1] is not a number"}),
+        ({"x": "a" * 50}, {}, {}, {}, {"x": 'x="' + "a" * 36 + "... is not a number"}),
+        ({"x": float("nan")}, {}, {}, {}, {"x": "x=nan is not finite"}),
+        ({"x": float("inf")}, {}, {}, {}, {"x": "x=inf is not finite"}),
+        (
+            {"x": 1, "y": 2},
+            {"x": "Q", "y": "M"},
+            {"y": 2.0},
+            {"y": "M"},
+            {"x": "flag \"Q\" for 'x' is not an HJ 212 flag (NFMSDCTB)"},
+        ),
+        ({"x": 1}, {"x": 5}, {}, {}, {"x": "flag 5 for 'x' is not an HJ 212 flag (NFMSDCTB)"}),
+        ({"x": 1}, {"y": "D"}, {"x": 1.0}, {}, {"y": "flag \"D\" for 'y', which has no value"}),
+        ({"x": "?"}, {"x": "Q"}, {}, {}, {"x": 'x="?" is not a number'}),  # the first reason
+    ],
+)
+def test_a_bad_value_is_kept_as_invalid_beside_the_others(
+    values: dict, flags: dict, kept: dict, kept_flags: dict, invalid: dict
+) -> None:
+    payload = json.dumps({"ts": 1772323200000, "values": values, "flags": flags}).encode()
+    (reading,) = parse_payload(payload)
+    assert reading.ts == T
+    assert (dict(reading.values), dict(reading.flags), dict(reading.invalid)) == (
+        kept,
+        kept_flags,
+        invalid,
+    )
 
 
 def test_encode_parse_round_trip() -> None:
