@@ -22,6 +22,7 @@ from api.reports.texts import (
     ALERT_KIND_NAMES,
     METHOD_NAMES,
     POLLUTANT_NAMES,
+    REFUSAL_NAMES,
     STATUS_NAMES,
     name_of,
     text,
@@ -407,7 +408,7 @@ def _quality_section(f: MonthFigures, lang: str) -> Section:
             Column(t("c_count"), "int"),
         ),
         [
-            [plant, f.plant_names.get(plant, plant), code, n]
+            [plant, f.plant_names.get(plant, plant), name_of(REFUSAL_NAMES, code, lang), n]
             for (plant, code), n in sorted(f.refused.items(), key=lambda kv: (-kv[1], kv[0]))
         ],
     )

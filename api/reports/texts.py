@@ -5,6 +5,8 @@ from __future__ import annotations
 from api.alerts.texts import TITLES, pollutant_name
 from api.fuel.outlook import LEAST_SQUARES, SINGLE_MONTH, TWO_MONTHS
 from api.voc.rules import POLLUTANTS
+from ingest.errors import Hj212Error, InvalidPayload, UnknownSource
+from ingest.pipeline import PARTIAL_CODE
 
 LANGS = ("zh", "en")
 
@@ -50,7 +52,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "t_alerts": ("告警统计（按类型）", "Alerts by kind"),
     "t_open_alerts": ("月末仍未解决的告警", "Alerts still open at month end"),
     "t_silent": ("静默超过 20% 时间的仪表", "Meters silent for over 20 % of the month"),
-    "t_refused": ("被拒收的消息", "Refused messages"),
+    "t_refused": (
+        "被拒收的消息（整条拒收，或部分数值无效）",
+        "Refused messages (whole, or some of their values)",
+    ),
     "t_factors": ("折算系数", "Factors"),
     # columns
     "c_month": ("月份", "month"),
@@ -134,6 +139,19 @@ METHOD_NAMES = {
     SINGLE_MONTH: ("仅一个月数据，尚无趋势", SINGLE_MONTH),
     TWO_MONTHS: ("两个月连线", TWO_MONTHS),
     LEAST_SQUARES: ("最小二乘直线拟合，95% 预测区间", LEAST_SQUARES),
+}
+# Dead-letter codes, as the report names them.
+REFUSAL_NAMES = {
+    InvalidPayload.code: (
+        "整条拒收：格式、时间或数值不可用",
+        "refused whole: structure, time or values",
+    ),
+    PARTIAL_CODE: ("部分数值无效（其余已入库）", "some values invalid (the rest stored)"),
+    UnknownSource.code: ("未登记的企业或仪表", "unknown plant or meter"),
+    Hj212Error.code: (
+        "HJ 212 报文无法校验（长度、CRC、MN、时间）",
+        "HJ 212 packet failed its checks",
+    ),
 }
 # Alert kinds and pollutants are named once, by the alert renderer; the report reuses them.
 ALERT_KIND_NAMES = {kind: (TITLES["zh"][kind], TITLES["en"][kind]) for kind in TITLES["zh"]}

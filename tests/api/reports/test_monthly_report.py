@@ -324,7 +324,11 @@ def test_monthly_report_pdf_and_xlsx_match_the_api(county: TestClient, tmp_path:
     assert datetime(2025, 3, 5, 11, 0) in opened  # local time, no offset
 
     refused = {(r[0], r[2]): r[3] for r in book["refused"].iter_rows(min_row=3, values_only=True)}
-    assert refused == {("ss-002", "invalid_payload"): 3, ("sl-001", "hj212"): 1}
+    # named in the report's language, not by their dead-letter codes
+    assert refused == {
+        ("ss-002", "refused whole: structure, time or values"): 3,
+        ("sl-001", "HJ 212 packet failed its checks"): 1,
+    }
     silent = {(r[0], r[2]) for r in book["silent_meters"].iter_rows(min_row=3, values_only=True)}
     assert ("ss-005", "gas-1") in silent and ("ss-001", "gas-1") not in silent
     assert ("sl-001", "stack-1") in silent  # two days of data in a month
