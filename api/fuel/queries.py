@@ -19,6 +19,7 @@ Every identifier and literal goes through `quote_ident` / `quote_literal` / `inf
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ MS = timedelta(milliseconds=1)
 HOUR = timedelta(hours=1)
 # The fields one statement reports; a bucket's totals are kept in this order.
 SUM_FIELDS = ("consumption", "readings", "hours", "resets", "implausible_steps")
+FIELD_INDEX = {name: index for index, name in enumerate(SUM_FIELDS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +192,11 @@ def collect(
             plant = series.tags.get("plant", "") if statement.by_meter else ""
             meter = series.tags.get("meter", "") if statement.by_meter else ""
             columns = series.columns
+            timed = columns[0] == "time"
+            # (position in the row, position in the sums) of each summed column
+            fields = [(i, FIELD_INDEX[c]) for i, c in enumerate(columns) if c in FIELD_INDEX]
             for row in series.values:
-                ts = row[0] if columns[0] == "time" else 0
+                ts = row[0] if timed else 0
                 if ts < keep_from_ms:
                     continue
                 if totals:
@@ -200,10 +205,14 @@ def collect(
                     bucket = statement.assign_to
                 else:
                     bucket = int(ts)
-                sums = out.setdefault((kind, plant, meter, bucket), [0.0] * len(SUM_FIELDS))
-                for column, value in zip(columns, row, strict=True):
-                    if column in SUM_FIELDS and value is not None:
-                        sums[SUM_FIELDS.index(column)] += float(value)
+                key = (kind, plant, meter, bucket)
+                sums = out.get(key)
+                if sums is None:
+                    sums = out[key] = [0.0] * len(SUM_FIELDS)
+                for i, f in fields:
+                    value = row[i]
+                    if value is not None:
+                        sums[f] += value
     return out
 
 
@@ -292,6 +301,40 @@ def edge_pieces(segment: Segment, every: timedelta | None, offset: timedelta) ->
         out.append(Edge(start, end, (bucket - EPOCH) // MS))
         start = end
     return out
+
+
+@dataclass(slots=True)
+class RecentReads:
+    """Each series' latest reading in [since, until), as the raw edge ending a plan at
+    `until` saw it (`query_sums` fills it; `since` stays None if no such edge was read).
+
+    The KPI's freshness then needs no second scan of every series' last hours."""
+
+    until: datetime
+    since: datetime | None = None
+    latest: dict[tuple[str, str, str], datetime] = dataclasses.field(default_factory=dict)
+
+
+def note_recent(
+    recent: RecentReads,
+    read: tuple[datetime, datetime],
+    results: Sequence[Sequence[Series]],
+    near: timedelta,
+) -> None:
+    """Fill `recent` from one edge read (its `edge_statements` results, predecessors
+    included): every reading of [read start - near, until) was returned by it."""
+    since = read[0] - near
+    since_ms, until_ms = (since - EPOCH) // MS, (recent.until - EPOCH) // MS
+    latest: dict[tuple[str, str, str], int] = {}
+    for index, kind in enumerate(REGISTERS):
+        for series in (*results[2 * index], *results[2 * index + 1]):
+            key = (kind, series.tags.get("plant", ""), series.tags.get("meter", ""))
+            for row in series.values:
+                ts = row[0]
+                if row[1] is not None and since_ms <= ts < until_ms and ts > latest.get(key, -1):
+                    latest[key] = ts
+    recent.since = since
+    recent.latest = {key: from_ms(ts) for key, ts in latest.items()}
 
 
 # The reading before an edge is looked for this far back first; only a series with readings
@@ -448,8 +491,12 @@ def query_sums(
     offset: timedelta = timedelta(0),
     generation: datetime | None = None,
     settled: datetime | None = None,
+    recent: RecentReads | None = None,
 ) -> list[dict[Key, list[float]]]:
     """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip.
+
+    With `recent`, a raw edge ending the last plan at `recent.until` also yields each
+    series' latest reading (`RecentReads`), from the same read.
 
     With `generation` (when the rollups last changed), answers read from the rollups and
     raw edges in rolled-up hours (before `settled`, the hourly watermark) are kept until a
@@ -510,6 +557,10 @@ def query_sums(
         edge_results += results[index : index + per_edge * len(edges)]
         index += per_edge * len(edges)
     predecessors(store, [start for start, _ in reads], edge_results, rules, plants)
+    if recent is not None and per_plan and per_plan[-1][1]:
+        last_edge = per_plan[-1][1][-1]
+        if last_edge.end == recent.until:
+            note_recent(recent, reads[-1], edge_results[-per_edge:], min(EDGE_NEAR, rules.max_gap))
     for i in ask:  # after `predecessors` completed the edge reads
         if i in cacheable:
             CACHE.put(scope, generation, texts[i], results[i], cacheable[i])
@@ -683,15 +734,26 @@ def last_readings(
     end: datetime,
     lookback: timedelta,
     meters: Sequence[tuple[str, str, str]] = (),
+    recent: RecentReads | None = None,
 ) -> dict[tuple[str, str, str], datetime]:
     """(kind, plant, meter) -> time of its latest fuel reading in [end - lookback, end).
 
     The most recent stretch is searched first (cheap); each older stretch only for the
     plants with a meter of `meters` not found yet (every plant if `meters` is empty).
+    `recent` (filled by `query_sums` up to `end`) answers its stretch without a search.
     """
     out: dict[tuple[str, str, str], datetime] = {}
     near = timedelta(0)
-    for far in [*(t for t in RECENT_TIERS if t < lookback), lookback]:
+    if recent is not None and recent.since is not None and recent.until == end:
+        near = min(end - recent.since, lookback)
+        wanted = set(plants) if plants is not None else None
+        out = {
+            key: ts
+            for key, ts in recent.latest.items()
+            if ts >= end - lookback and (wanted is None or key[1] in wanted)
+        }
+    tiers = [*(t for t in RECENT_TIERS if t < lookback), lookback]
+    for far in (t for t in tiers if t > near):
         if near:
             missing = sorted({p for kind, p, m in meters if (kind, p, m) not in out})
             if meters and not missing:
