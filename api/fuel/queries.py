@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import numpy as np
 
@@ -183,6 +184,7 @@ def collect(
     every bucket collapses into one (bucket 0).
     """
     out: dict[Key, list[float]] = {} if into is None else into
+    positions: dict[tuple[str, ...], list[tuple[int, int]]] = {}
     for statement, series_list in zip(statements, results, strict=True):
         keep_from_ms = (
             statement.keep_from.timestamp() * 1000 if statement.keep_from is not None else -math.inf
@@ -193,8 +195,12 @@ def collect(
             meter = series.tags.get("meter", "") if statement.by_meter else ""
             columns = series.columns
             timed = columns[0] == "time"
-            # (position in the row, position in the sums) of each summed column
-            fields = [(i, FIELD_INDEX[c]) for i, c in enumerate(columns) if c in FIELD_INDEX]
+            fields = positions.get(columns)
+            if fields is None:
+                # (position in the row, position in the sums) of each summed column
+                fields = positions[columns] = [
+                    (i, FIELD_INDEX[c]) for i, c in enumerate(columns) if c in FIELD_INDEX
+                ]
             for row in series.values:
                 ts = row[0] if timed else 0
                 if ts < keep_from_ms:
@@ -391,6 +397,9 @@ def predecessors(
     for e, start in enumerate(starts):
         for k, kind in enumerate(REGISTERS):
             before_index = e * 2 * len(REGISTERS) + 2 * k
+            read = [s for s in results[before_index + 1] if s.values]
+            if not read:
+                continue  # no readings in the read: no predecessor to look for
             found = {
                 (s.tags.get("plant", ""), s.tags.get("meter", ""))
                 for s in results[before_index]
@@ -399,8 +408,8 @@ def predecessors(
             lacking = sorted(
                 {
                     s.tags.get("plant", "")
-                    for s in results[before_index + 1]
-                    if s.values and (s.tags.get("plant", ""), s.tags.get("meter", "")) not in found
+                    for s in read
+                    if (s.tags.get("plant", ""), s.tags.get("meter", "")) not in found
                 }
             )
             if lacking:
@@ -438,11 +447,16 @@ def edge_sums(
     """
     start_ms, end_ms = (edge.start - EPOCH) // MS, (edge.end - EPOCH) // MS
     for index, kind in enumerate(REGISTERS):
-        before = {(s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index]}
+        before: dict[tuple[str, str], Series] | None = None  # built if a series needs it
         for series in results[2 * index + 1]:
-            rows = [row for row in series.values if row[1] is not None]
-            if not any(start_ms <= row[0] < end_ms for row in rows):
+            if not any(start_ms <= row[0] < end_ms and row[1] is not None for row in series.values):
                 continue  # no reading inside: nothing to add
+            rows = [row for row in series.values if row[1] is not None]
+            if before is None:
+                before = {
+                    (s.tags.get("plant", ""), s.tags.get("meter", "")): s
+                    for s in results[2 * index]
+                }
             plant, meter = series.tags.get("plant", ""), series.tags.get("meter", "")
             prev = before.get((plant, meter))
             if prev is not None and prev.values and prev.values[0][1] is not None:
@@ -566,11 +580,27 @@ def query_sums(
             CACHE.put(scope, generation, texts[i], results[i], cacheable[i])
     out, index, edge_index = [], 0, 0
     for statements, edges in per_plan:
-        sums = collect(
-            [st for st, _ in statements],
-            results[index : index + len(statements)],
-            totals=every is None,
-        )
+        span = range(index, index + len(statements))
+        # A plan answered from cached rows alone sums to the same totals every time: those
+        # are kept too (a county's worth of series is the costly part to add up in Python).
+        memo = None
+        if statements and all(i in cacheable for i in span):
+            memo = f"collected totals={every is None}\n" + "\n".join(texts[i] for i in span)
+        found = CACHE.lookup(scope, memo) if memo is not None else None
+        if found is not None:
+            sums = {
+                key: list(values) for key, values in cast(dict[Key, list[float]], found).items()
+            }
+        else:
+            sums = collect(
+                [st for st, _ in statements],
+                [results[i] for i in span],
+                totals=every is None,
+            )
+            if memo is not None:
+                reach_end = max(cacheable[i] for i in span)
+                kept = {key: list(values) for key, values in sums.items()}
+                CACHE.keep(scope, generation, memo, kept, reach_end)
         index += len(statements)
         for edge in edges:
             edge_sums(edge, edge_results[edge_index : edge_index + per_edge], rules, by_meter, sums)

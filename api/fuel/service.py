@@ -74,16 +74,14 @@ def firm_of(plant: Plant) -> Firm:
 
 def to_sums(raw: dict[Key, list[float]]) -> dict[tuple[str, str, str], Sums]:
     """(kind, plant, meter) -> Sums from the collected rows of one total (bucket 0)."""
-    out = {}
-    for (kind, plant, meter, _), v in raw.items():
-        out[(kind, plant, meter)] = Sums(
-            v[SUM_FIELDS.index("consumption")],
-            int(v[SUM_FIELDS.index("readings")]),
-            int(v[SUM_FIELDS.index("hours")]),
-            int(v[SUM_FIELDS.index("resets")]),
-            int(v[SUM_FIELDS.index("implausible_steps")]),
-        )
-    return out
+    c, r, h, s, j = (
+        SUM_FIELDS.index(name)
+        for name in ("consumption", "readings", "hours", "resets", "implausible_steps")
+    )
+    return {
+        (kind, plant, meter): Sums(v[c], int(v[r]), int(v[h]), int(v[s]), int(v[j]))
+        for (kind, plant, meter, _), v in raw.items()
+    }
 
 
 def firm_data_through(
