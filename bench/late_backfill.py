@@ -112,7 +112,7 @@ def shoot(page: Page, base: str, route: str, path: Path) -> None:
         f"body[data-ready='true'][data-route='{route}']", timeout=READY_TIMEOUT_MS
     )
     page.screenshot(path=str(path), full_page=True)
-    progress(f"late backfill: screenshot {path.relative_to(ROOT)}")
+    progress(f"late backfill: screenshot {path}")
 
 
 def run(stack: Stack, out_dir: Path) -> dict[str, Any]:
