@@ -548,6 +548,11 @@ def query_sums(
             read = (hour, hour + HOUR) if hour is not None else (edge.start, edge.end)
             if hour is not None:
                 reach.update((i, hour + HOUR) for i in range(len(texts), len(texts) + per_edge))
+            elif settled is not None and read[0] <= settled:
+                # An edge after the watermark (the window's tail): the search for the
+                # reading before it covers rolled-up hours only, so it is kept like them;
+                # the edge's own readings are read afresh.
+                reach.update((len(texts) + 2 * k, read[0]) for k in range(len(REGISTERS)))
             reads.append(read)
             texts += edge_statements(read, rules, plants)
     if not texts:
@@ -565,12 +570,24 @@ def query_sums(
     )
     results = [list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(texts))]
     edge_results: list[list[Series]] = []
+    asked_edges: list[bool] = []  # per edge: read now (else its predecessors came cached too)
     index = 0
     for statements, edges in per_plan:
         index += len(statements)
         edge_results += results[index : index + per_edge * len(edges)]
+        asked_edges += [
+            any(i in fetched for i in range(first, first + per_edge))
+            for first in range(index, index + per_edge * len(edges), per_edge)
+        ]
         index += per_edge * len(edges)
-    predecessors(store, [start for start, _ in reads], edge_results, rules, plants)
+    fresh = [e for e, asked in enumerate(asked_edges) if asked]
+    predecessors(
+        store,
+        [reads[e][0] for e in fresh],
+        [edge_results[e * per_edge + j] for e in fresh for j in range(per_edge)],
+        rules,
+        plants,
+    )
     if recent is not None and per_plan and per_plan[-1][1]:
         last_edge = per_plan[-1][1][-1]
         if last_edge.end == recent.until:

@@ -127,3 +127,26 @@ def test_no_edge_at_the_end_leaves_the_latest_readings_to_the_search(store: Infl
     assert last_readings(store, ["p1"], end, timedelta(days=1), [], recent) == {
         ("gas", "p1", "gas-1"): end - 10 * MINUTE
     }
+
+
+def test_the_tail_edge_reads_its_readings_afresh_and_keeps_the_search_before_it(
+    store: InfluxStore,
+) -> None:
+    """After the watermark an edge's readings are read on every request; the reading before
+    it lies in rolled-up hours and is kept until a rollup pass changes them."""
+    hour = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    store.write_lines([line("p1", "gas-1", hour - 10 * MINUTE, 100.0)])
+    store.write_lines([line("p1", "gas-1", hour + 10 * MINUTE, 110.0)])
+
+    def gas(generation: datetime) -> float:
+        plan = [Segment("raw", hour, hour + 30 * MINUTE)]
+        (sums,) = query_sums(store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, hour)
+        return sums[("gas", "p1", "gas-1", 0)][0]
+
+    first = datetime(2026, 3, 3, 1, tzinfo=UTC)
+    assert gas(first) == 10.0
+    store.write_lines([line("p1", "gas-1", hour + 20 * MINUTE, 120.0)])  # live: seen at once
+    assert gas(first) == 20.0
+    store.write_lines([line("p1", "gas-1", hour - 5 * MINUTE, 105.0)])  # late, in a rolled hour
+    assert gas(first) == 20.0  # until a rollup pass re-rolls that hour
+    assert gas(first + MINUTE) == 15.0
