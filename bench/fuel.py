@@ -282,54 +282,63 @@ def _compare(
     }
 
 
+def fill_growth(store: InfluxStore, n: int, end: datetime) -> tuple[float, float]:
+    """Write `n` firms x `GROWTH_DAYS` of hourly registers ending before `end` into `store`
+    and roll them up; returns (write seconds, rollup seconds)."""
+    firms = county_firms(n)
+    hours = GROWTH_DAYS * 24
+    t_ms = to_ms(end - timedelta(days=GROWTH_DAYS)) + np.arange(hours, dtype=np.int64) * 3_600_000
+    rng = np.random.default_rng(n)
+    progress(f"fuel growth: writing {n} firms x {GROWTH_DAYS} days of hourly registers")
+    t0 = time.monotonic()
+    store.create_database()
+    batch: list[str] = []
+    for firm in firms:
+        kgce = firm.load_kgce_per_hour * rng.uniform(0.6, 1.1, hours)
+        for kind, field, value in (
+            ("gas", "volume_m3", np.cumsum(kgce * firm.gas_fraction / 1.2143)),
+            ("coal", "mass_kg", np.cumsum(kgce * (1 - firm.gas_fraction) / 0.7143)),
+        ):
+            batch += [
+                f"{kind},meter={kind}-1,plant={firm.plant} {field}={v:.3f} {t}"
+                for v, t in zip(value, t_ms, strict=True)
+            ]
+        if len(batch) >= 50_000:
+            store.write_lines(batch)
+            batch = []
+    store.write_lines(batch)
+    written = time.monotonic() - t0
+    progress(f"fuel growth: {n} firms written in {written:.0f}s; rolling up")
+    t0 = time.monotonic()
+    RollupJob(store, KpiDefinition(), RULES, "Asia/Shanghai", chunk=timedelta(days=7)).run_pass()
+    return written, time.monotonic() - t0
+
+
+def growth_kpi(store: InfluxStore, registry_path: Path, repeat: int = GROWTH_REPEAT) -> list[float]:
+    """Seconds of `repeat` 30-day KPIs of the county, after one to warm the cache."""
+    core = FuelCore(store, "Asia/Shanghai", RULES, KpiDefinition(), 0.5)
+    plants = load_registry(registry_path).by_sector("stainless_steel")
+    core.kpi(plants, datetime.now(UTC), timedelta(days=30))  # warm
+    samples = []
+    for _ in range(repeat):
+        t1 = time.monotonic()
+        core.kpi(plants, datetime.now(UTC), timedelta(days=30))
+        samples.append(time.monotonic() - t1)
+    return samples
+
+
 def growth(stack: Stack, workdir: Path, counts: tuple[int, ...]) -> dict[str, Any]:
     """The 30-day KPI at each county size over 60 days of hourly registers, rolled up."""
     out: dict[str, Any] = {"days": GROWTH_DAYS, "step": "1h", "sizes": {}}
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    start = end - timedelta(days=GROWTH_DAYS)
-    hours = GROWTH_DAYS * 24
-    t_ms = to_ms(start) + np.arange(hours, dtype=np.int64) * 3_600_000
     for n in counts:
-        database = f"bench_fuel_growth_{n}"
-        firms = county_firms(n)
         registry_path = workdir / f"growth-{n}.toml"
-        registry_path.write_text(registry_toml(firms), encoding="utf-8")
-        registry = load_registry(registry_path)
-        rng = np.random.default_rng(n)
-        progress(f"fuel growth: writing {n} firms x {GROWTH_DAYS} days of hourly registers")
-        t0 = time.monotonic()
-        with InfluxStore(stack.influx_url, database, timeout_seconds=600.0) as store:
-            store.create_database()
-            batch: list[str] = []
-            for firm in firms:
-                kgce = firm.load_kgce_per_hour * rng.uniform(0.6, 1.1, hours)
-                for kind, field, value in (
-                    ("gas", "volume_m3", np.cumsum(kgce * firm.gas_fraction / 1.2143)),
-                    ("coal", "mass_kg", np.cumsum(kgce * (1 - firm.gas_fraction) / 0.7143)),
-                ):
-                    batch += [
-                        f"{kind},meter={kind}-1,plant={firm.plant} {field}={v:.3f} {t}"
-                        for v, t in zip(value, t_ms, strict=True)
-                    ]
-                if len(batch) >= 50_000:
-                    store.write_lines(batch)
-                    batch = []
-            store.write_lines(batch)
-            written = time.monotonic() - t0
-            progress(f"fuel growth: {n} firms written in {written:.0f}s; rolling up")
-            t0 = time.monotonic()
-            job = RollupJob(store, KpiDefinition(), RULES, "Asia/Shanghai", chunk=timedelta(days=7))
-            job.run_pass()
-            rolled = time.monotonic() - t0
-            core = FuelCore(store, "Asia/Shanghai", RULES, KpiDefinition(), 0.5)
-            plants = registry.by_sector("stainless_steel")
-            at = datetime.now(UTC)
-            core.kpi(plants, at, timedelta(days=30))  # warm
-            samples = []
-            for _ in range(GROWTH_REPEAT):
-                t1 = time.monotonic()
-                core.kpi(plants, datetime.now(UTC), timedelta(days=30))
-                samples.append(time.monotonic() - t1)
+        registry_path.write_text(registry_toml(county_firms(n)), encoding="utf-8")
+        with InfluxStore(
+            stack.influx_url, f"bench_fuel_growth_{n}", timeout_seconds=600.0
+        ) as store:
+            written, rolled = fill_growth(store, n, end)
+            samples = growth_kpi(store, registry_path)
         out["sizes"][str(n)] = {
             "write_s": round(written, 1),
             "rollup_catch_up_s": round(rolled, 1),

@@ -66,3 +66,19 @@ def publish_paced(
         client.disconnect()
         client.loop_stop()
     return sent
+
+
+def publish_all(
+    port: int, messages: list[tuple[str, bytes]], timeout_seconds: float = 60.0
+) -> None:
+    """Publish (topic, payload) messages at QoS 1 and wait until the broker acknowledged each."""
+    client = connect(f"bench-batch-{time.monotonic_ns()}", port)
+    try:
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(timeout_seconds)
+            if not info.is_published():
+                raise RuntimeError(f"message {info.mid} not acknowledged by the broker")
+    finally:
+        client.disconnect()
+        client.loop_stop()

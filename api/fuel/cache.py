@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import cast
 
 from ingest.store import Series
 
@@ -27,7 +28,8 @@ class RollupCache:
 
     def __init__(self, entries: int = ENTRIES) -> None:
         self.entries = entries
-        self._rows: OrderedDict[tuple[Scope, str], tuple[list[Series], datetime]] = OrderedDict()
+        # Statement rows, and values derived from them (`keep`), under the same invalidation.
+        self._rows: OrderedDict[tuple[Scope, str], tuple[object, datetime]] = OrderedDict()
         self._seen: dict[Scope, datetime | None] = {}
         self._lock = threading.Lock()
 
@@ -53,11 +55,15 @@ class RollupCache:
             self._seen[scope] = generation
 
     def get(self, scope: Scope, text: str) -> list[Series] | None:
+        return cast("list[Series] | None", self.lookup(scope, text))
+
+    def lookup(self, scope: Scope, key: str) -> object | None:
+        """The rows or value kept under `key`, or None."""
         with self._lock:
-            found = self._rows.get((scope, text))
+            found = self._rows.get((scope, key))
             if found is None:
                 return None
-            self._rows.move_to_end((scope, text))
+            self._rows.move_to_end((scope, key))
             return found[0]
 
     def put(
@@ -69,9 +75,15 @@ class RollupCache:
         reach: datetime,
     ) -> None:
         """Keep `rows`, read from data before `reach`, if `generation` is the one synced."""
+        self.keep(scope, generation, text, list(rows), reach)
+
+    def keep(
+        self, scope: Scope, generation: datetime | None, key: str, value: object, reach: datetime
+    ) -> None:
+        """Keep `value`, computed from data before `reach`, if `generation` is the one synced."""
         with self._lock:
             if generation is None or self._seen.get(scope) != generation:
                 return
-            self._rows[(scope, text)] = (list(rows), reach)
+            self._rows[(scope, key)] = (value, reach)
             while len(self._rows) > self.entries:
                 self._rows.popitem(last=False)

@@ -19,11 +19,12 @@ Every identifier and literal goes through `quote_ident` / `quote_literal` / `inf
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -45,6 +46,7 @@ MS = timedelta(milliseconds=1)
 HOUR = timedelta(hours=1)
 # The fields one statement reports; a bucket's totals are kept in this order.
 SUM_FIELDS = ("consumption", "readings", "hours", "resets", "implausible_steps")
+FIELD_INDEX = {name: index for index, name in enumerate(SUM_FIELDS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,7 @@ def collect(
     every bucket collapses into one (bucket 0).
     """
     out: dict[Key, list[float]] = {} if into is None else into
+    positions: dict[tuple[str, ...], list[tuple[int, int]]] = {}
     for statement, series_list in zip(statements, results, strict=True):
         keep_from_ms = (
             statement.keep_from.timestamp() * 1000 if statement.keep_from is not None else -math.inf
@@ -198,8 +201,15 @@ def collect(
             plant = series.tags.get("plant", "") if statement.by_meter else ""
             meter = series.tags.get("meter", "") if statement.by_meter else ""
             columns = series.columns
+            timed = columns[0] == "time"
+            fields = positions.get(columns)
+            if fields is None:
+                # (position in the row, position in the sums) of each summed column
+                fields = positions[columns] = [
+                    (i, FIELD_INDEX[c]) for i, c in enumerate(columns) if c in FIELD_INDEX
+                ]
             for row in series.values:
-                ts = row[0] if columns[0] == "time" else 0
+                ts = row[0] if timed else 0
                 if ts < keep_from_ms:
                     continue
                 if totals:
@@ -208,10 +218,14 @@ def collect(
                     bucket = statement.assign_to
                 else:
                     bucket = int(ts)
-                sums = out.setdefault((kind, plant, meter, bucket), [0.0] * len(SUM_FIELDS))
-                for column, value in zip(columns, row, strict=True):
-                    if column in SUM_FIELDS and value is not None:
-                        sums[SUM_FIELDS.index(column)] += float(value)
+                key = (kind, plant, meter, bucket)
+                sums = out.get(key)
+                if sums is None:
+                    sums = out[key] = [0.0] * len(SUM_FIELDS)
+                for i, f in fields:
+                    value = row[i]
+                    if value is not None:
+                        sums[f] += value
     return out
 
 
@@ -300,6 +314,40 @@ def edge_pieces(segment: Segment, every: timedelta | None, offset: timedelta) ->
         out.append(Edge(start, end, (bucket - EPOCH) // MS))
         start = end
     return out
+
+
+@dataclass(slots=True)
+class RecentReads:
+    """Each series' latest reading in [since, until), as the raw edge ending a plan at
+    `until` saw it (`query_sums` fills it; `since` stays None if no such edge was read).
+
+    The KPI's freshness then needs no second scan of every series' last hours."""
+
+    until: datetime
+    since: datetime | None = None
+    latest: dict[tuple[str, str, str], datetime] = dataclasses.field(default_factory=dict)
+
+
+def note_recent(
+    recent: RecentReads,
+    read: tuple[datetime, datetime],
+    results: Sequence[Sequence[Series]],
+    near: timedelta,
+) -> None:
+    """Fill `recent` from one edge read (its `edge_statements` results, predecessors
+    included): every reading of [read start - near, until) was returned by it."""
+    since = read[0] - near
+    since_ms, until_ms = (since - EPOCH) // MS, (recent.until - EPOCH) // MS
+    latest: dict[tuple[str, str, str], int] = {}
+    for index, kind in enumerate(REGISTERS):
+        for series in (*results[2 * index], *results[2 * index + 1]):
+            key = (kind, series.tags.get("plant", ""), series.tags.get("meter", ""))
+            for row in series.values:
+                ts = row[0]
+                if row[1] is not None and since_ms <= ts < until_ms and ts > latest.get(key, -1):
+                    latest[key] = ts
+    recent.since = since
+    recent.latest = {key: from_ms(ts) for key, ts in latest.items()}
 
 
 # The reading before an edge is looked for this far back first; only a series with readings
@@ -452,6 +500,9 @@ def predecessors(
     for e, start in enumerate(starts):
         for k, kind in enumerate(REGISTERS):
             before_index = e * 2 * len(REGISTERS) + 2 * k
+            read = [s for s in results[before_index + 1] if s.values]
+            if not read:
+                continue  # no readings in the read: no predecessor to look for
             found = {
                 (s.tags.get("plant", ""), s.tags.get("meter", ""))
                 for s in results[before_index]
@@ -460,8 +511,8 @@ def predecessors(
             lacking = sorted(
                 {
                     s.tags.get("plant", "")
-                    for s in results[before_index + 1]
-                    if s.values and (s.tags.get("plant", ""), s.tags.get("meter", "")) not in found
+                    for s in read
+                    if (s.tags.get("plant", ""), s.tags.get("meter", "")) not in found
                 }
             )
             if lacking:
@@ -499,15 +550,20 @@ def edge_sums(
     """
     start_ms, end_ms = (edge.start - EPOCH) // MS, (edge.end - EPOCH) // MS
     for index, kind in enumerate(REGISTERS):
-        before = {(s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in results[2 * index]}
+        before: dict[tuple[str, str], Series] | None = None  # built if a series needs it
         for series in results[2 * index + 1]:
-            rows = [list(row) for row in series.values if row[1] is not None]
-            if not any(start_ms <= row[0] < end_ms for row in rows):
+            if not any(start_ms <= row[0] < end_ms and row[1] is not None for row in series.values):
                 continue  # no reading inside: nothing to add
+            rows = [row for row in series.values if row[1] is not None]
+            if before is None:
+                before = {
+                    (s.tags.get("plant", ""), s.tags.get("meter", "")): s
+                    for s in results[2 * index]
+                }
             plant, meter = series.tags.get("plant", ""), series.tags.get("meter", "")
             prev = before.get((plant, meter))
             if prev is not None and prev.values and prev.values[0][1] is not None:
-                rows.insert(0, list(prev.values[0]))
+                rows.insert(0, prev.values[0])
             sums = interval_sums(
                 [int(row[0]) for row in rows],
                 [float(row[1]) for row in rows],
@@ -553,8 +609,12 @@ def query_sums(
     offset: timedelta = timedelta(0),
     generation: datetime | None = None,
     settled: datetime | None = None,
+    recent: RecentReads | None = None,
 ) -> list[dict[Key, list[float]]]:
     """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip.
+
+    With `recent`, a raw edge ending the last plan at `recent.until` also yields each
+    series' latest reading (`RecentReads`), from the same read.
 
     With `generation` (when the rollups last changed), answers read from the rollups and
     raw edges in rolled-up hours (before `settled`, the hourly watermark) are kept until a
@@ -594,6 +654,11 @@ def query_sums(
             read = (hour, hour + HOUR) if hour is not None else (edge.start, edge.end)
             if hour is not None:
                 reach.update((i, hour + HOUR) for i in range(len(texts), len(texts) + per_edge))
+            elif settled is not None and read[0] <= settled:
+                # An edge after the watermark (the window's tail): the search for the
+                # reading before it covers rolled-up hours only, so it is kept like them;
+                # the edge's own readings are read afresh.
+                reach.update((len(texts) + 2 * k, read[0]) for k in range(len(REGISTERS)))
             reads.append(read)
             texts += edge_statements(read, rules, plants)
     if not texts:
@@ -611,24 +676,52 @@ def query_sums(
     )
     results = [list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(texts))]
     edge_results: list[list[Series]] = []
+    asked_edges: list[bool] = []  # per edge: read now (else its predecessors came cached too)
     index = 0
     for statements, edges in per_plan:
         index += len(statements)
         edge_results += results[index : index + per_edge * len(edges)]
+        asked_edges += [
+            any(i in fetched for i in range(first, first + per_edge))
+            for first in range(index, index + per_edge * len(edges), per_edge)
+        ]
         index += per_edge * len(edges)
-    predecessors(store, [start for start, _ in reads], edge_results, rules, plants)
-    manual_predecessors(store, [start for start, _ in reads], edge_results)
+    fresh = [e for e, asked in enumerate(asked_edges) if asked]
+    fresh_starts = [reads[e][0] for e in fresh]
+    fresh_results = [edge_results[e * per_edge + j] for e in fresh for j in range(per_edge)]
+    predecessors(store, fresh_starts, fresh_results, rules, plants)
+    manual_predecessors(store, fresh_starts, fresh_results)
+    if recent is not None and per_plan and per_plan[-1][1]:
+        last_edge = per_plan[-1][1][-1]
+        if last_edge.end == recent.until:
+            note_recent(recent, reads[-1], edge_results[-per_edge:], min(EDGE_NEAR, rules.max_gap))
     for i in ask:  # after `predecessors` completed the edge reads
         if i in cacheable:
             CACHE.put(scope, generation, texts[i], results[i], cacheable[i])
     out, index, edge_index = [], 0, 0
     for (statements, edges), raw_stretches in zip(per_plan, long_raw, strict=True):
-        sums = collect(
-            [st for st, _ in statements],
-            results[index : index + len(statements)],
-            totals=every is None,
-        )
-        for segment in raw_stretches:
+        span = range(index, index + len(statements))
+        # A plan answered from cached rows alone sums to the same totals every time: those
+        # are kept too (a county's worth of series is the costly part to add up in Python).
+        memo = None
+        if statements and all(i in cacheable for i in span):
+            memo = f"collected totals={every is None}\n" + "\n".join(texts[i] for i in span)
+        found = CACHE.lookup(scope, memo) if memo is not None else None
+        if found is not None:
+            sums = {
+                key: list(values) for key, values in cast(dict[Key, list[float]], found).items()
+            }
+        else:
+            sums = collect(
+                [st for st, _ in statements],
+                [results[i] for i in span],
+                totals=every is None,
+            )
+            if memo is not None:
+                reach_end = max(cacheable[i] for i in span)
+                kept = {key: list(values) for key, values in sums.items()}
+                CACHE.keep(scope, generation, memo, kept, reach_end)
+        for segment in raw_stretches:  # entered-by-hand steps the InfluxDB sums cannot see
             manual_corrections(store, segment, every, offset, rules, plants, by_meter, sums)
         index += len(statements)
         for edge in edges:
@@ -805,15 +898,26 @@ def last_readings(
     end: datetime,
     lookback: timedelta,
     meters: Sequence[tuple[str, str, str]] = (),
+    recent: RecentReads | None = None,
 ) -> dict[tuple[str, str, str], datetime]:
     """(kind, plant, meter) -> time of its latest fuel reading in [end - lookback, end).
 
     The most recent stretch is searched first (cheap); each older stretch only for the
     plants with a meter of `meters` not found yet (every plant if `meters` is empty).
+    `recent` (filled by `query_sums` up to `end`) answers its stretch without a search.
     """
     out: dict[tuple[str, str, str], datetime] = {}
     near = timedelta(0)
-    for far in [*(t for t in RECENT_TIERS if t < lookback), lookback]:
+    if recent is not None and recent.since is not None and recent.until == end:
+        near = min(end - recent.since, lookback)
+        wanted = set(plants) if plants is not None else None
+        out = {
+            key: ts
+            for key, ts in recent.latest.items()
+            if ts >= end - lookback and (wanted is None or key[1] in wanted)
+        }
+    tiers = [*(t for t in RECENT_TIERS if t < lookback), lookback]
+    for far in (t for t in tiers if t > near):
         if near:
             missing = sorted({p for kind, p, m in meters if (kind, p, m) not in out})
             if meters and not missing:

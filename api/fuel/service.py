@@ -20,6 +20,7 @@ from api.fuel.outlook import Month, Outlook, outlook
 from api.fuel.queries import (
     SUM_FIELDS,
     Key,
+    RecentReads,
     last_readings,
     query_sums,
 )
@@ -75,16 +76,14 @@ def firm_of(plant: Plant) -> Firm:
 
 def to_sums(raw: dict[Key, list[float]]) -> dict[tuple[str, str, str], Sums]:
     """(kind, plant, meter) -> Sums from the collected rows of one total (bucket 0)."""
-    out = {}
-    for (kind, plant, meter, _), v in raw.items():
-        out[(kind, plant, meter)] = Sums(
-            v[SUM_FIELDS.index("consumption")],
-            int(v[SUM_FIELDS.index("readings")]),
-            int(v[SUM_FIELDS.index("hours")]),
-            int(v[SUM_FIELDS.index("resets")]),
-            int(v[SUM_FIELDS.index("implausible_steps")]),
-        )
-    return out
+    c, r, h, s, j = (
+        SUM_FIELDS.index(name)
+        for name in ("consumption", "readings", "hours", "resets", "implausible_steps")
+    )
+    return {
+        (kind, plant, meter): Sums(v[c], int(v[r]), int(v[h]), int(v[s]), int(v[j]))
+        for (kind, plant, meter, _), v in raw.items()
+    }
 
 
 def firm_data_through(
@@ -219,9 +218,13 @@ class FuelCore:
     # ---- per-meter sums -------------------------------------------------------------------
 
     def meter_sums(
-        self, plant_ids: Sequence[str], windows: Sequence[tuple[datetime, datetime]]
+        self,
+        plant_ids: Sequence[str],
+        windows: Sequence[tuple[datetime, datetime]],
+        recent: RecentReads | None = None,
     ) -> tuple[list[dict[tuple[str, str, str], Sums]], list[list[Segment]]]:
-        """Sums per (kind, plant, meter) for each window, in one round trip."""
+        """Sums per (kind, plant, meter) for each window, in one round trip (`recent`: see
+        `query_sums`)."""
         marks = read_watermarks(self.store)
         windows = [(whole_ms(s), whole_ms(e)) for s, e in windows]
         plans = [plan_segments(s, e, self.tz, marks.hourly, marks.daily) for s, e in windows]
@@ -235,15 +238,20 @@ class FuelCore:
             True,
             generation=marks.generation,
             settled=marks.hourly,
+            recent=recent,
         )
         return [to_sums(r) for r in raw], plans
 
     def firm_fuels(
-        self, plants: Sequence[Plant], start: datetime, end: datetime
+        self,
+        plants: Sequence[Plant],
+        start: datetime,
+        end: datetime,
+        recent: RecentReads | None = None,
     ) -> tuple[list[FirmFuel], list[Segment]]:
         """Each firm's gas m³, coal kg and coverage over [start, end)."""
         start, end = whole_ms(start), whole_ms(end)
-        (sums,), (plan,) = self.meter_sums([p.id for p in plants], [(start, end)])
+        (sums,), (plan,) = self.meter_sums([p.id for p in plants], [(start, end)], recent)
         hours = hours_in(start, end)
         fuels = [
             firm_fuel(
@@ -263,20 +271,26 @@ class FuelCore:
         """The gas-share KPI over the trailing `window` ending at `end`."""
         end = whole_ms(end)
         start = end - window
-        fuels, plan = self.firm_fuels(plants, start, end)
+        # The raw edge ending the window also gives each meter's latest reading (one scan).
+        recent = RecentReads(end)
+        fuels, plan = self.firm_fuels(plants, start, end, recent)
         share = gas_share(fuels, self.goal, self.definition)
-        latest = self.latest_by_meter(plants, end, window)
+        latest = self.latest_by_meter(plants, end, window, recent)
         per_firm = firm_data_through(plants, latest)
         newest = max(latest.values()) if latest else None
         return Kpi(start, end, share, newest, per_firm, plan)
 
     def latest_by_meter(
-        self, plants: Sequence[Plant], end: datetime, lookback: timedelta
+        self,
+        plants: Sequence[Plant],
+        end: datetime,
+        lookback: timedelta,
+        recent: RecentReads | None = None,
     ) -> dict[tuple[str, str, str], datetime]:
         if not plants:
             return {}
         meters = [(m.kind, p.id, m.id) for p in plants for m in p.meters if m.kind in REGISTERS]
-        return last_readings(self.store, [p.id for p in plants], end, lookback, meters)
+        return last_readings(self.store, [p.id for p in plants], end, lookback, meters, recent)
 
     def latest_reading(
         self, plants: Sequence[Plant], end: datetime, lookback: timedelta

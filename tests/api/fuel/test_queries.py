@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.fuel.queries import EDGE_NEAR, RECENT_TIERS, last_readings, query_sums
+from api.fuel.queries import EDGE_NEAR, RECENT_TIERS, RecentReads, last_readings, query_sums
 from api.fuel.rules import StepRules, interval_sums
 from api.ranges import EPOCH, Segment
 from ingest.store import InfluxStore
@@ -87,3 +87,66 @@ def test_an_edge_in_a_rolled_up_hour_is_read_whole_and_kept_until_the_rollups_ch
     # ...until the rollups change (a pass re-rolled the hour), or past the watermark.
     assert gas(hour + 15 * MINUTE, first + MINUTE, settled) == 50.0
     assert gas(hour + 15 * MINUTE, first, None) == 50.0
+
+
+@pytest.mark.parametrize("tail_start", [EDGE, EDGE - 20 * MINUTE])
+def test_the_window_edge_gives_the_latest_readings_the_full_search_finds(
+    store: InfluxStore, tail_start: datetime
+) -> None:
+    """The KPI's freshness from its raw tail edge (one scan) equals the tiered search."""
+    end = EDGE + 40 * MINUTE
+    ages = {
+        "m-in-edge": 5 * MINUTE,  # a reading inside the edge
+        "m-near": 50 * MINUTE,  # only in the stretch searched for the edge's predecessor
+        "m-day": 5 * HOUR,  # beyond both: found by the next tier
+        "m-old": 30 * HOUR,
+    }
+    store.write_lines(
+        [line("p1", m, end - age, float(i)) for i, (m, age) in enumerate(ages.items())]
+    )
+    store.write_lines([line("p1", "m-in-edge", end + MINUTE, 9.0)])  # after the window: not latest
+    store.write_lines([line("p2", "m-other", end - 10 * MINUTE, 1.0)])  # a plant not asked for
+    meters = [("gas", "p1", m) for m in [*ages, "m-silent"]]
+    want = {("gas", "p1", m): end - age for m, age in ages.items()}
+    recent = RecentReads(end)
+    query_sums(store, [[Segment("raw", tail_start, end)]], RULES, ["p1"], True, recent=recent)
+    assert recent.since == tail_start - EDGE_NEAR
+    assert recent.latest == {k: v for k, v in want.items() if v >= recent.since}
+    lookback = timedelta(days=3)
+    assert last_readings(store, ["p1"], end, lookback, meters, recent) == want
+    assert last_readings(store, ["p1"], end, lookback, meters) == want
+    assert last_readings(store, ["p1"], end, lookback, (), recent) == want
+
+
+def test_no_edge_at_the_end_leaves_the_latest_readings_to_the_search(store: InfluxStore) -> None:
+    end = EDGE + HOUR
+    store.write_lines([line("p1", "gas-1", end - 10 * MINUTE, 1.0)])
+    recent = RecentReads(end + MINUTE)  # the plan ends before `until`: nothing is known
+    query_sums(store, [[Segment("raw", EDGE, end)]], RULES, ["p1"], True, recent=recent)
+    assert recent.since is None and recent.latest == {}
+    assert last_readings(store, ["p1"], end, timedelta(days=1), [], recent) == {
+        ("gas", "p1", "gas-1"): end - 10 * MINUTE
+    }
+
+
+def test_the_tail_edge_reads_its_readings_afresh_and_keeps_the_search_before_it(
+    store: InfluxStore,
+) -> None:
+    """After the watermark an edge's readings are read on every request; the reading before
+    it lies in rolled-up hours and is kept until a rollup pass changes them."""
+    hour = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    store.write_lines([line("p1", "gas-1", hour - 10 * MINUTE, 100.0)])
+    store.write_lines([line("p1", "gas-1", hour + 10 * MINUTE, 110.0)])
+
+    def gas(generation: datetime) -> float:
+        plan = [Segment("raw", hour, hour + 30 * MINUTE)]
+        (sums,) = query_sums(store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, hour)
+        return sums[("gas", "p1", "gas-1", 0)][0]
+
+    first = datetime(2026, 3, 3, 1, tzinfo=UTC)
+    assert gas(first) == 10.0
+    store.write_lines([line("p1", "gas-1", hour + 20 * MINUTE, 120.0)])  # live: seen at once
+    assert gas(first) == 20.0
+    store.write_lines([line("p1", "gas-1", hour - 5 * MINUTE, 105.0)])  # late, in a rolled hour
+    assert gas(first) == 20.0  # until a rollup pass re-rolls that hour
+    assert gas(first + MINUTE) == 15.0
