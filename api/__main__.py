@@ -117,7 +117,9 @@ def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
 
 def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
     with InfluxStore.from_settings(settings) as store:
-        job = rollup_job(settings, store, load_registry(settings.registry))
+        job = rollup_job(
+            settings, store, load_registry(settings.registry), connect(settings.database_url)
+        )
         if args.since:
             try:
                 since = check_instant("--since", datetime.fromisoformat(args.since))

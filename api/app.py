@@ -24,6 +24,7 @@ from api.keys import KeyStore
 from api.limits import ReadLimiter, body_limits, expensive_read
 from api.middleware import install as install_middleware
 from api.push import ReadingPublisher
+from api.records.repo import RecordRepo
 from api.reports.job import ReportJob
 from api.routes import alerts as alert_routes
 from api.routes import audit as audit_routes
@@ -57,7 +58,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             rollup_threads = [
                 threading.Thread(target=target, args=args, name=name, daemon=True)
                 for target, args, name in (
-                    (_run_rollups, (settings, registry, stop), "rollup"),
+                    (_run_rollups, (settings, registry, app.state.db, stop), "rollup"),
                     (_run_voc_rollup, (settings, registry, stop), "voc-rollup"),
                 )
             ]
@@ -138,14 +139,19 @@ def request_body_limits(settings: ApiSettings) -> Callable[[str], int]:
 
 
 def rollup_job(
-    settings: ApiSettings, store: InfluxStore, registry: Registry | None = None
+    settings: ApiSettings,
+    store: InfluxStore,
+    registry: Registry | None = None,
+    db: Engine | None = None,
 ) -> RollupJob:
     """The rollup job as configured by `settings`; with `registry` it also writes the daily
-    `kpi_gas_share` / `kpi_firm_status` points Grafana reads (api/fuel/points.py)."""
+    `kpi_gas_share` / `kpi_firm_status` points Grafana reads (api/fuel/points.py), judged
+    with the officers' records (`db`) as the KPI endpoint judges them."""
     after_pass = None
     if registry is not None:
+        facts = RecordRepo(db).facts if db is not None else ()
         after_pass = KpiPoints(
-            FuelCore.from_settings(settings, store, registry),
+            FuelCore.from_settings(settings, store, registry, facts),
             registry.by_sector("stainless_steel"),
             timedelta(days=settings.kpi.window_days),
         )
@@ -172,10 +178,14 @@ def _run_voc_rollup(settings: ApiSettings, registry: Registry, stop: threading.E
         )
 
 
-def _run_rollups(settings: ApiSettings, registry: Registry, stop: threading.Event) -> None:
+def _run_rollups(
+    settings: ApiSettings, registry: Registry, db: Engine, stop: threading.Event
+) -> None:
     # Its own HTTP client: the rollup's long queries must not queue behind request traffic.
     with InfluxStore.from_settings(settings) as store:
-        rollup_job(settings, store, registry).run_forever(stop, settings.rollup_interval_seconds)
+        rollup_job(settings, store, registry, db).run_forever(
+            stop, settings.rollup_interval_seconds
+        )
 
 
 def _run_reports(

@@ -32,7 +32,7 @@ from api.alerts.model import (
 )
 from api.alerts.projection import ProjectionProvider
 from api.alerts.repo import AlertRepo
-from api.fuel.rules import classify
+from api.fuel.rules import classify, kept_by_hand
 from api.fuel.service import FuelCore
 from api.presence import last_seen
 from api.settings import AlertRules
@@ -171,16 +171,19 @@ class Evaluator:
     def _offline(self, now: datetime) -> tuple[list[Condition], rules.IngestState]:
         """Per-meter offline conditions, and whether their number means loading or an outage."""
         r = self.rules
+        # A meter kept by hand (coal deliveries entered by officers) is silent between entries.
+        by_hand = kept_by_hand(self.fuel.conversions)
+        meters = [m for m in self.meters if (m.plant, m.meter) not in by_hand]
         seen = last_seen(
             self.store,
-            {m.kind for m in self.meters},
+            {m.kind for m in meters},
             now,
             timedelta(hours=r.offline_lookback_hours),
         )
-        offline = rules.offline(self.meters, seen, now, r, self.timezone)
+        offline = rules.offline(meters, seen, now, r, self.timezone)
         flowing = observe.points_flowing(self.store, now, timedelta(minutes=r.flowing_minutes))
         through = max(seen.values(), default=None)
-        state = rules.ingest_state(len(offline), len(self.meters), flowing, through, r, now)
+        state = rules.ingest_state(len(offline), len(meters), flowing, through, r, now)
         return offline, state
 
     def slow(self, now: datetime) -> tuple[list[Condition], set[str]]:

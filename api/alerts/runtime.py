@@ -20,6 +20,7 @@ from api.alerts.projection import HistoryProjection, ProjectionProvider
 from api.alerts.repo import AlertRepo
 from api.alerts.texts import render_all
 from api.fuel.service import FuelCore
+from api.records.repo import RecordRepo
 from api.robots.channel import RobotChannel, robot_channels
 from api.settings import ApiSettings
 from ingest.client import MqttClient
@@ -81,7 +82,8 @@ def build_runtime(
     store = InfluxStore.from_settings(settings)
     repo = AlertRepo(db)
     holder = new_holder()
-    fuel = FuelCore.from_settings(settings, store, registry)
+    # With the officers' records, read at each evaluation (a removal or a manual meter counts).
+    fuel = FuelCore.from_settings(settings, store, registry, RecordRepo(db).facts)
     evaluator = Evaluator(
         store,
         registry,

@@ -318,6 +318,12 @@ def manual_coverages(
     return {meter: manual_coverage(at, start, end) for meter, at in opened.items()}
 
 
+def kept_by_hand(facts: Iterable[ConversionFact]) -> set[tuple[str, str]]:
+    """(plant, meter) of every meter kept by hand: it reports when coal is delivered, so its
+    silence between deliveries is not a meter gone offline."""
+    return {(f.plant, f.meter) for f in facts if f.kind == MANUAL_METER}
+
+
 # ---- firm status and the county's share ----------------------------------------------------
 
 

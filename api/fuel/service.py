@@ -9,7 +9,7 @@ local days, hourly rollups for whole hours and raw registers for the edges
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -51,6 +51,10 @@ if TYPE_CHECKING:
     from ingest.registry import Registry
 
 SECTOR = "stainless_steel"
+
+
+# Conversion facts, or where to read the current ones from (records change while a core lives).
+Facts = Sequence[ConversionFact] | Callable[[], Sequence[ConversionFact]]
 
 
 def step_rules(settings: ApiSettings) -> StepRules:
@@ -189,14 +193,21 @@ class FuelCore:
         rules: StepRules,
         definition: Definition,
         goal: float,
-        conversions: Sequence[ConversionFact] = (),
+        conversions: Facts = (),
     ) -> None:
         self.store = store
         self.tz = ZoneInfo(timezone)
         self.rules = rules
         self.definition = definition
         self.goal = goal
-        self.conversions = tuple(conversions)
+        self._conversions = conversions
+
+    @property
+    def conversions(self) -> tuple[ConversionFact, ...]:
+        """The recorded conversion facts; a long-lived core (alerts, KPI points) is given a
+        provider (`RecordRepo.facts`) and asks it each time, so a new record counts at once."""
+        facts = self._conversions
+        return tuple(facts() if callable(facts) else facts)
 
     @classmethod
     def from_settings(
@@ -204,7 +215,7 @@ class FuelCore:
         settings: ApiSettings,
         store: InfluxStore,
         registry: Registry,
-        conversions: Sequence[ConversionFact] = (),
+        conversions: Facts = (),
     ) -> FuelCore:
         return cls(
             store,
@@ -253,13 +264,14 @@ class FuelCore:
         start, end = whole_ms(start), whole_ms(end)
         (sums,), (plan,) = self.meter_sums([p.id for p in plants], [(start, end)], recent)
         hours = hours_in(start, end)
+        facts = self.conversions
         fuels = [
             firm_fuel(
                 firm_of(p),
                 sums,
                 hours,
-                coal_removed_by(self.conversions, p.id, start),
-                manual_coverages(self.conversions, p.id, start, end),
+                coal_removed_by(facts, p.id, start),
+                manual_coverages(facts, p.id, start, end),
             )
             for p in plants
         ]
@@ -359,6 +371,7 @@ class FuelCore:
             if bounds[index] < now
         ]
         all_sums, _ = self.meter_sums([p.id for p in plants], [(s, e) for _, s, e in windows])
+        facts = self.conversions
         out = []
         for (number, start, end), sums in zip(windows, all_sums, strict=True):
             hours = hours_in(start, end)
@@ -367,8 +380,8 @@ class FuelCore:
                     firm_of(p),
                     sums,
                     hours,
-                    coal_removed_by(self.conversions, p.id, start),
-                    manual_coverages(self.conversions, p.id, start, end),
+                    coal_removed_by(facts, p.id, start),
+                    manual_coverages(facts, p.id, start, end),
                 )
                 for p in plants
             ]

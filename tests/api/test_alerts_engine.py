@@ -22,7 +22,7 @@ from api.alerts.model import AlertConflict, AlertKey
 from api.alerts.projection import HistoryProjection
 from api.alerts.repo import AlertRepo
 from api.db import connect
-from api.fuel.rules import StepRules
+from api.fuel.rules import MANUAL_METER, ConversionFact, StepRules
 from api.fuel.service import FuelCore
 from api.settings import AlertRules, KpiDefinition
 from ingest.points import reading_lines
@@ -441,3 +441,22 @@ def test_projection_provider_is_swappable(
     assert bool(off_track) is raised
     if raised:
         assert off_track[0].value == share
+
+
+def test_a_meter_kept_by_hand_is_not_offline_between_entries(
+    county: InfluxStore, registry: Registry
+) -> None:
+    """ss-002's gas meter, silent for 61 min, is offline, until the records say it is kept
+    by hand; the core asks its facts provider at every evaluation, so a new record counts."""
+    facts: list[ConversionFact] = []
+    core = FuelCore(county, "Asia/Shanghai", STEPS, KPI, registry.gas_share_goal, lambda: facts)
+    evaluator = Evaluator(county, registry, RULES, core, HistoryProjection(core, registry))
+
+    def offline() -> set[tuple[str, str | None]]:
+        found, _ = evaluator.fast(T)
+        return {(c.key.plant, c.key.meter) for c in found if c.key.kind == "meter_offline"}
+
+    assert ("ss-002", "gas-1") in offline()
+    facts.append(ConversionFact("ss-002", MANUAL_METER, T - timedelta(days=30), "gas-1"))
+    assert ("ss-002", "gas-1") not in offline()
+    assert ("sl-002", "stack-1") in offline()  # the other silent meters still are
