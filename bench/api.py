@@ -159,10 +159,19 @@ def run(
             return {**results, "error": "API did not start: " + stack.log_tail("api")}
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=base, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS) as http:
+            # N clients are N officers: each its own key (a key has a few expensive-read
+            # slots, api/limits.py; one key shared by 8 clients would measure the limiter).
+            client_keys = [
+                http.post("/api/v1/keys", json={"name": f"bench-{i}", "role": "officer"})
+                .raise_for_status()
+                .json()["key"]
+                for i in range(concurrency)
+            ]
             for endpoint in endpoints(end, days):
                 _wait_influx_idle(stack.influx_url)
                 results["endpoints"][endpoint.name] = _bench_endpoint(
                     http,
+                    client_keys,
                     endpoint,
                     requests,
                     concurrency,
@@ -176,6 +185,7 @@ def run(
 
 def _bench_endpoint(
     http: httpx.Client,
+    client_keys: list[str],
     endpoint: Endpoint,
     requests: int,
     concurrency: int,
@@ -212,7 +222,7 @@ def _bench_endpoint(
     concurrent, errors, wall = asyncio.run(
         _concurrent(
             str(http.base_url),
-            dict(http.headers),
+            client_keys,
             endpoint.path,
             params,
             concurrency,
@@ -235,21 +245,23 @@ def _bench_endpoint(
 
 async def _concurrent(
     base: str,
-    headers: dict[str, str],
+    client_keys: list[str],
     path: str,
     params: dict[str, str],
     clients: int,
     total: int,
     max_seconds: float,
 ) -> tuple[list[float], Counter[str], float]:
-    """Latencies of successful answers, error counts by status, and the wall time."""
+    """Latencies of successful answers, error counts by status, and the wall time
+    (client i asks with key i)."""
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     issued = 0
     started = time.monotonic()
 
-    async def client() -> None:
+    async def client(key: str) -> None:
         nonlocal issued
+        headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(
             base_url=base, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS
         ) as http:
@@ -265,7 +277,7 @@ async def _concurrent(
                 else:
                     errors[str(outcome)] += 1
 
-    await asyncio.gather(*(client() for _ in range(clients)))
+    await asyncio.gather(*(client(client_keys[i % len(client_keys)]) for i in range(clients)))
     return latencies, errors, time.monotonic() - started
 
 
