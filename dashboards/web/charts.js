@@ -177,7 +177,9 @@ export function shareHistoryChart(el, history, goal, labels) {
           stroke: COLORS.projection,
           width: 2,
           dash: [6, 5],
-          points: { show: true, size: 8, fill: "#fff" },
+          // A marker at the projected December only: the line starts on this month's share,
+          // whose own (blue) point a second marker would cover.
+          points: { show: true, size: 8, fill: "#fff", filter: () => [xs.length - 1] },
           value: (u, v) => fmtPct(v),
         },
         { label: labels.goal, stroke: COLORS.goal, width: 2, dash: [3, 3], points: { show: false }, value: (u, v) => fmtPct(v, 0) },
