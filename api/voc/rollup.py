@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from api.voc import queries
 from api.voc.rules import HOUR_MS
 from api.voc.service import fresh_aggregates, stack_fields
-from ingest.dirty import dirty_runs
+from ingest.dirty import dirty_runs, hour_runs
 from ingest.errors import StoreError
 from ingest.registry import Registry
 from ingest.schema import to_epoch_ms
@@ -52,17 +52,6 @@ def utcnow() -> datetime:
 
 def _floor_hour(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def hour_runs(hours_ms: Iterable[int]) -> list[tuple[int, int]]:
-    """Contiguous runs [first, end) of hour starts (ms)."""
-    runs: list[tuple[int, int]] = []
-    for hour in sorted(set(hours_ms)):
-        if runs and runs[-1][1] == hour:
-            runs[-1] = (runs[-1][0], hour + HOUR_MS)
-        else:
-            runs.append((hour, hour + HOUR_MS))
-    return runs
 
 
 class VocRollup:
