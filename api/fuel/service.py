@@ -102,6 +102,27 @@ def firm_data_through(
     return out
 
 
+def firm_fuels_of(
+    plants: Sequence[Plant],
+    sums: dict[tuple[str, str, str], Sums],
+    start: datetime,
+    end: datetime,
+    facts: Sequence[ConversionFact],
+) -> list[FirmFuel]:
+    """Each firm's fuel over [start, end) from its meters' sums and the officers' records."""
+    hours = hours_in(start, end)
+    return [
+        firm_fuel(
+            firm_of(p),
+            sums,
+            hours,
+            coal_removed_by(facts, p.id, start),
+            manual_coverages(facts, p.id, start, end),
+        )
+        for p in plants
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Kpi:
     """The gas-share KPI over [start, end), with how fresh the data behind it is."""
@@ -263,19 +284,7 @@ class FuelCore:
         """Each firm's gas m³, coal kg and coverage over [start, end)."""
         start, end = whole_ms(start), whole_ms(end)
         (sums,), (plan,) = self.meter_sums([p.id for p in plants], [(start, end)], recent)
-        hours = hours_in(start, end)
-        facts = self.conversions
-        fuels = [
-            firm_fuel(
-                firm_of(p),
-                sums,
-                hours,
-                coal_removed_by(facts, p.id, start),
-                manual_coverages(facts, p.id, start, end),
-            )
-            for p in plants
-        ]
-        return fuels, plan
+        return firm_fuels_of(plants, sums, start, end, self.conversions), plan
 
     # ---- figures --------------------------------------------------------------------------
 
@@ -374,17 +383,7 @@ class FuelCore:
         facts = self.conversions
         out = []
         for (number, start, end), sums in zip(windows, all_sums, strict=True):
-            hours = hours_in(start, end)
-            fuels = [
-                firm_fuel(
-                    firm_of(p),
-                    sums,
-                    hours,
-                    coal_removed_by(facts, p.id, start),
-                    manual_coverages(facts, p.id, start, end),
-                )
-                for p in plants
-            ]
+            fuels = firm_fuels_of(plants, sums, start, end, facts)
             out.append(
                 Month(
                     f"{year:04d}-{number:02d}",
