@@ -397,6 +397,9 @@ class VocCounts(Model):
     """Hours by state."""
 
     hours: int
+    running: int = Field(
+        description="ended hours the line ran (hours - stopped - pending): a valid-data rate is valid / running"
+    )
     valid: int
     insufficient: int
     stopped: int

@@ -263,7 +263,7 @@ def _voc_section(f: MonthFigures, lang: str) -> Section:
             [
                 *ident(s),
                 s.hours,
-                *(s.valid_hours.get(p, 0) / s.hours if s.hours else None for p in pollutants),
+                *(s.valid_share(p) for p in pollutants),
             ]
             for s in f.stacks
         ],

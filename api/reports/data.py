@@ -53,7 +53,8 @@ def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 @dataclass(frozen=True, slots=True)
 class StackTotals:
-    """One stack's month: hours, valid hours, exceedance hours and emission (kg) per pollutant."""
+    """One stack's month: hours, and per pollutant running and valid hours, exceedance hours
+    and emission (kg)."""
 
     plant: str
     meter: str
@@ -62,6 +63,12 @@ class StackTotals:
     exceeding_hours: dict[str, int]
     emission_kg: dict[str, float]
     limits_mgm3: dict[str, float]
+    running_hours: dict[str, int]
+
+    def valid_share(self, pollutant: str) -> float | None:
+        """Valid hours / running hours (api.voc.rules counts), None when it never ran."""
+        running = self.running_hours.get(pollutant, 0)
+        return self.valid_hours.get(pollutant, 0) / running if running else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +111,18 @@ class MonthFigures:
 def stack_totals(stack: StackCompliance) -> StackTotals:
     """Counts of the compliance service, and the emission as the sum of the hours' kg (the
     logger's -Cou where sent, else the hour's rate × 1 h)."""
-    valid, exceeding, emission, limits = {}, {}, {}, {}
+    valid, exceeding, emission, limits, running = {}, {}, {}, {}, {}
     for p in stack.pollutants:
         name = p.limit.pollutant
         counts = p.counts()
         valid[name] = counts[VALID]
+        running[name] = counts["running"]
         exceeding[name] = counts["exceeding"]
         kg = np.asarray(p.emission_kg, dtype=float)
         emission[name] = float(np.nansum(kg)) if kg.size else 0.0
         limits[name] = p.limit.limit_mgm3
     hours = int(stack.flow.hour_start_ms.size)
-    return StackTotals(stack.plant, stack.meter, hours, valid, exceeding, emission, limits)
+    return StackTotals(stack.plant, stack.meter, hours, valid, exceeding, emission, limits, running)
 
 
 def voc_month(

@@ -43,8 +43,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "t_candidates": ("建议下一步改造企业", "Firms to convert next"),
     "t_firms": ("本月各企业燃料与状态", "Firms this month"),
     "t_voc_valid": (
-        "各排口有效数据率（有效小时 / 小时）",
-        "Valid-data rate per stack (valid hours / hours)",
+        "各排口有效数据率（有效小时 / 已结束的运行小时，停运不计）",
+        "Valid-data rate per stack (valid hours / ended running hours, stopped ones left out)",
     ),
     "t_voc_exceed": ("各排口超标小时数（按污染物）", "Exceedance hours per stack and pollutant"),
     "t_voc_emission": ("各排口排放量（千克，按污染物）", "Emissions per stack (kg, by pollutant)"),

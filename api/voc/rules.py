@@ -243,14 +243,20 @@ class JudgedHours:
         return self.agg.hour_start_ms
 
     def counts(self) -> dict[str, int]:
-        """Hours per status, exceeding hours, and hours where the logger disagrees."""
+        """Hours per status, exceeding hours, and hours where the logger disagrees.
+
+        `running`: the ended hours the line ran (neither stopped nor pending), what a
+        valid-data rate is taken over (valid / running), here and nowhere else.
+        """
         status = np.asarray(self.status)
+        stopped, pending = int(np.sum(status == STOPPED)), int(np.sum(status == PENDING))
         return {
             "hours": len(status),
+            "running": len(status) - stopped - pending,
             VALID: int(np.sum(status == VALID)),
             INSUFFICIENT: int(np.sum(status == INSUFFICIENT)),
-            STOPPED: int(np.sum(status == STOPPED)),
-            PENDING: int(np.sum(status == PENDING)),
+            STOPPED: stopped,
+            PENDING: pending,
             "exceeding": int(np.sum(self.exceeds)),
             "disagreeing": int(np.sum(self.disagrees)),
         }

@@ -55,9 +55,7 @@ function today(answers, plants) {
       for (const p of stack.pollutants ?? []) {
         const c = p.counts ?? {};
         valid += c.valid ?? 0;
-        // A stopped hour (flag F: the line was not running) is not missing data: it is left
-        // out of the rate, as it is of the HJ 212 valid-data rate of a running stack.
-        ended += (c.hours ?? 0) - (c.pending ?? 0) - (c.stopped ?? 0);
+        ended += c.running ?? 0; // the API's running hours: stopped and pending left out
         if (c.exceeding > 0) exceeding.push({ plant: plants[i], meter: stack.meter, pollutant: p.pollutant, hours: c.exceeding });
       }
     }

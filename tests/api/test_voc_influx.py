@@ -207,6 +207,7 @@ def test_voc_endpoint_boundary_flags_and_overrides(client: TestClient) -> None:
     assert h1["emission_kgh"] is None
     assert dmf["counts"] == {
         "hours": 2,
+        "running": 2,
         "valid": 1,
         "insufficient": 1,
         "stopped": 0,

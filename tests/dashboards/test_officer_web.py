@@ -393,7 +393,7 @@ def _today_voc(officer: Officer) -> tuple[int, float | None]:
             for p in stack["pollutants"]:
                 c = p["counts"]
                 valid += c["valid"]
-                ended += c["hours"] - c["pending"] - c["stopped"]  # running hours that ended
+                ended += c["running"]
                 if c["exceeding"]:
                     over.add((plant.id, stack["meter"]))
     return len(over), (valid / ended if ended else None)

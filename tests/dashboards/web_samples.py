@@ -106,6 +106,7 @@ def voc_answer(now: datetime) -> dict[str, Any]:
                 "limit_source": "GB 21902-2008 Table 5",
                 "counts": {
                     "hours": 12,
+                    "running": 12,
                     "valid": 11,
                     "insufficient": 1,
                     "stopped": 0,
