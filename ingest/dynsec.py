@@ -232,13 +232,18 @@ def create_commands(
 
 def reset_commands(account: Account) -> list[dict[str, Any]]:
     """Make an existing account match `account` (password, client id, role); kicks its client."""
+    # Mosquitto 2.0's plugin refuses `"clientid": null` ("Invalid/missing client ID"); an
+    # absent key is how it is told the account may use any client id (issue 20).
+    set_id: dict[str, Any] = {"command": "setClientId", "username": account.username}
+    if account.clientid is not None:
+        set_id["clientid"] = account.clientid
     return [
         {
             "command": "setClientPassword",
             "username": account.username,
             "password": account.password,
         },
-        {"command": "setClientId", "username": account.username, "clientid": account.clientid},
+        set_id,
         {
             "command": "modifyClient",
             "username": account.username,

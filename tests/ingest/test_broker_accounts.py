@@ -305,3 +305,31 @@ def test_plants_connect_over_tls_verifying_the_ca(broker: Broker, tmp_path: Path
         ),
     ):
         pass
+
+
+def test_provisioning_an_existing_broker_again_resets_every_account(broker: Broker) -> None:
+    """Issue 20: the second `make run` on the same var/ died on `setClientId 'svc-api'`.
+
+    `make run` provisions with reset_existing=True on every start: each existing account
+    (svc-api with no fixed client id, collectors and plants with theirs) is reset, twice in a
+    row, against the real plugin, and every account still connects afterwards.
+    """
+    for _ in range(2):
+        created = provision_broker(
+            broker.creds,
+            load_registry(broker.registry),
+            "127.0.0.1",
+            broker.port,
+            reset_existing=True,
+        )
+        assert created == []
+    api = broker.connect(API_ACCOUNT, broker.creds.service_password(API_ACCOUNT))
+    other = broker.connect(
+        API_ACCOUNT, broker.creds.service_password(API_ACCOUNT), client_id="svc-api-x"
+    )
+    plant = broker.plant("ss-001")
+    try:
+        assert api.connected and other.connected and plant.connected
+    finally:
+        for client in (api, other, plant):
+            client.stop()
