@@ -36,7 +36,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-STATUSES = ("gas", "mixed", "coal", "idle", "unknown")
+from ingest.catalogue import FIRM_STATUSES
+
+STATUSES = tuple(FIRM_STATUSES)
 REGISTERS = {"gas": "volume_m3", "coal": "mass_kg"}
 HOUR = timedelta(hours=1)
 HOUR_MS = 3_600_000
