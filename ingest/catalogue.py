@@ -22,6 +22,22 @@ class Label:
         return self.zh if lang == "zh" else self.en
 
 
+# The cumulative register of each metered kind (SPEC section 4): consumption is the sum of its
+# steps by the one step rule (api/fuel/rules.py).
+REGISTER_BY_KIND: dict[str, str] = {
+    "gas": "volume_m3",
+    "coal": "mass_kg",
+    "electricity": "energy_kwh",
+}
+CUMULATIVE_VALUES = frozenset(REGISTER_BY_KIND.values())
+# Rates above these (per hour) are implausible steps, counted in no interval: the defaults of
+# the one setting `max_rate_per_hour` (ingest/settings.py) that every fuel figure uses.
+MAX_RATE_PER_HOUR: dict[str, float] = {
+    "volume_m3": 20_000.0,
+    "mass_kg": 50_000.0,
+    "energy_kwh": 100_000.0,
+}
+
 # A stainless-steel firm's fuel status over a window (SPEC section 6), in the order every
 # table and chart lists them.
 FIRM_STATUSES: dict[str, Label] = {
