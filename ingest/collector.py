@@ -137,9 +137,10 @@ class Collector:
             log.info("collector stopped", extra=self.metrics())
 
     def metrics(self) -> dict[str, float]:
-        """Counters plus the spool and lag gauges."""
+        """Counters plus the spool (bytes, full) and lag gauges."""
         values = self.counters.snapshot()
         values["spool_bytes"] = self.spool.size_bytes
+        values["spool_full"] = 1 if self.spool.refusing else 0
         values["lag_seconds"] = self._lag_seconds()
         return values
 

@@ -33,6 +33,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "register_events": ("counter", "register resets and implausible jumps recorded"),
     "write_failures": ("counter", "InfluxDB write attempts that failed"),
     "spool_bytes": ("gauge", "bytes waiting in the local spool"),
+    "spool_full": (
+        "gauge",
+        "1 while the spool refuses batches (its bound or a full disk): nothing is acknowledged",
+    ),
     "lag_seconds": ("gauge", "age of the oldest received reading not yet in InfluxDB"),
 }
 STATS_FIELDS = (
