@@ -149,6 +149,7 @@ def service_roles(topics: Topics) -> list[dict[str, Any]]:
                 _acl("publishClientSend", f"{plants}/+/meters/+/readings"),
                 _acl("publishClientSend", f"{plants}/+/hj212"),
                 _acl("publishClientSend", f"{topics.root}/alerts/#"),
+                _acl("publishClientSend", f"{topics.root}/sync/#"),
                 _acl("subscribePattern", f"{plants}/+/status"),
                 _acl("subscribePattern", f"{plants}/+/rejected"),
             ],
@@ -159,6 +160,7 @@ def service_roles(topics: Topics) -> list[dict[str, Any]]:
             "acls": [
                 _acl("publishClientSend", f"{plants}/+/hj212"),
                 _acl("publishClientSend", f"{plants}/+/rejected"),
+                _acl("publishClientSend", f"{topics.root}/sync/#"),
             ],
         },
         admin_role(),
