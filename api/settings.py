@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from ingest.schema import MAX_PACKET_BYTES
 from ingest.settings import CommonSettings
 
 # The dated conversion factors (api/factors.py) and their units.
@@ -157,6 +158,9 @@ class ApiSettings(CommonSettings):
     usage_max_buckets: int = 5000
     # HTTP push waits this long for the broker's PUBACK before answering 503.
     push_timeout_seconds: float = 10.0
+    # The broker's `max_packet_size`: a push whose PUBLISH would pass it is refused with 413
+    # before it is published (the broker would drop the API's shared connection).
+    mqtt_max_packet_bytes: int = Field(MAX_PACKET_BYTES, gt=1024)
     # Limits before work (api/limits.py): request bodies other than HTTP push are small JSON;
     # expensive reads (KPI, usage, VOC, exports) in flight at once per key; raw data one
     # usage request may scan where rollups do not answer (buckets not whole hours, or not
