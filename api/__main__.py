@@ -1,4 +1,4 @@
-"""`python -m api [serve|keys|rollup]`: the plantwatch HTTP service and its admin commands."""
+"""`python -m api [serve|keys|audit|rollup]`: the plantwatch HTTP service and its admin commands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from api.app import create_app, rollup_job, voc_rollup_job
+from api.audit import verify_audit
 from api.auth import ROLES, new_key
 from api.db import connect
 from api.keys import KeyStore
@@ -44,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing = key_commands.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--json", action="store_true", help="one JSON document")
 
+    audit = commands.add_parser("audit", help="check the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    audit_commands.add_parser(
+        "verify", help="check the hash chain: exit 1 and name each edited, inserted or deleted row"
+    )
+
     rollup = commands.add_parser(
         "rollup", help="roll raw fuel readings up into fuel_hourly / fuel_daily once, then exit"
     )
@@ -66,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             return keys_command(args, settings)
         if args.command == "rollup":
             return rollup_command(args, settings)
+        if args.command == "audit":
+            return audit_command(settings)
         return serve(settings)
     except PlantwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -113,6 +122,18 @@ def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
                 f"{k['id']:>4}  {k['role']:<8} {k['name']}{plant}  created {k['created_at']}  {state}"
             )
     return 0
+
+
+def audit_command(settings: ApiSettings) -> int:
+    """`audit verify`: 0 if the chain is intact, 1 with the problems listed."""
+    report = verify_audit(connect(settings.database_url))
+    for problem in report.problems:
+        print(f"TAMPERED: {problem}")
+    legacy = f", {report.unchained} from before the chain (not checked)" if report.unchained else ""
+    state = "intact" if report.intact else f"{len(report.problems)} problem(s)"
+    print(f"audit log {state}: {report.checked} chained rows checked{legacy}")
+    print(f"chain head: {report.head_hash or '(empty)'}")
+    return 0 if report.intact else 1
 
 
 def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
