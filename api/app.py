@@ -21,7 +21,7 @@ from api.fuel.points import KpiPoints
 from api.fuel.rollup import RollupJob
 from api.fuel.service import FuelCore, step_rules
 from api.keys import KeyStore
-from api.limits import ReadLimiter, body_limits, expensive_read
+from api.limits import RateLimiter, ReadLimiter, body_limits, expensive_read
 from api.middleware import install as install_middleware
 from api.push import ReadingPublisher
 from api.records import outbox
@@ -107,6 +107,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.alert_repo = AlertRepo(app.state.db)
     app.state.keyring = KeyRing()
     app.state.read_limiter = ReadLimiter(settings.api_max_concurrent_reads)
+    app.state.report_limiter = ReadLimiter(settings.api_max_concurrent_reports)
+    app.state.report_rate = RateLimiter(settings.api_reports_per_key_per_hour, 3600.0)
+    app.state.stream_limiter = ReadLimiter(settings.api_max_streams_per_key)
     install_middleware(app, request_body_limits(settings))
     if settings.admin_key is not None:
         app.state.keyring.add(settings.admin_key.get_secret_value(), Principal("admin", "admin"))

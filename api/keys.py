@@ -145,13 +145,10 @@ class KeyStore:
             raise InvalidKeyRequest("a key's expiry must lie in the future")
         with self.engine.begin() as conn:
             info, secret = self._insert(conn, name, role, plant, now, expires_at)
-            record_audit(
-                conn,
-                actor,
-                "key.created",
-                f"key:{info.id}",
-                {"name": name, "role": role, "plant": plant, "expires_at": expires_at},
-            )
+            detail: dict[str, object] = {"name": name, "role": role, "plant": plant}
+            if expires_at is not None:
+                detail["expires_at"] = expires_at
+            record_audit(conn, actor, "key.created", f"key:{info.id}", detail)
         return info, secret
 
     def _insert(

@@ -167,6 +167,10 @@ class ApiSettings(CommonSettings):
     # rolled up yet).
     api_max_body_bytes: int = Field(65_536, gt=0)
     api_max_concurrent_reads: int = Field(4, ge=1)
+    # Per key: monthly reports at once and per hour, alert streams open at once (api/limits.py).
+    api_max_concurrent_reports: int = Field(1, ge=1)
+    api_reports_per_key_per_hour: int = Field(30, ge=1)
+    api_max_streams_per_key: int = Field(3, ge=1)
     usage_max_raw_days: float = Field(31.0, gt=0)
     # An open alert stream re-checks its key this often and closes once the key is revoked.
     stream_key_check_seconds: float = Field(10.0, gt=0)
