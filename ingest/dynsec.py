@@ -141,6 +141,9 @@ def service_roles(topics: Topics) -> list[dict[str, Any]]:
                 _acl("subscribePattern", f"{plants}/+/meters/+/readings"),
                 _acl("subscribePattern", f"{plants}/+/hj212"),
                 _acl("publishClientSend", f"{plants}/+/rejected"),
+                # what the broker's store holds: the queue-limit alarm (ingest/broker_queue.py)
+                _acl("subscribePattern", "$SYS/broker/store/messages/#"),
+                _acl("publishClientReceive", "$SYS/broker/store/messages/#"),
             ],
         },
         {

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from ingest.broker_queue import MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
 from ingest.dynsec import plugin_path, write_seed
 from ingest.schema import MAX_PACKET_BYTES
 
@@ -172,9 +173,8 @@ class TlsListener:
 
 # Broker limits (docs/operations.md "Broker queue settings"): a packet larger than
 # MAX_PACKET_BYTES (ingest/schema.py, where HTTP push checks it) is refused and its sender
-# disconnected; queues are bounded by count and by bytes per client.
-MAX_QUEUED_MESSAGES = 2_000_000
-MAX_QUEUED_BYTES = 1024 * 1024 * 1024
+# disconnected; queues are bounded by count and by bytes per client (ingest/broker_queue.py,
+# where the collectors' alarm before those limits lives). `$SYS` every 10 s feeds that alarm.
 
 
 def mosquitto_server(
@@ -214,6 +214,7 @@ def mosquitto_server(
         f"max_queued_bytes {MAX_QUEUED_BYTES}",
         f"max_packet_size {MAX_PACKET_BYTES}",
         "set_tcp_nodelay true",
+        "sys_interval 10",
         f"log_dest file {workdir}/mosquitto.log",
         "log_type error",
         "log_type warning",
