@@ -26,7 +26,7 @@ class QueueState:
     """What the broker said it holds (None: not heard yet)."""
 
     messages: int | None = None
-    bytes: int | None = None
+    size_bytes: int | None = None
 
     def heard(self, topic: str, payload: bytes) -> QueueState:
         """This state after one `$SYS` message (unknown topics and bad numbers change nothing)."""
@@ -35,7 +35,7 @@ class QueueState:
         except (UnicodeDecodeError, ValueError):
             return self
         if topic == STORE_COUNT_TOPIC:
-            return QueueState(value, self.bytes)
+            return QueueState(value, self.size_bytes)
         if topic == STORE_BYTES_TOPIC:
             return QueueState(self.messages, value)
         return self
@@ -51,8 +51,8 @@ def queue_alarm(
     reasons = []
     if state.messages is not None and state.messages >= fraction * max_messages:
         reasons.append(f"{state.messages} messages held (a client may queue {max_messages})")
-    if state.bytes is not None and state.bytes >= fraction * max_bytes:
-        reasons.append(f"{state.bytes} bytes held (a client may queue {max_bytes})")
+    if state.size_bytes is not None and state.size_bytes >= fraction * max_bytes:
+        reasons.append(f"{state.size_bytes} bytes held (a client may queue {max_bytes})")
     if not reasons:
         return None
     return (

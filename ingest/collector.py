@@ -159,7 +159,7 @@ class Collector:
         values["spool_full"] = 1 if self.spool.refusing else 0
         broker = self.broker_queue
         values["broker_queued_messages"] = broker.messages if broker.messages is not None else -1
-        values["broker_queued_bytes"] = broker.bytes if broker.bytes is not None else -1
+        values["broker_queued_bytes"] = broker.size_bytes if broker.size_bytes is not None else -1
         values["broker_queue_alarm"] = 0 if queue_alarm(broker) is None else 1
         values["lag_seconds"] = self._lag_seconds()
         return values

@@ -64,7 +64,7 @@ class SpoolFull(PlantwatchError):
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-def write_all(fd: int, data: bytes, write: Callable[[int, bytes], int] = os.write) -> None:
+def write_all(fd: int, data: bytes, write: Callable[[int, memoryview], int] = os.write) -> None:
     """Write every byte of `data` to `fd`, looping over short writes; raise OSError if stuck.
 
     A write that makes no progress is a failure (ENOSPC), never a silent success.
@@ -141,7 +141,7 @@ class Spool:
     """The spool folder; `append` is called by the collector, `drain` by the replayer."""
 
     def __init__(
-        self, directory: Path, max_bytes: int, write: Callable[[int, bytes], int] = os.write
+        self, directory: Path, max_bytes: int, write: Callable[[int, memoryview], int] = os.write
     ) -> None:
         """`write` is `os.write` (a test passes one that writes short or fails)."""
         self.directory = Path(directory)

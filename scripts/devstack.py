@@ -177,14 +177,28 @@ class TlsListener:
 # where the collectors' alarm before those limits lives). `$SYS` every 10 s feeds that alarm.
 
 
+# A PUBACK (and the 202/9014 answered after a barrier) means stored only if the broker saves
+# its in-memory database after every change (Mosquitto 2.0: with autosave_on_changes the
+# interval counts changes, not seconds). Each save rewrites the whole database, so this costs
+# throughput, the more the longer the queues (bench/results/pathsafe-*.md).
+DURABLE_SAVES = ("autosave_on_changes true", "autosave_interval 1")
+PERIODIC_SAVES = ("autosave_interval 5",)
+
+
 def mosquitto_server(
     workdir: Path,
     port: int | None = None,
     *,
     dynsec_admin_password: str | None = None,
     tls: TlsListener | None = None,
+    durable_acks: bool = True,
 ) -> Server:
     """A Mosquitto broker with persistence in `workdir`; not started yet.
+
+    `durable_acks` (the shipped default): the broker saves after every change, so the 202 or
+    9014 the services answer after a barrier (`MqttClient.barrier`) means stored. False: a
+    save every 5 s (what was shipped before issue 23), for tests and benchmarks that push
+    thousands of messages a second; bench/pathsafe.py measures the difference.
 
     With `dynsec_admin_password` it authenticates through the dynamic-security plugin
     (ingest/dynsec.py; its file is seeded with the `svc-admin` account if missing, the
@@ -200,11 +214,7 @@ def mosquitto_server(
         "per_listener_settings false",
         "persistence true",
         f"persistence_location {workdir}/",
-        # A PUBACK (and the 202/9014 answered after it) must mean stored: save the in-memory
-        # database after every change (Mosquitto 2.0: with autosave_on_changes, the interval
-        # counts changes, not seconds), not every 5 s. The cost is measured in bench/.
-        "autosave_on_changes true",
-        "autosave_interval 1",
+        *(DURABLE_SAVES if durable_acks else PERIODIC_SAVES),
         # The collectors acknowledge only after a durable write, so the broker must let
         # a batch's worth of QoS 1 messages be in flight and queue generously while
         # a collector is away (the default 1000 would silently drop readings), but never

@@ -123,10 +123,10 @@ def test_records_written_before_length_framing_are_still_read() -> None:
     assert read_records(old) == ([(7, ("a 1", "a 2"))], 0)
 
 
-def short_writer(most: int) -> Callable[[int, bytes], int]:
+def short_writer(most: int) -> Callable[[int, memoryview], int]:
     """An `os.write` that writes at most `most` bytes per call, as a full disk or signal may."""
 
-    def write(fd: int, data: bytes) -> int:
+    def write(fd: int, data: memoryview) -> int:
         return os.write(fd, bytes(data[:most]))
 
     return write
@@ -145,7 +145,7 @@ def test_write_that_stops_making_progress_is_refused_and_cut_back(tmp_path: Path
     """Failed before the fix: a zero-byte write counted as written and the batch was acked."""
     calls = {"n": 0}
 
-    def stuck_after_one(fd: int, data: bytes) -> int:
+    def stuck_after_one(fd: int, data: memoryview) -> int:
         calls["n"] += 1
         return os.write(fd, bytes(data[:5])) if calls["n"] == 1 else 0
 
@@ -165,7 +165,7 @@ def test_write_that_stops_making_progress_is_refused_and_cut_back(tmp_path: Path
 def test_enospc_is_spool_full_and_the_segment_is_cut_back(tmp_path: Path) -> None:
     """Failed before the fix: OSError(ENOSPC) escaped append() and the collector exited."""
 
-    def half_then_enospc(fd: int, data: bytes) -> int:
+    def half_then_enospc(fd: int, data: memoryview) -> int:
         if len(data) > 8:
             return os.write(fd, bytes(data[: len(data) // 2]))
         raise OSError(errno.ENOSPC, "No space left on device")
