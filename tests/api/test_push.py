@@ -7,6 +7,7 @@ import queue
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,9 +17,10 @@ from api.settings import ApiSettings
 from ingest.client import Inbound, MqttClient
 from ingest.schema import MAX_PACKET_BYTES, publish_payload_limit
 from ingest.store import InfluxStore
-from scripts.devstack import Server
+from scripts.devstack import Server, mosquitto_server
 from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
 from tests.conftest import Process, wait_until
+from tests.ingest.test_broker_durability import AwaySession
 
 pytestmark = pytest.mark.integration
 
@@ -259,3 +261,23 @@ def test_a_message_without_puback_is_dropped_not_resent_forever(
             publisher.publish("plantwatch/plants/ss-b/meters/gas-1/readings", small_push(i))
     finally:
         publisher.stop()
+
+
+def test_a_202_survives_a_broker_sigkill(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """SIGKILL the shipped broker right after a push's 202: the reading is still delivered.
+
+    Failed before the fix: the broker saved every 5 s and answered PUBACK before saving."""
+    broker = mosquitto_server(tmp_path / "mosquitto").start()
+    try:
+        session = AwaySession(broker, "plantwatch/plants/ss-a/meters/gas-1/readings")
+        session.subscribe_and_leave()
+        client = make_client(TOML, mqtt_port=broker.port)
+        body = json.dumps({"ts": now_ms() - 60_000, "values": {"volume_m3": 42.0}}).encode()
+        assert client.post(PATH, content=body, headers=ADMIN).status_code == 202
+        broker.kill()
+        broker.start()
+        assert session.come_back() == body
+    finally:
+        broker.kill()

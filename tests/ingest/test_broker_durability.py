@@ -27,8 +27,9 @@ PAYLOAD = b'{"ts": 1772323200000, "values": {"volume_m3": 1.5}}'
 class AwaySession:
     """A persistent (clean_session=False) subscriber that subscribes, then goes away."""
 
-    def __init__(self, broker: Server) -> None:
+    def __init__(self, broker: Server, topic: str = TOPIC) -> None:
         self.broker = broker
+        self.topic = topic
         self.client_id = f"durable-{uuid.uuid4().hex[:6]}"
         self.inbox: queue.Queue[Inbound] = queue.Queue()
 
@@ -39,14 +40,14 @@ class AwaySession:
             self.broker.port,
             clean_session=False,
             on_message=self.inbox.put,
-            subscriptions=[(TOPIC, 1)],
+            subscriptions=[(self.topic, 1)],
         )
 
     def subscribe_and_leave(self) -> None:
         client = self._client()
         client.start()
         # Its own marker coming back proves the SUBSCRIBE before it was handled.
-        client.publish(TOPIC, b"marker").wait_for_publish(10)
+        client.publish(self.topic, b"marker").wait_for_publish(10)
         assert self.inbox.get(timeout=10).payload == b"marker"
         client.stop()
 
