@@ -162,6 +162,7 @@ class Collector:
         values["broker_queued_bytes"] = broker.size_bytes if broker.size_bytes is not None else -1
         values["broker_queue_alarm"] = 0 if queue_alarm(broker) is None else 1
         values["lag_seconds"] = self._lag_seconds()
+        values["subscribed"] = 1.0 if self.client.wait_subscribed(0) else 0.0
         return values
 
     def render_metrics(self) -> str:

@@ -47,6 +47,7 @@ METRICS: dict[str, tuple[str, str]] = {
         "1 from half a client's queue limit on: the broker drops readings past the limit",
     ),
     "lag_seconds": ("gauge", "age of the oldest received reading not yet in InfluxDB"),
+    "subscribed": ("gauge", "1 once the broker acknowledged the subscriptions (it queues for us)"),
 }
 STATS_FIELDS = (
     "received",
