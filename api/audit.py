@@ -63,19 +63,15 @@ audit_log = Table(
     Index("ix_audit_action", "action"),
     Index("ix_audit_target", "target"),
 )
-# One row: the last chained row's id and hash. Updated by every insert (which also makes
-# concurrent inserts take turns), never by anything else.
+# One row (inserted by its revision, ingest/migrations/versions/0002_pathsafe.py): the last
+# chained row's id and hash. Updated by every insert (which also makes concurrent inserts
+# take turns), never by anything else.
 audit_chain = Table(
     "audit_chain",
     METADATA,
     Column("id", Integer, primary_key=True),
     Column("last_id", Integer, nullable=False),
     Column("last_hash", String(64), nullable=False),
-)
-event.listen(
-    audit_chain,
-    "after_create",
-    DDL(f"INSERT INTO audit_chain (id, last_id, last_hash) VALUES (1, 0, '{GENESIS}')"),
 )
 
 _APPEND_ONLY = "audit_log is append-only"
