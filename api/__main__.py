@@ -1,16 +1,17 @@
-"""`python -m api [serve|keys|rollup]`: the plantwatch HTTP service and its admin commands."""
+"""`python -m api [serve|keys|audit|rollup]`: the plantwatch HTTP service and its admin commands."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 from pydantic import SecretStr
 
 from api.app import create_app, rollup_job, voc_rollup_job
+from api.audit import verify_audit
 from api.auth import ROLES, new_key
 from api.db import connect
 from api.keys import KeyStore
@@ -39,10 +40,26 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--name", required=True, help="who or what holds the key")
     create.add_argument("--plant", help="the plant a plant key belongs to")
+    create.add_argument("--expires-in-days", type=float, help="refuse the key after this many days")
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("id", type=int)
+    rotate = key_commands.add_parser(
+        "rotate", help="a new key for the same holder; the old one works --grace-hours more"
+    )
+    rotate.add_argument("id", type=int)
+    rotate.add_argument("--grace-hours", type=float, default=24.0)
+    key_commands.add_parser(
+        "revoke-admin",
+        help="revoke the admin key of PLANTWATCH_ADMIN_KEY (by its hash); set a new one and restart",
+    )
     listing = key_commands.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--json", action="store_true", help="one JSON document")
+
+    audit = commands.add_parser("audit", help="check the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    audit_commands.add_parser(
+        "verify", help="check the hash chain: exit 1 and name each edited, inserted or deleted row"
+    )
 
     rollup = commands.add_parser(
         "rollup", help="roll raw fuel readings up into fuel_hourly / fuel_daily once, then exit"
@@ -66,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             return keys_command(args, settings)
         if args.command == "rollup":
             return rollup_command(args, settings)
+        if args.command == "audit":
+            return audit_command(settings)
         return serve(settings)
     except PlantwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -95,24 +114,58 @@ def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
     store = KeyStore(connect(settings.database_url))
     if args.keys_command == "create":
         known = {p.id for p in load_registry(settings.registry).plants}
-        info, secret = store.create(args.name, args.role, args.plant, known)
+        expires = (
+            datetime.now(UTC) + timedelta(days=args.expires_in_days)
+            if args.expires_in_days
+            else None
+        )
+        info, secret = store.create(args.name, args.role, args.plant, known, expires_at=expires)
         print(f"created key {info.id} ({info.role}{', plant ' + info.plant if info.plant else ''})")
+        if expires is not None:
+            print(f"expires {expires.isoformat()}")
         print(f"key: {secret}")
         print("store it now: only its hash is kept")
     elif args.keys_command == "revoke":
         info = store.revoke(args.id)
         print(f"revoked key {info.id} ({info.name}, {info.role})")
+    elif args.keys_command == "rotate":
+        info, secret = store.rotate(args.id, grace=timedelta(hours=args.grace_hours))
+        old = next(k for k in store.list() if k.id == args.id)
+        print(f"key {args.id} rotated: new key {info.id}; the old one works until {old.expires_at}")
+        print(f"key: {secret}")
+        print("store it now: only its hash is kept")
+    elif args.keys_command == "revoke-admin":
+        if settings.admin_key is None:
+            print("error: PLANTWATCH_ADMIN_KEY is not set", file=sys.stderr)
+            return 2
+        fresh = store.revoke_secret(settings.admin_key.get_secret_value())
+        print("admin key revoked" if fresh else "admin key was revoked already")
+        print("set a new PLANTWATCH_ADMIN_KEY and restart the API")
     else:
         keys = [k.as_dict() for k in store.list()]
         if args.json:
             print(json.dumps(keys, ensure_ascii=False, indent=2))
         for k in [] if args.json else keys:
             state = f"revoked {k['revoked_at']}" if k["revoked_at"] else "active"
+            if k["expires_at"] and not k["revoked_at"]:
+                state += f" until {k['expires_at']}"
             plant = f" plant={k['plant']}" if k["plant"] else ""
             print(
                 f"{k['id']:>4}  {k['role']:<8} {k['name']}{plant}  created {k['created_at']}  {state}"
             )
     return 0
+
+
+def audit_command(settings: ApiSettings) -> int:
+    """`audit verify`: 0 if the chain is intact, 1 with the problems listed."""
+    report = verify_audit(connect(settings.database_url))
+    for problem in report.problems:
+        print(f"TAMPERED: {problem}")
+    legacy = f", {report.unchained} from before the chain (not checked)" if report.unchained else ""
+    state = "intact" if report.intact else f"{len(report.problems)} problem(s)"
+    print(f"audit log {state}: {report.checked} chained rows checked{legacy}")
+    print(f"chain head: {report.head_hash or '(empty)'}")
+    return 0 if report.intact else 1
 
 
 def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:

@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -21,9 +21,10 @@ from api.fuel.points import KpiPoints
 from api.fuel.rollup import RollupJob
 from api.fuel.service import FuelCore, step_rules
 from api.keys import KeyStore
-from api.limits import ReadLimiter, body_limits, expensive_read
+from api.limits import RateLimiter, ReadLimiter, body_limits, expensive_read
 from api.middleware import install as install_middleware
 from api.push import ReadingPublisher
+from api.records import outbox
 from api.records.repo import RecordRepo
 from api.reports.job import ReportJob
 from api.routes import alerts as alert_routes
@@ -36,7 +37,6 @@ from api.settings import ApiSettings
 from api.voc.rollup import VocRollup
 from ingest.pipeline import IngestRules
 from ingest.registry import Registry, load_registry
-from ingest.schema import MAX_PAYLOAD_BYTES
 from ingest.store import InfluxStore
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
             ]
             for thread in rollup_threads:
                 thread.start()
+        outbox_thread = threading.Thread(
+            target=_run_record_outbox, args=(app, stop), name="record-outbox", daemon=True
+        )
+        outbox_thread.start()
         report_thread = None
         if settings.reports_job_enabled:
             report_thread = threading.Thread(
@@ -81,6 +85,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             thread.join(ROLLUP_STOP_SECONDS)
         if report_thread is not None:
             report_thread.join(ROLLUP_STOP_SECONDS)
+        outbox_thread.join(ROLLUP_STOP_SECONDS)
         app.state.publisher.stop()
         app.state.store.close()
 
@@ -102,6 +107,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.alert_repo = AlertRepo(app.state.db)
     app.state.keyring = KeyRing()
     app.state.read_limiter = ReadLimiter(settings.api_max_concurrent_reads)
+    app.state.report_limiter = ReadLimiter(settings.api_max_concurrent_reports)
+    app.state.report_rate = RateLimiter(settings.api_reports_per_key_per_hour, 3600.0)
+    app.state.stream_limiter = ReadLimiter(settings.api_max_streams_per_key)
     install_middleware(app, request_body_limits(settings))
     if settings.admin_key is not None:
         app.state.keyring.add(settings.admin_key.get_secret_value(), Principal("admin", "admin"))
@@ -133,9 +141,20 @@ EXPENSIVE: dict[str, Any] = {
 PUSH_PATH = r"/api/v1/plants/[^/]+/meters/[^/]+/readings"
 
 
+def _run_record_outbox(app: FastAPI, stop: threading.Event) -> None:
+    """Publish coal deliveries kept while the broker was away (api/records/outbox.py)."""
+    repo = RecordRepo(app.state.db)
+    while not stop.wait(outbox.RETRY_SECONDS):
+        try:
+            if repo.pending_publications():
+                outbox.drain(repo, app.state.ingest_rules, app.state.publisher, datetime.now(UTC))
+        except Exception:
+            log.exception("record outbox drain failed; retrying")
+
+
 def request_body_limits(settings: ApiSettings) -> Callable[[str], int]:
-    """Bytes a request body may have: HTTP push up to a MQTT payload, everything else small."""
-    return body_limits(settings.api_max_body_bytes, [(PUSH_PATH, MAX_PAYLOAD_BYTES)])
+    """Bytes a request body may have: HTTP push up to the broker's packet, everything else small."""
+    return body_limits(settings.api_max_body_bytes, [(PUSH_PATH, settings.mqtt_max_packet_bytes)])
 
 
 def rollup_job(

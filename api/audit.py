@@ -5,6 +5,12 @@ conversion records, manual entries), preferably with the `Connection` of the tra
 that makes the change, so the change and its record commit or roll back together. No code
 path updates or deletes a row, and the database refuses to: a trigger on SQLite and
 PostgreSQL aborts any UPDATE or DELETE of `audit_log`.
+
+The owner of the database file can drop a trigger, so rows are hash-chained as well
+(`api.audit_chain`): each insert first updates the one-row `audit_chain` head (which
+serializes writers on SQLite and PostgreSQL alike), links the new row to the head's hash and
+moves the head on. `verify_audit` (`python -m api audit verify`) finds an edited, inserted or
+deleted row.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    update,
 )
 
+from api.audit_chain import GENESIS, ChainReport, ChainRow, row_hash, verify_chain
 from api.db import METADATA
 from ingest.errors import PlantwatchError
 
@@ -49,8 +57,21 @@ audit_log = Table(
     Column("target", String(MAX_TARGET_CHARS), nullable=False),
     # JSON object with whatever else explains the action (comment, role, command text ...).
     Column("detail", Text, nullable=False),
+    # The hash chain (api/audit_chain.py); NULL on rows written before it existed.
+    Column("prev_hash", String(64), nullable=True),
+    Column("row_hash", String(64), nullable=True),
     Index("ix_audit_action", "action"),
     Index("ix_audit_target", "target"),
+)
+# One row (inserted by its revision, ingest/migrations/versions/0002_pathsafe.py): the last
+# chained row's id and hash. Updated by every insert (which also makes concurrent inserts
+# take turns), never by anything else.
+audit_chain = Table(
+    "audit_chain",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("last_id", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
 )
 
 _APPEND_ONLY = "audit_log is append-only"
@@ -144,11 +165,41 @@ def record_audit(
         "detail": json.dumps(dict(detail or {}), ensure_ascii=False, default=str),
     }
     if isinstance(db, Connection):
-        result = db.execute(insert(audit_log).values(**row))
-    else:
-        with db.begin() as conn:
-            result = conn.execute(insert(audit_log).values(**row))
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+        return _append_chained(db, row)
+    with db.begin() as conn:
+        return _append_chained(conn, row)
+
+
+def _append_chained(conn: Connection, row: dict[str, Any]) -> int:
+    # Touch the head first: a write lock on SQLite, a row lock on PostgreSQL, so the head
+    # read next is the latest and no other insert can link to it at the same time.
+    conn.execute(update(audit_chain).where(audit_chain.c.id == 1).values(id=1))
+    prev = conn.execute(select(audit_chain.c.last_hash).where(audit_chain.c.id == 1)).scalar()
+    prev_hash = prev if prev is not None else GENESIS
+    digest = row_hash(
+        prev_hash, row["at_ms"], row["actor"], row["action"], row["target"], row["detail"]
+    )
+    result = conn.execute(insert(audit_log).values(**row, prev_hash=prev_hash, row_hash=digest))
+    new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    conn.execute(
+        update(audit_chain).where(audit_chain.c.id == 1).values(last_id=new_id, last_hash=digest)
+    )
+    return new_id
+
+
+def verify_audit(engine: Engine) -> ChainReport:
+    """Check every audit row against the hash chain and its head (api/audit_chain.py)."""
+    with engine.connect() as conn:
+        head = conn.execute(select(audit_chain).where(audit_chain.c.id == 1)).first()
+        rows = (
+            ChainRow(r.id, r.at_ms, r.actor, r.action, r.target, r.detail, r.prev_hash, r.row_hash)
+            for r in conn.execute(select(audit_log).order_by(audit_log.c.id))
+        )
+        return verify_chain(
+            rows,
+            head.last_id if head is not None else None,
+            head.last_hash if head is not None else None,
+        )
 
 
 def find_audit(

@@ -39,10 +39,14 @@ UNKNOWN_KEY = "unknown API key"
 
 
 def resolve_key(state: Any, secret: str) -> Principal | None:
-    """The live principal of `secret` (settings' admin key or a stored, unrevoked key)."""
+    """The live principal of `secret`: settings' admin key unless revoked (`keys revoke-admin`),
+    or a stored key neither revoked nor expired."""
     keyring: KeyRing = state.keyring
     keys: KeyStore = state.keys
-    return keyring.lookup(secret) or keys.lookup(secret)
+    principal = keyring.lookup(secret)
+    if principal is not None:
+        return None if keys.is_revoked_secret(secret) else principal
+    return keys.lookup(secret)
 
 
 def key_is_live(request: Request) -> bool:

@@ -95,7 +95,7 @@ def _cell(value: Any) -> str:
         # Six decimals keep fractions exact enough and spare the report float noise.
         return str(round(value, 6))
     text = str(value)
-    if _formula_like(text):
+    if formula_like(text):
         return "'" + text
     return text
 
@@ -103,7 +103,7 @@ def _cell(value: Any) -> str:
 FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
-def _formula_like(text: str) -> bool:
+def formula_like(text: str) -> bool:
     """Would a spreadsheet run `text` as a formula? (OWASP CSV injection rules.)
 
     Excel and LibreOffice skip leading tabs, carriage returns and other control characters or

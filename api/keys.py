@@ -2,16 +2,22 @@
 
 Roles (see docs/api.md): `admin` everything; `officer` reads and acts on alerts; `viewer`
 reads; `plant` pushes readings for, and reads, its own plant only.
+
+A key may expire (`expires_at`); rotating a key makes a new one with the same name, role and
+plant, and lets the old one live only for a grace period (`replaced_by` names the new one).
+A key that is not in the table (the admin key from the environment) is revoked by a row in
+`key_revocations` keyed by the hash of its secret.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -39,8 +45,19 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("replaced_by", Integer, nullable=True),
+)
+# Secrets revoked although they are not stored keys (the admin key from the environment).
+key_revocations = Table(
+    "key_revocations",
+    METADATA,
+    Column("key_hash", String(64), primary_key=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_by", String(128), nullable=False),
 )
 MAX_NAME_CHARS = 100
+ROTATION_GRACE = timedelta(hours=24)
 
 
 class ApiKeyError(PlantwatchError):
@@ -65,6 +82,8 @@ class KeyInfo:
     plant: str | None
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+    replaced_by: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -74,6 +93,8 @@ class KeyInfo:
             "plant": self.plant,
             "created_at": _aware(self.created_at).isoformat(),
             "revoked_at": _aware(self.revoked_at).isoformat() if self.revoked_at else None,
+            "expires_at": _aware(self.expires_at).isoformat() if self.expires_at else None,
+            "replaced_by": self.replaced_by,
         }
 
 
@@ -115,31 +136,114 @@ class KeyStore:
         plant: str | None = None,
         known_plants: set[str] | None = None,
         actor: str = "cli",
+        expires_at: datetime | None = None,
     ) -> tuple[KeyInfo, str]:
         """A new key: its stored record and the secret (shown only now); audited as `actor`."""
         check_new_key(name, role, plant, known_plants)
+        now = datetime.now(UTC)
+        if expires_at is not None and expires_at <= now:
+            raise InvalidKeyRequest("a key's expiry must lie in the future")
+        with self.engine.begin() as conn:
+            info, secret = self._insert(conn, name, role, plant, now, expires_at)
+            detail: dict[str, object] = {"name": name, "role": role, "plant": plant}
+            if expires_at is not None:
+                detail["expires_at"] = expires_at
+            record_audit(conn, actor, "key.created", f"key:{info.id}", detail)
+        return info, secret
+
+    def _insert(
+        self,
+        conn: Connection,
+        name: str,
+        role: str,
+        plant: str | None,
+        now: datetime,
+        expires_at: datetime | None,
+    ) -> tuple[KeyInfo, str]:
         secret = new_key()
+        result = conn.execute(
+            insert(api_keys).values(
+                name=name,
+                role=role,
+                plant=plant,
+                key_hash=hash_key(secret),
+                created_at=now,
+                revoked_at=None,
+                expires_at=expires_at,
+            )
+        )
+        key_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        return KeyInfo(key_id, name, role, plant, now, None, expires_at), secret
+
+    def rotate(
+        self,
+        key_id: int,
+        actor: str = "cli",
+        grace: timedelta = ROTATION_GRACE,
+        expires_at: datetime | None = None,
+    ) -> tuple[KeyInfo, str]:
+        """A new key in place of `key_id` (same name, role, plant); the old one lives `grace` more.
+
+        The new key expires at `expires_at`, else after as long as the old one was given.
+        """
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
-            result = conn.execute(
-                insert(api_keys).values(
-                    name=name,
-                    role=role,
-                    plant=plant,
-                    key_hash=hash_key(secret),
-                    created_at=now,
-                    revoked_at=None,
-                )
+            row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+            if row is None:
+                raise UnknownKey(f"no key with id {key_id}")
+            if row.revoked_at is not None or row.replaced_by is not None:
+                raise InvalidKeyRequest(f"key {key_id} is revoked or already rotated")
+            if expires_at is None and row.expires_at is not None:
+                expires_at = now + (_aware(row.expires_at) - _aware(row.created_at))
+            info, secret = self._insert(conn, row.name, row.role, row.plant, now, expires_at)
+            old_until = now + grace
+            if row.expires_at is not None:
+                old_until = min(old_until, _aware(row.expires_at))
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id)
+                .values(expires_at=old_until, replaced_by=info.id)
             )
-            key_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             record_audit(
                 conn,
                 actor,
-                "key.created",
+                "key.rotated",
                 f"key:{key_id}",
-                {"name": name, "role": role, "plant": plant},
+                {"name": row.name, "new_key": info.id, "old_valid_until": old_until},
             )
-        return KeyInfo(key_id, name, role, plant, now, None), secret
+        return info, secret
+
+    def revoke_secret(self, secret: str, actor: str = "cli") -> bool:
+        """Revoke a secret that is not a stored key (the environment's admin key); audited.
+
+        False if it was revoked already.
+        """
+        digest = hash_key(secret)
+        with self.engine.begin() as conn:
+            if conn.execute(
+                select(key_revocations).where(key_revocations.c.key_hash == digest)
+            ).first():
+                return False
+            conn.execute(
+                insert(key_revocations).values(
+                    key_hash=digest, revoked_at=datetime.now(UTC), revoked_by=actor
+                )
+            )
+            record_audit(
+                conn, actor, "key.revoked", f"key-hash:{digest[:16]}", {"environment_key": True}
+            )
+        return True
+
+    def is_revoked_secret(self, secret: str) -> bool:
+        """Whether `secret` was revoked by `revoke_secret`."""
+        digest = hash_key(secret)
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(
+                    select(key_revocations.c.key_hash).where(key_revocations.c.key_hash == digest)
+                ).first()
+                is not None
+            )
 
     def revoke(self, key_id: int, actor: str = "cli") -> KeyInfo:
         """Revoke a key (idempotent; audited the first time as `actor`); unknown ids are an error."""
@@ -164,8 +268,8 @@ class KeyStore:
         with self.engine.connect() as conn:
             return [_info(row) for row in conn.execute(query)]
 
-    def lookup(self, secret: str) -> Principal | None:
-        """The principal of a live (not revoked) key, by the hash of its secret."""
+    def lookup(self, secret: str, now: datetime | None = None) -> Principal | None:
+        """The principal of a live (not revoked, not expired) key, by the hash of its secret."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(api_keys).where(
@@ -174,8 +278,19 @@ class KeyStore:
             ).first()
         if row is None:
             return None
+        if row.expires_at is not None and _aware(row.expires_at) <= (now or datetime.now(UTC)):
+            return None
         return Principal(f"{row.name}#{row.id}", row.role, row.plant)
 
 
 def _info(row: Any) -> KeyInfo:
-    return KeyInfo(row.id, row.name, row.role, row.plant, row.created_at, row.revoked_at)
+    return KeyInfo(
+        row.id,
+        row.name,
+        row.role,
+        row.plant,
+        row.created_at,
+        row.revoked_at,
+        row.expires_at,
+        row.replaced_by,
+    )

@@ -4,7 +4,9 @@
 before anything reads the body (and before authentication), and counts the bytes of a
 streamed body as they arrive, stopping at the limit instead of buffering the rest.
 `ReadLimiter` caps how many expensive reads (KPI, usage, VOC, their CSV exports) one key
-runs at once; the next one gets 429 with `Retry-After`.
+runs at once; the next one gets 429 with `Retry-After`. The same kind of cap holds monthly
+reports (one at a time per key, and `RateLimiter`: so many an hour) and alert streams (so
+many open at once per key), so a stolen viewer key cannot load the API.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -166,3 +169,70 @@ def expensive_read(
         yield
     finally:
         limiter.release(principal.name)
+
+
+class RateLimiter:
+    """At most `per_window` requests per key in any trailing `window_seconds`."""
+
+    def __init__(
+        self, per_window: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.per_window = per_window
+        self.window_seconds = window_seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[str, deque[float]] = {}
+
+    def try_take(self, key: str) -> float | None:
+        """None if `key` may go now (and counts it), else the seconds until it may."""
+        now = self.clock()
+        with self._lock:
+            times = self._seen.setdefault(key, deque())
+            while times and times[0] <= now - self.window_seconds:
+                times.popleft()
+            if len(times) >= self.per_window:
+                return times[0] + self.window_seconds - now
+            times.append(now)
+            return None
+
+
+def report_slot(
+    request: Request, principal: Annotated[Principal, Depends(get_principal)]
+) -> Iterator[None]:
+    """One of the key's report slots (one at a time, so many an hour), or 429."""
+    state = request.app.state
+    wait = state.report_rate.try_take(principal.name)
+    if wait is not None:
+        raise TooManyRequests(
+            f"this key has had {state.report_rate.per_window} reports in the last hour; "
+            f"retry in {wait:.0f} s",
+            max(1, int(wait) + 1),
+        )
+    limiter: ReadLimiter = state.report_limiter
+    if not limiter.try_acquire(principal.name):
+        raise TooManyRequests(
+            f"this key already makes {limiter.per_key} report(s); retry when it is done",
+            RETRY_AFTER_SECONDS,
+        )
+    try:
+        yield
+    finally:
+        limiter.release(principal.name)
+
+
+def open_stream(request: Request, principal: Principal) -> Callable[[], None]:
+    """Take one of the key's stream slots (or 429); returns what releases it."""
+    limiter: ReadLimiter = request.app.state.stream_limiter
+    if not limiter.try_acquire(principal.name):
+        raise TooManyRequests(
+            f"this key already has {limiter.per_key} alert streams open; close one first",
+            RETRY_AFTER_SECONDS,
+        )
+    released = threading.Event()
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            limiter.release(principal.name)
+
+    return release

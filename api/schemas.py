@@ -530,6 +530,8 @@ class KeyView(Model):
     plant: str | None
     created_at: str
     revoked_at: str | None
+    expires_at: str | None = Field(None, description="after this the key is refused")
+    replaced_by: int | None = Field(None, description="the key that replaced it (rotation)")
 
 
 class NewKeyAnswer(KeyView):

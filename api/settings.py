@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from ingest.schema import MAX_PACKET_BYTES
 from ingest.settings import CommonSettings
 
 # The dated conversion factors (api/factors.py) and their units.
@@ -157,12 +158,19 @@ class ApiSettings(CommonSettings):
     usage_max_buckets: int = 5000
     # HTTP push waits this long for the broker's PUBACK before answering 503.
     push_timeout_seconds: float = 10.0
+    # The broker's `max_packet_size`: a push whose PUBLISH would pass it is refused with 413
+    # before it is published (the broker would drop the API's shared connection).
+    mqtt_max_packet_bytes: int = Field(MAX_PACKET_BYTES, gt=1024)
     # Limits before work (api/limits.py): request bodies other than HTTP push are small JSON;
     # expensive reads (KPI, usage, VOC, exports) in flight at once per key; raw data one
     # usage request may scan where rollups do not answer (buckets not whole hours, or not
     # rolled up yet).
     api_max_body_bytes: int = Field(65_536, gt=0)
     api_max_concurrent_reads: int = Field(4, ge=1)
+    # Per key: monthly reports at once and per hour, alert streams open at once (api/limits.py).
+    api_max_concurrent_reports: int = Field(1, ge=1)
+    api_reports_per_key_per_hour: int = Field(30, ge=1)
+    api_max_streams_per_key: int = Field(3, ge=1)
     usage_max_raw_days: float = Field(31.0, gt=0)
     # An open alert stream re-checks its key this often and closes once the key is revoked.
     stream_key_check_seconds: float = Field(10.0, gt=0)

@@ -34,6 +34,10 @@ class MqttError(PlantwatchError):
     """The broker could not be reached or refused us."""
 
 
+class MqttQueueFull(MqttError):
+    """The client's bounded outgoing queue is full; the message was not queued."""
+
+
 @dataclass(frozen=True, slots=True)
 class Inbound:
     topic: str
@@ -62,10 +66,15 @@ class MqttClient:
         unsubscriptions: Sequence[str] = (),
         will: tuple[str, bytes, int, bool] | None = None,
         max_inflight: int = 1000,
+        max_queued: int = 0,
         reconnect_min_seconds: float = RECONNECT_MIN_SECONDS,
         tls_ca: Path | None = None,
+        sync_topic: str | None = None,
     ) -> None:
+        """`sync_topic`: where `barrier` publishes; with it, `publish_acked` calls back only
+        once a barrier after the message is acknowledged too (the message is stored)."""
         self.host, self.port = host, port
+        self.sync_topic = sync_topic
         self.generation = 0
         self._subscriptions = list(subscriptions)
         self._unsubscriptions = list(unsubscriptions)
@@ -98,7 +107,8 @@ class MqttClient:
             # Verifies the broker's certificate against this CA, and its host name.
             self._client.tls_set(ca_certs=str(tls_ca))
         self._client.max_inflight_messages_set(max_inflight)
-        self._client.max_queued_messages_set(0)
+        # 0: unbounded (the collector's own publishes); the API bounds its push connection.
+        self._client.max_queued_messages_set(max_queued)
         self._client.reconnect_delay_set(reconnect_min_seconds, RECONNECT_MAX_SECONDS)  # type: ignore[arg-type]
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
@@ -140,9 +150,48 @@ class MqttClient:
     def publish(
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
     ) -> paho.MQTTMessageInfo:
-        return self._client.publish(topic, payload, qos=qos, retain=retain)
+        """Queue a publish; `MqttQueueFull` if the client's bounded queue (`max_queued`) is full."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
+            raise MqttQueueFull(f"{self._client.max_queued_messages} messages already queued")
+        return info
+
+    def barrier(self, timeout: float) -> bool:
+        """Wait until the broker has stored every message it acknowledged before this call.
+
+        Mosquitto handles one packet at a time and, with `autosave_on_changes`, saves its
+        database after the packet that changed it, before it reads the next one: a PUBACK
+        comes before that save, but the PUBACK of an empty QoS 1 publish sent after it comes
+        after. False (and the barrier dropped) if that PUBACK is not in within `timeout`.
+        """
+        if self.sync_topic is None:
+            return True
+        try:
+            info = self.publish(self.sync_topic, b"", qos=1)
+        except MqttQueueFull:
+            return False
+        info.wait_for_publish(timeout)
+        if info.is_published():
+            return True
+        self.drop_unacked(info.mid)
+        return False
 
     def publish_acked(self, topic: str, payload: bytes, on_acked: Callable[[], None]) -> int | None:
+        """Publish at QoS 1; `on_acked` runs on paho's thread once the broker's PUBACK is in
+        (and, with a `sync_topic`, the PUBACK of a barrier after it: the message is stored).
+        """
+        sync_topic = self.sync_topic
+        if sync_topic is None:
+            return self._publish_acked(topic, payload, on_acked)
+
+        def then_barrier() -> None:
+            self._publish_acked(sync_topic, b"", on_acked)
+
+        return self._publish_acked(topic, payload, then_barrier)
+
+    def _publish_acked(
+        self, topic: str, payload: bytes, on_acked: Callable[[], None]
+    ) -> int | None:
         """Publish at QoS 1; `on_acked` runs on paho's thread once the broker's PUBACK is in.
 
         Returns the message id (for `forget_ack`), or None if paho refused to queue it.
@@ -168,6 +217,26 @@ class MqttClient:
         if acked:
             on_acked()
         return info.mid
+
+    def drop_unacked(self, mid: int) -> bool:
+        """Give up on a publish: paho would resend it on every reconnect, forever.
+
+        A message the broker refuses by dropping the connection (over its `max_packet_size`)
+        never gets its PUBACK; left in paho's queue it comes back after each reconnect and
+        takes the connection down for every other publisher. paho has no public call for one
+        message, so this takes it out of paho's outgoing queue under paho's own lock; a late
+        PUBACK for it is ignored by paho. Returns whether it was still queued.
+        """
+        client = self._client
+        with client._out_message_mutex:
+            message = client._out_messages.pop(mid, None)
+            if message is None:
+                return False
+            if message.state in (paho.mqtt_ms_wait_for_puback, paho.mqtt_ms_publish):
+                client._inflight_messages = max(0, client._inflight_messages - 1)
+                if self.connected:
+                    client._update_inflight()  # let a queued message take its slot
+        return True
 
     def forget_ack(self, mid: int) -> None:
         """Stop waiting for a publish's PUBACK (its waiter gave up); a late one is dropped."""

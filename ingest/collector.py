@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ingest.broker_queue import SYS_FILTERS, QueueState, queue_alarm
 from ingest.client import Inbound, MqttClient
 from ingest.dirty import write_readings
 from ingest.errors import StoreError, StoreRejected, StoreUnavailable, UnknownSource
@@ -77,6 +78,7 @@ class Collector:
         self.topics = Topics(settings.topic_root)
         self.spool = Spool(settings.spool_dir / settings.collector_id, settings.spool_max_bytes)
         self._inbox: queue.Queue[Inbound] = queue.Queue()
+        self.broker_queue = QueueState()
         self._stop = threading.Event()
         self._pending_since: float | None = None
         self._last_dead_letter_ms = 0
@@ -93,8 +95,9 @@ class Collector:
             password,
             clean_session=False,
             manual_ack=True,
-            on_message=self._inbox.put,
-            subscriptions=[(f, 1) for f in subscription_filters(*plan)],
+            on_message=self._route,
+            subscriptions=[(f, 1) for f in subscription_filters(*plan)]
+            + [(f, 0) for f in SYS_FILTERS],
             unsubscriptions=stale_filters(*plan),
             reconnect_min_seconds=RECONNECT_MIN_SECONDS,
             tls_ca=settings.mqtt_tls_ca,
@@ -102,6 +105,21 @@ class Collector:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _route(self, message: Inbound) -> None:
+        # paho's thread: `$SYS` store figures feed the queue alarm, the rest is readings.
+        if not message.topic.startswith("$SYS/"):
+            self._inbox.put(message)
+            return
+        before = queue_alarm(self.broker_queue)
+        self.broker_queue = self.broker_queue.heard(message.topic, message.payload)
+        alarm = queue_alarm(self.broker_queue)
+        if alarm is not None and before is None:
+            log.error(
+                "BROKER QUEUE ALARM: %s", alarm, extra={"collector": self.settings.collector_id}
+            )
+        elif alarm is None and before is not None:
+            log.warning("broker queue back under its alarm level")
 
     def run(self) -> None:
         """Run until `stop()`; flushes what it holds (to InfluxDB or the spool) before returning."""
@@ -135,9 +153,14 @@ class Collector:
             log.info("collector stopped", extra=self.metrics())
 
     def metrics(self) -> dict[str, float]:
-        """Counters plus the spool and lag gauges."""
+        """Counters plus the spool (bytes, full) and lag gauges."""
         values = self.counters.snapshot()
         values["spool_bytes"] = self.spool.size_bytes
+        values["spool_full"] = 1 if self.spool.refusing else 0
+        broker = self.broker_queue
+        values["broker_queued_messages"] = broker.messages if broker.messages is not None else -1
+        values["broker_queued_bytes"] = broker.size_bytes if broker.size_bytes is not None else -1
+        values["broker_queue_alarm"] = 0 if queue_alarm(broker) is None else 1
         values["lag_seconds"] = self._lag_seconds()
         values["subscribed"] = 1.0 if self.client.wait_subscribed(0) else 0.0
         return values

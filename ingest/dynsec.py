@@ -141,6 +141,9 @@ def service_roles(topics: Topics) -> list[dict[str, Any]]:
                 _acl("subscribePattern", f"{plants}/+/meters/+/readings"),
                 _acl("subscribePattern", f"{plants}/+/hj212"),
                 _acl("publishClientSend", f"{plants}/+/rejected"),
+                # what the broker's store holds: the queue-limit alarm (ingest/broker_queue.py)
+                _acl("subscribePattern", "$SYS/broker/store/messages/#"),
+                _acl("publishClientReceive", "$SYS/broker/store/messages/#"),
             ],
         },
         {
@@ -149,6 +152,7 @@ def service_roles(topics: Topics) -> list[dict[str, Any]]:
                 _acl("publishClientSend", f"{plants}/+/meters/+/readings"),
                 _acl("publishClientSend", f"{plants}/+/hj212"),
                 _acl("publishClientSend", f"{topics.root}/alerts/#"),
+                _acl("publishClientSend", f"{topics.root}/sync/#"),
                 _acl("subscribePattern", f"{plants}/+/status"),
                 _acl("subscribePattern", f"{plants}/+/rejected"),
             ],
@@ -159,6 +163,7 @@ def service_roles(topics: Topics) -> list[dict[str, Any]]:
             "acls": [
                 _acl("publishClientSend", f"{plants}/+/hj212"),
                 _acl("publishClientSend", f"{plants}/+/rejected"),
+                _acl("publishClientSend", f"{topics.root}/sync/#"),
             ],
         },
         admin_role(),

@@ -32,6 +32,20 @@ METRICS: dict[str, tuple[str, str]] = {
     "replayed": ("counter", "points replayed from the spool into InfluxDB"),
     "write_failures": ("counter", "InfluxDB write attempts that failed"),
     "spool_bytes": ("gauge", "bytes waiting in the local spool"),
+    "spool_full": (
+        "gauge",
+        "1 while the spool refuses batches (its bound or a full disk): nothing is acknowledged",
+    ),
+    "broker_queued_messages": (
+        "gauge",
+        "messages the broker's store holds ($SYS; -1 until heard); each client may queue "
+        "MAX_QUEUED_MESSAGES",
+    ),
+    "broker_queued_bytes": ("gauge", "bytes the broker's store holds ($SYS; -1 until heard)"),
+    "broker_queue_alarm": (
+        "gauge",
+        "1 from half a client's queue limit on: the broker drops readings past the limit",
+    ),
     "lag_seconds": ("gauge", "age of the oldest received reading not yet in InfluxDB"),
     "subscribed": ("gauge", "1 once the broker acknowledged the subscriptions (it queues for us)"),
 }

@@ -32,6 +32,12 @@ FLAGS = {
 VALID_FLAG = "N"
 MAX_READINGS_PER_MESSAGE = 10_000
 MAX_PAYLOAD_BYTES = 4_000_000
+# The shipped broker's `max_packet_size` (scripts/devstack.py): a bigger MQTT packet is
+# refused and its sender disconnected.
+MAX_PACKET_BYTES = 256 * 1024
+# A QoS 1 PUBLISH around its payload: type byte, remaining length (up to 4 bytes),
+# topic length (2), packet id (2); then the topic itself.
+PUBLISH_OVERHEAD_BYTES = 1 + 4 + 2 + 2
 # Epoch milliseconds must fall in a sane range; a seconds value sent by mistake would be 1970.
 MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01
 MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
@@ -181,3 +187,8 @@ def encode_readings(readings: Iterable[Reading]) -> bytes:
             item["flags"] = flags
         out.append(item)
     return json.dumps({"readings": out}, separators=(",", ":")).encode()
+
+
+def publish_payload_limit(topic: str, max_packet_bytes: int = MAX_PACKET_BYTES) -> int:
+    """The largest payload a QoS 1 PUBLISH on `topic` may carry under a broker's packet limit."""
+    return max_packet_bytes - PUBLISH_OVERHEAD_BYTES - len(topic.encode("utf-8"))

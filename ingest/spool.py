@@ -18,6 +18,14 @@ or CRC mismatch), drops it and warns. Those messages were never acknowledged, so
 broker redelivers them. A restarted process never appends to an old segment; it opens a
 new one, so a torn tail is always at the end of a closed segment.
 
+An append either lands whole or not at all: `os.write` may write fewer bytes than asked
+(a full disk, a signal), so the spool loops until every byte is written, then fsyncs. If the
+file system refuses (ENOSPC, EDQUOT, EIO, ...) the segment is cut back to its length before
+the append and the batch is refused with `SpoolFull`, exactly like the size bound: the
+collector keeps running and does not acknowledge, and the broker keeps the readings. A
+segment that cannot be cut back is closed, so its torn tail is at the end of a closed segment
+and no later record is written behind it. `refusing` (the `spool_full` gauge) says so.
+
 Replay reads whole closed segments and deletes a segment only after every record in it is
 in InfluxDB; a crash mid-replay replays the segment again, which is harmless because a
 point written twice stays one point.
@@ -25,13 +33,14 @@ point written twice stays one point.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +58,23 @@ WARN_INTERVAL_SECONDS = 30.0
 
 
 class SpoolFull(PlantwatchError):
-    """Appending would exceed the spool's size bound; the caller must not acknowledge."""
+    """The batch is not in the spool (its size bound, or the disk refused); do not acknowledge."""
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def write_all(fd: int, data: bytes, write: Callable[[int, memoryview], int] = os.write) -> None:
+    """Write every byte of `data` to `fd`, looping over short writes; raise OSError if stuck.
+
+    A write that makes no progress is a failure (ENOSPC), never a silent success.
+    """
+    view = memoryview(data)
+    while view:
+        written = write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, "write made no progress")
+        view = view[written:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +140,10 @@ def _fsync_dir(path: Path) -> None:
 class Spool:
     """The spool folder; `append` is called by the collector, `drain` by the replayer."""
 
-    def __init__(self, directory: Path, max_bytes: int) -> None:
+    def __init__(
+        self, directory: Path, max_bytes: int, write: Callable[[int, memoryview], int] = os.write
+    ) -> None:
+        """`write` is `os.write` (a test passes one that writes short or fails)."""
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -127,6 +155,9 @@ class Spool:
         self._next_index = 1 + (int(existing[-1].stem.split("-")[1]) if existing else 0)
         self._bytes = sum(p.stat().st_size for p in existing)
         self._oldest_ms: int | None = None
+        # True from a refused append (bound or disk) until the next one that lands.
+        self.refusing = False
+        self._write = write
 
     @property
     def size_bytes(self) -> int:
@@ -154,22 +185,59 @@ class Spool:
         record = encode_record(lines, now_ms)
         with self._lock:
             if self._bytes + len(record) > self.max_bytes:
+                self.refusing = True
                 self._warn_full(len(record))
                 raise SpoolFull(
                     f"spool {self.directory} holds {self._bytes} bytes; a {len(record)}-byte "
                     f"batch would pass its bound of {self.max_bytes}"
                 )
-            fd = self._open_current()
-            os.write(fd, record)
-            os.fsync(fd)
+            size = self._append_durably(record)
+            self.refusing = False
             self._bytes += len(record)
             if self._oldest_ms is None:
                 self._oldest_ms = now_ms
             if self._bytes >= WARN_FRACTION * self.max_bytes:
                 self._warn_full(0)
-            if os.fstat(fd).st_size >= SEGMENT_MAX_BYTES:
+            if size >= SEGMENT_MAX_BYTES:
                 self._close_current()
         return len(record)
+
+    def _append_durably(self, record: bytes) -> int:
+        """Every byte written and fsynced (the segment's new size), or the segment as it was
+        and `SpoolFull` raised."""
+        start: int | None = None
+        try:
+            fd = self._open_current()
+            start = os.fstat(fd).st_size
+            write_all(fd, record, self._write)
+            os.fsync(fd)
+            return start + len(record)
+        except OSError as exc:
+            self.refusing = True
+            self._undo(start)
+            disk_full = exc.errno in DISK_FULL_ERRNOS
+            log.error(
+                "SPOOL FULL: the disk refused a batch; not acknowledging it, the broker keeps "
+                "the readings"
+                if disk_full
+                else "SPOOL WRITE FAILED: not acknowledging the batch",
+                extra={"spool_dir": str(self.directory), "error": str(exc)},
+            )
+            raise SpoolFull(f"spool {self.directory} could not store the batch: {exc}") from exc
+
+    def _undo(self, start: int | None) -> None:
+        # Cut the segment back to before the failed append; if even that fails, close it so
+        # the torn bytes stay a torn tail and nothing is ever written behind them.
+        if self._fd is None:
+            return
+        try:
+            if start is not None:
+                os.ftruncate(self._fd, start)
+                os.fsync(self._fd)
+                return
+        except OSError as exc:
+            log.error("could not cut back the spool segment", extra={"error": str(exc)})
+        self._close_current()
 
     def closed_segments(self) -> list[Path]:
         """Segments nobody appends to any more, oldest first; closes the current one."""

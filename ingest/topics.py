@@ -28,6 +28,10 @@ class Topics:
     def alerts(self, plant: str) -> str:
         return f"{self.root}/alerts/{plant}"
 
+    def sync(self, client_id: str) -> str:
+        """Where a service publishes its empty durability barriers (nobody subscribes)."""
+        return f"{self.root}/sync/{client_id}"
+
     def collector_filters(self) -> tuple[str, str]:
         """The two filters a collector subscribes to (readings and HJ 212 packets)."""
         return (f"{self.root}/plants/+/meters/+/readings", f"{self.root}/plants/+/hj212")

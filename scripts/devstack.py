@@ -20,7 +20,9 @@ from pathlib import Path
 
 import httpx
 
+from ingest.broker_queue import MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
 from ingest.dynsec import plugin_path, write_seed
+from ingest.schema import MAX_PACKET_BYTES
 
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -175,11 +177,18 @@ class TlsListener:
     bind: str = "127.0.0.1"
 
 
-# Broker limits (docs/operations.md "Broker queue settings"): a packet larger than this is
-# refused and its sender disconnected; queues are bounded by count and by bytes per client.
-MAX_PACKET_BYTES = 256 * 1024
-MAX_QUEUED_MESSAGES = 2_000_000
-MAX_QUEUED_BYTES = 1024 * 1024 * 1024
+# Broker limits (docs/operations.md "Broker queue settings"): a packet larger than
+# MAX_PACKET_BYTES (ingest/schema.py, where HTTP push checks it) is refused and its sender
+# disconnected; queues are bounded by count and by bytes per client (ingest/broker_queue.py,
+# where the collectors' alarm before those limits lives). `$SYS` every 10 s feeds that alarm.
+
+
+# A PUBACK (and the 202/9014 answered after a barrier) means stored only if the broker saves
+# its in-memory database after every change (Mosquitto 2.0: with autosave_on_changes the
+# interval counts changes, not seconds). Each save rewrites the whole database, so this costs
+# throughput, the more the longer the queues (bench/results/pathsafe-*.md).
+DURABLE_SAVES = ("autosave_on_changes true", "autosave_interval 1")
+PERIODIC_SAVES = ("autosave_interval 5",)
 
 
 def mosquitto_server(
@@ -188,8 +197,14 @@ def mosquitto_server(
     *,
     dynsec_admin_password: str | None = None,
     tls: TlsListener | None = None,
+    durable_acks: bool = True,
 ) -> Server:
     """A Mosquitto broker with persistence in `workdir`; not started yet.
+
+    `durable_acks` (the shipped default): the broker saves after every change, so the 202 or
+    9014 the services answer after a barrier (`MqttClient.barrier`) means stored. False: a
+    save every 5 s (what was shipped before issue 23), for tests and benchmarks that push
+    thousands of messages a second; bench/pathsafe.py measures the difference.
 
     With `dynsec_admin_password` it authenticates through the dynamic-security plugin
     (ingest/dynsec.py; its file is seeded with the `svc-admin` account if missing, the
@@ -205,7 +220,7 @@ def mosquitto_server(
         "per_listener_settings false",
         "persistence true",
         f"persistence_location {workdir}/",
-        "autosave_interval 5",
+        *(DURABLE_SAVES if durable_acks else PERIODIC_SAVES),
         # The collectors acknowledge only after a durable write, so the broker must let
         # a batch's worth of QoS 1 messages be in flight and queue generously while
         # a collector is away (the default 1000 would silently drop readings), but never
@@ -215,6 +230,7 @@ def mosquitto_server(
         f"max_queued_bytes {MAX_QUEUED_BYTES}",
         f"max_packet_size {MAX_PACKET_BYTES}",
         "set_tcp_nodelay true",
+        "sys_interval 10",
         f"log_dest file {workdir}/mosquitto.log",
         "log_type error",
         "log_type warning",

@@ -34,7 +34,9 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = mosquitto_server(tmp_path_factory.mktemp("mosquitto")).start()
+    # Periodic saves: the shared broker carries many tests' traffic; saving after every
+    # change (the shipped default) is tested in tests/ingest/test_broker_durability.py.
+    server = mosquitto_server(tmp_path_factory.mktemp("mosquitto"), durable_acks=False).start()
     yield server
     server.stop()
 

@@ -46,6 +46,23 @@ def delivery_payload(records: Sequence[Record], meter: str) -> bytes | None:
     return json.dumps({"readings": readings}, separators=(",", ":")).encode()
 
 
+def checked_deliveries(
+    rules: IngestRules, plant: str, meter: str, records: Sequence[Record], now: datetime
+) -> tuple[str, bytes, int] | None:
+    """The topic, payload and reading count of the register, validated like a collector.
+
+    None when the meter has no deliveries; `RecordError` when a collector would refuse them
+    (checked before the record is kept, so a refused record publishes nothing).
+    """
+    payload = delivery_payload(records, meter)
+    if payload is None:
+        return None
+    topic, outcome = check_push(rules, plant, meter, payload, now)
+    if isinstance(outcome, Refused):
+        raise RecordError(f"the delivery readings were refused: {outcome.reason}")
+    return topic, payload, len(outcome.readings) or sum(1 for line in outcome.lines if line)
+
+
 def publish_deliveries(
     rules: IngestRules,
     publisher: ReadingPublisher,
@@ -55,11 +72,9 @@ def publish_deliveries(
     now: datetime,
 ) -> int:
     """Validate like a collector and publish the register at QoS 1; the number of readings."""
-    payload = delivery_payload(records, meter)
-    if payload is None:
+    checked = checked_deliveries(rules, plant, meter, records, now)
+    if checked is None:
         return 0
-    topic, outcome = check_push(rules, plant, meter, payload, now)
-    if isinstance(outcome, Refused):
-        raise RecordError(f"the delivery readings were refused: {outcome.reason}")
+    topic, payload, count = checked
     publisher.publish(topic, payload)
-    return len(outcome.readings) or sum(1 for line in outcome.lines if line)
+    return count

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from api.alerts.model import from_ms, to_ms
@@ -21,6 +21,7 @@ from api.records.model import (
 )
 from api.records.rules import conversion_facts
 from api.records.tables import conversion_records as t
+from api.records.tables import record_outbox
 
 
 def _record(row: object) -> Record:
@@ -49,7 +50,11 @@ class RecordRepo:
         self.engine = engine
 
     def add(self, new: NewRecord, recorded_by: str, now: datetime) -> Record:
-        """Append `new`; a correction names the record it supersedes (same plant, once)."""
+        """Append `new`; a correction names the record it supersedes (same plant, once).
+
+        A coal delivery also leaves an outbox row in the same transaction: its readings are
+        published after the commit (`api.records.outbox`), never before it.
+        """
         with self.engine.begin() as conn:
             if new.supersedes is not None:
                 old = conn.execute(select(t).where(t.c.id == new.supersedes)).first()
@@ -89,7 +94,26 @@ class RecordRepo:
                  "supersedes": new.supersedes},
                 at=now,
             )  # fmt: skip
+            if new.kind == COAL_DELIVERY:
+                conn.execute(
+                    insert(record_outbox).values(
+                        record_id=new_id, plant=new.plant, meter=new.meter, created_at=to_ms(now)
+                    )
+                )
         return _record(row)
+
+    def pending_publications(self) -> builtins.list[tuple[int, str, str]]:
+        """Outbox rows (id, plant, meter) whose readings the broker has not acknowledged yet."""
+        query = select(record_outbox.c.id, record_outbox.c.plant, record_outbox.c.meter)
+        with self.engine.connect() as conn:
+            return [
+                (r.id, r.plant, r.meter) for r in conn.execute(query.order_by(record_outbox.c.id))
+            ]
+
+    def published(self, outbox_ids: builtins.list[int]) -> None:
+        """The broker has these rows' readings: forget them."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(record_outbox).where(record_outbox.c.id.in_(outbox_ids)))
 
     def list(self, plant: str | None = None) -> list[Record]:
         """Every record (superseded ones too, marked), in id order."""

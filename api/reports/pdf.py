@@ -6,6 +6,7 @@ import io
 from datetime import date, datetime
 from functools import cache
 from typing import Any
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -40,6 +41,12 @@ def _register_font() -> str:
     path, index = cjk_font()
     pdfmetrics.registerFont(TTFont(FONT, str(path), subfontIndex=index))
     return FONT
+
+
+def _para(text: str, style: ParagraphStyle) -> Paragraph:
+    """A paragraph of plain text: reportlab reads `<...>` and `&...;` as markup (an `<img>`
+    in a plant's name or an officer's comment would load a file), so every text is escaped."""
+    return Paragraph(escape(text), style)
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -90,11 +97,11 @@ def fmt(value: Any, cell: str) -> str:
 
 
 def _table(t: content.Table, styles: dict[str, ParagraphStyle], none: str) -> list[Any]:
-    out: list[Any] = [Paragraph(t.title, styles["h2"])]
+    out: list[Any] = [_para(t.title, styles["h2"])]
     if not t.rows:
-        out.append(Paragraph(none, styles["cell"]))
+        out.append(_para(none, styles["cell"]))
         return out
-    header = [Paragraph(c.label, styles["cell"]) for c in t.columns]
+    header = [_para(c.label, styles["cell"]) for c in t.columns]
     shown = t.rows[:MAX_ROWS_IN_PDF]
     # Only long text columns are paragraphs (they wrap); the rest are plain strings, which
     # size their column and cost far less to lay out.
@@ -104,7 +111,7 @@ def _table(t: content.Table, styles: dict[str, ParagraphStyle], none: str) -> li
     ]
     rows = [
         [
-            Paragraph(fmt(v, c.cell), styles["cell"]) if wrap else fmt(v, c.cell)
+            _para(fmt(v, c.cell), styles["cell"]) if wrap else fmt(v, c.cell)
             for v, c, wrap in zip(row, t.columns, wraps, strict=True)
         ]
         for row in shown
@@ -125,7 +132,7 @@ def _table(t: content.Table, styles: dict[str, ParagraphStyle], none: str) -> li
     )
     out.append(table)
     if len(t.rows) > MAX_ROWS_IN_PDF:
-        out.append(Paragraph(f"… {len(t.rows) - MAX_ROWS_IN_PDF} (XLSX)", styles["cell"]))
+        out.append(_para(f"… {len(t.rows) - MAX_ROWS_IN_PDF} (XLSX)", styles["cell"]))
     return out
 
 
@@ -169,21 +176,18 @@ def render(c: content.ReportContent) -> bytes:
     )
     none = text("none", c.lang)
     story: list[Any] = [
-        Paragraph(c.title, styles["title"]),
-        Paragraph(c.subtitle, styles["subtitle"]),
+        _para(c.title, styles["title"]),
+        _para(c.subtitle, styles["subtitle"]),
     ]
     if c.note:
-        story.append(Paragraph(c.note, styles["note"]))
+        story.append(_para(c.note, styles["note"]))
     width = PAGE_WIDTH_MM * mm
     height = width * SIZE_IN[1] / SIZE_IN[0]
     for section in c.sections:
-        story.append(Paragraph(section.title, styles["h1"]))
+        story.append(_para(section.title, styles["h1"]))
         if section.headline:
             grid = Table(
-                [
-                    [Paragraph(k, styles["cell"]), Paragraph(v, styles["cell"])]
-                    for k, v in section.headline
-                ],
+                [[_para(k, styles["cell"]), _para(v, styles["cell"])] for k, v in section.headline],
                 colWidths=[70 * mm, 60 * mm],
                 hAlign="LEFT",
             )

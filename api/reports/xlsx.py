@@ -1,4 +1,5 @@
-"""The monthly report as XLSX (openpyxl): one sheet per table, numbers as numbers, local times."""
+"""The monthly report as XLSX (openpyxl): one sheet per table, numbers as numbers, local times,
+text as text (never a formula)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from api.export import formula_like
 from api.reports.content import ReportContent
 
 NUMBER_FORMATS = {
@@ -58,9 +60,22 @@ def render(c: ReportContent) -> bytes:
                 10, min(40, len(col.label) * 2)
             )
         sheet.freeze_panes = "A3"
+    for sheet in book.worksheets:
+        _text_stays_text(sheet)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def _text_stays_text(sheet: Any) -> None:
+    # openpyxl stores a string starting with `=` as a live formula, and a spreadsheet runs
+    # text starting with = + - @ once edited: such cells are typed text with Excel's quote
+    # prefix (a plant's name or an officer's comment is never a formula).
+    for row in sheet.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str) and formula_like(cell.value):
+                cell.data_type = "s"
+                cell.quotePrefix = True
 
 
 def _value(value: Any) -> Any:

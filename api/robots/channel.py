@@ -19,7 +19,15 @@ from api.alerts.notify import DeliveryFailed
 from api.alerts.repo import EventRecord
 from api.alerts.texts import render as render_alert
 from api.robots.filters import EventFilter, QuietHours, decide
-from api.robots.formats import DINGTALK, dingtalk_url, payload, read_answer, wecom_url
+from api.robots.formats import (
+    DINGTALK,
+    dingtalk_url,
+    payload,
+    read_answer,
+    redact,
+    redact_logger,
+    wecom_url,
+)
 from api.robots.message import render
 from api.settings import ApiSettings
 from ingest.registry import Registry
@@ -56,6 +64,9 @@ class RobotChannel:
         self.sent = 0
         self.skipped = 0
         self._http = httpx.Client(timeout=timeout_seconds)
+        # httpx logs every request's URL at INFO: never with the robot's token in it.
+        for logger in ("httpx", "httpcore"):
+            redact_logger(logger)
 
     def close(self) -> None:
         self._http.close()
@@ -83,14 +94,14 @@ class RobotChannel:
         try:
             resp = self._http.post(self.url(), json=payload(self.kind, title, text))
         except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"{self.kind} robot unreachable: {exc}") from exc
+            raise DeliveryFailed(f"{self.kind} robot unreachable: {redact(str(exc))}") from exc
         try:
             body = resp.json()
         except ValueError:
             body = None
         ok, retry, reason = read_answer(resp.status_code, body)
         if not ok:
-            raise DeliveryFailed(f"{self.kind} robot {self.name}: {reason}", retry=retry)
+            raise DeliveryFailed(f"{self.kind} robot {self.name}: {redact(reason)}", retry=retry)
         self.sent += 1
         log.info("robot delivered alert event", extra={"channel": self.name, "event_id": event.id})
 

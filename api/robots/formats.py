@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import re
 import urllib.parse
 from typing import Any
 
@@ -46,6 +48,34 @@ def wecom_url(webhook: str, key: str | None) -> str:
         return webhook
     joiner = "&" if "?" in webhook else "?"
     return f"{webhook}{joiner}key={urllib.parse.quote(key, safe='')}"
+
+
+# A robot's URL carries its credentials: DingTalk's access_token and sign, WeCom's key.
+SECRET_PARAMS = re.compile(r"(?i)\b(access_token|key|sign)=[^&\s\"'<>]+")
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """`text` with every robot credential in a URL query replaced by ***."""
+    return SECRET_PARAMS.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts robot credentials from a logger's records (httpx logs each request's URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def redact_logger(name: str) -> None:
+    """Install `RedactingFilter` on logger `name` once."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
 
 
 def truncate_utf8(text: str, max_bytes: int) -> str:

@@ -38,6 +38,36 @@ UNIT_BY_KIND = {
 }
 
 
+# Markdown (and DingTalk's @mention) characters become their full-width forms in text that
+# people typed: an officer's comment is shown as written, never as a link, heading or list.
+PLAIN = str.maketrans(
+    {
+        "[": "［",
+        "]": "］",
+        "(": "（",
+        ")": "）",
+        "*": "＊",
+        "_": "＿",
+        "#": "＃",
+        ">": "＞",
+        "<": "＜",
+        "`": "｀",
+        "|": "｜",
+        "!": "！",
+        "@": "＠",
+        "~": "～",
+        "\\": "＼",
+        "\r": " ",
+        "\n": " ",
+    }
+)
+
+
+def plain(text: str) -> str:
+    """Typed text made inert in a robot's markdown: one line, no markup characters."""
+    return text.translate(PLAIN)
+
+
 def _number(value: Any, unit: str) -> str:
     if value is None:
         return "—"
@@ -93,8 +123,8 @@ def render(
     ]
     if event.get("actor") and event["event"] in ("acknowledged", "resolved"):
         lines.append(
-            f"- 处理人：{event['actor']}"
-            + (f"，备注：{event['comment']}" if event.get("comment") else "")
+            f"- 处理人：{plain(event['actor'])}"
+            + (f"，备注：{plain(event['comment'])}" if event.get("comment") else "")
         )
     lines.append(f"\n[查看告警 #{alert['id']}]({link})")
     return title, "\n".join(lines)

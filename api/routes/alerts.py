@@ -29,6 +29,7 @@ from api.deps import (
 )
 from api.errors import InvalidInput, NotFound
 from api.export import MEDIA_TYPE, to_csv
+from api.limits import open_stream
 from api.schemas import AlertDetail, AlertList, AlertView, error_responses
 from api.settings import ApiSettings
 from ingest.registry import Registry
@@ -139,13 +140,13 @@ async def list_alerts(
     return AlertList.model_validate({"alerts": docs})
 
 
-@router.get("/stream")
+@router.get("/stream", responses=error_responses(429))
 async def stream_alerts(
     request: Request,
     repo: AlertRepoDep,
     settings: SettingsDep,
     registry: RegistryDep,
-    _: ReaderDep,
+    principal: ReaderDep,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
     plant: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EventSourceResponse:
@@ -156,11 +157,25 @@ async def stream_alerts(
     its reader's own actions. The body is the one MQTT and the webhook carry, with `texts`
     (firm, title, text) in every language.
     """
-    start = (
-        last_event_id if last_event_id is not None else await run_in_threadpool(repo.last_event_id)
-    )
+    release = open_stream(request, principal)
+    try:
+        start = (
+            last_event_id
+            if last_event_id is not None
+            else await run_in_threadpool(repo.last_event_id)
+        )
+    except BaseException:
+        release()
+        raise
 
     async def events() -> AsyncIterator[ServerSentEvent]:
+        try:
+            async for event in alert_events():
+                yield event
+        finally:
+            release()
+
+    async def alert_events() -> AsyncIterator[ServerSentEvent]:
         cursor = start
         yield ServerSentEvent(json.dumps({"last_event_id": cursor}), event="ready")
         checked = time.monotonic()

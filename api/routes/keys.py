@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, status
@@ -18,6 +19,19 @@ class NewKey(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: Literal["admin", "officer", "viewer", "plant"]
     plant: str | None = Field(default=None, description="required for (and only for) plant keys")
+    expires_in_days: float | None = Field(
+        default=None, gt=0, le=3650, description="the key is refused after this many days"
+    )
+
+
+class Rotation(BaseModel):
+    grace_hours: float = Field(
+        default=24.0, ge=0, le=24 * 30, description="how long the old key still works"
+    )
+
+
+def _expiry(days: float | None) -> datetime | None:
+    return None if days is None else datetime.now(UTC) + timedelta(days=days)
 
 
 @router.get("", response_model=KeyList, responses=error_responses())
@@ -39,8 +53,32 @@ async def create_key(
     """A new key; its secret is in this answer only."""
     known = {p.id for p in registry.plants}
     info, secret = await run_in_threadpool(
-        keys.create, body.name, body.role, body.plant, known, admin.name
+        keys.create,
+        body.name,
+        body.role,
+        body.plant,
+        known,
+        admin.name,
+        _expiry(body.expires_in_days),
     )
+    return NewKeyAnswer.model_validate({**info.as_dict(), "key": secret})
+
+
+@router.post(
+    "/{key_id}/rotate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NewKeyAnswer,
+    responses=error_responses(404),
+)
+async def rotate_key(
+    key_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    admin: AdminDep,
+    keys: KeysDep,
+    body: Rotation | None = None,
+) -> NewKeyAnswer:
+    """A new key for the same holder; the old one works `grace_hours` more, then expires."""
+    grace = timedelta(hours=(body or Rotation()).grace_hours)
+    info, secret = await run_in_threadpool(keys.rotate, key_id, admin.name, grace)
     return NewKeyAnswer.model_validate({**info.as_dict(), "key": secret})
 
 

@@ -11,12 +11,11 @@ from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import PlantPusherDep, StoreDep
-from api.errors import PayloadTooLarge
-from api.push import PushRefused, ReadingPublisher, check_push
+from api.push import PushRefused, ReadingPublisher, check_push, check_push_size
 from api.schemas import PushAccepted, error_responses
 from ingest.errors import StoreError
 from ingest.pipeline import Refused, problem_lists
-from ingest.schema import MAX_PAYLOAD_BYTES
+from ingest.topics import Topics
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/plants", tags=["readings"])
@@ -53,18 +52,22 @@ async def push_readings(
 ) -> PushAccepted:
     """Validate like a collector, publish at QoS 1, answer 202 after the broker's PUBACK.
 
+    413 (with the limit) for a payload over the broker's packet limit, before publishing.
     202 lists the values stored as invalid and the readings dropped; 422 only when nothing
     in the message is usable (the collector would refuse it whole).
     """
     payload = await request.body()
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise PayloadTooLarge(f"payload exceeds {MAX_PAYLOAD_BYTES} bytes")
+    publisher: ReadingPublisher = request.app.state.publisher
+    rules = request.app.state.ingest_rules
+    # Before anything reads it: a payload the broker cannot take is 413, never published.
+    check_push_size(
+        Topics(rules.topic_root).readings(plant, meter), payload, publisher.max_packet_bytes
+    )
     now = datetime.now(UTC)
-    topic, outcome = check_push(request.app.state.ingest_rules, plant, meter, payload, now)
+    topic, outcome = check_push(rules, plant, meter, payload, now)
     if isinstance(outcome, Refused):
         await run_in_threadpool(_keep_refusal, store, topic, outcome, payload, now)
         raise PushRefused(outcome)
-    publisher: ReadingPublisher = request.app.state.publisher
     await run_in_threadpool(publisher.publish, topic, payload)
     # The collector stores the kept part and keeps the dead letter of the rest (its partial
     # refusal); the plant's answer lists the same problems.

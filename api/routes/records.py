@@ -11,9 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.deps import KnownPlantDep, OfficerDep, PlantReaderDep, ReaderDep
-from api.push import PushUnavailable
 from api.ranges import RangeError, check_instant
-from api.records.manual import publish_deliveries
+from api.records import outbox
+from api.records.manual import checked_deliveries
 from api.records.model import (
     COAL_DELIVERY,
     KINDS,
@@ -58,7 +58,11 @@ def _repo(request: Request) -> RecordRepo:
 async def create_record(
     body: RecordBody, request: Request, found: KnownPlantDep, officer: OfficerDep
 ) -> dict[str, Any]:
-    """Append a record; a correction supersedes an earlier one (records are never edited)."""
+    """Append a record; a correction supersedes an earlier one (records are never edited).
+
+    A coal delivery's readings are published after the record is committed; if the broker
+    is away the record is kept, `readings_published` is 0 and the outbox publishes them later.
+    """
     now = datetime.now(UTC)
     try:
         at = check_instant("effective_at", body.effective_at)
@@ -80,12 +84,13 @@ async def create_record(
     )
     repo = _repo(request)
 
+    rules = request.app.state.ingest_rules
+
     def run() -> tuple[Record, int]:
         check(new, {m.id: m.kind for m in found.meters})
-        published = 0
         if new.kind == COAL_DELIVERY:
-            # The register with this delivery included goes out first: a record is kept
-            # only once its readings are with the broker.
+            # Validated before the record is kept; published only after it is committed
+            # (outbox), so a refused record publishes nothing.
             existing = repo.list(found.id)
             draft = Record(
                 max((r.id for r in existing), default=0) + 1,
@@ -102,15 +107,18 @@ async def create_record(
                 new.attachment,
                 new.supersedes,
             )
-            published = publish_deliveries(
-                request.app.state.ingest_rules,
-                request.app.state.publisher,
+            checked_deliveries(
+                rules,
                 found.id,
                 new.meter,
                 with_supersession([*(replace(r, superseded_by=None) for r in existing), draft]),
                 now,
             )
-        return repo.add(new, officer.name, now), published
+        record = repo.add(new, officer.name, now)
+        if new.kind != COAL_DELIVERY:
+            return record, 0
+        published = outbox.drain(repo, rules, request.app.state.publisher, now)
+        return record, published.get((found.id, new.meter), 0)
 
     try:
         record, published = await run_in_threadpool(run)
@@ -118,8 +126,6 @@ async def create_record(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except RecordError as exc:
         raise HTTPException(422, str(exc)) from exc
-    except PushUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     return {**record.as_json(), "readings_published": published}
 
 

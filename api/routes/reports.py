@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
+from api.limits import report_slot
 from api.reports.data import ReportMonthError
 from api.reports.service import FORMATS, filename, monthly_report
 from api.schemas import error_responses
@@ -19,8 +20,9 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 @router.get(
     "/monthly",
     response_class=Response,
+    dependencies=[Depends(report_slot)],
     responses={
-        **error_responses(),
+        **error_responses(429),
         200: {
             "content": {media: {} for media, _ in FORMATS.values()},
             "description": "the report as PDF or XLSX",

@@ -16,6 +16,7 @@ from ingest.pipeline import IngestRules
 from ingest.registry import Registry
 from ingest.settings import GatewaySettings
 from ingest.store import InfluxStore
+from ingest.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ async def serve(settings: GatewaySettings, registry: Registry) -> None:
         settings.mqtt_password_text,
         reconnect_min_seconds=RECONNECT_MIN_SECONDS,
         max_inflight=65535,
+        # 9014 only once the broker has stored the packet (issue 23, SPEC section 11).
+        sync_topic=Topics(settings.topic_root).sync(settings.hj212_gateway_id),
     )
     store = InfluxStore.from_settings(settings)
     gateway = Gateway(settings, build_rules(settings, registry), mqtt, store)

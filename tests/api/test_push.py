@@ -7,15 +7,20 @@ import queue
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.push import PushUnavailable, ReadingPublisher
+from api.settings import ApiSettings
 from ingest.client import Inbound, MqttClient
+from ingest.schema import MAX_PACKET_BYTES, publish_payload_limit
 from ingest.store import InfluxStore
-from scripts.devstack import Server
+from scripts.devstack import Server, mosquitto_server
 from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
 from tests.conftest import Process, wait_until
+from tests.ingest.test_broker_durability import AwaySession
 
 pytestmark = pytest.mark.integration
 
@@ -195,3 +200,84 @@ def test_pushed_readings_reach_influxdb_through_the_collector(
 
     assert wait_until(lambda: len(stored()) == 1, 20), collector.log()
     assert stored()[0][1] == 7.0
+
+
+TWO_PLANTS = registry_toml(
+    {"ss-a": ("stainless_steel", FUEL_METERS), "ss-b": ("stainless_steel", FUEL_METERS)}
+)
+
+
+def small_push(i: int) -> bytes:
+    return json.dumps({"ts": now_ms() - 60_000 + i, "values": {"volume_m3": 10.0 + i}}).encode()
+
+
+def test_an_oversized_push_is_413_and_other_plants_keep_pushing(
+    make_client: Callable[..., TestClient], mosquitto: Server
+) -> None:
+    """Failed before the fix: a 328 KB push passed the 4 MB body limit, was published, the
+    broker (max_packet_size 256 KiB) dropped the API's connection and paho resent it on every
+    reconnect: 14 of 14 small pushes from another plant got 503."""
+    client = make_client(TWO_PLANTS, mqtt_port=mosquitto.port, push_timeout_seconds=3.0)
+    big = b'{"readings": [], "pad": "' + b"x" * 328_000 + b'"}'
+    resp = client.post(PATH, content=big, headers=ADMIN)
+    assert resp.status_code == 413, resp.text
+    assert str(MAX_PACKET_BYTES) in resp.json()["detail"]
+    # Under the body limit but over what fits in one PUBLISH on this topic: 413 too.
+    limit = publish_payload_limit("plantwatch/plants/ss-a/meters/gas-1/readings")
+    edge = b'{"pad": "' + b"x" * (limit - 10) + b'"}'
+    assert len(edge) == limit + 1
+    resp = client.post(PATH, content=edge, headers=ADMIN)
+    assert resp.status_code == 413, resp.text
+    assert f"limit of {limit} bytes" in resp.json()["detail"]
+    other = "/api/v1/plants/ss-b/meters/gas-1/readings"
+    codes = [
+        client.post(other, content=small_push(i), headers=ADMIN).status_code for i in range(14)
+    ]
+    assert codes == [202] * 14
+
+
+def test_a_message_without_puback_is_dropped_not_resent_forever(
+    make_settings: Callable[..., ApiSettings], mosquitto: Server
+) -> None:
+    """A publisher told a larger limit than the broker's: the broker drops the connection on
+    the big message; the publisher gives up on it (503) and the next pushes all go through.
+
+    Failed before the fix: paho kept the message and resent it on every reconnect, so every
+    later push timed out too."""
+    settings = make_settings(
+        TWO_PLANTS,
+        mqtt_port=mosquitto.port,
+        push_timeout_seconds=2.0,
+        mqtt_max_packet_bytes=10 * MAX_PACKET_BYTES,
+    )
+    publisher = ReadingPublisher(settings)
+    topic = "plantwatch/plants/ss-a/meters/gas-1/readings"
+    try:
+        publisher.start()
+        assert publisher.client.wait_connected(10)
+        with pytest.raises(PushUnavailable, match="no PUBACK"):
+            publisher.publish(topic, b"x" * (MAX_PACKET_BYTES + 1))
+        for i in range(14):
+            publisher.publish("plantwatch/plants/ss-b/meters/gas-1/readings", small_push(i))
+    finally:
+        publisher.stop()
+
+
+def test_a_202_survives_a_broker_sigkill(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """SIGKILL the shipped broker right after a push's 202: the reading is still delivered.
+
+    Failed before the fix: the broker saved every 5 s and answered PUBACK before saving."""
+    broker = mosquitto_server(tmp_path / "mosquitto").start()
+    try:
+        session = AwaySession(broker, "plantwatch/plants/ss-a/meters/gas-1/readings")
+        session.subscribe_and_leave()
+        client = make_client(TOML, mqtt_port=broker.port)
+        body = json.dumps({"ts": now_ms() - 60_000, "values": {"volume_m3": 42.0}}).encode()
+        assert client.post(PATH, content=body, headers=ADMIN).status_code == 202
+        broker.kill()
+        broker.start()
+        assert session.come_back() == body
+    finally:
+        broker.kill()

@@ -1,10 +1,16 @@
-"""The spool on a real file system: order, torn records, the size bound, restarts."""
+"""The spool on a real file system: order, torn records, the size bound, restarts, short
+writes and a full disk."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import shutil
 import struct
+import subprocess
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -115,3 +121,108 @@ def test_records_written_before_length_framing_are_still_read() -> None:
     stamp = struct.pack(">Q", 7)
     old = HEADER.pack(len(payload), zlib.crc32(stamp + payload), 7) + payload
     assert read_records(old) == ([(7, ("a 1", "a 2"))], 0)
+
+
+def short_writer(most: int) -> Callable[[int, memoryview], int]:
+    """An `os.write` that writes at most `most` bytes per call, as a full disk or signal may."""
+
+    def write(fd: int, data: memoryview) -> int:
+        return os.write(fd, bytes(data[:most]))
+
+    return write
+
+
+def test_short_writes_are_finished_not_acknowledged_torn(tmp_path: Path) -> None:
+    """Failed before the fix: os.write's short count was ignored, the record was torn and the
+    records behind it were dropped on replay although every batch had been acknowledged."""
+    spool = Spool(tmp_path, 10_000, write=short_writer(3))
+    spool.append(["first 1", "first 2"])
+    spool.append(["second 1"])
+    assert all_lines(spool) == ["first 1", "first 2", "second 1"]
+
+
+def test_write_that_stops_making_progress_is_refused_and_cut_back(tmp_path: Path) -> None:
+    """Failed before the fix: a zero-byte write counted as written and the batch was acked."""
+    calls = {"n": 0}
+
+    def stuck_after_one(fd: int, data: memoryview) -> int:
+        calls["n"] += 1
+        return os.write(fd, bytes(data[:5])) if calls["n"] == 1 else 0
+
+    spool = Spool(tmp_path, 10_000)
+    spool.append(["kept"])
+    spool._write = stuck_after_one
+    with pytest.raises(SpoolFull, match="no progress"):
+        spool.append(["never acknowledged"])
+    assert spool.refusing
+    spool._write = os.write
+    spool.append(["after"])
+    assert not spool.refusing
+    # The 5 torn bytes were cut away, so the record behind them is read back too.
+    assert all_lines(spool) == ["kept", "after"]
+
+
+def test_enospc_is_spool_full_and_the_segment_is_cut_back(tmp_path: Path) -> None:
+    """Failed before the fix: OSError(ENOSPC) escaped append() and the collector exited."""
+
+    def half_then_enospc(fd: int, data: memoryview) -> int:
+        if len(data) > 8:
+            return os.write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    spool = Spool(tmp_path, 10_000)
+    spool.append(["kept"])
+    size = spool.size_bytes
+    spool._write = half_then_enospc
+    with pytest.raises(SpoolFull, match="No space left"):
+        spool.append(["x" * 40])
+    assert spool.size_bytes == size
+    assert sum(p.stat().st_size for p in tmp_path.glob("segment-*")) == size
+    spool._write = os.write
+    spool.append(["after"])
+    assert all_lines(spool) == ["kept", "after"]
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs mounted for this test (root only); skipped where mounting is refused."""
+    mount = shutil.which("mount")
+    target = tmp_path / "small"
+    target.mkdir()
+    if mount is None or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(target)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def test_a_full_filesystem_loses_nothing_acknowledged(small_filesystem: Path) -> None:
+    """Fill a real 64 KiB tmpfs: every batch append() returned for comes back, the spool keeps
+    running while the disk is full, and takes batches again once space is freed.
+
+    Failed before the fix: ENOSPC raised OSError out of append() (the collector exited)."""
+    spool = Spool(small_filesystem / "spool", 10 * 1024 * 1024)
+    acknowledged: list[str] = []
+    refused = 0
+    for i in range(400):
+        line = f"m,plant=p{i:03d} v={i}i {i}" + "x" * 300
+        try:
+            spool.append([line])
+        except SpoolFull:
+            refused += 1
+            assert spool.refusing
+            continue
+        acknowledged.append(line)
+    assert acknowledged and refused, "the file system never filled"
+    assert all_lines(spool) == acknowledged
+    for segment in spool.closed_segments():
+        spool.remove(segment)
+    spool.append(["after the disk was freed"])
+    assert not spool.refusing
+    assert all_lines(spool) == ["after the disk was freed"]

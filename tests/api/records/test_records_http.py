@@ -1,5 +1,6 @@
 """Conversion records over HTTP: a converted firm without a coal meter counts as gas after its
-record, corrections supersede, and manual coal deliveries go out as S-flagged readings."""
+record, corrections supersede, and manual coal deliveries go out as S-flagged readings, after their
+record is committed (a refused record publishes nothing)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
+from api.records.repo import RecordRepo
 from ingest.client import Inbound, MqttClient
 from ingest.store import InfluxStore
 from scripts.devstack import Server
@@ -212,3 +215,79 @@ def test_manual_coal_deliveries_are_published_as_manual_readings(
 
     finally:
         listener.stop()
+
+
+def test_a_refused_record_publishes_nothing(
+    make_client: Callable[..., TestClient], mosquitto: Server
+) -> None:
+    """Failed before the fix: the deliveries went to the broker before the record was inserted,
+    so a correction refused with 422 (its record already superseded) had published its coal."""
+    inbox: queue.Queue[Inbound] = queue.Queue()
+    topic = "plantwatch/plants/ss-man/meters/coal-m/readings"
+    listener = MqttClient(
+        f"listener-{uuid.uuid4().hex[:6]}",
+        "127.0.0.1",
+        mosquitto.port,
+        on_message=inbox.put,
+        subscriptions=[(topic, 1)],
+    )
+    listener.start()
+    try:
+        client = make_client(TOML, mqtt_port=mosquitto.port, alert_engine_enabled=False)
+        key = officer(client)
+        day = WINDOW_START + timedelta(days=3)
+
+        def deliver(kg: float, supersedes: int | None = None) -> Response:
+            body = {
+                "kind": "coal_delivery",
+                "meter": "coal-m",
+                "mass_kg": kg,
+                "effective_at": day.isoformat(),
+                "reason": "送货单",
+                "supersedes": supersedes,
+            }
+            return client.post("/api/v1/plants/ss-man/records", json=body, headers=key)
+
+        def registers() -> list[float]:
+            return [
+                r["values"]["mass_kg"]
+                for r in json.loads(inbox.get(timeout=30).payload)["readings"]
+            ]
+
+        first = deliver(4000.0)
+        assert first.status_code == 201 and first.json()["readings_published"] == 2
+        assert registers() == [0.0, 4000.0]
+        assert deliver(3000.0, supersedes=first.json()["id"]).status_code == 201
+        assert registers() == [0.0, 3000.0]
+        refused = deliver(99_000.0, supersedes=first.json()["id"])
+        assert refused.status_code == 422, refused.text
+        # The broker keeps one publisher's order on a topic: had the refused correction been
+        # published, its 99 t would arrive before this next delivery's register.
+        later = deliver(500.0)
+        assert later.status_code == 201, later.text
+        assert registers() == [0.0, 3500.0]
+    finally:
+        listener.stop()
+
+
+def test_a_record_kept_while_the_broker_is_away_is_published_later(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """The record is committed first; its readings wait in the outbox, nothing is lost."""
+    client = make_client(TOML, alert_engine_enabled=False, push_timeout_seconds=0.3)
+    key = officer(client)
+    resp = client.post(
+        "/api/v1/plants/ss-man/records",
+        json={
+            "kind": "coal_delivery",
+            "meter": "coal-m",
+            "mass_kg": 700.0,
+            "effective_at": (WINDOW_START + timedelta(days=2)).isoformat(),
+            "reason": "送货单",
+        },
+        headers=key,
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["readings_published"] == 0
+    repo = RecordRepo(client.app.state.db)  # type: ignore[attr-defined]
+    assert [(p, m) for _, p, m in repo.pending_publications()] == [("ss-man", "coal-m")]

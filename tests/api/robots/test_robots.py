@@ -26,7 +26,8 @@ from api.alerts.texts import render as render_alert
 from api.db import connect
 from api.robots.channel import RobotChannel
 from api.robots.filters import EventFilter, QuietHours, decide
-from api.robots.formats import dingtalk_sign, read_answer
+from api.robots.formats import dingtalk_sign, read_answer, redact
+from api.robots.message import render
 from tests.builders import RegistryBuilder
 
 T = datetime(2026, 3, 2, 2, 7, tzinfo=UTC)  # 10:07 in Songyang
@@ -363,3 +364,50 @@ def test_robots_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("PLANTWATCH_ROBOTS", json.dumps([{**robots[0], "quiet_hours": "22h"}]))
     with pytest.raises(ValueError, match="22:00-07:00"):
         ApiSettings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_robot_credentials_never_reach_the_log(
+    repo: AlertRepo, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failed before the fix: httpx logged each request's URL, token and key in it, at INFO."""
+    ding = channel("dingtalk", f"{receiver.url}/robot/send?access_token={TOKEN}", SECRET)
+    with caplog.at_level("DEBUG"):
+        assert Dispatcher(repo, ding, lambda: True).drain() == 2
+        RobotChannel.close(ding)
+    assert len(receiver.received) == 2
+    assert "/robot/send?access_token=***" in caplog.text
+    sign = receiver.received[0]["query"]["sign"][0]
+    for secret in (TOKEN, SECRET, urllib.parse.quote_plus(sign)):
+        assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("POST https://oapi.dingtalk.com/robot/send?access_token=abc123 200", "access_token=***"),
+        ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a-91f6&x=1", "key=***&x=1"),
+        ("?access_token=t&timestamp=17&sign=a%2Bb%3D", "access_token=***&timestamp=17&sign=***"),
+        ("no url here", "no url here"),
+    ],
+)
+def test_redact(text: str, redacted: str) -> None:
+    assert redacted in redact(text)
+    assert "abc123" not in redact(text) and "693a" not in redact(text)
+
+
+def test_an_officers_comment_is_shown_as_written_never_as_markup() -> None:
+    """Failed before the fix: the comment went into the group chat's markdown as it was."""
+    event = {
+        "event": "acknowledged",
+        "at": T.isoformat(),
+        "actor": "olga#2",
+        "comment": "已处理 [点我](http://evil.example) @all\n### 假标题 <font color=red>x</font>",
+        "alert": {"id": 7, "kind": "meter_offline", "plant": "ss-004", "meter": "gas-1"},
+    }
+    _, text = render(event, NAMES, "松阳县", TZ, "https://plantwatch.example.cn")
+    line = next(line for line in text.splitlines() if line.startswith("- 处理人"))
+    assert line == (
+        "- 处理人：olga＃2，备注：已处理 ［点我］（http://evil.example） ＠all "
+        "＃＃＃ 假标题 ＜font color=red＞x＜/font＞"
+    )
+    assert "http://evil.example)" not in text and "\n###" not in text
