@@ -32,6 +32,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "replayed": ("counter", "points replayed from the spool into InfluxDB"),
     "register_events": ("counter", "register resets and implausible jumps recorded"),
     "write_failures": ("counter", "InfluxDB write attempts that failed"),
+    "duplicates": ("counter", "values resent identically to their record (nothing written)"),
+    "revisions": ("counter", "different values for recorded readings, kept as revisions"),
     "spool_bytes": ("gauge", "bytes waiting in the local spool"),
     "lag_seconds": ("gauge", "age of the oldest received reading not yet in InfluxDB"),
 }
@@ -58,6 +60,8 @@ class Counters:
     replayed: int = 0
     register_events: int = 0
     write_failures: int = 0
+    duplicates: int = 0
+    revisions: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **increments: int) -> None:

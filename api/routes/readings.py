@@ -16,7 +16,8 @@ from api.push import PushRefused, ReadingPublisher, check_push
 from api.schemas import PushAccepted, error_responses
 from ingest.errors import StoreError
 from ingest.pipeline import Refused, problem_lists
-from ingest.schema import MAX_PAYLOAD_BYTES
+from ingest.record import HTTP
+from ingest.schema import MAX_PAYLOAD_BYTES, with_source
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/plants", tags=["readings"])
@@ -65,7 +66,8 @@ async def push_readings(
         await run_in_threadpool(_keep_refusal, store, topic, outcome, payload, now)
         raise PushRefused(outcome)
     publisher: ReadingPublisher = request.app.state.publisher
-    await run_in_threadpool(publisher.publish, topic, payload)
+    # Published with `"source": "http"`, so a revision says how it came (SPEC 14).
+    await run_in_threadpool(publisher.publish, topic, with_source(payload, HTTP))
     # The collector stores the kept part and keeps the dead letter of the rest (its partial
     # refusal); the plant's answer lists the same problems.
     return PushAccepted.model_validate(
