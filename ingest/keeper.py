@@ -121,7 +121,7 @@ class RecordKeeper:
                         lo,
                         open_ended,
                         f"SELECT * FROM {quote_ident(measurement)} "
-                        f"WHERE plant = {quote_literal(plant)} AND meter = {quote_literal(meter)} "
+                        f'WHERE "plant" = {quote_literal(plant)} AND "meter" = {quote_literal(meter)} '
                         f"AND time >= {lo}ms{upper}",
                     )
                 )
@@ -154,8 +154,8 @@ class RecordKeeper:
                         series,
                         'SELECT "value", "flag", "invalid" '
                         f"FROM {quote_ident(REVISIONS_MEASUREMENT)} "
-                        f"WHERE plant = {quote_literal(plant)} AND meter = {quote_literal(meter)} "
-                        f"AND measurement = {quote_literal(measurement)} "
+                        f'WHERE "plant" = {quote_literal(plant)} AND "meter" = {quote_literal(meter)} '
+                        f'AND "measurement" = {quote_literal(measurement)} '
                         f'AND time >= {lo}ms AND time <= {hi}ms GROUP BY "name", "n"',
                     )
                 )

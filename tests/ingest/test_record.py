@@ -143,7 +143,13 @@ def test_plan_writes(
 
 def test_a_value_added_later_writes_only_that_value_and_keeps_the_first_arrival() -> None:
     plan = plan_writes(
-        [parsed(line('toluene_mgm3=3.0,toluene_mgm3_flag="N",nmhc_mgm3=80.0', arrived=T0 + 9_000_000))],
+        [
+            parsed(
+                line(
+                    'toluene_mgm3=3.0,toluene_mgm3_flag="N",nmhc_mgm3=80.0', arrived=T0 + 9_000_000
+                )
+            )
+        ],
         STORED,
     )
     point = parse_line(plan.lines[0])
