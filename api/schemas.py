@@ -391,6 +391,9 @@ class VocHour(Model):
     transmitted_minutes: int
     emission_kgh: float | None
     emission_kg: float | None = Field(description="the logger's -Cou where sent, else rate × 1 h")
+    late_filled: bool = Field(
+        False, description="a reading of the hour arrived long after it (SPEC section 14)"
+    )
 
 
 class VocCounts(Model):
@@ -418,6 +421,7 @@ class VocPollutant(Model):
 
 class VocStack(Model):
     meter: str
+    late_filled_hours: int = Field(0, description="hours filled in long after the fact")
     pollutants: list[VocPollutant]
 
 

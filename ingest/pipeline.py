@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from ingest import hj212
 from ingest.errors import RefusedReading, UnknownSource
 from ingest.points import dead_letter_line, event_line, reading_lines
-from ingest.registry import Plant, Registry
 from ingest.record import HJ212, declared_source
+from ingest.registry import Plant, Registry
 from ingest.schema import Reading, parse_message, to_epoch_ms
 from ingest.settings import CommonSettings
 from ingest.topics import parse_topic

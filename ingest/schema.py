@@ -128,7 +128,7 @@ def parse_message(payload: bytes | str) -> tuple[list[Reading], object]:
 def with_source(payload: bytes, source: str) -> bytes:
     """A valid JSON readings message re-encoded as a batch that names its delivery path."""
     doc = json.loads(payload)
-    readings = doc["readings"] if "readings" in doc else [doc]
+    readings = doc.get("readings", [doc])
     return json.dumps({"source": source, "readings": readings}, separators=(",", ":")).encode()
 
 
