@@ -115,11 +115,11 @@ def handle_message(
         readings, declared = parse_message(payload)
         screened = screen_readings(meter, readings, now, rules.future_tolerance)
         arrived_ms = to_epoch_ms(now)
-        source = declared_source(declared)
+        came_by = declared_source(declared)
         return Accepted(
             plant.id,
             meter.id,
-            reading_lines(plant, meter, screened.readings, None, arrived_ms, source),
+            reading_lines(plant, meter, screened.readings, None, arrived_ms, came_by),
             meter.kind,
             screened.readings,
             screened.problems,
