@@ -20,13 +20,23 @@ from ingest.store import InfluxStore
 
 
 def run(
-    stack: Stack, registry: Path, prepared: PublisherFiles, collectors: int, max_seconds: float
+    stack: Stack,
+    registry: Path,
+    prepared: PublisherFiles,
+    collectors: int,
+    max_seconds: float,
+    variant: str = "",
+    **env: str,
 ) -> dict[str, Any]:
-    """Readings/s landed by `collectors` plantwatch collectors from the fast publishers."""
+    """Readings/s landed by `collectors` plantwatch collectors from the fast publishers.
+
+    `variant` names a run with extra collector settings `env` (its own database).
+    """
     per = prepared.readings_per_message
     label = f"collector x{collectors}" + (f", {per} readings/message" if per > 1 else "")
+    label += f", {variant}" if variant else ""
     progress(f"{label}: {prepared.total:,} messages")
-    database = f"bench_collectors_{collectors}_{per}"
+    database = f"bench_collectors_{collectors}_{per}" + (f"_{variant}" if variant else "")
     group = f"bench-{database}"
     ids = [f"{group}-{i}" for i in range(1, collectors + 1)]
     procs = [
@@ -38,6 +48,7 @@ def run(
                 PLANTWATCH_COLLECTOR_ID=cid,
                 PLANTWATCH_COLLECTOR_PARTITION=f"{i}/{collectors}",
                 PLANTWATCH_SPOOL_DIR=str(stack.workdir / f"spool-{cid}"),
+                **env,
             ),
             cid,
         )

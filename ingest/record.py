@@ -121,7 +121,9 @@ def declared_source(doc_source: object) -> str:
 
 # --- line protocol, as plantwatch writes it (ingest.store.encode_point) ---------------------
 
-_NUMBER = re.compile(r"-?[0-9.eE+-]+[iu]?\Z")
+# A field: key, then a string in double quotes (with \" and \\ escaped) or a bare value.
+_FIELD = re.compile(r'([^=,\\"]+)=("(?:[^"\\]|\\.)*"|[^,"]*)(?:,|$)')
+_STRING_ESCAPE = re.compile(r'\\(["\\])')
 
 
 def _split_unescaped(text: str, sep: str) -> list[str]:
@@ -142,62 +144,45 @@ def _split_unescaped(text: str, sep: str) -> list[str]:
     return out
 
 
+def _value(raw: str) -> FieldValue | None:
+    if raw.startswith('"'):
+        return _STRING_ESCAPE.sub(r"\1", raw[1:-1]) if "\\" in raw else raw[1:-1]
+    if raw in ("t", "T", "true", "True", "TRUE"):
+        return True
+    if raw in ("f", "F", "false", "False", "FALSE"):
+        return False
+    try:
+        return int(raw[:-1]) if raw[-1:] in ("i", "u") else float(raw)
+    except ValueError:
+        return None
+
+
 def _fields(text: str) -> dict[str, FieldValue] | None:
     out: dict[str, FieldValue] = {}
-    i, n = 0, len(text)
-    while i < n:
-        eq = i
-        key_chars = []
-        while eq < n and text[eq] != "=":
-            if text[eq] == "\\" and eq + 1 < n:
-                eq += 1
-            key_chars.append(text[eq])
-            eq += 1
-        if eq >= n:
+    position = 0
+    for match in _FIELD.finditer(text):
+        if match.start() != position:
             return None
-        key = "".join(key_chars)
-        j = eq + 1
-        if j < n and text[j] == '"':
-            chars = []
-            j += 1
-            while j < n and text[j] != '"':
-                if text[j] == "\\" and j + 1 < n and text[j + 1] in '"\\':
-                    j += 1
-                chars.append(text[j])
-                j += 1
-            if j >= n:
-                return None
-            out[key] = "".join(chars)
-            j += 1
-        else:
-            end = text.find(",", j)
-            end = n if end < 0 else end
-            raw = text[j:end]
-            if raw in ("t", "T", "true", "True", "TRUE"):
-                out[key] = True
-            elif raw in ("f", "F", "false", "False", "FALSE"):
-                out[key] = False
-            elif _NUMBER.match(raw):
-                try:
-                    out[key] = int(raw[:-1]) if raw[-1] in "iu" else float(raw)
-                except ValueError:
-                    return None
-            else:
-                return None
-            j = end
-        if j < n and text[j] != ",":
+        value = _value(match.group(2))
+        if value is None:
             return None
-        i = j + 1
-    return out
+        out[match.group(1)] = value
+        position = match.end()
+    return out if out and position == len(text) else None
 
 
 def parse_line(line: str) -> Point | None:
     """A line of line protocol as data, or None if it is not one plantwatch could have written."""
-    head_end = _unescaped_space(line, 0)
+    escaped = "\\" in line
+    head_end = _unescaped_space(line, 0) if escaped else line.find(" ")
     ts_start = line.rfind(" ")
-    if head_end is None or ts_start <= head_end or not line[ts_start + 1 :].isdigit():
+    if head_end is None or head_end < 0 or ts_start <= head_end:
         return None
-    parts = _split_unescaped(line[:head_end], ",")
+    ts_text = line[ts_start + 1 :]
+    if not ts_text.isdigit():
+        return None
+    head = line[:head_end]
+    parts = _split_unescaped(head, ",") if "\\" in head else head.split(",")
     tags = {}
     for part in parts[1:]:
         key, sep, value = part.partition("=")
@@ -205,9 +190,9 @@ def parse_line(line: str) -> Point | None:
             return None
         tags[key] = value
     fields = _fields(line[head_end + 1 : ts_start])
-    if not fields:
+    if fields is None:
         return None
-    return Point(parts[0], tags, fields, int(line[ts_start + 1 :]))
+    return Point(parts[0], tags, fields, int(ts_text))
 
 
 def _unescaped_space(line: str, start: int) -> int | None:
