@@ -137,7 +137,9 @@ def hour_rows(stack: StackCompliance) -> list[dict[str, Any]]:
                     "transmitted_minutes": int(agg["transmitted_minutes"][i]),
                     "emission_kgh": _number(p.emission_kgh[i]),
                     "emission_kg": _number(p.emission_kg[i]),
-                    "late_filled": bool(late[i]) if late else False,
+                    # the stack's hour came late, and this pollutant has data in it
+                    "late_filled": bool(late and late[i])
+                    and (agg["transmitted_minutes"][i] > 0 or p.logger.flag[i] != ""),
                 }
             )
     return rows
