@@ -11,12 +11,14 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 
 from ingest import hj212
 from ingest.client import MqttClient
@@ -147,6 +149,18 @@ def test_resent_minutes_change_no_figure_until_an_officer_accepts_one(
         assert (row_a["mean_mgm3"], row_a["exceeds"], row_a["late_filled"]) == (80.0, True, True)
         assert (row_b["mean_mgm3"], row_b["exceeds"], row_b["late_filled"]) == (80.0, True, False)
         assert after["late_filled_hours"] == 1
+        # The monthly report counts the late-filled hour too.
+        month = hour_a.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        xlsx = client.get(
+            "/api/v1/reports/monthly",
+            params={"month": month, "format": "xlsx", "lang": "en"},
+            headers=ADMIN,
+        )
+        assert xlsx.status_code == 200, xlsx.text
+        header, stack_row = list(
+            load_workbook(BytesIO(xlsx.content))["voc_valid"].iter_rows(min_row=2, values_only=True)
+        )[:2]
+        assert stack_row[header.index("late-filled hours (> 2 h after)")] == 1
 
         listed = client.get("/api/v1/plants/sl-001/revisions", headers=ADMIN).json()["revisions"]
         assert len(listed) == 60 and {r["status"] for r in listed} == {"pending"}
