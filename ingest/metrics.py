@@ -30,7 +30,6 @@ METRICS: dict[str, tuple[str, str]] = {
     ),
     "spooled": ("counter", "points appended to the local spool while InfluxDB was unavailable"),
     "replayed": ("counter", "points replayed from the spool into InfluxDB"),
-    "register_events": ("counter", "register resets and implausible jumps recorded"),
     "write_failures": ("counter", "InfluxDB write attempts that failed"),
     "duplicates": ("counter", "values resent identically to their record (nothing written)"),
     "revisions": ("counter", "different values for recorded readings, kept as revisions"),
@@ -58,7 +57,6 @@ class Counters:
     partially_refused: int = 0
     spooled: int = 0
     replayed: int = 0
-    register_events: int = 0
     write_failures: int = 0
     duplicates: int = 0
     revisions: int = 0
