@@ -22,6 +22,8 @@ from ingest.metrics import Counters
 from ingest.record import (
     RECORDED,
     REVISIONS_MEASUREMENT,
+    STORED,
+    LineKey,
     Point,
     PointKey,
     RecentIndex,
@@ -65,20 +67,35 @@ class RecordKeeper:
             self._write(lines)
 
     def _write(self, lines: Sequence[str]) -> None:
-        recorded: list[tuple[Point, str]] = []
+        keyed: list[tuple[str, LineKey | None, Point | None]] = []
         other: list[str] = []
+        repeats: dict[PointKey, int] = {}
         for line in lines:
-            point = record.parse_line(line) if line.split(",", 1)[0] in RECORDED else None
-            if point is None or not point.tags.get("plant") or not point.tags.get("meter"):
+            if line.split(",", 1)[0] not in RECORDED:
                 other.append(line)
-            else:
-                recorded.append((point, line))
+                continue
+            found = record.line_key(line)
+            parsed = record.parse_line(line) if found is None else None
+            key = found.key if found is not None else parsed.key if parsed is not None else None
+            keyed.append((line, found, parsed))
+            if key is not None:
+                repeats[key] = repeats.get(key, 0) + 1
+        fresh: list[str] = []  # new points, known from the index alone: written as they came
+        written: dict[PointKey, int] = {}
+        kept: list[tuple[Point, str]] = []
         to_resolve: list[Point] = []
         learn: set[SeriesKey] = set()
-        kept: list[tuple[Point, str]] = []
         duplicates = 0
-        for point, line in recorded:
-            verdict = self.index.verdict(point) if self.trust_index else None
+        for line, found, parsed in keyed:
+            verdict = self.index.verdict(found) if self.trust_index and found else None
+            if verdict == "new" and found is not None and repeats[found.key] == 1:
+                fresh.append(line)
+                written[found.key] = found.values
+                continue
+            point = parsed or record.parse_line(line)
+            if point is None or not point.tags.get("plant") or not point.tags.get("meter"):
+                other.append(line)  # not a reading line plantwatch writes: nothing to judge
+                continue
             if verdict == "duplicate":
                 duplicates += len(record.signatures(point.fields))
                 continue
@@ -96,12 +113,12 @@ class RecordKeeper:
             )
             revision_lines = [record.revision_line(n, rev) for n, rev in numbered]
             duplicates += repeated
-        readings = [*plan.lines, *other]
+        readings = [*fresh, *plan.lines, *other]
         marks = dirty_lines(readings, int(time.time() * 1000))
         self.store.write_lines([*readings, *revision_lines, *marks])
         self.counters.add(duplicates=duplicates + plan.duplicates, revisions=len(revision_lines))
         if self.trust_index:
-            self.index.remember(plan.written)
+            self.index.remember({**written, **dict.fromkeys(plan.written, STORED)})
 
     def _stored(self, points: list[Point], learn: set[SeriesKey]) -> dict[PointKey, dict[str, Sig]]:
         """What InfluxDB holds at the points' keys: one request, a statement per series run."""
@@ -135,7 +152,7 @@ class RecordKeeper:
             if open_ended:
                 self.index.learn(series, lo, found)
             elif self.trust_index:
-                self.index.remember({(series, ts): sigs for ts, sigs in found.items()})
+                self.index.remember(dict.fromkeys(((series, ts) for ts in found), STORED))
         return out
 
     def _kept_revisions(

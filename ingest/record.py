@@ -246,11 +246,6 @@ def sig_fields(name: str, sig: Sig) -> dict[str, FieldValue]:
     return out
 
 
-def digest(sigs: Mapping[str, Sig]) -> int:
-    """A hash of a point's values (within one process), for the recent index."""
-    return hash(frozenset(sigs.items()))
-
-
 def plan_writes(
     points: Sequence[tuple[Point, str]], stored: Mapping[PointKey, Mapping[str, Sig]]
 ) -> Plan:
@@ -378,6 +373,47 @@ class RevisionId:
 # --- the recent index ---------------------------------------------------------------------
 
 Verdict = Literal["new", "duplicate"]
+# The index's mark for a point known to be stored whose values it does not hold.
+STORED = -1
+# How a collector's reading line starts: its arrival and source (fields are sorted, and a
+# value name starts with a letter, so these come first unless a name starts upper-case).
+_BOOKKEEPING_PREFIX = re.compile(r'_arrived_ms=\d+i,_source="[^"\\]*",')
+
+
+@dataclass(frozen=True, slots=True)
+class LineKey:
+    """A reading line's point key and a digest of its values, read without parsing it."""
+
+    series: SeriesKey
+    ts_ms: int
+    values: int  # hash of the field text without arrival and source
+
+    @property
+    def key(self) -> PointKey:
+        return (self.series, self.ts_ms)
+
+
+def line_key(line: str) -> LineKey | None:
+    """The key of a plain line (no escapes, bookkeeping first or absent); None: parse it."""
+    if "\\" in line:
+        return None
+    head_end, ts_start = line.find(" "), line.rfind(" ")
+    if head_end < 0 or ts_start <= head_end or not line[ts_start + 1 :].isdigit():
+        return None
+    fields = line[head_end + 1 : ts_start]
+    found = _BOOKKEEPING_PREFIX.match(fields)
+    if found is not None:
+        fields = fields[found.end() :]
+    if ARRIVED_FIELD in fields or SOURCE_FIELD in fields:
+        return None
+    parts = line[:head_end].split(",")
+    plant = meter = ""
+    for part in parts[1:]:
+        if part.startswith("plant="):
+            plant = part[6:]
+        elif part.startswith("meter="):
+            meter = part[6:]
+    return LineKey((parts[0], plant, meter), int(line[ts_start + 1 :]), hash(fields))
 
 
 class RecentIndex:
@@ -385,9 +421,10 @@ class RecentIndex:
 
     Sound only while this process is the one writer of its series (static partitions of
     the plants; docs/decisions.md): then a key at or after the horizon that the index does
-    not hold is new, and a point whose values hash the same is a duplicate. Anything else
-    (older than the horizon, or a different hash) is asked of InfluxDB. Each series keeps at
-    most `points_per_series` entries; the horizon moves up as old ones are dropped.
+    not hold is new, and a line whose values digest (`line_key`) is the one written is a
+    duplicate. Anything else (older than the horizon, another digest, a point known only as
+    `STORED`) is asked of InfluxDB. Each series keeps at most `points_per_series` entries;
+    the horizon moves up as old ones are dropped.
     """
 
     def __init__(self, points_per_series: int = 1024) -> None:
@@ -395,40 +432,41 @@ class RecentIndex:
         self._horizon: dict[SeriesKey, int] = {}
         self._entries: dict[SeriesKey, dict[int, int]] = {}
 
-    def verdict(self, point: Point) -> Verdict | None:
+    def verdict(self, key: LineKey) -> Verdict | None:
         """`new`, `duplicate`, or None when only the store can tell."""
-        horizon = self._horizon.get(point.series)
-        if horizon is None or point.ts_ms < horizon:
+        horizon = self._horizon.get(key.series)
+        if horizon is None or key.ts_ms < horizon:
             return None
-        known = self._entries[point.series].get(point.ts_ms)
+        known = self._entries[key.series].get(key.ts_ms)
         if known is None:
             return "new"
-        return "duplicate" if known == digest(signatures(point.fields)) else None
+        return "duplicate" if known == key.values and known != STORED else None
 
     def horizon(self, series: SeriesKey) -> int | None:
         return self._horizon.get(series)
 
-    def learn(
-        self, series: SeriesKey, since_ms: int, stored: Mapping[int, Mapping[str, Sig]]
-    ) -> None:
-        """The store answered for every time >= `since_ms` of `series`: trust the index from there."""
+    def learn(self, series: SeriesKey, since_ms: int, stored: Iterable[int]) -> None:
+        """The store answered for every time >= `since_ms` of `series`: trust the index from there.
+
+        `stored`: the times it holds points at.
+        """
         horizon = self._horizon.get(series)
         entries = self._entries.setdefault(series, {})
         if horizon is not None and horizon <= since_ms:
             return
-        for ts, sigs in stored.items():
+        for ts in stored:
             if ts >= since_ms:
-                entries[ts] = digest(sigs)
+                entries[ts] = STORED
         self._horizon[series] = since_ms
         self._trim(series)
 
-    def remember(self, written: Mapping[PointKey, Mapping[str, Sig]]) -> None:
-        """Points just written (their full stored state)."""
+    def remember(self, written: Mapping[PointKey, int]) -> None:
+        """Points now stored: the values digest of the line written whole, else `STORED`."""
         touched = set()
-        for (series, ts), sigs in written.items():
+        for (series, ts), values in written.items():
             horizon = self._horizon.get(series)
             if horizon is not None and ts >= horizon:
-                self._entries[series][ts] = digest(sigs)
+                self._entries[series][ts] = values
                 touched.add(series)
         for series in touched:
             self._trim(series)

@@ -16,9 +16,10 @@ MINUTE = 60_000
 
 
 def voc(value: float, ts: int, arrived: int, source: str = "mqtt", flag: str = "N") -> str:
+    # as a collector writes it (fields sorted: arrival and source first)
     return (
-        f'voc,meter=stack-1,plant=sl-001 nmhc_mgm3={value},nmhc_mgm3_flag="{flag}",'
-        f'_arrived_ms={arrived}i,_source="{source}" {ts}'
+        f'voc,meter=stack-1,plant=sl-001 _arrived_ms={arrived}i,_source="{source}",'
+        f'nmhc_mgm3={value},nmhc_mgm3_flag="{flag}" {ts}'
     )
 
 
@@ -99,3 +100,16 @@ def test_unchecked_writes_overwrite_as_before(store: InfluxStore) -> None:
     keeper.write([voc(80.0, T0, T0 + 1)])
     keeper.write([voc(10.0, T0, T0 + 2)])
     assert [row[1] for row in stored(store)] == [10.0]
+
+
+def test_one_batch_cannot_slip_a_second_value_past_the_first(store: InfluxStore) -> None:
+    keeper = RecordKeeper(store)
+    keeper.write([voc(80.0, T0 + k * MINUTE, T0 + 1) for k in range(3)])  # the index knows
+    escaped = (
+        f'voc,meter=stack-1,plant=sl-001 _arrived_ms={T0 + 9}i,_source="mqtt",'
+        f'nmhc_mgm3=5.0,nmhc_mgm3_flag="N",o2_pct_invalid="o2_pct=\\"x\\" is not a number" '
+        f"{T0 + 5 * MINUTE}"
+    )
+    keeper.write([voc(81.0, T0 + 5 * MINUTE, T0 + 9), escaped])
+    assert [row[1] for row in stored(store)] == [80.0, 80.0, 80.0, 81.0]
+    assert keeper.counters.revisions == 1
