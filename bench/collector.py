@@ -14,7 +14,7 @@ from typing import Any
 from bench.landed import figures, watch
 from bench.mqtt import clear_session
 from bench.publishers import PublisherFiles, start_publishers
-from bench.stack import Stack, progress, stop_process
+from bench.stack import Stack, cpu_seconds, progress, stop_process
 from ingest.partition import plant_bucket
 from ingest.store import InfluxStore
 
@@ -69,11 +69,17 @@ def run(
             )
             pubs.finish()
     finally:
+        # CPU per reading weighs the collector's own work, whatever else the machine runs.
+        used = [cpu_seconds(p.pid) for p in procs]
         exit_codes = [stop_process(p) for p in procs]
         for cid in ids:
             clear_session(cid, stack.mqtt_port)
     result = figures(samples, prepared.readings)
     result["publish_seconds"] = round(pubs.seconds, 2) if pubs.seconds else None
+    if all(u is not None for u in used) and result["landed"]:
+        total = sum(u for u in used if u is not None)
+        result["collector_cpu_seconds"] = round(total, 2)
+        result["cpu_us_per_reading"] = round(total / result["landed"] * 1e6, 1)
     if any(code not in (0, -15) for code in exit_codes):
         result["collector_exit_codes"] = exit_codes
         result["log_tail"] = stack.log_tail(ids[0])

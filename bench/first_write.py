@@ -5,7 +5,8 @@ the order off, on, on, off (so drift of a shared machine and InfluxDB's own back
 work weigh on both alike): with the record keeper's check (`PLANTWATCH_FIRST_WRITE_CHECK`,
 the default: the recent index, one batched read-back per batch it cannot answer) and
 without it (plain writes, as before). The ratio of the mean sustained readings/s, on/off,
-is the cost.
+is the cost; the collector's CPU per reading (on/off) says the same less disturbed by
+whatever else the machine runs.
 """
 
 from __future__ import annotations
@@ -43,12 +44,27 @@ def run(
     }
     means = {name: sum(v) / len(v) if len(v) == 2 else None for name, v in rates.items()}
     ratio = round(means["on"] / means["off"], 3) if means["on"] and means["off"] else None
-    progress(f"first-write check: on/off = {ratio} ({rates})")
+    cpu = {
+        name: [r["cpu_us_per_reading"] for r in results if r.get("cpu_us_per_reading")]
+        for name, results in runs.items()
+    }
+    cpu_means = {name: sum(v) / len(v) if len(v) == 2 else None for name, v in cpu.items()}
+    cpu_ratio = (
+        round(cpu_means["on"] / cpu_means["off"], 3)
+        if cpu_means["on"] and cpu_means["off"]
+        else None
+    )
+    progress(
+        f"first-write check: throughput on/off = {ratio} ({rates}); "
+        f"collector CPU per reading on/off = {cpu_ratio} ({cpu} µs)"
+    )
     return {
         "what": "python -m ingest x1, the same fresh readings with first-write checking off "
         "and on (ingest/keeper.py), runs in the order off, on, on, off",
         "sustained_per_s": rates,
         "mean_sustained_per_s": {k: round(v) if v else None for k, v in means.items()},
         "ratio_on_off": ratio,
+        "cpu_us_per_reading": cpu,
+        "cpu_ratio_on_off": cpu_ratio,
         "runs": runs,
     }
