@@ -29,7 +29,19 @@ from api.records.repo import RecordRepo
 from api.reports.job import ReportJob
 from api.routes import alerts as alert_routes
 from api.routes import audit as audit_routes
-from api.routes import docs, health, keys, kpi, plants, readings, records, reports, usage, web
+from api.routes import (
+    docs,
+    health,
+    keys,
+    kpi,
+    plants,
+    readings,
+    records,
+    reports,
+    revisions,
+    usage,
+    web,
+)
 from api.routes import hj212 as hj212_routes
 from api.routes import voc as voc_routes
 from api.schemas import error_responses
@@ -125,6 +137,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(alert_routes.router)
     app.include_router(reports.router)
     app.include_router(records.router)
+    app.include_router(revisions.router)
     app.include_router(hj212_routes.router)
     app.include_router(web.router)
     app.include_router(docs.router)

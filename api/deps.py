@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
 
 from api.alerts.repo import AlertRepo
 from api.auth import KeyRing, Principal
@@ -32,6 +33,11 @@ def get_registry(request: Request) -> Registry:
 
 def get_alert_repo(request: Request) -> AlertRepo:
     return request.app.state.alert_repo
+
+
+def get_db(request: Request) -> Engine:
+    """The service's SQL database (audit log, alerts, records)."""
+    return request.app.state.db
 
 
 MISSING_KEY = "missing 'Authorization: Bearer <key>' header"
@@ -119,6 +125,7 @@ StoreDep = Annotated[InfluxStore, Depends(get_store)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ReaderDep = Annotated[Principal, Depends(require_roles("officer", "viewer"))]
 AlertRepoDep = Annotated[AlertRepo, Depends(get_alert_repo)]
+DbDep = Annotated[Engine, Depends(get_db)]
 OfficerDep = Annotated[Principal, Depends(require_roles("officer"))]
 AdminDep = Annotated[Principal, Depends(require_roles())]
 PlantReaderDep = Annotated[Principal, Depends(plant_reader)]

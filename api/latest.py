@@ -68,6 +68,7 @@ def parse_latest(row: Mapping[str, Any], ts_ms: int) -> Latest:
         k: float(v)
         for k, v in row.items()
         if k != "time"
+        and not k.startswith("_")  # `_arrived_ms`, `_source`: bookkeeping, not values
         and not k.endswith(FLAG_SUFFIX)
         and isinstance(v, int | float)
         and not isinstance(v, bool)

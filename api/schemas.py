@@ -392,6 +392,9 @@ class VocHour(Model):
     transmitted_minutes: int
     emission_kgh: float | None
     emission_kg: float | None = Field(description="the logger's -Cou where sent, else rate × 1 h")
+    late_filled: bool = Field(
+        False, description="a reading of the hour arrived long after it (SPEC section 14)"
+    )
 
 
 class VocCounts(Model):
@@ -419,6 +422,7 @@ class VocPollutant(Model):
 
 class VocStack(Model):
     meter: str
+    late_filled_hours: int = Field(0, description="hours filled in long after the fact")
     pollutants: list[VocPollutant]
 
 
@@ -677,3 +681,35 @@ class Hj212Queued(Model):
     cn: str
     params: dict[str, str]
     status: Literal["requested"]
+
+
+# --- revisions of recorded readings (SPEC section 14) --------------------------------------
+
+
+class RevisionView(Model):
+    """A later different value for a recorded reading; the record stands until accepted."""
+
+    id: str = Field(description="plant.meter.measurement.name.ts_ms.n")
+    plant: str
+    meter: str
+    measurement: str = Field(description="where the record is stored (voc, voc_minute, gas, ...)")
+    name: str = Field(description="the value name, e.g. nmhc_mgm3")
+    ts: str = Field(description="the reading's time (device time)")
+    number: int = Field(description="1 for the first revision of this reading, then 2, ...")
+    value: float | None = Field(description="the revised value (null if it was not a number)")
+    flag: str
+    invalid: str | None
+    record_value: float | None = Field(description="the recorded value it would replace")
+    record_flag: str
+    record_invalid: str | None
+    arrived_at: str | None = Field(description="when the revision reached the collector")
+    source: str = Field(description="mqtt, http, hj212, gateway-backfill or records")
+    status: Literal["pending", "accepted"]
+    accepted_by: str | None
+    accepted_at: str | None
+    accept_comment: str | None
+
+
+class RevisionList(Model):
+    plant: str
+    revisions: list[RevisionView]

@@ -85,6 +85,9 @@ class AlertRules(BaseModel):
     catchup_lag_minutes: float = 10.0
     # Clock checks of HJ 212 loggers (hourly, by the gateway) searched for drift past threshold.
     clock_drift_lookback_hours: float = 2.0
+    # Revisions of recorded readings (SPEC 14) that arrived this long ago still keep
+    # `reading_revised` open until an officer accepts them.
+    revision_lookback_hours: float = 168.0
 
 
 class RobotSettings(BaseModel):

@@ -16,7 +16,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import api, broker, collector, fuel, hj212, influx, latency, monthly, naive, report, voc
+from bench import (
+    api,
+    broker,
+    collector,
+    first_write,
+    fuel,
+    hj212,
+    influx,
+    latency,
+    monthly,
+    naive,
+    report,
+    voc,
+)
 from bench.machine import describe, load_average
 from bench.publishers import prepare
 from bench.sizes import FULL, QUICK, Sizes
@@ -28,6 +41,7 @@ BENCHMARKS = (
     "influx",
     "naive",
     "collector",
+    "first_write",
     "latency",
     "api",
     "fuel",
@@ -156,6 +170,11 @@ def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dic
         _guarded(
             out, "batched_collector_x1", lambda: collector.run(stack, registry, batched, 1, cap)
         )
+    if "first_write" in selected:
+        checked = prepare(
+            workdir / "first_write", sizes.collector_messages, sizes.publishers, start_ms
+        )
+        _guarded(out, "first_write", lambda: first_write.run(stack, registry, checked, cap))
     if "latency" in selected:
         _guarded(
             out,

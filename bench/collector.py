@@ -14,19 +14,29 @@ from typing import Any
 from bench.landed import figures, watch
 from bench.mqtt import clear_session
 from bench.publishers import PublisherFiles, start_publishers
-from bench.stack import Stack, progress, stop_process
+from bench.stack import Stack, cpu_seconds, progress, stop_process
 from ingest.partition import plant_bucket
 from ingest.store import InfluxStore
 
 
 def run(
-    stack: Stack, registry: Path, prepared: PublisherFiles, collectors: int, max_seconds: float
+    stack: Stack,
+    registry: Path,
+    prepared: PublisherFiles,
+    collectors: int,
+    max_seconds: float,
+    variant: str = "",
+    **env: str,
 ) -> dict[str, Any]:
-    """Readings/s landed by `collectors` plantwatch collectors from the fast publishers."""
+    """Readings/s landed by `collectors` plantwatch collectors from the fast publishers.
+
+    `variant` names a run with extra collector settings `env` (its own database).
+    """
     per = prepared.readings_per_message
     label = f"collector x{collectors}" + (f", {per} readings/message" if per > 1 else "")
+    label += f", {variant}" if variant else ""
     progress(f"{label}: {prepared.total:,} messages")
-    database = f"bench_collectors_{collectors}_{per}"
+    database = f"bench_collectors_{collectors}_{per}" + (f"_{variant}" if variant else "")
     group = f"bench-{database}"
     ids = [f"{group}-{i}" for i in range(1, collectors + 1)]
     procs = [
@@ -38,6 +48,7 @@ def run(
                 PLANTWATCH_COLLECTOR_ID=cid,
                 PLANTWATCH_COLLECTOR_PARTITION=f"{i}/{collectors}",
                 PLANTWATCH_SPOOL_DIR=str(stack.workdir / f"spool-{cid}"),
+                **env,
             ),
             cid,
         )
@@ -58,11 +69,17 @@ def run(
             )
             pubs.finish()
     finally:
+        # CPU per reading weighs the collector's own work, whatever else the machine runs.
+        used = [cpu_seconds(p.pid) for p in procs]
         exit_codes = [stop_process(p) for p in procs]
         for cid in ids:
             clear_session(cid, stack.mqtt_port)
     result = figures(samples, prepared.readings)
     result["publish_seconds"] = round(pubs.seconds, 2) if pubs.seconds else None
+    if all(u is not None for u in used) and result["landed"]:
+        total = sum(u for u in used if u is not None)
+        result["collector_cpu_seconds"] = round(total, 2)
+        result["cpu_us_per_reading"] = round(total / result["landed"] * 1e6, 1)
     if any(code not in (0, -15) for code in exit_codes):
         result["collector_exit_codes"] = exit_codes
         result["log_tail"] = stack.log_tail(ids[0])

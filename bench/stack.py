@@ -103,6 +103,16 @@ class Stack:
         self.influxd.stop()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU a running process has used (Linux `/proc`), None if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # fields[11], fields[12]: utime, stime (after the command name; state is fields[0])
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop_process(proc: subprocess.Popen[bytes]) -> int | None:
     """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
     if proc.poll() is None:

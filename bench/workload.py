@@ -91,11 +91,18 @@ def format_float(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def fuel_line(kind: str, plant: str, meter: str, value: float, ts_ms: int) -> str:
-    """The line the collector writes for one fuel reading with flag N."""
+def fuel_line(
+    kind: str, plant: str, meter: str, value: float, ts_ms: int, arrived_ms: int | None = None
+) -> str:
+    """The line the collector writes for one fuel reading with flag N (received at `arrived_ms`).
+
+    Without `arrived_ms`: a point as history written straight to InfluxDB has it.
+    """
     name = REGISTER_BY_KIND[kind]
+    arrival = "" if arrived_ms is None else f'_arrived_ms={arrived_ms}i,_source="mqtt",'
     return (
-        f'{kind},meter={meter},plant={plant} {name}={format_float(value)},{name}_flag="N" {ts_ms}'
+        f"{kind},meter={meter},plant={plant} "
+        f'{arrival}{name}={format_float(value)},{name}_flag="N" {ts_ms}'
     )
 
 
@@ -103,7 +110,9 @@ def ceiling_lines(count: int, start_ms: int, plants: int = 60) -> list[str]:
     """`count` distinct gas points spread over `plants` meters (the InfluxDB ceiling's input)."""
     ids = firm_ids(plants)
     return [
-        fuel_line("gas", ids[k % plants], "gas-1", round(1000.0 + 0.5 * k, 3), start_ms + k)
+        fuel_line(
+            "gas", ids[k % plants], "gas-1", round(1000.0 + 0.5 * k, 3), start_ms + k, start_ms + k
+        )
         for k in range(count)
     ]
 

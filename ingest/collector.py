@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 
 from ingest.broker_queue import SYS_FILTERS, QueueState, queue_alarm
 from ingest.client import Inbound, MqttClient
-from ingest.dirty import write_readings
 from ingest.errors import StoreError, StoreRejected, StoreUnavailable, UnknownSource
+from ingest.keeper import RecordKeeper
 from ingest.metrics import Counters, MetricsServer, exposition, stats_line
 from ingest.partition import stale_filters, subscription_filters
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
@@ -75,6 +75,15 @@ class Collector:
         self.store = store
         self.clock = clock
         self.counters = Counters()
+        # First write is the record (SPEC 14); the recent index is sound only while this
+        # collector is the one writer of its plants, which a `$share` group is not.
+        self.keeper = RecordKeeper(
+            store,
+            self.counters,
+            check=settings.first_write_check,
+            trust_index=not settings.share_group,
+            points_per_series=settings.record_index_points,
+        )
         self.topics = Topics(settings.topic_root)
         self.spool = Spool(settings.spool_dir / settings.collector_id, settings.spool_max_bytes)
         self._inbox: queue.Queue[Inbound] = queue.Queue()
@@ -125,7 +134,12 @@ class Collector:
         """Run until `stop()`; flushes what it holds (to InfluxDB or the spool) before returning."""
         self._try_create_database()
         replayer = Replayer(
-            self.spool, self.store, self.counters, self._stop, self._replay_dead_letter
+            self.spool,
+            self.store,
+            self.counters,
+            self._stop,
+            self._replay_dead_letter,
+            write=self.keeper.write,
         ).start()
         stats = threading.Thread(target=self._stats_loop, name="stats", daemon=True)
         stats.start()
@@ -307,7 +321,7 @@ class Collector:
     def _write_isolating(self, batch: _Batch) -> None:
         """Write the batch; if InfluxDB refuses it, find the message at fault and dead-letter it."""
         try:
-            write_readings(self.store, batch.lines)
+            self.keeper.write(batch.lines)
             return
         except StoreRejected as exc:
             log.warning("batch rejected, isolating the bad message", extra={"error": str(exc)})
@@ -315,7 +329,7 @@ class Collector:
         refusals = list(batch.refusals)
         for message, lines in zip(batch.messages, batch.per_message, strict=True):
             try:
-                write_readings(self.store, lines)
+                self.keeper.write(lines)
                 per_message.append(lines)
             except StoreRejected as exc:
                 plant = _plant_of(message.topic, self.settings.topic_root)

@@ -31,6 +31,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "spooled": ("counter", "points appended to the local spool while InfluxDB was unavailable"),
     "replayed": ("counter", "points replayed from the spool into InfluxDB"),
     "write_failures": ("counter", "InfluxDB write attempts that failed"),
+    "duplicates": ("counter", "values resent identically to their record (nothing written)"),
+    "revisions": ("counter", "different values for recorded readings, kept as revisions"),
     "spool_bytes": ("gauge", "bytes waiting in the local spool"),
     "spool_full": (
         "gauge",
@@ -71,6 +73,8 @@ class Counters:
     spooled: int = 0
     replayed: int = 0
     write_failures: int = 0
+    duplicates: int = 0
+    revisions: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **increments: int) -> None:

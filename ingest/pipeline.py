@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from ingest import hj212
 from ingest.errors import RefusedReading, UnknownSource
 from ingest.points import dead_letter_line, event_line, reading_lines
+from ingest.record import HJ212, declared_source
 from ingest.registry import Plant, Registry
-from ingest.schema import Reading, parse_payload
+from ingest.schema import Reading, parse_message, to_epoch_ms
 from ingest.settings import CommonSettings
 from ingest.topics import parse_topic
 from ingest.validate import Problem, check_clock, screen_readings, screen_values
@@ -111,11 +112,14 @@ def handle_message(
         meter = plant.meter(source.meter)
         if meter is None:
             raise UnknownSource(f"meter {source.meter!r} is not registered for plant {plant.id!r}")
-        screened = screen_readings(meter, parse_payload(payload), now, rules.future_tolerance)
+        readings, declared = parse_message(payload)
+        screened = screen_readings(meter, readings, now, rules.future_tolerance)
+        arrived_ms = to_epoch_ms(now)
+        came_by = declared_source(declared)
         return Accepted(
             plant.id,
             meter.id,
-            reading_lines(plant, meter, screened.readings),
+            reading_lines(plant, meter, screened.readings, None, arrived_ms, came_by),
             meter.kind,
             screened.readings,
             screened.problems,
@@ -163,5 +167,5 @@ def _hj212_packet(rules: IngestRules, plant: Plant, payload: bytes, now: datetim
         return Accepted(plant.id, meter.id, [event_line(plant, meter, result)], meter.kind)
     reading = screen_values(meter.kind, result.reading)
     check_clock([reading.ts], now, rules.future_tolerance)
-    lines = reading_lines(plant, meter, [reading], result.measurement)
+    lines = reading_lines(plant, meter, [reading], result.measurement, to_epoch_ms(now), HJ212)
     return Accepted(plant.id, meter.id, lines, meter.kind, (reading,))

@@ -6,18 +6,24 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from ingest.hj212 import EVENT_MEASUREMENT, Event
+from ingest.record import ARRIVED_FIELD, FLAG_SUFFIX, INVALID_SUFFIX, SOURCE_FIELD
 from ingest.registry import ID_PATTERN, Meter, Plant
 from ingest.schema import Reading
 from ingest.store import encode_point
 
-FLAG_SUFFIX = "_flag"
-INVALID_SUFFIX = "_invalid"
+__all__ = ["FLAG_SUFFIX", "INVALID_SUFFIX", "dead_letter_line", "event_line", "reading_lines"]
+
 DEAD_LETTER_MEASUREMENT = "dead_letter"
 MAX_DEAD_LETTER_PAYLOAD_CHARS = 4000
 
 
 def reading_lines(
-    plant: Plant, meter: Meter, readings: Sequence[Reading], measurement: str | None = None
+    plant: Plant,
+    meter: Meter,
+    readings: Sequence[Reading],
+    measurement: str | None = None,
+    arrived_ms: int | None = None,
+    source: str | None = None,
 ) -> list[str]:
     """One point per reading: measurement = meter kind, tags plant+meter, time = device time.
 
@@ -25,7 +31,8 @@ def reading_lines(
     overwrite a real-time reading stamped with the same second.
 
     The tag set and timestamp are the point's identity, so a re-delivered reading
-    overwrites itself instead of becoming a second point.
+    is a duplicate (ingest/keeper.py) instead of becoming a second point. `arrived_ms`
+    (when the collector received it) and `source` are kept with every reading (SPEC 14).
     """
     tags = {"plant": plant.id, "meter": meter.id}
     lines = []
@@ -35,6 +42,10 @@ def reading_lines(
             fields[name + FLAG_SUFFIX] = reading.flag(name)
         for name, reason in reading.invalid.items():
             fields[name + INVALID_SUFFIX] = reason
+        if arrived_ms is not None:
+            fields[ARRIVED_FIELD] = arrived_ms
+        if source is not None:
+            fields[SOURCE_FIELD] = source
         lines.append(encode_point(measurement or meter.kind, tags, fields, reading.ts_ms))
     return lines
 

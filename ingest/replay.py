@@ -12,7 +12,7 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ingest.dirty import write_readings
 from ingest.errors import StoreRejected, StoreUnavailable
@@ -46,6 +46,7 @@ class Replayer:
         counters: Counters,
         stop: threading.Event,
         dead_letter: Callable[[str, str, str], str],
+        write: Callable[[Sequence[str]], None] | None = None,
     ) -> None:
         self.spool = spool
         self.store = store
@@ -53,6 +54,10 @@ class Replayer:
         self.stop = stop
         # (plant, reason, line) -> a dead-letter line for a line InfluxDB refused
         self.dead_letter = dead_letter
+        # The collector's record keeper (first write kept); plain writes otherwise.
+        self.write: Callable[[Sequence[str]], None] = write or (
+            lambda lines: write_readings(store, lines)
+        )
         self._thread = threading.Thread(target=self.run, name="replayer", daemon=True)
 
     def start(self) -> Replayer:
@@ -98,14 +103,14 @@ class Replayer:
 
     def _write(self, record: Record) -> int:
         try:
-            write_readings(self.store, record.lines)
+            self.write(record.lines)
             return len(record.lines)
         except StoreRejected as exc:
             log.warning("spooled batch rejected, replaying line by line", extra={"error": str(exc)})
         written = 0
         for line in record.lines:
             try:
-                write_readings(self.store, [line])
+                self.write([line])
                 written += 1
             except StoreRejected as exc:
                 match = _PLANT_TAG.search(line)

@@ -97,6 +97,15 @@ def parse_timestamp(raw: Any) -> datetime:
 
 def parse_payload(payload: bytes | str) -> list[Reading]:
     """Parse one JSON readings message (a batch or a bare reading)."""
+    return parse_message(payload)[0]
+
+
+def parse_message(payload: bytes | str) -> tuple[list[Reading], object]:
+    """The readings of one JSON message and its top-level `source` (None when absent).
+
+    `source` is how the service's own delivery paths (HTTP push, coal records) say so;
+    `ingest.record.declared_source` decides what it is worth.
+    """
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise InvalidPayload(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
@@ -115,10 +124,18 @@ def parse_payload(payload: bytes | str) -> list[Reading]:
             raise InvalidPayload(
                 f"{len(raw_readings)} readings in one message; at most {MAX_READINGS_PER_MESSAGE}"
             )
-        return [_parse_reading(r, f"readings[{i}]") for i, r in enumerate(raw_readings)]
+        source = doc.get("source")
+        return [_parse_reading(r, f"readings[{i}]") for i, r in enumerate(raw_readings)], source
     if "ts" in doc or "values" in doc:
-        return [_parse_reading(doc, "reading")]
+        return [_parse_reading(doc, "reading")], None
     raise InvalidPayload("payload must have 'readings' or a bare reading with 'ts' and 'values'")
+
+
+def with_source(payload: bytes, source: str) -> bytes:
+    """A valid JSON readings message re-encoded as a batch that names its delivery path."""
+    doc = json.loads(payload)
+    readings = doc.get("readings", [doc])
+    return json.dumps({"source": source, "readings": readings}, separators=(",", ":")).encode()
 
 
 def _parse_reading(raw: Any, where: str) -> Reading:

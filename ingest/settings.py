@@ -125,6 +125,11 @@ class CollectorSettings(CommonSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None  # Prometheus `GET /metrics`; None: not served
     stats_interval_seconds: float = 10.0  # how often an `ingest_stats` point is written
+    # First write is the record (SPEC 14, ingest/keeper.py); off only to measure its cost.
+    first_write_check: bool = True
+    # Points per series the recent index holds (ingest/record.py): batches newer than its
+    # horizon are checked without asking InfluxDB.
+    record_index_points: int = 1024
 
     @field_validator("collector_partition")
     @classmethod

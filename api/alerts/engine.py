@@ -22,6 +22,7 @@ from api.alerts.model import (
     INGEST_STALLED,
     LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
+    READING_REVISED,
     SENSOR_STUCK,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
@@ -156,6 +157,22 @@ class Evaluator:
         except StoreError as exc:
             log.warning(
                 "alert rule not evaluated", extra={"kind": METER_OFFLINE, "error": str(exc)}
+            )
+        try:
+            # Every meter kind: fuel registers are revised as VOC readings are.
+            lookback = timedelta(hours=r.revision_lookback_hours)
+            registered = {(m.plant, m.meter) for m in self.meters}
+            found += [
+                c
+                for c in rules.revised_readings(
+                    observe.pending_revisions(self.store, now, lookback)
+                )
+                if (c.key.plant, c.key.meter) in registered
+            ]
+            done.add(READING_REVISED)
+        except StoreError as exc:
+            log.warning(
+                "alert rule not evaluated", extra={"kind": READING_REVISED, "error": str(exc)}
             )
         for kind, check in checks:
             try:

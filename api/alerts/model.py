@@ -31,6 +31,8 @@ GAS_SHARE_OFF_TRACK = "gas_share_off_track"
 INGEST_STALLED = "ingest_stalled"
 # The HJ 212 gateway found a stack's data logger clock off by more than its threshold.
 LOGGER_CLOCK_DRIFT = "logger_clock_drift"
+# A plant sent a different value for a reading already recorded (SPEC section 14).
+READING_REVISED = "reading_revised"
 KINDS = (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -41,11 +43,13 @@ KINDS = (
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
     LOGGER_CLOCK_DRIFT,
+    READING_REVISED,
 )
 
 # The unit of an alert's `value` (and of its `limit`, save for `limit_unit` below).
 MGM3, MINUTES, KG, FRACTION, METERS = "mg/m³", "min", "kg", "fraction", "meters"
 SECONDS = "s"
+REVISIONS = "revisions"
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)

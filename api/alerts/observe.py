@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from api.alerts.model import LOGGER_CLOCK_DRIFT
-from api.alerts.rules import ClockCheck, MeterRef, Peak, StackSeries
+from api.alerts.rules import ClockCheck, MeterRef, Peak, PendingRevisions, StackSeries
 from api.presence import FUTURE_SLACK
 from api.voc.queries import MINUTE_MEASUREMENT, REALTIME_MEASUREMENT
 from api.voc.rules import FLOW_FIELD, Limit, StackCompliance, limits_for
@@ -23,8 +23,9 @@ from api.voc.service import compliance
 from ingest.hj212 import EVENT_MEASUREMENT
 from ingest.metrics import STATS_MEASUREMENT
 from ingest.points import FLAG_SUFFIX
+from ingest.record import ARRIVED_FIELD, REVISIONS_MEASUREMENT
 from ingest.registry import Registry
-from ingest.schema import VALID_FLAG
+from ingest.schema import VALID_FLAG, to_epoch_ms
 from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
 
 # Real-time readings and the logger's minute data are both readings of the stack.
@@ -143,4 +144,36 @@ def clock_checks(store: InfluxStore, now: datetime, lookback: timedelta) -> list
                         s.tags["plant"], s.tags["meter"], int(row[0]), float(row[1]), float(row[2])
                     )
                 )
+    return out
+
+
+def pending_revisions(
+    store: InfluxStore, now: datetime, lookback: timedelta
+) -> list[PendingRevisions]:
+    """Per meter: revisions that arrived in [now - lookback, now] and are not accepted.
+
+    Revisions are stamped with their reading's time, so this reads the (small) `revisions`
+    measurement by arrival, a field: revisions are rare by nature.
+    """
+    since_ms, until_ms = to_epoch_ms(now - lookback), to_epoch_ms(now + FUTURE_SLACK)
+    arrived = quote_ident(ARRIVED_FIELD)
+    series = store.query(
+        f'SELECT {arrived}, "accepted_ms" FROM {quote_ident(REVISIONS_MEASUREMENT)} '
+        f"WHERE {arrived} >= {since_ms} AND {arrived} <= {until_ms} "
+        'GROUP BY "plant", "meter"'
+    )
+    out = []
+    for s in series:
+        rows = [(int(r[0]), int(r[1])) for r in s.values if r[1] is not None and r[2] is None]
+        if rows:
+            out.append(
+                PendingRevisions(
+                    s.tags["plant"],
+                    s.tags["meter"],
+                    len(rows),
+                    min(a for _, a in rows),
+                    min(t for t, _ in rows),
+                    max(t for t, _ in rows),
+                )
+            )
     return out

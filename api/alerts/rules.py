@@ -26,6 +26,8 @@ from api.alerts.model import (
     METERS,
     MGM3,
     MINUTES,
+    READING_REVISED,
+    REVISIONS,
     SECONDS,
     SENSOR_STUCK,
     VOC_DARK_AFTER_EXCEEDANCE,
@@ -480,4 +482,40 @@ def clock_drift(checks: Iterable[ClockCheck]) -> list[Condition]:
         )
         for c in checks
         if abs(c.drift_seconds) > c.threshold_seconds
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRevisions:
+    """Revisions of one meter's recorded readings not accepted yet (ingest/record.py)."""
+
+    plant: str
+    meter: str
+    count: int
+    first_arrived_ms: int
+    first_reading_ms: int
+    last_reading_ms: int
+
+
+def revised_readings(pending: Iterable[PendingRevisions]) -> list[Condition]:
+    """One alert per meter with revisions that arrived in the lookback and await an officer.
+
+    The records stand whatever the plant sends (SPEC section 14); the alert counts what it
+    sent and clears once officers have accepted them or they leave the lookback.
+    """
+    return [
+        Condition(
+            AlertKey(READING_REVISED, p.plant, p.meter),
+            float(p.count),
+            None,
+            f"{p.count} revision(s) of recorded readings await review",
+            unit=REVISIONS,
+            since=_dt(p.first_arrived_ms),
+            details={
+                "first_reading": _iso_ms(p.first_reading_ms),
+                "last_reading": _iso_ms(p.last_reading_ms),
+            },
+        )
+        for p in pending
+        if p.count > 0
     ]

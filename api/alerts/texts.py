@@ -22,6 +22,7 @@ from api.alerts.model import (
     INGEST_STALLED,
     LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
+    READING_REVISED,
     SENSOR_STUCK,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
@@ -44,6 +45,7 @@ TITLES = {
         INGEST_STALLED: "数据接入中断",
         VOC_DARK_AFTER_EXCEEDANCE: "VOC 超标后无有效数据",
         LOGGER_CLOCK_DRIFT: "数采仪时钟偏差",
+        READING_REVISED: "已记录数据被改发",
     },
     "en": {
         VOC_HOURLY_EXCEEDANCE: "VOC hourly mean above limit",
@@ -55,6 +57,7 @@ TITLES = {
         INGEST_STALLED: "Data ingest stalled",
         VOC_DARK_AFTER_EXCEEDANCE: "VOC stack went dark after an exceedance",
         LOGGER_CLOCK_DRIFT: "Data logger clock drift",
+        READING_REVISED: "Recorded readings sent again with other values",
     },
 }
 
@@ -304,6 +307,23 @@ def _clock(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     )
 
 
+def _revised(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    count = _num(a["value"], 0)
+    details = a["details"]
+    first, last = details.get("first_reading"), details.get("last_reading")
+    if lang == "zh":
+        return (
+            f"{where} 对已记录的数据改发了不同数值：{count} 个修订待审核"
+            f"（数据时间 {_time(first, lang, tz)} 至 {_time(last, lang, tz)}，"
+            f"最早于 {_time(a['since'], lang, tz)} 收到）；原记录不变，经执法人员认可后修订值才计入"
+        )
+    return (
+        f"{where}: {count} revision(s) of recorded readings await review (readings from "
+        f"{_time(first, lang, tz)} to {_time(last, lang, tz)}, first received "
+        f"{_time(a['since'], lang, tz)}); the records stand until an officer accepts one"
+    )
+
+
 SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     VOC_HOURLY_EXCEEDANCE: _exceedance,
     VOC_SPIKE: _spike,
@@ -314,6 +334,7 @@ SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     INGEST_STALLED: _stalled,
     VOC_DARK_AFTER_EXCEEDANCE: _dark,
     LOGGER_CLOCK_DRIFT: _clock,
+    READING_REVISED: _revised,
 }
 
 

@@ -2,8 +2,9 @@
 
 The delivery records of a manual coal meter make a cumulative `mass_kg` register: at each
 delivery's time, the sum of the current deliveries up to it. Every time a delivery was ever
-recorded at (superseded ones too) is published again, so a correction overwrites the
-points it changes (same plant, meter and time stay one point) instead of leaving stale ones.
+recorded at (superseded ones too) is published again: unchanged points are duplicates, and
+each point a correction changes becomes a revision (SPEC section 14, source `records`) that
+counts once an officer accepts it; the first value stays the record until then.
 
 The register opens with a reading of 0 kg 1 ms before the earliest delivery ever recorded,
 so the first delivery is a step like the others. The fuel core counts the step into every
@@ -20,6 +21,7 @@ from api.fuel.rules import MANUAL_FLAG
 from api.push import ReadingPublisher, check_push
 from api.records.model import COAL_DELIVERY, Record, RecordError
 from ingest.pipeline import IngestRules, Refused
+from ingest.record import RECORDS
 from ingest.schema import to_epoch_ms
 
 OPENING_BEFORE = timedelta(milliseconds=1)
@@ -43,7 +45,9 @@ def delivery_payload(records: Sequence[Record], meter: str) -> bytes | None:
                 "flags": {"mass_kg": MANUAL_FLAG},
             }
         )
-    return json.dumps({"readings": readings}, separators=(",", ":")).encode()
+    # A changed delivery is a revision of the register (SPEC 14) that says it came from here.
+    doc = {"source": RECORDS, "readings": readings}
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def checked_deliveries(

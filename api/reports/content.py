@@ -27,6 +27,7 @@ from api.reports.texts import (
     name_of,
     text,
 )
+from ingest.record import LATE_FILL_AFTER_MS
 
 KG_PER_T = 1000.0
 # Formats of a column's cells: text, int, float (2 decimals), pct (fraction shown as %), time
@@ -258,11 +259,17 @@ def _voc_section(f: MonthFigures, lang: str) -> Section:
     valid = Table(
         "voc_valid",
         t("t_voc_valid"),
-        (*heads, Column(t("c_hours"), "int"), *pcols("pct")),
+        (
+            *heads,
+            Column(t("c_hours"), "int"),
+            Column(t("c_late_filled", hours=LATE_FILL_AFTER_MS / 3_600_000), "int"),
+            *pcols("pct"),
+        ),
         [
             [
                 *ident(s),
                 s.hours,
+                s.late_filled_hours,
                 *(s.valid_share(p) for p in pollutants),
             ]
             for s in f.stacks

@@ -64,6 +64,7 @@ class StackTotals:
     emission_kg: dict[str, float]
     limits_mgm3: dict[str, float]
     running_hours: dict[str, int]
+    late_filled_hours: int = 0  # hours filled in long after the fact (SPEC section 14)
 
     def valid_share(self, pollutant: str) -> float | None:
         """Valid hours / running hours (api.voc.rules counts), None when it never ran."""
@@ -122,7 +123,17 @@ def stack_totals(stack: StackCompliance) -> StackTotals:
         emission[name] = float(np.nansum(kg)) if kg.size else 0.0
         limits[name] = p.limit.limit_mgm3
     hours = int(stack.flow.hour_start_ms.size)
-    return StackTotals(stack.plant, stack.meter, hours, valid, exceeding, emission, limits, running)
+    return StackTotals(
+        stack.plant,
+        stack.meter,
+        hours,
+        valid,
+        exceeding,
+        emission,
+        limits,
+        running,
+        stack.late_filled_hours(),
+    )
 
 
 def voc_month(

@@ -85,6 +85,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "c_value": ("数值", "value"),
     "c_stack": ("排口", "stack"),
     "c_hours": ("小时数", "hours"),
+    # SPEC section 14: hours whose readings arrived more than 2 h after the hour ended
+    "c_late_filled": ("补传小时（迟于 {hours:g} 小时）", "late-filled hours (> {hours:g} h after)"),
     "c_pollutant": ("污染物", "pollutant"),
     "c_stacks": ("排口数", "stacks"),
     "c_valid_hours": ("有效小时", "valid hours"),

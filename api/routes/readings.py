@@ -15,6 +15,8 @@ from api.push import PushRefused, ReadingPublisher, check_push, check_push_size
 from api.schemas import PushAccepted, error_responses
 from ingest.errors import StoreError
 from ingest.pipeline import Refused, problem_lists
+from ingest.record import HTTP
+from ingest.schema import with_source
 from ingest.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,11 @@ async def push_readings(
     if isinstance(outcome, Refused):
         await run_in_threadpool(_keep_refusal, store, topic, outcome, payload, now)
         raise PushRefused(outcome)
-    await run_in_threadpool(publisher.publish, topic, payload)
+    # Published with `"source": "http"`, so a revision says how it came (SPEC 14); the
+    # re-encoded message is checked against the broker's limit too.
+    published = with_source(payload, HTTP)
+    check_push_size(topic, published, publisher.max_packet_bytes)
+    await run_in_threadpool(publisher.publish, topic, published)
     # The collector stores the kept part and keeps the dead letter of the rest (its partial
     # refusal); the plant's answer lists the same problems.
     return PushAccepted.model_validate(

@@ -28,6 +28,7 @@ from api.voc.rules import (
     StackCompliance,
 )
 from api.voc.service import capture, compliance, emissions
+from ingest.record import LATE_FILL_AFTER_MS
 from ingest.registry import Plant
 from ingest.store import InfluxStore
 
@@ -62,6 +63,7 @@ HOUR_COLUMNS = (
     "transmitted_minutes",
     "emission_kgh",
     "emission_kg",
+    "late_filled",
 )
 EMISSION_COLUMNS = (
     "plant",
@@ -93,6 +95,8 @@ DEFINITION = {
     "hours": "whole hours covering [start, end); an hour not yet ended is 'pending'",
     "emission_kgh": "mean over the hour of minute mg/m³ × minute flow m³/h × 1e-6",
     "emission_kg": "the logger's -Cou for the hour where sent, else emission_kgh × 1 h",
+    "late_filled": f"a reading of the hour arrived more than {LATE_FILL_AFTER_MS // 60_000} "
+    "minutes after the hour ended (filled in after the fact; SPEC section 14)",
 }
 
 
@@ -107,6 +111,7 @@ def _iso(ms: int) -> str:
 def hour_rows(stack: StackCompliance) -> list[dict[str, Any]]:
     """One row per pollutant and hour of a stack."""
     rows = []
+    late = stack.late_filled
     for p in stack.pollutants:
         agg = p.agg
         for i, start in enumerate(p.hour_start_ms.tolist()):
@@ -132,6 +137,9 @@ def hour_rows(stack: StackCompliance) -> list[dict[str, Any]]:
                     "transmitted_minutes": int(agg["transmitted_minutes"][i]),
                     "emission_kgh": _number(p.emission_kgh[i]),
                     "emission_kg": _number(p.emission_kg[i]),
+                    # the stack's hour came late, and this pollutant has data in it
+                    "late_filled": bool(late and late[i])
+                    and (agg["transmitted_minutes"][i] > 0 or p.logger.flag[i] != ""),
                 }
             )
     return rows
@@ -156,7 +164,13 @@ def stack_json(stack: StackCompliance) -> VocStack:
                 "hours": hours,
             }
         )
-    return VocStack.model_validate({"meter": stack.meter, "pollutants": pollutants})
+    return VocStack.model_validate(
+        {
+            "meter": stack.meter,
+            "late_filled_hours": stack.late_filled_hours(),
+            "pollutants": pollutants,
+        }
+    )
 
 
 def _window(

@@ -17,6 +17,7 @@ import numpy as np
 from api.voc.rules import FLOW_FIELD, HourAgg, IntArray, flag_classes, stored_fields
 from ingest.hj212 import MEASUREMENT_BY_CN, total_name
 from ingest.points import FLAG_SUFFIX
+from ingest.record import ARRIVED_FIELD
 from ingest.store import InfluxStore, encode_point, influx_time, quote_ident, quote_literal
 
 REALTIME_MEASUREMENT = MEASUREMENT_BY_CN["2011"]  # also JSON readings
@@ -132,6 +133,29 @@ def logger_hours(
             },
         )
     return out
+
+
+def latest_arrivals(
+    store: InfluxStore, start: datetime, end: datetime, plants: Sequence[str] | None = None
+) -> dict[StackKey, dict[int, int]]:
+    """Per stack and hour start (ms) in [start, end): when its latest reading arrived (ms).
+
+    Readings stored before arrival times were kept have none, and their hours none here.
+    """
+    measurements = ", ".join(
+        quote_ident(m) for m in (REALTIME_MEASUREMENT, MINUTE_MEASUREMENT, HOUR_MEASUREMENT)
+    )
+    series_list = store.query(
+        f"SELECT max({quote_ident(ARRIVED_FIELD)}) FROM {measurements} "
+        f'WHERE {_where(start, end, plants)} GROUP BY time(1h), "plant", "meter" fill(none)'
+    )
+    out: dict[StackKey, dict[int, int]] = defaultdict(dict)
+    for s in series_list:
+        hours = out[(s.tags["plant"], s.tags["meter"])]
+        for ts, arrived in s.values:
+            if arrived is not None:
+                hours[int(ts)] = max(hours.get(int(ts), 0), int(arrived))
+    return dict(out)
 
 
 def _column(index: dict[str, int], rows: Sequence[Sequence[Any]], name: str) -> np.ndarray:

@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from ingest.record import late_filled
+
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 MIN_VALID_MINUTES = 45
@@ -343,6 +345,18 @@ class StackCompliance:
     meter: str
     flow: HourAgg
     pollutants: tuple[JudgedHours, ...]
+    # per hour: filled long after the fact (`ingest.record.late_filled`); empty = not known
+    late_filled: tuple[bool, ...] = ()
+
+    def late_filled_hours(self) -> int:
+        return sum(self.late_filled)
+
+
+def late_filled_hours(
+    hour_start_ms: IntArray, latest_arrival_ms: Mapping[int, int]
+) -> tuple[bool, ...]:
+    """Per hour, whether its latest reading arrived long after the hour (SPEC section 14)."""
+    return tuple(late_filled(h, latest_arrival_ms.get(h)) for h in hour_start_ms.tolist())
 
 
 # --- totals and capture over local days and months -----------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -27,6 +28,7 @@ from api.voc.rules import (
     empty_agg,
     hour_range,
     judge_stack,
+    late_filled_hours,
     limits_for,
     splice,
     stack_aggregates,
@@ -168,6 +170,7 @@ def compliance(
         )
         aggs = hour_aggregates(store, only, fields, first_hour_ms, n_hours)
         logger = logger_job.result()
+    arrivals = queries.latest_arrivals(store, _utc(first_hour_ms), end_at, only)
     now_ms = to_epoch_ms(now)
     out = []
     for plant, meter in stacks:
@@ -175,11 +178,10 @@ def compliance(
         loggers = {
             name: _logger(logger.get(key), name, hours) for name in limits_for(meter.limits_mgm3)
         }
-        out.append(
-            judge_stack(
-                plant.id, meter.id, aggs.get(key, {}), hours, meter.limits_mgm3, now_ms, loggers
-            )
+        judged = judge_stack(
+            plant.id, meter.id, aggs.get(key, {}), hours, meter.limits_mgm3, now_ms, loggers
         )
+        out.append(replace(judged, late_filled=late_filled_hours(hours, arrivals.get(key, {}))))
     return out
 
 

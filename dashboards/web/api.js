@@ -136,14 +136,35 @@ export function normalizeVoc(doc) {
       limit: p.limit_mgm3,
       exceeding: p.counts.exceeding,
       insufficient: p.counts.insufficient,
+      lateFilled: stack.late_filled_hours ?? 0,
       hours: p.hours.map((h) => ({
         t: toMs(h.start),
         mean: h.status === "valid" ? h.mean_mgm3 : null,
         valid: h.status === "valid",
         exceeds: h.exceeds,
+        late: Boolean(h.late_filled),
       })),
     })),
   );
+}
+
+/** `RevisionList` -> [{id, meter, name, t, value, flag, record, recordFlag, source, arrived, status, by, at}]. */
+export function normalizeRevisions(doc) {
+  return doc.revisions.map((r) => ({
+    id: r.id,
+    meter: r.meter,
+    name: r.name,
+    t: toMs(r.ts),
+    value: r.value,
+    flag: r.flag,
+    record: r.record_value,
+    recordFlag: r.record_flag,
+    source: r.source,
+    arrived: toMs(r.arrived_at),
+    status: r.status,
+    by: r.accepted_by,
+    at: toMs(r.accepted_at),
+  }));
 }
 
 /** `AlertList` -> [{id, kind, plant, meter, pollutant, state, message, value, limit, t, by, comment}]. */

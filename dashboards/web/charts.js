@@ -9,6 +9,7 @@ export const COLORS = {
   limit: "#d64545",
   projection: "#2e9d5b",
   voc: "#7a4fd0",
+  late: "#e08a00",
   grid: "#e6e9ef",
   axis: "#5b6473",
 };
@@ -248,7 +249,10 @@ export function vocChart(el, series, labels) {
   const mean = series.hours.map((h) => h.mean);
   const limit = series.limit;
   const over = series.hours.map((h) => (h.exceeds ? h.mean : null));
-  const data = [xs, mean, over];
+  // A late-filled hour (the API's `late_filled`) is marked on its mean, or on the axis when
+  // the hour has no valid mean.
+  const late = series.hours.map((h) => (h.late ? h.mean ?? 0 : null));
+  const data = [xs, mean, over, late];
   const list = [
     timeSeries(true),
     {
@@ -268,6 +272,14 @@ export function vocChart(el, series, labels) {
       points: { show: true, size: 8, fill: COLORS.limit, stroke: COLORS.limit },
       value: (u, v) => (v === null ? "–" : fmtNumber(v, 2)),
     },
+    {
+      label: labels.late,
+      stroke: COLORS.late,
+      width: 0,
+      paths: () => null,
+      points: { show: true, size: 12, width: 3, fill: "rgba(0,0,0,0)", stroke: COLORS.late },
+      value: (u, v) => (v === null ? "–" : fmtNumber(v, 2)),
+    },
   ];
   if (limit !== null) {
     data.push(xs.map(() => limit));
@@ -275,6 +287,7 @@ export function vocChart(el, series, labels) {
   }
   const top = Math.max(limit ?? 0, ...mean.filter((v) => v !== null));
   el.dataset.gaps = String(series.hours.filter((h) => !h.valid).length);
+  el.dataset.late = String(series.hours.filter((h) => h.late).length);
   return mount(
     el,
     {

@@ -2,6 +2,7 @@
 
 import { ApiError, get, normalizePlants, normalizeUsage, normalizeVoc, toMs } from "./api.js";
 import { usageChart, vocChart } from "./charts.js";
+import { loadRevisions } from "./revisions.js";
 import { $, esc, exportButton, placeholder, track, wireExports } from "./dom.js";
 import { fmtNumber, fmtPct, fmtWhen, getLang, label, setTimeZone, t } from "./i18n.js";
 
@@ -147,6 +148,10 @@ export async function renderPlant(root, plantId, plants) {
       <p class="muted small note" data-testid="invalid-why">${esc(t("pl.invalid.why"))}</p>
       <div class="voc-grid" id="voc-charts" data-testid="voc-charts">${placeholder(t("common.loading"))}</div>
     </section>
+    <section class="card" id="revisions-card" hidden>
+      <h2>${esc(t("rv.title"))}</h2>
+      <div id="revisions" data-testid="revisions-card"></div>
+    </section>
     <section class="card" id="voc-month-card" hidden>
       <h2>${esc(t("pl.emis"))}</h2>
       <div id="voc-month" data-testid="voc-month"></div>
@@ -167,6 +172,7 @@ export async function renderPlant(root, plantId, plants) {
     loadUsage(root, plantId, `${span}&every=${every}`, sector),
     loadVoc(root, plantId, span, sector),
     loadVocMonth(root, plantId, sector),
+    loadRevisions(root, plantId),
   ]);
 }
 
@@ -290,6 +296,7 @@ async function loadVoc(root, plantId, query, sector) {
     .map((s, i) => {
       const exceed = s.exceeding;
       const invalid = s.insufficient;
+      const late = s.hours.filter((h) => h.late).length;
       return `
       <div class="voc-item ${exceed ? "has-exceed" : ""}">
         <div class="voc-head">
@@ -299,12 +306,13 @@ async function loadVoc(root, plantId, query, sector) {
         <div class="voc-stats small">
           <span class="${exceed ? "bad" : "muted"}">${esc(t("pl.exceed"))}: ${exceed}</span>
           <span class="muted">${esc(t("pl.invalid"))}: ${invalid}</span>
+          ${late ? `<span class="late" data-testid="late-filled" title="${esc(t("pl.late.why"))}">${esc(t("pl.late"))}: ${late}</span>` : ""}
         </div>
         <div class="chart" id="voc-chart-${i}" data-testid="voc-chart"></div>
       </div>`;
     })
     .join("");
   list.forEach((s, i) =>
-    vocChart($(`#voc-chart-${i}`, root), s, { mean: `${label("poll", s.pollutant)} mg/m³`, exceed: t("pl.exceed"), limit: t("pl.limit"), gap: t("pl.invalid") }),
+    vocChart($(`#voc-chart-${i}`, root), s, { mean: `${label("poll", s.pollutant)} mg/m³`, exceed: t("pl.exceed"), limit: t("pl.limit"), gap: t("pl.invalid"), late: t("pl.late") }),
   );
 }

@@ -353,3 +353,36 @@ def test_clock_drift_past_the_threshold_only(
             threshold_seconds,
             "s",
         )
+
+
+@pytest.mark.parametrize(
+    ("pending", "conditions"),
+    [
+        ([], []),
+        ([rules.PendingRevisions("sl-001", "stack-1", 0, 0, 0, 0)], []),
+        (
+            [
+                rules.PendingRevisions(
+                    "sl-001", "stack-1", 30, 1_772_500_000_000, 1_772_323_200_000, 1_772_324_940_000
+                )
+            ],
+            [
+                (
+                    "reading_revised/sl-001/stack-1",
+                    30.0,
+                    "2026-03-03T01:06:40+00:00",
+                    {
+                        "first_reading": "2026-03-01T00:00:00+00:00",
+                        "last_reading": "2026-03-01T00:29:00+00:00",
+                    },
+                )
+            ],
+        ),
+    ],
+)
+def test_revised_readings(pending: list[rules.PendingRevisions], conditions: list[tuple]) -> None:
+    found = rules.revised_readings(pending)
+    assert [
+        (str(c.key), c.value, c.since.isoformat() if c.since else None, dict(c.details))
+        for c in found
+    ] == conditions

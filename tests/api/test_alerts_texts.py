@@ -178,6 +178,23 @@ CASES = [
         "松阳某合成革有限公司 stack stack-1: the data logger's clock is 125 s ahead (allowed 60 s, checked 2 Mar 09:30); a time setting was sent",
     ),
     (
+        alert(
+            "reading_revised",
+            "sl-001",
+            "stack-1",
+            value=30.0,
+            unit="revisions",
+            since=datetime(2026, 3, 2, 1, 30, tzinfo=UTC),
+            details={
+                "first_reading": "2026-02-20T02:00:00+00:00",
+                "last_reading": "2026-02-20T02:29:00+00:00",
+            },
+        ),
+        "已记录数据被改发",
+        "松阳某合成革有限公司 VOC 排口 stack-1 对已记录的数据改发了不同数值：30 个修订待审核（数据时间 2月20日 10:00 至 2月20日 10:29，最早于 3月2日 09:30 收到）；原记录不变，经执法人员认可后修订值才计入",
+        "松阳某合成革有限公司 stack stack-1: 30 revision(s) of recorded readings await review (readings from 20 Feb 10:00 to 20 Feb 10:29, first received 2 Mar 09:30); the records stand until an officer accepts one",
+    ),
+    (
         alert("gas_share_off_track", "_county", value=0.3125, limit=0.5, unit="fraction"),
         "天然气占比进度滞后",
         "全县不锈钢企业天然气占比年终预测 31.2%，低于目标 50.0%",

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from api.push import PushUnavailable, ReadingPublisher
 from api.settings import ApiSettings
 from ingest.client import Inbound, MqttClient
-from ingest.schema import MAX_PACKET_BYTES, publish_payload_limit
+from ingest.schema import MAX_PACKET_BYTES, publish_payload_limit, with_source
 from ingest.store import InfluxStore
 from scripts.devstack import Server, mosquitto_server
 from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
@@ -32,7 +32,7 @@ def now_ms() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)
 
 
-def test_push_is_published_verbatim_after_puback(
+def test_push_is_published_with_its_source_after_puback(
     make_client: Callable[..., TestClient], mosquitto: Server
 ) -> None:
     inbox: queue.Queue[Inbound] = queue.Queue()
@@ -68,7 +68,9 @@ def test_push_is_published_verbatim_after_puback(
             "dropped_total": 0,
         }
         message = inbox.get(timeout=10)
-        assert message.payload == payload and message.qos == 1
+        # The plant's readings as sent, in a batch that says it came over HTTP (SPEC 14).
+        assert message.payload == with_source(payload, "http") and message.qos == 1
+        assert json.loads(message.payload)["source"] == "http"
         # A bad value and a reading without its register: 202 with what was not kept; the
         # message goes to the broker as sent (the collector stores the rest).
         partial = json.dumps(
@@ -105,7 +107,7 @@ def test_push_is_published_verbatim_after_puback(
             ],
             "dropped_total": 1,
         }
-        assert inbox.get(timeout=10).payload == partial
+        assert inbox.get(timeout=10).payload == with_source(partial, "http")
     finally:
         listener.stop()
 

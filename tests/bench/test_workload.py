@@ -44,7 +44,8 @@ def test_a_bench_message_becomes_the_bench_line() -> None:
         datetime(2026, 11, 27, tzinfo=UTC),
     )
     assert isinstance(outcome, Accepted)
-    assert outcome.lines == [fuel_line("gas", "ss-002", "gas-1", 1000.5, 1772323200000)]
+    arrived_ms = 1_795_737_600_000  # 2026-11-27T00:00:00Z, when the collector received it
+    assert outcome.lines == [fuel_line("gas", "ss-002", "gas-1", 1000.5, 1772323200000, arrived_ms)]
 
 
 def test_county_has_converted_mixed_and_coal_firms() -> None:

@@ -20,6 +20,7 @@ REGISTRY = (
 )
 RULES = IngestRules(REGISTRY, future_tolerance=timedelta(minutes=5))
 NOW = datetime(2026, 3, 1, 0, 10, tzinfo=UTC)
+ARRIVED = "_arrived_ms=1772323800000i"  # every reading keeps when it arrived (NOW)
 TS = 1_772_323_200_000  # 2026-03-01T00:00:00Z
 GAS = "plantwatch/plants/ss-001/meters/gas-1/readings"
 COAL = "plantwatch/plants/ss-001/meters/coal-1/readings"
@@ -144,21 +145,33 @@ def test_refusals(topic: str, payload: bytes, code: str, reason: str) -> None:
         (
             GAS,
             b'{"ts": "2026-03-01T08:00:00+08:00", "values": {"volume_m3": 18234.5}}',
-            [f'gas,meter=gas-1,plant=ss-001 volume_m3=18234.5,volume_m3_flag="N" {TS}'],
+            [
+                f'gas,meter=gas-1,plant=ss-001 {ARRIVED},_source="mqtt",volume_m3=18234.5,volume_m3_flag="N" {TS}'
+            ],
+        ),
+        (
+            GAS,  # the service's own paths say which they are; the rest is mqtt
+            b'{"source": "http", "readings": [{"ts": %d, "values": {"volume_m3": 1}}]}' % TS,
+            [
+                f'gas,meter=gas-1,plant=ss-001 {ARRIVED},_source="http",volume_m3=1,volume_m3_flag="N" {TS}'
+            ],
         ),
         (
             GAS,  # within the tolerance of 5 minutes ahead of NOW
             b'{"ts": %d, "values": {"volume_m3": 1, "flow_m3h": 2}, "flags": {"flow_m3h": "M"}}'
             % (TS + 14 * 60_000),
             [
-                'gas,meter=gas-1,plant=ss-001 flow_m3h=2,flow_m3h_flag="M",volume_m3=1,'
+                f'gas,meter=gas-1,plant=ss-001 {ARRIVED},_source="mqtt",flow_m3h=2,flow_m3h_flag="M",volume_m3=1,'
                 f'volume_m3_flag="N" {TS + 14 * 60_000}'
             ],
         ),
         (
             "plantwatch/plants/sl-001/hj212",
             packet("MN-SL001", cn="2051"),
-            [f'voc_minute,meter=stack-1,plant=sl-001 nmhc_mgm3=12.5,nmhc_mgm3_flag="N" {TS}'],
+            [
+                f'voc_minute,meter=stack-1,plant=sl-001 {ARRIVED},_source="hj212",nmhc_mgm3=12.5,'
+                f'nmhc_mgm3_flag="N" {TS}'
+            ],
         ),
     ],
 )
@@ -175,7 +188,7 @@ def test_accepted(topic: str, payload: bytes, lines: list[str]) -> None:
             COAL,
             b'{"ts": %d, "values": {"mass_kg": 5, "rate_kgh": 2e6}}' % TS,
             [
-                'coal,meter=coal-1,plant=ss-001 mass_kg=5,mass_kg_flag="N",rate_kgh_invalid='
+                f'coal,meter=coal-1,plant=ss-001 {ARRIVED},_source="mqtt",mass_kg=5,mass_kg_flag="N",rate_kgh_invalid='
                 f'"rate_kgh=2e+06 is outside the plausible range [0, 1e+06]" {TS}'
             ],
             [(0, "rate_kgh", "reading: rate_kgh=2e+06 is outside the plausible range [0, 1e+06]")],
@@ -184,14 +197,18 @@ def test_accepted(topic: str, payload: bytes, lines: list[str]) -> None:
             GAS,
             b'{"readings": [{"ts": %d, "values": {"flow_m3h": 3}}, {"ts": %d, "values": {"volume_m3": 9}}]}'
             % (TS, TS + 60_000),
-            [f'gas,meter=gas-1,plant=ss-001 volume_m3=9,volume_m3_flag="N" {TS + 60_000}'],
+            [
+                f'gas,meter=gas-1,plant=ss-001 {ARRIVED},_source="mqtt",volume_m3=9,volume_m3_flag="N" {TS + 60_000}'
+            ],
             [(0, None, "readings[0]: dropped, a gas meter must send volume_m3")],
         ),
         (  # an invalid register drops its reading; the reason names why
             GAS,
             b'{"readings": [{"ts": %d, "values": {"volume_m3": "n/a", "flow_m3h": 3}}, {"ts": %d, "values": {"volume_m3": 9}}]}'
             % (TS, TS + 60_000),
-            [f'gas,meter=gas-1,plant=ss-001 volume_m3=9,volume_m3_flag="N" {TS + 60_000}'],
+            [
+                f'gas,meter=gas-1,plant=ss-001 {ARRIVED},_source="mqtt",volume_m3=9,volume_m3_flag="N" {TS + 60_000}'
+            ],
             [
                 (
                     0,
@@ -206,7 +223,7 @@ def test_accepted(topic: str, payload: bytes, lines: list[str]) -> None:
             b'{"ts": %d, "values": {"nmhc_mgm3": null, "flow_m3h": 9000, "dmf": 3, "o2_pct": 20}, '
             b'"flags": {"o2_pct": "Z", "flow_m3h": "M"}}' % TS,
             [
-                "voc,meter=stack-1,plant=sl-001 dmf_invalid=\"'dmf' is not a value of a voc "
+                f'voc,meter=stack-1,plant=sl-001 {ARRIVED},_source="mqtt",dmf_invalid="\'dmf\' is not a value of a voc '
                 f'meter {VOC_NAMES}",flow_m3h=9000,flow_m3h_flag="M",'
                 'nmhc_mgm3_invalid="nmhc_mgm3=null is '
                 'not a number",o2_pct_invalid="flag \\"Z\\" for \'o2_pct\' is not an HJ 212 flag '
@@ -222,7 +239,7 @@ def test_accepted(topic: str, payload: bytes, lines: list[str]) -> None:
             VOC,
             b'{"ts": %d, "values": {"nmhc_mgm3": 4, "nmhc_mgm3_max": 5}}' % TS,
             [
-                'voc,meter=stack-1,plant=sl-001 nmhc_mgm3=4,nmhc_mgm3_flag="N",nmhc_mgm3_max_invalid='
+                f'voc,meter=stack-1,plant=sl-001 {ARRIVED},_source="mqtt",nmhc_mgm3=4,nmhc_mgm3_flag="N",nmhc_mgm3_max_invalid='
                 f"\"'nmhc_mgm3_max' is not a value of a voc meter {VOC_NAMES}\" {TS}"
             ],
             [
