@@ -174,4 +174,6 @@ class GatewaySettings(CommonSettings):
     hj212_forward: str = ""
     hj212_forward_dir: Path = Path("var/hj212-forward")
     hj212_forward_answer_timeout_seconds: float = 10.0
+    # Per upstream; near full raises an alarm, full leaves packets unanswered (resent later).
+    hj212_forward_max_queue_bytes: int = 2 << 30
     future_tolerance_seconds: float = 300.0

@@ -35,6 +35,11 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "forwarded": ("counter", "packets delivered to upstream platforms (their 9014 received)"),
     "forward_queue_bytes": ("gauge", "bytes of packets waiting to be forwarded upstream"),
     "forward_lag_seconds": ("gauge", "age of the oldest packet not yet forwarded upstream"),
+    "forward_queue_fill": ("gauge", "fullest forward queue, fraction of its maximum (alarm 0.8)"),
+    "forward_queue_full": ("counter", "packets left unanswered: the forward queue was full"),
+    "forward_quarantined": ("counter", "queued packets set aside unsent (forward quarantine)"),
+    "forward_odd_answers": ("counter", "frames from an upstream that were not HJ 212 (skipped)"),
+    "forward_session_errors": ("counter", "upstream sessions ended by an unexpected error"),
 }
 
 
