@@ -84,6 +84,8 @@ class AlertRules(BaseModel):
     catchup_lag_minutes: float = 10.0
     # Clock checks of HJ 212 loggers (hourly, by the gateway) searched for drift past threshold.
     clock_drift_lookback_hours: float = 2.0
+    # Gateway lockouts (wrong PWs, undecryptable packets) searched; none in it: resolved.
+    auth_failures_lookback_hours: float = 1.0
 
 
 class RobotSettings(BaseModel):

@@ -17,6 +17,7 @@ from typing import Any
 
 from api.errors import Conflict, NotFound
 from ingest.errors import PlantwatchError
+from ingest.gateway.lockout import AUTH_FAILURES_KIND
 from ingest.schema import to_epoch_ms
 
 VOC_HOURLY_EXCEEDANCE = "voc_hourly_exceedance"
@@ -31,6 +32,9 @@ GAS_SHARE_OFF_TRACK = "gas_share_off_track"
 INGEST_STALLED = "ingest_stalled"
 # The HJ 212 gateway found a stack's data logger clock off by more than its threshold.
 LOGGER_CLOCK_DRIFT = "logger_clock_drift"
+# The HJ 212 gateway locked out an MN or an address after repeated wrong PWs or
+# undecryptable packets (SPEC section 12); the kind's name is the gateway's.
+LOGGER_AUTH_FAILURES = AUTH_FAILURES_KIND
 KINDS = (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -41,6 +45,7 @@ KINDS = (
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
     LOGGER_CLOCK_DRIFT,
+    LOGGER_AUTH_FAILURES,
 )
 
 # The unit of an alert's `value` (and of its `limit`, save for `limit_unit` below).

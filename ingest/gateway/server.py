@@ -4,8 +4,11 @@ One asyncio task per connection reads, frames (`framing.py`) and checks (`checks
 packet. A data packet is published at QoS 1 to its plant's `hj212` topic and, if its Flag
 asks, answered with CN 9014 only from paho's PUBACK callback: an answer means the broker
 holds the packet, and the collector stores it exactly once however often it is resent.
-A refused packet gets no answer, a dead letter and a message on the plant's `rejected`
-topic. Limits close one connection with a count and a log line, never the others.
+A refused packet gets no answer; it is counted, and a sample of refusals (`deadletters.py`)
+becomes dead letters and messages on the plant's `rejected` topic. Wrong PWs (and, from
+`auth_failure`, undecryptable packets) lock out their MN and address with back-off
+(`lockout.py`); a locked MN or address is refused unanswered whatever it sends. Limits
+close one connection with a count and a log line, never the others.
 """
 
 from __future__ import annotations
@@ -20,14 +23,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from ingest import hj212
 from ingest.client import MqttClient
 from ingest.gateway import protocol
-from ingest.gateway.checks import ControlPacket, DataPacket, Refusal, check_frame
+from ingest.gateway.checks import (
+    AUTH_FAILURE_CODES,
+    LOCKED_OUT,
+    ControlPacket,
+    DataPacket,
+    Refusal,
+    check_frame,
+)
+from ingest.gateway.deadletters import LineWriter, RefusalSampler
 from ingest.gateway.framing import Frame, Framer, Garbage, Oversize
+from ingest.gateway.lockout import ADDRESS, AUTH_FAILURES_KIND, MN, AuthGuard, Lock, Lockout
 from ingest.gateway.stats import Tally
-from ingest.pipeline import IngestRules
+from ingest.pipeline import IngestRules, Refused
 from ingest.settings import GatewaySettings
-from ingest.store import InfluxStore
+from ingest.store import InfluxStore, encode_point
 from ingest.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -48,6 +61,7 @@ class Connection:
         self.address = str(peer[0])
         self.peer = f"{peer[0]}:{peer[1]}"
         self.mns: set[str] = set()
+        self.bad_frames = 0  # CRC failures, garbage, undecodable packets on this connection
         self._max_buffer_bytes = max_buffer_bytes
         self._tally = tally
 
@@ -117,10 +131,23 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_dead_letter_ms = 0
+        s = self.settings
+        lockouts = {
+            scope: Lockout(
+                scope, s.hj212_auth_max_failures, s.hj212_auth_window_seconds,
+                s.hj212_auth_lock_seconds, s.hj212_auth_max_lock_seconds,
+            )
+            for scope in (MN, ADDRESS)
+        }  # fmt: skip
+        self.guard = AuthGuard(lockouts[MN], lockouts[ADDRESS])
+        self.sampler = RefusalSampler(s.hj212_refusals_kept_per_minute)
+        self.lines: LineWriter | None = None
 
     async def start(self) -> int:
         """Listen; returns the bound port (useful with port 0)."""
         self._loop = asyncio.get_running_loop()
+        if self.store is not None:
+            self.lines = LineWriter(self.store, self.tally)
         self._server = await asyncio.start_server(
             self._serve_connection, self.settings.hj212_host, self.settings.hj212_port
         )
@@ -137,6 +164,8 @@ class Gateway:
             for conn in list(self.connections):
                 conn.writer.close()
             await self._server.wait_closed()
+        if self.lines is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.lines.close)
 
     def metrics(self) -> dict[str, float]:
         values = self.tally.snapshot()
@@ -157,6 +186,9 @@ class Gateway:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         conn = Connection(writer, self.settings.hj212_write_buffer_bytes, self.tally)
+        if self.guard.address_locked(conn.address, time.monotonic()):
+            self._close_at_once(conn, "closed_locked_out", "the address is locked out")
+            return
         if len(self.connections) >= self.settings.hj212_max_connections:
             self._close_at_once(conn, "closed_too_many", "too many connections")
             return
@@ -220,10 +252,20 @@ class Gateway:
                     self._on_frame(conn, event.raw)
                 elif isinstance(event, Garbage):
                     self.tally.add("garbage_bytes", len(event.data))
+                    conn.bad_frames += 1
                     log.info(
                         "garbage between packets",
                         extra={"peer": conn.peer, "bytes": len(event.data), "reason": event.reason},
                     )
+                if conn.bad_frames > self.settings.hj212_max_bad_frames:
+                    # A logger sends packets; a stream of bad ones is a scanner or an attack,
+                    # and each bad candidate costs a CRC over up to 4 KiB.
+                    self.tally.add("closed_bad_frames")
+                    log.warning(
+                        "closing: too many bad frames",
+                        extra={"peer": conn.peer, "bad_frames": conn.bad_frames},
+                    )
+                    return
                 elif isinstance(event, Oversize):
                     self.tally.add("closed_oversize")
                     log.warning(
@@ -240,16 +282,79 @@ class Gateway:
 
     def _on_frame(self, conn: Connection, raw: bytes) -> None:
         decision = check_frame(self.rules, raw, self.clock())
+        mn = decision.mn if isinstance(decision, Refusal) else decision.packet.mn
+        if mn:
+            locked = self.guard.refusal(mn, conn.address, time.monotonic())
+            if locked is not None:  # right PW or wrong, the answer is the same: none
+                self.tally.add("refused_locked_out")
+                self._refuse(conn, self._locked_refusal(decision, mn, locked), raw)
+                return
         if isinstance(decision, Refusal):
+            if decision.refused.code in AUTH_FAILURE_CODES:
+                self.auth_failure(mn, conn.address, decision.refused.reason)
+            elif not mn:
+                conn.bad_frames += 1  # CRC-valid but not a packet
             self._refuse(conn, decision, raw)
             return
-        conn.mns.add(decision.packet.mn)
-        self.by_mn[decision.packet.mn] = conn
+        self.guard.success(mn, conn.address)
+        conn.mns.add(mn)
+        self.by_mn[mn] = conn
         if isinstance(decision, ControlPacket):
             if self.control_listener is not None:
                 self.control_listener.on_control(decision, conn)
             return
         self._publish(conn, decision)
+
+    def _locked_refusal(
+        self, decision: DataPacket | ControlPacket | Refusal, mn: str, reason: str
+    ) -> Refusal:
+        if isinstance(decision, Refusal):
+            plant, topic = decision.refused.plant, decision.topic
+        else:
+            plant, topic = decision.plant.id, self.topics.hj212(decision.plant.id)
+        return Refusal(Refused(plant, LOCKED_OUT, reason), topic, mn)
+
+    def auth_failure(self, mn: str, address: str, reason: str) -> None:
+        """A wrong PW or an undecryptable packet for `mn` from `address`: count, maybe lock.
+
+        The hook for every authentication check (the PW here, SM4 decryption in the
+        codec's caller): a lock begun is logged, counted, closes the address's connections
+        (an address lock) and is written as an `hj212_event` for `logger_auth_failures`.
+        """
+        self.tally.add("auth_failures")
+        for lock in self.guard.failure(mn, address, time.monotonic()):
+            self.tally.add("lockouts")
+            log.warning(
+                "authentication lockout",
+                extra={"scope": lock.scope, "mn": mn, "address": address,
+                       "failures": lock.failures, "lock_seconds": lock.seconds,
+                       "locks": lock.locks, "reason": reason},
+            )  # fmt: skip
+            self._write_auth_event(mn, address, lock)
+            if lock.scope == ADDRESS:
+                for conn in [c for c in self.connections if c.address == address]:
+                    self.tally.add("closed_locked_out")
+                    conn.writer.close()
+
+    def _write_auth_event(self, mn: str, address: str, lock: Lock) -> None:
+        found = self.rules.registry.stack_by_mn(mn)
+        if found is None or self.lines is None:
+            return
+        plant, meter = found
+        scope = "this MN" if lock.scope == MN else f"address {address}"
+        message = (
+            f"{lock.failures} wrong passwords or undecryptable packets for MN {mn} "
+            f"from {address}: {scope} locked out for {lock.seconds:.0f} s"
+        )
+        fields: dict[str, float | str] = {
+            "failures": float(lock.failures),
+            "lock_seconds": float(lock.seconds),
+            "scope": lock.scope,
+            "address": address,
+            "message": message,
+        }
+        tags = {"plant": plant.id, "meter": meter.id, "kind": AUTH_FAILURES_KIND}
+        self.lines.put(encode_point(hj212.EVENT_MEASUREMENT, tags, fields, self.clock()))
 
     def _publish(self, conn: Connection, data: DataPacket) -> None:
         if not self.mqtt.connected:
@@ -342,6 +447,9 @@ class Gateway:
     def _refuse(self, conn: Connection, refusal: Refusal, raw: bytes) -> None:
         self.tally.add("refused")
         refused = refusal.refused
+        if not self.sampler.keep(refusal.mn or conn.address, refused.code, time.monotonic()):
+            self.tally.add("refusals_not_kept")
+            return
         now = self.clock()
         log.info(
             "packet refused",
@@ -357,20 +465,12 @@ class Gateway:
             self.mqtt.publish_acked(
                 self.topics.rejected(refused.plant), refused.to_json(topic, now), _nothing
             )
-        if self.store is None or self._loop is None:
+        if self.lines is None:
             return
         now_ms = int(now.timestamp() * 1000)
         self._last_dead_letter_ms = max(now_ms, self._last_dead_letter_ms + 1)
         stamp = datetime.fromtimestamp(self._last_dead_letter_ms / 1000, UTC)
-        line = refused.dead_letter(topic, raw, stamp, self.tally.get("refused"))
-        self._loop.run_in_executor(None, self._write_dead_letter, line)
-
-    def _write_dead_letter(self, line: str) -> None:
-        assert self.store is not None
-        try:
-            self.store.write_lines([line])
-        except Exception as exc:
-            log.error("dead letter not written", extra={"error": str(exc), "line": line[:300]})
+        self.lines.put(refused.dead_letter(topic, raw, stamp, self.tally.get("refused")))
 
 
 def _nothing() -> None:
