@@ -7,9 +7,10 @@ each further lock of the same key doubles that, up to `MAX_LOCK_SECONDS`; a key 
 every packet it sends is refused unanswered, whatever its PW: a guess that happens to be
 right is not told apart from a wrong one.
 
-An MN lock does not shut out the MN's own logger: the address that last sent that MN a
-packet with the right PW keeps being served (a guesser elsewhere cannot silence a stack).
-An address lock refuses everything from that address, connections included.
+Neither lock shuts out a stack's own logger: the address that last sent an MN a packet
+with the right PW keeps being served for that MN (a guesser elsewhere cannot silence a
+stack, and loggers sharing a carrier's NAT address with a guesser keep working). An
+address lock refuses every other MN from that address.
 """
 
 from __future__ import annotations
@@ -98,11 +99,10 @@ class AuthGuard:
         self.by_address = by_address or Lockout(ADDRESS)
         self._trusted: dict[str, str] = {}  # MN -> address of its last right PW
 
-    def address_locked(self, address: str, now: float) -> bool:
-        return self.by_address.locked_for(address, now) > 0
-
     def refusal(self, mn: str, address: str, now: float) -> str | None:
         """Why a packet of this MN from this address is refused now (None: it is not)."""
+        if self._trusted.get(mn) == address:
+            return None
         seconds = self.by_address.locked_for(address, now)
         if seconds > 0:
             return (
@@ -110,7 +110,7 @@ class AuthGuard:
                 "wrong passwords or undecryptable packets"
             )
         seconds = self.by_mn.locked_for(mn, now)
-        if seconds > 0 and self._trusted.get(mn) != address:
+        if seconds > 0:
             return (
                 f"MN {mn!r} is locked out for {seconds:.0f} s more after repeated wrong "
                 "passwords or undecryptable packets"

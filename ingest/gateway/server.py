@@ -186,9 +186,6 @@ class Gateway:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         conn = Connection(writer, self.settings.hj212_write_buffer_bytes, self.tally)
-        if self.guard.address_locked(conn.address, time.monotonic()):
-            self._close_at_once(conn, "closed_locked_out", "the address is locked out")
-            return
         if len(self.connections) >= self.settings.hj212_max_connections:
             self._close_at_once(conn, "closed_too_many", "too many connections")
             return
@@ -318,8 +315,9 @@ class Gateway:
         """A wrong PW or an undecryptable packet for `mn` from `address`: count, maybe lock.
 
         The hook for every authentication check (the PW here, SM4 decryption in the
-        codec's caller): a lock begun is logged, counted, closes the address's connections
-        (an address lock) and is written as an `hj212_event` for `logger_auth_failures`.
+        codec's caller): a lock begun is logged, counted, written as an `hj212_event` for
+        `logger_auth_failures` and, for an address, closes its connections that never
+        sent a right PW (the guesser's; loggers behind the same NAT address stay).
         """
         self.tally.add("auth_failures")
         for lock in self.guard.failure(mn, address, time.monotonic()):
@@ -332,7 +330,7 @@ class Gateway:
             )  # fmt: skip
             self._write_auth_event(mn, address, lock)
             if lock.scope == ADDRESS:
-                for conn in [c for c in self.connections if c.address == address]:
+                for conn in [c for c in self.connections if c.address == address and not c.mns]:
                     self.tally.add("closed_locked_out")
                     conn.writer.close()
 
