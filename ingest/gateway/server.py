@@ -445,7 +445,10 @@ class Gateway:
     def _refuse(self, conn: Connection, refusal: Refusal, raw: bytes) -> None:
         self.tally.add("refused")
         refused = refusal.refused
-        if not self.sampler.keep(refusal.mn or conn.address, refused.code, time.monotonic()):
+        # A registered MN is a source; anything else counts against its address (an
+        # attacker inventing MNs must not get a fresh sample for each).
+        source = refusal.mn if refused.plant else conn.address
+        if not self.sampler.keep(source, refused.code, time.monotonic()):
             self.tally.add("refusals_not_kept")
             return
         now = self.clock()
