@@ -46,6 +46,9 @@ from ingest.topics import Topics
 log = logging.getLogger(__name__)
 
 READ_CHUNK_BYTES = 65536
+# A read is framed this much at a time, so a connection past its bad-frame limit is closed
+# after a few CRCs, not after every `##` candidate of a 64 KiB read (each costs up to 4 KiB).
+FEED_SLICE_BYTES = 512
 
 
 def utcnow() -> datetime:
@@ -140,6 +143,8 @@ class Gateway:
             for scope in (MN, ADDRESS)
         }  # fmt: skip
         self.guard = AuthGuard(lockouts[MN], lockouts[ADDRESS])
+        # Addresses whose connections keep being closed for bad frames: refused at accept.
+        self.noisy = Lockout(ADDRESS)
         self.sampler = RefusalSampler(s.hj212_refusals_kept_per_minute)
         self.lines: LineWriter | None = None
 
@@ -186,6 +191,10 @@ class Gateway:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         conn = Connection(writer, self.settings.hj212_write_buffer_bytes, self.tally)
+        if self.noisy.locked_for(conn.address, time.monotonic()) > 0:
+            self.tally.add("closed_noisy_address")  # not logged: it may come many times a second
+            conn.writer.close()
+            return
         if len(self.connections) >= self.settings.hj212_max_connections:
             self._close_at_once(conn, "closed_too_many", "too many connections")
             return
@@ -243,7 +252,17 @@ class Gateway:
                 return
             if not data:
                 return
-            for event in framer.feed(data):
+            if not self._frame_all(conn, framer, data):
+                return
+            if framer.pending_bytes == 0:
+                frame_started = None
+            elif frame_started is None:
+                frame_started = time.monotonic()
+
+    def _frame_all(self, conn: Connection, framer: Framer, data: bytes) -> bool:
+        """Frame and handle what a read returned; False when the connection must close."""
+        for start in range(0, len(data), FEED_SLICE_BYTES):
+            for event in framer.feed(data[start : start + FEED_SLICE_BYTES]):
                 if isinstance(event, Frame):
                     self.tally.add("packets")
                     self._on_frame(conn, event.raw)
@@ -254,26 +273,24 @@ class Gateway:
                         "garbage between packets",
                         extra={"peer": conn.peer, "bytes": len(event.data), "reason": event.reason},
                     )
-                if conn.bad_frames > self.settings.hj212_max_bad_frames:
-                    # A logger sends packets; a stream of bad ones is a scanner or an attack,
-                    # and each bad candidate costs a CRC over up to 4 KiB.
-                    self.tally.add("closed_bad_frames")
-                    log.warning(
-                        "closing: too many bad frames",
-                        extra={"peer": conn.peer, "bad_frames": conn.bad_frames},
-                    )
-                    return
                 elif isinstance(event, Oversize):
                     self.tally.add("closed_oversize")
                     log.warning(
                         "closing: oversized packet announced",
                         extra={"peer": conn.peer, "length": event.length},
                     )
-                    return
-            if framer.pending_bytes == 0:
-                frame_started = None
-            elif frame_started is None:
-                frame_started = time.monotonic()
+                    return False
+                if conn.bad_frames > self.settings.hj212_max_bad_frames:
+                    # A logger sends packets; a stream of bad ones is a scanner or an attack.
+                    # Its address is noted: one that keeps doing it is not let in for a while.
+                    self.tally.add("closed_bad_frames")
+                    log.warning(
+                        "closing: too many bad frames",
+                        extra={"peer": conn.peer, "bad_frames": conn.bad_frames},
+                    )
+                    self.noisy.failure(conn.address, time.monotonic())
+                    return False
+        return True
 
     # -- packets -------------------------------------------------------------------------
 

@@ -18,6 +18,10 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "closed_too_many_per_address": ("counter", "connections refused: too many from one address"),
     "closed_not_reading": ("counter", "connections closed: the logger does not read its answers"),
     "closed_bad_frames": ("counter", "connections closed after too many bad frames or garbage"),
+    "closed_noisy_address": (
+        "counter",
+        "connections refused at once: their address keeps being closed for bad frames",
+    ),
     "closed_locked_out": ("counter", "connections closed: their address was locked out"),
     "auth_failures": ("counter", "packets with a wrong PW (or undecryptable) for a known MN"),
     "lockouts": ("counter", "lockouts begun (per MN or per address) after repeated failures"),

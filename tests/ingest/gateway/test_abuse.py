@@ -112,20 +112,28 @@ def test_a_flood_of_refusals_is_counted_and_only_sampled_into_dead_letters(
 
 def test_a_connection_sending_bogus_frames_is_closed(tmp_path: Path, mosquitto: Server) -> None:
     """Failed before the fix: a stream of `##4090` candidates was read (and CRC-checked)
-    for as long as the sender liked."""
+    for as long as the sender liked, and it could come back at once."""
     bogus = b"##4090" + b"x" * 4090 + b"0000"
 
     async def scenario(port: int, gateway: Gateway) -> None:
         good_r, good_w = await asyncio.open_connection("127.0.0.1", port)
-        bad_r, bad_w = await asyncio.open_connection("127.0.0.1", port)
-        bad_w.write(bogus * 50)
-        assert await closed(bad_r)
+        for _ in range(5):  # it reconnects each time it is closed
+            bad_r, bad_w = await connect(port, "127.0.0.4")
+            bad_w.write(bogus * 50)
+            assert await closed(bad_r)
+        # five closes: the address is not let in for a while (closed before it sends)
+        again_r, _ = await connect(port, "127.0.0.4")
+        assert await closed(again_r)
         good_w.write(packet(now_utc(), qn="20260301080000001"))
         assert await answered(good_r, "20260301080000001")
         good_w.close()
 
     gateway = run_gateway(tmp_path, mosquitto.port, scenario)
-    assert gateway.metrics()["closed_bad_frames"] == 1
+    counts = gateway.metrics()
+    assert counts["closed_bad_frames"] == 5
+    assert counts["closed_noisy_address"] == 1
+    # each closed after a few CRCs, not after every candidate of what it sent
+    assert counts["garbage_bytes"] < 5 * 40_000
 
 
 def test_packets_of_the_right_mn_are_answered_with_their_own_qn_only(
