@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import random
 import select
 import socket
@@ -47,6 +48,7 @@ TIMEZONE = "Asia/Shanghai"
 DRAIN_SECONDS = 180.0
 HOSTILE_BYTES_PER_S = 1 << 20
 GUESSES_PER_S = 500
+RUNS = ("steady", "sigkill", "hostile")
 GARBAGE_SOURCE, GUESSER_SOURCE = "127.0.0.3", "127.0.0.2"  # other hosts than the loggers'
 
 
@@ -65,9 +67,9 @@ def mn(i: int) -> str:
     return f"BENCH{i:019d}"
 
 
-def encode_2017(i: int, qn: str, data_time: str, nmhc: str) -> bytes:
+def encode_2017(i: int, qn: str, data_time: str, nmhc: str, pw: str | None = None) -> bytes:
     return hj212.encode_packet(
-        qn=qn, cn=hj212.CN_MINUTE, mn=mn(i), pw=f"{i:06d}", flag=protocol.FLAG_2017_ANSWER,
+        qn=qn, cn=hj212.CN_MINUTE, mn=mn(i), pw=pw or f"{i:06d}", flag=protocol.FLAG_2017_ANSWER,
         data_time=data_time,
         items={"a24088": {"Avg": nmhc, "Flag": "N"}, "a00000": {"Avg": "5.2", "Flag": "N"}},
     )  # fmt: skip
@@ -150,9 +152,7 @@ def guesses(loggers_n: int, base: datetime) -> Callable[[int], bytes]:
     def make(n: int) -> bytes:
         i = rnd.randrange(loggers_n)
         pw = f"{(i + 1 + n) % 1_000_000:06d}"
-        return encode_2017(i, f"9{n:016d}", local, "1.0").replace(
-            f"PW={i:06d}".encode(), f"PW={pw}".encode()
-        ) if pw != f"{i:06d}" else b""  # fmt: skip
+        return encode_2017(i, f"9{n:016d}", local, "1.0", pw) if pw != f"{i:06d}" else b""
 
     return make
 
@@ -172,6 +172,26 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def attack(port: int, kind: str, loggers_n: int, base_iso: str, seconds: float, out: Any) -> None:
+    """One hostile client for `seconds`, in its own process (the loggers' GIL stays theirs)."""
+    if kind == "garbage":
+        make = garbage()
+        hostile = Hostile(port, GARBAGE_SOURCE, make, HOSTILE_BYTES_PER_S / len(make(0)))
+    else:
+        hostile = Hostile(
+            port, GUESSER_SOURCE, guesses(loggers_n, datetime.fromisoformat(base_iso)),
+            GUESSES_PER_S,
+        )  # fmt: skip
+    hostile.start()
+    hostile.stop.wait(seconds)
+    hostile.stop.set()
+    hostile.join()
+    out.put(
+        (kind, {"bytes": hostile.sent_bytes, "chunks": hostile.chunks,
+                "connections": hostile.connections, "answers": hostile.answers})
+    )  # fmt: skip
 
 
 def run_load(
@@ -233,15 +253,16 @@ def run_load(
                 qn, raw = packets[i][k]
                 lg.send_prepared(qn, raw)
 
-    attackers: list[Hostile] = []
-    if hostile:
-        chunk = garbage()
-        attackers = [
-            Hostile(port, GARBAGE_SOURCE, chunk, HOSTILE_BYTES_PER_S / len(chunk(0))),
-            Hostile(port, GUESSER_SOURCE, guesses(loggers_n, base), GUESSES_PER_S),
-        ]
-        for attacker in attackers:
-            attacker.start()
+    spawn = multiprocessing.get_context("spawn")
+    attacks_out = spawn.Queue()
+    attackers = [
+        spawn.Process(
+            target=attack, args=(port, kind, loggers_n, base.isoformat(), seconds, attacks_out)
+        )
+        for kind in (("garbage", "guesser") if hostile else ())
+    ]
+    for attacker in attackers:
+        attacker.start()
     progress(f"hj212 run {run}: {connected} loggers sending for {seconds}s")
     began = time.monotonic()
     paced = asyncio.run_coroutine_threadsafe(pace(), sim.loop)
@@ -255,8 +276,9 @@ def run_load(
             killed = True
         time.sleep(0.1)
     send_seconds = time.monotonic() - began
+    attacks = dict(attacks_out.get(timeout=30) for _ in attackers)
     for attacker in attackers:
-        attacker.stop.set()
+        attacker.join(10)
     answered_in_time = sim.latencies.answered
     drain = time.monotonic() + DRAIN_SECONDS
     while sim.unanswered() and time.monotonic() < drain:
@@ -299,14 +321,14 @@ def run_load(
         "protocols": list(protocols),
         **(
             {
-                "garbage_bytes_per_s": round(attackers[0].sent_bytes / send_seconds),
-                "garbage_connections": attackers[0].connections,
-                "guesses_sent": attackers[1].chunks,
-                "guesses_per_s": round(attackers[1].chunks / send_seconds),
-                "guesser_connections": attackers[1].connections,
-                "guesses_answered": attackers[1].answers,
+                "garbage_bytes_per_s": round(attacks["garbage"]["bytes"] / seconds),
+                "garbage_connections": attacks["garbage"]["connections"],
+                "guesses_sent": attacks["guesser"]["chunks"],
+                "guesses_per_s": round(attacks["guesser"]["chunks"] / seconds),
+                "guesser_connections": attacks["guesser"]["connections"],
+                "guesses_answered": attacks["guesser"]["answers"],
             }
-            if attackers
+            if attacks
             else {}
         ),
     }
@@ -354,8 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hj212", description=__doc__)
     parser.add_argument("--loggers", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--no-kill", action="store_true", help="skip the SIGKILL run")
-    parser.add_argument("--no-hostile", action="store_true", help="skip the hostile run")
+    parser.add_argument(
+        "--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which runs (default all)"
+    )
     parser.add_argument(
         "--protocol", action="append", choices=sorted(ENCODERS), dest="protocols",
         help="what the loggers speak, shared out in turn (default 2017)",
@@ -376,15 +399,16 @@ def main(argv: list[str] | None = None) -> int:
         stack = start_stack(workdir)
         try:
             protocols = tuple(args.protocols or ["2017"])
-            results["runs"]["steady"] = run_load(
-                stack, workdir, args.loggers, args.seconds, 1, None, protocols=protocols
-            )
-            if not args.no_kill:
+            if "steady" in args.runs:
+                results["runs"]["steady"] = run_load(
+                    stack, workdir, args.loggers, args.seconds, 1, None, protocols=protocols
+                )
+            if "sigkill" in args.runs:
                 results["runs"]["sigkill"] = run_load(
                     stack, workdir, args.loggers, args.seconds, 2, args.seconds / 2,
                     protocols=protocols,
                 )  # fmt: skip
-            if not args.no_hostile:
+            if "hostile" in args.runs:
                 results["runs"]["hostile"] = run_load(
                     stack, workdir, args.loggers, args.seconds, 3, None, hostile=True,
                     protocols=protocols,
