@@ -234,3 +234,24 @@ def test_a_full_queue_leaves_packets_unanswered_and_raises_the_alarm_first(
     forwarder = run(tmp_path, upstream, scenario, max_queue_bytes=8 * (size + 22) + 1)
     assert forwarder.tally.get("forward_queue_full") == 2
     assert any("nearly full" in r.message for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("header", "sent_header"),
+    [
+        ("Flag=4", "Flag=5"),  # 2017, no answer asked: the A bit is set
+        ("Flag=5", "Flag=5"),  # asks already: the bytes go as they are
+        ("Flag=8", "Flag=9"),  # 2025: its version bits stay
+        ("Flag=10", "Flag=11"),  # 2025 split packet (D bit) too
+        ("", "Flag=5"),  # no Flag at all: one asking for an answer, after MN
+    ],
+)
+def test_for_upstream_sets_only_the_answer_bit(header: str, sent_header: str) -> None:
+    sep = ";" if header else ""
+    raw = framed(f"QN=1;ST=31;CN=3020;PW={PW};MN={MN}{sep}{header};CP=&&i11001-Info=//中文//&&")
+    out = protocol.for_upstream(raw)
+    packet = hj212.decode_packet(out)  # length and CRC check out
+    assert f"MN={MN};{sent_header};CP=&&".encode() in out
+    assert packet.cp == "i11001-Info=//中文//"
+    if header == sent_header:
+        assert out == raw
