@@ -88,6 +88,8 @@ class AlertRules(BaseModel):
     # Revisions of recorded readings (SPEC 14) that arrived this long ago still keep
     # `reading_revised` open until an officer accepts them.
     revision_lookback_hours: float = 168.0
+    # Gateway lockouts (wrong PWs, undecryptable packets) searched; none in it: resolved.
+    auth_failures_lookback_hours: float = 1.0
 
 
 class RobotSettings(BaseModel):

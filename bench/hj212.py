@@ -4,8 +4,16 @@ Each logger sends one CN 2051 minute packet per second (Flag=5) for the run's le
 through `python -m ingest hj212-gateway` to Mosquitto, a collector and InfluxDB. Figures:
 packets/s answered, packet -> CN 9014 latency (p50/p99, resends included), the gateway's
 peak RSS; then the same load with the gateway SIGKILLed and restarted mid-run, counting
-the points in InfluxDB against what was sent (loggers resend what was unanswered).
+the points in InfluxDB against what was sent (loggers resend what was unanswered); then
+the same load beside a hostile client sending `HOSTILE_BYTES_PER_S` of crafted garbage
+(`##4090` candidates, the framer's worst case) and a password guesser (`GUESSES_PER_S`
+wrong PWs for the loggers' MNs), each from its own loopback address, reconnecting
+whenever the gateway closes it; their effect is the p99 next to the steady run's.
 Results: `bench/results/hj212-<timestamp>.json` and `bench/results/hj212-latest.md`.
+
+Packets are HJ 212-2017 (`--protocol 2017`). When the HJ 212-2025 codec with SM4 is in,
+add its encoder to `ENCODERS` (e.g. "2025-sm4": Flag=9, 24-hex MNs, the stack's key in
+the registry) and half the loggers can speak it: `--protocol 2017 --protocol 2025-sm4`.
 """
 
 from __future__ import annotations
@@ -13,11 +21,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
+import random
+import select
+import socket
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +46,10 @@ from simulators.tcp_logger import TcpLoggers
 
 TIMEZONE = "Asia/Shanghai"
 DRAIN_SECONDS = 180.0
+HOSTILE_BYTES_PER_S = 1 << 20
+GUESSES_PER_S = 500
+RUNS = ("steady", "sigkill", "hostile")
+GARBAGE_SOURCE, GUESSER_SOURCE = "127.0.0.3", "127.0.0.2"  # other hosts than the loggers'
 
 
 def registry_text(n: int) -> str:
@@ -50,20 +67,94 @@ def mn(i: int) -> str:
     return f"BENCH{i:019d}"
 
 
-def prepared(i: int, seconds: int, base: datetime, run: int) -> list[tuple[str, bytes]]:
+def encode_2017(i: int, qn: str, data_time: str, nmhc: str, pw: str | None = None) -> bytes:
+    return hj212.encode_packet(
+        qn=qn, cn=hj212.CN_MINUTE, mn=mn(i), pw=pw or f"{i:06d}", flag=protocol.FLAG_2017_ANSWER,
+        data_time=data_time,
+        items={"a24088": {"Avg": nmhc, "Flag": "N"}, "a00000": {"Avg": "5.2", "Flag": "N"}},
+    )  # fmt: skip
+
+
+# protocol name -> encoder of logger i's packet (the registry and MN must suit it too)
+ENCODERS: dict[str, Callable[[int, str, str, str], bytes]] = {"2017": encode_2017}
+
+
+def prepared(
+    i: int, seconds: int, base: datetime, run: int, protocols: tuple[str, ...] = ("2017",)
+) -> list[tuple[str, bytes]]:
     """Logger i's packets, ready to send: distinct QNs and minutes in the past."""
+    encode = ENCODERS[protocols[i % len(protocols)]]
     out = []
     for k in range(seconds):
         local = base + timedelta(minutes=k, hours=8)
         qn = f"{run}{i:05d}{k:05d}".ljust(17, "0")
-        data = hj212.encode_packet(
-            qn=qn, cn=hj212.CN_MINUTE, mn=mn(i), pw=f"{i:06d}", flag=protocol.FLAG_2017_ANSWER,
-            data_time=local.strftime("%Y%m%d%H%M%S"),
-            items={"a24088": {"Avg": f"{10 + (i + k) % 7}.5", "Flag": "N"},
-                   "a00000": {"Avg": "5.2", "Flag": "N"}},
-        )  # fmt: skip
+        data = encode(i, qn, local.strftime("%Y%m%d%H%M%S"), f"{10 + (i + k) % 7}.5")
         out.append((qn, data))
     return out
+
+
+class Hostile(threading.Thread):
+    """Sends `make()` chunks at `chunks_per_s` from `source`, reconnecting when closed."""
+
+    def __init__(
+        self, port: int, source: str, make: Callable[[int], bytes], chunks_per_s: float
+    ) -> None:
+        super().__init__(daemon=True)
+        self.port, self.source, self.make = port, source, make
+        self.interval_s = 1.0 / chunks_per_s
+        self.sent_bytes = self.chunks = self.connections = self.answers = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        next_at = time.monotonic()
+        sock: socket.socket | None = None
+        while not self.stop.is_set():
+            try:
+                if sock is None:
+                    sock = socket.create_connection(
+                        ("127.0.0.1", self.port), timeout=2, source_address=(self.source, 0)
+                    )
+                    self.connections += 1
+                data = self.make(self.chunks)
+                sock.sendall(data)
+                self.sent_bytes += len(data)
+                self.chunks += 1
+                if select.select([sock], [], [], 0)[0]:  # what the gateway said, if anything
+                    answer = sock.recv(65536)
+                    if not answer:
+                        raise ConnectionError("closed by the gateway")
+                    self.answers += answer.count(b"CN=9014")
+            except OSError:
+                if sock is not None:
+                    sock.close()
+                sock = None
+            next_at += self.interval_s
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                self.stop.wait(delay)
+            else:
+                next_at = time.monotonic()
+        if sock is not None:
+            sock.close()
+
+
+def garbage(chunk_bytes: int = 64 << 10) -> Callable[[int], bytes]:
+    """`##4090` again and again: every `##` is a candidate whose CRC the framer must check."""
+    data = (b"##4090" * (chunk_bytes // 6 + 1))[:chunk_bytes]
+    return lambda _n: data
+
+
+def guesses(loggers_n: int, base: datetime) -> Callable[[int], bytes]:
+    """A wrong PW for one of the loggers' MNs each time (a guesser walking the PW space)."""
+    rnd = random.Random(7)
+    local = (base + timedelta(hours=8)).strftime("%Y%m%d%H%M%S")
+
+    def make(n: int) -> bytes:
+        i = rnd.randrange(loggers_n)
+        pw = f"{(i + 1 + n) % 1_000_000:06d}"
+        return encode_2017(i, f"9{n:016d}", local, "1.0", pw) if pw != f"{i:06d}" else b""
+
+    return make
 
 
 def rss_mb(pid: int) -> float:
@@ -83,8 +174,35 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def attack(port: int, kind: str, loggers_n: int, base_iso: str, seconds: float, out: Any) -> None:
+    """One hostile client for `seconds`, in its own process (the loggers' GIL stays theirs)."""
+    if kind == "garbage":
+        make = garbage()
+        hostile = Hostile(port, GARBAGE_SOURCE, make, HOSTILE_BYTES_PER_S / len(make(0)))
+    else:
+        hostile = Hostile(
+            port, GUESSER_SOURCE, guesses(loggers_n, datetime.fromisoformat(base_iso)),
+            GUESSES_PER_S,
+        )  # fmt: skip
+    hostile.start()
+    hostile.stop.wait(seconds)
+    hostile.stop.set()
+    hostile.join()
+    out.put(
+        (kind, {"bytes": hostile.sent_bytes, "chunks": hostile.chunks,
+                "connections": hostile.connections, "answers": hostile.answers})
+    )  # fmt: skip
+
+
 def run_load(
-    stack: Stack, workdir: Path, loggers_n: int, seconds: int, run: int, kill_at: float | None
+    stack: Stack,
+    workdir: Path,
+    loggers_n: int,
+    seconds: int,
+    run: int,
+    kill_at: float | None,
+    hostile: bool = False,
+    protocols: tuple[str, ...] = ("2017",),
 ) -> dict[str, Any]:
     database = f"hj212_bench_{run}"
     registry = workdir / "hj212-registry.toml"
@@ -105,7 +223,7 @@ def run_load(
         time.sleep(0.1)
     base = (datetime.now(UTC) - timedelta(minutes=seconds + 30)).replace(second=0, microsecond=0)
     progress(f"hj212 run {run}: preparing {loggers_n * seconds} packets")
-    packets = [prepared(i, seconds, base, run) for i in range(loggers_n)]
+    packets = [prepared(i, seconds, base, run, protocols) for i in range(loggers_n)]
     stacks = {mn(i): f"{i:06d}" for i in range(loggers_n)}
     sim = TcpLoggers("127.0.0.1", port, stacks, TIMEZONE, resend_seconds=10.0).start()
     loggers = [sim.loggers[mn(i)] for i in range(loggers_n)]
@@ -135,6 +253,16 @@ def run_load(
                 qn, raw = packets[i][k]
                 lg.send_prepared(qn, raw)
 
+    spawn = multiprocessing.get_context("spawn")
+    attacks_out = spawn.Queue()
+    attackers = [
+        spawn.Process(
+            target=attack, args=(port, kind, loggers_n, base.isoformat(), seconds, attacks_out)
+        )
+        for kind in (("garbage", "guesser") if hostile else ())
+    ]
+    for attacker in attackers:
+        attacker.start()
     progress(f"hj212 run {run}: {connected} loggers sending for {seconds}s")
     began = time.monotonic()
     paced = asyncio.run_coroutine_threadsafe(pace(), sim.loop)
@@ -148,6 +276,9 @@ def run_load(
             killed = True
         time.sleep(0.1)
     send_seconds = time.monotonic() - began
+    attacks = dict(attacks_out.get(timeout=30) for _ in attackers)
+    for attacker in attackers:
+        attacker.join(10)
     answered_in_time = sim.latencies.answered
     drain = time.monotonic() + DRAIN_SECONDS
     while sim.unanswered() and time.monotonic() < drain:
@@ -187,6 +318,19 @@ def run_load(
         "points_in_influxdb": stored,
         "lost": sent - stored,
         "gateway_sigkilled_at_s": kill_at,
+        "protocols": list(protocols),
+        **(
+            {
+                "garbage_bytes_per_s": round(attacks["garbage"]["bytes"] / seconds),
+                "garbage_connections": attacks["garbage"]["connections"],
+                "guesses_sent": attacks["guesser"]["chunks"],
+                "guesses_per_s": round(attacks["guesser"]["chunks"] / seconds),
+                "guesser_connections": attacks["guesser"]["connections"],
+                "guesses_answered": attacks["guesser"]["answers"],
+            }
+            if attacks
+            else {}
+        ),
     }
 
 
@@ -206,6 +350,16 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['latency_p99_ms']} ms | {r['gateway_peak_rss_mb']} MB | {r['resent']:,} | "
             f"{r['lost']} |"
         )
+    hostile = results["runs"].get("hostile")
+    if hostile:
+        rows += [
+            "",
+            f"Hostile run: garbage at {hostile['garbage_bytes_per_s']:,} B/s over "
+            f"{hostile['garbage_connections']:,} connections (each closed after a few bad "
+            f"frames), {hostile['guesses_per_s']:,} wrong-PW guesses/s over "
+            f"{hostile['guesser_connections']:,} connections, "
+            f"{hostile['guesses_answered']} answered.",
+        ]
     m = results["machine"]
     rows += [
         "",
@@ -222,7 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hj212", description=__doc__)
     parser.add_argument("--loggers", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--no-kill", action="store_true", help="skip the SIGKILL run")
+    parser.add_argument(
+        "--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which runs (default all)"
+    )
+    parser.add_argument(
+        "--protocol", action="append", choices=sorted(ENCODERS), dest="protocols",
+        help="what the loggers speak, shared out in turn (default 2017)",
+    )  # fmt: skip
     parser.add_argument("--note", action="append", default=[])
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -238,13 +398,21 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         stack = start_stack(workdir)
         try:
-            results["runs"]["steady"] = run_load(
-                stack, workdir, args.loggers, args.seconds, 1, None
-            )
-            if not args.no_kill:
-                results["runs"]["sigkill"] = run_load(
-                    stack, workdir, args.loggers, args.seconds, 2, args.seconds / 2
+            protocols = tuple(args.protocols or ["2017"])
+            if "steady" in args.runs:
+                results["runs"]["steady"] = run_load(
+                    stack, workdir, args.loggers, args.seconds, 1, None, protocols=protocols
                 )
+            if "sigkill" in args.runs:
+                results["runs"]["sigkill"] = run_load(
+                    stack, workdir, args.loggers, args.seconds, 2, args.seconds / 2,
+                    protocols=protocols,
+                )  # fmt: skip
+            if "hostile" in args.runs:
+                results["runs"]["hostile"] = run_load(
+                    stack, workdir, args.loggers, args.seconds, 3, None, hostile=True,
+                    protocols=protocols,
+                )  # fmt: skip
         finally:
             stack.stop()
     args.results_dir.mkdir(parents=True, exist_ok=True)

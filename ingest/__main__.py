@@ -150,12 +150,13 @@ def gateway_command() -> int:
     """`python -m ingest hj212-gateway`."""
     import asyncio
 
-    from ingest.gateway.run import serve
+    from ingest.gateway.run import check_passwords, serve
 
     settings = GatewaySettings()
     setup_logging(settings.log_level, settings.log_json)
     try:
         registry = load_registry(settings.registry)
+        check_passwords(settings, registry)
     except PlantwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

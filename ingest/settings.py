@@ -164,6 +164,18 @@ class GatewaySettings(CommonSettings):
     hj212_max_connections_per_address: int = 200  # 4G loggers often share a carrier NAT
     hj212_answer_timeout_seconds: float = 30.0  # give up waiting for the broker's PUBACK
     hj212_write_buffer_bytes: int = 65536  # a logger not reading its answers is closed
+    # Abuse limits (docs/hj212-gateway.md): lockout after wrong PWs or undecryptable
+    # packets, per MN and per address, doubling up to the maximum; a connection sending
+    # this many bad frames (CRC, syntax, garbage) is closed; refusals kept a minute a source.
+    hj212_auth_max_failures: int = 5
+    hj212_auth_window_seconds: float = 300.0
+    hj212_auth_lock_seconds: float = 60.0
+    hj212_auth_max_lock_seconds: float = 3600.0
+    hj212_max_bad_frames: int = 10
+    hj212_refusals_kept_per_minute: int = 5
+    # A stack without `hj212_pw` would take any PW: the gateway refuses to start unless this
+    # says the registry is a test's (the demo county, a bench).
+    hj212_allow_no_pw: bool = False
     hj212_metrics_host: str = "127.0.0.1"
     hj212_metrics_port: int | None = None
     # Commands (CN 1011/1012/2051/2061) and their audit log, in the API's SQL database.
@@ -179,4 +191,6 @@ class GatewaySettings(CommonSettings):
     hj212_forward: str = ""
     hj212_forward_dir: Path = Path("var/hj212-forward")
     hj212_forward_answer_timeout_seconds: float = 10.0
+    # Per upstream; near full raises an alarm, full leaves packets unanswered (resent later).
+    hj212_forward_max_queue_bytes: int = 2 << 30
     future_tolerance_seconds: float = 300.0

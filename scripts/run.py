@@ -23,8 +23,9 @@ from ingest.client import MqttClient
 from ingest.credentials import DEFAULT_GATEWAY_IDS, CredentialStore, provision_broker
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account, gateway_account
 from ingest.errors import PlantwatchError
-from ingest.registry import load_registry
-from ingest.settings import CommonSettings
+from ingest.gateway.checks import stacks_without_pw
+from ingest.registry import Registry, load_registry
+from ingest.settings import CommonSettings, demo_registry_path
 from ingest.topics import Topics
 from scripts.devstack import (
     StackError,
@@ -160,6 +161,19 @@ def simulator_args(run: RunSettings) -> list[str] | None:
     ]  # fmt: skip
 
 
+def gateway_allow_no_pw(registry_path: Path, registry: Registry) -> str | None:
+    """PLANTWATCH_HJ212_ALLOW_NO_PW for the gateway; None: it must not start (issue 22).
+
+    The shipped demo county is simulated, a test; any other registry must give every stack
+    a PW unless the environment says it is a test's.
+    """
+    if not stacks_without_pw(registry):
+        return "false"
+    told = os.environ.get("PLANTWATCH_HJ212_ALLOW_NO_PW", "").lower() in ("1", "true", "yes")
+    demo = Path(registry_path).resolve() == demo_registry_path().resolve()
+    return "true" if told or demo else None
+
+
 def main() -> int:
     run = RunSettings()
     var = run.var_dir
@@ -183,6 +197,15 @@ def main() -> int:
         certs = run_tls(run)
     except (PlantwatchError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    allow_no_pw = gateway_allow_no_pw(settings.registry, registry)
+    if allow_no_pw is None:
+        print(
+            "error: stacks with an hj212_mn but no hj212_pw would accept any password: "
+            f"{', '.join(stacks_without_pw(registry)[:5])}; give them an hj212_pw or set "
+            "PLANTWATCH_HJ212_ALLOW_NO_PW=true if this registry is a test's",
+            file=sys.stderr,
+        )
         return 1
     tls = None if certs is None else certs.listener
     api = api_access(run.api_port, certs)
@@ -233,6 +256,7 @@ def main() -> int:
         "simulator": {"PLANTWATCH_MQTT_USERNAME": "", "PLANTWATCH_MQTT_PASSWORD": ""},
         "hj212-gateway": {
             "PLANTWATCH_HJ212_GATEWAY_ID": GATEWAY_ID,
+            "PLANTWATCH_HJ212_ALLOW_NO_PW": allow_no_pw,
             "PLANTWATCH_MQTT_USERNAME": gateway_account(GATEWAY_ID),
             "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(gateway_account(GATEWAY_ID)),
         },

@@ -20,6 +20,7 @@ from api.alerts.model import (
     COAL_AFTER_CONVERSION,
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
+    LOGGER_AUTH_FAILURES,
     LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     READING_REVISED,
@@ -125,6 +126,14 @@ class Evaluator:
                 ),
             ),
             (
+                LOGGER_AUTH_FAILURES,
+                lambda: rules.auth_failures(
+                    observe.auth_lockouts(
+                        self.store, now, timedelta(hours=r.auth_failures_lookback_hours)
+                    )
+                ),
+            ),
+            (
                 SENSOR_STUCK,
                 lambda: rules.stuck_sensors(
                     observe.raw_series(
@@ -146,6 +155,7 @@ class Evaluator:
                 VOC_DARK_AFTER_EXCEEDANCE,
                 SENSOR_STUCK,
                 LOGGER_CLOCK_DRIFT,
+                LOGGER_AUTH_FAILURES,
             }
         try:
             offline, self.state = self._offline(now)

@@ -17,6 +17,7 @@ from typing import Any
 
 from api.errors import Conflict, NotFound
 from ingest.errors import PlantwatchError
+from ingest.gateway.lockout import AUTH_FAILURES_KIND
 from ingest.schema import to_epoch_ms
 
 VOC_HOURLY_EXCEEDANCE = "voc_hourly_exceedance"
@@ -33,6 +34,9 @@ INGEST_STALLED = "ingest_stalled"
 LOGGER_CLOCK_DRIFT = "logger_clock_drift"
 # A plant sent a different value for a reading already recorded (SPEC section 14).
 READING_REVISED = "reading_revised"
+# The HJ 212 gateway locked out an MN or an address after repeated wrong PWs or
+# undecryptable packets (SPEC section 12); the kind's name is the gateway's.
+LOGGER_AUTH_FAILURES = AUTH_FAILURES_KIND
 KINDS = (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -44,6 +48,7 @@ KINDS = (
     INGEST_STALLED,
     LOGGER_CLOCK_DRIFT,
     READING_REVISED,
+    LOGGER_AUTH_FAILURES,
 )
 
 # The unit of an alert's `value` (and of its `limit`, save for `limit_unit` below).

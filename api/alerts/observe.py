@@ -14,8 +14,15 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from api.alerts.model import LOGGER_CLOCK_DRIFT
-from api.alerts.rules import ClockCheck, MeterRef, Peak, PendingRevisions, StackSeries
+from api.alerts.model import LOGGER_AUTH_FAILURES, LOGGER_CLOCK_DRIFT
+from api.alerts.rules import (
+    AuthLockouts,
+    ClockCheck,
+    MeterRef,
+    Peak,
+    PendingRevisions,
+    StackSeries,
+)
 from api.presence import FUTURE_SLACK
 from api.voc.queries import MINUTE_MEASUREMENT, REALTIME_MEASUREMENT
 from api.voc.rules import FLOW_FIELD, Limit, StackCompliance, limits_for
@@ -123,6 +130,31 @@ def points_flowing(store: InfluxStore, now: datetime, window: timedelta) -> bool
         'GROUP BY "collector"'
     )
     return any(v is not None and v > 0 for s in series for _, v in s.values)
+
+
+def auth_lockouts(store: InfluxStore, now: datetime, lookback: timedelta) -> list[AuthLockouts]:
+    """The HJ 212 gateway's lockouts per stack in [now - lookback, now], summed."""
+    start, end = now - lookback, now + FUTURE_SLACK
+    series = store.query(
+        'SELECT "failures", "address" '
+        f"FROM {quote_ident(EVENT_MEASUREMENT)} "
+        f'WHERE "kind" = {quote_literal(LOGGER_AUTH_FAILURES)} '
+        f"AND time >= {influx_time(start)} AND time <= {influx_time(end)} "
+        'GROUP BY "plant", "meter"'
+    )
+    out = []
+    for s in series:
+        rows = [row for row in s.values if row[1] is not None]
+        if rows:
+            out.append(
+                AuthLockouts(
+                    s.tags["plant"], s.tags["meter"], len(rows),
+                    int(sum(float(row[1]) for row in rows)),
+                    tuple(sorted({str(row[2]) for row in rows if row[2]})),
+                    int(rows[0][0]), int(rows[-1][0]),
+                )
+            )  # fmt: skip
+    return out
 
 
 def clock_checks(store: InfluxStore, now: datetime, lookback: timedelta) -> list[ClockCheck]:

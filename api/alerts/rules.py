@@ -21,6 +21,7 @@ from api.alerts.model import (
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
     KG,
+    LOGGER_AUTH_FAILURES,
     LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     METERS,
@@ -518,4 +519,38 @@ def revised_readings(pending: Iterable[PendingRevisions]) -> list[Condition]:
         )
         for p in pending
         if p.count > 0
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthLockouts:
+    """The HJ 212 gateway's lockouts of one stack's MN (or of addresses guessing it)."""
+
+    plant: str
+    meter: str
+    lockouts: int
+    failures: int
+    addresses: tuple[str, ...]
+    first_ms: int
+    last_ms: int
+
+
+def auth_failures(found: Iterable[AuthLockouts]) -> list[Condition]:
+    """One alert per stack whose MN drew a lockout in the lookback; none in it: resolved."""
+    return [
+        Condition(
+            AlertKey(LOGGER_AUTH_FAILURES, a.plant, a.meter),
+            float(a.failures),
+            None,
+            f"{a.failures} wrong passwords or undecryptable packets, {a.lockouts} lockouts "
+            f"(from {', '.join(a.addresses)})",
+            since=_dt(a.first_ms),
+            details={
+                "lockouts": a.lockouts,
+                "addresses": ", ".join(a.addresses),
+                "last_at": _iso_ms(a.last_ms),
+            },
+        )
+        for a in found
+        if a.lockouts > 0
     ]

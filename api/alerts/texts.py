@@ -20,6 +20,7 @@ from api.alerts.model import (
     COUNTY,
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
+    LOGGER_AUTH_FAILURES,
     LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     READING_REVISED,
@@ -46,6 +47,7 @@ TITLES = {
         VOC_DARK_AFTER_EXCEEDANCE: "VOC 超标后无有效数据",
         LOGGER_CLOCK_DRIFT: "数采仪时钟偏差",
         READING_REVISED: "已记录数据被改发",
+        LOGGER_AUTH_FAILURES: "数采仪密码反复错误",
     },
     "en": {
         VOC_HOURLY_EXCEEDANCE: "VOC hourly mean above limit",
@@ -58,6 +60,7 @@ TITLES = {
         VOC_DARK_AFTER_EXCEEDANCE: "VOC stack went dark after an exceedance",
         LOGGER_CLOCK_DRIFT: "Data logger clock drift",
         READING_REVISED: "Recorded readings sent again with other values",
+        LOGGER_AUTH_FAILURES: "Repeated wrong data logger passwords",
     },
 }
 
@@ -324,6 +327,22 @@ def _revised(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     )
 
 
+def _auth(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    d = a["details"]
+    failures, locks = _num(a["value"], 0), _num(d.get("lockouts"), 0)
+    addresses, last = d.get("addresses") or "–", _time(d.get("last_at"), lang, tz)
+    if lang == "zh":
+        return (
+            f"{where} 的 MN 收到 {failures} 个密码错误或无法解密的报文（来自 {addresses}），"
+            f"网关已锁定 {locks} 次，最近一次 {last}：可能有人在猜密码，请核实数采仪密码"
+        )
+    return (
+        f"{where}: {failures} packets with a wrong password or that could not be decrypted "
+        f"(from {addresses}); the gateway locked them out {locks} times, last {last}: someone "
+        "may be guessing the password; check the data logger's"
+    )
+
+
 SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     VOC_HOURLY_EXCEEDANCE: _exceedance,
     VOC_SPIKE: _spike,
@@ -335,6 +354,7 @@ SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     VOC_DARK_AFTER_EXCEEDANCE: _dark,
     LOGGER_CLOCK_DRIFT: _clock,
     READING_REVISED: _revised,
+    LOGGER_AUTH_FAILURES: _auth,
 }
 
 

@@ -11,6 +11,7 @@ from api.alerts.model import (
     COAL_AFTER_CONVERSION,
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
+    LOGGER_AUTH_FAILURES,
     LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     SENSOR_STUCK,
@@ -28,6 +29,7 @@ SEVERITY_BY_KIND = {
     METER_OFFLINE: "warning",
     SENSOR_STUCK: "info",
     LOGGER_CLOCK_DRIFT: "info",
+    LOGGER_AUTH_FAILURES: "warning",
     VOC_DARK_AFTER_EXCEEDANCE: "critical",
     INGEST_STALLED: "critical",
 }

@@ -9,6 +9,7 @@ traffic for `commands.py`, not data.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +17,7 @@ from ingest import hj212
 from ingest.errors import RefusedReading
 from ingest.gateway import protocol
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.registry import Meter, Plant
+from ingest.registry import Meter, Plant, Registry
 from ingest.topics import Topics
 
 CONTROL_CNS = frozenset(
@@ -27,6 +28,11 @@ CONTROL_CNS = frozenset(
         protocol.CN_HEARTBEAT,
     }
 )
+
+WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a refusal code, not a password)
+UNDECRYPTABLE = "undecryptable"  # HJ 212-2025 SM4: the stack's key does not decrypt it
+LOCKED_OUT = "locked_out"
+AUTH_FAILURE_CODES = frozenset({WRONG_PASSWORD, UNDECRYPTABLE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +80,12 @@ def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
         return Refusal(Refused("", "unknown_source", reason), "", packet.mn)
     plant, meter = found
     topic = Topics(rules.topic_root).hj212(plant.id)
-    sent_pw = packet.header.get("PW")
-    if meter.hj212_pw is not None and sent_pw != meter.hj212_pw:
+    if meter.hj212_pw is not None and not pw_matches(packet.header.get("PW", ""), meter.hj212_pw):
         reason = (
             f"PW of MN {packet.mn!r} does not match the registry's for "
             f"{plant.id}/{meter.id} (the logger's password is wrong)"
         )
-        return Refusal(Refused(plant.id, "wrong_password", reason), topic, packet.mn)
+        return Refusal(Refused(plant.id, WRONG_PASSWORD, reason), topic, packet.mn)
     if packet.cn in CONTROL_CNS:
         return ControlPacket(plant, meter, packet, raw)
     outcome = handle_message(rules, topic, raw, now)
@@ -88,3 +93,18 @@ def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
         return Refusal(outcome, topic, packet.mn)
     assert isinstance(outcome, Accepted)
     return DataPacket(plant, meter, packet, raw, topic)
+
+
+def pw_matches(sent: str, expected: str) -> bool:
+    """Constant-time: how long the comparison takes tells nothing about the PW."""
+    return hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def stacks_without_pw(registry: Registry) -> list[str]:
+    """`plant/meter` of every stack with an MN but no `hj212_pw` (it would take any PW)."""
+    return [
+        f"{plant.id}/{meter.id}"
+        for plant in registry.plants
+        for meter in plant.meters
+        if meter.hj212_mn and meter.hj212_pw is None
+    ]

@@ -8,7 +8,9 @@ Every packet in and out is logged. What each logger last sent (minute and hour D
 is loaded at start and written back every `SEEN_FLUSH_SECONDS` (`lastseen.py`), so a gap
 spanning a restart is still found. A CN 1011 answer whose clock is off by more than the
 threshold raises `logger_clock_drift` (an `hj212_event` point in InfluxDB for the alert
-engine) and queues a CN 1012 time setting.
+engine) and queues a CN 1012 time setting. One command per (MN, CN) is pending at a time:
+a logger asking for time calibration (CN 1013) a thousand times queues one CN 1012 and logs
+one request, not a thousand.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class CommandDesk:
         self._seen_flushed = time.monotonic()
         self._clock_checked: dict[str, float] = {}  # mn -> monotonic time of last 1011
         self._results: dict[int, dict[str, Any]] = {}  # command id -> what answers said
+        self._pending: set[tuple[str, str]] = set()  # (mn, cn) queued or in flight
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -75,6 +78,8 @@ class CommandDesk:
         resumed = await self._db(audit.resume, self.engine)
         if resumed:
             log.warning("commands resumed after a restart", extra={"count": resumed})
+        for row in await self._db(audit.requested, self.engine):
+            self._pending.add((row["mn"], row["cn"]))
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -145,6 +150,12 @@ class CommandDesk:
         packet, mn = control.packet, control.packet.mn
         if packet.cn == protocol.CN_HEARTBEAT:
             return
+        if (
+            packet.cn == protocol.CN_TIME_CALIBRATION_REQUEST
+            and (mn, protocol.CN_SET_TIME) in self._pending
+        ):
+            self.tally.add("commands_not_queued")  # a time setting is on its way already
+            return
         now_ms = _ms(self.gateway.clock())
         current = self._inflight.get(mn)
         command_id = current.command_id if current and current.qn == packet.qn else None
@@ -214,6 +225,10 @@ class CommandDesk:
     def _queue(
         self, plant: str, meter: str, mn: str, cn: str, params: dict[str, str], reason: str
     ) -> None:
+        if (mn, cn) in self._pending:
+            self.tally.add("commands_not_queued")
+            return
+        self._pending.add((mn, cn))
         self._submit(
             audit.request, self.engine, plant=plant, meter=meter, mn=mn, cn=cn, params=params,
             reason=reason, requested_by=BY_GATEWAY, now_ms=_ms(self.gateway.clock()),
@@ -296,6 +311,7 @@ class CommandDesk:
         current = self._inflight.pop(mn, None)
         if current is None:
             return
+        self._pending.discard((mn, current.cn))
         full = self._results.pop(current.command_id, {})
         full.update(result)
         self._submit(

@@ -11,7 +11,18 @@ A logger's resend of an already queued packet (same MN, QN, CN, DataTime) is not
 twice while it is remembered (the last `DEDUP_REMEMBERED` packets). That memory survives a
 restart: it is rebuilt at start from the packets still on disk (`FileQueue.history`, at
 least the last `fqueue.COMPACT_BYTES` of them), so a logger whose 9014 was lost in a crash
-resends a packet the upstream gets only once.
+resends a packet the upstream gets only once. A key is remembered only once its packet
+is fsynced: after a failed append (disk full) the logger's resend is queued, not answered.
+
+Nothing one packet or one upstream does stops forwarding for good (docs/hj212-gateway.md):
+the logger's own bytes go up (`protocol.for_upstream`: only Flag's answer bit is set, so a
+packet over 1,024 bytes or with UTF-8 text goes as it came); a record that cannot be sent,
+or that the upstream keeps leaving unanswered while it answers the ones after it, is moved
+to `quarantine/` (kept, counted, logged) and the cursor passes it; an odd frame from the
+upstream is counted and skipped; any other failure of a session is logged and retried.
+The queue is bounded (`hj212_forward_max_queue_bytes`): near full it raises an alarm (log
+and the `forward_queue_fill` gauge); full, packets are left unanswered for the logger to
+keep and resend, never dropped after a 9014.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from ingest import hj212
+from ingest.errors import Hj212Error
 from ingest.gateway import protocol
 from ingest.gateway.checks import DataPacket
 from ingest.gateway.fqueue import FileQueue, Record
@@ -43,6 +55,11 @@ RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
 DEDUP_REMEMBERED = 100_000
 CONNECT_TIMEOUT_SECONDS = 5.0
+QUEUE_ALARM_FRACTION = 0.8  # the queue this full raises the alarm (log + gauge)
+QUEUE_ALARM_CLEAR_FRACTION = 0.7  # and it clears under this
+# Sessions that timed out with the queue's head unanswered while later packets were
+# answered: the upstream refuses that packet, so it is quarantined instead of blocking.
+HEAD_REFUSED_SESSIONS = 2
 # The header fields of a raw packet that make its key, without decoding the whole of it
 # (thousands of packets are read at start); the first of each is the header's.
 _KEY_FIELD = re.compile(rb"(?:^|[;&\d])(QN|CN|MN|DataTime)=([^;&\r\n]*)")
@@ -57,6 +74,13 @@ def parse_targets(text: str) -> list[tuple[str, int]]:
             raise ValueError(f"PLANTWATCH_HJ212_FORWARD entry {item!r} is not host:port")
         out.append((host, int(port)))
     return out
+
+
+class QueueFull(OSError):
+    """The forward queue holds `hj212_forward_max_queue_bytes`: the packet is not answered."""
+
+
+Key = tuple[str, str, str, str]
 
 
 def packet_key(packet: hj212.Packet) -> tuple[str, str, str, str]:
@@ -79,18 +103,32 @@ class Forwarder:
     """One upstream: a durable queue, a group-commit appender thread and a sender task."""
 
     def __init__(
-        self, host: str, port: int, directory: Path, answer_timeout_s: float, tally: Tally
+        self,
+        host: str,
+        port: int,
+        directory: Path,
+        answer_timeout_s: float,
+        tally: Tally,
+        max_queue_bytes: int = 2 << 30,
     ) -> None:
         self.host, self.port = host, port
         self.name = f"{host}:{port}"
         self.queue = FileQueue(directory)
+        self.quarantine = FileQueue(directory / "quarantine")
         self.answer_timeout_s = answer_timeout_s
         self.tally = tally
-        self._incoming: queue.Queue[tuple[bytes, Future[None]] | None] = queue.Queue()
+        self.max_queue_bytes = max_queue_bytes
+        self._alarmed = False
+        self._incoming: queue.Queue[tuple[bytes, Key, Future[None]] | None] = queue.Queue()
         self._appender = threading.Thread(target=self._append_loop, name=f"fwd-{self.name}")
-        self._recent: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        # Both touched by the event loop (enqueue) and the appender thread (after fsync).
+        self._keys_lock = threading.Lock()
+        self._recent: OrderedDict[Key, None] = OrderedDict()  # on disk
+        self._appending: dict[Key, Future[None]] = {}  # handed to the appender, not yet on disk
+        self._appending_bytes = 0
         for record in self.queue.history():
             self._remember(raw_key(record.packet))
+        self._head_strikes: dict[int, int] = {}  # record end offset -> refused sessions
         self._more = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -100,16 +138,44 @@ class Forwarder:
     def enqueue(self, data: DataPacket) -> Future[None]:
         """Queue a packet durably; the future is done once it is fsynced."""
         key = packet_key(data.packet)
-        if key in self._recent:
-            done: Future[None] = Future()
-            done.set_result(None)
-            return done
-        self._remember(key)
-        future: Future[None] = Future()
-        self._incoming.put((data.raw, future))
+        with self._keys_lock:
+            if key in self._recent:
+                done: Future[None] = Future()
+                done.set_result(None)
+                return done
+            joined = self._appending.get(key)
+            if joined is not None:  # a resend while the first is being written: same fate
+                return joined
+            future: Future[None] = Future()
+            if self.fill(len(data.raw)) >= 1.0:
+                self.tally.add("forward_queue_full")
+                future.set_exception(QueueFull(f"forward queue to {self.name} is full"))
+                return future
+            self._appending[key] = future
+            self._appending_bytes += len(data.raw)
+        self._check_alarm()
+        self._incoming.put((data.raw, key, future))
         return future
 
-    def _remember(self, key: tuple[str, str, str, str]) -> None:
+    def fill(self, extra_bytes: int = 0) -> float:
+        """How full the queue is, 0..1 (what is on disk and what is being written)."""
+        held = self.queue.pending_bytes() + self._appending_bytes + extra_bytes
+        return held / self.max_queue_bytes if self.max_queue_bytes > 0 else 0.0
+
+    def _check_alarm(self) -> None:
+        fill = self.fill()
+        if not self._alarmed and fill >= QUEUE_ALARM_FRACTION:
+            self._alarmed = True
+            log.error(
+                "forward queue nearly full: packets will soon be left unanswered",
+                extra={"upstream": self.name, "fill": round(fill, 3),
+                       "max_bytes": self.max_queue_bytes},
+            )  # fmt: skip
+        elif self._alarmed and fill < QUEUE_ALARM_CLEAR_FRACTION:
+            self._alarmed = False
+            log.warning("forward queue below its alarm again", extra={"upstream": self.name})
+
+    def _remember(self, key: Key) -> None:
         self._recent[key] = None
         while len(self._recent) > DEDUP_REMEMBERED:
             self._recent.popitem(last=False)
@@ -130,16 +196,26 @@ class Forwarder:
                     break
                 batch.append(more)
             try:
-                self.queue.append([raw for raw, _ in batch], int(time.time() * 1000))
+                self.queue.append([raw for raw, _, _ in batch], int(time.time() * 1000))
             except OSError as exc:
                 log.error("forward queue append failed", extra={"error": str(exc)})
-                for _, future in batch:
+                self._settle(batch, remember=False)
+                for _, _, future in batch:
                     future.set_exception(exc)
                 continue
-            for _, future in batch:
+            self._settle(batch, remember=True)  # on disk now: a resend is answered at once
+            for _, _, future in batch:
                 future.set_result(None)
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(self._more.set)
+
+    def _settle(self, batch: list[tuple[bytes, Key, Future[None]]], remember: bool) -> None:
+        with self._keys_lock:
+            for raw, key, _ in batch:
+                self._appending.pop(key, None)
+                self._appending_bytes -= len(raw)
+                if remember:
+                    self._remember(key)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -156,6 +232,7 @@ class Forwarder:
         self._incoming.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._appender.join)
         self.queue.close()
+        self.quarantine.close()
 
     def lag_seconds(self) -> float:
         oldest = self.queue.oldest_queued_ms()
@@ -185,6 +262,12 @@ class Forwarder:
                 log.warning(
                     "upstream session ended", extra={"upstream": self.name, "error": str(exc)}
                 )
+            except Exception:
+                # Whatever a session hits, the sender goes on: it never stops for good.
+                self.tally.add("forward_session_errors")
+                log.exception("upstream session failed", extra={"upstream": self.name})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
             finally:
                 writer.close()
 
@@ -201,22 +284,37 @@ class Forwarder:
                 if not data:
                     raise ConnectionError("upstream closed the connection")
                 for event in framer.feed(data):
-                    if isinstance(event, Frame):
+                    if not isinstance(event, Frame):
+                        continue
+                    try:
                         packet = hj212.decode_packet(event.raw)
-                        if packet.cn == protocol.CN_DATA_ANSWER:
-                            answered.add((packet.mn, packet.qn))
-                            got_answer.set()
+                    except Hj212Error as exc:  # CRC-valid but odd: counted, skipped
+                        self.tally.add("forward_odd_answers")
+                        log.warning(
+                            "odd frame from the upstream skipped",
+                            extra={"upstream": self.name, "error": str(exc)},
+                        )
+                        continue
+                    if packet.cn == protocol.CN_DATA_ANSWER:
+                        answered.add((packet.mn, packet.qn))
+                        got_answer.set()
 
         answers = asyncio.create_task(read_answers())
         try:
             while True:
                 while len(inflight) < WINDOW_PACKETS and read_offset < self.queue.size:
                     for record in self.queue.read(read_offset, WINDOW_PACKETS - len(inflight)):
-                        packet = hj212.decode_packet(record.packet)
-                        flag = packet.header.get("Flag", "4")
-                        wanted = str(int(flag) | protocol.FLAG_ANSWER) if flag.isdigit() else "5"
-                        writer.write(protocol.with_header(record.packet, Flag=wanted))
-                        inflight.append((record, (packet.mn, packet.qn)))
+                        mn, qn, _, _ = raw_key(record.packet)
+                        try:
+                            wire = protocol.for_upstream(record.packet)
+                        except Hj212Error as exc:
+                            self._quarantine(record, str(exc))
+                            # passes in its turn, like an answered one
+                            inflight.append((record, _quarantined(record)))
+                            answered.add(_quarantined(record))
+                        else:
+                            writer.write(wire)
+                            inflight.append((record, (mn, qn)))
                         read_offset = record.end
                     await writer.drain()
                 if not inflight:
@@ -229,6 +327,9 @@ class Forwarder:
                     if answers in done:
                         answers.result()
                     continue
+                if inflight[0][1] in answered:  # a quarantined head: nothing to wait for
+                    self._commit_answered(inflight, answered)
+                    continue
                 got_answer.clear()
                 waiter = asyncio.create_task(got_answer.wait())
                 done, _ = await asyncio.wait(
@@ -239,6 +340,8 @@ class Forwarder:
                 if answers in done:
                     answers.result()
                 if not done:
+                    if self._head_refused(inflight, answered):
+                        continue
                     raise TimeoutError(f"no 9014 from {self.name} in {self.answer_timeout_s}s")
                 self._commit_answered(inflight, answered)
         finally:
@@ -246,6 +349,34 @@ class Forwarder:
             # answers read just before a drop, a timeout or a stop count too: a restart
             # must not send them again
             self._commit_answered(inflight, answered)
+
+    def _head_refused(
+        self, inflight: deque[tuple[Record, tuple[str, str]]], answered: set[tuple[str, str]]
+    ) -> bool:
+        """After a timeout: quarantine the head if the upstream keeps answering only later ones."""
+        record = inflight[0][0]
+        if not any(k in answered for _, k in list(inflight)[1:]):
+            return False  # nothing answered: the upstream is slow or down, not refusing
+        strikes = self._head_strikes.get(record.end, 0) + 1
+        self._head_strikes = {record.end: strikes}
+        if strikes < HEAD_REFUSED_SESSIONS:
+            return False
+        self._quarantine(record, "the upstream answered the packets after it, never this one")
+        inflight[0] = (record, _quarantined(record))
+        answered.add(inflight[0][1])
+        self._commit_answered(inflight, answered)
+        return True
+
+    def _quarantine(self, record: Record, reason: str) -> None:
+        """Keep a record the upstream cannot take apart (fsynced) so the queue moves on."""
+        self.quarantine.append([record.packet], record.queued_ms)
+        self.tally.add("forward_quarantined")
+        mn, qn, cn, _ = raw_key(record.packet)
+        log.error(
+            "packet quarantined: not forwarded",
+            extra={"upstream": self.name, "mn": mn, "qn": qn, "cn": cn, "reason": reason,
+                   "bytes": len(record.packet)},
+        )  # fmt: skip
 
     def _commit_answered(
         self, inflight: deque[tuple[Record, tuple[str, str]]], answered: set[tuple[str, str]]
@@ -256,9 +387,15 @@ class Forwarder:
             record, key = inflight.popleft()
             answered.discard(key)
             committed = record.end
-            self.tally.add("forwarded")
+            if key != _quarantined(record):
+                self.tally.add("forwarded")
         if committed is not None:
             self.queue.commit(committed)
+
+
+def _quarantined(record: Record) -> tuple[str, str]:
+    """The in-flight key of a quarantined record: no MN, so no upstream answer matches it."""
+    return ("", f"quarantined@{record.end}")
 
 
 class ForwardGate:
@@ -283,6 +420,7 @@ class ForwardGate:
         return {
             "forward_queue_bytes": float(sum(f.queue.pending_bytes() for f in self.forwarders)),
             "forward_lag_seconds": max((f.lag_seconds() for f in self.forwarders), default=0.0),
+            "forward_queue_fill": max((f.fill() for f in self.forwarders), default=0.0),
         }
 
 
@@ -292,6 +430,7 @@ def attach_forwarders(gateway: Gateway, settings: GatewaySettings) -> list[Forwa
         Forwarder(
             host, port, settings.hj212_forward_dir / f"{host}_{port}",
             settings.hj212_forward_answer_timeout_seconds, gateway.tally,
+            settings.hj212_forward_max_queue_bytes,
         )
         for host, port in parse_targets(settings.hj212_forward)
     ]  # fmt: skip

@@ -36,6 +36,8 @@ EXE_RETURN_SUCCESS = "1"
 EXE_RETURN_NO_DATA = "100"
 COMMAND_ANSWERS = (CN_ANSWER_REQUEST, CN_ANSWER_RESULT, CN_NOTICE_ANSWER, CN_DATA_ANSWER)
 TIME_FORMAT = "%Y%m%d%H%M%S"
+HEADER_BYTES = 6  # "##" + 4 decimal digits of length
+MAX_FRAMED_LENGTH = 9999  # what 4 decimal digits can say
 
 
 def wants_answer(packet: hj212.Packet) -> bool:
@@ -63,6 +65,37 @@ def with_header(raw: bytes, **fields: str) -> bytes:
     order = ["QN", "ST", "CN", "PW", "MN", "Flag"]
     keys = [k for k in order if k in header] + [k for k in header if k not in order]
     return hj212.frame(";".join(f"{k}={header[k]}" for k in keys) + ";CP=&&" + cp)
+
+
+def for_upstream(raw: bytes) -> bytes:
+    """The logger's own packet as sent upward: its bytes, with only Flag's A bit set.
+
+    Works on bytes, never re-encodes text: a packet over the standard's 1,024 characters
+    (the gateway accepts up to `hj212_max_data_length`) or with UTF-8 text (a CN 3020 in
+    Chinese) goes up as it came. Length and CRC are recomputed only when Flag changes.
+    Raises `Hj212Error` when the packet has no header to patch.
+    """
+    packet = raw.rstrip(b"\r\n")
+    segment = packet[HEADER_BYTES:-4]
+    head, sep, tail = segment.partition(b"CP=&&")
+    if not packet.startswith(hj212.HEADER) or not sep:
+        raise hj212.Hj212Error("queued packet has no header and CP to forward")
+    fields = head.split(b";")
+    for i, field in enumerate(fields):
+        key, eq, value = field.partition(b"=")
+        if key == b"Flag" and eq:
+            if value.isdigit() and int(value) & FLAG_ANSWER:
+                return packet + hj212.TRAILER  # asks for an answer already: sent untouched
+            wanted = int(value) | FLAG_ANSWER if value.isdigit() else int(FLAG_2017_ANSWER)
+            fields[i] = b"Flag=%d" % wanted
+            break
+    else:  # no Flag: ask for an answer the 2017 way, after MN as the standard orders it
+        fields.insert(len(fields) - 1 if fields and not fields[-1] else len(fields), b"Flag=5")
+    segment = b";".join(fields) + sep + tail
+    if len(segment) > MAX_FRAMED_LENGTH:
+        raise hj212.Hj212Error(f"data segment of {len(segment)} bytes does not fit 4 digits")
+    crc = hj212.crc16(segment)
+    return hj212.HEADER + b"%04d" % len(segment) + segment + b"%04X" % crc + hj212.TRAILER
 
 
 def qn_at(when: datetime, timezone: str) -> str:

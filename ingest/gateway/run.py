@@ -9,6 +9,8 @@ from datetime import timedelta
 from typing import Protocol
 
 from ingest.client import MqttClient
+from ingest.errors import RegistryError
+from ingest.gateway.checks import stacks_without_pw
 from ingest.gateway.server import Gateway
 from ingest.gateway.stats import render
 from ingest.metrics import MetricsServer
@@ -39,6 +41,23 @@ def build_rules(settings: GatewaySettings, registry: Registry) -> IngestRules:
         settings.topic_root,
         timedelta(seconds=settings.future_tolerance_seconds),
         settings.timezone,
+    )
+
+
+def check_passwords(settings: GatewaySettings, registry: Registry) -> None:
+    """A stack without `hj212_pw` takes any PW: refuse to serve it unless this is a test."""
+    missing = stacks_without_pw(registry)
+    if not missing:
+        return
+    if not settings.hj212_allow_no_pw:
+        raise RegistryError(
+            f"{len(missing)} stack(s) have an hj212_mn but no hj212_pw, so any password would "
+            f"be accepted: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}. Give "
+            "each an hj212_pw, or set PLANTWATCH_HJ212_ALLOW_NO_PW=true for a test registry"
+        )
+    log.warning(
+        "stacks without hj212_pw accept any password (PLANTWATCH_HJ212_ALLOW_NO_PW)",
+        extra={"stacks": len(missing)},
     )
 
 

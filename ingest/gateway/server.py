@@ -4,8 +4,11 @@ One asyncio task per connection reads, frames (`framing.py`) and checks (`checks
 packet. A data packet is published at QoS 1 to its plant's `hj212` topic and, if its Flag
 asks, answered with CN 9014 only from paho's PUBACK callback: an answer means the broker
 holds the packet, and the collector stores it exactly once however often it is resent.
-A refused packet gets no answer, a dead letter and a message on the plant's `rejected`
-topic. Limits close one connection with a count and a log line, never the others.
+A refused packet gets no answer; it is counted, and a sample of refusals (`deadletters.py`)
+becomes dead letters and messages on the plant's `rejected` topic. Wrong PWs (and, from
+`auth_failure`, undecryptable packets) lock out their MN and address with back-off
+(`lockout.py`); a locked MN or address is refused unanswered whatever it sends. Limits
+close one connection with a count and a log line, never the others.
 """
 
 from __future__ import annotations
@@ -20,19 +23,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from ingest import hj212
 from ingest.client import MqttClient
 from ingest.gateway import protocol
-from ingest.gateway.checks import ControlPacket, DataPacket, Refusal, check_frame
+from ingest.gateway.checks import (
+    AUTH_FAILURE_CODES,
+    LOCKED_OUT,
+    ControlPacket,
+    DataPacket,
+    Refusal,
+    check_frame,
+)
+from ingest.gateway.deadletters import LineWriter, RefusalSampler
 from ingest.gateway.framing import Frame, Framer, Garbage, Oversize
+from ingest.gateway.lockout import ADDRESS, AUTH_FAILURES_KIND, MN, AuthGuard, Lock, Lockout
 from ingest.gateway.stats import Tally
-from ingest.pipeline import IngestRules
+from ingest.pipeline import IngestRules, Refused
 from ingest.settings import GatewaySettings
-from ingest.store import InfluxStore
+from ingest.store import InfluxStore, encode_point
 from ingest.topics import Topics
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK_BYTES = 65536
+# A read is framed this much at a time, so a connection past its bad-frame limit is closed
+# after a few CRCs, not after every `##` candidate of a 64 KiB read (each costs up to 4 KiB).
+FEED_SLICE_BYTES = 512
 
 
 def utcnow() -> datetime:
@@ -48,6 +64,7 @@ class Connection:
         self.address = str(peer[0])
         self.peer = f"{peer[0]}:{peer[1]}"
         self.mns: set[str] = set()
+        self.bad_frames = 0  # CRC failures, garbage, undecodable packets on this connection
         self._max_buffer_bytes = max_buffer_bytes
         self._tally = tally
 
@@ -117,10 +134,25 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_dead_letter_ms = 0
+        s = self.settings
+        lockouts = {
+            scope: Lockout(
+                scope, s.hj212_auth_max_failures, s.hj212_auth_window_seconds,
+                s.hj212_auth_lock_seconds, s.hj212_auth_max_lock_seconds,
+            )
+            for scope in (MN, ADDRESS)
+        }  # fmt: skip
+        self.guard = AuthGuard(lockouts[MN], lockouts[ADDRESS])
+        # Addresses whose connections keep being closed for bad frames: refused at accept.
+        self.noisy = Lockout(ADDRESS)
+        self.sampler = RefusalSampler(s.hj212_refusals_kept_per_minute)
+        self.lines: LineWriter | None = None
 
     async def start(self) -> int:
         """Listen; returns the bound port (useful with port 0)."""
         self._loop = asyncio.get_running_loop()
+        if self.store is not None:
+            self.lines = LineWriter(self.store, self.tally)
         self._server = await asyncio.start_server(
             self._serve_connection, self.settings.hj212_host, self.settings.hj212_port
         )
@@ -137,6 +169,8 @@ class Gateway:
             for conn in list(self.connections):
                 conn.writer.close()
             await self._server.wait_closed()
+        if self.lines is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.lines.close)
 
     def metrics(self) -> dict[str, float]:
         values = self.tally.snapshot()
@@ -157,6 +191,10 @@ class Gateway:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         conn = Connection(writer, self.settings.hj212_write_buffer_bytes, self.tally)
+        if self.noisy.locked_for(conn.address, time.monotonic()) > 0:
+            self.tally.add("closed_noisy_address")  # not logged: it may come many times a second
+            conn.writer.close()
+            return
         if len(self.connections) >= self.settings.hj212_max_connections:
             self._close_at_once(conn, "closed_too_many", "too many connections")
             return
@@ -214,12 +252,23 @@ class Gateway:
                 return
             if not data:
                 return
-            for event in framer.feed(data):
+            if not self._frame_all(conn, framer, data):
+                return
+            if framer.pending_bytes == 0:
+                frame_started = None
+            elif frame_started is None:
+                frame_started = time.monotonic()
+
+    def _frame_all(self, conn: Connection, framer: Framer, data: bytes) -> bool:
+        """Frame and handle what a read returned; False when the connection must close."""
+        for start in range(0, len(data), FEED_SLICE_BYTES):
+            for event in framer.feed(data[start : start + FEED_SLICE_BYTES]):
                 if isinstance(event, Frame):
                     self.tally.add("packets")
                     self._on_frame(conn, event.raw)
                 elif isinstance(event, Garbage):
                     self.tally.add("garbage_bytes", len(event.data))
+                    conn.bad_frames += 1
                     log.info(
                         "garbage between packets",
                         extra={"peer": conn.peer, "bytes": len(event.data), "reason": event.reason},
@@ -230,26 +279,97 @@ class Gateway:
                         "closing: oversized packet announced",
                         extra={"peer": conn.peer, "length": event.length},
                     )
-                    return
-            if framer.pending_bytes == 0:
-                frame_started = None
-            elif frame_started is None:
-                frame_started = time.monotonic()
+                    return False
+                if conn.bad_frames > self.settings.hj212_max_bad_frames:
+                    # A logger sends packets; a stream of bad ones is a scanner or an attack.
+                    # Its address is noted: one that keeps doing it is not let in for a while.
+                    self.tally.add("closed_bad_frames")
+                    log.warning(
+                        "closing: too many bad frames",
+                        extra={"peer": conn.peer, "bad_frames": conn.bad_frames},
+                    )
+                    self.noisy.failure(conn.address, time.monotonic())
+                    return False
+        return True
 
     # -- packets -------------------------------------------------------------------------
 
     def _on_frame(self, conn: Connection, raw: bytes) -> None:
         decision = check_frame(self.rules, raw, self.clock())
+        mn = decision.mn if isinstance(decision, Refusal) else decision.packet.mn
+        if mn:
+            locked = self.guard.refusal(mn, conn.address, time.monotonic())
+            if locked is not None:  # right PW or wrong, the answer is the same: none
+                self.tally.add("refused_locked_out")
+                self._refuse(conn, self._locked_refusal(decision, mn, locked), raw)
+                return
         if isinstance(decision, Refusal):
+            if decision.refused.code in AUTH_FAILURE_CODES:
+                self.auth_failure(mn, conn.address, decision.refused.reason)
+            elif not mn:
+                conn.bad_frames += 1  # CRC-valid but not a packet
             self._refuse(conn, decision, raw)
             return
-        conn.mns.add(decision.packet.mn)
-        self.by_mn[decision.packet.mn] = conn
+        self.guard.success(mn, conn.address)
+        conn.mns.add(mn)
+        self.by_mn[mn] = conn
         if isinstance(decision, ControlPacket):
             if self.control_listener is not None:
                 self.control_listener.on_control(decision, conn)
             return
         self._publish(conn, decision)
+
+    def _locked_refusal(
+        self, decision: DataPacket | ControlPacket | Refusal, mn: str, reason: str
+    ) -> Refusal:
+        if isinstance(decision, Refusal):
+            plant, topic = decision.refused.plant, decision.topic
+        else:
+            plant, topic = decision.plant.id, self.topics.hj212(decision.plant.id)
+        return Refusal(Refused(plant, LOCKED_OUT, reason), topic, mn)
+
+    def auth_failure(self, mn: str, address: str, reason: str) -> None:
+        """A wrong PW or an undecryptable packet for `mn` from `address`: count, maybe lock.
+
+        The hook for every authentication check (the PW here, SM4 decryption in the
+        codec's caller): a lock begun is logged, counted, written as an `hj212_event` for
+        `logger_auth_failures` and, for an address, closes its connections that never
+        sent a right PW (the guesser's; loggers behind the same NAT address stay).
+        """
+        self.tally.add("auth_failures")
+        for lock in self.guard.failure(mn, address, time.monotonic()):
+            self.tally.add("lockouts")
+            log.warning(
+                "authentication lockout",
+                extra={"scope": lock.scope, "mn": mn, "address": address,
+                       "failures": lock.failures, "lock_seconds": lock.seconds,
+                       "locks": lock.locks, "reason": reason},
+            )  # fmt: skip
+            self._write_auth_event(mn, address, lock)
+            if lock.scope == ADDRESS:
+                for conn in [c for c in self.connections if c.address == address and not c.mns]:
+                    self.tally.add("closed_locked_out")
+                    conn.writer.close()
+
+    def _write_auth_event(self, mn: str, address: str, lock: Lock) -> None:
+        found = self.rules.registry.stack_by_mn(mn)
+        if found is None or self.lines is None:
+            return
+        plant, meter = found
+        scope = "this MN" if lock.scope == MN else f"address {address}"
+        message = (
+            f"{lock.failures} wrong passwords or undecryptable packets for MN {mn} "
+            f"from {address}: {scope} locked out for {lock.seconds:.0f} s"
+        )
+        fields: dict[str, float | str] = {
+            "failures": float(lock.failures),
+            "lock_seconds": float(lock.seconds),
+            "scope": lock.scope,
+            "address": address,
+            "message": message,
+        }
+        tags = {"plant": plant.id, "meter": meter.id, "kind": AUTH_FAILURES_KIND}
+        self.lines.put(encode_point(hj212.EVENT_MEASUREMENT, tags, fields, self.clock()))
 
     def _publish(self, conn: Connection, data: DataPacket) -> None:
         if not self.mqtt.connected:
@@ -342,6 +462,12 @@ class Gateway:
     def _refuse(self, conn: Connection, refusal: Refusal, raw: bytes) -> None:
         self.tally.add("refused")
         refused = refusal.refused
+        # A registered MN is a source; anything else counts against its address (an
+        # attacker inventing MNs must not get a fresh sample for each).
+        source = refusal.mn if refused.plant else conn.address
+        if not self.sampler.keep(source, refused.code, time.monotonic()):
+            self.tally.add("refusals_not_kept")
+            return
         now = self.clock()
         log.info(
             "packet refused",
@@ -357,20 +483,12 @@ class Gateway:
             self.mqtt.publish_acked(
                 self.topics.rejected(refused.plant), refused.to_json(topic, now), _nothing
             )
-        if self.store is None or self._loop is None:
+        if self.lines is None:
             return
         now_ms = int(now.timestamp() * 1000)
         self._last_dead_letter_ms = max(now_ms, self._last_dead_letter_ms + 1)
         stamp = datetime.fromtimestamp(self._last_dead_letter_ms / 1000, UTC)
-        line = refused.dead_letter(topic, raw, stamp, self.tally.get("refused"))
-        self._loop.run_in_executor(None, self._write_dead_letter, line)
-
-    def _write_dead_letter(self, line: str) -> None:
-        assert self.store is not None
-        try:
-            self.store.write_lines([line])
-        except Exception as exc:
-            log.error("dead letter not written", extra={"error": str(exc), "line": line[:300]})
+        self.lines.put(refused.dead_letter(topic, raw, stamp, self.tally.get("refused")))
 
 
 def _nothing() -> None:

@@ -17,6 +17,18 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "closed_too_many": ("counter", "connections refused: too many in all"),
     "closed_too_many_per_address": ("counter", "connections refused: too many from one address"),
     "closed_not_reading": ("counter", "connections closed: the logger does not read its answers"),
+    "closed_bad_frames": ("counter", "connections closed after too many bad frames or garbage"),
+    "closed_noisy_address": (
+        "counter",
+        "connections refused at once: their address keeps being closed for bad frames",
+    ),
+    "closed_locked_out": ("counter", "connections closed: their address was locked out"),
+    "auth_failures": ("counter", "packets with a wrong PW (or undecryptable) for a known MN"),
+    "lockouts": ("counter", "lockouts begun (per MN or per address) after repeated failures"),
+    "refused_locked_out": ("counter", "packets refused because their MN or address is locked"),
+    "refusals_not_kept": ("counter", "refusals only counted (over the per-minute sample)"),
+    "dead_letters_written": ("counter", "dead letters and gateway events written to InfluxDB"),
+    "dead_letters_dropped": ("counter", "dead letters dropped: the writer's queue was full"),
     "packets": ("counter", "packets framed with a valid length and CRC"),
     "garbage_bytes": ("counter", "bytes between packets that belonged to no packet"),
     "published": ("counter", "packets published to MQTT and acknowledged by the broker"),
@@ -31,10 +43,19 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "pending_answers": ("gauge", "packets waiting for the broker's PUBACK"),
     "commands_sent": ("counter", "commands sent to loggers (CN 1011/1012/2051/2061)"),
     "command_answers": ("counter", "answers (9011/9012/1011) received from loggers"),
+    "commands_not_queued": (
+        "counter",
+        "commands not queued: one for that logger and CN is pending already",
+    ),
     "command_timeouts": ("counter", "command attempts that timed out"),
     "forwarded": ("counter", "packets delivered to upstream platforms (their 9014 received)"),
     "forward_queue_bytes": ("gauge", "bytes of packets waiting to be forwarded upstream"),
     "forward_lag_seconds": ("gauge", "age of the oldest packet not yet forwarded upstream"),
+    "forward_queue_fill": ("gauge", "fullest forward queue, fraction of its maximum (alarm 0.8)"),
+    "forward_queue_full": ("counter", "packets left unanswered: the forward queue was full"),
+    "forward_quarantined": ("counter", "queued packets set aside unsent (forward quarantine)"),
+    "forward_odd_answers": ("counter", "frames from an upstream that were not HJ 212 (skipped)"),
+    "forward_session_errors": ("counter", "upstream sessions ended by an unexpected error"),
 }
 
 

@@ -128,6 +128,7 @@ def gateway_env(
         "PLANTWATCH_HJ212_GATEWAY_ID": f"gateway-{uuid.uuid4().hex[:8]}",
         "PLANTWATCH_STATS_INTERVAL_SECONDS": "3600",
         "PLANTWATCH_LOG_JSON": "false",
+        "PLANTWATCH_HJ212_ALLOW_NO_PW": "true",  # OTHER_MN has none: a test registry
     }
     env.update(extra)
     return env

@@ -43,12 +43,15 @@ async def answered(reader: asyncio.StreamReader, qn: str) -> bool:
     return b"CN=9014" in data
 
 
-def run_gateway(tmp_path: Path, mqtt_port: int, scenario, **limits: object) -> Gateway:
+def run_gateway(
+    tmp_path: Path, mqtt_port: int, scenario, store: object = None, **limits: object
+) -> Gateway:
     settings = GatewaySettings(
         registry=registry(tmp_path / "r.toml"), hj212_port=0, mqtt_port=mqtt_port, **limits
     )
     mqtt = MqttClient("gw-limits", "127.0.0.1", mqtt_port)
-    gateway = Gateway(settings, build_rules(settings, load_registry(settings.registry)), mqtt)
+    rules = build_rules(settings, load_registry(settings.registry))
+    gateway = Gateway(settings, rules, mqtt, store)  # type: ignore[arg-type]
 
     async def main() -> None:
         port = await gateway.start()

@@ -1,0 +1,94 @@
+"""Refused packets cost less than packets: counted always, kept as dead letters by sample.
+
+Every refusal is counted (`refused`). Of the refusals of one source (its MN, else its
+address) and one reason, at most `KEEP_PER_MINUTE` a minute become dead letters (and a
+message on the plant's `rejected` topic); the rest are only counted (`refusals_not_kept`).
+What is kept goes to InfluxDB in batches from one thread through a bounded queue: a flood of
+refusals can neither grow memory nor occupy more than one writer (`dead_letters_dropped`
+counts what a full queue turned away). The gateway's own events (`hj212_event` points,
+e.g. a lockout) take the same writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from ingest.gateway.stats import Tally
+from ingest.store import InfluxStore
+
+log = logging.getLogger(__name__)
+
+KEEP_PER_MINUTE = 5
+MAX_SOURCES = 10_000  # (source, reason) pairs tracked per minute at most
+MAX_QUEUED_LINES = 10_000
+BATCH_LINES = 1_000
+
+
+class RefusalSampler:
+    """Which refusals to keep: the first `keep_per_minute` per (source, reason) a minute. Pure."""
+
+    def __init__(self, keep_per_minute: int = KEEP_PER_MINUTE, max_sources: int = MAX_SOURCES):
+        self.keep_per_minute = keep_per_minute
+        self.max_sources = max_sources
+        self._minute = -1
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def keep(self, source: str, reason_code: str, now_s: float) -> bool:
+        minute = int(now_s // 60)
+        if minute != self._minute:
+            self._minute, self._counts = minute, {}
+        key = (source, reason_code)
+        seen = self._counts.get(key, 0)
+        if seen == 0 and len(self._counts) >= self.max_sources:
+            return False  # a flood from ever new sources: counted, not kept
+        self._counts[key] = seen + 1
+        return seen < self.keep_per_minute
+
+
+class LineWriter:
+    """Writes line-protocol lines to InfluxDB in batches, from one thread, bounded."""
+
+    def __init__(self, store: InfluxStore, tally: Tally, max_lines: int = MAX_QUEUED_LINES):
+        self.store = store
+        self.tally = tally
+        self._lines: queue.Queue[str | None] = queue.Queue(max_lines)
+        self._thread = threading.Thread(target=self._run, name="hj212-dead-letters", daemon=True)
+        self._thread.start()
+
+    def put(self, line: str) -> None:
+        try:
+            self._lines.put_nowait(line)
+        except queue.Full:
+            self.tally.add("dead_letters_dropped")
+
+    def close(self) -> None:
+        self._lines.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._lines.get()
+            if first is None:
+                return
+            batch, stop = [first], False
+            while len(batch) < BATCH_LINES:
+                try:
+                    more = self._lines.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            try:
+                self.store.write_lines(batch)
+                self.tally.add("dead_letters_written", len(batch))
+            except Exception as exc:
+                log.error(
+                    "dead letters not written",
+                    extra={"error": str(exc), "lines": len(batch), "first": batch[0][:300]},
+                )
+            if stop:
+                return
