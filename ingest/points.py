@@ -12,12 +12,17 @@ from ingest.store import encode_point
 
 FLAG_SUFFIX = "_flag"
 INVALID_SUFFIX = "_invalid"
+BACKFILL_FIELD = "backfill"  # HJ 212-2025 RF=1: the logger back-filled this reading
 DEAD_LETTER_MEASUREMENT = "dead_letter"
 MAX_DEAD_LETTER_PAYLOAD_CHARS = 4000
 
 
 def reading_lines(
-    plant: Plant, meter: Meter, readings: Sequence[Reading], measurement: str | None = None
+    plant: Plant,
+    meter: Meter,
+    readings: Sequence[Reading],
+    measurement: str | None = None,
+    backfill: bool = False,
 ) -> list[str]:
     """One point per reading: measurement = meter kind, tags plant+meter, time = device time.
 
@@ -25,16 +30,20 @@ def reading_lines(
     overwrite a real-time reading stamped with the same second.
 
     The tag set and timestamp are the point's identity, so a re-delivered reading
-    overwrites itself instead of becoming a second point.
+    overwrites itself instead of becoming a second point. A back-filled reading (HJ 212-2025
+    `RF=1`) carries the boolean field `backfill`: a field, not a tag, so a back-fill of a
+    reading already stored stays one point.
     """
     tags = {"plant": plant.id, "meter": meter.id}
     lines = []
     for reading in readings:
-        fields: dict[str, float | str] = dict(reading.values)
+        fields: dict[str, float | str | bool] = dict(reading.values)
         for name in reading.values:
             fields[name + FLAG_SUFFIX] = reading.flag(name)
         for name, reason in reading.invalid.items():
             fields[name + INVALID_SUFFIX] = reason
+        if backfill:
+            fields[BACKFILL_FIELD] = True
         lines.append(encode_point(measurement or meter.kind, tags, fields, reading.ts_ms))
     return lines
 

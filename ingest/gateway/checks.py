@@ -1,5 +1,9 @@
 """What the gateway does with one framed packet. Pure: registry and rules in, a decision out.
 
+An SM4-encrypted HJ 212-2025 packet is decrypted with its stack's registry key before
+anything else, and from there on it is the plaintext packet (what is published, answered,
+forwarded); one its key does not open is refused as `undecryptable`.
+
 A data packet goes through the collector's own `handle_message` (the same validation an
 MQTT `hj212` packet gets), after the checks only a TCP gateway can make: the MN names a
 registered stack and the packet carries that stack's `PW`. Answers to the gateway's own
@@ -12,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingest import hj212
+from ingest import hj212, hj212_sm4
 from ingest.errors import RefusedReading
 from ingest.gateway import protocol
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
@@ -63,9 +67,26 @@ Decision = DataPacket | ControlPacket | Refusal
 
 
 def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
-    """Decode, identify the stack, check its PW, then validate as the collector would."""
+    """Decrypt, decode, identify the stack, check its PW, then validate as the collector would.
+
+    An SM4-encrypted packet (HJ 212-2025) is decrypted with its stack's key first and goes
+    on as the plaintext packet (`hj212_sm4.py`); one that does not decrypt is refused.
+    """
+    sealed = hj212_sm4.is_encrypted(raw)
+    if sealed:
+        mn = hj212_sm4.header_field(raw, "MN")
+        stack = rules.registry.stack_by_mn(mn)
+        if stack is None:
+            reason = f"MN {mn!r} is not a registered stack"
+            return Refusal(Refused("", "unknown_source", reason), "", mn)
+        try:
+            raw, _key_index = hj212_sm4.open_packet(raw, stack[1].sm4_keys, mn)
+        except RefusedReading as exc:
+            topic = Topics(rules.topic_root).hj212(stack[0].id)
+            return Refusal(Refused(stack[0].id, exc.code, str(exc)), topic, mn)
     try:
         packet = hj212.decode_packet(raw)
+        hj212.check_logger_mn(packet)
     except RefusedReading as exc:
         return Refusal(Refused("", exc.code, str(exc)), "")
     found = rules.registry.stack_by_mn(packet.mn)
@@ -74,6 +95,10 @@ def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
         return Refusal(Refused("", "unknown_source", reason), "", packet.mn)
     plant, meter = found
     topic = Topics(rules.topic_root).hj212(plant.id)
+    try:
+        hj212_sm4.check_sealed(packet, meter.sm4_keys, sealed)
+    except RefusedReading as exc:
+        return Refusal(Refused(plant.id, exc.code, str(exc)), topic, packet.mn)
     sent_pw = packet.header.get("PW")
     if meter.hj212_pw is not None and sent_pw != meter.hj212_pw:
         reason = (

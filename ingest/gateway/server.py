@@ -110,6 +110,8 @@ class Gateway:
         self.connections: set[Connection] = set()
         self.per_address: Counter[str] = Counter()
         self.by_mn: dict[str, Connection] = {}
+        # MN -> the HJ 212 version its logger last spoke: commands go out in it
+        self.version_of: dict[str, int] = {}
         self.pending = 0
         # packet bytes -> its publish awaiting the PUBACK: a logger's resend joins it
         # instead of being published again (no resend storm when the broker is slow)
@@ -245,6 +247,7 @@ class Gateway:
             return
         conn.mns.add(decision.packet.mn)
         self.by_mn[decision.packet.mn] = conn
+        self.version_of[decision.packet.mn] = decision.packet.version
         if isinstance(decision, ControlPacket):
             if self.control_listener is not None:
                 self.control_listener.on_control(decision, conn)
