@@ -171,3 +171,15 @@ class NotEncryptedError(Hj212Error):
     """A keyed stack's data command sent in plain text."""
 
     code = "not_encrypted"
+
+
+def reseal(raw: bytes, logger_keys: Sequence[bytes], upstream_key: bytes | None) -> bytes:
+    """A logger's packet as an upstream platform gets it: with the upstream's own key.
+
+    Decrypted with the logger's keys when it came encrypted, then encrypted with
+    `upstream_key` (plaintext when None, for a platform without SM4); the length field and
+    CRC stay the plaintext's. The result ends with CRLF, as `hj212.frame` does.
+    """
+    plain, _ = unseal(raw, lambda _mn: logger_keys)
+    plain = plain.rstrip(hj212.TRAILER) + hj212.TRAILER
+    return plain if upstream_key is None else encrypt_packet(plain, upstream_key)

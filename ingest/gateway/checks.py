@@ -69,10 +69,11 @@ Decision = DataPacket | ControlPacket | Refusal
 def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
     """Decrypt, decode, identify the stack, check its PW, then validate as the collector would.
 
-    An SM4-encrypted packet (HJ 212-2025) is decrypted with its stack's key first and goes
-    on as the plaintext packet (`hj212_sm4.py`); one that does not decrypt is refused.
+    An SM4-encrypted packet (HJ 212-2025) is decrypted with its stack's key first
+    (`hj212_sm4.py`); one that does not decrypt is refused.
     """
     sealed = hj212_sm4.is_encrypted(raw)
+    plain = raw
     if sealed:
         mn = hj212_sm4.header_field(raw, "MN")
         stack = rules.registry.stack_by_mn(mn)
@@ -80,12 +81,12 @@ def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
             reason = f"MN {mn!r} is not a registered stack"
             return Refusal(Refused("", "unknown_source", reason), "", mn)
         try:
-            raw, _key_index = hj212_sm4.open_packet(raw, stack[1].sm4_keys, mn)
+            plain, _key_index = hj212_sm4.open_packet(raw, stack[1].sm4_keys, mn)
         except RefusedReading as exc:
             topic = Topics(rules.topic_root).hj212(stack[0].id)
             return Refusal(Refused(stack[0].id, exc.code, str(exc)), topic, mn)
     try:
-        packet = hj212.decode_packet(raw)
+        packet = hj212.decode_packet(plain)
         hj212.check_logger_mn(packet)
     except RefusedReading as exc:
         return Refusal(Refused("", exc.code, str(exc)), "")
@@ -107,7 +108,7 @@ def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
         )
         return Refusal(Refused(plant.id, "wrong_password", reason), topic, packet.mn)
     if packet.cn in CONTROL_CNS:
-        return ControlPacket(plant, meter, packet, raw)
+        return ControlPacket(plant, meter, packet, plain)
     outcome = handle_message(rules, topic, raw, now)
     if isinstance(outcome, Refused):
         return Refusal(outcome, topic, packet.mn)

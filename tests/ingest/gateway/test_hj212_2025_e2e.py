@@ -1,0 +1,92 @@
+"""HJ 212-2025 and 2017 loggers on one gateway: TCP -> broker -> collector -> InfluxDB -> hour."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from api.voc.queries import MINUTE_MEASUREMENT
+from api.voc.service import fresh_aggregates
+from ingest import hj212, hj212_sm4
+from ingest.schema import to_epoch_ms
+from ingest.store import InfluxStore
+from scripts.devstack import Server
+from tests.builders import MeterSpec, RegistryBuilder
+from tests.conftest import wait_until, write_registry
+from tests.ingest import test_hj212_2025 as v2025
+from tests.ingest.gateway.helpers import MN, PW, Logger, count, gateway_env, now_utc, packet
+from tests.ingest.gateway.test_gateway_e2e import start
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+QN_2025 = "20240520210700000"  # Appendix A.2's packet
+MINUTE_UTC = datetime(2024, 5, 20, 13, 6, tzinfo=UTC)  # its DataTime, 21:06 in Songyang
+
+
+def registry(path: Path) -> Path:
+    builder = RegistryBuilder()
+    builder.plant(
+        "sl-025",
+        "synthetic_leather",
+        [
+            MeterSpec(
+                "stack-1",
+                "voc",
+                {"hj212_mn": v2025.MN, "hj212_pw": v2025.PW, "hj212_sm4_key": v2025.KEY_HEX},
+            )
+        ],
+    )
+    builder.plant(
+        "sl-001",
+        "synthetic_leather",
+        [MeterSpec("stack-1", "voc", {"hj212_mn": MN, "hj212_pw": PW})],
+    )
+    return write_registry(path, builder.toml())
+
+
+def test_a_2025_encrypted_packet_reaches_the_hour_answered_with_flag_8_beside_a_2017_logger(
+    tmp_path: Path, mosquitto: Server, influx_url: str, store: InfluxStore, spawn
+) -> None:
+    env = gateway_env(registry(tmp_path / "r.toml"), mosquitto.port, influx_url, store.database)
+    _, gateway, port = start(spawn, env)
+    logger_2025, logger_2017 = Logger(port), Logger(port)
+    try:
+        # The same stack's packet under a key that is not its own: refused, unanswered.
+        forged_plain = v2025.A2_PLAIN_13_BLOCKS.replace(QN_2025.encode(), b"20240520210700999")
+        forged_plain = hj212.frame(forged_plain[6:-4].decode()).rstrip(b"\r\n")
+        logger_2025.send(hj212_sm4.encrypt_packet(forged_plain, b"9" * 16))
+        # The standard's own encrypted example, split over reads.
+        logger_2025.send(v2025.A2_SEALED_13_BLOCKS + b"\r\n", pieces=9, pause_s=0.01)
+        t0 = now_utc() - timedelta(minutes=5)
+        logger_2017.send(packet(t0, qn="20260301080000001"))
+        assert logger_2025.wait_answer(QN_2025), gateway.log()
+        assert logger_2017.wait_answer("20260301080000001"), gateway.log()
+        got = logger_2025.received + logger_2017.received
+        flags = {p.qn: p.header["Flag"] for p in got if p.cn == "9014"}
+        assert flags == {QN_2025: "8", "20260301080000001": "4"}  # each in its own version
+        # the gateway's commands (a clock check) too: Flag=9 to the 2025 logger
+        assert {p.header["Flag"] for p in logger_2025.received if p.cn != "9014"} <= {"9"}
+        assert wait_until(lambda: count(store) == 1, 30)  # the 2017 logger's reading
+
+        def minute_temp() -> list[tuple[object, ...]]:
+            series = store.query(
+                f"SELECT temp_c, humidity_pct FROM {MINUTE_MEASUREMENT} WHERE plant = 'sl-025'"
+            )
+            return series[0].values if series else []
+
+        assert wait_until(lambda: minute_temp() != [], 30)
+        assert list(minute_temp()[0][1:]) == [9.3, 3.211]
+        hour_ms = to_epoch_ms(MINUTE_UTC.replace(minute=0))
+        hour = fresh_aggregates(store, ["sl-025"], ["temp_c"], hour_ms, 1)
+        assert hour[("sl-025", "stack-1")]["temp_c"]["valid_minutes"].tolist() == [1.0]
+        # the forged packet never answered, never stored
+        assert "20240520210700999" not in logger_2025.answers()
+        assert len(minute_temp()) == 1
+        dead = 'SELECT "reason" FROM dead_letter WHERE "code" = \'undecryptable\''
+        assert wait_until(lambda: store.query(dead) != [], 30)
+        assert v2025.KEY_HEX not in gateway.log()
+    finally:
+        logger_2025.close()
+        logger_2017.close()
