@@ -24,6 +24,7 @@ from ingest.client import MqttClient
 from ingest.gateway import protocol
 from ingest.gateway.checks import ControlPacket, DataPacket, Refusal, check_frame
 from ingest.gateway.framing import Frame, Framer, Garbage, Oversize
+from ingest.gateway.split import Joiner
 from ingest.gateway.stats import Tally
 from ingest.pipeline import IngestRules
 from ingest.settings import GatewaySettings
@@ -119,6 +120,11 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_dead_letter_ms = 0
+        self.splits = Joiner(self._keys_of)
+
+    def _keys_of(self, mn: str) -> tuple[bytes, ...] | None:
+        stack = self.rules.registry.stack_by_mn(mn)
+        return None if stack is None else stack[1].sm4_keys
 
     async def start(self) -> int:
         """Listen; returns the bound port (useful with port 0)."""
@@ -241,6 +247,11 @@ class Gateway:
     # -- packets -------------------------------------------------------------------------
 
     def _on_frame(self, conn: Connection, raw: bytes) -> None:
+        joined = self.splits.add(raw)  # split packets (PNUM/PNO) go on whole
+        if joined is None:
+            self.tally.add("split_parts_held")
+            return
+        raw = joined
         decision = check_frame(self.rules, raw, self.clock())
         if isinstance(decision, Refusal):
             self._refuse(conn, decision, raw)

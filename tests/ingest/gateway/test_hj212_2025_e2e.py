@@ -13,6 +13,7 @@ from ingest import hj212, hj212_sm4
 from ingest.schema import to_epoch_ms
 from ingest.store import InfluxStore
 from scripts.devstack import Server
+from simulators.tcp_logger import LoggerProfile, TcpLoggers
 from tests.builders import MeterSpec, RegistryBuilder
 from tests.conftest import wait_until, write_registry
 from tests.ingest import test_hj212_2025 as v2025
@@ -42,6 +43,11 @@ def registry(path: Path) -> Path:
         "sl-001",
         "synthetic_leather",
         [MeterSpec("stack-1", "voc", {"hj212_mn": MN, "hj212_pw": PW})],
+    )
+    builder.plant(
+        "sl-026",
+        "synthetic_leather",
+        [MeterSpec("stack-1", "voc", {"hj212_mn": v2025.PLAIN_MN, "hj212_pw": v2025.PW})],
     )
     return write_registry(path, builder.toml())
 
@@ -90,3 +96,29 @@ def test_a_2025_encrypted_packet_reaches_the_hour_answered_with_flag_8_beside_a_
     finally:
         logger_2025.close()
         logger_2017.close()
+    # The simulated county's loggers: an encrypting 2025 one, a back-filling 2025 one, a 2017.
+    loggers = TcpLoggers(
+        "127.0.0.1",
+        port,
+        {v2025.MN: v2025.PW, v2025.PLAIN_MN: v2025.PW, MN: PW},
+        resend_seconds=1.0,
+        profiles={
+            v2025.MN: LoggerProfile(hj212.VERSION_2025, v2025.KEY),
+            v2025.PLAIN_MN: LoggerProfile(hj212.VERSION_2025, backfill=True, backfill_batch=5),
+        },
+    ).start()
+    try:
+        for i in range(5):
+            t = now_utc() - timedelta(minutes=30 - i)
+            for mn in (v2025.MN, v2025.PLAIN_MN, MN):
+                raw = packet(t, mn=mn, pw="x", qn="1", flag="8" if mn != MN else "4")
+                # the engine hands over what the logger sends: encrypted when keyed
+                sealed = hj212_sm4.encrypt_packet(raw, v2025.KEY) if mn == v2025.MN else raw
+                loggers.publish("", "x/hj212", sealed)
+        assert wait_until(lambda: loggers.latencies.answered == 15, 60), gateway.log()
+        assert wait_until(lambda: count(store) == 1 + 15, 30), count(store)
+        backfilled = store.query("SELECT count(nmhc_mgm3) FROM voc WHERE backfill = true")
+        assert backfilled[0].values[0][1] == 5  # the back-filler's, RF=1, at their own times
+        assert not loggers.loggers[v2025.PLAIN_MN].held
+    finally:
+        loggers.stop()
