@@ -5,7 +5,7 @@ several in one read, with line noise between them or without the trailing CRLF. 
 framer looks for `##`, reads the 4-digit length, waits for the data segment and the CRC,
 and checks the CRC (the codec's own `crc16`) before it calls the bytes a packet. A
 candidate that fails is not trusted to have told its own length, so the framer jumps to
-the next `##` after its first byte: a genuine packet hiding behind a bogus header is still
+the next plausible `##` (4 digits and a field name's first letter) after its first byte: a genuine packet hiding behind a bogus header is still
 found. Each such bad candidate is counted (`Framer.bad_frames`) for the connection's owner.
 
 HJ 212-2025 packets whose CP is SM4-encrypted (`CP=&&{0xE4,...}tail&&CRC`) carry the
@@ -33,6 +33,9 @@ _CP_OPEN = b"CP=&&"
 _CIPHER_OPEN = b"{0x"
 _CIPHER_BYTES = re.compile(rb"\{0x[0-9A-Fa-f]{2}(?:,0x[0-9A-Fa-f]{2})*\}")
 _HEX4 = re.compile(rb"[0-9A-Fa-f]{4}")
+# A header worth a look: `##`, 4 digits and the first letter of a field name (`QN=`, `ST=`);
+# or one cut off by the end of what has arrived.
+_VIABLE_HEADER = re.compile(rb"##(?:\d{4}[A-Za-z]|\d{0,4}\Z)")
 MAX_PLAIN_TAIL = 15  # an encrypted CP's plain tail is shorter than one 16-byte block
 
 
@@ -120,6 +123,8 @@ class Framer:
         length_text = bytes(buf[p + 2 : p + 6])
         if not length_text.isdigit():
             return self._bad(f"length field {length_text!r} is not 4 decimal digits")
+        if size - p > HEADER_BYTES and not buf[p + HEADER_BYTES : p + HEADER_BYTES + 1].isalpha():
+            return self._bad("no header field after the length")
         length = int(length_text)
         if length > self.max_data_length:
             self._buffer.clear()
@@ -178,10 +183,11 @@ class Framer:
         return Frame(raw, encrypted)
 
     def _bad(self, reason: str) -> Event | None:
-        """A candidate that is no packet: skip to the next `##` after its first byte."""
+        """A candidate that is no packet: skip to the next plausible `##` after its first byte."""
         self.bad_frames += 1
         buf, p = self._buffer, self._pos
-        following = buf.find(HEADER, p + 1)
+        found = _VIABLE_HEADER.search(buf, p + 1)
+        following = found.start() if found else -1
         if following < 0:
             following = len(buf) - (1 if buf.endswith(b"#") else 0)
         return self._drop(max(1, following - p), reason)

@@ -136,9 +136,13 @@ def test_crafted_headers_cost_no_crc_each(monkeypatch: pytest.MonkeyPatch) -> No
     real = framing.crc16
     monkeypatch.setattr(framing, "crc16", lambda data: calls.append(len(data)) or real(data))
     framer = Framer(4096)
-    events = framer.feed(b"##4090" * 2000 + SMALL)  # every candidate holds the next '##'
+    events = framer.feed(b"##4090" * 2000 + SMALL)  # no header field: one skip over all
     assert [e for e in events if isinstance(e, Frame)] == [Frame(SMALL.rstrip())]
-    assert len(calls) == 1 and framer.bad_frames == 2000
+    assert len(calls) == 1 and framer.bad_frames == 1
+    calls.clear()
+    events = framer.feed(b"##4090QN=" * 2000 + SMALL)  # each holds the next '##'
+    assert [e for e in events if isinstance(e, Frame)] == [Frame(SMALL.rstrip())]
+    assert len(calls) == 1 and framer.bad_frames == 1 + 2000
     calls.clear()
     # Candidates that pass every cheap test cost one CRC over the bytes they hold, no more.
     lure = b"##4090" + b"A" * 4088 + b"&&" + b"ZZZZ"

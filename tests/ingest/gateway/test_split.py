@@ -53,3 +53,13 @@ def test_held_parts_are_bounded() -> None:
         raw = hj212.frame(f"QN={qn};ST=31;CN=2051;MN={v2025.MN};Flag=10;PNUM=2;PNO=1;CP=&&&&")
         assert joiner.add(raw) is None
     assert joiner.held == 2 and joiner.dropped_groups == 1
+
+
+def test_a_part_with_its_own_time_goes_on_at_once_the_rest_joins_it_later() -> None:
+    joiner = Joiner(keys_of)
+    first = part(1)
+    assert joiner.add(first) == first  # a reading of its own: stored and answered as before
+    joined = joiner.add(part(2))
+    assert joined is not None
+    packet = hj212.decode_packet(joined)
+    assert packet.cp == "DataTime=20260301075900;" + CPS[1]
