@@ -50,6 +50,7 @@ STRICT_DMF_LIMIT_MGM3 = 40.0
 VENDOR_DMF_CODE = "a99999"
 # The last firms installed their loggers from 2026: HJ 212-2025, MN a 24-hex network code;
 # all but the last few encrypt with an SM4 key (the simulator's loggers follow the MN).
+# Small test fleets (no more leather firms than that) stay HJ 212-2017.
 HJ212_2025_FIRMS = 8
 HJ212_2025_PLAIN_FIRMS = 3
 
@@ -105,7 +106,7 @@ def build_fleet(
         stacks = 2 if rng.random() < 0.2 else 1
         # sl-001 keeps the national limit: the docs and tests use it as their example stack.
         strict = rng.random() < 0.15 and i > 1
-        v2025 = i > leather - HJ212_2025_FIRMS
+        v2025 = leather > HJ212_2025_FIRMS and i > leather - HJ212_2025_FIRMS
         keyed = v2025 and i <= leather - HJ212_2025_PLAIN_FIRMS
         meters = tuple(
             MeterSpec(
