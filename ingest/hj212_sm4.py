@@ -68,7 +68,8 @@ def encrypt_cp(cp: bytes, key: bytes) -> bytes:
     if whole == 0:
         return cp  # nothing to encrypt: a CP shorter than one block goes plain
     sealed = _ecb(key, cp[:whole], encrypt=True)
-    return b"{" + b",".join(b"0x%02X" % b for b in sealed) + b"}" + cp[whole:]
+    written = sealed.hex(",").upper().replace(",", ",0x")  # C-speed `E4,0x3E,...`
+    return b"{0x" + written.encode("ascii") + b"}" + cp[whole:]
 
 
 def decrypt_cp(text: bytes, key: bytes) -> bytes:
@@ -76,7 +77,9 @@ def decrypt_cp(text: bytes, key: bytes) -> bytes:
     match = _CIPHER_TEXT.match(text)
     if match is None:
         raise Hj212Error("encrypted CP is not written {0xHH,0xHH,...}")
-    sealed = bytes(int(item[2:], 16) for item in match[1].split(b","))
+    sealed = bytes.fromhex(
+        match[1].replace(b"0x", b"").replace(b"0X", b"").replace(b",", b"").decode()
+    )
     if len(sealed) % BLOCK_BYTES:
         raise Hj212Error(f"encrypted CP holds {len(sealed)} bytes, not whole 16-byte SM4 blocks")
     return _ecb(key, sealed, encrypt=False) + text[match.end() :]
