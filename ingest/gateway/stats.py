@@ -35,6 +35,10 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "forwarded": ("counter", "packets delivered to upstream platforms (their 9014 received)"),
     "forward_queue_bytes": ("gauge", "bytes of packets waiting to be forwarded upstream"),
     "forward_lag_seconds": ("gauge", "age of the oldest packet not yet forwarded upstream"),
+    "split_parts_held": (
+        "counter",
+        "parts of split packets (PNUM/PNO) held until the rest of their packet arrives",
+    ),
 }
 
 

@@ -93,6 +93,21 @@ def test_a_2025_encrypted_packet_reaches_the_hour_answered_with_flag_8_beside_a_
         dead = 'SELECT "reason" FROM dead_letter WHERE "code" = \'undecryptable\''
         assert wait_until(lambda: store.query(dead) != [], 30)
         assert v2025.KEY_HEX not in gateway.log()
+        # A packet split in two (PNUM/PNO), encrypted, the part without DataTime first.
+        local = (now_utc() - timedelta(minutes=20) + timedelta(hours=8)).strftime("%Y%m%d%H%M00")
+        head = f"QN={local}000;ST=31;CN=2051;PW={v2025.PW};MN={v2025.MN};Flag=11;PNUM=2"
+        first = f"DataTime={local};a24088-Avg=21.5,a24088-Flag=N"
+        for number, cp in ((2, "a25002-Avg=0.4,a25002-Flag=N"), (1, first)):
+            part = hj212.frame(f"{head};PNO={number};CP=&&{cp}&&")
+            logger_2025.send(hj212_sm4.encrypt_packet(part, v2025.KEY))
+        assert logger_2025.wait_answer(f"{local}000"), gateway.log()
+
+        def joined() -> list[list[object]]:
+            found = store.query("SELECT nmhc_mgm3, benzene_mgm3 FROM voc_minute")
+            return [list(row[1:]) for row in found[0].values] if found else []
+
+        assert wait_until(lambda: joined() != [], 30)
+        assert joined() == [[21.5, 0.4]]  # one point: both parts' values
     finally:
         logger_2025.close()
         logger_2017.close()
