@@ -42,6 +42,7 @@ class DataPacket:
     packet: hj212.Packet
     raw: bytes
     topic: str
+    plain: bytes = b""  # the plaintext packet when `raw` came SM4-encrypted (HJ 212-2025)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,4 +114,4 @@ def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
     if isinstance(outcome, Refused):
         return Refusal(outcome, topic, packet.mn)
     assert isinstance(outcome, Accepted)
-    return DataPacket(plant, meter, packet, raw, topic)
+    return DataPacket(plant, meter, packet, raw, topic, plain if sealed else b"")

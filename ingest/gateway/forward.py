@@ -106,7 +106,9 @@ class Forwarder:
             return done
         self._remember(key)
         future: Future[None] = Future()
-        self._incoming.put((data.raw, future))
+        # An encrypted packet goes up as its plaintext until upstreams have their own SM4
+        # keys (`hj212_sm4.reseal`): the sender re-frames what it sends and needs to read it.
+        self._incoming.put((data.plain or data.raw, future))
         return future
 
     def _remember(self, key: tuple[str, str, str, str]) -> None:

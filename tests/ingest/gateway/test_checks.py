@@ -105,6 +105,7 @@ def test_an_encrypted_packet_goes_on_as_its_plaintext() -> None:
     decision = check_frame(v2025.rules(), v2025.A2_SEALED_TAIL, NOW)
     assert isinstance(decision, DataPacket), decision
     assert decision.raw == v2025.A2_SEALED_TAIL  # published as the logger sent it
+    assert decision.plain == v2025.A2_PLAIN_TAIL  # what the forwarder reads
     assert decision.packet == hj212.decode_packet(v2025.A2_PLAIN_TAIL)
     assert protocol.data_answer(decision.packet).count(b"Flag=8;") == 1
 
