@@ -41,7 +41,9 @@ RESEND_SECONDS = 10.0  # HJ 212 loggers default to a few seconds; 10 s is gentle
 RECONNECT_MIN_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 15.0
 BUFFER_PACKETS = 20_000  # a logger's history buffer (about two weeks of minute data)
-BACKFILL_BATCH_PACKETS = 30  # a back-filling logger sends what it held in batches this big
+# A back-filling logger sends what it held in batches this big: about 8 minutes of minute
+# and real-time data, under the 15-minute offline allowance of a VOC meter.
+BACKFILL_BATCH_PACKETS = 10
 
 
 @dataclass(frozen=True, slots=True)
