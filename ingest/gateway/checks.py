@@ -1,8 +1,10 @@
 """What the gateway does with one framed packet. Pure: registry and rules in, a decision out.
 
 An SM4-encrypted HJ 212-2025 packet is decrypted with its stack's registry key before
-anything else, and from there on it is the plaintext packet (what is published, answered,
-forwarded); one its key does not open is refused as `undecryptable`.
+anything else (one its key does not open is refused as `undecryptable`). The decision
+carries the decoded plaintext; `raw` stays the bytes the logger sent, published as they
+came (the collector decrypts with the same registry), and `plain` the plaintext packet
+(forwarding). A control packet's `raw` is its plaintext.
 
 A data packet goes through the collector's own `handle_message` (the same validation an
 MQTT `hj212` packet gets), after the checks only a TCP gateway can make: the MN names a
