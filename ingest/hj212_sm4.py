@@ -23,7 +23,6 @@ from ingest import hj212
 from ingest.errors import Hj212Error, UnknownSource
 
 BLOCK_BYTES = 16
-KEY_PATTERN = re.compile(r"\A[0-9A-Fa-f]{32}\Z")
 CP_OPEN = b"CP=&&"
 CIPHER_OPEN = b"CP=&&{0x"
 # `{` + n bytes written `0xHH` separated by commas + `}`
@@ -36,13 +35,6 @@ class UndecryptableError(Hj212Error):
     """An encrypted packet the stack's key does not open (wrong or missing key)."""
 
     code = "undecryptable"
-
-
-def parse_key(text: str) -> bytes:
-    """A registry key (32 hex characters) as the 16 bytes SM4 uses."""
-    if not KEY_PATTERN.match(text):
-        raise ValueError("an SM4 key is 32 hex characters")
-    return bytes.fromhex(text)
 
 
 def cn_is_encrypted(cn: str) -> bool:
