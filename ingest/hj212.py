@@ -166,19 +166,14 @@ def encode_packet(
     st: str = "31",
     pw: str = "123456",
     flag: str = "4",
-    backfill: bool = False,
 ) -> bytes:
-    """Build a data packet (ST 31 = gas emission source) from `code -> {kind: value}`.
-
-    `backfill` writes HJ 212-2025's `RF=1` (a back-filled packet) after the Flag.
-    """
+    """Build a data packet (ST 31 = gas emission source) from `code -> {kind: value}`."""
     groups = [
         ",".join(f"{code}-{kind}={value}" for kind, value in fields.items())
         for code, fields in items.items()
     ]
     cp = ";".join([f"DataTime={data_time}", *groups])
-    rf = "RF=1;" if backfill else ""
-    return frame(f"QN={qn};ST={st};CN={cn};PW={pw};MN={mn};Flag={flag};{rf}CP=&&{cp}&&")
+    return frame(f"QN={qn};ST={st};CN={cn};PW={pw};MN={mn};Flag={flag};CP=&&{cp}&&")
 
 
 def decode_packet(raw: bytes | str) -> Packet:
