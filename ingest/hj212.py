@@ -1,4 +1,4 @@
-"""HJ 212-2017 packets: encode, decode and map to readings (SPEC section 4). Pure, no I/O.
+"""HJ 212-2017 and 2025 packets: encode, decode and map to readings (SPEC 4, 12). Pure, no I/O.
 
 A packet is `##` + 4-digit decimal length of the data segment + data segment + 4 hex
 digits of CRC + CRLF. The CRC is the standard's Appendix A algorithm, which differs from
@@ -8,11 +8,17 @@ Only the frame (length, CRC, syntax), the CN/MN and the time can make a packet u
 everything else is read per value (docs/protocol.md): an empty or unparseable value, or an
 unknown flag, becomes an invalid value with its reason and the packet's other values are kept.
 Loggers in the field are loose: QN may be missing, DataTime may carry milliseconds.
+
+HJ 212-2025 keeps the frame and says which version a packet speaks in its Flag (`version`):
+a 2025 packet's MN must be the logger's 24-character network code (0-9, A-F), `RF=1` marks
+a back-filled packet (`Packet.backfill`), `PNUM`/`PNO` a split one. Its SM4 encryption is
+`hj212_sm4.py`.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,9 +51,18 @@ EVENT_CNS = {
     "2041": "facility run time",
     "2081": "logger restart",
     "3020": "parameters and status",
+    # HJ 212-2025 additions: kept as sent until plantwatch reads them (docs/protocol.md)
+    "2013": "VOC analyser raw data (ST 27)",
+    "9015": "heartbeat",
 }
 EVENT_MEASUREMENT = "hj212_event"
 MAX_EVENT_CP_CHARS = 1000
+# Flag (6.3.3) is `V5..V0 D A`: version bits, D = split packet (PNUM/PNO), A = answer.
+VERSION_2017 = 1  # Flag 4..7
+VERSION_2025 = 2  # Flag 8..11
+FLAG_ANSWER_BIT = 1
+FLAG_SPLIT_BIT = 2
+MN_2025 = re.compile(r"\A[0-9A-F]{24}\Z")
 FLOW_CODE = "a00000"
 FLOW_NAME = "flow_m3h"
 # Unit of the flow code sent by a stack's logger -> factor to plantwatch's m³/h.
@@ -105,6 +120,32 @@ class Packet:
     items: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     header: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     cp: str = ""  # the CP section as sent, kept for status and event packets
+
+    @property
+    def flag(self) -> int | None:
+        """The Flag as a number (None when missing or not a number)."""
+        text = self.header.get("Flag", "")
+        return int(text) if text.isdigit() and len(text) <= 3 else None
+
+    @property
+    def version(self) -> int:
+        """VERSION_2025 for Flag 8..11, else VERSION_2017 (also for a missing or odd Flag)."""
+        flag = self.flag
+        return VERSION_2025 if flag is not None and flag >> 2 == VERSION_2025 else VERSION_2017
+
+    @property
+    def backfill(self) -> bool:
+        """RF=1: a back-filled (补传) packet of HJ 212-2025."""
+        return self.header.get("RF") == "1"
+
+    @property
+    def split(self) -> tuple[int, int] | None:
+        """(PNUM, PNO) of a split packet (D bit set and both numbers present), else None."""
+        flag = self.flag
+        pnum, pno = self.header.get("PNUM", ""), self.header.get("PNO", "")
+        if flag is None or not flag & FLAG_SPLIT_BIT or not (pnum.isdigit() and pno.isdigit()):
+            return None
+        return int(pnum), int(pno)
 
 
 def frame(data_segment: str) -> bytes:
@@ -209,6 +250,19 @@ def _split(text: str) -> Packet:
         header=MappingProxyType(header),
         cp=cp,
     )
+
+
+def check_logger_mn(packet: Packet) -> None:
+    """A data logger's HJ 212-2025 packet must carry its 24-character network code as MN.
+
+    Checked on what loggers send (gateway, MQTT), not in `decode_packet`: platforms
+    answer in the field with Flag=9 and free-form MNs, and those answers are still read.
+    """
+    if packet.version == VERSION_2025 and not MN_2025.match(packet.mn):
+        raise Hj212Error(
+            f"HJ 212-2025 packet (Flag={packet.header.get('Flag')}) with MN {packet.mn!r}: a "
+            "2025 logger's MN is its 24-character network code of 0-9 and A-F"
+        )
 
 
 def parse_data_time(text: str, timezone: str) -> datetime:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ingest import hj212
+from ingest import hj212, hj212_sm4
 from ingest.errors import RefusedReading, UnknownSource
 from ingest.points import dead_letter_line, event_line, reading_lines
 from ingest.record import HJ212, declared_source
@@ -155,17 +155,37 @@ def problem_lists(problems: tuple[Problem, ...]) -> dict[str, object]:
 
 
 def _hj212_packet(rules: IngestRules, plant: Plant, payload: bytes, now: datetime) -> Accepted:
-    """A packet is refused only for its frame, CN, MN or time; its values are judged one by one."""
-    packet = hj212.decode_packet(payload)
+    """A packet is refused only for its frame, CN, MN, key or time; its values one by one.
+
+    An SM4-encrypted packet (HJ 212-2025) is decrypted with its stack's key; an RF=1
+    packet's points are marked `backfill` (stored at their own DataTime).
+    """
+
+    def keys_of(mn: str) -> tuple[bytes, ...] | None:
+        stack = rules.registry.stack_by_mn(mn)
+        return stack[1].sm4_keys if stack is not None and stack[0].id == plant.id else None
+
+    plain, sealed = hj212_sm4.unseal(payload, keys_of)
+    packet = hj212.decode_packet(plain)
+    hj212.check_logger_mn(packet)
     found = rules.registry.stack_by_mn(packet.mn)
     if found is None or found[0].id != plant.id:
         raise UnknownSource(f"MN {packet.mn!r} is not a stack of plant {plant.id!r}")
     meter = found[1]
+    hj212_sm4.check_sealed(packet, meter.sm4_keys, sealed)
     result = hj212.interpret(packet, rules.timezone, hj212.code_map(meter.codes, meter.flow_unit))
     if isinstance(result, hj212.Event):
         check_clock([result.ts], now, rules.future_tolerance)
         return Accepted(plant.id, meter.id, [event_line(plant, meter, result)], meter.kind)
     reading = screen_values(meter.kind, result.reading)
     check_clock([reading.ts], now, rules.future_tolerance)
-    lines = reading_lines(plant, meter, [reading], result.measurement, to_epoch_ms(now), HJ212)
+    lines = reading_lines(
+        plant,
+        meter,
+        [reading],
+        result.measurement,
+        to_epoch_ms(now),
+        HJ212,
+        backfill=packet.backfill,
+    )
     return Accepted(plant.id, meter.id, lines, meter.kind, (reading,))

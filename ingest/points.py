@@ -13,6 +13,7 @@ from ingest.store import encode_point
 
 __all__ = ["FLAG_SUFFIX", "INVALID_SUFFIX", "dead_letter_line", "event_line", "reading_lines"]
 
+BACKFILL_FIELD = "backfill"  # HJ 212-2025 RF=1: the logger back-filled this reading
 DEAD_LETTER_MEASUREMENT = "dead_letter"
 MAX_DEAD_LETTER_PAYLOAD_CHARS = 4000
 
@@ -24,6 +25,7 @@ def reading_lines(
     measurement: str | None = None,
     arrived_ms: int | None = None,
     source: str | None = None,
+    backfill: bool = False,
 ) -> list[str]:
     """One point per reading: measurement = meter kind, tags plant+meter, time = device time.
 
@@ -33,11 +35,13 @@ def reading_lines(
     The tag set and timestamp are the point's identity, so a re-delivered reading
     is a duplicate (ingest/keeper.py) instead of becoming a second point. `arrived_ms`
     (when the collector received it) and `source` are kept with every reading (SPEC 14).
+    A back-filled reading (HJ 212-2025 `RF=1`) carries the boolean field `backfill`: a
+    field, not a tag, so a back-fill of a reading already stored stays one point.
     """
     tags = {"plant": plant.id, "meter": meter.id}
     lines = []
     for reading in readings:
-        fields: dict[str, float | str] = dict(reading.values)
+        fields: dict[str, float | str | bool] = dict(reading.values)
         for name in reading.values:
             fields[name + FLAG_SUFFIX] = reading.flag(name)
         for name, reason in reading.invalid.items():
@@ -46,6 +50,8 @@ def reading_lines(
             fields[ARRIVED_FIELD] = arrived_ms
         if source is not None:
             fields[SOURCE_FIELD] = source
+        if backfill:
+            fields[BACKFILL_FIELD] = True
         lines.append(encode_point(measurement or meter.kind, tags, fields, reading.ts_ms))
     return lines
 

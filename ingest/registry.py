@@ -18,7 +18,18 @@ from ingest.validate import VALUE_RANGES
 ID_PATTERN = re.compile(r"\A[a-z0-9-]{1,32}\Z")
 HJ212_PW_PATTERN = re.compile(r"\A(?:(?![;=&,])[!-~]){1,32}\Z")
 CODE_PATTERN = re.compile(r"\A[A-Za-z0-9]{1,16}\Z")
-METER_KEYS = ("id", "kind", "hj212_mn", "hj212_pw", "limits", "codes", "flow_unit")
+METER_KEYS = (
+    "id",
+    "kind",
+    "hj212_mn",
+    "hj212_pw",
+    "limits",
+    "codes",
+    "flow_unit",
+    "hj212_sm4_key",
+    "hj212_sm4_key_previous",
+)
+SM4_KEY_PATTERN = re.compile(r"\A[0-9A-Fa-f]{32}\Z")
 SECTORS = ("stainless_steel", "synthetic_leather", "other")
 METER_KINDS = ("gas", "coal", "voc", "electricity")
 DEFAULT_GAS_SHARE_GOAL = 0.5
@@ -35,6 +46,16 @@ class Meter:
     codes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     flow_unit: str = DEFAULT_FLOW_UNIT
     hj212_pw: str | None = None  # the PW its data logger must send (HJ 212 TCP gateway)
+    # HJ 212-2025 SM4 keys (secrets: kept out of repr, logs and API answers). The previous
+    # key is still accepted while a rotation (CN 1014) is under way (docs/protocol.md).
+    hj212_sm4_key: str | None = field(default=None, repr=False)
+    hj212_sm4_key_previous: str | None = field(default=None, repr=False)
+
+    @property
+    def sm4_keys(self) -> tuple[bytes, ...]:
+        """The keys a packet of this stack may be encrypted with, current first."""
+        texts = (self.hj212_sm4_key, self.hj212_sm4_key_previous)
+        return tuple(bytes.fromhex(t) for t in texts if t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +209,13 @@ def _parse_meter(raw: Any, where: str) -> Meter:
             f"{where}: key 'flow_unit' must be one of {', '.join(FLOW_UNIT_FACTORS)}, "
             f"got {flow_unit!r}"
         )
+    keys = {name: raw.get(name) for name in ("hj212_sm4_key", "hj212_sm4_key_previous")}
+    for name, key in keys.items():
+        if key is not None and (not isinstance(key, str) or not SM4_KEY_PATTERN.match(key)):
+            # The value is a secret: the message never repeats it.
+            raise RegistryError(f"{where}: key {name!r} must be 32 hex characters (16 bytes)")
+    if keys["hj212_sm4_key_previous"] and not keys["hj212_sm4_key"]:
+        raise RegistryError(f"{where}: 'hj212_sm4_key_previous' needs 'hj212_sm4_key'")
     extra = {k: v for k, v in raw.items() if k not in METER_KEYS}
     return Meter(
         meter_id,
@@ -198,6 +226,8 @@ def _parse_meter(raw: Any, where: str) -> Meter:
         MappingProxyType(dict(codes)),
         flow_unit,
         pw,
+        keys["hj212_sm4_key"],
+        keys["hj212_sm4_key_previous"],
     )
 
 

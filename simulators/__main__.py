@@ -32,7 +32,7 @@ from simulators.plans import DEFAULT_SCENARIO, SCENARIOS, county_plan
 from simulators.publisher import CountyPublisher, Credentials
 from simulators.report import monthly_share
 from simulators.runner import Sink, run_history, run_live
-from simulators.tcp_logger import TcpLoggers, registry_stacks
+from simulators.tcp_logger import TcpLoggers, registry_profiles, registry_stacks
 
 COMMANDS = ("live", "history", "registry", "plan", "inject")
 FAULT_HELP = (
@@ -338,7 +338,7 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
         gateway = GatewaySettings()
         loggers = TcpLoggers(
             gateway.hj212_host, gateway.hj212_port, registry_stacks(registry),
-            settings.timezone, mqtt_sink=publisher,
+            settings.timezone, mqtt_sink=publisher, profiles=registry_profiles(registry),
         ).start()  # fmt: skip
         sink = loggers
     stop = threading.Event()

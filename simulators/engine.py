@@ -9,13 +9,13 @@ the time is sliced. Faults are applied on the way out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 
-from ingest import hj212
+from ingest import hj212, hj212_sm4
 from ingest.schema import Reading
 from ingest.settings import CommonSettings
 from ingest.topics import Topics
@@ -265,11 +265,14 @@ class County:
             assert stack.hj212_mn is not None
             topic = self.topics.hj212(meter.plant)
             tz, dmf = self.config.timezone, stack.hj212_codes or NATIONAL_CODES
+            # A 24-hex MN is an HJ 212-2025 logger: Flag=8, its data SM4-encrypted if keyed.
+            flag = "8" if hj212.MN_2025.match(stack.hj212_mn) else "4"
+            seal = _sealer(stack.hj212_sm4_key)
             # Real-time upload is optional and sparse in the field; minute data (CN 2051)
             # every minute and hourly data (CN 2061) every hour carry compliance.
             every = max(1, self.config.hj212_realtime_interval_s)
             items += [
-                (float(t), realtime_packet(stack.hj212_mn, r, tz, dmf), 1)
+                (float(t), seal(realtime_packet(stack.hj212_mn, r, tz, dmf, flag)), 1)
                 for t, r in zip(true_t, readings, strict=True)
                 if int(t) % every == 0
             ]
@@ -281,9 +284,9 @@ class County:
             ):
                 for end in range(int(t0 // period + 1) * period, int(t1) + 1, period):
                     window = [r for r in recent if end - period < r.ts.timestamp() <= end]
-                    packet = average_packet(stack.hj212_mn, cn, end - period, window, tz, dmf)
+                    packet = average_packet(stack.hj212_mn, cn, end - period, window, tz, dmf, flag)
                     if packet is not None:
-                        items.append((float(end), packet, 1))
+                        items.append((float(end), seal(packet), 1))
             cutoff = t1 - HOUR_PACKET_SECONDS - 1
             self._recent[(meter.plant, meter.meter)] = [
                 r for r in recent if r.ts.timestamp() > cutoff
@@ -344,3 +347,10 @@ def _concat(parts: list[Series]) -> Series:
         {k: np.concatenate([p.values[k] for p in parts]) for k in first.values},
         {k: np.concatenate([p.flags[k] for p in parts]) for k in first.flags},
     )
+
+
+def _sealer(key: bytes | None) -> Callable[[bytes], bytes]:
+    """What a logger with this SM4 key does to its data packets (nothing without a key)."""
+    if key is None:
+        return lambda raw: raw
+    return lambda raw: hj212_sm4.encrypt_packet(raw, key)

@@ -7,6 +7,7 @@ derived from the seed and the plant id by `simulators.plans`, so any registry ca
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,11 @@ STRICT_DMF_LIMIT_MGM3 = 40.0
 # DMF has no national HJ 212 code (a99051 is carbon disulfide): the demo's loggers send it
 # under a vendor code, mapped per stack in the registry.
 VENDOR_DMF_CODE = "a99999"
+# The last firms installed their loggers from 2026: HJ 212-2025, MN a 24-hex network code;
+# all but the last few encrypt with an SM4 key (the simulator's loggers follow the MN).
+# Small test fleets (no more leather firms than that) stay HJ 212-2017.
+HJ212_2025_FIRMS = 8
+HJ212_2025_PLAIN_FIRMS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,7 @@ class MeterSpec:
     limits_mgm3: tuple[tuple[str, float], ...] = ()
     codes: tuple[tuple[str, str], ...] = ()
     hj212_pw: str | None = None  # the password its data logger sends (6 digits, as in the field)
+    hj212_sm4_key: str | None = field(default=None, repr=False)  # HJ 212-2025 loggers only
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +106,20 @@ def build_fleet(
         stacks = 2 if rng.random() < 0.2 else 1
         # sl-001 keeps the national limit: the docs and tests use it as their example stack.
         strict = rng.random() < 0.15 and i > 1
+        v2025 = leather > HJ212_2025_FIRMS and i > leather - HJ212_2025_FIRMS
+        keyed = v2025 and i <= leather - HJ212_2025_PLAIN_FIRMS
         meters = tuple(
             MeterSpec(
                 f"stack-{k}",
                 "voc",
-                f"{COUNTY_CODE}00SL{i:03d}STACK{k:06d}",
+                f"{COUNTY_CODE}A02025{i:04X}{k:08X}"
+                if v2025
+                else f"{COUNTY_CODE}00SL{i:03d}STACK{k:06d}",
                 (("dmf_mgm3", STRICT_DMF_LIMIT_MGM3 if strict else DMF_LIMIT_MGM3),),
                 ((VENDOR_DMF_CODE, "dmf_mgm3"),),
                 # from its own key, so adding it changed no other generated number
                 f"{int(seeded_unit(seed, f'sl-{i:03d}/stack-{k}/pw') * 1e6):06d}",
+                _demo_key(seed, f"sl-{i:03d}/stack-{k}") if keyed else None,
             )
             for k in range(1, stacks + 1)
         )
@@ -151,6 +163,8 @@ def registry_toml(
                 lines.append(f"  hj212_mn = {_string(meter.hj212_mn)}")
             if meter.hj212_pw:
                 lines.append(f"  hj212_pw = {_string(meter.hj212_pw)}")
+            if meter.hj212_sm4_key:
+                lines.append(f"  hj212_sm4_key = {_string(meter.hj212_sm4_key)}")
             if meter.limits_mgm3:
                 inner = ", ".join(f"{k} = {v!r}" for k, v in meter.limits_mgm3)
                 lines.append(f"  limits = {{ {inner} }}")
@@ -159,6 +173,11 @@ def registry_toml(
                 lines.append(f"  codes = {{ {inner} }}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _demo_key(seed: int, name: str) -> str:
+    """A demo logger's SM4 key, from the seed (a real one is a secret, never in git)."""
+    return hashlib.sha256(f"{seed}/{name}/sm4".encode()).hexdigest()[:32].upper()
 
 
 def _string(text: str) -> str:

@@ -67,7 +67,11 @@ def _qn(ts_s: float, timezone: str) -> str:
 
 
 def realtime_packet(
-    mn: str, reading: Reading, timezone: str, codes: Codes = NATIONAL_CODES
+    mn: str,
+    reading: Reading,
+    timezone: str,
+    codes: Codes = NATIONAL_CODES,
+    header_flag: str = "4",
 ) -> bytes:
     """A CN 2011 packet (`-Rtd` and `-Flag` per value) for one reading."""
     ts = reading.ts.timestamp()
@@ -78,7 +82,7 @@ def realtime_packet(
         code, factor = codes[name]
         items[code] = {"Rtd": _number(value * factor), "Flag": reading.flag(name)}
     return hj212.encode_packet(
-        qn=_qn(ts, timezone), cn=hj212.CN_REALTIME, mn=mn,
+        qn=_qn(ts, timezone), cn=hj212.CN_REALTIME, mn=mn, flag=header_flag,
         data_time=_local(ts, timezone).strftime("%Y%m%d%H%M%S"), items=items,
     )  # fmt: skip
 
@@ -90,6 +94,7 @@ def average_packet(
     readings: list[Reading],
     timezone: str,
     codes: Codes = NATIONAL_CODES,
+    header_flag: str = "4",
 ) -> bytes | None:
     """A CN 2051/2061 packet (`-Avg`, `-Min`, `-Max`, `-Flag`) over `readings`, or None if empty."""
     if not readings:
@@ -115,7 +120,7 @@ def average_packet(
             "Flag": flag,
         }
     return hj212.encode_packet(
-        qn=_qn(period_start_s, timezone), cn=cn, mn=mn,
+        qn=_qn(period_start_s, timezone), cn=cn, mn=mn, flag=header_flag,
         data_time=_local(period_start_s, timezone).strftime("%Y%m%d%H%M%S"), items=items,
     )  # fmt: skip
 

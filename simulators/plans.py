@@ -184,6 +184,7 @@ def stack_plan(plant: Plant, meter_id: str, seed: int) -> StackPlan:
                 for code, (name, factor) in hj212.code_map(meter.codes, meter.flow_unit).items()
             }
         ),
+        hj212_sm4_key=meter.sm4_keys[0] if meter.sm4_keys else None,
     )
 
 

@@ -7,6 +7,11 @@ packet only in their history for the platform to ask for), reconnects after a dr
 with BeginTime/EndTime: 9011, the packets, 9012), reports its clock (CN 1011) with the
 drift it was given and lets the platform set it (CN 1012). `TcpLoggers` runs many of
 them on one asyncio loop in a thread and is a simulator sink (`--voc-transport tcp`).
+
+A stack whose registry MN is a 24-hex network code gets an HJ 212-2025 logger
+(`registry_profiles`): Flag=9, its data commands SM4-encrypted when the registry holds its
+key, history answers marked RF=1; one of them (the last by MN) also holds its packets and
+sends them in batches as back-fill (RF=1), as a logger on a flaky link does.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from ingest import hj212
+from ingest import hj212, hj212_sm4
 from ingest.errors import Hj212Error
 from ingest.gateway import protocol
 from ingest.gateway.framing import Frame, Framer
@@ -36,6 +41,19 @@ RESEND_SECONDS = 10.0  # HJ 212 loggers default to a few seconds; 10 s is gentle
 RECONNECT_MIN_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 15.0
 BUFFER_PACKETS = 20_000  # a logger's history buffer (about two weeks of minute data)
+# A back-filling logger sends what it held in batches this big: about 8 minutes of minute
+# and real-time data, under the 15-minute offline allowance of a VOC meter.
+BACKFILL_BATCH_PACKETS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class LoggerProfile:
+    """What a simulated logger speaks: HJ 212 version, SM4 key, whether it back-fills."""
+
+    version: int = hj212.VERSION_2017
+    key: bytes | None = field(default=None, repr=False)
+    backfill: bool = False
+    backfill_batch: int = BACKFILL_BATCH_PACKETS
 
 
 def relabel(raw: bytes, *, qn: str, pw: str, flag: str = protocol.FLAG_2017_ANSWER) -> bytes:
@@ -73,8 +91,11 @@ class SimLogger:
         clock_offset_seconds: float = 0.0,
         latencies: Latencies | None = None,
         give_up_seconds: float | None = None,
+        profile: LoggerProfile | None = None,
     ) -> None:
         self.host, self.port, self.mn, self.pw, self.timezone = host, port, mn, pw, timezone
+        self.profile = profile or LoggerProfile()
+        self.held: list[bytes] = []  # a back-filling logger's packets not yet sent
         self.resend_seconds = resend_seconds
         self.give_up_seconds = give_up_seconds
         self.clock_offset_seconds = clock_offset_seconds
@@ -100,16 +121,46 @@ class SimLogger:
         qn = self.next_qn()
         while qn in self.unanswered:
             qn = self.next_qn()
-        packet = relabel(raw, qn=qn, pw=self.pw)
+        if self.profile.backfill:
+            self.held.append(raw)
+            if len(self.held) >= self.profile.backfill_batch:
+                held, self.held = self.held, []
+                for one in held:
+                    self._submit(one, remember, backfill=True)
+            return qn
+        return self._submit(raw, remember, qn=qn)
+
+    def _submit(
+        self, raw: bytes, remember: bool, *, qn: str | None = None, backfill: bool = False
+    ) -> str:
+        if qn is None:
+            qn = self.next_qn()
+            while qn in self.unanswered:
+                qn = self.next_qn()
+        packet = self._label(raw, qn, backfill)
         if remember:
             decoded = hj212.decode_packet(packet)
             self.buffer[(decoded.cn, decoded.data_time or "")] = packet
             while len(self.buffer) > BUFFER_PACKETS:
                 self.buffer.popitem(last=False)
+        wire = self._seal(packet)
         now = time.monotonic()
-        self.unanswered[qn] = [packet, now, now]
-        self._send(packet)
+        self.unanswered[qn] = [wire, now, now]
+        self._send(wire)
         return qn
+
+    def _label(self, raw: bytes, qn: str, backfill: bool = False) -> bytes:
+        """This logger's QN, PW and Flag (its version, answer please), RF=1 for back-fill."""
+        flag = protocol.flag_of(self.profile.version, answer=True)
+        extra = {"RF": "1"} if backfill and self.profile.version == hj212.VERSION_2025 else {}
+        return protocol.with_header(raw, QN=qn, PW=self.pw, Flag=flag, **extra)
+
+    def _seal(self, packet: bytes) -> bytes:
+        """Encrypted with the logger's key when the standard encrypts this command."""
+        key = self.profile.key
+        if key is None or not hj212_sm4.cn_is_encrypted(hj212_sm4.header_field(packet, "CN")):
+            return packet
+        return hj212_sm4.encrypt_packet(packet, key)
 
     def send_prepared(self, qn: str, packet: bytes) -> None:
         """Send a packet already carrying this logger's QN, PW and Flag (benchmarks)."""
@@ -191,7 +242,10 @@ class SimLogger:
                 return
             for event in framer.feed(data):
                 if isinstance(event, Frame):
-                    self._on_packet(hj212.decode_packet(event.raw), event.raw)
+                    raw = event.raw
+                    if event.encrypted and self.profile.key is not None:
+                        raw, _ = hj212_sm4.open_packet(raw, [self.profile.key], self.mn)
+                    self._on_packet(hj212.decode_packet(raw), raw)
 
     def _on_packet(self, packet: hj212.Packet, raw: bytes) -> None:
         if packet.cn == protocol.CN_DATA_ANSWER:
@@ -204,17 +258,19 @@ class SimLogger:
             self._send(reply)
 
     def _answer(self, packet: hj212.Packet, cp: Mapping[str, str]) -> list[bytes]:
+        flag = protocol.flag_of(self.profile.version)
+
         def control(cn: str, body: str) -> bytes:
             return hj212.frame(
                 f"QN={packet.qn};ST={protocol.ST_SYSTEM};CN={cn};PW={self.pw};MN={self.mn};"
-                f"Flag=4;CP=&&{body}&&"
+                f"Flag={flag};CP=&&{body}&&"
             )
 
         ready = control(protocol.CN_ANSWER_REQUEST, "QnRtn=1")
         if packet.cn == protocol.CN_GET_TIME:
             clock = protocol.local_text(self.now(), self.timezone)
             upload = hj212.frame(
-                f"QN={packet.qn};ST=31;CN=1011;PW={self.pw};MN={self.mn};Flag=4;"
+                f"QN={packet.qn};ST=31;CN=1011;PW={self.pw};MN={self.mn};Flag={flag};"
                 f"CP=&&SystemTime={clock}&&"
             )
             return [ready, upload, control(protocol.CN_ANSWER_RESULT, "ExeRtn=1")]
@@ -232,7 +288,7 @@ class SimLogger:
             out = [ready]
             for raw in found:
                 qn = self.next_qn()
-                relabelled = relabel(raw, qn=qn, pw=self.pw)
+                relabelled = self._seal(self._label(raw, qn, backfill=True))
                 now = time.monotonic()
                 self.unanswered[qn] = [relabelled, now, now]
                 out.append(relabelled)
@@ -264,9 +320,11 @@ class TcpLoggers:
         resend_seconds: float = RESEND_SECONDS,
         clock_offsets: Mapping[str, float] | None = None,
         give_up_seconds: float | None = None,
+        profiles: Mapping[str, LoggerProfile] | None = None,
     ) -> None:
         self.latencies = Latencies()
         offsets = clock_offsets or {}
+        kinds = profiles or {}
         self.loggers = {
             mn: SimLogger(
                 host, port, mn, pw, timezone,
@@ -274,6 +332,7 @@ class TcpLoggers:
                 clock_offset_seconds=offsets.get(mn, 0.0),
                 latencies=self.latencies,
                 give_up_seconds=give_up_seconds,
+                profile=kinds.get(mn),
             )
             for mn, pw in stacks.items()
         }  # fmt: skip
@@ -300,6 +359,7 @@ class TcpLoggers:
 
     def publish(self, plant: str, topic: str, payload: bytes) -> None:
         if topic.endswith("/hj212"):
+            payload = self._plain(payload)
             try:
                 mn = hj212.decode_packet(payload).mn
             except Hj212Error:
@@ -317,6 +377,17 @@ class TcpLoggers:
                     return
         if self.mqtt_sink is not None:
             self.mqtt_sink.publish(plant, topic, payload)
+
+    def _plain(self, payload: bytes) -> bytes:
+        """The plaintext of a packet the engine encrypted (a logger seals it when sending)."""
+        if not hj212_sm4.is_encrypted(payload):
+            return payload
+        logger = self.loggers.get(hj212_sm4.header_field(payload, "MN"))
+        key = logger.profile.key if logger is not None else None
+        try:
+            return hj212_sm4.open_packet(payload, [key] if key else [])[0]
+        except Hj212Error:
+            return payload  # a broken packet goes over the wire as it is
 
     def unanswered(self) -> int:
         return sum(len(logger.unanswered) for logger in self.loggers.values())
@@ -340,4 +411,26 @@ def registry_stacks(registry: Registry) -> dict[str, str]:
         for plant in registry.plants
         for meter in plant.meters
         if meter.hj212_mn
+    }
+
+
+def registry_profiles(registry: Registry) -> dict[str, LoggerProfile]:
+    """MN -> profile: a 24-hex MN is an HJ 212-2025 logger (encrypting when the registry has
+    its key); the last of them by MN back-fills. Other MNs are 2017 loggers."""
+    stacks = sorted(
+        (
+            (meter.hj212_mn, meter)
+            for plant in registry.plants
+            for meter in plant.meters
+            if meter.hj212_mn and hj212.MN_2025.match(meter.hj212_mn)
+        ),
+        key=lambda pair: pair[0],
+    )
+    return {
+        mn: LoggerProfile(
+            hj212.VERSION_2025,
+            meter.sm4_keys[0] if meter.sm4_keys else None,
+            backfill=index == len(stacks) - 1,
+        )
+        for index, (mn, meter) in enumerate(stacks)
     }

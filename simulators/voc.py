@@ -71,6 +71,8 @@ class StackPlan:
     hj212_codes: Mapping[str, tuple[str, float]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # HJ 212-2025 SM4 key of its logger (a secret: kept out of repr)
+    hj212_sm4_key: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

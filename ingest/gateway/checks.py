@@ -1,5 +1,11 @@
 """What the gateway does with one framed packet. Pure: registry and rules in, a decision out.
 
+An SM4-encrypted HJ 212-2025 packet is decrypted with its stack's registry key before
+anything else (one its key does not open is refused as `undecryptable`). The decision
+carries the decoded plaintext; `raw` stays the bytes the logger sent, published as they
+came (the collector decrypts with the same registry), and `plain` the plaintext packet
+(forwarding). A control packet's `raw` is its plaintext.
+
 A data packet goes through the collector's own `handle_message` (the same validation an
 MQTT `hj212` packet gets), after the checks only a TCP gateway can make: the MN names a
 registered stack and the packet carries that stack's `PW`. Answers to the gateway's own
@@ -13,7 +19,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingest import hj212
+from ingest import hj212, hj212_sm4
 from ingest.errors import RefusedReading
 from ingest.gateway import protocol
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
@@ -44,6 +50,7 @@ class DataPacket:
     packet: hj212.Packet
     raw: bytes
     topic: str
+    plain: bytes = b""  # the plaintext packet when `raw` came SM4-encrypted (HJ 212-2025)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +76,27 @@ Decision = DataPacket | ControlPacket | Refusal
 
 
 def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
-    """Decode, identify the stack, check its PW, then validate as the collector would."""
+    """Decrypt, decode, identify the stack, check its PW, then validate as the collector would.
+
+    An SM4-encrypted packet (HJ 212-2025) is decrypted with its stack's key first
+    (`hj212_sm4.py`); one that does not decrypt is refused.
+    """
+    sealed = hj212_sm4.is_encrypted(raw)
+    plain = raw
+    if sealed:
+        mn = hj212_sm4.header_field(raw, "MN")
+        stack = rules.registry.stack_by_mn(mn)
+        if stack is None:
+            reason = f"MN {mn!r} is not a registered stack"
+            return Refusal(Refused("", "unknown_source", reason), "", mn)
+        try:
+            plain, _key_index = hj212_sm4.open_packet(raw, stack[1].sm4_keys, mn)
+        except RefusedReading as exc:
+            topic = Topics(rules.topic_root).hj212(stack[0].id)
+            return Refusal(Refused(stack[0].id, exc.code, str(exc)), topic, mn)
     try:
-        packet = hj212.decode_packet(raw)
+        packet = hj212.decode_packet(plain)
+        hj212.check_logger_mn(packet)
     except RefusedReading as exc:
         return Refusal(Refused("", exc.code, str(exc)), "")
     found = rules.registry.stack_by_mn(packet.mn)
@@ -80,6 +105,10 @@ def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
         return Refusal(Refused("", "unknown_source", reason), "", packet.mn)
     plant, meter = found
     topic = Topics(rules.topic_root).hj212(plant.id)
+    try:
+        hj212_sm4.check_sealed(packet, meter.sm4_keys, sealed)
+    except RefusedReading as exc:
+        return Refusal(Refused(plant.id, exc.code, str(exc)), topic, packet.mn)
     if meter.hj212_pw is not None and not pw_matches(packet.header.get("PW", ""), meter.hj212_pw):
         reason = (
             f"PW of MN {packet.mn!r} does not match the registry's for "
@@ -87,12 +116,12 @@ def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
         )
         return Refusal(Refused(plant.id, WRONG_PASSWORD, reason), topic, packet.mn)
     if packet.cn in CONTROL_CNS:
-        return ControlPacket(plant, meter, packet, raw)
+        return ControlPacket(plant, meter, packet, plain)
     outcome = handle_message(rules, topic, raw, now)
     if isinstance(outcome, Refused):
         return Refusal(outcome, topic, packet.mn)
     assert isinstance(outcome, Accepted)
-    return DataPacket(plant, meter, packet, raw, topic)
+    return DataPacket(plant, meter, packet, raw, topic, plain if sealed else b"")
 
 
 def pw_matches(sent: str, expected: str) -> bool:

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -262,9 +262,9 @@ class CommandDesk:
             qn = protocol.qn_at(now, self.settings.timezone)
             pw = self._pw_of(mn)
             command = self._build(row["cn"], qn, mn, pw, params, now)
-            self._inflight[mn] = _InFlight(
-                row["id"], row["cn"], qn, command.encode(), row["attempts"], 0.0
-            )
+            version = self.gateway.version_of.get(mn, hj212.VERSION_2017)
+            raw = replace(command, version=version).encode(self._key_of(mn))
+            self._inflight[mn] = _InFlight(row["id"], row["cn"], qn, raw, row["attempts"], 0.0)
             self._results.setdefault(row["id"], {})
             self._transmit(mn)
 
@@ -278,6 +278,12 @@ class CommandDesk:
     def _pw_of(self, mn: str) -> str:
         found = self.gateway.rules.registry.stack_by_mn(mn)
         return (found[1].hj212_pw if found else None) or "123456"
+
+    def _key_of(self, mn: str) -> bytes | None:
+        """The stack's current SM4 key: commands whose CP the standard encrypts use it."""
+        found = self.gateway.rules.registry.stack_by_mn(mn)
+        keys = found[1].sm4_keys if found else ()
+        return keys[0] if keys else None
 
     def _transmit(self, mn: str) -> None:
         current = self._inflight[mn]

@@ -138,6 +138,9 @@ class Forwarder:
     def enqueue(self, data: DataPacket) -> Future[None]:
         """Queue a packet durably; the future is done once it is fsynced."""
         key = packet_key(data.packet)
+        # An encrypted packet goes up as its plaintext until upstreams have their own SM4
+        # keys (`hj212_sm4.reseal`): the sender re-frames what it sends and needs to read it.
+        payload = data.plain or data.raw
         with self._keys_lock:
             if key in self._recent:
                 done: Future[None] = Future()
@@ -147,14 +150,14 @@ class Forwarder:
             if joined is not None:  # a resend while the first is being written: same fate
                 return joined
             future: Future[None] = Future()
-            if self.fill(len(data.raw)) >= 1.0:
+            if self.fill(len(payload)) >= 1.0:
                 self.tally.add("forward_queue_full")
                 future.set_exception(QueueFull(f"forward queue to {self.name} is full"))
                 return future
             self._appending[key] = future
-            self._appending_bytes += len(data.raw)
+            self._appending_bytes += len(payload)
         self._check_alarm()
-        self._incoming.put((data.raw, key, future))
+        self._incoming.put((payload, key, future))
         return future
 
     def fill(self, extra_bytes: int = 0) -> float:

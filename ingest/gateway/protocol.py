@@ -1,10 +1,12 @@
-"""HJ 212-2017 system-interaction packets the gateway sends and reads. Pure, no I/O.
+"""HJ 212 system-interaction packets the gateway sends and reads. Pure, no I/O.
 
 Built with the codec's own `hj212.frame`, so length and CRC follow Appendix A.
 
-Flag (Appendix, 6.3.3) is a bit field `V5..V0 D A`: A (bit 0) asks for an answer, D
-(bit 1) marks a split packet; version bits 000001 mean HJ 212-2017, hence Flag=4
-(no answer) and Flag=5 (answer, please).
+Flag (6.3.3) is a bit field `V5..V0 D A`: A (bit 0) asks for an answer, D (bit 1) marks
+a split packet; version bits 000001 mean HJ 212-2017 (Flag 4, or 5 to ask an answer),
+000010 HJ 212-2025 (Flag 8 or 9). Every answer and command goes out in the version of
+the logger it goes to: a 2025 logger's Flag=9 packet is answered with Flag=8. A command
+whose CP the standard encrypts (CN 2xxx, 1014, 3020) is encrypted with the stack's key.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ingest import hj212
+from ingest import hj212, hj212_sm4
 
 ST_SYSTEM = "91"  # system interaction
 ST_AIR_SOURCE = "31"
@@ -28,7 +30,7 @@ CN_TIME_CALIBRATION_REQUEST = "1013"  # the logger asks to be set
 CN_HEARTBEAT = "9015"  # not in the 2017 table, but sent by many loggers in the field
 CN_GET_MINUTE = hj212.CN_MINUTE
 CN_GET_HOUR = hj212.CN_HOUR
-FLAG_ANSWER = 1
+FLAG_ANSWER = hj212.FLAG_ANSWER_BIT
 FLAG_2017_NO_ANSWER = "4"
 FLAG_2017_ANSWER = "5"
 QN_RETURN_READY = "1"
@@ -46,9 +48,14 @@ def wants_answer(packet: hj212.Packet) -> bool:
     return flag.isdigit() and int(flag) & FLAG_ANSWER == FLAG_ANSWER
 
 
+def flag_of(version: int, answer: bool = False) -> str:
+    """The Flag of a packet to a logger speaking `version` (no split packets are sent)."""
+    return str(version << 2 | (FLAG_ANSWER if answer else 0))
+
+
 def data_answer(packet: hj212.Packet) -> bytes:
-    """CN 9014: the platform got the data packet with this QN."""
-    return _control(packet.qn, CN_DATA_ANSWER, packet, "", FLAG_2017_NO_ANSWER)
+    """CN 9014: the platform got the data packet with this QN (in the logger's version)."""
+    return _control(packet.qn, CN_DATA_ANSWER, packet, "", flag_of(packet.version))
 
 
 def _control(qn: str, cn: str, to: hj212.Packet, cp: str, flag: str) -> bytes:
@@ -118,13 +125,18 @@ class Command:
     pw: str
     cp: Mapping[str, str]
     st: str = ST_AIR_SOURCE
+    version: int = hj212.VERSION_2017  # the version the logger last spoke
 
-    def encode(self) -> bytes:
+    def encode(self, key: bytes | None = None) -> bytes:
+        """The command as sent; with the stack's SM4 key a data command's CP is encrypted."""
         cp = ";".join(f"{k}={v}" for k, v in self.cp.items())
-        return hj212.frame(
+        raw = hj212.frame(
             f"QN={self.qn};ST={self.st};CN={self.cn};PW={self.pw};MN={self.mn};"
-            f"Flag={FLAG_2017_ANSWER};CP=&&{cp}&&"
+            f"Flag={flag_of(self.version, answer=True)};CP=&&{cp}&&"
         )
+        if key is not None and hj212_sm4.cn_is_encrypted(self.cn):
+            return hj212_sm4.encrypt_packet(raw, key)
+        return raw
 
 
 def get_time(qn: str, mn: str, pw: str) -> Command:

@@ -37,6 +37,7 @@ from ingest.gateway.checks import (
 from ingest.gateway.deadletters import LineWriter, RefusalSampler
 from ingest.gateway.framing import Frame, Framer, Garbage, Oversize
 from ingest.gateway.lockout import ADDRESS, AUTH_FAILURES_KIND, MN, AuthGuard, Lock, Lockout
+from ingest.gateway.split import Joiner
 from ingest.gateway.stats import Tally
 from ingest.pipeline import IngestRules, Refused
 from ingest.settings import GatewaySettings
@@ -127,6 +128,8 @@ class Gateway:
         self.connections: set[Connection] = set()
         self.per_address: Counter[str] = Counter()
         self.by_mn: dict[str, Connection] = {}
+        # MN -> the HJ 212 version its logger last spoke: commands go out in it
+        self.version_of: dict[str, int] = {}
         self.pending = 0
         # packet bytes -> its publish awaiting the PUBACK: a logger's resend joins it
         # instead of being published again (no resend storm when the broker is slow)
@@ -147,6 +150,11 @@ class Gateway:
         self.noisy = Lockout(ADDRESS)
         self.sampler = RefusalSampler(s.hj212_refusals_kept_per_minute)
         self.lines: LineWriter | None = None
+        self.splits = Joiner(self._keys_of)
+
+    def _keys_of(self, mn: str) -> tuple[bytes, ...] | None:
+        stack = self.rules.registry.stack_by_mn(mn)
+        return None if stack is None else stack[1].sm4_keys
 
     async def start(self) -> int:
         """Listen; returns the bound port (useful with port 0)."""
@@ -295,6 +303,11 @@ class Gateway:
     # -- packets -------------------------------------------------------------------------
 
     def _on_frame(self, conn: Connection, raw: bytes) -> None:
+        joined = self.splits.add(raw)  # split packets (PNUM/PNO) go on whole
+        if joined is None:
+            self.tally.add("split_parts_held")
+            return
+        raw = joined
         decision = check_frame(self.rules, raw, self.clock())
         mn = decision.mn if isinstance(decision, Refusal) else decision.packet.mn
         if mn:
@@ -313,6 +326,7 @@ class Gateway:
         self.guard.success(mn, conn.address)
         conn.mns.add(mn)
         self.by_mn[mn] = conn
+        self.version_of[mn] = decision.packet.version
         if isinstance(decision, ControlPacket):
             if self.control_listener is not None:
                 self.control_listener.on_control(decision, conn)

@@ -56,6 +56,10 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "forward_quarantined": ("counter", "queued packets set aside unsent (forward quarantine)"),
     "forward_odd_answers": ("counter", "frames from an upstream that were not HJ 212 (skipped)"),
     "forward_session_errors": ("counter", "upstream sessions ended by an unexpected error"),
+    "split_parts_held": (
+        "counter",
+        "parts of split packets (PNUM/PNO) held until the rest of their packet arrives",
+    ),
 }
 
 

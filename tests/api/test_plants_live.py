@@ -94,3 +94,33 @@ def test_latest_in_json_and_csv(client: TestClient) -> None:
     assert lines[1].endswith("dmf_mgm3=12.3,mg/m³,T")
     plants = client.get("/api/v1/plants?format=csv", headers=ADMIN).text.lstrip("\ufeff")
     assert plants.splitlines()[1].startswith("ss-a,甲不锈钢,stainless_steel,2,1,")
+
+
+def test_an_sm4_key_is_in_no_answer_and_backfill_is_no_value(
+    make_client: Callable[..., TestClient], store: InfluxStore
+) -> None:
+    key = "00112233445566778899AABBCCDDEEFF"
+    mn = "331124A02025000100000001"
+    toml = (
+        RegistryBuilder()
+        .plant(
+            "sl-k",
+            "synthetic_leather",
+            [MeterSpec("stack-1", "voc", {"hj212_mn": mn, "hj212_sm4_key": key})],
+        )
+        .toml()
+    )
+    c = make_client(toml)
+    registry: Registry = c.app.state.registry  # type: ignore[attr-defined]
+    plant = registry.plant("sl-k")
+    assert plant is not None and plant.meters[0].sm4_keys
+    now = datetime.now(UTC).replace(microsecond=0)
+    reading = Reading(now - timedelta(minutes=1), MappingProxyType({"nmhc_mgm3": 3.0}))
+    store.write_lines(reading_lines(plant, plant.meters[0], [reading], backfill=True))
+    headers = ADMIN
+    for path in ("/api/v1/plants", "/api/v1/plants/sl-k", "/api/v1/plants/sl-k/latest"):
+        answer = c.get(path, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert key not in answer.text and key.lower() not in answer.text
+    latest = c.get("/api/v1/plants/sl-k/latest", headers=headers).text
+    assert "nmhc_mgm3" in latest and "backfill" not in latest

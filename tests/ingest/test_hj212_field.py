@@ -136,7 +136,9 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "hand_typed_example_bad_length": ("hj212", {"reason": "length field says 428"}),
     "restart_2081_readme": ("hj212_event", {"cn": "2081"}),
     "restart_2081_python": ("hj212_event", {"cn": "2081"}),
-    "parameters_3020_polid": ("hj212_event", {"cn": "3020"}),
+    # Flag=9 is HJ 212-2025 (SPEC 12), whose MN is a 24-hex network code: this 2019
+    # logger's Flag=9 with a free-form MN is refused, saying why (docs/decisions.md).
+    "parameters_3020_polid": ("hj212", {"reason": "24-character network code"}),
     "minute_2051_atmospheric_only": ("hj212_event", {"cn": "2051"}),
     "hj212_2005_no_qn_bad_crc": ("hj212", {"reason": "length field says 318"}),
     "hj212_2005_no_qn_mp1_bad_crc": ("hj212", {"reason": "CRC mismatch"}),

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from ingest import hj212
+from ingest import hj212, hj212_sm4
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
 from ingest.registry import load_registry
 from ingest.settings import demo_registry_path
@@ -101,7 +101,12 @@ def test_every_hj212_packet_round_trips_with_a_valid_crc() -> None:
     packets = [p for _, topic, p in sink.messages if topic.endswith("/hj212")]
     assert len(packets) > 1000  # 72 minutes of 27 stacks
     cns = set()
-    for raw in packets:
+    sealed = 0
+    for sent in packets:
+        # 2025 loggers with a key encrypt: the length and CRC are the plaintext's
+        raw, encrypted = hj212_sm4.unseal(sent, lambda mn: REGISTRY.stack_by_mn(mn)[1].sm4_keys)
+        sealed += encrypted
+        raw = raw + b"\r\n" if encrypted else raw  # the plaintext comes without the CRLF
         assert raw.endswith(b"\r\n") and int(raw[2:6]) == len(raw) - 12
         packet = hj212.decode_packet(raw)  # raises on a bad length or CRC
         assert f"{hj212.crc16(raw[6:-6]):04X}".encode() == raw[-6:-2]
@@ -114,6 +119,7 @@ def test_every_hj212_packet_round_trips_with_a_valid_crc() -> None:
         # DMF travels under the registry's vendor code, never a99051 (carbon disulfide)
         assert "a99051" not in packet.items and "a99999" in packet.items
     assert cns == {"2011", "2051", "2061"}
+    assert 0 < sealed < len(packets)
 
 
 def test_outage_backfills_late_newest_first() -> None:

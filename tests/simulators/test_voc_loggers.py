@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 
 from api.voc.rules import HOUR_MS, flag_classes, judge_stack, stack_aggregates
-from ingest import hj212
+from ingest import hj212, hj212_sm4
 from ingest.pipeline import Accepted, IngestRules, handle_message
 from ingest.registry import Registry, load_registry
 from ingest.settings import demo_registry_path
@@ -103,3 +103,19 @@ def test_json_backfill_minutes_cover_the_hour() -> None:
         for r in json.loads(p)["readings"]
     }
     assert len(stamps) == 60
+
+
+def test_a_2025_logger_with_a_key_sends_encrypted_packets_the_collector_reads() -> None:
+    registry = one_plant("sl-018")  # a 2025 logger of the demo county, with an SM4 key
+    stack = registry.plants[0].meters_of("voc")[0]
+    assert stack.hj212_mn and hj212.MN_2025.match(stack.hj212_mn) and stack.sm4_keys
+    config = EngineConfig(seed=2026, voc_interval_s=60, voc_protocol="hj212",
+                          hj212_realtime_interval_s=300, rates=FaultRates.none())  # fmt: skip
+    sink = run(registry, config, days=1 / 24)
+    packets = [p for t, p in sink.messages if t.endswith("/hj212")]
+    assert packets and all(hj212_sm4.is_encrypted(p) for p in packets)
+    rules = IngestRules(registry)
+    outcomes = [handle_message(rules, t, p, NOW) for t, p in sink.messages if t.endswith("/hj212")]
+    assert all(isinstance(o, Accepted) for o in outcomes), outcomes[0]
+    plain, _ = hj212_sm4.open_packet(packets[0], stack.sm4_keys)
+    assert hj212.decode_packet(plain).version == hj212.VERSION_2025

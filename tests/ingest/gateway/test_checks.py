@@ -12,10 +12,12 @@ from ingest.errors import RegistryError
 from ingest.gateway import protocol
 from ingest.gateway.checks import ControlPacket, DataPacket, Refusal, check_frame
 from ingest.gateway.run import build_rules
+from ingest.pipeline import IngestRules
 from ingest.registry import load_registry
 from ingest.settings import GatewaySettings
 from tests.builders import MeterSpec, RegistryBuilder
 from tests.conftest import write_registry
+from tests.ingest import test_hj212_2025 as v2025
 from tests.ingest.gateway.helpers import MN, OTHER_MN, PW, packet, registry
 from tests.ingest.gateway.packets import ANSWER_9014_LOWERCASE_CRC, HOUR_2061
 
@@ -94,3 +96,34 @@ def test_registry_refuses_a_bad_hj212_pw(tmp_path: Path, pw: object) -> None:
     path = write_registry(tmp_path / "r.toml", text.toml())
     with pytest.raises(RegistryError, match="hj212_pw"):
         load_registry(path)
+
+
+# -- HJ 212-2025 ------------------------------------------------------------------------
+
+
+def test_an_encrypted_packet_goes_on_as_its_plaintext() -> None:
+    decision = check_frame(v2025.rules(), v2025.A2_SEALED_TAIL, NOW)
+    assert isinstance(decision, DataPacket), decision
+    assert decision.raw == v2025.A2_SEALED_TAIL  # published as the logger sent it
+    assert decision.plain == v2025.A2_PLAIN_TAIL  # what the forwarder reads
+    assert decision.packet == hj212.decode_packet(v2025.A2_PLAIN_TAIL)
+    assert protocol.data_answer(decision.packet).count(b"Flag=8;") == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "plant"),
+    [
+        (v2025.A2_SEALED_TAIL.replace(b"0x3E,", b"0x3F,"), "undecryptable", "sl-025"),
+        (v2025.A2_PLAIN_TAIL, "not_encrypted", "sl-025"),
+        (v2025.A2_SEALED_TAIL.replace(v2025.MN.encode(), b"F" * 24), "unknown_source", ""),
+        (packet(T, flag="9"), "hj212", ""),  # the demo's 2017 MN on a 2025 packet
+    ],
+)
+def test_2025_refusals(raw: bytes, code: str, plant: str) -> None:
+    rules = v2025.rules()
+    if code == "hj212":
+        rules = IngestRules(RegistryBuilder().registry())
+    decision = check_frame(rules, raw, NOW)
+    assert isinstance(decision, Refusal), decision
+    assert (decision.refused.code, decision.refused.plant) == (code, plant)
+    assert v2025.KEY_HEX not in decision.refused.reason

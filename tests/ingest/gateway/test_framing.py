@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from ingest.gateway import framing
 from ingest.gateway.framing import Frame, Framer, Garbage, Oversize
 from ingest.hj212 import frame
 from tests.ingest.gateway.packets import (
@@ -15,6 +16,7 @@ from tests.ingest.gateway.packets import (
     REAL_PACKETS,
     REALTIME_2011_EMPTY,
 )
+from tests.ingest.test_hj212_2025 import A2_SEALED_13_BLOCKS, A2_SEALED_TAIL
 
 CRLF = b"\r\n"
 SMALL = frame("QN=1;ST=31;CN=2011;PW=1;MN=M1;Flag=5;CP=&&DataTime=20260301080000&&")
@@ -97,3 +99,58 @@ def test_random_segmentations_of_a_long_stream() -> None:
         chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
         got, _ = frames_of(chunks)
         assert got == packets
+
+
+# -- HJ 212-2025: encrypted packets and crafted headers ---------------------------------
+
+
+@pytest.mark.parametrize("sealed", [A2_SEALED_13_BLOCKS, A2_SEALED_TAIL], ids=["blocks", "tail"])
+def test_encrypted_packets_are_framed_whatever_their_length_field_says(sealed: bytes) -> None:
+    # the length field gives the plaintext's length: far short of the bytes on the wire
+    stream = b"noise" + sealed + CRLF + SMALL
+    for cut in range(1, len(stream)):
+        framer = Framer(4096)
+        events = framer.feed(stream[:cut]) + framer.feed(stream[cut:])
+        frames = [e for e in events if isinstance(e, Frame)]
+        assert frames == [Frame(sealed, encrypted=True), Frame(SMALL.rstrip())], f"cut {cut}"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        A2_SEALED_TAIL.replace(b"0x3E,", b"0x3G,"),  # not hex
+        A2_SEALED_TAIL.replace(b"}g=N&&B541", b"}g=N&&B54"),  # no CRC before the next packet
+        A2_SEALED_TAIL.replace(b"}g=N", b"}" + b"x" * 20),  # a tail longer than a block
+    ],
+)
+def test_a_malformed_encrypted_packet_is_skipped_to_the_next_header(bad: bytes) -> None:
+    framer = Framer(4096)
+    events = framer.feed(bad + SMALL)
+    assert [e for e in events if isinstance(e, Frame)] == [Frame(SMALL.rstrip())]
+    assert framer.bad_frames == 1
+
+
+def test_crafted_headers_cost_no_crc_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`##4090` candidates used to cost a pure-Python CRC of 4 KB per byte they moved."""
+    calls = []
+    real = framing.crc16
+    monkeypatch.setattr(framing, "crc16", lambda data: calls.append(len(data)) or real(data))
+    framer = Framer(4096)
+    events = framer.feed(b"##4090" * 2000 + SMALL)  # no header field: one skip over all
+    assert [e for e in events if isinstance(e, Frame)] == [Frame(SMALL.rstrip())]
+    assert len(calls) == 1 and framer.bad_frames == 1
+    calls.clear()
+    events = framer.feed(b"##4090QN=" * 2000 + SMALL)  # each holds the next '##'
+    assert [e for e in events if isinstance(e, Frame)] == [Frame(SMALL.rstrip())]
+    assert len(calls) == 1 and framer.bad_frames == 1 + 2000
+    calls.clear()
+    # Candidates that pass every cheap test cost one CRC over the bytes they hold, no more.
+    lure = b"##4090" + b"A" * 4088 + b"&&" + b"ZZZZ"
+    framer.feed(lure * 20)
+    assert sum(calls) <= 20 * 4090
+    assert len([e for e in framer.feed(SMALL) if isinstance(e, Frame)]) == 1
+
+
+def test_garbage_in_a_row_is_one_event() -> None:
+    events = Framer(4096).feed(b"##ab##cd##12x" + b"junk" * 10 + SMALL)
+    assert [type(e) for e in events] == [Garbage, Frame]

@@ -95,3 +95,42 @@ def test_a_malformed_packet_is_sent_as_it_is_and_never_stops_the_loggers() -> No
         assert wait_until(lambda: loggers.unanswered() == 1, 10)
     finally:
         loggers.stop()
+
+
+def test_demo_county_mixes_2017_and_2025_loggers() -> None:
+    from ingest.registry import load_registry
+    from ingest.settings import demo_registry_path
+    from simulators.tcp_logger import registry_profiles
+
+    profiles = registry_profiles(load_registry(demo_registry_path()))
+    assert len(profiles) == 9 and all(p.version == hj212.VERSION_2025 for p in profiles.values())
+    assert sum(p.key is not None for p in profiles.values()) == 6  # sl-018..sl-022
+    assert [mn for mn, p in profiles.items() if p.backfill] == ["331124A02025001900000001"]
+
+
+def test_a_keyed_2025_logger_reads_an_encrypted_history_request() -> None:
+    import asyncio
+
+    from ingest import hj212_sm4
+    from ingest.gateway import protocol
+    from simulators.tcp_logger import LoggerProfile, SimLogger
+    from tests.ingest import test_hj212_2025 as v2025
+
+    logger = SimLogger(
+        "127.0.0.1", 1, v2025.MN, v2025.PW, profile=LoggerProfile(hj212.VERSION_2025, v2025.KEY)
+    )
+    command = protocol.Command(
+        "20260301080000000", "2051", v2025.MN, v2025.PW,
+        {"BeginTime": "20260301000000", "EndTime": "20260301010000"}, version=2,
+    )  # fmt: skip
+    sealed = command.encode(v2025.KEY)
+    assert hj212_sm4.is_encrypted(sealed)
+
+    async def read() -> None:
+        reader = asyncio.StreamReader()
+        reader.feed_data(sealed)
+        reader.feed_eof()
+        await logger._read(reader)
+
+    asyncio.run(read())
+    assert [(p.cn, p.header["Flag"]) for p in logger.commands] == [("2051", "9")]

@@ -1,0 +1,257 @@
+"""HJ 212-2025: the standard's own Appendix A examples, versions, MN, RF, SM4. Pure tables.
+
+The Appendix A packets below are the standard's, as quoted in public code:
+Daidai52640/cems-data-pipeline, tests/protocol/hj212/test_vectors.json (commit 106a0a4,
+extracted from the HJ 212-2025 PDF pages 32-33): A.1 is the CRC example, A.2 examples 1-4
+the same minute data plain and SM4-encrypted (key 16 x 0x30), 208 characters of CP (13
+whole blocks) and 147 (9 blocks and a plain tail `g=N`). Line ends are the PDF's `\\r\\n`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ingest import hj212, hj212_sm4
+from ingest.errors import Hj212Error, UnknownSource
+from ingest.gateway import protocol
+from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
+from tests.builders import MeterSpec, RegistryBuilder
+
+KEY = b"\x30" * 16  # "密钥使用16个0x30"
+KEY_HEX = KEY.hex()
+MN = "010000A8900016F000169DC0"
+
+A1 = (
+    b"##0087QN=20240601085857223;ST=32;CN=1011;PW=123456;MN=010000A8900016F000169DC0;"
+    b"Flag=9;CP=&&&&2200"
+)
+HEAD = b"QN=20240520210700000;ST=31;CN=2051;PW=123456;MN=010000A8900016F000169DC0;Flag=9;CP=&&"
+A2_PLAIN_13_BLOCKS = (
+    b"##0295" + HEAD + b"DataTime=20240520210600;a01011-Min=1.35,a01011-Avg=1.35,"
+    b"a01011-Max=1.35,a01011-Flag=N;a01012-Min=9.3,a01012-Avg=9.3,a01012-Max=9.3,"
+    b"a01012-Flag=N;a01014-Min=3.20,a01014-Avg=3.211,a01014-Max=3.212,a01014-Flag=N&&2200"
+)
+A2_SEALED_13_BLOCKS = (
+    b"##0295" + HEAD + b"{0xE4,0x3E,0x15,0x9A,0xCF,0xAB,0x24,0x2C,0xB5,0x31,0x55,0xFB,0x8B,"
+    b"0x92,0x81,0xA1,0xA2,0x42,0x57,0x7A,0xBF,0xAE,0xD8,0x81,0xBE,0x88,0xB7,0x2D,0x69,0xFC,"
+    b"0x55,0xED,0x1A,0x80,0x11,0x9F,0xAA,0xC8,0xB3,0xCD,0x33,0xD2,0x85,0xCC,0x76,0xF5,0x7F,"
+    b"0x2C,0xA7,0xF8,0x8B,0x95,0x73,0xC6,0x64,0x7E,0x0F,0x07,0xE2,0x46,0x09,0xBD,0x6B,0x63,"
+    b"0xEB,0x20,0xC5,0xB9,0x78,0x4F,0x28,0xE7,0x1D,0x2F,0x49,0x94,0xFF,0x61,0xD9,0xE1,0xC2,"
+    b"0xB3,0x07,0x55,0x92,0xB4,0xD1,0xE0,0x9C,0x4D,0x8B,0xB2,0x7B,0xE9,0x7B,0x55,0x9E,0x3D,"
+    b"0xA6,0x64,0x37,0x81,0xA6,0xF4,0x77,0x76,0x9D,0xEE,0xB0,0x09,0xB1,0x0D,0xFF,0xF3,0x42,"
+    b"0x69,0x22,0x72,0x5D,0x60,0x7D,0xC4,0x48,0x0F,0x0C,0xAC,0x5F,0x70,0xDB,0x25,0x87,0xB1,"
+    b"0x24,0xBC,0xB2,0x81,0x59,0x27,0x21,0xD6,0xE4,0xBC,0x18,0x0A,0x97,0xE5,0xE1,0x11,0x49,"
+    b"0x9C,0xBE,0x82,0x2E,0x31,0xC8,0xD7,0x76,0x15,0x53,0x54,0x3A,0xA2,0x42,0x07,0xC2,0x90,"
+    b"0x99,0x7B,0xBD,0xE6,0x4F,0x92,0x66,0xBC,0x5F,0x52,0x9A,0x17,0x2E,0x38,0x1C,0x1D,0x89,"
+    b"0x8C,0xA1,0xA0,0xD7,0x71,0xA9,0x14,0xA7,0xB2,0xD7,0x46,0x7C,0x70,0xB9,0x4F,0x1D,0x4A,"
+    b"0x7B,0x03,0x50,0xA4,0x8D,0xBF,0x8B,0x41}&&2200"
+)
+A2_PLAIN_TAIL = (
+    b"##0234" + HEAD + b"DataTime=20240520210600;a01011-Min=1.35,a01011-Avg=1.35,"
+    b"a01011-Max=1.35,a01011-Flag=N;a01014-Min=3.20,a01014-Avg=3.20,a01014-Max=3.20,"
+    b"a01014-Flag=N&&B541"
+)
+A2_SEALED_TAIL = (
+    b"##0234" + HEAD + b"{0xE4,0x3E,0x15,0x9A,0xCF,0xAB,0x24,0x2C,0xB5,0x31,0x55,0xFB,0x8B,"
+    b"0x92,0x81,0xA1,0xA2,0x42,0x57,0x7A,0xBF,0xAE,0xD8,0x81,0xBE,0x88,0xB7,0x2D,0x69,0xFC,"
+    b"0x55,0xED,0x1A,0x80,0x11,0x9F,0xAA,0xC8,0xB3,0xCD,0x33,0xD2,0x85,0xCC,0x76,0xF5,0x7F,"
+    b"0x2C,0xA7,0xF8,0x8B,0x95,0x73,0xC6,0x64,0x7E,0x0F,0x07,0xE2,0x46,0x09,0xBD,0x6B,0x63,"
+    b"0xEB,0x20,0xC5,0xB9,0x78,0x4F,0x28,0xE7,0x1D,0x2F,0x49,0x94,0xFF,0x61,0xD9,0xE1,0x3B,"
+    b"0x39,0x1A,0x1D,0x2A,0x45,0x4B,0x65,0x38,0x8D,0x5D,0x94,0x35,0xDB,0xF0,0x21,0x52,0x8C,"
+    b"0x7B,0xF9,0x75,0x5E,0xF1,0x65,0x18,0x71,0x0C,0x0C,0xAC,0x0A,0xDE,0xF9,0xC5,0x15,0x6C,"
+    b"0xD0,0xA5,0xA1,0x76,0x74,0xAC,0x0E,0xD2,0xAB,0xC4,0x00,0x23,0xE9,0xEF,0x70,0x12,0x85,"
+    b"0x54,0xB8,0x24,0x38,0xE9,0x1A,0xDC,0xE9,0x8A,0x0D,0x03,0xA4}g=N&&B541"
+)
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+PLAIN_MN = "0A0B0C0D0E0F101112131415"  # a keyless 2025 logger
+PW = "123456"
+
+
+def rules() -> IngestRules:
+    builder = RegistryBuilder()
+    builder.plant(
+        "sl-025",
+        "synthetic_leather",
+        [
+            MeterSpec("stack-1", "voc", {"hj212_mn": MN, "hj212_pw": PW, "hj212_sm4_key": KEY_HEX}),
+            MeterSpec("stack-2", "voc", {"hj212_mn": PLAIN_MN, "hj212_pw": PW}),
+        ],
+    )
+    return IngestRules(builder.registry())
+
+
+def test_appendix_a1_crc_example_decodes_as_a_2025_packet() -> None:
+    packet = hj212.decode_packet(A1)
+    assert hj212.crc16(A1[6:-4]) == 0x2200
+    assert (packet.cn, packet.mn, packet.flag, packet.version) == ("1011", MN, 9, 2)
+    assert protocol.wants_answer(packet)
+    hj212.check_logger_mn(packet)  # a 24-hex network code
+
+
+@pytest.mark.parametrize(
+    ("plain", "sealed", "tail"),
+    [(A2_PLAIN_13_BLOCKS, A2_SEALED_13_BLOCKS, b"}&&"), (A2_PLAIN_TAIL, A2_SEALED_TAIL, b"}g=N&&")],
+    ids=["13-blocks", "plain-tail"],
+)
+def test_appendix_a2_examples_decrypt_and_encrypt_byte_for_byte(
+    plain: bytes, sealed: bytes, tail: bytes
+) -> None:
+    assert hj212.decode_packet(plain).data_time == "20240520210600"  # CRC over the plaintext
+    assert hj212_sm4.is_encrypted(sealed) and not hj212_sm4.is_encrypted(plain)
+    assert hj212_sm4.open_packet(sealed, [KEY], MN) == (plain, 0)
+    assert hj212_sm4.encrypt_packet(plain, KEY) == sealed + b"\r\n"
+    assert tail in sealed
+    # the length field gives the plaintext's length, not what is on the wire
+    assert int(sealed[2:6]) == len(plain) - 10 < len(sealed) - 10
+
+
+def test_a_wrong_or_missing_key_does_not_open_a_packet() -> None:
+    with pytest.raises(hj212_sm4.UndecryptableError, match="does not decrypt"):
+        hj212_sm4.open_packet(A2_SEALED_TAIL, [b"1" * 16], MN)
+    with pytest.raises(hj212_sm4.UndecryptableError, match="no hj212_sm4_key"):
+        hj212_sm4.open_packet(A2_SEALED_TAIL, [], MN)
+    with pytest.raises(Hj212Error, match="whole 16-byte"):
+        hj212_sm4.open_packet(A2_SEALED_TAIL.replace(b",0xA4}", b"}"), [KEY], MN)
+
+
+def test_during_a_rotation_the_previous_key_still_opens_a_packet() -> None:
+    new = bytes(range(16))
+    assert hj212_sm4.open_packet(A2_SEALED_13_BLOCKS, [new, KEY], MN) == (A2_PLAIN_13_BLOCKS, 1)
+    resealed = hj212_sm4.encrypt_packet(A2_PLAIN_13_BLOCKS, new)
+    assert hj212_sm4.open_packet(resealed, [new, KEY], MN) == (A2_PLAIN_13_BLOCKS, 0)
+
+
+@pytest.mark.parametrize(
+    ("flag", "version", "answer_flag", "split"),
+    [
+        ("4", 1, "4", False),
+        ("5", 1, "4", False),
+        ("7", 1, "4", True),
+        ("8", 2, "8", False),
+        ("9", 2, "8", False),
+        ("11", 2, "8", True),
+        ("", 1, "4", False),  # field loggers without Flag are answered as 2017
+    ],
+)
+def test_version_from_flag_and_answers_in_it(
+    flag: str, version: int, answer_flag: str, split: bool
+) -> None:
+    split_fields = "PNUM=2;PNO=1;" if split else ""
+    flag_field = f"Flag={flag};" if flag else ""
+    raw = hj212.frame(
+        f"QN=1;ST=31;CN=2011;PW=1;MN={MN};{flag_field}{split_fields}CP=&&DataTime=20260301000000&&"
+    )
+    packet = hj212.decode_packet(raw)
+    assert packet.version == version
+    assert (packet.split == (2, 1)) is split
+    answer = hj212.decode_packet(protocol.data_answer(packet))
+    assert (answer.cn, answer.header["Flag"]) == ("9014", answer_flag)
+
+
+def test_commands_go_out_in_the_loggers_version_and_encrypted_with_its_key() -> None:
+    command = protocol.Command("1", "2051", MN, PW, {"BeginTime": "20260301000000"}, version=2)
+    sealed = command.encode(KEY)
+    assert b"Flag=9;" in sealed and hj212_sm4.is_encrypted(sealed)
+    plain, _ = hj212_sm4.open_packet(sealed, [KEY], MN)
+    assert plain + b"\r\n" == command.encode()
+    time_set = protocol.Command("2", "1012", MN, PW, {"SystemTime": "20260301000000"}, version=2)
+    assert not hj212_sm4.is_encrypted(time_set.encode(KEY))  # CN 1012 is not encrypted
+    assert b"Flag=5;" in protocol.Command("3", "1011", "M", PW, {}).encode()
+
+
+@pytest.mark.parametrize(
+    ("mn", "flag", "refused"),
+    [
+        ("33112400SL001STACK000001", "9", True),  # the demo's 2017 MN on a 2025 packet
+        ("010000a8900016f000169dc0", "9", True),  # lower case is not the network code
+        ("010000A8900016F000169DC", "8", True),  # 23 characters
+        (MN, "9", False),
+        ("33112400SL001STACK000001", "5", False),  # 2017 MNs are free-form
+    ],
+)
+def test_2025_loggers_carry_a_24_hex_mn(mn: str, flag: str, refused: bool) -> None:
+    packet = hj212.decode_packet(
+        hj212.frame(f"QN=1;ST=31;CN=2011;PW=1;MN={mn};Flag={flag};CP=&&DataTime=20260301000000&&")
+    )
+    if refused:
+        with pytest.raises(Hj212Error, match="24-character network code"):
+            hj212.check_logger_mn(packet)
+    else:
+        hj212.check_logger_mn(packet)
+
+
+def _topic() -> str:
+    return "plantwatch/plants/sl-025/hj212"
+
+
+def test_an_encrypted_packet_on_mqtt_is_decrypted_and_stored() -> None:
+    outcome = handle_message(rules(), _topic(), A2_SEALED_13_BLOCKS, NOW)
+    assert isinstance(outcome, Accepted), outcome
+    assert outcome.readings[0].values["temp_c"] == 9.3
+    assert outcome.lines[0].startswith("voc_minute,meter=stack-1,plant=sl-025 ")
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (A2_SEALED_13_BLOCKS.replace(b"0x41}", b"0x42}"), "undecryptable"),
+        (A2_PLAIN_13_BLOCKS, "not_encrypted"),  # a keyed stack's data in plain text
+    ],
+)
+def test_what_a_keyed_stack_cannot_send(payload: bytes, code: str) -> None:
+    outcome = handle_message(rules(), _topic(), payload, NOW)
+    assert isinstance(outcome, Refused) and outcome.code == code, outcome
+    assert KEY_HEX not in outcome.reason
+
+
+def test_an_encrypted_packet_of_an_unknown_mn_is_unknown_not_undecryptable() -> None:
+    with pytest.raises(UnknownSource):
+        hj212_sm4.unseal(A2_SEALED_13_BLOCKS.replace(MN.encode(), b"F" * 24), lambda mn: None)
+
+
+def _plain(cn: str, cp: str, *, st: str = "31", rf: str = "") -> bytes:
+    return hj212.frame(
+        f"QN=20260301080000000;ST={st};CN={cn};PW={PW};MN={PLAIN_MN};Flag=9;{rf}CP=&&{cp}&&"
+    )
+
+
+def test_rf_1_is_stored_at_its_own_time_marked_backfill() -> None:
+    cp = "DataTime=20260228080000;a24088-Avg=12.5,a24088-Flag=N"
+    outcome = handle_message(rules(), _topic(), _plain("2051", cp, rf="RF=1;"), NOW)
+    assert isinstance(outcome, Accepted), outcome
+    assert outcome.readings[0].ts == datetime(2026, 2, 28, 0, 0, tzinfo=UTC)
+    assert "backfill=true" in outcome.lines[0]
+    live = handle_message(rules(), _topic(), _plain("2051", cp), NOW)
+    assert isinstance(live, Accepted) and "backfill" not in live.lines[0]
+
+
+@pytest.mark.parametrize(
+    ("st", "cn", "cp"),
+    [
+        ("91", "9015", "DataTime=20260301080000"),  # heartbeat
+        ("31", "3020", "DataTime=20260301080000;i11001-Info=//设备故障//"),  # device info
+        ("27", "2013", "DataTime=20260301080000;a24088-Rtd=1.0,a24088-Flag=N"),  # raw analyser
+        ("44", "2011", "DataTime=20260301080000;d20001-Rtd=55.1,d30001-Rtd=0.2"),  # power
+        ("45", "2011", "DataTime=20260301080000;p99101-Rtd=1"),  # production conditions
+    ],
+)
+def test_new_2025_data_systems_are_kept_never_refused(st: str, cn: str, cp: str) -> None:
+    outcome = handle_message(rules(), _topic(), _plain(cn, cp, st=st), NOW)
+    assert isinstance(outcome, Accepted), outcome
+    assert outcome.lines[0].startswith("hj212_event,")
+
+
+def test_keys_stay_out_of_the_registry_repr() -> None:
+    stack = rules().registry.stack_by_mn(MN)
+    assert stack is not None
+    assert KEY_HEX not in repr(stack[1]) and stack[1].sm4_keys == (KEY,)
+
+
+def test_an_upstream_gets_the_packet_with_its_own_key() -> None:
+    upstream = bytes(range(16))
+    resealed = hj212_sm4.reseal(A2_SEALED_TAIL, [KEY], upstream)
+    assert hj212_sm4.open_packet(resealed, [upstream]) == (A2_PLAIN_TAIL, 0)
+    assert hj212_sm4.reseal(A2_SEALED_TAIL, [KEY], None) == A2_PLAIN_TAIL + b"\r\n"
+    assert hj212_sm4.reseal(A2_PLAIN_TAIL, [], KEY) == A2_SEALED_TAIL + b"\r\n"
