@@ -270,7 +270,12 @@ class Gateway:
     def _frame_all(self, conn: Connection, framer: Framer, data: bytes) -> bool:
         """Frame and handle what a read returned; False when the connection must close."""
         for start in range(0, len(data), FEED_SLICE_BYTES):
-            for event in framer.feed(data[start : start + FEED_SLICE_BYTES]):
+            seen = framer.bad_frames
+            events = framer.feed(data[start : start + FEED_SLICE_BYTES])
+            # Every candidate the framer rejected counts, not only the garbage runs it reports
+            # (one run may hold many crafted `##dddd` headers).
+            conn.bad_frames += framer.bad_frames - seen
+            for event in events:
                 if isinstance(event, Frame):
                     self.tally.add("packets")
                     self._on_frame(conn, event.raw)
