@@ -35,6 +35,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "revisions": ("counter", "different values for recorded readings, kept as revisions"),
     "spool_bytes": ("gauge", "bytes waiting in the local spool"),
     "lag_seconds": ("gauge", "age of the oldest received reading not yet in InfluxDB"),
+    "subscribed": ("gauge", "1 once the broker acknowledged the subscriptions (it queues for us)"),
 }
 STATS_FIELDS = (
     "received",
