@@ -412,6 +412,11 @@ class VocPollutant(Model):
     pollutant: str
     limit_mgm3: float
     limit_source: str
+    # which rule produced the limit (process, height halving, override), and what NMHC stands for
+    limit_rule: str = ""
+    process: str = ""
+    halved: bool = False
+    proxy_of: str | None = None
     counts: VocCounts
     hours: list[VocHour]
 

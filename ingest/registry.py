@@ -12,13 +12,30 @@ from typing import Any
 
 from ingest.errors import RegistryError
 from ingest.hj212 import DEFAULT_FLOW_UNIT, FLOW_UNIT_FACTORS
+from ingest.limits import PROCESSES, Limit, resolve_limits
 from ingest.validate import VALUE_RANGES
 
 # \A..\Z, not ^..$: `$` also matches before a trailing newline ("ss-001\n").
 ID_PATTERN = re.compile(r"\A[a-z0-9-]{1,32}\Z")
 HJ212_PW_PATTERN = re.compile(r"\A(?:(?![;=&,])[!-~]){1,32}\Z")
 CODE_PATTERN = re.compile(r"\A[A-Za-z0-9]{1,16}\Z")
-METER_KEYS = ("id", "kind", "hj212_mn", "hj212_pw", "limits", "codes", "flow_unit")
+METER_KEYS = (
+    "id",
+    "kind",
+    "hj212_mn",
+    "hj212_pw",
+    "limits",
+    "codes",
+    "flow_unit",
+    "process",
+    "height_m",
+    "o2_reference_pct",
+    "facility",
+    "line",
+    "rated_kw",
+)
+# Electricity meters (SPEC section 13): what a meter measures, and the line it belongs to.
+FACILITIES = ("production", "treatment", "site")
 SECTORS = ("stainless_steel", "synthetic_leather", "other")
 METER_KINDS = ("gas", "coal", "voc", "electricity")
 DEFAULT_GAS_SHARE_GOAL = 0.5
@@ -35,6 +52,18 @@ class Meter:
     codes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     flow_unit: str = DEFAULT_FLOW_UNIT
     hj212_pw: str | None = None  # the PW its data logger must send (HJ 212 TCP gateway)
+    # VOC stacks: GB 21902 Table 5 process, stack height, reference O2 (after an RTO)
+    process: str | None = None
+    height_m: float | None = None
+    o2_reference_pct: float | None = None
+    # electricity meters: production | treatment | site, the line, a rated power if known
+    facility: str | None = None
+    line: str | None = None
+    rated_kw: float | None = None
+
+    def limits(self) -> dict[str, Limit]:
+        """The resolved limit of every pollutant of this stack (process, height, overrides)."""
+        return resolve_limits(self.process, self.height_m, self.limits_mgm3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,12 +203,12 @@ def _parse_meter(raw: Any, where: str) -> Meter:
             f"{where}: key 'hj212_pw' must be 1 to 32 characters without ';', '=', '&' or ','"
         )
     codes = raw.get("codes", {})
-    names = VALUE_RANGES["voc"]
+    names = VALUE_RANGES["electricity" if kind == "electricity" else "voc"]
     if not isinstance(codes, Mapping) or not all(
         isinstance(k, str) and CODE_PATTERN.match(k) and v in names for k, v in codes.items()
     ):
         raise RegistryError(
-            f"{where}: key 'codes' must map HJ 212 codes to VOC value names "
+            f"{where}: key 'codes' must map HJ 212 codes to {'power meter' if kind == 'electricity' else 'VOC'} value names "
             f'({", ".join(sorted(names))}), e.g. codes = {{ a99999 = "dmf_mgm3" }}'
         )
     flow_unit = raw.get("flow_unit", DEFAULT_FLOW_UNIT)
@@ -188,6 +217,27 @@ def _parse_meter(raw: Any, where: str) -> Meter:
             f"{where}: key 'flow_unit' must be one of {', '.join(FLOW_UNIT_FACTORS)}, "
             f"got {flow_unit!r}"
         )
+    process = raw.get("process")
+    if process is not None and process not in PROCESSES:
+        raise RegistryError(
+            f"{where}: key 'process' must be one of {', '.join(PROCESSES)}, got {process!r}"
+        )
+    height_m = _positive(raw, "height_m", where)
+    o2_ref = raw.get("o2_reference_pct")
+    if o2_ref is not None and (
+        isinstance(o2_ref, bool) or not isinstance(o2_ref, int | float) or not 0 <= o2_ref < 21
+    ):
+        raise RegistryError(f"{where}: key 'o2_reference_pct' must be a number in [0, 21)")
+    facility = raw.get("facility")
+    if facility is not None and facility not in FACILITIES:
+        raise RegistryError(
+            f"{where}: key 'facility' must be one of {', '.join(FACILITIES)}, got {facility!r}"
+        )
+    line = raw.get("line")
+    if line is not None and (not isinstance(line, str) or not ID_PATTERN.fullmatch(line)):
+        raise RegistryError(f"{where}: key 'line' must match [a-z0-9-]{{1,32}}, got {line!r}")
+    if facility in ("production", "treatment") and line is None:
+        raise RegistryError(f"{where}: a {facility} meter needs a 'line'")
     extra = {k: v for k, v in raw.items() if k not in METER_KEYS}
     return Meter(
         meter_id,
@@ -198,7 +248,22 @@ def _parse_meter(raw: Any, where: str) -> Meter:
         MappingProxyType(dict(codes)),
         flow_unit,
         pw,
+        process,
+        height_m,
+        None if o2_ref is None else float(o2_ref),
+        facility,
+        line,
+        _positive(raw, "rated_kw", where),
     )
+
+
+def _positive(raw: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise RegistryError(f"{where}: key {key!r} must be a positive number, got {value!r}")
+    return float(value)
 
 
 def _require_id(raw: Mapping[str, Any], key: str, where: str) -> str:

@@ -112,6 +112,11 @@ VALUE_UNITS = (
 )
 
 
+def limit_details(limit: Limit) -> dict[str, object]:
+    """Which rule produced a limit, as an alert's details carry it (texts render it)."""
+    return {"limit_source": limit.source, "process": limit.process, "halved": limit.halved}
+
+
 def _hour_text(start_ms: int, timezone: str) -> str:
     return f"{local_hour_text(start_ms, timezone)}–{local_hour_text(start_ms + HOUR_MS, timezone)[11:]}"
 
@@ -157,7 +162,11 @@ def hourly_exceedances(
                     f"{_hour_text(start, timezone)} above its limit {p.limit.limit_mgm3:g} mg/m³",
                     unit=MGM3,
                     since=_dt(start),
-                    details={"hour_start": _iso_ms(start), "hour_end": _iso_ms(start + HOUR_MS)},
+                    details={
+                        "hour_start": _iso_ms(start),
+                        "hour_end": _iso_ms(start + HOUR_MS),
+                        **limit_details(p.limit),
+                    },
                 )
             )
     return out
@@ -221,7 +230,11 @@ def spikes(
                     f"{factor:g} × its limit {limit.limit_mgm3:g} mg/m³",
                     unit=MGM3,
                     since=peak.ts,
-                    details={"factor": factor, "limit_mgm3": limit.limit_mgm3},
+                    details={
+                        "factor": factor,
+                        "limit_mgm3": limit.limit_mgm3,
+                        **limit_details(limit),
+                    },
                 )
             )
     return out

@@ -59,7 +59,8 @@ TITLES = {
 
 POLLUTANTS = {
     "zh": {
-        "nmhc_mgm3": "非甲烷总烃",
+        "nmhc_mgm3": "非甲烷总烃（VOCs 代表值）",
+        "particulate_mgm3": "颗粒物",
         "thc_mgm3": "总烃",
         "dmf_mgm3": "DMF",
         "benzene_mgm3": "苯",
@@ -72,7 +73,8 @@ POLLUTANTS = {
         "o2_pct": "含氧量",
     },
     "en": {
-        "nmhc_mgm3": "NMHC",
+        "nmhc_mgm3": "NMHC (VOCs proxy)",
+        "particulate_mgm3": "particulates",
         "thc_mgm3": "THC",
         "dmf_mgm3": "DMF",
         "benzene_mgm3": "benzene",
@@ -178,15 +180,53 @@ def pollutant_name(name: str, lang: str) -> str:
 Fields = Mapping[str, Any]
 
 
+PROCESS_NAMES = {
+    "zh": {
+        "pu_wet": "聚氨酯湿法",
+        "pu_dry": "聚氨酯干法",
+        "pvc": "PVC",
+        "post_treatment": "后处理",
+        "other": "其他",
+    },
+    "en": {
+        "pu_wet": "PU wet",
+        "pu_dry": "PU dry",
+        "pvc": "PVC",
+        "post_treatment": "post-treatment",
+        "other": "other",
+    },
+}
+
+
+def limit_rule_text(d: Fields, lang: str) -> str:
+    """Which rule produced the limit (details `limit_source`, `process`, `halved`); '' if unknown."""
+    source = d.get("limit_source")
+    if source is None:
+        return ""
+    if source == "registry":
+        return "（登记的限值）" if lang == "zh" else " (registry limit)"
+    process = PROCESS_NAMES[lang].get(d.get("process") or "", d.get("process") or "")
+    if lang == "zh":
+        short = "，排气筒低于 15 m 加严 50%" if d.get("halved") else ""
+        return f"（GB 21902-2008 表 5，{process}工艺{short}）"
+    short = ", 50 % stricter: stack under 15 m" if d.get("halved") else ""
+    return f" (GB 21902-2008 Table 5, {process}{short})"
+
+
 def _exceedance(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     d = a["details"]
     span = f"{_time(d.get('hour_start'), lang, tz)}–{_time(d.get('hour_end'), lang, tz, True)}"
     p, u = pollutant_name(a["pollutant"], lang), a["unit"]
+    rule = limit_rule_text(d, lang)
     if lang == "zh":
         return (
-            f"{where}：{p} {span} 小时均值 {_num(a['value'])} {u}，超过限值 {_num(a['limit'])} {u}"
+            f"{where}：{p} {span} 小时均值 {_num(a['value'])} {u}，"
+            f"超过限值 {_num(a['limit'])} {u}{rule}"
         )
-    return f"{where}: {p} hourly mean {_num(a['value'])} {u} for {span}, above its limit {_num(a['limit'])} {u}"
+    return (
+        f"{where}: {p} hourly mean {_num(a['value'])} {u} for {span}, "
+        f"above its limit {_num(a['limit'])} {u}{rule}"
+    )
 
 
 def _spike(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:

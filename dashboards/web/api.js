@@ -127,13 +127,14 @@ export function normalizeUsage(doc) {
   return { rows, totals: doc.totals };
 }
 
-/** `VocAnswer` -> [{meter, pollutant, limit, exceeding, insufficient, hours: [{t, mean, valid, exceeds}]}]. */
+/** `VocAnswer` -> [{meter, pollutant, limit, limitRule, exceeding, insufficient, hours: [{t, mean, valid, exceeds}]}]. */
 export function normalizeVoc(doc) {
   return doc.stacks.flatMap((stack) =>
     stack.pollutants.map((p) => ({
       meter: stack.meter,
       pollutant: p.pollutant,
       limit: p.limit_mgm3,
+      limitRule: p.limit_rule || "",
       exceeding: p.counts.exceeding,
       insufficient: p.counts.insufficient,
       hours: p.hours.map((h) => ({

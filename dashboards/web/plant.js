@@ -294,7 +294,7 @@ async function loadVoc(root, plantId, query, sector) {
       <div class="voc-item ${exceed ? "has-exceed" : ""}">
         <div class="voc-head">
           <b>${esc(label("poll", s.pollutant))}</b><span class="muted small">${esc(label("kind", "voc"))} ${esc(s.meter)}</span>
-          <span class="voc-limit">${esc(t("pl.limit"))} ${esc(s.limit === null ? "–" : fmtNumber(s.limit, 1))} mg/m³</span>
+          <span class="voc-limit" title="${esc(s.limitRule)}">${esc(t("pl.limit"))} ${esc(s.limit === null ? "–" : fmtNumber(s.limit, 1))} mg/m³ <span class="muted small">${esc(s.limitRule)}</span></span>
         </div>
         <div class="voc-stats small">
           <span class="${exceed ? "bad" : "muted"}">${esc(t("pl.exceed"))}: ${exceed}</span>
