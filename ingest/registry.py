@@ -141,9 +141,10 @@ def parse_registry(doc: Mapping[str, Any], where: str = "registry") -> Registry:
         if plant.id in seen:
             raise RegistryError(f"{where}: plant {plant.id!r} is listed twice")
         seen.add(plant.id)
+        shared = _shared_power_mns(plant)
         for meter in plant.meters:
             if meter.hj212_mn is not None:
-                if meter.hj212_mn in mns:
+                if meter.hj212_mn in mns and meter.hj212_mn not in shared:
                     raise RegistryError(
                         f"{where}: plant {plant.id!r} meter {meter.id!r}: hj212_mn "
                         f"{meter.hj212_mn!r} already used by {mns[meter.hj212_mn]}"
@@ -151,6 +152,16 @@ def parse_registry(doc: Mapping[str, Any], where: str = "registry") -> Registry:
                 mns[meter.hj212_mn] = f"{plant.id}/{meter.id}"
         plants.append(plant)
     return Registry(str(county.get("name", "")), float(goal), tuple(plants))
+
+
+def _shared_power_mns(plant: Plant) -> set[str]:
+    """MNs only electricity meters of this plant use: one power-monitoring logger (HJ 212
+    ST=44) sends the d2xxxx / d3xxxx codes of several meters, each picking its own `codes`."""
+    users: dict[str, set[str]] = {}
+    for m in plant.meters:
+        if m.hj212_mn is not None:
+            users.setdefault(m.hj212_mn, set()).add(m.kind)
+    return {mn for mn, kinds in users.items() if kinds == {"electricity"}}
 
 
 def _parse_plant(raw: Any, where: str) -> Plant:

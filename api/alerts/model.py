@@ -31,6 +31,8 @@ GAS_SHARE_OFF_TRACK = "gas_share_off_track"
 INGEST_STALLED = "ingest_stalled"
 # The HJ 212 gateway found a stack's data logger clock off by more than its threshold.
 LOGGER_CLOCK_DRIFT = "logger_clock_drift"
+# A line's production draws power while its treatment facility does not (SPEC section 13).
+TREATMENT_NOT_RUNNING = "treatment_not_running"
 KINDS = (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -41,11 +43,13 @@ KINDS = (
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
     LOGGER_CLOCK_DRIFT,
+    TREATMENT_NOT_RUNNING,
 )
 
 # The unit of an alert's `value` (and of its `limit`, save for `limit_unit` below).
 MGM3, MINUTES, KG, FRACTION, METERS = "mg/m³", "min", "kg", "fraction", "meters"
 SECONDS = "s"
+KW = "kW"
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)

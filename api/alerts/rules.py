@@ -21,6 +21,7 @@ from api.alerts.model import (
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
     KG,
+    KW,
     LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     METERS,
@@ -28,6 +29,7 @@ from api.alerts.model import (
     MINUTES,
     SECONDS,
     SENSOR_STUCK,
+    TREATMENT_NOT_RUNNING,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -35,6 +37,14 @@ from api.alerts.model import (
     Condition,
 )
 from api.fuel.rules import FirmRow
+from api.power.rules import (
+    BUCKET_MS,
+    PRODUCING_SHARE,
+    RUNNING_SHARE,
+    LineBuckets,
+    facility_kw,
+    latest_complete,
+)
 from api.presence import allowance_minutes, is_reporting
 from api.settings import AlertRules
 from api.voc.rules import (
@@ -494,3 +504,50 @@ def clock_drift(checks: Iterable[ClockCheck]) -> list[Condition]:
         for c in checks
         if abs(c.drift_seconds) > c.threshold_seconds
     ]
+
+
+def treatment_not_running(lines: Iterable[LineBuckets], now: datetime) -> list[Condition]:
+    """A line whose latest complete quarter hour produced while its treatment did not run.
+
+    Only the quarter hour that ended last before `now` counts: a backfill of past nights
+    shows in the lines view and the report, never as an alert about now. The alert holds
+    while each new quarter hour is out of sync; `since` is where the run of them began.
+    """
+    out = []
+    now_ms = int(now.timestamp() * 1000)
+    for line in lines:
+        i = latest_complete(line.grid_ms, now_ms)
+        if i is None or not line.out_of_sync[i]:
+            continue
+        first = i
+        while first > 0 and line.out_of_sync[first - 1]:
+            first -= 1
+        production_kw, production_rated = facility_kw(line, "production", i)
+        treatment_kw, treatment_rated = facility_kw(line, "treatment", i)
+        if treatment_rated is None:
+            continue
+        minutes = (i + 1 - first) * BUCKET_MS / 60_000
+        start = int(line.grid_ms[first])
+        out.append(
+            Condition(
+                AlertKey(TREATMENT_NOT_RUNNING, line.plant, line.line),
+                round(treatment_kw or 0.0, 3),
+                round(RUNNING_SHARE * treatment_rated, 3),
+                f"line {line.line}: production {production_kw or 0:.1f} kW (rated "
+                f"{production_rated or 0:g} kW) while treatment draws {treatment_kw or 0:.2f} kW, "
+                f"under {RUNNING_SHARE:.0%} of its rated {treatment_rated:g} kW, for "
+                f"{minutes:.0f} min",
+                unit=KW,
+                since=_dt(start),
+                details={
+                    "line": line.line,
+                    "production_kw": None if production_kw is None else round(production_kw, 3),
+                    "production_rated_kw": production_rated,
+                    "producing_share": PRODUCING_SHARE,
+                    "treatment_rated_kw": treatment_rated,
+                    "running_share": RUNNING_SHARE,
+                    "minutes": minutes,
+                },
+            )
+        )
+    return out

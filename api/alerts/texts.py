@@ -23,6 +23,7 @@ from api.alerts.model import (
     LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     SENSOR_STUCK,
+    TREATMENT_NOT_RUNNING,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -43,6 +44,7 @@ TITLES = {
         INGEST_STALLED: "数据接入中断",
         VOC_DARK_AFTER_EXCEEDANCE: "VOC 超标后无有效数据",
         LOGGER_CLOCK_DRIFT: "数采仪时钟偏差",
+        TREATMENT_NOT_RUNNING: "生产时治污设施未运行",
     },
     "en": {
         VOC_HOURLY_EXCEEDANCE: "VOC hourly mean above limit",
@@ -54,6 +56,7 @@ TITLES = {
         INGEST_STALLED: "Data ingest stalled",
         VOC_DARK_AFTER_EXCEEDANCE: "VOC stack went dark after an exceedance",
         LOGGER_CLOCK_DRIFT: "Data logger clock drift",
+        TREATMENT_NOT_RUNNING: "Treatment not running while producing",
     },
 }
 
@@ -338,6 +341,25 @@ def _clock(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     )
 
 
+def _treatment(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    d = a["details"]
+    firm = where.removesuffix(a["meter"]).strip() if a["meter"] else where
+    line = d.get("line") or a["meter"]
+    prod, prod_rated = _num(d.get("production_kw"), 1), _num(d.get("production_rated_kw"), 1)
+    treat, treat_rated = _num(a["value"]), _num(d.get("treatment_rated_kw"), 1)
+    since, minutes = _time(a["since"], lang, tz), _duration(d.get("minutes"), lang)
+    if lang == "zh":
+        return (
+            f"{firm} 生产线 {line}：自 {since} 起生产用电 {prod} kW（额定 {prod_rated} kW），"
+            f"治污设施用电仅 {treat} kW，低于额定 {treat_rated} kW 的 10%，已持续 {minutes}"
+        )
+    return (
+        f"{firm} line {line}: producing at {prod} kW (rated {prod_rated} kW) since {since} "
+        f"while treatment draws {treat} kW, under 10 % of its rated {treat_rated} kW, "
+        f"for {minutes}"
+    )
+
+
 SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     VOC_HOURLY_EXCEEDANCE: _exceedance,
     VOC_SPIKE: _spike,
@@ -348,6 +370,7 @@ SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     INGEST_STALLED: _stalled,
     VOC_DARK_AFTER_EXCEEDANCE: _dark,
     LOGGER_CLOCK_DRIFT: _clock,
+    TREATMENT_NOT_RUNNING: _treatment,
 }
 
 
