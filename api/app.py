@@ -28,7 +28,19 @@ from api.records.repo import RecordRepo
 from api.reports.job import ReportJob
 from api.routes import alerts as alert_routes
 from api.routes import audit as audit_routes
-from api.routes import docs, health, keys, kpi, plants, readings, records, reports, usage, web
+from api.routes import (
+    docs,
+    health,
+    keys,
+    kpi,
+    lines,
+    plants,
+    readings,
+    records,
+    reports,
+    usage,
+    web,
+)
 from api.routes import hj212 as hj212_routes
 from api.routes import voc as voc_routes
 from api.schemas import error_responses
@@ -114,6 +126,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(readings.router)
     app.include_router(keys.router)
     app.include_router(voc_routes.router, **EXPENSIVE)
+    app.include_router(lines.router, **EXPENSIVE)
     app.include_router(alert_routes.router)
     app.include_router(reports.router)
     app.include_router(records.router)

@@ -679,3 +679,47 @@ class Hj212Queued(Model):
     cn: str
     params: dict[str, str]
     status: Literal["requested"]
+
+
+# --- power monitoring (SPEC section 13) --------------------------------------------------------
+
+
+class LineMeter(Model):
+    meter: str
+    facility: str = Field(description="production | treatment")
+    rated_kw: float | None = Field(description="registry rated_kw, else learned; null: unknown")
+    rated_learned: bool = Field(description="learned from the trailing 60 days (SPEC 13)")
+
+
+class LineBucket(Model):
+    start: str
+    production_kw: float | None = Field(description="15-minute mean, sum of production meters")
+    treatment_kw: float | None = Field(description="15-minute mean, sum of treatment meters")
+    producing: bool
+    treatment_not_running: bool
+    out_of_sync: bool
+
+
+class LinePeriod(Model):
+    start: str
+    end: str
+    minutes: float
+
+
+class LineView(Model):
+    plant: str
+    line: str
+    production_rated_kw: float | None
+    treatment_rated_kw: float | None
+    meters: list[LineMeter]
+    out_of_sync_minutes: float
+    periods: list[LinePeriod] = Field(description="runs of out-of-sync quarter hours")
+    buckets: list[LineBucket] = Field(default_factory=list)
+
+
+class LinesAnswer(Model):
+    start: str
+    end: str
+    timezone: str
+    definition: dict[str, str | float] = Field(description="the rules applied, in words")
+    lines: list[LineView]

@@ -139,7 +139,7 @@ class PowerCore:
                     cached = self._ratings.get(key)
                     if m.rated_kw is not None:
                         out[key] = Rating(m.rated_kw, False)
-                    elif cached is not None and now - cached[0] < RATING_TTL:
+                    elif cached is not None and abs(now - cached[0]) < RATING_TTL:
                         out[key] = cached[1]
                     elif line not in unknown:
                         unknown.append(line)
@@ -159,10 +159,13 @@ class PowerCore:
     def lines(
         self, lines: Sequence[Line], start: datetime, end: datetime, now: datetime
     ) -> list[LineBuckets]:
-        """Producing / not running per quarter hour of each line over [start, end)."""
+        """Producing / not running per quarter hour of each line over [start, end).
+
+        Learned ratings are those of the 60 days before the window's end (or `now`).
+        """
         if not lines:
             return []
-        ratings = self.ratings(lines, now)
+        ratings = self.ratings(lines, min(end, now))
         grid, power = self.power(lines, start, end)
         out = []
         for line in lines:
