@@ -147,6 +147,24 @@ export function normalizeVoc(doc) {
   );
 }
 
+/** `LinesAnswer` -> [{plant, line, productionRated, treatmentRated, outOfSyncMinutes, periods: [{start, end, minutes}], buckets: [{t, production, treatment, outOfSync}]}]. */
+export function normalizeLines(doc) {
+  return doc.lines.map((l) => ({
+    plant: l.plant,
+    line: l.line,
+    productionRated: l.production_rated_kw,
+    treatmentRated: l.treatment_rated_kw,
+    outOfSyncMinutes: l.out_of_sync_minutes,
+    periods: l.periods.map((p) => ({ start: toMs(p.start), end: toMs(p.end), minutes: p.minutes })),
+    buckets: l.buckets.map((b) => ({
+      t: toMs(b.start),
+      production: b.production_kw,
+      treatment: b.treatment_kw,
+      outOfSync: b.out_of_sync,
+    })),
+  }));
+}
+
 /** `AlertList` -> [{id, kind, plant, meter, pollutant, state, message, value, limit, t, by, comment}]. */
 export function normalizeAlerts(doc) {
   return doc.alerts.map((a) => ({
