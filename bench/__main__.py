@@ -16,7 +16,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import api, broker, collector, fuel, hj212, influx, latency, monthly, naive, report, voc
+from bench import (
+    api,
+    broker,
+    collector,
+    fuel,
+    hj212,
+    influx,
+    latency,
+    monthly,
+    naive,
+    power,
+    report,
+    voc,
+)
 from bench.machine import describe, load_average
 from bench.publishers import prepare
 from bench.sizes import FULL, QUICK, Sizes
@@ -34,6 +47,7 @@ BENCHMARKS = (
     "monthly",
     "hj212",
     "voc",
+    "power",
 )
 BUSY_LOAD_PER_CORE = 0.5
 
@@ -202,6 +216,8 @@ def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dic
             "voc",
             lambda: voc.run(stack, workdir, sizes.voc_stacks, sizes.voc_days, sizes.api_requests),
         )
+    if "power" in selected:
+        _guarded(out, "power", lambda: power.run(stack, 10, sizes.voc_days, 5))
     return out
 
 

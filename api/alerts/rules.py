@@ -116,6 +116,8 @@ VALUE_UNITS = (
     ("_kgh", "kg/h"),
     ("_kg", "kg"),
     ("_kwh", "kWh"),
+    ("_kw", "kW"),
+    ("current_a", "A"),
     ("_c", "°C"),
     ("_kpa", "kPa"),
     ("_pct", "%"),

@@ -86,11 +86,17 @@ def bucket_power_from_energy(
     """
     t = np.asarray(ts_ms, dtype=np.int64)
     v = np.asarray(energy_kwh, dtype=np.float64)
+    order = np.argsort(t, kind="stable")
+    t, v = t[order], v[order]
     out = np.full(grid_ms.size, np.nan)
-    for i, start in enumerate(grid_ms.tolist()):
-        sums = interval_sums(t, v, start, start + BUCKET_MS, max_kw, max_gap_ms)
-        if sums.readings:
-            out[i] = sums.consumption / BUCKET_HOURS
+    first = np.searchsorted(t, grid_ms)
+    last = np.searchsorted(t, grid_ms + BUCKET_MS)
+    for i in np.flatnonzero(last > first).tolist():
+        # the bucket's readings and the one before them: all the rule needs (O(n) in all)
+        lo, hi = max(int(first[i]) - 1, 0), int(last[i])
+        start = int(grid_ms[i])
+        sums = interval_sums(t[lo:hi], v[lo:hi], start, start + BUCKET_MS, max_kw, max_gap_ms)
+        out[i] = sums.consumption / BUCKET_HOURS
     return out
 
 

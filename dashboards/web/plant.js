@@ -25,7 +25,7 @@ function onlineChip(p) {
 }
 
 /** The value names a list shows for a meter kind (the rest are on the plant's page). */
-const HEADLINE = { gas: ["flow_m3h", "volume_m3"], coal: ["rate_kgh", "mass_kg"], electricity: ["energy_kwh"], voc: ["nmhc_mgm3", "dmf_mgm3"] };
+const HEADLINE = { gas: ["flow_m3h", "volume_m3"], coal: ["rate_kgh", "mass_kg"], electricity: ["power_kw", "energy_kwh"], voc: ["nmhc_mgm3", "dmf_mgm3"] };
 
 function valueText(name, value, unit) {
   const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
