@@ -105,8 +105,10 @@ class PowerCore:
     ) -> tuple[IntArray, dict[tuple[str, str], FloatArray]]:
         """The bucket grid of [start, end) and each meter's 15-minute mean power on it.
 
-        `power_kw` where the meter sent it; a bucket without it takes the register's
-        consumption by the one rule (a meter that sends only `energy_kwh`).
+        `power_kw` where the meter sent it; a meter that sent no `power_kw` in the window
+        (only its `energy_kwh` register) gets its register's consumption by the one rule.
+        A gap in a meter's `power_kw` stays a gap: it is silence, not a reason to read raw
+        registers on every evaluation.
         """
         grid = bucket_grid(to_epoch_ms(start), to_epoch_ms(end))
         plants = sorted({line.plant for line in lines})
@@ -116,16 +118,16 @@ class PowerCore:
         means = queries.bucket_means(self.store, plants, begin, end)
         keys = [(line.plant, m.id) for line in lines for m in line.meters]
         out = {key: _on_grid(means.get(key), grid) for key in keys}
-        gaps = sorted({plant for (plant, _), power in out.items() if np.isnan(power).any()})
-        if gaps:
-            energy = queries.energy_readings(self.store, gaps, begin, end, self.max_gap)
-            for key, power in out.items():
-                if key in energy and np.isnan(power).any():
+        register_only = [key for key in keys if key not in means]
+        if register_only:
+            plants_of = sorted({plant for plant, _ in register_only})
+            energy = queries.energy_readings(self.store, plants_of, begin, end, self.max_gap)
+            for key in register_only:
+                if key in energy:
                     ts, values = energy[key]
-                    derived = bucket_power_from_energy(
+                    out[key] = bucket_power_from_energy(
                         ts, values, grid, self.max_kw, self.max_gap_ms
                     )
-                    out[key] = np.where(np.isfinite(power), power, derived)
         return grid, out
 
     def ratings(self, lines: Sequence[Line], now: datetime) -> dict[tuple[str, str], Rating]:

@@ -78,3 +78,33 @@ def test_lines_endpoints(store: InfluxStore, make_client: Callable[..., TestClie
         ("sl-001", 60.0, [])
     ]
     assert client.get("/api/v1/plants/nope/lines", headers=ADMIN).status_code == 404
+
+
+def test_the_alert_engine_raises_it_for_the_latest_quarter_hour_only(store: InfluxStore) -> None:
+    from api.alerts.engine import Evaluator
+    from api.alerts.projection import HistoryProjection
+    from api.fuel.rules import StepRules
+    from api.fuel.service import FuelCore
+    from api.settings import AlertRules, KpiDefinition
+
+    _write(store)
+    registry = _registry().registry()
+    steps = StepRules.from_registers({"volume_m3": 2e4, "mass_kg": 5e4}, timedelta(hours=24))
+    core = FuelCore(store, "Asia/Shanghai", steps, KpiDefinition(), 0.5)
+    evaluator = Evaluator(
+        store, registry, AlertRules(stall_min_meters=100), core, HistoryProjection(core, registry)
+    )
+
+    def kinds(now: datetime) -> list[tuple[str, str, str]]:
+        found, evaluated = evaluator.fast(now)
+        assert "treatment_not_running" in evaluated
+        return [
+            (c.key.kind, c.key.plant, c.key.meter)
+            for c in found
+            if c.key.kind == "treatment_not_running"
+        ]
+
+    assert kinds(T0 + timedelta(minutes=44)) == []  # 22:30-22:45 has not ended
+    assert kinds(T0 + timedelta(minutes=46)) == [("treatment_not_running", "sl-001", "line-1")]
+    assert kinds(T0 + timedelta(minutes=106)) == []  # the RTO ran 23:30-23:45
+    assert kinds(T0 + timedelta(days=3)) == []  # that night, seen later, is no news
