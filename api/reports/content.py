@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.alerts.model import COUNTY, KINDS, TREATMENT_NOT_RUNNING, Alert
+from api.alerts.texts import limit_rule_text
 from api.factors import factor_periods, factors_used
 from api.fuel.rules import STATUSES
 from api.reports.data import MonthFigures
@@ -301,7 +302,24 @@ def _voc_section(f: MonthFigures, lang: str) -> Section:
             for p in pollutants
         ],
     )
-    return Section(t("sec_voc"), [], [county, valid, exceed, emission], ["voc"])
+    limits = Table(
+        "voc_limits",
+        t("t_voc_limits"),
+        (*heads, Column(t("c_rule")), *pcols("float")),
+        [
+            [
+                *ident(s),
+                "; ".join(
+                    dict.fromkeys(
+                        limit_rule_text(d, lang).strip(" （）()") for d in s.limit_details.values()
+                    )
+                ),
+                *(s.limits_mgm3.get(p) for p in pollutants),
+            ]
+            for s in f.stacks
+        ],
+    )
+    return Section(t("sec_voc"), [], [county, limits, valid, exceed, emission], ["voc"])
 
 
 def _alert_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:

@@ -64,6 +64,8 @@ class StackTotals:
     emission_kg: dict[str, float]
     limits_mgm3: dict[str, float]
     running_hours: dict[str, int]
+    # which rule produced the limits: GB 21902 Table 5 process, halved under 15 m, overrides
+    limit_details: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def valid_share(self, pollutant: str) -> float | None:
         """Valid hours / running hours (api.voc.rules counts), None when it never ran."""
@@ -122,7 +124,17 @@ def stack_totals(stack: StackCompliance) -> StackTotals:
         emission[name] = float(np.nansum(kg)) if kg.size else 0.0
         limits[name] = p.limit.limit_mgm3
     hours = int(stack.flow.hour_start_ms.size)
-    return StackTotals(stack.plant, stack.meter, hours, valid, exceeding, emission, limits, running)
+    details = {
+        p.limit.pollutant: {
+            "limit_source": p.limit.source,
+            "process": p.limit.process,
+            "halved": p.limit.halved,
+        }
+        for p in stack.pollutants
+    }
+    return StackTotals(
+        stack.plant, stack.meter, hours, valid, exceeding, emission, limits, running, details
+    )
 
 
 def voc_month(
