@@ -227,7 +227,14 @@ class MeterView(Model):
     id: str
     kind: Literal["gas", "coal", "voc", "electricity"]
     hj212_mn: str | None
-    limits_mgm3: dict[str, float]
+    limits_mgm3: dict[str, float] = Field(description="the registry's overrides only")
+    # stacks: GB 21902 process, height, reference O2; power meters: facility, line, rating
+    process: str | None = None
+    height_m: float | None = None
+    o2_reference_pct: float | None = None
+    facility: str | None = None
+    line: str | None = None
+    rated_kw: float | None = None
     last_reading: str | None
     reporting: bool
     offline_after_minutes: float
