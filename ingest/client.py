@@ -71,6 +71,9 @@ class MqttClient:
         self._unsubscriptions = list(unsubscriptions)
         self._on_message = on_message
         self._connected = threading.Event()
+        # Set once the broker has acknowledged (SUBACK) every filter of this connection.
+        self._subscribed = threading.Event()
+        self._pending_subscribes: set[int] = set()
         self._published = threading.Condition()
         self.published_count = 0  # QoS 1 publishes the broker has acknowledged
         # mid -> what to call on its PUBACK; acks that beat their registration wait in _early.
@@ -100,6 +103,7 @@ class MqttClient:
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
+        self._client.on_subscribe = self._handle_subscribe
         self._client.on_publish = self._handle_publish
 
     @property
@@ -123,6 +127,10 @@ class MqttClient:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait until the broker has acknowledged every subscription of the current connection."""
+        return self._subscribed.wait(timeout)
 
     def stop(self) -> None:
         self._client.disconnect()
@@ -192,8 +200,14 @@ class MqttClient:
         self.refused_reason = None
         self.generation += 1
         # In slices, so a partition of many plants never makes a packet over the broker's limit.
+        self._subscribed.clear()
+        self._pending_subscribes.clear()
         for i in range(0, len(self._subscriptions), FILTERS_PER_PACKET):
-            client.subscribe(self._subscriptions[i : i + FILTERS_PER_PACKET])
+            _, mid = client.subscribe(self._subscriptions[i : i + FILTERS_PER_PACKET])
+            if mid is not None:
+                self._pending_subscribes.add(mid)
+        if not self._pending_subscribes:
+            self._subscribed.set()
         if flags.session_present:
             # A resumed session may hold filters of an earlier configuration; subscribed
             # first, so nothing that is still ours goes unheard in between.
@@ -205,8 +219,15 @@ class MqttClient:
             extra={"broker": f"{self.host}:{self.port}", "generation": self.generation},
         )
 
+    def _handle_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        # paho calls this on its network thread, after the _handle_connect that sent `mid`.
+        self._pending_subscribes.discard(mid)
+        if not self._pending_subscribes:
+            self._subscribed.set()
+
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
+        self._subscribed.clear()
         log.info("mqtt disconnected", extra={"reason": str(reason_code)})
 
     def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:

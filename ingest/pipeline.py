@@ -195,7 +195,4 @@ def _power_packet(
     if not lines and first_event is not None:
         check_clock([first_event.ts], now, rules.future_tolerance)
         return Accepted(plant.id, meters[0].id, [event_line(plant, meters[0], first_event)], "")
-    # Register annotations are per meter; a packet of several meters carries none.
-    return Accepted(
-        plant.id, meters[0].id, lines, meters[0].kind, tuple(readings) if len(meters) == 1 else ()
-    )
+    return Accepted(plant.id, meters[0].id, lines, meters[0].kind, tuple(readings))

@@ -27,7 +27,7 @@ from api.power.rules import (
     line_buckets,
 )
 from api.settings import ApiSettings
-from ingest.registers import MAX_RATE_PER_HOUR
+from ingest.catalogue import MAX_RATE_PER_HOUR
 from ingest.registry import Meter, Plant
 from ingest.schema import to_epoch_ms
 from ingest.store import InfluxStore
