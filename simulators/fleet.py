@@ -50,6 +50,7 @@ VENDOR_DMF_CODE = "a99999"
 # Where the new limits matter in the demo (GB 21902-2008 Table 5 by process, 4.2.6 height):
 # one PVC line's stack and one stack under 15 m.
 PVC_STACK = ("sl-002", "stack-1")
+PARTICULATE_CODE = "a34013"  # 烟尘 (particulates), mapped on the PVC stack that measures them
 SHORT_STACK = ("sl-004", "stack-1")
 SHORT_STACK_HEIGHT_M = 12.0
 STACK_HEIGHT_M = 25.0
@@ -137,8 +138,16 @@ def build_fleet(
                 f"stack-{k}",
                 "voc",
                 f"{COUNTY_CODE}00SL{i:03d}STACK{k:06d}",
-                (("dmf_mgm3", STRICT_DMF_LIMIT_MGM3 if strict else DMF_LIMIT_MGM3),),
-                ((VENDOR_DMF_CODE, "dmf_mgm3"),),
+                # the demo's PVC and short stacks are judged by Table 5 itself (no permit value)
+                ()
+                if stack_extra(f"sl-{i:03d}", f"stack-{k}")
+                else (("dmf_mgm3", STRICT_DMF_LIMIT_MGM3 if strict else DMF_LIMIT_MGM3),),
+                ((VENDOR_DMF_CODE, "dmf_mgm3"),)
+                + (
+                    ((PARTICULATE_CODE, "particulate_mgm3"),)
+                    if (f"sl-{i:03d}", f"stack-{k}") == PVC_STACK
+                    else ()
+                ),
                 # from its own key, so adding it changed no other generated number
                 f"{int(seeded_unit(seed, f'sl-{i:03d}/stack-{k}/pw') * 1e6):06d}",
                 extra=stack_extra(f"sl-{i:03d}", f"stack-{k}"),

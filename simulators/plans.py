@@ -13,12 +13,12 @@ from types import MappingProxyType
 import numpy as np
 
 from ingest import hj212
-from ingest.limits import SHORT_STACK_HEIGHT_M
+from ingest.limits import SHORT_STACK_HEIGHT_M, TABLE5_MGM3
 from ingest.registry import Meter, Plant, Registry
 from simulators.calendar import day_number, day_start_s
 from simulators.fuel import ElectricityPlan, FuelPlan
 from simulators.seeding import rng_for, seeded_unit
-from simulators.voc import DEFAULT_LIMITS_MGM3, StackPlan
+from simulators.voc import DEFAULT_LIMITS_MGM3, PARTICULATE, StackPlan
 
 SECONDS_PER_DAY = 86_400
 
@@ -159,6 +159,7 @@ RTO_NIGHT_OFF: dict[str, tuple[float, float]] = {"sl-003": (22.0, 5.0)}
 # PVC's 150; a short stack's DMF near 30 mg/m³ passes 50 but not the halved 25.
 PVC_NMHC_BASE_MGM3 = 200.0
 SHORT_STACK_DMF_BASE_MGM3 = 38.0
+PVC_PARTICULATE_LIMIT_MGM3 = TABLE5_MGM3[PARTICULATE]["pvc"]
 
 
 def stack_plan(plant: Plant, meter_id: str, seed: int) -> StackPlan:
@@ -175,6 +176,8 @@ def stack_plan(plant: Plant, meter_id: str, seed: int) -> StackPlan:
     }
     if meter.process == "pvc":
         base["nmhc_mgm3"] = PVC_NMHC_BASE_MGM3
+        share = 0.2 + 0.4 * seeded_unit(seed, f"{plant.id}/{meter_id}/particulate")
+        base[PARTICULATE] = round(PVC_PARTICULATE_LIMIT_MGM3 * share, 3)
     if meter.height_m is not None and meter.height_m < SHORT_STACK_HEIGHT_M:
         base["dmf_mgm3"] = SHORT_STACK_DMF_BASE_MGM3
     return StackPlan(

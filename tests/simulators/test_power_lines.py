@@ -88,3 +88,49 @@ def test_only_the_night_time_rto_firm_is_out_of_sync() -> None:
         for p in nights
     ]
     assert local == [("07 22:00", "08 05:00")]
+
+
+def _judged(plant_id: str, limits: dict[str, object] | None = None) -> dict[str, tuple[int, int]]:
+    """A simulated day of the plant's stack-1: (valid hours, exceeding hours) per pollutant."""
+    from api.voc.rules import HOUR_MS, flag_classes, judge_stack, stack_aggregates
+    from simulators.calendar import day_number, day_start_s
+    from simulators.plans import stack_plan
+    from simulators.seeding import rng_for
+    from simulators.voc import voc_block
+
+    plant = REGISTRY.plant(plant_id)
+    assert plant is not None
+    meter = plant.meter("stack-1")
+    assert meter is not None
+    plan = stack_plan(plant, "stack-1", 2026)
+    start = day_start_s(day_number(date(2026, 12, 8)))  # a Tuesday
+    times = start + 60 * np.arange(1, 1441, dtype=np.int64)
+    block = voc_block(plan, times, 10.0, rng_for(2026, plant_id, "limits-day"))
+    ts = times * 1000
+    data = {
+        name: (ts, np.asarray(values, dtype=float), flag_classes(list(block.flags[name])))
+        for name, values in block.values.items()
+    }
+    first = int(start * 1000) - int(start * 1000) % HOUR_MS
+    hours = first + HOUR_MS * np.arange(25, dtype=np.int64)
+    resolved = meter.limits() if limits is None else limits
+    aggs = stack_aggregates({}, data, list(resolved), first, 25)
+    stack = judge_stack(plant_id, "stack-1", aggs, hours, resolved, first + 26 * HOUR_MS)  # type: ignore[arg-type]
+    return {
+        p.limit.pollutant: (p.counts()["valid"], p.counts()["exceeding"]) for p in stack.pollutants
+    }
+
+
+def test_the_new_limits_matter_for_the_demo_pvc_and_short_stacks() -> None:
+    from ingest.limits import DEFAULT_PROCESS, resolve_limits
+
+    flat = resolve_limits(DEFAULT_PROCESS)  # the one flat table applied before
+    pvc = _judged("sl-002")
+    valid, over = pvc["nmhc_mgm3"]
+    assert valid >= 15 and over >= valid // 2, pvc  # VOCs (NMHC) over PVC's 150
+    assert "dmf_mgm3" not in pvc and pvc["particulate_mgm3"][0] >= 15  # PVC: no DMF limit
+    assert _judged("sl-002", flat)["nmhc_mgm3"][1] < over  # the flat 200 hid it
+    short = _judged("sl-004")
+    valid, over = short["dmf_mgm3"]
+    assert valid >= 15 and over >= valid // 2, short  # DMF over the halved 25
+    assert _judged("sl-004", flat)["dmf_mgm3"][1] < over  # 50 hid it
