@@ -29,6 +29,7 @@ from api.alerts.model import (
     VOC_SPIKE,
     Alert,
 )
+from api.power.rules import RUNNING_SHARE
 from ingest.catalogue import FIRM_STATUSES
 from ingest.registry import Registry
 
@@ -354,14 +355,15 @@ def _treatment(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     prod, prod_rated = _num(d.get("production_kw"), 1), _num(d.get("production_rated_kw"), 1)
     treat, treat_rated = _num(a["value"]), _num(d.get("treatment_rated_kw"), 1)
     since, minutes = _time(a["since"], lang, tz), _duration(d.get("minutes"), lang)
+    share = f"{100 * float(d.get('running_share') or RUNNING_SHARE):g}%"
     if lang == "zh":
         return (
             f"{firm} 生产线 {line}：自 {since} 起生产用电 {prod} kW（额定 {prod_rated} kW），"
-            f"治污设施用电仅 {treat} kW，低于额定 {treat_rated} kW 的 10%，已持续 {minutes}"
+            f"治污设施用电仅 {treat} kW，低于额定 {treat_rated} kW 的 {share}，已持续 {minutes}"
         )
     return (
         f"{firm} line {line}: producing at {prod} kW (rated {prod_rated} kW) since {since} "
-        f"while treatment draws {treat} kW, under 10 % of its rated {treat_rated} kW, "
+        f"while treatment draws {treat} kW, under {share} of its rated {treat_rated} kW, "
         f"for {minutes}"
     )
 

@@ -196,7 +196,7 @@ CASES = [
         ),
         "生产时治污设施未运行",
         "松阳某合成革有限公司 生产线 line-1：自 3月1日 22:00 起生产用电 5 kW（额定 10 kW），治污设施用电仅 0.3 kW，低于额定 4 kW 的 10%，已持续 45 分钟",
-        "松阳某合成革有限公司 line line-1: producing at 5 kW (rated 10 kW) since 1 Mar 22:00 while treatment draws 0.3 kW, under 10 % of its rated 4 kW, for 45 min",
+        "松阳某合成革有限公司 line line-1: producing at 5 kW (rated 10 kW) since 1 Mar 22:00 while treatment draws 0.3 kW, under 10% of its rated 4 kW, for 45 min",
     ),
     (
         alert("gas_share_off_track", "_county", value=0.3125, limit=0.5, unit="fraction"),
