@@ -34,6 +34,7 @@ from api.routes import (
     health,
     keys,
     kpi,
+    lines,
     plants,
     readings,
     records,
@@ -134,6 +135,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(readings.router)
     app.include_router(keys.router)
     app.include_router(voc_routes.router, **EXPENSIVE)
+    app.include_router(lines.router, **EXPENSIVE)
     app.include_router(alert_routes.router)
     app.include_router(reports.router)
     app.include_router(records.router)

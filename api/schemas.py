@@ -228,7 +228,14 @@ class MeterView(Model):
     id: str
     kind: Literal["gas", "coal", "voc", "electricity"]
     hj212_mn: str | None
-    limits_mgm3: dict[str, float]
+    limits_mgm3: dict[str, float] = Field(description="the registry's overrides only")
+    # stacks: GB 21902 process, height, reference O2; power meters: facility, line, rating
+    process: str | None = None
+    height_m: float | None = None
+    o2_reference_pct: float | None = None
+    facility: str | None = None
+    line: str | None = None
+    rated_kw: float | None = None
     last_reading: str | None
     reporting: bool
     offline_after_minutes: float
@@ -416,6 +423,11 @@ class VocPollutant(Model):
     pollutant: str
     limit_mgm3: float
     limit_source: str
+    # which rule produced the limit (process, height halving, override), and what NMHC stands for
+    limit_rule: str = ""
+    process: str = ""
+    halved: bool = False
+    proxy_of: str | None = None
     counts: VocCounts
     hours: list[VocHour]
 
@@ -713,3 +725,47 @@ class RevisionView(Model):
 class RevisionList(Model):
     plant: str
     revisions: list[RevisionView]
+
+
+# --- power monitoring (SPEC section 13) --------------------------------------------------------
+
+
+class LineMeter(Model):
+    meter: str
+    facility: str = Field(description="production | treatment")
+    rated_kw: float | None = Field(description="registry rated_kw, else learned; null: unknown")
+    rated_learned: bool = Field(description="learned from the trailing 60 days (SPEC 13)")
+
+
+class LineBucket(Model):
+    start: str
+    production_kw: float | None = Field(description="15-minute mean, sum of production meters")
+    treatment_kw: float | None = Field(description="15-minute mean, sum of treatment meters")
+    producing: bool
+    treatment_not_running: bool
+    out_of_sync: bool
+
+
+class LinePeriod(Model):
+    start: str
+    end: str
+    minutes: float
+
+
+class LineView(Model):
+    plant: str
+    line: str
+    production_rated_kw: float | None
+    treatment_rated_kw: float | None
+    meters: list[LineMeter]
+    out_of_sync_minutes: float
+    periods: list[LinePeriod] = Field(description="runs of out-of-sync quarter hours")
+    buckets: list[LineBucket] = Field(default_factory=list)
+
+
+class LinesAnswer(Model):
+    start: str
+    end: str
+    timezone: str
+    definition: dict[str, str | float] = Field(description="the rules applied, in words")
+    lines: list[LineView]

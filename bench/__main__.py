@@ -27,6 +27,7 @@ from bench import (
     latency,
     monthly,
     naive,
+    power,
     report,
     voc,
 )
@@ -48,6 +49,7 @@ BENCHMARKS = (
     "monthly",
     "hj212",
     "voc",
+    "power",
 )
 BUSY_LOAD_PER_CORE = 0.5
 
@@ -221,6 +223,8 @@ def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dic
             "voc",
             lambda: voc.run(stack, workdir, sizes.voc_stacks, sizes.voc_days, sizes.api_requests),
         )
+    if "power" in selected:
+        _guarded(out, "power", lambda: power.run(stack, 10, sizes.voc_days, 5))
     return out
 
 

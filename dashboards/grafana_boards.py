@@ -26,6 +26,7 @@ from dashboards.grafana_kit import (
     timeseries_custom,
 )
 from ingest.catalogue import FIRM_STATUSES
+from ingest.limits import DEFAULT_PROCESS, resolve_limits
 
 STAINLESS = "/^ss-/"
 
@@ -41,13 +42,18 @@ def status_columns(*statuses: str) -> str:
     return ", ".join(f'last("{s}") AS "{status_alias(s)}"' for s in statuses)
 
 
-POLLUTANTS = (  # field, label, GB 21902-2008 Table 5 limit (mg/m³)
-    ("nmhc_mgm3", "NMHC 非甲烷总烃 (VOCs)", 200.0),
-    ("dmf_mgm3", "DMF 二甲基甲酰胺", 50.0),
-    ("benzene_mgm3", "苯 Benzene", 2.0),
-    ("toluene_mgm3", "甲苯 Toluene", 30.0),
-    ("xylene_mgm3", "二甲苯 Xylene", 40.0),
+POLLUTANT_LABELS = (
+    ("nmhc_mgm3", "NMHC 非甲烷总烃 (VOCs)"),
+    ("dmf_mgm3", "DMF 二甲基甲酰胺"),
+    ("benzene_mgm3", "苯 Benzene"),
+    ("toluene_mgm3", "甲苯 Toluene"),
+    ("xylene_mgm3", "二甲苯 Xylene"),
 )
+# field, label, limit (mg/m³): the one limit table's column for a stack that declares no
+# process (ingest.limits). InfluxQL cannot look up each stack's process and height; the web
+# page and the API give every stack its own resolved limit and the rule behind it.
+_DEFAULT_LIMITS = resolve_limits(DEFAULT_PROCESS)
+POLLUTANTS = tuple((f, label, _DEFAULT_LIMITS[f].limit_mgm3) for f, label in POLLUTANT_LABELS)
 UIDS = {
     "overview": "plantwatch-county-overview",
     "voc": "plantwatch-voc",

@@ -173,6 +173,8 @@ def _hj212_packet(rules: IngestRules, plant: Plant, payload: bytes, now: datetim
         raise UnknownSource(f"MN {packet.mn!r} is not a stack of plant {plant.id!r}")
     meter = found[1]
     hj212_sm4.check_sealed(packet, meter.sm4_keys, sealed)
+    if meter.kind == "electricity":
+        return _power_packet(rules, plant, packet, now)
     result = hj212.interpret(packet, rules.timezone, hj212.code_map(meter.codes, meter.flow_unit))
     if isinstance(result, hj212.Event):
         check_clock([result.ts], now, rules.future_tolerance)
@@ -189,3 +191,32 @@ def _hj212_packet(rules: IngestRules, plant: Plant, payload: bytes, now: datetim
         backfill=packet.backfill,
     )
     return Accepted(plant.id, meter.id, lines, meter.kind, (reading,))
+
+
+def _power_packet(
+    rules: IngestRules, plant: Plant, packet: hj212.Packet, now: datetime
+) -> Accepted:
+    """HJ 212 power monitoring (ST=44): the codes of every electricity meter on this MN.
+
+    One logger sends the d2xxxx (production) and d3xxxx (treatment) codes of several meters;
+    each meter's registry `codes` picks its own, its values go to `electricity`. A packet
+    none of them maps is kept as an event, like any unmapped upload.
+    """
+    meters = [m for m in plant.meters_of("electricity") if m.hj212_mn == packet.mn]
+    lines: list[str] = []
+    readings: list[Reading] = []
+    first_event: hj212.Event | None = None
+    for m in meters:
+        codes = {code: (name, 1.0) for code, name in m.codes.items()}
+        result = hj212.interpret(packet, rules.timezone, codes)
+        if isinstance(result, hj212.Event):
+            first_event = first_event or result
+            continue
+        reading = screen_values(m.kind, result.reading)
+        check_clock([reading.ts], now, rules.future_tolerance)
+        lines += reading_lines(plant, m, [reading])
+        readings.append(reading)
+    if not lines and first_event is not None:
+        check_clock([first_event.ts], now, rules.future_tolerance)
+        return Accepted(plant.id, meters[0].id, [event_line(plant, meters[0], first_event)], "")
+    return Accepted(plant.id, meters[0].id, lines, meters[0].kind, tuple(readings))

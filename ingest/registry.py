@@ -12,6 +12,7 @@ from typing import Any
 
 from ingest.errors import RegistryError
 from ingest.hj212 import DEFAULT_FLOW_UNIT, FLOW_UNIT_FACTORS
+from ingest.limits import PROCESSES, Limit, resolve_limits
 from ingest.validate import VALUE_RANGES
 
 # \A..\Z, not ^..$: `$` also matches before a trailing newline ("ss-001\n").
@@ -28,8 +29,16 @@ METER_KEYS = (
     "flow_unit",
     "hj212_sm4_key",
     "hj212_sm4_key_previous",
+    "process",
+    "height_m",
+    "o2_reference_pct",
+    "facility",
+    "line",
+    "rated_kw",
 )
 SM4_KEY_PATTERN = re.compile(r"\A[0-9A-Fa-f]{32}\Z")
+# Electricity meters (SPEC section 13): what a meter measures, and the line it belongs to.
+FACILITIES = ("production", "treatment", "site")
 SECTORS = ("stainless_steel", "synthetic_leather", "other")
 METER_KINDS = ("gas", "coal", "voc", "electricity")
 DEFAULT_GAS_SHARE_GOAL = 0.5
@@ -56,6 +65,19 @@ class Meter:
         """The keys a packet of this stack may be encrypted with, current first."""
         texts = (self.hj212_sm4_key, self.hj212_sm4_key_previous)
         return tuple(bytes.fromhex(t) for t in texts if t)
+
+    # VOC stacks: GB 21902 Table 5 process, stack height, reference O2 (after an RTO)
+    process: str | None = None
+    height_m: float | None = None
+    o2_reference_pct: float | None = None
+    # electricity meters: production | treatment | site, the line, a rated power if known
+    facility: str | None = None
+    line: str | None = None
+    rated_kw: float | None = None
+
+    def limits(self) -> dict[str, Limit]:
+        """The resolved limit of every pollutant of this stack (process, height, overrides)."""
+        return resolve_limits(self.process, self.height_m, self.limits_mgm3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +155,10 @@ def parse_registry(doc: Mapping[str, Any], where: str = "registry") -> Registry:
         if plant.id in seen:
             raise RegistryError(f"{where}: plant {plant.id!r} is listed twice")
         seen.add(plant.id)
+        shared = _shared_power_mns(plant)
         for meter in plant.meters:
             if meter.hj212_mn is not None:
-                if meter.hj212_mn in mns:
+                if meter.hj212_mn in mns and meter.hj212_mn not in shared:
                     raise RegistryError(
                         f"{where}: plant {plant.id!r} meter {meter.id!r}: hj212_mn "
                         f"{meter.hj212_mn!r} already used by {mns[meter.hj212_mn]}"
@@ -143,6 +166,16 @@ def parse_registry(doc: Mapping[str, Any], where: str = "registry") -> Registry:
                 mns[meter.hj212_mn] = f"{plant.id}/{meter.id}"
         plants.append(plant)
     return Registry(str(county.get("name", "")), float(goal), tuple(plants))
+
+
+def _shared_power_mns(plant: Plant) -> set[str]:
+    """MNs only electricity meters of this plant use: one power-monitoring logger (HJ 212
+    ST=44) sends the d2xxxx / d3xxxx codes of several meters, each picking its own `codes`."""
+    users: dict[str, set[str]] = {}
+    for m in plant.meters:
+        if m.hj212_mn is not None:
+            users.setdefault(m.hj212_mn, set()).add(m.kind)
+    return {mn for mn, kinds in users.items() if kinds == {"electricity"}}
 
 
 def _parse_plant(raw: Any, where: str) -> Plant:
@@ -195,12 +228,12 @@ def _parse_meter(raw: Any, where: str) -> Meter:
             f"{where}: key 'hj212_pw' must be 1 to 32 characters without ';', '=', '&' or ','"
         )
     codes = raw.get("codes", {})
-    names = VALUE_RANGES["voc"]
+    names = VALUE_RANGES["electricity" if kind == "electricity" else "voc"]
     if not isinstance(codes, Mapping) or not all(
         isinstance(k, str) and CODE_PATTERN.match(k) and v in names for k, v in codes.items()
     ):
         raise RegistryError(
-            f"{where}: key 'codes' must map HJ 212 codes to VOC value names "
+            f"{where}: key 'codes' must map HJ 212 codes to {'power meter' if kind == 'electricity' else 'VOC'} value names "
             f'({", ".join(sorted(names))}), e.g. codes = {{ a99999 = "dmf_mgm3" }}'
         )
     flow_unit = raw.get("flow_unit", DEFAULT_FLOW_UNIT)
@@ -216,6 +249,27 @@ def _parse_meter(raw: Any, where: str) -> Meter:
             raise RegistryError(f"{where}: key {name!r} must be 32 hex characters (16 bytes)")
     if keys["hj212_sm4_key_previous"] and not keys["hj212_sm4_key"]:
         raise RegistryError(f"{where}: 'hj212_sm4_key_previous' needs 'hj212_sm4_key'")
+    process = raw.get("process")
+    if process is not None and process not in PROCESSES:
+        raise RegistryError(
+            f"{where}: key 'process' must be one of {', '.join(PROCESSES)}, got {process!r}"
+        )
+    height_m = _positive(raw, "height_m", where)
+    o2_ref = raw.get("o2_reference_pct")
+    if o2_ref is not None and (
+        isinstance(o2_ref, bool) or not isinstance(o2_ref, int | float) or not 0 <= o2_ref < 21
+    ):
+        raise RegistryError(f"{where}: key 'o2_reference_pct' must be a number in [0, 21)")
+    facility = raw.get("facility")
+    if facility is not None and facility not in FACILITIES:
+        raise RegistryError(
+            f"{where}: key 'facility' must be one of {', '.join(FACILITIES)}, got {facility!r}"
+        )
+    line = raw.get("line")
+    if line is not None and (not isinstance(line, str) or not ID_PATTERN.fullmatch(line)):
+        raise RegistryError(f"{where}: key 'line' must match [a-z0-9-]{{1,32}}, got {line!r}")
+    if facility in ("production", "treatment") and line is None:
+        raise RegistryError(f"{where}: a {facility} meter needs a 'line'")
     extra = {k: v for k, v in raw.items() if k not in METER_KEYS}
     return Meter(
         meter_id,
@@ -228,7 +282,22 @@ def _parse_meter(raw: Any, where: str) -> Meter:
         pw,
         keys["hj212_sm4_key"],
         keys["hj212_sm4_key_previous"],
+        process,
+        height_m,
+        None if o2_ref is None else float(o2_ref),
+        facility,
+        line,
+        _positive(raw, "rated_kw", where),
     )
+
+
+def _positive(raw: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise RegistryError(f"{where}: key {key!r} must be a positive number, got {value!r}")
+    return float(value)
 
 
 def _require_id(raw: Mapping[str, Any], key: str, where: str) -> str:

@@ -33,7 +33,11 @@ class Range:
 VALUE_RANGES: dict[str, dict[str, Range]] = {
     "gas": {"volume_m3": Range(0, 1e12), "flow_m3h": Range(0, 1e6)},
     "coal": {"mass_kg": Range(0, 1e13), "rate_kgh": Range(0, 1e6)},
-    "electricity": {"energy_kwh": Range(0, 1e13)},
+    "electricity": {
+        "energy_kwh": Range(0, 1e13),
+        "power_kw": Range(0, 1e6),
+        "current_a": Range(0, 1e6),
+    },
     "voc": {
         "nmhc_mgm3": Range(0, 1e5),
         "thc_mgm3": Range(0, 1e5),
@@ -41,6 +45,7 @@ VALUE_RANGES: dict[str, dict[str, Range]] = {
         "benzene_mgm3": Range(0, 1e5),
         "toluene_mgm3": Range(0, 1e5),
         "xylene_mgm3": Range(0, 1e5),
+        "particulate_mgm3": Range(0, 1e5),
         "flow_m3h": Range(0, 1e7),
         "temp_c": Range(-50, 1000),
         # a01013 stack static pressure: gauge on most stacks (negative on induced-draft
@@ -53,7 +58,8 @@ VALUE_RANGES: dict[str, dict[str, Range]] = {
 REQUIRED_VALUES: dict[str, tuple[str, ...]] = {
     "gas": (REGISTER_BY_KIND["gas"],),
     "coal": (REGISTER_BY_KIND["coal"],),
-    "electricity": (REGISTER_BY_KIND["electricity"],),
+    # a power meter may send its register, its power, or both (SPEC section 13)
+    "electricity": (),
     "voc": (),
 }
 # HJ 212 -Cou totals of an averaging period: emitted kg of a pollutant, m³ of flue gas.

@@ -207,13 +207,13 @@ class County:
                 source.gas_meter: Series(source.plant, source.gas_meter, base[pick], gas),
                 source.coal_meter: Series(source.plant, source.coal_meter, base[pick], coal),
             }
-        energy = electricity_block(source, base, BASE_STEP_S, registers["energy_kwh"], rng)
+        power = electricity_block(source, base, BASE_STEP_S, registers["energy_kwh"], rng)
+        energy = power.energy_kwh
         self._day_end.setdefault((key, day), {"energy_kwh": float(energy[-1])})
-        return {
-            source.meter: Series(
-                source.plant, source.meter, base[pick], {"energy_kwh": energy[pick]}
-            )
-        }
+        values = {"energy_kwh": energy[pick]}
+        if source.sends_power:
+            values["power_kw"] = np.round(power.power_kw.reshape(-1, per).mean(axis=1), 2)
+        return {source.meter: Series(source.plant, source.meter, base[pick], values)}
 
     def _registers_at(
         self, source: FuelPlan | ElectricityPlan, key: str, day: int

@@ -53,6 +53,36 @@ VENDOR_DMF_CODE = "a99999"
 # Small test fleets (no more leather firms than that) stay HJ 212-2017.
 HJ212_2025_FIRMS = 8
 HJ212_2025_PLAIN_FIRMS = 3
+# Where the new limits matter in the demo (GB 21902-2008 Table 5 by process, 4.2.6 height):
+# one PVC line's stack and one stack under 15 m.
+PVC_STACK = ("sl-002", "stack-1")
+PARTICULATE_CODE = "a34013"  # 烟尘 (particulates), mapped on the PVC stack that measures them
+SHORT_STACK = ("sl-004", "stack-1")
+SHORT_STACK_HEIGHT_M = 12.0
+STACK_HEIGHT_M = 25.0
+# Tube and pipe works pickle their steel (acid-mist scrubbers); their names say so.
+PICKLING_WORDS = ("管",)
+
+
+def power_meters(plant_id: str, seed: int, pickling: bool) -> tuple[MeterSpec, ...]:
+    """A line's production meter and its treatment meter (RTO for leather, scrubber for pickling)."""
+    line, prod, treat = (
+        ("pickling", "pickle-1", "scrubber-1") if pickling else ("line-1", "prod-1", "rto-1")
+    )
+    prod_kw = round(80 + 400 * seeded_unit(seed, f"{plant_id}/{prod}/rated"), 0)
+    treat_kw = round(15 + 60 * seeded_unit(seed, f"{plant_id}/{treat}/rated"), 0)
+    return (
+        MeterSpec(
+            prod,
+            "electricity",
+            extra=(("facility", "production"), ("line", line), ("rated_kw", prod_kw)),
+        ),
+        MeterSpec(
+            treat,
+            "electricity",
+            extra=(("facility", "treatment"), ("line", line), ("rated_kw", treat_kw)),
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +94,8 @@ class MeterSpec:
     codes: tuple[tuple[str, str], ...] = ()
     hj212_pw: str | None = None  # the password its data logger sends (6 digits, as in the field)
     hj212_sm4_key: str | None = field(default=None, repr=False)  # HJ 212-2025 loggers only
+    # process, height_m (stacks); facility, line, rated_kw (power meters)
+    extra: tuple[tuple[str, str | float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +132,8 @@ def build_fleet(
     for i in range(1, stainless + 1):
         full, town = name(STAINLESS_KINDS)
         meters: tuple[MeterSpec, ...] = (MeterSpec("gas-1", "gas"), MeterSpec("coal-1", "coal"))
+        if any(w in full for w in PICKLING_WORDS):
+            meters += power_meters(f"ss-{i:03d}", seed, pickling=True)
         plants.append(PlantSpec(f"ss-{i:03d}", full, "stainless_steel", town + "镇", meters))
     for i in range(1, leather + 1):
         full, town = name(LEATHER_KINDS)
@@ -115,14 +149,23 @@ def build_fleet(
                 f"{COUNTY_CODE}A02025{i:04X}{k:08X}"
                 if v2025
                 else f"{COUNTY_CODE}00SL{i:03d}STACK{k:06d}",
-                (("dmf_mgm3", STRICT_DMF_LIMIT_MGM3 if strict else DMF_LIMIT_MGM3),),
-                ((VENDOR_DMF_CODE, "dmf_mgm3"),),
+                # the demo's PVC and short stacks are judged by Table 5 itself (no permit value)
+                ()
+                if stack_extra(f"sl-{i:03d}", f"stack-{k}")
+                else (("dmf_mgm3", STRICT_DMF_LIMIT_MGM3 if strict else DMF_LIMIT_MGM3),),
+                ((VENDOR_DMF_CODE, "dmf_mgm3"),)
+                + (
+                    ((PARTICULATE_CODE, "particulate_mgm3"),)
+                    if (f"sl-{i:03d}", f"stack-{k}") == PVC_STACK
+                    else ()
+                ),
                 # from its own key, so adding it changed no other generated number
                 f"{int(seeded_unit(seed, f'sl-{i:03d}/stack-{k}/pw') * 1e6):06d}",
                 _demo_key(seed, f"sl-{i:03d}/stack-{k}") if keyed else None,
+                extra=stack_extra(f"sl-{i:03d}", f"stack-{k}"),
             )
             for k in range(1, stacks + 1)
-        )
+        ) + power_meters(f"sl-{i:03d}", seed, pickling=False)
         plants.append(PlantSpec(f"sl-{i:03d}", full, "synthetic_leather", town + "镇", meters))
     for i in range(1, other + 1):
         kind, _ = OTHER_KINDS[(i - 1) % len(OTHER_KINDS)]
@@ -133,6 +176,15 @@ def build_fleet(
             )
         )
     return tuple(plants)
+
+
+def stack_extra(plant_id: str, meter_id: str) -> tuple[tuple[str, str | float], ...]:
+    """Process and height of the demo stacks where they change the limits, else nothing."""
+    if (plant_id, meter_id) == PVC_STACK:
+        return (("process", "pvc"), ("height_m", STACK_HEIGHT_M))
+    if (plant_id, meter_id) == SHORT_STACK:
+        return (("process", "pu_dry"), ("height_m", SHORT_STACK_HEIGHT_M))
+    return ()
 
 
 def registry_toml(
@@ -171,6 +223,9 @@ def registry_toml(
             if meter.codes:
                 inner = ", ".join(f"{k} = {_string(v)}" for k, v in meter.codes)
                 lines.append(f"  codes = {{ {inner} }}")
+            for key, value in meter.extra:
+                text = _string(value) if isinstance(value, str) else repr(value)
+                lines.append(f"  {key} = {text}")
         lines.append("")
     return "\n".join(lines)
 

@@ -127,7 +127,12 @@ def fuel_block(
 
 @dataclass(frozen=True, slots=True)
 class ElectricityPlan:
-    """An 'other' firm's electricity use."""
+    """A power meter's use: an 'other' firm's site meter, or a line's production or treatment.
+
+    A line's production and treatment meters share the line's shift (treatment runs when
+    production runs); `night_off` is a treatment facility switched off between two local
+    hours (the demo's RTO turned off at night to save power).
+    """
 
     plant: str
     meter: str
@@ -136,6 +141,21 @@ class ElectricityPlan:
     works_saturday: bool
     idle_fraction: float
     start_energy_kwh: float = 0.0
+    facility: str = "site"
+    works_sunday: bool = False
+    night_off: tuple[float, float] | None = None  # local hours [from, to) across midnight
+    off_share: float = 0.07  # the fan's residual draw while switched off, share of load_kw
+
+    @property
+    def sends_power(self) -> bool:
+        """Line meters send `power_kw` with their register; site meters only the register."""
+        return self.facility != "site"
+
+
+@dataclass(frozen=True, slots=True)
+class ElectricityBlock:
+    energy_kwh: np.ndarray  # the cumulative register at each time
+    power_kw: np.ndarray  # mean power over the step ending at each time
 
 
 def electricity_block(
@@ -144,11 +164,19 @@ def electricity_block(
     interval_s: float,
     start_energy_kwh: float,
     rng: np.random.Generator,
-) -> np.ndarray:
-    """The cumulative `energy_kwh` register at `times_s`."""
-    load = activity(times_s, plan.shift, plan.works_saturday, False, plan.idle_fraction, rng)
-    kwh = plan.load_kw * load * (interval_s / SECONDS_PER_HOUR)
-    return np.round(start_energy_kwh + np.cumsum(kwh), 1)
+) -> ElectricityBlock:
+    """The cumulative `energy_kwh` register and the mean power at `times_s`."""
+    load = activity(
+        times_s, plan.shift, plan.works_saturday, plan.works_sunday, plan.idle_fraction, rng
+    )
+    if plan.night_off is not None:
+        hour = local_hour(np.asarray(times_s))
+        begin, end = plan.night_off
+        off = (hour >= begin) | (hour < end) if begin > end else (hour >= begin) & (hour < end)
+        load = np.where(off, np.minimum(load, plan.off_share), load)
+    power_kw = plan.load_kw * load
+    kwh = power_kw * (interval_s / SECONDS_PER_HOUR)
+    return ElectricityBlock(np.round(start_energy_kwh + np.cumsum(kwh), 1), np.round(power_kw, 2))
 
 
 # -- The foundation's simple interface, kept for callers that write fuel data directly

@@ -13,11 +13,12 @@ from types import MappingProxyType
 import numpy as np
 
 from ingest import hj212
-from ingest.registry import Plant, Registry
+from ingest.limits import SHORT_STACK_HEIGHT_M, TABLE5_MGM3
+from ingest.registry import Meter, Plant, Registry
 from simulators.calendar import day_number, day_start_s
 from simulators.fuel import ElectricityPlan, FuelPlan
 from simulators.seeding import rng_for, seeded_unit
-from simulators.voc import DEFAULT_LIMITS_MGM3, StackPlan
+from simulators.voc import DEFAULT_LIMITS_MGM3, PARTICULATE, StackPlan
 
 SECONDS_PER_DAY = 86_400
 
@@ -152,6 +153,15 @@ def fuel_plan(plant: Plant, seed: int, conversion: Conversion) -> FuelPlan:
     )
 
 
+# The demo's one firm that switches its RTO off from 22:00 to 05:00 (local) to save power.
+RTO_NIGHT_OFF: dict[str, tuple[float, float]] = {"sl-003": (22.0, 5.0)}
+# Stacks built for the flat table: a PVC line's VOCs (NMHC) near 160 mg/m³ pass 200 but not
+# PVC's 150; a short stack's DMF near 30 mg/m³ passes 50 but not the halved 25.
+PVC_NMHC_BASE_MGM3 = 200.0
+SHORT_STACK_DMF_BASE_MGM3 = 38.0
+PVC_PARTICULATE_LIMIT_MGM3 = TABLE5_MGM3[PARTICULATE]["pvc"]
+
+
 def stack_plan(plant: Plant, meter_id: str, seed: int) -> StackPlan:
     """A synthetic-leather stack's size, baseline concentrations and habits."""
     rng = rng_for(seed, plant.id, meter_id, "stack-plan")
@@ -164,6 +174,12 @@ def stack_plan(plant: Plant, meter_id: str, seed: int) -> StackPlan:
         for name, limit in limits.items()
         if name in DEFAULT_LIMITS_MGM3
     }
+    if meter.process == "pvc":
+        base["nmhc_mgm3"] = PVC_NMHC_BASE_MGM3
+        share = 0.2 + 0.4 * seeded_unit(seed, f"{plant.id}/{meter_id}/particulate")
+        base[PARTICULATE] = round(PVC_PARTICULATE_LIMIT_MGM3 * share, 3)
+    if meter.height_m is not None and meter.height_m < SHORT_STACK_HEIGHT_M:
+        base["dmf_mgm3"] = SHORT_STACK_DMF_BASE_MGM3
     return StackPlan(
         plant=plant.id,
         meter=meter_id,
@@ -189,7 +205,11 @@ def stack_plan(plant: Plant, meter_id: str, seed: int) -> StackPlan:
 
 
 def electricity_plan(plant: Plant, meter_id: str, seed: int) -> ElectricityPlan:
-    """An 'other' firm's electrical load and hours."""
+    """A power meter's load and hours: an 'other' firm's site, or a line's facility."""
+    meter = plant.meter(meter_id)
+    assert meter is not None
+    if meter.facility in ("production", "treatment") and meter.line is not None:
+        return line_meter_plan(plant, meter, seed)
     rng = rng_for(seed, plant.id, meter_id, "electricity-plan")
     return ElectricityPlan(
         plant=plant.id,
@@ -199,4 +219,36 @@ def electricity_plan(plant: Plant, meter_id: str, seed: int) -> ElectricityPlan:
         works_saturday=bool(rng.random() < 0.5),
         idle_fraction=float(rng.uniform(0.05, 0.2)),
         start_energy_kwh=round(float(rng.uniform(1e4, 5e6)), 1),
+    )
+
+
+def line_meter_plan(plant: Plant, meter: Meter, seed: int) -> ElectricityPlan:
+    """A production or treatment meter of a line: the line's shift, its own load.
+
+    The hours come from the line (`plant/line`), so treatment runs exactly when production
+    runs; idle draw stays under 20 % of the rating (an idle line is not producing). The one
+    firm of `RTO_NIGHT_OFF` runs round the clock and switches its treatment off at night.
+    """
+    assert meter.line is not None
+    line = rng_for(seed, plant.id, meter.line, "line-plan")
+    shift = str(line.choice(["three", "two"], p=[0.6, 0.4]))
+    works_saturday, works_sunday = bool(line.random() < 0.8), bool(line.random() < 0.4)
+    night_off = None
+    if plant.id in RTO_NIGHT_OFF:
+        shift, works_saturday, works_sunday = "three", True, True
+        if meter.facility == "treatment":
+            night_off = RTO_NIGHT_OFF[plant.id]
+    rng = rng_for(seed, plant.id, meter.id, "line-meter-plan")
+    load = meter.rated_kw or round(float(rng.uniform(20, 400)), 1)
+    return ElectricityPlan(
+        plant=plant.id,
+        meter=meter.id,
+        load_kw=float(load),
+        shift=shift,
+        works_saturday=works_saturday,
+        idle_fraction=float(rng.uniform(0.03, 0.08)),
+        start_energy_kwh=round(float(rng.uniform(1e4, 1e6)), 1),
+        facility=meter.facility or "site",
+        works_sunday=works_sunday,
+        night_off=night_off,
     )

@@ -25,6 +25,7 @@ from api.alerts.model import (
     METER_OFFLINE,
     READING_REVISED,
     SENSOR_STUCK,
+    TREATMENT_NOT_RUNNING,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -36,6 +37,7 @@ from api.alerts.projection import ProjectionProvider
 from api.alerts.repo import AlertRepo
 from api.fuel.rules import classify, kept_by_hand
 from api.fuel.service import FuelCore
+from api.power.service import PowerCore, lines_of
 from api.presence import last_seen
 from api.settings import AlertRules
 from api.voc.rules import FLOW_FIELD, StackCompliance
@@ -63,8 +65,11 @@ class Evaluator:
         fuel: FuelCore,
         projection: ProjectionProvider,
         timezone: str = rules.LOCAL_TIMEZONE,
+        power: PowerCore | None = None,
     ) -> None:
         self.store, self.registry, self.rules, self.fuel = store, registry, alert_rules, fuel
+        self.power = power or PowerCore(store)
+        self.lines = lines_of(registry.plants)
         self.timezone = timezone
         self.projection = projection
         self.limits = observe.stack_limits(registry)
@@ -157,6 +162,17 @@ class Evaluator:
                 LOGGER_CLOCK_DRIFT,
                 LOGGER_AUTH_FAILURES,
             }
+        if self.lines:
+            checks.append(
+                (
+                    TREATMENT_NOT_RUNNING,
+                    lambda: rules.treatment_not_running(
+                        self.power.lines(self.lines, now - POWER_LOOKBACK, now, now), now
+                    ),
+                )
+            )
+        else:
+            done.add(TREATMENT_NOT_RUNNING)
         try:
             offline, self.state = self._offline(now)
             if not self.state.quiet_offline:
@@ -259,12 +275,14 @@ class Evaluator:
         return [
             c
             for c in conditions
-            if c.key.kind in (METER_OFFLINE, INGEST_STALLED)
+            if c.key.kind in (METER_OFFLINE, INGEST_STALLED, TREATMENT_NOT_RUNNING)
             or (c.key.plant, c.key.meter) in self.voc_meters
         ]
 
 
 STUCK_MARGIN_MINUTES = 10.0
+# The treatment rule looks at the quarter hours of the last few hours (`since` of a run).
+POWER_LOOKBACK = timedelta(hours=6)
 
 
 class AlertEngine:

@@ -37,6 +37,8 @@ READING_REVISED = "reading_revised"
 # The HJ 212 gateway locked out an MN or an address after repeated wrong PWs or
 # undecryptable packets (SPEC section 12); the kind's name is the gateway's.
 LOGGER_AUTH_FAILURES = AUTH_FAILURES_KIND
+# A line's production draws power while its treatment facility does not (SPEC section 13).
+TREATMENT_NOT_RUNNING = "treatment_not_running"
 KINDS = (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -49,12 +51,14 @@ KINDS = (
     LOGGER_CLOCK_DRIFT,
     READING_REVISED,
     LOGGER_AUTH_FAILURES,
+    TREATMENT_NOT_RUNNING,
 )
 
 # The unit of an alert's `value` (and of its `limit`, save for `limit_unit` below).
 MGM3, MINUTES, KG, FRACTION, METERS = "mg/m³", "min", "kg", "fraction", "meters"
 SECONDS = "s"
 REVISIONS = "revisions"
+KW = "kW"
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)

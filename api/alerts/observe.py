@@ -25,7 +25,7 @@ from api.alerts.rules import (
 )
 from api.presence import FUTURE_SLACK
 from api.voc.queries import MINUTE_MEASUREMENT, REALTIME_MEASUREMENT
-from api.voc.rules import FLOW_FIELD, Limit, StackCompliance, limits_for
+from api.voc.rules import FLOW_FIELD, Limit, StackCompliance
 from api.voc.service import compliance
 from ingest.hj212 import EVENT_MEASUREMENT
 from ingest.metrics import STATS_MEASUREMENT
@@ -41,9 +41,7 @@ VOC_SOURCES = f"{quote_ident(REALTIME_MEASUREMENT)}, {quote_ident(MINUTE_MEASURE
 
 def stack_limits(registry: Registry) -> dict[tuple[str, str], dict[str, Limit]]:
     """(plant, meter) -> pollutant -> limit, for every VOC stack of the registry."""
-    return {
-        (p.id, m.id): limits_for(m.limits_mgm3) for p in registry.plants for m in p.meters_of("voc")
-    }
+    return {(p.id, m.id): m.limits() for p in registry.plants for m in p.meters_of("voc")}
 
 
 def meter_refs(registry: Registry) -> list[MeterRef]:

@@ -21,6 +21,7 @@ from api.alerts.model import (
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
     KG,
+    KW,
     LOGGER_AUTH_FAILURES,
     LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
@@ -31,6 +32,7 @@ from api.alerts.model import (
     REVISIONS,
     SECONDS,
     SENSOR_STUCK,
+    TREATMENT_NOT_RUNNING,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -38,6 +40,14 @@ from api.alerts.model import (
     Condition,
 )
 from api.fuel.rules import FirmRow
+from api.power.rules import (
+    BUCKET_MS,
+    PRODUCING_SHARE,
+    RUNNING_SHARE,
+    LineBuckets,
+    facility_kw,
+    latest_complete,
+)
 from api.presence import allowance_minutes, is_reporting
 from api.settings import AlertRules
 from api.voc.rules import (
@@ -109,10 +119,17 @@ VALUE_UNITS = (
     ("_kgh", "kg/h"),
     ("_kg", "kg"),
     ("_kwh", "kWh"),
+    ("_kw", "kW"),
+    ("current_a", "A"),
     ("_c", "°C"),
     ("_kpa", "kPa"),
     ("_pct", "%"),
 )
+
+
+def limit_details(limit: Limit) -> dict[str, object]:
+    """Which rule produced a limit, as an alert's details carry it (texts render it)."""
+    return {"limit_source": limit.source, "process": limit.process, "halved": limit.halved}
 
 
 def _hour_text(start_ms: int, timezone: str) -> str:
@@ -160,7 +177,11 @@ def hourly_exceedances(
                     f"{_hour_text(start, timezone)} above its limit {p.limit.limit_mgm3:g} mg/m³",
                     unit=MGM3,
                     since=_dt(start),
-                    details={"hour_start": _iso_ms(start), "hour_end": _iso_ms(start + HOUR_MS)},
+                    details={
+                        "hour_start": _iso_ms(start),
+                        "hour_end": _iso_ms(start + HOUR_MS),
+                        **limit_details(p.limit),
+                    },
                 )
             )
     return out
@@ -224,7 +245,11 @@ def spikes(
                     f"{factor:g} × its limit {limit.limit_mgm3:g} mg/m³",
                     unit=MGM3,
                     since=peak.ts,
-                    details={"factor": factor, "limit_mgm3": limit.limit_mgm3},
+                    details={
+                        "factor": factor,
+                        "limit_mgm3": limit.limit_mgm3,
+                        **limit_details(limit),
+                    },
                 )
             )
     return out
@@ -554,3 +579,50 @@ def auth_failures(found: Iterable[AuthLockouts]) -> list[Condition]:
         for a in found
         if a.lockouts > 0
     ]
+
+
+def treatment_not_running(lines: Iterable[LineBuckets], now: datetime) -> list[Condition]:
+    """A line whose latest complete quarter hour produced while its treatment did not run.
+
+    Only the quarter hour that ended last before `now` counts: a backfill of past nights
+    shows in the lines view and the report, never as an alert about now. The alert holds
+    while each new quarter hour is out of sync; `since` is where the run of them began.
+    """
+    out = []
+    now_ms = int(now.timestamp() * 1000)
+    for line in lines:
+        i = latest_complete(line.grid_ms, now_ms)
+        if i is None or not line.out_of_sync[i]:
+            continue
+        first = i
+        while first > 0 and line.out_of_sync[first - 1]:
+            first -= 1
+        production_kw, production_rated = facility_kw(line, "production", i)
+        treatment_kw, treatment_rated = facility_kw(line, "treatment", i)
+        if treatment_rated is None:
+            continue
+        minutes = (i + 1 - first) * BUCKET_MS / 60_000
+        start = int(line.grid_ms[first])
+        out.append(
+            Condition(
+                AlertKey(TREATMENT_NOT_RUNNING, line.plant, line.line),
+                round(treatment_kw or 0.0, 3),
+                round(RUNNING_SHARE * treatment_rated, 3),
+                f"line {line.line}: production {production_kw or 0:.1f} kW (rated "
+                f"{production_rated or 0:g} kW) while treatment draws {treatment_kw or 0:.2f} kW, "
+                f"under {RUNNING_SHARE:.0%} of its rated {treatment_rated:g} kW, for "
+                f"{minutes:.0f} min",
+                unit=KW,
+                since=_dt(start),
+                details={
+                    "line": line.line,
+                    "production_kw": None if production_kw is None else round(production_kw, 3),
+                    "production_rated_kw": production_rated,
+                    "producing_share": PRODUCING_SHARE,
+                    "treatment_rated_kw": treatment_rated,
+                    "running_share": RUNNING_SHARE,
+                    "minutes": minutes,
+                },
+            )
+        )
+    return out

@@ -20,6 +20,7 @@ from api.alerts.projection import HistoryProjection, ProjectionProvider
 from api.alerts.repo import AlertRepo
 from api.alerts.texts import render_all
 from api.fuel.service import FuelCore
+from api.power.service import PowerCore
 from api.records.repo import RecordRepo
 from api.robots.channel import RobotChannel, robot_channels
 from api.settings import ApiSettings
@@ -91,6 +92,7 @@ def build_runtime(
         fuel,
         projection or HistoryProjection(fuel, registry),
         settings.timezone,
+        PowerCore.from_settings(settings, store),
     )
     engine = AlertEngine(
         repo,

@@ -25,11 +25,13 @@ from api.alerts.model import (
     METER_OFFLINE,
     READING_REVISED,
     SENSOR_STUCK,
+    TREATMENT_NOT_RUNNING,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
     Alert,
 )
+from api.power.rules import RUNNING_SHARE
 from ingest.catalogue import FIRM_STATUSES
 from ingest.registry import Registry
 
@@ -48,6 +50,7 @@ TITLES = {
         LOGGER_CLOCK_DRIFT: "数采仪时钟偏差",
         READING_REVISED: "已记录数据被改发",
         LOGGER_AUTH_FAILURES: "数采仪密码反复错误",
+        TREATMENT_NOT_RUNNING: "生产时治污设施未运行",
     },
     "en": {
         VOC_HOURLY_EXCEEDANCE: "VOC hourly mean above limit",
@@ -61,12 +64,14 @@ TITLES = {
         LOGGER_CLOCK_DRIFT: "Data logger clock drift",
         READING_REVISED: "Recorded readings sent again with other values",
         LOGGER_AUTH_FAILURES: "Repeated wrong data logger passwords",
+        TREATMENT_NOT_RUNNING: "Treatment not running while producing",
     },
 }
 
 POLLUTANTS = {
     "zh": {
-        "nmhc_mgm3": "非甲烷总烃",
+        "nmhc_mgm3": "非甲烷总烃（VOCs 代表值）",
+        "particulate_mgm3": "颗粒物",
         "thc_mgm3": "总烃",
         "dmf_mgm3": "DMF",
         "benzene_mgm3": "苯",
@@ -79,7 +84,8 @@ POLLUTANTS = {
         "o2_pct": "含氧量",
     },
     "en": {
-        "nmhc_mgm3": "NMHC",
+        "nmhc_mgm3": "NMHC (VOCs proxy)",
+        "particulate_mgm3": "particulates",
         "thc_mgm3": "THC",
         "dmf_mgm3": "DMF",
         "benzene_mgm3": "benzene",
@@ -190,15 +196,53 @@ def pollutant_name(name: str, lang: str) -> str:
 Fields = Mapping[str, Any]
 
 
+PROCESS_NAMES = {
+    "zh": {
+        "pu_wet": "聚氨酯湿法",
+        "pu_dry": "聚氨酯干法",
+        "pvc": "PVC",
+        "post_treatment": "后处理",
+        "other": "其他",
+    },
+    "en": {
+        "pu_wet": "PU wet",
+        "pu_dry": "PU dry",
+        "pvc": "PVC",
+        "post_treatment": "post-treatment",
+        "other": "other",
+    },
+}
+
+
+def limit_rule_text(d: Fields, lang: str) -> str:
+    """Which rule produced the limit (details `limit_source`, `process`, `halved`); '' if unknown."""
+    source = d.get("limit_source")
+    if source is None:
+        return ""
+    if source == "registry":
+        return "（登记的限值）" if lang == "zh" else " (registry limit)"
+    process = PROCESS_NAMES[lang].get(d.get("process") or "", d.get("process") or "")
+    if lang == "zh":
+        short = "，排气筒低于 15 m 加严 50%" if d.get("halved") else ""
+        return f"（GB 21902-2008 表 5，{process}工艺{short}）"
+    short = ", 50 % stricter: stack under 15 m" if d.get("halved") else ""
+    return f" (GB 21902-2008 Table 5, {process}{short})"
+
+
 def _exceedance(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     d = a["details"]
     span = f"{_time(d.get('hour_start'), lang, tz)}–{_time(d.get('hour_end'), lang, tz, True)}"
     p, u = pollutant_name(a["pollutant"], lang), a["unit"]
+    rule = limit_rule_text(d, lang)
     if lang == "zh":
         return (
-            f"{where}：{p} {span} 小时均值 {_num(a['value'])} {u}，超过限值 {_num(a['limit'])} {u}"
+            f"{where}：{p} {span} 小时均值 {_num(a['value'])} {u}，"
+            f"超过限值 {_num(a['limit'])} {u}{rule}"
         )
-    return f"{where}: {p} hourly mean {_num(a['value'])} {u} for {span}, above its limit {_num(a['limit'])} {u}"
+    return (
+        f"{where}: {p} hourly mean {_num(a['value'])} {u} for {span}, "
+        f"above its limit {_num(a['limit'])} {u}{rule}"
+    )
 
 
 def _spike(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
@@ -343,6 +387,26 @@ def _auth(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     )
 
 
+def _treatment(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    d = a["details"]
+    firm = where.removesuffix(a["meter"]).strip() if a["meter"] else where
+    line = d.get("line") or a["meter"]
+    prod, prod_rated = _num(d.get("production_kw"), 1), _num(d.get("production_rated_kw"), 1)
+    treat, treat_rated = _num(a["value"]), _num(d.get("treatment_rated_kw"), 1)
+    since, minutes = _time(a["since"], lang, tz), _duration(d.get("minutes"), lang)
+    share = f"{100 * float(d.get('running_share') or RUNNING_SHARE):g}%"
+    if lang == "zh":
+        return (
+            f"{firm} 生产线 {line}：自 {since} 起生产用电 {prod} kW（额定 {prod_rated} kW），"
+            f"治污设施用电仅 {treat} kW，低于额定 {treat_rated} kW 的 {share}，已持续 {minutes}"
+        )
+    return (
+        f"{firm} line {line}: producing at {prod} kW (rated {prod_rated} kW) since {since} "
+        f"while treatment draws {treat} kW, under {share} of its rated {treat_rated} kW, "
+        f"for {minutes}"
+    )
+
+
 SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     VOC_HOURLY_EXCEEDANCE: _exceedance,
     VOC_SPIKE: _spike,
@@ -355,6 +419,7 @@ SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     LOGGER_CLOCK_DRIFT: _clock,
     READING_REVISED: _revised,
     LOGGER_AUTH_FAILURES: _auth,
+    TREATMENT_NOT_RUNNING: _treatment,
 }
 
 

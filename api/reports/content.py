@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from api.alerts.model import COUNTY, KINDS, Alert
+from api.alerts.model import COUNTY, KINDS, TREATMENT_NOT_RUNNING, Alert
+from api.alerts.texts import limit_rule_text
 from api.factors import factor_periods, factors_used
 from api.fuel.rules import STATUSES
 from api.reports.data import MonthFigures
@@ -308,7 +309,24 @@ def _voc_section(f: MonthFigures, lang: str) -> Section:
             for p in pollutants
         ],
     )
-    return Section(t("sec_voc"), [], [county, valid, exceed, emission], ["voc"])
+    limits = Table(
+        "voc_limits",
+        t("t_voc_limits"),
+        (*heads, Column(t("c_rule")), *pcols("float")),
+        [
+            [
+                *ident(s),
+                "; ".join(
+                    dict.fromkeys(
+                        limit_rule_text(d, lang).strip(" （）()") for d in s.limit_details.values()
+                    )
+                ),
+                *(s.limits_mgm3.get(p) for p in pollutants),
+            ]
+            for s in f.stacks
+        ],
+    )
+    return Section(t("sec_voc"), [], [county, limits, valid, exceed, emission], ["voc"])
 
 
 def _alert_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
@@ -371,7 +389,29 @@ def _alert_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
             for a in still_open
         ],
     )
-    return Section(t("sec_alerts"), [], [by_kind, open_rows], ["alerts"])
+    return Section(t("sec_alerts"), [], [by_kind, treatment_table(f, lang), open_rows], ["alerts"])
+
+
+def treatment_table(f: MonthFigures, lang: str) -> Table:
+    """Per firm: `treatment_not_running` alerts raised in the month, and on how many lines."""
+    raised: dict[str, list[str]] = {}
+    for a in f.alerts:
+        if a.key.kind == TREATMENT_NOT_RUNNING and f.start <= a.opened_at < f.end:
+            raised.setdefault(a.key.plant, []).append(a.key.meter)
+    return Table(
+        "treatment_not_running",
+        text("t_treatment", lang),
+        (
+            Column(text("c_plant", lang)),
+            Column(text("c_name", lang)),
+            Column(text("c_raised", lang), "int"),
+            Column(text("c_lines", lang), "int"),
+        ),
+        [
+            [plant, f.plant_names.get(plant, plant), len(keys), len(set(keys))]
+            for plant, keys in sorted(raised.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        ],
+    )
 
 
 def _quality_section(f: MonthFigures, lang: str) -> Section:

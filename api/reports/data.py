@@ -65,6 +65,8 @@ class StackTotals:
     limits_mgm3: dict[str, float]
     running_hours: dict[str, int]
     late_filled_hours: int = 0  # hours filled in long after the fact (SPEC section 14)
+    # which rule produced the limits: GB 21902 Table 5 process, halved under 15 m, overrides
+    limit_details: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def valid_share(self, pollutant: str) -> float | None:
         """Valid hours / running hours (api.voc.rules counts), None when it never ran."""
@@ -123,6 +125,14 @@ def stack_totals(stack: StackCompliance) -> StackTotals:
         emission[name] = float(np.nansum(kg)) if kg.size else 0.0
         limits[name] = p.limit.limit_mgm3
     hours = int(stack.flow.hour_start_ms.size)
+    details = {
+        p.limit.pollutant: {
+            "limit_source": p.limit.source,
+            "process": p.limit.process,
+            "halved": p.limit.halved,
+        }
+        for p in stack.pollutants
+    }
     return StackTotals(
         stack.plant,
         stack.meter,
@@ -133,6 +143,7 @@ def stack_totals(stack: StackCompliance) -> StackTotals:
         limits,
         running,
         stack.late_filled_hours(),
+        details,
     )
 
 

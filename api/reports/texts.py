@@ -49,11 +49,19 @@ TEXTS: dict[str, tuple[str, str]] = {
         "各排口有效数据率（有效小时 / 已结束的运行小时，停运不计）",
         "Valid-data rate per stack (valid hours / ended running hours, stopped ones left out)",
     ),
+    "t_voc_limits": (
+        "各排口限值（mg/m³）及其依据（工艺、排气筒高度、登记限值）",
+        "Limits per stack (mg/m³) and the rule behind them (process, stack height, registry)",
+    ),
     "t_voc_exceed": ("各排口超标小时数（按污染物）", "Exceedance hours per stack and pollutant"),
     "t_voc_emission": ("各排口排放量（千克，按污染物）", "Emissions per stack (kg, by pollutant)"),
     "t_voc_county": ("全县合计（按污染物）", "County totals by pollutant"),
     "t_alerts": ("告警统计（按类型）", "Alerts by kind"),
     "t_open_alerts": ("月末仍未解决的告警", "Alerts still open at month end"),
+    "t_treatment": (
+        "生产时治污设施未运行（按企业，本月新增告警）",
+        "Treatment not running while producing (alerts raised this month, per firm)",
+    ),
     "t_silent": ("静默超过 20% 时间的仪表", "Meters silent for over 20 % of the month"),
     "t_refused": (
         "被拒收的消息（整条拒收，或部分数值无效）",
@@ -102,6 +110,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "c_opened": ("发生时间", "opened"),
     "c_limit": ("限值", "limit"),
     "c_meter": ("仪表", "meter"),
+    "c_lines": ("生产线数", "lines"),
+    "c_rule": ("依据", "rule"),
     "c_meter_kind": ("仪表类型", "meter kind"),
     "c_hours_reported": ("有数据小时", "hours reported"),
     "c_silent_share": ("静默比例", "silent share"),

@@ -160,6 +160,10 @@ def stack_json(stack: StackCompliance) -> VocStack:
                 "pollutant": p.limit.pollutant,
                 "limit_mgm3": p.limit.limit_mgm3,
                 "limit_source": p.limit.source,
+                "limit_rule": p.limit.rule,
+                "process": p.limit.process,
+                "halved": p.limit.halved,
+                "proxy_of": p.limit.proxy_of,
                 "counts": p.counts(),
                 "hours": hours,
             }

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from api.voc import queries
 from api.voc.rules import HOUR_MS
-from api.voc.service import fresh_aggregates, stack_fields
+from api.voc.service import fresh_aggregates, o2_references, stack_fields
 from ingest.dirty import dirty_runs, hour_runs
 from ingest.errors import StoreError
 from ingest.registry import Registry
@@ -74,6 +74,7 @@ class VocRollup:
         self.reroll_hours = reroll_hours
         meters = [m for p in registry.plants for m in p.meters_of("voc")]
         self.fields = stack_fields(meters)
+        self.o2_refs = o2_references(registry)
         self.stacks = {(p.id, m.id) for p in registry.plants for m in p.meters_of("voc")}
 
     def roll(
@@ -100,7 +101,7 @@ class VocRollup:
             if index:
                 time.sleep(self.pause_seconds)
             n_hours = min(CHUNK_HOURS, (last - chunk) // HOUR_MS)
-            aggs = fresh_aggregates(self.store, plants, self.fields, chunk, n_hours)
+            aggs = fresh_aggregates(self.store, plants, self.fields, chunk, n_hours, self.o2_refs)
             lines = []
             for (plant, meter), by_field in sorted(aggs.items()):
                 if (plant, meter) in (stacks or self.stacks):

@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from ingest.limits import O2_FIELD, Limit, o2_factor
+from ingest.limits import POLLUTANTS as LIMITED_POLLUTANTS
 from ingest.record import late_filled
 
 MINUTE_MS = 60_000
@@ -34,16 +36,8 @@ HOUR_MS = 3_600_000
 MIN_VALID_MINUTES = 45
 MIN_STOPPED_MINUTES = 30
 FLOW_FIELD = "flow_m3h"
-# GB 21902-2008 Table 5 (synthetic leather, new sources), mg/m³; NMHC stands in for VOCs.
-DEFAULT_LIMITS_MGM3: Mapping[str, float] = {
-    "dmf_mgm3": 50.0,
-    "benzene_mgm3": 2.0,
-    "toluene_mgm3": 30.0,
-    "xylene_mgm3": 40.0,
-    "nmhc_mgm3": 200.0,
-}
-POLLUTANTS = tuple(DEFAULT_LIMITS_MGM3)
-LIMIT_STANDARD = "GB 21902-2008 Table 5"
+# Limits by process and height live in `ingest.limits` (the one home of the table).
+POLLUTANTS = LIMITED_POLLUTANTS
 EMISSION_KG_PER_MG = 1e-6
 # A logger's hour and the computed hour disagree when they differ by more than this share
 # of the larger and by more than DISAGREE_MIN_MGM3.
@@ -75,21 +69,6 @@ DEFAULT_TO_VALID_MINUTES = ("transmitted_minutes", "cq_minutes")
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    pollutant: str
-    limit_mgm3: float
-    source: str  # LIMIT_STANDARD or "registry"
-
-
-def limits_for(overrides: Mapping[str, float]) -> dict[str, Limit]:
-    """The limit of every pollutant for a stack: Table 5 defaults, registry overrides on top."""
-    out = {p: Limit(p, float(v), LIMIT_STANDARD) for p, v in DEFAULT_LIMITS_MGM3.items()}
-    for pollutant, value in overrides.items():
-        out[pollutant] = Limit(pollutant, float(value), "registry")
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,20 +440,61 @@ def stack_aggregates(
     fields: Sequence[str],
     first_hour_ms: int,
     n_hours: int,
+    o2_reference_pct: float | None = None,
 ) -> dict[str, HourAgg]:
-    """Per value of one stack: hour aggregates from its minute data and real-time readings."""
+    """Per value of one stack: hour aggregates from its minute data and real-time readings.
+
+    With `o2_reference_pct`, each pollutant minute is judged corrected to the reference
+    oxygen by the same minute's O2 (a minute without a valid O2 cannot be corrected and is
+    not valid); emission (Σ c×q) keeps the uncorrected concentration.
+    """
+    names = [*fields, FLOW_FIELD] + ([O2_FIELD] if o2_reference_pct is not None else [])
     minutes = {
         f: merge_minutes(
             minute_table(*minute_data[f]) if f in minute_data else Minutes.empty(),
             minute_table(*realtime[f]) if f in realtime else Minutes.empty(),
         )
-        for f in dict.fromkeys([*fields, FLOW_FIELD])
+        for f in dict.fromkeys(names)
     }
     flow = minutes[FLOW_FIELD]
-    return {
-        f: hour_aggregates(m, None if f == FLOW_FIELD else flow, first_hour_ms, n_hours)
-        for f, m in minutes.items()
-    }
+    out = {}
+    for f in dict.fromkeys([*fields, FLOW_FIELD]):
+        m = minutes[f]
+        if f == FLOW_FIELD:
+            out[f] = hour_aggregates(m, None, first_hour_ms, n_hours)
+            continue
+        agg = hour_aggregates(m, flow, first_hour_ms, n_hours)
+        if o2_reference_pct is not None and f != O2_FIELD and f.endswith("_mgm3"):
+            judged = hour_aggregates(
+                o2_corrected_minutes(m, minutes[O2_FIELD], o2_reference_pct),
+                None,
+                first_hour_ms,
+                n_hours,
+            )
+            agg = HourAgg(
+                agg.hour_start_ms,
+                {**judged.fields, "cq_minutes": agg["cq_minutes"], "cq_sum": agg["cq_sum"]},
+            )
+        out[f] = agg
+    return out
+
+
+def o2_corrected_minutes(conc: Minutes, o2: Minutes, o2_reference_pct: float) -> Minutes:
+    """Minute concentrations corrected to the reference O2 by the same minute's valid O2.
+
+    A valid minute without a valid O2 minute (or with O2 at or above 21 %) becomes a
+    minute of class `other`: transmitted, not valid.
+    """
+    o2_value = np.full(conc.start_ms.size, np.nan)
+    if o2.start_ms.size and conc.start_ms.size:
+        position = np.minimum(np.searchsorted(o2.start_ms, conc.start_ms), o2.start_ms.size - 1)
+        same = (o2.start_ms[position] == conc.start_ms) & (o2.cls[position] <= CLASS_T)
+        o2_value = np.where(same, o2.value[position], np.nan)
+    factor = o2_factor(o2_value, o2_reference_pct)
+    valid = conc.cls <= CLASS_T
+    lost = valid & ~np.isfinite(factor)
+    cls = np.where(lost, CLASS_OTHER, conc.cls).astype(np.int8)
+    return Minutes(conc.start_ms, np.where(lost, np.nan, conc.value * factor), cls)
 
 
 def stored_fields(agg: HourAgg, index: int) -> dict[str, float]:
@@ -523,15 +543,15 @@ def judge_stack(
     meter: str,
     aggs: Mapping[str, HourAgg],
     hour_start_ms: IntArray,
-    overrides: Mapping[str, float],
+    limits: Mapping[str, Limit],
     now_ms: int,
     loggers: Mapping[str, tuple[LoggerHours, FloatArray]] | None = None,
 ) -> StackCompliance:
-    """Every limited pollutant of one stack judged hour by hour."""
+    """Every limited pollutant of one stack judged hour by hour against its resolved limits."""
     n = hour_start_ms.size
     flow = aggs.get(FLOW_FIELD) or empty_agg(hour_start_ms)
     judged = []
-    for name, limit in limits_for(overrides).items():
+    for name, limit in limits.items():
         logger, logger_flow = (loggers or {}).get(name, (LoggerHours.none(n), np.full(n, np.nan)))
         agg = aggs.get(name) or empty_agg(hour_start_ms)
         judged.append(judge_hours(limit, agg, logger, logger_flow, now_ms))

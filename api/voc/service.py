@@ -29,11 +29,11 @@ from api.voc.rules import (
     hour_range,
     judge_stack,
     late_filled_hours,
-    limits_for,
     splice,
     stack_aggregates,
 )
-from ingest.registry import Meter, Plant
+from ingest.limits import O2_FIELD
+from ingest.registry import Meter, Plant, Registry
 from ingest.schema import to_epoch_ms
 from ingest.store import InfluxStore
 
@@ -45,9 +45,25 @@ def _utc(ms: int) -> datetime:
 
 
 def stack_fields(meters: Sequence[Meter]) -> list[str]:
-    """Every limited value of these stacks, flow first."""
-    names = {p for m in meters for p in limits_for(m.limits_mgm3)}
+    """Every limited value of these stacks, flow first (and O2 where a stack corrects to it)."""
+    names = {p for m in meters for p in m.limits()}
+    if any(m.o2_reference_pct is not None for m in meters):
+        names.add(O2_FIELD)
     return [FLOW_FIELD, *sorted(names - {FLOW_FIELD})]
+
+
+O2References = dict[queries.StackKey, float]
+
+
+def o2_references(plants: Sequence[Plant] | Registry) -> O2References:
+    """(plant, meter) -> reference O2 % of every stack judged corrected to one."""
+    found = plants.plants if isinstance(plants, Registry) else plants
+    return {
+        (p.id, m.id): m.o2_reference_pct
+        for p in found
+        for m in p.meters_of("voc")
+        if m.o2_reference_pct is not None
+    }
 
 
 def _readings(series: queries.RawSeries | None) -> dict[str, Readings]:
@@ -62,8 +78,9 @@ def fresh_aggregates(
     fields: Sequence[str],
     first_hour_ms: int,
     n_hours: int,
+    o2_refs: O2References | None = None,
 ) -> dict[queries.StackKey, dict[str, HourAgg]]:
-    """Hour aggregates of every stack computed from raw readings."""
+    """Hour aggregates of every stack computed from raw readings (O2-corrected where declared)."""
     if n_hours <= 0:
         return {}
     raw = queries.raw_series(
@@ -75,7 +92,12 @@ def fresh_aggregates(
         realtime = by_measurement.get(queries.REALTIME_MEASUREMENT)
 
         out[key] = stack_aggregates(
-            _readings(minute), _readings(realtime), fields, first_hour_ms, n_hours
+            _readings(minute),
+            _readings(realtime),
+            fields,
+            first_hour_ms,
+            n_hours,
+            (o2_refs or {}).get(key),
         )
     return out
 
@@ -86,6 +108,7 @@ def hour_aggregates(
     fields: Sequence[str],
     first_hour_ms: int,
     n_hours: int,
+    o2_refs: O2References | None = None,
 ) -> dict[queries.StackKey, dict[str, HourAgg]]:
     """Rolled-up hours before the watermark, raw aggregates after it (and where none was rolled)."""
     hours = first_hour_ms + HOUR_MS * np.arange(n_hours, dtype=np.int64)
@@ -104,7 +127,7 @@ def hour_aggregates(
         [plants[i::READ_CHUNKS] for i in range(min(READ_CHUNKS, len(plants)))] if plants else [None]
     )
     with ThreadPoolExecutor(max_workers=len(chunks) + 1) as pool:
-        fresh_job = pool.submit(fresh_aggregates, store, plants, fields, split_ms, n_fresh)
+        fresh_job = pool.submit(fresh_aggregates, store, plants, fields, split_ms, n_fresh, o2_refs)
         rolled_jobs = (
             [
                 pool.submit(queries.rolled_hours, store, _utc(first_hour_ms), _utc(split_ms), chunk)
@@ -168,19 +191,16 @@ def compliance(
         logger_job = pool.submit(
             queries.logger_hours, store, fields, _utc(first_hour_ms), end_at, only
         )
-        aggs = hour_aggregates(store, only, fields, first_hour_ms, n_hours)
+        aggs = hour_aggregates(store, only, fields, first_hour_ms, n_hours, o2_references(plants))
         logger = logger_job.result()
     arrivals = queries.latest_arrivals(store, _utc(first_hour_ms), end_at, only)
     now_ms = to_epoch_ms(now)
     out = []
     for plant, meter in stacks:
         key = (plant.id, meter.id)
-        loggers = {
-            name: _logger(logger.get(key), name, hours) for name in limits_for(meter.limits_mgm3)
-        }
-        judged = judge_stack(
-            plant.id, meter.id, aggs.get(key, {}), hours, meter.limits_mgm3, now_ms, loggers
-        )
+        limits = meter.limits()
+        loggers = {name: _logger(logger.get(key), name, hours) for name in limits}
+        judged = judge_stack(plant.id, meter.id, aggs.get(key, {}), hours, limits, now_ms, loggers)
         out.append(replace(judged, late_filled=late_filled_hours(hours, arrivals.get(key, {}))))
     return out
 

@@ -127,13 +127,14 @@ export function normalizeUsage(doc) {
   return { rows, totals: doc.totals };
 }
 
-/** `VocAnswer` -> [{meter, pollutant, limit, exceeding, insufficient, hours: [{t, mean, valid, exceeds}]}]. */
+/** `VocAnswer` -> [{meter, pollutant, limit, limitRule, exceeding, insufficient, hours: [{t, mean, valid, exceeds}]}]. */
 export function normalizeVoc(doc) {
   return doc.stacks.flatMap((stack) =>
     stack.pollutants.map((p) => ({
       meter: stack.meter,
       pollutant: p.pollutant,
       limit: p.limit_mgm3,
+      limitRule: p.limit_rule || "",
       exceeding: p.counts.exceeding,
       insufficient: p.counts.insufficient,
       lateFilled: stack.late_filled_hours ?? 0,
@@ -164,6 +165,24 @@ export function normalizeRevisions(doc) {
     status: r.status,
     by: r.accepted_by,
     at: toMs(r.accepted_at),
+  }));
+}
+
+/** `LinesAnswer` -> [{plant, line, productionRated, treatmentRated, outOfSyncMinutes, periods: [{start, end, minutes}], buckets: [{t, production, treatment, outOfSync}]}]. */
+export function normalizeLines(doc) {
+  return doc.lines.map((l) => ({
+    plant: l.plant,
+    line: l.line,
+    productionRated: l.production_rated_kw,
+    treatmentRated: l.treatment_rated_kw,
+    outOfSyncMinutes: l.out_of_sync_minutes,
+    periods: l.periods.map((p) => ({ start: toMs(p.start), end: toMs(p.end), minutes: p.minutes })),
+    buckets: l.buckets.map((b) => ({
+      t: toMs(b.start),
+      production: b.production_kw,
+      treatment: b.treatment_kw,
+      outOfSync: b.out_of_sync,
+    })),
   }));
 }
 

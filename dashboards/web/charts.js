@@ -10,6 +10,8 @@ export const COLORS = {
   projection: "#2e9d5b",
   voc: "#7a4fd0",
   late: "#e08a00",
+  production: "#2f7ed8",
+  treatment: "#2e9d5b",
   grid: "#e6e9ef",
   axis: "#5b6473",
 };
@@ -91,12 +93,12 @@ const GAP_FILL = "rgba(140,150,165,0.16)";
  * A drawClear hook shading the intervals `i` where `isGap(i)` (no data, insufficient data),
  * half a step either side of each x, with `text` written in the first of each run.
  */
-function gapBands(xs, isGap, text) {
+function gapBands(xs, isGap, text, fill = GAP_FILL) {
   return (u) => {
     const ctx = u.ctx;
     const { top, height } = u.bbox;
     ctx.save();
-    ctx.fillStyle = GAP_FILL;
+    ctx.fillStyle = fill;
     ctx.font = FONT.replace("12px", `${Math.round(11 * devicePixelRatio)}px`);
     ctx.textAlign = "center";
     for (let i = 0; i < xs.length; i++) {
@@ -108,7 +110,7 @@ function gapBands(xs, isGap, text) {
       if (text && (i === 0 || !isGap(i - 1)) && right - left > 0) {
         ctx.fillStyle = COLORS.axis;
         ctx.fillText(text, Math.max(left + 20 * devicePixelRatio, (left + right) / 2), top + 14 * devicePixelRatio);
-        ctx.fillStyle = GAP_FILL;
+        ctx.fillStyle = fill;
       }
     }
     ctx.restore();
@@ -299,5 +301,38 @@ export function vocChart(el, series, labels) {
       hooks: { drawClear: [gapBands(xs, (i) => !series.hours[i].valid, "")] },
     },
     data,
+  );
+}
+
+const OUT_OF_SYNC_FILL = "rgba(214,69,69,0.16)";
+
+/**
+ * One line's production and treatment power (15-minute means, kW) side by side, each on its
+ * own axis, with the quarter hours out of sync (producing, treatment not running) in red.
+ */
+export function powerChart(el, line, labels) {
+  const half = 450; // x is the middle of each quarter hour: its band covers the quarter hour
+  const xs = line.buckets.map((b) => b.t / 1000 + half);
+  const top = (u, min, max) => [0, Math.max(0.5, (max ?? 0) * 1.15)];
+  el.dataset.outOfSync = String(line.buckets.filter((b) => b.outOfSync).length);
+  return mount(
+    el,
+    {
+      height: 240,
+      tzDate,
+      scales: { x: { time: true }, prod: { range: top }, treat: { range: top } },
+      axes: [
+        axis(timeTicks),
+        axis((u, vals) => vals.map((v) => fmtNumber(v)), { scale: "prod", size: 60, stroke: COLORS.production }),
+        axis((u, vals) => vals.map((v) => fmtNumber(v, 1)), { scale: "treat", side: 1, size: 60, stroke: COLORS.treatment, grid: { show: false } }),
+      ],
+      series: [
+        timeSeries(true),
+        { label: labels.production, scale: "prod", stroke: COLORS.production, width: 2, points: { show: false }, value: (u, v) => (v === null ? "–" : fmtNumber(v, 1)) },
+        { label: labels.treatment, scale: "treat", stroke: COLORS.treatment, width: 2, points: { show: false }, value: (u, v) => (v === null ? "–" : fmtNumber(v, 2)) },
+      ],
+      hooks: { drawClear: [gapBands(xs, (i) => line.buckets[i].outOfSync, labels.outOfSync, OUT_OF_SYNC_FILL)] },
+    },
+    [xs, line.buckets.map((b) => b.production), line.buckets.map((b) => b.treatment)],
   );
 }

@@ -1,7 +1,7 @@
 // County overview: the coal-to-gas KPI against the goal, firms by status, fuel, CO2, history,
 // and the VOC picture of the synthetic-leather firms.
 
-import { ApiError, get, normalizeHistory } from "./api.js";
+import { ApiError, get, normalizeHistory, normalizeLines } from "./api.js";
 import { shareHistoryChart } from "./charts.js";
 import { $, applyWidths, esc, exportButton, placeholder, wireExports } from "./dom.js";
 import { fmtNumber, fmtPct, fmtWhen, getLang, label, t } from "./i18n.js";
@@ -15,6 +15,9 @@ export async function renderOverview(root, plants = []) {
     <section class="hero card" id="kpi" data-testid="kpi">${placeholder(t("common.loading"))}</section>
     <section class="card" id="voc-summary" data-testid="voc-summary" data-state="loading">
       <h2>${esc(t("ov.voc"))}</h2><div class="body">${placeholder(t("common.loading"))}</div>
+    </section>
+    <section class="card" id="lines-today" data-testid="lines-today" hidden>
+      <h2>${esc(t("ov.lines"))}</h2><div class="body"></div>
     </section>
     <section class="grid-3">
       <div class="card" id="status-card"><h2>${esc(t("ov.status"))}</h2><div class="body"></div></div>
@@ -38,6 +41,25 @@ export async function renderOverview(root, plants = []) {
   if (kpi) await loadHistory(root, kpi.goal);
   // The page is ready without the VOC picture (50 answers): its card says when it is done.
   loadVocPicture($("#voc-summary", root), plants).catch(() => {});
+  loadLinesToday($("#lines-today", root), plants).catch(() => {});
+}
+
+/** The county's lines out of sync today (production running, treatment not): firm, line, when. */
+async function loadLinesToday(card, plants) {
+  const lines = normalizeLines(await get("/lines"));
+  if (!lines.length) return;
+  card.hidden = false;
+  const names = new Map(plants.map((p) => [p.id, p.name]));
+  const out = lines.filter((l) => l.outOfSyncMinutes > 0);
+  $(".body", card).innerHTML = out.length
+    ? `<table class="table"><thead><tr><th>${esc(t("al.firm"))}</th><th>${esc(t("ov.lines.line"))}</th><th>${esc(t("ov.lines.when"))}</th><th>${esc(t("ov.lines.minutes"))}</th></tr></thead><tbody>${out
+        .map(
+          (l) => `<tr data-plant="${esc(l.plant)}"><td><a href="#/plant/${encodeURIComponent(l.plant)}">${esc(names.get(l.plant) ?? l.plant)}</a></td><td>${esc(l.line)}</td><td>${l.periods
+            .map((p) => esc(`${fmtWhen(p.start)}–${fmtWhen(p.end).slice(-5)}`))
+            .join("<br>")}</td><td class="num">${esc(fmtNumber(l.outOfSyncMinutes))}</td></tr>`,
+        )
+        .join("")}</tbody></table>`
+    : placeholder(t("ov.lines.none", { n: lines.length }));
 }
 
 async function loadVocPicture(card, plants) {

@@ -1,7 +1,15 @@
 // Plants list and one plant's page: fuel use per interval, VOC hourly means against limits.
 
-import { ApiError, get, normalizePlants, normalizeUsage, normalizeVoc, toMs } from "./api.js";
-import { usageChart, vocChart } from "./charts.js";
+import {
+  ApiError,
+  get,
+  normalizeLines,
+  normalizePlants,
+  normalizeUsage,
+  normalizeVoc,
+  toMs,
+} from "./api.js";
+import { powerChart, usageChart, vocChart } from "./charts.js";
 import { loadRevisions } from "./revisions.js";
 import { $, esc, exportButton, placeholder, track, wireExports } from "./dom.js";
 import { fmtNumber, fmtPct, fmtWhen, getLang, label, setTimeZone, t } from "./i18n.js";
@@ -26,7 +34,7 @@ function onlineChip(p) {
 }
 
 /** The value names a list shows for a meter kind (the rest are on the plant's page). */
-const HEADLINE = { gas: ["flow_m3h", "volume_m3"], coal: ["rate_kgh", "mass_kg"], electricity: ["energy_kwh"], voc: ["nmhc_mgm3", "dmf_mgm3"] };
+const HEADLINE = { gas: ["flow_m3h", "volume_m3"], coal: ["rate_kgh", "mass_kg"], electricity: ["power_kw", "energy_kwh"], voc: ["nmhc_mgm3", "dmf_mgm3"] };
 
 function valueText(name, value, unit) {
   const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
@@ -143,6 +151,11 @@ export async function renderPlant(root, plantId, plants) {
       <div class="chart" id="usage-chart" data-testid="usage-chart">${placeholder(t("common.loading"))}</div>
       <div class="muted small">${esc(t("pl.usage.axes"))}</div>
     </section>
+    <section class="card" id="power-card" hidden>
+      <h2>${esc(t("pl.power"))}</h2>
+      <p class="muted small note">${esc(t("pl.power.why"))}</p>
+      <div id="power-lines" data-testid="power-lines"></div>
+    </section>
     <section class="card" id="voc-card">
       <h2>${esc(t("pl.voc"))}</h2>
       <p class="muted small note" data-testid="invalid-why">${esc(t("pl.invalid.why"))}</p>
@@ -171,6 +184,7 @@ export async function renderPlant(root, plantId, plants) {
     loadKpiRow(root, plantId, sector),
     loadUsage(root, plantId, `${span}&every=${every}`, sector),
     loadVoc(root, plantId, span, sector),
+    loadLines(root, plantId, span, plant),
     loadVocMonth(root, plantId, sector),
     loadRevisions(root, plantId),
   ]);
@@ -272,6 +286,38 @@ async function loadUsage(root, plantId, query, sector) {
   usageChart(el, rows, { gas: `${label("fuel", "gas")} m³`, coal: `${label("fuel", "coal")} kg`, gap: t("pl.gap") });
 }
 
+/** Per line: production and treatment power side by side, out-of-sync quarter hours in red. */
+async function loadLines(root, plantId, query, plant) {
+  if (!plant.meters.some((m) => m.kind === "electricity")) return;
+  let lines;
+  try {
+    lines = normalizeLines(await get(`/plants/${encodeURIComponent(plantId)}/lines?${query}`));
+  } catch (err) {
+    return;
+  }
+  if (!lines.length) return;
+  const card = $("#power-card", root);
+  card.hidden = false;
+  const el = $("#power-lines", card);
+  el.innerHTML = lines
+    .map(
+      (l, i) => `
+      <div class="power-line ${l.outOfSyncMinutes ? "has-exceed" : ""}" data-line="${esc(l.line)}">
+        <div class="voc-head">
+          <b>${esc(t("pl.power.line", { line: l.line }))}</b>
+          <span class="muted small">${esc(t("pl.power.rated", { prod: fmtNumber(l.productionRated ?? NaN, 1), treat: fmtNumber(l.treatmentRated ?? NaN, 1) }))}</span>
+          <span class="${l.outOfSyncMinutes ? "bad" : "muted"} small" data-testid="oos-minutes">${esc(t("pl.power.oos", { minutes: fmtNumber(l.outOfSyncMinutes) }))}</span>
+        </div>
+        <div class="chart" id="power-chart-${i}" data-testid="power-chart"></div>
+        <div class="muted small">${l.periods.map((p) => esc(`${fmtWhen(p.start)}–${fmtWhen(p.end).slice(-5)}`)).join(" · ")}</div>
+      </div>`,
+    )
+    .join("");
+  lines.forEach((l, i) =>
+    powerChart($(`#power-chart-${i}`, el), l, { production: t("pl.power.prod"), treatment: t("pl.power.treat"), outOfSync: t("pl.power.band") }),
+  );
+}
+
 async function loadVoc(root, plantId, query, sector) {
   const el = $("#voc-charts", root);
   if (sector === "stainless_steel") {
@@ -301,7 +347,7 @@ async function loadVoc(root, plantId, query, sector) {
       <div class="voc-item ${exceed ? "has-exceed" : ""}">
         <div class="voc-head">
           <b>${esc(label("poll", s.pollutant))}</b><span class="muted small">${esc(label("kind", "voc"))} ${esc(s.meter)}</span>
-          <span class="voc-limit">${esc(t("pl.limit"))} ${esc(s.limit === null ? "–" : fmtNumber(s.limit, 1))} mg/m³</span>
+          <span class="voc-limit" title="${esc(s.limitRule)}">${esc(t("pl.limit"))} ${esc(s.limit === null ? "–" : fmtNumber(s.limit, 1))} mg/m³ <span class="muted small">${esc(s.limitRule)}</span></span>
         </div>
         <div class="voc-stats small">
           <span class="${exceed ? "bad" : "muted"}">${esc(t("pl.exceed"))}: ${exceed}</span>

@@ -26,9 +26,9 @@ from api.voc.rules import (
     MINUTE_MS,
     flag_classes,
     judge_stack,
-    limits_for,
     stack_aggregates,
 )
+from ingest.limits import resolve_limits
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
 R = AlertRules()
@@ -52,7 +52,7 @@ def judged(data: dict[str, list[tuple[int, int, float, str]]], n_hours: int = 3)
         minute_data[name] = (np.array(ts, dtype=np.int64), np.array(values), flag_classes(flags))
     aggs = stack_aggregates(minute_data, {}, list(data), H_3, n_hours)
     hours = H_3 + HOUR_MS * np.arange(n_hours, dtype=np.int64)
-    return judge_stack("sl-1", "s-1", aggs, hours, {}, int(T0.timestamp() * 1000))
+    return judge_stack("sl-1", "s-1", aggs, hours, resolve_limits(), int(T0.timestamp() * 1000))
 
 
 def test_hourly_exceedance_uses_latest_valid_hour_only() -> None:
@@ -106,7 +106,7 @@ def test_dark_after_exceedance() -> None:
     assert rules.dark_after_exceedance([fine]) == []
 
 
-LIMITS = {("sl-1", "s-1"): limits_for({"dmf_mgm3": 20.0})}
+LIMITS = {("sl-1", "s-1"): resolve_limits(overrides={"dmf_mgm3": 20.0})}
 
 
 @pytest.mark.parametrize(

@@ -195,6 +195,27 @@ CASES = [
         "松阳某合成革有限公司 stack stack-1: 30 revision(s) of recorded readings await review (readings from 20 Feb 10:00 to 20 Feb 10:29, first received 2 Mar 09:30); the records stand until an officer accepts one",
     ),
     (
+        alert(
+            "treatment_not_running",
+            "sl-001",
+            "line-1",
+            value=0.3,
+            limit=0.4,
+            unit="kW",
+            since=datetime(2026, 3, 1, 14, 0, tzinfo=UTC),
+            details={
+                "line": "line-1",
+                "production_kw": 5.0,
+                "production_rated_kw": 10.0,
+                "treatment_rated_kw": 4.0,
+                "minutes": 45.0,
+            },
+        ),
+        "生产时治污设施未运行",
+        "松阳某合成革有限公司 生产线 line-1：自 3月1日 22:00 起生产用电 5 kW（额定 10 kW），治污设施用电仅 0.3 kW，低于额定 4 kW 的 10%，已持续 45 分钟",
+        "松阳某合成革有限公司 line line-1: producing at 5 kW (rated 10 kW) since 1 Mar 22:00 while treatment draws 0.3 kW, under 10% of its rated 4 kW, for 45 min",
+    ),
+    (
         alert("gas_share_off_track", "_county", value=0.3125, limit=0.5, unit="fraction"),
         "天然气占比进度滞后",
         "全县不锈钢企业天然气占比年终预测 31.2%，低于目标 50.0%",

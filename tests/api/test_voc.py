@@ -21,11 +21,11 @@ from api.voc.rules import (
     hour_aggregates,
     hour_range,
     judge_stack,
-    limits_for,
     merge_minutes,
     minute_table,
     stack_aggregates,
 )
+from ingest.limits import resolve_limits
 
 H0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z (08:00 in Shanghai), a whole hour
 LATER = H0 + 10 * HOUR_MS  # "now", long after the hours under test
@@ -87,7 +87,9 @@ def _judge(
     aggs = stack_aggregates(minute, realtime, ["dmf_mgm3"], H0, n_hours)
     hours = H0 + HOUR_MS * np.arange(n_hours, dtype=np.int64)
     loggers = None if logger is None else {"dmf_mgm3": (logger, np.full(n_hours, 36_000.0))}
-    stack = judge_stack("sl-1", "s-1", aggs, hours, overrides or {}, LATER, loggers)
+    stack = judge_stack(
+        "sl-1", "s-1", aggs, hours, resolve_limits(overrides=overrides), LATER, loggers
+    )
     return next(p for p in stack.pollutants if p.limit.pollutant == "dmf_mgm3")
 
 
@@ -137,7 +139,7 @@ def test_hour_status(parts, minute_data: bool, status: str, mean: float | None) 
 
 def test_pending_hour_is_neither_pass_nor_gap() -> None:
     aggs = stack_aggregates({}, {"dmf_mgm3": readings(H0, 30, 10.0)}, ["dmf_mgm3"], H0, 1)
-    stack = judge_stack("p", "m", aggs, ms(H0), {}, H0 + 30 * MINUTE_MS, None)
+    stack = judge_stack("p", "m", aggs, ms(H0), resolve_limits(), H0 + 30 * MINUTE_MS, None)
     assert stack.pollutants[0].status == ("pending",)
 
 
@@ -188,7 +190,7 @@ def test_logger_hour_flags(flag: str, status: str) -> None:
 
 
 def test_limits_and_overrides() -> None:
-    limits = limits_for({"dmf_mgm3": 20.0})
+    limits = resolve_limits(overrides={"dmf_mgm3": 20.0})
     assert (limits["dmf_mgm3"].limit_mgm3, limits["dmf_mgm3"].source) == (20.0, "registry")
     assert limits["benzene_mgm3"].limit_mgm3 == 2.0
     p = _judge([readings(H0, 60, 20.0)], minute_data=True, overrides={"dmf_mgm3": 20.0})

@@ -27,7 +27,7 @@ COAL = "plantwatch/plants/ss-001/meters/coal-1/readings"
 VOC = "plantwatch/plants/sl-001/meters/stack-1/readings"
 VOC_NAMES = (
     "(expected benzene_mgm3, dmf_mgm3, flow_m3h, humidity_pct, nmhc_mgm3, o2_pct, "
-    "pressure_kpa, temp_c, thc_mgm3, toluene_mgm3, xylene_mgm3)"
+    "particulate_mgm3, pressure_kpa, temp_c, thc_mgm3, toluene_mgm3, xylene_mgm3)"
 )
 
 

@@ -27,8 +27,22 @@ def test_registry_text_is_a_valid_registry_with_stack_mns() -> None:
     registry = parse_registry(tomllib.loads(registry_toml(build_fleet(7, 5, 4, 2))))
     assert len(registry.plants) == 11
     ss = registry.plant("ss-003")
-    assert ss is not None and [m.id for m in ss.meters] == ["gas-1", "coal-1"]
-    stacks = [m for p in registry.by_sector("synthetic_leather") for m in p.meters]
+    assert ss is not None and [m.id for m in ss.meters][:2] == ["gas-1", "coal-1"]
+    # tube and pipe works (管) pickle: a production meter and a scrubber on line "pickling"
+    for plant in registry.by_sector("stainless_steel"):
+        power = [(m.id, m.facility, m.line) for m in plant.meters_of("electricity")]
+        assert power == (
+            [("pickle-1", "production", "pickling"), ("scrubber-1", "treatment", "pickling")]
+            if "管" in plant.name
+            else []
+        )
+    leather = registry.by_sector("synthetic_leather")
+    assert all(
+        [(m.id, m.facility, m.line) for m in p.meters_of("electricity")]
+        == [("prod-1", "production", "line-1"), ("rto-1", "treatment", "line-1")]
+        for p in leather
+    )
+    stacks = [m for p in leather for m in p.meters_of("voc")]
     assert all(m.kind == "voc" and m.hj212_mn and len(m.hj212_mn) == 24 for m in stacks)
     assert registry.stack_by_mn(stacks[0].hj212_mn or "") is not None
     assert registry.plant("ot-001").meters[0].kind == "electricity"  # type: ignore[union-attr]

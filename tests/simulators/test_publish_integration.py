@@ -84,9 +84,10 @@ def test_two_days_of_history_reach_influxdb(
     match = re.search(r"published (\d+) readings in (\d+) messages for (\d+) plants", result.stdout)
     assert match, result.stdout
     readings, plants = int(match.group(1)), int(match.group(3))
-    stacks = sum(len(p.meters) for p in fleet if p.sector == "synthetic_leather")
+    stacks = sum(1 for p in fleet for m in p.meters if m.kind == "voc")
+    registers = sum(1 for p in fleet for m in p.meters if m.kind != "voc")  # 96 a day each
     assert plants == 6
-    assert readings == 2 * (96 * (3 * 2 + 1) + 144 * stacks)
+    assert readings == 2 * (96 * registers + 144 * stacks)
     assert "history" in result.stderr  # the progress bar
     assert wait_until(lambda: _count(influxd.port, database) == readings, 60), (
         _count(influxd.port, database),

@@ -80,7 +80,7 @@ def test_demo_stack_hours_are_mostly_valid_and_exceedances_show() -> None:
     hours = first + HOUR_MS * np.arange(n, dtype=np.int64)
     meter = registry.plants[0].meter("stack-1")
     assert meter is not None
-    stack = judge_stack("sl-001", "stack-1", aggs, hours, meter.limits_mgm3, first + n * HOUR_MS)
+    stack = judge_stack("sl-001", "stack-1", aggs, hours, meter.limits(), first + n * HOUR_MS)
     judged_all = [p for p in stack.pollutants if p.limit.pollutant in fields]
     assert len(judged_all) == 2
     for judged in judged_all:
