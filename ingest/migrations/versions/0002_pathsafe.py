@@ -20,7 +20,7 @@ down_revision = "0001_baseline"
 branch_labels = None
 depends_on = None
 
-NEW_COLUMNS = {
+NEW_COLUMNS: dict[str, list[sa.Column[object]]] = {
     "audit_log": [
         sa.Column("prev_hash", sa.String(length=64), nullable=True),
         sa.Column("row_hash", sa.String(length=64), nullable=True),
