@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 
 from ingest.gateway.stats import Tally
@@ -24,6 +25,13 @@ KEEP_PER_MINUTE = 5
 MAX_SOURCES = 10_000  # (source, reason) pairs tracked per minute at most
 MAX_QUEUED_LINES = 10_000
 BATCH_LINES = 1_000
+_PW_FIELD = re.compile(rb"PW=[^;&]*")
+REDACTED = b"PW=******"
+
+
+def redacted(raw: bytes) -> bytes:
+    """The packet as kept in a dead letter: its PW hidden (a refused guess may be right)."""
+    return _PW_FIELD.sub(REDACTED, raw)
 
 
 class RefusalSampler:

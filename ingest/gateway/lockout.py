@@ -17,6 +17,10 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from ingest.hj212 import EVENT_MEASUREMENT
+from ingest.store import encode_point
 
 MAX_FAILURES = 5
 WINDOW_SECONDS = 300.0
@@ -128,3 +132,21 @@ class AuthGuard:
         """A packet with the right PW: this address is the MN's own logger."""
         if self._trusted.get(mn) != address:
             self._trusted[mn] = address
+
+
+def lock_event_line(plant: str, meter: str, mn: str, address: str, lock: Lock, at: datetime) -> str:
+    """The `hj212_event` point of a lock begun (read by the `logger_auth_failures` rule)."""
+    scope = "this MN" if lock.scope == MN else f"address {address}"
+    message = (
+        f"{lock.failures} wrong passwords or undecryptable packets for MN {mn} "
+        f"from {address}: {scope} locked out for {lock.seconds:.0f} s"
+    )
+    fields: dict[str, float | str] = {
+        "failures": float(lock.failures),
+        "lock_seconds": float(lock.seconds),
+        "scope": lock.scope,
+        "address": address,
+        "message": message,
+    }
+    tags = {"plant": plant, "meter": meter, "kind": AUTH_FAILURES_KIND}
+    return encode_point(EVENT_MEASUREMENT, tags, fields, at)

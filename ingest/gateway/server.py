@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from ingest import hj212
 from ingest.client import MqttClient
 from ingest.gateway import protocol
 from ingest.gateway.checks import (
@@ -34,14 +33,14 @@ from ingest.gateway.checks import (
     Refusal,
     check_frame,
 )
-from ingest.gateway.deadletters import LineWriter, RefusalSampler
+from ingest.gateway.deadletters import LineWriter, RefusalSampler, redacted
 from ingest.gateway.framing import Frame, Framer, Garbage, Oversize
-from ingest.gateway.lockout import ADDRESS, AUTH_FAILURES_KIND, MN, AuthGuard, Lock, Lockout
+from ingest.gateway.lockout import ADDRESS, MN, AuthGuard, Lock, Lockout, lock_event_line
 from ingest.gateway.split import Joiner
 from ingest.gateway.stats import Tally
 from ingest.pipeline import IngestRules, Refused
 from ingest.settings import GatewaySettings
-from ingest.store import InfluxStore, encode_point
+from ingest.store import InfluxStore
 from ingest.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -375,20 +374,7 @@ class Gateway:
         if found is None or self.lines is None:
             return
         plant, meter = found
-        scope = "this MN" if lock.scope == MN else f"address {address}"
-        message = (
-            f"{lock.failures} wrong passwords or undecryptable packets for MN {mn} "
-            f"from {address}: {scope} locked out for {lock.seconds:.0f} s"
-        )
-        fields: dict[str, float | str] = {
-            "failures": float(lock.failures),
-            "lock_seconds": float(lock.seconds),
-            "scope": lock.scope,
-            "address": address,
-            "message": message,
-        }
-        tags = {"plant": plant.id, "meter": meter.id, "kind": AUTH_FAILURES_KIND}
-        self.lines.put(encode_point(hj212.EVENT_MEASUREMENT, tags, fields, self.clock()))
+        self.lines.put(lock_event_line(plant.id, meter.id, mn, address, lock, self.clock()))
 
     def _publish(self, conn: Connection, data: DataPacket) -> None:
         if not self.mqtt.connected:
@@ -507,7 +493,7 @@ class Gateway:
         now_ms = int(now.timestamp() * 1000)
         self._last_dead_letter_ms = max(now_ms, self._last_dead_letter_ms + 1)
         stamp = datetime.fromtimestamp(self._last_dead_letter_ms / 1000, UTC)
-        self.lines.put(refused.dead_letter(topic, raw, stamp, self.tally.get("refused")))
+        self.lines.put(refused.dead_letter(topic, redacted(raw), stamp, self.tally.get("refused")))
 
 
 def _nothing() -> None:

@@ -79,6 +79,8 @@ class RunStack:
                 "PLANTWATCH_RUN_METRICS_PORT": str(self.ports["METRICS"]),
                 "PLANTWATCH_HJ212_PORT": str(self.ports["HJ212"]),
                 "PLANTWATCH_REGISTRY": str(self.registry),
+                # a simulated registry: its stacks have no hj212_pw (issue 22's check)
+                "PLANTWATCH_HJ212_ALLOW_NO_PW": "true",
                 "PLANTWATCH_ADMIN_KEY": ADMIN_KEY,
                 "PLANTWATCH_RUN_SIMULATOR": simulator,
                 "PLANTWATCH_RUN_BACKFILL_DAYS": str(self.backfill_days),

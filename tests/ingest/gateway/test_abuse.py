@@ -81,6 +81,10 @@ def test_a_password_guesser_is_locked_out_and_never_told_a_right_guess(
     assert counts["lockouts"] == 2  # the address and the MN
     assert counts["refused_locked_out"] == 2
     assert counts["closed_locked_out"] == 1
+    letters = [line for line in store.lines if "wrong_password" in line or "locked_out" in line]
+    assert letters and all("PW=******" in line for line in letters)
+    assert not any(f"PW={i:06d}" in line for line in letters for i in range(5))
+    assert not any("PW=pw0001" in line for line in store.lines)  # the right one, too late
     event = next(line for line in store.lines if "logger_auth_failures" in line)
     assert "plant=sl-001" in event and "127.0.0.2" in event and "scope=" not in event.split()[0]
 
