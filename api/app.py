@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from api import errors
@@ -34,12 +35,22 @@ from api.routes import voc as voc_routes
 from api.schemas import error_responses
 from api.settings import ApiSettings
 from api.voc.rollup import VocRollup
+from ingest.errors import StoreError
 from ingest.pipeline import IngestRules
 from ingest.registry import Registry, load_registry
 from ingest.schema import MAX_PAYLOAD_BYTES
 from ingest.store import InfluxStore
+from ingest.store_schema import ensure_store_schema
 
 log = logging.getLogger(__name__)
+
+
+def _check_store_schema(store: InfluxStore) -> None:
+    """Refuse to serve data of a shape this release cannot read (StoreSchemaError)."""
+    try:
+        ensure_store_schema(store)
+    except StoreError as exc:  # InfluxDB away: /readyz says so; the next start checks
+        log.warning("store schema not checked", extra={"error": str(exc)})
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -48,6 +59,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_check_store_schema, app.state.store)
         runtime = None
         if settings.alert_engine_enabled:
             runtime = build_runtime(settings, registry, app.state.db)
