@@ -24,7 +24,7 @@ from scripts.devstack import free_port
 from tests.conftest import ROOT, child_env, wait_until
 
 ADMIN_KEY = "day-two-admin-key"
-UP_TIMEOUT_SECONDS = 90.0
+UP_TIMEOUT_SECONDS = 150.0
 BANNER = "plantwatch is up"
 # Each raw measurement and the value every one of its readings carries.
 RAW_MEASUREMENTS = {
