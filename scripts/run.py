@@ -382,15 +382,15 @@ def stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
     """SIGTERM each group of STOP_ORDER and wait for it; SIGKILL what outlives the budget."""
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
     for group in STOP_ORDER:
-        procs = [processes[name] for name in group if name in processes]
-        for proc in procs:
+        procs = {name: processes[name] for name in group if name in processes}
+        for proc in procs.values():
             if proc.poll() is None:
                 proc.terminate()
-        for proc in procs:
+        for name, proc in procs.items():
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                print(f"warning: pid {proc.pid} did not stop in time; killed", flush=True)
+                print(f"warning: {name} did not stop in time; killed", flush=True)
                 proc.kill()
                 proc.wait()
 
