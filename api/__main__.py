@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import uvicorn
 from pydantic import SecretStr
@@ -13,6 +14,7 @@ from pydantic import SecretStr
 from api.app import create_app, rollup_job, voc_rollup_job
 from api.audit import verify_audit
 from api.auth import ROLES, new_key
+from api.backup import backup, restore
 from api.db import connect
 from api.keys import KeyStore
 from api.ranges import RangeError, check_instant
@@ -60,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands.add_parser(
         "verify", help="check the hash chain: exit 1 and name each edited, inserted or deleted row"
     )
+    backup = commands.add_parser(
+        "backup", help="back up InfluxDB, the SQL database, credentials and broker state"
+    )
+    backup.add_argument("folder", type=Path, help="a new or empty folder")
+    restore = commands.add_parser(
+        "restore", help="restore a backup into an empty var/ (plantwatch stopped)"
+    )
+    restore.add_argument("folder", type=Path, help="a folder written by `backup`")
 
     rollup = commands.add_parser(
         "rollup", help="roll raw fuel readings up into fuel_hourly / fuel_daily once, then exit"
@@ -85,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
             return rollup_command(args, settings)
         if args.command == "audit":
             return audit_command(settings)
+        if args.command == "backup":
+            parts = backup(settings, args.folder)
+            print(f"backed up into {args.folder}: {', '.join(parts)}")
+            return 0
+        if args.command == "restore":
+            for part in restore(settings, args.folder):
+                print(f"restored {part}")
+            return 0
         return serve(settings)
     except PlantwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from api import errors
@@ -48,11 +49,21 @@ from api.routes import voc as voc_routes
 from api.schemas import error_responses
 from api.settings import ApiSettings
 from api.voc.rollup import VocRollup
+from ingest.errors import StoreError
 from ingest.pipeline import IngestRules
 from ingest.registry import Registry, load_registry
 from ingest.store import InfluxStore
+from ingest.store_schema import ensure_store_schema
 
 log = logging.getLogger(__name__)
+
+
+def _check_store_schema(store: InfluxStore) -> None:
+    """Refuse to serve data of a shape this release cannot read (StoreSchemaError)."""
+    try:
+        ensure_store_schema(store)
+    except StoreError as exc:  # InfluxDB away: /readyz says so; the next start checks
+        log.warning("store schema not checked", extra={"error": str(exc)})
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -61,6 +72,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_check_store_schema, app.state.store)
         runtime = None
         if settings.alert_engine_enabled:
             runtime = build_runtime(settings, registry, app.state.db)

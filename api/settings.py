@@ -125,6 +125,10 @@ class ApiSettings(CommonSettings):
     api_port: int = 8000
     admin_key: SecretStr | None = None
     database_url: str = "sqlite:///var/plantwatch.db"
+    # `make run`'s data folder (broker state for `python -m api backup`) and InfluxDB's RPC
+    # address (`influxd backup` / `restore`); `make run` writes both into var/.env.
+    var_dir: Path = Path("var")
+    influx_rpc: str = "127.0.0.1:8088"
     kpi: KpiDefinition = KpiDefinition()
 
     # Alert engine (docs/alerts.md)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 
@@ -14,13 +15,16 @@ from ingest.credentials import (
     provision_broker,
 )
 from ingest.dynsec import ADMIN_ACCOUNT, DynsecAdmin, plant_role
-from ingest.errors import PlantwatchError
+from ingest.errors import PlantwatchError, StoreError, StoreSchemaError
 from ingest.logs import setup_logging
 from ingest.pipeline import IngestRules
 from ingest.registry import Registry, load_registry
 from ingest.settings import CollectorSettings, CommonSettings, GatewaySettings
 from ingest.store import InfluxStore
+from ingest.store_schema import ensure_store_schema
 from ingest.topics import Topics
+
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rules = IngestRules.from_settings(settings, registry)
     store = InfluxStore.from_settings(settings)
+    try:
+        ensure_store_schema(store)
+    except StoreSchemaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:  # InfluxDB away: the collector spools; the next start checks
+        log.warning("store schema not checked", extra={"error": str(exc)})
     collector = Collector(settings, rules, store)
     signal.signal(signal.SIGTERM, lambda *_: collector.stop())
     signal.signal(signal.SIGINT, lambda *_: collector.stop())

@@ -228,13 +228,9 @@ class Collector:
                 or batch.points >= self.settings.batch_max_points
             ):
                 break
-        if self._stop.is_set():
-            # Graceful shutdown: what has arrived is made durable and acknowledged too.
-            while True:
-                try:
-                    self._add(batch, self._inbox.get_nowait())
-                except queue.Empty:
-                    break
+        # Stopping: the batch in hand is made durable and acknowledged; what still waits in the
+        # inbox is not (up to the broker's 2,000 in flight, seconds of work during a backfill),
+        # so the broker, holding it unacknowledged in our persistent session, sends it again.
         return batch
 
     def _add(self, batch: _Batch, message: Inbound) -> None:

@@ -6,6 +6,7 @@ PlantwatchError
 │   ├── UnknownSource    topic, plant or meter not in the registry
 │   └── InvalidPayload   not JSON / wrong shape / bad value / bad timestamp
 ├── Hj212Error           an HJ 212-2017 packet failed length, CRC or syntax checks
+├── StoreSchemaError     the store's data has a shape this release cannot read
 └── StoreError           InfluxDB could not be reached or refused a request
     ├── StoreUnavailable transient: connection failed, timeout, 5xx (retry later)
     └── StoreRejected    permanent: the server said 4xx to what we sent
@@ -38,6 +39,10 @@ class InvalidPayload(RefusedReading):
 
 class Hj212Error(RefusedReading):
     code = "hj212"
+
+
+class StoreSchemaError(PlantwatchError):
+    """The store's data has a shape this release cannot read; the message says what to do."""
 
 
 class StoreError(PlantwatchError):

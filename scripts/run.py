@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +21,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth import new_key
+from api.backup import restore_influx
 from ingest.client import MqttClient
 from ingest.credentials import DEFAULT_GATEWAY_IDS, CredentialStore, provision_broker
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account, gateway_account
@@ -38,7 +41,7 @@ from scripts.devstack import (
 from scripts.tls import KeyPair, make_ca, make_server_cert
 
 ROOT = Path(__file__).resolve().parents[1]
-READY_TIMEOUT_SECONDS = 60.0
+READY_TIMEOUT_SECONDS = 120.0  # the API imports for tens of seconds on a busy machine
 SUBSCRIBE_TIMEOUT_SECONDS = 10.0
 # Ctrl-C: every process gets SIGTERM in turn (simulator, API and gateway, collector last so it
 # makes durable what it was handed); the whole stop stays within the operator's 10 seconds.
@@ -67,8 +70,11 @@ class RunSettings(BaseSettings):
     mqtt_tls_port: int = Field(8883, validation_alias="PLANTWATCH_RUN_MQTT_TLS_PORT")
     mqtt_tls_bind: str = Field("0.0.0.0", validation_alias="PLANTWATCH_RUN_MQTT_TLS_BIND")
     tls_hosts: str = Field("", validation_alias="PLANTWATCH_RUN_TLS_HOSTS")
-    # The simulated county: "live" backfills `backfill_days` then plays on; "off" for real plants.
-    simulator: Literal["live", "off"] = Field("live", validation_alias="PLANTWATCH_RUN_SIMULATOR")
+    # The simulated county: "live" backfills `backfill_days` then plays on; "backfill" publishes
+    # the whole local days before today and stops (fixed figures); "off" for real plants.
+    simulator: Literal["live", "backfill", "off"] = Field(
+        "live", validation_alias="PLANTWATCH_RUN_SIMULATOR"
+    )
     backfill_days: float = Field(31.0, gt=0, validation_alias="PLANTWATCH_RUN_BACKFILL_DAYS")
     speed: float = Field(60.0, gt=0, validation_alias="PLANTWATCH_RUN_SPEED")
 
@@ -148,10 +154,18 @@ def run_tls(run: RunSettings) -> RunTls | None:
     return RunTls(listener, make_server_cert(folder, ca, names, "api"), ca.cert)
 
 
-def simulator_args(run: RunSettings) -> list[str] | None:
+def simulator_args(run: RunSettings, today: date | None = None) -> list[str] | None:
     """The simulator's command line, or None when `make run` simulates no county."""
     if run.simulator == "off":
         return None
+    if run.simulator == "backfill":
+        last = (today or date.today()) - timedelta(days=1)
+        first = last - timedelta(days=max(1, math.ceil(run.backfill_days)) - 1)
+        return [
+            "-m", "simulators", "history",
+            "--start", first.isoformat(), "--end", last.isoformat(),
+            "--no-progress", "--voc-transport", "tcp",
+        ]  # fmt: skip
     return [
         "-m", "simulators", "live",
         "--speed", f"{run.speed:g}",
@@ -287,6 +301,9 @@ def main() -> int:
             [COLLECTOR_ID],
             reset_existing=True,
         )
+        # A backup restored into this var/ (`python -m api restore`), before anything writes.
+        if restore_influx(var, f"127.0.0.1:{run.influx_rpc_port}", influx_db):
+            print("restored InfluxDB from the staged backup", flush=True)
         create_database(influx_url, influx_db)
         open_collector_session(settings, run.mqtt_port, credentials)
         for name, args in commands:
@@ -389,15 +406,15 @@ def stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
     """SIGTERM each group of STOP_ORDER and wait for it; SIGKILL what outlives the budget."""
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
     for group in STOP_ORDER:
-        procs = [processes[name] for name in group if name in processes]
-        for proc in procs:
+        procs = {name: processes[name] for name in group if name in processes}
+        for proc in procs.values():
             if proc.poll() is None:
                 proc.terminate()
-        for proc in procs:
+        for name, proc in procs.items():
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                print(f"warning: pid {proc.pid} did not stop in time; killed", flush=True)
+                print(f"warning: {name} did not stop in time; killed", flush=True)
                 proc.kill()
                 proc.wait()
 

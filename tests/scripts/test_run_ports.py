@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from scripts.run import PortUse, RunSettings, port_refusal, ports_used, simulator_args
@@ -46,4 +47,12 @@ def test_the_simulated_county_backfills_then_plays_live() -> None:
     assert simulator_args(run) == [
         "-m", "simulators", "live", "--speed", "1", "--backfill-days", "2",
         "--control", "/v/sim-control", "--voc-transport", "tcp",
+    ]  # fmt: skip
+
+
+def test_a_backfill_only_county_publishes_whole_days_before_today() -> None:
+    run = RunSettings(simulator="backfill", backfill_days=2)
+    assert simulator_args(run, date(2026, 12, 1)) == [
+        "-m", "simulators", "history", "--start", "2026-11-29", "--end", "2026-11-30",
+        "--no-progress", "--voc-transport", "tcp",
     ]  # fmt: skip
