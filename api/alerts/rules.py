@@ -116,6 +116,20 @@ def _hour_text(start_ms: int, timezone: str) -> str:
     return f"{local_hour_text(start_ms, timezone)}–{local_hour_text(start_ms + HOUR_MS, timezone)[11:]}"
 
 
+def run_start(valid: Sequence[int], exceeds: npt.NDArray[np.bool_]) -> int:
+    """The first hour of the exceedance run ending at the latest valid hour `valid[-1]`.
+
+    Hours without valid data inside the run (insufficient, stopped) neither break nor
+    start it: only a valid hour under the limit ends a run, as it resolves an alert.
+    """
+    first = valid[-1]
+    for i in reversed(valid):
+        if not exceeds[i]:
+            break
+        first = i
+    return first
+
+
 def hourly_exceedances(
     stacks: Iterable[StackCompliance],
     open_keys: Collection[AlertKey] = (),
@@ -156,7 +170,7 @@ def hourly_exceedances(
                     f"{p.limit.pollutant} hourly mean {mean:.2f} mg/m³ for "
                     f"{_hour_text(start, timezone)} above its limit {p.limit.limit_mgm3:g} mg/m³",
                     unit=MGM3,
-                    since=_dt(start),
+                    since=_dt(int(p.hour_start_ms[run_start(valid, p.exceeds)])),
                     details={"hour_start": _iso_ms(start), "hour_end": _iso_ms(start + HOUR_MS)},
                 )
             )
@@ -330,6 +344,10 @@ def stuck_sensors(
     return out
 
 
+# The recent statuses that say coal is being burnt in place of gas (api.fuel.rules.classify).
+COAL_BURNING = frozenset({"mixed", "coal"})
+
+
 def coal_after_conversion(
     trailing: Iterable[FirmRow], recent: Mapping[str, FirmRow], rules: AlertRules
 ) -> list[Condition]:
@@ -337,13 +355,14 @@ def coal_after_conversion(
 
     Both judged by the one status rule (api.fuel.rules.classify): a gas firm may burn a
     little coal (a gas fraction of 0.9 or more is `gas`), so coal alone is not the signal;
-    the recent hours must burn more than `coal_min_kg` of coal *and* not be `gas` themselves
-    (`mixed`, `coal`, or `unknown` because a meter fell silent while coal was burnt).
+    the recent hours must burn more than `coal_min_kg` of coal *and* be `mixed` or `coal`
+    themselves. `unknown` (a meter silent for part of the hours) never counts as burning
+    coal: the coal kilograms on record then say nothing about the gas fraction.
     """
     out = []
     for row in trailing:
         now = recent.get(row.plant)
-        if row.status != "gas" or now is None or now.status == "gas":
+        if row.status != "gas" or now is None or now.status not in COAL_BURNING:
             continue
         if round(now.coal_kg, 9) > rules.coal_min_kg:
             fraction = "n/a" if now.gas_fraction is None else f"{now.gas_fraction:.0%}"

@@ -55,6 +55,25 @@ def judged(data: dict[str, list[tuple[int, int, float, str]]], n_hours: int = 3)
     return judge_stack("sl-1", "s-1", aggs, hours, {}, int(T0.timestamp() * 1000))
 
 
+@pytest.mark.parametrize(
+    ("runs", "first_hour"),
+    [
+        # 17:00, 18:00, 19:00 all above: the alert began at 17:00, not 19:00
+        ([(0, 60, 80.0, "N"), (1, 60, 80.0, "N"), (2, 60, 80.0, "N")], 0),
+        ([(0, 60, 10.0, "N"), (1, 60, 80.0, "N"), (2, 60, 80.0, "N")], 1),
+        # an hour without valid data inside the run neither breaks nor starts it
+        ([(0, 60, 80.0, "N"), (1, 20, 80.0, "N"), (2, 60, 80.0, "N")], 0),
+        ([(0, 60, 80.0, "N"), (1, 60, 10.0, "N"), (2, 60, 80.0, "N")], 2),
+    ],
+)
+def test_hourly_exceedance_since_is_the_first_hour_of_the_run(
+    runs: list[tuple[int, int, float, str]], first_hour: int
+) -> None:
+    (found,) = rules.hourly_exceedances([judged({"dmf_mgm3": runs})])
+    assert found.since is not None
+    assert int(found.since.timestamp() * 1000) == H_3 + first_hour * HOUR_MS
+
+
 def test_hourly_exceedance_uses_latest_valid_hour_only() -> None:
     # dmf: hour 0 valid 60 (exceeds), hour 1 valid 45 at 40 (below 50), hour 2 insufficient 44 at 99
     # toluene: hour 0 below, hour 1 valid 45 at 31 (exceeds 30), hour 2 nothing
@@ -208,7 +227,9 @@ def row(plant: str, status: str, coal_kg: float = 0.0, fraction: float | None = 
         ("gas", "mixed", 50.0, 0.6, False),  # at the threshold: not above
         ("gas", "mixed", 50.5, 0.6, True),
         ("gas", "coal", 900.0, 0.05, True),
-        ("gas", "unknown", 300.0, None, True),  # coal burnt while the gas meter fell silent
+        # Unknown is never burning coal: ss-056 at 98.4 % gas, its coal meter silent 3.5 h
+        ("gas", "unknown", 60.0, None, False),
+        ("gas", "unknown", 300.0, None, False),
         ("gas", "gas", 213.5, 0.97, False),  # the little coal a gas firm may burn (>= 0.9)
         ("mixed", "coal", 500.0, 0.0, False),
         ("coal", "coal", 500.0, 0.0, False),
