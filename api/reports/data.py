@@ -172,13 +172,13 @@ def fuel_silence(
 
 
 def voc_silence(stacks: list[StackCompliance]) -> list[MeterSilence]:
-    """Hours each stack transmitted any valid flow minute, from the compliance service."""
+    """Hours each stack reported (was not silent, `StackCompliance.silent`): stopped is not silent."""
     return [
         MeterSilence(
             s.plant,
             s.meter,
             "voc",
-            int(np.count_nonzero(np.asarray(s.flow["valid_minutes"]) > 0)),
+            int(np.count_nonzero(~s.silent())),
             int(s.flow.hour_start_ms.size),
         )
         for s in stacks

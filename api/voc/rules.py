@@ -344,6 +344,15 @@ class StackCompliance:
     flow: HourAgg
     pollutants: tuple[JudgedHours, ...]
 
+    def silent(self) -> npt.NDArray[np.bool_]:
+        """Hours the stack sent nothing for: no minute of any value, whatever its flag, and no
+        logger hour. The one definition of silence: a stopped hour (minutes flagged F) or a
+        faulty one is not silent, the stack told us why it had no valid data."""
+        sent = self.flow["transmitted_minutes"] > 0
+        for p in self.pollutants:
+            sent = sent | (p.agg["transmitted_minutes"] > 0) | (np.asarray(p.logger.flag) != "")
+        return ~sent
+
 
 # --- totals and capture over local days and months -----------------------------------------
 
