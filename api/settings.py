@@ -48,6 +48,8 @@ class KpiDefinition(BaseModel):
     # The factors above hold from this date; later changes are listed with their dates.
     factors_effective_from: date = date(2000, 1, 1)
     factors_source: str = "GB/T 2589-2020"
+    # GB/T 2589-2020 gives standard-coal factors only, not CO₂ emission factors.
+    co2_factors_source: str = "configurable factors"
     factor_changes: list[FactorChange] = []
 
 
