@@ -48,9 +48,19 @@ class Table:
 
 
 @dataclass(frozen=True, slots=True)
+class Headline:
+    """One headline figure: its label, its text, and the number behind it (None: text only)."""
+
+    label: str
+    text: str
+    value: float | int | None = None
+    cell: str = "text"  # the number's format (api.reports.xlsx NUMBER_FORMATS)
+
+
+@dataclass(frozen=True, slots=True)
 class Section:
     title: str
-    headline: list[tuple[str, str]] = field(default_factory=list)
+    headline: list[Headline] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     charts: list[str] = field(default_factory=list)  # chart keys (api.reports.charts)
 
@@ -132,17 +142,18 @@ def _gas_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
         else pct(o.projected_share)
     )
     on_track = t("unknown_value") if o.on_track is None else t("yes" if o.on_track else "no")
+    co2_ytd, tce_ytd = sum(co2_t(m) for m in f.months), sum(tce(m) for m in f.months)
     headline = [
-        (t("share"), pct(kpi.share)),
-        (t("goal"), pct(f.goal)),
-        (t("gas_firms"), f"{kpi.counts['gas']} / {active}"),
-        (t("firms_needed"), str(kpi.firms_needed)),
-        (t("projected"), interval),
-        (t("on_track"), on_track),
-        (t("co2_month"), f"{co2_t(month):,.1f}"),
-        (t("co2_ytd"), f"{sum(co2_t(m) for m in f.months):,.1f}"),
-        (t("tce_month"), f"{tce(month):,.1f}"),
-        (t("tce_ytd"), f"{sum(tce(m) for m in f.months):,.1f}"),
+        Headline(t("share"), pct(kpi.share), kpi.share, "pct"),
+        Headline(t("goal"), pct(f.goal), f.goal, "pct"),
+        Headline(t("gas_firms"), f"{kpi.counts['gas']} / {active}"),
+        Headline(t("firms_needed"), str(kpi.firms_needed), kpi.firms_needed, "int"),
+        Headline(t("projected"), interval, o.projected_share, "pct"),
+        Headline(t("on_track"), on_track),
+        Headline(t("co2_month"), f"{co2_t(month):,.1f}", co2_t(month), "float"),
+        Headline(t("co2_ytd"), f"{co2_ytd:,.1f}", co2_ytd, "float"),
+        Headline(t("tce_month"), f"{tce(month):,.1f}", tce(month), "float"),
+        Headline(t("tce_ytd"), f"{tce_ytd:,.1f}", tce_ytd, "float"),
     ]
     status_cols = tuple(Column(name_of(STATUS_NAMES, s, lang), "int") for s in STATUSES)
     months = Table(

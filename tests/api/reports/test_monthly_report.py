@@ -333,6 +333,38 @@ def test_monthly_report_pdf_and_xlsx_match_the_api(county: TestClient, tmp_path:
     assert ("ss-005", "gas-1") in silent and ("ss-001", "gas-1") not in silent
     assert ("sl-001", "stack-1") in silent  # two days of data in a month
 
+    # The zh workbook: sheet names in Chinese, the summary's figures numbers with formats.
+    zh = client.get(
+        "/api/v1/reports/monthly", params={"month": "2025-03", "format": "xlsx"}, headers=ADMIN
+    )
+    (tmp_path / "zh.xlsx").write_bytes(zh.content)
+    zh_book = load_workbook(tmp_path / "zh.xlsx")
+    assert zh_book.sheetnames[0] == "摘要" and "月度占比" in zh_book.sheetnames
+    assert not {"summary", "months", "alerts"} & set(zh_book.sheetnames)
+    summary = {r[0]: r[1] for r in zh_book["摘要"].iter_rows(min_row=1, max_col=2, values_only=True)}
+    share = summary["天然气企业占比"]
+    assert isinstance(share, float) and share == pytest.approx(march["share"])
+    assert isinstance(summary["尚需改造企业数"], int)
+
+
+def test_share_chart_draws_months_without_data_as_gaps() -> None:
+    """January–October on the demo: no data is a gap, never 0 % under a 100 % upper bound."""
+    import math
+    from types import SimpleNamespace
+
+    from api.fuel.rules import STATUSES, GasShare
+    from api.reports.charts import share_series
+
+    def month(unknown: int, gas: int) -> Any:
+        counts = dict.fromkeys(STATUSES, 0) | {"unknown": unknown, "gas": gas}
+        kpi = GasShare(0.5, 5, counts, gas / 5, (gas + unknown) / 5, 0, False)
+        return SimpleNamespace(kpi=kpi)
+
+    content: Any = SimpleNamespace(figures=SimpleNamespace(months=[month(5, 0), month(1, 3)]))
+    share, upper = share_series(content)
+    assert math.isnan(share[0]) and math.isnan(upper[0])
+    assert share[1] == pytest.approx(60.0) and upper[1] == pytest.approx(80.0)
+
 
 def test_monthly_report_refuses_bad_months(county: TestClient) -> None:
     for month in ("2025-13", "25-03", "2099-12"):
@@ -359,7 +391,7 @@ def test_monthly_job_writes_last_month_and_keeps_the_newest(
     written = job.run_once(datetime(2025, 2, 10, tzinfo=UTC))
     assert [p.name for p in written] == ["plantwatch-2025-01-zh.pdf", "plantwatch-2025-01-zh.xlsx"]
     assert written[0].read_bytes().startswith(b"%PDF")
-    assert load_workbook(written[1])["months"]["A3"].value == "2025-01"
+    assert load_workbook(written[1])["月度占比"]["A3"].value == "2025-01"
     assert job.run_once(datetime(2025, 2, 11, tzinfo=UTC)) == []  # already there
     assert sorted(p.name for p in reports.iterdir()) == [
         "notes.txt",
