@@ -65,9 +65,15 @@ function alertCard(a, plantNames) {
     .filter(Boolean)
     .map(esc)
     .join(" · ");
+  // A spike's `limit` is its threshold (factor × the limit): the chip names both, never
+  // the threshold as the limit.
+  const spike = a.kind === "voc_spike" && a.details.limit_mgm3 != null;
+  const against = spike
+    ? `${esc(t("al.spike.threshold", { factor: fmtNumber(a.details.factor, 0) }))} ${esc(withUnit(a.limit, a.limitUnit))} · ${esc(t("al.limit"))} ${esc(withUnit(a.details.limit_mgm3, a.unit))}`
+    : `${esc(t("al.limit"))} ${esc(withUnit(a.limit, a.limitUnit))}`;
   const measure =
     a.value !== null && a.limit !== null && !["sensor_stuck", "ingest_stalled"].includes(a.kind)
-      ? `<span class="measure" data-testid="measure">${esc(t("al.value"))} <b>${esc(withUnit(a.value, a.unit))}</b> / ${esc(t("al.limit"))} ${esc(withUnit(a.limit, a.limitUnit))}</span>`
+      ? `<span class="measure" data-testid="measure">${esc(t("al.value"))} <b>${esc(withUnit(a.value, a.unit))}</b> / ${against}</span>`
       : "";
   const late = a.late ? `<span class="chip late" title="${esc(t("al.late.why"))}">${esc(t("al.late"))}</span>` : "";
   const actions =

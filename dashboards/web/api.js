@@ -163,6 +163,7 @@ export function normalizeAlerts(doc) {
     limitUnit: a.limit_unit ?? "",
     since: toMs(a.since),
     late: a.late,
+    details: a.details ?? {},
     value: a.value,
     limit: a.limit,
     t: toMs(a.opened_at),
