@@ -25,10 +25,13 @@ from api.alerts.model import (
     SENSOR_STUCK,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
+    VOC_LATE_EXCEEDANCE,
     VOC_SPIKE,
+    Alert,
     AlertKey,
     Condition,
     LeaseLost,
+    to_ms,
 )
 from api.alerts.projection import ProjectionProvider
 from api.alerts.repo import AlertRepo
@@ -61,10 +64,13 @@ class Evaluator:
         fuel: FuelCore,
         projection: ProjectionProvider,
         timezone: str = rules.LOCAL_TIMEZONE,
+        cover: Callable[[datetime], list[Alert]] | None = None,
     ) -> None:
         self.store, self.registry, self.rules, self.fuel = store, registry, alert_rules, fuel
         self.timezone = timezone
         self.projection = projection
+        # Exceedance alerts seen since an instant (AlertRepo.seen_since): what late ones skip.
+        self.cover = cover
         self.limits = observe.stack_limits(registry)
         self.pollutants = sorted({p for limits in self.limits.values() for p in limits})
         self.meters = observe.meter_refs(registry)
@@ -203,6 +209,15 @@ class Evaluator:
             log.warning(
                 "alert rule not evaluated", extra={"kind": COAL_AFTER_CONVERSION, "error": str(exc)}
             )
+        if self.voc_meters and self.cover is not None:
+            try:
+                found += self._registered(self._late_exceedances(now))
+                done.add(VOC_LATE_EXCEEDANCE)
+            except StoreError as exc:
+                log.warning(
+                    "alert rule not evaluated",
+                    extra={"kind": VOC_LATE_EXCEEDANCE, "error": str(exc)},
+                )
         try:
             projected = self.projection.projected_share(now)
             found += rules.gas_share_off_track(projected, self.registry.gas_share_goal)
@@ -212,6 +227,18 @@ class Evaluator:
                 "alert rule not evaluated", extra={"kind": GAS_SHARE_OFF_TRACK, "error": str(exc)}
             )
         return found, done
+
+    def _late_exceedances(self, now: datetime) -> list[Condition]:
+        """Exceeding hours before the live look-back that back-filled data revealed."""
+        assert self.cover is not None
+        r = self.rules
+        live_from = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(
+            hours=r.hourly_lookback_hours
+        )
+        start = live_from - timedelta(hours=r.late_exceedance_lookback_hours)
+        stacks = observe.past_hours(self.store, self.registry, start, live_from, now)
+        cover = rules.exceedance_cover(self.cover(start))
+        return rules.late_exceedances(stacks, cover, to_ms(live_from), self.timezone)
 
     def _coal_after_conversion(self, now: datetime) -> list[Condition]:
         firms = self.registry.by_sector("stainless_steel")

@@ -31,6 +31,9 @@ GAS_SHARE_OFF_TRACK = "gas_share_off_track"
 INGEST_STALLED = "ingest_stalled"
 # The HJ 212 gateway found a stack's data logger clock off by more than its threshold.
 LOGGER_CLOCK_DRIFT = "logger_clock_drift"
+# Exceeding hours older than the live look-back that only back-filled data revealed, and
+# no `voc_hourly_exceedance` covered: always `late` (SPEC section 5).
+VOC_LATE_EXCEEDANCE = "voc_late_exceedance"
 KINDS = (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -41,6 +44,7 @@ KINDS = (
     GAS_SHARE_OFF_TRACK,
     INGEST_STALLED,
     LOGGER_CLOCK_DRIFT,
+    VOC_LATE_EXCEEDANCE,
 )
 
 # The unit of an alert's `value` (and of its `limit`, save for `limit_unit` below).

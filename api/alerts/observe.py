@@ -53,6 +53,16 @@ def recent_hours(
     return compliance(store, plants, end - timedelta(hours=hours), end, now)
 
 
+def past_hours(
+    store: InfluxStore, registry: Registry, start: datetime, end: datetime, now: datetime
+) -> list[StackCompliance]:
+    """Hourly compliance of every stack over the whole hours in [start, end)."""
+    plants = [p for p in registry.plants if p.meters_of("voc")]
+    if not plants or end <= start:
+        return []
+    return compliance(store, plants, start, end, now)
+
+
 def peaks(
     store: InfluxStore, pollutants: Sequence[str], now: datetime, lookback: timedelta
 ) -> list[Peak]:

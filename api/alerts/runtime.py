@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from api.alerts.engine import AlertEngine, Clock, Evaluator, utc_now
 from api.alerts.lifecycle import Policy
+from api.alerts.model import VOC_HOURLY_EXCEEDANCE, VOC_LATE_EXCEEDANCE
 from api.alerts.notify import Channel, Dispatcher, InfluxChannel, MqttChannel, WebhookChannel
 from api.alerts.projection import HistoryProjection, ProjectionProvider
 from api.alerts.repo import AlertRepo
@@ -71,6 +72,9 @@ class AlertRuntime:
         self.store.close()
 
 
+EXCEEDANCE_KINDS = (VOC_HOURLY_EXCEEDANCE, VOC_LATE_EXCEEDANCE)
+
+
 def build_runtime(
     settings: ApiSettings,
     registry: Registry,
@@ -91,6 +95,7 @@ def build_runtime(
         fuel,
         projection or HistoryProjection(fuel, registry),
         settings.timezone,
+        cover=lambda since: repo.seen_since(EXCEEDANCE_KINDS, since),
     )
     engine = AlertEngine(
         repo,

@@ -25,6 +25,7 @@ from api.alerts.model import (
     SENSOR_STUCK,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
+    VOC_LATE_EXCEEDANCE,
     VOC_SPIKE,
     Alert,
 )
@@ -43,6 +44,7 @@ TITLES = {
         INGEST_STALLED: "数据接入中断",
         VOC_DARK_AFTER_EXCEEDANCE: "VOC 超标后无有效数据",
         LOGGER_CLOCK_DRIFT: "数采仪时钟偏差",
+        VOC_LATE_EXCEEDANCE: "补传数据中的 VOC 超标",
     },
     "en": {
         VOC_HOURLY_EXCEEDANCE: "VOC hourly mean above limit",
@@ -54,6 +56,7 @@ TITLES = {
         INGEST_STALLED: "Data ingest stalled",
         VOC_DARK_AFTER_EXCEEDANCE: "VOC stack went dark after an exceedance",
         LOGGER_CLOCK_DRIFT: "Data logger clock drift",
+        VOC_LATE_EXCEEDANCE: "VOC exceedance found in back-filled data",
     },
 }
 
@@ -298,6 +301,21 @@ def _clock(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     )
 
 
+def _late_exceedance(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    d = a["details"]
+    p, u = pollutant_name(a["pollutant"], lang), a["unit"]
+    hours, first, end = d.get("hours"), d.get("first_hour"), d.get("last_hour_end")
+    if lang == "zh":
+        return (
+            f"{where}：{p} 在 {_time(first, lang, tz)} 至 {_time(end, lang, tz)} 间有 {hours} 个"
+            f"小时均值超过限值 {_num(a['limit'])} {u}（最高 {_num(a['value'])} {u}）"
+        )
+    return (
+        f"{where}: {p} above its limit {_num(a['limit'])} {u} for {hours} h between "
+        f"{_time(first, lang, tz)} and {_time(end, lang, tz)} (highest {_num(a['value'])} {u})"
+    )
+
+
 SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     VOC_HOURLY_EXCEEDANCE: _exceedance,
     VOC_SPIKE: _spike,
@@ -308,6 +326,7 @@ SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     INGEST_STALLED: _stalled,
     VOC_DARK_AFTER_EXCEEDANCE: _dark,
     LOGGER_CLOCK_DRIFT: _clock,
+    VOC_LATE_EXCEEDANCE: _late_exceedance,
 }
 
 

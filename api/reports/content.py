@@ -97,16 +97,24 @@ class AlertStats:
     still_open: int
 
 
+def raised_at(a: Alert) -> datetime:
+    """When an alert counts as raised: a late one in the month of the hours it found, the
+    others when the engine raised them (so the report agrees with its own VOC hours)."""
+    return a.since if a.late and a.since is not None else a.opened_at
+
+
 def alert_stats(alerts: list[Alert], start: datetime, end: datetime) -> list[AlertStats]:
     """Per kind: raised in [start, end), of those acknowledged before `end`, time to ack, open at `end`."""
     out = []
     for kind in KINDS:
         mine = [a for a in alerts if a.key.kind == kind]
-        raised = [a for a in mine if start <= a.opened_at < end]
+        raised = [a for a in mine if start <= raised_at(a) < end]
         acked = [a for a in raised if a.acknowledged_at is not None and a.acknowledged_at < end]
         minutes = [(a.acknowledged_at - a.opened_at).total_seconds() / 60 for a in acked]  # type: ignore[operator]
         still_open = [
-            a for a in mine if a.opened_at < end and (a.resolved_at is None or a.resolved_at >= end)
+            a
+            for a in mine
+            if raised_at(a) < end and (a.resolved_at is None or a.resolved_at >= end)
         ]
         out.append(
             AlertStats(

@@ -374,3 +374,61 @@ def test_clock_drift_past_the_threshold_only(
             threshold_seconds,
             "s",
         )
+
+
+# -- exceedances found late (back-filled data) --------------------------------------------
+
+
+def _hours_ago(n: int) -> datetime:
+    return datetime.fromtimestamp((H_3 + n * HOUR_MS) / 1000, tz=UTC)
+
+
+def _exceedance_alert(kind: str, status: str, since: int, until: int, **kw: object) -> Alert:
+    details = {
+        "first_hour": _hours_ago(since).isoformat(),
+        "last_hour_end": _hours_ago(until).isoformat(),
+    }
+    return alert(
+        status,
+        key=AlertKey(kind, "sl-1", "s-1", "dmf_mgm3"),
+        since=_hours_ago(since),
+        last_seen_at=_hours_ago(until),
+        details=details,
+        **kw,
+    )
+
+
+LIVE, LATE = "voc_hourly_exceedance", "voc_late_exceedance"
+
+
+@pytest.mark.parametrize(
+    ("seen", "hours", "first"),
+    [
+        ([], 2, 0),  # the back-filled run of hours 0 and 1: one late alert, since hour 0
+        ([(LIVE, RESOLVED, 0, 1)], 1, 1),  # the live alert saw hour 0 as it happened
+        ([(LIVE, OPEN, 0, 2)], 0, None),
+        ([(LATE, RESOLVED, 0, 2)], 0, None),  # an officer closed it: never raised again
+        ([(LATE, OPEN, 0, 2)], 2, 0),  # still open: its own hours keep it holding
+    ],
+)
+def test_late_exceedances(
+    seen: list[tuple[str, str, int, int]], hours: int, first: int | None
+) -> None:
+    stack = judged({"dmf_mgm3": [(0, 60, 80.0, "N"), (1, 60, 90.0, "N"), (2, 60, 10.0, "N")]})
+    cover = rules.exceedance_cover([_exceedance_alert(*s) for s in seen])
+    found = rules.late_exceedances([stack], cover, int(T0.timestamp() * 1000))
+    assert len(found) == (1 if hours else 0)
+    if found:
+        (c,) = found
+        assert c.late and c.key == AlertKey(LATE, "sl-1", "s-1", "dmf_mgm3")
+        assert c.details["hours"] == hours and c.since == _hours_ago(first or 0)
+        assert c.value == 90.0 and c.limit == 50.0
+
+
+def test_late_exceedances_leave_the_live_hours_to_the_live_rule() -> None:
+    stack = judged({"dmf_mgm3": [(0, 60, 80.0, "N"), (1, 60, 90.0, "N"), (2, 60, 10.0, "N")]})
+    # hour 1 is still within the live look-back: only hour 0 is the late rule's
+    found = rules.late_exceedances([stack], {}, H_3 + HOUR_MS)
+    assert [c.details["runs"] for c in found] == [
+        [[_hours_ago(0).isoformat(), _hours_ago(1).isoformat()]]
+    ]

@@ -129,6 +129,20 @@ def write_alerts(client: TestClient) -> None:
             value=None,
             limit=None,
         ),
+        # found late, in April, in back-filled March hours: March's, as its hours are
+        dict(
+            kind="voc_late_exceedance",
+            plant="sl-001",
+            meter="stack-1",
+            pollutant="dmf_mgm3",
+            status="open",
+            opened=MARCH + timedelta(days=40),
+            ack=None,
+            resolved=None,
+            value=70.0,
+            limit=50.0,
+            since=MARCH + timedelta(days=6),
+        ),
         # raised in February, resolved in February: not part of March
         dict(
             kind="voc_spike",
@@ -167,6 +181,8 @@ def write_alerts(client: TestClient) -> None:
                     acknowledged_by="officer" if r["ack"] else None,
                     acknowledged_at=ms(r["ack"]) if r["ack"] else None,
                     resolved_at=ms(r["resolved"]) if r["resolved"] else None,
+                    since=ms(r["since"]) if r.get("since") else None,  # type: ignore[arg-type]
+                    late=bool(r.get("since")),
                 )
             )
 
@@ -319,6 +335,7 @@ def test_monthly_report_pdf_and_xlsx_match_the_api(county: TestClient, tmp_path:
     assert by_kind["VOC hourly mean above limit"][1:] == (2, 2, 60.0, 60.0, 1)
     assert by_kind["Meter offline"][1:] == (1, 0, None, None, 1)
     assert by_kind["VOC reading above twice the limit"][1:] == (0, 0, None, None, 0)
+    assert by_kind["VOC exceedance found in back-filled data"][1:] == (1, 0, None, None, 1)
     opened = [r[4] for r in book["open_alerts"].iter_rows(min_row=3, values_only=True)]
     assert opened and all(isinstance(v, datetime) for v in opened)
     assert datetime(2025, 3, 5, 11, 0) in opened  # local time, no offset
