@@ -37,6 +37,7 @@ from api.alerts.projection import ProjectionProvider
 from api.alerts.repo import AlertRepo
 from api.fuel.rules import classify, kept_by_hand
 from api.fuel.service import FuelCore
+from api.marks.rules import unmarked
 from api.presence import last_seen
 from api.settings import AlertRules
 from api.voc.rules import FLOW_FIELD, StackCompliance
@@ -65,12 +66,15 @@ class Evaluator:
         projection: ProjectionProvider,
         timezone: str = rules.LOCAL_TIMEZONE,
         cover: Callable[[datetime], list[Alert]] | None = None,
+        marks: observe.Marks = None,
     ) -> None:
         self.store, self.registry, self.rules, self.fuel = store, registry, alert_rules, fuel
         self.timezone = timezone
         self.projection = projection
         # Exceedance alerts seen since an instant (AlertRepo.seen_since): what late ones skip.
         self.cover = cover
+        # Accepted marks (api.marks): their hours are not judged, their meters raise nothing.
+        self.marks = marks
         self.limits = observe.stack_limits(registry)
         self.pollutants = sorted({p for limits in self.limits.values() for p in limits})
         self.meters = observe.meter_refs(registry)
@@ -94,7 +98,9 @@ class Evaluator:
         def recent() -> list[StackCompliance]:
             if not hours:
                 hours.extend(
-                    observe.recent_hours(self.store, self.registry, now, r.hourly_lookback_hours)
+                    observe.recent_hours(
+                        self.store, self.registry, now, r.hourly_lookback_hours, self.marks
+                    )
                 )
             return hours
 
@@ -169,6 +175,8 @@ class Evaluator:
                 done.add(kind)
             except StoreError as exc:
                 log.warning("alert rule not evaluated", extra={"kind": kind, "error": str(exc)})
+        if self.marks is not None:
+            found = unmarked(found, self.marks(now, now + timedelta(milliseconds=1)), now)
         if self.state.state == rules.LOADING:
             # Found in data that is still arriving late: said so, never passed off as news.
             found = [replace(c, late=True) for c in found]
@@ -236,7 +244,7 @@ class Evaluator:
             hours=r.hourly_lookback_hours
         )
         start = live_from - timedelta(hours=r.late_exceedance_lookback_hours)
-        stacks = observe.past_hours(self.store, self.registry, start, live_from, now)
+        stacks = observe.past_hours(self.store, self.registry, start, live_from, now, self.marks)
         cover = rules.exceedance_cover(self.cover(start))
         return rules.late_exceedances(stacks, cover, to_ms(live_from), self.timezone)
 

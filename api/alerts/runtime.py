@@ -21,6 +21,7 @@ from api.alerts.projection import HistoryProjection, ProjectionProvider
 from api.alerts.repo import AlertRepo
 from api.alerts.texts import render_all
 from api.fuel.service import FuelCore
+from api.marks.repo import MarkRepo
 from api.records.repo import RecordRepo
 from api.robots.channel import RobotChannel, robot_channels
 from api.settings import ApiSettings
@@ -96,6 +97,7 @@ def build_runtime(
         projection or HistoryProjection(fuel, registry),
         settings.timezone,
         cover=lambda since: repo.seen_since(EXCEEDANCE_KINDS, since),
+        marks=MarkRepo(db).spans,
     )
     engine = AlertEngine(
         repo,

@@ -23,10 +23,11 @@ from api.alerts.repo import AlertRepo
 from api.fuel.outlook import Month, Outlook
 from api.fuel.rules import hours_in, month_starts
 from api.fuel.service import FuelCore
+from api.marks.repo import MarkRepo
 from api.records.repo import RecordRepo
 from api.records.rules import records_used
 from api.settings import ApiSettings
-from api.voc.rules import VALID, StackCompliance
+from api.voc.rules import EMPTY_SPANS, VALID, Spans, StackCompliance
 from api.voc.service import compliance
 from ingest.points import DEAD_LETTER_MEASUREMENT
 from ingest.registry import Plant, Registry
@@ -126,11 +127,17 @@ def stack_totals(stack: StackCompliance) -> StackTotals:
 
 
 def voc_month(
-    store: InfluxStore, plants: Sequence[Plant], start: datetime, end: datetime, now: datetime
+    store: InfluxStore,
+    plants: Sequence[Plant],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    marks: Spans = EMPTY_SPANS,
 ) -> tuple[list[StackTotals], list[MeterSilence]]:
     """The compliance service over the month in one go, as the VOC routes ask it: rolled-up
-    hours from `voc_hourly`, only the hours after its watermark from raw readings."""
-    stacks = compliance(store, plants, start, end, now)
+    hours from `voc_hourly`, only the hours after its watermark from raw readings; accepted
+    marks as the routes pass them."""
+    stacks = compliance(store, plants, start, end, now, marks)
     return [stack_totals(s) for s in stacks], voc_silence(stacks)
 
 
@@ -209,7 +216,8 @@ def gather(
     months, view = core.history(steel, start.astimezone(tz).year, end)
     timings["fuel_s"] = time.monotonic() - t0
     leather = registry.by_sector("synthetic_leather")
-    stacks, voc_quiet = voc_month(store, leather, start, end, now) if leather else ([], [])
+    marks = MarkRepo(db).spans(start, end, [p.id for p in leather])
+    stacks, voc_quiet = voc_month(store, leather, start, end, now, marks) if leather else ([], [])
     timings["voc_s"] = time.monotonic() - t0 - timings["fuel_s"]
     alerts = AlertRepo(db).overlapping(start, end)
     silence = fuel_silence(core, registry, start, end) + voc_quiet

@@ -15,11 +15,13 @@ import numpy as np
 
 from api.voc import queries
 from api.voc.rules import (
+    EMPTY_SPANS,
     FLOW_FIELD,
     HOUR_MS,
     HourAgg,
     LoggerHours,
     Readings,
+    Spans,
     StackCompliance,
     aggregates_from_columns,
     capture_rates,
@@ -28,6 +30,7 @@ from api.voc.rules import (
     hour_range,
     judge_stack,
     limits_for,
+    marked_hours,
     splice,
     stack_aggregates,
 )
@@ -152,8 +155,13 @@ def compliance(
     start: datetime,
     end: datetime,
     now: datetime,
+    marks: Spans = EMPTY_SPANS,
 ) -> list[StackCompliance]:
-    """Hourly compliance of every VOC stack of `plants` over the whole hours covering [start, end)."""
+    """Hourly compliance of every VOC stack of `plants` over the whole hours covering [start, end).
+
+    `marks` are the accepted marks' spans per (plant, meter) (api.marks.repo.MarkRepo.spans):
+    the one place marked hours leave exceedance judgement, for pages, alerts and reports.
+    """
     first_hour_ms, n_hours = hour_range(to_epoch_ms(start), to_epoch_ms(end))
     stacks = [(p, m) for p in plants for m in p.meters_of("voc")]
     if not stacks or n_hours == 0:
@@ -177,7 +185,14 @@ def compliance(
         }
         out.append(
             judge_stack(
-                plant.id, meter.id, aggs.get(key, {}), hours, meter.limits_mgm3, now_ms, loggers
+                plant.id,
+                meter.id,
+                aggs.get(key, {}),
+                hours,
+                meter.limits_mgm3,
+                now_ms,
+                loggers,
+                marks.get(key, ()),
             )
         )
     return out
@@ -233,7 +248,8 @@ def capture(
     rows = []
     for stack in stacks:
         for judged in stack.pollutants:
-            for c in capture_rates(judged.agg, now_ms, timezone, period):
+            marked = marked_hours(judged.hour_start_ms, stack.marks)
+            for c in capture_rates(judged.agg, now_ms, timezone, period, marked):
                 rows.append(
                     {
                         "plant": stack.plant,
@@ -243,6 +259,7 @@ def capture(
                         "expected_minutes": c.expected_minutes,
                         "transmitted_minutes": c.transmitted_minutes,
                         "valid_minutes": c.valid_minutes,
+                        "declared_minutes": c.declared_minutes,
                         "transmitted_share": _share(c.transmitted_share),
                         "valid_share": _share(c.valid_share),
                     }

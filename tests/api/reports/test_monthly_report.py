@@ -358,7 +358,9 @@ def test_monthly_report_pdf_and_xlsx_match_the_api(county: TestClient, tmp_path:
     zh_book = load_workbook(tmp_path / "zh.xlsx")
     assert zh_book.sheetnames[0] == "摘要" and "月度占比" in zh_book.sheetnames
     assert not {"summary", "months", "alerts"} & set(zh_book.sheetnames)
-    summary = {r[0]: r[1] for r in zh_book["摘要"].iter_rows(min_row=1, max_col=2, values_only=True)}
+    summary = {
+        r[0]: r[1] for r in zh_book["摘要"].iter_rows(min_row=1, max_col=2, values_only=True)
+    }
     share = summary["天然气企业占比"]
     assert isinstance(share, float) and share == pytest.approx(march["share"])
     assert isinstance(summary["尚需改造企业数"], int)
