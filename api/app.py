@@ -31,6 +31,7 @@ from api.routes import audit as audit_routes
 from api.routes import docs, health, keys, kpi, plants, readings, records, reports, usage, web
 from api.routes import hj212 as hj212_routes
 from api.routes import marks as mark_routes
+from api.routes import tasks as task_routes
 from api.routes import voc as voc_routes
 from api.schemas import error_responses
 from api.settings import ApiSettings
@@ -123,6 +124,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(audit_routes.router)
     app.include_router(mark_routes.router)
+    app.include_router(task_routes.router)
     return app
 
 

@@ -538,7 +538,7 @@ class PushAccepted(Model):
 class KeyView(Model):
     id: int
     name: str
-    role: Literal["admin", "officer", "viewer", "plant"]
+    role: Literal["admin", "officer", "viewer", "plant", "inspector"]
     plant: str | None
     created_at: str
     revoked_at: str | None

@@ -23,6 +23,7 @@ from api.alerts.model import (
     LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     SENSOR_STUCK,
+    TASK_OVERDUE,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_LATE_EXCEEDANCE,
@@ -67,6 +68,7 @@ class Evaluator:
         timezone: str = rules.LOCAL_TIMEZONE,
         cover: Callable[[datetime], list[Alert]] | None = None,
         marks: observe.Marks = None,
+        overdue: Callable[[datetime], list[Condition]] | None = None,
     ) -> None:
         self.store, self.registry, self.rules, self.fuel = store, registry, alert_rules, fuel
         self.timezone = timezone
@@ -75,6 +77,8 @@ class Evaluator:
         self.cover = cover
         # Accepted marks (api.marks): their hours are not judged, their meters raise nothing.
         self.marks = marks
+        # Open tasks past their deadline as `task_overdue` conditions (api.tasks): escalation.
+        self.overdue = overdue
         self.limits = observe.stack_limits(registry)
         self.pollutants = sorted({p for limits in self.limits.values() for p in limits})
         self.meters = observe.meter_refs(registry)
@@ -180,6 +184,10 @@ class Evaluator:
         if self.state.state == rules.LOADING:
             # Found in data that is still arriving late: said so, never passed off as news.
             found = [replace(c, late=True) for c in found]
+        if self.overdue is not None:
+            # A deadline passes whatever the data: never marked late, never marked away.
+            found += self.overdue(now)
+            done.add(TASK_OVERDUE)
         return found, done
 
     def _offline(self, now: datetime) -> tuple[list[Condition], rules.IngestState]:

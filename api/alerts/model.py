@@ -34,6 +34,8 @@ LOGGER_CLOCK_DRIFT = "logger_clock_drift"
 # Exceeding hours older than the live look-back that only back-filled data revealed, and
 # no `voc_hourly_exceedance` covered: always `late` (SPEC section 5).
 VOC_LATE_EXCEEDANCE = "voc_late_exceedance"
+# An open task (api.tasks) past its deadline: the escalation to officers and robots.
+TASK_OVERDUE = "task_overdue"
 KINDS = (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -45,10 +47,12 @@ KINDS = (
     INGEST_STALLED,
     LOGGER_CLOCK_DRIFT,
     VOC_LATE_EXCEEDANCE,
+    TASK_OVERDUE,
 )
 
 # The unit of an alert's `value` (and of its `limit`, save for `limit_unit` below).
 MGM3, MINUTES, KG, FRACTION, METERS = "mg/m³", "min", "kg", "fraction", "meters"
+HOURS = "h"
 SECONDS = "s"
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"

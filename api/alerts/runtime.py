@@ -25,6 +25,8 @@ from api.marks.repo import MarkRepo
 from api.records.repo import RecordRepo
 from api.robots.channel import RobotChannel, robot_channels
 from api.settings import ApiSettings
+from api.tasks.repo import TaskRepo
+from api.tasks.rules import overdue_conditions
 from ingest.client import MqttClient
 from ingest.registry import Registry
 from ingest.store import InfluxStore
@@ -98,6 +100,7 @@ def build_runtime(
         settings.timezone,
         cover=lambda since: repo.seen_since(EXCEEDANCE_KINDS, since),
         marks=MarkRepo(db).spans,
+        overdue=lambda now: overdue_conditions(TaskRepo(db).escalate_overdue(now), now),
     )
     engine = AlertEngine(
         repo,

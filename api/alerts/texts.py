@@ -23,6 +23,7 @@ from api.alerts.model import (
     LOGGER_CLOCK_DRIFT,
     METER_OFFLINE,
     SENSOR_STUCK,
+    TASK_OVERDUE,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
     VOC_LATE_EXCEEDANCE,
@@ -45,6 +46,7 @@ TITLES = {
         VOC_DARK_AFTER_EXCEEDANCE: "VOC 超标后无有效数据",
         LOGGER_CLOCK_DRIFT: "数采仪时钟偏差",
         VOC_LATE_EXCEEDANCE: "补传数据中的 VOC 超标",
+        TASK_OVERDUE: "处置任务逾期",
     },
     "en": {
         VOC_HOURLY_EXCEEDANCE: "VOC hourly mean above limit",
@@ -57,6 +59,7 @@ TITLES = {
         VOC_DARK_AFTER_EXCEEDANCE: "VOC stack went dark after an exceedance",
         LOGGER_CLOCK_DRIFT: "Data logger clock drift",
         VOC_LATE_EXCEEDANCE: "VOC exceedance found in back-filled data",
+        TASK_OVERDUE: "Task overdue",
     },
 }
 
@@ -316,6 +319,15 @@ def _late_exceedance(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     )
 
 
+def _task_overdue(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    d = a["details"]
+    task, who, due = d.get("task_id"), d.get("assignee"), _time(d.get("deadline"), lang, tz)
+    firm = where.rsplit(" ", 1)[0] if " task-" in f" {where}" else where
+    if lang == "zh":
+        return f"{firm}：处置任务 #{task}（承办人 {who}）已超过办结期限 {due}，请督办"
+    return f"{firm}: task #{task} (assigned to {who}) is past its deadline {due}; follow it up"
+
+
 SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     VOC_HOURLY_EXCEEDANCE: _exceedance,
     VOC_SPIKE: _spike,
@@ -327,6 +339,7 @@ SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     VOC_DARK_AFTER_EXCEEDANCE: _dark,
     LOGGER_CLOCK_DRIFT: _clock,
     VOC_LATE_EXCEEDANCE: _late_exceedance,
+    TASK_OVERDUE: _task_overdue,
 }
 
 

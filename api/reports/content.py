@@ -27,6 +27,7 @@ from api.reports.texts import (
     name_of,
     text,
 )
+from api.tasks.rules import month_counts
 
 KG_PER_T = 1000.0
 # Formats of a column's cells: text, int, float (2 decimals), pct (fraction shown as %), time
@@ -383,7 +384,19 @@ def _alert_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
             for a in still_open
         ],
     )
-    return Section(t("sec_alerts"), [], [by_kind, open_rows], ["alerts"])
+    counts = month_counts(f.tasks, f.start, f.end)
+    dispositions = Table(
+        "tasks",
+        t("t_tasks"),
+        (
+            Column(t("c_tasks_opened"), "int"),
+            Column(t("c_tasks_closed"), "int"),
+            Column(t("c_tasks_in_time"), "int"),
+            Column(t("c_tasks_overdue"), "int"),
+        ),
+        [[counts.opened, counts.closed, counts.closed_in_time, counts.overdue]],
+    )
+    return Section(t("sec_alerts"), [], [by_kind, open_rows, dispositions], ["alerts"])
 
 
 def _quality_section(f: MonthFigures, lang: str) -> Section:

@@ -27,6 +27,8 @@ from api.marks.repo import MarkRepo
 from api.records.repo import RecordRepo
 from api.records.rules import records_used
 from api.settings import ApiSettings
+from api.tasks.model import Task
+from api.tasks.repo import TaskRepo
 from api.voc.rules import EMPTY_SPANS, VALID, Spans, StackCompliance
 from api.voc.service import compliance
 from ingest.points import DEAD_LETTER_MEASUREMENT
@@ -103,6 +105,7 @@ class MonthFigures:
     generated_at: datetime
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase of `gather`
     records_used: dict[str, str] = field(default_factory=dict)  # plant -> records applied
+    tasks: list[Task] = field(default_factory=list)  # dispositions open at some time in the month
 
     @property
     def this_month(self) -> Month:
@@ -220,6 +223,7 @@ def gather(
     stacks, voc_quiet = voc_month(store, leather, start, end, now, marks) if leather else ([], [])
     timings["voc_s"] = time.monotonic() - t0 - timings["fuel_s"]
     alerts = AlertRepo(db).overlapping(start, end)
+    tasks = TaskRepo(db).overlapping(start, end)
     silence = fuel_silence(core, registry, start, end) + voc_quiet
     refused = refused_counts(store, start, end)
     timings["total_s"] = time.monotonic() - t0
@@ -242,6 +246,7 @@ def gather(
         generated_at=now,
         timings=timings,
         records_used=records_used(facts, steel, start),
+        tasks=tasks,
     )
 
 

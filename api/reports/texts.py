@@ -51,6 +51,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "t_voc_county": ("全县合计（按污染物）", "County totals by pollutant"),
     "t_alerts": ("告警统计（按类型）", "Alerts by kind"),
     "t_open_alerts": ("月末仍未解决的告警", "Alerts still open at month end"),
+    "t_tasks": ("告警处置任务", "Dispositions of alerts (tasks)"),
+    "c_tasks_opened": ("派单", "opened"),
+    "c_tasks_closed": ("办结", "closed"),
+    "c_tasks_in_time": ("按期办结", "closed in time"),
+    "c_tasks_overdue": ("逾期", "overdue"),
     "t_silent": ("静默超过 20% 时间的仪表", "Meters silent for over 20 % of the month"),
     "t_refused": (
         "被拒收的消息（整条拒收，或部分数值无效）",

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 
 class NewKey(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    role: Literal["admin", "officer", "viewer", "plant"]
+    role: Literal["admin", "officer", "viewer", "plant", "inspector"]
     plant: str | None = Field(default=None, description="required for (and only for) plant keys")
 
 

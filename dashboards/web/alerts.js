@@ -72,7 +72,7 @@ function alertCard(a, plantNames) {
     ? `${esc(t("al.spike.threshold", { factor: fmtNumber(a.details.factor, 0) }))} ${esc(withUnit(a.limit, a.limitUnit))} · ${esc(t("al.limit"))} ${esc(withUnit(a.details.limit_mgm3, a.unit))}`
     : `${esc(t("al.limit"))} ${esc(withUnit(a.limit, a.limitUnit))}`;
   const measure =
-    a.value !== null && a.limit !== null && !["sensor_stuck", "ingest_stalled"].includes(a.kind)
+    a.value !== null && a.limit !== null && !["sensor_stuck", "ingest_stalled", "task_overdue"].includes(a.kind)
       ? `<span class="measure" data-testid="measure">${esc(t("al.value"))} <b>${esc(withUnit(a.value, a.unit))}</b> / ${against}</span>`
       : "";
   const late = a.late ? `<span class="chip late" title="${esc(t("al.late.why"))}">${esc(t("al.late"))}</span>` : "";

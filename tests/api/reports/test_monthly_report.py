@@ -292,7 +292,9 @@ def test_monthly_report_pdf_and_xlsx_match_the_api(county: TestClient, tmp_path:
         "silent_meters",
         "refused",
         "factors",
+        "tasks",
     } <= set(book.sheetnames)
+    assert list(book["tasks"].iter_rows(min_row=3, values_only=True)) == [(0, 0, 0, 0)]
 
     months = list(book["months"].iter_rows(min_row=3, values_only=True))
     assert [r[0] for r in months] == ["2025-01", "2025-02", "2025-03"]
