@@ -28,7 +28,7 @@ from api.records.repo import RecordRepo
 from api.reports.job import ReportJob
 from api.routes import alerts as alert_routes
 from api.routes import audit as audit_routes
-from api.routes import docs, health, keys, kpi, plants, readings, records, reports, usage, web
+from api.routes import docs, health, keys, kpi, mine, plants, readings, records, reports, usage, web
 from api.routes import hj212 as hj212_routes
 from api.routes import marks as mark_routes
 from api.routes import tasks as task_routes
@@ -125,6 +125,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(audit_routes.router)
     app.include_router(mark_routes.router)
     app.include_router(task_routes.router)
+    app.include_router(mine.router)
     return app
 
 

@@ -26,21 +26,26 @@ from api.schemas import Model, error_responses
 router = APIRouter(prefix="/api/v1", tags=["marks"])
 MarkId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 MAX_LIST = 1000
+# PostgreSQL text cannot hold NUL.
+NO_NUL = r"^[^\x00]*$"
+Evidence = Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
 
 
 class MarkBody(BaseModel):
-    meter: str = Field(min_length=1, max_length=64, description="the stack or meter marked")
+    meter: str = Field(
+        min_length=1, max_length=64, pattern=NO_NUL, description="the stack or meter marked"
+    )
     kind: Literal["stopped", "maintenance", "fault", "calibration"]
     start: datetime = Field(description="RFC 3339 with offset")
     end: datetime = Field(description="RFC 3339 with offset, after start")
-    reason: str = Field(min_length=1, max_length=2000)
-    evidence: list[str] = Field(
+    reason: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
+    evidence: list[Evidence] = Field(
         default_factory=list, max_length=20, description="references to photos or documents"
     )
 
 
 class ReviewBody(BaseModel):
-    comment: str = Field(min_length=1, max_length=MAX_COMMENT_CHARS)
+    comment: str = Field(min_length=1, max_length=MAX_COMMENT_CHARS, pattern=NO_NUL)
 
 
 class CoveredAlert(Model):

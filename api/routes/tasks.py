@@ -22,23 +22,30 @@ from api.tasks.repo import TaskRepo
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 TaskId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 MAX_LIST = 1000
+# PostgreSQL text cannot hold NUL.
+NO_NUL = r"^[^\x00]*$"
+Evidence = Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
 
 
 class TaskBody(BaseModel):
     alerts: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1, max_length=50)
-    assignee: str = Field(min_length=1, max_length=128, description="the inspector's key name")
+    assignee: str = Field(
+        min_length=1, max_length=128, pattern=NO_NUL, description="the inspector's key name"
+    )
     deadline: datetime = Field(description="RFC 3339 with offset")
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
-    note: str = Field("", max_length=2000)
+    note: str = Field("", max_length=2000, pattern=NO_NUL)
 
 
 class ActionBody(BaseModel):
-    note: str = Field(min_length=1, max_length=2000, description="what was done, found, agreed")
-    evidence: list[str] = Field(default_factory=list, max_length=20)
+    note: str = Field(
+        min_length=1, max_length=2000, pattern=NO_NUL, description="what was done, found, agreed"
+    )
+    evidence: list[Evidence] = Field(default_factory=list, max_length=20)
 
 
 class CloseBody(BaseModel):
-    conclusion: str = Field(min_length=1, max_length=2000)
+    conclusion: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
 
 
 class ActionAnswer(Model):
