@@ -7,7 +7,10 @@ import { fmtNumber, fmtWhen, getLang, label, t } from "./i18n.js";
 const FILTERS = ["open", "acknowledged", "resolved", "all"];
 let filter = "open";
 
-export async function renderAlerts(root, plantNames) {
+let viewer = { role: "viewer" };
+
+export async function renderAlerts(root, plantNames, me = viewer) {
+  viewer = me;
   root.innerHTML = `
     <section class="card">
       <div class="card-head">
@@ -24,7 +27,7 @@ export async function renderAlerts(root, plantNames) {
   for (const button of root.querySelectorAll("[data-filter]")) {
     button.addEventListener("click", () => {
       filter = button.dataset.filter;
-      track(() => renderAlerts(root, plantNames));
+      track(() => renderAlerts(root, plantNames, viewer));
     });
   }
   wireExports(root);
@@ -82,6 +85,7 @@ function alertCard(a, plantNames) {
       : `<div class="alert-actions">
           ${a.state === "open" ? `<button type="button" class="primary" data-action="ack" data-testid="ack-${esc(a.id)}">${esc(t("al.ack"))}</button>` : ""}
           <button type="button" class="secondary" data-action="resolve" data-testid="resolve-${esc(a.id)}">${esc(t("al.resolve"))}</button>
+          ${viewer.role === "officer" || viewer.role === "admin" ? `<a class="button secondary" href="#/tasks/alert-${esc(a.id)}" data-testid="assign-${esc(a.id)}">${esc(t("tk.assign"))}</a>` : ""}
         </div>`;
   return `
     <article class="alert state-${esc(a.state)}" data-id="${esc(a.id)}" data-testid="alert-${esc(a.id)}" data-state="${esc(a.state)}">

@@ -136,10 +136,12 @@ export function normalizeVoc(doc) {
       limit: p.limit_mgm3,
       exceeding: p.counts.exceeding,
       insufficient: p.counts.insufficient,
+      marked: p.counts.marked ?? 0,
       hours: p.hours.map((h) => ({
         t: toMs(h.start),
         mean: h.status === "valid" ? h.mean_mgm3 : null,
         valid: h.status === "valid",
+        marked: h.status === "marked",
         exceeds: h.exceeds,
       })),
     })),

@@ -299,12 +299,13 @@ async function loadVoc(root, plantId, query, sector) {
         <div class="voc-stats small">
           <span class="${exceed ? "bad" : "muted"}">${esc(t("pl.exceed"))}: ${exceed}</span>
           <span class="muted">${esc(t("pl.invalid"))}: ${invalid}</span>
+          ${s.marked ? `<span class="marked-count" data-testid="marked-hours">${esc(t("pl.marked"))}: ${s.marked}</span>` : ""}
         </div>
         <div class="chart" id="voc-chart-${i}" data-testid="voc-chart"></div>
       </div>`;
     })
     .join("");
   list.forEach((s, i) =>
-    vocChart($(`#voc-chart-${i}`, root), s, { mean: `${label("poll", s.pollutant)} mg/m³`, exceed: t("pl.exceed"), limit: t("pl.limit"), gap: t("pl.invalid") }),
+    vocChart($(`#voc-chart-${i}`, root), s, { mean: `${label("poll", s.pollutant)} mg/m³`, exceed: t("pl.exceed"), limit: t("pl.limit"), gap: t("pl.invalid"), marked: t("pl.marked") }),
   );
 }
