@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ingest.catalogue import status_label
+
 BOM = "\ufeff"
 MEDIA_TYPE = "text/csv; charset=utf-8"
 
@@ -64,7 +66,6 @@ HEADERS_ZH = {
     "resets": "表底归零次数",
     "implausible_steps": "不合理跳变次数",
 }
-STATUS_ZH = {"gas": "用气", "mixed": "混烧", "coal": "用煤", "idle": "停产", "unknown": "数据不足"}
 
 
 def header(column: str, lang: str, tz: ZoneInfo) -> str:
@@ -147,7 +148,7 @@ def to_csv(
             if tz is not None and c in TIME_COLUMNS:
                 value = local_time(value, tz)
             if lang == "zh" and c == "status":
-                value = STATUS_ZH.get(str(value), value)
+                value = status_label(str(value), "zh")
             cells.append(_cell(value))
         writer.writerow(cells)
     return buffer.getvalue()

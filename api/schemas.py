@@ -38,6 +38,7 @@ class Labels(Model):
 
     kind: dict[str, str] = Field(description="meter kinds and alert kinds")
     poll: dict[str, str] = Field(description="pollutants and stack values, by value name")
+    status: dict[str, str] = Field(description="a firm's fuel status (gas, mixed ...)")
 
 
 class LabelsAnswer(Model):

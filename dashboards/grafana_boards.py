@@ -25,8 +25,22 @@ from dashboards.grafana_kit import (
     thresholds,
     timeseries_custom,
 )
+from ingest.catalogue import FIRM_STATUSES
 
 STAINLESS = "/^ss-/"
+
+
+def status_alias(status: str) -> str:
+    """A firm status as a Grafana series name: the catalogue's zh and en words."""
+    label = FIRM_STATUSES[status]
+    return f"{label.zh} {label.en}"
+
+
+def status_columns(*statuses: str) -> str:
+    """`last("gas") AS "燃气 gas", ...`: one column per status, named from the catalogue."""
+    return ", ".join(f'last("{s}") AS "{status_alias(s)}"' for s in statuses)
+
+
 POLLUTANTS = (  # field, label, GB 21902-2008 Table 5 limit (mg/m³)
     ("nmhc_mgm3", "NMHC 非甲烷总烃 (VOCs)", 200.0),
     ("dmf_mgm3", "DMF 二甲基甲酰胺", 50.0),
@@ -84,9 +98,8 @@ def county_overview() -> Json:
             "企业状态 · Firms by status (30 d)",
             [
                 target(
-                    'SELECT last("gas") AS "燃气 gas", last("mixed") AS "混烧 mixed", '
-                    'last("coal") AS "燃煤 coal", last("idle") AS "停产 idle", '
-                    f'last("unknown") AS "未知 unknown" {KPI_LATEST}'
+                    f"SELECT {status_columns('gas', 'mixed', 'coal', 'idle', 'unknown')} "
+                    f"{KPI_LATEST}"
                 )
             ],
             8,
@@ -94,14 +107,17 @@ def county_overview() -> Json:
             description="gas: gas_fraction ≥ 0.9; coal: ≤ 0.1; mixed in between. " + KPI_NOTE,
             unit="none",
             options=stat_options(color_mode="background"),
-            overrides=[_color("燃气 gas", GAS_COLOR), _color("燃煤 coal", COAL_COLOR)],
+            overrides=[
+                _color(status_alias("gas"), GAS_COLOR),
+                _color(status_alias("coal"), COAL_COLOR),
+            ],
         ),
         panel(
             "stat",
             "目标 · Firms on gas vs firms the goal needs",
             [
                 target(
-                    'SELECT last("gas") AS "燃气企业 on gas", '
+                    f"SELECT {status_columns('gas')}, "
                     f'last("gas") + last("firms_needed") AS "目标 goal" {KPI_LATEST}'
                 )
             ],
@@ -171,8 +187,7 @@ def county_overview() -> Json:
             "企业状态 · Firms by status over the year",
             [
                 target(
-                    'SELECT last("gas") AS "燃气 gas", last("mixed") AS "混烧 mixed", '
-                    'last("coal") AS "燃煤 coal", last("unknown") AS "未知 unknown" '
+                    f"SELECT {status_columns('gas', 'mixed', 'coal', 'unknown')} "
                     f'FROM "kpi_gas_share" WHERE $timeFilter GROUP BY time(1d) {TZ_CLAUSE}'
                 )
             ],
@@ -181,7 +196,10 @@ def county_overview() -> Json:
             unit="none",
             custom=timeseries_custom(stacked=True, fill=70),
             options=TIMESERIES_OPTIONS,
-            overrides=[_color("燃气 gas", GAS_COLOR), _color("燃煤 coal", COAL_COLOR)],
+            overrides=[
+                _color(status_alias("gas"), GAS_COLOR),
+                _color(status_alias("coal"), COAL_COLOR),
+            ],
         ),
         panel(
             "timeseries",

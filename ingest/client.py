@@ -71,6 +71,9 @@ class MqttClient:
         self._unsubscriptions = list(unsubscriptions)
         self._on_message = on_message
         self._connected = threading.Event()
+        # Set once the broker has acknowledged (SUBACK) every subscription of this connection.
+        self._subscribed = threading.Event()
+        self._pending_subacks: set[int] = set()
         self._published = threading.Condition()
         self.published_count = 0  # QoS 1 publishes the broker has acknowledged
         # mid -> what to call on its PUBACK; acks that beat their registration wait in _early.
@@ -101,6 +104,7 @@ class MqttClient:
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
         self._client.on_publish = self._handle_publish
+        self._client.on_subscribe = self._handle_subscribe
 
     @property
     def connected(self) -> bool:
@@ -123,6 +127,10 @@ class MqttClient:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """True once the broker acknowledged every subscription (it queues for us from then)."""
+        return self._subscribed.wait(timeout)
 
     def stop(self) -> None:
         self._client.disconnect()
@@ -191,9 +199,14 @@ class MqttClient:
             return
         self.refused_reason = None
         self.generation += 1
+        self._subscribed.clear()
+        self._pending_subacks.clear()
         # In slices, so a partition of many plants never makes a packet over the broker's limit.
         for i in range(0, len(self._subscriptions), FILTERS_PER_PACKET):
-            client.subscribe(self._subscriptions[i : i + FILTERS_PER_PACKET])
+            _, mid = client.subscribe(self._subscriptions[i : i + FILTERS_PER_PACKET])
+            self._pending_subacks.add(mid)
+        if not self._pending_subacks:
+            self._subscribed.set()
         if flags.session_present:
             # A resumed session may hold filters of an earlier configuration; subscribed
             # first, so nothing that is still ours goes unheard in between.
@@ -205,8 +218,20 @@ class MqttClient:
             extra={"broker": f"{self.host}:{self.port}", "generation": self.generation},
         )
 
+    def _handle_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        # Runs on paho's network thread, as `_handle_connect` does: no race on the set.
+        if any(code.is_failure for code in reason_codes):
+            log.warning(
+                "mqtt subscription refused", extra={"reasons": [str(c) for c in reason_codes]}
+            )
+            return  # never acknowledged: wait_subscribed says so
+        self._pending_subacks.discard(mid)
+        if not self._pending_subacks:
+            self._subscribed.set()
+
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
+        self._subscribed.clear()
         log.info("mqtt disconnected", extra={"reason": str(reason_code)})
 
     def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:

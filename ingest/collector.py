@@ -26,11 +26,10 @@ from ingest.errors import StoreError, StoreRejected, StoreUnavailable, UnknownSo
 from ingest.metrics import Counters, MetricsServer, exposition, stats_line
 from ingest.partition import stale_filters, subscription_filters
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.registers import REGISTER_BY_KIND, Sample, register_events
 from ingest.replay import Replayer, backoff_seconds
 from ingest.settings import CollectorSettings
 from ingest.spool import Spool, SpoolFull
-from ingest.store import InfluxStore, quote_ident, quote_literal
+from ingest.store import InfluxStore
 from ingest.topics import Topics, parse_topic
 
 log = logging.getLogger(__name__)
@@ -82,7 +81,6 @@ class Collector:
         self._pending_since: float | None = None
         self._last_dead_letter_ms = 0
         self._dead_letter_lock = threading.Lock()
-        self._last_samples: dict[tuple[str, str, str], Sample] = {}
         self.metrics_server: MetricsServer | None = None
         password = settings.mqtt_password_text
         plant_ids = [p.id for p in rules.registry.plants]
@@ -141,6 +139,7 @@ class Collector:
         values = self.counters.snapshot()
         values["spool_bytes"] = self.spool.size_bytes
         values["lag_seconds"] = self._lag_seconds()
+        values["subscribed"] = 1.0 if self.client.wait_subscribed(0) else 0.0
         return values
 
     def render_metrics(self) -> str:
@@ -234,7 +233,6 @@ class Collector:
         return self._dead_letter("", refused, line.encode(), self.clock())
 
     def _commit(self, batch: _Batch) -> None:
-        self._annotate_registers(batch)
         if not self._make_durable(batch):
             return  # stopping with a full spool: nothing acked, the broker redelivers
         for message in batch.messages:
@@ -306,73 +304,6 @@ class Collector:
         # Only now, with every message durable, does the batch take its new shape.
         batch.per_message = per_message
         batch.refusals = refusals
-
-    def _annotate_registers(self, batch: _Batch) -> None:
-        """Add `register_event` points for resets and implausible jumps (ingest/registers.py)."""
-        samples: dict[tuple[str, str, str], list[tuple[Sample, int]]] = {}
-        for index, outcome in enumerate(batch.outcomes):
-            if not isinstance(outcome, Accepted) or outcome.kind not in REGISTER_BY_KIND:
-                continue
-            register = REGISTER_BY_KIND[outcome.kind]
-            for reading in outcome.readings:
-                if register in reading.values:
-                    key = (outcome.plant, outcome.meter, outcome.kind)
-                    samples.setdefault(key, []).append(
-                        (Sample(reading.ts_ms, reading.values[register]), index)
-                    )
-        if not samples:
-            return
-        previous = self._predecessors(
-            {key: min(s.ts_ms for s, _ in items) for key, items in samples.items()}
-        )
-        for key, items in samples.items():
-            plant, meter, kind = key
-            index_by_ts = {s.ts_ms: i for s, i in items}
-            events, latest = register_events(
-                plant,
-                meter,
-                REGISTER_BY_KIND[kind],
-                previous.get(key),
-                [s for s, _ in items],
-                self.settings.max_rate_per_hour,
-            )
-            for event in events:
-                batch.per_message[index_by_ts[event.ts_ms]].append(event.line())
-            self.counters.add(register_events=len(events))
-            known = self._last_samples.get(key)
-            if latest is not None and (known is None or latest.ts_ms > known.ts_ms):
-                self._last_samples[key] = latest
-
-    def _predecessors(
-        self, earliest: dict[tuple[str, str, str], int]
-    ) -> dict[tuple[str, str, str], Sample]:
-        """Each register's last value before the batch: from InfluxDB, else from memory.
-
-        Asking InfluxDB makes the answer the same whichever collector of a shared
-        subscription handled the previous reading (docs/decisions.md).
-        """
-        memory = {k: s for k in earliest if (s := self._last_samples.get(k)) is not None}
-        if not self.spool.is_empty():
-            return memory  # InfluxDB is behind the spool; its answer would be stale
-        keys = list(earliest)
-        statements = ";".join(
-            f"SELECT last({quote_ident(REGISTER_BY_KIND[kind])}) FROM {quote_ident(kind)} "
-            f"WHERE plant = {quote_literal(plant)} AND meter = {quote_literal(meter)} "
-            f"AND time < {earliest[(plant, meter, kind)]}ms"
-            for plant, meter, kind in keys
-        )
-        try:
-            results = self.store.query_many(statements)
-        except StoreError as exc:
-            log.info("register predecessors from memory", extra={"error": str(exc)})
-            return memory
-        out: dict[tuple[str, str, str], Sample] = {}
-        for key, series in zip(keys, results, strict=False):
-            if series and series[0].values:
-                ts_ms, value = series[0].values[0][:2]
-                if value is not None:
-                    out[key] = Sample(int(ts_ms), float(value))
-        return out
 
 
 def _plant_of(topic: str, root: str) -> str:

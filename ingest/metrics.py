@@ -30,10 +30,10 @@ METRICS: dict[str, tuple[str, str]] = {
     ),
     "spooled": ("counter", "points appended to the local spool while InfluxDB was unavailable"),
     "replayed": ("counter", "points replayed from the spool into InfluxDB"),
-    "register_events": ("counter", "register resets and implausible jumps recorded"),
     "write_failures": ("counter", "InfluxDB write attempts that failed"),
     "spool_bytes": ("gauge", "bytes waiting in the local spool"),
     "lag_seconds": ("gauge", "age of the oldest received reading not yet in InfluxDB"),
+    "subscribed": ("gauge", "1 once the broker acknowledged the subscriptions (it queues for us)"),
 }
 STATS_FIELDS = (
     "received",
@@ -56,7 +56,6 @@ class Counters:
     partially_refused: int = 0
     spooled: int = 0
     replayed: int = 0
-    register_events: int = 0
     write_failures: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 

@@ -18,8 +18,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from ingest.catalogue import MAX_RATE_PER_HOUR
 from ingest.partition import Partition
-from ingest.registers import MAX_RATE_PER_HOUR
 
 RUN_ENV_FILE = "var/.env"
 # Names the settings file to read instead of `var/.env` and `.env`; set but empty: none (tests).

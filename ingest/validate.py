@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from ingest.catalogue import REGISTER_BY_KIND
 from ingest.errors import InvalidPayload
 from ingest.schema import Reading
 
@@ -50,12 +51,11 @@ VALUE_RANGES: dict[str, dict[str, Range]] = {
     },
 }
 REQUIRED_VALUES: dict[str, tuple[str, ...]] = {
-    "gas": ("volume_m3",),
-    "coal": ("mass_kg",),
-    "electricity": ("energy_kwh",),
+    "gas": (REGISTER_BY_KIND["gas"],),
+    "coal": (REGISTER_BY_KIND["coal"],),
+    "electricity": (REGISTER_BY_KIND["electricity"],),
     "voc": (),
 }
-CUMULATIVE_VALUES = {"volume_m3", "mass_kg", "energy_kwh"}
 # HJ 212 -Cou totals of an averaging period: emitted kg of a pollutant, m³ of flue gas.
 TOTAL_RANGES = {"_kg": Range(0, 1e7), "flow_volume_m3": Range(0, 1e10)}
 STAT_SUFFIXES = ("_min", "_max")

@@ -30,6 +30,7 @@ from api.alerts.model import (
     VOC_SPIKE,
     Alert,
 )
+from ingest.catalogue import FIRM_STATUSES
 from ingest.registry import Registry
 
 LANGS = ("zh", "en")
@@ -101,12 +102,17 @@ COUNTY_NAME = {"zh": "全县", "en": "County"}
 
 
 def labels(lang: str) -> dict[str, dict[str, str]]:
-    """The names the web page shows for codes, by prefix: `kind` (meter and alert kinds), `poll`.
+    """The names the web page shows for codes, by prefix: `kind` (meter and alert kinds), `poll`,
+    `status` (a firm's fuel status, from ingest.catalogue).
 
     Served by `GET /api/v1/labels`, so the page names an alert kind or a pollutant with the
     words every notification and report uses, not with a second dictionary of its own.
     """
-    return {"kind": {**METER_KINDS[lang], **TITLES[lang]}, "poll": dict(POLLUTANTS[lang])}
+    return {
+        "kind": {**METER_KINDS[lang], **TITLES[lang]},
+        "poll": dict(POLLUTANTS[lang]),
+        "status": {status: label.in_lang(lang) for status, label in FIRM_STATUSES.items()},
+    }
 
 
 LATE = {"zh": "（据补传的迟到数据）", "en": " (found in late, backfilled data)"}

@@ -36,8 +36,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-STATUSES = ("gas", "mixed", "coal", "idle", "unknown")
-REGISTERS = {"gas": "volume_m3", "coal": "mass_kg"}
+from ingest.catalogue import FIRM_STATUSES, REGISTER_BY_KIND
+
+STATUSES = tuple(FIRM_STATUSES)
+REGISTERS = {kind: REGISTER_BY_KIND[kind] for kind in ("gas", "coal")}
 HOUR = timedelta(hours=1)
 HOUR_MS = 3_600_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

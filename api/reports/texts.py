@@ -5,10 +5,13 @@ from __future__ import annotations
 from api.alerts.texts import TITLES, pollutant_name
 from api.fuel.outlook import LEAST_SQUARES, SINGLE_MONTH, TWO_MONTHS
 from api.voc.rules import POLLUTANTS
+from ingest.catalogue import FIRM_STATUSES
 from ingest.errors import Hj212Error, InvalidPayload, UnknownSource
 from ingest.pipeline import PARTIAL_CODE
 
 LANGS = ("zh", "en")
+
+STATUS_NAMES = {status: (label.zh, label.en) for status, label in FIRM_STATUSES.items()}
 
 TEXTS: dict[str, tuple[str, str]] = {
     "title": ("{county}节能减排月报 {month}", "{county} energy and emissions report, {month}"),
@@ -26,7 +29,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     # headline
     "share": ("天然气企业占比", "Share of firms on gas"),
     "goal": ("目标", "Goal"),
-    "gas_firms": ("用气企业 / 在产企业", "Firms on gas / active firms"),
+    "gas_firms": ("燃气企业 / 在产企业", "Firms on gas / active firms"),
     "firms_needed": ("尚需改造企业数", "Firms still needed"),
     "projected": ("年末预测占比（95% 区间）", "Year-end projection (95 % interval)"),
     "on_track": ("能否完成目标", "On track"),
@@ -67,11 +70,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "c_plant": ("企业编号", "plant"),
     "c_name": ("企业名称", "firm"),
     "c_status": ("状态", "status"),
-    "c_gas": ("用气", "gas"),
-    "c_mixed": ("混烧", "mixed"),
-    "c_coal": ("用煤", "coal"),
-    "c_idle": ("停产", "idle"),
-    "c_unknown": ("数据不足", "unknown"),
+    "c_gas": STATUS_NAMES["gas"],
+    "c_mixed": STATUS_NAMES["mixed"],
+    "c_coal": STATUS_NAMES["coal"],
+    "c_idle": STATUS_NAMES["idle"],
+    "c_unknown": STATUS_NAMES["unknown"],
     "c_share": ("占比", "share"),
     "c_share_upper": ("占比上限", "share upper"),
     "c_no_data": ("无数据", "no data"),
@@ -114,7 +117,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "c_effective": ("生效日期", "effective from"),
     "c_source": ("依据", "source"),
     # projection rows
-    "p_gas_firms": ("年末用气企业数", "gas firms at year end"),
+    "p_gas_firms": ("年末燃气企业数", "gas firms at year end"),
     "p_estimate": ("预测值", "estimate"),
     "p_low": ("区间下限", "interval low"),
     "p_high": ("区间上限", "interval high"),
@@ -134,13 +137,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "none": ("无", "none"),
 }
 
-STATUS_NAMES = {
-    "gas": ("用气", "gas"),
-    "mixed": ("混烧", "mixed"),
-    "coal": ("用煤", "coal"),
-    "idle": ("停产", "idle"),
-    "unknown": ("数据不足", "unknown"),
-}
 METHOD_NAMES = {
     SINGLE_MONTH: ("仅一个月数据，尚无趋势", SINGLE_MONTH),
     TWO_MONTHS: ("两个月连线", TWO_MONTHS),

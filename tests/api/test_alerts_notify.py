@@ -91,7 +91,7 @@ def test_mqtt_alert_events(repo: AlertRepo, mosquitto: Server) -> None:
     subscriber.start()
     publisher.start()
     try:
-        time.sleep(0.2)  # let the subscription settle before publishing
+        assert subscriber.wait_subscribed(10), "no SUBACK from the broker"
         dispatcher = Dispatcher(repo, MqttChannel(publisher, Topics()), lambda: True)
         assert dispatcher.drain() == 5
         assert wait_until(lambda: len(received) == 5, 10), received

@@ -46,7 +46,7 @@ def test_kpi_statuses_in_chinese() -> None:
     ]
     header, first, second = parse(to_csv(KPI_COLUMNS, rows, "zh", TZ))
     assert header[:3] == ["企业编号", "企业名称", "状态"]
-    assert (first[2], second[2]) == ("数据不足", "用气")
+    assert (first[2], second[2]) == ("数据不足", "燃气")
     assert parse(to_csv(KPI_COLUMNS, rows))[1][2] == "unknown"  # default: value names
 
 

@@ -12,7 +12,6 @@ VALUES = {
     "refused": 1,
     "spooled": 5,
     "replayed": 5,
-    "register_events": 0,
     "write_failures": 2,
     "spool_bytes": 0,
     "lag_seconds": 0.25,

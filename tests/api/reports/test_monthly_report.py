@@ -256,7 +256,7 @@ def test_monthly_report_pdf_and_xlsx_match_the_api(county: TestClient, tmp_path:
     squashed = "".join(text.split())
     assert "松阳县节能减排月报2025-03" in squashed
     assert f"天然气企业占比{100 * march['share']:.1f}%" in squashed
-    assert "用气企业/在产企业3/5" in squashed
+    assert "燃气企业/在产企业3/5" in squashed
     assert (
         "最小二乘直线拟合" in squashed and "least squares" not in squashed
     )  # the method, in Chinese

@@ -1,0 +1,55 @@
+"""The names users read: one home for each vocabulary's words in zh and en.
+
+Every surface that shows one of these words (the CSV export, the monthly report, the Grafana
+boards, the web page through `GET /api/v1/labels`) takes it from here, and
+`tests/ingest/test_catalogue.py` fails when a surface spells one differently (issue 21).
+The codes (`gas`, `mixed` ...) are the wire and storage vocabulary; the labels are for people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """One word in the two languages of the product."""
+
+    zh: str
+    en: str
+
+    def in_lang(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+# The cumulative register of each metered kind (SPEC section 4): consumption is the sum of its
+# steps by the one step rule (api/fuel/rules.py).
+REGISTER_BY_KIND: dict[str, str] = {
+    "gas": "volume_m3",
+    "coal": "mass_kg",
+    "electricity": "energy_kwh",
+}
+CUMULATIVE_VALUES = frozenset(REGISTER_BY_KIND.values())
+# Rates above these (per hour) are implausible steps, counted in no interval: the defaults of
+# the one setting `max_rate_per_hour` (ingest/settings.py) that every fuel figure uses.
+MAX_RATE_PER_HOUR: dict[str, float] = {
+    "volume_m3": 20_000.0,
+    "mass_kg": 50_000.0,
+    "energy_kwh": 100_000.0,
+}
+
+# A stainless-steel firm's fuel status over a window (SPEC section 6), in the order every
+# table and chart lists them.
+FIRM_STATUSES: dict[str, Label] = {
+    "gas": Label("燃气", "Gas"),
+    "mixed": Label("混烧", "Mixed"),
+    "coal": Label("燃煤", "Coal"),
+    "idle": Label("停产", "Idle"),
+    "unknown": Label("数据不足", "Unknown"),
+}
+
+
+def status_label(status: str, lang: str) -> str:
+    """A firm status in `lang` (the code itself when it is not a status)."""
+    label = FIRM_STATUSES.get(status)
+    return status if label is None else label.in_lang(lang)
