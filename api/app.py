@@ -36,6 +36,7 @@ from api.routes import (
     keys,
     kpi,
     lines,
+    mine,
     plants,
     readings,
     records,
@@ -45,6 +46,8 @@ from api.routes import (
     web,
 )
 from api.routes import hj212 as hj212_routes
+from api.routes import marks as mark_routes
+from api.routes import tasks as task_routes
 from api.routes import voc as voc_routes
 from api.schemas import error_responses
 from api.settings import ApiSettings
@@ -156,6 +159,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(web.router)
     app.include_router(docs.router)
     app.include_router(audit_routes.router)
+    app.include_router(mark_routes.router)
+    app.include_router(task_routes.router)
+    app.include_router(mine.router)
     return app
 
 

@@ -7,7 +7,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-ROLES = ("admin", "officer", "viewer", "plant")
+# inspector: a town inspector who sees and acts on the tasks assigned to it only (api.tasks).
+ROLES = ("admin", "officer", "viewer", "plant", "inspector")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,7 @@
-"""Conversion factors with the date they take effect (SPEC section 6; GB/T 2589-2020 by default).
+"""Conversion factors with the date they take effect (SPEC section 6).
+
+By default the standard-coal factors are GB/T 2589-2020's; the CO₂ factors are configurable
+defaults that no standard is credited with.
 
 A window's energy and CO₂ use the factors in effect at its last instant: a change dated
 inside a month applies to that whole month, and every figure computed after the change
@@ -30,6 +33,7 @@ def definition_at(d: KpiDefinition, day: date) -> KpiDefinition:
         update |= {k: v for k, v in change.factors().items() if v is not None}
     update["factors_effective_from"] = changes[-1].effective_from
     update["factors_source"] = changes[-1].source
+    update["co2_factors_source"] = changes[-1].source
     return d.model_copy(update=update)
 
 
@@ -41,7 +45,13 @@ def definition_for_window(d: KpiDefinition, end: datetime, tz: ZoneInfo) -> KpiD
 def factors_used(d: KpiDefinition) -> list[tuple[str, float, str, date, str]]:
     """(name, value, unit, effective from, source) of each factor of `d`."""
     return [
-        (name, float(getattr(d, name)), unit, d.factors_effective_from, d.factors_source)
+        (
+            name,
+            float(getattr(d, name)),
+            unit,
+            d.factors_effective_from,
+            d.co2_factors_source if name.startswith("co2_") else d.factors_source,
+        )
         for name, unit in FACTOR_NAMES.items()
     ]
 

@@ -381,7 +381,9 @@ class RecordsAnswer(Model):
 class VocHour(Model):
     start: str
     end: str
-    status: Literal["valid", "insufficient", "stopped", "pending"]
+    status: Literal["valid", "insufficient", "stopped", "pending", "marked"] = Field(
+        description="marked: an accepted mark (SPEC section 14) covers the hour, not judged"
+    )
     source: Literal["minutes", "logger_hour"] = Field(
         description="minutes: from minute data and real-time readings; logger_hour: the "
         "logger's CN 2061 hour, used when no minute was sent"
@@ -409,12 +411,14 @@ class VocCounts(Model):
 
     hours: int
     running: int = Field(
-        description="ended hours the line ran (hours - stopped - pending): a valid-data rate is valid / running"
+        description="ended hours the line ran (hours - stopped - marked - pending): a valid-data "
+        "rate is valid / running"
     )
     valid: int
     insufficient: int
     stopped: int
     pending: int
+    marked: int = Field(0, description="hours accepted marks declared (out of judgement)")
     exceeding: int
     disagreeing: int
 
@@ -432,10 +436,18 @@ class VocPollutant(Model):
     hours: list[VocHour]
 
 
+class MarkSpan(Model):
+    start: str
+    end: str
+
+
 class VocStack(Model):
     meter: str
     late_filled_hours: int = Field(0, description="hours filled in long after the fact")
     pollutants: list[VocPollutant]
+    marks: list[MarkSpan] = Field(
+        default_factory=list, description="accepted marks of the stack in the window (bands)"
+    )
 
 
 class VocAnswer(Model):
@@ -491,6 +503,7 @@ class VocCaptureRow(Model):
     expected_minutes: int
     transmitted_minutes: int
     valid_minutes: int
+    declared_minutes: int = Field(0, description="minutes of marked hours, not expected")
     transmitted_share: float | None
     valid_share: float | None
 
@@ -542,7 +555,7 @@ class PushAccepted(Model):
 class KeyView(Model):
     id: int
     name: str
-    role: Literal["admin", "officer", "viewer", "plant"]
+    role: Literal["admin", "officer", "viewer", "plant", "inspector"]
     plant: str | None
     created_at: str
     revoked_at: str | None

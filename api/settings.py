@@ -49,6 +49,8 @@ class KpiDefinition(BaseModel):
     # The factors above hold from this date; later changes are listed with their dates.
     factors_effective_from: date = date(2000, 1, 1)
     factors_source: str = "GB/T 2589-2020"
+    # GB/T 2589-2020 gives standard-coal factors only, not CO₂ emission factors.
+    co2_factors_source: str = "configurable factors"
     factor_changes: list[FactorChange] = []
 
 
@@ -72,6 +74,8 @@ class AlertRules(BaseModel):
     running_min_flow_m3h: float = 500.0
     # completed hours searched for the latest valid hourly mean
     hourly_lookback_hours: int = 3
+    # hours before those searched for exceedances that back-filled data revealed (late alerts)
+    late_exceedance_lookback_hours: int = 31 * 24
     # coal burnt in the trailing hours by a firm whose status (over the KPI window before them) is gas
     coal_window_hours: float = 6.0
     coal_min_kg: float = 50.0

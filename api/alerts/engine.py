@@ -25,18 +25,23 @@ from api.alerts.model import (
     METER_OFFLINE,
     READING_REVISED,
     SENSOR_STUCK,
+    TASK_OVERDUE,
     TREATMENT_NOT_RUNNING,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
+    VOC_LATE_EXCEEDANCE,
     VOC_SPIKE,
+    Alert,
     AlertKey,
     Condition,
     LeaseLost,
+    to_ms,
 )
 from api.alerts.projection import ProjectionProvider
 from api.alerts.repo import AlertRepo
 from api.fuel.rules import classify, kept_by_hand
 from api.fuel.service import FuelCore
+from api.marks.rules import unmarked
 from api.power.service import PowerCore, lines_of
 from api.presence import last_seen
 from api.settings import AlertRules
@@ -66,12 +71,21 @@ class Evaluator:
         projection: ProjectionProvider,
         timezone: str = rules.LOCAL_TIMEZONE,
         power: PowerCore | None = None,
+        cover: Callable[[datetime], list[Alert]] | None = None,
+        marks: observe.Marks = None,
+        overdue: Callable[[datetime], list[Condition]] | None = None,
     ) -> None:
         self.store, self.registry, self.rules, self.fuel = store, registry, alert_rules, fuel
         self.power = power or PowerCore(store)
         self.lines = lines_of(registry.plants)
         self.timezone = timezone
         self.projection = projection
+        # Exceedance alerts seen since an instant (AlertRepo.seen_since): what late ones skip.
+        self.cover = cover
+        # Accepted marks (api.marks): their hours are not judged, their meters raise nothing.
+        self.marks = marks
+        # Open tasks past their deadline as `task_overdue` conditions (api.tasks): escalation.
+        self.overdue = overdue
         self.limits = observe.stack_limits(registry)
         self.pollutants = sorted({p for limits in self.limits.values() for p in limits})
         self.meters = observe.meter_refs(registry)
@@ -95,7 +109,9 @@ class Evaluator:
         def recent() -> list[StackCompliance]:
             if not hours:
                 hours.extend(
-                    observe.recent_hours(self.store, self.registry, now, r.hourly_lookback_hours)
+                    observe.recent_hours(
+                        self.store, self.registry, now, r.hourly_lookback_hours, self.marks
+                    )
                 )
             return hours
 
@@ -206,9 +222,15 @@ class Evaluator:
                 done.add(kind)
             except StoreError as exc:
                 log.warning("alert rule not evaluated", extra={"kind": kind, "error": str(exc)})
+        if self.marks is not None:
+            found = unmarked(found, self.marks(now, now + timedelta(milliseconds=1)), now)
         if self.state.state == rules.LOADING:
             # Found in data that is still arriving late: said so, never passed off as news.
             found = [replace(c, late=True) for c in found]
+        if self.overdue is not None:
+            # A deadline passes whatever the data: never marked late, never marked away.
+            found += self.overdue(now)
+            done.add(TASK_OVERDUE)
         return found, done
 
     def _offline(self, now: datetime) -> tuple[list[Condition], rules.IngestState]:
@@ -246,6 +268,15 @@ class Evaluator:
             log.warning(
                 "alert rule not evaluated", extra={"kind": COAL_AFTER_CONVERSION, "error": str(exc)}
             )
+        if self.voc_meters and self.cover is not None:
+            try:
+                found += self._registered(self._late_exceedances(now))
+                done.add(VOC_LATE_EXCEEDANCE)
+            except StoreError as exc:
+                log.warning(
+                    "alert rule not evaluated",
+                    extra={"kind": VOC_LATE_EXCEEDANCE, "error": str(exc)},
+                )
         try:
             projected = self.projection.projected_share(now)
             found += rules.gas_share_off_track(projected, self.registry.gas_share_goal)
@@ -255,6 +286,18 @@ class Evaluator:
                 "alert rule not evaluated", extra={"kind": GAS_SHARE_OFF_TRACK, "error": str(exc)}
             )
         return found, done
+
+    def _late_exceedances(self, now: datetime) -> list[Condition]:
+        """Exceeding hours before the live look-back that back-filled data revealed."""
+        assert self.cover is not None
+        r = self.rules
+        live_from = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(
+            hours=r.hourly_lookback_hours
+        )
+        start = live_from - timedelta(hours=r.late_exceedance_lookback_hours)
+        stacks = observe.past_hours(self.store, self.registry, start, live_from, now, self.marks)
+        cover = rules.exceedance_cover(self.cover(start))
+        return rules.late_exceedances(stacks, cover, to_ms(live_from), self.timezone)
 
     def _coal_after_conversion(self, now: datetime) -> list[Condition]:
         firms = self.registry.by_sector("stainless_steel")

@@ -39,6 +39,11 @@ READING_REVISED = "reading_revised"
 LOGGER_AUTH_FAILURES = AUTH_FAILURES_KIND
 # A line's production draws power while its treatment facility does not (SPEC section 13).
 TREATMENT_NOT_RUNNING = "treatment_not_running"
+# Exceeding hours older than the live look-back that only back-filled data revealed, and
+# no `voc_hourly_exceedance` covered: always `late` (SPEC section 5).
+VOC_LATE_EXCEEDANCE = "voc_late_exceedance"
+# An open task (api.tasks) past its deadline: the escalation to officers and robots.
+TASK_OVERDUE = "task_overdue"
 KINDS = (
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
@@ -52,10 +57,13 @@ KINDS = (
     READING_REVISED,
     LOGGER_AUTH_FAILURES,
     TREATMENT_NOT_RUNNING,
+    VOC_LATE_EXCEEDANCE,
+    TASK_OVERDUE,
 )
 
 # The unit of an alert's `value` (and of its `limit`, save for `limit_unit` below).
 MGM3, MINUTES, KG, FRACTION, METERS = "mg/m³", "min", "kg", "fraction", "meters"
+HOURS = "h"
 SECONDS = "s"
 REVISIONS = "revisions"
 KW = "kW"

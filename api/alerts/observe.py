@@ -9,7 +9,7 @@ endpoint, so alerts and reports apply the same validity rules. Meter presence is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -25,7 +25,7 @@ from api.alerts.rules import (
 )
 from api.presence import FUTURE_SLACK
 from api.voc.queries import MINUTE_MEASUREMENT, REALTIME_MEASUREMENT
-from api.voc.rules import FLOW_FIELD, Limit, StackCompliance
+from api.voc.rules import EMPTY_SPANS, FLOW_FIELD, Limit, Spans, StackCompliance
 from api.voc.service import compliance
 from ingest.hj212 import EVENT_MEASUREMENT
 from ingest.metrics import STATS_MEASUREMENT
@@ -48,15 +48,33 @@ def meter_refs(registry: Registry) -> list[MeterRef]:
     return [MeterRef(p.id, m.id, m.kind) for p in registry.plants for m in p.meters]
 
 
+# Accepted marks' spans over [start, end), or None where the engine has no marks.
+Marks = Callable[[datetime, datetime], Spans] | None
+
+
 def recent_hours(
-    store: InfluxStore, registry: Registry, now: datetime, hours: int
+    store: InfluxStore, registry: Registry, now: datetime, hours: int, marks: Marks = None
 ) -> list[StackCompliance]:
     """Hourly compliance of every stack over the last `hours` whole hours before `now`."""
-    plants = [p for p in registry.plants if p.meters_of("voc")]
-    if not plants:
-        return []
     end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return compliance(store, plants, end - timedelta(hours=hours), end, now)
+    return past_hours(store, registry, end - timedelta(hours=hours), end, now, marks)
+
+
+def past_hours(
+    store: InfluxStore,
+    registry: Registry,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    marks: Marks = None,
+) -> list[StackCompliance]:
+    """Hourly compliance of every stack over the whole hours in [start, end); `marks` gives
+    the accepted marks' spans there (api.marks.repo.MarkRepo.spans)."""
+    plants = [p for p in registry.plants if p.meters_of("voc")]
+    if not plants or end <= start:
+        return []
+    spans = marks(start, end) if marks is not None else EMPTY_SPANS
+    return compliance(store, plants, start, end, now, spans)
 
 
 def peaks(

@@ -9,7 +9,7 @@ is rolled back (`LeaseLost`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -158,11 +158,33 @@ class AlertRepo:
             return [_alert(r) for r in conn.execute(query)]
 
     def overlapping(self, start: datetime, end: datetime) -> list[Alert]:
-        """Alerts open at some time in [start, end): opened before `end`, not resolved before `start`."""
+        """Alerts open at some time in [start, end): opened before `end`, not resolved before
+        `start`; and late ones about that time (`since` in it), whenever they were found."""
+        about = and_(
+            alerts.c.late.is_(True),
+            alerts.c.since >= to_ms(start),
+            alerts.c.since < to_ms(end),
+        )
         query = (
             select(alerts)
-            .where(alerts.c.opened_at < to_ms(end))
-            .where((alerts.c.resolved_at.is_(None)) | (alerts.c.resolved_at >= to_ms(start)))
+            .where(
+                (
+                    (alerts.c.opened_at < to_ms(end))
+                    & ((alerts.c.resolved_at.is_(None)) | (alerts.c.resolved_at >= to_ms(start)))
+                )
+                | about
+            )
+            .order_by(alerts.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_alert(r) for r in conn.execute(query)]
+
+    def seen_since(self, kinds: Sequence[str], since: datetime) -> list[Alert]:
+        """Alerts of `kinds` last seen at or after `since`, whatever their status."""
+        query = (
+            select(alerts)
+            .where(alerts.c.kind.in_(list(kinds)))
+            .where(alerts.c.last_seen_at >= to_ms(since))
             .order_by(alerts.c.id)
         )
         with self.engine.connect() as conn:

@@ -35,7 +35,9 @@ from api.alerts.model import (
     TREATMENT_NOT_RUNNING,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
+    VOC_LATE_EXCEEDANCE,
     VOC_SPIKE,
+    Alert,
     AlertKey,
     Condition,
 )
@@ -136,6 +138,20 @@ def _hour_text(start_ms: int, timezone: str) -> str:
     return f"{local_hour_text(start_ms, timezone)}–{local_hour_text(start_ms + HOUR_MS, timezone)[11:]}"
 
 
+def run_start(valid: Sequence[int], exceeds: npt.NDArray[np.bool_]) -> int:
+    """The first hour of the exceedance run ending at the latest valid hour `valid[-1]`.
+
+    Hours without valid data inside the run (insufficient, stopped) neither break nor
+    start it: only a valid hour under the limit ends a run, as it resolves an alert.
+    """
+    first = valid[-1]
+    for i in reversed(valid):
+        if not exceeds[i]:
+            break
+        first = i
+    return first
+
+
 def hourly_exceedances(
     stacks: Iterable[StackCompliance],
     open_keys: Collection[AlertKey] = (),
@@ -176,11 +192,96 @@ def hourly_exceedances(
                     f"{p.limit.pollutant} hourly mean {mean:.2f} mg/m³ for "
                     f"{_hour_text(start, timezone)} above its limit {p.limit.limit_mgm3:g} mg/m³",
                     unit=MGM3,
-                    since=_dt(start),
+                    since=_dt(int(p.hour_start_ms[run_start(valid, p.exceeds)])),
                     details={
                         "hour_start": _iso_ms(start),
                         "hour_end": _iso_ms(start + HOUR_MS),
                         **limit_details(p.limit),
+                    },
+                )
+            )
+    return out
+
+
+# (plant, meter, pollutant) -> [start ms, end ms) spans whose exceeding hours an alert covers
+Cover = Mapping[tuple[str, str, str], Sequence[tuple[int, int]]]
+LATE_RUNS_SHOWN = 10
+
+
+def exceedance_cover(alerts: Iterable[Alert]) -> dict[tuple[str, str, str], list[tuple[int, int]]]:
+    """The hours each exceedance alert covers, so a late one never repeats them.
+
+    A live `voc_hourly_exceedance` covers its run, from `since` to when it was last seen
+    holding; a late one that is no longer active covers the hours it reported (an active
+    one does not: its own hours keep its condition holding until an officer resolves it).
+    """
+    out: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
+    for a in alerts:
+        where = (a.key.plant, a.key.meter, a.key.pollutant)
+        if a.key.kind == VOC_HOURLY_EXCEEDANCE:
+            start = a.since or a.opened_at
+            span = (_ms(start) - _ms(start) % HOUR_MS, _ms(a.last_seen_at))
+        elif a.key.kind == VOC_LATE_EXCEEDANCE and not a.active:
+            first, end = a.details.get("first_hour"), a.details.get("last_hour_end")
+            if first is None or end is None:
+                continue
+            span = (_ms(datetime.fromisoformat(first)), _ms(datetime.fromisoformat(end)))
+        else:
+            continue
+        out.setdefault(where, []).append(span)
+    return out
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+def late_exceedances(
+    stacks: Iterable[StackCompliance],
+    covered: Cover,
+    live_from_ms: int,
+    timezone: str = LOCAL_TIMEZONE,
+) -> list[Condition]:
+    """Exceeding valid hours before `live_from_ms` (older than the live rule looks) that no
+    alert covers: back-filled data revealed them. One late condition per stack and pollutant,
+    `since` its first such hour, `value` the highest of their means, the runs in `details`.
+    """
+    out = []
+    for stack in stacks:
+        for p in stack.pollutants:
+            spans = covered.get((stack.plant, stack.meter, p.limit.pollutant), ())
+            hours = [
+                int(h)
+                for h, over in zip(p.hour_start_ms.tolist(), p.exceeds.tolist(), strict=True)
+                if over and h + HOUR_MS <= live_from_ms and not any(a <= h < b for a, b in spans)
+            ]
+            if not hours:
+                continue
+            runs: list[list[int]] = []
+            for h in hours:
+                if runs and runs[-1][1] == h:
+                    runs[-1][1] = h + HOUR_MS
+                else:
+                    runs.append([h, h + HOUR_MS])
+            worst = float(np.nanmax(p.mean[np.isin(p.hour_start_ms, hours)]))
+            out.append(
+                Condition(
+                    AlertKey(VOC_LATE_EXCEEDANCE, stack.plant, stack.meter, p.limit.pollutant),
+                    round(worst, 6),
+                    p.limit.limit_mgm3,
+                    f"{p.limit.pollutant}: {len(hours)} h above its limit "
+                    f"{p.limit.limit_mgm3:g} mg/m³ found in back-filled data, the first "
+                    f"{_hour_text(hours[0], timezone)}",
+                    unit=MGM3,
+                    since=_dt(hours[0]),
+                    late=True,
+                    details={
+                        "hours": len(hours),
+                        "first_hour": _iso_ms(hours[0]),
+                        "last_hour_end": _iso_ms(hours[-1] + HOUR_MS),
+                        "max_mgm3": round(worst, 6),
+                        "limit_mgm3": p.limit.limit_mgm3,
+                        "runs": [[_iso_ms(a), _iso_ms(b)] for a, b in runs[:LATE_RUNS_SHOWN]],
                     },
                 )
             )
@@ -358,6 +459,10 @@ def stuck_sensors(
     return out
 
 
+# The recent statuses that say coal is being burnt in place of gas (api.fuel.rules.classify).
+COAL_BURNING = frozenset({"mixed", "coal"})
+
+
 def coal_after_conversion(
     trailing: Iterable[FirmRow], recent: Mapping[str, FirmRow], rules: AlertRules
 ) -> list[Condition]:
@@ -365,13 +470,14 @@ def coal_after_conversion(
 
     Both judged by the one status rule (api.fuel.rules.classify): a gas firm may burn a
     little coal (a gas fraction of 0.9 or more is `gas`), so coal alone is not the signal;
-    the recent hours must burn more than `coal_min_kg` of coal *and* not be `gas` themselves
-    (`mixed`, `coal`, or `unknown` because a meter fell silent while coal was burnt).
+    the recent hours must burn more than `coal_min_kg` of coal *and* be `mixed` or `coal`
+    themselves. `unknown` (a meter silent for part of the hours) never counts as burning
+    coal: the coal kilograms on record then say nothing about the gas fraction.
     """
     out = []
     for row in trailing:
         now = recent.get(row.plant)
-        if row.status != "gas" or now is None or now.status == "gas":
+        if row.status != "gas" or now is None or now.status not in COAL_BURNING:
             continue
         if round(now.coal_kg, 9) > rules.coal_min_kg:
             fraction = "n/a" if now.gas_fraction is None else f"{now.gas_fraction:.0%}"

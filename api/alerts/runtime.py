@@ -15,15 +15,19 @@ from sqlalchemy import Engine
 
 from api.alerts.engine import AlertEngine, Clock, Evaluator, utc_now
 from api.alerts.lifecycle import Policy
+from api.alerts.model import VOC_HOURLY_EXCEEDANCE, VOC_LATE_EXCEEDANCE
 from api.alerts.notify import Channel, Dispatcher, InfluxChannel, MqttChannel, WebhookChannel
 from api.alerts.projection import HistoryProjection, ProjectionProvider
 from api.alerts.repo import AlertRepo
 from api.alerts.texts import render_all
 from api.fuel.service import FuelCore
+from api.marks.repo import MarkRepo
 from api.power.service import PowerCore
 from api.records.repo import RecordRepo
 from api.robots.channel import RobotChannel, robot_channels
 from api.settings import ApiSettings
+from api.tasks.repo import TaskRepo
+from api.tasks.rules import overdue_conditions
 from ingest.client import MqttClient
 from ingest.registry import Registry
 from ingest.store import InfluxStore
@@ -72,6 +76,9 @@ class AlertRuntime:
         self.store.close()
 
 
+EXCEEDANCE_KINDS = (VOC_HOURLY_EXCEEDANCE, VOC_LATE_EXCEEDANCE)
+
+
 def build_runtime(
     settings: ApiSettings,
     registry: Registry,
@@ -93,6 +100,9 @@ def build_runtime(
         projection or HistoryProjection(fuel, registry),
         settings.timezone,
         PowerCore.from_settings(settings, store),
+        cover=lambda since: repo.seen_since(EXCEEDANCE_KINDS, since),
+        marks=MarkRepo(db).spans,
+        overdue=lambda now: overdue_conditions(TaskRepo(db).escalate_overdue(now), now),
     )
     engine = AlertEngine(
         repo,

@@ -25,9 +25,11 @@ from api.alerts.model import (
     METER_OFFLINE,
     READING_REVISED,
     SENSOR_STUCK,
+    TASK_OVERDUE,
     TREATMENT_NOT_RUNNING,
     VOC_DARK_AFTER_EXCEEDANCE,
     VOC_HOURLY_EXCEEDANCE,
+    VOC_LATE_EXCEEDANCE,
     VOC_SPIKE,
     Alert,
 )
@@ -51,6 +53,8 @@ TITLES = {
         READING_REVISED: "已记录数据被改发",
         LOGGER_AUTH_FAILURES: "数采仪密码反复错误",
         TREATMENT_NOT_RUNNING: "生产时治污设施未运行",
+        VOC_LATE_EXCEEDANCE: "补传数据中的 VOC 超标",
+        TASK_OVERDUE: "处置任务逾期",
     },
     "en": {
         VOC_HOURLY_EXCEEDANCE: "VOC hourly mean above limit",
@@ -65,6 +69,8 @@ TITLES = {
         READING_REVISED: "Recorded readings sent again with other values",
         LOGGER_AUTH_FAILURES: "Repeated wrong data logger passwords",
         TREATMENT_NOT_RUNNING: "Treatment not running while producing",
+        VOC_LATE_EXCEEDANCE: "VOC exceedance found in back-filled data",
+        TASK_OVERDUE: "Task overdue",
     },
 }
 
@@ -407,6 +413,30 @@ def _treatment(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
     )
 
 
+def _late_exceedance(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    d = a["details"]
+    p, u = pollutant_name(a["pollutant"], lang), a["unit"]
+    hours, first, end = d.get("hours"), d.get("first_hour"), d.get("last_hour_end")
+    if lang == "zh":
+        return (
+            f"{where}：{p} 在 {_time(first, lang, tz)} 至 {_time(end, lang, tz)} 间有 {hours} 个"
+            f"小时均值超过限值 {_num(a['limit'])} {u}（最高 {_num(a['value'])} {u}）"
+        )
+    return (
+        f"{where}: {p} above its limit {_num(a['limit'])} {u} for {hours} h between "
+        f"{_time(first, lang, tz)} and {_time(end, lang, tz)} (highest {_num(a['value'])} {u})"
+    )
+
+
+def _task_overdue(a: Fields, lang: str, tz: ZoneInfo, where: str) -> str:
+    d = a["details"]
+    task, who, due = d.get("task_id"), d.get("assignee"), _time(d.get("deadline"), lang, tz)
+    firm = where.rsplit(" ", 1)[0] if " task-" in f" {where}" else where
+    if lang == "zh":
+        return f"{firm}：处置任务 #{task}（承办人 {who}）已超过办结期限 {due}，请督办"
+    return f"{firm}: task #{task} (assigned to {who}) is past its deadline {due}; follow it up"
+
+
 SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     VOC_HOURLY_EXCEEDANCE: _exceedance,
     VOC_SPIKE: _spike,
@@ -420,6 +450,8 @@ SENTENCES: dict[str, Callable[[Fields, str, ZoneInfo, str], str]] = {
     READING_REVISED: _revised,
     LOGGER_AUTH_FAILURES: _auth,
     TREATMENT_NOT_RUNNING: _treatment,
+    VOC_LATE_EXCEEDANCE: _late_exceedance,
+    TASK_OVERDUE: _task_overdue,
 }
 
 

@@ -370,6 +370,11 @@ class GasShare:
     meets_goal: bool
     rows: tuple[FirmRow, ...] = field(default=())
 
+    @property
+    def has_data(self) -> bool:
+        """Some firm is known (not every one `unknown`): a month without is a gap, not 0 %."""
+        return self.counts["unknown"] < self.firms
+
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "rows": [asdict(r) for r in self.rows]}
 

@@ -51,23 +51,34 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def share_series(c: ReportContent) -> tuple[list[float], list[float]]:
+    """The share and its upper bound per month, in %, NaN (a gap) where a month has no data."""
+    nan = float("nan")
+    share = [
+        100 * m.kpi.share if m.kpi.has_data and m.kpi.share is not None else nan
+        for m in c.figures.months
+    ]
+    upper = [
+        100 * m.kpi.share_upper if m.kpi.has_data and m.kpi.share_upper is not None else nan
+        for m in c.figures.months
+    ]
+    return share, upper
+
+
 def share_chart(c: ReportContent) -> bytes:
     """Monthly share on gas and its upper bound, the goal, and the year-end projection."""
     f, lang = c.figures, c.lang
     fig = _figure()
     ax = fig.add_subplot()
     months = [int(m.month[-2:]) for m in f.months]
-    share = [None if m.kpi.share is None else 100 * m.kpi.share for m in f.months]
-    ax.plot(
-        months,
-        [float("nan") if v is None else v for v in share],
-        "o-",
-        color="#2e7d32",
-        label=text("c_share", lang),
-    )
-    upper = [
-        float("nan") if m.kpi.share_upper is None else 100 * m.kpi.share_upper for m in f.months
-    ]
+    # Months without data are gaps (shaded, as on the page), never a share of 0 %.
+    share, upper = share_series(c)
+    for month, m in zip(months, f.months, strict=True):
+        if not m.kpi.has_data:
+            ax.axvspan(month - 0.5, month + 0.5, color="#eeeeee", zorder=0)
+    if any(not m.kpi.has_data for m in f.months):
+        ax.fill_between([], [], color="#eeeeee", label=text("c_no_data", lang))
+    ax.plot(months, share, "o-", color="#2e7d32", label=text("c_share", lang))
     ax.plot(months, upper, ":", color="#2e7d32", label=text("c_share_upper", lang))
     ax.axhline(100 * f.goal, color="#c62828", linestyle="--", label=text("goal", lang))
     o = f.outlook

@@ -28,6 +28,7 @@ from api.reports.texts import (
     name_of,
     text,
 )
+from api.tasks.rules import month_counts
 from ingest.record import LATE_FILL_AFTER_MS
 
 KG_PER_T = 1000.0
@@ -50,9 +51,19 @@ class Table:
 
 
 @dataclass(frozen=True, slots=True)
+class Headline:
+    """One headline figure: its label, its text, and the number behind it (None: text only)."""
+
+    label: str
+    text: str
+    value: float | int | None = None
+    cell: str = "text"  # the number's format (api.reports.xlsx NUMBER_FORMATS)
+
+
+@dataclass(frozen=True, slots=True)
 class Section:
     title: str
-    headline: list[tuple[str, str]] = field(default_factory=list)
+    headline: list[Headline] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     charts: list[str] = field(default_factory=list)  # chart keys (api.reports.charts)
 
@@ -89,16 +100,24 @@ class AlertStats:
     still_open: int
 
 
+def raised_at(a: Alert) -> datetime:
+    """When an alert counts as raised: a late one in the month of the hours it found, the
+    others when the engine raised them (so the report agrees with its own VOC hours)."""
+    return a.since if a.late and a.since is not None else a.opened_at
+
+
 def alert_stats(alerts: list[Alert], start: datetime, end: datetime) -> list[AlertStats]:
     """Per kind: raised in [start, end), of those acknowledged before `end`, time to ack, open at `end`."""
     out = []
     for kind in KINDS:
         mine = [a for a in alerts if a.key.kind == kind]
-        raised = [a for a in mine if start <= a.opened_at < end]
+        raised = [a for a in mine if start <= raised_at(a) < end]
         acked = [a for a in raised if a.acknowledged_at is not None and a.acknowledged_at < end]
         minutes = [(a.acknowledged_at - a.opened_at).total_seconds() / 60 for a in acked]  # type: ignore[operator]
         still_open = [
-            a for a in mine if a.opened_at < end and (a.resolved_at is None or a.resolved_at >= end)
+            a
+            for a in mine
+            if raised_at(a) < end and (a.resolved_at is None or a.resolved_at >= end)
         ]
         out.append(
             AlertStats(
@@ -134,17 +153,18 @@ def _gas_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
         else pct(o.projected_share)
     )
     on_track = t("unknown_value") if o.on_track is None else t("yes" if o.on_track else "no")
+    co2_ytd, tce_ytd = sum(co2_t(m) for m in f.months), sum(tce(m) for m in f.months)
     headline = [
-        (t("share"), pct(kpi.share)),
-        (t("goal"), pct(f.goal)),
-        (t("gas_firms"), f"{kpi.counts['gas']} / {active}"),
-        (t("firms_needed"), str(kpi.firms_needed)),
-        (t("projected"), interval),
-        (t("on_track"), on_track),
-        (t("co2_month"), f"{co2_t(month):,.1f}"),
-        (t("co2_ytd"), f"{sum(co2_t(m) for m in f.months):,.1f}"),
-        (t("tce_month"), f"{tce(month):,.1f}"),
-        (t("tce_ytd"), f"{sum(tce(m) for m in f.months):,.1f}"),
+        Headline(t("share"), pct(kpi.share), kpi.share, "pct"),
+        Headline(t("goal"), pct(f.goal), f.goal, "pct"),
+        Headline(t("gas_firms"), f"{kpi.counts['gas']} / {active}"),
+        Headline(t("firms_needed"), str(kpi.firms_needed), kpi.firms_needed, "int"),
+        Headline(t("projected"), interval, o.projected_share, "pct"),
+        Headline(t("on_track"), on_track),
+        Headline(t("co2_month"), f"{co2_t(month):,.1f}", co2_t(month), "float"),
+        Headline(t("co2_ytd"), f"{co2_ytd:,.1f}", co2_ytd, "float"),
+        Headline(t("tce_month"), f"{tce(month):,.1f}", tce(month), "float"),
+        Headline(t("tce_ytd"), f"{tce_ytd:,.1f}", tce_ytd, "float"),
     ]
     status_cols = tuple(Column(name_of(STATUS_NAMES, s, lang), "int") for s in STATUSES)
     months = Table(
@@ -389,7 +409,24 @@ def _alert_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
             for a in still_open
         ],
     )
-    return Section(t("sec_alerts"), [], [by_kind, treatment_table(f, lang), open_rows], ["alerts"])
+    counts = month_counts(f.tasks, f.start, f.end)
+    dispositions = Table(
+        "tasks",
+        t("t_tasks"),
+        (
+            Column(t("c_tasks_opened"), "int"),
+            Column(t("c_tasks_closed"), "int"),
+            Column(t("c_tasks_in_time"), "int"),
+            Column(t("c_tasks_overdue"), "int"),
+        ),
+        [[counts.opened, counts.closed, counts.closed_in_time, counts.overdue]],
+    )
+    return Section(
+        t("sec_alerts"),
+        [],
+        [by_kind, treatment_table(f, lang), open_rows, dispositions],
+        ["alerts"],
+    )
 
 
 def treatment_table(f: MonthFigures, lang: str) -> Table:

@@ -23,10 +23,13 @@ from api.alerts.repo import AlertRepo
 from api.fuel.outlook import Month, Outlook
 from api.fuel.rules import hours_in, month_starts
 from api.fuel.service import FuelCore
+from api.marks.repo import MarkRepo
 from api.records.repo import RecordRepo
 from api.records.rules import records_used
 from api.settings import ApiSettings
-from api.voc.rules import VALID, StackCompliance
+from api.tasks.model import Task
+from api.tasks.repo import TaskRepo
+from api.voc.rules import EMPTY_SPANS, VALID, Spans, StackCompliance
 from api.voc.service import compliance
 from ingest.points import DEAD_LETTER_MEASUREMENT
 from ingest.registry import Plant, Registry
@@ -105,6 +108,7 @@ class MonthFigures:
     generated_at: datetime
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase of `gather`
     records_used: dict[str, str] = field(default_factory=dict)  # plant -> records applied
+    tasks: list[Task] = field(default_factory=list)  # dispositions open at some time in the month
 
     @property
     def this_month(self) -> Month:
@@ -148,11 +152,17 @@ def stack_totals(stack: StackCompliance) -> StackTotals:
 
 
 def voc_month(
-    store: InfluxStore, plants: Sequence[Plant], start: datetime, end: datetime, now: datetime
+    store: InfluxStore,
+    plants: Sequence[Plant],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    marks: Spans = EMPTY_SPANS,
 ) -> tuple[list[StackTotals], list[MeterSilence]]:
     """The compliance service over the month in one go, as the VOC routes ask it: rolled-up
-    hours from `voc_hourly`, only the hours after its watermark from raw readings."""
-    stacks = compliance(store, plants, start, end, now)
+    hours from `voc_hourly`, only the hours after its watermark from raw readings; accepted
+    marks as the routes pass them."""
+    stacks = compliance(store, plants, start, end, now, marks)
     return [stack_totals(s) for s in stacks], voc_silence(stacks)
 
 
@@ -194,13 +204,13 @@ def fuel_silence(
 
 
 def voc_silence(stacks: list[StackCompliance]) -> list[MeterSilence]:
-    """Hours each stack transmitted any valid flow minute, from the compliance service."""
+    """Hours each stack reported (was not silent, `StackCompliance.silent`): stopped is not silent."""
     return [
         MeterSilence(
             s.plant,
             s.meter,
             "voc",
-            int(np.count_nonzero(np.asarray(s.flow["valid_minutes"]) > 0)),
+            int(np.count_nonzero(~s.silent())),
             int(s.flow.hour_start_ms.size),
         )
         for s in stacks
@@ -231,9 +241,11 @@ def gather(
     months, view = core.history(steel, start.astimezone(tz).year, end)
     timings["fuel_s"] = time.monotonic() - t0
     leather = registry.by_sector("synthetic_leather")
-    stacks, voc_quiet = voc_month(store, leather, start, end, now) if leather else ([], [])
+    marks = MarkRepo(db).spans(start, end, [p.id for p in leather])
+    stacks, voc_quiet = voc_month(store, leather, start, end, now, marks) if leather else ([], [])
     timings["voc_s"] = time.monotonic() - t0 - timings["fuel_s"]
     alerts = AlertRepo(db).overlapping(start, end)
+    tasks = TaskRepo(db).overlapping(start, end)
     silence = fuel_silence(core, registry, start, end) + voc_quiet
     refused = refused_counts(store, start, end)
     timings["total_s"] = time.monotonic() - t0
@@ -256,6 +268,7 @@ def gather(
         generated_at=now,
         timings=timings,
         records_used=records_used(facts, steel, start),
+        tasks=tasks,
     )
 
 

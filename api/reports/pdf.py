@@ -184,23 +184,32 @@ def render(c: content.ReportContent) -> bytes:
     width = PAGE_WIDTH_MM * mm
     height = width * SIZE_IN[1] / SIZE_IN[0]
     for section in c.sections:
-        story.append(_para(section.title, styles["h1"]))
+        blocks: list[list[Any]] = []
         if section.headline:
             grid = Table(
-                [[_para(k, styles["cell"]), _para(v, styles["cell"])] for k, v in section.headline],
+                [
+                    [_para(h.label, styles["cell"]), _para(h.text, styles["cell"])]
+                    for h in section.headline
+                ],
                 colWidths=[70 * mm, 60 * mm],
                 hAlign="LEFT",
             )
             grid.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#9e9e9e"))]))
-            story.append(grid)
+            blocks.append([grid])
         for key in section.charts:
-            story.append(Spacer(1, 3 * mm))
-            story.append(Image(io.BytesIO(CHARTS[key](c)), width=width, height=height))
+            blocks.append(
+                [Spacer(1, 3 * mm), Image(io.BytesIO(CHARTS[key](c)), width=width, height=height)]
+            )
         for table in section.tables:
             # The title stays with the table's first rows.
             parts = _table(table, styles, none)
-            story.append(KeepTogether(parts[:2]))
-            story.extend(parts[2:])
+            blocks.append([KeepTogether(parts[:2]), *parts[2:]])
+        # The heading stays with its section's first block: never alone at a page foot.
+        first = blocks[0] if blocks else []
+        story.append(KeepTogether([_para(section.title, styles["h1"]), *first[:2]]))
+        story.extend(first[2:])
+        for block in blocks[1:]:
+            story.extend(block)
     doc.build(story, onFirstPage=_footer, onLaterPages=_footer)
     return buffer.getvalue()
 

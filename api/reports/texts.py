@@ -62,6 +62,11 @@ TEXTS: dict[str, tuple[str, str]] = {
         "生产时治污设施未运行（按企业，本月新增告警）",
         "Treatment not running while producing (alerts raised this month, per firm)",
     ),
+    "t_tasks": ("告警处置任务", "Dispositions of alerts (tasks)"),
+    "c_tasks_opened": ("派单", "opened"),
+    "c_tasks_closed": ("办结", "closed"),
+    "c_tasks_in_time": ("按期办结", "closed in time"),
+    "c_tasks_overdue": ("逾期", "overdue"),
     "t_silent": ("静默超过 20% 时间的仪表", "Meters silent for over 20 % of the month"),
     "t_refused": (
         "被拒收的消息（整条拒收，或部分数值无效）",
@@ -80,6 +85,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "c_unknown": STATUS_NAMES["unknown"],
     "c_share": ("占比", "share"),
     "c_share_upper": ("占比上限", "share upper"),
+    "c_no_data": ("无数据", "no data"),
     "c_firms_needed": ("尚需", "needed"),
     "c_tce": ("能耗（吨标煤）", "energy (tce)"),
     "c_co2_avoided_t": ("减排 CO₂（吨）", "CO₂ avoided (t)"),
@@ -162,6 +168,24 @@ REFUSAL_NAMES = {
     ),
 }
 # Alert kinds and pollutants are named once, by the alert renderer; the report reuses them.
+# XLSX sheet names per table key: the English ones are the stable keys themselves.
+SHEET_NAMES = {
+    "summary": ("摘要", "summary"),
+    "months": ("月度占比", "months"),
+    "projection": ("年终预测", "projection"),
+    "candidates": ("改造候选", "candidates"),
+    "firms": ("企业", "firms"),
+    "voc_county": ("VOC全县", "voc_county"),
+    "voc_valid": ("VOC有效率", "voc_valid"),
+    "voc_exceedance": ("VOC超标小时", "voc_exceedance"),
+    "voc_emission": ("VOC排放量", "voc_emission"),
+    "alerts": ("告警", "alerts"),
+    "open_alerts": ("未关闭告警", "open_alerts"),
+    "silent_meters": ("无数据仪表", "silent_meters"),
+    "refused": ("拒收数据", "refused"),
+    "factors": ("折算系数", "factors"),
+    "tasks": ("处置任务", "tasks"),
+}
 ALERT_KIND_NAMES = {kind: (TITLES["zh"][kind], TITLES["en"][kind]) for kind in TITLES["zh"]}
 POLLUTANT_NAMES = {p: (pollutant_name(p, "zh"), pollutant_name(p, "en")) for p in POLLUTANTS}
 

@@ -12,6 +12,7 @@ from openpyxl.utils import get_column_letter
 
 from api.export import formula_like
 from api.reports.content import ReportContent
+from api.reports.texts import SHEET_NAMES, name_of
 
 NUMBER_FORMATS = {
     "int": "#,##0",
@@ -24,12 +25,17 @@ NUMBER_FORMATS = {
 SUMMARY_SHEET = "summary"
 
 
+def sheet_name(key: str, lang: str) -> str:
+    """A table's sheet name in the report's language (Excel allows 31 characters)."""
+    return name_of(SHEET_NAMES, key, lang)[:31]
+
+
 def render(c: ReportContent) -> bytes:
     """The XLSX bytes of report content `c`: a summary sheet, then one sheet per table."""
     book = Workbook()
     summary = book.active
     assert summary is not None
-    summary.title = SUMMARY_SHEET
+    summary.title = sheet_name(SUMMARY_SHEET, c.lang)
     summary.append([c.title])
     summary["A1"].font = Font(bold=True, size=14)
     summary.append([c.subtitle])
@@ -39,12 +45,15 @@ def render(c: ReportContent) -> bytes:
         summary.append([])
         summary.append([section.title])
         summary.cell(summary.max_row, 1).font = Font(bold=True)
-        for label, value in section.headline:
-            summary.append([label, value])
+        for h in section.headline:
+            # The number itself with its format where there is one, so a sheet can sum it.
+            summary.append([h.label, h.text if h.value is None else h.value])
+            if h.value is not None and h.cell in NUMBER_FORMATS:
+                summary.cell(summary.max_row, 2).number_format = NUMBER_FORMATS[h.cell]
     summary.column_dimensions["A"].width = 36
     summary.column_dimensions["B"].width = 28
     for table in c.tables():
-        sheet = book.create_sheet(table.key)
+        sheet = book.create_sheet(sheet_name(table.key, c.lang))
         sheet.append([table.title])
         sheet["A1"].font = Font(bold=True)
         sheet.append([col.label for col in table.columns])

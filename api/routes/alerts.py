@@ -24,10 +24,11 @@ from api.deps import (
     ReaderDep,
     RegistryDep,
     SettingsDep,
+    get_principal,
     key_is_live,
     require_roles,
 )
-from api.errors import InvalidInput, NotFound
+from api.errors import Forbidden, InvalidInput, NotFound
 from api.export import MEDIA_TYPE, to_csv
 from api.limits import open_stream
 from api.schemas import AlertDetail, AlertList, AlertView, error_responses
@@ -98,6 +99,13 @@ class ActionBody(BaseModel):
     comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS, pattern=r"^[^\x00]*$")
 
 
+def alert_reader(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """Readers see every alert; a plant key its own plant's (the list, read only)."""
+    if principal.role not in ("admin", "officer", "viewer", "plant"):
+        raise Forbidden(f"role {principal.role!r} may not read alerts")
+    return principal
+
+
 @router.get(
     "",
     response_model=AlertList,
@@ -110,7 +118,7 @@ async def list_alerts(
     repo: AlertRepoDep,
     registry: RegistryDep,
     settings: SettingsDep,
-    _: ReaderDep,
+    who: Annotated[Principal, Depends(alert_reader)],
     status_: Annotated[
         str | None,
         Query(
@@ -129,6 +137,10 @@ async def list_alerts(
         raise InvalidInput(f"status must be one of {', '.join((*STATUSES, 'active'))}")
     if kind is not None and kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+    if who.role == "plant":
+        if plant is not None and plant != who.plant:
+            raise Forbidden(f"this plant key belongs to {who.plant!r}, not {plant!r}")
+        plant = who.plant
     found = await run_in_threadpool(repo.find, status_, plant, kind, limit)
     docs = [readable(a, lang, registry, settings) for a in found]
     if format == "csv":

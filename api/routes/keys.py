@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 
 class NewKey(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    role: Literal["admin", "officer", "viewer", "plant"]
+    role: Literal["admin", "officer", "viewer", "plant", "inspector"]
     plant: str | None = Field(default=None, description="required for (and only for) plant keys")
     expires_in_days: float | None = Field(
         default=None, gt=0, le=3650, description="the key is refused after this many days"

@@ -151,7 +151,7 @@ async def get_gas_share_history(
                     "start": m.start.isoformat(),
                     "end": m.end.isoformat(),
                     "complete": m.complete,
-                    "has_data": m.kpi.counts["unknown"] < m.kpi.firms,
+                    "has_data": m.kpi.has_data,
                     "firms": m.kpi.firms,
                     "counts": m.kpi.counts,
                     "share": m.kpi.share,

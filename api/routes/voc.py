@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.deps import KnownPlantDep, PlantReaderDep, ReaderDep, RegistryDep, SettingsDep, StoreDep
 from api.export import MEDIA_TYPE, to_csv
+from api.marks.repo import MarkRepo
 from api.ranges import check_instant, check_range
 from api.schemas import (
     VocAnswer,
@@ -22,6 +23,7 @@ from api.schemas import (
     error_responses,
 )
 from api.voc.rules import (
+    EMPTY_SPANS,
     HOUR_MS,
     MIN_STOPPED_MINUTES,
     MIN_VALID_MINUTES,
@@ -145,6 +147,13 @@ def hour_rows(stack: StackCompliance) -> list[dict[str, Any]]:
     return rows
 
 
+def _mark_repo(request: Request) -> MarkRepo:
+    return MarkRepo(request.app.state.db)
+
+
+MarkRepoDep = Annotated[MarkRepo, Depends(_mark_repo)]
+
+
 def stack_json(stack: StackCompliance) -> VocStack:
     """One stack's compliance: per pollutant its limit, counts and hours."""
     rows = hour_rows(stack)
@@ -168,13 +177,19 @@ def stack_json(stack: StackCompliance) -> VocStack:
                 "hours": hours,
             }
         )
+    marks = [{"start": _iso_ms(a), "end": _iso_ms(b)} for a, b in stack.marks]
     return VocStack.model_validate(
         {
             "meter": stack.meter,
             "late_filled_hours": stack.late_filled_hours(),
             "pollutants": pollutants,
+            "marks": marks,
         }
     )
+
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 
 
 def _window(
@@ -211,6 +226,7 @@ def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]], name: str) -> Res
 async def get_voc(
     plant: str,
     store: StoreDep,
+    marks: MarkRepoDep,
     settings: SettingsDep,
     _: PlantReaderDep,
     found: KnownPlantDep,
@@ -220,7 +236,8 @@ async def get_voc(
 ) -> Any:
     """Hourly VOC means per stack and pollutant: validity, limit, exceedance, logger hour, emission."""
     start_at, end_at, now = _window(start, end, DEFAULT_RANGE, MAX_RANGE)
-    stacks = await run_in_threadpool(compliance, store, [found], start_at, end_at, now)
+    spans = await run_in_threadpool(marks.spans, start_at, end_at, [found.id])
+    stacks = await run_in_threadpool(compliance, store, [found], start_at, end_at, now, spans)
     if format == "csv":
         return _csv(HOUR_COLUMNS, [r for s in stacks for r in hour_rows(s)], f"{plant}-voc")
     return VocAnswer.model_validate(
@@ -242,12 +259,18 @@ async def _totals(
     start: datetime | None,
     end: datetime | None,
     period: str,
+    marks: MarkRepo | None = None,
 ) -> tuple[datetime, datetime, datetime, list[StackCompliance]]:
     end_at = check_instant("end", end) if end is not None else datetime.now(UTC)
     start_at, end_at, now = _window(
         start or _month_start(end_at, timezone), end_at, DEFAULT_RANGE, MAX_TOTALS_RANGE
     )
-    stacks = await run_in_threadpool(compliance, store, plants, start_at, end_at, now)
+    spans = (
+        EMPTY_SPANS
+        if marks is None
+        else await run_in_threadpool(marks.spans, start_at, end_at, [p.id for p in plants])
+    )
+    stacks = await run_in_threadpool(compliance, store, plants, start_at, end_at, now, spans)
     return start_at, end_at, now, stacks
 
 
@@ -317,6 +340,7 @@ async def get_county_emissions(
 async def get_capture(
     plant: str,
     store: StoreDep,
+    marks: MarkRepoDep,
     settings: SettingsDep,
     _: PlantReaderDep,
     found: KnownPlantDep,
@@ -327,7 +351,7 @@ async def get_capture(
 ) -> Any:
     """Data capture per stack and pollutant: transmitted/expected and valid/transmitted minutes."""
     start_at, end_at, now, stacks = await _totals(
-        [found], store, settings.timezone, start, end, period
+        [found], store, settings.timezone, start, end, period, marks
     )
     rows = capture(stacks, now, settings.timezone, period)
     if format == "csv":
@@ -342,6 +366,7 @@ async def get_capture(
             "definition": {
                 "transmitted_share": "minutes with any data / minutes of the period passed",
                 "valid_share": "valid minutes (flag N or T) / minutes with any data",
+                "declared_minutes": "minutes of hours accepted marks declare: not expected",
             },
             "capture": rows,
         }

@@ -13,7 +13,8 @@ From readings to hours, in three steps:
 
 `judge_hours` turns aggregates (rolled up or fresh) and the logger's own hour (CN 2061) into
 statuses: `valid` (≥ 45 valid minutes), `stopped` (≥ 30 minutes flagged F), `insufficient`,
-or `pending` (not ended). With no minute at all, the logger's hour is used. Emission rate
+or `pending` (not ended); an ended hour an accepted mark covers for ≥ 30 minutes is `marked`
+whatever its data (`marked_hours`). With no minute at all, the logger's hour is used. Emission rate
 kg/h is the hour's mean of minute concentration × minute flow × 10⁻⁶.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -45,6 +47,9 @@ DISAGREE_SHARE = 0.05
 DISAGREE_MIN_MGM3 = 0.01
 
 VALID, INSUFFICIENT, STOPPED, PENDING = "valid", "insufficient", "stopped", "pending"
+# An hour the plant marked (stopped, maintenance, fault, calibration) and an officer accepted:
+# out of exceedance judgement like a stopped hour, declared in the rates (SPEC section 14).
+MARKED = "marked"
 SOURCE_MINUTES, SOURCE_LOGGER = "minutes", "logger_hour"
 
 # Minute classes, best first: the class of a minute is the best flag among its readings.
@@ -226,18 +231,20 @@ class JudgedHours:
     def counts(self) -> dict[str, int]:
         """Hours per status, exceeding hours, and hours where the logger disagrees.
 
-        `running`: the ended hours the line ran (neither stopped nor pending), what a
-        valid-data rate is taken over (valid / running), here and nowhere else.
+        `running`: the ended hours the line ran (neither stopped, marked nor pending), what
+        a valid-data rate is taken over (valid / running), here and nowhere else.
         """
         status = np.asarray(self.status)
         stopped, pending = int(np.sum(status == STOPPED)), int(np.sum(status == PENDING))
+        marked = int(np.sum(status == MARKED))
         return {
             "hours": len(status),
-            "running": len(status) - stopped - pending,
+            "running": len(status) - stopped - pending - marked,
             VALID: int(np.sum(status == VALID)),
             INSUFFICIENT: int(np.sum(status == INSUFFICIENT)),
             STOPPED: stopped,
             PENDING: pending,
+            MARKED: marked,
             "exceeding": int(np.sum(self.exceeds)),
             "disagreeing": int(np.sum(self.disagrees)),
         }
@@ -256,9 +263,11 @@ def judge_hours(
     logger: LoggerHours,
     logger_flow_m3h: FloatArray,
     now_ms: int,
+    marked: npt.NDArray[np.bool_] | None = None,
 ) -> JudgedHours:
     """Status, mean, exceedance and emission of each hour of one pollutant of one stack."""
     ended = agg.hour_start_ms + HOUR_MS <= now_ms
+    declared = ended & (marked if marked is not None else np.zeros(ended.size, dtype=bool))
     valid_min = agg["valid_minutes"]
     with np.errstate(invalid="ignore", divide="ignore"):
         computed = np.where(valid_min >= MIN_VALID_MINUTES, agg["valid_sum"] / valid_min, np.nan)
@@ -277,13 +286,18 @@ def judge_hours(
     state = np.where(
         ~ended,
         PENDING,
-        np.where(logger_ok | minutes_ok, VALID, np.where(stopped, STOPPED, INSUFFICIENT)),
+        np.where(
+            declared,
+            MARKED,
+            np.where(logger_ok | minutes_ok, VALID, np.where(stopped, STOPPED, INSUFFICIENT)),
+        ),
     )
     logger_rate = np.where(
         np.isfinite(logger.kg), logger.kg, logger.mean * logger_flow_m3h * EMISSION_KG_PER_MG
     )
     done = ended & (logger_ok | minutes_ok)
-    mean = np.where(done, np.where(logger_ok, logger.mean, computed), np.nan)
+    # A marked hour keeps its emission (gas still left the stack) but is never judged.
+    mean = np.where(done & ~declared, np.where(logger_ok, logger.mean, computed), np.nan)
     emission_kgh = np.where(done, np.where(logger_ok, logger_rate, rate), np.nan)
     status = state.tolist()
     source = np.where(use_logger, SOURCE_LOGGER, SOURCE_MINUTES).tolist()
@@ -311,6 +325,23 @@ def judge_hours(
     )
 
 
+# Accepted marks per (plant, meter): their [start ms, end ms) spans (api.marks).
+Spans = Mapping[tuple[str, str], Sequence[tuple[int, int]]]
+EMPTY_SPANS: Spans = MappingProxyType({})
+
+
+def marked_hours(
+    hour_start_ms: IntArray, spans: Sequence[tuple[int, int]]
+) -> npt.NDArray[np.bool_]:
+    """Hours that accepted marks ([start ms, end ms) spans) cover for at least
+    MIN_STOPPED_MINUTES: the same half hour that makes an hour of F minutes stopped."""
+    hours = np.asarray(hour_start_ms, dtype=np.int64)
+    covered = np.zeros(hours.size, dtype=np.int64)
+    for start, end in spans:
+        covered += np.clip(np.minimum(hours + HOUR_MS, end) - np.maximum(hours, start), 0, None)
+    return covered >= MIN_STOPPED_MINUTES * MINUTE_MS
+
+
 def hour_range(start_ms: int, end_ms: int) -> tuple[int, int]:
     """The whole hours covering [start, end): first hour start and the number of hours."""
     first = start_ms - start_ms % HOUR_MS
@@ -329,6 +360,17 @@ class StackCompliance:
 
     def late_filled_hours(self) -> int:
         return sum(self.late_filled)
+
+    marks: tuple[tuple[int, int], ...] = ()  # accepted marks' [start ms, end ms) spans
+
+    def silent(self) -> npt.NDArray[np.bool_]:
+        """Hours the stack sent nothing for: no minute of any value, whatever its flag, and no
+        logger hour. The one definition of silence: a stopped hour (minutes flagged F) or a
+        faulty one is not silent, the stack told us why it had no valid data."""
+        sent = self.flow["transmitted_minutes"] > 0
+        for p in self.pollutants:
+            sent = sent | (p.agg["transmitted_minutes"] > 0) | (np.asarray(p.logger.flag) != "")
+        return ~sent
 
 
 def late_filled_hours(
@@ -380,6 +422,7 @@ class Capture:
     expected_minutes: int
     transmitted_minutes: int
     valid_minutes: int
+    declared_minutes: int = 0  # minutes of marked hours: declared, out of the expected ones
 
     @property
     def transmitted_share(self) -> float | None:
@@ -390,23 +433,35 @@ class Capture:
         return self.valid_minutes / self.transmitted_minutes if self.transmitted_minutes else None
 
 
-def capture_rates(agg: HourAgg, now_ms: int, timezone: str, period: str) -> list[Capture]:
+def capture_rates(
+    agg: HourAgg,
+    now_ms: int,
+    timezone: str,
+    period: str,
+    marked: npt.NDArray[np.bool_] | None = None,
+) -> list[Capture]:
     """Transmitted minutes / expected minutes and valid / transmitted, per local day or month.
 
     Expected minutes are the minutes of the period that have passed (a day in progress
     expects only its elapsed minutes); the logger's hourly data alone transmits no minute.
+    Marked hours (`marked_hours`) are declared: neither expected nor counted as sent.
     """
     labels = local_period_starts(agg.hour_start_ms, timezone, period)
     elapsed = np.clip((now_ms - agg.hour_start_ms) // MINUTE_MS, 0, 60)
+    declared = marked if marked is not None else np.zeros(elapsed.size, dtype=bool)
     out: dict[str, list[int]] = {}
-    for label, exp, sent, ok in zip(
+    for label, exp, sent, ok, out_of in zip(
         labels,
         elapsed.tolist(),
         agg["transmitted_minutes"].tolist(),
         agg["valid_minutes"].tolist(),
+        declared.tolist(),
         strict=True,
     ):
-        slot = out.setdefault(label, [0, 0, 0])
+        slot = out.setdefault(label, [0, 0, 0, 0])
+        if out_of:
+            slot[3] += int(exp)
+            continue
         slot[0] += int(exp)
         slot[1] += int(sent)
         slot[2] += int(ok)
@@ -546,13 +601,16 @@ def judge_stack(
     limits: Mapping[str, Limit],
     now_ms: int,
     loggers: Mapping[str, tuple[LoggerHours, FloatArray]] | None = None,
+    marks: Sequence[tuple[int, int]] = (),
 ) -> StackCompliance:
-    """Every limited pollutant of one stack judged hour by hour against its resolved limits."""
+    """Every limited pollutant of one stack judged hour by hour against its resolved limits;
+    `marks` are the [start ms, end ms) spans of the stack's accepted marks."""
     n = hour_start_ms.size
     flow = aggs.get(FLOW_FIELD) or empty_agg(hour_start_ms)
+    marked = marked_hours(hour_start_ms, marks)
     judged = []
     for name, limit in limits.items():
         logger, logger_flow = (loggers or {}).get(name, (LoggerHours.none(n), np.full(n, np.nan)))
         agg = aggs.get(name) or empty_agg(hour_start_ms)
-        judged.append(judge_hours(limit, agg, logger, logger_flow, now_ms))
-    return StackCompliance(plant, meter, flow, tuple(judged))
+        judged.append(judge_hours(limit, agg, logger, logger_flow, now_ms, marked))
+    return StackCompliance(plant, meter, flow, tuple(judged), marks=tuple(marks))

@@ -16,11 +16,13 @@ import numpy as np
 
 from api.voc import queries
 from api.voc.rules import (
+    EMPTY_SPANS,
     FLOW_FIELD,
     HOUR_MS,
     HourAgg,
     LoggerHours,
     Readings,
+    Spans,
     StackCompliance,
     aggregates_from_columns,
     capture_rates,
@@ -29,6 +31,7 @@ from api.voc.rules import (
     hour_range,
     judge_stack,
     late_filled_hours,
+    marked_hours,
     splice,
     stack_aggregates,
 )
@@ -177,8 +180,13 @@ def compliance(
     start: datetime,
     end: datetime,
     now: datetime,
+    marks: Spans = EMPTY_SPANS,
 ) -> list[StackCompliance]:
-    """Hourly compliance of every VOC stack of `plants` over the whole hours covering [start, end)."""
+    """Hourly compliance of every VOC stack of `plants` over the whole hours covering [start, end).
+
+    `marks` are the accepted marks' spans per (plant, meter) (api.marks.repo.MarkRepo.spans):
+    the one place marked hours leave exceedance judgement, for pages, alerts and reports.
+    """
     first_hour_ms, n_hours = hour_range(to_epoch_ms(start), to_epoch_ms(end))
     stacks = [(p, m) for p in plants for m in p.meters_of("voc")]
     if not stacks or n_hours == 0:
@@ -200,7 +208,16 @@ def compliance(
         key = (plant.id, meter.id)
         limits = meter.limits()
         loggers = {name: _logger(logger.get(key), name, hours) for name in limits}
-        judged = judge_stack(plant.id, meter.id, aggs.get(key, {}), hours, limits, now_ms, loggers)
+        judged = judge_stack(
+            plant.id,
+            meter.id,
+            aggs.get(key, {}),
+            hours,
+            limits,
+            now_ms,
+            loggers,
+            marks.get(key, ()),
+        )
         out.append(replace(judged, late_filled=late_filled_hours(hours, arrivals.get(key, {}))))
     return out
 
@@ -255,7 +272,8 @@ def capture(
     rows = []
     for stack in stacks:
         for judged in stack.pollutants:
-            for c in capture_rates(judged.agg, now_ms, timezone, period):
+            marked = marked_hours(judged.hour_start_ms, stack.marks)
+            for c in capture_rates(judged.agg, now_ms, timezone, period, marked):
                 rows.append(
                     {
                         "plant": stack.plant,
@@ -265,6 +283,7 @@ def capture(
                         "expected_minutes": c.expected_minutes,
                         "transmitted_minutes": c.transmitted_minutes,
                         "valid_minutes": c.valid_minutes,
+                        "declared_minutes": c.declared_minutes,
                         "transmitted_share": _share(c.transmitted_share),
                         "valid_share": _share(c.valid_share),
                     }

@@ -7,7 +7,10 @@ import { fmtNumber, fmtWhen, getLang, label, t } from "./i18n.js";
 const FILTERS = ["open", "acknowledged", "resolved", "all"];
 let filter = "open";
 
-export async function renderAlerts(root, plantNames) {
+let viewer = { role: "viewer" };
+
+export async function renderAlerts(root, plantNames, me = viewer) {
+  viewer = me;
   root.innerHTML = `
     <section class="card">
       <div class="card-head">
@@ -24,7 +27,7 @@ export async function renderAlerts(root, plantNames) {
   for (const button of root.querySelectorAll("[data-filter]")) {
     button.addEventListener("click", () => {
       filter = button.dataset.filter;
-      track(() => renderAlerts(root, plantNames));
+      track(() => renderAlerts(root, plantNames, viewer));
     });
   }
   wireExports(root);
@@ -65,9 +68,15 @@ function alertCard(a, plantNames) {
     .filter(Boolean)
     .map(esc)
     .join(" · ");
+  // A spike's `limit` is its threshold (factor × the limit): the chip names both, never
+  // the threshold as the limit.
+  const spike = a.kind === "voc_spike" && a.details.limit_mgm3 != null;
+  const against = spike
+    ? `${esc(t("al.spike.threshold", { factor: fmtNumber(a.details.factor, 0) }))} ${esc(withUnit(a.limit, a.limitUnit))} · ${esc(t("al.limit"))} ${esc(withUnit(a.details.limit_mgm3, a.unit))}`
+    : `${esc(t("al.limit"))} ${esc(withUnit(a.limit, a.limitUnit))}`;
   const measure =
-    a.value !== null && a.limit !== null && !["sensor_stuck", "ingest_stalled"].includes(a.kind)
-      ? `<span class="measure" data-testid="measure">${esc(t("al.value"))} <b>${esc(withUnit(a.value, a.unit))}</b> / ${esc(t("al.limit"))} ${esc(withUnit(a.limit, a.limitUnit))}</span>`
+    a.value !== null && a.limit !== null && !["sensor_stuck", "ingest_stalled", "task_overdue"].includes(a.kind)
+      ? `<span class="measure" data-testid="measure">${esc(t("al.value"))} <b>${esc(withUnit(a.value, a.unit))}</b> / ${against}</span>`
       : "";
   const late = a.late ? `<span class="chip late" title="${esc(t("al.late.why"))}">${esc(t("al.late"))}</span>` : "";
   const actions =
@@ -76,6 +85,7 @@ function alertCard(a, plantNames) {
       : `<div class="alert-actions">
           ${a.state === "open" ? `<button type="button" class="primary" data-action="ack" data-testid="ack-${esc(a.id)}">${esc(t("al.ack"))}</button>` : ""}
           <button type="button" class="secondary" data-action="resolve" data-testid="resolve-${esc(a.id)}">${esc(t("al.resolve"))}</button>
+          ${viewer.role === "officer" || viewer.role === "admin" ? `<a class="button secondary" href="#/tasks/alert-${esc(a.id)}" data-testid="assign-${esc(a.id)}">${esc(t("tk.assign"))}</a>` : ""}
         </div>`;
   return `
     <article class="alert state-${esc(a.state)}" data-id="${esc(a.id)}" data-testid="alert-${esc(a.id)}" data-state="${esc(a.state)}">

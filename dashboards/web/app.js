@@ -5,13 +5,17 @@ import { ApiError, followAlerts, get, getKey, setKey } from "./api.js";
 import { $, esc, placeholder, toast, track } from "./dom.js";
 import { addLabels, applyStatic, fmtWhen, getLang, setLang, t } from "./i18n.js";
 import { renderOverview } from "./overview.js";
+import { renderMine } from "./mine.js";
 import { loadPlants, renderPlant, renderPlants } from "./plant.js";
+import { renderTasks } from "./tasks.js";
 
 const KPI_REFRESH_MS = 5 * 60 * 1000;
 const FRESHNESS_REFRESH_MS = 60 * 1000;
 // Only the engine's news is announced: a reader's own (or a colleague's) ack/resolve is not.
 const NEWS_EVENTS = new Set(["raised", "reopened"]);
 let plants = [];
+// Who the key is (`/me`): a plant key gets its own page, an inspector its tasks.
+let me = { role: "viewer", name: "", plant: null };
 let ingest = null;
 let freshnessTimer = null;
 let stopStream = null;
@@ -21,8 +25,14 @@ function plantNames() {
   return new Map(plants.map((p) => [p.id, p.name]));
 }
 
+const HOME = { plant: "#/mine", inspector: "#/tasks" };
+// The pages each role may open; any other route goes to the role's home.
+const PAGES = { plant: ["mine"], inspector: ["tasks"] };
+
 function route() {
-  const [, page = "overview", arg = ""] = (location.hash || "#/overview").split("/");
+  const [, page = "overview", arg = ""] = (location.hash || HOME[me.role] || "#/overview").split("/");
+  const allowed = PAGES[me.role];
+  if (allowed && !allowed.includes(page)) return { page: allowed[0], arg: "" };
   return { page, arg: decodeURIComponent(arg) };
 }
 
@@ -37,7 +47,9 @@ async function show() {
   root.dataset.ready = "false";
   await track(async () => {
     try {
-      if (page === "alerts") await renderAlerts(root, plantNames());
+      if (page === "mine" && me.plant) await renderMine(root, me);
+      else if (page === "tasks") await renderTasks(root, plantNames(), me, arg);
+      else if (page === "alerts") await renderAlerts(root, plantNames(), me);
       else if (page === "plants") await renderPlants(root, plants);
       else if (page === "plant") await renderPlant(root, arg, plants);
       else await renderOverview(root, plants);
@@ -115,6 +127,16 @@ async function refreshPlants() {
   renderFreshness();
 }
 
+/** The caller's role and plant; the navigation shows only what the role may open. */
+async function loadMe() {
+  try {
+    me = await get("/me");
+  } catch {
+    me = { role: "viewer", name: "", plant: null };
+  }
+  document.body.dataset.role = me.role;
+}
+
 let labelsLoaded = false;
 
 /** The API's names of alert kinds, meter kinds and pollutants (once; codes show until then). */
@@ -134,11 +156,14 @@ async function start() {
   clearInterval(freshnessTimer);
   // One tracked unit: the page is not "ready" between the registry and the first page.
   await track(async () => {
-    await Promise.all([loadLabels(), refreshPlants()]);
+    await Promise.all([loadLabels(), loadMe()]);
+    if (!PAGES[me.role]) await refreshPlants();
+    const asked = (location.hash || "").split("/")[1] ?? "";
+    if (HOME[me.role] && !PAGES[me.role].includes(asked)) history.replaceState(null, "", HOME[me.role]);
     await show();
-    await updateBadge();
+    if (!PAGES[me.role]) await updateBadge();
   });
-  stopStream = followAlerts(onAlertEvent, setLive);
+  if (!PAGES[me.role]) stopStream = followAlerts(onAlertEvent, setLive);
   freshnessTimer = setInterval(refreshPlants, FRESHNESS_REFRESH_MS);
   refreshTimer = setInterval(() => {
     if (route().page === "overview" && !$("#key-dialog").open) show();

@@ -88,6 +88,8 @@ function timeTicks(u, splits) {
 }
 
 const GAP_FILL = "rgba(140,150,165,0.16)";
+// Hours a plant marked (stopped, maintenance, fault, calibration) and an officer accepted.
+const MARK_FILL = "rgba(230,160,40,0.22)";
 
 /**
  * A drawClear hook shading the intervals `i` where `isGap(i)` (no data, insufficient data),
@@ -288,8 +290,9 @@ export function vocChart(el, series, labels) {
     list.push({ label: labels.limit, stroke: COLORS.limit, width: 2, dash: [6, 4], points: { show: false }, value: () => fmtNumber(limit, 1) });
   }
   const top = Math.max(limit ?? 0, ...mean.filter((v) => v !== null));
-  el.dataset.gaps = String(series.hours.filter((h) => !h.valid).length);
+  el.dataset.gaps = String(series.hours.filter((h) => !h.valid && !h.marked).length);
   el.dataset.late = String(series.hours.filter((h) => h.late).length);
+  el.dataset.marked = String(series.hours.filter((h) => h.marked).length);
   return mount(
     el,
     {
@@ -298,7 +301,12 @@ export function vocChart(el, series, labels) {
       scales: { x: { time: true }, y: { range: () => [0, Math.max(1e-6, top * 1.15)] } },
       axes: [axis(timeTicks), axis((u, vals) => distinct(vals.map((v) => fmtNumber(v, v < 10 ? 1 : 0))), { size: 56 })],
       series: list,
-      hooks: { drawClear: [gapBands(xs, (i) => !series.hours[i].valid, "")] },
+      hooks: {
+        drawClear: [
+          gapBands(xs, (i) => !series.hours[i].valid && !series.hours[i].marked, ""),
+          gapBands(xs, (i) => series.hours[i].marked, labels.marked ?? "", MARK_FILL),
+        ],
+      },
     },
     data,
   );

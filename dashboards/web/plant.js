@@ -353,12 +353,13 @@ async function loadVoc(root, plantId, query, sector) {
           <span class="${exceed ? "bad" : "muted"}">${esc(t("pl.exceed"))}: ${exceed}</span>
           <span class="muted">${esc(t("pl.invalid"))}: ${invalid}</span>
           ${late ? `<span class="late" data-testid="late-filled" title="${esc(t("pl.late.why"))}">${esc(t("pl.late"))}: ${late}</span>` : ""}
+          ${s.marked ? `<span class="marked-count" data-testid="marked-hours">${esc(t("pl.marked"))}: ${s.marked}</span>` : ""}
         </div>
         <div class="chart" id="voc-chart-${i}" data-testid="voc-chart"></div>
       </div>`;
     })
     .join("");
   list.forEach((s, i) =>
-    vocChart($(`#voc-chart-${i}`, root), s, { mean: `${label("poll", s.pollutant)} mg/m³`, exceed: t("pl.exceed"), limit: t("pl.limit"), gap: t("pl.invalid"), late: t("pl.late") }),
+    vocChart($(`#voc-chart-${i}`, root), s, { mean: `${label("poll", s.pollutant)} mg/m³`, exceed: t("pl.exceed"), limit: t("pl.limit"), gap: t("pl.invalid"), late: t("pl.late"), marked: t("pl.marked") }),
   );
 }

@@ -460,3 +460,35 @@ def test_a_meter_kept_by_hand_is_not_offline_between_entries(
     facts.append(ConversionFact("ss-002", MANUAL_METER, T - timedelta(days=30), "gas-1"))
     assert ("ss-002", "gas-1") not in offline()
     assert ("sl-002", "stack-1") in offline()  # the other silent meters still are
+
+
+def test_back_filled_exceedances_are_late_alerts_and_marks_take_hours_out(
+    county: InfluxStore, registry: Registry
+) -> None:
+    """sl-001 stack-2 sends, late, an hour of DMF at 80 mg/m³ (limit 50) from 10 h before T:
+    older than the live look-back, so only the late rule finds it; an accepted mark over
+    that hour takes it out of judgement, and the meter raises nothing while a mark lasts."""
+    back = HOUR - timedelta(hours=9)
+    write(county, registry, {("sl-001", "stack-2"): [
+        r(back + timedelta(minutes=m), {"dmf_mgm3": 80.0, "flow_m3h": 9000.0}) for m in range(60)
+    ]})  # fmt: skip
+    core = fuel_core(county, registry)
+    marks: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    evaluator = Evaluator(
+        county, registry, RULES, core, HistoryProjection(core, registry),
+        cover=lambda since: [], marks=lambda start, end: marks,
+    )  # fmt: skip
+    late = AlertKey("voc_late_exceedance", "sl-001", "stack-2", "dmf_mgm3")
+    found, evaluated = evaluator.slow(T)
+    assert "voc_late_exceedance" in evaluated
+    (c,) = [c for c in found if c.key == late]
+    assert c.late and c.since == back and c.value == 80.0 and c.details["hours"] == 1
+
+    ms = int(back.timestamp() * 1000)
+    marks[("sl-001", "stack-2")] = [(ms, ms + 3_600_000)]
+    assert late not in {c.key for c in evaluator.slow(T)[0]}
+    offline = AlertKey("meter_offline", "sl-002", "stack-1")
+    assert offline in {c.key for c in evaluator.fast(T)[0]}
+    now_ms = int(T.timestamp() * 1000)
+    marks[("sl-002", "stack-1")] = [(now_ms - 60_000, now_ms + 60_000)]  # a declared stop
+    assert offline not in {c.key for c in evaluator.fast(T)[0]}

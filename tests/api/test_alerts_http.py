@@ -63,7 +63,10 @@ def h(key: str) -> dict[str, str]:
 
 def test_list_and_filters(client: TestClient) -> None:
     assert client.get("/api/v1/alerts").status_code == 401
-    assert client.get("/api/v1/alerts", headers=h(PLANT)).status_code == 403
+    # a plant key reads its own plant's alerts only (its page, issue 25)
+    own = client.get("/api/v1/alerts", headers=h(PLANT)).json()["alerts"]
+    assert {a["plant"] for a in own} <= {"sl-001"}
+    assert client.get("/api/v1/alerts?plant=sl-002", headers=h(PLANT)).status_code == 403
     body = client.get("/api/v1/alerts", headers=h(VIEWER)).json()
     assert [a["kind"] for a in body["alerts"]] == ["meter_offline", "voc_spike"]
     spike = body["alerts"][1]

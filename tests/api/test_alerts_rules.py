@@ -55,6 +55,25 @@ def judged(data: dict[str, list[tuple[int, int, float, str]]], n_hours: int = 3)
     return judge_stack("sl-1", "s-1", aggs, hours, resolve_limits(), int(T0.timestamp() * 1000))
 
 
+@pytest.mark.parametrize(
+    ("runs", "first_hour"),
+    [
+        # 17:00, 18:00, 19:00 all above: the alert began at 17:00, not 19:00
+        ([(0, 60, 80.0, "N"), (1, 60, 80.0, "N"), (2, 60, 80.0, "N")], 0),
+        ([(0, 60, 10.0, "N"), (1, 60, 80.0, "N"), (2, 60, 80.0, "N")], 1),
+        # an hour without valid data inside the run neither breaks nor starts it
+        ([(0, 60, 80.0, "N"), (1, 20, 80.0, "N"), (2, 60, 80.0, "N")], 0),
+        ([(0, 60, 80.0, "N"), (1, 60, 10.0, "N"), (2, 60, 80.0, "N")], 2),
+    ],
+)
+def test_hourly_exceedance_since_is_the_first_hour_of_the_run(
+    runs: list[tuple[int, int, float, str]], first_hour: int
+) -> None:
+    (found,) = rules.hourly_exceedances([judged({"dmf_mgm3": runs})])
+    assert found.since is not None
+    assert int(found.since.timestamp() * 1000) == H_3 + first_hour * HOUR_MS
+
+
 def test_hourly_exceedance_uses_latest_valid_hour_only() -> None:
     # dmf: hour 0 valid 60 (exceeds), hour 1 valid 45 at 40 (below 50), hour 2 insufficient 44 at 99
     # toluene: hour 0 below, hour 1 valid 45 at 31 (exceeds 30), hour 2 nothing
@@ -208,7 +227,9 @@ def row(plant: str, status: str, coal_kg: float = 0.0, fraction: float | None = 
         ("gas", "mixed", 50.0, 0.6, False),  # at the threshold: not above
         ("gas", "mixed", 50.5, 0.6, True),
         ("gas", "coal", 900.0, 0.05, True),
-        ("gas", "unknown", 300.0, None, True),  # coal burnt while the gas meter fell silent
+        # Unknown is never burning coal: ss-056 at 98.4 % gas, its coal meter silent 3.5 h
+        ("gas", "unknown", 60.0, None, False),
+        ("gas", "unknown", 300.0, None, False),
         ("gas", "gas", 213.5, 0.97, False),  # the little coal a gas firm may burn (>= 0.9)
         ("mixed", "coal", 500.0, 0.0, False),
         ("coal", "coal", 500.0, 0.0, False),
@@ -386,3 +407,61 @@ def test_revised_readings(pending: list[rules.PendingRevisions], conditions: lis
         (str(c.key), c.value, c.since.isoformat() if c.since else None, dict(c.details))
         for c in found
     ] == conditions
+
+
+# -- exceedances found late (back-filled data) --------------------------------------------
+
+
+def _hours_ago(n: int) -> datetime:
+    return datetime.fromtimestamp((H_3 + n * HOUR_MS) / 1000, tz=UTC)
+
+
+def _exceedance_alert(kind: str, status: str, since: int, until: int, **kw: object) -> Alert:
+    details = {
+        "first_hour": _hours_ago(since).isoformat(),
+        "last_hour_end": _hours_ago(until).isoformat(),
+    }
+    return alert(
+        status,
+        key=AlertKey(kind, "sl-1", "s-1", "dmf_mgm3"),
+        since=_hours_ago(since),
+        last_seen_at=_hours_ago(until),
+        details=details,
+        **kw,
+    )
+
+
+LIVE, LATE = "voc_hourly_exceedance", "voc_late_exceedance"
+
+
+@pytest.mark.parametrize(
+    ("seen", "hours", "first"),
+    [
+        ([], 2, 0),  # the back-filled run of hours 0 and 1: one late alert, since hour 0
+        ([(LIVE, RESOLVED, 0, 1)], 1, 1),  # the live alert saw hour 0 as it happened
+        ([(LIVE, OPEN, 0, 2)], 0, None),
+        ([(LATE, RESOLVED, 0, 2)], 0, None),  # an officer closed it: never raised again
+        ([(LATE, OPEN, 0, 2)], 2, 0),  # still open: its own hours keep it holding
+    ],
+)
+def test_late_exceedances(
+    seen: list[tuple[str, str, int, int]], hours: int, first: int | None
+) -> None:
+    stack = judged({"dmf_mgm3": [(0, 60, 80.0, "N"), (1, 60, 90.0, "N"), (2, 60, 10.0, "N")]})
+    cover = rules.exceedance_cover([_exceedance_alert(*s) for s in seen])
+    found = rules.late_exceedances([stack], cover, int(T0.timestamp() * 1000))
+    assert len(found) == (1 if hours else 0)
+    if found:
+        (c,) = found
+        assert c.late and c.key == AlertKey(LATE, "sl-1", "s-1", "dmf_mgm3")
+        assert c.details["hours"] == hours and c.since == _hours_ago(first or 0)
+        assert c.value == 90.0 and c.limit == 50.0
+
+
+def test_late_exceedances_leave_the_live_hours_to_the_live_rule() -> None:
+    stack = judged({"dmf_mgm3": [(0, 60, 80.0, "N"), (1, 60, 90.0, "N"), (2, 60, 10.0, "N")]})
+    # hour 1 is still within the live look-back: only hour 0 is the late rule's
+    found = rules.late_exceedances([stack], {}, H_3 + HOUR_MS)
+    assert [c.details["runs"] for c in found] == [
+        [[_hours_ago(0).isoformat(), _hours_ago(1).isoformat()]]
+    ]

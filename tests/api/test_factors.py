@@ -44,6 +44,12 @@ def test_factors_in_effect_on_a_day(
     assert ("gas_kgce_per_m3", gas, "kgce/m³", since, source) in factors_used(d)
 
 
+def test_co2_factors_are_not_credited_to_the_standard_coal_standard() -> None:
+    sources = {name: source for name, _, _, _, source in factors_used(KpiDefinition())}
+    assert sources["gas_kgce_per_m3"] == sources["coal_kgce_per_kg"] == "GB/T 2589-2020"
+    assert sources["co2_kg_per_kg_coal"] == sources["co2_kg_per_m3_gas"] == "configurable factors"
+
+
 def test_a_window_uses_the_factors_of_its_last_instant() -> None:
     june_end = datetime(2026, 6, 30, 16, tzinfo=UTC)  # 2026-07-01T00:00+08:00, exclusive
     assert definition_for_window(D, june_end, TZ).gas_kgce_per_m3 == 1.2143

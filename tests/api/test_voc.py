@@ -231,3 +231,26 @@ def test_capture_of_an_hour_in_progress_expects_elapsed_minutes() -> None:
 
 def test_stopped_class_constant() -> None:
     assert flag_classes(["F", None, "X"]).tolist() == [CLASS_F, CLASS_N, 5]
+
+
+def test_stopped_hours_are_not_silent() -> None:
+    """sl-012 stack-2 in the November report: hours flagged F were counted as silence."""
+    from api.reports.data import voc_silence
+
+    fl = {
+        "dmf_mgm3": concat(
+            readings(H0, 60, 10.0),  # hour 0 runs
+            readings(H0 + HOUR_MS, 60, 0.4, "F"),  # hour 1 stopped
+            readings(H0 + 2 * HOUR_MS, 60, 0.4, "F"),  # hour 2 stopped
+        ),
+        "flow_m3h": concat(
+            readings(H0, 60, 9000.0),
+            readings(H0 + HOUR_MS, 60, 0.0, "F"),
+            readings(H0 + 2 * HOUR_MS, 60, 0.0, "F"),
+        ),
+    }
+    aggs = stack_aggregates(fl, {}, ["dmf_mgm3"], H0, 4)  # hour 3: nothing at all
+    stack = judge_stack("sl-012", "stack-2", aggs, H0 + HOUR_MS * np.arange(4), {}, LATER, None)
+    assert stack.silent().tolist() == [False, False, False, True]
+    (quiet,) = voc_silence([stack])
+    assert (quiet.hours_reported, quiet.hours) == (3, 4)

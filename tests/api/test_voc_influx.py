@@ -212,6 +212,7 @@ def test_voc_endpoint_boundary_flags_and_overrides(client: TestClient) -> None:
         "insufficient": 1,
         "stopped": 0,
         "pending": 0,
+        "marked": 0,
         "exceeding": 1,
         "disagreeing": 0,
     }

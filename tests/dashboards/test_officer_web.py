@@ -247,12 +247,33 @@ def test_alerts_read_in_the_officers_language(officer: Officer, tab: Callable[[s
                     "hour_end": (hour + timedelta(hours=1)).isoformat(),
                 },
             ),
+            Condition(
+                AlertKey("voc_spike", sl.id, "stack-1", "toluene_mgm3"),
+                75.0,
+                60.0,
+                "log line",
+                unit="mg/m³",
+                since=hour,
+                details={"factor": 2.0, "limit_mgm3": 30.0},
+            ),
         ],
     )
     local_hour = f"{(hour + timedelta(hours=8)):%H}:00"
-    for lang, title, measure, words in (
-        ("zh", "改气后又用煤", "测值 62 kg / 限值 50 kg", "用煤 62 kg"),
-        ("en", "Coal burnt after conversion", "Value 62 kg / Limit 50 kg", "burnt 62 kg"),
+    for lang, title, measure, words, spike in (
+        (
+            "zh",
+            "改气后又用煤",
+            "测值 62 kg / 限值 50 kg",
+            "用煤 62 kg",
+            "冲击阈值（2 倍限值） 60 mg/m³ · 限值 30 mg/m³",
+        ),
+        (
+            "en",
+            "Coal burnt after conversion",
+            "Value 62 kg / Limit 50 kg",
+            "burnt 62 kg",
+            "Spike threshold (2 × limit) 60 mg/m³ · Limit 30 mg/m³",
+        ),
     ):
         page = tab(lang)
         visit(page, officer.base, "alerts")
@@ -263,6 +284,9 @@ def test_alerts_read_in_the_officers_language(officer: Officer, tab: Callable[[s
         assert measure in coal.get_by_test_id("measure").inner_text()
         voc = page.locator(".alert", has_text="DMF")
         assert "62.46 mg/m³" in voc.inner_text() and local_hour in voc.inner_text()
+        # the spike's 60 is its threshold, 2 × the limit of 30: the chip says which is which
+        chip = page.locator(".alert", has_text="75").get_by_test_id("measure").inner_text()
+        assert spike in chip, chip
         body = page.locator("#page").inner_text()
         assert ss.id not in body and "UTC" not in body and "log line" not in body
         if lang == "zh":

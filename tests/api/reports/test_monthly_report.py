@@ -129,6 +129,20 @@ def write_alerts(client: TestClient) -> None:
             value=None,
             limit=None,
         ),
+        # found late, in April, in back-filled March hours: March's, as its hours are
+        dict(
+            kind="voc_late_exceedance",
+            plant="sl-001",
+            meter="stack-1",
+            pollutant="dmf_mgm3",
+            status="open",
+            opened=MARCH + timedelta(days=40),
+            ack=None,
+            resolved=None,
+            value=70.0,
+            limit=50.0,
+            since=MARCH + timedelta(days=6),
+        ),
         # raised in February, resolved in February: not part of March
         dict(
             kind="voc_spike",
@@ -167,6 +181,8 @@ def write_alerts(client: TestClient) -> None:
                     acknowledged_by="officer" if r["ack"] else None,
                     acknowledged_at=ms(r["ack"]) if r["ack"] else None,
                     resolved_at=ms(r["resolved"]) if r["resolved"] else None,
+                    since=ms(r["since"]) if r.get("since") else None,  # type: ignore[arg-type]
+                    late=bool(r.get("since")),
                 )
             )
 
@@ -276,7 +292,9 @@ def test_monthly_report_pdf_and_xlsx_match_the_api(county: TestClient, tmp_path:
         "silent_meters",
         "refused",
         "factors",
+        "tasks",
     } <= set(book.sheetnames)
+    assert list(book["tasks"].iter_rows(min_row=3, values_only=True)) == [(0, 0, 0, 0)]
 
     months = list(book["months"].iter_rows(min_row=3, values_only=True))
     assert [r[0] for r in months] == ["2025-01", "2025-02", "2025-03"]
@@ -319,6 +337,7 @@ def test_monthly_report_pdf_and_xlsx_match_the_api(county: TestClient, tmp_path:
     assert by_kind["VOC hourly mean above limit"][1:] == (2, 2, 60.0, 60.0, 1)
     assert by_kind["Meter offline"][1:] == (1, 0, None, None, 1)
     assert by_kind["VOC reading above twice the limit"][1:] == (0, 0, None, None, 0)
+    assert by_kind["VOC exceedance found in back-filled data"][1:] == (1, 0, None, None, 1)
     opened = [r[4] for r in book["open_alerts"].iter_rows(min_row=3, values_only=True)]
     assert opened and all(isinstance(v, datetime) for v in opened)
     assert datetime(2025, 3, 5, 11, 0) in opened  # local time, no offset
@@ -332,6 +351,40 @@ def test_monthly_report_pdf_and_xlsx_match_the_api(county: TestClient, tmp_path:
     silent = {(r[0], r[2]) for r in book["silent_meters"].iter_rows(min_row=3, values_only=True)}
     assert ("ss-005", "gas-1") in silent and ("ss-001", "gas-1") not in silent
     assert ("sl-001", "stack-1") in silent  # two days of data in a month
+
+    # The zh workbook: sheet names in Chinese, the summary's figures numbers with formats.
+    zh = client.get(
+        "/api/v1/reports/monthly", params={"month": "2025-03", "format": "xlsx"}, headers=ADMIN
+    )
+    (tmp_path / "zh.xlsx").write_bytes(zh.content)
+    zh_book = load_workbook(tmp_path / "zh.xlsx")
+    assert zh_book.sheetnames[0] == "摘要" and "月度占比" in zh_book.sheetnames
+    assert not {"summary", "months", "alerts"} & set(zh_book.sheetnames)
+    summary = {
+        r[0]: r[1] for r in zh_book["摘要"].iter_rows(min_row=1, max_col=2, values_only=True)
+    }
+    share = summary["天然气企业占比"]
+    assert isinstance(share, float) and share == pytest.approx(march["share"])
+    assert isinstance(summary["尚需改造企业数"], int)
+
+
+def test_share_chart_draws_months_without_data_as_gaps() -> None:
+    """January–October on the demo: no data is a gap, never 0 % under a 100 % upper bound."""
+    import math
+    from types import SimpleNamespace
+
+    from api.fuel.rules import STATUSES, GasShare
+    from api.reports.charts import share_series
+
+    def month(unknown: int, gas: int) -> Any:
+        counts = dict.fromkeys(STATUSES, 0) | {"unknown": unknown, "gas": gas}
+        kpi = GasShare(0.5, 5, counts, gas / 5, (gas + unknown) / 5, 0, False)
+        return SimpleNamespace(kpi=kpi)
+
+    content: Any = SimpleNamespace(figures=SimpleNamespace(months=[month(5, 0), month(1, 3)]))
+    share, upper = share_series(content)
+    assert math.isnan(share[0]) and math.isnan(upper[0])
+    assert share[1] == pytest.approx(60.0) and upper[1] == pytest.approx(80.0)
 
 
 def test_monthly_report_refuses_bad_months(county: TestClient) -> None:
@@ -359,7 +412,7 @@ def test_monthly_job_writes_last_month_and_keeps_the_newest(
     written = job.run_once(datetime(2025, 2, 10, tzinfo=UTC))
     assert [p.name for p in written] == ["plantwatch-2025-01-zh.pdf", "plantwatch-2025-01-zh.xlsx"]
     assert written[0].read_bytes().startswith(b"%PDF")
-    assert load_workbook(written[1])["months"]["A3"].value == "2025-01"
+    assert load_workbook(written[1])["月度占比"]["A3"].value == "2025-01"
     assert job.run_once(datetime(2025, 2, 11, tzinfo=UTC)) == []  # already there
     assert sorted(p.name for p in reports.iterdir()) == [
         "notes.txt",
