@@ -12,7 +12,7 @@ CLUSTER_APT_PACKAGES := haproxy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: run cluster test test-fast test-pg lint bench deps deps-cluster venv clean help
+.PHONY: run cluster bench-cluster test test-fast test-pg lint bench deps deps-cluster venv clean help
 
 help:
 	@echo "make run    start Mosquitto, InfluxDB, collector, API and a simulated county (Ctrl-C stops)"
@@ -23,6 +23,7 @@ help:
 	@echo "make test-pg  the API and alert tests again, on a private PostgreSQL"
 	@echo "make lint   ruff (lint + format check) and mypy"
 	@echo "make bench  benchmarks; results in bench/results/"
+	@echo "make bench-cluster  the NATS cluster: sync_interval always vs default, a collector's ratio"
 
 deps:
 	@missing=""; \
@@ -77,8 +78,11 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-bench: deps deps-cluster venv
+bench: deps venv
 	$(PY) -m bench
+
+bench-cluster: deps deps-cluster venv
+	$(PY) -m bench.cluster
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

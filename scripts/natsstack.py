@@ -55,8 +55,16 @@ class NodePorts:
     mqtt: int
 
     @classmethod
-    def free(cls, mqtt: int | None = None) -> NodePorts:
-        return cls(free_port(), free_port(), free_port(), mqtt or free_port())
+    def free(cls) -> NodePorts:
+        return cls(free_port(), free_port(), free_port(), free_port())
+
+    @classmethod
+    def after(cls, base: int, index: int) -> NodePorts:
+        """Node `index` (0-based) of `make cluster`: fixed ports just above the balancer's."""
+        return cls(base + 4 + index, base + 7 + index, base + 10 + index, base + 1 + index)
+
+    def all(self) -> tuple[int, ...]:
+        return (self.client, self.route, self.monitor, self.mqtt)
 
 
 def node_config(

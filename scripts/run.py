@@ -303,9 +303,14 @@ def write_env_file(path: Path, values: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]], ca: Path | None = None) -> None:
+def _wait_ready(
+    url: str,
+    processes: list[subprocess.Popen[bytes]],
+    ca: Path | None = None,
+    timeout: float = READY_TIMEOUT_SECONDS,
+) -> None:
     verify = ssl.create_default_context(cafile=ca) if ca else True
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.poll() is not None and p.returncode != 0 for p in processes):
             raise StackError("a process exited at start; see var/logs/")
@@ -315,7 +320,7 @@ def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]], ca: Path | N
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise StackError(f"{url} not ready after {READY_TIMEOUT_SECONDS:.0f}s; see var/logs/")
+    raise StackError(f"{url} not ready after {timeout:.0f}s; see var/logs/")
 
 
 if __name__ == "__main__":
