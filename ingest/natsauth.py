@@ -7,16 +7,20 @@ subscribe permissions on subjects: MQTT topic `a/b/+/c` is subject `a.b.*.c`, an
 plant publishes only its own topics on either broker.
 
 What does not translate (docs/decisions.md): NATS does not bind a client id to a user.
-Any authenticated client may connect with another account's client id and take over that
-session (the collector is kicked off, its queued readings wait in JetStream); the session's
-subscriptions are re-made under the intruder's own permissions, so a plant cannot read
-other plants' readings that way. There is no control topic either: `svc-admin` has no
-permissions (it only probes that the listener is up), and a change of accounts is a new
-config file and a reload signal (`nats-server --signal reload`).
+Any authenticated client may connect with another account's client id: the session's
+subscriptions are re-made under the intruder's own permissions (a plant cannot read other
+plants' readings that way), but with a clean session it ends the session, and the readings
+queued for an absent collector with it (tested). So on NATS a collector's session carries
+a client id no plant can guess (`session_client_id`, derived from the collector's
+password). There is no control topic either: `svc-admin` has no permissions (it only probes
+that the listener is up), and a change of accounts is a new config file and a reload signal
+(`nats-server --signal reload`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +34,7 @@ from ingest.dynsec import ADMIN_ACCOUNT, PLANT_ROLE_PREFIX, Account
 from ingest.errors import PlantwatchError
 from ingest.registry import Registry
 
+SESSION_ID_HEX_CHARS = 20  # 80 bits
 PUBLISH_ACLS = frozenset({"publishClientSend"})
 SUBSCRIBE_ACLS = frozenset({"subscribePattern", "subscribeLiteral"})
 
@@ -47,6 +52,16 @@ def topic_subjects(topic: str) -> tuple[str, ...]:
         parent = ".".join(levels[:-1])
         return (parent, f"{parent}.>") if parent else (">",)
     return (".".join(levels),)
+
+
+def session_client_id(collector_id: str, password: str) -> str:
+    """The collector's client id on NATS: its id and a tag only its password can make.
+
+    Stable while the password is (a new password means a new session: drain the old one
+    first, docs/operations.md).
+    """
+    tag = hmac.new(password.encode(), f"mqtt-session:{collector_id}".encode(), hashlib.sha256)
+    return f"{collector_id}-{tag.hexdigest()[:SESSION_ID_HEX_CHARS]}"
 
 
 def nats_user(account: Account, acls: Sequence[dict[str, Any]], plant: bool) -> dict[str, Any]:

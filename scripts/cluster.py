@@ -20,7 +20,7 @@ from api.auth import new_key
 from ingest.credentials import CredentialStore
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account, gateway_account
 from ingest.errors import PlantwatchError
-from ingest.natsauth import nats_authorization
+from ingest.natsauth import nats_authorization, session_client_id
 from ingest.registry import load_registry
 from ingest.settings import RUN_ENV_FILE, CommonSettings
 from scripts.devstack import StackError, create_database, influxd_server, port_open
@@ -104,6 +104,10 @@ def main() -> int:
                 "PLANTWATCH_MQTT_USERNAME": collector_account(collector),
                 "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(
                     collector_account(collector)
+                ),
+                # NATS binds no client id to a user: a session id no plant can guess.
+                "PLANTWATCH_MQTT_CLIENT_ID": session_client_id(
+                    collector, credentials.service_password(collector_account(collector))
                 ),
                 "PLANTWATCH_METRICS_PORT": str(metrics_port + i - 1),
             },

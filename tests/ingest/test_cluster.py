@@ -22,7 +22,7 @@ import pytest
 from ingest.client import Inbound, MqttClient
 from ingest.credentials import CredentialStore
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account
-from ingest.natsauth import nats_authorization
+from ingest.natsauth import nats_authorization, session_client_id
 from ingest.registry import load_registry
 from ingest.topics import Topics
 from scripts.devstack import Server
@@ -92,6 +92,7 @@ class ClusterStack(Stack):
             **super().collector_env(collector_id, metrics_port, share_group, partition),
             "PLANTWATCH_MQTT_USERNAME": user,
             "PLANTWATCH_MQTT_PASSWORD": password,
+            "PLANTWATCH_MQTT_CLIENT_ID": session_client_id(collector_id, password),
         }
 
 
@@ -117,8 +118,9 @@ def test_node_holding_the_collectors_session_killed_mid_stream(
     stack = ClusterStack(influxd, cluster.balancer, tmp_path, accounts.registry)
     stack.accounts = accounts
     collector = Collector(spawn, stack).start()
-    assert wait_until(lambda: cluster.node_of("collector-1") is not None, 20), collector.log()
-    victim = cluster.node_of("collector-1")
+    session = session_client_id("collector-1", accounts.service("svc-collector-1")[1])
+    assert wait_until(lambda: cluster.node_of(session) is not None, 20), collector.log()
+    victim = cluster.node_of(session)
     assert victim is not None
     # The plants publish through a node that stays up (as the API's account, allowed every
     # plant's readings): what is killed is the subscriber's side.
@@ -131,12 +133,39 @@ def test_node_holding_the_collectors_session_killed_mid_stream(
         cluster.nodes[victim].kill()
         sent = publisher.finish(45)
         assert_all_stored_once(stack.influx_url, sent, collector.log)
-        moved = cluster.node_of("collector-1")
+        moved = cluster.node_of(session)
         assert moved is not None and moved != victim
         assert collector.log().count("mqtt connected") >= 2
     finally:
         cluster.nodes[victim].start()
         cluster.wait_healthy()
+
+
+def test_a_plant_using_the_collectors_id_cannot_end_its_session(
+    cluster: NatsCluster,
+    accounts: Accounts,
+    influxd: Server,
+    tmp_path: Path,
+    spawn: Callable[..., Process],
+) -> None:
+    """NATS binds no client id to a user: with `collector-1` and a clean session, a plant
+    ended the collector's session and the readings queued in it (tried). The collector's
+    session id on NATS is one the plant cannot guess, so the readings wait for it."""
+    httpx.post(f"http://127.0.0.1:{influxd.port}/query", data={"q": f"DROP DATABASE {DATABASE}"})
+    stack = ClusterStack(influxd, cluster.balancer, tmp_path, accounts.registry)
+    stack.accounts = accounts
+    first = Collector(spawn, stack, "collector-1").start()
+    assert first.process is not None
+    session = session_client_id("collector-1", accounts.service("svc-collector-1")[1])
+    assert wait_until(lambda: cluster.node_of(session) is not None, 20), first.log()
+    first.process.stop()  # gone for a while: its session holds what the plants send
+    sent = Publisher(cluster.port, 300, 1000.0, accounts.service(API_ACCOUNT)).start().finish()
+    for client_id in ("collector-1", "svc-collector-1"):
+        thief = MqttClient(client_id, "127.0.0.1", cluster.port, *accounts.plant("ss-001"))
+        thief.start()
+        thief.stop()
+    second = Collector(spawn, stack, "collector-1").start()
+    assert_all_stored_once(stack.influx_url, sent, first.log, second.log)
 
 
 def test_plants_publish_only_their_own_topics(cluster: NatsCluster, accounts: Accounts) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.credentials import CredentialStore, broker_plan
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT
-from ingest.natsauth import NatsAuthError, nats_authorization, topic_subjects
+from ingest.natsauth import NatsAuthError, nats_authorization, session_client_id, topic_subjects
 from ingest.registry import parse_registry
 from tests.builders import RegistryBuilder
 
@@ -80,3 +80,11 @@ def test_the_same_plan_and_passwords_as_mosquitto(tmp_path: Path) -> None:
     _, accounts = broker_plan(store, registry)
     users = {u["user"]: u["password"] for u in nats_authorization(store, registry)["users"]}
     assert {a.username: a.password for a in accounts}.items() <= users.items()
+
+
+def test_the_collectors_session_id_is_stable_and_needs_its_password() -> None:
+    first = session_client_id("collector-1", "password-a")
+    assert first == session_client_id("collector-1", "password-a")
+    assert first.startswith("collector-1-") and len(first) == len("collector-1-") + 20
+    assert first != session_client_id("collector-1", "password-b")
+    assert first != session_client_id("collector-2", "password-a")
