@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 MESSAGES = 2000
 RATE_PER_SECOND = 800.0
 TOPICS = Topics()
-ACK_WAIT_SECONDS = 8
+ACK_WAIT_SECONDS = 5
 
 
 @dataclass
