@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__)
     parser.add_argument("--messages", type=int, default=20_000, help="messages per run")
     parser.add_argument("--publishers", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="runs per mode (medians)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run at most")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -143,24 +145,34 @@ def main(argv: list[str] | None = None) -> int:
         files = prepare(workdir / "pub", args.messages, args.publishers, start_ms)
         registry = workdir / "registry.toml"
         registry.write_text(registry_toml(county_firms(args.publishers)), encoding="utf-8")
-        for name, sync_always in (("sync_always", True), ("sync_default", False)):
-            progress(f"{name}: {args.messages:,} messages through a fresh 3-node cluster")
-            stack = start(workdir / name, sync_always)
-            try:
-                out[name] = ceiling(stack, files, args.timeout)
-                progress(f"{name}: {out[name]}")
-                if sync_always:
-                    out["collector_x1"] = collector.run(stack, registry, files, 1, args.timeout)
-            finally:
-                stack.stop()
-    always, default = out.get("sync_always", {}), out.get("sync_default", {})
+        runs: dict[str, list[dict[str, Any]]] = {"sync_always": [], "sync_default": []}
+        for round_ in range(args.rounds):
+            # Alternate which mode goes first: the shared machine's load drifts.
+            modes = [("sync_always", True), ("sync_default", False)]
+            for name, sync_always in modes if round_ % 2 == 0 else modes[::-1]:
+                progress(f"{name} #{round_ + 1}: {args.messages:,} messages, fresh cluster")
+                stack = start(workdir / f"{name}-{round_}", sync_always)
+                try:
+                    runs[name].append(ceiling(stack, files, args.timeout))
+                    progress(f"{name} #{round_ + 1}: {runs[name][-1]}")
+                    if sync_always and "collector_x1" not in out:
+                        out["collector_x1"] = collector.run(stack, registry, files, 1, args.timeout)
+                finally:
+                    stack.stop()
+        for name, measured in runs.items():
+            out[name] = {
+                "runs": measured,
+                "pubacked_per_s": _median([m.get("pubacked_per_s") for m in measured]),
+                "messages_per_s": _median([m.get("messages_per_s") for m in measured]),
+            }
+    always, default = out["sync_always"], out["sync_default"]
     ratios = {
-        "always_vs_default_pubacked": _ratio(always.get("pubacked_per_s"), default.get("pubacked_per_s")),
-        "always_vs_default_received": _ratio(always.get("messages_per_s"), default.get("messages_per_s")),
+        "always_vs_default_pubacked": _ratio(always["pubacked_per_s"], default["pubacked_per_s"]),
+        "always_vs_default_received": _ratio(always["messages_per_s"], default["messages_per_s"]),
         "collector_vs_cluster_ceiling": _ratio(
-            out.get("collector_x1", {}).get("sustained_per_s"), always.get("messages_per_s")
+            out.get("collector_x1", {}).get("sustained_per_s"), always["messages_per_s"]
         ),
-    }  # fmt: skip
+    }
     machine["load_average_at_end"] = load_average()
     results = {
         "started": started.isoformat(timespec="seconds"),
@@ -176,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"benchmarks": out, "ratios": ratios}, indent=2))
     print(f"results: {path}")
     return 0
+
+
+def _median(values: list[int | None]) -> float | None:
+    known = [v for v in values if v]
+    return statistics.median(known) if len(known) == len(values) and known else None
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -194,12 +211,15 @@ def markdown(results: dict[str, Any]) -> str:
         [
             f"# Broker cluster benchmark ({results['started']})",
             "",
-            results["what"] + ".",
+            results["what"] + f"; {b['sync_always']['runs'][0]['messages']:,} messages from "
+            f"{b['sync_always']['runs'][0]['publishers']} QoS 1 publishers per run, "
+            f"{len(b['sync_always']['runs'])} runs per mode, alternating.",
             f"Machine: {m.get('cpu_cores')} cores, load average at start "
             f"{m.get('load_average_at_start')}, at end {m.get('load_average_at_end')} "
             "(shared machine: figures are lower bounds).",
             "",
-            "| JetStream | QoS 1 messages/s PUBACKed | received by a QoS 1 subscriber |",
+            "| JetStream (median of each mode's runs) | QoS 1 messages/s PUBACKed | "
+            "received by a QoS 1 subscriber |",
             "| --- | --- | --- |",
             *rows,
             "",
