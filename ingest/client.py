@@ -71,9 +71,9 @@ class MqttClient:
         self._unsubscriptions = list(unsubscriptions)
         self._on_message = on_message
         self._connected = threading.Event()
-        # Set once the broker has acknowledged (SUBACK) every filter of this connection.
+        # Set once the broker has acknowledged (SUBACK) every subscription of this connection.
         self._subscribed = threading.Event()
-        self._pending_subscribes: set[int] = set()
+        self._pending_subacks: set[int] = set()
         self._published = threading.Condition()
         self.published_count = 0  # QoS 1 publishes the broker has acknowledged
         # mid -> what to call on its PUBACK; acks that beat their registration wait in _early.
@@ -103,8 +103,8 @@ class MqttClient:
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
-        self._client.on_subscribe = self._handle_subscribe
         self._client.on_publish = self._handle_publish
+        self._client.on_subscribe = self._handle_subscribe
 
     @property
     def connected(self) -> bool:
@@ -129,7 +129,7 @@ class MqttClient:
         return self._connected.wait(timeout)
 
     def wait_subscribed(self, timeout: float) -> bool:
-        """Wait until the broker has acknowledged every subscription of the current connection."""
+        """True once the broker acknowledged every subscription (it queues for us from then)."""
         return self._subscribed.wait(timeout)
 
     def stop(self) -> None:
@@ -199,14 +199,13 @@ class MqttClient:
             return
         self.refused_reason = None
         self.generation += 1
-        # In slices, so a partition of many plants never makes a packet over the broker's limit.
         self._subscribed.clear()
-        self._pending_subscribes.clear()
+        self._pending_subacks.clear()
+        # In slices, so a partition of many plants never makes a packet over the broker's limit.
         for i in range(0, len(self._subscriptions), FILTERS_PER_PACKET):
             _, mid = client.subscribe(self._subscriptions[i : i + FILTERS_PER_PACKET])
-            if mid is not None:
-                self._pending_subscribes.add(mid)
-        if not self._pending_subscribes:
+            self._pending_subacks.add(mid)
+        if not self._pending_subacks:
             self._subscribed.set()
         if flags.session_present:
             # A resumed session may hold filters of an earlier configuration; subscribed
@@ -220,9 +219,14 @@ class MqttClient:
         )
 
     def _handle_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        # paho calls this on its network thread, after the _handle_connect that sent `mid`.
-        self._pending_subscribes.discard(mid)
-        if not self._pending_subscribes:
+        # Runs on paho's network thread, as `_handle_connect` does: no race on the set.
+        if any(code.is_failure for code in reason_codes):
+            log.warning(
+                "mqtt subscription refused", extra={"reasons": [str(c) for c in reason_codes]}
+            )
+            return  # never acknowledged: wait_subscribed says so
+        self._pending_subacks.discard(mid)
+        if not self._pending_subacks:
             self._subscribed.set()
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:

@@ -139,6 +139,7 @@ class Collector:
         values = self.counters.snapshot()
         values["spool_bytes"] = self.spool.size_bytes
         values["lag_seconds"] = self._lag_seconds()
+        values["subscribed"] = 1.0 if self.client.wait_subscribed(0) else 0.0
         return values
 
     def render_metrics(self) -> str:

@@ -33,6 +33,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "write_failures": ("counter", "InfluxDB write attempts that failed"),
     "spool_bytes": ("gauge", "bytes waiting in the local spool"),
     "lag_seconds": ("gauge", "age of the oldest received reading not yet in InfluxDB"),
+    "subscribed": ("gauge", "1 once the broker acknowledged the subscriptions (it queues for us)"),
 }
 STATS_FIELDS = (
     "received",

@@ -17,41 +17,59 @@ import threading
 from pathlib import Path
 
 from api.auth import new_key
+from ingest.client import MqttClient
 from ingest.credentials import CredentialStore
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account, gateway_account
 from ingest.errors import PlantwatchError
 from ingest.natsauth import nats_authorization, session_client_id
-from ingest.registry import load_registry
-from ingest.settings import RUN_ENV_FILE, CommonSettings
+from ingest.partition import Partition, subscription_filters
+from ingest.registry import Registry, load_registry
+from ingest.settings import CommonSettings
+from ingest.topics import Topics
 from scripts.devstack import StackError, create_database, influxd_server, port_open
 from scripts.natsstack import NODES, NodePorts, nats_cluster
-from scripts.run import GATEWAY_ID, ROOT, VAR, _wait_ready, api_access, write_env_file
+from scripts.run import (
+    GATEWAY_ID,
+    ROOT,
+    SUBSCRIBE_TIMEOUT_SECONDS,
+    PortUse,
+    RunSettings,
+    _wait_ready,
+    api_access,
+    port_refusal,
+    ports_used,
+    simulator_args,
+    stop_processes,
+    write_env_file,
+)
 
-HOME = VAR / "cluster"
 COLLECTORS = ("collector-1", "collector-2")
-# Three brokers and 89 plants' sessions start more slowly than one Mosquitto.
-READY_TIMEOUT_SECONDS = 180.0
-SIMULATOR_ARGS = ["--speed", "60", "--backfill-days", "31", "--voc-transport", "tcp"]
+# Three brokers and every plant's consumers start more slowly than one Mosquitto: the API's
+# readiness is awaited this many times run.py's READY_TIMEOUT_SECONDS.
+READY_ATTEMPTS = 3
 
 
 def main() -> int:
-    (HOME / "logs").mkdir(parents=True, exist_ok=True)
-    influx_port = int(os.environ.get("PLANTWATCH_RUN_INFLUX_PORT", "18086"))
-    mqtt_port = int(os.environ.get("PLANTWATCH_RUN_MQTT_PORT", "11883"))
-    api_port = int(os.environ.get("PLANTWATCH_API_PORT", "8000"))
-    metrics_port = int(os.environ.get("PLANTWATCH_RUN_METRICS_PORT", "9108"))
-    hj212_port = int(os.environ.get("PLANTWATCH_HJ212_PORT", "9212"))
-    wanted: dict[str, int] = {"InfluxDB": influx_port, "the MQTT balancer": mqtt_port, "API": api_port,
-              "HJ 212 gateway": hj212_port}  # fmt: skip
-    node_ports = [NodePorts.after(mqtt_port, i) for i in range(NODES)]
-    wanted |= {f"NATS node {i + 1}": port for i, n in enumerate(node_ports) for port in n.all()}
-    for name, port in wanted.items():
-        if port_open(port):
-            print(f"error: port {port} for {name} is taken; see scripts/run.py for the "
-                  "PLANTWATCH_RUN_*_PORT settings", file=sys.stderr)  # fmt: skip
+    run = RunSettings()
+    home = run.var_dir / "cluster"
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    node_ports = [NodePorts.after(run.mqtt_port, i) for i in range(NODES)]
+    uses = [u for u in ports_used(run) if u.name != "collector metrics"]
+    uses += [
+        PortUse(f"collector-{i} metrics", run.metrics_port + i - 1, "PLANTWATCH_RUN_METRICS_PORT")
+        for i in range(1, len(COLLECTORS) + 1)
+    ]
+    uses += [
+        PortUse(f"NATS node {i + 1}", port, "PLANTWATCH_RUN_MQTT_PORT (nodes sit above it)")
+        for i, n in enumerate(node_ports)
+        for port in n.all()
+    ]
+    for use in uses:
+        if port_open(use.port):
+            print(port_refusal(use), file=sys.stderr)
             return 1
     credentials_file = Path(
-        os.environ.get("PLANTWATCH_CREDENTIALS_FILE", VAR / "mqtt-credentials.json")
+        os.environ.get("PLANTWATCH_CREDENTIALS_FILE", run.var_dir / "mqtt-credentials.json")
     )
     os.environ["PLANTWATCH_CREDENTIALS_FILE"] = str(credentials_file)
     settings = CommonSettings()
@@ -64,8 +82,8 @@ def main() -> int:
             credentials, registry, settings.topic_root, COLLECTORS, [GATEWAY_ID]
         )
         cluster = nats_cluster(
-            HOME / "nats",
-            port=mqtt_port,
+            home / "nats",
+            port=run.mqtt_port,
             node_ports=node_ports,
             authorization=authorization,
             probe=(ADMIN_ACCOUNT, credentials.service_password(ADMIN_ACCOUNT)),
@@ -73,28 +91,31 @@ def main() -> int:
     except (PlantwatchError, StackError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    influxd = influxd_server(HOME / "influxdb", influx_port)
-    api = api_access(api_port, None)
+    influxd = influxd_server(home / "influxdb", run.influx_port, rpc_port=run.influx_rpc_port)
+    api = api_access(run.api_port, None)
     admin_key = os.environ.get("PLANTWATCH_ADMIN_KEY") or new_key()
     influx_db = os.environ.get("PLANTWATCH_INFLUX_DB", "plantwatch")
     shared = {
-        "PLANTWATCH_INFLUX_URL": f"http://127.0.0.1:{influx_port}",
+        "PLANTWATCH_INFLUX_URL": f"http://127.0.0.1:{run.influx_port}",
         "PLANTWATCH_INFLUX_DB": influx_db,
+        "PLANTWATCH_INFLUX_RPC": f"127.0.0.1:{run.influx_rpc_port}",
         "PLANTWATCH_MQTT_HOST": "127.0.0.1",
-        "PLANTWATCH_MQTT_PORT": str(mqtt_port),
-        "PLANTWATCH_API_PORT": str(api_port),
+        "PLANTWATCH_MQTT_PORT": str(run.mqtt_port),
+        "PLANTWATCH_API_PORT": str(run.api_port),
         "PLANTWATCH_CREDENTIALS_FILE": str(credentials_file),
-        "PLANTWATCH_SPOOL_DIR": str(HOME / "spool"),
-        "PLANTWATCH_HJ212_HOST": "127.0.0.1",
-        "PLANTWATCH_HJ212_PORT": str(hj212_port),
+        "PLANTWATCH_SPOOL_DIR": str(home / "spool"),
+        "PLANTWATCH_HJ212_HOST": run.hj212_host,
+        "PLANTWATCH_HJ212_PORT": str(run.hj212_port),
         "PLANTWATCH_DATABASE_URL": os.environ.get(
-            "PLANTWATCH_DATABASE_URL", f"sqlite:///{HOME / 'plantwatch.db'}"
+            "PLANTWATCH_DATABASE_URL", f"sqlite:///{home / 'plantwatch.db'}"
         ),
+        "PLANTWATCH_VAR_DIR": str(home),
     }
-    env_file = ROOT / RUN_ENV_FILE
+    env_file = run.var_dir / ".env"
     write_env_file(env_file, shared)
     env = {**os.environ, **shared, "PLANTWATCH_ADMIN_KEY": admin_key}
-    services: list[tuple[str, list[str], dict[str, str]]] = [
+    sessions = {c: collector_session(credentials, c) for c in COLLECTORS}
+    commands: list[tuple[str, list[str], dict[str, str]]] = [
         (
             collector,
             ["-m", "ingest"],
@@ -106,15 +127,13 @@ def main() -> int:
                     collector_account(collector)
                 ),
                 # NATS binds no client id to a user: a session id no plant can guess.
-                "PLANTWATCH_MQTT_CLIENT_ID": session_client_id(
-                    collector, credentials.service_password(collector_account(collector))
-                ),
-                "PLANTWATCH_METRICS_PORT": str(metrics_port + i - 1),
+                "PLANTWATCH_MQTT_CLIENT_ID": sessions[collector],
+                "PLANTWATCH_METRICS_PORT": str(run.metrics_port + i - 1),
             },
         )
         for i, collector in enumerate(COLLECTORS, 1)
     ]
-    services += [
+    commands += [
         (
             "hj212-gateway",
             ["-m", "ingest", "hj212-gateway"],
@@ -134,13 +153,12 @@ def main() -> int:
                 "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(API_ACCOUNT),
             },
         ),
-        (
-            "simulator",
-            ["-m", "simulators", "live", *SIMULATOR_ARGS, "--control", str(HOME / "sim-control")],
-            {"PLANTWATCH_MQTT_USERNAME": "", "PLANTWATCH_MQTT_PASSWORD": ""},
-        ),
     ]
-    processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+    simulator = simulator_args(run)
+    if simulator is not None:
+        empty = {"PLANTWATCH_MQTT_USERNAME": "", "PLANTWATCH_MQTT_PASSWORD": ""}
+        commands.append(("simulator", simulator, empty))
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -149,45 +167,51 @@ def main() -> int:
         influxd.start()
         cluster.start()
         create_database(shared["PLANTWATCH_INFLUX_URL"], influx_db)
-        for name, args, extra in services:
-            log = (HOME / "logs" / f"{name}.log").open("ab")
-            processes.append(
-                (
-                    name,
-                    subprocess.Popen(
-                        [sys.executable, *args],
-                        env={**env, **extra},
-                        cwd=ROOT,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    ),
-                )
+        for i, collector in enumerate(COLLECTORS, 1):
+            open_session(
+                run.mqtt_port, credentials, collector, sessions[collector],
+                subscription_filters(Topics(settings.topic_root), plant_ids(registry),
+                                     Partition(i, len(COLLECTORS))),
+            )  # fmt: skip
+        for name, args, extra in commands:
+            log = (home / "logs" / f"{name}.log").open("ab")
+            processes[name] = subprocess.Popen(
+                [sys.executable, *args],
+                env={**env, **extra},
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
-            print(f"started {name} (log: var/cluster/logs/{name}.log)", flush=True)
-        _wait_ready(f"{api.base}/readyz", [p for _, p in processes], None, READY_TIMEOUT_SECONDS)
+            log.close()
+            print(f"started {name} (log: {home / 'logs' / name}.log)", flush=True)
+        wait_api(f"{api.base}/readyz", processes, home / "logs", stop)
         nodes = "  ".join(f"{n.name} 127.0.0.1:{p.mqtt}" for n, p in zip(cluster.nodes, cluster.ports, strict=True))  # fmt: skip
+        collectors = ", ".join(
+            f"{c} (partition {i}/{len(COLLECTORS)}, metrics :{run.metrics_port + i - 1})"
+            for i, c in enumerate(COLLECTORS, 1)
+        )
         print(
             "\nplantwatch is up on a broker cluster:\n"
             f"  dashboard       {api.base}/dashboard/  (enter the admin key below)\n"
             f"  admin key       {admin_key}\n"
-            f"  MQTT            127.0.0.1:{mqtt_port} (HAProxy over {nodes})\n"
+            f"  MQTT            127.0.0.1:{run.mqtt_port} (HAProxy over {nodes})\n"
             f"  NATS monitoring "
             + "  ".join(f"http://127.0.0.1:{p.monitor}/" for p in cluster.ports)
             + "\n"
-            f"  collectors      {', '.join(f'{c} (partition {i}/{len(COLLECTORS)}, metrics :{metrics_port + i - 1})' for i, c in enumerate(COLLECTORS, 1))}\n"
-            f"  store           InfluxDB http://127.0.0.1:{influx_port} (still one InfluxDB 1.x "
-            "in cluster mode)\n"
-            f"  HJ 212 gateway  tcp://127.0.0.1:{hj212_port}\n"
+            f"  collectors      {collectors}\n"
+            f"  store           InfluxDB http://127.0.0.1:{run.influx_port} (still one InfluxDB "
+            "1.x in cluster mode)\n"
+            f"  HJ 212 gateway  tcp://{run.hj212_host}:{run.hj212_port}\n"
             f"  settings        {env_file}\n"
             "Ctrl-C stops everything.",
             flush=True,
         )
         while not stop.is_set():
-            for name, proc in processes:
+            for name, proc in processes.items():
                 # The simulator may finish its backfill and exit; the services must not.
                 if proc.poll() is not None and name != "simulator":
                     print(f"error: {name} exited with {proc.returncode}; see "
-                          f"var/cluster/logs/{name}.log", file=sys.stderr)  # fmt: skip
+                          f"{home / 'logs' / name}.log", file=sys.stderr)  # fmt: skip
                     stop.set()
             stop.wait(1.0)
     except (StackError, PlantwatchError) as exc:
@@ -195,18 +219,58 @@ def main() -> int:
         return 1
     finally:
         print("\nstopping ...", flush=True)
-        for _, proc in reversed(processes):
-            if proc.poll() is None:
-                proc.terminate()
-        for _, proc in processes:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        # run.py's order: simulator, API and gateway, then each collector (its name there).
+        stop_processes({n: p for n, p in processes.items() if n not in COLLECTORS})
+        for collector in COLLECTORS:
+            if collector in processes:
+                stop_processes({"collector": processes[collector]})
         cluster.stop()
         influxd.stop()
         print("stopped.", flush=True)
     return 0
+
+
+def plant_ids(registry: Registry) -> list[str]:
+    return [p.id for p in registry.plants]
+
+
+def collector_session(credentials: CredentialStore, collector: str) -> str:
+    """The client id of a collector's session on NATS (ingest/natsauth.py)."""
+    return session_client_id(collector, credentials.service_password(collector_account(collector)))
+
+
+def open_session(
+    port: int, credentials: CredentialStore, collector: str, session: str, filters: list[str]
+) -> None:
+    """Subscribe in a collector's name before anything publishes (as run.py does for one).
+
+    Its session is persistent only from its first SUBACK: readings published while it is
+    still starting would have no subscriber on a fresh cluster. Nothing is acknowledged.
+    """
+    account = collector_account(collector)
+    client = MqttClient(
+        session, "127.0.0.1", port, account, credentials.service_password(account),
+        clean_session=False, manual_ack=True, subscriptions=[(f, 1) for f in filters],
+    )  # fmt: skip
+    client.start()
+    try:
+        if not client.wait_subscribed(SUBSCRIBE_TIMEOUT_SECONDS * 6):
+            raise StackError(f"the cluster did not accept {collector}'s subscriptions")
+    finally:
+        client.stop()
+
+
+def wait_api(
+    url: str, processes: dict[str, subprocess.Popen[bytes]], logs: Path, stop: threading.Event
+) -> None:
+    """run.py's readiness wait, a few times over (the cluster's first start is slower)."""
+    for attempt in range(READY_ATTEMPTS):
+        try:
+            _wait_ready(url, processes, logs, stop)
+            return
+        except StackError as exc:
+            if "not ready after" not in str(exc) or attempt == READY_ATTEMPTS - 1:
+                raise
 
 
 if __name__ == "__main__":

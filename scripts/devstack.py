@@ -114,14 +114,20 @@ class Server:
             time.sleep(0.05)
 
 
-def influxd_server(workdir: Path, port: int | None = None) -> Server:
-    """An InfluxDB 1.x server with its data in `workdir`; not started yet."""
+def influxd_server(
+    workdir: Path, port: int | None = None, *, rpc_port: int | None = None, bind: str = "127.0.0.1"
+) -> Server:
+    """An InfluxDB 1.x server with its data in `workdir`; not started yet.
+
+    Its RPC service (`bind-address`, 127.0.0.1 only) is what `influxd backup -portable` and
+    `influxd restore -portable` talk to; `bind` is where its HTTP API listens.
+    """
     influxd = shutil.which("influxd")
     if influxd is None:
         raise StackError("influxd not found: install Debian's 'influxdb' package (make deps)")
     workdir.mkdir(parents=True, exist_ok=True)
     http_port = port or free_port()
-    rpc_port = free_port()
+    rpc_port = rpc_port or free_port()
     conf = workdir / "influxdb.conf"
     conf.write_text(
         f"""reporting-enabled = false
@@ -137,7 +143,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 [monitor]
   store-enabled = false
 [http]
-  bind-address = "127.0.0.1:{http_port}"
+  bind-address = "{bind}:{http_port}"
   log-enabled = false
   pprof-enabled = false
 [logging]
