@@ -216,8 +216,9 @@ def stored(influx_url: str) -> tuple[int, float]:
         return -1, -1.0
     if not series:
         return 0, 0.0
+    # A database dropped and made again can answer a row of nulls for a moment.
     _, count, total = series[0]["values"][0]
-    return int(count), float(total)
+    return int(count or 0), float(total or 0.0)
 
 
 def expected(count: int) -> tuple[int, float]:
