@@ -27,7 +27,7 @@ from ingest.registry import Registry, load_registry
 from ingest.settings import CommonSettings
 from ingest.topics import Topics
 from scripts.devstack import StackError, create_database, influxd_server, port_open
-from scripts.natsstack import NODES, NodePorts, nats_cluster
+from scripts.natsstack import MAX_SUBSCRIPTIONS_PER_SESSION, NODES, NodePorts, nats_cluster
 from scripts.run import (
     GATEWAY_ID,
     ROOT,
@@ -114,6 +114,18 @@ def main() -> int:
     env_file = run.var_dir / ".env"
     write_env_file(env_file, shared)
     env = {**os.environ, **shared, "PLANTWATCH_ADMIN_KEY": admin_key}
+    filters = {
+        c: subscription_filters(
+            Topics(settings.topic_root), plant_ids(registry), Partition(i, len(COLLECTORS))
+        )
+        for i, c in enumerate(COLLECTORS, 1)
+    }
+    for collector, wanted in filters.items():
+        if len(wanted) > MAX_SUBSCRIPTIONS_PER_SESSION:
+            print(f"error: {collector} would subscribe {len(wanted)} filters; a NATS session "
+                  f"holds at most {MAX_SUBSCRIPTIONS_PER_SESSION} (docs/operations.md "
+                  "'Broker cluster'): run more collectors", file=sys.stderr)  # fmt: skip
+            return 1
     sessions = {c: collector_session(credentials, c) for c in COLLECTORS}
     commands: list[tuple[str, list[str], dict[str, str]]] = [
         (
@@ -167,12 +179,10 @@ def main() -> int:
         influxd.start()
         cluster.start()
         create_database(shared["PLANTWATCH_INFLUX_URL"], influx_db)
-        for i, collector in enumerate(COLLECTORS, 1):
+        for collector in COLLECTORS:
             open_session(
-                run.mqtt_port, credentials, collector, sessions[collector],
-                subscription_filters(Topics(settings.topic_root), plant_ids(registry),
-                                     Partition(i, len(COLLECTORS))),
-            )  # fmt: skip
+                run.mqtt_port, credentials, collector, sessions[collector], filters[collector]
+            )
         for name, args, extra in commands:
             log = (home / "logs" / f"{name}.log").open("ab")
             processes[name] = subprocess.Popen(

@@ -33,9 +33,13 @@ CLUSTER_NAME = "plantwatch"
 # the node holding its session died); the collector acknowledges after its durable write
 # (a batch of 0.5 s, an InfluxDB timeout of 10 s, else the spool), so it must exceed that.
 MQTT_ACK_WAIT_SECONDS = 30
-# Unacknowledged messages per subscription: the collector closes a batch at 1000 (Mosquitto
-# is configured with max_inflight_messages 2000 for the same reason).
-MQTT_MAX_ACK_PENDING = 2000
+# Unacknowledged messages per subscription. A session's packet ids are 16 bits, and NATS
+# reserves this many per subscription: a session holds at most 65535 // 500 = 131
+# subscriptions (tried: the 132nd is refused), so a partitioned collector (two filters per
+# plant) takes at most 65 plants. Two wildcard subscriptions (partition 1/1) keep 1000
+# unacknowledged, the collector's batch.
+MQTT_MAX_ACK_PENDING = 500
+MAX_SUBSCRIPTIONS_PER_SESSION = 65535 // MQTT_MAX_ACK_PENDING
 
 
 def nats_binary() -> str:
@@ -96,10 +100,10 @@ def node_config(
             "listen": f"127.0.0.1:{ports.mqtt}",
             "ack_wait": f"{ack_wait_seconds}s",
             "max_ack_pending": MQTT_MAX_ACK_PENDING,
-            # Sessions, retained messages and each subscription's consumer on all three
-            # nodes: the node holding a session can die and the session lives on.
+            # Sessions, retained messages and the messages on all three nodes (each
+            # subscription's consumer follows its stream; 2.15 ignores `consumer_replicas`):
+            # the node holding a session can die and the session lives on.
             "stream_replicas": NODES,
-            "consumer_replicas": NODES,
         },
         "log_file": str(folder / "nats.log"),
     }

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scripts.natsstack import NODES, NodePorts, haproxy_config, node_config
+from scripts.natsstack import (
+    MAX_SUBSCRIPTIONS_PER_SESSION,
+    NODES,
+    NodePorts,
+    haproxy_config,
+    node_config,
+)
 
 PORTS = [NodePorts.after(11883, i) for i in range(NODES)]
 
@@ -19,8 +25,10 @@ def test_node_ports_sit_above_the_balancer_and_never_collide() -> None:
 def test_a_node_acknowledges_only_what_is_on_disk_on_every_node(tmp_path: Path) -> None:
     config = node_config("n1", tmp_path, PORTS[0], [p.route for p in PORTS], None)
     assert config["jetstream"]["sync_interval"] == "always"
-    assert config["mqtt"]["stream_replicas"] == config["mqtt"]["consumer_replicas"] == 3
-    assert config["mqtt"]["max_ack_pending"] == 2000
+    assert config["mqtt"]["stream_replicas"] == 3
+    # A session's 16-bit packet ids, shared by its subscriptions' pending windows.
+    assert config["mqtt"]["max_ack_pending"] * MAX_SUBSCRIPTIONS_PER_SESSION <= 65535
+    assert MAX_SUBSCRIPTIONS_PER_SESSION == 131
     # Routes to the two other nodes, never to itself; everything on loopback.
     assert config["cluster"]["routes"] == ["nats-route://127.0.0.1:11891",
                                            "nats-route://127.0.0.1:11892"]  # fmt: skip
