@@ -33,13 +33,20 @@ CLUSTER_NAME = "plantwatch"
 # the node holding its session died); the collector acknowledges after its durable write
 # (a batch of 0.5 s, an InfluxDB timeout of 10 s, else the spool), so it must exceed that.
 MQTT_ACK_WAIT_SECONDS = 30
-# Unacknowledged messages per subscription. A session's packet ids are 16 bits, and NATS
-# reserves this many per subscription: a session holds at most 65535 // 500 = 131
-# subscriptions (tried: the 132nd is refused), so a partitioned collector (two filters per
-# plant) takes at most 65 plants. Two wildcard subscriptions (partition 1/1) keep 1000
-# unacknowledged, the collector's batch.
-MQTT_MAX_ACK_PENDING = 500
-MAX_SUBSCRIPTIONS_PER_SESSION = 65535 // MQTT_MAX_ACK_PENDING
+# Unacknowledged messages per subscription: a collector on two wildcard subscriptions
+# (partition 1/1) fills its batch of 1000 (Mosquitto: max_inflight_messages 2000).
+MQTT_MAX_ACK_PENDING = 2000
+# A session's packet ids are 16 bits and NATS reserves `max_ack_pending` of them per
+# subscription: a session holds at most 65535 // max_ack_pending subscriptions (tried: 32 at
+# 2000, 131 at 500; the next is refused). Partitioned collectors subscribe two filters per
+# plant, so `make cluster` lowers the window to fit its largest partition.
+PACKET_IDS_PER_SESSION = 65535
+MIN_ACK_PENDING = 100
+
+
+def max_ack_pending_for(subscriptions: int) -> int:
+    """The largest window (at most MQTT_MAX_ACK_PENDING) that lets a session hold them all."""
+    return min(MQTT_MAX_ACK_PENDING, PACKET_IDS_PER_SESSION // max(1, subscriptions))
 
 
 def nats_binary() -> str:
@@ -79,6 +86,7 @@ def node_config(
     authorization: dict[str, Any] | None,
     sync_always: bool = True,
     ack_wait_seconds: int = MQTT_ACK_WAIT_SECONDS,
+    max_ack_pending: int = MQTT_MAX_ACK_PENDING,
 ) -> dict[str, Any]:
     """One node's configuration (NATS reads JSON); `authorization` None: anonymous MQTT."""
     jetstream: dict[str, Any] = {"store_dir": str(folder / "jetstream")}
@@ -99,7 +107,7 @@ def node_config(
         "mqtt": {
             "listen": f"127.0.0.1:{ports.mqtt}",
             "ack_wait": f"{ack_wait_seconds}s",
-            "max_ack_pending": MQTT_MAX_ACK_PENDING,
+            "max_ack_pending": max_ack_pending,
             # Sessions, retained messages and the messages on all three nodes (each
             # subscription's consumer follows its stream; 2.15 ignores `consumer_replicas`):
             # the node holding a session can die and the session lives on.
@@ -220,6 +228,7 @@ def nats_cluster(
     probe: tuple[str, str] | None = None,
     sync_always: bool = True,
     ack_wait_seconds: int = MQTT_ACK_WAIT_SECONDS,
+    max_ack_pending: int = MQTT_MAX_ACK_PENDING,
 ) -> NatsCluster:
     """Three NATS nodes and HAProxy with their data in `folder`; not started yet."""
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -242,6 +251,7 @@ def nats_cluster(
                 authorization,
                 sync_always,
                 ack_wait_seconds,
+                max_ack_pending,
             ),
             indent=1,
         )

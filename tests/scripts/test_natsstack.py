@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scripts.natsstack import (
-    MAX_SUBSCRIPTIONS_PER_SESSION,
-    NODES,
-    NodePorts,
-    haproxy_config,
-    node_config,
-)
+import pytest
+
+from scripts.natsstack import NODES, NodePorts, haproxy_config, max_ack_pending_for, node_config
 
 PORTS = [NodePorts.after(11883, i) for i in range(NODES)]
 
@@ -26,9 +22,7 @@ def test_a_node_acknowledges_only_what_is_on_disk_on_every_node(tmp_path: Path) 
     config = node_config("n1", tmp_path, PORTS[0], [p.route for p in PORTS], None)
     assert config["jetstream"]["sync_interval"] == "always"
     assert config["mqtt"]["stream_replicas"] == 3
-    # A session's 16-bit packet ids, shared by its subscriptions' pending windows.
-    assert config["mqtt"]["max_ack_pending"] * MAX_SUBSCRIPTIONS_PER_SESSION <= 65535
-    assert MAX_SUBSCRIPTIONS_PER_SESSION == 131
+    assert config["mqtt"]["max_ack_pending"] == 2000
     # Routes to the two other nodes, never to itself; everything on loopback.
     assert config["cluster"]["routes"] == ["nats-route://127.0.0.1:11891",
                                            "nats-route://127.0.0.1:11892"]  # fmt: skip
@@ -49,3 +43,15 @@ def test_the_balancer_checks_each_nodes_health() -> None:
     for i, node in enumerate(PORTS, 1):
         assert f"server n{i} 127.0.0.1:{node.mqtt} check port {node.monitor}" in text
     assert "/healthz?js-enabled-only=true" in text
+
+
+@pytest.mark.parametrize(
+    ("subscriptions", "window"),
+    [(2, 2000), (32, 2000), (33, 1985), (90, 728), (131, 500), (655, 100)],
+)
+def test_the_window_fits_a_sessions_subscriptions_in_its_packet_ids(
+    subscriptions: int, window: int
+) -> None:
+    """A NATS session shares 65535 packet ids among its subscriptions (tried: 32 at 2000)."""
+    assert max_ack_pending_for(subscriptions) == window
+    assert subscriptions * max_ack_pending_for(subscriptions) <= 65535
