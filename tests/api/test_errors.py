@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import ApiSettings
-from scripts.devstack import free_port
 from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
-
-pytestmark = pytest.mark.integration
 
 TOML = registry_toml({"ss-a": ("stainless_steel", FUEL_METERS)})
 
 
-def test_influxdb_down_is_503(make_settings: Callable[..., ApiSettings]) -> None:
-    settings = make_settings(TOML, influx_url=f"http://127.0.0.1:{free_port()}")
+def test_influxdb_down_is_503(make_offline_settings: Callable[..., ApiSettings]) -> None:
+    settings = make_offline_settings(TOML)
     with TestClient(create_app(settings)) as client:
         for path in ("/api/v1/kpi/gas-share", "/api/v1/plants", "/api/v1/usage"):
             resp = client.get(path, headers=ADMIN)
@@ -26,8 +22,8 @@ def test_influxdb_down_is_503(make_settings: Callable[..., ApiSettings]) -> None
             assert resp.json()["detail"].startswith("time-series store unavailable")
 
 
-def test_unexpected_error_is_json_500(make_settings: Callable[..., ApiSettings]) -> None:
-    app = create_app(make_settings(TOML))
+def test_unexpected_error_is_json_500(make_offline_settings: Callable[..., ApiSettings]) -> None:
+    app = create_app(make_offline_settings(TOML))
 
     @app.get("/boom")
     def boom() -> None:

@@ -17,8 +17,6 @@ from fastapi.testclient import TestClient
 from api.ranges import RangeError, Segment, check_raw_span
 from tests.api.conftest import ADMIN, ADMIN_KEY, FUEL_METERS, registry_toml
 
-pytestmark = pytest.mark.integration
-
 TOML = registry_toml({"ss-a": ("stainless_steel", FUEL_METERS)})
 SIXTY_MB = 60 * 1024 * 1024
 CHUNK = 16 * 1024
@@ -26,9 +24,9 @@ ANSWER_SECONDS = 20.0
 
 
 @pytest.fixture
-def served(make_server: Callable[..., str]) -> int:
-    """The port of the app under a real uvicorn."""
-    return int(make_server(TOML, alert_engine_enabled=False).rsplit(":", 1)[1])
+def served(make_offline_server: Callable[..., str]) -> int:
+    """The port of the app under a real uvicorn (no InfluxDB: nothing here reads data)."""
+    return int(make_offline_server(TOML, alert_engine_enabled=False).rsplit(":", 1)[1])
 
 
 def _head(path: str, headers: dict[str, str]) -> bytes:
@@ -75,9 +73,9 @@ def test_an_authenticated_streamed_body_stops_at_the_limit(served: int) -> None:
 
 
 def test_push_allows_a_payload_sized_body_other_routes_do_not(
-    make_client: Callable[..., TestClient],
+    make_offline_client: Callable[..., TestClient],
 ) -> None:
-    client = make_client(TOML, alert_engine_enabled=False)
+    client = make_offline_client(TOML, alert_engine_enabled=False)
     body = b'{"readings": [], "pad": "' + b"x" * 200_000 + b'"}'
     push = client.post("/api/v1/plants/ss-a/meters/gas-1/readings", content=body, headers=ADMIN)
     assert push.status_code == 422, push.text  # read and refused by the ingest rules, not 413
@@ -96,9 +94,9 @@ def test_push_allows_a_payload_sized_body_other_routes_do_not(
     ],
 )
 def test_broken_json_without_a_valid_key_is_401_not_422(
-    make_client: Callable[..., TestClient], path: str, headers: dict[str, str]
+    make_offline_client: Callable[..., TestClient], path: str, headers: dict[str, str]
 ) -> None:
-    client = make_client(TOML, alert_engine_enabled=False)
+    client = make_offline_client(TOML, alert_engine_enabled=False)
     resp = client.post(
         path, content=b'{"name": ', headers=headers | {"Content-Type": "application/json"}
     )
