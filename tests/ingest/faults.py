@@ -151,10 +151,22 @@ def datetime_from_ms(ts_ms: int) -> datetime:
 class Publisher:
     """Publishes one reading per QoS 1 message on a thread, steadily, across the plants."""
 
-    def __init__(self, mqtt_port: int, count: int, rate_per_second: float) -> None:
+    def __init__(
+        self,
+        mqtt_port: int,
+        count: int,
+        rate_per_second: float,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         self.count, self.rate = count, rate_per_second
+        user, password = credentials or (None, None)
         self.client = MqttClient(
-            f"plants-{uuid.uuid4().hex[:6]}", "127.0.0.1", mqtt_port, max_inflight=500
+            f"plants-{uuid.uuid4().hex[:6]}",
+            "127.0.0.1",
+            mqtt_port,
+            user,
+            password,
+            max_inflight=500,
         )
         self.queued = 0
         self.running = threading.Event()
@@ -207,8 +219,9 @@ def stored(influx_url: str) -> tuple[int, float]:
         return -1, -1.0
     if not series:
         return 0, 0.0
+    # A database dropped and made again can answer a row of nulls for a moment.
     _, count, total = series[0]["values"][0]
-    return int(count), float(total)
+    return int(count or 0), float(total or 0.0)
 
 
 def expected(count: int) -> tuple[int, float]:
