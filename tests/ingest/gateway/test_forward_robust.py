@@ -155,7 +155,8 @@ def test_a_record_that_cannot_be_sent_is_quarantined_and_the_rest_go(tmp_path: P
 
 def test_a_hostile_upstream_odd_frame_does_not_stop_the_sender(tmp_path: Path) -> None:
     """Failed before the fix: one CRC-valid frame that is not HJ 212 killed the sender."""
-    upstream = Upstream(before=framed("not a packet at all"))
+    # Shaped like a packet (the framer hands it on), CRC-valid, but no HJ 212 inside.
+    upstream = Upstream(before=framed("QN=1;CP=&&&&"))
 
     async def scenario(forwarder: Forwarder) -> None:
         for qn in ("1", "2"):
