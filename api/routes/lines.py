@@ -154,6 +154,8 @@ async def get_county_lines(
 ) -> LinesAnswer:
     """Every line of the county with its out-of-sync periods (default: today, local time)."""
     now = datetime.now(UTC)
+    # Checked before any arithmetic: a year-9999 `end` is a 422, not an overflow.
+    end = check_instant("end", end) if end is not None else None
     local = (end or now).astimezone(ZoneInfo(settings.timezone))
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     start_at, end_at = _window(start or midnight, end, DEFAULT_RANGE)

@@ -280,6 +280,8 @@ def test_a_202_survives_a_broker_sigkill(
         assert client.post(PATH, content=body, headers=ADMIN).status_code == 202
         broker.kill()
         broker.start()
-        assert session.come_back() == body
+        # published as a batch naming its path (SPEC 14): the same reading, source http
+        came = json.loads(session.come_back())
+        assert came == {"source": "http", "readings": [json.loads(body)]}
     finally:
         broker.kill()

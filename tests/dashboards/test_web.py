@@ -266,7 +266,7 @@ def _check_plant_charts(page: Page, api: Api, plants: dict[str, str]) -> None:
         assert int(charts.nth(i).get_attribute("data-points") or 0) > 0
     assert min(painted_pixels(page, "[data-testid=voc-chart]", VOC_RGB)) > 50
     # Pollutants and meter kinds are named as the API names them (/api/v1/labels), one dictionary.
-    heads = page.locator(".voc-head").all_inner_texts()
+    heads = page.locator(".voc-item .voc-head").all_inner_texts()
     assert any(POLLUTANTS["zh"]["xylene_mgm3"] in h for h in heads), heads
     assert all(METER_KINDS["zh"]["voc"] in h for h in heads), heads
     screenshot(page, f"plant-{sl}")
