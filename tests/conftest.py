@@ -134,7 +134,6 @@ def quiet_background_logging() -> Iterator[None]:
     mismatch, seen when a failing test's report raced a logging error)."""
     before = logging.raiseExceptions
     logging.raiseExceptions = False
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per InfluxDB query
     yield
     logging.raiseExceptions = before
 
