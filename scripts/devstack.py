@@ -32,11 +32,25 @@ class StackError(RuntimeError):
     """A server could not be started or did not become ready."""
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Never the same port twice in one process: servers started together (a 3-node cluster's
+    twelve ports) would otherwise race for a port the kernel offered twice (seen: a NATS
+    node's route port already in use).
+    """
+    port = 0
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            break
+    _HANDED_OUT.add(port)
+    return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
