@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -32,16 +33,7 @@ def bucket_means(
         f"WHERE {time_range(start, end)}{plant_filter(plants)} "
         f'GROUP BY time({BUCKET_MS}ms), "plant", "meter" fill(none)'
     )
-    out = {}
-    for s in series:
-        rows = [(int(t), float(v)) for t, v in s.values if v is not None]
-        if rows:
-            ts, vals = zip(*rows, strict=True)
-            out[(s.tags["plant"], s.tags["meter"])] = (
-                np.array(ts, dtype=np.int64),
-                np.array(vals, dtype=np.float64),
-            )
-    return out
+    return _by_meter(series)
 
 
 def energy_readings(
@@ -57,6 +49,11 @@ def energy_readings(
         f"WHERE {time_range(start - lookback, end)}{plant_filter(plants)} "
         f'AND "{ENERGY_FIELD}" >= 0 GROUP BY "plant", "meter"'
     )
+    return _by_meter(series)
+
+
+def _by_meter(series: Sequence[Any]) -> dict[MeterKey, Samples]:
+    """(plant, meter) -> times and values of each series' non-null rows (empty ones left out)."""
     out = {}
     for s in series:
         rows = [(int(t), float(v)) for t, v in s.values if v is not None]
