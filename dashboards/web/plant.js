@@ -347,7 +347,7 @@ async function loadVoc(root, plantId, query, sector) {
       <div class="voc-item ${exceed ? "has-exceed" : ""}">
         <div class="voc-head">
           <b>${esc(label("poll", s.pollutant))}</b><span class="muted small">${esc(label("kind", "voc"))} ${esc(s.meter)}</span>
-          <span class="voc-limit" title="${esc(s.limitRule)}">${esc(t("pl.limit"))} ${esc(s.limit === null ? "–" : fmtNumber(s.limit, 1))} mg/m³ <span class="muted small">${esc(s.limitRule)}</span></span>
+          <span class="voc-limit" title="${esc(s.limitRule)}">${esc(t("pl.limit"))} ${esc(s.limit === null ? "–" : fmtNumber(s.limit, 1))} mg/m³ <span class="muted small">${esc(limitRuleText(s))}</span></span>
         </div>
         <div class="voc-stats small">
           <span class="${exceed ? "bad" : "muted"}">${esc(t("pl.exceed"))}: ${exceed}</span>
@@ -362,4 +362,11 @@ async function loadVoc(root, plantId, query, sector) {
   list.forEach((s, i) =>
     vocChart($(`#voc-chart-${i}`, root), s, { mean: `${label("poll", s.pollutant)} mg/m³`, exceed: t("pl.exceed"), limit: t("pl.limit"), gap: t("pl.invalid"), late: t("pl.late"), marked: t("pl.marked") }),
   );
+}
+
+/** Which rule produced a stack's limit, in the page's language (the API's `limit_rule` is English). */
+function limitRuleText(s) {
+  if (s.limitSource === "registry") return t("pl.rule.override");
+  const text = t("pl.rule.table", { process: label("process", s.limitProcess) });
+  return s.halved ? `${text}${t("pl.rule.halved")}` : text;
 }
