@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from api.reports import content, pdf, xlsx
+from api.reports import content
 from api.reports.data import gather
-from api.reports.service import filename
+from api.reports.service import filename, renderer
 from api.settings import ApiSettings
 from ingest.errors import PlantwatchError
 from ingest.registry import Registry
@@ -61,8 +61,8 @@ class ReportJob:
             built = content.build(
                 gather(self.settings, self.registry, self.store, self.db, month, now), LANG
             )
-            for fmt, render in (("pdf", pdf.render), ("xlsx", xlsx.render)):
-                _write_atomically(wanted[fmt], render(built))
+            for fmt in ("pdf", "xlsx"):
+                _write_atomically(wanted[fmt], renderer(fmt)(built))
                 written.append(wanted[fmt])
             log.info("monthly report written", extra={"month": month, "dir": str(self.directory)})
         for name in months_to_drop(os.listdir(self.directory), self.settings.reports_keep):

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine
 
-from api.reports import content, pdf, xlsx
+from api.reports import content
 from api.reports.data import gather
 from api.settings import ApiSettings
 from ingest.registry import Registry
 from ingest.store import InfluxStore
 
+# Each format's media type and renderer module (api.reports.<name>). The renderers pull in
+# reportlab and matplotlib (about a second of start-up): imported when a report is made.
 FORMATS = {
-    "pdf": ("application/pdf", pdf.render),
-    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", xlsx.render),
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+
+
+def renderer(fmt: str) -> Callable[[content.ReportContent], bytes]:
+    """The render function of `fmt` (a key of FORMATS)."""
+    if fmt not in FORMATS:
+        raise KeyError(fmt)
+    render: Callable[[content.ReportContent], bytes] = importlib.import_module(
+        f"api.reports.{fmt}"
+    ).render
+    return render
 
 
 def monthly_report(
@@ -30,7 +44,7 @@ def monthly_report(
 ) -> bytes:
     """The report of local month `YYYY-MM` as `fmt` (pdf or xlsx) in `lang` (zh or en)."""
     figures = gather(settings, registry, store, db, month, now)
-    return FORMATS[fmt][1](content.build(figures, lang))
+    return renderer(fmt)(content.build(figures, lang))
 
 
 def filename(month: str, fmt: str, lang: str) -> str:

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
     responses={
         **error_responses(429),
         200: {
-            "content": {media: {} for media, _ in FORMATS.values()},
+            "content": {media: {} for media in FORMATS.values()},
             "description": "the report as PDF or XLSX",
         },
     },
@@ -48,6 +48,6 @@ async def get_monthly_report(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
     return Response(
         body,
-        media_type=FORMATS[format][0],
+        media_type=FORMATS[format],
         headers={"Content-Disposition": f'attachment; filename="{filename(month, format, lang)}"'},
     )
