@@ -68,7 +68,7 @@ cluster: deps deps-cluster venv
 	$(PY) -m scripts.cluster
 
 test: deps deps-cluster venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 # Pure tests: a test using a server fixture is marked integration by tests/conftest.py.
 test-fast: venv

@@ -50,6 +50,11 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
 
 
 # `PLANTWATCH_TEST_DATABASE=postgresql` (make test-pg) runs the SQL-backed tests on PostgreSQL.
+# How long a started process may take to answer: API start-up is about 3 s of CPU (imports,
+# migrations, the store's shape mark), which a loaded 2-core machine stretches past 30 s
+# (seen: 5 web tests refused at 30 s with the load average at 10). A wait, not a sleep: it
+# returns as soon as the process answers.
+READY_SECONDS = 120.0
 ON_POSTGRES = os.environ.get("PLANTWATCH_TEST_DATABASE") == "postgresql"
 
 
@@ -168,7 +173,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
 
 
 def wait_http(
-    url: str, timeout: float = 30.0, headers: dict[str, str] | None = None
+    url: str, timeout: float = READY_SECONDS, headers: dict[str, str] | None = None
 ) -> httpx.Response:
     deadline = time.monotonic() + timeout
     last: Exception | None = None

@@ -129,7 +129,7 @@ def stack(
 
     def start_api(extra: dict[str, str]) -> Process:
         api = spawn(["api"], env | extra, f"api-{time.monotonic_ns()}")
-        wait_http(f"{s.base}/healthz", 30)
+        wait_http(f"{s.base}/healthz")
         return api
 
     yield s, plant, start_api

@@ -107,7 +107,7 @@ def start_api(url: str, database: str, registry: Path | None, folder: Path) -> t
     full = {k: v for k, v in os.environ.items() if not k.startswith("PLANTWATCH_")} | env
     process = Process(["-m", "api"], full, folder / "api.log").start()
     base = f"http://127.0.0.1:{port}"
-    assert wait_http(f"{base}/healthz", timeout=60).status_code == 200, process.log()
+    assert wait_http(f"{base}/healthz").status_code == 200, process.log()
     return base, process
 
 

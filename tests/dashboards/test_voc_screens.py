@@ -148,7 +148,7 @@ def test_a_leather_plants_voc_page_in_both_languages(
         "api",
     )
     base = f"http://127.0.0.1:{port}"
-    assert wait_http(f"{base}/healthz", timeout=60).status_code == 200, api.log()
+    assert wait_http(f"{base}/healthz").status_code == 200, api.log()
     SHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(
         viewport={"width": 1440, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"

@@ -133,7 +133,7 @@ def api(
     proc.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{base}/healthz", 60)
+        wait_http(f"{base}/healthz")
         yield base
     finally:
         proc.stop()
