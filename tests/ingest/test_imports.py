@@ -9,6 +9,7 @@ that cannot be read (or moved) apart. A constant both sides need has one home (e
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Mapping, Set
 from pathlib import Path
 
@@ -16,6 +17,34 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ingest",)
+# The shared kernel every process (and `api`) builds on; docs/decisions.md plans its package.
+KERNEL = (
+    "ingest.catalogue",
+    "ingest.dirty",
+    "ingest.errors",
+    "ingest.hj212",
+    "ingest.hj212_sm4",
+    "ingest.limits",
+    "ingest.lineproto",
+    "ingest.pipeline",
+    "ingest.points",
+    "ingest.record",
+    "ingest.registry",
+    "ingest.schema",
+    "ingest.store",
+    "ingest.topics",
+    "ingest.validate",
+)
+# The processes on it: MQTT, sockets, threads, the spool.
+PROCESSES = (
+    "ingest.collector",
+    "ingest.gateway",
+    "ingest.client",
+    "ingest.keeper",
+    "ingest.spool",
+    "ingest.replay",
+    "ingest.__main__",
+)
 
 
 def module_name(path: Path) -> str:
@@ -23,10 +52,11 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def import_graph(packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
+@functools.cache
+def import_graph(packages: tuple[str, ...] = PACKAGES) -> dict[str, frozenset[str]]:
     """Module -> the project modules it imports (`from a import b` counts `a.b` if a module)."""
     paths = {module_name(p): p for pkg in packages for p in (ROOT / pkg).rglob("*.py")}
-    graph: dict[str, set[str]] = {}
+    graph: dict[str, frozenset[str]] = {}
     for name, path in paths.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         deps: set[str] = set()
@@ -42,7 +72,7 @@ def import_graph(packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
             else:
                 continue
             deps.update(c for c in candidates if c in paths and c != name)
-        graph[name] = deps
+        graph[name] = frozenset(deps)
     return graph
 
 
@@ -107,3 +137,27 @@ def test_no_import_cycles_in_ingest() -> None:
     assert found == [], "import cycles (move the shared names to their one home): " + "; ".join(
         " <-> ".join(c) for c in found
     )
+
+
+def reachable(graph: Mapping[str, Set[str]], start: str) -> set[str]:
+    """Every module `start` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for dep in graph.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+@pytest.mark.parametrize("module", KERNEL)
+def test_the_kernel_imports_no_process(module: str) -> None:
+    graph = import_graph()
+    assert module in graph
+    processes = {
+        m
+        for m in reachable(graph, module)
+        if any(m == p or m.startswith(p + ".") for p in PROCESSES)
+    }
+    assert processes == set(), f"{module} reaches the processes {sorted(processes)}"
