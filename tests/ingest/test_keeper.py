@@ -6,6 +6,7 @@ import pytest
 
 from ingest.dirty import DIRTY_MEASUREMENT
 from ingest.keeper import RecordKeeper
+from ingest.lineproto import parse_line
 from ingest.metrics import Counters
 from ingest.store import InfluxStore
 
@@ -70,11 +71,11 @@ def test_first_write_stays_and_a_different_resend_is_a_revision(
 def test_a_fresh_keeper_reads_back_what_an_earlier_process_wrote(store: InfluxStore) -> None:
     RecordKeeper(store).write_lines([voc(80.0, T0, T0 + 1), voc(81.0, T0 + MINUTE, T0 + 1)])
     again = RecordKeeper(store)  # a restarted collector: an empty index
-    again.write([voc(1.0, T0 + MINUTE, T0 + 5), voc(82.0, T0 + 2 * MINUTE, T0 + 5)])
+    again.write_lines([voc(1.0, T0 + MINUTE, T0 + 5), voc(82.0, T0 + 2 * MINUTE, T0 + 5)])
     assert [row[1] for row in stored(store)] == [80.0, 81.0, 82.0]
     assert again.counters.revisions == 1 and again.queries == 2  # read-back, revisions
     # Newer readings are judged from the index: no query.
-    again.write([voc(83.0, T0 + 3 * MINUTE, T0 + 6)])
+    again.write_lines([voc(83.0, T0 + 3 * MINUTE, T0 + 6)])
     assert again.queries == 2
 
 
@@ -113,3 +114,16 @@ def test_one_batch_cannot_slip_a_second_value_past_the_first(store: InfluxStore)
     keeper.write_lines([voc(81.0, T0 + 5 * MINUTE, T0 + 9), escaped])
     assert [row[1] for row in stored(store)] == [80.0, 80.0, 80.0, 81.0]
     assert keeper.counters.revisions == 1
+
+
+def test_points_from_the_collector_and_lines_from_the_spool_are_judged_alike(
+    store: InfluxStore,
+) -> None:
+    counters = Counters()
+    keeper = RecordKeeper(store, counters)
+    points = [parse_line(voc(80.0 + k, T0 + k * MINUTE, T0 + 1)) for k in range(3)]
+    keeper.write([p for p in points if p is not None])  # the collector's batch: points
+    assert len(stored(store)) == 3 and marks(store) == 1
+    # a spooled copy replayed: its lines are read back as points, every one a duplicate
+    keeper.write_lines([voc(80.0 + k, T0 + k * MINUTE, T0 + 9) for k in range(3)])
+    assert counters.duplicates == 3 and len(stored(store)) == 3 and marks(store) == 1
