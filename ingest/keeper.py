@@ -3,10 +3,10 @@
 `RecordKeeper.write(points)` replaces `ingest.dirty.write_points` for the collector, and
 `write_lines` for its spool replayer (spooled lines read back as points); points become
 line protocol here, when they are written. Per batch it resolves each recorded point
-against its recent index (`ingest.record.RecentIndex`); for the points the index cannot answer it asks InfluxDB in
-ONE request (one statement per series and run of times), never per reading. Then it writes,
-in one request: the new points, the revisions (`revisions`), the other points (events, dead
-letters) and the rollup dirty marks of what it wrote. Duplicates are dropped, so a
+against its recent index (`ingest.record.RecentIndex`); for the points the index cannot
+answer it asks InfluxDB in ONE request (one statement per series and run of times), never
+per reading. Then it writes, in one request: the new points, the revisions (`revisions`),
+the other points (events, dead letters) and the rollup dirty marks of what it wrote. Duplicates are dropped, so a
 redelivered message changes nothing and an accepted revision is never overwritten by a
 resend. docs/decisions.md says why the check is here and not in front of the spool.
 """
@@ -69,7 +69,7 @@ class RecordKeeper:
             self._write(points)
 
     def write_lines(self, lines: Sequence[str]) -> None:
-        """Write spooled lines (replay): read back as points; a line that is not one is kept as is."""
+        """Write spooled lines (replay), read back as points; a line that is not one goes as is."""
         points = []
         raw = []
         for line in lines:

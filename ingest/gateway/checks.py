@@ -9,9 +9,9 @@ came (the collector decrypts with the same registry), and `plain` the plaintext 
 A data packet goes through the collector's own `accept` (the same validation an MQTT
 `hj212` packet gets) as the packet decoded here, with its stack: no second decode, no second
 registry lookup, nothing encoded (docs/decisions.md). Before that come the checks only a
-TCP gateway can make: the MN names a registered stack and the packet carries its `PW`. Answers to the gateway's own
-commands (9011/9012, a CN 1011 time upload) and time-calibration requests are control
-traffic for `commands.py`, not data.
+TCP gateway can make: the MN names a registered stack and the packet carries its `PW`.
+Answers to the gateway's own commands (9011/9012, a CN 1011 time upload) and
+time-calibration requests are control traffic for `commands.py`, not data.
 """
 
 from __future__ import annotations

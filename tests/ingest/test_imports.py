@@ -1,4 +1,4 @@
-"""No import cycles among the modules of `ingest/` (issue 21): the kernel's dependencies point one way.
+"""No import cycles among the modules of `ingest/` (issue 21); the kernel imports no process.
 
 Read from the source with `ast`, nothing is imported. Every import counts, also those under
 `TYPE_CHECKING` and inside functions: a cycle hidden from the interpreter is still two modules

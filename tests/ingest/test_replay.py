@@ -1,15 +1,17 @@
-"""The replayer's refusal path, without servers: a line InfluxDB refuses becomes its plant's dead letter."""
+"""The replayer's refusal path, no servers: a line InfluxDB refuses is its plant's dead letter."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from ingest.errors import StoreRejected
 from ingest.metrics import Counters
 from ingest.replay import Replayer
 from ingest.spool import Record, Spool
+from ingest.store import InfluxStore
 
 GOOD = "gas,meter=gas-1,plant=ss-001 volume_m3=1.0 1772323200000"
 CONFLICT = 'gas,meter=gas-1,plant=ss-002 volume_m3="x" 1772323200000'
@@ -41,7 +43,9 @@ def test_each_refused_line_becomes_a_dead_letter_of_its_plant(tmp_path: Path) ->
 
     spool = Spool(tmp_path, 1_000_000)
     try:
-        replayer = Replayer(spool, store, Counters(), threading.Event(), dead_letter, write)  # type: ignore[arg-type]
+        stop = threading.Event()
+        influx = cast(InfluxStore, store)  # a stand-in: the replayer only writes lines to it
+        replayer = Replayer(spool, influx, Counters(), stop, dead_letter, write)
         written = replayer._write(Record(tmp_path / "seg", 0, (GOOD, CONFLICT, NOT_A_POINT)))
     finally:
         spool.close()
