@@ -38,6 +38,41 @@ MAX_RATE_PER_HOUR: dict[str, float] = {
     "energy_kwh": 100_000.0,
 }
 
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    low: float
+    high: float
+
+
+# Physically plausible bounds per value name of each meter kind (SPEC section 4); outside them a
+# value is stored as invalid, not clipped (ingest/validate.py). The registry checks vendor `codes`
+# against these names.
+VALUE_RANGES: dict[str, dict[str, Range]] = {
+    "gas": {"volume_m3": Range(0, 1e12), "flow_m3h": Range(0, 1e6)},
+    "coal": {"mass_kg": Range(0, 1e13), "rate_kgh": Range(0, 1e6)},
+    "electricity": {
+        "energy_kwh": Range(0, 1e13),
+        "power_kw": Range(0, 1e6),
+        "current_a": Range(0, 1e6),
+    },
+    "voc": {
+        "nmhc_mgm3": Range(0, 1e5),
+        "thc_mgm3": Range(0, 1e5),
+        "dmf_mgm3": Range(0, 1e5),
+        "benzene_mgm3": Range(0, 1e5),
+        "toluene_mgm3": Range(0, 1e5),
+        "xylene_mgm3": Range(0, 1e5),
+        "particulate_mgm3": Range(0, 1e5),
+        "flow_m3h": Range(0, 1e7),
+        "temp_c": Range(-50, 1000),
+        # a01013 stack static pressure: gauge on most stacks (negative on induced-draft
+        # ones), absolute (~100 kPa) on some loggers; both are real.
+        "pressure_kpa": Range(-50, 300),
+        "humidity_pct": Range(0, 100),
+        "o2_pct": Range(0, 25),
+    },
+}
 # A stainless-steel firm's fuel status over a window (SPEC section 6), in the order every
 # table and chart lists them.
 FIRM_STATUSES: dict[str, Label] = {

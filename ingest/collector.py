@@ -24,6 +24,7 @@ from ingest.broker_queue import SYS_FILTERS, QueueState, queue_alarm
 from ingest.client import Inbound, MqttClient
 from ingest.errors import StoreError, StoreRejected, StoreUnavailable, UnknownSource
 from ingest.keeper import RecordKeeper
+from ingest.lineproto import Point, encode
 from ingest.metrics import Counters, MetricsServer, exposition, stats_line
 from ingest.partition import stale_filters, subscription_filters
 from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
@@ -52,14 +53,14 @@ def utcnow() -> datetime:
 class _Batch:
     messages: list[Inbound] = field(default_factory=list)
     outcomes: list[Accepted | Refused] = field(default_factory=list)
-    per_message: list[list[str]] = field(default_factory=list)
+    per_message: list[list[Point]] = field(default_factory=list)
     refusals: list[tuple[Inbound, Refused]] = field(default_factory=list)
     started: float = 0.0  # wall clock of the first message, for the lag gauge
     points: int = 0
 
     @property
-    def lines(self) -> list[str]:
-        return [line for lines in self.per_message for line in lines]
+    def to_write(self) -> list[Point]:
+        return [point for points in self.per_message for point in points]
 
 
 class Collector:
@@ -139,7 +140,7 @@ class Collector:
             self.counters,
             self._stop,
             self._replay_dead_letter,
-            write=self.keeper.write,
+            write=self.keeper.write_lines,
         ).start()
         stats = threading.Thread(target=self._stats_loop, name="stats", daemon=True)
         stats.start()
@@ -238,32 +239,32 @@ class Collector:
         now = self.clock()
         outcome = handle_message(self.rules, message.topic, message.payload, now)
         if isinstance(outcome, Accepted):
-            lines = list(outcome.lines)
+            points = list(outcome.points)
             partial = outcome.partial_refusal()
             if partial is not None:  # the kept part is stored; the plant learns what was not
-                lines.append(self._dead_letter(message.topic, partial, message.payload, now))
+                points.append(self._dead_letter(message.topic, partial, message.payload, now))
                 batch.refusals.append((message, partial))
         else:
-            lines = [self._dead_letter(message.topic, outcome, message.payload, now)]
+            points = [self._dead_letter(message.topic, outcome, message.payload, now)]
             batch.refusals.append((message, outcome))
         batch.messages.append(message)
         batch.outcomes.append(outcome)
-        batch.per_message.append(lines)
-        batch.points += len(lines)
+        batch.per_message.append(points)
+        batch.points += len(points)
 
-    def _dead_letter(self, topic: str, refused: Refused, payload: bytes, now: datetime) -> str:
+    def _dead_letter(self, topic: str, refused: Refused, payload: bytes, now: datetime) -> Point:
         # One collector never writes two dead letters at the same millisecond.
         with self._dead_letter_lock:
             now_ms = int(now.timestamp() * 1000)
             self._last_dead_letter_ms = max(now_ms, self._last_dead_letter_ms + 1)
             stamp = self._last_dead_letter_ms
-        return refused.dead_letter(
+        return refused.dead_letter_point(
             topic, payload, datetime.fromtimestamp(stamp / 1000, UTC), self.counters.received
         )
 
     def _replay_dead_letter(self, plant: str, reason: str, line: str) -> str:
         refused = Refused(plant, "store_rejected", f"InfluxDB refused the point: {reason}")
-        return self._dead_letter("", refused, line.encode(), self.clock())
+        return encode(self._dead_letter("", refused, line.encode(), self.clock()))
 
     def _commit(self, batch: _Batch) -> None:
         if not self._make_durable(batch):
@@ -291,7 +292,7 @@ class Collector:
             if self.spool.is_empty() and attempt < DIRECT_WRITE_ATTEMPTS:
                 try:
                     self._write_isolating(batch)
-                    self.counters.add(points_written=len(batch.lines))
+                    self.counters.add(points_written=len(batch.to_write))
                     return True
                 except StoreUnavailable as exc:
                     self.counters.add(write_failures=1)
@@ -300,7 +301,7 @@ class Collector:
                     if attempt < DIRECT_WRITE_ATTEMPTS and not self._stop.is_set():
                         self._stop.wait(backoff_seconds(attempt))
                     continue
-            lines = batch.lines
+            lines = [encode(p) for p in batch.to_write]  # the spool keeps line protocol
             try:
                 self.spool.append(lines)
                 self.counters.add(spooled=len(lines))
@@ -317,21 +318,21 @@ class Collector:
     def _write_isolating(self, batch: _Batch) -> None:
         """Write the batch; if InfluxDB refuses it, find the message at fault and dead-letter it."""
         try:
-            self.keeper.write(batch.lines)
+            self.keeper.write(batch.to_write)
             return
         except StoreRejected as exc:
             log.warning("batch rejected, isolating the bad message", extra={"error": str(exc)})
-        per_message: list[list[str]] = []
+        per_message: list[list[Point]] = []
         refusals = list(batch.refusals)
-        for message, lines in zip(batch.messages, batch.per_message, strict=True):
+        for message, points in zip(batch.messages, batch.per_message, strict=True):
             try:
-                self.keeper.write(lines)
-                per_message.append(lines)
+                self.keeper.write(points)
+                per_message.append(points)
             except StoreRejected as exc:
                 plant = _plant_of(message.topic, self.settings.topic_root)
                 refused = Refused(plant, "store_rejected", f"InfluxDB refused the points: {exc}")
                 dead = self._dead_letter(message.topic, refused, message.payload, self.clock())
-                self.store.write_lines([dead])
+                self.store.write_lines([encode(dead)])
                 per_message.append([dead])
                 refusals.append((message, refused))
         # Only now, with every message durable, does the batch take its new shape.

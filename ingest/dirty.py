@@ -9,8 +9,9 @@ readings also writes, in the same request, `rollup_dirty` marks:
 one per contiguous run of touched hours [first_hour_ms, end_hour_ms) per (measurement,
 plant, meter). A mark is timestamped with the *arrival* (write) time, not the data's time,
 so a rollup job reading marks newer than its cursor sees every late reading however old.
-Marks are written at the one edge where readings reach InfluxDB (`write_readings`, used by
-the collector and by spool replay), so a replayed spool marks its hours when it lands.
+Marks are computed from the points written (`dirty_points`, never by re-reading line
+protocol) at the one edge where readings reach InfluxDB: the record keeper for the collector
+and its spool replay (ingest/keeper.py), `write_points` / `write_readings` elsewhere.
 
 `dirty_runs(store, since, until, measurements)` reads them back; any rollup (fuel today,
 VOC hourly means next) plugs in by naming its measurements. The identity of a mark is its
@@ -20,25 +21,20 @@ meter in one millisecond cannot overwrite each other's mark.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ingest.store import InfluxStore, encode_point, influx_time, quote_ident, quote_literal
+from ingest.lineproto import Point, SeriesKey, encode, parse_line
+from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
 
 DIRTY_MEASUREMENT = "rollup_dirty"
 HOUR_MS = 3_600_000
 # Measurements whose writes are marked: fuel registers, and the VOC readings behind the
 # `voc_hourly` rollup (real-time, minute and hourly data of HJ 212 loggers).
 ROLLED_UP: frozenset[str] = frozenset({"gas", "coal", "voc", "voc_minute", "voc_hour"})
-
-_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
-_UNESCAPED_SPACE = re.compile(r"(?<!\\) ")
-
-SeriesKey = tuple[str, str, str]  # measurement, plant, meter
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,20 +47,6 @@ class DirtyRun:
     first_hour: datetime
     end_hour: datetime
     written_at: datetime
-
-
-def series_of(line: str) -> tuple[SeriesKey, int] | None:
-    """(measurement, plant, meter) and device time (ms) of one line, or None if not parseable."""
-    head_match = _UNESCAPED_SPACE.search(line)
-    if head_match is None:
-        return None
-    head = line[: head_match.start()]
-    ts_text = line.rsplit(" ", 1)[-1]
-    if not ts_text.isdigit():
-        return None
-    parts = _UNESCAPED_COMMA.split(head)
-    tags = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-    return (parts[0], tags.get("plant", ""), tags.get("meter", "")), int(ts_text)
 
 
 def hour_runs(hours_ms: Iterable[int]) -> list[tuple[int, int]]:
@@ -96,18 +78,16 @@ class _Stamps:
 _stamps = _Stamps()
 
 
-def dirty_lines(
-    lines: Sequence[str], written_ms: int, tracked: frozenset[str] = ROLLED_UP
-) -> list[str]:
-    """The `rollup_dirty` marks for `lines` (only measurements in `tracked`)."""
+def dirty_points(
+    points: Iterable[Point], written_ms: int, tracked: frozenset[str] = ROLLED_UP
+) -> list[Point]:
+    """The `rollup_dirty` marks for `points` (only measurements in `tracked`)."""
     per_hour: dict[SeriesKey, dict[int, int]] = {}
-    for line in lines:
-        found = series_of(line)
-        if found is None or found[0][0] not in tracked:
+    for point in points:
+        if point.measurement not in tracked:
             continue
-        key, ts_ms = found
-        hours = per_hour.setdefault(key, {})
-        hour = ts_ms - ts_ms % HOUR_MS
+        hours = per_hour.setdefault(point.series, {})
+        hour = point.ts_ms - point.ts_ms % HOUR_MS
         hours[hour] = hours.get(hour, 0) + 1
     runs = [(key, run) for key in sorted(per_hour) for run in hour_runs(per_hour[key])]
     if not runs:
@@ -115,24 +95,41 @@ def dirty_lines(
     first = _stamps.take(len(runs), written_ms)
     out = []
     for index, (key, (start, end)) in enumerate(runs):
-        points = sum(n for hour, n in per_hour[key].items() if start <= hour < end)
+        count = sum(n for hour, n in per_hour[key].items() if start <= hour < end)
         out.append(
-            encode_point(
+            Point(
                 DIRTY_MEASUREMENT,
                 {"measurement": key[0], "plant": key[1] or "-", "meter": key[2] or "-"},
-                {"first_hour_ms": start, "end_hour_ms": end, "points": points},
+                {"first_hour_ms": start, "end_hour_ms": end, "points": count},
                 first + index,
             )
         )
     return out
 
 
+def dirty_lines(
+    lines: Sequence[str], written_ms: int, tracked: frozenset[str] = ROLLED_UP
+) -> list[str]:
+    """The marks for lines written by a caller that holds line protocol (an officer's revision)."""
+    points = [p for p in map(parse_line, lines) if p is not None]
+    return [encode(mark) for mark in dirty_points(points, written_ms, tracked)]
+
+
+def write_points(
+    store: InfluxStore, points: Sequence[Point], tracked: frozenset[str] = ROLLED_UP
+) -> None:
+    """Write points with their dirty marks in one request, encoded here (the write edge)."""
+    marks = dirty_points(points, int(time.time() * 1000), tracked)
+    store.write_lines([encode(p) for p in (*points, *marks)])
+
+
 def write_readings(
     store: InfluxStore, lines: Sequence[str], tracked: frozenset[str] = ROLLED_UP
 ) -> None:
-    """Write raw readings with their dirty marks in one request (the collector's and replay's edge)."""
-    marks = dirty_lines(lines, int(time.time() * 1000), tracked)
-    store.write_lines([*lines, *marks] if marks else lines)
+    """Write lines as they are with their dirty marks in one request (tests, bench, replay)."""
+    points = [p for p in map(parse_line, lines) if p is not None]
+    marks = dirty_points(points, int(time.time() * 1000), tracked)
+    store.write_lines([*lines, *map(encode, marks)])
 
 
 def dirty_runs(

@@ -1,11 +1,12 @@
 """The record keeper: the one edge where readings reach InfluxDB, first write kept.
 
-`RecordKeeper.write(lines)` replaces `ingest.dirty.write_readings` for the collector and the
-spool replayer. Per batch it resolves each recorded point against its recent index
-(`ingest.record.RecentIndex`); for the points the index cannot answer it asks InfluxDB in
-ONE request (one statement per series and run of times), never per reading. Then it writes,
-in one request: the new points, the revisions (`revisions`), the other lines (events, dead
-letters) and the rollup dirty marks of what it wrote. Duplicates are dropped, so a
+`RecordKeeper.write(points)` replaces `ingest.dirty.write_points` for the collector, and
+`write_lines` for its spool replayer (spooled lines read back as points); points become
+line protocol here, when they are written. Per batch it resolves each recorded point
+against its recent index (`ingest.record.RecentIndex`); for the points the index cannot
+answer it asks InfluxDB in ONE request (one statement per series and run of times), never
+per reading. Then it writes, in one request: the new points, the revisions (`revisions`),
+the other points (events, dead letters) and the rollup dirty marks of what it wrote. Duplicates are dropped, so a
 redelivered message changes nothing and an accepted revision is never overwritten by a
 resend. docs/decisions.md says why the check is here and not in front of the spool.
 """
@@ -17,7 +18,8 @@ import time
 from collections.abc import Sequence
 
 from ingest import record
-from ingest.dirty import dirty_lines, write_readings
+from ingest.dirty import dirty_points, write_points
+from ingest.lineproto import encode, parse_line
 from ingest.metrics import Counters
 from ingest.record import (
     RECORDED,
@@ -58,65 +60,76 @@ class RecordKeeper:
         self.queries = 0  # read-back requests made (the bench reports them)
         self._lock = threading.Lock()
 
-    def write(self, lines: Sequence[str]) -> None:
-        """Write a batch of lines (readings and anything else) with first write kept."""
+    def write(self, points: Sequence[Point]) -> None:
+        """Write a batch of points (readings and anything else) with first write kept."""
         if not self.check:
-            write_readings(self.store, lines)
+            write_points(self.store, points)
             return
         with self._lock:
-            self._write(lines)
+            self._write(points)
 
-    def _write(self, lines: Sequence[str]) -> None:
-        keyed: list[tuple[str, LineKey | None, Point | None]] = []
-        other: list[str] = []
-        repeats: dict[PointKey, int] = {}
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Write spooled lines (replay), read back as points; a line that is not one goes as is."""
+        points = []
+        raw = []
         for line in lines:
-            if line.split(",", 1)[0] not in RECORDED:
-                other.append(line)
+            point = parse_line(line)
+            if point is None:
+                raw.append(line)
+            else:
+                points.append(point)
+        if raw:
+            self.store.write_lines(raw)
+        self.write(points)
+
+    def _write(self, points: Sequence[Point]) -> None:
+        keyed: list[tuple[Point, LineKey]] = []
+        other: list[Point] = []
+        repeats: dict[PointKey, int] = {}
+        for point in points:
+            if (
+                point.measurement not in RECORDED
+                or not point.tags.get("plant")
+                or not point.tags.get("meter")
+            ):
+                other.append(point)  # not a reading: nothing to judge
                 continue
-            found = record.line_key(line)
-            parsed = record.parse_line(line) if found is None else None
-            key = found.key if found is not None else parsed.key if parsed is not None else None
-            keyed.append((line, found, parsed))
-            if key is not None:
-                repeats[key] = repeats.get(key, 0) + 1
-        fresh: list[str] = []  # new points, known from the index alone: written as they came
+            found = LineKey.of(point)
+            keyed.append((point, found))
+            repeats[found.key] = repeats.get(found.key, 0) + 1
+        fresh: list[Point] = []  # new points, known from the index alone: written as they came
         written: dict[PointKey, int] = {}
-        kept: list[tuple[Point, str]] = []
+        kept: list[Point] = []
         to_resolve: list[Point] = []
         learn: set[SeriesKey] = set()
         duplicates = 0
-        for line, found, parsed in keyed:
-            verdict = self.index.verdict(found) if self.trust_index and found else None
-            if verdict == "new" and found is not None and repeats[found.key] == 1:
-                fresh.append(line)
+        for point, found in keyed:
+            verdict = self.index.verdict(found) if self.trust_index else None
+            if verdict == "new" and repeats[found.key] == 1:
+                fresh.append(point)
                 written[found.key] = found.values
-                continue
-            point = parsed or record.parse_line(line)
-            if point is None or not point.tags.get("plant") or not point.tags.get("meter"):
-                other.append(line)  # not a reading line plantwatch writes: nothing to judge
                 continue
             if verdict == "duplicate":
                 duplicates += len(record.signatures(point.fields))
                 continue
-            kept.append((point, line))
+            kept.append(point)
             if verdict is None:
                 to_resolve.append(point)
                 if self.trust_index and self.index.horizon(point.series) is None:
                     learn.add(point.series)
         stored = self._stored(to_resolve, learn) if to_resolve else {}
         plan = record.plan_writes(kept, stored)
-        revision_lines: list[str] = []
+        revisions: list[Point] = []
         if plan.revisions:
             numbered, repeated = record.number_revisions(
                 plan.revisions, self._kept_revisions(plan.revisions)
             )
-            revision_lines = [record.revision_line(n, rev) for n, rev in numbered]
+            revisions = [record.revision_point(n, rev) for n, rev in numbered]
             duplicates += repeated
-        readings = [*fresh, *plan.lines, *other]
-        marks = dirty_lines(readings, int(time.time() * 1000))
-        self.store.write_lines([*readings, *revision_lines, *marks])
-        self.counters.add(duplicates=duplicates + plan.duplicates, revisions=len(revision_lines))
+        readings = [*fresh, *plan.points, *other]
+        marks = dirty_points(readings, int(time.time() * 1000))
+        self.store.write_lines([encode(p) for p in (*readings, *revisions, *marks)])
+        self.counters.add(duplicates=duplicates + plan.duplicates, revisions=len(revisions))
         if self.trust_index:
             self.index.remember({**written, **dict.fromkeys(plan.written, STORED)})
 

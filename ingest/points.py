@@ -1,4 +1,8 @@
-"""The data model (docs/data-model.md): readings and events to line protocol."""
+"""The data model (docs/data-model.md): readings, events and dead letters as points.
+
+The `*_lines` forms encode the same points for callers that write line protocol themselves
+(tests filling a store, the bench); the collector carries the points to its write edge.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,28 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from ingest.hj212 import EVENT_MEASUREMENT, Event
+from ingest.lineproto import Point, encode
 from ingest.record import ARRIVED_FIELD, FLAG_SUFFIX, INVALID_SUFFIX, SOURCE_FIELD
 from ingest.registry import ID_PATTERN, Meter, Plant
-from ingest.schema import Reading
-from ingest.store import encode_point
+from ingest.schema import Reading, to_epoch_ms
 
-__all__ = ["FLAG_SUFFIX", "INVALID_SUFFIX", "dead_letter_line", "event_line", "reading_lines"]
+__all__ = [
+    "FLAG_SUFFIX",
+    "INVALID_SUFFIX",
+    "dead_letter_line",
+    "dead_letter_point",
+    "event_line",
+    "event_point",
+    "reading_lines",
+    "reading_points",
+]
 
 BACKFILL_FIELD = "backfill"  # HJ 212-2025 RF=1: the logger back-filled this reading
 DEAD_LETTER_MEASUREMENT = "dead_letter"
 MAX_DEAD_LETTER_PAYLOAD_CHARS = 4000
 
 
-def reading_lines(
+def reading_points(
     plant: Plant,
     meter: Meter,
     readings: Sequence[Reading],
@@ -26,7 +39,7 @@ def reading_lines(
     arrived_ms: int | None = None,
     source: str | None = None,
     backfill: bool = False,
-) -> list[str]:
+) -> list[Point]:
     """One point per reading: measurement = meter kind, tags plant+meter, time = device time.
 
     HJ 212 minute and hourly averages go to `voc_minute` / `voc_hour` so they never
@@ -39,7 +52,7 @@ def reading_lines(
     field, not a tag, so a back-fill of a reading already stored stays one point.
     """
     tags = {"plant": plant.id, "meter": meter.id}
-    lines = []
+    points = []
     for reading in readings:
         fields: dict[str, float | str | bool] = dict(reading.values)
         for name in reading.values:
@@ -52,13 +65,27 @@ def reading_lines(
             fields[SOURCE_FIELD] = source
         if backfill:
             fields[BACKFILL_FIELD] = True
-        lines.append(encode_point(measurement or meter.kind, tags, fields, reading.ts_ms))
-    return lines
+        points.append(Point(measurement or meter.kind, tags, fields, reading.ts_ms))
+    return points
 
 
-def event_line(plant: Plant, meter: Meter, event: Event) -> str:
+def reading_lines(
+    plant: Plant,
+    meter: Meter,
+    readings: Sequence[Reading],
+    measurement: str | None = None,
+    arrived_ms: int | None = None,
+    source: str | None = None,
+    backfill: bool = False,
+) -> list[str]:
+    """`reading_points`, encoded."""
+    points = reading_points(plant, meter, readings, measurement, arrived_ms, source, backfill)
+    return [encode(p) for p in points]
+
+
+def event_point(plant: Plant, meter: Meter, event: Event) -> Point:
     """A status or event packet of a stack's logger; identity (plant, meter, cn, time)."""
-    return encode_point(
+    return Point(
         EVENT_MEASUREMENT,
         {"plant": plant.id, "meter": meter.id, "cn": event.cn},
         {"description": event.description, "cp": event.cp},
@@ -66,18 +93,30 @@ def event_line(plant: Plant, meter: Meter, event: Event) -> str:
     )
 
 
-def dead_letter_line(
+def event_line(plant: Plant, meter: Meter, event: Event) -> str:
+    """`event_point`, encoded."""
+    return encode(event_point(plant, meter, event))
+
+
+def dead_letter_point(
     topic: str, plant: str, code: str, reason: str, payload: bytes, received: datetime, seq: int
-) -> str:
+) -> Point:
     """A refused message, kept with its reason; `seq` keeps same-millisecond refusals apart.
 
-    String fields are written with control characters escaped (`encode_point`); the plant
+    String fields are written with control characters escaped (`lineproto.encode`); the plant
     tag is the topic's plant only when it is a well-formed id, otherwise `unknown`.
     """
     text = payload.decode("utf-8", errors="replace")[:MAX_DEAD_LETTER_PAYLOAD_CHARS]
-    return encode_point(
+    return Point(
         DEAD_LETTER_MEASUREMENT,
         {"plant": plant if ID_PATTERN.fullmatch(plant) else "unknown", "code": code},
         {"topic": topic, "reason": reason, "payload": text, "seq": seq},
-        received,
+        to_epoch_ms(received),
     )
+
+
+def dead_letter_line(
+    topic: str, plant: str, code: str, reason: str, payload: bytes, received: datetime, seq: int
+) -> str:
+    """`dead_letter_point`, encoded."""
+    return encode(dead_letter_point(topic, plant, code, reason, payload, received, seq))

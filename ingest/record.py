@@ -6,7 +6,7 @@ and never written over the record; an identical resend is a duplicate and writes
 (so a redelivered message stays exactly once). `ingest/keeper.py` is the I/O shell that
 asks InfluxDB what is stored; everything here works on plain data.
 
-    plan_writes(points, stored)        -> what to write: record lines, revisions, duplicates
+    plan_writes(points, stored)        -> what to write: record points, revisions, duplicates
     number_revisions(revisions, known) -> each revision's ordinal, or a duplicate of one kept
     RecentIndex                        -> what this process wrote lately, so most batches
                                           need no query at all
@@ -23,8 +23,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ingest.lineproto import FieldValue, Point, PointKey, SeriesKey
 from ingest.schema import VALID_FLAG
-from ingest.store import encode_point
+
+__all__ = ["FieldValue", "Point", "PointKey", "SeriesKey"]  # re-exported: the rule's vocabulary
 
 REVISIONS_MEASUREMENT = "revisions"
 # Readings whose values are records (meter kinds, and HJ 212 minute/hour/day averages).
@@ -54,10 +56,6 @@ HOUR_MS = 3_600_000
 # that hour late. The one definition: VOC answers, the page and the monthly report use it.
 LATE_FILL_AFTER_MS = 2 * HOUR_MS
 
-SeriesKey = tuple[str, str, str]  # measurement, plant, meter
-PointKey = tuple[SeriesKey, int]  # series, device time (ms)
-FieldValue = float | int | str | bool
-
 
 @dataclass(frozen=True, slots=True)
 class Sig:
@@ -66,24 +64,6 @@ class Sig:
     value: float | None
     flag: str
     invalid: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One parsed line of line protocol."""
-
-    measurement: str
-    tags: Mapping[str, str]
-    fields: Mapping[str, FieldValue]
-    ts_ms: int
-
-    @property
-    def series(self) -> SeriesKey:
-        return (self.measurement, self.tags.get("plant", ""), self.tags.get("meter", ""))
-
-    @property
-    def key(self) -> PointKey:
-        return (self.series, self.ts_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +81,9 @@ class Revision:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What one batch writes: record lines (new keys only), revisions, and duplicates dropped."""
+    """What one batch writes: record points (new keys only), revisions, and duplicates dropped."""
 
-    lines: list[str]
+    points: list[Point]
     revisions: list[Revision]
     duplicates: int
     written: dict[PointKey, dict[str, Sig]]  # the stored state of every point written
@@ -117,94 +97,6 @@ def late_filled(hour_start_ms: int, arrived_ms: int | None) -> bool:
 def declared_source(doc_source: object) -> str:
     """The source a JSON document declares, `mqtt` unless it names another delivery path."""
     return doc_source if isinstance(doc_source, str) and doc_source in DECLARED_SOURCES else MQTT
-
-
-# --- line protocol, as plantwatch writes it (ingest.store.encode_point) ---------------------
-
-# A field: key, then a string in double quotes (with \" and \\ escaped) or a bare value.
-_FIELD = re.compile(r'([^=,\\"]+)=("(?:[^"\\]|\\.)*"|[^,"]*)(?:,|$)')
-_STRING_ESCAPE = re.compile(r'\\(["\\])')
-
-
-def _split_unescaped(text: str, sep: str) -> list[str]:
-    out, current, i = [], [], 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            current.append(text[i + 1])
-            i += 2
-            continue
-        if ch == sep:
-            out.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-        i += 1
-    out.append("".join(current))
-    return out
-
-
-def _value(raw: str) -> FieldValue | None:
-    if raw.startswith('"'):
-        return _STRING_ESCAPE.sub(r"\1", raw[1:-1]) if "\\" in raw else raw[1:-1]
-    if raw in ("t", "T", "true", "True", "TRUE"):
-        return True
-    if raw in ("f", "F", "false", "False", "FALSE"):
-        return False
-    try:
-        return int(raw[:-1]) if raw[-1:] in ("i", "u") else float(raw)
-    except ValueError:
-        return None
-
-
-def _fields(text: str) -> dict[str, FieldValue] | None:
-    out: dict[str, FieldValue] = {}
-    position = 0
-    for match in _FIELD.finditer(text):
-        if match.start() != position:
-            return None
-        value = _value(match.group(2))
-        if value is None:
-            return None
-        out[match.group(1)] = value
-        position = match.end()
-    return out if out and position == len(text) else None
-
-
-def parse_line(line: str) -> Point | None:
-    """A line of line protocol as data, or None if it is not one plantwatch could have written."""
-    escaped = "\\" in line
-    head_end = _unescaped_space(line, 0) if escaped else line.find(" ")
-    ts_start = line.rfind(" ")
-    if head_end is None or head_end < 0 or ts_start <= head_end:
-        return None
-    ts_text = line[ts_start + 1 :]
-    if not ts_text.isdigit():
-        return None
-    head = line[:head_end]
-    parts = _split_unescaped(head, ",") if "\\" in head else head.split(",")
-    tags = {}
-    for part in parts[1:]:
-        key, sep, value = part.partition("=")
-        if not sep:
-            return None
-        tags[key] = value
-    fields = _fields(line[head_end + 1 : ts_start])
-    if fields is None:
-        return None
-    return Point(parts[0], tags, fields, int(ts_text))
-
-
-def _unescaped_space(line: str, start: int) -> int | None:
-    i = start
-    while i < len(line):
-        if line[i] == "\\":
-            i += 2
-            continue
-        if line[i] == " ":
-            return i
-        i += 1
-    return None
 
 
 # --- the rule ---------------------------------------------------------------------------------
@@ -246,20 +138,18 @@ def sig_fields(name: str, sig: Sig) -> dict[str, FieldValue]:
     return out
 
 
-def plan_writes(
-    points: Sequence[tuple[Point, str]], stored: Mapping[PointKey, Mapping[str, Sig]]
-) -> Plan:
+def plan_writes(points: Sequence[Point], stored: Mapping[PointKey, Mapping[str, Sig]]) -> Plan:
     """Decide each value of each point: record (new key), duplicate (same), or revision.
 
-    `points` pairs each point with its line; `stored` holds what InfluxDB has for every
+    `stored` holds what InfluxDB has for every
     point key that may exist (a key absent from it is new). Points are taken in order, so
     within a batch the first value of a key is the record too.
     """
     known: dict[PointKey, dict[str, Sig]] = {}
-    lines: list[str] = []
+    out: list[Point] = []
     revisions: list[Revision] = []
     duplicates = 0
-    for point, line in points:
+    for point in points:
         key = point.key
         have = known.get(key)
         if have is None and key in stored:
@@ -286,15 +176,15 @@ def plan_writes(
                 )
         if fresh:
             if have is None:
-                lines.append(line)  # a new point is written exactly as it came
+                out.append(point)  # a new point is written exactly as it came
             else:
                 fields: dict[str, FieldValue] = {}
                 for name, sig in sorted(fresh.items()):
                     fields.update(sig_fields(name, sig))
-                lines.append(encode_point(point.measurement, point.tags, fields, point.ts_ms))
+                out.append(Point(point.measurement, point.tags, fields, point.ts_ms))
         known[key] = {**(have or {}), **fresh}
     written = {k: v for k, v in known.items() if k not in stored or v != stored[k]}
-    return Plan(lines, revisions, duplicates, written)
+    return Plan(out, revisions, duplicates, written)
 
 
 def _int(value: object) -> int:
@@ -323,7 +213,7 @@ def number_revisions(
     return out, duplicates
 
 
-def revision_line(number: int, rev: Revision) -> str:
+def revision_point(number: int, rev: Revision) -> Point:
     """The `revisions` point: tags say whose value, the time is the reading's; never a record."""
     measurement, plant, meter = rev.series
     fields: dict[str, FieldValue] = {
@@ -341,7 +231,7 @@ def revision_line(number: int, rev: Revision) -> str:
     if rev.record.invalid is not None:
         fields["record_invalid"] = rev.record.invalid
     tags = {"plant": plant, "meter": meter, "measurement": measurement, "name": rev.name}
-    return encode_point(REVISIONS_MEASUREMENT, {**tags, "n": str(number)}, fields, rev.ts_ms)
+    return Point(REVISIONS_MEASUREMENT, {**tags, "n": str(number)}, fields, rev.ts_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,45 +265,30 @@ class RevisionId:
 Verdict = Literal["new", "duplicate"]
 # The index's mark for a point known to be stored whose values it does not hold.
 STORED = -1
-# How a collector's reading line starts: its arrival and source (fields are sorted, and a
-# value name starts with a letter, so these come first unless a name starts upper-case).
-_BOOKKEEPING_PREFIX = re.compile(r'_arrived_ms=\d+i,_source="[^"\\]*",')
+# Fields that say how a value arrived, not what it is: a resend differs only in them.
+_BOOKKEEPING = frozenset({ARRIVED_FIELD, SOURCE_FIELD})
 
 
 @dataclass(frozen=True, slots=True)
 class LineKey:
-    """A reading line's point key and a digest of its values, read without parsing it."""
+    """A reading point's key and a digest of its values (arrival and source left out)."""
 
     series: SeriesKey
     ts_ms: int
-    values: int  # hash of the field text without arrival and source
+    values: int  # hash of the fields without arrival and source
 
     @property
     def key(self) -> PointKey:
         return (self.series, self.ts_ms)
 
-
-def line_key(line: str) -> LineKey | None:
-    """The key of a plain line (no escapes, bookkeeping first or absent); None: parse it."""
-    if "\\" in line:
-        return None
-    head_end, ts_start = line.find(" "), line.rfind(" ")
-    if head_end < 0 or ts_start <= head_end or not line[ts_start + 1 :].isdigit():
-        return None
-    fields = line[head_end + 1 : ts_start]
-    found = _BOOKKEEPING_PREFIX.match(fields)
-    if found is not None:
-        fields = fields[found.end() :]
-    if ARRIVED_FIELD in fields or SOURCE_FIELD in fields:
-        return None
-    parts = line[:head_end].split(",")
-    plant = meter = ""
-    for part in parts[1:]:
-        if part.startswith("plant="):
-            plant = part[6:]
-        elif part.startswith("meter="):
-            meter = part[6:]
-    return LineKey((parts[0], plant, meter), int(line[ts_start + 1 :]), hash(fields))
+    @classmethod
+    def of(cls, point: Point) -> LineKey:
+        values = sorted(
+            (name, type(value).__name__, value)
+            for name, value in point.fields.items()
+            if name not in _BOOKKEEPING
+        )
+        return cls(point.series, point.ts_ms, hash(tuple(values)))
 
 
 class RecentIndex:
@@ -421,7 +296,7 @@ class RecentIndex:
 
     Sound only while this process is the one writer of its series (static partitions of
     the plants; docs/decisions.md): then a key at or after the horizon that the index does
-    not hold is new, and a line whose values digest (`line_key`) is the one written is a
+    not hold is new, and a point whose values digest (`LineKey.of`) is the one written is a
     duplicate. Anything else (older than the horizon, another digest, a point known only as
     `STORED`) is asked of InfluxDB. Each series keeps at most `points_per_series` entries;
     the horizon moves up as old ones are dropped.
@@ -461,7 +336,7 @@ class RecentIndex:
         self._trim(series)
 
     def remember(self, written: Mapping[PointKey, int]) -> None:
-        """Points now stored: the values digest of the line written whole, else `STORED`."""
+        """Points now stored: the values digest of the point written whole, else `STORED`."""
         touched = set()
         for (series, ts), values in written.items():
             horizon = self._horizon.get(series)

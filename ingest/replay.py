@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import re
 import threading
 from collections.abc import Callable, Sequence
 
 from ingest.dirty import write_readings
 from ingest.errors import StoreRejected, StoreUnavailable
+from ingest.lineproto import parse_line
 from ingest.metrics import Counters
 from ingest.spool import Record, Spool
 from ingest.store import InfluxStore
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 RETRY_MIN_SECONDS = 0.2
 RETRY_MAX_SECONDS = 5.0
 IDLE_POLL_SECONDS = 0.2
-_PLANT_TAG = re.compile(r",plant=([a-z0-9-]{1,32})[, ]")
 
 
 def backoff_seconds(
@@ -113,10 +112,9 @@ class Replayer:
                 self.write([line])
                 written += 1
             except StoreRejected as exc:
-                match = _PLANT_TAG.search(line)
-                self.store.write_lines(
-                    [self.dead_letter(match.group(1) if match else "", str(exc), line)]
-                )
+                point = parse_line(line)
+                plant = point.tags.get("plant", "") if point is not None else ""
+                self.store.write_lines([self.dead_letter(plant, str(exc), line)])
                 self.counters.add(refused=1)
         return written
 

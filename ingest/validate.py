@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from ingest.catalogue import REGISTER_BY_KIND
+from ingest.catalogue import REGISTER_BY_KIND, VALUE_RANGES, Range
 from ingest.errors import InvalidPayload
 from ingest.schema import Reading
 
@@ -23,38 +23,6 @@ if TYPE_CHECKING:
     from ingest.registry import Meter
 
 
-@dataclass(frozen=True, slots=True)
-class Range:
-    low: float
-    high: float
-
-
-# Physically plausible bounds per value; outside them the reading is refused, not clipped.
-VALUE_RANGES: dict[str, dict[str, Range]] = {
-    "gas": {"volume_m3": Range(0, 1e12), "flow_m3h": Range(0, 1e6)},
-    "coal": {"mass_kg": Range(0, 1e13), "rate_kgh": Range(0, 1e6)},
-    "electricity": {
-        "energy_kwh": Range(0, 1e13),
-        "power_kw": Range(0, 1e6),
-        "current_a": Range(0, 1e6),
-    },
-    "voc": {
-        "nmhc_mgm3": Range(0, 1e5),
-        "thc_mgm3": Range(0, 1e5),
-        "dmf_mgm3": Range(0, 1e5),
-        "benzene_mgm3": Range(0, 1e5),
-        "toluene_mgm3": Range(0, 1e5),
-        "xylene_mgm3": Range(0, 1e5),
-        "particulate_mgm3": Range(0, 1e5),
-        "flow_m3h": Range(0, 1e7),
-        "temp_c": Range(-50, 1000),
-        # a01013 stack static pressure: gauge on most stacks (negative on induced-draft
-        # ones), absolute (~100 kPa) on some loggers; both are real.
-        "pressure_kpa": Range(-50, 300),
-        "humidity_pct": Range(0, 100),
-        "o2_pct": Range(0, 25),
-    },
-}
 REQUIRED_VALUES: dict[str, tuple[str, ...]] = {
     "gas": (REGISTER_BY_KIND["gas"],),
     "coal": (REGISTER_BY_KIND["coal"],),

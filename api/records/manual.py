@@ -64,7 +64,7 @@ def checked_deliveries(
     topic, outcome = check_push(rules, plant, meter, payload, now)
     if isinstance(outcome, Refused):
         raise RecordError(f"the delivery readings were refused: {outcome.reason}")
-    return topic, payload, len(outcome.readings) or sum(1 for line in outcome.lines if line)
+    return topic, payload, len(outcome.readings) or len(outcome.points)
 
 
 def publish_deliveries(

@@ -6,11 +6,12 @@ carries the decoded plaintext; `raw` stays the bytes the logger sent, published 
 came (the collector decrypts with the same registry), and `plain` the plaintext packet
 (forwarding). A control packet's `raw` is its plaintext.
 
-A data packet goes through the collector's own `handle_message` (the same validation an
-MQTT `hj212` packet gets), after the checks only a TCP gateway can make: the MN names a
-registered stack and the packet carries that stack's `PW`. Answers to the gateway's own
-commands (9011/9012, a CN 1011 time upload) and time-calibration requests are control
-traffic for `commands.py`, not data.
+A data packet goes through the collector's own `accept` (the same validation an MQTT
+`hj212` packet gets) as the packet decoded here, with its stack: no second decode, no second
+registry lookup, nothing encoded (docs/decisions.md). Before that come the checks only a
+TCP gateway can make: the MN names a registered stack and the packet carries its `PW`.
+Answers to the gateway's own commands (9011/9012, a CN 1011 time upload) and
+time-calibration requests are control traffic for `commands.py`, not data.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import datetime
 from ingest import hj212, hj212_sm4
 from ingest.errors import RefusedReading
 from ingest.gateway import protocol
-from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
+from ingest.pipeline import Hj212Data, IngestRules, Refused, accept
 from ingest.registry import Meter, Plant, Registry
 from ingest.topics import Topics
 
@@ -83,6 +84,7 @@ def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
     """
     sealed = hj212_sm4.is_encrypted(raw)
     plain = raw
+    stack: tuple[Plant, Meter] | None = None
     if sealed:
         mn = hj212_sm4.header_field(raw, "MN")
         stack = rules.registry.stack_by_mn(mn)
@@ -99,7 +101,10 @@ def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
         hj212.check_logger_mn(packet)
     except RefusedReading as exc:
         return Refusal(Refused("", exc.code, str(exc)), "")
-    found = rules.registry.stack_by_mn(packet.mn)
+    # the stack that opened a sealed packet is the packet's own (the MN it decrypted under)
+    found = (
+        stack if stack is not None and packet.mn == mn else rules.registry.stack_by_mn(packet.mn)
+    )
     if found is None:
         reason = f"MN {packet.mn!r} is not a registered stack"
         return Refusal(Refused("", "unknown_source", reason), "", packet.mn)
@@ -117,10 +122,9 @@ def check_frame(rules: IngestRules, raw: bytes, now: datetime) -> Decision:
         return Refusal(Refused(plant.id, WRONG_PASSWORD, reason), topic, packet.mn)
     if packet.cn in CONTROL_CNS:
         return ControlPacket(plant, meter, packet, plain)
-    outcome = handle_message(rules, topic, raw, now)
+    outcome = accept(rules, Hj212Data(plant, meter, packet), now)
     if isinstance(outcome, Refused):
         return Refusal(outcome, topic, packet.mn)
-    assert isinstance(outcome, Accepted)
     return DataPacket(plant, meter, packet, raw, topic, plain if sealed else b"")
 
 

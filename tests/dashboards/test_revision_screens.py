@@ -100,12 +100,12 @@ def test_officer_sees_late_filled_hours_and_accepts_a_revision(
     for h in range(12, 0, -1):
         start = top - h * HOUR
         if start == late_hour:  # dark during an exceedance, filled in clean 5 h later
-            keeper.write(hour_lines(start, 20.0, start + 6 * HOUR, "mqtt"))
+            keeper.write_lines(hour_lines(start, 20.0, start + 6 * HOUR, "mqtt"))
         else:
             nmhc = 80.0 if start == forged_hour else 30.0 + h
-            keeper.write(hour_lines(start, nmhc, start + HOUR + MINUTE, "mqtt"))
+            keeper.write_lines(hour_lines(start, nmhc, start + HOUR + MINUTE, "mqtt"))
     forged = hour_lines(forged_hour, 10.0, now, "http")[:30]
-    keeper.write(forged)
+    keeper.write_lines(forged)
     assert keeper.counters.revisions == 30  # nmhc changed; the same flow is a duplicate
 
     base = make_server(BUILDER.toml(), alert_engine_enabled=False)

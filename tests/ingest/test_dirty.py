@@ -1,4 +1,4 @@
-"""Rollup dirty marks: literal lines in, marks out; and read back from a real InfluxDB."""
+"""Rollup dirty marks: literal points (and lines) in, marks out; read back from a real InfluxDB."""
 
 from __future__ import annotations
 
@@ -11,34 +11,51 @@ from ingest.dirty import (
     DIRTY_MEASUREMENT,
     HOUR_MS,
     dirty_lines,
+    dirty_points,
     dirty_runs,
     hour_runs,
-    series_of,
     write_readings,
 )
+from ingest.lineproto import Point
 from ingest.store import InfluxStore
 
 T0_MS = 1_772_323_200_000  # 2026-03-01T00:00:00Z
 
 
 @pytest.mark.parametrize(
-    ("line", "expected"),
+    ("point", "mark"),
     [
         (
-            f"gas,meter=gas-1,plant=ss-001 volume_m3=1.0 {T0_MS}",
-            (("gas", "ss-001", "gas-1"), T0_MS),
+            Point("gas", {"meter": "gas-1", "plant": "ss-001"}, {"volume_m3": 1.0}, T0_MS + 5),
+            ({"measurement": "gas", "plant": "ss-001", "meter": "gas-1"}, T0_MS, T0_MS + HOUR_MS),
         ),
         (
-            f'voc,meter=stack-1,plant=sl-001 dmf_mgm3=1.0,dmf_mgm3_flag="N x" {T0_MS}',
-            (("voc", "sl-001", "stack-1"), T0_MS),
+            Point("voc_hour", {"meter": "s 1", "plant": "sl-001"}, {"x": 'a "b"'}, T0_MS - 1),
+            (
+                {"measurement": "voc_hour", "plant": "sl-001", "meter": "s 1"},
+                T0_MS - HOUR_MS,
+                T0_MS,
+            ),
         ),
-        (f"ingest_stats,collector=c\\ 1 n=1i {T0_MS}", (("ingest_stats", "", ""), T0_MS)),
-        ("garbage", None),
-        ("gas,plant=a volume_m3=1.0", None),  # no timestamp
+        (
+            Point("voc", {}, {"dmf_mgm3": 1.0}, T0_MS),
+            ({"measurement": "voc", "plant": "-", "meter": "-"}, T0_MS, T0_MS + HOUR_MS),
+        ),
+        (Point("electricity", {"meter": "e", "plant": "p"}, {"power_kw": 1.0}, T0_MS), None),
+        (Point("dead_letter", {"plant": "p", "code": "c"}, {"reason": "r"}, T0_MS), None),
     ],
 )
-def test_series_of(line: str, expected: object) -> None:
-    assert series_of(line) == expected
+def test_dirty_points_marks_come_from_the_points(
+    point: Point, mark: tuple[dict[str, str], int, int] | None
+) -> None:
+    marks = dirty_points([point], int(time.time() * 1000))
+    if mark is None:
+        assert marks == []
+        return
+    [got] = marks
+    tags, first, end = mark
+    assert got.measurement == DIRTY_MEASUREMENT and dict(got.tags) == tags
+    assert dict(got.fields) == {"first_hour_ms": first, "end_hour_ms": end, "points": 1}
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ingest.lineproto import encode, parse_line
 from ingest.record import (
     LATE_FILL_AFTER_MS,
     STORED,
@@ -15,11 +16,9 @@ from ingest.record import (
     Sig,
     declared_source,
     late_filled,
-    line_key,
     number_revisions,
-    parse_line,
     plan_writes,
-    revision_line,
+    revision_point,
     signatures,
 )
 
@@ -33,10 +32,10 @@ def line(values: str, ts: int = T0, arrived: int = T0 + 5_000, source: str = "mq
     return f'voc,meter=stack-1,plant=sl-001 _arrived_ms={arrived}i,_source="{source}",{values} {ts}'
 
 
-def parsed(text: str) -> tuple[Point, str]:
+def parsed(text: str) -> Point:
     point = parse_line(text)
     assert point is not None
-    return point, text
+    return point
 
 
 @pytest.mark.parametrize(
@@ -140,7 +139,7 @@ def test_plan_writes(
     incoming: list[str], lines: int, revised: list[tuple[str, float, float]], duplicates: int
 ) -> None:
     plan = plan_writes([parsed(t) for t in incoming], STORED_STATE)
-    assert len(plan.lines) == lines
+    assert len(plan.points) == lines
     assert [(r.name, r.revised.value, r.record.value) for r in plan.revisions] == revised
     assert plan.duplicates == duplicates
 
@@ -156,8 +155,7 @@ def test_a_value_added_later_writes_only_that_value_and_keeps_the_first_arrival(
         ],
         STORED_STATE,
     )
-    point = parse_line(plan.lines[0])
-    assert point is not None
+    point = plan.points[0]
     assert dict(point.fields) == {"toluene_mgm3": 3.0, "toluene_mgm3_flag": "N"}
     assert plan.written[(S, T0)]["toluene_mgm3"] == Sig(3.0, "N")
 
@@ -192,9 +190,8 @@ def test_number_revisions(
     assert dup == duplicates
 
 
-def test_revision_line_and_id() -> None:
-    text = revision_line(2, rev(20.0))
-    point = parse_line(text)
+def test_revision_point_and_id() -> None:
+    point = parse_line(encode(revision_point(2, rev(20.0))))
     assert point is not None
     assert point.measurement == "revisions"
     assert dict(point.tags) == {
@@ -240,31 +237,42 @@ def test_declared_source(declared: object, source: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("text", "same_as"),
     [
         # arrival and source are not part of the values
-        (line("nmhc_mgm3=1.0", T0, arrived=5), (S, T0, "nmhc_mgm3=1.0")),
-        (line("nmhc_mgm3=1.0", T0, arrived=9, source="http"), (S, T0, "nmhc_mgm3=1.0")),
-        ("voc,meter=stack-1,plant=sl-001 nmhc_mgm3=1.0 5", (S, 5, "nmhc_mgm3=1.0")),
-        # escapes, or bookkeeping out of its place: parse the line fully
-        ('voc,meter=stack-1,plant=sl-001 x_invalid="a \\"b\\"" 5', None),
-        ('voc,meter=stack-1,plant=sl-001 A=1.0,_arrived_ms=1i,_source="mqtt" 5', None),
-        ("garbage", None),
+        (line("nmhc_mgm3=1.0", T0, arrived=5), "voc,meter=stack-1,plant=sl-001 nmhc_mgm3=1.0 {ts}"),
+        (
+            line("nmhc_mgm3=1.0", T0, arrived=9, source="http"),
+            "voc,meter=stack-1,plant=sl-001 nmhc_mgm3=1.0 {ts}",
+        ),
+        # the order of fields is not part of the values either
+        (
+            'voc,meter=stack-1,plant=sl-001 A=1.0,_arrived_ms=1i,_source="mqtt",b=2.0 {ts}',
+            "voc,meter=stack-1,plant=sl-001 b=2.0,A=1.0 {ts}",
+        ),
     ],
 )
-def test_line_key(text: str, expected: tuple | None) -> None:
-    found = line_key(text)
-    if expected is None:
-        assert found is None
-    else:
-        assert found is not None
-        assert (found.series, found.ts_ms, found.values) == (*expected[:2], hash(expected[2]))
+def test_line_key_digests_values_only(text: str, same_as: str) -> None:
+    found = LineKey.of(parsed(text.format(ts=T0)))
+    assert found.key == (S, T0)
+    assert found.values == LineKey.of(parsed(same_as.format(ts=T0))).values
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("nmhc_mgm3=1.0", "nmhc_mgm3=2.0"),
+        ('nmhc_mgm3=1.0,nmhc_mgm3_flag="N"', 'nmhc_mgm3=1.0,nmhc_mgm3_flag="M"'),
+        ("nmhc_mgm3=1.0", "nmhc_mgm3=1i"),  # a float and an integer are not the same value
+        ("nmhc_mgm3=1.0", "nmhc_mgm3=1.0,backfill=true"),
+    ],
+)
+def test_line_key_tells_other_values_apart(first: str, second: str) -> None:
+    assert LineKey.of(parsed(line(first))).values != LineKey.of(parsed(line(second))).values
 
 
 def key(values: str, ts: int, arrived: int = T0 + 5_000) -> LineKey:
-    found = line_key(line(values, ts, arrived))
-    assert found is not None
-    return found
+    return LineKey.of(parsed(line(values, ts, arrived)))
 
 
 def test_recent_index_answers_only_from_its_horizon_on() -> None:
