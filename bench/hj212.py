@@ -231,6 +231,15 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (its share, whatever the machine's load)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -339,9 +348,11 @@ def run_load(
     began = time.monotonic()
     paced = asyncio.run_coroutine_threadsafe(pace(), sim.loop)
     killed = False
+    gateway_cpu_before_kill = 0.0
     while not paced.done():
         if kill_at is not None and not killed and time.monotonic() - began >= kill_at:
             progress(f"hj212 run {run}: SIGKILL of the gateway")
+            gateway_cpu_before_kill = cpu_seconds(gateway.pid)
             gateway.kill()
             gateway.wait()
             gateway = stack.spawn(["-m", "ingest", "hj212-gateway"], env, f"hj212-gateway-{run}")
@@ -370,6 +381,8 @@ def run_load(
             time.sleep(0.5)
     latencies = list(sim.latencies.seconds)
     unanswered = sim.unanswered()
+    gateway_cpu = gateway_cpu_before_kill + cpu_seconds(gateway.pid)
+    collector_cpu = cpu_seconds(collector.pid)
     sim.stop()
     stop_process(gateway)
     stop_process(collector)
@@ -388,6 +401,9 @@ def run_load(
         "latency_mean_ms": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
         "resent": sim.latencies.resent,
         "gateway_peak_rss_mb": round(max(peak_rss), 1),
+        # CPU per packet sent (resends and the loggers' command answers included)
+        "gateway_cpu_ms_per_packet": round(gateway_cpu * 1000 / sent, 3),
+        "collector_cpu_ms_per_packet": round(collector_cpu * 1000 / sent, 3),
         "points_in_influxdb": stored,
         "lost": sent - stored,
         "stored_per_answered": round(stored / sim.latencies.answered, 4)
@@ -419,15 +435,16 @@ def markdown(results: dict[str, Any]) -> str:
         f"Started {results['started']}; `python -m bench.hj212 {' '.join(results['argv'])}`.",
         "",
         "| run | loggers | packets | answered | stored | answered/s (send phase) | p50 | p99 "
-        "| peak RSS | resent | lost | load at start / after the send phase |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS | gateway CPU/packet | resent | lost | load at start / after the send phase |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["runs"].items():
         rows.append(
             f"| {name} | {r['loggers_connected']}/{r['loggers']} | {r['packets_sent']:,} | "
             f"{r['packets_answered']:,} | {r['points_in_influxdb']:,} | "
             f"{r['answered_per_s_during_send']:,} | {r['latency_p50_ms']} ms | "
-            f"{r['latency_p99_ms']} ms | {r['gateway_peak_rss_mb']} MB | {r['resent']:,} | "
+            f"{r['latency_p99_ms']} ms | {r['gateway_peak_rss_mb']} MB | "
+            f"{r.get('gateway_cpu_ms_per_packet')} ms | {r['resent']:,} | "
             f"{r['lost']} | {r.get('load_at_start', '')} / {r.get('load_after_send', '')} |"
         )
     steady, hostile = results["runs"].get("steady"), results["runs"].get("hostile")
