@@ -52,6 +52,16 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
+def plant_registry(path: Path) -> Path:
+    """The demo registry's county and sl-018 alone (its logger, key and meters as shipped)."""
+    text = REGISTRY.read_text(encoding="utf-8")
+    county = text[: text.index("[[plants]]")]
+    start = text.index(f'[[plants]]\nid = "{PLANT}"')
+    end = text.find("\n[[plants]]", start + 1)
+    path.write_text(county + text[start : end if end >= 0 else len(text)] + "\n", "utf-8")
+    return path
+
+
 def packets(hours: int, now: datetime) -> list[tuple[bytes, bool]]:
     """(plaintext CN 2051/2061 packet with Flag=9, back-filled?) for the last `hours` hours."""
     registry = load_registry(REGISTRY)
@@ -133,8 +143,8 @@ def shoot(base: str) -> list[Path]:
             if lang == "en":
                 tab.get_by_test_id("lang-toggle").click()
                 tab.wait_for_function("document.documentElement.lang === 'en'")
-                tab.wait_for_selector("body[data-ready='true'][data-route='#/overview']")
                 tab.goto(f"{base}/dashboard/#/plant/{PLANT}")
+                tab.reload()  # drawn afresh in English (the choice is kept)
             tab.wait_for_selector(
                 f"body[data-ready='true'][data-route='#/plant/{PLANT}']", timeout=240_000
             )
@@ -166,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with InfluxStore(stack.influx_url, database) as store:
                 store.create_database()
+            registry = plant_registry(workdir / "registry.toml")
             env = stack.env(
-                database, REGISTRY, PLANTWATCH_HJ212_PORT=str(gateway_port),
+                database, registry, PLANTWATCH_HJ212_PORT=str(gateway_port),
                 PLANTWATCH_HJ212_COMMANDS_ENABLED="false", PLANTWATCH_SHARE_GROUP="",
                 PLANTWATCH_API_PORT=str(api_port), PLANTWATCH_ADMIN_KEY=KEY,
                 PLANTWATCH_ALERT_ENGINE_ENABLED="false", PLANTWATCH_COLLECTOR_ID="hj2025-shots",
