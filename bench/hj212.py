@@ -11,9 +11,11 @@ wrong PWs for the loggers' MNs), each from its own loopback address, reconnectin
 whenever the gateway closes it; their effect is the p99 next to the steady run's.
 Results: `bench/results/hj212-<timestamp>.json` and `bench/results/hj212-latest.md`.
 
-Packets are HJ 212-2017 (`--protocol 2017`). When the HJ 212-2025 codec with SM4 is in,
-add its encoder to `ENCODERS` (e.g. "2025-sm4": Flag=9, 24-hex MNs, the stack's key in
-the registry) and half the loggers can speak it: `--protocol 2017 --protocol 2025-sm4`.
+Half the loggers speak HJ 212-2017 (Flag=5, `BENCH...` MNs) and half HJ 212-2025 with
+SM4 (Flag=9, 24-hex MNs, each with its own `hj212_sm4_key` in the registry; the CP of every
+packet encrypted as the standard writes it, CRC and length over the plaintext), shared out
+in turn (`--protocol 2017 --protocol 2025-sm4`, the default). Each run records the
+machine's load (`uptime`) at its start and end beside its figures.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import random
 import select
 import socket
@@ -33,16 +36,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.machine import describe
 from bench.report import RESULTS_DIR
 from bench.stack import Stack, progress, start_stack, stop_process
-from ingest import hj212
+from ingest import hj212, hj212_sm4
 from ingest.gateway import protocol
 from ingest.store import InfluxStore
 from scripts.devstack import free_port, port_open
-from simulators.tcp_logger import TcpLoggers
+from simulators.tcp_logger import LoggerProfile, TcpLoggers
 
 TIMEZONE = "Asia/Shanghai"
 DRAIN_SECONDS = 180.0
@@ -52,38 +55,93 @@ RUNS = ("steady", "sigkill", "hostile")
 GARBAGE_SOURCE, GUESSER_SOURCE = "127.0.0.3", "127.0.0.2"  # other hosts than the loggers'
 
 
-def registry_text(n: int) -> str:
+PROTOCOLS_DEFAULT = ("2017", "2025-sm4")
+
+
+def protocol_of(i: int, protocols: tuple[str, ...]) -> str:
+    """What logger i speaks: the protocols shared out in turn."""
+    return protocols[i % len(protocols)]
+
+
+def registry_text(n: int, protocols: tuple[str, ...] = ("2017",)) -> str:
     lines = ['[county]\nname = "bench"\ngas_share_goal = 0.5\n']
     for i in range(n):
+        proto = protocol_of(i, protocols)
+        key = f'  hj212_sm4_key = "{sm4_key(i).hex().upper()}"\n' if proto == "2025-sm4" else ""
         lines.append(
             f'[[plants]]\nid = "sl-{i:04d}"\nname = "bench {i}"\nsector = "synthetic_leather"\n'
             f'  [[plants.meters]]\n  id = "stack-1"\n  kind = "voc"\n'
-            f'  hj212_mn = "{mn(i)}"\n  hj212_pw = "{i:06d}"\n'
+            f'  hj212_mn = "{mn(i, proto)}"\n  hj212_pw = "{i:06d}"\n{key}'
         )
     return "\n".join(lines)
 
 
-def mn(i: int) -> str:
-    return f"BENCH{i:019d}"
+def mn(i: int, proto: str = "2017") -> str:
+    """Logger i's MN: `BENCH...` for 2017, a 24-hex network code for 2025."""
+    return f"BE0C{i:020X}" if proto.startswith("2025") else f"BENCH{i:019d}"
+
+
+def sm4_key(i: int) -> bytes:
+    """Logger i's SM4 key (16 bytes, distinct per logger)."""
+    return i.to_bytes(4, "big") * 4
+
+
+def _items(nmhc: str) -> dict[str, dict[str, str]]:
+    return {"a24088": {"Avg": nmhc, "Flag": "N"}, "a00000": {"Avg": "5.2", "Flag": "N"}}
 
 
 def encode_2017(i: int, qn: str, data_time: str, nmhc: str, pw: str | None = None) -> bytes:
     return hj212.encode_packet(
         qn=qn, cn=hj212.CN_MINUTE, mn=mn(i), pw=pw or f"{i:06d}", flag=protocol.FLAG_2017_ANSWER,
-        data_time=data_time,
-        items={"a24088": {"Avg": nmhc, "Flag": "N"}, "a00000": {"Avg": "5.2", "Flag": "N"}},
+        data_time=data_time, items=_items(nmhc),
     )  # fmt: skip
 
 
+def encode_2025_sm4(i: int, qn: str, data_time: str, nmhc: str, pw: str | None = None) -> bytes:
+    """An HJ 212-2025 minute packet (Flag=9) with its CP SM4-encrypted by logger i's key."""
+    plain = hj212.encode_packet(
+        qn=qn, cn=hj212.CN_MINUTE, mn=mn(i, "2025-sm4"), pw=pw or f"{i:06d}",
+        flag=protocol.flag_of(hj212.VERSION_2025, answer=True), data_time=data_time,
+        items=_items(nmhc),
+    )  # fmt: skip
+    return hj212_sm4.encrypt_packet(plain, sm4_key(i))
+
+
+class Encoder(Protocol):
+    def __call__(
+        self, i: int, qn: str, data_time: str, nmhc: str, pw: str | None = None
+    ) -> bytes: ...
+
+
 # protocol name -> encoder of logger i's packet (the registry and MN must suit it too)
-ENCODERS: dict[str, Callable[[int, str, str, str], bytes]] = {"2017": encode_2017}
+ENCODERS: dict[str, Encoder] = {"2017": encode_2017, "2025-sm4": encode_2025_sm4}
+
+
+def stacks_of(n: int, protocols: tuple[str, ...]) -> dict[str, str]:
+    """MN -> PW of the n loggers."""
+    return {mn(i, protocol_of(i, protocols)): f"{i:06d}" for i in range(n)}
+
+
+def profiles_of(n: int, protocols: tuple[str, ...]) -> dict[str, LoggerProfile]:
+    """MN -> the simulated logger's profile (2025 with its key for the SM4 half)."""
+    return {
+        mn(i, "2025-sm4"): LoggerProfile(hj212.VERSION_2025, sm4_key(i))
+        for i in range(n)
+        if protocol_of(i, protocols) == "2025-sm4"
+    }
+
+
+def uptime() -> str:
+    """`uptime`'s load averages, recorded beside each figure (the machine is shared)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average: {one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 def prepared(
     i: int, seconds: int, base: datetime, run: int, protocols: tuple[str, ...] = ("2017",)
 ) -> list[tuple[str, bytes]]:
     """Logger i's packets, ready to send: distinct QNs and minutes in the past."""
-    encode = ENCODERS[protocols[i % len(protocols)]]
+    encode = ENCODERS[protocol_of(i, protocols)]
     out = []
     for k in range(seconds):
         local = base + timedelta(minutes=k, hours=8)
@@ -144,15 +202,21 @@ def garbage(chunk_bytes: int = 64 << 10) -> Callable[[int], bytes]:
     return lambda _n: data
 
 
-def guesses(loggers_n: int, base: datetime) -> Callable[[int], bytes]:
-    """A wrong PW for one of the loggers' MNs each time (a guesser walking the PW space)."""
+def guesses(
+    loggers_n: int, base: datetime, protocols: tuple[str, ...] = ("2017",)
+) -> Callable[[int], bytes]:
+    """A wrong PW for one of the loggers' MNs each time (a guesser walking the PW space).
+
+    Against an SM4 logger the guesser is given its key (the worst case: a leaked key), so
+    each guess costs the gateway a decryption before the PW is even compared."""
     rnd = random.Random(7)
     local = (base + timedelta(hours=8)).strftime("%Y%m%d%H%M%S")
 
     def make(n: int) -> bytes:
         i = rnd.randrange(loggers_n)
         pw = f"{(i + 1 + n) % 1_000_000:06d}"
-        return encode_2017(i, f"9{n:016d}", local, "1.0", pw) if pw != f"{i:06d}" else b""
+        encode = ENCODERS[protocol_of(i, protocols)]
+        return encode(i, f"9{n:016d}", local, "1.0", pw) if pw != f"{i:06d}" else b""
 
     return make
 
@@ -167,6 +231,15 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (its share, whatever the machine's load)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -174,14 +247,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def attack(port: int, kind: str, loggers_n: int, base_iso: str, seconds: float, out: Any) -> None:
+def attack(
+    port: int, kind: str, loggers_n: int, base_iso: str, seconds: float, out: Any,
+    protocols: tuple[str, ...] = ("2017",),
+) -> None:  # fmt: skip
     """One hostile client for `seconds`, in its own process (the loggers' GIL stays theirs)."""
     if kind == "garbage":
         make = garbage()
         hostile = Hostile(port, GARBAGE_SOURCE, make, HOSTILE_BYTES_PER_S / len(make(0)))
     else:
         hostile = Hostile(
-            port, GUESSER_SOURCE, guesses(loggers_n, datetime.fromisoformat(base_iso)),
+            port, GUESSER_SOURCE, guesses(loggers_n, datetime.fromisoformat(base_iso), protocols),
             GUESSES_PER_S,
         )  # fmt: skip
     hostile.start()
@@ -202,11 +278,12 @@ def run_load(
     run: int,
     kill_at: float | None,
     hostile: bool = False,
-    protocols: tuple[str, ...] = ("2017",),
+    protocols: tuple[str, ...] = PROTOCOLS_DEFAULT,
 ) -> dict[str, Any]:
     database = f"hj212_bench_{run}"
     registry = workdir / "hj212-registry.toml"
-    registry.write_text(registry_text(loggers_n), encoding="utf-8")
+    registry.write_text(registry_text(loggers_n, protocols), encoding="utf-8")
+    load_at_start = uptime()
     port = free_port()
     env = stack.env(
         database, registry, PLANTWATCH_HJ212_PORT=str(port), PLANTWATCH_SHARE_GROUP="",
@@ -224,9 +301,12 @@ def run_load(
     base = (datetime.now(UTC) - timedelta(minutes=seconds + 30)).replace(second=0, microsecond=0)
     progress(f"hj212 run {run}: preparing {loggers_n * seconds} packets")
     packets = [prepared(i, seconds, base, run, protocols) for i in range(loggers_n)]
-    stacks = {mn(i): f"{i:06d}" for i in range(loggers_n)}
-    sim = TcpLoggers("127.0.0.1", port, stacks, TIMEZONE, resend_seconds=10.0).start()
-    loggers = [sim.loggers[mn(i)] for i in range(loggers_n)]
+    stacks = stacks_of(loggers_n, protocols)
+    sim = TcpLoggers(
+        "127.0.0.1", port, stacks, TIMEZONE, resend_seconds=10.0,
+        profiles=profiles_of(loggers_n, protocols),
+    ).start()  # fmt: skip
+    loggers = list(sim.loggers.values())
     progress(f"hj212 run {run}: connecting {loggers_n} loggers")
     deadline = time.monotonic() + 60
     while sum(lg.connected.is_set() for lg in loggers) < loggers_n and time.monotonic() < deadline:
@@ -257,7 +337,8 @@ def run_load(
     attacks_out = spawn.Queue()
     attackers = [
         spawn.Process(
-            target=attack, args=(port, kind, loggers_n, base.isoformat(), seconds, attacks_out)
+            target=attack,
+            args=(port, kind, loggers_n, base.isoformat(), seconds, attacks_out, protocols),
         )
         for kind in (("garbage", "guesser") if hostile else ())
     ]
@@ -267,15 +348,18 @@ def run_load(
     began = time.monotonic()
     paced = asyncio.run_coroutine_threadsafe(pace(), sim.loop)
     killed = False
+    gateway_cpu_before_kill = 0.0
     while not paced.done():
         if kill_at is not None and not killed and time.monotonic() - began >= kill_at:
             progress(f"hj212 run {run}: SIGKILL of the gateway")
+            gateway_cpu_before_kill = cpu_seconds(gateway.pid)
             gateway.kill()
             gateway.wait()
             gateway = stack.spawn(["-m", "ingest", "hj212-gateway"], env, f"hj212-gateway-{run}")
             killed = True
         time.sleep(0.1)
     send_seconds = time.monotonic() - began
+    load_after_send = uptime()
     attacks = dict(attacks_out.get(timeout=30) for _ in attackers)
     for attacker in attackers:
         attacker.join(10)
@@ -297,6 +381,8 @@ def run_load(
             time.sleep(0.5)
     latencies = list(sim.latencies.seconds)
     unanswered = sim.unanswered()
+    gateway_cpu = gateway_cpu_before_kill + cpu_seconds(gateway.pid)
+    collector_cpu = cpu_seconds(collector.pid)
     sim.stop()
     stop_process(gateway)
     stop_process(collector)
@@ -315,8 +401,16 @@ def run_load(
         "latency_mean_ms": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
         "resent": sim.latencies.resent,
         "gateway_peak_rss_mb": round(max(peak_rss), 1),
+        # CPU per packet sent (resends and the loggers' command answers included)
+        "gateway_cpu_ms_per_packet": round(gateway_cpu * 1000 / sent, 3),
+        "collector_cpu_ms_per_packet": round(collector_cpu * 1000 / sent, 3),
         "points_in_influxdb": stored,
         "lost": sent - stored,
+        "stored_per_answered": round(stored / sim.latencies.answered, 4)
+        if sim.latencies.answered
+        else None,
+        "load_at_start": load_at_start,
+        "load_after_send": load_after_send,
         "gateway_sigkilled_at_s": kill_at,
         "protocols": list(protocols),
         **(
@@ -340,17 +434,28 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Started {results['started']}; `python -m bench.hj212 {' '.join(results['argv'])}`.",
         "",
-        "| run | loggers | packets | answered/s (send phase) | p50 | p99 | peak RSS | resent | lost |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | loggers | packets | answered | stored | answered/s (send phase) | p50 | p99 "
+        "| peak RSS | gateway CPU/packet | resent | lost | load at start / after the send phase |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["runs"].items():
         rows.append(
             f"| {name} | {r['loggers_connected']}/{r['loggers']} | {r['packets_sent']:,} | "
+            f"{r['packets_answered']:,} | {r['points_in_influxdb']:,} | "
             f"{r['answered_per_s_during_send']:,} | {r['latency_p50_ms']} ms | "
-            f"{r['latency_p99_ms']} ms | {r['gateway_peak_rss_mb']} MB | {r['resent']:,} | "
-            f"{r['lost']} |"
+            f"{r['latency_p99_ms']} ms | {r['gateway_peak_rss_mb']} MB | "
+            f"{r.get('gateway_cpu_ms_per_packet')} ms | {r['resent']:,} | "
+            f"{r['lost']} | {r.get('load_at_start', '')} / {r.get('load_after_send', '')} |"
         )
-    hostile = results["runs"].get("hostile")
+    steady, hostile = results["runs"].get("steady"), results["runs"].get("hostile")
+    if steady and hostile and steady["latency_p99_ms"]:
+        rows += [
+            "",
+            f"Hostile clients' effect: p99 {hostile['latency_p99_ms']} ms vs "
+            f"{steady['latency_p99_ms']} ms steady (x"
+            f"{hostile['latency_p99_ms'] / steady['latency_p99_ms']:.2f}), p50 x"
+            f"{hostile['latency_p50_ms'] / max(steady['latency_p50_ms'], 0.1):.2f}.",
+        ]
     if hostile:
         rows += [
             "",
@@ -375,13 +480,13 @@ def markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hj212", description=__doc__)
     parser.add_argument("--loggers", type=int, default=1000)
-    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--seconds", type=int, default=60, help="send phase of each run")
     parser.add_argument(
         "--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which runs (default all)"
     )
     parser.add_argument(
         "--protocol", action="append", choices=sorted(ENCODERS), dest="protocols",
-        help="what the loggers speak, shared out in turn (default 2017)",
+        help="what the loggers speak, shared out in turn (default 2017 and 2025-sm4)",
     )  # fmt: skip
     parser.add_argument("--note", action="append", default=[])
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -398,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         stack = start_stack(workdir)
         try:
-            protocols = tuple(args.protocols or ["2017"])
+            protocols = tuple(args.protocols or PROTOCOLS_DEFAULT)
             if "steady" in args.runs:
                 results["runs"]["steady"] = run_load(
                     stack, workdir, args.loggers, args.seconds, 1, None, protocols=protocols

@@ -196,8 +196,12 @@ class GatewaySettings(CommonSettings):
     hj212_clock_drift_threshold_seconds: float = 60.0
     hj212_backfill_min_gap_seconds: float = 600.0  # a silence this long triggers a back-fill
     hj212_backfill_max_hours: float = 72.0
-    # Store-and-forward to upstream platforms: "host:port" entries, comma-separated.
+    # Store-and-forward to upstream platforms: "host:port" entries, comma-separated;
+    # "host:port@2017" or "host:port@2025" sends that upstream every packet in that HJ 212
+    # version (default: each packet in its logger's version).
     hj212_forward: str = ""
+    # A 2025 upstream's own SM4 key: "host:port=<32 hex>" entries, comma-separated (a secret).
+    hj212_forward_sm4_keys: SecretStr | None = None
     hj212_forward_dir: Path = Path("var/hj212-forward")
     hj212_forward_answer_timeout_seconds: float = 10.0
     # Per upstream; near full raises an alarm, full leaves packets unanswered (resent later).

@@ -23,6 +23,13 @@ upstream is counted and skipped; any other failure of a session is logged and re
 The queue is bounded (`hj212_forward_max_queue_bytes`): near full it raises an alarm (log
 and the `forward_queue_fill` gauge); full, packets are left unanswered for the logger to
 keep and resend, never dropped after a 9014.
+
+Each upstream gets packets in its own version and with its own SM4 key (SPEC section 12):
+`host:port@2017` or `host:port@2025` sets Flag's version bits of every packet it gets
+(no suffix: each in its logger's version), and `PLANTWATCH_HJ212_FORWARD_SM4_KEYS`
+(`host:port=<32 hex>,...`, a secret) gives a 2025 upstream its key: the queue holds
+plaintext, and the sender encrypts the CP of data commands, 1014 and 3020 with the
+upstream's key as it sends them (CRC and length field stay the plaintext's).
 """
 
 from __future__ import annotations
@@ -36,9 +43,10 @@ import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest import hj212
+from ingest import hj212, hj212_sm4
 from ingest.errors import Hj212Error
 from ingest.gateway import protocol
 from ingest.gateway.checks import DataPacket
@@ -46,6 +54,7 @@ from ingest.gateway.fqueue import FileQueue, Record
 from ingest.gateway.framing import Frame, Framer
 from ingest.gateway.server import Connection, Gateway
 from ingest.gateway.stats import Tally
+from ingest.registry import SM4_KEY_PATTERN
 from ingest.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -65,15 +74,73 @@ HEAD_REFUSED_SESSIONS = 2
 _KEY_FIELD = re.compile(rb"(?:^|[;&\d])(QN|CN|MN|DataTime)=([^;&\r\n]*)")
 
 
-def parse_targets(text: str) -> list[tuple[str, int]]:
-    """`host:port,host:port` -> [(host, port)]; a bad entry is a configuration error."""
+VERSIONS = {"2017": hj212.VERSION_2017, "2025": hj212.VERSION_2025}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An upstream platform: where, which HJ 212 version it takes, its SM4 key if any."""
+
+    host: str
+    port: int
+    version: int | None = None  # None: every packet in its logger's own version
+    sm4_key: bytes | None = field(default=None, repr=False)  # a secret: never in repr/logs
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_targets(text: str, keys_text: str = "") -> list[Target]:
+    """`host:port[@2017|@2025],...` and `host:port=<32 hex>,...` keys -> targets.
+
+    A bad entry, a key for an upstream not listed or not taking 2025 is a configuration
+    error (`ValueError`; the message names the upstream, never the key).
+    """
     out = []
     for item in filter(None, (part.strip() for part in text.split(","))):
-        host, sep, port = item.rpartition(":")
+        where, at, version_text = item.partition("@")
+        host, sep, port = where.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"PLANTWATCH_HJ212_FORWARD entry {item!r} is not host:port")
-        out.append((host, int(port)))
-    return out
+        if at and version_text not in VERSIONS:
+            raise ValueError(
+                f"PLANTWATCH_HJ212_FORWARD entry {item!r}: the version after '@' is 2017 or 2025"
+            )
+        out.append(Target(host, int(port), VERSIONS[version_text] if at else None))
+    keys: dict[str, bytes] = {}
+    for item in filter(None, (part.strip() for part in keys_text.split(","))):
+        name, eq, key = item.partition("=")
+        name = name.strip()
+        if not eq or not SM4_KEY_PATTERN.match(key.strip()):
+            raise ValueError(
+                f"PLANTWATCH_HJ212_FORWARD_SM4_KEYS entry for {name!r} is not "
+                "host:port=<32 hex characters>"
+            )
+        keys[name] = bytes.fromhex(key.strip())
+    by_name = {target.name: target for target in out}
+    for name in keys:
+        target = by_name.get(name)
+        if target is None:
+            raise ValueError(f"an SM4 key is given for {name!r}, not in PLANTWATCH_HJ212_FORWARD")
+        if target.version != hj212.VERSION_2025:
+            raise ValueError(
+                f"an SM4 key is given for {name!r}: SM4 is HJ 212-2025's; list it as {name}@2025"
+            )
+    return [
+        Target(t.host, t.port, t.version, keys.get(t.name)) if t.name in keys else t for t in out
+    ]
+
+
+def upstream_wire(raw: bytes, version: int | None, sm4_key: bytes | None) -> bytes:
+    """A queued (plaintext) packet as an upstream gets it: Flag's answer bit set, Flag's
+    version bits the upstream's when it has one, the CP of the commands HJ 212-2025
+    encrypts sealed with the upstream's key when it has one. Raises `Hj212Error` when the
+    packet has no header and CP to patch."""
+    wire = protocol.for_upstream(raw, version)
+    if sm4_key is not None and hj212_sm4.cn_is_encrypted(hj212_sm4.header_field(wire, "CN")):
+        wire = hj212_sm4.encrypt_packet(wire, sm4_key)
+    return wire
 
 
 class QueueFull(OSError):
@@ -110,9 +177,12 @@ class Forwarder:
         answer_timeout_s: float,
         tally: Tally,
         max_queue_bytes: int = 2 << 30,
+        version: int | None = None,
+        sm4_key: bytes | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.name = f"{host}:{port}"
+        self.version, self._sm4_key = version, sm4_key
         self.queue = FileQueue(directory)
         self.quarantine = FileQueue(directory / "quarantine")
         self.answer_timeout_s = answer_timeout_s
@@ -138,8 +208,8 @@ class Forwarder:
     def enqueue(self, data: DataPacket) -> Future[None]:
         """Queue a packet durably; the future is done once it is fsynced."""
         key = packet_key(data.packet)
-        # An encrypted packet goes up as its plaintext until upstreams have their own SM4
-        # keys (`hj212_sm4.reseal`): the sender re-frames what it sends and needs to read it.
+        # The queue holds plaintext: the sender patches Flag and seals it with each
+        # upstream's own key as it sends it (`upstream_wire`).
         payload = data.plain or data.raw
         with self._keys_lock:
             if key in self._recent:
@@ -309,7 +379,7 @@ class Forwarder:
                     for record in self.queue.read(read_offset, WINDOW_PACKETS - len(inflight)):
                         mn, qn, _, _ = raw_key(record.packet)
                         try:
-                            wire = protocol.for_upstream(record.packet)
+                            wire = upstream_wire(record.packet, self.version, self._sm4_key)
                         except Hj212Error as exc:
                             self._quarantine(record, str(exc))
                             # passes in its turn, like an answered one
@@ -429,13 +499,15 @@ class ForwardGate:
 
 def attach_forwarders(gateway: Gateway, settings: GatewaySettings) -> list[ForwardGate]:
     """Wire the configured upstreams into the gateway's answer path."""
+    keys = settings.hj212_forward_sm4_keys
+    targets = parse_targets(settings.hj212_forward, keys.get_secret_value() if keys else "")
     forwarders = [
         Forwarder(
-            host, port, settings.hj212_forward_dir / f"{host}_{port}",
+            t.host, t.port, settings.hj212_forward_dir / f"{t.host}_{t.port}",
             settings.hj212_forward_answer_timeout_seconds, gateway.tally,
-            settings.hj212_forward_max_queue_bytes,
+            settings.hj212_forward_max_queue_bytes, t.version, t.sm4_key,
         )
-        for host, port in parse_targets(settings.hj212_forward)
+        for t in targets
     ]  # fmt: skip
     gate = ForwardGate(gateway, forwarders)
     gateway.answer_gates.append(gate)

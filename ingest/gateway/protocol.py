@@ -74,13 +74,15 @@ def with_header(raw: bytes, **fields: str) -> bytes:
     return hj212.frame(";".join(f"{k}={header[k]}" for k in keys) + ";CP=&&" + cp)
 
 
-def for_upstream(raw: bytes) -> bytes:
-    """The logger's own packet as sent upward: its bytes, with only Flag's A bit set.
+def for_upstream(raw: bytes, version: int | None = None) -> bytes:
+    """The logger's own packet as sent upward: its bytes, with Flag's A bit set.
 
     Works on bytes, never re-encodes text: a packet over the standard's 1,024 characters
     (the gateway accepts up to `hj212_max_data_length`) or with UTF-8 text (a CN 3020 in
-    Chinese) goes up as it came. Length and CRC are recomputed only when Flag changes.
-    Raises `Hj212Error` when the packet has no header to patch.
+    Chinese) goes up as it came. `version` (an upstream configured for one HJ 212 version)
+    also sets Flag's version bits; the other bits (D: split packet) stay. Length and CRC
+    are recomputed only when Flag changes. Raises `Hj212Error` when the packet has no
+    header to patch.
     """
     packet = raw.rstrip(b"\r\n")
     segment = packet[HEADER_BYTES:-4]
@@ -91,13 +93,17 @@ def for_upstream(raw: bytes) -> bytes:
     for i, field in enumerate(fields):
         key, eq, value = field.partition(b"=")
         if key == b"Flag" and eq:
-            if value.isdigit() and int(value) & FLAG_ANSWER:
-                return packet + hj212.TRAILER  # asks for an answer already: sent untouched
-            wanted = int(value) | FLAG_ANSWER if value.isdigit() else int(FLAG_2017_ANSWER)
+            flag = int(value) if value.isdigit() else int(FLAG_2017_ANSWER)
+            wanted = flag | FLAG_ANSWER
+            if version is not None:
+                wanted = version << 2 | wanted & 0b11
+            if value.isdigit() and wanted == flag:
+                return packet + hj212.TRAILER  # nothing to change: sent untouched
             fields[i] = b"Flag=%d" % wanted
             break
-    else:  # no Flag: ask for an answer the 2017 way, after MN as the standard orders it
-        fields.insert(len(fields) - 1 if fields and not fields[-1] else len(fields), b"Flag=5")
+    else:  # no Flag: ask for an answer (the 2017 way unless told), after MN as the standard
+        flag_field = b"Flag=" + flag_of(version or hj212.VERSION_2017, answer=True).encode()
+        fields.insert(len(fields) - 1 if fields and not fields[-1] else len(fields), flag_field)
     segment = b";".join(fields) + sep + tail
     if len(segment) > MAX_FRAMED_LENGTH:
         raise hj212.Hj212Error(f"data segment of {len(segment)} bytes does not fit 4 digits")

@@ -33,6 +33,9 @@ class Service(Protocol):
 
 RECONNECT_MIN_SECONDS = 0.2
 BROKER_WAIT_SECONDS = 15.0
+# Publishes paho holds unacknowledged at most (under the 65,535 MQTT packet ids); the
+# packet past it is deferred: unanswered, resent by its logger.
+MAX_UNACKED_PUBLISHES = 50_000
 
 
 def build_rules(settings: GatewaySettings, registry: Registry) -> IngestRules:
@@ -70,7 +73,13 @@ async def serve(settings: GatewaySettings, registry: Registry) -> None:
         settings.mqtt_username,
         settings.mqtt_password_text,
         reconnect_min_seconds=RECONNECT_MIN_SECONDS,
-        max_inflight=65535,
+        # 0: paho sends each publish at once. With a cap, paho walks its whole queue of
+        # unacknowledged messages on every PUBACK (`_update_inflight`): under a backlog that
+        # is quadratic and, measured, ate half the gateway's CPU until 1,000 loggers
+        # collapsed into answer timeouts (bench/hj212.py, docs/hj212-gateway.md). The queue
+        # is bounded instead: past it a packet is left unanswered, for the logger to resend.
+        max_inflight=0,
+        max_queued=MAX_UNACKED_PUBLISHES,
         # 9014 only once the broker has stored the packet (issue 23, SPEC section 11).
         sync_topic=Topics(settings.topic_root).sync(settings.hj212_gateway_id),
     )

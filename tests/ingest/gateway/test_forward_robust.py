@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest import hj212
+from ingest import hj212, hj212_sm4
 from ingest.gateway import protocol
 from ingest.gateway.checks import DataPacket
-from ingest.gateway.forward import Forwarder, QueueFull
+from ingest.gateway.forward import Forwarder, QueueFull, upstream_wire
 from ingest.gateway.framing import Frame, Framer
 from ingest.gateway.stats import Tally
 from tests.ingest.gateway.helpers import MN, PW
@@ -40,15 +40,18 @@ def minute(qn: str, values: int = 1) -> bytes:
     )
 
 
-def data(raw: bytes) -> DataPacket:
-    return DataPacket(None, None, hj212.decode_packet(raw), raw, "t")  # type: ignore[arg-type]
+def data(raw: bytes, plain: bytes = b"") -> DataPacket:
+    packet = hj212.decode_packet(plain or raw)
+    return DataPacket(None, None, packet, raw, "t", plain)  # type: ignore[arg-type]
 
 
 class Upstream:
     """An upstream platform: records frames, answers 9014 unless told otherwise."""
 
-    def __init__(self, before: bytes = b"", refuse_qn: str = "") -> None:
+    def __init__(self, before: bytes = b"", refuse_qn: str = "", key: bytes | None = None) -> None:
         self.frames: list[bytes] = []
+        self.key = key  # its own SM4 key: an encrypted frame is opened with it (CRC checked)
+        self.plain: list[bytes] = []  # the frames as plaintext
         self.before = before  # sent once on each connection, before any answer
         self.refuse_qn = refuse_qn  # never answered (a platform refusing one packet)
         self.port = 0
@@ -66,13 +69,17 @@ class Upstream:
             for event in framer.feed(data):
                 if isinstance(event, Frame):
                     self.frames.append(event.raw)
-                    packet = hj212.decode_packet(event.raw)
+                    plain = event.raw
+                    if event.encrypted:  # refused (raises) unless its key opens it
+                        plain = hj212_sm4.open_packet(event.raw, [self.key] if self.key else [])[0]
+                    self.plain.append(plain)
+                    packet = hj212.decode_packet(plain)
                     if packet.qn != self.refuse_qn:
                         writer.write(protocol.data_answer(packet))
         writer.close()
 
     def qns(self) -> list[str]:
-        return [hj212.decode_packet(raw).qn for raw in self.frames]
+        return [hj212.decode_packet(raw).qn for raw in self.plain]
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -93,12 +100,14 @@ def run(
     scenario: Callable[[Forwarder], Awaitable[None]],
     answer_timeout_s: float = 5.0,
     max_queue_bytes: int = 1 << 20,
+    version: int | None = None,
+    sm4_key: bytes | None = None,
 ) -> Forwarder:
     async def main() -> Forwarder:
         await upstream.start()
         forwarder = Forwarder(
             "127.0.0.1", upstream.port, tmp_path / "fwd", answer_timeout_s, Tally(),
-            max_queue_bytes,
+            max_queue_bytes, version, sm4_key,
         )  # fmt: skip
         await forwarder.start()
         try:
@@ -256,3 +265,77 @@ def test_for_upstream_sets_only_the_answer_bit(header: str, sent_header: str) ->
     assert packet.cp == "i11001-Info=//中文//"
     if header == sent_header:
         assert out == raw
+
+
+LOGGER_KEY, UPSTREAM_KEY = b"\x30" * 16, bytes.fromhex("0123456789ABCDEF0123456789ABCDEF")
+MN_2025 = "010000A8900016F000169DC0"
+
+
+def minute_2025(qn: str, flag: str = "8") -> bytes:
+    return framed(
+        f"QN={qn};ST=31;CN=2051;PW={PW};MN={MN_2025};Flag={flag};RF=1;"
+        "CP=&&DataTime=20260301080000;a24088-Avg=12.5,a24088-Flag=N;a00000-Avg=5.2&&"
+    )
+
+
+@pytest.mark.parametrize(
+    ("upstream_key", "version", "sent_flag"),
+    [
+        (UPSTREAM_KEY, hj212.VERSION_2025, "Flag=9"),  # a 2025 platform with its own key
+        (None, hj212.VERSION_2017, "Flag=5"),  # a 2017 platform: plaintext, 2017's Flag
+    ],
+)
+def test_each_upstream_gets_its_version_and_its_own_sm4_key_over_tcp(
+    tmp_path: Path, upstream_key: bytes | None, version: int, sent_flag: str
+) -> None:
+    """An SM4 packet a 2025 logger sealed with its key reaches a real TCP upstream sealed
+    with the upstream's key (which opens it and checks the plaintext's CRC and length),
+    or as plaintext in 2017's Flag for a 2017 one; a heartbeat-size CP and the rest of the
+    header (RF=1) go as they are."""
+    plain = [minute_2025(f"{n}") for n in (1, 2)]
+    sealed = [hj212_sm4.encrypt_packet(raw, LOGGER_KEY) for raw in plain]
+    upstream = Upstream(key=upstream_key)
+
+    async def scenario(forwarder: Forwarder) -> None:
+        for raw, clear in zip(sealed, plain, strict=True):
+            await asyncio.wrap_future(forwarder.enqueue(data(raw, clear)))
+        await until(lambda: forwarder.queue.pending_bytes() == 0)
+
+    forwarder = run(tmp_path, upstream, scenario, version=version, sm4_key=upstream_key)
+    assert upstream.qns() == ["1", "2"] and forwarder.tally.get("forwarded") == 2
+    for frame, clear, got in zip(upstream.frames, plain, upstream.plain, strict=True):
+        assert hj212_sm4.is_encrypted(frame) is (upstream_key is not None)
+        # the plaintext the upstream reads: the logger's, Flag in the upstream's version
+        assert got[:6] == clear[:6]  # the plaintext's length field
+        assert hj212.decode_packet(got).cp == hj212.decode_packet(clear).cp
+        assert f";{sent_flag};RF=1;CP=&&".encode() in got
+        if upstream_key is not None:  # sealed for the upstream: the logger's key fails
+            with pytest.raises(hj212_sm4.UndecryptableError):
+                hj212_sm4.open_packet(frame, [LOGGER_KEY])
+
+
+@pytest.mark.parametrize(
+    ("flag", "version", "sent"),
+    [
+        ("9", hj212.VERSION_2017, "5"),  # a 2025 logger's packet to a 2017 platform
+        ("4", hj212.VERSION_2025, "9"),  # a 2017 logger's packet to a 2025 platform
+        ("10", hj212.VERSION_2017, "7"),  # split-packet (D) bit kept
+        ("9", None, "9"),  # no version configured: the logger's own
+    ],
+)
+def test_upstream_wire_sets_the_upstreams_version(
+    flag: str, version: int | None, sent: str
+) -> None:
+    out = upstream_wire(minute_2025("1", flag), version, None)
+    assert hj212.decode_packet(out).header["Flag"] == sent
+
+
+def test_upstream_wire_seals_only_the_commands_the_standard_encrypts() -> None:
+    heartbeat = framed(f"QN=1;ST=91;CN=9015;PW={PW};MN={MN_2025};Flag=8;CP=&&&&")
+    assert upstream_wire(heartbeat, hj212.VERSION_2025, UPSTREAM_KEY) == framed(
+        f"QN=1;ST=91;CN=9015;PW={PW};MN={MN_2025};Flag=9;CP=&&&&"
+    )
+    sealed = upstream_wire(minute_2025("1"), hj212.VERSION_2025, UPSTREAM_KEY)
+    assert hj212_sm4.open_packet(sealed, [UPSTREAM_KEY])[0] == upstream_wire(
+        minute_2025("1"), hj212.VERSION_2025, None
+    ).rstrip(b"\r\n")

@@ -9,7 +9,7 @@ import pytest
 
 from ingest import hj212
 from ingest.gateway import fqueue
-from ingest.gateway.forward import packet_key, parse_targets, raw_key
+from ingest.gateway.forward import Target, packet_key, parse_targets, raw_key
 from ingest.gateway.fqueue import FileQueue
 from ingest.gateway.planner import Backfill, backfill_for, drift_seconds
 from tests.ingest.gateway.packets import REAL_PACKETS
@@ -111,8 +111,41 @@ def test_drift_and_targets() -> None:
     assert drift_seconds(T + timedelta(seconds=93.5), T) == 93.5
     assert drift_seconds(T, T + MIN) == -60.0
     assert parse_targets("a.example:9212, 10.0.0.1:20001") == [
-        ("a.example", 9212),
-        ("10.0.0.1", 20001),
+        Target("a.example", 9212),
+        Target("10.0.0.1", 20001),
     ]
     with pytest.raises(ValueError, match="host:port"):
         parse_targets("nohost")
+
+
+UPSTREAM_KEY = "0123456789ABCDEF0123456789ABCDEF"
+
+
+def test_targets_take_a_version_each_and_a_2025_one_its_own_key() -> None:
+    targets = parse_targets(
+        "city:9212@2017, province:9213@2025, other:9214", f"province:9213={UPSTREAM_KEY}"
+    )
+    assert targets == [
+        Target("city", 9212, hj212.VERSION_2017),
+        Target("province", 9213, hj212.VERSION_2025, bytes.fromhex(UPSTREAM_KEY)),
+        Target("other", 9214),
+    ]
+    assert UPSTREAM_KEY not in repr(targets) and "0123" not in repr(targets)
+
+
+@pytest.mark.parametrize(
+    ("targets", "keys", "error"),
+    [
+        ("city:9212@2019", "", "2017 or 2025"),
+        ("city:9212@2017", f"city:9212={UPSTREAM_KEY}", "SM4 is HJ 212-2025's"),
+        ("city:9212", f"city:9212={UPSTREAM_KEY}", "SM4 is HJ 212-2025's"),
+        ("city:9212@2025", f"town:9212={UPSTREAM_KEY}", "not in PLANTWATCH_HJ212_FORWARD"),
+        ("city:9212@2025", "city:9212=00FF", "32 hex"),
+    ],
+)
+def test_bad_upstream_versions_and_keys_are_refused_naming_no_key(
+    targets: str, keys: str, error: str
+) -> None:
+    with pytest.raises(ValueError, match=error) as refused:
+        parse_targets(targets, keys)
+    assert UPSTREAM_KEY not in str(refused.value) and "00FF" not in str(refused.value)
