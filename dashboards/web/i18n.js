@@ -263,6 +263,9 @@ const DICT = {
     "val.pressure_kpa": "压力",
     "val.humidity_pct": "湿度",
     "val.o2_pct": "含氧量",
+    "stat.max": "（小时最大）",
+    "stat.min": "（小时最小）",
+    "stat.avg": "（小时均值）",
     "chart.nodata": "无数据",
   },
   en: {
@@ -527,6 +530,9 @@ const DICT = {
     "val.pressure_kpa": "Pressure",
     "val.humidity_pct": "Humidity",
     "val.o2_pct": "O₂",
+    "stat.max": " (hour max)",
+    "stat.min": " (hour min)",
+    "stat.avg": " (hour mean)",
     "chart.nodata": "No data",
   },
 };

@@ -36,16 +36,25 @@ function onlineChip(p) {
 /** The value names a list shows for a meter kind (the rest are on the plant's page). */
 const HEADLINE = { gas: ["flow_m3h", "volume_m3"], coal: ["rate_kgh", "mass_kg"], electricity: ["power_kw", "energy_kwh"], voc: ["nmhc_mgm3", "dmf_mgm3"] };
 
-function valueText(name, value, unit) {
+// An hourly packet's statistics of a value (HJ 212 -Max/-Min/-Avg, stored as name_max ...).
+const STATISTIC = /^(.+)_(max|min|avg)$/;
+
+/** "DMF（小时最大） 13.7 mg/m³": the value's label, its statistic if any, the number, the unit. */
+function valueText(name, value, units) {
+  const stat = STATISTIC.exec(name);
+  const base = stat ? stat[1] : name;
   const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
-  return `${label(name.endsWith("_mgm3") ? "poll" : "val", name)} ${fmtNumber(value, digits)} ${unit}`.trim();
+  const what = label(base.endsWith("_mgm3") ? "poll" : "val", base);
+  const suffix = stat ? t(`stat.${stat[2]}`) : "";
+  const unit = units[name] ?? units[base] ?? "";
+  return `${what}${suffix} ${fmtNumber(value, digits)} ${unit}`.trim();
 }
 
 function headline(meter) {
   const latest = meter.latest;
   if (!latest) return "";
   const names = (HEADLINE[meter.kind] ?? []).filter((n) => n in latest.values);
-  return names.map((n) => valueText(n, latest.values[n], latest.units[n])).join(" · ");
+  return names.map((n) => valueText(n, latest.values[n], latest.units)).join(" · ");
 }
 
 export async function renderPlants(root, plants) {
@@ -90,7 +99,7 @@ function metersTable(plant) {
             .map(([name, value]) => {
               const flag = latest.flags[name];
               const flagText = flag && flag !== "N" ? ` <span class="chip flag" title="${esc(flag)}">${esc(label("flag", flag))}</span>` : "";
-              return `<span class="value">${esc(valueText(name, value, latest.units[name]))}${flagText}</span>`;
+              return `<span class="value">${esc(valueText(name, value, latest.units))}${flagText}</span>`;
             })
             .join("")
         : `<span class="muted">–</span>`;

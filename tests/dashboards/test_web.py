@@ -326,8 +326,26 @@ def test_plant_page_renders_sample_responses(api: Api, page: Page, county_db: Co
     assert f"{usage['totals']['gas_fraction'] * 100:.1f}%" in total
     screenshot(page, "plant-sample-usage")
 
+    # An hourly HJ 212 packet's statistics (stored as dmf_mgm3_max ...) are named in words
+    # with the value's unit, not shown as the stored field name.
+    def with_hour_statistics(route: Route) -> None:
+        body = route.fetch().json()
+        for meter in body["meters"]:
+            if meter["kind"] == "voc":
+                meter["latest"] = {
+                    "ts": now.isoformat(),
+                    "values": {"dmf_mgm3": 13.7, "dmf_mgm3_max": 14.2, "dmf_mgm3_min": 12.9},
+                    "flags": {"dmf_mgm3": "N"},
+                    "units": {"dmf_mgm3": "mg/m³"},
+                }
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route(re.compile(r".*/api/v1/plants/sl-001$"), with_hour_statistics)
     page.goto(f"{api.base}/dashboard/#/plant/sl-001")
     wait_ready(page, "#/plant/sl-001")
+    values = page.locator("#meters, .card").filter(has_text="DMF（小时最大）").first.inner_text()
+    assert "DMF（小时最大） 14.2 mg/m³" in values and "DMF（小时最小） 12.9 mg/m³" in values
+    assert "dmf_mgm3_max" not in values
     charts = page.locator("[data-testid=voc-chart]")
     assert charts.count() == 5
     assert [charts.nth(i).get_attribute("data-points") for i in range(5)] == ["12"] * 5
