@@ -28,7 +28,6 @@ from typing import Any, cast
 
 import numpy as np
 
-from api.fuel.cache import RollupCache
 from api.fuel.rules import (
     MANUAL_FLAG,
     REGISTERS,
@@ -37,6 +36,8 @@ from api.fuel.rules import (
     manual_correction,
 )
 from api.ranges import EPOCH, Segment, ceil_to, floor_to
+from api.readmodel.cache import RollupCache
+from api.readmodel.state import touched_since
 from ingest.points import FLAG_SUFFIX
 from ingest.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
 
@@ -581,24 +582,6 @@ def edge_sums(
                 row[i] += value
 
 
-CACHE = RollupCache()
-# One point per rollup pass that wrote rollups, at its generation: the earliest time it changed.
-PASSES_MEASUREMENT = "rollup_passes"
-
-
-def touched_since(store: InfluxStore, after: datetime, until: datetime) -> datetime | None:
-    """The earliest time changed by the rollup passes of generations in (after, until]
-    (None if no pass recorded it: the caller must assume everything changed)."""
-    (result,) = store.query_many(
-        f'SELECT min("from_ms") FROM {quote_ident(PASSES_MEASUREMENT)} '
-        f"WHERE time > {influx_time(after)} AND time <= {influx_time(until)}"
-    )
-    for series in result:
-        if series.values and series.values[0][1] is not None:
-            return from_ms(series.values[0][1])
-    return None
-
-
 def query_sums(
     store: InfluxStore,
     plans: Sequence[Sequence[Segment]],
@@ -610,13 +593,15 @@ def query_sums(
     generation: datetime | None = None,
     settled: datetime | None = None,
     recent: RecentReads | None = None,
+    cache: RollupCache | None = None,
 ) -> list[dict[Key, list[float]]]:
     """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip.
 
     With `recent`, a raw edge ending the last plan at `recent.until` also yields each
     series' latest reading (`RecentReads`), from the same read.
 
-    With `generation` (when the rollups last changed), answers read from the rollups and
+    With `cache` (the app's, `api.readmodel.cache`) and `generation` (when the rollups
+    last changed), answers read from the rollups and
     raw edges in rolled-up hours (before `settled`, the hourly watermark) are kept until a
     rollup pass changes their hours (`api.fuel.cache`): a late reading there is re-rolled,
     which changes them. Raw stretches after the watermark are always read afresh.
@@ -664,10 +649,15 @@ def query_sums(
     if not texts:
         return [{} for _ in plans]
     scope = (store.url, store.database)
-    if generation is not None:
-        CACHE.sync(scope, generation, lambda seen: touched_since(store, seen, generation))
-    cacheable = reach if generation is not None else {}
-    cached = {i: CACHE.get(scope, texts[i]) for i in cacheable}
+    if cache is None:
+        generation = None
+    if cache is not None and generation is not None:
+        settled_generation = generation
+        cache.sync(
+            scope, generation, lambda seen: touched_since(store, "fuel", seen, settled_generation)
+        )
+    cacheable = reach if cache is not None and generation is not None else {}
+    cached = {i: cache.get(scope, texts[i]) for i in cacheable} if cache is not None else {}
     ask = [i for i in range(len(texts)) if cached.get(i) is None]
     fetched = (
         dict(zip(ask, store.query_many(";".join(texts[i] for i in ask)), strict=True))
@@ -697,7 +687,8 @@ def query_sums(
             note_recent(recent, reads[-1], edge_results[-per_edge:], min(EDGE_NEAR, rules.max_gap))
     for i in ask:  # after `predecessors` completed the edge reads
         if i in cacheable:
-            CACHE.put(scope, generation, texts[i], results[i], cacheable[i])
+            assert cache is not None
+            cache.put(scope, generation, texts[i], results[i], cacheable[i])
     out, index, edge_index = [], 0, 0
     for (statements, edges), raw_stretches in zip(per_plan, long_raw, strict=True):
         span = range(index, index + len(statements))
@@ -706,7 +697,7 @@ def query_sums(
         memo = None
         if statements and all(i in cacheable for i in span):
             memo = f"collected totals={every is None}\n" + "\n".join(texts[i] for i in span)
-        found = CACHE.lookup(scope, memo) if memo is not None else None
+        found = cache.lookup(scope, memo) if memo is not None and cache is not None else None
         if found is not None:
             sums = {
                 key: list(values) for key, values in cast(dict[Key, list[float]], found).items()
@@ -720,7 +711,8 @@ def query_sums(
             if memo is not None:
                 reach_end = max(cacheable[i] for i in span)
                 kept = {key: list(values) for key, values in sums.items()}
-                CACHE.keep(scope, generation, memo, kept, reach_end)
+                if cache is not None:
+                    cache.keep(scope, generation, memo, kept, reach_end)
         for segment in raw_stretches:  # entered-by-hand steps the InfluxDB sums cannot see
             manual_corrections(store, segment, every, offset, rules, plants, by_meter, sums)
         index += len(statements)
@@ -828,21 +820,9 @@ def from_ms(ms: float) -> datetime:
     return EPOCH + timedelta(milliseconds=ms)
 
 
-def latest_state(store: InfluxStore, measurement: str) -> dict[str, float]:
-    """The last `until_ms` per `level` tag of a rollup state measurement."""
-    series = store.query(
-        f'SELECT last("until_ms") FROM {quote_ident(measurement)} GROUP BY "level"'
-    )
-    return {
-        s.tags.get("level", ""): float(s.values[0][1])
-        for s in series
-        if s.values and s.values[0][1] is not None
-    }
-
-
 def next_readings(
     store: InfluxStore, after: Sequence[tuple[str, str, str, datetime]], max_gap: timedelta
-) -> list[tuple[str, str, datetime]]:
+) -> list[tuple[str, str, str, datetime]]:
     """For each (kind, plant, meter, t): the first reading at or after t within `max_gap`.
 
     A late reading changes the step of the reading that follows it, which may lie in a
@@ -857,10 +837,12 @@ def next_readings(
         for kind, plant, meter, t in after
     ]
     out = []
-    for (kind, plant, _, _), result in zip(after, store.query_many(";".join(texts)), strict=True):
+    for (kind, plant, meter, _), result in zip(
+        after, store.query_many(";".join(texts)), strict=True
+    ):
         for s in result:
             if s.values:
-                out.append((kind, plant, from_ms(s.values[0][0])))
+                out.append((kind, plant, meter, from_ms(s.values[0][0])))
     return out
 
 

@@ -24,7 +24,6 @@ from api.fuel.queries import (
     last_readings,
     query_sums,
 )
-from api.fuel.rollup import read_watermarks
 from api.fuel.rules import (
     EPOCH,
     REGISTERS,
@@ -43,6 +42,8 @@ from api.fuel.rules import (
     month_starts,
 )
 from api.ranges import Segment, check_raw_span, plan_segments
+from api.readmodel.cache import RollupCache
+from api.readmodel.state import read_watermarks
 from ingest.registry import Plant
 from ingest.store import InfluxStore
 
@@ -215,8 +216,11 @@ class FuelCore:
         definition: Definition,
         goal: float,
         conversions: Facts = (),
+        cache: RollupCache | None = None,
     ) -> None:
         self.store = store
+        # The app's cache of rolled-up answers (None: every answer is read afresh).
+        self.cache = cache
         self.tz = ZoneInfo(timezone)
         self.rules = rules
         self.definition = definition
@@ -237,6 +241,7 @@ class FuelCore:
         store: InfluxStore,
         registry: Registry,
         conversions: Facts = (),
+        cache: RollupCache | None = None,
     ) -> FuelCore:
         return cls(
             store,
@@ -245,6 +250,7 @@ class FuelCore:
             settings.kpi,
             registry.gas_share_goal,
             conversions,
+            cache,
         )
 
     # ---- per-meter sums -------------------------------------------------------------------
@@ -257,7 +263,7 @@ class FuelCore:
     ) -> tuple[list[dict[tuple[str, str, str], Sums]], list[list[Segment]]]:
         """Sums per (kind, plant, meter) for each window, in one round trip (`recent`: see
         `query_sums`)."""
-        marks = read_watermarks(self.store)
+        marks = read_watermarks(self.store, "fuel")
         windows = [(whole_ms(s), whole_ms(e)) for s, e in windows]
         plans = [plan_segments(s, e, self.tz, marks.hourly, marks.daily) for s, e in windows]
         if not plant_ids:
@@ -269,6 +275,7 @@ class FuelCore:
             plant_ids,
             True,
             generation=marks.generation,
+            cache=self.cache,
             settled=marks.hourly,
             recent=recent,
         )
@@ -341,7 +348,7 @@ class FuelCore:
         With `max_raw`, a range needing more raw readings than that is refused (RangeError).
         """
         start, end = whole_ms(start), whole_ms(end)
-        marks = read_watermarks(self.store)
+        marks = read_watermarks(self.store, "fuel")
         plan = plan_segments(start, end, self.tz, marks.hourly, marks.daily, every, offset)
         if max_raw is not None:
             check_raw_span(plan, max_raw)
@@ -357,6 +364,7 @@ class FuelCore:
                 every,
                 offset,
                 generation=marks.generation,
+                cache=self.cache,
                 settled=marks.hourly,
             )[0]
             if ids
