@@ -227,6 +227,10 @@ class ReadModelJob:
             max(all_hours) if all_hours else None,
         )
 
+    def roll(self, start: datetime, end: datetime) -> int:
+        """Re-roll every domain's hours of [start, end), leaving the state as it is; points."""
+        return sum(d.roll(start, end, None, self.stop) for d in self.domains)
+
     def reroll_since(self, since: datetime) -> dict[str, int]:
         """Re-roll every domain from `since` to the last whole hour (an operator's repair)."""
         target = floor_to(self.clock(), HOUR)

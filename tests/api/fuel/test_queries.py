@@ -13,6 +13,7 @@ import pytest
 from api.fuel.queries import EDGE_NEAR, RECENT_TIERS, RecentReads, last_readings, query_sums
 from api.fuel.rules import StepRules, interval_sums
 from api.ranges import EPOCH, Segment
+from api.readmodel.cache import RollupCache
 from ingest.store import InfluxStore
 
 pytestmark = pytest.mark.integration
@@ -71,10 +72,12 @@ def test_an_edge_in_a_rolled_up_hour_is_read_whole_and_kept_until_the_rollups_ch
     values = [100.0, 110.0, 125.0, 140.0, 150.0]
     store.write_lines([line("p1", "gas-1", t, v) for t, v in zip(times, values, strict=True)])
 
+    cache = RollupCache()  # the app's
+
     def gas(start: datetime, generation: datetime, settled: datetime | None) -> float:
         plan = [Segment("raw", start, hour + HOUR)]
         (sums,) = query_sums(
-            store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, settled
+            store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, settled, cache=cache
         )
         return sums[("gas", "p1", "gas-1", 0)][0]
 
@@ -138,9 +141,13 @@ def test_the_tail_edge_reads_its_readings_afresh_and_keeps_the_search_before_it(
     store.write_lines([line("p1", "gas-1", hour - 10 * MINUTE, 100.0)])
     store.write_lines([line("p1", "gas-1", hour + 10 * MINUTE, 110.0)])
 
+    cache = RollupCache()  # the app's
+
     def gas(generation: datetime) -> float:
         plan = [Segment("raw", hour, hour + 30 * MINUTE)]
-        (sums,) = query_sums(store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, hour)
+        (sums,) = query_sums(
+            store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, hour, cache=cache
+        )
         return sums[("gas", "p1", "gas-1", 0)][0]
 
     first = datetime(2026, 3, 3, 1, tzinfo=UTC)
