@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -32,6 +32,7 @@ from api.fuel.rules import (
     MANUAL_FLAG,
     REGISTERS,
     StepRules,
+    Sums,
     interval_sums,
     manual_correction,
 )
@@ -45,7 +46,8 @@ HOURLY_MEASUREMENT = "fuel_hourly"
 DAILY_MEASUREMENT = "fuel_daily"
 MS = timedelta(milliseconds=1)
 HOUR = timedelta(hours=1)
-# The fields one statement reports; a bucket's totals are kept in this order.
+NO_SUMS = Sums()
+# The fields statements report (the fields of `rules.Sums`), in the order `collect` adds them.
 SUM_FIELDS = ("consumption", "readings", "hours", "resets", "implausible_steps")
 FIELD_INDEX = {name: index for index, name in enumerate(SUM_FIELDS)}
 
@@ -184,14 +186,14 @@ def collect(
     statements: Sequence[Statement],
     results: Sequence[Sequence[Series]],
     totals: bool = False,
-    into: dict[Key, list[float]] | None = None,
-) -> dict[Key, list[float]]:
-    """Add each statement's rows into sums per (kind, plant, meter, bucket) of `SUM_FIELDS`.
+) -> dict[Key, Sums]:
+    """Add each statement's rows into `Sums` per (kind, plant, meter, bucket).
 
     Rows before a statement's `keep_from` are the lookback and are dropped. With `totals`
     every bucket collapses into one (bucket 0).
     """
-    out: dict[Key, list[float]] = {} if into is None else into
+    # Added up in place (a county's rows), then typed once.
+    out: dict[Key, list[float]] = {}
     positions: dict[tuple[str, ...], list[tuple[int, int]]] = {}
     for statement, series_list in zip(statements, results, strict=True):
         keep_from_ms = (
@@ -227,12 +229,7 @@ def collect(
                     value = row[i]
                     if value is not None:
                         sums[f] += value
-    return out
-
-
-def sum_field(values: Iterable[list[float]], name: str) -> float:
-    index = SUM_FIELDS.index(name)
-    return sum(v[index] for v in values)
+    return {key: Sums(c, int(r), int(h), int(s), int(j)) for key, (c, r, h, s, j) in out.items()}
 
 
 def segment_statements(
@@ -317,6 +314,29 @@ def edge_pieces(segment: Segment, every: timedelta | None, offset: timedelta) ->
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class EdgeRead:
+    """One kind's part of an edge read: each series' last reading before the read (`before`,
+    completed by `predecessors` / `manual_predecessors`) and its readings in it (`readings`)."""
+
+    kind: str
+    before: list[Series]
+    readings: list[Series]
+
+
+def edge_reads(results: Sequence[list[Series]]) -> list[dict[str, EdgeRead]]:
+    """The results of `edge_statements` (one read after another), per read and kind; the
+    lists are the results' own, so completing `before` completes the results."""
+    per_read = 2 * len(REGISTERS)
+    return [
+        {
+            kind: EdgeRead(kind, results[first + 2 * k], results[first + 2 * k + 1])
+            for k, kind in enumerate(REGISTERS)
+        }
+        for first in range(0, len(results), per_read)
+    ]
+
+
 @dataclass(slots=True)
 class RecentReads:
     """Each series' latest reading in [since, until), as the raw edge ending a plan at
@@ -332,16 +352,16 @@ class RecentReads:
 def note_recent(
     recent: RecentReads,
     read: tuple[datetime, datetime],
-    results: Sequence[Sequence[Series]],
+    edge: dict[str, EdgeRead],
     near: timedelta,
 ) -> None:
-    """Fill `recent` from one edge read (its `edge_statements` results, predecessors
-    included): every reading of [read start - near, until) was returned by it."""
+    """Fill `recent` from one edge read (predecessors included): every reading of
+    [read start - near, until) was returned by it."""
     since = read[0] - near
     since_ms, until_ms = (since - EPOCH) // MS, (recent.until - EPOCH) // MS
     latest: dict[tuple[str, str, str], int] = {}
-    for index, kind in enumerate(REGISTERS):
-        for series in (*results[2 * index], *results[2 * index + 1]):
+    for kind, part in edge.items():
+        for series in (*part.before, *part.readings):
             key = (kind, series.tags.get("plant", ""), series.tags.get("meter", ""))
             for row in series.values:
                 ts = row[0]
@@ -421,28 +441,25 @@ def earlier_readings(
 
 
 def manual_predecessors(
-    store: InfluxStore, starts: Sequence[datetime], results: Sequence[list[Series]]
+    store: InfluxStore, starts: Sequence[datetime], reads: Sequence[dict[str, EdgeRead]]
 ) -> None:
-    """Complete `edge_statements` results: a series whose first reading in a read is flagged
-    S and has no predecessor yet gets its last earlier reading, however far back."""
+    """Complete edge reads: a series whose first reading in a read is flagged S and has no
+    predecessor yet gets its last earlier reading, however far back."""
     asks: list[tuple[str, str, str, int]] = []
-    where: list[tuple[int, Series]] = []
-    for e, start in enumerate(starts):
-        for k, kind in enumerate(REGISTERS):
-            before_index = e * 2 * len(REGISTERS) + 2 * k
+    where: list[tuple[EdgeRead, Series]] = []
+    for start, edge in zip(starts, reads, strict=True):
+        for kind, part in edge.items():
             found = {
-                (s.tags.get("plant", ""), s.tags.get("meter", ""))
-                for s in results[before_index]
-                if s.values
+                (s.tags.get("plant", ""), s.tags.get("meter", "")) for s in part.before if s.values
             }
-            for s in results[before_index + 1]:
+            for s in part.readings:
                 key = (s.tags.get("plant", ""), s.tags.get("meter", ""))
                 if s.values and by_hand(s.values[0]) and key not in found:
                     asks.append((kind, *key, (start - EPOCH) // MS))
-                    where.append((before_index, s))
-    for (before_index, s), row in zip(where, earlier_readings(store, asks), strict=True):
+                    where.append((part, s))
+    for (part, s), row in zip(where, earlier_readings(store, asks), strict=True):
         if row is not None:
-            results[before_index].append(Series(s.name, s.tags, ("time", "last"), (tuple(row),)))
+            part.before.append(Series(s.name, s.tags, ("time", "last"), (tuple(row),)))
 
 
 def manual_corrections(
@@ -453,7 +470,7 @@ def manual_corrections(
     rules: StepRules,
     plants: Sequence[str] | None,
     by_meter: bool,
-    into: dict[Key, list[float]],
+    into: dict[Key, Sums],
 ) -> None:
     """Add to sums computed inside InfluxDB (which cannot see flags) what the manual rule
     changes for the readings flagged S in `segment` (`rules.manual_correction`)."""
@@ -480,34 +497,28 @@ def manual_corrections(
         )
         bucket = 0 if every is None else (floor_to(EPOCH + t * MS, every, offset) - EPOCH) // MS
         key = (kind, plant if by_meter else "", meter if by_meter else "", bucket)
-        row = into.setdefault(key, [0.0] * len(SUM_FIELDS))
-        row[0] += fix.consumption
-        row[3] += fix.resets
-        row[4] += fix.implausible_steps
+        into[key] = into.get(key, NO_SUMS) + fix
 
 
 def predecessors(
     store: InfluxStore,
     starts: Sequence[datetime],
-    results: Sequence[list[Series]],
+    reads: Sequence[dict[str, EdgeRead]],
     rules: StepRules,
     plants: Sequence[str] | None,
 ) -> None:
-    """Complete `edge_statements` results: a series with readings in a read but none in the
-    `EDGE_NEAR` before it gets the last reading up to `max_gap` before, added in place."""
+    """Complete edge reads: a series with readings in a read but none in the `EDGE_NEAR`
+    before it gets the last reading up to `max_gap` before, added in place."""
     if rules.max_gap <= EDGE_NEAR:
         return
-    asks: list[tuple[int, str]] = []  # (index of the `before` result, statement)
-    for e, start in enumerate(starts):
-        for k, kind in enumerate(REGISTERS):
-            before_index = e * 2 * len(REGISTERS) + 2 * k
-            read = [s for s in results[before_index + 1] if s.values]
+    asks: list[tuple[EdgeRead, str]] = []  # (the part to complete, statement)
+    for start, edge in zip(starts, reads, strict=True):
+        for kind, part in edge.items():
+            read = [s for s in part.readings if s.values]
             if not read:
                 continue  # no readings in the read: no predecessor to look for
             found = {
-                (s.tags.get("plant", ""), s.tags.get("meter", ""))
-                for s in results[before_index]
-                if s.values
+                (s.tags.get("plant", ""), s.tags.get("meter", "")) for s in part.before if s.values
             }
             lacking = sorted(
                 {
@@ -519,18 +530,16 @@ def predecessors(
             if lacking:
                 scope = lacking if len(lacking) <= PLANT_FILTER_MAX else plants
                 since, until = start - rules.max_gap, start - EDGE_NEAR
-                asks.append((before_index, last_before(kind, since, until, scope)))
+                asks.append((part, last_before(kind, since, until, scope)))
     if not asks:
         return
-    for (before_index, _), found_series in zip(
+    for (part, _), found_series in zip(
         asks, store.query_many(";".join(text for _, text in asks)), strict=True
     ):
         known = {
-            (s.tags.get("plant", ""), s.tags.get("meter", ""))
-            for s in results[before_index]
-            if s.values
+            (s.tags.get("plant", ""), s.tags.get("meter", "")) for s in part.before if s.values
         }
-        results[before_index].extend(
+        part.before.extend(
             s
             for s in found_series
             if (s.tags.get("plant", ""), s.tags.get("meter", "")) not in known
@@ -539,10 +548,10 @@ def predecessors(
 
 def edge_sums(
     edge: Edge,
-    results: Sequence[Sequence[Series]],
+    read: dict[str, EdgeRead],
     rules: StepRules,
     by_meter: bool,
-    into: dict[Key, list[float]],
+    into: dict[Key, Sums],
 ) -> None:
     """Add one edge's sums (the pure rule over its points) into `into`.
 
@@ -550,16 +559,15 @@ def edge_sums(
     only readings inside it and steps into them; a meter with none inside adds nothing.
     """
     start_ms, end_ms = (edge.start - EPOCH) // MS, (edge.end - EPOCH) // MS
-    for index, kind in enumerate(REGISTERS):
+    for kind, part in read.items():
         before: dict[tuple[str, str], Series] | None = None  # built if a series needs it
-        for series in results[2 * index + 1]:
+        for series in part.readings:
             if not any(start_ms <= row[0] < end_ms and row[1] is not None for row in series.values):
                 continue  # no reading inside: nothing to add
             rows = [row for row in series.values if row[1] is not None]
             if before is None:
                 before = {
-                    (s.tags.get("plant", ""), s.tags.get("meter", "")): s
-                    for s in results[2 * index]
+                    (s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in part.before
                 }
             plant, meter = series.tags.get("plant", ""), series.tags.get("meter", "")
             prev = before.get((plant, meter))
@@ -575,11 +583,7 @@ def edge_sums(
                 [by_hand(row) for row in rows],
             )
             key = (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
-            row = into.setdefault(key, [0.0] * len(SUM_FIELDS))
-            for i, value in enumerate(
-                (sums.consumption, sums.readings, sums.hours, sums.resets, sums.implausible_steps)
-            ):
-                row[i] += value
+            into[key] = into.get(key, NO_SUMS) + sums
 
 
 def query_sums(
@@ -594,7 +598,7 @@ def query_sums(
     settled: datetime | None = None,
     recent: RecentReads | None = None,
     cache: RollupCache | None = None,
-) -> list[dict[Key, list[float]]]:
+) -> list[dict[Key, Sums]]:
     """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip.
 
     With `recent`, a raw edge ending the last plan at `recent.until` also yields each
@@ -676,15 +680,16 @@ def query_sums(
             for first in range(index, index + per_edge * len(edges), per_edge)
         ]
         index += per_edge * len(edges)
+    edge_parts = edge_reads(edge_results)  # per edge, in order
     fresh = [e for e, asked in enumerate(asked_edges) if asked]
     fresh_starts = [reads[e][0] for e in fresh]
-    fresh_results = [edge_results[e * per_edge + j] for e in fresh for j in range(per_edge)]
-    predecessors(store, fresh_starts, fresh_results, rules, plants)
-    manual_predecessors(store, fresh_starts, fresh_results)
+    fresh_parts = [edge_parts[e] for e in fresh]
+    predecessors(store, fresh_starts, fresh_parts, rules, plants)
+    manual_predecessors(store, fresh_starts, fresh_parts)
     if recent is not None and per_plan and per_plan[-1][1]:
         last_edge = per_plan[-1][1][-1]
         if last_edge.end == recent.until:
-            note_recent(recent, reads[-1], edge_results[-per_edge:], min(EDGE_NEAR, rules.max_gap))
+            note_recent(recent, reads[-1], edge_parts[-1], min(EDGE_NEAR, rules.max_gap))
     for i in ask:  # after `predecessors` completed the edge reads
         if i in cacheable:
             assert cache is not None
@@ -699,9 +704,7 @@ def query_sums(
             memo = f"collected totals={every is None}\n" + "\n".join(texts[i] for i in span)
         found = cache.lookup(scope, memo) if memo is not None and cache is not None else None
         if found is not None:
-            sums = {
-                key: list(values) for key, values in cast(dict[Key, list[float]], found).items()
-            }
+            sums = dict(cast(dict[Key, Sums], found))  # Sums are frozen: a shallow copy
         else:
             sums = collect(
                 [st for st, _ in statements],
@@ -710,16 +713,15 @@ def query_sums(
             )
             if memo is not None:
                 reach_end = max(cacheable[i] for i in span)
-                kept = {key: list(values) for key, values in sums.items()}
                 if cache is not None:
-                    cache.keep(scope, generation, memo, kept, reach_end)
+                    cache.keep(scope, generation, memo, dict(sums), reach_end)
         for segment in raw_stretches:  # entered-by-hand steps the InfluxDB sums cannot see
             manual_corrections(store, segment, every, offset, rules, plants, by_meter, sums)
         index += len(statements)
         for edge in edges:
-            edge_sums(edge, edge_results[edge_index : edge_index + per_edge], rules, by_meter, sums)
+            edge_sums(edge, edge_parts[edge_index], rules, by_meter, sums)
             index += per_edge
-            edge_index += per_edge
+            edge_index += 1
         if by_meter and wanted is not None:
             sums = {k: v for k, v in sums.items() if k[1] in wanted}
         out.append(sums)

@@ -23,7 +23,6 @@ from api.fuel.queries import (
     DAILY_MEASUREMENT,
     HOURLY_MEASUREMENT,
     MS,
-    SUM_FIELDS,
     Key,
     collect,
     daily_from_hourly,
@@ -32,7 +31,7 @@ from api.fuel.queries import (
     next_readings,
     register_points,
 )
-from api.fuel.rules import EPOCH, REGISTERS, Definition, StepRules, hourly_sums
+from api.fuel.rules import EPOCH, REGISTERS, Definition, StepRules, Sums, hourly_sums
 from api.ranges import DAY, HOUR, day_offset, floor_to
 from api.readmodel.job import DEFAULT_MARK_LAG, PassReport, ReadModelJob, utcnow
 from api.readmodel.plan import SeriesKey
@@ -46,9 +45,9 @@ PLANTS_PER_QUERY = 200
 FUEL_MEASUREMENTS = frozenset(REGISTERS) & ROLLED_UP
 
 
-def fuel_fields(kind: str, sums: list[float], d: Definition) -> dict[str, float]:
+def fuel_fields(kind: str, sums: Sums, d: Definition) -> dict[str, float]:
     """The fields of one rollup point: consumption in the register's unit, kgce and CO2."""
-    consumption = sums[SUM_FIELDS.index("consumption")]
+    consumption = sums.consumption
     if kind == "gas":
         kgce, co2 = consumption * d.gas_kgce_per_m3, consumption * d.co2_kg_per_m3_gas
     else:
@@ -57,9 +56,9 @@ def fuel_fields(kind: str, sums: list[float], d: Definition) -> dict[str, float]
         "consumption": consumption,
         "kgce": kgce,
         "co2_kg": co2,
-        "readings": sums[SUM_FIELDS.index("readings")],
-        "resets": sums[SUM_FIELDS.index("resets")],
-        "implausible_steps": sums[SUM_FIELDS.index("implausible_steps")],
+        "readings": float(sums.readings),
+        "resets": float(sums.resets),
+        "implausible_steps": float(sums.implausible_steps),
     }
 
 
@@ -75,7 +74,7 @@ def _tag(value: str) -> str:
 
 
 def rollup_lines(
-    measurement: str, sums: dict[Key, list[float]], d: Definition, with_hours: bool
+    measurement: str, sums: dict[Key, Sums], d: Definition, with_hours: bool
 ) -> list[str]:
     """Line protocol for rollup points; daily points also carry `hours_reported`.
 
@@ -87,7 +86,7 @@ def rollup_lines(
             continue
         fields = fuel_fields(kind, values, d)
         if with_hours:
-            fields["hours_reported"] = values[SUM_FIELDS.index("hours")]
+            fields["hours_reported"] = float(values.hours)
         text = ",".join(f"{k}={float(v)!r}" for k, v in fields.items())
         lines.append(
             f"{measurement},kind={_tag(kind)},meter={_tag(meter)},plant={_tag(plant)} "
@@ -155,7 +154,7 @@ class FuelRollup:
                 )
         points = register_points(self.store, start, end, self.rules.max_gap, plants)
         start_ms, end_ms = (start - EPOCH) // MS, (end - EPOCH) // MS
-        sums: dict[Key, list[float]] = {}
+        sums: dict[Key, Sums] = {}
         for (kind, plant, meter), (ts, values, manual) in points.items():
             per_hour = hourly_sums(
                 ts,
@@ -167,13 +166,7 @@ class FuelRollup:
                 manual,
             )
             for hour_ms, s in per_hour.items():
-                sums[(kind, plant, meter, hour_ms)] = [
-                    s.consumption,
-                    s.readings,
-                    s.hours,
-                    s.resets,
-                    s.implausible_steps,
-                ]
+                sums[(kind, plant, meter, hour_ms)] = s
         lines = rollup_lines(HOURLY_MEASUREMENT, sums, self.definition, False)
         for offset in range(0, len(lines), WRITE_BATCH_LINES):
             self.store.write_lines(lines[offset : offset + WRITE_BATCH_LINES])

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from api.factors import dated
 from api.fuel.outlook import Month, Outlook, outlook
 from api.fuel.queries import (
-    SUM_FIELDS,
     Key,
     RecentReads,
     last_readings,
@@ -79,16 +78,9 @@ def firm_of(plant: Plant) -> Firm:
     )
 
 
-def to_sums(raw: dict[Key, list[float]]) -> dict[tuple[str, str, str], Sums]:
-    """(kind, plant, meter) -> Sums from the collected rows of one total (bucket 0)."""
-    c, r, h, s, j = (
-        SUM_FIELDS.index(name)
-        for name in ("consumption", "readings", "hours", "resets", "implausible_steps")
-    )
-    return {
-        (kind, plant, meter): Sums(v[c], int(v[r]), int(v[h]), int(v[s]), int(v[j]))
-        for (kind, plant, meter, _), v in raw.items()
-    }
+def to_sums(raw: dict[Key, Sums]) -> dict[tuple[str, str, str], Sums]:
+    """(kind, plant, meter) -> Sums of one total (bucket 0)."""
+    return {(kind, plant, meter): v for (kind, plant, meter, _), v in raw.items()}
 
 
 def firm_data_through(
@@ -155,7 +147,7 @@ class Interval:
 
 
 def intervals(
-    sums: dict[Key, list[float]],
+    sums: dict[Key, Sums],
     start: datetime,
     end: datetime,
     first_bucket: datetime,
@@ -169,7 +161,7 @@ def intervals(
 
     def get(kind: str, bucket_ms: int, name: str) -> float:
         values = sums.get((kind, "", "", bucket_ms))
-        return values[SUM_FIELDS.index(name)] if values else 0.0
+        return float(getattr(values, name)) if values is not None else 0.0
 
     out = []
     bucket = first_bucket

@@ -89,7 +89,7 @@ def test_a_late_reading_renews_only_the_answers_of_its_day(store: InfluxStore) -
         sums = query_sums(
             store, days, rules, ["p1"], True, generation=marks.generation, cache=cache
         )
-        return [s[("gas", "p1", "gas-1", 0)][0] for s in sums]
+        return [s[("gas", "p1", "gas-1", 0)].consumption for s in sums]
 
     assert gas() == [230.0, 240.0]
     # Day 1's rollup row altered behind the job's back: its cached answer hides it...

@@ -45,7 +45,7 @@ def test_an_edge_counts_the_step_from_a_reading_before_it(
     want = interval_sums(
         [ms(t) for t in times], values, ms(EDGE), ms(end), 20_000.0, ms(EPOCH + 24 * HOUR)
     )
-    assert sums[("gas", "p1", "gas-1", 0)][0] == want.consumption
+    assert sums[("gas", "p1", "gas-1", 0)].consumption == want.consumption
     assert want.consumption == (50.0 if before < 24 * HOUR else 20.0)
 
 
@@ -79,7 +79,7 @@ def test_an_edge_in_a_rolled_up_hour_is_read_whole_and_kept_until_the_rollups_ch
         (sums,) = query_sums(
             store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, settled, cache=cache
         )
-        return sums[("gas", "p1", "gas-1", 0)][0]
+        return sums[("gas", "p1", "gas-1", 0)].consumption
 
     first, settled = datetime(2026, 3, 3, tzinfo=UTC), hour + 2 * HOUR
     assert gas(hour + 15 * MINUTE, first, settled) == 40.0  # the steps at :20, :40, :50
@@ -148,7 +148,7 @@ def test_the_tail_edge_reads_its_readings_afresh_and_keeps_the_search_before_it(
         (sums,) = query_sums(
             store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, hour, cache=cache
         )
-        return sums[("gas", "p1", "gas-1", 0)][0]
+        return sums[("gas", "p1", "gas-1", 0)].consumption
 
     first = datetime(2026, 3, 3, 1, tzinfo=UTC)
     assert gas(first) == 10.0
