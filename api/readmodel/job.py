@@ -29,7 +29,7 @@ from api.readmodel.plan import SeriesKey, group_series, marked_hours
 from api.readmodel.state import Watermarks, read_watermarks, record_change, write_watermarks
 from ingest.dirty import DirtyRun, dirty_runs
 from ingest.errors import StoreError
-from ingest.store import InfluxStore
+from ingest.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class ReadModelJob:
 
     def __init__(
         self,
-        store: InfluxStore,
+        store: Store,
         domains: Sequence[Domain],
         timezone: str,
         *,

@@ -18,12 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ingest.store import InfluxStore, encode_point, influx_time, quote_ident, quote_literal
+from ingest.store import Store, encode_point
 
 STATE_MEASUREMENT = "readmodel_state"
 # One point per rollup pass that wrote rollups, at its generation: the earliest time it changed.
 PASSES_MEASUREMENT = "rollup_passes"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MS = timedelta(milliseconds=1)
 
 
 def from_ms(ms: float) -> datetime:
@@ -47,21 +48,15 @@ class Watermarks:
     generation: datetime | None = field(default=None, compare=False)
 
 
-def _levels(store: InfluxStore, measurement: str, where: str, column: str) -> dict[str, float]:
-    series = store.query(
-        f"SELECT last({quote_ident(column)}) FROM {quote_ident(measurement)}{where} "
-        'GROUP BY "level"'
+def read_watermarks(store: Store, domain: str) -> Watermarks:
+    series = store.aggregate(
+        STATE_MEASUREMENT, "last", "until_ms", where={"domain": [domain]}, group_by=("level",)
     )
-    return {
-        s.tags.get("level", ""): float(s.values[0][1])
+    found = {
+        s.tags.get("level", ""): from_ms(s.values[0][1])
         for s in series
         if s.values and s.values[0][1] is not None
     }
-
-
-def read_watermarks(store: InfluxStore, domain: str) -> Watermarks:
-    where = f' WHERE "domain" = {quote_literal(domain)}'
-    found = {k: from_ms(v) for k, v in _levels(store, STATE_MEASUREMENT, where, "until_ms").items()}
     return Watermarks(
         found.get("hourly"), found.get("daily"), found.get("cursor"), found.get("generation")
     )
@@ -87,11 +82,11 @@ def state_lines(domain: str, marks: Watermarks) -> list[str]:
     return lines
 
 
-def write_watermarks(store: InfluxStore, domain: str, marks: Watermarks) -> None:
+def write_watermarks(store: Store, domain: str, marks: Watermarks) -> None:
     store.write_lines(state_lines(domain, marks))
 
 
-def record_change(store: InfluxStore, domain: str, changed_from: datetime) -> datetime:
+def record_change(store: Store, domain: str, changed_from: datetime) -> datetime:
     """Record that `domain`'s rollups from `changed_from` on were just rewritten; returns
     the new generation (readers keep cached answers before `changed_from`)."""
     now = datetime.now(UTC)
@@ -109,15 +104,11 @@ def record_change(store: InfluxStore, domain: str, changed_from: datetime) -> da
     return generation
 
 
-def touched_since(
-    store: InfluxStore, domain: str, after: datetime, until: datetime
-) -> datetime | None:
+def touched_since(store: Store, domain: str, after: datetime, until: datetime) -> datetime | None:
     """The earliest time changed by `domain`'s rollup passes of generations in (after, until]
     (None if no pass recorded it: the caller must assume everything changed)."""
-    series = store.query(
-        f'SELECT min("from_ms") FROM {quote_ident(PASSES_MEASUREMENT)} '
-        f'WHERE "domain" = {quote_literal(domain)} '
-        f"AND time > {influx_time(after)} AND time <= {influx_time(until)}"
+    series = store.aggregate(
+        PASSES_MEASUREMENT, "min", "from_ms", after + MS, until + MS, where={"domain": [domain]}
     )
     for s in series:
         if s.values and s.values[0][1] is not None:
