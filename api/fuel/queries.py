@@ -46,6 +46,7 @@ HOURLY_MEASUREMENT = "fuel_hourly"
 DAILY_MEASUREMENT = "fuel_daily"
 MS = timedelta(milliseconds=1)
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 NO_SUMS = Sums()
 # The fields statements report (the fields of `rules.Sums`), in the order `collect` adds them.
 SUM_FIELDS = ("consumption", "readings", "hours", "resets", "implausible_steps")
@@ -290,6 +291,28 @@ EDGE_MAX = timedelta(hours=6)
 # Past this many plants a per-meter query reads every plant and drops the others itself:
 # thousands of `"plant" = ...` alternatives cost InfluxDB more than the extra rows.
 PLANT_FILTER_MAX = 100
+
+
+# Totals over daily rollups are read in blocks of this many days at fixed places (epoch
+# aligned), each its own cached statement: a window that moves (an officer's "now") reads
+# again only the blocks at its ends. InfluxDB 1.x costs per series, field and shard read,
+# not per point: a year of `fuel_daily` in one statement took 1.5 s, 28 days 80 ms (60 firms).
+ROLLUP_BLOCK = timedelta(days=28)
+
+
+def rollup_blocks(segment: Segment, block: timedelta = ROLLUP_BLOCK) -> list[Segment]:
+    """A daily-rollup stretch cut at the block boundaries (at the hour of day it starts:
+    its local midnight); any other stretch as it is. The pieces' sums are the stretch's:
+    each daily row lies in exactly one piece."""
+    if segment.source != "daily" or segment.end - segment.start <= block:
+        return [segment]
+    anchor = (segment.start - EPOCH) % DAY  # local midnight's UTC hour
+    out, start = [], segment.start
+    while start < segment.end:
+        end = min(floor_to(start, block, anchor) + block, segment.end)
+        out.append(Segment(segment.source, start, end))
+        start = end
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,8 +648,9 @@ def query_sums(
                 edges += edge_pieces(segment, every, offset)
             else:
                 statements += [
-                    (st, segment.end)
-                    for st in segment_statements(segment, rules, plants, by_meter, every, offset)
+                    (st, piece.end)
+                    for piece in (rollup_blocks(segment) if every is None else [segment])
+                    for st in segment_statements(piece, rules, plants, by_meter, every, offset)
                 ]
         per_plan.append((statements, edges))
     texts: list[str] = []
