@@ -218,7 +218,8 @@ def rollup_job(
         domains.append(VocRollup(store, registry))
         facts = RecordRepo(db).facts if db is not None else ()
         after_pass["fuel"] = KpiPoints(
-            FuelCore.from_settings(settings, store, registry, facts),
+            # its own cache of rolled-up answers: each pass asks about the same days again
+            FuelCore.from_settings(settings, store, registry, facts, RollupCache()),
             registry.by_sector("stainless_steel"),
             timedelta(days=settings.kpi.window_days),
         )
