@@ -11,7 +11,7 @@ from pathlib import Path
 import uvicorn
 from pydantic import SecretStr
 
-from api.app import create_app, rollup_job, voc_rollup_job
+from api.app import create_app, rollup_job
 from api.audit import verify_audit
 from api.auth import ROLES, new_key
 from api.backup import backup, restore
@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("folder", type=Path, help="a folder written by `backup`")
 
     rollup = commands.add_parser(
-        "rollup", help="roll raw fuel readings up into fuel_hourly / fuel_daily once, then exit"
+        "rollup",
+        help="roll raw readings up (fuel_hourly / fuel_daily, voc_hourly) once, then exit",
     )
     rollup.add_argument(
         "--since",
@@ -197,15 +198,13 @@ def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
             except (ValueError, RangeError) as exc:
                 print(f"error: --since: {exc}", file=sys.stderr)
                 return 2
-            written = job.reroll_since(since)
-            print(f"re-rolled from {since.isoformat()}: {written} rollup points written")
-            voc = voc_rollup_job(settings, load_registry(settings.registry), store)
-            print(f"re-rolled VOC from {since.isoformat()}: {voc.reroll_since(since)} points")
+            for domain, written in job.reroll_since(since).items():
+                print(f"re-rolled {domain} from {since.isoformat()}: {written} points written")
         else:
-            report = job.run_pass()
-            hourly = report.watermarks.hourly
-            until = hourly.isoformat() if hourly else "nothing to roll up"
-            print(f"rolled up until {until} (now {datetime.now(UTC).isoformat()})")
+            for domain, report in job.run_pass().items():
+                hourly = report.watermarks.hourly
+                until = hourly.isoformat() if hourly else "nothing to roll up"
+                print(f"{domain}: rolled up until {until} (now {datetime.now(UTC).isoformat()})")
     return 0
 
 

@@ -19,12 +19,14 @@ from api.alerts.runtime import build_runtime
 from api.auth import KeyRing, Principal
 from api.db import connect
 from api.fuel.points import KpiPoints
-from api.fuel.rollup import RollupJob
+from api.fuel.rollup import FuelRollup
 from api.fuel.service import FuelCore, step_rules
 from api.keys import KeyStore
 from api.limits import RateLimiter, ReadLimiter, body_limits, expensive_read
 from api.middleware import install as install_middleware
 from api.push import ReadingPublisher
+from api.readmodel.cache import RollupCache
+from api.readmodel.job import Domain, ReadModelJob
 from api.records import outbox
 from api.records.repo import RecordRepo
 from api.reports.job import ReportJob
@@ -87,7 +89,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 threading.Thread(target=target, args=args, name=name, daemon=True)
                 for target, args, name in (
                     (_run_rollups, (settings, registry, app.state.db, stop), "rollup"),
-                    (_run_voc_rollup, (settings, registry, stop), "voc-rollup"),
                 )
             ]
             for thread in rollup_threads:
@@ -128,6 +129,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.settings = settings
     app.state.registry = registry
     app.state.store = InfluxStore.from_settings(settings)
+    # Rolled-up answers, kept until a rollup pass changes their hours (api/readmodel/cache.py).
+    app.state.rollup_cache = RollupCache()
     app.state.db = connect(settings.database_url)
     app.state.keys = KeyStore(app.state.db)
     app.state.ingest_rules = IngestRules.from_settings(settings, registry)
@@ -195,39 +198,38 @@ def rollup_job(
     store: InfluxStore,
     registry: Registry | None = None,
     db: Engine | None = None,
-) -> RollupJob:
-    """The rollup job as configured by `settings`; with `registry` it also writes the daily
-    `kpi_gas_share` / `kpi_firm_status` points Grafana reads (api/fuel/points.py), judged
-    with the officers' records (`db`) as the KPI endpoint judges them."""
-    after_pass = None
+) -> ReadModelJob:
+    """The read-model job as configured by `settings`: fuel, and with `registry` VOC too.
+
+    With `registry` the fuel pass also writes the daily `kpi_gas_share` / `kpi_firm_status`
+    points Grafana reads (api/fuel/points.py), judged with the officers' records (`db`) as
+    the KPI endpoint judges them."""
+    domains: list[Domain] = [
+        FuelRollup(
+            store,
+            settings.kpi,
+            step_rules(settings),
+            settings.timezone,
+            chunk=timedelta(days=settings.rollup_chunk_days),
+        )
+    ]
+    after_pass = {}
     if registry is not None:
+        domains.append(VocRollup(store, registry))
         facts = RecordRepo(db).facts if db is not None else ()
-        after_pass = KpiPoints(
-            FuelCore.from_settings(settings, store, registry, facts),
+        after_pass["fuel"] = KpiPoints(
+            # its own cache of rolled-up answers: each pass asks about the same days again
+            FuelCore.from_settings(settings, store, registry, facts, RollupCache()),
             registry.by_sector("stainless_steel"),
             timedelta(days=settings.kpi.window_days),
         )
-    return RollupJob(
+    return ReadModelJob(
         store,
-        settings.kpi,
-        step_rules(settings),
+        domains,
         settings.timezone,
         mark_lag=timedelta(seconds=settings.rollup_mark_lag_seconds),
-        chunk=timedelta(days=settings.rollup_chunk_days),
         after_pass=after_pass,
     )
-
-
-def voc_rollup_job(settings: ApiSettings, registry: Registry, store: InfluxStore) -> VocRollup:
-    """The VOC hourly rollup as configured by `settings`."""
-    return VocRollup(store, registry)
-
-
-def _run_voc_rollup(settings: ApiSettings, registry: Registry, stop: threading.Event) -> None:
-    with InfluxStore.from_settings(settings) as store:
-        voc_rollup_job(settings, registry, store).run_forever(
-            stop, settings.rollup_interval_seconds
-        )
 
 
 def _run_rollups(

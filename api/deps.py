@@ -12,6 +12,7 @@ from api.alerts.repo import AlertRepo
 from api.auth import KeyRing, Principal
 from api.errors import Forbidden, NotAuthenticated, NotFound
 from api.keys import KeyStore
+from api.readmodel.cache import RollupCache
 from api.settings import ApiSettings
 from ingest.registry import Plant, Registry
 from ingest.store import InfluxStore
@@ -25,6 +26,12 @@ def get_settings(request: Request) -> ApiSettings:
 
 def get_store(request: Request) -> InfluxStore:
     return request.app.state.store
+
+
+def get_rollup_cache(request: Request) -> RollupCache:
+    """The app's cache of rolled-up answers (api/readmodel/cache.py)."""
+    cache: RollupCache = request.app.state.rollup_cache
+    return cache
 
 
 def get_registry(request: Request) -> Registry:
@@ -122,6 +129,7 @@ def known_plant(plant: str, registry: Annotated[Registry, Depends(get_registry)]
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 StoreDep = Annotated[InfluxStore, Depends(get_store)]
+RollupCacheDep = Annotated[RollupCache, Depends(get_rollup_cache)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ReaderDep = Annotated[Principal, Depends(require_roles("officer", "viewer"))]
 AlertRepoDep = Annotated[AlertRepo, Depends(get_alert_repo)]

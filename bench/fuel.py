@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import numpy as np
 
-from api.fuel.rollup import RollupJob
+from api.fuel.rollup import fuel_job
 from api.fuel.rules import StepRules, interval_sums
 from api.fuel.service import FuelCore
 from api.settings import KpiDefinition
@@ -310,7 +310,7 @@ def fill_growth(store: InfluxStore, n: int, end: datetime) -> tuple[float, float
     written = time.monotonic() - t0
     progress(f"fuel growth: {n} firms written in {written:.0f}s; rolling up")
     t0 = time.monotonic()
-    RollupJob(store, KpiDefinition(), RULES, "Asia/Shanghai", chunk=timedelta(days=7)).run_pass()
+    fuel_job(store, KpiDefinition(), RULES, "Asia/Shanghai", chunk=timedelta(days=7)).run_pass()
     return written, time.monotonic() - t0
 
 

@@ -23,7 +23,7 @@ from api.db import connect
 from api.reports import content, pdf, xlsx
 from api.reports.data import gather, month_bounds
 from api.settings import ApiSettings
-from api.voc.rollup import VocRollup
+from api.voc.rollup import voc_job
 from bench.api import _catch_up_rollups
 from bench.stack import ROOT, Stack, progress
 from bench.workload import county_firms, history_lines
@@ -122,7 +122,7 @@ def run(stack: Stack, workdir: Path) -> dict[str, Any]:
     progress("monthly: rolling the VOC up (the API's VOC rollup job, one pass)")
     t0 = time.monotonic()
     with InfluxStore.from_settings(settings) as store:
-        VocRollup(store, registry, pause_seconds=0.0, clock=lambda: now).run_pass()
+        voc_job(store, registry, pause_seconds=0.0, clock=lambda: now).run_pass()
     voc_rollup_s = time.monotonic() - t0
     db = connect(settings.database_url)
     runs = []

@@ -20,7 +20,7 @@ from api.alerts.engine import Evaluator
 from api.alerts.projection import HistoryProjection
 from api.fuel.service import FuelCore
 from api.settings import AlertRules, ApiSettings
-from api.voc.rollup import VocRollup
+from api.voc.rollup import voc_job
 from api.voc.service import compliance
 from bench.stack import Stack, progress
 from ingest.registry import load_registry
@@ -78,7 +78,7 @@ def run(stack: Stack, workdir: Path, stacks: int, days: float, repeats: int) -> 
             store.write_lines(lines[k : k + BATCH_LINES])
     write_s = time.monotonic() - t0
     progress(f"voc: wrote {stacks * minutes} minutes in {write_s:.1f}s; rolling up")
-    job = VocRollup(store, registry, clock=lambda: end, pause_seconds=0.0)
+    job = voc_job(store, registry, clock=lambda: end, pause_seconds=0.0)
     t0 = time.monotonic()
     job.run_pass()
     rollup_s = time.monotonic() - t0

@@ -25,10 +25,10 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ingest.lineproto import Point, SeriesKey, encode, parse_line
-from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.store import InfluxStore, Store
 
 DIRTY_MEASUREMENT = "rollup_dirty"
 HOUR_MS = 3_600_000
@@ -133,17 +133,20 @@ def write_readings(
 
 
 def dirty_runs(
-    store: InfluxStore, since: datetime, until: datetime, measurements: Iterable[str]
+    store: Store, since: datetime, until: datetime, measurements: Iterable[str]
 ) -> list[DirtyRun]:
     """Marks written in (since, until] for `measurements`, oldest first."""
     names = sorted(set(measurements))
     if not names:
         return []
-    which = " OR ".join(f'"measurement" = {quote_literal(n)}' for n in names)
-    series = store.query(
-        f'SELECT "first_hour_ms", "end_hour_ms" FROM {quote_ident(DIRTY_MEASUREMENT)} '
-        f"WHERE time > {influx_time(since)} AND time <= {influx_time(until)} AND ({which}) "
-        'GROUP BY "measurement", "plant", "meter"'
+    ms = timedelta(milliseconds=1)  # marks are stamped in whole ms
+    series = store.read_range(
+        DIRTY_MEASUREMENT,
+        ("first_hour_ms", "end_hour_ms"),
+        since + ms,
+        until + ms,
+        where={"measurement": names},
+        group_by=("measurement", "plant", "meter"),
     )
     out = []
     for s in series:

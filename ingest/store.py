@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 from influxdb_client import Point, WritePrecision
@@ -104,8 +104,89 @@ def influx_time(ts: datetime) -> str:
     return quote_literal(ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
+# tag -> the values it may have (any of them; every tag named must match)
+TagFilter = Mapping[str, Sequence[str]]
+Aggregate = Literal["sum", "min", "max", "count", "first", "last"]
+
+
+class Store(Protocol):
+    """The operations the read model (`api.readmodel`) needs of a time-series engine.
+
+    Times are aware datetimes; answers are `Series` (times in epoch ms), one per group of
+    `group_by` tags. `InfluxStore` is the first engine, its InfluxQL below; a second engine
+    (ClickHouse, issue 26) implements these in its own module.
+    """
+
+    url: str
+    database: str
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Write points (line protocol; identified by measurement, tags and time)."""
+        ...
+
+    def read_range(
+        self,
+        measurement: str,
+        fields: Sequence[str],
+        start: datetime,
+        end: datetime,
+        where: TagFilter | None = None,
+        group_by: Sequence[str] = (),
+    ) -> list[Series]:
+        """A series' points of `fields` in [start, end)."""
+        ...
+
+    def aggregate(
+        self,
+        measurement: str,
+        function: Aggregate,
+        field: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        where: TagFilter | None = None,
+        group_by: Sequence[str] = (),
+    ) -> list[Series]:
+        """One aggregate of `field` over [start, end) (None: unbounded) per group; `last`
+        is the latest value before `end`, `first` the earliest at or after `start`."""
+        ...
+
+
+def tag_condition(where: TagFilter | None) -> list[str]:
+    """InfluxQL conditions for a tag filter (values OR-ed, tags AND-ed)."""
+    out = []
+    for tag, values in sorted((where or {}).items()):
+        if not values:
+            raise ValueError(f"an empty list of {tag} values selects nothing")
+        alternatives = " OR ".join(f"{quote_ident(tag)} = {quote_literal(v)}" for v in values)
+        out.append(f"({alternatives})")
+    return out
+
+
+def select_text(
+    columns: str,
+    measurement: str,
+    start: datetime | None,
+    end: datetime | None,
+    where: TagFilter | None,
+    group_by: Sequence[str],
+) -> str:
+    """`SELECT columns FROM measurement WHERE ... GROUP BY ...` (InfluxQL)."""
+    conditions = []
+    if start is not None:
+        conditions.append(f"time >= {influx_time(start)}")
+    if end is not None:
+        conditions.append(f"time < {influx_time(end)}")
+    conditions += tag_condition(where)
+    text = f"SELECT {columns} FROM {quote_ident(measurement)}"
+    if conditions:
+        text += " WHERE " + " AND ".join(conditions)
+    if group_by:
+        text += " GROUP BY " + ", ".join(quote_ident(t) for t in group_by)
+    return text
+
+
 class InfluxStore:
-    """Batched writes and InfluxQL queries against one database."""
+    """Batched writes and InfluxQL queries against one database (the first `Store` engine)."""
 
     def __init__(
         self,
@@ -182,6 +263,31 @@ class InfluxStore:
     def query_many(self, influxql: str, epoch: str | None = "ms") -> list[list[Series]]:
         """Run several `;`-separated statements in one round trip."""
         return self._query(influxql, epoch)
+
+    def read_range(
+        self,
+        measurement: str,
+        fields: Sequence[str],
+        start: datetime,
+        end: datetime,
+        where: TagFilter | None = None,
+        group_by: Sequence[str] = (),
+    ) -> list[Series]:
+        columns = ", ".join(quote_ident(f) for f in fields)
+        return self.query(select_text(columns, measurement, start, end, where, group_by))
+
+    def aggregate(
+        self,
+        measurement: str,
+        function: Aggregate,
+        field: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        where: TagFilter | None = None,
+        group_by: Sequence[str] = (),
+    ) -> list[Series]:
+        column = f"{function}({quote_ident(field)})"
+        return self.query(select_text(column, measurement, start, end, where, group_by))
 
     def _query(self, influxql: str, epoch: str | None) -> list[list[Series]]:
         params = {"db": self.database, "q": influxql}

@@ -22,10 +22,47 @@ from ingest.store import InfluxStore, encode_point, quote_ident
 
 log = logging.getLogger(__name__)
 
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2
 SCHEMA_MEASUREMENT = "plantwatch_schema"
-# Version N's step turns a store of shape N-1 into shape N (none yet: 1 is the first mark).
-UPGRADES: Mapping[int, Callable[[InfluxStore], None]] = {}
+
+
+def _levels(store: InfluxStore, measurement: str, column: str) -> dict[str, float]:
+    """The last `column` per `level` tag of a (version 1) rollup state measurement."""
+    series = store.query(
+        f'SELECT last({quote_ident(column)}) FROM {quote_ident(measurement)} GROUP BY "level"'
+    )
+    return {
+        s.tags.get("level", ""): float(s.values[0][1])
+        for s in series
+        if s.values and s.values[0][1] is not None
+    }
+
+
+def one_rollup_state(store: InfluxStore) -> None:
+    """2: fuel's `rollup_state` and VOC's `voc_rollup_state` (its own field names) become one
+    `readmodel_state` with a `domain` tag (api/readmodel/state.py). The cursors are copied,
+    so the first pass after the upgrade re-rolls every hour whose dirty marks arrived since
+    the old cursor (lag included): nothing late is lost; a domain without old state catches
+    up from its first reading. The old measurements stay (a downgrade still finds them)."""
+    copied: dict[tuple[str, str], float] = {}
+    for level, ms in _levels(store, "rollup_state", "until_ms").items():
+        copied[("fuel", level)] = ms
+    voc_hourly = _levels(store, "voc_rollup_state", "until_ms").get("hourly")
+    voc_cursor = _levels(store, "voc_rollup_state", "arrived_ms").get("marks")
+    if voc_hourly is not None:
+        copied[("voc", "hourly")] = voc_hourly
+    if voc_cursor is not None:
+        copied[("voc", "cursor")] = voc_cursor
+    lines = [
+        encode_point("readmodel_state", {"domain": d, "level": level}, {"until_ms": ms}, 0)
+        for (d, level), ms in sorted(copied.items())
+    ]
+    if lines:
+        store.write_lines(lines)
+
+
+# Version N's step turns a store of shape N-1 into shape N.
+UPGRADES: Mapping[int, Callable[[InfluxStore], None]] = {2: one_rollup_state}
 
 
 @dataclass(frozen=True, slots=True)

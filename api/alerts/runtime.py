@@ -23,6 +23,7 @@ from api.alerts.texts import render_all
 from api.fuel.service import FuelCore
 from api.marks.repo import MarkRepo
 from api.power.service import PowerCore
+from api.readmodel.cache import RollupCache
 from api.records.repo import RecordRepo
 from api.robots.channel import RobotChannel, robot_channels
 from api.settings import ApiSettings
@@ -91,7 +92,8 @@ def build_runtime(
     repo = AlertRepo(db)
     holder = new_holder()
     # With the officers' records, read at each evaluation (a removal or a manual meter counts).
-    fuel = FuelCore.from_settings(settings, store, registry, RecordRepo(db).facts)
+    # Its own cache of rolled-up answers (api/readmodel/cache.py), as before the read model.
+    fuel = FuelCore.from_settings(settings, store, registry, RecordRepo(db).facts, RollupCache())
     evaluator = Evaluator(
         store,
         registry,

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from api.fuel.rollup import PassReport
 from api.fuel.service import FuelCore, whole_ms
 from api.ranges import DAY, day_offset, floor_to
+from api.readmodel.job import PassReport
 from ingest.registry import Plant
 from ingest.store import encode_point
 

@@ -21,22 +21,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
 
-from api.fuel.cache import RollupCache
 from api.fuel.rules import (
     MANUAL_FLAG,
     REGISTERS,
     StepRules,
+    Sums,
     interval_sums,
     manual_correction,
 )
 from api.ranges import EPOCH, Segment, ceil_to, floor_to
+from api.readmodel.cache import RollupCache
+from api.readmodel.state import touched_since
 from ingest.points import FLAG_SUFFIX
 from ingest.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
 
@@ -44,7 +46,9 @@ HOURLY_MEASUREMENT = "fuel_hourly"
 DAILY_MEASUREMENT = "fuel_daily"
 MS = timedelta(milliseconds=1)
 HOUR = timedelta(hours=1)
-# The fields one statement reports; a bucket's totals are kept in this order.
+DAY = timedelta(days=1)
+NO_SUMS = Sums()
+# The fields statements report (the fields of `rules.Sums`), in the order `collect` adds them.
 SUM_FIELDS = ("consumption", "readings", "hours", "resets", "implausible_steps")
 FIELD_INDEX = {name: index for index, name in enumerate(SUM_FIELDS)}
 
@@ -183,14 +187,14 @@ def collect(
     statements: Sequence[Statement],
     results: Sequence[Sequence[Series]],
     totals: bool = False,
-    into: dict[Key, list[float]] | None = None,
-) -> dict[Key, list[float]]:
-    """Add each statement's rows into sums per (kind, plant, meter, bucket) of `SUM_FIELDS`.
+) -> dict[Key, Sums]:
+    """Add each statement's rows into `Sums` per (kind, plant, meter, bucket).
 
     Rows before a statement's `keep_from` are the lookback and are dropped. With `totals`
     every bucket collapses into one (bucket 0).
     """
-    out: dict[Key, list[float]] = {} if into is None else into
+    # Added up in place (a county's rows), then typed once.
+    out: dict[Key, list[float]] = {}
     positions: dict[tuple[str, ...], list[tuple[int, int]]] = {}
     for statement, series_list in zip(statements, results, strict=True):
         keep_from_ms = (
@@ -226,12 +230,7 @@ def collect(
                     value = row[i]
                     if value is not None:
                         sums[f] += value
-    return out
-
-
-def sum_field(values: Iterable[list[float]], name: str) -> float:
-    index = SUM_FIELDS.index(name)
-    return sum(v[index] for v in values)
+    return {key: Sums(c, int(r), int(h), int(s), int(j)) for key, (c, r, h, s, j) in out.items()}
 
 
 def segment_statements(
@@ -294,6 +293,28 @@ EDGE_MAX = timedelta(hours=6)
 PLANT_FILTER_MAX = 100
 
 
+# Totals over daily rollups are read in blocks of this many days at fixed places (epoch
+# aligned), each its own cached statement: a window that moves (an officer's "now") reads
+# again only the blocks at its ends. InfluxDB 1.x costs per series, field and shard read,
+# not per point: a year of `fuel_daily` in one statement took 1.5 s, 28 days 80 ms (60 firms).
+ROLLUP_BLOCK = timedelta(days=28)
+
+
+def rollup_blocks(segment: Segment, block: timedelta = ROLLUP_BLOCK) -> list[Segment]:
+    """A daily-rollup stretch cut at the block boundaries (at the hour of day it starts:
+    its local midnight); any other stretch as it is. The pieces' sums are the stretch's:
+    each daily row lies in exactly one piece."""
+    if segment.source != "daily" or segment.end - segment.start <= block:
+        return [segment]
+    anchor = (segment.start - EPOCH) % DAY  # local midnight's UTC hour
+    out, start = [], segment.start
+    while start < segment.end:
+        end = min(floor_to(start, block, anchor) + block, segment.end)
+        out.append(Segment(segment.source, start, end))
+        start = end
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Edge:
     """A short raw stretch [start, end) summed in Python into `bucket_ms` (0: the total)."""
@@ -316,6 +337,29 @@ def edge_pieces(segment: Segment, every: timedelta | None, offset: timedelta) ->
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class EdgeRead:
+    """One kind's part of an edge read: each series' last reading before the read (`before`,
+    completed by `predecessors` / `manual_predecessors`) and its readings in it (`readings`)."""
+
+    kind: str
+    before: list[Series]
+    readings: list[Series]
+
+
+def edge_reads(results: Sequence[list[Series]]) -> list[dict[str, EdgeRead]]:
+    """The results of `edge_statements` (one read after another), per read and kind; the
+    lists are the results' own, so completing `before` completes the results."""
+    per_read = 2 * len(REGISTERS)
+    return [
+        {
+            kind: EdgeRead(kind, results[first + 2 * k], results[first + 2 * k + 1])
+            for k, kind in enumerate(REGISTERS)
+        }
+        for first in range(0, len(results), per_read)
+    ]
+
+
 @dataclass(slots=True)
 class RecentReads:
     """Each series' latest reading in [since, until), as the raw edge ending a plan at
@@ -331,16 +375,16 @@ class RecentReads:
 def note_recent(
     recent: RecentReads,
     read: tuple[datetime, datetime],
-    results: Sequence[Sequence[Series]],
+    edge: dict[str, EdgeRead],
     near: timedelta,
 ) -> None:
-    """Fill `recent` from one edge read (its `edge_statements` results, predecessors
-    included): every reading of [read start - near, until) was returned by it."""
+    """Fill `recent` from one edge read (predecessors included): every reading of
+    [read start - near, until) was returned by it."""
     since = read[0] - near
     since_ms, until_ms = (since - EPOCH) // MS, (recent.until - EPOCH) // MS
     latest: dict[tuple[str, str, str], int] = {}
-    for index, kind in enumerate(REGISTERS):
-        for series in (*results[2 * index], *results[2 * index + 1]):
+    for kind, part in edge.items():
+        for series in (*part.before, *part.readings):
             key = (kind, series.tags.get("plant", ""), series.tags.get("meter", ""))
             for row in series.values:
                 ts = row[0]
@@ -420,28 +464,25 @@ def earlier_readings(
 
 
 def manual_predecessors(
-    store: InfluxStore, starts: Sequence[datetime], results: Sequence[list[Series]]
+    store: InfluxStore, starts: Sequence[datetime], reads: Sequence[dict[str, EdgeRead]]
 ) -> None:
-    """Complete `edge_statements` results: a series whose first reading in a read is flagged
-    S and has no predecessor yet gets its last earlier reading, however far back."""
+    """Complete edge reads: a series whose first reading in a read is flagged S and has no
+    predecessor yet gets its last earlier reading, however far back."""
     asks: list[tuple[str, str, str, int]] = []
-    where: list[tuple[int, Series]] = []
-    for e, start in enumerate(starts):
-        for k, kind in enumerate(REGISTERS):
-            before_index = e * 2 * len(REGISTERS) + 2 * k
+    where: list[tuple[EdgeRead, Series]] = []
+    for start, edge in zip(starts, reads, strict=True):
+        for kind, part in edge.items():
             found = {
-                (s.tags.get("plant", ""), s.tags.get("meter", ""))
-                for s in results[before_index]
-                if s.values
+                (s.tags.get("plant", ""), s.tags.get("meter", "")) for s in part.before if s.values
             }
-            for s in results[before_index + 1]:
+            for s in part.readings:
                 key = (s.tags.get("plant", ""), s.tags.get("meter", ""))
                 if s.values and by_hand(s.values[0]) and key not in found:
                     asks.append((kind, *key, (start - EPOCH) // MS))
-                    where.append((before_index, s))
-    for (before_index, s), row in zip(where, earlier_readings(store, asks), strict=True):
+                    where.append((part, s))
+    for (part, s), row in zip(where, earlier_readings(store, asks), strict=True):
         if row is not None:
-            results[before_index].append(Series(s.name, s.tags, ("time", "last"), (tuple(row),)))
+            part.before.append(Series(s.name, s.tags, ("time", "last"), (tuple(row),)))
 
 
 def manual_corrections(
@@ -452,7 +493,7 @@ def manual_corrections(
     rules: StepRules,
     plants: Sequence[str] | None,
     by_meter: bool,
-    into: dict[Key, list[float]],
+    into: dict[Key, Sums],
 ) -> None:
     """Add to sums computed inside InfluxDB (which cannot see flags) what the manual rule
     changes for the readings flagged S in `segment` (`rules.manual_correction`)."""
@@ -479,34 +520,28 @@ def manual_corrections(
         )
         bucket = 0 if every is None else (floor_to(EPOCH + t * MS, every, offset) - EPOCH) // MS
         key = (kind, plant if by_meter else "", meter if by_meter else "", bucket)
-        row = into.setdefault(key, [0.0] * len(SUM_FIELDS))
-        row[0] += fix.consumption
-        row[3] += fix.resets
-        row[4] += fix.implausible_steps
+        into[key] = into.get(key, NO_SUMS) + fix
 
 
 def predecessors(
     store: InfluxStore,
     starts: Sequence[datetime],
-    results: Sequence[list[Series]],
+    reads: Sequence[dict[str, EdgeRead]],
     rules: StepRules,
     plants: Sequence[str] | None,
 ) -> None:
-    """Complete `edge_statements` results: a series with readings in a read but none in the
-    `EDGE_NEAR` before it gets the last reading up to `max_gap` before, added in place."""
+    """Complete edge reads: a series with readings in a read but none in the `EDGE_NEAR`
+    before it gets the last reading up to `max_gap` before, added in place."""
     if rules.max_gap <= EDGE_NEAR:
         return
-    asks: list[tuple[int, str]] = []  # (index of the `before` result, statement)
-    for e, start in enumerate(starts):
-        for k, kind in enumerate(REGISTERS):
-            before_index = e * 2 * len(REGISTERS) + 2 * k
-            read = [s for s in results[before_index + 1] if s.values]
+    asks: list[tuple[EdgeRead, str]] = []  # (the part to complete, statement)
+    for start, edge in zip(starts, reads, strict=True):
+        for kind, part in edge.items():
+            read = [s for s in part.readings if s.values]
             if not read:
                 continue  # no readings in the read: no predecessor to look for
             found = {
-                (s.tags.get("plant", ""), s.tags.get("meter", ""))
-                for s in results[before_index]
-                if s.values
+                (s.tags.get("plant", ""), s.tags.get("meter", "")) for s in part.before if s.values
             }
             lacking = sorted(
                 {
@@ -518,18 +553,16 @@ def predecessors(
             if lacking:
                 scope = lacking if len(lacking) <= PLANT_FILTER_MAX else plants
                 since, until = start - rules.max_gap, start - EDGE_NEAR
-                asks.append((before_index, last_before(kind, since, until, scope)))
+                asks.append((part, last_before(kind, since, until, scope)))
     if not asks:
         return
-    for (before_index, _), found_series in zip(
+    for (part, _), found_series in zip(
         asks, store.query_many(";".join(text for _, text in asks)), strict=True
     ):
         known = {
-            (s.tags.get("plant", ""), s.tags.get("meter", ""))
-            for s in results[before_index]
-            if s.values
+            (s.tags.get("plant", ""), s.tags.get("meter", "")) for s in part.before if s.values
         }
-        results[before_index].extend(
+        part.before.extend(
             s
             for s in found_series
             if (s.tags.get("plant", ""), s.tags.get("meter", "")) not in known
@@ -538,10 +571,10 @@ def predecessors(
 
 def edge_sums(
     edge: Edge,
-    results: Sequence[Sequence[Series]],
+    read: dict[str, EdgeRead],
     rules: StepRules,
     by_meter: bool,
-    into: dict[Key, list[float]],
+    into: dict[Key, Sums],
 ) -> None:
     """Add one edge's sums (the pure rule over its points) into `into`.
 
@@ -549,16 +582,15 @@ def edge_sums(
     only readings inside it and steps into them; a meter with none inside adds nothing.
     """
     start_ms, end_ms = (edge.start - EPOCH) // MS, (edge.end - EPOCH) // MS
-    for index, kind in enumerate(REGISTERS):
+    for kind, part in read.items():
         before: dict[tuple[str, str], Series] | None = None  # built if a series needs it
-        for series in results[2 * index + 1]:
+        for series in part.readings:
             if not any(start_ms <= row[0] < end_ms and row[1] is not None for row in series.values):
                 continue  # no reading inside: nothing to add
             rows = [row for row in series.values if row[1] is not None]
             if before is None:
                 before = {
-                    (s.tags.get("plant", ""), s.tags.get("meter", "")): s
-                    for s in results[2 * index]
+                    (s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in part.before
                 }
             plant, meter = series.tags.get("plant", ""), series.tags.get("meter", "")
             prev = before.get((plant, meter))
@@ -574,29 +606,7 @@ def edge_sums(
                 [by_hand(row) for row in rows],
             )
             key = (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
-            row = into.setdefault(key, [0.0] * len(SUM_FIELDS))
-            for i, value in enumerate(
-                (sums.consumption, sums.readings, sums.hours, sums.resets, sums.implausible_steps)
-            ):
-                row[i] += value
-
-
-CACHE = RollupCache()
-# One point per rollup pass that wrote rollups, at its generation: the earliest time it changed.
-PASSES_MEASUREMENT = "rollup_passes"
-
-
-def touched_since(store: InfluxStore, after: datetime, until: datetime) -> datetime | None:
-    """The earliest time changed by the rollup passes of generations in (after, until]
-    (None if no pass recorded it: the caller must assume everything changed)."""
-    (result,) = store.query_many(
-        f'SELECT min("from_ms") FROM {quote_ident(PASSES_MEASUREMENT)} '
-        f"WHERE time > {influx_time(after)} AND time <= {influx_time(until)}"
-    )
-    for series in result:
-        if series.values and series.values[0][1] is not None:
-            return from_ms(series.values[0][1])
-    return None
+            into[key] = into.get(key, NO_SUMS) + sums
 
 
 def query_sums(
@@ -610,13 +620,15 @@ def query_sums(
     generation: datetime | None = None,
     settled: datetime | None = None,
     recent: RecentReads | None = None,
-) -> list[dict[Key, list[float]]]:
+    cache: RollupCache | None = None,
+) -> list[dict[Key, Sums]]:
     """Sums per (kind, plant, meter, bucket) for each plan, all in one round trip.
 
     With `recent`, a raw edge ending the last plan at `recent.until` also yields each
     series' latest reading (`RecentReads`), from the same read.
 
-    With `generation` (when the rollups last changed), answers read from the rollups and
+    With `cache` (the app's, `api.readmodel.cache`) and `generation` (when the rollups
+    last changed), answers read from the rollups and
     raw edges in rolled-up hours (before `settled`, the hourly watermark) are kept until a
     rollup pass changes their hours (`api.fuel.cache`): a late reading there is re-rolled,
     which changes them. Raw stretches after the watermark are always read afresh.
@@ -636,8 +648,9 @@ def query_sums(
                 edges += edge_pieces(segment, every, offset)
             else:
                 statements += [
-                    (st, segment.end)
-                    for st in segment_statements(segment, rules, plants, by_meter, every, offset)
+                    (st, piece.end)
+                    for piece in (rollup_blocks(segment) if every is None else [segment])
+                    for st in segment_statements(piece, rules, plants, by_meter, every, offset)
                 ]
         per_plan.append((statements, edges))
     texts: list[str] = []
@@ -664,10 +677,15 @@ def query_sums(
     if not texts:
         return [{} for _ in plans]
     scope = (store.url, store.database)
-    if generation is not None:
-        CACHE.sync(scope, generation, lambda seen: touched_since(store, seen, generation))
-    cacheable = reach if generation is not None else {}
-    cached = {i: CACHE.get(scope, texts[i]) for i in cacheable}
+    if cache is None:
+        generation = None
+    if cache is not None and generation is not None:
+        settled_generation = generation
+        cache.sync(
+            scope, generation, lambda seen: touched_since(store, "fuel", seen, settled_generation)
+        )
+    cacheable = reach if cache is not None and generation is not None else {}
+    cached = {i: cache.get(scope, texts[i]) for i in cacheable} if cache is not None else {}
     ask = [i for i in range(len(texts)) if cached.get(i) is None]
     fetched = (
         dict(zip(ask, store.query_many(";".join(texts[i] for i in ask)), strict=True))
@@ -686,18 +704,20 @@ def query_sums(
             for first in range(index, index + per_edge * len(edges), per_edge)
         ]
         index += per_edge * len(edges)
+    edge_parts = edge_reads(edge_results)  # per edge, in order
     fresh = [e for e, asked in enumerate(asked_edges) if asked]
     fresh_starts = [reads[e][0] for e in fresh]
-    fresh_results = [edge_results[e * per_edge + j] for e in fresh for j in range(per_edge)]
-    predecessors(store, fresh_starts, fresh_results, rules, plants)
-    manual_predecessors(store, fresh_starts, fresh_results)
+    fresh_parts = [edge_parts[e] for e in fresh]
+    predecessors(store, fresh_starts, fresh_parts, rules, plants)
+    manual_predecessors(store, fresh_starts, fresh_parts)
     if recent is not None and per_plan and per_plan[-1][1]:
         last_edge = per_plan[-1][1][-1]
         if last_edge.end == recent.until:
-            note_recent(recent, reads[-1], edge_results[-per_edge:], min(EDGE_NEAR, rules.max_gap))
+            note_recent(recent, reads[-1], edge_parts[-1], min(EDGE_NEAR, rules.max_gap))
     for i in ask:  # after `predecessors` completed the edge reads
         if i in cacheable:
-            CACHE.put(scope, generation, texts[i], results[i], cacheable[i])
+            assert cache is not None
+            cache.put(scope, generation, texts[i], results[i], cacheable[i])
     out, index, edge_index = [], 0, 0
     for (statements, edges), raw_stretches in zip(per_plan, long_raw, strict=True):
         span = range(index, index + len(statements))
@@ -706,11 +726,9 @@ def query_sums(
         memo = None
         if statements and all(i in cacheable for i in span):
             memo = f"collected totals={every is None}\n" + "\n".join(texts[i] for i in span)
-        found = CACHE.lookup(scope, memo) if memo is not None else None
+        found = cache.lookup(scope, memo) if memo is not None and cache is not None else None
         if found is not None:
-            sums = {
-                key: list(values) for key, values in cast(dict[Key, list[float]], found).items()
-            }
+            sums = dict(cast(dict[Key, Sums], found))  # Sums are frozen: a shallow copy
         else:
             sums = collect(
                 [st for st, _ in statements],
@@ -719,15 +737,15 @@ def query_sums(
             )
             if memo is not None:
                 reach_end = max(cacheable[i] for i in span)
-                kept = {key: list(values) for key, values in sums.items()}
-                CACHE.keep(scope, generation, memo, kept, reach_end)
+                if cache is not None:
+                    cache.keep(scope, generation, memo, dict(sums), reach_end)
         for segment in raw_stretches:  # entered-by-hand steps the InfluxDB sums cannot see
             manual_corrections(store, segment, every, offset, rules, plants, by_meter, sums)
         index += len(statements)
         for edge in edges:
-            edge_sums(edge, edge_results[edge_index : edge_index + per_edge], rules, by_meter, sums)
+            edge_sums(edge, edge_parts[edge_index], rules, by_meter, sums)
             index += per_edge
-            edge_index += per_edge
+            edge_index += 1
         if by_meter and wanted is not None:
             sums = {k: v for k, v in sums.items() if k[1] in wanted}
         out.append(sums)
@@ -828,21 +846,9 @@ def from_ms(ms: float) -> datetime:
     return EPOCH + timedelta(milliseconds=ms)
 
 
-def latest_state(store: InfluxStore, measurement: str) -> dict[str, float]:
-    """The last `until_ms` per `level` tag of a rollup state measurement."""
-    series = store.query(
-        f'SELECT last("until_ms") FROM {quote_ident(measurement)} GROUP BY "level"'
-    )
-    return {
-        s.tags.get("level", ""): float(s.values[0][1])
-        for s in series
-        if s.values and s.values[0][1] is not None
-    }
-
-
 def next_readings(
     store: InfluxStore, after: Sequence[tuple[str, str, str, datetime]], max_gap: timedelta
-) -> list[tuple[str, str, datetime]]:
+) -> list[tuple[str, str, str, datetime]]:
     """For each (kind, plant, meter, t): the first reading at or after t within `max_gap`.
 
     A late reading changes the step of the reading that follows it, which may lie in a
@@ -857,10 +863,12 @@ def next_readings(
         for kind, plant, meter, t in after
     ]
     out = []
-    for (kind, plant, _, _), result in zip(after, store.query_many(";".join(texts)), strict=True):
+    for (kind, plant, meter, _), result in zip(
+        after, store.query_many(";".join(texts)), strict=True
+    ):
         for s in result:
             if s.values:
-                out.append((kind, plant, from_ms(s.values[0][0])))
+                out.append((kind, plant, meter, from_ms(s.values[0][0])))
     return out
 
 

@@ -18,13 +18,11 @@ from zoneinfo import ZoneInfo
 from api.factors import dated
 from api.fuel.outlook import Month, Outlook, outlook
 from api.fuel.queries import (
-    SUM_FIELDS,
     Key,
     RecentReads,
     last_readings,
     query_sums,
 )
-from api.fuel.rollup import read_watermarks
 from api.fuel.rules import (
     EPOCH,
     REGISTERS,
@@ -43,6 +41,8 @@ from api.fuel.rules import (
     month_starts,
 )
 from api.ranges import Segment, check_raw_span, plan_segments
+from api.readmodel.cache import RollupCache
+from api.readmodel.state import read_watermarks
 from ingest.registry import Plant
 from ingest.store import InfluxStore
 
@@ -78,16 +78,9 @@ def firm_of(plant: Plant) -> Firm:
     )
 
 
-def to_sums(raw: dict[Key, list[float]]) -> dict[tuple[str, str, str], Sums]:
-    """(kind, plant, meter) -> Sums from the collected rows of one total (bucket 0)."""
-    c, r, h, s, j = (
-        SUM_FIELDS.index(name)
-        for name in ("consumption", "readings", "hours", "resets", "implausible_steps")
-    )
-    return {
-        (kind, plant, meter): Sums(v[c], int(v[r]), int(v[h]), int(v[s]), int(v[j]))
-        for (kind, plant, meter, _), v in raw.items()
-    }
+def to_sums(raw: dict[Key, Sums]) -> dict[tuple[str, str, str], Sums]:
+    """(kind, plant, meter) -> Sums of one total (bucket 0)."""
+    return {(kind, plant, meter): v for (kind, plant, meter, _), v in raw.items()}
 
 
 def firm_data_through(
@@ -154,7 +147,7 @@ class Interval:
 
 
 def intervals(
-    sums: dict[Key, list[float]],
+    sums: dict[Key, Sums],
     start: datetime,
     end: datetime,
     first_bucket: datetime,
@@ -168,7 +161,7 @@ def intervals(
 
     def get(kind: str, bucket_ms: int, name: str) -> float:
         values = sums.get((kind, "", "", bucket_ms))
-        return values[SUM_FIELDS.index(name)] if values else 0.0
+        return float(getattr(values, name)) if values is not None else 0.0
 
     out = []
     bucket = first_bucket
@@ -215,8 +208,11 @@ class FuelCore:
         definition: Definition,
         goal: float,
         conversions: Facts = (),
+        cache: RollupCache | None = None,
     ) -> None:
         self.store = store
+        # The app's cache of rolled-up answers (None: every answer is read afresh).
+        self.cache = cache
         self.tz = ZoneInfo(timezone)
         self.rules = rules
         self.definition = definition
@@ -237,6 +233,7 @@ class FuelCore:
         store: InfluxStore,
         registry: Registry,
         conversions: Facts = (),
+        cache: RollupCache | None = None,
     ) -> FuelCore:
         return cls(
             store,
@@ -245,6 +242,7 @@ class FuelCore:
             settings.kpi,
             registry.gas_share_goal,
             conversions,
+            cache,
         )
 
     # ---- per-meter sums -------------------------------------------------------------------
@@ -257,7 +255,7 @@ class FuelCore:
     ) -> tuple[list[dict[tuple[str, str, str], Sums]], list[list[Segment]]]:
         """Sums per (kind, plant, meter) for each window, in one round trip (`recent`: see
         `query_sums`)."""
-        marks = read_watermarks(self.store)
+        marks = read_watermarks(self.store, "fuel")
         windows = [(whole_ms(s), whole_ms(e)) for s, e in windows]
         plans = [plan_segments(s, e, self.tz, marks.hourly, marks.daily) for s, e in windows]
         if not plant_ids:
@@ -269,6 +267,7 @@ class FuelCore:
             plant_ids,
             True,
             generation=marks.generation,
+            cache=self.cache,
             settled=marks.hourly,
             recent=recent,
         )
@@ -341,7 +340,7 @@ class FuelCore:
         With `max_raw`, a range needing more raw readings than that is refused (RangeError).
         """
         start, end = whole_ms(start), whole_ms(end)
-        marks = read_watermarks(self.store)
+        marks = read_watermarks(self.store, "fuel")
         plan = plan_segments(start, end, self.tz, marks.hourly, marks.daily, every, offset)
         if max_raw is not None:
             check_raw_span(plan, max_raw)
@@ -357,6 +356,7 @@ class FuelCore:
                 every,
                 offset,
                 generation=marks.generation,
+                cache=self.cache,
                 settled=marks.hourly,
             )[0]
             if ids

@@ -64,7 +64,13 @@ async def get_gas_share(
     facts = await run_in_threadpool(RecordRepo(request.app.state.db).facts)
     # The factors in effect at the window's last instant (api/factors.py).
     core = FuelCore(
-        store, settings.timezone, step_rules(settings), definition, registry.gas_share_goal, facts
+        store,
+        settings.timezone,
+        step_rules(settings),
+        definition,
+        registry.gas_share_goal,
+        facts,
+        request.app.state.rollup_cache,
     )
     kpi = await run_in_threadpool(core.kpi, firms, end, window)
     result = kpi.share
@@ -135,7 +141,7 @@ async def get_gas_share_history(
     chosen = year or now.astimezone(tz).year
     goal = registry.gas_share_goal
     facts = await run_in_threadpool(RecordRepo(request.app.state.db).facts)
-    core = FuelCore.from_settings(settings, store, registry, facts)
+    core = FuelCore.from_settings(settings, store, registry, facts, request.app.state.rollup_cache)
     firms = registry.by_sector("stainless_steel")
     months, view = await run_in_threadpool(core.history, firms, chosen, now)
     year_end = min(now, months[-1].end) if months else now

@@ -16,12 +16,14 @@ from api.deps import (
     PlantReaderDep,
     ReaderDep,
     RegistryDep,
+    RollupCacheDep,
     SettingsDep,
     StoreDep,
 )
 from api.export import MEDIA_TYPE, USAGE_COLUMNS, to_csv
 from api.fuel.service import FuelCore, Interval, Usage
 from api.ranges import resolve_window
+from api.readmodel.cache import RollupCache
 from api.records.repo import RecordRepo
 from api.schemas import UsageAnswer, UsageTotals, error_responses
 from api.settings import ApiSettings
@@ -66,11 +68,12 @@ async def _answer(
     fmt: str,
     filename: str,
     lang: str = "en",
+    cache: RollupCache | None = None,
 ) -> Any:
     tz = ZoneInfo(settings.timezone)
     window = resolve_window(start, end, every, tz, datetime.now(UTC), settings.usage_max_buckets)
 
-    core = FuelCore.from_settings(settings, store, registry)
+    core = FuelCore.from_settings(settings, store, registry, cache=cache)
     max_raw = timedelta(days=settings.usage_max_raw_days)
 
     def compute() -> Usage:
@@ -134,6 +137,7 @@ async def plant_usage(
     settings: SettingsDep,
     store: StoreDep,
     registry: RegistryDep,
+    cache: RollupCacheDep,
     start: StartQuery = None,
     end: EndQuery = None,
     every: EveryQuery = "1d",
@@ -161,6 +165,7 @@ async def plant_usage(
         format,
         f"usage-{found.id}.csv",
         lang,
+        cache,
     )
 
 
@@ -170,6 +175,7 @@ async def sector_usage(
     settings: SettingsDep,
     store: StoreDep,
     registry: RegistryDep,
+    cache: RollupCacheDep,
     sector: Annotated[
         Literal["stainless_steel", "synthetic_leather", "other"],
         Query(description=f"one of {', '.join(SECTORS)}"),
@@ -195,4 +201,5 @@ async def sector_usage(
         format,
         f"usage-{sector}.csv",
         lang,
+        cache,
     )

@@ -1,4 +1,4 @@
-"""The only VOC InfluxQL: raw readings, the logger's hours, rolled-up hours, the watermark.
+"""The only VOC InfluxQL: raw readings, the logger's hours, rolled-up hours.
 
 Every statement names its time range with literals (never `now()`), so answers are
 reproducible; identifiers and literals go through `quote_ident` / `quote_literal`.
@@ -24,7 +24,6 @@ REALTIME_MEASUREMENT = MEASUREMENT_BY_CN["2011"]  # also JSON readings
 MINUTE_MEASUREMENT = MEASUREMENT_BY_CN["2051"]
 HOUR_MEASUREMENT = MEASUREMENT_BY_CN["2061"]
 HOURLY_ROLLUP = "voc_hourly"
-STATE_MEASUREMENT = "voc_rollup_state"
 
 StackKey = tuple[str, str]
 
@@ -210,48 +209,6 @@ def rolled_hours(
         columns = {c: numbers[:, i] for i, c in enumerate(s.columns) if c != "time"}
         out[(s.tags["plant"], s.tags["meter"])] = (numbers[:, 0].astype(np.int64), columns)
     return out
-
-
-def read_watermark(store: InfluxStore) -> datetime | None:
-    """Everything before the watermark has been rolled up (None: nothing yet)."""
-    series = store.query(f'SELECT "until_ms" FROM {quote_ident(STATE_MEASUREMENT)}')
-    for s in series:
-        for row in s.values:
-            if row[1] is not None:
-                return datetime.fromtimestamp(float(row[1]) / 1000, tz=UTC)
-    return None
-
-
-def write_watermark(store: InfluxStore, until: datetime) -> None:
-    store.write_lines(
-        [
-            encode_point(
-                STATE_MEASUREMENT, {"level": "hourly"}, {"until_ms": until.timestamp() * 1000}, 0
-            )
-        ]
-    )
-
-
-def read_cursor(store: InfluxStore) -> datetime | None:
-    """Dirty marks (`ingest.dirty`) that arrived before the cursor are rolled up."""
-    series = store.query(
-        f'SELECT "arrived_ms" FROM {quote_ident(STATE_MEASUREMENT)} WHERE "level" = \'marks\''
-    )
-    for s in series:
-        for row in s.values:
-            if row[1] is not None:
-                return datetime.fromtimestamp(float(row[1]) / 1000, tz=UTC)
-    return None
-
-
-def write_cursor(store: InfluxStore, arrived: datetime) -> None:
-    store.write_lines(
-        [
-            encode_point(
-                STATE_MEASUREMENT, {"level": "marks"}, {"arrived_ms": arrived.timestamp() * 1000}, 0
-            )
-        ]
-    )
 
 
 def earliest_reading(store: InfluxStore) -> datetime | None:

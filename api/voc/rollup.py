@@ -4,11 +4,10 @@ Each point holds the hour's aggregates of every limited value and the flow (vali
 and their sum, minutes per flag class, transmitted minutes, Σ concentration × flow), computed
 by `api.voc.rules` from raw readings, so re-rolling an hour overwrites it (idempotent).
 
-Late data (SPEC section 5): every write of VOC readings carries `rollup_dirty` marks
-(`ingest.dirty`, stamped with the arrival time). Each pass reads the marks that arrived since
-its cursor (less `MARK_LAG` for writes in flight) and re-rolls exactly the complete hours
-they touched (`roll_stack_hours`), whatever their age; new hours are rolled from the
-watermark. `reroll_since` stays for an operator's full re-roll.
+This is the VOC domain of the read model (`api.readmodel`): the job follows the dirty marks
+of the VOC measurements (late data, SPEC section 5) and keeps the state; this module rolls
+complete hours only, so the job also re-rolls the last hour and any since the watermark
+every pass (`tail_hours`).
 """
 
 from __future__ import annotations
@@ -17,14 +16,15 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+from api.readmodel.job import DEFAULT_MARK_LAG, ReadModelJob, utcnow
+from api.readmodel.plan import SeriesKey
 from api.voc import queries
 from api.voc.rules import HOUR_MS
 from api.voc.service import fresh_aggregates, o2_references, stack_fields
-from ingest.dirty import dirty_runs, hour_runs
-from ingest.errors import StoreError
+from ingest.dirty import DirtyRun, hour_runs
 from ingest.registry import Registry
 from ingest.schema import to_epoch_ms
 from ingest.store import InfluxStore
@@ -34,20 +34,12 @@ log = logging.getLogger(__name__)
 # Marks re-roll late hours; the watermark path re-rolls only the last hour, where a reading
 # written during the previous pass may not have been visible yet.
 DEFAULT_REROLL_HOURS = 1
-# Marks are read again for this long after their arrival: writes in flight, clock skew.
-MARK_LAG = timedelta(minutes=2)
-VOC_MEASUREMENTS = (
-    queries.REALTIME_MEASUREMENT,
-    queries.MINUTE_MEASUREMENT,
-    queries.HOUR_MEASUREMENT,
+VOC_MEASUREMENTS = frozenset(
+    {queries.REALTIME_MEASUREMENT, queries.MINUTE_MEASUREMENT, queries.HOUR_MEASUREMENT}
 )
 CHUNK_HOURS = 6
 # A catch-up runs in the API process: between chunks it lets request threads have the GIL.
 PAUSE_BETWEEN_CHUNKS_SECONDS = 0.2
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _floor_hour(ts: datetime) -> datetime:
@@ -55,7 +47,10 @@ def _floor_hour(ts: datetime) -> datetime:
 
 
 class VocRollup:
-    """Writes `voc_hourly` from raw VOC readings."""
+    """The VOC domain: raw VOC readings -> `voc_hourly` (by `api.voc.rules`' aggregates)."""
+
+    name = "voc"
+    measurements = VOC_MEASUREMENTS
 
     def __init__(
         self,
@@ -63,21 +58,44 @@ class VocRollup:
         registry: Registry,
         *,
         reroll_hours: int = DEFAULT_REROLL_HOURS,
-        clock: Callable[[], datetime] = utcnow,
         pause_seconds: float = PAUSE_BETWEEN_CHUNKS_SECONDS,
-        arrival_clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.store, self.registry, self.clock = store, registry, clock
-        self.arrival_clock = arrival_clock
-        self._stop: threading.Event | None = None  # set by run_forever: a long roll stops early
+        self.store, self.registry = store, registry
+        self._stop: threading.Event | None = None  # a long roll stops early once it is set
         self.pause_seconds = pause_seconds
-        self.reroll_hours = reroll_hours
+        self.tail_hours = reroll_hours
         meters = [m for p in registry.plants for m in p.meters_of("voc")]
         self.fields = stack_fields(meters)
         self.o2_refs = o2_references(registry)
         self.stacks = {(p.id, m.id) for p in registry.plants for m in p.meters_of("voc")}
 
+    def earliest(self) -> datetime | None:
+        return queries.earliest_reading(self.store)
+
+    def following(self, runs: Sequence[DirtyRun]) -> Mapping[SeriesKey, set[datetime]]:
+        return {}  # an hour's aggregates depend on that hour's readings alone
+
     def roll(
+        self,
+        start: datetime,
+        end: datetime,
+        series: frozenset[SeriesKey] | None,
+        stop: threading.Event,
+        progress: Callable[[datetime], None] | None = None,
+    ) -> int:
+        """Re-roll the whole hours in [start, end) of `series` (None: every stack), newest
+        first: after a long backfill the days the pages show are right first."""
+        self._stop = stop
+        if series is None:
+            return self.roll_range(start, end, newest_first=True)
+        stacks = set(series) & self.stacks
+        if not stacks:
+            return 0
+        return self.roll_range(
+            start, end, sorted({p for p, _ in stacks}), stacks, newest_first=True
+        )
+
+    def roll_range(
         self,
         start: datetime,
         end: datetime,
@@ -125,7 +143,7 @@ class VocRollup:
         written = 0
         for first, end in reversed(hour_runs(every_hour)):
             touched = {s for s, hours in by_stack.items() if any(first <= h < end for h in hours)}
-            written += self.roll(
+            written += self.roll_range(
                 datetime.fromtimestamp(first / 1000, tz=UTC),
                 datetime.fromtimestamp(end / 1000, tz=UTC),
                 sorted({plant for plant, _ in touched}),
@@ -134,55 +152,23 @@ class VocRollup:
             )
         return written
 
-    def run_pass(self) -> datetime | None:
-        """Re-roll the hours late data marked, then roll complete hours since the watermark."""
-        arrived = self.arrival_clock()  # marks carry the writer's wall clock
-        end = _floor_hour(self.clock())
-        cursor = queries.read_cursor(self.store)
-        if cursor is not None:
-            self.roll_marked(cursor - MARK_LAG, arrived, end)
-        watermark = queries.read_watermark(self.store)
-        if watermark is None:
-            earliest = queries.earliest_reading(self.store)
-            if earliest is None:
-                return None
-            start = _floor_hour(earliest)
-        else:
-            start = min(watermark, end - timedelta(hours=self.reroll_hours))
-        if start < end:
-            self.roll(start, end, newest_first=True)
-        if self._stop is not None and self._stop.is_set():
-            return None  # stopped mid-roll: neither the watermark nor the cursor moves
-        queries.write_watermark(self.store, end)
-        queries.write_cursor(self.store, arrived)
-        return end
 
-    def roll_marked(self, since: datetime, until: datetime, end: datetime) -> int:
-        """Re-roll the complete hours (before `end`) that marks arrived in (since, until] touched."""
-        keys = []
-        for run in dirty_runs(self.store, since, until, VOC_MEASUREMENTS):
-            if (run.plant, run.meter) not in self.stacks:
-                continue
-            hour = run.first_hour
-            while hour < min(run.end_hour, end):
-                keys.append((run.plant, run.meter, hour))
-                hour += timedelta(hours=1)
-        return self.roll_stack_hours(keys) if keys else 0
-
-    def reroll_since(self, since: datetime) -> int:
-        """Re-roll everything from `since` (or the oldest VOC reading) to the last complete hour."""
-        earliest = queries.earliest_reading(self.store)
-        if earliest is None:
-            return 0  # no VOC reading at all: nothing to roll, however far back `since` is
-        return self.roll(max(since, _floor_hour(earliest)), _floor_hour(self.clock()))
-
-    def run_forever(self, stop: threading.Event, interval_seconds: float) -> None:
-        self._stop = stop
-        while not stop.is_set():
-            try:
-                self.run_pass()
-            except StoreError as exc:
-                log.warning("voc rollup pass failed", extra={"error": str(exc)})
-            except Exception:
-                log.exception("voc rollup pass failed")
-            stop.wait(interval_seconds)
+def voc_job(
+    store: InfluxStore,
+    registry: Registry,
+    timezone: str = "Asia/Shanghai",
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    pause_seconds: float = PAUSE_BETWEEN_CHUNKS_SECONDS,
+    mark_lag: timedelta = DEFAULT_MARK_LAG,
+    arrival_clock: Callable[[], datetime] = utcnow,
+) -> ReadModelJob:
+    """The read-model job with the VOC domain alone (tests, benchmarks)."""
+    return ReadModelJob(
+        store,
+        [VocRollup(store, registry, pause_seconds=pause_seconds)],
+        timezone,
+        clock=clock,
+        mark_lag=mark_lag,
+        arrival_clock=arrival_clock,
+    )

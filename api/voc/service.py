@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from api.readmodel.state import read_watermarks
 from api.voc import queries
 from api.voc.rules import (
     EMPTY_SPANS,
@@ -115,7 +116,7 @@ def hour_aggregates(
 ) -> dict[queries.StackKey, dict[str, HourAgg]]:
     """Rolled-up hours before the watermark, raw aggregates after it (and where none was rolled)."""
     hours = first_hour_ms + HOUR_MS * np.arange(n_hours, dtype=np.int64)
-    watermark = queries.read_watermark(store)
+    watermark = read_watermarks(store, "voc").hourly
     split_ms = first_hour_ms
     if watermark is not None:
         split_ms = min(

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from api.app import rollup_job
 from api.fuel import queries
-from api.fuel.rollup import Watermarks, write_watermarks
 from api.fuel.rules import COAL_REMOVED, ConversionFact, GasShare
 from api.fuel.service import FuelCore
+from api.readmodel.state import Watermarks, write_watermarks
 from api.settings import ApiSettings
 from ingest.registry import Registry, parse_registry
 from ingest.store import InfluxStore
@@ -96,7 +96,7 @@ def kpi_of(store: InfluxStore, registry: Registry, rolled: bool, at: datetime = 
     settings = ApiSettings(influx_db=store.database)
     if rolled:
         rollup_job(settings, store).roll(START - 2 * HOUR, AT + 2 * HOUR)
-        write_watermarks(store, Watermarks(AT + 2 * HOUR, AT + 2 * HOUR))
+        write_watermarks(store, "fuel", Watermarks(AT + 2 * HOUR, AT + 2 * HOUR))
     core = FuelCore.from_settings(settings, store, registry)
     kpi = core.kpi(registry.by_sector("stainless_steel"), at, timedelta(days=1))
     if rolled:

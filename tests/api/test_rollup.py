@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.fuel import rollup
-from api.fuel.rollup import RollupJob, Watermarks, read_watermarks
+from api.fuel.rollup import fuel_job
 from api.fuel.rules import StepRules
+from api.readmodel.job import ReadModelJob
+from api.readmodel.state import Watermarks, read_watermarks
 from api.settings import KpiDefinition
 from ingest.dirty import write_readings
 from ingest.store import InfluxStore
@@ -66,8 +68,8 @@ def write_raw(store: InfluxStore) -> None:
     )
 
 
-def job(store: InfluxStore, now: datetime) -> RollupJob:
-    return RollupJob(store, KpiDefinition(), RULES, "Asia/Shanghai", clock=lambda: now)
+def job(store: InfluxStore, now: datetime) -> ReadModelJob:
+    return fuel_job(store, KpiDefinition(), RULES, "Asia/Shanghai", clock=lambda: now)
 
 
 def arrive_late(
@@ -91,13 +93,13 @@ def hourly(store: InfluxStore, kind: str) -> dict[datetime, tuple[float, int, in
 def test_catch_up_writes_hand_computed_hourly_and_daily_points(store: InfluxStore) -> None:
     write_raw(store)
     now = datetime(2026, 3, 3, 0, 20, tzinfo=UTC)
-    marks = job(store, now).run_pass().watermarks
+    marks = job(store, now).run_pass()["fuel"].watermarks
     assert (marks.hourly, marks.daily) == (
         datetime(2026, 3, 3, tzinfo=UTC),
         datetime(2026, 3, 2, 16, tzinfo=UTC),
     )
     assert marks.cursor is not None
-    assert read_watermarks(store) == marks
+    assert read_watermarks(store, "fuel") == marks
     assert hourly(store, "gas") == GAS_HOURS
     assert hourly(store, "coal") == COAL_HOURS
 
@@ -140,12 +142,12 @@ def test_a_pass_that_writes_no_rollups_keeps_their_generation(store: InfluxStore
     """Readers cache under the generation: only a pass that changed rollups renews it."""
     write_raw(store)
     job(store, T0 + timedelta(hours=4, minutes=10)).run_pass()
-    first = read_watermarks(store).generation
+    first = read_watermarks(store, "fuel").generation
     job(store, T0 + timedelta(hours=5, minutes=5)).run_pass()  # nothing arrived
-    assert first is not None and read_watermarks(store).generation == first
+    assert first is not None and read_watermarks(store, "fuel").generation == first
     arrive_late(store, "gas", "gas-1", "volume_m3", [(225, 50_085)])
     job(store, T0 + timedelta(hours=5, minutes=10)).run_pass()
-    assert read_watermarks(store).generation not in (None, first)
+    assert read_watermarks(store, "fuel").generation not in (None, first)
 
 
 def test_late_reading_is_rerolled_by_the_next_pass(store: InfluxStore) -> None:
@@ -154,7 +156,7 @@ def test_late_reading_is_rerolled_by_the_next_pass(store: InfluxStore) -> None:
     assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (20.0, 3, 0, 1)
     # A reading for 03:45 arrives minutes late: the next pass re-rolls its hour.
     arrive_late(store, "gas", "gas-1", "volume_m3", [(225, 50_085)])
-    report = job(store, T0 + timedelta(hours=5, minutes=5)).run_pass()
+    report = job(store, T0 + timedelta(hours=5, minutes=5)).run_pass()["fuel"]
     assert report.watermarks.hourly == T0 + timedelta(hours=5)
     assert report.marks == 1
     assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (30.0, 4, 0, 1)
@@ -165,13 +167,13 @@ def test_backfill_months_late_is_rerolled_without_an_operator(store: InfluxStore
     now = datetime(2026, 7, 5, tzinfo=UTC)  # four months after the data
     job(store, now).run_pass()
     arrive_late(store, "gas", "gas-1", "volume_m3", [(225, 50_085)])
-    report = job(store, now).run_pass()
+    report = job(store, now).run_pass()["fuel"]
     assert report.oldest_hour == T0 + timedelta(hours=3)
     assert hourly(store, "gas")[T0 + timedelta(hours=3)] == (30.0, 4, 0, 1)
     (day,) = store.query('SELECT "consumption" FROM "fuel_daily" WHERE "kind" = \'gas\'')
     assert day.values[0][1] == 130.0
     # Nothing else arrived: the pass after re-rolls nothing (only marks within the safety lag).
-    assert job(store, now).run_pass().hours <= report.hours
+    assert job(store, now).run_pass()["fuel"].hours <= report.hours
 
 
 def test_late_reading_inside_a_silence_re_rolls_the_next_readings_hour(store: InfluxStore) -> None:
@@ -201,7 +203,7 @@ def test_operator_reroll_since_repairs_unmarked_writes(store: InfluxStore) -> No
 
 
 def test_empty_database_rolls_nothing(store: InfluxStore) -> None:
-    assert job(store, T0).run_pass().watermarks == Watermarks(None, None)
+    assert job(store, T0).run_pass()["fuel"].watermarks == Watermarks(None, None)
     assert store.query('SELECT count("consumption") FROM "fuel_hourly"') == []
 
 

@@ -26,7 +26,7 @@ from api.settings import ApiSettings
 from ingest import migrations
 from ingest.registry import load_registry
 from ingest.store import InfluxStore
-from ingest.store_schema import ensure_store_schema, read_mark
+from ingest.store_schema import STORE_SCHEMA_VERSION, ensure_store_schema, read_mark
 
 PREVIOUS = Path(__file__).resolve().parents[1] / "data" / "previous-release"
 MANIFEST = json.loads((PREVIOUS / "manifest.json").read_text(encoding="utf-8"))
@@ -53,7 +53,8 @@ def test_the_previous_releases_points_give_the_same_kpi(tmp_path: Path, store: I
     assert len(lines) == MANIFEST["influx_lines"]
     store.write_lines(lines)
     assert read_mark(store) is None  # that release kept no mark
-    assert ensure_store_schema(store) == 1 and read_mark(store) == 1
+    assert ensure_store_schema(store) == STORE_SCHEMA_VERSION
+    assert read_mark(store) == STORE_SCHEMA_VERSION  # the rollup state moved (schema 2)
 
     shutil.copy(PREVIOUS / "plantwatch.db", tmp_path / "plantwatch.db")
     db = connect(f"sqlite:///{tmp_path}/plantwatch.db")

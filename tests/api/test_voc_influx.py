@@ -15,7 +15,7 @@ from api.app import create_app
 from api.auth import Principal
 from api.presence import last_seen
 from api.settings import ApiSettings
-from api.voc.rollup import VocRollup
+from api.voc.rollup import VocRollup, voc_job
 from api.voc.service import compliance
 from ingest.points import reading_lines
 from ingest.registry import load_registry
@@ -157,18 +157,20 @@ def _answer(store: InfluxStore, tmp_path: Path) -> list[object]:
 def test_rolled_up_hours_answer_like_raw_ones(voc_store: InfluxStore, tmp_path: Path) -> None:
     raw = _answer(voc_store, tmp_path)
     registry = load_registry(_registry(tmp_path))
-    job = VocRollup(voc_store, registry, clock=lambda: H0 + timedelta(days=1))
-    assert job.run_pass() == H0 + timedelta(days=1)
+    job = voc_job(voc_store, registry, clock=lambda: H0 + timedelta(days=1))
+    assert job.run_pass()["voc"].watermarks.hourly == H0 + timedelta(days=1)
     written = voc_store.query('SELECT count("dmf_mgm3_valid_minutes") FROM "voc_hourly"')
     assert written[0].values[0][1] == 5  # hours with data: sl-001 x2 (+1 stack-2), sl-002, sl-003
     assert repr(_answer(voc_store, tmp_path)) == repr(raw)
     # re-rolling a given set of stack hours is idempotent
-    assert job.roll_stack_hours([("sl-001", "stack-1", H0)]) == 1
+    voc = job.domain("voc")
+    assert isinstance(voc, VocRollup)
+    assert voc.roll_stack_hours([("sl-001", "stack-1", H0)]) == 1
     assert repr(_answer(voc_store, tmp_path)) == repr(raw)
     # several stacks' marked hours roll together: one run [H0, H0+2h) for the two stacks it
     # touches (sl-001/stack-1 both hours, sl-002/stack-1 its one), not sl-001's stack-2
     marked = [("sl-002", "stack-1", H0), ("sl-001", "stack-1", H0 + timedelta(hours=1))]
-    assert job.roll_stack_hours(marked) == 3
+    assert voc.roll_stack_hours(marked) == 3
     assert repr(_answer(voc_store, tmp_path)) == repr(raw)
 
 
@@ -364,8 +366,8 @@ def test_late_readings_re_roll_their_hours_through_dirty_marks(
 
     registry = load_registry(_registry(tmp_path))
     now = H0 + timedelta(days=4)
-    job = VocRollup(voc_store, registry, clock=lambda: now)
-    assert job.run_pass() == now
+    job = voc_job(voc_store, registry, clock=lambda: now)
+    assert job.run_pass()["voc"].watermarks.hourly == now
     before = _answer(voc_store, tmp_path)
     plant = registry.plant("sl-002")
     assert plant is not None

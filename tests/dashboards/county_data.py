@@ -8,7 +8,7 @@ STAND-IN, until the branches that own these measurements land:
 | `fuel_hourly`, `fuel_daily`, `kpi_gas_share`, `kpi_firm_status` | the rollup job | **the real job** (`api.app.rollup_job`) run over the registers written here |
 | `voc` | the simulator's stacks | minute readings generated here, with an exceedance episode, maintenance and a gap |
 | `voc_minute`, `voc_hour` | HJ 212 loggers (CN 2051, 2061) | one stack (`MINUTE_ONLY_STACK`) sends only minute and hourly data, as loggers in the field may |
-| `voc_hourly` | the VOC rollup | **the real job** (`api.voc.rollup.VocRollup`) run over the VOC data written here |
+| `voc_hourly` | the VOC rollup | **the real job** (`api.voc.rollup.VocRollup`, in `api.app.rollup_job`) run over the VOC data written here |
 | `electricity` | the simulator | hourly cumulative register generated here |
 | `alert_event` | the alert engine | the events that engine would write for the episodes above |
 | `ingest_stats` | the collectors | two collectors' cumulative counters, an outage and a restart |
@@ -110,10 +110,13 @@ def roll_up(store: InfluxStore, registry: Registry, now: datetime) -> None:
     with InfluxStore(store.url, store.database, timeout_seconds=600) as patient:
         job = rollup_job(settings, patient, registry)
         job.clock = lambda: now
-        assert isinstance(job.after_pass, KpiPoints)
-        job.after_pass.clock = lambda: now
+        points = job.after_pass["fuel"]
+        assert isinstance(points, KpiPoints)
+        points.clock = lambda: now
+        voc = job.domain("voc")
+        assert isinstance(voc, VocRollup)
+        voc.pause_seconds = 0
         job.run_pass()
-        VocRollup(patient, registry, clock=lambda: now, pause_seconds=0).run_pass()
 
 
 def _fuel_lines(

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from api.voc.rollup import VocRollup
+from api.voc.rollup import voc_job
 from ingest.points import reading_lines
 from ingest.registry import Plant, load_registry
 from ingest.schema import Reading
@@ -131,7 +131,7 @@ def test_a_leather_plants_voc_page_in_both_languages(
                 store.write_lines(batch)
                 batch = []
         store.write_lines(batch)
-        VocRollup(store, reg, clock=lambda: now, pause_seconds=0).run_pass()
+        voc_job(store, reg, clock=lambda: now, pause_seconds=0).run_pass()
     port = free_port()
     api = spawn(
         ["api"],

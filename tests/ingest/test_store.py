@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from ingest.errors import StoreRejected, StoreUnavailable
-from ingest.store import InfluxStore, encode_point, quote_ident, quote_literal
+from ingest.store import InfluxStore, encode_point, quote_ident, quote_literal, select_text
 from scripts.devstack import free_port
 
 pytestmark = pytest.mark.integration
@@ -123,3 +125,29 @@ def test_unreachable_server_is_unavailable() -> None:
         assert dead.ping() is False
         with pytest.raises(StoreUnavailable, match="unreachable"):
             dead.write_lines(["m x=1 1"])
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (
+            ("m", None, None, None, ()),
+            'SELECT "v" FROM "m"',
+        ),
+        (
+            (
+                "m",
+                datetime(2026, 3, 1, tzinfo=UTC),
+                datetime(2026, 3, 2, tzinfo=UTC),
+                {"plant": ["a", "b"], "domain": ["fuel"]},
+                ("plant", "meter"),
+            ),
+            'SELECT "v" FROM "m" WHERE time >= \'2026-03-01T00:00:00.000000Z\' '
+            "AND time < '2026-03-02T00:00:00.000000Z' AND (\"domain\" = 'fuel') "
+            'AND ("plant" = \'a\' OR "plant" = \'b\') GROUP BY "plant", "meter"',
+        ),
+    ],
+)
+def test_the_store_interface_in_influxql(args: tuple, text: str) -> None:
+    """`Store` operations as the InfluxDB engine words them (`select_text`)."""
+    assert select_text('"v"', *args) == text

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.fuel.cache import RollupCache
 from api.fuel.queries import query_sums
-from api.fuel.rollup import RollupJob, read_watermarks
+from api.fuel.rollup import fuel_job
 from api.fuel.rules import StepRules
 from api.ranges import Segment
+from api.readmodel.cache import RollupCache
+from api.readmodel.state import read_watermarks
 from api.settings import KpiDefinition
 from ingest.dirty import write_readings
 from ingest.store import InfluxStore, Series
@@ -75,17 +76,20 @@ def test_a_late_reading_renews_only_the_answers_of_its_day(store: InfluxStore) -
         return f"gas,meter=gas-1,plant=p1 volume_m3={value} {int(ts.timestamp() * 1000)}"
 
     store.write_lines([reading(start + n * HOUR, 10.0 * n) for n in range(48)])  # caught up
-    job = RollupJob(store, KpiDefinition(), rules, "Asia/Shanghai", clock=lambda: start + 3 * DAY)
+    job = fuel_job(store, KpiDefinition(), rules, "Asia/Shanghai", clock=lambda: start + 3 * DAY)
     job.run_pass()
+    cache = RollupCache()  # the app's
     days = [
         [Segment("hourly", start, start + DAY)],
         [Segment("hourly", start + DAY, start + 2 * DAY)],
     ]
 
     def gas() -> list[float]:
-        marks = read_watermarks(store)
-        sums = query_sums(store, days, rules, ["p1"], True, generation=marks.generation)
-        return [s[("gas", "p1", "gas-1", 0)][0] for s in sums]
+        marks = read_watermarks(store, "fuel")
+        sums = query_sums(
+            store, days, rules, ["p1"], True, generation=marks.generation, cache=cache
+        )
+        return [s[("gas", "p1", "gas-1", 0)].consumption for s in sums]
 
     assert gas() == [230.0, 240.0]
     # Day 1's rollup row altered behind the job's back: its cached answer hides it...

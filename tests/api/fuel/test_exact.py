@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from api.fuel.rollup import RollupJob
+from api.fuel.rollup import fuel_job
 from api.fuel.rules import StepRules, hours_in, interval_sums
 from api.fuel.service import FuelCore
 from api.settings import KpiDefinition
@@ -110,7 +110,7 @@ def test_kpi_from_rollups_equals_the_raw_rule_through_a_late_backfill(store: Inf
         write_readings(store, r.lines(~r.late))
     # No safety lag: this test writes nothing concurrently with a pass, and the second pass
     # must then re-roll only what the late upload touched.
-    job = RollupJob(store, KpiDefinition(), RULES, TZ, clock=lambda: NOW, mark_lag=timedelta(0))
+    job = fuel_job(store, KpiDefinition(), RULES, TZ, clock=lambda: NOW, mark_lag=timedelta(0))
     job.run_pass()
     core = FuelCore(store, TZ, RULES, KpiDefinition(), 0.5)
     on_time = [
@@ -126,7 +126,7 @@ def test_kpi_from_rollups_equals_the_raw_rule_through_a_late_backfill(store: Inf
     for r in registers:
         if r.late.any():
             write_readings(store, r.lines(r.late))
-    report = job.run_pass()
+    report = job.run_pass()["fuel"]
     assert report.marks >= 2  # a run of hours per meter of the late plant (more if gappy)
     late_ms = np.concatenate([r.ts_ms[r.late] for r in registers])
     late_hours = {int(t) // 3_600_000 for t in late_ms}

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from api.fuel.points import FIRM_MEASUREMENT, KPI_MEASUREMENT, STATUS_CODES, KpiPoints
-from api.fuel.rollup import RollupJob
+from api.fuel.rollup import fuel_job
 from api.fuel.rules import StepRules
 from api.fuel.service import FuelCore
 from api.settings import KpiDefinition
@@ -29,7 +29,7 @@ def test_rollup_pass_writes_the_exact_kpi_per_local_day(store: InfluxStore) -> N
     plants = registry.by_sector("stainless_steel")
     core = FuelCore(store, "Asia/Shanghai", RULES, KpiDefinition(), registry.gas_share_goal)
     points = KpiPoints(core, plants, WINDOW, clock=lambda: NOW)
-    job = RollupJob(
+    job = fuel_job(
         store, KpiDefinition(), RULES, "Asia/Shanghai", clock=lambda: NOW, after_pass=points
     )
     job.run_pass()

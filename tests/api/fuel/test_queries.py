@@ -13,6 +13,7 @@ import pytest
 from api.fuel.queries import EDGE_NEAR, RECENT_TIERS, RecentReads, last_readings, query_sums
 from api.fuel.rules import StepRules, interval_sums
 from api.ranges import EPOCH, Segment
+from api.readmodel.cache import RollupCache
 from ingest.store import InfluxStore
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,7 @@ def test_an_edge_counts_the_step_from_a_reading_before_it(
     want = interval_sums(
         [ms(t) for t in times], values, ms(EDGE), ms(end), 20_000.0, ms(EPOCH + 24 * HOUR)
     )
-    assert sums[("gas", "p1", "gas-1", 0)][0] == want.consumption
+    assert sums[("gas", "p1", "gas-1", 0)].consumption == want.consumption
     assert want.consumption == (50.0 if before < 24 * HOUR else 20.0)
 
 
@@ -71,12 +72,14 @@ def test_an_edge_in_a_rolled_up_hour_is_read_whole_and_kept_until_the_rollups_ch
     values = [100.0, 110.0, 125.0, 140.0, 150.0]
     store.write_lines([line("p1", "gas-1", t, v) for t, v in zip(times, values, strict=True)])
 
+    cache = RollupCache()  # the app's
+
     def gas(start: datetime, generation: datetime, settled: datetime | None) -> float:
         plan = [Segment("raw", start, hour + HOUR)]
         (sums,) = query_sums(
-            store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, settled
+            store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, settled, cache=cache
         )
-        return sums[("gas", "p1", "gas-1", 0)][0]
+        return sums[("gas", "p1", "gas-1", 0)].consumption
 
     first, settled = datetime(2026, 3, 3, tzinfo=UTC), hour + 2 * HOUR
     assert gas(hour + 15 * MINUTE, first, settled) == 40.0  # the steps at :20, :40, :50
@@ -138,10 +141,14 @@ def test_the_tail_edge_reads_its_readings_afresh_and_keeps_the_search_before_it(
     store.write_lines([line("p1", "gas-1", hour - 10 * MINUTE, 100.0)])
     store.write_lines([line("p1", "gas-1", hour + 10 * MINUTE, 110.0)])
 
+    cache = RollupCache()  # the app's
+
     def gas(generation: datetime) -> float:
         plan = [Segment("raw", hour, hour + 30 * MINUTE)]
-        (sums,) = query_sums(store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, hour)
-        return sums[("gas", "p1", "gas-1", 0)][0]
+        (sums,) = query_sums(
+            store, [plan], RULES, ["p1"], True, None, HOUR * 0, generation, hour, cache=cache
+        )
+        return sums[("gas", "p1", "gas-1", 0)].consumption
 
     first = datetime(2026, 3, 3, 1, tzinfo=UTC)
     assert gas(first) == 10.0

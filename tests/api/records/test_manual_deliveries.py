@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.fuel.rollup import RollupJob
+from api.fuel.rollup import fuel_job
 from api.fuel.service import step_rules
 from api.reports.data import gather
 from api.settings import ApiSettings
@@ -148,7 +148,7 @@ def test_manual_deliveries_a_week_apart_all_count(
         assert "kept by hand" in figures.records_used["ss-man"]
 
     check(client)  # from raw registers (no rollups yet): InfluxQL sums and the S correction
-    job = RollupJob(
+    job = fuel_job(
         store,
         settings.kpi,
         step_rules(settings),
