@@ -148,6 +148,8 @@ def rows_of(points: Iterable[Point], clock: WriteClock) -> list[Row]:
         source = point.fields.get(SOURCE_FIELD, MQTT)
         backfill = 1 if point.fields.get(BACKFILL_FIELD) is True else 0
         for name, sig in sorted(signatures(point.fields).items()):
+            if name == BACKFILL_FIELD:  # a mark on the reading (a column), not a value
+                continue
             out.append(
                 (
                     measurement,
@@ -242,7 +244,9 @@ def hourly_sql(
         f"argMax(flag, ts_ms) AS f0 FROM ({valid}) WHERE ts_ms < {int(start_ms)} "
         "GROUP BY plant, meter"
     )
-    inside = f"SELECT plant, meter, ts_ms, value, flag FROM ({valid}) WHERE ts_ms >= {int(start_ms)}"
+    inside = (
+        f"SELECT plant, meter, ts_ms, value, flag FROM ({valid}) WHERE ts_ms >= {int(start_ms)}"
+    )
     per_meter = (
         "SELECT plant, meter, "
         "arraySort(x -> x.1, groupArray((ts_ms, value, flag))) AS s, "
@@ -367,8 +371,8 @@ class ClickHouseStore:
 
     def ping(self) -> bool:
         try:
-            return self.runner.run("SELECT 1") == [[1]]
-        except Exception:  # noqa: BLE001 - any failure means not answering
+            return [[int(x) for x in row] for row in self.runner.run("SELECT 1")] == [[1]]
+        except Exception:  # any failure (chdb's, HTTP's, the server's) means not answering
             return False
 
     def close(self) -> None:
