@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -47,6 +47,9 @@ from ingest.record import (
     SOURCE_FIELD,
     signatures,
 )
+
+if TYPE_CHECKING:
+    from ingest.settings import CommonSettings
 
 HOUR_MS = 3_600_000
 READINGS = "readings"
@@ -363,6 +366,20 @@ class ClickHouseStore:
         self.runner = runner
         self.layout = layout or Layout()
         self.clock = WriteClock()
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> ClickHouseStore:
+        """The store a process configures from its `PLANTWATCH_CLICKHOUSE_*` settings."""
+        runner = HttpRunner(
+            settings.clickhouse_url,
+            settings.clickhouse_username,
+            settings.clickhouse_password_text,
+            settings.clickhouse_timeout_seconds,
+        )
+        layout = Layout(
+            settings.clickhouse_db, settings.clickhouse_cluster, settings.clickhouse_insert_quorum
+        )
+        return cls(runner, layout)
 
     def create_database(self) -> None:
         """Create the database and tables (idempotent), as `InfluxStore.create_database`."""

@@ -20,6 +20,7 @@ from ingest.clickhouse import (
     ChdbRunner,
     ClickHouseStore,
     Hourly,
+    HttpRunner,
     Layout,
     Record,
     WriteClock,
@@ -311,3 +312,20 @@ def test_hourly_equals_the_pure_rule_on_generated_data(ch: ClickHouseStore, seed
         assert_equal(sql_hourly(ch, start, end), want)
     # Another silence limit: the same equality.
     assert_equal(sql_hourly(ch, 0, 48 * H, 30 * MIN), pure_hourly(points, 0, 48 * H, 30 * MIN))
+
+
+def test_settings_select_the_engine_and_its_cluster() -> None:
+    from ingest.settings import CommonSettings
+
+    default = CommonSettings(_env_file=None)
+    assert default.store == "influxdb"  # InfluxDB 1.x stays the default for one machine
+    settings = CommonSettings(
+        _env_file=None,
+        store="clickhouse",
+        clickhouse_url="http://ch.example:8123",
+        clickhouse_cluster="province",
+        clickhouse_insert_quorum=3,
+    )
+    found = ClickHouseStore.from_settings(settings)
+    assert found.layout == Layout("plantwatch", "province", 3)
+    assert found.runner == HttpRunner("http://ch.example:8123", None, None, 10.0)
