@@ -87,6 +87,9 @@ class Layout:
     database: str = "plantwatch"
     cluster: str | None = None
     insert_quorum: int = 2  # cluster only: replicas that must hold a write before it is acked
+    # Cluster only: a write short of its quorum this long is refused (an error the writer
+    # retries or spools) — below the client's timeout, so the answer is an error, not silence.
+    insert_quorum_timeout_ms: int = 8_000
     zk_root: str = "/clickhouse/tables"
 
     @property
@@ -99,7 +102,11 @@ class Layout:
         """Settings each insert carries: on a cluster, synchronous and with a quorum."""
         if self.cluster is None:
             return {}
-        return {"insert_distributed_sync": 1, "insert_quorum": self.insert_quorum}
+        return {
+            "insert_distributed_sync": 1,
+            "insert_quorum": self.insert_quorum,
+            "insert_quorum_timeout": self.insert_quorum_timeout_ms,
+        }
 
     def ddl(self) -> list[str]:
         """The statements that create the database and the readings table(s), idempotent."""
@@ -186,12 +193,10 @@ def literal(value: object) -> str:
 
 
 def insert_sql(layout: Layout, rows: Sequence[Row]) -> str:
-    """One INSERT of `rows` (VALUES), with the layout's insert settings."""
+    """One INSERT of `rows` (VALUES); its settings (`Layout.insert_settings`) go beside it:
+    18.16 has no `INSERT ... SETTINGS`, so the HTTP runner sends them as URL parameters."""
     names = ", ".join(name for name, _ in COLUMNS)
-    settings = ", ".join(f"{k} = {v}" for k, v in layout.insert_settings.items())
     head = f"INSERT INTO {layout.table} ({names})"
-    if settings:
-        head += f" SETTINGS {settings}"
     values = ",".join("(" + ",".join(literal(v) for v in row) + ")" for row in rows)
     return f"{head} VALUES {values}"
 
@@ -280,9 +285,9 @@ def hourly_sql(
 
 
 class Runner(Protocol):
-    """Runs one SQL statement; a SELECT's rows come back as lists."""
+    """Runs one SQL statement with settings; a SELECT's rows come back as lists."""
 
-    def run(self, sql: str) -> list[list[Any]]: ...
+    def run(self, sql: str, settings: Mapping[str, int] | None = None) -> list[list[Any]]: ...
 
 
 @dataclass
@@ -292,11 +297,13 @@ class ChdbRunner:
     path: str = ""
     _session: Any = field(default=None, init=False, repr=False)
 
-    def run(self, sql: str) -> list[list[Any]]:
+    def run(self, sql: str, settings: Mapping[str, int] | None = None) -> list[list[Any]]:
         if self._session is None:
             from chdb import session  # a dev dependency: imported only when used
 
             self._session = session.Session(self.path) if self.path else session.Session()
+        for name, value in (settings or {}).items():
+            self._session.query(f"SET {name} = {int(value)}")
         answer = self._session.query(sql, "JSONCompact")
         text = answer.bytes().decode() if hasattr(answer, "bytes") else str(answer)
         return _rows(text)
@@ -316,18 +323,20 @@ class HttpRunner:
     password: str | None = None
     timeout_seconds: float = 10.0
 
-    def run(self, sql: str) -> list[list[Any]]:
+    def run(self, sql: str, settings: Mapping[str, int] | None = None) -> list[list[Any]]:
         auth = (self.username, self.password or "") if self.username else None
         is_select = sql.lstrip().upper().startswith("SELECT")
         resp = httpx.post(
             self.url,
             content=(sql + (" FORMAT JSONCompact" if is_select else "")).encode(),
+            params={k: str(v) for k, v in (settings or {}).items()},
             auth=auth,
             timeout=self.timeout_seconds,
         )
         if resp.status_code != 200:
             raise RuntimeError(f"ClickHouse answered {resp.status_code}: {resp.text[:300]}")
-        return _rows(resp.text)
+        # A statement's answer (e.g. ON CLUSTER's per-host status table) is not rows.
+        return _rows(resp.text) if is_select else []
 
     def close(self) -> None:
         pass
@@ -401,7 +410,7 @@ class ClickHouseStore:
         """Write the readings among `points` in one insert; returns the rows written."""
         rows = rows_of(points, self.clock)
         if rows:
-            self.runner.run(insert_sql(self.layout, rows))
+            self.runner.run(insert_sql(self.layout, rows), self.layout.insert_settings)
         return len(rows)
 
     def series(

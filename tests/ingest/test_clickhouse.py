@@ -8,6 +8,7 @@ other values (which must not count: the first write is the record).
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator, Sequence
 
@@ -39,15 +40,17 @@ RATE = MAX_RATE_PER_HOUR["volume_m3"]
 
 
 @pytest.fixture(scope="module")
-def runner() -> Iterator[ChdbRunner]:
-    """One chdb session for the module (chdb allows one per process)."""
-    found = ChdbRunner()
+def runner() -> Iterator[ChdbRunner | HttpRunner]:
+    """One chdb session for the module (chdb allows one per process); or, when
+    `PLANTWATCH_TEST_CLICKHOUSE_URL` names a server (e.g. Debian's 18.16), that server."""
+    url = os.environ.get("PLANTWATCH_TEST_CLICKHOUSE_URL")
+    found = HttpRunner(url) if url else ChdbRunner()
     yield found
     found.close()
 
 
 @pytest.fixture
-def ch(runner: ChdbRunner, request: pytest.FixtureRequest) -> ClickHouseStore:
+def ch(runner: ChdbRunner | HttpRunner, request: pytest.FixtureRequest) -> ClickHouseStore:
     """A store on a database of its own, named after the test."""
     name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:60]
     runner.run(f"DROP DATABASE IF EXISTS {name}")
@@ -110,7 +113,6 @@ def test_single_node_ddl_is_plain_merge_tree() -> None:
     assert "ON CLUSTER" not in ddl and "Replicated" not in ddl and "Distributed" not in ddl
     assert "ENGINE = MergeTree" in ddl
     assert "DateTime64" not in ddl  # ClickHouse 18.16 has none
-    assert "SETTINGS" not in insert_sql(Layout(), rows_of([gas(0, 1.0)], WriteClock()))
 
 
 def test_cluster_ddl_text() -> None:
@@ -130,9 +132,15 @@ def test_cluster_ddl_text() -> None:
     sql = insert_sql(layout, rows_of([gas(0, 1.0)], WriteClock()))
     assert sql.startswith(
         "INSERT INTO pw.readings (measurement, plant, meter, name, ts_ms, value, flag, "
-        "invalid, arrived_ms, source, backfill, written) "
-        "SETTINGS insert_distributed_sync = 1, insert_quorum = 2 VALUES ("
+        "invalid, arrived_ms, source, backfill, written) VALUES ("
     )
+    # Beside the INSERT (18.16 has no INSERT ... SETTINGS): synchronous, with a quorum.
+    assert layout.insert_settings == {
+        "insert_distributed_sync": 1,
+        "insert_quorum": 2,
+        "insert_quorum_timeout": 8_000,
+    }
+    assert Layout().insert_settings == {}
     assert "DateTime64" not in "\n".join(layout.ddl())
 
 
@@ -329,3 +337,25 @@ def test_settings_select_the_engine_and_its_cluster() -> None:
     found = ClickHouseStore.from_settings(settings)
     assert found.layout == Layout("plantwatch", "province", 3)
     assert found.runner == HttpRunner("http://ch.example:8123", None, None, 10.0)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PLANTWATCH_TEST_CLICKHOUSE_CLUSTER"),
+    reason="PLANTWATCH_TEST_CLICKHOUSE_CLUSTER=name,url1,url2 names two replicas of one shard",
+)
+def test_cluster_variant_on_two_replicas() -> None:
+    """The cluster DDL on real servers (tried: Debian's 18.16 ×2 + ZooKeeper, loopback): a
+    write acknowledged with quorum 2 is read, first write kept, from the other replica."""
+    name, first, second = os.environ["PLANTWATCH_TEST_CLICKHOUSE_CLUSTER"].split(",")
+    layout = Layout(database="t_cluster", cluster=name, insert_quorum=2)
+    one = ClickHouseStore(HttpRunner(first, timeout_seconds=30), layout)
+    other = ClickHouseStore(HttpRunner(second, timeout_seconds=30), layout)
+    one.runner.run(f"DROP DATABASE IF EXISTS t_cluster ON CLUSTER {name}")
+    one.create_database()
+    one.create_database()
+    one.write(LITERAL)
+    one.write([gas(20 * MIN, 999.0)])  # a revision
+    assert other.runner.run("SELECT count() FROM t_cluster.readings_local") == [
+        [str(len(LITERAL) + 1)]
+    ]
+    assert_equal(sql_hourly(other, 0, 10 * H), pure_hourly(LITERAL, 0, 10 * H))
