@@ -264,11 +264,18 @@ def hourly_sql(
         f"FROM (SELECT plant, meter, t0 AS ts_ms, v0 AS value, f0 AS flag FROM ({before}) "
         f"UNION ALL {inside}) GROUP BY plant, meter"
     )
+    # Per step, as arrays (an ARRAY JOIN must not copy a meter's whole arrays onto every row).
+    flags = (
+        "SELECT plant, meter, t, dv, "
+        f"arrayMap((g, x, i) -> i > 1 AND (g <= {int(max_gap_ms)} OR x), dt, m, "
+        "arrayEnumerate(t)) AS br, "
+        f"arrayMap((d, g, x) -> (d / (g / {HOUR_MS})) <= {float(max_per_hour)!r} OR x, "
+        "dv, dt, m) AS pl "
+        f"FROM ({per_meter})"
+    )
     step = (
-        "SELECT plant, meter, t[i] AS ts, dv[i] AS d, "
-        f"i > 1 AND (dt[i] <= {int(max_gap_ms)} OR m[i]) AS bridged, "
-        f"(d / (dt[i] / {HOUR_MS})) <= {float(max_per_hour)!r} OR m[i] AS plausible "
-        f"FROM ({per_meter}) ARRAY JOIN arrayEnumerate(t) AS i"
+        "SELECT plant, meter, ts, d, b AS bridged, p AS plausible "
+        f"FROM ({flags}) ARRAY JOIN t AS ts, dv AS d, br AS b, pl AS p"
     )
     return (
         f"SELECT plant, meter, intDiv(ts, {HOUR_MS}) * {HOUR_MS} AS hour, "
