@@ -413,6 +413,12 @@ class ClickHouseStore:
         if close is not None:
             close()
 
+    def __enter__(self) -> ClickHouseStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def write(self, points: Sequence[Point]) -> int:
         """Write the readings among `points` in one insert; returns the rows written."""
         rows = rows_of(points, self.clock)
