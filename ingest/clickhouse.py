@@ -245,7 +245,13 @@ def hourly_sql(
     where += f" AND ts_ms < {int(end_ms)}"
     if plants is not None:
         where += " AND plant IN (" + ",".join(literal(p) for p in plants) + ")"
-    valid = f"SELECT plant, meter, ts_ms, value, flag FROM ({records_sql(layout, where)}) WHERE invalid = ''"
+    # The record of each time (one measurement and name: grouped by plant, meter, time only).
+    valid = (
+        "SELECT plant, meter, ts_ms, argMin(value, written) AS value, "
+        "argMin(flag, written) AS flag, argMin(invalid, written) AS bad "
+        f"FROM {layout.table} WHERE {where} GROUP BY plant, meter, ts_ms"
+    )
+    valid = f"SELECT plant, meter, ts_ms, value, flag FROM ({valid}) WHERE bad = ''"
     # The latest valid record before start per meter, and every valid record inside.
     before = (
         "SELECT plant, meter, max(ts_ms) AS t0, argMax(value, ts_ms) AS v0, "
