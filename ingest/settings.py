@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -84,6 +85,19 @@ class CommonSettings(BaseSettings):
     # than the transfer saves (0.39 s plain vs 1.0 s gzip for 5.4 MB, `make bench`/docs).
     influx_gzip_answers: bool = False
 
+    # The store engine (SPEC 15): InfluxDB 1.x for one machine (the default), or ClickHouse
+    # for a province on a cluster (ingest/clickhouse.py). `clickhouse_cluster` names the
+    # cluster of the server's `remote_servers` (None: one node, plain MergeTree); an insert
+    # there is acknowledged once `clickhouse_insert_quorum` replicas hold it.
+    store: Literal["influxdb", "clickhouse"] = "influxdb"
+    clickhouse_url: str = "http://127.0.0.1:8123"
+    clickhouse_db: str = "plantwatch"
+    clickhouse_username: str | None = None
+    clickhouse_password: SecretStr | None = None
+    clickhouse_timeout_seconds: float = 10.0
+    clickhouse_cluster: str | None = None
+    clickhouse_insert_quorum: int = 2
+
     # Plant and service MQTT passwords (ingest/credentials.py); keep it 0600.
     credentials_file: Path = Path("var/mqtt-credentials.json")
 
@@ -103,6 +117,11 @@ class CommonSettings(BaseSettings):
     def influx_password_text(self) -> str | None:
         """The InfluxDB password (or 2.x token) as plain text, or None."""
         return self.influx_password.get_secret_value() if self.influx_password else None
+
+    @property
+    def clickhouse_password_text(self) -> str | None:
+        """The ClickHouse password as plain text, or None."""
+        return self.clickhouse_password.get_secret_value() if self.clickhouse_password else None
 
 
 class CollectorSettings(CommonSettings):

@@ -1,0 +1,513 @@
+"""The second store engine (SPEC 15, issue 26): readings as rows in ClickHouse.
+
+One table of readings, one row per value name of a recorded point (`rows_of`): the
+point's series (measurement, plant, meter), the value name, the device time in ms, the
+value, its flag and why it is invalid, when it arrived, its source, whether the logger
+back-filled it, and `written` — the store's own order of writes.
+
+**First write is the record (SPEC 14).** Nothing is ever replaced: every write is a row
+(`MergeTree`, ordered by series, name, time, `written`), and every read takes, per
+(series, name, time), the row with the least `written` (`argMin(..., written)`). A later
+write with other values is kept as a row (a revision: `revisions` lists them) and never
+changes what is read; an identical resend is one more identical row and changes nothing.
+`written` is given by the writer (`WriteClock`: nanoseconds, strictly increasing in a
+process), so within a batch the first value of a key is the record too, as in
+`ingest.record.plan_writes`.
+
+**SQL.** Only what ClickHouse 18.16 (Debian's `clickhouse-server`) has: no window
+functions, no `DateTime64` (times are `Int64` ms; the hour is `intDiv(ts_ms, 3600000)`),
+steps by `arrayDifference` over each meter's readings sorted in an array. `hourly_sql` is
+`api.fuel.rules.hourly_sums` in SQL; tests/ingest/test_clickhouse.py proves them equal.
+
+**Single node or cluster.** `Layout` gives the DDL for one node (`MergeTree`; what `chdb`
+runs in the fast lane) or for a cluster (`ON CLUSTER`, `ReplicatedMergeTree` per shard,
+a `Distributed` table over it sharded by (plant, meter) so a meter's readings stay on one
+shard) and the settings an insert carries there (`insert_quorum`: acknowledged means on
+that many replicas). Readers and writers use the same table name in both.
+
+`ClickHouseStore` is the I/O shell over any `Runner` (chdb in-process or HTTP).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+
+from ingest.lineproto import Point
+from ingest.record import (
+    ARRIVED_FIELD,
+    MQTT,
+    RECORDED,
+    SOURCE_FIELD,
+    signatures,
+)
+
+if TYPE_CHECKING:
+    from ingest.settings import CommonSettings
+
+HOUR_MS = 3_600_000
+READINGS = "readings"
+BACKFILL_FIELD = "backfill"  # ingest.points.BACKFILL_FIELD (not imported: points imports hj212)
+MANUAL_FLAG = "S"  # api.fuel.rules.MANUAL_FLAG: a reading entered by hand
+
+# The columns of a reading row, in insert order, with their ClickHouse types.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("measurement", "String"),
+    ("plant", "String"),
+    ("meter", "String"),
+    ("name", "String"),  # the value name, e.g. volume_m3
+    ("ts_ms", "Int64"),  # device time, ms (18.16 has no DateTime64)
+    ("value", "Float64"),  # 0 when invalid
+    ("flag", "String"),
+    ("invalid", "String"),  # why the value is invalid; '' when valid
+    ("arrived_ms", "Int64"),  # when the collector received it (SPEC 14)
+    ("source", "String"),
+    ("backfill", "UInt8"),
+    ("written", "UInt64"),  # the order of writes: the least is the record
+)
+ORDER_BY = "(measurement, plant, meter, name, ts_ms, written)"
+PARTITION_BY = "toYYYYMM(toDateTime(intDiv(ts_ms, 1000)))"
+
+Row = tuple[str, str, str, str, int, float, str, str, int, str, int, int]
+
+
+# ---- DDL: one node or a cluster ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where the readings live: one node (`cluster` None) or a named cluster."""
+
+    database: str = "plantwatch"
+    cluster: str | None = None
+    insert_quorum: int = 2  # cluster only: replicas that must hold a write before it is acked
+    # Cluster only: a write short of its quorum this long is refused (an error the writer
+    # retries or spools) — below the client's timeout, so the answer is an error, not silence.
+    insert_quorum_timeout_ms: int = 8_000
+    zk_root: str = "/clickhouse/tables"
+
+    @property
+    def table(self) -> str:
+        """The table readers and writers name (the Distributed one on a cluster)."""
+        return f"{self.database}.{READINGS}"
+
+    @property
+    def insert_settings(self) -> dict[str, int]:
+        """Settings each insert carries: on a cluster, synchronous and with a quorum."""
+        if self.cluster is None:
+            return {}
+        return {
+            "insert_distributed_sync": 1,
+            "insert_quorum": self.insert_quorum,
+            "insert_quorum_timeout": self.insert_quorum_timeout_ms,
+        }
+
+    def ddl(self) -> list[str]:
+        """The statements that create the database and the readings table(s), idempotent."""
+        columns = ",\n    ".join(f"{name} {kind}" for name, kind in COLUMNS)
+        body = f"(\n    {columns}\n)"
+        tail = f"PARTITION BY {PARTITION_BY}\nORDER BY {ORDER_BY}"
+        if self.cluster is None:
+            return [
+                f"CREATE DATABASE IF NOT EXISTS {self.database}",
+                f"CREATE TABLE IF NOT EXISTS {self.table} {body}\nENGINE = MergeTree\n{tail}",
+            ]
+        on = f"ON CLUSTER {self.cluster}"
+        local = f"{self.database}.{READINGS}_local"
+        path = f"'{self.zk_root}/{{shard}}/{self.database}/{READINGS}_local'"
+        return [
+            f"CREATE DATABASE IF NOT EXISTS {self.database} {on}",
+            f"CREATE TABLE IF NOT EXISTS {local} {on} {body}\n"
+            f"ENGINE = ReplicatedMergeTree({path}, '{{replica}}')\n{tail}",
+            f"CREATE TABLE IF NOT EXISTS {self.table} {on} AS {local}\n"
+            f"ENGINE = Distributed({self.cluster}, {self.database}, {READINGS}_local, "
+            "cityHash64(plant, meter))",
+        ]
+
+
+# ---- rows from points -------------------------------------------------------------------------
+
+
+class WriteClock:
+    """Strictly increasing write order (ns since the epoch) for one process."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(self._last + 1, time.time_ns())
+            return self._last
+
+
+def rows_of(points: Iterable[Point], clock: WriteClock) -> list[Row]:
+    """One row per value name of each recorded reading (others are not readings: skipped)."""
+    out: list[Row] = []
+    for point in points:
+        measurement, plant, meter = point.series
+        if measurement not in RECORDED or not plant or not meter:
+            continue
+        arrived = point.fields.get(ARRIVED_FIELD, 0)
+        source = point.fields.get(SOURCE_FIELD, MQTT)
+        backfill = 1 if point.fields.get(BACKFILL_FIELD) is True else 0
+        for name, sig in sorted(signatures(point.fields).items()):
+            if name == BACKFILL_FIELD:  # a mark on the reading (a column), not a value
+                continue
+            out.append(
+                (
+                    measurement,
+                    plant,
+                    meter,
+                    name,
+                    point.ts_ms,
+                    sig.value if sig.value is not None else 0.0,
+                    sig.flag,
+                    sig.invalid or ("" if sig.value is not None else "missing"),
+                    int(arrived) if isinstance(arrived, int | float) else 0,
+                    str(source),
+                    backfill,
+                    clock.next(),
+                )
+            )
+    return out
+
+
+def literal(value: object) -> str:
+    """A ClickHouse literal for a str, int or float (strings quoted, `\\` and `'` escaped)."""
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def insert_sql(layout: Layout, rows: Sequence[Row]) -> str:
+    """One INSERT of `rows` (VALUES); its settings (`Layout.insert_settings`) go beside it:
+    18.16 has no `INSERT ... SETTINGS`, so the HTTP runner sends them as URL parameters."""
+    names = ", ".join(name for name, _ in COLUMNS)
+    head = f"INSERT INTO {layout.table} ({names})"
+    values = ",".join("(" + ",".join(literal(v) for v in row) + ")" for row in rows)
+    return f"{head} VALUES {values}"
+
+
+# ---- reads (SQL) ------------------------------------------------------------------------------
+
+
+def records_sql(layout: Layout, where: str) -> str:
+    """The record (first write) of every (series, name, time) matching `where`."""
+    return (
+        "SELECT measurement, plant, meter, name, ts_ms, "
+        "argMin(value, written) AS value, argMin(flag, written) AS flag, "
+        "argMin(invalid, written) AS invalid, argMin(arrived_ms, written) AS arrived_ms, "
+        "argMin(source, written) AS source "
+        f"FROM {layout.table} WHERE {where} "
+        "GROUP BY measurement, plant, meter, name, ts_ms"
+    )
+
+
+def series_where(measurement: str, plant: str, meter: str, name: str) -> str:
+    return (
+        f"measurement = {literal(measurement)} AND plant = {literal(plant)} "
+        f"AND meter = {literal(meter)} AND name = {literal(name)}"
+    )
+
+
+def hourly_sql(
+    layout: Layout,
+    measurement: str,
+    name: str,
+    start_ms: int,
+    end_ms: int,
+    max_per_hour: float,
+    max_gap_ms: int,
+    plants: Sequence[str] | None = None,
+) -> str:
+    """`api.fuel.rules.hourly_sums` for every meter of `measurement` at once, in SQL.
+
+    Rows: plant, meter, hour start ms, consumption, readings, resets, implausible steps —
+    one per clock hour of [start, end) in which the meter reported. Each meter's valid
+    records up to `end` go into an array sorted by time (the last before `start` is the
+    predecessor of the first inside, however far back, for a manual reading); a step is
+    the difference of neighbours and belongs to the hour of its later reading.
+    """
+    where = f"measurement = {literal(measurement)} AND name = {literal(name)}"
+    where += f" AND ts_ms < {int(end_ms)}"
+    if plants is not None:
+        where += " AND plant IN (" + ",".join(literal(p) for p in plants) + ")"
+    # The record of each time (one measurement and name: grouped by plant, meter, time only).
+    valid = (
+        "SELECT plant, meter, ts_ms, argMin(value, written) AS value, "
+        "argMin(flag, written) AS flag, argMin(invalid, written) AS bad "
+        f"FROM {layout.table} WHERE {where} GROUP BY plant, meter, ts_ms"
+    )
+    valid = f"SELECT plant, meter, ts_ms, value, flag FROM ({valid}) WHERE bad = ''"
+    # The latest valid record before start per meter, and every valid record inside.
+    before = (
+        "SELECT plant, meter, max(ts_ms) AS t0, argMax(value, ts_ms) AS v0, "
+        f"argMax(flag, ts_ms) AS f0 FROM ({valid}) WHERE ts_ms < {int(start_ms)} "
+        "GROUP BY plant, meter"
+    )
+    inside = (
+        f"SELECT plant, meter, ts_ms, value, flag FROM ({valid}) WHERE ts_ms >= {int(start_ms)}"
+    )
+    per_meter = (
+        "SELECT plant, meter, "
+        "arraySort(x -> x.1, groupArray((ts_ms, value, flag))) AS s, "
+        "arrayMap(x -> x.1, s) AS t, arrayMap(x -> x.2, s) AS v, "
+        f"arrayMap(x -> x.3 = {literal(MANUAL_FLAG)}, s) AS m, "
+        "arrayDifference(v) AS dv, arrayDifference(t) AS dt "
+        f"FROM (SELECT plant, meter, t0 AS ts_ms, v0 AS value, f0 AS flag FROM ({before}) "
+        f"UNION ALL {inside}) GROUP BY plant, meter"
+    )
+    # Per step, as arrays (an ARRAY JOIN must not copy a meter's whole arrays onto every row).
+    flags = (
+        "SELECT plant, meter, t, dv, "
+        f"arrayMap((g, x, i) -> i > 1 AND (g <= {int(max_gap_ms)} OR x), dt, m, "
+        "arrayEnumerate(t)) AS br, "
+        f"arrayMap((d, g, x) -> (d / (g / {HOUR_MS})) <= {float(max_per_hour)!r} OR x, "
+        "dv, dt, m) AS pl "
+        f"FROM ({per_meter})"
+    )
+    step = (
+        "SELECT plant, meter, ts, d, b AS bridged, p AS plausible "
+        f"FROM ({flags}) ARRAY JOIN t AS ts, dv AS d, br AS b, pl AS p"
+    )
+    return (
+        f"SELECT plant, meter, intDiv(ts, {HOUR_MS}) * {HOUR_MS} AS hour, "
+        "sum(if(bridged AND d >= 0 AND plausible, d, 0)) AS consumption, "
+        "count() AS readings, "
+        "sum(if(bridged AND d < 0, 1, 0)) AS resets, "
+        "sum(if(bridged AND d >= 0 AND NOT plausible, 1, 0)) AS implausible "
+        f"FROM ({step}) WHERE ts >= {int(start_ms)} "
+        "GROUP BY plant, meter, hour ORDER BY plant, meter, hour"
+    )
+
+
+# ---- the I/O shell ----------------------------------------------------------------------------
+
+
+class Runner(Protocol):
+    """Runs one SQL statement with settings; a SELECT's rows come back as lists."""
+
+    def run(self, sql: str, settings: Mapping[str, int] | None = None) -> list[list[Any]]: ...
+
+
+@dataclass
+class ChdbRunner:
+    """ClickHouse in this process (PyPI `chdb`): the fast lane's engine. One per process."""
+
+    path: str = ""
+    _session: Any = field(default=None, init=False, repr=False)
+
+    def run(self, sql: str, settings: Mapping[str, int] | None = None) -> list[list[Any]]:
+        if self._session is None:
+            from chdb import session  # a dev dependency: imported only when used
+
+            self._session = session.Session(self.path) if self.path else session.Session()
+        for name, value in (settings or {}).items():
+            self._session.query(f"SET {name} = {int(value)}")
+        answer = self._session.query(sql, "JSONCompact")
+        text = answer.bytes().decode() if hasattr(answer, "bytes") else str(answer)
+        return _rows(text)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+@dataclass
+class HttpRunner:
+    """A ClickHouse server over its HTTP interface (port 8123)."""
+
+    url: str = "http://127.0.0.1:8123"
+    username: str | None = None
+    password: str | None = None
+    timeout_seconds: float = 10.0
+
+    def run(self, sql: str, settings: Mapping[str, int] | None = None) -> list[list[Any]]:
+        auth = (self.username, self.password or "") if self.username else None
+        is_select = sql.lstrip().upper().startswith("SELECT")
+        resp = httpx.post(
+            self.url,
+            content=(sql + (" FORMAT JSONCompact" if is_select else "")).encode(),
+            params={k: str(v) for k, v in (settings or {}).items()},
+            auth=auth,
+            timeout=self.timeout_seconds,
+        )
+        if resp.status_code != 200:
+            raise RuntimeError(f"ClickHouse answered {resp.status_code}: {resp.text[:300]}")
+        # A statement's answer (e.g. ON CLUSTER's per-host status table) is not rows.
+        return _rows(resp.text) if is_select else []
+
+    def close(self) -> None:
+        pass
+
+
+def _rows(text: str) -> list[list[Any]]:
+    return list(json.loads(text)["data"]) if text.strip() else []
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A stored reading's record: what the first write said."""
+
+    ts_ms: int
+    value: float | None
+    flag: str
+    invalid: str | None
+    arrived_ms: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hourly:
+    """One meter's sums over one clock hour (the fields of `api.fuel.rules.Sums`)."""
+
+    consumption: float
+    readings: int
+    resets: int
+    implausible_steps: int
+
+
+class ClickHouseStore:
+    """Writes of readings (first write kept on read) and the reads the API needs."""
+
+    def __init__(self, runner: Runner, layout: Layout | None = None) -> None:
+        self.runner = runner
+        self.layout = layout or Layout()
+        self.clock = WriteClock()
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> ClickHouseStore:
+        """The store a process configures from its `PLANTWATCH_CLICKHOUSE_*` settings."""
+        runner = HttpRunner(
+            settings.clickhouse_url,
+            settings.clickhouse_username,
+            settings.clickhouse_password_text,
+            settings.clickhouse_timeout_seconds,
+        )
+        layout = Layout(
+            settings.clickhouse_db, settings.clickhouse_cluster, settings.clickhouse_insert_quorum
+        )
+        return cls(runner, layout)
+
+    def create_database(self) -> None:
+        """Create the database and tables (idempotent), as `InfluxStore.create_database`."""
+        for statement in self.layout.ddl():
+            self.runner.run(statement)
+
+    def ping(self) -> bool:
+        try:
+            return [[int(x) for x in row] for row in self.runner.run("SELECT 1")] == [[1]]
+        except Exception:  # any failure (chdb's, HTTP's, the server's) means not answering
+            return False
+
+    def close(self) -> None:
+        close = getattr(self.runner, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> ClickHouseStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, points: Sequence[Point]) -> int:
+        """Write the readings among `points` in one insert; returns the rows written."""
+        rows = rows_of(points, self.clock)
+        if rows:
+            self.runner.run(insert_sql(self.layout, rows), self.layout.insert_settings)
+        return len(rows)
+
+    def series(
+        self, measurement: str, plant: str, meter: str, name: str, start_ms: int, end_ms: int
+    ) -> list[Record]:
+        """The records of one value name of one meter in [start, end), by time."""
+        where = series_where(measurement, plant, meter, name)
+        where += f" AND ts_ms >= {int(start_ms)} AND ts_ms < {int(end_ms)}"
+        sql = f"SELECT * FROM ({records_sql(self.layout, where)}) ORDER BY ts_ms"
+        return [_record(row) for row in self.runner.run(sql)]
+
+    def latest_before(
+        self, measurement: str, plant: str, meter: str, name: str, before_ms: int
+    ) -> Record | None:
+        """The last record of one value name of one meter before `before_ms`, if any."""
+        where = series_where(measurement, plant, meter, name) + f" AND ts_ms < {int(before_ms)}"
+        sql = f"SELECT * FROM ({records_sql(self.layout, where)}) ORDER BY ts_ms DESC LIMIT 1"
+        rows = self.runner.run(sql)
+        return _record(rows[0]) if rows else None
+
+    def revisions(
+        self, measurement: str, plant: str, meter: str, name: str, start_ms: int, end_ms: int
+    ) -> list[tuple[int, int, Record]]:
+        """Later writes that differ from the record: (time, ordinal 1.., what it said)."""
+        where = series_where(measurement, plant, meter, name)
+        where += f" AND ts_ms >= {int(start_ms)} AND ts_ms < {int(end_ms)}"
+        sql = (
+            "SELECT measurement, plant, meter, name, ts_ms, value, flag, invalid, arrived_ms, "
+            f"source FROM {self.layout.table} WHERE {where} ORDER BY ts_ms, written"
+        )
+        out: list[tuple[int, int, Record]] = []
+        seen: dict[int, list[tuple[float | None, str, str | None]]] = {}
+        for row in self.runner.run(sql):
+            record = _record(row)
+            sig = (record.value, record.flag, record.invalid)
+            earlier = seen.setdefault(record.ts_ms, [])
+            if sig not in earlier:
+                if earlier:  # the first is the record itself
+                    out.append((record.ts_ms, len(earlier), record))
+                earlier.append(sig)
+        return out
+
+    def hourly(
+        self,
+        measurement: str,
+        name: str,
+        start_ms: int,
+        end_ms: int,
+        max_per_hour: float,
+        max_gap_ms: int,
+        plants: Sequence[str] | None = None,
+    ) -> dict[tuple[str, str], dict[int, Hourly]]:
+        """(plant, meter) -> hour start ms -> sums, by the fuel step rule, computed in SQL."""
+        sql = hourly_sql(
+            self.layout, measurement, name, start_ms, end_ms, max_per_hour, max_gap_ms, plants
+        )
+        out: dict[tuple[str, str], dict[int, Hourly]] = {}
+        for plant, meter, hour, consumption, readings, resets, jumps in self.runner.run(sql):
+            out.setdefault((plant, meter), {})[int(hour)] = Hourly(
+                float(consumption), int(readings), int(resets), int(jumps)
+            )
+        return out
+
+
+def _record(row: Sequence[Any]) -> Record:
+    _m, _p, _meter, _name, ts_ms, value, flag, invalid, arrived_ms, source = row
+    return Record(
+        int(ts_ms),
+        None if invalid else float(value),
+        str(flag),
+        str(invalid) or None,
+        int(arrived_ms),
+        str(source),
+    )
+
+
+def hourly_by_meter(
+    found: Mapping[tuple[str, str], Mapping[int, Hourly]],
+) -> dict[tuple[str, str, int], Hourly]:
+    """Flatten `ClickHouseStore.hourly` to (plant, meter, hour) -> sums."""
+    return {(p, m, h): s for (p, m), hours in found.items() for h, s in hours.items()}

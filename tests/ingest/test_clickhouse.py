@@ -1,0 +1,361 @@
+"""The ClickHouse engine (ingest/clickhouse.py) on chdb, in-process: no server, fast lane.
+
+The core: its hourly consumption in SQL equals the project's pure rule
+(`api.fuel.rules.hourly_sums`) on a literal table and on generated data with resets,
+implausible jumps, gaps, manual readings, invalid values, late data and later writes of
+other values (which must not count: the first write is the record).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pytest
+
+from api.fuel.rules import MANUAL_FLAG, Sums, hourly_sums
+from ingest.catalogue import MAX_RATE_PER_HOUR
+from ingest.clickhouse import (
+    ChdbRunner,
+    ClickHouseStore,
+    Hourly,
+    HttpRunner,
+    Layout,
+    Record,
+    WriteClock,
+    insert_sql,
+    literal,
+    rows_of,
+)
+from ingest.lineproto import Point
+
+pytest.importorskip("chdb")
+
+H = 3_600_000
+MIN = 60_000
+GAP = 2 * H
+RATE = MAX_RATE_PER_HOUR["volume_m3"]
+
+
+@pytest.fixture(scope="module")
+def runner() -> Iterator[ChdbRunner | HttpRunner]:
+    """One chdb session for the module (chdb allows one per process); or, when
+    `PLANTWATCH_TEST_CLICKHOUSE_URL` names a server (e.g. Debian's 18.16), that server."""
+    url = os.environ.get("PLANTWATCH_TEST_CLICKHOUSE_URL")
+    found = HttpRunner(url) if url else ChdbRunner()
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def ch(runner: ChdbRunner | HttpRunner, request: pytest.FixtureRequest) -> ClickHouseStore:
+    """A store on a database of its own, named after the test."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:60]
+    runner.run(f"DROP DATABASE IF EXISTS {name}")
+    found = ClickHouseStore(runner, Layout(database=name))
+    found.create_database()
+    return found
+
+
+def gas(
+    ts_ms: int,
+    value: float | None,
+    meter: str = "g1",
+    plant: str = "p1",
+    flag: str = "N",
+    arrived_ms: int = 0,
+    source: str = "mqtt",
+) -> Point:
+    fields: dict[str, float | str | bool] = {"_arrived_ms": arrived_ms, "_source": source}
+    if value is None:
+        fields["volume_m3_invalid"] = "not a number"
+    else:
+        fields["volume_m3"] = value
+        fields["volume_m3_flag"] = flag
+    return Point("gas", {"plant": plant, "meter": meter}, fields, ts_ms)
+
+
+# ---- rows and SQL text ----------------------------------------------------------------------
+
+
+def test_rows_of_a_point_one_per_value_name_and_only_readings() -> None:
+    point = Point(
+        "voc",
+        {"plant": "p1", "meter": "s1"},
+        {
+            "nmhc": 1.5,
+            "nmhc_flag": "N",
+            "flow_invalid": "out of range",
+            "_arrived_ms": 99,
+            "_source": "hj212",
+            "backfill": True,
+        },
+        1000,
+    )
+    event = Point("event", {"plant": "p1", "meter": "s1"}, {"description": "x"}, 1000)
+    rows = rows_of([point, event], WriteClock())
+    assert [row[:-1] for row in rows] == [
+        ("voc", "p1", "s1", "flow", 1000, 0.0, "N", "out of range", 99, "hj212", 1),
+        ("voc", "p1", "s1", "nmhc", 1000, 1.5, "N", "", 99, "hj212", 1),
+    ]
+    assert rows[0][-1] < rows[1][-1]  # the write order is strictly increasing
+
+
+def test_literals_are_quoted_and_escaped() -> None:
+    assert literal("it's a \\ path") == "'it\\'s a \\\\ path'"
+    assert literal(3) == "3" and literal(0.1) == "0.1" and literal(True) == "1"
+
+
+def test_single_node_ddl_is_plain_merge_tree() -> None:
+    ddl = "\n".join(Layout(database="pw").ddl())
+    assert "ON CLUSTER" not in ddl and "Replicated" not in ddl and "Distributed" not in ddl
+    assert "ENGINE = MergeTree" in ddl
+    assert "DateTime64" not in ddl  # ClickHouse 18.16 has none
+
+
+def test_cluster_ddl_text() -> None:
+    layout = Layout(database="pw", cluster="plantwatch", insert_quorum=2)
+    create_db, local, distributed = layout.ddl()
+    assert create_db == "CREATE DATABASE IF NOT EXISTS pw ON CLUSTER plantwatch"
+    assert local.startswith("CREATE TABLE IF NOT EXISTS pw.readings_local ON CLUSTER plantwatch (")
+    assert (
+        "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/pw/readings_local', '{replica}')"
+        in local
+    )
+    assert "ORDER BY (measurement, plant, meter, name, ts_ms, written)" in local
+    assert distributed == (
+        "CREATE TABLE IF NOT EXISTS pw.readings ON CLUSTER plantwatch AS pw.readings_local\n"
+        "ENGINE = Distributed(plantwatch, pw, readings_local, cityHash64(plant, meter))"
+    )
+    sql = insert_sql(layout, rows_of([gas(0, 1.0)], WriteClock()))
+    assert sql.startswith(
+        "INSERT INTO pw.readings (measurement, plant, meter, name, ts_ms, value, flag, "
+        "invalid, arrived_ms, source, backfill, written) VALUES ("
+    )
+    # Beside the INSERT (18.16 has no INSERT ... SETTINGS): synchronous, with a quorum.
+    assert layout.insert_settings == {
+        "insert_distributed_sync": 1,
+        "insert_quorum": 2,
+        "insert_quorum_timeout": 8_000,
+    }
+    assert Layout().insert_settings == {}
+    assert "DateTime64" not in "\n".join(layout.ddl())
+
+
+def test_single_node_ddl_runs_and_is_idempotent(ch: ClickHouseStore) -> None:
+    ch.create_database()  # a second time: nothing happens
+    assert ch.ping()
+    assert [
+        [int(n) for n in row] for row in ch.runner.run(f"SELECT count() FROM {ch.layout.table}")
+    ] == [[0]]
+
+
+# ---- writes and reads, first write kept -----------------------------------------------------
+
+
+def test_a_later_write_with_other_values_does_not_change_what_is_read(
+    ch: ClickHouseStore,
+) -> None:
+    ch.write([gas(0, 1.0, arrived_ms=5), gas(H, 3.0, arrived_ms=6)])
+    first = ch.series("gas", "p1", "g1", "volume_m3", 0, 2 * H)
+    # A resend of the same, a revision (other value, flag and source), a resend of the revision.
+    ch.write([gas(0, 1.0, arrived_ms=5)])
+    ch.write([gas(0, 9.0, flag="S", arrived_ms=50, source="records")])
+    ch.write([gas(0, 9.0, flag="S", arrived_ms=50, source="records")])
+    assert (
+        ch.series("gas", "p1", "g1", "volume_m3", 0, 2 * H)
+        == first
+        == [
+            Record(0, 1.0, "N", None, 5, "mqtt"),
+            Record(H, 3.0, "N", None, 6, "mqtt"),
+        ]
+    )
+    assert ch.latest_before("gas", "p1", "g1", "volume_m3", H) == first[0]
+    assert ch.revisions("gas", "p1", "g1", "volume_m3", 0, 2 * H) == [
+        (0, 1, Record(0, 9.0, "S", None, 50, "records"))
+    ]
+    hours = ch.hourly("gas", "volume_m3", 0, 2 * H, RATE, GAP)
+    assert hours[("p1", "g1")][H].consumption == 2.0  # 3 - 1, not 3 - 9
+
+
+def test_within_a_batch_the_first_value_of_a_key_is_the_record(ch: ClickHouseStore) -> None:
+    ch.write([gas(0, 1.0), gas(0, 2.0), gas(0, None)])
+    assert ch.series("gas", "p1", "g1", "volume_m3", 0, 1) == [Record(0, 1.0, "N", None, 0, "mqtt")]
+    assert [n for _, n, _ in ch.revisions("gas", "p1", "g1", "volume_m3", 0, 1)] == [1, 2]
+
+
+def test_an_invalid_record_stays_invalid_and_reads_are_per_series(ch: ClickHouseStore) -> None:
+    ch.write([gas(0, None), gas(0, 4.0), gas(MIN, 5.0, meter="g2")])
+    assert ch.series("gas", "p1", "g1", "volume_m3", 0, H) == [
+        Record(0, None, "N", "not a number", 0, "mqtt")
+    ]
+    assert ch.latest_before("gas", "p1", "g1", "volume_m3", 0) is None
+    assert ch.latest_before("gas", "p1", "g2", "volume_m3", H) == Record(
+        MIN, 5.0, "N", None, 0, "mqtt"
+    )
+
+
+# ---- the hourly step rule: SQL == api.fuel.rules.hourly_sums ---------------------------------
+
+
+def pure_hourly(
+    points: Sequence[Point], start_ms: int, end_ms: int, max_gap_ms: int = GAP
+) -> dict[tuple[str, str, int], Sums]:
+    """The project's rule on the records (first write per time, valid values only)."""
+    records: dict[tuple[str, str], dict[int, Point]] = {}
+    for p in points:
+        records.setdefault((p.tags["plant"], p.tags["meter"]), {}).setdefault(p.ts_ms, p)
+    out: dict[tuple[str, str, int], Sums] = {}
+    for (plant, meter), by_time in records.items():
+        kept = [
+            by_time[t] for t in sorted(by_time) if t < end_ms and "volume_m3" in by_time[t].fields
+        ]
+        if not kept:
+            continue
+        t = np.array([p.ts_ms for p in kept], dtype=np.int64)
+        v = np.array([float(p.fields["volume_m3"]) for p in kept])
+        manual = [p.fields.get("volume_m3_flag") == MANUAL_FLAG for p in kept]
+        for hour, s in hourly_sums(t, v, start_ms, end_ms, RATE, max_gap_ms, manual).items():
+            out[(plant, meter, hour)] = s
+    return out
+
+
+def sql_hourly(
+    ch: ClickHouseStore, start_ms: int, end_ms: int, max_gap_ms: int = GAP
+) -> dict[tuple[str, str, int], Hourly]:
+    found = ch.hourly("gas", "volume_m3", start_ms, end_ms, RATE, max_gap_ms)
+    return {(p, m, h): s for (p, m), hours in found.items() for h, s in hours.items()}
+
+
+def assert_equal(
+    got: dict[tuple[str, str, int], Hourly], want: dict[tuple[str, str, int], Sums]
+) -> None:
+    assert sorted(got) == sorted(want)
+    for key, s in want.items():
+        g = got[key]
+        assert (g.readings, g.resets, g.implausible_steps) == (
+            s.readings,
+            s.resets,
+            s.implausible_steps,
+        ), key
+        # Sums of the same steps in another order: equal to the last bits of a float.
+        assert g.consumption == pytest.approx(s.consumption, rel=1e-12, abs=1e-9), key
+
+
+LITERAL = [
+    gas(-3 * H, 100.0),  # far before the window: predecessor only of the manual reading?
+    gas(-10 * MIN, 200.0),  # the predecessor of the first reading inside
+    gas(0, 210.0),  # 10 counted (hour 0)
+    gas(20 * MIN, 230.0),  # 20 counted
+    gas(40 * MIN, 5.0),  # reset: counts 0
+    gas(H + 10 * MIN, 25.0),  # 20 counted (hour 1)
+    gas(H + 20 * MIN, 25.0 + RATE),  # implausible: 20,000 in 10 min
+    gas(4 * H, 50_000.0),  # silence (2 h 40 min > 2 h): counted nowhere
+    gas(4 * H + 5 * MIN, 50_001.0),  # 1 counted (hour 4)
+    gas(9 * H, 60_000.0, flag=MANUAL_FLAG),  # manual after 5 h silence: 9,999 counted (hour 9)
+    gas(9 * H + MIN, 10.0, flag=MANUAL_FLAG),  # manual drop: a reset
+    gas(10 * H, 11.0),  # the window ends here: not inside
+]
+
+
+def test_hourly_on_a_literal_table(ch: ClickHouseStore) -> None:
+    ch.write(LITERAL)
+    ch.write([gas(20 * MIN, 999.0), gas(4 * H + 5 * MIN, 0.0)])  # later writes: revisions
+    expected = {
+        ("p1", "g1", 0): Sums(30.0, 3, 1, 1, 0),
+        ("p1", "g1", H): Sums(20.0, 2, 1, 0, 1),
+        ("p1", "g1", 4 * H): Sums(1.0, 2, 1, 0, 0),
+        ("p1", "g1", 9 * H): Sums(9_999.0, 2, 1, 1, 0),
+    }
+    assert pure_hourly(LITERAL, 0, 10 * H) == expected
+    assert_equal(sql_hourly(ch, 0, 10 * H), expected)
+
+
+def generated(seed: int, meters: int = 4, readings: int = 300) -> list[Point]:
+    """Readings with resets, jumps, gaps, manual entries and invalid values, in write order:
+    late data (batches shuffled) and later writes of other values (revisions)."""
+    rng = random.Random(seed)
+    points: list[Point] = []
+    for m in range(meters):
+        t, value = rng.randrange(-6 * H, 0, MIN), rng.uniform(0, 1e5)
+        for _ in range(readings):
+            t += rng.choice([MIN, MIN, 5 * MIN, 5 * MIN, 17 * MIN, 30 * MIN, 2 * H, 3 * H])
+            roll = rng.random()
+            flag = "N"
+            if roll < 0.04:
+                value = rng.uniform(0, 100)  # reset
+            elif roll < 0.07:
+                value += RATE * rng.uniform(1, 5)  # implausible jump
+            elif roll < 0.10:
+                value += rng.uniform(0, 5000)
+                flag = MANUAL_FLAG
+            else:
+                value += round(rng.uniform(0, 300), 3)
+            plant = f"p{m % 2}"
+            invalid = rng.random() < 0.03
+            points.append(gas(t, None if invalid else value, f"g{m}", plant, flag, t + MIN))
+    rng.shuffle(points)  # late data: the store gets times out of order
+    revisions = [
+        gas(p.ts_ms, rng.uniform(0, 1e6), p.tags["meter"], p.tags["plant"], "N", p.ts_ms + H)
+        for p in rng.sample(points, len(points) // 10)
+    ]
+    return points + revisions
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_hourly_equals_the_pure_rule_on_generated_data(ch: ClickHouseStore, seed: int) -> None:
+    points = generated(seed)
+    for i in range(0, len(points), 250):
+        ch.write(points[i : i + 250])
+    rng = random.Random(seed)
+    windows = [(0, 48 * H), (rng.randrange(H, 30 * H), rng.randrange(60 * H, 200 * H))]
+    for start, end in windows:
+        want = pure_hourly(points, start, end)
+        # The window holds every case: counted steps, resets, implausible jumps.
+        assert sum(s.resets for s in want.values()) > 0
+        assert sum(s.implausible_steps for s in want.values()) > 0
+        assert sum(s.consumption for s in want.values()) > 0
+        assert_equal(sql_hourly(ch, start, end), want)
+    # Another silence limit: the same equality.
+    assert_equal(sql_hourly(ch, 0, 48 * H, 30 * MIN), pure_hourly(points, 0, 48 * H, 30 * MIN))
+
+
+def test_settings_select_the_engine_and_its_cluster() -> None:
+    from ingest.settings import CommonSettings
+
+    default = CommonSettings(_env_file=None)
+    assert default.store == "influxdb"  # InfluxDB 1.x stays the default for one machine
+    settings = CommonSettings(
+        _env_file=None,
+        store="clickhouse",
+        clickhouse_url="http://ch.example:8123",
+        clickhouse_cluster="province",
+        clickhouse_insert_quorum=3,
+    )
+    found = ClickHouseStore.from_settings(settings)
+    assert found.layout == Layout("plantwatch", "province", 3)
+    assert found.runner == HttpRunner("http://ch.example:8123", None, None, 10.0)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PLANTWATCH_TEST_CLICKHOUSE_CLUSTER"),
+    reason="PLANTWATCH_TEST_CLICKHOUSE_CLUSTER=name,url1,url2 names two replicas of one shard",
+)
+def test_cluster_variant_on_two_replicas() -> None:
+    """The cluster DDL on real servers (tried: Debian's 18.16 ×2 + ZooKeeper, loopback): a
+    write acknowledged with quorum 2 is read, first write kept, from the other replica."""
+    name, first, second = os.environ["PLANTWATCH_TEST_CLICKHOUSE_CLUSTER"].split(",")
+    layout = Layout(database="t_cluster", cluster=name, insert_quorum=2)
+    one = ClickHouseStore(HttpRunner(first, timeout_seconds=30), layout)
+    other = ClickHouseStore(HttpRunner(second, timeout_seconds=30), layout)
+    one.runner.run(f"DROP DATABASE IF EXISTS t_cluster ON CLUSTER {name}")
+    one.create_database()
+    one.create_database()
+    one.write(LITERAL)
+    one.write([gas(20 * MIN, 999.0)])  # a revision
+    assert other.runner.run("SELECT count() FROM t_cluster.readings_local") == [
+        [str(len(LITERAL) + 1)]
+    ]
+    assert_equal(sql_hourly(other, 0, 10 * H), pure_hourly(LITERAL, 0, 10 * H))
