@@ -11,6 +11,9 @@ APT_PACKAGES := mosquitto mosquitto-clients influxdb chromium fonts-wqy-microhei
 CLUSTER_APT_PACKAGES := haproxy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+# Two workers, one test file each at a time (module fixtures stay in one process);
+# `make test XDIST=` runs the suite in one process.
+XDIST ?= -n 2 --dist loadfile
 
 .PHONY: run cluster bench-cluster test test-fast test-pg lint bench deps deps-cluster venv clean help
 
@@ -68,7 +71,7 @@ cluster: deps deps-cluster venv
 	$(PY) -m scripts.cluster
 
 test: deps deps-cluster venv
-	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(XDIST) $(PYTEST_ARGS)
 
 # Pure tests: a test using a server fixture is marked integration by tests/conftest.py.
 test-fast: venv
