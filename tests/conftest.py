@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ingest.settings import ENV_FILE_VAR
 from ingest.store import InfluxStore
 from scripts.devstack import Server, influxd_server, mosquitto_server
 from scripts.pgstack import PgCluster, running_cluster
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import Process, child_env
 
 
 @pytest.fixture(scope="session")
@@ -50,11 +45,6 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
 
 
 # `PLANTWATCH_TEST_DATABASE=postgresql` (make test-pg) runs the SQL-backed tests on PostgreSQL.
-# How long a started process may take to answer: API start-up is about 3 s of CPU (imports,
-# migrations, the store's shape mark), which a loaded 2-core machine stretches past 30 s
-# (seen: 5 web tests refused at 30 s with the load average at 10). A wait, not a sleep: it
-# returns as soon as the process answers.
-READY_SECONDS = 120.0
 ON_POSTGRES = os.environ.get("PLANTWATCH_TEST_DATABASE") == "postgresql"
 
 
@@ -78,56 +68,6 @@ def store(influx_url: str) -> Iterator[InfluxStore]:
     with InfluxStore(influx_url, f"test_{uuid.uuid4().hex[:12]}") as s:
         s.create_database()
         yield s
-
-
-def write_registry(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-class Process:
-    """A plantwatch process run as a user would (`python -m ...`), logs kept for failures."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.args, self.env, self.log_path = args, env, log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Process:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, *self.args],
-            env={ENV_FILE_VAR: "", **self.env},
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-def child_env(env: dict[str, str]) -> dict[str, str]:
-    """The environment of a process a test starts: no PLANTWATCH_* of ours, no settings file."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PLANTWATCH_")}
-    full_env[ENV_FILE_VAR] = ""  # never `make run`'s var/.env nor a developer's .env
-    full_env.update(env)
-    return full_env
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -172,34 +112,6 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
         process.stop()
 
 
-def wait_http(
-    url: str, timeout: float = READY_SECONDS, headers: dict[str, str] | None = None
-) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            resp = httpx.get(url, timeout=2.0, headers=headers)
-            if resp.status_code < 500:
-                return resp
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer within {timeout}s: {last}")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-# Fixtures that start or need a real server or process: a test using any of them is an
-# integration test whatever its module says, so `make test-fast` (`-m "not integration"`)
-# runs only pure tests.
 SERVER_FIXTURES = frozenset(
     {"influxd", "mosquitto", "influx_url", "store", "spawn", "county_db", "browser"}
 )

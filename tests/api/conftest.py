@@ -15,13 +15,8 @@ from api.app import create_app
 from api.settings import ApiSettings
 from ingest.store import InfluxStore
 from scripts.devstack import free_port
-from tests.builders import FUEL_METERS, register_lines, registry_toml
-from tests.conftest import wait_until
-
-__all__ = ["ADMIN", "ADMIN_KEY", "FUEL_METERS", "register_lines", "registry_toml"]
-
-ADMIN_KEY = "test-admin-key"
-ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+from tests.api.support import ADMIN_KEY
+from tests.support import wait_until
 
 
 def _settings_factory(

@@ -16,7 +16,8 @@ from api.alerts.repo import AlertRepo
 from api.audit import AuditError, find_audit, record_audit
 from api.db import connect
 from api.keys import KeyStore
-from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
+from tests.api.support import ADMIN
+from tests.builders import FUEL_METERS, registry_toml
 
 pytestmark = pytest.mark.integration
 

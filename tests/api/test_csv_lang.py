@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 
 from api.export import KPI_COLUMNS, USAGE_COLUMNS, to_csv
 from ingest.store import InfluxStore
-from tests.api.conftest import ADMIN, FUEL_METERS, register_lines, registry_toml
+from tests.api.support import ADMIN
+from tests.builders import FUEL_METERS, register_lines, registry_toml
 
 TZ = ZoneInfo("Asia/Shanghai")
 

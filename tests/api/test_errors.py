@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import ApiSettings
-from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
+from tests.api.support import ADMIN
+from tests.builders import FUEL_METERS, registry_toml
 
 TOML = registry_toml({"ss-a": ("stainless_steel", FUEL_METERS)})
 

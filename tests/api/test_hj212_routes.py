@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from ingest.gateway import audit
-from tests.api.conftest import ADMIN
+from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder
 
 MN = "33112400SL001STACK000001"

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.store import InfluxStore
-from tests.api.conftest import ADMIN, FUEL_METERS, register_lines, registry_toml
+from tests.api.support import ADMIN
+from tests.builders import FUEL_METERS, register_lines, registry_toml
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from api.__main__ import main
 from api.db import connect
 from api.keys import InvalidKeyRequest, KeyStore
-from tests.api.conftest import ADMIN, ADMIN_KEY, FUEL_METERS, registry_toml
+from tests.api.support import ADMIN, ADMIN_KEY
+from tests.builders import FUEL_METERS, registry_toml
 
 TOML = registry_toml({"ss-a": ("stainless_steel", FUEL_METERS)})
 

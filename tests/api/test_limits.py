@@ -15,7 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.ranges import RangeError, Segment, check_raw_span
-from tests.api.conftest import ADMIN, ADMIN_KEY, FUEL_METERS, registry_toml
+from tests.api.support import ADMIN, ADMIN_KEY
+from tests.builders import FUEL_METERS, registry_toml
 
 TOML = registry_toml({"ss-a": ("stainless_steel", FUEL_METERS)})
 SIXTY_MB = 60 * 1024 * 1024

@@ -13,8 +13,8 @@ from ingest.points import reading_lines
 from ingest.registry import Registry
 from ingest.schema import Reading
 from ingest.store import InfluxStore
-from tests.api.conftest import ADMIN, FUEL_METERS, register_lines
-from tests.builders import MeterSpec, RegistryBuilder
+from tests.api.support import ADMIN
+from tests.builders import FUEL_METERS, MeterSpec, RegistryBuilder, register_lines
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from ingest.store import InfluxStore
 from scripts.devstack import free_port
 from scripts.pgstack import PgCluster
 from tests.builders import FUEL_METERS, registry_toml
-from tests.conftest import Process, wait_http, wait_until
+from tests.support import Process, wait_http, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

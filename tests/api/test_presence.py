@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from api.presence import allowance_minutes, is_reporting
 from ingest.store import InfluxStore, encode_point
-from tests.api.conftest import ADMIN, registry_toml
+from tests.api.support import ADMIN
+from tests.builders import registry_toml
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 OFFLINE = {"voc": 15.0, "gas": 60.0}

@@ -18,9 +18,10 @@ from ingest.client import Inbound, MqttClient
 from ingest.schema import MAX_PACKET_BYTES, publish_payload_limit, with_source
 from ingest.store import InfluxStore
 from scripts.devstack import Server, mosquitto_server
-from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
-from tests.conftest import Process, wait_until
+from tests.api.support import ADMIN
+from tests.builders import FUEL_METERS, registry_toml
 from tests.ingest.test_broker_durability import AwaySession
+from tests.support import Process, wait_until
 
 pytestmark = pytest.mark.integration
 

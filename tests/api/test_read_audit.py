@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 
 from api.limits import RateLimiter
 from api.middleware import FailureThrottle
-from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
-from tests.conftest import wait_until
+from tests.api.support import ADMIN
+from tests.builders import FUEL_METERS, registry_toml
+from tests.support import wait_until
 
 TOML = registry_toml({"ss-a": ("stainless_steel", FUEL_METERS)})
 

@@ -25,9 +25,9 @@ from ingest.client import MqttClient
 from ingest.store import InfluxStore
 from ingest.topics import Topics
 from scripts.devstack import Server
-from tests.api.conftest import ADMIN
+from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.conftest import Process, wait_until
+from tests.support import Process, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from api.keys import KeyStore
 from scripts.devstack import Server
-from tests.api.conftest import ADMIN_KEY, FUEL_METERS, registry_toml
+from tests.api.support import ADMIN_KEY
+from tests.builders import FUEL_METERS, registry_toml
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from api.app import create_app
 from api.settings import ApiSettings
 from scripts.devstack import Server
-from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
+from tests.api.support import ADMIN
+from tests.builders import FUEL_METERS, registry_toml
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,7 @@ def test_no_server_errors(make_settings: Callable[..., ApiSettings], mosquitto: 
     # operation of the live schema, valid and invalid input, against the app in-process.
     app = create_app(make_settings(TOML, mqtt_port=mosquitto.port))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    # The SSE stream never ends by design; tests/api/test_alerts_e2e.py exercises it.
+    # The SSE stream never ends by design; tests/api/alerts/test_e2e.py exercises it.
     operations = [
         op
         for op in (result.ok() for result in schema.get_all_operations())

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
+from tests.api.support import ADMIN
+from tests.builders import FUEL_METERS, registry_toml
 
 TOML = registry_toml({"ss-a": ("stainless_steel", FUEL_METERS)})
 

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.api.conftest import ADMIN, FUEL_METERS, registry_toml
+from tests.api.support import ADMIN
+from tests.builders import FUEL_METERS, registry_toml
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from ingest.store import InfluxStore
 from scripts.devstack import free_port
 from scripts.tls import KeyPair, make_ca, make_server_cert
 from tests.builders import FUEL_METERS, registry_toml
-from tests.conftest import Process, wait_until
+from tests.support import Process, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

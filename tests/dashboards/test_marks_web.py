@@ -22,7 +22,6 @@ from sqlalchemy import update
 from api.alerts.model import AlertKey, Condition
 from api.tasks.repo import TaskRepo
 from api.tasks.tables import tasks
-from tests.conftest import ROOT
 from tests.dashboards.test_officer_web import (
     PAGE_TIMEOUT_MS,
     SIZES,
@@ -32,6 +31,7 @@ from tests.dashboards.test_officer_web import (
     visit,
 )
 from tests.dashboards.test_web import ADMIN_KEY, browser
+from tests.support import ROOT
 
 __all__ = ["browser", "officer"]
 

@@ -35,10 +35,10 @@ from ingest.schema import Reading
 from ingest.store import InfluxStore, encode_point
 from scripts.devstack import free_port
 from tests.builders import RegistryBuilder, register_lines
-from tests.conftest import ROOT, Process, wait_http, wait_until
 from tests.dashboards import web_samples
 from tests.dashboards.conftest import CountyDb
 from tests.dashboards.test_web import ADMIN_KEY, GAS_RGB, VOC_RGB, browser, painted_pixels
+from tests.support import ROOT, Process, wait_http, wait_until
 
 __all__ = ["browser"]  # the module-scoped Chromium of test_web.py
 

@@ -21,8 +21,8 @@ from playwright.sync_api import Browser
 
 from scripts.devstack import Server, free_port
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.conftest import ROOT, Process, wait_http
 from tests.dashboards.test_voc_screens import browser, wait_ready  # noqa: F401 (fixture)
+from tests.support import ROOT, Process, wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -22,10 +22,11 @@ from ingest.keeper import RecordKeeper
 from ingest.points import reading_lines
 from ingest.schema import Reading, to_epoch_ms
 from ingest.store import InfluxStore
-from tests.api.conftest import ADMIN, make_server, make_settings
+from tests.api.conftest import make_server, make_settings  # fixtures
+from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.conftest import ROOT
 from tests.dashboards.test_web import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, READY_TIMEOUT_MS
+from tests.support import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

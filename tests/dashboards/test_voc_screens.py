@@ -33,7 +33,7 @@ from simulators.calendar import date_of_day, day_start_s, local_day
 from simulators.plans import stack_plan
 from simulators.voc import season_temp_c, voc_block
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.conftest import ROOT, Process, wait_http
+from tests.support import ROOT, Process, wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

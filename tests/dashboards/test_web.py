@@ -25,9 +25,9 @@ from api.settings import ApiSettings
 from ingest.points import reading_lines
 from ingest.schema import Reading
 from scripts.devstack import free_port
-from tests.conftest import ROOT, Process, wait_http, wait_until
 from tests.dashboards import web_samples
 from tests.dashboards.conftest import CountyDb
+from tests.support import ROOT, Process, wait_http, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

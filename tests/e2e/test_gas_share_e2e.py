@@ -16,7 +16,7 @@ from ingest.schema import Reading, encode_readings
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port
 from tests.builders import RegistryBuilder
-from tests.conftest import Process, wait_http, wait_until
+from tests.support import Process, wait_http, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

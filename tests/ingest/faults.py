@@ -23,7 +23,7 @@ from ingest.schema import Reading, encode_readings
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port, influxd_server, mosquitto_server
 from tests.builders import RegistryBuilder
-from tests.conftest import Process, wait_until
+from tests.support import Process, wait_until
 
 DATABASE = "faults"
 # Six plants: partitions 1/2 and 2/2 hold three each, 1/3..3/3 three, two and one.

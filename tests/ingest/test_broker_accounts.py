@@ -28,7 +28,7 @@ from ingest.topics import Topics
 from scripts.devstack import MAX_PACKET_BYTES, Server, TlsListener, free_port, mosquitto_server
 from scripts.tls import make_ca, make_server_cert
 from tests.builders import RegistryBuilder
-from tests.conftest import Process, wait_until
+from tests.support import Process, wait_until
 
 pytestmark = pytest.mark.integration
 TOPICS = Topics()

@@ -27,7 +27,6 @@ from ingest.registry import load_registry
 from ingest.topics import Topics
 from scripts.devstack import Server
 from scripts.natsstack import NatsCluster, running_cluster
-from tests.conftest import Process, wait_until
 from tests.ingest.faults import (
     DATABASE,
     Collector,
@@ -36,6 +35,7 @@ from tests.ingest.faults import (
     assert_all_stored_once,
     registry_text,
 )
+from tests.support import Process, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

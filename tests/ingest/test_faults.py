@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Process, wait_until
 from tests.ingest.faults import (
     DATABASE,
     Collector,
@@ -22,6 +21,7 @@ from tests.ingest.faults import (
     private_stack,
     stored,
 )
+from tests.support import Process, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

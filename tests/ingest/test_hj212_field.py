@@ -23,7 +23,7 @@ from ingest.registry import parse_registry
 from ingest.topics import Topics
 from scripts.devstack import Server
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.conftest import Process, wait_until
+from tests.support import Process, wait_until
 
 DATA = Path(__file__).parent / "data" / "hj212_field_packets.tsv"
 NOW = datetime(2026, 11, 28, tzinfo=UTC)

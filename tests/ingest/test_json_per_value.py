@@ -21,7 +21,7 @@ from ingest.client import Inbound, MqttClient
 from ingest.topics import Topics
 from scripts.devstack import Server
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.conftest import Process, wait_until
+from tests.support import Process, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 
 from api.settings import ApiSettings
 from ingest.settings import ENV_FILE_VAR, RUN_ENV_FILE
-from tests.conftest import ROOT, child_env
+from tests.support import ROOT, child_env
 
 HOSTILE = (
     "PLANTWATCH_API_PORT=1\n"

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from scripts.devstack import free_port
-from tests.conftest import ROOT, child_env, wait_until
+from tests.support import ROOT, child_env, wait_until
 
 ADMIN_KEY = "day-two-admin-key"
 UP_TIMEOUT_SECONDS = 150.0

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import wait_until
 from tests.scripts.runstack import ADMIN_KEY, RunStack, tiny_registry
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.integration]
 

@@ -19,7 +19,7 @@ import pytest
 
 from scripts.devstack import Server, create_database, free_port
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.conftest import Process, wait_http
+from tests.support import Process, wait_http
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from scripts.devstack import Server
 from simulators.fleet import build_fleet, registry_toml
-from tests.conftest import ROOT, Process, wait_until
+from tests.support import ROOT, Process, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.power.service import PowerCore, lines_of
 from ingest.store import InfluxStore
-from tests.api.conftest import ADMIN
+from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder
 
 T0 = datetime(2026, 3, 1, 14, 0, tzinfo=UTC)  # 22:00 in Songyang

@@ -22,10 +22,10 @@ from api.reports.data import gather
 from api.settings import ApiSettings
 from ingest.store import InfluxStore
 from scripts.devstack import Server
-from tests.api.conftest import ADMIN
 from tests.api.records.test_records_http import AT, TOML, WINDOW_START, officer, status_of
+from tests.api.support import ADMIN
 from tests.builders import register_lines
-from tests.conftest import Process, wait_until
+from tests.support import Process, wait_until
 
 pytestmark = pytest.mark.integration
 

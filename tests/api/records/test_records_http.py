@@ -18,7 +18,7 @@ from api.records.repo import RecordRepo
 from ingest.client import Inbound, MqttClient
 from ingest.store import InfluxStore
 from scripts.devstack import Server
-from tests.api.conftest import ADMIN
+from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder, register_lines
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 
 from api.settings import FactorChange, KpiDefinition
 from ingest.store import InfluxStore
-from tests.api.conftest import ADMIN
+from tests.api.support import ADMIN
 from tests.builders import RegistryBuilder, register_lines
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from sqlalchemy import insert
 from api.alerts.tables import alerts
 from ingest.points import dead_letter_line
 from ingest.store import InfluxStore
-from tests.api.conftest import ADMIN
+from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from ingest.gateway.framing import Frame, Framer
 from ingest.store import InfluxStore
 from scripts.devstack import free_port
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.conftest import Process, wait_until, write_registry
+from tests.support import Process, wait_until, write_registry
 
 MN = "33112400SL001STACK000001"
 PW = "pw0001"

@@ -16,10 +16,10 @@ from ingest.pipeline import IngestRules
 from ingest.registry import load_registry
 from ingest.settings import GatewaySettings
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.conftest import write_registry
 from tests.ingest import test_hj212_2025 as v2025
 from tests.ingest.gateway.helpers import MN, OTHER_MN, PW, packet, registry
 from tests.ingest.gateway.packets import ANSWER_9014_LOWERCASE_CRC, HOUR_2061
+from tests.support import write_registry
 
 NOW = datetime(2026, 3, 1, 0, 10, tzinfo=UTC)  # 08:10 in Songyang
 T = datetime(2026, 3, 1, 0, 5, tzinfo=UTC)

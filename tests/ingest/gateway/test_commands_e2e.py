@@ -12,7 +12,6 @@ from ingest.sql import open_engine
 from ingest.store import InfluxStore
 from scripts.devstack import Server
 from simulators.tcp_logger import TcpLoggers
-from tests.conftest import wait_until
 from tests.ingest.gateway.helpers import (
     MN,
     OTHER_MN,
@@ -26,6 +25,7 @@ from tests.ingest.gateway.helpers import (
     wait_listening,
     wait_subscribed,
 )
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 MINUTE = timedelta(minutes=1)

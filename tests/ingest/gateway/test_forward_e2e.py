@@ -13,7 +13,6 @@ from ingest import hj212
 from ingest.store import InfluxStore
 from scripts.devstack import Server, free_port
 from simulators.tcp_logger import TcpLoggers
-from tests.conftest import wait_until
 from tests.ingest.gateway.helpers import (
     MN,
     OTHER_MN,
@@ -26,6 +25,7 @@ from tests.ingest.gateway.helpers import (
     wait_listening,
 )
 from tests.ingest.gateway.upstream import Upstream
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 UPSTREAM_DOWN_SECONDS = 3.0  # the "10 minutes", made short

@@ -13,7 +13,6 @@ import pytest
 from ingest.client import Inbound, MqttClient
 from ingest.store import InfluxStore
 from scripts.devstack import Server, mosquitto_server
-from tests.conftest import Process, wait_until
 from tests.ingest.gateway.helpers import (
     MN,
     OTHER_MN,
@@ -27,6 +26,7 @@ from tests.ingest.gateway.helpers import (
     wait_subscribed,
 )
 from tests.ingest.gateway.packets import HOUR_2061
+from tests.support import Process, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -11,7 +11,6 @@ from ingest import hj212
 from ingest.store import InfluxStore
 from scripts.devstack import Server
 from simulators.tcp_logger import TcpLoggers, relabel
-from tests.conftest import wait_until
 from tests.ingest.gateway.helpers import (
     MN,
     OTHER_MN,
@@ -24,6 +23,7 @@ from tests.ingest.gateway.helpers import (
     wait_listening,
     wait_subscribed,
 )
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -23,7 +23,8 @@ from api.readmodel.state import Watermarks, write_watermarks
 from api.settings import ApiSettings
 from ingest.registry import Registry, parse_registry
 from ingest.store import InfluxStore
-from tests.api.conftest import ADMIN, FUEL_METERS, register_lines, registry_toml
+from tests.api.support import ADMIN
+from tests.builders import FUEL_METERS, register_lines, registry_toml
 
 pytestmark = pytest.mark.integration
 

@@ -27,9 +27,9 @@ from ingest.client import Inbound, MqttClient
 from ingest.schema import Reading, encode_readings
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port
-from tests.api.test_alerts_notify import SECRET, Receiver
+from tests.api.alerts.test_notify import SECRET, Receiver
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.conftest import Process, wait_http, wait_until
+from tests.support import Process, wait_http, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -25,7 +25,7 @@ from ingest.client import Inbound, MqttClient
 from ingest.store import InfluxStore
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port
-from tests.conftest import wait_until
+from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -38,7 +38,7 @@ HOUR = datetime(2026, 3, 2, 9, tzinfo=UTC)  # the last completed hour at T
 POLICY = Policy(raise_after=2, hold_off=timedelta(minutes=10), reopen_window=timedelta(hours=1))
 KPI = KpiDefinition(window_days=1)
 # Most of this small county's meters fall silent by design: the ingest-stall rule, which
-# would fold them into one `ingest_stalled`, is kept out of the way (test_alerts_ingest.py).
+# would fold them into one `ingest_stalled`, is kept out of the way (tests/api/alerts/test_ingest.py).
 RULES = AlertRules(stall_min_meters=100)
 STEPS = StepRules({"gas": 20_000.0, "coal": 50_000.0}, timedelta(hours=24))
 
