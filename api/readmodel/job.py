@@ -25,7 +25,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from api.ranges import DAY, HOUR, day_offset, floor_to
-from api.readmodel.plan import SeriesKey, group_series, marked_hours
+from api.readmodel.plan import SeriesKey, hour_groups, marked_hours
 from api.readmodel.state import Watermarks, read_watermarks, record_change, write_watermarks
 from ingest.dirty import DirtyRun, dirty_runs
 from ingest.errors import StoreError
@@ -194,9 +194,8 @@ class ReadModelJob:
                 h for h in extra if not domain.tail_hours or h < target
             )
         points = 0
-        for hour_runs, series in group_series(hours).items():
-            for start, end in reversed(hour_runs):  # newest first: the days pages show
-                points += domain.roll(start, end, series, self.stop)
+        for start, end, series in reversed(hour_groups(hours)):  # newest first: pages' days
+            points += domain.roll(start, end, series, self.stop)
         all_hours = {h for hs in hours.values() for h in hs}
         if domain.tail_hours:
             tail_from = target - domain.tail_hours * HOUR

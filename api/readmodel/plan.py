@@ -1,8 +1,8 @@
 """Segment planning, pure: dirty marks -> the hours of each series to re-roll -> runs.
 
-A pass re-rolls, per series (plant, meter), the hours its marks name; series with the same
-hours are rolled together (live data: every series at once), one contiguous run of hours
-at a time.
+A pass re-rolls, per series (plant, meter), the hours its marks name; consecutive hours
+marked for the same series are rolled together (live data: every series at once; a
+back-fill: every series its days touch), one run of hours at a time.
 """
 
 from __future__ import annotations
@@ -43,10 +43,24 @@ def marked_hours(
     return out
 
 
-def group_series(hours: Mapping[SeriesKey, set[datetime]]) -> dict[Runs, frozenset[SeriesKey]]:
-    """The runs to roll -> the series that share exactly those runs."""
-    groups: dict[Runs, set[SeriesKey]] = {}
+def hour_groups(
+    hours: Mapping[SeriesKey, set[datetime]],
+) -> list[tuple[datetime, datetime, frozenset[SeriesKey]]]:
+    """Runs [start, end) of hours marked for the same series, oldest first.
+
+    Grouped by hour, not by series: a county's back-fill marks each series' days at slightly
+    different moments, so per-series hour sets all differ (one roll each: 25 stacks x a
+    month took the VOC domain over ten minutes at `make run`), while the series marked at
+    each hour are mostly the same set (one roll for the month)."""
+    by_hour: dict[datetime, set[SeriesKey]] = {}
     for key, hs in hours.items():
-        if hs:
-            groups.setdefault(merge_hours(hs), set()).add(key)
-    return {runs: frozenset(keys) for runs, keys in groups.items()}
+        for h in hs:
+            by_hour.setdefault(h, set()).add(key)
+    out: list[tuple[datetime, datetime, frozenset[SeriesKey]]] = []
+    for h in sorted(by_hour):
+        series = frozenset(by_hour[h])
+        if out and out[-1][1] == h and out[-1][2] == series:
+            out[-1] = (out[-1][0], h + HOUR, series)
+        else:
+            out.append((h, h + HOUR, series))
+    return out

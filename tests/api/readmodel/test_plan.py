@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.readmodel.plan import group_series, marked_hours, merge_hours
+from api.readmodel.plan import hour_groups, marked_hours, merge_hours
 from ingest.dirty import DirtyRun
 
 T = datetime(2026, 3, 1, tzinfo=UTC)
@@ -42,11 +42,28 @@ def test_marked_hours(before: datetime | None, hours: dict[tuple[str, str], set[
     assert marked_hours(runs, before) == hours
 
 
-def test_series_with_the_same_hours_roll_together() -> None:
-    groups = group_series(
-        {("p1", "m1"): {T}, ("p2", "m1"): {T}, ("p3", "m1"): {T, T + H}, ("p4", "x"): set()}
+def test_hours_marked_for_the_same_series_roll_together() -> None:
+    groups = hour_groups(
+        {
+            ("p1", "m1"): {T, T + H, T + 2 * H},
+            ("p2", "m1"): {T, T + H},  # its back-fill arrived an hour short of p1's
+            ("p3", "m1"): {T + 5 * H},
+            ("p4", "x"): set(),
+        }
     )
-    assert groups == {
-        ((T, T + H),): frozenset({("p1", "m1"), ("p2", "m1")}),
-        ((T, T + 2 * H),): frozenset({("p3", "m1")}),
-    }
+    assert groups == [
+        (T, T + 2 * H, frozenset({("p1", "m1"), ("p2", "m1")})),
+        (T + 2 * H, T + 3 * H, frozenset({("p1", "m1")})),
+        (T + 5 * H, T + 6 * H, frozenset({("p3", "m1")})),
+    ]
+
+
+def test_a_back_fill_of_every_series_rolls_each_hour_once() -> None:
+    """25 stacks, each a month back-filled up to a slightly different hour: the hours all
+    share are one run, and no hour is rolled twice (grouped by series, every stack had its
+    own month-long roll)."""
+    hours = {("sl", f"stack-{k}"): {T + i * H for i in range(720 - k)} for k in range(25)}
+    groups = hour_groups(hours)
+    assert groups[0] == (T, T + 696 * H, frozenset(hours))
+    assert len(groups) == 25
+    assert sum((end - start) // H for start, end, _ in groups) == 720
