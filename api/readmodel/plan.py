@@ -15,18 +15,6 @@ from ingest.dirty import DirtyRun
 HOUR = timedelta(hours=1)
 
 SeriesKey = tuple[str, str]  # plant, meter
-Runs = tuple[tuple[datetime, datetime], ...]
-
-
-def merge_hours(hours: Iterable[datetime]) -> Runs:
-    """Contiguous runs [start, end) of whole hours, e.g. {0h, 1h, 3h} -> ((0h, 2h), (3h, 4h))."""
-    runs: list[tuple[datetime, datetime]] = []
-    for h in sorted(set(hours)):
-        if runs and runs[-1][1] == h:
-            runs[-1] = (runs[-1][0], h + HOUR)
-        else:
-            runs.append((h, h + HOUR))
-    return tuple(runs)
 
 
 def marked_hours(

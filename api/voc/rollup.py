@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from api.readmodel.job import DEFAULT_MARK_LAG, ReadModelJob, utcnow
@@ -24,7 +23,7 @@ from api.readmodel.plan import SeriesKey
 from api.voc import queries
 from api.voc.rules import HOUR_MS
 from api.voc.service import fresh_aggregates, o2_references, stack_fields
-from ingest.dirty import DirtyRun, hour_runs
+from ingest.dirty import DirtyRun
 from ingest.registry import Registry
 from ingest.schema import to_epoch_ms
 from ingest.store import InfluxStore
@@ -127,29 +126,6 @@ class VocRollup:
             if lines:
                 self.store.write_lines(lines)
             written += len(lines)
-        return written
-
-    def roll_stack_hours(self, keys: Iterable[tuple[str, str, datetime]]) -> int:
-        """Re-roll the given (plant, meter, hour) hours, newest first; points written.
-
-        The stacks are rolled together, one query per chunk of hours for every stack a run
-        touches (not one per stack: a county's backfill marks every stack's month), and a
-        stack's hours next to a marked one in the same run may be rolled again (idempotent).
-        """
-        by_stack: dict[tuple[str, str], set[int]] = defaultdict(set)
-        for plant, meter, hour in keys:
-            by_stack[(plant, meter)].add(to_epoch_ms(_floor_hour(hour)))
-        every_hour = {hour for hours in by_stack.values() for hour in hours}
-        written = 0
-        for first, end in reversed(hour_runs(every_hour)):
-            touched = {s for s, hours in by_stack.items() if any(first <= h < end for h in hours)}
-            written += self.roll_range(
-                datetime.fromtimestamp(first / 1000, tz=UTC),
-                datetime.fromtimestamp(end / 1000, tz=UTC),
-                sorted({plant for plant, _ in touched}),
-                touched,
-                newest_first=True,
-            )
         return written
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.readmodel.plan import hour_groups, marked_hours, merge_hours
+from api.readmodel.plan import hour_groups, marked_hours
 from ingest.dirty import DirtyRun
 
 T = datetime(2026, 3, 1, tzinfo=UTC)
@@ -22,8 +22,11 @@ H = timedelta(hours=1)
         ([T, T], ((T, T + H),)),
     ],
 )
-def test_merge_hours(hours: list[datetime], runs: tuple[tuple[datetime, datetime], ...]) -> None:
-    assert merge_hours(hours) == runs
+def test_one_series_rolls_its_contiguous_hours_together(
+    hours: list[datetime], runs: tuple[tuple[datetime, datetime], ...]
+) -> None:
+    key = ("p1", "m1")
+    assert hour_groups({key: set(hours)}) == [(a, b, frozenset({key})) for a, b in runs]
 
 
 def run(plant: str, meter: str, first: int, end: int) -> DirtyRun:

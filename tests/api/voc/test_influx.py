@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.auth import Principal
 from api.presence import last_seen
+from api.readmodel.plan import HOUR, hour_groups
 from api.settings import ApiSettings
 from api.voc.rollup import VocRollup, voc_job
 from api.voc.service import compliance
@@ -165,12 +167,14 @@ def test_rolled_up_hours_answer_like_raw_ones(voc_store: InfluxStore, tmp_path: 
     # re-rolling a given set of stack hours is idempotent
     voc = job.domain("voc")
     assert isinstance(voc, VocRollup)
-    assert voc.roll_stack_hours([("sl-001", "stack-1", H0)]) == 1
+    stop = threading.Event()
+    assert voc.roll(H0, H0 + HOUR, frozenset({("sl-001", "stack-1")}), stop) == 1
     assert repr(_answer(voc_store, tmp_path)) == repr(raw)
-    # several stacks' marked hours roll together: one run [H0, H0+2h) for the two stacks it
-    # touches (sl-001/stack-1 both hours, sl-002/stack-1 its one), not sl-001's stack-2
-    marked = [("sl-002", "stack-1", H0), ("sl-001", "stack-1", H0 + timedelta(hours=1))]
-    assert voc.roll_stack_hours(marked) == 3
+    # several stacks' marked hours, as the read model plans them (api/readmodel/plan.py):
+    # each hour with the stacks marked in it, not sl-001's stack-2
+    marked = {("sl-002", "stack-1"): {H0}, ("sl-001", "stack-1"): {H0 + HOUR}}
+    rolled = [voc.roll(a, b, series, stop) for a, b, series in hour_groups(marked)]
+    assert rolled == [1, 1]
     assert repr(_answer(voc_store, tmp_path)) == repr(raw)
 
 
