@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import httpx
 from influxdb_client import Point, WritePrecision
 
-from ingest.errors import StoreRejected, StoreUnavailable
+from ingest.errors import PlantwatchError, StoreRejected, StoreUnavailable
 from ingest.schema import to_epoch_ms
 
 if TYPE_CHECKING:
@@ -287,6 +287,12 @@ class InfluxStore:
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> InfluxStore:
         """The store every process configures from its `PLANTWATCH_INFLUX_*` settings."""
+        if settings.store != "influxdb":
+            # Refused, not ignored: a county that chose ClickHouse must not write InfluxDB.
+            raise PlantwatchError(
+                f"PLANTWATCH_STORE={settings.store}: the processes read and write InfluxDB "
+                "only so far (the ClickHouse engine, ingest/clickhouse.py, is not wired in yet)"
+            )
         return cls(
             settings.influx_url,
             settings.influx_db,

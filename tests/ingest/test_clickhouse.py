@@ -323,7 +323,9 @@ def test_hourly_equals_the_pure_rule_on_generated_data(ch: ClickHouseStore, seed
 
 
 def test_settings_select_the_engine_and_its_cluster() -> None:
+    from ingest.errors import PlantwatchError
     from ingest.settings import CommonSettings
+    from ingest.store import InfluxStore
 
     default = CommonSettings(_env_file=None)
     assert default.store == "influxdb"  # InfluxDB 1.x stays the default for one machine
@@ -337,6 +339,9 @@ def test_settings_select_the_engine_and_its_cluster() -> None:
     found = ClickHouseStore.from_settings(settings)
     assert found.layout == Layout("plantwatch", "province", 3)
     assert found.runner == HttpRunner("http://ch.example:8123", None, None, 10.0)
+    # Until the processes are wired to it, choosing it stops them rather than being ignored.
+    with pytest.raises(PlantwatchError, match="PLANTWATCH_STORE=clickhouse"):
+        InfluxStore.from_settings(settings)
 
 
 @pytest.mark.skipif(
