@@ -158,20 +158,23 @@ def simulator_args(run: RunSettings, today: date | None = None) -> list[str] | N
     """The simulator's command line, or None when `make run` simulates no county."""
     if run.simulator == "off":
         return None
+    # The back-fill goes at the collector's pace (simulators/pacing.py): a month queued in
+    # the broker made its every-change saves take the machine.
+    pace = ["--pace-metrics", f"http://127.0.0.1:{run.metrics_port}/metrics"]
     if run.simulator == "backfill":
         last = (today or date.today()) - timedelta(days=1)
         first = last - timedelta(days=max(1, math.ceil(run.backfill_days)) - 1)
         return [
             "-m", "simulators", "history",
             "--start", first.isoformat(), "--end", last.isoformat(),
-            "--no-progress", "--voc-transport", "tcp",
+            "--no-progress", "--voc-transport", "tcp", *pace,
         ]  # fmt: skip
     return [
         "-m", "simulators", "live",
         "--speed", f"{run.speed:g}",
         "--backfill-days", f"{run.backfill_days:g}",
         "--control", str(run.var_dir / "sim-control"),
-        "--voc-transport", "tcp",
+        "--voc-transport", "tcp", *pace,
     ]  # fmt: skip
 
 

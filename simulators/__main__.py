@@ -28,6 +28,7 @@ from simulators.fleet import (
     build_fleet,
     registry_toml,
 )
+from simulators.pacing import DEFAULT_WINDOW_READINGS, CollectorPace
 from simulators.plans import DEFAULT_SCENARIO, SCENARIOS, county_plan
 from simulators.publisher import CountyPublisher, Credentials
 from simulators.report import monthly_share
@@ -176,6 +177,18 @@ def _common(
         choices=VOC_PROTOCOLS,
         default=voc_protocol,
         help=f"stacks send JSON, HJ 212 packets, or half each (default {voc_protocol})",
+    )
+    p.add_argument(
+        "--pace-metrics",
+        metavar="URL",
+        help="publish history at most --pace-window readings ahead of the collector whose "
+        "/metrics this is (make run: keeps the month's back-fill out of the broker's store)",
+    )
+    p.add_argument(
+        "--pace-window",
+        type=int,
+        default=DEFAULT_WINDOW_READINGS,
+        help=f"readings ahead of the collector with --pace-metrics (default {DEFAULT_WINDOW_READINGS})",
     )
     p.add_argument(
         "--voc-transport",
@@ -358,6 +371,9 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
             end_s,
             stop,
             progress=not getattr(args, "no_progress", False),
+            pace=CollectorPace(args.pace_metrics, args.pace_window).wait
+            if args.pace_metrics
+            else None,
         )
         publisher.flush(120.0)
         print(

@@ -58,8 +58,11 @@ def run_history(
     end_s: float,
     stop: threading.Event,
     progress: bool = True,
+    pace: Callable[[int, threading.Event], None] | None = None,
 ) -> Totals:
-    """Publish every reading in (start_s, end_s] a day at a time; buffered backfills go out last."""
+    """Publish every reading in (start_s, end_s] a day at a time; buffered backfills go out last.
+
+    `pace(readings published, stop)` is asked after each day (simulators/pacing.py)."""
     totals = Totals()
     outbox = Outbox()
     days = max(1, int((end_s - start_s + SECONDS_PER_DAY - 1) // SECONDS_PER_DAY))
@@ -69,6 +72,8 @@ def run_history(
         t1 = min(end_s, t + SECONDS_PER_DAY)
         outbox.add(county.step(t, t1))
         _send(outbox.due(t1), sink, totals)
+        if pace is not None:
+            pace(totals.readings, stop)
         bar.update(1)
         bar.set_postfix(readings=totals.readings, refresh=False)
         t = t1

@@ -47,6 +47,7 @@ def test_the_simulated_county_backfills_then_plays_live() -> None:
     assert simulator_args(run) == [
         "-m", "simulators", "live", "--speed", "1", "--backfill-days", "2",
         "--control", "/v/sim-control", "--voc-transport", "tcp",
+        "--pace-metrics", "http://127.0.0.1:9108/metrics",
     ]  # fmt: skip
 
 
@@ -55,4 +56,5 @@ def test_a_backfill_only_county_publishes_whole_days_before_today() -> None:
     assert simulator_args(run, date(2026, 12, 1)) == [
         "-m", "simulators", "history", "--start", "2026-11-29", "--end", "2026-11-30",
         "--no-progress", "--voc-transport", "tcp",
+        "--pace-metrics", "http://127.0.0.1:9108/metrics",
     ]  # fmt: skip
