@@ -194,7 +194,8 @@ class TlsListener:
 # Broker limits (docs/operations.md "Broker queue settings"): a packet larger than
 # MAX_PACKET_BYTES (ingest/schema.py, where HTTP push checks it) is refused and its sender
 # disconnected; queues are bounded by count and by bytes per client (ingest/broker_queue.py,
-# where the collectors' alarm before those limits lives). `$SYS` every 10 s feeds that alarm.
+# where the collectors' alarm before those limits lives). `$SYS` every second feeds that alarm and the
+# back-fill's pace (simulators/pacing.py).
 
 
 # A PUBACK (and the 202/9014 answered after a barrier) means stored only if the broker saves
@@ -244,7 +245,7 @@ def mosquitto_server(
         f"max_queued_bytes {MAX_QUEUED_BYTES}",
         f"max_packet_size {MAX_PACKET_BYTES}",
         "set_tcp_nodelay true",
-        "sys_interval 10",
+        "sys_interval 1",
         f"log_dest file {workdir}/mosquitto.log",
         "log_type error",
         "log_type warning",

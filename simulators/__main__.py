@@ -35,6 +35,7 @@ from simulators.report import monthly_share
 from simulators.runner import Sink, run_history, run_live
 from simulators.tcp_logger import TcpLoggers, registry_profiles, registry_stacks
 
+STOP_FLUSH_SECONDS = 1.0
 COMMANDS = ("live", "history", "registry", "plan", "inject")
 FAULT_HELP = (
     "fault kinds: "
@@ -375,7 +376,9 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
             if args.pace_metrics
             else None,
         )
-        publisher.flush(120.0)
+        # A stop (SIGTERM, Ctrl-C) must end within `make run`'s stop budget: what a simulated
+        # plant has not had acknowledged by then is not waited for.
+        publisher.flush(STOP_FLUSH_SECONDS if stop.is_set() else 120.0)
         print(
             f"simulator: published {totals.readings} readings in {totals.messages} messages "
             f"for {len(county.plants)} plants in {time.monotonic() - began:.1f}s",
@@ -400,7 +403,7 @@ def _publish(args: argparse.Namespace, settings: CommonSettings, registry: Regis
     finally:
         if loggers is not None:
             loggers.stop()
-        publisher.stop()
+        publisher.stop(flush_seconds=STOP_FLUSH_SECONDS if stop.is_set() else 10.0)
     return 0
 
 

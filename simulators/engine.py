@@ -9,7 +9,7 @@ the time is sliced. Faults are applied on the way out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -121,11 +121,13 @@ class County:
             or seeded_unit(self.config.seed, f"{stack.plant}/{stack.meter}/hj212") < 0.5
         )
 
-    def step(self, t0: float, t1: float) -> list[Outgoing]:
-        """Messages for readings taken in (t0, t1]."""
+    def step(self, t0: float, t1: float, kinds: Collection[str] | None = None) -> list[Outgoing]:
+        """Messages for readings taken in (t0, t1] (of meters of these kinds, or all)."""
         out: list[Outgoing] = []
         first, last = int(local_day(int(np.floor(t0)) + 1)), int(local_day(int(np.floor(t1))))
         for meter in self.meters:
+            if kinds is not None and meter.kind not in kinds:
+                continue
             parts = [self._slice(meter, day, t0, t1) for day in range(first, last + 1)]
             parts = [p for p in parts if len(p.times_s)]
             if not parts:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 Credentials = Callable[[str], tuple[str, str] | None]
 CONNECT_TIMEOUT_SECONDS = 30.0
 ACK_WAIT_SECONDS = 0.5
+OFFLINE_WAIT_SECONDS = 2.0  # a clean stop's `offline` statuses, all of them together
 PER_CLIENT_INFLIGHT = 200
 
 
@@ -106,12 +107,17 @@ class CountyPublisher:
                 return
         self._pending.popleft()
 
-    def stop(self, announce_offline: bool = True) -> None:
+    def stop(self, announce_offline: bool = True, flush_seconds: float = 10.0) -> None:
         """Disconnect every plant; a clean stop leaves `offline` itself (the Will is not sent)."""
-        self.flush(10.0)
-        for plant, client in self.clients.items():
-            if announce_offline and client.connected:
-                info = client.publish(self.topics.status(plant), b"offline", qos=1, retain=True)
-                with contextlib.suppress(RuntimeError, ValueError):
-                    info.wait_for_publish(2.0)
+        self.flush(flush_seconds)
+        offline = [
+            client.publish(self.topics.status(plant), b"offline", qos=1, retain=True)
+            for plant, client in self.clients.items()
+            if announce_offline and client.connected
+        ]
+        deadline = time.monotonic() + OFFLINE_WAIT_SECONDS  # for all of them, not each
+        for info in offline:
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+        for client in self.clients.values():
             client.stop()
