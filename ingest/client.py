@@ -91,6 +91,10 @@ class MqttClient:
         self._forgotten: set[int] = set()
         self._registering = 0  # publish_acked calls between paho's publish and registration
         self._acks_lock = threading.Lock()
+        # Messages whose PUBACK is in, waiting for the next barrier (`_join_barrier`).
+        self._barrier_lock = threading.Lock()
+        self._barrier_waiting: list[Callable[[], None]] = []
+        self._barrier_in_flight = False
         self.refused_reason: str | None = None  # why the broker last refused to connect
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -180,14 +184,47 @@ class MqttClient:
         """Publish at QoS 1; `on_acked` runs on paho's thread once the broker's PUBACK is in
         (and, with a `sync_topic`, the PUBACK of a barrier after it: the message is stored).
         """
-        sync_topic = self.sync_topic
-        if sync_topic is None:
+        if self.sync_topic is None:
             return self._publish_acked(topic, payload, on_acked)
+        return self._publish_acked(topic, payload, lambda: self._join_barrier(on_acked))
 
-        def then_barrier() -> None:
-            self._publish_acked(sync_topic, b"", on_acked)
+    def _join_barrier(self, on_stored: Callable[[], None]) -> None:
+        """Wait for a barrier sent after this message's PUBACK; one barrier serves every
+        message whose PUBACK came in before it was sent (a group commit).
 
-        return self._publish_acked(topic, payload, then_barrier)
+        Mosquitto reads one packet per connection per loop pass and saves after each pass, so
+        a barrier per message doubled the passes the gateway's connection needs per packet.
+        """
+        with self._barrier_lock:
+            self._barrier_waiting.append(on_stored)
+            if self._barrier_in_flight:
+                return  # the barrier in flight was sent before this PUBACK: the next one
+            self._barrier_in_flight = True
+        self._send_barrier()
+
+    def _send_barrier(self) -> None:
+        assert self.sync_topic is not None
+        with self._barrier_lock:
+            batch, self._barrier_waiting = self._barrier_waiting, []
+
+        def stored() -> None:
+            with self._barrier_lock:
+                more = bool(self._barrier_waiting)
+                self._barrier_in_flight = more
+            if more:
+                self._send_barrier()
+            for callback in batch:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("stored callback failed")
+
+        if self._publish_acked(self.sync_topic, b"", stored) is None:
+            # paho refused to queue the barrier (its queue is full): these messages stay
+            # unconfirmed until the next PUBACK sends a barrier for them all.
+            with self._barrier_lock:
+                self._barrier_waiting[:0] = batch
+                self._barrier_in_flight = False
 
     def _publish_acked(
         self, topic: str, payload: bytes, on_acked: Callable[[], None]
