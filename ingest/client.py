@@ -163,22 +163,17 @@ class MqttClient:
     def barrier(self, timeout: float) -> bool:
         """Wait until the broker has stored every message it acknowledged before this call.
 
-        Mosquitto handles one packet at a time and, with `autosave_on_changes`, saves its
-        database after the packet that changed it, before it reads the next one: a PUBACK
-        comes before that save, but the PUBACK of an empty QoS 1 publish sent after it comes
-        after. False (and the barrier dropped) if that PUBACK is not in within `timeout`.
+        Mosquitto, with `autosave_on_changes`, saves its database after each loop pass that
+        changed it, before it reads the next packet of a connection: a PUBACK comes before
+        that save, but the PUBACK of an empty QoS 1 publish sent after it comes after. False
+        if that PUBACK is not in within `timeout` (the barrier stays in flight for the
+        waiters that share it).
         """
         if self.sync_topic is None:
             return True
-        try:
-            info = self.publish(self.sync_topic, b"", qos=1)
-        except MqttQueueFull:
-            return False
-        info.wait_for_publish(timeout)
-        if info.is_published():
-            return True
-        self.drop_unacked(info.mid)
-        return False
+        stored = threading.Event()
+        self._join_barrier(stored.set)  # shared with other waiters (`_join_barrier`)
+        return stored.wait(timeout)
 
     def publish_acked(self, topic: str, payload: bytes, on_acked: Callable[[], None]) -> int | None:
         """Publish at QoS 1; `on_acked` runs on paho's thread once the broker's PUBACK is in
