@@ -410,6 +410,12 @@ class InfluxStore:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return self._http.request(method, path, **kwargs)
+        except httpx.ReadTimeout as exc:
+            # Reached but slow (a back-fill's writes, a heavy query): not "unreachable".
+            raise StoreUnavailable(
+                f"InfluxDB at {self.url} did not answer within {self._http.timeout.read:g} s "
+                "(busy); try again shortly"
+            ) from exc
         except httpx.TransportError as exc:
             raise StoreUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
 

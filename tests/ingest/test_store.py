@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -125,6 +126,18 @@ def test_unreachable_server_is_unavailable() -> None:
         assert dead.ping() is False
         with pytest.raises(StoreUnavailable, match="unreachable"):
             dead.write_lines(["m x=1 1"])
+
+
+def test_a_server_that_accepts_but_does_not_answer_is_busy_not_unreachable() -> None:
+    # What an officer saw during make run's back-fill: "unreachable" while InfluxDB was
+    # only slow. A listening socket that never answers plays the busy server.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        busy = InfluxStore(url, "x", timeout_seconds=0.3)
+        with busy, pytest.raises(StoreUnavailable, match=r"within 0.3 s \(busy\)"):
+            busy.query("SELECT 1")
 
 
 @pytest.mark.parametrize(
