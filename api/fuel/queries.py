@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -37,6 +38,7 @@ from api.fuel.rules import (
     series_interval_sums,
 )
 from api.ranges import EPOCH, Segment, ceil_to, floor_to
+from api.readmodel.blocks import RowBlock, block_spans
 from api.readmodel.cache import RollupCache
 from api.readmodel.state import touched_since
 from ingest.points import FLAG_SUFFIX
@@ -313,6 +315,68 @@ def rollup_blocks(segment: Segment, block: timedelta = ROLLUP_BLOCK) -> list[Seg
         out.append(Segment(segment.source, start, end))
         start = end
     return out
+
+
+# With the app's cache, totals over the rollups are summed in process from blocks of rollup
+# rows (`api.readmodel.blocks`): a UTC day of hourly rows, `ROLLUP_BLOCK` of daily rows (at
+# the hour of local midnight), each read once and kept until a rollup pass changes its hours.
+HOURLY_ROW_BLOCK = DAY
+ROW_FIELDS = ("consumption", "readings", "resets", "implausible_steps", "hours_reported")
+ROW_TAGS = ("kind", "plant", "meter")
+
+
+def row_block_spans(segment: Segment) -> list[tuple[datetime, datetime]]:
+    """The fixed blocks of rollup rows covering an `hourly` or `daily` stretch."""
+    if segment.source == "daily":
+        anchor = (segment.start - EPOCH) % DAY  # local midnight's UTC hour
+        return block_spans(segment.start, segment.end, ROLLUP_BLOCK, anchor)
+    return block_spans(segment.start, segment.end, HOURLY_ROW_BLOCK)
+
+
+def rollup_rows_statement(
+    level: str, start: datetime, end: datetime, plants: Sequence[str] | None
+) -> str:
+    """Every row of the `hourly` or `daily` rollup in [start, end), per (kind, plant, meter)."""
+    measurement = HOURLY_MEASUREMENT if level == "hourly" else DAILY_MEASUREMENT
+    fields = ROW_FIELDS if level == "daily" else ROW_FIELDS[:-1]
+    return (
+        f"SELECT {', '.join(quote_ident(f) for f in fields)} FROM {quote_ident(measurement)} "
+        f"WHERE {time_range(start, end)}{plant_filter(plants)} "
+        f"GROUP BY {', '.join(quote_ident(t) for t in ROW_TAGS)}"
+    )
+
+
+def row_block(level: str, result: Sequence[Series]) -> RowBlock:
+    """The rows of one `rollup_rows_statement` as a block (daily rows carry `hours_reported`)."""
+    fields = ROW_FIELDS if level == "daily" else ROW_FIELDS[:-1]
+    return RowBlock.of(result, ROW_TAGS, fields)
+
+
+def add_block_sums(
+    block: RowBlock,
+    level: str,
+    start: datetime,
+    end: datetime,
+    by_meter: bool,
+    into: dict[Key, Sums],
+) -> None:
+    """Add the block's rows in [start, end) into totals (bucket 0), as `rollup_statement`
+    sums them: an hourly row is one reported hour, a daily row carries its count."""
+    present, sums, counts = block.totals(start, end)
+    consumption, readings, resets, jumps = range(4)
+    for index in np.flatnonzero(present):
+        kind, plant, meter = block.keys[index]
+        row = sums[index]
+        hours = row[4] if level == "daily" else counts[index, readings]
+        found = Sums(
+            float(row[consumption]),
+            int(row[readings]),
+            int(hours),
+            int(row[resets]),
+            int(row[jumps]),
+        )
+        key = (kind, plant if by_meter else "", meter if by_meter else "", 0)
+        into[key] = into.get(key, NO_SUMS) + found
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,6 +703,29 @@ def edge_sums(
             into[key] = into.get(key, NO_SUMS) + got.sums(int(index))
 
 
+def kept_blocks(
+    cache: RollupCache | None,
+    scope: tuple[str, str],
+    rolled: Sequence[Sequence[Segment]],
+    plants: Sequence[str] | None,
+) -> tuple[dict[str, RowBlock], list[tuple[str, str, datetime]]]:
+    """The row blocks the rollup stretches need: those the cache keeps (by statement text),
+    and (text, level, block end) of each one to read."""
+    kept: dict[str, RowBlock] = {}
+    ask: dict[str, tuple[str, str, datetime]] = {}
+    for segment in (s for plan in rolled for s in plan):
+        for start, end in row_block_spans(segment):
+            text = rollup_rows_statement(segment.source, start, end, plants)
+            if text in kept or text in ask:
+                continue
+            found = cache.lookup(scope, text) if cache is not None else None
+            if isinstance(found, RowBlock):
+                kept[text] = found
+            else:
+                ask[text] = (text, segment.source, end)
+    return kept, list(ask.values())
+
+
 def query_sums(
     store: InfluxStore,
     plans: Sequence[Sequence[Segment]],
@@ -669,13 +756,19 @@ def query_sums(
     # Per plan: its statements with the end of the stretch each reads, and its raw edges.
     per_plan: list[tuple[list[tuple[Statement, datetime]], list[Edge]]] = []
     long_raw: list[list[Segment]] = []  # per plan: raw stretches summed inside InfluxDB
+    # per plan: rollup stretches summed in process from kept blocks of rows (totals only)
+    rolled: list[list[Segment]] = []
+    by_blocks = every is None and cache is not None and generation is not None
     for plan in plans:
         statements: list[tuple[Statement, datetime]] = []
         edges: list[Edge] = []
         long_raw.append([s for s in plan if s.source == "raw" and s.end - s.start > EDGE_MAX])
+        rolled.append([s for s in plan if by_blocks and s.source != "raw"])
         for segment in plan:
             if segment.source == "raw" and segment.end - segment.start <= EDGE_MAX:
                 edges += edge_pieces(segment, every, offset)
+            elif by_blocks and segment.source != "raw":
+                continue  # summed from blocks below
             else:
                 statements += [
                     (st, piece.end)
@@ -693,9 +786,9 @@ def query_sums(
                 reach[len(texts)] = end
             texts.append(statement.text)
         for edge in edges:
-            rolled = rolled_read(edge, settled)
-            read = rolled if rolled is not None else (edge.start, edge.end)
-            if rolled is not None:
+            kept_read = rolled_read(edge, settled)
+            read = kept_read if kept_read is not None else (edge.start, edge.end)
+            if kept_read is not None:
                 reach.update((i, read[1]) for i in range(len(texts), len(texts) + per_edge))
             elif settled is not None and read[0] <= settled:
                 # An edge after the watermark (the window's tail): the search for the
@@ -704,7 +797,7 @@ def query_sums(
                 reach.update((len(texts) + 2 * k, read[0]) for k in range(len(REGISTERS)))
             reads.append(read)
             texts += edge_statements(read, rules, plants)
-    if not texts:
+    if not texts and not any(rolled):
         return [{} for _ in plans]
     scope = (store.url, store.database)
     if cache is None:
@@ -717,69 +810,91 @@ def query_sums(
     cacheable = reach if cache is not None and generation is not None else {}
     cached = {i: cache.get(scope, texts[i]) for i in cacheable} if cache is not None else {}
     ask = [i for i in range(len(texts)) if cached.get(i) is None]
-    fetched = (
-        dict(zip(ask, store.query_many(";".join(texts[i] for i in ask)), strict=True))
-        if ask
-        else {}
-    )
-    results = [list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(texts))]
-    edge_results: list[list[Series]] = []
-    asked_edges: list[bool] = []  # per edge: read now (else its predecessors came cached too)
-    index = 0
-    for statements, edges in per_plan:
-        index += len(statements)
-        edge_results += results[index : index + per_edge * len(edges)]
-        asked_edges += [
-            any(i in fetched for i in range(first, first + per_edge))
-            for first in range(index, index + per_edge * len(edges), per_edge)
-        ]
-        index += per_edge * len(edges)
-    edge_parts = edge_reads(edge_results)  # per edge, in order
-    fresh = [e for e, asked in enumerate(asked_edges) if asked]
-    fresh_starts = [reads[e][0] for e in fresh]
-    fresh_parts = [edge_parts[e] for e in fresh]
-    predecessors(store, fresh_starts, fresh_parts, rules, plants)
-    manual_predecessors(store, fresh_starts, fresh_parts)
-    if recent is not None and per_plan and per_plan[-1][1]:
-        last_edge = per_plan[-1][1][-1]
-        if last_edge.end == recent.until:
-            note_recent(recent, reads[-1], edge_parts[-1], min(EDGE_NEAR, rules.max_gap))
-    for i in ask:  # after `predecessors` completed the edge reads
-        if i in cacheable:
+    blocks, block_ask = kept_blocks(cache, scope, rolled, plants)
+    keys = [texts[i] for i in ask if i in cacheable] + [text for text, _, _ in block_ask]
+    claims = cache.reading(scope, keys) if cache is not None else nullcontext(False)
+    with claims as waited:
+        if waited:  # others read some of them meanwhile: they are kept now
             assert cache is not None
-            cache.put(scope, generation, texts[i], results[i], cacheable[i])
-    out, index, edge_index = [], 0, 0
-    for (statements, edges), raw_stretches in zip(per_plan, long_raw, strict=True):
-        span = range(index, index + len(statements))
-        # A plan answered from cached rows alone sums to the same totals every time: those
-        # are kept too (a county's worth of series is the costly part to add up in Python).
-        memo = None
-        if statements and all(i in cacheable for i in span):
-            memo = f"collected totals={every is None}\n" + "\n".join(texts[i] for i in span)
-        found = cache.lookup(scope, memo) if memo is not None and cache is not None else None
-        if found is not None:
-            sums = dict(cast(dict[Key, Sums], found))  # Sums are frozen: a shallow copy
-        else:
-            sums = collect(
-                [st for st, _ in statements],
-                [results[i] for i in span],
-                totals=every is None,
-            )
-            if memo is not None:
-                reach_end = max(cacheable[i] for i in span)
-                if cache is not None:
-                    cache.keep(scope, generation, memo, dict(sums), reach_end)
-        for segment in raw_stretches:  # entered-by-hand steps the InfluxDB sums cannot see
-            manual_corrections(store, segment, every, offset, rules, plants, by_meter, sums)
-        index += len(statements)
-        for edge in edges:
-            edge_sums(edge, edge_parts[edge_index], rules, by_meter, sums)
-            index += per_edge
-            edge_index += 1
-        if by_meter and wanted is not None:
-            sums = {k: v for k, v in sums.items() if k[1] in wanted}
-        out.append(sums)
-    return out
+            cached.update({i: cache.get(scope, texts[i]) for i in ask if i in cacheable})
+            ask = [i for i in range(len(texts)) if cached.get(i) is None]
+            blocks, block_ask = kept_blocks(cache, scope, rolled, plants)
+        answers = (
+            store.query_many(";".join([*(texts[i] for i in ask), *(t for t, _, _ in block_ask)]))
+            if ask or block_ask
+            else []
+        )
+        fetched = dict(zip(ask, answers[: len(ask)], strict=True))
+        for (text, level, end), result in zip(block_ask, answers[len(ask) :], strict=True):
+            blocks[text] = row_block(level, result)
+            assert cache is not None  # blocks are read only with a cache
+            cache.keep(scope, generation, text, blocks[text], end)
+        results = [list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(texts))]
+        edge_results: list[list[Series]] = []
+        asked_edges: list[bool] = []  # per edge: read now (else its predecessors came cached too)
+        index = 0
+        for statements, edges in per_plan:
+            index += len(statements)
+            edge_results += results[index : index + per_edge * len(edges)]
+            asked_edges += [
+                any(i in fetched for i in range(first, first + per_edge))
+                for first in range(index, index + per_edge * len(edges), per_edge)
+            ]
+            index += per_edge * len(edges)
+        edge_parts = edge_reads(edge_results)  # per edge, in order
+        fresh = [e for e, asked in enumerate(asked_edges) if asked]
+        fresh_starts = [reads[e][0] for e in fresh]
+        fresh_parts = [edge_parts[e] for e in fresh]
+        predecessors(store, fresh_starts, fresh_parts, rules, plants)
+        manual_predecessors(store, fresh_starts, fresh_parts)
+        if recent is not None and per_plan and per_plan[-1][1]:
+            last_edge = per_plan[-1][1][-1]
+            if last_edge.end == recent.until:
+                note_recent(recent, reads[-1], edge_parts[-1], min(EDGE_NEAR, rules.max_gap))
+        for i in ask:  # after `predecessors` completed the edge reads
+            if i in cacheable:
+                assert cache is not None
+                cache.put(scope, generation, texts[i], results[i], cacheable[i])
+        out, index, edge_index = [], 0, 0
+        for (statements, edges), raw_stretches, rollups in zip(
+            per_plan, long_raw, rolled, strict=True
+        ):
+            span = range(index, index + len(statements))
+            # A plan answered from cached rows alone sums to the same totals every time: those
+            # are kept too (a county's worth of series is the costly part to add up in Python).
+            memo = None
+            if statements and all(i in cacheable for i in span):
+                memo = f"collected totals={every is None}\n" + "\n".join(texts[i] for i in span)
+            found = cache.lookup(scope, memo) if memo is not None and cache is not None else None
+            if found is not None:
+                sums = dict(cast(dict[Key, Sums], found))  # Sums are frozen: a shallow copy
+            else:
+                sums = collect(
+                    [st for st, _ in statements],
+                    [results[i] for i in span],
+                    totals=every is None,
+                )
+                if memo is not None:
+                    reach_end = max(cacheable[i] for i in span)
+                    if cache is not None:
+                        cache.keep(scope, generation, memo, dict(sums), reach_end)
+            for segment in rollups:
+                for start, end in row_block_spans(segment):
+                    block = blocks[rollup_rows_statement(segment.source, start, end, plants)]
+                    add_block_sums(
+                        block, segment.source, segment.start, segment.end, by_meter, sums
+                    )
+            for segment in raw_stretches:  # entered-by-hand steps the InfluxDB sums cannot see
+                manual_corrections(store, segment, every, offset, rules, plants, by_meter, sums)
+            index += len(statements)
+            for edge in edges:
+                edge_sums(edge, edge_parts[edge_index], rules, by_meter, sums)
+                index += per_edge
+                edge_index += 1
+            if by_meter and wanted is not None:
+                sums = {k: v for k, v in sums.items() if k[1] in wanted}
+            out.append(sums)
+        return out
 
 
 # ---- rollup job ------------------------------------------------------------------------------

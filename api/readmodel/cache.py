@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import cast
 
 from ingest.store import Series
 
 ENTRIES = 512
+# How long a reader waits for another's read of the same statement before reading it itself.
+FLIGHT_WAIT_SECONDS = 30.0
 
 Scope = tuple[str, str]  # InfluxDB url, database
 
@@ -31,6 +34,8 @@ class RollupCache:
         # Statement rows, and values derived from them (`keep`), under the same invalidation.
         self._rows: OrderedDict[tuple[Scope, str], tuple[object, datetime]] = OrderedDict()
         self._seen: dict[Scope, datetime | None] = {}
+        # Reads under way (`reading`): the event is set when the reader has kept its answer.
+        self._flights: dict[tuple[Scope, str], threading.Event] = {}
         self._lock = threading.Lock()
 
     def sync(
@@ -87,3 +92,33 @@ class RollupCache:
             self._rows[(scope, key)] = (value, reach)
             while len(self._rows) > self.entries:
                 self._rows.popitem(last=False)
+
+    @contextmanager
+    def reading(self, scope: Scope, keys: Sequence[str]) -> Iterator[bool]:
+        """Claim the reads of `keys` for the caller until the block ends; first wait for the
+        ones another reader has claimed (then look them up again). Yields whether it waited.
+
+        Concurrent readers of a moving window need the same new block at once: one read
+        serves them all. A reader waits only here, before it reads, and only for claims made
+        before its own, so no two readers wait for each other.
+        """
+        mine: list[tuple[Scope, str]] = []
+        others: list[threading.Event] = []
+        with self._lock:
+            for key in keys:
+                if (scope, key) in self._rows:
+                    continue
+                flight = self._flights.get((scope, key))
+                if flight is None:
+                    self._flights[(scope, key)] = threading.Event()
+                    mine.append((scope, key))
+                else:
+                    others.append(flight)
+        try:
+            for flight in others:
+                flight.wait(FLIGHT_WAIT_SECONDS)
+            yield bool(others)
+        finally:
+            with self._lock:
+                for claim in mine:
+                    self._flights.pop(claim).set()
