@@ -646,39 +646,47 @@ def predecessors(
         )
 
 
-def edge_arrays(
-    part: EdgeRead,
-) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True, slots=True)
+class EdgeArrays:
     """One kind's edge read as flat arrays: the (plant, meter) of each series with readings,
     and per reading its series index, time (ms), value and flag S; each series' reading
-    before the read (`part.before`) comes with its readings."""
-    before = {(s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in part.before}
-    keys: list[tuple[str, str]] = []
-    sid: list[int] = []
-    rows: list[Sequence[Any]] = []
-    for series in part.readings:
-        kept = [row for row in series.values if row[1] is not None]
-        if not kept:
-            continue
-        key = (series.tags.get("plant", ""), series.tags.get("meter", ""))
-        prev = before.get(key)
-        if prev is not None and prev.values and prev.values[0][1] is not None:
-            kept.insert(0, prev.values[0])
-        sid += [len(keys)] * len(kept)
-        rows += kept
-        keys.append(key)
-    return (
-        keys,
-        np.asarray(sid, dtype=np.int64),
-        np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),
-        np.fromiter((row[1] for row in rows), dtype=np.float64, count=len(rows)),
-        np.fromiter((by_hand(row) for row in rows), dtype=bool, count=len(rows)),
-    )
+    before the read (`EdgeRead.before`) comes with its readings."""
+
+    keys: list[tuple[str, str]]
+    series: np.ndarray
+    times_ms: np.ndarray
+    values: np.ndarray
+    manual: np.ndarray
+
+    @classmethod
+    def of(cls, part: EdgeRead) -> EdgeArrays:
+        before = {(s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in part.before}
+        keys: list[tuple[str, str]] = []
+        sid: list[int] = []
+        rows: list[Sequence[Any]] = []
+        for series in part.readings:
+            kept = [row for row in series.values if row[1] is not None]
+            if not kept:
+                continue
+            key = (series.tags.get("plant", ""), series.tags.get("meter", ""))
+            prev = before.get(key)
+            if prev is not None and prev.values and prev.values[0][1] is not None:
+                kept.insert(0, prev.values[0])
+            sid += [len(keys)] * len(kept)
+            rows += kept
+            keys.append(key)
+        return cls(
+            keys,
+            np.asarray(sid, dtype=np.int64),
+            np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),
+            np.fromiter((row[1] for row in rows), dtype=np.float64, count=len(rows)),
+            np.fromiter((by_hand(row) for row in rows), dtype=bool, count=len(rows)),
+        )
 
 
 def edge_sums(
     edge: Edge,
-    read: dict[str, EdgeRead],
+    read: dict[str, EdgeArrays],
     rules: StepRules,
     by_meter: bool,
     into: dict[Key, Sums],
@@ -690,15 +698,14 @@ def edge_sums(
     """
     start_ms, end_ms = (edge.start - EPOCH) // MS, (edge.end - EPOCH) // MS
     for kind, part in read.items():
-        keys, sid, t, v, manual = edge_arrays(part)
-        if not keys:
+        if not part.keys:
             continue
         got = series_interval_sums(
-            sid, t, v, len(keys), start_ms, end_ms, rules.max_per_hour[kind],
-            rules.max_gap // MS, manual,
+            part.series, part.times_ms, part.values, len(part.keys), start_ms, end_ms,
+            rules.max_per_hour[kind], rules.max_gap // MS, part.manual,
         )  # fmt: skip
         for index in np.flatnonzero(got.readings):
-            plant, meter = keys[index]
+            plant, meter = part.keys[index]
             key = (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
             into[key] = into.get(key, NO_SUMS) + got.sums(int(index))
 
@@ -855,6 +862,24 @@ def query_sums(
             if i in cacheable:
                 assert cache is not None
                 cache.put(scope, generation, texts[i], results[i], cacheable[i])
+        # Each edge read as arrays, kept like the rows they come from (one block's read
+        # serves every window with an end in it).
+        edge_arrays: list[dict[str, EdgeArrays]] = []
+        first = 0
+        for statements, edges in per_plan:
+            first += len(statements)
+            for _ in edges:
+                span = range(first, first + per_edge)
+                memo = "edge arrays\n" + "\n".join(texts[i] for i in span)
+                whole = cache is not None and all(i in cacheable for i in span)
+                found = cache.lookup(scope, memo) if whole and cache is not None else None
+                if found is None:
+                    part = edge_parts[len(edge_arrays)]
+                    found = {kind: EdgeArrays.of(p) for kind, p in part.items()}
+                    if whole and cache is not None:
+                        cache.keep(scope, generation, memo, found, cacheable[first])
+                edge_arrays.append(cast(dict[str, EdgeArrays], found))
+                first += per_edge
         out, index, edge_index = [], 0, 0
         for (statements, edges), raw_stretches, rollups in zip(
             per_plan, long_raw, rolled, strict=True
@@ -888,7 +913,7 @@ def query_sums(
                 manual_corrections(store, segment, every, offset, rules, plants, by_meter, sums)
             index += len(statements)
             for edge in edges:
-                edge_sums(edge, edge_parts[edge_index], rules, by_meter, sums)
+                edge_sums(edge, edge_arrays[edge_index], rules, by_meter, sums)
                 index += per_edge
                 edge_index += 1
             if by_meter and wanted is not None:

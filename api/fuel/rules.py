@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -424,7 +424,10 @@ class GasShare:
         return self.counts["unknown"] < self.firms
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "rows": [asdict(r) for r in self.rows]}
+        """As `dataclasses.asdict`, without its deep copies (a row holds only plain values)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        rows = [{f.name: getattr(r, f.name) for f in fields(r)} for r in self.rows]
+        return {**out, "counts": dict(self.counts), "rows": rows}
 
 
 def status_of(fraction: float, d: Definition) -> str:

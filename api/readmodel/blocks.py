@@ -38,49 +38,50 @@ def block_spans(
     return out
 
 
+# Rows are found by (series, time) in one sorted key: series index above the time in ms.
+SERIES_SHIFT = 2**42  # ms: past the year 2100
+
+
 @dataclass(frozen=True, slots=True)
 class RowBlock:
-    """The rows of one block: per row its series (an index into `keys`), time and values."""
+    """The rows of one block, grouped by series and in time order within each, with running
+    sums: a stretch's totals are two look-ups per series, not a pass over the rows."""
 
     keys: tuple[tuple[str, ...], ...]  # per series: its values of the grouping tags
-    series: np.ndarray  # per row: index into `keys`
-    times_ms: np.ndarray  # per row
-    values: np.ndarray  # rows x fields; NaN where a row has no value (InfluxDB's null)
+    order: np.ndarray  # per row: series index * SERIES_SHIFT + time (ms), ascending
+    running_sums: np.ndarray  # (rows + 1) x fields: sums of the values before each row
+    running_counts: np.ndarray  # (rows + 1) x fields: how many values (not null) before it
 
     @classmethod
     def of(cls, result: Sequence[Series], tags: Sequence[str], fields: Sequence[str]) -> RowBlock:
         """From one statement's series (grouped by `tags`, time first, then `fields`)."""
         keys: list[tuple[str, ...]] = []
-        series: list[np.ndarray] = []
+        order: list[int] = []
         rows: list[tuple[object, ...]] = []
         for s in result:
             if not s.values:
                 continue
             positions = [s.columns.index(f) for f in fields]
-            series.append(np.full(len(s.values), len(keys), dtype=np.int64))
+            shift = len(keys) * SERIES_SHIFT
             keys.append(tuple(s.tags.get(t, "") for t in tags))
-            rows += [(row[0], *(row[p] for p in positions)) for row in s.values]
-        table = np.array(rows, dtype=np.float64).reshape(len(rows), len(fields) + 1)
+            order += [shift + int(row[0]) for row in s.values]  # InfluxDB answers in time order
+            rows += [tuple(row[p] for p in positions) for row in s.values]
+        values = np.array(rows, dtype=np.float64).reshape(len(rows), len(fields))  # null: NaN
+        known = ~np.isnan(values)
+        zero = np.zeros((1, len(fields)))
         return cls(
             tuple(keys),
-            np.concatenate(series) if series else np.zeros(0, dtype=np.int64),
-            table[:, 0].astype(np.int64),
-            table[:, 1:],
+            np.asarray(order, dtype=np.int64),
+            np.concatenate([zero, np.cumsum(np.where(known, values, 0.0), axis=0)]),
+            np.concatenate([zero, np.cumsum(known, axis=0)]).astype(np.int64),
         )
 
     def totals(self, start: datetime, end: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Over the rows in [start, end): which series have any, and per series and field the
         sum and the count of values (InfluxQL's `sum` and `count`)."""
-        start_ms, end_ms = (start - EPOCH) // MS, (end - EPOCH) // MS
-        inside = (self.times_ms >= start_ms) & (self.times_ms < end_ms)
-        series, values = self.series[inside], self.values[inside]
-        n, fields = len(self.keys), self.values.shape[1]
-        known = ~np.isnan(values)
-        sums = np.zeros((n, fields))
-        counts = np.zeros((n, fields), dtype=np.int64)
-        for f in range(fields):
-            sums[:, f] = np.bincount(
-                series[known[:, f]], weights=values[known[:, f], f], minlength=n
-            )
-            counts[:, f] = np.bincount(series[known[:, f]], minlength=n)
-        return np.bincount(series, minlength=n) > 0, sums, counts
+        base = np.arange(len(self.keys), dtype=np.int64) * SERIES_SHIFT
+        first = np.searchsorted(self.order, base + (start - EPOCH) // MS)
+        after = np.searchsorted(self.order, base + (end - EPOCH) // MS)
+        sums = self.running_sums[after] - self.running_sums[first]
+        counts = self.running_counts[after] - self.running_counts[first]
+        return after > first, sums, counts
