@@ -476,7 +476,9 @@ def last_before(kind: str, start: datetime, end: datetime, plants: Sequence[str]
 # aligned), the same read for every edge in it: a window that moves (an officer's "now")
 # reads raw registers again only when one of its ends enters another block. InfluxDB 1.x
 # costs per series and statement far more than per point: 6 hours cost about what 1 did.
-RAW_BLOCK = timedelta(hours=6)
+# 7 does not divide a day, so the two ends of a window of whole days (30 days, a year, a
+# month) lie at different places in their blocks and never need new ones in one request.
+RAW_BLOCK = timedelta(hours=7)
 
 
 def rolled_read(edge: Edge, settled: datetime | None) -> tuple[datetime, datetime] | None:
