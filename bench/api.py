@@ -41,7 +41,9 @@ class Endpoint:
     # Parameter sets tried in order until one answers 200 (APIs differ in their `every`).
     params: tuple[dict[str, str], ...]
     # An officer's "now" moves: request i asks at `at` minus i hours, so no two requests are
-    # alike and none is answered from a cached earlier answer (issue 21).
+    # alike and none is answered from a cached earlier answer (issue 21). Endpoints with a
+    # moving `at` continue where the previous one stopped (`first_hour`): a 365-day window at
+    # an hour the 30-day one asked would find that hour's edges read already.
     moving_at: bool = False
 
 
@@ -187,9 +189,10 @@ def run(
                 .json()["key"]
                 for i in range(concurrency)
             ]
+            hours_asked = 0  # by the endpoints with a moving `at` so far
             for endpoint in endpoints(end, days):
                 _wait_influx_idle(stack.influx_url)
-                results["endpoints"][endpoint.name] = _bench_endpoint(
+                figures = _bench_endpoint(
                     http,
                     client_keys,
                     endpoint,
@@ -197,7 +200,10 @@ def run(
                     concurrency,
                     concurrent_requests,
                     max_seconds_per_phase,
+                    hours_asked,
                 )
+                hours_asked += figures.pop("hours_asked", 0)
+                results["endpoints"][endpoint.name] = figures
     finally:
         stop_process(proc)
     return results
@@ -211,6 +217,7 @@ def _bench_endpoint(
     concurrency: int,
     concurrent_requests: int,
     max_seconds: float,
+    first_hour: int = 0,
 ) -> dict[str, Any]:
     params, status, detail = None, 0, ""
     for candidate in endpoint.params:
@@ -232,7 +239,7 @@ def _bench_endpoint(
     while len(sequential) + sequential_errors.total() < requests and (
         time.monotonic() - started < max_seconds
     ):
-        index = len(sequential) + sequential_errors.total() + 1
+        index = first_hour + len(sequential) + sequential_errors.total() + 1
         t0 = time.monotonic()
         outcome = _status(http.get, endpoint.path, request_params(endpoint, params, index))
         if outcome == 200:
@@ -240,6 +247,7 @@ def _bench_endpoint(
         else:
             sequential_errors[str(outcome)] += 1
     progress(f"api: {endpoint.name}: {concurrency} concurrent clients")
+    asked = len(sequential) + sequential_errors.total()
     concurrent, errors, wall = asyncio.run(
         _concurrent(
             str(http.base_url),
@@ -249,9 +257,10 @@ def _bench_endpoint(
             concurrency,
             concurrent_requests,
             max_seconds,
-            len(sequential) + sequential_errors.total() + 1,
+            first_hour + asked + 1,
         )
     )
+    asked += len(concurrent) + errors.total()
     return {
         "path": endpoint.path,
         "params": params,
@@ -262,6 +271,7 @@ def _bench_endpoint(
             "requests_per_s": round(len(concurrent) / wall, 2) if wall else None,
             "errors": dict(errors),
         },
+        **({"hours_asked": asked + 1} if endpoint.moving_at else {}),
     }
 
 

@@ -154,6 +154,12 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
             )
         if api.get("error"):
             lines.append(f"Error: {api['error']}")
+        lines.append(
+            f"Concurrent figures: {api.get('concurrency')} clients at once, each with its own "
+            "officer key. Rows where `at` moves 1 h per request ask a different hour every "
+            'time, none asked before in the run (an officer\'s "now"); the "one at" row '
+            "repeats one `at`, so its answers are cache hits."
+        )
         lines += [
             "",
             f"| endpoint | sequential p50 / p95 / p99 | {api.get('concurrency')} clients p50 / p95 / p99 | req/s |",
