@@ -757,7 +757,10 @@ def query_sums(
     last changed), answers read from the rollups and
     raw edges in rolled-up hours (before `settled`, the hourly watermark) are kept until a
     rollup pass changes their hours (`api.fuel.cache`): a late reading there is re-rolled,
-    which changes them. Raw stretches after the watermark are always read afresh.
+    which changes them. Raw stretches after the watermark are always read afresh. Totals
+    (`every` None) are then summed from blocks of rollup rows (`row_block_spans`) and edges
+    read as whole raw blocks (`rolled_read`), both kept: a window that moves reads only
+    the blocks its ends enter.
     """
     wanted = set(plants) if plants is not None else None
     if by_meter and plants is not None and len(plants) > PLANT_FILTER_MAX:
@@ -872,15 +875,15 @@ def query_sums(
             first += len(statements)
             for _ in edges:
                 span = range(first, first + per_edge)
-                memo = "edge arrays\n" + "\n".join(texts[i] for i in span)
+                arrays_key = "edge arrays\n" + "\n".join(texts[i] for i in span)
                 whole = cache is not None and all(i in cacheable for i in span)
-                found = cache.lookup(scope, memo) if whole and cache is not None else None
-                if found is None:
+                kept = cache.lookup(scope, arrays_key) if whole and cache is not None else None
+                if kept is None:
                     part = edge_parts[len(edge_arrays)]
-                    found = {kind: EdgeArrays.of(p) for kind, p in part.items()}
+                    kept = {kind: EdgeArrays.of(p) for kind, p in part.items()}
                     if whole and cache is not None:
-                        cache.keep(scope, generation, memo, found, cacheable[first])
-                edge_arrays.append(cast(dict[str, EdgeArrays], found))
+                        cache.keep(scope, generation, arrays_key, kept, cacheable[first])
+                edge_arrays.append(cast(dict[str, EdgeArrays], kept))
                 first += per_edge
         out, index, edge_index = [], 0, 0
         for (statements, edges), raw_stretches, rollups in zip(
