@@ -352,31 +352,54 @@ def row_block(level: str, result: Sequence[Series]) -> RowBlock:
     return RowBlock.of(result, ROW_TAGS, fields)
 
 
+class Accumulator:
+    """Sums of many keys added as arrays (a block's or an edge's series at once), typed once:
+    a county's series times the pieces of a window would otherwise each make a `Sums`."""
+
+    def __init__(self) -> None:
+        self.index: dict[Key, int] = {}
+        self.parts: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, keys: Sequence[Key], values: np.ndarray) -> None:
+        """Add `values` (one row per key, the fields of `Sums` in order) under `keys`."""
+        positions = np.fromiter(
+            (self.index.setdefault(k, len(self.index)) for k in keys), np.int64, len(keys)
+        )
+        self.parts.append((positions, values))
+
+    def into(self, out: dict[Key, Sums]) -> None:
+        """Add everything accumulated into `out`."""
+        total = np.zeros((len(self.index), len(SUM_FIELDS)))
+        for positions, values in self.parts:
+            np.add.at(total, positions, values)
+        for key, i in self.index.items():
+            c, r, h, s, j = total[i].tolist()
+            found = Sums(c, int(r), int(h), int(s), int(j))
+            out[key] = out[key] + found if key in out else found
+
+
 def add_block_sums(
     block: RowBlock,
     level: str,
     start: datetime,
     end: datetime,
     by_meter: bool,
-    into: dict[Key, Sums],
+    into: Accumulator,
 ) -> None:
     """Add the block's rows in [start, end) into totals (bucket 0), as `rollup_statement`
     sums them: an hourly row is one reported hour, a daily row carries its count."""
     present, sums, counts = block.totals(start, end)
-    consumption, readings, resets, jumps = range(4)
-    for index in np.flatnonzero(present):
-        kind, plant, meter = block.keys[index]
-        row = sums[index]
-        hours = row[4] if level == "daily" else counts[index, readings]
-        found = Sums(
-            float(row[consumption]),
-            int(row[readings]),
-            int(hours),
-            int(row[resets]),
-            int(row[jumps]),
-        )
-        key = (kind, plant if by_meter else "", meter if by_meter else "", 0)
-        into[key] = into.get(key, NO_SUMS) + found
+    rows = np.flatnonzero(present)
+    if not len(rows):
+        return
+    # consumption, readings, resets, implausible steps [, hours reported]
+    hours = sums[rows, 4] if level == "daily" else counts[rows, 1]
+    values = np.column_stack([sums[rows, 0], sums[rows, 1], hours, sums[rows, 2], sums[rows, 3]])
+    keys = [
+        (kind, plant if by_meter else "", meter if by_meter else "", 0)
+        for kind, plant, meter in (block.keys[i] for i in rows)
+    ]
+    into.add(keys, values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -691,7 +714,7 @@ def edge_sums(
     read: dict[str, EdgeArrays],
     rules: StepRules,
     by_meter: bool,
-    into: dict[Key, Sums],
+    into: Accumulator,
 ) -> None:
     """Add one edge's sums (the pure rule over its points, every series at once) into `into`.
 
@@ -706,10 +729,13 @@ def edge_sums(
             part.series, part.times_ms, part.values, len(part.keys), start_ms, end_ms,
             rules.max_per_hour[kind], rules.max_gap // MS, part.manual,
         )  # fmt: skip
-        for index in np.flatnonzero(got.readings):
-            plant, meter = part.keys[index]
-            key = (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
-            into[key] = into.get(key, NO_SUMS) + got.sums(int(index))
+        rows = np.flatnonzero(got.readings)
+        fields = (got.consumption, got.readings, got.hours, got.resets, got.implausible_steps)
+        keys = [
+            (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
+            for plant, meter in (part.keys[i] for i in rows)
+        ]
+        into.add(keys, np.column_stack([f[rows] for f in fields]).astype(np.float64))
 
 
 def kept_blocks(
@@ -908,19 +934,21 @@ def query_sums(
                     reach_end = max(cacheable[i] for i in span)
                     if cache is not None:
                         cache.keep(scope, generation, memo, dict(sums), reach_end)
+            added = Accumulator()  # rollup blocks and edges, typed once below
             for segment in rollups:
                 for start, end in row_block_spans(segment):
                     block = blocks[rollup_rows_statement(segment.source, start, end, plants)]
                     add_block_sums(
-                        block, segment.source, segment.start, segment.end, by_meter, sums
+                        block, segment.source, segment.start, segment.end, by_meter, added
                     )
             for segment in raw_stretches:  # entered-by-hand steps the InfluxDB sums cannot see
                 manual_corrections(store, segment, every, offset, rules, plants, by_meter, sums)
             index += len(statements)
             for edge in edges:
-                edge_sums(edge, edge_arrays[edge_index], rules, by_meter, sums)
+                edge_sums(edge, edge_arrays[edge_index], rules, by_meter, added)
                 index += per_edge
                 edge_index += 1
+            added.into(sums)
             if by_meter and wanted is not None:
                 sums = {k: v for k, v in sums.items() if k[1] in wanted}
             out.append(sums)
