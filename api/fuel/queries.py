@@ -866,7 +866,7 @@ def query_sums(
         for (text, level, end), result in zip(block_ask, answers[len(ask) :], strict=True):
             blocks[text] = row_block(level, result)
             assert cache is not None  # blocks are read only with a cache
-            cache.keep(scope, generation, text, blocks[text], end)
+            cache.keep(scope, generation, text, blocks[text], end, len(blocks[text].order))
         results = [list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(texts))]
         edge_results: list[list[Series]] = []
         asked_edges: list[bool] = []  # per edge: read now (else its predecessors came cached too)
@@ -908,7 +908,8 @@ def query_sums(
                     part = edge_parts[len(edge_arrays)]
                     kept = {kind: EdgeArrays.of(p) for kind, p in part.items()}
                     if whole and cache is not None:
-                        cache.keep(scope, generation, arrays_key, kept, cacheable[first])
+                        rows = sum(len(a.times_ms) for a in kept.values())
+                        cache.keep(scope, generation, arrays_key, kept, cacheable[first], rows)
                 edge_arrays.append(cast(dict[str, EdgeArrays], kept))
                 first += per_edge
         out, index, edge_index = [], 0, 0

@@ -20,6 +20,9 @@ from typing import cast
 from ingest.store import Series
 
 ENTRIES = 512
+# And at most this many rows in all (a block of a county's rollup rows is one entry of many
+# rows: 60 firms' 28 days are 3,360, 3,000 firms' 168,000).
+ROWS = 2_000_000
 # How long a reader waits for another's read of the same statement before reading it itself.
 FLIGHT_WAIT_SECONDS = 30.0
 
@@ -29,10 +32,13 @@ Scope = tuple[str, str]  # InfluxDB url, database
 class RollupCache:
     """Statement text -> its rows, per database, valid for the generation last synced."""
 
-    def __init__(self, entries: int = ENTRIES) -> None:
+    def __init__(self, entries: int = ENTRIES, rows: int = ROWS) -> None:
         self.entries = entries
-        # Statement rows, and values derived from them (`keep`), under the same invalidation.
-        self._rows: OrderedDict[tuple[Scope, str], tuple[object, datetime]] = OrderedDict()
+        self.rows = rows
+        # Statement rows, and values derived from them (`keep`), under the same invalidation:
+        # (value, reach, rows it holds).
+        self._rows: OrderedDict[tuple[Scope, str], tuple[object, datetime, int]] = OrderedDict()
+        self._held = 0  # rows held in all
         self._seen: dict[Scope, datetime | None] = {}
         # Reads under way (`reading`): the event is set when the reader has kept its answer.
         self._flights: dict[tuple[Scope, str], threading.Event] = {}
@@ -54,9 +60,10 @@ class RollupCache:
         with self._lock:
             if self._seen.get(scope) != seen:
                 return  # another reader synced meanwhile
-            for key, (_, reach) in list(self._rows.items()):
+            for key, (_, reach, held) in list(self._rows.items()):
                 if key[0] == scope and (changed_from is None or reach > changed_from):
                     del self._rows[key]
+                    self._held -= held
             self._seen[scope] = generation
 
     def get(self, scope: Scope, text: str) -> list[Series] | None:
@@ -80,18 +87,29 @@ class RollupCache:
         reach: datetime,
     ) -> None:
         """Keep `rows`, read from data before `reach`, if `generation` is the one synced."""
-        self.keep(scope, generation, text, list(rows), reach)
+        held = sum(len(s.values) for s in rows)
+        self.keep(scope, generation, text, list(rows), reach, max(held, 1))
 
     def keep(
-        self, scope: Scope, generation: datetime | None, key: str, value: object, reach: datetime
+        self,
+        scope: Scope,
+        generation: datetime | None,
+        key: str,
+        value: object,
+        reach: datetime,
+        rows: int = 1,
     ) -> None:
-        """Keep `value`, computed from data before `reach`, if `generation` is the one synced."""
+        """Keep `value` (holding about `rows` rows), computed from data before `reach`, if
+        `generation` is the one synced; the least recently used go first past the limits."""
         with self._lock:
             if generation is None or self._seen.get(scope) != generation:
                 return
-            self._rows[(scope, key)] = (value, reach)
-            while len(self._rows) > self.entries:
-                self._rows.popitem(last=False)
+            old = self._rows.pop((scope, key), None)
+            self._held += rows - (old[2] if old is not None else 0)
+            self._rows[(scope, key)] = (value, reach, rows)
+            while len(self._rows) > self.entries or (self._held > self.rows and self._rows):
+                _, (_, _, held) = self._rows.popitem(last=False)
+                self._held -= held
 
     @contextmanager
     def reading(self, scope: Scope, keys: Sequence[str]) -> Iterator[bool]:

@@ -101,3 +101,16 @@ def test_a_late_reading_renews_only_the_answers_of_its_day(store: InfluxStore) -
     write_readings(store, [reading(start + 2 * DAY - 30 * timedelta(minutes=1), 475.0)])
     job.run_pass()
     assert gas() == [230.0, 245.0]
+
+
+def test_values_past_the_row_budget_go_least_recently_used_first() -> None:
+    cache = RollupCache(entries=10, rows=100)
+    cache.sync(SCOPE, T, lambda seen: None)
+    for name in ("a", "b", "c"):
+        cache.keep(SCOPE, T, name, name, T + DAY, 40)
+    assert cache.lookup(SCOPE, "a") is None  # 120 rows: the oldest went
+    assert cache.lookup(SCOPE, "b") == "b"  # now the most recently used
+    cache.keep(SCOPE, T, "d", "d", T + DAY, 40)
+    assert [cache.lookup(SCOPE, k) for k in "bcd"] == ["b", None, "d"]
+    cache.keep(SCOPE, T, "d", "d2", T + DAY, 60)  # kept again: counted once, at its new size
+    assert [cache.lookup(SCOPE, k) for k in "bd"] == ["b", "d2"]
