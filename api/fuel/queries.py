@@ -504,14 +504,17 @@ def last_before(kind: str, start: datetime, end: datetime, plants: Sequence[str]
 RAW_BLOCK = timedelta(hours=7)
 
 
-def rolled_read(edge: Edge, settled: datetime | None) -> tuple[datetime, datetime] | None:
+def rolled_read(
+    edge: Edge, settled: datetime | None, kept: bool = True
+) -> tuple[datetime, datetime] | None:
     """What to read for `edge` if it lies in rolled-up hours (before `settled`, the hourly
-    watermark): the `RAW_BLOCK` holding it, or the clock hour holding it when that block
-    is not rolled up yet or the edge crosses its end; None if the edge is not rolled up."""
+    watermark): the `RAW_BLOCK` holding it if the read is `kept` (cached), or the clock hour
+    holding it when it is not, that block is not rolled up yet or the edge crosses its end;
+    None if the edge is not rolled up."""
     if settled is None:
         return None
     block = floor_to(edge.start, RAW_BLOCK)
-    if edge.end <= block + RAW_BLOCK <= settled:
+    if kept and edge.end <= block + RAW_BLOCK <= settled:
         return block, block + RAW_BLOCK
     hour = floor_to(edge.start, HOUR)
     if edge.end <= hour + HOUR <= settled:
@@ -796,7 +799,8 @@ def query_sums(
     long_raw: list[list[Segment]] = []  # per plan: raw stretches summed inside InfluxDB
     # per plan: rollup stretches summed in process from kept blocks of rows (totals only)
     rolled: list[list[Segment]] = []
-    by_blocks = every is None and cache is not None and generation is not None
+    keeps = cache is not None and generation is not None  # reads kept: read whole blocks
+    by_blocks = every is None and keeps
     for plan in plans:
         statements: list[tuple[Statement, datetime]] = []
         edges: list[Edge] = []
@@ -824,7 +828,7 @@ def query_sums(
                 reach[len(texts)] = end
             texts.append(statement.text)
         for edge in edges:
-            kept_read = rolled_read(edge, settled)
+            kept_read = rolled_read(edge, settled, keeps)
             read = kept_read if kept_read is not None else (edge.start, edge.end)
             if kept_read is not None:
                 reach.update((i, read[1]) for i in range(len(texts), len(texts) + per_edge))

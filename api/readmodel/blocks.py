@@ -49,15 +49,19 @@ class RowBlock:
 
     keys: tuple[tuple[str, ...], ...]  # per series: its values of the grouping tags
     order: np.ndarray  # per row: series index * SERIES_SHIFT + time (ms), ascending
-    running_sums: np.ndarray  # (rows + 1) x fields: sums of the values before each row
-    running_counts: np.ndarray  # (rows + 1) x fields: how many values (not null) before it
+    # Per series, a zero then its running sums (row r of series k at r + k + 1): a series' own
+    # sums, so a stretch's total carries no rounding from the series before it.
+    running_sums: np.ndarray  # (rows + series) x fields: sums of the values
+    running_counts: np.ndarray  # (rows + series) x fields: how many values (not null)
 
     @classmethod
     def of(cls, result: Sequence[Series], tags: Sequence[str], fields: Sequence[str]) -> RowBlock:
         """From one statement's series (grouped by `tags`, time first, then `fields`)."""
         keys: list[tuple[str, ...]] = []
         order: list[int] = []
-        rows: list[tuple[object, ...]] = []
+        sums: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        zero = np.zeros((1, len(fields)))
         for s in result:
             if not s.values:
                 continue
@@ -65,23 +69,26 @@ class RowBlock:
             shift = len(keys) * SERIES_SHIFT
             keys.append(tuple(s.tags.get(t, "") for t in tags))
             order += [shift + int(row[0]) for row in s.values]  # InfluxDB answers in time order
-            rows += [tuple(row[p] for p in positions) for row in s.values]
-        values = np.array(rows, dtype=np.float64).reshape(len(rows), len(fields))  # null: NaN
-        known = ~np.isnan(values)
-        zero = np.zeros((1, len(fields)))
+            rows = [tuple(row[p] for p in positions) for row in s.values]
+            values = np.array(rows, dtype=np.float64).reshape(len(rows), len(fields))  # null: NaN
+            known = ~np.isnan(values)
+            sums += [zero, np.cumsum(np.where(known, values, 0.0), axis=0)]
+            counts += [zero, np.cumsum(known, axis=0)]
+        if not keys:
+            sums = counts = [np.zeros((0, len(fields)))]
         return cls(
             tuple(keys),
             np.asarray(order, dtype=np.int64),
-            np.concatenate([zero, np.cumsum(np.where(known, values, 0.0), axis=0)]),
-            np.concatenate([zero, np.cumsum(known, axis=0)]).astype(np.int64),
+            np.concatenate(sums),
+            np.concatenate(counts).astype(np.int64),
         )
 
     def totals(self, start: datetime, end: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Over the rows in [start, end): which series have any, and per series and field the
         sum and the count of values (InfluxQL's `sum` and `count`)."""
-        base = np.arange(len(self.keys), dtype=np.int64) * SERIES_SHIFT
-        first = np.searchsorted(self.order, base + (start - EPOCH) // MS)
-        after = np.searchsorted(self.order, base + (end - EPOCH) // MS)
-        sums = self.running_sums[after] - self.running_sums[first]
-        counts = self.running_counts[after] - self.running_counts[first]
+        series = np.arange(len(self.keys), dtype=np.int64)
+        first = np.searchsorted(self.order, series * SERIES_SHIFT + (start - EPOCH) // MS)
+        after = np.searchsorted(self.order, series * SERIES_SHIFT + (end - EPOCH) // MS)
+        sums = self.running_sums[after + series] - self.running_sums[first + series]
+        counts = self.running_counts[after + series] - self.running_counts[first + series]
         return after > first, sums, counts
