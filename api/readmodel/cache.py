@@ -123,7 +123,7 @@ class RollupCache:
         mine: list[tuple[Scope, str]] = []
         others: list[threading.Event] = []
         with self._lock:
-            for key in keys:
+            for key in dict.fromkeys(keys):  # a key asked twice is claimed once
                 if (scope, key) in self._rows:
                     continue
                 flight = self._flights.get((scope, key))
