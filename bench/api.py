@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.stack import ROOT, Stack, progress, stop_process, wait_http_ok
+from bench.stack import ROOT, Stack, cpu_seconds, progress, stop_process, wait_http_ok
 from bench.stats import percentiles_ms
 from bench.workload import Firm, history_lines
 from ingest.store import InfluxStore
@@ -32,6 +32,9 @@ HISTORY_BATCH_POINTS = 20_000
 REQUEST_TIMEOUT_SECONDS = 120.0
 STEP_MINUTES = 15
 IDLE_WAIT_SECONDS = 120.0
+# A process is idle when it used less than this share of a core over `IDLE_SAMPLE_SECONDS`.
+IDLE_CPU_SHARE = 0.1
+IDLE_SAMPLE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +193,10 @@ def run(
                 for i in range(concurrency)
             ]
             hours_asked = 0  # by the endpoints with a moving `at` so far
+            # The API's start-up work (its first rollup pass, the alert engine's first
+            # evaluation) and InfluxDB's compaction of the history are not the endpoints'.
+            busy = [proc.pid] + ([stack.influxd.process.pid] if stack.influxd.process else [])
+            results["settle_seconds"] = _wait_processes_idle(busy)
             for endpoint in endpoints(end, days):
                 _wait_influx_idle(stack.influx_url)
                 figures = _bench_endpoint(
@@ -313,6 +320,19 @@ async def _concurrent(
 
     await asyncio.gather(*(client(client_keys[i % len(client_keys)]) for i in range(clients)))
     return latencies, errors, time.monotonic() - started
+
+
+def _wait_processes_idle(pids: list[int]) -> float:
+    """Wait until `pids` together use under `IDLE_CPU_SHARE` of a core (at most
+    `IDLE_WAIT_SECONDS`); returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < IDLE_WAIT_SECONDS:
+        before = [cpu_seconds(pid) or 0.0 for pid in pids]
+        time.sleep(IDLE_SAMPLE_SECONDS)  # the sample itself, not a wait for an event
+        used = sum((cpu_seconds(pid) or 0.0) - b for pid, b in zip(pids, before, strict=True))
+        if used < IDLE_CPU_SHARE * IDLE_SAMPLE_SECONDS:
+            break
+    return round(time.monotonic() - started, 1)
 
 
 def _wait_influx_idle(url: str) -> None:

@@ -154,6 +154,11 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
             )
         if api.get("error"):
             lines.append(f"Error: {api['error']}")
+        if "settle_seconds" in api:
+            lines.append(
+                "Measured once the API's start-up work and InfluxDB had gone idle "
+                f"({api['settle_seconds']} s after the API answered)."
+            )
         lines.append(
             f"Concurrent figures: {api.get('concurrency')} clients at once, each with its own "
             "officer key. Rows where `at` moves 1 h per request ask a different hour every "
