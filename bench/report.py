@@ -154,6 +154,17 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
             )
         if api.get("error"):
             lines.append(f"Error: {api['error']}")
+        if "settle_seconds" in api:
+            lines.append(
+                "Measured once the API's start-up work and InfluxDB had gone idle "
+                f"({api['settle_seconds']} s after the API answered)."
+            )
+        lines.append(
+            f"Concurrent figures: {api.get('concurrency')} clients at once, each with its own "
+            "officer key. Rows where `at` moves 1 h per request ask a different hour every "
+            'time, none asked before in the run (an officer\'s "now"); the "one at" row '
+            "repeats one `at`, so its answers are cache hits."
+        )
         lines += [
             "",
             f"| endpoint | sequential p50 / p95 / p99 | {api.get('concurrency')} clients p50 / p95 / p99 | req/s |",

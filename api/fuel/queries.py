@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -33,10 +34,11 @@ from api.fuel.rules import (
     REGISTERS,
     StepRules,
     Sums,
-    interval_sums,
     manual_correction,
+    series_interval_sums,
 )
 from api.ranges import EPOCH, Segment, ceil_to, floor_to
+from api.readmodel.blocks import RowBlock, block_spans
 from api.readmodel.cache import RollupCache
 from api.readmodel.state import touched_since
 from ingest.points import FLAG_SUFFIX
@@ -315,6 +317,91 @@ def rollup_blocks(segment: Segment, block: timedelta = ROLLUP_BLOCK) -> list[Seg
     return out
 
 
+# With the app's cache, totals over the rollups are summed in process from blocks of rollup
+# rows (`api.readmodel.blocks`): a UTC day of hourly rows, `ROLLUP_BLOCK` of daily rows (at
+# the hour of local midnight), each read once and kept until a rollup pass changes its hours.
+HOURLY_ROW_BLOCK = DAY
+ROW_FIELDS = ("consumption", "readings", "resets", "implausible_steps", "hours_reported")
+ROW_TAGS = ("kind", "plant", "meter")
+
+
+def row_block_spans(segment: Segment) -> list[tuple[datetime, datetime]]:
+    """The fixed blocks of rollup rows covering an `hourly` or `daily` stretch."""
+    if segment.source == "daily":
+        anchor = (segment.start - EPOCH) % DAY  # local midnight's UTC hour
+        return block_spans(segment.start, segment.end, ROLLUP_BLOCK, anchor)
+    return block_spans(segment.start, segment.end, HOURLY_ROW_BLOCK)
+
+
+def rollup_rows_statement(
+    level: str, start: datetime, end: datetime, plants: Sequence[str] | None
+) -> str:
+    """Every row of the `hourly` or `daily` rollup in [start, end), per (kind, plant, meter)."""
+    measurement = HOURLY_MEASUREMENT if level == "hourly" else DAILY_MEASUREMENT
+    fields = ROW_FIELDS if level == "daily" else ROW_FIELDS[:-1]
+    return (
+        f"SELECT {', '.join(quote_ident(f) for f in fields)} FROM {quote_ident(measurement)} "
+        f"WHERE {time_range(start, end)}{plant_filter(plants)} "
+        f"GROUP BY {', '.join(quote_ident(t) for t in ROW_TAGS)}"
+    )
+
+
+def row_block(level: str, result: Sequence[Series]) -> RowBlock:
+    """The rows of one `rollup_rows_statement` as a block (daily rows carry `hours_reported`)."""
+    fields = ROW_FIELDS if level == "daily" else ROW_FIELDS[:-1]
+    return RowBlock.of(result, ROW_TAGS, fields)
+
+
+class Accumulator:
+    """Sums of many keys added as arrays (a block's or an edge's series at once), typed once:
+    a county's series times the pieces of a window would otherwise each make a `Sums`."""
+
+    def __init__(self) -> None:
+        self.index: dict[Key, int] = {}
+        self.parts: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, keys: Sequence[Key], values: np.ndarray) -> None:
+        """Add `values` (one row per key, the fields of `Sums` in order) under `keys`."""
+        positions = np.fromiter(
+            (self.index.setdefault(k, len(self.index)) for k in keys), np.int64, len(keys)
+        )
+        self.parts.append((positions, values))
+
+    def into(self, out: dict[Key, Sums]) -> None:
+        """Add everything accumulated into `out`."""
+        total = np.zeros((len(self.index), len(SUM_FIELDS)))
+        for positions, values in self.parts:
+            np.add.at(total, positions, values)
+        for key, i in self.index.items():
+            c, r, h, s, j = total[i].tolist()
+            found = Sums(c, int(r), int(h), int(s), int(j))
+            out[key] = out[key] + found if key in out else found
+
+
+def add_block_sums(
+    block: RowBlock,
+    level: str,
+    start: datetime,
+    end: datetime,
+    by_meter: bool,
+    into: Accumulator,
+) -> None:
+    """Add the block's rows in [start, end) into totals (bucket 0), as `rollup_statement`
+    sums them: an hourly row is one reported hour, a daily row carries its count."""
+    present, sums, counts = block.totals(start, end)
+    rows = np.flatnonzero(present)
+    if not len(rows):
+        return
+    # consumption, readings, resets, implausible steps [, hours reported]
+    hours = sums[rows, 4] if level == "daily" else counts[rows, 1]
+    values = np.column_stack([sums[rows, 0], sums[rows, 1], hours, sums[rows, 2], sums[rows, 3]])
+    keys = [
+        (kind, plant if by_meter else "", meter if by_meter else "", 0)
+        for kind, plant, meter in (block.keys[i] for i in rows)
+    ]
+    into.add(keys, values)
+
+
 @dataclass(frozen=True, slots=True)
 class Edge:
     """A short raw stretch [start, end) summed in Python into `bucket_ms` (0: the total)."""
@@ -408,12 +495,30 @@ def last_before(kind: str, start: datetime, end: datetime, plants: Sequence[str]
     )
 
 
-def rolled_hour(edge: Edge, settled: datetime | None) -> datetime | None:
-    """The clock hour holding `edge` if it is rolled up (before `settled`, the hourly
-    watermark): the edge is then read as that whole hour, the same read for every window."""
+# An edge in rolled-up hours is read as the fixed block of this many hours holding it (epoch
+# aligned), the same read for every edge in it: a window that moves (an officer's "now")
+# reads raw registers again only when one of its ends enters another block. InfluxDB 1.x
+# costs per series and statement far more than per point: 6 hours cost about what 1 did.
+# 7 does not divide a day, so the two ends of a window of whole days (30 days, a year, a
+# month) lie at different places in their blocks and never need new ones in one request.
+RAW_BLOCK = timedelta(hours=7)
+
+
+def rolled_read(
+    edge: Edge, settled: datetime | None, kept: bool = True
+) -> tuple[datetime, datetime] | None:
+    """What to read for `edge` if it lies in rolled-up hours (before `settled`, the hourly
+    watermark): the `RAW_BLOCK` holding it if the read is `kept` (cached), or the clock hour
+    holding it when it is not, that block is not rolled up yet or the edge crosses its end;
+    None if the edge is not rolled up."""
+    if settled is None:
+        return None
+    block = floor_to(edge.start, RAW_BLOCK)
+    if kept and edge.end <= block + RAW_BLOCK <= settled:
+        return block, block + RAW_BLOCK
     hour = floor_to(edge.start, HOUR)
-    if settled is not None and edge.end <= hour + HOUR <= settled:
-        return hour
+    if edge.end <= hour + HOUR <= settled:
+        return hour, hour + HOUR
     return None
 
 
@@ -569,44 +674,94 @@ def predecessors(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class EdgeArrays:
+    """One kind's edge read as flat arrays: the (plant, meter) of each series with readings,
+    and per reading its series index, time (ms), value and flag S; each series' reading
+    before the read (`EdgeRead.before`) comes with its readings."""
+
+    keys: list[tuple[str, str]]
+    series: np.ndarray
+    times_ms: np.ndarray
+    values: np.ndarray
+    manual: np.ndarray
+
+    @classmethod
+    def of(cls, part: EdgeRead) -> EdgeArrays:
+        before = {(s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in part.before}
+        keys: list[tuple[str, str]] = []
+        sid: list[int] = []
+        rows: list[Sequence[Any]] = []
+        for series in part.readings:
+            kept = [row for row in series.values if row[1] is not None]
+            if not kept:
+                continue
+            key = (series.tags.get("plant", ""), series.tags.get("meter", ""))
+            prev = before.get(key)
+            if prev is not None and prev.values and prev.values[0][1] is not None:
+                kept.insert(0, prev.values[0])
+            sid += [len(keys)] * len(kept)
+            rows += kept
+            keys.append(key)
+        return cls(
+            keys,
+            np.asarray(sid, dtype=np.int64),
+            np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),
+            np.fromiter((row[1] for row in rows), dtype=np.float64, count=len(rows)),
+            np.fromiter((by_hand(row) for row in rows), dtype=bool, count=len(rows)),
+        )
+
+
 def edge_sums(
     edge: Edge,
-    read: dict[str, EdgeRead],
+    read: dict[str, EdgeArrays],
     rules: StepRules,
     by_meter: bool,
-    into: dict[Key, Sums],
+    into: Accumulator,
 ) -> None:
-    """Add one edge's sums (the pure rule over its points) into `into`.
+    """Add one edge's sums (the pure rule over its points, every series at once) into `into`.
 
-    The points may reach before and after the edge (a whole-hour read): the rule counts
-    only readings inside it and steps into them; a meter with none inside adds nothing.
+    The points may reach before and after the edge (a whole-hour or block read): the rule
+    counts only readings inside it and steps into them; a meter with none inside adds nothing.
     """
     start_ms, end_ms = (edge.start - EPOCH) // MS, (edge.end - EPOCH) // MS
     for kind, part in read.items():
-        before: dict[tuple[str, str], Series] | None = None  # built if a series needs it
-        for series in part.readings:
-            if not any(start_ms <= row[0] < end_ms and row[1] is not None for row in series.values):
-                continue  # no reading inside: nothing to add
-            rows = [row for row in series.values if row[1] is not None]
-            if before is None:
-                before = {
-                    (s.tags.get("plant", ""), s.tags.get("meter", "")): s for s in part.before
-                }
-            plant, meter = series.tags.get("plant", ""), series.tags.get("meter", "")
-            prev = before.get((plant, meter))
-            if prev is not None and prev.values and prev.values[0][1] is not None:
-                rows.insert(0, prev.values[0])
-            sums = interval_sums(
-                [int(row[0]) for row in rows],
-                [float(row[1]) for row in rows],
-                start_ms,
-                end_ms,
-                rules.max_per_hour[kind],
-                rules.max_gap // MS,
-                [by_hand(row) for row in rows],
-            )
-            key = (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
-            into[key] = into.get(key, NO_SUMS) + sums
+        if not part.keys:
+            continue
+        got = series_interval_sums(
+            part.series, part.times_ms, part.values, len(part.keys), start_ms, end_ms,
+            rules.max_per_hour[kind], rules.max_gap // MS, part.manual,
+        )  # fmt: skip
+        rows = np.flatnonzero(got.readings)
+        fields = (got.consumption, got.readings, got.hours, got.resets, got.implausible_steps)
+        keys = [
+            (kind, plant if by_meter else "", meter if by_meter else "", edge.bucket_ms)
+            for plant, meter in (part.keys[i] for i in rows)
+        ]
+        into.add(keys, np.column_stack([f[rows] for f in fields]).astype(np.float64))
+
+
+def kept_blocks(
+    cache: RollupCache | None,
+    scope: tuple[str, str],
+    rolled: Sequence[Sequence[Segment]],
+    plants: Sequence[str] | None,
+) -> tuple[dict[str, RowBlock], list[tuple[str, str, datetime]]]:
+    """The row blocks the rollup stretches need: those the cache keeps (by statement text),
+    and (text, level, block end) of each one to read."""
+    kept: dict[str, RowBlock] = {}
+    ask: dict[str, tuple[str, str, datetime]] = {}
+    for segment in (s for plan in rolled for s in plan):
+        for start, end in row_block_spans(segment):
+            text = rollup_rows_statement(segment.source, start, end, plants)
+            if text in kept or text in ask:
+                continue
+            found = cache.lookup(scope, text) if cache is not None else None
+            if isinstance(found, RowBlock):
+                kept[text] = found
+            else:
+                ask[text] = (text, segment.source, end)
+    return kept, list(ask.values())
 
 
 def query_sums(
@@ -631,7 +786,10 @@ def query_sums(
     last changed), answers read from the rollups and
     raw edges in rolled-up hours (before `settled`, the hourly watermark) are kept until a
     rollup pass changes their hours (`api.fuel.cache`): a late reading there is re-rolled,
-    which changes them. Raw stretches after the watermark are always read afresh.
+    which changes them. Raw stretches after the watermark are always read afresh. Totals
+    (`every` None) are then summed from blocks of rollup rows (`row_block_spans`) and edges
+    read as whole raw blocks (`rolled_read`), both kept: a window that moves reads only
+    the blocks its ends enter.
     """
     wanted = set(plants) if plants is not None else None
     if by_meter and plants is not None and len(plants) > PLANT_FILTER_MAX:
@@ -639,13 +797,20 @@ def query_sums(
     # Per plan: its statements with the end of the stretch each reads, and its raw edges.
     per_plan: list[tuple[list[tuple[Statement, datetime]], list[Edge]]] = []
     long_raw: list[list[Segment]] = []  # per plan: raw stretches summed inside InfluxDB
+    # per plan: rollup stretches summed in process from kept blocks of rows (totals only)
+    rolled: list[list[Segment]] = []
+    keeps = cache is not None and generation is not None  # reads kept: read whole blocks
+    by_blocks = every is None and keeps
     for plan in plans:
         statements: list[tuple[Statement, datetime]] = []
         edges: list[Edge] = []
         long_raw.append([s for s in plan if s.source == "raw" and s.end - s.start > EDGE_MAX])
+        rolled.append([s for s in plan if by_blocks and s.source != "raw"])
         for segment in plan:
             if segment.source == "raw" and segment.end - segment.start <= EDGE_MAX:
                 edges += edge_pieces(segment, every, offset)
+            elif by_blocks and segment.source != "raw":
+                continue  # summed from blocks below
             else:
                 statements += [
                     (st, piece.end)
@@ -663,10 +828,10 @@ def query_sums(
                 reach[len(texts)] = end
             texts.append(statement.text)
         for edge in edges:
-            hour = rolled_hour(edge, settled)
-            read = (hour, hour + HOUR) if hour is not None else (edge.start, edge.end)
-            if hour is not None:
-                reach.update((i, hour + HOUR) for i in range(len(texts), len(texts) + per_edge))
+            kept_read = rolled_read(edge, settled, keeps)
+            read = kept_read if kept_read is not None else (edge.start, edge.end)
+            if kept_read is not None:
+                reach.update((i, read[1]) for i in range(len(texts), len(texts) + per_edge))
             elif settled is not None and read[0] <= settled:
                 # An edge after the watermark (the window's tail): the search for the
                 # reading before it covers rolled-up hours only, so it is kept like them;
@@ -674,7 +839,7 @@ def query_sums(
                 reach.update((len(texts) + 2 * k, read[0]) for k in range(len(REGISTERS)))
             reads.append(read)
             texts += edge_statements(read, rules, plants)
-    if not texts:
+    if not texts and not any(rolled):
         return [{} for _ in plans]
     scope = (store.url, store.database)
     if cache is None:
@@ -687,69 +852,112 @@ def query_sums(
     cacheable = reach if cache is not None and generation is not None else {}
     cached = {i: cache.get(scope, texts[i]) for i in cacheable} if cache is not None else {}
     ask = [i for i in range(len(texts)) if cached.get(i) is None]
-    fetched = (
-        dict(zip(ask, store.query_many(";".join(texts[i] for i in ask)), strict=True))
-        if ask
-        else {}
-    )
-    results = [list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(texts))]
-    edge_results: list[list[Series]] = []
-    asked_edges: list[bool] = []  # per edge: read now (else its predecessors came cached too)
-    index = 0
-    for statements, edges in per_plan:
-        index += len(statements)
-        edge_results += results[index : index + per_edge * len(edges)]
-        asked_edges += [
-            any(i in fetched for i in range(first, first + per_edge))
-            for first in range(index, index + per_edge * len(edges), per_edge)
-        ]
-        index += per_edge * len(edges)
-    edge_parts = edge_reads(edge_results)  # per edge, in order
-    fresh = [e for e, asked in enumerate(asked_edges) if asked]
-    fresh_starts = [reads[e][0] for e in fresh]
-    fresh_parts = [edge_parts[e] for e in fresh]
-    predecessors(store, fresh_starts, fresh_parts, rules, plants)
-    manual_predecessors(store, fresh_starts, fresh_parts)
-    if recent is not None and per_plan and per_plan[-1][1]:
-        last_edge = per_plan[-1][1][-1]
-        if last_edge.end == recent.until:
-            note_recent(recent, reads[-1], edge_parts[-1], min(EDGE_NEAR, rules.max_gap))
-    for i in ask:  # after `predecessors` completed the edge reads
-        if i in cacheable:
+    blocks, block_ask = kept_blocks(cache, scope, rolled, plants)
+    keys = [texts[i] for i in ask if i in cacheable] + [text for text, _, _ in block_ask]
+    claims = cache.reading(scope, keys) if cache is not None else nullcontext(False)
+    with claims as waited:
+        if waited:  # others read some of them meanwhile: they are kept now
             assert cache is not None
-            cache.put(scope, generation, texts[i], results[i], cacheable[i])
-    out, index, edge_index = [], 0, 0
-    for (statements, edges), raw_stretches in zip(per_plan, long_raw, strict=True):
-        span = range(index, index + len(statements))
-        # A plan answered from cached rows alone sums to the same totals every time: those
-        # are kept too (a county's worth of series is the costly part to add up in Python).
-        memo = None
-        if statements and all(i in cacheable for i in span):
-            memo = f"collected totals={every is None}\n" + "\n".join(texts[i] for i in span)
-        found = cache.lookup(scope, memo) if memo is not None and cache is not None else None
-        if found is not None:
-            sums = dict(cast(dict[Key, Sums], found))  # Sums are frozen: a shallow copy
-        else:
-            sums = collect(
-                [st for st, _ in statements],
-                [results[i] for i in span],
-                totals=every is None,
-            )
-            if memo is not None:
-                reach_end = max(cacheable[i] for i in span)
-                if cache is not None:
-                    cache.keep(scope, generation, memo, dict(sums), reach_end)
-        for segment in raw_stretches:  # entered-by-hand steps the InfluxDB sums cannot see
-            manual_corrections(store, segment, every, offset, rules, plants, by_meter, sums)
-        index += len(statements)
-        for edge in edges:
-            edge_sums(edge, edge_parts[edge_index], rules, by_meter, sums)
-            index += per_edge
-            edge_index += 1
-        if by_meter and wanted is not None:
-            sums = {k: v for k, v in sums.items() if k[1] in wanted}
-        out.append(sums)
-    return out
+            cached.update({i: cache.get(scope, texts[i]) for i in ask if i in cacheable})
+            ask = [i for i in range(len(texts)) if cached.get(i) is None]
+            blocks, block_ask = kept_blocks(cache, scope, rolled, plants)
+        answers = (
+            store.query_many(";".join([*(texts[i] for i in ask), *(t for t, _, _ in block_ask)]))
+            if ask or block_ask
+            else []
+        )
+        fetched = dict(zip(ask, answers[: len(ask)], strict=True))
+        for (text, level, end), result in zip(block_ask, answers[len(ask) :], strict=True):
+            blocks[text] = row_block(level, result)
+            assert cache is not None  # blocks are read only with a cache
+            cache.keep(scope, generation, text, blocks[text], end, len(blocks[text].order))
+        results = [list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(texts))]
+        edge_results: list[list[Series]] = []
+        asked_edges: list[bool] = []  # per edge: read now (else its predecessors came cached too)
+        index = 0
+        for statements, edges in per_plan:
+            index += len(statements)
+            edge_results += results[index : index + per_edge * len(edges)]
+            asked_edges += [
+                any(i in fetched for i in range(first, first + per_edge))
+                for first in range(index, index + per_edge * len(edges), per_edge)
+            ]
+            index += per_edge * len(edges)
+        edge_parts = edge_reads(edge_results)  # per edge, in order
+        fresh = [e for e, asked in enumerate(asked_edges) if asked]
+        fresh_starts = [reads[e][0] for e in fresh]
+        fresh_parts = [edge_parts[e] for e in fresh]
+        predecessors(store, fresh_starts, fresh_parts, rules, plants)
+        manual_predecessors(store, fresh_starts, fresh_parts)
+        if recent is not None and per_plan and per_plan[-1][1]:
+            last_edge = per_plan[-1][1][-1]
+            if last_edge.end == recent.until:
+                note_recent(recent, reads[-1], edge_parts[-1], min(EDGE_NEAR, rules.max_gap))
+        for i in ask:  # after `predecessors` completed the edge reads
+            if i in cacheable:
+                assert cache is not None
+                cache.put(scope, generation, texts[i], results[i], cacheable[i])
+        # Each edge read as arrays, kept like the rows they come from (one block's read
+        # serves every window with an end in it).
+        edge_arrays: list[dict[str, EdgeArrays]] = []
+        first = 0
+        for statements, edges in per_plan:
+            first += len(statements)
+            for _ in edges:
+                span = range(first, first + per_edge)
+                arrays_key = "edge arrays\n" + "\n".join(texts[i] for i in span)
+                whole = cache is not None and all(i in cacheable for i in span)
+                kept = cache.lookup(scope, arrays_key) if whole and cache is not None else None
+                if kept is None:
+                    part = edge_parts[len(edge_arrays)]
+                    kept = {kind: EdgeArrays.of(p) for kind, p in part.items()}
+                    if whole and cache is not None:
+                        rows = sum(len(a.times_ms) for a in kept.values())
+                        cache.keep(scope, generation, arrays_key, kept, cacheable[first], rows)
+                edge_arrays.append(cast(dict[str, EdgeArrays], kept))
+                first += per_edge
+        out, index, edge_index = [], 0, 0
+        for (statements, edges), raw_stretches, rollups in zip(
+            per_plan, long_raw, rolled, strict=True
+        ):
+            span = range(index, index + len(statements))
+            # A plan answered from cached rows alone sums to the same totals every time: those
+            # are kept too (a county's worth of series is the costly part to add up in Python).
+            memo = None
+            if statements and all(i in cacheable for i in span):
+                memo = f"collected totals={every is None}\n" + "\n".join(texts[i] for i in span)
+            found = cache.lookup(scope, memo) if memo is not None and cache is not None else None
+            if found is not None:
+                sums = dict(cast(dict[Key, Sums], found))  # Sums are frozen: a shallow copy
+            else:
+                sums = collect(
+                    [st for st, _ in statements],
+                    [results[i] for i in span],
+                    totals=every is None,
+                )
+                if memo is not None:
+                    reach_end = max(cacheable[i] for i in span)
+                    if cache is not None:
+                        cache.keep(scope, generation, memo, dict(sums), reach_end)
+            added = Accumulator()  # rollup blocks and edges, typed once below
+            for segment in rollups:
+                for start, end in row_block_spans(segment):
+                    block = blocks[rollup_rows_statement(segment.source, start, end, plants)]
+                    add_block_sums(
+                        block, segment.source, segment.start, segment.end, by_meter, added
+                    )
+            for segment in raw_stretches:  # entered-by-hand steps the InfluxDB sums cannot see
+                manual_corrections(store, segment, every, offset, rules, plants, by_meter, sums)
+            index += len(statements)
+            for edge in edges:
+                edge_sums(edge, edge_arrays[edge_index], rules, by_meter, added)
+                index += per_edge
+                edge_index += 1
+            added.into(sums)
+            if by_meter and wanted is not None:
+                sums = {k: v for k, v in sums.items() if k[1] in wanted}
+            out.append(sums)
+        return out
 
 
 # ---- rollup job ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -184,11 +184,54 @@ def interval_sums(
     `manual`: per reading, flagged S (the step into it follows the manual rule).
     """
     t = np.asarray(ts_ms, dtype=np.int64)
+    per_series = series_interval_sums(
+        np.zeros(len(t), dtype=np.int64), t, values, 1, start_ms, end_ms, max_per_hour,
+        max_gap_ms, manual,
+    )  # fmt: skip
+    return per_series.sums(0)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSums:
+    """`Sums` of many series at once, one array element per series index."""
+
+    consumption: np.ndarray
+    readings: np.ndarray
+    hours: np.ndarray
+    resets: np.ndarray
+    implausible_steps: np.ndarray
+
+    def sums(self, index: int) -> Sums:
+        return Sums(
+            float(self.consumption[index]),
+            int(self.readings[index]),
+            int(self.hours[index]),
+            int(self.resets[index]),
+            int(self.implausible_steps[index]),
+        )
+
+
+def series_interval_sums(
+    series: np.ndarray,
+    ts_ms: Sequence[int] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    n_series: int,
+    start_ms: int,
+    end_ms: int,
+    max_per_hour: float,
+    max_gap_ms: int,
+    manual: Sequence[bool] | np.ndarray | None = None,
+) -> SeriesSums:
+    """`interval_sums` of many meters' readings at once: reading i belongs to series
+    `series[i]` (0 .. n_series - 1); readings in any order, one value per series and time."""
+    sid = np.asarray(series, dtype=np.int64)
+    t = np.asarray(ts_ms, dtype=np.int64)
     v = np.asarray(values, dtype=np.float64)
-    order = np.argsort(t, kind="stable")
-    t, v, by_hand = t[order], v[order], manual_mask(manual, len(t))[order]
+    order = np.lexsort((t, sid))
+    sid, t, v, by_hand = sid[order], t[order], v[order], manual_mask(manual, len(t))[order]
     inside = (t >= start_ms) & (t < end_ms)
-    later = inside[1:]  # a step belongs to the interval of its later reading
+    # a step belongs to the interval of its later reading, and only within one series
+    later = inside[1:] & (sid[1:] == sid[:-1])
     dv, dt = np.diff(v), np.diff(t)
     reset = dv < 0
     into_manual = by_hand[1:]
@@ -198,12 +241,17 @@ def interval_sums(
     plausible = (rate <= max_per_hour) | into_manual
     counted = later & ~reset & bridged & plausible
     implausible = later & ~reset & bridged & ~plausible
-    return Sums(
-        float(dv[counted].sum()),
-        int(inside.sum()),
-        len(np.unique(t[inside] // HOUR_MS)),
-        int((later & reset & bridged).sum()),
-        int(implausible.sum()),
+    step_sid = sid[1:]
+    # clock hours with a reading: the first reading inside of each (series, hour)
+    in_sid, in_hour = sid[inside], t[inside] // HOUR_MS
+    first = np.ones(len(in_sid), dtype=bool)
+    first[1:] = (in_sid[1:] != in_sid[:-1]) | (in_hour[1:] != in_hour[:-1])
+    return SeriesSums(
+        np.bincount(step_sid[counted], weights=dv[counted], minlength=n_series),
+        np.bincount(in_sid, minlength=n_series),
+        np.bincount(in_sid[first], minlength=n_series),
+        np.bincount(step_sid[later & reset & bridged], minlength=n_series),
+        np.bincount(step_sid[implausible], minlength=n_series),
     )
 
 
@@ -376,7 +424,10 @@ class GasShare:
         return self.counts["unknown"] < self.firms
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "rows": [asdict(r) for r in self.rows]}
+        """As `dataclasses.asdict`, without its deep copies (a row holds only plain values)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        rows = [{f.name: getattr(r, f.name) for f in fields(r)} for r in self.rows]
+        return {**out, "counts": dict(self.counts), "rows": rows}
 
 
 def status_of(fraction: float, d: Definition) -> str:

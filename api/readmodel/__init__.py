@@ -10,7 +10,10 @@ One subsystem for every rolled-up domain (fuel today, VOC, power next):
 - `job`: the one job loop (`ReadModelJob`) with the one mark lag (`ApiSettings.
   rollup_mark_lag_seconds`); it consumes the dirty marks (`ingest.dirty.dirty_runs`) of
   each domain's measurements and asks the domain to re-roll the hours they name.
-- `cache`: the generation cache readers keep rolled-up answers in (`RollupCache`).
+- `cache`: the generation cache readers keep rolled-up answers in (`RollupCache`); one
+  read serves the readers that need the same statement at once (`RollupCache.reading`).
+- `blocks`: rollup rows read in fixed blocks and kept as arrays (`RowBlock`), summed
+  over any stretch in process, so a moving window reads only the blocks its ends enter.
 
 A domain (`job.Domain`) supplies only what is its own: the raw measurements it rolls
 up, the hours a late write changes besides its own, and `roll` (its pure aggregator —

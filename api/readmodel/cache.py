@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import cast
 
 from ingest.store import Series
 
 ENTRIES = 512
+# And at most this many rows in all (a block of a county's rollup rows is one entry of many
+# rows: 60 firms' 28 days are 3,360, 3,000 firms' 168,000).
+ROWS = 2_000_000
+# How long a reader waits for another's read of the same statement before reading it itself.
+FLIGHT_WAIT_SECONDS = 30.0
 
 Scope = tuple[str, str]  # InfluxDB url, database
 
@@ -26,11 +32,16 @@ Scope = tuple[str, str]  # InfluxDB url, database
 class RollupCache:
     """Statement text -> its rows, per database, valid for the generation last synced."""
 
-    def __init__(self, entries: int = ENTRIES) -> None:
+    def __init__(self, entries: int = ENTRIES, rows: int = ROWS) -> None:
         self.entries = entries
-        # Statement rows, and values derived from them (`keep`), under the same invalidation.
-        self._rows: OrderedDict[tuple[Scope, str], tuple[object, datetime]] = OrderedDict()
+        self.rows = rows
+        # Statement rows, and values derived from them (`keep`), under the same invalidation:
+        # (value, reach, rows it holds).
+        self._rows: OrderedDict[tuple[Scope, str], tuple[object, datetime, int]] = OrderedDict()
+        self._held = 0  # rows held in all
         self._seen: dict[Scope, datetime | None] = {}
+        # Reads under way (`reading`): the event is set when the reader has kept its answer.
+        self._flights: dict[tuple[Scope, str], threading.Event] = {}
         self._lock = threading.Lock()
 
     def sync(
@@ -49,9 +60,10 @@ class RollupCache:
         with self._lock:
             if self._seen.get(scope) != seen:
                 return  # another reader synced meanwhile
-            for key, (_, reach) in list(self._rows.items()):
+            for key, (_, reach, held) in list(self._rows.items()):
                 if key[0] == scope and (changed_from is None or reach > changed_from):
                     del self._rows[key]
+                    self._held -= held
             self._seen[scope] = generation
 
     def get(self, scope: Scope, text: str) -> list[Series] | None:
@@ -75,15 +87,56 @@ class RollupCache:
         reach: datetime,
     ) -> None:
         """Keep `rows`, read from data before `reach`, if `generation` is the one synced."""
-        self.keep(scope, generation, text, list(rows), reach)
+        held = sum(len(s.values) for s in rows)
+        self.keep(scope, generation, text, list(rows), reach, max(held, 1))
 
     def keep(
-        self, scope: Scope, generation: datetime | None, key: str, value: object, reach: datetime
+        self,
+        scope: Scope,
+        generation: datetime | None,
+        key: str,
+        value: object,
+        reach: datetime,
+        rows: int = 1,
     ) -> None:
-        """Keep `value`, computed from data before `reach`, if `generation` is the one synced."""
+        """Keep `value` (holding about `rows` rows), computed from data before `reach`, if
+        `generation` is the one synced; the least recently used go first past the limits."""
         with self._lock:
             if generation is None or self._seen.get(scope) != generation:
                 return
-            self._rows[(scope, key)] = (value, reach)
-            while len(self._rows) > self.entries:
-                self._rows.popitem(last=False)
+            old = self._rows.pop((scope, key), None)
+            self._held += rows - (old[2] if old is not None else 0)
+            self._rows[(scope, key)] = (value, reach, rows)
+            while len(self._rows) > self.entries or (self._held > self.rows and self._rows):
+                _, (_, _, held) = self._rows.popitem(last=False)
+                self._held -= held
+
+    @contextmanager
+    def reading(self, scope: Scope, keys: Sequence[str]) -> Iterator[bool]:
+        """Claim the reads of `keys` for the caller until the block ends; first wait for the
+        ones another reader has claimed (then look them up again). Yields whether it waited.
+
+        Concurrent readers of a moving window need the same new block at once: one read
+        serves them all. A reader waits only here, before it reads, and only for claims made
+        before its own, so no two readers wait for each other.
+        """
+        mine: list[tuple[Scope, str]] = []
+        others: list[threading.Event] = []
+        with self._lock:
+            for key in dict.fromkeys(keys):  # a key asked twice is claimed once
+                if (scope, key) in self._rows:
+                    continue
+                flight = self._flights.get((scope, key))
+                if flight is None:
+                    self._flights[(scope, key)] = threading.Event()
+                    mine.append((scope, key))
+                else:
+                    others.append(flight)
+        try:
+            for flight in others:
+                flight.wait(FLIGHT_WAIT_SECONDS)
+            yield bool(others)
+        finally:
+            with self._lock:
+                for claim in mine:
+                    self._flights.pop(claim).set()

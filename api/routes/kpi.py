@@ -16,8 +16,8 @@ from fastapi.responses import Response
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
 from api.export import KPI_COLUMNS, MEDIA_TYPE, to_csv
 from api.factors import definition_for_window
-from api.fuel.rules import FirmRow
-from api.fuel.service import FuelCore, step_rules
+from api.fuel.rules import ConversionFact, FirmRow
+from api.fuel.service import FuelCore, Kpi, step_rules
 from api.ranges import check_instant
 from api.records.repo import RecordRepo
 from api.records.rules import records_used
@@ -61,18 +61,24 @@ async def get_gas_share(
     definition = definition_for_window(settings.kpi, end, ZoneInfo(settings.timezone))
     check_instant("window start", end - window)
     firms = registry.by_sector("stainless_steel")
-    facts = await run_in_threadpool(RecordRepo(request.app.state.db).facts)
-    # The factors in effect at the window's last instant (api/factors.py).
-    core = FuelCore(
-        store,
-        settings.timezone,
-        step_rules(settings),
-        definition,
-        registry.gas_share_goal,
-        facts,
-        request.app.state.rollup_cache,
-    )
-    kpi = await run_in_threadpool(core.kpi, firms, end, window)
+    repo = RecordRepo(request.app.state.db)
+
+    def answer() -> tuple[list[ConversionFact], Kpi]:
+        """The officers' records and the KPI, read in one trip to the thread pool."""
+        facts = repo.facts()
+        # The factors in effect at the window's last instant (api/factors.py).
+        core = FuelCore(
+            store,
+            settings.timezone,
+            step_rules(settings),
+            definition,
+            registry.gas_share_goal,
+            facts,
+            request.app.state.rollup_cache,
+        )
+        return facts, core.kpi(firms, end, window)
+
+    facts, kpi = await run_in_threadpool(answer)
     result = kpi.share
     if format == "csv":
         return Response(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +12,7 @@ from api.fuel.queries import query_sums
 from api.fuel.rollup import fuel_job
 from api.fuel.rules import StepRules
 from api.ranges import Segment
-from api.readmodel.cache import RollupCache
+from api.readmodel.cache import FLIGHT_WAIT_SECONDS, RollupCache
 from api.readmodel.state import read_watermarks
 from api.settings import KpiDefinition
 from ingest.dirty import write_readings
@@ -101,3 +103,54 @@ def test_a_late_reading_renews_only_the_answers_of_its_day(store: InfluxStore) -
     write_readings(store, [reading(start + 2 * DAY - 30 * timedelta(minutes=1), 475.0)])
     job.run_pass()
     assert gas() == [230.0, 245.0]
+
+
+def test_values_past_the_row_budget_go_least_recently_used_first() -> None:
+    cache = RollupCache(entries=10, rows=100)
+    cache.sync(SCOPE, T, lambda seen: None)
+    for name in ("a", "b", "c"):
+        cache.keep(SCOPE, T, name, name, T + DAY, 40)
+    assert cache.lookup(SCOPE, "a") is None  # 120 rows: the oldest went
+    assert cache.lookup(SCOPE, "b") == "b"  # now the most recently used
+    cache.keep(SCOPE, T, "d", "d", T + DAY, 40)
+    assert [cache.lookup(SCOPE, k) for k in "bcd"] == ["b", None, "d"]
+    cache.keep(SCOPE, T, "d", "d2", T + DAY, 60)  # kept again: counted once, at its new size
+    assert [cache.lookup(SCOPE, k) for k in "bd"] == ["b", "d2"]
+
+
+class Watched(threading.Event):
+    """A read's event that tells when a reader starts waiting for it."""
+
+    def __init__(self, waiting: threading.Event) -> None:
+        super().__init__()
+        self.waiting = waiting
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+def test_one_read_serves_the_readers_that_need_it_at_once() -> None:
+    cache = RollupCache()
+    cache.sync(SCOPE, T, lambda seen: None)
+    claimed, waiting = threading.Event(), threading.Event()
+    waited: list[bool] = []
+
+    def second() -> None:
+        claimed.wait(5)
+        with cache.reading(SCOPE, ["block"]) as others:
+            waited.append(others)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    started = time.monotonic()
+    with cache.reading(SCOPE, ["block", "block"]) as others:  # asked twice: claimed once
+        assert not others
+        cache._flights[(SCOPE, "block")] = Watched(waiting)  # see the second reader wait
+        claimed.set()
+        assert waiting.wait(5)
+        cache.put(SCOPE, T, "block", rows(1), T + DAY)
+    thread.join(10)
+    assert waited == [True]  # it waited for this read...
+    assert cache.get(SCOPE, "block") == rows(1)  # ...which is kept for it
+    assert time.monotonic() - started < FLIGHT_WAIT_SECONDS / 2
