@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from api.alerts.model import COUNTY, KINDS, TREATMENT_NOT_RUNNING, Alert
 from api.alerts.texts import limit_rule_text
 from api.factors import factor_periods, factors_used
-from api.fuel.rules import STATUSES
+from api.fuel.rules import STATUSES, GasShare
 from api.reports.data import MonthFigures
 from api.reports.texts import (
     ALERT_KIND_NAMES,
@@ -132,6 +132,19 @@ def alert_stats(alerts: list[Alert], start: datetime, end: datetime) -> list[Ale
     return out
 
 
+def share_text(kpi: GasShare, lang: str) -> str:
+    """The headline share; with firms whose data cannot tell, the range it may lie in (a
+    month that began before the data did reads "0.0 % to 100.0 %", never a bare 0.0 %)."""
+    unknown = kpi.counts["unknown"]
+    if not unknown or kpi.share_upper is None or kpi.share_upper == kpi.share:
+        return pct(kpi.share)
+    status = name_of(STATUS_NAMES, "unknown", lang)
+    return text(
+        "share_range", lang, low=pct(kpi.share), high=pct(kpi.share_upper), n=unknown,
+        status=status,
+    )  # fmt: skip
+
+
 def _gas_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
     def t(key: str, **kw: object) -> str:
         return text(key, lang, **kw)
@@ -155,7 +168,7 @@ def _gas_section(f: MonthFigures, lang: str, tz: ZoneInfo) -> Section:
     on_track = t("unknown_value") if o.on_track is None else t("yes" if o.on_track else "no")
     co2_ytd, tce_ytd = sum(co2_t(m) for m in f.months), sum(tce(m) for m in f.months)
     headline = [
-        Headline(t("share"), pct(kpi.share), kpi.share, "pct"),
+        Headline(t("share"), share_text(kpi, lang), kpi.share, "pct"),
         Headline(t("goal"), pct(f.goal), f.goal, "pct"),
         Headline(t("gas_firms"), f"{kpi.counts['gas']} / {active}"),
         Headline(t("firms_needed"), str(kpi.firms_needed), kpi.firms_needed, "int"),

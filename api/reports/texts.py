@@ -28,6 +28,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "sec_factors": ("五、采用的折算系数", "5. Factors used"),
     # headline
     "share": ("天然气企业占比", "Share of firms on gas"),
+    "share_range": ("{low} 至 {high}（{status} {n} 家）", "{low} to {high} ({status}: {n})"),
     "goal": ("目标", "Goal"),
     "gas_firms": ("燃气企业 / 在产企业", "Firms on gas / active firms"),
     "firms_needed": ("尚需改造企业数", "Firms still needed"),

@@ -421,3 +421,29 @@ def test_monthly_job_writes_last_month_and_keeps_the_newest(
         "plantwatch-2025-01-zh.pdf",
         "plantwatch-2025-01-zh.xlsx",
     ]
+
+
+@pytest.mark.parametrize(
+    ("unknown", "gas", "lang", "expected"),
+    [
+        (0, 3, "zh", "60.0 %"),
+        (5, 0, "zh", "0.0 % 至 100.0 %（数据不足 5 家）"),  # the month began before the data
+        (5, 0, "en", "0.0 % to 100.0 % (Unknown: 5)"),
+        (1, 3, "en", "60.0 % to 80.0 % (Unknown: 1)"),
+    ],
+)
+def test_headline_share_gives_its_range_while_some_firms_cannot_be_told(
+    unknown: int, gas: int, lang: str, expected: str
+) -> None:
+    # An inspector read "天然气企业占比 0.0 %" for a month whose first week had no data yet:
+    # the share may be anything up to the upper bound, and the headline says so.
+    from api.fuel.rules import STATUSES, GasShare
+    from api.reports.content import share_text
+
+    counts = dict.fromkeys(STATUSES, 0) | {
+        "unknown": unknown,
+        "gas": gas,
+        "coal": 5 - gas - unknown,
+    }
+    kpi = GasShare(0.5, 5, counts, gas / 5, (gas + unknown) / 5, 0, False)
+    assert share_text(kpi, lang) == expected
