@@ -121,3 +121,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+    longest_first(items)
+
+
+def longest_first(items: list[pytest.Item]) -> None:
+    """Order the test files roughly longest first, for `make test`'s two workers.
+
+    xdist hands out whole files in list order (`--dist loadfile --no-loadscope-reorder`):
+    files that run processes as a user would (e2e, slow) first, then other integration files,
+    then pure files, which are many and short and so let both workers end together. xdist's
+    own order (most tests first) left the few-test slow files to the end, one worker running
+    them while the other idled. Files keep their collection order within each rank."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    rank: dict[str, tuple[int, int]] = {}
+    for index, (path, tests) in enumerate(modules.items()):
+        if any(item.get_closest_marker(m) for item in tests for m in ("e2e", "slow")):
+            rank[path] = (0, index)
+        elif any(item.get_closest_marker("integration") for item in tests):
+            rank[path] = (1, index)
+        else:
+            rank[path] = (2, index)
+    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])
