@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 from sqlalchemy import update
@@ -31,7 +30,7 @@ from tests.dashboards.test_officer_web import (
     visit,
 )
 from tests.dashboards.test_web import ADMIN_KEY, browser
-from tests.support import ROOT
+from tests.support import ROOT, http_request
 
 __all__ = ["browser", "officer"]
 
@@ -41,7 +40,7 @@ SHOTS = ROOT / "test-artifacts" / "screenshots" / "marks"
 
 
 def api(officer: Officer, method: str, path: str, key: str = ADMIN_KEY, **body: Any) -> Any:
-    resp = httpx.request(
+    resp = http_request(
         method,
         f"{officer.base}/api/v1{path}",
         json=body or None,

@@ -19,7 +19,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
@@ -38,7 +37,7 @@ from tests.builders import RegistryBuilder, register_lines
 from tests.dashboards import web_samples
 from tests.dashboards.conftest import CountyDb
 from tests.dashboards.test_web import ADMIN_KEY, GAS_RGB, VOC_RGB, browser, painted_pixels
-from tests.support import ROOT, Process, wait_http, wait_until
+from tests.support import ROOT, Process, http_get, wait_http, wait_until
 
 __all__ = ["browser"]  # the module-scoped Chromium of test_web.py
 
@@ -62,7 +61,7 @@ class Officer:
     registry: Registry
 
     def get(self, path: str, **params: Any) -> Any:
-        resp = httpx.get(
+        resp = http_get(
             f"{self.base}{path}",
             params=params,
             headers={"Authorization": f"Bearer {ADMIN_KEY}"},

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -26,7 +25,7 @@ from tests.api.conftest import make_server, make_settings  # fixtures
 from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder
 from tests.dashboards.test_web import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, READY_TIMEOUT_MS
-from tests.support import ROOT
+from tests.support import ROOT, http_post
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -110,7 +109,7 @@ def test_officer_sees_late_filled_hours_and_accepts_a_revision(
     assert keeper.counters.revisions == 30  # nmhc changed; the same flow is a duplicate
 
     base = make_server(BUILDER.toml(), alert_engine_enabled=False)
-    officer = httpx.post(
+    officer = http_post(
         f"{base}/api/v1/keys", json={"name": "officer-zhang", "role": "officer"}, headers=ADMIN
     ).json()["key"]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
@@ -27,7 +26,7 @@ from ingest.schema import Reading
 from scripts.devstack import free_port
 from tests.dashboards import web_samples
 from tests.dashboards.conftest import CountyDb
-from tests.support import ROOT, Process, wait_http, wait_until
+from tests.support import ROOT, Process, http_get, wait_http, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -87,7 +86,7 @@ class Api:
         # The page reads with the same key: past the key's slots for expensive reads the API
         # answers 429 with Retry-After, and a client waits and asks again (as the page does).
         for _ in range(30):
-            resp = httpx.get(
+            resp = http_get(
                 f"{self.base}{path}",
                 params=params,
                 headers=self.headers,
@@ -175,15 +174,15 @@ def painted_pixels(tab: Page, selector: str, rgb: tuple[int, int, int]) -> list[
 
 
 def test_the_api_serves_the_dashboard(api: Api) -> None:
-    resp = httpx.get(f"{api.base}/", follow_redirects=False)
+    resp = http_get(f"{api.base}/", follow_redirects=False)
     assert resp.status_code in (302, 307) and resp.headers["location"] == "/dashboard/"
-    index = httpx.get(f"{api.base}/dashboard/")
+    index = http_get(f"{api.base}/dashboard/")
     assert index.status_code == 200 and "<dialog" in index.text
     for asset in re.findall(r'(?:src|href)="((?:vendor/)?[\w.-]+\.(?:js|css))"', index.text):
-        assert httpx.get(f"{api.base}/dashboard/{asset}").status_code == 200, asset
-    licence = httpx.get(f"{api.base}/dashboard/vendor/LICENSE")
+        assert http_get(f"{api.base}/dashboard/{asset}").status_code == 200, asset
+    licence = http_get(f"{api.base}/dashboard/vendor/LICENSE")
     assert licence.status_code == 200 and "MIT License" in licence.text
-    assert httpx.get(f"{api.base}/dashboard/nope.js").status_code == 404
+    assert http_get(f"{api.base}/dashboard/nope.js").status_code == 404
 
 
 def test_overview_shows_the_kpi_the_api_returns(api: Api, page: Page) -> None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.scripts.runstack import ADMIN_KEY, RunStack, tiny_registry
-from tests.support import wait_until
+from tests.support import http_post, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.integration]
 
@@ -89,7 +89,7 @@ def _stored(stack: RunStack) -> int:
 
 
 def new_officer_key(stack: RunStack) -> str:
-    resp = httpx.post(
+    resp = http_post(
         f"{stack.api}/api/v1/keys",
         json={"name": "officer on day two", "role": "officer"},
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},

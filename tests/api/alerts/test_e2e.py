@@ -29,7 +29,7 @@ from ingest.topics import Topics
 from scripts.devstack import Server, free_port
 from tests.api.alerts.test_notify import SECRET, Receiver
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.support import Process, wait_http, wait_until
+from tests.support import Process, http_get, http_post, wait_http, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -63,7 +63,7 @@ class Stack:
         self.alerts.append(json.loads(message.payload))
 
     def stored_points(self) -> int:
-        resp = httpx.post(
+        resp = http_post(
             f"{self.influx_url}/query",
             data={"db": self.database, "q": 'SELECT count("dmf_mgm3") FROM "voc"'},
         )
@@ -223,7 +223,7 @@ def test_spike_alert_end_to_end_across_restart(
         assert json.loads(rx.requests[-1][1]) == raised
         sse.close()
 
-        resp = httpx.post(
+        resp = http_post(
             f"{s.base}/api/v1/alerts/{alert_id}/ack",
             json={"comment": "phoned the plant"},
             headers=headers,
@@ -234,7 +234,7 @@ def test_spike_alert_end_to_end_across_restart(
         # restart the API in the middle of the acknowledged alert
         api.stop()
         api = start_api(hook)
-        resp = httpx.get(f"{s.base}/api/v1/alerts/{alert_id}", headers=headers)
+        resp = http_get(f"{s.base}/api/v1/alerts/{alert_id}", headers=headers)
         assert resp.status_code == 200, resp.text
         detail = resp.json()
         assert (detail["status"], detail["acknowledged_by"], detail["ack_comment"]) == (
@@ -243,10 +243,10 @@ def test_spike_alert_end_to_end_across_restart(
             "phoned the plant",
         )
         assert [e["event"] for e in detail["events"]] == ["raised", "acknowledged"]
-        active = httpx.get(f"{s.base}/api/v1/alerts", params={"status": "active"}, headers=headers)
+        active = http_get(f"{s.base}/api/v1/alerts", params={"status": "active"}, headers=headers)
         assert [a["id"] for a in active.json()["alerts"]] == [alert_id]
 
-        resp = httpx.post(
+        resp = http_post(
             f"{s.base}/api/v1/alerts/{alert_id}/resolve",
             json={"comment": "scrubber fixed"},
             headers=headers,
