@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from scripts.devstack import free_port
-from tests.support import ROOT, child_env, http_get, wait_until
+from tests.support import ROOT, child_env, http_get, http_post, wait_until
 
 ADMIN_KEY = "day-two-admin-key"
 UP_TIMEOUT_SECONDS = 150.0
@@ -247,3 +247,15 @@ class RunStack:
 
 def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def new_officer_key(stack: RunStack) -> str:
+    """A new officer key, made over HTTP with the admin key."""
+    resp = http_post(
+        f"{stack.api}/api/v1/keys",
+        json={"name": "officer on day two", "role": "officer"},
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=30.0,
+    )
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["key"])

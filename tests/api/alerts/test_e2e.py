@@ -27,7 +27,7 @@ from ingest.client import Inbound, MqttClient
 from ingest.schema import Reading, encode_readings
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port
-from tests.api.alerts.test_notify import SECRET, Receiver
+from tests.api.alerts.support import SECRET, Receiver
 from tests.builders import MeterSpec, RegistryBuilder
 from tests.support import Process, http_get, http_post, wait_http, wait_until
 
