@@ -1,28 +1,37 @@
-"""A county's worth of data in a real InfluxDB, written once for all dashboard tests."""
+"""The dashboard tests' fixtures: a county's worth of data in a real InfluxDB, written once per
+session; Chromium; `python -m api` on the county, per test (`api`) or per module (`officer`)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from ingest.registry import Registry, load_registry
+from api.alerts.repo import AlertRepo
+from api.db import connect
+from ingest.registry import load_registry
 from ingest.settings import demo_registry_path
 from ingest.store import InfluxStore
-from scripts.devstack import Server
-from tests.dashboards.county_data import CountyFacts, fill_county
-
-
-@dataclass(frozen=True)
-class CountyDb:
-    url: str
-    database: str
-    store: InfluxStore
-    registry: Registry
-    facts: CountyFacts
+from scripts.devstack import Server, free_port
+from tests.dashboards.county_data import fill_county
+from tests.dashboards.support import (
+    ADMIN_KEY,
+    API_TIMEOUT_SECONDS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PAGE_TIMEOUT_MS,
+    VIEWPORT,
+    Api,
+    CountyDb,
+    Officer,
+    start_api,
+    top_up,
+)
+from tests.support import Process, wait_http
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +44,57 @@ def county_db(influxd: Server) -> Iterator[CountyDb]:
         store.create_database()
         facts = fill_county(store, registry, datetime.now(UTC))
         yield CountyDb(url, database, store, registry, facts)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} missing: install Debian's chromium (make deps)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def api(county_db: CountyDb, spawn: Callable[..., Process], tmp_path: Path) -> Api:
+    """`python -m api` on the filled database, as a user would start it."""
+    port = free_port()
+    env = {
+        "PLANTWATCH_INFLUX_URL": county_db.url,
+        "PLANTWATCH_INFLUX_DB": county_db.database,
+        "PLANTWATCH_API_PORT": str(port),
+        "PLANTWATCH_ADMIN_KEY": ADMIN_KEY,
+        "PLANTWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
+        "PLANTWATCH_MQTT_PORT": str(free_port()),  # no broker: the page must not need one
+        # A loaded 2-core machine makes InfluxDB slow, not absent: no 503 after 10 s.
+        "PLANTWATCH_INFLUX_TIMEOUT_SECONDS": str(API_TIMEOUT_SECONDS),
+    }
+    process = spawn(["api"], env, "api")
+    base = f"http://127.0.0.1:{port}"
+    assert wait_http(f"{base}/healthz").status_code == 200, process.log()
+    return Api(base, process)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture(scope="module")
+def officer(county_db: CountyDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Officer]:
+    top_up(county_db.store, county_db.registry, datetime.now(UTC).replace(microsecond=0))
+    folder = tmp_path_factory.mktemp("officer")
+    base, process = start_api(county_db.url, county_db.database, None, folder)
+    repo = AlertRepo(connect(f"sqlite:///{folder / 'api.db'}"))
+    yield Officer(base, process, repo, county_db.registry)
+    process.stop()

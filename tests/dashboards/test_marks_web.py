@@ -21,18 +21,9 @@ from sqlalchemy import update
 from api.alerts.model import AlertKey, Condition
 from api.tasks.repo import TaskRepo
 from api.tasks.tables import tasks
-from tests.dashboards.test_officer_web import (
-    PAGE_TIMEOUT_MS,
-    SIZES,
-    Officer,
-    officer,
-    raise_alerts,
-    visit,
-)
-from tests.dashboards.test_web import ADMIN_KEY, browser
+from tests.dashboards.support import ADMIN_KEY, SIZES, Officer, raise_alerts, visit
+from tests.dashboards.support import OFFICER_PAGE_TIMEOUT_MS as PAGE_TIMEOUT_MS
 from tests.support import ROOT, http_request
-
-__all__ = ["browser", "officer"]
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

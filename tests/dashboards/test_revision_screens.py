@@ -10,12 +10,12 @@ reviewed couple is kept in `test-artifacts/record/`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from ingest.keeper import RecordKeeper
 from ingest.points import reading_lines
@@ -24,7 +24,7 @@ from ingest.store import InfluxStore
 from tests.api.conftest import make_server, make_settings  # fixtures
 from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.dashboards.test_web import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, READY_TIMEOUT_MS
+from tests.dashboards.support import PAGE_TIMEOUT_MS, READY_TIMEOUT_MS
 from tests.support import ROOT, http_post
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -49,16 +49,6 @@ def hour_lines(start: datetime, nmhc: float, arrived: datetime, source: str) -> 
         for k in range(60)
     ]
     return reading_lines(PLANT, PLANT.meters[0], readings, None, to_epoch_ms(arrived), source)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
 
 
 def open_plant(browser: Browser, base: str, key: str, lang: str) -> Page:

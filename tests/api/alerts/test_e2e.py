@@ -22,7 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, select
 
+from api.alerts.tables import alert_lease
 from ingest.client import Inbound, MqttClient
 from ingest.schema import Reading, encode_readings
 from ingest.topics import Topics
@@ -61,6 +63,24 @@ class Stack:
     def on_alert(self, message: Inbound) -> None:
         self.alert_times.append(time.monotonic())
         self.alerts.append(json.loads(message.payload))
+
+    def engine_ticks(self, count: int, timeout: float) -> bool:
+        """True once the alert engine has renewed its lease `count` times from now on. It renews
+        at the start of each evaluation, so `count` renewals mean `count - 1` whole evaluations."""
+        engine = create_engine(self.env["PLANTWATCH_DATABASE_URL"])
+        seen: list[int | None] = []
+
+        def renewed() -> bool:
+            with engine.connect() as conn:
+                expires = conn.execute(select(alert_lease.c.expires_at)).scalar()
+            if not seen or seen[-1] != expires:
+                seen.append(expires)
+            return len(seen) > count
+
+        try:
+            return wait_until(renewed, timeout, 0.02)
+        finally:
+            engine.dispose()
 
     def stored_points(self) -> int:
         resp = http_post(
@@ -253,7 +273,8 @@ def test_spike_alert_end_to_end_across_restart(
         )
         assert resp.status_code == 200
         assert wait_until(lambda: len(alert_messages(s, "voc_spike")) == 3, 10), api.log()
-        time.sleep(1.0)  # several evaluations: the officer's resolution holds (quiet hold-off)
+        # Two whole evaluations after it: the officer's resolution holds (quiet hold-off).
+        assert s.engine_ticks(3, timeout=30), api.log()
         events = [(m["event"], m["actor"]) for m in alert_messages(s, "voc_spike")]
         assert events == [("raised", "engine"), ("acknowledged", "admin"), ("resolved", "admin")]
         ids = [m["event_id"] for m in alert_messages(s, "voc_spike")]
