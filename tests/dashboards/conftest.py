@@ -59,23 +59,35 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def api(county_db: CountyDb, spawn: Callable[..., Process], tmp_path: Path) -> Api:
+def make_api(
+    county_db: CountyDb, spawn: Callable[..., Process], tmp_path: Path
+) -> Callable[..., Api]:
+    """Starts `python -m api` on the filled database as a user would, with extra settings."""
+
+    def _start(**settings: str) -> Api:
+        port = free_port()
+        env = {
+            "PLANTWATCH_INFLUX_URL": county_db.url,
+            "PLANTWATCH_INFLUX_DB": county_db.database,
+            "PLANTWATCH_API_PORT": str(port),
+            "PLANTWATCH_ADMIN_KEY": ADMIN_KEY,
+            "PLANTWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
+            "PLANTWATCH_MQTT_PORT": str(free_port()),  # no broker: the page must not need one
+            # A loaded 2-core machine makes InfluxDB slow, not absent: no 503 after 10 s.
+            "PLANTWATCH_INFLUX_TIMEOUT_SECONDS": str(API_TIMEOUT_SECONDS),
+        } | settings
+        process = spawn(["api"], env, "api")
+        base = f"http://127.0.0.1:{port}"
+        assert wait_http(f"{base}/healthz").status_code == 200, process.log()
+        return Api(base, process)
+
+    return _start
+
+
+@pytest.fixture
+def api(make_api: Callable[..., Api]) -> Api:
     """`python -m api` on the filled database, as a user would start it."""
-    port = free_port()
-    env = {
-        "PLANTWATCH_INFLUX_URL": county_db.url,
-        "PLANTWATCH_INFLUX_DB": county_db.database,
-        "PLANTWATCH_API_PORT": str(port),
-        "PLANTWATCH_ADMIN_KEY": ADMIN_KEY,
-        "PLANTWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
-        "PLANTWATCH_MQTT_PORT": str(free_port()),  # no broker: the page must not need one
-        # A loaded 2-core machine makes InfluxDB slow, not absent: no 503 after 10 s.
-        "PLANTWATCH_INFLUX_TIMEOUT_SECONDS": str(API_TIMEOUT_SECONDS),
-    }
-    process = spawn(["api"], env, "api")
-    base = f"http://127.0.0.1:{port}"
-    assert wait_http(f"{base}/healthz").status_code == 200, process.log()
-    return Api(base, process)
+    return make_api()
 
 
 @pytest.fixture
