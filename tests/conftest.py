@@ -16,14 +16,21 @@ import pytest
 
 from ingest.settings import ENV_FILE_VAR
 from ingest.store import InfluxStore
-from scripts.devstack import Server, influxd_server, mosquitto_server
+from scripts.devstack import Server, free_port, influxd_server, mosquitto_server
 from scripts.pgstack import PgCluster, running_cluster
 from tests.support import Process, child_env
 
 
 @pytest.fixture(scope="session")
-def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = influxd_server(tmp_path_factory.mktemp("influxd")).start()
+def influxd_rpc() -> str:
+    """Where the session's InfluxDB answers `influxd backup` and `influxd restore`."""
+    return f"127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory, influxd_rpc: str) -> Iterator[Server]:
+    rpc_port = int(influxd_rpc.rsplit(":", 1)[1])
+    server = influxd_server(tmp_path_factory.mktemp("influxd"), rpc_port=rpc_port).start()
     yield server
     server.stop()
 

@@ -3,7 +3,13 @@ session; Chromium; `python -m api` on the county, per test (`api`) or per module
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
+import json
+import os
+import subprocess
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,11 +19,11 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from api.alerts.repo import AlertRepo
 from api.db import connect
-from ingest.registry import load_registry
+from ingest.registry import Registry, load_registry
 from ingest.settings import demo_registry_path
 from ingest.store import InfluxStore
 from scripts.devstack import Server, free_port
-from tests.dashboards.county_data import fill_county
+from tests.dashboards.county_data import CountyFacts, fill_county
 from tests.dashboards.support import (
     ADMIN_KEY,
     API_TIMEOUT_SECONDS,
@@ -35,15 +41,67 @@ from tests.support import Process, wait_http
 
 
 @pytest.fixture(scope="session")
-def county_db(influxd: Server) -> Iterator[CountyDb]:
+def county_db(
+    influxd: Server, influxd_rpc: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CountyDb]:
     """The demo county: a year of simulated fuel history, VOC, alerts and ingest health."""
     url = f"http://127.0.0.1:{influxd.port}"
-    database = f"dash_{uuid.uuid4().hex[:10]}"
     registry = load_registry(demo_registry_path())
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:
+        database = f"dash_{uuid.uuid4().hex[:10]}"
+        with InfluxStore(url, database) as store:
+            store.create_database()
+            facts = fill_county(store, registry, datetime.now(UTC))
+            yield CountyDb(url, database, store, registry, facts)
+        return
+    # Each xdist worker is a session with its own InfluxDB. Building the county is ~45 s of
+    # CPU (a year of registers, rolled up by the real job); the first worker to need it builds
+    # it and backs it up, the other restores that copy (about a second), waiting on the lock
+    # while it is built rather than building a second one beside it.
+    shared = tmp_path_factory.getbasetemp().parent / f"county-{run}"
+    shared.mkdir(exist_ok=True)
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        database, facts = restored_county(shared, influxd_rpc) or built_county(
+            shared, url, influxd_rpc, registry
+        )
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    with InfluxStore(url, database) as store:
+        yield CountyDb(url, database, store, registry, facts)
+
+
+def built_county(shared: Path, url: str, rpc: str, registry: Registry) -> tuple[str, CountyFacts]:
+    """Build the county in this worker's InfluxDB and leave a copy in `shared`."""
+    database = f"dash_{uuid.uuid4().hex[:10]}"
     with InfluxStore(url, database) as store:
         store.create_database()
         facts = fill_county(store, registry, datetime.now(UTC))
-        yield CountyDb(url, database, store, registry, facts)
+    backup = ["influxd", "backup", "-portable", "-host", rpc, "-db", database]
+    subprocess.run([*backup, str(shared / "backup")], check=True, capture_output=True)
+    copy = {"database": database, "facts": dataclasses.asdict(facts)}
+    (shared / "county.json").write_text(json.dumps(copy, default=str), encoding="utf-8")
+    return database, facts
+
+
+def restored_county(shared: Path, rpc: str) -> tuple[str, CountyFacts] | None:
+    """The county another worker built, restored into this worker's InfluxDB (None if none)."""
+    if not (shared / "county.json").exists():
+        return None
+    copy = json.loads((shared / "county.json").read_text(encoding="utf-8"))
+    database = copy["database"]
+    restore = ["influxd", "restore", "-portable", "-host", rpc, "-db", database]
+    done = subprocess.run([*restore, str(shared / "backup")], capture_output=True)
+    if done.returncode != 0:  # never a reason to fail: this worker builds its own
+        warnings.warn(f"county copy not restored, building it: {done.stderr!r}", stacklevel=1)
+        return None
+    facts = copy["facts"]
+    return database, CountyFacts(
+        now=datetime.fromisoformat(facts["now"]),
+        points=facts["points"],
+        exceedance=tuple(facts["exceedance"]) if facts["exceedance"] else None,
+        minute_only=tuple(facts["minute_only"]) if facts["minute_only"] else None,
+    )
 
 
 @pytest.fixture(scope="module")
