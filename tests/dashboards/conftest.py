@@ -162,7 +162,8 @@ def page(browser: Browser) -> Iterator[Page]:
 
 @pytest.fixture(scope="module")
 def officer(county_db: CountyDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Officer]:
-    top_up(county_db.store, county_db.registry, datetime.now(UTC).replace(microsecond=0))
+    now = datetime.now(UTC).replace(microsecond=0)
+    top_up(county_db.store, county_db.registry, now, county_db.facts.minute_only)
     folder = tmp_path_factory.mktemp("officer")
     base, process = start_api(county_db.url, county_db.database, None, folder)
     repo = AlertRepo(connect(f"sqlite:///{folder / 'api.db'}"))
