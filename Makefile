@@ -11,9 +11,9 @@ APT_PACKAGES := mosquitto mosquitto-clients influxdb chromium fonts-wqy-microhei
 CLUSTER_APT_PACKAGES := haproxy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
-# Two workers, one test file each at a time (module fixtures stay in one process);
-# `make test XDIST=` runs the suite in one process.
-XDIST ?= -n 2 --dist loadfile
+# Two workers, one test file each at a time (module fixtures stay in one process), longest
+# files first (tests/conftest.py, longest_first); `make test XDIST=` runs the suite in one process.
+XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: run cluster bench-cluster test test-fast test-pg lint bench deps deps-cluster venv clean help
 

@@ -16,14 +16,21 @@ import pytest
 
 from ingest.settings import ENV_FILE_VAR
 from ingest.store import InfluxStore
-from scripts.devstack import Server, influxd_server, mosquitto_server
+from scripts.devstack import Server, free_port, influxd_server, mosquitto_server
 from scripts.pgstack import PgCluster, running_cluster
 from tests.support import Process, child_env
 
 
 @pytest.fixture(scope="session")
-def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = influxd_server(tmp_path_factory.mktemp("influxd")).start()
+def influxd_rpc() -> str:
+    """Where the session's InfluxDB answers `influxd backup` and `influxd restore`."""
+    return f"127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory, influxd_rpc: str) -> Iterator[Server]:
+    rpc_port = int(influxd_rpc.rsplit(":", 1)[1])
+    server = influxd_server(tmp_path_factory.mktemp("influxd"), rpc_port=rpc_port).start()
     yield server
     server.stop()
 
@@ -121,3 +128,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+    longest_first(items)
+
+
+def longest_first(items: list[pytest.Item]) -> None:
+    """Order the test files roughly longest first, for `make test`'s two workers.
+
+    xdist hands out whole files in list order (`--dist loadfile --no-loadscope-reorder`):
+    files that run processes as a user would (e2e, slow) first, then other integration files,
+    then pure files, which are many and short and so let both workers end together. xdist's
+    own order (most tests first) left the few-test slow files to the end, one worker running
+    them while the other idled. Files keep their collection order within each rank."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    rank: dict[str, tuple[int, int]] = {}
+    for index, (path, tests) in enumerate(modules.items()):
+        if any(item.get_closest_marker(m) for item in tests for m in ("e2e", "slow")):
+            rank[path] = (0, index)
+        elif any(item.get_closest_marker("integration") for item in tests):
+            rank[path] = (1, index)
+        else:
+            rank[path] = (2, index)
+    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -22,6 +23,32 @@ ROOT = Path(__file__).resolve().parents[1]
 # (seen: 5 web tests refused at 30 s with the load average at 10). A wait, not a sleep: it
 # returns as soon as the process answers.
 READY_SECONDS = 120.0
+
+
+# A new httpx client loads certifi's CA bundle: ~36 ms of CPU, spent again on each poll of a
+# loop that asks every 0.1 s while the process it waits for needs that CPU to start. Made once
+# here; the test servers speak plain HTTP, and any https check gets the same trust as before.
+CA_CONTEXT = httpx.create_ssl_context()
+
+
+def http_get(url: str, **kwargs: Any) -> httpx.Response:
+    """`httpx.get` (a client of its own for one request) without loading the CA bundle again."""
+    return httpx.get(url, verify=CA_CONTEXT, **kwargs)
+
+
+def http_post(url: str, **kwargs: Any) -> httpx.Response:
+    """`httpx.post`, likewise."""
+    return httpx.post(url, verify=CA_CONTEXT, **kwargs)
+
+
+def http_delete(url: str, **kwargs: Any) -> httpx.Response:
+    """`httpx.delete`, likewise."""
+    return httpx.delete(url, verify=CA_CONTEXT, **kwargs)
+
+
+def http_request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """`httpx.request`, likewise."""
+    return httpx.request(method, url, verify=CA_CONTEXT, **kwargs)
 
 
 def write_registry(path: Path, text: str) -> Path:
@@ -79,14 +106,15 @@ def wait_http(
 ) -> httpx.Response:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            resp = httpx.get(url, timeout=2.0, headers=headers)
-            if resp.status_code < 500:
-                return resp
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.1)
+    with httpx.Client(timeout=2.0, headers=headers, verify=CA_CONTEXT) as client:
+        while time.monotonic() < deadline:
+            try:
+                resp = client.get(url)
+                if resp.status_code < 500:
+                    return resp
+            except httpx.HTTPError as exc:
+                last = exc
+            time.sleep(0.1)  # the poll's interval
     raise AssertionError(f"{url} did not answer within {timeout}s: {last}")
 
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -20,7 +19,7 @@ from ingest.store import InfluxStore
 from scripts.devstack import free_port
 from scripts.pgstack import PgCluster
 from tests.builders import FUEL_METERS, registry_toml
-from tests.support import Process, wait_http, wait_until
+from tests.support import Process, http_get, http_post, wait_http, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -87,11 +86,11 @@ def test_two_api_processes_share_one_database_and_one_evaluates(
 
     # Keys are shared: made through one process, accepted (and audited) by the other.
     a, b = bases if leader is procs[0] else bases[::-1]
-    key = httpx.post(f"{a}/api/v1/keys", json={"name": "v", "role": "viewer"}, headers=ADMIN)
+    key = http_post(f"{a}/api/v1/keys", json={"name": "v", "role": "viewer"}, headers=ADMIN)
     assert key.status_code == 201, key.text
     viewer = {"Authorization": f"Bearer {key.json()['key']}"}
-    assert httpx.get(f"{b}/api/v1/plants", headers=viewer, timeout=30).status_code == 200
-    audit = httpx.get(f"{b}/api/v1/audit", params={"action": "key.created"}, headers=ADMIN)
+    assert http_get(f"{b}/api/v1/plants", headers=viewer, timeout=30).status_code == 200
+    audit = http_get(f"{b}/api/v1/audit", params={"action": "key.created"}, headers=ADMIN)
     assert [e["target"] for e in audit.json()["entries"]] == [f"key:{key.json()['id']}"]
 
     leader.kill()  # no clean release: the follower waits for the lease to expire

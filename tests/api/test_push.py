@@ -20,7 +20,7 @@ from ingest.store import InfluxStore
 from scripts.devstack import Server, mosquitto_server
 from tests.api.support import ADMIN
 from tests.builders import FUEL_METERS, registry_toml
-from tests.ingest.test_broker_durability import AwaySession
+from tests.ingest.support import AwaySession
 from tests.support import Process, wait_until
 
 pytestmark = pytest.mark.integration

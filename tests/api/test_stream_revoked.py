@@ -10,6 +10,7 @@ import pytest
 
 from tests.api.support import ADMIN
 from tests.builders import FUEL_METERS, registry_toml
+from tests.support import http_delete, http_get, http_post
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ def test_a_revoked_key_loses_its_stream(make_server: Callable[..., str]) -> None
         stream_key_check_seconds=0.2,
         alert_stream_poll_seconds=0.1,
     )
-    created = httpx.post(
+    created = http_post(
         f"{base}/api/v1/keys", json={"name": "wall", "role": "viewer"}, headers=ADMIN
     )
     viewer = created.json()
@@ -39,7 +40,7 @@ def test_a_revoked_key_loses_its_stream(make_server: Callable[..., str]) -> None
                 if line.startswith("event:"):
                     events.append(line.split(":", 1)[1].strip())
                 if events == ["ready"] and revoked_at is None:
-                    gone = httpx.delete(f"{base}/api/v1/keys/{viewer['id']}", headers=ADMIN)
+                    gone = http_delete(f"{base}/api/v1/keys/{viewer['id']}", headers=ADMIN)
                     assert gone.status_code == 200
                     revoked_at = time.monotonic()
                 if revoked_at is not None and time.monotonic() - revoked_at > DEADLINE_SECONDS:
@@ -50,5 +51,5 @@ def test_a_revoked_key_loses_its_stream(make_server: Callable[..., str]) -> None
     assert events[-1] == "revoked", events
     assert closed_after is not None and closed_after < DEADLINE_SECONDS
     # and the key opens no new stream
-    again = httpx.get(f"{base}/api/v1/alerts/stream", headers=headers, timeout=10)
+    again = http_get(f"{base}/api/v1/alerts/stream", headers=headers, timeout=10)
     assert again.status_code == 401

@@ -13,7 +13,6 @@ import yaml
 
 from dashboards.__main__ import BOARDS_DIR, render
 from dashboards.grafana_boards import BOARDS, UIDS
-from tests.dashboards.conftest import CountyDb
 from tests.dashboards.grafana_query import (
     ALIAS_ONLY,
     BUILTINS,
@@ -27,6 +26,7 @@ from tests.dashboards.grafana_query import (
     queries_of,
     references,
 )
+from tests.dashboards.support import CountyDb
 
 PROVISIONING = BOARDS_DIR.parent / "provisioning"
 EXPECTED_UIDS = {

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 from sqlalchemy import update
@@ -22,18 +21,9 @@ from sqlalchemy import update
 from api.alerts.model import AlertKey, Condition
 from api.tasks.repo import TaskRepo
 from api.tasks.tables import tasks
-from tests.dashboards.test_officer_web import (
-    PAGE_TIMEOUT_MS,
-    SIZES,
-    Officer,
-    officer,
-    raise_alerts,
-    visit,
-)
-from tests.dashboards.test_web import ADMIN_KEY, browser
-from tests.support import ROOT
-
-__all__ = ["browser", "officer"]
+from tests.dashboards.support import ADMIN_KEY, SIZES, Officer, raise_alerts, visit
+from tests.dashboards.support import OFFICER_PAGE_TIMEOUT_MS as PAGE_TIMEOUT_MS
+from tests.support import ROOT, http_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -41,7 +31,7 @@ SHOTS = ROOT / "test-artifacts" / "screenshots" / "marks"
 
 
 def api(officer: Officer, method: str, path: str, key: str = ADMIN_KEY, **body: Any) -> Any:
-    resp = httpx.request(
+    resp = http_request(
         method,
         f"{officer.base}/api/v1{path}",
         json=body or None,

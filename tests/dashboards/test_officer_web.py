@@ -9,141 +9,44 @@ Every page is shot at 1440×900, 1366×768 and 390×844 into `test-artifacts/scr
 from __future__ import annotations
 
 import json
-import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
-from api.alerts.lifecycle import Plan, Raise
 from api.alerts.model import AlertKey, Condition
-from api.alerts.repo import AlertRepo
-from api.db import connect
-from api.latest import latest_readings
 from ingest.metrics import STATS_MEASUREMENT
-from ingest.points import reading_lines
-from ingest.registry import Registry, parse_registry
-from ingest.schema import Reading
+from ingest.registry import parse_registry
 from ingest.store import InfluxStore, encode_point
-from scripts.devstack import free_port
 from tests.builders import RegistryBuilder, register_lines
 from tests.dashboards import web_samples
-from tests.dashboards.conftest import CountyDb
-from tests.dashboards.test_web import ADMIN_KEY, GAS_RGB, VOC_RGB, browser, painted_pixels
-from tests.support import ROOT, Process, wait_http, wait_until
-
-__all__ = ["browser"]  # the module-scoped Chromium of test_web.py
+from tests.dashboards.support import (
+    ADMIN_KEY,
+    GAS_RGB,
+    SIZES,
+    VOC_RGB,
+    Officer,
+    painted_pixels,
+    raise_alerts,
+    start_api,
+    visit,
+)
+from tests.dashboards.support import OFFICER_PAGE_TIMEOUT_MS as PAGE_TIMEOUT_MS
+from tests.support import ROOT, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-SIZES = ((1440, 900), (1366, 768), (390, 844))
 COAL_RGB = (90, 90, 90)  # charts.js COLORS.coal
-PAGE_TIMEOUT_MS = 90_000  # the overview asks for a year of history and a month of VOC
 LABELS = {
     "zh": {"loading": "数据仍在加载", "through": "数据截至", "export": "导出 CSV"},
     "en": {"loading": "Data still loading", "through": "Data through", "export": "Export CSV"},
 }
-
-
-@dataclass
-class Officer:
-    base: str
-    process: Process
-    repo: AlertRepo
-    registry: Registry
-
-    def get(self, path: str, **params: Any) -> Any:
-        resp = httpx.get(
-            f"{self.base}{path}",
-            params=params,
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            timeout=60,
-        )
-        assert resp.status_code == 200, resp.text + self.process.log()
-        return resp.json()
-
-    def live_plant(self, sector: str) -> str:
-        """A plant of `sector` whose every meter reports (the county leaves some firms unmetered;
-        line power meters have their own tests and no data in this county)."""
-        for p in self.get("/api/v1/plants")["plants"]:
-            meters = [m for m in p["meters"] if m.get("line") is None]
-            if p["sector"] == sector and meters and all(m["reporting"] for m in meters):
-                return str(p["id"])
-        raise AssertionError(f"no live {sector} plant")
-
-    def name(self, plant: str) -> str:
-        found = self.registry.plant(plant)
-        assert found is not None
-        return found.name
-
-
-def start_api(url: str, database: str, registry: Path | None, folder: Path) -> tuple[str, Process]:
-    port = free_port()
-    env = {
-        "PLANTWATCH_INFLUX_URL": url,
-        "PLANTWATCH_INFLUX_DB": database,
-        "PLANTWATCH_API_PORT": str(port),
-        "PLANTWATCH_ADMIN_KEY": ADMIN_KEY,
-        "PLANTWATCH_DATABASE_URL": f"sqlite:///{folder / 'api.db'}",
-        "PLANTWATCH_MQTT_PORT": str(free_port()),
-        "PLANTWATCH_ALERT_ENGINE_ENABLED": "false",
-        "PLANTWATCH_ROLLUP_ENABLED": "false",
-        "PLANTWATCH_ALERT_STREAM_POLL_SECONDS": "0.3",
-        "PLANTWATCH_SPOOL_DIR": str(folder / "spool"),
-        "PLANTWATCH_CREDENTIALS_FILE": str(folder / "credentials.json"),
-        "PLANTWATCH_LOG_LEVEL": "WARNING",
-    }
-    if registry is not None:
-        env["PLANTWATCH_REGISTRY"] = str(registry)
-    full = {k: v for k, v in os.environ.items() if not k.startswith("PLANTWATCH_")} | env
-    process = Process(["-m", "api"], full, folder / "api.log").start()
-    base = f"http://127.0.0.1:{port}"
-    assert wait_http(f"{base}/healthz").status_code == 200, process.log()
-    return base, process
-
-
-def top_up(store: InfluxStore, registry: Registry, now: datetime) -> None:
-    """One fresh reading per meter a minute ago, continuing its registers: the county is live."""
-    latest = latest_readings(store, now - timedelta(minutes=2))
-    lines = []
-    for plant in registry.plants:
-        for meter in plant.meters:
-            found = latest.get((plant.id, meter.id))
-            if found is None:
-                continue
-            values = {
-                k: v + (1.0 if k in ("volume_m3", "mass_kg", "energy_kwh") else 0.0)
-                for k, v in found.values.items()
-            }
-            reading = Reading(now - timedelta(minutes=1), MappingProxyType(values))
-            lines += reading_lines(plant, meter, [reading])
-    store.write_lines(lines)
-
-
-@pytest.fixture(scope="module")
-def officer(county_db: CountyDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Officer]:
-    top_up(county_db.store, county_db.registry, datetime.now(UTC).replace(microsecond=0))
-    folder = tmp_path_factory.mktemp("officer")
-    base, process = start_api(county_db.url, county_db.database, None, folder)
-    repo = AlertRepo(connect(f"sqlite:///{folder / 'api.db'}"))
-    yield Officer(base, process, repo, county_db.registry)
-    process.stop()
-
-
-def raise_alerts(repo: AlertRepo, conditions: list[Condition]) -> None:
-    """Alerts as the engine raises them (actor `engine`), through the same repository."""
-    now = datetime.now(UTC)
-    assert repo.try_lease("test-engine", now, 600)
-    repo.apply(Plan(tuple(Raise(c) for c in conditions)), now, "test-engine", 600)
 
 
 @pytest.fixture
@@ -174,12 +77,6 @@ def tab(browser: Browser) -> Iterator[Callable[[str], Page]]:
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
-
-
-def visit(page: Page, base: str, route: str) -> None:
-    """Open a page and wait until it says it is ready (never a fixed sleep)."""
-    page.goto(f"{base}/dashboard/#/{route}")
-    page.wait_for_selector("body[data-ready='true'] #page[data-ready='true']")
 
 
 def visit_again(page: Page, route: str) -> None:

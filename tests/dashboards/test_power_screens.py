@@ -21,7 +21,7 @@ from playwright.sync_api import Browser
 
 from scripts.devstack import Server, free_port
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.dashboards.test_voc_screens import browser, wait_ready  # noqa: F401 (fixture)
+from tests.dashboards.support import wait_ready
 from tests.support import ROOT, Process, wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -67,7 +67,7 @@ def test_line_view_and_alert_in_both_languages(
     influxd: Server,
     spawn: Callable[..., Process],
     tmp_path: Path,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     from ingest.store import InfluxStore
 

@@ -10,13 +10,12 @@ reviewed couple is kept in `test-artifacts/record/`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from ingest.keeper import RecordKeeper
 from ingest.points import reading_lines
@@ -25,8 +24,8 @@ from ingest.store import InfluxStore
 from tests.api.conftest import make_server, make_settings  # fixtures
 from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.dashboards.test_web import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, READY_TIMEOUT_MS
-from tests.support import ROOT
+from tests.dashboards.support import PAGE_TIMEOUT_MS, READY_TIMEOUT_MS
+from tests.support import ROOT, http_post
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -50,16 +49,6 @@ def hour_lines(start: datetime, nmhc: float, arrived: datetime, source: str) -> 
         for k in range(60)
     ]
     return reading_lines(PLANT, PLANT.meters[0], readings, None, to_epoch_ms(arrived), source)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
 
 
 def open_plant(browser: Browser, base: str, key: str, lang: str) -> Page:
@@ -110,7 +99,7 @@ def test_officer_sees_late_filled_hours_and_accepts_a_revision(
     assert keeper.counters.revisions == 30  # nmhc changed; the same flow is a duplicate
 
     base = make_server(BUILDER.toml(), alert_engine_enabled=False)
-    officer = httpx.post(
+    officer = http_post(
         f"{base}/api/v1/keys", json={"name": "officer-zhang", "role": "officer"}, headers=ADMIN
     ).json()["key"]
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 
 from api.voc.rollup import voc_job
 from ingest.points import reading_lines
@@ -33,17 +33,15 @@ from simulators.calendar import date_of_day, day_start_s, local_day
 from simulators.plans import stack_plan
 from simulators.voc import season_temp_c, voc_block
 from tests.builders import MeterSpec, RegistryBuilder
+from tests.dashboards.support import wait_ready
 from tests.support import ROOT, Process, wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 # Regenerated on every run (git-ignored); a reviewed copy is kept in test-artifacts/voc/.
 SHOTS = ROOT / "test-artifacts" / "screenshots" / "voc"
 KEY = "voc-screens-admin-key"
 SEED = 2026
-READY_TIMEOUT_MS = 240_000
 MINUTE_S = 60
 ZONE = ZoneInfo("Asia/Shanghai")
 TOML = (
@@ -88,24 +86,6 @@ def month_of_minutes(plant: Plant, now: datetime) -> Iterator[Reading]:
                 MappingProxyType(values),
                 MappingProxyType(flags),
             )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: install Debian's chromium (make deps)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
-
-
-def wait_ready(tab: Page, route: str) -> None:
-    tab.wait_for_selector(
-        f"body[data-ready='true'][data-route='{route}']", timeout=READY_TIMEOUT_MS
-    )
 
 
 def test_a_leather_plants_voc_page_in_both_languages(

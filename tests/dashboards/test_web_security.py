@@ -11,10 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import ConsoleMessage, Page
 
-from tests.dashboards.test_web import ADMIN_KEY, Api, screenshot
-from tests.dashboards.test_web import api as api
-from tests.dashboards.test_web import browser as browser
-from tests.dashboards.test_web import page as page
+from tests.dashboards.support import ADMIN_KEY, Api, screenshot
 
 
 def _watch(tab: Page, base: str) -> tuple[list[str], list[str]]:

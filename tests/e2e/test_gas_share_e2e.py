@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
-import httpx
 import pytest
 
 from ingest.client import MqttClient
@@ -16,7 +15,7 @@ from ingest.schema import Reading, encode_readings
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port
 from tests.builders import RegistryBuilder
-from tests.support import Process, wait_http, wait_until
+from tests.support import Process, http_get, http_post, wait_http, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -98,7 +97,7 @@ def test_gas_share_from_mqtt_to_api(
     assert sent == (len(FIRMS) * 2 - 1) * (READINGS_IN_WINDOW + 4)
 
     def stored() -> int:
-        resp = httpx.post(
+        resp = http_post(
             f"http://127.0.0.1:{influxd.port}/query",
             data={
                 "db": database,
@@ -111,9 +110,9 @@ def test_gas_share_from_mqtt_to_api(
     assert wait_until(lambda: stored() == sent, 30), (stored(), sent, collector.log())
 
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    assert httpx.get(f"{base}/readyz").json()["ready"] is True
-    assert httpx.get(f"{base}/api/v1/kpi/gas-share").status_code == 401
-    resp = httpx.get(
+    assert http_get(f"{base}/readyz").json()["ready"] is True
+    assert http_get(f"{base}/api/v1/kpi/gas-share").status_code == 401
+    resp = http_get(
         f"{base}/api/v1/kpi/gas-share",
         params={"at": AT.isoformat(), "window_days": 1},
         headers=headers,

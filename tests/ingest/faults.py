@@ -23,7 +23,7 @@ from ingest.schema import Reading, encode_readings
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port, influxd_server, mosquitto_server
 from tests.builders import RegistryBuilder
-from tests.support import Process, wait_until
+from tests.support import Process, http_get, http_post, wait_until
 
 DATABASE = "faults"
 # Six plants: partitions 1/2 and 2/2 hold three each, 1/3..3/3 three, two and one.
@@ -118,7 +118,7 @@ class Collector:
     def metrics(self) -> dict[str, float] | None:
         """The collector's counters from its Prometheus endpoint (None if not up)."""
         try:
-            text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).text
+            text = http_get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).text
         except httpx.HTTPError:
             return None
         out = {}
@@ -209,7 +209,7 @@ class Publisher:
 def stored(influx_url: str) -> tuple[int, float]:
     """(count, sum) of `volume_m3` over all plants; (-1, -1) while InfluxDB is down."""
     try:
-        resp = httpx.post(
+        resp = http_post(
             f"{influx_url}/query",
             data={"db": DATABASE, "q": 'SELECT count("volume_m3"), sum("volume_m3") FROM "gas"'},
             timeout=5,
@@ -237,7 +237,7 @@ def assert_all_stored_once(influx_url: str, sent: int, *logs: Callable[[], str])
         "\n".join(log()[-3000:] for log in logs),
     )
     # Per reading: no point appears under two timestamps or with a foreign value.
-    resp = httpx.post(
+    resp = http_post(
         f"{influx_url}/query",
         data={
             "db": DATABASE,

@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ingest.client import Inbound, MqttClient
@@ -28,7 +27,7 @@ from ingest.topics import Topics
 from scripts.devstack import MAX_PACKET_BYTES, Server, TlsListener, free_port, mosquitto_server
 from scripts.tls import make_ca, make_server_cert
 from tests.builders import RegistryBuilder
-from tests.support import Process, wait_until
+from tests.support import Process, http_post, wait_until
 
 pytestmark = pytest.mark.integration
 TOPICS = Topics()
@@ -115,7 +114,7 @@ def collector_env(broker: Broker, influx_url: str, database: str) -> dict[str, s
 
 
 def count(influx_url: str, database: str, query: str) -> int:
-    resp = httpx.post(f"{influx_url}/query", data={"db": database, "q": query})
+    resp = http_post(f"{influx_url}/query", data={"db": database, "q": query})
     series = resp.json()["results"][0].get("series")
     return int(series[0]["values"][0][1]) if series else 0
 
@@ -164,7 +163,7 @@ def test_plants_cannot_use_another_accounts_client_id_nor_publish_outside_their_
     assert wait_until(
         lambda: count(influx_url, database, 'SELECT count("volume_m3") FROM "gas"') == 2, 20
     ), collector.log()
-    rows = httpx.post(
+    rows = http_post(
         f"{influx_url}/query",
         data={"db": database, "q": 'SELECT "volume_m3", "plant" FROM "gas"', "epoch": "ms"},
     ).json()["results"][0]["series"][0]["values"]

@@ -7,7 +7,6 @@ message and of a barrier after it (`MqttClient.barrier`, `publish_acked` with a 
 
 from __future__ import annotations
 
-import queue
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,49 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest.client import Inbound, MqttClient
+from ingest.client import MqttClient
 from scripts.devstack import Server, mosquitto_server
+from tests.ingest.support import TOPIC, AwaySession
 
 pytestmark = pytest.mark.integration
 
-TOPIC = "plantwatch/plants/ss-001/meters/gas-1/readings"
 PAYLOAD = b'{"ts": 1772323200000, "values": {"volume_m3": 1.5}}'
-
-
-class AwaySession:
-    """A persistent (clean_session=False) subscriber that subscribes, then goes away."""
-
-    def __init__(self, broker: Server, topic: str = TOPIC) -> None:
-        self.broker = broker
-        self.topic = topic
-        self.client_id = f"durable-{uuid.uuid4().hex[:6]}"
-        self.inbox: queue.Queue[Inbound] = queue.Queue()
-
-    def _client(self) -> MqttClient:
-        return MqttClient(
-            self.client_id,
-            "127.0.0.1",
-            self.broker.port,
-            clean_session=False,
-            on_message=self.inbox.put,
-            subscriptions=[(self.topic, 1)],
-        )
-
-    def subscribe_and_leave(self) -> None:
-        client = self._client()
-        client.start()
-        # Its own marker coming back proves the SUBSCRIBE before it was handled.
-        client.publish(self.topic, b"marker").wait_for_publish(10)
-        assert self.inbox.get(timeout=10).payload == b"marker"
-        client.stop()
-
-    def come_back(self) -> bytes:
-        client = self._client()
-        client.start()
-        try:
-            return self.inbox.get(timeout=15).payload
-        finally:
-            client.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ingest.client import Inbound, MqttClient
@@ -35,7 +34,7 @@ from tests.ingest.faults import (
     assert_all_stored_once,
     registry_text,
 )
-from tests.support import Process, wait_until
+from tests.support import Process, http_post, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -115,7 +114,7 @@ def test_node_holding_the_collectors_session_killed_mid_stream(
     spawn: Callable[..., Process],
 ) -> None:
     """SIGKILL of the collector's node under load: 0 acknowledged readings lost or doubled."""
-    httpx.post(f"http://127.0.0.1:{influxd.port}/query", data={"q": f"DROP DATABASE {DATABASE}"})
+    http_post(f"http://127.0.0.1:{influxd.port}/query", data={"q": f"DROP DATABASE {DATABASE}"})
     stack = ClusterStack(influxd, cluster.balancer, tmp_path, accounts.registry)
     stack.accounts = accounts
     collector = Collector(spawn, stack).start()
@@ -152,7 +151,7 @@ def test_a_plant_using_the_collectors_id_cannot_end_its_session(
     """NATS binds no client id to a user: with `collector-1` and a clean session, a plant
     ended the collector's session and the readings queued in it (tried). The collector's
     session id on NATS is one the plant cannot guess, so the readings wait for it."""
-    httpx.post(f"http://127.0.0.1:{influxd.port}/query", data={"q": f"DROP DATABASE {DATABASE}"})
+    http_post(f"http://127.0.0.1:{influxd.port}/query", data={"q": f"DROP DATABASE {DATABASE}"})
     stack = ClusterStack(influxd, cluster.balancer, tmp_path, accounts.registry)
     stack.accounts = accounts
     first = Collector(spawn, stack, "collector-1").start()

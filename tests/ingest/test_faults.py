@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.ingest.faults import (
@@ -21,7 +20,7 @@ from tests.ingest.faults import (
     private_stack,
     stored,
 )
-from tests.support import Process, wait_until
+from tests.support import Process, http_post, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,7 +30,7 @@ RATE_PER_SECOND = 1000.0
 
 def dirty_points(influx_url: str) -> int:
     """Readings counted by the `rollup_dirty` marks written with them (ingest/dirty.py)."""
-    resp = httpx.post(
+    resp = http_post(
         f"{influx_url}/query",
         data={"db": DATABASE, "q": 'SELECT sum("points") FROM "rollup_dirty"'},
         timeout=10,
@@ -231,9 +230,8 @@ def test_a_collector_moved_to_another_partition_drops_its_old_subscriptions(
 
 
 def stored_stats(influx_url: str) -> set[str]:
-    import httpx
 
-    resp = httpx.post(
+    resp = http_post(
         f"{influx_url}/query",
         data={"db": "faults", "q": 'SHOW TAG VALUES FROM "ingest_stats" WITH KEY = "collector"'},
     )

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ingest import hj212
@@ -23,7 +22,7 @@ from ingest.registry import parse_registry
 from ingest.topics import Topics
 from scripts.devstack import Server
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.support import Process, wait_until
+from tests.support import Process, http_post, wait_until
 
 DATA = Path(__file__).parent / "data" / "hj212_field_packets.tsv"
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -245,7 +244,7 @@ def test_a_packet_from_the_future_is_refused_for_its_time() -> None:
 
 
 def _query(influx_url: str, database: str, q: str) -> list[list[object]]:
-    resp = httpx.post(f"{influx_url}/query", data={"db": database, "q": q, "epoch": "ms"})
+    resp = http_post(f"{influx_url}/query", data={"db": database, "q": q, "epoch": "ms"})
     series = resp.json()["results"][0].get("series")
     return series[0]["values"] if series else []
 

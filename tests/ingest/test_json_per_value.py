@@ -14,14 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ingest.client import Inbound, MqttClient
 from ingest.topics import Topics
 from scripts.devstack import Server
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.support import Process, wait_until
+from tests.support import Process, http_post, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +33,7 @@ REGISTRY = (
 
 
 def _query(influx_url: str, database: str, q: str) -> list[list[object]]:
-    resp = httpx.post(f"{influx_url}/query", data={"db": database, "q": q, "epoch": "ms"})
+    resp = http_post(f"{influx_url}/query", data={"db": database, "q": q, "epoch": "ms"})
     series = resp.json()["results"][0].get("series")
     return series[0]["values"] if series else []
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import httpx
-
 from ingest.metrics import Counters, MetricsServer, exposition, stats_line
+from tests.support import http_get
 
 VALUES = {
     "received": 12,
@@ -48,10 +47,10 @@ def test_http_endpoint() -> None:
     server = MetricsServer("127.0.0.1", 0, lambda: exposition(VALUES, "c"))
     server.start()
     try:
-        resp = httpx.get(f"http://127.0.0.1:{server.port}/metrics")
+        resp = http_get(f"http://127.0.0.1:{server.port}/metrics")
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/plain; version=0.0.4")
         assert 'plantwatch_ingest_refused_total{collector="c"} 1.0' in resp.text
-        assert httpx.get(f"http://127.0.0.1:{server.port}/other").status_code == 404
+        assert http_get(f"http://127.0.0.1:{server.port}/other").status_code == 404
     finally:
         server.stop()

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from scripts.devstack import free_port
-from tests.support import ROOT, child_env, wait_until
+from tests.support import ROOT, child_env, http_get, http_post, wait_until
 
 ADMIN_KEY = "day-two-admin-key"
 UP_TIMEOUT_SECONDS = 150.0
@@ -172,7 +172,7 @@ class RunStack:
     # --- reading the county back ----------------------------------------------------------
 
     def get(self, path: str, key: str = ADMIN_KEY, **params: Any) -> httpx.Response:
-        return httpx.get(
+        return http_get(
             f"{self.api}{path}",
             params=params,
             headers={"Authorization": f"Bearer {key}"},
@@ -186,7 +186,7 @@ class RunStack:
         """Readings stored per raw measurement (the stack's: minutes with a DMF value)."""
         counts: dict[str, int] = {}
         for name, value in RAW_MEASUREMENTS.items():
-            resp = httpx.get(
+            resp = http_get(
                 f"{self.influx}/query",
                 params={"db": "plantwatch", "q": f'SELECT count("{value}") FROM "{name}"'},
                 timeout=30.0,
@@ -213,7 +213,7 @@ class RunStack:
     def collector(self) -> dict[str, float]:
         """The collector's gauges and counters (empty while it is starting)."""
         try:
-            text = httpx.get(f"http://127.0.0.1:{self.ports['METRICS']}/metrics", timeout=5).text
+            text = http_get(f"http://127.0.0.1:{self.ports['METRICS']}/metrics", timeout=5).text
         except httpx.HTTPError:
             return {}
         return {
@@ -247,3 +247,15 @@ class RunStack:
 
 def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def new_officer_key(stack: RunStack) -> str:
+    """A new officer key, made over HTTP with the admin key."""
+    resp = http_post(
+        f"{stack.api}/api/v1/keys",
+        json={"name": "officer on day two", "role": "officer"},
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=30.0,
+    )
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["key"])

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from tests.scripts.runstack import RunStack, tiny_registry
-from tests.scripts.test_run_restart import new_officer_key
+from tests.scripts.runstack import RunStack, new_officer_key, tiny_registry
 from tests.support import ROOT, child_env, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.integration]

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.scripts.runstack import ADMIN_KEY, RunStack, tiny_registry
+from tests.scripts.runstack import RunStack, new_officer_key, tiny_registry
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.integration]
@@ -86,14 +86,3 @@ def _stored(stack: RunStack) -> int:
         return sum(stack.raw_counts().values())
     except (httpx.HTTPError, KeyError):
         return 0  # InfluxDB starting, or the database not created yet
-
-
-def new_officer_key(stack: RunStack) -> str:
-    resp = httpx.post(
-        f"{stack.api}/api/v1/keys",
-        json={"name": "officer on day two", "role": "officer"},
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-        timeout=30.0,
-    )
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["key"])

@@ -10,20 +10,19 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from scripts.devstack import Server
 from simulators.fleet import build_fleet, registry_toml
-from tests.support import ROOT, Process, wait_until
+from tests.support import ROOT, Process, http_post, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def _count(influx_port: int, database: str) -> int:
-    resp = httpx.post(
+    resp = http_post(
         f"http://127.0.0.1:{influx_port}/query",
         data={
             "db": database,

@@ -22,14 +22,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, select
 
+from api.alerts.tables import alert_lease
 from ingest.client import Inbound, MqttClient
 from ingest.schema import Reading, encode_readings
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port
-from tests.api.alerts.test_notify import SECRET, Receiver
+from tests.api.alerts.support import SECRET, Receiver
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.support import Process, wait_http, wait_until
+from tests.support import Process, http_get, http_post, wait_http, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -62,8 +64,26 @@ class Stack:
         self.alert_times.append(time.monotonic())
         self.alerts.append(json.loads(message.payload))
 
+    def engine_ticks(self, count: int, timeout: float) -> bool:
+        """True once the alert engine has renewed its lease `count` times from now on. It renews
+        at the start of each evaluation, so `count` renewals mean `count - 1` whole evaluations."""
+        engine = create_engine(self.env["PLANTWATCH_DATABASE_URL"])
+        seen: list[int | None] = []
+
+        def renewed() -> bool:
+            with engine.connect() as conn:
+                expires = conn.execute(select(alert_lease.c.expires_at)).scalar()
+            if not seen or seen[-1] != expires:
+                seen.append(expires)
+            return len(seen) > count
+
+        try:
+            return wait_until(renewed, timeout, 0.02)
+        finally:
+            engine.dispose()
+
     def stored_points(self) -> int:
-        resp = httpx.post(
+        resp = http_post(
             f"{self.influx_url}/query",
             data={"db": self.database, "q": 'SELECT count("dmf_mgm3") FROM "voc"'},
         )
@@ -223,7 +243,7 @@ def test_spike_alert_end_to_end_across_restart(
         assert json.loads(rx.requests[-1][1]) == raised
         sse.close()
 
-        resp = httpx.post(
+        resp = http_post(
             f"{s.base}/api/v1/alerts/{alert_id}/ack",
             json={"comment": "phoned the plant"},
             headers=headers,
@@ -234,7 +254,7 @@ def test_spike_alert_end_to_end_across_restart(
         # restart the API in the middle of the acknowledged alert
         api.stop()
         api = start_api(hook)
-        resp = httpx.get(f"{s.base}/api/v1/alerts/{alert_id}", headers=headers)
+        resp = http_get(f"{s.base}/api/v1/alerts/{alert_id}", headers=headers)
         assert resp.status_code == 200, resp.text
         detail = resp.json()
         assert (detail["status"], detail["acknowledged_by"], detail["ack_comment"]) == (
@@ -243,17 +263,18 @@ def test_spike_alert_end_to_end_across_restart(
             "phoned the plant",
         )
         assert [e["event"] for e in detail["events"]] == ["raised", "acknowledged"]
-        active = httpx.get(f"{s.base}/api/v1/alerts", params={"status": "active"}, headers=headers)
+        active = http_get(f"{s.base}/api/v1/alerts", params={"status": "active"}, headers=headers)
         assert [a["id"] for a in active.json()["alerts"]] == [alert_id]
 
-        resp = httpx.post(
+        resp = http_post(
             f"{s.base}/api/v1/alerts/{alert_id}/resolve",
             json={"comment": "scrubber fixed"},
             headers=headers,
         )
         assert resp.status_code == 200
         assert wait_until(lambda: len(alert_messages(s, "voc_spike")) == 3, 10), api.log()
-        time.sleep(1.0)  # several evaluations: the officer's resolution holds (quiet hold-off)
+        # Two whole evaluations after it: the officer's resolution holds (quiet hold-off).
+        assert s.engine_ticks(3, timeout=30), api.log()
         events = [(m["event"], m["actor"]) for m in alert_messages(s, "voc_spike")]
         assert events == [("raised", "engine"), ("acknowledged", "admin"), ("resolved", "admin")]
         ids = [m["event_id"] for m in alert_messages(s, "voc_spike")]

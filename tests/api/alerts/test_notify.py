@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -25,12 +20,12 @@ from ingest.client import Inbound, MqttClient
 from ingest.store import InfluxStore
 from ingest.topics import Topics
 from scripts.devstack import Server, free_port
+from tests.api.alerts.support import SECRET, Receiver
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 
 T = datetime(2026, 3, 2, 10, 7, tzinfo=UTC)
-SECRET = "s3cret-for-tests"
 CONDITIONS = [
     Condition(AlertKey("meter_offline", "sl-002", "stack-1"), 17.0, 15.0, "stack-1 silent"),
     Condition(AlertKey("meter_offline", "sl-002", "stack-2"), 17.0, 15.0, "stack-2 silent"),
@@ -111,44 +106,6 @@ def test_mqtt_alert_events(repo: AlertRepo, mosquitto: Server) -> None:
     assert (last["event"], last["actor"], last["comment"]) == ("acknowledged", "alice", "on it")
     assert last["alert"]["status"] == "acknowledged"
     assert [m["event_id"] for _, m in messages] == sorted(m["event_id"] for _, m in messages)
-
-
-class Receiver:
-    """A tiny webhook receiver that checks signatures as docs/alerts.md tells receivers to."""
-
-    def __init__(self, fail_first: int) -> None:
-        self.fail_first = fail_first
-        self.requests: list[tuple[dict[str, str], bytes, bool]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                ts = self.headers["X-Plantwatch-Timestamp"]
-                expected = (
-                    "sha256="
-                    + hmac.new(
-                        SECRET.encode(), ts.encode() + b"." + body, hashlib.sha256
-                    ).hexdigest()
-                )
-                ok = hmac.compare_digest(expected, self.headers["X-Plantwatch-Signature"])
-                fresh = abs(time.time() - int(ts)) <= 300
-                receiver.requests.append((dict(self.headers), body, ok and fresh))
-                code = 500 if len(receiver.requests) <= receiver.fail_first else 204
-                self.send_response(code if ok else 401)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from api.fuel.service import FuelCore
 from api.settings import KpiDefinition
 from ingest.registry import parse_registry
 from ingest.store import InfluxStore
-from tests.api.fuel.test_kpi_store import AT, kpi_registry, write_county
+from tests.api.fuel.support import AT, kpi_registry, write_county
 
 pytestmark = pytest.mark.integration
 

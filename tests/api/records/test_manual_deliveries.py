@@ -22,7 +22,7 @@ from api.reports.data import gather
 from api.settings import ApiSettings
 from ingest.store import InfluxStore
 from scripts.devstack import Server
-from tests.api.records.test_records_http import AT, TOML, WINDOW_START, officer, status_of
+from tests.api.records.support import AT, TOML, WINDOW_START, officer, status_of
 from tests.api.support import ADMIN
 from tests.builders import register_lines
 from tests.support import Process, wait_until

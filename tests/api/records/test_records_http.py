@@ -8,7 +8,7 @@ import json
 import queue
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,38 +18,17 @@ from api.records.repo import RecordRepo
 from ingest.client import Inbound, MqttClient
 from ingest.store import InfluxStore
 from scripts.devstack import Server
+from tests.api.records.support import AT, TOML, WINDOW_START, officer, status_of
 from tests.api.support import ADMIN
-from tests.builders import MeterSpec, RegistryBuilder, register_lines
+from tests.builders import register_lines
 
 pytestmark = pytest.mark.integration
-
-AT = datetime(2026, 3, 31, 16, tzinfo=UTC)  # 2026-04-01T00:00+08:00
-WINDOW_START = AT - timedelta(days=30)
-TOML = (
-    RegistryBuilder()
-    .plant("ss-gas", meters=[("gas-1", "gas")])  # converted, coal meter taken away
-    .plant("ss-both")
-    .plant(
-        "ss-man", meters=[MeterSpec("gas-1", "gas"), MeterSpec("coal-m", "coal", {"manual": True})]
-    )
-    .toml()
-)
-
-
-def officer(client: TestClient, role: str = "officer") -> dict[str, str]:
-    resp = client.post("/api/v1/keys", json={"name": f"{role}-1", "role": role}, headers=ADMIN)
-    assert resp.status_code == 201, resp.text
-    return {"Authorization": f"Bearer {resp.json()['key']}"}
 
 
 def kpi(client: TestClient) -> dict:
     resp = client.get("/api/v1/kpi/gas-share", params={"at": AT.isoformat()}, headers=ADMIN)
     assert resp.status_code == 200, resp.text
     return resp.json()
-
-
-def status_of(body: dict, plant: str) -> str:
-    return next(r["status"] for r in body["rows"] if r["plant"] == plant)
 
 
 def test_converted_firm_without_coal_meter_counts_as_gas_after_its_record(

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ingest import hj212
+from ingest.client import MqttClient
 from ingest.gateway.framing import Frame, Framer
+from ingest.gateway.run import build_rules
+from ingest.gateway.server import Gateway
+from ingest.registry import load_registry
+from ingest.settings import GatewaySettings
 from ingest.store import InfluxStore
 from scripts.devstack import free_port
 from tests.builders import MeterSpec, RegistryBuilder
@@ -157,3 +164,67 @@ def count(store: InfluxStore, measurement: str = "voc", where: str = "") -> int:
 
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def start(spawn: Callable[..., Process], env: dict[str, str]) -> tuple[Process, Process, int]:
+    collector = spawn(["ingest"], env, "collector")
+    gateway = spawn(["ingest", "hj212-gateway"], env, "gateway")
+    port = int(env["PLANTWATCH_HJ212_PORT"])
+    wait_listening(gateway, port)
+    wait_subscribed(collector)
+    return collector, gateway, port
+
+
+# In-process gateways (asyncio): waits with a deadline, never a fixed sleep.
+DEADLINE_S = 30.0
+
+
+async def closed(reader: asyncio.StreamReader) -> bool:
+    """True once the gateway has closed this connection."""
+    try:
+        return await asyncio.wait_for(reader.read(), DEADLINE_S) == b""
+    except ConnectionError:
+        return True
+
+
+async def until(predicate, deadline_s: float = DEADLINE_S) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while not predicate():
+        assert loop.time() < end, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def answered(reader: asyncio.StreamReader, qn: str) -> bool:
+    data = b""
+    while f"QN={qn}".encode() not in data:
+        chunk = await asyncio.wait_for(reader.read(4096), DEADLINE_S)
+        if not chunk:
+            return False
+        data += chunk
+    return b"CN=9014" in data
+
+
+def run_gateway(
+    tmp_path: Path, mqtt_port: int, scenario, store: object = None, **limits: object
+) -> Gateway:
+    settings = GatewaySettings(
+        registry=registry(tmp_path / "r.toml"), hj212_port=0, mqtt_port=mqtt_port, **limits
+    )
+    mqtt = MqttClient("gw-limits", "127.0.0.1", mqtt_port)
+    rules = build_rules(settings, load_registry(settings.registry))
+    gateway = Gateway(settings, rules, mqtt, store)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        port = await gateway.start()
+        try:
+            await scenario(port, gateway)
+        finally:
+            await gateway.stop()
+
+    mqtt.start()
+    try:
+        asyncio.run(main())
+    finally:
+        mqtt.stop()
+    return gateway

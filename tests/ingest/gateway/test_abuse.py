@@ -10,8 +10,7 @@ from pathlib import Path
 
 from ingest.gateway.server import Gateway
 from scripts.devstack import Server
-from tests.ingest.gateway.helpers import MN, now_utc, packet
-from tests.ingest.gateway.test_limits import answered, closed, run_gateway, until
+from tests.ingest.gateway.helpers import MN, answered, closed, now_utc, packet, run_gateway, until
 
 QUIET_S = 0.5  # how long "no answer" is watched for (an answer comes in milliseconds)
 

@@ -18,9 +18,8 @@ from ingest.gateway.checks import DataPacket
 from ingest.gateway.forward import Forwarder, QueueFull, upstream_wire
 from ingest.gateway.framing import Frame, Framer
 from ingest.gateway.stats import Tally
-from tests.ingest.gateway.helpers import MN, PW
+from tests.ingest.gateway.helpers import MN, PW, until
 
-DEADLINE_S = 20.0
 CHINESE_3020 = (
     f"QN=20260301080000001;ST=31;CN=3020;PW={PW};MN={MN};Flag=4;"
     "CP=&&DataTime=20260301080000;i11001-Info=//设备日志：采样泵故障，已更换//&&"
@@ -84,14 +83,6 @@ class Upstream:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE_S
-    while not predicate():
-        assert loop.time() < end, "condition not reached"
-        await asyncio.sleep(0.02)
 
 
 def run(

@@ -16,7 +16,7 @@ from tests.ingest.gateway.packets import (
     REAL_PACKETS,
     REALTIME_2011_EMPTY,
 )
-from tests.ingest.test_hj212_2025 import A2_SEALED_13_BLOCKS, A2_SEALED_TAIL
+from tests.ingest.support import A2_SEALED_13_BLOCKS, A2_SEALED_TAIL
 
 CRLF = b"\r\n"
 SMALL = frame("QN=1;ST=31;CN=2011;PW=1;MN=M1;Flag=5;CP=&&DataTime=20260301080000&&")

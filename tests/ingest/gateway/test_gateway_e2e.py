@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,22 +21,12 @@ from tests.ingest.gateway.helpers import (
     now_utc,
     packet,
     registry,
-    wait_listening,
-    wait_subscribed,
+    start,
 )
 from tests.ingest.gateway.packets import HOUR_2061
-from tests.support import Process, wait_until
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-
-
-def start(spawn: Callable[..., Process], env: dict[str, str]) -> tuple[Process, Process, int]:
-    collector = spawn(["ingest"], env, "collector")
-    gateway = spawn(["ingest", "hj212-gateway"], env, "gateway")
-    port = int(env["PLANTWATCH_HJ212_PORT"])
-    wait_listening(gateway, port)
-    wait_subscribed(collector)
-    return collector, gateway, port
 
 
 def test_packets_split_glued_and_resent_are_answered_after_storing_once(

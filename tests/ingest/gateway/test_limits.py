@@ -5,67 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ingest.client import MqttClient
-from ingest.gateway.run import build_rules
 from ingest.gateway.server import Gateway
 from ingest.gateway.stats import render
-from ingest.registry import load_registry
-from ingest.settings import GatewaySettings
 from scripts.devstack import Server
-from tests.ingest.gateway.helpers import now_utc, packet, registry
-
-DEADLINE_S = 30.0
-
-
-async def closed(reader: asyncio.StreamReader) -> bool:
-    """True once the gateway has closed this connection."""
-    try:
-        return await asyncio.wait_for(reader.read(), DEADLINE_S) == b""
-    except ConnectionError:
-        return True
-
-
-async def until(predicate, deadline_s: float = DEADLINE_S) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while not predicate():
-        assert loop.time() < end, "condition not reached"
-        await asyncio.sleep(0.01)
-
-
-async def answered(reader: asyncio.StreamReader, qn: str) -> bool:
-    data = b""
-    while f"QN={qn}".encode() not in data:
-        chunk = await asyncio.wait_for(reader.read(4096), DEADLINE_S)
-        if not chunk:
-            return False
-        data += chunk
-    return b"CN=9014" in data
-
-
-def run_gateway(
-    tmp_path: Path, mqtt_port: int, scenario, store: object = None, **limits: object
-) -> Gateway:
-    settings = GatewaySettings(
-        registry=registry(tmp_path / "r.toml"), hj212_port=0, mqtt_port=mqtt_port, **limits
-    )
-    mqtt = MqttClient("gw-limits", "127.0.0.1", mqtt_port)
-    rules = build_rules(settings, load_registry(settings.registry))
-    gateway = Gateway(settings, rules, mqtt, store)  # type: ignore[arg-type]
-
-    async def main() -> None:
-        port = await gateway.start()
-        try:
-            await scenario(port, gateway)
-        finally:
-            await gateway.stop()
-
-    mqtt.start()
-    try:
-        asyncio.run(main())
-    finally:
-        mqtt.stop()
-    return gateway
+from tests.ingest.gateway.helpers import answered, closed, now_utc, packet, run_gateway, until
 
 
 def test_idle_slow_oversize_and_too_many_are_closed_while_a_good_logger_is_answered(
