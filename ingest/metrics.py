@@ -108,6 +108,23 @@ def exposition(
     return "\n".join(out) + "\n"
 
 
+def read_exposition(text: str, prefix: str = "plantwatch_ingest") -> dict[str, list[float]]:
+    """The samples of `exposition`'s metrics in a scrape (several collectors' pages may be
+    joined), by metric name as in METRICS (a counter's `_total` taken off)."""
+    out: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        if not line.startswith(prefix + "_"):
+            continue
+        metric, _, value = line.rpartition(" ")
+        name = metric.split("{", 1)[0][len(prefix) + 1 :].removesuffix("_total")
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        out.setdefault(name, []).append(number)
+    return out
+
+
 def stats_line(values: Mapping[str, float], collector: str, ts_ms: int) -> str:
     """One `ingest_stats` point; every field a float, like every other numeric field."""
     return encode_point(

@@ -16,13 +16,14 @@ collector stopped) releases the pace.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+
+from ingest.metrics import read_exposition
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +35,18 @@ STALL_SECONDS = 60.0
 POLL_SECONDS = 0.5
 # What the collector has taken off the broker: stored, resent identically, or kept as revisions.
 HANDLED = ("points_written", "duplicates", "revisions")
-_SAMPLE = re.compile(r"^plantwatch_ingest_(\w+?)_total\{[^}]*\} (\S+)$", re.M)
-_STORE_BYTES = re.compile(r"^plantwatch_ingest_broker_queued_bytes\{[^}]*\} (\S+)$", re.M)
 
 
 def handled_readings(metrics_text: str) -> int:
     """Readings the collector has taken, summed over every collector in the exposition."""
-    return int(sum(float(v) for name, v in _SAMPLE.findall(metrics_text) if name in HANDLED))
+    samples = read_exposition(metrics_text)
+    return int(sum(v for name in HANDLED for v in samples.get(name, ())))
 
 
 def store_bytes(metrics_text: str) -> int | None:
     """The most any collector heard the broker's store holds (None: not heard yet)."""
-    heard = [int(float(v)) for v in _STORE_BYTES.findall(metrics_text)]
-    return max(heard) if heard and max(heard) >= 0 else None
+    heard = read_exposition(metrics_text).get("broker_queued_bytes", [])
+    return int(max(heard)) if heard and max(heard) >= 0 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.metrics import Counters, MetricsServer, exposition, stats_line
+from ingest.metrics import Counters, MetricsServer, exposition, read_exposition, stats_line
 from tests.support import http_get
 
 VALUES = {
@@ -54,3 +54,18 @@ def test_http_endpoint() -> None:
         assert http_get(f"http://127.0.0.1:{server.port}/other").status_code == 404
     finally:
         server.stop()
+
+
+def test_read_exposition_is_the_inverse_of_exposition_over_several_collectors() -> None:
+    text = exposition(VALUES, "c-1") + exposition({"received": 3, "lag_seconds": -1}, "c-2")
+    assert read_exposition(text) == {
+        "received": [12.0, 3.0],  # a counter's `_total` taken off
+        "points_written": [30.0],
+        "refused": [1.0],
+        "spooled": [5.0],
+        "replayed": [5.0],
+        "write_failures": [2.0],
+        "spool_bytes": [0.0],
+        "lag_seconds": [0.25, -1.0],
+    }
+    assert read_exposition('other_metric 1\nplantwatch_ingest_x{a="b"} not-a-number\n') == {}
