@@ -82,12 +82,12 @@ def run_history(
         while t < end_s and not stop.is_set():
             t1 = min(end_s, t + SECONDS_PER_DAY)
             outbox.add(county.step(t, t1, kinds))
-            _send(outbox.due(t1), sink, totals, pace, stop)
+            _send(outbox.due(t1), sink, totals, stop, pace)
             bar.update(1)
             bar.set_postfix(readings=totals.readings, refresh=False)
             t = t1
         if not stop.is_set():
-            _send(outbox.due(float("inf")), sink, totals, pace, stop)
+            _send(outbox.due(float("inf")), sink, totals, stop, pace)
     bar.close()
     return totals
 
@@ -123,7 +123,7 @@ def run_live(
         if target > sim:
             outbox.add(county.step(sim, target))
             sim = target
-        _send(outbox.due(sim), sink, totals)
+        _send(outbox.due(sim), sink, totals, stop)
         if on_tick is not None:
             on_tick()
         stop.wait(tick_s)
@@ -134,12 +134,12 @@ def _send(
     messages: Iterator[Outgoing],
     sink: Sink,
     totals: Totals,
+    stop: threading.Event,
     pace: Callable[[int, threading.Event], None] | None = None,
-    stop: threading.Event | None = None,
 ) -> None:
     for m in messages:
-        if pace is not None and stop is not None:
-            pace(totals.readings, stop)
+        if pace is not None:
+            pace(totals.readings, stop)  # may hold until stopped
             if stop.is_set():
                 return
         sink.publish(m.plant, m.topic, m.payload)

@@ -136,7 +136,7 @@ def share_text(kpi: GasShare, lang: str) -> str:
     """The headline share; with firms whose data cannot tell, the range it may lie in (a
     month that began before the data did reads "0.0 % to 100.0 %", never a bare 0.0 %)."""
     unknown = kpi.counts["unknown"]
-    if not unknown or kpi.share_upper is None or kpi.share_upper == kpi.share:
+    if not unknown or kpi.share_upper is None:  # no firms, or every firm told
         return pct(kpi.share)
     status = name_of(STATUS_NAMES, "unknown", lang)
     return text(
