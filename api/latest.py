@@ -16,6 +16,7 @@ from typing import Any
 
 from api.alerts import observe, rules
 from api.alerts.rules import unit_of
+from api.ranges import data_through
 from api.settings import AlertRules
 from ingest.points import FLAG_SUFFIX
 from ingest.registry import Plant
@@ -96,10 +97,7 @@ def latest_readings(
 
 def plant_data_through(plant: Plant, last: Mapping[tuple[str, str], datetime]) -> datetime | None:
     """Up to when every meter of the plant has reported (None if one never did)."""
-    times = [last.get((plant.id, m.id)) for m in plant.meters]
-    if not times or any(t is None for t in times):
-        return None
-    return min(t for t in times if t is not None)
+    return data_through([last.get((plant.id, m.id)) for m in plant.meters])
 
 
 def ingest_view(

@@ -216,3 +216,11 @@ def resolve_window(
     offset = bucket_offset(width, tz, start_utc)
     n = check_buckets(start_utc, end_utc, width, offset, max_buckets)
     return Window(start_utc, end_utc, width, offset, floor_to(start_utc, width, offset), n)
+
+
+def data_through(last_readings: Sequence[datetime | None]) -> datetime | None:
+    """Up to when every one of these meters has reported: the oldest of their last readings
+    (None if one never did, or there are none)."""
+    if not last_readings or any(t is None for t in last_readings):
+        return None
+    return min(t for t in last_readings if t is not None)

@@ -40,7 +40,7 @@ from api.fuel.rules import (
     manual_coverages,
     month_starts,
 )
-from api.ranges import Segment, check_raw_span, plan_segments
+from api.ranges import Segment, check_raw_span, data_through, plan_segments
 from api.readmodel.cache import RollupCache
 from api.readmodel.state import read_watermarks
 from ingest.registry import Plant
@@ -87,12 +87,12 @@ def firm_data_through(
     plants: Sequence[Plant], latest: dict[tuple[str, str, str], datetime]
 ) -> dict[str, datetime | None]:
     """Per firm: the earliest of its fuel meters' latest readings (None if one is silent)."""
-    out: dict[str, datetime | None] = {}
-    for p in plants:
-        times = [latest.get((m.kind, p.id, m.id)) for m in p.meters if m.kind in ("gas", "coal")]
-        known = [t for t in times if t is not None]
-        out[p.id] = min(known) if known and len(known) == len(times) else None
-    return out
+    return {
+        p.id: data_through(
+            [latest.get((m.kind, p.id, m.id)) for m in p.meters if m.kind in ("gas", "coal")]
+        )
+        for p in plants
+    }
 
 
 def firm_fuels_of(

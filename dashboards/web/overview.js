@@ -1,7 +1,7 @@
 // County overview: the coal-to-gas KPI against the goal, firms by status, fuel, CO2, history,
 // and the VOC picture of the synthetic-leather firms.
 
-import { ApiError, get, normalizeHistory, normalizeLines } from "./api.js";
+import { ApiError, get, normalizeHistory, normalizeLines, toMs } from "./api.js";
 import { shareHistoryChart } from "./charts.js";
 import { $, applyWidths, esc, exportButton, placeholder, wireExports } from "./dom.js";
 import { fmtNumber, fmtPct, fmtWhen, getLang, label, t } from "./i18n.js";
@@ -37,7 +37,7 @@ export async function renderOverview(root, plants = []) {
   renderReportCard($("#report-card", root));
   // One after the other: the figures appear in reading order and the heavy answers
   // (the month's VOC) never starve the KPI of the store.
-  const kpi = await loadKpi(root, plants);
+  const kpi = await loadKpi(root);
   if (kpi) await loadHistory(root, kpi.goal);
   // The page is ready without the VOC picture (50 answers): its card says when it is done.
   loadVocPicture($("#voc-summary", root), plants).catch(() => {});
@@ -68,7 +68,7 @@ async function loadVocPicture(card, plants) {
   card.dataset.state = "done";
 }
 
-async function loadKpi(root, plants) {
+async function loadKpi(root) {
   let kpi;
   try {
     kpi = await get("/kpi/gas-share");
@@ -81,7 +81,7 @@ async function loadKpi(root, plants) {
   renderStatus($("#status-card .body", root), kpi);
   renderFuel($("#fuel-card .body", root), kpi.totals);
   renderCo2($("#co2-card .body", root), kpi);
-  renderFirms($("#firms", root), kpi.rows, new Map(plants.map((p) => [p.id, p])));
+  renderFirms($("#firms", root), kpi.rows, kpi.firm_data_through ?? {});
   applyWidths(root);
   return kpi;
 }
@@ -148,7 +148,9 @@ function renderCo2(el, kpi) {
     <div class="muted small">CO₂ · ${esc(t("ov.share.scope", { days: Math.round(kpi.window_days) }))}</div>`;
 }
 
-function renderFirms(el, rows, plants) {
+// `through`: the KPI's own per-firm freshness (its fuel meters), not the plant's (every meter,
+// a power meter included): the table is the KPI's.
+function renderFirms(el, rows, through) {
   const sorted = [...rows].sort((a, b) => (b.gas_fraction ?? -1) - (a.gas_fraction ?? -1));
   // The API's reason is an English sentence: Chinese readers get the status explained instead.
   const why = (r) => (r.status === "unknown" ? t("status.unknown.why") : getLang() === "en" ? r.reason : "");
@@ -162,7 +164,7 @@ function renderFirms(el, rows, plants) {
       <tbody>${sorted
         .map(
           (r) => `
-        <tr>
+        <tr data-plant="${esc(r.plant)}">
           <td><a href="#/plant/${encodeURIComponent(r.plant)}">${esc(r.name)}</a></td>
           <td><span class="chip status-${esc(r.status)}" title="${esc(why(r))}">${esc(label("status", r.status))}</span></td>
           <td class="w-frac">${
@@ -173,7 +175,9 @@ function renderFirms(el, rows, plants) {
           <td class="num">${esc(fmtNumber(r.gas_m3))}</td>
           <td class="num">${esc(fmtNumber(r.coal_kg))}</td>
           <td class="num">${esc(fmtNumber(r.co2_avoided_kg / 1000, 1))}</td>
-          <td class="nowrap small">${esc(fmtWhen(plants.get(r.plant)?.dataThrough))}</td>
+          <td class="nowrap small" data-testid="firm-through" data-ms="${toMs(through[r.plant]) ?? ""}">${esc(
+            fmtWhen(toMs(through[r.plant])),
+          )}</td>
         </tr>`,
         )
         .join("")}</tbody>

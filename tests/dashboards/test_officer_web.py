@@ -362,6 +362,18 @@ def test_overview_shows_voc_freshness_and_exports(
             assert "Stacks exceeding today" in exceeding.inner_text()
         firms = page.get_by_test_id("firms")
         assert LABELS[lang]["through"] in firms.locator("thead").inner_text()
+        # Each firm's "data through" is the KPI's own (its fuel meters), as the API says.
+        through = officer.get("/api/v1/kpi/gas-share")["firm_data_through"]
+        shown = {
+            row.get_attribute("data-plant"): row.get_by_test_id("firm-through").get_attribute(
+                "data-ms"
+            )
+            for row in firms.locator("tbody tr").all()
+        }
+        assert shown == {
+            plant: str(int(datetime.fromisoformat(at).timestamp() * 1000)) if at else ""
+            for plant, at in through.items()
+        }
         body = page.locator("#page").inner_text()
         assert not re.search(r"\bss-\d{3}\b", body), "raw plant ids on the overview"
         csv = download(page, page.locator("[data-export^='/kpi/gas-share']"))
