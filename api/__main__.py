@@ -19,10 +19,10 @@ from api.db import connect
 from api.keys import KeyStore
 from api.ranges import RangeError, check_instant
 from api.settings import ApiSettings
-from ingest.errors import PlantwatchError
+from ingest.kernel.errors import PlantwatchError
 from ingest.logs import setup_logging
-from ingest.registry import load_registry
-from ingest.store import InfluxStore
+from ingest.kernel.registry import load_registry
+from ingest.kernel.store import InfluxStore
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,11 +54,11 @@ from api.routes import voc as voc_routes
 from api.schemas import error_responses
 from api.settings import ApiSettings
 from api.voc.rollup import VocRollup
-from ingest.errors import StoreError
-from ingest.pipeline import IngestRules
-from ingest.registry import Registry, load_registry
-from ingest.store import InfluxStore
-from ingest.store_schema import ensure_store_schema
+from ingest.kernel.errors import StoreError
+from ingest.kernel.pipeline import IngestRules
+from ingest.kernel.registry import Registry, load_registry
+from ingest.kernel.store import InfluxStore
+from ingest.kernel.store_schema import ensure_store_schema
 
 log = logging.getLogger(__name__)
 

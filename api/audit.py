@@ -40,7 +40,7 @@ from sqlalchemy import (
 
 from api.audit_chain import GENESIS, ChainReport, ChainRow, row_hash, verify_chain
 from api.db import METADATA
-from ingest.errors import PlantwatchError
+from ingest.kernel.errors import PlantwatchError
 
 MAX_ACTOR_CHARS = 128
 MAX_ACTION_CHARS = 64

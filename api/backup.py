@@ -30,9 +30,9 @@ from sqlalchemy import make_url
 
 from api.settings import ApiSettings
 from ingest import migrations
-from ingest.errors import PlantwatchError
+from ingest.kernel.errors import PlantwatchError
 from ingest.sql import open_engine
-from ingest.store_schema import STORE_SCHEMA_VERSION
+from ingest.kernel.store_schema import STORE_SCHEMA_VERSION
 
 INFLUX_DIR = "influxdb"
 SQLITE_FILE = "plantwatch.db"

@@ -21,8 +21,8 @@ from api.errors import Forbidden, NotAuthenticated, NotFound
 from api.keys import KeyStore
 from api.readmodel.cache import RollupCache
 from api.settings import ApiSettings
-from ingest.registry import Plant, Registry
-from ingest.store import InfluxStore
+from ingest.kernel.registry import Plant, Registry
+from ingest.kernel.store import InfluxStore
 
 _bearer = HTTPBearer(auto_error=False)
 

@@ -1,10 +1,10 @@
 """HTTP errors: the project's exception tree mapped to statuses in one table.
 
-Routes and the code below them raise these (or `ingest.errors`) exceptions, never
+Routes and the code below them raise these (or `ingest.kernel.errors`) exceptions, never
 `HTTPException`; `install` registers the handlers that turn them into JSON answers
 `{"detail": <sentence>, "code": <short name>}`.
 
-PlantwatchError                          (ingest/errors.py)
+PlantwatchError                          (ingest/kernel/errors.py)
 ├── RefusedReading                       422 (code: the collector's refusal code)
 ├── StoreError
 │   ├── StoreUnavailable                 503
@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from ingest.errors import PlantwatchError, RefusedReading, StoreRejected, StoreUnavailable
+from ingest.kernel.errors import PlantwatchError, RefusedReading, StoreRejected, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ingest.catalogue import status_label
+from ingest.kernel.catalogue import status_label
 
 BOM = "\ufeff"
 MEDIA_TYPE = "text/csv; charset=utf-8"

@@ -32,8 +32,8 @@ from api.audit import record_audit
 from api.auth import ROLES, Principal, hash_key, new_key
 from api.db import METADATA
 from api.errors import InvalidInput, NotFound
-from ingest.errors import PlantwatchError
-from ingest.registry import ID_PATTERN
+from ingest.kernel.errors import PlantwatchError
+from ingest.kernel.registry import ID_PATTERN
 
 api_keys = Table(
     "api_keys",

@@ -18,9 +18,9 @@ from api.alerts import observe, rules
 from api.alerts.rules import unit_of
 from api.ranges import data_through
 from api.settings import AlertRules
-from ingest.points import FLAG_SUFFIX
-from ingest.registry import Plant
-from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.kernel.points import FLAG_SUFFIX
+from ingest.kernel.registry import Plant
+from ingest.kernel.store import InfluxStore, influx_time, quote_ident, quote_literal
 
 # Latest values older than this are not shown as "latest" (the last reading time still is).
 LATEST_LOOK_BACK = timedelta(days=2)

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from api.latest import Latest, plant_data_through
 from api.presence import allowance_minutes, is_reporting, last_seen
-from ingest.registry import METER_KINDS, Plant
-from ingest.store import InfluxStore
+from ingest.kernel.registry import METER_KINDS, Plant
+from ingest.kernel.store import InfluxStore
 
 LOOK_BACK = timedelta(days=30)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from ingest.hj212 import MEASUREMENT_BY_CN
-from ingest.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.kernel.hj212 import MEASUREMENT_BY_CN
+from ingest.kernel.store import InfluxStore, influx_time, quote_ident, quote_literal
 
 # Readings may carry device times a little ahead of ours (ingest allows 5 min).
 FUTURE_SLACK = timedelta(minutes=5)

@@ -21,9 +21,9 @@ from datetime import datetime
 from api.errors import InvalidInput, PayloadTooLarge, Unavailable
 from api.settings import ApiSettings
 from ingest.client import MqttClient, MqttQueueFull
-from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.schema import publish_payload_limit
-from ingest.topics import Topics
+from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
+from ingest.kernel.schema import publish_payload_limit
+from ingest.kernel.topics import Topics
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Revisions of recorded readings (SPEC section 14): listed for officers, accepted by them.
 
-The collector keeps a revision in InfluxDB's `revisions` measurement (ingest/record.py);
+The collector keeps a revision in InfluxDB's `revisions` measurement (ingest/kernel/record.py);
 here it is read back and, on acceptance, made the value every figure uses: the revised
 value is written over the record point, with a rollup dirty mark so rollups recompute, and
 the revision point gains `accepted_by` / `accepted_ms` (it keeps the original as
@@ -20,8 +20,8 @@ from sqlalchemy import Engine
 
 from api.audit import record_audit
 from api.errors import Conflict, NotFound
-from ingest.dirty import dirty_lines
-from ingest.record import (
+from ingest.kernel.dirty import dirty_lines
+from ingest.kernel.record import (
     ARRIVED_FIELD,
     REVISIONS_MEASUREMENT,
     SOURCE_FIELD,
@@ -29,8 +29,8 @@ from ingest.record import (
     Sig,
     sig_fields,
 )
-from ingest.schema import VALID_FLAG, to_epoch_ms
-from ingest.store import InfluxStore, Series, encode_point, quote_ident, quote_literal
+from ingest.kernel.schema import VALID_FLAG, to_epoch_ms
+from ingest.kernel.store import InfluxStore, Series, encode_point, quote_ident, quote_literal
 
 PENDING, ACCEPTED = "pending", "accepted"
 MAX_LISTED = 5000

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
-from ingest.schema import MAX_PACKET_BYTES
+from ingest.kernel.schema import MAX_PACKET_BYTES
 from ingest.settings import CommonSettings
 
 # The dated conversion factors (api/factors.py) and their units.

@@ -25,7 +25,7 @@ import numpy as np
 from bench.stack import ROOT, Stack, cpu_seconds, progress, stop_process, wait_http_ok
 from bench.stats import percentiles_ms
 from bench.workload import Firm, history_lines
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import free_port
 
 HISTORY_BATCH_POINTS = 20_000

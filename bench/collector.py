@@ -16,7 +16,7 @@ from bench.mqtt import clear_session
 from bench.publishers import PublisherFiles, start_publishers
 from bench.stack import Stack, cpu_seconds, progress, stop_process
 from ingest.partition import plant_bucket
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 
 
 def run(

@@ -2,7 +2,7 @@
 
 Consistency: a simulated local month of 15-minute registers with faults (resets,
 implausible jumps, gaps, a silence over 24 h, jittered times, `bench.fuel_faults`) for
-every firm, written at the collector's write edge (`ingest.dirty.write_readings`), then
+every firm, written at the collector's write edge (`ingest.kernel.dirty.write_readings`), then
 `python -m api` (rollups every `PLANTWATCH_ROLLUP_INTERVAL_SECONDS`) is asked over HTTP,
 for every firm and day: the KPI's m³/kg (one-day window), the sum of daily usage, the sum
 of hourly usage, and the month (the KPI over the month and `FuelCore.months`, what the
@@ -33,9 +33,9 @@ from bench.fuel_faults import DAY_MS, Register, faulty_register
 from bench.stack import Stack, progress, stop_process, wait_http_ok
 from bench.stats import percentiles_ms
 from bench.workload import county_firms, registry_toml
-from ingest.dirty import write_readings
-from ingest.registry import load_registry
-from ingest.store import InfluxStore
+from ingest.kernel.dirty import write_readings
+from ingest.kernel.registry import load_registry
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import free_port
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -7,7 +7,7 @@ from typing import Any
 
 from bench.stack import Stack, progress
 from bench.workload import ceiling_lines
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: a fixed, past day
 

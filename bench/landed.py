@@ -8,8 +8,8 @@ from typing import Any
 
 from bench.stack import progress
 from bench.stats import sustained_rate
-from ingest.errors import StoreError
-from ingest.store import InfluxStore
+from ingest.kernel.errors import StoreError
+from ingest.kernel.store import InfluxStore
 
 POLL_SECONDS = 0.25
 STALL_SECONDS = 30.0

@@ -37,7 +37,7 @@ from playwright.sync_api import Page, ViewportSize, sync_playwright
 from bench.mqtt import publish_all
 from bench.stack import ROOT, Stack, progress, start_stack, stop_process, wait_http_ok
 from bench.workload import county_firms, readings_topic, registry_toml
-from ingest.schema import Reading, encode_readings
+from ingest.kernel.schema import Reading, encode_readings
 from scripts.devstack import free_port
 
 OUT_DIR = ROOT / "test-artifacts" / "late-backfill"

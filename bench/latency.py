@@ -15,8 +15,8 @@ from bench.mqtt import clear_session, publish_paced
 from bench.stack import Stack, progress, stop_process
 from bench.stats import percentiles_ms
 from bench.workload import readings_message, readings_topic
-from ingest.errors import StoreError
-from ingest.store import InfluxStore
+from ingest.kernel.errors import StoreError
+from ingest.kernel.store import InfluxStore
 
 POLL_SECONDS = 0.02
 DRAIN_SECONDS = 15.0

@@ -27,8 +27,8 @@ from api.voc.rollup import voc_job
 from bench.api import _catch_up_rollups
 from bench.stack import ROOT, Stack, progress
 from bench.workload import county_firms, history_lines
-from ingest.registry import load_registry
-from ingest.store import InfluxStore
+from ingest.kernel.registry import load_registry
+from ingest.kernel.store import InfluxStore
 
 REGISTRY = ROOT / "ingest" / "data" / "songyang-demo.toml"
 DATABASE = "bench_monthly"

@@ -24,7 +24,7 @@ from bench.landed import figures, watch
 from bench.publishers import PublisherFiles, start_publishers
 from bench.stack import Stack, progress, stop_process
 from bench.workload import READINGS_FILTER, fuel_line
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 
 CLIENT_ID = "bench-naive"
 

@@ -36,7 +36,7 @@ from api.power.rules import (
     periods,
 )
 from bench.stack import Stack, progress, start_stack
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 
 DATABASE = "bench_power"
 BATCH_LINES = 20_000

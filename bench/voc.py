@@ -23,8 +23,8 @@ from api.settings import AlertRules, ApiSettings
 from api.voc.rollup import voc_job
 from api.voc.service import compliance
 from bench.stack import Stack, progress
-from ingest.registry import load_registry
-from ingest.store import InfluxStore
+from ingest.kernel.registry import load_registry
+from ingest.kernel.store import InfluxStore
 
 DATABASE = "bench_voc"
 BATCH_LINES = 20_000

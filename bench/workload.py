@@ -1,7 +1,7 @@
 """The benchmark workload: a generated county, readings messages and line protocol. Pure.
 
 The line-protocol formatter here produces exactly the lines the collector writes for a
-fuel reading (checked against `ingest.store.encode_point` in tests/bench), but fast enough
+fuel reading (checked against `ingest.kernel.store.encode_point` in tests/bench), but fast enough
 to generate millions of points for the InfluxDB ceiling and a year of history.
 """
 

@@ -25,8 +25,8 @@ from dashboards.grafana_kit import (
     thresholds,
     timeseries_custom,
 )
-from ingest.catalogue import FIRM_STATUSES
-from ingest.limits import DEFAULT_PROCESS, resolve_limits
+from ingest.kernel.catalogue import FIRM_STATUSES
+from ingest.kernel.limits import DEFAULT_PROCESS, resolve_limits
 
 STAINLESS = "/^ss-/"
 
@@ -50,7 +50,7 @@ POLLUTANT_LABELS = (
     ("xylene_mgm3", "二甲苯 Xylene"),
 )
 # field, label, limit (mg/m³): the one limit table's column for a stack that declares no
-# process (ingest.limits). InfluxQL cannot look up each stack's process and height; the web
+# process (ingest.kernel.limits). InfluxQL cannot look up each stack's process and height; the web
 # page and the API give every stack its own resolved limit and the rule behind it.
 _DEFAULT_LIMITS = resolve_limits(DEFAULT_PROCESS)
 POLLUTANTS = tuple((f, label, _DEFAULT_LIMITS[f].limit_mgm3) for f, label in POLLUTANT_LABELS)

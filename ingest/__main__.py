@@ -15,14 +15,14 @@ from ingest.credentials import (
     provision_broker,
 )
 from ingest.dynsec import ADMIN_ACCOUNT, DynsecAdmin, plant_role
-from ingest.errors import PlantwatchError, StoreError, StoreSchemaError
+from ingest.kernel.errors import PlantwatchError, StoreError, StoreSchemaError
 from ingest.logs import setup_logging
-from ingest.pipeline import IngestRules
-from ingest.registry import Registry, load_registry
+from ingest.kernel.pipeline import IngestRules
+from ingest.kernel.registry import Registry, load_registry
 from ingest.settings import CollectorSettings, CommonSettings, GatewaySettings
-from ingest.store import InfluxStore
-from ingest.store_schema import ensure_store_schema
-from ingest.topics import Topics
+from ingest.kernel.store import InfluxStore
+from ingest.kernel.store_schema import ensure_store_schema
+from ingest.kernel.topics import Topics
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.errors import PlantwatchError
+from ingest.kernel.errors import PlantwatchError
 
 log = logging.getLogger(__name__)
 

@@ -39,9 +39,9 @@ from ingest.dynsec import (
     plant_role,
     service_roles,
 )
-from ingest.errors import PlantwatchError
-from ingest.registry import ID_PATTERN, Registry
-from ingest.topics import Topics
+from ingest.kernel.errors import PlantwatchError
+from ingest.kernel.registry import ID_PATTERN, Registry
+from ingest.kernel.topics import Topics
 
 PASSWORD_BYTES = 18  # 24 URL-safe characters
 SERVICE_ACCOUNT_PATTERN = re.compile(r"svc-[a-z0-9-]{1,60}")

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.client import Inbound, MqttClient
-from ingest.errors import PlantwatchError
-from ingest.topics import Topics
+from ingest.kernel.errors import PlantwatchError
+from ingest.kernel.topics import Topics
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"

@@ -1,9 +1,9 @@
 """The record keeper: the one edge where readings reach InfluxDB, first write kept.
 
-`RecordKeeper.write(points)` replaces `ingest.dirty.write_points` for the collector, and
+`RecordKeeper.write(points)` replaces `ingest.kernel.dirty.write_points` for the collector, and
 `write_lines` for its spool replayer (spooled lines read back as points); points become
 line protocol here, when they are written. Per batch it resolves each recorded point
-against its recent index (`ingest.record.RecentIndex`); for the points the index cannot
+against its recent index (`ingest.kernel.record.RecentIndex`); for the points the index cannot
 answer it asks InfluxDB in ONE request (one statement per series and run of times), never
 per reading. Then it writes, in one request: the new points, the revisions (`revisions`),
 the other points (events, dead letters) and the rollup dirty marks of what it wrote. Duplicates are dropped, so a
@@ -17,11 +17,11 @@ import threading
 import time
 from collections.abc import Sequence
 
-from ingest import record
-from ingest.dirty import dirty_points, write_points
-from ingest.lineproto import encode, parse_line
+from ingest.kernel import record
+from ingest.kernel.dirty import dirty_points, write_points
+from ingest.kernel.lineproto import encode, parse_line
 from ingest.metrics import Counters
-from ingest.record import (
+from ingest.kernel.record import (
     RECORDED,
     REVISIONS_MEASUREMENT,
     STORED,
@@ -33,7 +33,7 @@ from ingest.record import (
     SeriesKey,
     Sig,
 )
-from ingest.store import InfluxStore, Series, quote_ident, quote_literal
+from ingest.kernel.store import InfluxStore, Series, quote_ident, quote_literal
 
 # Times of one series further apart than this are asked for in separate ranges, so one old
 # resend does not read back everything written since.

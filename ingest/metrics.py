@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ingest.store import encode_point
+from ingest.kernel.store import encode_point
 
 log = logging.getLogger(__name__)
 

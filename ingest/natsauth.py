@@ -31,8 +31,8 @@ from ingest.credentials import (
     broker_plan,
 )
 from ingest.dynsec import ADMIN_ACCOUNT, PLANT_ROLE_PREFIX, Account
-from ingest.errors import PlantwatchError
-from ingest.registry import Registry
+from ingest.kernel.errors import PlantwatchError
+from ingest.kernel.registry import Registry
 
 SESSION_ID_HEX_CHARS = 20  # 80 bits
 PUBLISH_ACLS = frozenset({"publishClientSend"})

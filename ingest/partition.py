@@ -17,8 +17,8 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ingest.errors import PlantwatchError
-from ingest.topics import Topics
+from ingest.kernel.errors import PlantwatchError
+from ingest.kernel.topics import Topics
 
 _SPEC = re.compile(r"(\d{1,4})/(\d{1,4})")
 OLD_DEFAULT_SHARE_GROUP = "collectors"  # the group collectors used before partitions

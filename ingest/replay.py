@@ -13,12 +13,12 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 
-from ingest.dirty import write_readings
-from ingest.errors import StoreRejected, StoreUnavailable
-from ingest.lineproto import parse_line
+from ingest.kernel.dirty import write_readings
+from ingest.kernel.errors import StoreRejected, StoreUnavailable
+from ingest.kernel.lineproto import parse_line
 from ingest.metrics import Counters
 from ingest.spool import Record, Spool
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from ingest.catalogue import MAX_RATE_PER_HOUR
+from ingest.kernel.catalogue import MAX_RATE_PER_HOUR
 from ingest.partition import Partition
 
 RUN_ENV_FILE = "var/.env"
@@ -86,7 +86,7 @@ class CommonSettings(BaseSettings):
     influx_gzip_answers: bool = False
 
     # The store engine (SPEC 15): InfluxDB 1.x for one machine (the default), or ClickHouse
-    # for a province on a cluster (ingest/clickhouse.py). `clickhouse_cluster` names the
+    # for a province on a cluster (ingest/kernel/clickhouse.py). `clickhouse_cluster` names the
     # cluster of the server's `remote_servers` (None: one node, plain MergeTree); an insert
     # there is acknowledged once `clickhouse_insert_quorum` replicas hold it.
     store: Literal["influxdb", "clickhouse"] = "influxdb"
@@ -150,7 +150,7 @@ class CollectorSettings(CommonSettings):
     stats_interval_seconds: float = 10.0  # how often an `ingest_stats` point is written
     # First write is the record (SPEC 14, ingest/keeper.py); off only to measure its cost.
     first_write_check: bool = True
-    # Points per series the recent index holds (ingest/record.py): batches newer than its
+    # Points per series the recent index holds (ingest/kernel/record.py): batches newer than its
     # horizon are checked without asking InfluxDB.
     record_index_points: int = 1024
 

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.errors import PlantwatchError
+from ingest.kernel.errors import PlantwatchError
 
 log = logging.getLogger(__name__)
 

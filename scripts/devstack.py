@@ -22,7 +22,7 @@ import httpx
 
 from ingest.broker_queue import MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
 from ingest.dynsec import plugin_path, write_seed
-from ingest.schema import MAX_PACKET_BYTES
+from ingest.kernel.schema import MAX_PACKET_BYTES
 
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -192,7 +192,7 @@ class TlsListener:
 
 
 # Broker limits (docs/operations.md "Broker queue settings"): a packet larger than
-# MAX_PACKET_BYTES (ingest/schema.py, where HTTP push checks it) is refused and its sender
+# MAX_PACKET_BYTES (ingest/kernel/schema.py, where HTTP push checks it) is refused and its sender
 # disconnected; queues are bounded by count and by bytes per client (ingest/broker_queue.py,
 # where the collectors' alarm before those limits lives). `$SYS` every second feeds that alarm and the
 # back-fill's pace (simulators/pacing.py).

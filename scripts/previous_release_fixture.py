@@ -45,10 +45,10 @@ from api.records.model import NewRecord
 from api.records.repo import RecordRepo
 from api.settings import ApiSettings
 from ingest.gateway import audit as hj212_audit
-from ingest.pipeline import Accepted, IngestRules, handle_message
-from ingest.registry import load_registry
-from ingest.store import InfluxStore
-from ingest.topics import Topics
+from ingest.kernel.pipeline import Accepted, IngestRules, handle_message
+from ingest.kernel.registry import load_registry
+from ingest.kernel.store import InfluxStore
+from ingest.kernel.topics import Topics
 from simulators.engine import County, EngineConfig
 from simulators.faults import FaultRates
 from simulators.plans import DEFAULT_SCENARIO, county_plan

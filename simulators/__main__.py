@@ -13,11 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ingest.errors import PlantwatchError
+from ingest.kernel.errors import PlantwatchError
 from ingest.logs import setup_logging
-from ingest.registry import Registry, load_registry
+from ingest.kernel.registry import Registry, load_registry
 from ingest.settings import CommonSettings, GatewaySettings
-from ingest.topics import Topics
+from ingest.kernel.topics import Topics
 from simulators.engine import VOC_PROTOCOLS, County, EngineConfig
 from simulators.faults import FAULT_KINDS, Fault, FaultRates, FaultSpecError, parse_fault
 from simulators.fleet import (

@@ -14,8 +14,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ingest.registry import Plant
-from ingest.schema import Reading
+from ingest.kernel.registry import Plant
+from ingest.kernel.schema import Reading
 from simulators.calendar import local_hour, production_on, spring_shutdown
 from simulators.seeding import seeded_unit
 

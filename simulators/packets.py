@@ -2,7 +2,7 @@
 
 HJ 212 data loggers send CN 2011 real-time packets at their real-time interval, a CN 2051
 packet with each minute's averages and a CN 2061 packet every hour; packets are built with
-the project's own `ingest.hj212.encode_packet` so the CRC is the standard's Appendix A.
+the project's own `ingest.kernel.hj212.encode_packet` so the CRC is the standard's Appendix A.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from ingest import hj212
-from ingest.schema import Reading, encode_readings
+from ingest.kernel import hj212
+from ingest.kernel.schema import Reading, encode_readings
 
 # plantwatch value name -> (HJ 212 code, multiplier from plantwatch's unit to HJ 212's)
 Codes = Mapping[str, tuple[str, float]]

@@ -12,9 +12,9 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ingest import hj212
-from ingest.limits import SHORT_STACK_HEIGHT_M, TABLE5_MGM3
-from ingest.registry import Meter, Plant, Registry
+from ingest.kernel import hj212
+from ingest.kernel.limits import SHORT_STACK_HEIGHT_M, TABLE5_MGM3
+from ingest.kernel.registry import Meter, Plant, Registry
 from simulators.calendar import day_number, day_start_s
 from simulators.fuel import ElectricityPlan, FuelPlan
 from simulators.seeding import rng_for, seeded_unit

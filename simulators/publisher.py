@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import paho.mqtt.client as paho
 
 from ingest.client import MqttClient, MqttError
-from ingest.topics import Topics
+from ingest.kernel.topics import Topics
 
 log = logging.getLogger(__name__)
 

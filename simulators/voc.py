@@ -14,12 +14,12 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ingest.limits import DEFAULT_PROCESS, resolve_limits
+from ingest.kernel.limits import DEFAULT_PROCESS, resolve_limits
 from simulators.calendar import local_hour, production_on
 
 POLLUTANTS = ("nmhc_mgm3", "dmf_mgm3", "benzene_mgm3", "toluene_mgm3", "xylene_mgm3")
 # What the simulated stacks are built for: the one limit table's column of a stack that
-# declares no process (ingest.limits, GB 21902-2008 Table 5), mg/m³.
+# declares no process (ingest.kernel.limits, GB 21902-2008 Table 5), mg/m³.
 DEFAULT_LIMITS_MGM3: Mapping[str, float] = MappingProxyType(
     {p: lim.limit_mgm3 for p, lim in resolve_limits(DEFAULT_PROCESS).items() if p in POLLUTANTS}
 )

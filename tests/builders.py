@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ingest.registry import Registry, parse_registry
+from ingest.kernel.registry import Registry, parse_registry
 
 FUEL_METERS = [("gas-1", "gas"), ("coal-1", "coal")]
 SECTOR_NAMES = {"stainless_steel": "不锈钢", "synthetic_leather": "合成革"}

@@ -46,9 +46,9 @@ from api.power.service import PowerCore, lines_of
 from api.presence import last_seen
 from api.settings import AlertRules
 from api.voc.rules import FLOW_FIELD, StackCompliance
-from ingest.errors import StoreError
-from ingest.registry import Registry
-from ingest.store import InfluxStore
+from ingest.kernel.errors import StoreError
+from ingest.kernel.registry import Registry
+from ingest.kernel.store import InfluxStore
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from types import MappingProxyType
 from typing import Any
 
 from api.errors import Conflict, NotFound
-from ingest.errors import PlantwatchError
+from ingest.kernel.errors import PlantwatchError
 from ingest.gateway.lockout import AUTH_FAILURES_KIND
-from ingest.schema import to_epoch_ms
+from ingest.kernel.schema import to_epoch_ms
 
 VOC_HOURLY_EXCEEDANCE = "voc_hourly_exceedance"
 VOC_SPIKE = "voc_spike"

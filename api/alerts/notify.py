@@ -24,9 +24,9 @@ from api.alerts import webhook
 from api.alerts.model import AlertError, to_ms
 from api.alerts.repo import AlertRepo, EventRecord
 from ingest.client import MqttClient
-from ingest.errors import StoreRejected, StoreUnavailable
-from ingest.store import InfluxStore, encode_point
-from ingest.topics import Topics
+from ingest.kernel.errors import StoreRejected, StoreUnavailable
+from ingest.kernel.store import InfluxStore, encode_point
+from ingest.kernel.topics import Topics
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from api.fuel.service import FuelCore
-from ingest.registry import Registry
+from ingest.kernel.registry import Registry
 
 
 class ProjectionProvider(Protocol):

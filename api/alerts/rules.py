@@ -619,7 +619,7 @@ def clock_drift(checks: Iterable[ClockCheck]) -> list[Condition]:
 
 @dataclass(frozen=True, slots=True)
 class PendingRevisions:
-    """Revisions of one meter's recorded readings not accepted yet (ingest/record.py)."""
+    """Revisions of one meter's recorded readings not accepted yet (ingest/kernel/record.py)."""
 
     plant: str
     meter: str

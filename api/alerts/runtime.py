@@ -30,9 +30,9 @@ from api.settings import ApiSettings
 from api.tasks.repo import TaskRepo
 from api.tasks.rules import overdue_conditions
 from ingest.client import MqttClient
-from ingest.registry import Registry
-from ingest.store import InfluxStore
-from ingest.topics import Topics
+from ingest.kernel.registry import Registry
+from ingest.kernel.store import InfluxStore
+from ingest.kernel.topics import Topics
 
 log = logging.getLogger(__name__)
 

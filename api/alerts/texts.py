@@ -34,8 +34,8 @@ from api.alerts.model import (
     Alert,
 )
 from api.power.rules import RUNNING_SHARE
-from ingest.catalogue import FIRM_STATUSES
-from ingest.registry import Registry
+from ingest.kernel.catalogue import FIRM_STATUSES
+from ingest.kernel.registry import Registry
 
 LANGS = ("zh", "en")
 
@@ -115,7 +115,7 @@ COUNTY_NAME = {"zh": "全县", "en": "County"}
 
 def labels(lang: str) -> dict[str, dict[str, str]]:
     """The names the web page shows for codes, by prefix: `kind` (meter and alert kinds), `poll`,
-    `status` (a firm's fuel status, from ingest.catalogue).
+    `status` (a firm's fuel status, from ingest.kernel.catalogue).
 
     Served by `GET /api/v1/labels`, so the page names an alert kind or a pollutant with the
     words every notification and report uses, not with a second dictionary of its own.

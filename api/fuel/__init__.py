@@ -8,6 +8,6 @@ Module map (the shape of `api/alerts/`):
 - `queries`  the only fuel InfluxQL: the step rule as InfluxDB aggregates over raw
              registers and rollups, freshness, rollup state.
 - `service`  `FuelCore`: rules over queries -> KPI, usage, monthly history, projection.
-- `rollup`   the job: hourly/daily rollups driven by `rollup_dirty` marks (`ingest.dirty`),
+- `rollup`   the job: hourly/daily rollups driven by `rollup_dirty` marks (`ingest.kernel.dirty`),
              so late data is re-rolled within one interval whatever its age.
 """

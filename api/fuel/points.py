@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 from api.fuel.service import FuelCore, whole_ms
 from api.ranges import DAY, day_offset, floor_to
 from api.readmodel.job import PassReport
-from ingest.registry import Plant
-from ingest.store import encode_point
+from ingest.kernel.registry import Plant
+from ingest.kernel.store import encode_point
 
 KPI_MEASUREMENT = "kpi_gas_share"
 FIRM_MEASUREMENT = "kpi_firm_status"

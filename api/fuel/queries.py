@@ -41,8 +41,8 @@ from api.ranges import EPOCH, Segment, ceil_to, floor_to
 from api.readmodel.blocks import RowBlock, block_spans
 from api.readmodel.cache import RollupCache
 from api.readmodel.state import touched_since
-from ingest.points import FLAG_SUFFIX
-from ingest.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
+from ingest.kernel.points import FLAG_SUFFIX
+from ingest.kernel.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
 
 HOURLY_MEASUREMENT = "fuel_hourly"
 DAILY_MEASUREMENT = "fuel_daily"

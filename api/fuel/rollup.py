@@ -35,8 +35,8 @@ from api.fuel.rules import EPOCH, REGISTERS, Definition, StepRules, Sums, hourly
 from api.ranges import DAY, HOUR, day_offset, floor_to
 from api.readmodel.job import DEFAULT_MARK_LAG, PassReport, ReadModelJob, utcnow
 from api.readmodel.plan import SeriesKey
-from ingest.dirty import ROLLED_UP, DirtyRun
-from ingest.store import InfluxStore, check_tag_value
+from ingest.kernel.dirty import ROLLED_UP, DirtyRun
+from ingest.kernel.store import InfluxStore, check_tag_value
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from ingest.catalogue import FIRM_STATUSES, REGISTER_BY_KIND
+from ingest.kernel.catalogue import FIRM_STATUSES, REGISTER_BY_KIND
 
 STATUSES = tuple(FIRM_STATUSES)
 REGISTERS = {kind: REGISTER_BY_KIND[kind] for kind in ("gas", "coal")}

@@ -43,12 +43,12 @@ from api.fuel.rules import (
 from api.ranges import Segment, check_raw_span, data_through, plan_segments
 from api.readmodel.cache import RollupCache
 from api.readmodel.state import read_watermarks
-from ingest.registry import Plant
-from ingest.store import InfluxStore
+from ingest.kernel.registry import Plant
+from ingest.kernel.store import InfluxStore
 
 if TYPE_CHECKING:
     from api.settings import ApiSettings
-    from ingest.registry import Registry
+    from ingest.kernel.registry import Registry
 
 SECTOR = "stainless_steel"
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from api.fuel.queries import plant_filter, time_range
 from api.power.rules import BUCKET_MS, IntArray
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 
 MEASUREMENT = "electricity"
 POWER_FIELD = "power_kw"

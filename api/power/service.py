@@ -27,10 +27,10 @@ from api.power.rules import (
     line_buckets,
 )
 from api.settings import ApiSettings
-from ingest.catalogue import MAX_RATE_PER_HOUR
-from ingest.registry import Meter, Plant
-from ingest.schema import to_epoch_ms
-from ingest.store import InfluxStore
+from ingest.kernel.catalogue import MAX_RATE_PER_HOUR
+from ingest.kernel.registry import Meter, Plant
+from ingest.kernel.schema import to_epoch_ms
+from ingest.kernel.store import InfluxStore
 
 FACILITIES_JUDGED = ("production", "treatment")
 # A learned rating is learned again after this long (60 days of history move slowly).

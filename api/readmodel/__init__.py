@@ -8,7 +8,7 @@ One subsystem for every rolled-up domain (fuel today, VOC, power next):
   changed, for the cache).
 - `plan`: pure segment planning (dirty marks -> contiguous runs of hours to re-roll).
 - `job`: the one job loop (`ReadModelJob`) with the one mark lag (`ApiSettings.
-  rollup_mark_lag_seconds`); it consumes the dirty marks (`ingest.dirty.dirty_runs`) of
+  rollup_mark_lag_seconds`); it consumes the dirty marks (`ingest.kernel.dirty.dirty_runs`) of
   each domain's measurements and asks the domain to re-roll the hours they name.
 - `cache`: the generation cache readers keep rolled-up answers in (`RollupCache`); one
   read serves the readers that need the same statement at once (`RollupCache.reading`).

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from api.ranges import EPOCH
-from ingest.store import Series
+from ingest.kernel.store import Series
 
 MS = timedelta(milliseconds=1)
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import cast
 
-from ingest.store import Series
+from ingest.kernel.store import Series
 
 ENTRIES = 512
 # And at most this many rows in all (a block of a county's rollup rows is one entry of many

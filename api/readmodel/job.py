@@ -1,7 +1,7 @@
 """The one rollup job: follows the dirty marks of every domain and keeps its state.
 
 Which hours to re-roll comes from the `rollup_dirty` marks written with every write of
-readings (`ingest.dirty`), stamped with the *arrival* time. A pass reads, per domain, the
+readings (`ingest.kernel.dirty`), stamped with the *arrival* time. A pass reads, per domain, the
 marks of its measurements that arrived since its cursor (less the one mark lag, for writes
 still in flight and clock skew), re-rolls exactly the hours they name (plus the hours the
 domain says a late write also changes), then moves the cursor to the pass's start. The
@@ -27,9 +27,9 @@ from zoneinfo import ZoneInfo
 from api.ranges import DAY, HOUR, day_offset, floor_to
 from api.readmodel.plan import SeriesKey, hour_groups, marked_hours
 from api.readmodel.state import Watermarks, read_watermarks, record_change, write_watermarks
-from ingest.dirty import DirtyRun, dirty_runs
-from ingest.errors import StoreError
-from ingest.store import Store
+from ingest.kernel.dirty import DirtyRun, dirty_runs
+from ingest.kernel.errors import StoreError
+from ingest.kernel.store import Store
 
 log = logging.getLogger(__name__)
 

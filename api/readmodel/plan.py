@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from ingest.dirty import DirtyRun
+from ingest.kernel.dirty import DirtyRun
 
 HOUR = timedelta(hours=1)
 

@@ -9,7 +9,7 @@ raw) and `generation` (when the domain's rollups last changed, `record_change`).
 readers keep the cached answers before it (`api.readmodel.cache`).
 
 Before store schema version 2 fuel kept `rollup_state` and VOC `voc_rollup_state` (other
-field names); the upgrade step (`ingest.store_schema`, version 2) copies them here, the
+field names); the upgrade step (`ingest.kernel.store_schema`, version 2) copies them here, the
 cursors included, so marks that arrived since are re-rolled by the next pass.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ingest.store import Store, encode_point
+from ingest.kernel.store import Store, encode_point
 
 STATE_MEASUREMENT = "readmodel_state"
 # One point per rollup pass that wrote rollups, at its generation: the earliest time it changed.

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from api.fuel.rules import MANUAL_FLAG
 from api.push import ReadingPublisher, check_push
 from api.records.model import COAL_DELIVERY, Record, RecordError
-from ingest.pipeline import IngestRules, Refused
-from ingest.record import RECORDS
-from ingest.schema import to_epoch_ms
+from ingest.kernel.pipeline import IngestRules, Refused
+from ingest.kernel.record import RECORDS
+from ingest.kernel.schema import to_epoch_ms
 
 OPENING_BEFORE = timedelta(milliseconds=1)
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ingest.errors import PlantwatchError
+from ingest.kernel.errors import PlantwatchError
 
 BOILER_REMOVED = "boiler_removed"
 BOILER_SEALED = "boiler_sealed"

@@ -15,7 +15,7 @@ from api.push import PushUnavailable, ReadingPublisher
 from api.records.manual import publish_deliveries
 from api.records.model import RecordError
 from api.records.repo import RecordRepo
-from ingest.pipeline import IngestRules
+from ingest.kernel.pipeline import IngestRules
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from api.fuel.rules import COAL_REMOVED, MANUAL_METER, ConversionFact, coal_removed_by
 from api.records.model import COAL_DELIVERY, COAL_FREE_KINDS, Record
-from ingest.registry import Plant
+from ingest.kernel.registry import Plant
 
 
 def conversion_facts(records: Iterable[Record]) -> list[ConversionFact]:

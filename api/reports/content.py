@@ -29,7 +29,7 @@ from api.reports.texts import (
     text,
 )
 from api.tasks.rules import month_counts
-from ingest.record import LATE_FILL_AFTER_MS
+from ingest.kernel.record import LATE_FILL_AFTER_MS
 
 KG_PER_T = 1000.0
 # Formats of a column's cells: text, int, float (2 decimals), pct (fraction shown as %), time

@@ -31,9 +31,9 @@ from api.tasks.model import Task
 from api.tasks.repo import TaskRepo
 from api.voc.rules import EMPTY_SPANS, VALID, Spans, StackCompliance
 from api.voc.service import compliance
-from ingest.points import DEAD_LETTER_MEASUREMENT
-from ingest.registry import Plant, Registry
-from ingest.store import InfluxStore, influx_time, quote_ident
+from ingest.kernel.points import DEAD_LETTER_MEASUREMENT
+from ingest.kernel.registry import Plant, Registry
+from ingest.kernel.store import InfluxStore, influx_time, quote_ident
 
 MONTH_FORMAT = "%Y-%m"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.errors import PlantwatchError
+from ingest.kernel.errors import PlantwatchError
 
 # (path, index of the face inside a .ttc collection); first found wins.
 CJK_FONTS = (

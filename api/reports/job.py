@@ -17,9 +17,9 @@ from api.reports import content
 from api.reports.data import gather
 from api.reports.service import filename, renderer
 from api.settings import ApiSettings
-from ingest.errors import PlantwatchError
-from ingest.registry import Registry
-from ingest.store import InfluxStore
+from ingest.kernel.errors import PlantwatchError
+from ingest.kernel.registry import Registry
+from ingest.kernel.store import InfluxStore
 
 log = logging.getLogger(__name__)
 REPORT_FILE = re.compile(r"^plantwatch-(\d{4}-\d{2})-(zh|en)\.(pdf|xlsx)$")

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from api.reports import content
 from api.reports.data import gather
 from api.settings import ApiSettings
-from ingest.registry import Registry
-from ingest.store import InfluxStore
+from ingest.kernel.registry import Registry
+from ingest.kernel.store import InfluxStore
 
 # Each format's media type and renderer module (api.reports.<name>). The renderers pull in
 # reportlab and matplotlib (about a second of start-up): imported when a report is made.

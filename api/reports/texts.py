@@ -5,9 +5,9 @@ from __future__ import annotations
 from api.alerts.texts import TITLES, pollutant_name
 from api.fuel.outlook import LEAST_SQUARES, SINGLE_MONTH, TWO_MONTHS
 from api.voc.rules import POLLUTANTS
-from ingest.catalogue import FIRM_STATUSES
-from ingest.errors import Hj212Error, InvalidPayload, UnknownSource
-from ingest.pipeline import PARTIAL_CODE
+from ingest.kernel.catalogue import FIRM_STATUSES
+from ingest.kernel.errors import Hj212Error, InvalidPayload, UnknownSource
+from ingest.kernel.pipeline import PARTIAL_CODE
 
 LANGS = ("zh", "en")
 

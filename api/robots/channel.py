@@ -30,7 +30,7 @@ from api.robots.formats import (
 )
 from api.robots.message import render
 from api.settings import ApiSettings
-from ingest.registry import Registry
+from ingest.kernel.registry import Registry
 
 log = logging.getLogger(__name__)
 

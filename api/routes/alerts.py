@@ -33,7 +33,7 @@ from api.export import MEDIA_TYPE, to_csv
 from api.limits import open_stream
 from api.schemas import AlertDetail, AlertList, AlertView, error_responses
 from api.settings import ApiSettings
-from ingest.registry import Registry
+from ingest.kernel.registry import Registry
 
 # Ids are SQL INTEGERs (32-bit on PostgreSQL): a larger number in the path is a 422, not a
 # database overflow.

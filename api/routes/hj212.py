@@ -20,7 +20,7 @@ from api.deps import KnownPlantDep, OfficerDep, PlantReaderDep, SettingsDep
 from api.errors import Conflict, InvalidInput, NotFound
 from api.schemas import Hj212Command, Hj212CommandLog, Hj212Queued, error_responses
 from ingest.gateway import audit, protocol
-from ingest.registry import Meter, Plant
+from ingest.kernel.registry import Meter, Plant
 
 router = APIRouter(prefix="/api/v1/plants", tags=["hj212"])
 MAX_BACKFILL = timedelta(days=7)

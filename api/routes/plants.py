@@ -22,8 +22,8 @@ from api.export import MEDIA_TYPE, to_csv
 from api.latest import ingest_view, latest_readings
 from api.live import last_readings, plant_view
 from api.schemas import LatestAnswer, PlantAnswer, PlantsAnswer, error_responses
-from ingest.registry import Plant
-from ingest.store import InfluxStore
+from ingest.kernel.registry import Plant
+from ingest.kernel.store import InfluxStore
 
 router = APIRouter(prefix="/api/v1/plants", tags=["plants"])
 FormatQuery = Annotated[Literal["json", "csv"], Query(description="json or csv (UTF-8 with BOM)")]

@@ -13,11 +13,11 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import PlantPusherDep, StoreDep
 from api.push import PushRefused, ReadingPublisher, check_push, check_push_size
 from api.schemas import PushAccepted, error_responses
-from ingest.errors import StoreError
-from ingest.pipeline import Refused, problem_lists
-from ingest.record import HTTP
-from ingest.schema import with_source
-from ingest.topics import Topics
+from ingest.kernel.errors import StoreError
+from ingest.kernel.pipeline import Refused, problem_lists
+from ingest.kernel.record import HTTP
+from ingest.kernel.schema import with_source
+from ingest.kernel.topics import Topics
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/plants", tags=["readings"])

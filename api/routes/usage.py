@@ -27,8 +27,8 @@ from api.readmodel.cache import RollupCache
 from api.records.repo import RecordRepo
 from api.schemas import UsageAnswer, UsageTotals, error_responses
 from api.settings import ApiSettings
-from ingest.registry import SECTORS, Plant, Registry
-from ingest.store import InfluxStore
+from ingest.kernel.registry import SECTORS, Plant, Registry
+from ingest.kernel.store import InfluxStore
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
 

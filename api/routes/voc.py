@@ -30,9 +30,9 @@ from api.voc.rules import (
     StackCompliance,
 )
 from api.voc.service import capture, compliance, emissions
-from ingest.record import LATE_FILL_AFTER_MS
-from ingest.registry import Plant
-from ingest.store import InfluxStore
+from ingest.kernel.record import LATE_FILL_AFTER_MS
+from ingest.kernel.registry import Plant
+from ingest.kernel.store import InfluxStore
 
 router = APIRouter(prefix="/api/v1", tags=["voc"])
 MAX_RANGE = timedelta(days=31)

@@ -23,10 +23,10 @@ from api.readmodel.plan import SeriesKey
 from api.voc import queries
 from api.voc.rules import HOUR_MS
 from api.voc.service import fresh_aggregates, o2_references, stack_fields
-from ingest.dirty import DirtyRun
-from ingest.registry import Registry
-from ingest.schema import to_epoch_ms
-from ingest.store import InfluxStore
+from ingest.kernel.dirty import DirtyRun
+from ingest.kernel.registry import Registry
+from ingest.kernel.schema import to_epoch_ms
+from ingest.kernel.store import InfluxStore
 
 log = logging.getLogger(__name__)
 

@@ -29,16 +29,16 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from ingest.limits import O2_FIELD, Limit, o2_factor
-from ingest.limits import POLLUTANTS as LIMITED_POLLUTANTS
-from ingest.record import late_filled
+from ingest.kernel.limits import O2_FIELD, Limit, o2_factor
+from ingest.kernel.limits import POLLUTANTS as LIMITED_POLLUTANTS
+from ingest.kernel.record import late_filled
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 MIN_VALID_MINUTES = 45
 MIN_STOPPED_MINUTES = 30
 FLOW_FIELD = "flow_m3h"
-# Limits by process and height live in `ingest.limits` (the one home of the table).
+# Limits by process and height live in `ingest.kernel.limits` (the one home of the table).
 POLLUTANTS = LIMITED_POLLUTANTS
 EMISSION_KG_PER_MG = 1e-6
 # A logger's hour and the computed hour disagree when they differ by more than this share
@@ -355,7 +355,7 @@ class StackCompliance:
     meter: str
     flow: HourAgg
     pollutants: tuple[JudgedHours, ...]
-    # per hour: filled long after the fact (`ingest.record.late_filled`); empty = not known
+    # per hour: filled long after the fact (`ingest.kernel.record.late_filled`); empty = not known
     late_filled: tuple[bool, ...] = ()
 
     def late_filled_hours(self) -> int:

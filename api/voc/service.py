@@ -36,10 +36,10 @@ from api.voc.rules import (
     splice,
     stack_aggregates,
 )
-from ingest.limits import O2_FIELD
-from ingest.registry import Meter, Plant, Registry
-from ingest.schema import to_epoch_ms
-from ingest.store import InfluxStore
+from ingest.kernel.limits import O2_FIELD
+from ingest.kernel.registry import Meter, Plant, Registry
+from ingest.kernel.schema import to_epoch_ms
+from ingest.kernel.store import InfluxStore
 
 READ_CHUNKS = 2  # concurrent reads of rolled-up hours (InfluxDB answers each on one core)
 

@@ -20,12 +20,12 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingest import hj212, hj212_sm4
-from ingest.errors import RefusedReading
+from ingest.kernel import hj212, hj212_sm4
+from ingest.kernel.errors import RefusedReading
 from ingest.gateway import protocol
-from ingest.pipeline import Hj212Data, IngestRules, Refused, accept
-from ingest.registry import Meter, Plant, Registry
-from ingest.topics import Topics
+from ingest.kernel.pipeline import Hj212Data, IngestRules, Refused, accept
+from ingest.kernel.registry import Meter, Plant, Registry
+from ingest.kernel.topics import Topics
 
 CONTROL_CNS = frozenset(
     {

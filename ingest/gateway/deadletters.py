@@ -17,7 +17,7 @@ import re
 import threading
 
 from ingest.gateway.stats import Tally
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 
 log = logging.getLogger(__name__)
 

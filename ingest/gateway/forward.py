@@ -46,15 +46,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest import hj212, hj212_sm4
-from ingest.errors import Hj212Error
+from ingest.kernel import hj212, hj212_sm4
+from ingest.kernel.errors import Hj212Error
 from ingest.gateway import protocol
 from ingest.gateway.checks import DataPacket
 from ingest.gateway.fqueue import FileQueue, Record
 from ingest.gateway.framing import Frame, Framer
 from ingest.gateway.server import Connection, Gateway
 from ingest.gateway.stats import Tally
-from ingest.registry import SM4_KEY_PATTERN
+from ingest.kernel.registry import SM4_KEY_PATTERN
 from ingest.settings import GatewaySettings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ the next plausible `##` (4 digits and a field name's first letter) after its fir
 found. Each such bad candidate is counted (`Framer.bad_frames`) for the connection's owner.
 
 HJ 212-2025 packets whose CP is SM4-encrypted (`CP=&&{0xE4,...}tail&&CRC`) carry the
-*plaintext* length and a CRC over the plaintext (`ingest/hj212_sm4.py`), so their end is
+*plaintext* length and a CRC over the plaintext (`ingest/kernel/hj212_sm4.py`), so their end is
 found by the shape of the ciphertext, `}`, a tail under 16 characters, `&&` and 4 hex
 digits; they come out as `Frame(raw, encrypted=True)` for the checks to decrypt.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.hj212 import HEADER, MAX_DATA_LENGTH, crc16
+from ingest.kernel.hj212 import HEADER, MAX_DATA_LENGTH, crc16
 
 HEADER_BYTES = 6  # "##" + 4 decimal digits
 CRC_BYTES = 4

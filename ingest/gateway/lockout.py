@@ -19,8 +19,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ingest.hj212 import EVENT_MEASUREMENT
-from ingest.store import encode_point
+from ingest.kernel.hj212 import EVENT_MEASUREMENT
+from ingest.kernel.store import encode_point
 
 MAX_FAILURES = 5
 WINDOW_SECONDS = 300.0

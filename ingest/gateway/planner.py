@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ingest import hj212
+from ingest.kernel import hj212
 
 LEVEL_OF_CN = {hj212.CN_REALTIME: hj212.CN_MINUTE, hj212.CN_MINUTE: hj212.CN_MINUTE}
 LEVEL_OF_CN[hj212.CN_HOUR] = hj212.CN_HOUR

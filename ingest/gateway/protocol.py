@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ingest import hj212, hj212_sm4
+from ingest.kernel import hj212, hj212_sm4
 
 ST_SYSTEM = "91"  # system interaction
 ST_AIR_SOURCE = "31"

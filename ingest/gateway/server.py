@@ -38,10 +38,10 @@ from ingest.gateway.framing import Frame, Framer, Garbage, Oversize
 from ingest.gateway.lockout import ADDRESS, MN, AuthGuard, Lock, Lockout, lock_event_line
 from ingest.gateway.split import Joiner
 from ingest.gateway.stats import Tally
-from ingest.pipeline import IngestRules, Refused
+from ingest.kernel.pipeline import IngestRules, Refused
 from ingest.settings import GatewaySettings
-from ingest.store import InfluxStore
-from ingest.topics import Topics
+from ingest.kernel.store import InfluxStore
+from ingest.kernel.topics import Topics
 
 log = logging.getLogger(__name__)
 

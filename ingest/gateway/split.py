@@ -20,8 +20,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ingest import hj212, hj212_sm4
-from ingest.errors import RefusedReading
+from ingest.kernel import hj212, hj212_sm4
+from ingest.kernel.errors import RefusedReading
 
 MAX_GROUPS = 1000
 MAX_PARTS = 64  # more parts than a logger ever splits into: read as single packets

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from api.app import create_app, rollup_job
 from api.fuel.service import FuelCore
 from api.settings import ApiSettings
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import free_port, influxd_server
 from tests.builders import RegistryBuilder
 

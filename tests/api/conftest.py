@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from api.settings import ApiSettings
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import free_port
 from tests.api.support import ADMIN_KEY
 from tests.support import wait_until

@@ -14,8 +14,8 @@ from api.ranges import RangeError
 from api.routes.kpi import fuel_totals
 from api.routes.usage import usage_totals
 from api.settings import ApiSettings
-from ingest.errors import InvalidPayload, RegistryError, StoreRejected, StoreUnavailable
-from ingest.pipeline import Refused
+from ingest.kernel.errors import InvalidPayload, RegistryError, StoreRejected, StoreUnavailable
+from ingest.kernel.pipeline import Refused
 
 # Routes whose answer is not one JSON document.
 NOT_JSON = {"/api/v1/alerts/stream", "/api/v1/reports/monthly"}

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.export import KPI_COLUMNS, USAGE_COLUMNS, to_csv
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from tests.api.support import ADMIN
 from tests.builders import FUEL_METERS, register_lines, registry_toml
 

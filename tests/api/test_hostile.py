@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from tests.api.support import ADMIN
 from tests.builders import FUEL_METERS, register_lines, registry_toml
 

@@ -13,8 +13,8 @@ from sqlalchemy import insert
 
 from api.alerts.tables import alerts
 from api.auth import Principal
-from ingest.points import dead_letter_line
-from ingest.store import InfluxStore
+from ingest.kernel.points import dead_letter_line
+from ingest.kernel.store import InfluxStore
 from tests.builders import registry_toml
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ from types import MappingProxyType
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.points import reading_lines
-from ingest.registry import Registry
-from ingest.schema import Reading
-from ingest.store import InfluxStore
+from ingest.kernel.points import reading_lines
+from ingest.kernel.registry import Registry
+from ingest.kernel.schema import Reading
+from ingest.kernel.store import InfluxStore
 from tests.api.support import ADMIN
 from tests.builders import FUEL_METERS, MeterSpec, RegistryBuilder, register_lines
 

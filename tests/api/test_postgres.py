@@ -15,7 +15,7 @@ from sqlalchemy import select
 from api.alerts.repo import AlertRepo
 from api.alerts.tables import alert_lease
 from api.db import connect
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import free_port
 from scripts.pgstack import PgCluster
 from tests.builders import FUEL_METERS, registry_toml

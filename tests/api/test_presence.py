@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.presence import allowance_minutes, is_reporting
-from ingest.store import InfluxStore, encode_point
+from ingest.kernel.store import InfluxStore, encode_point
 from tests.api.support import ADMIN
 from tests.builders import registry_toml
 

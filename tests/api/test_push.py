@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from api.push import PushUnavailable, ReadingPublisher
 from api.settings import ApiSettings
 from ingest.client import Inbound, MqttClient
-from ingest.schema import MAX_PACKET_BYTES, publish_payload_limit, with_source
-from ingest.store import InfluxStore
+from ingest.kernel.schema import MAX_PACKET_BYTES, publish_payload_limit, with_source
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import Server, mosquitto_server
 from tests.api.support import ADMIN
 from tests.builders import FUEL_METERS, registry_toml

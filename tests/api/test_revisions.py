@@ -20,10 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from ingest import hj212
+from ingest.kernel import hj212
 from ingest.client import MqttClient
-from ingest.store import InfluxStore
-from ingest.topics import Topics
+from ingest.kernel.store import InfluxStore
+from ingest.kernel.topics import Topics
 from scripts.devstack import Server
 from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder

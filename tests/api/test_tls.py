@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from api.settings import ApiSettings
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import free_port
 from scripts.tls import KeyPair, make_ca, make_server_cert
 from tests.builders import FUEL_METERS, registry_toml

@@ -24,9 +24,9 @@ from api.keys import KeyStore
 from api.records.repo import RecordRepo
 from api.settings import ApiSettings
 from ingest import migrations
-from ingest.registry import load_registry
-from ingest.store import InfluxStore
-from ingest.store_schema import STORE_SCHEMA_VERSION, ensure_store_schema, read_mark
+from ingest.kernel.registry import load_registry
+from ingest.kernel.store import InfluxStore
+from ingest.kernel.store_schema import STORE_SCHEMA_VERSION, ensure_store_schema, read_mark
 
 PREVIOUS = Path(__file__).resolve().parents[1] / "data" / "previous-release"
 MANIFEST = json.loads((PREVIOUS / "manifest.json").read_text(encoding="utf-8"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import tomllib
 
 from bench import hj212 as bench
-from ingest import hj212, hj212_sm4
-from ingest.registry import parse_registry
+from ingest.kernel import hj212, hj212_sm4
+from ingest.kernel.registry import parse_registry
 
 PROTOCOLS = ("2017", "2025-sm4")
 

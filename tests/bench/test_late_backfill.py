@@ -11,7 +11,7 @@ import pytest
 
 from api.fuel.rules import interval_sums
 from bench import late_backfill
-from ingest.schema import parse_payload
+from ingest.kernel.schema import parse_payload
 
 NOW = datetime(2026, 11, 28, 21, 37, tzinfo=UTC)
 

@@ -17,9 +17,9 @@ from bench.workload import (
     readings_message,
     registry_toml,
 )
-from ingest.pipeline import Accepted, IngestRules, handle_message
-from ingest.registry import parse_registry
-from ingest.store import encode_point
+from ingest.kernel.pipeline import Accepted, IngestRules, handle_message
+from ingest.kernel.registry import parse_registry
+from ingest.kernel.store import encode_point
 
 
 @pytest.mark.parametrize("value", [1000.0, 1000.5, 0.001, 123456789.125, 1e20, 0.0])

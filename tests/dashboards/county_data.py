@@ -12,7 +12,7 @@ STAND-IN, until the branches that own these measurements land:
 | `electricity` | the simulator | hourly cumulative register generated here |
 | `alert_event` | the alert engine | the events that engine would write for the episodes above |
 | `ingest_stats` | the collectors | two collectors' cumulative counters, an outage and a restart |
-| `dead_letter` | the collectors | refusals written with `ingest.points.dead_letter_line` |
+| `dead_letter` | the collectors | refusals written with `ingest.kernel.points.dead_letter_line` |
 
 Once those branches are merged this module should shrink to calling them; the dashboard
 queries only rely on the data model in `docs/data-model.md` and `docs/dashboards.md`.
@@ -33,10 +33,10 @@ from api.app import rollup_job
 from api.fuel.points import KpiPoints
 from api.settings import ApiSettings
 from api.voc.rollup import VocRollup
-from ingest.points import dead_letter_line, reading_lines
-from ingest.registry import Meter, Plant, Registry
-from ingest.schema import Reading
-from ingest.store import InfluxStore, encode_point
+from ingest.kernel.points import dead_letter_line, reading_lines
+from ingest.kernel.registry import Meter, Plant, Registry
+from ingest.kernel.schema import Reading
+from ingest.kernel.store import InfluxStore, encode_point
 from simulators.fuel import Registers, firm_profile, fuel_readings
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")

@@ -17,10 +17,10 @@ from api.alerts.lifecycle import Plan, Raise
 from api.alerts.model import Condition
 from api.alerts.repo import AlertRepo
 from api.latest import latest_readings
-from ingest.points import reading_lines
-from ingest.registry import Registry
-from ingest.schema import Reading
-from ingest.store import InfluxStore
+from ingest.kernel.points import reading_lines
+from ingest.kernel.registry import Registry
+from ingest.kernel.schema import Reading
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import free_port
 from tests.dashboards.county_data import CountyFacts
 from tests.support import ROOT, Process, http_get, wait_http

@@ -21,8 +21,8 @@ from playwright.sync_api import Browser, Page, Route
 
 from api.alerts.model import AlertKey, Condition
 from ingest.metrics import STATS_MEASUREMENT
-from ingest.registry import parse_registry
-from ingest.store import InfluxStore, encode_point
+from ingest.kernel.registry import parse_registry
+from ingest.kernel.store import InfluxStore, encode_point
 from tests.builders import RegistryBuilder, register_lines
 from tests.dashboards import web_samples
 from tests.dashboards.support import (

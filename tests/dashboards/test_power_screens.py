@@ -69,7 +69,7 @@ def test_line_view_and_alert_in_both_languages(
     tmp_path: Path,
     browser: Browser,
 ) -> None:
-    from ingest.store import InfluxStore
+    from ingest.kernel.store import InfluxStore
 
     now = datetime.now(UTC)
     url = f"http://127.0.0.1:{influxd.port}"

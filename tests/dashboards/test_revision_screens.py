@@ -18,9 +18,9 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from ingest.keeper import RecordKeeper
-from ingest.points import reading_lines
-from ingest.schema import Reading, to_epoch_ms
-from ingest.store import InfluxStore
+from ingest.kernel.points import reading_lines
+from ingest.kernel.schema import Reading, to_epoch_ms
+from ingest.kernel.store import InfluxStore
 from tests.api.conftest import make_server, make_settings  # fixtures
 from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder

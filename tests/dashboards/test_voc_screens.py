@@ -24,10 +24,10 @@ import pytest
 from playwright.sync_api import Browser
 
 from api.voc.rollup import voc_job
-from ingest.points import reading_lines
-from ingest.registry import Plant, load_registry
-from ingest.schema import Reading
-from ingest.store import InfluxStore
+from ingest.kernel.points import reading_lines
+from ingest.kernel.registry import Plant, load_registry
+from ingest.kernel.schema import Reading
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import Server, free_port
 from simulators.calendar import date_of_day, day_start_s, local_day
 from simulators.plans import stack_plan

@@ -20,8 +20,8 @@ from playwright.sync_api import Page, Route
 from api.alerts.texts import METER_KINDS, POLLUTANTS
 from api.app import create_app
 from api.settings import ApiSettings
-from ingest.points import reading_lines
-from ingest.schema import Reading
+from ingest.kernel.points import reading_lines
+from ingest.kernel.schema import Reading
 from tests.dashboards import web_samples
 from tests.dashboards.support import (
     ADMIN_KEY,

@@ -11,8 +11,8 @@ from types import MappingProxyType
 import pytest
 
 from ingest.client import MqttClient
-from ingest.schema import Reading, encode_readings
-from ingest.topics import Topics
+from ingest.kernel.schema import Reading, encode_readings
+from ingest.kernel.topics import Topics
 from scripts.devstack import Server, free_port
 from tests.builders import RegistryBuilder
 from tests.support import Process, http_get, http_post, wait_http, wait_until

@@ -22,8 +22,8 @@ import pytest
 from ingest.client import Inbound, MqttClient
 from ingest.credentials import CredentialStore, provision_broker
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account
-from ingest.registry import load_registry
-from ingest.topics import Topics
+from ingest.kernel.registry import load_registry
+from ingest.kernel.topics import Topics
 from scripts.devstack import MAX_PACKET_BYTES, Server, TlsListener, free_port, mosquitto_server
 from scripts.tls import make_ca, make_server_cert
 from tests.builders import RegistryBuilder

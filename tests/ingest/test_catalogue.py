@@ -13,7 +13,7 @@ from api.fuel.rules import STATUSES
 from api.reports.texts import STATUS_NAMES, name_of
 from api.schemas import FirmStatus
 from dashboards.grafana_boards import status_alias
-from ingest.catalogue import FIRM_STATUSES, status_label
+from ingest.kernel.catalogue import FIRM_STATUSES, status_label
 
 ROOT = Path(__file__).resolve().parents[2]
 BOARD_FILES = sorted((ROOT / "dashboards/grafana/dashboards").glob("*.json"))

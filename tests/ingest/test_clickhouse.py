@@ -1,4 +1,4 @@
-"""The ClickHouse engine (ingest/clickhouse.py) on chdb, in-process: no server, fast lane.
+"""The ClickHouse engine (ingest/kernel/clickhouse.py) on chdb, in-process: no server, fast lane.
 
 The core: its hourly consumption in SQL equals the project's pure rule
 (`api.fuel.rules.hourly_sums`) on a literal table and on generated data with resets,
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from api.fuel.rules import MANUAL_FLAG, Sums, hourly_sums
-from ingest.catalogue import MAX_RATE_PER_HOUR
-from ingest.clickhouse import (
+from ingest.kernel.catalogue import MAX_RATE_PER_HOUR
+from ingest.kernel.clickhouse import (
     ChdbRunner,
     ClickHouseStore,
     Hourly,
@@ -29,7 +29,7 @@ from ingest.clickhouse import (
     literal,
     rows_of,
 )
-from ingest.lineproto import Point
+from ingest.kernel.lineproto import Point
 
 pytest.importorskip("chdb")
 
@@ -323,9 +323,9 @@ def test_hourly_equals_the_pure_rule_on_generated_data(ch: ClickHouseStore, seed
 
 
 def test_settings_select_the_engine_and_its_cluster() -> None:
-    from ingest.errors import PlantwatchError
+    from ingest.kernel.errors import PlantwatchError
     from ingest.settings import CommonSettings
-    from ingest.store import InfluxStore
+    from ingest.kernel.store import InfluxStore
 
     default = CommonSettings(_env_file=None)
     assert default.store == "influxdb"  # InfluxDB 1.x stays the default for one machine

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.dirty import (
+from ingest.kernel.dirty import (
     DIRTY_MEASUREMENT,
     HOUR_MS,
     dirty_lines,
@@ -16,8 +16,8 @@ from ingest.dirty import (
     hour_runs,
     write_readings,
 )
-from ingest.lineproto import Point
-from ingest.store import InfluxStore
+from ingest.kernel.lineproto import Point
+from ingest.kernel.store import InfluxStore
 
 T0_MS = 1_772_323_200_000  # 2026-03-01T00:00:00Z
 

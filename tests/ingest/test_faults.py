@@ -29,7 +29,7 @@ RATE_PER_SECOND = 1000.0
 
 
 def dirty_points(influx_url: str) -> int:
-    """Readings counted by the `rollup_dirty` marks written with them (ingest/dirty.py)."""
+    """Readings counted by the `rollup_dirty` marks written with them (ingest/kernel/dirty.py)."""
     resp = http_post(
         f"{influx_url}/query",
         data={"db": DATABASE, "q": 'SELECT sum("points") FROM "rollup_dirty"'},

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest import hj212
-from ingest.errors import Hj212Error
+from ingest.kernel import hj212
+from ingest.kernel.errors import Hj212Error
 
 # The example packet printed in HJ 212-2017 (a 1062 command); its CRC is 1C80.
 STANDARD_EXAMPLE = (

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest import hj212, hj212_sm4
-from ingest.errors import Hj212Error, UnknownSource
+from ingest.kernel import hj212, hj212_sm4
+from ingest.kernel.errors import Hj212Error, UnknownSource
 from ingest.gateway import protocol
-from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
+from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
 from tests.builders import MeterSpec, RegistryBuilder
 from tests.ingest.support import (
     A1,

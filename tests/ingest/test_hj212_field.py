@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest import hj212
+from ingest.kernel import hj212
 from ingest.client import MqttClient
-from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.registry import parse_registry
-from ingest.topics import Topics
+from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
+from ingest.kernel.registry import parse_registry
+from ingest.kernel.topics import Topics
 from scripts.devstack import Server
 from tests.builders import MeterSpec, RegistryBuilder
 from tests.support import Process, http_post, wait_until

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ingest.client import Inbound, MqttClient
-from ingest.topics import Topics
+from ingest.kernel.topics import Topics
 from scripts.devstack import Server
 from tests.builders import MeterSpec, RegistryBuilder
 from tests.support import Process, http_post, wait_until

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.dirty import DIRTY_MEASUREMENT
+from ingest.kernel.dirty import DIRTY_MEASUREMENT
 from ingest.keeper import RecordKeeper
-from ingest.lineproto import parse_line
+from ingest.kernel.lineproto import parse_line
 from ingest.metrics import Counters
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Limits by process and height, overrides, and the O2 correction (ingest.limits): literal tables."""
+"""Limits by process and height, overrides, and the O2 correction (ingest.kernel.limits): literal tables."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from api.voc.rules import (
     judge_stack,
     stack_aggregates,
 )
-from ingest.limits import (
+from ingest.kernel.limits import (
     PROCESSES,
     REGISTRY,
     STANDARD,
@@ -20,7 +20,7 @@ from ingest.limits import (
     o2_corrected,
     resolve_limits,
 )
-from ingest.registry import parse_registry
+from ingest.kernel.registry import parse_registry
 
 H0 = 1_767_225_600_000  # 2026-01-01T00:00Z
 NOW = H0 + 2 * HOUR_MS

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from influxdb_client import Point, WritePrecision
 
-from ingest.store import StoreRejected, encode_point, printable_text
+from ingest.kernel.store import StoreRejected, encode_point, printable_text
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
 NAMES = st.text(

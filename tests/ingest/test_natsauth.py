@@ -10,7 +10,7 @@ import pytest
 from ingest.credentials import CredentialStore, broker_plan
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT
 from ingest.natsauth import NatsAuthError, nats_authorization, session_client_id, topic_subjects
-from ingest.registry import parse_registry
+from ingest.kernel.registry import parse_registry
 from tests.builders import RegistryBuilder
 
 

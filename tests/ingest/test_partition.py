@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from ingest.partition import Partition, plant_bucket, stale_filters, subscription_filters
 from ingest.settings import CollectorSettings
-from ingest.topics import Topics
+from ingest.kernel.topics import Topics
 
 TOPICS = Topics()
 PLANTS = [f"ss-{i:03d}" for i in range(1, 61)] + [f"sl-{i:03d}" for i in range(1, 26)]

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest import hj212
-from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
+from ingest.kernel import hj212
+from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
 from tests.builders import MeterSpec, RegistryBuilder
 
 REGISTRY = (

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest import hj212
-from ingest.errors import RegistryError
-from ingest.pipeline import Accepted, IngestRules, handle_message
+from ingest.kernel import hj212
+from ingest.kernel.errors import RegistryError
+from ingest.kernel.pipeline import Accepted, IngestRules, handle_message
 from tests.builders import MeterSpec, RegistryBuilder
 
 NOW = datetime(2026, 3, 1, 14, 5, tzinfo=UTC)

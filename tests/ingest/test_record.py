@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.lineproto import encode, parse_line
-from ingest.record import (
+from ingest.kernel.lineproto import encode, parse_line
+from ingest.kernel.record import (
     LATE_FILL_AFTER_MS,
     STORED,
     LineKey,

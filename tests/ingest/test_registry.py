@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import RegistryError
-from ingest.registry import ID_PATTERN, load_registry
+from ingest.kernel.errors import RegistryError
+from ingest.kernel.registry import ID_PATTERN, load_registry
 from ingest.settings import demo_registry_path
 from tests.builders import FUEL_METERS, registry_toml
 

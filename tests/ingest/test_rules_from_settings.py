@@ -7,8 +7,8 @@ from pathlib import Path
 
 from api.app import create_app
 from api.settings import ApiSettings
-from ingest.pipeline import IngestRules
-from ingest.registry import load_registry
+from ingest.kernel.pipeline import IngestRules
+from ingest.kernel.registry import load_registry
 from ingest.settings import CollectorSettings
 from tests.builders import RegistryBuilder
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.errors import InvalidPayload
-from ingest.schema import encode_readings, parse_payload, parse_timestamp
+from ingest.kernel.errors import InvalidPayload
+from ingest.kernel.schema import encode_readings, parse_payload, parse_timestamp
 
 T = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 

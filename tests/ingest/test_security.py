@@ -16,7 +16,7 @@ from ingest.__main__ import credentials_command
 from ingest.credentials import CredentialStore
 from ingest.dynsec import password_fields, plant_role
 from ingest.settings import CollectorSettings
-from ingest.topics import Topics
+from ingest.kernel.topics import Topics
 from scripts.devstack import free_port
 from tests.builders import RegistryBuilder
 

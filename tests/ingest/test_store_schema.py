@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.errors import StoreSchemaError
-from ingest.store import InfluxStore, encode_point
-from ingest.store_schema import (
+from ingest.kernel.errors import StoreSchemaError
+from ingest.kernel.store import InfluxStore, encode_point
+from ingest.kernel.store_schema import (
     SCHEMA_MEASUREMENT,
     SchemaPlan,
     ensure_store_schema,

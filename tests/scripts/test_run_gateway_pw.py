@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.registry import load_registry
+from ingest.kernel.registry import load_registry
 from ingest.settings import demo_registry_path
 from scripts.run import gateway_allow_no_pw
 from tests.ingest.gateway.helpers import registry

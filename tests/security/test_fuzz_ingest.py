@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest import hj212
-from ingest.errors import Hj212Error
-from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.schema import FLAGS
+from ingest.kernel import hj212
+from ingest.kernel.errors import Hj212Error
+from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
+from ingest.kernel.schema import FLAGS
 from tests.builders import MeterSpec, RegistryBuilder
 
 MN = "33112400SL001STACK000001"

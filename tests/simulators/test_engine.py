@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from ingest import hj212, hj212_sm4
-from ingest.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.registry import load_registry
+from ingest.kernel import hj212, hj212_sm4
+from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
+from ingest.kernel.registry import load_registry
 from ingest.settings import demo_registry_path
-from ingest.topics import Topics
+from ingest.kernel.topics import Topics
 from simulators.engine import County, EngineConfig, Outgoing
 from simulators.faults import Fault, FaultRates
 from simulators.plans import county_plan

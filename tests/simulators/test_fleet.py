@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from ingest.registry import load_registry, parse_registry
+from ingest.kernel.registry import load_registry, parse_registry
 from simulators.fleet import build_fleet, registry_toml
 
 ROOT = Path(__file__).resolve().parents[2]

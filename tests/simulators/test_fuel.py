@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
-from ingest.registry import load_registry
+from ingest.kernel.registry import load_registry
 from ingest.settings import demo_registry_path as demo_registry
 from simulators.calendar import day_number, day_start_s, local_day, local_hour, weekday
 from simulators.fuel import COAL_KGCE_PER_KG, GAS_KGCE_PER_M3, FuelPlan, fuel_block, gas_fraction

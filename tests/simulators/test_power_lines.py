@@ -12,10 +12,10 @@ import numpy as np
 
 from api.power.rules import BUCKET_MS, MeterPower, bucket_grid, line_buckets, periods
 from api.power.service import lines_of
-from ingest.registry import load_registry
-from ingest.schema import parse_payload
+from ingest.kernel.registry import load_registry
+from ingest.kernel.schema import parse_payload
 from ingest.settings import demo_registry_path
-from ingest.topics import Topics
+from ingest.kernel.topics import Topics
 from simulators.engine import County, EngineConfig
 from simulators.plans import RTO_NIGHT_OFF, county_plan
 
@@ -122,7 +122,7 @@ def _judged(plant_id: str, limits: dict[str, object] | None = None) -> dict[str,
 
 
 def test_the_new_limits_matter_for_the_demo_pvc_and_short_stacks() -> None:
-    from ingest.limits import DEFAULT_PROCESS, resolve_limits
+    from ingest.kernel.limits import DEFAULT_PROCESS, resolve_limits
 
     flat = resolve_limits(DEFAULT_PROCESS)  # the one flat table applied before
     pvc = _judged("sl-002")

@@ -7,9 +7,9 @@ import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from ingest.registry import load_registry
+from ingest.kernel.registry import load_registry
 from ingest.settings import demo_registry_path
-from ingest.topics import Topics
+from ingest.kernel.topics import Topics
 from simulators.engine import County, EngineConfig
 from simulators.faults import FaultRates
 from simulators.plans import county_plan

@@ -8,7 +8,7 @@ A collector (`python -m ingest`) and the simulator (`python -m simulators`, a ba
 speed, then live readings at 9000x) run against private servers while the test injects
 malformed payloads, re-publishes readings (duplicates) and restarts InfluxDB twice (SIGTERM,
 then SIGKILL). An observer subscribed to the same topics classifies every message with the
-collector's own rules (`ingest.pipeline.handle_message`); at the end InfluxDB must hold
+collector's own rules (`ingest.kernel.pipeline.handle_message`); at the end InfluxDB must hold
 exactly the distinct accepted points, every refusal must be kept as a dead letter, and the
 collector's resident memory late in the run must not have grown past its early peak.
 """
@@ -32,10 +32,10 @@ import pytest
 from bench.mqtt import connect
 from bench.stack import Stack, start_stack, stop_process
 from bench.workload import county_firms, readings_message, readings_topic, registry_toml
-from ingest.errors import StoreError
-from ingest.pipeline import Accepted, IngestRules, handle_message
-from ingest.registry import parse_registry
-from ingest.store import InfluxStore
+from ingest.kernel.errors import StoreError
+from ingest.kernel.pipeline import Accepted, IngestRules, handle_message
+from ingest.kernel.registry import parse_registry
+from ingest.kernel.store import InfluxStore
 
 SOAK_ENABLED = os.environ.get("PLANTWATCH_SOAK") == "1"
 SOAK_SECONDS = float(os.environ.get("PLANTWATCH_SOAK_SECONDS", "120"))

@@ -9,9 +9,9 @@ from api.alerts import observe, rules
 from api.alerts.model import LOGGER_AUTH_FAILURES, Alert, AlertKey
 from api.alerts.texts import render
 from ingest.gateway.lockout import AUTH_FAILURES_KIND
-from ingest.hj212 import EVENT_MEASUREMENT
-from ingest.registry import parse_registry
-from ingest.store import InfluxStore, encode_point
+from ingest.kernel.hj212 import EVENT_MEASUREMENT
+from ingest.kernel.registry import parse_registry
+from ingest.kernel.store import InfluxStore, encode_point
 from tests.builders import MeterSpec, RegistryBuilder
 
 AT = datetime(2026, 3, 2, 1, 7, tzinfo=UTC)  # 09:07 in Songyang

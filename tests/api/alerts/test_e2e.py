@@ -26,8 +26,8 @@ from sqlalchemy import create_engine, select
 
 from api.alerts.tables import alert_lease
 from ingest.client import Inbound, MqttClient
-from ingest.schema import Reading, encode_readings
-from ingest.topics import Topics
+from ingest.kernel.schema import Reading, encode_readings
+from ingest.kernel.topics import Topics
 from scripts.devstack import Server, free_port
 from tests.api.alerts.support import SECRET, Receiver
 from tests.builders import MeterSpec, RegistryBuilder

@@ -25,10 +25,10 @@ from api.db import connect
 from api.fuel.rules import MANUAL_METER, ConversionFact, StepRules
 from api.fuel.service import FuelCore
 from api.settings import AlertRules, KpiDefinition
-from ingest.points import reading_lines
-from ingest.registry import Registry
-from ingest.schema import Reading
-from ingest.store import InfluxStore, encode_point
+from ingest.kernel.points import reading_lines
+from ingest.kernel.registry import Registry
+from ingest.kernel.schema import Reading
+from ingest.kernel.store import InfluxStore, encode_point
 from tests.builders import MeterSpec, RegistryBuilder
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,8 @@ from api.fuel.rules import StepRules
 from api.fuel.service import FuelCore
 from api.settings import AlertRules, KpiDefinition
 from ingest.metrics import STATS_MEASUREMENT
-from ingest.registry import Registry, parse_registry
-from ingest.store import InfluxStore, encode_point
+from ingest.kernel.registry import Registry, parse_registry
+from ingest.kernel.store import InfluxStore, encode_point
 from tests.builders import RegistryBuilder, register_lines
 
 T = datetime(2026, 3, 2, 10, 7, tzinfo=UTC)

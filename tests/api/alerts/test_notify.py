@@ -17,8 +17,8 @@ from api.alerts.notify import Dispatcher, InfluxChannel, MqttChannel, WebhookCha
 from api.alerts.repo import AlertRepo
 from api.db import connect
 from ingest.client import Inbound, MqttClient
-from ingest.store import InfluxStore
-from ingest.topics import Topics
+from ingest.kernel.store import InfluxStore
+from ingest.kernel.topics import Topics
 from scripts.devstack import Server, free_port
 from tests.api.alerts.support import SECRET, Receiver
 from tests.support import wait_until

@@ -28,7 +28,7 @@ from api.voc.rules import (
     judge_stack,
     stack_aggregates,
 )
-from ingest.limits import resolve_limits
+from ingest.kernel.limits import resolve_limits
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
 R = AlertRules()

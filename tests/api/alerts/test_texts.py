@@ -12,7 +12,7 @@ from api.alerts.model import Alert, AlertKey
 from api.alerts.notify import event_body
 from api.alerts.repo import EventRecord
 from api.alerts.texts import LANGS, TITLES, labels, render, render_all
-from ingest.registry import Registry, parse_registry
+from ingest.kernel.registry import Registry, parse_registry
 from tests.builders import MeterSpec, RegistryBuilder
 
 TZ = "Asia/Shanghai"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from tests.builders import FUEL_METERS, register_lines, registry_toml
 
 AT = datetime(2026, 3, 31, tzinfo=UTC)

@@ -15,8 +15,8 @@ from api.ranges import Segment
 from api.readmodel.cache import FLIGHT_WAIT_SECONDS, RollupCache
 from api.readmodel.state import read_watermarks
 from api.settings import KpiDefinition
-from ingest.dirty import write_readings
-from ingest.store import InfluxStore, Series
+from ingest.kernel.dirty import write_readings
+from ingest.kernel.store import InfluxStore, Series
 
 T = datetime(2026, 3, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

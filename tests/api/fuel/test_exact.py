@@ -21,9 +21,9 @@ from api.fuel.rules import StepRules, hours_in, interval_sums
 from api.fuel.service import FuelCore
 from api.settings import KpiDefinition
 from bench.fuel_faults import DAY_MS, Register, faulty_register
-from ingest.dirty import write_readings
-from ingest.registry import Registry, parse_registry
-from ingest.store import InfluxStore
+from ingest.kernel.dirty import write_readings
+from ingest.kernel.registry import Registry, parse_registry
+from ingest.kernel.store import InfluxStore
 from tests.builders import FUEL_METERS, registry_toml
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ from api.ranges import plan_segments
 from api.readmodel.cache import RollupCache
 from api.readmodel.state import read_watermarks
 from api.settings import KpiDefinition
-from ingest.dirty import write_readings
-from ingest.store import InfluxStore
+from ingest.kernel.dirty import write_readings
+from ingest.kernel.store import InfluxStore
 
 pytestmark = pytest.mark.integration
 

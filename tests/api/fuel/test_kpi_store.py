@@ -21,8 +21,8 @@ from api.fuel.rules import COAL_REMOVED, ConversionFact, GasShare
 from api.fuel.service import FuelCore
 from api.readmodel.state import Watermarks, write_watermarks
 from api.settings import ApiSettings
-from ingest.registry import Registry, parse_registry
-from ingest.store import InfluxStore
+from ingest.kernel.registry import Registry, parse_registry
+from ingest.kernel.store import InfluxStore
 from tests.api.fuel.support import (
     AT,
     EXPECTED,

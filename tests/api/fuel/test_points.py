@@ -12,8 +12,8 @@ from api.fuel.rollup import fuel_job
 from api.fuel.rules import StepRules
 from api.fuel.service import FuelCore
 from api.settings import KpiDefinition
-from ingest.registry import parse_registry
-from ingest.store import InfluxStore
+from ingest.kernel.registry import parse_registry
+from ingest.kernel.store import InfluxStore
 from tests.api.fuel.support import AT, kpi_registry, write_county
 
 pytestmark = pytest.mark.integration

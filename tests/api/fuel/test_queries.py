@@ -14,7 +14,7 @@ from api.fuel.queries import EDGE_NEAR, RECENT_TIERS, RecentReads, last_readings
 from api.fuel.rules import StepRules, interval_sums
 from api.ranges import EPOCH, Segment
 from api.readmodel.cache import RollupCache
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import rollup_job
 from api.settings import ApiSettings
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from tests.api.support import ADMIN
 from tests.builders import FUEL_METERS, register_lines, registry_toml
 

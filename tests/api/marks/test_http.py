@@ -16,9 +16,9 @@ from sqlalchemy import insert
 from api.alerts.tables import alerts
 from api.audit import find_audit
 from api.auth import Principal
-from ingest.points import reading_lines
-from ingest.schema import Reading
-from ingest.store import InfluxStore
+from ingest.kernel.points import reading_lines
+from ingest.kernel.schema import Reading
+from ingest.kernel.store import InfluxStore
 from tests.builders import registry_toml
 
 pytestmark = pytest.mark.integration

@@ -30,7 +30,7 @@ from api.voc.rules import (
     marked_hours,
     stack_aggregates,
 )
-from ingest.limits import resolve_limits
+from ingest.kernel.limits import resolve_limits
 
 H0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z
 T0 = datetime.fromtimestamp(H0 / 1000, tz=UTC)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 
 from api.power.service import PowerCore, lines_of
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder
 

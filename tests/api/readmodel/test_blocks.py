@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from api.readmodel.blocks import RowBlock, block_spans
-from ingest.store import Series
+from ingest.kernel.store import Series
 
 HOUR = timedelta(hours=1)
 T = datetime(2026, 3, 2, tzinfo=UTC)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.readmodel.plan import hour_groups, marked_hours
-from ingest.dirty import DirtyRun
+from ingest.kernel.dirty import DirtyRun
 
 T = datetime(2026, 3, 1, tzinfo=UTC)
 H = timedelta(hours=1)

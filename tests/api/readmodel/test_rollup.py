@@ -1,6 +1,6 @@
 """Rollups against a real InfluxDB: hand-computed hourly/daily points, idempotence, late data.
 
-Late readings are written as the collector writes them (`ingest.dirty.write_readings`, with
+Late readings are written as the collector writes them (`ingest.kernel.dirty.write_readings`, with
 their dirty marks): the next pass re-rolls exactly the hours they touch, whatever their age.
 """
 
@@ -16,8 +16,8 @@ from api.fuel.rules import StepRules
 from api.readmodel.job import ReadModelJob
 from api.readmodel.state import Watermarks, read_watermarks
 from api.settings import KpiDefinition
-from ingest.dirty import write_readings
-from ingest.store import InfluxStore
+from ingest.kernel.dirty import write_readings
+from ingest.kernel.store import InfluxStore
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from api.readmodel.state import from_ms, read_watermarks
-from ingest.store import InfluxStore, encode_point
-from ingest.store_schema import ensure_store_schema
+from ingest.kernel.store import InfluxStore, encode_point
+from ingest.kernel.store_schema import ensure_store_schema
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from api.fuel.rollup import fuel_job
 from api.fuel.service import step_rules
 from api.reports.data import gather
 from api.settings import ApiSettings
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import Server
 from tests.api.records.support import AT, TOML, WINDOW_START, officer, status_of
 from tests.api.support import ADMIN

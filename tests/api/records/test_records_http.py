@@ -16,7 +16,7 @@ from httpx import Response
 
 from api.records.repo import RecordRepo
 from ingest.client import Inbound, MqttClient
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import Server
 from tests.api.records.support import AT, TOML, WINDOW_START, officer, status_of
 from tests.api.support import ADMIN

@@ -9,7 +9,7 @@ import pytest
 from api.fuel.rules import COAL_REMOVED, ConversionFact
 from api.records.model import NewRecord, Record, RecordError, check, with_supersession
 from api.records.rules import conversion_facts, records_used
-from ingest.registry import Meter, Plant
+from ingest.kernel.registry import Meter, Plant
 
 START = datetime(2026, 3, 1, 16, tzinfo=UTC)
 END = START + timedelta(days=30)

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from api.settings import FactorChange, KpiDefinition
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from tests.api.support import ADMIN
 from tests.builders import RegistryBuilder, register_lines
 

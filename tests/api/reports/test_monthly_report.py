@@ -17,8 +17,8 @@ from openpyxl import load_workbook
 from sqlalchemy import insert
 
 from api.alerts.tables import alerts
-from ingest.points import dead_letter_line
-from ingest.store import InfluxStore
+from ingest.kernel.points import dead_letter_line
+from ingest.kernel.store import InfluxStore
 from tests.api.support import ADMIN
 from tests.builders import MeterSpec, RegistryBuilder
 

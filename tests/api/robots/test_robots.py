@@ -332,7 +332,7 @@ def test_quiet_hours_need_a_range() -> None:
 def test_robots_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from api.robots.channel import robot_channels
     from api.settings import ApiSettings
-    from ingest.registry import parse_registry
+    from ingest.kernel.registry import parse_registry
 
     robots = [
         {

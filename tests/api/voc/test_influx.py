@@ -19,10 +19,10 @@ from api.readmodel.plan import HOUR, hour_groups
 from api.settings import ApiSettings
 from api.voc.rollup import VocRollup, voc_job
 from api.voc.service import compliance
-from ingest.points import reading_lines
-from ingest.registry import load_registry
-from ingest.schema import Reading
-from ingest.store import InfluxStore
+from ingest.kernel.points import reading_lines
+from ingest.kernel.registry import load_registry
+from ingest.kernel.schema import Reading
+from ingest.kernel.store import InfluxStore
 from tests.builders import MeterSpec, RegistryBuilder
 
 pytestmark = pytest.mark.integration
@@ -366,7 +366,7 @@ def test_late_readings_re_roll_their_hours_through_dirty_marks(
     voc_store: InfluxStore, tmp_path: Path
 ) -> None:
     """A logger backfilling an hour 3 days old after the rollup ran: the next pass re-rolls it."""
-    from ingest.dirty import write_readings
+    from ingest.kernel.dirty import write_readings
 
     registry = load_registry(_registry(tmp_path))
     now = H0 + timedelta(days=4)

@@ -25,7 +25,7 @@ from api.voc.rules import (
     minute_table,
     stack_aggregates,
 )
-from ingest.limits import resolve_limits
+from ingest.kernel.limits import resolve_limits
 
 H0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z (08:00 in Shanghai), a whole hour
 LATER = H0 + 10 * HOUR_MS  # "now", long after the hours under test

@@ -3,7 +3,7 @@
 Taken from public test code of HJ 212 receivers (found with the `search` tool):
 obsessiontech's engine tests (a VOC stack's CN 2061 and CN 2051 from loggers in Henan,
 ST=31, a24088 NMHC, glued without CRLF as they arrived) and others' CN 2011 and 9014
-samples (one with a lower-case CRC). Each checks out with `ingest.hj212.crc16`.
+samples (one with a lower-case CRC). Each checks out with `ingest.kernel.hj212.crc16`.
 """
 
 from __future__ import annotations

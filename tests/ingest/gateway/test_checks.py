@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest import hj212
-from ingest.errors import RegistryError
+from ingest.kernel import hj212
+from ingest.kernel.errors import RegistryError
 from ingest.gateway import protocol
 from ingest.gateway.checks import ControlPacket, DataPacket, Refusal, check_frame
 from ingest.gateway.run import build_rules
-from ingest.pipeline import IngestRules
-from ingest.registry import load_registry
+from ingest.kernel.pipeline import IngestRules
+from ingest.kernel.registry import load_registry
 from ingest.settings import GatewaySettings
 from tests.builders import MeterSpec, RegistryBuilder
 from tests.ingest import test_hj212_2025 as v2025

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.gateway import audit, lastseen
 from ingest.sql import open_engine
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import Server
 from simulators.tcp_logger import TcpLoggers
 from tests.ingest.gateway.helpers import (

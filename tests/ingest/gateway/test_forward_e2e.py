@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest import hj212
-from ingest.store import InfluxStore
+from ingest.kernel import hj212
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import Server, free_port
 from simulators.tcp_logger import TcpLoggers
 from tests.ingest.gateway.helpers import (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import hj212, hj212_sm4
+from ingest.kernel import hj212, hj212_sm4
 from ingest.gateway import protocol
 from ingest.gateway.checks import DataPacket
 from ingest.gateway.forward import Forwarder, QueueFull, upstream_wire

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import hj212
+from ingest.kernel import hj212
 from ingest.gateway import fqueue
 from ingest.gateway.forward import Target, packet_key, parse_targets, raw_key
 from ingest.gateway.fqueue import FileQueue

@@ -8,7 +8,7 @@ import pytest
 
 from ingest.gateway import framing
 from ingest.gateway.framing import Frame, Framer, Garbage, Oversize
-from ingest.hj212 import frame
+from ingest.kernel.hj212 import frame
 from tests.ingest.gateway.packets import (
     ANSWER_9014_LOWERCASE_CRC,
     HOUR_2061,

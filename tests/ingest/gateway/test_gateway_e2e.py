@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingest.client import Inbound, MqttClient
-from ingest.store import InfluxStore
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import Server, mosquitto_server
 from tests.ingest.gateway.helpers import (
     MN,

@@ -9,9 +9,9 @@ import pytest
 
 from api.voc.queries import MINUTE_MEASUREMENT
 from api.voc.service import fresh_aggregates
-from ingest import hj212, hj212_sm4
-from ingest.schema import to_epoch_ms
-from ingest.store import InfluxStore
+from ingest.kernel import hj212, hj212_sm4
+from ingest.kernel.schema import to_epoch_ms
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import Server
 from simulators.tcp_logger import LoggerProfile, TcpLoggers
 from tests.builders import MeterSpec, RegistryBuilder

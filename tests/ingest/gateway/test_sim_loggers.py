@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest import hj212
-from ingest.store import InfluxStore
+from ingest.kernel import hj212
+from ingest.kernel.store import InfluxStore
 from scripts.devstack import Server
 from simulators.tcp_logger import TcpLoggers, relabel
 from tests.ingest.gateway.helpers import (
@@ -98,7 +98,7 @@ def test_a_malformed_packet_is_sent_as_it_is_and_never_stops_the_loggers() -> No
 
 
 def test_demo_county_mixes_2017_and_2025_loggers() -> None:
-    from ingest.registry import load_registry
+    from ingest.kernel.registry import load_registry
     from ingest.settings import demo_registry_path
     from simulators.tcp_logger import registry_profiles
 
@@ -111,7 +111,7 @@ def test_demo_county_mixes_2017_and_2025_loggers() -> None:
 def test_a_keyed_2025_logger_reads_an_encrypted_history_request() -> None:
     import asyncio
 
-    from ingest import hj212_sm4
+    from ingest.kernel import hj212_sm4
     from ingest.gateway import protocol
     from simulators.tcp_logger import LoggerProfile, SimLogger
     from tests.ingest import test_hj212_2025 as v2025

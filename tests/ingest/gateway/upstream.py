@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from ingest import hj212
+from ingest.kernel import hj212
 from ingest.gateway import protocol
 from ingest.gateway.framing import Frame, Framer
 

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from ingest.catalogue import REGISTER_BY_KIND, VALUE_RANGES, Range
-from ingest.errors import InvalidPayload
-from ingest.schema import Reading
+from ingest.kernel.catalogue import REGISTER_BY_KIND, VALUE_RANGES, Range
+from ingest.kernel.errors import InvalidPayload
+from ingest.kernel.schema import Reading
 
 if TYPE_CHECKING:
-    from ingest.registry import Meter
+    from ingest.kernel.registry import Meter
 
 
 REQUIRED_VALUES: dict[str, tuple[str, ...]] = {

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from ingest import hj212
-from ingest.errors import Hj212Error, UnknownSource
+from ingest.kernel import hj212
+from ingest.kernel.errors import Hj212Error, UnknownSource
 
 BLOCK_BYTES = 16
 CP_OPEN = b"CP=&&"

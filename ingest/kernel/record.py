@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ingest.lineproto import FieldValue, Point, PointKey, SeriesKey
-from ingest.schema import VALID_FLAG
+from ingest.kernel.lineproto import FieldValue, Point, PointKey, SeriesKey
+from ingest.kernel.schema import VALID_FLAG
 
 __all__ = ["FieldValue", "Point", "PointKey", "SeriesKey"]  # re-exported: the rule's vocabulary
 

@@ -5,7 +5,7 @@
 
 `accept` is the one way in: JSON readings, an HJ 212 packet from MQTT, and the TCP gateway's
 packet (`Hj212Data`, decoded by the gateway's own checks) all go through it. Points stay data
-(`ingest.lineproto.Point`) until the write edge encodes them.
+(`ingest.kernel.lineproto.Point`) until the write edge encodes them.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ingest import hj212, hj212_sm4
-from ingest.errors import RefusedReading, UnknownSource
-from ingest.lineproto import Point, encode
-from ingest.points import dead_letter_point, event_point, reading_points
-from ingest.record import HJ212, declared_source
-from ingest.registry import Meter, Plant, Registry
-from ingest.schema import Reading, parse_message, to_epoch_ms
+from ingest.kernel import hj212, hj212_sm4
+from ingest.kernel.errors import RefusedReading, UnknownSource
+from ingest.kernel.lineproto import Point, encode
+from ingest.kernel.points import dead_letter_point, event_point, reading_points
+from ingest.kernel.record import HJ212, declared_source
+from ingest.kernel.registry import Meter, Plant, Registry
+from ingest.kernel.schema import Reading, parse_message, to_epoch_ms
 from ingest.settings import CommonSettings
-from ingest.topics import Source, parse_topic
-from ingest.validate import Problem, check_clock, screen_readings, screen_values
+from ingest.kernel.topics import Source, parse_topic
+from ingest.kernel.validate import Problem, check_clock, screen_readings, screen_values
 
 # A partial refusal lists at most this many invalid values and dropped readings (the
 # `rejected` message must stay well under the broker's packet limit); totals say the rest.

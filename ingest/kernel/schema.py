@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from ingest.errors import InvalidPayload
+from ingest.kernel.errors import InvalidPayload
 
 FLAGS = {
     "N": "normal",
@@ -104,7 +104,7 @@ def parse_message(payload: bytes | str) -> tuple[list[Reading], object]:
     """The readings of one JSON message and its top-level `source` (None when absent).
 
     `source` is how the service's own delivery paths (HTTP push, coal records) say so;
-    `ingest.record.declared_source` decides what it is worth.
+    `ingest.kernel.record.declared_source` decides what it is worth.
     """
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise InvalidPayload(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")

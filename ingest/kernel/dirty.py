@@ -27,8 +27,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ingest.lineproto import Point, SeriesKey, encode, parse_line
-from ingest.store import InfluxStore, Store
+from ingest.kernel.lineproto import Point, SeriesKey, encode, parse_line
+from ingest.kernel.store import InfluxStore, Store
 
 DIRTY_MEASUREMENT = "rollup_dirty"
 HOUR_MS = 3_600_000

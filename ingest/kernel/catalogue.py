@@ -46,7 +46,7 @@ class Range:
 
 
 # Physically plausible bounds per value name of each meter kind (SPEC section 4); outside them a
-# value is stored as invalid, not clipped (ingest/validate.py). The registry checks vendor `codes`
+# value is stored as invalid, not clipped (ingest/kernel/validate.py). The registry checks vendor `codes`
 # against these names.
 VALUE_RANGES: dict[str, dict[str, Range]] = {
     "gas": {"volume_m3": Range(0, 1e12), "flow_m3h": Range(0, 1e6)},

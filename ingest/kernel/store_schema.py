@@ -17,8 +17,8 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ingest.errors import StoreSchemaError
-from ingest.store import InfluxStore, encode_point, quote_ident
+from ingest.kernel.errors import StoreSchemaError
+from ingest.kernel.store import InfluxStore, encode_point, quote_ident
 
 log = logging.getLogger(__name__)
 

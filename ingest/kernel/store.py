@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import httpx
 from influxdb_client import Point, WritePrecision
 
-from ingest.errors import PlantwatchError, StoreRejected, StoreUnavailable
-from ingest.schema import to_epoch_ms
+from ingest.kernel.errors import PlantwatchError, StoreRejected, StoreUnavailable
+from ingest.kernel.schema import to_epoch_ms
 
 if TYPE_CHECKING:
     from ingest.settings import CommonSettings
@@ -301,7 +301,7 @@ class InfluxStore:
             # Refused, not ignored: a county that chose ClickHouse must not write InfluxDB.
             raise PlantwatchError(
                 f"PLANTWATCH_STORE={settings.store}: the processes read and write InfluxDB "
-                "only so far (the ClickHouse engine, ingest/clickhouse.py, is not wired in yet)"
+                "only so far (the ClickHouse engine, ingest/kernel/clickhouse.py, is not wired in yet)"
             )
         return cls(
             settings.influx_url,

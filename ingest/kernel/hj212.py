@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
-from ingest.errors import Hj212Error
-from ingest.schema import FLAGS, Reading, to_epoch_ms
+from ingest.kernel.errors import Hj212Error
+from ingest.kernel.schema import FLAGS, Reading, to_epoch_ms
 
 HEADER = b"##"
 TRAILER = b"\r\n"

@@ -12,7 +12,7 @@ write with other values is kept as a row (a revision: `revisions` lists them) an
 changes what is read; an identical resend is one more identical row and changes nothing.
 `written` is given by the writer (`WriteClock`: nanoseconds, strictly increasing in a
 process), so within a batch the first value of a key is the record too, as in
-`ingest.record.plan_writes`.
+`ingest.kernel.record.plan_writes`.
 
 **SQL.** Only what ClickHouse 18.16 (Debian's `clickhouse-server`) has: no window
 functions, no `DateTime64` (times are `Int64` ms; the hour is `intDiv(ts_ms, 3600000)`),
@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from ingest.lineproto import Point
-from ingest.record import (
+from ingest.kernel.lineproto import Point
+from ingest.kernel.record import (
     ARRIVED_FIELD,
     MQTT,
     RECORDED,
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 HOUR_MS = 3_600_000
 READINGS = "readings"
-BACKFILL_FIELD = "backfill"  # ingest.points.BACKFILL_FIELD (not imported: points imports hj212)
+BACKFILL_FIELD = "backfill"  # ingest.kernel.points.BACKFILL_FIELD (not imported: points imports hj212)
 MANUAL_FLAG = "S"  # api.fuel.rules.MANUAL_FLAG: a reading entered by hand
 
 # The columns of a reading row, in insert order, with their ClickHouse types.

@@ -10,10 +10,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ingest.catalogue import VALUE_RANGES
-from ingest.errors import RegistryError
-from ingest.hj212 import DEFAULT_FLOW_UNIT, FLOW_UNIT_FACTORS
-from ingest.limits import PROCESSES, Limit, resolve_limits
+from ingest.kernel.catalogue import VALUE_RANGES
+from ingest.kernel.errors import RegistryError
+from ingest.kernel.hj212 import DEFAULT_FLOW_UNIT, FLOW_UNIT_FACTORS
+from ingest.kernel.limits import PROCESSES, Limit, resolve_limits
 
 # \A..\Z, not ^..$: `$` also matches before a trailing newline ("ss-001\n").
 ID_PATTERN = re.compile(r"\A[a-z0-9-]{1,32}\Z")

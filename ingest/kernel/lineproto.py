@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ingest.store import encode_point
+from ingest.kernel.store import encode_point
 
 FieldValue = float | int | str | bool
 SeriesKey = tuple[str, str, str]  # measurement, plant, meter

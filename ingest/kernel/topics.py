@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest.errors import UnknownSource
+from ingest.kernel.errors import UnknownSource
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from ingest.hj212 import EVENT_MEASUREMENT, Event
-from ingest.lineproto import Point, encode
-from ingest.record import ARRIVED_FIELD, FLAG_SUFFIX, INVALID_SUFFIX, SOURCE_FIELD
-from ingest.registry import ID_PATTERN, Meter, Plant
-from ingest.schema import Reading, to_epoch_ms
+from ingest.kernel.hj212 import EVENT_MEASUREMENT, Event
+from ingest.kernel.lineproto import Point, encode
+from ingest.kernel.record import ARRIVED_FIELD, FLAG_SUFFIX, INVALID_SUFFIX, SOURCE_FIELD
+from ingest.kernel.registry import ID_PATTERN, Meter, Plant
+from ingest.kernel.schema import Reading, to_epoch_ms
 
 __all__ = [
     "FLAG_SUFFIX",
