@@ -20,9 +20,9 @@ from api.keys import KeyStore
 from api.ranges import RangeError, check_instant
 from api.settings import ApiSettings
 from ingest.kernel.errors import PlantwatchError
-from ingest.logs import setup_logging
 from ingest.kernel.registry import load_registry
 from ingest.kernel.store import InfluxStore
+from ingest.logs import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:

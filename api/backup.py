@@ -31,8 +31,8 @@ from sqlalchemy import make_url
 from api.settings import ApiSettings
 from ingest import migrations
 from ingest.kernel.errors import PlantwatchError
-from ingest.sql import open_engine
 from ingest.kernel.store_schema import STORE_SCHEMA_VERSION
+from ingest.sql import open_engine
 
 INFLUX_DIR = "influxdb"
 SQLITE_FILE = "plantwatch.db"

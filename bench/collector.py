@@ -15,8 +15,8 @@ from bench.landed import figures, watch
 from bench.mqtt import clear_session
 from bench.publishers import PublisherFiles, start_publishers
 from bench.stack import Stack, cpu_seconds, progress, stop_process
-from ingest.partition import plant_bucket
 from ingest.kernel.store import InfluxStore
+from ingest.partition import plant_bucket
 
 
 def run(

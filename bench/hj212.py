@@ -41,8 +41,8 @@ from typing import Any, Protocol
 from bench.machine import describe
 from bench.report import RESULTS_DIR
 from bench.stack import Stack, progress, start_stack, stop_process
-from ingest.kernel import hj212, hj212_sm4
 from ingest.gateway import protocol
+from ingest.kernel import hj212, hj212_sm4
 from ingest.kernel.store import InfluxStore
 from scripts.devstack import free_port, port_open
 from simulators.tcp_logger import LoggerProfile, TcpLoggers

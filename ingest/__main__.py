@@ -16,13 +16,13 @@ from ingest.credentials import (
 )
 from ingest.dynsec import ADMIN_ACCOUNT, DynsecAdmin, plant_role
 from ingest.kernel.errors import PlantwatchError, StoreError, StoreSchemaError
-from ingest.logs import setup_logging
 from ingest.kernel.pipeline import IngestRules
 from ingest.kernel.registry import Registry, load_registry
-from ingest.settings import CollectorSettings, CommonSettings, GatewaySettings
 from ingest.kernel.store import InfluxStore
 from ingest.kernel.store_schema import ensure_store_schema
 from ingest.kernel.topics import Topics
+from ingest.logs import setup_logging
+from ingest.settings import CollectorSettings, CommonSettings, GatewaySettings
 
 log = logging.getLogger(__name__)
 

@@ -22,17 +22,17 @@ from datetime import UTC, datetime
 
 from ingest.broker_queue import SYS_FILTERS, QueueState, queue_alarm
 from ingest.client import Inbound, MqttClient
-from ingest.kernel.errors import StoreError, StoreRejected, StoreUnavailable, UnknownSource
 from ingest.keeper import RecordKeeper
+from ingest.kernel.errors import StoreError, StoreRejected, StoreUnavailable, UnknownSource
 from ingest.kernel.lineproto import Point, encode
+from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
+from ingest.kernel.store import InfluxStore
+from ingest.kernel.topics import Topics, parse_topic
 from ingest.metrics import Counters, MetricsServer, exposition, stats_line
 from ingest.partition import stale_filters, subscription_filters
-from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
 from ingest.replay import Replayer, backoff_seconds
 from ingest.settings import CollectorSettings
 from ingest.spool import Spool, SpoolFull
-from ingest.kernel.store import InfluxStore
-from ingest.kernel.topics import Topics, parse_topic
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from ingest.kernel import record
 from ingest.kernel.dirty import dirty_points, write_points
 from ingest.kernel.lineproto import encode, parse_line
-from ingest.metrics import Counters
 from ingest.kernel.record import (
     RECORDED,
     REVISIONS_MEASUREMENT,
@@ -34,6 +33,7 @@ from ingest.kernel.record import (
     Sig,
 )
 from ingest.kernel.store import InfluxStore, Series, quote_ident, quote_literal
+from ingest.metrics import Counters
 
 # Times of one series further apart than this are asked for in separate ranges, so one old
 # resend does not read back everything written since.

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from ingest.kernel.dirty import write_readings
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
 from ingest.kernel.lineproto import parse_line
+from ingest.kernel.store import InfluxStore
 from ingest.metrics import Counters
 from ingest.spool import Record, Spool
-from ingest.kernel.store import InfluxStore
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from ingest.client import MqttClient
 from ingest.credentials import CredentialStore
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account, gateway_account
 from ingest.kernel.errors import PlantwatchError
+from ingest.kernel.registry import Registry, load_registry
+from ingest.kernel.topics import Topics
 from ingest.natsauth import nats_authorization, session_client_id
 from ingest.partition import Partition, subscription_filters
-from ingest.kernel.registry import Registry, load_registry
 from ingest.settings import CommonSettings
-from ingest.kernel.topics import Topics
 from scripts.devstack import StackError, create_database, influxd_server, port_open
 from scripts.natsstack import (
     MIN_ACK_PENDING,

@@ -30,8 +30,8 @@ from playwright.sync_api import sync_playwright
 from api.voc.queries import MINUTE_MEASUREMENT
 from api.voc.rollup import VocRollup
 from bench.stack import Stack, wait_http_ok
-from ingest.kernel import hj212
 from ingest.gateway import protocol
+from ingest.kernel import hj212
 from ingest.kernel.registry import load_registry
 from ingest.kernel.store import InfluxStore
 from scripts.devstack import influxd_server, mosquitto_server, port_open

@@ -25,11 +25,11 @@ from api.backup import restore_influx
 from ingest.client import MqttClient
 from ingest.credentials import DEFAULT_GATEWAY_IDS, CredentialStore, provision_broker
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account, gateway_account
-from ingest.kernel.errors import PlantwatchError
 from ingest.gateway.checks import stacks_without_pw
+from ingest.kernel.errors import PlantwatchError
 from ingest.kernel.registry import Registry, load_registry
-from ingest.settings import CommonSettings, demo_registry_path
 from ingest.kernel.topics import Topics
+from ingest.settings import CommonSettings, demo_registry_path
 from scripts.devstack import (
     StackError,
     TlsListener,

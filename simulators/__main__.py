@@ -14,10 +14,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ingest.kernel.errors import PlantwatchError
-from ingest.logs import setup_logging
 from ingest.kernel.registry import Registry, load_registry
-from ingest.settings import CommonSettings, GatewaySettings
 from ingest.kernel.topics import Topics
+from ingest.logs import setup_logging
+from ingest.settings import CommonSettings, GatewaySettings
 from simulators.engine import VOC_PROTOCOLS, County, EngineConfig
 from simulators.faults import FAULT_KINDS, Fault, FaultRates, FaultSpecError, parse_fault
 from simulators.fleet import (

@@ -17,8 +17,8 @@ import numpy as np
 
 from ingest.kernel import hj212, hj212_sm4
 from ingest.kernel.schema import Reading
-from ingest.settings import CommonSettings
 from ingest.kernel.topics import Topics
+from ingest.settings import CommonSettings
 from simulators.calendar import SECONDS_PER_DAY, date_of_day, day_start_s, local_day
 from simulators.faults import (
     Fault,

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from ingest.kernel import hj212, hj212_sm4
-from ingest.kernel.errors import Hj212Error
 from ingest.gateway import protocol
 from ingest.gateway.framing import Frame, Framer
+from ingest.kernel import hj212, hj212_sm4
+from ingest.kernel.errors import Hj212Error
 from ingest.kernel.registry import Registry
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.settings import ENV_FILE_VAR
 from ingest.kernel.store import InfluxStore
+from ingest.settings import ENV_FILE_VAR
 from scripts.devstack import Server, free_port, influxd_server, mosquitto_server
 from scripts.pgstack import PgCluster, running_cluster
 from tests.support import Process, child_env

@@ -16,8 +16,8 @@ from types import MappingProxyType
 from typing import Any
 
 from api.errors import Conflict, NotFound
-from ingest.kernel.errors import PlantwatchError
 from ingest.gateway.lockout import AUTH_FAILURES_KIND
+from ingest.kernel.errors import PlantwatchError
 from ingest.kernel.schema import to_epoch_ms
 
 VOC_HOURLY_EXCEEDANCE = "voc_hourly_exceedance"

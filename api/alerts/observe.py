@@ -28,12 +28,12 @@ from api.voc.queries import MINUTE_MEASUREMENT, REALTIME_MEASUREMENT
 from api.voc.rules import EMPTY_SPANS, FLOW_FIELD, Limit, Spans, StackCompliance
 from api.voc.service import compliance
 from ingest.kernel.hj212 import EVENT_MEASUREMENT
-from ingest.metrics import STATS_MEASUREMENT
 from ingest.kernel.points import FLAG_SUFFIX
 from ingest.kernel.record import ARRIVED_FIELD, REVISIONS_MEASUREMENT
 from ingest.kernel.registry import Registry
 from ingest.kernel.schema import VALID_FLAG, to_epoch_ms
 from ingest.kernel.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.metrics import STATS_MEASUREMENT
 
 # Real-time readings and the logger's minute data are both readings of the stack.
 VOC_SOURCES = f"{quote_ident(REALTIME_MEASUREMENT)}, {quote_ident(MINUTE_MEASUREMENT)}"

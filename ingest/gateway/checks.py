@@ -20,9 +20,9 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
+from ingest.gateway import protocol
 from ingest.kernel import hj212, hj212_sm4
 from ingest.kernel.errors import RefusedReading
-from ingest.gateway import protocol
 from ingest.kernel.pipeline import Hj212Data, IngestRules, Refused, accept
 from ingest.kernel.registry import Meter, Plant, Registry
 from ingest.kernel.topics import Topics

@@ -27,13 +27,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ingest.kernel import hj212
 from ingest.gateway import audit, lastseen, planner, protocol
 from ingest.gateway.checks import ControlPacket, DataPacket
 from ingest.gateway.server import Connection, Gateway
+from ingest.kernel import hj212
+from ingest.kernel.store import encode_point
 from ingest.settings import GatewaySettings
 from ingest.sql import open_engine
-from ingest.kernel.store import encode_point
 
 log = logging.getLogger(__name__)
 

@@ -46,14 +46,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.kernel import hj212, hj212_sm4
-from ingest.kernel.errors import Hj212Error
 from ingest.gateway import protocol
 from ingest.gateway.checks import DataPacket
 from ingest.gateway.fqueue import FileQueue, Record
 from ingest.gateway.framing import Frame, Framer
 from ingest.gateway.server import Connection, Gateway
 from ingest.gateway.stats import Tally
+from ingest.kernel import hj212, hj212_sm4
+from ingest.kernel.errors import Hj212Error
 from ingest.kernel.registry import SM4_KEY_PATTERN
 from ingest.settings import GatewaySettings
 

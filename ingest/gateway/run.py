@@ -9,16 +9,16 @@ from datetime import timedelta
 from typing import Protocol
 
 from ingest.client import MqttClient
-from ingest.kernel.errors import RegistryError
 from ingest.gateway.checks import stacks_without_pw
 from ingest.gateway.server import Gateway
 from ingest.gateway.stats import render
-from ingest.metrics import MetricsServer
+from ingest.kernel.errors import RegistryError
 from ingest.kernel.pipeline import IngestRules
 from ingest.kernel.registry import Registry
-from ingest.settings import GatewaySettings
 from ingest.kernel.store import InfluxStore
 from ingest.kernel.topics import Topics
+from ingest.metrics import MetricsServer
+from ingest.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 

@@ -39,9 +39,9 @@ from ingest.gateway.lockout import ADDRESS, MN, AuthGuard, Lock, Lockout, lock_e
 from ingest.gateway.split import Joiner
 from ingest.gateway.stats import Tally
 from ingest.kernel.pipeline import IngestRules, Refused
-from ingest.settings import GatewaySettings
 from ingest.kernel.store import InfluxStore
 from ingest.kernel.topics import Topics
+from ingest.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 

@@ -53,7 +53,9 @@ if TYPE_CHECKING:
 
 HOUR_MS = 3_600_000
 READINGS = "readings"
-BACKFILL_FIELD = "backfill"  # ingest.kernel.points.BACKFILL_FIELD (not imported: points imports hj212)
+BACKFILL_FIELD = (
+    "backfill"  # ingest.kernel.points.BACKFILL_FIELD (not imported: points imports hj212)
+)
 MANUAL_FLAG = "S"  # api.fuel.rules.MANUAL_FLAG: a reading entered by hand
 
 # The columns of a reading row, in insert order, with their ClickHouse types.

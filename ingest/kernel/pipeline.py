@@ -21,9 +21,9 @@ from ingest.kernel.points import dead_letter_point, event_point, reading_points
 from ingest.kernel.record import HJ212, declared_source
 from ingest.kernel.registry import Meter, Plant, Registry
 from ingest.kernel.schema import Reading, parse_message, to_epoch_ms
-from ingest.settings import CommonSettings
 from ingest.kernel.topics import Source, parse_topic
 from ingest.kernel.validate import Problem, check_clock, screen_readings, screen_values
+from ingest.settings import CommonSettings
 
 # A partial refusal lists at most this many invalid values and dropped readings (the
 # `rejected` message must stay well under the broker's packet limit); totals say the rest.

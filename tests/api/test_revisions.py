@@ -20,8 +20,8 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from ingest.kernel import hj212
 from ingest.client import MqttClient
+from ingest.kernel import hj212
 from ingest.kernel.store import InfluxStore
 from ingest.kernel.topics import Topics
 from scripts.devstack import Server

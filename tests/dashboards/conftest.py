@@ -20,8 +20,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from api.alerts.repo import AlertRepo
 from api.db import connect
 from ingest.kernel.registry import Registry, load_registry
-from ingest.settings import demo_registry_path
 from ingest.kernel.store import InfluxStore
+from ingest.settings import demo_registry_path
 from scripts.devstack import Server, free_port
 from tests.dashboards.county_data import CountyFacts, fill_county
 from tests.dashboards.support import (

@@ -324,8 +324,8 @@ def test_hourly_equals_the_pure_rule_on_generated_data(ch: ClickHouseStore, seed
 
 def test_settings_select_the_engine_and_its_cluster() -> None:
     from ingest.kernel.errors import PlantwatchError
-    from ingest.settings import CommonSettings
     from ingest.kernel.store import InfluxStore
+    from ingest.settings import CommonSettings
 
     default = CommonSettings(_env_file=None)
     assert default.store == "influxdb"  # InfluxDB 1.x stays the default for one machine

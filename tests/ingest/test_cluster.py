@@ -21,9 +21,9 @@ import pytest
 from ingest.client import Inbound, MqttClient
 from ingest.credentials import CredentialStore
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account
-from ingest.natsauth import nats_authorization, session_client_id
 from ingest.kernel.registry import load_registry
 from ingest.kernel.topics import Topics
+from ingest.natsauth import nats_authorization, session_client_id
 from scripts.devstack import Server
 from scripts.natsstack import NatsCluster, running_cluster
 from tests.ingest.faults import (

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from ingest.kernel import hj212, hj212_sm4, lineproto
 from ingest.gateway.checks import DataPacket, check_frame
 from ingest.gateway.run import build_rules
+from ingest.kernel import hj212, hj212_sm4, lineproto
 from ingest.kernel.pipeline import Accepted, Hj212Data, IngestRules, accept, handle_message
 from ingest.kernel.registry import Registry, load_registry
-from ingest.settings import GatewaySettings
 from ingest.kernel.topics import Topics
+from ingest.settings import GatewaySettings
 from tests.ingest import test_hj212_2025 as v2025
 from tests.ingest.gateway.helpers import packet, registry
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ingest.gateway import protocol
 from ingest.kernel import hj212, hj212_sm4
 from ingest.kernel.errors import Hj212Error, UnknownSource
-from ingest.gateway import protocol
 from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
 from tests.builders import MeterSpec, RegistryBuilder
 from tests.ingest.support import (

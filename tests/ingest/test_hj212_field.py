@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.kernel import hj212
 from ingest.client import MqttClient
+from ingest.kernel import hj212
 from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
 from ingest.kernel.registry import parse_registry
 from ingest.kernel.topics import Topics

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.kernel.dirty import DIRTY_MEASUREMENT
 from ingest.keeper import RecordKeeper
+from ingest.kernel.dirty import DIRTY_MEASUREMENT
 from ingest.kernel.lineproto import parse_line
-from ingest.metrics import Counters
 from ingest.kernel.store import InfluxStore
+from ingest.metrics import Counters
 
 pytestmark = pytest.mark.integration
 

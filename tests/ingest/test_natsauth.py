@@ -9,8 +9,8 @@ import pytest
 
 from ingest.credentials import CredentialStore, broker_plan
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT
-from ingest.natsauth import NatsAuthError, nats_authorization, session_client_id, topic_subjects
 from ingest.kernel.registry import parse_registry
+from ingest.natsauth import NatsAuthError, nats_authorization, session_client_id, topic_subjects
 from tests.builders import RegistryBuilder
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from ingest.kernel.topics import Topics
 from ingest.partition import Partition, plant_bucket, stale_filters, subscription_filters
 from ingest.settings import CollectorSettings
-from ingest.kernel.topics import Topics
 
 TOPICS = Topics()
 PLANTS = [f"ss-{i:03d}" for i in range(1, 61)] + [f"sl-{i:03d}" for i in range(1, 26)]

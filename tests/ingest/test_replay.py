@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import cast
 
 from ingest.kernel.errors import StoreRejected
+from ingest.kernel.store import InfluxStore
 from ingest.metrics import Counters
 from ingest.replay import Replayer
 from ingest.spool import Record, Spool
-from ingest.kernel.store import InfluxStore
 
 GOOD = "gas,meter=gas-1,plant=ss-001 volume_m3=1.0 1772323200000"
 CONFLICT = 'gas,meter=gas-1,plant=ss-002 volume_m3="x" 1772323200000'

@@ -15,8 +15,8 @@ import ingest.dynsec
 from ingest.__main__ import credentials_command
 from ingest.credentials import CredentialStore
 from ingest.dynsec import password_fields, plant_role
-from ingest.settings import CollectorSettings
 from ingest.kernel.topics import Topics
+from ingest.settings import CollectorSettings
 from scripts.devstack import free_port
 from tests.builders import RegistryBuilder
 

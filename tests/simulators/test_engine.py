@@ -13,8 +13,8 @@ import pytest
 from ingest.kernel import hj212, hj212_sm4
 from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
 from ingest.kernel.registry import load_registry
-from ingest.settings import demo_registry_path
 from ingest.kernel.topics import Topics
+from ingest.settings import demo_registry_path
 from simulators.engine import County, EngineConfig, Outgoing
 from simulators.faults import Fault, FaultRates
 from simulators.plans import county_plan

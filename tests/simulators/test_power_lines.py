@@ -14,8 +14,8 @@ from api.power.rules import BUCKET_MS, MeterPower, bucket_grid, line_buckets, pe
 from api.power.service import lines_of
 from ingest.kernel.registry import load_registry
 from ingest.kernel.schema import parse_payload
-from ingest.settings import demo_registry_path
 from ingest.kernel.topics import Topics
+from ingest.settings import demo_registry_path
 from simulators.engine import County, EngineConfig
 from simulators.plans import RTO_NIGHT_OFF, county_plan
 

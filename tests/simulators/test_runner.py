@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from ingest.kernel.registry import load_registry
-from ingest.settings import demo_registry_path
 from ingest.kernel.topics import Topics
+from ingest.settings import demo_registry_path
 from simulators.engine import County, EngineConfig
 from simulators.faults import FaultRates
 from simulators.plans import county_plan

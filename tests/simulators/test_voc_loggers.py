@@ -14,8 +14,8 @@ from api.voc.rules import HOUR_MS, flag_classes, judge_stack, stack_aggregates
 from ingest.kernel import hj212, hj212_sm4
 from ingest.kernel.pipeline import Accepted, IngestRules, handle_message
 from ingest.kernel.registry import Registry, load_registry
-from ingest.settings import demo_registry_path
 from ingest.kernel.topics import Topics
+from ingest.settings import demo_registry_path
 from simulators.engine import County, EngineConfig
 from simulators.faults import FaultRates
 from simulators.plans import county_plan

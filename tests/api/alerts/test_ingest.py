@@ -21,9 +21,9 @@ from api.db import connect
 from api.fuel.rules import StepRules
 from api.fuel.service import FuelCore
 from api.settings import AlertRules, KpiDefinition
-from ingest.metrics import STATS_MEASUREMENT
 from ingest.kernel.registry import Registry, parse_registry
 from ingest.kernel.store import InfluxStore, encode_point
+from ingest.metrics import STATS_MEASUREMENT
 from tests.builders import RegistryBuilder, register_lines
 
 T = datetime(2026, 3, 2, 10, 7, tzinfo=UTC)

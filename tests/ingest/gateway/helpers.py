@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ingest.kernel import hj212
 from ingest.client import MqttClient
 from ingest.gateway.framing import Frame, Framer
 from ingest.gateway.run import build_rules
 from ingest.gateway.server import Gateway
+from ingest.kernel import hj212
 from ingest.kernel.registry import load_registry
-from ingest.settings import GatewaySettings
 from ingest.kernel.store import InfluxStore
+from ingest.settings import GatewaySettings
 from scripts.devstack import free_port
 from tests.builders import MeterSpec, RegistryBuilder
 from tests.support import Process, wait_until, write_registry

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.kernel import hj212
-from ingest.kernel.errors import RegistryError
 from ingest.gateway import protocol
 from ingest.gateway.checks import ControlPacket, DataPacket, Refusal, check_frame
 from ingest.gateway.run import build_rules
+from ingest.kernel import hj212
+from ingest.kernel.errors import RegistryError
 from ingest.kernel.pipeline import IngestRules
 from ingest.kernel.registry import load_registry
 from ingest.settings import GatewaySettings

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ingest.gateway import audit, lastseen
-from ingest.sql import open_engine
 from ingest.kernel.store import InfluxStore
+from ingest.sql import open_engine
 from scripts.devstack import Server
 from simulators.tcp_logger import TcpLoggers
 from tests.ingest.gateway.helpers import (

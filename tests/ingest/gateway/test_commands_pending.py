@@ -9,11 +9,11 @@ from types import SimpleNamespace
 
 from sqlalchemy import func, select
 
-from ingest.kernel import hj212
 from ingest.gateway import audit, lastseen
 from ingest.gateway.checks import ControlPacket
 from ingest.gateway.commands import CommandDesk
 from ingest.gateway.stats import Tally
+from ingest.kernel import hj212
 from ingest.kernel.registry import load_registry
 from ingest.settings import GatewaySettings
 from ingest.sql import open_engine

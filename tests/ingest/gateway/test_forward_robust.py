@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.kernel import hj212, hj212_sm4
 from ingest.gateway import protocol
 from ingest.gateway.checks import DataPacket
 from ingest.gateway.forward import Forwarder, QueueFull, upstream_wire
 from ingest.gateway.framing import Frame, Framer
 from ingest.gateway.stats import Tally
+from ingest.kernel import hj212, hj212_sm4
 from tests.ingest.gateway.helpers import MN, PW, until
 
 CHINESE_3020 = (

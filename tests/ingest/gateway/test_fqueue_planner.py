@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.kernel import hj212
 from ingest.gateway import fqueue
 from ingest.gateway.forward import Target, packet_key, parse_targets, raw_key
 from ingest.gateway.fqueue import FileQueue
 from ingest.gateway.planner import Backfill, backfill_for, drift_seconds
+from ingest.kernel import hj212
 from tests.ingest.gateway.packets import REAL_PACKETS
 
 T = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)

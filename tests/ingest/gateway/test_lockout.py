@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.kernel.errors import RegistryError
 from ingest.gateway import checks
 from ingest.gateway.checks import Refusal, check_frame, stacks_without_pw
 from ingest.gateway.deadletters import RefusalSampler
 from ingest.gateway.lockout import ADDRESS, MN, AuthGuard, Lock, Lockout
 from ingest.gateway.run import build_rules, check_passwords
+from ingest.kernel.errors import RegistryError
 from ingest.kernel.registry import load_registry
 from ingest.settings import GatewaySettings
 from tests.ingest.gateway.helpers import packet, registry

@@ -111,8 +111,8 @@ def test_demo_county_mixes_2017_and_2025_loggers() -> None:
 def test_a_keyed_2025_logger_reads_an_encrypted_history_request() -> None:
     import asyncio
 
-    from ingest.kernel import hj212_sm4
     from ingest.gateway import protocol
+    from ingest.kernel import hj212_sm4
     from simulators.tcp_logger import LoggerProfile, SimLogger
     from tests.ingest import test_hj212_2025 as v2025
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ingest.kernel import hj212, hj212_sm4
 from ingest.gateway.split import MAX_PARTS, Joiner
+from ingest.kernel import hj212, hj212_sm4
 from ingest.kernel.pipeline import Accepted, handle_message
 from tests.ingest import test_hj212_2025 as v2025
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 import threading
 
-from ingest.kernel import hj212
 from ingest.gateway import protocol
 from ingest.gateway.framing import Frame, Framer
+from ingest.kernel import hj212
 
 
 class Upstream:
