@@ -17,19 +17,39 @@ import { fmtNumber, fmtPct, fmtWhen, getLang, label, setTimeZone, t } from "./i1
 const RANGES = { "24h": [24, "1h"], "7d": [168, "1h"], "30d": [720, "1d"] };
 const POLLUTANT_ORDER = ["nmhc_mgm3", "dmf_mgm3", "benzene_mgm3", "toluene_mgm3", "xylene_mgm3", "thc_mgm3"];
 let range = "7d";
+// The county's ingest state as `/plants` last said it (`ingest.state`: normal, loading, stalled).
+let countyState = null;
 
 /** Registry plants with live status, and the county's ingest state, from `/plants`. */
 export async function loadPlants() {
   const doc = await get("/plants");
   setTimeZone(doc.timezone); // the page's local time is the county's (settings)
+  countyState = doc.ingest?.state ?? null;
   return { plants: normalizePlants(doc), ingest: doc.ingest };
 }
 
-/** "2/2 在线" for a plant's meters; `data-state` off when any is silent. */
+/**
+ * While the county is `loading` (a back-fill or catch-up is being written: the API's rule,
+ * `api.alerts.rules.ingest_state`, which also holds back per-meter offline alerts then), a
+ * meter behind is catching up, not offline: the page says so instead of a red chip.
+ */
+function catchingUp() {
+  return countyState === "loading";
+}
+
+/** A meter's state word: never reported, online, catching up or offline. */
+function meterState(m) {
+  if (m.last_reading === null) return "never";
+  if (m.reporting) return "online";
+  return catchingUp() ? "catchup" : "offline";
+}
+
+/** "2/2 在线" for a plant's meters, coloured: all on, catching up (county loading), none, some. */
 function onlineChip(p) {
   const total = p.meters.length;
   if (!total || p.metersReporting === null) return "";
-  const state = p.metersReporting === total ? "on" : p.metersReporting === 0 ? "off" : "partial";
+  const behind = p.metersReporting < total;
+  const state = !behind ? "on" : catchingUp() ? "catchup" : p.metersReporting === 0 ? "off" : "partial";
   return `<span class="chip online-${state}" data-testid="online">${esc(t("pl.online.count", { n: p.metersReporting, m: total }))}</span>`;
 }
 
@@ -92,7 +112,7 @@ export async function renderPlants(root, plants) {
 function metersTable(plant) {
   const rows = plant.meters
     .map((m) => {
-      const state = m.last_reading === null ? "never" : m.reporting ? "online" : "offline";
+      const state = meterState(m);
       const latest = m.latest;
       const values = latest
         ? Object.entries(latest.values)

@@ -20,9 +20,9 @@ import pytest
 from playwright.sync_api import Browser, Page, Route
 
 from api.alerts.model import AlertKey, Condition
-from ingest.metrics import STATS_MEASUREMENT
 from ingest.kernel.registry import parse_registry
 from ingest.kernel.store import InfluxStore, encode_point
+from ingest.metrics import STATS_MEASUREMENT
 from tests.builders import RegistryBuilder, register_lines
 from tests.dashboards import web_samples
 from tests.dashboards.support import (
@@ -297,6 +297,13 @@ def test_the_page_says_data_is_still_loading(
             assert page.get_by_test_id("share").inner_text() == "–"
             assert page.get_by_test_id("unknown-why").is_visible()
             shoot(page, f"loading-{lang}")
+            # a meter behind during the catch-up is catching up, not a red "offline"
+            visit_again(page, "plant/ss-001")
+            rows = page.locator("[data-testid=meters] tbody tr")
+            assert [rows.nth(i).get_attribute("data-state") for i in range(2)] == ["catchup"] * 2
+            word = "补传中" if lang == "zh" else "Catching up"
+            assert rows.nth(0).locator(".chip.meter-catchup").inner_text() == word
+            shoot(page, f"loading-plant-{lang}")
     finally:
         process.stop()
 
