@@ -73,8 +73,10 @@ def packet(
 class Logger:
     """A data logger on a blocking socket: sends bytes, collects decoded answers."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    def __init__(self, port: int, source: str | None = None) -> None:
+        """Connected to the gateway at `port`, from loopback address `source` (another host)."""
+        where = None if source is None else (source, 0)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=where)
         self.sock.settimeout(0.2)
         self.framer = Framer()
         self.received: list[hj212.Packet] = []
