@@ -217,7 +217,7 @@ def main() -> int:
         )
         for name, backend in zip(APIS, apis, strict=True)
     ]
-    simulator = simulator_args(run)
+    simulator = simulator_args(run, collectors=len(COLLECTORS))
     if simulator is not None:
         empty = {"PLANTWATCH_MQTT_USERNAME": "", "PLANTWATCH_MQTT_PASSWORD": ""}
         commands.append(("simulator", simulator, empty))
