@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ingest.kernel.store import InfluxStore
 from ingest.metrics import read_exposition
@@ -32,6 +33,8 @@ from tests.ingest.gateway.helpers import (
     wait_subscribed,
 )
 from tests.support import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 PACKETS = 60  # per logger
 SEND_INTERVAL_SECONDS = 0.1  # a new packet at most this often: the kill comes mid-stream
