@@ -9,6 +9,7 @@ with the collector id (docs/data-model.md).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -135,6 +136,15 @@ def stats_line(values: Mapping[str, float], collector: str, ts_ms: int) -> str:
     )
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A scraper or a balancer's health check that hangs up mid-answer is not an error
+    (HAProxy closes once it has the status line): no traceback on stderr for it."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class MetricsServer:
     """A tiny HTTP server answering `GET /metrics` from a snapshot callable."""
 
@@ -154,7 +164,7 @@ class MetricsServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # scrapes every few seconds must not flood the log
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = _QuietServer((host, port), Handler)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="metrics", daemon=True

@@ -192,6 +192,11 @@ class GatewaySettings(CommonSettings):
     hj212_max_connections_per_address: int = 200  # 4G loggers often share a carrier NAT
     hj212_answer_timeout_seconds: float = 30.0  # give up waiting for the broker's PUBACK
     hj212_write_buffer_bytes: int = 65536  # a logger not reading its answers is closed
+    # Balancers in front of the gateway (HAProxy `send-proxy`, `make cluster`): a connection
+    # from one of these addresses starts with a PROXY v1 header naming the logger, whose
+    # address then counts for every per-address limit and lock (ingest/gateway/proxyline.py).
+    # A header from any other address is not believed. Empty: no balancer.
+    hj212_proxy_from: list[str] = []
     # Abuse limits (docs/hj212-gateway.md): lockout after wrong PWs or undecryptable
     # packets, per MN and per address, doubling up to the maximum; a connection sending
     # this many bad frames (CRC, syntax, garbage) is closed; refusals kept a minute a source.

@@ -1,10 +1,11 @@
 """`make cluster`: the county of `make run` on a broker cluster, data under `var/cluster/`.
 
 Three NATS nodes with JetStream's MQTT listener behind HAProxy (scripts/natsstack.py), two
-collectors by partition (1/2 and 2/2), the HJ 212 gateway, the API and the simulator; the
-processes are the ones of `make run`, unchanged, pointed at the balancer's port. The store
-is still one InfluxDB 1.x (a clustered store is the other half of SPEC section 15).
-Ctrl-C stops it all.
+collectors by partition (1/2 and 2/2), two HJ 212 gateways and two API processes behind a
+second HAProxy (scripts/balancer.py: the loggers and the page use the ports of `make run`),
+the API processes sharing one PostgreSQL, and the simulator; the processes are the ones of
+`make run`, unchanged, pointed at the balancers' ports. The store is still one InfluxDB 1.x
+(a clustered store is the other half of SPEC section 15). Ctrl-C stops it all.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ingest.kernel.topics import Topics
 from ingest.natsauth import nats_authorization, session_client_id
 from ingest.partition import Partition, subscription_filters
 from ingest.settings import CommonSettings
+from scripts.balancer import Backend, services_balancer
 from scripts.devstack import StackError, create_database, influxd_server, port_open
 from scripts.natsstack import (
     MIN_ACK_PENDING,
@@ -34,8 +36,8 @@ from scripts.natsstack import (
     max_ack_pending_for,
     nats_cluster,
 )
+from scripts.pgstack import PgCluster, postgres_cluster
 from scripts.run import (
-    GATEWAY_ID,
     ROOT,
     SUBSCRIBE_TIMEOUT_SECONDS,
     PortUse,
@@ -50,6 +52,8 @@ from scripts.run import (
 )
 
 COLLECTORS = ("collector-1", "collector-2")
+GATEWAYS = ("hj212-gateway-1", "hj212-gateway-2")
+APIS = ("api-1", "api-2")
 # Three brokers and every plant's consumers start more slowly than one Mosquitto: the API's
 # readiness is awaited this many times run.py's READY_TIMEOUT_SECONDS.
 READY_ATTEMPTS = 3
@@ -64,6 +68,26 @@ def main() -> int:
     uses += [
         PortUse(f"collector-{i} metrics", run.metrics_port + i - 1, "PLANTWATCH_RUN_METRICS_PORT")
         for i in range(1, len(COLLECTORS) + 1)
+    ]
+    # Behind the services' balancer, which takes make run's API and HJ 212 ports: each API
+    # process and each gateway on the ports above them, the gateways' metrics above the
+    # collectors'.
+    apis = [Backend(run.api_port + i, run.api_port + i) for i in range(1, len(APIS) + 1)]
+    gateways = [
+        Backend(run.hj212_port + i, run.metrics_port + len(COLLECTORS) + i - 1)
+        for i in range(1, len(GATEWAYS) + 1)
+    ]
+    uses += [
+        PortUse(f"{name} (behind the balancer)", b.port, "PLANTWATCH_API_PORT (sits above it)")
+        for name, b in zip(APIS, apis, strict=True)
+    ]
+    uses += [
+        PortUse(f"{name} (behind the balancer)", b.port, "PLANTWATCH_HJ212_PORT (sits above it)")
+        for name, b in zip(GATEWAYS, gateways, strict=True)
+    ]
+    uses += [
+        PortUse(f"{name} metrics", b.check_port, "PLANTWATCH_RUN_METRICS_PORT (sits above it)")
+        for name, b in zip(GATEWAYS, gateways, strict=True)
     ]
     uses += [
         PortUse(f"NATS node {i + 1}", port, "PLANTWATCH_RUN_MQTT_PORT (nodes sit above it)")
@@ -98,7 +122,7 @@ def main() -> int:
         # The accounts of `make run` (broker_plan), as NATS users in each node's config;
         # a new plant means writing the configs again and `nats-server --signal reload`.
         authorization = nats_authorization(
-            credentials, registry, settings.topic_root, COLLECTORS, [GATEWAY_ID]
+            credentials, registry, settings.topic_root, COLLECTORS, list(GATEWAYS)
         )
         cluster = nats_cluster(
             home / "nats",
@@ -112,6 +136,18 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     influxd = influxd_server(home / "influxdb", run.influx_port, rpc_port=run.influx_rpc_port)
+    balancer = services_balancer(
+        home / "haproxy-services", run.hj212_host, run.hj212_port, gateways, run.api_port, apis
+    )
+    # The API processes share one SQL database (keys, alerts and the alert engine's lease,
+    # records, audit): PostgreSQL, a private one unless PLANTWATCH_DATABASE_URL names one.
+    postgres: PgCluster | None = None
+    if "PLANTWATCH_DATABASE_URL" not in os.environ:
+        try:
+            postgres = postgres_cluster(home / "logs")
+        except StackError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     api = api_access(run.api_port, None)
     admin_key = os.environ.get("PLANTWATCH_ADMIN_KEY") or new_key()
     influx_db = os.environ.get("PLANTWATCH_INFLUX_DB", "plantwatch")
@@ -126,9 +162,7 @@ def main() -> int:
         "PLANTWATCH_SPOOL_DIR": str(home / "spool"),
         "PLANTWATCH_HJ212_HOST": run.hj212_host,
         "PLANTWATCH_HJ212_PORT": str(run.hj212_port),
-        "PLANTWATCH_DATABASE_URL": os.environ.get(
-            "PLANTWATCH_DATABASE_URL", f"sqlite:///{home / 'plantwatch.db'}"
-        ),
+        "PLANTWATCH_DATABASE_URL": os.environ.get("PLANTWATCH_DATABASE_URL", ""),
         "PLANTWATCH_VAR_DIR": str(home),
     }
     env_file = run.var_dir / ".env"
@@ -155,26 +189,35 @@ def main() -> int:
     ]
     commands += [
         (
-            "hj212-gateway",
+            gateway,
             ["-m", "ingest", "hj212-gateway"],
             {
-                "PLANTWATCH_HJ212_GATEWAY_ID": GATEWAY_ID,
-                "PLANTWATCH_MQTT_USERNAME": gateway_account(GATEWAY_ID),
-                "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(
-                    gateway_account(GATEWAY_ID)
-                ),
+                "PLANTWATCH_HJ212_GATEWAY_ID": gateway,
+                "PLANTWATCH_HJ212_HOST": "127.0.0.1",
+                "PLANTWATCH_HJ212_PORT": str(backend.port),
+                "PLANTWATCH_HJ212_METRICS_PORT": str(backend.check_port),
+                # the balancer opens each connection with the logger's address
+                "PLANTWATCH_HJ212_PROXY_FROM": '["127.0.0.1"]',
+                "PLANTWATCH_HJ212_FORWARD_DIR": str(home / gateway / "forward"),
+                "PLANTWATCH_MQTT_USERNAME": gateway_account(gateway),
+                "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(gateway_account(gateway)),
             },
-        ),
+        )
+        for gateway, backend in zip(GATEWAYS, gateways, strict=True)
+    ]
+    commands += [
         (
-            "api",
+            name,
             ["-m", "api"],
             {
+                "PLANTWATCH_API_PORT": str(backend.port),
                 "PLANTWATCH_MQTT_USERNAME": API_ACCOUNT,
                 "PLANTWATCH_MQTT_PASSWORD": credentials.service_password(API_ACCOUNT),
             },
-        ),
+        )
+        for name, backend in zip(APIS, apis, strict=True)
     ]
-    simulator = simulator_args(run)
+    simulator = simulator_args(run, collectors=len(COLLECTORS))
     if simulator is not None:
         empty = {"PLANTWATCH_MQTT_USERNAME": "", "PLANTWATCH_MQTT_PASSWORD": ""}
         commands.append(("simulator", simulator, empty))
@@ -183,9 +226,15 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        print("starting InfluxDB and three NATS nodes behind HAProxy ...", flush=True)
+        print("starting InfluxDB, PostgreSQL and three NATS nodes behind HAProxy ...", flush=True)
         influxd.start()
+        if postgres is not None:
+            postgres.server.start()
+            shared["PLANTWATCH_DATABASE_URL"] = postgres.new_database("plantwatch")
+            env["PLANTWATCH_DATABASE_URL"] = shared["PLANTWATCH_DATABASE_URL"]
+            write_env_file(env_file, shared)
         cluster.start()
+        balancer.start()
         create_database(shared["PLANTWATCH_INFLUX_URL"], influx_db)
         for collector in COLLECTORS:
             open_session(
@@ -202,6 +251,8 @@ def main() -> int:
             )
             log.close()
             print(f"started {name} (log: {home / 'logs' / name}.log)", flush=True)
+        for backend in apis:  # each process, then the balancer in front of them
+            wait_api(f"http://127.0.0.1:{backend.port}/readyz", processes, home / "logs", stop)
         wait_api(f"{api.base}/readyz", processes, home / "logs", stop)
         nodes = "  ".join(f"{n.name} 127.0.0.1:{p.mqtt}" for n, p in zip(cluster.nodes, cluster.ports, strict=True))  # fmt: skip
         collectors = ", ".join(
@@ -210,7 +261,8 @@ def main() -> int:
         )
         print(
             "\nplantwatch is up on a broker cluster:\n"
-            f"  dashboard       {api.base}/dashboard/  (enter the admin key below)\n"
+            f"  dashboard       {api.base}/dashboard/  (enter the admin key below; HAProxy "
+            f"over {', '.join(f'{n} :{b.port}' for n, b in zip(APIS, apis, strict=True))})\n"
             f"  admin key       {admin_key}\n"
             f"  MQTT            127.0.0.1:{run.mqtt_port} (HAProxy over {nodes})\n"
             f"  NATS monitoring "
@@ -219,17 +271,27 @@ def main() -> int:
             f"  collectors      {collectors}\n"
             f"  store           InfluxDB http://127.0.0.1:{run.influx_port} (still one InfluxDB "
             "1.x in cluster mode)\n"
-            f"  HJ 212 gateway  tcp://{run.hj212_host}:{run.hj212_port}\n"
+            f"  HJ 212 gateways tcp://{run.hj212_host}:{run.hj212_port} (HAProxy over "
+            f"{', '.join(f'{n} :{b.port}' for n, b in zip(GATEWAYS, gateways, strict=True))})\n"
+            f"  SQL database    {'PostgreSQL (private, removed at stop)' if postgres else 'PLANTWATCH_DATABASE_URL'}, "
+            "shared by the API processes\n"
             f"  settings        {env_file}\n"
             "Ctrl-C stops everything.",
             flush=True,
         )
+        reported: set[str] = set()
         while not stop.is_set():
             for name, proc in processes.items():
                 # The simulator may finish its backfill and exit; the services must not.
-                if proc.poll() is not None and name != "simulator":
-                    print(f"error: {name} exited with {proc.returncode}; see "
-                          f"{home / 'logs' / name}.log", file=sys.stderr)  # fmt: skip
+                if proc.poll() is None or name == "simulator" or name in reported:
+                    continue
+                reported.add(name)
+                print(f"error: {name} exited with {proc.returncode}; see "
+                      f"{home / 'logs' / name}.log", file=sys.stderr)  # fmt: skip
+                # A gateway or an API process has a twin behind the balancer: the cluster
+                # serves on while one is left. A collector is the only one of its partition.
+                twins = next((g for g in (GATEWAYS, APIS) if name in g), ())
+                if not twins or all(processes[n].poll() is not None for n in twins):
                     stop.set()
             stop.wait(1.0)
     except (StackError, PlantwatchError) as exc:
@@ -242,7 +304,10 @@ def main() -> int:
         for collector in COLLECTORS:
             if collector in processes:
                 stop_processes({"collector": processes[collector]})
+        balancer.stop()
         cluster.stop()
+        if postgres is not None:
+            postgres.stop()
         influxd.stop()
         print("stopped.", flush=True)
     return 0

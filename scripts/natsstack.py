@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from ingest.client import MqttClient
+from scripts.balancer import haproxy_binary
 from scripts.devstack import START_TIMEOUT_SECONDS, Server, StackError, free_port
 
 NODES = 3
@@ -231,9 +232,7 @@ def nats_cluster(
     max_ack_pending: int = MQTT_MAX_ACK_PENDING,
 ) -> NatsCluster:
     """Three NATS nodes and HAProxy with their data in `folder`; not started yet."""
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    if not Path(haproxy).exists():
-        raise StackError("haproxy not found: install Debian's 'haproxy' package (make deps)")
+    haproxy = haproxy_binary()
     binary = nats_binary()
     ports = node_ports or [NodePorts.free() for _ in range(NODES)]
     routes = [p.route for p in ports]

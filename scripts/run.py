@@ -154,13 +154,21 @@ def run_tls(run: RunSettings) -> RunTls | None:
     return RunTls(listener, make_server_cert(folder, ca, names, "api"), ca.cert)
 
 
-def simulator_args(run: RunSettings, today: date | None = None) -> list[str] | None:
-    """The simulator's command line, or None when `make run` simulates no county."""
+def simulator_args(
+    run: RunSettings, today: date | None = None, collectors: int = 1
+) -> list[str] | None:
+    """The simulator's command line, or None when `make run` simulates no county.
+
+    `collectors` partitions (make cluster) expose their metrics on consecutive ports."""
     if run.simulator == "off":
         return None
     # The back-fill goes at the collector's pace (simulators/pacing.py): a month queued in
     # the broker made its every-change saves take the machine.
-    pace = ["--pace-metrics", f"http://127.0.0.1:{run.metrics_port}/metrics"]
+    pace = [
+        arg
+        for port in range(run.metrics_port, run.metrics_port + collectors)
+        for arg in ("--pace-metrics", f"http://127.0.0.1:{port}/metrics")
+    ]
     if run.simulator == "backfill":
         last = (today or date.today()) - timedelta(days=1)
         first = last - timedelta(days=max(1, math.ceil(run.backfill_days)) - 1)

@@ -182,8 +182,10 @@ def _common(
     p.add_argument(
         "--pace-metrics",
         metavar="URL",
+        action="append",
         help="publish history at most --pace-window readings ahead of the collector whose "
-        "/metrics this is (make run: keeps the month's back-fill out of the broker's store)",
+        "/metrics this is (make run: keeps the month's back-fill out of the broker's store); "
+        "once per collector when several take partitions",
     )
     p.add_argument(
         "--pace-window",

@@ -8,8 +8,8 @@ plants back-filling add up to 89 messages a pass while the collector's one conne
 removes one: the store grows, every pass gets slower, and at 406 MB the gateway's barriers
 timed out and the TCP loggers' data fell two hours behind (docs/decisions.md, "the broker
 under a back-fill"). The simulator therefore publishes at most `window` readings (about 200
-messages, a few MB of store) ahead of the collector's counters (its `/metrics`), looked at
-before every message. A collector that does not move for `stall_seconds` (InfluxDB away, the
+messages, a few MB of store) ahead of the collectors' counters (their `/metrics`, summed over
+the partitions of `make cluster`), looked at before every message. A collector that does not move for `stall_seconds` (InfluxDB away, the
 collector stopped) releases the pace.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -61,7 +61,7 @@ class CollectorPace:
 
     def __init__(
         self,
-        url: str,
+        urls: Sequence[str],
         window: int = DEFAULT_WINDOW_READINGS,
         max_store_bytes: int = DEFAULT_MAX_STORE_BYTES,
         *,
@@ -70,7 +70,7 @@ class CollectorPace:
         fetch: Callable[[str], str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.url, self.window, self.max_store_bytes = url, window, max_store_bytes
+        self.urls, self.window, self.max_store_bytes = list(urls), window, max_store_bytes
         self.stall_seconds, self.poll_seconds = stall_seconds, poll_seconds
         self.fetch = fetch or (lambda u: httpx.get(u, timeout=2.0).text)
         self.clock = clock
@@ -80,8 +80,8 @@ class CollectorPace:
 
     def _look(self) -> Look | None:
         self._looked_at = self.clock()
-        try:
-            text = self.fetch(self.url)
+        try:  # every collector's page: each takes its partition of the plants
+            text = "\n".join(self.fetch(url) for url in self.urls)
         except httpx.HTTPError:
             return None
         return Look(handled_readings(text), store_bytes(text))

@@ -8,7 +8,9 @@ A refused packet gets no answer; it is counted, and a sample of refusals (`deadl
 becomes dead letters and messages on the plant's `rejected` topic. Wrong PWs (and, from
 `auth_failure`, undecryptable packets) lock out their MN and address with back-off
 (`lockout.py`); a locked MN or address is refused unanswered whatever it sends. Limits
-close one connection with a count and a log line, never the others.
+close one connection with a count and a log line, never the others. Behind a balancer
+(`hj212_proxy_from`), a connection's address is the logger's, from the PROXY header
+(`proxyline.py`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ingest.gateway.checks import (
 from ingest.gateway.deadletters import LineWriter, RefusalSampler, redacted
 from ingest.gateway.framing import Frame, Framer, Garbage, Oversize
 from ingest.gateway.lockout import ADDRESS, MN, AuthGuard, Lock, Lockout, lock_event_line
+from ingest.gateway.proxyline import ProxyHeaderError, Source, parse_header
 from ingest.gateway.split import Joiner
 from ingest.gateway.stats import Tally
 from ingest.kernel.pipeline import IngestRules, Refused
@@ -49,6 +52,8 @@ READ_CHUNK_BYTES = 65536
 # A read is framed this much at a time, so a connection past its bad-frame limit is closed
 # after a few CRCs, not after every `##` candidate of a 64 KiB read (each costs up to 4 KiB).
 FEED_SLICE_BYTES = 512
+# A balancer sends its PROXY header as it connects: one that has not within this is refused.
+PROXY_HEADER_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -67,6 +72,11 @@ class Connection:
         self.bad_frames = 0  # CRC failures, garbage, undecodable packets on this connection
         self._max_buffer_bytes = max_buffer_bytes
         self._tally = tally
+
+    def behind(self, source: Source) -> None:
+        """The logger's own address, as the balancer at `address` names it."""
+        self.peer = f"{source.address}:{source.port} via {self.address}"
+        self.address = source.address
 
     @property
     def open(self) -> bool:
@@ -198,6 +208,10 @@ class Gateway:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         conn = Connection(writer, self.settings.hj212_write_buffer_bytes, self.tally)
+        if conn.address in self.settings.hj212_proxy_from and not await self._proxy_header(
+            reader, conn
+        ):
+            return
         if self.noisy.locked_for(conn.address, time.monotonic()) > 0:
             self.tally.add("closed_noisy_address")  # not logged: it may come many times a second
             conn.writer.close()
@@ -231,6 +245,22 @@ class Gateway:
                     del self.by_mn[mn]
             writer.close()
             log.info("logger disconnected", extra={"peer": conn.peer})
+
+    async def _proxy_header(self, reader: asyncio.StreamReader, conn: Connection) -> bool:
+        """Read the balancer's PROXY header; False (and closed) if it sent none that reads."""
+        try:
+            line = await asyncio.wait_for(reader.readuntil(b"\r\n"), PROXY_HEADER_SECONDS)
+            source = parse_header(line)
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            why = "no PROXY header in time" if isinstance(exc, TimeoutError) else "no PROXY header"
+            self._close_at_once(conn, "closed_bad_proxy_header", why)
+            return False
+        except (ProxyHeaderError, ConnectionError) as exc:
+            self._close_at_once(conn, "closed_bad_proxy_header", str(exc))
+            return False
+        if source is not None:  # PROXY UNKNOWN: the balancer's own connection
+            conn.behind(source)
+        return True
 
     def _close_at_once(self, conn: Connection, counter: str, why: str) -> None:
         self.tally.add(counter)

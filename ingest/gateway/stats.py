@@ -16,6 +16,10 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "closed_oversize": ("counter", "connections closed: a header announced an oversized packet"),
     "closed_too_many": ("counter", "connections refused: too many in all"),
     "closed_too_many_per_address": ("counter", "connections refused: too many from one address"),
+    "closed_bad_proxy_header": (
+        "counter",
+        "balancer connections closed: no valid PROXY header (hj212_proxy_from)",
+    ),
     "closed_not_reading": ("counter", "connections closed: the logger does not read its answers"),
     "closed_bad_frames": ("counter", "connections closed after too many bad frames or garbage"),
     "closed_noisy_address": (

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+import threading
+
 from ingest.metrics import Counters, MetricsServer, exposition, read_exposition, stats_line
 from tests.support import http_get
 
@@ -69,3 +73,25 @@ def test_read_exposition_is_the_inverse_of_exposition_over_several_collectors() 
         "lag_seconds": [0.25, -1.0],
     }
     assert read_exposition('other_metric 1\nplantwatch_ingest_x{a="b"} not-a-number\n') == {}
+
+
+def test_a_client_hanging_up_mid_answer_leaves_no_traceback(capfd) -> None:
+    """A balancer's health check closes once it has the status line (make cluster checks
+    every gateway twice a second): before, each left a ConnectionResetError traceback."""
+    served = threading.Event()
+
+    def render() -> str:
+        served.set()
+        return "x" * (8 << 20)  # more than the socket buffers: the write meets the reset
+
+    server = MetricsServer("127.0.0.1", 0, render).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert served.wait(10)
+            sock.recv(100)  # the status line, then hang up with a reset
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        assert http_get(f"http://127.0.0.1:{server.port}/metrics").status_code == 200
+    finally:
+        server.stop()
+    assert "Traceback" not in capfd.readouterr().err

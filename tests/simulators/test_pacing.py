@@ -65,7 +65,7 @@ class Collector:
 
 def test_it_waits_while_too_far_ahead_and_goes_on_as_the_collector_takes() -> None:
     collector = Collector(written=1_000)  # what was there before this back-fill
-    pace = CollectorPace("m", window=100, poll_seconds=0.01, fetch=collector.fetch)
+    pace = CollectorPace(["m"], window=100, poll_seconds=0.01, fetch=collector.fetch)
     stop = threading.Event()
     pace.wait(50, stop)  # within the window: no wait
     done = threading.Event()
@@ -89,7 +89,7 @@ def test_a_collector_that_does_not_move_releases_the_pace() -> None:
         return collector.fetch(url)
 
     pace = CollectorPace(
-        "m", window=10, stall_seconds=60, poll_seconds=0.0, fetch=fetch, clock=lambda: now[0]
+        ["m"], window=10, stall_seconds=60, poll_seconds=0.0, fetch=fetch, clock=lambda: now[0]
     )
     pace.wait(1_000, threading.Event())
     assert 6 <= collector.asked <= 9  # gave up after about a minute without progress
@@ -99,20 +99,20 @@ def test_no_collector_to_pace_by_means_no_wait() -> None:
     def refused(_url: str) -> str:
         raise httpx.ConnectError("refused")
 
-    CollectorPace("m", window=1, fetch=refused).wait(10**9, threading.Event())
+    CollectorPace(["m"], window=1, fetch=refused).wait(10**9, threading.Event())
 
 
 def test_stop_ends_the_wait() -> None:
     stop = threading.Event()
     stop.set()
-    CollectorPace("m", window=1, fetch=Collector(0).fetch).wait(10**9, stop)
+    CollectorPace(["m"], window=1, fetch=Collector(0).fetch).wait(10**9, stop)
 
 
 def test_it_waits_while_the_brokers_store_is_full_though_the_collector_wrote_everything() -> None:
     # Written is not acknowledged: Mosquitto takes one acknowledgement a loop pass from the
     # collector, so a store of written readings can grow while the collector keeps pace.
     collector = Collector(written=0, store=50_000_000)
-    pace = CollectorPace("m", window=100, max_store_bytes=4_000_000, poll_seconds=0.01,
+    pace = CollectorPace(["m"], window=100, max_store_bytes=4_000_000, poll_seconds=0.01,
                          fetch=collector.fetch)  # fmt: skip
     done = threading.Event()
     waiter = threading.Thread(target=lambda: (pace.wait(0, threading.Event()), done.set()))
@@ -126,7 +126,20 @@ def test_it_waits_while_the_brokers_store_is_full_though_the_collector_wrote_eve
 
 def test_it_looks_at_most_every_poll_interval_while_within_limits() -> None:
     collector = Collector(written=0, store=1_000)
-    pace = CollectorPace("m", window=10**9, poll_seconds=3600, fetch=collector.fetch)
+    pace = CollectorPace(["m"], window=10**9, poll_seconds=3600, fetch=collector.fetch)
     for published in range(0, 100_000, 100):  # a thousand messages
         pace.wait(published, threading.Event())
     assert collector.asked == 1
+
+
+def test_partitions_are_summed_over_every_collectors_page() -> None:
+    """make cluster: two collectors take half the plants each; paced by one of them, the
+    back-fill stalled at twice the window (it published on only after a minute each time)."""
+    pages = {"m1": Collector(written=0), "m2": Collector(written=0)}
+    pace = CollectorPace(
+        ["m1", "m2"], window=100, poll_seconds=3600, fetch=lambda url: pages[url].fetch(url)
+    )
+    pace.wait(0, threading.Event())  # the counts when the back-fill began
+    pages["m1"].written = pages["m2"].written = 100
+    pace.wait(300, threading.Event())  # 200 taken between them: 100 ahead, goes on
+    assert (pages["m1"].asked, pages["m2"].asked) == (2, 2)

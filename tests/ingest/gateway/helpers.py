@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -72,8 +73,10 @@ def packet(
 class Logger:
     """A data logger on a blocking socket: sends bytes, collects decoded answers."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    def __init__(self, port: int, source: str | None = None) -> None:
+        """Connected to the gateway at `port`, from loopback address `source` (another host)."""
+        where = None if source is None else (source, 0)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=where)
         self.sock.settimeout(0.2)
         self.framer = Framer()
         self.received: list[hj212.Packet] = []
@@ -228,3 +231,36 @@ def run_gateway(
     finally:
         mqtt.stop()
     return gateway
+
+
+QUIET_S = 0.5  # how long "no answer" is watched for (an answer comes in milliseconds)
+
+
+class Lines:
+    """Records what the gateway writes to InfluxDB."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.writes = 0
+        self._lock = threading.Lock()
+
+    def write_lines(self, lines: list[str]) -> None:
+        with self._lock:
+            self.lines.extend(lines)
+            self.writes += 1
+
+
+async def connect(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection from another loopback address (127.0.0.x stands for another host)."""
+    return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+
+
+async def silent(reader: asyncio.StreamReader) -> bool:
+    """True when nothing arrives for QUIET_S (or the gateway closed the connection)."""
+    try:
+        data = await asyncio.wait_for(reader.read(4096), QUIET_S)
+    except TimeoutError:
+        return True
+    except ConnectionError:
+        return True
+    return b"CN=9014" not in data

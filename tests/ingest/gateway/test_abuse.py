@@ -5,44 +5,22 @@ In-process gateway, real Mosquitto; a recording store stands in for InfluxDB."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 from ingest.gateway.server import Gateway
 from scripts.devstack import Server
-from tests.ingest.gateway.helpers import MN, answered, closed, now_utc, packet, run_gateway, until
-
-QUIET_S = 0.5  # how long "no answer" is watched for (an answer comes in milliseconds)
-
-
-class Lines:
-    """Records what the gateway writes to InfluxDB."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.writes = 0
-        self._lock = threading.Lock()
-
-    def write_lines(self, lines: list[str]) -> None:
-        with self._lock:
-            self.lines.extend(lines)
-            self.writes += 1
-
-
-async def connect(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A connection from another loopback address (127.0.0.x stands for another host)."""
-    return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
-
-
-async def silent(reader: asyncio.StreamReader) -> bool:
-    """True when nothing arrives for QUIET_S (or the gateway closed the connection)."""
-    try:
-        data = await asyncio.wait_for(reader.read(4096), QUIET_S)
-    except TimeoutError:
-        return True
-    except ConnectionError:
-        return True
-    return b"CN=9014" not in data
+from tests.ingest.gateway.helpers import (
+    MN,
+    Lines,
+    answered,
+    closed,
+    connect,
+    now_utc,
+    packet,
+    run_gateway,
+    silent,
+    until,
+)
 
 
 def test_a_password_guesser_is_locked_out_and_never_told_a_right_guess(
