@@ -117,7 +117,14 @@ def test_single_node_ddl_is_plain_merge_tree() -> None:
 
 def test_cluster_ddl_text() -> None:
     layout = Layout(database="pw", cluster="plantwatch", insert_quorum=2)
-    create_db, local, distributed = layout.ddl()
+    create_db, local, distributed, *others = layout.ddl()
+    # The marks and other points: a replicated local table and a distributed one each.
+    assert [s.split(" ON CLUSTER")[0] for s in others] == [
+        "CREATE TABLE IF NOT EXISTS pw.rollup_dirty_local",
+        "CREATE TABLE IF NOT EXISTS pw.rollup_dirty",
+        "CREATE TABLE IF NOT EXISTS pw.points_local",
+        "CREATE TABLE IF NOT EXISTS pw.points",
+    ]
     assert create_db == "CREATE DATABASE IF NOT EXISTS pw ON CLUSTER plantwatch"
     assert local.startswith("CREATE TABLE IF NOT EXISTS pw.readings_local ON CLUSTER plantwatch (")
     assert (
