@@ -492,7 +492,7 @@ class HttpRunner:
     username: str | None = None
     password: str | None = None
     timeout_seconds: float = 10.0
-    _http: httpx.Client | None = field(default=None, init=False, repr=False)
+    _http: httpx.Client | None = field(default=None, init=False, repr=False, compare=False)
 
     def run(self, sql: str, settings: Mapping[str, int] | None = None) -> list[list[Any]]:
         if self._http is None:
