@@ -34,6 +34,7 @@ from ingest.kernel.clickhouse import (
 )
 from ingest.kernel.dirty import DIRTY_MEASUREMENT
 from ingest.kernel.lineproto import Point
+from ingest.kernel.record import Sig
 from ingest.metrics import Counters
 
 pytest.importorskip("chdb")
@@ -488,3 +489,19 @@ def test_the_batch_writes_its_dirty_marks_and_other_points_as_rows(ch: ClickHous
     # A duplicate batch writes no readings, so no marks either.
     RecordKeeper(ch).write([gas(0, 1.0)])
     assert len(ch.runner.run(f"SELECT * FROM {ch.layout.name(MARKS)}")) == 2
+
+
+def test_stored_answers_each_run_with_its_own_times(ch: ClickHouseStore) -> None:
+    """Runs close in time are asked for together (one IN list); each gets only its own."""
+    ch.write([gas(k * MIN, float(k), meter=m) for k in range(10) for m in ("g1", "g2")])
+    ch.write([gas(3 * MIN, 99.0, meter="g1")])  # a revision: the record still answers
+    a, b = ("gas", "p1", "g1"), ("gas", "p1", "g2")
+    far = ("gas", "p1", "g3")
+    found = ch.stored([(a, 0, 3 * MIN), (b, 5 * MIN, 5 * MIN), (a, 8 * MIN, None), (far, 0, None)])
+    assert [sorted(f) for f in found] == [
+        [0, MIN, 2 * MIN, 3 * MIN],
+        [5 * MIN],
+        [8 * MIN, 9 * MIN],
+        [],
+    ]
+    assert found[0][3 * MIN] == {"volume_m3": Sig(3.0, "N", None)}
