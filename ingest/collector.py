@@ -3,10 +3,11 @@
 A message is acknowledged only after everything it produced (its points, register events,
 or its dead letter) is durable: written to the store (InfluxDB, or ClickHouse as rows,
 through the record keeper), or appended and fsynced to the local spool (`ingest/spool.py`)
-that the replayer (`ingest/replay.py`) drains in order once the store is back. Until then the broker keeps the message, so a crash loses nothing:
-unacknowledged messages are redelivered, and writing the same point twice leaves one point.
+that the replayer (`ingest/replay.py`) drains in order once the store is back. Until then
+the broker keeps the message, so a crash loses nothing: unacknowledged messages are
+redelivered, and writing the same point twice leaves one point.
 
-While the spool holds anything, new batches are spooled too, so InfluxDB receives the
+While the spool holds anything, new batches are spooled too, so the store receives the
 readings in the order they arrived.
 """
 

@@ -1,12 +1,12 @@
 """The record keeper: the one edge where readings reach the store, first write kept.
 
-`RecordKeeper.write(points)` replaces `ingest.kernel.dirty.write_points` for the collector, and
-`write_lines` for its spool replayer (spooled lines read back as points). Per batch it
-resolves each recorded point against its recent index (`ingest.kernel.record.RecentIndex`);
-for the points the index cannot answer it asks the store in ONE request (runs of times per
-series), never per reading. Then it writes the new points, the revisions, the other points
-(events, dead letters) and the rollup dirty marks of what it wrote. Duplicates are dropped,
-so a redelivered message changes nothing and an accepted revision is never overwritten by a
+`RecordKeeper.write(points)` is the collector's write, and `write_lines` its spool
+replayer's (spooled lines read back as points). Per batch it resolves each recorded point
+against its recent index (`ingest.kernel.record.RecentIndex`); for the points the index
+cannot answer it asks the store in ONE request (runs of times per series), never per
+reading. Then it writes the new points, the revisions, the other points (events, dead
+letters) and the rollup dirty marks of what it wrote. Duplicates are dropped, so a
+redelivered message changes nothing and an accepted revision is never overwritten by a
 resend. docs/decisions.md says why the check is here and not in front of the spool.
 
 The rule and the index are engine-neutral; what it asks of a store is a `RecordEngine`:

@@ -2,7 +2,7 @@
 
 Counters are cumulative since the process started (Prometheus style); `spool_bytes` and
 `lag_seconds` are gauges. The same numbers are served at `http://<host>:<metrics_port>/metrics`
-and written every `stats_interval_seconds` to InfluxDB as one `ingest_stats` point tagged
+and written every `stats_interval_seconds` to the store as one `ingest_stats` point tagged
 with the collector id (docs/data-model.md).
 """
 

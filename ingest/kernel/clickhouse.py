@@ -9,21 +9,31 @@ back-filled it, and `written` — the store's own order of writes.
 (`MergeTree`, ordered by series, name, time, `written`), and every read takes, per
 (series, name, time), the row with the least `written` (`argMin(..., written)`). A later
 write with other values is kept as a row (a revision: `revisions` lists them) and never
-changes what is read; an identical resend is one more identical row and changes nothing.
-`written` is given by the writer (`WriteClock`: nanoseconds, strictly increasing in a
-process), so within a batch the first value of a key is the record too, as in
-`ingest.kernel.record.plan_writes`.
+changes what is read. `written` is given by the writer (`WriteClock`: nanoseconds, strictly
+increasing in a process), so within a batch the first value of a key is the record too, as
+in `ingest.kernel.record.plan_writes`.
+
+**The collector's write edge.** The record keeper (`ingest/keeper.py`) writes through this
+store as its `RecordEngine`: before a write it asks (`stored`, one query a batch, only for
+what its recent index cannot answer) what the keys hold, so an identical resend writes no
+row and a different one is written once as a revision (`kept_revisions` numbers them);
+`argMin` stays the rule for every reader whatever a writer did. `write_batch` writes the
+batch's rollup dirty marks (`rollup_dirty`, the fields of `ingest.kernel.dirty`'s marks),
+its other points (dead letters, events, stats: `points`, tags and fields as JSON) and then
+its readings and revisions, as rows: no line protocol reaches ClickHouse.
 
 **SQL.** Only what ClickHouse 18.16 (Debian's `clickhouse-server`) has: no window
 functions, no `DateTime64` (times are `Int64` ms; the hour is `intDiv(ts_ms, 3600000)`),
 steps by `arrayDifference` over each meter's readings sorted in an array. `hourly_sql` is
 `api.fuel.rules.hourly_sums` in SQL; tests/ingest/test_clickhouse.py proves them equal.
 
-**Single node or cluster.** `Layout` gives the DDL for one node (`MergeTree`; what `chdb`
-runs in the fast lane) or for a cluster (`ON CLUSTER`, `ReplicatedMergeTree` per shard,
-a `Distributed` table over it sharded by (plant, meter) so a meter's readings stay on one
-shard) and the settings an insert carries there (`insert_quorum`: acknowledged means on
-that many replicas). Readers and writers use the same table name in both.
+**Single node or cluster.** `Layout` gives the DDL of every table (`TABLES`) for one node
+(`MergeTree`; what `chdb` runs in the fast lane) or for a cluster (`ON CLUSTER`,
+`ReplicatedMergeTree` per shard, a `Distributed` table over it sharded by (plant, meter) so
+a meter's readings stay on one shard) and the settings an insert carries there
+(`insert_quorum`: acknowledged means on that many replicas) and a keeper's read-back
+(`select_sequential_consistency`: it sees every acknowledged write). Readers and writers
+use the same table name in both.
 
 `ClickHouseStore` is the I/O shell over any `Runner` (chdb in-process or HTTP).
 """
@@ -178,6 +188,13 @@ class Layout:
             "insert_quorum": self.insert_quorum,
             "insert_quorum_timeout": self.insert_quorum_timeout_ms,
         }
+
+    @property
+    def check_settings(self) -> dict[str, int]:
+        """Settings of a keeper's read-back: on a cluster, only replicas holding every
+        quorum-acknowledged write answer it (else a lagging one could call a stored reading
+        new; argMin would still read the first, but the resend would take a row)."""
+        return {} if self.cluster is None else {"select_sequential_consistency": 1}
 
     def ddl(self) -> list[str]:
         """The statements that create the database and its tables (`TABLES`), idempotent."""
@@ -645,10 +662,9 @@ class ClickHouseStore:
             f"FROM {self.layout.table} WHERE {_runs_where(runs)} "
             "GROUP BY measurement, plant, meter, ts_ms, name"
         )
+        answer = self.runner.run(sql, self.layout.check_settings)
         found: dict[SeriesKey, dict[int, dict[str, Sig]]] = {}
-        for measurement, plant, meter, ts, name, value, flag, invalid, backfill in self.runner.run(
-            sql
-        ):
+        for measurement, plant, meter, ts, name, value, flag, invalid, backfill in answer:
             sigs = found.setdefault((measurement, plant, meter), {}).setdefault(int(ts), {})
             sigs[name] = _sig(value, flag, invalid)
             if int(backfill):  # the reading's `backfill` mark is a name of its point too
@@ -671,7 +687,9 @@ class ClickHouseStore:
             f"FROM {self.layout.table} WHERE {_runs_where(runs)} ORDER BY written"
         )
         seen: dict[RevisionKey, list[Sig]] = {}
-        for measurement, plant, meter, ts, name, value, flag, invalid in self.runner.run(sql):
+        for measurement, plant, meter, ts, name, value, flag, invalid in self.runner.run(
+            sql, self.layout.check_settings
+        ):
             sigs = seen.setdefault(((measurement, plant, meter), int(ts), name), [])
             sig = _sig(value, flag, invalid)
             if sig not in sigs:
