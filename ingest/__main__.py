@@ -1,4 +1,4 @@
-"""`python -m ingest`: run a collector (MQTT -> InfluxDB)."""
+"""`python -m ingest`: run a collector (MQTT -> InfluxDB, or ClickHouse by PLANTWATCH_STORE)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ingest.credentials import (
     provision_broker,
 )
 from ingest.dynsec import ADMIN_ACCOUNT, DynsecAdmin, plant_role
+from ingest.kernel.engines import open_store
 from ingest.kernel.errors import PlantwatchError, StoreError, StoreSchemaError
 from ingest.kernel.pipeline import IngestRules
 from ingest.kernel.registry import Registry, load_registry
@@ -32,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m ingest",
         description="plantwatch collector: subscribes to plant readings over MQTT (QoS 1, "
         "persistent session; PLANTWATCH_COLLECTOR_PARTITION=i/N for its share of the plants) "
-        "and writes them to InfluxDB. Configured by PLANTWATCH_* "
+        "and writes them to the store (InfluxDB; ClickHouse with PLANTWATCH_STORE=clickhouse). "
+        "Configured by PLANTWATCH_* "
         "environment variables or a .env file (see README). Without a command it runs a "
         "collector.",
     )
@@ -142,14 +144,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rules = IngestRules.from_settings(settings, registry)
-    store = InfluxStore.from_settings(settings)
-    try:
-        ensure_store_schema(store)
-    except StoreSchemaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StoreError as exc:  # InfluxDB away: the collector spools; the next start checks
-        log.warning("store schema not checked", extra={"error": str(exc)})
+    store = open_store(settings)
+    if isinstance(store, InfluxStore):
+        try:
+            ensure_store_schema(store)
+        except StoreSchemaError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except StoreError as exc:  # InfluxDB away: the collector spools; the next start checks
+            log.warning("store schema not checked", extra={"error": str(exc)})
+    else:
+        # ClickHouse: its tables are made (idempotent) before the first message is taken; a
+        # server that does not answer, or refuses, stops the start with the reason.
+        try:
+            store.create_database()
+        except StoreError as exc:
+            print(
+                f"error: PLANTWATCH_STORE=clickhouse: cannot create the tables at "
+                f"{settings.clickhouse_url} (database {settings.clickhouse_db}): {exc}",
+                file=sys.stderr,
+            )
+            return 2
     collector = Collector(settings, rules, store)
     signal.signal(signal.SIGTERM, lambda *_: collector.stop())
     signal.signal(signal.SIGINT, lambda *_: collector.stop())

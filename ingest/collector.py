@@ -1,12 +1,13 @@
-"""A collector: MQTT (QoS 1, manual ack) -> validation -> batched, durable InfluxDB writes.
+"""A collector: MQTT (QoS 1, manual ack) -> validation -> batched, durable store writes.
 
 A message is acknowledged only after everything it produced (its points, register events,
-or its dead letter) is durable: written to InfluxDB, or appended and fsynced to the local
-spool (`ingest/spool.py`) that the replayer (`ingest/replay.py`) drains in order once
-InfluxDB is back. Until then the broker keeps the message, so a crash loses nothing:
-unacknowledged messages are redelivered, and writing the same point twice leaves one point.
+or its dead letter) is durable: written to the store (InfluxDB, or ClickHouse as rows,
+through the record keeper), or appended and fsynced to the local spool (`ingest/spool.py`)
+that the replayer (`ingest/replay.py`) drains in order once the store is back. Until then
+the broker keeps the message, so a crash loses nothing: unacknowledged messages are
+redelivered, and writing the same point twice leaves one point.
 
-While the spool holds anything, new batches are spooled too, so InfluxDB receives the
+While the spool holds anything, new batches are spooled too, so the store receives the
 readings in the order they arrived.
 """
 
@@ -23,12 +24,12 @@ from datetime import UTC, datetime
 from ingest.broker_queue import SYS_FILTERS, QueueState, queue_alarm
 from ingest.client import Inbound, MqttClient
 from ingest.keeper import RecordKeeper
+from ingest.kernel.engines import StoreEngine
 from ingest.kernel.errors import StoreError, StoreRejected, StoreUnavailable, UnknownSource
 from ingest.kernel.lineproto import Point, encode
 from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
-from ingest.kernel.store import InfluxStore
 from ingest.kernel.topics import Topics, parse_topic
-from ingest.metrics import Counters, MetricsServer, exposition, stats_line
+from ingest.metrics import Counters, MetricsServer, exposition, stats_point
 from ingest.partition import stale_filters, subscription_filters
 from ingest.replay import Replayer, backoff_seconds
 from ingest.settings import CollectorSettings
@@ -68,7 +69,7 @@ class Collector:
         self,
         settings: CollectorSettings,
         rules: IngestRules,
-        store: InfluxStore,
+        store: StoreEngine,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -193,9 +194,9 @@ class Collector:
 
     def _stats_loop(self) -> None:
         while not self._stop.wait(self.settings.stats_interval_seconds):
-            line = stats_line(self.metrics(), self.settings.collector_id, int(time.time() * 1000))
+            point = stats_point(self.metrics(), self.settings.collector_id, int(time.time() * 1000))
             try:
-                self.store.write_lines([line])
+                self.keeper.write([point])
             except StoreError as exc:
                 # Stats are a view of now; one missed while InfluxDB is away is not a loss.
                 log.info("ingest_stats not written", extra={"error": str(exc)})
@@ -332,7 +333,7 @@ class Collector:
                 plant = _plant_of(message.topic, self.settings.topic_root)
                 refused = Refused(plant, "store_rejected", f"InfluxDB refused the points: {exc}")
                 dead = self._dead_letter(message.topic, refused, message.payload, self.clock())
-                self.store.write_lines([encode(dead)])
+                self.keeper.write([dead])
                 per_message.append([dead])
                 refusals.append((message, refused))
         # Only now, with every message durable, does the batch take its new shape.

@@ -1,14 +1,17 @@
-"""The record keeper: the one edge where readings reach InfluxDB, first write kept.
+"""The record keeper: the one edge where readings reach the store, first write kept.
 
-`RecordKeeper.write(points)` replaces `ingest.kernel.dirty.write_points` for the collector, and
-`write_lines` for its spool replayer (spooled lines read back as points); points become
-line protocol here, when they are written. Per batch it resolves each recorded point
-against its recent index (`ingest.kernel.record.RecentIndex`); for the points the index cannot
-answer it asks InfluxDB in ONE request (one statement per series and run of times), never
-per reading. Then it writes, in one request: the new points, the revisions (`revisions`),
-the other points (events, dead letters) and the rollup dirty marks of what it wrote. Duplicates are dropped, so a
+`RecordKeeper.write(points)` is the collector's write, and `write_lines` its spool
+replayer's (spooled lines read back as points). Per batch it resolves each recorded point
+against its recent index (`ingest.kernel.record.RecentIndex`); for the points the index
+cannot answer it asks the store in ONE request (runs of times per series), never per
+reading. Then it writes the new points, the revisions, the other points (events, dead
+letters) and the rollup dirty marks of what it wrote. Duplicates are dropped, so a
 redelivered message changes nothing and an accepted revision is never overwritten by a
 resend. docs/decisions.md says why the check is here and not in front of the spool.
+
+The rule and the index are engine-neutral; what it asks of a store is a `RecordEngine`:
+`InfluxRecords` below (InfluxQL, line protocol, one write request per batch) or
+`ingest.kernel.clickhouse.ClickHouseStore` (SQL, rows).
 """
 
 from __future__ import annotations
@@ -16,19 +19,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from typing import Protocol
 
 from ingest.kernel import record
-from ingest.kernel.dirty import dirty_points, write_points
+from ingest.kernel.dirty import dirty_points
+from ingest.kernel.engines import StoreEngine
 from ingest.kernel.lineproto import encode, parse_line
 from ingest.kernel.record import (
-    RECORDED,
     REVISIONS_MEASUREMENT,
     STORED,
     LineKey,
     Point,
     PointKey,
     RecentIndex,
+    Revision,
     RevisionKey,
+    Run,
     SeriesKey,
     Sig,
 )
@@ -41,18 +47,51 @@ RUN_GAP_MS = 3_600_000
 TAG_COLUMNS = frozenset({"plant", "meter", "measurement", "name", "n", "time"})
 
 
+class RecordEngine(Protocol):
+    """What the keeper asks of a store engine."""
+
+    def create_database(self) -> None: ...
+
+    def stored(self, runs: Sequence[Run]) -> list[dict[int, dict[str, Sig]]]:
+        """Per run, the points held at its times: time -> value name -> the record."""
+        ...
+
+    def kept_revisions(self, runs: Sequence[Run]) -> dict[RevisionKey, list[tuple[int, Sig]]]:
+        """The revisions kept at the runs' times: key -> (ordinal, what it said)."""
+        ...
+
+    def write_batch(
+        self,
+        points: Sequence[Point],
+        revisions: Sequence[tuple[int, Revision]],
+        marks: Sequence[Point],
+    ) -> None:
+        """Write points (readings and others), numbered revisions and dirty marks."""
+        ...
+
+    def write_unparsed(self, lines: Sequence[str]) -> None:
+        """Spooled text that is not a point (written as it is, or refused)."""
+        ...
+
+
+def record_engine(store: StoreEngine) -> RecordEngine:
+    """The keeper's engine for a store `ingest.kernel.store.open_store` opened."""
+    return InfluxRecords(store) if isinstance(store, InfluxStore) else store
+
+
 class RecordKeeper:
     """First-write-wins writes of readings; `check=False` writes as before (for the bench)."""
 
     def __init__(
         self,
-        store: InfluxStore,
+        store: StoreEngine,
         counters: Counters | None = None,
         check: bool = True,
         trust_index: bool = True,
         points_per_series: int = 1024,
     ) -> None:
         self.store = store
+        self.engine = record_engine(store)
         self.check = check
         self.trust_index = trust_index
         self.index = RecentIndex(points_per_series)
@@ -63,7 +102,7 @@ class RecordKeeper:
     def write(self, points: Sequence[Point]) -> None:
         """Write a batch of points (readings and anything else) with first write kept."""
         if not self.check:
-            write_points(self.store, points)
+            self.engine.write_batch(points, [], dirty_points(points, int(time.time() * 1000)))
             return
         with self._lock:
             self._write(points)
@@ -79,7 +118,7 @@ class RecordKeeper:
             else:
                 points.append(point)
         if raw:
-            self.store.write_lines(raw)
+            self.engine.write_unparsed(raw)
         self.write(points)
 
     def _write(self, points: Sequence[Point]) -> None:
@@ -87,11 +126,7 @@ class RecordKeeper:
         other: list[Point] = []
         repeats: dict[PointKey, int] = {}
         for point in points:
-            if (
-                point.measurement not in RECORDED
-                or not point.tags.get("plant")
-                or not point.tags.get("meter")
-            ):
+            if not record.is_recorded(point):
                 other.append(point)  # not a reading: nothing to judge
                 continue
             found = LineKey.of(point)
@@ -119,80 +154,92 @@ class RecordKeeper:
                     learn.add(point.series)
         stored = self._stored(to_resolve, learn) if to_resolve else {}
         plan = record.plan_writes(kept, stored)
-        revisions: list[Point] = []
+        numbered: list[tuple[int, Revision]] = []
         if plan.revisions:
+            self.queries += 1
             numbered, repeated = record.number_revisions(
-                plan.revisions, self._kept_revisions(plan.revisions)
+                plan.revisions, self.engine.kept_revisions(_revision_runs(plan.revisions))
             )
-            revisions = [record.revision_point(n, rev) for n, rev in numbered]
             duplicates += repeated
         readings = [*fresh, *plan.points, *other]
         marks = dirty_points(readings, int(time.time() * 1000))
-        self.store.write_lines([encode(p) for p in (*readings, *revisions, *marks)])
-        self.counters.add(duplicates=duplicates + plan.duplicates, revisions=len(revisions))
+        self.engine.write_batch(readings, numbered, marks)
+        self.counters.add(duplicates=duplicates + plan.duplicates, revisions=len(numbered))
         if self.trust_index:
             self.index.remember({**written, **dict.fromkeys(plan.written, STORED)})
 
     def _stored(self, points: list[Point], learn: set[SeriesKey]) -> dict[PointKey, dict[str, Sig]]:
-        """What InfluxDB holds at the points' keys: one request, a statement per series run."""
+        """What the store holds at the points' keys: one request for every series' runs."""
         by_series: dict[SeriesKey, list[int]] = {}
         for p in points:
             by_series.setdefault(p.series, []).append(p.ts_ms)
-        statements: list[tuple[SeriesKey, int, bool, str]] = []
+        runs: list[Run] = []
         for series, times in sorted(by_series.items()):
-            measurement, plant, meter = series
-            runs = _runs(sorted(set(times)))
-            for index, (lo, hi) in enumerate(runs):
-                open_ended = series in learn and index == len(runs) - 1
-                upper = "" if open_ended else f" AND time <= {hi}ms"
-                statements.append(
-                    (
-                        series,
-                        lo,
-                        open_ended,
-                        f"SELECT * FROM {quote_ident(measurement)} "
-                        f'WHERE "plant" = {quote_literal(plant)} AND "meter" = {quote_literal(meter)} '
-                        f"AND time >= {lo}ms{upper}",
-                    )
-                )
+            found = _runs(sorted(set(times)))
+            for index, (first, last) in enumerate(found):
+                open_ended = series in learn and index == len(found) - 1
+                runs.append((series, first, None if open_ended else last))
         self.queries += 1
-        results = self.store.query_many(";".join(s for *_, s in statements))
         out: dict[PointKey, dict[str, Sig]] = {}
-        for (series, lo, open_ended, _), result in zip(statements, results, strict=True):
-            found = _points(result)
-            for ts, sigs in found.items():
+        for (series, lo, hi), held in zip(runs, self.engine.stored(runs), strict=True):
+            for ts, sigs in held.items():
                 out[(series, ts)] = sigs
-            if open_ended:
-                self.index.learn(series, lo, found)
+            if hi is None:
+                self.index.learn(series, lo, held)
             elif self.trust_index:
-                self.index.remember(dict.fromkeys(((series, ts) for ts in found), STORED))
+                self.index.remember(dict.fromkeys(((series, ts) for ts in held), STORED))
         return out
 
-    def _kept_revisions(
-        self, revisions: Sequence[record.Revision]
-    ) -> dict[RevisionKey, list[tuple[int, Sig]]]:
+
+class InfluxRecords:
+    """The keeper's engine on InfluxDB: InfluxQL reads, one line-protocol write per batch."""
+
+    def __init__(self, store: InfluxStore) -> None:
+        self.store = store
+
+    def create_database(self) -> None:
+        self.store.create_database()
+
+    def write_batch(
+        self,
+        points: Sequence[Point],
+        revisions: Sequence[tuple[int, Revision]],
+        marks: Sequence[Point],
+    ) -> None:
+        """Points, revisions (`revisions` points) and marks in one request."""
+        numbered = [record.revision_point(n, rev) for n, rev in revisions]
+        self.store.write_lines([encode(p) for p in (*points, *numbered, *marks)])
+
+    def write_unparsed(self, lines: Sequence[str]) -> None:
+        self.store.write_lines(lines)
+
+    def stored(self, runs: Sequence[Run]) -> list[dict[int, dict[str, Sig]]]:
+        """One statement per run, all in one request."""
+        statements = []
+        for (measurement, plant, meter), lo, hi in runs:
+            upper = "" if hi is None else f" AND time <= {hi}ms"
+            statements.append(
+                f"SELECT * FROM {quote_ident(measurement)} "
+                f'WHERE "plant" = {quote_literal(plant)} AND "meter" = {quote_literal(meter)} '
+                f"AND time >= {lo}ms{upper}"
+            )
+        return [_points(result) for result in self.store.query_many(";".join(statements))]
+
+    def kept_revisions(self, runs: Sequence[Run]) -> dict[RevisionKey, list[tuple[int, Sig]]]:
         """Revisions already kept for these keys (revisions are rare: one request when any)."""
-        by_series: dict[SeriesKey, list[int]] = {}
-        for rev in revisions:
-            by_series.setdefault(rev.series, []).append(rev.ts_ms)
-        statements: list[tuple[SeriesKey, str]] = []
-        for series, times in sorted(by_series.items()):
-            measurement, plant, meter = series
-            for lo, hi in _runs(sorted(set(times))):
-                statements.append(
-                    (
-                        series,
-                        'SELECT "value", "flag", "invalid" '
-                        f"FROM {quote_ident(REVISIONS_MEASUREMENT)} "
-                        f'WHERE "plant" = {quote_literal(plant)} AND "meter" = {quote_literal(meter)} '
-                        f'AND "measurement" = {quote_literal(measurement)} '
-                        f'AND time >= {lo}ms AND time <= {hi}ms GROUP BY "name", "n"',
-                    )
-                )
-        self.queries += 1
-        results = self.store.query_many(";".join(s for _, s in statements))
+        statements = []
+        for (measurement, plant, meter), lo, hi in runs:
+            upper = "" if hi is None else f" AND time <= {hi}ms"
+            statements.append(
+                'SELECT "value", "flag", "invalid" '
+                f"FROM {quote_ident(REVISIONS_MEASUREMENT)} "
+                f'WHERE "plant" = {quote_literal(plant)} AND "meter" = {quote_literal(meter)} '
+                f'AND "measurement" = {quote_literal(measurement)} '
+                f'AND time >= {lo}ms{upper} GROUP BY "name", "n"'
+            )
+        results = self.store.query_many(";".join(statements))
         out: dict[RevisionKey, list[tuple[int, Sig]]] = {}
-        for (series, _), result in zip(statements, results, strict=True):
+        for (series, _, _), result in zip(runs, results, strict=True):
             for s in result:
                 for row in s.rows():
                     value = row.get("value")
@@ -204,6 +251,17 @@ class RecordKeeper:
                     key = (series, int(row["time"]), s.tags.get("name", ""))
                     out.setdefault(key, []).append((int(s.tags.get("n", "0")), sig))
         return out
+
+
+def _revision_runs(revisions: Sequence[Revision]) -> list[Run]:
+    by_series: dict[SeriesKey, list[int]] = {}
+    for rev in revisions:
+        by_series.setdefault(rev.series, []).append(rev.ts_ms)
+    return [
+        (series, lo, hi)
+        for series, times in sorted(by_series.items())
+        for lo, hi in _runs(sorted(set(times)))
+    ]
 
 
 def _runs(times: list[int]) -> list[tuple[int, int]]:

@@ -2,7 +2,7 @@
 
 Counters are cumulative since the process started (Prometheus style); `spool_bytes` and
 `lag_seconds` are gauges. The same numbers are served at `http://<host>:<metrics_port>/metrics`
-and written every `stats_interval_seconds` to InfluxDB as one `ingest_stats` point tagged
+and written every `stats_interval_seconds` to the store as one `ingest_stats` point tagged
 with the collector id (docs/data-model.md).
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ingest.kernel.store import encode_point
+from ingest.kernel.lineproto import Point, encode
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +126,19 @@ def read_exposition(text: str, prefix: str = "plantwatch_ingest") -> dict[str, l
     return out
 
 
-def stats_line(values: Mapping[str, float], collector: str, ts_ms: int) -> str:
+def stats_point(values: Mapping[str, float], collector: str, ts_ms: int) -> Point:
     """One `ingest_stats` point; every field a float, like every other numeric field."""
-    return encode_point(
+    return Point(
         STATS_MEASUREMENT,
         {"collector": collector},
         {name: float(values[name]) for name in STATS_FIELDS},
         ts_ms,
     )
+
+
+def stats_line(values: Mapping[str, float], collector: str, ts_ms: int) -> str:
+    """`stats_point` as line protocol."""
+    return encode(stats_point(values, collector, ts_ms))
 
 
 class _QuietServer(ThreadingHTTPServer):

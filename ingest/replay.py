@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from ingest.kernel.dirty import write_readings
+from ingest.kernel.engines import StoreEngine
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
 from ingest.kernel.lineproto import parse_line
 from ingest.kernel.store import InfluxStore
@@ -41,7 +42,7 @@ class Replayer:
     def __init__(
         self,
         spool: Spool,
-        store: InfluxStore,
+        store: StoreEngine,
         counters: Counters,
         stop: threading.Event,
         dead_letter: Callable[[str, str, str], str],
@@ -54,10 +55,13 @@ class Replayer:
         # (plant, reason, line) -> a dead-letter line for a line InfluxDB refused
         self.dead_letter = dead_letter
         # The collector's record keeper (first write kept); plain writes otherwise.
-        self.write: Callable[[Sequence[str]], None] = write or (
-            lambda lines: write_readings(store, lines)
-        )
+        self.write: Callable[[Sequence[str]], None] = write or self._write_readings
         self._thread = threading.Thread(target=self.run, name="replayer", daemon=True)
+
+    def _write_readings(self, lines: Sequence[str]) -> None:
+        if not isinstance(self.store, InfluxStore):
+            raise TypeError("a replayer on ClickHouse writes through the record keeper")
+        write_readings(self.store, lines)
 
     def start(self) -> Replayer:
         self._thread.start()
@@ -114,7 +118,7 @@ class Replayer:
             except StoreRejected as exc:
                 point = parse_line(line)
                 plant = point.tags.get("plant", "") if point is not None else ""
-                self.store.write_lines([self.dead_letter(plant, str(exc), line)])
+                self.write([self.dead_letter(plant, str(exc), line)])
                 self.counters.add(refused=1)
         return written
 

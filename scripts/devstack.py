@@ -283,6 +283,60 @@ def mosquitto_server(
     )
 
 
+def clickhouse_server(workdir: Path, port: int | None = None) -> Server:
+    """A ClickHouse server (Debian's `clickhouse-server`, 18.16) with its data in `workdir`,
+    one node, HTTP on `port` and its native TCP port free too; not started yet. Ready when
+    its HTTP `/ping` answers."""
+    binary = shutil.which("clickhouse-server") or "/usr/sbin/clickhouse-server"
+    if not Path(binary).exists():
+        raise StackError(
+            "clickhouse-server not found: install Debian's 'clickhouse-server' (make deps-cluster)"
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    http_port = port or free_port()
+    (workdir / "users.xml").write_text(
+        """<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+  <users><default><password></password>
+    <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+    <profile>default</profile><quota>default</quota></default></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
+    <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time>
+  </interval></default></quotas>
+</yandex>
+"""
+    )
+    conf = workdir / "config.xml"
+    conf.write_text(
+        f"""<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><console>1</console></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>{http_port}</http_port>
+  <tcp_port>{free_port()}</tcp_port>
+  <path>{workdir}/data/</path>
+  <tmp_path>{workdir}/scratch/</tmp_path>
+  <user_files_path>{workdir}/user_files/</user_files_path>
+  <format_schema_path>{workdir}/format_schemas/</format_schema_path>
+  <users_config>{workdir}/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>67108864</mark_cache_size>
+  <uncompressed_cache_size>67108864</uncompressed_cache_size>
+  <max_concurrent_queries>50</max_concurrent_queries>
+</yandex>
+"""
+    )
+    return Server(
+        name="clickhouse-server",
+        argv=[binary, f"--config-file={conf}"],
+        port=http_port,
+        log_path=workdir / "clickhouse-server.log",
+        ready_check=f"http://127.0.0.1:{http_port}/ping",
+    )
+
+
 def create_database(influx_url: str, database: str) -> None:
     """Create `database` (idempotent) on a v1-compatible server."""
     resp = httpx.post(f"{influx_url}/query", data={"q": f'CREATE DATABASE "{database}"'})

@@ -9,21 +9,31 @@ back-filled it, and `written` — the store's own order of writes.
 (`MergeTree`, ordered by series, name, time, `written`), and every read takes, per
 (series, name, time), the row with the least `written` (`argMin(..., written)`). A later
 write with other values is kept as a row (a revision: `revisions` lists them) and never
-changes what is read; an identical resend is one more identical row and changes nothing.
-`written` is given by the writer (`WriteClock`: nanoseconds, strictly increasing in a
-process), so within a batch the first value of a key is the record too, as in
-`ingest.kernel.record.plan_writes`.
+changes what is read. `written` is given by the writer (`WriteClock`: nanoseconds, strictly
+increasing in a process), so within a batch the first value of a key is the record too, as
+in `ingest.kernel.record.plan_writes`.
+
+**The collector's write edge.** The record keeper (`ingest/keeper.py`) writes through this
+store as its `RecordEngine`: before a write it asks (`stored`, one query a batch, only for
+what its recent index cannot answer) what the keys hold, so an identical resend writes no
+row and a different one is written once as a revision (`kept_revisions` numbers them);
+`argMin` stays the rule for every reader whatever a writer did. `write_batch` writes the
+batch's rollup dirty marks (`rollup_dirty`, the fields of `ingest.kernel.dirty`'s marks),
+its other points (dead letters, events, stats: `points`, tags and fields as JSON) and then
+its readings and revisions, as rows: no line protocol reaches ClickHouse.
 
 **SQL.** Only what ClickHouse 18.16 (Debian's `clickhouse-server`) has: no window
 functions, no `DateTime64` (times are `Int64` ms; the hour is `intDiv(ts_ms, 3600000)`),
 steps by `arrayDifference` over each meter's readings sorted in an array. `hourly_sql` is
 `api.fuel.rules.hourly_sums` in SQL; tests/ingest/test_clickhouse.py proves them equal.
 
-**Single node or cluster.** `Layout` gives the DDL for one node (`MergeTree`; what `chdb`
-runs in the fast lane) or for a cluster (`ON CLUSTER`, `ReplicatedMergeTree` per shard,
-a `Distributed` table over it sharded by (plant, meter) so a meter's readings stay on one
-shard) and the settings an insert carries there (`insert_quorum`: acknowledged means on
-that many replicas). Readers and writers use the same table name in both.
+**Single node or cluster.** `Layout` gives the DDL of every table (`TABLES`) for one node
+(`MergeTree`; what `chdb` runs in the fast lane) or for a cluster (`ON CLUSTER`,
+`ReplicatedMergeTree` per shard, a `Distributed` table over it sharded by (plant, meter) so
+a meter's readings stay on one shard) and the settings an insert carries there
+(`insert_quorum`: acknowledged means on that many replicas) and a keeper's read-back
+(`select_sequential_consistency`: it sees every acknowledged write). Readers and writers
+use the same table name in both.
 
 `ClickHouseStore` is the I/O shell over any `Runner` (chdb in-process or HTTP).
 """
@@ -31,6 +41,7 @@ that many replicas). Readers and writers use the same table name in both.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,14 +50,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from ingest.kernel.lineproto import Point
+from ingest.kernel.errors import StoreRejected, StoreUnavailable
+from ingest.kernel.lineproto import Point, SeriesKey
 from ingest.kernel.record import (
     ARRIVED_FIELD,
     MQTT,
-    RECORDED,
     SOURCE_FIELD,
+    Revision,
+    RevisionKey,
+    Run,
+    Sig,
+    is_recorded,
     signatures,
 )
+from ingest.kernel.schema import VALID_FLAG
 
 if TYPE_CHECKING:
     from ingest.settings import CommonSettings
@@ -76,6 +93,64 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 ORDER_BY = "(measurement, plant, meter, name, ts_ms, written)"
 PARTITION_BY = "toYYYYMM(toDateTime(intDiv(ts_ms, 1000)))"
 
+# Rollup dirty marks (ingest.kernel.dirty: the same name and fields as its `rollup_dirty`
+# points, not imported: dirty imports the store module, which opens this engine), one row
+# per mark, `written_ms` the mark's stamp (its time).
+MARKS = "rollup_dirty"
+MARK_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("measurement", "String"),
+    ("plant", "String"),
+    ("meter", "String"),
+    ("first_hour_ms", "Int64"),
+    ("end_hour_ms", "Int64"),
+    ("points", "Int64"),
+    ("written_ms", "Int64"),
+)
+# Every other point a collector writes (dead letters, register and HJ 212 events, its
+# stats): its measurement, tags and fields as JSON objects, its time. Rows, not line protocol.
+POINTS = "points"
+POINT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("measurement", "String"),
+    ("tags", "String"),
+    ("fields", "String"),
+    ("ts_ms", "Int64"),
+    ("written", "UInt64"),
+)
+
+
+def _month_of(column: str) -> str:
+    return f"toYYYYMM(toDateTime(intDiv({column}, 1000)))"
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One table's shape: its columns, sort key, partitions and (on a cluster) shard key."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    order_by: str
+    partition_by: str
+    shard_by: str
+
+
+TABLES: tuple[Table, ...] = (
+    Table(READINGS, COLUMNS, ORDER_BY, PARTITION_BY, "cityHash64(plant, meter)"),
+    Table(
+        MARKS,
+        MARK_COLUMNS,
+        "(written_ms, measurement, plant, meter)",
+        _month_of("written_ms"),
+        "cityHash64(plant, meter)",
+    ),
+    Table(
+        POINTS,
+        POINT_COLUMNS,
+        "(measurement, ts_ms, written)",
+        _month_of("ts_ms"),
+        "cityHash64(measurement, tags)",
+    ),
+)
+
 Row = tuple[str, str, str, str, int, float, str, str, int, str, int, int]
 
 
@@ -96,8 +171,12 @@ class Layout:
 
     @property
     def table(self) -> str:
-        """The table readers and writers name (the Distributed one on a cluster)."""
-        return f"{self.database}.{READINGS}"
+        """The readings table readers and writers name (the Distributed one on a cluster)."""
+        return self.name(READINGS)
+
+    def name(self, table: str) -> str:
+        """`table` as readers and writers name it (the Distributed one on a cluster)."""
+        return f"{self.database}.{table}"
 
     @property
     def insert_settings(self) -> dict[str, int]:
@@ -110,27 +189,45 @@ class Layout:
             "insert_quorum_timeout": self.insert_quorum_timeout_ms,
         }
 
+    @property
+    def check_settings(self) -> dict[str, int]:
+        """Settings of a keeper's read-back: on a cluster, only replicas holding every
+        quorum-acknowledged write answer it (else a lagging one could call a stored reading
+        new; argMin would still read the first, but the resend would take a row)."""
+        return {} if self.cluster is None else {"select_sequential_consistency": 1}
+
     def ddl(self) -> list[str]:
-        """The statements that create the database and the readings table(s), idempotent."""
-        columns = ",\n    ".join(f"{name} {kind}" for name, kind in COLUMNS)
-        body = f"(\n    {columns}\n)"
-        tail = f"PARTITION BY {PARTITION_BY}\nORDER BY {ORDER_BY}"
+        """The statements that create the database and its tables (`TABLES`), idempotent."""
         if self.cluster is None:
-            return [
-                f"CREATE DATABASE IF NOT EXISTS {self.database}",
-                f"CREATE TABLE IF NOT EXISTS {self.table} {body}\nENGINE = MergeTree\n{tail}",
-            ]
+            out = [f"CREATE DATABASE IF NOT EXISTS {self.database}"]
+            for t in TABLES:
+                out.append(
+                    f"CREATE TABLE IF NOT EXISTS {self.name(t.name)} {_body(t)}\n"
+                    f"ENGINE = MergeTree\n{_tail(t)}"
+                )
+            return out
         on = f"ON CLUSTER {self.cluster}"
-        local = f"{self.database}.{READINGS}_local"
-        path = f"'{self.zk_root}/{{shard}}/{self.database}/{READINGS}_local'"
-        return [
-            f"CREATE DATABASE IF NOT EXISTS {self.database} {on}",
-            f"CREATE TABLE IF NOT EXISTS {local} {on} {body}\n"
-            f"ENGINE = ReplicatedMergeTree({path}, '{{replica}}')\n{tail}",
-            f"CREATE TABLE IF NOT EXISTS {self.table} {on} AS {local}\n"
-            f"ENGINE = Distributed({self.cluster}, {self.database}, {READINGS}_local, "
-            "cityHash64(plant, meter))",
-        ]
+        out = [f"CREATE DATABASE IF NOT EXISTS {self.database} {on}"]
+        for t in TABLES:
+            local = f"{self.database}.{t.name}_local"
+            path = f"'{self.zk_root}/{{shard}}/{self.database}/{t.name}_local'"
+            out += [
+                f"CREATE TABLE IF NOT EXISTS {local} {on} {_body(t)}\n"
+                f"ENGINE = ReplicatedMergeTree({path}, '{{replica}}')\n{_tail(t)}",
+                f"CREATE TABLE IF NOT EXISTS {self.name(t.name)} {on} AS {local}\n"
+                f"ENGINE = Distributed({self.cluster}, {self.database}, {t.name}_local, "
+                f"{t.shard_by})",
+            ]
+        return out
+
+
+def _body(table: Table) -> str:
+    columns = ",\n    ".join(f"{name} {kind}" for name, kind in table.columns)
+    return f"(\n    {columns}\n)"
+
+
+def _tail(table: Table) -> str:
+    return f"PARTITION BY {table.partition_by}\nORDER BY {table.order_by}"
 
 
 # ---- rows from points -------------------------------------------------------------------------
@@ -153,8 +250,7 @@ def rows_of(points: Iterable[Point], clock: WriteClock) -> list[Row]:
     """One row per value name of each recorded reading (others are not readings: skipped)."""
     out: list[Row] = []
     for point in points:
-        measurement, plant, meter = point.series
-        if measurement not in RECORDED or not plant or not meter:
+        if not is_recorded(point):
             continue
         arrived = point.fields.get(ARRIVED_FIELD, 0)
         source = point.fields.get(SOURCE_FIELD, MQTT)
@@ -163,15 +259,11 @@ def rows_of(points: Iterable[Point], clock: WriteClock) -> list[Row]:
             if name == BACKFILL_FIELD:  # a mark on the reading (a column), not a value
                 continue
             out.append(
-                (
-                    measurement,
-                    plant,
-                    meter,
-                    name,
+                _row(
+                    point.series,
                     point.ts_ms,
-                    sig.value if sig.value is not None else 0.0,
-                    sig.flag,
-                    sig.invalid or ("" if sig.value is not None else "missing"),
+                    name,
+                    sig,
                     int(arrived) if isinstance(arrived, int | float) else 0,
                     str(source),
                     backfill,
@@ -179,6 +271,76 @@ def rows_of(points: Iterable[Point], clock: WriteClock) -> list[Row]:
                 )
             )
     return out
+
+
+def revision_rows(revisions: Iterable[Revision], clock: WriteClock) -> list[Row]:
+    """A revision is one more row of its key, written later: never the record (argMin)."""
+    return [
+        _row(r.series, r.ts_ms, r.name, r.revised, r.arrived_ms, r.source, 0, clock.next())
+        for r in revisions
+    ]
+
+
+def _row(
+    series: SeriesKey,
+    ts_ms: int,
+    name: str,
+    sig: Sig,
+    arrived_ms: int,
+    source: str,
+    backfill: int,
+    written: int,
+) -> Row:
+    measurement, plant, meter = series
+    return (
+        measurement,
+        plant or "",
+        meter or "",
+        name,
+        ts_ms,
+        sig.value if sig.value is not None else 0.0,
+        sig.flag,
+        sig.invalid or ("" if sig.value is not None else "missing"),
+        arrived_ms,
+        source,
+        backfill,
+        written,
+    )
+
+
+def _sig(value: Any, flag: Any, invalid: Any) -> Sig:
+    """The `Sig` a stored row says (the inverse of `_row`'s value, flag and invalid)."""
+    return Sig(None if invalid else float(value), str(flag), str(invalid) or None)
+
+
+def mark_rows(marks: Iterable[Point]) -> list[tuple[Any, ...]]:
+    """`rollup_dirty` rows of dirty marks (`ingest.kernel.dirty.dirty_points`)."""
+    return [
+        (
+            m.tags.get("measurement", ""),
+            m.tags.get("plant", ""),
+            m.tags.get("meter", ""),
+            int(m.fields["first_hour_ms"]),
+            int(m.fields["end_hour_ms"]),
+            int(m.fields.get("points", 0)),
+            m.ts_ms,
+        )
+        for m in marks
+    ]
+
+
+def point_rows(points: Iterable[Point], clock: WriteClock) -> list[tuple[Any, ...]]:
+    """`points` rows: any point that is not a reading, tags and fields as JSON objects."""
+    return [
+        (
+            p.measurement,
+            json.dumps(dict(p.tags), sort_keys=True, ensure_ascii=False),
+            json.dumps(dict(p.fields), sort_keys=True, ensure_ascii=False),
+            p.ts_ms,
+            clock.next(),
+        )
+        for p in points
+    ]
 
 
 def literal(value: object) -> str:
@@ -194,11 +356,12 @@ def literal(value: object) -> str:
     raise TypeError(f"no literal for {type(value).__name__}")
 
 
-def insert_sql(layout: Layout, rows: Sequence[Row]) -> str:
-    """One INSERT of `rows` (VALUES); its settings (`Layout.insert_settings`) go beside it:
-    18.16 has no `INSERT ... SETTINGS`, so the HTTP runner sends them as URL parameters."""
-    names = ", ".join(name for name, _ in COLUMNS)
-    head = f"INSERT INTO {layout.table} ({names})"
+def insert_sql(layout: Layout, rows: Sequence[Sequence[Any]], table: Table = TABLES[0]) -> str:
+    """One INSERT of `rows` (VALUES) into `table` (the readings unless named); its settings
+    (`Layout.insert_settings`) go beside it: 18.16 has no `INSERT ... SETTINGS`, so the
+    HTTP runner sends them as URL parameters."""
+    names = ", ".join(name for name, _ in table.columns)
+    head = f"INSERT INTO {layout.name(table.name)} ({names})"
     values = ",".join("(" + ",".join(literal(v) for v in row) + ")" for row in rows)
     return f"{head} VALUES {values}"
 
@@ -329,32 +492,56 @@ class ChdbRunner:
             self._session = None
 
 
+# Server errors that say the statement itself is wrong (retrying it cannot help): syntax,
+# parse of the data, types, unknown names, too large. Any other answer is "not now".
+REJECTED_CODES = frozenset({6, 26, 27, 38, 41, 43, 47, 53, 62, 69, 70, 72, 117, 131})
+
+
 @dataclass
 class HttpRunner:
-    """A ClickHouse server over its HTTP interface (port 8123)."""
+    """A ClickHouse server over its HTTP interface (port 8123), one kept-alive connection.
+
+    Errors are translated as `InfluxStore`'s are: no answer, or a server error other than a
+    wrong statement -> `StoreUnavailable` (retry, spool); a wrong statement -> `StoreRejected`.
+    """
 
     url: str = "http://127.0.0.1:8123"
     username: str | None = None
     password: str | None = None
     timeout_seconds: float = 10.0
+    _http: httpx.Client | None = field(default=None, init=False, repr=False, compare=False)
 
     def run(self, sql: str, settings: Mapping[str, int] | None = None) -> list[list[Any]]:
-        auth = (self.username, self.password or "") if self.username else None
+        if self._http is None:
+            auth = (self.username, self.password or "") if self.username else None
+            self._http = httpx.Client(timeout=self.timeout_seconds, auth=auth)
         is_select = sql.lstrip().upper().startswith("SELECT")
-        resp = httpx.post(
-            self.url,
-            content=(sql + (" FORMAT JSONCompact" if is_select else "")).encode(),
-            params={k: str(v) for k, v in (settings or {}).items()},
-            auth=auth,
-            timeout=self.timeout_seconds,
-        )
+        try:
+            resp = self._http.post(
+                self.url,
+                content=(sql + (" FORMAT JSONCompact" if is_select else "")).encode(),
+                params={k: str(v) for k, v in (settings or {}).items()},
+            )
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(f"ClickHouse at {self.url} does not answer: {exc}") from exc
         if resp.status_code != 200:
-            raise RuntimeError(f"ClickHouse answered {resp.status_code}: {resp.text[:300]}")
+            raise _error(resp.status_code, resp.text)
         # A statement's answer (e.g. ON CLUSTER's per-host status table) is not rows.
         return _rows(resp.text) if is_select else []
 
     def close(self) -> None:
-        pass
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+
+def _error(status: int, text: str) -> StoreRejected | StoreUnavailable:
+    found = re.match(r"\s*Code: (\d+)", text)
+    code = int(found.group(1)) if found else None
+    message = f"ClickHouse answered {status}: {text[:300]}"
+    if code in REJECTED_CODES or (400 <= status < 500 and code is None):
+        return StoreRejected(message)
+    return StoreUnavailable(message)
 
 
 def _rows(text: str) -> list[list[Any]]:
@@ -434,6 +621,83 @@ class ClickHouseStore:
             self.runner.run(insert_sql(self.layout, rows), self.layout.insert_settings)
         return len(rows)
 
+    # ---- the record keeper's engine (ingest/keeper.py `RecordEngine`) ------------------------
+
+    def write_batch(
+        self,
+        points: Sequence[Point],
+        revisions: Sequence[tuple[int, Revision]],
+        marks: Sequence[Point],
+    ) -> None:
+        """A keeper's batch as rows: its dirty marks, its other points, then its readings and
+        revisions in one insert. Marks first: a crash between the inserts leaves a mark
+        without readings (a harmless re-roll), never readings without their mark, which a
+        redelivery (then a duplicate, dropped) would not write again."""
+        settings = self.layout.insert_settings
+        if marks:
+            self.runner.run(insert_sql(self.layout, mark_rows(marks), TABLES[1]), settings)
+        other = [p for p in points if not is_recorded(p)]
+        if other:
+            rows = point_rows(other, self.clock)
+            self.runner.run(insert_sql(self.layout, rows, TABLES[2]), settings)
+        readings = rows_of(points, self.clock) + revision_rows(
+            (r for _, r in revisions), self.clock
+        )
+        if readings:
+            self.runner.run(insert_sql(self.layout, readings), settings)
+
+    def write_unparsed(self, lines: Sequence[str]) -> None:
+        """Spooled text that is not a point: ClickHouse stores rows, never line protocol."""
+        if lines:
+            raise StoreRejected(f"{len(lines)} spooled lines are not points; not stored")
+
+    def stored(self, runs: Sequence[Run]) -> list[dict[int, dict[str, Sig]]]:
+        """Per run (series, first time, last time or None), the records (first writes) held
+        at its times: time -> value name -> what it says. One query for every run."""
+        if not runs:
+            return []
+        sql = (
+            "SELECT measurement, plant, meter, ts_ms, name, argMin(value, written), "
+            "argMin(flag, written), argMin(invalid, written), max(backfill) "
+            f"FROM {self.layout.table} WHERE {_runs_where(runs)} "
+            "GROUP BY measurement, plant, meter, ts_ms, name"
+        )
+        answer = self.runner.run(sql, self.layout.check_settings)
+        found: dict[SeriesKey, dict[int, dict[str, Sig]]] = {}
+        for measurement, plant, meter, ts, name, value, flag, invalid, backfill in answer:
+            sigs = found.setdefault((measurement, plant, meter), {}).setdefault(int(ts), {})
+            sigs[name] = _sig(value, flag, invalid)
+            if int(backfill):  # the reading's `backfill` mark is a name of its point too
+                sigs[BACKFILL_FIELD] = Sig(None, VALID_FLAG, None)
+        return [
+            {
+                ts: sigs
+                for ts, sigs in found.get(series, {}).items()
+                if lo <= ts and (hi is None or ts <= hi)
+            }
+            for series, lo, hi in runs
+        ]
+
+    def kept_revisions(self, runs: Sequence[Run]) -> dict[RevisionKey, list[tuple[int, Sig]]]:
+        """The revisions kept at the runs' times: key -> (ordinal 1.., what it said)."""
+        if not runs:
+            return {}
+        sql = (
+            "SELECT measurement, plant, meter, ts_ms, name, value, flag, invalid "
+            f"FROM {self.layout.table} WHERE {_runs_where(runs)} ORDER BY written"
+        )
+        seen: dict[RevisionKey, list[Sig]] = {}
+        for measurement, plant, meter, ts, name, value, flag, invalid in self.runner.run(
+            sql, self.layout.check_settings
+        ):
+            sigs = seen.setdefault(((measurement, plant, meter), int(ts), name), [])
+            sig = _sig(value, flag, invalid)
+            if sig not in sigs:
+                sigs.append(sig)  # the first is the record, each later one a revision
+        return {
+            key: list(enumerate(sigs[1:], start=1)) for key, sigs in seen.items() if len(sigs) > 1
+        }
+
     def series(
         self, measurement: str, plant: str, meter: str, name: str, start_ms: int, end_ms: int
     ) -> list[Record]:
@@ -494,6 +758,35 @@ class ClickHouseStore:
                 float(consumption), int(readings), int(resets), int(jumps)
             )
         return out
+
+
+# Runs starting within this span of each other are asked for together: their series as one
+# tuple IN list over the span's times, one condition ClickHouse checks against its primary
+# key at once (400 OR-ed series conditions: ~180 ms a query on 18.16; the IN list: ~3x less).
+# The answer may hold a few rows outside a run; `stored` keeps each run's own.
+RUNS_SPAN_MS = 6 * HOUR_MS
+
+
+def _runs_where(runs: Sequence[Run]) -> str:
+    """The rows of any of `runs` (series and times), and perhaps some more nearby."""
+    groups: list[tuple[int, int | None, set[SeriesKey]]] = []
+    for series, lo, hi in sorted(runs, key=lambda run: run[1]):
+        if groups and lo - groups[-1][0] <= RUNS_SPAN_MS:
+            first, last, members = groups[-1]
+            members.add(series)
+            groups[-1] = (first, None if last is None or hi is None else max(last, hi), members)
+        else:
+            groups.append((lo, hi, {series}))
+    alternatives = []
+    for lo, hi, members in groups:
+        keys = ",".join(
+            f"({literal(m)},{literal(p or '')},{literal(t or '')})" for m, p, t in sorted(members)
+        )
+        upper = "" if hi is None else f" AND ts_ms <= {int(hi)}"
+        alternatives.append(
+            f"((measurement, plant, meter) IN ({keys}) AND ts_ms >= {int(lo)}{upper})"
+        )
+    return " OR ".join(alternatives)
 
 
 def _record(row: Sequence[Any]) -> Record:

@@ -10,8 +10,9 @@ one per contiguous run of touched hours [first_hour_ms, end_hour_ms) per (measur
 plant, meter). A mark is timestamped with the *arrival* (write) time, not the data's time,
 so a rollup job reading marks newer than its cursor sees every late reading however old.
 Marks are computed from the points written (`dirty_points`, never by re-reading line
-protocol) at the one edge where readings reach InfluxDB: the record keeper for the collector
-and its spool replay (ingest/keeper.py), `write_points` / `write_readings` elsewhere.
+protocol) at the one edge where readings reach the store: the record keeper for the collector
+and its spool replay (ingest/keeper.py; on ClickHouse the marks are rows of a `rollup_dirty`
+table with these fields, ingest/kernel/clickhouse.py), `write_readings` elsewhere.
 
 `dirty_runs(store, since, until, measurements)` reads them back; any rollup (fuel today,
 VOC hourly means next) plugs in by naming its measurements. The identity of a mark is its
@@ -113,14 +114,6 @@ def dirty_lines(
     """The marks for lines written by a caller that holds line protocol (an officer's revision)."""
     points = [p for p in map(parse_line, lines) if p is not None]
     return [encode(mark) for mark in dirty_points(points, written_ms, tracked)]
-
-
-def write_points(
-    store: InfluxStore, points: Sequence[Point], tracked: frozenset[str] = ROLLED_UP
-) -> None:
-    """Write points with their dirty marks in one request, encoded here (the write edge)."""
-    marks = dirty_points(points, int(time.time() * 1000), tracked)
-    store.write_lines([encode(p) for p in (*points, *marks)])
 
 
 def write_readings(

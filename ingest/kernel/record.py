@@ -89,6 +89,15 @@ class Plan:
     written: dict[PointKey, dict[str, Sig]]  # the stored state of every point written
 
 
+def is_recorded(point: Point) -> bool:
+    """Whether `point` is a reading whose values are records (a meter's, with plant and meter)."""
+    return (
+        point.measurement in RECORDED
+        and bool(point.tags.get("plant"))
+        and bool(point.tags.get("meter"))
+    )
+
+
 def late_filled(hour_start_ms: int, arrived_ms: int | None) -> bool:
     """Whether a reading of the hour starting at `hour_start_ms` arrived long after it ended."""
     return arrived_ms is not None and arrived_ms > hour_start_ms + HOUR_MS + LATE_FILL_AFTER_MS
@@ -192,6 +201,8 @@ def _int(value: object) -> int:
 
 
 RevisionKey = tuple[SeriesKey, int, str]  # series, device time, value name
+# What a keeper asks a store about: a series' times from first to last (None: to the end).
+Run = tuple[SeriesKey, int, int | None]
 
 
 def number_revisions(

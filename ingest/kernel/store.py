@@ -300,8 +300,8 @@ class InfluxStore:
         if settings.store != "influxdb":
             # Refused, not ignored: a county that chose ClickHouse must not write InfluxDB.
             raise PlantwatchError(
-                f"PLANTWATCH_STORE={settings.store}: the processes read and write InfluxDB "
-                "only so far (the ClickHouse engine, ingest/kernel/clickhouse.py, is not wired in yet)"
+                f"PLANTWATCH_STORE={settings.store}: this process reads and writes InfluxDB "
+                "only so far (the collector writes ClickHouse; the API's reads are not on it yet)"
             )
         return cls(
             settings.influx_url,

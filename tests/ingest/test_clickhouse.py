@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 
 from api.fuel.rules import MANUAL_FLAG, Sums, hourly_sums
+from ingest.keeper import RecordKeeper
 from ingest.kernel.catalogue import MAX_RATE_PER_HOUR
 from ingest.kernel.clickhouse import (
+    MARKS,
     ChdbRunner,
     ClickHouseStore,
     Hourly,
@@ -29,7 +32,10 @@ from ingest.kernel.clickhouse import (
     literal,
     rows_of,
 )
+from ingest.kernel.dirty import DIRTY_MEASUREMENT
 from ingest.kernel.lineproto import Point
+from ingest.kernel.record import Sig
+from ingest.metrics import Counters
 
 pytest.importorskip("chdb")
 
@@ -117,7 +123,14 @@ def test_single_node_ddl_is_plain_merge_tree() -> None:
 
 def test_cluster_ddl_text() -> None:
     layout = Layout(database="pw", cluster="plantwatch", insert_quorum=2)
-    create_db, local, distributed = layout.ddl()
+    create_db, local, distributed, *others = layout.ddl()
+    # The marks and other points: a replicated local table and a distributed one each.
+    assert [s.split(" ON CLUSTER")[0] for s in others] == [
+        "CREATE TABLE IF NOT EXISTS pw.rollup_dirty_local",
+        "CREATE TABLE IF NOT EXISTS pw.rollup_dirty",
+        "CREATE TABLE IF NOT EXISTS pw.points_local",
+        "CREATE TABLE IF NOT EXISTS pw.points",
+    ]
     assert create_db == "CREATE DATABASE IF NOT EXISTS pw ON CLUSTER plantwatch"
     assert local.startswith("CREATE TABLE IF NOT EXISTS pw.readings_local ON CLUSTER plantwatch (")
     assert (
@@ -323,6 +336,7 @@ def test_hourly_equals_the_pure_rule_on_generated_data(ch: ClickHouseStore, seed
 
 
 def test_settings_select_the_engine_and_its_cluster() -> None:
+    from ingest.kernel.engines import open_store
     from ingest.kernel.errors import PlantwatchError
     from ingest.kernel.store import InfluxStore
     from ingest.settings import CommonSettings
@@ -336,10 +350,12 @@ def test_settings_select_the_engine_and_its_cluster() -> None:
         clickhouse_cluster="province",
         clickhouse_insert_quorum=3,
     )
-    found = ClickHouseStore.from_settings(settings)
+    found = open_store(settings)  # what the collector opens
+    assert isinstance(found, ClickHouseStore)
     assert found.layout == Layout("plantwatch", "province", 3)
     assert found.runner == HttpRunner("http://ch.example:8123", None, None, 10.0)
-    # Until the processes are wired to it, choosing it stops them rather than being ignored.
+    assert isinstance(open_store(default), InfluxStore)
+    # The API still opens InfluxDB only: choosing ClickHouse stops it rather than being ignored.
     with pytest.raises(PlantwatchError, match="PLANTWATCH_STORE=clickhouse"):
         InfluxStore.from_settings(settings)
 
@@ -364,3 +380,128 @@ def test_cluster_variant_on_two_replicas() -> None:
         [str(len(LITERAL) + 1)]
     ]
     assert_equal(sql_hourly(other, 0, 10 * H), pure_hourly(LITERAL, 0, 10 * H))
+
+
+# ---- the collector's write edge on ClickHouse: the record keeper (SPEC 14) -----------------
+
+DAY = 24 * H
+
+
+def raw_rows(ch: ClickHouseStore, table: str = "readings") -> list[list[Any]]:
+    """Every stored row of `table` (not the records: each write is a row)."""
+    return ch.runner.run(f"SELECT * FROM {ch.layout.name(table)} ORDER BY written")
+
+
+def per_reading(ch: ClickHouseStore) -> dict[tuple[str, str, int, str], int]:
+    """Rows per (plant, meter, time, value name): 1 each when nothing was doubled."""
+    sql = (
+        f"SELECT plant, meter, ts_ms, name, count() FROM {ch.layout.table} "
+        "GROUP BY plant, meter, ts_ms, name"
+    )
+    return {(p, m, int(t), n): int(c) for p, m, t, n, c in ch.runner.run(sql)}
+
+
+def test_hostile_resend_of_yesterday_keeps_the_first_values(ch: ClickHouseStore) -> None:
+    """A collector stored yesterday's readings; restarted (an empty index), it receives the
+    same readings with other values: the store answers the first, the attempt is a revision
+    (its own row, with its arrival and source), and the same attempt again writes nothing."""
+    today = 40 * DAY
+    yesterday = [
+        gas(today - DAY + k * 15 * MIN, 100.0 + k, arrived_ms=today - DAY) for k in range(4)
+    ]
+    RecordKeeper(ch).write(yesterday)
+    counters = Counters()
+    restarted = RecordKeeper(ch, counters)  # nothing in its index: it must ask the store
+    hostile = [
+        gas(p.ts_ms, 5.0 + k, flag="N", arrived_ms=today, source="http")
+        for k, p in enumerate(yesterday[:2])
+    ]
+    restarted.write(hostile)
+    assert [r.value for r in ch.series("gas", "p1", "g1", "volume_m3", 0, today)] == [
+        100.0,
+        101.0,
+        102.0,
+        103.0,
+    ]
+    assert ch.revisions("gas", "p1", "g1", "volume_m3", 0, today) == [
+        (today - DAY, 1, Record(today - DAY, 5.0, "N", None, today, "http")),
+        (today - DAY + 15 * MIN, 1, Record(today - DAY + 15 * MIN, 6.0, "N", None, today, "http")),
+    ]
+    assert counters.revisions == 2
+    rows = len(raw_rows(ch))
+    RecordKeeper(ch, counters).write(hostile)  # the same attempt, once more, after a restart
+    restarted.write(hostile)  # and through the index that wrote it
+    assert len(raw_rows(ch)) == rows == 6  # 4 records + 2 revisions, nothing doubled
+    assert counters.revisions == 2 and counters.duplicates == 4
+    # A second, different attempt is the key's revision 2.
+    restarted.write([gas(today - DAY, 7.0, arrived_ms=today + 1)])
+    assert [(t, n) for t, n, _ in ch.revisions("gas", "p1", "g1", "volume_m3", 0, today)] == [
+        (today - DAY, 1),
+        (today - DAY, 2),
+        (today - DAY + 15 * MIN, 1),
+    ]
+    assert ch.series("gas", "p1", "g1", "volume_m3", 0, today)[0].value == 100.0
+
+
+def test_a_redelivered_batch_is_not_doubled(ch: ClickHouseStore) -> None:
+    """A collector killed after its insert and before its acks: the broker redelivers the
+    batch (later arrival) to the next process; exact duplicates write no row."""
+    batch = [gas(k * MIN, float(k), meter=f"g{k % 3}", arrived_ms=k * MIN + 5) for k in range(30)]
+    batch.append(
+        Point(
+            "voc",
+            {"plant": "p1", "meter": "s1"},
+            {"nmhc": 1.5, "nmhc_flag": "N", "backfill": True, "_arrived_ms": 1, "_source": "hj212"},
+            0,
+        )
+    )
+    RecordKeeper(ch).write(batch)
+    again = [
+        Point(p.measurement, p.tags, {**p.fields, "_arrived_ms": 10**9}, p.ts_ms) for p in batch
+    ]
+    counters = Counters()
+    RecordKeeper(ch, counters).write(again)
+    assert set(per_reading(ch).values()) == {1} and len(per_reading(ch)) == 31
+    # Duplicates count value names: 30 volumes, the VOC's nmhc and its backfill mark.
+    assert counters.duplicates == 32 and counters.revisions == 0
+    assert ch.series("gas", "p1", "g0", "volume_m3", 0, H)[0].arrived_ms == 5  # the first's
+
+
+def test_the_batch_writes_its_dirty_marks_and_other_points_as_rows(ch: ClickHouseStore) -> None:
+    dead = Point("dead_letter", {"plant": "p1"}, {"reason": "bad json", "payload": "{"}, 7)
+    RecordKeeper(ch).write([gas(0, 1.0), gas(H + 5, 2.0), gas(3 * H, 3.0), dead])
+    marks = ch.runner.run(
+        "SELECT measurement, plant, meter, first_hour_ms, end_hour_ms, points "
+        f"FROM {ch.layout.name(MARKS)} ORDER BY first_hour_ms"
+    )
+    assert [[str(v) for v in m] for m in marks] == [
+        ["gas", "p1", "g1", "0", str(2 * H), "2"],
+        ["gas", "p1", "g1", str(3 * H), str(4 * H), "1"],
+    ]
+    assert MARKS == DIRTY_MEASUREMENT  # the same name on both engines
+    (stored,) = raw_rows(ch, "points")
+    assert [str(v) for v in stored[:4]] == [
+        "dead_letter",
+        '{"plant": "p1"}',
+        '{"payload": "{", "reason": "bad json"}',
+        "7",  # 64-bit integers come quoted in JSON
+    ]
+    # A duplicate batch writes no readings, so no marks either.
+    RecordKeeper(ch).write([gas(0, 1.0)])
+    assert len(ch.runner.run(f"SELECT * FROM {ch.layout.name(MARKS)}")) == 2
+
+
+def test_stored_answers_each_run_with_its_own_times(ch: ClickHouseStore) -> None:
+    """Runs close in time are asked for together (one IN list); each gets only its own."""
+    ch.write([gas(k * MIN, float(k), meter=m) for k in range(10) for m in ("g1", "g2")])
+    ch.write([gas(3 * MIN, 99.0, meter="g1")])  # a revision: the record still answers
+    a, b = ("gas", "p1", "g1"), ("gas", "p1", "g2")
+    far = ("gas", "p1", "g3")
+    found = ch.stored([(a, 0, 3 * MIN), (b, 5 * MIN, 5 * MIN), (a, 8 * MIN, None), (far, 0, None)])
+    assert [sorted(f) for f in found] == [
+        [0, MIN, 2 * MIN, 3 * MIN],
+        [5 * MIN],
+        [8 * MIN, 9 * MIN],
+        [],
+    ]
+    assert found[0][3 * MIN] == {"volume_m3": Sig(3.0, "N", None)}
