@@ -8,6 +8,7 @@ stream event outside it is absent, exactly like one that does not exist (404, ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from api.auth import Principal
@@ -29,6 +30,11 @@ class Scope:
         are figures of the whole registry: only a view of every county sees them.
         """
         return self.whole or self.registry.plant(plant) is not None
+
+    def sees_all(self, plants: Sequence[str]) -> bool:
+        """Whether a thing about several firms (a task) is in view: all of them are; one
+        about no firm is the whole registry's."""
+        return all(self.sees(p) for p in plants) if plants else self.whole
 
     @property
     def plant_ids(self) -> tuple[str, ...] | None:
