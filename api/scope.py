@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from api.alerts.model import county_alert_plant, county_of_alert
 from api.auth import Principal
 from api.errors import Forbidden
 from ingest.kernel.registry import Registry
@@ -26,10 +27,13 @@ class Scope:
     def sees(self, plant: str) -> bool:
         """Whether an alert, record or task about `plant` is in view.
 
-        County-wide alerts (`api.alerts.model.COUNTY`, a non-registry id such as `_county`)
-        are figures of the whole registry: only a view of every county sees them.
+        County-wide alerts of the whole registry (`api.alerts.model.COUNTY`) are seen by a
+        view of every county; those of one county (`county_alert_plant`) by that county's.
         """
-        return self.whole or self.registry.plant(plant) is not None
+        if self.whole or self.registry.plant(plant) is not None:
+            return True
+        county = county_of_alert(plant)
+        return county is not None and self.registry.county(county) is not None
 
     def sees_all(self, plants: Sequence[str]) -> bool:
         """Whether a thing about several firms (a task) is in view: all of them are; one
@@ -40,6 +44,14 @@ class Scope:
     def plant_ids(self) -> tuple[str, ...] | None:
         """The firms in view, for a query's filter; None: every one (no filter)."""
         return None if self.whole else tuple(p.id for p in self.registry.plants)
+
+    @property
+    def alert_plants(self) -> tuple[str, ...] | None:
+        """The plant slots of the alerts in view (its firms and its counties' county-wide
+        alerts), for a query's filter; None: every alert."""
+        if self.plant_ids is None:
+            return None
+        return self.plant_ids + tuple(county_alert_plant(c.id) for c in self.registry.counties)
 
 
 def scope_of(registry: Registry, principal: Principal) -> Scope:

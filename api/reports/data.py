@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from sqlalchemy import Engine
 
-from api.alerts.model import Alert
+from api.alerts.model import Alert, county_alert_plant
 from api.alerts.repo import AlertRepo
 from api.fuel.outlook import Month, Outlook
 from api.fuel.rules import hours_in, month_starts
@@ -261,7 +261,8 @@ def gather(
         timezone=settings.timezone,
         county=registry.county_name,
         goal=goal,
-        plant_names={p.id: p.name for p in registry.plants},
+        plant_names={p.id: p.name for p in registry.plants}
+        | {county_alert_plant(c.id): c.name for c in registry.counties},
         months=months,
         outlook=view,
         settings=settings,

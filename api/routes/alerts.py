@@ -147,7 +147,7 @@ async def list_alerts(
     if plant is not None and not scope.sees(plant):
         found = []  # out of the caller's county: as if it had no alerts
     else:
-        found = await run_in_threadpool(repo.find, status_, plant, kind, limit, scope.plant_ids)
+        found = await run_in_threadpool(repo.find, status_, plant, kind, limit, scope.alert_plants)
     docs = [readable(a, lang, registry, settings) for a in found]
     if format == "csv":
         return Response(

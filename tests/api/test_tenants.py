@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import create_engine, insert
 
-from api.alerts.model import COUNTY
+from api.alerts.model import COUNTY, county_alert_plant
 from api.alerts.tables import alerts
 from tests.api.support import ADMIN
 from tests.builders import TWO_COUNTIES_TOML
@@ -73,12 +73,16 @@ def county_keys(
     return client, own, province
 
 
+# County-wide alerts: of one county each (gas_share_off_track), and of the whole (`_county`).
+OWN_COUNTY, OTHER_COUNTY = county_alert_plant("songyang"), county_alert_plant("suichang")
+
+
 def add_alerts(engine: Any) -> dict[str, int]:
-    """One open alert per firm, and a county-wide one (`_county`); plant -> alert id."""
+    """One open alert per firm, per county and of the whole; plant slot -> alert id."""
     at = int(datetime.now(UTC).timestamp() * 1000)
     ids = {}
     with engine.begin() as conn:
-        for plant in (*OWN, *OTHER, COUNTY):
+        for plant in (*OWN, *OTHER, OWN_COUNTY, OTHER_COUNTY, COUNTY):
             done = conn.execute(
                 insert(alerts).values(
                     kind="meter_offline", plant=plant, meter="m-1", pollutant="",
@@ -188,14 +192,16 @@ def test_a_county_key_sees_and_acts_on_its_county_alerts_only(
     client, own, province = county_keys
     ids = add_alerts(client.app.state.db)  # type: ignore[attr-defined]
     mine = client.get("/api/v1/alerts", headers=own).json()["alerts"]
-    assert sorted(a["plant"] for a in mine) == sorted(OWN)
+    assert sorted(a["plant"] for a in mine) == sorted((*OWN, OWN_COUNTY))
+    assert {a["plant"]: a["firm"] for a in mine}[OWN_COUNTY] == "松阳县"
     assert client.get("/api/v1/alerts?plant=ss-b", headers=own).json()["alerts"] == []
     csv = client.get("/api/v1/alerts?format=csv", headers=own).text
-    assert "ss-a" in csv and "ss-b" not in csv and COUNTY not in csv
+    rows = {line.split(",")[5] for line in csv.splitlines()[1:]}
+    assert rows == {*OWN, OWN_COUNTY}
     everything = client.get("/api/v1/alerts", headers=province).json()["alerts"]
-    assert sorted(a["plant"] for a in everything) == sorted((*OWN, *OTHER, COUNTY))
+    assert sorted(a["plant"] for a in everything) == sorted(ids)
 
-    for plant in (*OTHER, COUNTY):
+    for plant in (*OTHER, OTHER_COUNTY, COUNTY):
         alert_id = ids[plant]
         missing = f"no alert {alert_id}"
         for method, path in (
