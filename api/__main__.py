@@ -183,6 +183,7 @@ def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
             if k["expires_at"] and not k["revoked_at"]:
                 state += f" until {k['expires_at']}"
             plant = f" plant={k['plant']}" if k["plant"] else ""
+            plant += f" county={k['county']}" if k["county"] else ""
             print(
                 f"{k['id']:>4}  {k['role']:<8} {k['name']}{plant}  created {k['created_at']}  {state}"
             )
