@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, insert
 
 from api.alerts.model import COUNTY, county_alert_plant
 from api.alerts.tables import alerts
+from api.auth import Principal
 from tests.api.support import ADMIN
 from tests.builders import TWO_COUNTIES_TOML
 from tests.support import http_post
@@ -323,3 +324,15 @@ def test_the_alert_stream_of_a_county_key_carries_its_county_only(
                 seen.append(json.loads(line.split(":", 1)[1]))
                 break
     assert [e["alert"]["plant"] for e in seen] == ["ss-a"]
+
+
+def test_a_key_whose_county_left_the_registry_is_refused_with_the_reason(
+    make_offline_client: Callable[..., TestClient],
+) -> None:
+    client = make_offline_client(TWO_COUNTIES_TOML)
+    client.app.state.keyring.add("gone-key", Principal("gone#9", "officer", None, "lishui"))  # type: ignore[attr-defined]
+    answer = client.get("/api/v1/plants", headers=bearer("gone-key"))
+    assert answer.status_code == 403
+    assert (
+        "scoped to county 'lishui', which the registry no longer names" in answer.json()["detail"]
+    )
