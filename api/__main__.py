@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--name", required=True, help="who or what holds the key")
     create.add_argument("--plant", help="the plant a plant key belongs to")
+    create.add_argument(
+        "--county", help="officer, viewer, inspector: the one county the key sees (default all)"
+    )
     create.add_argument("--expires-in-days", type=float, help="refuse the key after this many days")
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("id", type=int)
@@ -132,14 +135,25 @@ def serve(settings: ApiSettings) -> int:
 def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
     store = KeyStore(connect(settings.database_url))
     if args.keys_command == "create":
-        known = {p.id for p in load_registry(settings.registry).plants}
+        registry = load_registry(settings.registry)
+        known = {p.id for p in registry.plants}
         expires = (
             datetime.now(UTC) + timedelta(days=args.expires_in_days)
             if args.expires_in_days
             else None
         )
-        info, secret = store.create(args.name, args.role, args.plant, known, expires_at=expires)
-        print(f"created key {info.id} ({info.role}{', plant ' + info.plant if info.plant else ''})")
+        info, secret = store.create(
+            args.name,
+            args.role,
+            args.plant,
+            known,
+            expires_at=expires,
+            county=args.county,
+            known_counties={c.id for c in registry.counties},
+        )
+        scope = f", plant {info.plant}" if info.plant else ""
+        scope += f", county {info.county}" if info.county else ""
+        print(f"created key {info.id} ({info.role}{scope})")
         if expires is not None:
             print(f"expires {expires.isoformat()}")
         print(f"key: {secret}")
@@ -169,6 +183,7 @@ def keys_command(args: argparse.Namespace, settings: ApiSettings) -> int:
             if k["expires_at"] and not k["revoked_at"]:
                 state += f" until {k['expires_at']}"
             plant = f" plant={k['plant']}" if k["plant"] else ""
+            plant += f" county={k['county']}" if k["county"] else ""
             print(
                 f"{k['id']:>4}  {k['role']:<8} {k['name']}{plant}  created {k['created_at']}  {state}"
             )

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 # inspector: a town inspector who sees and acts on the tasks assigned to it only (api.tasks).
 ROLES = ("admin", "officer", "viewer", "plant", "inspector")
+# The roles a key of which may be scoped to one county (api/scope.py); the others see the
+# province (admin) or their plant (plant).
+COUNTY_ROLES = ("officer", "viewer", "inspector")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +19,8 @@ class Principal:
     name: str
     role: str
     plant: str | None = None
+    # The county this key is scoped to; None: every county of the registry.
+    county: str | None = None
 
 
 def hash_key(key: str) -> str:

@@ -1,5 +1,8 @@
 """FastAPI dependencies: settings, store, registry and the caller's identity.
 
+The registry a route gets (`RegistryDep`) is the caller's view of it (`get_scope`,
+api/scope.py): a key scoped to a county sees that county only, and every answer follows.
+
 They are `async def` because none of them waits on anything (a key not resolved by
 `api.middleware.AuthFirstMiddleware` is looked up on the thread pool): FastAPI runs a plain
 `def` dependency on the thread pool, a hop per dependency and request, which under eight
@@ -20,6 +23,7 @@ from api.auth import KeyRing, Principal
 from api.errors import Forbidden, NotAuthenticated, NotFound
 from api.keys import KeyStore
 from api.readmodel.cache import RollupCache
+from api.scope import Scope, scope_of
 from api.settings import ApiSettings
 from ingest.kernel.registry import Plant, Registry
 from ingest.kernel.store import InfluxStore
@@ -39,10 +43,6 @@ async def get_rollup_cache(request: Request) -> RollupCache:
     """The app's cache of rolled-up answers (api/readmodel/cache.py)."""
     cache: RollupCache = request.app.state.rollup_cache
     return cache
-
-
-async def get_registry(request: Request) -> Registry:
-    return request.app.state.registry
 
 
 async def get_alert_repo(request: Request) -> AlertRepo:
@@ -130,8 +130,21 @@ async def plant_pusher(
     return principal
 
 
+async def get_scope(
+    request: Request, principal: Annotated[Principal, Depends(get_principal)]
+) -> Scope:
+    """The one place a request gets the registry: the caller's view of it (api/scope.py)."""
+    return scope_of(request.app.state.registry, principal)
+
+
+async def get_registry(scope: Annotated[Scope, Depends(get_scope)]) -> Registry:
+    """The firms, name and goal the caller sees: its county's, or the whole registry."""
+    return scope.registry
+
+
 async def known_plant(plant: str, registry: Annotated[Registry, Depends(get_registry)]) -> Plant:
-    """The registry entry of the `plant` path parameter, or 404."""
+    """The registry entry of the `plant` path parameter, or 404 (outside the caller's county
+    too: a firm out of view is answered as one that does not exist)."""
     found = registry.plant(plant)
     if found is None:
         raise NotFound(f"plant {plant!r} is not in the registry")
@@ -142,6 +155,7 @@ SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 StoreDep = Annotated[InfluxStore, Depends(get_store)]
 RollupCacheDep = Annotated[RollupCache, Depends(get_rollup_cache)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+ScopeDep = Annotated[Scope, Depends(get_scope)]
 ReaderDep = Annotated[Principal, Depends(require_roles("officer", "viewer"))]
 AlertRepoDep = Annotated[AlertRepo, Depends(get_alert_repo)]
 DbDep = Annotated[Engine, Depends(get_db)]

@@ -1,7 +1,9 @@
 """API keys in the SQL database: only SHA-256 hashes are stored; a key is shown once, at creation.
 
 Roles (see docs/api.md): `admin` everything; `officer` reads and acts on alerts; `viewer`
-reads; `plant` pushes readings for, and reads, its own plant only.
+reads; `plant` pushes readings for, and reads, its own plant only. An officer, viewer or
+inspector key may be scoped to one `county` of the registry (api/scope.py); without one it
+is province-wide.
 
 A key may expire (`expires_at`); rotating a key makes a new one with the same name, role and
 plant, and lets the old one live only for a grace period (`replaced_by` names the new one).
@@ -29,7 +31,7 @@ from sqlalchemy import (
 )
 
 from api.audit import record_audit
-from api.auth import ROLES, Principal, hash_key, new_key
+from api.auth import COUNTY_ROLES, ROLES, Principal, hash_key, new_key
 from api.db import METADATA
 from api.errors import InvalidInput, NotFound
 from ingest.kernel.errors import PlantwatchError
@@ -47,6 +49,8 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Column("replaced_by", Integer, nullable=True),
+    # The county an officer, viewer or inspector key sees; NULL: every county (province).
+    Column("county", String(32), nullable=True),
 )
 # Secrets revoked although they are not stored keys (the admin key from the environment).
 key_revocations = Table(
@@ -65,7 +69,7 @@ class ApiKeyError(PlantwatchError):
 
 
 class InvalidKeyRequest(ApiKeyError, InvalidInput):
-    """The new key's name, role or plant is unusable."""
+    """The new key's name, role, plant or county is unusable."""
 
 
 class UnknownKey(ApiKeyError, NotFound):
@@ -84,6 +88,7 @@ class KeyInfo:
     revoked_at: datetime | None
     expires_at: datetime | None = None
     replaced_by: int | None = None
+    county: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -95,6 +100,7 @@ class KeyInfo:
             "revoked_at": _aware(self.revoked_at).isoformat() if self.revoked_at else None,
             "expires_at": _aware(self.expires_at).isoformat() if self.expires_at else None,
             "replaced_by": self.replaced_by,
+            "county": self.county,
         }
 
 
@@ -103,8 +109,16 @@ def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def check_new_key(name: str, role: str, plant: str | None, known_plants: set[str] | None) -> None:
-    """Refuse a role outside ROLES, a plant key without a (known) plant, a plant on another role."""
+def check_new_key(
+    name: str,
+    role: str,
+    plant: str | None,
+    known_plants: set[str] | None,
+    county: str | None = None,
+    known_counties: set[str] | None = None,
+) -> None:
+    """Refuse a role outside ROLES, a plant key without a (known) plant, a plant on another
+    role, and a county on a role that takes none or that the registry does not name."""
     if not name.strip() or len(name) > MAX_NAME_CHARS:
         raise InvalidKeyRequest(f"name must be 1 to {MAX_NAME_CHARS} characters")
     # PostgreSQL text cannot hold NUL, and a name is shown in logs and the audit trail.
@@ -121,6 +135,19 @@ def check_new_key(name: str, role: str, plant: str | None, known_plants: set[str
             raise InvalidKeyRequest(f"plant {plant!r} is not in the registry")
     elif plant is not None:
         raise InvalidKeyRequest(f"only plant keys name a plant; role {role!r} does not take one")
+    if county is None:
+        return
+    if role not in COUNTY_ROLES:
+        raise InvalidKeyRequest(
+            f"only {', '.join(COUNTY_ROLES)} keys are scoped to a county; role {role!r} is not"
+            + (" (a plant key's scope is its plant)" if role == "plant" else "")
+        )
+    if known_counties is not None and county not in known_counties:
+        raise InvalidKeyRequest(
+            f"county {county!r} is not in the registry; it names {', '.join(sorted(known_counties))}"
+        )
+    if not ID_PATTERN.fullmatch(county):
+        raise InvalidKeyRequest(f"county id {county!r} must match [a-z0-9-]{{1,32}}")
 
 
 class KeyStore:
@@ -137,15 +164,19 @@ class KeyStore:
         known_plants: set[str] | None = None,
         actor: str = "cli",
         expires_at: datetime | None = None,
+        county: str | None = None,
+        known_counties: set[str] | None = None,
     ) -> tuple[KeyInfo, str]:
         """A new key: its stored record and the secret (shown only now); audited as `actor`."""
-        check_new_key(name, role, plant, known_plants)
+        check_new_key(name, role, plant, known_plants, county, known_counties)
         now = datetime.now(UTC)
         if expires_at is not None and expires_at <= now:
             raise InvalidKeyRequest("a key's expiry must lie in the future")
         with self.engine.begin() as conn:
-            info, secret = self._insert(conn, name, role, plant, now, expires_at)
+            info, secret = self._insert(conn, name, role, plant, now, expires_at, county)
             detail: dict[str, object] = {"name": name, "role": role, "plant": plant}
+            if county is not None:
+                detail["county"] = county
             if expires_at is not None:
                 detail["expires_at"] = expires_at
             record_audit(conn, actor, "key.created", f"key:{info.id}", detail)
@@ -159,6 +190,7 @@ class KeyStore:
         plant: str | None,
         now: datetime,
         expires_at: datetime | None,
+        county: str | None = None,
     ) -> tuple[KeyInfo, str]:
         secret = new_key()
         result = conn.execute(
@@ -170,10 +202,11 @@ class KeyStore:
                 created_at=now,
                 revoked_at=None,
                 expires_at=expires_at,
+                county=county,
             )
         )
         key_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        return KeyInfo(key_id, name, role, plant, now, None, expires_at), secret
+        return KeyInfo(key_id, name, role, plant, now, None, expires_at, None, county), secret
 
     def rotate(
         self,
@@ -182,7 +215,8 @@ class KeyStore:
         grace: timedelta = ROTATION_GRACE,
         expires_at: datetime | None = None,
     ) -> tuple[KeyInfo, str]:
-        """A new key in place of `key_id` (same name, role, plant); the old one lives `grace` more.
+        """A new key in place of `key_id` (same name, role, plant, county); the old one lives
+        `grace` more.
 
         The new key expires at `expires_at`, else after as long as the old one was given.
         """
@@ -195,7 +229,9 @@ class KeyStore:
                 raise InvalidKeyRequest(f"key {key_id} is revoked or already rotated")
             if expires_at is None and row.expires_at is not None:
                 expires_at = now + (_aware(row.expires_at) - _aware(row.created_at))
-            info, secret = self._insert(conn, row.name, row.role, row.plant, now, expires_at)
+            info, secret = self._insert(
+                conn, row.name, row.role, row.plant, now, expires_at, row.county
+            )
             old_until = now + grace
             if row.expires_at is not None:
                 old_until = min(old_until, _aware(row.expires_at))
@@ -280,7 +316,7 @@ class KeyStore:
             return None
         if row.expires_at is not None and _aware(row.expires_at) <= (now or datetime.now(UTC)):
             return None
-        return Principal(f"{row.name}#{row.id}", row.role, row.plant)
+        return Principal(f"{row.name}#{row.id}", row.role, row.plant, row.county)
 
 
 def _info(row: Any) -> KeyInfo:
@@ -293,4 +329,5 @@ def _info(row: Any) -> KeyInfo:
         row.revoked_at,
         row.expires_at,
         row.replaced_by,
+        row.county,
     )

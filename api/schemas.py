@@ -117,6 +117,21 @@ class UsageSource(Model):
     end: str
 
 
+class CountyShare(Model):
+    """One county's share of its stainless-steel firms on gas, against its own goal."""
+
+    id: str
+    name: str
+    goal: float
+    firms: int
+    active_firms: int
+    counts: dict[FirmStatus, int]
+    share: float | None
+    share_upper: float | None
+    firms_needed: int
+    meets_goal: bool
+
+
 class GasShareAnswer(Model):
     """SPEC section 6: the share of stainless-steel firms on gas over a trailing window."""
 
@@ -148,6 +163,11 @@ class GasShareAnswer(Model):
     records_used: dict[str, str] = Field(
         default_factory=dict,
         description="plant -> how officers' conversion records changed its figures",
+    )
+    counties: list[CountyShare] = Field(
+        default_factory=list,
+        description="each county the key sees, with its own goal (a county key: its one; "
+        "the figures above are then the same county's)",
     )
 
 
@@ -561,6 +581,9 @@ class KeyView(Model):
     revoked_at: str | None
     expires_at: str | None = Field(None, description="after this the key is refused")
     replaced_by: int | None = Field(None, description="the key that replaced it (rotation)")
+    county: str | None = Field(
+        None, description="the county the key is scoped to; null: every county (province)"
+    )
 
 
 class NewKeyAnswer(KeyView):

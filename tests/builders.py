@@ -92,6 +92,70 @@ class RegistryBuilder:
         return parse_registry(tomllib.loads(self.toml()))
 
 
+# Two counties as tenants (issue 26): each with a stainless-steel firm and a leather firm's
+# stack, so every family of answers has something in either county. Written out literally:
+# it is the shape an operator writes.
+TWO_COUNTIES_TOML = """\
+[province]
+name = "丽水市（测试）"
+gas_share_goal = 0.6
+
+[[counties]]
+id = "songyang"
+name = "松阳县"
+gas_share_goal = 0.5
+
+[[counties]]
+id = "suichang"
+name = "遂昌县"
+gas_share_goal = 0.7
+
+[[plants]]
+id = "ss-a"
+name = "松阳甲不锈钢有限公司"
+sector = "stainless_steel"
+county = "songyang"
+  [[plants.meters]]
+  id = "gas-1"
+  kind = "gas"
+  [[plants.meters]]
+  id = "coal-1"
+  kind = "coal"
+
+[[plants]]
+id = "sl-a"
+name = "松阳甲合成革有限公司"
+sector = "synthetic_leather"
+county = "songyang"
+  [[plants.meters]]
+  id = "stack-1"
+  kind = "voc"
+  process = "pu_dry"
+
+[[plants]]
+id = "ss-b"
+name = "遂昌乙不锈钢有限公司"
+sector = "stainless_steel"
+county = "suichang"
+  [[plants.meters]]
+  id = "gas-1"
+  kind = "gas"
+  [[plants.meters]]
+  id = "coal-1"
+  kind = "coal"
+
+[[plants]]
+id = "sl-b"
+name = "遂昌乙合成革有限公司"
+sector = "synthetic_leather"
+county = "suichang"
+  [[plants.meters]]
+  id = "stack-1"
+  kind = "voc"
+  process = "pu_dry"
+"""
+
+
 def registry_toml(plants: dict[str, tuple[str, list[tuple[str, str]]]], goal: float = 0.5) -> str:
     """plant id -> (sector, [(meter id, kind)]) as a registry file (names in Chinese)."""
     builder = RegistryBuilder(goal=goal)

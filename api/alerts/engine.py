@@ -35,6 +35,7 @@ from api.alerts.model import (
     AlertKey,
     Condition,
     LeaseLost,
+    county_alert_plant,
     to_ms,
 )
 from api.alerts.projection import ProjectionProvider
@@ -278,14 +279,27 @@ class Evaluator:
                     extra={"kind": VOC_LATE_EXCEEDANCE, "error": str(exc)},
                 )
         try:
-            projected = self.projection.projected_share(now)
-            found += rules.gas_share_off_track(projected, self.registry.gas_share_goal)
+            found += self._off_track(now)
             done.add(GAS_SHARE_OFF_TRACK)
         except StoreError as exc:
             log.warning(
                 "alert rule not evaluated", extra={"kind": GAS_SHARE_OFF_TRACK, "error": str(exc)}
             )
         return found, done
+
+    def _off_track(self, now: datetime) -> list[Condition]:
+        """`gas_share_off_track` of the county; of each county, against its own goal, when
+        the registry names several (counties as tenants: a county's officers see theirs)."""
+        if len(self.registry.counties) == 1:
+            projected = self.projection.projected_share(now)
+            return rules.gas_share_off_track(projected, self.registry.gas_share_goal)
+        found: list[Condition] = []
+        for county in self.registry.counties:
+            view = self.registry.scoped(county.id)
+            projected = self.projection.projected_share(now, view.by_sector("stainless_steel"))
+            where = county_alert_plant(county.id)
+            found += rules.gas_share_off_track(projected, county.gas_share_goal, where)
+        return found
 
     def _late_exceedances(self, now: datetime) -> list[Condition]:
         """Exceeding hours before the live look-back that back-filled data revealed."""

@@ -76,6 +76,23 @@ ENGINE_ACTOR = "engine"
 # County-wide alerts (gas_share_off_track) use this in place of a plant id; it cannot clash
 # with a registry id, which is [a-z0-9-].
 COUNTY = "_county"
+# A county-wide alert of one county of several (counties as tenants): `_county-<county id>`.
+COUNTY_PREFIX = COUNTY + "-"
+
+
+def county_alert_plant(county_id: str) -> str:
+    """The plant slot of a county-wide alert about one county of a multi-county registry."""
+    return COUNTY_PREFIX + county_id
+
+
+def county_of_alert(plant: str) -> str | None:
+    """The county id of a `county_alert_plant` slot; None for a firm or the whole (`_county`)."""
+    return plant.removeprefix(COUNTY_PREFIX) if plant.startswith(COUNTY_PREFIX) else None
+
+
+def is_county_wide(plant: str) -> bool:
+    """Whether an alert's plant slot names no firm but the county (or one county)."""
+    return plant == COUNTY or plant.startswith(COUNTY_PREFIX)
 
 
 class AlertError(PlantwatchError):

@@ -8,16 +8,18 @@ history endpoint, the web page and reports show). Tests may pass another provide
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
 from api.fuel.service import FuelCore
-from ingest.kernel.registry import Registry
+from ingest.kernel.registry import Plant, Registry
 
 
 class ProjectionProvider(Protocol):
-    def projected_share(self, now: datetime) -> float | None:
-        """The projected year-end share of firms on gas, or None when it cannot be projected."""
+    def projected_share(self, now: datetime, firms: Sequence[Plant] | None = None) -> float | None:
+        """The projected year-end share of `firms` (default: the registry's stainless-steel
+        firms) on gas, or None when it cannot be projected."""
         ...
 
 
@@ -27,5 +29,6 @@ class HistoryProjection:
     def __init__(self, core: FuelCore, registry: Registry) -> None:
         self.core, self.registry = core, registry
 
-    def projected_share(self, now: datetime) -> float | None:
-        return self.core.projected_share(self.registry.by_sector("stainless_steel"), now)
+    def projected_share(self, now: datetime, firms: Sequence[Plant] | None = None) -> float | None:
+        steel = self.registry.by_sector("stainless_steel") if firms is None else firms
+        return self.core.projected_share(steel, now)

@@ -9,7 +9,7 @@ is rolled back (`LeaseLost`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -143,8 +143,10 @@ class AlertRepo:
         plant: str | None = None,
         kind: str | None = None,
         limit: int = 500,
+        plants: Collection[str] | None = None,
     ) -> list[Alert]:
-        """Most recent first; `status="active"` means open or acknowledged."""
+        """Most recent first; `status="active"` means open or acknowledged; `plants`: only
+        alerts about these firms (a county's view, api/scope.py), None: all."""
         query = select(alerts).order_by(alerts.c.id.desc()).limit(limit)
         if status == "active":
             query = query.where(alerts.c.status.in_(sorted(ACTIVE)))
@@ -154,6 +156,8 @@ class AlertRepo:
             query = query.where(alerts.c.plant == plant)
         if kind is not None:
             query = query.where(alerts.c.kind == kind)
+        if plants is not None:
+            query = query.where(alerts.c.plant.in_(sorted(plants)))
         with self.engine.connect() as conn:
             return [_alert(r) for r in conn.execute(query)]
 

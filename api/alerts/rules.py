@@ -500,13 +500,16 @@ def coal_after_conversion(
     return out
 
 
-def gas_share_off_track(projected_share: float | None, goal: float) -> list[Condition]:
-    """The projected year-end share of firms on gas is below the goal (no projection: no alert)."""
+def gas_share_off_track(
+    projected_share: float | None, goal: float, where: str = COUNTY
+) -> list[Condition]:
+    """The projected year-end share of firms on gas is below the goal (no projection: no alert);
+    `where`: the alert's plant slot, the county's (`COUNTY`, or `county_alert_plant`)."""
     if projected_share is None or round(projected_share, 9) >= goal:
         return []
     return [
         Condition(
-            AlertKey(GAS_SHARE_OFF_TRACK, COUNTY),
+            AlertKey(GAS_SHARE_OFF_TRACK, where),
             round(projected_share, 6),
             goal,
             f"projected year-end gas share {100 * projected_share:.1f}% is below the goal "

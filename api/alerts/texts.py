@@ -32,6 +32,7 @@ from api.alerts.model import (
     VOC_LATE_EXCEEDANCE,
     VOC_SPIKE,
     Alert,
+    county_of_alert,
 )
 from api.power.rules import RUNNING_SHARE
 from ingest.kernel.catalogue import FIRM_STATUSES
@@ -178,9 +179,14 @@ def _time(ts: datetime | str | None, lang: str, tz: ZoneInfo, clock_only: bool =
 
 
 def firm_name(plant: str, lang: str, registry: Registry) -> str:
-    """The firm's registry name; the county for county-wide alerts; the id if unknown."""
+    """The firm's registry name; the county for county-wide alerts (its name when it is one
+    county of several); the id if unknown."""
     if plant == COUNTY:
         return COUNTY_NAME[lang]
+    county_id = county_of_alert(plant)
+    if county_id is not None:
+        county = registry.county(county_id)
+        return county.name if county is not None else COUNTY_NAME[lang]
     found = registry.plant(plant)
     return found.name if found is not None else plant
 

@@ -499,7 +499,13 @@ def firms_needed(goal: float, active: int, on_gas: int) -> int:
 
 def gas_share(fuels: Sequence[FirmFuel], goal: float, d: Definition) -> GasShare:
     """The county's share of stainless-steel firms on gas, against `goal`."""
-    rows = tuple(classify(f, d) for f in fuels)
+    return share_of(tuple(classify(f, d) for f in fuels), goal)
+
+
+def share_of(rows: Sequence[FirmRow], goal: float) -> GasShare:
+    """The share of the firms of `rows` (already judged) on gas, against `goal`: the figure
+    of a county, or of one county of a province from its rows."""
+    rows = tuple(rows)
     counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
     active = len(rows) - counts["idle"]
     share = counts["gas"] / active if active else None

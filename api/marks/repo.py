@@ -75,14 +75,20 @@ class MarkRepo:
         return _mark(row)
 
     def find(
-        self, status: str | None = None, plant: str | None = None, limit: int = 500
+        self,
+        status: str | None = None,
+        plant: str | None = None,
+        limit: int = 500,
+        plants: Sequence[str] | None = None,
     ) -> list[Mark]:
-        """Newest first."""
+        """Newest first; `plants`: only these firms' (a county's view), None: all."""
         query = select(marks).order_by(marks.c.id.desc()).limit(limit)
         if status is not None:
             query = query.where(marks.c.status == status)
         if plant is not None:
             query = query.where(marks.c.plant == plant)
+        if plants is not None:
+            query = query.where(marks.c.plant.in_(sorted(plants)))
         with self.engine.connect() as conn:
             return [_mark(r) for r in conn.execute(query)]
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from sqlalchemy import Engine
 
-from api.alerts.model import Alert
+from api.alerts.model import Alert, county_alert_plant
 from api.alerts.repo import AlertRepo
 from api.fuel.outlook import Month, Outlook
 from api.fuel.rules import hours_in, month_starts
@@ -26,6 +26,7 @@ from api.fuel.service import FuelCore
 from api.marks.repo import MarkRepo
 from api.records.repo import RecordRepo
 from api.records.rules import records_used
+from api.scope import Scope
 from api.settings import ApiSettings
 from api.tasks.model import Task
 from api.tasks.repo import TaskRepo
@@ -224,9 +225,12 @@ def gather(
     db: Engine,
     month: str,
     now: datetime | None = None,
+    scope: Scope | None = None,
 ) -> MonthFigures:
-    """The figures of local month `YYYY-MM` (to date when it is still running)."""
+    """The figures of local month `YYYY-MM` (to date when it is still running); `scope`:
+    a caller's view whose `registry` this is (None: the whole registry's report)."""
     now = now or datetime.now(UTC)
+    seen = scope or Scope(registry, whole=True)
     tz = ZoneInfo(settings.timezone)
     start, month_end = month_bounds(month, tz)
     if start >= now:
@@ -244,10 +248,10 @@ def gather(
     marks = MarkRepo(db).spans(start, end, [p.id for p in leather])
     stacks, voc_quiet = voc_month(store, leather, start, end, now, marks) if leather else ([], [])
     timings["voc_s"] = time.monotonic() - t0 - timings["fuel_s"]
-    alerts = AlertRepo(db).overlapping(start, end)
-    tasks = TaskRepo(db).overlapping(start, end)
+    alerts = [a for a in AlertRepo(db).overlapping(start, end) if seen.sees(a.key.plant)]
+    tasks = [t for t in TaskRepo(db).overlapping(start, end) if seen.sees_all(t.plants)]
     silence = fuel_silence(core, registry, start, end) + voc_quiet
-    refused = refused_counts(store, start, end)
+    refused = {k: n for k, n in refused_counts(store, start, end).items() if seen.sees(k[0])}
     timings["total_s"] = time.monotonic() - t0
     return MonthFigures(
         month=month,
@@ -257,7 +261,8 @@ def gather(
         timezone=settings.timezone,
         county=registry.county_name,
         goal=goal,
-        plant_names={p.id: p.name for p in registry.plants},
+        plant_names={p.id: p.name for p in registry.plants}
+        | {county_alert_plant(c.id): c.name for c in registry.counties},
         months=months,
         outlook=view,
         settings=settings,

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from api.reports import content
 from api.reports.data import gather
+from api.scope import Scope
 from api.settings import ApiSettings
 from ingest.kernel.registry import Registry
 from ingest.kernel.store import InfluxStore
@@ -41,9 +42,11 @@ def monthly_report(
     fmt: str,
     lang: str,
     now: datetime | None = None,
+    scope: Scope | None = None,
 ) -> bytes:
-    """The report of local month `YYYY-MM` as `fmt` (pdf or xlsx) in `lang` (zh or en)."""
-    figures = gather(settings, registry, store, db, month, now)
+    """The report of local month `YYYY-MM` as `fmt` (pdf or xlsx) in `lang` (zh or en), of
+    the caller's `scope` (None: the whole registry)."""
+    figures = gather(settings, registry, store, db, month, now, scope)
     return renderer(fmt)(content.build(figures, lang))
 
 

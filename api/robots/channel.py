@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from api.alerts.model import county_alert_plant
 from api.alerts.notify import DeliveryFailed
 from api.alerts.repo import EventRecord
 from api.alerts.texts import render as render_alert
@@ -108,7 +109,9 @@ class RobotChannel:
 
 def robot_channels(settings: ApiSettings, registry: Registry) -> list[RobotChannel]:
     """One channel per configured robot (`PLANTWATCH_ROBOTS`)."""
-    names = {p.id: p.name for p in registry.plants}
+    names = {p.id: p.name for p in registry.plants} | {
+        county_alert_plant(c.id): c.name for c in registry.counties
+    }
     tz = ZoneInfo(settings.timezone)
     out = []
     for r in settings.robots:

@@ -19,6 +19,7 @@ from api.alerts.model import (
     SENSOR_STUCK,
     VOC_HOURLY_EXCEEDANCE,
     VOC_SPIKE,
+    is_county_wide,
 )
 from api.alerts.texts import TITLES, pollutant_name
 from api.robots.filters import severity_of
@@ -109,7 +110,7 @@ def render(
     title = f"【{severity}】{kind_zh} {firm}"
     lines = [
         f"### 【{severity}】{kind_zh}（{EVENT_ZH.get(event['event'], event['event'])}）",
-        f"- 企业：{firm}" + ("" if plant == COUNTY else f"（{plant}）"),
+        f"- 企业：{firm}" + ("" if is_county_wide(plant) else f"（{plant}）"),
     ]
     if alert.get("meter"):
         lines.append(

@@ -23,6 +23,7 @@ from api.deps import (
     AlertRepoDep,
     ReaderDep,
     RegistryDep,
+    ScopeDep,
     SettingsDep,
     get_principal,
     key_is_live,
@@ -32,6 +33,7 @@ from api.errors import Forbidden, InvalidInput, NotFound
 from api.export import MEDIA_TYPE, to_csv
 from api.limits import open_stream
 from api.schemas import AlertDetail, AlertList, AlertView, error_responses
+from api.scope import Scope
 from api.settings import ApiSettings
 from ingest.kernel.registry import Registry
 
@@ -117,6 +119,7 @@ def alert_reader(principal: Annotated[Principal, Depends(get_principal)]) -> Pri
 async def list_alerts(
     repo: AlertRepoDep,
     registry: RegistryDep,
+    scope: ScopeDep,
     settings: SettingsDep,
     who: Annotated[Principal, Depends(alert_reader)],
     status_: Annotated[
@@ -141,7 +144,10 @@ async def list_alerts(
         if plant is not None and plant != who.plant:
             raise Forbidden(f"this plant key belongs to {who.plant!r}, not {plant!r}")
         plant = who.plant
-    found = await run_in_threadpool(repo.find, status_, plant, kind, limit)
+    if plant is not None and not scope.sees(plant):
+        found = []  # out of the caller's county: as if it had no alerts
+    else:
+        found = await run_in_threadpool(repo.find, status_, plant, kind, limit, scope.alert_plants)
     docs = [readable(a, lang, registry, settings) for a in found]
     if format == "csv":
         return Response(
@@ -158,6 +164,7 @@ async def stream_alerts(
     repo: AlertRepoDep,
     settings: SettingsDep,
     registry: RegistryDep,
+    scope: ScopeDep,
     principal: ReaderDep,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
     plant: Annotated[str | None, Query(max_length=64)] = None,
@@ -200,7 +207,8 @@ async def stream_alerts(
             batch = await run_in_threadpool(repo.events_after, cursor)
             for e in batch:
                 cursor = e.id
-                if plant is None or e.snapshot["plant"] == plant:
+                shown = scope.sees(e.snapshot["plant"])
+                if shown and (plant is None or e.snapshot["plant"] == plant):
                     body = e.message()
                     body["texts"] = render_all(e.snapshot, registry, settings.timezone)
                     yield ServerSentEvent(
@@ -217,14 +225,13 @@ async def get_alert(
     alert_id: AlertId,
     repo: AlertRepoDep,
     registry: RegistryDep,
+    scope: ScopeDep,
     settings: SettingsDep,
     _: ReaderDep,
     lang: LangQuery = "zh",
 ) -> AlertDetail:
     """One alert with every change it went through."""
-    alert = await run_in_threadpool(repo.get, alert_id)
-    if alert is None:
-        raise NotFound(f"no alert {alert_id}")
+    alert = await _visible(alert_id, repo, scope)
     history = await run_in_threadpool(repo.events, alert_id)
     return AlertDetail.model_validate(
         {
@@ -238,6 +245,15 @@ async def get_alert(
     )
 
 
+async def _visible(alert_id: int, repo: AlertRepo, scope: Scope) -> Alert:
+    """The alert, or 404 when there is none or it is outside the caller's county (the
+    same answer: a county key does not learn that another county's alert exists)."""
+    alert = await run_in_threadpool(repo.get, alert_id)
+    if alert is None or not scope.sees(alert.key.plant):
+        raise NotFound(f"no alert {alert_id}")
+    return alert
+
+
 async def _act(
     action: str,
     alert_id: int,
@@ -245,8 +261,10 @@ async def _act(
     who: Principal,
     repo: AlertRepo,
     registry: Registry,
+    scope: Scope,
     settings: ApiSettings,
 ) -> AlertView:
+    await _visible(alert_id, repo, scope)
     comment = body.comment if body is not None else None
     now = datetime.now(UTC)
     do = repo.acknowledge if action == "ack" else repo.resolve
@@ -259,12 +277,13 @@ async def acknowledge_alert(
     alert_id: AlertId,
     repo: AlertRepoDep,
     registry: RegistryDep,
+    scope: ScopeDep,
     settings: SettingsDep,
     who: OfficerDep,
     body: ActionBody | None = None,
 ) -> AlertView:
     """Acknowledge an open alert (officer or admin), with an optional comment."""
-    return await _act("ack", alert_id, body, who, repo, registry, settings)
+    return await _act("ack", alert_id, body, who, repo, registry, scope, settings)
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertView, responses=error_responses(404, 409))
@@ -272,9 +291,10 @@ async def resolve_alert(
     alert_id: AlertId,
     repo: AlertRepoDep,
     registry: RegistryDep,
+    scope: ScopeDep,
     settings: SettingsDep,
     who: OfficerDep,
     body: ActionBody | None = None,
 ) -> AlertView:
     """Resolve an open or acknowledged alert (officer or admin), with an optional comment."""
-    return await _act("resolve", alert_id, body, who, repo, registry, settings)
+    return await _act("resolve", alert_id, body, who, repo, registry, scope, settings)

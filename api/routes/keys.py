@@ -19,6 +19,12 @@ class NewKey(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: Literal["admin", "officer", "viewer", "plant", "inspector"]
     plant: str | None = Field(default=None, description="required for (and only for) plant keys")
+    county: str | None = Field(
+        default=None,
+        max_length=32,
+        description="officer, viewer and inspector keys only: the one county of the registry "
+        "the key sees; none: every county (province-wide)",
+    )
     expires_in_days: float | None = Field(
         default=None, gt=0, le=3650, description="the key is refused after this many days"
     )
@@ -60,6 +66,8 @@ async def create_key(
         known,
         admin.name,
         _expiry(body.expires_in_days),
+        body.county,
+        {c.id for c in registry.counties},
     )
     return NewKeyAnswer.model_validate({**info.as_dict(), "key": secret})
 

@@ -16,17 +16,19 @@ from fastapi.responses import Response
 from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
 from api.export import KPI_COLUMNS, MEDIA_TYPE, to_csv
 from api.factors import definition_for_window
-from api.fuel.rules import ConversionFact, FirmRow
+from api.fuel.rules import ConversionFact, FirmRow, GasShare, share_of
 from api.fuel.service import FuelCore, Kpi, step_rules
 from api.ranges import check_instant
 from api.records.repo import RecordRepo
 from api.records.rules import records_used
 from api.schemas import (
     ERROR_RESPONSES,
+    CountyShare,
     FuelTotals,
     GasShareAnswer,
     GasShareHistoryAnswer,
 )
+from ingest.kernel.registry import Registry
 
 router = APIRouter(prefix="/api/v1/kpi", tags=["kpi"])
 MAX_WINDOW_DAYS = 366
@@ -116,8 +118,32 @@ async def get_gas_share(
             },
             "timezone": settings.timezone,
             "records_used": records_used(facts, firms, kpi.start),
+            "counties": county_shares(result, registry),
         }
     )
+
+
+def county_shares(result: GasShare, registry: Registry) -> list[CountyShare]:
+    """Each county's share from its firms' rows, against its own goal."""
+    county_of = {p.id: p.county for p in registry.plants}
+    out = []
+    for c in registry.counties:
+        share = share_of([r for r in result.rows if county_of[r.plant] == c.id], c.gas_share_goal)
+        out.append(
+            CountyShare(
+                id=c.id,
+                name=c.name,
+                goal=share.goal,
+                firms=share.firms,
+                active_firms=share.firms - share.counts["idle"],
+                counts=share.counts,
+                share=share.share,
+                share_upper=share.share_upper,
+                firms_needed=share.firms_needed,
+                meets_goal=share.meets_goal,
+            )
+        )
+    return out
 
 
 def fuel_totals(rows: Sequence[FirmRow]) -> FuelTotals:

@@ -15,13 +15,14 @@ from pydantic import BaseModel, Field
 
 from api.alerts.repo import AlertRepo
 from api.auth import Principal
-from api.deps import KnownPlantDep, OfficerDep, PlantPusherDep, get_principal
-from api.errors import Forbidden
+from api.deps import KnownPlantDep, OfficerDep, PlantPusherDep, ScopeDep, get_principal
+from api.errors import Forbidden, NotFound
 from api.marks.model import KINDS, Mark, NewMark, check
 from api.marks.repo import MAX_COMMENT_CHARS, MarkRepo
 from api.marks.rules import covered_alerts
 from api.ranges import check_instant
 from api.schemas import Model, error_responses
+from api.scope import Scope
 
 router = APIRouter(prefix="/api/v1", tags=["marks"])
 MarkId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -145,6 +146,7 @@ async def create_mark(
 async def list_marks(
     request: Request,
     who: Annotated[Principal, Depends(mark_reader)],
+    scope: ScopeDep,
     status_: Annotated[
         Literal["pending", "accepted", "rejected"] | None, Query(alias="status")
     ] = None,
@@ -155,16 +157,21 @@ async def list_marks(
         if plant is not None and plant != who.plant:
             raise Forbidden(f"this plant key belongs to {who.plant!r}, not {plant!r}")
         plant = who.plant
-    marks = await run_in_threadpool(_repo(request).find, status_, plant, MAX_LIST)
+    if plant is not None and not scope.sees(plant):
+        return {"kinds": list(KINDS), "marks": []}
+    marks = await run_in_threadpool(_repo(request).find, status_, plant, MAX_LIST, scope.plant_ids)
     alerts = request.app.state.alert_repo
     answers = [await run_in_threadpool(_answer, m, alerts) for m in marks]
     return {"kinds": list(KINDS), "marks": answers}
 
 
 async def _review(
-    request: Request, mark_id: int, accept: bool, who: Principal, comment: str
+    request: Request, mark_id: int, accept: bool, who: Principal, comment: str, scope: Scope
 ) -> Any:
     repo = _repo(request)
+    found = await run_in_threadpool(repo.get, mark_id)
+    if not scope.sees(found.plant):
+        raise NotFound(f"no mark {mark_id}")  # another county's: as if there were none
     mark = await run_in_threadpool(
         repo.review, mark_id, accept, who.name, comment, datetime.now(UTC)
     )
@@ -175,17 +182,17 @@ async def _review(
     "/marks/{mark_id}/accept", response_model=MarkAnswer, responses=error_responses(404, 409)
 )
 async def accept_mark(
-    mark_id: MarkId, body: ReviewBody, request: Request, who: OfficerDep
+    mark_id: MarkId, body: ReviewBody, request: Request, who: OfficerDep, scope: ScopeDep
 ) -> dict[str, Any]:
     """Accept a pending mark: its hours leave exceedance judgement and the alert engine."""
-    return await _review(request, mark_id, True, who, body.comment)
+    return await _review(request, mark_id, True, who, body.comment, scope)
 
 
 @router.post(
     "/marks/{mark_id}/reject", response_model=MarkAnswer, responses=error_responses(404, 409)
 )
 async def reject_mark(
-    mark_id: MarkId, body: ReviewBody, request: Request, who: OfficerDep
+    mark_id: MarkId, body: ReviewBody, request: Request, who: OfficerDep, scope: ScopeDep
 ) -> dict[str, Any]:
     """Reject a pending mark: it changes nothing."""
-    return await _review(request, mark_id, False, who, body.comment)
+    return await _review(request, mark_id, False, who, body.comment, scope)

@@ -25,6 +25,9 @@ class MeAnswer(Model):
     name: str
     role: str
     plant: str | None = Field(description="the plant of a plant key")
+    county: str | None = Field(
+        None, description="the county the key is scoped to; null: every county (province)"
+    )
 
 
 class RefusedReading(Model):
@@ -42,8 +45,8 @@ class RefusedAnswer(Model):
 
 @router.get("/me", response_model=MeAnswer, responses=error_responses())
 async def me(who: Annotated[Principal, Depends(get_principal)]) -> dict[str, Any]:
-    """The caller's name, role and (for a plant key) plant."""
-    return {"name": who.name, "role": who.role, "plant": who.plant}
+    """The caller's name, role, (for a plant key) plant and (for a county key) county."""
+    return {"name": who.name, "role": who.role, "plant": who.plant, "county": who.county}
 
 
 def refused_of(store: InfluxStore, plant: str, since: datetime) -> list[dict[str, Any]]:

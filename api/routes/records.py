@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.deps import KnownPlantDep, OfficerDep, PlantReaderDep, ReaderDep
+from api.deps import KnownPlantDep, OfficerDep, PlantReaderDep, ReaderDep, ScopeDep
 from api.ranges import RangeError, check_instant
 from api.records import outbox
 from api.records.manual import checked_deliveries
@@ -142,8 +142,10 @@ async def list_plant_records(
 async def list_records(
     request: Request,
     _: ReaderDep,
+    scope: ScopeDep,
     current: Annotated[bool, "only records not superseded"] = False,
 ) -> dict[str, Any]:
-    """Every plant's records."""
+    """Every plant's records (of the caller's county, for a county key)."""
     records = await run_in_threadpool(_repo(request).list)
-    return {"records": [r.as_json() for r in records if r.current or not current]}
+    shown = [r for r in records if scope.sees(r.plant) and (r.current or not current)]
+    return {"records": [r.as_json() for r in shown]}

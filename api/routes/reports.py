@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api.deps import ReaderDep, RegistryDep, SettingsDep, StoreDep
+from api.deps import ReaderDep, RegistryDep, ScopeDep, SettingsDep, StoreDep
 from api.limits import report_slot
 from api.reports.data import ReportMonthError
 from api.reports.service import FORMATS, filename, monthly_report
@@ -34,6 +34,7 @@ async def get_monthly_report(
     settings: SettingsDep,
     store: StoreDep,
     registry: RegistryDep,
+    scope: ScopeDep,
     _: ReaderDep,
     month: Annotated[str, Query(description="local calendar month, YYYY-MM", max_length=7)],
     format: Annotated[Literal["pdf", "xlsx"], Query(description="pdf or xlsx")] = "pdf",
@@ -42,7 +43,16 @@ async def get_monthly_report(
     """The month's coal-to-gas, VOC, alert and data-quality report (a month in progress: to date)."""
     try:
         body = await run_in_threadpool(
-            monthly_report, settings, registry, store, request.app.state.db, month, format, lang
+            monthly_report,
+            settings,
+            registry,
+            store,
+            request.app.state.db,
+            month,
+            format,
+            lang,
+            None,
+            scope,
         )
     except ReportMonthError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc

@@ -10,9 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.alerts.repo import MAX_COMMENT_CHARS
-from api.deps import DbDep, KnownPlantDep, OfficerDep, PlantReaderDep, StoreDep
-from api.revisions import accept_revision, list_revisions
+from api.deps import DbDep, KnownPlantDep, OfficerDep, PlantReaderDep, ScopeDep, StoreDep
+from api.revisions import RevisionNotFound, accept_revision, list_revisions
 from api.schemas import RevisionList, RevisionView, error_responses
+from ingest.kernel.record import RevisionId
 
 router = APIRouter(prefix="/api/v1", tags=["revisions"])
 
@@ -52,9 +53,13 @@ async def accept(
     store: StoreDep,
     db: DbDep,
     who: OfficerDep,
+    scope: ScopeDep,
     body: AcceptBody | None = None,
 ) -> dict[str, Any]:
     """Accept a revision (officer or admin, audited): from now on it is the value that counts."""
+    rid = RevisionId.parse(revision_id)
+    if rid is not None and not scope.sees(rid.plant):
+        raise RevisionNotFound(f"no revision {revision_id!r}")  # another county's firm
     comment = body.comment if body is not None else None
     revision = await run_in_threadpool(
         accept_revision, store, db, revision_id, who.name, comment, datetime.now(UTC)

@@ -12,10 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
-from api.deps import OfficerDep, get_principal
+from api.deps import OfficerDep, ScopeDep, get_principal
 from api.errors import Forbidden
 from api.ranges import check_instant
 from api.schemas import Model, error_responses
+from api.scope import Scope
 from api.tasks.model import PRIORITIES, STATUSES, Task, TaskNotFound, may_act, may_see, person
 from api.tasks.repo import TaskRepo
 
@@ -101,10 +102,10 @@ ReaderDep = Annotated[Principal, Depends(task_reader)]
 ActorDep = Annotated[Principal, Depends(task_actor)]
 
 
-async def _visible(request: Request, task_id: int, who: Principal) -> Task:
+async def _visible(request: Request, task_id: int, who: Principal, scope: Scope) -> Task:
     task = await run_in_threadpool(_repo(request).get, task_id)
-    if not may_see(task, who):
-        # Another inspector's or plant's task does not exist for this caller.
+    if not may_see(task, who) or not scope.sees_all(task.plants):
+        # Another inspector's, plant's or county's task does not exist for this caller.
         raise TaskNotFound(f"no task {task_id}")
     return task
 
@@ -115,8 +116,15 @@ async def _visible(request: Request, task_id: int, who: Principal) -> Task:
     response_model=TaskAnswer,
     responses=error_responses(404),
 )
-async def create_task(body: TaskBody, request: Request, who: OfficerDep) -> dict[str, Any]:
+async def create_task(
+    body: TaskBody, request: Request, who: OfficerDep, scope: ScopeDep
+) -> dict[str, Any]:
     """Turn alerts into a task for an assignee, with a deadline and a priority."""
+    alerts = request.app.state.alert_repo
+    for alert_id in body.alerts:
+        alert = await run_in_threadpool(alerts.get, alert_id)
+        if alert is not None and not scope.sees(alert.key.plant):
+            raise TaskNotFound(f"no alert {alert_id}")  # another county's: as if none
     now = datetime.now(UTC)
     deadline = check_instant("deadline", body.deadline)
     task = await run_in_threadpool(
@@ -130,6 +138,7 @@ async def create_task(body: TaskBody, request: Request, who: OfficerDep) -> dict
 async def list_tasks(
     request: Request,
     who: ReaderDep,
+    scope: ScopeDep,
     status_: Annotated[Literal["open", "closed"] | None, Query(alias="status")] = None,
     assignee: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict[str, Any]:
@@ -146,14 +155,16 @@ async def list_tasks(
     return {
         "statuses": list(STATUSES),
         "priorities": list(PRIORITIES),
-        "tasks": [t.as_json(now) for t in found if may_see(t, who)],
+        "tasks": [t.as_json(now) for t in found if may_see(t, who) and scope.sees_all(t.plants)],
     }
 
 
 @router.get("/{task_id}", response_model=TaskAnswer, responses=error_responses(404))
-async def get_task(task_id: TaskId, request: Request, who: ReaderDep) -> dict[str, Any]:
+async def get_task(
+    task_id: TaskId, request: Request, who: ReaderDep, scope: ScopeDep
+) -> dict[str, Any]:
     """One task with its actions."""
-    return (await _visible(request, task_id, who)).as_json(datetime.now(UTC))
+    return (await _visible(request, task_id, who, scope)).as_json(datetime.now(UTC))
 
 
 @router.post(
@@ -163,10 +174,10 @@ async def get_task(task_id: TaskId, request: Request, who: ReaderDep) -> dict[st
     responses=error_responses(404, 409),
 )
 async def add_action(
-    task_id: TaskId, body: ActionBody, request: Request, who: ActorDep
+    task_id: TaskId, body: ActionBody, request: Request, who: ActorDep, scope: ScopeDep
 ) -> dict[str, Any]:
     """Record what was done, with evidence references (the assignee or an officer)."""
-    task = await _visible(request, task_id, who)
+    task = await _visible(request, task_id, who, scope)
     if not may_act(task, who):
         raise Forbidden(f"task {task_id} is assigned to {task.assignee!r}")
     now = datetime.now(UTC)
@@ -178,9 +189,10 @@ async def add_action(
 
 @router.post("/{task_id}/close", response_model=TaskAnswer, responses=error_responses(404, 409))
 async def close_task(
-    task_id: TaskId, body: CloseBody, request: Request, who: OfficerDep
+    task_id: TaskId, body: CloseBody, request: Request, who: OfficerDep, scope: ScopeDep
 ) -> dict[str, Any]:
     """Close a task with the officer's conclusion (办结)."""
+    await _visible(request, task_id, who, scope)
     now = datetime.now(UTC)
     done = await run_in_threadpool(_repo(request).close, task_id, who.name, body.conclusion, now)
     return done.as_json(now)

@@ -13,6 +13,9 @@ const STATUSES = ["gas", "mixed", "coal", "idle", "unknown"];
 export async function renderOverview(root, plants = []) {
   root.innerHTML = `
     <section class="hero card" id="kpi" data-testid="kpi">${placeholder(t("common.loading"))}</section>
+    <section class="card" id="counties" data-testid="counties" hidden>
+      <h2>${esc(t("ov.counties"))}</h2><div class="body table-wrap"></div>
+    </section>
     <section class="card" id="voc-summary" data-testid="voc-summary" data-state="loading">
       <h2>${esc(t("ov.voc"))}</h2><div class="body">${placeholder(t("common.loading"))}</div>
     </section>
@@ -78,6 +81,7 @@ async function loadKpi(root) {
     return null;
   }
   renderHero($("#kpi", root), kpi);
+  renderCounties($("#counties", root), kpi.counties ?? []);
   renderStatus($("#status-card .body", root), kpi);
   renderFuel($("#fuel-card .body", root), kpi.totals);
   renderCo2($("#co2-card .body", root), kpi);
@@ -117,6 +121,26 @@ function renderHero(el, kpi) {
         t("common.updated"),
       )} ${esc(fmtWhen(Date.parse(kpi.at)))}</div>
     </div>`;
+}
+
+/** A province key's counties, each against its own goal, as the API gives them (`counties`). */
+function renderCounties(card, counties) {
+  card.hidden = counties.length < 2;
+  if (card.hidden) return;
+  $(".body", card).innerHTML = `<table class="table"><thead><tr><th>${esc(t("ov.county"))}</th><th class="num">${esc(
+    t("ov.share"),
+  )}</th><th class="num">${esc(t("ov.goal"))}</th><th class="num">${esc(t("ov.active"))}</th><th>${esc(
+    t("ov.county.state"),
+  )}</th></tr></thead><tbody>${counties
+    .map((c) => {
+      const state = c.meets_goal ? t("ov.met", { goal: fmtPct(c.goal, 0) }) : t("ov.needed", { n: c.firms_needed });
+      return `<tr data-county="${esc(c.id)}"><td>${esc(c.name)}</td><td class="num" data-share="${c.share ?? ""}">${esc(
+        c.share === null ? "–" : fmtPct(c.share),
+      )}</td><td class="num">${esc(fmtPct(c.goal, 0))}</td><td class="num">${esc(c.active_firms)} / ${esc(c.firms)}</td><td><span class="goal-chip ${
+        c.meets_goal ? "ok" : "warn"
+      }">${esc(state)}</span></td></tr>`;
+    })
+    .join("")}</tbody></table>`;
 }
 
 function renderStatus(el, kpi) {

@@ -42,6 +42,9 @@ FACILITIES = ("production", "treatment", "site")
 SECTORS = ("stainless_steel", "synthetic_leather", "other")
 METER_KINDS = ("gas", "coal", "voc", "electricity")
 DEFAULT_GAS_SHARE_GOAL = 0.5
+# The id of the one county of a registry written in the single `[county]` form (SPEC section
+# 3), unless that table names its own `id`.
+DEFAULT_COUNTY_ID = "county"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +84,22 @@ class Meter:
 
 
 @dataclass(frozen=True, slots=True)
+class County:
+    """A county of the registry: a tenant with its own firms and gas-share goal."""
+
+    id: str
+    name: str
+    gas_share_goal: float
+
+
+@dataclass(frozen=True, slots=True)
 class Plant:
     id: str
     name: str
     sector: str
     meters: tuple[Meter, ...]
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    county: str = DEFAULT_COUNTY_ID
 
     def meter(self, meter_id: str) -> Meter | None:
         return next((m for m in self.meters if m.id == meter_id), None)
@@ -97,21 +110,47 @@ class Plant:
 
 @dataclass(frozen=True, slots=True)
 class Registry:
+    """Firms and meters of one or several counties.
+
+    `county_name` and `gas_share_goal` are those of the whole: the one county's, or the
+    province's when several are named. `scoped(county)` is one county's view of it.
+    """
+
     county_name: str
     gas_share_goal: float
     plants: tuple[Plant, ...]
     source: Path | None = None
+    # Empty: one county, named by `county_name` with id DEFAULT_COUNTY_ID.
+    counties: tuple[County, ...] = ()
     # Indexes built once: every inbound message looks its plant (or stack MN) up here.
     _by_id: Mapping[str, Plant] = field(init=False, repr=False, compare=False)
     _by_mn: Mapping[str, tuple[Plant, Meter]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not self.counties:
+            only = County(DEFAULT_COUNTY_ID, self.county_name, self.gas_share_goal)
+            object.__setattr__(self, "counties", (only,))
         by_mn = {m.hj212_mn: (p, m) for p in self.plants for m in p.meters if m.hj212_mn}
         object.__setattr__(self, "_by_id", MappingProxyType({p.id: p for p in self.plants}))
         object.__setattr__(self, "_by_mn", MappingProxyType(by_mn))
 
     def plant(self, plant_id: str) -> Plant | None:
         return self._by_id.get(plant_id)
+
+    def county(self, county_id: str) -> County | None:
+        return next((c for c in self.counties if c.id == county_id), None)
+
+    def plants_of(self, county_id: str) -> tuple[Plant, ...]:
+        return tuple(p for p in self.plants if p.county == county_id)
+
+    def scoped(self, county_id: str) -> Registry:
+        """The registry as one county sees it: its firms, its name and its goal."""
+        county = self.county(county_id)
+        if county is None:
+            raise RegistryError(f"county {county_id!r} is not in the registry")
+        return Registry(
+            county.name, county.gas_share_goal, self.plants_of(county.id), self.source, (county,)
+        )
 
     def by_sector(self, sector: str) -> tuple[Plant, ...]:
         return tuple(p for p in self.plants if p.sector == sector)
@@ -131,19 +170,22 @@ def load_registry(path: Path) -> Registry:
     except tomllib.TOMLDecodeError as exc:
         raise RegistryError(f"registry {path}: not valid TOML: {exc}") from exc
     registry = parse_registry(doc, where=str(path))
-    return Registry(registry.county_name, registry.gas_share_goal, registry.plants, Path(path))
+    return Registry(
+        registry.county_name,
+        registry.gas_share_goal,
+        registry.plants,
+        Path(path),
+        registry.counties,
+    )
 
 
 def parse_registry(doc: Mapping[str, Any], where: str = "registry") -> Registry:
-    """Build a `Registry` from a parsed TOML document."""
-    county = doc.get("county", {})
-    if not isinstance(county, Mapping):
-        raise RegistryError(f"{where}: [county] must be a table")
-    goal = county.get("gas_share_goal", DEFAULT_GAS_SHARE_GOAL)
-    if not isinstance(goal, int | float) or not 0 < goal <= 1:
-        raise RegistryError(
-            f"{where}: county.gas_share_goal must be a number in (0, 1], got {goal!r}"
-        )
+    """Build a `Registry` from a parsed TOML document.
+
+    Counties come as one `[county]` table (its firms name no county) or as `[[counties]]`
+    with ids, each firm naming its `county`, and an optional `[province]` name and goal.
+    """
+    counties, name, goal = _parse_counties(doc, where)
     raw_plants = doc.get("plants", [])
     if not isinstance(raw_plants, list):
         raise RegistryError(f"{where}: [[plants]] must be an array of tables")
@@ -151,7 +193,7 @@ def parse_registry(doc: Mapping[str, Any], where: str = "registry") -> Registry:
     seen: set[str] = set()
     mns: dict[str, str] = {}
     for index, raw in enumerate(raw_plants):
-        plant = _parse_plant(raw, f"{where}: plants[{index}]")
+        plant = _parse_plant(raw, f"{where}: plants[{index}]", counties)
         if plant.id in seen:
             raise RegistryError(f"{where}: plant {plant.id!r} is listed twice")
         seen.add(plant.id)
@@ -165,7 +207,70 @@ def parse_registry(doc: Mapping[str, Any], where: str = "registry") -> Registry:
                     )
                 mns[meter.hj212_mn] = f"{plant.id}/{meter.id}"
         plants.append(plant)
-    return Registry(str(county.get("name", "")), float(goal), tuple(plants))
+    return Registry(name, goal, tuple(plants), None, counties)
+
+
+def _goal(table: Mapping[str, Any], where: str, default: float) -> float:
+    goal = table.get("gas_share_goal", default)
+    if isinstance(goal, bool) or not isinstance(goal, int | float) or not 0 < goal <= 1:
+        raise RegistryError(f"{where}.gas_share_goal must be a number in (0, 1], got {goal!r}")
+    return float(goal)
+
+
+def _name(table: Mapping[str, Any], where: str, default: str) -> str:
+    name = table.get("name", default)
+    if not isinstance(name, str):
+        raise RegistryError(f"{where}.name must be a string, got {name!r}")
+    return name
+
+
+def _parse_counties(doc: Mapping[str, Any], where: str) -> tuple[tuple[County, ...], str, float]:
+    """The counties, and the name and goal of the whole (one county's, or the province's)."""
+    if "counties" not in doc:
+        county = doc.get("county", {})
+        if not isinstance(county, Mapping):
+            raise RegistryError(f"{where}: [county] must be a table")
+        county_id = county.get("id", DEFAULT_COUNTY_ID)
+        if not isinstance(county_id, str) or not ID_PATTERN.fullmatch(county_id):
+            raise RegistryError(
+                f"{where}: county.id must match [a-z0-9-]{{1,32}}, got {county_id!r}"
+            )
+        only = County(
+            county_id,
+            _name(county, f"{where}: county", ""),
+            _goal(county, f"{where}: county", DEFAULT_GAS_SHARE_GOAL),
+        )
+        return (only,), only.name, only.gas_share_goal
+    if "county" in doc:
+        raise RegistryError(
+            f"{where}: name the counties either as one [county] table or as [[counties]], not both"
+        )
+    raw = doc["counties"]
+    if not isinstance(raw, list) or not raw:
+        raise RegistryError(f"{where}: [[counties]] must be a non-empty array of tables")
+    counties: list[County] = []
+    for index, table in enumerate(raw):
+        at = f"{where}: counties[{index}]"
+        if not isinstance(table, Mapping):
+            raise RegistryError(f"{at}: must be a table")
+        county_id = _require_id(table, "id", at)
+        if any(c.id == county_id for c in counties):
+            raise RegistryError(f"{where}: county {county_id!r} is listed twice")
+        at = f"{at} (county {county_id!r})"
+        counties.append(
+            County(
+                county_id,
+                _name(table, at, county_id),
+                _goal(table, at, DEFAULT_GAS_SHARE_GOAL),
+            )
+        )
+    province = doc.get("province", {})
+    if not isinstance(province, Mapping):
+        raise RegistryError(f"{where}: [province] must be a table")
+    # The whole's goal: the province's if it names one, else the strictest county's.
+    name = _name(province, f"{where}: province", "、".join(c.name for c in counties))
+    goal = _goal(province, f"{where}: province", max(c.gas_share_goal for c in counties))
+    return tuple(counties), name, goal
 
 
 def _shared_power_mns(plant: Plant) -> set[str]:
@@ -178,11 +283,20 @@ def _shared_power_mns(plant: Plant) -> set[str]:
     return {mn for mn, kinds in users.items() if kinds == {"electricity"}}
 
 
-def _parse_plant(raw: Any, where: str) -> Plant:
+def _parse_plant(raw: Any, where: str, counties: tuple[County, ...]) -> Plant:
     if not isinstance(raw, Mapping):
         raise RegistryError(f"{where}: must be a table")
     plant_id = _require_id(raw, "id", where)
     where = f"{where} (plant {plant_id!r})"
+    county = raw.get("county")
+    ids = [c.id for c in counties]
+    if county is None and len(counties) == 1:
+        county = ids[0]
+    elif county not in ids:
+        raise RegistryError(
+            f"{where}: key 'county' must name one of the counties ({', '.join(ids)}), "
+            f"got {county!r}"
+        )
     sector = raw.get("sector")
     if sector not in SECTORS:
         raise RegistryError(
@@ -200,8 +314,8 @@ def _parse_plant(raw: Any, where: str) -> Plant:
         if any(m.id == meter.id for m in meters):
             raise RegistryError(f"{where}: meter {meter.id!r} is listed twice")
         meters.append(meter)
-    extra = {k: v for k, v in raw.items() if k not in ("id", "name", "sector", "meters")}
-    return Plant(plant_id, name, sector, tuple(meters), MappingProxyType(extra))
+    extra = {k: v for k, v in raw.items() if k not in ("id", "name", "sector", "meters", "county")}
+    return Plant(plant_id, name, sector, tuple(meters), MappingProxyType(extra), county)
 
 
 def _parse_meter(raw: Any, where: str) -> Meter:

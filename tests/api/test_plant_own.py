@@ -56,6 +56,7 @@ def test_a_plant_key_sees_its_own_and_nothing_else(
         "name": "sl-002#6",
         "role": "plant",
         "plant": "sl-002",
+        "county": None,
     }
     listed = client.get("/api/v1/alerts", headers=OWN).json()["alerts"]
     assert [a["plant"] for a in listed] == ["sl-002"]

@@ -19,6 +19,7 @@ from playwright.sync_api import Page, Route
 
 from api.alerts.texts import METER_KINDS, POLLUTANTS
 from api.app import create_app
+from api.schemas import GasShareAnswer
 from api.settings import ApiSettings
 from ingest.kernel.points import reading_lines
 from ingest.kernel.schema import Reading
@@ -328,6 +329,40 @@ def test_overview_draws_the_history_from_a_sample_response(api: Api, page: Page)
     assert max(painted_pixels(page, "[data-testid=history-chart]", GAS_RGB)) > 200
     assert "56.0%" in page.locator("#page").inner_text()
     screenshot(page, "overview-sample-history")
+
+
+def test_overview_lists_each_county_of_a_province(api: Api, page: Page) -> None:
+    """A province key's KPI names several counties (`counties`): the overview lists each
+    against its own goal; the demo county (one) shows no such list."""
+    kpi = api.get("/api/v1/kpi/gas-share")
+    assert [c["id"] for c in kpi["counties"]] == ["county"]
+    counts = {"gas": 3, "mixed": 1, "coal": 1, "idle": 1, "unknown": 0}
+    counties = [
+        {"id": "songyang", "name": "松阳县", "goal": 0.5, "firms": 6, "active_firms": 5,
+         "counts": counts, "share": 0.6, "share_upper": 0.6, "firms_needed": 0,
+         "meets_goal": True},
+        {"id": "suichang", "name": "遂昌县", "goal": 0.7, "firms": 6, "active_firms": 5,
+         "counts": counts, "share": 0.6, "share_upper": 0.6, "firms_needed": 1,
+         "meets_goal": False},
+    ]  # fmt: skip
+    body = GasShareAnswer.model_validate(kpi | {"counties": counties}).model_dump_json()
+    sign_in(page, api)
+    assert page.get_by_test_id("counties").is_hidden()
+    page.route(
+        re.compile(r".*/api/v1/kpi/gas-share$"),
+        lambda route: route.fulfill(status=200, content_type="application/json", body=body),
+    )
+    page.reload()
+    wait_ready(page, "#/overview")
+    rows = page.locator("[data-testid=counties] tbody tr")
+    assert rows.count() == 2
+    texts = [rows.nth(i).inner_text().split("\t") for i in range(2)]
+    assert [t[:4] for t in texts] == [
+        ["松阳县", "60.0%", "50%", "5 / 6"],
+        ["遂昌县", "60.0%", "70%", "5 / 6"],
+    ]
+    assert "已达到" in texts[0][4] and "1" in texts[1][4]
+    screenshot(page, "overview-counties")
 
 
 def test_alert_page_sends_the_officers_comment(api: Api, page: Page) -> None:

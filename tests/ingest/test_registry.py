@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from ingest.kernel.errors import RegistryError
-from ingest.kernel.registry import ID_PATTERN, load_registry
+from ingest.kernel.registry import ID_PATTERN, load_registry, parse_registry
 from ingest.settings import demo_registry_path
-from tests.builders import FUEL_METERS, registry_toml
+from tests.builders import FUEL_METERS, TWO_COUNTIES_TOML, registry_toml
 
 GOOD_PLANT = '[[plants]]\nid = "ss-001"\nsector = "stainless_steel"\n'
 
@@ -96,4 +97,78 @@ def test_a_plant_id_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "registry.toml"
     path.write_text(text.replace('id = "ss-001"', 'id = "ss-001\\n"'), encoding="utf-8")
     with pytest.raises(RegistryError, match="must match"):
+        load_registry(path)
+
+
+def test_two_counties_load_with_their_firms_and_goals() -> None:
+    registry = parse_registry(tomllib.loads(TWO_COUNTIES_TOML))
+    assert [(c.id, c.name, c.gas_share_goal) for c in registry.counties] == [
+        ("songyang", "松阳县", 0.5),
+        ("suichang", "遂昌县", 0.7),
+    ]
+    assert (registry.county_name, registry.gas_share_goal) == ("丽水市（测试）", 0.6)
+    assert {p.id: p.county for p in registry.plants} == {
+        "ss-a": "songyang",
+        "sl-a": "songyang",
+        "ss-b": "suichang",
+        "sl-b": "suichang",
+    }
+    assert "county" not in registry.plant("ss-a").extra  # type: ignore[union-attr]
+
+
+def test_a_county_scope_keeps_its_firms_name_and_goal() -> None:
+    scoped = parse_registry(tomllib.loads(TWO_COUNTIES_TOML)).scoped("suichang")
+    assert [p.id for p in scoped.plants] == ["ss-b", "sl-b"]
+    assert (scoped.county_name, scoped.gas_share_goal) == ("遂昌县", 0.7)
+    assert [c.id for c in scoped.counties] == ["suichang"]
+    assert scoped.plant("ss-a") is None and scoped.plant("ss-b") is not None
+    with pytest.raises(RegistryError, match="county 'lishui' is not in the registry"):
+        scoped.scoped("lishui")
+
+
+def test_the_single_county_form_is_one_county() -> None:
+    registry = load_registry(demo_registry_path())
+    assert [(c.id, c.name) for c in registry.counties] == [("county", registry.county_name)]
+    assert {p.county for p in registry.plants} == {"county"}
+    assert registry.scoped("county").plants == registry.plants
+    named = parse_registry(
+        tomllib.loads('[county]\nid = "songyang"\nname = "松阳县"\n' + GOOD_PLANT)
+    )
+    assert [c.id for c in named.counties] == ["songyang"]
+    assert named.plant("ss-001").county == "songyang"  # type: ignore[union-attr]
+
+
+COUNTY_A = '[[counties]]\nid = "a"\n'
+COUNTY_B = '[[counties]]\nid = "b"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (COUNTY_A + COUNTY_A, "county 'a' is listed twice"),
+        (
+            COUNTY_A + GOOD_PLANT + 'county = "z"\n',
+            r"plant 'ss-001'.*key 'county' must name one "
+            r"of the counties \(a\), got 'z'",
+        ),
+        (
+            COUNTY_A + COUNTY_B + GOOD_PLANT,
+            r"plant 'ss-001'.*key 'county' must name one of the "
+            r"counties \(a, b\), got None",
+        ),
+        (
+            COUNTY_A + '[county]\nname = "x"\n',
+            r"either as one \[county\] table or as \[\[counties\]\]",
+        ),
+        ("counties = []\n", r"\[\[counties\]\] must be a non-empty array"),
+        ('[[counties]]\nid = "A 1"\n', r"counties\[0\]: key 'id' must match"),
+        (COUNTY_A + "gas_share_goal = 0\n", r"county 'a'\).gas_share_goal must be a number in"),
+        ('[county]\nid = "X"\n', r"county.id must match"),
+        ("[province]\ngas_share_goal = 1.5\n" + COUNTY_A, r"province.gas_share_goal must be"),
+    ],
+)
+def test_bad_counties_name_the_culprit(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "registry.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RegistryError, match=reason):
         load_registry(path)

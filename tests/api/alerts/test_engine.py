@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -18,7 +19,7 @@ import pytest
 
 from api.alerts.engine import AlertEngine, Evaluator
 from api.alerts.lifecycle import Policy
-from api.alerts.model import AlertConflict, AlertKey
+from api.alerts.model import AlertConflict, AlertKey, county_alert_plant
 from api.alerts.projection import HistoryProjection
 from api.alerts.repo import AlertRepo
 from api.db import connect
@@ -26,10 +27,10 @@ from api.fuel.rules import MANUAL_METER, ConversionFact, StepRules
 from api.fuel.service import FuelCore
 from api.settings import AlertRules, KpiDefinition
 from ingest.kernel.points import reading_lines
-from ingest.kernel.registry import Registry
+from ingest.kernel.registry import Plant, Registry, parse_registry
 from ingest.kernel.schema import Reading
 from ingest.kernel.store import InfluxStore, encode_point
-from tests.builders import MeterSpec, RegistryBuilder
+from tests.builders import TWO_COUNTIES_TOML, MeterSpec, RegistryBuilder
 
 pytestmark = pytest.mark.integration
 
@@ -425,8 +426,34 @@ class FixedProjection:
 
     share: float | None
 
-    def projected_share(self, now: datetime) -> float | None:
+    def projected_share(self, now: datetime, firms: Sequence[Plant] | None = None) -> float | None:
         return self.share
+
+
+@dataclass
+class ProjectionByFirm:
+    """A projection per set of firms, named by its first firm's id."""
+
+    shares: dict[str, float]
+
+    def projected_share(self, now: datetime, firms: Sequence[Plant] | None = None) -> float | None:
+        return self.shares[firms[0].id] if firms else None
+
+
+def test_each_county_of_several_is_off_track_against_its_own_goal(store: InfluxStore) -> None:
+    """Both counties project 55 %: 松阳 (goal 50 %) is on track, 遂昌 (goal 70 %) is not, and
+    the province (goal 60 %) raises nothing of its own: each county's officers see theirs."""
+    registry = parse_registry(tomllib.loads(TWO_COUNTIES_TOML))
+    core = fuel_core(store, registry)
+    evaluator = Evaluator(
+        store, registry, RULES, core, ProjectionByFirm({"ss-a": 0.55, "ss-b": 0.55})
+    )
+    found, evaluated = evaluator.slow(T)
+    assert "gas_share_off_track" in evaluated
+    off_track = {
+        c.key.plant: (c.value, c.limit) for c in found if c.key.kind == "gas_share_off_track"
+    }
+    assert off_track == {county_alert_plant("suichang"): (0.55, 0.7)}
 
 
 @pytest.mark.parametrize(("share", "raised"), [(0.3, True), (0.5, False), (None, False)])
