@@ -9,6 +9,7 @@ Plant ids carry the sector (`ss-` stainless steel, `sl-` synthetic leather).
 
 from __future__ import annotations
 
+from api.voc.rules import MIN_VALID_MINUTES  # HJ 212-2017 Appendix D: the API's rule
 from dashboards.grafana_kit import (
     TIMESERIES_OPTIONS,
     TZ_CLAUSE,
@@ -304,7 +305,6 @@ VOC_ROLLUP = "voc_hourly"  # api/voc/rollup.py: one point per stack and hour wit
 VOC_LOGGER_HOURS = "voc_hour"  # the logger's own CN 2061 hours
 # Every measurement a stack's data may be in: JSON / CN 2011, CN 2051 minutes, CN 2061 hours.
 VOC_SOURCES = '"voc_hourly", "voc", "voc_minute", "voc_hour"'
-MIN_VALID_MINUTES = 45  # HJ 212-2017 Appendix D, as api/voc/rules.py
 
 
 def _rollup_hourly(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from api import schemas
 from api.alerts.model import AlertConflict, AlertNotFound
 from api.app import create_app
 from api.errors import PayloadTooLarge, status_of
@@ -65,6 +68,11 @@ def test_the_table_maps_each_error_of_the_tree(exc: Exception, status: int) -> N
 def test_a_refused_push_keeps_the_collectors_code() -> None:
     exc = PushRefused(Refused("ss-001", "unknown_source", "meter gas-9 is not registered"))
     assert (str(exc), exc.code) == ("meter gas-9 is not registered", "unknown_source")
+
+
+def test_the_kpi_rows_answer_is_the_fuel_cores_row() -> None:
+    """One per-firm row: the response model names exactly the fuel core's fields."""
+    assert list(schemas.FirmRow.model_fields) == [f.name for f in dataclasses.fields(FirmRow)]
 
 
 def test_kpi_totals_are_the_rows_sums_and_the_fraction_of_the_sums() -> None:
