@@ -35,10 +35,8 @@ from api.alerts.model import (
     county_of_alert,
 )
 from api.power.rules import RUNNING_SHARE
-from ingest.kernel.catalogue import FIRM_STATUSES
+from ingest.kernel.catalogue import FIRM_STATUSES, LANGS
 from ingest.kernel.registry import Registry
-
-LANGS = ("zh", "en")
 
 TITLES = {
     "zh": {

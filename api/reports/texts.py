@@ -9,8 +9,6 @@ from ingest.kernel.catalogue import FIRM_STATUSES
 from ingest.kernel.errors import Hj212Error, InvalidPayload, UnknownSource
 from ingest.kernel.pipeline import PARTIAL_CODE
 
-LANGS = ("zh", "en")
-
 STATUS_NAMES = {status: (label.zh, label.en) for status, label in FIRM_STATUSES.items()}
 
 TEXTS: dict[str, tuple[str, str]] = {

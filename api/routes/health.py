@@ -7,9 +7,10 @@ import socket
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.alerts.texts import LANGS, labels
+from api.alerts.texts import labels
 from api.deps import SettingsDep, StoreDep
 from api.schemas import ERROR_RESPONSES, Health, Labels, LabelsAnswer, Readiness
+from ingest.kernel.catalogue import LANGS
 
 router = APIRouter(tags=["health"])
 BROKER_PROBE_TIMEOUT_SECONDS = 1.0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+LANGS = ("zh", "en")  # the product's two languages, every label in both
+
 
 @dataclass(frozen=True, slots=True)
 class Label:
