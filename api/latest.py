@@ -20,7 +20,8 @@ from api.ranges import data_through
 from api.settings import AlertRules
 from ingest.kernel.points import FLAG_SUFFIX
 from ingest.kernel.registry import Plant
-from ingest.kernel.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.kernel.influxql import influx_time, quote_ident, quote_literal
+from ingest.kernel.store import InfluxStore
 
 # Latest values older than this are not shown as "latest" (the last reading time still is).
 LATEST_LOOK_BACK = timedelta(days=2)

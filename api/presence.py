@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from ingest.kernel.hj212 import MEASUREMENT_BY_CN
-from ingest.kernel.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.kernel.influxql import influx_time, quote_ident, quote_literal
+from ingest.kernel.store import InfluxStore
 
 # Readings may carry device times a little ahead of ours (ingest allows 5 min).
 FUTURE_SLACK = timedelta(minutes=5)

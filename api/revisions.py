@@ -30,7 +30,8 @@ from ingest.kernel.record import (
     sig_fields,
 )
 from ingest.kernel.schema import VALID_FLAG, to_epoch_ms
-from ingest.kernel.store import InfluxStore, Series, encode_point, quote_ident, quote_literal
+from ingest.kernel.influxql import quote_ident, quote_literal
+from ingest.kernel.store import InfluxStore, Series, encode_point
 
 PENDING, ACCEPTED = "pending", "accepted"
 MAX_LISTED = 5000

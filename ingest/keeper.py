@@ -33,7 +33,8 @@ from ingest.kernel.record import (
     SeriesKey,
     Sig,
 )
-from ingest.kernel.store import InfluxStore, Series, quote_ident, quote_literal
+from ingest.kernel.influxql import quote_ident, quote_literal
+from ingest.kernel.store import InfluxStore, Series
 
 # Times of one series further apart than this are asked for in separate ranges, so one old
 # resend does not read back everything written since.

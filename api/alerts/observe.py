@@ -33,7 +33,8 @@ from ingest.kernel.points import FLAG_SUFFIX
 from ingest.kernel.record import ARRIVED_FIELD, REVISIONS_MEASUREMENT
 from ingest.kernel.registry import Registry
 from ingest.kernel.schema import VALID_FLAG, to_epoch_ms
-from ingest.kernel.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.kernel.influxql import influx_time, quote_ident, quote_literal
+from ingest.kernel.store import InfluxStore
 
 # Real-time readings and the logger's minute data are both readings of the stack.
 VOC_SOURCES = f"{quote_ident(REALTIME_MEASUREMENT)}, {quote_ident(MINUTE_MEASUREMENT)}"

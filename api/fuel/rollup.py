@@ -177,7 +177,7 @@ class FuelRollup:
         if end <= start:
             return 0
         statement = daily_from_hourly(start, end, self.timezone, plants)
-        sums = collect([statement], [self.store.query(statement.text)])
+        sums = collect([statement], self.store.read([statement.request]))
         lines = rollup_lines(DAILY_MEASUREMENT, sums, self.definition, True)
         self.store.write_lines(lines)
         return len(lines)

@@ -33,7 +33,8 @@ from api.voc.rules import EMPTY_SPANS, VALID, Spans, StackCompliance
 from api.voc.service import compliance
 from ingest.kernel.points import DEAD_LETTER_MEASUREMENT
 from ingest.kernel.registry import Plant, Registry
-from ingest.kernel.store import InfluxStore, influx_time, quote_ident
+from ingest.kernel.influxql import influx_time, quote_ident
+from ingest.kernel.store import InfluxStore
 
 MONTH_FORMAT = "%Y-%m"
 

@@ -14,7 +14,8 @@ from api.auth import Principal
 from api.deps import KnownPlantDep, PlantReaderDep, StoreDep, get_principal
 from api.schemas import Model, error_responses
 from ingest.kernel.points import DEAD_LETTER_MEASUREMENT
-from ingest.kernel.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.kernel.influxql import influx_time, quote_ident, quote_literal
+from ingest.kernel.store import InfluxStore
 
 router = APIRouter(prefix="/api/v1", tags=["plants"])
 REFUSED_DAYS = 7

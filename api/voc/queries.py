@@ -18,7 +18,8 @@ from api.voc.rules import FLOW_FIELD, HourAgg, IntArray, flag_classes, stored_fi
 from ingest.kernel.hj212 import MEASUREMENT_BY_CN, total_name
 from ingest.kernel.points import FLAG_SUFFIX
 from ingest.kernel.record import ARRIVED_FIELD
-from ingest.kernel.store import InfluxStore, encode_point, influx_time, quote_ident, quote_literal
+from ingest.kernel.influxql import influx_time, quote_ident, quote_literal
+from ingest.kernel.store import InfluxStore, encode_point
 
 REALTIME_MEASUREMENT = MEASUREMENT_BY_CN["2011"]  # also JSON readings
 MINUTE_MEASUREMENT = MEASUREMENT_BY_CN["2051"]

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
-from ingest.kernel.store import InfluxStore, encode_point, quote_ident, quote_literal, select_text
+from ingest.kernel.influxql import quote_ident, quote_literal, select_text
+from ingest.kernel.store import InfluxStore, encode_point
 from scripts.devstack import free_port
 
 pytestmark = pytest.mark.integration
