@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 from ingest.kernel import record
 from ingest.kernel.dirty import dirty_points, write_points
+from ingest.kernel.influxql import quote_ident, quote_literal
 from ingest.kernel.lineproto import encode, parse_line
-from ingest.metrics import Counters
 from ingest.kernel.record import (
     RECORDED,
     REVISIONS_MEASUREMENT,
@@ -33,8 +33,8 @@ from ingest.kernel.record import (
     SeriesKey,
     Sig,
 )
-from ingest.kernel.influxql import quote_ident, quote_literal
 from ingest.kernel.store import InfluxStore, Series
+from ingest.metrics import Counters
 
 # Times of one series further apart than this are asked for in separate ranges, so one old
 # resend does not read back everything written since.

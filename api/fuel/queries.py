@@ -589,7 +589,7 @@ def manual_corrections(
     requests = [
         Points(
             kind, (field,), segment.start, segment.end, plant_tags(plants), SERIES_TAGS,
-            equals=((field + FLAG_SUFFIX, MANUAL_FLAG),),
+            match=((field + FLAG_SUFFIX, "=", MANUAL_FLAG),),
         )
         for kind, field in REGISTERS.items()
     ]  # fmt: skip

@@ -47,7 +47,7 @@ def energy_readings(
     """(plant, meter) -> raw register readings in [start - lookback, end) (predecessors too)."""
     request = Points(
         MEASUREMENT, (ENERGY_FIELD,), start - lookback, end, plant_tags(plants), SERIES_TAGS,
-        at_least=((ENERGY_FIELD, 0),),
+        match=((ENERGY_FIELD, ">=", 0),),
     )  # fmt: skip
     (series,) = store.read([request])
     return _by_meter(series)

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import singledispatch
 
-from ingest.kernel.reads import Buckets, Points, Read, StepSums, Summary, Tags, TagValues
+from ingest.kernel.reads import Buckets, Match, Points, Read, StepSums, Summary, Tags, TagValues
 
 MS = timedelta(milliseconds=1)
 HOUR = timedelta(hours=1)
@@ -111,8 +111,7 @@ def statement(request: Read) -> str:
 def _points(request: Points) -> str:
     columns = ", ".join(quote_ident(f) for f in request.fields) or "*"
     conditions = _conditions(request.start, request.end, request.where)
-    conditions += [f"{quote_ident(f)} = {quote_literal(v)}" for f, v in request.equals]
-    conditions += [f"{quote_ident(f)} >= {v!r}" for f, v in request.at_least]
+    conditions += [_match(m) for m in request.match]
     text = f"SELECT {columns} FROM {quote_ident(request.measurement)}"
     if conditions:
         text += " WHERE " + " AND ".join(conditions)
@@ -130,10 +129,16 @@ def _summary(request: Summary) -> str:
         for c in request.columns
     )
     sources = ", ".join(quote_ident(m) for m in request.measurements)
-    return (
-        f"SELECT {columns} FROM {sources}{_where(request.start, request.end, request.where)}"
-        f"{_grouping(request.buckets, request.group_by)}"
-    )
+    conditions = _conditions(request.start, request.end, request.where)
+    conditions += [_match(m) for m in request.match]
+    where = " WHERE " + " AND ".join(conditions) if conditions else ""
+    return f"SELECT {columns} FROM {sources}{where}{_grouping(request.buckets, request.group_by)}"
+
+
+def _match(match: Match) -> str:
+    field, operator, value = match
+    literal = quote_literal(value) if isinstance(value, str) else repr(value)
+    return f"{quote_ident(field)} {operator} {literal}"
 
 
 @statement.register

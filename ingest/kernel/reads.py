@@ -23,7 +23,9 @@ from typing import Literal
 
 # tag -> the values it may have (any of them; every tag named must match), sorted by tag
 Tags = tuple[tuple[str, tuple[str, ...]], ...]
-Function = Literal["sum", "min", "max", "mean", "count", "first", "last"]
+Function = Literal["sum", "min", "max", "mean", "count", "spread", "first", "last"]
+# A condition on a field's value: (field, operator, value); every one must hold.
+Match = tuple[str, Literal["=", ">=", "<="], str | float]
 StepMeasure = Literal["consumption", "implausible_steps", "resets", "hours"]
 
 
@@ -50,8 +52,8 @@ class Buckets:
 @dataclass(frozen=True, slots=True)
 class Points:
     """The rows of `fields` (every field if empty) in [start, end) (None: unbounded), per
-    group of `group_by` tags; `equals` keeps rows whose string field has that value,
-    `at_least` rows whose number is not below it; `newest` keeps that many, newest first."""
+    group of `group_by` tags, that satisfy `match`; `newest` keeps that many per group,
+    newest first."""
 
     measurement: str
     fields: tuple[str, ...]
@@ -59,8 +61,7 @@ class Points:
     end: datetime | None
     where: Tags = ()
     group_by: tuple[str, ...] = ()
-    equals: tuple[tuple[str, str], ...] = ()
-    at_least: tuple[tuple[str, float], ...] = ()
+    match: tuple[Match, ...] = ()
     newest: int | None = None
 
 
@@ -75,9 +76,9 @@ class Column:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """Aggregates of the measurements' rows in [start, end) (None: unbounded) per group of
-    `group_by` tags and, with `buckets`, per time bucket (stamped at its start). `last` and
-    `first` alone are stamped at the row they select."""
+    """Aggregates of the measurements' rows in [start, end) (None: unbounded) that satisfy
+    `match`, per measurement, group of `group_by` tags and, with `buckets`, time bucket
+    (stamped at its start). `last` and `first` alone are stamped at the row they select."""
 
     measurements: tuple[str, ...]
     columns: tuple[Column, ...]
@@ -86,6 +87,7 @@ class Summary:
     where: Tags = ()
     group_by: tuple[str, ...] = ()
     buckets: Buckets | None = None
+    match: tuple[Match, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
