@@ -14,7 +14,7 @@ buckets before `start`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import singledispatch
 
@@ -45,11 +45,10 @@ def duration(td: timedelta) -> str:
     return f"{td // MS}ms"
 
 
-def tag_condition(where: Mapping[str, Sequence[str]] | Tags | None) -> list[str]:
+def tag_condition(where: Tags) -> list[str]:
     """InfluxQL conditions for a tag filter (values OR-ed, tags AND-ed)."""
-    items = where.items() if isinstance(where, Mapping) else (where or ())
     out = []
-    for tag, values in sorted(items):
+    for tag, values in where:
         if not values:
             raise ValueError(f"an empty list of {tag} values selects nothing")
         alternatives = " OR ".join(f"{quote_ident(tag)} = {quote_literal(v)}" for v in values)
@@ -57,33 +56,18 @@ def tag_condition(where: Mapping[str, Sequence[str]] | Tags | None) -> list[str]
     return out
 
 
-def select_text(
-    columns: str,
-    measurement: str,
-    start: datetime | None,
-    end: datetime | None,
-    where: Mapping[str, Sequence[str]] | Tags | None,
-    group_by: Sequence[str],
+def _conditions(
+    start: datetime | None, end: datetime | None, where: Tags, match: Sequence[Match]
 ) -> str:
-    """`SELECT columns FROM measurement WHERE ... GROUP BY ...` (InfluxQL)."""
-    text = f"SELECT {columns} FROM {quote_ident(measurement)}{_where(start, end, where)}"
-    if group_by:
-        text += " GROUP BY " + ", ".join(quote_ident(t) for t in group_by)
-    return text
-
-
-def _conditions(start: datetime | None, end: datetime | None, where: object) -> list[str]:
+    """` WHERE ...` for a time range, a tag filter and field conditions, or nothing."""
     out = []
     if start is not None:
         out.append(f"time >= {influx_time(start)}")
     if end is not None:
         out.append(f"time < {influx_time(end)}")
-    return out + tag_condition(where)  # type: ignore[arg-type]
-
-
-def _where(start: datetime | None, end: datetime | None, where: object) -> str:
-    conditions = _conditions(start, end, where)
-    return " WHERE " + " AND ".join(conditions) if conditions else ""
+    out += tag_condition(where)
+    out += [_match(m) for m in match]
+    return " WHERE " + " AND ".join(out) if out else ""
 
 
 def _grouping(buckets: Buckets | None, tags: Sequence[str]) -> str:
@@ -110,11 +94,8 @@ def statement(request: Read) -> str:
 @statement.register
 def _points(request: Points) -> str:
     columns = ", ".join(quote_ident(f) for f in request.fields) or "*"
-    conditions = _conditions(request.start, request.end, request.where)
-    conditions += [_match(m) for m in request.match]
-    text = f"SELECT {columns} FROM {quote_ident(request.measurement)}"
-    if conditions:
-        text += " WHERE " + " AND ".join(conditions)
+    where = _conditions(request.start, request.end, request.where, request.match)
+    text = f"SELECT {columns} FROM {quote_ident(request.measurement)}{where}"
     text += _grouping(None, request.group_by)
     if request.newest is not None:
         text += f" ORDER BY time DESC LIMIT {int(request.newest)}"
@@ -129,9 +110,7 @@ def _summary(request: Summary) -> str:
         for c in request.columns
     )
     sources = ", ".join(quote_ident(m) for m in request.measurements)
-    conditions = _conditions(request.start, request.end, request.where)
-    conditions += [_match(m) for m in request.match]
-    where = " WHERE " + " AND ".join(conditions) if conditions else ""
+    where = _conditions(request.start, request.end, request.where, request.match)
     return f"SELECT {columns} FROM {sources}{where}{_grouping(request.buckets, request.group_by)}"
 
 

@@ -25,8 +25,8 @@ import httpx
 from influxdb_client import Point, WritePrecision
 
 from ingest.kernel.errors import PlantwatchError, StoreRejected, StoreUnavailable
-from ingest.kernel.influxql import quote_ident, select_text, statement
-from ingest.kernel.reads import Read
+from ingest.kernel.influxql import quote_ident, statement
+from ingest.kernel.reads import Column, Points, Read, Summary, tags
 from ingest.kernel.schema import to_epoch_ms
 
 if TYPE_CHECKING:
@@ -328,8 +328,8 @@ class InfluxStore:
         where: TagFilter | None = None,
         group_by: Sequence[str] = (),
     ) -> list[Series]:
-        columns = ", ".join(quote_ident(f) for f in fields)
-        return self.query(select_text(columns, measurement, start, end, where, group_by))
+        request = Points(measurement, tuple(fields), start, end, tags(where), tuple(group_by))
+        return self.read([request])[0]
 
     def aggregate(
         self,
@@ -341,8 +341,9 @@ class InfluxStore:
         where: TagFilter | None = None,
         group_by: Sequence[str] = (),
     ) -> list[Series]:
-        column = f"{function}({quote_ident(field)})"
-        return self.query(select_text(column, measurement, start, end, where, group_by))
+        columns = (Column(function, field),)
+        request = Summary((measurement,), columns, start, end, tags(where), tuple(group_by))
+        return self.read([request])[0]
 
     def read(self, requests: Sequence[Read]) -> list[list[Series]]:
         """Each request as one InfluxQL statement (`influxql.statement`), all in one query."""
