@@ -167,9 +167,7 @@ def voc_month(
     return [stack_totals(s) for s in stacks], voc_silence(stacks)
 
 
-def refused_counts(
-    store: Store, start: datetime, end: datetime
-) -> dict[tuple[str, str], int]:
+def refused_counts(store: Store, start: datetime, end: datetime) -> dict[tuple[str, str], int]:
     """Refused messages kept as dead letters in [start, end), per plant and code."""
     request = Summary(
         (DEAD_LETTER_MEASUREMENT,), (Column("count", "reason"),), start, end, (), ("plant", "code")

@@ -64,7 +64,7 @@ def findings(source: str) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
             text = "".join(
-                part.value if isinstance(part, ast.Constant) else "{}" for part in node.values
+                str(part.value) if isinstance(part, ast.Constant) else "{}" for part in node.values
             )
             if STATEMENT.search(text):
                 out.append(f"line {node.lineno}: statement text {text[:60]!r}")
@@ -74,7 +74,7 @@ def findings(source: str) -> list[str]:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             if node.func.attr in RAW_QUERIES and "store" in receiver(node.func.value).lower():
                 out.append(f"line {node.lineno}: raw {receiver(node.func)}()")
-        elif ENGINE_TEXT in imported(node):
+        elif isinstance(node, ast.Import | ast.ImportFrom) and ENGINE_TEXT in imported(node):
             out.append(f"line {node.lineno}: imports {ENGINE_TEXT}")
     return out
 
