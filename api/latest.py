@@ -19,11 +19,15 @@ from api.alerts.rules import unit_of
 from api.ranges import data_through
 from api.settings import AlertRules
 from ingest.kernel.points import FLAG_SUFFIX
+from ingest.kernel.reads import Points, Read, tags
 from ingest.kernel.registry import Plant
-from ingest.kernel.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.kernel.store import Store
 
 # Latest values older than this are not shown as "latest" (the last reading time still is).
 LATEST_LOOK_BACK = timedelta(days=2)
+MS = timedelta(
+    milliseconds=1
+)  # stored times are whole milliseconds: (a, b] is [a + 1 ms, b + 1 ms)
 # HJ 212 minute data (CN 2051) lands in its own measurement: a stack may send only that.
 MEASUREMENTS = {
     "gas": ("gas",),
@@ -48,23 +52,19 @@ class Latest:
         }
 
 
-def latest_query(now: datetime, plant: str | None) -> str:
-    where = (
-        f"time > {influx_time(now - LATEST_LOOK_BACK)} "
-        f"AND time <= {influx_time(now + observe.FUTURE_SLACK)}"
-    )
-    if plant is not None:
-        where += f' AND "plant" = {quote_literal(plant)}'
-    return ";".join(
-        f"SELECT * FROM {quote_ident(m)} WHERE {where} "
-        'GROUP BY "plant", "meter" ORDER BY time DESC LIMIT 1'
+def latest_requests(now: datetime, plant: str | None) -> list[Read]:
+    """Each series' newest row (every field) in (now - LATEST_LOOK_BACK, now + slack]."""
+    start, end = now - LATEST_LOOK_BACK + MS, now + observe.FUTURE_SLACK + MS
+    where = tags(plant=plant) if plant is not None else ()
+    return [
+        Points(m, (), start, end, where, ("plant", "meter"), newest=1)
         for names in MEASUREMENTS.values()
         for m in names
-    )
+    ]
 
 
 def parse_latest(row: Mapping[str, Any], ts_ms: int) -> Latest:
-    """One row of `SELECT *`: numeric values by name, their flags (N when absent)."""
+    """One newest row (every field): numeric values by name, their flags (N when absent)."""
     values = {
         k: float(v)
         for k, v in row.items()
@@ -79,11 +79,11 @@ def parse_latest(row: Mapping[str, Any], ts_ms: int) -> Latest:
 
 
 def latest_readings(
-    store: InfluxStore, now: datetime, plant: str | None = None
+    store: Store, now: datetime, plant: str | None = None
 ) -> dict[tuple[str, str], Latest]:
     """(plant, meter) -> its latest reading in the last two days (of one plant, or all)."""
     out: dict[tuple[str, str], Latest] = {}
-    for result in store.query_many(latest_query(now, plant)):
+    for result in store.read(latest_requests(now, plant)):
         for series in result:
             if not series.values:
                 continue

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from ingest.kernel.hj212 import MEASUREMENT_BY_CN
-from ingest.kernel.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.kernel.reads import Points, tags
+from ingest.kernel.store import Store
 
 # Readings may carry device times a little ahead of ours (ingest allows 5 min).
 FUTURE_SLACK = timedelta(minutes=5)
@@ -34,7 +35,7 @@ def is_reporting(seen: datetime | None, now: datetime, allowance_min: float) -> 
 
 
 def last_seen(
-    store: InfluxStore,
+    store: Store,
     kinds: Iterable[str],
     now: datetime,
     lookback: timedelta,
@@ -45,16 +46,12 @@ def last_seen(
     names = sorted(set(kinds) | ({MEASUREMENT_BY_CN["2051"]} if "voc" in kinds else set()))
     if not names:
         return {}
-    where = f"time >= {influx_time(now - lookback)} AND time <= {influx_time(now + FUTURE_SLACK)}"
-    if plant is not None:
-        where += f' AND "plant" = {quote_literal(plant)}'
-    statements = ";".join(
-        f"SELECT * FROM {quote_ident(kind)} WHERE {where} "
-        f'GROUP BY "plant", "meter" ORDER BY time DESC LIMIT 1'
-        for kind in names
-    )
+    # Stored times are whole milliseconds: up to `now + FUTURE_SLACK` inclusive.
+    start, end = now - lookback, now + FUTURE_SLACK + timedelta(milliseconds=1)
+    where = tags(plant=plant) if plant is not None else ()
+    requests = [Points(kind, (), start, end, where, ("plant", "meter"), newest=1) for kind in names]
     out: dict[tuple[str, str], datetime] = {}
-    for series_list in store.query_many(statements):
+    for series_list in store.read(requests):
         for s in series_list:
             if s.values:
                 ts = datetime.fromtimestamp(s.values[0][0] / 1000, tz=UTC)

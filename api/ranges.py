@@ -1,7 +1,7 @@
 """Time ranges, bucket widths and the plan of which source answers which part of a range.
 
 Pure functions: client input (`start`, `end`, `every`) is checked here before anything is
-built into InfluxQL, and `plan_segments` decides which stretches of a range come from the
+built into a store request, and `plan_segments` decides which stretches of a range come from the
 daily rollup, the hourly rollup or raw readings.
 
 A rollup level can answer a stretch only if the stretch is made of whole rollup periods

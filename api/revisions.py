@@ -13,14 +13,16 @@ api.errors.Conflict  (409)  RevisionConflict: the revision was accepted already
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
 from api.audit import record_audit
 from api.errors import Conflict, NotFound
+from api.ranges import EPOCH
 from ingest.kernel.dirty import dirty_lines
+from ingest.kernel.reads import Points, Tags, tags
 from ingest.kernel.record import (
     ARRIVED_FIELD,
     REVISIONS_MEASUREMENT,
@@ -30,7 +32,7 @@ from ingest.kernel.record import (
     sig_fields,
 )
 from ingest.kernel.schema import VALID_FLAG, to_epoch_ms
-from ingest.kernel.store import InfluxStore, Series, encode_point, quote_ident, quote_literal
+from ingest.kernel.store import Series, Store, encode_point
 
 PENDING, ACCEPTED = "pending", "accepted"
 MAX_LISTED = 5000
@@ -47,6 +49,8 @@ COLUMNS = (
     "accepted_ms",
     "accept_comment",
 )
+
+MS = timedelta(milliseconds=1)
 
 
 class RevisionNotFound(NotFound):
@@ -141,42 +145,40 @@ def _sig(value: object, flag: object, invalid: object) -> Sig:
     )
 
 
-def _select(where: str) -> str:
-    columns = ", ".join(quote_ident(c) for c in COLUMNS)
-    return (
-        f"SELECT {columns} FROM {quote_ident(REVISIONS_MEASUREMENT)} WHERE {where} "
-        'GROUP BY "meter", "measurement", "name", "n"'
-    )
+def _read(store: Store, where: Tags, at_ms: int | None = None) -> list[Series]:
+    """The revisions matching `where` (at `at_ms` only, if given), per series revised."""
+    start = EPOCH + at_ms * MS if at_ms is not None else None
+    end = start + MS if start is not None else None  # stored times are whole milliseconds
+    group = ("meter", "measurement", "name", "n")
+    (found,) = store.read([Points(REVISIONS_MEASUREMENT, COLUMNS, start, end, where, group)])
+    return found
 
 
-def list_revisions(store: InfluxStore, plant: str, status: str | None = None) -> list[Revision]:
+def list_revisions(store: Store, plant: str, status: str | None = None) -> list[Revision]:
     """A plant's revisions, newest arrival first (at most MAX_LISTED), optionally by status."""
-    found = _revisions(store.query(_select(f'"plant" = {quote_literal(plant)}')), plant)
+    found = _revisions(_read(store, tags(plant=plant)), plant)
     if status is not None:
         found = [r for r in found if r.status == status]
     found.sort(key=lambda r: (-r.arrived_ms, str(r.id)))
     return found[:MAX_LISTED]
 
 
-def get_revision(store: InfluxStore, rid: RevisionId) -> Revision:
-    where = " AND ".join(
-        [
-            f'"plant" = {quote_literal(rid.plant)}',
-            f'"meter" = {quote_literal(rid.meter)}',
-            f'"measurement" = {quote_literal(rid.measurement)}',
-            f'"name" = {quote_literal(rid.name)}',
-            f'"n" = {quote_literal(str(rid.number))}',
-            f"time = {rid.ts_ms}ms",
-        ]
+def get_revision(store: Store, rid: RevisionId) -> Revision:
+    where = tags(
+        plant=rid.plant,
+        meter=rid.meter,
+        measurement=rid.measurement,
+        name=rid.name,
+        n=str(rid.number),
     )
-    found = _revisions(store.query(_select(where)), rid.plant)
+    found = _revisions(_read(store, where, rid.ts_ms), rid.plant)
     if not found:
         raise RevisionNotFound(f"no revision {rid}")
     return found[0]
 
 
 def accept_revision(
-    store: InfluxStore,
+    store: Store,
     db: Engine,
     text_id: str,
     who: str,

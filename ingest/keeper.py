@@ -24,6 +24,7 @@ from typing import Protocol
 from ingest.kernel import record
 from ingest.kernel.dirty import dirty_points
 from ingest.kernel.engines import StoreEngine
+from ingest.kernel.influxql import quote_ident, quote_literal
 from ingest.kernel.lineproto import encode, parse_line
 from ingest.kernel.record import (
     REVISIONS_MEASUREMENT,
@@ -38,7 +39,7 @@ from ingest.kernel.record import (
     SeriesKey,
     Sig,
 )
-from ingest.kernel.store import InfluxStore, Series, quote_ident, quote_literal
+from ingest.kernel.store import InfluxStore, Series
 from ingest.metrics import Counters
 
 # Times of one series further apart than this are asked for in separate ranges, so one old

@@ -1,6 +1,6 @@
-"""The InfluxDB edge of the alert engine: what each rule needs, as of an instant `now`.
+"""The store edge of the alert engine: what each rule needs, as of an instant `now`.
 
-Every query names its time range with literals built from `now` (never InfluxQL `now()`),
+Every read names its time range with literals built from `now` (never the store's clock),
 so an evaluation is reproducible and tests can drive the engine with their own clock.
 Hourly means come from `api.voc.service.compliance`, the code behind the compliance
 endpoint, so alerts and reports apply the same validity rules. Meter presence is
@@ -29,14 +29,22 @@ from api.voc.rules import EMPTY_SPANS, FLOW_FIELD, Limit, Spans, StackCompliance
 from api.voc.service import compliance
 from ingest.kernel.hj212 import EVENT_MEASUREMENT
 from ingest.kernel.points import FLAG_SUFFIX
+from ingest.kernel.reads import Column, Points, Summary
 from ingest.kernel.record import ARRIVED_FIELD, REVISIONS_MEASUREMENT
 from ingest.kernel.registry import Registry
 from ingest.kernel.schema import VALID_FLAG, to_epoch_ms
-from ingest.kernel.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.kernel.store import Store
 from ingest.metrics import STATS_MEASUREMENT
 
 # Real-time readings and the logger's minute data are both readings of the stack.
-VOC_SOURCES = f"{quote_ident(REALTIME_MEASUREMENT)}, {quote_ident(MINUTE_MEASUREMENT)}"
+VOC_SOURCES = tuple(sorted((REALTIME_MEASUREMENT, MINUTE_MEASUREMENT)))
+STACK_TAGS = ("plant", "meter")
+MS = timedelta(milliseconds=1)
+
+
+def until(now: datetime) -> datetime:
+    """The end of a read up to `now` inclusive (and its slack): stored times are whole ms."""
+    return now + FUTURE_SLACK + MS
 
 
 def stack_limits(registry: Registry) -> dict[tuple[str, str], dict[str, Limit]]:
@@ -53,7 +61,7 @@ Marks = Callable[[datetime, datetime], Spans] | None
 
 
 def recent_hours(
-    store: InfluxStore, registry: Registry, now: datetime, hours: int, marks: Marks = None
+    store: Store, registry: Registry, now: datetime, hours: int, marks: Marks = None
 ) -> list[StackCompliance]:
     """Hourly compliance of every stack over the last `hours` whole hours before `now`."""
     end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -61,7 +69,7 @@ def recent_hours(
 
 
 def past_hours(
-    store: InfluxStore,
+    store: Store,
     registry: Registry,
     start: datetime,
     end: datetime,
@@ -78,20 +86,20 @@ def past_hours(
 
 
 def peaks(
-    store: InfluxStore, pollutants: Sequence[str], now: datetime, lookback: timedelta
+    store: Store, pollutants: Sequence[str], now: datetime, lookback: timedelta
 ) -> list[Peak]:
     """The highest valid reading per stack and pollutant in [now - lookback, now]."""
     if not pollutants:
         return []
-    statements = ";".join(
-        f"SELECT max({quote_ident(p)}) FROM {VOC_SOURCES} "
-        f"WHERE {quote_ident(p + FLAG_SUFFIX)} = {quote_literal(VALID_FLAG)} "
-        f"AND time >= {influx_time(now - lookback)} AND time <= {influx_time(now + FUTURE_SLACK)} "
-        f'GROUP BY "plant", "meter"'
+    requests = [
+        Summary(
+            VOC_SOURCES, (Column("max", p),), now - lookback, until(now), (), STACK_TAGS,
+            match=((p + FLAG_SUFFIX, "=", VALID_FLAG),),
+        )
         for p in pollutants
-    )
+    ]  # fmt: skip
     out = []
-    for pollutant, series_list in zip(pollutants, store.query_many(statements), strict=True):
+    for pollutant, series_list in zip(pollutants, store.read(requests), strict=True):
         for s in series_list:
             for ts_ms, value in s.values:
                 if value is not None:
@@ -108,16 +116,14 @@ def peaks(
 
 
 def raw_series(
-    store: InfluxStore, names: Sequence[str], now: datetime, lookback: timedelta
+    store: Store, names: Sequence[str], now: datetime, lookback: timedelta
 ) -> list[StackSeries]:
     """Raw readings of `names` (and flow) per stack; values not flagged N become NaN."""
     fields = list(dict.fromkeys([*names, FLOW_FIELD]))
-    columns = ", ".join(f"{quote_ident(f)}, {quote_ident(f + FLAG_SUFFIX)}" for f in fields)
-    series = store.query(
-        f"SELECT {columns} FROM {VOC_SOURCES} "
-        f"WHERE time >= {influx_time(now - lookback)} AND time <= {influx_time(now + FUTURE_SLACK)} "
-        f'GROUP BY "plant", "meter"'
-    )
+    columns = tuple(name for f in fields for name in (f, f + FLAG_SUFFIX))
+    start, end = now - lookback, until(now)
+    requests = [Points(m, columns, start, end, (), STACK_TAGS) for m in VOC_SOURCES]
+    series = [s for answer in store.read(requests) for s in answer]
     out = []
     for s in series:
         index = {c: i for i, c in enumerate(s.columns)}
@@ -138,26 +144,21 @@ def raw_series(
     return out
 
 
-def points_flowing(store: InfluxStore, now: datetime, window: timedelta) -> bool:
+def points_flowing(store: Store, now: datetime, window: timedelta) -> bool:
     """Whether any collector wrote points in [now - window, now] (its `ingest_stats` counter rose)."""
-    series = store.query(
-        f'SELECT spread("points_written") FROM {quote_ident(STATS_MEASUREMENT)} '
-        f"WHERE time >= {influx_time(now - window)} AND time <= {influx_time(now + FUTURE_SLACK)} "
-        'GROUP BY "collector"'
-    )
+    spread = (Column("spread", "points_written"),)
+    request = Summary((STATS_MEASUREMENT,), spread, now - window, until(now), (), ("collector",))
+    (series,) = store.read([request])
     return any(v is not None and v > 0 for s in series for _, v in s.values)
 
 
-def auth_lockouts(store: InfluxStore, now: datetime, lookback: timedelta) -> list[AuthLockouts]:
+def auth_lockouts(store: Store, now: datetime, lookback: timedelta) -> list[AuthLockouts]:
     """The HJ 212 gateway's lockouts per stack in [now - lookback, now], summed."""
-    start, end = now - lookback, now + FUTURE_SLACK
-    series = store.query(
-        'SELECT "failures", "address" '
-        f"FROM {quote_ident(EVENT_MEASUREMENT)} "
-        f'WHERE "kind" = {quote_literal(LOGGER_AUTH_FAILURES)} '
-        f"AND time >= {influx_time(start)} AND time <= {influx_time(end)} "
-        'GROUP BY "plant", "meter"'
-    )
+    request = Points(
+        EVENT_MEASUREMENT, ("failures", "address"), now - lookback, until(now), (), STACK_TAGS,
+        match=(("kind", "=", LOGGER_AUTH_FAILURES),),
+    )  # fmt: skip
+    (series,) = store.read([request])
     out = []
     for s in series:
         rows = [row for row in s.values if row[1] is not None]
@@ -173,16 +174,13 @@ def auth_lockouts(store: InfluxStore, now: datetime, lookback: timedelta) -> lis
     return out
 
 
-def clock_checks(store: InfluxStore, now: datetime, lookback: timedelta) -> list[ClockCheck]:
+def clock_checks(store: Store, now: datetime, lookback: timedelta) -> list[ClockCheck]:
     """The latest drifted clock check per stack in [now - lookback, now] (HJ 212 gateway)."""
-    start, end = now - lookback, now + FUTURE_SLACK
-    series = store.query(
-        'SELECT "drift_seconds", "threshold_seconds" '
-        f"FROM {quote_ident(EVENT_MEASUREMENT)} "
-        f'WHERE "kind" = {quote_literal(LOGGER_CLOCK_DRIFT)} '
-        f"AND time >= {influx_time(start)} AND time <= {influx_time(end)} "
-        'GROUP BY "plant", "meter" ORDER BY time DESC LIMIT 1'
-    )
+    request = Points(
+        EVENT_MEASUREMENT, ("drift_seconds", "threshold_seconds"), now - lookback, until(now),
+        (), STACK_TAGS, match=(("kind", "=", LOGGER_CLOCK_DRIFT),), newest=1,
+    )  # fmt: skip
+    (series,) = store.read([request])
     out = []
     for s in series:
         for row in s.values:
@@ -195,21 +193,18 @@ def clock_checks(store: InfluxStore, now: datetime, lookback: timedelta) -> list
     return out
 
 
-def pending_revisions(
-    store: InfluxStore, now: datetime, lookback: timedelta
-) -> list[PendingRevisions]:
+def pending_revisions(store: Store, now: datetime, lookback: timedelta) -> list[PendingRevisions]:
     """Per meter: revisions that arrived in [now - lookback, now] and are not accepted.
 
     Revisions are stamped with their reading's time, so this reads the (small) `revisions`
     measurement by arrival, a field: revisions are rare by nature.
     """
     since_ms, until_ms = to_epoch_ms(now - lookback), to_epoch_ms(now + FUTURE_SLACK)
-    arrived = quote_ident(ARRIVED_FIELD)
-    series = store.query(
-        f'SELECT {arrived}, "accepted_ms" FROM {quote_ident(REVISIONS_MEASUREMENT)} '
-        f"WHERE {arrived} >= {since_ms} AND {arrived} <= {until_ms} "
-        'GROUP BY "plant", "meter"'
-    )
+    request = Points(
+        REVISIONS_MEASUREMENT, (ARRIVED_FIELD, "accepted_ms"), None, None, (), STACK_TAGS,
+        match=((ARRIVED_FIELD, ">=", since_ms), (ARRIVED_FIELD, "<=", until_ms)),
+    )  # fmt: skip
+    (series,) = store.read([request])
     out = []
     for s in series:
         rows = [(int(r[0]), int(r[1])) for r in s.values if r[1] is not None and r[2] is None]

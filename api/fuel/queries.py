@@ -1,7 +1,8 @@
-"""The only fuel InfluxQL: consumption in buckets from raw registers or rollups, and the rest.
+"""The fuel reads: consumption in buckets from raw registers or rollups, and the rest.
 
-The step rule is `api.fuel.rules` (SPEC section 6); the statements here compute the same
-sums inside InfluxDB so only aggregated rows travel.
+The step rule is `api.fuel.rules` (SPEC section 6); the `StepSums` requests here have the
+store compute the same sums so only aggregated rows travel. The requests carry no statement
+text (`ingest.kernel.reads`); the engine writes it (`ingest.kernel.influxql`).
 
 Consumption is the sum of non-negative steps of a cumulative register: a drop (reset,
 meter replaced) starts a new baseline and is counted in `resets`; a step faster than the
@@ -10,11 +11,8 @@ consumption; a step bridging more than `max_gap` of silence is not attributed at
 
 A step belongs to the bucket holding its later reading, so buckets add up: the sum of
 hourly consumptions is the consumption of the day. To see the step into a bucket's first
-reading, raw statements read `max_gap` before the range; InfluxDB pushes an outer time
-condition down into a subquery, so the outer query spans the same wider range and the
-caller drops the buckets before `start` (`collect`).
-
-Every identifier and literal goes through `quote_ident` / `quote_literal` / `influx_time`.
+reading, step sums read `max_gap` before the range and the buckets before `start` are
+dropped here (`collect`).
 """
 
 from __future__ import annotations
@@ -42,7 +40,18 @@ from api.readmodel.blocks import RowBlock, block_spans
 from api.readmodel.cache import RollupCache
 from api.readmodel.state import touched_since
 from ingest.kernel.points import FLAG_SUFFIX
-from ingest.kernel.store import InfluxStore, Series, influx_time, quote_ident, quote_literal
+from ingest.kernel.reads import (
+    Buckets,
+    Column,
+    Points,
+    Read,
+    StepSums,
+    Summary,
+    Tags,
+    TagValues,
+    tags,
+)
+from ingest.kernel.store import Series, Store
 
 HOURLY_MEASUREMENT = "fuel_hourly"
 DAILY_MEASUREMENT = "fuel_daily"
@@ -57,41 +66,25 @@ FIELD_INDEX = {name: index for index, name in enumerate(SUM_FIELDS)}
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """One InfluxQL statement; its rows before `keep_from` belong to the lookback (None: no lookback).
+    """One read request; its rows before `keep_from` belong to the lookback (None: no lookback).
 
     `assign_to` (epoch ms) files every kept row under that bucket: a stretch narrower than
     a bucket is queried as one bucket of its own and then counted in the one holding it.
     """
 
-    text: str
+    request: Read
     kind: str | None  # None: the kind comes from the `kind` tag (rollups)
     keep_from: datetime | None
     by_meter: bool
     assign_to: int | None = None
 
 
-def duration(td: timedelta) -> str:
-    """An InfluxQL duration literal in whole milliseconds."""
-    return f"{td // MS}ms"
+def plant_tags(plants: Sequence[str] | None) -> Tags:
+    """A filter on these plants, or none for every plant (an empty list selects nothing)."""
+    return () if plants is None else tags({"plant": plants})
 
 
-def time_range(start: datetime, end: datetime) -> str:
-    return f"time >= {influx_time(start)} AND time < {influx_time(end)}"
-
-
-def plant_filter(plants: Sequence[str] | None) -> str:
-    """`AND ("plant" = 'a' OR ...)`, or nothing for every plant."""
-    if plants is None:
-        return ""
-    if not plants:
-        raise ValueError("an empty plant list selects nothing")
-    return " AND (" + " OR ".join(f'"plant" = {quote_literal(p)}' for p in plants) + ")"
-
-
-def group_by(every: timedelta, offset: timedelta, tags: Sequence[str]) -> str:
-    parts = [f"time({duration(every)}, {duration(offset % every)})"]
-    parts += [quote_ident(t) for t in tags]
-    return "GROUP BY " + ", ".join(parts) + " fill(none)"
+SERIES_TAGS = ("plant", "meter")
 
 
 def raw_statements(
@@ -113,45 +106,38 @@ def raw_statements(
     the lookback and is dropped whole. Reported hours are clock hours; a `single_bucket`
     stretch starting inside an hour (an edge, or a whole window) counts that first hour too.
     """
-    field = quote_ident(REGISTERS[kind])
-    measurement = quote_ident(kind)
-    where_plants = plant_filter(plants)
-    lookback = start - rules.max_gap
-    tags = ("plant", "meter") if by_meter else ()
-    outer_group = group_by(every, offset, tags)
-    steps = (
-        f'SELECT non_negative_difference({field}) AS "step", '
-        f'non_negative_derivative({field}, 1h) AS "rate", elapsed({field}, 1ms) AS "gap" '
-        f"FROM {measurement} WHERE {time_range(lookback, end)}{where_plants} "
-        'GROUP BY "plant", "meter"'
+    field, where = REGISTERS[kind], plant_tags(plants)
+    group = SERIES_TAGS if by_meter else ()
+    buckets = Buckets(every, offset)
+
+    def steps(measure: str) -> StepSums:
+        return StepSums(
+            measure,  # type: ignore[arg-type]
+            kind,
+            field,
+            start,
+            end,
+            buckets,
+            float(rules.max_per_hour[kind]),
+            rules.max_gap,
+            where,
+            group,
+            first_hour=single_bucket,
+        )
+
+    readings = Summary(
+        (kind,), (Column("count", field, "readings"),), start, end, where, group, buckets
     )
-    plausible = f'"rate" <= {float(rules.max_per_hour[kind])!r}'
-    bridged = f'"gap" <= {rules.max_gap // MS}'
-    # The inner row of the hour holding `start` is stamped at that hour's start.
-    first_hour = start - (start - EPOCH) % HOUR
-    hours = (
-        f'SELECT count("c") AS "hours" FROM (SELECT count({field}) AS "c" FROM {measurement} '
-        f"WHERE {time_range(start, end)}{where_plants} "
-        f'GROUP BY time(1h), "plant", "meter" fill(none)) '
-        f"WHERE {time_range(first_hour if single_bucket else start, end)} {outer_group}"
-    )
-    texts = [
-        f'SELECT sum("step") AS "consumption" FROM ({steps}) '
-        f"WHERE {time_range(lookback, end)} AND {plausible} AND {bridged} {outer_group}",
-        f'SELECT count({field}) AS "readings" FROM {measurement} '
-        f"WHERE {time_range(start, end)}{where_plants} {outer_group}",
-        *([hours] if with_hours else []),
-        f'SELECT count("d") AS "resets" FROM (SELECT difference({field}) AS "d", '
-        f'elapsed({field}, 1ms) AS "gap" '
-        f'FROM {measurement} WHERE {time_range(lookback, end)}{where_plants} GROUP BY "plant", "meter") '
-        f'WHERE {time_range(lookback, end)} AND "d" < 0 AND {bridged} {outer_group}',
-        f'SELECT count("step") AS "implausible_steps" FROM ({steps}) '
-        f'WHERE {time_range(lookback, end)} AND "rate" > {float(rules.max_per_hour[kind])!r} '
-        f"AND {bridged} {outer_group}",
+    requests: list[Read] = [
+        steps("consumption"),
+        readings,
+        *([steps("hours")] if with_hours else []),
+        steps("resets"),
+        steps("implausible_steps"),
     ]
-    out = [Statement(t, kind, start, by_meter, assign_to) for t in texts]
+    out = [Statement(r, kind, start, by_meter, assign_to) for r in requests]
     if with_hours and single_bucket:
-        out[2] = Statement(hours, kind, None, by_meter, assign_to)
+        out[2] = Statement(requests[2], kind, None, by_meter, assign_to)
     return out
 
 
@@ -167,19 +153,22 @@ def rollup_statement(
     """Sums of the `hourly` or `daily` rollup over [start, end), per bucket or in total."""
     measurement = HOURLY_MEASUREMENT if level == "hourly" else DAILY_MEASUREMENT
     # An hourly row is one reported hour; a daily row carries its count of reported hours.
-    hours = 'count("readings")' if level == "hourly" else 'sum("hours_reported")'
-    tags = ("kind", "plant", "meter") if by_meter else ("kind",)
-    if every is None:
-        grouping = "GROUP BY " + ", ".join(quote_ident(t) for t in tags)
-    else:
-        grouping = group_by(every, offset, tags)
-    text = (
-        f'SELECT sum("consumption") AS "consumption", sum("readings") AS "readings", '
-        f'{hours} AS "hours", sum("resets") AS "resets", '
-        f'sum("implausible_steps") AS "implausible_steps" FROM {quote_ident(measurement)} '
-        f"WHERE {time_range(start, end)}{plant_filter(plants)} {grouping}"
+    hours = (
+        Column("count", "readings", "hours")
+        if level == "hourly"
+        else (Column("sum", "hours_reported", "hours"))
     )
-    return Statement(text, None, None, by_meter)
+    group = ("kind", "plant", "meter") if by_meter else ("kind",)
+    columns = (
+        Column("sum", "consumption", "consumption"),
+        Column("sum", "readings", "readings"),
+        hours,
+        Column("sum", "resets", "resets"),
+        Column("sum", "implausible_steps", "implausible_steps"),
+    )
+    buckets = None if every is None else Buckets(every, offset)
+    request = Summary((measurement,), columns, start, end, plant_tags(plants), group, buckets)
+    return Statement(request, None, None, by_meter)
 
 
 Key = tuple[str, str, str, int]  # kind, plant, meter, bucket start (epoch ms; 0 for totals)
@@ -333,21 +322,15 @@ def row_block_spans(segment: Segment) -> list[tuple[datetime, datetime]]:
     return block_spans(segment.start, segment.end, HOURLY_ROW_BLOCK)
 
 
-def rollup_rows_statement(
-    level: str, start: datetime, end: datetime, plants: Sequence[str] | None
-) -> str:
+def rollup_rows(level: str, start: datetime, end: datetime, plants: Sequence[str] | None) -> Points:
     """Every row of the `hourly` or `daily` rollup in [start, end), per (kind, plant, meter)."""
     measurement = HOURLY_MEASUREMENT if level == "hourly" else DAILY_MEASUREMENT
     fields = ROW_FIELDS if level == "daily" else ROW_FIELDS[:-1]
-    return (
-        f"SELECT {', '.join(quote_ident(f) for f in fields)} FROM {quote_ident(measurement)} "
-        f"WHERE {time_range(start, end)}{plant_filter(plants)} "
-        f"GROUP BY {', '.join(quote_ident(t) for t in ROW_TAGS)}"
-    )
+    return Points(measurement, fields, start, end, plant_tags(plants), ROW_TAGS)
 
 
 def row_block(level: str, result: Sequence[Series]) -> RowBlock:
-    """The rows of one `rollup_rows_statement` as a block (daily rows carry `hours_reported`)."""
+    """The rows of one `rollup_rows` read as a block (daily rows carry `hours_reported`)."""
     fields = ROW_FIELDS if level == "daily" else ROW_FIELDS[:-1]
     return RowBlock.of(result, ROW_TAGS, fields)
 
@@ -435,7 +418,7 @@ class EdgeRead:
 
 
 def edge_reads(results: Sequence[list[Series]]) -> list[dict[str, EdgeRead]]:
-    """The results of `edge_statements` (one read after another), per read and kind; the
+    """The results of `edge_requests` (one read after another), per read and kind; the
     lists are the results' own, so completing `before` completes the results."""
     per_read = 2 * len(REGISTERS)
     return [
@@ -486,13 +469,17 @@ def note_recent(
 EDGE_NEAR = timedelta(hours=2)
 
 
-def last_before(kind: str, start: datetime, end: datetime, plants: Sequence[str] | None) -> str:
+def last_before(kind: str, start: datetime, end: datetime, plants: Sequence[str] | None) -> Summary:
     """The last reading of each `kind` series in [start, end)."""
-    f, m = quote_ident(REGISTERS[kind]), quote_ident(kind)
-    return (
-        f"SELECT last({f}) FROM {m} WHERE {time_range(start, end)}{plant_filter(plants)} "
-        'GROUP BY "plant", "meter"'
-    )
+    last = (Column("last", REGISTERS[kind]),)
+    return Summary((kind,), last, start, end, plant_tags(plants), SERIES_TAGS)
+
+
+def readings(kind: str, start: datetime, end: datetime, plants: Sequence[str] | None) -> Points:
+    """Each `kind` series' readings (value, flag) in [start, end)."""
+    field = REGISTERS[kind]
+    fields = (field, field + FLAG_SUFFIX)
+    return Points(kind, fields, start, end, plant_tags(plants), SERIES_TAGS)
 
 
 # An edge in rolled-up hours is read as the fixed block of this many hours holding it (epoch
@@ -522,20 +509,16 @@ def rolled_read(
     return None
 
 
-def edge_statements(
+def edge_requests(
     read: tuple[datetime, datetime], rules: StepRules, plants: Sequence[str] | None
-) -> list[str]:
+) -> list[Read]:
     """Per kind: the last reading in the `EDGE_NEAR` before `read`, then its readings."""
     start, end = read
-    out = []
-    for kind, field in REGISTERS.items():
-        f, m, where = quote_ident(field), quote_ident(kind), plant_filter(plants)
-        near = min(EDGE_NEAR, rules.max_gap)
+    near = min(EDGE_NEAR, rules.max_gap)
+    out: list[Read] = []
+    for kind in REGISTERS:
         out.append(last_before(kind, start - near, start, plants))
-        out.append(
-            f"SELECT {f}, {quote_ident(field + FLAG_SUFFIX)} FROM {m} "
-            f'WHERE {time_range(start, end)}{where} GROUP BY "plant", "meter"'
-        )
+        out.append(readings(kind, start, end, plants))
     return out
 
 
@@ -548,28 +531,29 @@ def by_hand(row: Sequence[Any]) -> bool:
 
 
 def earlier_readings(
-    store: InfluxStore, asks: Sequence[tuple[str, str, str, int]]
+    store: Store, asks: Sequence[tuple[str, str, str, int]]
 ) -> list[list[Any] | None]:
     """For each (kind, plant, meter, t ms): the (time, value) of its last reading before t,
     however far back (None if there is none). The step into a reading flagged S counts
     whatever the silence before it, so its predecessor is looked for without a limit."""
     if not asks:
         return []
-    texts = [
-        f"SELECT last({quote_ident(REGISTERS[kind])}) FROM {quote_ident(kind)} "
-        f'WHERE time < {influx_time(EPOCH + t * MS)} AND "plant" = {quote_literal(plant)} '
-        f'AND "meter" = {quote_literal(meter)}'
+    requests = [
+        Summary(
+            (kind,), (Column("last", REGISTERS[kind]),), None, EPOCH + t * MS,
+            tags(plant=plant, meter=meter),
+        )
         for kind, plant, meter, t in asks
-    ]
+    ]  # fmt: skip
     out: list[list[Any] | None] = []
-    for result in store.query_many(";".join(texts)):
+    for result in store.read(requests):
         found = [s.values[0] for s in result if s.values and s.values[0][1] is not None]
         out.append(list(found[0]) if found else None)
     return out
 
 
 def manual_predecessors(
-    store: InfluxStore, starts: Sequence[datetime], reads: Sequence[dict[str, EdgeRead]]
+    store: Store, starts: Sequence[datetime], reads: Sequence[dict[str, EdgeRead]]
 ) -> None:
     """Complete edge reads: a series whose first reading in a read is flagged S and has no
     predecessor yet gets its last earlier reading, however far back."""
@@ -591,7 +575,7 @@ def manual_predecessors(
 
 
 def manual_corrections(
-    store: InfluxStore,
+    store: Store,
     segment: Segment,
     every: timedelta | None,
     offset: timedelta,
@@ -602,15 +586,15 @@ def manual_corrections(
 ) -> None:
     """Add to sums computed inside InfluxDB (which cannot see flags) what the manual rule
     changes for the readings flagged S in `segment` (`rules.manual_correction`)."""
-    texts = [
-        f"SELECT {quote_ident(field)} FROM {quote_ident(kind)} "
-        f"WHERE {time_range(segment.start, segment.end)}{plant_filter(plants)} "
-        f"AND {quote_ident(field + FLAG_SUFFIX)} = {quote_literal(MANUAL_FLAG)} "
-        'GROUP BY "plant", "meter"'
+    requests = [
+        Points(
+            kind, (field,), segment.start, segment.end, plant_tags(plants), SERIES_TAGS,
+            match=((field + FLAG_SUFFIX, "=", MANUAL_FLAG),),
+        )
         for kind, field in REGISTERS.items()
-    ]
+    ]  # fmt: skip
     entries: list[tuple[str, str, str, int, float]] = []
-    for kind, result in zip(REGISTERS, store.query_many(";".join(texts)), strict=True):
+    for kind, result in zip(REGISTERS, store.read(requests), strict=True):
         for s in result:
             plant, meter = s.tags.get("plant", ""), s.tags.get("meter", "")
             entries += [
@@ -629,7 +613,7 @@ def manual_corrections(
 
 
 def predecessors(
-    store: InfluxStore,
+    store: Store,
     starts: Sequence[datetime],
     reads: Sequence[dict[str, EdgeRead]],
     rules: StepRules,
@@ -639,7 +623,7 @@ def predecessors(
     before it gets the last reading up to `max_gap` before, added in place."""
     if rules.max_gap <= EDGE_NEAR:
         return
-    asks: list[tuple[EdgeRead, str]] = []  # (the part to complete, statement)
+    asks: list[tuple[EdgeRead, Read]] = []  # (the part to complete, request)
     for start, edge in zip(starts, reads, strict=True):
         for kind, part in edge.items():
             read = [s for s in part.readings if s.values]
@@ -662,7 +646,7 @@ def predecessors(
     if not asks:
         return
     for (part, _), found_series in zip(
-        asks, store.query_many(";".join(text for _, text in asks)), strict=True
+        asks, store.read([request for _, request in asks]), strict=True
     ):
         known = {
             (s.tags.get("plant", ""), s.tags.get("meter", "")) for s in part.before if s.values
@@ -746,26 +730,26 @@ def kept_blocks(
     scope: tuple[str, str],
     rolled: Sequence[Sequence[Segment]],
     plants: Sequence[str] | None,
-) -> tuple[dict[str, RowBlock], list[tuple[str, str, datetime]]]:
-    """The row blocks the rollup stretches need: those the cache keeps (by statement text),
-    and (text, level, block end) of each one to read."""
-    kept: dict[str, RowBlock] = {}
-    ask: dict[str, tuple[str, str, datetime]] = {}
+) -> tuple[dict[Points, RowBlock], list[tuple[Points, str, datetime]]]:
+    """The row blocks the rollup stretches need: those the cache keeps (by request), and
+    (request, level, block end) of each one to read."""
+    kept: dict[Points, RowBlock] = {}
+    ask: dict[Points, tuple[Points, str, datetime]] = {}
     for segment in (s for plan in rolled for s in plan):
         for start, end in row_block_spans(segment):
-            text = rollup_rows_statement(segment.source, start, end, plants)
-            if text in kept or text in ask:
+            request = rollup_rows(segment.source, start, end, plants)
+            if request in kept or request in ask:
                 continue
-            found = cache.lookup(scope, text) if cache is not None else None
+            found = cache.lookup(scope, request) if cache is not None else None
             if isinstance(found, RowBlock):
-                kept[text] = found
+                kept[request] = found
             else:
-                ask[text] = (text, segment.source, end)
+                ask[request] = (request, segment.source, end)
     return kept, list(ask.values())
 
 
 def query_sums(
-    store: InfluxStore,
+    store: Store,
     plans: Sequence[Sequence[Segment]],
     rules: StepRules,
     plants: Sequence[str] | None,
@@ -818,28 +802,28 @@ def query_sums(
                     for st in segment_statements(piece, rules, plants, by_meter, every, offset)
                 ]
         per_plan.append((statements, edges))
-    texts: list[str] = []
+    requests: list[Read] = []
     reads: list[tuple[datetime, datetime]] = []
     reach: dict[int, datetime] = {}  # cacheable statement -> end of the data it reads
     per_edge = 2 * len(REGISTERS)
     for statements, edges in per_plan:
         for statement, end in statements:
             if statement.kind is None:  # rollups; raw statements read raw registers
-                reach[len(texts)] = end
-            texts.append(statement.text)
+                reach[len(requests)] = end
+            requests.append(statement.request)
         for edge in edges:
             kept_read = rolled_read(edge, settled, keeps)
             read = kept_read if kept_read is not None else (edge.start, edge.end)
             if kept_read is not None:
-                reach.update((i, read[1]) for i in range(len(texts), len(texts) + per_edge))
+                reach.update((i, read[1]) for i in range(len(requests), len(requests) + per_edge))
             elif settled is not None and read[0] <= settled:
                 # An edge after the watermark (the window's tail): the search for the
                 # reading before it covers rolled-up hours only, so it is kept like them;
                 # the edge's own readings are read afresh.
-                reach.update((len(texts) + 2 * k, read[0]) for k in range(len(REGISTERS)))
+                reach.update((len(requests) + 2 * k, read[0]) for k in range(len(REGISTERS)))
             reads.append(read)
-            texts += edge_statements(read, rules, plants)
-    if not texts and not any(rolled):
+            requests += edge_requests(read, rules, plants)
+    if not requests and not any(rolled):
         return [{} for _ in plans]
     scope = (store.url, store.database)
     if cache is None:
@@ -850,28 +834,30 @@ def query_sums(
             scope, generation, lambda seen: touched_since(store, "fuel", seen, settled_generation)
         )
     cacheable = reach if cache is not None and generation is not None else {}
-    cached = {i: cache.get(scope, texts[i]) for i in cacheable} if cache is not None else {}
-    ask = [i for i in range(len(texts)) if cached.get(i) is None]
+    cached = {i: cache.get(scope, requests[i]) for i in cacheable} if cache is not None else {}
+    ask = [i for i in range(len(requests)) if cached.get(i) is None]
     blocks, block_ask = kept_blocks(cache, scope, rolled, plants)
-    keys = [texts[i] for i in ask if i in cacheable] + [text for text, _, _ in block_ask]
+    keys = [requests[i] for i in ask if i in cacheable] + [request for request, _, _ in block_ask]
     claims = cache.reading(scope, keys) if cache is not None else nullcontext(False)
     with claims as waited:
         if waited:  # others read some of them meanwhile: they are kept now
             assert cache is not None
-            cached.update({i: cache.get(scope, texts[i]) for i in ask if i in cacheable})
-            ask = [i for i in range(len(texts)) if cached.get(i) is None]
+            cached.update({i: cache.get(scope, requests[i]) for i in ask if i in cacheable})
+            ask = [i for i in range(len(requests)) if cached.get(i) is None]
             blocks, block_ask = kept_blocks(cache, scope, rolled, plants)
         answers = (
-            store.query_many(";".join([*(texts[i] for i in ask), *(t for t, _, _ in block_ask)]))
+            store.read([*(requests[i] for i in ask), *(r for r, _, _ in block_ask)])
             if ask or block_ask
             else []
         )
         fetched = dict(zip(ask, answers[: len(ask)], strict=True))
-        for (text, level, end), result in zip(block_ask, answers[len(ask) :], strict=True):
-            blocks[text] = row_block(level, result)
+        for (request, level, end), result in zip(block_ask, answers[len(ask) :], strict=True):
+            blocks[request] = row_block(level, result)
             assert cache is not None  # blocks are read only with a cache
-            cache.keep(scope, generation, text, blocks[text], end, len(blocks[text].order))
-        results = [list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(texts))]
+            cache.keep(scope, generation, request, blocks[request], end, len(blocks[request].order))
+        results = [
+            list(fetched[i] if i in fetched else cached[i] or []) for i in range(len(requests))
+        ]
         edge_results: list[list[Series]] = []
         asked_edges: list[bool] = []  # per edge: read now (else its predecessors came cached too)
         index = 0
@@ -896,7 +882,7 @@ def query_sums(
         for i in ask:  # after `predecessors` completed the edge reads
             if i in cacheable:
                 assert cache is not None
-                cache.put(scope, generation, texts[i], results[i], cacheable[i])
+                cache.put(scope, generation, requests[i], results[i], cacheable[i])
         # Each edge read as arrays, kept like the rows they come from (one block's read
         # serves every window with an end in it).
         edge_arrays: list[dict[str, EdgeArrays]] = []
@@ -905,7 +891,7 @@ def query_sums(
             first += len(statements)
             for _ in edges:
                 span = range(first, first + per_edge)
-                arrays_key = "edge arrays\n" + "\n".join(texts[i] for i in span)
+                arrays_key = ("edge arrays", *(requests[i] for i in span))
                 whole = cache is not None and all(i in cacheable for i in span)
                 kept = cache.lookup(scope, arrays_key) if whole and cache is not None else None
                 if kept is None:
@@ -925,7 +911,7 @@ def query_sums(
             # are kept too (a county's worth of series is the costly part to add up in Python).
             memo = None
             if statements and all(i in cacheable for i in span):
-                memo = f"collected totals={every is None}\n" + "\n".join(texts[i] for i in span)
+                memo = ("collected", every is None, *(requests[i] for i in span))
             found = cache.lookup(scope, memo) if memo is not None and cache is not None else None
             if found is not None:
                 sums = dict(cast(dict[Key, Sums], found))  # Sums are frozen: a shallow copy
@@ -942,7 +928,7 @@ def query_sums(
             added = Accumulator()  # rollup blocks and edges, typed once below
             for segment in rollups:
                 for start, end in row_block_spans(segment):
-                    block = blocks[rollup_rows_statement(segment.source, start, end, plants)]
+                    block = blocks[rollup_rows(segment.source, start, end, plants)]
                     add_block_sums(
                         block, segment.source, segment.start, segment.end, by_meter, added
                     )
@@ -967,19 +953,22 @@ def daily_from_hourly(
     start: datetime, end: datetime, timezone: str, plants: Sequence[str] | None
 ) -> Statement:
     """Sums of `fuel_hourly` per local day of [start, end) (days start at local midnight)."""
-    text = (
-        'SELECT sum("consumption") AS "consumption", sum("readings") AS "readings", '
-        'count("readings") AS "hours", sum("resets") AS "resets", '
-        'sum("implausible_steps") AS "implausible_steps" '
-        f"FROM {quote_ident(HOURLY_MEASUREMENT)} WHERE {time_range(start, end)}{plant_filter(plants)} "
-        'GROUP BY time(1d), "kind", "plant", "meter" fill(none) '
-        f"tz({quote_literal(timezone)})"
+    columns = (
+        Column("sum", "consumption", "consumption"),
+        Column("sum", "readings", "readings"),
+        Column("count", "readings", "hours"),
+        Column("sum", "resets", "resets"),
+        Column("sum", "implausible_steps", "implausible_steps"),
     )
-    return Statement(text, None, start, True)
+    request = Summary(
+        (HOURLY_MEASUREMENT,), columns, start, end, plant_tags(plants), ("kind", *SERIES_TAGS),
+        Buckets(DAY, timedelta(0), timezone),
+    )  # fmt: skip
+    return Statement(request, None, start, True)
 
 
 def register_points(
-    store: InfluxStore,
+    store: Store,
     start: datetime,
     end: datetime,
     max_gap: timedelta,
@@ -988,18 +977,11 @@ def register_points(
     """(kind, plant, meter) -> (times ms, values, flagged S): the readings in [start, end),
     preceded by the last reading within `max_gap` before `start` (the predecessor of the
     first step), or by the last one however far back when the first is flagged S."""
-    texts = []
-    for kind, field in REGISTERS.items():
-        f, m, where = quote_ident(field), quote_ident(kind), plant_filter(plants)
-        texts.append(
-            f"SELECT last({f}) FROM {m} WHERE {time_range(start - max_gap, start)}{where} "
-            'GROUP BY "plant", "meter"'
-        )
-        texts.append(
-            f"SELECT {f}, {quote_ident(field + FLAG_SUFFIX)} FROM {m} "
-            f'WHERE {time_range(start, end)}{where} GROUP BY "plant", "meter"'
-        )
-    results = store.query_many(";".join(texts))
+    requests: list[Read] = []
+    for kind in REGISTERS:
+        requests.append(last_before(kind, start - max_gap, start, plants))
+        requests.append(readings(kind, start, end, plants))
+    results = store.read(requests)
     series: dict[tuple[str, str, str], list[list[Any]]] = {}
     asks: list[tuple[str, str, str, int]] = []
     for index, kind in enumerate(REGISTERS):
@@ -1028,25 +1010,21 @@ def register_points(
     return out
 
 
-def fuel_plants(store: InfluxStore) -> list[str]:
+def fuel_plants(store: Store) -> list[str]:
     """Every plant with a gas or coal series (from the series index, no data read)."""
-    texts = [f'SHOW TAG VALUES FROM {quote_ident(kind)} WITH KEY = "plant"' for kind in REGISTERS]
     found = {
         str(row[1])
-        for result in store.query_many(";".join(texts))
+        for result in store.read([TagValues(kind, "plant") for kind in REGISTERS])
         for s in result
         for row in s.values
     }
     return sorted(found)
 
 
-def earliest_reading(store: InfluxStore) -> datetime | None:
+def earliest_reading(store: Store) -> datetime | None:
     """Time of the first fuel reading in the store, or None."""
-    statements = ";".join(
-        f"SELECT first({quote_ident(field)}) FROM {quote_ident(kind)}"
-        for kind, field in REGISTERS.items()
-    )
-    times = [s.values[0][0] for result in store.query_many(statements) for s in result if s.values]
+    requests = [Summary((kind,), (Column("first", field),)) for kind, field in REGISTERS.items()]
+    times = [s.values[0][0] for result in store.read(requests) for s in result if s.values]
     return from_ms(min(times)) if times else None
 
 
@@ -1055,7 +1033,7 @@ def from_ms(ms: float) -> datetime:
 
 
 def next_readings(
-    store: InfluxStore, after: Sequence[tuple[str, str, str, datetime]], max_gap: timedelta
+    store: Store, after: Sequence[tuple[str, str, str, datetime]], max_gap: timedelta
 ) -> list[tuple[str, str, str, datetime]]:
     """For each (kind, plant, meter, t): the first reading at or after t within `max_gap`.
 
@@ -1064,16 +1042,15 @@ def next_readings(
     """
     if not after:
         return []
-    texts = [
-        f"SELECT first({quote_ident(REGISTERS[kind])}) FROM {quote_ident(kind)} "
-        f'WHERE {time_range(t, t + max_gap + MS)} AND "plant" = {quote_literal(plant)} '
-        f'AND "meter" = {quote_literal(meter)}'
+    requests = [
+        Summary(
+            (kind,), (Column("first", REGISTERS[kind]),), t, t + max_gap + MS,
+            tags(plant=plant, meter=meter),
+        )
         for kind, plant, meter, t in after
-    ]
+    ]  # fmt: skip
     out = []
-    for (kind, plant, meter, _), result in zip(
-        after, store.query_many(";".join(texts)), strict=True
-    ):
+    for (kind, plant, meter, _), result in zip(after, store.read(requests), strict=True):
         for s in result:
             if s.values:
                 out.append((kind, plant, meter, from_ms(s.values[0][0])))
@@ -1089,18 +1066,14 @@ RECENT_TIERS = (timedelta(hours=2), timedelta(hours=25))
 
 
 def _latest(
-    store: InfluxStore, plants: Sequence[str] | None, start: datetime, end: datetime
+    store: Store, plants: Sequence[str] | None, start: datetime, end: datetime
 ) -> dict[tuple[str, str, str], datetime]:
     wanted = set(plants) if plants is not None else None
     if plants is not None and len(plants) > PLANT_FILTER_MAX:
         plants = None
-    texts = [
-        f"SELECT last({quote_ident(field)}) FROM {quote_ident(kind)} "
-        f'WHERE {time_range(start, end)}{plant_filter(plants)} GROUP BY "plant", "meter"'
-        for kind, field in REGISTERS.items()
-    ]
+    requests = [last_before(kind, start, end, plants) for kind in REGISTERS]
     out = {}
-    for kind, result in zip(REGISTERS, store.query_many(";".join(texts)), strict=True):
+    for kind, result in zip(REGISTERS, store.read(requests), strict=True):
         for s in result:
             plant = s.tags.get("plant", "")
             if s.values and (wanted is None or plant in wanted):
@@ -1109,7 +1082,7 @@ def _latest(
 
 
 def last_readings(
-    store: InfluxStore,
+    store: Store,
     plants: Sequence[str] | None,
     end: datetime,
     lookback: timedelta,

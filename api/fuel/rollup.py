@@ -36,7 +36,7 @@ from api.ranges import DAY, HOUR, day_offset, floor_to
 from api.readmodel.job import DEFAULT_MARK_LAG, PassReport, ReadModelJob, utcnow
 from api.readmodel.plan import SeriesKey
 from ingest.kernel.dirty import ROLLED_UP, DirtyRun
-from ingest.kernel.store import InfluxStore, check_tag_value
+from ingest.kernel.store import Store, check_tag_value
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class FuelRollup:
 
     def __init__(
         self,
-        store: InfluxStore,
+        store: Store,
         definition: Definition,
         rules: StepRules,
         timezone: str,
@@ -177,7 +177,7 @@ class FuelRollup:
         if end <= start:
             return 0
         statement = daily_from_hourly(start, end, self.timezone, plants)
-        sums = collect([statement], [self.store.query(statement.text)])
+        sums = collect([statement], self.store.read([statement.request]))
         lines = rollup_lines(DAILY_MEASUREMENT, sums, self.definition, True)
         self.store.write_lines(lines)
         return len(lines)
@@ -226,7 +226,7 @@ class FuelRollup:
 
 
 def fuel_job(
-    store: InfluxStore,
+    store: Store,
     definition: Definition,
     rules: StepRules,
     timezone: str,

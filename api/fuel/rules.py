@@ -10,7 +10,7 @@ of silence (`silence`) counts in no interval; otherwise a drop starts a new base
 recorded) counts in no interval. `step_kind`
 is the rule for one step; `interval_sums` applies it to a series of raw readings and
 `hourly_sums` to every hour at once (the rollup job and the raw edges of a window use
-these). The InfluxQL of `api.fuel.queries` computes the same sums inside InfluxDB for long
+these). The `StepSums` requests of `api.fuel.queries` compute the same sums inside the store for long
 raw stretches (tests prove them equal on literal tables and on generated data with resets,
 jumps, gaps and late backfill).
 

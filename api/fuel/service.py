@@ -44,7 +44,7 @@ from api.ranges import Segment, check_raw_span, data_through, plan_segments
 from api.readmodel.cache import RollupCache
 from api.readmodel.state import read_watermarks
 from ingest.kernel.registry import Plant
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.store import Store
 
 if TYPE_CHECKING:
     from api.settings import ApiSettings
@@ -202,7 +202,7 @@ class FuelCore:
 
     def __init__(
         self,
-        store: InfluxStore,
+        store: Store,
         timezone: str,
         rules: StepRules,
         definition: Definition,
@@ -230,7 +230,7 @@ class FuelCore:
     def from_settings(
         cls,
         settings: ApiSettings,
-        store: InfluxStore,
+        store: Store,
         registry: Registry,
         conversions: Facts = (),
         cache: RollupCache | None = None,

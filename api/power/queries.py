@@ -1,6 +1,6 @@
-"""The InfluxDB edge of power monitoring: 15-minute means of `power_kw`, raw `energy_kwh`.
+"""The reads of power monitoring: 15-minute means of `power_kw`, raw `energy_kwh`.
 
-The 15-minute means are InfluxQL `mean() ... GROUP BY time(15m)` over the raw readings, asked
+The 15-minute means are the store's `mean` per 15-minute bucket over the raw readings, asked
 at read time: no stored rollup, so a late reading counts at once (docs/decisions.md).
 """
 
@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from api.fuel.queries import plant_filter, time_range
+from api.fuel.queries import SERIES_TAGS, plant_tags
 from api.power.rules import BUCKET_MS, IntArray
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.reads import Buckets, Column, Points, Summary
+from ingest.kernel.store import Store
 
 MEASUREMENT = "electricity"
 POWER_FIELD = "power_kw"
@@ -25,30 +26,30 @@ Samples = tuple[IntArray, np.ndarray]  # times (ms), values
 
 
 def bucket_means(
-    store: InfluxStore, plants: Sequence[str] | None, start: datetime, end: datetime
+    store: Store, plants: Sequence[str] | None, start: datetime, end: datetime
 ) -> dict[MeterKey, Samples]:
     """(plant, meter) -> bucket starts and mean `power_kw` of every quarter hour with readings."""
-    series = store.query(
-        f'SELECT mean("{POWER_FIELD}") FROM "{MEASUREMENT}" '
-        f"WHERE {time_range(start, end)}{plant_filter(plants)} "
-        f'GROUP BY time({BUCKET_MS}ms), "plant", "meter" fill(none)'
-    )
+    request = Summary(
+        (MEASUREMENT,), (Column("mean", POWER_FIELD),), start, end, plant_tags(plants),
+        SERIES_TAGS, Buckets(timedelta(milliseconds=BUCKET_MS)),
+    )  # fmt: skip
+    (series,) = store.read([request])
     return _by_meter(series)
 
 
 def energy_readings(
-    store: InfluxStore,
+    store: Store,
     plants: Sequence[str] | None,
     start: datetime,
     end: datetime,
     lookback: timedelta,
 ) -> dict[MeterKey, Samples]:
     """(plant, meter) -> raw register readings in [start - lookback, end) (predecessors too)."""
-    series = store.query(
-        f'SELECT "{ENERGY_FIELD}" FROM "{MEASUREMENT}" '
-        f"WHERE {time_range(start - lookback, end)}{plant_filter(plants)} "
-        f'AND "{ENERGY_FIELD}" >= 0 GROUP BY "plant", "meter"'
-    )
+    request = Points(
+        MEASUREMENT, (ENERGY_FIELD,), start - lookback, end, plant_tags(plants), SERIES_TAGS,
+        match=((ENERGY_FIELD, ">=", 0),),
+    )  # fmt: skip
+    (series,) = store.read([request])
     return _by_meter(series)
 
 

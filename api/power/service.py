@@ -30,7 +30,7 @@ from api.settings import ApiSettings
 from ingest.kernel.catalogue import MAX_RATE_PER_HOUR
 from ingest.kernel.registry import Meter, Plant
 from ingest.kernel.schema import to_epoch_ms
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.store import Store
 
 FACILITIES_JUDGED = ("production", "treatment")
 # A learned rating is learned again after this long (60 days of history move slowly).
@@ -80,7 +80,7 @@ class PowerCore:
 
     def __init__(
         self,
-        store: InfluxStore,
+        store: Store,
         max_kw: float = MAX_RATE_PER_HOUR[queries.ENERGY_FIELD],
         max_gap: timedelta = timedelta(hours=24),
     ) -> None:
@@ -92,7 +92,7 @@ class PowerCore:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: ApiSettings, store: InfluxStore) -> PowerCore:
+    def from_settings(cls, settings: ApiSettings, store: Store) -> PowerCore:
         """The step rules of every consumption figure: plausible kWh/h and the longest gap."""
         return cls(
             store,

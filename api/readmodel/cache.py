@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import cast
@@ -23,25 +23,27 @@ ENTRIES = 512
 # And at most this many rows in all (a block of a county's rollup rows is one entry of many
 # rows: 60 firms' 28 days are 3,360, 3,000 firms' 168,000).
 ROWS = 2_000_000
-# How long a reader waits for another's read of the same statement before reading it itself.
+# How long a reader waits for another's read of the same request before reading it itself.
 FLIGHT_WAIT_SECONDS = 30.0
 
 Scope = tuple[str, str]  # InfluxDB url, database
+# A read request (`ingest.kernel.reads`), or a tuple naming a value derived from requests' rows.
+Key = Hashable
 
 
 class RollupCache:
-    """Statement text -> its rows, per database, valid for the generation last synced."""
+    """Read request -> its rows, per database, valid for the generation last synced."""
 
     def __init__(self, entries: int = ENTRIES, rows: int = ROWS) -> None:
         self.entries = entries
         self.rows = rows
         # Statement rows, and values derived from them (`keep`), under the same invalidation:
         # (value, reach, rows it holds).
-        self._rows: OrderedDict[tuple[Scope, str], tuple[object, datetime, int]] = OrderedDict()
+        self._rows: OrderedDict[tuple[Scope, Key], tuple[object, datetime, int]] = OrderedDict()
         self._held = 0  # rows held in all
         self._seen: dict[Scope, datetime | None] = {}
         # Reads under way (`reading`): the event is set when the reader has kept its answer.
-        self._flights: dict[tuple[Scope, str], threading.Event] = {}
+        self._flights: dict[tuple[Scope, Key], threading.Event] = {}
         self._lock = threading.Lock()
 
     def sync(
@@ -66,10 +68,10 @@ class RollupCache:
                     self._held -= held
             self._seen[scope] = generation
 
-    def get(self, scope: Scope, text: str) -> list[Series] | None:
+    def get(self, scope: Scope, text: Key) -> list[Series] | None:
         return cast("list[Series] | None", self.lookup(scope, text))
 
-    def lookup(self, scope: Scope, key: str) -> object | None:
+    def lookup(self, scope: Scope, key: Key) -> object | None:
         """The rows or value kept under `key`, or None."""
         with self._lock:
             found = self._rows.get((scope, key))
@@ -82,7 +84,7 @@ class RollupCache:
         self,
         scope: Scope,
         generation: datetime | None,
-        text: str,
+        text: Key,
         rows: Sequence[Series],
         reach: datetime,
     ) -> None:
@@ -94,7 +96,7 @@ class RollupCache:
         self,
         scope: Scope,
         generation: datetime | None,
-        key: str,
+        key: Key,
         value: object,
         reach: datetime,
         rows: int = 1,
@@ -112,7 +114,7 @@ class RollupCache:
                 self._held -= held
 
     @contextmanager
-    def reading(self, scope: Scope, keys: Sequence[str]) -> Iterator[bool]:
+    def reading(self, scope: Scope, keys: Sequence[Key]) -> Iterator[bool]:
         """Claim the reads of `keys` for the caller until the block ends; first wait for the
         ones another reader has claimed (then look them up again). Yields whether it waited.
 
@@ -120,7 +122,7 @@ class RollupCache:
         serves them all. A reader waits only here, before it reads, and only for claims made
         before its own, so no two readers wait for each other.
         """
-        mine: list[tuple[Scope, str]] = []
+        mine: list[tuple[Scope, Key]] = []
         others: list[threading.Event] = []
         with self._lock:
             for key in dict.fromkeys(keys):  # a key asked twice is claimed once

@@ -33,8 +33,9 @@ from api.tasks.repo import TaskRepo
 from api.voc.rules import EMPTY_SPANS, VALID, Spans, StackCompliance
 from api.voc.service import compliance
 from ingest.kernel.points import DEAD_LETTER_MEASUREMENT
+from ingest.kernel.reads import Column, Summary
 from ingest.kernel.registry import Plant, Registry
-from ingest.kernel.store import InfluxStore, influx_time, quote_ident
+from ingest.kernel.store import Store
 
 MONTH_FORMAT = "%Y-%m"
 
@@ -153,7 +154,7 @@ def stack_totals(stack: StackCompliance) -> StackTotals:
 
 
 def voc_month(
-    store: InfluxStore,
+    store: Store,
     plants: Sequence[Plant],
     start: datetime,
     end: datetime,
@@ -167,16 +168,13 @@ def voc_month(
     return [stack_totals(s) for s in stacks], voc_silence(stacks)
 
 
-def refused_counts(
-    store: InfluxStore, start: datetime, end: datetime
-) -> dict[tuple[str, str], int]:
+def refused_counts(store: Store, start: datetime, end: datetime) -> dict[tuple[str, str], int]:
     """Refused messages kept as dead letters in [start, end), per plant and code."""
-    text = (
-        f'SELECT count("reason") FROM {quote_ident(DEAD_LETTER_MEASUREMENT)} '
-        f'WHERE time >= {influx_time(start)} AND time < {influx_time(end)} GROUP BY "plant", "code"'
+    request = Summary(
+        (DEAD_LETTER_MEASUREMENT,), (Column("count", "reason"),), start, end, (), ("plant", "code")
     )
     out: dict[tuple[str, str], int] = {}
-    for series in store.query_many(text)[0]:
+    for series in store.read([request])[0]:
         if series.values:
             key = (series.tags.get("plant", ""), series.tags.get("code", ""))
             out[key] = int(series.values[0][1] or 0)
@@ -221,7 +219,7 @@ def voc_silence(stacks: list[StackCompliance]) -> list[MeterSilence]:
 def gather(
     settings: ApiSettings,
     registry: Registry,
-    store: InfluxStore,
+    store: Store,
     db: Engine,
     month: str,
     now: datetime | None = None,

@@ -14,7 +14,8 @@ from api.auth import Principal
 from api.deps import KnownPlantDep, PlantReaderDep, StoreDep, get_principal
 from api.schemas import Model, error_responses
 from ingest.kernel.points import DEAD_LETTER_MEASUREMENT
-from ingest.kernel.store import InfluxStore, influx_time, quote_ident, quote_literal
+from ingest.kernel.reads import Points, tags
+from ingest.kernel.store import Store
 
 router = APIRouter(prefix="/api/v1", tags=["plants"])
 REFUSED_DAYS = 7
@@ -49,13 +50,13 @@ async def me(who: Annotated[Principal, Depends(get_principal)]) -> dict[str, Any
     return {"name": who.name, "role": who.role, "plant": who.plant, "county": who.county}
 
 
-def refused_of(store: InfluxStore, plant: str, since: datetime) -> list[dict[str, Any]]:
+def refused_of(store: Store, plant: str, since: datetime) -> list[dict[str, Any]]:
     """The plant's refused messages since `since`, newest first, with their reasons."""
-    series = store.query(
-        f'SELECT "reason", "topic", "code" FROM {quote_ident(DEAD_LETTER_MEASUREMENT)} '
-        f'WHERE "plant" = {quote_literal(plant)} AND time >= {influx_time(since)} '
-        f"ORDER BY time DESC LIMIT {MAX_REFUSED}"
-    )
+    request = Points(
+        DEAD_LETTER_MEASUREMENT, ("reason", "topic", "code"), since, None, tags(plant=plant),
+        newest=MAX_REFUSED,
+    )  # fmt: skip
+    (series,) = store.read([request])
     out = []
     for s in series:
         index = {c: i for i, c in enumerate(s.columns)}

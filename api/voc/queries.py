@@ -1,7 +1,7 @@
-"""The only VOC InfluxQL: raw readings, the logger's hours, rolled-up hours.
+"""The VOC reads: raw readings, the logger's hours, rolled-up hours.
 
-Every statement names its time range with literals (never `now()`), so answers are
-reproducible; identifiers and literals go through `quote_ident` / `quote_literal`.
+Each is a read request (`ingest.kernel.reads`) with a literal time range, so answers are
+reproducible; the store's engine writes the statements (`ingest.kernel.influxql`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -17,8 +17,9 @@ import numpy as np
 from api.voc.rules import FLOW_FIELD, HourAgg, IntArray, flag_classes, stored_fields
 from ingest.kernel.hj212 import MEASUREMENT_BY_CN, total_name
 from ingest.kernel.points import FLAG_SUFFIX
+from ingest.kernel.reads import Buckets, Column, Points, Summary, Tags, tags
 from ingest.kernel.record import ARRIVED_FIELD
-from ingest.kernel.store import InfluxStore, encode_point, influx_time, quote_ident, quote_literal
+from ingest.kernel.store import Store, encode_point
 
 REALTIME_MEASUREMENT = MEASUREMENT_BY_CN["2011"]  # also JSON readings
 MINUTE_MEASUREMENT = MEASUREMENT_BY_CN["2051"]
@@ -37,31 +38,29 @@ class RawSeries:
     classes: dict[str, np.ndarray]
 
 
-def _where(start: datetime, end: datetime, plants: Sequence[str] | None) -> str:
-    clauses = [f"time >= {influx_time(start)}", f"time < {influx_time(end)}"]
-    if plants:
-        clauses.append(
-            "(" + " OR ".join(f'"plant" = {quote_literal(p)}' for p in sorted(set(plants))) + ")"
-        )
-    return " AND ".join(clauses)
+STACK_TAGS = ("plant", "meter")
+HOUR = timedelta(hours=1)
 
 
-def raw_statement(
+def plant_tags(plants: Sequence[str] | None) -> Tags:
+    """A filter on these plants; none (every plant) for None or an empty list."""
+    return tags({"plant": sorted(set(plants))}) if plants else ()
+
+
+def raw_request(
     measurement: str,
     fields: Sequence[str],
     start: datetime,
     end: datetime,
     plants: Sequence[str] | None,
-) -> str:
-    columns = ", ".join(f"{quote_ident(f)}, {quote_ident(f + FLAG_SUFFIX)}" for f in fields)
-    return (
-        f"SELECT {columns} FROM {quote_ident(measurement)} "
-        f'WHERE {_where(start, end, plants)} GROUP BY "plant", "meter"'
-    )
+) -> Points:
+    """Each stack's readings of `fields` and their flags in [start, end)."""
+    columns = tuple(name for f in fields for name in (f, f + FLAG_SUFFIX))
+    return Points(measurement, columns, start, end, plant_tags(plants), STACK_TAGS)
 
 
 def raw_series(
-    store: InfluxStore,
+    store: Store,
     fields: Sequence[str],
     start: datetime,
     end: datetime,
@@ -69,9 +68,9 @@ def raw_series(
 ) -> dict[str, dict[StackKey, RawSeries]]:
     """measurement (`voc`, `voc_minute`) -> stack -> readings of `fields` in [start, end)."""
     measurements = (MINUTE_MEASUREMENT, REALTIME_MEASUREMENT)
-    statements = ";".join(raw_statement(m, fields, start, end, plants) for m in measurements)
+    requests = [raw_request(m, fields, start, end, plants) for m in measurements]
     out: dict[str, dict[StackKey, RawSeries]] = {}
-    for measurement, series_list in zip(measurements, store.query_many(statements), strict=True):
+    for measurement, series_list in zip(measurements, store.read(requests), strict=True):
         stacks: dict[StackKey, RawSeries] = {}
         for s in series_list:
             index = {c: i for i, c in enumerate(s.columns)}
@@ -102,7 +101,7 @@ class LoggerSeries:
 
 
 def logger_hours(
-    store: InfluxStore,
+    store: Store,
     fields: Sequence[str],
     start: datetime,
     end: datetime,
@@ -111,11 +110,8 @@ def logger_hours(
     """The CN 2061 hours of every stack (values, flags, -Cou totals) in [start, end)."""
     totals = [t for f in fields if (t := total_name(f)) is not None and f != FLOW_FIELD]
     names = [*fields, *(f + FLAG_SUFFIX for f in fields), *totals]
-    columns = ", ".join(quote_ident(n) for n in names)
-    series_list = store.query(
-        f"SELECT {columns} FROM {quote_ident(HOUR_MEASUREMENT)} "
-        f'WHERE {_where(start, end, plants)} GROUP BY "plant", "meter"'
-    )
+    request = Points(HOUR_MEASUREMENT, tuple(names), start, end, plant_tags(plants), STACK_TAGS)
+    (series_list,) = store.read([request])
     out = {}
     for s in series_list:
         index = {c: i for i, c in enumerate(s.columns)}
@@ -135,19 +131,18 @@ def logger_hours(
 
 
 def latest_arrivals(
-    store: InfluxStore, start: datetime, end: datetime, plants: Sequence[str] | None = None
+    store: Store, start: datetime, end: datetime, plants: Sequence[str] | None = None
 ) -> dict[StackKey, dict[int, int]]:
     """Per stack and hour start (ms) in [start, end): when its latest reading arrived (ms).
 
     Readings stored before arrival times were kept have none, and their hours none here.
     """
-    measurements = ", ".join(
-        quote_ident(m) for m in (REALTIME_MEASUREMENT, MINUTE_MEASUREMENT, HOUR_MEASUREMENT)
-    )
-    series_list = store.query(
-        f"SELECT max({quote_ident(ARRIVED_FIELD)}) FROM {measurements} "
-        f'WHERE {_where(start, end, plants)} GROUP BY time(1h), "plant", "meter" fill(none)'
-    )
+    request = Summary(
+        (REALTIME_MEASUREMENT, MINUTE_MEASUREMENT, HOUR_MEASUREMENT),
+        (Column("max", ARRIVED_FIELD),), start, end, plant_tags(plants), STACK_TAGS,
+        Buckets(HOUR),
+    )  # fmt: skip
+    (series_list,) = store.read([request])
     out: dict[StackKey, dict[int, int]] = defaultdict(dict)
     for s in series_list:
         hours = out[(s.tags["plant"], s.tags["meter"])]
@@ -192,13 +187,11 @@ def rollup_lines(plant: str, meter: str, aggs: dict[str, HourAgg]) -> list[str]:
 
 
 def rolled_hours(
-    store: InfluxStore, start: datetime, end: datetime, plants: Sequence[str] | None = None
+    store: Store, start: datetime, end: datetime, plants: Sequence[str] | None = None
 ) -> dict[StackKey, tuple[IntArray, dict[str, np.ndarray]]]:
     """stack -> (hour starts, column -> values) of `voc_hourly` in [start, end)."""
-    series_list = store.query(
-        f"SELECT * FROM {quote_ident(HOURLY_ROLLUP)} "
-        f'WHERE {_where(start, end, plants)} GROUP BY "plant", "meter"'
-    )
+    request = Points(HOURLY_ROLLUP, (), start, end, plant_tags(plants), STACK_TAGS)
+    (series_list,) = store.read([request])
     out = {}
     for s in series_list:
         table = np.array(s.values, dtype=object)
@@ -211,15 +204,11 @@ def rolled_hours(
     return out
 
 
-def earliest_reading(store: InfluxStore) -> datetime | None:
+def earliest_reading(store: Store) -> datetime | None:
     """Time of the oldest VOC reading (real-time or minute), for a first catch-up."""
-    found = []
-    for measurement in (MINUTE_MEASUREMENT, REALTIME_MEASUREMENT):
-        series = store.query(
-            f"SELECT first({quote_ident(FLOW_FIELD)}) FROM {quote_ident(measurement)}"
-        )
-        for s in series:
-            found += [row[0] for row in s.values]
+    first = (Column("first", FLOW_FIELD),)
+    requests = [Summary((m,), first) for m in (MINUTE_MEASUREMENT, REALTIME_MEASUREMENT)]
+    found = [row[0] for series in store.read(requests) for s in series for row in s.values]
     return datetime.fromtimestamp(min(found) / 1000, tz=UTC) if found else None
 
 

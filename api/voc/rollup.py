@@ -26,7 +26,7 @@ from api.voc.service import fresh_aggregates, o2_references, stack_fields
 from ingest.kernel.dirty import DirtyRun
 from ingest.kernel.registry import Registry
 from ingest.kernel.schema import to_epoch_ms
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class VocRollup:
 
     def __init__(
         self,
-        store: InfluxStore,
+        store: Store,
         registry: Registry,
         *,
         reroll_hours: int = DEFAULT_REROLL_HOURS,
@@ -130,7 +130,7 @@ class VocRollup:
 
 
 def voc_job(
-    store: InfluxStore,
+    store: Store,
     registry: Registry,
     timezone: str = "Asia/Shanghai",
     *,

@@ -39,7 +39,7 @@ from api.voc.rules import (
 from ingest.kernel.limits import O2_FIELD
 from ingest.kernel.registry import Meter, Plant, Registry
 from ingest.kernel.schema import to_epoch_ms
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.store import Store
 
 READ_CHUNKS = 2  # concurrent reads of rolled-up hours (InfluxDB answers each on one core)
 
@@ -77,7 +77,7 @@ def _readings(series: queries.RawSeries | None) -> dict[str, Readings]:
 
 
 def fresh_aggregates(
-    store: InfluxStore,
+    store: Store,
     plants: Sequence[str] | None,
     fields: Sequence[str],
     first_hour_ms: int,
@@ -107,7 +107,7 @@ def fresh_aggregates(
 
 
 def hour_aggregates(
-    store: InfluxStore,
+    store: Store,
     plants: Sequence[str] | None,
     fields: Sequence[str],
     first_hour_ms: int,
@@ -176,7 +176,7 @@ def _logger(
 
 
 def compliance(
-    store: InfluxStore,
+    store: Store,
     plants: Sequence[Plant],
     start: datetime,
     end: datetime,

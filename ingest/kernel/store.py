@@ -18,13 +18,15 @@ import re
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 from influxdb_client import Point, WritePrecision
 
 from ingest.kernel.errors import PlantwatchError, StoreRejected, StoreUnavailable
+from ingest.kernel.influxql import quote_ident, statement
+from ingest.kernel.reads import Column, Points, Read, Summary, tags
 from ingest.kernel.schema import to_epoch_ms
 
 if TYPE_CHECKING:
@@ -170,21 +172,6 @@ def _library_line(
     return str(point.to_line_protocol())
 
 
-def quote_ident(name: str) -> str:
-    """An InfluxQL identifier in double quotes, safe for any text."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def quote_literal(value: str) -> str:
-    """An InfluxQL string literal in single quotes, safe for any text."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def influx_time(ts: datetime) -> str:
-    """An InfluxQL time literal (RFC 3339 UTC) for an aware datetime."""
-    return quote_literal(ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-
-
 # tag -> the values it may have (any of them; every tag named must match)
 TagFilter = Mapping[str, Sequence[str]]
 Aggregate = Literal["sum", "min", "max", "count", "first", "last"]
@@ -194,8 +181,9 @@ class Store(Protocol):
     """The operations the read model (`api.readmodel`) needs of a time-series engine.
 
     Times are aware datetimes; answers are `Series` (times in epoch ms), one per group of
-    `group_by` tags. `InfluxStore` is the first engine, its InfluxQL below; a second engine
-    (ClickHouse, issue 26) implements these in its own module.
+    `group_by` tags. `InfluxStore` is the first engine, its statement text in
+    `ingest.kernel.influxql`; a second engine (ClickHouse, issue 26) implements these in its
+    own module. `read` answers typed requests (`ingest.kernel.reads`), several per round trip.
     """
 
     url: str
@@ -231,39 +219,10 @@ class Store(Protocol):
         is the latest value before `end`, `first` the earliest at or after `start`."""
         ...
 
-
-def tag_condition(where: TagFilter | None) -> list[str]:
-    """InfluxQL conditions for a tag filter (values OR-ed, tags AND-ed)."""
-    out = []
-    for tag, values in sorted((where or {}).items()):
-        if not values:
-            raise ValueError(f"an empty list of {tag} values selects nothing")
-        alternatives = " OR ".join(f"{quote_ident(tag)} = {quote_literal(v)}" for v in values)
-        out.append(f"({alternatives})")
-    return out
-
-
-def select_text(
-    columns: str,
-    measurement: str,
-    start: datetime | None,
-    end: datetime | None,
-    where: TagFilter | None,
-    group_by: Sequence[str],
-) -> str:
-    """`SELECT columns FROM measurement WHERE ... GROUP BY ...` (InfluxQL)."""
-    conditions = []
-    if start is not None:
-        conditions.append(f"time >= {influx_time(start)}")
-    if end is not None:
-        conditions.append(f"time < {influx_time(end)}")
-    conditions += tag_condition(where)
-    text = f"SELECT {columns} FROM {quote_ident(measurement)}"
-    if conditions:
-        text += " WHERE " + " AND ".join(conditions)
-    if group_by:
-        text += " GROUP BY " + ", ".join(quote_ident(t) for t in group_by)
-    return text
+    def read(self, requests: Sequence[Read]) -> list[list[Series]]:
+        """Each request's answer (`ingest.kernel.reads`), in order; one round trip where
+        the engine allows (a window's many reads cost one)."""
+        ...
 
 
 @functools.cache
@@ -369,8 +328,8 @@ class InfluxStore:
         where: TagFilter | None = None,
         group_by: Sequence[str] = (),
     ) -> list[Series]:
-        columns = ", ".join(quote_ident(f) for f in fields)
-        return self.query(select_text(columns, measurement, start, end, where, group_by))
+        request = Points(measurement, tuple(fields), start, end, tags(where), tuple(group_by))
+        return self.read([request])[0]
 
     def aggregate(
         self,
@@ -382,8 +341,15 @@ class InfluxStore:
         where: TagFilter | None = None,
         group_by: Sequence[str] = (),
     ) -> list[Series]:
-        column = f"{function}({quote_ident(field)})"
-        return self.query(select_text(column, measurement, start, end, where, group_by))
+        columns = (Column(function, field),)
+        request = Summary((measurement,), columns, start, end, tags(where), tuple(group_by))
+        return self.read([request])[0]
+
+    def read(self, requests: Sequence[Read]) -> list[list[Series]]:
+        """Each request as one InfluxQL statement (`influxql.statement`), all in one query."""
+        if not requests:
+            return []
+        return self._query(";".join(statement(r) for r in requests), "ms")
 
     def _query(self, influxql: str, epoch: str | None) -> list[list[Series]]:
         params = {"db": self.database, "q": influxql}

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ingest.kernel.errors import StoreSchemaError
-from ingest.kernel.store import InfluxStore, encode_point, quote_ident
+from ingest.kernel.influxql import quote_ident
+from ingest.kernel.store import InfluxStore, encode_point
 
 log = logging.getLogger(__name__)
 

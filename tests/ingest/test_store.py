@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
-from ingest.kernel.store import InfluxStore, encode_point, quote_ident, quote_literal, select_text
+from ingest.kernel.influxql import quote_ident, quote_literal, statement
+from ingest.kernel.reads import Points, tags
+from ingest.kernel.store import InfluxStore, encode_point
 from scripts.devstack import free_port
 
 pytestmark = pytest.mark.integration
@@ -162,5 +164,6 @@ def test_a_server_that_accepts_but_does_not_answer_is_busy_not_unreachable() -> 
     ],
 )
 def test_the_store_interface_in_influxql(args: tuple, text: str) -> None:
-    """`Store` operations as the InfluxDB engine words them (`select_text`)."""
-    assert select_text('"v"', *args) == text
+    """`Store.read_range` as the InfluxDB engine words it (`influxql.statement`)."""
+    measurement, start, end, where, group_by = args
+    assert statement(Points(measurement, ("v",), start, end, tags(where), group_by)) == text
