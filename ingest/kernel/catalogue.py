@@ -2,7 +2,7 @@
 
 Every surface that shows one of these words (the CSV export, the monthly report, the Grafana
 boards, the web page through `GET /api/v1/labels`) takes it from here, and
-`tests/ingest/test_catalogue.py` fails when a surface spells one differently (issue 21).
+`tests/ingest/kernel/test_catalogue.py` fails when a surface spells one differently (issue 21).
 The codes (`gas`, `mixed` ...) are the wire and storage vocabulary; the labels are for people.
 """
 

@@ -25,7 +25,7 @@ its readings and revisions, as rows: no line protocol reaches ClickHouse.
 **SQL.** Only what ClickHouse 18.16 (Debian's `clickhouse-server`) has: no window
 functions, no `DateTime64` (times are `Int64` ms; the hour is `intDiv(ts_ms, 3600000)`),
 steps by `arrayDifference` over each meter's readings sorted in an array. `hourly_sql` is
-`api.fuel.rules.hourly_sums` in SQL; tests/ingest/test_clickhouse.py proves them equal.
+`api.fuel.rules.hourly_sums` in SQL; tests/ingest/kernel/test_clickhouse.py proves them equal.
 
 **Single node or cluster.** `Layout` gives the DDL of every table (`TABLES`) for one node
 (`MergeTree`; what `chdb` runs in the fast lane) or for a cluster (`ON CLUSTER`,

@@ -79,7 +79,7 @@ def printable_text(value: str) -> str:
 
 
 # Line-protocol escapes, as influxdb-client writes them (its `Point` is the oracle of
-# tests/ingest/test_lineproto_oracle.py): measurement, keys (tag and field), string fields.
+# tests/ingest/kernel/test_lineproto_oracle.py): measurement, keys (tag and field), string fields.
 _MEASUREMENT_ESCAPES = str.maketrans(
     {",": "\\,", " ": "\\ ", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 )

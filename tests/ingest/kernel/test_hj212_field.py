@@ -24,7 +24,7 @@ from scripts.devstack import Server
 from tests.builders import MeterSpec, RegistryBuilder
 from tests.support import Process, http_post, wait_until
 
-DATA = Path(__file__).parent / "data" / "hj212_field_packets.tsv"
+DATA = Path(__file__).parents[1] / "data" / "hj212_field_packets.tsv"
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 AMBIENT_CODES = {"a01001": "temp_c", "a01002": "humidity_pct", "a01006": "pressure_kpa"}
 # plant -> (MN of its stack, extra registry keys of the stack)

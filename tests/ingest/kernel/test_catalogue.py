@@ -15,7 +15,7 @@ from api.schemas import FirmStatus
 from dashboards.grafana_boards import status_alias
 from ingest.kernel.catalogue import FIRM_STATUSES, status_label
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BOARD_FILES = sorted((ROOT / "dashboards/grafana/dashboards").glob("*.json"))
 
 
