@@ -23,7 +23,7 @@ from ingest.kernel.pipeline import Accepted, Hj212Data, IngestRules, accept, han
 from ingest.kernel.registry import Registry, load_registry
 from ingest.kernel.topics import Topics
 from ingest.settings import GatewaySettings
-from tests.ingest import test_hj212_2025 as v2025
+from tests.ingest import hj2025 as v2025
 from tests.ingest.gateway.helpers import packet, registry
 
 NOW = datetime(2026, 3, 1, 0, 10, tzinfo=UTC)

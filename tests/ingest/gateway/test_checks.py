@@ -16,7 +16,7 @@ from ingest.kernel.pipeline import IngestRules
 from ingest.kernel.registry import load_registry
 from ingest.settings import GatewaySettings
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.ingest import test_hj212_2025 as v2025
+from tests.ingest import hj2025 as v2025
 from tests.ingest.gateway.helpers import MN, OTHER_MN, PW, packet, registry
 from tests.ingest.gateway.packets import ANSWER_9014_LOWERCASE_CRC, HOUR_2061
 from tests.support import write_registry

@@ -15,7 +15,7 @@ from ingest.kernel.store import InfluxStore
 from scripts.devstack import Server
 from simulators.tcp_logger import LoggerProfile, TcpLoggers
 from tests.builders import MeterSpec, RegistryBuilder
-from tests.ingest import test_hj212_2025 as v2025
+from tests.ingest import hj2025 as v2025
 from tests.ingest.gateway.helpers import MN, PW, Logger, count, gateway_env, now_utc, packet, start
 from tests.support import wait_until, write_registry
 

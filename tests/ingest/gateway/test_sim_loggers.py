@@ -114,7 +114,7 @@ def test_a_keyed_2025_logger_reads_an_encrypted_history_request() -> None:
     from ingest.gateway import protocol
     from ingest.kernel import hj212_sm4
     from simulators.tcp_logger import LoggerProfile, SimLogger
-    from tests.ingest import test_hj212_2025 as v2025
+    from tests.ingest import hj2025 as v2025
 
     logger = SimLogger(
         "127.0.0.1", 1, v2025.MN, v2025.PW, profile=LoggerProfile(hj212.VERSION_2025, v2025.KEY)

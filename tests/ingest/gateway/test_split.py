@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from ingest.gateway.split import MAX_PARTS, Joiner
 from ingest.kernel import hj212, hj212_sm4
 from ingest.kernel.pipeline import Accepted, handle_message
-from tests.ingest import test_hj212_2025 as v2025
+from tests.ingest import hj2025 as v2025
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 HEAD = f"QN=20260301080000000;ST=31;CN=2051;PW=123456;MN={v2025.MN};Flag=11"

@@ -12,36 +12,21 @@ import pytest
 from ingest.gateway import protocol
 from ingest.kernel import hj212, hj212_sm4
 from ingest.kernel.errors import Hj212Error, UnknownSource
-from ingest.kernel.pipeline import Accepted, IngestRules, Refused, handle_message
-from tests.builders import MeterSpec, RegistryBuilder
-from tests.ingest.support import (
+from ingest.kernel.pipeline import Accepted, Refused, handle_message
+from tests.ingest.hj2025 import (
     A1,
     A2_PLAIN_13_BLOCKS,
     A2_PLAIN_TAIL,
     A2_SEALED_13_BLOCKS,
     A2_SEALED_TAIL,
     KEY,
+    KEY_HEX,
+    MN,
+    NOW,
+    PLAIN_MN,
+    PW,
+    rules,
 )
-
-KEY_HEX = KEY.hex()
-MN = "010000A8900016F000169DC0"
-
-NOW = datetime(2026, 3, 1, tzinfo=UTC)
-PLAIN_MN = "0A0B0C0D0E0F101112131415"  # a keyless 2025 logger
-PW = "123456"
-
-
-def rules() -> IngestRules:
-    builder = RegistryBuilder()
-    builder.plant(
-        "sl-025",
-        "synthetic_leather",
-        [
-            MeterSpec("stack-1", "voc", {"hj212_mn": MN, "hj212_pw": PW, "hj212_sm4_key": KEY_HEX}),
-            MeterSpec("stack-2", "voc", {"hj212_mn": PLAIN_MN, "hj212_pw": PW}),
-        ],
-    )
-    return IngestRules(builder.registry())
 
 
 def test_appendix_a1_crc_example_decodes_as_a_2025_packet() -> None:
