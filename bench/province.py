@@ -165,7 +165,9 @@ def ask_kpi(
 
 
 def timings(http: httpx.Client, key: str, end: datetime, first_hour: int) -> dict[str, Any]:
-    """REQUESTS sequential KPI requests, `at` one hour earlier each time (none alike)."""
+    """REQUESTS sequential KPI requests, `at` one hour earlier each time (none alike). The
+    first of a key's series is reported apart (`first_ms`: the province key's reads the
+    whole window's blocks cold); p50/p95 are over the rest."""
     took = []
     errors = 0
     for i in range(REQUESTS):
@@ -178,10 +180,11 @@ def timings(http: httpx.Client, key: str, end: datetime, first_hour: int) -> dic
         )
         took.append(time.perf_counter() - started)
         errors += answer.status_code != 200
-    took.sort()
+    first, rest = took[0], sorted(took[1:])
     return {
-        "p50_ms": round(1000 * statistics.median(took), 1),
-        "p95_ms": round(1000 * took[math.ceil(0.95 * len(took)) - 1], 1),
+        "first_ms": round(1000 * first, 1),
+        "p50_ms": round(1000 * statistics.median(rest), 1),
+        "p95_ms": round(1000 * rest[math.ceil(0.95 * len(rest)) - 1], 1),
         "errors": errors,
     }
 
@@ -241,7 +244,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{COUNTIES} counties, {result['days']} days of 15-minute gas and coal registers.",
         "",
         "| firms | engine | readings | readings/s per store core | bytes/reading | rollup s "
-        "| KPI p50/p95 province (ms) | KPI p50/p95 one county (ms) | county key sees only its county |",
+        "| KPI first / p50 / p95, province key (ms) | KPI first / p50 / p95, one county's key (ms) "
+        "| county key sees only its county |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["influxdb"]:
@@ -249,8 +253,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {row['firms']:,} | InfluxDB 1.6 | {row['readings']:,} | "
             f"{row['readings_per_core_second']:,} | {row['bytes_per_reading']} | "
-            f"{row['rollup_seconds']} | {p.get('p50_ms')} / {p.get('p95_ms')} | "
-            f"{c.get('p50_ms')} / {c.get('p95_ms')} | "
+            f"{row['rollup_seconds']} | {p.get('first_ms')} / {p.get('p50_ms')} / {p.get('p95_ms')} | "
+            f"{c.get('first_ms')} / {c.get('p50_ms')} / {c.get('p95_ms')} | "
             f"{row.get('county_key_sees_only_its_county')} ({row.get('county_key_firms')} firms) |"
         )
     for row in result.get("clickhouse", []):
