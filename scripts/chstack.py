@@ -2,9 +2,10 @@
 
 Like scripts/devstack.py, every server gets its own config file, data folder and free ports
 under a folder; nothing relies on a service a package may have started (Debian's
-`zookeeper` and `clickhouse-server`, `make deps-cluster`). ZooKeeper is ready when it answers
-`ruok` with `imok`; a replica when its HTTP `/ping` answers and it reads ZooKeeper (its
-session is open, so `ON CLUSTER` DDL and replicated inserts work).
+`zookeeper` and `clickhouse-server`, `make deps-cluster`). ZooKeeper is ready when `srvr`
+says it serves (`ruok` answers earlier), and only then do the replicas start; a replica is
+ready when its HTTP `/ping` answers and it reads ZooKeeper (its session is open, so
+`ON CLUSTER` DDL and replicated inserts work).
 
 Each replica names the cluster in `remote_servers` (one shard, `internal_replication`: the
 `Distributed` table writes one replica, replication copies it), ZooKeeper, and its macros
@@ -70,7 +71,7 @@ maxClientCnxns=0
         ],
         port=client_port,
         log_path=workdir / "zookeeper.log",
-        ready_check="ruok",
+        ready_check="zookeeper",
     )
 
 

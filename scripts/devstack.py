@@ -60,7 +60,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def four_letter_word(port: int, word: str, host: str = "127.0.0.1") -> str:
-    """ZooKeeper's answer to a four-letter command (`ruok` -> `imok`); "" if none."""
+    """ZooKeeper's answer to a four-letter command (`srvr`, `ruok`); "" if none."""
     try:
         with socket.create_connection((host, port), timeout=0.5) as sock:
             sock.sendall(word.encode())
@@ -80,7 +80,7 @@ class Server:
     argv: list[str]
     port: int
     log_path: Path
-    ready_check: str = "port"  # "port", "ruok" (ZooKeeper answers imok) or an http URL (2xx)
+    ready_check: str = "port"  # "port", "zookeeper" (serving), or an http URL answering 2xx
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> Server:
@@ -110,8 +110,10 @@ class Server:
     def _ready(self) -> bool:
         if self.ready_check == "port":
             return port_open(self.port)
-        if self.ready_check == "ruok":
-            return four_letter_word(self.port, "ruok") == "imok"
+        if self.ready_check == "zookeeper":
+            # `ruok` answers imok as soon as the port is bound; `srvr` names the mode only once
+            # it serves (a ClickHouse 18.16 that failed to connect at its start crashes later).
+            return "Mode: " in four_letter_word(self.port, "srvr")
         try:
             return httpx.get(self.ready_check, timeout=0.5).status_code < 300
         except httpx.HTTPError:
