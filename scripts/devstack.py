@@ -59,6 +59,19 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def four_letter_word(port: int, word: str, host: str = "127.0.0.1") -> str:
+    """ZooKeeper's answer to a four-letter command (`srvr`, `ruok`); "" if none."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(word.encode())
+            chunks = []
+            while chunk := sock.recv(4096):
+                chunks.append(chunk)
+    except OSError:
+        return ""
+    return b"".join(chunks).decode(errors="replace")
+
+
 @dataclass
 class Server:
     """One server process with the command line that (re)starts it."""
@@ -67,7 +80,7 @@ class Server:
     argv: list[str]
     port: int
     log_path: Path
-    ready_check: str = "port"  # "port" or an http URL answering 2xx
+    ready_check: str = "port"  # "port", "zookeeper" (serving), or an http URL answering 2xx
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> Server:
@@ -97,6 +110,10 @@ class Server:
     def _ready(self) -> bool:
         if self.ready_check == "port":
             return port_open(self.port)
+        if self.ready_check == "zookeeper":
+            # `ruok` answers imok as soon as the port is bound; `srvr` names the mode only once
+            # it serves (a ClickHouse 18.16 that failed to connect at its start crashes later).
+            return "Mode: " in four_letter_word(self.port, "srvr")
         try:
             return httpx.get(self.ready_check, timeout=0.5).status_code < 300
         except httpx.HTTPError:
@@ -283,10 +300,13 @@ def mosquitto_server(
     )
 
 
-def clickhouse_server(workdir: Path, port: int | None = None) -> Server:
+def clickhouse_server(
+    workdir: Path, port: int | None = None, *, tcp_port: int | None = None, extra_config: str = ""
+) -> Server:
     """A ClickHouse server (Debian's `clickhouse-server`, 18.16) with its data in `workdir`,
-    one node, HTTP on `port` and its native TCP port free too; not started yet. Ready when
-    its HTTP `/ping` answers."""
+    HTTP on `port` and its native TCP port (`tcp_port`, else a free one); not started yet.
+    Ready when its HTTP `/ping` answers. One node, unless `extra_config` (XML inside
+    `<yandex>`) makes it a replica of a cluster (scripts/chstack.py)."""
     binary = shutil.which("clickhouse-server") or "/usr/sbin/clickhouse-server"
     if not Path(binary).exists():
         raise StackError(
@@ -314,7 +334,7 @@ def clickhouse_server(workdir: Path, port: int | None = None) -> Server:
   <logger><level>warning</level><console>1</console></logger>
   <listen_host>127.0.0.1</listen_host>
   <http_port>{http_port}</http_port>
-  <tcp_port>{free_port()}</tcp_port>
+  <tcp_port>{tcp_port or free_port()}</tcp_port>
   <path>{workdir}/data/</path>
   <tmp_path>{workdir}/scratch/</tmp_path>
   <user_files_path>{workdir}/user_files/</user_files_path>
@@ -325,7 +345,7 @@ def clickhouse_server(workdir: Path, port: int | None = None) -> Server:
   <mark_cache_size>67108864</mark_cache_size>
   <uncompressed_cache_size>67108864</uncompressed_cache_size>
   <max_concurrent_queries>50</max_concurrent_queries>
-</yandex>
+{extra_config}</yandex>
 """
     )
     return Server(

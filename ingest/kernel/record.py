@@ -357,6 +357,13 @@ class RecentIndex:
         for series in touched:
             self._trim(series)
 
+    def forget(self, series: Iterable[SeriesKey]) -> None:
+        """Nothing is known of `series` any more: a write whose outcome is unknown (no answer,
+        or a cluster's quorum not met) may have stored some of it, so the store is asked again."""
+        for key in series:
+            self._horizon.pop(key, None)
+            self._entries.pop(key, None)
+
     def _trim(self, series: SeriesKey) -> None:
         entries = self._entries[series]
         excess = len(entries) - self.points_per_series

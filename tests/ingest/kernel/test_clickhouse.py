@@ -33,6 +33,7 @@ from ingest.kernel.clickhouse import (
     rows_of,
 )
 from ingest.kernel.dirty import DIRTY_MEASUREMENT
+from ingest.kernel.errors import StoreUnavailable
 from ingest.kernel.lineproto import Point
 from ingest.kernel.record import Sig
 from ingest.metrics import Counters
@@ -465,6 +466,34 @@ def test_a_redelivered_batch_is_not_doubled(ch: ClickHouseStore) -> None:
     # Duplicates count value names: 30 volumes, the VOC's nmhc and its backfill mark.
     assert counters.duplicates == 32 and counters.revisions == 0
     assert ch.series("gas", "p1", "g0", "volume_m3", 0, H)[0].arrived_ms == 5  # the first's
+
+
+class LosesReadingAnswers:
+    """A runner that stores the readings insert, then loses its answer (a timeout; a cluster's
+    quorum not met: the rows stay on the replica that took them)."""
+
+    def __init__(self, runner: ChdbRunner | HttpRunner, table: str) -> None:
+        self.runner, self.table, self.lost = runner, table, 0
+
+    def run(self, sql: str, settings: Any = None) -> list[list[Any]]:
+        rows = self.runner.run(sql, settings)
+        if sql.startswith(f"INSERT INTO {self.table} ") and not self.lost:
+            self.lost += 1
+            raise StoreUnavailable("ClickHouse does not answer: timed out")
+        return rows
+
+
+def test_a_write_whose_answer_was_lost_is_not_doubled_by_its_retry(ch: ClickHouseStore) -> None:
+    keeper = RecordKeeper(ch)
+    keeper.write([gas(0, 1.0)])  # the index now trusts every later time of the series as new
+    flaky = ClickHouseStore(LosesReadingAnswers(ch.runner, ch.layout.table), ch.layout)  # type: ignore[arg-type]
+    keeper.engine = flaky
+    batch = [gas(k * MIN, 1.0 + k) for k in range(1, 11)]
+    with pytest.raises(StoreUnavailable):
+        keeper.write(batch)
+    keeper.write(batch)  # the collector's retry, or the spool's replay
+    assert set(per_reading(ch).values()) == {1} and len(per_reading(ch)) == 11
+    assert keeper.counters.duplicates == 10
 
 
 def test_the_batch_writes_its_dirty_marks_and_other_points_as_rows(ch: ClickHouseStore) -> None:
