@@ -23,14 +23,14 @@ import pytest
 from ingest.kernel.clickhouse import READINGS, ClickHouseStore, HttpRunner, Layout
 from scripts.chstack import ClickHouseCluster, clickhouse_cluster
 from scripts.devstack import StackError, mosquitto_server
-from tests.ingest.faults import PLANTS, STEP_MS, T0_MS, Collector, Publisher, registry_text
-from tests.ingest.test_clickhouse_collector import (
+from tests.ingest.clickhouse_support import (
     DATABASE,
     MESSAGES,
     RATE_PER_SECOND,
     ClickHouseStack,
     assert_each_reading_once,
 )
+from tests.ingest.faults import PLANTS, STEP_MS, T0_MS, Collector, Publisher, registry_text
 from tests.support import Process, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
