@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
+from ingest.kernel import chsql
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
 from ingest.kernel.lineproto import Point, SeriesKey
 from ingest.kernel.record import (
@@ -66,6 +67,8 @@ from ingest.kernel.record import (
 from ingest.kernel.schema import VALID_FLAG
 
 if TYPE_CHECKING:
+    from ingest.kernel.reads import Read
+    from ingest.kernel.store import Series
     from ingest.settings import CommonSettings
 
 HOUR_MS = 3_600_000
@@ -620,6 +623,15 @@ class ClickHouseStore:
         if rows:
             self.runner.run(insert_sql(self.layout, rows), self.layout.insert_settings)
         return len(rows)
+
+    def read(self, requests: Sequence[Read]) -> list[list[Series]]:
+        """Each request's answer (`ingest.kernel.reads`), in order, as `InfluxStore.read`
+        gives it; its SQL is `chsql.statement`. One round trip per request (a statement per
+        query over HTTP; no multi-statement answers in 18.16)."""
+        return [
+            chsql.answer(r, self.runner.run(chsql.statement(r, self.layout.table)))
+            for r in requests
+        ]
 
     # ---- the record keeper's engine (ingest/keeper.py `RecordEngine`) ------------------------
 

@@ -1,0 +1,364 @@
+"""The ClickHouse engine's reads (`ingest.kernel.chsql`) answer as InfluxDB does: an oracle.
+
+One literal dataset (three plants; gas and coal registers every 15 min with a silence longer
+than `max_gap`, a reset, an implausible jump, an invalid value and a reading entered by hand
+(flag S); VOC minute and real-time values with flags) is written to InfluxDB and to ClickHouse
+(chdb in-process, or the server `PLANTWATCH_TEST_CLICKHOUSE_URL` names), each by its own
+write path (line protocol; rows, with a later write of another value that must not be read).
+Then every request of the table below is answered by both engines and the answers must be
+the same series: names, tags, columns and rows (floats to 1e-9: the engines add in their own
+order). Many requests are built by the fuel domain's own builders (`api.fuel.queries`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+
+from api.fuel.queries import (
+    earliest_reading,
+    fuel_plants,
+    last_before,
+    raw_statements,
+    readings,
+)
+from api.fuel.rules import StepRules
+from ingest.kernel.catalogue import MAX_RATE_PER_HOUR
+from ingest.kernel.chsql import statement
+from ingest.kernel.clickhouse import (
+    ChdbRunner,
+    ClickHouseStore,
+    HttpRunner,
+    Layout,
+    insert_sql,
+    revision_rows,
+)
+from ingest.kernel.errors import StoreRejected
+from ingest.kernel.lineproto import Point, encode
+from ingest.kernel.reads import (
+    Buckets,
+    Column,
+    Points,
+    Read,
+    StepSums,
+    Summary,
+    TagValues,
+    tags,
+)
+from ingest.kernel.record import Revision, Sig
+from ingest.kernel.store import InfluxStore, Series, Store
+from scripts.devstack import Server
+
+pytest.importorskip("chdb")
+
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+STEP = 15 * MIN
+RULES = StepRules.from_registers(MAX_RATE_PER_HOUR, DAY)
+ARRIVED = 1_800_000_000_000
+
+
+def ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+def reading(
+    kind: str,
+    plant: str,
+    meter: str,
+    ts: datetime,
+    values: Mapping[str, float | None],
+    flag: str = "N",
+) -> Point:
+    """A reading point as the collector writes it (`ingest.kernel.points.reading_points`)."""
+    fields: dict[str, float | str | bool] = {"_arrived_ms": ARRIVED, "_source": "mqtt"}
+    for name, value in values.items():
+        if value is None:
+            fields[name + "_invalid"] = "not a number"
+        else:
+            fields[name] = value
+            fields[name + "_flag"] = flag
+    return Point(kind, {"plant": plant, "meter": meter}, fields, ms(ts))
+
+
+def register(
+    kind: str, plant: str, meter: str, first: datetime, steps: dict[int, Any]
+) -> list[Point]:
+    """72 h of a register every 15 min from `first`: `steps[i]` is the step into reading i
+    (default 12.5), `'gap'` leaves reading i out, `None` makes it invalid, `('S', v)` is a
+    reading of value v entered by hand."""
+    name = "volume_m3" if kind == "gas" else "mass_kg"
+    out, value = [], 1000.0
+    for i in range(72 * 4):
+        step = steps.get(i, 12.5)
+        if step == "gap":
+            continue
+        ts = first + i * STEP
+        if step is None:
+            out.append(reading(kind, plant, meter, ts, {name: None}))
+            continue
+        flag = "N"
+        if isinstance(step, tuple):
+            flag, value = step
+        else:
+            value = value + step
+        out.append(reading(kind, plant, meter, ts, {name: value, "flow_m3h": 50.0 + i % 7}, flag))
+    return out
+
+
+def dataset() -> list[Point]:
+    silent = {i: "gap" for i in range(100, 205)}  # 26 h 15 min: longer than max_gap (24 h)
+    manual = {i: "gap" for i in range(80, 200)} | {200: ("S", 9000.0)}
+    points = [
+        # p1/g1: a reset at 40, an implausible jump at 60 (9000 m3 in 15 min), the silence,
+        # an invalid value at 230
+        *register("gas", "p1", "g1", T0 + MIN, {40: -990.0, 60: 9000.0, **silent, 230: None}),
+        # p2/g2: silent from 20 h, a reading entered by hand at 50 h, then on
+        *register("gas", "p2", "g2", T0 + 2 * MIN, manual),
+        *register("coal", "p1", "c1", T0 + 3 * MIN, {50: -500.0, 51: 20000.0}),
+        *register("coal", "p3", "c3", T0 + 4 * MIN, {10: 0.0, 11: 0.0, 120: None}),
+    ]
+    flags = "NNNNTNNFNNNNMNNNNNDN"
+    for minute in range(180):  # VOC minute values of one stack for three hours, flagged
+        ts = T0 + 10 * HOUR + minute * MIN
+        if minute % 17 == 5:
+            continue
+        values = {"nmhc_mgm3": 20.0 + (minute * 7) % 31, "o2_pct": 17.5 + minute % 3}
+        points.append(reading("voc_minute", "p1", "s1", ts, values, flags[minute % len(flags)]))
+    for k in range(36):  # the stack's real-time values, every 5 min, some back-filled
+        ts = T0 + 10 * HOUR + k * 5 * MIN + 30 * timedelta(seconds=1)
+        point = reading("voc", "p1", "s1", ts, {"nmhc_mgm3": 30.0 + k % 5})
+        if k % 4 == 1:
+            point = Point(
+                point.measurement, point.tags, {**point.fields, "backfill": True}, point.ts_ms
+            )
+        points.append(point)
+    return points
+
+
+@pytest.fixture(scope="module")
+def points() -> list[Point]:
+    return dataset()
+
+
+@pytest.fixture(scope="module")
+def influx(influxd: Server, points: list[Point]) -> Iterator[InfluxStore]:
+    with InfluxStore(f"http://127.0.0.1:{influxd.port}", f"t_{uuid.uuid4().hex[:12]}") as s:
+        s.create_database()
+        s.write_lines([encode(p) for p in points])
+        yield s
+
+
+@pytest.fixture(scope="module")
+def clickhouse(points: list[Point]) -> Iterator[ClickHouseStore]:
+    """The same points as rows, and a later write of another value at one of their keys."""
+    url = os.environ.get("PLANTWATCH_TEST_CLICKHOUSE_URL")
+    runner = HttpRunner(url) if url else ChdbRunner()
+    name = f"t_chsql_{uuid.uuid4().hex[:8]}"
+    ch = ClickHouseStore(runner, Layout(database=name))
+    ch.create_database()
+    ch.write(points)
+    first = points[10]
+    later = Revision(
+        first.series, first.ts_ms, "volume_m3", Sig(1.0, "N"), Sig(0.0, "N"), "mqtt", ARRIVED
+    )
+    runner.run(insert_sql(ch.layout, revision_rows([later], ch.clock)))
+    yield ch
+    runner.run(f"DROP DATABASE IF EXISTS {name}")
+    ch.close()
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return (bool(a == b) and type(a) is type(b)) or (a is None and b is None)
+
+
+def assert_same_series(got: list[Series], want: list[Series]) -> None:
+    assert [(s.name, dict(s.tags), s.columns) for s in got] == [
+        (s.name, dict(s.tags), s.columns) for s in want
+    ]
+    for g, w in zip(got, want, strict=True):
+        assert len(g.values) == len(w.values), (g.name, dict(g.tags))
+        for got_row, want_row in zip(g.values, w.values, strict=True):
+            assert len(got_row) == len(want_row)
+            assert all(same(x, y) for x, y in zip(got_row, want_row, strict=True)), (
+                got_row,
+                want_row,
+            )
+
+
+START, END = T0 + 6 * HOUR, T0 + 60 * HOUR
+MID = T0 + 7 * HOUR + 20 * MIN  # inside an hour
+VOC = ("plant", "meter")
+ALL_STATS = tuple(
+    Column(f, "nmhc_mgm3", f"{f}_nmhc")
+    for f in ("sum", "min", "max", "mean", "count", "spread", "first", "last")
+)
+
+
+def steps(kind: str, start: datetime, end: datetime, every: timedelta, **kw: Any) -> list[Read]:
+    return [
+        s.request
+        for s in raw_statements(
+            kind, start, end, every, kw.pop("offset", timedelta(0)), RULES, **kw
+        )
+    ]
+
+
+CASES: dict[str, Read] = {
+    # Points
+    "readings gas (edge read)": readings("gas", START, END, None),
+    "readings coal of p1": readings("coal", START, END, ["p1"]),
+    "voc minute values and flags": Points(
+        "voc_minute", ("nmhc_mgm3", "nmhc_mgm3_flag", "o2_pct"), T0, END, (), VOC
+    ),
+    "gas ungrouped unbounded": Points("gas", ("volume_m3",), None, None),
+    "manual readings (match flag S)": Points(
+        "gas", ("volume_m3",), T0, END, (), VOC, match=(("volume_m3_flag", "=", "S"),)
+    ),
+    "newest per meter": Points("gas", ("volume_m3", "volume_m3_flag"), T0, END, (), VOC, newest=1),
+    "newest three ungrouped": Points("coal", ("mass_kg",), T0, END, newest=3),
+    "match on a value": Points(
+        "coal", ("mass_kg",), T0, END, tags(plant="p1"), VOC, match=(("mass_kg", ">=", 3000.0),)
+    ),
+    "invalid values and arrival": Points(
+        "gas", ("_arrived_ms", "_source", "volume_m3_invalid"), T0, END, (), VOC
+    ),
+    "invalid only": Points("gas", ("volume_m3_invalid",), T0, END, (), VOC),
+    "back-filled readings": Points("voc", ("nmhc_mgm3", "backfill"), T0, END, (), VOC),
+    # TagValues
+    "tag values gas plant": TagValues("gas", "plant"),
+    "tag values coal meter": TagValues("coal", "meter"),
+    "tag values of nothing": TagValues("electricity", "plant"),
+    # Summary
+    "last before (edge read)": last_before("gas", START - 2 * HOUR, START, None),
+    "last before coal p3": last_before("coal", START, END, ["p3"]),
+    "first of all gas (earliest reading)": Summary(("gas",), (Column("first", "volume_m3"),)),
+    "first within max gap of one meter": Summary(
+        ("gas",),
+        (Column("first", "volume_m3"),),
+        T0 + 19 * HOUR,
+        T0 + 43 * HOUR,
+        tags(plant="p2", meter="g2"),
+    ),
+    "last however far back": Summary(
+        ("gas",),
+        (Column("last", "volume_m3"),),
+        None,
+        T0 + 50 * HOUR,
+        tags(plant="p2", meter="g2"),
+    ),
+    "max alone is stamped at its row": Summary(
+        ("voc_minute",), (Column("max", "nmhc_mgm3"),), T0, END, (), VOC
+    ),
+    "min alone": Summary(("voc_minute",), (Column("min", "o2_pct"),), T0, END),
+    "every function per hour": Summary(("voc_minute",), ALL_STATS, T0, END, (), VOC, Buckets(HOUR)),
+    "every function, no buckets": Summary(("voc_minute",), ALL_STATS, T0, END, (), VOC),
+    "mean of valid minutes (match)": Summary(
+        ("voc_minute",),
+        (Column("mean", "nmhc_mgm3"), Column("count", "nmhc_mgm3")),
+        T0,
+        END,
+        (),
+        VOC,
+        Buckets(HOUR),
+        (("nmhc_mgm3_flag", "=", "N"),),
+    ),
+    "two measurements": Summary(
+        ("voc", "voc_minute"),
+        (Column("max", "nmhc_mgm3"),),
+        T0,
+        END,
+        (),
+        ("plant",),
+        Buckets(30 * MIN, 10 * MIN),
+    ),
+    "readings per local day": Summary(
+        ("gas",),
+        (Column("count", "volume_m3", "readings"),),
+        T0,
+        END,
+        (),
+        VOC,
+        Buckets(DAY, timedelta(0), "Asia/Shanghai"),
+    ),
+    "readings per day with offset, one plant": Summary(
+        ("coal",),
+        (Column("count", "mass_kg"),),
+        START,
+        END,
+        tags(plant="p1"),
+        (),
+        Buckets(DAY, 5 * HOUR),
+    ),
+    "sum of flows, no time bound": Summary(("gas",), (Column("sum", "flow_m3h"),), None, None),
+}
+for kind in ("gas", "coal"):
+    for label, request in zip(
+        ("consumption", "readings", "hours", "resets", "implausible"),
+        steps(kind, START, END, HOUR, offset=30 * MIN, plants=None, by_meter=True),
+        strict=True,
+    ):
+        CASES[f"{kind} hourly {label} by meter"] = request
+    for label, request in zip(
+        ("consumption", "readings", "hours", "resets", "implausible"),
+        steps(kind, T0, T0 + 3 * DAY, DAY, plants=None, by_meter=False),
+        strict=True,
+    ):
+        CASES[f"{kind} daily {label}"] = request
+    for label, request in zip(
+        ("consumption", "readings", "hours", "resets", "implausible"),
+        steps(kind, MID, END, END - MID, plants=["p1", "p2"], by_meter=True, single_bucket=True),
+        strict=True,
+    ):
+        CASES[f"{kind} one stretch {label} (first hour)"] = request
+CASES["hours, stretch inside an hour, by local day"] = StepSums(
+    "hours", "gas", "volume_m3", MID, END, Buckets(DAY, timedelta(0), "Asia/Shanghai"),
+    20_000.0, DAY, (), VOC,
+)  # fmt: skip
+CASES["consumption with a short max gap"] = StepSums(
+    "consumption", "gas", "volume_m3", START, END, Buckets(6 * HOUR), 20_000.0, 20 * MIN, (), VOC
+)
+
+
+ANSWER_NOTHING = {CASES["tag values of nothing"]}
+
+
+@pytest.mark.parametrize("request_", CASES.values(), ids=list(CASES))
+def test_both_engines_answer_the_same(
+    request_: Read, influx: InfluxStore, clickhouse: ClickHouseStore
+) -> None:
+    (want,) = influx.read([request_])
+    (got,) = clickhouse.read([request_])
+    if request_ not in ANSWER_NOTHING:
+        assert want, "the oracle answers something for every other request of the table"
+    assert_same_series(got, want)
+
+
+def test_several_requests_in_order(influx: InfluxStore, clickhouse: ClickHouseStore) -> None:
+    requests = list(CASES.values())[:5]
+    for got, want in zip(clickhouse.read(requests), influx.read(requests), strict=True):
+        assert_same_series(got, want)
+
+
+def test_the_fuel_domain_reads_the_same(influx: InfluxStore, clickhouse: ClickHouseStore) -> None:
+    # Reads only: ClickHouseStore is no full `Store` yet (the read model's writes are not on it).
+    ch = cast(Store, clickhouse)
+    assert fuel_plants(ch) == fuel_plants(influx) == ["p1", "p2", "p3"]
+    assert earliest_reading(ch) == earliest_reading(influx) == T0 + MIN
+
+
+def test_what_is_not_rows_is_refused() -> None:
+    with pytest.raises(StoreRejected, match="no tag 'kind'"):
+        statement(Summary(("fuel_hourly",), (Column("sum", "x"),), group_by=("kind",)), "t")
+    with pytest.raises(StoreRejected, match="name them"):
+        statement(Points("voc_hourly", (), T0, END), "t")
