@@ -580,6 +580,9 @@ class ClickHouseStore:
         self.runner = runner
         self.layout = layout or Layout()
         self.clock = WriteClock()
+        # Where it answers, as `Store` names it (the read model's cache keys answers by it).
+        self.url = str(getattr(runner, "url", "chdb:" + str(getattr(runner, "path", ""))))
+        self.database = self.layout.database
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> ClickHouseStore:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 import os
+import tomllib
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import asdict, astuple
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -25,10 +27,14 @@ from api.fuel.queries import (
     earliest_reading,
     fuel_plants,
     last_before,
+    query_sums,
     raw_statements,
     readings,
 )
-from api.fuel.rules import StepRules
+from api.fuel.rules import StepRules, Sums, gas_share
+from api.fuel.service import firm_fuels_of, to_sums
+from api.ranges import Segment
+from api.settings import KpiDefinition
 from ingest.kernel.catalogue import MAX_RATE_PER_HOUR
 from ingest.kernel.chsql import statement
 from ingest.kernel.clickhouse import (
@@ -52,8 +58,10 @@ from ingest.kernel.reads import (
     tags,
 )
 from ingest.kernel.record import Revision, Sig
+from ingest.kernel.registry import parse_registry
 from ingest.kernel.store import InfluxStore, Series, Store
 from scripts.devstack import Server
+from tests.builders import registry_toml
 
 pytest.importorskip("chdb")
 
@@ -125,6 +133,9 @@ def dataset() -> list[Point]:
         *register("gas", "p2", "g2", T0 + 2 * MIN, manual),
         *register("coal", "p1", "c1", T0 + 3 * MIN, {50: -500.0, 51: 20000.0}),
         *register("coal", "p3", "c3", T0 + 4 * MIN, {10: 0.0, 11: 0.0, 120: None}),
+        # p4 burns both and reports throughout
+        *register("gas", "p4", "g4", T0 + 5 * MIN, {}),
+        *register("coal", "p4", "c4", T0 + 6 * MIN, {i: 30.0 for i in range(0, 288, 3)}),
     ]
     flags = "NNNNTNNFNNNNMNNNNNDN"
     for minute in range(180):  # VOC minute values of one stack for three hours, flagged
@@ -353,7 +364,7 @@ def test_several_requests_in_order(influx: InfluxStore, clickhouse: ClickHouseSt
 def test_the_fuel_domain_reads_the_same(influx: InfluxStore, clickhouse: ClickHouseStore) -> None:
     # Reads only: ClickHouseStore is no full `Store` yet (the read model's writes are not on it).
     ch = cast(Store, clickhouse)
-    assert fuel_plants(ch) == fuel_plants(influx) == ["p1", "p2", "p3"]
+    assert fuel_plants(ch) == fuel_plants(influx) == ["p1", "p2", "p3", "p4"]
     assert earliest_reading(ch) == earliest_reading(influx) == T0 + MIN
 
 
@@ -362,3 +373,58 @@ def test_what_is_not_rows_is_refused() -> None:
         statement(Summary(("fuel_hourly",), (Column("sum", "x"),), group_by=("kind",)), "t")
     with pytest.raises(StoreRejected, match="name them"):
         statement(Points("voc_hourly", (), T0, END), "t")
+
+
+# ---- the KPI over each store ------------------------------------------------------------------
+
+FIRMS = {
+    "p1": ("stainless_steel", [("g1", "gas"), ("c1", "coal")]),
+    "p2": ("stainless_steel", [("g2", "gas")]),
+    "p3": ("stainless_steel", [("c3", "coal")]),
+    "p4": ("stainless_steel", [("g4", "gas"), ("c4", "coal")]),
+}
+WINDOWS = {
+    # long raw stretches: sums computed by the engine (StepSums), manual corrections
+    "whole": [Segment("raw", T0, T0 + 3 * DAY)],
+    "by day": [Segment("raw", T0, T0 + DAY), Segment("raw", T0 + DAY, T0 + 3 * DAY)],
+    # short raw edges: readings summed in process, predecessors searched back, the S reading
+    "edges": [Segment("raw", MID, T0 + 9 * HOUR), Segment("raw", T0 + 49 * HOUR, END)],
+}
+
+
+@pytest.mark.parametrize("plan", WINDOWS.values(), ids=list(WINDOWS))
+def test_the_kpi_over_each_store_gives_the_same_firm_rows(
+    plan: list[Segment], influx: InfluxStore, clickhouse: ClickHouseStore
+) -> None:
+    registry = parse_registry(tomllib.loads(registry_toml(FIRMS)))
+    plants = list(registry.plants)
+    start, end = plan[0].start, plan[-1].end
+
+    def sums_and_rows(store: Store) -> tuple[dict[Any, Sums], list[dict[str, Any]]]:
+        (found,) = query_sums(store, [plan], RULES, [p.id for p in plants], True)
+        sums = to_sums(found)
+        fuels = firm_fuels_of(plants, sums, start, end, ())
+        return sums, [asdict(r) for r in gas_share(fuels, 0.5, KpiDefinition()).rows]
+
+    want_sums, want = sums_and_rows(influx)
+    got_sums, got = sums_and_rows(cast(Store, clickhouse))
+    assert got_sums.keys() == want_sums.keys()
+    for key, sums in want_sums.items():
+        pairs = zip(astuple(got_sums[key]), astuple(sums), strict=True)
+        assert all(same(x, y) for x, y in pairs), (key, got_sums[key], sums)
+    assert len(got) == len(want) == len(FIRMS)
+    for g, w in zip(got, want, strict=True):
+        assert g.keys() == w.keys()
+        assert all(same(g[k], w[k]) for k in g), (g, w)
+    assert want[3]["status"] == "mixed" or plan == WINDOWS["edges"]
+
+
+def test_the_kpi_table_holds_every_kind_of_step(influx: InfluxStore) -> None:
+    """The whole window's sums count resets, implausible steps and silent hours: the
+    comparisons above are not of empty sums."""
+    (found,) = query_sums(influx, [WINDOWS["whole"]], RULES, list(FIRMS), True)
+    sums = to_sums(found)
+    assert sums[("gas", "p1", "g1")].resets == 1
+    assert sums[("gas", "p1", "g1")].implausible_steps == 1
+    assert sums[("coal", "p1", "c1")].resets == 1
+    assert sums[("gas", "p2", "g2")].consumption > 0
