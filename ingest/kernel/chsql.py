@@ -43,14 +43,13 @@ from ingest.kernel.reads import (
     Tags,
     TagValues,
 )
+from ingest.kernel.record import RECORDED
 from ingest.kernel.store import Series
 
 MS = timedelta(milliseconds=1)
 HOUR_MS = 3_600_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# The measurements stored as reading rows (ingest.kernel.record.RECORDED, not imported:
-# record imports lineproto, which the store module's importers need first).
-READING_TAGS = ("meter", "plant")
+READING_TAGS = ("meter", "plant")  # the tags of a reading (its series: plant and meter)
 ARRIVED, SOURCE, BACKFILL = "_arrived_ms", "_source", "backfill"
 SELECTORS = frozenset({"first", "last", "min", "max"})
 
@@ -133,6 +132,14 @@ def _tag_conditions(where: Tags) -> list[str]:
     return out
 
 
+def _check_measurements(measurements: Sequence[str]) -> None:
+    """Only readings are rows: any other measurement is not stored here yet, so a read of
+    it is refused rather than answered empty (an empty answer would read as "none")."""
+    for m in measurements:
+        if m not in RECORDED:
+            raise StoreRejected(f"{m!r} is not stored in ClickHouse (readings only so far)")
+
+
 def _check_tag(tag: str) -> None:
     if tag not in READING_TAGS:
         raise StoreRejected(f"readings have no tag {tag!r} on ClickHouse (only plant, meter)")
@@ -147,6 +154,7 @@ def _records(
     names: Sequence[str] | None,
 ) -> str:
     """The record (first write) of every (series, name, time) asked for."""
+    _check_measurements(measurements)
     conditions = [f"measurement IN ({', '.join(literal(m) for m in measurements)})"]
     if names is not None:
         conditions.append(f"name IN ({', '.join(literal(n) for n in sorted(set(names)))})")
@@ -215,15 +223,11 @@ def statement(request: Read, table: str) -> str:
     raise TypeError(f"no ClickHouse SQL for {type(request).__name__}")
 
 
-def _points_fields(request: Points) -> list[Field]:
-    if not request.fields:
-        raise StoreRejected("every field (SELECT *) is not read from ClickHouse: name them")
-    return [Field.of(k) for k in request.fields]
-
-
 @statement.register
 def _points(request: Points, table: str) -> str:
-    selected = _points_fields(request)
+    if not request.fields:
+        return _every_field(request, table)
+    selected = [Field.of(k) for k in request.fields]
     wanted = list(selected)
     index = {f.key: i for i, f in enumerate(wanted)}
     for key, _, _ in request.match:
@@ -237,20 +241,52 @@ def _points(request: Points, table: str) -> str:
         "(" + " OR ".join(f"f{i} IS NOT NULL" for i in range(len(selected))) + ")",
         *_match(request.match, index),
     ]
-    tags = "".join(f"{t}, " for t in request.group_by)
     columns = ", ".join(f"f{i}" for i in range(len(selected)))
-    text = (
-        f"SELECT {tags}ts_ms, {columns} FROM ({rows}) WHERE {' AND '.join(conditions)} "
-        f"ORDER BY {tags}ts_ms"
+    return (
+        f"SELECT {''.join(f'{t}, ' for t in request.group_by)}ts_ms, {columns} FROM ({rows}) "
+        f"WHERE {' AND '.join(conditions)}{_order(request)}"
     )
-    if request.newest is not None:
-        text = (
-            f"SELECT {tags}ts_ms, {columns} FROM ({rows}) WHERE {' AND '.join(conditions)} "
-            f"ORDER BY {tags}ts_ms DESC LIMIT {int(request.newest)}"
-        )
-        if request.group_by:
-            text += f" BY {', '.join(request.group_by)}"
-    return text
+
+
+def _order(request: Points) -> str:
+    """Rows by group and time; with `newest`, the newest of each group first."""
+    tags = "".join(f"{t}, " for t in request.group_by)
+    if request.newest is None:
+        return f" ORDER BY {tags}ts_ms"
+    text = f" ORDER BY {tags}ts_ms DESC LIMIT {int(request.newest)}"
+    return text + (f" BY {', '.join(request.group_by)}" if request.group_by else "")
+
+
+# `SELECT *`: each point's every value name as arrays, and the field keys of the range (the
+# columns: InfluxDB's are the keys of the shards the range touches, a superset).
+_EVERY = (
+    "groupArray(name) AS names, groupArray(value) AS vs, groupArray(flag) AS flags, "
+    "groupArray(invalid) AS bad, argMin(arrived_ms, w) AS arrived, argMin(source, w) AS src, "
+    "max(backfill) AS back"
+)
+_KEYS = (
+    "arrayConcat(if(invalid = '', [name, concat(name, '_flag')], [concat(name, '_invalid')]), "
+    "if(backfill = 1, ['backfill'], emptyArrayString()))"
+)
+
+
+def _every_field(request: Points, table: str) -> str:
+    for tag in request.group_by:
+        _check_tag(tag)
+    records = _records(
+        table, (request.measurement,), request.start, request.end, request.where, None
+    )
+    keys = f"(SELECT groupUniqArray(k) FROM (SELECT arrayJoin({_KEYS}) AS k FROM ({records})))"
+    having = [
+        f"{Field.of(key).pivot()} {operator} {literal(value)}"
+        for key, operator, value in request.match
+    ]
+    return (
+        f"SELECT {''.join(f'{t}, ' for t in request.group_by)}ts_ms, plant, meter, {_EVERY}, "
+        f"{keys} AS ks FROM ({records}) GROUP BY measurement, plant, meter, ts_ms"
+        + (f" HAVING {' AND '.join(having)}" if having else "")
+        + _order(request)
+    )
 
 
 def _aggregate(column: Column, value: str) -> str:
@@ -361,6 +397,7 @@ def _step_sums(request: StepSums, table: str) -> str:
 
 def _valid(table: str, r: StepSums, start: datetime) -> str:
     """The valid records (plant, meter, ts_ms, value) of the register in [start, end)."""
+    _check_measurements((r.measurement,))
     conditions = [
         f"measurement = {literal(r.measurement)}",
         f"name = {literal(r.field)}",
@@ -378,6 +415,7 @@ def _valid(table: str, r: StepSums, start: datetime) -> str:
 
 @statement.register
 def _tag_values(request: TagValues, table: str) -> str:
+    _check_measurements((request.measurement,))
     _check_tag(request.key)
     return (
         f"SELECT DISTINCT {request.key} FROM {table} "
@@ -430,11 +468,47 @@ def _series(
 
 @answer.register
 def _points_answer(request: Points, rows: Sequence[Sequence[Any]]) -> list[Series]:
-    fields = _points_fields(request)
-    cast = [int, *(f.cast for f in fields)]
-    columns = ("time", *request.fields)
     descending = request.newest is not None
+    if not request.fields:
+        return _every_field_answer(request, rows)
+    cast = [int, *(Field.of(k).cast for k in request.fields)]
+    columns = ("time", *request.fields)
     return _series(rows, request.measurement, request.group_by, columns, cast, descending)
+
+
+def _every_field_answer(request: Points, rows: Sequence[Sequence[Any]]) -> list[Series]:
+    """`SELECT *`: the columns are the range's field keys and the tags not grouped by,
+    sorted by name (InfluxDB's wildcard), each point's row holding what it has."""
+    group = len(request.group_by)
+    keys = {str(k) for row in rows for k in row[-1]} | {ARRIVED, SOURCE}
+    keys |= {t for t in READING_TAGS if t not in request.group_by}
+    columns = tuple(sorted(keys))
+    flat = []
+    for row in rows:
+        ts, plant, meter, names, vs, flags, bad, arrived, src, back = row[group:-1]
+        point: dict[str, Any] = {"plant": plant, "meter": meter}
+        point.update({ARRIVED: int(arrived), SOURCE: str(src)})
+        if int(back):
+            point[BACKFILL] = True
+        for name, value, flag, invalid in zip(names, vs, flags, bad, strict=True):
+            if invalid:
+                point[f"{name}_invalid"] = str(invalid)
+            else:
+                point[name], point[f"{name}_flag"] = float(value), str(flag)
+        flat.append([*row[:group], int(ts), *(point.get(c) for c in columns)])
+    cast = [int, *(_same for _ in columns)]
+    return _series(
+        flat,
+        request.measurement,
+        request.group_by,
+        ("time", *columns),
+        cast,
+        descending=request.newest is not None,
+    )
+
+
+def _same(raw: Any) -> Any:
+    return raw
 
 
 def _number(raw: Any) -> float:

@@ -33,6 +33,7 @@ from api.fuel.queries import (
 )
 from api.fuel.rules import StepRules, Sums, gas_share
 from api.fuel.service import firm_fuels_of, to_sums
+from api.presence import last_seen
 from api.ranges import Segment
 from api.settings import KpiDefinition
 from ingest.kernel.catalogue import MAX_RATE_PER_HOUR
@@ -246,6 +247,12 @@ CASES: dict[str, Read] = {
     ),
     "invalid only": Points("gas", ("volume_m3_invalid",), T0, END, (), VOC),
     "back-filled readings": Points("voc", ("nmhc_mgm3", "backfill"), T0, END, (), VOC),
+    "every field, newest per meter (presence)": Points("gas", (), START, END, (), VOC, newest=1),
+    "every field of one meter": Points("gas", (), T0 + 50 * HOUR, END, tags(plant="p1")),
+    "every field, back-filled": Points("voc", (), T0, END, (), ("plant",)),
+    "every field, matched": Points(
+        "gas", (), T0, END, (), VOC, match=(("volume_m3_flag", "=", "S"),)
+    ),
     # TagValues
     "tag values gas plant": TagValues("gas", "plant"),
     "tag values coal meter": TagValues("coal", "meter"),
@@ -366,13 +373,18 @@ def test_the_fuel_domain_reads_the_same(influx: InfluxStore, clickhouse: ClickHo
     ch = cast(Store, clickhouse)
     assert fuel_plants(ch) == fuel_plants(influx) == ["p1", "p2", "p3", "p4"]
     assert earliest_reading(ch) == earliest_reading(influx) == T0 + MIN
+    seen = last_seen(ch, ["gas", "coal", "voc"], END, 3 * DAY)
+    assert seen == last_seen(influx, ["gas", "coal", "voc"], END, 3 * DAY)
+    assert len(seen) == 7  # every meter and the stack
 
 
 def test_what_is_not_rows_is_refused() -> None:
     with pytest.raises(StoreRejected, match="no tag 'kind'"):
-        statement(Summary(("fuel_hourly",), (Column("sum", "x"),), group_by=("kind",)), "t")
-    with pytest.raises(StoreRejected, match="name them"):
-        statement(Points("voc_hourly", (), T0, END), "t")
+        statement(Summary(("gas",), (Column("sum", "x"),), group_by=("kind",)), "t")
+    with pytest.raises(StoreRejected, match="'fuel_hourly' is not stored"):
+        statement(Summary(("fuel_hourly",), (Column("sum", "consumption"),)), "t")
+    with pytest.raises(StoreRejected, match="'revisions' is not stored"):
+        statement(Points("revisions", ("arrived_ms",), None, None), "t")
 
 
 # ---- the KPI over each store ------------------------------------------------------------------
