@@ -199,19 +199,27 @@ def _match(match: Sequence[Match], index: dict[str, int]) -> list[str]:
 
 
 def bucket(buckets: Buckets, ts: str) -> str:
-    """The start (ms) of the bucket holding `ts` (an ms expression), as InfluxDB's
-    `GROUP BY time(every, offset) tz(...)` stamps it (the zone's offset at the time)."""
+    """The start (ms) of the bucket holding `ts` (an ms expression), as InfluxDB stamps
+    `GROUP BY time(every, offset) tz(...)` (its `Window`: the zone's offset at the time
+    less the bucket offset, then corrected by the offset at the bucket's start when the
+    two differ by less than a bucket: a day across a DST switch starts at local midnight)."""
     every = buckets.every // MS
     offset = (buckets.offset % buckets.every) // MS
     shifted = f"({ts} - {offset})"
-    if buckets.timezone is not None:
-        seconds = f"intDiv({ts}, 1000)"
-        local = (
-            f"toUnixTimestamp(toDateTime(toString(toDateTime({seconds}), "
-            f"{literal(buckets.timezone)}), 'UTC'))"
-        )
-        shifted = f"({shifted} + ({local} - {seconds}) * 1000)"
-    return f"({ts} - ((({shifted}) % {every}) + {every}) % {every})"
+    if buckets.timezone is None:
+        return f"({shifted} - ((({shifted}) % {every}) + {every}) % {every} + {offset})"
+    zone = _zone(buckets.timezone, shifted)
+    start = f"({shifted} - ((({shifted} + {zone}) % {every}) + {every}) % {every})"
+    change = f"({zone} - {_zone(buckets.timezone, start)})"
+    return f"({start} + if(abs({change}) < {every}, {change}, 0) + {offset})"
+
+
+def _zone(timezone: str, ts: str) -> str:
+    """The zone's UTC offset (ms) at `ts` (an ms expression): its local clock read as UTC,
+    less the time (18.16 has no `timezoneOffset`)."""
+    seconds = f"intDiv({ts}, 1000)"
+    local = f"toString(toDateTime({seconds}), {literal(timezone)})"
+    return f"((toUnixTimestamp(toDateTime({local}, 'UTC')) - {seconds}) * 1000)"
 
 
 # ---- statements -----------------------------------------------------------------------------

@@ -153,6 +153,12 @@ def dataset() -> list[Point]:
                 point.measurement, point.tags, {**point.fields, "backfill": True}, point.ts_ms
             )
         points.append(point)
+    # An electricity register every 20 min across the end of summer time in Europe
+    # (2026-10-25 01:00 UTC): local days of 25 hours
+    first = datetime(2026, 10, 23, 0, 7, tzinfo=UTC)
+    for i in range(5 * 72):
+        ts = first + i * 20 * MIN
+        points.append(reading("electricity", "p1", "e1", ts, {"energy_kwh": 100.0 + i}))
     return points
 
 
@@ -256,7 +262,7 @@ CASES: dict[str, Read] = {
     # TagValues
     "tag values gas plant": TagValues("gas", "plant"),
     "tag values coal meter": TagValues("coal", "meter"),
-    "tag values of nothing": TagValues("electricity", "plant"),
+    "tag values of nothing": TagValues("voc_day", "plant"),
     # Summary
     "last before (edge read)": last_before("gas", START - 2 * HOUR, START, None),
     "last before coal p3": last_before("coal", START, END, ["p3"]),
@@ -317,6 +323,45 @@ CASES: dict[str, Read] = {
         tags(plant="p1"),
         (),
         Buckets(DAY, 5 * HOUR),
+    ),
+    "local days across a DST switch": Summary(
+        ("electricity",),
+        (Column("count", "energy_kwh"), Column("spread", "energy_kwh")),
+        None,
+        None,
+        (),
+        (),
+        Buckets(DAY, timedelta(0), "Europe/Berlin"),
+    ),
+    "local 6 h with an offset across a DST switch": Summary(
+        ("electricity",),
+        (Column("count", "energy_kwh"),),
+        None,
+        None,
+        (),
+        (),
+        Buckets(6 * HOUR, 2 * HOUR, "Europe/Berlin"),
+    ),
+    "local hours in a half-hour zone": Summary(
+        ("electricity",),
+        (Column("sum", "energy_kwh"),),
+        None,
+        None,
+        tags(meter="e1"),
+        (),
+        Buckets(HOUR, timedelta(0), "Asia/Kolkata"),
+    ),
+    "steps per local day across a DST switch": StepSums(
+        "consumption",
+        "electricity",
+        "energy_kwh",
+        datetime(2026, 10, 23, tzinfo=UTC),
+        datetime(2026, 10, 28, tzinfo=UTC),
+        Buckets(DAY, timedelta(0), "Europe/Berlin"),
+        100_000.0,
+        DAY,
+        (),
+        VOC,
     ),
     "sum of flows, no time bound": Summary(("gas",), (Column("sum", "flow_m3h"),), None, None),
 }
