@@ -307,6 +307,8 @@ def _aggregate(column: Column, value: str) -> str:
         return f"argMin({value}, ts_ms)"
     if f == "last":
         return f"argMax({value}, ts_ms)"
+    if f == "count":  # NULL, as in InfluxDB, where a row holds other columns' values only
+        return f"if(count({value}) > 0, count({value}), NULL)"
     return f"{f}({value})"
 
 

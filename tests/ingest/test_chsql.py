@@ -363,6 +363,24 @@ CASES: dict[str, Read] = {
         (),
         VOC,
     ),
+    "a count of a field missing in some buckets": Summary(
+        ("gas",),
+        (Column("count", "volume_m3"), Column("count", "volume_m3_invalid", "bad")),
+        T0,
+        END,
+        (),
+        VOC,
+        Buckets(HOUR),
+    ),
+    "a mean of a field missing in some buckets": Summary(
+        ("gas",),
+        (Column("mean", "flow_m3h"), Column("last", "volume_m3_invalid")),
+        T0,
+        END,
+        (),
+        (),
+        Buckets(6 * HOUR),
+    ),
     "sum of flows, no time bound": Summary(("gas",), (Column("sum", "flow_m3h"),), None, None),
 }
 for kind in ("gas", "coal"):
