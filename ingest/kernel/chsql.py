@@ -38,13 +38,13 @@ from ingest.kernel.reads import (
     Match,
     Points,
     Read,
+    Series,
     StepSums,
     Summary,
     Tags,
     TagValues,
 )
 from ingest.kernel.record import RECORDED
-from ingest.kernel.store import Series
 
 MS = timedelta(milliseconds=1)
 HOUR_MS = 3_600_000

@@ -67,8 +67,7 @@ from ingest.kernel.record import (
 from ingest.kernel.schema import VALID_FLAG
 
 if TYPE_CHECKING:
-    from ingest.kernel.reads import Read
-    from ingest.kernel.store import Series
+    from ingest.kernel.reads import Read, Series
     from ingest.settings import CommonSettings
 
 HOUR_MS = 3_600_000
