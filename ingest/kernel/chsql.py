@@ -303,10 +303,13 @@ def _aggregate(column: Column, value: str) -> str:
         return f"avg({value})"
     if f == "spread":
         return f"max({value}) - min({value})"
+    # Rows of several series at the same time: InfluxDB's first and last take the greater
+    # value (its reducers), so do these (for numbers; text has no such order there).
+    numeric = Field.of(column.field).part in {"value", "arrived"}
     if f == "first":
-        return f"argMin({value}, ts_ms)"
+        return f"argMin({value}, (ts_ms, -{value}))" if numeric else f"argMin({value}, ts_ms)"
     if f == "last":
-        return f"argMax({value}, ts_ms)"
+        return f"argMax({value}, (ts_ms, {value}))" if numeric else f"argMax({value}, ts_ms)"
     if f == "count":  # NULL, as in InfluxDB, where a row holds other columns' values only
         return f"if(count({value}) > 0, count({value}), NULL)"
     return f"{f}({value})"

@@ -73,6 +73,8 @@ DAY = timedelta(days=1)
 STEP = 15 * MIN
 RULES = StepRules.from_registers(MAX_RATE_PER_HOUR, DAY)
 ARRIVED = 1_800_000_000_000
+MS = timedelta(milliseconds=1)
+ELECTRICITY = datetime(2026, 10, 23, 0, 7, tzinfo=UTC)  # the first electricity reading
 
 
 def ms(ts: datetime) -> int:
@@ -155,10 +157,11 @@ def dataset() -> list[Point]:
         points.append(point)
     # An electricity register every 20 min across the end of summer time in Europe
     # (2026-10-25 01:00 UTC): local days of 25 hours
-    first = datetime(2026, 10, 23, 0, 7, tzinfo=UTC)
     for i in range(5 * 72):
-        ts = first + i * 20 * MIN
+        ts = ELECTRICITY + i * 20 * MIN
         points.append(reading("electricity", "p1", "e1", ts, {"energy_kwh": 100.0 + i}))
+        if i % 9 == 0:  # a second meter at the same times: ties between series
+            points.append(reading("electricity", "p2", "e2", ts, {"energy_kwh": 50.0 + i}))
     return points
 
 
@@ -380,6 +383,22 @@ CASES: dict[str, Read] = {
         (),
         (),
         Buckets(6 * HOUR),
+    ),
+    "newest ungrouped": Points("electricity", ("energy_kwh",), None, None, newest=4),
+    "first of series tied at a time": Summary(
+        ("electricity",), (Column("first", "energy_kwh"),), ELECTRICITY + 9 * 20 * MIN
+    ),
+    "last of series tied at a time": Summary(
+        ("electricity",), (Column("last", "energy_kwh"),), None, ELECTRICITY + 297 * 20 * MIN + MS
+    ),
+    "first and last of series tied at a time, per hour": Summary(
+        ("electricity",),
+        (Column("first", "energy_kwh"), Column("last", "energy_kwh")),
+        None,
+        None,
+        (),
+        (),
+        Buckets(HOUR),
     ),
     "sum of flows, no time bound": Summary(("gas",), (Column("sum", "flow_m3h"),), None, None),
 }
