@@ -17,10 +17,11 @@ import os
 import tomllib
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, astuple
+from dataclasses import asdict, astuple, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import numpy as np
 import pytest
 
 from api.fuel.queries import (
@@ -36,6 +37,7 @@ from api.fuel.service import firm_fuels_of, to_sums
 from api.presence import last_seen
 from api.ranges import Segment
 from api.settings import KpiDefinition
+from api.voc import queries as voc_queries
 from ingest.kernel.catalogue import MAX_RATE_PER_HOUR
 from ingest.kernel.chsql import statement
 from ingest.kernel.clickhouse import (
@@ -90,7 +92,8 @@ def reading(
     flag: str = "N",
 ) -> Point:
     """A reading point as the collector writes it (`ingest.kernel.points.reading_points`)."""
-    fields: dict[str, float | str | bool] = {"_arrived_ms": ARRIVED, "_source": "mqtt"}
+    late = (ms(ts) // 60_000) % 11 * 3_600_000  # some arrive hours late
+    fields: dict[str, float | str | bool] = {"_arrived_ms": ms(ts) + late, "_source": "mqtt"}
     for name, value in values.items():
         if value is None:
             fields[name + "_invalid"] = "not a number"
@@ -155,6 +158,9 @@ def dataset() -> list[Point]:
                 point.measurement, point.tags, {**point.fields, "backfill": True}, point.ts_ms
             )
         points.append(point)
+    for h in range(10, 14):  # the logger's own hours (CN 2061), with -Cou totals
+        values = {"nmhc_mgm3": 25.0 + h, "nmhc_kg": 0.5 * h, "flow_m3h": 900.0 + h}
+        points.append(reading("voc_hour", "p1", "s1", T0 + h * HOUR, values, "NT"[h % 2]))
     # An electricity register every 20 min across the end of summer time in Europe
     # (2026-10-25 01:00 UTC): local days of 25 hours
     for i in range(5 * 72):
@@ -455,7 +461,7 @@ def test_the_fuel_domain_reads_the_same(influx: InfluxStore, clickhouse: ClickHo
     ch = cast(Store, clickhouse)
     assert fuel_plants(ch) == fuel_plants(influx) == ["p1", "p2", "p3", "p4"]
     assert earliest_reading(ch) == earliest_reading(influx) == T0 + MIN
-    seen = last_seen(ch, ["gas", "coal", "voc"], END, 3 * DAY)
+    seen = last_seen(ch, ["gas", "coal", "voc"], END, 3 * DAY)  # reads every field
     assert seen == last_seen(influx, ["gas", "coal", "voc"], END, 3 * DAY)
     assert len(seen) == 7  # every meter and the stack
 
@@ -522,3 +528,35 @@ def test_the_kpi_table_holds_every_kind_of_step(influx: InfluxStore) -> None:
     assert sums[("gas", "p1", "g1")].implausible_steps == 1
     assert sums[("coal", "p1", "c1")].resets == 1
     assert sums[("gas", "p2", "g2")].consumption > 0
+
+
+def equal(a: Any, b: Any) -> bool:
+    """Deep equality of the domain's answers (dicts, dataclasses, numpy arrays; NaN = NaN)."""
+    if isinstance(a, np.ndarray):
+        if a.dtype.kind == "f":
+            return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-9, equal_nan=True))
+        return bool(np.array_equal(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
+    if is_dataclass(a) and not isinstance(a, type):
+        return type(a) is type(b) and all(
+            equal(getattr(a, f.name), getattr(b, f.name)) for f in fields(a)
+        )
+    return same(a, b)
+
+
+def test_the_voc_domain_reads_the_same(influx: InfluxStore, clickhouse: ClickHouseStore) -> None:
+    ch = cast(Store, clickhouse)
+    names = ["nmhc_mgm3", "o2_pct", "flow_m3h"]
+    raw = voc_queries.raw_series(ch, names, T0, END)
+    assert equal(raw, voc_queries.raw_series(influx, names, T0, END))
+    assert len(raw["voc_minute"][("p1", "s1")].ts_ms) > 100
+    hours = voc_queries.logger_hours(ch, names, T0, END, ["p1"])
+    assert equal(hours, voc_queries.logger_hours(influx, names, T0, END, ["p1"]))
+    assert len(hours[("p1", "s1")].kg["nmhc_mgm3"]) == 4
+    arrivals = voc_queries.latest_arrivals(ch, T0, END)
+    assert arrivals == voc_queries.latest_arrivals(influx, T0, END)
+    assert len(arrivals[("p1", "s1")]) == 4  # the three hours of data and the logger's fourth
+    assert voc_queries.earliest_reading(ch) == voc_queries.earliest_reading(influx)
