@@ -12,7 +12,7 @@ model's cache keeps answers under the request itself.
     TagValues  the values a tag takes in a measurement (from the index, no data read)
 
 Answers are lists of `Series` (times in epoch ms), one per group, in request order, the
-same from every engine (tests/ingest/test_chsql.py holds ClickHouse to InfluxDB's answers).
+same from every engine (tests/ingest/kernel/test_chsql.py holds ClickHouse to InfluxDB's answers).
 """
 
 from __future__ import annotations
