@@ -45,11 +45,13 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
+from ingest.kernel import chsql
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
 from ingest.kernel.lineproto import Point, SeriesKey
 from ingest.kernel.record import (
@@ -66,10 +68,14 @@ from ingest.kernel.record import (
 from ingest.kernel.schema import VALID_FLAG
 
 if TYPE_CHECKING:
+    from ingest.kernel.reads import Read, Series
     from ingest.settings import CommonSettings
 
 HOUR_MS = 3_600_000
 READINGS = "readings"
+# A batch of reads keeps this many statements in flight on a server (HTTP answers one
+# statement per query); chdb runs them one after another in this process.
+READ_PARALLEL = 4
 BACKFILL_FIELD = (
     "backfill"  # ingest.kernel.points.BACKFILL_FIELD (not imported: points imports hj212)
 )
@@ -516,10 +522,15 @@ class HttpRunner:
     timeout_seconds: float = 10.0
     _http: httpx.Client | None = field(default=None, init=False, repr=False, compare=False)
 
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+
     def run(self, sql: str, settings: Mapping[str, int] | None = None) -> list[list[Any]]:
-        if self._http is None:
-            auth = (self.username, self.password or "") if self.username else None
-            self._http = httpx.Client(timeout=self.timeout_seconds, auth=auth)
+        with self._lock:  # reads run from several threads (`ClickHouseStore.read`)
+            if self._http is None:
+                auth = (self.username, self.password or "") if self.username else None
+                self._http = httpx.Client(timeout=self.timeout_seconds, auth=auth)
         is_select = sql.lstrip().upper().startswith("SELECT")
         try:
             resp = self._http.post(
@@ -583,6 +594,9 @@ class ClickHouseStore:
         self.layout = layout or Layout()
         self.clock = WriteClock()
         self._quorum_path: str | None = None  # cluster: the readings' quorum node in ZooKeeper
+        # Where it answers, as `Store` names it (the read model's cache keys answers by it).
+        self.url = str(getattr(runner, "url", "chdb:" + str(getattr(runner, "path", ""))))
+        self.database = self.layout.database
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> ClickHouseStore:
@@ -626,6 +640,19 @@ class ClickHouseStore:
         if rows:
             self.runner.run(insert_sql(self.layout, rows), self.layout.insert_settings)
         return len(rows)
+
+    def read(self, requests: Sequence[Read]) -> list[list[Series]]:
+        """Each request's answer (`ingest.kernel.reads`), in order, as `InfluxStore.read`
+        gives it; its SQL is `chsql.statement`. One round trip per request (a statement per
+        query over HTTP; no multi-statement answers in 18.16), `READ_PARALLEL` at once on a
+        server. A request the engine cannot answer is refused before any is sent."""
+        statements = [chsql.statement(r, self.layout.table) for r in requests]
+        if isinstance(self.runner, HttpRunner) and len(statements) > 1:
+            with ThreadPoolExecutor(READ_PARALLEL) as pool:
+                answers = list(pool.map(self.runner.run, statements))
+        else:
+            answers = [self.runner.run(s) for s in statements]
+        return [chsql.answer(r, rows) for r, rows in zip(requests, answers, strict=True)]
 
     # ---- the record keeper's engine (ingest/keeper.py `RecordEngine`) ------------------------
 

@@ -11,7 +11,8 @@ model's cache keeps answers under the request itself.
     StepSums   the step rule's sums of a cumulative register (SPEC section 6), per bucket
     TagValues  the values a tag takes in a measurement (from the index, no data read)
 
-Answers are lists of `store.Series` (times in epoch ms), one per group, in request order.
+Answers are lists of `Series` (times in epoch ms), one per group, in request order, the
+same from every engine (tests/ingest/kernel/test_chsql.py holds ClickHouse to InfluxDB's answers).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 # tag -> the values it may have (any of them; every tag named must match), sorted by tag
 Tags = tuple[tuple[str, tuple[str, ...]], ...]
@@ -126,3 +127,16 @@ class TagValues:
 
 
 Read = Points | Summary | StepSums | TagValues
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One series of an answer: its name, tags and rows as dicts."""
+
+    name: str
+    tags: Mapping[str, str]
+    columns: tuple[str, ...]
+    values: tuple[tuple[Any, ...], ...]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.values]

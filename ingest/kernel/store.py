@@ -17,7 +17,6 @@ import math
 import re
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -26,7 +25,7 @@ from influxdb_client import Point, WritePrecision
 
 from ingest.kernel.errors import PlantwatchError, StoreRejected, StoreUnavailable
 from ingest.kernel.influxql import quote_ident, statement
-from ingest.kernel.reads import Column, Points, Read, Summary, tags
+from ingest.kernel.reads import Column, Points, Read, Series, Summary, tags
 from ingest.kernel.schema import to_epoch_ms
 
 if TYPE_CHECKING:
@@ -36,19 +35,6 @@ log = logging.getLogger(__name__)
 
 GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = 1  # fast: line protocol compresses ~10x even at level 1
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    """One series of a query result: its name, tags and rows as dicts."""
-
-    name: str
-    tags: Mapping[str, str]
-    columns: tuple[str, ...]
-    values: tuple[tuple[Any, ...], ...]
-
-    def rows(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row, strict=True)) for row in self.values]
 
 
 _TAG_CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -260,7 +246,8 @@ class InfluxStore:
             # Refused, not ignored: a county that chose ClickHouse must not write InfluxDB.
             raise PlantwatchError(
                 f"PLANTWATCH_STORE={settings.store}: this process reads and writes InfluxDB "
-                "only so far (the collector writes ClickHouse; the API's reads are not on it yet)"
+                "only so far (the collector writes ClickHouse and `ClickHouseStore.read` answers "
+                "reads of readings; the API's rollups and state are not stored there yet)"
             )
         return cls(
             settings.influx_url,
