@@ -51,9 +51,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from ingest.kernel import chsql
+from ingest.kernel import chderived, chsql
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
-from ingest.kernel.lineproto import Point, SeriesKey
+from ingest.kernel.lineproto import Point, SeriesKey, parse_line
+from ingest.kernel.reads import Column, Points, Summary, tags
 from ingest.kernel.record import (
     ARRIVED_FIELD,
     MQTT,
@@ -68,7 +69,10 @@ from ingest.kernel.record import (
 from ingest.kernel.schema import VALID_FLAG
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ingest.kernel.reads import Read, Series
+    from ingest.kernel.store import Aggregate, TagFilter
     from ingest.settings import CommonSettings
 
 HOUR_MS = 3_600_000
@@ -122,6 +126,32 @@ POINT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ts_ms", "Int64"),
     ("written", "UInt64"),
 )
+# The points the API derives and rewrites (rollups, read-model state, KPI snapshots): one row
+# per field of a point, the latest write of a (series, time, field) read (`chderived`).
+DERIVED = "derived"
+DERIVED_MEASUREMENTS: frozenset[str] = frozenset(
+    {
+        "fuel_hourly",
+        "fuel_daily",
+        "voc_hourly",
+        "readmodel_state",
+        "rollup_passes",
+        "kpi_gas_share",
+        "kpi_firm_status",
+    }
+)
+DERIVED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("measurement", "String"),
+    ("series", "String"),  # the point's tags, canonical (its identity with the time)
+    ("tag_keys", "Array(String)"),
+    ("tag_values", "Array(String)"),
+    ("ts_ms", "Int64"),
+    ("field", "String"),
+    ("kind", "UInt8"),  # chderived.FLOAT, INTEGER, STRING, BOOLEAN
+    ("number", "Float64"),
+    ("text", "String"),
+    ("written", "UInt64"),  # the order of writes: the greatest is read (a re-roll replaces)
+)
 
 
 def _month_of(column: str) -> str:
@@ -137,6 +167,16 @@ class Table:
     order_by: str
     partition_by: str
     shard_by: str
+    # A ReplacingMergeTree's version column (merges keep its greatest row per sort key).
+    version: str | None = None
+
+    def engine(self, replicated: str | None = None) -> str:
+        """The table's engine; `replicated` the replica arguments on a cluster."""
+        kind = "ReplacingMergeTree" if self.version else "MergeTree"
+        args = [a for a in (replicated, self.version) if a]
+        if replicated:
+            return f"Replicated{kind}({', '.join(args)})"
+        return f"{kind}({', '.join(args)})" if args else kind
 
 
 TABLES: tuple[Table, ...] = (
@@ -154,6 +194,14 @@ TABLES: tuple[Table, ...] = (
         "(measurement, ts_ms, written)",
         _month_of("ts_ms"),
         "cityHash64(measurement, tags)",
+    ),
+    Table(
+        DERIVED,
+        DERIVED_COLUMNS,
+        "(measurement, series, field, ts_ms)",
+        _month_of("ts_ms"),
+        "cityHash64(measurement, series)",
+        version="written",
     ),
 )
 
@@ -209,7 +257,7 @@ class Layout:
             for t in TABLES:
                 out.append(
                     f"CREATE TABLE IF NOT EXISTS {self.name(t.name)} {_body(t)}\n"
-                    f"ENGINE = MergeTree\n{_tail(t)}"
+                    f"ENGINE = {t.engine()}\n{_tail(t)}"
                 )
             return out
         on = f"ON CLUSTER {self.cluster}"
@@ -217,9 +265,10 @@ class Layout:
         for t in TABLES:
             local = f"{self.database}.{t.name}_local"
             path = f"'{self.zk_root}/{{shard}}/{self.database}/{t.name}_local'"
+            replica = path + ", '{replica}'"
             out += [
                 f"CREATE TABLE IF NOT EXISTS {local} {on} {_body(t)}\n"
-                f"ENGINE = ReplicatedMergeTree({path}, '{{replica}}')\n{_tail(t)}",
+                f"ENGINE = {t.engine(replica)}\n{_tail(t)}",
                 f"CREATE TABLE IF NOT EXISTS {self.name(t.name)} {on} AS {local}\n"
                 f"ENGINE = Distributed({self.cluster}, {self.database}, {t.name}_local, "
                 f"{t.shard_by})",
@@ -349,6 +398,24 @@ def point_rows(points: Iterable[Point], clock: WriteClock) -> list[tuple[Any, ..
     ]
 
 
+def derived_rows(points: Iterable[Point], clock: WriteClock) -> list[tuple[Any, ...]]:
+    """`derived` rows: one per field of each point (`chderived`), written in order."""
+    out: list[tuple[Any, ...]] = []
+    for p in points:
+        keys = sorted(p.tags)
+        series = json.dumps([[k, p.tags[k]] for k in keys], ensure_ascii=False)
+        values = [p.tags[k] for k in keys]
+        written = clock.next()
+        for name, value in sorted(p.fields.items()):
+            kind = chderived.kind_of(value)
+            number = float(value) if kind != chderived.STRING else 0.0
+            text = str(value) if kind == chderived.STRING else ""
+            out.append(
+                (p.measurement, series, keys, values, p.ts_ms, name, kind, number, text, written)
+            )
+    return out
+
+
 def literal(value: object) -> str:
     """A ClickHouse literal for a str, int or float (strings quoted, `\\` and `'` escaped)."""
     if isinstance(value, str):
@@ -359,6 +426,8 @@ def literal(value: object) -> str:
         return repr(value)
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, list):
+        return "[" + ",".join(literal(v) for v in value) + "]"
     raise TypeError(f"no literal for {type(value).__name__}")
 
 
@@ -641,18 +710,90 @@ class ClickHouseStore:
             self.runner.run(insert_sql(self.layout, rows), self.layout.insert_settings)
         return len(rows)
 
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Write points given as line protocol (the read model's rollups and state, an
+        officer's revision with its marks), parsed here at the edge into rows: readings
+        (first write kept, unchecked: a resend is one more row `argMin` never reads), dirty
+        marks, derived points (`DERIVED_MEASUREMENTS`: a later write replaces) and any other
+        point as JSON. A line that is not a point is refused, nothing written."""
+        points = [parse_line(line) for line in lines if line.strip()]
+        if any(p is None for p in points):
+            bad = next(line for line, p in zip(lines, points, strict=False) if p is None)
+            raise StoreRejected(f"not a point of line protocol: {bad[:200]!r}")
+        parsed = [p for p in points if p is not None]
+        settings = self.layout.insert_settings
+        marks = [p for p in parsed if p.measurement == MARKS]
+        if marks:
+            self.runner.run(insert_sql(self.layout, mark_rows(marks), _table(MARKS)), settings)
+        derived = [p for p in parsed if p.measurement in DERIVED_MEASUREMENTS]
+        if derived:
+            rows = derived_rows(derived, self.clock)
+            self.runner.run(insert_sql(self.layout, rows, _table(DERIVED)), settings)
+        other = [
+            p
+            for p in parsed
+            if p.measurement != MARKS
+            and p.measurement not in DERIVED_MEASUREMENTS
+            and not is_recorded(p)
+        ]
+        if other:
+            rows = point_rows(other, self.clock)
+            self.runner.run(insert_sql(self.layout, rows, _table(POINTS)), settings)
+        self.write(parsed)
+
     def read(self, requests: Sequence[Read]) -> list[list[Series]]:
         """Each request's answer (`ingest.kernel.reads`), in order, as `InfluxStore.read`
-        gives it; its SQL is `chsql.statement`. One round trip per request (a statement per
-        query over HTTP; no multi-statement answers in 18.16), `READ_PARALLEL` at once on a
-        server. A request the engine cannot answer is refused before any is sent."""
-        statements = [chsql.statement(r, self.layout.table) for r in requests]
+        gives it; its SQL is `chsql.statement` (readings) or `chderived.statement` (derived
+        points, dirty marks). One round trip per request (a statement per query over HTTP;
+        no multi-statement answers in 18.16), `READ_PARALLEL` at once on a server. A request
+        the engine cannot answer is refused before any is sent."""
+        statements = [self._statement(r) for r in requests]
         if isinstance(self.runner, HttpRunner) and len(statements) > 1:
             with ThreadPoolExecutor(READ_PARALLEL) as pool:
                 answers = list(pool.map(self.runner.run, statements))
         else:
             answers = [self.runner.run(s) for s in statements]
-        return [chsql.answer(r, rows) for r, rows in zip(requests, answers, strict=True)]
+        return [self._answer(r, rows) for r, rows in zip(requests, answers, strict=True)]
+
+    def _statement(self, request: Read) -> str:
+        where = _home(request)
+        if where == READINGS:
+            return chsql.statement(request, self.layout.table)
+        return chderived.statement(request, self.layout.name(where), marks=where == MARKS)
+
+    def _answer(self, request: Read, rows: list[list[Any]]) -> list[Series]:
+        where = _home(request)
+        if where == READINGS:
+            return chsql.answer(request, rows)
+        return chderived.answer(request, rows, marks=where == MARKS)
+
+    def read_range(
+        self,
+        measurement: str,
+        fields: Sequence[str],
+        start: datetime,
+        end: datetime,
+        where: TagFilter | None = None,
+        group_by: Sequence[str] = (),
+    ) -> list[Series]:
+        """A series' points of `fields` in [start, end) (`Store.read_range`)."""
+        request = Points(measurement, tuple(fields), start, end, tags(where), tuple(group_by))
+        return self.read([request])[0]
+
+    def aggregate(
+        self,
+        measurement: str,
+        function: Aggregate,
+        field: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        where: TagFilter | None = None,
+        group_by: Sequence[str] = (),
+    ) -> list[Series]:
+        """One aggregate of `field` per group (`Store.aggregate`)."""
+        columns = (Column(function, field),)
+        request = Summary((measurement,), columns, start, end, tags(where), tuple(group_by))
+        return self.read([request])[0]
 
     # ---- the record keeper's engine (ingest/keeper.py `RecordEngine`) ------------------------
 
@@ -668,11 +809,11 @@ class ClickHouseStore:
         redelivery (then a duplicate, dropped) would not write again."""
         settings = self.layout.insert_settings
         if marks:
-            self.runner.run(insert_sql(self.layout, mark_rows(marks), TABLES[1]), settings)
+            self.runner.run(insert_sql(self.layout, mark_rows(marks), _table(MARKS)), settings)
         other = [p for p in points if not is_recorded(p)]
         if other:
             rows = point_rows(other, self.clock)
-            self.runner.run(insert_sql(self.layout, rows, TABLES[2]), settings)
+            self.runner.run(insert_sql(self.layout, rows, _table(POINTS)), settings)
         readings = rows_of(points, self.clock) + revision_rows(
             (r for _, r in revisions), self.clock
         )
@@ -861,6 +1002,21 @@ def _runs_where(runs: Sequence[Run]) -> str:
             f"((measurement, plant, meter) IN ({keys}) AND ts_ms >= {int(lo)}{upper})"
         )
     return " OR ".join(alternatives)
+
+
+def _table(name: str) -> Table:
+    return next(t for t in TABLES if t.name == name)
+
+
+def _home(request: Read) -> str:
+    """The table that answers `request`: derived points, dirty marks, else the readings
+    (where `chsql` refuses what is stored nowhere)."""
+    names = getattr(request, "measurements", None) or (getattr(request, "measurement", ""),)
+    if all(n in DERIVED_MEASUREMENTS for n in names):
+        return DERIVED
+    if tuple(names) == (MARKS,):
+        return MARKS
+    return READINGS
 
 
 def _record(row: Sequence[Any]) -> Record:

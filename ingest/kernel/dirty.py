@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ingest.kernel.lineproto import Point, SeriesKey, encode, parse_line
-from ingest.kernel.store import InfluxStore, Store
+from ingest.kernel.store import Store
 
 DIRTY_MEASUREMENT = "rollup_dirty"
 HOUR_MS = 3_600_000
@@ -116,9 +116,7 @@ def dirty_lines(
     return [encode(mark) for mark in dirty_points(points, written_ms, tracked)]
 
 
-def write_readings(
-    store: InfluxStore, lines: Sequence[str], tracked: frozenset[str] = ROLLED_UP
-) -> None:
+def write_readings(store: Store, lines: Sequence[str], tracked: frozenset[str] = ROLLED_UP) -> None:
     """Write lines as they are with their dirty marks in one request (tests, bench, replay)."""
     points = [p for p in map(parse_line, lines) if p is not None]
     marks = dirty_points(points, int(time.time() * 1000), tracked)
