@@ -19,9 +19,9 @@ from api.db import connect
 from api.keys import KeyStore
 from api.ranges import RangeError, check_instant
 from api.settings import ApiSettings
+from ingest.kernel.engines import open_store
 from ingest.kernel.errors import PlantwatchError
 from ingest.kernel.registry import load_registry
-from ingest.kernel.store import InfluxStore
 from ingest.logs import setup_logging
 
 
@@ -203,7 +203,7 @@ def audit_command(settings: ApiSettings) -> int:
 
 
 def rollup_command(args: argparse.Namespace, settings: ApiSettings) -> int:
-    with InfluxStore.from_settings(settings) as store:
+    with open_store(settings) as store:
         job = rollup_job(
             settings, store, load_registry(settings.registry), connect(settings.database_url)
         )

@@ -54,20 +54,27 @@ from api.routes import voc as voc_routes
 from api.schemas import error_responses
 from api.settings import ApiSettings
 from api.voc.rollup import VocRollup
+from ingest.kernel.engines import StoreEngine, open_store
 from ingest.kernel.errors import StoreError
 from ingest.kernel.pipeline import IngestRules
 from ingest.kernel.registry import Registry, load_registry
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.store import InfluxStore, Store
 from ingest.kernel.store_schema import ensure_store_schema
 
 log = logging.getLogger(__name__)
 
 
-def _check_store_schema(store: InfluxStore) -> None:
-    """Refuse to serve data of a shape this release cannot read (StoreSchemaError)."""
+def _check_store_schema(store: StoreEngine) -> None:
+    """Refuse to serve data of a shape this release cannot read (StoreSchemaError).
+
+    On ClickHouse the tables' DDL is the schema: they are made if missing (idempotent, as
+    the collector does at its start); there is no older shape to upgrade yet."""
     try:
-        ensure_store_schema(store)
-    except StoreError as exc:  # InfluxDB away: /readyz says so; the next start checks
+        if isinstance(store, InfluxStore):
+            ensure_store_schema(store)
+        else:
+            store.create_database()
+    except StoreError as exc:  # the store away: /readyz says so; the next start checks
         log.warning("store schema not checked", extra={"error": str(exc)})
 
 
@@ -128,7 +135,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.registry = registry
-    app.state.store = InfluxStore.from_settings(settings)
+    app.state.store = open_store(settings)
     # Rolled-up answers, kept until a rollup pass changes their hours (api/readmodel/cache.py).
     app.state.rollup_cache = RollupCache()
     app.state.db = connect(settings.database_url)
@@ -195,7 +202,7 @@ def request_body_limits(settings: ApiSettings) -> Callable[[str], int]:
 
 def rollup_job(
     settings: ApiSettings,
-    store: InfluxStore,
+    store: Store,
     registry: Registry | None = None,
     db: Engine | None = None,
 ) -> ReadModelJob:
@@ -236,7 +243,7 @@ def _run_rollups(
     settings: ApiSettings, registry: Registry, db: Engine, stop: threading.Event
 ) -> None:
     # Its own HTTP client: the rollup's long queries must not queue behind request traffic.
-    with InfluxStore.from_settings(settings) as store:
+    with open_store(settings) as store:
         rollup_job(settings, store, registry, db).run_forever(
             stop, settings.rollup_interval_seconds
         )
@@ -246,5 +253,5 @@ def _run_reports(
     settings: ApiSettings, registry: Registry, db: Engine, stop: threading.Event
 ) -> None:
     # Its own HTTP client, like the rollups: a month's report must not hold up requests.
-    with InfluxStore.from_settings(settings) as store:
+    with open_store(settings) as store:
         ReportJob(settings, registry, store, db).run_forever(stop)

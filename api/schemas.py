@@ -48,7 +48,7 @@ class LabelsAnswer(Model):
 
 class Readiness(Model):
     ready: bool
-    checks: dict[str, bool] = Field(description="influxdb, mqtt: reachable or not")
+    checks: dict[str, bool] = Field(description="influxdb (or clickhouse), mqtt: reachable or not")
 
 
 # --- KPI ----------------------------------------------------------------------------------

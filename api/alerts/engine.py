@@ -49,7 +49,7 @@ from api.settings import AlertRules
 from api.voc.rules import FLOW_FIELD, StackCompliance
 from ingest.kernel.errors import StoreError
 from ingest.kernel.registry import Registry
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Evaluator:
 
     def __init__(
         self,
-        store: InfluxStore,
+        store: Store,
         registry: Registry,
         alert_rules: AlertRules,
         fuel: FuelCore,

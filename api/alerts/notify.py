@@ -25,7 +25,7 @@ from api.alerts.model import AlertError, to_ms
 from api.alerts.repo import AlertRepo, EventRecord
 from ingest.client import MqttClient
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
-from ingest.kernel.store import InfluxStore, encode_point
+from ingest.kernel.store import Store, encode_point
 from ingest.kernel.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class InfluxChannel:
     name = "influx"
     max_attempts: int | None = None
 
-    def __init__(self, store: InfluxStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self._last_ms: dict[tuple[str, str, str], int] = {}
 

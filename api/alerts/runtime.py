@@ -30,8 +30,8 @@ from api.settings import ApiSettings
 from api.tasks.repo import TaskRepo
 from api.tasks.rules import overdue_conditions
 from ingest.client import MqttClient
+from ingest.kernel.engines import StoreEngine, open_store
 from ingest.kernel.registry import Registry
-from ingest.kernel.store import InfluxStore
 from ingest.kernel.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def new_holder() -> str:
 class AlertRuntime:
     engine: AlertEngine
     dispatchers: list[Dispatcher]
-    store: InfluxStore
+    store: StoreEngine
     mqtt: MqttClient | None = None
     closers: list[WebhookChannel | RobotChannel] = field(default_factory=list)
 
@@ -88,7 +88,7 @@ def build_runtime(
     clock: Clock = utc_now,
 ) -> AlertRuntime:
     """The engine, its own InfluxDB client and MQTT connection, and one dispatcher per channel."""
-    store = InfluxStore.from_settings(settings)
+    store = open_store(settings)
     repo = AlertRepo(db)
     holder = new_holder()
     # With the officers' records, read at each evaluation (a removal or a manual meter counts).

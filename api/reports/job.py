@@ -19,7 +19,7 @@ from api.reports.service import filename, renderer
 from api.settings import ApiSettings
 from ingest.kernel.errors import PlantwatchError
 from ingest.kernel.registry import Registry
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.store import Store
 
 log = logging.getLogger(__name__)
 REPORT_FILE = re.compile(r"^plantwatch-(\d{4}-\d{2})-(zh|en)\.(pdf|xlsx)$")
@@ -45,7 +45,7 @@ def months_to_drop(names: list[str], keep: int) -> list[str]:
 
 class ReportJob:
     def __init__(
-        self, settings: ApiSettings, registry: Registry, store: InfluxStore, db: Engine
+        self, settings: ApiSettings, registry: Registry, store: Store, db: Engine
     ) -> None:
         self.settings, self.registry, self.store, self.db = settings, registry, store, db
         self.directory = Path(settings.reports_dir)

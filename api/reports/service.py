@@ -13,7 +13,7 @@ from api.reports.data import gather
 from api.scope import Scope
 from api.settings import ApiSettings
 from ingest.kernel.registry import Registry
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.store import Store
 
 # Each format's media type and renderer module (api.reports.<name>). The renderers pull in
 # reportlab and matplotlib (about a second of start-up): imported when a report is made.
@@ -36,7 +36,7 @@ def renderer(fmt: str) -> Callable[[content.ReportContent], bytes]:
 def monthly_report(
     settings: ApiSettings,
     registry: Registry,
-    store: InfluxStore,
+    store: Store,
     db: Engine,
     month: str,
     fmt: str,

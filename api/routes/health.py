@@ -28,9 +28,10 @@ def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "not ready: which check failed"}},
 )
 def readyz(settings: SettingsDep, store: StoreDep) -> JSONResponse:
-    """Ready when InfluxDB answers a ping and the MQTT broker accepts a TCP connection."""
+    """Ready when the store (InfluxDB, or ClickHouse: the check is named by the engine)
+    answers a ping and the MQTT broker accepts a TCP connection."""
     checks = {
-        "influxdb": store.ping(),
+        settings.store: store.ping(),
         "mqtt": _broker_reachable(settings.mqtt_host, settings.mqtt_port),
     }
     ready = all(checks.values())

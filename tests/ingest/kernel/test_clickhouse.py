@@ -131,7 +131,14 @@ def test_cluster_ddl_text() -> None:
         "CREATE TABLE IF NOT EXISTS pw.rollup_dirty",
         "CREATE TABLE IF NOT EXISTS pw.points_local",
         "CREATE TABLE IF NOT EXISTS pw.points",
+        "CREATE TABLE IF NOT EXISTS pw.derived_local",
+        "CREATE TABLE IF NOT EXISTS pw.derived",
     ]
+    # The read model's points: a later write replaces (the greatest `written` kept at merges).
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/pw/derived_local', "
+        "'{replica}', written)" in others[-2]
+    )
     assert create_db == "CREATE DATABASE IF NOT EXISTS pw ON CLUSTER plantwatch"
     assert local.startswith("CREATE TABLE IF NOT EXISTS pw.readings_local ON CLUSTER plantwatch (")
     assert (
