@@ -44,9 +44,7 @@ def months_to_drop(names: list[str], keep: int) -> list[str]:
 
 
 class ReportJob:
-    def __init__(
-        self, settings: ApiSettings, registry: Registry, store: Store, db: Engine
-    ) -> None:
+    def __init__(self, settings: ApiSettings, registry: Registry, store: Store, db: Engine) -> None:
         self.settings, self.registry, self.store, self.db = settings, registry, store, db
         self.directory = Path(settings.reports_dir)
 
