@@ -1,9 +1,15 @@
-"""End to end: readings over real MQTT -> `python -m ingest` -> InfluxDB -> `python -m api`."""
+"""End to end: readings over real MQTT -> `python -m ingest` -> the store -> `python -m api`.
+
+On each engine (`PLANTWATCH_STORE`): InfluxDB, and ClickHouse (Debian's 18.16 server, one
+process shared by the collector, `python -m api rollup` and the API: chdb cannot be shared),
+the same readings give the same KPI answer, read from the rollups the rollup command wrote.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -11,9 +17,10 @@ from types import MappingProxyType
 import pytest
 
 from ingest.client import MqttClient
+from ingest.kernel.clickhouse import HttpRunner, Layout
 from ingest.kernel.schema import Reading, encode_readings
 from ingest.kernel.topics import Topics
-from scripts.devstack import Server, free_port
+from scripts.devstack import Server, clickhouse_server, free_port
 from tests.builders import RegistryBuilder
 from tests.support import Process, http_get, http_post, wait_http, wait_until
 
@@ -69,48 +76,102 @@ def publish_county(mqtt_port: int) -> int:
     return sent
 
 
+@contextmanager
+def engine_env(engine: str, influxd: Server, tmp_path: Path, database: str) -> Iterator[
+    tuple[dict[str, str], Callable[[], int]]
+]:  # fmt: skip
+    """The store settings of `engine`, and how many fuel readings it holds (records)."""
+    if engine == "influxdb":
+        influx = f"http://127.0.0.1:{influxd.port}"
+
+        def influx_count() -> int:
+            resp = http_post(
+                f"{influx}/query",
+                data={
+                    "db": database,
+                    "q": "SELECT count(volume_m3) FROM gas; SELECT count(mass_kg) FROM coal",
+                },
+            )
+            results = resp.json().get("results", [])
+            return sum(r["series"][0]["values"][0][1] for r in results if "series" in r)
+
+        yield {"PLANTWATCH_INFLUX_URL": influx, "PLANTWATCH_INFLUX_DB": database}, influx_count
+        return
+    server = clickhouse_server(tmp_path / "clickhouse").start()
+    url = f"http://127.0.0.1:{server.port}"
+    runner = HttpRunner(url)
+
+    def clickhouse_count() -> int:
+        records = (
+            f"SELECT 1 FROM {Layout(database).table} WHERE name IN ('volume_m3', 'mass_kg') "
+            "GROUP BY measurement, plant, meter, name, ts_ms"
+        )
+        try:
+            return int(runner.run(f"SELECT count() FROM ({records})")[0][0])
+        except Exception:  # its tables not made yet
+            return -1
+
+    try:
+        yield (
+            {
+                "PLANTWATCH_STORE": "clickhouse",
+                "PLANTWATCH_CLICKHOUSE_URL": url,
+                "PLANTWATCH_CLICKHOUSE_DB": database,
+            },
+            clickhouse_count,
+        )
+    finally:
+        runner.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("engine", ["influxdb", "clickhouse"])
 def test_gas_share_from_mqtt_to_api(
-    tmp_path: Path, influxd: Server, mosquitto: Server, spawn: Callable[..., Process]
+    tmp_path: Path,
+    influxd: Server,
+    mosquitto: Server,
+    spawn: Callable[..., Process],
+    engine: str,
 ) -> None:
     registry = tmp_path / "registry.toml"
     registry.write_text(registry_text(), encoding="utf-8")
     database = f"e2e_{uuid.uuid4().hex[:8]}"
-    api_port = free_port()
-    env = {
-        "PLANTWATCH_REGISTRY": str(registry),
-        "PLANTWATCH_MQTT_PORT": str(mosquitto.port),
-        "PLANTWATCH_INFLUX_URL": f"http://127.0.0.1:{influxd.port}",
-        "PLANTWATCH_INFLUX_DB": database,
-        "PLANTWATCH_API_PORT": str(api_port),
-        "PLANTWATCH_ADMIN_KEY": ADMIN_KEY,
-        "PLANTWATCH_COLLECTOR_ID": f"e2e-{database}",
-        "PLANTWATCH_SHARE_GROUP": database,
-    }
+    with engine_env(engine, influxd, tmp_path, database) as (store_env, stored):
+        env = {
+            "PLANTWATCH_REGISTRY": str(registry),
+            "PLANTWATCH_MQTT_PORT": str(mosquitto.port),
+            "PLANTWATCH_API_PORT": str(free_port()),
+            "PLANTWATCH_ADMIN_KEY": ADMIN_KEY,
+            "PLANTWATCH_COLLECTOR_ID": f"e2e-{database}",
+            "PLANTWATCH_SHARE_GROUP": database,
+            **store_env,
+        }
+        check_gas_share(env, spawn, stored)
+
+
+def check_gas_share(
+    env: dict[str, str], spawn: Callable[..., Process], stored: Callable[[], int]
+) -> None:
     collector = spawn(["ingest"], env, "collector")
     api = spawn(["api"], env, "api")
-    base = f"http://127.0.0.1:{api_port}"
+    base = f"http://127.0.0.1:{env['PLANTWATCH_API_PORT']}"
     assert wait_http(f"{base}/healthz").json() == {"status": "ok"}
     # The collector subscribes asynchronously; wait for its persistent session to exist.
     assert wait_until(lambda: "mqtt connected" in collector.log(), 20), collector.log()
 
-    sent = publish_county(mosquitto.port)
+    sent = publish_county(int(env["PLANTWATCH_MQTT_PORT"]))
     assert sent == (len(FIRMS) * 2 - 1) * (READINGS_IN_WINDOW + 4)
-
-    def stored() -> int:
-        resp = http_post(
-            f"http://127.0.0.1:{influxd.port}/query",
-            data={
-                "db": database,
-                "q": "SELECT count(volume_m3) FROM gas; SELECT count(mass_kg) FROM coal",
-            },
-        )
-        results = resp.json().get("results", [])
-        return sum(r["series"][0]["values"][0][1] for r in results if "series" in r)
-
     assert wait_until(lambda: stored() == sent, 30), (stored(), sent, collector.log())
 
+    # The rollups, as an operator runs them; the KPI below is then answered from them.
+    rollup = spawn(["api", "rollup"], env, "rollup")
+    assert rollup.proc is not None and rollup.proc.wait(120) == 0, rollup.log()
+    assert "fuel: rolled up until" in rollup.log(), rollup.log()
+
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    assert http_get(f"{base}/readyz").json()["ready"] is True
+    ready = http_get(f"{base}/readyz").json()
+    assert ready == {"ready": True, "checks": {env.get("PLANTWATCH_STORE", "influxdb"): True,
+                                               "mqtt": True}}  # fmt: skip
     assert http_get(f"{base}/api/v1/kpi/gas-share").status_code == 401
     resp = http_get(
         f"{base}/api/v1/kpi/gas-share",
@@ -120,6 +181,8 @@ def test_gas_share_from_mqtt_to_api(
     )
     assert resp.status_code == 200, resp.text + api.log()
     kpi = resp.json()
+    # Answered from the rollups `python -m api rollup` wrote (whole hours and local days).
+    assert {s["source"] for s in kpi["sources"]} >= {"hourly"}, kpi["sources"]
     rows = {row["plant"]: row for row in kpi["rows"]}
     assert {p: r["status"] for p, r in rows.items()} == {
         "ss-gas-a": "gas",
@@ -140,3 +203,5 @@ def test_gas_share_from_mqtt_to_api(
     assert kpi["share_upper"] == pytest.approx(3 / 5)
     assert kpi["firms_needed"] == 1  # ceil(0.5 * 5) - 2
     assert kpi["definition"]["gas_kgce_per_m3"] == 1.2143
+    api.stop()  # before the store goes away with its context
+    collector.stop()
