@@ -10,8 +10,10 @@ InfluxDB's order), so the domains cannot tell the engines apart.
 valid value), `<name>_flag`, `<name>_invalid`, `_arrived_ms`, `_source` and `backfill`.
 Each read first takes the record of every (series, name, time) (the first write:
 `argMin(..., written)`), then pivots the names a request asks for into those fields, one row
-per point (`_fields`). Only readings are rows here: other measurements (rollups, revisions,
-dead letters, stats) are refused until they are stored (docs/decisions.md).
+per point (`_fields`). Every other point (rollups, read-model state, KPI snapshots, dead
+letters, events, stats) and the dirty marks are answered by `chpoints` over their tables
+(`ClickHouseStore.read` picks the module); revisions (later rows of a reading) are refused
+until they are read (docs/decisions.md).
 
 **Only ClickHouse 18.16's SQL** (Debian's server): no window functions, no DateTime64 (times
 are `Int64` ms), steps by `arrayDifference` over each series' readings sorted in an array,
@@ -137,7 +139,10 @@ def _check_measurements(measurements: Sequence[str]) -> None:
     it is refused rather than answered empty (an empty answer would read as "none")."""
     for m in measurements:
         if m not in RECORDED:
-            raise StoreRejected(f"{m!r} is not stored in ClickHouse (readings only so far)")
+            raise StoreRejected(
+                f"{m!r} is not stored in ClickHouse as readings (revisions are later rows of "
+                "their reading, not read there yet)"
+            )
 
 
 def _check_tag(tag: str) -> None:

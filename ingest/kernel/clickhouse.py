@@ -19,8 +19,15 @@ what its recent index cannot answer) what the keys hold, so an identical resend 
 row and a different one is written once as a revision (`kept_revisions` numbers them);
 `argMin` stays the rule for every reader whatever a writer did. `write_batch` writes the
 batch's rollup dirty marks (`rollup_dirty`, the fields of `ingest.kernel.dirty`'s marks),
-its other points (dead letters, events, stats: `points`, tags and fields as JSON) and then
-its readings and revisions, as rows: no line protocol reaches ClickHouse.
+its other points (dead letters, events, stats: `point_fields`, below) and then its readings
+and revisions, as rows: no line protocol reaches ClickHouse.
+
+**Every other point, and the read model's writes.** `write_lines` (the `Store` write the API
+uses) parses line protocol here, at the edge, into the same rows; a point that is neither a
+reading nor a mark (rollups, read-model state, KPI snapshots, dead letters, events, stats)
+goes to `point_fields`, one row per field, where a later write of a point's field replaces
+the earlier one as in InfluxDB (`argMax(…, written)` on read, `ReplacingMergeTree` at
+merges); `chpoints` reads them.
 
 **SQL.** Only what ClickHouse 18.16 (Debian's `clickhouse-server`) has: no window
 functions, no `DateTime64` (times are `Int64` ms; the hour is `intDiv(ts_ms, 3600000)`),
@@ -51,13 +58,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from ingest.kernel import chderived, chsql
+from ingest.kernel import chpoints, chsql
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
 from ingest.kernel.lineproto import Point, SeriesKey, parse_line
 from ingest.kernel.reads import Column, Points, Summary, tags
 from ingest.kernel.record import (
     ARRIVED_FIELD,
     MQTT,
+    RECORDED,
+    REVISIONS_MEASUREMENT,
     SOURCE_FIELD,
     Revision,
     RevisionKey,
@@ -116,38 +125,18 @@ MARK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("points", "Int64"),
     ("written_ms", "Int64"),
 )
-# Every other point a collector writes (dead letters, register and HJ 212 events, its
-# stats): its measurement, tags and fields as JSON objects, its time. Rows, not line protocol.
-POINTS = "points"
-POINT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("measurement", "String"),
-    ("tags", "String"),
-    ("fields", "String"),
-    ("ts_ms", "Int64"),
-    ("written", "UInt64"),
-)
-# The points the API derives and rewrites (rollups, read-model state, KPI snapshots): one row
-# per field of a point, the latest write of a (series, time, field) read (`chderived`).
-DERIVED = "derived"
-DERIVED_MEASUREMENTS: frozenset[str] = frozenset(
-    {
-        "fuel_hourly",
-        "fuel_daily",
-        "voc_hourly",
-        "readmodel_state",
-        "rollup_passes",
-        "kpi_gas_share",
-        "kpi_firm_status",
-    }
-)
-DERIVED_COLUMNS: tuple[tuple[str, str], ...] = (
+# Every other point (the read model's rollups, state and KPI snapshots; dead letters, register
+# and HJ 212 events, the collector's stats): one row per field of a point, the latest write of
+# a (series, time, field) read, as InfluxDB keeps a point (`chpoints`).
+POINT_FIELDS = "point_fields"
+POINT_FIELD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("measurement", "String"),
     ("series", "String"),  # the point's tags, canonical (its identity with the time)
     ("tag_keys", "Array(String)"),
     ("tag_values", "Array(String)"),
     ("ts_ms", "Int64"),
     ("field", "String"),
-    ("kind", "UInt8"),  # chderived.FLOAT, INTEGER, STRING, BOOLEAN
+    ("kind", "UInt8"),  # chpoints.FLOAT, INTEGER, STRING, BOOLEAN
     ("number", "Float64"),
     ("text", "String"),
     ("written", "UInt64"),  # the order of writes: the greatest is read (a re-roll replaces)
@@ -189,15 +178,8 @@ TABLES: tuple[Table, ...] = (
         "cityHash64(plant, meter)",
     ),
     Table(
-        POINTS,
-        POINT_COLUMNS,
-        "(measurement, ts_ms, written)",
-        _month_of("ts_ms"),
-        "cityHash64(measurement, tags)",
-    ),
-    Table(
-        DERIVED,
-        DERIVED_COLUMNS,
+        POINT_FIELDS,
+        POINT_FIELD_COLUMNS,
         "(measurement, series, field, ts_ms)",
         _month_of("ts_ms"),
         "cityHash64(measurement, series)",
@@ -384,22 +366,8 @@ def mark_rows(marks: Iterable[Point]) -> list[tuple[Any, ...]]:
     ]
 
 
-def point_rows(points: Iterable[Point], clock: WriteClock) -> list[tuple[Any, ...]]:
-    """`points` rows: any point that is not a reading, tags and fields as JSON objects."""
-    return [
-        (
-            p.measurement,
-            json.dumps(dict(p.tags), sort_keys=True, ensure_ascii=False),
-            json.dumps(dict(p.fields), sort_keys=True, ensure_ascii=False),
-            p.ts_ms,
-            clock.next(),
-        )
-        for p in points
-    ]
-
-
-def derived_rows(points: Iterable[Point], clock: WriteClock) -> list[tuple[Any, ...]]:
-    """`derived` rows: one per field of each point (`chderived`), written in order."""
+def point_field_rows(points: Iterable[Point], clock: WriteClock) -> list[tuple[Any, ...]]:
+    """`point_fields` rows: one per field of each point (`chpoints`), written in order."""
     out: list[tuple[Any, ...]] = []
     for p in points:
         keys = sorted(p.tags)
@@ -407,9 +375,9 @@ def derived_rows(points: Iterable[Point], clock: WriteClock) -> list[tuple[Any, 
         values = [p.tags[k] for k in keys]
         written = clock.next()
         for name, value in sorted(p.fields.items()):
-            kind = chderived.kind_of(value)
-            number = float(value) if kind != chderived.STRING else 0.0
-            text = str(value) if kind == chderived.STRING else ""
+            kind = chpoints.kind_of(value)
+            number = float(value) if kind != chpoints.STRING else 0.0
+            text = str(value) if kind == chpoints.STRING else ""
             out.append(
                 (p.measurement, series, keys, values, p.ts_ms, name, kind, number, text, written)
             )
@@ -714,8 +682,8 @@ class ClickHouseStore:
         """Write points given as line protocol (the read model's rollups and state, an
         officer's revision with its marks), parsed here at the edge into rows: readings
         (first write kept, unchecked: a resend is one more row `argMin` never reads), dirty
-        marks, derived points (`DERIVED_MEASUREMENTS`: a later write replaces) and any other
-        point as JSON. A line that is not a point is refused, nothing written."""
+        marks, and every other point by field (a later write replaces, as in InfluxDB). A
+        line that is not a point is refused, nothing written."""
         points = [parse_line(line) for line in lines if line.strip()]
         if any(p is None for p in points):
             bad = next(line for line, p in zip(lines, points, strict=False) if p is None)
@@ -725,25 +693,15 @@ class ClickHouseStore:
         marks = [p for p in parsed if p.measurement == MARKS]
         if marks:
             self.runner.run(insert_sql(self.layout, mark_rows(marks), _table(MARKS)), settings)
-        derived = [p for p in parsed if p.measurement in DERIVED_MEASUREMENTS]
-        if derived:
-            rows = derived_rows(derived, self.clock)
-            self.runner.run(insert_sql(self.layout, rows, _table(DERIVED)), settings)
-        other = [
-            p
-            for p in parsed
-            if p.measurement != MARKS
-            and p.measurement not in DERIVED_MEASUREMENTS
-            and not is_recorded(p)
-        ]
+        other = [p for p in parsed if p.measurement != MARKS and not is_recorded(p)]
         if other:
-            rows = point_rows(other, self.clock)
-            self.runner.run(insert_sql(self.layout, rows, _table(POINTS)), settings)
+            rows = point_field_rows(other, self.clock)
+            self.runner.run(insert_sql(self.layout, rows, _table(POINT_FIELDS)), settings)
         self.write(parsed)
 
     def read(self, requests: Sequence[Read]) -> list[list[Series]]:
         """Each request's answer (`ingest.kernel.reads`), in order, as `InfluxStore.read`
-        gives it; its SQL is `chsql.statement` (readings) or `chderived.statement` (derived
+        gives it; its SQL is `chsql.statement` (readings) or `chpoints.statement` (other
         points, dirty marks). One round trip per request (a statement per query over HTTP;
         no multi-statement answers in 18.16), `READ_PARALLEL` at once on a server. A request
         the engine cannot answer is refused before any is sent."""
@@ -759,13 +717,13 @@ class ClickHouseStore:
         where = _home(request)
         if where == READINGS:
             return chsql.statement(request, self.layout.table)
-        return chderived.statement(request, self.layout.name(where), marks=where == MARKS)
+        return chpoints.statement(request, self.layout.name(where), marks=where == MARKS)
 
     def _answer(self, request: Read, rows: list[list[Any]]) -> list[Series]:
         where = _home(request)
         if where == READINGS:
             return chsql.answer(request, rows)
-        return chderived.answer(request, rows, marks=where == MARKS)
+        return chpoints.answer(request, rows, marks=where == MARKS)
 
     def read_range(
         self,
@@ -812,8 +770,8 @@ class ClickHouseStore:
             self.runner.run(insert_sql(self.layout, mark_rows(marks), _table(MARKS)), settings)
         other = [p for p in points if not is_recorded(p)]
         if other:
-            rows = point_rows(other, self.clock)
-            self.runner.run(insert_sql(self.layout, rows, _table(POINTS)), settings)
+            rows = point_field_rows(other, self.clock)
+            self.runner.run(insert_sql(self.layout, rows, _table(POINT_FIELDS)), settings)
         readings = rows_of(points, self.clock) + revision_rows(
             (r for _, r in revisions), self.clock
         )
@@ -1009,14 +967,15 @@ def _table(name: str) -> Table:
 
 
 def _home(request: Read) -> str:
-    """The table that answers `request`: derived points, dirty marks, else the readings
-    (where `chsql` refuses what is stored nowhere)."""
+    """The table that answers `request`: readings (`chsql`, which refuses what is not one,
+    such as a revision: on ClickHouse a later row of its reading), dirty marks, or every
+    other point (`chpoints`)."""
     names = getattr(request, "measurements", None) or (getattr(request, "measurement", ""),)
-    if all(n in DERIVED_MEASUREMENTS for n in names):
-        return DERIVED
     if tuple(names) == (MARKS,):
         return MARKS
-    return READINGS
+    if any(n in RECORDED or n == REVISIONS_MEASUREMENT for n in names):
+        return READINGS
+    return POINT_FIELDS
 
 
 def _record(row: Sequence[Any]) -> Record:

@@ -1,8 +1,8 @@
-"""The read model's own points on ClickHouse (`ingest.kernel.chderived`) read as on InfluxDB.
+"""Points that are not readings on ClickHouse (`ingest.kernel.chpoints`) read as on InfluxDB.
 
 The same line protocol (fuel rollups written twice, the second pass replacing some values as
-a re-roll does; read-model state and passes; KPI snapshots with integers and text; dirty
-marks) is written to InfluxDB and through `ClickHouseStore.write_lines` (chdb in-process, or
+a re-roll does; read-model state and passes; KPI snapshots with integers and text; dead
+letters; dirty marks) is written to InfluxDB and through `ClickHouseStore.write_lines` (chdb in-process, or
 the server `PLANTWATCH_TEST_CLICKHOUSE_URL` names); every request of the table, many built by
 the domains' own builders, must be answered with the same series.
 """
@@ -92,7 +92,18 @@ def dataset() -> list[list[str]]:
         for n in range(5)
         for i, (k, p, m) in enumerate(METERS)
     ]  # fmt: skip
-    return [first + daily + state + passes + kpi + marks, reroll + later]
+    collector = [
+        encode_point("ingest_stats", {"collector": c}, {"points_written": 10 * n * (i + 1),
+                     "batches": n}, ms(T0 + n * HOUR + i * MS))
+        for n in range(6)
+        for i, c in enumerate(("c1", "c2"))
+    ] + [
+        encode_point("dead_letter", {"plant": p, "code": code},
+                     {"topic": f"t/{p}", "reason": f"bad {n}", "payload": '{"x": "\\"}', "seq": n},
+                     ms(T0 + n * HOUR))
+        for n, (p, code) in enumerate([("p1", "bad_json"), ("p2", "bad_json"), ("p1", "unknown_meter")])
+    ]  # fmt: skip
+    return [first + daily + state + passes + kpi + marks + collector, reroll + later]
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +123,7 @@ def influx(influxd: Server, writes: list[list[str]]) -> Iterator[InfluxStore]:
 @pytest.fixture(scope="module")
 def clickhouse(writes: list[list[str]]) -> Iterator[ClickHouseStore]:
     url = os.environ.get("PLANTWATCH_TEST_CLICKHOUSE_URL")
-    name = f"t_chderived_{uuid.uuid4().hex[:8]}"
+    name = f"t_chpoints_{uuid.uuid4().hex[:8]}"
     ch = ClickHouseStore(HttpRunner(url) if url else ChdbRunner(), Layout(database=name))
     ch.create_database()
     for lines in writes:
@@ -213,6 +224,25 @@ CASES: dict[str, Read] = {
     ),
     "kpi points": Points("kpi_gas_share", ("firms", "share", "goal"), T0, T0 + 3 * DAY),
     "tag values": TagValues("fuel_hourly", "plant"),
+    "stats spread per collector": Summary(
+        ("ingest_stats",),
+        (Column("spread", "points_written"),),
+        T0 + HOUR,
+        T0 + DAY,
+        (),
+        ("collector",),
+    ),
+    "dead letters per code": Summary(
+        ("dead_letter",), (Column("count", "seq", "n"),), T0, T0 + DAY, group_by=("code",)
+    ),
+    "dead letters of a plant": Points(
+        "dead_letter",
+        ("topic", "reason", "payload", "seq"),
+        T0,
+        T0 + DAY,
+        tags(plant="p1"),
+        newest=10,
+    ),
     "marks": Points(
         DIRTY_MEASUREMENT,
         ("first_hour_ms", "end_hour_ms"),
@@ -259,7 +289,7 @@ def test_what_it_cannot_answer_is_refused(clickhouse: ClickHouseStore) -> None:
                 )
             ]
         )
-    with pytest.raises(StoreRejected, match="'voc_alarm' is not stored"):
-        clickhouse.read([Summary(("voc_alarm",), (Column("sum", "x"),))])
+    with pytest.raises(StoreRejected, match="'revisions' is not stored"):
+        clickhouse.read([Points("revisions", ("arrived_ms",), None, None)])
     with pytest.raises(StoreRejected, match="not a point"):
         clickhouse.write_lines(["fuel_hourly consumption"])

@@ -1,9 +1,11 @@
-"""ClickHouse SQL over the points the API derives: rollups, read-model state, KPI snapshots.
+"""ClickHouse SQL over every point that is not a reading: rollups, read-model state, KPI
+snapshots, dead letters, events, the collector's stats.
 
 `chsql` answers requests over readings (rows of the first write); this module answers them
-over the `derived` table (`clickhouse.DERIVED_TABLE`), where the read model's own writes
-(`fuel_hourly`, `fuel_daily`, `voc_hourly`, `readmodel_state`, `rollup_passes`,
-`kpi_gas_share`, `kpi_firm_status`) are stored one row per field of a point:
+over the `point_fields` table (`clickhouse.POINT_FIELDS`), where every other point (the read
+model's `fuel_hourly`, `fuel_daily`, `voc_hourly`, `readmodel_state`, `rollup_passes`,
+`kpi_gas_share`, `kpi_firm_status`; the collector's `dead_letter`, events and
+`ingest_stats`) is stored one row per field:
 
     measurement, series (its tags, canonical), tag_keys, tag_values, ts_ms, field,
     kind (0 float, 1 integer, 2 string, 3 boolean), number, text, written
@@ -136,7 +138,7 @@ def _index(keys: Sequence[str]) -> tuple[list[str], dict[str, int]]:
 
 
 def statement(request: Read, table: str, marks: bool = False) -> str:
-    """The one SQL statement answering `request` over the derived `table` (or, `marks`, the
+    """The one SQL statement answering `request` over the `point_fields` `table` (or, `marks`, the
     `rollup_dirty` table)."""
     if marks:
         return _marks(request, table)
