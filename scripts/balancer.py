@@ -7,7 +7,8 @@
   is checked on its metrics port; when it dies its loggers reconnect to the other one and
   resend what was not answered (no answer means not yet held by the broker).
 - API (HTTP): round robin over the API processes, checked on `/healthz`; a request that
-  could not reach a process is tried on the other (`option redispatch`, `retries`). Streams
+  could not reach a process, or a GET whose process died before answering, is tried on the
+  other (`option redispatch`, `retries`, `retry-on`); a POST is never sent twice. Streams
   (`/api/v1/alerts/stream`) are tunnels and may stay open for an hour.
 
 Debian's `haproxy` package (2.6); NATS's MQTT balancer is in scripts/natsstack.py.
@@ -64,6 +65,9 @@ def services_config(
 backend apis
   mode http
   balance roundrobin
+  # a process killed with a request on it: the GET goes to the other (a push is not resent)
+  retry-on conn-failure empty-response response-timeout
+  http-request disable-l7-retry unless METH_GET
   option httpchk
   http-check send meth GET uri /healthz
 {api_lines}
