@@ -23,6 +23,9 @@ from pathlib import Path
 from scripts.devstack import Server, StackError
 
 CHECK = "inter 500ms fall 2 rise 2"
+# An API process busy with a back-fill's queries answers /healthz in seconds, not in 500 ms:
+# checked less often, given longer (`timeout check`), and three misses before it is out.
+API_CHECK = "inter 2s fall 3 rise 2"
 
 
 def haproxy_binary() -> str:
@@ -54,7 +57,7 @@ def services_config(
         for i, g in enumerate(gateways, 1)
     )
     api_lines = "\n".join(
-        f"  server a{i} 127.0.0.1:{a.port} check port {a.check_port} {CHECK}"
+        f"  server a{i} 127.0.0.1:{a.port} check port {a.check_port} {API_CHECK}"
         for i, a in enumerate(apis or [], 1)
     )
     api = f"""frontend api
@@ -82,6 +85,7 @@ defaults
   timeout tunnel 1h
   retries 3
   option redispatch
+  timeout check 5s
 frontend hj212
   mode tcp
   bind {host}:{hj212_port}
