@@ -85,14 +85,14 @@ def write_history(
 ROLLUP_TIMEOUT_SECONDS = 900.0
 
 
-def _catch_up_rollups(stack: Stack, database: str, registry: Path) -> dict[str, Any]:
+def _catch_up_rollups(stack: Stack, database: str, registry: Path, **extra: str) -> dict[str, Any]:
     """Roll the written history up once (`python -m api rollup`), as an operator would after
     a backfill, so the endpoints answer from rollups as they do in steady state."""
     progress("api: rolling the history up (python -m api rollup) ...")
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "api", "rollup"],
-        env=stack.env(database, registry, PLANTWATCH_INFLUX_TIMEOUT_SECONDS="600"),
+        env=stack.env(database, registry, PLANTWATCH_INFLUX_TIMEOUT_SECONDS="600", **extra),
         cwd=ROOT,
         capture_output=True,
         timeout=ROLLUP_TIMEOUT_SECONDS,

@@ -17,8 +17,9 @@ private servers. For each size and engine:
 
 The growth exponent of each figure is the slope of log(figure) over log(firms) between the
 smallest and the largest size (1: linear, 0: flat). ClickHouse takes the collector's write
-path (rows, first write kept: `ingest/kernel/clickhouse.py`); the API does not read
-ClickHouse yet, so its KPI column says so. VOC is not in this run (see docs/operations.md).
+path (rows, first write kept: `ingest/kernel/clickhouse.py`), then `python -m api rollup`
+and the API run on it (`PLANTWATCH_STORE=clickhouse`). VOC is not in this run (see
+docs/operations.md).
 """
 
 from __future__ import annotations
@@ -116,7 +117,12 @@ def influx_size(stack: Stack, firms: list[Firm], end: datetime, days: float) -> 
 
 
 def ask_kpi(
-    stack: Stack, database: str, registry: Path, end: datetime, first_county: set[str]
+    stack: Stack,
+    database: str,
+    registry: Path,
+    end: datetime,
+    first_county: set[str],
+    **extra: str,
 ) -> dict[str, Any]:
     """KPI p50/p95 (moving `at`) with a province key, then with one county's key."""
     admin = secrets.token_urlsafe(24)
@@ -128,7 +134,8 @@ def ask_kpi(
             registry,
             PLANTWATCH_API_PORT=str(port),
             PLANTWATCH_ADMIN_KEY=admin,
-            PLANTWATCH_DATABASE_URL=f"sqlite:///{stack.workdir / (database + '.db')}",
+            PLANTWATCH_DATABASE_URL=f"sqlite:///{stack.workdir / (database + extra.get('PLANTWATCH_STORE', '') + '.db')}",
+            **extra,
         ),
         f"api-{database}",
     )
@@ -190,9 +197,15 @@ def timings(http: httpx.Client, key: str, end: datetime, first_hour: int) -> dic
 
 
 def clickhouse_size(
-    server_url: str, server_pid: int | None, firms: list[Firm], end: datetime, days: float
+    stack: Stack,
+    server_url: str,
+    server_pid: int | None,
+    firms: list[Firm],
+    end: datetime,
+    days: float,
 ) -> dict[str, Any]:
-    """The same history through the collector's ClickHouse write path: cost and bytes."""
+    """The same history through the collector's ClickHouse write path (cost and bytes),
+    rolled up and asked of the API on ClickHouse (`PLANTWATCH_STORE=clickhouse`)."""
     n = len(firms)
     database = f"bench_province_{n}"
     layout = Layout(database)
@@ -223,6 +236,16 @@ def clickhouse_size(
     )
     on_disk = int(stored[0][0]) if stored and stored[0] else 0
     store.close()
+    engine = {
+        "PLANTWATCH_STORE": "clickhouse",
+        "PLANTWATCH_CLICKHOUSE_URL": server_url,
+        "PLANTWATCH_CLICKHOUSE_DB": database,
+        "PLANTWATCH_CLICKHOUSE_TIMEOUT_SECONDS": "300",
+    }
+    registry = stack.workdir / f"province-{n}.toml"
+    registry.write_text(province_toml(firms), encoding="utf-8")
+    rollup = _catch_up_rollups(stack, database, registry, **engine)
+    kpi = ask_kpi(stack, database, registry, end, {f.plant for f in firms[::COUNTIES]}, **engine)
     return {
         "firms": n,
         "readings": readings,
@@ -230,7 +253,9 @@ def clickhouse_size(
         "cpu_seconds": round(cpu, 1),
         "readings_per_core_second": round(readings / cpu) if cpu else None,
         "bytes_per_reading": round(on_disk / readings, 2) if readings else None,
-        "kpi": "not available: the API does not read ClickHouse yet",
+        "rollup_seconds": rollup["seconds"],
+        "rollup_exit": rollup["exit_code"],
+        **kpi,
     }
 
 
@@ -258,10 +283,13 @@ def markdown(result: dict[str, Any]) -> str:
             f"{row.get('county_key_sees_only_its_county')} ({row.get('county_key_firms')} firms) |"
         )
     for row in result.get("clickhouse", []):
+        p, c = row.get("kpi_province", {}), row.get("kpi_county", {})
         lines.append(
             f"| {row['firms']:,} | ClickHouse 18.16 | {row['readings']:,} | "
-            f"{row['readings_per_core_second']:,} | {row['bytes_per_reading']} | – | "
-            "– (API reads not on ClickHouse yet) | – | – |"
+            f"{row['readings_per_core_second']:,} | {row['bytes_per_reading']} | "
+            f"{row.get('rollup_seconds')} | {p.get('first_ms')} / {p.get('p50_ms')} / {p.get('p95_ms')} | "
+            f"{c.get('first_ms')} / {c.get('p50_ms')} / {c.get('p95_ms')} | "
+            f"{row.get('county_key_sees_only_its_county')} ({row.get('county_key_firms')} firms) |"
         )
     lines += ["", f"Growth exponents over {sizes[0]} -> {sizes[-1]} firms:", ""]
     for engine, figures in result["exponents"].items():
@@ -292,21 +320,20 @@ def main(argv: list[str] | None = None) -> int:
             for n in sizes:
                 progress(f"province: InfluxDB, {n} firms")
                 result["influxdb"].append(influx_size(stack, county_firms(n), end, args.days))
+            if not args.no_clickhouse:
+                server = clickhouse_server(Path(tmp) / "clickhouse").start()
+                try:
+                    pid = server.process.pid if server.process else None
+                    url = f"http://127.0.0.1:{server.port}"
+                    for n in sizes:
+                        progress(f"province: ClickHouse, {n} firms")
+                        result["clickhouse"].append(
+                            clickhouse_size(stack, url, pid, county_firms(n), end, args.days)
+                        )
+                finally:
+                    server.stop()
         finally:
             stack.stop()
-        if not args.no_clickhouse:
-            server = clickhouse_server(Path(tmp) / "clickhouse").start()
-            try:
-                pid = server.process.pid if server.process else None
-                for n in sizes:
-                    progress(f"province: ClickHouse, {n} firms")
-                    result["clickhouse"].append(
-                        clickhouse_size(
-                            f"http://127.0.0.1:{server.port}", pid, county_firms(n), end, args.days
-                        )
-                    )
-            finally:
-                server.stop()
     result["load_after"] = load_average()
     figures = ("readings_per_core_second", "bytes_per_reading")
     result["exponents"] = {
@@ -319,7 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if result["clickhouse"]:
         result["exponents"]["ClickHouse"] = {
-            f: exponent(sizes, [r[f] for r in result["clickhouse"]]) for f in figures
+            **{f: exponent(sizes, [r[f] for r in result["clickhouse"]]) for f in figures},
+            "KPI p95 (province)": exponent(
+                sizes, [r.get("kpi_province", {}).get("p95_ms") for r in result["clickhouse"]]
+            ),
         }
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
