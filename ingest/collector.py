@@ -270,8 +270,7 @@ class Collector:
     def _commit(self, batch: _Batch) -> None:
         if not self._make_durable(batch):
             return  # stopping with a full spool: nothing acked, the broker redelivers
-        for message in batch.messages:
-            self.client.ack(message)
+        self.client.ack_many(batch.messages)
         self._pending_since = None
         for message, refused in batch.refusals:
             if refused.partial:
