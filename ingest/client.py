@@ -9,11 +9,13 @@ means nothing there; the broker redelivers it instead).
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -27,6 +29,11 @@ RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 15
 CONNECT_TIMEOUT_SECONDS = 20.0
 MAX_EARLY_ACKS = 10_000  # acks of publishes nobody waits for must not pile up
+READ_CHUNK_BYTES = 65_536
+# Packets read from the buffer per pass of paho's loop, before it sends (acks) and pings.
+MAX_BUFFERED_PACKETS_PER_READ = 1000
+# A PUBACK: fixed header (type, remaining length 2), then the packet id.
+_PUBACK = struct.Struct("!BBH")
 FILTERS_PER_PACKET = 200  # topic filters per SUBSCRIBE/UNSUBSCRIBE packet
 
 
@@ -46,6 +53,55 @@ class Inbound:
     mid: int
     generation: int
     retain: bool = False
+
+
+class _ReadBuffered:
+    """The broker connection's socket, read a chunk at a time.
+
+    paho reads each packet with three `recv` calls (type, length, body) and a `select`
+    before each packet: four system calls, each dropping the GIL, per reading. This serves
+    paho's small reads from one large `recv`; `pending()` tells paho's loop that bytes are
+    waiting (as an SSL socket's does), so it does not wait in `select` for them.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._data = b""
+        self._pos = 0
+
+    def recv(self, size: int) -> bytes:
+        if self._pos >= len(self._data):
+            data = self._sock.recv(max(size, READ_CHUNK_BYTES))
+            if len(data) <= size:
+                return data
+            self._data, self._pos = data, 0
+        chunk = self._data[self._pos : self._pos + size]
+        self._pos += len(chunk)
+        return chunk
+
+    def pending(self) -> int:
+        inner = getattr(self._sock, "pending", None)
+        return len(self._data) - self._pos + (inner() if inner is not None else 0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _PahoClient(paho.Client):
+    """paho's client over a `_ReadBuffered` socket, reading every packet already received."""
+
+    def _create_socket(self) -> Any:
+        sock = super()._create_socket()
+        return sock if self._transport == "websockets" else _ReadBuffered(sock)
+
+    def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        for _ in range(MAX_BUFFERED_PACKETS_PER_READ):
+            sock: Any = self._sock
+            if rc != paho.MQTT_ERR_SUCCESS or sock is None or not sock.pending():
+                break
+            rc = super().loop_read(1)
+        return rc
 
 
 class MqttClient:
@@ -96,7 +152,7 @@ class MqttClient:
         self._barrier_waiting: list[Callable[[], None]] = []
         self._barrier_in_flight = False
         self.refused_reason: str | None = None  # why the broker last refused to connect
-        self._client = paho.Client(
+        self._client = _PahoClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=clean_session,
@@ -292,6 +348,23 @@ class MqttClient:
         if message.qos == 0 or message.generation != self.generation:
             return False
         return self._client.ack(message.mid, message.qos) == paho.MQTT_ERR_SUCCESS
+
+    def ack_many(self, messages: Sequence[Inbound]) -> int:
+        """Acknowledge a batch of QoS 1 messages in one write; returns how many were acked.
+
+        paho queues each PUBACK as its own packet: a syscall to wake its thread and a send per
+        message (docs/decisions.md, the collector's speed). The same PUBACK bytes go
+        out here as one queued packet (paho's writer sends any bytes it is given and clears
+        its queue on reconnect, as it does for its own PUBACKs). Messages of an earlier
+        connection are skipped, as `ack` skips them.
+        """
+        generation = self.generation
+        mids = [m.mid for m in messages if m.qos == 1 and m.generation == generation]
+        if not mids:
+            return 0
+        packet = b"".join(_PUBACK.pack(paho.PUBACK, 2, mid) for mid in mids)
+        rc = self._client._packet_queue(paho.PUBACK, packet, 0, 0)
+        return len(mids) if rc == paho.MQTT_ERR_SUCCESS else 0
 
     def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:

@@ -14,9 +14,9 @@ readings in the order they arrived.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,6 +64,42 @@ class _Batch:
         return [point for points in self.per_message for point in points]
 
 
+class _Inbox:
+    """Messages handed from paho's thread to the collector's, without a lock per message.
+
+    `deque` appends and pops are atomic; the event wakes the collector only when it may be
+    waiting (a `queue.Queue` took a lock and notified a condition for every message).
+    """
+
+    def __init__(self) -> None:
+        self._messages: deque[Inbound] = deque()
+        self._arrived = threading.Event()
+
+    def put(self, message: Inbound) -> None:
+        self._messages.append(message)
+        if not self._arrived.is_set():
+            self._arrived.set()
+
+    def get_nowait(self) -> Inbound | None:
+        try:
+            return self._messages.popleft()
+        except IndexError:
+            return None
+
+    def get(self, timeout: float) -> Inbound | None:
+        """The next message, waiting up to `timeout` seconds for one; None if none came."""
+        message = self.get_nowait()
+        if message is not None:
+            return message
+        self._arrived.clear()
+        # One put after the first look and before the clear left the event set: look again.
+        message = self.get_nowait()
+        if message is not None:
+            return message
+        self._arrived.wait(timeout)
+        return self.get_nowait()
+
+
 class Collector:
     def __init__(
         self,
@@ -88,7 +124,7 @@ class Collector:
         )
         self.topics = Topics(settings.topic_root)
         self.spool = Spool(settings.spool_dir / settings.collector_id, settings.spool_max_bytes)
-        self._inbox: queue.Queue[Inbound] = queue.Queue()
+        self._inbox = _Inbox()
         self.broker_queue = QueueState()
         self._stop = threading.Event()
         self._pending_since: float | None = None
@@ -211,12 +247,15 @@ class Collector:
         batch = _Batch()
         deadline = None
         while not self._stop.is_set():
-            timeout = (
-                QUEUE_POLL_SECONDS if deadline is None else max(0.0, deadline - time.monotonic())
-            )
-            try:
-                message = self._inbox.get(timeout=timeout)
-            except queue.Empty:
+            message = self._inbox.get_nowait()
+            if message is None:
+                timeout = (
+                    QUEUE_POLL_SECONDS
+                    if deadline is None
+                    else max(0.0, deadline - time.monotonic())
+                )
+                message = self._inbox.get(timeout)
+            if message is None:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 continue
@@ -270,8 +309,7 @@ class Collector:
     def _commit(self, batch: _Batch) -> None:
         if not self._make_durable(batch):
             return  # stopping with a full spool: nothing acked, the broker redelivers
-        for message in batch.messages:
-            self.client.ack(message)
+        self.client.ack_many(batch.messages)
         self._pending_since = None
         for message, refused in batch.refusals:
             if refused.partial:

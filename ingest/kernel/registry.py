@@ -100,9 +100,15 @@ class Plant:
     meters: tuple[Meter, ...]
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     county: str = DEFAULT_COUNTY_ID
+    # Built once: every inbound JSON message looks its meter up here (the first of an id).
+    _by_meter_id: Mapping[str, Meter] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_id = {m.id: m for m in reversed(self.meters)}
+        object.__setattr__(self, "_by_meter_id", MappingProxyType(by_id))
 
     def meter(self, meter_id: str) -> Meter | None:
-        return next((m for m in self.meters if m.id == meter_id), None)
+        return self._by_meter_id.get(meter_id)
 
     def meters_of(self, kind: str) -> tuple[Meter, ...]:
         return tuple(m for m in self.meters if m.kind == kind)

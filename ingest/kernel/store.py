@@ -123,9 +123,7 @@ def encode_point(
     of another type (a numpy scalar)."""
     if isinstance(ts, datetime):
         ts = to_epoch_ms(ts)
-    tag_text = "".join(
-        f",{_key(key)}={_tag_value(value)}" for key, value in sorted(tags.items()) if key
-    )
+    head = _head(measurement, tuple(tags.items()))
     try:
         parts = []
         for key, value in sorted(fields.items()):
@@ -138,7 +136,14 @@ def encode_point(
         return _library_line(measurement, tags, fields, ts)
     if not parts:
         return ""
-    return f"{_measurement(measurement)}{tag_text} {','.join(parts)} {ts}"
+    return f"{head} {','.join(parts)} {ts}"
+
+
+# A series' measurement and tags repeat on every one of its lines: their text is kept.
+@functools.lru_cache(maxsize=65_536)
+def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    tag_text = "".join(f",{_key(key)}={_tag_value(value)}" for key, value in sorted(tags) if key)
+    return _measurement(measurement) + tag_text
 
 
 def _library_line(

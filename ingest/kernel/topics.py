@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ingest.kernel.errors import UnknownSource
@@ -46,6 +47,8 @@ class Source:
     meter: str | None = None
 
 
+# A county's meters send on a few thousand topics, each many times: parsed once each.
+@functools.lru_cache(maxsize=65_536)
 def parse_topic(topic: str, root: str = "plantwatch") -> Source:
     """Map an inbound topic to its plant and meter; anything else is refused."""
     parts = topic.split("/")

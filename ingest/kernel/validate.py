@@ -78,6 +78,13 @@ def range_for(kind: str, name: str, stats: bool = True) -> Range | None:
 
 def screen_values(kind: str, reading: Reading, stats: bool = True) -> Reading:
     """Move every value outside its plausible range (or unknown) to `invalid`, with its reason."""
+    allowed = VALUE_RANGES[kind]
+    for name, value in reading.values.items():
+        bounds = allowed.get(name)
+        if bounds is None or not bounds.low <= value <= bounds.high:
+            break
+    else:
+        return reading  # the common case: every value plainly known and in range
     values = dict(reading.values)
     invalid = dict(reading.invalid)
     for name, value in reading.values.items():
@@ -122,13 +129,18 @@ def screen_readings(
     A reading without a valid required register is dropped: a fuel point without its
     register counts nothing.
     """
-    check_clock([r.ts for r in readings], now, future_tolerance)
+    latest = now + future_tolerance
+    if any(r.ts > latest for r in readings):
+        check_clock([r.ts for r in readings], now, future_tolerance)
     required = REQUIRED_VALUES[meter.kind]
     kept: list[Reading] = []
     problems: list[Problem] = []
     for index, raw in enumerate(readings):
-        where = f"readings[{index}]" if len(readings) > 1 else "reading"
         reading = screen_values(meter.kind, raw, stats=False)
+        if not reading.invalid and all(name in reading.values for name in required):
+            kept.append(reading)  # nothing to tell the plant
+            continue
+        where = f"readings[{index}]" if len(readings) > 1 else "reading"
         missing = [name for name in required if name not in reading.values]
         if missing:
             why = [reading.invalid[name] for name in missing if name in reading.invalid]
