@@ -258,6 +258,11 @@ class MeterView(Model):
     rated_kw: float | None = None
     last_reading: str | None
     reporting: bool
+    catching_up: bool = Field(
+        False,
+        description="behind by its readings' time, but its latest reading arrived within the "
+        "offline allowance: delivering a back-fill, not offline (no meter_offline alert)",
+    )
     offline_after_minutes: float
     latest: LatestReading | None = Field(
         None, description="the latest reading of the last two days (none if older)"

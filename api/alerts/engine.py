@@ -44,7 +44,7 @@ from api.fuel.rules import classify, kept_by_hand
 from api.fuel.service import FuelCore
 from api.marks.rules import unmarked
 from api.power.service import PowerCore, lines_of
-from api.presence import last_seen
+from api.presence import latest_seen
 from api.settings import AlertRules
 from api.voc.rules import FLOW_FIELD, StackCompliance
 from ingest.kernel.errors import StoreError
@@ -240,13 +240,15 @@ class Evaluator:
         # A meter kept by hand (coal deliveries entered by officers) is silent between entries.
         by_hand = kept_by_hand(self.fuel.conversions)
         meters = [m for m in self.meters if (m.plant, m.meter) not in by_hand]
-        seen = last_seen(
+        latest = latest_seen(
             self.store,
             {m.kind for m in meters},
             now,
             timedelta(hours=r.offline_lookback_hours),
         )
-        offline = rules.offline(meters, seen, now, r, self.timezone)
+        seen = {key: s.at for key, s in latest.items()}
+        arrived = {key: s.arrived for key, s in latest.items()}
+        offline = rules.offline(meters, seen, now, r, self.timezone, arrived)
         flowing = observe.points_flowing(self.store, now, timedelta(minutes=r.flowing_minutes))
         through = max(seen.values(), default=None)
         state = rules.ingest_state(len(offline), len(meters), flowing, through, r, now)

@@ -50,7 +50,7 @@ from api.power.rules import (
     facility_kw,
     latest_complete,
 )
-from api.presence import allowance_minutes, is_reporting
+from api.presence import Seen, allowance_minutes, catching_up, is_reporting
 from api.settings import AlertRules
 from api.voc.rules import (
     FLOW_FIELD,
@@ -362,12 +362,19 @@ def offline(
     now: datetime,
     rules: AlertRules,
     timezone: str = LOCAL_TIMEZONE,
+    arrived: Mapping[tuple[str, str], datetime | None] | None = None,
 ) -> list[Condition]:
-    """A meter with no reading for longer than its kind's allowance (or none in the lookback)."""
+    """A meter with no reading for longer than its kind's allowance (or none in the lookback),
+    unless its latest reading `arrived` within the allowance: a meter catching up (a logger
+    emptying its buffer after an outage, a back-fill) is delivering, not silent."""
     out = []
     for m in meters:
         allowance_min = allowance_minutes(m.kind, rules.offline_minutes)
         seen = last_seen.get((m.plant, m.meter))
+        if seen is not None and catching_up(
+            Seen(seen, (arrived or {}).get((m.plant, m.meter))), now, allowance_min
+        ):
+            continue
         key = AlertKey(METER_OFFLINE, m.plant, m.meter)
         if seen is None:
             out.append(

@@ -74,7 +74,8 @@ def _views(
 ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], datetime]]:
     last = last_readings(store, now, plant)
     latest = latest_readings(store, now, plant)
-    return [plant_view(p, last, now, offline_minutes, latest) for p in plants], last
+    views = [plant_view(p, last, now, offline_minutes, latest) for p in plants]
+    return views, {key: seen.at for key, seen in last.items()}
 
 
 @router.get(

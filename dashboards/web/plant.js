@@ -37,11 +37,12 @@ function catchingUp() {
   return countyState === "loading";
 }
 
-/** A meter's state word: never reported, online, catching up or offline. */
+/** A meter's state word: never reported, online, catching up (it is delivering a back-fill,
+ * `catching_up` from the API, or the whole county is loading) or offline. */
 function meterState(m) {
   if (m.last_reading === null) return "never";
   if (m.reporting) return "online";
-  return catchingUp() ? "catchup" : "offline";
+  return m.catching_up || catchingUp() ? "catchup" : "offline";
 }
 
 /** "2/2 在线" for a plant's meters, coloured: all on, catching up (county loading), none, some. */

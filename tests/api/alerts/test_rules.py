@@ -169,6 +169,26 @@ def test_offline(kind: str, silent: timedelta | None, offline: bool) -> None:
         assert found[0].value == pytest.approx(silent.total_seconds() / 60, abs=0.01)
 
 
+@pytest.mark.parametrize(
+    ("arrived_ago", "offline"),
+    [
+        (timedelta(minutes=1), False),  # a back-fill arriving now: catching up
+        (timedelta(minutes=15), False),  # arrived exactly at the allowance
+        (timedelta(minutes=16), True),  # nothing arrived within the allowance either
+        (None, True),  # arrival not recorded: judged by the reading's time alone
+    ],
+)
+def test_a_meter_delivering_a_backfill_is_not_offline(
+    arrived_ago: timedelta | None, offline: bool
+) -> None:
+    """make run: 31 stacks emptying their loggers 27 min behind raised 31 meter_offline
+    alerts while their data poured in (the county as a whole was not loading)."""
+    last = {("p", "m"): T0 - timedelta(minutes=27)}
+    arrived = {("p", "m"): None if arrived_ago is None else T0 - arrived_ago}
+    found = rules.offline([MeterRef("p", "m", "voc")], last, T0, R, arrived=arrived)
+    assert bool(found) is offline
+
+
 def test_offline_allowance_configurable() -> None:
     r = AlertRules(offline_minutes={"voc": 1.0})
     found = rules.offline(
