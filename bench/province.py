@@ -255,6 +255,7 @@ def clickhouse_size(
         "bytes_per_reading": round(on_disk / readings, 2) if readings else None,
         "rollup_seconds": rollup["seconds"],
         "rollup_exit": rollup["exit_code"],
+        "rollup_error": rollup.get("error"),
         **kpi,
     }
 
