@@ -61,7 +61,7 @@ import httpx
 from ingest.kernel import chpoints, chsql
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
 from ingest.kernel.lineproto import Point, SeriesKey, parse_line
-from ingest.kernel.reads import Column, Points, Summary, tags
+from ingest.kernel.reads import ReadShortcuts
 from ingest.kernel.record import (
     ARRIVED_FIELD,
     MQTT,
@@ -78,10 +78,7 @@ from ingest.kernel.record import (
 from ingest.kernel.schema import VALID_FLAG
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from ingest.kernel.reads import Read, Series
-    from ingest.kernel.store import Aggregate, TagFilter
     from ingest.settings import CommonSettings
 
 HOUR_MS = 3_600_000
@@ -623,7 +620,7 @@ class Hourly:
     implausible_steps: int
 
 
-class ClickHouseStore:
+class ClickHouseStore(ReadShortcuts):
     """Writes of readings (first write kept on read) and the reads the API needs."""
 
     def __init__(self, runner: Runner, layout: Layout | None = None) -> None:
@@ -724,34 +721,6 @@ class ClickHouseStore:
         if where == READINGS:
             return chsql.answer(request, rows)
         return chpoints.answer(request, rows, marks=where == MARKS)
-
-    def read_range(
-        self,
-        measurement: str,
-        fields: Sequence[str],
-        start: datetime,
-        end: datetime,
-        where: TagFilter | None = None,
-        group_by: Sequence[str] = (),
-    ) -> list[Series]:
-        """A series' points of `fields` in [start, end) (`Store.read_range`)."""
-        request = Points(measurement, tuple(fields), start, end, tags(where), tuple(group_by))
-        return self.read([request])[0]
-
-    def aggregate(
-        self,
-        measurement: str,
-        function: Aggregate,
-        field: str,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        where: TagFilter | None = None,
-        group_by: Sequence[str] = (),
-    ) -> list[Series]:
-        """One aggregate of `field` per group (`Store.aggregate`)."""
-        columns = (Column(function, field),)
-        request = Summary((measurement,), columns, start, end, tags(where), tuple(group_by))
-        return self.read([request])[0]
 
     # ---- the record keeper's engine (ingest/keeper.py `RecordEngine`) ------------------------
 

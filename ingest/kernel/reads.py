@@ -128,6 +128,45 @@ class TagValues:
 
 Read = Points | Summary | StepSums | TagValues
 
+# tag -> the values it may have (any of them; every tag named must match)
+TagFilter = Mapping[str, Sequence[str]]
+Aggregate = Literal["sum", "min", "max", "count", "first", "last"]
+
+
+class ReadShortcuts:
+    """`read_range` and `aggregate`, one request each, for an engine that answers `read`."""
+
+    def read(self, requests: Sequence[Read]) -> list[list[Series]]:
+        raise NotImplementedError
+
+    def read_range(
+        self,
+        measurement: str,
+        fields: Sequence[str],
+        start: datetime,
+        end: datetime,
+        where: TagFilter | None = None,
+        group_by: Sequence[str] = (),
+    ) -> list[Series]:
+        """A series' points of `fields` in [start, end) (`Store.read_range`)."""
+        request = Points(measurement, tuple(fields), start, end, tags(where), tuple(group_by))
+        return self.read([request])[0]
+
+    def aggregate(
+        self,
+        measurement: str,
+        function: Aggregate,
+        field: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        where: TagFilter | None = None,
+        group_by: Sequence[str] = (),
+    ) -> list[Series]:
+        """One aggregate of `field` per group (`Store.aggregate`)."""
+        columns = (Column(function, field),)
+        request = Summary((measurement,), columns, start, end, tags(where), tuple(group_by))
+        return self.read([request])[0]
+
 
 @dataclass(frozen=True, slots=True)
 class Series:

@@ -18,14 +18,14 @@ import re
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 from influxdb_client import Point, WritePrecision
 
 from ingest.kernel.errors import PlantwatchError, StoreRejected, StoreUnavailable
 from ingest.kernel.influxql import quote_ident, statement
-from ingest.kernel.reads import Column, Points, Read, Series, Summary, tags
+from ingest.kernel.reads import Aggregate, Read, ReadShortcuts, Series, TagFilter
 from ingest.kernel.schema import to_epoch_ms
 
 if TYPE_CHECKING:
@@ -163,11 +163,6 @@ def _library_line(
     return str(point.to_line_protocol())
 
 
-# tag -> the values it may have (any of them; every tag named must match)
-TagFilter = Mapping[str, Sequence[str]]
-Aggregate = Literal["sum", "min", "max", "count", "first", "last"]
-
-
 class Store(Protocol):
     """The operations the read model (`api.readmodel`) needs of a time-series engine.
 
@@ -223,7 +218,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class InfluxStore:
+class InfluxStore(ReadShortcuts):
     """Batched writes and InfluxQL queries against one database (the first `Store` engine)."""
 
     def __init__(
@@ -310,32 +305,6 @@ class InfluxStore:
     def query_many(self, influxql: str, epoch: str | None = "ms") -> list[list[Series]]:
         """Run several `;`-separated statements in one round trip."""
         return self._query(influxql, epoch)
-
-    def read_range(
-        self,
-        measurement: str,
-        fields: Sequence[str],
-        start: datetime,
-        end: datetime,
-        where: TagFilter | None = None,
-        group_by: Sequence[str] = (),
-    ) -> list[Series]:
-        request = Points(measurement, tuple(fields), start, end, tags(where), tuple(group_by))
-        return self.read([request])[0]
-
-    def aggregate(
-        self,
-        measurement: str,
-        function: Aggregate,
-        field: str,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        where: TagFilter | None = None,
-        group_by: Sequence[str] = (),
-    ) -> list[Series]:
-        columns = (Column(function, field),)
-        request = Summary((measurement,), columns, start, end, tags(where), tuple(group_by))
-        return self.read([request])[0]
 
     def read(self, requests: Sequence[Read]) -> list[list[Series]]:
         """Each request as one InfluxQL statement (`influxql.statement`), all in one query."""
