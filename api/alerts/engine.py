@@ -96,6 +96,8 @@ class Evaluator:
         # once known, so it is read once per stack, until the stack has been heard.
         self.first_heard: dict[tuple[str, str], int] = {}
         self.state = rules.IngestState(rules.NORMAL, len(self.meters), 0, True, None)
+        # Meters delivering late data now (`_offline` reads them with the offline rule's look).
+        self.catching: set[tuple[str, str]] = set()
 
     def fast(
         self, now: datetime, open_keys: Collection[AlertKey] = ()
@@ -141,7 +143,7 @@ class Evaluator:
             ),
             (
                 VOC_DARK_AFTER_EXCEEDANCE,
-                lambda: rules.dark_after_exceedance(recent(), open_keys, tz),
+                lambda: rules.dark_after_exceedance(recent(), open_keys, tz, self.catching),
             ),
             (
                 LOGGER_CLOCK_DRIFT,
@@ -252,6 +254,7 @@ class Evaluator:
         )
         seen = {key: s.at for key, s in latest.items()}
         arrived = {key: s.arrived for key, s in latest.items()}
+        self.catching = rules.catching_up_meters(meters, latest, now, r)
         offline = rules.offline(meters, seen, now, r, self.timezone, arrived)
         flowing = observe.points_flowing(self.store, now, timedelta(minutes=r.flowing_minutes))
         through = max(seen.values(), default=None)

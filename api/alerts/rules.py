@@ -302,16 +302,25 @@ def dark_after_exceedance(
     stacks: Iterable[StackCompliance],
     open_keys: Collection[AlertKey] = (),
     timezone: str = LOCAL_TIMEZONE,
+    catching: Collection[tuple[str, str]] = (),
 ) -> list[Condition]:
     """A stack whose hours after an exceeding valid hour are all insufficient (gone dark).
 
     Stopped hours (flag F) are not dark: the line stopped. An open alert stays until a valid
-    hour comes.
+    hour comes. A stack in `catching` (its latest reading arrived within its allowance but is
+    behind: a logger emptying its buffer, a back-fill; `catching_up_meters`) is delivering its
+    hours, not dark: nothing new is raised for it, and an open alert holds until they come.
     """
     out = []
     for stack in stacks:
         for p in stack.pollutants:
             key = AlertKey(VOC_DARK_AFTER_EXCEEDANCE, stack.plant, stack.meter, p.limit.pollutant)
+            if (stack.plant, stack.meter) in catching:
+                if key in open_keys:
+                    out.append(
+                        Condition(key, None, 1.0, f"{p.limit.pollutant}: its hours still arriving")
+                    )
+                continue
             valid = [i for i, s in enumerate(p.status) if s == VALID]
             after = p.status[valid[-1] + 1 :] if valid else p.status
             ended = [s for s in after if s != "pending"]
@@ -364,6 +373,21 @@ def spikes(
                 )
             )
     return out
+
+
+def catching_up_meters(
+    meters: Iterable[MeterRef],
+    latest: Mapping[tuple[str, str], Seen],
+    now: datetime,
+    rules: AlertRules,
+) -> set[tuple[str, str]]:
+    """The meters catching up now (`api.presence.catching_up` with their kind's allowance)."""
+    return {
+        (m.plant, m.meter)
+        for m in meters
+        if (seen := latest.get((m.plant, m.meter))) is not None
+        and catching_up(seen, now, allowance_minutes(m.kind, rules.offline_minutes))
+    }
 
 
 def offline(

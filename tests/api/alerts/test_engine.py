@@ -557,3 +557,36 @@ def test_hours_from_before_a_stack_was_first_heard_are_not_late(
     assert "voc_late_exceedance" in evaluated
     late = AlertKey("voc_late_exceedance", "sl-001", "stack-2", "dmf_mgm3")
     assert (late in {c.key for c in found}) is raised
+
+
+@pytest.mark.parametrize(
+    ("arrived_before", "raised"),
+    [
+        (timedelta(minutes=150), True),  # sent live at 09:xx, then nothing: dark
+        (timedelta(minutes=1), False),  # its 09:00 hour arrived a minute ago: catching up
+    ],
+)
+def test_a_stack_emptying_its_buffer_is_not_dark_after_its_exceedance(
+    store: InfluxStore, registry: Registry, arrived_before: timedelta, raised: bool
+) -> None:
+    """At 12:07, sl-001 stack-1's latest hour is 09:00 (DMF 80, limit 20) and 10:00 and 11:00
+    are empty. Sent at 09:xx and silent since, it went dark after exceeding; if that hour
+    arrived a minute ago, its logger is emptying its buffer (`make run`'s back-fill raised 4
+    such alerts while the loggers' month was still arriving) and its hours are yet to come."""
+    now = T + timedelta(hours=2)
+    plant = registry.plant("sl-001")
+    assert plant is not None
+    stack = plant.meter("stack-1")
+    assert stack is not None
+    hour = [r(minute(m), {"dmf_mgm3": 80.0, "flow_m3h": 9000.0 + m % 7}) for m in range(60)]
+    arrived = int((now - arrived_before).timestamp() * 1000)
+    store.write_lines(reading_lines(plant, stack, hour, arrived_ms=arrived))
+    core = fuel_core(store, registry)
+    evaluator = Evaluator(store, registry, RULES, core, HistoryProjection(core, registry))
+    found, evaluated = evaluator.fast(now)
+    assert "voc_dark_after_exceedance" in evaluated
+    dark = AlertKey("voc_dark_after_exceedance", "sl-001", "stack-1", "dmf_mgm3")
+    assert (dark in {c.key for c in found}) is raised
+    assert AlertKey("voc_hourly_exceedance", "sl-001", "stack-1", "dmf_mgm3") in {
+        c.key for c in found
+    }

@@ -20,6 +20,7 @@ from api.alerts.model import (
 )
 from api.alerts.rules import MeterRef, Peak, StackSeries
 from api.fuel.rules import FirmRow
+from api.presence import Seen
 from api.settings import AlertRules
 from api.voc.rules import (
     HOUR_MS,
@@ -123,6 +124,47 @@ def test_dark_after_exceedance() -> None:
     assert rules.dark_after_exceedance([stopped]) == []  # the line stopped: not dark
     fine = judged({"dmf_mgm3": [(0, 60, 20.0, "N"), (1, 10, 20.0, "N")]})
     assert rules.dark_after_exceedance([fine]) == []
+
+
+@pytest.mark.parametrize(
+    ("catching", "open_before", "found"),
+    [
+        ((), False, [2.0]),  # silent after its exceeding hour: dark
+        ((("sl-1", "s-1"),), False, []),  # its hours still arriving (make run raised 4 so)
+        ((("sl-1", "s-1"),), True, [None]),  # an open alert holds while they arrive
+        ((("sl-1", "s-2"),), False, [2.0]),  # another stack catching up changes nothing
+    ],
+)
+def test_a_stack_catching_up_is_not_dark(
+    catching: tuple[tuple[str, str], ...], open_before: bool, found: list[float | None]
+) -> None:
+    dark = judged({"dmf_mgm3": [(0, 60, 80.0, "N"), (1, 10, 80.0, "N")]})
+    key = AlertKey("voc_dark_after_exceedance", "sl-1", "s-1", "dmf_mgm3")
+    opened = [key] if open_before else []
+    got = rules.dark_after_exceedance([dark], opened, "UTC", set(catching))
+    assert [(c.key, c.value) for c in got] == [(key, v) for v in found]
+
+
+def test_catching_up_meters() -> None:
+    """A meter behind by its readings' time whose latest reading arrived within its kind's
+    allowance (15 min for a stack, 60 for a gas meter) is catching up; one silent is not."""
+    now = T0
+    ago = lambda minutes: now - timedelta(minutes=minutes)  # noqa: E731
+    meters = [
+        MeterRef("sl-1", "s-1", "voc"),
+        MeterRef("sl-1", "s-2", "voc"),
+        MeterRef("sl-1", "s-3", "voc"),
+        MeterRef("ss-1", "gas-1", "gas"),
+        MeterRef("ss-1", "gas-2", "gas"),
+    ]
+    latest = {
+        ("sl-1", "s-1"): Seen(ago(120), ago(1)),  # two hours behind, arrived a minute ago
+        ("sl-1", "s-2"): Seen(ago(120), ago(20)),  # arrived 20 min ago: silent now
+        ("sl-1", "s-3"): Seen(ago(2), ago(1)),  # live: not behind
+        ("ss-1", "gas-1"): Seen(ago(180), ago(50)),  # within a gas meter's hour
+        ("ss-1", "gas-2"): Seen(ago(180), None),  # stored before arrivals were kept
+    }
+    assert rules.catching_up_meters(meters, latest, now, R) == {("sl-1", "s-1"), ("ss-1", "gas-1")}
 
 
 LIMITS = {("sl-1", "s-1"): resolve_limits(overrides={"dmf_mgm3": 20.0})}
