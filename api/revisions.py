@@ -1,6 +1,6 @@
 """Revisions of recorded readings (SPEC section 14): listed for officers, accepted by them.
 
-The collector keeps a revision in InfluxDB's `revisions` measurement (ingest/kernel/record.py);
+The collector keeps a revision as a `revisions` point (ingest/kernel/record.py) on either engine;
 here it is read back and, on acceptance, made the value every figure uses: the revised
 value is written as the record (`ingest.kernel.record.acceptance_points`: over the record
 point on InfluxDB, as the key's accepted row on ClickHouse), with a rollup dirty mark so

@@ -304,6 +304,11 @@ def rows_of(
             if name == BACKFILL_FIELD:  # a mark on the reading (a column), not a value
                 continue
             officer = (point.series, point.ts_ms, name) in accepted
+            if not officer and source == ACCEPTED_SOURCE:
+                raise StoreRejected(
+                    f"source {ACCEPTED_SOURCE!r} is an officer's acceptance's, "
+                    "written only with its acceptance point"
+                )
             out.append(
                 _row(
                     point.series,

@@ -34,7 +34,7 @@ from ingest.kernel.clickhouse import (
     rows_of,
 )
 from ingest.kernel.dirty import DIRTY_MEASUREMENT
-from ingest.kernel.errors import StoreUnavailable
+from ingest.kernel.errors import StoreRejected, StoreUnavailable
 from ingest.kernel.lineproto import Point, encode
 from ingest.kernel.reads import Points, tags
 from ingest.kernel.record import RevisionId, Sig, acceptance_points
@@ -601,3 +601,11 @@ def test_an_accepted_revision_is_the_record_for_every_read_and_a_resend_is_not(
     assert counters.revisions == 1
     assert revised(ch)[-1][:2] + revised(ch)[-1][-2:] == (0, 3, 0.5, None)
     assert ch.series("gas", "p1", "g1", "volume_m3", 0, 1)[0].value == 0.5
+
+
+def test_no_reading_takes_the_acceptance_source_without_its_acceptance(
+    ch: ClickHouseStore,
+) -> None:
+    with pytest.raises(StoreRejected, match="officer"):
+        ch.write_lines([encode(gas(0, 9.0, source="officer"))])
+    assert raw_rows(ch) == []
