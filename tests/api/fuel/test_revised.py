@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,6 +26,7 @@ from api.fuel.rules import StepRules
 from api.fuel.service import FuelCore
 from api.settings import KpiDefinition
 from ingest.keeper import RecordKeeper
+from ingest.kernel.engines import StoreEngine
 from ingest.kernel.lineproto import Point
 from ingest.kernel.registry import parse_registry
 from ingest.kernel.store import Store
@@ -70,7 +71,7 @@ def latest_gas(client: TestClient) -> Any:
 def test_a_resend_changes_nothing_until_an_officer_accepts_it(
     engine: Store, make_client: Callable[..., TestClient]
 ) -> None:
-    store = engine
+    store = cast(StoreEngine, engine)  # either engine the collector writes through
     now = datetime.now(UTC)
     midnight = now.astimezone(ZoneInfo(TZ)).replace(hour=0, minute=0, second=0, microsecond=0)
     start, end = (midnight - timedelta(days=1)).astimezone(UTC), midnight.astimezone(UTC)
@@ -91,7 +92,7 @@ def test_a_resend_changes_nothing_until_an_officer_accepts_it(
         assert {s.source for s in plan} == {"daily"}  # from the rollups
         return float(fuels.gas_m3 or 0.0)
 
-    def alerts() -> list[tuple[str, str, str, float]]:
+    def alerts() -> list[tuple[str, str, str, float | None]]:
         found = rules.revised_readings(
             observe.pending_revisions(store, datetime.now(UTC), LOOKBACK)
         )
