@@ -46,6 +46,7 @@ from api.marks.rules import unmarked
 from api.power.service import PowerCore, lines_of
 from api.presence import latest_seen
 from api.settings import AlertRules
+from api.voc.queries import first_arrivals
 from api.voc.rules import FLOW_FIELD, StackCompliance
 from ingest.kernel.errors import StoreError
 from ingest.kernel.registry import Registry
@@ -91,6 +92,9 @@ class Evaluator:
         self.pollutants = sorted({p for limits in self.limits.values() for p in limits})
         self.meters = observe.meter_refs(registry)
         self.voc_meters = {(p, m) for p, m in self.limits}
+        # When each stack was first heard (api.voc.queries.first_arrivals): it never moves
+        # once known, so it is read once per stack, until the stack has been heard.
+        self.first_heard: dict[tuple[str, str], int] = {}
         self.state = rules.IngestState(rules.NORMAL, len(self.meters), 0, True, None)
 
     def fast(
@@ -312,8 +316,13 @@ class Evaluator:
         )
         start = live_from - timedelta(hours=r.late_exceedance_lookback_hours)
         stacks = observe.past_hours(self.store, self.registry, start, live_from, now, self.marks)
+        unheard = sorted({s.plant for s in stacks if (s.plant, s.meter) not in self.first_heard})
+        if unheard:
+            self.first_heard.update(first_arrivals(self.store, unheard))
         cover = rules.exceedance_cover(self.cover(start))
-        return rules.late_exceedances(stacks, cover, to_ms(live_from), self.timezone)
+        return rules.late_exceedances(
+            stacks, cover, to_ms(live_from), self.timezone, self.first_heard
+        )
 
     def _coal_after_conversion(self, now: datetime) -> list[Condition]:
         firms = self.registry.by_sector("stainless_steel")

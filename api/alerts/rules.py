@@ -241,19 +241,29 @@ def late_exceedances(
     covered: Cover,
     live_from_ms: int,
     timezone: str = LOCAL_TIMEZONE,
+    first_heard_ms: Mapping[tuple[str, str], int] | None = None,
 ) -> list[Condition]:
     """Exceeding valid hours before `live_from_ms` (older than the live rule looks) that no
     alert covers: back-filled data revealed them. One late condition per stack and pollutant,
     `since` its first such hour, `value` the highest of their means, the runs in `details`.
+
+    An hour that ended before plantwatch first heard the stack (`first_heard_ms`, its least
+    arrival) is history loaded with the stack's first import, not data sent late: it is
+    judged on the VOC pages and in the report, never raised as found late. A stack not in
+    `first_heard_ms` (no arrival kept) has all its hours judged.
     """
+    heard = first_heard_ms or {}
     out = []
     for stack in stacks:
+        since_ms = heard.get((stack.plant, stack.meter), 0)
         for p in stack.pollutants:
             spans = covered.get((stack.plant, stack.meter, p.limit.pollutant), ())
             hours = [
                 int(h)
                 for h, over in zip(p.hour_start_ms.tolist(), p.exceeds.tolist(), strict=True)
-                if over and h + HOUR_MS <= live_from_ms and not any(a <= h < b for a, b in spans)
+                if over
+                and since_ms < h + HOUR_MS <= live_from_ms
+                and not any(a <= h < b for a, b in spans)
             ]
             if not hours:
                 continue

@@ -152,6 +152,27 @@ def latest_arrivals(
     return dict(out)
 
 
+def first_arrivals(store: Store, plants: Sequence[str] | None = None) -> dict[StackKey, int]:
+    """Per stack: when plantwatch first heard it, the least `_arrived_ms` of its readings (ms).
+
+    The line between history and monitoring: hours before it came with the stack's first
+    import (a month loaded at installation), hours after it were owed live. Readings stored
+    before arrival times were kept have none; a stack with no such reading is left out.
+    """
+    request = Summary(
+        (REALTIME_MEASUREMENT, MINUTE_MEASUREMENT, HOUR_MEASUREMENT),
+        (Column("min", ARRIVED_FIELD),), None, None, plant_tags(plants), STACK_TAGS,
+    )  # fmt: skip
+    (series_list,) = store.read([request])
+    out: dict[StackKey, int] = {}
+    for s in series_list:
+        key = (s.tags["plant"], s.tags["meter"])
+        for _, arrived in s.values:
+            if arrived is not None:
+                out[key] = min(out.get(key, int(arrived)), int(arrived))
+    return out
+
+
 def _column(index: dict[str, int], rows: Sequence[Sequence[Any]], name: str) -> np.ndarray:
     i = index.get(name)
     return np.array([np.nan if i is None or r[i] is None else r[i] for r in rows], dtype=np.float64)

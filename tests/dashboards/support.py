@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -205,3 +206,27 @@ def visit(page: Page, base: str, route: str) -> None:
     """Open a page and wait until it says it is ready (never a fixed sleep)."""
     page.goto(f"{base}/dashboard/#/{route}")
     page.wait_for_selector("body[data-ready='true'] #page[data-ready='true']")
+
+
+def today_voc(get: Callable[..., Any], registry: Registry) -> tuple[int, float | None]:
+    """Stacks with an hour above a limit today (local day) and the valid share of today's
+    running hours, as the API answers them: what the overview's VOC card must show.
+
+    `get(path, **params)` is a caller's authenticated GET returning the JSON answer. The
+    share is the API's own, never a fixed figure: a stack's seeded plan has invalid hours
+    (maintenance, calibration) whose weight depends on the hour a test runs at.
+    """
+    now = datetime.now(UTC)
+    midnight = (now + timedelta(hours=8)).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = (midnight - timedelta(hours=8)).isoformat()
+    over, valid, ended = set(), 0, 0
+    for plant in registry.by_sector("synthetic_leather"):
+        doc = get(f"/api/v1/plants/{plant.id}/voc", start=start, end=now.isoformat())
+        for stack in doc["stacks"]:
+            for p in stack["pollutants"]:
+                c = p["counts"]
+                valid += c["valid"]
+                ended += c["running"]
+                if c["exceeding"]:
+                    over.add((plant.id, stack["meter"]))
+    return len(over), (valid / ended if ended else None)

@@ -34,6 +34,7 @@ from tests.dashboards.support import (
     painted_pixels,
     raise_alerts,
     start_api,
+    today_voc,
     visit,
 )
 from tests.dashboards.support import OFFICER_PAGE_TIMEOUT_MS as PAGE_TIMEOUT_MS
@@ -311,28 +312,10 @@ def test_the_page_says_data_is_still_loading(
 # --- 4. the VOC picture, meter state and latest values, explanations, exports ------------
 
 
-def _today_voc(officer: Officer) -> tuple[int, float | None]:
-    """Stacks with an hour above a limit today and the valid share of running hours, from the API."""
-    now = datetime.now(UTC)
-    midnight = (now + timedelta(hours=8)).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = (midnight - timedelta(hours=8)).isoformat()
-    over, valid, ended = set(), 0, 0
-    for plant in officer.registry.by_sector("synthetic_leather"):
-        doc = officer.get(f"/api/v1/plants/{plant.id}/voc", start=start, end=now.isoformat())
-        for stack in doc["stacks"]:
-            for p in stack["pollutants"]:
-                c = p["counts"]
-                valid += c["valid"]
-                ended += c["running"]
-                if c["exceeding"]:
-                    over.add((plant.id, stack["meter"]))
-    return len(over), (valid / ended if ended else None)
-
-
 def test_overview_shows_voc_freshness_and_exports(
     officer: Officer, tab: Callable[[str], Page]
 ) -> None:
-    stacks_over, rate = _today_voc(officer)
+    stacks_over, rate = today_voc(officer.get, officer.registry)
     now = datetime.now(UTC)
     for lang in ("zh", "en"):
         page = tab(lang)

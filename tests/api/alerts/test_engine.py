@@ -519,3 +519,41 @@ def test_back_filled_exceedances_are_late_alerts_and_marks_take_hours_out(
     now_ms = int(T.timestamp() * 1000)
     marks[("sl-002", "stack-1")] = [(now_ms - 60_000, now_ms + 60_000)]  # a declared stop
     assert offline not in {c.key for c in evaluator.fast(T)[0]}
+
+
+@pytest.mark.parametrize(
+    ("heard_before", "raised"),
+    [
+        (timedelta(hours=30), True),  # heard live 30 h ago: the hour 10 h ago was owed live
+        (None, False),  # first heard when the hour came, with its import: history, not late
+    ],
+)
+def test_hours_from_before_a_stack_was_first_heard_are_not_late(
+    county: InfluxStore, registry: Registry, heard_before: timedelta | None, raised: bool
+) -> None:
+    """`make run`'s first import (a month of each stack, loaded at installation) raised 63
+    `voc_late_exceedance` alerts: every exceeding hour of history looked "found late". The
+    hours of sl-001 stack-2 that ended before it was first heard (its least `_arrived_ms`)
+    are history; after that, an hour that comes late is late."""
+    plant = registry.plant("sl-001")
+    assert plant is not None
+    stack = plant.meter("stack-2")
+    assert stack is not None
+    back = HOUR - timedelta(hours=9)
+    hour = [
+        r(back + timedelta(minutes=m), {"dmf_mgm3": 80.0, "flow_m3h": 9000.0}) for m in range(60)
+    ]
+    lines = reading_lines(plant, stack, hour, arrived_ms=int(T.timestamp() * 1000))
+    if heard_before is not None:
+        heard = T - heard_before
+        early = [r(heard, {"dmf_mgm3": 5.0, "flow_m3h": 9000.0})]
+        lines += reading_lines(plant, stack, early, arrived_ms=int(heard.timestamp() * 1000))
+    county.write_lines(lines)
+    core = fuel_core(county, registry)
+    evaluator = Evaluator(
+        county, registry, RULES, core, HistoryProjection(core, registry), cover=lambda since: []
+    )
+    found, evaluated = evaluator.slow(T)
+    assert "voc_late_exceedance" in evaluated
+    late = AlertKey("voc_late_exceedance", "sl-001", "stack-2", "dmf_mgm3")
+    assert (late in {c.key for c in found}) is raised

@@ -478,6 +478,33 @@ def test_late_exceedances(
         assert c.value == 90.0 and c.limit == 50.0
 
 
+@pytest.mark.parametrize(
+    ("heard_at", "runs"),
+    [
+        (None, [(0, 2)]),  # no arrival kept for the stack: every hour is judged, as before
+        (H_3 - HOUR_MS, [(0, 2)]),  # heard before hour 0: both hours were owed live
+        (H_3, [(0, 2)]),  # heard as hour 0 began: still owed live
+        (H_3 + 30 * 60_000, [(0, 2)]),  # heard during hour 0: that hour was partly live
+        (H_3 + HOUR_MS, [(1, 2)]),  # heard as hour 0 ended: hour 0 was imported history
+        (H_3 + 2 * HOUR_MS, []),  # the whole run came with the first import: no late alert
+        (H_3 + 5 * HOUR_MS, []),  # heard long after (an installation's month)
+    ],
+)
+def test_late_exceedances_leave_out_the_history_of_a_first_import(
+    heard_at: int | None, runs: list[tuple[int, int]]
+) -> None:
+    """A stack's hours that ended before plantwatch first heard it came with its first
+    import (`make run`'s month at installation raised 63 such alerts); a gap after it is late."""
+    stack = judged({"dmf_mgm3": [(0, 60, 80.0, "N"), (1, 60, 90.0, "N"), (2, 60, 10.0, "N")]})
+    heard = {} if heard_at is None else {("sl-1", "s-1"): heard_at}
+    found = rules.late_exceedances([stack], {}, int(T0.timestamp() * 1000), "UTC", heard)
+    assert [c.details["runs"] for c in found] == (
+        [[[_hours_ago(a).isoformat(), _hours_ago(b).isoformat()] for a, b in runs]] if runs else []
+    )
+    other = {("sl-1", "s-2"): H_3 + 5 * HOUR_MS}  # another stack's first import changes nothing
+    assert len(rules.late_exceedances([stack], {}, int(T0.timestamp() * 1000), "UTC", other)) == 1
+
+
 def test_late_exceedances_leave_the_live_hours_to_the_live_rule() -> None:
     stack = judged({"dmf_mgm3": [(0, 60, 80.0, "N"), (1, 60, 90.0, "N"), (2, 60, 10.0, "N")]})
     # hour 1 is still within the live look-back: only hour 0 is the late rule's

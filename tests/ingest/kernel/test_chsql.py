@@ -659,3 +659,6 @@ def test_the_voc_domain_reads_the_same(influx: InfluxStore, clickhouse: ClickHou
     assert arrivals == voc_queries.latest_arrivals(influx, T0, END)
     assert len(arrivals[("p1", "s1")]) == 4  # the three hours of data and the logger's fourth
     assert voc_queries.earliest_reading(ch) == voc_queries.earliest_reading(influx)
+    heard = voc_queries.first_arrivals(ch)
+    assert heard == voc_queries.first_arrivals(influx) and ("p1", "s1") in heard
+    assert heard[("p1", "s1")] <= min(arrivals[("p1", "s1")].values())  # least of every latest
