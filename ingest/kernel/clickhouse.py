@@ -29,9 +29,9 @@ and then its readings, as rows: no line protocol reaches ClickHouse.
 **Every other point, and the read model's writes.** `write_lines` (the `Store` write the API
 uses) parses line protocol here, at the edge, into the same rows; a point that is neither a
 reading nor a mark (rollups, read-model state, KPI snapshots, dead letters, events, stats,
-revisions and their acceptance) goes to `point_fields`, one row per field, where a later write of a point's field replaces
-the earlier one as in InfluxDB (`argMax(…, written)` on read, `ReplacingMergeTree` at
-merges); `chpoints` reads them.
+revisions and their acceptance) goes to `point_fields`, one row per field, where a later
+write of a point's field replaces the earlier one as in InfluxDB (`argMax(…, written)` on
+read, `ReplacingMergeTree` at merges); `chpoints` reads them.
 
 **SQL.** Only what ClickHouse 18.16 (Debian's `clickhouse-server`) has: no window
 functions, no `DateTime64` (times are `Int64` ms; the hour is `intDiv(ts_ms, 3600000)`),
@@ -677,10 +677,9 @@ class ClickHouseStore(ReadShortcuts):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def write(self, points: Sequence[Point], accepted: frozenset[RevisionKey] = frozenset()) -> int:
-        """Write the readings among `points` in one insert (those of `accepted` keys as an
-        officer's acceptance); returns the rows written."""
-        rows = rows_of(points, self.clock, accepted)
+    def write(self, points: Sequence[Point]) -> int:
+        """Write the readings among `points` in one insert; returns the rows written."""
+        rows = rows_of(points, self.clock)
         if rows:
             self.runner.run(insert_sql(self.layout, rows), self.layout.insert_settings)
         return len(rows)
@@ -697,6 +696,7 @@ class ClickHouseStore(ReadShortcuts):
             bad = next(line for line, p in zip(lines, points, strict=False) if p is None)
             raise StoreRejected(f"not a point of line protocol: {bad[:200]!r}")
         parsed = [p for p in points if p is not None]
+        readings = rows_of(parsed, self.clock, accepted_keys(parsed))  # refused: nothing written
         settings = self.layout.insert_settings
         marks = [p for p in parsed if p.measurement == MARKS]
         if marks:
@@ -705,7 +705,8 @@ class ClickHouseStore(ReadShortcuts):
         if other:
             rows = point_field_rows(other, self.clock)
             self.runner.run(insert_sql(self.layout, rows, _table(POINT_FIELDS)), settings)
-        self.write(parsed, accepted_keys(parsed))
+        if readings:
+            self.runner.run(insert_sql(self.layout, readings), settings)
 
     def read(self, requests: Sequence[Read]) -> list[list[Series]]:
         """Each request's answer (`ingest.kernel.reads`), in order, as `InfluxStore.read`
