@@ -1,10 +1,11 @@
 """Revisions of recorded readings (SPEC section 14): listed for officers, accepted by them.
 
-The collector keeps a revision in InfluxDB's `revisions` measurement (ingest/kernel/record.py);
+The collector keeps a revision as a `revisions` point (ingest/kernel/record.py) on either engine;
 here it is read back and, on acceptance, made the value every figure uses: the revised
-value is written over the record point, with a rollup dirty mark so rollups recompute, and
-the revision point gains `accepted_by` / `accepted_ms` (it keeps the original as
-`record_value`). The acceptance is audited in the same SQL transaction.
+value is written as the record (`ingest.kernel.record.acceptance_points`: over the record
+point on InfluxDB, as the key's accepted row on ClickHouse), with a rollup dirty mark so
+rollups recompute, and the revision point gains `accepted_by` / `accepted_ms` (it keeps the
+original as `record_value`). The acceptance is audited in the same SQL transaction.
 
 api.errors.NotFound  (404)  RevisionNotFound: no revision with that id
 api.errors.Conflict  (409)  RevisionConflict: the revision was accepted already
@@ -22,6 +23,7 @@ from api.audit import record_audit
 from api.errors import Conflict, NotFound
 from api.ranges import EPOCH
 from ingest.kernel.dirty import dirty_lines
+from ingest.kernel.lineproto import encode
 from ingest.kernel.reads import Points, Tags, tags
 from ingest.kernel.record import (
     ARRIVED_FIELD,
@@ -29,10 +31,10 @@ from ingest.kernel.record import (
     SOURCE_FIELD,
     RevisionId,
     Sig,
-    sig_fields,
+    acceptance_points,
 )
 from ingest.kernel.schema import VALID_FLAG, to_epoch_ms
-from ingest.kernel.store import Series, Store, encode_point
+from ingest.kernel.store import Series, Store
 
 PENDING, ACCEPTED = "pending", "accepted"
 MAX_LISTED = 5000
@@ -195,17 +197,7 @@ def accept_revision(
             f"revision {rid} was accepted by {revision.accepted_by} at {_iso(revision.accepted_ms)}"
         )
     now_ms = to_epoch_ms(now)
-    tags = {"plant": rid.plant, "meter": rid.meter}
-    record = encode_point(rid.measurement, tags, sig_fields(rid.name, revision.revised), rid.ts_ms)
-    accepted: dict[str, float | int | str | bool] = {"accepted_by": who, "accepted_ms": now_ms}
-    if comment:
-        accepted["accept_comment"] = comment
-    mark = encode_point(
-        REVISIONS_MEASUREMENT,
-        {**tags, "measurement": rid.measurement, "name": rid.name, "n": str(rid.number)},
-        accepted,
-        rid.ts_ms,
-    )
+    record, mark = map(encode, acceptance_points(rid, revision.revised, who, now_ms, comment))
     with db.begin() as conn:
         record_audit(
             conn,
@@ -222,6 +214,6 @@ def accept_revision(
             },
             at=now,
         )
-        # In the transaction: an InfluxDB failure rolls the audit row back with it.
+        # In the transaction: a store failure rolls the audit row back with it.
         store.write_lines([record, mark, *dirty_lines([record], now_ms)])
     return get_revision(store, rid)

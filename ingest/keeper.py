@@ -248,16 +248,7 @@ class InfluxRecords:
         results = self.store.query_many(";".join(statements))
         out: dict[RevisionKey, list[tuple[int, Sig]]] = {}
         for (series, _, _), result in zip(runs, results, strict=True):
-            for s in result:
-                for row in s.rows():
-                    value = row.get("value")
-                    sig = Sig(
-                        float(value) if value is not None else None,
-                        row.get("flag") or record.VALID_FLAG,
-                        row.get("invalid"),
-                    )
-                    key = (series, int(row["time"]), s.tags.get("name", ""))
-                    out.setdefault(key, []).append((int(s.tags.get("n", "0")), sig))
+            out.update(record.kept_of(series, result))
         return out
 
 

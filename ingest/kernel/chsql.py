@@ -9,11 +9,11 @@ InfluxDB's order), so the domains cannot tell the engines apart.
 (`clickhouse.rows_of`); InfluxDB holds it as one point whose fields are the value name (a
 valid value), `<name>_flag`, `<name>_invalid`, `_arrived_ms`, `_source` and `backfill`.
 Each read first takes the record of every (series, name, time) (the first write:
-`argMin(..., written)`), then pivots the names a request asks for into those fields, one row
-per point (`_fields`). Every other point (rollups, read-model state, KPI snapshots, dead
-letters, events, stats) and the dirty marks are answered by `chpoints` over their tables
-(`ClickHouseStore.read` picks the module); revisions (later rows of a reading) are refused
-until they are read (docs/decisions.md).
+`argMin(..., written)`, unless an officer accepted a revision: `RECORD_ORDER`), then pivots
+the names a request asks for into those fields, one row per point (`_fields`). Every other
+point (rollups, read-model state, KPI snapshots, dead letters, events, stats, and revisions:
+`revisions` points, as on InfluxDB) and the dirty marks are answered by `chpoints` over
+their tables (`ClickHouseStore.read` picks the module; docs/decisions.md).
 
 **Only ClickHouse 18.16's SQL** (Debian's server): no window functions, no DateTime64 (times
 are `Int64` ms), steps by `arrayDifference` over each series' readings sorted in an array,
@@ -54,6 +54,15 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 READING_TAGS = ("meter", "plant")  # the tags of a reading (its series: plant and meter)
 ARRIVED, SOURCE, BACKFILL = "_arrived_ms", "_source", "backfill"
 SELECTORS = frozenset({"first", "last", "min", "max"})
+# The source of a reading row an officer's acceptance wrote (`clickhouse.rows_of`): no plant
+# sends it (`ingest.kernel.record.SOURCES`), and `ClickHouseStore.write_lines` gives it only
+# to the reading written with its acceptance (`ingest.kernel.record.accepted_keys`).
+ACCEPTED_SOURCE = "officer"
+# The record of a (series, name, time) is the row least by this key: the latest accepted row
+# if an officer accepted a revision (as an InfluxDB point overwritten by each acceptance),
+# else the first write. `written` (ns, < 2^63) is signed here so both branches are Int64. No
+# statement may name an aggregate `source` where this is used (the alias would be read).
+RECORD_ORDER = f"if(source = '{ACCEPTED_SOURCE}', -toInt64(written), toInt64(written))"
 
 
 def literal(value: object) -> str:
@@ -102,7 +111,7 @@ class Field:
         if self.part == "arrived":
             return "argMin(arrived_ms, w)"
         if self.part == "source":
-            return "argMin(source, w)"
+            return "argMin(first_source, w)"
         if self.part == "backfill":
             return "nullIf(max(backfill), 0)"
         column = {"value": "value", "flag": "flag", "invalid": "invalid"}[self.part]
@@ -135,14 +144,11 @@ def _tag_conditions(where: Tags) -> list[str]:
 
 
 def _check_measurements(measurements: Sequence[str]) -> None:
-    """Only readings are rows: any other measurement is not stored here yet, so a read of
-    it is refused rather than answered empty (an empty answer would read as "none")."""
+    """Only readings are rows here: a read of any other measurement over them is refused
+    rather than answered empty (an empty answer would read as "none")."""
     for m in measurements:
         if m not in RECORDED:
-            raise StoreRejected(
-                f"{m!r} is not stored in ClickHouse as readings (revisions are later rows of "
-                "their reading, not read there yet)"
-            )
+            raise StoreRejected(f"{m!r} is not stored in ClickHouse as readings")
 
 
 def _check_tag(tag: str) -> None:
@@ -158,7 +164,8 @@ def _records(
     where: Tags,
     names: Sequence[str] | None,
 ) -> str:
-    """The record (first write) of every (series, name, time) asked for."""
+    """The record (`RECORD_ORDER`: the accepted revision, else the first write) of every
+    (series, name, time) asked for; arrival, source and back-fill are the first write's."""
     _check_measurements(measurements)
     conditions = [f"measurement IN ({', '.join(literal(m) for m in measurements)})"]
     if names is not None:
@@ -169,9 +176,9 @@ def _records(
         conditions.append(f"ts_ms < {ms(end)}")
     conditions += _tag_conditions(where)
     return (
-        "SELECT measurement, plant, meter, ts_ms, name, argMin(value, written) AS value, "
-        "argMin(flag, written) AS flag, argMin(invalid, written) AS invalid, "
-        "argMin(arrived_ms, written) AS arrived_ms, argMin(source, written) AS source, "
+        f"SELECT measurement, plant, meter, ts_ms, name, argMin(value, {RECORD_ORDER}) AS value, "
+        f"argMin(flag, {RECORD_ORDER}) AS flag, argMin(invalid, {RECORD_ORDER}) AS invalid, "
+        "argMin(arrived_ms, written) AS arrived_ms, argMin(source, written) AS first_source, "
         "max(backfill) AS backfill, min(written) AS w "
         f"FROM {table} WHERE {' AND '.join(conditions)} "
         "GROUP BY measurement, plant, meter, ts_ms, name"
@@ -274,7 +281,7 @@ def _order(request: Points) -> str:
 # columns: InfluxDB's are the keys of the shards the range touches, a superset).
 _EVERY = (
     "groupArray(name) AS names, groupArray(value) AS vs, groupArray(flag) AS flags, "
-    "groupArray(invalid) AS bad, argMin(arrived_ms, w) AS arrived, argMin(source, w) AS src, "
+    "groupArray(invalid) AS bad, argMin(arrived_ms, w) AS arrived, argMin(first_source, w) AS src, "
     "max(backfill) AS back"
 )
 _KEYS = (
@@ -424,8 +431,8 @@ def _valid(table: str, r: StepSums, start: datetime) -> str:
         *_tag_conditions(r.where),
     ]
     records = (
-        "SELECT plant, meter, ts_ms, argMin(value, written) AS value, "
-        f"argMin(invalid, written) AS bad FROM {table} WHERE {' AND '.join(conditions)} "
+        f"SELECT plant, meter, ts_ms, argMin(value, {RECORD_ORDER}) AS value, "
+        f"argMin(invalid, {RECORD_ORDER}) AS bad FROM {table} WHERE {' AND '.join(conditions)} "
         "GROUP BY plant, meter, ts_ms"
     )
     return f"SELECT plant, meter, ts_ms, value FROM ({records}) WHERE bad = ''"

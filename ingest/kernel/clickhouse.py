@@ -8,26 +8,30 @@ back-filled it, and `written` — the store's own order of writes.
 **First write is the record (SPEC 14).** Nothing is ever replaced: every write is a row
 (`MergeTree`, ordered by series, name, time, `written`), and every read takes, per
 (series, name, time), the row with the least `written` (`argMin(..., written)`). A later
-write with other values is kept as a row (a revision: `revisions` lists them) and never
-changes what is read. `written` is given by the writer (`WriteClock`: nanoseconds, strictly
-increasing in a process), so within a batch the first value of a key is the record too, as
-in `ingest.kernel.record.plan_writes`.
+write with other values is one more row that never changes what is read. `written` is given
+by the writer (`WriteClock`: nanoseconds, strictly increasing in a process), so within a
+batch the first value of a key is the record too, as in `ingest.kernel.record.plan_writes`.
+The one exception is an officer's: the reading an accepted revision writes
+(`ingest.kernel.record.acceptance_points`) is a row with source `officer`, which every read
+prefers (`chsql.RECORD_ORDER`: the latest accepted row, else the first write), as InfluxDB
+reads the record point the acceptance overwrote.
 
 **The collector's write edge.** The record keeper (`ingest/keeper.py`) writes through this
 store as its `RecordEngine`: before a write it asks (`stored`, one query a batch, only for
 what its recent index cannot answer) what the keys hold, so an identical resend writes no
-row and a different one is written once as a revision (`kept_revisions` numbers them);
-`argMin` stays the rule for every reader whatever a writer did. `write_batch` writes the
-batch's rollup dirty marks (`rollup_dirty`, the fields of `ingest.kernel.dirty`'s marks),
-its other points (dead letters, events, stats: `point_fields`, below) and then its readings
-and revisions, as rows: no line protocol reaches ClickHouse.
+row and a different one is written once as a revision: a `revisions` point
+(`ingest.kernel.record.revision_point`, in `point_fields` as on InfluxDB; `kept_revisions`
+reads them back to number them); `argMin` stays the rule for every reader whatever a
+writer did. `write_batch` writes the batch's rollup dirty marks (`rollup_dirty`, the fields
+of `ingest.kernel.dirty`'s marks), its other points and revisions (`point_fields`, below)
+and then its readings, as rows: no line protocol reaches ClickHouse.
 
 **Every other point, and the read model's writes.** `write_lines` (the `Store` write the API
 uses) parses line protocol here, at the edge, into the same rows; a point that is neither a
-reading nor a mark (rollups, read-model state, KPI snapshots, dead letters, events, stats)
-goes to `point_fields`, one row per field, where a later write of a point's field replaces
-the earlier one as in InfluxDB (`argMax(…, written)` on read, `ReplacingMergeTree` at
-merges); `chpoints` reads them.
+reading nor a mark (rollups, read-model state, KPI snapshots, dead letters, events, stats,
+revisions and their acceptance) goes to `point_fields`, one row per field, where a later
+write of a point's field replaces the earlier one as in InfluxDB (`argMax(…, written)` on
+read, `ReplacingMergeTree` at merges); `chpoints` reads them.
 
 **SQL.** Only what ClickHouse 18.16 (Debian's `clickhouse-server`) has: no window
 functions, no `DateTime64` (times are `Int64` ms; the hour is `intDiv(ts_ms, 3600000)`),
@@ -59,9 +63,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from ingest.kernel import chpoints, chsql
+from ingest.kernel.chsql import ACCEPTED_SOURCE, RECORD_ORDER
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
 from ingest.kernel.lineproto import Point, SeriesKey, parse_line
-from ingest.kernel.reads import ReadShortcuts
+from ingest.kernel.reads import Points, ReadShortcuts, tags
 from ingest.kernel.record import (
     ARRIVED_FIELD,
     MQTT,
@@ -72,7 +77,10 @@ from ingest.kernel.record import (
     RevisionKey,
     Run,
     Sig,
+    accepted_keys,
     is_recorded,
+    kept_of,
+    revision_point,
     signatures,
 )
 from ingest.kernel.schema import VALID_FLAG
@@ -102,7 +110,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("flag", "String"),
     ("invalid", "String"),  # why the value is invalid; '' when valid
     ("arrived_ms", "Int64"),  # when the collector received it (SPEC 14)
-    ("source", "String"),
+    ("source", "String"),  # `chsql.ACCEPTED_SOURCE` on the row of an officer's acceptance
     ("backfill", "UInt8"),
     ("written", "UInt64"),  # the order of writes: the least is the record
 )
@@ -280,8 +288,11 @@ class WriteClock:
             return self._last
 
 
-def rows_of(points: Iterable[Point], clock: WriteClock) -> list[Row]:
-    """One row per value name of each recorded reading (others are not readings: skipped)."""
+def rows_of(
+    points: Iterable[Point], clock: WriteClock, accepted: frozenset[RevisionKey] = frozenset()
+) -> list[Row]:
+    """One row per value name of each recorded reading (others are not readings: skipped);
+    the value of a key in `accepted` (an officer's acceptance) is written as accepted."""
     out: list[Row] = []
     for point in points:
         if not is_recorded(point):
@@ -292,6 +303,12 @@ def rows_of(points: Iterable[Point], clock: WriteClock) -> list[Row]:
         for name, sig in sorted(signatures(point.fields).items()):
             if name == BACKFILL_FIELD:  # a mark on the reading (a column), not a value
                 continue
+            officer = (point.series, point.ts_ms, name) in accepted
+            if not officer and source == ACCEPTED_SOURCE:
+                raise StoreRejected(
+                    f"source {ACCEPTED_SOURCE!r} is an officer's acceptance's, "
+                    "written only with its acceptance point"
+                )
             out.append(
                 _row(
                     point.series,
@@ -299,20 +316,12 @@ def rows_of(points: Iterable[Point], clock: WriteClock) -> list[Row]:
                     name,
                     sig,
                     int(arrived) if isinstance(arrived, int | float) else 0,
-                    str(source),
+                    ACCEPTED_SOURCE if officer else str(source),
                     backfill,
                     clock.next(),
                 )
             )
     return out
-
-
-def revision_rows(revisions: Iterable[Revision], clock: WriteClock) -> list[Row]:
-    """A revision is one more row of its key, written later: never the record (argMin)."""
-    return [
-        _row(r.series, r.ts_ms, r.name, r.revised, r.arrived_ms, r.source, 0, clock.next())
-        for r in revisions
-    ]
 
 
 def _row(
@@ -410,12 +419,12 @@ def insert_sql(layout: Layout, rows: Sequence[Sequence[Any]], table: Table = TAB
 
 
 def records_sql(layout: Layout, where: str) -> str:
-    """The record (first write) of every (series, name, time) matching `where`."""
+    """The record (`chsql.RECORD_ORDER`) of every (series, name, time) matching `where`."""
     return (
         "SELECT measurement, plant, meter, name, ts_ms, "
-        "argMin(value, written) AS value, argMin(flag, written) AS flag, "
-        "argMin(invalid, written) AS invalid, argMin(arrived_ms, written) AS arrived_ms, "
-        "argMin(source, written) AS source "
+        f"argMin(value, {RECORD_ORDER}) AS value, argMin(flag, {RECORD_ORDER}) AS flag, "
+        f"argMin(invalid, {RECORD_ORDER}) AS invalid, argMin(arrived_ms, written) AS arrived_ms, "
+        "argMin(source, written) AS first_source "
         f"FROM {layout.table} WHERE {where} "
         "GROUP BY measurement, plant, meter, name, ts_ms"
     )
@@ -452,8 +461,8 @@ def hourly_sql(
         where += " AND plant IN (" + ",".join(literal(p) for p in plants) + ")"
     # The record of each time (one measurement and name: grouped by plant, meter, time only).
     valid = (
-        "SELECT plant, meter, ts_ms, argMin(value, written) AS value, "
-        "argMin(flag, written) AS flag, argMin(invalid, written) AS bad "
+        f"SELECT plant, meter, ts_ms, argMin(value, {RECORD_ORDER}) AS value, "
+        f"argMin(flag, {RECORD_ORDER}) AS flag, argMin(invalid, {RECORD_ORDER}) AS bad "
         f"FROM {layout.table} WHERE {where} GROUP BY plant, meter, ts_ms"
     )
     valid = f"SELECT plant, meter, ts_ms, value, flag FROM ({valid}) WHERE bad = ''"
@@ -677,15 +686,17 @@ class ClickHouseStore(ReadShortcuts):
 
     def write_lines(self, lines: Sequence[str]) -> None:
         """Write points given as line protocol (the read model's rollups and state, an
-        officer's revision with its marks), parsed here at the edge into rows: readings
-        (first write kept, unchecked: a resend is one more row `argMin` never reads), dirty
-        marks, and every other point by field (a later write replaces, as in InfluxDB). A
-        line that is not a point is refused, nothing written."""
+        officer's acceptance with its marks), parsed here at the edge into rows: readings
+        (first write kept, unchecked: a resend is one more row `argMin` never reads; only the
+        reading written with its acceptance point, `record.acceptance_points`, becomes the
+        record), dirty marks, and every other point by field (a later write replaces, as in
+        InfluxDB). A line that is not a point is refused, nothing written."""
         points = [parse_line(line) for line in lines if line.strip()]
         if any(p is None for p in points):
             bad = next(line for line, p in zip(lines, points, strict=False) if p is None)
             raise StoreRejected(f"not a point of line protocol: {bad[:200]!r}")
         parsed = [p for p in points if p is not None]
+        readings = rows_of(parsed, self.clock, accepted_keys(parsed))  # refused: nothing written
         settings = self.layout.insert_settings
         marks = [p for p in parsed if p.measurement == MARKS]
         if marks:
@@ -694,7 +705,8 @@ class ClickHouseStore(ReadShortcuts):
         if other:
             rows = point_field_rows(other, self.clock)
             self.runner.run(insert_sql(self.layout, rows, _table(POINT_FIELDS)), settings)
-        self.write(parsed)
+        if readings:
+            self.runner.run(insert_sql(self.layout, readings), settings)
 
     def read(self, requests: Sequence[Read]) -> list[list[Series]]:
         """Each request's answer (`ingest.kernel.reads`), in order, as `InfluxStore.read`
@@ -730,20 +742,21 @@ class ClickHouseStore(ReadShortcuts):
         revisions: Sequence[tuple[int, Revision]],
         marks: Sequence[Point],
     ) -> None:
-        """A keeper's batch as rows: its dirty marks, its other points, then its readings and
-        revisions in one insert. Marks first: a crash between the inserts leaves a mark
-        without readings (a harmless re-roll), never readings without their mark, which a
-        redelivery (then a duplicate, dropped) would not write again."""
+        """A keeper's batch as rows: its dirty marks, its other points and revisions
+        (`revisions` points, as on InfluxDB), then its readings in one insert. Marks first: a
+        crash between the inserts leaves a mark without readings (a harmless re-roll), never
+        readings without their mark, which a redelivery (then a duplicate, dropped) would not
+        write again. A revision written twice (a retried batch) is the same point (its number
+        is in its tags), so it is one revision."""
         settings = self.layout.insert_settings
         if marks:
             self.runner.run(insert_sql(self.layout, mark_rows(marks), _table(MARKS)), settings)
         other = [p for p in points if not is_recorded(p)]
+        other += [revision_point(n, r) for n, r in revisions]
         if other:
             rows = point_field_rows(other, self.clock)
             self.runner.run(insert_sql(self.layout, rows, _table(POINT_FIELDS)), settings)
-        readings = rows_of(points, self.clock) + revision_rows(
-            (r for _, r in revisions), self.clock
-        )
+        readings = rows_of(points, self.clock)
         if readings:
             self.runner.run(insert_sql(self.layout, readings), settings)
 
@@ -753,14 +766,15 @@ class ClickHouseStore(ReadShortcuts):
             raise StoreRejected(f"{len(lines)} spooled lines are not points; not stored")
 
     def stored(self, runs: Sequence[Run]) -> list[dict[int, dict[str, Sig]]]:
-        """Per run (series, first time, last time or None), the records (first writes) held
-        at its times: time -> value name -> what it says. One query for every run."""
+        """Per run (series, first time, last time or None), the records (first writes, or
+        what an officer accepted) held at its times: time -> value name -> what it says. One
+        query for every run."""
         if not runs:
             return []
         self._await_quorum()
         sql = (
-            "SELECT measurement, plant, meter, ts_ms, name, argMin(value, written), "
-            "argMin(flag, written), argMin(invalid, written), max(backfill) "
+            f"SELECT measurement, plant, meter, ts_ms, name, argMin(value, {RECORD_ORDER}), "
+            f"argMin(flag, {RECORD_ORDER}), argMin(invalid, {RECORD_ORDER}), max(backfill) "
             f"FROM {self.layout.table} WHERE {_runs_where(runs)} "
             "GROUP BY measurement, plant, meter, ts_ms, name"
         )
@@ -781,25 +795,27 @@ class ClickHouseStore(ReadShortcuts):
         ]
 
     def kept_revisions(self, runs: Sequence[Run]) -> dict[RevisionKey, list[tuple[int, Sig]]]:
-        """The revisions kept at the runs' times: key -> (ordinal 1.., what it said)."""
+        """The revisions kept at the runs' times: key -> (ordinal 1.., what it said), from
+        their `revisions` points (as `InfluxRecords.kept_revisions`; one query per run,
+        and only for a batch that holds revisions: they are rare)."""
         if not runs:
             return {}
         self._await_quorum()
-        sql = (
-            "SELECT measurement, plant, meter, ts_ms, name, value, flag, invalid "
-            f"FROM {self.layout.table} WHERE {_runs_where(runs)} ORDER BY written"
-        )
-        seen: dict[RevisionKey, list[Sig]] = {}
-        for measurement, plant, meter, ts, name, value, flag, invalid in self.runner.run(
-            sql, self.layout.check_settings
-        ):
-            sigs = seen.setdefault(((measurement, plant, meter), int(ts), name), [])
-            sig = _sig(value, flag, invalid)
-            if sig not in sigs:
-                sigs.append(sig)  # the first is the record, each later one a revision
-        return {
-            key: list(enumerate(sigs[1:], start=1)) for key, sigs in seen.items() if len(sigs) > 1
-        }
+        out: dict[RevisionKey, list[tuple[int, Sig]]] = {}
+        table = self.layout.name(POINT_FIELDS)
+        for series, lo, hi in runs:
+            measurement, plant, meter = series
+            request = Points(
+                REVISIONS_MEASUREMENT,
+                ("value", "flag", "invalid"),
+                chsql.EPOCH + lo * chsql.MS,
+                None if hi is None else chsql.EPOCH + (hi + 1) * chsql.MS,
+                tags(plant=plant or "", meter=meter or "", measurement=measurement),
+                ("name", "n"),
+            )
+            rows = self.runner.run(chpoints.statement(request, table), self.layout.check_settings)
+            out.update(kept_of(series, chpoints.answer(request, rows)))
+        return out
 
     def _await_quorum(self) -> None:
         """On a cluster, hold a keeper's read-back while a write of the readings still awaits
@@ -858,28 +874,6 @@ class ClickHouseStore(ReadShortcuts):
         rows = self.runner.run(sql)
         return _record(rows[0]) if rows else None
 
-    def revisions(
-        self, measurement: str, plant: str, meter: str, name: str, start_ms: int, end_ms: int
-    ) -> list[tuple[int, int, Record]]:
-        """Later writes that differ from the record: (time, ordinal 1.., what it said)."""
-        where = series_where(measurement, plant, meter, name)
-        where += f" AND ts_ms >= {int(start_ms)} AND ts_ms < {int(end_ms)}"
-        sql = (
-            "SELECT measurement, plant, meter, name, ts_ms, value, flag, invalid, arrived_ms, "
-            f"source FROM {self.layout.table} WHERE {where} ORDER BY ts_ms, written"
-        )
-        out: list[tuple[int, int, Record]] = []
-        seen: dict[int, list[tuple[float | None, str, str | None]]] = {}
-        for row in self.runner.run(sql):
-            record = _record(row)
-            sig = (record.value, record.flag, record.invalid)
-            earlier = seen.setdefault(record.ts_ms, [])
-            if sig not in earlier:
-                if earlier:  # the first is the record itself
-                    out.append((record.ts_ms, len(earlier), record))
-                earlier.append(sig)
-        return out
-
     def hourly(
         self,
         measurement: str,
@@ -936,13 +930,12 @@ def _table(name: str) -> Table:
 
 
 def _home(request: Read) -> str:
-    """The table that answers `request`: readings (`chsql`, which refuses what is not one,
-    such as a revision: on ClickHouse a later row of its reading), dirty marks, or every
-    other point (`chpoints`)."""
+    """The table that answers `request`: readings (`chsql`), dirty marks, or every other
+    point, revisions among them (`chpoints`)."""
     names = getattr(request, "measurements", None) or (getattr(request, "measurement", ""),)
     if tuple(names) == (MARKS,):
         return MARKS
-    if any(n in RECORDED or n == REVISIONS_MEASUREMENT for n in names):
+    if any(n in RECORDED for n in names):
         return READINGS
     return POINT_FIELDS
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ingest.kernel.lineproto import FieldValue, Point, PointKey, SeriesKey
 from ingest.kernel.schema import VALID_FLAG
@@ -29,6 +29,8 @@ from ingest.kernel.schema import VALID_FLAG
 __all__ = ["FieldValue", "Point", "PointKey", "SeriesKey"]  # re-exported: the rule's vocabulary
 
 REVISIONS_MEASUREMENT = "revisions"
+# A revision point's acceptance fields (`acceptance_points`): who accepted it, when, and why.
+ACCEPTED_BY, ACCEPTED_MS, ACCEPT_COMMENT = "accepted_by", "accepted_ms", "accept_comment"
 # Readings whose values are records (meter kinds, and HJ 212 minute/hour/day averages).
 RECORDED: frozenset[str] = frozenset(
     {"gas", "coal", "electricity", "voc", "voc_minute", "voc_hour", "voc_day"}
@@ -243,6 +245,56 @@ def revision_point(number: int, rev: Revision) -> Point:
         fields["record_invalid"] = rev.record.invalid
     tags = {"plant": plant, "meter": meter, "measurement": measurement, "name": rev.name}
     return Point(REVISIONS_MEASUREMENT, {**tags, "n": str(number)}, fields, rev.ts_ms)
+
+
+def acceptance_points(
+    rid: RevisionId, revised: Sig, who: str, now_ms: int, comment: str | None = None
+) -> list[Point]:
+    """An officer's acceptance of revision `rid`, as written in one request: the reading point
+    holding the revised value (the record from now on) and the revision's acceptance fields.
+
+    InfluxDB overwrites the record point with it; ClickHouse (`accepted_keys`) writes it as
+    the key's accepted row, which every reader prefers to the first write."""
+    series = {"plant": rid.plant, "meter": rid.meter}
+    fields: dict[str, FieldValue] = {ACCEPTED_BY: who, ACCEPTED_MS: now_ms}
+    if comment:
+        fields[ACCEPT_COMMENT] = comment
+    tags = {**series, "measurement": rid.measurement, "name": rid.name, "n": str(rid.number)}
+    return [
+        Point(rid.measurement, series, sig_fields(rid.name, revised), rid.ts_ms),
+        Point(REVISIONS_MEASUREMENT, tags, fields, rid.ts_ms),
+    ]
+
+
+def accepted_keys(points: Iterable[Point]) -> frozenset[RevisionKey]:
+    """The keys whose value an officer accepted among `points` (`acceptance_points`): the
+    reading points written with them hold the record from now on."""
+    return frozenset(
+        (
+            (p.tags.get("measurement", ""), p.tags.get("plant", ""), p.tags.get("meter", "")),
+            p.ts_ms,
+            p.tags.get("name", ""),
+        )
+        for p in points
+        if p.measurement == REVISIONS_MEASUREMENT and ACCEPTED_MS in p.fields
+    )
+
+
+def kept_of(series: SeriesKey, found: Iterable[Any]) -> dict[RevisionKey, list[tuple[int, Sig]]]:
+    """The revisions kept for `series`, from the `Series` of a read of their `revisions`
+    points' `value`, `flag` and `invalid` grouped by `name` and `n` (either engine)."""
+    out: dict[RevisionKey, list[tuple[int, Sig]]] = {}
+    for s in found:
+        for row in s.rows():
+            value = row.get("value")
+            sig = Sig(
+                float(value) if value is not None else None,
+                row.get("flag") or VALID_FLAG,
+                row.get("invalid"),
+            )
+            key = (series, int(row["time"]), s.tags.get("name", ""))
+            out.setdefault(key, []).append((int(s.tags.get("n", "0")), sig))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,7 @@ daily and hourly usage add up to the same.
 
 from __future__ import annotations
 
-import os
 import tomllib
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -24,7 +21,6 @@ from api.fuel.rules import StepRules, hours_in, interval_sums
 from api.fuel.service import FuelCore
 from api.settings import KpiDefinition
 from bench.fuel_faults import DAY_MS, Register, faulty_register
-from ingest.kernel.clickhouse import ChdbRunner, ClickHouseStore, HttpRunner, Layout
 from ingest.kernel.dirty import write_readings
 from ingest.kernel.registry import Registry, parse_registry
 from ingest.kernel.store import Store
@@ -103,22 +99,6 @@ def assert_exact(core: FuelCore, registry: Registry, registers: list[Register]) 
         for key, (used, covered) in want.items():
             assert got[key][0] == pytest.approx(used, rel=1e-12, abs=1e-6), (key, start, end)
             assert got[key][1] == pytest.approx(covered, abs=1e-12), (key, start, end)
-
-
-@pytest.fixture(params=["influxdb", "clickhouse"])
-def engine(request: pytest.FixtureRequest) -> Iterator[Store]:
-    """Each engine: the session's InfluxDB, or ClickHouse (chdb in-process, or the server
-    `PLANTWATCH_TEST_CLICKHOUSE_URL` names) with the read model's writes as its rows."""
-    if request.param == "influxdb":
-        yield request.getfixturevalue("store")
-        return
-    pytest.importorskip("chdb")
-    url = os.environ.get("PLANTWATCH_TEST_CLICKHOUSE_URL")
-    name = f"t_exact_{uuid.uuid4().hex[:8]}"
-    with ClickHouseStore(HttpRunner(url) if url else ChdbRunner(), Layout(name)) as ch:
-        ch.create_database()
-        yield ch
-        ch.runner.run(f"DROP DATABASE IF EXISTS {name}")
 
 
 def test_kpi_from_rollups_equals_the_raw_rule_through_a_late_backfill(engine: Store) -> None:

@@ -289,7 +289,5 @@ def test_what_it_cannot_answer_is_refused(clickhouse: ClickHouseStore) -> None:
                 )
             ]
         )
-    with pytest.raises(StoreRejected, match="'revisions' is not stored"):
-        clickhouse.read([Points("revisions", ("arrived_ms",), None, None)])
     with pytest.raises(StoreRejected, match="not a point"):
         clickhouse.write_lines(["fuel_hourly consumption"])

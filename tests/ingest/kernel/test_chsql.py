@@ -24,6 +24,7 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
+from api.alerts.observe import pending_revisions
 from api.fuel.queries import (
     earliest_reading,
     fuel_plants,
@@ -36,18 +37,14 @@ from api.fuel.rules import StepRules, Sums, gas_share
 from api.fuel.service import firm_fuels_of, to_sums
 from api.presence import last_seen
 from api.ranges import Segment
+from api.revisions import COLUMNS as REVISION_COLUMNS
+from api.revisions import get_revision, list_revisions
 from api.settings import KpiDefinition
 from api.voc import queries as voc_queries
+from ingest.keeper import RecordKeeper
 from ingest.kernel.catalogue import MAX_RATE_PER_HOUR
 from ingest.kernel.chsql import statement
-from ingest.kernel.clickhouse import (
-    ChdbRunner,
-    ClickHouseStore,
-    HttpRunner,
-    Layout,
-    insert_sql,
-    revision_rows,
-)
+from ingest.kernel.clickhouse import ChdbRunner, ClickHouseStore, HttpRunner, Layout
 from ingest.kernel.errors import StoreRejected
 from ingest.kernel.lineproto import Point, encode
 from ingest.kernel.reads import (
@@ -60,7 +57,7 @@ from ingest.kernel.reads import (
     TagValues,
     tags,
 )
-from ingest.kernel.record import Revision, Sig
+from ingest.kernel.record import REVISIONS_MEASUREMENT, RevisionId, Sig, acceptance_points
 from ingest.kernel.registry import parse_registry
 from ingest.kernel.store import InfluxStore, Series, Store
 from scripts.devstack import Server
@@ -171,6 +168,52 @@ def dataset() -> list[Point]:
     return points
 
 
+# A plant's resends with other values (revisions, kept by each engine's record keeper) and
+# an officer's acceptance of two of them (the lines `api.revisions.accept_revision` writes).
+G1_AT = T0 + MIN + 20 * STEP  # p1/g1's reading 20
+VOC_AT = T0 + 10 * HOUR + 30 * MIN  # p1/s1's minute 30
+C4_AT = T0 + 6 * MIN + 7 * STEP  # p4/c4's reading 7
+ACCEPTED_MS = ARRIVED + 60_000
+
+
+def resent(point: Point, arrived: int, source: str, **fields: float | str | None) -> Point:
+    """`point` sent again, later, by another path, with some values changed (None: invalid)."""
+    out = {**point.fields, "_arrived_ms": arrived, "_source": source}
+    for name, value in fields.items():
+        if name.endswith("_flag"):
+            out[name] = cast(str, value)
+        elif value is None:
+            out.pop(name, None)
+            out.pop(name + "_flag", None)
+            out[name + "_invalid"] = "not a number"
+        else:
+            out[name] = value
+    return Point(point.measurement, point.tags, out, point.ts_ms)
+
+
+def revise(store: InfluxStore | ClickHouseStore, points: list[Point]) -> None:
+    at = {(p.series, p.ts_ms): p for p in points}
+    g1 = at[(("gas", "p1", "g1"), ms(G1_AT))]
+    voc = at[(("voc_minute", "p1", "s1"), ms(VOC_AT))]
+    c4 = at[(("coal", "p4", "c4"), ms(C4_AT))]
+    volume, nmhc = cast(float, g1.fields["volume_m3"]), cast(float, voc.fields["nmhc_mgm3"])
+    keeper = RecordKeeper(store)
+    keeper.write(
+        [
+            resent(g1, ARRIVED + 1, "http", volume_m3=volume + 5.0),
+            resent(voc, ARRIVED + 2, "hj212", nmhc_mgm3=nmhc + 100.0, nmhc_mgm3_flag="N"),
+            resent(c4, ARRIVED + 3, "records", mass_kg=None),
+        ]
+    )
+    keeper.write([resent(g1, ARRIVED + 4, "records", volume_m3=volume - 5.0), g1])  # and a dup
+    for rid, sig in (
+        (RevisionId("p1", "g1", "gas", "volume_m3", ms(G1_AT), 2), Sig(volume - 5.0, "N")),
+        (RevisionId("p1", "s1", "voc_minute", "nmhc_mgm3", ms(VOC_AT), 1), Sig(nmhc + 100, "N")),
+    ):
+        lines = acceptance_points(rid, sig, "officer-1", ACCEPTED_MS, "calibration seen")
+        store.write_lines([encode(p) for p in lines])
+
+
 @pytest.fixture(scope="module")
 def points() -> list[Point]:
     return dataset()
@@ -181,12 +224,14 @@ def influx(influxd: Server, points: list[Point]) -> Iterator[InfluxStore]:
     with InfluxStore(f"http://127.0.0.1:{influxd.port}", f"t_{uuid.uuid4().hex[:12]}") as s:
         s.create_database()
         s.write_lines([encode(p) for p in points])
+        revise(s, points)
         yield s
 
 
 @pytest.fixture(scope="module")
 def clickhouse(points: list[Point]) -> Iterator[ClickHouseStore]:
-    """The same points as rows, and a later write of another value at one of their keys."""
+    """The same points as rows, a later write of another value at one of their keys (not a
+    revision: no record keeper checked it), and the same revisions and acceptances."""
     url = os.environ.get("PLANTWATCH_TEST_CLICKHOUSE_URL")
     runner = HttpRunner(url) if url else ChdbRunner()
     name = f"t_chsql_{uuid.uuid4().hex[:8]}"
@@ -194,10 +239,8 @@ def clickhouse(points: list[Point]) -> Iterator[ClickHouseStore]:
     ch.create_database()
     ch.write(points)
     first = points[10]
-    later = Revision(
-        first.series, first.ts_ms, "volume_m3", Sig(1.0, "N"), Sig(0.0, "N"), "mqtt", ARRIVED
-    )
-    runner.run(insert_sql(ch.layout, revision_rows([later], ch.clock)))
+    ch.write([Point(first.measurement, first.tags, {"volume_m3": 1.0}, first.ts_ms)])
+    revise(ch, points)
     yield ch
     runner.run(f"DROP DATABASE IF EXISTS {name}")
     ch.close()
@@ -407,6 +450,35 @@ CASES: dict[str, Read] = {
         Buckets(HOUR),
     ),
     "sum of flows, no time bound": Summary(("gas",), (Column("sum", "flow_m3h"),), None, None),
+    # Revisions (`api.revisions`, `api.alerts.observe.pending_revisions`)
+    "revisions of a plant (the officers' list)": Points(
+        REVISIONS_MEASUREMENT,
+        REVISION_COLUMNS,
+        None,
+        None,
+        tags(plant="p1"),
+        ("meter", "measurement", "name", "n"),
+    ),
+    "a revision by its key and time": Points(
+        REVISIONS_MEASUREMENT,
+        REVISION_COLUMNS,
+        G1_AT,
+        G1_AT + MS,
+        tags(plant="p1", meter="g1", measurement="gas", name="volume_m3", n="2"),
+        ("meter", "measurement", "name", "n"),
+    ),
+    "revisions by arrival (reading_revised)": Points(
+        REVISIONS_MEASUREMENT,
+        ("_arrived_ms", "accepted_ms"),
+        None,
+        None,
+        (),
+        VOC,
+        match=(("_arrived_ms", ">=", ARRIVED), ("_arrived_ms", "<=", ARRIVED + 3)),
+    ),
+    "accepted values among the records": Points(
+        "gas", ("volume_m3", "volume_m3_flag", "_arrived_ms", "_source"), G1_AT - HOUR, G1_AT + HOUR
+    ),
 }
 for kind in ("gas", "coal"):
     for label, request in zip(
@@ -464,6 +536,33 @@ def test_the_fuel_domain_reads_the_same(influx: InfluxStore, clickhouse: ClickHo
     seen = last_seen(ch, ["gas", "coal", "voc"], END, 3 * DAY)  # reads every field
     assert seen == last_seen(influx, ["gas", "coal", "voc"], END, 3 * DAY)
     assert len(seen) == 7  # every meter and the stack
+
+
+def test_revisions_read_the_same(influx: InfluxStore, clickhouse: ClickHouseStore) -> None:
+    """What officers list and accept, and what `reading_revised` counts, on both engines;
+    the accepted revisions are the records of every read above (the KPI's too)."""
+    ch = cast(Store, clickhouse)
+    for plant in ("p1", "p4"):
+        assert list_revisions(ch, plant) == list_revisions(influx, plant)
+    listed = list_revisions(ch, "p1") + list_revisions(ch, "p4")
+    assert sorted((r.id.meter, r.id.number, r.status, r.source) for r in listed) == [
+        ("c4", 1, "pending", "records"),
+        ("g1", 1, "pending", "http"),
+        ("g1", 2, "accepted", "records"),
+        ("s1", 1, "accepted", "hj212"),
+    ]
+    for r in listed:
+        assert get_revision(ch, r.id) == get_revision(influx, r.id) == r
+    now = datetime.fromtimestamp(ARRIVED / 1000, UTC)
+    pending = pending_revisions(ch, now, DAY)
+    assert pending == pending_revisions(influx, now, DAY)
+    assert sorted((p.plant, p.meter, p.count) for p in pending) == [
+        ("p1", "g1", 1),
+        ("p4", "c4", 1),
+    ]
+    g1 = [p for p in dataset() if p.series == ("gas", "p1", "g1") and p.ts_ms == ms(G1_AT)]
+    (record,) = clickhouse.read_range("gas", ("volume_m3", "_source"), G1_AT, G1_AT + MS)
+    assert record.values == ((ms(G1_AT), cast(float, g1[0].fields["volume_m3"]) - 5.0, "mqtt"),)
 
 
 def test_what_is_not_rows_is_refused() -> None:

@@ -34,9 +34,10 @@ from ingest.kernel.clickhouse import (
     rows_of,
 )
 from ingest.kernel.dirty import DIRTY_MEASUREMENT
-from ingest.kernel.errors import StoreUnavailable
-from ingest.kernel.lineproto import Point
-from ingest.kernel.record import Sig
+from ingest.kernel.errors import StoreRejected, StoreUnavailable
+from ingest.kernel.lineproto import Point, encode
+from ingest.kernel.reads import Points, tags
+from ingest.kernel.record import RevisionId, Sig, acceptance_points
 from ingest.metrics import Counters
 
 pytest.importorskip("chdb")
@@ -194,9 +195,7 @@ def test_a_later_write_with_other_values_does_not_change_what_is_read(
         ]
     )
     assert ch.latest_before("gas", "p1", "g1", "volume_m3", H) == first[0]
-    assert ch.revisions("gas", "p1", "g1", "volume_m3", 0, 2 * H) == [
-        (0, 1, Record(0, 9.0, "S", None, 50, "records"))
-    ]
+    assert len(raw_rows(ch)) == 5  # kept as rows, never read (a revision is the keeper's)
     hours = ch.hourly("gas", "volume_m3", 0, 2 * H, RATE, GAP)
     assert hours[("p1", "g1")][H].consumption == 2.0  # 3 - 1, not 3 - 9
 
@@ -204,7 +203,9 @@ def test_a_later_write_with_other_values_does_not_change_what_is_read(
 def test_within_a_batch_the_first_value_of_a_key_is_the_record(ch: ClickHouseStore) -> None:
     ch.write([gas(0, 1.0), gas(0, 2.0), gas(0, None)])
     assert ch.series("gas", "p1", "g1", "volume_m3", 0, 1) == [Record(0, 1.0, "N", None, 0, "mqtt")]
-    assert [n for _, n, _ in ch.revisions("gas", "p1", "g1", "volume_m3", 0, 1)] == [1, 2]
+    RecordKeeper(ch).write([gas(H, 1.0), gas(H, 2.0), gas(H, None)])  # the keeper numbers them
+    assert ch.series("gas", "p1", "g1", "volume_m3", H, H + 1)[0].value == 1.0
+    assert [(t, n, v) for t, n, v, *_ in revised(ch)] == [(H, 1, 2.0), (H, 2, None)]
 
 
 def test_an_invalid_record_stays_invalid_and_reads_are_per_series(ch: ClickHouseStore) -> None:
@@ -393,6 +394,21 @@ def test_cluster_variant_on_two_replicas() -> None:
 # ---- the collector's write edge on ClickHouse: the record keeper (SPEC 14) -----------------
 
 DAY = 24 * H
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def revised(ch: ClickHouseStore, plant: str = "p1") -> list[tuple[Any, ...]]:
+    """The plant's revisions as the API reads them (`revisions` points): (time, number,
+    value, flag, arrival, source, record value, accepted by), by time and number."""
+    fields = ("value", "flag", "_arrived_ms", "_source", "record_value", "accepted_by")
+    request = Points("revisions", fields, None, None, tags(plant=plant), ("meter", "name", "n"))
+    (found,) = ch.read([request])
+    out = [
+        (row["time"], int(s.tags["n"]), *(row[f] for f in fields))
+        for s in found
+        for row in s.rows()
+    ]
+    return sorted(out, key=lambda r: (r[0], r[1]))
 
 
 def raw_rows(ch: ClickHouseStore, table: str = "readings") -> list[list[Any]]:
@@ -431,19 +447,21 @@ def test_hostile_resend_of_yesterday_keeps_the_first_values(ch: ClickHouseStore)
         102.0,
         103.0,
     ]
-    assert ch.revisions("gas", "p1", "g1", "volume_m3", 0, today) == [
-        (today - DAY, 1, Record(today - DAY, 5.0, "N", None, today, "http")),
-        (today - DAY + 15 * MIN, 1, Record(today - DAY + 15 * MIN, 6.0, "N", None, today, "http")),
+    assert revised(ch) == [
+        (today - DAY, 1, 5.0, "N", today, "http", 100.0, None),
+        (today - DAY + 15 * MIN, 1, 6.0, "N", today, "http", 101.0, None),
     ]
     assert counters.revisions == 2
-    rows = len(raw_rows(ch))
+    rows = len(raw_rows(ch)), len(raw_rows(ch, "point_fields"))
     RecordKeeper(ch, counters).write(hostile)  # the same attempt, once more, after a restart
     restarted.write(hostile)  # and through the index that wrote it
-    assert len(raw_rows(ch)) == rows == 6  # 4 records + 2 revisions, nothing doubled
+    # 4 records, 2 revision points, nothing doubled
+    assert (len(raw_rows(ch)), len(raw_rows(ch, "point_fields"))) == rows
+    assert rows[0] == 4 and len(revised(ch)) == 2
     assert counters.revisions == 2 and counters.duplicates == 4
     # A second, different attempt is the key's revision 2.
     restarted.write([gas(today - DAY, 7.0, arrived_ms=today + 1)])
-    assert [(t, n) for t, n, _ in ch.revisions("gas", "p1", "g1", "volume_m3", 0, today)] == [
+    assert [(t, n) for t, n, *_ in revised(ch)] == [
         (today - DAY, 1),
         (today - DAY, 2),
         (today - DAY + 15 * MIN, 1),
@@ -539,3 +557,55 @@ def test_stored_answers_each_run_with_its_own_times(ch: ClickHouseStore) -> None
         [],
     ]
     assert found[0][3 * MIN] == {"volume_m3": Sig(3.0, "N", None)}
+
+
+def accept(ch: ClickHouseStore, ts_ms: int, number: int, value: float, who: str) -> None:
+    """An officer accepts revision `number` at `ts_ms` (the lines `api.revisions` writes)."""
+    rid = RevisionId("p1", "g1", "gas", "volume_m3", ts_ms, number)
+    points = acceptance_points(rid, Sig(value, "N"), who, ts_ms + 7, "seen")
+    ch.write_lines([encode(p) for p in points])
+
+
+def test_an_accepted_revision_is_the_record_for_every_read_and_a_resend_is_not(
+    ch: ClickHouseStore,
+) -> None:
+    """SPEC 14: only an officer's acceptance changes the record; the first write's arrival
+    and source stay; a later acceptance replaces an earlier one (as an InfluxDB overwrite);
+    a plant's resend after it is a revision against the accepted value, never the record."""
+    keeper = RecordKeeper(ch)
+    keeper.write([gas(0, 1.0, arrived_ms=5), gas(H, 3.0, arrived_ms=6)])
+    keeper.write([gas(0, 2.0, arrived_ms=9, source="http")])  # revision 1
+    keeper.write([gas(0, 0.5, arrived_ms=10, source="http")])  # revision 2
+    # A reading written at the key without its acceptance (write_lines, unchecked) is no record.
+    ch.write_lines([encode(gas(0, 7.0, arrived_ms=11))])
+    assert ch.series("gas", "p1", "g1", "volume_m3", 0, 2 * H)[0] == Record(
+        0, 1.0, "N", None, 5, "mqtt"
+    )
+    assert ch.hourly("gas", "volume_m3", 0, 2 * H, RATE, GAP)[("p1", "g1")][H].consumption == 2.0
+
+    accept(ch, 0, 1, 2.0, "officer-1")
+    assert ch.series("gas", "p1", "g1", "volume_m3", 0, 2 * H)[0] == Record(
+        0, 2.0, "N", None, 5, "mqtt"
+    )
+    assert ch.hourly("gas", "volume_m3", 0, 2 * H, RATE, GAP)[("p1", "g1")][H].consumption == 1.0
+    assert ch.stored([(("gas", "p1", "g1"), 0, 0)]) == [{0: {"volume_m3": Sig(2.0, "N", None)}}]
+    (got,) = ch.read_range("gas", ("volume_m3", "_arrived_ms", "_source"), EPOCH, EPOCH + HOUR)
+    assert got.values == ((0, 2.0, 5, "mqtt"),)
+    assert [(n, who) for _, n, *_, who in revised(ch)] == [(1, "officer-1"), (2, None)]
+
+    accept(ch, 0, 2, 0.5, "officer-2")  # the later acceptance is the record
+    assert ch.series("gas", "p1", "g1", "volume_m3", 0, 1)[0].value == 0.5
+    # The plant resends its first value: a revision (3) against the accepted one.
+    counters = Counters()
+    RecordKeeper(ch, counters).write([gas(0, 1.0, arrived_ms=20)])
+    assert counters.revisions == 1
+    assert revised(ch)[-1][:2] + revised(ch)[-1][-2:] == (0, 3, 0.5, None)
+    assert ch.series("gas", "p1", "g1", "volume_m3", 0, 1)[0].value == 0.5
+
+
+def test_no_reading_takes_the_acceptance_source_without_its_acceptance(
+    ch: ClickHouseStore,
+) -> None:
+    with pytest.raises(StoreRejected, match="officer"):
+        ch.write_lines([encode(gas(0, 9.0, source="officer"))])
+    assert raw_rows(ch) == []
