@@ -3,7 +3,7 @@
 Every refusal is counted (`refused`). Of the refusals of one source (its MN, else its
 address) and one reason, at most `KEEP_PER_MINUTE` a minute become dead letters (and a
 message on the plant's `rejected` topic); the rest are only counted (`refusals_not_kept`).
-What is kept goes to InfluxDB in batches from one thread through a bounded queue: a flood of
+What is kept goes to the store in batches from one thread through a bounded queue: a flood of
 refusals can neither grow memory nor occupy more than one writer (`dead_letters_dropped`
 counts what a full queue turned away). The gateway's own events (`hj212_event` points,
 e.g. a lockout) take the same writer.
@@ -17,7 +17,7 @@ import re
 import threading
 
 from ingest.gateway.stats import Tally
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,9 @@ class RefusalSampler:
 
 
 class LineWriter:
-    """Writes line-protocol lines to InfluxDB in batches, from one thread, bounded."""
+    """Writes line-protocol lines to the store in batches, from one thread, bounded."""
 
-    def __init__(self, store: InfluxStore, tally: Tally, max_lines: int = MAX_QUEUED_LINES):
+    def __init__(self, store: Store, tally: Tally, max_lines: int = MAX_QUEUED_LINES):
         self.store = store
         self.tally = tally
         self._lines: queue.Queue[str | None] = queue.Queue(max_lines)
