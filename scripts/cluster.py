@@ -431,11 +431,8 @@ def main() -> int:
         return 1
     finally:
         print("\nstopping ...", flush=True)
-        # run.py's order: simulator, API and gateway, then each collector (its name there).
-        stop_processes({n: p for n, p in processes.items() if n not in COLLECTORS})
-        for collector in COLLECTORS:
-            if collector in processes:
-                stop_processes({"collector": processes[collector]})
+        # run.py's order: the simulator, the API processes and gateways, then the collectors.
+        stop_processes(processes)
         balancer.stop()
         cluster.stop()
         if postgres is not None:

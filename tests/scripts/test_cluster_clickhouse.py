@@ -75,19 +75,28 @@ class ClusterStack(RunStack):
         ] if logs.exists() else []  # fmt: skip
         return f"cluster.py output:\n{self.log()[-3000:]}\n" + "\n".join(tails)
 
-    def own_processes(self) -> list[str]:
-        """Command lines of the processes whose arguments name this var/ (servers, configs)."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except (OSError, UnicodeDecodeError):
-                continue
-            if str(self.var) in cmdline:
-                found.append(cmdline)
-        return found
+    def children(self) -> set[int]:
+        """The processes cluster.py started (services and servers alike)."""
+        assert self.proc is not None
+        return {pid for pid, parent in _processes() if parent == self.proc.pid}
+
+
+def _processes() -> Iterator[tuple[int, int]]:
+    """(pid, parent pid) of every live process; a zombie (exited, not reaped) is not live."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if state != "Z":
+            yield int(entry.name), int(parent)
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid, _ in _processes() if pid in pids}
 
 
 @pytest.fixture
@@ -151,8 +160,11 @@ def test_make_cluster_on_clickhouse_serves_the_kpi_and_keeps_dead_letters(
     finally:
         logger.close()
 
+    # Ctrl-C stops every process and server it started (each API process and gateway too).
+    children = stack.children()
+    assert len(children) >= 13, children  # 6 services, 3 NATS nodes, ZooKeeper, 3 replicas, ...
     assert stack.proc is not None
     stack.proc.send_signal(signal.SIGINT)
     assert stack.proc.wait(90) == 0, stack.diagnosis()
-    assert wait_until(lambda: not stack.own_processes(), 15.0), stack.own_processes()
+    assert wait_until(lambda: not alive(children), 15.0), alive(children)
     print(f"banner after {up:.1f}s, first real KPI after {first_kpi:.1f}s")
