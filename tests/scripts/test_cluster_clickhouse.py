@@ -2,10 +2,10 @@
 
 Three NATS nodes, ZooKeeper and three ClickHouse replicas (insert quorum 2), two collectors,
 two HJ 212 gateways and two API processes behind HAProxy, PostgreSQL and the simulator, on a
-tiny county with a one-day backfill (opt-in: `PLANTWATCH_TEST_MAKE_CLUSTER=1`). Through the balancer the page's KPI becomes real (from
-readings the collectors wrote to ClickHouse and the API processes rolled up), a refused HJ 212
-packet becomes a dead letter in ClickHouse (written by a gateway), and Ctrl-C stops every
-process and server of the cluster.
+tiny county with a one-day backfill (opt-in: `PLANTWATCH_TEST_MAKE_CLUSTER=1`). Through the
+balancer the page's KPI becomes real (from readings the collectors wrote to ClickHouse and
+the API processes rolled up), a refused HJ 212 packet becomes a dead letter in ClickHouse
+(written by a gateway), and Ctrl-C stops every process and server of the cluster.
 """
 
 from __future__ import annotations
