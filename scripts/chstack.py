@@ -1,4 +1,4 @@
-"""A ClickHouse cluster on loopback: ZooKeeper and two replicas of one shard (SPEC 15, issue 26).
+"""A ClickHouse cluster on loopback: ZooKeeper and replicas of one shard (SPEC 15, issue 26).
 
 Like scripts/devstack.py, every server gets its own config file, data folder and free ports
 under a folder; nothing relies on a service a package may have started (Debian's

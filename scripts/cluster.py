@@ -463,15 +463,28 @@ def store_line(
 
 
 def report_dead_servers(clickhouse: ClickHouseCluster, reported: set[str]) -> None:
-    """Say once that a replica (or ZooKeeper) died; the cluster serves on without it."""
+    """Say once that a replica (or ZooKeeper) died, and what that means for writes."""
     servers = [(f"ClickHouse replica r{i}", r) for i, r in enumerate(clickhouse.replicas, 1)]
+    alive = sum(r.process is not None and r.process.poll() is None for r in clickhouse.replicas)
     for name, server in [*servers, ("ZooKeeper", clickhouse.zookeeper)]:
         if server.process is None or server.process.poll() is None or name in reported:
             continue
         reported.add(name)
         print(f"warning: {name} exited with {server.process.returncode}; see "
-              f"{server.log_path}. The others serve on (insert quorum {INSERT_QUORUM}); "
-              "a restart of make cluster brings it back", file=sys.stderr, flush=True)  # fmt: skip
+              f"{server.log_path}. {dead_server_effect(name, alive)} A restart of make cluster "
+              "brings it back.", file=sys.stderr, flush=True)  # fmt: skip
+
+
+def dead_server_effect(name: str, alive: int) -> str:
+    """What a dead server means for the processes, with `alive` replicas left."""
+    if name == "ZooKeeper":
+        return "Replicated writes and ON CLUSTER DDL are refused (collectors spool)."
+    if alive >= INSERT_QUORUM:
+        return f"{alive} replicas serve on; writes meet their quorum of {INSERT_QUORUM}."
+    return (
+        f"{alive} replica(s) left, under the insert quorum of {INSERT_QUORUM}: writes are "
+        "refused (collectors spool, replay when a replica is back); reads answer."
+    )
 
 
 def plant_ids(registry: Registry) -> list[str]:
