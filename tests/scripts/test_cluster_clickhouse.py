@@ -29,7 +29,7 @@ from tests.scripts.runstack import RunStack, tiny_registry
 from tests.support import wait_until
 
 # Opt-in, as the soak test: seventeen processes and servers (three NATS nodes, ZooKeeper, three
-# ClickHouse replicas ...) on the machine's two cores took 160 s at a load average of ~30;
+# ClickHouse replicas ...) on the machine's two cores: 94 s at a load average of 5-11, 160 s at ~30;
 # the lane's tests cover its parts (tests/ingest/gateway/test_gateway_clickhouse.py, the
 # replica-kill test, tests/scripts/test_balancer_api.py).
 MAKE_CLUSTER_ENABLED = os.environ.get("PLANTWATCH_TEST_MAKE_CLUSTER") == "1"
