@@ -1,7 +1,7 @@
-"""The replayer: drains the spool into InfluxDB, oldest record first, with backoff and jitter.
+"""The replayer: drains the spool into the store, oldest record first, with backoff and jitter.
 
-Runs on its own thread beside the collector's main loop. A record is retried until InfluxDB
-takes it; a record InfluxDB refuses outright (4xx) is written line by line and each refused
+Runs on its own thread beside the collector's main loop. A record is retried until the store
+takes it; a record the store refuses outright (4xx) is written line by line and each refused
 line becomes a `store_rejected` dead letter, so one bad line never blocks the spool.
 """
 
@@ -13,11 +13,9 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 
-from ingest.kernel.dirty import write_readings
 from ingest.kernel.engines import StoreEngine
 from ingest.kernel.errors import StoreRejected, StoreUnavailable
 from ingest.kernel.lineproto import parse_line
-from ingest.kernel.store import InfluxStore
 from ingest.metrics import Counters
 from ingest.spool import Record, Spool
 
@@ -46,22 +44,19 @@ class Replayer:
         counters: Counters,
         stop: threading.Event,
         dead_letter: Callable[[str, str, str], str],
-        write: Callable[[Sequence[str]], None] | None = None,
+        write: Callable[[Sequence[str]], None],
     ) -> None:
         self.spool = spool
         self.store = store
         self.counters = counters
         self.stop = stop
-        # (plant, reason, line) -> a dead-letter line for a line InfluxDB refused
+        # (plant, reason, line) -> a dead-letter line for a line the store refused
         self.dead_letter = dead_letter
-        # The collector's record keeper (first write kept); plain writes otherwise.
-        self.write: Callable[[Sequence[str]], None] = write or self._write_readings
+        # The collector's record keeper (`RecordKeeper.write_lines`): a replayed reading
+        # takes the first-write rule of whichever engine, as a live one does. No plain-write
+        # fallback: on ClickHouse it would add a row per resend that no check prevented.
+        self.write = write
         self._thread = threading.Thread(target=self.run, name="replayer", daemon=True)
-
-    def _write_readings(self, lines: Sequence[str]) -> None:
-        if not isinstance(self.store, InfluxStore):
-            raise TypeError("a replayer on ClickHouse writes through the record keeper")
-        write_readings(self.store, lines)
 
     def start(self) -> Replayer:
         self._thread.start()
@@ -71,7 +66,7 @@ class Replayer:
         self._thread.join(timeout)
 
     def run(self) -> None:
-        """Replay until stopped; a segment is deleted only once all of it is in InfluxDB."""
+        """Replay until stopped; a segment is deleted only once all of it is in the store."""
         while not self.stop.is_set():
             if self.spool.is_empty():
                 self.stop.wait(IDLE_POLL_SECONDS)
@@ -93,7 +88,7 @@ class Replayer:
                 delay = backoff_seconds(attempt)
                 attempt += 1
                 log.warning(
-                    "replay waits for InfluxDB",
+                    "replay waits for the store",
                     extra={"error": str(exc), "retry_in_s": round(delay, 2)},
                 )
                 if self.stop.wait(delay):

@@ -10,6 +10,11 @@
   could not reach a process, or a GET whose process died before answering, is tried on the
   other (`option redispatch`, `retries`, `retry-on`); a POST is never sent twice. Streams
   (`/api/v1/alerts/stream`) are tunnels and may stay open for an hour.
+- ClickHouse (HTTP, `make cluster` on ClickHouse): round robin over the replicas of the
+  shard, checked on `/ping`; every process has this one URL. A replica that refuses the
+  connection is skipped (`retries`, `option redispatch`); a statement in flight on a replica
+  that dies is answered 502 and never resent by the balancer (the writer spools it and
+  replays it through its first-write check; a read is asked again by its caller).
 
 Debian's `haproxy` package (2.6); NATS's MQTT balancer is in scripts/natsstack.py.
 """
@@ -49,9 +54,10 @@ def services_config(
     gateways: list[Backend],
     api_port: int | None = None,
     apis: list[Backend] | None = None,
+    clickhouse: tuple[int, list[Backend]] | None = None,
 ) -> str:
     """The balancer's configuration: HJ 212 on `host:hj212_port`, the API (if any) on
-    `api_port`."""
+    `api_port`, ClickHouse's replicas (if any: front port, replicas) on 127.0.0.1."""
     gateway_lines = "\n".join(
         f"  server g{i} 127.0.0.1:{g.port} send-proxy check port {g.check_port} {CHECK}"
         for i, g in enumerate(gateways, 1)
@@ -97,7 +103,26 @@ backend gateways
   option httpchk
   http-check send meth GET uri /metrics
 {gateway_lines}
-{api if apis else ""}"""
+{api if apis else ""}{clickhouse_config(*clickhouse) if clickhouse else ""}"""
+
+
+def clickhouse_config(port: int, replicas: list[Backend]) -> str:
+    """The ClickHouse frontend: HTTP round robin over the replicas, checked on `/ping`."""
+    lines = "\n".join(
+        f"  server c{i} 127.0.0.1:{r.port} check port {r.check_port} {CHECK}"
+        for i, r in enumerate(replicas, 1)
+    )
+    return f"""frontend clickhouse
+  mode http
+  bind 127.0.0.1:{port}
+  default_backend replicas
+backend replicas
+  mode http
+  balance roundrobin
+  option httpchk
+  http-check send meth GET uri /ping
+{lines}
+"""
 
 
 def services_balancer(
@@ -107,12 +132,13 @@ def services_balancer(
     gateways: list[Backend],
     api_port: int | None = None,
     apis: list[Backend] | None = None,
+    clickhouse: tuple[int, list[Backend]] | None = None,
 ) -> Server:
     """The balancer as a server of scripts/devstack.py (not started yet; ready when its
     HJ 212 port is open)."""
     folder.mkdir(parents=True, exist_ok=True)
     cfg = folder / "haproxy.cfg"
-    cfg.write_text(services_config(host, hj212_port, gateways, api_port, apis))
+    cfg.write_text(services_config(host, hj212_port, gateways, api_port, apis, clickhouse))
     return Server(
         name="haproxy-services",
         argv=[haproxy_binary(), "-db", "-f", str(cfg)],

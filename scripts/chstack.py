@@ -1,4 +1,4 @@
-"""A ClickHouse cluster on loopback: ZooKeeper and two replicas of one shard (SPEC 15, issue 26).
+"""A ClickHouse cluster on loopback: ZooKeeper and replicas of one shard (SPEC 15, issue 26).
 
 Like scripts/devstack.py, every server gets its own config file, data folder and free ports
 under a folder; nothing relies on a service a package may have started (Debian's
@@ -156,11 +156,18 @@ def _wait(ready: Callable[[], bool], timeout: float) -> bool:
 
 
 def clickhouse_cluster(
-    folder: Path, name: str = CLUSTER_NAME, replicas: int = REPLICAS
+    folder: Path,
+    name: str = CLUSTER_NAME,
+    replicas: int = REPLICAS,
+    *,
+    zookeeper_port: int | None = None,
+    replica_ports: list[ReplicaPorts] | None = None,
 ) -> ClickHouseCluster:
-    """ZooKeeper and `replicas` ClickHouse servers of one shard under `folder`; not started."""
-    zookeeper = zookeeper_server(folder / "zookeeper")
-    ports = [ReplicaPorts.free() for _ in range(replicas)]
+    """ZooKeeper and `replicas` ClickHouse servers of one shard under `folder`; not started.
+    Free ports unless given (`make cluster` keeps its data, so its replicas keep their
+    addresses from one start to the next)."""
+    zookeeper = zookeeper_server(folder / "zookeeper", zookeeper_port)
+    ports = replica_ports or [ReplicaPorts.free() for _ in range(replicas)]
     servers = [
         clickhouse_server(
             folder / f"clickhouse-r{i}",

@@ -4,8 +4,11 @@ Three NATS nodes with JetStream's MQTT listener behind HAProxy (scripts/natsstac
 collectors by partition (1/2 and 2/2), two HJ 212 gateways and two API processes behind a
 second HAProxy (scripts/balancer.py: the loggers and the page use the ports of `make run`),
 the API processes sharing one PostgreSQL, and the simulator; the processes are the ones of
-`make run`, unchanged, pointed at the balancers' ports. The store is still one InfluxDB 1.x
-(a clustered store is the other half of SPEC section 15). Ctrl-C stops it all.
+`make run`, unchanged, pointed at the balancers' ports. The store is a ClickHouse cluster
+(scripts/chstack.py): ZooKeeper and three replicas of one shard, inserts acknowledged by two
+(`insert_quorum`), every process on `PLANTWATCH_STORE=clickhouse` with one URL, the services'
+HAProxy in front of the replicas. `PLANTWATCH_CLUSTER_STORE=influxdb` runs one InfluxDB 1.x
+instead (and Grafana's dashboards, which query InfluxDB). Ctrl-C stops it all.
 """
 
 from __future__ import annotations
@@ -15,20 +18,27 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth import new_key
 from ingest.client import MqttClient
 from ingest.credentials import CredentialStore
 from ingest.dynsec import ADMIN_ACCOUNT, API_ACCOUNT, collector_account, gateway_account
-from ingest.kernel.errors import PlantwatchError
+from ingest.kernel.clickhouse import ClickHouseStore, HttpRunner, Layout
+from ingest.kernel.errors import PlantwatchError, StoreError
 from ingest.kernel.registry import Registry, load_registry
 from ingest.kernel.topics import Topics
 from ingest.natsauth import nats_authorization, session_client_id
 from ingest.partition import Partition, subscription_filters
 from ingest.settings import CommonSettings
 from scripts.balancer import Backend, services_balancer
-from scripts.devstack import StackError, create_database, influxd_server, port_open
+from scripts.chstack import CLUSTER_NAME, ClickHouseCluster, ReplicaPorts, clickhouse_cluster
+from scripts.devstack import Server, StackError, create_database, influxd_server, port_open
 from scripts.natsstack import (
     MIN_ACK_PENDING,
     NODES,
@@ -57,14 +67,97 @@ APIS = ("api-1", "api-2")
 # Three brokers and every plant's consumers start more slowly than one Mosquitto: the API's
 # readiness is awaited this many times run.py's READY_TIMEOUT_SECONDS.
 READY_ATTEMPTS = 3
+# Inserts are acknowledged once this many replicas hold them (SPEC 5 on a cluster): with
+# three replicas, one may die and writes go on; with two, a dead one pauses them (spooled).
+INSERT_QUORUM = 2
+
+
+class ClusterSettings(BaseSettings):
+    """`make cluster`'s own settings beyond `make run`'s: its store."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    store: Literal["clickhouse", "influxdb"] = Field(
+        "clickhouse", validation_alias="PLANTWATCH_CLUSTER_STORE"
+    )
+    # The balancer's ClickHouse port (the processes' URL); ZooKeeper and the replicas sit on
+    # the ports just above it.
+    clickhouse_port: int = Field(18123, validation_alias="PLANTWATCH_RUN_CLICKHOUSE_PORT")
+    clickhouse_replicas: int = Field(
+        3, ge=INSERT_QUORUM, validation_alias="PLANTWATCH_CLUSTER_CLICKHOUSE_REPLICAS"
+    )
+
+
+@dataclass(frozen=True)
+class ClickHousePorts:
+    """The ClickHouse cluster's fixed ports: the balancer's, ZooKeeper's, each replica's.
+    Fixed, not free: the replicas keep their data (and their address in ZooKeeper) under
+    `var/cluster/clickhouse` from one start to the next."""
+
+    front: int
+    zookeeper: int
+    replicas: list[ReplicaPorts]
+
+    @classmethod
+    def above(cls, port: int, replicas: int) -> ClickHousePorts:
+        return cls(
+            port,
+            port + 1,
+            [
+                ReplicaPorts(port + 2 + i, port + 2 + replicas + i, port + 2 + 2 * replicas + i)
+                for i in range(replicas)
+            ],
+        )
+
+    def uses(self) -> list[PortUse]:
+        above = "PLANTWATCH_RUN_CLICKHOUSE_PORT (sits above it)"
+        uses = [
+            PortUse("ClickHouse (HAProxy)", self.front, "PLANTWATCH_RUN_CLICKHOUSE_PORT"),
+            PortUse("ZooKeeper", self.zookeeper, above),
+        ]
+        for i, r in enumerate(self.replicas, 1):
+            uses += [
+                PortUse(f"ClickHouse replica {i} {kind}", port, above)
+                for kind, port in (("HTTP", r.http), ("TCP", r.tcp), ("interserver", r.interserver))
+            ]
+        return uses
+
+
+def clickhouse_env(port: int) -> dict[str, str]:
+    """Every process's store settings on `make cluster`'s ClickHouse (the balancer's URL)."""
+    return {
+        "PLANTWATCH_STORE": "clickhouse",
+        "PLANTWATCH_CLICKHOUSE_URL": f"http://127.0.0.1:{port}",
+        "PLANTWATCH_CLICKHOUSE_DB": os.environ.get("PLANTWATCH_CLICKHOUSE_DB", "plantwatch"),
+        "PLANTWATCH_CLICKHOUSE_CLUSTER": CLUSTER_NAME,
+        "PLANTWATCH_CLICKHOUSE_INSERT_QUORUM": str(INSERT_QUORUM),
+    }
+
+
+def create_tables(env: dict[str, str]) -> None:
+    """The database and tables, `ON CLUSTER`, once before any process starts (each makes
+    them again at its start, idempotent: here they do not race each other)."""
+    runner = HttpRunner(env["PLANTWATCH_CLICKHOUSE_URL"], timeout_seconds=60)
+    layout = Layout(
+        env["PLANTWATCH_CLICKHOUSE_DB"],
+        env["PLANTWATCH_CLICKHOUSE_CLUSTER"],
+        int(env["PLANTWATCH_CLICKHOUSE_INSERT_QUORUM"]),
+    )
+    with ClickHouseStore(runner, layout) as store:
+        store.create_database()
 
 
 def main() -> int:
     run = RunSettings()
+    own = ClusterSettings()
+    on_clickhouse = own.store == "clickhouse"
     home = run.var_dir / "cluster"
     (home / "logs").mkdir(parents=True, exist_ok=True)
     node_ports = [NodePorts.after(run.mqtt_port, i) for i in range(NODES)]
+    ch_ports = ClickHousePorts.above(own.clickhouse_port, own.clickhouse_replicas)
     uses = [u for u in ports_used(run) if u.name != "collector metrics"]
+    if on_clickhouse:  # no InfluxDB: ClickHouse's ports instead
+        uses = [u for u in uses if not u.name.startswith("InfluxDB")] + ch_ports.uses()
     uses += [
         PortUse(f"collector-{i} metrics", run.metrics_port + i - 1, "PLANTWATCH_RUN_METRICS_PORT")
         for i in range(1, len(COLLECTORS) + 1)
@@ -135,10 +228,28 @@ def main() -> int:
     except (PlantwatchError, StackError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    influxd = influxd_server(home / "influxdb", run.influx_port, rpc_port=run.influx_rpc_port)
+    influxd: Server | None = None
+    clickhouse: ClickHouseCluster | None = None
+    try:
+        if on_clickhouse:
+            clickhouse = clickhouse_cluster(
+                home / "clickhouse",
+                replicas=own.clickhouse_replicas,
+                zookeeper_port=ch_ports.zookeeper,
+                replica_ports=ch_ports.replicas,
+            )
+        else:
+            influxd = influxd_server(
+                home / "influxdb", run.influx_port, rpc_port=run.influx_rpc_port
+            )
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    replicas = [Backend(r.http, r.http) for r in ch_ports.replicas]
     balancer = services_balancer(
-        home / "haproxy-services", run.hj212_host, run.hj212_port, gateways, run.api_port, apis
-    )
+        home / "haproxy-services", run.hj212_host, run.hj212_port, gateways, run.api_port, apis,
+        (ch_ports.front, replicas) if on_clickhouse else None,
+    )  # fmt: skip
     # The API processes share one SQL database (keys, alerts and the alert engine's lease,
     # records, audit): PostgreSQL, a private one unless PLANTWATCH_DATABASE_URL names one.
     postgres: PgCluster | None = None
@@ -151,10 +262,18 @@ def main() -> int:
     api = api_access(run.api_port, None)
     admin_key = os.environ.get("PLANTWATCH_ADMIN_KEY") or new_key()
     influx_db = os.environ.get("PLANTWATCH_INFLUX_DB", "plantwatch")
+    store_env = (
+        clickhouse_env(ch_ports.front)
+        if on_clickhouse
+        else {
+            "PLANTWATCH_STORE": "influxdb",
+            "PLANTWATCH_INFLUX_URL": f"http://127.0.0.1:{run.influx_port}",
+            "PLANTWATCH_INFLUX_DB": influx_db,
+            "PLANTWATCH_INFLUX_RPC": f"127.0.0.1:{run.influx_rpc_port}",
+        }
+    )
     shared = {
-        "PLANTWATCH_INFLUX_URL": f"http://127.0.0.1:{run.influx_port}",
-        "PLANTWATCH_INFLUX_DB": influx_db,
-        "PLANTWATCH_INFLUX_RPC": f"127.0.0.1:{run.influx_rpc_port}",
+        **store_env,
         "PLANTWATCH_MQTT_HOST": "127.0.0.1",
         "PLANTWATCH_MQTT_PORT": str(run.mqtt_port),
         "PLANTWATCH_API_PORT": str(run.api_port),
@@ -226,8 +345,17 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        print("starting InfluxDB, PostgreSQL and three NATS nodes behind HAProxy ...", flush=True)
-        influxd.start()
+        store_name = (
+            f"a ClickHouse cluster (ZooKeeper, {own.clickhouse_replicas} replicas)"
+            if on_clickhouse
+            else "InfluxDB"
+        )
+        print(f"starting {store_name}, PostgreSQL and three NATS nodes behind HAProxy ...",
+              flush=True)  # fmt: skip
+        if clickhouse is not None:
+            clickhouse.start()
+        if influxd is not None:
+            influxd.start()
         if postgres is not None:
             postgres.server.start()
             shared["PLANTWATCH_DATABASE_URL"] = postgres.new_database("plantwatch")
@@ -235,7 +363,10 @@ def main() -> int:
             write_env_file(env_file, shared)
         cluster.start()
         balancer.start()
-        create_database(shared["PLANTWATCH_INFLUX_URL"], influx_db)
+        if on_clickhouse:
+            create_tables(shared)
+        else:
+            create_database(shared["PLANTWATCH_INFLUX_URL"], influx_db)
         for collector in COLLECTORS:
             open_session(
                 run.mqtt_port, credentials, collector, sessions[collector], filters[collector]
@@ -269,8 +400,7 @@ def main() -> int:
             + "  ".join(f"http://127.0.0.1:{p.monitor}/" for p in cluster.ports)
             + "\n"
             f"  collectors      {collectors}\n"
-            f"  store           InfluxDB http://127.0.0.1:{run.influx_port} (still one InfluxDB "
-            "1.x in cluster mode)\n"
+            f"  store           {store_line(own, ch_ports, clickhouse, run)}\n"
             f"  HJ 212 gateways tcp://{run.hj212_host}:{run.hj212_port} (HAProxy over "
             f"{', '.join(f'{n} :{b.port}' for n, b in zip(GATEWAYS, gateways, strict=True))})\n"
             f"  SQL database    {'PostgreSQL (private, removed at stop)' if postgres else 'PLANTWATCH_DATABASE_URL'}, "
@@ -281,6 +411,8 @@ def main() -> int:
         )
         reported: set[str] = set()
         while not stop.is_set():
+            if clickhouse is not None:
+                report_dead_servers(clickhouse, reported)
             for name, proc in processes.items():
                 # The simulator may finish its backfill and exit; the services must not.
                 if proc.poll() is None or name == "simulator" or name in reported:
@@ -294,23 +426,65 @@ def main() -> int:
                 if not twins or all(processes[n].poll() is not None for n in twins):
                     stop.set()
             stop.wait(1.0)
-    except (StackError, PlantwatchError) as exc:
+    except (StackError, PlantwatchError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
         print("\nstopping ...", flush=True)
-        # run.py's order: simulator, API and gateway, then each collector (its name there).
-        stop_processes({n: p for n, p in processes.items() if n not in COLLECTORS})
-        for collector in COLLECTORS:
-            if collector in processes:
-                stop_processes({"collector": processes[collector]})
+        # run.py's order: the simulator, the API processes and gateways, then the collectors.
+        stop_processes(processes)
         balancer.stop()
         cluster.stop()
         if postgres is not None:
             postgres.stop()
-        influxd.stop()
+        if clickhouse is not None:
+            clickhouse.stop()
+        if influxd is not None:
+            influxd.stop()
         print("stopped.", flush=True)
     return 0
+
+
+def store_line(
+    own: ClusterSettings,
+    ports: ClickHousePorts,
+    clickhouse: ClickHouseCluster | None,
+    run: RunSettings,
+) -> str:
+    """The banner's store line: the engine the processes write, truthfully."""
+    if clickhouse is None:
+        return f"InfluxDB 1.x http://127.0.0.1:{run.influx_port} (one node; Grafana's dashboards)"
+    return (
+        f"ClickHouse http://127.0.0.1:{ports.front} (HAProxy over "
+        + ", ".join(f"r{i} :{r.http}" for i, r in enumerate(ports.replicas, 1))
+        + f"; one shard, {own.clickhouse_replicas} replicas, insert quorum {INSERT_QUORUM}, "
+        f"ZooKeeper :{ports.zookeeper}; no Grafana: the page and the API are the dashboards)"
+    )
+
+
+def report_dead_servers(clickhouse: ClickHouseCluster, reported: set[str]) -> None:
+    """Say once that a replica (or ZooKeeper) died, and what that means for writes."""
+    servers = [(f"ClickHouse replica r{i}", r) for i, r in enumerate(clickhouse.replicas, 1)]
+    alive = sum(r.process is not None and r.process.poll() is None for r in clickhouse.replicas)
+    for name, server in [*servers, ("ZooKeeper", clickhouse.zookeeper)]:
+        if server.process is None or server.process.poll() is None or name in reported:
+            continue
+        reported.add(name)
+        print(f"warning: {name} exited with {server.process.returncode}; see "
+              f"{server.log_path}. {dead_server_effect(name, alive)} A restart of make cluster "
+              "brings it back.", file=sys.stderr, flush=True)  # fmt: skip
+
+
+def dead_server_effect(name: str, alive: int) -> str:
+    """What a dead server means for the processes, with `alive` replicas left."""
+    if name == "ZooKeeper":
+        return "Replicated writes and ON CLUSTER DDL are refused (collectors spool)."
+    if alive >= INSERT_QUORUM:
+        return f"{alive} replicas serve on; writes meet their quorum of {INSERT_QUORUM}."
+    return (
+        f"{alive} replica(s) left, under the insert quorum of {INSERT_QUORUM}: writes are "
+        "refused (collectors spool, replay when a replica is back); reads answer."
+    )
 
 
 def plant_ids(registry: Registry) -> list[str]:

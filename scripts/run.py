@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import socket
 import ssl
@@ -414,10 +415,11 @@ STOP_ORDER = (("simulator",), ("api", "hj212-gateway"), ("collector",))
 
 
 def stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
-    """SIGTERM each group of STOP_ORDER and wait for it; SIGKILL what outlives the budget."""
+    """SIGTERM each group of STOP_ORDER and wait for it; SIGKILL what outlives the budget.
+    A process named `<name>-<n>` (`make cluster`'s `api-2`) stops with the group of `<name>`."""
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
     for group in STOP_ORDER:
-        procs = {name: processes[name] for name in group if name in processes}
+        procs = {n: p for n, p in processes.items() if re.sub(r"-\d+$", "", n) in group}
         for proc in procs.values():
             if proc.poll() is None:
                 proc.terminate()

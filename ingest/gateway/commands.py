@@ -7,7 +7,7 @@ restart loses none. One command per logger is in flight at a time; it is sent ag
 Every packet in and out is logged. What each logger last sent (minute and hour DataTime)
 is loaded at start and written back every `SEEN_FLUSH_SECONDS` (`lastseen.py`), so a gap
 spanning a restart is still found. A CN 1011 answer whose clock is off by more than the
-threshold raises `logger_clock_drift` (an `hj212_event` point in InfluxDB for the alert
+threshold raises `logger_clock_drift` (an `hj212_event` point in the store for the alert
 engine) and queues a CN 1012 time setting. One command per (MN, CN) is pending at a time:
 a logger asking for time calibration (CN 1013) a thousand times queues one CN 1012 and logs
 one request, not a thousand.

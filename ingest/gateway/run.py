@@ -1,4 +1,7 @@
-"""`python -m ingest hj212-gateway`: wire settings, MQTT, InfluxDB and the gateway; run."""
+"""`python -m ingest hj212-gateway`: wire settings, MQTT, the store and the gateway; run.
+
+The store is the engine `PLANTWATCH_STORE` selects (`ingest.kernel.engines.open_store`):
+the gateway writes only points to it (dead letters, `hj212_event`), through `Store`."""
 
 from __future__ import annotations
 
@@ -12,10 +15,10 @@ from ingest.client import MqttClient
 from ingest.gateway.checks import stacks_without_pw
 from ingest.gateway.server import Gateway
 from ingest.gateway.stats import render
-from ingest.kernel.errors import RegistryError
+from ingest.kernel.engines import StoreEngine, open_store
+from ingest.kernel.errors import RegistryError, StoreError
 from ingest.kernel.pipeline import IngestRules
 from ingest.kernel.registry import Registry
-from ingest.kernel.store import InfluxStore
 from ingest.kernel.topics import Topics
 from ingest.metrics import MetricsServer
 from ingest.settings import GatewaySettings
@@ -64,6 +67,17 @@ def check_passwords(settings: GatewaySettings, registry: Registry) -> None:
     )
 
 
+def prepare_store(store: StoreEngine) -> None:
+    """Make the store's database or tables if missing (idempotent; on a ClickHouse cluster
+    `ON CLUSTER`), as the collector and the API do at their start: the gateway may be the
+    first to write. A store away now only delays its dead letters (logged, as any failed
+    write of theirs)."""
+    try:
+        store.create_database()
+    except StoreError as exc:
+        log.warning("store unavailable at start", extra={"error": str(exc)})
+
+
 async def serve(settings: GatewaySettings, registry: Registry) -> None:
     """Run the gateway until SIGTERM/SIGINT."""
     mqtt = MqttClient(
@@ -83,7 +97,7 @@ async def serve(settings: GatewaySettings, registry: Registry) -> None:
         # 9014 only once the broker has stored the packet (issue 23, SPEC section 11).
         sync_topic=Topics(settings.topic_root).sync(settings.hj212_gateway_id),
     )
-    store = InfluxStore.from_settings(settings)
+    store = open_store(settings)
     gateway = Gateway(settings, build_rules(settings, registry), mqtt, store)
     extras: list[Service] = []
     if settings.hj212_commands_enabled:
@@ -102,6 +116,7 @@ async def serve(settings: GatewaySettings, registry: Registry) -> None:
             lambda: render(gateway.metrics(), settings.hj212_gateway_id),
         ).start()
     mqtt.start(wait=False)
+    await asyncio.get_running_loop().run_in_executor(None, prepare_store, store)
     # Listen once the broker is there (or after a while): packets arriving before it would
     # only be left unanswered, to be resent.
     await asyncio.get_running_loop().run_in_executor(None, mqtt.wait_connected, BROKER_WAIT_SECONDS)

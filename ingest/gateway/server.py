@@ -42,7 +42,7 @@ from ingest.gateway.proxyline import ProxyHeaderError, Source, parse_header
 from ingest.gateway.split import Joiner
 from ingest.gateway.stats import Tally
 from ingest.kernel.pipeline import IngestRules, Refused
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.store import Store
 from ingest.kernel.topics import Topics
 from ingest.settings import GatewaySettings
 
@@ -124,7 +124,7 @@ class Gateway:
     settings: GatewaySettings
     rules: IngestRules
     mqtt: MqttClient
-    store: InfluxStore | None = None
+    store: Store | None = None
     clock: Callable[[], datetime] = utcnow
     tally: Tally = field(default_factory=Tally)
     data_listeners: list[DataListener] = field(default_factory=list)

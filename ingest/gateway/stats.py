@@ -31,7 +31,7 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "lockouts": ("counter", "lockouts begun (per MN or per address) after repeated failures"),
     "refused_locked_out": ("counter", "packets refused because their MN or address is locked"),
     "refusals_not_kept": ("counter", "refusals only counted (over the per-minute sample)"),
-    "dead_letters_written": ("counter", "dead letters and gateway events written to InfluxDB"),
+    "dead_letters_written": ("counter", "dead letters and gateway events written to the store"),
     "dead_letters_dropped": ("counter", "dead letters dropped: the writer's queue was full"),
     "packets": ("counter", "packets framed with a valid length and CRC"),
     "garbage_bytes": ("counter", "bytes between packets that belonged to no packet"),

@@ -48,11 +48,12 @@ def tiny_registry(path: Path) -> Path:
 
 @dataclass
 class RunStack:
-    """One var/ and its ports; `start` runs `python -m scripts.run` on them."""
+    """One var/ and its ports; `start` runs `python -m scripts.run` (or `module`) on them."""
 
     var: Path
     registry: Path
     backfill_days: float = 2.0
+    module: str = "scripts.run"  # or scripts.cluster (`make cluster`)
     ports: dict[str, int] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     output: Path | None = None
@@ -97,7 +98,7 @@ class RunStack:
         began = time.monotonic()
         with self.output.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "scripts.run"],
+                [sys.executable, "-m", self.module],
                 env=self.env(simulator),
                 cwd=ROOT,
                 stdout=out,
