@@ -164,7 +164,11 @@ class _PahoClient(paho.Client):
 
     def _take_publishes(self, sock: Any) -> int:
         deliver = self.deliver
-        if deliver is None or self._in_packet["command"] != 0 or not isinstance(sock, _ReadBuffered):
+        if (
+            deliver is None
+            or self._in_packet["command"] != 0
+            or not isinstance(sock, _ReadBuffered)
+        ):
             return 0  # paho is in the middle of a packet, or nobody takes them
         with self._in_callback_mutex:
             taken = sock.take_publishes(deliver)

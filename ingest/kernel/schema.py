@@ -48,6 +48,8 @@ READING_KEYS = frozenset({"ts", "values", "flags"})
 MAX_VALUE_NAMES_REMEMBERED = 4096
 _VALUE_NAMES_SEEN: set[str] = set()
 _NO_FLAGS: dict[str, str] = {}
+_NUMBER = (int, float)
+_finite = math.isfinite
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +173,8 @@ def _parse_reading(raw: Any, where: str) -> Reading:
     flags = raw.get("flags", _NO_FLAGS)
     if not isinstance(flags, dict):
         raise InvalidPayload(f"{where}: 'flags' must be an object")
-    for name in (*values, *flags):
-        if not _is_value_name(name):
+    for name in values if flags is _NO_FLAGS else (*values, *flags):
+        if name not in _VALUE_NAMES_SEEN and not _is_value_name(name):
             raise InvalidPayload(
                 f"{where}: {name!r} is not a value name (a letter, then letters, digits or _; "
                 "at most 64)"
@@ -182,9 +184,11 @@ def _parse_reading(raw: Any, where: str) -> Reading:
     clean: dict[str, float] = {}
     invalid: dict[str, str] = {}
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if type(value) is float and _finite(value):
+            clean[name] = value  # the common case, decided as the general checks below would
+        elif isinstance(value, bool) or not isinstance(value, _NUMBER):
             invalid[name] = f"{name}={_shown(value)} is not a number"
-        elif not math.isfinite(value):
+        elif not _finite(value):
             invalid[name] = f"{name}={value} is not finite"
         else:
             clean[name] = float(value)

@@ -130,11 +130,12 @@ def test_buffered_publishes_stop_at_what_paho_must_judge() -> None:
     qos2 = _publish_packet(b"t", b"x", 2, 5, False)
     bad_topic = _publish_packet(b"\xff\xfe", b"x", 1, 6, False)
     empty_topic = _publish_packet(b"", b"x", 1, 7, False)
+    taken: list[tuple[str, bytes, int, int, bool]] = []
     for odd in (qos2, bad_topic, empty_topic, b"\x40\x02\x00\x07"):
         first = _publish_packet(b"a/b", b"{}", 1, 4, False)
         sock = _ReadBuffered(ChunkSocket([first + odd]))
         sock._data, sock._pos = sock.recv(READ_CHUNK_BYTES), 0
-        taken: list[tuple[str, bytes, int, int, bool]] = []
+        taken.clear()
         assert sock.take_publishes(lambda *fields: taken.append(fields)) == 1
         assert taken == [("a/b", b"{}", 1, 4, False)]
         assert sock._data[sock._pos :] == odd
