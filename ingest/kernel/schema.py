@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -70,9 +70,12 @@ class Reading:
         return to_epoch_ms(self.ts)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_epoch_ms(ts: datetime) -> int:
     """Exact integer epoch milliseconds of an aware datetime."""
-    delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = ts - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
@@ -86,7 +89,7 @@ def parse_timestamp(raw: Any) -> datetime:
                 f"ts {raw} is out of range for epoch milliseconds (2000..2100); "
                 "epoch seconds are not accepted"
             )
-        return datetime.fromtimestamp(raw / 1000, tz=UTC).replace(microsecond=(raw % 1000) * 1000)
+        return _EPOCH + timedelta(milliseconds=raw)
     if isinstance(raw, str):
         try:
             ts = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
