@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
 from ingest.kernel.errors import InvalidPayload
 
 FLAGS = {
@@ -49,6 +51,8 @@ MAX_VALUE_NAMES_REMEMBERED = 4096
 _VALUE_NAMES_SEEN: set[str] = set()
 _NO_FLAGS: dict[str, str] = {}
 _NUMBER = (int, float)
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_ORJSON_MAX_OPENERS = 500
 _finite = math.isfinite
 
 
@@ -119,7 +123,7 @@ def parse_message(payload: bytes | str) -> tuple[list[Reading], object]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise InvalidPayload(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
-        doc = json.loads(payload)
+        doc = _loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidPayload(f"payload is not valid UTF-8 JSON: {exc}") from exc
     except RecursionError:
@@ -139,6 +143,27 @@ def parse_message(payload: bytes | str) -> tuple[list[Reading], object]:
     if "ts" in doc or "values" in doc:
         return [_parse_reading(doc, "reading")], None
     raise InvalidPayload("payload must have 'readings' or a bare reading with 'ts' and 'values'")
+
+
+def _loads(payload: bytes | str) -> Any:
+    """`json.loads(payload)`, by orjson (a compiled decoder, ~6x faster) where both read alike.
+
+    orjson reads a document json reads the same way, except: integers beyond 64 bits (it
+    gives floats: a run of 19 digits sends the payload to json), nesting json refuses as too
+    deep (under `_ORJSON_MAX_OPENERS` brackets cannot nest that deep), and what orjson refuses
+    (NaN, 1e400, lone surrogates, UTF-16, a BOM): json reads those and words every refusal,
+    as before.
+    """
+    if (
+        type(payload) is bytes
+        and payload.count(b"{") + payload.count(b"[") < _ORJSON_MAX_OPENERS
+        and _LONG_DIGITS.search(payload) is None
+    ):
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(payload)
 
 
 def with_source(payload: bytes, source: str) -> bytes:
