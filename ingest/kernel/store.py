@@ -136,8 +136,8 @@ def encode_point(
         parts = []
         for key, value in sorted(fields.items()):
             if type(value) is float and _finite(value):  # `_field_text`'s float, inline
-                text = str(value)
-                parts.append(_key_equals(key) + (text[:-2] if text.endswith(".0") else text))
+                number = str(value)
+                parts.append(_key_equals(key) + (number[:-2] if number.endswith(".0") else number))
                 continue
             if value is None:
                 continue
