@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 
-from ingest.collector import Collector
+from ingest.collector import Collector, settle_heap
 from ingest.credentials import (
     DEFAULT_COLLECTOR_IDS,
     CredentialStore,
@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     collector = Collector(settings, rules, store)
     signal.signal(signal.SIGTERM, lambda *_: collector.stop())
     signal.signal(signal.SIGINT, lambda *_: collector.stop())
+    settle_heap()
     collector.run()
     return 0
 

@@ -55,6 +55,10 @@ class Inbound:
     retain: bool = False
 
 
+# topic, payload, qos, packet id, retain: a PUBLISH as `_ReadBuffered.take_publishes` reads it
+Deliver = Callable[[str, bytes, int, int, bool], None]
+
+
 class _ReadBuffered:
     """The broker connection's socket, read a chunk at a time.
 
@@ -83,12 +87,65 @@ class _ReadBuffered:
         inner = getattr(self._sock, "pending", None)
         return len(self._data) - self._pos + (inner() if inner is not None else 0)
 
+    def take_publishes(self, deliver: Deliver) -> int:
+        """Hand `deliver` each complete QoS 0/1 PUBLISH at the head of the buffer, in order.
+
+        paho decodes a PUBLISH with a dozen Python calls, an `MQTTMessage`, a topic matcher
+        and two locks; this reads the same fields (MQTT 3.1.1: type and flags, remaining
+        length, topic, packet id, payload) straight from the buffer. It stops, leaving the
+        bytes to paho, at the first packet that is not one of these, is not all here yet,
+        or is anything but plain (QoS 2, a topic that is not UTF-8, a malformed length), so
+        paho still sees every other packet and every fault in the order it came.
+        """
+        data, pos, end = self._data, self._pos, len(self._data)
+        taken = 0
+        while pos + 4 <= end:
+            header = data[pos]
+            if header & 0xF0 != 0x30 or ((header >> 1) & 3) >= 2:
+                break  # not a PUBLISH, or QoS 2 (or the reserved QoS 3): paho's
+            length, shift, i = 0, 0, pos + 1
+            while i < end and i - pos <= 4:
+                byte = data[i]
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                i += 1
+                if byte < 0x80:
+                    break
+            else:
+                break  # the length is not all here, or longer than MQTT allows
+            body_end = i + length
+            if body_end > end:
+                break  # the rest of the packet has not arrived
+            topic_end = i + 2 + ((data[i] << 8) | data[i + 1]) if length >= 2 else end + 1
+            qos = (header >> 1) & 3
+            payload_start = topic_end + (2 if qos else 0)
+            if topic_end == i + 2 or payload_start > body_end:
+                break  # malformed (empty topic, lengths that do not fit): paho refuses it
+            try:
+                topic = data[i + 2 : topic_end].decode()
+            except UnicodeDecodeError:
+                break
+            mid = (data[topic_end] << 8) | data[topic_end + 1] if qos else 0
+            pos = body_end
+            self._pos = pos
+            taken += 1
+            deliver(topic, data[payload_start:body_end], qos, mid, bool(header & 1))
+        return taken
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
 
 class _PahoClient(paho.Client):
-    """paho's client over a `_ReadBuffered` socket, reading every packet already received."""
+    """paho's client over a `_ReadBuffered` socket, reading every packet already received.
+
+    With `deliver` set, the plain PUBLISH packets already buffered go straight to it
+    (`_ReadBuffered.take_publishes`), under paho's callback lock as its `on_message` runs;
+    paho reads every other packet itself.
+    """
+
+    deliver: Deliver | None = None
+    publishes_taken = 0  # PUBLISH packets read by `take_publishes`, not by paho
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
@@ -100,8 +157,26 @@ class _PahoClient(paho.Client):
             sock: Any = self._sock
             if rc != paho.MQTT_ERR_SUCCESS or sock is None or not sock.pending():
                 break
+            if self._take_publishes(sock):
+                continue
             rc = super().loop_read(1)
         return rc
+
+    def _take_publishes(self, sock: Any) -> int:
+        deliver = self.deliver
+        if (
+            deliver is None
+            or self._in_packet["command"] != 0
+            or not isinstance(sock, _ReadBuffered)
+        ):
+            return 0  # paho is in the middle of a packet, or nobody takes them
+        with self._in_callback_mutex:
+            taken = sock.take_publishes(deliver)
+        if taken:
+            self.publishes_taken += taken
+            with self._msgtime_mutex:
+                self._last_bytes_received = paho.time_func()
+        return taken
 
 
 class MqttClient:
@@ -173,6 +248,8 @@ class MqttClient:
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
+        if on_message is not None:
+            self._client.deliver = self._deliver
         self._client.on_publish = self._handle_publish
         self._client.on_subscribe = self._handle_subscribe
 
@@ -425,13 +502,14 @@ class MqttClient:
                 log.exception("publish-ack callback failed", extra={"mid": mid})
 
     def _handle_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
+        self._deliver(msg.topic, bytes(msg.payload), msg.qos, msg.mid, msg.retain)
+
+    def _deliver(self, topic: str, payload: bytes, qos: int, mid: int, retain: bool) -> None:
+        # paho's thread: a PUBLISH paho decoded, or one `_ReadBuffered.take_publishes` read.
         if self._on_message is None:
             return
-        inbound = Inbound(
-            msg.topic, bytes(msg.payload), msg.qos, msg.mid, self.generation, msg.retain
-        )
         try:
-            self._on_message(inbound)
+            self._on_message(Inbound(topic, payload, qos, mid, self.generation, retain))
         except Exception:
             # A handler bug must never kill paho's network thread.
-            log.exception("message handler failed", extra={"topic": msg.topic})
+            log.exception("message handler failed", extra={"topic": topic})

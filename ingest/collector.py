@@ -13,6 +13,7 @@ readings in the order they arrived.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -44,10 +45,27 @@ SHUTDOWN_JOIN_SECONDS = 10.0
 RECONNECT_MIN_SECONDS = 0.2
 
 MeterKey = tuple[str, str]
+# The cyclic garbage collector's first-generation threshold in a collector process: a reading
+# makes and drops a dozen small objects, which at Python's 700 ran a collection every ~60
+# readings, each walking a heap of long-lived modules, registry and record index.
+GC_FIRST_THRESHOLD = 50_000
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def settle_heap() -> None:
+    """Tune the garbage collector for a collector process, once it is set up.
+
+    What exists now (modules, settings, the registry) lives as long as the process: frozen,
+    the collector never walks it again. Collections still run, 70x less often; the
+    collector's objects are freed by reference counting, not by the cyclic collector.
+    """
+    gc.collect()
+    gc.freeze()
+    _, second, third = gc.get_threshold()
+    gc.set_threshold(GC_FIRST_THRESHOLD, second, third)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from ingest.kernel.hj212 import EVENT_MEASUREMENT, Event
 from ingest.kernel.lineproto import Point, encode
 from ingest.kernel.record import ARRIVED_FIELD, FLAG_SUFFIX, INVALID_SUFFIX, SOURCE_FIELD
 from ingest.kernel.registry import ID_PATTERN, Meter, Plant
-from ingest.kernel.schema import Reading, to_epoch_ms
+from ingest.kernel.schema import VALID_FLAG, Reading, to_epoch_ms
 
 __all__ = [
     "FLAG_SUFFIX",
@@ -52,20 +52,22 @@ def reading_points(
     field, not a tag, so a back-fill of a reading already stored stays one point.
     """
     tags = {"plant": plant.id, "meter": meter.id}
+    name = measurement or meter.kind
     points = []
     for reading in readings:
-        fields: dict[str, float | str | bool] = dict(reading.values)
-        for name in reading.values:
-            fields[name + FLAG_SUFFIX] = reading.flag(name)
-        for name, reason in reading.invalid.items():
-            fields[name + INVALID_SUFFIX] = reason
+        values, flags = reading.values, reading.flags
+        fields: dict[str, float | str | bool] = dict(values)
+        for value_name in values:  # `Reading.flag`, read directly (once per value)
+            fields[value_name + FLAG_SUFFIX] = flags.get(value_name, VALID_FLAG)
+        for value_name, reason in reading.invalid.items():
+            fields[value_name + INVALID_SUFFIX] = reason
         if arrived_ms is not None:
             fields[ARRIVED_FIELD] = arrived_ms
         if source is not None:
             fields[SOURCE_FIELD] = source
         if backfill:
             fields[BACKFILL_FIELD] = True
-        points.append(Point(measurement or meter.kind, tags, fields, reading.ts_ms))
+        points.append(Point(name, tags, fields, to_epoch_ms(reading.ts)))
     return points
 
 

@@ -13,9 +13,11 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
+
+import orjson
 
 from ingest.kernel.errors import InvalidPayload
 
@@ -48,6 +50,10 @@ READING_KEYS = frozenset({"ts", "values", "flags"})
 MAX_VALUE_NAMES_REMEMBERED = 4096
 _VALUE_NAMES_SEEN: set[str] = set()
 _NO_FLAGS: dict[str, str] = {}
+_NUMBER = (int, float)
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_ORJSON_MAX_OPENERS = 500
+_finite = math.isfinite
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +74,12 @@ class Reading:
         return to_epoch_ms(self.ts)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_epoch_ms(ts: datetime) -> int:
     """Exact integer epoch milliseconds of an aware datetime."""
-    delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = ts - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
@@ -84,7 +93,7 @@ def parse_timestamp(raw: Any) -> datetime:
                 f"ts {raw} is out of range for epoch milliseconds (2000..2100); "
                 "epoch seconds are not accepted"
             )
-        return datetime.fromtimestamp(raw / 1000, tz=UTC).replace(microsecond=(raw % 1000) * 1000)
+        return _EPOCH + timedelta(milliseconds=raw)
     if isinstance(raw, str):
         try:
             ts = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -114,7 +123,7 @@ def parse_message(payload: bytes | str) -> tuple[list[Reading], object]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise InvalidPayload(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
-        doc = json.loads(payload)
+        doc = _loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidPayload(f"payload is not valid UTF-8 JSON: {exc}") from exc
     except RecursionError:
@@ -134,6 +143,27 @@ def parse_message(payload: bytes | str) -> tuple[list[Reading], object]:
     if "ts" in doc or "values" in doc:
         return [_parse_reading(doc, "reading")], None
     raise InvalidPayload("payload must have 'readings' or a bare reading with 'ts' and 'values'")
+
+
+def _loads(payload: bytes | str) -> Any:
+    """`json.loads(payload)`, by orjson (a compiled decoder, ~6x faster) where both read alike.
+
+    orjson reads a document json reads the same way, except: integers beyond 64 bits (it
+    gives floats: a run of 19 digits sends the payload to json), nesting json refuses as too
+    deep (under `_ORJSON_MAX_OPENERS` brackets cannot nest that deep), and what orjson refuses
+    (NaN, 1e400, lone surrogates, UTF-16, a BOM): json reads those and words every refusal,
+    as before.
+    """
+    if (
+        type(payload) is bytes
+        and payload.count(b"{") + payload.count(b"[") < _ORJSON_MAX_OPENERS
+        and _LONG_DIGITS.search(payload) is None
+    ):
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(payload)
 
 
 def with_source(payload: bytes, source: str) -> bytes:
@@ -171,8 +201,8 @@ def _parse_reading(raw: Any, where: str) -> Reading:
     flags = raw.get("flags", _NO_FLAGS)
     if not isinstance(flags, dict):
         raise InvalidPayload(f"{where}: 'flags' must be an object")
-    for name in (*values, *flags):
-        if not _is_value_name(name):
+    for name in values if flags is _NO_FLAGS else (*values, *flags):
+        if name not in _VALUE_NAMES_SEEN and not _is_value_name(name):
             raise InvalidPayload(
                 f"{where}: {name!r} is not a value name (a letter, then letters, digits or _; "
                 "at most 64)"
@@ -182,9 +212,11 @@ def _parse_reading(raw: Any, where: str) -> Reading:
     clean: dict[str, float] = {}
     invalid: dict[str, str] = {}
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if type(value) is float and _finite(value):
+            clean[name] = value  # the common case, decided as the general checks below would
+        elif isinstance(value, bool) or not isinstance(value, _NUMBER):
             invalid[name] = f"{name}={_shown(value)} is not a number"
-        elif not math.isfinite(value):
+        elif not _finite(value):
             invalid[name] = f"{name}={value} is not finite"
         else:
             clean[name] = float(value)

@@ -82,6 +82,14 @@ def _key(name: str) -> str:
     return name.translate(_KEY_ESCAPES)
 
 
+@functools.lru_cache(maxsize=65_536)
+def _key_equals(name: str) -> str:
+    return _key(name) + "="
+
+
+_finite = math.isfinite
+
+
 @functools.lru_cache(maxsize=1024)
 def _measurement(name: str) -> str:
     return name.translate(_MEASUREMENT_ESCAPES)
@@ -127,11 +135,15 @@ def encode_point(
     try:
         parts = []
         for key, value in sorted(fields.items()):
+            if type(value) is float and _finite(value):  # `_field_text`'s float, inline
+                number = str(value)
+                parts.append(_key_equals(key) + (number[:-2] if number.endswith(".0") else number))
+                continue
             if value is None:
                 continue
             text = _field_text(value)
             if text is not None:
-                parts.append(f"{_key(key)}={text}")
+                parts.append(_key_equals(key) + text)
     except TypeError:
         return _library_line(measurement, tags, fields, ts)
     if not parts:

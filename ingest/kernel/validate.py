@@ -9,7 +9,7 @@ and JSON messages alike are refused whole only when their time cannot be trusted
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -107,6 +107,14 @@ def screen_values(kind: str, reading: Reading, stats: bool = True) -> Reading:
     )
 
 
+def _has_all(values: Mapping[str, float], names: tuple[str, ...]) -> bool:
+    # A loop, not all() over a generator: this runs for every reading.
+    for name in names:  # noqa: SIM110
+        if name not in values:
+            return False
+    return True
+
+
 def check_clock(times: Sequence[datetime], now: datetime, future_tolerance: timedelta) -> None:
     """Raise `InvalidPayload` for the first time stamped beyond `now + future_tolerance`."""
     latest = now + future_tolerance
@@ -130,14 +138,16 @@ def screen_readings(
     register counts nothing.
     """
     latest = now + future_tolerance
-    if any(r.ts > latest for r in readings):
-        check_clock([r.ts for r in readings], now, future_tolerance)
-    required = REQUIRED_VALUES[meter.kind]
+    for r in readings:
+        if r.ts > latest:
+            check_clock([r.ts for r in readings], now, future_tolerance)
+    kind = meter.kind
+    required = REQUIRED_VALUES[kind]
     kept: list[Reading] = []
     problems: list[Problem] = []
     for index, raw in enumerate(readings):
-        reading = screen_values(meter.kind, raw, stats=False)
-        if not reading.invalid and all(name in reading.values for name in required):
+        reading = screen_values(kind, raw, stats=False)
+        if not reading.invalid and _has_all(reading.values, required):
             kept.append(reading)  # nothing to tell the plant
             continue
         where = f"readings[{index}]" if len(readings) > 1 else "reading"
@@ -153,9 +163,10 @@ def screen_readings(
             Problem(index, reading.ts, name, f"{where}: {why}")
             for name, why in reading.invalid.items()
         )
-    if not any(r.values for r in kept):
-        named = [p.reason for p in problems[:MAX_REASONS_NAMED]]
-        if len(problems) > MAX_REASONS_NAMED:
-            named.append(f"and {len(problems) - MAX_REASONS_NAMED} more")
-        raise InvalidPayload("no valid value in the message: " + "; ".join(named))
-    return Screened(tuple(kept), tuple(problems))
+    for r in kept:
+        if r.values:
+            return Screened(tuple(kept), tuple(problems))
+    named = [p.reason for p in problems[:MAX_REASONS_NAMED]]  # no reading keeps a valid value
+    if len(problems) > MAX_REASONS_NAMED:
+        named.append(f"and {len(problems) - MAX_REASONS_NAMED} more")
+    raise InvalidPayload("no valid value in the message: " + "; ".join(named))

@@ -6,9 +6,17 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingest.kernel.errors import InvalidPayload
-from ingest.kernel.schema import encode_readings, parse_payload, parse_timestamp
+from ingest.kernel.schema import (
+    _loads,
+    encode_readings,
+    parse_payload,
+    parse_timestamp,
+    to_epoch_ms,
+)
 
 T = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 
@@ -118,3 +126,68 @@ def test_encode_parse_round_trip() -> None:
         b'{"readings": [{"ts": 1772323200001, "values": {"dmf_mgm3": 12.5}, "flags": {"dmf_mgm3": "C"}}]}'
     )
     assert parse_payload(encode_readings(readings)) == readings
+
+
+# --- the compiled decoder reads every payload as json does (ingest/kernel/schema.py `_loads`)
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+def _read(payload: bytes) -> tuple[str, str]:
+    """A decoder's answer as comparable text: the document, or the error json words."""
+    try:
+        return "doc", repr(_loads(payload))
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _json_reads(payload: bytes) -> tuple[str, str]:
+    try:
+        return "doc", repr(json.loads(payload))
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+@given(json_values, st.sampled_from([None, 0, 2]))
+def test_payloads_decode_as_json_decodes_them(doc: object, indent: int | None) -> None:
+    payload = json.dumps(doc, indent=indent).encode()
+    assert _read(payload) == _json_reads(payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"v":123456789012345678901234567890}',  # orjson would give a float
+        b'{"v":-9223372036854775809}',
+        b'{"v":18446744073709551616}',
+        b'{"v":NaN}',
+        b'{"v":1e400}',
+        b'{"v":"\\ud800"}',
+        b'\xef\xbb\xbf{"v":1}',
+        '{"v":1}'.encode("utf-16"),
+        b'{"v":1,"v":2}',
+        b'{"v":"\xff"}',
+        b"[" * 990 + b"]" * 990,  # json: too deep; orjson would read it
+        b"{not json",
+        b"",
+    ],
+)
+def test_what_the_compiled_decoder_reads_otherwise_is_json_s_to_read(payload: bytes) -> None:
+    assert _read(payload) == _json_reads(payload)
+
+
+@given(st.integers(min_value=946_684_800_000, max_value=4_102_444_800_000))
+def test_epoch_milliseconds_read_exactly(ms: int) -> None:
+    ts = parse_timestamp(ms)
+    assert ts == datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+    assert ts.tzinfo is UTC and to_epoch_ms(ts) == ms
