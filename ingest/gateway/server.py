@@ -70,6 +70,9 @@ class Connection:
         self.peer = f"{peer[0]}:{peer[1]}"
         self.mns: set[str] = set()
         self.bad_frames = 0  # CRC failures, garbage, undecodable packets on this connection
+        self.pending = 0  # its publishes awaiting their PUBACK
+        self.room = asyncio.Event()  # set while `pending` is under the bound: reading goes on
+        self.room.set()
         self._max_buffer_bytes = max_buffer_bytes
         self._tally = tally
 
@@ -112,7 +115,7 @@ AnswerGate = Callable[[DataPacket, Connection], list[Future[None]]]
 @dataclass
 class _Pending:
     data: DataPacket
-    conns: list[Connection]  # the first sender, and any that resent it meanwhile
+    conns: list[Connection]  # the first sender (its `pending` counts this), and resenders
     sent_monotonic: float
     mid: int | None = None
     timer: asyncio.TimerHandle | None = None
@@ -291,16 +294,30 @@ class Gateway:
                 return
             if not data:
                 return
-            if not self._frame_all(conn, framer, data):
-                return
+            while data:
+                if not conn.room.is_set():
+                    # At its bound of packets awaiting the broker: the rest is framed, and
+                    # the socket read, once one is acked; a logger's backlog waits in TCP,
+                    # not as publishes that come back too late to be answered.
+                    self.tally.add("reads_paused")
+                    await conn.room.wait()
+                    if frame_started is not None:
+                        frame_started = time.monotonic()  # the wait was ours, not the sender's
+                framed = self._frame_all(conn, framer, data)
+                if framed is None:
+                    return
+                data = data[framed:]
             if framer.pending_bytes == 0:
                 frame_started = None
             elif frame_started is None:
                 frame_started = time.monotonic()
 
-    def _frame_all(self, conn: Connection, framer: Framer, data: bytes) -> bool:
-        """Frame and handle what a read returned; False when the connection must close."""
+    def _frame_all(self, conn: Connection, framer: Framer, data: bytes) -> int | None:
+        """Frame and handle what a read returned, up to the connection's bound of packets
+        awaiting the broker; returns the bytes framed, None when the connection must close."""
         for start in range(0, len(data), FEED_SLICE_BYTES):
+            if not conn.room.is_set():
+                return start
             seen = framer.bad_frames
             events = framer.feed(data[start : start + FEED_SLICE_BYTES])
             # Every candidate the framer rejected counts, not only the garbage runs it reports
@@ -323,7 +340,7 @@ class Gateway:
                         "closing: oversized packet announced",
                         extra={"peer": conn.peer, "length": event.length},
                     )
-                    return False
+                    return None
                 if conn.bad_frames > self.settings.hj212_max_bad_frames:
                     # A logger sends packets; a stream of bad ones is a scanner or an attack.
                     # Its address is noted: one that keeps doing it is not let in for a while.
@@ -333,8 +350,8 @@ class Gateway:
                         extra={"peer": conn.peer, "bad_frames": conn.bad_frames},
                     )
                     self.noisy.failure(conn.address, time.monotonic())
-                    return False
-        return True
+                    return None
+        return len(data)
 
     # -- packets -------------------------------------------------------------------------
 
@@ -424,6 +441,9 @@ class Gateway:
         pending = _Pending(data, [conn], time.monotonic())
         self._in_flight[data.raw] = pending
         self.pending += 1
+        conn.pending += 1
+        if conn.pending >= self.settings.hj212_max_pending_per_connection:
+            conn.room.clear()
 
         def acked() -> None:  # on paho's thread
             loop.call_soon_threadsafe(self._acked, pending)
@@ -442,6 +462,10 @@ class Gateway:
             return False
         pending.done = True
         self.pending -= 1
+        first = pending.conns[0]
+        first.pending -= 1
+        if first.pending < self.settings.hj212_max_pending_per_connection:
+            first.room.set()
         self._in_flight.pop(pending.data.raw, None)
         if pending.timer is not None:
             pending.timer.cancel()

@@ -50,7 +50,14 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
         "resends of a packet still awaiting its PUBACK (not published again)",
     ),
     "deferred": ("counter", "packets left unanswered because the broker was unreachable"),
-    "answer_timeouts": ("counter", "publishes whose PUBACK did not come in time (no answer)"),
+    "answer_timeouts": (
+        "counter",
+        "publishes whose PUBACK came later than the answer timeout (answered when it comes)",
+    ),
+    "reads_paused": (
+        "counter",
+        "times a connection was not read: its packets awaiting the broker were at the bound",
+    ),
     "pending_answers": ("gauge", "packets waiting for the broker's PUBACK"),
     "commands_sent": ("counter", "commands sent to loggers (CN 1011/1012/2051/2061)"),
     "command_answers": ("counter", "answers (9011/9012/1011) received from loggers"),

@@ -12,15 +12,31 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ingest.gateway.server import Gateway
-from scripts.devstack import mosquitto_server
+from ingest.kernel.store import InfluxStore
+from scripts.devstack import free_port, mosquitto_server
+from scripts.run import STOP_TIMEOUT_SECONDS
 from simulators.tcp_logger import TcpLoggers
-from tests.ingest.gateway.helpers import MN, OTHER_MN, PW, now_utc, packet, run_gateway, until
+from tests.ingest.gateway.helpers import (
+    MN,
+    OTHER_MN,
+    PW,
+    gateway_env,
+    now_utc,
+    packet,
+    registry,
+    run_gateway,
+    start,
+    until,
+)
+from tests.support import http_get, wait_until
 
 pytestmark = [pytest.mark.integration]
 
@@ -83,3 +99,105 @@ def test_a_stalled_broker_gets_each_packet_once_however_often_loggers_resend(
     assert 1 <= len(late) <= 2, late
     assert sum(r["count"] for r in late) == sent
     assert all(1 <= r["peers"] <= 2 and r["top_peers"] for r in late)
+
+
+MAX_PENDING = 5
+PACKETS_PER_SLICE = 3  # a 512-byte slice of the read (FEED_SLICE_BYTES) holds up to 3 packets
+
+
+def test_a_connection_at_its_bound_of_unacked_packets_is_not_read_until_the_broker_acks(
+    tmp_path: Path,
+) -> None:
+    broker = mosquitto_server(tmp_path / "mosquitto", durable_acks=False).start()
+    assert broker.process is not None
+    pid = broker.process.pid
+
+    async def scenario(port: int, gateway: Gateway) -> None:
+        loggers = TcpLoggers("127.0.0.1", port, {MN: PW}, resend_seconds=RESEND_SECONDS).start()
+        try:
+            await until(lambda: all(one.connected.is_set() for one in loggers.loggers.values()))
+            t0 = now_utc() - timedelta(hours=2)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                for i in range(PACKETS_PER_LOGGER):
+                    loggers.publish("", "x/hj212", packet(t0 + timedelta(minutes=i), qn="1"))
+                # The logger sent all and resends them; the gateway took only its bound.
+                await until(
+                    lambda: (
+                        gateway.tally.get("reads_paused") >= 1
+                        and loggers.latencies.resent >= RESENDS_WHILE_STOPPED * PACKETS_PER_LOGGER
+                    )
+                )
+                assert MAX_PENDING <= gateway.pending <= MAX_PENDING + PACKETS_PER_SLICE
+                assert gateway.tally.get("packets") <= MAX_PENDING + PACKETS_PER_SLICE
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            await until(lambda: loggers.latencies.answered == PACKETS_PER_LOGGER)
+        finally:
+            loggers.stop()
+        assert gateway.mqtt.published_count == PACKETS_PER_LOGGER
+        assert gateway.tally.get("answers") == PACKETS_PER_LOGGER
+
+    try:
+        run_gateway(
+            tmp_path, broker.port, scenario,
+            hj212_answer_timeout_seconds=ANSWER_TIMEOUT_SECONDS,
+            hj212_max_pending_per_connection=MAX_PENDING,
+        )  # fmt: skip
+    finally:
+        broker.stop()
+
+
+def gauge(port: int, name: str) -> float:
+    """One of the gateway's figures from its `/metrics` page (-1 if not served yet)."""
+    try:
+        text = http_get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return -1.0
+    for line in text.splitlines():
+        if line.startswith(f"plantwatch_hj212_{name}"):
+            return float(line.rsplit(" ", 1)[1])
+    return -1.0
+
+
+def test_ctrl_c_stops_gateway_and_collector_in_time_with_packets_pending(
+    tmp_path: Path, influx_url: str, store: InfluxStore, spawn
+) -> None:
+    """`make run`'s Ctrl-C behind a stalled broker: each process ends within its budget."""
+    broker = mosquitto_server(tmp_path / "mosquitto", durable_acks=False).start()
+    assert broker.process is not None
+    pid = broker.process.pid
+    metrics_port = free_port()
+    env = gateway_env(
+        registry(tmp_path / "r.toml"), broker.port, influx_url, store.database,
+        PLANTWATCH_HJ212_METRICS_PORT=str(metrics_port),
+    )  # fmt: skip
+    collector, gateway, port = start(spawn, env)
+    loggers = TcpLoggers("127.0.0.1", port, {MN: PW, OTHER_MN: "123456"}).start()
+    stopped_broker = False
+    try:
+        assert wait_until(lambda: gauge(metrics_port, "connections_open") == 2), gateway.log()
+        os.kill(pid, signal.SIGSTOP)
+        stopped_broker = True
+        t0 = now_utc() - timedelta(hours=2)
+        for i in range(PACKETS_PER_LOGGER):
+            for mn in (MN, OTHER_MN):
+                loggers.publish("", "x/hj212", packet(t0 + timedelta(minutes=i), mn=mn, qn="1"))
+        assert wait_until(lambda: gauge(metrics_port, "pending_answers") == sent_all()), (
+            gateway.log()
+        )
+        for process in (gateway, collector):  # make run's order: the collector last
+            assert process.proc is not None
+            began = time.monotonic()
+            process.proc.terminate()
+            process.proc.wait(STOP_TIMEOUT_SECONDS)  # TimeoutExpired: it would be killed
+            assert time.monotonic() - began < STOP_TIMEOUT_SECONDS
+    finally:
+        loggers.stop()
+        if stopped_broker:
+            os.kill(pid, signal.SIGCONT)
+        broker.stop()
+
+
+def sent_all() -> int:
+    return 2 * PACKETS_PER_LOGGER
