@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -52,6 +52,10 @@ READ_CHUNK_BYTES = 65536
 # A read is framed this much at a time, so a connection past its bad-frame limit is closed
 # after a few CRCs, not after every `##` candidate of a 64 KiB read (each costs up to 4 KiB).
 FEED_SLICE_BYTES = 512
+# Packets answered lately, kept so a resend that crossed its answer is answered again at once
+# (the broker has it) instead of being published again: under a backlog, reads paused at
+# the bound (`hj212_max_pending_per_connection`) find many such resends waiting.
+ANSWERED_KEPT = 10_000
 # A balancer sends its PROXY header as it connects: one that has not within this is refused.
 PROXY_HEADER_SECONDS = 5.0
 
@@ -146,6 +150,7 @@ class Gateway:
         # packet bytes -> its publish awaiting the PUBACK: a logger's resend joins it
         # instead of being published again (no resend storm when the broker is slow)
         self._in_flight: dict[bytes, _Pending] = {}
+        self._answered: OrderedDict[bytes, None] = OrderedDict()  # ANSWERED_KEPT at most
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_dead_letter_ms = 0
@@ -426,6 +431,10 @@ class Gateway:
         self.lines.put(lock_event_line(plant.id, meter.id, mn, address, lock, self.clock()))
 
     def _publish(self, conn: Connection, data: DataPacket) -> None:
+        if data.raw in self._answered:
+            self.tally.add("resends_answered")
+            self._answer(data, conn)
+            return
         if not self.mqtt.connected:
             # Unanswered, the logger sends it again later; nothing piles up in memory.
             self.tally.add("deferred")
@@ -491,6 +500,10 @@ class Gateway:
     def _answer(self, data: DataPacket, conn: Connection) -> None:
         if protocol.wants_answer(data.packet) and conn.send(protocol.data_answer(data.packet)):
             self.tally.add("answers")
+            self._answered[data.raw] = None
+            self._answered.move_to_end(data.raw)
+            if len(self._answered) > ANSWERED_KEPT:
+                self._answered.popitem(last=False)
 
     def _answer_when_done(
         self, data: DataPacket, conn: Connection, futures: list[Future[None]]

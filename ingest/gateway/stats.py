@@ -49,6 +49,10 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
         "counter",
         "resends of a packet still awaiting its PUBACK (not published again)",
     ),
+    "resends_answered": (
+        "counter",
+        "resends of a packet answered lately, answered again at once (not published again)",
+    ),
     "deferred": ("counter", "packets left unanswered because the broker was unreachable"),
     "answer_timeouts": (
         "counter",

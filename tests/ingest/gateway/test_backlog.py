@@ -9,6 +9,7 @@ became 26,041 "no PUBACK in time" warnings in 20 minutes, none answered.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -21,13 +22,14 @@ import pytest
 
 from ingest.gateway.server import Gateway
 from ingest.kernel.store import InfluxStore
-from scripts.devstack import free_port, mosquitto_server
+from scripts.devstack import Server, free_port, mosquitto_server
 from scripts.run import STOP_TIMEOUT_SECONDS
 from simulators.tcp_logger import TcpLoggers
 from tests.ingest.gateway.helpers import (
     MN,
     OTHER_MN,
     PW,
+    answered,
     gateway_env,
     now_utc,
     packet,
@@ -83,8 +85,9 @@ def test_a_stalled_broker_gets_each_packet_once_however_often_loggers_resend(
             loggers.stop()
         # The broker got each packet once: every resend joined the publish in flight.
         assert gateway.mqtt.published_count == sent
+        again = gateway.tally.get("resends_answered")  # resends that crossed their answer
         counts = {k: gateway.tally.get(k) for k in ("published", "answers", "answer_timeouts")}
-        assert counts == {"published": sent, "answers": sent, "answer_timeouts": sent}
+        assert counts == {"published": sent, "answers": sent + again, "answer_timeouts": sent}
         assert gateway.tally.get("resends_joined") >= (RESENDS_WHILE_STOPPED - 1) * sent
         assert gateway.metrics()["pending_answers"] == 0
 
@@ -136,7 +139,8 @@ def test_a_connection_at_its_bound_of_unacked_packets_is_not_read_until_the_brok
         finally:
             loggers.stop()
         assert gateway.mqtt.published_count == PACKETS_PER_LOGGER
-        assert gateway.tally.get("answers") == PACKETS_PER_LOGGER
+        again = gateway.tally.get("resends_answered")
+        assert gateway.tally.get("answers") == PACKETS_PER_LOGGER + again
 
     try:
         run_gateway(
@@ -146,6 +150,26 @@ def test_a_connection_at_its_bound_of_unacked_packets_is_not_read_until_the_brok
         )  # fmt: skip
     finally:
         broker.stop()
+
+
+def test_a_resend_that_crossed_its_answer_is_answered_again_not_published_again(
+    tmp_path: Path, mosquitto: Server
+) -> None:
+    raw = packet(now_utc() - timedelta(hours=1), qn="20260301080000001", flag="5")
+
+    async def scenario(port: int, gateway: Gateway) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for _ in range(2):  # the logger resent it before the first answer reached it
+                writer.write(raw)
+                assert await answered(reader, "20260301080000001")
+        finally:
+            writer.close()
+        assert gateway.mqtt.published_count == 1
+        assert gateway.tally.get("resends_answered") == 1
+        assert gateway.tally.get("answers") == 2
+
+    run_gateway(tmp_path, mosquitto.port, scenario)
 
 
 def gauge(port: int, name: str) -> float:
