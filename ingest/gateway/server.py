@@ -283,6 +283,11 @@ class Gateway:
         frame_s = self.settings.hj212_frame_timeout_seconds
         frame_started: float | None = None
         while conn.open:
+            if not conn.room.is_set():
+                if not await self._room(conn, idle_s):
+                    return
+                if frame_started is not None:
+                    frame_started = time.monotonic()  # the wait was ours, not the sender's
             now = time.monotonic()
             timeout = idle_s if frame_started is None else max(0.0, frame_started + frame_s - now)
             try:
@@ -301,11 +306,8 @@ class Gateway:
                 return
             while data:
                 if not conn.room.is_set():
-                    # At its bound of packets awaiting the broker: the rest is framed, and
-                    # the socket read, once one is acked; a logger's backlog waits in TCP,
-                    # not as publishes that come back too late to be answered.
-                    self.tally.add("reads_paused")
-                    await conn.room.wait()
+                    if not await self._room(conn, idle_s):
+                        return
                     if frame_started is not None:
                         frame_started = time.monotonic()  # the wait was ours, not the sender's
                 framed = self._frame_all(conn, framer, data)
@@ -316,6 +318,27 @@ class Gateway:
                 frame_started = None
             elif frame_started is None:
                 frame_started = time.monotonic()
+
+    async def _room(self, conn: Connection, idle_s: float) -> bool:
+        """Wait until the connection is under its bound of packets awaiting the broker;
+        False (and counted) when that took the idle timeout: the connection must close.
+
+        Not read meanwhile, a logger's backlog waits in TCP, not as publishes that come
+        back too late to be answered.
+        """
+        self.tally.add("reads_paused")
+        try:
+            await asyncio.wait_for(conn.room.wait(), idle_s)
+        except TimeoutError:
+            # A broker this far behind (or a PUBACK lost): let the logger reconnect; its
+            # resends join the publishes still in flight.
+            self.tally.add("closed_stalled")
+            log.warning(
+                "closing: its packets waited for the broker the idle timeout",
+                extra={"peer": conn.peer, "pending": conn.pending},
+            )
+            return False
+        return True
 
     def _frame_all(self, conn: Connection, framer: Framer, data: bytes) -> int | None:
         """Frame and handle what a read returned, up to the connection's bound of packets

@@ -20,6 +20,10 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "connections_open": ("gauge", "TCP connections open now"),
     "closed_idle": ("counter", "connections closed after the idle timeout"),
     "closed_slow": ("counter", "connections closed: a packet did not complete in time"),
+    "closed_stalled": (
+        "counter",
+        "connections closed: not read for the idle timeout, their packets awaiting the broker",
+    ),
     "closed_oversize": ("counter", "connections closed: a header announced an oversized packet"),
     "closed_too_many": ("counter", "connections refused: too many in all"),
     "closed_too_many_per_address": ("counter", "connections refused: too many from one address"),

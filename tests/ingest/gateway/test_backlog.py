@@ -30,6 +30,7 @@ from tests.ingest.gateway.helpers import (
     OTHER_MN,
     PW,
     answered,
+    closed,
     gateway_env,
     now_utc,
     packet,
@@ -133,6 +134,7 @@ def test_a_connection_at_its_bound_of_unacked_packets_is_not_read_until_the_brok
                 )
                 assert MAX_PENDING <= gateway.pending <= MAX_PENDING + PACKETS_PER_SLICE
                 assert gateway.tally.get("packets") <= MAX_PENDING + PACKETS_PER_SLICE
+                assert gateway.tally.get("resends_joined") == 0  # resends wait in TCP
             finally:
                 os.kill(pid, signal.SIGCONT)
             await until(lambda: loggers.latencies.answered == PACKETS_PER_LOGGER)
@@ -147,6 +149,34 @@ def test_a_connection_at_its_bound_of_unacked_packets_is_not_read_until_the_brok
             tmp_path, broker.port, scenario,
             hj212_answer_timeout_seconds=ANSWER_TIMEOUT_SECONDS,
             hj212_max_pending_per_connection=MAX_PENDING,
+        )  # fmt: skip
+    finally:
+        broker.stop()
+
+
+def test_a_connection_not_read_for_the_idle_timeout_while_the_broker_stalls_is_closed(
+    tmp_path: Path,
+) -> None:
+    broker = mosquitto_server(tmp_path / "mosquitto", durable_acks=False).start()
+    assert broker.process is not None
+    pid = broker.process.pid
+    t = now_utc() - timedelta(hours=1)
+
+    async def scenario(port: int, gateway: Gateway) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            writer.write(packet(t, qn="20260301080000001") + packet(t, qn="20260301080000002"))
+            assert await closed(reader)  # paused at its bound of 1, then closed
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert gateway.tally.get("closed_stalled") == 1
+        await until(lambda: gateway.pending == 0)  # the publish in flight still completes
+
+    try:
+        run_gateway(
+            tmp_path, broker.port, scenario,
+            hj212_max_pending_per_connection=1, hj212_idle_timeout_seconds=1.0,
         )  # fmt: skip
     finally:
         broker.stop()
