@@ -28,6 +28,8 @@ KEEPALIVE_SECONDS = 30
 RECONNECT_MIN_SECONDS = 1
 RECONNECT_MAX_SECONDS = 15
 CONNECT_TIMEOUT_SECONDS = 20.0
+# `stop` waits this long for paho to send what it holds; `make run` stops each group in 8 s.
+STOP_SECONDS = 2.0
 MAX_EARLY_ACKS = 10_000  # acks of publishes nobody waits for must not pile up
 READ_CHUNK_BYTES = 65_536
 # Packets read from the buffer per pass of paho's loop, before it sends (acks) and pings.
@@ -279,9 +281,24 @@ class MqttClient:
         """True once the broker acknowledged every subscription (it queues for us from then)."""
         return self._subscribed.wait(timeout)
 
-    def stop(self) -> None:
+    def stop(self, timeout_seconds: float = STOP_SECONDS) -> None:
+        """Disconnect and end paho's thread; what is unsent after `timeout_seconds` is dropped.
+
+        paho writes its DISCONNECT after every packet queued before it, and `loop_stop` waits
+        for that: behind a broker that reads nothing (stalled, or rewriting a large store)
+        it never returned, and the process had to be killed. paho's thread is a daemon: the
+        process ends without it. What was not acknowledged comes back as the protocol
+        promises (a logger resends its packet, the broker redelivers to a session).
+        """
         self._client.disconnect()
-        self._client.loop_stop()
+        stopper = threading.Thread(target=self._client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(timeout_seconds)
+        if stopper.is_alive():
+            log.warning(
+                "mqtt connection not closed in time; its unsent messages are dropped",
+                extra={"broker": f"{self.host}:{self.port}", "seconds": timeout_seconds},
+            )
         self._connected.clear()
 
     def publish(

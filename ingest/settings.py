@@ -190,7 +190,10 @@ class GatewaySettings(CommonSettings):
     hj212_frame_timeout_seconds: float = 60.0  # a started packet must complete (slow senders)
     hj212_max_connections: int = 5000
     hj212_max_connections_per_address: int = 200  # 4G loggers often share a carrier NAT
-    hj212_answer_timeout_seconds: float = 30.0  # give up waiting for the broker's PUBACK
+    hj212_answer_timeout_seconds: float = 30.0  # a PUBACK later than this is counted, logged
+    # Packets of one connection awaiting their PUBACK at most: at this many the gateway stops
+    # reading that connection (TCP backpressure) until the broker catches up.
+    hj212_max_pending_per_connection: int = 64
     hj212_write_buffer_bytes: int = 65536  # a logger not reading its answers is closed
     # Balancers in front of the gateway (HAProxy `send-proxy`, `make cluster`): a connection
     # from one of these addresses starts with a PROXY v1 header naming the logger, whose

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -40,7 +40,7 @@ from ingest.gateway.framing import Frame, Framer, Garbage, Oversize
 from ingest.gateway.lockout import ADDRESS, MN, AuthGuard, Lock, Lockout, lock_event_line
 from ingest.gateway.proxyline import ProxyHeaderError, Source, parse_header
 from ingest.gateway.split import Joiner
-from ingest.gateway.stats import Tally
+from ingest.gateway.stats import RepeatLog, Tally
 from ingest.kernel.pipeline import IngestRules, Refused
 from ingest.kernel.store import Store
 from ingest.kernel.topics import Topics
@@ -52,6 +52,10 @@ READ_CHUNK_BYTES = 65536
 # A read is framed this much at a time, so a connection past its bad-frame limit is closed
 # after a few CRCs, not after every `##` candidate of a 64 KiB read (each costs up to 4 KiB).
 FEED_SLICE_BYTES = 512
+# Packets answered lately, kept so a resend that crossed its answer is answered again at once
+# (the broker has it) instead of being published again: under a backlog, reads paused at
+# the bound (`hj212_max_pending_per_connection`) find many such resends waiting.
+ANSWERED_KEPT = 10_000
 # A balancer sends its PROXY header as it connects: one that has not within this is refused.
 PROXY_HEADER_SECONDS = 5.0
 
@@ -70,6 +74,9 @@ class Connection:
         self.peer = f"{peer[0]}:{peer[1]}"
         self.mns: set[str] = set()
         self.bad_frames = 0  # CRC failures, garbage, undecodable packets on this connection
+        self.pending = 0  # its publishes awaiting their PUBACK
+        self.room = asyncio.Event()  # set while `pending` is under the bound: reading goes on
+        self.room.set()
         self._max_buffer_bytes = max_buffer_bytes
         self._tally = tally
 
@@ -112,7 +119,7 @@ AnswerGate = Callable[[DataPacket, Connection], list[Future[None]]]
 @dataclass
 class _Pending:
     data: DataPacket
-    conns: list[Connection]  # the first sender, and any that resent it meanwhile
+    conns: list[Connection]  # the first sender (its `pending` counts this), and resenders
     sent_monotonic: float
     mid: int | None = None
     timer: asyncio.TimerHandle | None = None
@@ -143,6 +150,7 @@ class Gateway:
         # packet bytes -> its publish awaiting the PUBACK: a logger's resend joins it
         # instead of being published again (no resend storm when the broker is slow)
         self._in_flight: dict[bytes, _Pending] = {}
+        self._answered: OrderedDict[bytes, None] = OrderedDict()  # ANSWERED_KEPT at most
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_dead_letter_ms = 0
@@ -160,6 +168,7 @@ class Gateway:
         self.sampler = RefusalSampler(s.hj212_refusals_kept_per_minute)
         self.lines: LineWriter | None = None
         self.splits = Joiner(self._keys_of)
+        self.timeouts = RepeatLog("PUBACKs late: their packets wait unanswered; resends join them")
 
     def _keys_of(self, mn: str) -> tuple[bytes, ...] | None:
         stack = self.rules.registry.stack_by_mn(mn)
@@ -181,6 +190,7 @@ class Gateway:
         return port
 
     async def stop(self) -> None:
+        self.timeouts.flush()
         if self._server is not None:
             self._server.close()
             for conn in list(self.connections):
@@ -273,6 +283,11 @@ class Gateway:
         frame_s = self.settings.hj212_frame_timeout_seconds
         frame_started: float | None = None
         while conn.open:
+            if not conn.room.is_set():
+                if not await self._room(conn, idle_s):
+                    return
+                if frame_started is not None:
+                    frame_started = time.monotonic()  # the wait was ours, not the sender's
             now = time.monotonic()
             timeout = idle_s if frame_started is None else max(0.0, frame_started + frame_s - now)
             try:
@@ -289,16 +304,48 @@ class Gateway:
                 return
             if not data:
                 return
-            if not self._frame_all(conn, framer, data):
-                return
+            while data:
+                if not conn.room.is_set():
+                    if not await self._room(conn, idle_s):
+                        return
+                    if frame_started is not None:
+                        frame_started = time.monotonic()  # the wait was ours, not the sender's
+                framed = self._frame_all(conn, framer, data)
+                if framed is None:
+                    return
+                data = data[framed:]
             if framer.pending_bytes == 0:
                 frame_started = None
             elif frame_started is None:
                 frame_started = time.monotonic()
 
-    def _frame_all(self, conn: Connection, framer: Framer, data: bytes) -> bool:
-        """Frame and handle what a read returned; False when the connection must close."""
+    async def _room(self, conn: Connection, idle_s: float) -> bool:
+        """Wait until the connection is under its bound of packets awaiting the broker;
+        False (and counted) when that took the idle timeout: the connection must close.
+
+        Not read meanwhile, a logger's backlog waits in TCP, not as publishes that come
+        back too late to be answered.
+        """
+        self.tally.add("reads_paused")
+        try:
+            await asyncio.wait_for(conn.room.wait(), idle_s)
+        except TimeoutError:
+            # A broker this far behind (or a PUBACK lost): let the logger reconnect; its
+            # resends join the publishes still in flight.
+            self.tally.add("closed_stalled")
+            log.warning(
+                "closing: its packets waited for the broker the idle timeout",
+                extra={"peer": conn.peer, "pending": conn.pending},
+            )
+            return False
+        return True
+
+    def _frame_all(self, conn: Connection, framer: Framer, data: bytes) -> int | None:
+        """Frame and handle what a read returned, up to the connection's bound of packets
+        awaiting the broker; returns the bytes framed, None when the connection must close."""
         for start in range(0, len(data), FEED_SLICE_BYTES):
+            if not conn.room.is_set():
+                return start
             seen = framer.bad_frames
             events = framer.feed(data[start : start + FEED_SLICE_BYTES])
             # Every candidate the framer rejected counts, not only the garbage runs it reports
@@ -321,7 +368,7 @@ class Gateway:
                         "closing: oversized packet announced",
                         extra={"peer": conn.peer, "length": event.length},
                     )
-                    return False
+                    return None
                 if conn.bad_frames > self.settings.hj212_max_bad_frames:
                     # A logger sends packets; a stream of bad ones is a scanner or an attack.
                     # Its address is noted: one that keeps doing it is not let in for a while.
@@ -331,8 +378,8 @@ class Gateway:
                         extra={"peer": conn.peer, "bad_frames": conn.bad_frames},
                     )
                     self.noisy.failure(conn.address, time.monotonic())
-                    return False
-        return True
+                    return None
+        return len(data)
 
     # -- packets -------------------------------------------------------------------------
 
@@ -407,6 +454,10 @@ class Gateway:
         self.lines.put(lock_event_line(plant.id, meter.id, mn, address, lock, self.clock()))
 
     def _publish(self, conn: Connection, data: DataPacket) -> None:
+        if data.raw in self._answered:
+            self.tally.add("resends_answered")
+            self._answer(data, conn)
+            return
         if not self.mqtt.connected:
             # Unanswered, the logger sends it again later; nothing piles up in memory.
             self.tally.add("deferred")
@@ -422,6 +473,9 @@ class Gateway:
         pending = _Pending(data, [conn], time.monotonic())
         self._in_flight[data.raw] = pending
         self.pending += 1
+        conn.pending += 1
+        if conn.pending >= self.settings.hj212_max_pending_per_connection:
+            conn.room.clear()
 
         def acked() -> None:  # on paho's thread
             loop.call_soon_threadsafe(self._acked, pending)
@@ -440,6 +494,10 @@ class Gateway:
             return False
         pending.done = True
         self.pending -= 1
+        first = pending.conns[0]
+        first.pending -= 1
+        if first.pending < self.settings.hj212_max_pending_per_connection:
+            first.room.set()
         self._in_flight.pop(pending.data.raw, None)
         if pending.timer is not None:
             pending.timer.cancel()
@@ -465,6 +523,10 @@ class Gateway:
     def _answer(self, data: DataPacket, conn: Connection) -> None:
         if protocol.wants_answer(data.packet) and conn.send(protocol.data_answer(data.packet)):
             self.tally.add("answers")
+            self._answered[data.raw] = None
+            self._answered.move_to_end(data.raw)
+            if len(self._answered) > ANSWERED_KEPT:
+                self._answered.popitem(last=False)
 
     def _answer_when_done(
         self, data: DataPacket, conn: Connection, futures: list[Future[None]]
@@ -484,15 +546,19 @@ class Gateway:
             future.add_done_callback(lambda f: loop.call_soon_threadsafe(one_done, f))
 
     def _answer_timed_out(self, pending: _Pending) -> None:
-        if not self._finish(pending):
+        """Counted once per publish; the publish stays in flight, and resends join it.
+
+        paho keeps the message until its PUBACK (and sends it again after a reconnect), so
+        the broker gets it late, not never. Publishing each resend again, as this did, put
+        a copy per logger resend into the one connection the slow broker was draining:
+        every copy came back too late, the queue grew and nothing was answered again
+        (`make run` after its back-fill: 26,041 timeouts of 974 packets in 20 minutes).
+        """
+        if pending.done:
             return
-        if pending.mid is not None:
-            self.mqtt.forget_ack(pending.mid)
+        pending.timer = None
         self.tally.add("answer_timeouts")
-        log.warning(
-            "no PUBACK in time; the packet stays unanswered",
-            extra={"peer": pending.conns[0].peer, "qn": pending.data.packet.qn},
-        )
+        self.timeouts.note(pending.conns[0].peer, time.monotonic())
 
     def _refuse(self, conn: Connection, refusal: Refusal, raw: bytes) -> None:
         self.tally.add("refused")

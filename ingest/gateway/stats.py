@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 
 from ingest.metrics import exposition
+
+log = logging.getLogger(__name__)
+
+# A repeated event (a late PUBACK per packet under a backlog) is logged at most this often.
+REPEAT_LOG_SECONDS = 60.0
+PEERS_NAMED = 5  # peers a summary names; the rest only counted
 
 # name -> (Prometheus type, help): `plantwatch_hj212_<name>[_total]{gateway="..."}`
 GATEWAY_METRICS: dict[str, tuple[str, str]] = {
@@ -13,6 +20,10 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
     "connections_open": ("gauge", "TCP connections open now"),
     "closed_idle": ("counter", "connections closed after the idle timeout"),
     "closed_slow": ("counter", "connections closed: a packet did not complete in time"),
+    "closed_stalled": (
+        "counter",
+        "connections closed: not read for the idle timeout, their packets awaiting the broker",
+    ),
     "closed_oversize": ("counter", "connections closed: a header announced an oversized packet"),
     "closed_too_many": ("counter", "connections refused: too many in all"),
     "closed_too_many_per_address": ("counter", "connections refused: too many from one address"),
@@ -42,8 +53,19 @@ GATEWAY_METRICS: dict[str, tuple[str, str]] = {
         "counter",
         "resends of a packet still awaiting its PUBACK (not published again)",
     ),
+    "resends_answered": (
+        "counter",
+        "resends of a packet answered lately, answered again at once (not published again)",
+    ),
     "deferred": ("counter", "packets left unanswered because the broker was unreachable"),
-    "answer_timeouts": ("counter", "publishes whose PUBACK did not come in time (no answer)"),
+    "answer_timeouts": (
+        "counter",
+        "publishes whose PUBACK came later than the answer timeout (answered when it comes)",
+    ),
+    "reads_paused": (
+        "counter",
+        "times a connection was not read: its packets awaiting the broker were at the bound",
+    ),
     "pending_answers": ("gauge", "packets waiting for the broker's PUBACK"),
     "commands_sent": ("counter", "commands sent to loggers (CN 1011/1012/2051/2061)"),
     "command_answers": ("counter", "answers (9011/9012/1011) received from loggers"),
@@ -92,3 +114,40 @@ class Tally:
 def render(values: dict[str, float], gateway_id: str) -> str:
     """Prometheus text of the gateway's metrics."""
     return exposition(values, gateway_id, GATEWAY_METRICS, "plantwatch_hj212", "gateway")
+
+
+class RepeatLog:
+    """One warning per interval for an event that can come thousands of times a minute.
+
+    The first event is logged at once; the ones after it within `interval_seconds` are
+    counted with their peers and logged as one line when the next event comes after the
+    interval, or at `flush`. The event's counter in the `Tally` counts every one.
+    """
+
+    def __init__(self, message: str, interval_seconds: float = REPEAT_LOG_SECONDS) -> None:
+        self.message = message
+        self.interval_seconds = interval_seconds
+        self._count = 0
+        self._peers: Counter[str] = Counter()
+        self._logged_at: float | None = None
+
+    def note(self, peer: str, now: float) -> None:
+        self._count += 1
+        self._peers[peer] += 1
+        if self._logged_at is None or now - self._logged_at >= self.interval_seconds:
+            self._logged_at = now
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._count:
+            return
+        log.warning(
+            self.message,
+            extra={
+                "count": self._count,
+                "peers": len(self._peers),
+                "top_peers": dict(self._peers.most_common(PEERS_NAMED)),
+            },
+        )
+        self._count = 0
+        self._peers.clear()
