@@ -177,6 +177,8 @@ def consistency(
             arrived = time.monotonic()
             lag = _wait_corrected(http, late_plant, late_start, want)
             out["rollup_lag_s"] = None if lag is None else round(lag - arrived, 1)
+            if lag is None:  # never corrected: what the API said meanwhile
+                out["api_log_tail"] = stack.log_tail("api-fuel", 40)
             out["after_backfill"] = _compare(
                 http, store, registry_path, registers, month_start, month_end, days
             )
