@@ -14,14 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from api.voc.rules import (
-    AGG_FIELDS,
-    FLOW_FIELD,
-    HourAgg,
-    IntArray,
-    flag_classes,
-    stored_fields,
-)
+from api.voc.rules import FLOW_FIELD, HourAgg, IntArray, flag_classes, stored_fields
 from ingest.kernel.hj212 import MEASUREMENT_BY_CN, total_name
 from ingest.kernel.points import FLAG_SUFFIX
 from ingest.kernel.reads import Buckets, Column, Points, Summary, Tags, tags
@@ -194,17 +187,10 @@ def rollup_lines(plant: str, meter: str, aggs: dict[str, HourAgg]) -> list[str]:
 
 
 def rolled_hours(
-    store: Store,
-    start: datetime,
-    end: datetime,
-    fields: Sequence[str],
-    plants: Sequence[str] | None = None,
+    store: Store, start: datetime, end: datetime, plants: Sequence[str] | None = None
 ) -> dict[StackKey, tuple[IntArray, dict[str, np.ndarray]]]:
-    """stack -> (hour starts, column -> values) of `voc_hourly` in [start, end): the
-    aggregates of `fields` by name (`<field>_<agg>`; ClickHouse answers named fields only,
-    and a column never written reads as absent does, `rules.aggregates_from_columns`)."""
-    names = tuple(f"{field}_{agg}" for field in fields for agg in AGG_FIELDS)
-    request = Points(HOURLY_ROLLUP, names, start, end, plant_tags(plants), STACK_TAGS)
+    """stack -> (hour starts, column -> values) of `voc_hourly` in [start, end)."""
+    request = Points(HOURLY_ROLLUP, (), start, end, plant_tags(plants), STACK_TAGS)
     (series_list,) = store.read([request])
     out = {}
     for s in series_list:

@@ -134,9 +134,7 @@ def hour_aggregates(
         fresh_job = pool.submit(fresh_aggregates, store, plants, fields, split_ms, n_fresh, o2_refs)
         rolled_jobs = (
             [
-                pool.submit(
-                    queries.rolled_hours, store, _utc(first_hour_ms), _utc(split_ms), fields, chunk
-                )
+                pool.submit(queries.rolled_hours, store, _utc(first_hour_ms), _utc(split_ms), chunk)
                 for chunk in chunks
             ]
             if split_ms > first_hour_ms

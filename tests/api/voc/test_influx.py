@@ -22,7 +22,7 @@ from api.voc.service import compliance
 from ingest.kernel.points import reading_lines
 from ingest.kernel.registry import load_registry
 from ingest.kernel.schema import Reading
-from ingest.kernel.store import InfluxStore, Store
+from ingest.kernel.store import InfluxStore
 from tests.builders import MeterSpec, RegistryBuilder
 
 pytestmark = pytest.mark.integration
@@ -145,7 +145,7 @@ def get(client: TestClient, plant: str, key: str = VIEWER, **params: str):
     )
 
 
-def _answer(store: Store, tmp_path: Path) -> list[object]:
+def _answer(store: InfluxStore, tmp_path: Path) -> list[object]:
     registry = load_registry(_registry(tmp_path))
     now = H0 + timedelta(days=1)
     stacks = compliance(store, list(registry.plants), H0, H0 + timedelta(hours=2), now)
