@@ -36,6 +36,7 @@ from bench.publishers import prepare
 from bench.sizes import FULL, QUICK, Sizes
 from bench.stack import progress, start_stack
 from bench.workload import county_firms, registry_toml
+from scripts.devstack import clickhouse_server
 
 BENCHMARKS = (
     "broker",
@@ -69,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--history-days", type=float, help="days of API history (override)")
     parser.add_argument(
+        "--store",
+        choices=("influxdb", "clickhouse"),
+        default="influxdb",
+        help="the engine of the fuel consistency check (clickhouse: a private ClickHouse "
+        "server, PLANTWATCH_STORE=clickhouse; the other benchmarks stay on InfluxDB)",
+    )
+    parser.add_argument(
         "--results-dir", type=Path, default=report.RESULTS_DIR, help="where results go"
     )
     return parser
@@ -100,9 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         progress(f"starting private Mosquitto and InfluxDB in {workdir}")
         stack = start_stack(workdir)
+        clickhouse = (
+            clickhouse_server(workdir / "clickhouse") if args.store == "clickhouse" else None
+        )
         try:
-            benchmarks = _run_all(stack, workdir, sizes, selected)
+            clickhouse_url = None
+            if clickhouse is not None:
+                clickhouse.start()
+                clickhouse_url = f"http://127.0.0.1:{clickhouse.port}"
+            benchmarks = _run_all(stack, workdir, sizes, selected, clickhouse_url)
         finally:
+            if clickhouse is not None:
+                clickhouse.stop()
             stack.stop()
     machine["load_average_at_end"] = load_average()
     results = {
@@ -130,7 +147,13 @@ def _guarded(out: dict[str, Any], name: str, run: Callable[[], dict[str, Any]]) 
         out[name] = {"error": repr(exc)}
 
 
-def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dict[str, Any]:
+def _run_all(
+    stack: Any,
+    workdir: Path,
+    sizes: Sizes,
+    selected: set[str],
+    clickhouse_url: str | None = None,
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     firms = county_firms(sizes.history_firms)
     registry = workdir / "registry.toml"
@@ -202,9 +225,10 @@ def _run_all(stack: Any, workdir: Path, sizes: Sizes, selected: set[str]) -> dic
         _guarded(
             out,
             "fuel_consistency",
-            lambda: fuel.consistency(stack, workdir, sizes.history_firms),
+            lambda: fuel.consistency(stack, workdir, sizes.history_firms, clickhouse_url),
         )
-        _guarded(out, "fuel_growth", lambda: fuel.growth(stack, workdir, sizes.growth_firms))
+        if clickhouse_url is None:  # the growth figures are InfluxDB's (bench.province: both)
+            _guarded(out, "fuel_growth", lambda: fuel.growth(stack, workdir, sizes.growth_firms))
     if "monthly" in selected:
         _guarded(out, "monthly_report", lambda: monthly.run(stack, workdir))
     if "hj212" in selected:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,17 @@ from api.fuel.rules import StepRules, interval_sums
 from api.fuel.service import FuelCore
 from api.settings import KpiDefinition
 from bench.fuel_faults import DAY_MS, Register, faulty_register
-from bench.stack import Stack, progress, stop_process, wait_http_ok
+from bench.stack import (
+    Stack,
+    clickhouse_env,
+    clickhouse_store,
+    progress,
+    stop_process,
+    wait_http_ok,
+)
 from bench.stats import percentiles_ms
 from bench.workload import county_firms, registry_toml
+from ingest.kernel.clickhouse import ClickHouseStore
 from ingest.kernel.dirty import write_readings
 from ingest.kernel.registry import load_registry
 from ingest.kernel.store import InfluxStore
@@ -74,8 +83,18 @@ def reference(
     }
 
 
-def consistency(stack: Stack, workdir: Path, firms_count: int) -> dict[str, Any]:
+def consistency(
+    stack: Stack, workdir: Path, firms_count: int, clickhouse_url: str | None = None
+) -> dict[str, Any]:
+    """Run on the stack's InfluxDB, or on the ClickHouse server at `clickhouse_url` (the
+    readings written, rolled up and read there: `PLANTWATCH_STORE=clickhouse`)."""
     database = "bench_fuel_consistency"
+
+    def store() -> InfluxStore | ClickHouseStore:
+        if clickhouse_url is not None:
+            return clickhouse_store(clickhouse_url, database)
+        return InfluxStore(stack.influx_url, database, timeout_seconds=120.0)
+
     firms = county_firms(firms_count)
     registry_path = workdir / "fuel-registry.toml"
     registry_path.write_text(registry_toml(firms), encoding="utf-8")
@@ -103,10 +122,10 @@ def consistency(stack: Stack, workdir: Path, firms_count: int) -> dict[str, Any]
                 )
             )
     progress(f"fuel: writing {firms_count} firms x {days + 3} days of faulty registers")
-    with InfluxStore(stack.influx_url, database, timeout_seconds=120.0) as store:
-        store.create_database()
+    with store() as db:
+        db.create_database()
         for r in registers:
-            write_readings(store, r.lines(~r.late))
+            write_readings(db, r.lines(~r.late))
     key = secrets.token_urlsafe(24)
     port = free_port()
     env = stack.env(
@@ -118,10 +137,12 @@ def consistency(stack: Stack, workdir: Path, firms_count: int) -> dict[str, Any]
         PLANTWATCH_ALERT_ENGINE_ENABLED="false",
         # The first pass catches up the whole month in one go; a loaded machine needs time.
         PLANTWATCH_INFLUX_TIMEOUT_SECONDS="300",
+        **(clickhouse_env(clickhouse_url, database) if clickhouse_url is not None else {}),
     )
     proc = stack.spawn(["-m", "api"], env, "api-fuel")
     base = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {
+        "engine": "clickhouse" if clickhouse_url is not None else "influxdb",
         "firms": firms_count,
         "month": month_start.astimezone(TZ).strftime("%Y-%m"),
         "rollup_interval_s": ROLLUP_INTERVAL_SECONDS,
@@ -144,20 +165,22 @@ def consistency(stack: Stack, workdir: Path, firms_count: int) -> dict[str, Any]
                 for r in registers
             ]
             out["before_backfill"] = _compare(
-                http, stack, database, registry_path, on_time, month_start, month_end, days
+                http, store, registry_path, on_time, month_start, month_end, days
             )
             progress(f"fuel: {late_plant} uploads {LATE_DAYS} days late")
             late_start = month_start + timedelta(days=LATE_FROM_DAY)
             want = reference(registers, late_start, late_start + timedelta(days=LATE_DAYS))
-            with InfluxStore(stack.influx_url, database, timeout_seconds=120.0) as store:
+            with store() as db:
                 for r in registers:
                     if r.late.any():
-                        write_readings(store, r.lines(r.late))
+                        write_readings(db, r.lines(r.late))
             arrived = time.monotonic()
             lag = _wait_corrected(http, late_plant, late_start, want)
             out["rollup_lag_s"] = None if lag is None else round(lag - arrived, 1)
+            if lag is None:  # never corrected: what the API said meanwhile
+                out["api_log_tail"] = stack.log_tail("api-fuel", 40)
             out["after_backfill"] = _compare(
-                http, stack, database, registry_path, registers, month_start, month_end, days
+                http, store, registry_path, registers, month_start, month_end, days
             )
     finally:
         stop_process(proc)
@@ -208,8 +231,7 @@ def _wait_corrected(
 
 def _compare(
     http: httpx.Client,
-    stack: Stack,
-    database: str,
+    store: Callable[[], InfluxStore | ClickHouseStore],
     registry_path: Path,
     registers: list[Register],
     month_start: datetime,
@@ -259,8 +281,8 @@ def _compare(
             check(f"usage_{every}", plant, "coal", coal, month_want[(plant, "coal")])
     # The month as the history endpoint computes it (FuelCore.months), and its counts over HTTP.
     registry = load_registry(registry_path)
-    with InfluxStore(stack.influx_url, database, timeout_seconds=120.0) as store:
-        core = FuelCore(store, "Asia/Shanghai", RULES, KpiDefinition(), registry.gas_share_goal)
+    with store() as db:
+        core = FuelCore(db, "Asia/Shanghai", RULES, KpiDefinition(), registry.gas_share_goal)
         months = core.months(registry.plants, month_start.astimezone(TZ).year, month_end)
     month_label = month_start.astimezone(TZ).strftime("%Y-%m")
     (month,) = [m for m in months if m.month == month_label]

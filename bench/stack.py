@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from ingest.kernel.clickhouse import ClickHouseStore, HttpRunner, Layout
 from scripts.devstack import Server, influxd_server, mosquitto_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,6 +142,27 @@ def start_stack(workdir: Path) -> Stack:
         influxd.stop()
         raise
     return Stack(workdir, influxd, mosquitto)
+
+
+CLICKHOUSE_TIMEOUT_SECONDS = 300.0  # a catch-up roll of a province on a loaded machine
+
+
+def clickhouse_env(url: str, database: str) -> dict[str, str]:
+    """The settings that point a plantwatch process at a ClickHouse database instead of the
+    stack's InfluxDB (`PLANTWATCH_STORE`, ingest/kernel/engines.py)."""
+    return {
+        "PLANTWATCH_STORE": "clickhouse",
+        "PLANTWATCH_CLICKHOUSE_URL": url,
+        "PLANTWATCH_CLICKHOUSE_DB": database,
+        "PLANTWATCH_CLICKHOUSE_TIMEOUT_SECONDS": str(int(CLICKHOUSE_TIMEOUT_SECONDS)),
+    }
+
+
+def clickhouse_store(url: str, database: str) -> ClickHouseStore:
+    """A bench's own handle on a ClickHouse database (one node, over HTTP)."""
+    return ClickHouseStore(
+        HttpRunner(url, timeout_seconds=CLICKHOUSE_TIMEOUT_SECONDS), Layout(database)
+    )
 
 
 def wait_http_ok(url: str, timeout: float = 30.0) -> bool:

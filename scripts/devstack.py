@@ -301,7 +301,12 @@ def mosquitto_server(
 
 
 def clickhouse_server(
-    workdir: Path, port: int | None = None, *, tcp_port: int | None = None, extra_config: str = ""
+    workdir: Path,
+    port: int | None = None,
+    *,
+    tcp_port: int | None = None,
+    extra_config: str = "",
+    max_memory_usage: int = 2_000_000_000,
 ) -> Server:
     """A ClickHouse server (Debian's `clickhouse-server`, 18.16) with its data in `workdir`,
     HTTP on `port` and its native TCP port (`tcp_port`, else a free one); not started yet.
@@ -315,9 +320,9 @@ def clickhouse_server(
     workdir.mkdir(parents=True, exist_ok=True)
     http_port = port or free_port()
     (workdir / "users.xml").write_text(
-        """<?xml version="1.0"?>
+        f"""<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>{max_memory_usage}</max_memory_usage></default></profiles>
   <users><default><password></password>
     <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
     <profile>default</profile><quota>default</quota></default></users>

@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from bench.province import COUNTIES, exponent, province_toml
+from bench.province import COUNTIES, exponent, province_toml, voc_plants
 from bench.workload import county_firms
 from ingest.kernel.registry import parse_registry
 
@@ -31,3 +31,15 @@ def test_the_province_registry_has_ten_counties_with_the_firms_dealt_out() -> No
 )
 def test_exponent(values: list[float | None], slope: float | None) -> None:
     assert exponent([60, 600], values) == slope
+
+
+def test_one_voc_logger_per_three_firms_dealt_to_the_counties_in_turn() -> None:
+    loggers = voc_plants(3000)
+    assert len(loggers) == 1000  # issue 26: 1,000 HJ 212 loggers at 3,000 firms
+    registry = parse_registry(tomllib.loads(province_toml(county_firms(30), voc_plants(30))))
+    stacks = [(p.id, p.county) for p in registry.plants if p.meters_of("voc")]
+    assert len(stacks) == 10
+    assert {county for _, county in stacks} == {c.id for c in registry.counties}
+    first = registry.scoped("county-01")
+    assert [p.id for p in first.plants if p.meters_of("voc")] == voc_plants(30)[::COUNTIES]
+    assert len({m.hj212_mn for p in registry.plants for m in p.meters_of("voc")}) == 10
