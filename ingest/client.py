@@ -221,7 +221,6 @@ class MqttClient:
         # mid -> what to call on its PUBACK; acks that beat their registration wait in _early.
         self._on_acked: dict[int, Callable[[], None]] = {}
         self._early_acks: set[int] = set()
-        self._forgotten: set[int] = set()
         self._registering = 0  # publish_acked calls between paho's publish and registration
         self._acks_lock = threading.Lock()
         # Messages whose PUBACK is in, waiting for the next barrier (`_join_barrier`).
@@ -376,7 +375,7 @@ class MqttClient:
     ) -> int | None:
         """Publish at QoS 1; `on_acked` runs on paho's thread once the broker's PUBACK is in.
 
-        Returns the message id (for `forget_ack`), or None if paho refused to queue it.
+        Returns the message id, or None if paho refused to queue it.
         paho runs its publish callback under its own lock, so ours is never held while
         calling paho: a PUBACK that beats the registration is parked and claimed here.
         """
@@ -387,7 +386,6 @@ class MqttClient:
             if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
                 return None
             with self._acks_lock:
-                self._forgotten.discard(info.mid)
                 acked = info.mid in self._early_acks
                 if acked:
                     self._early_acks.discard(info.mid)
@@ -419,12 +417,6 @@ class MqttClient:
                 if self.connected:
                     client._update_inflight()  # let a queued message take its slot
         return True
-
-    def forget_ack(self, mid: int) -> None:
-        """Stop waiting for a publish's PUBACK (its waiter gave up); a late one is dropped."""
-        with self._acks_lock:
-            if self._on_acked.pop(mid, None) is not None:
-                self._forgotten.add(mid)
 
     def wait_published(self, count: int, timeout: float) -> bool:
         """Wait until the broker has acknowledged `count` publishes in total (resends included)."""
@@ -508,9 +500,7 @@ class MqttClient:
             self._published.notify_all()
         with self._acks_lock:
             callback = self._on_acked.pop(mid, None)
-            if callback is None and mid in self._forgotten:
-                self._forgotten.discard(mid)
-            elif callback is None and self._registering and len(self._early_acks) < MAX_EARLY_ACKS:
+            if callback is None and self._registering and len(self._early_acks) < MAX_EARLY_ACKS:
                 self._early_acks.add(mid)  # its publish_acked is between paho and registration
         if callback is not None:
             try:
