@@ -401,13 +401,15 @@ def offline(
     """A meter with no reading for longer than its kind's allowance (or none in the lookback),
     unless its latest reading `arrived` within the allowance: a meter catching up (a logger
     emptying its buffer after an outage, a back-fill) is delivering, not silent."""
+    meters = list(meters)
+    arrivals = arrived or {}
+    latest = {key: Seen(at, arrivals.get(key)) for key, at in last_seen.items()}
+    catching = catching_up_meters(meters, latest, now, rules)
     out = []
     for m in meters:
         allowance_min = allowance_minutes(m.kind, rules.offline_minutes)
         seen = last_seen.get((m.plant, m.meter))
-        if seen is not None and catching_up(
-            Seen(seen, (arrived or {}).get((m.plant, m.meter))), now, allowance_min
-        ):
+        if (m.plant, m.meter) in catching:
             continue
         key = AlertKey(METER_OFFLINE, m.plant, m.meter)
         if seen is None:
