@@ -24,7 +24,7 @@ import pytest
 from ingest.kernel.clickhouse import ClickHouseStore, HttpRunner, Layout
 from scripts.chstack import CLUSTER_NAME
 from scripts.devstack import free_port, port_open
-from tests.ingest.gateway.helpers import Logger, packet
+from tests.ingest.gateway.helpers import Logger, dead_letter_codes, packet
 from tests.scripts.runstack import RunStack, tiny_registry
 from tests.support import wait_until
 
@@ -125,15 +125,6 @@ def real_kpi(stack: ClusterStack, at: datetime) -> dict[str, Any] | None:
     kpi: dict[str, Any] = resp.json()
     known = kpi["firms"] > 0 and kpi["counts"].get("unknown", 0) == 0
     return kpi if known and kpi["share"] is not None and kpi["data_through"] else None
-
-
-def dead_letter_codes(store: ClickHouseStore) -> set[str]:
-    now = datetime.now(UTC)
-    series = store.read_range(
-        "dead_letter", ["reason"], now - timedelta(hours=1), now + timedelta(minutes=1),
-        group_by=("code",),
-    )  # fmt: skip
-    return {s.tags["code"] for s in series if s.values}
 
 
 def test_make_cluster_on_clickhouse_serves_the_kpi_and_keeps_dead_letters(

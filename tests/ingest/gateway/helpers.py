@@ -18,7 +18,7 @@ from ingest.gateway.run import build_rules
 from ingest.gateway.server import Gateway
 from ingest.kernel import hj212
 from ingest.kernel.registry import load_registry
-from ingest.kernel.store import InfluxStore
+from ingest.kernel.store import InfluxStore, Store
 from ingest.settings import GatewaySettings
 from scripts.devstack import free_port
 from tests.builders import MeterSpec, RegistryBuilder
@@ -264,3 +264,13 @@ async def silent(reader: asyncio.StreamReader) -> bool:
     except ConnectionError:
         return True
     return b"CN=9014" not in data
+
+
+def dead_letter_codes(store: Store) -> set[str]:
+    """The codes of the dead letters a gateway wrote to `store` in the last hour."""
+    now = datetime.now(UTC)
+    series = store.read_range(
+        "dead_letter", ["reason"], now - timedelta(hours=1), now + timedelta(minutes=1),
+        group_by=("code",),
+    )  # fmt: skip
+    return {s.tags["code"] for s in series if s.values}

@@ -8,7 +8,7 @@ A real gateway process, a private Mosquitto and a private ClickHouse server (Deb
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from ingest.kernel.clickhouse import ClickHouseStore, HttpRunner, Layout
 from scripts.devstack import Server, clickhouse_server
 from tests.ingest.gateway.helpers import (
     Logger,
+    dead_letter_codes,
     gateway_env,
     now_utc,
     packet,
@@ -28,15 +29,6 @@ from tests.support import Process, wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 DATABASE = "gateway_test"
-
-
-def dead_letter_codes(store: ClickHouseStore) -> set[str]:
-    now = datetime.now(UTC)
-    series = store.read_range(
-        "dead_letter", ["reason"], now - timedelta(hours=1), now + timedelta(minutes=1),
-        group_by=("code",),
-    )  # fmt: skip
-    return {s.tags["code"] for s in series if s.values}
 
 
 def test_refused_packets_become_dead_letters_in_clickhouse(
